@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Sets everything up on a fresh Debian 12 machine and runs the whole test
+# suite: the normal build (warnings are errors), then the same suite under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
+#
+#   bash deploy/dev/test.sh
+#
+# Environment:
+#   WARDEN_SANITIZE=0   skip the sanitizer pass (faster local runs)
+#   WARDEN_BUILD_DIR    where to build (default: build/test)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+bash deploy/dev/install-deps.sh
+
+build_dir="${WARDEN_BUILD_DIR:-build/test}"
+jobs="$(nproc)"
+
+run_suite() {
+  local dir="$1"; shift
+  cmake -S . -B "$dir" -G Ninja -DWARDEN_WERROR=ON "$@"
+  cmake --build "$dir" -j "$jobs"
+  # Each test owns its temp dirs and ports, so they can run in parallel.
+  ctest --test-dir "$dir" --output-on-failure -j "$jobs"
+}
+
+echo "== build and test: $build_dir"
+run_suite "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+if [ "${WARDEN_SANITIZE:-1}" != "0" ]; then
+  echo "== build and test under ASan+UBSan: ${build_dir}-asan"
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  run_suite "${build_dir}-asan" -DCMAKE_BUILD_TYPE=Debug -DWARDEN_SANITIZE=ON
+fi

@@ -1,0 +1,104 @@
+#include "gmock/gmock.h"
+#include "governance/audit_log.h"
+#include "gtest/gtest.h"
+
+namespace warden {
+namespace {
+
+using ::testing::HasSubstr;
+
+Authorization SampleAuthorization() {
+  Authorization a;
+  a.id = "az_1";
+  a.org_id = "acme";
+  a.department_id = "eng";
+  a.agent_id = "agent_a";
+  a.wallet_id = "wallet_1";
+  a.chain = "base";
+  a.asset = "ETH";
+  a.amount = absl::Uint128Max();
+  a.amount_usd = 1'234'567;
+  a.destination = "0xabc";
+  a.memo = "line\n\"quoted\"";
+  a.idempotency_key = "k";
+  a.decision = Decision::kDeny;
+  a.status = AuthorizationStatus::kDenied;
+  a.reason = "DENY agent agent_a: ...";
+  Violation v;
+  v.code = "COUNT_EXCEEDED";
+  v.scope = "agent/agent_a";
+  v.limit = "tx";
+  v.limit_count = 3;
+  v.window = "rolling:1h";
+  v.spent = "3";
+  v.requested = "1";
+  v.remaining = "0";
+  v.message = "m";
+  a.violations.push_back(v);
+  v.limit_count.reset();
+  v.limit_usd = 5'000'000;
+  a.violations.push_back(v);
+  a.policy_version = 7;
+  a.on_expiry = ExpiredHolds::kRelease;
+  a.created_at = absl::FromUnixNanos(1'777'651'200'123'456'789);
+  a.hold_expires_at = a.created_at + absl::Minutes(15);
+  a.settled_amount = 5;
+  a.settled_usd = 1;
+  a.tx_hash = "0xfeed";
+  a.expired_counted = true;
+  return a;
+}
+
+// Every field survives an encode/decode round trip, bit for bit.
+TEST(AuditEventTest, RoundTrip) {
+  AuditEvent e;
+  e.type = AuditEvent::Type::kAuthorizationSettled;
+  e.time = absl::FromUnixNanos(1'777'651'200'999'999'999);
+  e.org_id = "acme";
+  e.actor = "anonymous@ipv4:127.0.0.1:5000";
+  e.authorization = SampleAuthorization();
+  const std::string line = EncodeAuditEvent(e);
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  absl::StatusOr<AuditEvent> back = DecodeAuditEvent(line);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, e);
+
+  AuditEvent bundle;
+  bundle.type = AuditEvent::Type::kBundleApplied;
+  bundle.time = e.time;
+  bundle.org_id = "acme";
+  bundle.actor = "admin";
+  bundle.policy_version = 3;
+  bundle.diff = {"+ a: b", "- c: d"};
+  EXPECT_EQ(*DecodeAuditEvent(EncodeAuditEvent(bundle)), bundle);
+}
+
+// Money is written as decimal strings, never as JSON numbers.
+TEST(AuditEventTest, MoneyAsStrings) {
+  AuditEvent e;
+  e.authorization = SampleAuthorization();
+  const std::string line = EncodeAuditEvent(e);
+  EXPECT_THAT(line, HasSubstr("\"amount_usd\":\"1.234567\""));
+  EXPECT_THAT(
+      line,
+      HasSubstr("\"amount\":\"340282366920938463463374607431768211455\""));
+}
+
+// Malformed lines are rejected with the field named.
+TEST(AuditEventTest, DecodeErrors) {
+  EXPECT_THAT(DecodeAuditEvent("{").status().message(),
+              HasSubstr("not a JSON object"));
+  EXPECT_THAT(
+      DecodeAuditEvent(R"({"type":"nope","time":"x"})").status().message(),
+      HasSubstr("type: unknown value \"nope\""));
+  AuditEvent e;
+  e.authorization = SampleAuthorization();
+  std::string line = EncodeAuditEvent(e);
+  line.replace(line.find("\"amount_usd\":\"1.234567\""), 23,
+               "\"amount_usd\":1.5");
+  EXPECT_THAT(DecodeAuditEvent(line).status().message(),
+              HasSubstr("authorization.amount_usd: must be a string"));
+}
+
+}  // namespace
+}  // namespace warden

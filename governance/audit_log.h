@@ -1,0 +1,64 @@
+#ifndef WARDEN_GOVERNANCE_AUDIT_LOG_H_
+#define WARDEN_GOVERNANCE_AUDIT_LOG_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "governance/authorization.h"
+
+namespace warden {
+
+// One entry of the audit trail.
+struct AuditEvent {
+  enum class Type {
+    kAuthorizationDecided,  // Authorize answered (allow, deny or pending).
+    kAuthorizationSettled,
+    kAuthorizationVoided,
+    kAuthorizationExpired,
+    kBundleApplied,
+  };
+  Type type = Type::kAuthorizationDecided;
+  absl::Time time;
+  std::string org_id;
+  std::string actor;  // Who caused it: a principal, or "system".
+  // The record after the event, for authorization events.
+  std::optional<Authorization> authorization;
+  // For kBundleApplied: the new version and what changed.
+  int64_t policy_version = 0;
+  std::vector<std::string> diff;
+
+  friend bool operator==(const AuditEvent&, const AuditEvent&) = default;
+};
+
+// "authorization.decided", "bundle.applied", ...
+const char* AuditEventTypeName(AuditEvent::Type type);
+
+// One JSON object on one line, keys sorted; money and base units as decimal
+// strings, times as RFC 3339 UTC with nanoseconds.
+std::string EncodeAuditEvent(const AuditEvent& event);
+// The inverse of EncodeAuditEvent; INVALID_ARGUMENT naming the bad field.
+absl::StatusOr<AuditEvent> DecodeAuditEvent(absl::string_view json);
+
+// The durable audit trail. Append returns only once the event is durable;
+// an error (UNAVAILABLE) means it may not be, and the caller must not report
+// the decision it describes. Thread-safe; implementations batch concurrent
+// appends into one sync.
+class AuditLog {
+ public:
+  AuditLog() = default;
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
+  virtual ~AuditLog() = default;
+
+  virtual absl::Status Append(const AuditEvent& event) = 0;
+};
+
+}  // namespace warden
+
+#endif  // WARDEN_GOVERNANCE_AUDIT_LOG_H_

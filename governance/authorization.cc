@@ -1,0 +1,55 @@
+#include "governance/authorization.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace warden {
+
+const char* DecisionName(Decision d) {
+  switch (d) {
+    case Decision::kAllow:
+      return "ALLOW";
+    case Decision::kDeny:
+      return "DENY";
+    case Decision::kPendingApproval:
+      return "PENDING_APPROVAL";
+    case Decision::kUnspecified:
+      break;
+  }
+  return "UNSPECIFIED";
+}
+
+const char* StatusName(AuthorizationStatus s) {
+  switch (s) {
+    case AuthorizationStatus::kHeld:
+      return "HELD";
+    case AuthorizationStatus::kSettled:
+      return "SETTLED";
+    case AuthorizationStatus::kVoided:
+      return "VOIDED";
+    case AuthorizationStatus::kExpired:
+      return "EXPIRED";
+    case AuthorizationStatus::kDenied:
+      return "DENIED";
+  }
+  return "UNKNOWN";
+}
+
+bool Authorization::Charges() const {
+  return status == AuthorizationStatus::kHeld ||
+         status == AuthorizationStatus::kSettled ||
+         (status == AuthorizationStatus::kExpired && expired_counted);
+}
+
+UsdMicros Authorization::ChargedUsd() const {
+  if (!Charges()) return 0;
+  return status == AuthorizationStatus::kSettled ? settled_usd : amount_usd;
+}
+
+std::vector<std::string> ScopePath(const Authorization& a) {
+  return {absl::StrCat("org/", a.org_id),
+          absl::StrCat("department/", a.department_id),
+          absl::StrCat("agent/", a.agent_id),
+          absl::StrCat("wallet/", a.wallet_id)};
+}
+
+}  // namespace warden

@@ -1,0 +1,86 @@
+#ifndef WARDEN_GOVERNANCE_AUTHORIZATION_H_
+#define WARDEN_GOVERNANCE_AUTHORIZATION_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/numeric/int128.h"
+#include "absl/time/time.h"
+#include "governance/money.h"
+#include "governance/policy.h"
+
+namespace warden {
+
+enum class Decision { kUnspecified, kAllow, kDeny, kPendingApproval };
+
+enum class AuthorizationStatus { kHeld, kSettled, kVoided, kExpired, kDenied };
+
+const char* DecisionName(Decision d);           // "ALLOW", "DENY", ...
+const char* StatusName(AuthorizationStatus s);  // "HELD", "SETTLED", ...
+
+// One reason a spend was not allowed, with its figures (see common.proto).
+struct Violation {
+  std::string code;
+  std::string scope;  // "agent/procurement_bot"
+  std::string limit;
+  std::optional<UsdMicros> limit_usd;
+  std::optional<int64_t> limit_count;
+  std::string window;
+  std::string spent;
+  std::string requested;
+  std::string remaining;
+  std::string message;
+
+  friend bool operator==(const Violation&, const Violation&) = default;
+};
+
+// The record of one Authorize call and what became of it.
+struct Authorization {
+  std::string id;
+  std::string org_id;
+  std::string department_id;
+  std::string agent_id;
+  std::string wallet_id;
+  std::string chain;
+  std::string asset;
+  absl::uint128 amount = 0;  // Base units.
+  UsdMicros amount_usd = 0;
+  std::string destination;
+  std::string memo;
+  std::string idempotency_key;
+
+  Decision decision = Decision::kUnspecified;
+  AuthorizationStatus status = AuthorizationStatus::kDenied;
+  std::string reason;
+  std::vector<Violation> violations;
+  int64_t policy_version = 0;
+  // Fixed at creation from the org's setting, so a later bundle change does
+  // not alter how an existing hold expires.
+  ExpiredHolds on_expiry = ExpiredHolds::kCount;
+
+  absl::Time created_at;
+  absl::Time hold_expires_at;
+
+  std::optional<absl::uint128> settled_amount;  // Set once SETTLED.
+  UsdMicros settled_usd = 0;
+  std::string tx_hash;
+  bool expired_counted = false;  // Set once EXPIRED.
+
+  // What the hold currently charges against its limits: the held amount
+  // while HELD, the final amount once SETTLED, the held amount if it EXPIRED
+  // and counts, else nothing.
+  UsdMicros ChargedUsd() const;
+  bool Charges() const;
+
+  friend bool operator==(const Authorization&, const Authorization&) = default;
+};
+
+// The scopes a spend charges, from the org down:
+// {"org/<org>", "department/<dept>", "agent/<agent>", "wallet/<wallet>"}.
+std::vector<std::string> ScopePath(const Authorization& a);
+
+}  // namespace warden
+
+#endif  // WARDEN_GOVERNANCE_AUTHORIZATION_H_

@@ -1,0 +1,120 @@
+#ifndef WARDEN_GOVERNANCE_BUDGET_STORE_H_
+#define WARDEN_GOVERNANCE_BUDGET_STORE_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/numeric/int128.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "governance/authorization.h"
+#include "governance/policy.h"
+#include "governance/window.h"
+
+namespace warden {
+
+// One limit a spend must fit in, resolved to a concrete span of time.
+struct LimitCheck {
+  // Index into ScopePath(authorization): 0 = org, 1 = department, 2 = agent.
+  int scope_index = 0;
+  std::string limit_name;
+  Limit::Kind kind = Limit::Kind::kUsd;
+  int64_t cap = 0;  // USD micros or a number of transactions.
+  Interval interval;
+};
+
+struct ReserveRequest {
+  // The record to store. status kHeld asks to reserve `amount_usd` and one
+  // transaction on every limit; status kDenied only records the decision
+  // (a rule denial), checking and charging nothing.
+  Authorization authorization;
+  std::vector<LimitCheck> limits;
+  // Keep the record, and its idempotency key, at least until this time.
+  absl::Time retain_until;
+};
+
+// How much of one limit is used, as the store saw it when it refused.
+struct LimitUsage {
+  size_t limit_index = 0;  // Into ReserveRequest::limits.
+  int64_t used = 0;        // Held + settled in the interval, limit's unit.
+  // `used` split by the scope one level below the limit's scope on the path
+  // (the agent's wallets, the department's agents, ...), largest first.
+  std::vector<std::pair<std::string, int64_t>> by_child;
+};
+
+struct ReserveResult {
+  enum class Outcome {
+    kReserved,   // Held on every limit, record stored.
+    kRecorded,   // A kDenied record was stored.
+    kOverLimit,  // Nothing stored or charged; `exceeded` says why.
+    kDuplicate,  // The idempotency key was used before; nothing charged.
+  };
+  Outcome outcome = Outcome::kOverLimit;
+  // kReserved/kRecorded: the stored record. kDuplicate: the first record
+  // stored under the key.
+  Authorization authorization;
+  // kOverLimit: every limit that the spend would push past its cap.
+  std::vector<LimitUsage> exceeded;
+};
+
+// Holds, counters and idempotency records. A spend is checked against every
+// limit of its path and reserved on all of them or on none, in one atomic
+// step, whatever the number of concurrent callers or gateway replicas.
+//
+// Records are keyed by (org_id, id); idempotency keys by (org_id, agent_id,
+// key). A charge counts in a limit's interval by its created_at.
+//
+// Every method is thread-safe. Backend failures are UNAVAILABLE and never
+// leave a partial reservation.
+class BudgetStore {
+ public:
+  BudgetStore() = default;
+  BudgetStore(const BudgetStore&) = delete;
+  BudgetStore& operator=(const BudgetStore&) = delete;
+  virtual ~BudgetStore() = default;
+
+  // Atomically: if the request's idempotency key (when non-empty) is known,
+  // returns kDuplicate with the first record. Otherwise, for a kHeld record,
+  // returns kOverLimit if used + requested would exceed any limit's cap, else
+  // charges every limit and stores the record (kReserved). A kDenied record
+  // is stored without checks (kRecorded).
+  virtual absl::StatusOr<ReserveResult> Reserve(
+      const ReserveRequest& request) = 0;
+
+  // The record, or NOT_FOUND.
+  virtual absl::StatusOr<Authorization> Get(const std::string& org_id,
+                                            const std::string& id) = 0;
+
+  // Settles a HELD record at `now` (before its hold expires) with its final
+  // amount, which the caller has checked is <= the held amount; the
+  // difference is released. Settling again with the same amount and tx hash
+  // returns the record unchanged. NOT_FOUND, or FAILED_PRECONDITION when the
+  // record is not HELD or its hold has expired.
+  virtual absl::StatusOr<Authorization> Settle(
+      const std::string& org_id, const std::string& id, absl::uint128 amount,
+      UsdMicros amount_usd, const std::string& tx_hash, absl::Time now) = 0;
+
+  // Voids a HELD record before its hold expires, releasing it. Voiding a
+  // VOIDED record returns it unchanged. NOT_FOUND or FAILED_PRECONDITION.
+  virtual absl::StatusOr<Authorization> Void(const std::string& org_id,
+                                             const std::string& id,
+                                             absl::Time now) = 0;
+
+  // Undoes a Reserve whose decision could not be made durable: releases any
+  // charge and forgets the record and its idempotency key, so that a retry
+  // decides afresh. NOT_FOUND if there is no such record.
+  virtual absl::Status Abandon(const std::string& org_id,
+                               const std::string& id) = 0;
+
+  // Moves up to `max_records` HELD records of the org whose hold expired at
+  // or before `now` to EXPIRED (releasing them unless their on_expiry is
+  // kCount) and returns them. Also drops records past their retention.
+  virtual absl::StatusOr<std::vector<Authorization>> ExpireDue(
+      const std::string& org_id, absl::Time now, size_t max_records) = 0;
+};
+
+}  // namespace warden
+
+#endif  // WARDEN_GOVERNANCE_BUDGET_STORE_H_

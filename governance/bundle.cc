@@ -1,0 +1,539 @@
+#include "governance/bundle.h"
+
+#include <map>
+#include <set>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "yaml-cpp/yaml.h"
+
+namespace warden {
+
+std::string NormalizeDestination(const std::string& destination) {
+  if (destination.size() > 2 && destination[0] == '0' &&
+      (destination[1] == 'x' || destination[1] == 'X')) {
+    return absl::AsciiStrToLower(destination);
+  }
+  return destination;
+}
+
+namespace {
+
+constexpr size_t kMaxIdLength = 64;
+constexpr size_t kMaxErrors = 50;
+const std::set<std::string>& Vendors() {
+  static const auto* vendors =
+      new std::set<std::string>{"local", "metamask", "cdp", "privy"};
+  return *vendors;
+}
+
+// Walks the YAML tree, collecting every problem with its path.
+class BundleParser {
+ public:
+  absl::StatusOr<Policy> Parse(absl::string_view text) {
+    if (text.size() > kMaxBundleBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bundle: ", text.size(), " bytes exceeds the limit of ",
+                       kMaxBundleBytes));
+    }
+    YAML::Node root;
+    try {
+      root = YAML::Load(std::string(text));
+    } catch (const YAML::Exception& e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bundle: not valid YAML at line ", e.mark.line + 1,
+                       ", column ", e.mark.column + 1, ": ", e.msg));
+    }
+    Policy policy;
+    if (!root.IsMap()) {
+      Error("bundle",
+            "must be a mapping with org, departments, agents and "
+            "assets");
+    } else {
+      CheckKeys(root, "", {"org", "departments", "agents", "assets"});
+      ParseOrg(root["org"], &policy);
+      ParseAssets(root["assets"], &policy);
+      ParseDepartments(root["departments"], &policy);
+      ParseAgents(root["agents"], &policy);
+    }
+    if (!errors_.empty()) {
+      if (errors_.size() >= kMaxErrors) {
+        errors_.push_back("(further errors not shown)");
+      }
+      return absl::InvalidArgumentError(absl::StrJoin(errors_, "; "));
+    }
+    return policy;
+  }
+
+ private:
+  void Error(const std::string& path, absl::string_view problem) {
+    if (errors_.size() < kMaxErrors) {
+      errors_.push_back(absl::StrCat(path, ": ", problem));
+    }
+  }
+
+  static std::string Join(const std::string& path, absl::string_view key) {
+    return path.empty() ? std::string(key) : absl::StrCat(path, ".", key);
+  }
+  static std::string Index(const std::string& path, size_t i) {
+    return absl::StrCat(path, "[", i, "]");
+  }
+
+  void CheckKeys(const YAML::Node& map, const std::string& path,
+                 std::initializer_list<absl::string_view> allowed) {
+    for (const auto& kv : map) {
+      const std::string key = kv.first.Scalar();
+      bool known = false;
+      for (absl::string_view a : allowed) known = known || key == a;
+      if (!known) {
+        Error(Join(path, key), absl::StrCat("unknown key (allowed: ",
+                                            absl::StrJoin(allowed, ", "), ")"));
+      }
+    }
+  }
+
+  // A required or optional scalar. Returns nullopt (after recording an error
+  // when required or malformed) if absent or not a scalar.
+  std::optional<std::string> Scalar(const YAML::Node& map,
+                                    const std::string& path,
+                                    absl::string_view key, bool required) {
+    const YAML::Node node = map[std::string(key)];
+    const std::string p = Join(path, key);
+    if (!node.IsDefined() || node.IsNull()) {
+      if (required) Error(p, "is required");
+      return std::nullopt;
+    }
+    if (!node.IsScalar()) {
+      Error(p, "must be a single value");
+      return std::nullopt;
+    }
+    return node.Scalar();
+  }
+
+  std::optional<std::string> Id(const YAML::Node& map, const std::string& path,
+                                absl::string_view key) {
+    std::optional<std::string> id = Scalar(map, path, key, true);
+    if (!id) return std::nullopt;
+    bool ok = !id->empty() && id->size() <= kMaxIdLength;
+    for (char c : *id) {
+      ok = ok && (absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+                  c == '_' || c == '-' || c == '.');
+    }
+    if (!ok) {
+      Error(Join(path, key),
+            absl::StrCat("\"", *id, "\" is not a valid id (1-", kMaxIdLength,
+                         " characters of A-Z, a-z, 0-9, _, - and .)"));
+      return std::nullopt;
+    }
+    return id;
+  }
+
+  // A list of scalars; nullopt when absent.
+  std::optional<std::vector<std::string>> StringList(const YAML::Node& map,
+                                                     const std::string& path,
+                                                     absl::string_view key) {
+    const YAML::Node node = map[std::string(key)];
+    const std::string p = Join(path, key);
+    if (!node.IsDefined() || node.IsNull()) return std::nullopt;
+    if (!node.IsSequence()) {
+      Error(p, "must be a list");
+      return std::nullopt;
+    }
+    std::vector<std::string> out;
+    std::set<std::string> seen;
+    for (size_t i = 0; i < node.size(); ++i) {
+      if (!node[i].IsScalar() || node[i].Scalar().empty()) {
+        Error(Index(p, i), "must be a non-empty value");
+        continue;
+      }
+      if (!seen.insert(node[i].Scalar()).second) {
+        Error(Index(p, i),
+              absl::StrCat("duplicate \"", node[i].Scalar(), "\""));
+        continue;
+      }
+      out.push_back(node[i].Scalar());
+    }
+    return out;
+  }
+
+  // Iterates a list of mappings, calling fn(node, path) for each.
+  template <typename Fn>
+  void ForEachMap(const YAML::Node& list, const std::string& path,
+                  bool required, Fn fn) {
+    if (!list.IsDefined() || list.IsNull()) {
+      if (required) Error(path, "is required");
+      return;
+    }
+    if (!list.IsSequence()) {
+      Error(path, "must be a list");
+      return;
+    }
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (!list[i].IsMap()) {
+        Error(Index(path, i), "must be a mapping");
+        continue;
+      }
+      fn(list[i], Index(path, i));
+    }
+  }
+
+  std::optional<UsdMicros> Usd(const YAML::Node& map, const std::string& path,
+                               absl::string_view key) {
+    std::optional<std::string> text = Scalar(map, path, key, false);
+    if (!text) return std::nullopt;
+    absl::StatusOr<UsdMicros> usd = ParseUsd(*text);
+    if (!usd.ok()) {
+      Error(Join(path, key), usd.status().message());
+      return std::nullopt;
+    }
+    return *usd;
+  }
+
+  std::vector<Limit> ParseLimits(const YAML::Node& list,
+                                 const std::string& path) {
+    std::vector<Limit> limits;
+    std::set<std::string> names;
+    ForEachMap(
+        list, path, false, [&](const YAML::Node& n, const std::string& p) {
+          CheckKeys(n, p, {"name", "usd", "count", "window"});
+          Limit limit;
+          bool ok = true;
+          std::optional<std::string> window = Scalar(n, p, "window", true);
+          if (window) {
+            absl::StatusOr<Window> w = ParseWindow(*window);
+            if (w.ok()) {
+              limit.window = *w;
+            } else {
+              Error(Join(p, "window"), w.status().message());
+              ok = false;
+            }
+          } else {
+            ok = false;
+          }
+          const bool has_usd = n["usd"].IsDefined();
+          const bool has_count = n["count"].IsDefined();
+          if (has_usd == has_count) {
+            Error(p, "needs exactly one of usd or count");
+            ok = false;
+          } else if (has_usd) {
+            limit.kind = Limit::Kind::kUsd;
+            std::optional<UsdMicros> usd = Usd(n, p, "usd");
+            ok = ok && usd.has_value();
+            limit.usd = usd.value_or(0);
+          } else {
+            limit.kind = Limit::Kind::kCount;
+            std::optional<std::string> count = Scalar(n, p, "count", true);
+            if (count &&
+                !(absl::SimpleAtoi(*count, &limit.count) && limit.count > 0)) {
+              Error(Join(p, "count"),
+                    absl::StrCat("\"", *count,
+                                 "\" is not a positive whole number"));
+              ok = false;
+            }
+          }
+          if (n["name"].IsDefined()) {
+            std::optional<std::string> name = Id(n, p, "name");
+            ok = ok && name.has_value();
+            limit.name = name.value_or("");
+          } else if (ok) {
+            // Default: "usd_rolling_24h", "count_calendar_day".
+            std::string w = limit.window.spec;
+            for (char& c : w) c = c == ':' ? '_' : c;
+            limit.name = absl::StrCat(
+                limit.kind == Limit::Kind::kUsd ? "usd_" : "count_", w);
+          }
+          if (!ok) return;
+          if (!names.insert(limit.name).second) {
+            Error(p, absl::StrCat("duplicate limit name \"", limit.name,
+                                  "\" in this scope"));
+            return;
+          }
+          limits.push_back(std::move(limit));
+        });
+    return limits;
+  }
+
+  void ParseOrg(const YAML::Node& n, Policy* policy) {
+    const std::string p = "org";
+    if (!n.IsDefined() || n.IsNull()) {
+      Error(p, "is required");
+      return;
+    }
+    if (!n.IsMap()) {
+      Error(p, "must be a mapping");
+      return;
+    }
+    CheckKeys(n, p,
+              {"id", "timezone", "expired_holds", "hold_ttl", "limits",
+               "destinations_deny"});
+    Org& org = policy->org;
+    org.id = Id(n, p, "id").value_or("");
+    if (std::optional<std::string> tz = Scalar(n, p, "timezone", false)) {
+      if (absl::LoadTimeZone(*tz, &org.timezone)) {
+        org.timezone_name = *tz;
+      } else {
+        Error("org.timezone", absl::StrCat("unknown time zone \"", *tz, "\""));
+      }
+    }
+    if (std::optional<std::string> eh = Scalar(n, p, "expired_holds", false)) {
+      if (*eh == "count") {
+        org.expired_holds = ExpiredHolds::kCount;
+      } else if (*eh == "release") {
+        org.expired_holds = ExpiredHolds::kRelease;
+      } else {
+        Error("org.expired_holds",
+              absl::StrCat("\"", *eh, "\" must be count or release"));
+      }
+    }
+    if (std::optional<std::string> ttl = Scalar(n, p, "hold_ttl", false)) {
+      // Same grammar as a rolling window's length.
+      absl::StatusOr<Window> w = ParseWindow(absl::StrCat("rolling:", *ttl));
+      if (w.ok() && w->length <= absl::Hours(24 * 7)) {
+        org.hold_ttl = w->length;
+      } else {
+        Error("org.hold_ttl",
+              w.ok() ? "must be at most 7d" : w.status().message());
+      }
+    }
+    org.limits = ParseLimits(n["limits"], "org.limits");
+    if (auto deny = StringList(n, p, "destinations_deny")) {
+      org.destinations_deny = std::move(*deny);
+    }
+  }
+
+  void ParseAssets(const YAML::Node& list, Policy* policy) {
+    ForEachMap(
+        list, "assets", false, [&](const YAML::Node& n, const std::string& p) {
+          CheckKeys(n, p, {"symbol", "decimals", "price_usd"});
+          Asset asset;
+          std::optional<std::string> symbol = Id(n, p, "symbol");
+          std::optional<std::string> decimals = Scalar(n, p, "decimals", true);
+          bool ok = symbol.has_value() && decimals.has_value();
+          if (decimals &&
+              !(absl::SimpleAtoi(*decimals, &asset.decimals) &&
+                asset.decimals >= 0 && asset.decimals <= kMaxTokenDecimals)) {
+            Error(Join(p, "decimals"),
+                  absl::StrCat("\"", *decimals,
+                               "\" must be a whole number from 0 "
+                               "to ",
+                               kMaxTokenDecimals));
+            ok = false;
+          }
+          if (std::optional<std::string> price =
+                  Scalar(n, p, "price_usd", false)) {
+            absl::StatusOr<Price> parsed = ParsePrice(*price);
+            if (parsed.ok()) {
+              asset.price_usd = *parsed;
+            } else {
+              Error(Join(p, "price_usd"), parsed.status().message());
+              ok = false;
+            }
+          }
+          if (!ok) return;
+          asset.symbol = *symbol;
+          if (!policy->assets.emplace(asset.symbol, asset).second) {
+            Error(Join(p, "symbol"),
+                  absl::StrCat("duplicate asset \"", asset.symbol, "\""));
+          }
+        });
+  }
+
+  void ParseDepartments(const YAML::Node& list, Policy* policy) {
+    ForEachMap(
+        list, "departments", false,
+        [&](const YAML::Node& n, const std::string& p) {
+          CheckKeys(n, p, {"id", "limits"});
+          Department dept;
+          std::optional<std::string> id = Id(n, p, "id");
+          dept.limits = ParseLimits(n["limits"], Join(p, "limits"));
+          if (!id) return;
+          dept.id = *id;
+          if (!policy->departments.emplace(dept.id, std::move(dept)).second) {
+            Error(Join(p, "id"),
+                  absl::StrCat("duplicate department \"", *id, "\""));
+          }
+        });
+  }
+
+  void ParseRules(const YAML::Node& n, const std::string& p,
+                  const Policy& policy, AgentRules* rules) {
+    if (!n.IsDefined() || n.IsNull()) return;
+    if (!n.IsMap()) {
+      Error(p, "must be a mapping");
+      return;
+    }
+    CheckKeys(n, p,
+              {"per_tx_max_usd", "chains", "assets", "destinations_allow"});
+    rules->per_tx_max_usd = Usd(n, p, "per_tx_max_usd");
+    rules->chains = StringList(n, p, "chains");
+    rules->assets = StringList(n, p, "assets");
+    if (rules->assets) {
+      for (size_t i = 0; i < rules->assets->size(); ++i) {
+        const std::string& symbol = (*rules->assets)[i];
+        if (!policy.assets.contains(symbol)) {
+          Error(Index(Join(p, "assets"), i),
+                absl::StrCat("unknown asset \"", symbol,
+                             "\" (not declared under assets)"));
+        }
+      }
+    }
+    rules->destinations_allow = StringList(n, p, "destinations_allow");
+    if (rules->destinations_allow) {
+      for (std::string& d : *rules->destinations_allow) {
+        d = NormalizeDestination(d);
+      }
+    }
+  }
+
+  void ParseAgents(const YAML::Node& list, Policy* policy) {
+    ForEachMap(
+        list, "agents", false, [&](const YAML::Node& n, const std::string& p) {
+          CheckKeys(n, p, {"id", "department", "limits", "rules", "wallets"});
+          Agent agent;
+          std::optional<std::string> id = Id(n, p, "id");
+          std::optional<std::string> dept = Id(n, p, "department");
+          if (dept && !policy->departments.contains(*dept)) {
+            Error(Join(p, "department"),
+                  absl::StrCat("unknown department \"", *dept, "\""));
+          }
+          agent.limits = ParseLimits(n["limits"], Join(p, "limits"));
+          ParseRules(n["rules"], Join(p, "rules"), *policy, &agent.rules);
+          ForEachMap(
+              n["wallets"], Join(p, "wallets"), false,
+              [&](const YAML::Node& w, const std::string& wp) {
+                CheckKeys(w, wp, {"id", "vendor", "chain", "address"});
+                Wallet wallet;
+                std::optional<std::string> wid = Id(w, wp, "id");
+                std::optional<std::string> vendor =
+                    Scalar(w, wp, "vendor", true);
+                std::optional<std::string> chain = Id(w, wp, "chain");
+                std::optional<std::string> address =
+                    Scalar(w, wp, "address", true);
+                if (vendor && !Vendors().contains(*vendor)) {
+                  Error(Join(wp, "vendor"),
+                        absl::StrCat("unknown vendor \"", *vendor,
+                                     "\" (use local, metamask, cdp or privy)"));
+                  vendor.reset();
+                }
+                if (address && address->empty()) {
+                  Error(Join(wp, "address"), "must not be empty");
+                  address.reset();
+                }
+                if (!wid || !vendor || !chain || !address || !id) return;
+                wallet = {*wid, *id, *vendor, *chain, *address};
+                if (!policy->wallets.emplace(*wid, wallet).second) {
+                  Error(Join(wp, "id"),
+                        absl::StrCat("duplicate wallet \"", *wid, "\""));
+                  return;
+                }
+                agent.wallet_ids.push_back(*wid);
+              });
+          if (!id || !dept) return;
+          agent.id = *id;
+          agent.department = *dept;
+          if (!policy->agents.emplace(agent.id, std::move(agent)).second) {
+            Error(Join(p, "id"), absl::StrCat("duplicate agent \"", *id, "\""));
+          }
+        });
+  }
+
+  std::vector<std::string> errors_;
+};
+
+std::string DescribeLimit(const Limit& l) {
+  return l.kind == Limit::Kind::kUsd
+             ? absl::StrCat("usd ", FormatUsdDecimal(l.usd), " per ",
+                            l.window.spec)
+             : absl::StrCat("count ", l.count, " per ", l.window.spec);
+}
+
+void FlattenLimits(const std::string& prefix, const std::vector<Limit>& limits,
+                   std::map<std::string, std::string>* out) {
+  for (const Limit& l : limits) {
+    (*out)[absl::StrCat(prefix, ".limits.", l.name)] = DescribeLimit(l);
+  }
+}
+
+std::string DescribeList(const std::optional<std::vector<std::string>>& list) {
+  if (!list) return "any";
+  return absl::StrCat("[", absl::StrJoin(*list, ", "), "]");
+}
+
+// Every setting of a policy as "path" -> "value", keyed by ids rather than
+// list positions so that reordering a bundle is not a change.
+std::map<std::string, std::string> Flatten(const Policy& p) {
+  std::map<std::string, std::string> out;
+  out["org.id"] = p.org.id;
+  out["org.timezone"] = p.org.timezone_name;
+  out["org.expired_holds"] =
+      p.org.expired_holds == ExpiredHolds::kCount ? "count" : "release";
+  out["org.hold_ttl"] = absl::FormatDuration(p.org.hold_ttl);
+  FlattenLimits("org", p.org.limits, &out);
+  for (const std::string& d : p.org.destinations_deny) {
+    out[absl::StrCat("org.destinations_deny.", d)] = "denied";
+  }
+  for (const auto& [id, dept] : p.departments) {
+    out[absl::StrCat("departments.", id)] = "department";
+    FlattenLimits(absl::StrCat("departments.", id), dept.limits, &out);
+  }
+  for (const auto& [id, agent] : p.agents) {
+    const std::string a = absl::StrCat("agents.", id);
+    out[a + ".department"] = agent.department;
+    FlattenLimits(a, agent.limits, &out);
+    const AgentRules& r = agent.rules;
+    if (r.per_tx_max_usd) {
+      out[a + ".rules.per_tx_max_usd"] = FormatUsdDecimal(*r.per_tx_max_usd);
+    }
+    out[a + ".rules.chains"] = DescribeList(r.chains);
+    out[a + ".rules.assets"] = DescribeList(r.assets);
+    out[a + ".rules.destinations_allow"] = DescribeList(r.destinations_allow);
+  }
+  for (const auto& [id, w] : p.wallets) {
+    out[absl::StrCat("wallets.", id)] = absl::StrCat(
+        "agent ", w.agent_id, ", ", w.vendor, " on ", w.chain, ", ", w.address);
+  }
+  for (const auto& [symbol, asset] : p.assets) {
+    out[absl::StrCat("assets.", symbol)] =
+        absl::StrCat("decimals ", asset.decimals, ", price_usd ",
+                     asset.price_usd ? FormatPrice(*asset.price_usd) : "unset");
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<Policy> ParseBundle(absl::string_view yaml) {
+  return BundleParser().Parse(yaml);
+}
+
+std::vector<std::string> DiffPolicies(const Policy& before,
+                                      const Policy& after) {
+  const std::map<std::string, std::string> a = Flatten(before);
+  const std::map<std::string, std::string> b = Flatten(after);
+  std::vector<std::string> diff;
+  auto ia = a.begin();
+  auto ib = b.begin();
+  while (ia != a.end() || ib != b.end()) {
+    if (ib == b.end() || (ia != a.end() && ia->first < ib->first)) {
+      diff.push_back(absl::StrCat("- ", ia->first, ": ", ia->second));
+      ++ia;
+    } else if (ia == a.end() || ib->first < ia->first) {
+      diff.push_back(absl::StrCat("+ ", ib->first, ": ", ib->second));
+      ++ib;
+    } else {
+      if (ia->second != ib->second) {
+        diff.push_back(absl::StrCat("~ ", ia->first, ": ", ia->second, " -> ",
+                                    ib->second));
+      }
+      ++ia;
+      ++ib;
+    }
+  }
+  return diff;
+}
+
+}  // namespace warden

@@ -1,0 +1,33 @@
+#ifndef WARDEN_GOVERNANCE_BUNDLE_H_
+#define WARDEN_GOVERNANCE_BUNDLE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "governance/policy.h"
+
+namespace warden {
+
+// The largest bundle accepted, in bytes.
+inline constexpr size_t kMaxBundleBytes = 1 << 20;
+
+// Parses and validates a policy bundle (YAML; reference in
+// docs/policy-bundle.md). Validation is strict: unknown keys, dangling
+// references, duplicate ids, bad decimals, bad windows and unknown time zones
+// are all errors. On failure returns INVALID_ARGUMENT whose message lists
+// every problem as "<path>: <problem>" (e.g. `agents[2].limits[0].window:
+// unknown unit "hr"`), separated by "; ". The result's version fields are
+// left unset.
+absl::StatusOr<Policy> ParseBundle(absl::string_view yaml);
+
+// What changes from `before` to `after`, one line per item:
+// "+ path: value", "- path: value" or "~ path: old -> new", sorted by path.
+// Empty when the two are equivalent.
+std::vector<std::string> DiffPolicies(const Policy& before,
+                                      const Policy& after);
+
+}  // namespace warden
+
+#endif  // WARDEN_GOVERNANCE_BUNDLE_H_

@@ -1,0 +1,225 @@
+#include "governance/bundle.h"
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace warden {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr const char* kMinimal = R"(
+org: {id: acme}
+departments:
+  - {id: eng}
+agents:
+  - id: a
+    department: eng
+    wallets:
+      - {id: w1, vendor: local, chain: base, address: "0xAbC"}
+assets:
+  - {symbol: USDC, decimals: 6, price_usd: "1"}
+)";
+
+// Returns the error message for a bundle that must be rejected.
+std::string ErrorOf(const std::string& yaml) {
+  absl::StatusOr<Policy> p = ParseBundle(yaml);
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument) << yaml;
+  return std::string(p.status().message());
+}
+
+// The shipped example bundle parses with the figures the issue asks for.
+TEST(BundleTest, AcmeExampleParses) {
+  std::ifstream in(std::string(WARDEN_SOURCE_DIR) +
+                   "/deploy/examples/acme.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  absl::StatusOr<Policy> p = ParseBundle(text.str());
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->org.id, "acme_corp");
+  EXPECT_EQ(p->org.limits[0].usd, 50'000 * kMicrosPerUsd);
+  EXPECT_EQ(p->departments.at("engineering").limits[0].usd,
+            20'000 * kMicrosPerUsd);
+  EXPECT_EQ(p->departments.at("marketing").limits[0].usd,
+            10'000 * kMicrosPerUsd);
+  EXPECT_EQ(p->departments.at("operations").limits[0].usd,
+            15'000 * kMicrosPerUsd);
+  const Agent& bot = p->agents.at("procurement_bot");
+  EXPECT_EQ(bot.department, "operations");
+  EXPECT_EQ(bot.limits[0].usd, 800 * kMicrosPerUsd);
+  EXPECT_EQ(bot.limits[0].window.spec, "rolling:24h");
+  EXPECT_EQ(*bot.rules.per_tx_max_usd, 200 * kMicrosPerUsd);
+  EXPECT_THAT(*bot.rules.chains, ElementsAre("base", "ethereum", "arbitrum"));
+  EXPECT_EQ(p->agents.at("agent_a").limits[0].usd, 1000 * kMicrosPerUsd);
+  EXPECT_EQ(p->wallets.at("wallet_1").vendor, "metamask");
+  EXPECT_EQ(p->wallets.at("wallet_1").chain, "base");
+  EXPECT_EQ(p->wallets.at("wallet_2").vendor, "cdp");
+  EXPECT_EQ(p->wallets.at("wallet_2").chain, "ethereum");
+  EXPECT_EQ(p->wallets.at("wallet_3").vendor, "privy");
+  EXPECT_EQ(p->wallets.at("wallet_3").agent_id, "agent_b");
+}
+
+// Defaults apply where the bundle is silent.
+TEST(BundleTest, Defaults) {
+  absl::StatusOr<Policy> p = ParseBundle(kMinimal);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->org.timezone_name, "UTC");
+  EXPECT_EQ(p->org.expired_holds, ExpiredHolds::kCount);
+  EXPECT_EQ(p->org.hold_ttl, absl::Minutes(15));
+  EXPECT_FALSE(p->agents.at("a").rules.chains.has_value());
+}
+
+// Unnamed limits get a name from their unit and window.
+TEST(BundleTest, DefaultLimitNames) {
+  absl::StatusOr<Policy> p = ParseBundle(R"(
+org:
+  id: acme
+  limits:
+    - {usd: "10", window: "rolling:1h"}
+    - {count: 5, window: "calendar:day"}
+)");
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->org.limits[0].name, "usd_rolling_1h");
+  EXPECT_EQ(p->org.limits[1].name, "count_calendar_day");
+  EXPECT_EQ(p->org.limits[1].count, 5);
+}
+
+// Every validation error path names the field and the problem.
+TEST(BundleTest, ErrorsNameThePath) {
+  struct Case {
+    std::string yaml;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {"org: {id: acme}\nextra: 1",
+       "extra: unknown key (allowed: org, departments, agents, assets)"},
+      {"org: {id: acme, colour: red}", "org.colour: unknown key"},
+      {"departments: []", "org: is required"},
+      {"org: {id: \"bad id\"}", "org.id: \"bad id\" is not a valid id"},
+      {"org: {id: acme, timezone: Mars/Olympus}",
+       "org.timezone: unknown time zone \"Mars/Olympus\""},
+      {"org: {id: acme, expired_holds: keep}",
+       "org.expired_holds: \"keep\" must be count or release"},
+      {"org: {id: acme, hold_ttl: 10d}", "org.hold_ttl: must be at most 7d"},
+      {"org: {id: acme, hold_ttl: 10x}", "org.hold_ttl: unknown unit \"x\""},
+      {"org: {id: acme, limits: [{usd: '1', window: 'rolling:1hr'}]}",
+       "org.limits[0].window: unknown unit \"hr\""},
+      {"org: {id: acme, limits: [{usd: '1,000', window: 'rolling:1h'}]}",
+       "org.limits[0].usd: \"1,000\" is not a non-negative decimal"},
+      {"org: {id: acme, limits: [{usd: '1', count: 2, window: 'rolling:1h'}]}",
+       "org.limits[0]: needs exactly one of usd or count"},
+      {"org: {id: acme, limits: [{count: 0, window: 'rolling:1h'}]}",
+       "org.limits[0].count: \"0\" is not a positive whole number"},
+      {"org: {id: acme, limits: [{usd: '1'}]}",
+       "org.limits[0].window: is required"},
+      {"org: {id: acme, limits: [{name: x, usd: '1', window: 'rolling:1h'}, "
+       "{name: x, usd: '2', window: 'rolling:2h'}]}",
+       "org.limits[1]: duplicate limit name \"x\""},
+      {"org: {id: acme}\ndepartments: [{id: d}, {id: d}]",
+       "departments[1].id: duplicate department \"d\""},
+      {"org: {id: acme}\nagents: [{id: a, department: nope}]",
+       "agents[0].department: unknown department \"nope\""},
+      {"org: {id: acme}\ndepartments: [{id: d}]\nagents: [{id: a, "
+       "department: d}, {id: a, department: d}]",
+       "agents[1].id: duplicate agent \"a\""},
+      {"org: {id: acme}\ndepartments: [{id: d}]\nagents: [{id: a, "
+       "department: d, wallets: [{id: w, vendor: ledger, chain: base, "
+       "address: x}]}]",
+       "agents[0].wallets[0].vendor: unknown vendor \"ledger\""},
+      {"org: {id: acme}\ndepartments: [{id: d}]\nagents: [{id: a, "
+       "department: d, wallets: [{id: w, vendor: cdp, chain: base}]}]",
+       "agents[0].wallets[0].address: is required"},
+      {"org: {id: acme}\ndepartments: [{id: d}]\nagents:\n"
+       "  - {id: a, department: d, wallets: [{id: w, vendor: cdp, chain: b, "
+       "address: x}]}\n"
+       "  - {id: b, department: d, wallets: [{id: w, vendor: cdp, chain: b, "
+       "address: y}]}",
+       "agents[1].wallets[0].id: duplicate wallet \"w\""},
+      {"org: {id: acme}\ndepartments: [{id: d}]\nagents: [{id: a, "
+       "department: d, rules: {assets: [DOGE]}}]",
+       "agents[0].rules.assets[0]: unknown asset \"DOGE\""},
+      {"org: {id: acme}\ndepartments: [{id: d}]\nagents: [{id: a, "
+       "department: d, rules: {per_tx_max_usd: 'ten'}}]",
+       "agents[0].rules.per_tx_max_usd: \"ten\" is not a non-negative"},
+      {"org: {id: acme}\ndepartments: [{id: d}]\nagents: [{id: a, "
+       "department: d, rules: {chains: base}}]",
+       "agents[0].rules.chains: must be a list"},
+      {"org: {id: acme}\ndepartments: [{id: d}]\nagents: [{id: a, "
+       "department: d, rules: {chains: [base, base]}}]",
+       "agents[0].rules.chains[1]: duplicate \"base\""},
+      {"org: {id: acme}\nassets: [{symbol: USDC, decimals: 31}]",
+       "assets[0].decimals: \"31\" must be a whole number from 0 to 30"},
+      {"org: {id: acme}\nassets: [{symbol: USDC, decimals: 6, price_usd: "
+       "'-1'}]",
+       "assets[0].price_usd: \"-1\" is not a non-negative decimal"},
+      {"org: {id: acme}\nassets: [{symbol: U, decimals: 6}, {symbol: U, "
+       "decimals: 2}]",
+       "assets[1].symbol: duplicate asset \"U\""},
+      {"org: {id: acme}\nagents: {id: a}", "agents: must be a list"},
+      {"org: {id: acme}\nagents: [5]", "agents[0]: must be a mapping"},
+      {"org: [1, 2]", "org: must be a mapping"},
+      {"- just\n- a list", "bundle: must be a mapping"},
+      {"org: {id: acme", "bundle: not valid YAML at line"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_THAT(ErrorOf(c.yaml), HasSubstr(c.error)) << c.yaml;
+  }
+}
+
+// All problems are reported at once, not just the first.
+TEST(BundleTest, ReportsEveryError) {
+  const std::string error = ErrorOf(R"(
+org: {id: acme, timezone: Nowhere/Land}
+departments: [{id: d, limits: [{usd: x, window: "rolling:1h"}]}]
+agents: [{id: a, department: zz}]
+)");
+  EXPECT_THAT(error, HasSubstr("org.timezone"));
+  EXPECT_THAT(error, HasSubstr("departments[0].limits[0].usd"));
+  EXPECT_THAT(error, HasSubstr("agents[0].department"));
+}
+
+// Oversized bundles are refused before parsing.
+TEST(BundleTest, SizeLimit) {
+  EXPECT_THAT(ErrorOf(std::string(kMaxBundleBytes + 1, '#')),
+              HasSubstr("exceeds the limit"));
+}
+
+// Destinations normalize EVM hex to lower case only.
+TEST(BundleTest, NormalizeDestination) {
+  EXPECT_EQ(NormalizeDestination("0xAbCd"), "0xabcd");
+  EXPECT_EQ(NormalizeDestination("So1anaBase58"), "So1anaBase58");
+}
+
+// The diff shows additions, removals and changes by id, ignoring order.
+TEST(BundleTest, Diff) {
+  Policy before = *ParseBundle(kMinimal);
+  EXPECT_TRUE(DiffPolicies(before, before).empty());
+  Policy after = *ParseBundle(R"(
+org:
+  id: acme
+  limits: [{name: daily, usd: "100", window: "calendar:day"}]
+departments:
+  - {id: eng}
+agents:
+  - id: a
+    department: eng
+    rules: {chains: [base]}
+assets:
+  - {symbol: USDC, decimals: 6, price_usd: "1.01"}
+)");
+  EXPECT_THAT(
+      DiffPolicies(before, after),
+      ElementsAre("~ agents.a.rules.chains: any -> [base]",
+                  "~ assets.USDC: decimals 6, price_usd 1 -> decimals 6, "
+                  "price_usd 1.01",
+                  "+ org.limits.daily: usd 100.00 per calendar:day",
+                  "- wallets.w1: agent a, local on base, 0xAbC"));
+}
+
+}  // namespace
+}  // namespace warden

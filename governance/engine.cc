@@ -1,0 +1,474 @@
+#include "governance/engine.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "governance/bundle.h"
+#include "governance/explain.h"
+#include "governance/money.h"
+#include "governance/status_macros.h"
+
+namespace warden {
+namespace {
+
+// "az_" and 128 random bits in hex. Ids need to be unique, not secret.
+std::string NewAuthorizationId() {
+  static absl::Mutex mu(absl::kConstInit);
+  static absl::BitGen* gen = new absl::BitGen;
+  absl::MutexLock lock(&mu);
+  return absl::StrFormat("az_%016x%016x", absl::Uniform<uint64_t>(*gen),
+                         absl::Uniform<uint64_t>(*gen));
+}
+
+absl::Status FieldError(absl::StatusCode code, absl::string_view field,
+                        absl::string_view problem) {
+  return absl::Status(code, absl::StrCat(field, ": ", problem));
+}
+
+absl::Status CheckLength(absl::string_view field, const std::string& value,
+                         size_t max) {
+  if (value.size() <= max) return absl::OkStatus();
+  return FieldError(
+      absl::StatusCode::kInvalidArgument, field,
+      absl::StrCat("is ", value.size(), " bytes; the limit is ", max));
+}
+
+std::string ListText(const std::vector<std::string>& items) {
+  return absl::StrCat("[", absl::StrJoin(items, ", "), "]");
+}
+
+Violation RuleViolation(const Authorization& a, std::string code,
+                        std::string rule, std::string message) {
+  Violation v;
+  v.code = std::move(code);
+  v.scope = absl::StrCat("agent/", a.agent_id);
+  v.limit = std::move(rule);
+  v.requested = FormatUsdDecimal(a.amount_usd);
+  v.message = std::move(message);
+  return v;
+}
+
+// Rules are checked before any budget: a spend that breaks one is denied
+// without reserving anything.
+std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
+                                  const Policy& policy, bool priced) {
+  std::vector<Violation> out;
+  const AgentRules& rules = agent.rules;
+  const std::string who = absl::StrCat("agent ", agent.id);
+  if (!priced) {
+    out.push_back(
+        RuleViolation(a, "PRICE_UNAVAILABLE", "price_usd",
+                      absl::StrCat("no USD price for asset ", a.asset,
+                                   " in org ", policy.org.id, "'s policy")));
+  }
+  if (priced && rules.per_tx_max_usd && a.amount_usd > *rules.per_tx_max_usd) {
+    Violation v = RuleViolation(
+        a, "PER_TX_MAX", "per_tx_max_usd",
+        absl::StrCat(FormatUsd(a.amount_usd), " exceeds ", who,
+                     " per_tx_max_usd ", FormatUsd(*rules.per_tx_max_usd)));
+    v.limit_usd = *rules.per_tx_max_usd;
+    out.push_back(std::move(v));
+  }
+  auto allowed = [](const std::optional<std::vector<std::string>>& list,
+                    const std::string& item) {
+    return !list || std::find(list->begin(), list->end(), item) != list->end();
+  };
+  if (!allowed(rules.chains, a.chain)) {
+    out.push_back(RuleViolation(
+        a, "CHAIN_NOT_ALLOWED", "chains",
+        absl::StrCat("chain ", a.chain, " is not in ", who,
+                     "'s allowed chains ", ListText(*rules.chains))));
+  }
+  if (!allowed(rules.assets, a.asset)) {
+    out.push_back(RuleViolation(
+        a, "ASSET_NOT_ALLOWED", "assets",
+        absl::StrCat("asset ", a.asset, " is not in ", who,
+                     "'s allowed assets ", ListText(*rules.assets))));
+  }
+  const std::string destination = NormalizeDestination(a.destination);
+  if (rules.destinations_allow &&
+      !allowed(rules.destinations_allow, destination)) {
+    out.push_back(RuleViolation(
+        a, "DESTINATION_NOT_ALLOWED", "destinations_allow",
+        absl::StrCat("destination \"", a.destination, "\" is not in ", who,
+                     "'s destination allowlist")));
+  }
+  const auto& deny = policy.org.destinations_deny;
+  if (!destination.empty() &&
+      std::any_of(deny.begin(), deny.end(), [&](const std::string& d) {
+        return NormalizeDestination(d) == destination;
+      })) {
+    Violation v = RuleViolation(
+        a, "DESTINATION_DENIED", "destinations_deny",
+        absl::StrCat("destination \"", a.destination, "\" is on org ",
+                     policy.org.id, "'s denylist"));
+    v.scope = absl::StrCat("org/", policy.org.id);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+// Every limit on the path, with its window resolved at `now`.
+struct PathLimits {
+  std::vector<LimitCheck> checks;
+  std::vector<const Limit*> limits;  // Parallel to `checks`.
+  absl::Duration longest;            // The longest window, for retention.
+};
+
+PathLimits CollectLimits(const Policy& policy, const Agent& agent,
+                         absl::Time now) {
+  PathLimits out;
+  const std::vector<Limit>* by_scope[] = {
+      &policy.org.limits, &policy.departments.at(agent.department).limits,
+      &agent.limits};
+  for (int scope = 0; scope < 3; ++scope) {
+    for (const Limit& limit : *by_scope[scope]) {
+      LimitCheck c;
+      c.scope_index = scope;
+      c.limit_name = limit.name;
+      c.kind = limit.kind;
+      c.cap = limit.kind == Limit::Kind::kUsd ? limit.usd : limit.count;
+      c.interval = WindowAt(limit.window, now, policy.org.timezone);
+      out.checks.push_back(std::move(c));
+      out.limits.push_back(&limit);
+      out.longest = std::max(out.longest, limit.window.MaxLength());
+    }
+  }
+  return out;
+}
+
+bool SameRequest(const Authorization& first, const Authorization& retry) {
+  return first.agent_id == retry.agent_id &&
+         first.wallet_id == retry.wallet_id && first.asset == retry.asset &&
+         first.amount == retry.amount && first.destination == retry.destination;
+}
+
+}  // namespace
+
+Engine::Engine(ConfigStore* config, BudgetStore* budgets, AuditLog* audit,
+               const Clock* clock)
+    : config_(config), budgets_(budgets), audit_(audit), clock_(clock) {}
+
+absl::StatusOr<std::string> Engine::ResolveOrg(const std::string& org_id) {
+  if (!org_id.empty()) return org_id;
+  WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> orgs, config_->Orgs());
+  if (orgs.size() == 1) return orgs[0];
+  return FieldError(absl::StatusCode::kInvalidArgument, "org_id",
+                    orgs.empty() ? "no policy bundle has been applied yet"
+                                 : "is required: this server serves several "
+                                   "orgs");
+}
+
+absl::StatusOr<std::shared_ptr<const Policy>> Engine::ResolvePolicy(
+    const std::string& org_id) {
+  WARDEN_ASSIGN_OR_RETURN(std::string org, ResolveOrg(org_id));
+  absl::StatusOr<std::shared_ptr<const Policy>> policy = config_->Active(org);
+  if (absl::IsNotFound(policy.status())) {
+    return FieldError(absl::StatusCode::kNotFound, "org_id",
+                      absl::StrCat("unknown org \"", org, "\""));
+  }
+  return policy;
+}
+
+absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
+  const absl::Time now = clock_->Now();
+  WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
+                          ResolvePolicy(in.org_id));
+  const Org& org = policy->org;
+
+  if (in.agent_id.empty()) {
+    return FieldError(absl::StatusCode::kInvalidArgument, "agent_id",
+                      "is required");
+  }
+  auto agent_it = policy->agents.find(in.agent_id);
+  if (agent_it == policy->agents.end()) {
+    return FieldError(
+        absl::StatusCode::kNotFound, "agent_id",
+        absl::StrCat("unknown agent \"", in.agent_id, "\" in org ", org.id));
+  }
+  const Agent& agent = agent_it->second;
+  if (in.wallet_id.empty()) {
+    return FieldError(absl::StatusCode::kInvalidArgument, "wallet_id",
+                      "is required");
+  }
+  auto wallet_it = policy->wallets.find(in.wallet_id);
+  if (wallet_it == policy->wallets.end()) {
+    return FieldError(
+        absl::StatusCode::kNotFound, "wallet_id",
+        absl::StrCat("unknown wallet \"", in.wallet_id, "\" in org ", org.id));
+  }
+  const Wallet& wallet = wallet_it->second;
+  if (wallet.agent_id != agent.id) {
+    return FieldError(
+        absl::StatusCode::kInvalidArgument, "wallet_id",
+        absl::StrCat("wallet \"", wallet.id, "\" belongs to agent \"",
+                     wallet.agent_id, "\", not \"", agent.id, "\""));
+  }
+  if (in.asset.empty()) {
+    return FieldError(absl::StatusCode::kInvalidArgument, "asset",
+                      "is required");
+  }
+  absl::StatusOr<absl::uint128> amount = ParseBaseUnits(in.amount);
+  if (!amount.ok()) {
+    return FieldError(absl::StatusCode::kInvalidArgument, "amount",
+                      amount.status().message());
+  }
+  if (*amount == 0) {
+    return FieldError(absl::StatusCode::kInvalidArgument, "amount",
+                      "must be greater than zero");
+  }
+  WARDEN_RETURN_IF_ERROR(CheckLength("idempotency_key", in.idempotency_key,
+                                     kMaxIdempotencyKeyBytes));
+  WARDEN_RETURN_IF_ERROR(CheckLength("memo", in.memo, kMaxMemoBytes));
+  WARDEN_RETURN_IF_ERROR(
+      CheckLength("destination", in.destination, kMaxDestinationBytes));
+
+  Authorization a;
+  a.id = NewAuthorizationId();
+  a.org_id = org.id;
+  a.department_id = agent.department;
+  a.agent_id = agent.id;
+  a.wallet_id = wallet.id;
+  a.chain = wallet.chain;
+  a.asset = in.asset;
+  a.amount = *amount;
+  a.destination = in.destination;
+  a.memo = in.memo;
+  a.idempotency_key = in.idempotency_key;
+  a.policy_version = policy->version;
+  a.on_expiry = org.expired_holds;
+  a.created_at = now;
+
+  auto asset_it = policy->assets.find(in.asset);
+  const bool priced =
+      asset_it != policy->assets.end() && asset_it->second.price_usd;
+  if (priced) {
+    absl::StatusOr<UsdMicros> usd = ValueInUsdMicros(
+        a.amount, asset_it->second.decimals, *asset_it->second.price_usd);
+    if (!usd.ok()) {
+      return FieldError(absl::StatusCode::kInvalidArgument, "amount",
+                        usd.status().message());
+    }
+    a.amount_usd = *usd;
+  }
+
+  PathLimits path = CollectLimits(*policy, agent, now);
+  ReserveRequest request;
+  request.retain_until =
+      std::max(now + path.longest, now + org.hold_ttl) + kIdempotencyRetention;
+  a.violations = CheckRules(a, agent, *policy, priced);
+  if (a.violations.empty()) {
+    a.decision = Decision::kAllow;
+    a.status = AuthorizationStatus::kHeld;
+    a.hold_expires_at = now + org.hold_ttl;
+    a.reason = AllowReason(a, path.checks.size());
+    request.limits = path.checks;
+  } else {
+    a.decision = Decision::kDeny;
+    a.status = AuthorizationStatus::kDenied;
+    a.reason = DenyReason(a, a.violations);
+  }
+  request.authorization = a;
+
+  WARDEN_ASSIGN_OR_RETURN(ReserveResult result, budgets_->Reserve(request));
+  if (result.outcome == ReserveResult::Outcome::kOverLimit) {
+    // Record the budget denial so that a retry with the same key gets it.
+    const std::vector<std::string> scopes = ScopePath(a);
+    for (const LimitUsage& usage : result.exceeded) {
+      const LimitCheck& check = path.checks[usage.limit_index];
+      const int64_t requested =
+          check.kind == Limit::Kind::kUsd ? a.amount_usd : 1;
+      a.violations.push_back(LimitViolation(
+          scopes[check.scope_index], check,
+          path.limits[usage.limit_index]->window, usage, requested, *policy));
+    }
+    a.decision = Decision::kDeny;
+    a.status = AuthorizationStatus::kDenied;
+    a.hold_expires_at = absl::Time();
+    a.reason = DenyReason(a, a.violations);
+    request.authorization = a;
+    request.limits.clear();
+    WARDEN_ASSIGN_OR_RETURN(result, budgets_->Reserve(request));
+  }
+  if (result.outcome == ReserveResult::Outcome::kDuplicate) {
+    if (!SameRequest(result.authorization, a)) {
+      return FieldError(
+          absl::StatusCode::kFailedPrecondition, "idempotency_key",
+          absl::StrCat("\"", a.idempotency_key,
+                       "\" was first used for a different request (",
+                       result.authorization.id, ")"));
+    }
+    return AuthorizeOutput{std::move(result.authorization), true};
+  }
+
+  AuditEvent event;
+  event.type = AuditEvent::Type::kAuthorizationDecided;
+  event.time = now;
+  event.org_id = org.id;
+  event.actor = in.actor;
+  event.authorization = result.authorization;
+  if (absl::Status st = audit_->Append(event); !st.ok()) {
+    absl::Status undo = budgets_->Abandon(org.id, a.id);
+    return absl::UnavailableError(absl::StrCat(
+        "audit log unavailable, so no decision was made: ", st.message(),
+        undo.ok() ? ""
+                  : absl::StrCat(" (and releasing the hold failed: ",
+                                 undo.message(), "; it expires at its TTL)")));
+  }
+  return AuthorizeOutput{std::move(result.authorization), false};
+}
+
+absl::Status Engine::AuditTransition(AuditEvent::Type type,
+                                     const Authorization& a,
+                                     const std::string& actor) {
+  AuditEvent event;
+  event.type = type;
+  event.time = clock_->Now();
+  event.org_id = a.org_id;
+  event.actor = actor;
+  event.authorization = a;
+  absl::Status st = audit_->Append(event);
+  if (st.ok()) return st;
+  return absl::UnavailableError(
+      absl::StrCat("audit log unavailable: ", st.message(),
+                   "; the change is made, retry to record it"));
+}
+
+absl::StatusOr<Authorization> Engine::Settle(const SettleInput& in) {
+  WARDEN_ASSIGN_OR_RETURN(std::string org, ResolveOrg(in.org_id));
+  WARDEN_ASSIGN_OR_RETURN(Authorization held, Get(org, in.authorization_id));
+  absl::uint128 amount = held.amount;
+  if (!in.amount.empty()) {
+    absl::StatusOr<absl::uint128> parsed = ParseBaseUnits(in.amount);
+    if (!parsed.ok()) {
+      return FieldError(absl::StatusCode::kInvalidArgument, "amount",
+                        parsed.status().message());
+    }
+    if (*parsed > held.amount) {
+      return FieldError(absl::StatusCode::kInvalidArgument, "amount",
+                        absl::StrCat(in.amount, " exceeds the held amount ",
+                                     FormatBaseUnits(held.amount)));
+    }
+    amount = *parsed;
+  }
+  WARDEN_RETURN_IF_ERROR(CheckLength("tx_hash", in.tx_hash, 256));
+  // The final value uses the price of the hold, scaled down and rounded up,
+  // so settling never costs more than what was reserved.
+  absl::StatusOr<absl::uint128> usd =
+      MulDivRoundUp(amount, absl::uint128(held.amount_usd), held.amount);
+  if (!usd.ok()) return absl::InternalError("settled value out of range");
+  WARDEN_ASSIGN_OR_RETURN(
+      Authorization settled,
+      budgets_->Settle(org, held.id, amount, static_cast<UsdMicros>(*usd),
+                       in.tx_hash, clock_->Now()));
+  WARDEN_RETURN_IF_ERROR(AuditTransition(
+      AuditEvent::Type::kAuthorizationSettled, settled, in.actor));
+  return settled;
+}
+
+absl::StatusOr<Authorization> Engine::Void(const std::string& org_id,
+                                           const std::string& authorization_id,
+                                           const std::string& actor) {
+  WARDEN_ASSIGN_OR_RETURN(std::string org, ResolveOrg(org_id));
+  WARDEN_RETURN_IF_ERROR(Get(org, authorization_id).status());
+  WARDEN_ASSIGN_OR_RETURN(Authorization voided,
+                          budgets_->Void(org, authorization_id, clock_->Now()));
+  WARDEN_RETURN_IF_ERROR(
+      AuditTransition(AuditEvent::Type::kAuthorizationVoided, voided, actor));
+  return voided;
+}
+
+absl::StatusOr<Authorization> Engine::Get(const std::string& org_id,
+                                          const std::string& authorization_id) {
+  if (authorization_id.empty()) {
+    return FieldError(absl::StatusCode::kInvalidArgument, "authorization_id",
+                      "is required");
+  }
+  WARDEN_ASSIGN_OR_RETURN(std::string org, ResolveOrg(org_id));
+  absl::StatusOr<Authorization> a = budgets_->Get(org, authorization_id);
+  if (absl::IsNotFound(a.status())) {
+    return FieldError(absl::StatusCode::kNotFound, "authorization_id",
+                      absl::StrCat("no authorization \"", authorization_id,
+                                   "\" in org ", org));
+  }
+  return a;
+}
+
+absl::StatusOr<ApplyResult> Engine::ApplyBundle(const std::string& yaml,
+                                                bool dry_run,
+                                                const std::string& actor) {
+  WARDEN_ASSIGN_OR_RETURN(Policy next, ParseBundle(yaml));
+  absl::MutexLock lock(&apply_mu_);
+  absl::StatusOr<std::shared_ptr<const Policy>> current =
+      config_->Active(next.org.id);
+  if (!current.ok() && !absl::IsNotFound(current.status())) {
+    return current.status();
+  }
+  const Policy empty;
+  const Policy& before = current.ok() ? **current : empty;
+  ApplyResult result;
+  result.org_id = next.org.id;
+  result.diff = DiffPolicies(before, next);
+  result.changed = !result.diff.empty();
+  result.version = before.version + (result.changed ? 1 : 0);
+  if (dry_run || !result.changed) return result;
+
+  next.version = result.version;
+  next.yaml = yaml;
+  next.applied_at = clock_->Now();
+  next.applied_by = actor;
+  AuditEvent event;
+  event.type = AuditEvent::Type::kBundleApplied;
+  event.time = next.applied_at;
+  event.org_id = next.org.id;
+  event.actor = actor;
+  event.policy_version = next.version;
+  event.diff = result.diff;
+  // Audit first: under apply_mu_ the apply below cannot lose a race, so the
+  // trail never misses a version that took effect.
+  if (absl::Status st = audit_->Append(event); !st.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("audit log unavailable, so the bundle was not applied: ",
+                     st.message()));
+  }
+  WARDEN_RETURN_IF_ERROR(
+      config_->Apply(std::make_shared<const Policy>(std::move(next))));
+  return result;
+}
+
+absl::StatusOr<std::shared_ptr<const Policy>> Engine::GetBundle(
+    const std::string& org_id, int64_t version) {
+  WARDEN_ASSIGN_OR_RETURN(std::string org, ResolveOrg(org_id));
+  absl::StatusOr<std::shared_ptr<const Policy>> policy =
+      version == 0 ? config_->Active(org) : config_->Version(org, version);
+  if (absl::IsNotFound(policy.status())) {
+    return FieldError(
+        absl::StatusCode::kNotFound, version == 0 ? "org_id" : "version",
+        version == 0 ? absl::StrCat("unknown org \"", org, "\"")
+                     : absl::StrCat("org ", org, " has no version ", version));
+  }
+  return policy;
+}
+
+absl::StatusOr<size_t> Engine::SweepExpired() {
+  WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> orgs, config_->Orgs());
+  size_t total = 0;
+  for (const std::string& org : orgs) {
+    WARDEN_ASSIGN_OR_RETURN(
+        std::vector<Authorization> expired,
+        budgets_->ExpireDue(org, clock_->Now(), kExpireBatchMax));
+    for (const Authorization& a : expired) {
+      WARDEN_RETURN_IF_ERROR(AuditTransition(
+          AuditEvent::Type::kAuthorizationExpired, a, "system"));
+    }
+    total += expired.size();
+  }
+  return total;
+}
+
+}  // namespace warden

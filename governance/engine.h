@@ -1,0 +1,118 @@
+#ifndef WARDEN_GOVERNANCE_ENGINE_H_
+#define WARDEN_GOVERNANCE_ENGINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "governance/audit_log.h"
+#include "governance/authorization.h"
+#include "governance/budget_store.h"
+#include "governance/clock.h"
+#include "governance/config_store.h"
+#include "governance/policy.h"
+
+namespace warden {
+
+// Bounds on request fields, in bytes.
+inline constexpr size_t kMaxIdempotencyKeyBytes = 128;
+inline constexpr size_t kMaxMemoBytes = 1024;
+inline constexpr size_t kMaxDestinationBytes = 128;
+// How long an idempotency key is remembered after its hold could last.
+inline constexpr absl::Duration kIdempotencyRetention = absl::Hours(24);
+// How many expired holds one sweep moves per org.
+inline constexpr size_t kExpireBatchMax = 1000;
+
+struct AuthorizeInput {
+  std::string org_id;  // Empty: the only org, if there is exactly one.
+  std::string agent_id;
+  std::string wallet_id;
+  std::string asset;
+  std::string amount;  // Base units, decimal.
+  std::string destination;
+  std::string idempotency_key;
+  std::string memo;
+  std::string actor;
+};
+
+struct AuthorizeOutput {
+  Authorization authorization;
+  bool replayed = false;  // An earlier decision for the same key.
+};
+
+struct SettleInput {
+  std::string org_id;
+  std::string authorization_id;
+  std::string amount;  // Empty: the whole held amount.
+  std::string tx_hash;
+  std::string actor;
+};
+
+struct ApplyResult {
+  std::string org_id;
+  int64_t version = 0;
+  bool changed = false;
+  std::vector<std::string> diff;
+};
+
+// The decision engine: evaluates a spend against the rules and every limit
+// on the agent's path (org, department, agent), reserves it atomically
+// through the BudgetStore, and makes each outcome durable in the AuditLog
+// before it returns. It knows the store interfaces only, never a backend.
+//
+// Errors are for calls that could not be decided: INVALID_ARGUMENT and
+// NOT_FOUND name the field, FAILED_PRECONDITION for a wrong state,
+// UNAVAILABLE when a backend failed (nothing is left reserved). A denial is
+// an OK result with decision kDeny. Thread-safe.
+class Engine {
+ public:
+  // The stores and clock are not owned and must outlive the engine.
+  Engine(ConfigStore* config, BudgetStore* budgets, AuditLog* audit,
+         const Clock* clock);
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  absl::StatusOr<AuthorizeOutput> Authorize(const AuthorizeInput& in);
+  absl::StatusOr<Authorization> Settle(const SettleInput& in);
+  absl::StatusOr<Authorization> Void(const std::string& org_id,
+                                     const std::string& authorization_id,
+                                     const std::string& actor);
+  absl::StatusOr<Authorization> Get(const std::string& org_id,
+                                    const std::string& authorization_id);
+
+  // Validates `yaml` and, unless `dry_run`, makes it the org's next version
+  // and audits the change with its diff. An unchanged bundle creates no
+  // version.
+  absl::StatusOr<ApplyResult> ApplyBundle(const std::string& yaml, bool dry_run,
+                                          const std::string& actor);
+  // Version 0 = the active one.
+  absl::StatusOr<std::shared_ptr<const Policy>> GetBundle(
+      const std::string& org_id, int64_t version);
+
+  // Expires due holds in every org, auditing each; returns how many.
+  absl::StatusOr<size_t> SweepExpired();
+
+ private:
+  absl::StatusOr<std::shared_ptr<const Policy>> ResolvePolicy(
+      const std::string& org_id);
+  absl::StatusOr<std::string> ResolveOrg(const std::string& org_id);
+  // Audits a settle or void; on failure reports UNAVAILABLE (the state change
+  // stands, as the caller's retry is idempotent).
+  absl::Status AuditTransition(AuditEvent::Type type, const Authorization& a,
+                               const std::string& actor);
+
+  ConfigStore* const config_;
+  BudgetStore* const budgets_;
+  AuditLog* const audit_;
+  const Clock* const clock_;
+  // Serializes bundle applies so the audit record and the new version agree.
+  absl::Mutex apply_mu_;
+};
+
+}  // namespace warden
+
+#endif  // WARDEN_GOVERNANCE_ENGINE_H_

@@ -1,0 +1,498 @@
+#include "governance/engine.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "governance/memory/memory_budget_store.h"
+#include "governance/memory/memory_config_store.h"
+#include "gtest/gtest.h"
+#include "tests/fakes/fake_audit_log.h"
+
+namespace warden {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+// Small figures so that department and org limits are easy to reach.
+constexpr const char* kBundle = R"(
+org:
+  id: acme
+  timezone: America/New_York
+  hold_ttl: 10m
+  limits:
+    - {name: daily_ceiling, usd: "3000", window: "calendar:day"}
+  destinations_deny: ["0xDEAD"]
+departments:
+  - id: eng
+    limits: [{name: daily_budget, usd: "2000", window: "calendar:day"}]
+  - id: ops
+agents:
+  - id: agent_a
+    department: eng
+    limits: [{name: daily_max, usd: "1000", window: "rolling:24h"}]
+    wallets:
+      - {id: wallet_1, vendor: metamask, chain: base, address: "0x01"}
+      - {id: wallet_2, vendor: cdp, chain: ethereum, address: "0x02"}
+  - id: agent_c
+    department: eng
+    limits: [{name: daily_max, usd: "1500", window: "rolling:24h"}]
+    wallets:
+      - {id: wallet_c, vendor: local, chain: base, address: "0x0c"}
+  - id: agent_b
+    department: ops
+    limits:
+      - {name: tx_per_hour, count: 2, window: "rolling:1h"}
+    rules:
+      per_tx_max_usd: "200"
+      chains: [base]
+      assets: [USDC]
+      destinations_allow: ["0xAAAA"]
+    wallets:
+      - {id: wallet_3, vendor: privy, chain: base, address: "0x03"}
+      - {id: wallet_4, vendor: privy, chain: solana, address: "So1"}
+  - id: agent_d
+    department: ops
+    wallets:
+      - {id: wallet_d, vendor: local, chain: base, address: "0x0d"}
+assets:
+  - {symbol: USDC, decimals: 6, price_usd: "1"}
+  - {symbol: ETH, decimals: 18, price_usd: "3000"}
+  - {symbol: MYST, decimals: 2}
+)";
+
+std::string Usdc(int64_t dollars) {
+  return std::to_string(dollars * 1'000'000);
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(engine_.ApplyBundle(kBundle, false, "test").ok());
+  }
+
+  absl::StatusOr<AuthorizeOutput> Spend(const std::string& agent,
+                                        const std::string& wallet,
+                                        int64_t dollars,
+                                        const std::string& key = "",
+                                        const std::string& to = "") {
+    AuthorizeInput in;
+    in.agent_id = agent;
+    in.wallet_id = wallet;
+    in.asset = "USDC";
+    in.amount = Usdc(dollars);
+    in.idempotency_key = key;
+    in.destination = to;
+    in.actor = "test";
+    return engine_.Authorize(in);
+  }
+
+  Decision DecisionOf(const std::string& agent, const std::string& wallet,
+                      int64_t dollars) {
+    // agent_b may only pay its allowlisted destination.
+    absl::StatusOr<AuthorizeOutput> out =
+        Spend(agent, wallet, dollars, "", agent == "agent_b" ? "0xAAAA" : "");
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? out->authorization.decision : Decision::kUnspecified;
+  }
+
+  // 2026-05-01 12:00 in New York.
+  ManualClock clock_{absl::FromUnixSeconds(1777651200)};
+  MemoryConfigStore config_;
+  MemoryBudgetStore budgets_;
+  FakeAuditLog audit_;
+  Engine engine_{&config_, &budgets_, &audit_, &clock_};
+};
+
+// The core promise: two wallets together cannot pass the agent's budget, and
+// the denial names the figures and the other wallet.
+TEST_F(EngineTest, CrossWalletDenyExplainsItself) {
+  absl::StatusOr<AuthorizeOutput> first = Spend("agent_a", "wallet_1", 999);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->authorization.decision, Decision::kAllow);
+  EXPECT_EQ(first->authorization.status, AuthorizationStatus::kHeld);
+
+  absl::StatusOr<AuthorizeOutput> second = Spend("agent_a", "wallet_2", 499);
+  ASSERT_TRUE(second.ok()) << second.status();
+  const Authorization& a = second->authorization;
+  EXPECT_EQ(a.decision, Decision::kDeny);
+  EXPECT_EQ(a.reason,
+            "DENY agent agent_a: rolling 24h spend $999.00 (wallet_1 on base "
+            "$999.00) + $499.00 = $1,498.00 exceeds agent daily_max "
+            "$1,000.00");
+  ASSERT_THAT(a.violations, SizeIs(1));
+  const Violation& v = a.violations[0];
+  EXPECT_EQ(v.code, "BUDGET_EXCEEDED");
+  EXPECT_EQ(v.scope, "agent/agent_a");
+  EXPECT_EQ(v.limit, "daily_max");
+  EXPECT_EQ(*v.limit_usd, 1000 * kMicrosPerUsd);
+  EXPECT_EQ(v.window, "rolling:24h");
+  EXPECT_EQ(v.spent, "999.00");
+  EXPECT_EQ(v.requested, "499.00");
+  EXPECT_EQ(v.remaining, "1.00");
+  // Within the remaining dollar it is still allowed.
+  EXPECT_EQ(DecisionOf("agent_a", "wallet_2", 1), Decision::kAllow);
+}
+
+// A department budget denies across its agents, naming each one's share.
+TEST_F(EngineTest, DepartmentBudgetAcrossAgents) {
+  EXPECT_EQ(DecisionOf("agent_a", "wallet_1", 900), Decision::kAllow);
+  EXPECT_EQ(DecisionOf("agent_c", "wallet_c", 1000), Decision::kAllow);
+  absl::StatusOr<AuthorizeOutput> out = Spend("agent_c", "wallet_c", 200);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->authorization.decision, Decision::kDeny);
+  EXPECT_EQ(out->authorization.reason,
+            "DENY agent agent_c: calendar day spend $1,900.00 (agent_c "
+            "$1,000.00, agent_a $900.00) + $200.00 = $2,100.00 exceeds "
+            "department eng daily_budget $2,000.00");
+}
+
+// The org ceiling denies across departments.
+TEST_F(EngineTest, OrgCeilingAcrossDepartments) {
+  EXPECT_EQ(DecisionOf("agent_a", "wallet_1", 1000), Decision::kAllow);
+  EXPECT_EQ(DecisionOf("agent_c", "wallet_c", 900), Decision::kAllow);
+  EXPECT_EQ(DecisionOf("agent_d", "wallet_d", 1000), Decision::kAllow);
+  absl::StatusOr<AuthorizeOutput> out = Spend("agent_d", "wallet_d", 101);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->authorization.decision, Decision::kDeny);
+  ASSERT_THAT(out->authorization.violations, SizeIs(1));
+  EXPECT_EQ(out->authorization.violations[0].scope, "org/acme");
+  EXPECT_THAT(out->authorization.reason,
+              HasSubstr("calendar day spend $2,900.00 (eng $1,900.00, ops "
+                        "$1,000.00) + $101.00 = $3,001.00 exceeds org acme "
+                        "daily_ceiling $3,000.00"));
+}
+
+// Several limits failing at once are all reported.
+TEST_F(EngineTest, EveryExceededLimitIsReported) {
+  EXPECT_EQ(DecisionOf("agent_c", "wallet_c", 1500), Decision::kAllow);
+  absl::StatusOr<AuthorizeOutput> out = Spend("agent_a", "wallet_1", 1001);
+  ASSERT_TRUE(out.ok());
+  std::vector<std::string> scopes;
+  for (const Violation& v : out->authorization.violations) {
+    scopes.push_back(v.scope);
+  }
+  EXPECT_THAT(scopes, ElementsAre("department/eng", "agent/agent_a"));
+}
+
+// A count limit counts transactions, whatever their size.
+TEST_F(EngineTest, CountLimit) {
+  EXPECT_EQ(DecisionOf("agent_b", "wallet_3", 1), Decision::kAllow);
+  EXPECT_EQ(DecisionOf("agent_b", "wallet_3", 1), Decision::kAllow);
+  absl::StatusOr<AuthorizeOutput> out =
+      Spend("agent_b", "wallet_3", 1, "", "0xAAAA");
+  ASSERT_TRUE(out.ok());
+  ASSERT_THAT(out->authorization.violations, SizeIs(1));
+  const Violation& v = out->authorization.violations[0];
+  EXPECT_EQ(v.code, "COUNT_EXCEEDED");
+  EXPECT_EQ(*v.limit_count, 2);
+  EXPECT_EQ(v.spent, "2");
+  EXPECT_EQ(v.remaining, "0");
+  EXPECT_EQ(v.message,
+            "rolling 1h count 2 (wallet_3 on base 2) + 1 = 3 exceeds agent "
+            "tx_per_hour 2");
+  clock_.Advance(absl::Hours(1) + absl::Seconds(1));
+  EXPECT_EQ(DecisionOf("agent_b", "wallet_3", 1), Decision::kAllow);
+}
+
+// Rules deny before budgets and reserve nothing.
+TEST_F(EngineTest, RuleViolations) {
+  auto codes = [&](AuthorizeInput in) {
+    in.agent_id = in.agent_id.empty() ? "agent_b" : in.agent_id;
+    in.wallet_id = in.wallet_id.empty() ? "wallet_3" : in.wallet_id;
+    in.asset = in.asset.empty() ? "USDC" : in.asset;
+    in.amount = in.amount.empty() ? Usdc(1) : in.amount;
+    in.destination = in.destination.empty() ? "0xaaaa" : in.destination;
+    absl::StatusOr<AuthorizeOutput> out = engine_.Authorize(in);
+    EXPECT_TRUE(out.ok()) << out.status();
+    std::vector<std::string> c;
+    for (const Violation& v : out->authorization.violations)
+      c.push_back(v.code);
+    if (!c.empty()) {
+      EXPECT_EQ(out->authorization.status, AuthorizationStatus::kDenied);
+    }
+    return c;
+  };
+  EXPECT_THAT(codes({}), IsEmpty());  // 0xaaaa matches 0xAAAA.
+  EXPECT_THAT(codes({.amount = Usdc(201)}), ElementsAre("PER_TX_MAX"));
+  EXPECT_THAT(codes({.wallet_id = "wallet_4"}),
+              ElementsAre("CHAIN_NOT_ALLOWED"));
+  EXPECT_THAT(codes({.asset = "ETH", .amount = "1000"}),
+              ElementsAre("ASSET_NOT_ALLOWED"));
+  EXPECT_THAT(codes({.destination = "0xBBBB"}),
+              ElementsAre("DESTINATION_NOT_ALLOWED"));
+  EXPECT_THAT(codes({.agent_id = "agent_d",
+                     .wallet_id = "wallet_d",
+                     .destination = "0xdead"}),
+              ElementsAre("DESTINATION_DENIED"));
+  EXPECT_THAT(
+      codes({.agent_id = "agent_d", .wallet_id = "wallet_d", .asset = "MYST"}),
+      ElementsAre("PRICE_UNAVAILABLE"));
+  EXPECT_THAT(
+      codes({.agent_id = "agent_d", .wallet_id = "wallet_d", .asset = "DOGE"}),
+      ElementsAre("PRICE_UNAVAILABLE"));
+  // Only the first (allowed) spend used any of agent_b's count limit.
+  EXPECT_EQ(DecisionOf("agent_b", "wallet_3", 1), Decision::kAllow);
+}
+
+// Settle releases the difference; void releases everything.
+TEST_F(EngineTest, SettleAndVoidRelease) {
+  absl::StatusOr<AuthorizeOutput> held = Spend("agent_a", "wallet_1", 800);
+  ASSERT_TRUE(held.ok());
+  SettleInput settle{.authorization_id = held->authorization.id,
+                     .amount = Usdc(500),
+                     .tx_hash = "0xabc"};
+  absl::StatusOr<Authorization> settled = engine_.Settle(settle);
+  ASSERT_TRUE(settled.ok()) << settled.status();
+  EXPECT_EQ(settled->status, AuthorizationStatus::kSettled);
+  EXPECT_EQ(settled->settled_usd, 500 * kMicrosPerUsd);
+  // A retried settle is harmless.
+  EXPECT_TRUE(engine_.Settle(settle).ok());
+  EXPECT_EQ(DecisionOf("agent_a", "wallet_2", 501), Decision::kDeny);
+  absl::StatusOr<AuthorizeOutput> second = Spend("agent_a", "wallet_2", 500);
+  ASSERT_EQ(second->authorization.decision, Decision::kAllow);
+  ASSERT_TRUE(engine_.Void("", second->authorization.id, "test").ok());
+  EXPECT_EQ(DecisionOf("agent_a", "wallet_2", 500), Decision::kAllow);
+}
+
+// Settle refuses more than was held, twice-different settles and voids of
+// settled records.
+TEST_F(EngineTest, SettleErrors) {
+  absl::StatusOr<AuthorizeOutput> held = Spend("agent_a", "wallet_1", 10);
+  const std::string id = held->authorization.id;
+  absl::StatusOr<Authorization> over =
+      engine_.Settle({.authorization_id = id, .amount = Usdc(11)});
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(over.status().message(),
+              HasSubstr("amount: 11000000 exceeds the held amount 10000000"));
+  EXPECT_EQ(engine_.Settle({.authorization_id = "az_nope"}).status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(engine_.Settle({.authorization_id = id, .tx_hash = "0x1"}).ok());
+  EXPECT_EQ(engine_.Settle({.authorization_id = id, .tx_hash = "0x2"})
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(engine_.Void("", id, "test").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  absl::StatusOr<AuthorizeOutput> denied = Spend("agent_a", "wallet_1", 5000);
+  EXPECT_EQ(engine_.Settle({.authorization_id = denied->authorization.id})
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+// An expired hold counts as spent by default and can no longer be settled.
+TEST_F(EngineTest, ExpiredHoldCounts) {
+  absl::StatusOr<AuthorizeOutput> held = Spend("agent_a", "wallet_1", 900);
+  clock_.Advance(absl::Minutes(10));
+  ASSERT_EQ(*engine_.SweepExpired(), 1u);
+  EXPECT_EQ(audit_.events().back().type,
+            AuditEvent::Type::kAuthorizationExpired);
+  absl::StatusOr<Authorization> a = engine_.Get("", held->authorization.id);
+  EXPECT_EQ(a->status, AuthorizationStatus::kExpired);
+  EXPECT_TRUE(a->expired_counted);
+  EXPECT_EQ(DecisionOf("agent_a", "wallet_2", 101), Decision::kDeny);
+  absl::StatusOr<Authorization> late =
+      engine_.Settle({.authorization_id = held->authorization.id});
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(late.status().message(), HasSubstr("EXPIRED"));
+}
+
+// Between the TTL and the sweep, a hold still counts and cannot be settled.
+TEST_F(EngineTest, HoldPastTtlBeforeSweep) {
+  absl::StatusOr<AuthorizeOutput> held = Spend("agent_a", "wallet_1", 900);
+  clock_.Advance(absl::Minutes(10));
+  EXPECT_EQ(DecisionOf("agent_a", "wallet_2", 101), Decision::kDeny);
+  absl::StatusOr<Authorization> late =
+      engine_.Settle({.authorization_id = held->authorization.id});
+  EXPECT_THAT(late.status().message(), HasSubstr("hold expired"));
+}
+
+// With expired_holds: release, an expired hold frees its budget.
+TEST_F(EngineTest, ExpiredHoldReleased) {
+  std::string bundle = kBundle;
+  bundle.replace(bundle.find("hold_ttl: 10m"), 13,
+                 "hold_ttl: 10m\n  expired_holds: release");
+  ASSERT_TRUE(engine_.ApplyBundle(bundle, false, "test").ok());
+  absl::StatusOr<AuthorizeOutput> held = Spend("agent_a", "wallet_1", 900);
+  clock_.Advance(absl::Minutes(11));
+  ASSERT_EQ(*engine_.SweepExpired(), 1u);
+  EXPECT_FALSE(engine_.Get("", held->authorization.id)->expired_counted);
+  EXPECT_EQ(DecisionOf("agent_a", "wallet_2", 1000), Decision::kAllow);
+}
+
+// A rolling window frees spend exactly `length` after it; a calendar day at
+// local midnight.
+TEST_F(EngineTest, WindowsMoveWithTheClock) {
+  ASSERT_EQ(DecisionOf("agent_a", "wallet_1", 1000), Decision::kAllow);
+  clock_.Advance(absl::Hours(24));
+  EXPECT_EQ(DecisionOf("agent_a", "wallet_1", 1), Decision::kDeny);
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(DecisionOf("agent_a", "wallet_1", 1000), Decision::kAllow);
+  // Department: $1,000 at day 2 noon; agent_c tops it up to $2,000.
+  EXPECT_EQ(DecisionOf("agent_c", "wallet_c", 1000), Decision::kAllow);
+  EXPECT_EQ(DecisionOf("agent_c", "wallet_c", 1), Decision::kDeny);
+  // 11:59:59 pm New York time (03:59:59Z next day).
+  clock_.Set(absl::FromUnixSeconds(1777651200 + 86400 + 12 * 3600 - 1));
+  EXPECT_EQ(DecisionOf("agent_c", "wallet_c", 1), Decision::kDeny);
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(DecisionOf("agent_c", "wallet_c", 1), Decision::kAllow);
+}
+
+// The same idempotency key returns the first decision and charges once.
+TEST_F(EngineTest, Idempotency) {
+  absl::StatusOr<AuthorizeOutput> first =
+      Spend("agent_a", "wallet_1", 600, "k1");
+  absl::StatusOr<AuthorizeOutput> again =
+      Spend("agent_a", "wallet_1", 600, "k1");
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(again->authorization.id, first->authorization.id);
+  EXPECT_EQ(again->authorization.decision, Decision::kAllow);
+  // Charged once: $400 is still available.
+  EXPECT_EQ(DecisionOf("agent_a", "wallet_2", 400), Decision::kAllow);
+  // A denial replays as the same denial, even once budget is freed.
+  absl::StatusOr<AuthorizeOutput> denied =
+      Spend("agent_a", "wallet_1", 600, "k2");
+  EXPECT_EQ(denied->authorization.decision, Decision::kDeny);
+  ASSERT_TRUE(engine_.Void("", first->authorization.id, "test").ok());
+  absl::StatusOr<AuthorizeOutput> replay =
+      Spend("agent_a", "wallet_1", 600, "k2");
+  EXPECT_EQ(replay->authorization.decision, Decision::kDeny);
+  EXPECT_EQ(replay->authorization.id, denied->authorization.id);
+  // Keys are per agent.
+  EXPECT_FALSE(Spend("agent_c", "wallet_c", 600, "k1")->replayed);
+  // Reusing a key for another request is an error, not a silent replay.
+  absl::StatusOr<AuthorizeOutput> other =
+      Spend("agent_a", "wallet_1", 601, "k1");
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(other.status().message(), HasSubstr("idempotency_key"));
+  // Replays are not audited twice: 1 bundle + 4 decisions + 1 void.
+  EXPECT_THAT(audit_.events(), SizeIs(6));
+}
+
+// Every decision is in the audit log before it is returned.
+TEST_F(EngineTest, DecisionsAreAudited) {
+  absl::StatusOr<AuthorizeOutput> out = Spend("agent_a", "wallet_1", 5);
+  const std::vector<AuditEvent> events = audit_.events();
+  ASSERT_THAT(events, SizeIs(2));
+  EXPECT_EQ(events[0].type, AuditEvent::Type::kBundleApplied);
+  EXPECT_EQ(events[1].type, AuditEvent::Type::kAuthorizationDecided);
+  EXPECT_EQ(events[1].authorization->id, out->authorization.id);
+  EXPECT_EQ(events[1].actor, "test");
+}
+
+// If the audit write fails, the caller gets UNAVAILABLE, nothing stays
+// reserved, and a retry with the same key decides afresh.
+TEST_F(EngineTest, AuditFailureReleasesAndFailsClosed) {
+  audit_.FailWith(absl::UnavailableError("disk full"));
+  absl::StatusOr<AuthorizeOutput> out = Spend("agent_a", "wallet_1", 1000, "k");
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(out.status().message(), HasSubstr("disk full"));
+  audit_.FailWith(absl::OkStatus());
+  absl::StatusOr<AuthorizeOutput> retry =
+      Spend("agent_a", "wallet_1", 1000, "k");
+  ASSERT_TRUE(retry.ok());
+  EXPECT_FALSE(retry->replayed);
+  EXPECT_EQ(retry->authorization.decision, Decision::kAllow);
+}
+
+// Bad requests are errors naming the field, not decisions.
+TEST_F(EngineTest, InputErrors) {
+  auto error = [&](AuthorizeInput in) {
+    absl::StatusOr<AuthorizeOutput> out = engine_.Authorize(in);
+    EXPECT_FALSE(out.ok());
+    return out.status();
+  };
+  const AuthorizeInput ok{.agent_id = "agent_a",
+                          .wallet_id = "wallet_1",
+                          .asset = "USDC",
+                          .amount = "1"};
+  AuthorizeInput in = ok;
+  in.agent_id = "ghost";
+  EXPECT_EQ(error(in), absl::NotFoundError(
+                           "agent_id: unknown agent \"ghost\" in org acme"));
+  in = ok;
+  in.wallet_id = "wallet_3";
+  EXPECT_EQ(error(in), absl::InvalidArgumentError(
+                           "wallet_id: wallet \"wallet_3\" belongs "
+                           "to agent \"agent_b\", not \"agent_a\""));
+  in = ok;
+  in.amount = "340282366920938463463374607431768211456";
+  EXPECT_EQ(error(in).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(error(in).message(), HasSubstr("amount: "));
+  EXPECT_THAT(error(in).message(), HasSubstr("exceeds 2^128-1"));
+  in = ok;
+  in.amount = "0";
+  EXPECT_EQ(error(in),
+            absl::InvalidArgumentError("amount: must be greater than zero"));
+  in = ok;
+  in.amount = "-5";
+  EXPECT_THAT(error(in).message(), HasSubstr("amount: \"-5\""));
+  in = ok;
+  in.asset = "ETH";
+  in.amount = "340282366920938463463374607431768211455";
+  EXPECT_THAT(error(in).message(),
+              HasSubstr("amount: value of 3402823669209384634633746074317682"
+                        "11455 base units exceeds the largest USD amount"));
+  in = ok;
+  in.org_id = "other";
+  EXPECT_EQ(error(in).code(), absl::StatusCode::kNotFound);
+  in = ok;
+  in.memo = std::string(kMaxMemoBytes + 1, 'm');
+  EXPECT_THAT(error(in).message(), HasSubstr("memo: is 1025 bytes"));
+  EXPECT_THAT(audit_.events(), SizeIs(1));  // Only the bundle.
+}
+
+// Conversions round up: one wei of ETH costs a micro-dollar.
+TEST_F(EngineTest, ValuationRoundsUp) {
+  absl::StatusOr<AuthorizeOutput> out =
+      engine_.Authorize({.agent_id = "agent_a",
+                         .wallet_id = "wallet_1",
+                         .asset = "ETH",
+                         .amount = "1"});
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->authorization.amount_usd, 1);
+}
+
+// Applying shows a diff, versions changes, and skips unchanged bundles.
+TEST_F(EngineTest, ApplyBundleVersions) {
+  std::string next = kBundle;
+  next.replace(next.find("usd: \"1000\""), 11, "usd: \"1200\"");
+  absl::StatusOr<ApplyResult> dry = engine_.ApplyBundle(next, true, "admin");
+  ASSERT_TRUE(dry.ok());
+  EXPECT_EQ(dry->version, 2);
+  EXPECT_THAT(dry->diff,
+              ElementsAre("~ agents.agent_a.limits.daily_max: usd 1000.00 per "
+                          "rolling:24h -> usd 1200.00 per rolling:24h"));
+  EXPECT_EQ((*engine_.GetBundle("acme", 0))->version, 1);  // Dry run.
+  EXPECT_EQ(DecisionOf("agent_a", "wallet_1", 1100), Decision::kDeny);
+  ASSERT_EQ(engine_.ApplyBundle(next, false, "admin")->version, 2);
+  EXPECT_EQ(DecisionOf("agent_a", "wallet_1", 1100), Decision::kAllow);
+  absl::StatusOr<ApplyResult> same = engine_.ApplyBundle(next, false, "admin");
+  EXPECT_FALSE(same->changed);
+  EXPECT_EQ(same->version, 2);
+  EXPECT_EQ((*engine_.GetBundle("acme", 1))->yaml, kBundle);
+  EXPECT_EQ((*engine_.GetBundle("acme", 2))->applied_by, "admin");
+  EXPECT_EQ(engine_.GetBundle("acme", 3).status().code(),
+            absl::StatusCode::kNotFound);
+  std::vector<AuditEvent> applies;
+  for (const AuditEvent& e : audit_.events()) {
+    if (e.type == AuditEvent::Type::kBundleApplied) applies.push_back(e);
+  }
+  ASSERT_THAT(applies, SizeIs(2));  // Not the dry run, not the no-op.
+  EXPECT_EQ(applies[1].policy_version, 2);
+  EXPECT_EQ(applies[1].actor, "admin");
+  EXPECT_EQ(applies[1].diff, dry->diff);
+  // An invalid bundle changes nothing.
+  EXPECT_EQ(engine_.ApplyBundle("org: {id: acme, x: 1}", false, "admin")
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*engine_.GetBundle("", 0))->version, 2);
+}
+
+}  // namespace
+}  // namespace warden

@@ -1,0 +1,101 @@
+#include "governance/explain.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace warden {
+namespace {
+
+// The breakdown shows at most this many parts; the rest are summed up.
+constexpr size_t kMaxBreakdownParts = 5;
+
+std::string Figure(Limit::Kind kind, int64_t value) {
+  return kind == Limit::Kind::kUsd ? FormatUsd(value) : absl::StrCat(value);
+}
+
+std::string WireFigure(Limit::Kind kind, int64_t value) {
+  return kind == Limit::Kind::kUsd ? FormatUsdDecimal(value)
+                                   : absl::StrCat(value);
+}
+
+std::string ChildLabel(const std::string& child, const Policy& policy) {
+  const size_t slash = child.find('/');
+  const std::string id = child.substr(slash + 1);
+  if (child.rfind("wallet/", 0) == 0) {
+    auto it = policy.wallets.find(id);
+    if (it != policy.wallets.end()) {
+      return absl::StrCat(id, " on ", it->second.chain);
+    }
+  }
+  return id;
+}
+
+}  // namespace
+
+std::string ScopeLabel(const std::string& scope) {
+  std::string label = scope;
+  const size_t slash = label.find('/');
+  if (slash != std::string::npos) label[slash] = ' ';
+  return label;
+}
+
+Violation LimitViolation(const std::string& scope, const LimitCheck& check,
+                         const Window& window, const LimitUsage& usage,
+                         int64_t requested, const Policy& policy) {
+  const Limit::Kind kind = check.kind;
+  Violation v;
+  v.code = kind == Limit::Kind::kUsd ? "BUDGET_EXCEEDED" : "COUNT_EXCEEDED";
+  v.scope = scope;
+  v.limit = check.limit_name;
+  if (kind == Limit::Kind::kUsd) {
+    v.limit_usd = check.cap;
+  } else {
+    v.limit_count = check.cap;
+  }
+  v.window = window.spec;
+  v.spent = WireFigure(kind, usage.used);
+  v.requested = WireFigure(kind, requested);
+  v.remaining = WireFigure(kind, std::max<int64_t>(0, check.cap - usage.used));
+
+  std::vector<std::string> parts;
+  int64_t others = 0;
+  for (const auto& [child, used] : usage.by_child) {
+    if (parts.size() < kMaxBreakdownParts) {
+      parts.push_back(
+          absl::StrCat(ChildLabel(child, policy), " ", Figure(kind, used)));
+    } else {
+      others += used;
+    }
+  }
+  if (others > 0)
+    parts.push_back(absl::StrCat("others ", Figure(kind, others)));
+  const std::string breakdown =
+      parts.empty() ? "" : absl::StrCat(" (", absl::StrJoin(parts, ", "), ")");
+  v.message = absl::StrCat(
+      window.Describe(), kind == Limit::Kind::kUsd ? " spend " : " count ",
+      Figure(kind, usage.used), breakdown, " + ", Figure(kind, requested),
+      " = ", Figure(kind, usage.used + requested), " exceeds ",
+      // The sentence opens with the agent's name; its own limits need only
+      // "agent".
+      check.scope_index == 2 ? "agent" : ScopeLabel(scope), " ",
+      check.limit_name, " ", Figure(kind, check.cap));
+  return v;
+}
+
+std::string DenyReason(const Authorization& a,
+                       const std::vector<Violation>& violations) {
+  std::vector<std::string> messages;
+  for (const Violation& v : violations) messages.push_back(v.message);
+  return absl::StrCat("DENY agent ", a.agent_id, ": ",
+                      absl::StrJoin(messages, "; "));
+}
+
+std::string AllowReason(const Authorization& a, size_t limit_count) {
+  return absl::StrCat("ALLOW agent ", a.agent_id, ": ", FormatUsd(a.amount_usd),
+                      " from ", a.wallet_id, " on ", a.chain, " is within ",
+                      limit_count == 1
+                          ? "its 1 limit"
+                          : absl::StrCat("its ", limit_count, " limits"));
+}
+
+}  // namespace warden

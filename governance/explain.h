@@ -1,0 +1,36 @@
+#ifndef WARDEN_GOVERNANCE_EXPLAIN_H_
+#define WARDEN_GOVERNANCE_EXPLAIN_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "governance/authorization.h"
+#include "governance/budget_store.h"
+#include "governance/policy.h"
+
+// Decisions explain themselves: machine-readable violations with figures and
+// one human sentence, e.g.
+//   DENY agent procurement_bot: rolling 24h spend $999.00 (wallet_1 on base
+//   $999.00) + $499.00 = $1,498.00 exceeds agent daily_max $1,000.00
+namespace warden {
+
+// "agent/procurement_bot" -> "agent procurement_bot".
+std::string ScopeLabel(const std::string& scope);
+
+// The violation for a limit the spend would exceed. `requested` is in the
+// limit's unit (USD micros or 1 transaction).
+Violation LimitViolation(const std::string& scope, const LimitCheck& check,
+                         const Window& window, const LimitUsage& usage,
+                         int64_t requested, const Policy& policy);
+
+// "DENY agent a: <message>; <message>".
+std::string DenyReason(const Authorization& a,
+                       const std::vector<Violation>& violations);
+
+// "ALLOW agent a: $5.00 from wallet_1 on base is within its 3 limits".
+std::string AllowReason(const Authorization& a, size_t limit_count);
+
+}  // namespace warden
+
+#endif  // WARDEN_GOVERNANCE_EXPLAIN_H_

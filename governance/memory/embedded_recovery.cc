@@ -1,0 +1,31 @@
+#include "governance/memory/embedded_recovery.h"
+
+#include <map>
+#include <utility>
+
+#include "governance/memory/file_audit_log.h"
+
+namespace warden {
+
+absl::StatusOr<size_t> RestoreBudgetsFromAuditFile(const std::string& path,
+                                                   absl::Time now,
+                                                   absl::Duration retention,
+                                                   MemoryBudgetStore* store) {
+  // Last state of each record, by (org, id).
+  std::map<std::pair<std::string, std::string>, Authorization> latest;
+  absl::Status st = FileAuditLog::Replay(path, [&](const AuditEvent& event) {
+    if (event.authorization &&
+        event.authorization->created_at >= now - retention) {
+      const Authorization& a = *event.authorization;
+      latest[{a.org_id, a.id}] = a;
+    }
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+  for (const auto& [key, a] : latest) {
+    store->Restore(a, a.created_at + retention);
+  }
+  return latest.size();
+}
+
+}  // namespace warden

@@ -1,0 +1,110 @@
+#include "governance/memory/file_audit_log.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace warden {
+namespace {
+
+absl::Status Errno(absl::string_view what, const std::string& path) {
+  return absl::UnavailableError(
+      absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<FileAuditLog>> FileAuditLog::Open(
+    const std::string& path) {
+  const int fd =
+      ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) return Errno("cannot open audit file", path);
+  // Cut a torn last line, left by a crash in the middle of a write.
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    return Errno("cannot stat audit file", path);
+  }
+  off_t end = st.st_size;
+  char c = '\n';
+  while (end > 0 && ::pread(fd, &c, 1, end - 1) == 1 && c != '\n') --end;
+  if (end != st.st_size &&
+      (::ftruncate(fd, end) != 0 || ::fdatasync(fd) != 0)) {
+    ::close(fd);
+    return Errno("cannot truncate torn tail of audit file", path);
+  }
+  return std::unique_ptr<FileAuditLog>(new FileAuditLog(path, fd));
+}
+
+FileAuditLog::~FileAuditLog() { ::close(fd_); }
+
+absl::Status FileAuditLog::Append(const AuditEvent& event) {
+  const std::string line = EncodeAuditEvent(event) + "\n";
+  absl::MutexLock lock(&mu_);
+  if (!broken_.ok()) return broken_;
+  // O_APPEND plus the mutex keeps lines whole and in order.
+  size_t done = 0;
+  while (done < line.size()) {
+    const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      broken_ = Errno("cannot write audit file", path_);
+      return broken_;
+    }
+    done += static_cast<size_t>(n);
+  }
+  const uint64_t mine = ++written_;
+  while (synced_ < mine) {
+    if (!broken_.ok()) return broken_;
+    if (syncing_) {
+      mu_.Await(absl::Condition(
+          +[](FileAuditLog* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+            return !self->syncing_;
+          },
+          this));
+      continue;
+    }
+    // Become the syncer for every line written so far.
+    syncing_ = true;
+    const uint64_t target = written_;
+    mu_.Unlock();
+    const int rc = ::fdatasync(fd_);
+    const int err = errno;
+    mu_.Lock();
+    syncing_ = false;
+    if (rc != 0) {
+      errno = err;
+      broken_ = Errno("cannot sync audit file", path_);
+      return broken_;
+    }
+    synced_ = target;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FileAuditLog::Replay(
+    const std::string& path,
+    const std::function<absl::Status(const AuditEvent&)>& fn) {
+  std::ifstream in(path);
+  if (!in) return absl::OkStatus();  // No trail yet.
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    if (line.empty()) continue;
+    absl::StatusOr<AuditEvent> event = DecodeAuditEvent(line);
+    if (!event.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", n, ": ", event.status().message()));
+    }
+    if (absl::Status st = fn(*event); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace warden

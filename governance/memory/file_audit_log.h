@@ -1,0 +1,53 @@
+#ifndef WARDEN_GOVERNANCE_MEMORY_FILE_AUDIT_LOG_H_
+#define WARDEN_GOVERNANCE_MEMORY_FILE_AUDIT_LOG_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "governance/audit_log.h"
+
+namespace warden {
+
+// The embedded mode's audit trail: an append-only JSONL file, one
+// EncodeAuditEvent line per event, fdatasync'd before Append returns.
+//
+// Group commit: concurrent appends write their lines, then one of them
+// syncs for all of them, so N concurrent callers share one fdatasync.
+class FileAuditLog final : public AuditLog {
+ public:
+  // Opens (creating if needed) the file for appending. A torn last line from
+  // a crash is cut off, so that the next event starts on its own line.
+  static absl::StatusOr<std::unique_ptr<FileAuditLog>> Open(
+      const std::string& path);
+  ~FileAuditLog() override;
+
+  absl::Status Append(const AuditEvent& event) override;
+
+  // Calls `fn` for each event in the file at `path`, in order. Stops at and
+  // returns the first error (INVALID_ARGUMENT naming the line, or fn's).
+  static absl::Status Replay(
+      const std::string& path,
+      const std::function<absl::Status(const AuditEvent&)>& fn);
+
+ private:
+  FileAuditLog(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+
+  const std::string path_;
+  const int fd_;
+  absl::Mutex mu_;
+  uint64_t written_ ABSL_GUARDED_BY(mu_) = 0;  // Lines written.
+  uint64_t synced_ ABSL_GUARDED_BY(mu_) = 0;   // Lines known durable.
+  bool syncing_ ABSL_GUARDED_BY(mu_) = false;
+  // Once a write or sync fails, the file's tail is unknown; every later
+  // append fails too, until a restart truncates and reopens it.
+  absl::Status broken_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace warden
+
+#endif  // WARDEN_GOVERNANCE_MEMORY_FILE_AUDIT_LOG_H_

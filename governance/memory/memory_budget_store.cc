@@ -1,0 +1,245 @@
+#include "governance/memory/memory_budget_store.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace warden {
+namespace {
+
+std::string ScopeKey(const std::string& org, const std::string& scope) {
+  return absl::StrCat(org, "|", scope);
+}
+
+absl::Status NotFound(const std::string& org, const std::string& id) {
+  return absl::NotFoundError(
+      absl::StrCat("no authorization \"", id, "\" in org ", org));
+}
+
+}  // namespace
+
+std::string MemoryBudgetStore::RecordKey(const std::string& org,
+                                         const std::string& id) {
+  return absl::StrCat(org, "|", id);
+}
+
+std::string MemoryBudgetStore::IdempotencyKey(const Authorization& a) {
+  return absl::StrCat(a.org_id, "|", a.agent_id, "|", a.idempotency_key);
+}
+
+LimitUsage MemoryBudgetStore::UsageLocked(const std::vector<std::string>& path,
+                                          const std::string& org,
+                                          const LimitCheck& check) {
+  LimitUsage usage;
+  std::map<std::string, int64_t> by_child;
+  auto it = by_scope_.find(ScopeKey(org, path[check.scope_index]));
+  if (it == by_scope_.end()) return usage;
+  for (const std::string& key : it->second) {
+    const Authorization& a = records_.at(key).auth;
+    if (!a.Charges() || a.created_at < check.interval.start ||
+        a.created_at >= check.interval.end) {
+      continue;
+    }
+    const int64_t amount = check.kind == Limit::Kind::kUsd ? a.ChargedUsd() : 1;
+    usage.used += amount;
+    by_child[ScopePath(a)[check.scope_index + 1]] += amount;
+  }
+  usage.by_child.assign(by_child.begin(), by_child.end());
+  std::stable_sort(
+      usage.by_child.begin(), usage.by_child.end(),
+      [](const auto& x, const auto& y) { return x.second > y.second; });
+  return usage;
+}
+
+void MemoryBudgetStore::InsertLocked(const Authorization& a,
+                                     absl::Time retain_until) {
+  const std::string key = RecordKey(a.org_id, a.id);
+  records_[key] = Entry{a, retain_until};
+  retention_[a.org_id].emplace(retain_until, key);
+  if (!a.idempotency_key.empty()) idempotency_[IdempotencyKey(a)] = key;
+  if (a.status == AuthorizationStatus::kDenied) return;
+  for (const std::string& scope : ScopePath(a)) {
+    by_scope_[ScopeKey(a.org_id, scope)].push_back(key);
+  }
+  if (a.status == AuthorizationStatus::kHeld) {
+    expiries_[a.org_id].emplace(a.hold_expires_at, key);
+  }
+}
+
+void MemoryBudgetStore::EraseLocked(const std::string& key) {
+  auto it = records_.find(key);
+  if (it == records_.end()) return;
+  const Authorization& a = it->second.auth;
+  if (!a.idempotency_key.empty()) {
+    auto idem = idempotency_.find(IdempotencyKey(a));
+    if (idem != idempotency_.end() && idem->second == key) {
+      idempotency_.erase(idem);
+    }
+  }
+  for (const std::string& scope : ScopePath(a)) {
+    auto s = by_scope_.find(ScopeKey(a.org_id, scope));
+    if (s == by_scope_.end()) continue;
+    std::erase(s->second, key);
+    if (s->second.empty()) by_scope_.erase(s);
+  }
+  // Its expiry and retention queue entries are skipped once the record is
+  // gone.
+  records_.erase(it);
+}
+
+absl::StatusOr<ReserveResult> MemoryBudgetStore::Reserve(
+    const ReserveRequest& request) {
+  const Authorization& a = request.authorization;
+  absl::MutexLock lock(&mu_);
+  ReserveResult result;
+  if (!a.idempotency_key.empty()) {
+    auto it = idempotency_.find(IdempotencyKey(a));
+    if (it != idempotency_.end()) {
+      result.outcome = ReserveResult::Outcome::kDuplicate;
+      result.authorization = records_.at(it->second).auth;
+      return result;
+    }
+  }
+  if (a.status == AuthorizationStatus::kHeld) {
+    const std::vector<std::string> path = ScopePath(a);
+    for (size_t i = 0; i < request.limits.size(); ++i) {
+      const LimitCheck& check = request.limits[i];
+      LimitUsage usage = UsageLocked(path, a.org_id, check);
+      const int64_t requested =
+          check.kind == Limit::Kind::kUsd ? a.amount_usd : 1;
+      if (usage.used + requested > check.cap) {
+        usage.limit_index = i;
+        result.exceeded.push_back(std::move(usage));
+      }
+    }
+    if (!result.exceeded.empty()) {
+      result.outcome = ReserveResult::Outcome::kOverLimit;
+      return result;
+    }
+    result.outcome = ReserveResult::Outcome::kReserved;
+  } else {
+    result.outcome = ReserveResult::Outcome::kRecorded;
+  }
+  InsertLocked(a, request.retain_until);
+  result.authorization = a;
+  return result;
+}
+
+absl::StatusOr<Authorization> MemoryBudgetStore::Get(const std::string& org_id,
+                                                     const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = records_.find(RecordKey(org_id, id));
+  if (it == records_.end()) return NotFound(org_id, id);
+  return it->second.auth;
+}
+
+absl::StatusOr<MemoryBudgetStore::Entry*> MemoryBudgetStore::FindHeldLocked(
+    const std::string& org_id, const std::string& id, absl::Time now,
+    const char* action) {
+  auto it = records_.find(RecordKey(org_id, id));
+  if (it == records_.end()) return NotFound(org_id, id);
+  const Authorization& a = it->second.auth;
+  if (a.status != AuthorizationStatus::kHeld) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot ", action, " authorization ", id, ": it is ",
+                     StatusName(a.status)));
+  }
+  if (now >= a.hold_expires_at) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot ", action, " authorization ", id, ": its hold expired at ",
+        absl::FormatTime(a.hold_expires_at)));
+  }
+  return &it->second;
+}
+
+absl::StatusOr<Authorization> MemoryBudgetStore::Settle(
+    const std::string& org_id, const std::string& id, absl::uint128 amount,
+    UsdMicros amount_usd, const std::string& tx_hash, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  auto it = records_.find(RecordKey(org_id, id));
+  if (it != records_.end()) {
+    const Authorization& a = it->second.auth;
+    if (a.status == AuthorizationStatus::kSettled &&
+        a.settled_amount == amount && a.tx_hash == tx_hash) {
+      return a;  // A retried settle.
+    }
+  }
+  absl::StatusOr<Entry*> entry = FindHeldLocked(org_id, id, now, "settle");
+  if (!entry.ok()) return entry.status();
+  Authorization& a = (*entry)->auth;
+  a.status = AuthorizationStatus::kSettled;
+  a.settled_amount = amount;
+  a.settled_usd = amount_usd;
+  a.tx_hash = tx_hash;
+  return a;
+}
+
+absl::StatusOr<Authorization> MemoryBudgetStore::Void(const std::string& org_id,
+                                                      const std::string& id,
+                                                      absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  auto it = records_.find(RecordKey(org_id, id));
+  if (it != records_.end() &&
+      it->second.auth.status == AuthorizationStatus::kVoided) {
+    return it->second.auth;  // A retried void.
+  }
+  absl::StatusOr<Entry*> entry = FindHeldLocked(org_id, id, now, "void");
+  if (!entry.ok()) return entry.status();
+  (*entry)->auth.status = AuthorizationStatus::kVoided;
+  return (*entry)->auth;
+}
+
+absl::Status MemoryBudgetStore::Abandon(const std::string& org_id,
+                                        const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  const std::string key = RecordKey(org_id, id);
+  if (!records_.contains(key)) return NotFound(org_id, id);
+  EraseLocked(key);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Authorization>> MemoryBudgetStore::ExpireDue(
+    const std::string& org_id, absl::Time now, size_t max_records) {
+  absl::MutexLock lock(&mu_);
+  std::vector<Authorization> expired;
+  auto& exp = expiries_[org_id];
+  while (!exp.empty() && exp.begin()->first <= now &&
+         expired.size() < max_records) {
+    auto it = records_.find(exp.begin()->second);
+    exp.erase(exp.begin());
+    if (it == records_.end() ||
+        it->second.auth.status != AuthorizationStatus::kHeld) {
+      continue;
+    }
+    Authorization& a = it->second.auth;
+    a.status = AuthorizationStatus::kExpired;
+    a.expired_counted = a.on_expiry == ExpiredHolds::kCount;
+    expired.push_back(a);
+  }
+  auto& retention = retention_[org_id];
+  while (!retention.empty() && retention.begin()->first <= now) {
+    const std::string key = retention.begin()->second;
+    retention.erase(retention.begin());
+    auto it = records_.find(key);
+    if (it == records_.end() || it->second.retain_until > now) continue;
+    if (it->second.auth.status == AuthorizationStatus::kHeld) {
+      // Not expired yet (more than kExpireBatchMax were due): look again.
+      retention.emplace(now + absl::Minutes(1), key);
+      continue;
+    }
+    EraseLocked(key);
+  }
+  return expired;
+}
+
+void MemoryBudgetStore::Restore(const Authorization& a,
+                                absl::Time retain_until) {
+  absl::MutexLock lock(&mu_);
+  EraseLocked(RecordKey(a.org_id, a.id));
+  InsertLocked(a, retain_until);
+}
+
+}  // namespace warden

@@ -1,0 +1,89 @@
+#ifndef WARDEN_GOVERNANCE_MEMORY_MEMORY_BUDGET_STORE_H_
+#define WARDEN_GOVERNANCE_MEMORY_MEMORY_BUDGET_STORE_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "governance/budget_store.h"
+
+namespace warden {
+
+// The reference BudgetStore: exact rolling windows, one mutex, everything in
+// process memory. Used by tests as the model other stores must match, and
+// by `wardend --embedded`.
+//
+// Usage of a limit is summed over the live records charged to its scope, so
+// a check costs O(records in the scope's longest window). Records are
+// dropped after their retain_until, during ExpireDue.
+class MemoryBudgetStore final : public BudgetStore {
+ public:
+  MemoryBudgetStore() = default;
+
+  absl::StatusOr<ReserveResult> Reserve(const ReserveRequest& request) override;
+  absl::StatusOr<Authorization> Get(const std::string& org_id,
+                                    const std::string& id) override;
+  absl::StatusOr<Authorization> Settle(const std::string& org_id,
+                                       const std::string& id,
+                                       absl::uint128 amount,
+                                       UsdMicros amount_usd,
+                                       const std::string& tx_hash,
+                                       absl::Time now) override;
+  absl::StatusOr<Authorization> Void(const std::string& org_id,
+                                     const std::string& id,
+                                     absl::Time now) override;
+  absl::Status Abandon(const std::string& org_id,
+                       const std::string& id) override;
+  absl::StatusOr<std::vector<Authorization>> ExpireDue(
+      const std::string& org_id, absl::Time now, size_t max_records) override;
+
+  // Loads a record as it was (from a replayed audit trail), replacing any
+  // record with the same id, without checking limits. Not atomic with
+  // concurrent reservations; call before serving.
+  void Restore(const Authorization& a, absl::Time retain_until);
+
+ private:
+  struct Entry {
+    Authorization auth;
+    absl::Time retain_until;
+  };
+
+  static std::string RecordKey(const std::string& org, const std::string& id);
+  static std::string IdempotencyKey(const Authorization& a);
+
+  // Usage of `check` for a spend whose scope path is `path`.
+  LimitUsage UsageLocked(const std::vector<std::string>& path,
+                         const std::string& org, const LimitCheck& check)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void InsertLocked(const Authorization& a, absl::Time retain_until)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EraseLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<Entry*> FindHeldLocked(const std::string& org_id,
+                                        const std::string& id, absl::Time now,
+                                        const char* action)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_;
+  // RecordKey -> entry.
+  absl::flat_hash_map<std::string, Entry> records_ ABSL_GUARDED_BY(mu_);
+  // IdempotencyKey -> RecordKey.
+  absl::flat_hash_map<std::string, std::string> idempotency_
+      ABSL_GUARDED_BY(mu_);
+  // "<org>|<scope>" -> RecordKeys of the records charged to the scope.
+  absl::flat_hash_map<std::string, std::vector<std::string>> by_scope_
+      ABSL_GUARDED_BY(mu_);
+  // (hold_expires_at, RecordKey) of HELD records, per org.
+  // Skipped when the record is gone or no longer HELD.
+  std::map<std::string, std::multimap<absl::Time, std::string>> expiries_
+      ABSL_GUARDED_BY(mu_);
+  // (retain_until, RecordKey) per org.
+  std::map<std::string, std::multimap<absl::Time, std::string>> retention_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace warden
+
+#endif  // WARDEN_GOVERNANCE_MEMORY_MEMORY_BUDGET_STORE_H_

@@ -1,0 +1,135 @@
+#include "governance/memory/memory_budget_store.h"
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace warden {
+namespace {
+
+using Outcome = ReserveResult::Outcome;
+
+const absl::Time kT0 = absl::FromUnixSeconds(1'777'651'200);
+
+ReserveRequest Hold(const std::string& id, UsdMicros usd, int64_t cap,
+                    const std::string& key = "") {
+  ReserveRequest r;
+  Authorization& a = r.authorization;
+  a.id = id;
+  a.org_id = "acme";
+  a.department_id = "eng";
+  a.agent_id = "agent_a";
+  a.wallet_id = "w1";
+  a.amount = 1;
+  a.amount_usd = usd;
+  a.idempotency_key = key;
+  a.decision = Decision::kAllow;
+  a.status = AuthorizationStatus::kHeld;
+  a.created_at = kT0;
+  a.hold_expires_at = kT0 + absl::Minutes(15);
+  LimitCheck agent;
+  agent.scope_index = 2;
+  agent.limit_name = "daily";
+  agent.cap = cap;
+  agent.interval = {kT0 - absl::Hours(24), absl::InfiniteFuture()};
+  r.limits.push_back(agent);
+  r.retain_until = kT0 + absl::Hours(48);
+  return r;
+}
+
+// Many threads racing for one budget admit exactly cap / amount.
+TEST(MemoryBudgetStoreTest, ConcurrentReservationsNeverOverAdmit) {
+  MemoryBudgetStore store;
+  std::atomic<int> admitted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        absl::StatusOr<ReserveResult> r =
+            store.Reserve(Hold(absl::StrCat("az_", t, "_", i), 7, 700));
+        if (r.ok() && r->outcome == Outcome::kReserved) ++admitted;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(admitted.load(), 100);
+}
+
+// Abandon forgets the record, its charge and its idempotency key.
+TEST(MemoryBudgetStoreTest, AbandonForgetsEverything) {
+  MemoryBudgetStore store;
+  ASSERT_EQ(store.Reserve(Hold("az_1", 100, 100, "k"))->outcome,
+            Outcome::kReserved);
+  ASSERT_TRUE(store.Abandon("acme", "az_1").ok());
+  EXPECT_EQ(store.Get("acme", "az_1").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store.Reserve(Hold("az_2", 100, 100, "k"))->outcome,
+            Outcome::kReserved);
+  EXPECT_EQ(store.Abandon("acme", "az_1").code(), absl::StatusCode::kNotFound);
+}
+
+// Over-limit results carry the usage and its split by child scope.
+TEST(MemoryBudgetStoreTest, OverLimitUsage) {
+  MemoryBudgetStore store;
+  ASSERT_EQ(store.Reserve(Hold("az_1", 60, 100))->outcome, Outcome::kReserved);
+  ReserveRequest second = Hold("az_2", 30, 100);
+  second.authorization.wallet_id = "w2";
+  ASSERT_EQ(store.Reserve(second)->outcome, Outcome::kReserved);
+  absl::StatusOr<ReserveResult> r = store.Reserve(Hold("az_3", 11, 100));
+  ASSERT_EQ(r->outcome, Outcome::kOverLimit);
+  ASSERT_EQ(r->exceeded.size(), 1u);
+  EXPECT_EQ(r->exceeded[0].used, 90);
+  EXPECT_THAT(
+      r->exceeded[0].by_child,
+      ::testing::ElementsAre(std::pair<std::string, int64_t>{"wallet/w1", 60},
+                             std::pair<std::string, int64_t>{"wallet/w2", 30}));
+  EXPECT_EQ(store.Get("acme", "az_3").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+// Records are dropped after their retention, once they are no longer held.
+TEST(MemoryBudgetStoreTest, RetentionDropsOldRecords) {
+  MemoryBudgetStore store;
+  ASSERT_EQ(store.Reserve(Hold("az_1", 100, 100, "k"))->outcome,
+            Outcome::kReserved);
+  ASSERT_TRUE(store.ExpireDue("acme", kT0 + absl::Hours(47), 10).ok());
+  EXPECT_TRUE(store.Get("acme", "az_1").ok());
+  ASSERT_TRUE(store.ExpireDue("acme", kT0 + absl::Hours(48), 10).ok());
+  EXPECT_EQ(store.Get("acme", "az_1").status().code(),
+            absl::StatusCode::kNotFound);
+  // The key is forgotten with it.
+  ReserveRequest again = Hold("az_2", 100, 100, "k");
+  again.authorization.created_at = kT0 + absl::Hours(48);
+  again.limits[0].interval.start = kT0 + absl::Hours(24);
+  EXPECT_EQ(store.Reserve(again)->outcome, Outcome::kReserved);
+}
+
+// ExpireDue moves at most max_records per call.
+TEST(MemoryBudgetStoreTest, ExpireDueIsBounded) {
+  MemoryBudgetStore store;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store.Reserve(Hold(absl::StrCat("az_", i), 1, 100)).ok());
+  }
+  const absl::Time later = kT0 + absl::Minutes(15);
+  EXPECT_EQ(store.ExpireDue("acme", later, 3)->size(), 3u);
+  EXPECT_EQ(store.ExpireDue("acme", later, 3)->size(), 2u);
+  EXPECT_EQ(store.ExpireDue("acme", later, 3)->size(), 0u);
+}
+
+// Restore loads a record as it was, charges included.
+TEST(MemoryBudgetStoreTest, RestoreCharges) {
+  MemoryBudgetStore store;
+  Authorization a = Hold("az_1", 80, 100).authorization;
+  a.status = AuthorizationStatus::kSettled;
+  a.settled_amount = 1;
+  a.settled_usd = 70;
+  store.Restore(a, kT0 + absl::Hours(48));
+  EXPECT_EQ(store.Reserve(Hold("az_2", 31, 100))->outcome, Outcome::kOverLimit);
+  EXPECT_EQ(store.Reserve(Hold("az_3", 30, 100))->outcome, Outcome::kReserved);
+}
+
+}  // namespace
+}  // namespace warden

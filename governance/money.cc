@@ -1,0 +1,211 @@
+#include "governance/money.h"
+
+#include <limits>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace warden {
+namespace {
+
+constexpr absl::uint128 kUint128Max = absl::Uint128Max();
+
+absl::uint128 Pow10(int n) {
+  absl::uint128 r = 1;
+  for (int i = 0; i < n; ++i) r *= 10;
+  return r;
+}
+
+bool AllDigits(absl::string_view s) {
+  for (char c : s) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+// Accumulates decimal digits into a uint128; false on overflow.
+bool AccumulateDigits(absl::string_view digits, absl::uint128* value) {
+  for (char c : digits) {
+    const absl::uint128 d = static_cast<unsigned>(c - '0');
+    if (*value > (kUint128Max - d) / 10) return false;
+    *value = *value * 10 + d;
+  }
+  return true;
+}
+
+// A parsed non-negative decimal "I[.F]": digits of I and F, validated.
+struct DecimalParts {
+  absl::string_view whole;
+  absl::string_view fraction;
+};
+
+absl::StatusOr<DecimalParts> SplitDecimal(absl::string_view text,
+                                          int max_fraction_digits) {
+  if (text.empty()) return absl::InvalidArgumentError("empty decimal");
+  std::pair<absl::string_view, absl::string_view> parts =
+      absl::StrSplit(text, absl::MaxSplits('.', 1));
+  const bool has_point = text.find('.') != absl::string_view::npos;
+  if (parts.first.empty() || !AllDigits(parts.first) ||
+      (has_point && (parts.second.empty() || !AllDigits(parts.second)))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\" is not a non-negative decimal number"));
+  }
+  if (static_cast<int>(parts.second.size()) > max_fraction_digits) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\" has more than ", max_fraction_digits,
+                     " fractional digits"));
+  }
+  return DecimalParts{parts.first, parts.second};
+}
+
+// 128 x 128 -> 256-bit product as (hi, lo).
+void Mul256(absl::uint128 a, absl::uint128 b, absl::uint128* hi,
+            absl::uint128* lo) {
+  const uint64_t a0 = absl::Uint128Low64(a), a1 = absl::Uint128High64(a);
+  const uint64_t b0 = absl::Uint128Low64(b), b1 = absl::Uint128High64(b);
+  const absl::uint128 p00 = absl::uint128(a0) * b0;
+  const absl::uint128 p01 = absl::uint128(a0) * b1;
+  const absl::uint128 p10 = absl::uint128(a1) * b0;
+  const absl::uint128 p11 = absl::uint128(a1) * b1;
+  const absl::uint128 mid = absl::uint128(absl::Uint128High64(p00)) +
+                            absl::Uint128Low64(p01) + absl::Uint128Low64(p10);
+  *lo = (mid << 64) | absl::Uint128Low64(p00);
+  *hi = p11 + absl::Uint128High64(p01) + absl::Uint128High64(p10) +
+        absl::Uint128High64(mid);
+}
+
+}  // namespace
+
+absl::StatusOr<absl::uint128> ParseBaseUnits(absl::string_view text) {
+  if (text.empty()) return absl::InvalidArgumentError("must not be empty");
+  if (!AllDigits(text)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\" is not a decimal integer of base units"));
+  }
+  absl::uint128 value = 0;
+  if (!AccumulateDigits(text, &value)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\" exceeds 2^128-1 base units"));
+  }
+  return value;
+}
+
+std::string FormatBaseUnits(absl::uint128 value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+absl::StatusOr<UsdMicros> ParseUsd(absl::string_view text) {
+  absl::StatusOr<DecimalParts> parts = SplitDecimal(text, 6);
+  if (!parts.ok()) return parts.status();
+  absl::uint128 micros = 0;
+  if (!AccumulateDigits(parts->whole, &micros) ||
+      micros > std::numeric_limits<UsdMicros>::max() / kMicrosPerUsd) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\" is too large"));
+  }
+  micros *= kMicrosPerUsd;
+  absl::uint128 fraction = 0;
+  AccumulateDigits(parts->fraction, &fraction);  // at most 6 digits
+  micros += fraction * Pow10(6 - static_cast<int>(parts->fraction.size()));
+  if (micros > std::numeric_limits<UsdMicros>::max()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\" is too large"));
+  }
+  return static_cast<UsdMicros>(micros);
+}
+
+absl::StatusOr<Price> ParsePrice(absl::string_view text) {
+  absl::StatusOr<DecimalParts> parts = SplitDecimal(text, kMaxPriceScale);
+  if (!parts.ok()) return parts.status();
+  Price price;
+  if (!AccumulateDigits(parts->whole, &price.mantissa) ||
+      !AccumulateDigits(parts->fraction, &price.mantissa)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\" is too large"));
+  }
+  price.scale = static_cast<int>(parts->fraction.size());
+  return price;
+}
+
+std::string FormatPrice(const Price& price) {
+  std::string digits = FormatBaseUnits(price.mantissa);
+  if (price.scale == 0) return digits;
+  if (static_cast<int>(digits.size()) <= price.scale) {
+    digits = std::string(price.scale - digits.size() + 1, '0') + digits;
+  }
+  digits.insert(digits.size() - price.scale, ".");
+  return digits;
+}
+
+absl::StatusOr<absl::uint128> MulDivRoundUp(absl::uint128 a, absl::uint128 b,
+                                            absl::uint128 d) {
+  if (d == 0) return absl::InvalidArgumentError("division by zero");
+  absl::uint128 hi, lo;
+  Mul256(a, b, &hi, &lo);
+  if (hi >= d) return absl::InvalidArgumentError("value out of range");
+  // Restoring long division of (hi:lo) by d, one bit of lo at a time. The
+  // remainder stays below d; `carry` catches the bit shifted out of it.
+  absl::uint128 rem = hi, quot = 0;
+  for (int i = 127; i >= 0; --i) {
+    const bool carry = (rem >> 127) != 0;
+    rem = (rem << 1) | ((lo >> i) & 1);
+    quot <<= 1;
+    if (carry || rem >= d) {
+      rem -= d;
+      quot |= 1;
+    }
+  }
+  if (rem != 0) {
+    if (quot == kUint128Max) return absl::InvalidArgumentError("out of range");
+    ++quot;
+  }
+  return quot;
+}
+
+absl::StatusOr<UsdMicros> ValueInUsdMicros(absl::uint128 amount, int decimals,
+                                           const Price& price) {
+  // micros = ceil(amount * mantissa * 10^6 / 10^(decimals + scale)).
+  const int exponent = decimals + price.scale - 6;
+  absl::StatusOr<absl::uint128> micros =
+      exponent >= 0
+          ? MulDivRoundUp(amount, price.mantissa, Pow10(exponent))
+          : MulDivRoundUp(amount, price.mantissa * Pow10(-exponent), 1);
+  if (!micros.ok() || *micros > std::numeric_limits<UsdMicros>::max()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("value of ", FormatBaseUnits(amount),
+                     " base units exceeds the largest USD amount"));
+  }
+  return static_cast<UsdMicros>(*micros);
+}
+
+std::string FormatUsdDecimal(UsdMicros micros) {
+  std::string sign = micros < 0 ? "-" : "";
+  const absl::uint128 abs =
+      micros < 0 ? absl::uint128(-(micros + 1)) + 1 : absl::uint128(micros);
+  std::string fraction = FormatBaseUnits(abs % kMicrosPerUsd);
+  fraction = std::string(6 - fraction.size(), '0') + fraction;
+  while (fraction.size() > 2 && fraction.back() == '0') fraction.pop_back();
+  return absl::StrCat(sign, FormatBaseUnits(abs / kMicrosPerUsd), ".",
+                      fraction);
+}
+
+std::string FormatUsd(UsdMicros micros) {
+  const std::string plain = FormatUsdDecimal(micros);
+  const bool negative = plain[0] == '-';
+  const size_t begin = negative ? 1 : 0;
+  const size_t point = plain.find('.');
+  std::string out = negative ? "-$" : "$";
+  for (size_t i = begin; i < point; ++i) {
+    if (i > begin && (point - i) % 3 == 0) out += ',';
+    out += plain[i];
+  }
+  out.append(plain, point, std::string::npos);
+  return out;
+}
+
+}  // namespace warden

@@ -1,0 +1,29 @@
+#ifndef WARDEN_SERVICES_ADMIN_SERVICE_H_
+#define WARDEN_SERVICES_ADMIN_SERVICE_H_
+
+#include "governance/engine.h"
+#include "warden/v1/admin.grpc.pb.h"
+
+namespace warden {
+
+// warden.v1.AdminService: policy bundles. Translation only.
+class AdminService final : public v1::AdminService::CallbackService {
+ public:
+  // `engine` is not owned and must outlive the service.
+  explicit AdminService(Engine* engine) : engine_(engine) {}
+
+  grpc::ServerUnaryReactor* ApplyBundle(
+      grpc::CallbackServerContext* context,
+      const v1::ApplyBundleRequest* request,
+      v1::ApplyBundleResponse* response) override;
+  grpc::ServerUnaryReactor* GetBundle(grpc::CallbackServerContext* context,
+                                      const v1::GetBundleRequest* request,
+                                      v1::GetBundleResponse* response) override;
+
+ private:
+  Engine* const engine_;
+};
+
+}  // namespace warden
+
+#endif  // WARDEN_SERVICES_ADMIN_SERVICE_H_

@@ -1,0 +1,57 @@
+#include "services/authorization_service.h"
+
+#include "services/call.h"
+#include "services/proto_convert.h"
+
+namespace warden {
+grpc::ServerUnaryReactor* AuthorizationService::Authorize(
+    grpc::CallbackServerContext* context, const v1::AuthorizeRequest* request,
+    v1::AuthorizeResponse* response) {
+  AuthorizeInput in;
+  in.org_id = request->org_id();
+  in.agent_id = request->agent_id();
+  in.wallet_id = request->wallet_id();
+  in.asset = request->asset();
+  in.amount = request->amount();
+  in.destination = request->destination();
+  in.idempotency_key = request->idempotency_key();
+  in.memo = request->memo();
+  in.actor = CallerOf(*context);
+  return FinishUnary(context, engine_->Authorize(in),
+                     [&](const AuthorizeOutput& out) {
+                       ToProto(out.authorization, out.replayed, response);
+                     });
+}
+
+grpc::ServerUnaryReactor* AuthorizationService::Settle(
+    grpc::CallbackServerContext* context, const v1::SettleRequest* request,
+    v1::Authorization* response) {
+  SettleInput in;
+  in.org_id = request->org_id();
+  in.authorization_id = request->authorization_id();
+  in.amount = request->amount();
+  in.tx_hash = request->tx_hash();
+  in.actor = CallerOf(*context);
+  return FinishUnary(context, engine_->Settle(in),
+                     [&](const Authorization& a) { ToProto(a, response); });
+}
+
+grpc::ServerUnaryReactor* AuthorizationService::Void(
+    grpc::CallbackServerContext* context, const v1::VoidRequest* request,
+    v1::Authorization* response) {
+  return FinishUnary(
+      context,
+      engine_->Void(request->org_id(), request->authorization_id(),
+                    CallerOf(*context)),
+      [&](const Authorization& a) { ToProto(a, response); });
+}
+
+grpc::ServerUnaryReactor* AuthorizationService::GetAuthorization(
+    grpc::CallbackServerContext* context,
+    const v1::GetAuthorizationRequest* request, v1::Authorization* response) {
+  return FinishUnary(
+      context, engine_->Get(request->org_id(), request->authorization_id()),
+      [&](const Authorization& a) { ToProto(a, response); });
+}
+
+}  // namespace warden

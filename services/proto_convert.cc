@@ -1,0 +1,110 @@
+#include "services/proto_convert.h"
+
+#include <string>
+
+namespace warden {
+namespace {
+
+v1::Decision ToProto(Decision d) {
+  switch (d) {
+    case Decision::kAllow:
+      return v1::DECISION_ALLOW;
+    case Decision::kDeny:
+      return v1::DECISION_DENY;
+    case Decision::kPendingApproval:
+      return v1::DECISION_PENDING_APPROVAL;
+    case Decision::kUnspecified:
+      break;
+  }
+  return v1::DECISION_UNSPECIFIED;
+}
+
+v1::AuthorizationStatus ToProto(AuthorizationStatus s) {
+  switch (s) {
+    case AuthorizationStatus::kHeld:
+      return v1::AUTHORIZATION_STATUS_HELD;
+    case AuthorizationStatus::kSettled:
+      return v1::AUTHORIZATION_STATUS_SETTLED;
+    case AuthorizationStatus::kVoided:
+      return v1::AUTHORIZATION_STATUS_VOIDED;
+    case AuthorizationStatus::kExpired:
+      return v1::AUTHORIZATION_STATUS_EXPIRED;
+    case AuthorizationStatus::kDenied:
+      return v1::AUTHORIZATION_STATUS_DENIED;
+  }
+  return v1::AUTHORIZATION_STATUS_UNSPECIFIED;
+}
+
+void ToProto(const Violation& v, v1::Violation* out) {
+  out->set_code(v.code);
+  out->set_scope(v.scope);
+  out->set_limit(v.limit);
+  if (v.limit_usd) out->set_limit_usd(FormatUsdDecimal(*v.limit_usd));
+  if (v.limit_count) out->set_limit_count(*v.limit_count);
+  out->set_window(v.window);
+  out->set_spent(v.spent);
+  out->set_requested(v.requested);
+  out->set_remaining(v.remaining);
+  out->set_message(v.message);
+}
+
+}  // namespace
+
+google::protobuf::Timestamp ToTimestamp(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  const timespec spec = absl::ToTimespec(t);
+  ts.set_seconds(spec.tv_sec);
+  ts.set_nanos(static_cast<int32_t>(spec.tv_nsec));
+  return ts;
+}
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
+}
+
+void ToProto(const Authorization& a, v1::Authorization* out) {
+  out->set_authorization_id(a.id);
+  out->set_org_id(a.org_id);
+  out->set_agent_id(a.agent_id);
+  out->set_wallet_id(a.wallet_id);
+  out->set_chain(a.chain);
+  out->set_asset(a.asset);
+  out->set_amount(FormatBaseUnits(a.amount));
+  out->set_amount_usd(FormatUsdDecimal(a.amount_usd));
+  out->set_destination(a.destination);
+  out->set_memo(a.memo);
+  out->set_idempotency_key(a.idempotency_key);
+  out->set_decision(ToProto(a.decision));
+  out->set_status(ToProto(a.status));
+  out->set_reason(a.reason);
+  for (const Violation& v : a.violations) ToProto(v, out->add_violations());
+  *out->mutable_created_at() = ToTimestamp(a.created_at);
+  if (a.status != AuthorizationStatus::kDenied) {
+    *out->mutable_hold_expires_at() = ToTimestamp(a.hold_expires_at);
+  }
+  if (a.settled_amount) {
+    out->set_settled_amount(FormatBaseUnits(*a.settled_amount));
+    out->set_settled_amount_usd(FormatUsdDecimal(a.settled_usd));
+    out->set_tx_hash(a.tx_hash);
+  }
+  out->set_policy_version(a.policy_version);
+  out->set_expired_counted(a.expired_counted);
+}
+
+void ToProto(const Authorization& a, bool replayed,
+             v1::AuthorizeResponse* out) {
+  out->set_decision(ToProto(a.decision));
+  out->set_authorization_id(a.id);
+  out->set_amount_usd(FormatUsdDecimal(a.amount_usd));
+  out->set_reason(a.reason);
+  for (const Violation& v : a.violations) ToProto(v, out->add_violations());
+  if (a.status != AuthorizationStatus::kDenied) {
+    *out->mutable_hold_expires_at() = ToTimestamp(a.hold_expires_at);
+  }
+  out->set_policy_version(a.policy_version);
+  out->set_replayed(replayed);
+}
+
+}  // namespace warden

@@ -1,0 +1,24 @@
+#ifndef WARDEN_SERVICES_PROTO_CONVERT_H_
+#define WARDEN_SERVICES_PROTO_CONVERT_H_
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "governance/authorization.h"
+#include "grpcpp/support/status.h"
+#include "warden/v1/authorization.pb.h"
+#include "warden/v1/common.pb.h"
+
+// Translation between engine types and warden.v1 messages. No rules here.
+namespace warden {
+
+// absl and gRPC share the canonical codes, so this maps 1:1.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+google::protobuf::Timestamp ToTimestamp(absl::Time t);
+void ToProto(const Authorization& a, v1::Authorization* out);
+void ToProto(const Authorization& a, bool replayed, v1::AuthorizeResponse* out);
+
+}  // namespace warden
+
+#endif  // WARDEN_SERVICES_PROTO_CONVERT_H_

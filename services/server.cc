@@ -1,0 +1,135 @@
+#include "services/server.h"
+
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "governance/memory/embedded_recovery.h"
+#include "governance/memory/file_audit_log.h"
+#include "governance/memory/memory_budget_store.h"
+#include "governance/memory/memory_config_store.h"
+#include "governance/status_macros.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "spdlog/spdlog.h"
+
+namespace warden {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--bundle: cannot read \"", path, "\""));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// How far back the embedded mode must restore records: the longest window
+// any limit of the policy looks at, plus the hold TTL and the idempotency
+// retention.
+absl::Duration Retention(const Policy& p) {
+  absl::Duration longest;
+  auto scan = [&](const std::vector<Limit>& limits) {
+    for (const Limit& l : limits) {
+      longest = std::max(longest, l.window.MaxLength());
+    }
+  };
+  scan(p.org.limits);
+  for (const auto& [id, d] : p.departments) scan(d.limits);
+  for (const auto& [id, a] : p.agents) scan(a.limits);
+  return longest + p.org.hold_ttl + kIdempotencyRetention;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
+    const ServerOptions& options, const Clock* clock) {
+  if (!options.embedded) {
+    return absl::InvalidArgumentError(
+        "no backend selected: pass --embedded (the Redis and Postgres "
+        "backends are not available in this build yet)");
+  }
+  if (options.bundle_path.empty()) {
+    return absl::InvalidArgumentError(
+        "--bundle: required in embedded mode (a policy bundle YAML file)");
+  }
+  std::unique_ptr<WardenServer> s(new WardenServer);
+  s->options_ = options;
+
+  WARDEN_ASSIGN_OR_RETURN(std::unique_ptr<FileAuditLog> audit,
+                          FileAuditLog::Open(options.audit_path));
+  auto budgets = std::make_unique<MemoryBudgetStore>();
+  s->config_ = std::make_unique<MemoryConfigStore>();
+  s->audit_ = std::move(audit);
+
+  WARDEN_ASSIGN_OR_RETURN(std::string yaml, ReadFile(options.bundle_path));
+  s->engine_ = std::make_unique<Engine>(s->config_.get(), budgets.get(),
+                                        s->audit_.get(), clock);
+  absl::StatusOr<ApplyResult> applied = s->engine_->ApplyBundle(
+      yaml, /*dry_run=*/false,
+      absl::StrCat("wardend --bundle ", options.bundle_path));
+  if (!applied.ok()) {
+    return absl::Status(
+        applied.status().code(),
+        absl::StrCat(options.bundle_path, ": ", applied.status().message()));
+  }
+  WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
+                          s->config_->Active(applied->org_id));
+  WARDEN_ASSIGN_OR_RETURN(
+      size_t restored,
+      RestoreBudgetsFromAuditFile(options.audit_path, clock->Now(),
+                                  Retention(*policy), budgets.get()));
+  spdlog::info(
+      "embedded mode: org {} policy v{}, {} authorizations restored "
+      "from {}",
+      applied->org_id, applied->version, restored, options.audit_path);
+  s->budgets_ = std::move(budgets);
+
+  s->authorization_service_ =
+      std::make_unique<AuthorizationService>(s->engine_.get());
+  s->admin_service_ = std::make_unique<AdminService>(s->engine_.get());
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+                           &s->port_);
+  builder.RegisterService(s->authorization_service_.get());
+  builder.RegisterService(s->admin_service_.get());
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || s->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("--listen: cannot serve on ", options.listen));
+  }
+  s->sweeper_ = std::thread([raw = s.get()] { raw->SweepLoop(); });
+  return s;
+}
+
+void WardenServer::SweepLoop() {
+  while (!stop_.WaitForNotificationWithTimeout(options_.sweep_interval)) {
+    absl::StatusOr<size_t> n = engine_->SweepExpired();
+    if (!n.ok()) {
+      spdlog::warn("expiring holds failed: {}", n.status().ToString());
+    }
+  }
+}
+
+void WardenServer::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (server_ != nullptr) {
+    server_->GetHealthCheckService()->Shutdown();
+    server_->Shutdown(
+        absl::ToChronoTime(absl::Now() + options_.shutdown_grace));
+  }
+  stop_.Notify();
+  if (sweeper_.joinable()) sweeper_.join();
+}
+
+WardenServer::~WardenServer() { Shutdown(); }
+
+}  // namespace warden
