@@ -227,6 +227,19 @@ constexpr std::pair<const char*, AuditEvent::Type> kEventTypes[] = {
 
 }  // namespace
 
+std::string EncodeAuthorization(const Authorization& a) {
+  return AuthorizationToJson(a).dump();
+}
+
+absl::StatusOr<Authorization> DecodeAuthorization(absl::string_view json) {
+  Json j = Json::parse(json.begin(), json.end(), nullptr,
+                       /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    return absl::InvalidArgumentError("authorization: not valid JSON");
+  }
+  return AuthorizationFromJson(j);
+}
+
 const char* AuditEventTypeName(AuditEvent::Type type) {
   for (const auto& [name, t] : kEventTypes) {
     if (t == type) return name;

@@ -45,6 +45,11 @@ std::string EncodeAuditEvent(const AuditEvent& event);
 // The inverse of EncodeAuditEvent; INVALID_ARGUMENT naming the bad field.
 absl::StatusOr<AuditEvent> DecodeAuditEvent(absl::string_view json);
 
+// One authorization as a JSON object, in the same encoding the audit events
+// embed. Used wherever a record is stored outside the process.
+std::string EncodeAuthorization(const Authorization& a);
+absl::StatusOr<Authorization> DecodeAuthorization(absl::string_view json);
+
 // The durable audit trail. Append returns only once the event is durable;
 // an error (UNAVAILABLE) means it may not be, and the caller must not report
 // the decision it describes. Thread-safe; implementations batch concurrent

@@ -23,6 +23,9 @@ struct LimitCheck {
   Limit::Kind kind = Limit::Kind::kUsd;
   int64_t cap = 0;  // USD micros or a number of transactions.
   Interval interval;
+  // Calendar intervals start and end on local midnights of the request's
+  // zone; rolling ones end at infinity.
+  bool calendar = false;
 };
 
 struct ReserveRequest {
@@ -33,6 +36,8 @@ struct ReserveRequest {
   std::vector<LimitCheck> limits;
   // Keep the record, and its idempotency key, at least until this time.
   absl::Time retain_until;
+  // The org's time zone, in which calendar intervals are drawn.
+  absl::TimeZone zone = absl::UTCTimeZone();
 };
 
 // How much of one limit is used, as the store saw it when it refused.
@@ -50,6 +55,7 @@ struct ReserveResult {
     kRecorded,   // A kDenied record was stored.
     kOverLimit,  // Nothing stored or charged; `exceeded` says why.
     kDuplicate,  // The idempotency key was used before; nothing charged.
+    kFrozen,     // A scope on the path is frozen; nothing stored or charged.
   };
   Outcome outcome = Outcome::kOverLimit;
   // kReserved/kRecorded: the stored record. kDuplicate: the first record
@@ -57,6 +63,8 @@ struct ReserveResult {
   Authorization authorization;
   // kOverLimit: every limit that the spend would push past its cap.
   std::vector<LimitUsage> exceeded;
+  // kFrozen: the frozen scope, e.g. "agent/agent_a".
+  std::string frozen_scope;
 };
 
 // Holds, counters and idempotency records. A spend is checked against every
@@ -77,9 +85,10 @@ class BudgetStore {
 
   // Atomically: if the request's idempotency key (when non-empty) is known,
   // returns kDuplicate with the first record. Otherwise, for a kHeld record,
-  // returns kOverLimit if used + requested would exceed any limit's cap, else
-  // charges every limit and stores the record (kReserved). A kDenied record
-  // is stored without checks (kRecorded).
+  // returns kFrozen if any scope of its path is frozen, kOverLimit if
+  // used + requested would exceed any limit's cap, else charges every limit
+  // and stores the record (kReserved). A kDenied record is stored without
+  // checks (kRecorded).
   virtual absl::StatusOr<ReserveResult> Reserve(
       const ReserveRequest& request) = 0;
 

@@ -134,6 +134,7 @@ PathLimits CollectLimits(const Policy& policy, const Agent& agent,
       c.kind = limit.kind;
       c.cap = limit.kind == Limit::Kind::kUsd ? limit.usd : limit.count;
       c.interval = WindowAt(limit.window, now, policy.org.timezone);
+      c.calendar = limit.window.kind == Window::Kind::kCalendar;
       out.checks.push_back(std::move(c));
       out.limits.push_back(&limit);
       out.longest = std::max(out.longest, limit.window.MaxLength());
@@ -259,6 +260,7 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
 
   PathLimits path = CollectLimits(*policy, agent, now);
   ReserveRequest request;
+  request.zone = org.timezone;
   request.retain_until =
       std::max(now + path.longest, now + org.hold_ttl) + kIdempotencyRetention;
   a.violations = CheckRules(a, agent, *policy, priced);
@@ -276,8 +278,14 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   request.authorization = a;
 
   WARDEN_ASSIGN_OR_RETURN(ReserveResult result, budgets_->Reserve(request));
+  if (result.outcome == ReserveResult::Outcome::kFrozen) {
+    Violation v = RuleViolation(
+        a, "SCOPE_FROZEN", "frozen",
+        absl::StrCat(ScopeLabel(result.frozen_scope), " is frozen"));
+    v.scope = result.frozen_scope;
+    a.violations.push_back(std::move(v));
+  }
   if (result.outcome == ReserveResult::Outcome::kOverLimit) {
-    // Record the budget denial so that a retry with the same key gets it.
     const std::vector<std::string> scopes = ScopePath(a);
     for (const LimitUsage& usage : result.exceeded) {
       const LimitCheck& check = path.checks[usage.limit_index];
@@ -287,6 +295,10 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
           scopes[check.scope_index], check,
           path.limits[usage.limit_index]->window, usage, requested, *policy));
     }
+  }
+  if (result.outcome == ReserveResult::Outcome::kFrozen ||
+      result.outcome == ReserveResult::Outcome::kOverLimit) {
+    // Record the denial so that a retry with the same key gets it.
     a.decision = Decision::kDeny;
     a.status = AuthorizationStatus::kDenied;
     a.hold_expires_at = absl::Time();

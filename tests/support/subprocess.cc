@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,12 +15,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
-extern char** environ;
-
 namespace warden::testing {
 namespace {
 
 // Spawns argv with stdout (and optionally stderr) redirected to new pipes.
+// The child is killed if the test process dies first, so no test ever
+// leaks a server.
 absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, int* out_fd,
                             int* err_fd) {
   int out[2], err[2] = {-1, -1};
@@ -28,28 +28,24 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, int* out_fd,
   if (err_fd != nullptr && ::pipe2(err, O_CLOEXEC) != 0) {
     return absl::InternalError("pipe");
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-  if (err_fd != nullptr) {
-    posix_spawn_file_actions_adddup2(&actions, err[1], STDERR_FILENO);
-  }
   std::vector<char*> args;
   for (const std::string& a : argv)
     args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc =
-      posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) return absl::InternalError("fork");
+  if (pid == 0) {
+    // Only async-signal-safe calls from here on.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(out[1], STDOUT_FILENO);
+    if (err_fd != nullptr) ::dup2(err[1], STDERR_FILENO);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
   ::close(out[1]);
   if (err_fd != nullptr) ::close(err[1]);
-  if (rc != 0) {
-    ::close(out[0]);
-    if (err_fd != nullptr) ::close(err[0]);
-    return absl::InternalError(
-        absl::StrCat("cannot start ", argv[0], ": ", std::strerror(rc)));
-  }
   *out_fd = out[0];
   if (err_fd != nullptr) *err_fd = err[0];
   return pid;

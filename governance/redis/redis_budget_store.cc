@@ -1,0 +1,374 @@
+#include "governance/redis/redis_budget_store.h"
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/civil_time.h"
+#include "governance/audit_log.h"
+#include "governance/redis/redis_scripts.h"
+#include "governance/status_macros.h"
+
+namespace warden {
+namespace {
+
+struct Level {
+  const char* name;
+  int64_t seconds;
+  absl::Duration longest_window;  // The longest rolling window it serves.
+};
+
+constexpr Level kLevels[] = {
+    {"m", 60, absl::Hours(2)},
+    {"h", 3600, absl::Hours(72)},
+    {"d", 86400, kMaxRollingWindow},
+};
+// Local days are kept for the longest calendar window, a quarter.
+constexpr absl::Duration kLocalDayRetention = absl::Hours(24 * 93);
+
+const Level& LevelFor(absl::Duration window) {
+  for (const Level& l : kLevels) {
+    if (window <= l.longest_window) return l;
+  }
+  return kLevels[2];
+}
+
+std::string Tag(const std::string& org) { return absl::StrCat("{", org, "}"); }
+
+std::string RecordKey(const std::string& org, const std::string& id) {
+  return absl::StrCat(Tag(org), ":az:", id);
+}
+std::string IdempotencyKey(const Authorization& a) {
+  return absl::StrCat(Tag(a.org_id), ":idem:", a.agent_id, ":",
+                      a.idempotency_key);
+}
+std::string ExpiryKey(const std::string& org) {
+  return absl::StrCat(Tag(org), ":exp");
+}
+std::string FrozenKey(const std::string& org, const std::string& scope) {
+  return absl::StrCat(Tag(org), ":frozen:", scope);
+}
+std::string BucketKey(const std::string& org, const std::string& scope,
+                      absl::string_view level, const std::string& start) {
+  return absl::StrCat(Tag(org), ":b:", scope, ":", level, ":", start);
+}
+std::string LocalDay(absl::CivilDay day) {
+  return absl::StrFormat("%04d%02d%02d", day.year(), day.month(), day.day());
+}
+
+int64_t FloorDiv(int64_t a, int64_t b) {
+  return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+absl::Status Unexpected(absl::string_view op, const RedisReply& r) {
+  return absl::UnavailableError(
+      absl::StrCat("redis ", op, ": unexpected reply",
+                   r.IsError() ? absl::StrCat(": ", r.str) : std::string()));
+}
+
+}  // namespace
+
+RedisBudgetStore::RedisBudgetStore(std::unique_ptr<RedisClient> client)
+    : client_(std::move(client)) {}
+
+absl::Time RedisBudgetStore::CountedFrom(const LimitCheck& check,
+                                         absl::Time now) {
+  if (check.calendar) return check.interval.start;
+  const Level& level = LevelFor(now - check.interval.start);
+  // ToUnixSeconds rounds toward the past, as does FloorDiv.
+  const int64_t start =
+      absl::ToUnixSeconds(check.interval.start - kClockSkewAllowance);
+  return absl::FromUnixSeconds(FloorDiv(start, level.seconds) * level.seconds);
+}
+
+absl::StatusOr<ReserveResult> RedisBudgetStore::Reserve(
+    const ReserveRequest& request) {
+  const Authorization& a = request.authorization;
+  const bool hold = a.status == AuthorizationStatus::kHeld;
+  const std::vector<std::string> path = ScopePath(a);
+  if (a.amount_usd > kMaxExactMicros) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "amount: ", FormatUsd(a.amount_usd),
+        " exceeds the largest amount the Redis store compares exactly, ",
+        FormatUsd(kMaxExactMicros)));
+  }
+  std::vector<std::string> keys = {RecordKey(a.org_id, a.id), IdempotencyKey(a),
+                                   ExpiryKey(a.org_id)};
+  std::vector<std::string> frozen, writes, write_args, reads, limit_args;
+  if (hold) {
+    for (const std::string& scope : path) {
+      frozen.push_back(FrozenKey(a.org_id, scope));
+    }
+    // Charge every level of the org, department and agent; the child field
+    // names the next scope down for explanations.
+    const int64_t t = absl::ToUnixSeconds(a.created_at);
+    for (int s = 0; s < 3; ++s) {
+      for (const Level& l : kLevels) {
+        const int64_t start = FloorDiv(t, l.seconds) * l.seconds;
+        writes.push_back(
+            BucketKey(a.org_id, path[s], l.name, absl::StrCat(start)));
+        write_args.push_back(path[s + 1]);
+        write_args.push_back(absl::StrCat(
+            start + l.seconds +
+            absl::ToInt64Seconds(l.longest_window + kClockSkewAllowance) +
+            3600));
+      }
+      const absl::CivilDay day = absl::ToCivilDay(a.created_at, request.zone);
+      writes.push_back(BucketKey(a.org_id, path[s], "ld", LocalDay(day)));
+      write_args.push_back(path[s + 1]);
+      write_args.push_back(
+          absl::StrCat(t + absl::ToInt64Seconds(kLocalDayRetention)));
+    }
+    for (const LimitCheck& c : request.limits) {
+      if (c.cap > kMaxExactMicros) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "limit ", c.limit_name,
+            ": cap exceeds the largest the Redis store compares exactly"));
+      }
+      std::vector<std::string> buckets;
+      const std::string& scope = path[c.scope_index];
+      if (c.calendar) {
+        const absl::CivilDay last = absl::ToCivilDay(
+            c.interval.end - absl::Nanoseconds(1), request.zone);
+        for (absl::CivilDay d =
+                 absl::ToCivilDay(c.interval.start, request.zone);
+             d <= last; ++d) {
+          buckets.push_back(BucketKey(a.org_id, scope, "ld", LocalDay(d)));
+        }
+      } else {
+        const Level& l = LevelFor(a.created_at - c.interval.start);
+        const int64_t from = absl::ToUnixSeconds(CountedFrom(c, a.created_at));
+        // One bucket past now covers charges stamped by a replica ahead.
+        const int64_t to =
+            FloorDiv(absl::ToUnixSeconds(a.created_at), l.seconds) * l.seconds +
+            l.seconds;
+        for (int64_t b = from; b <= to; b += l.seconds) {
+          buckets.push_back(
+              BucketKey(a.org_id, scope, l.name, absl::StrCat(b)));
+        }
+      }
+      limit_args.push_back(c.kind == Limit::Kind::kUsd ? "u" : "c");
+      limit_args.push_back(absl::StrCat(c.cap));
+      limit_args.push_back(absl::StrCat(buckets.size()));
+      reads.insert(reads.end(), buckets.begin(), buckets.end());
+    }
+  }
+  keys.insert(keys.end(), frozen.begin(), frozen.end());
+  keys.insert(keys.end(), writes.begin(), writes.end());
+  keys.insert(keys.end(), reads.begin(), reads.end());
+  std::vector<std::string> args = {
+      hold ? "hold" : "record",
+      a.id,
+      EncodeAuthorization(a),
+      StatusName(a.status),
+      absl::StrCat(a.amount_usd),
+      absl::StrCat(absl::ToUnixMillis(a.hold_expires_at)),
+      absl::StrCat(absl::ToUnixSeconds(request.retain_until)),
+      a.on_expiry == ExpiredHolds::kCount ? "count" : "release",
+      a.idempotency_key.empty() ? "0" : "1",
+      absl::StrCat(frozen.size()),
+      absl::StrCat(writes.size()),
+      absl::StrCat(request.limits.size() * (hold ? 1 : 0))};
+  args.insert(args.end(), write_args.begin(), write_args.end());
+  args.insert(args.end(), limit_args.begin(), limit_args.end());
+
+  WARDEN_ASSIGN_OR_RETURN(RedisReply r,
+                          client_->Eval(redis_scripts::kReserve, keys, args));
+  if (r.type != RedisReply::Type::kArray || r.elements.empty()) {
+    return Unexpected("reserve", r);
+  }
+  const std::string& tag = r.elements[0].str;
+  ReserveResult result;
+  if (tag == "ok") {
+    result.outcome = hold ? ReserveResult::Outcome::kReserved
+                          : ReserveResult::Outcome::kRecorded;
+    result.authorization = a;
+    return result;
+  }
+  if (tag == "dup" && r.elements.size() == 2) {
+    result.outcome = ReserveResult::Outcome::kDuplicate;
+    WARDEN_ASSIGN_OR_RETURN(result.authorization,
+                            Get(a.org_id, r.elements[1].str));
+    return result;
+  }
+  if (tag == "frozen" && r.elements.size() == 2 &&
+      r.elements[1].integer < static_cast<int64_t>(path.size())) {
+    result.outcome = ReserveResult::Outcome::kFrozen;
+    result.frozen_scope = path[r.elements[1].integer];
+    return result;
+  }
+  if (tag == "over" && r.elements.size() == 2) {
+    result.outcome = ReserveResult::Outcome::kOverLimit;
+    for (const RedisReply& e : r.elements[1].elements) {
+      if (e.elements.size() < 2) return Unexpected("reserve", r);
+      LimitUsage usage;
+      usage.limit_index = static_cast<size_t>(e.elements[0].integer);
+      usage.used = e.elements[1].integer;
+      for (size_t i = 2; i + 1 < e.elements.size(); i += 2) {
+        usage.by_child.emplace_back(e.elements[i].str,
+                                    e.elements[i + 1].integer);
+      }
+      std::stable_sort(usage.by_child.begin(), usage.by_child.end(),
+                       [](const auto& x, const auto& y) {
+                         return x.second != y.second ? x.second > y.second
+                                                     : x.first < y.first;
+                       });
+      result.exceeded.push_back(std::move(usage));
+    }
+    return result;
+  }
+  return Unexpected("reserve", r);
+}
+
+absl::StatusOr<Authorization> RedisBudgetStore::Get(const std::string& org_id,
+                                                    const std::string& id) {
+  WARDEN_ASSIGN_OR_RETURN(
+      RedisReply r, client_->Command({"HMGET", RecordKey(org_id, id), "rec",
+                                      "st", "sa", "su", "tx", "ec"}));
+  if (r.type != RedisReply::Type::kArray || r.elements.size() != 6) {
+    return Unexpected("get", r);
+  }
+  if (r.elements[0].type != RedisReply::Type::kString) {
+    return absl::NotFoundError(
+        absl::StrCat("no authorization \"", id, "\" in org ", org_id));
+  }
+  absl::StatusOr<Authorization> a = DecodeAuthorization(r.elements[0].str);
+  if (!a.ok()) {
+    return absl::DataLossError(absl::StrCat(
+        "authorization ", id, " in redis: ", a.status().message()));
+  }
+  const std::string& st = r.elements[1].str;
+  for (AuthorizationStatus s :
+       {AuthorizationStatus::kHeld, AuthorizationStatus::kSettled,
+        AuthorizationStatus::kVoided, AuthorizationStatus::kExpired,
+        AuthorizationStatus::kDenied}) {
+    if (st == StatusName(s)) a->status = s;
+  }
+  if (a->status == AuthorizationStatus::kSettled) {
+    absl::StatusOr<absl::uint128> sa = ParseBaseUnits(r.elements[2].str);
+    if (!sa.ok() || !absl::SimpleAtoi(r.elements[3].str, &a->settled_usd)) {
+      return absl::DataLossError(
+          absl::StrCat("authorization ", id, " in redis: bad settlement"));
+    }
+    a->settled_amount = *sa;
+    a->tx_hash = r.elements[4].str;
+  }
+  a->expired_counted = r.elements[5].str == "1";
+  return a;
+}
+
+absl::StatusOr<RedisReply> RedisBudgetStore::Transition(
+    const std::string& org_id, const std::string& id, const std::string& op,
+    absl::Time now, const std::string& settled_amount,
+    const std::string& settled_usd, const std::string& tx_hash) {
+  // The charged buckets never change after the reservation, so reading them
+  // first is safe; the script then declares every key it touches.
+  const std::string record = RecordKey(org_id, id);
+  WARDEN_ASSIGN_OR_RETURN(RedisReply b,
+                          client_->Command({"HMGET", record, "b", "rec"}));
+  if (b.type != RedisReply::Type::kArray || b.elements.size() != 2) {
+    return Unexpected(op, b);
+  }
+  if (b.elements[1].type != RedisReply::Type::kString) {
+    return absl::NotFoundError(
+        absl::StrCat("no authorization \"", id, "\" in org ", org_id));
+  }
+  std::string idempotency = ExpiryKey(org_id);
+  if (op == "abandon") {
+    absl::StatusOr<Authorization> a = DecodeAuthorization(b.elements[1].str);
+    if (a.ok() && !a->idempotency_key.empty()) {
+      idempotency = IdempotencyKey(*a);
+    }
+  }
+  std::vector<std::string> keys = {record, ExpiryKey(org_id), idempotency};
+  std::vector<std::string> args = {op,
+                                   id,
+                                   absl::StrCat(absl::ToUnixMillis(now)),
+                                   settled_amount,
+                                   settled_usd,
+                                   tx_hash};
+  if (b.elements[0].type == RedisReply::Type::kString) {
+    for (absl::string_view line : absl::StrSplit(b.elements[0].str, '\n')) {
+      std::pair<std::string, std::string> kc =
+          absl::StrSplit(line, absl::MaxSplits('\t', 1));
+      keys.push_back(kc.first);
+      args.push_back(kc.second);
+    }
+  }
+  WARDEN_ASSIGN_OR_RETURN(
+      RedisReply r, client_->Eval(redis_scripts::kTransition, keys, args));
+  if (r.type != RedisReply::Type::kArray || r.elements.empty()) {
+    return Unexpected(op, r);
+  }
+  const std::string& tag = r.elements[0].str;
+  if (tag == "notfound") {
+    return absl::NotFoundError(
+        absl::StrCat("no authorization \"", id, "\" in org ", org_id));
+  }
+  if (tag == "state") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot ", op, " authorization ", id, ": it is ",
+                     r.elements.size() > 1 ? r.elements[1].str : "?"));
+  }
+  if (tag == "expired") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot ", op, " authorization ", id, ": its hold expired"));
+  }
+  if (tag != "ok") return Unexpected(op, r);
+  return r;
+}
+
+absl::StatusOr<Authorization> RedisBudgetStore::Settle(
+    const std::string& org_id, const std::string& id, absl::uint128 amount,
+    UsdMicros amount_usd, const std::string& tx_hash, absl::Time now) {
+  WARDEN_RETURN_IF_ERROR(Transition(org_id, id, "settle", now,
+                                    FormatBaseUnits(amount),
+                                    absl::StrCat(amount_usd), tx_hash)
+                             .status());
+  return Get(org_id, id);
+}
+
+absl::StatusOr<Authorization> RedisBudgetStore::Void(const std::string& org_id,
+                                                     const std::string& id,
+                                                     absl::Time now) {
+  WARDEN_RETURN_IF_ERROR(
+      Transition(org_id, id, "void", now, "", "", "").status());
+  return Get(org_id, id);
+}
+
+absl::Status RedisBudgetStore::Abandon(const std::string& org_id,
+                                       const std::string& id) {
+  return Transition(org_id, id, "abandon", absl::Now(), "", "", "").status();
+}
+
+absl::StatusOr<std::vector<Authorization>> RedisBudgetStore::ExpireDue(
+    const std::string& org_id, absl::Time now, size_t max_records) {
+  WARDEN_ASSIGN_OR_RETURN(
+      RedisReply due,
+      client_->Command({"ZRANGEBYSCORE", ExpiryKey(org_id), "-inf",
+                        absl::StrCat(absl::ToUnixMillis(now)), "LIMIT", "0",
+                        absl::StrCat(max_records)}));
+  if (due.type != RedisReply::Type::kArray) return Unexpected("expire", due);
+  std::vector<Authorization> expired;
+  for (const RedisReply& id : due.elements) {
+    absl::StatusOr<RedisReply> r =
+        Transition(org_id, id.str, "expire", now, "", "", "");
+    if (absl::IsNotFound(r.status())) {
+      // Its record outlived retention; drop the stale entry.
+      WARDEN_RETURN_IF_ERROR(
+          client_->Command({"ZREM", ExpiryKey(org_id), id.str}).status());
+      continue;
+    }
+    // Another replica's sweep got there first.
+    if (absl::IsFailedPrecondition(r.status())) continue;
+    WARDEN_RETURN_IF_ERROR(r.status());
+    WARDEN_ASSIGN_OR_RETURN(Authorization a, Get(org_id, id.str));
+    expired.push_back(std::move(a));
+  }
+  return expired;
+}
+
+}  // namespace warden

@@ -1,0 +1,92 @@
+#ifndef WARDEN_GOVERNANCE_REDIS_REDIS_BUDGET_STORE_H_
+#define WARDEN_GOVERNANCE_REDIS_REDIS_BUDGET_STORE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "governance/budget_store.h"
+#include "governance/redis/redis_client.h"
+
+namespace warden {
+
+// BudgetStore on Redis: one Lua script per operation touches every key of
+// the spend's path, so a reservation is all-or-nothing across any number of
+// wardend replicas. Any Redis failure is UNAVAILABLE; nothing is admitted
+// without a successful script run.
+//
+// Keys (every one carries the org's hash tag, so one org lives in one
+// Cluster slot, and every one has a TTL):
+//   {org}:az:<id>                 hash: the record (rec = JSON at creation;
+//                                 st, sa, su, tx, ec = its mutable state;
+//                                 usd, exp, pol; b = the buckets it charged)
+//                                 expires at the request's retain_until.
+//   {org}:idem:<agent>:<key>      string: the id first stored under the key;
+//                                 same expiry as the record.
+//   {org}:exp                     zset: HELD ids scored by hold expiry (ms).
+//   {org}:frozen:<scope>          string: present while the scope is frozen.
+//   {org}:b:<scope>:<level>:<t>   hash: usd, cnt, and u:<child>, c:<child>
+//                                 per scope one level down (for the reason).
+// Levels: m, h, d (UTC buckets of 1 minute, 1 hour, 1 day, starting at unix
+// time t) and ld (the local day t = YYYYMMDD in the org's zone). Each charge
+// increments its bucket at every level for the org, department and agent,
+// so any window can be read whatever limits existed when it was charged.
+//
+// Windows: a calendar window is the exact sum of its local days. A rolling
+// window of length L is the sum of the buckets from the one holding
+// now - L - kClockSkewAllowance to the one after now, at level m for
+// L <= 2h, h for L <= 3d, else d. Bound: a spend counts for up to one bucket
+// plus kClockSkewAllowance longer than L, never shorter, so the error only
+// ever denies, never admits more.
+//
+// Time comes from the caller (the gateway's clock) in the record and the
+// intervals, never from the Redis server. Only key TTLs run on Redis's
+// clock; they carry at least an hour of margin past their last use. Replicas
+// whose clocks differ by up to kClockSkewAllowance still never over-admit;
+// beyond that, a charge stamped by a replica that runs behind can leave a
+// rolling window early by the excess. Run NTP.
+class RedisBudgetStore final : public BudgetStore {
+ public:
+  // Extra time every rolling window reaches back, for replica clock skew.
+  static constexpr absl::Duration kClockSkewAllowance = absl::Seconds(5);
+  // The largest cap or amount the scripts compare exactly (Lua doubles).
+  static constexpr int64_t kMaxExactMicros = (int64_t{1} << 53) - 1;
+
+  explicit RedisBudgetStore(std::unique_ptr<RedisClient> client);
+
+  absl::StatusOr<ReserveResult> Reserve(const ReserveRequest& request) override;
+  absl::StatusOr<Authorization> Get(const std::string& org_id,
+                                    const std::string& id) override;
+  absl::StatusOr<Authorization> Settle(const std::string& org_id,
+                                       const std::string& id,
+                                       absl::uint128 amount,
+                                       UsdMicros amount_usd,
+                                       const std::string& tx_hash,
+                                       absl::Time now) override;
+  absl::StatusOr<Authorization> Void(const std::string& org_id,
+                                     const std::string& id,
+                                     absl::Time now) override;
+  absl::Status Abandon(const std::string& org_id,
+                       const std::string& id) override;
+  absl::StatusOr<std::vector<Authorization>> ExpireDue(
+      const std::string& org_id, absl::Time now, size_t max_records) override;
+
+  // The earliest charge time a rolling limit check counts at `now` (its
+  // interval start, rounded down as described above). For tests that
+  // compare this store with an exact model.
+  static absl::Time CountedFrom(const LimitCheck& check, absl::Time now);
+
+ private:
+  absl::StatusOr<RedisReply> Transition(const std::string& org_id,
+                                        const std::string& id,
+                                        const std::string& op, absl::Time now,
+                                        const std::string& settled_amount,
+                                        const std::string& settled_usd,
+                                        const std::string& tx_hash);
+
+  std::unique_ptr<RedisClient> client_;
+};
+
+}  // namespace warden
+
+#endif  // WARDEN_GOVERNANCE_REDIS_REDIS_BUDGET_STORE_H_

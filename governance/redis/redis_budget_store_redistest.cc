@@ -1,0 +1,215 @@
+#include <memory>
+
+#include "gmock/gmock.h"
+#include "governance/redis/redis_budget_store.h"
+#include "gtest/gtest.h"
+#include "tests/support/redis_server.h"
+
+namespace warden {
+namespace {
+
+using ::testing::HasSubstr;
+using Outcome = ReserveResult::Outcome;
+
+// Near the real time: Redis expires keys by its own clock, so TTLs derived
+// from a fake clock far in the past would delete them at once.
+const absl::Time kT0 =
+    absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) / 3600 * 3600);
+
+ReserveRequest Hold(const std::string& id, UsdMicros usd, int64_t cap,
+                    const std::string& key = "") {
+  ReserveRequest r;
+  Authorization& a = r.authorization;
+  a.id = id;
+  a.org_id = "acme";
+  a.department_id = "eng";
+  a.agent_id = "agent_a";
+  a.wallet_id = "w1";
+  a.amount = 1000;
+  a.amount_usd = usd;
+  a.idempotency_key = key;
+  a.decision = Decision::kAllow;
+  a.status = AuthorizationStatus::kHeld;
+  a.created_at = kT0;
+  a.hold_expires_at = kT0 + absl::Minutes(15);
+  LimitCheck agent;
+  agent.scope_index = 2;
+  agent.limit_name = "daily";
+  agent.cap = cap;
+  agent.interval = {kT0 - absl::Hours(24), absl::InfiniteFuture()};
+  r.limits.push_back(agent);
+  r.retain_until = kT0 + absl::Hours(48);
+  return r;
+}
+
+class RedisBudgetStoreTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    absl::StatusOr<std::unique_ptr<testing::RedisServer>> r =
+        testing::RedisServer::Start();
+    ASSERT_TRUE(r.ok()) << r.status();
+    redis_ = r->release();
+  }
+  static void TearDownTestSuite() { delete redis_; }
+
+  void SetUp() override { ASSERT_TRUE(admin_.Command({"FLUSHALL"}).ok()); }
+
+  static testing::RedisServer* redis_;
+  RedisClient admin_{*ParseRedisUrl(redis_->url())};
+  RedisBudgetStore store_{
+      std::make_unique<RedisClient>(*ParseRedisUrl(redis_->url()))};
+};
+
+testing::RedisServer* RedisBudgetStoreTest::redis_ = nullptr;
+
+// The whole lifecycle: hold, over-limit with a per-wallet breakdown,
+// settle releasing the difference, void, and the records' states.
+TEST_F(RedisBudgetStoreTest, Lifecycle) {
+  ASSERT_EQ(store_.Reserve(Hold("az_1", 600, 1000))->outcome,
+            Outcome::kReserved);
+  ReserveRequest w2 = Hold("az_2", 300, 1000);
+  w2.authorization.wallet_id = "w2";
+  ASSERT_EQ(store_.Reserve(w2)->outcome, Outcome::kReserved);
+  absl::StatusOr<ReserveResult> over = store_.Reserve(Hold("az_3", 101, 1000));
+  ASSERT_TRUE(over.ok()) << over.status();
+  ASSERT_EQ(over->outcome, Outcome::kOverLimit);
+  ASSERT_EQ(over->exceeded.size(), 1u);
+  EXPECT_EQ(over->exceeded[0].used, 900);
+  EXPECT_THAT(over->exceeded[0].by_child,
+              ::testing::ElementsAre(
+                  std::pair<std::string, int64_t>{"wallet/w1", 600},
+                  std::pair<std::string, int64_t>{"wallet/w2", 300}));
+
+  absl::StatusOr<Authorization> settled =
+      store_.Settle("acme", "az_1", 500, 400, "0xtx", kT0);
+  ASSERT_TRUE(settled.ok()) << settled.status();
+  EXPECT_EQ(settled->status, AuthorizationStatus::kSettled);
+  EXPECT_EQ(settled->settled_usd, 400);
+  EXPECT_EQ(*settled->settled_amount, 500);
+  EXPECT_EQ(settled->tx_hash, "0xtx");
+  // Retried settle: unchanged. Different settle: refused.
+  EXPECT_TRUE(store_.Settle("acme", "az_1", 500, 400, "0xtx", kT0).ok());
+  EXPECT_EQ(store_.Settle("acme", "az_1", 1, 1, "0xother", kT0).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // 400 + 300 used: 300 fits exactly, 301 does not.
+  EXPECT_EQ(store_.Reserve(Hold("az_4", 301, 1000))->outcome,
+            Outcome::kOverLimit);
+  ASSERT_EQ(store_.Reserve(Hold("az_5", 300, 1000))->outcome,
+            Outcome::kReserved);
+  ASSERT_TRUE(store_.Void("acme", "az_5", kT0).ok());
+  EXPECT_TRUE(store_.Void("acme", "az_5", kT0).ok());  // Retried void.
+  EXPECT_EQ(store_.Get("acme", "az_5")->status, AuthorizationStatus::kVoided);
+  EXPECT_EQ(store_.Get("acme", "nope").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_.Settle("acme", "az_2", 1, 1, "", kT0 + absl::Minutes(15))
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+// Idempotency keys return the first record; Abandon forgets both.
+TEST_F(RedisBudgetStoreTest, IdempotencyAndAbandon) {
+  ASSERT_EQ(store_.Reserve(Hold("az_1", 600, 1000, "k"))->outcome,
+            Outcome::kReserved);
+  absl::StatusOr<ReserveResult> dup =
+      store_.Reserve(Hold("az_2", 600, 1000, "k"));
+  ASSERT_EQ(dup->outcome, Outcome::kDuplicate);
+  EXPECT_EQ(dup->authorization.id, "az_1");
+  ASSERT_TRUE(store_.Abandon("acme", "az_1").ok());
+  EXPECT_EQ(store_.Get("acme", "az_1").status().code(),
+            absl::StatusCode::kNotFound);
+  // The key and the charge are gone: a full-size hold fits again.
+  EXPECT_EQ(store_.Reserve(Hold("az_3", 1000, 1000, "k"))->outcome,
+            Outcome::kReserved);
+}
+
+// Expiry follows each hold's on_expiry, and every replica may sweep.
+TEST_F(RedisBudgetStoreTest, ExpiryCountsOrReleases) {
+  ReserveRequest counted = Hold("az_1", 400, 1000);
+  ReserveRequest released = Hold("az_2", 400, 1000);
+  released.authorization.on_expiry = ExpiredHolds::kRelease;
+  ASSERT_EQ(store_.Reserve(counted)->outcome, Outcome::kReserved);
+  ASSERT_EQ(store_.Reserve(released)->outcome, Outcome::kReserved);
+  EXPECT_TRUE(store_.ExpireDue("acme", kT0, 10)->empty());
+  absl::StatusOr<std::vector<Authorization>> expired =
+      store_.ExpireDue("acme", kT0 + absl::Minutes(15), 10);
+  ASSERT_TRUE(expired.ok()) << expired.status();
+  EXPECT_EQ(expired->size(), 2u);
+  EXPECT_TRUE(store_.Get("acme", "az_1")->expired_counted);
+  EXPECT_FALSE(store_.Get("acme", "az_2")->expired_counted);
+  EXPECT_TRUE(store_.ExpireDue("acme", kT0 + absl::Hours(1), 10)->empty());
+  // 400 still counts: 600 fits, 601 does not.
+  EXPECT_EQ(store_.Reserve(Hold("az_3", 601, 1000))->outcome,
+            Outcome::kOverLimit);
+  EXPECT_EQ(store_.Reserve(Hold("az_4", 600, 1000))->outcome,
+            Outcome::kReserved);
+}
+
+// A frozen flag anywhere on the path refuses the spend atomically.
+TEST_F(RedisBudgetStoreTest, FrozenScopeRefuses) {
+  ASSERT_TRUE(
+      admin_.Command({"SET", "{acme}:frozen:department/eng", "1"}).ok());
+  absl::StatusOr<ReserveResult> r = store_.Reserve(Hold("az_1", 1, 1000));
+  ASSERT_EQ(r->outcome, Outcome::kFrozen);
+  EXPECT_EQ(r->frozen_scope, "department/eng");
+  EXPECT_EQ(store_.Get("acme", "az_1").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+// After SCRIPT FLUSH (as after a Redis restart) scripts are reloaded.
+TEST_F(RedisBudgetStoreTest, ReloadsScriptsOnNoscript) {
+  ASSERT_EQ(store_.Reserve(Hold("az_1", 1, 1000))->outcome, Outcome::kReserved);
+  ASSERT_TRUE(admin_.Command({"SCRIPT", "FLUSH"}).ok());
+  EXPECT_EQ(store_.Reserve(Hold("az_2", 1, 1000))->outcome, Outcome::kReserved);
+}
+
+// Every key the store writes has a TTL and the org's hash tag.
+TEST_F(RedisBudgetStoreTest, EveryKeyHasTtlAndTag) {
+  ASSERT_TRUE(store_.Reserve(Hold("az_1", 1, 1000, "k")).ok());
+  ReserveRequest denied = Hold("az_2", 1, 1000, "k2");
+  denied.authorization.status = AuthorizationStatus::kDenied;
+  ASSERT_TRUE(store_.Reserve(denied).ok());
+  ReserveRequest cal = Hold("az_3", 1, 1000);
+  cal.limits[0].calendar = true;
+  cal.limits[0].interval = {kT0 - absl::Hours(2), kT0 + absl::Hours(22)};
+  ASSERT_EQ(store_.Reserve(cal)->outcome, Outcome::kReserved);
+  absl::StatusOr<RedisReply> keys = admin_.Command({"KEYS", "*"});
+  ASSERT_TRUE(keys.ok());
+  EXPECT_GT(keys->elements.size(), 10u);
+  for (const RedisReply& k : keys->elements) {
+    EXPECT_EQ(k.str.rfind("{acme}:", 0), 0u) << k.str;
+    absl::StatusOr<RedisReply> ttl = admin_.Command({"TTL", k.str});
+    EXPECT_GT(ttl->integer, 0) << k.str;
+  }
+}
+
+// A dead Redis is UNAVAILABLE naming the operation, never an outcome.
+TEST(RedisBudgetStoreFailureTest, UnreachableIsUnavailable) {
+  absl::StatusOr<int> port = testing::FreeLoopbackPort();
+  RedisOptions options =
+      *ParseRedisUrl(absl::StrCat("redis://127.0.0.1:", *port));
+  RedisBudgetStore store(std::make_unique<RedisClient>(options));
+  absl::StatusOr<ReserveResult> r = store.Reserve(Hold("az_1", 1, 1000));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(r.status().message(), HasSubstr("redis connect"));
+  EXPECT_EQ(store.Get("acme", "az_1").status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
+// Redis URLs parse, and bad ones name the problem.
+TEST(RedisUrlTest, Parse) {
+  RedisOptions o = *ParseRedisUrl("redis://10.0.0.5:6380/2");
+  EXPECT_EQ(o.host, "10.0.0.5");
+  EXPECT_EQ(o.port, 6380);
+  EXPECT_EQ(o.db, 2);
+  EXPECT_EQ(ParseRedisUrl("redis://[::1]:6379")->host, "::1");
+  EXPECT_THAT(ParseRedisUrl("http://x:1").status().message(),
+              HasSubstr("must look like redis://"));
+  EXPECT_THAT(ParseRedisUrl("redis://x").status().message(),
+              HasSubstr("needs HOST:PORT"));
+  EXPECT_THAT(ParseRedisUrl("redis://x:1/db").status().message(),
+              HasSubstr("database must be a number"));
+}
+
+}  // namespace
+}  // namespace warden

@@ -1,0 +1,224 @@
+#include "governance/redis/redis_client.h"
+
+#include <hiredis/hiredis.h>
+#include <sys/time.h>
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
+namespace warden {
+namespace {
+
+RedisReply Copy(const redisReply* r) {
+  RedisReply out;
+  switch (r->type) {
+    case REDIS_REPLY_STRING:
+      out.type = RedisReply::Type::kString;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      out.type = RedisReply::Type::kStatus;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      out.type = RedisReply::Type::kError;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.type = RedisReply::Type::kInteger;
+      out.integer = r->integer;
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.type = RedisReply::Type::kArray;
+      for (size_t i = 0; i < r->elements; ++i) {
+        out.elements.push_back(Copy(r->element[i]));
+      }
+      break;
+    default:
+      out.type = RedisReply::Type::kNil;
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<RedisOptions> ParseRedisUrl(absl::string_view url) {
+  RedisOptions o;
+  absl::string_view rest = url;
+  if (!absl::ConsumePrefix(&rest, "redis://")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "redis url \"", url, "\" must look like redis://HOST:PORT[/DB]"));
+  }
+  const size_t slash = rest.find('/');
+  if (slash != absl::string_view::npos) {
+    if (!absl::SimpleAtoi(rest.substr(slash + 1), &o.db) || o.db < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("redis url \"", url, "\": database must be a number"));
+    }
+    rest = rest.substr(0, slash);
+  }
+  const size_t colon = rest.rfind(':');
+  if (colon == absl::string_view::npos ||
+      !absl::SimpleAtoi(rest.substr(colon + 1), &o.port) || o.port <= 0 ||
+      o.port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("redis url \"", url, "\": needs HOST:PORT"));
+  }
+  absl::string_view host = rest.substr(0, colon);
+  if (absl::ConsumePrefix(&host, "[")) absl::ConsumeSuffix(&host, "]");
+  if (host.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("redis url \"", url, "\": needs a host"));
+  }
+  o.host = std::string(host);
+  return o;
+}
+
+struct RedisClient::Connection {
+  redisContext* ctx = nullptr;
+  ~Connection() {
+    if (ctx != nullptr) redisFree(ctx);
+  }
+};
+
+RedisClient::RedisClient(RedisOptions options) : options_(std::move(options)) {}
+RedisClient::~RedisClient() = default;
+
+absl::StatusOr<std::unique_ptr<RedisClient::Connection>>
+RedisClient::Connect() {
+  const timeval connect_timeout = absl::ToTimeval(options_.connect_timeout);
+  auto c = std::make_unique<Connection>();
+  c->ctx = redisConnectWithTimeout(options_.host.c_str(), options_.port,
+                                   connect_timeout);
+  const std::string where = absl::StrCat(options_.host, ":", options_.port);
+  if (c->ctx == nullptr || c->ctx->err) {
+    return absl::UnavailableError(
+        absl::StrCat("redis connect to ", where, ": ",
+                     c->ctx ? c->ctx->errstr : "out of memory"));
+  }
+  if (redisSetTimeout(c->ctx, absl::ToTimeval(options_.command_timeout)) !=
+      REDIS_OK) {
+    return absl::UnavailableError(
+        absl::StrCat("redis connect to ", where, ": cannot set timeout"));
+  }
+  if (options_.db != 0) {
+    auto* r = static_cast<redisReply*>(
+        redisCommand(c->ctx, "SELECT %d", options_.db));
+    const bool ok = r != nullptr && r->type != REDIS_REPLY_ERROR;
+    if (r != nullptr) freeReplyObject(r);
+    if (!ok) {
+      return absl::UnavailableError(
+          absl::StrCat("redis SELECT ", options_.db, " on ", where, " failed"));
+    }
+  }
+  return c;
+}
+
+absl::StatusOr<std::unique_ptr<RedisClient::Connection>>
+RedisClient::Acquire() {
+  {
+    absl::MutexLock lock(&mu_);
+    auto can_go = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !idle_.empty() || open_ < options_.pool_size;
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&can_go),
+                              options_.command_timeout)) {
+      return absl::UnavailableError(
+          absl::StrCat("redis pool exhausted: all ", options_.pool_size,
+                       " connections busy for ",
+                       absl::FormatDuration(options_.command_timeout)));
+    }
+    if (!idle_.empty()) {
+      std::unique_ptr<Connection> c = std::move(idle_.back());
+      idle_.pop_back();
+      return c;
+    }
+    ++open_;  // Reserve a slot; connect outside the lock.
+  }
+  absl::StatusOr<std::unique_ptr<Connection>> c = Connect();
+  if (!c.ok()) {
+    absl::MutexLock lock(&mu_);
+    --open_;
+  }
+  return c;
+}
+
+void RedisClient::Release(std::unique_ptr<Connection> c) {
+  absl::MutexLock lock(&mu_);
+  if (c == nullptr) {
+    --open_;  // Broken; a new one is made on demand.
+  } else {
+    idle_.push_back(std::move(c));
+  }
+}
+
+absl::StatusOr<RedisReply> RedisClient::Command(
+    const std::vector<std::string>& argv) {
+  absl::StatusOr<std::unique_ptr<Connection>> c = Acquire();
+  if (!c.ok()) return c.status();
+  std::vector<const char*> args;
+  std::vector<size_t> lens;
+  for (const std::string& a : argv) {
+    args.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  auto* r = static_cast<redisReply*>(redisCommandArgv(
+      (*c)->ctx, static_cast<int>(args.size()), args.data(), lens.data()));
+  if (r == nullptr) {
+    absl::Status st = absl::UnavailableError(absl::StrCat(
+        "redis ", argv.empty() ? "" : argv[0], " on ", options_.host, ":",
+        options_.port, ": ", (*c)->ctx->errstr));
+    Release(nullptr);  // The connection's state is unknown: drop it.
+    return st;
+  }
+  RedisReply reply = Copy(r);
+  freeReplyObject(r);
+  Release(*std::move(c));
+  return reply;
+}
+
+absl::StatusOr<std::string> RedisClient::ShaOf(const std::string& script) {
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [text, sha] : shas_) {
+      if (text == script) return sha;
+    }
+  }
+  absl::StatusOr<RedisReply> r = Command({"SCRIPT", "LOAD", script});
+  if (!r.ok()) return r.status();
+  if (r->type != RedisReply::Type::kString) {
+    return absl::UnavailableError(
+        absl::StrCat("redis SCRIPT LOAD failed: ", r->str));
+  }
+  absl::MutexLock lock(&mu_);
+  shas_.emplace_back(script, r->str);
+  return r->str;
+}
+
+absl::StatusOr<RedisReply> RedisClient::Eval(
+    const std::string& script, const std::vector<std::string>& keys,
+    const std::vector<std::string>& args) {
+  // A restarted Redis has lost its scripts: reload once on NOSCRIPT.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    absl::StatusOr<std::string> sha = ShaOf(script);
+    if (!sha.ok()) return sha.status();
+    std::vector<std::string> argv = {"EVALSHA", *sha,
+                                     std::to_string(keys.size())};
+    argv.insert(argv.end(), keys.begin(), keys.end());
+    argv.insert(argv.end(), args.begin(), args.end());
+    absl::StatusOr<RedisReply> r = Command(argv);
+    if (!r.ok() || !r->IsError() || !absl::StartsWith(r->str, "NOSCRIPT")) {
+      return r;
+    }
+    absl::MutexLock lock(&mu_);
+    std::erase_if(shas_, [&](const auto& p) { return p.first == script; });
+  }
+  return absl::UnavailableError("redis keeps answering NOSCRIPT");
+}
+
+}  // namespace warden

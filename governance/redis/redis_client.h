@@ -1,0 +1,86 @@
+#ifndef WARDEN_GOVERNANCE_REDIS_REDIS_CLIENT_H_
+#define WARDEN_GOVERNANCE_REDIS_REDIS_CLIENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+struct redisContext;
+
+namespace warden {
+
+struct RedisOptions {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  int db = 0;
+  // Every bound has a default; each is documented in docs/configuration.md.
+  absl::Duration connect_timeout = absl::Milliseconds(500);
+  absl::Duration command_timeout = absl::Seconds(1);
+  // Connections kept open; callers beyond this wait up to command_timeout.
+  size_t pool_size = 16;
+};
+
+// Parses redis://HOST:PORT[/DB] (HOST may be [v6]). INVALID_ARGUMENT naming
+// what is wrong.
+absl::StatusOr<RedisOptions> ParseRedisUrl(absl::string_view url);
+
+// A reply, copied out of hiredis so it outlives the connection.
+struct RedisReply {
+  enum class Type { kNil, kString, kInteger, kArray, kStatus, kError };
+  Type type = Type::kNil;
+  std::string str;  // kString, kStatus, kError.
+  int64_t integer = 0;
+  std::vector<RedisReply> elements;
+
+  bool IsError() const { return type == Type::kError; }
+};
+
+// A bounded pool of synchronous hiredis connections with connect and
+// command timeouts. A connection that fails is dropped and replaced on next
+// use, so the client recovers by itself once Redis is back. Thread-safe.
+//
+// Every failure (connect, I/O, timeout, pool exhausted) is UNAVAILABLE with
+// the operation named; a Redis error reply is returned as a kError reply,
+// not a Status, so callers can react to NOSCRIPT.
+class RedisClient {
+ public:
+  explicit RedisClient(RedisOptions options);
+  ~RedisClient();
+  RedisClient(const RedisClient&) = delete;
+  RedisClient& operator=(const RedisClient&) = delete;
+
+  absl::StatusOr<RedisReply> Command(const std::vector<std::string>& argv);
+
+  // EVALSHA of `script` (loaded with SCRIPT LOAD on first use and again
+  // after NOSCRIPT, e.g. when Redis restarted).
+  absl::StatusOr<RedisReply> Eval(const std::string& script,
+                                  const std::vector<std::string>& keys,
+                                  const std::vector<std::string>& args);
+
+  const RedisOptions& options() const { return options_; }
+
+ private:
+  struct Connection;
+  absl::StatusOr<std::unique_ptr<Connection>> Acquire();
+  void Release(std::unique_ptr<Connection> c);
+  absl::StatusOr<std::unique_ptr<Connection>> Connect();
+  absl::StatusOr<std::string> ShaOf(const std::string& script);
+
+  const RedisOptions options_;
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
+  size_t open_ ABSL_GUARDED_BY(mu_) = 0;  // Idle plus leased.
+  // script text -> sha1, computed by SCRIPT LOAD.
+  std::vector<std::pair<std::string, std::string>> shas_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace warden
+
+#endif  // WARDEN_GOVERNANCE_REDIS_REDIS_CLIENT_H_

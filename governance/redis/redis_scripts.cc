@@ -1,0 +1,155 @@
+#include "governance/redis/redis_scripts.h"
+
+namespace warden::redis_scripts {
+
+// KEYS: 1 record hash, 2 idempotency key, 3 expiry zset,
+//       then nf frozen flags, nw charged buckets, and each limit's buckets.
+// ARGV: 1 mode (hold|record), 2 id, 3 record JSON, 4 status, 5 amount USD
+//       micros, 6 hold expiry ms, 7 retain-until unix s, 8 on_expiry,
+//       9 has idempotency key (1|0), 10 nf, 11 nw, 12 nl,
+//       then per charged bucket: child, expire-at unix s;
+//       then per limit: kind (u|c), cap, number of buckets.
+// Returns {"ok"}, {"dup", first_id}, {"frozen", index of frozen flag} or
+// {"over", {limit_index, used, child, amount, child, amount, ...}, ...}.
+//
+// Lua numbers are doubles: sums are exact up to 2^53 micro-dollars; the
+// store refuses caps and amounts beyond that.
+const char* const kReserve = R"lua(
+local mode = ARGV[1]
+if ARGV[9] == '1' then
+  local first = redis.call('GET', KEYS[2])
+  if first then return {'dup', first} end
+end
+local nf, nw, nl = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local write_at = 4 + nf
+if mode == 'hold' then
+  for i = 0, nf - 1 do
+    if redis.call('EXISTS', KEYS[4 + i]) == 1 then return {'frozen', i} end
+  end
+  local amount = tonumber(ARGV[5])
+  local over = {}
+  local k = write_at + nw
+  local a = 13 + 2 * nw
+  for j = 0, nl - 1 do
+    local kind, cap, n = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    a = a + 3
+    local field = kind == 'u' and 'usd' or 'cnt'
+    local used = 0
+    for i = 0, n - 1 do
+      local v = redis.call('HGET', KEYS[k + i], field)
+      if v then used = used + tonumber(v) end
+    end
+    local req = kind == 'u' and amount or 1
+    if used + req > cap then
+      local prefix = kind == 'u' and 'u:' or 'c:'
+      local by = {}
+      for i = 0, n - 1 do
+        local h = redis.call('HGETALL', KEYS[k + i])
+        for x = 1, #h, 2 do
+          if string.sub(h[x], 1, 2) == prefix then
+            local child = string.sub(h[x], 3)
+            by[child] = (by[child] or 0) + tonumber(h[x + 1])
+          end
+        end
+      end
+      local entry = {j, used}
+      for child, v in pairs(by) do
+        if v ~= 0 then
+          entry[#entry + 1] = child
+          entry[#entry + 1] = v
+        end
+      end
+      over[#over + 1] = entry
+    end
+    k = k + n
+  end
+  if #over > 0 then return {'over', over} end
+  local charged = {}
+  for i = 0, nw - 1 do
+    local key = KEYS[write_at + i]
+    local child = ARGV[13 + 2 * i]
+    redis.call('HINCRBY', key, 'usd', ARGV[5])
+    redis.call('HINCRBY', key, 'cnt', 1)
+    redis.call('HINCRBY', key, 'u:' .. child, ARGV[5])
+    redis.call('HINCRBY', key, 'c:' .. child, 1)
+    redis.call('EXPIREAT', key, ARGV[14 + 2 * i])
+    charged[#charged + 1] = key .. '\t' .. child
+  end
+  redis.call('HSET', KEYS[1], 'b', table.concat(charged, '\n'))
+  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[2])
+  -- Outlives the longest hold (7 days) by a day; refreshed by every hold.
+  redis.call('EXPIRE', KEYS[3], 691200)
+end
+redis.call('HSET', KEYS[1], 'rec', ARGV[3], 'st', ARGV[4], 'usd', ARGV[5],
+           'exp', ARGV[6], 'pol', ARGV[8])
+redis.call('EXPIREAT', KEYS[1], ARGV[7])
+if ARGV[9] == '1' then
+  redis.call('SET', KEYS[2], ARGV[2], 'EXAT', ARGV[7])
+end
+return {'ok'}
+)lua";
+
+// KEYS: 1 record hash, 2 expiry zset, 3 idempotency key (abandon only; else
+//       any key of the org), then the record's charged buckets.
+// ARGV: 1 op (settle|void|expire|abandon), 2 id, 3 now ms,
+//       4 settled amount (base units), 5 settled USD micros, 6 tx hash,
+//       then the child of each charged bucket.
+// Returns {"ok", status} or {"notfound"}, {"state", status}, {"expired"}.
+const char* const kTransition = R"lua(
+local op, id, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local rec = redis.call('HMGET', KEYS[1], 'st', 'usd', 'exp', 'pol', 'sa', 'tx')
+local st, usd, exp, pol = rec[1], rec[2], tonumber(rec[3]), rec[4]
+if not st then return {'notfound'} end
+local function release(usd_delta, cnt_delta)
+  for i = 4, #KEYS do
+    local child = ARGV[3 + i]
+    if usd_delta ~= '0' then
+      redis.call('HINCRBY', KEYS[i], 'usd', '-' .. usd_delta)
+      redis.call('HINCRBY', KEYS[i], 'u:' .. child, '-' .. usd_delta)
+    end
+    if cnt_delta ~= 0 then
+      redis.call('HINCRBY', KEYS[i], 'cnt', -cnt_delta)
+      redis.call('HINCRBY', KEYS[i], 'c:' .. child, -cnt_delta)
+    end
+  end
+end
+if op == 'abandon' then
+  if st == 'HELD' then release(usd, 1) end
+  redis.call('DEL', KEYS[1])
+  if redis.call('GET', KEYS[3]) == id then redis.call('DEL', KEYS[3]) end
+  redis.call('ZREM', KEYS[2], id)
+  return {'ok', 'ABANDONED'}
+end
+if op == 'settle' and st == 'SETTLED' and rec[5] == ARGV[4] and
+   rec[6] == ARGV[6] then
+  return {'ok', st}
+end
+if op == 'void' and st == 'VOIDED' then return {'ok', st} end
+if st ~= 'HELD' then return {'state', st} end
+if op == 'expire' then
+  if exp > now then return {'state', st} end
+  redis.call('ZREM', KEYS[2], id)
+  if pol == 'release' then
+    release(usd, 1)
+    redis.call('HSET', KEYS[1], 'st', 'EXPIRED', 'ec', '0')
+  else
+    redis.call('HSET', KEYS[1], 'st', 'EXPIRED', 'ec', '1')
+  end
+  return {'ok', 'EXPIRED'}
+end
+if exp <= now then return {'expired'} end
+redis.call('ZREM', KEYS[2], id)
+if op == 'void' then
+  release(usd, 1)
+  redis.call('HSET', KEYS[1], 'st', 'VOIDED')
+  return {'ok', 'VOIDED'}
+end
+-- settle: release the part of the hold that was not spent.
+local unused = tonumber(usd) - tonumber(ARGV[5])
+release(string.format('%d', unused), 0)
+redis.call('HSET', KEYS[1], 'st', 'SETTLED', 'sa', ARGV[4], 'su', ARGV[5],
+           'tx', ARGV[6])
+return {'ok', 'SETTLED'}
+)lua";
+
+}  // namespace warden::redis_scripts

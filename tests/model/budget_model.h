@@ -1,0 +1,326 @@
+// Model-based test of BudgetStore: thousands of random reservations,
+// settles, voids, expiries and clock moves, checked step by step against a
+// plain reference model. Fails if the store ever admits a spend that would
+// put any limit over its cap within its window (as the store counts it),
+// refuses one that fits, or disagrees with the model about a record.
+
+#ifndef WARDEN_TESTS_MODEL_BUDGET_MODEL_H_
+#define WARDEN_TESTS_MODEL_BUDGET_MODEL_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "governance/budget_store.h"
+#include "gtest/gtest.h"
+
+namespace warden::testing {
+
+struct ModelLimit {
+  int scope_index;  // 0 org, 1 department, 2 agent.
+  std::string scope_id;
+  Limit::Kind kind;
+  int64_t cap;
+  Window window;
+};
+
+struct ModelAgent {
+  std::string id;
+  std::string department;
+  std::vector<std::string> wallets;
+};
+
+inline const std::vector<ModelAgent>& Agents() {
+  static const auto* agents =
+      new std::vector<ModelAgent>{{"a1", "d1", {"w1", "w2"}},
+                                  {"a2", "d1", {"w3"}},
+                                  {"a3", "d2", {"w4", "w5"}}};
+  return *agents;
+}
+
+inline std::vector<ModelLimit> Limits() {
+  auto w = [](const char* spec) { return *ParseWindow(spec); };
+  return {
+      {0, "acme", Limit::Kind::kUsd, 5000 * kMicrosPerUsd, w("calendar:day")},
+      {1, "d1", Limit::Kind::kUsd, 2000 * kMicrosPerUsd, w("rolling:1h")},
+      {1, "d1", Limit::Kind::kCount, 12, w("rolling:30m")},
+      {2, "a1", Limit::Kind::kUsd, 1200 * kMicrosPerUsd, w("rolling:24h")},
+      {2, "a2", Limit::Kind::kCount, 6, w("calendar:day")},
+      {2, "a3", Limit::Kind::kUsd, 1500 * kMicrosPerUsd, w("calendar:week")},
+  };
+}
+
+// The earliest charge time a store counts for a limit check at `now`. An
+// exact store counts from the interval's start; a bucketed one may reach
+// further back, by its documented bound.
+using CountedFrom = std::function<absl::Time(const LimitCheck&, absl::Time)>;
+
+inline absl::Time ExactStart(const LimitCheck& c, absl::Time) {
+  return c.interval.start;
+}
+
+class BudgetModel {
+ public:
+  // Starts 3 days before a New York DST change, so a run crosses it.
+  static constexpr absl::Time kDstStart =
+      absl::FromUnixSeconds(1772650800);  // 2026-03-04T19:00Z
+
+  BudgetModel(BudgetStore* store, uint32_t seed, absl::Time start = kDstStart,
+              CountedFrom counted_from = ExactStart)
+      : store_(store),
+        counted_from_(std::move(counted_from)),
+        rng_(seed),
+        now_(start) {
+    EXPECT_TRUE(absl::LoadTimeZone("America/New_York", &zone_));
+  }
+
+  void Run(int steps) {
+    for (int step = 0; step < steps && !::testing::Test::HasFailure(); ++step) {
+      const int op = Uniform(0, 99);
+      if (op < 55) {
+        Reserve(/*reuse_key=*/false);
+      } else if (op < 62) {
+        Reserve(/*reuse_key=*/true);
+      } else if (op < 75) {
+        Settle();
+      } else if (op < 83) {
+        Void();
+      } else if (op < 93) {
+        now_ += absl::Seconds(Uniform(0, 20 * 60));
+      } else {
+        Expire();
+      }
+      CheckNoLimitExceeded();
+    }
+    CheckRecordsMatch();
+    // Both outcomes must be well exercised for the run to mean anything.
+    EXPECT_GT(admitted_, 50);
+    EXPECT_GT(refused_, 50);
+  }
+
+ private:
+  int Uniform(int lo, int hi) {
+    return std::uniform_int_distribution<int>(lo, hi)(rng_);
+  }
+
+  std::vector<LimitCheck> ChecksFor(const ModelAgent& agent) const {
+    std::vector<LimitCheck> checks;
+    for (const ModelLimit& l : limits_) {
+      const std::string path_id = l.scope_index == 0   ? "acme"
+                                  : l.scope_index == 1 ? agent.department
+                                                       : agent.id;
+      if (l.scope_id != path_id) continue;
+      LimitCheck c;
+      c.scope_index = l.scope_index;
+      c.limit_name = absl::StrCat(l.scope_id, "_", l.window.spec);
+      c.kind = l.kind;
+      c.cap = l.cap;
+      c.interval = WindowAt(l.window, now_, zone_);
+      c.calendar = l.window.kind == Window::Kind::kCalendar;
+      checks.push_back(c);
+    }
+    return checks;
+  }
+
+  // What the model says the limit has used, counting charges from `from`.
+  int64_t ModelUsage(const LimitCheck& c, const std::string& scope_id,
+                     absl::Time from) const {
+    int64_t used = 0;
+    for (const auto& [id, a] : records_) {
+      const std::string on_path = c.scope_index == 0   ? a.org_id
+                                  : c.scope_index == 1 ? a.department_id
+                                                       : a.agent_id;
+      if (on_path != scope_id || !a.Charges() || a.created_at < from ||
+          a.created_at >= c.interval.end) {
+        continue;
+      }
+      used += c.kind == Limit::Kind::kUsd ? a.ChargedUsd() : 1;
+    }
+    return used;
+  }
+
+  void Reserve(bool reuse_key) {
+    const ModelAgent& agent = Agents()[Uniform(0, Agents().size() - 1)];
+    ReserveRequest r;
+    Authorization& a = r.authorization;
+    a.id = absl::StrCat("az_", next_id_++);
+    a.org_id = "acme";
+    a.department_id = agent.department;
+    a.agent_id = agent.id;
+    a.wallet_id = agent.wallets[Uniform(0, agent.wallets.size() - 1)];
+    a.amount = Uniform(1, 40000);
+    a.amount_usd = static_cast<UsdMicros>(absl::Uint128Low64(a.amount)) *
+                   10'000;  // Up to $400.00, in cents.
+    a.decision = Decision::kAllow;
+    a.status = AuthorizationStatus::kHeld;
+    a.on_expiry = Uniform(0, 1) ? ExpiredHolds::kCount : ExpiredHolds::kRelease;
+    a.created_at = now_;
+    a.hold_expires_at = now_ + absl::Minutes(Uniform(1, 30));
+    if (reuse_key && !keys_.empty()) {
+      auto it = keys_.begin();
+      std::advance(it, Uniform(0, keys_.size() - 1));
+      a.agent_id = it->first.first;
+      a.idempotency_key = it->first.second;
+      const ModelAgent* owner = nullptr;
+      for (const ModelAgent& m : Agents()) {
+        if (m.id == a.agent_id) owner = &m;
+      }
+      a.department_id = owner->department;
+      a.wallet_id = owner->wallets[0];
+    } else if (Uniform(0, 2) == 0) {
+      a.idempotency_key = absl::StrCat("key_", next_id_);
+    }
+    const ModelAgent* path_agent = nullptr;
+    for (const ModelAgent& m : Agents()) {
+      if (m.id == a.agent_id) path_agent = &m;
+    }
+    r.limits = ChecksFor(*path_agent);
+    r.retain_until = now_ + absl::Hours(24 * 9);
+    r.zone = zone_;
+
+    // What the model expects.
+    const auto key = std::make_pair(a.agent_id, a.idempotency_key);
+    ReserveResult::Outcome expected = ReserveResult::Outcome::kReserved;
+    if (!a.idempotency_key.empty() && keys_.contains(key)) {
+      expected = ReserveResult::Outcome::kDuplicate;
+    } else {
+      for (const LimitCheck& c : r.limits) {
+        const std::string scope_id = c.scope_index == 0   ? "acme"
+                                     : c.scope_index == 1 ? a.department_id
+                                                          : a.agent_id;
+        const int64_t req = c.kind == Limit::Kind::kUsd ? a.amount_usd : 1;
+        if (ModelUsage(c, scope_id, counted_from_(c, now_)) + req > c.cap) {
+          expected = ReserveResult::Outcome::kOverLimit;
+        }
+      }
+    }
+
+    absl::StatusOr<ReserveResult> got = store_->Reserve(r);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->outcome, expected)
+        << "reserve " << a.id << " of " << FormatUsd(a.amount_usd) << " by "
+        << a.agent_id << " at " << absl::FormatTime(now_);
+    switch (expected) {
+      case ReserveResult::Outcome::kReserved:
+        ++admitted_;
+        records_[a.id] = a;
+        if (!a.idempotency_key.empty()) keys_[key] = a.id;
+        break;
+      case ReserveResult::Outcome::kDuplicate:
+        EXPECT_EQ(got->authorization.id, keys_[key]);
+        break;
+      default:
+        ++refused_;
+        EXPECT_FALSE(got->exceeded.empty());
+    }
+  }
+
+  // A random record of the model, or nullptr.
+  Authorization* PickRecord() {
+    if (records_.empty()) return nullptr;
+    auto it = records_.begin();
+    std::advance(it, Uniform(0, records_.size() - 1));
+    return &it->second;
+  }
+
+  bool Live(const Authorization& a) const {
+    return a.status == AuthorizationStatus::kHeld && now_ < a.hold_expires_at;
+  }
+
+  void Settle() {
+    Authorization* a = PickRecord();
+    if (a == nullptr) return;
+    const absl::uint128 amount = Uniform(0, absl::Uint128Low64(a->amount));
+    const UsdMicros usd =
+        static_cast<UsdMicros>(absl::Uint128Low64(amount)) * 10'000;
+    absl::StatusOr<Authorization> got =
+        store_->Settle("acme", a->id, amount, usd, "0xtx", now_);
+    if (!Live(*a)) {
+      if (!(a->status == AuthorizationStatus::kSettled &&
+            a->settled_amount == amount)) {
+        EXPECT_EQ(got.status().code(), absl::StatusCode::kFailedPrecondition)
+            << a->id;
+      }
+      return;
+    }
+    ASSERT_TRUE(got.ok()) << got.status();
+    a->status = AuthorizationStatus::kSettled;
+    a->settled_amount = amount;
+    a->settled_usd = usd;
+    a->tx_hash = "0xtx";
+  }
+
+  void Void() {
+    Authorization* a = PickRecord();
+    if (a == nullptr) return;
+    absl::StatusOr<Authorization> got = store_->Void("acme", a->id, now_);
+    if (!Live(*a)) {
+      if (a->status != AuthorizationStatus::kVoided) {
+        EXPECT_EQ(got.status().code(), absl::StatusCode::kFailedPrecondition);
+      }
+      return;
+    }
+    ASSERT_TRUE(got.ok()) << got.status();
+    a->status = AuthorizationStatus::kVoided;
+  }
+
+  void Expire() {
+    absl::StatusOr<std::vector<Authorization>> got =
+        store_->ExpireDue("acme", now_, 1'000'000);
+    ASSERT_TRUE(got.ok()) << got.status();
+    size_t expected = 0;
+    for (auto& [id, a] : records_) {
+      if (a.status == AuthorizationStatus::kHeld && a.hold_expires_at <= now_) {
+        a.status = AuthorizationStatus::kExpired;
+        a.expired_counted = a.on_expiry == ExpiredHolds::kCount;
+        ++expected;
+      }
+    }
+    EXPECT_EQ(got->size(), expected);
+  }
+
+  // The invariant itself: at this moment, every limit's window holds no
+  // more than its cap.
+  void CheckNoLimitExceeded() {
+    for (const ModelLimit& l : limits_) {
+      LimitCheck c;
+      c.scope_index = l.scope_index;
+      c.kind = l.kind;
+      c.cap = l.cap;
+      c.interval = WindowAt(l.window, now_, zone_);
+      c.calendar = l.window.kind == Window::Kind::kCalendar;
+      const int64_t used = ModelUsage(c, l.scope_id, c.interval.start);
+      ASSERT_LE(used, l.cap) << l.scope_id << " " << l.window.spec << " at "
+                             << absl::FormatTime(now_);
+    }
+  }
+
+  void CheckRecordsMatch() {
+    for (const auto& [id, a] : records_) {
+      absl::StatusOr<Authorization> got = store_->Get("acme", id);
+      ASSERT_TRUE(got.ok()) << id;
+      EXPECT_EQ(got->status, a.status) << id;
+      EXPECT_EQ(got->ChargedUsd(), a.ChargedUsd()) << id;
+    }
+  }
+
+  BudgetStore* store_;
+  CountedFrom counted_from_;
+  std::mt19937 rng_;
+  absl::TimeZone zone_;
+  absl::Time now_;
+  const std::vector<ModelLimit> limits_ = Limits();
+  std::map<std::string, Authorization> records_;
+  std::map<std::pair<std::string, std::string>, std::string> keys_;
+  int next_id_ = 0;
+  int admitted_ = 0;
+  int refused_ = 0;
+};
+
+}  // namespace warden::testing
+
+#endif  // WARDEN_TESTS_MODEL_BUDGET_MODEL_H_

@@ -1,0 +1,33 @@
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "governance/redis/redis_budget_store.h"
+#include "gtest/gtest.h"
+#include "tests/model/budget_model.h"
+#include "tests/support/redis_server.h"
+
+namespace warden {
+namespace {
+
+// RedisBudgetStore on a real Redis makes exactly the model's decisions,
+// with rolling windows counted from RedisBudgetStore::CountedFrom (its
+// stated bucket bound), over long random runs.
+TEST(BudgetModelRedisTest, RedisStoreMatchesModel) {
+  absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis =
+      testing::RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  for (uint32_t seed : {1u, 2u, 3u}) {
+    SCOPED_TRACE(absl::StrCat("seed ", seed));
+    RedisBudgetStore store(
+        std::make_unique<RedisClient>(*ParseRedisUrl((*redis)->url())));
+    RedisClient admin(*ParseRedisUrl((*redis)->url()));
+    ASSERT_TRUE(admin.Command({"FLUSHALL"}).ok());
+    // Real time, not the DST start: Redis expires keys by its own clock.
+    testing::BudgetModel(&store, seed, absl::Now(),
+                         &RedisBudgetStore::CountedFrom)
+        .Run(2000);
+  }
+}
+
+}  // namespace
+}  // namespace warden

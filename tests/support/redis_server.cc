@@ -1,0 +1,70 @@
+#include "tests/support/redis_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace warden::testing {
+
+absl::StatusOr<int> FreeLoopbackPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return absl::InternalError("socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    return absl::InternalError("bind");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start() {
+  char dir[] = "/tmp/warden-redis-XXXXXX";
+  if (::mkdtemp(dir) == nullptr) return absl::InternalError("mkdtemp");
+  absl::StatusOr<int> port = FreeLoopbackPort();
+  if (!port.ok()) return port.status();
+  std::unique_ptr<RedisServer> server(new RedisServer(*port, dir));
+  if (absl::Status st = server->Launch(); !st.ok()) return st;
+  return server;
+}
+
+absl::Status RedisServer::Launch() {
+  absl::StatusOr<std::unique_ptr<Subprocess>> p = Subprocess::Start(
+      {"/usr/bin/redis-server", "--port", absl::StrCat(port_), "--bind",
+       "127.0.0.1", "--dir", dir_, "--save", "", "--appendonly", "yes",
+       "--appendfsync", "always", "--loglevel", "notice"});
+  if (!p.ok()) return p.status();
+  process_ = *std::move(p);
+  absl::StatusOr<std::string> ready =
+      process_->WaitForLine("Ready to accept connections", absl::Seconds(20));
+  if (!ready.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("redis-server did not start: ", ready.status().message()));
+  }
+  return absl::OkStatus();
+}
+
+std::string RedisServer::url() const {
+  return absl::StrCat("redis://127.0.0.1:", port_);
+}
+
+void RedisServer::Kill() { process_.reset(); }
+
+absl::Status RedisServer::Restart() { return Launch(); }
+
+RedisServer::~RedisServer() {
+  process_.reset();
+  std::system(absl::StrCat("rm -rf '", dir_, "'").c_str());
+}
+
+}  // namespace warden::testing

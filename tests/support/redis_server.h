@@ -1,0 +1,44 @@
+#ifndef WARDEN_TESTS_SUPPORT_REDIS_SERVER_H_
+#define WARDEN_TESTS_SUPPORT_REDIS_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "tests/support/subprocess.h"
+
+namespace warden::testing {
+
+// A private redis-server for one test binary, on a free loopback port with
+// its data in a fresh temp dir. Append-only persistence with fsync on every
+// write, so Kill + Restart loses nothing: fault tests can tell a wrong
+// allow from a budget Redis forgot. Killed when this object dies, or when
+// the test process dies (PR_SET_PDEATHSIG).
+class RedisServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<RedisServer>> Start();
+  ~RedisServer();
+
+  int port() const { return port_; }
+  std::string url() const;  // redis://127.0.0.1:PORT
+
+  // SIGKILLs the server (as a crash would).
+  void Kill();
+  // Starts it again on the same port and data.
+  absl::Status Restart();
+
+ private:
+  RedisServer(int port, std::string dir) : port_(port), dir_(std::move(dir)) {}
+  absl::Status Launch();
+
+  int port_;
+  std::string dir_;
+  std::unique_ptr<Subprocess> process_;
+};
+
+// A port that was free a moment ago on 127.0.0.1.
+absl::StatusOr<int> FreeLoopbackPort();
+
+}  // namespace warden::testing
+
+#endif  // WARDEN_TESTS_SUPPORT_REDIS_SERVER_H_
