@@ -10,6 +10,7 @@
 #include "governance/memory/file_audit_log.h"
 #include "governance/memory/memory_budget_store.h"
 #include "governance/memory/memory_config_store.h"
+#include "governance/redis/redis_budget_store.h"
 #include "governance/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -49,46 +50,73 @@ absl::Duration Retention(const Policy& p) {
 
 absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
     const ServerOptions& options, const Clock* clock) {
-  if (!options.embedded) {
+  if (options.embedded == !options.redis_url.empty()) {
     return absl::InvalidArgumentError(
-        "no backend selected: pass --embedded (the Redis and Postgres "
-        "backends are not available in this build yet)");
+        options.embedded
+            ? "--embedded and --redis exclude each other: pick one"
+            : "no backend selected: pass --embedded, or --redis URL (or "
+              "WARDEN_REDIS_URL)");
   }
   if (options.bundle_path.empty()) {
     return absl::InvalidArgumentError(
-        "--bundle: required in embedded mode (a policy bundle YAML file)");
+        "--bundle: required (a policy bundle YAML file)");
   }
   std::unique_ptr<WardenServer> s(new WardenServer);
   s->options_ = options;
 
   WARDEN_ASSIGN_OR_RETURN(std::unique_ptr<FileAuditLog> audit,
                           FileAuditLog::Open(options.audit_path));
-  auto budgets = std::make_unique<MemoryBudgetStore>();
-  s->config_ = std::make_unique<MemoryConfigStore>();
   s->audit_ = std::move(audit);
+  s->config_ = std::make_unique<MemoryConfigStore>();
+  MemoryBudgetStore* memory = nullptr;
+  if (options.embedded) {
+    auto budgets = std::make_unique<MemoryBudgetStore>();
+    memory = budgets.get();
+    s->budgets_ = std::move(budgets);
+  } else {
+    absl::StatusOr<RedisOptions> redis = ParseRedisUrl(options.redis_url);
+    if (!redis.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--redis: ", redis.status().message()));
+    }
+    redis->pool_size = options.redis_pool_size;
+    redis->connect_timeout = options.redis_connect_timeout;
+    redis->command_timeout = options.redis_command_timeout;
+    auto client = std::make_unique<RedisClient>(*redis);
+    // Starting while Redis is down is allowed: spends fail closed with
+    // UNAVAILABLE until it is back.
+    if (absl::StatusOr<RedisReply> pong = client->Command({"PING"});
+        !pong.ok()) {
+      spdlog::warn("redis not reachable yet, spends will be refused: {}",
+                   pong.status().ToString());
+    }
+    s->budgets_ = std::make_unique<RedisBudgetStore>(std::move(client));
+  }
 
   WARDEN_ASSIGN_OR_RETURN(std::string yaml, ReadFile(options.bundle_path));
-  s->engine_ = std::make_unique<Engine>(s->config_.get(), budgets.get(),
+  s->engine_ = std::make_unique<Engine>(s->config_.get(), s->budgets_.get(),
                                         s->audit_.get(), clock);
   absl::StatusOr<ApplyResult> applied = s->engine_->ApplyBundle(
       yaml, /*dry_run=*/false,
       absl::StrCat("wardend --bundle ", options.bundle_path));
   if (!applied.ok()) {
-    return absl::Status(
-        applied.status().code(),
-        absl::StrCat(options.bundle_path, ": ", applied.status().message()));
+    return absl::Status(applied.status().code(),
+                        absl::StrCat(options.bundle_path, ": ",
+                                     applied.status().message()));
   }
-  WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
-                          s->config_->Active(applied->org_id));
-  WARDEN_ASSIGN_OR_RETURN(
-      size_t restored,
-      RestoreBudgetsFromAuditFile(options.audit_path, clock->Now(),
-                                  Retention(*policy), budgets.get()));
-  spdlog::info(
-      "embedded mode: org {} policy v{}, {} authorizations restored "
-      "from {}",
-      applied->org_id, applied->version, restored, options.audit_path);
-  s->budgets_ = std::move(budgets);
+  if (memory != nullptr) {
+    WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
+                            s->config_->Active(applied->org_id));
+    WARDEN_ASSIGN_OR_RETURN(
+        size_t restored,
+        RestoreBudgetsFromAuditFile(options.audit_path, clock->Now(),
+                                    Retention(*policy), memory));
+    spdlog::info("embedded mode: {} authorizations restored from {}",
+                 restored, options.audit_path);
+  }
+  spdlog::info("org {} policy v{}; budgets in {}", applied->org_id,
+               applied->version,
+               options.embedded ? "memory" : options.redis_url);
 
   s->authorization_service_ =
       std::make_unique<AuthorizationService>(s->engine_.get());

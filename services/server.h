@@ -24,9 +24,14 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:7400";
   // In-memory budgets and a JSONL audit file; no Redis or Postgres.
   bool embedded = false;
+  // Budgets in Redis, shared by every replica: redis://HOST:PORT[/DB].
+  std::string redis_url;
+  size_t redis_pool_size = 16;
+  absl::Duration redis_connect_timeout = absl::Milliseconds(500);
+  absl::Duration redis_command_timeout = absl::Seconds(1);
   // Policy bundle applied at start.
   std::string bundle_path;
-  // Embedded mode's audit trail.
+  // The audit trail (a JSONL file, until the Postgres audit log lands).
   std::string audit_path = "warden-audit.jsonl";
   // How often expired holds are swept.
   absl::Duration sweep_interval = absl::Seconds(1);

@@ -25,13 +25,30 @@ int main(int argc, char** argv) {
   CLI::App app{"wardend: cross-wallet spend governance gateway"};
   app.add_flag("--embedded", options.embedded,
                "In-memory budgets and a JSONL audit file; no servers needed");
+  app.add_option("--redis", options.redis_url,
+                 "Budgets in Redis, shared by replicas: redis://HOST:PORT[/DB]")
+      ->envname("WARDEN_REDIS_URL");
+  int64_t redis_pool_size = 16;
+  int64_t redis_connect_timeout_ms = 500;
+  int64_t redis_command_timeout_ms = 1000;
+  app.add_option("--redis-pool-size", redis_pool_size,
+                 "Redis connections per process")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--redis-connect-timeout-ms", redis_connect_timeout_ms)
+      ->capture_default_str()
+      ->check(CLI::Range(1, 60'000));
+  app.add_option("--redis-command-timeout-ms", redis_command_timeout_ms,
+                 "Also the longest wait for a free pooled connection")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 60'000));
   app.add_option("--bundle", options.bundle_path,
                  "Policy bundle (YAML) to apply at start")
       ->check(CLI::ExistingFile);
   app.add_option("--listen", options.listen, "gRPC address, host:port")
       ->capture_default_str();
   app.add_option("--audit-file", options.audit_path,
-                 "Embedded mode's append-only audit trail")
+                 "Append-only audit trail (JSONL)")
       ->capture_default_str();
   app.add_option("--sweep-interval-ms", sweep_interval_ms,
                  "How often expired holds are swept")
@@ -45,6 +62,9 @@ int main(int argc, char** argv) {
   // Logs go to stderr; stdout carries only the "listening on" line.
   spdlog::set_default_logger(spdlog::stderr_color_mt("wardend"));
   options.sweep_interval = absl::Milliseconds(sweep_interval_ms);
+  options.redis_pool_size = static_cast<size_t>(redis_pool_size);
+  options.redis_connect_timeout = absl::Milliseconds(redis_connect_timeout_ms);
+  options.redis_command_timeout = absl::Milliseconds(redis_command_timeout_ms);
   options.shutdown_grace = absl::Milliseconds(shutdown_grace_ms);
 
   // Block the stop signals before any thread starts, so that every thread

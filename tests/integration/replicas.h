@@ -1,0 +1,110 @@
+#ifndef WARDEN_TESTS_INTEGRATION_REPLICAS_H_
+#define WARDEN_TESTS_INTEGRATION_REPLICAS_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+#include "tests/support/redis_server.h"
+#include "tests/support/wardend_process.h"
+
+namespace warden::testing {
+
+// One private Redis and two wardend replicas on it, for the suite.
+class ReplicasTest : public ::testing::Test {
+ protected:
+  // `bundle` is written to a file both replicas load.
+  static void StartReplicas(const std::string& bundle) {
+    dir_ = new TempDir;
+    absl::StatusOr<std::unique_ptr<RedisServer>> r = RedisServer::Start();
+    ASSERT_TRUE(r.ok()) << r.status();
+    redis_ = r->release();
+    const std::string path = dir_->Write("bundle.yaml", bundle);
+    for (int i = 0; i < 2; ++i) {
+      absl::StatusOr<std::unique_ptr<WardendProcess>> w =
+          WardendProcess::Start(
+              WARDEND_PATH,
+              {"--redis", redis_->url(), "--bundle", path, "--audit-file",
+               absl::StrCat(dir_->path(), "/audit", i, ".jsonl"),
+               "--redis-command-timeout-ms", "500",
+               "--shutdown-grace-ms", "1000"});
+      ASSERT_TRUE(w.ok()) << w.status();
+      replicas_[i] = w->release();
+    }
+  }
+
+  static void TearDownTestSuite() {
+    for (WardendProcess*& w : replicas_) {
+      delete w;
+      w = nullptr;
+    }
+    delete redis_;
+    delete dir_;
+  }
+
+  struct Result {
+    grpc::Status status;
+    v1::AuthorizeResponse response;
+  };
+
+  // Sends `total` Authorize calls from `threads` threads, alternating
+  // replicas; request(i) builds call i.
+  static std::vector<Result> Blast(
+      int total, int threads,
+      const std::function<v1::AuthorizeRequest(int)>& request) {
+    std::vector<Result> results(total);
+    std::atomic<int> next{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&] {
+        for (int i = next++; i < total; i = next++) {
+          grpc::ClientContext context;
+          context.set_deadline(std::chrono::system_clock::now() +
+                               std::chrono::seconds(10));
+          results[i].status = replicas_[i % 2]->authz().Authorize(
+              &context, request(i), &results[i].response);
+        }
+      });
+    }
+    for (std::thread& t : pool) t.join();
+    return results;
+  }
+
+  static v1::AuthorizeRequest Spend(const std::string& agent,
+                                    const std::string& wallet,
+                                    int64_t dollars) {
+    v1::AuthorizeRequest r;
+    r.set_agent_id(agent);
+    r.set_wallet_id(wallet);
+    r.set_asset("USDC");
+    r.set_amount(std::to_string(dollars * 1'000'000));
+    return r;
+  }
+
+  static int Allowed(const std::vector<Result>& results) {
+    int allowed = 0;
+    for (const Result& r : results) {
+      EXPECT_TRUE(r.status.ok()) << r.status.error_message();
+      if (r.response.decision() == v1::DECISION_ALLOW) ++allowed;
+    }
+    return allowed;
+  }
+
+  static TempDir* dir_;
+  static RedisServer* redis_;
+  static WardendProcess* replicas_[2];
+};
+
+inline TempDir* ReplicasTest::dir_ = nullptr;
+inline RedisServer* ReplicasTest::redis_ = nullptr;
+inline WardendProcess* ReplicasTest::replicas_[2] = {nullptr, nullptr};
+
+}  // namespace warden::testing
+
+#endif  // WARDEN_TESTS_INTEGRATION_REPLICAS_H_

@@ -1,0 +1,53 @@
+#include "tests/support/wardend_process.h"
+
+#include <stdlib.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace warden::testing {
+
+absl::StatusOr<std::unique_ptr<WardendProcess>> WardendProcess::Start(
+    const std::string& binary, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {binary, "--listen", "127.0.0.1:0"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  absl::StatusOr<std::unique_ptr<Subprocess>> p = Subprocess::Start(argv);
+  if (!p.ok()) return p.status();
+  auto w = std::unique_ptr<WardendProcess>(new WardendProcess);
+  w->process_ = *std::move(p);
+  absl::StatusOr<std::string> line =
+      w->process_->WaitForLine("wardend listening on", absl::Seconds(30));
+  if (!line.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("wardend did not start: ", line.status().message()));
+  }
+  w->address_ = line->substr(line->rfind(' ') + 1);
+  w->channel_ =
+      grpc::CreateChannel(w->address_, grpc::InsecureChannelCredentials());
+  w->authz_ = v1::AuthorizationService::NewStub(w->channel_);
+  w->admin_ = v1::AdminService::NewStub(w->channel_);
+  return w;
+}
+
+TempDir::TempDir() {
+  char dir[] = "/tmp/warden-test-XXXXXX";
+  if (::mkdtemp(dir) != nullptr) path_ = dir;
+}
+
+TempDir::~TempDir() {
+  if (!path_.empty()) {
+    std::system(absl::StrCat("rm -rf '", path_, "'").c_str());
+  }
+}
+
+std::string TempDir::Write(const std::string& name,
+                           const std::string& text) const {
+  const std::string file = absl::StrCat(path_, "/", name);
+  std::ofstream(file) << text;
+  return file;
+}
+
+}  // namespace warden::testing
