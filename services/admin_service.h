@@ -2,6 +2,7 @@
 #define WARDEN_SERVICES_ADMIN_SERVICE_H_
 
 #include "governance/engine.h"
+#include "services/executor.h"
 #include "warden/v1/admin.grpc.pb.h"
 
 namespace warden {
@@ -9,8 +10,10 @@ namespace warden {
 // warden.v1.AdminService: policy bundles. Translation only.
 class AdminService final : public v1::AdminService::CallbackService {
  public:
-  // `engine` is not owned and must outlive the service.
-  explicit AdminService(Engine* engine) : engine_(engine) {}
+  // `engine` and `executor` (which runs the engine's blocking calls off
+  // gRPC's threads) are not owned and must outlive the service.
+  AdminService(Engine* engine, Executor* executor)
+      : engine_(engine), executor_(executor) {}
 
   grpc::ServerUnaryReactor* ApplyBundle(
       grpc::CallbackServerContext* context,
@@ -22,6 +25,7 @@ class AdminService final : public v1::AdminService::CallbackService {
 
  private:
   Engine* const engine_;
+  Executor* const executor_;
 };
 
 }  // namespace warden

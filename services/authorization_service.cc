@@ -4,6 +4,7 @@
 #include "services/proto_convert.h"
 
 namespace warden {
+
 grpc::ServerUnaryReactor* AuthorizationService::Authorize(
     grpc::CallbackServerContext* context, const v1::AuthorizeRequest* request,
     v1::AuthorizeResponse* response) {
@@ -17,10 +18,12 @@ grpc::ServerUnaryReactor* AuthorizationService::Authorize(
   in.idempotency_key = request->idempotency_key();
   in.memo = request->memo();
   in.actor = CallerOf(*context);
-  return FinishUnary(context, engine_->Authorize(in),
-                     [&](const AuthorizeOutput& out) {
-                       ToProto(out.authorization, out.replayed, response);
-                     });
+  return RunUnary(
+      executor_, context,
+      [this, in = std::move(in)] { return engine_->Authorize(in); },
+      [response](const AuthorizeOutput& out) {
+        ToProto(out.authorization, out.replayed, response);
+      });
 }
 
 grpc::ServerUnaryReactor* AuthorizationService::Settle(
@@ -32,26 +35,33 @@ grpc::ServerUnaryReactor* AuthorizationService::Settle(
   in.amount = request->amount();
   in.tx_hash = request->tx_hash();
   in.actor = CallerOf(*context);
-  return FinishUnary(context, engine_->Settle(in),
-                     [&](const Authorization& a) { ToProto(a, response); });
+  return RunUnary(
+      executor_, context,
+      [this, in = std::move(in)] { return engine_->Settle(in); },
+      [response](const Authorization& a) { ToProto(a, response); });
 }
 
 grpc::ServerUnaryReactor* AuthorizationService::Void(
     grpc::CallbackServerContext* context, const v1::VoidRequest* request,
     v1::Authorization* response) {
-  return FinishUnary(
-      context,
-      engine_->Void(request->org_id(), request->authorization_id(),
-                    CallerOf(*context)),
-      [&](const Authorization& a) { ToProto(a, response); });
+  return RunUnary(
+      executor_, context,
+      [this, request, actor = CallerOf(*context)] {
+        return engine_->Void(request->org_id(), request->authorization_id(),
+                             actor);
+      },
+      [response](const Authorization& a) { ToProto(a, response); });
 }
 
 grpc::ServerUnaryReactor* AuthorizationService::GetAuthorization(
     grpc::CallbackServerContext* context,
     const v1::GetAuthorizationRequest* request, v1::Authorization* response) {
-  return FinishUnary(
-      context, engine_->Get(request->org_id(), request->authorization_id()),
-      [&](const Authorization& a) { ToProto(a, response); });
+  return RunUnary(
+      executor_, context,
+      [this, request] {
+        return engine_->Get(request->org_id(), request->authorization_id());
+      },
+      [response](const Authorization& a) { ToProto(a, response); });
 }
 
 }  // namespace warden

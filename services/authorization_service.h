@@ -2,6 +2,7 @@
 #define WARDEN_SERVICES_AUTHORIZATION_SERVICE_H_
 
 #include "governance/engine.h"
+#include "services/executor.h"
 #include "warden/v1/authorization.grpc.pb.h"
 
 namespace warden {
@@ -11,8 +12,10 @@ namespace warden {
 class AuthorizationService final
     : public v1::AuthorizationService::CallbackService {
  public:
-  // `engine` is not owned and must outlive the service.
-  explicit AuthorizationService(Engine* engine) : engine_(engine) {}
+  // `engine` and `executor` (which runs the engine's blocking calls off
+  // gRPC's threads) are not owned and must outlive the service.
+  AuthorizationService(Engine* engine, Executor* executor)
+      : engine_(engine), executor_(executor) {}
 
   grpc::ServerUnaryReactor* Authorize(grpc::CallbackServerContext* context,
                                       const v1::AuthorizeRequest* request,
@@ -30,6 +33,7 @@ class AuthorizationService final
 
  private:
   Engine* const engine_;
+  Executor* const executor_;
 };
 
 }  // namespace warden

@@ -6,20 +6,32 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
+#include "services/executor.h"
 #include "services/proto_convert.h"
 
 // Helpers shared by the service classes for unary callback calls.
 namespace warden {
 
-// Finishes a unary call with `result`; fill(value) writes the response when
-// it is OK.
-template <typename T, typename Fill>
-grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
-                                      const absl::StatusOr<T>& result,
-                                      Fill fill) {
+// Runs `work` (which returns an absl::StatusOr<T>) on `executor`, off
+// gRPC's callback thread, and finishes the call with its result; fill(value)
+// writes the response when it is OK. A full executor queue finishes the call
+// at once with UNAVAILABLE, so overload sheds calls instead of queueing
+// without bound.
+template <typename Work, typename Fill>
+grpc::ServerUnaryReactor* RunUnary(Executor* executor,
+                                   grpc::CallbackServerContext* context,
+                                   Work work, Fill fill) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (result.ok()) fill(*result);
-  reactor->Finish(ToGrpcStatus(result.status()));
+  const bool queued = executor->Submit(
+      [reactor, work = std::move(work), fill = std::move(fill)]() mutable {
+        auto result = work();
+        if (result.ok()) fill(*result);
+        reactor->Finish(ToGrpcStatus(result.status()));
+      });
+  if (!queued) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "server overloaded: request queue full"));
+  }
   return reactor;
 }
 

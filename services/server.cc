@@ -100,9 +100,9 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
       yaml, /*dry_run=*/false,
       absl::StrCat("wardend --bundle ", options.bundle_path));
   if (!applied.ok()) {
-    return absl::Status(applied.status().code(),
-                        absl::StrCat(options.bundle_path, ": ",
-                                     applied.status().message()));
+    return absl::Status(
+        applied.status().code(),
+        absl::StrCat(options.bundle_path, ": ", applied.status().message()));
   }
   if (memory != nullptr) {
     WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
@@ -111,16 +111,19 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
         size_t restored,
         RestoreBudgetsFromAuditFile(options.audit_path, clock->Now(),
                                     Retention(*policy), memory));
-    spdlog::info("embedded mode: {} authorizations restored from {}",
-                 restored, options.audit_path);
+    spdlog::info("embedded mode: {} authorizations restored from {}", restored,
+                 options.audit_path);
   }
   spdlog::info("org {} policy v{}; budgets in {}", applied->org_id,
                applied->version,
                options.embedded ? "memory" : options.redis_url);
 
-  s->authorization_service_ =
-      std::make_unique<AuthorizationService>(s->engine_.get());
-  s->admin_service_ = std::make_unique<AdminService>(s->engine_.get());
+  s->executor_ = std::make_unique<Executor>(options.worker_threads,
+                                            options.max_queued_calls);
+  s->authorization_service_ = std::make_unique<AuthorizationService>(
+      s->engine_.get(), s->executor_.get());
+  s->admin_service_ =
+      std::make_unique<AdminService>(s->engine_.get(), s->executor_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -156,6 +159,7 @@ void WardenServer::Shutdown() {
   }
   stop_.Notify();
   if (sweeper_.joinable()) sweeper_.join();
+  executor_.reset();  // Finishes whatever the drain left queued.
 }
 
 WardenServer::~WardenServer() { Shutdown(); }

@@ -35,6 +35,9 @@ struct ServerOptions {
   std::string audit_path = "warden-audit.jsonl";
   // How often expired holds are swept.
   absl::Duration sweep_interval = absl::Seconds(1);
+  // Threads running engine calls, and how many calls may wait for one.
+  size_t worker_threads = 64;
+  size_t max_queued_calls = 10000;
   // How long Shutdown waits for in-flight calls before cancelling them.
   absl::Duration shutdown_grace = absl::Seconds(10);
 };
@@ -64,6 +67,7 @@ class WardenServer {
   std::unique_ptr<BudgetStore> budgets_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Executor> executor_;
   std::unique_ptr<AuthorizationService> authorization_service_;
   std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<grpc::Server> server_;

@@ -50,6 +50,14 @@ int main(int argc, char** argv) {
   app.add_option("--audit-file", options.audit_path,
                  "Append-only audit trail (JSONL)")
       ->capture_default_str();
+  app.add_option("--worker-threads", options.worker_threads,
+                 "Threads running engine calls (Redis, audit), off gRPC's")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--max-queued-calls", options.max_queued_calls,
+                 "Calls waiting for a worker before new ones get UNAVAILABLE")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1'000'000));
   app.add_option("--sweep-interval-ms", sweep_interval_ms,
                  "How often expired holds are swept")
       ->capture_default_str()

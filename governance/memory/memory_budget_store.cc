@@ -32,20 +32,23 @@ std::string MemoryBudgetStore::IdempotencyKey(const Authorization& a) {
 
 LimitUsage MemoryBudgetStore::UsageLocked(const std::vector<std::string>& path,
                                           const std::string& org,
-                                          const LimitCheck& check) {
+                                          const LimitCheck& check,
+                                          bool with_breakdown) {
   LimitUsage usage;
-  std::map<std::string, int64_t> by_child;
   auto it = by_scope_.find(ScopeKey(org, path[check.scope_index]));
   if (it == by_scope_.end()) return usage;
-  for (const std::string& key : it->second) {
-    const Authorization& a = records_.at(key).auth;
-    if (!a.Charges() || a.created_at < check.interval.start ||
-        a.created_at >= check.interval.end) {
-      continue;
-    }
+  std::map<std::string, int64_t> by_child;
+  const std::vector<const Entry*>& entries = it->second;
+  auto first = std::lower_bound(
+      entries.begin(), entries.end(), check.interval.start,
+      [](const Entry* e, absl::Time t) { return e->auth.created_at < t; });
+  for (auto e = first;
+       e != entries.end() && (*e)->auth.created_at < check.interval.end; ++e) {
+    const Authorization& a = (*e)->auth;
+    if (!a.Charges()) continue;
     const int64_t amount = check.kind == Limit::Kind::kUsd ? a.ChargedUsd() : 1;
     usage.used += amount;
-    by_child[ScopePath(a)[check.scope_index + 1]] += amount;
+    if (with_breakdown) by_child[ScopePath(a)[check.scope_index + 1]] += amount;
   }
   usage.by_child.assign(by_child.begin(), by_child.end());
   std::stable_sort(
@@ -57,12 +60,19 @@ LimitUsage MemoryBudgetStore::UsageLocked(const std::vector<std::string>& path,
 void MemoryBudgetStore::InsertLocked(const Authorization& a,
                                      absl::Time retain_until) {
   const std::string key = RecordKey(a.org_id, a.id);
-  records_[key] = Entry{a, retain_until};
+  Entry* entry = &(records_[key] = Entry{a, retain_until});
   retention_[a.org_id].emplace(retain_until, key);
   if (!a.idempotency_key.empty()) idempotency_[IdempotencyKey(a)] = key;
   if (a.status == AuthorizationStatus::kDenied) return;
   for (const std::string& scope : ScopePath(a)) {
-    by_scope_[ScopeKey(a.org_id, scope)].push_back(key);
+    std::vector<const Entry*>& entries = by_scope_[ScopeKey(a.org_id, scope)];
+    // Nearly always an append: records arrive in time order.
+    entries.insert(
+        std::upper_bound(entries.begin(), entries.end(), a.created_at,
+                         [](absl::Time t, const Entry* e) {
+                           return t < e->auth.created_at;
+                         }),
+        entry);
   }
   if (a.status == AuthorizationStatus::kHeld) {
     expiries_[a.org_id].emplace(a.hold_expires_at, key);
@@ -82,7 +92,7 @@ void MemoryBudgetStore::EraseLocked(const std::string& key) {
   for (const std::string& scope : ScopePath(a)) {
     auto s = by_scope_.find(ScopeKey(a.org_id, scope));
     if (s == by_scope_.end()) continue;
-    std::erase(s->second, key);
+    std::erase(s->second, &it->second);
     if (s->second.empty()) by_scope_.erase(s);
   }
   // Its expiry and retention queue entries are skipped once the record is
@@ -107,10 +117,12 @@ absl::StatusOr<ReserveResult> MemoryBudgetStore::Reserve(
     const std::vector<std::string> path = ScopePath(a);
     for (size_t i = 0; i < request.limits.size(); ++i) {
       const LimitCheck& check = request.limits[i];
-      LimitUsage usage = UsageLocked(path, a.org_id, check);
       const int64_t requested =
           check.kind == Limit::Kind::kUsd ? a.amount_usd : 1;
-      if (usage.used + requested > check.cap) {
+      if (UsageLocked(path, a.org_id, check, false).used + requested >
+          check.cap) {
+        // The breakdown is only needed to explain a refusal.
+        LimitUsage usage = UsageLocked(path, a.org_id, check, true);
         usage.limit_index = i;
         result.exceeded.push_back(std::move(usage));
       }

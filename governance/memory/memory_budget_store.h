@@ -7,6 +7,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "governance/budget_store.h"
 
@@ -16,9 +17,9 @@ namespace warden {
 // process memory. Used by tests as the model other stores must match, and
 // by `wardend --embedded`.
 //
-// Usage of a limit is summed over the live records charged to its scope, so
-// a check costs O(records in the scope's longest window). Records are
-// dropped after their retain_until, during ExpireDue.
+// Usage of a limit is summed over the records charged to its scope inside
+// the limit's interval, so a check costs O(log n + records in the window).
+// Records are dropped after their retain_until, during ExpireDue.
 class MemoryBudgetStore final : public BudgetStore {
  public:
   MemoryBudgetStore() = default;
@@ -54,9 +55,11 @@ class MemoryBudgetStore final : public BudgetStore {
   static std::string RecordKey(const std::string& org, const std::string& id);
   static std::string IdempotencyKey(const Authorization& a);
 
-  // Usage of `check` for a spend whose scope path is `path`.
+  // Usage of `check` for a spend whose scope path is `path`, split by child
+  // scope if `with_breakdown`.
   LimitUsage UsageLocked(const std::vector<std::string>& path,
-                         const std::string& org, const LimitCheck& check)
+                         const std::string& org, const LimitCheck& check,
+                         bool with_breakdown)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void InsertLocked(const Authorization& a, absl::Time retain_until)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -67,13 +70,14 @@ class MemoryBudgetStore final : public BudgetStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
-  // RecordKey -> entry.
-  absl::flat_hash_map<std::string, Entry> records_ ABSL_GUARDED_BY(mu_);
+  // RecordKey -> entry. Node-based, so that by_scope_ can point into it.
+  absl::node_hash_map<std::string, Entry> records_ ABSL_GUARDED_BY(mu_);
   // IdempotencyKey -> RecordKey.
   absl::flat_hash_map<std::string, std::string> idempotency_
       ABSL_GUARDED_BY(mu_);
-  // "<org>|<scope>" -> RecordKeys of the records charged to the scope.
-  absl::flat_hash_map<std::string, std::vector<std::string>> by_scope_
+  // "<org>|<scope>" -> the records charged to the scope, sorted by
+  // created_at, so a window's usage reads only the records inside it.
+  absl::flat_hash_map<std::string, std::vector<const Entry*>> by_scope_
       ABSL_GUARDED_BY(mu_);
   // (hold_expires_at, RecordKey) of HELD records, per org.
   // Skipped when the record is gone or no longer HELD.

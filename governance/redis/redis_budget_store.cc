@@ -84,7 +84,7 @@ absl::Time RedisBudgetStore::CountedFrom(const LimitCheck& check,
   return absl::FromUnixSeconds(FloorDiv(start, level.seconds) * level.seconds);
 }
 
-absl::StatusOr<ReserveResult> RedisBudgetStore::Reserve(
+absl::StatusOr<RedisBudgetStore::ScriptCall> RedisBudgetStore::ReserveCall(
     const ReserveRequest& request) {
   const Authorization& a = request.authorization;
   const bool hold = a.status == AuthorizationStatus::kHeld;
@@ -174,9 +174,17 @@ absl::StatusOr<ReserveResult> RedisBudgetStore::Reserve(
       absl::StrCat(request.limits.size() * (hold ? 1 : 0))};
   args.insert(args.end(), write_args.begin(), write_args.end());
   args.insert(args.end(), limit_args.begin(), limit_args.end());
+  return ScriptCall{std::move(keys), std::move(args)};
+}
 
-  WARDEN_ASSIGN_OR_RETURN(RedisReply r,
-                          client_->Eval(redis_scripts::kReserve, keys, args));
+absl::StatusOr<ReserveResult> RedisBudgetStore::Reserve(
+    const ReserveRequest& request) {
+  const Authorization& a = request.authorization;
+  const bool hold = a.status == AuthorizationStatus::kHeld;
+  const std::vector<std::string> path = ScopePath(a);
+  WARDEN_ASSIGN_OR_RETURN(ScriptCall call, ReserveCall(request));
+  WARDEN_ASSIGN_OR_RETURN(RedisReply r, client_->Eval(redis_scripts::kReserve,
+                                                      call.keys, call.args));
   if (r.type != RedisReply::Type::kArray || r.elements.empty()) {
     return Unexpected("reserve", r);
   }

@@ -71,6 +71,14 @@ class RedisBudgetStore final : public BudgetStore {
   absl::StatusOr<std::vector<Authorization>> ExpireDue(
       const std::string& org_id, absl::Time now, size_t max_records) override;
 
+  // The keys and arguments of the reserve script for `request`. Exposed so
+  // that benchmarks can replay the exact script call with redis-benchmark.
+  struct ScriptCall {
+    std::vector<std::string> keys;
+    std::vector<std::string> args;
+  };
+  static absl::StatusOr<ScriptCall> ReserveCall(const ReserveRequest& request);
+
   // The earliest charge time a rolling limit check counts at `now` (its
   // interval start, rounded down as described above). For tests that
   // compare this store with an exact model.

@@ -27,13 +27,11 @@ class ReplicasTest : public ::testing::Test {
     redis_ = r->release();
     const std::string path = dir_->Write("bundle.yaml", bundle);
     for (int i = 0; i < 2; ++i) {
-      absl::StatusOr<std::unique_ptr<WardendProcess>> w =
-          WardendProcess::Start(
-              WARDEND_PATH,
-              {"--redis", redis_->url(), "--bundle", path, "--audit-file",
-               absl::StrCat(dir_->path(), "/audit", i, ".jsonl"),
-               "--redis-command-timeout-ms", "500",
-               "--shutdown-grace-ms", "1000"});
+      absl::StatusOr<std::unique_ptr<WardendProcess>> w = WardendProcess::Start(
+          WARDEND_PATH,
+          {"--redis", redis_->url(), "--bundle", path, "--audit-file",
+           absl::StrCat(dir_->path(), "/audit", i, ".jsonl"),
+           "--redis-command-timeout-ms", "500", "--shutdown-grace-ms", "1000"});
       ASSERT_TRUE(w.ok()) << w.status();
       replicas_[i] = w->release();
     }

@@ -92,13 +92,11 @@ TEST_F(TwoReplicasTest, RetriesChargeOnce) {
   EXPECT_EQ(ids.size(), 1u);
   EXPECT_EQ(first, 1);
   // Charged once: $990 of the $1,000 remains, and not a cent more.
-  EXPECT_EQ(Allowed(Blast(1, 1, [](int) {
-              return Spend("retrier", "retrier_w", 991);
-            })),
+  EXPECT_EQ(Allowed(Blast(
+                1, 1, [](int) { return Spend("retrier", "retrier_w", 991); })),
             0);
-  EXPECT_EQ(Allowed(Blast(1, 1, [](int) {
-              return Spend("retrier", "retrier_w", 990);
-            })),
+  EXPECT_EQ(Allowed(Blast(
+                1, 1, [](int) { return Spend("retrier", "retrier_w", 990); })),
             1);
 }
 

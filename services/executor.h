@@ -1,0 +1,43 @@
+#ifndef WARDEN_SERVICES_EXECUTOR_H_
+#define WARDEN_SERVICES_EXECUTOR_H_
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
+namespace warden {
+
+// A fixed pool of threads with a bounded queue, for the engine's blocking
+// work (Redis round trips, audit fsyncs). gRPC's callback threads must never
+// block: a handler submits its work here and returns; the worker finishes
+// the call. With many workers, concurrent calls also share group commits.
+// Thread-safe.
+class Executor {
+ public:
+  Executor(size_t threads, size_t max_queued);
+  // Runs what is queued, then joins the workers.
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  // False (and `task` is dropped) when max_queued tasks are already waiting.
+  bool Submit(std::function<void()> task);
+
+ private:
+  void Work();
+
+  const size_t max_queued_;
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace warden
+
+#endif  // WARDEN_SERVICES_EXECUTOR_H_
