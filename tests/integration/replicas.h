@@ -1,6 +1,8 @@
 #ifndef WARDEN_TESTS_INTEGRATION_REPLICAS_H_
 #define WARDEN_TESTS_INTEGRATION_REPLICAS_H_
 
+#include <stdlib.h>
+
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -27,11 +29,24 @@ class ReplicasTest : public ::testing::Test {
     redis_ = r->release();
     const std::string path = dir_->Write("bundle.yaml", bundle);
     for (int i = 0; i < 2; ++i) {
-      absl::StatusOr<std::unique_ptr<WardendProcess>> w = WardendProcess::Start(
-          WARDEND_PATH,
-          {"--redis", redis_->url(), "--bundle", path, "--audit-file",
-           absl::StrCat(dir_->path(), "/audit", i, ".jsonl"),
-           "--redis-command-timeout-ms", "500", "--shutdown-grace-ms", "1000"});
+      std::vector<std::string> args = {
+          "--bundle",
+          path,
+          "--audit-file",
+          absl::StrCat(dir_->path(), "/audit", i, ".jsonl"),
+          "--redis-command-timeout-ms",
+          "500",
+          "--shutdown-grace-ms",
+          "1000"};
+      // The first replica gets Redis by flag, the second by environment.
+      if (i == 0) {
+        args.insert(args.end(), {"--redis", redis_->url()});
+      } else {
+        ::setenv("WARDEN_REDIS_URL", redis_->url().c_str(), 1);
+      }
+      absl::StatusOr<std::unique_ptr<WardendProcess>> w =
+          WardendProcess::Start(WARDEND_PATH, args);
+      ::unsetenv("WARDEN_REDIS_URL");
       ASSERT_TRUE(w.ok()) << w.status();
       replicas_[i] = w->release();
     }
