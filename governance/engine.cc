@@ -143,6 +143,32 @@ PathLimits CollectLimits(const Policy& policy, const Agent& agent,
   return out;
 }
 
+// Why the store refused a hold: a frozen scope, or every limit it would
+// exceed, with the figures.
+std::vector<Violation> RefusalViolations(const ReserveResult& result,
+                                         const PathLimits& path,
+                                         const Authorization& a,
+                                         const Policy& policy) {
+  std::vector<Violation> out;
+  if (result.outcome == ReserveResult::Outcome::kFrozen) {
+    Violation v = RuleViolation(
+        a, "SCOPE_FROZEN", "frozen",
+        absl::StrCat(ScopeLabel(result.frozen_scope), " is frozen"));
+    v.scope = result.frozen_scope;
+    out.push_back(std::move(v));
+  }
+  const std::vector<std::string> scopes = ScopePath(a);
+  for (const LimitUsage& usage : result.exceeded) {
+    const LimitCheck& check = path.checks[usage.limit_index];
+    const int64_t requested =
+        check.kind == Limit::Kind::kUsd ? a.amount_usd : 1;
+    out.push_back(LimitViolation(scopes[check.scope_index], check,
+                                 path.limits[usage.limit_index]->window, usage,
+                                 requested, policy));
+  }
+  return out;
+}
+
 bool SameRequest(const Authorization& first, const Authorization& retry) {
   return first.agent_id == retry.agent_id &&
          first.wallet_id == retry.wallet_id && first.asset == retry.asset &&
@@ -278,26 +304,9 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   request.authorization = a;
 
   WARDEN_ASSIGN_OR_RETURN(ReserveResult result, budgets_->Reserve(request));
-  if (result.outcome == ReserveResult::Outcome::kFrozen) {
-    Violation v = RuleViolation(
-        a, "SCOPE_FROZEN", "frozen",
-        absl::StrCat(ScopeLabel(result.frozen_scope), " is frozen"));
-    v.scope = result.frozen_scope;
-    a.violations.push_back(std::move(v));
-  }
-  if (result.outcome == ReserveResult::Outcome::kOverLimit) {
-    const std::vector<std::string> scopes = ScopePath(a);
-    for (const LimitUsage& usage : result.exceeded) {
-      const LimitCheck& check = path.checks[usage.limit_index];
-      const int64_t requested =
-          check.kind == Limit::Kind::kUsd ? a.amount_usd : 1;
-      a.violations.push_back(LimitViolation(
-          scopes[check.scope_index], check,
-          path.limits[usage.limit_index]->window, usage, requested, *policy));
-    }
-  }
   if (result.outcome == ReserveResult::Outcome::kFrozen ||
       result.outcome == ReserveResult::Outcome::kOverLimit) {
+    a.violations = RefusalViolations(result, path, a, *policy);
     // Record the denial so that a retry with the same key gets it.
     a.decision = Decision::kDeny;
     a.status = AuthorizationStatus::kDenied;

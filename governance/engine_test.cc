@@ -7,6 +7,7 @@
 #include "governance/memory/memory_config_store.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_audit_log.h"
+#include "tests/fakes/fault_injecting_budget_store.h"
 
 namespace warden {
 namespace {
@@ -101,7 +102,8 @@ class EngineTest : public ::testing::Test {
   // 2026-05-01 12:00 in New York.
   ManualClock clock_{absl::FromUnixSeconds(1777651200)};
   MemoryConfigStore config_;
-  MemoryBudgetStore budgets_;
+  MemoryBudgetStore memory_;
+  FaultInjectingBudgetStore budgets_{&memory_};
   FakeAuditLog audit_;
   Engine engine_{&config_, &budgets_, &audit_, &clock_};
 };
@@ -397,6 +399,35 @@ TEST_F(EngineTest, AuditFailureReleasesAndFailsClosed) {
   ASSERT_TRUE(retry.ok());
   EXPECT_FALSE(retry->replayed);
   EXPECT_EQ(retry->authorization.decision, Decision::kAllow);
+}
+
+// A budget store that cannot be reached fails closed: UNAVAILABLE, never a
+// decision, and nothing is audited as decided.
+TEST_F(EngineTest, StoreDownFailsClosed) {
+  budgets_.FailWith(absl::UnavailableError("redis connect: refused"));
+  absl::StatusOr<AuthorizeOutput> out = Spend("agent_a", "wallet_1", 5);
+  EXPECT_EQ(out.status(), absl::UnavailableError("redis connect: refused"));
+  EXPECT_THAT(audit_.events(), SizeIs(1));  // Only the bundle.
+  budgets_.FailWith(absl::OkStatus());
+  EXPECT_EQ(DecisionOf("agent_a", "wallet_1", 5), Decision::kAllow);
+}
+
+// A frozen scope on the path is a denial that names it, recorded for
+// idempotent retries.
+TEST_F(EngineTest, FrozenScopeDenies) {
+  budgets_.Freeze("department/eng");
+  absl::StatusOr<AuthorizeOutput> out = Spend("agent_a", "wallet_1", 5, "k");
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->authorization.decision, Decision::kDeny);
+  ASSERT_THAT(out->authorization.violations, SizeIs(1));
+  EXPECT_EQ(out->authorization.violations[0].code, "SCOPE_FROZEN");
+  EXPECT_EQ(out->authorization.violations[0].scope, "department/eng");
+  EXPECT_EQ(out->authorization.reason,
+            "DENY agent agent_a: department eng is frozen");
+  budgets_.Freeze("");
+  EXPECT_EQ(Spend("agent_a", "wallet_1", 5, "k")->authorization.decision,
+            Decision::kDeny);
+  EXPECT_EQ(DecisionOf("agent_a", "wallet_1", 5), Decision::kAllow);
 }
 
 // Bad requests are errors naming the field, not decisions.

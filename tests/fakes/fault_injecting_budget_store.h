@@ -1,0 +1,89 @@
+#ifndef WARDEN_TESTS_FAKES_FAULT_INJECTING_BUDGET_STORE_H_
+#define WARDEN_TESTS_FAKES_FAULT_INJECTING_BUDGET_STORE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "governance/budget_store.h"
+
+namespace warden {
+
+// Wraps any BudgetStore, passing calls through unless told to fail every
+// call (as an unreachable backend would) or to report a scope as frozen.
+class FaultInjectingBudgetStore final : public BudgetStore {
+ public:
+  explicit FaultInjectingBudgetStore(BudgetStore* inner) : inner_(inner) {}
+
+  // Every later call fails with `status` (OK to heal).
+  void FailWith(absl::Status status) {
+    absl::MutexLock lock(&mu_);
+    fail_with_ = std::move(status);
+  }
+  // Holds whose path contains `scope` are refused as frozen ("" to thaw).
+  void Freeze(std::string scope) {
+    absl::MutexLock lock(&mu_);
+    frozen_ = std::move(scope);
+  }
+
+  absl::StatusOr<ReserveResult> Reserve(const ReserveRequest& r) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    if (r.authorization.status == AuthorizationStatus::kHeld) {
+      absl::MutexLock lock(&mu_);
+      for (const std::string& scope : ScopePath(r.authorization)) {
+        if (scope == frozen_) {
+          ReserveResult result;
+          result.outcome = ReserveResult::Outcome::kFrozen;
+          result.frozen_scope = scope;
+          return result;
+        }
+      }
+    }
+    return inner_->Reserve(r);
+  }
+  absl::StatusOr<Authorization> Get(const std::string& org,
+                                    const std::string& id) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    return inner_->Get(org, id);
+  }
+  absl::StatusOr<Authorization> Settle(const std::string& org,
+                                       const std::string& id,
+                                       absl::uint128 amount, UsdMicros usd,
+                                       const std::string& tx,
+                                       absl::Time now) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    return inner_->Settle(org, id, amount, usd, tx, now);
+  }
+  absl::StatusOr<Authorization> Void(const std::string& org,
+                                     const std::string& id,
+                                     absl::Time now) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    return inner_->Void(org, id, now);
+  }
+  absl::Status Abandon(const std::string& org, const std::string& id) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    return inner_->Abandon(org, id);
+  }
+  absl::StatusOr<std::vector<Authorization>> ExpireDue(const std::string& org,
+                                                       absl::Time now,
+                                                       size_t max) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    return inner_->ExpireDue(org, now, max);
+  }
+
+ private:
+  absl::Status Fault() {
+    absl::MutexLock lock(&mu_);
+    return fail_with_;
+  }
+
+  BudgetStore* const inner_;
+  absl::Mutex mu_;
+  absl::Status fail_with_ ABSL_GUARDED_BY(mu_);
+  std::string frozen_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace warden
+
+#endif  // WARDEN_TESTS_FAKES_FAULT_INJECTING_BUDGET_STORE_H_
