@@ -6,6 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/reserve_requests.h"
 
 namespace warden {
 namespace {
@@ -16,28 +17,7 @@ const absl::Time kT0 = absl::FromUnixSeconds(1'777'651'200);
 
 ReserveRequest Hold(const std::string& id, UsdMicros usd, int64_t cap,
                     const std::string& key = "") {
-  ReserveRequest r;
-  Authorization& a = r.authorization;
-  a.id = id;
-  a.org_id = "acme";
-  a.department_id = "eng";
-  a.agent_id = "agent_a";
-  a.wallet_id = "w1";
-  a.amount = 1;
-  a.amount_usd = usd;
-  a.idempotency_key = key;
-  a.decision = Decision::kAllow;
-  a.status = AuthorizationStatus::kHeld;
-  a.created_at = kT0;
-  a.hold_expires_at = kT0 + absl::Minutes(15);
-  LimitCheck agent;
-  agent.scope_index = 2;
-  agent.limit_name = "daily";
-  agent.cap = cap;
-  agent.interval = {kT0 - absl::Hours(24), absl::InfiniteFuture()};
-  r.limits.push_back(agent);
-  r.retain_until = kT0 + absl::Hours(48);
-  return r;
+  return TestHold(id, usd, cap, kT0, key);
 }
 
 // Many threads racing for one budget admit exactly cap / amount.
