@@ -1,0 +1,126 @@
+#include "governance/audit_chain.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <cstdio>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
+namespace warden {
+namespace {
+
+EVP_PKEY* Key(void* k) { return static_cast<EVP_PKEY*>(k); }
+
+std::string Hex(const unsigned char* data, size_t n) {
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(data), n));
+}
+
+}  // namespace
+
+const char* const kGenesisHash =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+std::string ChainHash(absl::string_view prev_hash, absl::string_view body) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  EVP_DigestUpdate(ctx, prev_hash.data(), prev_hash.size());
+  EVP_DigestUpdate(ctx, body.data(), body.size());
+  EVP_DigestFinal_ex(ctx, digest, &n);
+  EVP_MD_CTX_free(ctx);
+  return Hex(digest, n);
+}
+
+std::string CheckpointMessage(absl::string_view org_id, int64_t seq,
+                              absl::string_view hash) {
+  return absl::StrCat(org_id, "\n", seq, "\n", hash);
+}
+
+absl::StatusOr<std::unique_ptr<CheckpointSigner>> CheckpointSigner::FromPemFile(
+    const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("audit signing key: cannot read ", path));
+  }
+  EVP_PKEY* key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  if (key == nullptr || EVP_PKEY_id(key) != EVP_PKEY_ED25519) {
+    if (key != nullptr) EVP_PKEY_free(key);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "audit signing key: ", path, " is not an Ed25519 private key (PEM)"));
+  }
+  return std::unique_ptr<CheckpointSigner>(new CheckpointSigner(key));
+}
+
+absl::StatusOr<std::unique_ptr<CheckpointSigner>> CheckpointSigner::Generate() {
+  EVP_PKEY* key = nullptr;
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr);
+  const bool ok = ctx != nullptr && EVP_PKEY_keygen_init(ctx) == 1 &&
+                  EVP_PKEY_keygen(ctx, &key) == 1;
+  EVP_PKEY_CTX_free(ctx);
+  if (!ok) return absl::InternalError("cannot generate an Ed25519 key");
+  return std::unique_ptr<CheckpointSigner>(new CheckpointSigner(key));
+}
+
+CheckpointSigner::~CheckpointSigner() { EVP_PKEY_free(Key(key_)); }
+
+std::string CheckpointSigner::PublicKeyHex() const {
+  unsigned char raw[32];
+  size_t n = sizeof(raw);
+  EVP_PKEY_get_raw_public_key(Key(key_), raw, &n);
+  return Hex(raw, n);
+}
+
+std::string CheckpointSigner::PrivateKeyPem() const {
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(bio, Key(key_), nullptr, nullptr, 0, nullptr,
+                           nullptr);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio, &data);
+  std::string pem(data, static_cast<size_t>(n));
+  BIO_free(bio);
+  return pem;
+}
+
+std::string CheckpointSigner::SignHex(absl::string_view message) const {
+  unsigned char sig[64];
+  size_t n = sizeof(sig);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr, Key(key_));
+  EVP_DigestSign(ctx, sig, &n,
+                 reinterpret_cast<const unsigned char*>(message.data()),
+                 message.size());
+  EVP_MD_CTX_free(ctx);
+  return Hex(sig, n);
+}
+
+bool VerifyCheckpoint(absl::string_view public_key_hex,
+                      absl::string_view message,
+                      absl::string_view signature_hex) {
+  const std::string pub = absl::HexStringToBytes(public_key_hex);
+  const std::string sig = absl::HexStringToBytes(signature_hex);
+  if (pub.size() != 32 || sig.size() != 64) return false;
+  EVP_PKEY* key = EVP_PKEY_new_raw_public_key(
+      EVP_PKEY_ED25519, nullptr,
+      reinterpret_cast<const unsigned char*>(pub.data()), pub.size());
+  if (key == nullptr) return false;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  const bool ok =
+      EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, key) == 1 &&
+      EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(sig.data()),
+                       sig.size(),
+                       reinterpret_cast<const unsigned char*>(message.data()),
+                       message.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  EVP_PKEY_free(key);
+  return ok;
+}
+
+}  // namespace warden

@@ -1,0 +1,43 @@
+#include "governance/postgres/pg.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace warden::pg {
+
+absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(
+    const std::string& url) {
+  try {
+    return std::make_unique<pqxx::connection>(url);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("postgres connect: ", e.what()));
+  }
+}
+
+absl::Status Transact(pqxx::connection& c, absl::string_view op,
+                      const std::function<void(pqxx::work&)>& fn) {
+  try {
+    pqxx::work w(c);
+    fn(w);
+    w.commit();
+    return absl::OkStatus();
+  } catch (const pqxx::broken_connection& e) {
+    return absl::UnavailableError(
+        absl::StrCat("postgres ", op, ": ", e.what()));
+  } catch (const pqxx::in_doubt_error& e) {
+    return absl::UnavailableError(
+        absl::StrCat("postgres ", op, ": ", e.what()));
+  } catch (const pqxx::sql_error& e) {
+    // An admin shutdown or a lost server also arrives as an SQL error.
+    const std::string state = e.sqlstate();
+    if (state.rfind("57", 0) == 0 || state.rfind("08", 0) == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("postgres ", op, ": ", e.what()));
+    }
+    return absl::InternalError(absl::StrCat("postgres ", op, ": ", e.what()));
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("postgres ", op, ": ", e.what()));
+  }
+}
+
+}  // namespace warden::pg

@@ -1,0 +1,99 @@
+#ifndef WARDEN_GOVERNANCE_POSTGRES_POSTGRES_AUDIT_LOG_H_
+#define WARDEN_GOVERNANCE_POSTGRES_POSTGRES_AUDIT_LOG_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "governance/audit_chain.h"
+#include "governance/audit_log.h"
+#include "pqxx/pqxx"
+
+namespace warden {
+
+struct PostgresAuditOptions {
+  std::string url;
+  // Who writes: recorded in every row ("host:pid" by default).
+  std::string gateway;
+  // Group commit: one transaction carries up to this many records.
+  size_t batch_max_rows = 512;
+  // Appends waiting for a commit; beyond it Append is UNAVAILABLE at once.
+  size_t max_queued = 20000;
+  // Sign the chain head after this many records or this long, whichever
+  // comes first (when a signer is given).
+  int64_t checkpoint_every_records = 1000;
+  absl::Duration checkpoint_every = absl::Seconds(60);
+};
+
+// The audit trail in Postgres: append-only (the app role may only INSERT
+// and SELECT, and a trigger refuses UPDATE, DELETE and TRUNCATE for every
+// role), partitioned by month, hash-chained per org.
+//
+// Group commit: concurrent Append calls queue their records; one writer
+// thread takes everything queued (up to batch_max_rows) into one
+// transaction, so one commit serves many callers, and each caller returns
+// only after the commit that holds its record. Chain: per batch, the writer
+// locks the org's row in audit_heads once, numbers the records seq+1,
+// seq+2, ... and chains them with ChainHash, so several replicas append to
+// one chain per org safely, serialized per batch rather than per record.
+class PostgresAuditLog final : public AuditLog {
+ public:
+  // `signer` may be null (no checkpoints). Connects lazily; a broken
+  // connection is replaced on the next batch.
+  PostgresAuditLog(PostgresAuditOptions options,
+                   std::unique_ptr<CheckpointSigner> signer);
+  ~PostgresAuditLog() override;
+
+  absl::Status Append(const AuditEvent& event) override;
+
+ private:
+  struct Pending {
+    std::string org_id;
+    const AuditEvent* event;
+    std::string body;
+    bool done = false;
+    absl::Status result;
+  };
+  void WriterLoop();
+  absl::Status WriteBatch(const std::vector<Pending*>& batch);
+
+  const PostgresAuditOptions options_;
+  const std::unique_ptr<CheckpointSigner> signer_;
+  std::unique_ptr<pqxx::connection> conn_;  // Writer thread only.
+  int64_t since_checkpoint_ = 0;            // Writer thread only.
+  absl::Time last_checkpoint_;              // Writer thread only.
+
+  absl::Mutex mu_;
+  std::deque<Pending*> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread writer_;
+};
+
+// The outcome of walking an org's chain.
+struct ChainVerification {
+  bool ok = true;
+  int64_t records = 0;
+  int64_t checkpoints = 0;
+  // When !ok: the first bad record's seq and what is wrong with it.
+  int64_t first_bad_seq = 0;
+  std::string problem;
+};
+
+// Walks the org's records in seq order and checks that each is present
+// (no gap), links to the previous hash (no reordering or insertion), hashes
+// to its stored hash (no alteration of the body), and that its indexed
+// columns agree with its body (no alteration of a column); that the chain
+// ends at the head recorded in audit_heads (no truncation); and that every
+// checkpoint's signature and hash hold.
+absl::StatusOr<ChainVerification> VerifyAuditChain(const std::string& url,
+                                                   const std::string& org_id);
+
+}  // namespace warden
+
+#endif  // WARDEN_GOVERNANCE_POSTGRES_POSTGRES_AUDIT_LOG_H_

@@ -1,0 +1,40 @@
+#ifndef WARDEN_TESTS_SUPPORT_POSTGRES_SERVER_H_
+#define WARDEN_TESTS_SUPPORT_POSTGRES_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "tests/support/subprocess.h"
+
+namespace warden::testing {
+
+// A private PostgreSQL 15 for one test binary: initdb in a fresh temp dir,
+// served on a free loopback port with trust auth. As root (CI) it runs as
+// the postgres user, since Postgres refuses root. Stopped when this object
+// dies; Kill and Restart simulate a crash and recovery.
+class PostgresServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<PostgresServer>> Start();
+  ~PostgresServer();
+
+  int port() const { return port_; }
+  // postgresql://USER@127.0.0.1:PORT/warden (the database is created).
+  std::string url(const std::string& user = "postgres") const;
+
+  void Kill();
+  absl::Status Restart();
+
+ private:
+  PostgresServer(int port, std::string dir)
+      : port_(port), dir_(std::move(dir)) {}
+  absl::Status Launch();
+
+  int port_;
+  std::string dir_;
+  std::unique_ptr<Subprocess> process_;
+};
+
+}  // namespace warden::testing
+
+#endif  // WARDEN_TESTS_SUPPORT_POSTGRES_SERVER_H_
