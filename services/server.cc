@@ -10,6 +10,10 @@
 #include "governance/memory/file_audit_log.h"
 #include "governance/memory/memory_budget_store.h"
 #include "governance/memory/memory_config_store.h"
+#include "governance/postgres/migrations.h"
+#include "governance/postgres/pg.h"
+#include "governance/postgres/postgres_audit_log.h"
+#include "governance/postgres/postgres_config_store.h"
 #include "governance/redis/redis_budget_store.h"
 #include "governance/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -57,17 +61,38 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
             : "no backend selected: pass --embedded, or --redis URL (or "
               "WARDEN_REDIS_URL)");
   }
-  if (options.bundle_path.empty()) {
+  if (!options.postgres_url.empty() && options.embedded) {
     return absl::InvalidArgumentError(
-        "--bundle: required (a policy bundle YAML file)");
+        "--postgres needs --redis: replicas share budgets through Redis");
+  }
+  if (options.bundle_path.empty() && options.postgres_url.empty()) {
+    return absl::InvalidArgumentError(
+        "--bundle: required (a policy bundle YAML file) unless --postgres "
+        "holds the configuration");
   }
   std::unique_ptr<WardenServer> s(new WardenServer);
   s->options_ = options;
 
-  WARDEN_ASSIGN_OR_RETURN(std::unique_ptr<FileAuditLog> audit,
-                          FileAuditLog::Open(options.audit_path));
-  s->audit_ = std::move(audit);
-  s->config_ = std::make_unique<MemoryConfigStore>();
+  if (!options.postgres_url.empty()) {
+    WARDEN_ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> c,
+                            pg::Connect(options.postgres_url));
+    WARDEN_RETURN_IF_ERROR(RequireSchema(*c));
+    WARDEN_ASSIGN_OR_RETURN(
+        s->config_, PostgresConfigStore::Open(options.postgres_url,
+                                              options.config_refresh_interval));
+    std::unique_ptr<CheckpointSigner> signer;
+    if (!options.audit_signing_key_path.empty()) {
+      WARDEN_ASSIGN_OR_RETURN(signer, CheckpointSigner::FromPemFile(
+                                          options.audit_signing_key_path));
+    } else {
+      spdlog::warn("no --audit-signing-key: audit checkpoints are not signed");
+    }
+    s->audit_ = std::make_unique<PostgresAuditLog>(
+        PostgresAuditOptions{.url = options.postgres_url}, std::move(signer));
+  } else {
+    WARDEN_ASSIGN_OR_RETURN(s->audit_, FileAuditLog::Open(options.audit_path));
+    s->config_ = std::make_unique<MemoryConfigStore>();
+  }
   MemoryBudgetStore* memory = nullptr;
   if (options.embedded) {
     auto budgets = std::make_unique<MemoryBudgetStore>();
@@ -93,30 +118,34 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
     s->budgets_ = std::make_unique<RedisBudgetStore>(std::move(client));
   }
 
-  WARDEN_ASSIGN_OR_RETURN(std::string yaml, ReadFile(options.bundle_path));
   s->engine_ = std::make_unique<Engine>(s->config_.get(), s->budgets_.get(),
                                         s->audit_.get(), clock);
-  absl::StatusOr<ApplyResult> applied = s->engine_->ApplyBundle(
-      yaml, /*dry_run=*/false,
-      absl::StrCat("wardend --bundle ", options.bundle_path));
-  if (!applied.ok()) {
-    return absl::Status(
-        applied.status().code(),
-        absl::StrCat(options.bundle_path, ": ", applied.status().message()));
+  if (!options.bundle_path.empty()) {
+    WARDEN_ASSIGN_OR_RETURN(std::string yaml, ReadFile(options.bundle_path));
+    absl::StatusOr<ApplyResult> applied = s->engine_->ApplyBundle(
+        yaml, /*dry_run=*/false,
+        absl::StrCat("wardend --bundle ", options.bundle_path));
+    if (!applied.ok()) {
+      return absl::Status(
+          applied.status().code(),
+          absl::StrCat(options.bundle_path, ": ", applied.status().message()));
+    }
+    spdlog::info("org {} at policy v{}{}", applied->org_id, applied->version,
+                 applied->changed ? " (applied from --bundle)" : "");
+    if (memory != nullptr) {
+      WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
+                              s->config_->Active(applied->org_id));
+      WARDEN_ASSIGN_OR_RETURN(
+          size_t restored,
+          RestoreBudgetsFromAuditFile(options.audit_path, clock->Now(),
+                                      Retention(*policy), memory));
+      spdlog::info("embedded mode: {} authorizations restored from {}",
+                   restored, options.audit_path);
+    }
   }
-  if (memory != nullptr) {
-    WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
-                            s->config_->Active(applied->org_id));
-    WARDEN_ASSIGN_OR_RETURN(
-        size_t restored,
-        RestoreBudgetsFromAuditFile(options.audit_path, clock->Now(),
-                                    Retention(*policy), memory));
-    spdlog::info("embedded mode: {} authorizations restored from {}", restored,
-                 options.audit_path);
-  }
-  spdlog::info("org {} policy v{}; budgets in {}", applied->org_id,
-               applied->version,
-               options.embedded ? "memory" : options.redis_url);
+  spdlog::info("budgets in {}, configuration and audit in {}",
+               options.embedded ? "memory" : options.redis_url,
+               options.postgres_url.empty() ? options.audit_path : "postgres");
 
   s->executor_ = std::make_unique<Executor>(options.worker_threads,
                                             options.max_queued_calls);

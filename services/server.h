@@ -29,9 +29,16 @@ struct ServerOptions {
   size_t redis_pool_size = 16;
   absl::Duration redis_connect_timeout = absl::Milliseconds(500);
   absl::Duration redis_command_timeout = absl::Seconds(1);
-  // Policy bundle applied at start.
+  // Configuration and the audit trail in Postgres (needs redis_url):
+  // postgresql://USER@HOST:PORT/DB.
+  std::string postgres_url;
+  // Ed25519 private key (PEM) that signs audit checkpoints; optional.
+  std::string audit_signing_key_path;
+  // Longest time a replica serves an older bundle when a NOTIFY is missed.
+  absl::Duration config_refresh_interval = absl::Seconds(5);
+  // Policy bundle applied at start (required unless Postgres holds config).
   std::string bundle_path;
-  // The audit trail (a JSONL file, until the Postgres audit log lands).
+  // The audit trail when Postgres is not used (a JSONL file).
   std::string audit_path = "warden-audit.jsonl";
   // How often expired holds are swept.
   absl::Duration sweep_interval = absl::Seconds(1);

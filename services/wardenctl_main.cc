@@ -2,7 +2,8 @@
 //
 // Every command prints a readable line, or one JSON object with --json. The
 // exit code is 0 whenever the call succeeded, whatever the decision; 1 when
-// the call failed (the gRPC status is printed to stderr); 2 for bad usage.
+// the call failed (the gRPC status is printed to stderr); 2 for bad usage;
+// 3 when `audit verify` finds the chain broken.
 
 #include <fstream>
 #include <iostream>
@@ -13,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/util/time_util.h"
+#include "governance/postgres/migrations.h"
+#include "governance/postgres/postgres_audit_log.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
 #include "warden/v1/admin.grpc.pb.h"
@@ -25,6 +28,7 @@ namespace v1 = warden::v1;
 
 constexpr int kCallFailed = 1;
 constexpr int kUsage = 2;
+constexpr int kChainBroken = 3;
 // Every call gets a deadline so that a hung server cannot hang the CLI.
 constexpr int kDeadlineSeconds = 30;
 
@@ -203,11 +207,62 @@ int main(int argc, char** argv) {
   CLI::App* get = app.add_subcommand("get", "Show an authorization");
   get->add_option("id", *get_request.mutable_authorization_id())->required();
 
+  // Commands that talk to Postgres directly, for operators and auditors.
+  std::string postgres_url;
+  CLI::App* migrate =
+      app.add_subcommand("migrate", "Apply the database schema migrations");
+  migrate->add_option("--postgres", postgres_url, "postgresql://...")
+      ->required()
+      ->envname("WARDEN_POSTGRES_URL");
+  CLI::App* audit = app.add_subcommand("audit", "Audit trail commands");
+  audit->require_subcommand(1);
+  std::string audit_org;
+  CLI::App* verify = audit->add_subcommand(
+      "verify", "Walk an org's hash chain and checkpoint signatures");
+  verify->add_option("--postgres", postgres_url, "postgresql://...")
+      ->required()
+      ->envname("WARDEN_POSTGRES_URL");
+  verify->add_option("--org", audit_org)->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : kUsage;
+  }
+
+  if (*migrate) {
+    absl::StatusOr<int> version = warden::ApplyMigrations(postgres_url);
+    if (!version.ok()) {
+      std::cerr << "wardenctl: " << version.status().message() << "\n";
+      return kCallFailed;
+    }
+    std::cout << "schema at version " << *version << "\n";
+    return 0;
+  }
+  if (*verify) {
+    absl::StatusOr<warden::ChainVerification> v =
+        warden::VerifyAuditChain(postgres_url, audit_org);
+    if (!v.ok()) {
+      std::cerr << "wardenctl: " << v.status().message() << "\n";
+      return kCallFailed;
+    }
+    if (json) {
+      std::cout << Json{{"ok", v->ok},
+                        {"records", v->records},
+                        {"checkpoints", v->checkpoints},
+                        {"first_bad_seq", v->first_bad_seq},
+                        {"problem", v->problem}}
+                       .dump()
+                << "\n";
+    } else if (v->ok) {
+      std::cout << "OK org " << audit_org << ": " << v->records << " records, "
+                << v->checkpoints << " signed checkpoints verified\n";
+    } else {
+      std::cout << "BROKEN org " << audit_org << " at record "
+                << v->first_bad_seq << ": " << v->problem << "\n";
+    }
+    return v->ok ? 0 : kChainBroken;
   }
 
   auto channel =

@@ -42,6 +42,18 @@ int main(int argc, char** argv) {
                  "Also the longest wait for a free pooled connection")
       ->capture_default_str()
       ->check(CLI::Range(1, 60'000));
+  app.add_option("--postgres", options.postgres_url,
+                 "Configuration and audit trail in Postgres (with --redis)")
+      ->envname("WARDEN_POSTGRES_URL");
+  app.add_option("--audit-signing-key", options.audit_signing_key_path,
+                 "Ed25519 private key (PEM) signing audit checkpoints")
+      ->check(CLI::ExistingFile);
+  int64_t config_refresh_ms = 5000;
+  app.add_option("--config-refresh-ms", config_refresh_ms,
+                 "Longest a replica serves an older bundle if a NOTIFY is "
+                 "missed")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 3'600'000));
   app.add_option("--bundle", options.bundle_path,
                  "Policy bundle (YAML) to apply at start")
       ->check(CLI::ExistingFile);
@@ -70,6 +82,7 @@ int main(int argc, char** argv) {
   // Logs go to stderr; stdout carries only the "listening on" line.
   spdlog::set_default_logger(spdlog::stderr_color_mt("wardend"));
   options.sweep_interval = absl::Milliseconds(sweep_interval_ms);
+  options.config_refresh_interval = absl::Milliseconds(config_refresh_ms);
   options.redis_pool_size = static_cast<size_t>(redis_pool_size);
   options.redis_connect_timeout = absl::Milliseconds(redis_connect_timeout_ms);
   options.redis_command_timeout = absl::Milliseconds(redis_command_timeout_ms);

@@ -9,7 +9,6 @@ CREATE TABLE bundles (
   yaml        text        NOT NULL,
   applied_at  timestamptz NOT NULL,
   applied_by  text        NOT NULL,
-  diff        text[]      NOT NULL,
   PRIMARY KEY (org_id, version)
 );
 
