@@ -96,10 +96,13 @@ class Engine {
   // Expires due holds in every org, auditing each; returns how many.
   absl::StatusOr<size_t> SweepExpired();
 
+  // `org_id`, or the only org when it is empty and there is exactly one;
+  // else INVALID_ARGUMENT naming org_id.
+  absl::StatusOr<std::string> ResolveOrg(const std::string& org_id);
+
  private:
   absl::StatusOr<std::shared_ptr<const Policy>> ResolvePolicy(
       const std::string& org_id);
-  absl::StatusOr<std::string> ResolveOrg(const std::string& org_id);
   // Audits a settle or void; on failure reports UNAVAILABLE (the state change
   // stands, as the caller's retry is idempotent).
   absl::Status AuditTransition(AuditEvent::Type type, const Authorization& a,

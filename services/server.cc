@@ -13,6 +13,7 @@
 #include "governance/postgres/migrations.h"
 #include "governance/postgres/pg.h"
 #include "governance/postgres/postgres_audit_log.h"
+#include "governance/postgres/postgres_audit_reader.h"
 #include "governance/postgres/postgres_config_store.h"
 #include "governance/redis/redis_budget_store.h"
 #include "governance/status_macros.h"
@@ -89,6 +90,8 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
     }
     s->audit_ = std::make_unique<PostgresAuditLog>(
         PostgresAuditOptions{.url = options.postgres_url}, std::move(signer));
+    s->audit_reader_ =
+        std::make_unique<PostgresAuditReader>(options.postgres_url);
   } else {
     WARDEN_ASSIGN_OR_RETURN(s->audit_, FileAuditLog::Open(options.audit_path));
     s->config_ = std::make_unique<MemoryConfigStore>();
@@ -153,6 +156,8 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
       s->engine_.get(), s->executor_.get());
   s->admin_service_ =
       std::make_unique<AdminService>(s->engine_.get(), s->executor_.get());
+  s->audit_service_ = std::make_unique<AuditService>(
+      s->engine_.get(), s->audit_reader_.get(), s->executor_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -160,6 +165,7 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
                            &s->port_);
   builder.RegisterService(s->authorization_service_.get());
   builder.RegisterService(s->admin_service_.get());
+  builder.RegisterService(s->audit_service_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
     return absl::UnavailableError(

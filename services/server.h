@@ -15,6 +15,7 @@
 #include "governance/engine.h"
 #include "grpcpp/grpcpp.h"
 #include "services/admin_service.h"
+#include "services/audit_service.h"
 #include "services/authorization_service.h"
 
 namespace warden {
@@ -77,6 +78,8 @@ class WardenServer {
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<AuthorizationService> authorization_service_;
   std::unique_ptr<AdminService> admin_service_;
+  std::unique_ptr<AuditReader> audit_reader_;  // Null without Postgres.
+  std::unique_ptr<AuditService> audit_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   absl::Notification stop_;

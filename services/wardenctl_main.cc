@@ -5,8 +5,11 @@
 // the call failed (the gRPC status is printed to stderr); 2 for bad usage;
 // 3 when `audit verify` finds the chain broken.
 
+#include <algorithm>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
 
@@ -14,11 +17,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/util/time_util.h"
+#include "governance/audit_chain.h"
 #include "governance/postgres/migrations.h"
 #include "governance/postgres/postgres_audit_log.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
 #include "warden/v1/admin.grpc.pb.h"
+#include "warden/v1/audit.grpc.pb.h"
 #include "warden/v1/authorization.grpc.pb.h"
 
 namespace {
@@ -142,6 +147,142 @@ void SetDeadline(grpc::ClientContext* context) {
                         std::chrono::seconds(kDeadlineSeconds));
 }
 
+int PrintVerification(const std::string& org, bool ok, int64_t records,
+                      int64_t checkpoints, int64_t first_bad_seq,
+                      const std::string& problem, bool json) {
+  if (json) {
+    std::cout << Json{{"ok", ok},
+                      {"records", records},
+                      {"checkpoints", checkpoints},
+                      {"first_bad_seq", first_bad_seq},
+                      {"problem", problem}}
+                     .dump()
+              << "\n";
+  } else if (ok) {
+    std::cout << "OK org " << org << ": " << records << " records, "
+              << checkpoints << " signed checkpoints verified\n";
+  } else {
+    std::cout << "BROKEN org " << org << " at record " << first_bad_seq << ": "
+              << problem << "\n";
+  }
+  return ok ? 0 : kChainBroken;
+}
+
+bool ParseTimeFlag(const char* flag, const std::string& text,
+                   google::protobuf::Timestamp* out) {
+  if (text.empty()) return true;
+  if (!google::protobuf::util::TimeUtil::FromString(text, out)) {
+    std::cerr
+        << "wardenctl: " << flag << ": \"" << text
+        << "\" is not an RFC 3339 time (e.g. 2026-04-01T00:00:00-04:00)\n";
+    return false;
+  }
+  return true;
+}
+
+Json RecordJson(const v1::AuditRecord& r) {
+  return {{"org_id", r.org_id()},
+          {"seq", r.seq()},
+          {"time", TimeText(r.time())},
+          {"type", r.type()},
+          {"actor", r.actor()},
+          {"gateway", r.gateway()},
+          {"authorization_id", r.authorization_id()},
+          {"agent_id", r.agent_id()},
+          {"department_id", r.department_id()},
+          {"wallet_id", r.wallet_id()},
+          {"decision", r.decision()},
+          {"status", r.status()},
+          {"charged_usd", r.charged_usd()},
+          {"body", r.body()},
+          {"prev_hash", r.prev_hash()},
+          {"hash", r.hash()}};
+}
+
+constexpr const char* kCsvHeader =
+    "org_id,seq,time,type,actor,authorization_id,agent_id,department_id,"
+    "wallet_id,decision,status,charged_usd,prev_hash,hash,body";
+
+// RFC 4180: every field quoted, quotes doubled.
+std::string CsvLine(const v1::AuditRecord& r) {
+  std::string line;
+  auto field = [&](const std::string& v) {
+    if (!line.empty()) line += ',';
+    line += '"';
+    for (char c : v) {
+      if (c == '"') line += '"';
+      line += c;
+    }
+    line += '"';
+  };
+  for (const std::string& v :
+       {r.org_id(), std::to_string(r.seq()), TimeText(r.time()), r.type(),
+        r.actor(), r.authorization_id(), r.agent_id(), r.department_id(),
+        r.wallet_id(), r.decision(), r.status(), r.charged_usd(), r.prev_hash(),
+        r.hash(), r.body()}) {
+    field(v);
+  }
+  return line;
+}
+
+// Pages through QueryEvents with the seq cursor until `max` events or the
+// end, calling fn on each.
+grpc::Status ForEachEvent(
+    v1::AuditService::Stub& stub, v1::QueryEventsRequest request, int64_t max,
+    const std::function<void(const v1::AuditRecord&)>& fn) {
+  constexpr int kPage = 2000;
+  int64_t seen = 0;
+  while (seen < max) {
+    request.set_page_size(
+        static_cast<int>(std::min<int64_t>(kPage, max - seen)));
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    auto reader = stub.QueryEvents(&context, request);
+    v1::AuditRecord r;
+    int got = 0;
+    while (reader->Read(&r)) {
+      fn(r);
+      request.set_after_seq(r.seq());
+      ++got;
+    }
+    grpc::Status status = reader->Finish();
+    if (!status.ok()) return status;
+    seen += got;
+    if (got < request.page_size()) break;
+  }
+  return grpc::Status::OK;
+}
+
+// Recomputes the chain of a JSONL export: each line's hash must be
+// SHA-256(prev_hash || body), and each prev_hash the previous line's hash.
+int VerifyExportFile(const std::string& path, bool json) {
+  std::ifstream in(path);
+  std::string line, prev;
+  int64_t n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.contains("hash") || !j.contains("prev_hash") ||
+        !j.contains("body")) {
+      return PrintVerification(path, false, n, 0, n,
+                               "not an export line (JSONL with body, "
+                               "prev_hash, hash)",
+                               json);
+    }
+    const std::string prev_hash = j["prev_hash"];
+    if (n > 1 && prev_hash != prev) {
+      return PrintVerification(path, false, n, 0, j.value("seq", n),
+                               "does not link to the previous line", json);
+    }
+    if (warden::ChainHash(prev_hash, j["body"].get<std::string>()) !=
+        j["hash"].get<std::string>()) {
+      return PrintVerification(path, false, n, 0, j.value("seq", n),
+                               "its body does not match its hash", json);
+    }
+    prev = j["hash"];
+  }
+  return PrintVerification(path, true, n, 0, 0, "", json);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -218,11 +359,58 @@ int main(int argc, char** argv) {
   audit->require_subcommand(1);
   std::string audit_org;
   CLI::App* verify = audit->add_subcommand(
-      "verify", "Walk an org's hash chain and checkpoint signatures");
+      "verify",
+      "Walk an org's hash chain and checkpoint signatures (through the "
+      "server, or directly with --postgres)");
   verify->add_option("--postgres", postgres_url, "postgresql://...")
-      ->required()
       ->envname("WARDEN_POSTGRES_URL");
-  verify->add_option("--org", audit_org)->required();
+  verify->add_option("--org", audit_org);
+
+  v1::QueryEventsRequest query_request;
+  std::string from_text, to_text, decision_text, out_path, format = "jsonl";
+  int64_t max_events = 100000;
+  auto add_filters = [&](CLI::App* cmd) {
+    cmd->add_option("--department", *query_request.mutable_department_id());
+    cmd->add_option("--agent", *query_request.mutable_agent_id());
+    cmd->add_option("--wallet", *query_request.mutable_wallet_id());
+    cmd->add_option("--chain", *query_request.mutable_chain());
+    cmd->add_option("--asset", *query_request.mutable_asset());
+    cmd->add_option("--decision", decision_text,
+                    "ALLOW, DENY or PENDING_APPROVAL")
+        ->check(CLI::IsMember({"ALLOW", "DENY", "PENDING_APPROVAL"}));
+    cmd->add_option("--from", from_text, "RFC 3339, inclusive");
+    cmd->add_option("--to", to_text, "RFC 3339, exclusive");
+    cmd->add_option("--max", max_events, "stop after this many events")
+        ->capture_default_str();
+  };
+  CLI::App* query =
+      audit->add_subcommand("query", "Print audit events as JSON lines");
+  add_filters(query);
+  CLI::App* export_cmd = audit->add_subcommand(
+      "export", "Write audit events to a file an auditor can verify offline");
+  add_filters(export_cmd);
+  export_cmd->add_option("--format", format)
+      ->check(CLI::IsMember({"csv", "jsonl"}))
+      ->capture_default_str();
+  export_cmd->add_option("--out", out_path)->required();
+  CLI::App* verify_file = audit->add_subcommand(
+      "verify-file", "Check the hash chain of a JSONL export, offline");
+  verify_file->add_option("file", out_path)
+      ->required()
+      ->check(CLI::ExistingFile);
+
+  v1::SpendSummaryRequest summary_request;
+  std::string group_text;
+  CLI::App* summary = audit->add_subcommand(
+      "summary", "Settled and held spend, grouped, over a period");
+  summary
+      ->add_option("--group-by", group_text,
+                   "department, agent, wallet, chain or asset")
+      ->required()
+      ->check(
+          CLI::IsMember({"department", "agent", "wallet", "chain", "asset"}));
+  summary->add_option("--from", from_text, "RFC 3339, inclusive");
+  summary->add_option("--to", to_text, "RFC 3339, exclusive");
 
   try {
     app.parse(argc, argv);
@@ -240,29 +428,18 @@ int main(int argc, char** argv) {
     std::cout << "schema at version " << *version << "\n";
     return 0;
   }
-  if (*verify) {
+  if (*verify_file) {
+    return VerifyExportFile(out_path, json);
+  }
+  if (*verify && !postgres_url.empty()) {
     absl::StatusOr<warden::ChainVerification> v =
         warden::VerifyAuditChain(postgres_url, audit_org);
     if (!v.ok()) {
       std::cerr << "wardenctl: " << v.status().message() << "\n";
       return kCallFailed;
     }
-    if (json) {
-      std::cout << Json{{"ok", v->ok},
-                        {"records", v->records},
-                        {"checkpoints", v->checkpoints},
-                        {"first_bad_seq", v->first_bad_seq},
-                        {"problem", v->problem}}
-                       .dump()
-                << "\n";
-    } else if (v->ok) {
-      std::cout << "OK org " << audit_org << ": " << v->records << " records, "
-                << v->checkpoints << " signed checkpoints verified\n";
-    } else {
-      std::cout << "BROKEN org " << audit_org << " at record "
-                << v->first_bad_seq << ": " << v->problem << "\n";
-    }
-    return v->ok ? 0 : kChainBroken;
+    return PrintVerification(audit_org, v->ok, v->records, v->checkpoints,
+                             v->first_bad_seq, v->problem, json);
   }
 
   auto channel =
@@ -272,6 +449,98 @@ int main(int argc, char** argv) {
   grpc::ClientContext context;
   SetDeadline(&context);
 
+  auto audit_stub = v1::AuditService::NewStub(channel);
+  if (*verify) {
+    v1::VerifyChainRequest request;
+    request.set_org_id(audit_org.empty() ? org : audit_org);
+    v1::VerifyChainResponse response;
+    grpc::Status status = audit_stub->VerifyChain(&context, request, &response);
+    if (!status.ok()) return Fail(status);
+    return PrintVerification(
+        request.org_id().empty() ? "(default)" : request.org_id(),
+        response.ok(), response.records(), response.checkpoints(),
+        response.first_bad_seq(), response.problem(), json);
+  }
+  if (*query || *export_cmd) {
+    query_request.set_org_id(org);
+    if (!decision_text.empty()) {
+      v1::Decision d = v1::DECISION_UNSPECIFIED;
+      v1::Decision_Parse("DECISION_" + decision_text, &d);
+      query_request.set_decision(d);
+    }
+    if (!ParseTimeFlag("--from", from_text, query_request.mutable_from()) ||
+        !ParseTimeFlag("--to", to_text, query_request.mutable_to())) {
+      return kUsage;
+    }
+    std::ofstream file;
+    std::ostream* out = &std::cout;
+    if (*export_cmd) {
+      file.open(out_path);
+      if (!file) {
+        std::cerr << "wardenctl: --out: cannot write " << out_path << "\n";
+        return kUsage;
+      }
+      out = &file;
+      if (format == "csv") *out << kCsvHeader << "\n";
+    }
+    int64_t written = 0;
+    const grpc::Status status = ForEachEvent(
+        *audit_stub, query_request, max_events, [&](const v1::AuditRecord& r) {
+          if (*export_cmd && format == "csv") {
+            *out << CsvLine(r) << "\n";
+          } else {
+            *out << RecordJson(r).dump() << "\n";
+          }
+          ++written;
+        });
+    if (!status.ok()) return Fail(status);
+    if (*export_cmd) {
+      std::cerr << "wrote " << written << " events to " << out_path << "\n";
+    }
+    return 0;
+  }
+  if (*summary) {
+    summary_request.set_org_id(org);
+    static const std::map<std::string, v1::SpendSummaryRequest::GroupBy>
+        kGroups = {{"department", v1::SpendSummaryRequest::GROUP_BY_DEPARTMENT},
+                   {"agent", v1::SpendSummaryRequest::GROUP_BY_AGENT},
+                   {"wallet", v1::SpendSummaryRequest::GROUP_BY_WALLET},
+                   {"chain", v1::SpendSummaryRequest::GROUP_BY_CHAIN},
+                   {"asset", v1::SpendSummaryRequest::GROUP_BY_ASSET}};
+    summary_request.set_group_by(kGroups.at(group_text));
+    if (!ParseTimeFlag("--from", from_text, summary_request.mutable_from()) ||
+        !ParseTimeFlag("--to", to_text, summary_request.mutable_to())) {
+      return kUsage;
+    }
+    v1::SpendSummaryResponse response;
+    grpc::Status status =
+        audit_stub->SpendSummary(&context, summary_request, &response);
+    if (!status.ok()) return Fail(status);
+    auto row_json = [](const v1::SpendRow& r) {
+      return Json{{"key", r.key()},
+                  {"settled_usd", r.settled_usd()},
+                  {"held_usd", r.held_usd()},
+                  {"total_usd", r.total_usd()},
+                  {"count", r.count()}};
+    };
+    if (json) {
+      Json rows = Json::array();
+      for (const v1::SpendRow& r : response.rows()) rows.push_back(row_json(r));
+      std::cout
+          << Json{{"rows", rows}, {"total", row_json(response.total())}}.dump()
+          << "\n";
+    } else {
+      std::cout << group_text << "\tsettled_usd\theld_usd\ttotal_usd\tcount\n";
+      for (const v1::SpendRow& r : response.rows()) {
+        std::cout << r.key() << "\t" << r.settled_usd() << "\t" << r.held_usd()
+                  << "\t" << r.total_usd() << "\t" << r.count() << "\n";
+      }
+      const v1::SpendRow& t = response.total();
+      std::cout << "total\t" << t.settled_usd() << "\t" << t.held_usd() << "\t"
+                << t.total_usd() << "\t" << t.count() << "\n";
+    }
+    return 0;
+  }
   if (*apply) {
     std::ifstream in(bundle_file);
     std::stringstream text;

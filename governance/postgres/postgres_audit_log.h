@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "governance/audit_chain.h"
 #include "governance/audit_log.h"
+#include "governance/audit_reader.h"
 #include "pqxx/pqxx"
 
 namespace warden {
@@ -73,16 +74,6 @@ class PostgresAuditLog final : public AuditLog {
   std::deque<Pending*> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread writer_;
-};
-
-// The outcome of walking an org's chain.
-struct ChainVerification {
-  bool ok = true;
-  int64_t records = 0;
-  int64_t checkpoints = 0;
-  // When !ok: the first bad record's seq and what is wrong with it.
-  int64_t first_bad_seq = 0;
-  std::string problem;
 };
 
 // Walks the org's records in seq order and checks that each is present

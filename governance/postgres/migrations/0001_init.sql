@@ -112,10 +112,12 @@ CREATE TABLE audit_events (
   PRIMARY KEY (org_id, seq, time)
 ) PARTITION BY RANGE (time);
 
+-- QueryEvents pages in seq order, optionally by agent, department or
+-- wallet; SpendSummary scans by the authorization's creation time.
 CREATE INDEX audit_events_org_time ON audit_events (org_id, time);
-CREATE INDEX audit_events_org_agent_time ON audit_events (org_id, agent_id, time);
-CREATE INDEX audit_events_org_dept_time ON audit_events (org_id, department_id, time);
-CREATE INDEX audit_events_org_wallet_time ON audit_events (org_id, wallet_id, time);
+CREATE INDEX audit_events_org_agent_seq ON audit_events (org_id, agent_id, seq);
+CREATE INDEX audit_events_org_dept_seq ON audit_events (org_id, department_id, seq);
+CREATE INDEX audit_events_org_wallet_seq ON audit_events (org_id, wallet_id, seq);
 CREATE INDEX audit_events_authorization ON audit_events (org_id, authorization_id, seq);
 CREATE INDEX audit_events_org_created ON audit_events (org_id, created_at)
   WHERE authorization_id IS NOT NULL;

@@ -1,0 +1,126 @@
+#include "governance/postgres/postgres_audit_reader.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "governance/postgres/pg.h"
+#include "governance/postgres/postgres_audit_log.h"
+#include "governance/status_macros.h"
+
+namespace warden {
+namespace {
+
+// Postgres timestamps bound what we pass: infinite times become its
+// -infinity / infinity.
+std::string PgTime(absl::Time t) {
+  if (t == absl::InfinitePast()) return "-infinity";
+  if (t == absl::InfiniteFuture()) return "infinity";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", t, absl::UTCTimeZone());
+}
+
+const char* GroupColumn(SpendGroup g) {
+  switch (g) {
+    case SpendGroup::kDepartment:
+      return "department_id";
+    case SpendGroup::kAgent:
+      return "agent_id";
+    case SpendGroup::kWallet:
+      return "wallet_id";
+    case SpendGroup::kChain:
+      return "chain";
+    case SpendGroup::kAsset:
+      return "asset";
+  }
+  return "agent_id";
+}
+
+}  // namespace
+
+absl::Status PostgresAuditReader::Run(
+    absl::string_view op, const std::function<void(pqxx::work&)>& fn) {
+  absl::MutexLock lock(&mu_);
+  if (conn_ == nullptr || !conn_->is_open()) {
+    conn_.reset();
+    WARDEN_ASSIGN_OR_RETURN(conn_, pg::Connect(url_));
+  }
+  absl::Status st = pg::Transact(*conn_, op, fn);
+  if (!st.ok()) conn_.reset();
+  return st;
+}
+
+absl::Status PostgresAuditReader::Query(
+    const AuditQuery& q, const std::function<bool(const AuditRecord&)>& fn) {
+  const size_t limit = std::clamp<size_t>(q.limit, 1, kMaxAuditPage);
+  // Filters are "$n = '' OR column = $n", so one prepared shape serves all.
+  return Run("query audit events", [&](pqxx::work& w) {
+    pqxx::result rows = w.exec_params(
+        "SELECT org_id, seq, (extract(epoch FROM time) * 1000000)::bigint, "
+        "type, actor, gateway, coalesce(authorization_id, ''), "
+        "coalesce(agent_id, ''), coalesce(department_id, ''), "
+        "coalesce(wallet_id, ''), coalesce(decision, ''), "
+        "coalesce(status, ''), coalesce(charged_usd, 0), body, prev_hash, "
+        "hash FROM audit_events "
+        "WHERE org_id = $1 AND seq > $2 AND time >= $3::timestamptz "
+        "AND time < $4::timestamptz "
+        "AND ($5 = '' OR department_id = $5) AND ($6 = '' OR agent_id = $6) "
+        "AND ($7 = '' OR wallet_id = $7) AND ($8 = '' OR chain = $8) "
+        "AND ($9 = '' OR asset = $9) AND ($10 = '' OR decision = $10) "
+        "ORDER BY seq LIMIT $11",
+        q.org_id, q.after_seq, PgTime(q.from), PgTime(q.to), q.department_id,
+        q.agent_id, q.wallet_id, q.chain, q.asset, q.decision,
+        static_cast<int64_t>(limit));
+    for (const pqxx::row& r : rows) {
+      AuditRecord a;
+      a.org_id = r[0].as<std::string>();
+      a.seq = r[1].as<int64_t>();
+      a.time = absl::FromUnixMicros(r[2].as<int64_t>());
+      a.type = r[3].as<std::string>();
+      a.actor = r[4].as<std::string>();
+      a.gateway = r[5].as<std::string>();
+      a.authorization_id = r[6].as<std::string>();
+      a.agent_id = r[7].as<std::string>();
+      a.department_id = r[8].as<std::string>();
+      a.wallet_id = r[9].as<std::string>();
+      a.decision = r[10].as<std::string>();
+      a.status = r[11].as<std::string>();
+      a.charged_usd = r[12].as<int64_t>();
+      a.body = r[13].as<std::string>();
+      a.prev_hash = r[14].as<std::string>();
+      a.hash = r[15].as<std::string>();
+      if (!fn(a)) break;
+    }
+  });
+}
+
+absl::StatusOr<std::vector<SpendRow>> PostgresAuditReader::SpendSummary(
+    const std::string& org_id, SpendGroup group, absl::Time from,
+    absl::Time to) {
+  std::vector<SpendRow> out;
+  // The latest event of each authorization says what it charges now.
+  const std::string sql = absl::StrCat(
+      "WITH latest AS (SELECT DISTINCT ON (authorization_id) ",
+      GroupColumn(group),
+      " AS key, status, charged_usd FROM audit_events "
+      "WHERE org_id = $1 AND authorization_id IS NOT NULL "
+      "AND created_at >= $2::timestamptz AND created_at < $3::timestamptz "
+      "ORDER BY authorization_id, seq DESC) "
+      "SELECT coalesce(key, ''), "
+      "coalesce(sum(charged_usd) FILTER (WHERE status = 'SETTLED'), 0), "
+      "coalesce(sum(charged_usd) FILTER (WHERE status <> 'SETTLED'), 0), "
+      "count(*) FROM latest WHERE charged_usd > 0 GROUP BY 1 ORDER BY 1");
+  WARDEN_RETURN_IF_ERROR(Run("spend summary", [&](pqxx::work& w) {
+    for (const pqxx::row& r :
+         w.exec_params(sql, org_id, PgTime(from), PgTime(to))) {
+      out.push_back({r[0].as<std::string>(), r[1].as<int64_t>(),
+                     r[2].as<int64_t>(), r[3].as<int64_t>()});
+    }
+  }));
+  return out;
+}
+
+absl::StatusOr<ChainVerification> PostgresAuditReader::Verify(
+    const std::string& org_id) {
+  return VerifyAuditChain(url_, org_id);
+}
+
+}  // namespace warden

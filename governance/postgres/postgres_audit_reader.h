@@ -1,0 +1,40 @@
+#ifndef WARDEN_GOVERNANCE_POSTGRES_POSTGRES_AUDIT_READER_H_
+#define WARDEN_GOVERNANCE_POSTGRES_POSTGRES_AUDIT_READER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "governance/audit_reader.h"
+#include "pqxx/pqxx"
+
+namespace warden {
+
+// AuditReader over the Postgres trail. One connection, one query at a time
+// (finance queries are not on the hot path); reconnects after a failure.
+class PostgresAuditReader final : public AuditReader {
+ public:
+  explicit PostgresAuditReader(std::string url) : url_(std::move(url)) {}
+
+  absl::Status Query(
+      const AuditQuery& q,
+      const std::function<bool(const AuditRecord&)>& fn) override;
+  absl::StatusOr<std::vector<SpendRow>> SpendSummary(const std::string& org_id,
+                                                     SpendGroup group,
+                                                     absl::Time from,
+                                                     absl::Time to) override;
+  absl::StatusOr<ChainVerification> Verify(const std::string& org_id) override;
+
+ private:
+  absl::Status Run(absl::string_view op,
+                   const std::function<void(pqxx::work&)>& fn);
+
+  const std::string url_;
+  absl::Mutex mu_;
+  std::unique_ptr<pqxx::connection> conn_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace warden
+
+#endif  // WARDEN_GOVERNANCE_POSTGRES_POSTGRES_AUDIT_READER_H_

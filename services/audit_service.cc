@@ -1,0 +1,210 @@
+#include "services/audit_service.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "governance/status_macros.h"
+#include "services/call.h"
+#include "services/proto_convert.h"
+
+namespace warden {
+namespace {
+
+constexpr size_t kDefaultPage = 500;
+
+absl::Status NoReader() {
+  return absl::FailedPreconditionError(
+      "audit queries need wardend --postgres (the audit trail in Postgres)");
+}
+
+absl::Time FromProto(const google::protobuf::Timestamp& ts, absl::Time unset) {
+  if (ts.seconds() == 0 && ts.nanos() == 0) return unset;
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+}
+
+const char* DecisionFilter(v1::Decision d) {
+  switch (d) {
+    case v1::DECISION_ALLOW:
+      return "ALLOW";
+    case v1::DECISION_DENY:
+      return "DENY";
+    case v1::DECISION_PENDING_APPROVAL:
+      return "PENDING_APPROVAL";
+    default:
+      return "";
+  }
+}
+
+void ToProto(const SpendRow& r, v1::SpendRow* out) {
+  out->set_key(r.key);
+  out->set_settled_usd(FormatUsdDecimal(r.settled_usd));
+  out->set_held_usd(FormatUsdDecimal(r.held_usd));
+  out->set_total_usd(FormatUsdDecimal(r.settled_usd + r.held_usd));
+  out->set_count(r.count);
+}
+
+// Streams a page that a worker fetched; deletes itself when done.
+class RecordWriter final : public grpc::ServerWriteReactor<v1::AuditRecord> {
+ public:
+  // Called once, from any thread, with the page or the error.
+  void Start(absl::StatusOr<std::vector<v1::AuditRecord>> page) {
+    if (!page.ok()) {
+      Finish(ToGrpcStatus(page.status()));
+      return;
+    }
+    records_ = *std::move(page);
+    Next();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+      return;
+    }
+    Next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Next() {
+    if (next_ == records_.size()) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    StartWrite(&records_[next_++]);
+  }
+
+  std::vector<v1::AuditRecord> records_;
+  size_t next_ = 0;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::AuditRecord>* AuditService::QueryEvents(
+    grpc::CallbackServerContext* context,
+    const v1::QueryEventsRequest* request) {
+  auto* writer = new RecordWriter;
+  auto work = [this,
+               request]() -> absl::StatusOr<std::vector<v1::AuditRecord>> {
+    if (reader_ == nullptr) return NoReader();
+    if (request->page_size() < 0 ||
+        request->page_size() > static_cast<int>(kMaxAuditPage)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("page_size: must be from 0 (default ", kDefaultPage,
+                       ") to ", kMaxAuditPage));
+    }
+    AuditQuery q;
+    WARDEN_ASSIGN_OR_RETURN(q.org_id, engine_->ResolveOrg(request->org_id()));
+    q.department_id = request->department_id();
+    q.agent_id = request->agent_id();
+    q.wallet_id = request->wallet_id();
+    q.chain = request->chain();
+    q.asset = request->asset();
+    q.decision = DecisionFilter(request->decision());
+    q.from = FromProto(request->from(), absl::InfinitePast());
+    q.to = FromProto(request->to(), absl::InfiniteFuture());
+    q.after_seq = request->after_seq();
+    q.limit = request->page_size() == 0
+                  ? kDefaultPage
+                  : static_cast<size_t>(request->page_size());
+    std::vector<v1::AuditRecord> page;
+    WARDEN_RETURN_IF_ERROR(reader_->Query(q, [&](const AuditRecord& a) {
+      v1::AuditRecord& r = page.emplace_back();
+      r.set_org_id(a.org_id);
+      r.set_seq(a.seq);
+      *r.mutable_time() = ToTimestamp(a.time);
+      r.set_type(a.type);
+      r.set_actor(a.actor);
+      r.set_gateway(a.gateway);
+      r.set_authorization_id(a.authorization_id);
+      r.set_agent_id(a.agent_id);
+      r.set_department_id(a.department_id);
+      r.set_wallet_id(a.wallet_id);
+      r.set_decision(a.decision);
+      r.set_status(a.status);
+      r.set_charged_usd(FormatUsdDecimal(a.charged_usd));
+      r.set_body(a.body);
+      r.set_prev_hash(a.prev_hash);
+      r.set_hash(a.hash);
+      return true;
+    }));
+    return page;
+  };
+  if (!executor_->Submit(
+          [writer, work = std::move(work)] { writer->Start(work()); })) {
+    writer->Start(
+        absl::UnavailableError("server overloaded: request queue full"));
+  }
+  return writer;
+}
+
+grpc::ServerUnaryReactor* AuditService::SpendSummary(
+    grpc::CallbackServerContext* context,
+    const v1::SpendSummaryRequest* request,
+    v1::SpendSummaryResponse* response) {
+  return RunUnary(
+      executor_, context,
+      [this, request]() -> absl::StatusOr<std::vector<SpendRow>> {
+        if (reader_ == nullptr) return NoReader();
+        SpendGroup group;
+        switch (request->group_by()) {
+          case v1::SpendSummaryRequest::GROUP_BY_DEPARTMENT:
+            group = SpendGroup::kDepartment;
+            break;
+          case v1::SpendSummaryRequest::GROUP_BY_AGENT:
+            group = SpendGroup::kAgent;
+            break;
+          case v1::SpendSummaryRequest::GROUP_BY_WALLET:
+            group = SpendGroup::kWallet;
+            break;
+          case v1::SpendSummaryRequest::GROUP_BY_CHAIN:
+            group = SpendGroup::kChain;
+            break;
+          case v1::SpendSummaryRequest::GROUP_BY_ASSET:
+            group = SpendGroup::kAsset;
+            break;
+          default:
+            return absl::InvalidArgumentError(
+                "group_by: required (department, agent, wallet, chain or "
+                "asset)");
+        }
+        WARDEN_ASSIGN_OR_RETURN(std::string org,
+                                engine_->ResolveOrg(request->org_id()));
+        return reader_->SpendSummary(
+            org, group, FromProto(request->from(), absl::InfinitePast()),
+            FromProto(request->to(), absl::InfiniteFuture()));
+      },
+      [response](const std::vector<SpendRow>& rows) {
+        SpendRow total{.key = "total"};
+        for (const SpendRow& r : rows) {
+          ToProto(r, response->add_rows());
+          total.settled_usd += r.settled_usd;
+          total.held_usd += r.held_usd;
+          total.count += r.count;
+        }
+        ToProto(total, response->mutable_total());
+      });
+}
+
+grpc::ServerUnaryReactor* AuditService::VerifyChain(
+    grpc::CallbackServerContext* context, const v1::VerifyChainRequest* request,
+    v1::VerifyChainResponse* response) {
+  return RunUnary(
+      executor_, context,
+      [this, request]() -> absl::StatusOr<ChainVerification> {
+        if (reader_ == nullptr) return NoReader();
+        WARDEN_ASSIGN_OR_RETURN(std::string org,
+                                engine_->ResolveOrg(request->org_id()));
+        return reader_->Verify(org);
+      },
+      [response](const ChainVerification& v) {
+        response->set_ok(v.ok);
+        response->set_records(v.records);
+        response->set_checkpoints(v.checkpoints);
+        response->set_first_bad_seq(v.first_bad_seq);
+        response->set_problem(v.problem);
+      });
+}
+
+}  // namespace warden

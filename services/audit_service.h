@@ -1,0 +1,39 @@
+#ifndef WARDEN_SERVICES_AUDIT_SERVICE_H_
+#define WARDEN_SERVICES_AUDIT_SERVICE_H_
+
+#include "governance/audit_reader.h"
+#include "governance/engine.h"
+#include "services/executor.h"
+#include "warden/v1/audit.grpc.pb.h"
+
+namespace warden {
+
+// warden.v1.AuditService over an AuditReader. Translation only. Without a
+// reader (no Postgres) every call is FAILED_PRECONDITION.
+class AuditService final : public v1::AuditService::CallbackService {
+ public:
+  // None is owned; `reader` may be null.
+  AuditService(Engine* engine, AuditReader* reader, Executor* executor)
+      : engine_(engine), reader_(reader), executor_(executor) {}
+
+  grpc::ServerWriteReactor<v1::AuditRecord>* QueryEvents(
+      grpc::CallbackServerContext* context,
+      const v1::QueryEventsRequest* request) override;
+  grpc::ServerUnaryReactor* SpendSummary(
+      grpc::CallbackServerContext* context,
+      const v1::SpendSummaryRequest* request,
+      v1::SpendSummaryResponse* response) override;
+  grpc::ServerUnaryReactor* VerifyChain(
+      grpc::CallbackServerContext* context,
+      const v1::VerifyChainRequest* request,
+      v1::VerifyChainResponse* response) override;
+
+ private:
+  Engine* const engine_;
+  AuditReader* const reader_;
+  Executor* const executor_;
+};
+
+}  // namespace warden
+
+#endif  // WARDEN_SERVICES_AUDIT_SERVICE_H_
