@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "google/protobuf/util/time_util.h"
 #include "governance/audit_chain.h"
+#include "governance/memory/file_audit_log.h"
 #include "governance/postgres/migrations.h"
 #include "governance/postgres/postgres_audit_log.h"
 #include "grpcpp/grpcpp.h"
@@ -253,33 +254,29 @@ grpc::Status ForEachEvent(
   return grpc::Status::OK;
 }
 
-// Recomputes the chain of a JSONL export: each line's hash must be
-// SHA-256(prev_hash || body), and each prev_hash the previous line's hash.
+// Recomputes the chain of a JSONL export (or of an embedded-mode audit
+// file): each line's hash must be SHA-256(prev_hash || body), and each
+// prev_hash the previous line's hash.
 int VerifyExportFile(const std::string& path, bool json) {
   std::ifstream in(path);
-  std::string line, prev;
+  std::string text, prev;
   int64_t n = 0;
-  while (std::getline(in, line)) {
+  while (std::getline(in, text)) {
     ++n;
-    Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.contains("hash") || !j.contains("prev_hash") ||
-        !j.contains("body")) {
+    absl::StatusOr<warden::ChainLine> line = warden::ParseChainLine(text);
+    if (!line.ok()) {
       return PrintVerification(path, false, n, 0, n,
-                               "not an export line (JSONL with body, "
-                               "prev_hash, hash)",
-                               json);
+                               std::string(line.status().message()), json);
     }
-    const std::string prev_hash = j["prev_hash"];
-    if (n > 1 && prev_hash != prev) {
-      return PrintVerification(path, false, n, 0, j.value("seq", n),
+    if (n > 1 && line->prev_hash != prev) {
+      return PrintVerification(path, false, n, 0, line->seq,
                                "does not link to the previous line", json);
     }
-    if (warden::ChainHash(prev_hash, j["body"].get<std::string>()) !=
-        j["hash"].get<std::string>()) {
-      return PrintVerification(path, false, n, 0, j.value("seq", n),
+    if (warden::ChainHash(line->prev_hash, line->body) != line->hash) {
+      return PrintVerification(path, false, n, 0, line->seq,
                                "its body does not match its hash", json);
     }
-    prev = j["hash"];
+    prev = line->hash;
   }
   return PrintVerification(path, true, n, 0, 0, "", json);
 }

@@ -10,6 +10,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "governance/audit_chain.h"
+#include "nlohmann/json.hpp"
 
 namespace warden {
 namespace {
@@ -40,15 +42,48 @@ absl::StatusOr<std::unique_ptr<FileAuditLog>> FileAuditLog::Open(
     ::close(fd);
     return Errno("cannot truncate torn tail of audit file", path);
   }
-  return std::unique_ptr<FileAuditLog>(new FileAuditLog(path, fd));
+  // Continue the chain from the last whole line.
+  off_t start = end;
+  while (start > 0 && ::pread(fd, &c, 1, start - 1) == 1 &&
+         (start == end || c != '\n')) {
+    --start;
+  }
+  int64_t seq = 0;
+  std::string hash = kGenesisHash;
+  if (end > 0) {
+    std::string last(static_cast<size_t>(end - start), '\0');
+    if (::pread(fd, last.data(), last.size(), start) !=
+        static_cast<ssize_t>(last.size())) {
+      ::close(fd);
+      return Errno("cannot read the last line of audit file", path);
+    }
+    absl::StatusOr<ChainLine> line = ParseChainLine(last);
+    if (!line.ok()) {
+      ::close(fd);
+      return absl::DataLossError(
+          absl::StrCat(path, ": last line is not a chained audit record: ",
+                       line.status().message()));
+    }
+    seq = line->seq;
+    hash = line->hash;
+  }
+  return std::unique_ptr<FileAuditLog>(
+      new FileAuditLog(path, fd, seq, std::move(hash)));
 }
 
 FileAuditLog::~FileAuditLog() { ::close(fd_); }
 
 absl::Status FileAuditLog::Append(const AuditEvent& event) {
-  const std::string line = EncodeAuditEvent(event) + "\n";
+  const std::string body = EncodeAuditEvent(event);
   absl::MutexLock lock(&mu_);
   if (!broken_.ok()) return broken_;
+  const std::string hash = ChainHash(last_hash_, body);
+  const std::string line = nlohmann::json{{"seq", seq_ + 1},
+                                          {"prev_hash", last_hash_},
+                                          {"hash", hash},
+                                          {"body", body}}
+                               .dump() +
+                           "\n";
   // O_APPEND plus the mutex keeps lines whole and in order.
   size_t done = 0;
   while (done < line.size()) {
@@ -60,6 +95,8 @@ absl::Status FileAuditLog::Append(const AuditEvent& event) {
     }
     done += static_cast<size_t>(n);
   }
+  ++seq_;
+  last_hash_ = hash;
   const uint64_t mine = ++written_;
   while (synced_ < mine) {
     if (!broken_.ok()) return broken_;
@@ -94,17 +131,44 @@ absl::Status FileAuditLog::Replay(
     const std::function<absl::Status(const AuditEvent&)>& fn) {
   std::ifstream in(path);
   if (!in) return absl::OkStatus();  // No trail yet.
-  std::string line;
-  for (int64_t n = 1; std::getline(in, line); ++n) {
-    if (line.empty()) continue;
-    absl::StatusOr<AuditEvent> event = DecodeAuditEvent(line);
+  std::string text;
+  std::string prev = kGenesisHash;
+  for (int64_t n = 1; std::getline(in, text); ++n) {
+    if (text.empty()) continue;
+    absl::StatusOr<ChainLine> line = ParseChainLine(text);
+    if (!line.ok()) {
+      return absl::DataLossError(
+          absl::StrCat(path, ":", n, ": ", line.status().message()));
+    }
+    if (line->seq != n || line->prev_hash != prev ||
+        ChainHash(line->prev_hash, line->body) != line->hash) {
+      return absl::DataLossError(absl::StrCat(
+          path, ":", n,
+          ": the hash chain is broken here (a record was altered, deleted "
+          "or reordered); see docs/audit.md"));
+    }
+    prev = line->hash;
+    absl::StatusOr<AuditEvent> event = DecodeAuditEvent(line->body);
     if (!event.ok()) {
-      return absl::InvalidArgumentError(
+      return absl::DataLossError(
           absl::StrCat(path, ":", n, ": ", event.status().message()));
     }
     if (absl::Status st = fn(*event); !st.ok()) return st;
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<ChainLine> ParseChainLine(absl::string_view text) {
+  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr,
+                                           /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j["seq"].is_number_integer() ||
+      !j["prev_hash"].is_string() || !j["hash"].is_string() ||
+      !j["body"].is_string()) {
+    return absl::InvalidArgumentError(
+        "not a chained record {seq, prev_hash, hash, body}");
+  }
+  return ChainLine{j["seq"].get<int64_t>(), j["prev_hash"].get<std::string>(),
+                   j["hash"].get<std::string>(), j["body"].get<std::string>()};
 }
 
 }  // namespace warden

@@ -13,8 +13,19 @@
 
 namespace warden {
 
+// One line of an audit file: the canonical body and its place in the chain,
+// hash = ChainHash(prev_hash, body). Postgres exports use the same shape.
+struct ChainLine {
+  int64_t seq = 0;
+  std::string prev_hash;
+  std::string hash;
+  std::string body;
+};
+absl::StatusOr<ChainLine> ParseChainLine(absl::string_view text);
+
 // The embedded mode's audit trail: an append-only JSONL file, one
-// EncodeAuditEvent line per event, fdatasync'd before Append returns.
+// {seq, prev_hash, hash, body} line per event, hash-chained like the
+// Postgres trail, fdatasync'd before Append returns.
 //
 // Group commit: concurrent appends write their lines, then one of them
 // syncs for all of them, so N concurrent callers share one fdatasync.
@@ -28,18 +39,26 @@ class FileAuditLog final : public AuditLog {
 
   absl::Status Append(const AuditEvent& event) override;
 
-  // Calls `fn` for each event in the file at `path`, in order. Stops at and
-  // returns the first error (INVALID_ARGUMENT naming the line, or fn's).
+  // Calls `fn` for each event in the file at `path`, in order, verifying
+  // the chain as it goes. Stops at and returns the first error (DATA_LOSS
+  // naming the line where the file does not parse or the chain breaks, or
+  // fn's).
   static absl::Status Replay(
       const std::string& path,
       const std::function<absl::Status(const AuditEvent&)>& fn);
 
  private:
-  FileAuditLog(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  FileAuditLog(std::string path, int fd, int64_t seq, std::string last_hash)
+      : path_(std::move(path)),
+        fd_(fd),
+        seq_(seq),
+        last_hash_(std::move(last_hash)) {}
 
   const std::string path_;
   const int fd_;
   absl::Mutex mu_;
+  int64_t seq_ ABSL_GUARDED_BY(mu_);
+  std::string last_hash_ ABSL_GUARDED_BY(mu_);
   uint64_t written_ ABSL_GUARDED_BY(mu_) = 0;  // Lines written.
   uint64_t synced_ ABSL_GUARDED_BY(mu_) = 0;   // Lines known durable.
   bool syncing_ ABSL_GUARDED_BY(mu_) = false;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "governance/memory/embedded_recovery.h"
 #include "gtest/gtest.h"
@@ -108,19 +109,44 @@ TEST(FileAuditLogTest, TornTailIsCut) {
   EXPECT_THAT(ids, ::testing::ElementsAre("az_1", "az_2"));
 }
 
-// A corrupt line in the middle is reported with its line number.
-TEST(FileAuditLogTest, ReplayNamesBadLine) {
+// A corrupt line, or an altered, deleted or swapped record, stops replay
+// with the line number.
+TEST(FileAuditLogTest, ReplayNamesBrokenLine) {
   const std::string path = TempPath("corrupt");
   {
-    std::ofstream out(path);
-    out << EncodeAuditEvent(
-               Decided("az_1", AuthorizationStatus::kHeld, absl::Now()))
-        << "\nnot json\n";
+    auto log = FileAuditLog::Open(path);
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_TRUE((*log)
+                      ->Append(Decided(absl::StrCat("az_", i),
+                                       AuthorizationStatus::kHeld, absl::Now()))
+                      .ok());
+    }
   }
-  absl::Status st = FileAuditLog::Replay(
-      path, [](const AuditEvent&) { return absl::OkStatus(); });
-  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(st.message(), HasSubstr(":2: "));
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(path);
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+  }
+  auto replay_with = [&](const std::vector<std::string>& ls) {
+    std::ofstream(path) << absl::StrJoin(ls, "\n") << "\n";
+    return FileAuditLog::Replay(
+        path, [](const AuditEvent&) { return absl::OkStatus(); });
+  };
+  EXPECT_TRUE(replay_with(lines).ok());
+  std::vector<std::string> altered = lines;
+  altered[2].replace(altered[2].find("az_2"), 4, "az_9");
+  absl::Status st = replay_with(altered);
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(st.message(), HasSubstr(":3: the hash chain is broken"));
+  std::vector<std::string> deleted = lines;
+  deleted.erase(deleted.begin() + 1);
+  EXPECT_THAT(replay_with(deleted).message(), HasSubstr(":2: "));
+  std::vector<std::string> swapped = lines;
+  std::swap(swapped[1], swapped[2]);
+  EXPECT_THAT(replay_with(swapped).message(), HasSubstr(":2: "));
+  std::vector<std::string> garbage = lines;
+  garbage[3] = "not json";
+  EXPECT_THAT(replay_with(garbage).message(), HasSubstr(":4: not a chained"));
 }
 
 // An unwritable path fails with UNAVAILABLE naming the path.
