@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -32,6 +33,9 @@ agents:
     department: ops
     limits: [{name: budget, usd: "1000000", window: "rolling:24h"}]
     wallets: [{id: durable_w, vendor: local, chain: base, address: "0x01"}]
+  - id: finance
+    department: ops
+    wallets: [{id: finance_w, vendor: cdp, chain: base, address: "0x03"}]
   - id: outage
     department: ops
     limits: [{name: budget, usd: "200", window: "rolling:24h"}]
@@ -198,6 +202,78 @@ TEST_F(PostgresStackTest, PostgresOutageFailsClosedAndReleases) {
   EXPECT_EQ(allowed.size(), 200u);
   const std::set<std::string> audited = AuditedDecisions("outage");
   for (const std::string& id : allowed) EXPECT_TRUE(audited.contains(id));
+}
+
+// Finance and auditors through wardenctl: the spend summary adds up, an
+// export verifies offline, and an edited export does not.
+TEST_F(PostgresStackTest, AuditCommandsOverGrpc) {
+  std::unique_ptr<WardendProcess> w = StartWardend();
+  ASSERT_NE(w, nullptr);
+  for (int i = 0; i < 10; ++i) {
+    grpc::ClientContext context;
+    v1::AuthorizeResponse response;
+    ASSERT_TRUE(
+        w->authz().Authorize(&context, Spend("finance"), &response).ok());
+    if (i < 4) {  // Settle four of them at $0.25.
+      grpc::ClientContext settle_context;
+      v1::SettleRequest settle;
+      settle.set_authorization_id(response.authorization_id());
+      settle.set_amount("250000");
+      v1::Authorization settled;
+      ASSERT_TRUE(
+          w->authz().Settle(&settle_context, settle, &settled).ok());
+    }
+  }
+  auto ctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {WARDENCTL_PATH, "--server", w->address()});
+    absl::StatusOr<CommandResult> r = RunCommand(args, absl::Seconds(60));
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : CommandResult{};
+  };
+  CommandResult summary =
+      ctl({"--json", "audit", "summary", "--group-by", "agent"});
+  ASSERT_EQ(summary.exit_code, 0) << summary.err;
+  EXPECT_THAT(summary.out,
+              HasSubstr("{\"count\":10,\"held_usd\":\"6.00\",\"key\":"
+                        "\"finance\",\"settled_usd\":\"1.00\",\"total_usd\":"
+                        "\"7.00\"}"));
+
+  CommandResult verify = ctl({"audit", "verify", "--org", "stack"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+
+  const std::string path = dir_->path() + "/export.jsonl";
+  CommandResult exported = ctl({"audit", "export", "--agent", "finance",
+                                "--format", "jsonl", "--out", path});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  EXPECT_THAT(exported.err, HasSubstr("wrote 14 events"));
+  const std::string all = dir_->path() + "/all.jsonl";
+  ASSERT_EQ(ctl({"audit", "export", "--format", "jsonl", "--out", all})
+                .exit_code,
+            0);
+  CommandResult offline = ctl({"audit", "verify-file", all});
+  EXPECT_EQ(offline.exit_code, 0) << offline.out;
+  // Edit one amount inside one record's hashed body.
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(all);
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+  }
+  ASSERT_GT(lines.size(), 3u);
+  const size_t at = lines[2].find("amount_usd");
+  ASSERT_NE(at, std::string::npos);
+  lines[2].replace(at, 10, "amount_USD");
+  {
+    std::ofstream out(all);
+    for (const std::string& l : lines) out << l << "\n";
+  }
+  offline = ctl({"audit", "verify-file", all});
+  EXPECT_EQ(offline.exit_code, 3);
+  EXPECT_THAT(offline.out, HasSubstr("BROKEN"));
+  EXPECT_THAT(offline.out, HasSubstr("at record 3"));
+  const std::string csv = dir_->path() + "/all.csv";
+  ASSERT_EQ(ctl({"audit", "export", "--format", "csv", "--out", csv})
+                .exit_code,
+            0);
 }
 
 // A database that was never migrated is refused at start, naming the fix.
