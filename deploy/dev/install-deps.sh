@@ -13,8 +13,8 @@ packages=(
   libpqxx-dev libhiredis-dev libsecp256k1-dev libcurl4-openssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  # servers for integration tests
-  redis-server postgresql
+  # servers (run.sh, integration tests) and their clients
+  redis-server redis-tools postgresql postgresql-client openssl
   # time zone database for calendar windows
   tzdata
 )

@@ -1,26 +1,78 @@
 #!/usr/bin/env bash
-# Sets everything up on a fresh Debian 12 machine, builds Warden and serves
-# it in embedded mode (no Redis or Postgres needed) with the example bundle.
+# Sets everything up on a fresh Debian 12 machine and runs Warden on the real
+# stack: a local Redis (budgets) and PostgreSQL (configuration and audit
+# trail) on loopback, with their data under .warden/ in the checkout so it
+# survives restarts. Migrates the database, applies the example bundle and
+# serves wardend in the foreground (Ctrl-C stops it; deploy/dev/stop.sh
+# stops Redis and Postgres).
 #
-#   bash deploy/dev/run.sh            # serves on 127.0.0.1:7400
+#   bash deploy/dev/run.sh              # Redis + Postgres, 127.0.0.1:7400
+#   bash deploy/dev/run.sh --embedded   # no servers: memory + audit file
 #
-# Environment:
-#   WARDEN_LISTEN   address to serve on (default 127.0.0.1:7400)
-#   WARDEN_BUNDLE   policy bundle (default deploy/examples/acme.yaml)
-# The audit trail goes to .warden/audit.jsonl, which survives restarts;
-# budgets are rebuilt from it at start.
+# Environment: WARDEN_LISTEN (127.0.0.1:7400), WARDEN_BUNDLE
+# (deploy/examples/acme.yaml), WARDEN_REDIS_PORT (6390), WARDEN_PG_PORT
+# (6391), WARDEN_STATE_DIR (.warden), WARDEN_BUILD_DIR (build/run),
+# WARDEN_SKIP_BUILD=1 (use the binaries already built there).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source deploy/dev/stack.sh
 
-bash deploy/dev/install-deps.sh
-cmake -S . -B build/run -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DWARDEN_WERROR=OFF
-cmake --build build/run -j "$(nproc)" --target wardend wardenctl
+build="${WARDEN_BUILD_DIR:-build/run}"
+# WARDEN_SKIP_BUILD=1 uses binaries already in WARDEN_BUILD_DIR (tests).
+if [ "${WARDEN_SKIP_BUILD:-0}" != "1" ]; then
+  bash deploy/dev/install-deps.sh
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DWARDEN_WERROR=OFF >/dev/null
+  cmake --build "$build" -j "$(nproc)" --target wardend wardenctl
+fi
+bundle="${WARDEN_BUNDLE:-deploy/examples/acme.yaml}"
+listen="${WARDEN_LISTEN:-127.0.0.1:7400}"
+mkdir -p "$state"
+echo "wardenctl is at $build/services/wardenctl; try:"
+echo "  $build/services/wardenctl --server $listen authorize --agent agent_a --wallet wallet_1 --asset USDC --amount 999000000"
 
-mkdir -p .warden
-echo "wardenctl is at build/run/services/wardenctl; try:"
-echo "  build/run/services/wardenctl authorize --agent agent_a --wallet wallet_1 --asset USDC --amount 999000000"
-exec build/run/services/wardend --embedded \
-  --bundle "${WARDEN_BUNDLE:-deploy/examples/acme.yaml}" \
-  --listen "${WARDEN_LISTEN:-127.0.0.1:7400}" \
-  --audit-file .warden/audit.jsonl
+if [ "${1:-}" = "--embedded" ]; then
+  exec "$build/services/wardend" --embedded --bundle "$bundle" \
+    --listen "$listen" --audit-file "$state/audit.jsonl"
+fi
+
+# Redis, with append-only persistence.
+mkdir -p "$state/redis"
+if ! redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1; then
+  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$state/redis" \
+    --appendonly yes --daemonize yes --pidfile "$state/redis.pid" \
+    --logfile "$state/redis.log"
+  for _ in $(seq 1 50); do
+    redis-cli -h 127.0.0.1 -p "$redis_port" ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+fi
+
+# PostgreSQL 15, initialized once.
+if [ ! -f "$state/pg/PG_VERSION" ]; then
+  mkdir -p "$state/pg"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$state/pg"
+  as_postgres "$pg_bin/initdb" -D "$state/pg" -U postgres --auth=trust \
+    -E UTF8 >/dev/null
+fi
+mkdir -p "$state/pg-socket"
+[ "$(id -u)" -eq 0 ] && chown postgres: "$state/pg-socket"
+if ! as_postgres "$pg_bin/pg_ctl" -D "$state/pg" status >/dev/null 2>&1; then
+  as_postgres "$pg_bin/pg_ctl" -D "$state/pg" -w -l "$state/pg-socket/pg.log" \
+    -o "-p $pg_port -k $state/pg-socket -c listen_addresses=127.0.0.1" start \
+    >/dev/null
+fi
+psql -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -tAc \
+  "SELECT 1 FROM pg_database WHERE datname = 'warden'" | grep -q 1 ||
+  psql -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -qc \
+    "CREATE DATABASE warden"
+
+admin_url="postgresql://postgres@127.0.0.1:$pg_port/warden"
+app_url="postgresql://warden_app@127.0.0.1:$pg_port/warden"
+"$build/services/wardenctl" migrate --postgres "$admin_url"
+[ -f "$state/audit-signing.pem" ] ||
+  openssl genpkey -algorithm ed25519 -out "$state/audit-signing.pem"
+
+exec "$build/services/wardend" --redis "redis://127.0.0.1:$redis_port" \
+  --postgres "$app_url" --bundle "$bundle" --listen "$listen" \
+  --audit-signing-key "$state/audit-signing.pem"

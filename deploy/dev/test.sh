@@ -13,6 +13,14 @@ cd "$(dirname "$0")/../.."
 
 bash deploy/dev/install-deps.sh
 
+# Test servers die with their test binary, except a Postgres started as the
+# postgres user (the uid change drops the parent-death signal): stop any
+# that a crashed test left behind.
+cleanup() {
+  pkill -KILL -f "postgres -D /tmp/warden-(pg|run)-" 2>/dev/null || true
+}
+trap cleanup EXIT
+
 build_dir="${WARDEN_BUILD_DIR:-build/test}"
 jobs="$(nproc)"
 
