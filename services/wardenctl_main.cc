@@ -21,6 +21,7 @@
 #include "governance/memory/file_audit_log.h"
 #include "governance/postgres/migrations.h"
 #include "governance/postgres/postgres_audit_log.h"
+#include "governance/postgres/retention.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
 #include "warden/v1/admin.grpc.pb.h"
@@ -396,6 +397,23 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
 
+  std::string export_dir;
+  int64_t retention_days = 365 * 7 + 2;
+  bool export_only = false;
+  CLI::App* retention = audit->add_subcommand(
+      "retention",
+      "Export, then drop, monthly partitions older than the retention");
+  retention->add_option("--postgres", postgres_url, "an owner role's URL")
+      ->required()
+      ->envname("WARDEN_POSTGRES_URL");
+  retention->add_option("--export-dir", export_dir)
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  retention->add_option("--retention-days", retention_days)
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{31}, int64_t{36500}));
+  retention->add_flag("--export-only", export_only, "drop nothing");
+
   v1::SpendSummaryRequest summary_request;
   std::string group_text;
   CLI::App* summary = audit->add_subcommand(
@@ -427,6 +445,25 @@ int main(int argc, char** argv) {
   }
   if (*verify_file) {
     return VerifyExportFile(out_path, json);
+  }
+  if (*retention) {
+    absl::StatusOr<warden::RetentionReport> r =
+        warden::ApplyRetention({.url = postgres_url,
+                                .retention = absl::Hours(24 * retention_days),
+                                .export_dir = export_dir,
+                                .export_only = export_only});
+    if (!r.ok()) {
+      std::cerr << "wardenctl: " << r.status().message() << "\n";
+      return kCallFailed;
+    }
+    for (const std::string& e : r->exported)
+      std::cout << "exported " << e << "\n";
+    for (const std::string& d : r->dropped)
+      std::cout << "dropped " << d << "\n";
+    if (r->exported.empty() && r->dropped.empty()) {
+      std::cout << "nothing older than " << retention_days << " days\n";
+    }
+    return 0;
   }
   if (*verify && !postgres_url.empty()) {
     absl::StatusOr<warden::ChainVerification> v =

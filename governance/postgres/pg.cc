@@ -20,6 +20,9 @@ absl::Status Transact(pqxx::connection& c, absl::string_view op,
     fn(w);
     w.commit();
     return absl::OkStatus();
+  } catch (const Refused& e) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("postgres ", op, ": ", e.what()));
   } catch (const pqxx::broken_connection& e) {
     return absl::UnavailableError(
         absl::StrCat("postgres ", op, ": ", e.what()));

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "absl/status/status.h"
@@ -18,9 +19,16 @@ namespace warden::pg {
 absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(
     const std::string& url);
 
+// Thrown inside a transaction to refuse an operation on purpose; becomes
+// FAILED_PRECONDITION with its message.
+struct Refused : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // Runs fn(work) in one transaction and commits it. Exceptions become
-// UNAVAILABLE (connection or server problems) or INTERNAL (SQL errors),
-// prefixed with `op`.
+// FAILED_PRECONDITION (Refused), UNAVAILABLE (connection or server
+// problems) or INTERNAL (SQL errors), prefixed with `op`; the transaction
+// is rolled back.
 absl::Status Transact(pqxx::connection& c, absl::string_view op,
                       const std::function<void(pqxx::work&)>& fn);
 

@@ -220,8 +220,7 @@ TEST_F(PostgresStackTest, AuditCommandsOverGrpc) {
       settle.set_authorization_id(response.authorization_id());
       settle.set_amount("250000");
       v1::Authorization settled;
-      ASSERT_TRUE(
-          w->authz().Settle(&settle_context, settle, &settled).ok());
+      ASSERT_TRUE(w->authz().Settle(&settle_context, settle, &settled).ok());
     }
   }
   auto ctl = [&](std::vector<std::string> args) {
@@ -247,9 +246,8 @@ TEST_F(PostgresStackTest, AuditCommandsOverGrpc) {
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
   EXPECT_THAT(exported.err, HasSubstr("wrote 14 events"));
   const std::string all = dir_->path() + "/all.jsonl";
-  ASSERT_EQ(ctl({"audit", "export", "--format", "jsonl", "--out", all})
-                .exit_code,
-            0);
+  ASSERT_EQ(
+      ctl({"audit", "export", "--format", "jsonl", "--out", all}).exit_code, 0);
   CommandResult offline = ctl({"audit", "verify-file", all});
   EXPECT_EQ(offline.exit_code, 0) << offline.out;
   // Edit one amount inside one record's hashed body.
@@ -271,8 +269,7 @@ TEST_F(PostgresStackTest, AuditCommandsOverGrpc) {
   EXPECT_THAT(offline.out, HasSubstr("BROKEN"));
   EXPECT_THAT(offline.out, HasSubstr("at record 3"));
   const std::string csv = dir_->path() + "/all.csv";
-  ASSERT_EQ(ctl({"audit", "export", "--format", "csv", "--out", csv})
-                .exit_code,
+  ASSERT_EQ(ctl({"audit", "export", "--format", "csv", "--out", csv}).exit_code,
             0);
 }
 

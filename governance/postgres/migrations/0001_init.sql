@@ -144,13 +144,24 @@ CREATE TABLE audit_checkpoints (
   PRIMARY KEY (org_id, seq)
 );
 
--- Partitions exported before they may be dropped by retention.
+-- Retention: a monthly partition is exported (one file per org) before
+-- it may be dropped; the last dropped record of each org anchors its
+-- chain, so verification starts from there.
 CREATE TABLE audit_exports (
-  partition_name text        PRIMARY KEY,
+  partition_name text        NOT NULL,
+  org_id         text        NOT NULL,
   exported_at    timestamptz NOT NULL,
   path           text        NOT NULL,
   sha256         text        NOT NULL,
-  rows           bigint      NOT NULL
+  rows           bigint      NOT NULL,
+  PRIMARY KEY (partition_name, org_id)
+);
+CREATE TABLE audit_anchors (
+  org_id         text        PRIMARY KEY,
+  seq            bigint      NOT NULL,
+  hash           text        NOT NULL,
+  partition_name text        NOT NULL,
+  dropped_at     timestamptz NOT NULL
 );
 
 -- Append-only, for every role: UPDATE, DELETE and TRUNCATE are refused.
@@ -177,7 +188,8 @@ BEGIN
   END IF;
 END $$;
 GRANT SELECT, INSERT ON bundles, orgs, departments, agents, wallets, limits,
-  assets, audit_events, audit_checkpoints, audit_exports TO warden_app;
+  assets, audit_events, audit_checkpoints, audit_exports, audit_anchors
+  TO warden_app;
 GRANT SELECT, INSERT, UPDATE ON audit_heads TO warden_app;
 GRANT SELECT, INSERT, DELETE ON frozen_scopes TO warden_app;
 GRANT SELECT ON schema_migrations TO warden_app;
