@@ -11,6 +11,10 @@
 #   - embedded: wardend --embedded (memory budgets, fsync'd audit file);
 #   - redis x1: one wardend --redis;
 #   - redis x2: two wardend --redis replicas sharing the Redis;
+#   - redis+pg: one wardend --redis --postgres, every decision durable in
+#               the Postgres audit trail (group commit, hash chain);
+#   - redis_tmpfs: one wardend --redis whose audit file is on tmpfs, where
+#               fsync costs nothing: the same run without a durable audit;
 # and redis-benchmark running the very EVALSHA the gateway sends (same
 # script, same key count) at the same concurrency: Redis's ceiling.
 # Prints one line per run and the gateway's ratio to each ceiling.
@@ -21,11 +25,23 @@ duration="${2:-10}"
 concurrencies="${3:-1 16 64}"
 here="$(cd "$(dirname "$0")" && pwd)"
 tmp="$(mktemp -d /tmp/warden-bench-XXXXXX)"
+shm="$(mktemp -d /dev/shm/warden-bench-XXXXXX)"
+chmod 755 "$tmp"
 pids=()
+pg_bin=/usr/lib/postgresql/15/bin
+as_postgres() {
+  if [ "$(id -u)" -eq 0 ]; then
+    setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
+  else
+    "$@"
+  fi
+}
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$tmp/pg/PG_VERSION" ] &&
+    as_postgres "$pg_bin/pg_ctl" -D "$tmp/pg" -m immediate stop >/dev/null 2>&1
   wait 2>/dev/null || true
-  rm -rf "$tmp"
+  rm -rf "$tmp" "$shm"
 }
 trap cleanup EXIT
 
@@ -76,6 +92,22 @@ redis1=$(serve "$wardend" --redis "$redis_url" --bundle "$bundle" \
 redis2=$(serve "$wardend" --redis "$redis_url" --bundle "$bundle" \
   --listen 127.0.0.1:0 --audit-file "$tmp/r2.jsonl")
 
+redis_tmpfs=$(serve "$wardend" --redis "$redis_url" --bundle "$bundle" \
+  --listen 127.0.0.1:0 --audit-file "$shm/audit.jsonl")
+
+pg_port=$(( redis_port + 1 ))
+mkdir -p "$tmp/pg" && [ "$(id -u)" -eq 0 ] && chown postgres: "$tmp" "$tmp/pg"
+as_postgres "$pg_bin/initdb" -D "$tmp/pg" -U postgres --auth=trust \
+  --no-sync >/dev/null
+as_postgres "$pg_bin/pg_ctl" -D "$tmp/pg" -w -l "$tmp/pg/log" \
+  -o "-p $pg_port -k $tmp -c listen_addresses=127.0.0.1" start >/dev/null
+psql -h 127.0.0.1 -p "$pg_port" -U postgres -qc "CREATE DATABASE warden"
+"$build/services/wardenctl" migrate \
+  --postgres "postgresql://postgres@127.0.0.1:$pg_port/warden" >/dev/null
+redis_pg=$(serve "$wardend" --redis "$redis_url" --bundle "$bundle" \
+  --listen 127.0.0.1:0 \
+  --postgres "postgresql://warden_app@127.0.0.1:$pg_port/warden")
+
 "$build/tests/bench/warden_reserve_call" --redis "$redis_url" >"$tmp/call.bin"
 mapfile -d '' evalsha <"$tmp/call.bin"
 
@@ -96,11 +128,14 @@ for c in $concurrencies; do
   out=$(run embedded "$c" "$embedded");  echo "$out" | head -1; e=$(echo "$out" | tail -1)
   out=$(run redis_x1 "$c" "$redis1");    echo "$out" | head -1; r1=$(echo "$out" | tail -1)
   out=$(run redis_x2 "$c" "$redis1" "$redis2"); echo "$out" | head -1; r2=$(echo "$out" | tail -1)
+  out=$(run redis+pg "$c" "$redis_pg");  echo "$out" | head -1; rp=$(echo "$out" | tail -1)
+  out=$(run redis_tmpfs "$c" "$redis_tmpfs"); echo "$out" | head -1; rt=$(echo "$out" | tail -1)
   requests=$(( ${duration} * 20000 ))
   raw=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -c "$c" -n "$requests" \
     -q "${evalsha[@]}" 2>/dev/null | tr '\r' '\n' |
     sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | tail -1)
   echo "redis_benchmark_evalsha concurrency=$c keys=${evalsha[2]} calls/s=${raw%.*}"
   awk -v n="$n" -v e="$e" -v r1="$r1" -v r2="$r2" -v raw="$raw" -v c="$c" \
-    'BEGIN { printf "ratios concurrency=%d embedded/noop=%.2f redis_x1/noop=%.2f redis_x2/noop=%.2f redis_x1/raw_evalsha=%.2f redis_x2/raw_evalsha=%.2f\n", c, e/n, r1/n, r2/n, r1/raw, r2/raw }'
+    -v rp="$rp" -v rt="$rt" \
+    'BEGIN { printf "ratios concurrency=%d embedded/noop=%.2f redis_x1/noop=%.2f redis_x2/noop=%.2f redis_x1/raw_evalsha=%.2f redis_x2/raw_evalsha=%.2f redis+pg/redis_tmpfs=%.2f\n", c, e/n, r1/n, r2/n, r1/raw, r2/raw, rp/rt }'
 done
