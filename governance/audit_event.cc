@@ -45,6 +45,7 @@ Json AuthorizationToJson(const Authorization& a) {
             {"asset", a.asset},
             {"amount", FormatBaseUnits(a.amount)},
             {"amount_usd", FormatUsdDecimal(a.amount_usd)},
+            {"price_usd", a.price_usd},
             {"destination", a.destination},
             {"memo", a.memo},
             {"idempotency_key", a.idempotency_key},
@@ -161,6 +162,7 @@ absl::StatusOr<Authorization> AuthorizationFromJson(const Json& j) {
   a.asset = r.Str("asset");
   a.amount = r.Units("amount");
   a.amount_usd = r.Usd("amount_usd");
+  a.price_usd = r.Str("price_usd");
   a.destination = r.Str("destination");
   a.memo = r.Str("memo");
   a.idempotency_key = r.Str("idempotency_key");

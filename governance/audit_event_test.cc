@@ -18,6 +18,7 @@ Authorization SampleAuthorization() {
   a.asset = "ETH";
   a.amount = absl::Uint128Max();
   a.amount_usd = 1'234'567;
+  a.price_usd = "3456.78";
   a.destination = "0xabc";
   a.memo = "line\n\"quoted\"";
   a.idempotency_key = "k";

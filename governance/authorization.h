@@ -47,6 +47,9 @@ struct Authorization {
   std::string asset;
   absl::uint128 amount = 0;  // Base units.
   UsdMicros amount_usd = 0;
+  // The price the valuation used (USD per whole token, as in the bundle);
+  // empty when the asset had none.
+  std::string price_usd;
   std::string destination;
   std::string memo;
   std::string idempotency_key;

@@ -282,6 +282,7 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
                         usd.status().message());
     }
     a.amount_usd = *usd;
+    a.price_usd = FormatPrice(*asset_it->second.price_usd);
   }
 
   PathLimits path = CollectLimits(*policy, agent, now);

@@ -486,6 +486,7 @@ TEST_F(EngineTest, ValuationRoundsUp) {
                          .amount = "1"});
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->authorization.amount_usd, 1);
+  EXPECT_EQ(out->authorization.price_usd, "3000");  // Recorded for audit.
 }
 
 // Applying shows a diff, versions changes, and skips unchanged bundles.

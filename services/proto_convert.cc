@@ -73,6 +73,7 @@ void ToProto(const Authorization& a, v1::Authorization* out) {
   out->set_asset(a.asset);
   out->set_amount(FormatBaseUnits(a.amount));
   out->set_amount_usd(FormatUsdDecimal(a.amount_usd));
+  out->set_price_usd(a.price_usd);
   out->set_destination(a.destination);
   out->set_memo(a.memo);
   out->set_idempotency_key(a.idempotency_key);

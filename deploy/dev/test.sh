@@ -41,6 +41,7 @@ run_suite "$build_dir" "" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 if [ "${WARDEN_SANITIZE:-1}" != "0" ]; then
   echo "== build and test under ASan+UBSan: ${build_dir}-asan"
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+  export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   # The benchmark measures speed, which a sanitizer build cannot tell.
   run_suite "${build_dir}-asan" "-LE bench" -DCMAKE_BUILD_TYPE=Debug \

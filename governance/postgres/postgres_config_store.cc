@@ -139,6 +139,8 @@ void PostgresConfigStore::ListenLoop() {
     try {
       bool notified = false;
       Receiver receiver(**c, &notified);
+      // Catch up with whatever was applied before LISTEN took effect.
+      (void)Refresh();
       absl::Time next_refresh = absl::Now() + refresh_interval_;
       while (!stop_.HasBeenNotified()) {
         // Wake at least every 200ms to notice stop_.

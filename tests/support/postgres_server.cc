@@ -84,7 +84,16 @@ std::string PostgresServer::url(const std::string& user) const {
   return absl::StrCat("postgresql://", user, "@127.0.0.1:", port_, "/warden");
 }
 
-void PostgresServer::Kill() { process_.reset(); }
+void PostgresServer::Kill() {
+  // Immediate shutdown is a crash as far as clients and WAL are concerned
+  // (no checkpoint), but unlike a SIGKILL of the postmaster it returns only
+  // once every backend is gone, so no query can still succeed afterwards.
+  (void)RunCommand(
+      AsPostgres({absl::StrCat(kBin, "/pg_ctl"), "-D", dir_ + "/data", "-m",
+                  "immediate", "-w", "stop"}),
+      absl::Seconds(60));
+  process_.reset();
+}
 
 absl::Status PostgresServer::Restart() {
   // Backends of the killed postmaster notice its death and exit within

@@ -22,6 +22,7 @@ class PostgresServer {
   // postgresql://USER@127.0.0.1:PORT/warden (the database is created).
   std::string url(const std::string& user = "postgres") const;
 
+  // Stops the server the way a crash would (pg_ctl -m immediate).
   void Kill();
   absl::Status Restart();
 
