@@ -225,7 +225,9 @@ constexpr std::pair<const char*, AuditEvent::Type> kEventTypes[] = {
     {"authorization.settled", AuditEvent::Type::kAuthorizationSettled},
     {"authorization.voided", AuditEvent::Type::kAuthorizationVoided},
     {"authorization.expired", AuditEvent::Type::kAuthorizationExpired},
-    {"bundle.applied", AuditEvent::Type::kBundleApplied}};
+    {"bundle.applied", AuditEvent::Type::kBundleApplied},
+    {"scope.frozen", AuditEvent::Type::kScopeFrozen},
+    {"scope.unfrozen", AuditEvent::Type::kScopeUnfrozen}};
 
 }  // namespace
 
@@ -260,6 +262,12 @@ std::string EncodeAuditEvent(const AuditEvent& event) {
   if (event.type == AuditEvent::Type::kBundleApplied) {
     j["policy_version"] = event.policy_version;
     j["diff"] = event.diff;
+  }
+  if (event.type == AuditEvent::Type::kScopeFrozen ||
+      event.type == AuditEvent::Type::kScopeUnfrozen) {
+    j["scope"] = event.scope;
+    j["reason"] = event.reason;
+    j["decommissioned"] = event.decommissioned;
   }
   return j.dump();
 }
@@ -297,6 +305,12 @@ absl::StatusOr<AuditEvent> DecodeAuditEvent(absl::string_view text) {
         }
       }
     }
+  }
+  if (event.type == AuditEvent::Type::kScopeFrozen ||
+      event.type == AuditEvent::Type::kScopeUnfrozen) {
+    event.scope = r.Str("scope");
+    event.reason = r.Str("reason");
+    event.decommissioned = r.Bool("decommissioned");
   }
   if (!r.status().ok()) return r.status();
   return event;

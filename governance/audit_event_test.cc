@@ -72,6 +72,16 @@ TEST(AuditEventTest, RoundTrip) {
   bundle.policy_version = 3;
   bundle.diff = {"+ a: b", "- c: d"};
   EXPECT_EQ(*DecodeAuditEvent(EncodeAuditEvent(bundle)), bundle);
+
+  AuditEvent frozen;
+  frozen.type = AuditEvent::Type::kScopeFrozen;
+  frozen.time = e.time;
+  frozen.org_id = "acme";
+  frozen.actor = "admin";
+  frozen.scope = "agent/agent_a";
+  frozen.reason = "key leaked";
+  frozen.decommissioned = true;
+  EXPECT_EQ(*DecodeAuditEvent(EncodeAuditEvent(frozen)), frozen);
 }
 
 // Money is written as decimal strings, never as JSON numbers.

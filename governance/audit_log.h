@@ -22,6 +22,8 @@ struct AuditEvent {
     kAuthorizationVoided,
     kAuthorizationExpired,
     kBundleApplied,
+    kScopeFrozen,  // FreezeScope, or DecommissionAgent (decommissioned).
+    kScopeUnfrozen,
   };
   Type type = Type::kAuthorizationDecided;
   absl::Time time;
@@ -32,6 +34,10 @@ struct AuditEvent {
   // For kBundleApplied: the new version and what changed.
   int64_t policy_version = 0;
   std::vector<std::string> diff;
+  // For kScopeFrozen / kScopeUnfrozen.
+  std::string scope;
+  std::string reason;
+  bool decommissioned = false;
 
   friend bool operator==(const AuditEvent&, const AuditEvent&) = default;
 };

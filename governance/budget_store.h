@@ -117,6 +117,17 @@ class BudgetStore {
   virtual absl::Status Abandon(const std::string& org_id,
                                const std::string& id) = 0;
 
+  // Sets or clears the frozen flag of `scope` ("agent/a", ...): Reserve
+  // refuses every hold whose path contains a frozen scope (kFrozen).
+  virtual absl::Status SetFrozen(const std::string& org_id,
+                                 const std::string& scope, bool frozen) = 0;
+
+  // Voids up to `max_records` HELD records whose path contains `scope` and
+  // whose hold has not expired at `now`, releasing them; returns them.
+  virtual absl::StatusOr<std::vector<Authorization>> VoidUnder(
+      const std::string& org_id, const std::string& scope, absl::Time now,
+      size_t max_records) = 0;
+
   // Moves up to `max_records` HELD records of the org whose hold expired at
   // or before `now` to EXPIRED (releasing them unless their on_expiry is
   // kCount) and returns them. Also drops records past their retention.

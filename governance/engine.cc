@@ -169,6 +169,33 @@ std::vector<Violation> RefusalViolations(const ReserveResult& result,
   return out;
 }
 
+// The wallets a scope covers, or NOT_FOUND if the policy has no such scope.
+absl::StatusOr<std::vector<std::string>> WalletsUnder(
+    const Policy& p, const std::string& scope) {
+  const size_t slash = scope.find('/');
+  const std::string kind = scope.substr(0, slash);
+  const std::string id =
+      slash == std::string::npos ? "" : scope.substr(slash + 1);
+  std::vector<std::string> wallets;
+  for (const auto& [wid, w] : p.wallets) {
+    const bool under =
+        (kind == "org" && id == p.org.id) || (kind == "wallet" && wid == id) ||
+        (kind == "agent" && w.agent_id == id) ||
+        (kind == "department" && p.agents.at(w.agent_id).department == id);
+    if (under) wallets.push_back(wid);
+  }
+  const bool exists = (kind == "org" && id == p.org.id) ||
+                      (kind == "department" && p.departments.contains(id)) ||
+                      (kind == "agent" && p.agents.contains(id)) ||
+                      (kind == "wallet" && p.wallets.contains(id));
+  if (!exists) {
+    return absl::NotFoundError(
+        absl::StrCat("scope: no ", scope, " in org ", p.org.id,
+                     " (use org/, department/, agent/ or wallet/)"));
+  }
+  return wallets;
+}
+
 bool SameRequest(const Authorization& first, const Authorization& retry) {
   return first.agent_id == retry.agent_id &&
          first.wallet_id == retry.wallet_id && first.asset == retry.asset &&
@@ -178,8 +205,12 @@ bool SameRequest(const Authorization& first, const Authorization& retry) {
 }  // namespace
 
 Engine::Engine(ConfigStore* config, BudgetStore* budgets, AuditLog* audit,
-               const Clock* clock)
-    : config_(config), budgets_(budgets), audit_(audit), clock_(clock) {}
+               FreezeStore* freezes, const Clock* clock)
+    : config_(config),
+      budgets_(budgets),
+      audit_(audit),
+      freezes_(freezes),
+      clock_(clock) {}
 
 absl::StatusOr<std::string> Engine::ResolveOrg(const std::string& org_id) {
   if (!org_id.empty()) return org_id;
@@ -475,6 +506,119 @@ absl::StatusOr<std::shared_ptr<const Policy>> Engine::GetBundle(
                      : absl::StrCat("org ", org, " has no version ", version));
   }
   return policy;
+}
+
+absl::StatusOr<FreezeOutcome> Engine::Freeze(const Policy& policy,
+                                             const std::string& scope,
+                                             const std::string& reason,
+                                             const std::string& actor,
+                                             bool decommission) {
+  WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> wallets,
+                          WalletsUnder(policy, scope));
+  const std::string& org = policy.org.id;
+  const absl::Time now = clock_->Now();
+  // 1. Durable. 2. Enforced by every replica's next reserve step.
+  WARDEN_RETURN_IF_ERROR(
+      freezes_->Freeze(org, {scope, now, actor, reason, decommission}));
+  WARDEN_RETURN_IF_ERROR(budgets_->SetFrozen(org, scope, true));
+  AuditEvent event;
+  event.type = AuditEvent::Type::kScopeFrozen;
+  event.time = now;
+  event.org_id = org;
+  event.actor = actor;
+  event.scope = scope;
+  event.reason = reason;
+  event.decommissioned = decommission;
+  WARDEN_RETURN_IF_ERROR(audit_->Append(event));
+  // 3. Void what it already holds; no new hold can appear meanwhile.
+  FreezeOutcome out{scope, static_cast<int64_t>(wallets.size()), 0};
+  while (true) {
+    WARDEN_ASSIGN_OR_RETURN(
+        std::vector<Authorization> voided,
+        budgets_->VoidUnder(org, scope, clock_->Now(), kExpireBatchMax));
+    for (const Authorization& a : voided) {
+      WARDEN_RETURN_IF_ERROR(AuditTransition(
+          AuditEvent::Type::kAuthorizationVoided, a,
+          absl::StrCat(actor, " (", scope, " frozen: ", reason, ")")));
+    }
+    out.holds_voided += static_cast<int64_t>(voided.size());
+    if (voided.size() < kExpireBatchMax) break;
+  }
+  return out;
+}
+
+absl::StatusOr<FreezeOutcome> Engine::FreezeScope(const std::string& org_id,
+                                                  const std::string& scope,
+                                                  const std::string& reason,
+                                                  const std::string& actor) {
+  WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
+                          ResolvePolicy(org_id));
+  return Freeze(*policy, scope, reason, actor, /*decommission=*/false);
+}
+
+absl::StatusOr<FreezeOutcome> Engine::DecommissionAgent(
+    const std::string& org_id, const std::string& agent_id,
+    const std::string& reason, const std::string& actor) {
+  WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
+                          ResolvePolicy(org_id));
+  auto agent = policy->agents.find(agent_id);
+  if (agent == policy->agents.end()) {
+    return FieldError(absl::StatusCode::kNotFound, "agent_id",
+                      absl::StrCat("unknown agent \"", agent_id, "\" in org ",
+                                   policy->org.id));
+  }
+  // Wallets first, then the agent: each step alone already stops spend.
+  FreezeOutcome total;
+  for (const std::string& wallet : agent->second.wallet_ids) {
+    WARDEN_ASSIGN_OR_RETURN(FreezeOutcome w,
+                            Freeze(*policy, absl::StrCat("wallet/", wallet),
+                                   reason, actor, /*decommission=*/true));
+    total.holds_voided += w.holds_voided;
+  }
+  WARDEN_ASSIGN_OR_RETURN(
+      FreezeOutcome a, Freeze(*policy, absl::StrCat("agent/", agent_id), reason,
+                              actor, /*decommission=*/true));
+  total.scope = a.scope;
+  total.wallets_frozen = a.wallets_frozen;
+  total.holds_voided += a.holds_voided;
+  return total;
+}
+
+absl::StatusOr<FreezeOutcome> Engine::UnfreezeScope(const std::string& org_id,
+                                                    const std::string& scope,
+                                                    const std::string& reason,
+                                                    const std::string& actor) {
+  WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
+                          ResolvePolicy(org_id));
+  WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> wallets,
+                          WalletsUnder(*policy, scope));
+  const std::string& org = policy->org.id;
+  absl::Status st = freezes_->Unfreeze(org, scope);
+  if (!st.ok()) {
+    return absl::Status(st.code(), absl::StrCat("scope: ", st.message()));
+  }
+  WARDEN_RETURN_IF_ERROR(budgets_->SetFrozen(org, scope, false));
+  AuditEvent event;
+  event.type = AuditEvent::Type::kScopeUnfrozen;
+  event.time = clock_->Now();
+  event.org_id = org;
+  event.actor = actor;
+  event.scope = scope;
+  event.reason = reason;
+  WARDEN_RETURN_IF_ERROR(audit_->Append(event));
+  return FreezeOutcome{scope, static_cast<int64_t>(wallets.size()), 0};
+}
+
+absl::Status Engine::SyncFrozen() {
+  WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> orgs, config_->Orgs());
+  for (const std::string& org : orgs) {
+    WARDEN_ASSIGN_OR_RETURN(std::vector<FrozenScope> frozen,
+                            freezes_->List(org));
+    for (const FrozenScope& f : frozen) {
+      WARDEN_RETURN_IF_ERROR(budgets_->SetFrozen(org, f.scope, true));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<size_t> Engine::SweepExpired() {

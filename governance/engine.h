@@ -14,6 +14,7 @@
 #include "governance/budget_store.h"
 #include "governance/clock.h"
 #include "governance/config_store.h"
+#include "governance/freeze_store.h"
 #include "governance/policy.h"
 
 namespace warden {
@@ -52,6 +53,13 @@ struct SettleInput {
   std::string actor;
 };
 
+// What a freeze or decommission did.
+struct FreezeOutcome {
+  std::string scope;
+  int64_t wallets_frozen = 0;
+  int64_t holds_voided = 0;
+};
+
 struct ApplyResult {
   std::string org_id;
   int64_t version = 0;
@@ -72,7 +80,7 @@ class Engine {
  public:
   // The stores and clock are not owned and must outlive the engine.
   Engine(ConfigStore* config, BudgetStore* budgets, AuditLog* audit,
-         const Clock* clock);
+         FreezeStore* freezes, const Clock* clock);
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
@@ -93,6 +101,32 @@ class Engine {
   absl::StatusOr<std::shared_ptr<const Policy>> GetBundle(
       const std::string& org_id, int64_t version);
 
+  // The kill switch. Freezes `scope` ("org/<id>", "department/<id>",
+  // "agent/<id>" or "wallet/<id>"): durably first (FreezeStore), then in
+  // the budget store, whose reserve step refuses any hold under it, then
+  // voids every live hold under it. Returns only after all of that, so no
+  // replica admits spend under the scope afterwards. Each step is audited
+  // with the actor and reason. NOT_FOUND for a scope not in the policy.
+  absl::StatusOr<FreezeOutcome> FreezeScope(const std::string& org_id,
+                                            const std::string& scope,
+                                            const std::string& reason,
+                                            const std::string& actor);
+  // Lifts a freeze; FAILED_PRECONDITION for a decommissioned agent or
+  // wallet, NOT_FOUND if it is not frozen.
+  absl::StatusOr<FreezeOutcome> UnfreezeScope(const std::string& org_id,
+                                              const std::string& scope,
+                                              const std::string& reason,
+                                              const std::string& actor);
+  // Retires an agent for good: freezes it and each of its wallets, marked
+  // decommissioned so that they can never be unfrozen.
+  absl::StatusOr<FreezeOutcome> DecommissionAgent(const std::string& org_id,
+                                                  const std::string& agent_id,
+                                                  const std::string& reason,
+                                                  const std::string& actor);
+  // Sets the budget store's frozen flags from the FreezeStore, for every
+  // org (at start, and after the budget store lost its state).
+  absl::Status SyncFrozen();
+
   // Expires due holds in every org, auditing each; returns how many.
   absl::StatusOr<size_t> SweepExpired();
 
@@ -108,9 +142,17 @@ class Engine {
   absl::Status AuditTransition(AuditEvent::Type type, const Authorization& a,
                                const std::string& actor);
 
+  // Freezes `scope` with the given decommission mark; see FreezeScope.
+  absl::StatusOr<FreezeOutcome> Freeze(const Policy& policy,
+                                       const std::string& scope,
+                                       const std::string& reason,
+                                       const std::string& actor,
+                                       bool decommission);
+
   ConfigStore* const config_;
   BudgetStore* const budgets_;
   AuditLog* const audit_;
+  FreezeStore* const freezes_;
   const Clock* const clock_;
   // Serializes bundle applies so the audit record and the new version agree.
   absl::Mutex apply_mu_;

@@ -5,6 +5,7 @@
 #include "gmock/gmock.h"
 #include "governance/memory/memory_budget_store.h"
 #include "governance/memory/memory_config_store.h"
+#include "governance/memory/memory_freeze_store.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_audit_log.h"
 #include "tests/fakes/fault_injecting_budget_store.h"
@@ -105,7 +106,8 @@ class EngineTest : public ::testing::Test {
   MemoryBudgetStore memory_;
   FaultInjectingBudgetStore budgets_{&memory_};
   FakeAuditLog audit_;
-  Engine engine_{&config_, &budgets_, &audit_, &clock_};
+  MemoryFreezeStore freezes_;
+  Engine engine_{&config_, &budgets_, &audit_, &freezes_, &clock_};
 };
 
 // The core promise: two wallets together cannot pass the agent's budget, and
@@ -428,6 +430,78 @@ TEST_F(EngineTest, FrozenScopeDenies) {
   EXPECT_EQ(Spend("agent_a", "wallet_1", 5, "k")->authorization.decision,
             Decision::kDeny);
   EXPECT_EQ(DecisionOf("agent_a", "wallet_1", 5), Decision::kAllow);
+}
+
+// Freezing an agent stops every wallet of it at once, voids its live holds,
+// is audited, and unfreezing restores it.
+TEST_F(EngineTest, FreezeAgent) {
+  absl::StatusOr<AuthorizeOutput> held = Spend("agent_a", "wallet_1", 300);
+  ASSERT_EQ(held->authorization.decision, Decision::kAllow);
+  absl::StatusOr<FreezeOutcome> frozen =
+      engine_.FreezeScope("", "agent/agent_a", "suspicious", "admin");
+  ASSERT_TRUE(frozen.ok()) << frozen.status();
+  EXPECT_EQ(frozen->wallets_frozen, 2);
+  EXPECT_EQ(frozen->holds_voided, 1);
+  EXPECT_EQ(engine_.Get("", held->authorization.id)->status,
+            AuthorizationStatus::kVoided);
+  for (const char* wallet : {"wallet_1", "wallet_2"}) {
+    absl::StatusOr<AuthorizeOutput> out = Spend("agent_a", wallet, 1);
+    EXPECT_EQ(out->authorization.decision, Decision::kDeny);
+    EXPECT_EQ(out->authorization.violations[0].code, "SCOPE_FROZEN");
+  }
+  EXPECT_EQ(DecisionOf("agent_c", "wallet_c", 1), Decision::kAllow);
+  bool audited = false;
+  for (const AuditEvent& e : audit_.events()) {
+    if (e.type == AuditEvent::Type::kScopeFrozen) {
+      audited = e.scope == "agent/agent_a" && e.reason == "suspicious" &&
+                e.actor == "admin";
+    }
+  }
+  EXPECT_TRUE(audited);
+  ASSERT_TRUE(
+      engine_.UnfreezeScope("", "agent/agent_a", "cleared", "admin").ok());
+  EXPECT_EQ(DecisionOf("agent_a", "wallet_1", 1), Decision::kAllow);
+  EXPECT_EQ(engine_.UnfreezeScope("", "agent/agent_a", "again", "admin")
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+}
+
+// Department and org freezes cover every agent under them.
+TEST_F(EngineTest, FreezeDepartmentAndOrg) {
+  ASSERT_EQ(engine_.FreezeScope("", "department/eng", "audit", "admin")
+                ->wallets_frozen,
+            3);
+  EXPECT_EQ(DecisionOf("agent_a", "wallet_1", 1), Decision::kDeny);
+  EXPECT_EQ(DecisionOf("agent_c", "wallet_c", 1), Decision::kDeny);
+  EXPECT_EQ(DecisionOf("agent_d", "wallet_d", 1), Decision::kAllow);
+  ASSERT_EQ(
+      engine_.FreezeScope("", "org/acme", "emergency", "admin")->wallets_frozen,
+      6);
+  EXPECT_EQ(DecisionOf("agent_d", "wallet_d", 1), Decision::kDeny);
+  EXPECT_EQ(
+      engine_.FreezeScope("", "wallet/nope", "x", "admin").status().code(),
+      absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine_.FreezeScope("", "team/x", "x", "admin").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+// A decommissioned agent stays frozen, and so do its wallets.
+TEST_F(EngineTest, DecommissionIsPermanent) {
+  absl::StatusOr<FreezeOutcome> out =
+      engine_.DecommissionAgent("", "agent_b", "retired", "admin");
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->wallets_frozen, 2);
+  for (const char* scope : {"agent/agent_b", "wallet/wallet_3"}) {
+    absl::StatusOr<FreezeOutcome> thaw =
+        engine_.UnfreezeScope("", scope, "oops", "admin");
+    EXPECT_EQ(thaw.status().code(), absl::StatusCode::kFailedPrecondition)
+        << scope;
+    EXPECT_THAT(thaw.status().message(), HasSubstr("decommissioned"));
+  }
+  EXPECT_EQ(
+      engine_.DecommissionAgent("", "ghost", "x", "admin").status().code(),
+      absl::StatusCode::kNotFound);
 }
 
 // Bad requests are errors naming the field, not decisions.

@@ -10,11 +10,13 @@
 #include "governance/memory/file_audit_log.h"
 #include "governance/memory/memory_budget_store.h"
 #include "governance/memory/memory_config_store.h"
+#include "governance/memory/memory_freeze_store.h"
 #include "governance/postgres/migrations.h"
 #include "governance/postgres/pg.h"
 #include "governance/postgres/postgres_audit_log.h"
 #include "governance/postgres/postgres_audit_reader.h"
 #include "governance/postgres/postgres_config_store.h"
+#include "governance/postgres/postgres_freeze_store.h"
 #include "governance/redis/redis_budget_store.h"
 #include "governance/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -92,9 +94,11 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
         PostgresAuditOptions{.url = options.postgres_url}, std::move(signer));
     s->audit_reader_ =
         std::make_unique<PostgresAuditReader>(options.postgres_url);
+    s->freezes_ = std::make_unique<PostgresFreezeStore>(options.postgres_url);
   } else {
     WARDEN_ASSIGN_OR_RETURN(s->audit_, FileAuditLog::Open(options.audit_path));
     s->config_ = std::make_unique<MemoryConfigStore>();
+    s->freezes_ = std::make_unique<MemoryFreezeStore>();
   }
   MemoryBudgetStore* memory = nullptr;
   if (options.embedded) {
@@ -121,8 +125,9 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
     s->budgets_ = std::make_unique<RedisBudgetStore>(std::move(client));
   }
 
-  s->engine_ = std::make_unique<Engine>(s->config_.get(), s->budgets_.get(),
-                                        s->audit_.get(), clock);
+  s->engine_ =
+      std::make_unique<Engine>(s->config_.get(), s->budgets_.get(),
+                               s->audit_.get(), s->freezes_.get(), clock);
   if (!options.bundle_path.empty()) {
     WARDEN_ASSIGN_OR_RETURN(std::string yaml, ReadFile(options.bundle_path));
     absl::StatusOr<ApplyResult> applied = s->engine_->ApplyBundle(
@@ -139,13 +144,15 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
       WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
                               s->config_->Active(applied->org_id));
       WARDEN_ASSIGN_OR_RETURN(
-          size_t restored,
-          RestoreBudgetsFromAuditFile(options.audit_path, clock->Now(),
-                                      Retention(*policy), memory));
+          size_t restored, RestoreBudgetsFromAuditFile(
+                               options.audit_path, clock->Now(),
+                               Retention(*policy), memory, s->freezes_.get()));
       spdlog::info("embedded mode: {} authorizations restored from {}",
                    restored, options.audit_path);
     }
   }
+  // Frozen flags follow the durable record, whatever the budget store holds.
+  WARDEN_RETURN_IF_ERROR(s->engine_->SyncFrozen());
   spdlog::info("budgets in {}, configuration and audit in {}",
                options.embedded ? "memory" : options.redis_url,
                options.postgres_url.empty() ? options.audit_path : "postgres");

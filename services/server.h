@@ -13,6 +13,7 @@
 #include "governance/clock.h"
 #include "governance/config_store.h"
 #include "governance/engine.h"
+#include "governance/freeze_store.h"
 #include "grpcpp/grpcpp.h"
 #include "services/admin_service.h"
 #include "services/audit_service.h"
@@ -74,6 +75,7 @@ class WardenServer {
   std::unique_ptr<ConfigStore> config_;
   std::unique_ptr<BudgetStore> budgets_;
   std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<FreezeStore> freezes_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<AuthorizationService> authorization_service_;

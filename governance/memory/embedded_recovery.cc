@@ -10,7 +10,8 @@ namespace warden {
 absl::StatusOr<size_t> RestoreBudgetsFromAuditFile(const std::string& path,
                                                    absl::Time now,
                                                    absl::Duration retention,
-                                                   MemoryBudgetStore* store) {
+                                                   MemoryBudgetStore* store,
+                                                   FreezeStore* freezes) {
   // Last state of each record, by (org, id).
   std::map<std::pair<std::string, std::string>, Authorization> latest;
   absl::Status st = FileAuditLog::Replay(path, [&](const AuditEvent& event) {

@@ -5,6 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "governance/freeze_store.h"
 #include "governance/memory/memory_budget_store.h"
 
 namespace warden {
@@ -13,11 +14,13 @@ namespace warden {
 // file at `path` and restores every authorization created after
 // `now - retention` in its last recorded state, so that holds and
 // settlements made before the restart still count against their windows and
-// idempotency keys still replay. Returns how many records were restored.
+// idempotency keys still replay; and replays freezes and unfreezes into
+// `freezes`. Returns how many records were restored.
 absl::StatusOr<size_t> RestoreBudgetsFromAuditFile(const std::string& path,
                                                    absl::Time now,
                                                    absl::Duration retention,
-                                                   MemoryBudgetStore* store);
+                                                   MemoryBudgetStore* store,
+                                                   FreezeStore* freezes);
 
 }  // namespace warden
 

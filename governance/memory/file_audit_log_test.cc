@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "governance/memory/embedded_recovery.h"
+#include "governance/memory/memory_freeze_store.h"
 #include "gtest/gtest.h"
 
 namespace warden {
@@ -181,8 +182,9 @@ TEST(FileAuditLogTest, RecoveryRestoresLastState) {
                     .ok());
   }
   MemoryBudgetStore store;
+  MemoryFreezeStore freezes;
   absl::StatusOr<size_t> n =
-      RestoreBudgetsFromAuditFile(path, now, absl::Hours(48), &store);
+      RestoreBudgetsFromAuditFile(path, now, absl::Hours(48), &store, &freezes);
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 2u);
   EXPECT_EQ(store.Get("acme", "az_1")->status, AuthorizationStatus::kVoided);

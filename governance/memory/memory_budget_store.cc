@@ -115,6 +115,13 @@ absl::StatusOr<ReserveResult> MemoryBudgetStore::Reserve(
   }
   if (a.status == AuthorizationStatus::kHeld) {
     const std::vector<std::string> path = ScopePath(a);
+    for (const std::string& scope : path) {
+      if (frozen_.contains(ScopeKey(a.org_id, scope))) {
+        result.outcome = ReserveResult::Outcome::kFrozen;
+        result.frozen_scope = scope;
+        return result;
+      }
+    }
     for (size_t i = 0; i < request.limits.size(); ++i) {
       const LimitCheck& check = request.limits[i];
       const int64_t requested =
@@ -245,6 +252,38 @@ absl::StatusOr<std::vector<Authorization>> MemoryBudgetStore::ExpireDue(
     EraseLocked(key);
   }
   return expired;
+}
+
+absl::Status MemoryBudgetStore::SetFrozen(const std::string& org_id,
+                                          const std::string& scope,
+                                          bool frozen) {
+  absl::MutexLock lock(&mu_);
+  if (frozen) {
+    frozen_.insert(ScopeKey(org_id, scope));
+  } else {
+    frozen_.erase(ScopeKey(org_id, scope));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Authorization>> MemoryBudgetStore::VoidUnder(
+    const std::string& org_id, const std::string& scope, absl::Time now,
+    size_t max_records) {
+  absl::MutexLock lock(&mu_);
+  std::vector<Authorization> voided;
+  auto it = by_scope_.find(ScopeKey(org_id, scope));
+  if (it == by_scope_.end()) return voided;
+  for (const Entry* e : it->second) {
+    if (voided.size() >= max_records) break;
+    if (e->auth.status != AuthorizationStatus::kHeld ||
+        now >= e->auth.hold_expires_at) {
+      continue;
+    }
+    Authorization& a = records_.at(RecordKey(org_id, e->auth.id)).auth;
+    a.status = AuthorizationStatus::kVoided;
+    voided.push_back(a);
+  }
+  return voided;
 }
 
 void MemoryBudgetStore::Restore(const Authorization& a,

@@ -7,6 +7,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "governance/budget_store.h"
@@ -40,6 +41,11 @@ class MemoryBudgetStore final : public BudgetStore {
                        const std::string& id) override;
   absl::StatusOr<std::vector<Authorization>> ExpireDue(
       const std::string& org_id, absl::Time now, size_t max_records) override;
+  absl::Status SetFrozen(const std::string& org_id, const std::string& scope,
+                         bool frozen) override;
+  absl::StatusOr<std::vector<Authorization>> VoidUnder(
+      const std::string& org_id, const std::string& scope, absl::Time now,
+      size_t max_records) override;
 
   // Loads a record as it was (from a replayed audit trail), replacing any
   // record with the same id, without checking limits. Not atomic with
@@ -83,6 +89,8 @@ class MemoryBudgetStore final : public BudgetStore {
   // Skipped when the record is gone or no longer HELD.
   std::map<std::string, std::multimap<absl::Time, std::string>> expiries_
       ABSL_GUARDED_BY(mu_);
+  // "<org>|<scope>" of frozen scopes.
+  absl::flat_hash_set<std::string> frozen_ ABSL_GUARDED_BY(mu_);
   // (retain_until, RecordKey) per org.
   std::map<std::string, std::multimap<absl::Time, std::string>> retention_
       ABSL_GUARDED_BY(mu_);

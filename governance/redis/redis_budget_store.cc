@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
 #include "governance/audit_log.h"
@@ -174,6 +175,7 @@ absl::StatusOr<RedisBudgetStore::ScriptCall> RedisBudgetStore::ReserveCall(
       absl::StrCat(request.limits.size() * (hold ? 1 : 0))};
   args.insert(args.end(), write_args.begin(), write_args.end());
   args.insert(args.end(), limit_args.begin(), limit_args.end());
+  args.push_back(absl::StrJoin(path, "|"));
   return ScriptCall{std::move(keys), std::move(args)};
 }
 
@@ -350,6 +352,48 @@ absl::StatusOr<Authorization> RedisBudgetStore::Void(const std::string& org_id,
 absl::Status RedisBudgetStore::Abandon(const std::string& org_id,
                                        const std::string& id) {
   return Transition(org_id, id, "abandon", absl::Now(), "", "", "").status();
+}
+
+absl::Status RedisBudgetStore::SetFrozen(const std::string& org_id,
+                                         const std::string& scope,
+                                         bool frozen) {
+  const std::string key = FrozenKey(org_id, scope);
+  return client_
+      ->Command(frozen ? std::vector<std::string>{"SET", key, "1"}
+                       : std::vector<std::string>{"DEL", key})
+      .status();
+}
+
+absl::StatusOr<std::vector<Authorization>> RedisBudgetStore::VoidUnder(
+    const std::string& org_id, const std::string& scope, absl::Time now,
+    size_t max_records) {
+  // Every HELD record is in the expiry set; new holds under the scope are
+  // already refused by its frozen flag, so this walk terminates.
+  WARDEN_ASSIGN_OR_RETURN(
+      RedisReply held,
+      client_->Command({"ZRANGE", ExpiryKey(org_id), "0", "-1"}));
+  if (held.type != RedisReply::Type::kArray) return Unexpected("void", held);
+  std::vector<Authorization> voided;
+  for (const RedisReply& id : held.elements) {
+    if (voided.size() >= max_records) break;
+    WARDEN_ASSIGN_OR_RETURN(
+        RedisReply path,
+        client_->Command({"HGET", RecordKey(org_id, id.str), "p"}));
+    const std::vector<std::string> scopes = absl::StrSplit(path.str, '|');
+    if (std::find(scopes.begin(), scopes.end(), scope) == scopes.end()) {
+      continue;
+    }
+    absl::StatusOr<RedisReply> r =
+        Transition(org_id, id.str, "void", now, "", "", "");
+    if (absl::IsFailedPrecondition(r.status()) ||
+        absl::IsNotFound(r.status())) {
+      continue;  // Settled, voided or expired meanwhile.
+    }
+    WARDEN_RETURN_IF_ERROR(r.status());
+    WARDEN_ASSIGN_OR_RETURN(Authorization a, Get(org_id, id.str));
+    voided.push_back(std::move(a));
+  }
+  return voided;
 }
 
 absl::StatusOr<std::vector<Authorization>> RedisBudgetStore::ExpireDue(

@@ -16,7 +16,7 @@ namespace warden {
 // without a successful script run.
 //
 // Keys (every one carries the org's hash tag, so one org lives in one
-// Cluster slot, and every one has a TTL):
+// Cluster slot, and every one but the frozen flags has a TTL):
 //   {org}:az:<id>                 hash: the record (rec = JSON at creation;
 //                                 st, sa, su, tx, ec = its mutable state;
 //                                 usd, exp, pol; b = the buckets it charged)
@@ -24,7 +24,9 @@ namespace warden {
 //   {org}:idem:<agent>:<key>      string: the id first stored under the key;
 //                                 same expiry as the record.
 //   {org}:exp                     zset: HELD ids scored by hold expiry (ms).
-//   {org}:frozen:<scope>          string: present while the scope is frozen.
+//   {org}:frozen:<scope>          string: present while the scope is frozen;
+//                                 no TTL (bounded by the number of scopes,
+//                                 and a freeze must never lapse).
 //   {org}:b:<scope>:<level>:<t>   hash: usd, cnt, and u:<child>, c:<child>
 //                                 per scope one level down (for the reason).
 // Levels: m, h, d (UTC buckets of 1 minute, 1 hour, 1 day, starting at unix
@@ -70,6 +72,11 @@ class RedisBudgetStore final : public BudgetStore {
                        const std::string& id) override;
   absl::StatusOr<std::vector<Authorization>> ExpireDue(
       const std::string& org_id, absl::Time now, size_t max_records) override;
+  absl::Status SetFrozen(const std::string& org_id, const std::string& scope,
+                         bool frozen) override;
+  absl::StatusOr<std::vector<Authorization>> VoidUnder(
+      const std::string& org_id, const std::string& scope, absl::Time now,
+      size_t max_records) override;
 
   // The keys and arguments of the reserve script for `request`. Exposed so
   // that benchmarks can replay the exact script call with redis-benchmark.

@@ -8,7 +8,8 @@ namespace warden::redis_scripts {
 //       micros, 6 hold expiry ms, 7 retain-until unix s, 8 on_expiry,
 //       9 has idempotency key (1|0), 10 nf, 11 nw, 12 nl,
 //       then per charged bucket: child, expire-at unix s;
-//       then per limit: kind (u|c), cap, number of buckets.
+//       then per limit: kind (u|c), cap, number of buckets;
+//       last, the scope path joined by '|' (for VoidUnder).
 // Returns {"ok"}, {"dup", first_id}, {"frozen", index of frozen flag} or
 // {"over", {limit_index, used, child, amount, child, amount, ...}, ...}.
 //
@@ -81,7 +82,7 @@ if mode == 'hold' then
   redis.call('EXPIRE', KEYS[3], 691200)
 end
 redis.call('HSET', KEYS[1], 'rec', ARGV[3], 'st', ARGV[4], 'usd', ARGV[5],
-           'exp', ARGV[6], 'pol', ARGV[8])
+           'exp', ARGV[6], 'pol', ARGV[8], 'p', ARGV[#ARGV])
 redis.call('EXPIREAT', KEYS[1], ARGV[7])
 if ARGV[9] == '1' then
   redis.call('SET', KEYS[2], ARGV[2], 'EXAT', ARGV[7])

@@ -65,6 +65,18 @@ class FaultInjectingBudgetStore final : public BudgetStore {
     if (absl::Status st = Fault(); !st.ok()) return st;
     return inner_->Abandon(org, id);
   }
+  absl::Status SetFrozen(const std::string& org, const std::string& scope,
+                         bool frozen) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    return inner_->SetFrozen(org, scope, frozen);
+  }
+  absl::StatusOr<std::vector<Authorization>> VoidUnder(const std::string& org,
+                                                       const std::string& scope,
+                                                       absl::Time now,
+                                                       size_t max) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    return inner_->VoidUnder(org, scope, now, max);
+  }
   absl::StatusOr<std::vector<Authorization>> ExpireDue(const std::string& org,
                                                        absl::Time now,
                                                        size_t max) override {

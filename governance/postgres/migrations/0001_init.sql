@@ -76,11 +76,12 @@ CREATE TABLE assets (
 
 -- Frozen scopes: the durable source of truth for the kill switch.
 CREATE TABLE frozen_scopes (
-  org_id    text        NOT NULL,
-  scope     text        NOT NULL,
-  frozen_at timestamptz NOT NULL,
-  actor     text        NOT NULL,
-  reason    text        NOT NULL,
+  org_id         text        NOT NULL,
+  scope          text        NOT NULL,  -- org/<id>, department/<id>, ...
+  frozen_at      timestamptz NOT NULL,
+  actor          text        NOT NULL,
+  reason         text        NOT NULL,
+  decommissioned boolean     NOT NULL DEFAULT false,
   PRIMARY KEY (org_id, scope)
 );
 
@@ -191,5 +192,5 @@ GRANT SELECT, INSERT ON bundles, orgs, departments, agents, wallets, limits,
   assets, audit_events, audit_checkpoints, audit_exports, audit_anchors
   TO warden_app;
 GRANT SELECT, INSERT, UPDATE ON audit_heads TO warden_app;
-GRANT SELECT, INSERT, DELETE ON frozen_scopes TO warden_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON frozen_scopes TO warden_app;
 GRANT SELECT ON schema_migrations TO warden_app;

@@ -1,0 +1,61 @@
+#ifndef WARDEN_GOVERNANCE_MEMORY_MEMORY_FREEZE_STORE_H_
+#define WARDEN_GOVERNANCE_MEMORY_MEMORY_FREEZE_STORE_H_
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "governance/freeze_store.h"
+
+namespace warden {
+
+// Frozen scopes in process memory, for the embedded mode and tests. (In
+// embedded mode the audit file, not this store, makes freezes survive a
+// restart: they are replayed from it.)
+class MemoryFreezeStore final : public FreezeStore {
+ public:
+  absl::Status Freeze(const std::string& org_id,
+                      const FrozenScope& frozen) override {
+    absl::MutexLock lock(&mu_);
+    auto [it, inserted] = frozen_.try_emplace({org_id, frozen.scope}, frozen);
+    if (!inserted && frozen.decommissioned) it->second.decommissioned = true;
+    return absl::OkStatus();
+  }
+  absl::Status Unfreeze(const std::string& org_id,
+                        const std::string& scope) override {
+    absl::MutexLock lock(&mu_);
+    auto it = frozen_.find({org_id, scope});
+    if (it == frozen_.end()) {
+      return absl::NotFoundError(absl::StrCat(scope, " is not frozen"));
+    }
+    if (it->second.decommissioned) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(scope, " was decommissioned and cannot be unfrozen"));
+    }
+    frozen_.erase(it);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<FrozenScope>> List(
+      const std::string& org_id) override {
+    absl::MutexLock lock(&mu_);
+    std::vector<FrozenScope> out;
+    for (const auto& [key, f] : frozen_) {
+      if (key.first == org_id) out.push_back(f);
+    }
+    return out;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::pair<std::string, std::string>, FrozenScope> frozen_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace warden
+
+#endif  // WARDEN_GOVERNANCE_MEMORY_MEMORY_FREEZE_STORE_H_
