@@ -1,5 +1,6 @@
 #include "services/admin_service.h"
 
+#include "absl/strings/str_cat.h"
 #include "services/call.h"
 
 namespace warden {
@@ -36,6 +37,89 @@ grpc::ServerUnaryReactor* AdminService::GetBundle(
         *response->mutable_applied_at() = ToTimestamp(p->applied_at);
         response->set_applied_by(p->applied_by);
       });
+}
+
+namespace {
+
+// "agent/<id>" and friends from the request; INVALID_ARGUMENT naming the
+// field when it is missing.
+absl::StatusOr<std::string> ScopeOf(const v1::FreezeScopeRequest& r,
+                                    Engine& engine) {
+  if (r.reason().empty()) {
+    return absl::InvalidArgumentError("reason: is required");
+  }
+  const v1::ScopeRef& s = r.scope();
+  switch (s.target_case()) {
+    case v1::ScopeRef::kAgentId:
+      return absl::StrCat("agent/", s.agent_id());
+    case v1::ScopeRef::kDepartmentId:
+      return absl::StrCat("department/", s.department_id());
+    case v1::ScopeRef::kWalletId:
+      return absl::StrCat("wallet/", s.wallet_id());
+    case v1::ScopeRef::kOrg: {
+      absl::StatusOr<std::string> org = engine.ResolveOrg(r.org_id());
+      if (!org.ok()) return org.status();
+      return absl::StrCat("org/", *org);
+    }
+    default:
+      return absl::InvalidArgumentError(
+          "scope: one of agent_id, department_id, wallet_id or org is "
+          "required");
+  }
+}
+
+void Fill(const FreezeOutcome& o, v1::FreezeResponse* out) {
+  out->set_scope(o.scope);
+  out->set_wallets_frozen(o.wallets_frozen);
+  out->set_holds_voided(o.holds_voided);
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AdminService::DecommissionAgent(
+    grpc::CallbackServerContext* context,
+    const v1::DecommissionAgentRequest* request, v1::FreezeResponse* response) {
+  return RunUnary(
+      executor_, context,
+      [this, request,
+       actor = CallerOf(*context)]() -> absl::StatusOr<FreezeOutcome> {
+        if (request->reason().empty()) {
+          return absl::InvalidArgumentError("reason: is required");
+        }
+        return engine_->DecommissionAgent(
+            request->org_id(), request->agent_id(), request->reason(), actor);
+      },
+      [response](const FreezeOutcome& o) { Fill(o, response); });
+}
+
+grpc::ServerUnaryReactor* AdminService::FreezeScope(
+    grpc::CallbackServerContext* context, const v1::FreezeScopeRequest* request,
+    v1::FreezeResponse* response) {
+  return RunUnary(
+      executor_, context,
+      [this, request,
+       actor = CallerOf(*context)]() -> absl::StatusOr<FreezeOutcome> {
+        absl::StatusOr<std::string> scope = ScopeOf(*request, *engine_);
+        if (!scope.ok()) return scope.status();
+        return engine_->FreezeScope(request->org_id(), *scope,
+                                    request->reason(), actor);
+      },
+      [response](const FreezeOutcome& o) { Fill(o, response); });
+}
+
+grpc::ServerUnaryReactor* AdminService::UnfreezeScope(
+    grpc::CallbackServerContext* context, const v1::FreezeScopeRequest* request,
+    v1::FreezeResponse* response) {
+  return RunUnary(
+      executor_, context,
+      [this, request,
+       actor = CallerOf(*context)]() -> absl::StatusOr<FreezeOutcome> {
+        absl::StatusOr<std::string> scope = ScopeOf(*request, *engine_);
+        if (!scope.ok()) return scope.status();
+        return engine_->UnfreezeScope(request->org_id(), *scope,
+                                      request->reason(), actor);
+      },
+      [response](const FreezeOutcome& o) { Fill(o, response); });
 }
 
 }  // namespace warden

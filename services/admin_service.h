@@ -22,6 +22,17 @@ class AdminService final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* GetBundle(grpc::CallbackServerContext* context,
                                       const v1::GetBundleRequest* request,
                                       v1::GetBundleResponse* response) override;
+  grpc::ServerUnaryReactor* DecommissionAgent(
+      grpc::CallbackServerContext* context,
+      const v1::DecommissionAgentRequest* request,
+      v1::FreezeResponse* response) override;
+  grpc::ServerUnaryReactor* FreezeScope(grpc::CallbackServerContext* context,
+                                        const v1::FreezeScopeRequest* request,
+                                        v1::FreezeResponse* response) override;
+  grpc::ServerUnaryReactor* UnfreezeScope(
+      grpc::CallbackServerContext* context,
+      const v1::FreezeScopeRequest* request,
+      v1::FreezeResponse* response) override;
 
  private:
   Engine* const engine_;

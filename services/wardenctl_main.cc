@@ -346,6 +346,34 @@ int main(int argc, char** argv) {
   CLI::App* get = app.add_subcommand("get", "Show an authorization");
   get->add_option("id", *get_request.mutable_authorization_id())->required();
 
+  // The kill switch.
+  v1::DecommissionAgentRequest decommission_request;
+  CLI::App* decommission = app.add_subcommand(
+      "decommission", "Retire an agent for good: it and all its wallets");
+  decommission->add_option("agent", *decommission_request.mutable_agent_id())
+      ->required();
+  decommission->add_option("--reason", *decommission_request.mutable_reason())
+      ->required();
+  v1::FreezeScopeRequest freeze_request;
+  // ScopeRef is a oneof: options fill these, and the request is built after
+  // parsing.
+  std::string freeze_agent, freeze_department, freeze_wallet;
+  bool freeze_org = false;
+  auto scope_options = [&](CLI::App* cmd) {
+    auto* group = cmd->add_option_group("scope");
+    group->add_option("--agent", freeze_agent);
+    group->add_option("--department", freeze_department);
+    group->add_option("--wallet", freeze_wallet);
+    group->add_flag("--org", freeze_org, "the whole org (emergency stop)");
+    group->require_option(1);
+    cmd->add_option("--reason", *freeze_request.mutable_reason())->required();
+  };
+  CLI::App* freeze =
+      app.add_subcommand("freeze", "Stop all spend under a scope now");
+  scope_options(freeze);
+  CLI::App* unfreeze = app.add_subcommand("unfreeze", "Lift a freeze");
+  scope_options(unfreeze);
+
   // Commands that talk to Postgres directly, for operators and auditors.
   std::string postgres_url;
   CLI::App* migrate =
@@ -484,6 +512,40 @@ int main(int argc, char** argv) {
   SetDeadline(&context);
 
   auto audit_stub = v1::AuditService::NewStub(channel);
+  if (*decommission || *freeze || *unfreeze) {
+    v1::FreezeResponse response;
+    grpc::Status status;
+    if (*decommission) {
+      decommission_request.set_org_id(org);
+      status =
+          admin->DecommissionAgent(&context, decommission_request, &response);
+    } else {
+      freeze_request.set_org_id(org);
+      v1::ScopeRef* scope = freeze_request.mutable_scope();
+      if (freeze_org) scope->set_org(true);
+      if (!freeze_agent.empty()) scope->set_agent_id(freeze_agent);
+      if (!freeze_department.empty()) {
+        scope->set_department_id(freeze_department);
+      }
+      if (!freeze_wallet.empty()) scope->set_wallet_id(freeze_wallet);
+      status = *freeze
+                   ? admin->FreezeScope(&context, freeze_request, &response)
+                   : admin->UnfreezeScope(&context, freeze_request, &response);
+    }
+    if (!status.ok()) return Fail(status);
+    if (json) {
+      std::cout << Json{{"scope", response.scope()},
+                        {"wallets_frozen", response.wallets_frozen()},
+                        {"holds_voided", response.holds_voided()}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cout << (*unfreeze ? "unfroze " : "froze ") << response.scope()
+                << ": " << response.wallets_frozen() << " wallets, "
+                << response.holds_voided() << " holds voided\n";
+    }
+    return 0;
+  }
   if (*verify) {
     v1::VerifyChainRequest request;
     request.set_org_id(audit_org.empty() ? org : audit_org);

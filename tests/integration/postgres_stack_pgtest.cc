@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "governance/postgres/pg.h"
+#include "governance/redis/redis_client.h"
 #include "gtest/gtest.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/redis_server.h"
@@ -27,7 +28,7 @@ using ::testing::HasSubstr;
 
 constexpr const char* kBundle = R"(
 org: {id: stack}
-departments: [{id: ops}]
+departments: [{id: ops}, {id: cold}]
 agents:
   - id: durable
     department: ops
@@ -36,6 +37,14 @@ agents:
   - id: finance
     department: ops
     wallets: [{id: finance_w, vendor: cdp, chain: base, address: "0x03"}]
+  - id: doomed
+    department: ops
+    wallets:
+      - {id: doomed_w1, vendor: metamask, chain: base, address: "0x04"}
+      - {id: doomed_w2, vendor: cdp, chain: ethereum, address: "0x05"}
+  - id: chilly
+    department: cold
+    wallets: [{id: chilly_w, vendor: local, chain: base, address: "0x06"}]
   - id: outage
     department: ops
     limits: [{name: budget, usd: "200", window: "rolling:24h"}]
@@ -271,6 +280,125 @@ TEST_F(PostgresStackTest, AuditCommandsOverGrpc) {
   const std::string csv = dir_->path() + "/all.csv";
   ASSERT_EQ(ctl({"audit", "export", "--format", "csv", "--out", csv}).exit_code,
             0);
+}
+
+// Invariant 4: DecommissionAgent in the middle of a steady stream to two
+// replicas. Once it returns, neither replica admits anything for the agent
+// (checked in the audit trail by decision time), and none of its holds is
+// left live.
+TEST_F(PostgresStackTest, DecommissionUnderLoad) {
+  std::unique_ptr<WardendProcess> replicas[2] = {StartWardend(),
+                                                 StartWardend()};
+  ASSERT_NE(replicas[0], nullptr);
+  ASSERT_NE(replicas[1], nullptr);
+  std::atomic<bool> stop{false};
+  std::atomic<int> allows{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      for (int i = 0; i < 20000 && !stop; ++i) {
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() +
+                             std::chrono::seconds(5));
+        v1::AuthorizeRequest r = Spend("doomed");
+        r.set_wallet_id(i % 2 ? "doomed_w1" : "doomed_w2");
+        v1::AuthorizeResponse response;
+        if (replicas[(t + i) % 2]
+                ->authz()
+                .Authorize(&context, r, &response)
+                .ok() &&
+            response.decision() == v1::DECISION_ALLOW) {
+          ++allows;
+        }
+      }
+    });
+  }
+  absl::SleepFor(absl::Milliseconds(400));
+  v1::DecommissionAgentRequest kill;
+  kill.set_agent_id("doomed");
+  kill.set_reason("credentials leaked");
+  v1::FreezeResponse killed;
+  grpc::ClientContext kill_context;
+  const grpc::Status s =
+      replicas[0]->admin().DecommissionAgent(&kill_context, kill, &killed);
+  const absl::Time returned = absl::Now();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(killed.wallets_frozen(), 2);
+  absl::SleepFor(absl::Milliseconds(400));
+  stop = true;
+  for (std::thread& t : clients) t.join();
+  ASSERT_GT(allows, 0);
+
+  auto c = pg::Connect(pg_->url());
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(
+      pg::Transact(**c, "check", [&](pqxx::work& w) {
+        const int64_t late =
+            w.exec_params1(
+                 "SELECT count(*) FROM audit_events WHERE agent_id = "
+                 "'doomed' AND type = 'authorization.decided' AND "
+                 "decision = 'ALLOW' AND time > to_timestamp($1::double "
+                 "precision / 1000000)",
+                 absl::ToUnixMicros(returned))[0]
+                .as<int64_t>();
+        EXPECT_EQ(late, 0) << "allows after the kill returned";
+        const int64_t live =
+            w.exec(
+                 "SELECT count(*) FROM (SELECT DISTINCT ON "
+                 "(authorization_id) status FROM audit_events WHERE "
+                 "agent_id = 'doomed' ORDER BY authorization_id, seq DESC)"
+                 " latest WHERE status = 'HELD'")[0][0]
+                .as<int64_t>();
+        EXPECT_EQ(live, 0) << "holds left live";
+        EXPECT_EQ(w.exec("SELECT count(*) FROM frozen_scopes WHERE "
+                         "decommissioned AND scope IN "
+                         "('agent/doomed', 'wallet/doomed_w1', "
+                         "'wallet/doomed_w2')")[0][0]
+                      .as<int>(),
+                  3);
+      }).ok());
+  std::cerr << allows << " allows before the kill, " << killed.holds_voided()
+            << " holds voided\n";
+}
+
+// A department freeze is durable: it survives Redis losing everything
+// (FLUSHALL) and a wardend restart, and wardenctl unfreeze lifts it.
+TEST_F(PostgresStackTest, FreezeSurvivesRedisFlushAndRestart) {
+  std::unique_ptr<WardendProcess> w = StartWardend();
+  ASSERT_NE(w, nullptr);
+  auto ctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {WARDENCTL_PATH, "--server", w->address()});
+    absl::StatusOr<CommandResult> r = RunCommand(args, absl::Seconds(60));
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : CommandResult{};
+  };
+  CommandResult froze =
+      ctl({"freeze", "--department", "cold", "--reason", "audit"});
+  ASSERT_EQ(froze.exit_code, 0) << froze.err;
+  EXPECT_THAT(froze.out, HasSubstr("froze department/cold: 1 wallets"));
+  auto decision = [&] {
+    grpc::ClientContext context;
+    v1::AuthorizeResponse response;
+    EXPECT_TRUE(
+        w->authz().Authorize(&context, Spend("chilly"), &response).ok());
+    return response;
+  };
+  EXPECT_EQ(decision().decision(), v1::DECISION_DENY);
+
+  RedisClient redis(*ParseRedisUrl(redis_->url()));
+  ASSERT_TRUE(redis.Command({"FLUSHALL"}).ok());
+  w.reset();
+  w = StartWardend();
+  ASSERT_NE(w, nullptr);
+  v1::AuthorizeResponse after = decision();
+  EXPECT_EQ(after.decision(), v1::DECISION_DENY);
+  ASSERT_GT(after.violations_size(), 0);
+  EXPECT_EQ(after.violations(0).code(), "SCOPE_FROZEN");
+
+  CommandResult thawed =
+      ctl({"unfreeze", "--department", "cold", "--reason", "cleared"});
+  ASSERT_EQ(thawed.exit_code, 0) << thawed.err;
+  EXPECT_EQ(decision().decision(), v1::DECISION_ALLOW);
 }
 
 // A database that was never migrated is refused at start, naming the fix.
