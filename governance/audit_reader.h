@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "governance/authorization.h"
 #include "governance/money.h"
 
 namespace warden {
@@ -83,6 +84,12 @@ class AuditReader {
   virtual absl::StatusOr<std::vector<SpendRow>> SpendSummary(
       const std::string& org_id, SpendGroup group, absl::Time from,
       absl::Time to) = 0;
+
+  // Calls fn with the latest recorded state of every authorization of the
+  // org created at or after `since`: what a budget store rebuilds from.
+  virtual absl::Status LatestAuthorizations(
+      const std::string& org_id, absl::Time since,
+      const std::function<absl::Status(const Authorization&)>& fn) = 0;
 
   // Walks the org's chain and checkpoints; see VerifyAuditChain.
   virtual absl::StatusOr<ChainVerification> Verify(

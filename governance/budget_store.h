@@ -38,6 +38,8 @@ struct ReserveRequest {
   absl::Time retain_until;
   // The org's time zone, in which calendar intervals are drawn.
   absl::TimeZone zone = absl::UTCTimeZone();
+  // Internal to stores: load the record as it was (see Restore).
+  bool restore = false;
 };
 
 // How much of one limit is used, as the store saw it when it refused.
@@ -127,6 +129,21 @@ class BudgetStore {
   virtual absl::StatusOr<std::vector<Authorization>> VoidUnder(
       const std::string& org_id, const std::string& scope, absl::Time now,
       size_t max_records) = 0;
+
+  // Whether the store holds the org's state, refreshing that mark if so (in
+  // one step, so a loss between a check and a refresh cannot be papered
+  // over). A store that can lose its data (Redis: FLUSHALL, a restart
+  // without persistence, a failover to an empty replica) answers false
+  // until MarkReady; meanwhile Reserve, Settle and Void are UNAVAILABLE, so
+  // nothing is decided on forgotten budgets.
+  virtual absl::StatusOr<bool> IsReady(const std::string& org_id) = 0;
+  // Declares the org's state rebuilt (or new).
+  virtual absl::Status MarkReady(const std::string& org_id) = 0;
+  // Loads a record as it was, with its charges, without checking limits;
+  // a record that is already there is left as it is, so concurrent
+  // rebuilds by several replicas charge it once.
+  virtual absl::Status Restore(const Authorization& a, absl::Time retain_until,
+                               const absl::TimeZone& zone) = 0;
 
   // Moves up to `max_records` HELD records of the org whose hold expired at
   // or before `now` to EXPIRED (releasing them unless their on_expiry is

@@ -205,12 +205,53 @@ bool SameRequest(const Authorization& first, const Authorization& retry) {
 }  // namespace
 
 Engine::Engine(ConfigStore* config, BudgetStore* budgets, AuditLog* audit,
-               FreezeStore* freezes, const Clock* clock)
+               FreezeStore* freezes, const Clock* clock, AuditReader* history)
     : config_(config),
       budgets_(budgets),
       audit_(audit),
       freezes_(freezes),
+      history_(history),
       clock_(clock) {}
+
+absl::Duration RecordRetention(const Policy& p) {
+  absl::Duration longest;
+  auto scan = [&](const std::vector<Limit>& limits) {
+    for (const Limit& l : limits) {
+      longest = std::max(longest, l.window.MaxLength());
+    }
+  };
+  scan(p.org.limits);
+  for (const auto& [id, d] : p.departments) scan(d.limits);
+  for (const auto& [id, a] : p.agents) scan(a.limits);
+  return longest + p.org.hold_ttl + kIdempotencyRetention;
+}
+
+absl::StatusOr<size_t> Engine::EnsureReady() {
+  WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> orgs, config_->Orgs());
+  size_t restored = 0;
+  for (const std::string& org : orgs) {
+    WARDEN_ASSIGN_OR_RETURN(bool ready, budgets_->IsReady(org));
+    if (ready) continue;
+    WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
+                            config_->Active(org));
+    WARDEN_ASSIGN_OR_RETURN(std::vector<FrozenScope> frozen,
+                            freezes_->List(org));
+    for (const FrozenScope& f : frozen) {
+      WARDEN_RETURN_IF_ERROR(budgets_->SetFrozen(org, f.scope, true));
+    }
+    if (history_ != nullptr) {
+      const absl::Duration retention = RecordRetention(*policy);
+      WARDEN_RETURN_IF_ERROR(history_->LatestAuthorizations(
+          org, clock_->Now() - retention, [&](const Authorization& a) {
+            ++restored;
+            return budgets_->Restore(a, a.created_at + retention,
+                                     policy->org.timezone);
+          }));
+    }
+    WARDEN_RETURN_IF_ERROR(budgets_->MarkReady(org));
+  }
+  return restored;
+}
 
 absl::StatusOr<std::string> Engine::ResolveOrg(const std::string& org_id) {
   if (!org_id.empty()) return org_id;

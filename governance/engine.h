@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "governance/audit_log.h"
+#include "governance/audit_reader.h"
 #include "governance/authorization.h"
 #include "governance/budget_store.h"
 #include "governance/clock.h"
@@ -67,6 +68,11 @@ struct ApplyResult {
   std::vector<std::string> diff;
 };
 
+// How long a record can still matter to a policy's limits: the longest
+// window any of its limits looks at, plus the hold TTL and the idempotency
+// retention.
+absl::Duration RecordRetention(const Policy& p);
+
 // The decision engine: evaluates a spend against the rules and every limit
 // on the agent's path (org, department, agent), reserves it atomically
 // through the BudgetStore, and makes each outcome durable in the AuditLog
@@ -79,8 +85,11 @@ struct ApplyResult {
 class Engine {
  public:
   // The stores and clock are not owned and must outlive the engine.
+  // `history` (may be null) is the durable record budget stores are rebuilt
+  // from when they lose their state.
   Engine(ConfigStore* config, BudgetStore* budgets, AuditLog* audit,
-         FreezeStore* freezes, const Clock* clock);
+         FreezeStore* freezes, const Clock* clock,
+         AuditReader* history = nullptr);
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
@@ -127,6 +136,14 @@ class Engine {
   // org (at start, and after the budget store lost its state).
   absl::Status SyncFrozen();
 
+  // For every org whose budget store state is missing (a new Redis, or one
+  // that lost its data), rebuilds it: frozen flags from the FreezeStore,
+  // then every authorization recent enough to count (RecordRetention) in
+  // its latest recorded state, then marks it ready. Until then the store
+  // refuses spends with UNAVAILABLE. Refreshes the ready mark of the rest.
+  // Returns how many records were restored.
+  absl::StatusOr<size_t> EnsureReady();
+
   // Expires due holds in every org, auditing each; returns how many.
   absl::StatusOr<size_t> SweepExpired();
 
@@ -153,6 +170,7 @@ class Engine {
   BudgetStore* const budgets_;
   AuditLog* const audit_;
   FreezeStore* const freezes_;
+  AuditReader* const history_;
   const Clock* const clock_;
   // Serializes bundle applies so the audit record and the new version agree.
   absl::Mutex apply_mu_;

@@ -37,22 +37,6 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return text.str();
 }
 
-// How far back the embedded mode must restore records: the longest window
-// any limit of the policy looks at, plus the hold TTL and the idempotency
-// retention.
-absl::Duration Retention(const Policy& p) {
-  absl::Duration longest;
-  auto scan = [&](const std::vector<Limit>& limits) {
-    for (const Limit& l : limits) {
-      longest = std::max(longest, l.window.MaxLength());
-    }
-  };
-  scan(p.org.limits);
-  for (const auto& [id, d] : p.departments) scan(d.limits);
-  for (const auto& [id, a] : p.agents) scan(a.limits);
-  return longest + p.org.hold_ttl + kIdempotencyRetention;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
@@ -125,9 +109,9 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
     s->budgets_ = std::make_unique<RedisBudgetStore>(std::move(client));
   }
 
-  s->engine_ =
-      std::make_unique<Engine>(s->config_.get(), s->budgets_.get(),
-                               s->audit_.get(), s->freezes_.get(), clock);
+  s->engine_ = std::make_unique<Engine>(s->config_.get(), s->budgets_.get(),
+                                        s->audit_.get(), s->freezes_.get(),
+                                        clock, s->audit_reader_.get());
   if (!options.bundle_path.empty()) {
     WARDEN_ASSIGN_OR_RETURN(std::string yaml, ReadFile(options.bundle_path));
     absl::StatusOr<ApplyResult> applied = s->engine_->ApplyBundle(
@@ -144,15 +128,23 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
       WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
                               s->config_->Active(applied->org_id));
       WARDEN_ASSIGN_OR_RETURN(
-          size_t restored, RestoreBudgetsFromAuditFile(
-                               options.audit_path, clock->Now(),
-                               Retention(*policy), memory, s->freezes_.get()));
+          size_t restored,
+          RestoreBudgetsFromAuditFile(options.audit_path, clock->Now(),
+                                      RecordRetention(*policy), memory,
+                                      s->freezes_.get()));
       spdlog::info("embedded mode: {} authorizations restored from {}",
                    restored, options.audit_path);
     }
   }
-  // Frozen flags follow the durable record, whatever the budget store holds.
+  // Frozen flags follow the durable record, whatever the budget store holds;
+  // a store that lost its state (or a new one) is rebuilt before serving.
   WARDEN_RETURN_IF_ERROR(s->engine_->SyncFrozen());
+  const absl::Time rebuild_start = absl::Now();
+  WARDEN_ASSIGN_OR_RETURN(size_t rebuilt, s->engine_->EnsureReady());
+  if (rebuilt > 0) {
+    spdlog::info("rebuilt {} authorizations into the budget store in {}",
+                 rebuilt, absl::FormatDuration(absl::Now() - rebuild_start));
+  }
   spdlog::info("budgets in {}, configuration and audit in {}",
                options.embedded ? "memory" : options.redis_url,
                options.postgres_url.empty() ? options.audit_path : "postgres");
@@ -184,6 +176,17 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
 
 void WardenServer::SweepLoop() {
   while (!stop_.WaitForNotificationWithTimeout(options_.sweep_interval)) {
+    // Notices a budget store that lost its state and rebuilds it.
+    absl::StatusOr<size_t> rebuilt = engine_->EnsureReady();
+    if (!rebuilt.ok()) {
+      spdlog::warn("checking the budget store failed: {}",
+                   rebuilt.status().ToString());
+    } else if (*rebuilt > 0) {
+      spdlog::warn(
+          "budget store had lost its state: rebuilt {} "
+          "authorizations from the audit trail",
+          *rebuilt);
+    }
     absl::StatusOr<size_t> n = engine_->SweepExpired();
     if (!n.ok()) {
       spdlog::warn("expiring holds failed: {}", n.status().ToString());

@@ -24,7 +24,7 @@ absl::StatusOr<size_t> RestoreBudgetsFromAuditFile(const std::string& path,
   });
   if (!st.ok()) return st;
   for (const auto& [key, a] : latest) {
-    store->Restore(a, a.created_at + retention);
+    store->Replace(a, a.created_at + retention);
   }
   return latest.size();
 }

@@ -286,7 +286,17 @@ absl::StatusOr<std::vector<Authorization>> MemoryBudgetStore::VoidUnder(
   return voided;
 }
 
-void MemoryBudgetStore::Restore(const Authorization& a,
+absl::Status MemoryBudgetStore::Restore(const Authorization& a,
+                                        absl::Time retain_until,
+                                        const absl::TimeZone&) {
+  absl::MutexLock lock(&mu_);
+  if (!records_.contains(RecordKey(a.org_id, a.id))) {
+    InsertLocked(a, retain_until);
+  }
+  return absl::OkStatus();
+}
+
+void MemoryBudgetStore::Replace(const Authorization& a,
                                 absl::Time retain_until) {
   absl::MutexLock lock(&mu_);
   EraseLocked(RecordKey(a.org_id, a.id));

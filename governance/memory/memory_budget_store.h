@@ -47,10 +47,18 @@ class MemoryBudgetStore final : public BudgetStore {
       const std::string& org_id, const std::string& scope, absl::Time now,
       size_t max_records) override;
 
+  // Process memory is never lost while the process lives: always ready.
+  absl::StatusOr<bool> IsReady(const std::string&) override { return true; }
+  absl::Status MarkReady(const std::string&) override {
+    return absl::OkStatus();
+  }
+  absl::Status Restore(const Authorization& a, absl::Time retain_until,
+                       const absl::TimeZone& zone) override;
+
   // Loads a record as it was (from a replayed audit trail), replacing any
   // record with the same id, without checking limits. Not atomic with
   // concurrent reservations; call before serving.
-  void Restore(const Authorization& a, absl::Time retain_until);
+  void Replace(const Authorization& a, absl::Time retain_until);
 
  private:
   struct Entry {

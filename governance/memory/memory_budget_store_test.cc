@@ -106,7 +106,7 @@ TEST(MemoryBudgetStoreTest, RestoreCharges) {
   a.status = AuthorizationStatus::kSettled;
   a.settled_amount = 1;
   a.settled_usd = 70;
-  store.Restore(a, kT0 + absl::Hours(48));
+  store.Replace(a, kT0 + absl::Hours(48));
   EXPECT_EQ(store.Reserve(Hold("az_2", 31, 100))->outcome, Outcome::kOverLimit);
   EXPECT_EQ(store.Reserve(Hold("az_3", 30, 100))->outcome, Outcome::kReserved);
 }

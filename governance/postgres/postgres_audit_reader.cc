@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "governance/audit_log.h"
 #include "governance/postgres/pg.h"
 #include "governance/postgres/postgres_audit_log.h"
 #include "governance/status_macros.h"
@@ -116,6 +117,31 @@ absl::StatusOr<std::vector<SpendRow>> PostgresAuditReader::SpendSummary(
     }
   }));
   return out;
+}
+
+absl::Status PostgresAuditReader::LatestAuthorizations(
+    const std::string& org_id, absl::Time since,
+    const std::function<absl::Status(const Authorization&)>& fn) {
+  absl::Status result;
+  WARDEN_RETURN_IF_ERROR(Run("latest authorizations", [&](pqxx::work& w) {
+    for (const pqxx::row& r : w.exec_params(
+             "SELECT DISTINCT ON (authorization_id) body FROM audit_events "
+             "WHERE org_id = $1 AND authorization_id IS NOT NULL AND "
+             "created_at >= $2::timestamptz ORDER BY authorization_id, seq "
+             "DESC",
+             org_id, PgTime(since))) {
+      absl::StatusOr<AuditEvent> e = DecodeAuditEvent(r[0].as<std::string>());
+      if (!e.ok() || !e->authorization) {
+        result = absl::DataLossError(
+            absl::StrCat("audit event does not decode: ",
+                         e.ok() ? "no authorization" : e.status().message()));
+        return;
+      }
+      result = fn(*e->authorization);
+      if (!result.ok()) return;
+    }
+  }));
+  return result;
 }
 
 absl::StatusOr<ChainVerification> PostgresAuditReader::Verify(

@@ -25,6 +25,9 @@ class PostgresAuditReader final : public AuditReader {
                                                      absl::Time from,
                                                      absl::Time to) override;
   absl::StatusOr<ChainVerification> Verify(const std::string& org_id) override;
+  absl::Status LatestAuthorizations(
+      const std::string& org_id, absl::Time since,
+      const std::function<absl::Status(const Authorization&)>& fn) override;
 
  private:
   absl::Status Run(absl::string_view op,

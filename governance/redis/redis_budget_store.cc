@@ -49,6 +49,18 @@ std::string IdempotencyKey(const Authorization& a) {
 std::string ExpiryKey(const std::string& org) {
   return absl::StrCat(Tag(org), ":exp");
 }
+std::string ReadyKey(const std::string& org) {
+  return absl::StrCat(Tag(org), ":ready");
+}
+// How long the ready mark lives without a refresh (every sweep refreshes it):
+// should every replica be gone longer than this, the next start rebuilds.
+constexpr int64_t kReadyTtlSeconds = 86400;
+absl::Status NotReady(const std::string& org) {
+  return absl::UnavailableError(absl::StrCat(
+      "redis holds no budget state for org ", org,
+      " (new, or lost by a flush, restart or failover); rebuilding it from "
+      "the durable record, retry shortly"));
+}
 std::string FrozenKey(const std::string& org, const std::string& scope) {
   return absl::StrCat(Tag(org), ":frozen:", scope);
 }
@@ -88,7 +100,9 @@ absl::Time RedisBudgetStore::CountedFrom(const LimitCheck& check,
 absl::StatusOr<RedisBudgetStore::ScriptCall> RedisBudgetStore::ReserveCall(
     const ReserveRequest& request) {
   const Authorization& a = request.authorization;
-  const bool hold = a.status == AuthorizationStatus::kHeld;
+  const bool restore = request.restore;
+  const bool hold = a.status == AuthorizationStatus::kHeld && !restore;
+  const bool charge = hold || (restore && a.Charges());
   const std::vector<std::string> path = ScopePath(a);
   if (a.amount_usd > kMaxExactMicros) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -103,6 +117,8 @@ absl::StatusOr<RedisBudgetStore::ScriptCall> RedisBudgetStore::ReserveCall(
     for (const std::string& scope : path) {
       frozen.push_back(FrozenKey(a.org_id, scope));
     }
+  }
+  if (charge) {
     // Charge every level of the org, department and agent; the child field
     // names the next scope down for explanations.
     const int64_t t = absl::ToUnixSeconds(a.created_at);
@@ -160,17 +176,18 @@ absl::StatusOr<RedisBudgetStore::ScriptCall> RedisBudgetStore::ReserveCall(
   keys.insert(keys.end(), frozen.begin(), frozen.end());
   keys.insert(keys.end(), writes.begin(), writes.end());
   keys.insert(keys.end(), reads.begin(), reads.end());
+  keys.push_back(ReadyKey(a.org_id));
   std::vector<std::string> args = {
-      hold ? "hold" : "record",
-      a.id,
-      EncodeAuthorization(a),
-      StatusName(a.status),
-      absl::StrCat(a.amount_usd),
+      restore ? "restore"
+      : hold  ? "hold"
+              : "record",
+      a.id, EncodeAuthorization(a), StatusName(a.status),
+      // What it charges: the held amount, or the settled one if restored.
+      absl::StrCat(restore ? a.ChargedUsd() : a.amount_usd),
       absl::StrCat(absl::ToUnixMillis(a.hold_expires_at)),
       absl::StrCat(absl::ToUnixSeconds(request.retain_until)),
       a.on_expiry == ExpiredHolds::kCount ? "count" : "release",
-      a.idempotency_key.empty() ? "0" : "1",
-      absl::StrCat(frozen.size()),
+      a.idempotency_key.empty() ? "0" : "1", absl::StrCat(frozen.size()),
       absl::StrCat(writes.size()),
       absl::StrCat(request.limits.size() * (hold ? 1 : 0))};
   args.insert(args.end(), write_args.begin(), write_args.end());
@@ -192,6 +209,7 @@ absl::StatusOr<ReserveResult> RedisBudgetStore::Reserve(
   }
   const std::string& tag = r.elements[0].str;
   ReserveResult result;
+  if (tag == "notready") return NotReady(a.org_id);
   if (tag == "ok") {
     result.outcome = hold ? ReserveResult::Outcome::kReserved
                           : ReserveResult::Outcome::kRecorded;
@@ -293,7 +311,8 @@ absl::StatusOr<RedisReply> RedisBudgetStore::Transition(
       idempotency = IdempotencyKey(*a);
     }
   }
-  std::vector<std::string> keys = {record, ExpiryKey(org_id), idempotency};
+  std::vector<std::string> keys = {record, ExpiryKey(org_id), idempotency,
+                                   ReadyKey(org_id)};
   std::vector<std::string> args = {op,
                                    id,
                                    absl::StrCat(absl::ToUnixMillis(now)),
@@ -314,6 +333,7 @@ absl::StatusOr<RedisReply> RedisBudgetStore::Transition(
     return Unexpected(op, r);
   }
   const std::string& tag = r.elements[0].str;
+  if (tag == "notready") return NotReady(org_id);
   if (tag == "notfound") {
     return absl::NotFoundError(
         absl::StrCat("no authorization \"", id, "\" in org ", org_id));
@@ -352,6 +372,46 @@ absl::StatusOr<Authorization> RedisBudgetStore::Void(const std::string& org_id,
 absl::Status RedisBudgetStore::Abandon(const std::string& org_id,
                                        const std::string& id) {
   return Transition(org_id, id, "abandon", absl::Now(), "", "", "").status();
+}
+
+absl::StatusOr<bool> RedisBudgetStore::IsReady(const std::string& org_id) {
+  // EXPIRE refreshes the mark and never creates it.
+  WARDEN_ASSIGN_OR_RETURN(RedisReply r,
+                          client_->Command({"EXPIRE", ReadyKey(org_id),
+                                            absl::StrCat(kReadyTtlSeconds)}));
+  return r.integer == 1;
+}
+
+absl::Status RedisBudgetStore::MarkReady(const std::string& org_id) {
+  return client_
+      ->Command(
+          {"SET", ReadyKey(org_id), "1", "EX", absl::StrCat(kReadyTtlSeconds)})
+      .status();
+}
+
+absl::Status RedisBudgetStore::Restore(const Authorization& a,
+                                       absl::Time retain_until,
+                                       const absl::TimeZone& zone) {
+  ReserveRequest request;
+  request.authorization = a;
+  request.retain_until = retain_until;
+  request.zone = zone;
+  request.restore = true;
+  WARDEN_ASSIGN_OR_RETURN(ScriptCall call, ReserveCall(request));
+  WARDEN_ASSIGN_OR_RETURN(RedisReply r, client_->Eval(redis_scripts::kReserve,
+                                                      call.keys, call.args));
+  if (r.type != RedisReply::Type::kArray || r.elements.empty() ||
+      r.elements[0].str != "ok") {
+    return Unexpected("restore", r);
+  }
+  // The state a transition reached, on the fresh record.
+  std::vector<std::string> fields = {"HSET", RecordKey(a.org_id, a.id), "ec",
+                                     a.expired_counted ? "1" : "0"};
+  if (a.settled_amount) {
+    fields.insert(fields.end(), {"sa", FormatBaseUnits(*a.settled_amount), "su",
+                                 absl::StrCat(a.settled_usd), "tx", a.tx_hash});
+  }
+  return client_->Command(fields).status();
 }
 
 absl::Status RedisBudgetStore::SetFrozen(const std::string& org_id,

@@ -24,6 +24,11 @@ namespace warden {
 //   {org}:idem:<agent>:<key>      string: the id first stored under the key;
 //                                 same expiry as the record.
 //   {org}:exp                     zset: HELD ids scored by hold expiry (ms).
+//   {org}:ready                   string: this Redis holds the org's state;
+//                                 absent after a flush or an empty
+//                                 failover, when every spend is UNAVAILABLE
+//                                 until the engine rebuilt it; 1-day TTL,
+//                                 refreshed by every sweep.
 //   {org}:frozen:<scope>          string: present while the scope is frozen;
 //                                 no TTL (bounded by the number of scopes,
 //                                 and a freeze must never lapse).
@@ -74,6 +79,10 @@ class RedisBudgetStore final : public BudgetStore {
       const std::string& org_id, absl::Time now, size_t max_records) override;
   absl::Status SetFrozen(const std::string& org_id, const std::string& scope,
                          bool frozen) override;
+  absl::StatusOr<bool> IsReady(const std::string& org_id) override;
+  absl::Status MarkReady(const std::string& org_id) override;
+  absl::Status Restore(const Authorization& a, absl::Time retain_until,
+                       const absl::TimeZone& zone) override;
   absl::StatusOr<std::vector<Authorization>> VoidUnder(
       const std::string& org_id, const std::string& scope, absl::Time now,
       size_t max_records) override;

@@ -32,7 +32,10 @@ class RedisBudgetStoreTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { delete redis_; }
 
-  void SetUp() override { ASSERT_TRUE(admin_.Command({"FLUSHALL"}).ok()); }
+  void SetUp() override {
+    ASSERT_TRUE(admin_.Command({"FLUSHALL"}).ok());
+    ASSERT_TRUE(store_.MarkReady("acme").ok());
+  }
 
   static testing::RedisServer* redis_;
   RedisClient admin_{*ParseRedisUrl(redis_->url())};
@@ -161,6 +164,34 @@ TEST_F(RedisBudgetStoreTest, EveryKeyHasTtlAndTag) {
     absl::StatusOr<RedisReply> ttl = admin_.Command({"TTL", k.str});
     EXPECT_GT(ttl->integer, 0) << k.str;
   }
+}
+
+// A Redis that lost its data refuses spends until the state is rebuilt;
+// restoring records is idempotent and brings their charges back.
+TEST_F(RedisBudgetStoreTest, LostStateRefusesUntilRebuilt) {
+  ASSERT_EQ(store_.Reserve(Hold("az_1", 600, 1000))->outcome,
+            Outcome::kReserved);
+  const Authorization held = *store_.Get("acme", "az_1");
+  ASSERT_TRUE(admin_.Command({"FLUSHALL"}).ok());
+  EXPECT_FALSE(*store_.IsReady("acme"));
+  absl::StatusOr<ReserveResult> refused = store_.Reserve(Hold("az_2", 1, 1000));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(refused.status().message(), HasSubstr("rebuilding"));
+  EXPECT_EQ(store_.Void("acme", "az_1", kT0).status().code(),
+            absl::StatusCode::kNotFound);
+  for (int i = 0; i < 2; ++i) {  // Twice: a second rebuild charges nothing.
+    ASSERT_TRUE(
+        store_.Restore(held, kT0 + absl::Hours(48), absl::UTCTimeZone()).ok());
+  }
+  ASSERT_TRUE(store_.MarkReady("acme").ok());
+  EXPECT_EQ(store_.Reserve(Hold("az_3", 401, 1000))->outcome,
+            Outcome::kOverLimit);
+  EXPECT_EQ(store_.Reserve(Hold("az_4", 400, 1000))->outcome,
+            Outcome::kReserved);
+  // The restored hold can still be voided, releasing its charge.
+  ASSERT_TRUE(store_.Void("acme", "az_1", kT0).ok());
+  EXPECT_EQ(store_.Reserve(Hold("az_5", 600, 1000))->outcome,
+            Outcome::kReserved);
 }
 
 // A dead Redis is UNAVAILABLE naming the operation, never an outcome.

@@ -3,27 +3,36 @@
 namespace warden::redis_scripts {
 
 // KEYS: 1 record hash, 2 idempotency key, 3 expiry zset,
-//       then nf frozen flags, nw charged buckets, and each limit's buckets.
-// ARGV: 1 mode (hold|record), 2 id, 3 record JSON, 4 status, 5 amount USD
+//       then nf frozen flags, nw charged buckets, each limit's buckets, and
+//       last the org's ready mark.
+// ARGV: 1 mode (hold|record|restore), 2 id, 3 record JSON, 4 status, 5 amount
+// USD
 //       micros, 6 hold expiry ms, 7 retain-until unix s, 8 on_expiry,
 //       9 has idempotency key (1|0), 10 nf, 11 nw, 12 nl,
 //       then per charged bucket: child, expire-at unix s;
 //       then per limit: kind (u|c), cap, number of buckets;
 //       last, the scope path joined by '|' (for VoidUnder).
-// Returns {"ok"}, {"dup", first_id}, {"frozen", index of frozen flag} or
-// {"over", {limit_index, used, child, amount, child, amount, ...}, ...}.
+// Returns {"ok"}, {"notready"}, {"dup", first_id}, {"frozen", index of
+// frozen flag} or {"over", {limit_index, used, child, amount, ...}, ...}.
+// "restore" (rebuilding from the audit trail) skips the ready mark and every
+// check, and leaves an existing record alone, so rebuilds are idempotent.
 //
 // Lua numbers are doubles: sums are exact up to 2^53 micro-dollars; the
 // store refuses caps and amounts beyond that.
 const char* const kReserve = R"lua(
 local mode = ARGV[1]
-if ARGV[9] == '1' then
+if mode == 'restore' then
+  if redis.call('EXISTS', KEYS[1]) == 1 then return {'ok'} end
+elseif redis.call('EXISTS', KEYS[#KEYS]) == 0 then
+  return {'notready'}
+end
+if ARGV[9] == '1' and mode ~= 'restore' then
   local first = redis.call('GET', KEYS[2])
   if first then return {'dup', first} end
 end
 local nf, nw, nl = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
 local write_at = 4 + nf
-if mode == 'hold' then
+if mode == 'hold' or mode == 'restore' then
   for i = 0, nf - 1 do
     if redis.call('EXISTS', KEYS[4 + i]) == 1 then return {'frozen', i} end
   end
@@ -77,9 +86,11 @@ if mode == 'hold' then
     charged[#charged + 1] = key .. '\t' .. child
   end
   redis.call('HSET', KEYS[1], 'b', table.concat(charged, '\n'))
-  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[2])
-  -- Outlives the longest hold (7 days) by a day; refreshed by every hold.
-  redis.call('EXPIRE', KEYS[3], 691200)
+  if ARGV[4] == 'HELD' then
+    redis.call('ZADD', KEYS[3], ARGV[6], ARGV[2])
+    -- Outlives the longest hold (7 days) by a day; refreshed by every hold.
+    redis.call('EXPIRE', KEYS[3], 691200)
+  end
 end
 redis.call('HSET', KEYS[1], 'rec', ARGV[3], 'st', ARGV[4], 'usd', ARGV[5],
            'exp', ARGV[6], 'pol', ARGV[8], 'p', ARGV[#ARGV])
@@ -91,19 +102,25 @@ return {'ok'}
 )lua";
 
 // KEYS: 1 record hash, 2 expiry zset, 3 idempotency key (abandon only; else
-//       any key of the org), then the record's charged buckets.
+//       any key of the org), 4 the org's ready mark, then the record's
+//       charged buckets.
 // ARGV: 1 op (settle|void|expire|abandon), 2 id, 3 now ms,
 //       4 settled amount (base units), 5 settled USD micros, 6 tx hash,
 //       then the child of each charged bucket.
-// Returns {"ok", status} or {"notfound"}, {"state", status}, {"expired"}.
+// Returns {"ok", status} or {"notfound"}, {"notready"} (settle and void
+// only), {"state", status}, {"expired"}.
 const char* const kTransition = R"lua(
 local op, id, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local rec = redis.call('HMGET', KEYS[1], 'st', 'usd', 'exp', 'pol', 'sa', 'tx')
 local st, usd, exp, pol = rec[1], rec[2], tonumber(rec[3]), rec[4]
 if not st then return {'notfound'} end
+if (op == 'settle' or op == 'void') and
+   redis.call('EXISTS', KEYS[4]) == 0 then
+  return {'notready'}
+end
 local function release(usd_delta, cnt_delta)
-  for i = 4, #KEYS do
-    local child = ARGV[3 + i]
+  for i = 5, #KEYS do
+    local child = ARGV[2 + i]
     if usd_delta ~= '0' then
       redis.call('HINCRBY', KEYS[i], 'usd', '-' .. usd_delta)
       redis.call('HINCRBY', KEYS[i], 'u:' .. child, '-' .. usd_delta)

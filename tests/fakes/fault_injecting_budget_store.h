@@ -77,6 +77,19 @@ class FaultInjectingBudgetStore final : public BudgetStore {
     if (absl::Status st = Fault(); !st.ok()) return st;
     return inner_->VoidUnder(org, scope, now, max);
   }
+  absl::StatusOr<bool> IsReady(const std::string& org) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    return inner_->IsReady(org);
+  }
+  absl::Status MarkReady(const std::string& org) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    return inner_->MarkReady(org);
+  }
+  absl::Status Restore(const Authorization& a, absl::Time retain_until,
+                       const absl::TimeZone& zone) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    return inner_->Restore(a, retain_until, zone);
+  }
   absl::StatusOr<std::vector<Authorization>> ExpireDue(const std::string& org,
                                                        absl::Time now,
                                                        size_t max) override {

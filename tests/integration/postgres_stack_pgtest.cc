@@ -42,6 +42,13 @@ agents:
     wallets:
       - {id: doomed_w1, vendor: metamask, chain: base, address: "0x04"}
       - {id: doomed_w2, vendor: cdp, chain: ethereum, address: "0x05"}
+  - id: survivor
+    department: ops
+    limits: [{name: budget, usd: "1000", window: "rolling:24h"}]
+    wallets: [{id: survivor_w, vendor: local, chain: base, address: "0x07"}]
+  - id: bulk
+    department: ops
+    wallets: [{id: bulk_w, vendor: local, chain: base, address: "0x08"}]
   - id: chilly
     department: cold
     wallets: [{id: chilly_w, vendor: local, chain: base, address: "0x06"}]
@@ -399,6 +406,85 @@ TEST_F(PostgresStackTest, FreezeSurvivesRedisFlushAndRestart) {
       ctl({"unfreeze", "--department", "cold", "--reason", "cleared"});
   ASSERT_EQ(thawed.exit_code, 0) << thawed.err;
   EXPECT_EQ(decision().decision(), v1::DECISION_ALLOW);
+}
+
+// Budgets survive Redis losing everything: $900 of $1,000 spent, FLUSHALL,
+// and the running gateway notices, answers UNAVAILABLE while it rebuilds
+// from Postgres, then denies $200 and allows exactly the $100 left. No
+// request in between is allowed.
+TEST_F(PostgresStackTest, BudgetsSurviveRedisLoss) {
+  std::unique_ptr<WardendProcess> w = StartWardend();
+  ASSERT_NE(w, nullptr);
+  auto spend = [&](int64_t dollars, grpc::Status* status) {
+    v1::AuthorizeRequest r = Spend("survivor");
+    r.set_amount(std::to_string(dollars * 1'000'000));
+    grpc::ClientContext context;
+    v1::AuthorizeResponse response;
+    *status = w->authz().Authorize(&context, r, &response);
+    return response;
+  };
+  grpc::Status status;
+  v1::AuthorizeResponse first = spend(900, &status);
+  ASSERT_EQ(first.decision(), v1::DECISION_ALLOW);
+  grpc::ClientContext settle_context;
+  v1::SettleRequest settle;
+  settle.set_authorization_id(first.authorization_id());
+  v1::Authorization settled;
+  ASSERT_TRUE(w->authz().Settle(&settle_context, settle, &settled).ok());
+
+  RedisClient redis(*ParseRedisUrl(redis_->url()));
+  ASSERT_TRUE(redis.Command({"FLUSHALL"}).ok());
+  int unavailable = 0;
+  v1::AuthorizeResponse after;
+  for (int i = 0; i < 200; ++i) {  // Bounded: 10 s at most.
+    after = spend(200, &status);
+    if (status.ok()) break;
+    ASSERT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
+        << status.error_message();
+    ++unavailable;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(status.ok()) << "never rebuilt: " << status.error_message();
+  EXPECT_EQ(after.decision(), v1::DECISION_DENY) << after.reason();
+  EXPECT_THAT(after.reason(), HasSubstr("spend $900.00"));
+  EXPECT_EQ(spend(100, &status).decision(), v1::DECISION_ALLOW);
+  std::cerr << unavailable << " calls refused while rebuilding\n";
+}
+
+// How long a rebuild takes for a given audit volume: 10,000 authorizations
+// through the gateway, then FLUSHALL, timed until spends are decided again.
+TEST_F(PostgresStackTest, RebuildTime) {
+  std::unique_ptr<WardendProcess> w = StartWardend();
+  ASSERT_NE(w, nullptr);
+  constexpr int kAuthorizations = 10000;
+  std::atomic<int> next{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 16; ++t) {
+    clients.emplace_back([&] {
+      for (int i = next++; i < kAuthorizations; i = next++) {
+        grpc::ClientContext context;
+        v1::AuthorizeResponse response;
+        EXPECT_TRUE(
+            w->authz().Authorize(&context, Spend("bulk"), &response).ok());
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  RedisClient redis(*ParseRedisUrl(redis_->url()));
+  ASSERT_TRUE(redis.Command({"FLUSHALL"}).ok());
+  const absl::Time flushed = absl::Now();
+  grpc::Status status(grpc::StatusCode::UNAVAILABLE, "not tried yet");
+  for (int i = 0; i < 3000 && !status.ok(); ++i) {  // 60 s at most.
+    absl::SleepFor(absl::Milliseconds(20));
+    grpc::ClientContext context;
+    v1::AuthorizeResponse response;
+    status = w->authz().Authorize(&context, Spend("bulk"), &response);
+  }
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::cerr << "rebuild after FLUSHALL: spends decided again "
+            << absl::FormatDuration(absl::Now() - flushed) << " after the "
+            << "flush, with at least " << kAuthorizations
+            << " authorizations in the audit trail\n";
 }
 
 // A database that was never migrated is refused at start, naming the fix.

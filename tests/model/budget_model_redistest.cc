@@ -22,6 +22,7 @@ TEST(BudgetModelRedisTest, RedisStoreMatchesModel) {
         std::make_unique<RedisClient>(*ParseRedisUrl((*redis)->url())));
     RedisClient admin(*ParseRedisUrl((*redis)->url()));
     ASSERT_TRUE(admin.Command({"FLUSHALL"}).ok());
+    ASSERT_TRUE(store.MarkReady("acme").ok());
     // Real time, not the DST start: Redis expires keys by its own clock.
     testing::BudgetModel(&store, seed, absl::Now(),
                          &RedisBudgetStore::CountedFrom)
