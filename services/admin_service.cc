@@ -95,29 +95,26 @@ grpc::ServerUnaryReactor* AdminService::DecommissionAgent(
 grpc::ServerUnaryReactor* AdminService::FreezeScope(
     grpc::CallbackServerContext* context, const v1::FreezeScopeRequest* request,
     v1::FreezeResponse* response) {
-  return RunUnary(
-      executor_, context,
-      [this, request,
-       actor = CallerOf(*context)]() -> absl::StatusOr<FreezeOutcome> {
-        absl::StatusOr<std::string> scope = ScopeOf(*request, *engine_);
-        if (!scope.ok()) return scope.status();
-        return engine_->FreezeScope(request->org_id(), *scope,
-                                    request->reason(), actor);
-      },
-      [response](const FreezeOutcome& o) { Fill(o, response); });
+  return Freeze(context, request, response, &Engine::FreezeScope);
 }
 
 grpc::ServerUnaryReactor* AdminService::UnfreezeScope(
     grpc::CallbackServerContext* context, const v1::FreezeScopeRequest* request,
     v1::FreezeResponse* response) {
+  return Freeze(context, request, response, &Engine::UnfreezeScope);
+}
+
+grpc::ServerUnaryReactor* AdminService::Freeze(
+    grpc::CallbackServerContext* context, const v1::FreezeScopeRequest* request,
+    v1::FreezeResponse* response, ScopeAction action) {
   return RunUnary(
       executor_, context,
-      [this, request,
+      [this, request, action,
        actor = CallerOf(*context)]() -> absl::StatusOr<FreezeOutcome> {
         absl::StatusOr<std::string> scope = ScopeOf(*request, *engine_);
         if (!scope.ok()) return scope.status();
-        return engine_->UnfreezeScope(request->org_id(), *scope,
-                                      request->reason(), actor);
+        return (engine_->*action)(request->org_id(), *scope, request->reason(),
+                                  actor);
       },
       [response](const FreezeOutcome& o) { Fill(o, response); });
 }

@@ -35,6 +35,15 @@ class AdminService final : public v1::AdminService::CallbackService {
       v1::FreezeResponse* response) override;
 
  private:
+  using ScopeAction = absl::StatusOr<FreezeOutcome> (Engine::*)(
+      const std::string&, const std::string&, const std::string&,
+      const std::string&);
+  // FreezeScope and UnfreezeScope: the same translation, another action.
+  grpc::ServerUnaryReactor* Freeze(grpc::CallbackServerContext* context,
+                                   const v1::FreezeScopeRequest* request,
+                                   v1::FreezeResponse* response,
+                                   ScopeAction action);
+
   Engine* const engine_;
   Executor* const executor_;
 };

@@ -43,4 +43,18 @@ absl::Status Transact(pqxx::connection& c, absl::string_view op,
   }
 }
 
+absl::Status Session::Run(absl::string_view op,
+                          const std::function<void(pqxx::work&)>& fn) {
+  absl::MutexLock lock(&mu_);
+  if (conn_ == nullptr || !conn_->is_open()) {
+    conn_.reset();
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> c = Connect(url_);
+    if (!c.ok()) return c.status();
+    conn_ = *std::move(c);
+  }
+  absl::Status st = Transact(*conn_, op, fn);
+  if (absl::IsUnavailable(st)) conn_.reset();
+  return st;
+}
+
 }  // namespace warden::pg

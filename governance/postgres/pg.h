@@ -6,9 +6,11 @@
 #include <stdexcept>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "pqxx/pqxx"
 
 // libpqxx stays inside governance/postgres: every call goes through these
@@ -31,6 +33,22 @@ struct Refused : std::runtime_error {
 // is rolled back.
 absl::Status Transact(pqxx::connection& c, absl::string_view op,
                       const std::function<void(pqxx::work&)>& fn);
+
+// One lazily opened connection, used one transaction at a time and replaced
+// after a connection failure. For the stores whose calls are not on the hot
+// path. Thread-safe.
+class Session {
+ public:
+  explicit Session(std::string url) : url_(std::move(url)) {}
+  // Runs fn in one transaction, as Transact does.
+  absl::Status Run(absl::string_view op,
+                   const std::function<void(pqxx::work&)>& fn);
+
+ private:
+  const std::string url_;
+  absl::Mutex mu_;
+  std::unique_ptr<pqxx::connection> conn_ ABSL_GUARDED_BY(mu_);
+};
 
 }  // namespace warden::pg
 

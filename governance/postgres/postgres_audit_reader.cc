@@ -37,23 +37,11 @@ const char* GroupColumn(SpendGroup g) {
 
 }  // namespace
 
-absl::Status PostgresAuditReader::Run(
-    absl::string_view op, const std::function<void(pqxx::work&)>& fn) {
-  absl::MutexLock lock(&mu_);
-  if (conn_ == nullptr || !conn_->is_open()) {
-    conn_.reset();
-    WARDEN_ASSIGN_OR_RETURN(conn_, pg::Connect(url_));
-  }
-  absl::Status st = pg::Transact(*conn_, op, fn);
-  if (!st.ok()) conn_.reset();
-  return st;
-}
-
 absl::Status PostgresAuditReader::Query(
     const AuditQuery& q, const std::function<bool(const AuditRecord&)>& fn) {
   const size_t limit = std::clamp<size_t>(q.limit, 1, kMaxAuditPage);
   // Filters are "$n = '' OR column = $n", so one prepared shape serves all.
-  return Run("query audit events", [&](pqxx::work& w) {
+  return session_.Run("query audit events", [&](pqxx::work& w) {
     pqxx::result rows = w.exec_params(
         "SELECT org_id, seq, (extract(epoch FROM time) * 1000000)::bigint, "
         "type, actor, gateway, coalesce(authorization_id, ''), "
@@ -109,7 +97,7 @@ absl::StatusOr<std::vector<SpendRow>> PostgresAuditReader::SpendSummary(
       "coalesce(sum(charged_usd) FILTER (WHERE status = 'SETTLED'), 0), "
       "coalesce(sum(charged_usd) FILTER (WHERE status <> 'SETTLED'), 0), "
       "count(*) FROM latest WHERE charged_usd > 0 GROUP BY 1 ORDER BY 1");
-  WARDEN_RETURN_IF_ERROR(Run("spend summary", [&](pqxx::work& w) {
+  WARDEN_RETURN_IF_ERROR(session_.Run("spend summary", [&](pqxx::work& w) {
     for (const pqxx::row& r :
          w.exec_params(sql, org_id, PgTime(from), PgTime(to))) {
       out.push_back({r[0].as<std::string>(), r[1].as<int64_t>(),
@@ -123,24 +111,26 @@ absl::Status PostgresAuditReader::LatestAuthorizations(
     const std::string& org_id, absl::Time since,
     const std::function<absl::Status(const Authorization&)>& fn) {
   absl::Status result;
-  WARDEN_RETURN_IF_ERROR(Run("latest authorizations", [&](pqxx::work& w) {
-    for (const pqxx::row& r : w.exec_params(
-             "SELECT DISTINCT ON (authorization_id) body FROM audit_events "
-             "WHERE org_id = $1 AND authorization_id IS NOT NULL AND "
-             "created_at >= $2::timestamptz ORDER BY authorization_id, seq "
-             "DESC",
-             org_id, PgTime(since))) {
-      absl::StatusOr<AuditEvent> e = DecodeAuditEvent(r[0].as<std::string>());
-      if (!e.ok() || !e->authorization) {
-        result = absl::DataLossError(
-            absl::StrCat("audit event does not decode: ",
-                         e.ok() ? "no authorization" : e.status().message()));
-        return;
-      }
-      result = fn(*e->authorization);
-      if (!result.ok()) return;
-    }
-  }));
+  WARDEN_RETURN_IF_ERROR(
+      session_.Run("latest authorizations", [&](pqxx::work& w) {
+        for (const pqxx::row& r : w.exec_params(
+                 "SELECT DISTINCT ON (authorization_id) body FROM audit_events "
+                 "WHERE org_id = $1 AND authorization_id IS NOT NULL AND "
+                 "created_at >= $2::timestamptz ORDER BY authorization_id, seq "
+                 "DESC",
+                 org_id, PgTime(since))) {
+          absl::StatusOr<AuditEvent> e =
+              DecodeAuditEvent(r[0].as<std::string>());
+          if (!e.ok() || !e->authorization) {
+            result = absl::DataLossError(absl::StrCat(
+                "audit event does not decode: ",
+                e.ok() ? "no authorization" : e.status().message()));
+            return;
+          }
+          result = fn(*e->authorization);
+          if (!result.ok()) return;
+        }
+      }));
   return result;
 }
 

@@ -4,10 +4,8 @@
 #include <memory>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "governance/audit_reader.h"
-#include "pqxx/pqxx"
+#include "governance/postgres/pg.h"
 
 namespace warden {
 
@@ -15,7 +13,8 @@ namespace warden {
 // (finance queries are not on the hot path); reconnects after a failure.
 class PostgresAuditReader final : public AuditReader {
  public:
-  explicit PostgresAuditReader(std::string url) : url_(std::move(url)) {}
+  explicit PostgresAuditReader(std::string url)
+      : url_(url), session_(std::move(url)) {}
 
   absl::Status Query(
       const AuditQuery& q,
@@ -30,12 +29,8 @@ class PostgresAuditReader final : public AuditReader {
       const std::function<absl::Status(const Authorization&)>& fn) override;
 
  private:
-  absl::Status Run(absl::string_view op,
-                   const std::function<void(pqxx::work&)>& fn);
-
   const std::string url_;
-  absl::Mutex mu_;
-  std::unique_ptr<pqxx::connection> conn_ ABSL_GUARDED_BY(mu_);
+  pg::Session session_;
 };
 
 }  // namespace warden

@@ -78,18 +78,13 @@ PostgresConfigStore::~PostgresConfigStore() {
 
 absl::Status PostgresConfigStore::Refresh() {
   std::vector<std::shared_ptr<const Policy>> loaded;
-  absl::MutexLock conn_lock(&conn_mu_);
-  if (conn_ == nullptr || !conn_->is_open()) {
-    conn_.reset();
-    WARDEN_ASSIGN_OR_RETURN(conn_, pg::Connect(url_));
-  }
   std::map<std::string, int64_t> known;
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [org, p] : active_) known[org] = p->version;
   }
   absl::Status parse_error;
-  absl::Status st = pg::Transact(*conn_, "load bundles", [&](pqxx::work& w) {
+  absl::Status st = session_.Run("load bundles", [&](pqxx::work& w) {
     for (const pqxx::row& head :
          w.exec("SELECT org_id, max(version) FROM bundles GROUP BY org_id")) {
       const std::string org = head[0].as<std::string>();
@@ -107,7 +102,6 @@ absl::Status PostgresConfigStore::Refresh() {
       loaded.push_back(*std::move(p));
     }
   });
-  if (!st.ok()) conn_.reset();
   WARDEN_RETURN_IF_ERROR(st);
   absl::MutexLock lock(&mu_);
   for (auto& p : loaded) {
@@ -170,23 +164,15 @@ absl::StatusOr<std::shared_ptr<const Policy>> PostgresConfigStore::Active(
 
 absl::StatusOr<std::shared_ptr<const Policy>> PostgresConfigStore::Version(
     const std::string& org_id, int64_t version) {
-  absl::MutexLock conn_lock(&conn_mu_);
-  if (conn_ == nullptr || !conn_->is_open()) {
-    conn_.reset();
-    WARDEN_ASSIGN_OR_RETURN(conn_, pg::Connect(url_));
-  }
   absl::StatusOr<std::shared_ptr<const Policy>> out = absl::NotFoundError(
       absl::StrCat("org ", org_id, " has no version ", version));
-  absl::Status st = pg::Transact(*conn_, "load bundle", [&](pqxx::work& w) {
+  absl::Status st = session_.Run("load bundle", [&](pqxx::work& w) {
     pqxx::result r = w.exec_params(
         absl::StrCat(kSelect, "WHERE org_id = $1 AND version = $2"), org_id,
         version);
     if (!r.empty()) out = Load(r[0]);
   });
-  if (!st.ok()) {
-    conn_.reset();
-    return st;
-  }
+  if (!st.ok()) return st;
   return out;
 }
 
@@ -199,13 +185,8 @@ absl::StatusOr<std::vector<std::string>> PostgresConfigStore::Orgs() {
 
 absl::Status PostgresConfigStore::Apply(std::shared_ptr<const Policy> policy) {
   const Policy& p = *policy;
-  absl::MutexLock conn_lock(&conn_mu_);
-  if (conn_ == nullptr || !conn_->is_open()) {
-    conn_.reset();
-    WARDEN_ASSIGN_OR_RETURN(conn_, pg::Connect(url_));
-  }
   int64_t current = 0;
-  absl::Status st = pg::Transact(*conn_, "apply bundle", [&](pqxx::work& w) {
+  absl::Status st = session_.Run("apply bundle", [&](pqxx::work& w) {
     w.exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", p.org.id);
     current = w.exec_params1(
                    "SELECT coalesce(max(version), 0) FROM bundles "
@@ -251,10 +232,7 @@ absl::Status PostgresConfigStore::Apply(std::shared_ptr<const Policy> policy) {
     }
     w.exec_params("SELECT pg_notify($1, $2)", kChannel, p.org.id);
   });
-  if (!st.ok()) {
-    conn_.reset();
-    return st;
-  }
+  if (!st.ok()) return st;
   if (current != p.version - 1) {
     return absl::AbortedError(absl::StrCat(
         "org ", p.org.id, " is at version ", current, "; cannot apply version ",

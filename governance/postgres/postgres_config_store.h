@@ -12,7 +12,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "governance/config_store.h"
-#include "pqxx/pqxx"
+#include "governance/postgres/pg.h"
 
 namespace warden {
 
@@ -42,13 +42,12 @@ class PostgresConfigStore final : public ConfigStore {
 
  private:
   PostgresConfigStore(std::string url, absl::Duration refresh_interval)
-      : url_(std::move(url)), refresh_interval_(refresh_interval) {}
+      : url_(url), refresh_interval_(refresh_interval), session_(url) {}
   void ListenLoop();
 
   const std::string url_;
   const absl::Duration refresh_interval_;
-  absl::Mutex conn_mu_;  // One query at a time on conn_.
-  std::unique_ptr<pqxx::connection> conn_ ABSL_GUARDED_BY(conn_mu_);
+  pg::Session session_;
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<const Policy>> active_
       ABSL_GUARDED_BY(mu_);

@@ -6,21 +6,9 @@
 
 namespace warden {
 
-absl::Status PostgresFreezeStore::Run(
-    absl::string_view op, const std::function<void(pqxx::work&)>& fn) {
-  absl::MutexLock lock(&mu_);
-  if (conn_ == nullptr || !conn_->is_open()) {
-    conn_.reset();
-    WARDEN_ASSIGN_OR_RETURN(conn_, pg::Connect(url_));
-  }
-  absl::Status st = pg::Transact(*conn_, op, fn);
-  if (absl::IsUnavailable(st)) conn_.reset();
-  return st;
-}
-
 absl::Status PostgresFreezeStore::Freeze(const std::string& org_id,
                                          const FrozenScope& f) {
-  return Run("freeze", [&](pqxx::work& w) {
+  return session_.Run("freeze", [&](pqxx::work& w) {
     w.exec_params(
         "INSERT INTO frozen_scopes (org_id, scope, frozen_at, actor, reason,"
         " decommissioned) VALUES ($1, $2, to_timestamp($3::double precision"
@@ -35,7 +23,7 @@ absl::Status PostgresFreezeStore::Freeze(const std::string& org_id,
 absl::Status PostgresFreezeStore::Unfreeze(const std::string& org_id,
                                            const std::string& scope) {
   bool found = true;
-  WARDEN_RETURN_IF_ERROR(Run("unfreeze", [&](pqxx::work& w) {
+  WARDEN_RETURN_IF_ERROR(session_.Run("unfreeze", [&](pqxx::work& w) {
     pqxx::result r = w.exec_params(
         "SELECT decommissioned FROM frozen_scopes WHERE org_id = $1 AND "
         "scope = $2 FOR UPDATE",
@@ -58,7 +46,7 @@ absl::Status PostgresFreezeStore::Unfreeze(const std::string& org_id,
 absl::StatusOr<std::vector<FrozenScope>> PostgresFreezeStore::List(
     const std::string& org_id) {
   std::vector<FrozenScope> out;
-  WARDEN_RETURN_IF_ERROR(Run("list frozen", [&](pqxx::work& w) {
+  WARDEN_RETURN_IF_ERROR(session_.Run("list frozen", [&](pqxx::work& w) {
     for (const pqxx::row& r : w.exec_params(
              "SELECT scope, (extract(epoch FROM frozen_at) * 1000000)::bigint,"
              " actor, reason, decommissioned FROM frozen_scopes WHERE org_id ="

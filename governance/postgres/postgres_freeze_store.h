@@ -5,18 +5,15 @@
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "governance/freeze_store.h"
-#include "pqxx/pqxx"
+#include "governance/postgres/pg.h"
 
 namespace warden {
 
-// Frozen scopes in the frozen_scopes table. One connection, reconnected
-// after a failure; every call is one transaction.
+// Frozen scopes in the frozen_scopes table; every call is one transaction.
 class PostgresFreezeStore final : public FreezeStore {
  public:
-  explicit PostgresFreezeStore(std::string url) : url_(std::move(url)) {}
+  explicit PostgresFreezeStore(std::string url) : session_(std::move(url)) {}
 
   absl::Status Freeze(const std::string& org_id,
                       const FrozenScope& frozen) override;
@@ -26,12 +23,7 @@ class PostgresFreezeStore final : public FreezeStore {
       const std::string& org_id) override;
 
  private:
-  absl::Status Run(absl::string_view op,
-                   const std::function<void(pqxx::work&)>& fn);
-
-  const std::string url_;
-  absl::Mutex mu_;
-  std::unique_ptr<pqxx::connection> conn_ ABSL_GUARDED_BY(mu_);
+  pg::Session session_;
 };
 
 }  // namespace warden

@@ -28,14 +28,8 @@ tmp="$(mktemp -d /tmp/warden-bench-XXXXXX)"
 shm="$(mktemp -d /dev/shm/warden-bench-XXXXXX)"
 chmod 755 "$tmp"
 pids=()
-pg_bin=/usr/lib/postgresql/15/bin
-as_postgres() {
-  if [ "$(id -u)" -eq 0 ]; then
-    setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
-  else
-    "$@"
-  fi
-}
+# pg_bin and as_postgres (run as the postgres user when root).
+source "$here/../../deploy/dev/stack.sh"
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -f "$tmp/pg/PG_VERSION" ] &&
