@@ -59,7 +59,9 @@ serve() {
 
 redis_port=""
 for _ in $(seq 1 20); do
-  p=$(( (RANDOM % 20000) + 30000 ))
+  # Below the ephemeral range (32768+), where the tests' own servers and
+  # clients get their ports, so the two never collide.
+  p=$(( (RANDOM % 12000) + 20000 ))
   redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no \
     --dir "$tmp" >"$tmp/redis.log" 2>&1 &
   rpid=$!

@@ -10,7 +10,8 @@ set -euo pipefail
 repo="$1"; build="$2"
 state="$(mktemp -d /tmp/warden-run-XXXXXX)"
 chmod 755 "$state"
-base=$(( (RANDOM % 20000) + 30000 ))
+# Below the ephemeral range (32768+) that the other tests draw from.
+base=$(( (RANDOM % 12000) + 20000 ))
 export WARDEN_STATE_DIR="$state" WARDEN_BUILD_DIR="$build" WARDEN_SKIP_BUILD=1
 export WARDEN_REDIS_PORT="$base" WARDEN_PG_PORT="$((base + 1))"
 export WARDEN_LISTEN="127.0.0.1:$((base + 2))"
