@@ -82,7 +82,12 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
   } else {
     WARDEN_ASSIGN_OR_RETURN(s->audit_, FileAuditLog::Open(options.audit_path));
     s->config_ = std::make_unique<MemoryConfigStore>();
-    s->freezes_ = std::make_unique<MemoryFreezeStore>();
+    // Without Postgres, this replica's audit file is the record of its
+    // freezes (and only of its own).
+    auto freezes = std::make_unique<MemoryFreezeStore>();
+    WARDEN_RETURN_IF_ERROR(
+        RestoreFreezesFromAuditFile(options.audit_path, freezes.get()));
+    s->freezes_ = std::move(freezes);
   }
   MemoryBudgetStore* memory = nullptr;
   if (options.embedded) {
@@ -130,8 +135,7 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
       WARDEN_ASSIGN_OR_RETURN(
           size_t restored,
           RestoreBudgetsFromAuditFile(options.audit_path, clock->Now(),
-                                      RecordRetention(*policy), memory,
-                                      s->freezes_.get()));
+                                      RecordRetention(*policy), memory));
       spdlog::info("embedded mode: {} authorizations restored from {}",
                    restored, options.audit_path);
     }

@@ -10,8 +10,7 @@ namespace warden {
 absl::StatusOr<size_t> RestoreBudgetsFromAuditFile(const std::string& path,
                                                    absl::Time now,
                                                    absl::Duration retention,
-                                                   MemoryBudgetStore* store,
-                                                   FreezeStore* freezes) {
+                                                   MemoryBudgetStore* store) {
   // Last state of each record, by (org, id).
   std::map<std::pair<std::string, std::string>, Authorization> latest;
   absl::Status st = FileAuditLog::Replay(path, [&](const AuditEvent& event) {
@@ -27,6 +26,22 @@ absl::StatusOr<size_t> RestoreBudgetsFromAuditFile(const std::string& path,
     store->Replace(a, a.created_at + retention);
   }
   return latest.size();
+}
+
+absl::Status RestoreFreezesFromAuditFile(const std::string& path,
+                                         FreezeStore* freezes) {
+  return FileAuditLog::Replay(path, [&](const AuditEvent& event) {
+    if (event.type == AuditEvent::Type::kScopeFrozen) {
+      return freezes->Freeze(
+          event.org_id, {event.scope, event.time, event.actor, event.reason,
+                         event.decommissioned});
+    }
+    if (event.type == AuditEvent::Type::kScopeUnfrozen) {
+      absl::Status st = freezes->Unfreeze(event.org_id, event.scope);
+      return absl::IsNotFound(st) ? absl::OkStatus() : st;
+    }
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace warden

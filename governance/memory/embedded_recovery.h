@@ -14,13 +14,16 @@ namespace warden {
 // file at `path` and restores every authorization created after
 // `now - retention` in its last recorded state, so that holds and
 // settlements made before the restart still count against their windows and
-// idempotency keys still replay; and replays freezes and unfreezes into
-// `freezes`. Returns how many records were restored.
+// idempotency keys still replay. Returns how many records were restored.
 absl::StatusOr<size_t> RestoreBudgetsFromAuditFile(const std::string& path,
                                                    absl::Time now,
                                                    absl::Duration retention,
-                                                   MemoryBudgetStore* store,
-                                                   FreezeStore* freezes);
+                                                   MemoryBudgetStore* store);
+
+// Replays the freezes and unfreezes recorded in the audit file at `path`
+// into `freezes`, for the modes without Postgres.
+absl::Status RestoreFreezesFromAuditFile(const std::string& path,
+                                         FreezeStore* freezes);
 
 }  // namespace warden
 

@@ -158,6 +158,30 @@ TEST(FileAuditLogTest, OpenFailureNamesPath) {
               HasSubstr("/nonexistent-dir/audit.jsonl"));
 }
 
+// Freezes and unfreezes replay in order.
+TEST(FileAuditLogTest, RecoveryReplaysFreezes) {
+  const std::string path = TempPath("freezes");
+  {
+    auto log = FileAuditLog::Open(path);
+    AuditEvent e;
+    e.type = AuditEvent::Type::kScopeFrozen;
+    e.org_id = "acme";
+    e.actor = "admin";
+    for (const char* scope : {"agent/a", "agent/b"}) {
+      e.scope = scope;
+      ASSERT_TRUE((*log)->Append(e).ok());
+    }
+    e.type = AuditEvent::Type::kScopeUnfrozen;
+    e.scope = "agent/a";
+    ASSERT_TRUE((*log)->Append(e).ok());
+  }
+  MemoryFreezeStore freezes;
+  ASSERT_TRUE(RestoreFreezesFromAuditFile(path, &freezes).ok());
+  absl::StatusOr<std::vector<FrozenScope>> frozen = freezes.List("acme");
+  ASSERT_EQ(frozen->size(), 1u);
+  EXPECT_EQ((*frozen)[0].scope, "agent/b");
+}
+
 // Recovery restores the last state of each record inside the retention.
 TEST(FileAuditLogTest, RecoveryRestoresLastState) {
   const std::string path = TempPath("recovery");
@@ -182,9 +206,8 @@ TEST(FileAuditLogTest, RecoveryRestoresLastState) {
                     .ok());
   }
   MemoryBudgetStore store;
-  MemoryFreezeStore freezes;
   absl::StatusOr<size_t> n =
-      RestoreBudgetsFromAuditFile(path, now, absl::Hours(48), &store, &freezes);
+      RestoreBudgetsFromAuditFile(path, now, absl::Hours(48), &store);
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 2u);
   EXPECT_EQ(store.Get("acme", "az_1")->status, AuthorizationStatus::kVoided);
