@@ -142,12 +142,19 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
   }
   // Frozen flags follow the durable record, whatever the budget store holds;
   // a store that lost its state (or a new one) is rebuilt before serving.
-  WARDEN_RETURN_IF_ERROR(s->engine_->SyncFrozen());
+  // A budget store that is down now is not fatal: spends are refused and
+  // the sweeper retries both.
+  if (absl::Status st = s->engine_->SyncFrozen(); !st.ok()) {
+    spdlog::warn("setting frozen flags failed, will retry: {}", st.ToString());
+  }
   const absl::Time rebuild_start = absl::Now();
-  WARDEN_ASSIGN_OR_RETURN(size_t rebuilt, s->engine_->EnsureReady());
-  if (rebuilt > 0) {
+  absl::StatusOr<size_t> rebuilt = s->engine_->EnsureReady();
+  if (!rebuilt.ok()) {
+    spdlog::warn("checking the budget store failed, will retry: {}",
+                 rebuilt.status().ToString());
+  } else if (*rebuilt > 0) {
     spdlog::info("rebuilt {} authorizations into the budget store in {}",
-                 rebuilt, absl::FormatDuration(absl::Now() - rebuild_start));
+                 *rebuilt, absl::FormatDuration(absl::Now() - rebuild_start));
   }
   spdlog::info("budgets in {}, configuration and audit in {}",
                options.embedded ? "memory" : options.redis_url,
