@@ -95,26 +95,28 @@ grpc::ServerUnaryReactor* AdminService::DecommissionAgent(
 grpc::ServerUnaryReactor* AdminService::FreezeScope(
     grpc::CallbackServerContext* context, const v1::FreezeScopeRequest* request,
     v1::FreezeResponse* response) {
-  return Freeze(context, request, response, &Engine::FreezeScope);
+  return Freeze(context, request, response, /*freeze=*/true);
 }
 
 grpc::ServerUnaryReactor* AdminService::UnfreezeScope(
     grpc::CallbackServerContext* context, const v1::FreezeScopeRequest* request,
     v1::FreezeResponse* response) {
-  return Freeze(context, request, response, &Engine::UnfreezeScope);
+  return Freeze(context, request, response, /*freeze=*/false);
 }
 
 grpc::ServerUnaryReactor* AdminService::Freeze(
     grpc::CallbackServerContext* context, const v1::FreezeScopeRequest* request,
-    v1::FreezeResponse* response, ScopeAction action) {
+    v1::FreezeResponse* response, bool freeze) {
   return RunUnary(
       executor_, context,
-      [this, request, action,
+      [this, request, freeze,
        actor = CallerOf(*context)]() -> absl::StatusOr<FreezeOutcome> {
         absl::StatusOr<std::string> scope = ScopeOf(*request, *engine_);
         if (!scope.ok()) return scope.status();
-        return (engine_->*action)(request->org_id(), *scope, request->reason(),
-                                  actor);
+        return freeze ? engine_->FreezeScope(request->org_id(), *scope,
+                                             request->reason(), actor)
+                      : engine_->UnfreezeScope(request->org_id(), *scope,
+                                               request->reason(), actor);
       },
       [response](const FreezeOutcome& o) { Fill(o, response); });
 }

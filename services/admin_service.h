@@ -35,14 +35,10 @@ class AdminService final : public v1::AdminService::CallbackService {
       v1::FreezeResponse* response) override;
 
  private:
-  using ScopeAction = absl::StatusOr<FreezeOutcome> (Engine::*)(
-      const std::string&, const std::string&, const std::string&,
-      const std::string&);
-  // FreezeScope and UnfreezeScope: the same translation, another action.
+  // FreezeScope (freeze) and UnfreezeScope: the same translation.
   grpc::ServerUnaryReactor* Freeze(grpc::CallbackServerContext* context,
                                    const v1::FreezeScopeRequest* request,
-                                   v1::FreezeResponse* response,
-                                   ScopeAction action);
+                                   v1::FreezeResponse* response, bool freeze);
 
   Engine* const engine_;
   Executor* const executor_;
