@@ -8,7 +8,7 @@
 #include "governance/postgres/pg.h"
 #include "governance/postgres/postgres_audit_log.h"
 #include "gtest/gtest.h"
-#include "tests/support/postgres_server.h"
+#include "tests/support/migrated_postgres_test.h"
 
 namespace warden {
 namespace {
@@ -39,18 +39,8 @@ AuditEvent Decided(const std::string& org, int i) {
   return e;
 }
 
-class PostgresAuditLogTest : public ::testing::Test {
+class PostgresAuditLogTest : public testing::MigratedPostgresTest {
  protected:
-  static void SetUpTestSuite() {
-    auto pg = testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
-    absl::StatusOr<int> v = ApplyMigrations(pg_->url());
-    ASSERT_TRUE(v.ok()) << v.status();
-    ASSERT_EQ(*v, kSchemaVersion);
-  }
-  static void TearDownTestSuite() { delete pg_; }
-
   // Appends n events to `org` through a log connected as the app role.
   static void Fill(const std::string& org, int n) {
     PostgresAuditLog log({.url = pg_->url("warden_app")}, nullptr);
@@ -73,11 +63,7 @@ class PostgresAuditLogTest : public ::testing::Test {
     EXPECT_TRUE(v.ok()) << v.status();
     return v.ok() ? *v : ChainVerification{};
   }
-
-  static testing::PostgresServer* pg_;
 };
-
-testing::PostgresServer* PostgresAuditLogTest::pg_ = nullptr;
 
 // Concurrent appends to two orgs all land, each org's chain verifies, and
 // group commit put several records in one transaction.

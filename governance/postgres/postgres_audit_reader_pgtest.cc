@@ -9,7 +9,7 @@
 #include "governance/postgres/postgres_audit_log.h"
 #include "governance/postgres/postgres_audit_reader.h"
 #include "gtest/gtest.h"
-#include "tests/support/postgres_server.h"
+#include "tests/support/migrated_postgres_test.h"
 
 namespace warden {
 namespace {
@@ -17,19 +17,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class PostgresAuditReaderTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    auto pg = testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
-    ASSERT_TRUE(ApplyMigrations(pg_->url()).ok());
-  }
-  static void TearDownTestSuite() { delete pg_; }
-  static testing::PostgresServer* pg_;
-};
-
-testing::PostgresServer* PostgresAuditReaderTest::pg_ = nullptr;
+class PostgresAuditReaderTest : public testing::MigratedPostgresTest {};
 
 absl::Time At(const char* rfc3339) {
   absl::Time t;

@@ -8,7 +8,7 @@
 #include "governance/postgres/pg.h"
 #include "governance/postgres/postgres_config_store.h"
 #include "gtest/gtest.h"
-#include "tests/support/postgres_server.h"
+#include "tests/support/migrated_postgres_test.h"
 
 namespace warden {
 namespace {
@@ -39,19 +39,7 @@ std::shared_ptr<const Policy> Versioned(const std::string& yaml,
   return std::make_shared<const Policy>(std::move(p));
 }
 
-class PostgresConfigStoreTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    auto pg = testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
-    ASSERT_TRUE(ApplyMigrations(pg_->url()).ok());
-  }
-  static void TearDownTestSuite() { delete pg_; }
-  static testing::PostgresServer* pg_;
-};
-
-testing::PostgresServer* PostgresConfigStoreTest::pg_ = nullptr;
+class PostgresConfigStoreTest : public testing::MigratedPostgresTest {};
 
 // Versions are kept, the normalized rows are written in the same
 // transaction, and a second replica sees a new version through NOTIFY long
