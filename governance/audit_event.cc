@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "governance/audit_log.h"
+#include "governance/notification.h"
 #include "nlohmann/json.hpp"
 
 namespace warden {
@@ -28,7 +29,15 @@ Json ViolationToJson(const Violation& v) {
             {"remaining", v.remaining}, {"message", v.message}};
   if (v.limit_usd) j["limit_usd"] = FormatUsdDecimal(*v.limit_usd);
   if (v.limit_count) j["limit_count"] = *v.limit_count;
+  if (!v.pending.empty()) j["pending"] = v.pending;
   return j;
+}
+
+Json VoteToJson(const ApprovalVote& v) {
+  return {{"approver", v.approver},
+          {"approve", v.approve},
+          {"comment", v.comment},
+          {"at", FormatRfc3339(v.at)}};
 }
 
 Json AuthorizationToJson(const Authorization& a) {
@@ -58,6 +67,17 @@ Json AuthorizationToJson(const Authorization& a) {
             {"created_at", FormatRfc3339(a.created_at)},
             {"hold_expires_at", FormatRfc3339(a.hold_expires_at)},
             {"expired_counted", a.expired_counted}};
+  // Tier fields only when used, so records without them encode as before.
+  if (a.release_at != absl::InfinitePast()) {
+    j["release_at"] = FormatRfc3339(a.release_at);
+  }
+  if (a.approvals_required > 0) {
+    j["approvals_required"] = a.approvals_required;
+    j["approvers"] = a.approvers;
+    Json votes = Json::array();
+    for (const ApprovalVote& v : a.votes) votes.push_back(VoteToJson(v));
+    j["votes"] = votes;
+  }
   if (a.settled_amount) {
     j["settled_amount"] = FormatBaseUnits(*a.settled_amount);
     j["settled_usd"] = FormatUsdDecimal(a.settled_usd);
@@ -147,6 +167,16 @@ Enum FromName(Reader& r, const char* key, const std::string& name,
   return table[0].second;
 }
 
+// Reads a vote through `r`, a reader over the vote's object.
+ApprovalVote DecodeVote(Reader& r) {
+  ApprovalVote v;
+  v.approver = r.Str("approver");
+  v.approve = r.Bool("approve");
+  v.comment = r.Str("comment");
+  v.at = r.Time("at");
+  return v;
+}
+
 absl::StatusOr<Authorization> AuthorizationFromJson(const Json& j) {
   if (!j.is_object()) {
     return absl::InvalidArgumentError("authorization: must be an object");
@@ -170,7 +200,8 @@ absl::StatusOr<Authorization> AuthorizationFromJson(const Json& j) {
       {"UNSPECIFIED", Decision::kUnspecified},
       {"ALLOW", Decision::kAllow},
       {"DENY", Decision::kDeny},
-      {"PENDING_APPROVAL", Decision::kPendingApproval}};
+      {"PENDING_APPROVAL", Decision::kPendingApproval},
+      {"DELAYED", Decision::kDelayed}};
   a.decision = FromName(r, "decision", r.Str("decision"), kDecisions);
   static constexpr std::pair<const char*, AuthorizationStatus> kStatuses[] = {
       {"DENIED", AuthorizationStatus::kDenied},
@@ -200,6 +231,7 @@ absl::StatusOr<Authorization> AuthorizationFromJson(const Json& j) {
       v.message = vr.Str("message");
       if (vr.Has("limit_usd")) v.limit_usd = vr.Usd("limit_usd");
       if (vr.Has("limit_count")) v.limit_count = vr.Int("limit_count");
+      if (vr.Has("pending")) v.pending = vr.Str("pending");
       r.Merge(vr.status());
       a.violations.push_back(std::move(v));
     }
@@ -211,6 +243,32 @@ absl::StatusOr<Authorization> AuthorizationFromJson(const Json& j) {
   a.created_at = r.Time("created_at");
   a.hold_expires_at = r.Time("hold_expires_at");
   a.expired_counted = r.Bool("expired_counted");
+  if (r.Has("release_at")) a.release_at = r.Time("release_at");
+  if (r.Has("approvals_required")) {
+    a.approvals_required = static_cast<int>(r.Int("approvals_required"));
+    if (const Json* list = r.Find("approvers")) {
+      if (!list->is_array()) r.Fail("approvers", "must be an array");
+      for (size_t i = 0; r.status().ok() && i < list->size(); ++i) {
+        if (!(*list)[i].is_string()) {
+          r.Fail("approvers", "must hold strings");
+          break;
+        }
+        a.approvers.push_back((*list)[i].get<std::string>());
+      }
+    }
+    if (const Json* votes = r.Find("votes")) {
+      if (!votes->is_array()) r.Fail("votes", "must be an array");
+      for (size_t i = 0; r.status().ok() && i < votes->size(); ++i) {
+        if (!(*votes)[i].is_object()) {
+          r.Fail("votes", "must hold objects");
+          break;
+        }
+        Reader vr((*votes)[i], absl::StrCat("authorization.votes[", i, "]."));
+        a.votes.push_back(DecodeVote(vr));
+        r.Merge(vr.status());
+      }
+    }
+  }
   if (r.Has("settled_amount")) {
     a.settled_amount = r.Units("settled_amount");
     a.settled_usd = r.Usd("settled_usd");
@@ -225,6 +283,7 @@ constexpr std::pair<const char*, AuditEvent::Type> kEventTypes[] = {
     {"authorization.settled", AuditEvent::Type::kAuthorizationSettled},
     {"authorization.voided", AuditEvent::Type::kAuthorizationVoided},
     {"authorization.expired", AuditEvent::Type::kAuthorizationExpired},
+    {"authorization.voted", AuditEvent::Type::kAuthorizationVoted},
     {"bundle.applied", AuditEvent::Type::kBundleApplied},
     {"scope.frozen", AuditEvent::Type::kScopeFrozen},
     {"scope.unfrozen", AuditEvent::Type::kScopeUnfrozen}};
@@ -249,6 +308,30 @@ const char* AuditEventTypeName(AuditEvent::Type type) {
     if (t == type) return name;
   }
   return "unknown";
+}
+
+std::string EncodeNotification(const Notification& n) {
+  return Json({{"id", n.id},
+               {"event", n.event},
+               {"time", FormatRfc3339(n.time)},
+               {"org_id", n.org_id},
+               {"actor", n.actor},
+               {"message", n.message},
+               {"authorization", AuthorizationToJson(n.authorization)}})
+      .dump();
+}
+
+std::string EncodeApprovalVote(const ApprovalVote& v) {
+  return VoteToJson(v).dump();
+}
+
+absl::StatusOr<ApprovalVote> DecodeApprovalVote(absl::string_view json) {
+  Json j = Json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return absl::InvalidArgumentError("vote: not an object");
+  Reader r(j, "vote.");
+  ApprovalVote v = DecodeVote(r);
+  if (!r.status().ok()) return r.status();
+  return v;
 }
 
 std::string EncodeAuditEvent(const AuditEvent& event) {

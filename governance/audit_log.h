@@ -21,6 +21,9 @@ struct AuditEvent {
     kAuthorizationSettled,
     kAuthorizationVoided,
     kAuthorizationExpired,
+    // An approver approved or rejected (the record carries the vote; a
+    // quorum turns it into an allow, a rejection voids it).
+    kAuthorizationVoted,
     kBundleApplied,
     kScopeFrozen,  // FreezeScope, or DecommissionAgent (decommissioned).
     kScopeUnfrozen,
@@ -55,6 +58,10 @@ absl::StatusOr<AuditEvent> DecodeAuditEvent(absl::string_view json);
 // embed. Used wherever a record is stored outside the process.
 std::string EncodeAuthorization(const Authorization& a);
 absl::StatusOr<Authorization> DecodeAuthorization(absl::string_view json);
+
+// One approval vote as a JSON object, in the same encoding.
+std::string EncodeApprovalVote(const ApprovalVote& v);
+absl::StatusOr<ApprovalVote> DecodeApprovalVote(absl::string_view json);
 
 // The durable audit trail. Append returns only once the event is durable;
 // an error (UNAVAILABLE) means it may not be, and the caller must not report

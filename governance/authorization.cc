@@ -1,5 +1,7 @@
 #include "governance/authorization.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace warden {
@@ -12,6 +14,8 @@ const char* DecisionName(Decision d) {
       return "DENY";
     case Decision::kPendingApproval:
       return "PENDING_APPROVAL";
+    case Decision::kDelayed:
+      return "DELAYED";
     case Decision::kUnspecified:
       break;
   }
@@ -43,6 +47,20 @@ bool Authorization::Charges() const {
 UsdMicros Authorization::ChargedUsd() const {
   if (!Charges()) return 0;
   return status == AuthorizationStatus::kSettled ? settled_usd : amount_usd;
+}
+
+Decision Authorization::DecisionAt(absl::Time now) const {
+  if (decision == Decision::kDelayed && status == AuthorizationStatus::kHeld &&
+      now >= release_at) {
+    return Decision::kAllow;
+  }
+  return decision;
+}
+
+int Authorization::Approvals() const {
+  return static_cast<int>(
+      std::count_if(votes.begin(), votes.end(),
+                    [](const ApprovalVote& v) { return v.approve; }));
 }
 
 std::vector<std::string> ScopePath(const Authorization& a) {

@@ -13,7 +13,9 @@
 
 namespace warden {
 
-enum class Decision { kUnspecified, kAllow, kDeny, kPendingApproval };
+// kDelayed: allowed once `release_at` passes, unless cancelled before.
+// kPendingApproval: reserved, waiting for a quorum of approvers.
+enum class Decision { kUnspecified, kAllow, kDeny, kPendingApproval, kDelayed };
 
 enum class AuthorizationStatus { kHeld, kSettled, kVoided, kExpired, kDenied };
 
@@ -31,9 +33,22 @@ struct Violation {
   std::string spent;
   std::string requested;
   std::string remaining;
+  // Of `spent`, the part reserved by requests still awaiting approval;
+  // empty when none.
+  std::string pending;
   std::string message;
 
   friend bool operator==(const Violation&, const Violation&) = default;
+};
+
+// One approver's answer to a PENDING_APPROVAL (or DELAYED) record.
+struct ApprovalVote {
+  std::string approver;  // A principal: "user/alice", "agent/agent_b".
+  bool approve = false;
+  std::string comment;
+  absl::Time at;
+
+  friend bool operator==(const ApprovalVote&, const ApprovalVote&) = default;
 };
 
 // The record of one Authorize call and what became of it.
@@ -66,6 +81,15 @@ struct Authorization {
   absl::Time created_at;
   absl::Time hold_expires_at;
 
+  // DELAYED: when it becomes an allow (if not cancelled before).
+  absl::Time release_at = absl::InfinitePast();
+  // PENDING_APPROVAL: how many distinct approvals allow it, and who may give
+  // them (principals, or "second_agent": another agent of the department),
+  // fixed at creation. `votes` holds every answer so far, in order.
+  int approvals_required = 0;
+  std::vector<std::string> approvers;
+  std::vector<ApprovalVote> votes;
+
   std::optional<absl::uint128> settled_amount;  // Set once SETTLED.
   UsdMicros settled_usd = 0;
   std::string tx_hash;
@@ -76,6 +100,11 @@ struct Authorization {
   // and counts, else nothing.
   UsdMicros ChargedUsd() const;
   bool Charges() const;
+  // The decision as it stands at `now`: a DELAYED hold whose release time
+  // has passed is an ALLOW.
+  Decision DecisionAt(absl::Time now) const;
+  // The number of distinct approvers who approved.
+  int Approvals() const;
 
   friend bool operator==(const Authorization&, const Authorization&) = default;
 };

@@ -69,6 +69,13 @@ struct ReserveResult {
   std::string frozen_scope;
 };
 
+// What Vote did.
+struct VoteResult {
+  Authorization authorization;  // The record after the vote.
+  // False when the approver had already answered: nothing changed.
+  bool counted = false;
+};
+
 // Holds, counters and idempotency records. A spend is checked against every
 // limit of its path and reserved on all of them or on none, in one atomic
 // step, whatever the number of concurrent callers or gateway replicas.
@@ -144,6 +151,26 @@ class BudgetStore {
   // rebuilds by several replicas charge it once.
   virtual absl::Status Restore(const Authorization& a, absl::Time retain_until,
                                const absl::TimeZone& zone) = 0;
+
+  // Records `vote` on a HELD record whose decision is PENDING_APPROVAL or
+  // DELAYED and whose hold has not expired at `vote.at`; an approver who
+  // already answered is not counted again (counted = false, nothing
+  // changes). A rejection voids the record, releasing it. An approval of a
+  // PENDING_APPROVAL record that brings its distinct approvals to
+  // `approvals_required` makes it an ALLOW whose hold lasts until
+  // `allowed_until` and expires as `on_expiry` says. NOT_FOUND, or
+  // FAILED_PRECONDITION for any other record.
+  virtual absl::StatusOr<VoteResult> Vote(const std::string& org_id,
+                                          const std::string& id,
+                                          const ApprovalVote& vote,
+                                          absl::Time allowed_until,
+                                          ExpiredHolds on_expiry) = 0;
+
+  // Up to `max_records` HELD records of the org whose decision is
+  // PENDING_APPROVAL or DELAYED (a released DELAYED one may be among them
+  // until it settles or expires), oldest first.
+  virtual absl::StatusOr<std::vector<Authorization>> ListAwaiting(
+      const std::string& org_id, size_t max_records) = 0;
 
   // Moves up to `max_records` HELD records of the org whose hold expired at
   // or before `now` to EXPIRED (releasing them unless their on_expiry is

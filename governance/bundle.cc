@@ -1,5 +1,6 @@
 #include "governance/bundle.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <utility>
@@ -19,6 +20,34 @@ std::string NormalizeDestination(const std::string& destination) {
     return absl::AsciiStrToLower(destination);
   }
   return destination;
+}
+
+std::optional<UsdMicros> TierThresholds::Of(Tier tier) const {
+  switch (tier) {
+    case Tier::kNotify:
+      return notify_above_usd;
+    case Tier::kDelay:
+      return delay_above_usd;
+    case Tier::kApproval:
+      return approval_above_usd;
+    case Tier::kInstant:
+      break;
+  }
+  return std::nullopt;
+}
+
+const char* TierName(Tier tier) {
+  switch (tier) {
+    case Tier::kNotify:
+      return "notify";
+    case Tier::kDelay:
+      return "delay";
+    case Tier::kApproval:
+      return "approval";
+    case Tier::kInstant:
+      break;
+  }
+  return "instant";
 }
 
 namespace {
@@ -59,6 +88,7 @@ class BundleParser {
       ParseAssets(root["assets"], &policy);
       ParseDepartments(root["departments"], &policy);
       ParseAgents(root["agents"], &policy);
+      CheckAgentApprovers(policy);
     }
     if (!errors_.empty()) {
       if (errors_.size() >= kMaxErrors) {
@@ -114,16 +144,20 @@ class BundleParser {
     return node.Scalar();
   }
 
+  static bool ValidId(const std::string& id) {
+    bool ok = !id.empty() && id.size() <= kMaxIdLength;
+    for (char c : id) {
+      ok = ok && (absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+                  c == '_' || c == '-' || c == '.');
+    }
+    return ok;
+  }
+
   std::optional<std::string> Id(const YAML::Node& map, const std::string& path,
                                 absl::string_view key) {
     std::optional<std::string> id = Scalar(map, path, key, true);
     if (!id) return std::nullopt;
-    bool ok = !id->empty() && id->size() <= kMaxIdLength;
-    for (char c : *id) {
-      ok = ok && (absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-                  c == '_' || c == '-' || c == '.');
-    }
-    if (!ok) {
+    if (!ValidId(*id)) {
       Error(Join(path, key),
             absl::StrCat("\"", *id, "\" is not a valid id (1-", kMaxIdLength,
                          " characters of A-Z, a-z, 0-9, _, - and .)"));
@@ -257,6 +291,126 @@ class BundleParser {
     return limits;
   }
 
+  // A duration such as "10m" or "1h": the grammar of a rolling window's
+  // length, at most 7 days.
+  std::optional<absl::Duration> Duration(const YAML::Node& map,
+                                         const std::string& path,
+                                         absl::string_view key) {
+    std::optional<std::string> text = Scalar(map, path, key, false);
+    if (!text) return std::nullopt;
+    absl::StatusOr<Window> w = ParseWindow(absl::StrCat("rolling:", *text));
+    if (!w.ok() || w->length > absl::Hours(24 * 7)) {
+      Error(Join(path, key),
+            w.ok() ? "must be at most 7d" : w.status().message());
+      return std::nullopt;
+    }
+    return w->length;
+  }
+
+  void ParseThresholds(const YAML::Node& n, const std::string& p,
+                       TierThresholds* t) {
+    t->notify_above_usd = Usd(n, p, "notify_above_usd");
+    t->delay_above_usd = Usd(n, p, "delay_above_usd");
+    t->approval_above_usd = Usd(n, p, "approval_above_usd");
+  }
+
+  std::optional<ApprovalTiers> ParseApprovals(const YAML::Node& n,
+                                              const std::string& p) {
+    if (!n.IsDefined() || n.IsNull()) return std::nullopt;
+    if (!n.IsMap()) {
+      Error(p, "must be a mapping");
+      return std::nullopt;
+    }
+    CheckKeys(
+        n, p,
+        {"notify_above_usd", "delay_above_usd", "delay", "approval_above_usd",
+         "approvers", "approvals_required", "approval_timeout", "cumulative"});
+    ApprovalTiers tiers;
+    ParseThresholds(n, p, &tiers.per_tx);
+    const YAML::Node cumulative = n["cumulative"];
+    const std::string cp = Join(p, "cumulative");
+    if (cumulative.IsDefined() && !cumulative.IsNull()) {
+      if (!cumulative.IsMap()) {
+        Error(cp, "must be a mapping");
+      } else {
+        CheckKeys(cumulative, cp,
+                  {"window", "notify_above_usd", "delay_above_usd",
+                   "approval_above_usd"});
+        ParseThresholds(cumulative, cp, &tiers.cumulative);
+        if (std::optional<std::string> w =
+                Scalar(cumulative, cp, "window", true)) {
+          absl::StatusOr<Window> window = ParseWindow(*w);
+          if (window.ok()) {
+            tiers.window = *window;
+          } else {
+            Error(Join(cp, "window"), window.status().message());
+          }
+        }
+      }
+    }
+    const bool delays = tiers.per_tx.delay_above_usd.has_value() ||
+                        tiers.cumulative.delay_above_usd.has_value();
+    const bool approves = tiers.per_tx.approval_above_usd.has_value() ||
+                          tiers.cumulative.approval_above_usd.has_value();
+    tiers.delay = Duration(n, p, "delay").value_or(absl::ZeroDuration());
+    if (delays && tiers.delay <= absl::ZeroDuration()) {
+      Error(Join(p, "delay"), "is required (and above 0) with delay_above_usd");
+    }
+    tiers.approval_timeout =
+        Duration(n, p, "approval_timeout").value_or(absl::Hours(1));
+    if (tiers.approval_timeout <= absl::ZeroDuration()) {
+      Error(Join(p, "approval_timeout"), "must be above 0");
+    }
+    tiers.approvers =
+        StringList(n, p, "approvers").value_or(std::vector<std::string>{});
+    for (size_t i = 0; i < tiers.approvers.size(); ++i) {
+      const std::string& a = tiers.approvers[i];
+      const std::string ap = Index(Join(p, "approvers"), i);
+      const size_t slash = a.find('/');
+      const std::string kind = a.substr(0, slash);
+      if (a == kSecondAgent) continue;
+      if (slash == std::string::npos || (kind != "user" && kind != "agent") ||
+          !ValidId(a.substr(slash + 1))) {
+        Error(ap, absl::StrCat("\"", a,
+                               "\" must be second_agent, user/<id> or "
+                               "agent/<id>"));
+      } else if (kind == "agent") {
+        agent_approvers_.emplace_back(ap, a.substr(slash + 1));
+      }
+    }
+    if (approves && tiers.approvers.empty()) {
+      Error(Join(p, "approvers"), "is required with approval_above_usd");
+    }
+    if (std::optional<std::string> q =
+            Scalar(n, p, "approvals_required", false)) {
+      if (!absl::SimpleAtoi(*q, &tiers.approvals_required) ||
+          tiers.approvals_required < 1 || tiers.approvals_required > 10) {
+        Error(Join(p, "approvals_required"),
+              absl::StrCat("\"", *q, "\" must be a whole number from 1 to 10"));
+      }
+    }
+    const bool any_agent =
+        std::find(tiers.approvers.begin(), tiers.approvers.end(),
+                  kSecondAgent) != tiers.approvers.end();
+    if (!any_agent && !tiers.approvers.empty() &&
+        tiers.approvals_required > static_cast<int>(tiers.approvers.size())) {
+      Error(Join(p, "approvals_required"),
+            absl::StrCat(tiers.approvals_required,
+                         " exceeds the number of approvers, ",
+                         tiers.approvers.size()));
+    }
+    return tiers;
+  }
+
+  // Approvers named "agent/<id>" must be agents of the bundle.
+  void CheckAgentApprovers(const Policy& policy) {
+    for (const auto& [path, id] : agent_approvers_) {
+      if (!policy.agents.contains(id)) {
+        Error(path, absl::StrCat("unknown agent \"", id, "\""));
+      }
+    }
+  }
+
   void ParseOrg(const YAML::Node& n, Policy* policy) {
     const std::string p = "org";
     if (!n.IsDefined() || n.IsNull()) {
@@ -346,10 +500,11 @@ class BundleParser {
     ForEachMap(
         list, "departments", false,
         [&](const YAML::Node& n, const std::string& p) {
-          CheckKeys(n, p, {"id", "limits"});
+          CheckKeys(n, p, {"id", "limits", "approvals"});
           Department dept;
           std::optional<std::string> id = Id(n, p, "id");
           dept.limits = ParseLimits(n["limits"], Join(p, "limits"));
+          dept.approvals = ParseApprovals(n["approvals"], Join(p, "approvals"));
           if (!id) return;
           dept.id = *id;
           if (!policy->departments.emplace(dept.id, std::move(dept)).second) {
@@ -392,7 +547,9 @@ class BundleParser {
   void ParseAgents(const YAML::Node& list, Policy* policy) {
     ForEachMap(
         list, "agents", false, [&](const YAML::Node& n, const std::string& p) {
-          CheckKeys(n, p, {"id", "department", "limits", "rules", "wallets"});
+          CheckKeys(
+              n, p,
+              {"id", "department", "limits", "rules", "approvals", "wallets"});
           Agent agent;
           std::optional<std::string> id = Id(n, p, "id");
           std::optional<std::string> dept = Id(n, p, "department");
@@ -402,6 +559,8 @@ class BundleParser {
           }
           agent.limits = ParseLimits(n["limits"], Join(p, "limits"));
           ParseRules(n["rules"], Join(p, "rules"), *policy, &agent.rules);
+          agent.approvals =
+              ParseApprovals(n["approvals"], Join(p, "approvals"));
           ForEachMap(
               n["wallets"], Join(p, "wallets"), false,
               [&](const YAML::Node& w, const std::string& wp) {
@@ -442,6 +601,8 @@ class BundleParser {
   }
 
   std::vector<std::string> errors_;
+  // (path, agent id) of every "agent/<id>" approver, checked at the end.
+  std::vector<std::pair<std::string, std::string>> agent_approvers_;
 };
 
 std::string DescribeLimit(const Limit& l) {
@@ -456,6 +617,33 @@ void FlattenLimits(const std::string& prefix, const std::vector<Limit>& limits,
   for (const Limit& l : limits) {
     (*out)[absl::StrCat(prefix, ".limits.", l.name)] = DescribeLimit(l);
   }
+}
+
+void FlattenApprovals(const std::string& prefix,
+                      const std::optional<ApprovalTiers>& tiers,
+                      std::map<std::string, std::string>* out) {
+  if (!tiers) return;
+  const std::string p = absl::StrCat(prefix, ".approvals");
+  auto thresholds = [&](const std::string& q, const TierThresholds& t) {
+    for (Tier tier : {Tier::kNotify, Tier::kDelay, Tier::kApproval}) {
+      if (std::optional<UsdMicros> usd = t.Of(tier)) {
+        (*out)[absl::StrCat(q, ".", TierName(tier), "_above_usd")] =
+            FormatUsdDecimal(*usd);
+      }
+    }
+  };
+  thresholds(p, tiers->per_tx);
+  if (tiers->window) {
+    const std::string c = absl::StrCat(p, ".cumulative");
+    (*out)[c + ".window"] = tiers->window->spec;
+    thresholds(c, tiers->cumulative);
+  }
+  (*out)[p + ".delay"] = absl::FormatDuration(tiers->delay);
+  (*out)[p + ".approvers"] =
+      absl::StrCat("[", absl::StrJoin(tiers->approvers, ", "), "]");
+  (*out)[p + ".approvals_required"] = absl::StrCat(tiers->approvals_required);
+  (*out)[p + ".approval_timeout"] =
+      absl::FormatDuration(tiers->approval_timeout);
 }
 
 std::string DescribeList(const std::optional<std::vector<std::string>>& list) {
@@ -479,11 +667,13 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
   for (const auto& [id, dept] : p.departments) {
     out[absl::StrCat("departments.", id)] = "department";
     FlattenLimits(absl::StrCat("departments.", id), dept.limits, &out);
+    FlattenApprovals(absl::StrCat("departments.", id), dept.approvals, &out);
   }
   for (const auto& [id, agent] : p.agents) {
     const std::string a = absl::StrCat("agents.", id);
     out[a + ".department"] = agent.department;
     FlattenLimits(a, agent.limits, &out);
+    FlattenApprovals(a, agent.approvals, &out);
     const AgentRules& r = agent.rules;
     if (r.per_tx_max_usd) {
       out[a + ".rules.per_tx_max_usd"] = FormatUsdDecimal(*r.per_tx_max_usd);

@@ -1,6 +1,8 @@
 #include "governance/engine.h"
 
 #include <algorithm>
+#include <optional>
+#include <tuple>
 #include <utility>
 
 #include "absl/random/random.h"
@@ -16,13 +18,17 @@
 namespace warden {
 namespace {
 
-// "az_" and 128 random bits in hex. Ids need to be unique, not secret.
-std::string NewAuthorizationId() {
+// `prefix` and 128 random bits in hex. Ids need to be unique, not secret.
+std::string NewId(absl::string_view prefix) {
   static absl::Mutex mu(absl::kConstInit);
   static absl::BitGen* gen = new absl::BitGen;
   absl::MutexLock lock(&mu);
-  return absl::StrFormat("az_%016x%016x", absl::Uniform<uint64_t>(*gen),
+  return absl::StrFormat("%s%016x%016x", prefix, absl::Uniform<uint64_t>(*gen),
                          absl::Uniform<uint64_t>(*gen));
+}
+
+std::string FormatInstant(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
 }
 
 absl::Status FieldError(absl::StatusCode code, absl::string_view field,
@@ -144,11 +150,11 @@ PathLimits CollectLimits(const Policy& policy, const Agent& agent,
 }
 
 // Why the store refused a hold: a frozen scope, or every limit it would
-// exceed, with the figures.
-std::vector<Violation> RefusalViolations(const ReserveResult& result,
-                                         const PathLimits& path,
-                                         const Authorization& a,
-                                         const Policy& policy) {
+// exceed, with the figures, and how much of each limit's usage is held by
+// requests awaiting approval (from `awaiting`, for the explanation only).
+std::vector<Violation> RefusalViolations(
+    const ReserveResult& result, const PathLimits& path, const Authorization& a,
+    const Policy& policy, const std::vector<Authorization>& awaiting) {
   std::vector<Violation> out;
   if (result.outcome == ReserveResult::Outcome::kFrozen) {
     Violation v = RuleViolation(
@@ -160,13 +166,179 @@ std::vector<Violation> RefusalViolations(const ReserveResult& result,
   const std::vector<std::string> scopes = ScopePath(a);
   for (const LimitUsage& usage : result.exceeded) {
     const LimitCheck& check = path.checks[usage.limit_index];
-    const int64_t requested =
-        check.kind == Limit::Kind::kUsd ? a.amount_usd : 1;
-    out.push_back(LimitViolation(scopes[check.scope_index], check,
-                                 path.limits[usage.limit_index]->window, usage,
-                                 requested, policy));
+    const bool usd = check.kind == Limit::Kind::kUsd;
+    const std::string& scope = scopes[check.scope_index];
+    int64_t pending = 0;
+    for (const Authorization& p : awaiting) {
+      const std::vector<std::string> under = ScopePath(p);
+      if (p.decision == Decision::kPendingApproval &&
+          p.created_at >= check.interval.start &&
+          p.created_at < check.interval.end &&
+          std::find(under.begin(), under.end(), scope) != under.end()) {
+        pending += usd ? p.amount_usd : 1;
+      }
+    }
+    out.push_back(LimitViolation(
+        scope, check, path.limits[usage.limit_index]->window, usage,
+        usd ? a.amount_usd : 1, std::min(pending, usage.used), policy));
   }
   return out;
+}
+
+// The tier a spend falls in, and why.
+struct TierChoice {
+  Tier tier = Tier::kInstant;
+  const ApprovalTiers* config = nullptr;  // Of the scope that set it.
+  std::string why;  // "$300.00 is above agent a delay_above_usd $250.00"
+};
+
+// Whether `x` asks for more than `y`: a higher tier, or at the same tier
+// more approvals or a longer delay.
+bool Stricter(const TierChoice& x, const TierChoice& y) {
+  if (x.tier != y.tier) return x.tier > y.tier;
+  if (x.tier == Tier::kApproval) {
+    return x.config->approvals_required > y.config->approvals_required;
+  }
+  if (x.tier == Tier::kDelay) return x.config->delay > y.config->delay;
+  return false;
+}
+
+// The scopes of the agent's path that set tiers, department first, with
+// their index in ScopePath.
+std::vector<std::tuple<int, std::string, const ApprovalTiers*>> TierScopes(
+    const Policy& policy, const Agent& agent) {
+  std::vector<std::tuple<int, std::string, const ApprovalTiers*>> out;
+  const Department& dept = policy.departments.at(agent.department);
+  if (dept.approvals) {
+    out.emplace_back(1, absl::StrCat("department/", dept.id), &*dept.approvals);
+  }
+  if (agent.approvals) {
+    out.emplace_back(2, absl::StrCat("agent/", agent.id), &*agent.approvals);
+  }
+  return out;
+}
+
+constexpr Tier kTiersStrictestFirst[] = {Tier::kApproval, Tier::kDelay,
+                                         Tier::kNotify};
+
+// The strictest tier the spend's own value puts it in; on a tie the more
+// specific scope (the agent) decides.
+TierChoice PerTransactionTier(const Authorization& a, const Policy& policy,
+                              const Agent& agent) {
+  TierChoice best;
+  for (const auto& [index, scope, config] : TierScopes(policy, agent)) {
+    for (Tier t : kTiersStrictestFirst) {
+      std::optional<UsdMicros> above = config->per_tx.Of(t);
+      if (!above || a.amount_usd <= *above) continue;
+      TierChoice c{
+          t, config,
+          absl::StrCat(FormatUsd(a.amount_usd), " is above ", ScopeLabel(scope),
+                       " ", TierName(t), "_above_usd ", FormatUsd(*above))};
+      if (!Stricter(best, c)) best = std::move(c);
+      break;
+    }
+  }
+  return best;
+}
+
+// A cumulative tier threshold, checked by the store like a limit: it is
+// passed when the window's spend plus this one exceeds it.
+struct TierCheck {
+  Tier tier;
+  const ApprovalTiers* config;
+  std::string scope;
+  LimitCheck check;
+};
+
+// The cumulative thresholds on the path above tier `current` (the others
+// cannot change the outcome).
+std::vector<TierCheck> CumulativeTierChecks(const Policy& policy,
+                                            const Agent& agent, Tier current,
+                                            absl::Time now) {
+  std::vector<TierCheck> out;
+  for (const auto& [index, scope, config] : TierScopes(policy, agent)) {
+    if (!config->window) continue;
+    for (Tier t : kTiersStrictestFirst) {
+      std::optional<UsdMicros> above = config->cumulative.Of(t);
+      if (!above || t <= current) continue;
+      LimitCheck c;
+      c.scope_index = index;
+      c.limit_name = absl::StrCat("cumulative ", TierName(t), "_above_usd");
+      c.kind = Limit::Kind::kUsd;
+      c.cap = *above;
+      c.interval = WindowAt(*config->window, now, policy.org.timezone);
+      c.calendar = config->window->kind == Window::Kind::kCalendar;
+      out.push_back({t, config, scope, std::move(c)});
+    }
+  }
+  return out;
+}
+
+TierChoice CrossedTier(const TierCheck& t, int64_t used, UsdMicros amount) {
+  return {
+      t.tier, t.config,
+      absl::StrCat(t.config->window->Describe(), " spend ", FormatUsd(used),
+                   " + ", FormatUsd(amount), " = ", FormatUsd(used + amount),
+                   " is above ", ScopeLabel(t.scope), " cumulative ",
+                   TierName(t.tier), "_above_usd ", FormatUsd(t.check.cap))};
+}
+
+// Shapes the (rule-abiding) record for its tier: what it decides, how long
+// its hold lasts, and why.
+void ApplyTier(const TierChoice& t, const Org& org, size_t limit_count,
+               absl::Time now, Authorization* a) {
+  a->status = AuthorizationStatus::kHeld;
+  a->on_expiry = org.expired_holds;
+  a->release_at = absl::InfinitePast();
+  a->approvals_required = 0;
+  a->approvers.clear();
+  switch (t.tier) {
+    case Tier::kInstant:
+    case Tier::kNotify:
+      a->decision = Decision::kAllow;
+      a->hold_expires_at = now + org.hold_ttl;
+      a->reason = AllowReason(*a, limit_count);
+      if (t.tier == Tier::kNotify)
+        absl::StrAppend(&a->reason, "; notify: ", t.why);
+      return;
+    case Tier::kDelay:
+      a->decision = Decision::kDelayed;
+      a->release_at = now + t.config->delay;
+      a->hold_expires_at = a->release_at + org.hold_ttl;
+      a->reason = absl::StrCat("DELAY agent ", a->agent_id, ": ", t.why,
+                               "; allowed at ", FormatInstant(a->release_at),
+                               " unless cancelled before");
+      return;
+    case Tier::kApproval:
+      a->decision = Decision::kPendingApproval;
+      a->hold_expires_at = now + t.config->approval_timeout;
+      // Never approved, never signed: a lapsed request frees its budget.
+      a->on_expiry = ExpiredHolds::kRelease;
+      a->approvals_required = t.config->approvals_required;
+      a->approvers = t.config->approvers;
+      a->reason = absl::StrCat(
+          "PENDING_APPROVAL agent ", a->agent_id, ": ", t.why, "; needs ",
+          a->approvals_required,
+          a->approvals_required == 1 ? " approval" : " distinct approvals",
+          " from ", ListText(a->approvers), " by ",
+          FormatInstant(a->hold_expires_at));
+      return;
+  }
+}
+
+// Whether `approver` may vote on `a`: listed among its approvers, or an
+// agent of its department other than the requester when "second_agent" is.
+bool MayApprove(const Authorization& a, const std::string& approver,
+                const Policy& policy) {
+  const auto& list = a.approvers;
+  if (std::find(list.begin(), list.end(), approver) != list.end()) return true;
+  if (std::find(list.begin(), list.end(), kSecondAgent) == list.end() ||
+      approver.rfind("agent/", 0) != 0) {
+    return false;
+  }
+  auto agent = policy.agents.find(approver.substr(6));
+  return agent != policy.agents.end() && agent->first != a.agent_id &&
+         agent->second.department == a.department_id;
 }
 
 // The wallets a scope covers, or NOT_FOUND if the policy has no such scope.
@@ -205,12 +377,14 @@ bool SameRequest(const Authorization& first, const Authorization& retry) {
 }  // namespace
 
 Engine::Engine(ConfigStore* config, BudgetStore* budgets, AuditLog* audit,
-               FreezeStore* freezes, const Clock* clock, AuditReader* history)
+               FreezeStore* freezes, const Clock* clock, AuditReader* history,
+               NotificationSink* notifications)
     : config_(config),
       budgets_(budgets),
       audit_(audit),
       freezes_(freezes),
       history_(history),
+      notifications_(notifications),
       clock_(clock) {}
 
 absl::Duration RecordRetention(const Policy& p) {
@@ -223,7 +397,14 @@ absl::Duration RecordRetention(const Policy& p) {
   scan(p.org.limits);
   for (const auto& [id, d] : p.departments) scan(d.limits);
   for (const auto& [id, a] : p.agents) scan(a.limits);
-  return longest + p.org.hold_ttl + kIdempotencyRetention;
+  // A delayed or approved hold can start its TTL that much later.
+  absl::Duration wait;
+  auto waits = [&](const std::optional<ApprovalTiers>& t) {
+    if (t) wait = std::max({wait, t->delay, t->approval_timeout});
+  };
+  for (const auto& [id, d] : p.departments) waits(d.approvals);
+  for (const auto& [id, a] : p.agents) waits(a.approvals);
+  return longest + wait + p.org.hold_ttl + kIdempotencyRetention;
 }
 
 absl::StatusOr<size_t> Engine::EnsureReady() {
@@ -328,7 +509,7 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
       CheckLength("destination", in.destination, kMaxDestinationBytes));
 
   Authorization a;
-  a.id = NewAuthorizationId();
+  a.id = NewId("az_");
   a.org_id = org.id;
   a.department_id = agent.department;
   a.agent_id = agent.id;
@@ -360,30 +541,73 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   PathLimits path = CollectLimits(*policy, agent, now);
   ReserveRequest request;
   request.zone = org.timezone;
-  request.retain_until =
-      std::max(now + path.longest, now + org.hold_ttl) + kIdempotencyRetention;
   a.violations = CheckRules(a, agent, *policy, priced);
+  TierChoice tier;
+  // Cumulative tier thresholds, checked with the limits; index i is
+  // request.limits[path.checks.size() + i].
+  std::vector<TierCheck> tier_checks;
   if (a.violations.empty()) {
-    a.decision = Decision::kAllow;
-    a.status = AuthorizationStatus::kHeld;
-    a.hold_expires_at = now + org.hold_ttl;
-    a.reason = AllowReason(a, path.checks.size());
-    request.limits = path.checks;
+    tier = PerTransactionTier(a, *policy, agent);
+    tier_checks = CumulativeTierChecks(*policy, agent, tier.tier, now);
+    ApplyTier(tier, org, path.checks.size(), now, &a);
   } else {
     a.decision = Decision::kDeny;
     a.status = AuthorizationStatus::kDenied;
     a.reason = DenyReason(a, a.violations);
   }
-  request.authorization = a;
 
-  WARDEN_ASSIGN_OR_RETURN(ReserveResult result, budgets_->Reserve(request));
+  ReserveResult result;
+  // Each pass either reserves, or denies, or finds a stricter tier (at most
+  // three times): a cumulative threshold counts as passed only when the
+  // store, atomically with the reservation, says so.
+  while (true) {
+    request.authorization = a;
+    request.retain_until =
+        std::max(now + path.longest, a.hold_expires_at + org.hold_ttl) +
+        kIdempotencyRetention;
+    request.limits.clear();
+    if (a.status == AuthorizationStatus::kHeld) {
+      request.limits = path.checks;
+      for (const TierCheck& t : tier_checks) request.limits.push_back(t.check);
+    }
+    WARDEN_ASSIGN_OR_RETURN(result, budgets_->Reserve(request));
+    if (result.outcome != ReserveResult::Outcome::kOverLimit) break;
+    std::optional<TierChoice> stricter;
+    bool over_limit = false;
+    for (const LimitUsage& usage : result.exceeded) {
+      if (usage.limit_index < path.checks.size()) {
+        over_limit = true;
+        continue;
+      }
+      const TierCheck& t = tier_checks[usage.limit_index - path.checks.size()];
+      TierChoice crossed = CrossedTier(t, usage.used, a.amount_usd);
+      if (!stricter || Stricter(crossed, *stricter)) stricter = crossed;
+    }
+    if (over_limit || !stricter) break;
+    tier = *stricter;
+    std::erase_if(tier_checks,
+                  [&](const TierCheck& t) { return t.tier <= tier.tier; });
+    ApplyTier(tier, org, path.checks.size(), now, &a);
+  }
   if (result.outcome == ReserveResult::Outcome::kFrozen ||
       result.outcome == ReserveResult::Outcome::kOverLimit) {
-    a.violations = RefusalViolations(result, path, a, *policy);
+    std::erase_if(result.exceeded, [&](const LimitUsage& u) {
+      return u.limit_index >= path.checks.size();
+    });
+    // Only to explain how much of the usage awaits approval; best effort.
+    std::vector<Authorization> awaiting;
+    if (result.outcome == ReserveResult::Outcome::kOverLimit) {
+      awaiting = budgets_->ListAwaiting(org.id, kMaxListed)
+                     .value_or(std::vector<Authorization>{});
+    }
+    a.violations = RefusalViolations(result, path, a, *policy, awaiting);
     // Record the denial so that a retry with the same key gets it.
     a.decision = Decision::kDeny;
     a.status = AuthorizationStatus::kDenied;
     a.hold_expires_at = absl::Time();
+    a.release_at = absl::InfinitePast();
+    a.approvals_required = 0;
+    a.approvers.clear();
     a.reason = DenyReason(a, a.violations);
     request.authorization = a;
     request.limits.clear();
@@ -397,7 +621,7 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
                        "\" was first used for a different request (",
                        result.authorization.id, ")"));
     }
-    return AuthorizeOutput{std::move(result.authorization), true};
+    return AuthorizeOutput{Present(std::move(result.authorization)), true};
   }
 
   AuditEvent event;
@@ -413,6 +637,13 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
         undo.ok() ? ""
                   : absl::StrCat(" (and releasing the hold failed: ",
                                  undo.message(), "; it expires at its TTL)")));
+  }
+  if (result.authorization.decision != Decision::kDeny &&
+      tier.tier != Tier::kInstant) {
+    static constexpr const char* kEvents[] = {
+        "", "spend.notify", "spend.delayed", "approval.requested"};
+    Notify(kEvents[static_cast<int>(tier.tier)], result.authorization, in.actor,
+           result.authorization.reason);
   }
   return AuthorizeOutput{std::move(result.authorization), false};
 }
@@ -436,6 +667,21 @@ absl::Status Engine::AuditTransition(AuditEvent::Type type,
 absl::StatusOr<Authorization> Engine::Settle(const SettleInput& in) {
   WARDEN_ASSIGN_OR_RETURN(std::string org, ResolveOrg(in.org_id));
   WARDEN_ASSIGN_OR_RETURN(Authorization held, Get(org, in.authorization_id));
+  if (held.status == AuthorizationStatus::kHeld &&
+      held.decision == Decision::kPendingApproval) {
+    return FieldError(
+        absl::StatusCode::kFailedPrecondition, "authorization_id",
+        absl::StrCat(held.id, " is awaiting approval (", held.Approvals(),
+                     " of ", held.approvals_required,
+                     "); settle once it is ALLOW"));
+  }
+  if (held.status == AuthorizationStatus::kHeld &&
+      held.decision == Decision::kDelayed) {
+    return FieldError(absl::StatusCode::kFailedPrecondition, "authorization_id",
+                      absl::StrCat(held.id, " is delayed until ",
+                                   FormatInstant(held.release_at),
+                                   "; settle after that, unless cancelled"));
+  }
   absl::uint128 amount = held.amount;
   if (!in.amount.empty()) {
     absl::StatusOr<absl::uint128> parsed = ParseBaseUnits(in.amount);
@@ -462,7 +708,7 @@ absl::StatusOr<Authorization> Engine::Settle(const SettleInput& in) {
                        in.tx_hash, clock_->Now()));
   WARDEN_RETURN_IF_ERROR(AuditTransition(
       AuditEvent::Type::kAuthorizationSettled, settled, in.actor));
-  return settled;
+  return Present(std::move(settled));
 }
 
 absl::StatusOr<Authorization> Engine::Void(const std::string& org_id,
@@ -474,7 +720,7 @@ absl::StatusOr<Authorization> Engine::Void(const std::string& org_id,
                           budgets_->Void(org, authorization_id, clock_->Now()));
   WARDEN_RETURN_IF_ERROR(
       AuditTransition(AuditEvent::Type::kAuthorizationVoided, voided, actor));
-  return voided;
+  return Present(std::move(voided));
 }
 
 absl::StatusOr<Authorization> Engine::Get(const std::string& org_id,
@@ -490,7 +736,123 @@ absl::StatusOr<Authorization> Engine::Get(const std::string& org_id,
                       absl::StrCat("no authorization \"", authorization_id,
                                    "\" in org ", org));
   }
+  if (!a.ok()) return a.status();
+  return Present(*std::move(a));
+}
+
+Authorization Engine::Present(Authorization a) const {
+  a.decision = a.DecisionAt(clock_->Now());
   return a;
+}
+
+void Engine::Notify(const std::string& event, const Authorization& a,
+                    const std::string& actor, const std::string& message) {
+  if (notifications_ == nullptr) return;
+  Notification n;
+  n.id = NewId("nt_");
+  n.event = event;
+  n.time = clock_->Now();
+  n.org_id = a.org_id;
+  n.actor = actor;
+  n.message = message;
+  n.authorization = a;
+  notifications_->Notify(n);
+}
+
+absl::StatusOr<std::vector<Authorization>> Engine::ListPendingApprovals(
+    const std::string& org_id) {
+  WARDEN_ASSIGN_OR_RETURN(std::string org, ResolveOrg(org_id));
+  WARDEN_ASSIGN_OR_RETURN(std::vector<Authorization> awaiting,
+                          budgets_->ListAwaiting(org, kMaxListed));
+  std::vector<Authorization> out;
+  const absl::Time now = clock_->Now();
+  for (Authorization& a : awaiting) {
+    // Awaiting until it leaves HELD; a released delay no longer does.
+    a = Present(std::move(a));
+    if (a.status == AuthorizationStatus::kHeld && a.hold_expires_at > now &&
+        a.decision != Decision::kAllow) {
+      out.push_back(std::move(a));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<VoteOutput> Engine::Approve(const VoteInput& in) {
+  return Vote(in, /*approve=*/true);
+}
+
+absl::StatusOr<VoteOutput> Engine::Reject(const VoteInput& in) {
+  return Vote(in, /*approve=*/false);
+}
+
+absl::StatusOr<VoteOutput> Engine::Vote(const VoteInput& in, bool approve) {
+  WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
+                          ResolvePolicy(in.org_id));
+  const std::string& org = policy->org.id;
+  if (in.approver.empty()) {
+    return FieldError(absl::StatusCode::kInvalidArgument, "approver",
+                      "is required (a principal such as user/alice or "
+                      "agent/agent_b)");
+  }
+  WARDEN_RETURN_IF_ERROR(
+      CheckLength("approver", in.approver, kMaxPrincipalBytes));
+  WARDEN_RETURN_IF_ERROR(CheckLength("comment", in.comment, kMaxMemoBytes));
+  WARDEN_ASSIGN_OR_RETURN(Authorization a, Get(org, in.authorization_id));
+  if (a.status != AuthorizationStatus::kHeld ||
+      (a.decision != Decision::kPendingApproval &&
+       a.decision != Decision::kDelayed)) {
+    return FieldError(
+        absl::StatusCode::kFailedPrecondition, "authorization_id",
+        absl::StrCat(a.id, " is ", DecisionName(a.decision), " and ",
+                     StatusName(a.status), ", not awaiting approval"));
+  }
+  if (in.approver == absl::StrCat("agent/", a.agent_id)) {
+    return FieldError(absl::StatusCode::kPermissionDenied, "approver",
+                      absl::StrCat(in.approver,
+                                   " made this request and cannot approve or "
+                                   "reject it"));
+  }
+  if (a.decision == Decision::kDelayed) {
+    if (approve) {
+      return FieldError(
+          absl::StatusCode::kFailedPrecondition, "authorization_id",
+          absl::StrCat(a.id,
+                       " is delayed, not awaiting approval: it is "
+                       "allowed at ",
+                       FormatInstant(a.release_at),
+                       " unless rejected (cancelled) before"));
+    }
+  } else if (!MayApprove(a, in.approver, *policy)) {
+    return FieldError(
+        absl::StatusCode::kPermissionDenied, "approver",
+        absl::StrCat(in.approver, " is not an approver of ", a.id,
+                     " (approvers: ", ListText(a.approvers),
+                     "; second_agent means another agent of department ",
+                     a.department_id, ")"));
+  }
+  const absl::Time now = clock_->Now();
+  WARDEN_ASSIGN_OR_RETURN(
+      VoteResult result,
+      budgets_->Vote(org, a.id,
+                     ApprovalVote{in.approver, approve, in.comment, now},
+                     now + policy->org.hold_ttl, policy->org.expired_holds));
+  // Audited even when not counted, so that a retry after an audit failure
+  // still records the vote.
+  WARDEN_RETURN_IF_ERROR(AuditTransition(AuditEvent::Type::kAuthorizationVoted,
+                                         result.authorization, in.actor));
+  if (result.counted) {
+    const Authorization& after = result.authorization;
+    const char* event = !approve ? "approval.rejected"
+                        : after.decision == Decision::kAllow
+                            ? "approval.granted"
+                            : "approval.voted";
+    Notify(event, after, in.approver,
+           absl::StrCat(in.approver, approve ? " approved " : " rejected ",
+                        after.id, " (", after.Approvals(), " of ",
+                        after.approvals_required, " approvals)",
+                        in.comment.empty() ? "" : ": ", in.comment));
+  }
+  return VoteOutput{Present(std::move(result.authorization)), result.counted};
 }
 
 absl::StatusOr<ApplyResult> Engine::ApplyBundle(const std::string& yaml,
@@ -672,6 +1034,12 @@ absl::StatusOr<size_t> Engine::SweepExpired() {
     for (const Authorization& a : expired) {
       WARDEN_RETURN_IF_ERROR(AuditTransition(
           AuditEvent::Type::kAuthorizationExpired, a, "system"));
+      if (a.decision == Decision::kPendingApproval) {
+        Notify("approval.expired", a, "system",
+               absl::StrCat(a.id, " expired with ", a.Approvals(), " of ",
+                            a.approvals_required,
+                            " approvals; its reservation is released"));
+      }
     }
     total += expired.size();
   }

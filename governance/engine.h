@@ -16,6 +16,7 @@
 #include "governance/clock.h"
 #include "governance/config_store.h"
 #include "governance/freeze_store.h"
+#include "governance/notification.h"
 #include "governance/policy.h"
 
 namespace warden {
@@ -24,6 +25,9 @@ namespace warden {
 inline constexpr size_t kMaxIdempotencyKeyBytes = 128;
 inline constexpr size_t kMaxMemoBytes = 1024;
 inline constexpr size_t kMaxDestinationBytes = 128;
+inline constexpr size_t kMaxPrincipalBytes = 200;
+// The most records one listing (pending approvals) returns.
+inline constexpr size_t kMaxListed = 1000;
 // How long an idempotency key is remembered after its hold could last.
 inline constexpr absl::Duration kIdempotencyRetention = absl::Hours(24);
 // How many expired holds one sweep moves per org.
@@ -52,6 +56,20 @@ struct SettleInput {
   std::string amount;  // Empty: the whole held amount.
   std::string tx_hash;
   std::string actor;
+};
+
+struct VoteInput {
+  std::string org_id;
+  std::string authorization_id;
+  // The principal who approves or rejects: "user/alice", "agent/agent_b".
+  std::string approver;
+  std::string comment;
+  std::string actor;  // The caller, for the audit trail.
+};
+
+struct VoteOutput {
+  Authorization authorization;  // After the vote.
+  bool counted = false;         // False: this approver had already answered.
 };
 
 // What a freeze or decommission did.
@@ -87,9 +105,12 @@ class Engine {
   // The stores and clock are not owned and must outlive the engine.
   // `history` (may be null) is the durable record budget stores are rebuilt
   // from when they lose their state.
+  // `notifications` (may be null) receives notify, delay and approval
+  // events.
   Engine(ConfigStore* config, BudgetStore* budgets, AuditLog* audit,
          FreezeStore* freezes, const Clock* clock,
-         AuditReader* history = nullptr);
+         AuditReader* history = nullptr,
+         NotificationSink* notifications = nullptr);
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
@@ -98,8 +119,25 @@ class Engine {
   absl::StatusOr<Authorization> Void(const std::string& org_id,
                                      const std::string& authorization_id,
                                      const std::string& actor);
+  // The record, with its decision as it stands now (a DELAYED one whose
+  // release time passed is an ALLOW).
   absl::StatusOr<Authorization> Get(const std::string& org_id,
                                     const std::string& authorization_id);
+
+  // Approval tiers. Requests awaiting approval (PENDING_APPROVAL) or a
+  // delay (DELAYED), oldest deadline first.
+  absl::StatusOr<std::vector<Authorization>> ListPendingApprovals(
+      const std::string& org_id);
+  // Records one approver's approval of a PENDING_APPROVAL request. The
+  // requester can never approve its own request (PERMISSION_DENIED), nor can
+  // anyone outside its approvers; an approver who already answered is not
+  // counted again. The approval that completes the quorum makes it an ALLOW
+  // with a fresh hold TTL. Audited, and notified.
+  absl::StatusOr<VoteOutput> Approve(const VoteInput& in);
+  // Rejects a PENDING_APPROVAL request (same approvers), or cancels a
+  // DELAYED one before its release: either way it is voided and its
+  // reservation released.
+  absl::StatusOr<VoteOutput> Reject(const VoteInput& in);
 
   // Validates `yaml` and, unless `dry_run`, makes it the org's next version
   // and audits the change with its diff. An unchanged bundle creates no
@@ -159,6 +197,12 @@ class Engine {
   absl::Status AuditTransition(AuditEvent::Type type, const Authorization& a,
                                const std::string& actor);
 
+  absl::StatusOr<VoteOutput> Vote(const VoteInput& in, bool approve);
+  // `a` with its decision as it stands now.
+  Authorization Present(Authorization a) const;
+  void Notify(const std::string& event, const Authorization& a,
+              const std::string& actor, const std::string& message);
+
   // Freezes `scope` with the given decommission mark; see FreezeScope.
   absl::StatusOr<FreezeOutcome> Freeze(const Policy& policy,
                                        const std::string& scope,
@@ -171,6 +215,7 @@ class Engine {
   AuditLog* const audit_;
   FreezeStore* const freezes_;
   AuditReader* const history_;
+  NotificationSink* const notifications_;
   const Clock* const clock_;
   // Serializes bundle applies so the audit record and the new version agree.
   absl::Mutex apply_mu_;

@@ -41,7 +41,8 @@ std::string ScopeLabel(const std::string& scope) {
 
 Violation LimitViolation(const std::string& scope, const LimitCheck& check,
                          const Window& window, const LimitUsage& usage,
-                         int64_t requested, const Policy& policy) {
+                         int64_t requested, int64_t pending,
+                         const Policy& policy) {
   const Limit::Kind kind = check.kind;
   Violation v;
   v.code = kind == Limit::Kind::kUsd ? "BUDGET_EXCEEDED" : "COUNT_EXCEEDED";
@@ -69,6 +70,11 @@ Violation LimitViolation(const std::string& scope, const LimitCheck& check,
   }
   if (others > 0)
     parts.push_back(absl::StrCat("others ", Figure(kind, others)));
+  if (pending > 0) {
+    v.pending = WireFigure(kind, pending);
+    parts.push_back(
+        absl::StrCat("of which ", Figure(kind, pending), " pending approval"));
+  }
   const std::string breakdown =
       parts.empty() ? "" : absl::StrCat(" (", absl::StrJoin(parts, ", "), ")");
   v.message = absl::StrCat(

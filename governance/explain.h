@@ -18,11 +18,13 @@ namespace warden {
 // "agent/procurement_bot" -> "agent procurement_bot".
 std::string ScopeLabel(const std::string& scope);
 
-// The violation for a limit the spend would exceed. `requested` is in the
-// limit's unit (USD micros or 1 transaction).
+// The violation for a limit the spend would exceed. `requested` and
+// `pending` (the part of the usage awaiting approval) are in the limit's
+// unit (USD micros or transactions).
 Violation LimitViolation(const std::string& scope, const LimitCheck& check,
                          const Window& window, const LimitUsage& usage,
-                         int64_t requested, const Policy& policy);
+                         int64_t requested, int64_t pending,
+                         const Policy& policy);
 
 // "DENY agent a: <message>; <message>".
 std::string DenyReason(const Authorization& a,

@@ -52,17 +52,48 @@ struct AgentRules {
   std::optional<std::vector<std::string>> destinations_allow;
 };
 
+// How much human (or second-agent) attention a spend needs, from least to
+// most: instant, notify (allowed, and a notification goes out), delay
+// (allowed after `delay` unless cancelled), approval (reserved, and allowed
+// once `approvals_required` distinct approvers approve it).
+enum class Tier { kInstant, kNotify, kDelay, kApproval };
+
+// A scope's thresholds. A spend is in the strictest tier whose threshold it
+// passes, either by its own USD value (`per_tx`) or, with `window`, by the
+// window's spend including it (`cumulative`). Unset thresholds never apply.
+struct TierThresholds {
+  std::optional<UsdMicros> notify_above_usd;
+  std::optional<UsdMicros> delay_above_usd;
+  std::optional<UsdMicros> approval_above_usd;
+
+  // The threshold of `tier`, if set (kInstant has none).
+  std::optional<UsdMicros> Of(Tier tier) const;
+};
+
+struct ApprovalTiers {
+  TierThresholds per_tx;
+  std::optional<Window> window;  // Set: `cumulative` applies over it.
+  TierThresholds cumulative;
+  absl::Duration delay;
+  // Principals ("user/alice", "agent/agent_b") or "second_agent".
+  std::vector<std::string> approvers;
+  int approvals_required = 1;
+  absl::Duration approval_timeout = absl::Hours(1);
+};
+
 struct Agent {
   std::string id;
   std::string department;
   std::vector<Limit> limits;
   AgentRules rules;
+  std::optional<ApprovalTiers> approvals;
   std::vector<std::string> wallet_ids;
 };
 
 struct Department {
   std::string id;
   std::vector<Limit> limits;
+  std::optional<ApprovalTiers> approvals;
 };
 
 struct Org {
@@ -93,6 +124,12 @@ struct Policy {
 // addresses are case-insensitive; the checksum is only a typo guard) and
 // exactly otherwise (base58 is case-sensitive).
 std::string NormalizeDestination(const std::string& destination);
+
+const char* TierName(Tier tier);  // "instant", "notify", "delay", "approval"
+
+// The approver entry that admits any other agent of the requester's
+// department.
+inline constexpr char kSecondAgent[] = "second_agent";
 
 }  // namespace warden
 

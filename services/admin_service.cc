@@ -121,4 +121,52 @@ grpc::ServerUnaryReactor* AdminService::Freeze(
       [response](const FreezeOutcome& o) { Fill(o, response); });
 }
 
+grpc::ServerUnaryReactor* AdminService::ListPendingApprovals(
+    grpc::CallbackServerContext* context,
+    const v1::ListPendingApprovalsRequest* request,
+    v1::ListPendingApprovalsResponse* response) {
+  return RunUnary(
+      executor_, context,
+      [this, request] {
+        return engine_->ListPendingApprovals(request->org_id());
+      },
+      [response](const std::vector<Authorization>& pending) {
+        for (const Authorization& a : pending) {
+          ToProto(a, response->add_approvals());
+        }
+      });
+}
+
+grpc::ServerUnaryReactor* AdminService::Approve(
+    grpc::CallbackServerContext* context, const v1::ApprovalRequest* request,
+    v1::ApprovalResponse* response) {
+  return Vote(context, request, response, /*approve=*/true);
+}
+
+grpc::ServerUnaryReactor* AdminService::Reject(
+    grpc::CallbackServerContext* context, const v1::ApprovalRequest* request,
+    v1::ApprovalResponse* response) {
+  return Vote(context, request, response, /*approve=*/false);
+}
+
+grpc::ServerUnaryReactor* AdminService::Vote(
+    grpc::CallbackServerContext* context, const v1::ApprovalRequest* request,
+    v1::ApprovalResponse* response, bool approve) {
+  VoteInput in;
+  in.org_id = request->org_id();
+  in.authorization_id = request->authorization_id();
+  in.approver = request->approver();
+  in.comment = request->comment();
+  in.actor = CallerOf(*context);
+  return RunUnary(
+      executor_, context,
+      [this, in = std::move(in), approve] {
+        return approve ? engine_->Approve(in) : engine_->Reject(in);
+      },
+      [response](const VoteOutput& out) {
+        ToProto(out.authorization, response->mutable_authorization());
+        response->set_counted(out.counted);
+      });
+}
+
 }  // namespace warden

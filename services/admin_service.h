@@ -7,7 +7,8 @@
 
 namespace warden {
 
-// warden.v1.AdminService: policy bundles. Translation only.
+// warden.v1.AdminService: policy bundles, the kill switch and approvals.
+// Translation only.
 class AdminService final : public v1::AdminService::CallbackService {
  public:
   // `engine` and `executor` (which runs the engine's blocking calls off
@@ -33,8 +34,22 @@ class AdminService final : public v1::AdminService::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::FreezeScopeRequest* request,
       v1::FreezeResponse* response) override;
+  grpc::ServerUnaryReactor* ListPendingApprovals(
+      grpc::CallbackServerContext* context,
+      const v1::ListPendingApprovalsRequest* request,
+      v1::ListPendingApprovalsResponse* response) override;
+  grpc::ServerUnaryReactor* Approve(grpc::CallbackServerContext* context,
+                                    const v1::ApprovalRequest* request,
+                                    v1::ApprovalResponse* response) override;
+  grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* context,
+                                   const v1::ApprovalRequest* request,
+                                   v1::ApprovalResponse* response) override;
 
  private:
+  // Approve and Reject: the same translation.
+  grpc::ServerUnaryReactor* Vote(grpc::CallbackServerContext* context,
+                                 const v1::ApprovalRequest* request,
+                                 v1::ApprovalResponse* response, bool approve);
   // FreezeScope (freeze) and UnfreezeScope: the same translation.
   grpc::ServerUnaryReactor* Freeze(grpc::CallbackServerContext* context,
                                    const v1::FreezeScopeRequest* request,

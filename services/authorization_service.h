@@ -1,6 +1,7 @@
 #ifndef WARDEN_SERVICES_AUTHORIZATION_SERVICE_H_
 #define WARDEN_SERVICES_AUTHORIZATION_SERVICE_H_
 
+#include "absl/time/time.h"
 #include "governance/engine.h"
 #include "services/executor.h"
 #include "warden/v1/authorization.grpc.pb.h"
@@ -30,6 +31,12 @@ class AuthorizationService final
       grpc::CallbackServerContext* context,
       const v1::GetAuthorizationRequest* request,
       v1::Authorization* response) override;
+  grpc::ServerWriteReactor<v1::Authorization>* WatchAuthorization(
+      grpc::CallbackServerContext* context,
+      const v1::GetAuthorizationRequest* request) override;
+
+  // How often a watch reads the record.
+  static constexpr absl::Duration kWatchPollInterval = absl::Milliseconds(200);
 
  private:
   Engine* const engine_;

@@ -13,6 +13,8 @@ v1::Decision ToProto(Decision d) {
       return v1::DECISION_DENY;
     case Decision::kPendingApproval:
       return v1::DECISION_PENDING_APPROVAL;
+    case Decision::kDelayed:
+      return v1::DECISION_DELAYED;
     case Decision::kUnspecified:
       break;
   }
@@ -46,6 +48,7 @@ void ToProto(const Violation& v, v1::Violation* out) {
   out->set_requested(v.requested);
   out->set_remaining(v.remaining);
   out->set_message(v.message);
+  out->set_pending(v.pending);
 }
 
 }  // namespace
@@ -92,6 +95,18 @@ void ToProto(const Authorization& a, v1::Authorization* out) {
   }
   out->set_policy_version(a.policy_version);
   out->set_expired_counted(a.expired_counted);
+  if (a.release_at != absl::InfinitePast()) {
+    *out->mutable_release_at() = ToTimestamp(a.release_at);
+  }
+  out->set_approvals_required(a.approvals_required);
+  for (const std::string& approver : a.approvers) out->add_approvers(approver);
+  for (const ApprovalVote& v : a.votes) {
+    v1::ApprovalVote* pv = out->add_votes();
+    pv->set_approver(v.approver);
+    pv->set_approve(v.approve);
+    pv->set_comment(v.comment);
+    *pv->mutable_at() = ToTimestamp(v.at);
+  }
 }
 
 void ToProto(const Authorization& a, bool replayed,
@@ -106,6 +121,10 @@ void ToProto(const Authorization& a, bool replayed,
   }
   out->set_policy_version(a.policy_version);
   out->set_replayed(replayed);
+  if (a.release_at != absl::InfinitePast()) {
+    *out->mutable_release_at() = ToTimestamp(a.release_at);
+  }
+  out->set_approvals_required(a.approvals_required);
 }
 
 }  // namespace warden

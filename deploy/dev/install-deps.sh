@@ -10,7 +10,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libssl-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   # backends and adapters (used by later components; cheap to install up front)
-  libpqxx-dev libhiredis-dev libsecp256k1-dev libcurl4-openssl-dev
+  libpqxx-dev libhiredis-dev libsecp256k1-dev libcurl4-openssl-dev libcpp-httplib-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # servers (run.sh, integration tests) and their clients

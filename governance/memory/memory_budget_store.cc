@@ -14,6 +14,12 @@ std::string ScopeKey(const std::string& org, const std::string& scope) {
   return absl::StrCat(org, "|", scope);
 }
 
+bool Awaits(const Authorization& a) {
+  return a.status == AuthorizationStatus::kHeld &&
+         (a.decision == Decision::kPendingApproval ||
+          a.decision == Decision::kDelayed);
+}
+
 absl::Status NotFound(const std::string& org, const std::string& id) {
   return absl::NotFoundError(
       absl::StrCat("no authorization \"", id, "\" in org ", org));
@@ -77,6 +83,7 @@ void MemoryBudgetStore::InsertLocked(const Authorization& a,
   if (a.status == AuthorizationStatus::kHeld) {
     expiries_[a.org_id].emplace(a.hold_expires_at, key);
   }
+  if (Awaits(a)) awaiting_[a.org_id].emplace(a.created_at, key);
 }
 
 void MemoryBudgetStore::EraseLocked(const std::string& key) {
@@ -211,6 +218,54 @@ absl::StatusOr<Authorization> MemoryBudgetStore::Void(const std::string& org_id,
   return (*entry)->auth;
 }
 
+absl::StatusOr<VoteResult> MemoryBudgetStore::Vote(const std::string& org_id,
+                                                   const std::string& id,
+                                                   const ApprovalVote& vote,
+                                                   absl::Time allowed_until,
+                                                   ExpiredHolds on_expiry) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Entry*> entry = FindHeldLocked(org_id, id, vote.at, "vote on");
+  if (!entry.ok()) return entry.status();
+  Authorization& a = (*entry)->auth;
+  if (!Awaits(a)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("authorization ", id, " is ", DecisionName(a.decision),
+                     ", not awaiting approval"));
+  }
+  for (const ApprovalVote& v : a.votes) {
+    if (v.approver == vote.approver) return VoteResult{a, false};
+  }
+  a.votes.push_back(vote);
+  if (!vote.approve) {
+    a.status = AuthorizationStatus::kVoided;
+  } else if (a.decision == Decision::kPendingApproval &&
+             a.Approvals() >= a.approvals_required) {
+    a.decision = Decision::kAllow;
+    a.hold_expires_at = allowed_until;
+    a.on_expiry = on_expiry;
+    expiries_[org_id].emplace(allowed_until, RecordKey(org_id, id));
+  }
+  return VoteResult{a, true};
+}
+
+absl::StatusOr<std::vector<Authorization>> MemoryBudgetStore::ListAwaiting(
+    const std::string& org_id, size_t max_records) {
+  absl::MutexLock lock(&mu_);
+  std::vector<Authorization> out;
+  auto& awaiting = awaiting_[org_id];
+  for (auto it = awaiting.begin();
+       it != awaiting.end() && out.size() < max_records;) {
+    auto rec = records_.find(it->second);
+    if (rec == records_.end() || !Awaits(rec->second.auth)) {
+      it = awaiting.erase(it);
+      continue;
+    }
+    out.push_back(rec->second.auth);
+    ++it;
+  }
+  return out;
+}
+
 absl::Status MemoryBudgetStore::Abandon(const std::string& org_id,
                                         const std::string& id) {
   absl::MutexLock lock(&mu_);
@@ -229,8 +284,10 @@ absl::StatusOr<std::vector<Authorization>> MemoryBudgetStore::ExpireDue(
          expired.size() < max_records) {
     auto it = records_.find(exp.begin()->second);
     exp.erase(exp.begin());
+    // Gone, no longer HELD, or re-queued with a later expiry (approved).
     if (it == records_.end() ||
-        it->second.auth.status != AuthorizationStatus::kHeld) {
+        it->second.auth.status != AuthorizationStatus::kHeld ||
+        it->second.auth.hold_expires_at > now) {
       continue;
     }
     Authorization& a = it->second.auth;

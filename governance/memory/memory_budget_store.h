@@ -2,6 +2,7 @@
 #define WARDEN_GOVERNANCE_MEMORY_MEMORY_BUDGET_STORE_H_
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,13 @@ class MemoryBudgetStore final : public BudgetStore {
       const std::string& org_id, absl::Time now, size_t max_records) override;
   absl::Status SetFrozen(const std::string& org_id, const std::string& scope,
                          bool frozen) override;
+  absl::StatusOr<VoteResult> Vote(const std::string& org_id,
+                                  const std::string& id,
+                                  const ApprovalVote& vote,
+                                  absl::Time allowed_until,
+                                  ExpiredHolds on_expiry) override;
+  absl::StatusOr<std::vector<Authorization>> ListAwaiting(
+      const std::string& org_id, size_t max_records) override;
   absl::StatusOr<std::vector<Authorization>> VoidUnder(
       const std::string& org_id, const std::string& scope, absl::Time now,
       size_t max_records) override;
@@ -99,6 +107,10 @@ class MemoryBudgetStore final : public BudgetStore {
       ABSL_GUARDED_BY(mu_);
   // "<org>|<scope>" of frozen scopes.
   absl::flat_hash_set<std::string> frozen_ ABSL_GUARDED_BY(mu_);
+  // (created_at, RecordKey) of records created PENDING_APPROVAL or DELAYED,
+  // per org. Skipped (and dropped) once the record no longer awaits.
+  std::map<std::string, std::set<std::pair<absl::Time, std::string>>> awaiting_
+      ABSL_GUARDED_BY(mu_);
   // (retain_until, RecordKey) per org.
   std::map<std::string, std::multimap<absl::Time, std::string>> retention_
       ABSL_GUARDED_BY(mu_);

@@ -1,5 +1,7 @@
 #include "governance/redis/redis_budget_store.h"
 
+#include <algorithm>
+#include <map>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -48,6 +50,9 @@ std::string IdempotencyKey(const Authorization& a) {
 }
 std::string ExpiryKey(const std::string& org) {
   return absl::StrCat(Tag(org), ":exp");
+}
+std::string AwaitingKey(const std::string& org) {
+  return absl::StrCat(Tag(org), ":await");
 }
 std::string ReadyKey(const std::string& org) {
   return absl::StrCat(Tag(org), ":ready");
@@ -111,7 +116,7 @@ absl::StatusOr<RedisBudgetStore::ScriptCall> RedisBudgetStore::ReserveCall(
         FormatUsd(kMaxExactMicros)));
   }
   std::vector<std::string> keys = {RecordKey(a.org_id, a.id), IdempotencyKey(a),
-                                   ExpiryKey(a.org_id)};
+                                   ExpiryKey(a.org_id), AwaitingKey(a.org_id)};
   std::vector<std::string> frozen, writes, write_args, reads, limit_args;
   if (hold) {
     for (const std::string& scope : path) {
@@ -189,7 +194,8 @@ absl::StatusOr<RedisBudgetStore::ScriptCall> RedisBudgetStore::ReserveCall(
       a.on_expiry == ExpiredHolds::kCount ? "count" : "release",
       a.idempotency_key.empty() ? "0" : "1", absl::StrCat(frozen.size()),
       absl::StrCat(writes.size()),
-      absl::StrCat(request.limits.size() * (hold ? 1 : 0))};
+      absl::StrCat(request.limits.size() * (hold ? 1 : 0)),
+      DecisionName(a.decision)};
   args.insert(args.end(), write_args.begin(), write_args.end());
   args.insert(args.end(), limit_args.begin(), limit_args.end());
   args.push_back(absl::StrJoin(path, "|"));
@@ -253,45 +259,77 @@ absl::StatusOr<ReserveResult> RedisBudgetStore::Reserve(
 
 absl::StatusOr<Authorization> RedisBudgetStore::Get(const std::string& org_id,
                                                     const std::string& id) {
-  WARDEN_ASSIGN_OR_RETURN(
-      RedisReply r, client_->Command({"HMGET", RecordKey(org_id, id), "rec",
-                                      "st", "sa", "su", "tx", "ec"}));
-  if (r.type != RedisReply::Type::kArray || r.elements.size() != 6) {
+  WARDEN_ASSIGN_OR_RETURN(RedisReply r,
+                          client_->Command({"HGETALL", RecordKey(org_id, id)}));
+  if (r.type != RedisReply::Type::kArray || r.elements.size() % 2 != 0) {
     return Unexpected("get", r);
   }
-  if (r.elements[0].type != RedisReply::Type::kString) {
+  std::map<std::string, std::string> fields;
+  for (size_t i = 0; i + 1 < r.elements.size(); i += 2) {
+    fields[r.elements[i].str] = r.elements[i + 1].str;
+  }
+  auto field = [&](const char* name) -> const std::string* {
+    auto it = fields.find(name);
+    return it == fields.end() ? nullptr : &it->second;
+  };
+  auto corrupt = [&](absl::string_view what) {
+    return absl::DataLossError(
+        absl::StrCat("authorization ", id, " in redis: ", what));
+  };
+  if (field("rec") == nullptr) {
     return absl::NotFoundError(
         absl::StrCat("no authorization \"", id, "\" in org ", org_id));
   }
-  absl::StatusOr<Authorization> a = DecodeAuthorization(r.elements[0].str);
-  if (!a.ok()) {
-    return absl::DataLossError(absl::StrCat(
-        "authorization ", id, " in redis: ", a.status().message()));
-  }
-  const std::string& st = r.elements[1].str;
-  for (AuthorizationStatus s :
-       {AuthorizationStatus::kHeld, AuthorizationStatus::kSettled,
-        AuthorizationStatus::kVoided, AuthorizationStatus::kExpired,
-        AuthorizationStatus::kDenied}) {
-    if (st == StatusName(s)) a->status = s;
+  absl::StatusOr<Authorization> a = DecodeAuthorization(*field("rec"));
+  if (!a.ok()) return corrupt(a.status().message());
+  if (const std::string* st = field("st")) {
+    for (AuthorizationStatus s :
+         {AuthorizationStatus::kHeld, AuthorizationStatus::kSettled,
+          AuthorizationStatus::kVoided, AuthorizationStatus::kExpired,
+          AuthorizationStatus::kDenied}) {
+      if (*st == StatusName(s)) a->status = s;
+    }
   }
   if (a->status == AuthorizationStatus::kSettled) {
-    absl::StatusOr<absl::uint128> sa = ParseBaseUnits(r.elements[2].str);
-    if (!sa.ok() || !absl::SimpleAtoi(r.elements[3].str, &a->settled_usd)) {
-      return absl::DataLossError(
-          absl::StrCat("authorization ", id, " in redis: bad settlement"));
+    absl::StatusOr<absl::uint128> sa = ParseBaseUnits(fields["sa"]);
+    if (!sa.ok() || !absl::SimpleAtoi(fields["su"], &a->settled_usd)) {
+      return corrupt("bad settlement");
     }
     a->settled_amount = *sa;
-    a->tx_hash = r.elements[4].str;
+    a->tx_hash = fields["tx"];
   }
-  a->expired_counted = r.elements[5].str == "1";
+  a->expired_counted = fields["ec"] == "1";
+  // What an approval changed.
+  if (const std::string* dec = field("dec"); dec && *dec == "ALLOW") {
+    a->decision = Decision::kAllow;
+  }
+  if (const std::string* hx = field("hx")) {
+    int64_t ns = 0;
+    if (!absl::SimpleAtoi(*hx, &ns)) return corrupt("bad hold expiry");
+    a->hold_expires_at = absl::FromUnixNanos(ns);
+    a->on_expiry = fields["pol"] == "count" ? ExpiredHolds::kCount
+                                            : ExpiredHolds::kRelease;
+  }
+  std::vector<ApprovalVote> votes;
+  for (const auto& [name, value] : fields) {
+    if (name.rfind("v:", 0) != 0) continue;
+    absl::StatusOr<ApprovalVote> v = DecodeApprovalVote(value.substr(1));
+    if (!v.ok()) return corrupt(v.status().message());
+    votes.push_back(*std::move(v));
+  }
+  if (!votes.empty()) {
+    std::stable_sort(votes.begin(), votes.end(),
+                     [](const ApprovalVote& x, const ApprovalVote& y) {
+                       return x.at < y.at;
+                     });
+    a->votes = std::move(votes);
+  }
   return a;
 }
 
 absl::StatusOr<RedisReply> RedisBudgetStore::Transition(
     const std::string& org_id, const std::string& id, const std::string& op,
-    absl::Time now, const std::string& settled_amount,
-    const std::string& settled_usd, const std::string& tx_hash) {
+    absl::Time now, const TransitionArgs& extra) {
   // The charged buckets never change after the reservation, so reading them
   // first is safe; the script then declares every key it touches.
   const std::string record = RecordKey(org_id, id);
@@ -312,13 +350,19 @@ absl::StatusOr<RedisReply> RedisBudgetStore::Transition(
     }
   }
   std::vector<std::string> keys = {record, ExpiryKey(org_id), idempotency,
-                                   ReadyKey(org_id)};
+                                   ReadyKey(org_id), AwaitingKey(org_id)};
   std::vector<std::string> args = {op,
                                    id,
                                    absl::StrCat(absl::ToUnixMillis(now)),
-                                   settled_amount,
-                                   settled_usd,
-                                   tx_hash};
+                                   extra.settled_amount,
+                                   extra.settled_usd,
+                                   extra.tx_hash,
+                                   extra.approver,
+                                   extra.vote,
+                                   extra.expiry_ms,
+                                   extra.expiry_ns,
+                                   extra.on_expiry,
+                                   extra.approvals_required};
   if (b.elements[0].type == RedisReply::Type::kString) {
     for (absl::string_view line : absl::StrSplit(b.elements[0].str, '\n')) {
       std::pair<std::string, std::string> kc =
@@ -354,24 +398,24 @@ absl::StatusOr<RedisReply> RedisBudgetStore::Transition(
 absl::StatusOr<Authorization> RedisBudgetStore::Settle(
     const std::string& org_id, const std::string& id, absl::uint128 amount,
     UsdMicros amount_usd, const std::string& tx_hash, absl::Time now) {
-  WARDEN_RETURN_IF_ERROR(Transition(org_id, id, "settle", now,
-                                    FormatBaseUnits(amount),
-                                    absl::StrCat(amount_usd), tx_hash)
-                             .status());
+  TransitionArgs extra;
+  extra.settled_amount = FormatBaseUnits(amount);
+  extra.settled_usd = absl::StrCat(amount_usd);
+  extra.tx_hash = tx_hash;
+  WARDEN_RETURN_IF_ERROR(Transition(org_id, id, "settle", now, extra).status());
   return Get(org_id, id);
 }
 
 absl::StatusOr<Authorization> RedisBudgetStore::Void(const std::string& org_id,
                                                      const std::string& id,
                                                      absl::Time now) {
-  WARDEN_RETURN_IF_ERROR(
-      Transition(org_id, id, "void", now, "", "", "").status());
+  WARDEN_RETURN_IF_ERROR(Transition(org_id, id, "void", now, {}).status());
   return Get(org_id, id);
 }
 
 absl::Status RedisBudgetStore::Abandon(const std::string& org_id,
                                        const std::string& id) {
-  return Transition(org_id, id, "abandon", absl::Now(), "", "", "").status();
+  return Transition(org_id, id, "abandon", absl::Now(), {}).status();
 }
 
 absl::StatusOr<bool> RedisBudgetStore::IsReady(const std::string& org_id) {
@@ -411,6 +455,14 @@ absl::Status RedisBudgetStore::Restore(const Authorization& a,
     fields.insert(fields.end(), {"sa", FormatBaseUnits(*a.settled_amount), "su",
                                  absl::StrCat(a.settled_usd), "tx", a.tx_hash});
   }
+  for (const ApprovalVote& v : a.votes) {
+    fields.insert(fields.end(),
+                  {absl::StrCat("v:", v.approver),
+                   absl::StrCat(v.approve ? "A" : "R", EncodeApprovalVote(v))});
+  }
+  if (!a.votes.empty()) {
+    fields.insert(fields.end(), {"na", absl::StrCat(a.Approvals())});
+  }
   return client_->Command(fields).status();
 }
 
@@ -443,8 +495,7 @@ absl::StatusOr<std::vector<Authorization>> RedisBudgetStore::VoidUnder(
     if (std::find(scopes.begin(), scopes.end(), scope) == scopes.end()) {
       continue;
     }
-    absl::StatusOr<RedisReply> r =
-        Transition(org_id, id.str, "void", now, "", "", "");
+    absl::StatusOr<RedisReply> r = Transition(org_id, id.str, "void", now, {});
     if (absl::IsFailedPrecondition(r.status()) ||
         absl::IsNotFound(r.status())) {
       continue;  // Settled, voided or expired meanwhile.
@@ -454,6 +505,48 @@ absl::StatusOr<std::vector<Authorization>> RedisBudgetStore::VoidUnder(
     voided.push_back(std::move(a));
   }
   return voided;
+}
+
+absl::StatusOr<VoteResult> RedisBudgetStore::Vote(const std::string& org_id,
+                                                  const std::string& id,
+                                                  const ApprovalVote& vote,
+                                                  absl::Time allowed_until,
+                                                  ExpiredHolds on_expiry) {
+  WARDEN_ASSIGN_OR_RETURN(Authorization before, Get(org_id, id));
+  TransitionArgs extra;
+  extra.approver = vote.approver;
+  extra.vote = absl::StrCat(vote.approve ? "A" : "R", EncodeApprovalVote(vote));
+  extra.expiry_ms = absl::StrCat(absl::ToUnixMillis(allowed_until));
+  extra.expiry_ns = absl::StrCat(absl::ToUnixNanos(allowed_until));
+  extra.on_expiry = on_expiry == ExpiredHolds::kCount ? "count" : "release";
+  extra.approvals_required = absl::StrCat(before.approvals_required);
+  WARDEN_ASSIGN_OR_RETURN(RedisReply r,
+                          Transition(org_id, id, "vote", vote.at, extra));
+  const bool counted = r.elements.size() < 2 || r.elements[1].str != "DUP";
+  WARDEN_ASSIGN_OR_RETURN(Authorization after, Get(org_id, id));
+  return VoteResult{std::move(after), counted};
+}
+
+absl::StatusOr<std::vector<Authorization>> RedisBudgetStore::ListAwaiting(
+    const std::string& org_id, size_t max_records) {
+  WARDEN_ASSIGN_OR_RETURN(
+      RedisReply ids,
+      client_->Command({"ZRANGE", AwaitingKey(org_id), "0",
+                        absl::StrCat(static_cast<int64_t>(max_records) - 1)}));
+  if (ids.type != RedisReply::Type::kArray) return Unexpected("list", ids);
+  std::vector<Authorization> out;
+  for (const RedisReply& id : ids.elements) {
+    absl::StatusOr<Authorization> a = Get(org_id, id.str);
+    if (absl::IsNotFound(a.status())) {
+      // Its record outlived retention; drop the stale entry.
+      WARDEN_RETURN_IF_ERROR(
+          client_->Command({"ZREM", AwaitingKey(org_id), id.str}).status());
+      continue;
+    }
+    WARDEN_RETURN_IF_ERROR(a.status());
+    out.push_back(*std::move(a));
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<Authorization>> RedisBudgetStore::ExpireDue(
@@ -467,7 +560,7 @@ absl::StatusOr<std::vector<Authorization>> RedisBudgetStore::ExpireDue(
   std::vector<Authorization> expired;
   for (const RedisReply& id : due.elements) {
     absl::StatusOr<RedisReply> r =
-        Transition(org_id, id.str, "expire", now, "", "", "");
+        Transition(org_id, id.str, "expire", now, {});
     if (absl::IsNotFound(r.status())) {
       // Its record outlived retention; drop the stale entry.
       WARDEN_RETURN_IF_ERROR(

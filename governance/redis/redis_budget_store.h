@@ -19,11 +19,17 @@ namespace warden {
 // Cluster slot, and every one but the frozen flags has a TTL):
 //   {org}:az:<id>                 hash: the record (rec = JSON at creation;
 //                                 st, sa, su, tx, ec = its mutable state;
+//                                 dec = the decision, ALLOW once approved,
+//                                 with hx (hold expiry, unix ns) and pol;
+//                                 na and v:<approver> = the votes;
 //                                 usd, exp, pol; b = the buckets it charged)
 //                                 expires at the request's retain_until.
 //   {org}:idem:<agent>:<key>      string: the id first stored under the key;
 //                                 same expiry as the record.
 //   {org}:exp                     zset: HELD ids scored by hold expiry (ms).
+//   {org}:await                   zset: HELD ids created PENDING_APPROVAL or
+//                                 DELAYED, by hold expiry (ms), until they
+//                                 are approved or leave HELD.
 //   {org}:ready                   string: this Redis holds the org's state;
 //                                 absent after a flush or an empty
 //                                 failover, when every spend is UNAVAILABLE
@@ -83,6 +89,13 @@ class RedisBudgetStore final : public BudgetStore {
   absl::Status MarkReady(const std::string& org_id) override;
   absl::Status Restore(const Authorization& a, absl::Time retain_until,
                        const absl::TimeZone& zone) override;
+  absl::StatusOr<VoteResult> Vote(const std::string& org_id,
+                                  const std::string& id,
+                                  const ApprovalVote& vote,
+                                  absl::Time allowed_until,
+                                  ExpiredHolds on_expiry) override;
+  absl::StatusOr<std::vector<Authorization>> ListAwaiting(
+      const std::string& org_id, size_t max_records) override;
   absl::StatusOr<std::vector<Authorization>> VoidUnder(
       const std::string& org_id, const std::string& scope, absl::Time now,
       size_t max_records) override;
@@ -101,12 +114,17 @@ class RedisBudgetStore final : public BudgetStore {
   static absl::Time CountedFrom(const LimitCheck& check, absl::Time now);
 
  private:
+  // The operation-specific arguments of the transition script.
+  struct TransitionArgs {
+    std::string settled_amount, settled_usd, tx_hash;  // settle
+    // vote
+    std::string approver, vote, expiry_ms, expiry_ns, on_expiry,
+        approvals_required;
+  };
   absl::StatusOr<RedisReply> Transition(const std::string& org_id,
                                         const std::string& id,
                                         const std::string& op, absl::Time now,
-                                        const std::string& settled_amount,
-                                        const std::string& settled_usd,
-                                        const std::string& tx_hash);
+                                        const TransitionArgs& extra);
 
   std::unique_ptr<RedisClient> client_;
 };

@@ -90,6 +90,17 @@ class FaultInjectingBudgetStore final : public BudgetStore {
     if (absl::Status st = Fault(); !st.ok()) return st;
     return inner_->Restore(a, retain_until, zone);
   }
+  absl::StatusOr<VoteResult> Vote(const std::string& org, const std::string& id,
+                                  const ApprovalVote& vote, absl::Time until,
+                                  ExpiredHolds on_expiry) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    return inner_->Vote(org, id, vote, until, on_expiry);
+  }
+  absl::StatusOr<std::vector<Authorization>> ListAwaiting(
+      const std::string& org, size_t max) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    return inner_->ListAwaiting(org, max);
+  }
   absl::StatusOr<std::vector<Authorization>> ExpireDue(const std::string& org,
                                                        absl::Time now,
                                                        size_t max) override {

@@ -1,0 +1,46 @@
+#ifndef WARDEN_GOVERNANCE_NOTIFICATION_H_
+#define WARDEN_GOVERNANCE_NOTIFICATION_H_
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "governance/authorization.h"
+
+namespace warden {
+
+// Something a human should hear about: a spend above a notify threshold, a
+// delayed spend that can still be cancelled, an approval to give, and what
+// became of it.
+struct Notification {
+  // Unique per notification, so that receivers can drop redeliveries.
+  std::string id;
+  // spend.notify, spend.delayed, approval.requested, approval.voted,
+  // approval.granted, approval.rejected, approval.expired.
+  std::string event;
+  absl::Time time;
+  std::string org_id;
+  std::string actor;    // Who caused it: the agent, an approver, "system".
+  std::string message;  // One human sentence.
+  Authorization authorization;  // The record after the event.
+};
+
+// {"authorization":{...},"event":...,"id":...,"message":...,"org_id":...,
+//  "actor":...,"time":"RFC 3339"}, one line, keys sorted.
+std::string EncodeNotification(const Notification& n);
+
+// Where notifications go. Notify must not block the caller for long (sinks
+// that talk to the network queue); delivery is best effort: the audit trail,
+// not the sink, is the durable record.
+class NotificationSink {
+ public:
+  NotificationSink() = default;
+  NotificationSink(const NotificationSink&) = delete;
+  NotificationSink& operator=(const NotificationSink&) = delete;
+  virtual ~NotificationSink() = default;
+
+  virtual void Notify(const Notification& n) = 0;
+};
+
+}  // namespace warden
+
+#endif  // WARDEN_GOVERNANCE_NOTIFICATION_H_
