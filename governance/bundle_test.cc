@@ -165,6 +165,41 @@ TEST(BundleTest, ErrorsNameThePath) {
       {"org: [1, 2]", "org: must be a mapping"},
       {"- just\n- a list", "bundle: must be a mapping"},
       {"org: {id: acme", "bundle: not valid YAML at line"},
+      // Approval tiers.
+      {"org: {id: acme}\ndepartments: [{id: d, approvals: {colour: red}}]",
+       "departments[0].approvals.colour: unknown key"},
+      {"org: {id: acme}\ndepartments: [{id: d, approvals: "
+       "{approval_above_usd: '100'}}]",
+       "departments[0].approvals.approvers: is required with "
+       "approval_above_usd"},
+      {"org: {id: acme}\ndepartments: [{id: d, approvals: "
+       "{delay_above_usd: '100'}}]",
+       "departments[0].approvals.delay: is required (and above 0) with "
+       "delay_above_usd"},
+      {"org: {id: acme}\ndepartments: [{id: d, approvals: {delay: 8d}}]",
+       "departments[0].approvals.delay: must be at most 7d"},
+      {"org: {id: acme}\ndepartments: [{id: d, approvals: "
+       "{approvers: [alice]}}]",
+       "departments[0].approvals.approvers[0]: \"alice\" must be "
+       "second_agent, user/<id> or agent/<id>"},
+      {"org: {id: acme}\ndepartments: [{id: d, approvals: "
+       "{approvers: [agent/ghost]}}]",
+       "departments[0].approvals.approvers[0]: unknown agent \"ghost\""},
+      {"org: {id: acme}\ndepartments: [{id: d, approvals: "
+       "{approvers: [user/a], approvals_required: 2}}]",
+       "departments[0].approvals.approvals_required: 2 exceeds the number of "
+       "approvers, 1"},
+      {"org: {id: acme}\ndepartments: [{id: d, approvals: "
+       "{approvers: [user/a], approvals_required: 0}}]",
+       "departments[0].approvals.approvals_required: \"0\" must be a whole "
+       "number from 1 to 10"},
+      {"org: {id: acme}\ndepartments: [{id: d, approvals: "
+       "{cumulative: {approval_above_usd: '5'}}}]",
+       "departments[0].approvals.cumulative.window: is required"},
+      {"org: {id: acme}\ndepartments: [{id: d}]\nagents: [{id: a, "
+       "department: d, approvals: {notify_above_usd: lots}}]",
+       "agents[0].approvals.notify_above_usd: \"lots\" is not a "
+       "non-negative"},
   };
   for (const Case& c : cases) {
     EXPECT_THAT(ErrorOf(c.yaml), HasSubstr(c.error)) << c.yaml;
@@ -172,6 +207,57 @@ TEST(BundleTest, ErrorsNameThePath) {
 }
 
 // All problems are reported at once, not just the first.
+TEST(BundleTest, ApprovalTiers) {
+  absl::StatusOr<Policy> p = ParseBundle(R"(
+org: {id: acme}
+departments:
+  - id: eng
+    approvals:
+      notify_above_usd: "50"
+      delay_above_usd: "100"
+      delay: 10m
+      approval_above_usd: "500"
+      approvers: [user/alice, second_agent, agent/b]
+      approvals_required: 2
+      approval_timeout: 2h
+      cumulative: {window: "calendar:day", approval_above_usd: "2000"}
+agents:
+  - {id: a, department: eng}
+  - {id: b, department: eng}
+)");
+  ASSERT_TRUE(p.ok()) << p.status();
+  const ApprovalTiers& t = *p->departments.at("eng").approvals;
+  EXPECT_EQ(t.per_tx.notify_above_usd, 50'000'000);
+  EXPECT_EQ(t.per_tx.delay_above_usd, 100'000'000);
+  EXPECT_EQ(t.per_tx.approval_above_usd, 500'000'000);
+  EXPECT_EQ(t.delay, absl::Minutes(10));
+  EXPECT_THAT(t.approvers, ElementsAre("user/alice", "second_agent", "agent/b"));
+  EXPECT_EQ(t.approvals_required, 2);
+  EXPECT_EQ(t.approval_timeout, absl::Hours(2));
+  ASSERT_TRUE(t.window.has_value());
+  EXPECT_EQ(t.window->spec, "calendar:day");
+  EXPECT_EQ(t.cumulative.approval_above_usd, 2'000'000'000);
+  EXPECT_FALSE(t.cumulative.notify_above_usd.has_value());
+  EXPECT_FALSE(p->agents.at("a").approvals.has_value());
+
+  // A changed threshold shows in the diff.
+  Policy before = *p;
+  absl::StatusOr<Policy> after = ParseBundle(R"(
+org: {id: acme}
+departments:
+  - id: eng
+    approvals: {approval_above_usd: "900", approvers: [user/alice]}
+agents:
+  - {id: a, department: eng}
+  - {id: b, department: eng}
+)");
+  ASSERT_TRUE(after.ok()) << after.status();
+  const std::vector<std::string> diff = DiffPolicies(before, *after);
+  EXPECT_THAT(diff, ::testing::Contains(
+                        "~ departments.eng.approvals.approval_above_usd: "
+                        "500.00 -> 900.00"));
+}
+
 TEST(BundleTest, ReportsEveryError) {
   const std::string error = ErrorOf(R"(
 org: {id: acme, timezone: Nowhere/Land}

@@ -114,9 +114,16 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
     s->budgets_ = std::make_unique<RedisBudgetStore>(std::move(client));
   }
 
-  s->engine_ = std::make_unique<Engine>(s->config_.get(), s->budgets_.get(),
-                                        s->audit_.get(), s->freezes_.get(),
-                                        clock, s->audit_reader_.get());
+  std::vector<NotificationSink*> sinks = {&s->log_sink_};
+  if (!options.webhook.url.empty()) {
+    WARDEN_ASSIGN_OR_RETURN(s->webhook_sink_,
+                            WebhookNotificationSink::Create(options.webhook));
+    sinks.push_back(s->webhook_sink_.get());
+  }
+  s->notifications_ = std::make_unique<FanoutNotificationSink>(sinks);
+  s->engine_ = std::make_unique<Engine>(
+      s->config_.get(), s->budgets_.get(), s->audit_.get(), s->freezes_.get(),
+      clock, s->audit_reader_.get(), s->notifications_.get());
   if (!options.bundle_path.empty()) {
     WARDEN_ASSIGN_OR_RETURN(std::string yaml, ReadFile(options.bundle_path));
     absl::StatusOr<ApplyResult> applied = s->engine_->ApplyBundle(

@@ -18,6 +18,7 @@
 #include "services/admin_service.h"
 #include "services/audit_service.h"
 #include "services/authorization_service.h"
+#include "services/notification_sinks.h"
 
 namespace warden {
 
@@ -49,6 +50,9 @@ struct ServerOptions {
   size_t max_queued_calls = 10000;
   // How long Shutdown waits for in-flight calls before cancelling them.
   absl::Duration shutdown_grace = absl::Seconds(10);
+  // Notifications (notify, delay and approval events) go to the log and,
+  // when webhook.url is set, to that webhook.
+  WebhookOptions webhook;
 };
 
 // The bootstrap: the only place that picks backends. Builds the stores the
@@ -76,6 +80,9 @@ class WardenServer {
   std::unique_ptr<BudgetStore> budgets_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<FreezeStore> freezes_;
+  LogNotificationSink log_sink_;
+  std::unique_ptr<WebhookNotificationSink> webhook_sink_;
+  std::unique_ptr<NotificationSink> notifications_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<AuthorizationService> authorization_service_;

@@ -69,6 +69,8 @@ std::string DecisionText(v1::Decision d) {
       return "DENY";
     case v1::DECISION_PENDING_APPROVAL:
       return "PENDING_APPROVAL";
+    case v1::DECISION_DELAYED:
+      return "DELAYED";
     default:
       return "UNSPECIFIED";
   }
@@ -101,25 +103,40 @@ Json ViolationsJson(
 }
 
 Json AuthorizationJson(const v1::Authorization& a) {
-  return {{"authorization_id", a.authorization_id()},
-          {"org_id", a.org_id()},
-          {"agent_id", a.agent_id()},
-          {"wallet_id", a.wallet_id()},
-          {"chain", a.chain()},
-          {"asset", a.asset()},
-          {"amount", a.amount()},
-          {"amount_usd", a.amount_usd()},
-          {"destination", a.destination()},
-          {"decision", DecisionText(a.decision())},
-          {"status", StatusText(a.status())},
-          {"reason", a.reason()},
-          {"violations", ViolationsJson(a.violations())},
-          {"created_at", TimeText(a.created_at())},
-          {"hold_expires_at", TimeText(a.hold_expires_at())},
-          {"settled_amount", a.settled_amount()},
-          {"settled_amount_usd", a.settled_amount_usd()},
-          {"tx_hash", a.tx_hash()},
-          {"policy_version", a.policy_version()}};
+  Json votes = Json::array();
+  for (const v1::ApprovalVote& v : a.votes()) {
+    votes.push_back({{"approver", v.approver()},
+                     {"approve", v.approve()},
+                     {"comment", v.comment()},
+                     {"at", TimeText(v.at())}});
+  }
+  Json j = {{"authorization_id", a.authorization_id()},
+            {"org_id", a.org_id()},
+            {"agent_id", a.agent_id()},
+            {"wallet_id", a.wallet_id()},
+            {"chain", a.chain()},
+            {"asset", a.asset()},
+            {"amount", a.amount()},
+            {"amount_usd", a.amount_usd()},
+            {"destination", a.destination()},
+            {"decision", DecisionText(a.decision())},
+            {"status", StatusText(a.status())},
+            {"reason", a.reason()},
+            {"violations", ViolationsJson(a.violations())},
+            {"created_at", TimeText(a.created_at())},
+            {"hold_expires_at", TimeText(a.hold_expires_at())},
+            {"settled_amount", a.settled_amount()},
+            {"settled_amount_usd", a.settled_amount_usd()},
+            {"tx_hash", a.tx_hash()},
+            {"policy_version", a.policy_version()}};
+  if (a.has_release_at()) j["release_at"] = TimeText(a.release_at());
+  if (a.approvals_required() > 0) {
+    j["approvals_required"] = a.approvals_required();
+    j["approvers"] =
+        std::vector<std::string>(a.approvers().begin(), a.approvers().end());
+    j["votes"] = votes;
+  }
+  return j;
 }
 
 void PrintAuthorization(const v1::Authorization& a, bool json) {
@@ -127,15 +144,21 @@ void PrintAuthorization(const v1::Authorization& a, bool json) {
     std::cout << AuthorizationJson(a).dump() << "\n";
     return;
   }
-  std::cout << a.authorization_id() << " " << StatusText(a.status()) << " "
-            << a.agent_id() << " " << a.wallet_id() << " " << a.amount() << " "
-            << a.asset() << " ($" << a.amount_usd() << ")";
+  std::cout << a.authorization_id() << " " << DecisionText(a.decision()) << " "
+            << StatusText(a.status()) << " " << a.agent_id() << " "
+            << a.wallet_id() << " " << a.amount() << " " << a.asset() << " ($"
+            << a.amount_usd() << ")";
   if (!a.settled_amount().empty()) {
     std::cout << " settled " << a.settled_amount() << " ($"
               << a.settled_amount_usd() << ")";
   }
   if (!a.tx_hash().empty()) std::cout << " tx " << a.tx_hash();
   std::cout << "\n  " << a.reason() << "\n";
+  for (const v1::ApprovalVote& v : a.votes()) {
+    std::cout << "  " << (v.approve() ? "approved" : "rejected") << " by "
+              << v.approver() << " at " << TimeText(v.at())
+              << (v.comment().empty() ? "" : ": ") << v.comment() << "\n";
+  }
 }
 
 int Fail(const grpc::Status& status) {
@@ -368,6 +391,28 @@ int main(int argc, char** argv) {
     group->require_option(1);
     cmd->add_option("--reason", *freeze_request.mutable_reason())->required();
   };
+  CLI::App* approvals =
+      app.add_subcommand("approvals", "List, approve or reject pending spends");
+  approvals->require_subcommand(1);
+  CLI::App* approvals_list = approvals->add_subcommand(
+      "list", "Requests awaiting approval or a delay");
+  v1::ApprovalRequest approval_request;
+  auto approval_options = [&](CLI::App* cmd) {
+    cmd->add_option("authorization_id",
+                    *approval_request.mutable_authorization_id())
+        ->required();
+    cmd->add_option("--approver", *approval_request.mutable_approver(),
+                    "Who answers: user/<id> or agent/<id>")
+        ->required();
+    cmd->add_option("--comment", *approval_request.mutable_comment());
+  };
+  CLI::App* approve = approvals->add_subcommand(
+      "approve", "Approve a pending request (counts once per approver)");
+  approval_options(approve);
+  CLI::App* reject = approvals->add_subcommand(
+      "reject", "Reject a pending request, or cancel a delayed one");
+  approval_options(reject);
+
   CLI::App* freeze =
       app.add_subcommand("freeze", "Stop all spend under a scope now");
   scope_options(freeze);
@@ -512,6 +557,41 @@ int main(int argc, char** argv) {
   SetDeadline(&context);
 
   auto audit_stub = v1::AuditService::NewStub(channel);
+  if (*approvals_list) {
+    v1::ListPendingApprovalsRequest request;
+    request.set_org_id(org);
+    v1::ListPendingApprovalsResponse response;
+    grpc::Status status =
+        admin->ListPendingApprovals(&context, request, &response);
+    if (!status.ok()) return Fail(status);
+    for (const v1::Authorization& a : response.approvals()) {
+      PrintAuthorization(a, json);
+    }
+    if (!json && response.approvals().empty()) {
+      std::cout << "nothing awaits approval\n";
+    }
+    return 0;
+  }
+  if (*approve || *reject) {
+    approval_request.set_org_id(org);
+    v1::ApprovalResponse response;
+    grpc::Status status =
+        *approve ? admin->Approve(&context, approval_request, &response)
+                 : admin->Reject(&context, approval_request, &response);
+    if (!status.ok()) return Fail(status);
+    if (json) {
+      Json j = AuthorizationJson(response.authorization());
+      j["counted"] = response.counted();
+      std::cout << j.dump() << "\n";
+    } else {
+      if (!response.counted()) {
+        std::cout << approval_request.approver()
+                  << " had already answered; not counted again\n";
+      }
+      PrintAuthorization(response.authorization(), false);
+    }
+    return 0;
+  }
   if (*decommission || *freeze || *unfreeze) {
     v1::FreezeResponse response;
     grpc::Status status;

@@ -9,6 +9,8 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 #include "CLI/CLI.hpp"
@@ -78,7 +80,29 @@ int main(int argc, char** argv) {
                  "How long SIGTERM waits for in-flight calls")
       ->capture_default_str()
       ->check(CLI::Range(0, 600'000));
+  app.add_option("--webhook-url", options.webhook.url,
+                 "POST notify, delay and approval events here (http or "
+                 "https)")
+      ->envname("WARDEN_WEBHOOK_URL");
+  std::string webhook_secret_file;
+  app.add_option("--webhook-secret-file", webhook_secret_file,
+                 "File holding the webhook's HMAC-SHA256 key (or set "
+                 "WARDEN_WEBHOOK_SECRET)")
+      ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
+  if (!options.webhook.url.empty()) {
+    if (!webhook_secret_file.empty()) {
+      std::ifstream in(webhook_secret_file);
+      std::getline(in, options.webhook.secret);
+    } else if (const char* env = std::getenv("WARDEN_WEBHOOK_SECRET")) {
+      options.webhook.secret = env;
+    }
+    if (options.webhook.secret.empty()) {
+      std::cerr << "wardend: --webhook-url needs a secret: "
+                   "--webhook-secret-file or WARDEN_WEBHOOK_SECRET\n";
+      return 2;
+    }
+  }
   // Logs go to stderr; stdout carries only the "listening on" line.
   spdlog::set_default_logger(spdlog::stderr_color_mt("wardend"));
   options.sweep_interval = absl::Milliseconds(sweep_interval_ms);

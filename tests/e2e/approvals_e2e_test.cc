@@ -1,0 +1,148 @@
+// Approvals end to end against a real `wardend --embedded`: a spend above
+// the approval threshold waits, the agent watches it over
+// WatchAuthorization, two approvers answer through `wardenctl approvals`,
+// and a webhook receiver on loopback gets each event, signed.
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "services/notification_sinks.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/wardend_process.h"
+#include "tests/support/webhook_receiver.h"
+
+namespace warden::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr char kSecret[] = "whsec_e2e";
+
+constexpr const char* kBundle = R"(
+org: {id: acme, hold_ttl: 10m}
+departments: [{id: eng}]
+agents:
+  - id: agent_a
+    department: eng
+    limits: [{name: daily_max, usd: "1000", window: "rolling:24h"}]
+    approvals:
+      approval_above_usd: "300"
+      approvers: [user/alice, second_agent]
+      approvals_required: 2
+    wallets: [{id: wallet_1, vendor: local, chain: base, address: "0x01"}]
+  - id: agent_c
+    department: eng
+    wallets: [{id: wallet_c, vendor: local, chain: base, address: "0x0c"}]
+assets: [{symbol: USDC, decimals: 6, price_usd: "1"}]
+)";
+
+class ApprovalsE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<WardendProcess>> w = WardendProcess::Start(
+        WARDEND_PATH,
+        {"--embedded", "--bundle", dir_.Write("bundle.yaml", kBundle),
+         "--audit-file", dir_.path() + "/audit.jsonl", "--sweep-interval-ms",
+         "100", "--webhook-url", receiver_.url(), "--webhook-secret-file",
+         dir_.Write("secret", kSecret)});
+    ASSERT_TRUE(w.ok()) << w.status();
+    wardend_ = *std::move(w);
+  }
+
+  // Runs wardenctl against the server; returns its stdout, checking the
+  // exit code.
+  std::string Ctl(std::vector<std::string> args, int want_exit = 0) {
+    args.insert(args.begin(),
+                {WARDENCTL_PATH, "--server", wardend_->address()});
+    absl::StatusOr<CommandResult> r = RunCommand(args, absl::Seconds(30));
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return "";
+    EXPECT_EQ(r->exit_code, want_exit) << r->out << r->err;
+    return r->out + r->err;
+  }
+
+  TempDir dir_;
+  WebhookReceiver receiver_;
+  std::unique_ptr<WardendProcess> wardend_;
+};
+
+TEST_F(ApprovalsE2eTest, WatchApproveAndNotify) {
+  v1::AuthorizeRequest request;
+  request.set_agent_id("agent_a");
+  request.set_wallet_id("wallet_1");
+  request.set_asset("USDC");
+  request.set_amount("400000000");
+  v1::AuthorizeResponse pending;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(wardend_->authz().Authorize(&context, request, &pending).ok());
+  }
+  ASSERT_EQ(pending.decision(), v1::DECISION_PENDING_APPROVAL);
+  EXPECT_EQ(pending.approvals_required(), 2);
+  const std::string id = pending.authorization_id();
+
+  // The agent waits on a stream while the approvers answer.
+  std::vector<v1::Authorization> seen;
+  grpc::Status watch_status;
+  std::thread watcher([&] {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(60));
+    v1::GetAuthorizationRequest get;
+    get.set_authorization_id(id);
+    auto reader = wardend_->authz().WatchAuthorization(&context, get);
+    v1::Authorization a;
+    while (reader->Read(&a)) seen.push_back(a);
+    watch_status = reader->Finish();
+  });
+
+  EXPECT_THAT(Ctl({"approvals", "list"}), HasSubstr(id));
+  EXPECT_THAT(
+      Ctl({"approvals", "approve", id, "--approver", "agent/agent_a"}, 1),
+      HasSubstr("PERMISSION_DENIED"));
+  EXPECT_THAT(Ctl({"approvals", "approve", id, "--approver", "user/alice",
+                   "--comment", "invoice 42"}),
+              HasSubstr("PENDING_APPROVAL"));
+  EXPECT_THAT(Ctl({"approvals", "approve", id, "--approver", "user/alice"}),
+              HasSubstr("not counted again"));
+  const std::string granted = Ctl(
+      {"--json", "approvals", "approve", id, "--approver", "agent/agent_c"});
+  const nlohmann::json j = nlohmann::json::parse(granted);
+  EXPECT_EQ(j["decision"], "ALLOW");
+  EXPECT_EQ(j["counted"], true);
+  EXPECT_EQ(j["votes"].size(), 2u);
+  watcher.join();
+
+  ASSERT_TRUE(watch_status.ok()) << watch_status.error_message();
+  ASSERT_GE(seen.size(), 2u);
+  EXPECT_EQ(seen.front().decision(), v1::DECISION_PENDING_APPROVAL);
+  EXPECT_EQ(seen.back().decision(), v1::DECISION_ALLOW);
+  EXPECT_EQ(seen.back().votes_size(), 2);
+  EXPECT_THAT(Ctl({"approvals", "list"}), HasSubstr("nothing awaits"));
+
+  // The webhook got every event, each verifiably signed.
+  std::vector<std::string> events;
+  for (int i = 0; i < 500 && receiver_.requests().size() < 3; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  for (const WebhookReceiver::Request& r : receiver_.requests()) {
+    events.push_back(r.event);
+    EXPECT_TRUE(VerifyWebhookSignature(kSecret, r.signature, r.body,
+                                       absl::Now(), absl::Minutes(5)));
+    EXPECT_FALSE(VerifyWebhookSignature("wrong", r.signature, r.body,
+                                        absl::Now(), absl::Minutes(5)));
+    EXPECT_EQ(nlohmann::json::parse(r.body)["authorization"]["id"], id);
+  }
+  EXPECT_THAT(events, ElementsAre("approval.requested", "approval.voted",
+                                  "approval.granted"));
+}
+
+}  // namespace
+}  // namespace warden::testing
