@@ -231,7 +231,8 @@ agents:
   EXPECT_EQ(t.per_tx.delay_above_usd, 100'000'000);
   EXPECT_EQ(t.per_tx.approval_above_usd, 500'000'000);
   EXPECT_EQ(t.delay, absl::Minutes(10));
-  EXPECT_THAT(t.approvers, ElementsAre("user/alice", "second_agent", "agent/b"));
+  EXPECT_THAT(t.approvers,
+              ElementsAre("user/alice", "second_agent", "agent/b"));
   EXPECT_EQ(t.approvals_required, 2);
   EXPECT_EQ(t.approval_timeout, absl::Hours(2));
   ASSERT_TRUE(t.window.has_value());
