@@ -377,14 +377,12 @@ bool SameRequest(const Authorization& first, const Authorization& retry) {
 }  // namespace
 
 Engine::Engine(ConfigStore* config, BudgetStore* budgets, AuditLog* audit,
-               FreezeStore* freezes, const Clock* clock, AuditReader* history,
-               NotificationSink* notifications)
+               FreezeStore* freezes, const Clock* clock, EngineHooks hooks)
     : config_(config),
       budgets_(budgets),
       audit_(audit),
       freezes_(freezes),
-      history_(history),
-      notifications_(notifications),
+      hooks_(hooks),
       clock_(clock) {}
 
 absl::Duration RecordRetention(const Policy& p) {
@@ -420,9 +418,9 @@ absl::StatusOr<size_t> Engine::EnsureReady() {
     for (const FrozenScope& f : frozen) {
       WARDEN_RETURN_IF_ERROR(budgets_->SetFrozen(org, f.scope, true));
     }
-    if (history_ != nullptr) {
+    if (hooks_.history != nullptr) {
       const absl::Duration retention = RecordRetention(*policy);
-      WARDEN_RETURN_IF_ERROR(history_->LatestAuthorizations(
+      WARDEN_RETURN_IF_ERROR(hooks_.history->LatestAuthorizations(
           org, clock_->Now() - retention, [&](const Authorization& a) {
             ++restored;
             return budgets_->Restore(a, a.created_at + retention,
@@ -747,7 +745,7 @@ Authorization Engine::Present(Authorization a) const {
 
 void Engine::Notify(const std::string& event, const Authorization& a,
                     const std::string& actor, const std::string& message) {
-  if (notifications_ == nullptr) return;
+  if (hooks_.notifications == nullptr) return;
   Notification n;
   n.id = NewId("nt_");
   n.event = event;
@@ -756,7 +754,7 @@ void Engine::Notify(const std::string& event, const Authorization& a,
   n.actor = actor;
   n.message = message;
   n.authorization = a;
-  notifications_->Notify(n);
+  hooks_.notifications->Notify(n);
 }
 
 absl::StatusOr<std::vector<Authorization>> Engine::ListPendingApprovals(
@@ -956,7 +954,30 @@ absl::StatusOr<FreezeOutcome> Engine::FreezeScope(const std::string& org_id,
                                                   const std::string& actor) {
   WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
                           ResolvePolicy(org_id));
-  return Freeze(*policy, scope, reason, actor, /*decommission=*/false);
+  WARDEN_ASSIGN_OR_RETURN(
+      FreezeOutcome out,
+      Freeze(*policy, scope, reason, actor, /*decommission=*/false));
+  WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> wallets,
+                          WalletsUnder(*policy, scope));
+  FreezeAtVendors(*policy, wallets, true, reason, &out);
+  return out;
+}
+
+void Engine::FreezeAtVendors(const Policy& policy,
+                             const std::vector<std::string>& wallets,
+                             bool frozen, const std::string& reason,
+                             FreezeOutcome* out) {
+  if (hooks_.vendor_freezer == nullptr) return;
+  for (const std::string& id : wallets) {
+    const Wallet& wallet = policy.wallets.at(id);
+    absl::Status st = hooks_.vendor_freezer->SetFrozen(wallet, frozen, reason);
+    if (st.ok()) {
+      ++out->vendor_wallets;
+    } else {
+      out->vendor_errors.push_back(absl::StrCat(
+          "wallet/", id, " at ", wallet.vendor, ": ", st.ToString()));
+    }
+  }
 }
 
 absl::StatusOr<FreezeOutcome> Engine::DecommissionAgent(
@@ -984,6 +1005,7 @@ absl::StatusOr<FreezeOutcome> Engine::DecommissionAgent(
   total.scope = a.scope;
   total.wallets_frozen = a.wallets_frozen;
   total.holds_voided += a.holds_voided;
+  FreezeAtVendors(*policy, agent->second.wallet_ids, true, reason, &total);
   return total;
 }
 
@@ -1009,7 +1031,23 @@ absl::StatusOr<FreezeOutcome> Engine::UnfreezeScope(const std::string& org_id,
   event.scope = scope;
   event.reason = reason;
   WARDEN_RETURN_IF_ERROR(audit_->Append(event));
-  return FreezeOutcome{scope, static_cast<int64_t>(wallets.size()), 0};
+  FreezeOutcome out{scope, static_cast<int64_t>(wallets.size()), 0};
+  // At the vendors, only the wallets no other freeze still covers.
+  WARDEN_ASSIGN_OR_RETURN(std::vector<FrozenScope> still, freezes_->List(org));
+  std::vector<std::string> lift;
+  for (const std::string& w : wallets) {
+    bool covered = false;
+    for (const FrozenScope& f : still) {
+      absl::StatusOr<std::vector<std::string>> under =
+          WalletsUnder(*policy, f.scope);
+      covered = covered ||
+                (under.ok() &&
+                 std::find(under->begin(), under->end(), w) != under->end());
+    }
+    if (!covered) lift.push_back(w);
+  }
+  FreezeAtVendors(*policy, lift, false, reason, &out);
+  return out;
 }
 
 absl::Status Engine::SyncFrozen() {

@@ -18,6 +18,7 @@
 #include "governance/freeze_store.h"
 #include "governance/notification.h"
 #include "governance/policy.h"
+#include "governance/vendor_freezer.h"
 
 namespace warden {
 
@@ -77,6 +78,21 @@ struct FreezeOutcome {
   std::string scope;
   int64_t wallets_frozen = 0;
   int64_t holds_voided = 0;
+  // At the wallets' vendors (with a VendorFreezer): how many wallets were
+  // frozen (or unfrozen) there, and "wallet: problem" for each that was not.
+  int64_t vendor_wallets = 0;
+  std::vector<std::string> vendor_errors;
+};
+
+// The engine's optional collaborators; each may be null.
+struct EngineHooks {
+  // The durable record budget stores are rebuilt from when they lose their
+  // state.
+  AuditReader* history = nullptr;
+  // Receives notify, delay and approval events.
+  NotificationSink* notifications = nullptr;
+  // Freezes wallets at their vendors too (the wallet adapters).
+  VendorFreezer* vendor_freezer = nullptr;
 };
 
 struct ApplyResult {
@@ -102,15 +118,9 @@ absl::Duration RecordRetention(const Policy& p);
 // an OK result with decision kDeny. Thread-safe.
 class Engine {
  public:
-  // The stores and clock are not owned and must outlive the engine.
-  // `history` (may be null) is the durable record budget stores are rebuilt
-  // from when they lose their state.
-  // `notifications` (may be null) receives notify, delay and approval
-  // events.
+  // The stores, clock and hooks are not owned and must outlive the engine.
   Engine(ConfigStore* config, BudgetStore* budgets, AuditLog* audit,
-         FreezeStore* freezes, const Clock* clock,
-         AuditReader* history = nullptr,
-         NotificationSink* notifications = nullptr);
+         FreezeStore* freezes, const Clock* clock, EngineHooks hooks = {});
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
@@ -151,15 +161,18 @@ class Engine {
   // The kill switch. Freezes `scope` ("org/<id>", "department/<id>",
   // "agent/<id>" or "wallet/<id>"): durably first (FreezeStore), then in
   // the budget store, whose reserve step refuses any hold under it, then
-  // voids every live hold under it. Returns only after all of that, so no
-  // replica admits spend under the scope afterwards. Each step is audited
-  // with the actor and reason. NOT_FOUND for a scope not in the policy.
+  // voids every live hold under it (pending approvals included), then
+  // freezes its wallets at their vendors (best effort, reported in the
+  // outcome). Returns only after all of that, so no replica admits spend
+  // under the scope afterwards. Each step is audited with the actor and
+  // reason. NOT_FOUND for a scope not in the policy.
   absl::StatusOr<FreezeOutcome> FreezeScope(const std::string& org_id,
                                             const std::string& scope,
                                             const std::string& reason,
                                             const std::string& actor);
-  // Lifts a freeze; FAILED_PRECONDITION for a decommissioned agent or
-  // wallet, NOT_FOUND if it is not frozen.
+  // Lifts a freeze, at the vendors too for wallets no other freeze covers;
+  // FAILED_PRECONDITION for a decommissioned agent or wallet, NOT_FOUND if
+  // it is not frozen.
   absl::StatusOr<FreezeOutcome> UnfreezeScope(const std::string& org_id,
                                               const std::string& scope,
                                               const std::string& reason,
@@ -210,12 +223,17 @@ class Engine {
                                        const std::string& actor,
                                        bool decommission);
 
+  // Sets the frozen state of each of `wallets` at its vendor, recording
+  // the result in `out`.
+  void FreezeAtVendors(const Policy& policy,
+                       const std::vector<std::string>& wallets, bool frozen,
+                       const std::string& reason, FreezeOutcome* out);
+
   ConfigStore* const config_;
   BudgetStore* const budgets_;
   AuditLog* const audit_;
   FreezeStore* const freezes_;
-  AuditReader* const history_;
-  NotificationSink* const notifications_;
+  const EngineHooks hooks_;
   const Clock* const clock_;
   // Serializes bundle applies so the audit record and the new version agree.
   absl::Mutex apply_mu_;

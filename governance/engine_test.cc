@@ -1,7 +1,9 @@
 #include "governance/engine.h"
 
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "governance/memory/memory_budget_store.h"
 #include "governance/memory/memory_config_store.h"
@@ -505,6 +507,59 @@ TEST_F(EngineTest, DecommissionIsPermanent) {
 }
 
 // Bad requests are errors naming the field, not decisions.
+// Records vendor-side freezes; fails for one vendor.
+class FakeVendorFreezer final : public VendorFreezer {
+ public:
+  absl::Status SetFrozen(const Wallet& wallet, bool frozen,
+                         const std::string& reason) override {
+    if (wallet.vendor == "cdp") {
+      return absl::UnavailableError("vendor API unreachable");
+    }
+    calls.push_back(absl::StrCat(frozen ? "freeze " : "unfreeze ", wallet.id));
+    return absl::OkStatus();
+  }
+  std::vector<std::string> calls;
+};
+
+// The kill switch reaches into the vendors through the hook the wallet
+// adapters implement, after Warden's own freeze, and reports what failed.
+TEST(EngineVendorFreezeTest, FreezesWalletsAtTheirVendors) {
+  ManualClock clock(absl::FromUnixSeconds(1777651200));
+  MemoryConfigStore config;
+  MemoryBudgetStore budgets;
+  FakeAuditLog audit;
+  MemoryFreezeStore freezes;
+  FakeVendorFreezer vendor;
+  Engine engine(&config, &budgets, &audit, &freezes, &clock,
+                EngineHooks{.vendor_freezer = &vendor});
+  ASSERT_TRUE(engine.ApplyBundle(kBundle, false, "test").ok());
+
+  absl::StatusOr<FreezeOutcome> agent =
+      engine.FreezeScope("", "agent/agent_a", "incident", "admin");
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  EXPECT_EQ(agent->vendor_wallets, 1);  // wallet_1 (metamask).
+  EXPECT_THAT(agent->vendor_errors,
+              ElementsAre(HasSubstr("wallet/wallet_2 at cdp: UNAVAILABLE")));
+  EXPECT_THAT(vendor.calls, ElementsAre("freeze wallet_1"));
+
+  // Lifting the department freeze leaves agent_a's wallets frozen at the
+  // vendor, since agent_a's own freeze still covers them.
+  vendor.calls.clear();
+  ASSERT_TRUE(engine.FreezeScope("", "department/eng", "audit", "admin").ok());
+  ASSERT_TRUE(
+      engine.UnfreezeScope("", "department/eng", "cleared", "admin").ok());
+  EXPECT_THAT(vendor.calls, ElementsAre("freeze wallet_1", "freeze wallet_c",
+                                        "unfreeze wallet_c"));
+
+  // Decommission freezes each wallet once.
+  vendor.calls.clear();
+  absl::StatusOr<FreezeOutcome> retired =
+      engine.DecommissionAgent("", "agent_c", "retired", "admin");
+  ASSERT_TRUE(retired.ok()) << retired.status();
+  EXPECT_THAT(vendor.calls, ElementsAre("freeze wallet_c"));
+  EXPECT_EQ(retired->vendor_wallets, 1);
+}
+
 TEST_F(EngineTest, InputErrors) {
   auto error = [&](AuthorizeInput in) {
     absl::StatusOr<AuthorizeOutput> out = engine_.Authorize(in);

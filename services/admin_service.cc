@@ -72,6 +72,8 @@ void Fill(const FreezeOutcome& o, v1::FreezeResponse* out) {
   out->set_scope(o.scope);
   out->set_wallets_frozen(o.wallets_frozen);
   out->set_holds_voided(o.holds_voided);
+  out->set_vendor_wallets(o.vendor_wallets);
+  for (const std::string& e : o.vendor_errors) out->add_vendor_errors(e);
 }
 
 }  // namespace

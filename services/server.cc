@@ -123,7 +123,9 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
   s->notifications_ = std::make_unique<FanoutNotificationSink>(sinks);
   s->engine_ = std::make_unique<Engine>(
       s->config_.get(), s->budgets_.get(), s->audit_.get(), s->freezes_.get(),
-      clock, s->audit_reader_.get(), s->notifications_.get());
+      clock,
+      EngineHooks{.history = s->audit_reader_.get(),
+                  .notifications = s->notifications_.get()});
   if (!options.bundle_path.empty()) {
     WARDEN_ASSIGN_OR_RETURN(std::string yaml, ReadFile(options.bundle_path));
     absl::StatusOr<ApplyResult> applied = s->engine_->ApplyBundle(

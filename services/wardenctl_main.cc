@@ -616,13 +616,20 @@ int main(int argc, char** argv) {
     if (json) {
       std::cout << Json{{"scope", response.scope()},
                         {"wallets_frozen", response.wallets_frozen()},
-                        {"holds_voided", response.holds_voided()}}
+                        {"holds_voided", response.holds_voided()},
+                        {"vendor_wallets", response.vendor_wallets()},
+                        {"vendor_errors", std::vector<std::string>(
+                                              response.vendor_errors().begin(),
+                                              response.vendor_errors().end())}}
                        .dump()
                 << "\n";
     } else {
       std::cout << (*unfreeze ? "unfroze " : "froze ") << response.scope()
                 << ": " << response.wallets_frozen() << " wallets, "
                 << response.holds_voided() << " holds voided\n";
+      for (const std::string& e : response.vendor_errors()) {
+        std::cout << "  at the vendor: " << e << "\n";
+      }
     }
     return 0;
   }

@@ -82,8 +82,9 @@ class ApprovalTest : public ::testing::TestWithParam<StoreFactory> {
  protected:
   void SetUp() override {
     store_ = GetParam()();
-    engine_ = std::make_unique<Engine>(&config_, store_.get(), &audit_,
-                                       &freezes_, &clock_, nullptr, &sink_);
+    engine_ =
+        std::make_unique<Engine>(&config_, store_.get(), &audit_, &freezes_,
+                                 &clock_, EngineHooks{.notifications = &sink_});
     ASSERT_TRUE(engine_->ApplyBundle(kApprovalBundle, false, "test").ok());
   }
 
@@ -377,8 +378,9 @@ TEST_P(ApprovalTest, VotesSurviveARebuild) {
                               absl::UTCTimeZone())
                     .ok());
   }
-  engine_ = std::make_unique<Engine>(&config_, store_.get(), &audit_, &freezes_,
-                                     &clock_, nullptr, &sink_);
+  engine_ =
+      std::make_unique<Engine>(&config_, store_.get(), &audit_, &freezes_,
+                               &clock_, EngineHooks{.notifications = &sink_});
   EXPECT_EQ(Spend(700, "", "wallet_2").decision, Decision::kDeny);
   absl::StatusOr<VoteOutput> again = Vote(a.id, "user/alice");
   ASSERT_TRUE(again.ok()) << again.status();
