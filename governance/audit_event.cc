@@ -286,7 +286,10 @@ constexpr std::pair<const char*, AuditEvent::Type> kEventTypes[] = {
     {"authorization.voted", AuditEvent::Type::kAuthorizationVoted},
     {"bundle.applied", AuditEvent::Type::kBundleApplied},
     {"scope.frozen", AuditEvent::Type::kScopeFrozen},
-    {"scope.unfrozen", AuditEvent::Type::kScopeUnfrozen}};
+    {"scope.unfrozen", AuditEvent::Type::kScopeUnfrozen},
+    {"access.denied", AuditEvent::Type::kAccessDenied},
+    {"token.created", AuditEvent::Type::kTokenCreated},
+    {"token.revoked", AuditEvent::Type::kTokenRevoked}};
 
 }  // namespace
 
@@ -334,6 +337,17 @@ absl::StatusOr<ApprovalVote> DecodeApprovalVote(absl::string_view json) {
   return v;
 }
 
+namespace {
+
+// The event types whose only field beyond the common ones is `reason`.
+bool HasReasonOnly(AuditEvent::Type type) {
+  return type == AuditEvent::Type::kAccessDenied ||
+         type == AuditEvent::Type::kTokenCreated ||
+         type == AuditEvent::Type::kTokenRevoked;
+}
+
+}  // namespace
+
 std::string EncodeAuditEvent(const AuditEvent& event) {
   Json j = {{"type", AuditEventTypeName(event.type)},
             {"time", FormatRfc3339(event.time)},
@@ -352,6 +366,7 @@ std::string EncodeAuditEvent(const AuditEvent& event) {
     j["reason"] = event.reason;
     j["decommissioned"] = event.decommissioned;
   }
+  if (HasReasonOnly(event.type)) j["reason"] = event.reason;
   return j.dump();
 }
 
@@ -395,6 +410,7 @@ absl::StatusOr<AuditEvent> DecodeAuditEvent(absl::string_view text) {
     event.reason = r.Str("reason");
     event.decommissioned = r.Bool("decommissioned");
   }
+  if (HasReasonOnly(event.type)) event.reason = r.Str("reason");
   if (!r.status().ok()) return r.status();
   return event;
 }

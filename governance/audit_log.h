@@ -27,6 +27,13 @@ struct AuditEvent {
     kBundleApplied,
     kScopeFrozen,  // FreezeScope, or DecommissionAgent (decommissioned).
     kScopeUnfrozen,
+    // A call refused for want of a valid credential or role; `reason` says
+    // what was asked and why it was refused, `actor` who asked from where.
+    kAccessDenied,
+    // An API token created or revoked; `reason` names the token, its
+    // principal and roles.
+    kTokenCreated,
+    kTokenRevoked,
   };
   Type type = Type::kAuthorizationDecided;
   absl::Time time;
@@ -37,7 +44,8 @@ struct AuditEvent {
   // For kBundleApplied: the new version and what changed.
   int64_t policy_version = 0;
   std::vector<std::string> diff;
-  // For kScopeFrozen / kScopeUnfrozen.
+  // For kScopeFrozen / kScopeUnfrozen (scope and reason), and the access
+  // and token events (reason).
   std::string scope;
   std::string reason;
   bool decommissioned = false;

@@ -855,8 +855,14 @@ absl::StatusOr<VoteOutput> Engine::Vote(const VoteInput& in, bool approve) {
 
 absl::StatusOr<ApplyResult> Engine::ApplyBundle(const std::string& yaml,
                                                 bool dry_run,
-                                                const std::string& actor) {
+                                                const std::string& actor,
+                                                const std::string& caller_org) {
   WARDEN_ASSIGN_OR_RETURN(Policy next, ParseBundle(yaml));
+  if (!caller_org.empty() && next.org.id != caller_org) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("org.id: the bundle is for org ", next.org.id, "; ", actor,
+                     " administers org ", caller_org));
+  }
   absl::MutexLock lock(&apply_mu_);
   absl::StatusOr<std::shared_ptr<const Policy>> current =
       config_->Active(next.org.id);

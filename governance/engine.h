@@ -151,9 +151,11 @@ class Engine {
 
   // Validates `yaml` and, unless `dry_run`, makes it the org's next version
   // and audits the change with its diff. An unchanged bundle creates no
-  // version.
+  // version. With `caller_org` set, a bundle for another org is
+  // PERMISSION_DENIED.
   absl::StatusOr<ApplyResult> ApplyBundle(const std::string& yaml, bool dry_run,
-                                          const std::string& actor);
+                                          const std::string& actor,
+                                          const std::string& caller_org = "");
   // Version 0 = the active one.
   absl::StatusOr<std::shared_ptr<const Policy>> GetBundle(
       const std::string& org_id, int64_t version);

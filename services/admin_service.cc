@@ -1,6 +1,8 @@
 #include "services/admin_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "governance/status_macros.h"
 #include "services/call.h"
 
 namespace warden {
@@ -8,10 +10,16 @@ namespace warden {
 grpc::ServerUnaryReactor* AdminService::ApplyBundle(
     grpc::CallbackServerContext* context, const v1::ApplyBundleRequest* request,
     v1::ApplyBundleResponse* response) {
+  static constexpr char kRpc[] = "AdminService.ApplyBundle";
   return RunUnary(
-      executor_, context,
-      [this, request, actor = CallerOf(*context)] {
-        return engine_->ApplyBundle(request->yaml(), request->dry_run(), actor);
+      executor_, gate_, context, kRpc, {},
+      [this, request](const Principal& who) -> absl::StatusOr<ApplyResult> {
+        absl::StatusOr<ApplyResult> r = engine_->ApplyBundle(
+            request->yaml(), request->dry_run(), who.name, who.org_id);
+        if (absl::IsPermissionDenied(r.status())) {
+          return gate_->Deny(who, kRpc, std::string(r.status().message()));
+        }
+        return r;
       },
       [request, response](const ApplyResult& r) {
         response->set_org_id(r.org_id);
@@ -26,9 +34,10 @@ grpc::ServerUnaryReactor* AdminService::GetBundle(
     grpc::CallbackServerContext* context, const v1::GetBundleRequest* request,
     v1::GetBundleResponse* response) {
   return RunUnary(
-      executor_, context,
-      [this, request] {
-        return engine_->GetBundle(request->org_id(), request->version());
+      executor_, gate_, context, "AdminService.GetBundle", {request->org_id()},
+      [this, request](const Principal& who) {
+        return engine_->GetBundle(Gatekeeper::OrgOf(who, {request->org_id()}),
+                                  request->version());
       },
       [response](const std::shared_ptr<const Policy>& p) {
         response->set_org_id(p->org.id);
@@ -44,7 +53,7 @@ namespace {
 // "agent/<id>" and friends from the request; INVALID_ARGUMENT naming the
 // field when it is missing.
 absl::StatusOr<std::string> ScopeOf(const v1::FreezeScopeRequest& r,
-                                    Engine& engine) {
+                                    const std::string& org_id, Engine& engine) {
   if (r.reason().empty()) {
     return absl::InvalidArgumentError("reason: is required");
   }
@@ -57,7 +66,7 @@ absl::StatusOr<std::string> ScopeOf(const v1::FreezeScopeRequest& r,
     case v1::ScopeRef::kWalletId:
       return absl::StrCat("wallet/", s.wallet_id());
     case v1::ScopeRef::kOrg: {
-      absl::StatusOr<std::string> org = engine.ResolveOrg(r.org_id());
+      absl::StatusOr<std::string> org = engine.ResolveOrg(org_id);
       if (!org.ok()) return org.status();
       return absl::StrCat("org/", *org);
     }
@@ -82,14 +91,15 @@ grpc::ServerUnaryReactor* AdminService::DecommissionAgent(
     grpc::CallbackServerContext* context,
     const v1::DecommissionAgentRequest* request, v1::FreezeResponse* response) {
   return RunUnary(
-      executor_, context,
-      [this, request,
-       actor = CallerOf(*context)]() -> absl::StatusOr<FreezeOutcome> {
+      executor_, gate_, context, "AdminService.DecommissionAgent",
+      {request->org_id()},
+      [this, request](const Principal& who) -> absl::StatusOr<FreezeOutcome> {
         if (request->reason().empty()) {
           return absl::InvalidArgumentError("reason: is required");
         }
         return engine_->DecommissionAgent(
-            request->org_id(), request->agent_id(), request->reason(), actor);
+            Gatekeeper::OrgOf(who, {request->org_id()}), request->agent_id(),
+            request->reason(), who.name);
       },
       [response](const FreezeOutcome& o) { Fill(o, response); });
 }
@@ -110,15 +120,18 @@ grpc::ServerUnaryReactor* AdminService::Freeze(
     grpc::CallbackServerContext* context, const v1::FreezeScopeRequest* request,
     v1::FreezeResponse* response, bool freeze) {
   return RunUnary(
-      executor_, context,
-      [this, request, freeze,
-       actor = CallerOf(*context)]() -> absl::StatusOr<FreezeOutcome> {
-        absl::StatusOr<std::string> scope = ScopeOf(*request, *engine_);
+      executor_, gate_, context,
+      freeze ? "AdminService.FreezeScope" : "AdminService.UnfreezeScope",
+      {request->org_id()},
+      [this, request,
+       freeze](const Principal& who) -> absl::StatusOr<FreezeOutcome> {
+        const std::string org = Gatekeeper::OrgOf(who, {request->org_id()});
+        absl::StatusOr<std::string> scope = ScopeOf(*request, org, *engine_);
         if (!scope.ok()) return scope.status();
-        return freeze ? engine_->FreezeScope(request->org_id(), *scope,
-                                             request->reason(), actor)
-                      : engine_->UnfreezeScope(request->org_id(), *scope,
-                                               request->reason(), actor);
+        return freeze ? engine_->FreezeScope(org, *scope, request->reason(),
+                                             who.name)
+                      : engine_->UnfreezeScope(org, *scope, request->reason(),
+                                               who.name);
       },
       [response](const FreezeOutcome& o) { Fill(o, response); });
 }
@@ -128,9 +141,11 @@ grpc::ServerUnaryReactor* AdminService::ListPendingApprovals(
     const v1::ListPendingApprovalsRequest* request,
     v1::ListPendingApprovalsResponse* response) {
   return RunUnary(
-      executor_, context,
-      [this, request] {
-        return engine_->ListPendingApprovals(request->org_id());
+      executor_, gate_, context, "AdminService.ListPendingApprovals",
+      {request->org_id()},
+      [this, request](const Principal& who) {
+        return engine_->ListPendingApprovals(
+            Gatekeeper::OrgOf(who, {request->org_id()}));
       },
       [response](const std::vector<Authorization>& pending) {
         for (const Authorization& a : pending) {
@@ -154,21 +169,128 @@ grpc::ServerUnaryReactor* AdminService::Reject(
 grpc::ServerUnaryReactor* AdminService::Vote(
     grpc::CallbackServerContext* context, const v1::ApprovalRequest* request,
     v1::ApprovalResponse* response, bool approve) {
-  VoteInput in;
-  in.org_id = request->org_id();
-  in.authorization_id = request->authorization_id();
-  in.approver = request->approver();
-  in.comment = request->comment();
-  in.actor = CallerOf(*context);
+  const char* rpc = approve ? "AdminService.Approve" : "AdminService.Reject";
   return RunUnary(
-      executor_, context,
-      [this, in = std::move(in), approve] {
+      executor_, gate_, context, rpc, {request->org_id()},
+      [this, request, approve,
+       rpc](const Principal& who) -> absl::StatusOr<VoteOutput> {
+        VoteInput in;
+        in.org_id = Gatekeeper::OrgOf(who, {request->org_id()});
+        in.authorization_id = request->authorization_id();
+        // One answers only as oneself (with auth off, as named).
+        in.approver = request->approver();
+        if (who.name != kAnonymous) {
+          if (!in.approver.empty() && in.approver != who.name) {
+            return gate_->Deny(who, rpc,
+                               absl::StrCat("approver: ", who.name,
+                                            " may answer only as itself, not "
+                                            "as ",
+                                            in.approver));
+          }
+          in.approver = who.name;
+        }
+        in.comment = request->comment();
+        in.actor = who.name;
         return approve ? engine_->Approve(in) : engine_->Reject(in);
       },
       [response](const VoteOutput& out) {
         ToProto(out.authorization, response->mutable_authorization());
         response->set_counted(out.counted);
       });
+}
+
+namespace {
+
+void ToProto(const ApiToken& t, v1::ApiToken* out) {
+  out->set_token_id(t.token_id);
+  out->set_org_id(t.org_id);
+  out->set_principal(t.principal);
+  for (Role r : t.roles) out->add_roles(RoleName(r));
+  *out->mutable_created_at() = ToTimestamp(t.created_at);
+  out->set_created_by(t.created_by);
+  *out->mutable_expires_at() = ToTimestamp(t.expires_at);
+  if (t.revoked_at) *out->mutable_revoked_at() = ToTimestamp(*t.revoked_at);
+}
+
+}  // namespace
+
+absl::Status AdminService::AuditToken(AuditEvent::Type type, const ApiToken& t,
+                                      const std::string& actor) {
+  std::vector<std::string> roles;
+  for (Role r : t.roles) roles.push_back(RoleName(r));
+  AuditEvent event;
+  event.type = type;
+  event.time = clock_->Now();
+  event.org_id = t.org_id;
+  event.actor = actor;
+  event.reason = absl::StrCat(t.token_id, " for ", t.principal, " (",
+                              absl::StrJoin(roles, ", "), ") until ",
+                              absl::FormatTime(t.expires_at));
+  return audit_->Append(event);
+}
+
+grpc::ServerUnaryReactor* AdminService::CreateToken(
+    grpc::CallbackServerContext* context, const v1::CreateTokenRequest* request,
+    v1::CreateTokenResponse* response) {
+  return RunUnary(
+      executor_, gate_, context, "AdminService.CreateToken",
+      {request->org_id()},
+      [this, request](const Principal& who) -> absl::StatusOr<MintedToken> {
+        WARDEN_ASSIGN_OR_RETURN(
+            std::string org,
+            engine_->ResolveOrg(Gatekeeper::OrgOf(who, {request->org_id()})));
+        WARDEN_ASSIGN_OR_RETURN(
+            MintedToken minted,
+            IssueToken(*credentials_, org, request->principal(),
+                       {request->roles().begin(), request->roles().end()},
+                       absl::Seconds(request->ttl_seconds()), who.name,
+                       clock_->Now()));
+        WARDEN_RETURN_IF_ERROR(AuditToken(AuditEvent::Type::kTokenCreated,
+                                          minted.record, who.name));
+        return minted;
+      },
+      [response](const MintedToken& m) {
+        ToProto(m.record, response->mutable_token());
+        response->set_bearer_token(m.token);
+      });
+}
+
+grpc::ServerUnaryReactor* AdminService::ListTokens(
+    grpc::CallbackServerContext* context, const v1::ListTokensRequest* request,
+    v1::ListTokensResponse* response) {
+  return RunUnary(
+      executor_, gate_, context, "AdminService.ListTokens", {request->org_id()},
+      [this,
+       request](const Principal& who) -> absl::StatusOr<std::vector<ApiToken>> {
+        WARDEN_ASSIGN_OR_RETURN(
+            std::string org,
+            engine_->ResolveOrg(Gatekeeper::OrgOf(who, {request->org_id()})));
+        return credentials_->ListTokens(org);
+      },
+      [response](const std::vector<ApiToken>& tokens) {
+        for (const ApiToken& t : tokens) ToProto(t, response->add_tokens());
+      });
+}
+
+grpc::ServerUnaryReactor* AdminService::RevokeToken(
+    grpc::CallbackServerContext* context, const v1::RevokeTokenRequest* request,
+    v1::ApiToken* response) {
+  return RunUnary(
+      executor_, gate_, context, "AdminService.RevokeToken",
+      {request->org_id()},
+      [this, request](const Principal& who) -> absl::StatusOr<ApiToken> {
+        WARDEN_ASSIGN_OR_RETURN(
+            std::string org,
+            engine_->ResolveOrg(Gatekeeper::OrgOf(who, {request->org_id()})));
+        WARDEN_RETURN_IF_ERROR(
+            credentials_->RevokeToken(org, request->token_id(), clock_->Now()));
+        WARDEN_ASSIGN_OR_RETURN(ApiToken t,
+                                credentials_->FindToken(request->token_id()));
+        WARDEN_RETURN_IF_ERROR(
+            AuditToken(AuditEvent::Type::kTokenRevoked, t, who.name));
+        return t;
+      },
+      [response](const ApiToken& t) { ToProto(t, response); });
 }
 
 }  // namespace warden

@@ -1,7 +1,9 @@
 #ifndef WARDEN_SERVICES_ADMIN_SERVICE_H_
 #define WARDEN_SERVICES_ADMIN_SERVICE_H_
 
+#include "governance/credentials.h"
 #include "governance/engine.h"
+#include "services/access.h"
 #include "services/executor.h"
 #include "warden/v1/admin.grpc.pb.h"
 
@@ -13,8 +15,17 @@ class AdminService final : public v1::AdminService::CallbackService {
  public:
   // `engine` and `executor` (which runs the engine's blocking calls off
   // gRPC's threads) are not owned and must outlive the service.
-  AdminService(Engine* engine, Executor* executor)
-      : engine_(engine), executor_(executor) {}
+  // `gate` admits each call; `credentials` keeps the API tokens; `audit`
+  // records token changes.
+  AdminService(Engine* engine, Executor* executor, Gatekeeper* gate,
+               CredentialStore* credentials, AuditLog* audit,
+               const Clock* clock)
+      : engine_(engine),
+        executor_(executor),
+        gate_(gate),
+        credentials_(credentials),
+        audit_(audit),
+        clock_(clock) {}
 
   grpc::ServerUnaryReactor* ApplyBundle(
       grpc::CallbackServerContext* context,
@@ -44,8 +55,21 @@ class AdminService final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* context,
                                    const v1::ApprovalRequest* request,
                                    v1::ApprovalResponse* response) override;
+  grpc::ServerUnaryReactor* CreateToken(
+      grpc::CallbackServerContext* context,
+      const v1::CreateTokenRequest* request,
+      v1::CreateTokenResponse* response) override;
+  grpc::ServerUnaryReactor* ListTokens(
+      grpc::CallbackServerContext* context,
+      const v1::ListTokensRequest* request,
+      v1::ListTokensResponse* response) override;
+  grpc::ServerUnaryReactor* RevokeToken(grpc::CallbackServerContext* context,
+                                        const v1::RevokeTokenRequest* request,
+                                        v1::ApiToken* response) override;
 
  private:
+  absl::Status AuditToken(AuditEvent::Type type, const ApiToken& t,
+                          const std::string& actor);
   // Approve and Reject: the same translation.
   grpc::ServerUnaryReactor* Vote(grpc::CallbackServerContext* context,
                                  const v1::ApprovalRequest* request,
@@ -57,6 +81,10 @@ class AdminService final : public v1::AdminService::CallbackService {
 
   Engine* const engine_;
   Executor* const executor_;
+  Gatekeeper* const gate_;
+  CredentialStore* const credentials_;
+  AuditLog* const audit_;
+  const Clock* const clock_;
 };
 
 }  // namespace warden

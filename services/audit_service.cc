@@ -85,8 +85,11 @@ grpc::ServerWriteReactor<v1::AuditRecord>* AuditService::QueryEvents(
     grpc::CallbackServerContext* context,
     const v1::QueryEventsRequest* request) {
   auto* writer = new RecordWriter;
-  auto work = [this,
+  auto work = [this, context,
                request]() -> absl::StatusOr<std::vector<v1::AuditRecord>> {
+    WARDEN_ASSIGN_OR_RETURN(Principal who,
+                            gate_->Admit(*context, "AuditService.QueryEvents",
+                                         {request->org_id()}));
     if (reader_ == nullptr) return NoReader();
     if (request->page_size() < 0 ||
         request->page_size() > static_cast<int>(kMaxAuditPage)) {
@@ -95,7 +98,8 @@ grpc::ServerWriteReactor<v1::AuditRecord>* AuditService::QueryEvents(
                        ") to ", kMaxAuditPage));
     }
     AuditQuery q;
-    WARDEN_ASSIGN_OR_RETURN(q.org_id, engine_->ResolveOrg(request->org_id()));
+    WARDEN_ASSIGN_OR_RETURN(q.org_id, engine_->ResolveOrg(Gatekeeper::OrgOf(
+                                          who, {request->org_id()})));
     q.department_id = request->department_id();
     q.agent_id = request->agent_id();
     q.wallet_id = request->wallet_id();
@@ -144,8 +148,10 @@ grpc::ServerUnaryReactor* AuditService::SpendSummary(
     const v1::SpendSummaryRequest* request,
     v1::SpendSummaryResponse* response) {
   return RunUnary(
-      executor_, context,
-      [this, request]() -> absl::StatusOr<std::vector<SpendRow>> {
+      executor_, gate_, context, "AuditService.SpendSummary",
+      {request->org_id()},
+      [this,
+       request](const Principal& who) -> absl::StatusOr<std::vector<SpendRow>> {
         if (reader_ == nullptr) return NoReader();
         SpendGroup group;
         switch (request->group_by()) {
@@ -169,8 +175,9 @@ grpc::ServerUnaryReactor* AuditService::SpendSummary(
                 "group_by: required (department, agent, wallet, chain or "
                 "asset)");
         }
-        WARDEN_ASSIGN_OR_RETURN(std::string org,
-                                engine_->ResolveOrg(request->org_id()));
+        WARDEN_ASSIGN_OR_RETURN(
+            std::string org,
+            engine_->ResolveOrg(Gatekeeper::OrgOf(who, {request->org_id()})));
         return reader_->SpendSummary(
             org, group, FromProto(request->from(), absl::InfinitePast()),
             FromProto(request->to(), absl::InfiniteFuture()));
@@ -191,11 +198,14 @@ grpc::ServerUnaryReactor* AuditService::VerifyChain(
     grpc::CallbackServerContext* context, const v1::VerifyChainRequest* request,
     v1::VerifyChainResponse* response) {
   return RunUnary(
-      executor_, context,
-      [this, request]() -> absl::StatusOr<ChainVerification> {
+      executor_, gate_, context, "AuditService.VerifyChain",
+      {request->org_id()},
+      [this,
+       request](const Principal& who) -> absl::StatusOr<ChainVerification> {
         if (reader_ == nullptr) return NoReader();
-        WARDEN_ASSIGN_OR_RETURN(std::string org,
-                                engine_->ResolveOrg(request->org_id()));
+        WARDEN_ASSIGN_OR_RETURN(
+            std::string org,
+            engine_->ResolveOrg(Gatekeeper::OrgOf(who, {request->org_id()})));
         return reader_->Verify(org);
       },
       [response](const ChainVerification& v) {

@@ -3,6 +3,7 @@
 
 #include "governance/audit_reader.h"
 #include "governance/engine.h"
+#include "services/access.h"
 #include "services/executor.h"
 #include "warden/v1/audit.grpc.pb.h"
 
@@ -13,8 +14,9 @@ namespace warden {
 class AuditService final : public v1::AuditService::CallbackService {
  public:
   // None is owned; `reader` may be null.
-  AuditService(Engine* engine, AuditReader* reader, Executor* executor)
-      : engine_(engine), reader_(reader), executor_(executor) {}
+  AuditService(Engine* engine, AuditReader* reader, Executor* executor,
+               Gatekeeper* gate)
+      : engine_(engine), reader_(reader), executor_(executor), gate_(gate) {}
 
   grpc::ServerWriteReactor<v1::AuditRecord>* QueryEvents(
       grpc::CallbackServerContext* context,
@@ -32,6 +34,7 @@ class AuditService final : public v1::AuditService::CallbackService {
   Engine* const engine_;
   AuditReader* const reader_;
   Executor* const executor_;
+  Gatekeeper* const gate_;
 };
 
 }  // namespace warden

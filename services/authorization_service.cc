@@ -2,9 +2,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
+#include "governance/status_macros.h"
 #include "grpcpp/alarm.h"
 #include "services/call.h"
 #include "services/proto_convert.h"
@@ -19,12 +23,11 @@ namespace {
 // touches the reactor after it.
 class Watcher final : public grpc::ServerWriteReactor<v1::Authorization> {
  public:
-  Watcher(Engine* engine, Executor* executor, std::string org_id,
-          std::string id)
-      : engine_(engine),
-        executor_(executor),
-        org_id_(std::move(org_id)),
-        id_(std::move(id)) {
+  // `read` reads the record (admitting the caller first); it runs on
+  // `executor`, one call at a time.
+  using Read = std::function<absl::StatusOr<Authorization>()>;
+  Watcher(Executor* executor, Read read)
+      : executor_(executor), read_(std::move(read)) {
     Poll();
   }
 
@@ -46,7 +49,7 @@ class Watcher final : public grpc::ServerWriteReactor<v1::Authorization> {
  private:
   void Poll() {
     const bool queued = executor_->Submit([this] {
-      absl::StatusOr<Authorization> a = engine_->Get(org_id_, id_);
+      absl::StatusOr<Authorization> a = read_();
       if (cancelled_) {
         Finish(grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled"));
         return;
@@ -88,10 +91,8 @@ class Watcher final : public grpc::ServerWriteReactor<v1::Authorization> {
                });
   }
 
-  Engine* const engine_;
   Executor* const executor_;
-  const std::string org_id_;
-  const std::string id_;
+  const Read read_;
   grpc::Alarm alarm_;
   std::atomic<bool> cancelled_{false};
   bool decided_ = false;
@@ -104,47 +105,72 @@ class Watcher final : public grpc::ServerWriteReactor<v1::Authorization> {
 grpc::ServerUnaryReactor* AuthorizationService::Authorize(
     grpc::CallbackServerContext* context, const v1::AuthorizeRequest* request,
     v1::AuthorizeResponse* response) {
-  AuthorizeInput in;
-  in.org_id = request->org_id();
-  in.agent_id = request->agent_id();
-  in.wallet_id = request->wallet_id();
-  in.asset = request->asset();
-  in.amount = request->amount();
-  in.destination = request->destination();
-  in.idempotency_key = request->idempotency_key();
-  in.memo = request->memo();
-  in.actor = CallerOf(*context);
   return RunUnary(
-      executor_, context,
-      [this, in = std::move(in)] { return engine_->Authorize(in); },
+      executor_, gate_, context, "AuthorizationService.Authorize",
+      {request->org_id(), request->agent_id()},
+      [this, request](const Principal& who) {
+        AuthorizeInput in;
+        in.org_id = Gatekeeper::OrgOf(who, {request->org_id()});
+        in.agent_id = request->agent_id();
+        in.wallet_id = request->wallet_id();
+        in.asset = request->asset();
+        in.amount = request->amount();
+        in.destination = request->destination();
+        in.idempotency_key = request->idempotency_key();
+        in.memo = request->memo();
+        in.actor = who.name;
+        return engine_->Authorize(in);
+      },
       [response](const AuthorizeOutput& out) {
         ToProto(out.authorization, out.replayed, response);
       });
 }
 
+absl::StatusOr<Authorization> AuthorizationService::Owned(
+    const Principal& who, const std::string& org,
+    const std::string& authorization_id, const char* rpc) {
+  absl::StatusOr<Authorization> a = engine_->Get(org, authorization_id);
+  if (!a.ok() || who.Kind() != "agent" ||
+      who.name == absl::StrCat("agent/", a->agent_id)) {
+    return a;
+  }
+  return gate_->Deny(
+      who, rpc,
+      absl::StrCat("authorization_id: ", authorization_id, " belongs to agent ",
+                   a->agent_id, ", not ", who.name));
+}
+
 grpc::ServerUnaryReactor* AuthorizationService::Settle(
     grpc::CallbackServerContext* context, const v1::SettleRequest* request,
     v1::Authorization* response) {
-  SettleInput in;
-  in.org_id = request->org_id();
-  in.authorization_id = request->authorization_id();
-  in.amount = request->amount();
-  in.tx_hash = request->tx_hash();
-  in.actor = CallerOf(*context);
+  static constexpr char kRpc[] = "AuthorizationService.Settle";
   return RunUnary(
-      executor_, context,
-      [this, in = std::move(in)] { return engine_->Settle(in); },
+      executor_, gate_, context, kRpc, {request->org_id()},
+      [this, request](const Principal& who) -> absl::StatusOr<Authorization> {
+        SettleInput in;
+        in.org_id = Gatekeeper::OrgOf(who, {request->org_id()});
+        in.authorization_id = request->authorization_id();
+        in.amount = request->amount();
+        in.tx_hash = request->tx_hash();
+        in.actor = who.name;
+        WARDEN_RETURN_IF_ERROR(
+            Owned(who, in.org_id, in.authorization_id, kRpc).status());
+        return engine_->Settle(in);
+      },
       [response](const Authorization& a) { ToProto(a, response); });
 }
 
 grpc::ServerUnaryReactor* AuthorizationService::Void(
     grpc::CallbackServerContext* context, const v1::VoidRequest* request,
     v1::Authorization* response) {
+  static constexpr char kRpc[] = "AuthorizationService.Void";
   return RunUnary(
-      executor_, context,
-      [this, request, actor = CallerOf(*context)] {
-        return engine_->Void(request->org_id(), request->authorization_id(),
-                             actor);
+      executor_, gate_, context, kRpc, {request->org_id()},
+      [this, request](const Principal& who) -> absl::StatusOr<Authorization> {
+        const std::string org = Gatekeeper::OrgOf(who, {request->org_id()});
+        WARDEN_RETURN_IF_ERROR(
+            Owned(who, org, request->authorization_id(), kRpc).status());
+        return engine_->Void(org, request->authorization_id(), who.name);
       },
       [response](const Authorization& a) { ToProto(a, response); });
 }
@@ -152,10 +178,12 @@ grpc::ServerUnaryReactor* AuthorizationService::Void(
 grpc::ServerUnaryReactor* AuthorizationService::GetAuthorization(
     grpc::CallbackServerContext* context,
     const v1::GetAuthorizationRequest* request, v1::Authorization* response) {
+  static constexpr char kRpc[] = "AuthorizationService.GetAuthorization";
   return RunUnary(
-      executor_, context,
-      [this, request] {
-        return engine_->Get(request->org_id(), request->authorization_id());
+      executor_, gate_, context, kRpc, {request->org_id()},
+      [this, request](const Principal& who) {
+        return Owned(who, Gatekeeper::OrgOf(who, {request->org_id()}),
+                     request->authorization_id(), kRpc);
       },
       [response](const Authorization& a) { ToProto(a, response); });
 }
@@ -164,8 +192,20 @@ grpc::ServerWriteReactor<v1::Authorization>*
 AuthorizationService::WatchAuthorization(
     grpc::CallbackServerContext* context,
     const v1::GetAuthorizationRequest* request) {
-  return new Watcher(engine_, executor_, request->org_id(),
-                     request->authorization_id());
+  static constexpr char kRpc[] = "AuthorizationService.WatchAuthorization";
+  auto principal = std::make_shared<std::optional<Principal>>();
+  return new Watcher(
+      executor_,
+      [this, context, principal, org = request->org_id(),
+       id = request->authorization_id()]() -> absl::StatusOr<Authorization> {
+        if (!principal->has_value()) {
+          absl::StatusOr<Principal> who = gate_->Admit(*context, kRpc, {org});
+          if (!who.ok()) return who.status();
+          *principal = *std::move(who);
+        }
+        return Owned(**principal, Gatekeeper::OrgOf(**principal, {org}), id,
+                     kRpc);
+      });
 }
 
 }  // namespace warden

@@ -3,6 +3,7 @@
 
 #include "absl/time/time.h"
 #include "governance/engine.h"
+#include "services/access.h"
 #include "services/executor.h"
 #include "warden/v1/authorization.grpc.pb.h"
 
@@ -13,10 +14,11 @@ namespace warden {
 class AuthorizationService final
     : public v1::AuthorizationService::CallbackService {
  public:
-  // `engine` and `executor` (which runs the engine's blocking calls off
-  // gRPC's threads) are not owned and must outlive the service.
-  AuthorizationService(Engine* engine, Executor* executor)
-      : engine_(engine), executor_(executor) {}
+  // `engine`, `executor` (which runs the engine's blocking calls off gRPC's
+  // threads) and `gate` are not owned and must outlive the service.
+  // `gate` admits each call (services/access.h).
+  AuthorizationService(Engine* engine, Executor* executor, Gatekeeper* gate)
+      : engine_(engine), executor_(executor), gate_(gate) {}
 
   grpc::ServerUnaryReactor* Authorize(grpc::CallbackServerContext* context,
                                       const v1::AuthorizeRequest* request,
@@ -39,8 +41,16 @@ class AuthorizationService final
   static constexpr absl::Duration kWatchPollInterval = absl::Milliseconds(200);
 
  private:
+  // The record, if `who` may see it: an agent only its own
+  // (PERMISSION_DENIED, audited, for another's).
+  absl::StatusOr<Authorization> Owned(const Principal& who,
+                                      const std::string& org,
+                                      const std::string& authorization_id,
+                                      const char* rpc);
+
   Engine* const engine_;
   Executor* const executor_;
+  Gatekeeper* const gate_;
 };
 
 }  // namespace warden

@@ -1,6 +1,10 @@
 #include "services/server.h"
 
+#include <sys/stat.h>
+
+#include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <utility>
 
@@ -10,12 +14,14 @@
 #include "governance/memory/file_audit_log.h"
 #include "governance/memory/memory_budget_store.h"
 #include "governance/memory/memory_config_store.h"
+#include "governance/memory/memory_credential_store.h"
 #include "governance/memory/memory_freeze_store.h"
 #include "governance/postgres/migrations.h"
 #include "governance/postgres/pg.h"
 #include "governance/postgres/postgres_audit_log.h"
 #include "governance/postgres/postgres_audit_reader.h"
 #include "governance/postgres/postgres_config_store.h"
+#include "governance/postgres/postgres_credential_store.h"
 #include "governance/postgres/postgres_freeze_store.h"
 #include "governance/redis/redis_budget_store.h"
 #include "governance/status_macros.h"
@@ -57,6 +63,14 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
         "--bundle: required (a policy bundle YAML file) unless --postgres "
         "holds the configuration");
   }
+  const std::string host = options.listen.substr(0, options.listen.rfind(':'));
+  const bool loopback =
+      host == "127.0.0.1" || host == "[::1]" || host == "localhost";
+  if (!options.auth_required && !loopback) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--insecure-no-auth: refused on ", options.listen,
+        "; calls without credentials are allowed on loopback only"));
+  }
   std::unique_ptr<WardenServer> s(new WardenServer);
   s->options_ = options;
 
@@ -79,7 +93,10 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
     s->audit_reader_ =
         std::make_unique<PostgresAuditReader>(options.postgres_url);
     s->freezes_ = std::make_unique<PostgresFreezeStore>(options.postgres_url);
+    s->credentials_ =
+        std::make_unique<PostgresCredentialStore>(options.postgres_url);
   } else {
+    s->credentials_ = std::make_unique<MemoryCredentialStore>();
     WARDEN_ASSIGN_OR_RETURN(s->audit_, FileAuditLog::Open(options.audit_path));
     s->config_ = std::make_unique<MemoryConfigStore>();
     // Without Postgres, this replica's audit file is the record of its
@@ -169,14 +186,20 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
                options.embedded ? "memory" : options.redis_url,
                options.postgres_url.empty() ? options.audit_path : "postgres");
 
+  WARDEN_RETURN_IF_ERROR(s->Bootstrap(clock));
+  s->gate_ = std::make_unique<Gatekeeper>(
+      s->credentials_.get(), s->audit_.get(), clock,
+      AccessOptions{.required = options.auth_required});
   s->executor_ = std::make_unique<Executor>(options.worker_threads,
                                             options.max_queued_calls);
   s->authorization_service_ = std::make_unique<AuthorizationService>(
-      s->engine_.get(), s->executor_.get());
-  s->admin_service_ =
-      std::make_unique<AdminService>(s->engine_.get(), s->executor_.get());
-  s->audit_service_ = std::make_unique<AuditService>(
-      s->engine_.get(), s->audit_reader_.get(), s->executor_.get());
+      s->engine_.get(), s->executor_.get(), s->gate_.get());
+  s->admin_service_ = std::make_unique<AdminService>(
+      s->engine_.get(), s->executor_.get(), s->gate_.get(),
+      s->credentials_.get(), s->audit_.get(), clock);
+  s->audit_service_ =
+      std::make_unique<AuditService>(s->engine_.get(), s->audit_reader_.get(),
+                                     s->executor_.get(), s->gate_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -192,6 +215,53 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
   }
   s->sweeper_ = std::thread([raw = s.get()] { raw->SweepLoop(); });
   return s;
+}
+
+absl::Status WardenServer::Bootstrap(const Clock* clock) {
+  if (!options_.auth_required) {
+    spdlog::warn(
+        "--insecure-no-auth: every call is accepted without a credential, as "
+        "user/anonymous with every role; for development on loopback only");
+    return absl::OkStatus();
+  }
+  // Without Postgres tokens live in memory: each start mints a fresh admin
+  // token for each org, from which the others are made. With Postgres the
+  // first admin token comes from `wardenctl token create --postgres`.
+  if (!options_.postgres_url.empty()) return absl::OkStatus();
+  WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> orgs, config_->Orgs());
+  std::string lines;
+  for (const std::string& org : orgs) {
+    WARDEN_ASSIGN_OR_RETURN(
+        MintedToken admin,
+        IssueToken(*credentials_, org, "user/admin", {"admin"},
+                   absl::ZeroDuration(), "wardend (bootstrap)", clock->Now()));
+    absl::StrAppend(&lines, admin.token, "\n");
+    if (options_.bootstrap_token_file.empty()) {
+      // Shown once, here; never logged elsewhere.
+      std::cerr << "wardend: bootstrap admin token for org " << org << ": "
+                << admin.token << std::endl;
+    }
+  }
+  if (!options_.bootstrap_token_file.empty()) {
+    const std::string tmp = options_.bootstrap_token_file + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << lines;
+      if (!out.flush()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--bootstrap-token-file: cannot write \"", tmp, "\""));
+      }
+    }
+    ::chmod(tmp.c_str(), 0600);
+    if (std::rename(tmp.c_str(), options_.bootstrap_token_file.c_str()) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--bootstrap-token-file: cannot write \"",
+                       options_.bootstrap_token_file, "\""));
+    }
+    spdlog::info("bootstrap admin token written to {} (mode 0600)",
+                 options_.bootstrap_token_file);
+  }
+  return absl::OkStatus();
 }
 
 void WardenServer::SweepLoop() {

@@ -12,9 +12,11 @@
 #include "governance/budget_store.h"
 #include "governance/clock.h"
 #include "governance/config_store.h"
+#include "governance/credentials.h"
 #include "governance/engine.h"
 #include "governance/freeze_store.h"
 #include "grpcpp/grpcpp.h"
+#include "services/access.h"
 #include "services/admin_service.h"
 #include "services/audit_service.h"
 #include "services/authorization_service.h"
@@ -50,6 +52,12 @@ struct ServerOptions {
   size_t max_queued_calls = 10000;
   // How long Shutdown waits for in-flight calls before cancelling them.
   absl::Duration shutdown_grace = absl::Seconds(10);
+  // Every call must carry a credential (a bearer token). Off
+  // (--insecure-no-auth) only when listening on loopback.
+  bool auth_required = true;
+  // Without Postgres: where the bootstrap admin token(s) minted at start
+  // are written (mode 0600) instead of stderr.
+  std::string bootstrap_token_file;
   // Notifications (notify, delay and approval events) go to the log and,
   // when webhook.url is set, to that webhook.
   WebhookOptions webhook;
@@ -73,6 +81,8 @@ class WardenServer {
 
  private:
   WardenServer() = default;
+  // Mints the bootstrap admin tokens of the modes without Postgres.
+  absl::Status Bootstrap(const Clock* clock);
   void SweepLoop();
 
   ServerOptions options_;
@@ -80,6 +90,8 @@ class WardenServer {
   std::unique_ptr<BudgetStore> budgets_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<FreezeStore> freezes_;
+  std::unique_ptr<CredentialStore> credentials_;
+  std::unique_ptr<Gatekeeper> gate_;
   LogNotificationSink log_sink_;
   std::unique_ptr<WebhookNotificationSink> webhook_sink_;
   std::unique_ptr<NotificationSink> notifications_;

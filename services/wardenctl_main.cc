@@ -21,6 +21,7 @@
 #include "governance/memory/file_audit_log.h"
 #include "governance/postgres/migrations.h"
 #include "governance/postgres/postgres_audit_log.h"
+#include "governance/postgres/postgres_credential_store.h"
 #include "governance/postgres/retention.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
@@ -167,9 +168,19 @@ int Fail(const grpc::Status& status) {
   return kCallFailed;
 }
 
-void SetDeadline(grpc::ClientContext* context) {
+// The bearer token every call carries (--token or WARDEN_TOKEN).
+std::string& Token() {
+  static auto* token = new std::string;
+  return *token;
+}
+
+// Sets the call's deadline and credential.
+void PrepareContext(grpc::ClientContext* context) {
   context->set_deadline(std::chrono::system_clock::now() +
                         std::chrono::seconds(kDeadlineSeconds));
+  if (!Token().empty()) {
+    context->AddMetadata("authorization", "Bearer " + Token());
+  }
 }
 
 int PrintVerification(const std::string& org, bool ok, int64_t records,
@@ -261,7 +272,7 @@ grpc::Status ForEachEvent(
     request.set_page_size(
         static_cast<int>(std::min<int64_t>(kPage, max - seen)));
     grpc::ClientContext context;
-    SetDeadline(&context);
+    PrepareContext(&context);
     auto reader = stub.QueryEvents(&context, request);
     v1::AuditRecord r;
     int got = 0;
@@ -318,6 +329,41 @@ int main(int argc, char** argv) {
   app.add_option("--org", org,
                  "Org id (optional while the server serves one org)");
   app.add_flag("--json", json, "Print one JSON object");
+  app.add_option("--token", Token(),
+                 "Bearer token (prefer WARDEN_TOKEN: flags show in ps)")
+      ->envname("WARDEN_TOKEN");
+
+  CLI::App* token_cmd = app.add_subcommand("token", "API tokens");
+  token_cmd->require_subcommand(1);
+  CLI::App* token_create = token_cmd->add_subcommand(
+      "create",
+      "Create a token; prints it once (with --postgres, directly "
+      "in the database: the bootstrap)");
+  v1::CreateTokenRequest token_request;
+  int64_t ttl_days = 90;
+  std::string token_postgres;
+  token_create
+      ->add_option("--principal", *token_request.mutable_principal(),
+                   "agent/<id> or user/<id>")
+      ->required();
+  std::vector<std::string> token_roles;
+  token_create
+      ->add_option("--role", token_roles,
+                   "agent, approver, auditor, admin or operator; repeatable")
+      ->required();
+  token_create->add_option("--ttl-days", ttl_days)
+      ->capture_default_str()
+      ->check(CLI::Range(1, 366));
+  token_create->add_option(
+      "--postgres", token_postgres,
+      "Write the token straight into this database (needs --org) instead of "
+      "asking the server: how the first admin token is made");
+  CLI::App* token_list = token_cmd->add_subcommand("list", "List tokens");
+  CLI::App* token_revoke =
+      token_cmd->add_subcommand("revoke", "Revoke a token at once");
+  v1::RevokeTokenRequest revoke_request;
+  token_revoke->add_option("token_id", *revoke_request.mutable_token_id())
+      ->required();
 
   std::string bundle_file;
   bool dry_run = false;
@@ -507,6 +553,26 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kUsage;
   }
 
+  if (*token_create && !token_postgres.empty()) {
+    if (org.empty()) {
+      std::cerr << "wardenctl: --org is required with --postgres\n";
+      return kUsage;
+    }
+    warden::PostgresCredentialStore store(token_postgres);
+    absl::StatusOr<warden::MintedToken> minted =
+        warden::IssueToken(store, org, token_request.principal(), token_roles,
+                           absl::Hours(24 * ttl_days),
+                           "wardenctl token create --postgres", absl::Now());
+    if (!minted.ok()) {
+      std::cerr << "wardenctl: " << minted.status().message() << "\n";
+      return kCallFailed;
+    }
+    std::cout << minted->token << "\n";
+    std::cerr << "created " << minted->record.token_id << " for "
+              << minted->record.principal
+              << "; the token above is shown once\n";
+    return 0;
+  }
   if (*migrate) {
     absl::StatusOr<int> version = warden::ApplyMigrations(postgres_url);
     if (!version.ok()) {
@@ -554,9 +620,61 @@ int main(int argc, char** argv) {
   auto authz = v1::AuthorizationService::NewStub(channel);
   auto admin = v1::AdminService::NewStub(channel);
   grpc::ClientContext context;
-  SetDeadline(&context);
+  PrepareContext(&context);
 
   auto audit_stub = v1::AuditService::NewStub(channel);
+  auto print_token = [&](const v1::ApiToken& t) {
+    std::vector<std::string> roles(t.roles().begin(), t.roles().end());
+    if (json) {
+      std::cout << Json{{"token_id", t.token_id()},
+                        {"principal", t.principal()},
+                        {"roles", roles},
+                        {"created_at", TimeText(t.created_at())},
+                        {"created_by", t.created_by()},
+                        {"expires_at", TimeText(t.expires_at())},
+                        {"revoked_at",
+                         t.has_revoked_at() ? TimeText(t.revoked_at()) : ""}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cout << t.token_id() << " " << t.principal() << " ["
+                << absl::StrJoin(roles, ",") << "] expires "
+                << TimeText(t.expires_at())
+                << (t.has_revoked_at() ? " REVOKED" : "") << "\n";
+    }
+  };
+  if (*token_create) {
+    token_request.set_org_id(org);
+    for (const std::string& r : token_roles) token_request.add_roles(r);
+    token_request.set_ttl_seconds(ttl_days * 86400);
+    v1::CreateTokenResponse response;
+    grpc::Status status =
+        admin->CreateToken(&context, token_request, &response);
+    if (!status.ok()) return Fail(status);
+    std::cout << response.bearer_token() << "\n";
+    std::cerr << "created " << response.token().token_id() << " for "
+              << response.token().principal()
+              << "; the token above is shown once\n";
+    return 0;
+  }
+  if (*token_list) {
+    v1::ListTokensRequest request;
+    request.set_org_id(org);
+    v1::ListTokensResponse response;
+    grpc::Status status = admin->ListTokens(&context, request, &response);
+    if (!status.ok()) return Fail(status);
+    for (const v1::ApiToken& t : response.tokens()) print_token(t);
+    return 0;
+  }
+  if (*token_revoke) {
+    revoke_request.set_org_id(org);
+    v1::ApiToken response;
+    grpc::Status status =
+        admin->RevokeToken(&context, revoke_request, &response);
+    if (!status.ok()) return Fail(status);
+    print_token(response);
+    return 0;
+  }
   if (*approvals_list) {
     v1::ListPendingApprovalsRequest request;
     request.set_org_id(org);

@@ -89,7 +89,15 @@ int main(int argc, char** argv) {
                  "File holding the webhook's HMAC-SHA256 key (or set "
                  "WARDEN_WEBHOOK_SECRET)")
       ->check(CLI::ExistingFile);
+  bool insecure_no_auth = false;
+  app.add_flag("--insecure-no-auth", insecure_no_auth,
+               "Accept calls without credentials (loopback only; for "
+               "development)");
+  app.add_option("--bootstrap-token-file", options.bootstrap_token_file,
+                 "Without --postgres: write the bootstrap admin token here "
+                 "(mode 0600) instead of stderr");
   CLI11_PARSE(app, argc, argv);
+  options.auth_required = !insecure_no_auth;
   if (!options.webhook.url.empty()) {
     if (!webhook_secret_file.empty()) {
       std::ifstream in(webhook_secret_file);

@@ -27,13 +27,19 @@ if [ "${WARDEN_SKIP_BUILD:-0}" != "1" ]; then
 fi
 bundle="${WARDEN_BUNDLE:-deploy/examples/acme.yaml}"
 listen="${WARDEN_LISTEN:-127.0.0.1:7400}"
-mkdir -p "$state"
-echo "wardenctl is at $build/services/wardenctl; try:"
-echo "  $build/services/wardenctl --server $listen authorize --agent agent_a --wallet wallet_1 --asset USDC --amount 999000000"
+mkdir -p "$state/tokens"
+chmod 700 "$state/tokens"
+ctl="$build/services/wardenctl"
+# The bundle's org id (the first `id:` under `org:`).
+org="$(sed -n '/^org:/,/^[a-z]/{s/^ *id: *//p}' "$bundle" | head -1)"
 
 if [ "${1:-}" = "--embedded" ]; then
+  # Without Postgres, wardend mints an admin token at each start.
+  echo "admin token: $state/tokens/admin; make an agent's token with"
+  echo "  WARDEN_TOKEN=\$(cat $state/tokens/admin) $ctl --server $listen token create --principal agent/agent_a --role agent"
   exec "$build/services/wardend" --embedded --bundle "$bundle" \
-    --listen "$listen" --audit-file "$state/audit.jsonl"
+    --listen "$listen" --audit-file "$state/audit.jsonl" \
+    --bootstrap-token-file "$state/tokens/admin"
 fi
 
 # Redis, with append-only persistence.
@@ -72,6 +78,20 @@ app_url="postgresql://warden_app@127.0.0.1:$pg_port/warden"
 "$build/services/wardenctl" migrate --postgres "$admin_url"
 [ -f "$state/audit-signing.pem" ] ||
   openssl genpkey -algorithm ed25519 -out "$state/audit-signing.pem"
+
+# Tokens, made once, straight in the database (the bootstrap): an admin
+# (also auditor and approver) and agent_a of the example bundle.
+mint() {
+  local name="$1"; shift
+  [ -s "$state/tokens/$name" ] && return
+  (umask 077; "$ctl" --org "$org" token create --postgres "$admin_url" "$@" \
+    >"$state/tokens/$name.tmp" 2>/dev/null)
+  mv "$state/tokens/$name.tmp" "$state/tokens/$name"
+}
+mint admin --principal user/admin --role admin --role auditor --role approver
+mint agent_a --principal agent/agent_a --role agent
+echo "tokens in $state/tokens; try:"
+echo "  WARDEN_TOKEN=\$(cat $state/tokens/agent_a) $ctl --server $listen authorize --agent agent_a --wallet wallet_1 --asset USDC --amount 999000000"
 
 exec "$build/services/wardend" --redis "redis://127.0.0.1:$redis_port" \
   --postgres "$app_url" --bundle "$bundle" --listen "$listen" \

@@ -81,14 +81,14 @@ wardend="$build/services/wardend"
 loadgen="$build/tests/bench/warden_loadgen"
 bundle="$here/bench_bundle.yaml"
 noop=$(serve "$build/tests/bench/warden_noop_server" --listen 127.0.0.1:0)
-embedded=$(serve "$wardend" --embedded --bundle "$bundle" \
+embedded=$(serve "$wardend" --insecure-no-auth --embedded --bundle "$bundle" \
   --listen 127.0.0.1:0 --audit-file "$tmp/embedded.jsonl")
-redis1=$(serve "$wardend" --redis "$redis_url" --bundle "$bundle" \
+redis1=$(serve "$wardend" --insecure-no-auth --redis "$redis_url" --bundle "$bundle" \
   --listen 127.0.0.1:0 --audit-file "$tmp/r1.jsonl")
-redis2=$(serve "$wardend" --redis "$redis_url" --bundle "$bundle" \
+redis2=$(serve "$wardend" --insecure-no-auth --redis "$redis_url" --bundle "$bundle" \
   --listen 127.0.0.1:0 --audit-file "$tmp/r2.jsonl")
 
-redis_tmpfs=$(serve "$wardend" --redis "$redis_url" --bundle "$bundle" \
+redis_tmpfs=$(serve "$wardend" --insecure-no-auth --redis "$redis_url" --bundle "$bundle" \
   --listen 127.0.0.1:0 --audit-file "$shm/audit.jsonl")
 
 pg_port=$(( redis_port + 1 ))
@@ -100,7 +100,7 @@ as_postgres "$pg_bin/pg_ctl" -D "$tmp/pg" -w -l "$tmp/pg/log" \
 psql -h 127.0.0.1 -p "$pg_port" -U postgres -qc "CREATE DATABASE warden"
 "$build/services/wardenctl" migrate \
   --postgres "postgresql://postgres@127.0.0.1:$pg_port/warden" >/dev/null
-redis_pg=$(serve "$wardend" --redis "$redis_url" --bundle "$bundle" \
+redis_pg=$(serve "$wardend" --insecure-no-auth --redis "$redis_url" --bundle "$bundle" \
   --listen 127.0.0.1:0 \
   --postgres "postgresql://warden_app@127.0.0.1:$pg_port/warden")
 

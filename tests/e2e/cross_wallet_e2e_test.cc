@@ -60,9 +60,9 @@ class CrossWalletE2eTest : public ::testing::Test {
 
   void StartWardend() {
     absl::StatusOr<std::unique_ptr<Subprocess>> p = Subprocess::Start(
-        {WARDEND_PATH, "--embedded", "--bundle", ACME_BUNDLE_PATH, "--listen",
-         "127.0.0.1:0", "--audit-file", audit_path_, "--shutdown-grace-ms",
-         "1000"});
+        {WARDEND_PATH, "--insecure-no-auth", "--embedded", "--bundle",
+         ACME_BUNDLE_PATH, "--listen", "127.0.0.1:0", "--audit-file",
+         audit_path_, "--shutdown-grace-ms", "1000"});
     ASSERT_TRUE(p.ok()) << p.status();
     wardend_ = *std::move(p);
     absl::StatusOr<std::string> line =

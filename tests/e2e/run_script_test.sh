@@ -34,13 +34,20 @@ done
 grep -q "wardend listening on" "$state/run.log" || { cat "$state/run.log"; exit 1; }
 
 ctl=("$build/services/wardenctl" --server "$WARDEN_LISTEN")
+# Without a token the gateway refuses.
+if "${ctl[@]}" authorize --agent agent_a --wallet wallet_1 --asset USDC \
+    --amount 1 2>"$state/noauth.err"; then
+  echo "expected UNAUTHENTICATED without a token"; exit 1
+fi
+grep -q UNAUTHENTICATED "$state/noauth.err" || { cat "$state/noauth.err"; exit 1; }
+export WARDEN_TOKEN="$(cat "$state/tokens/agent_a")"
 out=$("${ctl[@]}" --json authorize --agent agent_a --wallet wallet_1 \
   --asset USDC --amount 999000000)
 echo "$out" | grep -q '"decision":"ALLOW"' || { echo "expected ALLOW: $out"; exit 1; }
 out=$("${ctl[@]}" --json authorize --agent agent_a --wallet wallet_2 \
   --asset USDC --amount 499000000)
 echo "$out" | grep -q '"decision":"DENY"' || { echo "expected DENY: $out"; exit 1; }
-out=$("${ctl[@]}" audit verify --org acme_corp)
+out=$(WARDEN_TOKEN="$(cat "$state/tokens/admin")" "${ctl[@]}" audit verify --org acme_corp)
 echo "$out" | grep -q "^OK org acme_corp" || { echo "verify: $out"; exit 1; }
 stopped=$(bash "$repo/deploy/dev/stop.sh")
 echo "$stopped" | grep -q "postgres stopped" || { echo "stop: $stopped"; exit 1; }

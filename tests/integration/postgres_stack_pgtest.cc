@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
+#include "governance/postgres/migrations.h"
 #include "governance/postgres/pg.h"
 #include "governance/redis/redis_client.h"
 #include "gtest/gtest.h"
@@ -75,7 +76,8 @@ class PostgresStackTest : public ::testing::Test {
                    absl::Seconds(60));
     ASSERT_TRUE(migrated.ok());
     ASSERT_EQ(migrated->exit_code, 0) << migrated->err;
-    EXPECT_THAT(migrated->out, HasSubstr("schema at version 1"));
+    EXPECT_THAT(migrated->out,
+                HasSubstr(absl::StrCat("schema at version ", kSchemaVersion)));
     bundle_ = dir_->Write("bundle.yaml", kBundle);
     key_ = dir_->Write("audit.pem", "");
     ASSERT_EQ(std::system(absl::StrCat("openssl genpkey -algorithm ed25519 "

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
@@ -13,7 +14,14 @@ namespace warden::testing {
 absl::StatusOr<std::unique_ptr<WardendProcess>> WardendProcess::Start(
     const std::string& binary, const std::vector<std::string>& args) {
   std::vector<std::string> argv = {binary, "--listen", "127.0.0.1:0"};
-  argv.insert(argv.end(), args.begin(), args.end());
+  // Governance tests call without credentials; access control has its own
+  // tests that start wardend with auth on (by passing "--auth").
+  if (std::find(args.begin(), args.end(), "--auth") == args.end()) {
+    argv.push_back("--insecure-no-auth");
+  }
+  for (const std::string& a : args) {
+    if (a != "--auth") argv.push_back(a);
+  }
   absl::StatusOr<std::unique_ptr<Subprocess>> p = Subprocess::Start(argv);
   if (!p.ok()) return p.status();
   auto w = std::unique_ptr<WardendProcess>(new WardendProcess);

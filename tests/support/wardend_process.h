@@ -16,7 +16,9 @@ namespace warden::testing {
 // A real wardend process on a free loopback port, with stubs for it.
 class WardendProcess {
  public:
-  // Runs `binary --listen 127.0.0.1:0 <args>` and waits until it serves.
+  // Runs `binary --listen 127.0.0.1:0 <args>` and waits until it serves;
+  // with --insecure-no-auth unless `args` hold "--auth" (which is then
+  // dropped: wardend requires credentials by default).
   static absl::StatusOr<std::unique_ptr<WardendProcess>> Start(
       const std::string& binary, const std::vector<std::string>& args);
 

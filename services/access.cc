@@ -1,0 +1,226 @@
+#include "services/access.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+#include "spdlog/spdlog.h"
+
+namespace warden {
+namespace {
+
+constexpr char kBearer[] = "Bearer ";
+
+std::vector<Role> AllRoles() {
+  return {Role::kAgent, Role::kApprover, Role::kAuditor, Role::kAdmin,
+          Role::kOperator};
+}
+
+std::string RoleList(const std::vector<Role>& roles) {
+  std::vector<std::string> names;
+  for (Role r : roles) names.push_back(RoleName(r));
+  return absl::StrJoin(names, " or ");
+}
+
+}  // namespace
+
+const std::vector<RpcRule>& RpcRules() {
+  static const auto* rules = new std::vector<RpcRule>{
+      {"AuthorizationService.Authorize", {Role::kAgent}, true},
+      {"AuthorizationService.Settle", {Role::kAgent}, true},
+      {"AuthorizationService.Void", {Role::kAgent}, true},
+      {"AuthorizationService.GetAuthorization", {Role::kAgent}, true},
+      {"AuthorizationService.WatchAuthorization", {Role::kAgent}, true},
+      {"AdminService.ApplyBundle", {Role::kAdmin}},
+      {"AdminService.GetBundle", {Role::kAdmin}},
+      {"AdminService.DecommissionAgent", {Role::kAdmin}},
+      {"AdminService.FreezeScope", {Role::kAdmin}},
+      {"AdminService.UnfreezeScope", {Role::kAdmin}},
+      {"AdminService.ListPendingApprovals", {Role::kApprover, Role::kAdmin}},
+      {"AdminService.Approve", {Role::kApprover}},
+      // An admin cancels a delayed spend with Reject.
+      {"AdminService.Reject", {Role::kApprover, Role::kAdmin}},
+      {"AdminService.CreateToken", {Role::kAdmin}},
+      {"AdminService.ListTokens", {Role::kAdmin}},
+      {"AdminService.RevokeToken", {Role::kAdmin}},
+      {"AuditService.QueryEvents", {Role::kAuditor}},
+      {"AuditService.SpendSummary", {Role::kAuditor}},
+      {"AuditService.VerifyChain", {Role::kAuditor}},
+  };
+  return *rules;
+}
+
+Gatekeeper::Gatekeeper(CredentialStore* credentials, AuditLog* audit,
+                       const Clock* clock, AccessOptions options)
+    : credentials_(credentials),
+      audit_(audit),
+      clock_(clock),
+      options_(std::move(options)) {}
+
+absl::StatusOr<Principal> Gatekeeper::Admit(
+    const grpc::CallbackServerContext& context, const std::string& rpc,
+    const CallTarget& target) {
+  auto rule = std::find_if(RpcRules().begin(), RpcRules().end(),
+                           [&](const RpcRule& r) { return rpc == r.rpc; });
+  if (rule == RpcRules().end()) {
+    // A new RPC without a row in the table is refused, never open.
+    return absl::InternalError(absl::StrCat("no access rule for ", rpc));
+  }
+  if (!options_.required) {
+    return Principal{target.org_id, kAnonymous, AllRoles()};
+  }
+  std::string key, org;
+  bool locked = false;
+  absl::StatusOr<Principal> who = Authenticate(context, &key, &org, &locked);
+  const std::string from = absl::StrCat(" from ", context.peer());
+  if (locked) return who.status();  // Audited when the lockout began.
+  if (!who.ok()) {
+    absl::Status refusal = who.status();
+    if (absl::IsUnauthenticated(refusal)) {
+      if (absl::Duration lock = Fail(key); lock > absl::ZeroDuration()) {
+        refusal = absl::UnauthenticatedError(
+            absl::StrCat(refusal.message(), "; locked out for ",
+                         absl::FormatDuration(lock)));
+      }
+    }
+    return Refuse(refusal, org,
+                  absl::StrCat(key.empty() ? "unknown" : key, from), rpc);
+  }
+  const std::string actor = absl::StrCat(who->name, from);
+  if (!target.org_id.empty() && target.org_id != who->org_id) {
+    return Refuse(absl::PermissionDeniedError(absl::StrCat(
+                      "org_id: ", who->name, " of org ", who->org_id,
+                      " may not act in org ", target.org_id)),
+                  who->org_id, actor, rpc);
+  }
+  if (std::none_of(rule->roles.begin(), rule->roles.end(),
+                   [&](Role r) { return who->Has(r); })) {
+    return Refuse(absl::PermissionDeniedError(
+                      absl::StrCat(rpc, " needs the ", RoleList(rule->roles),
+                                   " role; ", who->name, " does not have it")),
+                  who->org_id, actor, rpc);
+  }
+  if (rule->self && !target.agent_id.empty() &&
+      who->name != absl::StrCat("agent/", target.agent_id)) {
+    return Refuse(absl::PermissionDeniedError(
+                      absl::StrCat("agent_id: ", who->name,
+                                   " may act only for itself, not "
+                                   "for agent ",
+                                   target.agent_id)),
+                  who->org_id, actor, rpc);
+  }
+  return who;
+}
+
+absl::StatusOr<Principal> Gatekeeper::Authenticate(
+    const grpc::CallbackServerContext& context, std::string* key,
+    std::string* org, bool* locked) {
+  *key = context.peer();
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) {
+    return absl::UnauthenticatedError(
+        "no credential: send the metadata `authorization: Bearer <token>`");
+  }
+  absl::string_view value(it->second.data(), it->second.size());
+  if (!absl::ConsumePrefix(&value, kBearer)) {
+    return absl::UnauthenticatedError(
+        "authorization: must be `Bearer <token>`");
+  }
+  std::optional<std::string> token_id = TokenIdOf(value);
+  if (!token_id) {
+    return absl::UnauthenticatedError("authorization: not a Warden token");
+  }
+  *key = *token_id;
+  const absl::Time now = clock_->Now();
+  {
+    absl::MutexLock lock(&mu_);
+    auto f = failures_.find(*key);
+    if (f != failures_.end() && now < f->second.locked_until) {
+      *locked = true;
+      return absl::UnauthenticatedError(absl::StrCat(
+          "locked out after repeated failures; retry after ",
+          absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", f->second.locked_until,
+                           absl::UTCTimeZone())));
+    }
+  }
+  absl::StatusOr<ApiToken> record = credentials_->FindToken(*token_id);
+  if (absl::IsNotFound(record.status())) {
+    return absl::UnauthenticatedError("authorization: unknown token");
+  }
+  if (!record.ok()) {
+    // The credential store is down: fail closed, but not the caller's fault.
+    return absl::UnavailableError(
+        absl::StrCat("cannot check credentials: ", record.status().message()));
+  }
+  *org = record->org_id;
+  if (!TokenMatches(*record, value)) {
+    return absl::UnauthenticatedError("authorization: wrong token secret");
+  }
+  if (record->revoked_at) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("authorization: token ", *token_id, " was revoked"));
+  }
+  if (now >= record->expires_at) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("authorization: token ", *token_id, " expired"));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    failures_.erase(*key);
+  }
+  return Principal{record->org_id, record->principal, record->roles};
+}
+
+absl::Duration Gatekeeper::Fail(const std::string& key) {
+  const absl::Time now = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  Failures& f = failures_[key];
+  std::erase_if(f.recent, [&](absl::Time t) {
+    return t <= now - options_.failure_window;
+  });
+  f.recent.push_back(now);
+  if (static_cast<int>(f.recent.size()) < options_.max_failures) {
+    return absl::ZeroDuration();
+  }
+  f.recent.clear();
+  const absl::Duration lock_for =
+      std::min(options_.lockout * (int64_t{1} << std::min(f.lockouts, 20)),
+               options_.max_lockout);
+  ++f.lockouts;
+  f.locked_until = now + lock_for;
+  spdlog::warn("access: {} locked out for {} after {} failed attempts", key,
+               absl::FormatDuration(lock_for), options_.max_failures);
+  return lock_for;
+}
+
+absl::Status Gatekeeper::Deny(const Principal& who, const std::string& rpc,
+                              const std::string& message) {
+  return Refuse(absl::PermissionDeniedError(message), who.org_id, who.name,
+                rpc);
+}
+
+absl::Status Gatekeeper::Refuse(absl::Status status, const std::string& org,
+                                const std::string& who,
+                                const std::string& rpc) {
+  spdlog::warn("access: refused {} to {}: {}", rpc, who, status.ToString());
+  if (!org.empty() && !absl::IsUnavailable(status)) {
+    AuditEvent event;
+    event.type = AuditEvent::Type::kAccessDenied;
+    event.time = clock_->Now();
+    event.org_id = org;
+    event.actor = who;
+    event.reason = absl::StrCat(rpc, ": ", status.ToString());
+    if (absl::Status st = audit_->Append(event); !st.ok()) {
+      spdlog::error("access: could not audit a refusal: {}", st.ToString());
+    }
+  }
+  return status;
+}
+
+}  // namespace warden

@@ -1,0 +1,111 @@
+#ifndef WARDEN_SERVICES_ACCESS_H_
+#define WARDEN_SERVICES_ACCESS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "governance/audit_log.h"
+#include "governance/clock.h"
+#include "governance/credentials.h"
+#include "grpcpp/grpcpp.h"
+
+// Who may call what. Every RPC passes through Gatekeeper::Admit before any
+// work: it authenticates the caller and checks the RPC's rule (the table in
+// docs/security.md).
+namespace warden {
+
+// The principal of every call while auth is off (development only).
+inline constexpr char kAnonymous[] = "user/anonymous";
+
+// What an RPC requires: one of `roles`, within the caller's org; with
+// `self`, an agent may act only for itself.
+struct RpcRule {
+  const char* rpc;  // "AuthorizationService.Authorize"
+  std::vector<Role> roles;
+  bool self = false;
+};
+
+// Every RPC of warden.v1 with its rule.
+const std::vector<RpcRule>& RpcRules();
+
+struct AccessOptions {
+  // Off only on loopback, for development; see --insecure-no-auth.
+  bool required = true;
+  // Failed authentications per key (a token id, or the peer's address for
+  // tokens that do not parse) before it is locked out ...
+  int max_failures = 5;
+  absl::Duration failure_window = absl::Minutes(5);
+  // ... for this long, doubling on each lockout up to the maximum.
+  absl::Duration lockout = absl::Seconds(30);
+  absl::Duration max_lockout = absl::Hours(1);
+};
+
+// What the call is about, for the rule's checks.
+struct CallTarget {
+  std::string org_id;    // As requested; empty = the caller's org.
+  std::string agent_id;  // For agent-self RPCs that name the agent.
+};
+
+class Gatekeeper {
+ public:
+  // `credentials`, `audit` and `clock` are not owned and must outlive it.
+  Gatekeeper(CredentialStore* credentials, AuditLog* audit, const Clock* clock,
+             AccessOptions options);
+
+  // The caller's principal if it may make the call `rpc` on `target`:
+  // UNAUTHENTICATED without a valid credential (or while locked out),
+  // PERMISSION_DENIED without the role or outside its org or self. Every
+  // refusal is logged, and audited (who, what, from where) in the org it
+  // concerns when that is known. With auth off: "user/anonymous" of the
+  // target's org, with every role.
+  absl::StatusOr<Principal> Admit(const grpc::CallbackServerContext& context,
+                                  const std::string& rpc,
+                                  const CallTarget& target);
+
+  // Refuses `who` the call `rpc` after admission (a check that needed the
+  // record, such as an agent reading another's): PERMISSION_DENIED with
+  // `message`, audited and logged.
+  absl::Status Deny(const Principal& who, const std::string& rpc,
+                    const std::string& message);
+
+  // The org a call acts in: the requested one, or the caller's.
+  static std::string OrgOf(const Principal& p, const CallTarget& target) {
+    return target.org_id.empty() ? p.org_id : target.org_id;
+  }
+
+ private:
+  struct Failures {
+    std::vector<absl::Time> recent;  // Within failure_window.
+    absl::Time locked_until;
+    int lockouts = 0;
+  };
+
+  // The principal of the call's credential. Sets `key` (what failures are
+  // counted against), `org` (when the credential names one) and `locked`
+  // (refused because `key` is locked out).
+  absl::StatusOr<Principal> Authenticate(
+      const grpc::CallbackServerContext& context, std::string* key,
+      std::string* org, bool* locked);
+  // Counts a failure for `key`; past the limit locks it out and returns
+  // for how long, else zero.
+  absl::Duration Fail(const std::string& key) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Refuse(absl::Status status, const std::string& org,
+                      const std::string& who, const std::string& rpc);
+
+  CredentialStore* const credentials_;
+  AuditLog* const audit_;
+  const Clock* const clock_;
+  const AccessOptions options_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Failures> failures_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace warden
+
+#endif  // WARDEN_SERVICES_ACCESS_H_
