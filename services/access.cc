@@ -21,6 +21,12 @@ std::vector<Role> AllRoles() {
           Role::kOperator};
 }
 
+// "ipv4:10.0.0.7" from "ipv4:10.0.0.7:53211": failures of one caller count
+// together whatever its source port.
+std::string PeerHost(const std::string& peer) {
+  return peer.substr(0, peer.rfind(':'));
+}
+
 std::string RoleList(const std::vector<Role>& roles) {
   std::vector<std::string> names;
   for (Role r : roles) names.push_back(RoleName(r));
@@ -120,23 +126,14 @@ absl::StatusOr<Principal> Gatekeeper::Admit(
 absl::StatusOr<Principal> Gatekeeper::Authenticate(
     const grpc::CallbackServerContext& context, std::string* key,
     std::string* org, bool* locked) {
-  *key = context.peer();
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
-  if (it == metadata.end()) {
-    return absl::UnauthenticatedError(
-        "no credential: send the metadata `authorization: Bearer <token>`");
-  }
-  absl::string_view value(it->second.data(), it->second.size());
-  if (!absl::ConsumePrefix(&value, kBearer)) {
-    return absl::UnauthenticatedError(
-        "authorization: must be `Bearer <token>`");
-  }
-  std::optional<std::string> token_id = TokenIdOf(value);
-  if (!token_id) {
-    return absl::UnauthenticatedError("authorization: not a Warden token");
-  }
-  *key = *token_id;
+  absl::string_view value;
+  if (it != metadata.end()) value = {it->second.data(), it->second.size()};
+  const bool bearer = absl::ConsumePrefix(&value, kBearer);
+  const std::optional<std::string> token_id =
+      bearer ? TokenIdOf(value) : std::nullopt;
+  *key = token_id ? *token_id : PeerHost(context.peer());
   const absl::Time now = clock_->Now();
   {
     absl::MutexLock lock(&mu_);
@@ -148,6 +145,17 @@ absl::StatusOr<Principal> Gatekeeper::Authenticate(
           absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", f->second.locked_until,
                            absl::UTCTimeZone())));
     }
+  }
+  if (it == metadata.end()) {
+    return absl::UnauthenticatedError(
+        "no credential: send the metadata `authorization: Bearer <token>`");
+  }
+  if (!bearer) {
+    return absl::UnauthenticatedError(
+        "authorization: must be `Bearer <token>`");
+  }
+  if (!token_id) {
+    return absl::UnauthenticatedError("authorization: not a Warden token");
   }
   absl::StatusOr<ApiToken> record = credentials_->FindToken(*token_id);
   if (absl::IsNotFound(record.status())) {

@@ -448,8 +448,7 @@ int main(int argc, char** argv) {
                     *approval_request.mutable_authorization_id())
         ->required();
     cmd->add_option("--approver", *approval_request.mutable_approver(),
-                    "Who answers: user/<id> or agent/<id>")
-        ->required();
+                    "Who answers (default: the token's principal)");
     cmd->add_option("--comment", *approval_request.mutable_comment());
   };
   CLI::App* approve = approvals->add_subcommand(

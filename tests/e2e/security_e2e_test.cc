@@ -1,0 +1,428 @@
+// Access control against a real `wardend --embedded` with auth on: every
+// role calls every RPC and gets what the table in docs/security.md says;
+// agents act only for themselves; other orgs are out of reach; revoked and
+// expired tokens are refused; a brute-force loop is locked out and audited.
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/descriptor.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "services/access.h"
+#include "tests/support/wardend_process.h"
+#include "warden/v1/audit.grpc.pb.h"
+
+namespace warden::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr const char* kBundle = R"(
+org: {id: acme}
+departments: [{id: eng}]
+agents:
+  - id: agent_a
+    department: eng
+    limits: [{name: daily_max, usd: "1000", window: "rolling:24h"}]
+    wallets: [{id: wallet_a, vendor: local, chain: base, address: "0x0a"}]
+  - id: agent_b
+    department: eng
+    wallets: [{id: wallet_b, vendor: local, chain: base, address: "0x0b"}]
+assets: [{symbol: USDC, decimals: 6, price_usd: "1"}]
+)";
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+class SecurityE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    bundle_path_ = dir_.Write("bundle.yaml", kBundle);
+    audit_path_ = dir_.path() + "/audit.jsonl";
+    const std::string token_file = dir_.path() + "/admin.token";
+    absl::StatusOr<std::unique_ptr<WardendProcess>> w = WardendProcess::Start(
+        WARDEND_PATH,
+        {"--auth", "--embedded", "--bundle", bundle_path_, "--audit-file",
+         audit_path_, "--bootstrap-token-file", token_file});
+    ASSERT_TRUE(w.ok()) << w.status();
+    wardend_ = *std::move(w);
+    channel_ = grpc::CreateChannel(wardend_->address(),
+                                   grpc::InsecureChannelCredentials());
+    authz_ = v1::AuthorizationService::NewStub(channel_);
+    admin_ = v1::AdminService::NewStub(channel_);
+    audit_ = v1::AuditService::NewStub(channel_);
+    tokens_["admin"] =
+        std::string(absl::StripAsciiWhitespace(ReadFile(token_file)));
+    ASSERT_FALSE(tokens_["admin"].empty());
+    tokens_["agent"] = Mint("agent/agent_a", {"agent"});
+    tokens_["agent_b"] = Mint("agent/agent_b", {"agent"});
+    tokens_["approver"] = Mint("user/alice", {"approver"});
+    tokens_["auditor"] = Mint("user/audrey", {"auditor"});
+    tokens_["operator"] = Mint("user/olga", {"operator"});
+    // A record of agent_a's, for the RPCs that take an authorization id.
+    v1::AuthorizeResponse r;
+    ASSERT_TRUE(Call("agent", [&](grpc::ClientContext* c) {
+                  return authz_->Authorize(c, SpendRequest("agent_a"), &r);
+                }).ok());
+    owned_id_ = r.authorization_id();
+  }
+
+  static v1::AuthorizeRequest SpendRequest(const std::string& agent) {
+    v1::AuthorizeRequest req;
+    req.set_agent_id(agent);
+    req.set_wallet_id(agent == "agent_a" ? "wallet_a" : "wallet_b");
+    req.set_asset("USDC");
+    req.set_amount("1000000");
+    return req;
+  }
+
+  std::string Mint(const std::string& principal,
+                   const std::vector<std::string>& roles,
+                   int64_t ttl_seconds = 0) {
+    v1::CreateTokenRequest req;
+    req.set_principal(principal);
+    for (const std::string& r : roles) req.add_roles(r);
+    req.set_ttl_seconds(ttl_seconds);
+    v1::CreateTokenResponse resp;
+    grpc::Status st = Call("admin", [&](grpc::ClientContext* c) {
+      return admin_->CreateToken(c, req, &resp);
+    });
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    token_ids_[principal] = resp.token().token_id();
+    return resp.bearer_token();
+  }
+
+  grpc::Status Call(
+      const std::string& who,
+      const std::function<grpc::Status(grpc::ClientContext*)>& fn) {
+    return CallWith(tokens_[who], fn);
+  }
+  static grpc::Status CallWith(
+      const std::string& token,
+      const std::function<grpc::Status(grpc::ClientContext*)>& fn) {
+    grpc::ClientContext c;
+    c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!token.empty()) c.AddMetadata("authorization", "Bearer " + token);
+    return fn(&c);
+  }
+
+  // One harmless call per RPC: it either fails the access check or fails
+  // (or succeeds) for some other reason after it.
+  std::map<std::string, std::function<grpc::Status(grpc::ClientContext*)>>
+  Calls() {
+    std::map<std::string, std::function<grpc::Status(grpc::ClientContext*)>> m;
+    m["AuthorizationService.Authorize"] = [this](grpc::ClientContext* c) {
+      v1::AuthorizeResponse r;
+      return authz_->Authorize(c, SpendRequest("agent_a"), &r);
+    };
+    m["AuthorizationService.Settle"] = [this](grpc::ClientContext* c) {
+      v1::SettleRequest req;
+      req.set_authorization_id(owned_id_);
+      req.set_amount("999999999999");  // Above the hold: INVALID_ARGUMENT.
+      v1::Authorization r;
+      return authz_->Settle(c, req, &r);
+    };
+    m["AuthorizationService.Void"] = [this](grpc::ClientContext* c) {
+      v1::VoidRequest req;
+      req.set_authorization_id(owned_id_);
+      v1::Authorization r;
+      return authz_->Void(c, req, &r);
+    };
+    m["AuthorizationService.GetAuthorization"] =
+        [this](grpc::ClientContext* c) {
+          v1::GetAuthorizationRequest req;
+          req.set_authorization_id(owned_id_);
+          v1::Authorization r;
+          return authz_->GetAuthorization(c, req, &r);
+        };
+    m["AuthorizationService.WatchAuthorization"] =
+        [this](grpc::ClientContext* c) {
+          v1::GetAuthorizationRequest req;
+          req.set_authorization_id(owned_id_);
+          auto reader = authz_->WatchAuthorization(c, req);
+          v1::Authorization r;
+          while (reader->Read(&r)) {
+          }
+          return reader->Finish();
+        };
+    m["AdminService.ApplyBundle"] = [this](grpc::ClientContext* c) {
+      v1::ApplyBundleRequest req;
+      req.set_yaml(kBundle);
+      req.set_dry_run(true);
+      v1::ApplyBundleResponse r;
+      return admin_->ApplyBundle(c, req, &r);
+    };
+    m["AdminService.GetBundle"] = [this](grpc::ClientContext* c) {
+      v1::GetBundleResponse r;
+      return admin_->GetBundle(c, v1::GetBundleRequest(), &r);
+    };
+    m["AdminService.DecommissionAgent"] = [this](grpc::ClientContext* c) {
+      v1::DecommissionAgentRequest req;
+      req.set_agent_id("ghost");
+      req.set_reason("test");
+      v1::FreezeResponse r;
+      return admin_->DecommissionAgent(c, req, &r);
+    };
+    for (const char* name : {"FreezeScope", "UnfreezeScope"}) {
+      const bool freeze = std::string(name) == "FreezeScope";
+      m[absl::StrCat("AdminService.", name)] =
+          [this, freeze](grpc::ClientContext* c) {
+            v1::FreezeScopeRequest req;
+            req.mutable_scope()->set_wallet_id("ghost");
+            req.set_reason("test");
+            v1::FreezeResponse r;
+            return freeze ? admin_->FreezeScope(c, req, &r)
+                          : admin_->UnfreezeScope(c, req, &r);
+          };
+    }
+    m["AdminService.ListPendingApprovals"] = [this](grpc::ClientContext* c) {
+      v1::ListPendingApprovalsResponse r;
+      return admin_->ListPendingApprovals(c, {}, &r);
+    };
+    for (const char* name : {"Approve", "Reject"}) {
+      const bool approve = std::string(name) == "Approve";
+      m[absl::StrCat("AdminService.", name)] =
+          [this, approve](grpc::ClientContext* c) {
+            v1::ApprovalRequest req;
+            req.set_authorization_id("az_unknown");
+            v1::ApprovalResponse r;
+            return approve ? admin_->Approve(c, req, &r)
+                           : admin_->Reject(c, req, &r);
+          };
+    }
+    m["AdminService.CreateToken"] = [this](grpc::ClientContext* c) {
+      v1::CreateTokenRequest req;
+      req.set_principal("not a principal");
+      req.add_roles("admin");
+      v1::CreateTokenResponse r;
+      return admin_->CreateToken(c, req, &r);
+    };
+    m["AdminService.ListTokens"] = [this](grpc::ClientContext* c) {
+      v1::ListTokensResponse r;
+      return admin_->ListTokens(c, {}, &r);
+    };
+    m["AdminService.RevokeToken"] = [this](grpc::ClientContext* c) {
+      v1::RevokeTokenRequest req;
+      req.set_token_id("tok_0000000000000000");
+      v1::ApiToken r;
+      return admin_->RevokeToken(c, req, &r);
+    };
+    m["AuditService.QueryEvents"] = [this](grpc::ClientContext* c) {
+      auto reader = audit_->QueryEvents(c, {});
+      v1::AuditRecord r;
+      while (reader->Read(&r)) {
+      }
+      return reader->Finish();
+    };
+    m["AuditService.SpendSummary"] = [this](grpc::ClientContext* c) {
+      v1::SpendSummaryRequest req;
+      req.set_group_by(v1::SpendSummaryRequest::GROUP_BY_AGENT);
+      v1::SpendSummaryResponse r;
+      return audit_->SpendSummary(c, req, &r);
+    };
+    m["AuditService.VerifyChain"] = [this](grpc::ClientContext* c) {
+      v1::VerifyChainResponse r;
+      return audit_->VerifyChain(c, {}, &r);
+    };
+    return m;
+  }
+
+  TempDir dir_;
+  std::string bundle_path_, audit_path_;
+  std::unique_ptr<WardendProcess> wardend_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::AuthorizationService::Stub> authz_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
+  std::unique_ptr<v1::AuditService::Stub> audit_;
+  std::map<std::string, std::string> tokens_;     // role -> bearer token
+  std::map<std::string, std::string> token_ids_;  // principal -> token id
+  std::string owned_id_;  // An authorization of agent_a.
+};
+
+bool Refused(const grpc::Status& st) {
+  return st.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
+         st.error_code() == grpc::StatusCode::UNAUTHENTICATED;
+}
+
+// The table in docs/security.md, row by row, role by role.
+TEST_F(SecurityE2eTest, RolesMatchTheDocumentedTable) {
+  const std::string doc =
+      ReadFile(std::string(WARDEN_SOURCE_DIR) + "/docs/security.md");
+  auto calls = Calls();
+  std::vector<std::string> roles;
+  int rows = 0;
+  for (absl::string_view line : absl::StrSplit(doc, '\n')) {
+    if (!absl::ConsumePrefix(&line, "| ")) continue;
+    std::vector<std::string> cells;
+    for (absl::string_view cell : absl::StrSplit(line, '|')) {
+      cells.emplace_back(absl::StripAsciiWhitespace(cell));
+    }
+    if (cells[0] == "RPC") {
+      roles.assign(cells.begin() + 1, cells.begin() + 6);
+      continue;
+    }
+    if (roles.empty() || calls.find(cells[0]) == calls.end()) continue;
+    ++rows;
+    for (size_t i = 0; i < roles.size(); ++i) {
+      const std::string& expect = cells[i + 1];
+      grpc::Status st = Call(roles[i], calls[cells[0]]);
+      SCOPED_TRACE(absl::StrCat(cells[0], " as ", roles[i], ": ",
+                                st.error_code(), " ", st.error_message()));
+      if (expect == "no") {
+        EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+      } else {
+        EXPECT_FALSE(Refused(st));
+      }
+      if (expect == "self") {
+        // Another agent on agent_a's request or record is refused.
+        EXPECT_EQ(Call("agent_b", calls[cells[0]]).error_code(),
+                  grpc::StatusCode::PERMISSION_DENIED);
+      }
+    }
+  }
+  // Every rule of the gateway has its row, and every row its rule.
+  EXPECT_EQ(rows, static_cast<int>(RpcRules().size()));
+  EXPECT_EQ(calls.size(), RpcRules().size());
+  // And every RPC of the services has a rule.
+  size_t methods = 0;
+  for (const char* service :
+       {"warden.v1.AuthorizationService", "warden.v1.AdminService",
+        "warden.v1.AuditService"}) {
+    const google::protobuf::ServiceDescriptor* s =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+            service);
+    ASSERT_NE(s, nullptr) << service;
+    for (int i = 0; i < s->method_count(); ++i) {
+      ++methods;
+      EXPECT_TRUE(
+          calls.contains(absl::StrCat(s->name(), ".", s->method(i)->name())))
+          << s->method(i)->full_name();
+    }
+  }
+  EXPECT_EQ(methods, RpcRules().size());
+}
+
+TEST_F(SecurityE2eTest, AgentsActOnlyForThemselvesWithinTheirOrg) {
+  v1::AuthorizeResponse r;
+  grpc::Status st = Call("agent", [&](grpc::ClientContext* c) {
+    return authz_->Authorize(c, SpendRequest("agent_b"), &r);
+  });
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(st.error_message(), HasSubstr("may act only for itself"));
+
+  // An auditor of acme asking about another org.
+  v1::VerifyChainRequest other;
+  other.set_org_id("globex");
+  v1::VerifyChainResponse vr;
+  st = Call("auditor", [&](grpc::ClientContext* c) {
+    return audit_->VerifyChain(c, other, &vr);
+  });
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(st.error_message(), HasSubstr("may not act in org globex"));
+
+  // An admin applying another org's bundle.
+  v1::ApplyBundleRequest apply;
+  apply.set_yaml(absl::StrReplaceAll(kBundle, {{"id: acme", "id: globex"}}));
+  v1::ApplyBundleResponse ar;
+  st = Call("admin", [&](grpc::ClientContext* c) {
+    return admin_->ApplyBundle(c, apply, &ar);
+  });
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  // An approver answering as someone else.
+  v1::ApprovalRequest vote;
+  vote.set_authorization_id(owned_id_);
+  vote.set_approver("user/bob");
+  v1::ApprovalResponse vres;
+  st = Call("approver", [&](grpc::ClientContext* c) {
+    return admin_->Approve(c, vote, &vres);
+  });
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  // Every refusal is in the audit trail with who and what.
+  const std::string trail = ReadFile(audit_path_);
+  for (const char* refusal :
+       {"may act only for itself", "may not act in org globex",
+        "the bundle is for org globex", "may answer only as itself"}) {
+    EXPECT_THAT(trail, HasSubstr(refusal));
+  }
+  EXPECT_THAT(trail, HasSubstr("access.denied"));
+  EXPECT_THAT(trail, HasSubstr("agent/agent_a from ipv"));
+}
+
+TEST_F(SecurityE2eTest, MissingRevokedAndExpiredTokensAreRefused) {
+  v1::GetAuthorizationRequest get;
+  get.set_authorization_id(owned_id_);
+  v1::Authorization a;
+  auto read = [&](grpc::ClientContext* c) {
+    return authz_->GetAuthorization(c, get, &a);
+  };
+  EXPECT_EQ(CallWith("", read).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(Call("agent", read).ok());
+
+  v1::RevokeTokenRequest revoke;
+  revoke.set_token_id(token_ids_["agent/agent_a"]);
+  v1::ApiToken revoked;
+  ASSERT_TRUE(Call("admin", [&](grpc::ClientContext* c) {
+                return admin_->RevokeToken(c, revoke, &revoked);
+              }).ok());
+  EXPECT_TRUE(revoked.has_revoked_at());
+  grpc::Status st = Call("agent", read);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(st.error_message(), HasSubstr("was revoked"));
+
+  const std::string brief = Mint("agent/agent_a", {"agent"}, 1);
+  absl::SleepFor(absl::Milliseconds(1100));
+  st = CallWith(brief, read);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(st.error_message(), HasSubstr("expired"));
+}
+
+TEST_F(SecurityE2eTest, BruteForceIsLockedOutAndAudited) {
+  const std::string good = tokens_["auditor"];
+  // The same token id with a guessed secret.
+  std::string guess = good;
+  v1::VerifyChainResponse r;
+  auto verify = [&](grpc::ClientContext* c) {
+    return audit_->VerifyChain(c, {}, &r);
+  };
+  for (int i = 0; i < 5; ++i) {
+    guess.back() = guess.back() == '0' ? '1' : '0';
+    guess[guess.size() - 2] = "0123456789"[i];
+    EXPECT_EQ(CallWith(guess, verify).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  // Locked out now: even the right secret is refused.
+  grpc::Status st = CallWith(good, verify);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(st.error_message(), HasSubstr("locked out"));
+
+  const std::string trail = ReadFile(audit_path_);
+  int denied = 0;
+  for (absl::string_view line : absl::StrSplit(trail, '\n')) {
+    if (absl::StrContains(line, "access.denied") &&
+        absl::StrContains(line, "wrong token secret")) {
+      ++denied;
+    }
+  }
+  EXPECT_EQ(denied, 5);
+  EXPECT_THAT(trail, HasSubstr("locked out for 30s"));
+}
+
+}  // namespace
+}  // namespace warden::testing
