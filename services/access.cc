@@ -1,5 +1,8 @@
 #include "services/access.h"
 
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -7,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "spdlog/spdlog.h"
@@ -25,6 +29,61 @@ std::vector<Role> AllRoles() {
 // together whatever its source port.
 std::string PeerHost(const std::string& peer) {
   return peer.substr(0, peer.rfind(':'));
+}
+
+// The principal a client certificate names in its SAN URI
+// warden://<org>/<kind>/<id>[?roles=a+b]: an agent holds the agent role
+// (and any listed), a user the listed roles. The chain was verified by the
+// TLS handshake against the client CA.
+absl::StatusOr<Principal> PrincipalFromCertificate(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* cert =
+      bio ? PEM_read_bio_X509(bio, nullptr, nullptr, nullptr) : nullptr;
+  BIO_free(bio);
+  if (cert == nullptr) {
+    return absl::UnauthenticatedError("client certificate: unreadable");
+  }
+  auto* names = static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  X509_free(cert);
+  std::string uri;
+  for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+    if (name->type != GEN_URI) continue;
+    const ASN1_STRING* s = name->d.uniformResourceIdentifier;
+    std::string value(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                      static_cast<size_t>(ASN1_STRING_length(s)));
+    if (absl::StartsWith(value, "warden://")) uri = std::move(value);
+  }
+  GENERAL_NAMES_free(names);
+  absl::string_view rest = uri;
+  if (!absl::ConsumePrefix(&rest, "warden://")) {
+    return absl::UnauthenticatedError(
+        "client certificate: no SAN URI warden://<org>/<kind>/<id>");
+  }
+  std::pair<absl::string_view, absl::string_view> path_query =
+      absl::StrSplit(rest, absl::MaxSplits('?', 1));
+  std::pair<std::string, std::string> org_name =
+      absl::StrSplit(path_query.first, absl::MaxSplits('/', 1));
+  Principal p{org_name.first, org_name.second, {}};
+  if (p.org_id.empty() ||
+      !ValidatePrincipalName("client certificate", p.name).ok()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "client certificate: \"", uri, "\" is not warden://<org>/<kind>/<id>"));
+  }
+  if (p.Kind() == "agent") p.roles.push_back(Role::kAgent);
+  absl::string_view query = path_query.second;
+  if (absl::ConsumePrefix(&query, "roles=")) {
+    for (absl::string_view name : absl::StrSplit(query, '+')) {
+      absl::StatusOr<Role> role = ParseRole(name);
+      if (!role.ok() || (*role == Role::kAgent) != (p.Kind() == "agent")) {
+        return absl::UnauthenticatedError(absl::StrCat(
+            "client certificate: role \"", name, "\" in \"", uri, "\""));
+      }
+      if (!p.Has(*role)) p.roles.push_back(*role);
+    }
+  }
+  return p;
 }
 
 std::string RoleList(const std::vector<Role>& roles) {
@@ -147,8 +206,17 @@ absl::StatusOr<Principal> Gatekeeper::Authenticate(
     }
   }
   if (it == metadata.end()) {
+    // A client certificate the TLS handshake verified.
+    const std::vector<grpc::string_ref> pem =
+        context.auth_context()->FindPropertyValues(
+            GRPC_X509_PEM_CERT_PROPERTY_NAME);
+    if (!pem.empty()) {
+      return PrincipalFromCertificate(
+          std::string(pem[0].data(), pem[0].size()));
+    }
     return absl::UnauthenticatedError(
-        "no credential: send the metadata `authorization: Bearer <token>`");
+        "no credential: send the metadata `authorization: Bearer <token>` or "
+        "a client certificate");
   }
   if (!bearer) {
     return absl::UnauthenticatedError(

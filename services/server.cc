@@ -43,6 +43,48 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return text.str();
 }
 
+absl::StatusOr<std::string> ReadPem(const char* flag, const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in || text.str().find("-----BEGIN") == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": cannot read a PEM file at \"", path, "\""));
+  }
+  return text.str();
+}
+
+// TLS (and mTLS with a client CA) as the options ask, else plaintext.
+// gRPC's TLS stack negotiates TLS 1.2 or 1.3 only.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
+    const ServerOptions& options, bool loopback) {
+  if (options.tls_cert_path.empty()) {
+    if (!loopback) {
+      spdlog::warn("--insecure-plaintext: serving {} without TLS",
+                   options.listen);
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  WARDEN_ASSIGN_OR_RETURN(std::string cert,
+                          ReadPem("--tls-cert", options.tls_cert_path));
+  WARDEN_ASSIGN_OR_RETURN(std::string key,
+                          ReadPem("--tls-key", options.tls_key_path));
+  grpc::SslServerCredentialsOptions ssl(
+      options.tls_client_ca_path.empty()
+          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  if (!options.tls_client_ca_path.empty()) {
+    WARDEN_ASSIGN_OR_RETURN(
+        ssl.pem_root_certs,
+        ReadPem("--tls-client-ca", options.tls_client_ca_path));
+  }
+  ssl.pem_key_cert_pairs.push_back({key, cert});
+  spdlog::info("serving TLS{}", options.tls_client_ca_path.empty()
+                                    ? ""
+                                    : " with client certificates required");
+  return grpc::SslServerCredentials(ssl);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
@@ -66,6 +108,21 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
   const bool loopback =
       host == "127.0.0.1" || host == "[::1]" || host == "localhost";
+  if (options.tls_cert_path.empty() != options.tls_key_path.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-cert and --tls-key: give both, or neither");
+  }
+  if (!options.tls_client_ca_path.empty() && options.tls_cert_path.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-client-ca: needs --tls-cert and --tls-key (mTLS is TLS)");
+  }
+  if (options.tls_cert_path.empty() && !loopback &&
+      !options.insecure_plaintext) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--listen ", options.listen,
+        ": plaintext is served on loopback only; pass --tls-cert and "
+        "--tls-key (or, knowingly, --insecure-plaintext)"));
+  }
   if (!options.auth_required && !loopback) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--insecure-no-auth: refused on ", options.listen,
@@ -202,9 +259,10 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
                                      s->executor_.get(), s->gate_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> creds,
+                          ServerCredentialsFor(options, loopback));
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
-                           &s->port_);
+  builder.AddListeningPort(options.listen, creds, &s->port_);
   builder.RegisterService(s->authorization_service_.get());
   builder.RegisterService(s->admin_service_.get());
   builder.RegisterService(s->audit_service_.get());

@@ -52,7 +52,15 @@ struct ServerOptions {
   size_t max_queued_calls = 10000;
   // How long Shutdown waits for in-flight calls before cancelling them.
   absl::Duration shutdown_grace = absl::Seconds(10);
-  // Every call must carry a credential (a bearer token). Off
+  // TLS: the server's certificate chain and key (PEM). With a client CA,
+  // every client must present a certificate it signed (mTLS); its SAN URI
+  // warden://<org>/<kind>/<id>[?roles=a+b] is then the caller's principal.
+  std::string tls_cert_path;
+  std::string tls_key_path;
+  std::string tls_client_ca_path;
+  // Serve plaintext on a non-loopback address anyway (logs a warning).
+  bool insecure_plaintext = false;
+  // Every call must carry a credential (a token or a client certificate). Off
   // (--insecure-no-auth) only when listening on loopback.
   bool auth_required = true;
   // Without Postgres: where the bootstrap admin token(s) minted at start

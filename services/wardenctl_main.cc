@@ -329,6 +329,14 @@ int main(int argc, char** argv) {
   app.add_option("--org", org,
                  "Org id (optional while the server serves one org)");
   app.add_flag("--json", json, "Print one JSON object");
+  std::string tls_ca, tls_cert, tls_key;
+  app.add_option("--tls-ca", tls_ca,
+                 "Connect over TLS, trusting this CA (PEM) for the server")
+      ->envname("WARDEN_TLS_CA");
+  app.add_option("--tls-cert", tls_cert, "Client certificate (PEM), for mTLS")
+      ->envname("WARDEN_TLS_CERT");
+  app.add_option("--tls-key", tls_key, "Client private key (PEM), for mTLS")
+      ->envname("WARDEN_TLS_KEY");
   app.add_option("--token", Token(),
                  "Bearer token (prefer WARDEN_TOKEN: flags show in ps)")
       ->envname("WARDEN_TOKEN");
@@ -614,8 +622,26 @@ int main(int argc, char** argv) {
                              v->first_bad_seq, v->problem, json);
   }
 
-  auto channel =
-      grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::ChannelCredentials> creds =
+      grpc::InsecureChannelCredentials();
+  if (!tls_ca.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    for (auto [path, out] : {std::pair{&tls_ca, &ssl.pem_root_certs},
+                             std::pair{&tls_cert, &ssl.pem_cert_chain},
+                             std::pair{&tls_key, &ssl.pem_private_key}}) {
+      if (path->empty()) continue;
+      std::ifstream in(*path);
+      std::stringstream text;
+      text << in.rdbuf();
+      if (!in) {
+        std::cerr << "wardenctl: cannot read " << *path << "\n";
+        return kUsage;
+      }
+      *out = text.str();
+    }
+    creds = grpc::SslCredentials(ssl);
+  }
+  auto channel = grpc::CreateChannel(server, creds);
   auto authz = v1::AuthorizationService::NewStub(channel);
   auto admin = v1::AdminService::NewStub(channel);
   grpc::ClientContext context;

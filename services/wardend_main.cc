@@ -89,6 +89,16 @@ int main(int argc, char** argv) {
                  "File holding the webhook's HMAC-SHA256 key (or set "
                  "WARDEN_WEBHOOK_SECRET)")
       ->check(CLI::ExistingFile);
+  app.add_option("--tls-cert", options.tls_cert_path,
+                 "Server certificate chain (PEM): serve TLS 1.2+")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", options.tls_key_path, "Server private key (PEM)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-client-ca", options.tls_client_ca_path,
+                 "Require client certificates signed by this CA (mTLS)")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--insecure-plaintext", options.insecure_plaintext,
+               "Serve without TLS on a non-loopback address (warns)");
   bool insecure_no_auth = false;
   app.add_flag("--insecure-no-auth", insecure_no_auth,
                "Accept calls without credentials (loopback only; for "

@@ -20,6 +20,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "services/access.h"
+#include "tests/support/subprocess.h"
 #include "tests/support/wardend_process.h"
 #include "warden/v1/audit.grpc.pb.h"
 
@@ -47,6 +48,16 @@ std::string ReadFile(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+// $1 from the agent's wallet.
+v1::AuthorizeRequest SpendRequest(const std::string& agent) {
+  v1::AuthorizeRequest req;
+  req.set_agent_id(agent);
+  req.set_wallet_id(agent == "agent_a" ? "wallet_a" : "wallet_b");
+  req.set_asset("USDC");
+  req.set_amount("1000000");
+  return req;
 }
 
 class SecurityE2eTest : public ::testing::Test {
@@ -80,15 +91,6 @@ class SecurityE2eTest : public ::testing::Test {
                   return authz_->Authorize(c, SpendRequest("agent_a"), &r);
                 }).ok());
     owned_id_ = r.authorization_id();
-  }
-
-  static v1::AuthorizeRequest SpendRequest(const std::string& agent) {
-    v1::AuthorizeRequest req;
-    req.set_agent_id(agent);
-    req.set_wallet_id(agent == "agent_a" ? "wallet_a" : "wallet_b");
-    req.set_asset("USDC");
-    req.set_amount("1000000");
-    return req;
   }
 
   std::string Mint(const std::string& principal,
@@ -422,6 +424,89 @@ TEST_F(SecurityE2eTest, BruteForceIsLockedOutAndAudited) {
   }
   EXPECT_EQ(denied, 5);
   EXPECT_THAT(trail, HasSubstr("locked out for 30s"));
+}
+
+// TLS with client certificates: the certificate's SAN URI is the
+// principal; a certificate from another CA, or none, gets no connection.
+TEST(TlsE2eTest, MutualTlsNamesThePrincipal) {
+  TempDir dir;
+  const std::string script =
+      std::string(WARDEN_SOURCE_DIR) + "/deploy/dev/make-certs.sh";
+  for (const char* ca : {"ca1", "ca2"}) {
+    absl::StatusOr<CommandResult> made =
+        RunCommand({"/bin/bash", script, dir.path() + "/" + ca, "acme",
+                    "agent/agent_a", "user/audrey?roles=auditor"},
+                   absl::Seconds(60));
+    ASSERT_TRUE(made.ok() && made->exit_code == 0)
+        << (made.ok() ? made->err : made.status().ToString());
+  }
+  const std::string ca1 = dir.path() + "/ca1/";
+  const std::string ca2 = dir.path() + "/ca2/";
+  absl::StatusOr<std::unique_ptr<WardendProcess>> w = WardendProcess::Start(
+      WARDEND_PATH,
+      {"--auth", "--embedded", "--bundle", dir.Write("bundle.yaml", kBundle),
+       "--audit-file", dir.path() + "/audit.jsonl", "--bootstrap-token-file",
+       dir.path() + "/admin.token", "--tls-cert", ca1 + "server.pem",
+       "--tls-key", ca1 + "server.key", "--tls-client-ca", ca1 + "ca.pem"});
+  ASSERT_TRUE(w.ok()) << w.status();
+  const std::string address = (*w)->address();
+
+  auto stub = [&](const std::string& client_dir, const std::string& who) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ReadFile(ca1 + "ca.pem");
+    if (!who.empty()) {
+      ssl.pem_cert_chain = ReadFile(client_dir + who + ".pem");
+      ssl.pem_private_key = ReadFile(client_dir + who + ".key");
+    }
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("localhost");
+    return v1::AuthorizationService::NewStub(
+        grpc::CreateCustomChannel(address, grpc::SslCredentials(ssl), args));
+  };
+  auto authorize = [&](v1::AuthorizationService::Stub& s,
+                       const std::string& agent) {
+    grpc::ClientContext c;
+    c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::AuthorizeResponse r;
+    return s.Authorize(&c, SpendRequest(agent), &r);
+  };
+
+  auto agent_a = stub(ca1, "agent_agent_a");
+  EXPECT_TRUE(authorize(*agent_a, "agent_a").ok());
+  EXPECT_EQ(authorize(*agent_a, "agent_b").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  // The auditor's certificate does not make it an agent.
+  EXPECT_EQ(authorize(*stub(ca1, "user_audrey"), "agent_a").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  // Another CA's certificate, no certificate, or no TLS: no connection.
+  EXPECT_EQ(authorize(*stub(ca2, "agent_agent_a"), "agent_a").error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(authorize(*stub(ca1, ""), "agent_a").error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  auto plain = v1::AuthorizationService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  EXPECT_EQ(authorize(*plain, "agent_a").error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+// Plaintext beyond loopback, and no auth beyond loopback, are refused at
+// start.
+TEST(TlsE2eTest, PlaintextOnlyOnLoopback) {
+  TempDir dir;
+  const std::string bundle = dir.Write("bundle.yaml", kBundle);
+  for (const std::vector<std::string>& extra :
+       std::vector<std::vector<std::string>>{
+           {}, {"--insecure-plaintext", "--insecure-no-auth"}}) {
+    std::vector<std::string> argv = {
+        WARDEND_PATH, "--embedded",   "--bundle",
+        bundle,       "--audit-file", dir.path() + "/audit.jsonl",
+        "--listen",   "0.0.0.0:0"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    absl::StatusOr<CommandResult> r = RunCommand(argv, absl::Seconds(30));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->exit_code, 2);
+    EXPECT_THAT(r->err, HasSubstr("loopback only"));
+  }
 }
 
 }  // namespace
