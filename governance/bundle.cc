@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/yaml.h"
 
 namespace warden {
@@ -34,6 +35,15 @@ std::optional<UsdMicros> TierThresholds::Of(Tier tier) const {
       break;
   }
   return std::nullopt;
+}
+
+bool IsValidId(absl::string_view id) {
+  bool ok = !id.empty() && id.size() <= 64;
+  for (char c : id) {
+    ok = ok && (absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+                c == '_' || c == '-' || c == '.');
+  }
+  return ok;
 }
 
 const char* TierName(Tier tier) {
@@ -72,11 +82,14 @@ class BundleParser {
     YAML::Node root;
     try {
       root = YAML::Load(std::string(text));
+    } catch (const YAML::DeepRecursion&) {
+      return TooDeep();
     } catch (const YAML::Exception& e) {
       return absl::InvalidArgumentError(
           absl::StrCat("bundle: not valid YAML at line ", e.mark.line + 1,
                        ", column ", e.mark.column + 1, ": ", e.msg));
     }
+    if (Depth(root) > kMaxBundleDepth) return TooDeep();
     Policy policy;
     if (!root.IsMap()) {
       Error("bundle",
@@ -100,6 +113,30 @@ class BundleParser {
   }
 
  private:
+  static absl::Status TooDeep() {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bundle: nested deeper than ", kMaxBundleDepth, " levels"));
+  }
+
+  // How deeply `root` nests, counted without recursion.
+  static int Depth(const YAML::Node& root) {
+    int deepest = 0;
+    std::vector<std::pair<YAML::Node, int>> todo = {{root, 1}};
+    while (!todo.empty()) {
+      auto [node, depth] = todo.back();
+      todo.pop_back();
+      deepest = std::max(deepest, depth);
+      if (depth > kMaxBundleDepth) break;
+      if (node.IsSequence()) {
+        for (const YAML::Node& child : node)
+          todo.emplace_back(child, depth + 1);
+      } else if (node.IsMap()) {
+        for (const auto& kv : node) todo.emplace_back(kv.second, depth + 1);
+      }
+    }
+    return deepest;
+  }
+
   void Error(const std::string& path, absl::string_view problem) {
     if (errors_.size() < kMaxErrors) {
       errors_.push_back(absl::StrCat(path, ": ", problem));
@@ -144,20 +181,11 @@ class BundleParser {
     return node.Scalar();
   }
 
-  static bool ValidId(const std::string& id) {
-    bool ok = !id.empty() && id.size() <= kMaxIdLength;
-    for (char c : id) {
-      ok = ok && (absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-                  c == '_' || c == '-' || c == '.');
-    }
-    return ok;
-  }
-
   std::optional<std::string> Id(const YAML::Node& map, const std::string& path,
                                 absl::string_view key) {
     std::optional<std::string> id = Scalar(map, path, key, true);
     if (!id) return std::nullopt;
-    if (!ValidId(*id)) {
+    if (!IsValidId(*id)) {
       Error(Join(path, key),
             absl::StrCat("\"", *id, "\" is not a valid id (1-", kMaxIdLength,
                          " characters of A-Z, a-z, 0-9, _, - and .)"));
@@ -370,7 +398,7 @@ class BundleParser {
       const std::string kind = a.substr(0, slash);
       if (a == kSecondAgent) continue;
       if (slash == std::string::npos || (kind != "user" && kind != "agent") ||
-          !ValidId(a.substr(slash + 1))) {
+          !IsValidId(a.substr(slash + 1))) {
         Error(ap, absl::StrCat("\"", a,
                                "\" must be second_agent, user/<id> or "
                                "agent/<id>"));

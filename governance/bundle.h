@@ -12,6 +12,8 @@ namespace warden {
 
 // The largest bundle accepted, in bytes.
 inline constexpr size_t kMaxBundleBytes = 1 << 20;
+// The deepest nesting a bundle may have (a real one needs about 6).
+inline constexpr int kMaxBundleDepth = 16;
 
 // Parses and validates a policy bundle (YAML; reference in
 // docs/policy-bundle.md). Validation is strict: unknown keys, dangling

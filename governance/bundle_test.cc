@@ -277,6 +277,15 @@ TEST(BundleTest, SizeLimit) {
 }
 
 // Destinations normalize EVM hex to lower case only.
+TEST(BundleTest, DepthLimit) {
+  EXPECT_THAT(ErrorOf("org: " + std::string(100000, '[')),
+              HasSubstr("nested deeper than 16 levels"));
+  std::string deep = "org: {id: acme}\nagents: ";
+  for (int i = 0; i < 20; ++i) deep += "[";
+  for (int i = 0; i < 20; ++i) deep += "]";
+  EXPECT_THAT(ErrorOf(deep), HasSubstr("bundle: nested deeper than 16"));
+}
+
 TEST(BundleTest, NormalizeDestination) {
   EXPECT_EQ(NormalizeDestination("0xAbCd"), "0xabcd");
   EXPECT_EQ(NormalizeDestination("So1anaBase58"), "So1anaBase58");

@@ -7,10 +7,13 @@
 
 #include "absl/random/random.h"
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "governance/address.h"
 #include "governance/bundle.h"
+#include "governance/credentials.h"
 #include "governance/explain.h"
 #include "governance/money.h"
 #include "governance/status_macros.h"
@@ -34,6 +37,19 @@ std::string FormatInstant(absl::Time t) {
 absl::Status FieldError(absl::StatusCode code, absl::string_view field,
                         absl::string_view problem) {
   return absl::Status(code, absl::StrCat(field, ": ", problem));
+}
+
+// A request id field: required, and shaped like an id (so that no unbounded
+// or binary text reaches a lookup, a log line or an error message).
+absl::Status CheckId(absl::string_view field, const std::string& value) {
+  if (value.empty()) {
+    return FieldError(absl::StatusCode::kInvalidArgument, field, "is required");
+  }
+  if (IsValidId(value)) return absl::OkStatus();
+  return FieldError(absl::StatusCode::kInvalidArgument, field,
+                    absl::StrCat("\"", absl::CHexEscape(value.substr(0, 80)),
+                                 "\" is not an id (1-64 characters of A-Z, "
+                                 "a-z, 0-9, _, - and .)"));
 }
 
 absl::Status CheckLength(absl::string_view field, const std::string& value,
@@ -459,10 +475,9 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
                           ResolvePolicy(in.org_id));
   const Org& org = policy->org;
 
-  if (in.agent_id.empty()) {
-    return FieldError(absl::StatusCode::kInvalidArgument, "agent_id",
-                      "is required");
-  }
+  WARDEN_RETURN_IF_ERROR(CheckId("agent_id", in.agent_id));
+  WARDEN_RETURN_IF_ERROR(CheckId("wallet_id", in.wallet_id));
+  WARDEN_RETURN_IF_ERROR(CheckId("asset", in.asset));
   auto agent_it = policy->agents.find(in.agent_id);
   if (agent_it == policy->agents.end()) {
     return FieldError(
@@ -487,10 +502,6 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
         absl::StrCat("wallet \"", wallet.id, "\" belongs to agent \"",
                      wallet.agent_id, "\", not \"", agent.id, "\""));
   }
-  if (in.asset.empty()) {
-    return FieldError(absl::StatusCode::kInvalidArgument, "asset",
-                      "is required");
-  }
   absl::StatusOr<absl::uint128> amount = ParseBaseUnits(in.amount);
   if (!amount.ok()) {
     return FieldError(absl::StatusCode::kInvalidArgument, "amount",
@@ -503,8 +514,10 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   WARDEN_RETURN_IF_ERROR(CheckLength("idempotency_key", in.idempotency_key,
                                      kMaxIdempotencyKeyBytes));
   WARDEN_RETURN_IF_ERROR(CheckLength("memo", in.memo, kMaxMemoBytes));
-  WARDEN_RETURN_IF_ERROR(
-      CheckLength("destination", in.destination, kMaxDestinationBytes));
+  if (!in.destination.empty()) {
+    WARDEN_RETURN_IF_ERROR(
+        ValidateAddress("destination", wallet.chain, in.destination));
+  }
 
   Authorization a;
   a.id = NewId("az_");
@@ -723,10 +736,7 @@ absl::StatusOr<Authorization> Engine::Void(const std::string& org_id,
 
 absl::StatusOr<Authorization> Engine::Get(const std::string& org_id,
                                           const std::string& authorization_id) {
-  if (authorization_id.empty()) {
-    return FieldError(absl::StatusCode::kInvalidArgument, "authorization_id",
-                      "is required");
-  }
+  WARDEN_RETURN_IF_ERROR(CheckId("authorization_id", authorization_id));
   WARDEN_ASSIGN_OR_RETURN(std::string org, ResolveOrg(org_id));
   absl::StatusOr<Authorization> a = budgets_->Get(org, authorization_id);
   if (absl::IsNotFound(a.status())) {
@@ -792,8 +802,7 @@ absl::StatusOr<VoteOutput> Engine::Vote(const VoteInput& in, bool approve) {
                       "is required (a principal such as user/alice or "
                       "agent/agent_b)");
   }
-  WARDEN_RETURN_IF_ERROR(
-      CheckLength("approver", in.approver, kMaxPrincipalBytes));
+  WARDEN_RETURN_IF_ERROR(ValidatePrincipalName("approver", in.approver));
   WARDEN_RETURN_IF_ERROR(CheckLength("comment", in.comment, kMaxMemoBytes));
   WARDEN_ASSIGN_OR_RETURN(Authorization a, Get(org, in.authorization_id));
   if (a.status != AuthorizationStatus::kHeld ||

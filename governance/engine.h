@@ -25,8 +25,6 @@ namespace warden {
 // Bounds on request fields, in bytes.
 inline constexpr size_t kMaxIdempotencyKeyBytes = 128;
 inline constexpr size_t kMaxMemoBytes = 1024;
-inline constexpr size_t kMaxDestinationBytes = 128;
-inline constexpr size_t kMaxPrincipalBytes = 200;
 // The most records one listing (pending approvals) returns.
 inline constexpr size_t kMaxListed = 1000;
 // How long an idempotency key is remembered after its hold could last.

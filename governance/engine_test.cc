@@ -28,7 +28,7 @@ org:
   hold_ttl: 10m
   limits:
     - {name: daily_ceiling, usd: "3000", window: "calendar:day"}
-  destinations_deny: ["0xDEAD"]
+  destinations_deny: ["0x000000000000000000000000000000000000dEaD"]
 departments:
   - id: eng
     limits: [{name: daily_budget, usd: "2000", window: "calendar:day"}]
@@ -53,7 +53,9 @@ agents:
       per_tx_max_usd: "200"
       chains: [base]
       assets: [USDC]
-      destinations_allow: ["0xAAAA"]
+      destinations_allow:
+        - "0xAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        - "So11111111111111111111111111111111111111112"
     wallets:
       - {id: wallet_3, vendor: privy, chain: base, address: "0x03"}
       - {id: wallet_4, vendor: privy, chain: solana, address: "So1"}
@@ -96,8 +98,9 @@ class EngineTest : public ::testing::Test {
   Decision DecisionOf(const std::string& agent, const std::string& wallet,
                       int64_t dollars) {
     // agent_b may only pay its allowlisted destination.
-    absl::StatusOr<AuthorizeOutput> out =
-        Spend(agent, wallet, dollars, "", agent == "agent_b" ? "0xAAAA" : "");
+    absl::StatusOr<AuthorizeOutput> out = Spend(
+        agent, wallet, dollars, "",
+        agent == "agent_b" ? "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" : "");
     EXPECT_TRUE(out.ok()) << out.status();
     return out.ok() ? out->authorization.decision : Decision::kUnspecified;
   }
@@ -188,7 +191,8 @@ TEST_F(EngineTest, CountLimit) {
   EXPECT_EQ(DecisionOf("agent_b", "wallet_3", 1), Decision::kAllow);
   EXPECT_EQ(DecisionOf("agent_b", "wallet_3", 1), Decision::kAllow);
   absl::StatusOr<AuthorizeOutput> out =
-      Spend("agent_b", "wallet_3", 1, "", "0xAAAA");
+      Spend("agent_b", "wallet_3", 1, "",
+            "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
   ASSERT_TRUE(out.ok());
   ASSERT_THAT(out->authorization.violations, SizeIs(1));
   const Violation& v = out->authorization.violations[0];
@@ -210,7 +214,9 @@ TEST_F(EngineTest, RuleViolations) {
     in.wallet_id = in.wallet_id.empty() ? "wallet_3" : in.wallet_id;
     in.asset = in.asset.empty() ? "USDC" : in.asset;
     in.amount = in.amount.empty() ? Usdc(1) : in.amount;
-    in.destination = in.destination.empty() ? "0xaaaa" : in.destination;
+    in.destination = in.destination.empty()
+                         ? "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                         : in.destination;
     absl::StatusOr<AuthorizeOutput> out = engine_.Authorize(in);
     EXPECT_TRUE(out.ok()) << out.status();
     std::vector<std::string> c;
@@ -221,18 +227,23 @@ TEST_F(EngineTest, RuleViolations) {
     }
     return c;
   };
-  EXPECT_THAT(codes({}), IsEmpty());  // 0xaaaa matches 0xAAAA.
+  EXPECT_THAT(codes({}),
+              IsEmpty());  // Matches 0xAAAA...: hex compares caseless.
   EXPECT_THAT(codes({.amount = Usdc(201)}), ElementsAre("PER_TX_MAX"));
-  EXPECT_THAT(codes({.wallet_id = "wallet_4"}),
-              ElementsAre("CHAIN_NOT_ALLOWED"));
+  EXPECT_THAT(
+      codes({.wallet_id = "wallet_4",
+             .destination = "So11111111111111111111111111111111111111112"}),
+      ElementsAre("CHAIN_NOT_ALLOWED"));
   EXPECT_THAT(codes({.asset = "ETH", .amount = "1000"}),
               ElementsAre("ASSET_NOT_ALLOWED"));
-  EXPECT_THAT(codes({.destination = "0xBBBB"}),
-              ElementsAre("DESTINATION_NOT_ALLOWED"));
-  EXPECT_THAT(codes({.agent_id = "agent_d",
-                     .wallet_id = "wallet_d",
-                     .destination = "0xdead"}),
-              ElementsAre("DESTINATION_DENIED"));
+  EXPECT_THAT(
+      codes({.destination = "0xbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}),
+      ElementsAre("DESTINATION_NOT_ALLOWED"));
+  EXPECT_THAT(
+      codes({.agent_id = "agent_d",
+             .wallet_id = "wallet_d",
+             .destination = "0x000000000000000000000000000000000000dead"}),
+      ElementsAre("DESTINATION_DENIED"));
   EXPECT_THAT(
       codes({.agent_id = "agent_d", .wallet_id = "wallet_d", .asset = "MYST"}),
       ElementsAre("PRICE_UNAVAILABLE"));
@@ -600,6 +611,28 @@ TEST_F(EngineTest, InputErrors) {
   in = ok;
   in.org_id = "other";
   EXPECT_EQ(error(in).code(), absl::StatusCode::kNotFound);
+  // Ids must look like ids, and destinations like addresses on the
+  // wallet's chain; the error names the field without echoing raw bytes.
+  in = ok;
+  in.agent_id = std::string("agent\0\n<script>", 15);
+  EXPECT_THAT(error(in).message(),
+              HasSubstr("agent_id: \"agent\\x00\\n<script>\" is not an id"));
+  in = ok;
+  in.wallet_id = std::string(65, 'w');
+  EXPECT_THAT(error(in).message(), HasSubstr("wallet_id: "));
+  in = ok;
+  in.asset = "";
+  EXPECT_EQ(error(in), absl::InvalidArgumentError("asset: is required"));
+  in = ok;
+  in.destination = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD";  // Typo.
+  EXPECT_THAT(error(in).message(),
+              HasSubstr("destination: \"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1"
+                        "BeAeD\" has a wrong EIP-55 checksum"));
+  in = ok;
+  in.destination = "0x1234";
+  EXPECT_THAT(error(in).message(), HasSubstr("is not an address on base"));
+  EXPECT_EQ(engine_.Get("", "az_\x01\x02").status().code(),
+            absl::StatusCode::kInvalidArgument);
   in = ok;
   in.memo = std::string(kMaxMemoBytes + 1, 'm');
   EXPECT_THAT(error(in).message(), HasSubstr("memo: is 1025 bytes"));

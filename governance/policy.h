@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "governance/money.h"
 #include "governance/window.h"
@@ -125,7 +126,12 @@ struct Policy {
 // exactly otherwise (base58 is case-sensitive).
 std::string NormalizeDestination(const std::string& destination);
 
-const char* TierName(Tier tier);  // "instant", "notify", "delay", "approval"
+const char* TierName(Tier tier);
+
+// Ids of orgs, departments, agents, wallets, assets and limits: 1-64
+// characters of A-Z, a-z, 0-9, _, - and .
+bool IsValidId(
+    absl::string_view id);  // "instant", "notify", "delay", "approval"
 
 // The approver entry that admits any other agent of the requester's
 // department.

@@ -1,10 +1,14 @@
 #ifndef WARDEN_SERVICES_CALL_H_
 #define WARDEN_SERVICES_CALL_H_
 
+#include <algorithm>
+#include <chrono>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "services/access.h"
 #include "services/executor.h"
@@ -19,6 +23,22 @@ namespace warden {
 // result; fill(value) writes the response when it is OK. A full executor
 // queue finishes the call at once with UNAVAILABLE, so overload sheds calls
 // instead of queueing without bound.
+// How long a call may take, queue included, when its caller set no
+// deadline (or a longer one).
+inline constexpr absl::Duration kDefaultCallDeadline = absl::Seconds(30);
+
+// When the call must be over: its own deadline, at most kDefaultCallDeadline
+// after `arrived`.
+inline absl::Time CallDeadline(const grpc::CallbackServerContext& context,
+                               absl::Time arrived) {
+  const auto deadline = context.deadline();
+  const absl::Time own =
+      deadline == std::chrono::system_clock::time_point::max()
+          ? absl::InfiniteFuture()
+          : absl::FromChrono(deadline);
+  return std::min(own, arrived + kDefaultCallDeadline);
+}
+
 template <typename Work, typename Fill>
 grpc::ServerUnaryReactor* RunUnary(Executor* executor, Gatekeeper* gate,
                                    grpc::CallbackServerContext* context,

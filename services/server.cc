@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "governance/bundle.h"
 #include "governance/memory/embedded_recovery.h"
 #include "governance/memory/file_audit_log.h"
 #include "governance/memory/memory_budget_store.h"
@@ -263,6 +264,8 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
                           ServerCredentialsFor(options, loopback));
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, creds, &s->port_);
+  // The largest request is a bundle at its size limit.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxRequestBytes));
   builder.RegisterService(s->authorization_service_.get());
   builder.RegisterService(s->admin_service_.get());
   builder.RegisterService(s->audit_service_.get());

@@ -24,6 +24,10 @@
 
 namespace warden {
 
+// The largest request message accepted: a bundle at its size limit, with
+// room for the rest of the request. Larger ones are RESOURCE_EXHAUSTED.
+inline constexpr size_t kMaxRequestBytes = (1 << 20) + (64 << 10);
+
 struct ServerOptions {
   // host:port to serve gRPC on; port 0 picks a free one.
   std::string listen = "127.0.0.1:7400";

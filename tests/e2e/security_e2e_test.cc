@@ -367,6 +367,24 @@ TEST_F(SecurityE2eTest, AgentsActOnlyForThemselvesWithinTheirOrg) {
   EXPECT_THAT(trail, HasSubstr("agent/agent_a from ipv"));
 }
 
+// Oversized requests are refused before they are read into memory whole;
+// a bundle within the request limit but past the bundle limit is named.
+TEST_F(SecurityE2eTest, OversizedRequestsAreRefused) {
+  v1::ApplyBundleRequest apply;
+  apply.set_dry_run(true);
+  apply.set_yaml(std::string(2 << 20, '#'));
+  v1::ApplyBundleResponse r;
+  auto send = [&](grpc::ClientContext* c) {
+    return admin_->ApplyBundle(c, apply, &r);
+  };
+  EXPECT_EQ(Call("admin", send).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  apply.set_yaml(std::string((1 << 20) + 10, '#'));
+  grpc::Status st = Call("admin", send);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("exceeds the limit"));
+}
+
 TEST_F(SecurityE2eTest, MissingRevokedAndExpiredTokensAreRefused) {
   v1::GetAuthorizationRequest get;
   get.set_authorization_id(owned_id_);
