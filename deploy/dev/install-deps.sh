@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config clang-format git
+  # fuzzing (libFuzzer comes with clang's compiler-rt)
+  clang libclang-rt-14-dev
   # RPC and core libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libssl-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Sets everything up on a fresh Debian 12 machine and runs the whole test
 # suite: the normal build (warnings are errors), then the same suite under
-# AddressSanitizer + UndefinedBehaviorSanitizer.
+# AddressSanitizer + UndefinedBehaviorSanitizer, then each libFuzzer target
+# for a bounded time (built with clang).
 #
 #   bash deploy/dev/test.sh
 #
 # Environment:
 #   WARDEN_SANITIZE=0   skip the sanitizer pass (faster local runs)
+#   WARDEN_FUZZ=0       skip the fuzzers; WARDEN_FUZZ_SECONDS (60) per target
 #   WARDEN_BUILD_DIR    where to build (default: build/test)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,4 +48,12 @@ if [ "${WARDEN_SANITIZE:-1}" != "0" ]; then
   # The benchmark measures speed, which a sanitizer build cannot tell.
   run_suite "${build_dir}-asan" "-LE bench" -DCMAKE_BUILD_TYPE=Debug \
     -DWARDEN_SANITIZE=ON
+fi
+
+if [ "${WARDEN_FUZZ:-1}" != "0" ]; then
+  echo "== fuzz: ${build_dir}-fuzz"
+  CC=clang CXX=clang++ cmake -S . -B "${build_dir}-fuzz" -G Ninja \
+    -DWARDEN_FUZZ=ON -DWARDEN_WERROR=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  cmake --build "${build_dir}-fuzz" -j "$jobs" --target fuzzers
+  bash tests/fuzz/run_fuzzers.sh "${build_dir}-fuzz" "${WARDEN_FUZZ_SECONDS:-60}"
 fi
