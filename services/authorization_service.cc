@@ -49,6 +49,11 @@ class Watcher final : public grpc::ServerWriteReactor<v1::Authorization> {
  private:
   void Poll() {
     const bool queued = executor_->Submit([this] {
+      if (absl::Now() >= until_) {
+        Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                            "a watch lasts at most an hour; watch again"));
+        return;
+      }
       absl::StatusOr<Authorization> a = read_();
       if (cancelled_) {
         Finish(grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled"));
@@ -93,6 +98,8 @@ class Watcher final : public grpc::ServerWriteReactor<v1::Authorization> {
 
   Executor* const executor_;
   const Read read_;
+  // Without a deadline from the caller, a watch still ends.
+  const absl::Time until_ = absl::Now() + absl::Hours(1);
   grpc::Alarm alarm_;
   std::atomic<bool> cancelled_{false};
   bool decided_ = false;
