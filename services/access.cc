@@ -19,6 +19,8 @@ namespace warden {
 namespace {
 
 constexpr char kBearer[] = "Bearer ";
+// How many failing keys are tracked before stale ones are dropped.
+constexpr size_t kMaxTracked = 100000;
 
 std::vector<Role> AllRoles() {
   return {Role::kAgent, Role::kApprover, Role::kAuditor, Role::kAdmin,
@@ -256,6 +258,16 @@ absl::StatusOr<Principal> Gatekeeper::Authenticate(
 absl::Duration Gatekeeper::Fail(const std::string& key) {
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
+  // Bounded: past kMaxTracked keys (made-up token ids, say), forget those
+  // neither locked nor recently failing.
+  if (failures_.size() >= kMaxTracked) {
+    absl::erase_if(failures_, [&](const auto& entry) {
+      const Failures& e = entry.second;
+      return now >= e.locked_until &&
+             (e.recent.empty() ||
+              e.recent.back() <= now - options_.failure_window);
+    });
+  }
   Failures& f = failures_[key];
   std::erase_if(f.recent, [&](absl::Time t) {
     return t <= now - options_.failure_window;
