@@ -14,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 bash deploy/dev/install-deps.sh
+bash deploy/dev/install-tools.sh
 
 # Test servers die with their test binary, except a Postgres started as the
 # postgres user (the uid change drops the parent-death signal): stop any

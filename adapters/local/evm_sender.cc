@@ -1,0 +1,137 @@
+#include "adapters/local/evm_sender.h"
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "governance/keccak.h"
+#include "governance/status_macros.h"
+
+namespace warden::evm {
+namespace {
+
+absl::StatusOr<uint64_t> ToU64(const absl::StatusOr<absl::uint128>& q,
+                               absl::string_view what) {
+  if (!q.ok()) return q.status();
+  if (*q > absl::uint128(UINT64_MAX)) {
+    return absl::OutOfRangeError(absl::StrCat(what, " exceeds 64 bits"));
+  }
+  return absl::Uint128Low64(*q);
+}
+
+}  // namespace
+
+EvmSender::EvmSender(const PrivateKey* key, uint64_t chain_id,
+                     std::unique_ptr<JsonRpcClient> rpc)
+    : key_(key),
+      chain_id_(chain_id),
+      address_(key->address()),
+      rpc_(std::move(rpc)) {}
+
+absl::StatusOr<std::unique_ptr<EvmSender>> EvmSender::Create(
+    const PrivateKey* key, uint64_t chain_id,
+    std::unique_ptr<JsonRpcClient> rpc) {
+  WARDEN_ASSIGN_OR_RETURN(nlohmann::json id,
+                          rpc->Call("eth_chainId", nlohmann::json::array()));
+  WARDEN_ASSIGN_OR_RETURN(uint64_t node_chain,
+                          ToU64(ParseQuantity(id), "chain id"));
+  if (node_chain != chain_id) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("chain id: the node at ", rpc->url(), " serves chain ",
+                     node_chain, ", not the wallet's chain ", chain_id));
+  }
+  return std::unique_ptr<EvmSender>(
+      new EvmSender(key, chain_id, std::move(rpc)));
+}
+
+absl::StatusOr<uint64_t> EvmSender::PendingNonce() {
+  WARDEN_ASSIGN_OR_RETURN(
+      nlohmann::json n,
+      rpc_->Call("eth_getTransactionCount",
+                 nlohmann::json::array({Hex(address_), "pending"})));
+  return ToU64(ParseQuantity(n), "nonce");
+}
+
+absl::StatusOr<EvmSender::Sent> EvmSender::Send(const Address& to,
+                                                absl::uint128 value,
+                                                const std::string& data) {
+  Eip1559Tx tx;
+  tx.chain_id = chain_id_;
+  tx.to = to;
+  tx.value = value;
+  tx.data = data;
+  nlohmann::json call = {
+      {"from", Hex(address_)}, {"to", Hex(to)}, {"value", Quantity(value)}};
+  if (!data.empty()) call["data"] = Hex(data);
+  WARDEN_ASSIGN_OR_RETURN(
+      nlohmann::json gas,
+      rpc_->Call("eth_estimateGas", nlohmann::json::array({call})));
+  WARDEN_ASSIGN_OR_RETURN(tx.gas_limit, ToU64(ParseQuantity(gas), "gas"));
+  if (!data.empty()) tx.gas_limit += tx.gas_limit / 5;
+  WARDEN_ASSIGN_OR_RETURN(
+      nlohmann::json tip,
+      rpc_->Call("eth_maxPriorityFeePerGas", nlohmann::json::array()));
+  WARDEN_ASSIGN_OR_RETURN(tx.max_priority_fee_per_gas, ParseQuantity(tip));
+  WARDEN_ASSIGN_OR_RETURN(nlohmann::json block,
+                          rpc_->Call("eth_getBlockByNumber",
+                                     nlohmann::json::array({"latest", false})));
+  if (!block.is_object() || !block.contains("baseFeePerGas")) {
+    return absl::FailedPreconditionError(
+        "the node's latest block has no base fee (not an EIP-1559 chain?)");
+  }
+  WARDEN_ASSIGN_OR_RETURN(absl::uint128 base,
+                          ParseQuantity(block["baseFeePerGas"]));
+  tx.max_fee_per_gas = 2 * base + tx.max_priority_fee_per_gas;
+
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Sent> sent = SignAndSend(tx);
+  if (absl::IsFailedPrecondition(sent.status()) &&
+      absl::StrContains(absl::AsciiStrToLower(sent.status().message()),
+                        "nonce too low")) {
+    next_nonce_.reset();  // Someone else used the account: resync once.
+    sent = SignAndSend(tx);
+  }
+  return sent;
+}
+
+absl::StatusOr<EvmSender::Sent> EvmSender::SignAndSend(Eip1559Tx tx) {
+  if (!next_nonce_) {
+    WARDEN_ASSIGN_OR_RETURN(uint64_t pending, PendingNonce());
+    next_nonce_ = pending;
+  }
+  tx.nonce = *next_nonce_;
+  const std::string raw = SignedEnvelope(tx, key_->Sign(SigningHash(tx)));
+  const Hash hash = Keccak256(raw);
+  absl::StatusOr<nlohmann::json> reply =
+      rpc_->Call("eth_sendRawTransaction", nlohmann::json::array({Hex(raw)}));
+  if (absl::IsDeadlineExceeded(reply.status())) {
+    // It may be in the pool: the nonce is spent either way.
+    ++*next_nonce_;
+    return reply.status();
+  }
+  if (!reply.ok()) return reply.status();
+  if (!reply->is_string() || reply->get<std::string>() != Hex(hash)) {
+    return absl::InternalError(
+        absl::StrCat("the node reported transaction hash ", reply->dump(),
+                     ", not ", Hex(hash)));
+  }
+  ++*next_nonce_;
+  return Sent{hash, tx.nonce};
+}
+
+absl::StatusOr<std::optional<bool>> EvmSender::ReceiptStatus(
+    const Hash& tx_hash) {
+  WARDEN_ASSIGN_OR_RETURN(nlohmann::json r,
+                          rpc_->Call("eth_getTransactionReceipt",
+                                     nlohmann::json::array({Hex(tx_hash)})));
+  if (r.is_null()) return std::optional<bool>();
+  if (!r.is_object() || !r.contains("status")) {
+    return absl::UnavailableError("eth_getTransactionReceipt: no status");
+  }
+  WARDEN_ASSIGN_OR_RETURN(absl::uint128 status, ParseQuantity(r["status"]));
+  return std::optional<bool>(status == 1);
+}
+
+}  // namespace warden::evm

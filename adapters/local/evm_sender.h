@@ -1,0 +1,68 @@
+#ifndef WARDEN_ADAPTERS_LOCAL_EVM_SENDER_H_
+#define WARDEN_ADAPTERS_LOCAL_EVM_SENDER_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "adapters/local/evm.h"
+#include "adapters/local/json_rpc.h"
+
+namespace warden::evm {
+
+// Signs and broadcasts EIP-1559 transactions from one wallet through a
+// node's JSON-RPC endpoint. Nonces are allocated here, per wallet and
+// serialized, starting from the node's pending count, so concurrent sends
+// from one wallet land with consecutive nonces. The key is held decrypted
+// (by the keystore) and never re-derived per send. Thread-safe.
+class EvmSender {
+ public:
+  // Checks that the node serves `chain_id` (FAILED_PRECONDITION if not).
+  // `key` is not owned and must outlive the sender.
+  static absl::StatusOr<std::unique_ptr<EvmSender>> Create(
+      const PrivateKey* key, uint64_t chain_id,
+      std::unique_ptr<JsonRpcClient> rpc);
+
+  struct Sent {
+    Hash tx_hash{};
+    uint64_t nonce = 0;
+  };
+  // Estimates gas (plus a fifth, for calls), takes fees from the node
+  // (eth_maxPriorityFeePerGas, and twice the latest base fee on top), signs
+  // with the next nonce and broadcasts. If the node says the nonce is too
+  // low, the nonce is resynced and the send tried once more: the rejected
+  // transaction never entered the pool, so nothing is sent twice. A timeout
+  // of the broadcast is DEADLINE_EXCEEDED: the transaction may be on chain,
+  // so its nonce stays used and the caller must poll, not resend.
+  absl::StatusOr<Sent> Send(const Address& to, absl::uint128 value,
+                            const std::string& data);
+
+  // A mined transaction's status (true: success, false: reverted), or
+  // nullopt while it is not mined.
+  absl::StatusOr<std::optional<bool>> ReceiptStatus(const Hash& tx_hash);
+
+  const Address& address() const { return address_; }
+  uint64_t chain_id() const { return chain_id_; }
+
+ private:
+  EvmSender(const PrivateKey* key, uint64_t chain_id,
+            std::unique_ptr<JsonRpcClient> rpc);
+  absl::StatusOr<uint64_t> PendingNonce();
+  absl::StatusOr<Sent> SignAndSend(Eip1559Tx tx)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const PrivateKey* const key_;
+  const uint64_t chain_id_;
+  const Address address_;
+  const std::unique_ptr<JsonRpcClient> rpc_;
+  absl::Mutex mu_;
+  std::optional<uint64_t> next_nonce_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace warden::evm
+
+#endif  // WARDEN_ADAPTERS_LOCAL_EVM_SENDER_H_

@@ -1,0 +1,42 @@
+#ifndef WARDEN_ADAPTERS_LOCAL_JSON_RPC_H_
+#define WARDEN_ADAPTERS_LOCAL_JSON_RPC_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+
+namespace warden::evm {
+
+// A JSON-RPC 2.0 client for an Ethereum node over HTTP(S) (libcurl). Each
+// call is one POST with a timeout; nothing is retried here, since whether a
+// retry is safe depends on the method. Thread-safe.
+class JsonRpcClient {
+ public:
+  JsonRpcClient(std::string url, absl::Duration timeout);
+
+  // The call's `result`. UNAVAILABLE when the node could not be reached or
+  // answered garbage (DEADLINE_EXCEEDED on a timeout: the call may have
+  // taken effect), FAILED_PRECONDITION with the node's message and code for
+  // a JSON-RPC error.
+  absl::StatusOr<nlohmann::json> Call(const std::string& method,
+                                      const nlohmann::json& params);
+
+  const std::string& url() const { return url_; }
+
+ private:
+  const std::string url_;
+  const absl::Duration timeout_;
+  std::atomic<int64_t> next_id_{1};
+};
+
+// "0x1a" <-> 26, for the node's quantities.
+std::string Quantity(absl::uint128 value);
+absl::StatusOr<absl::uint128> ParseQuantity(const nlohmann::json& value);
+
+}  // namespace warden::evm
+
+#endif  // WARDEN_ADAPTERS_LOCAL_JSON_RPC_H_
