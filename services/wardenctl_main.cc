@@ -6,17 +6,23 @@
 // 3 when `audit verify` finds the chain broken.
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "adapters/local/keystore.h"
 #include "google/protobuf/util/time_util.h"
+#include "governance/address.h"
 #include "governance/audit_chain.h"
 #include "governance/memory/file_audit_log.h"
 #include "governance/postgres/migrations.h"
@@ -315,6 +321,65 @@ int VerifyExportFile(const std::string& path, bool json) {
   }
   return PrintVerification(path, true, n, 0, 0, "", json);
 }
+// The keystore password: the first line of `file`, or
+// WARDEN_KEYSTORE_PASSWORD.
+std::optional<std::string> KeystorePassword(const std::string& file) {
+  std::string password;
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) return std::nullopt;
+    std::getline(in, password);
+  } else if (const char* env = std::getenv("WARDEN_KEYSTORE_PASSWORD")) {
+    password = env;
+  }
+  if (password.empty()) return std::nullopt;
+  return password;
+}
+
+int WalletCommand(const std::string& dir, const std::string& password_file,
+                  const std::string& key_file, uint64_t scrypt_n, bool create,
+                  bool import) {
+  std::optional<std::string> password = KeystorePassword(password_file);
+  if (!password) {
+    std::cerr << "wardenctl: a keystore password is required: "
+                 "--password-file or WARDEN_KEYSTORE_PASSWORD\n";
+    return kUsage;
+  }
+  if (create || import) {
+    std::string key;
+    if (import) {
+      std::ifstream in(key_file);
+      std::string hex;
+      std::getline(in, hex);
+      absl::string_view digits = absl::StripAsciiWhitespace(hex);
+      absl::ConsumePrefix(&digits, "0x");
+      if (!in || digits.size() != 64) {
+        std::cerr << "wardenctl: --private-key-file: expected 64 hex digits\n";
+        return kUsage;
+      }
+      key = absl::HexStringToBytes(digits);
+    }
+    absl::StatusOr<warden::evm::Address> address = warden::evm::Keystore::Add(
+        dir, *password, warden::evm::KdfParams{.n = scrypt_n}, key);
+    if (!address.ok()) {
+      std::cerr << "wardenctl: " << address.status().message() << "\n";
+      return kCallFailed;
+    }
+    std::cout << warden::Eip55(warden::evm::Hex(*address)) << "\n";
+    return 0;
+  }
+  absl::StatusOr<warden::evm::Keystore> ks =
+      warden::evm::Keystore::Open(dir, *password);
+  if (!ks.ok()) {
+    std::cerr << "wardenctl: " << ks.status().message() << "\n";
+    return kCallFailed;
+  }
+  for (const warden::evm::Address& a : ks->Addresses()) {
+    std::cout << warden::Eip55(warden::evm::Hex(a)) << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -472,6 +537,35 @@ int main(int argc, char** argv) {
   CLI::App* unfreeze = app.add_subcommand("unfreeze", "Lift a freeze");
   scope_options(unfreeze);
 
+  // The local wallet's keystore, on this machine.
+  CLI::App* wallet = app.add_subcommand("wallet", "Local wallet keystore");
+  wallet->require_subcommand(1);
+  std::string keystore_dir, password_file, private_key_file;
+  uint64_t scrypt_n = warden::evm::KdfParams().n;
+  auto keystore_options = [&](CLI::App* cmd) {
+    cmd->add_option("--keystore", keystore_dir, "Keystore directory")
+        ->required()
+        ->envname("WARDEN_KEYSTORE");
+    cmd->add_option("--password-file", password_file,
+                    "File whose first line is the password (else "
+                    "WARDEN_KEYSTORE_PASSWORD)");
+  };
+  CLI::App* create_local = wallet->add_subcommand(
+      "create-local", "Make a new key; prints its address");
+  keystore_options(create_local);
+  create_local->add_option("--scrypt-n", scrypt_n, "scrypt cost (power of 2)")
+      ->capture_default_str();
+  CLI::App* import_local = wallet->add_subcommand(
+      "import-local",
+      "Encrypt an existing key (hex in a file); prints its "
+      "address");
+  keystore_options(import_local);
+  import_local->add_option("--private-key-file", private_key_file)->required();
+  import_local->add_option("--scrypt-n", scrypt_n)->capture_default_str();
+  CLI::App* wallet_address = wallet->add_subcommand(
+      "address", "Decrypt the keystore and print its addresses");
+  keystore_options(wallet_address);
+
   // Commands that talk to Postgres directly, for operators and auditors.
   std::string postgres_url;
   CLI::App* migrate =
@@ -579,6 +673,11 @@ int main(int argc, char** argv) {
               << minted->record.principal
               << "; the token above is shown once\n";
     return 0;
+  }
+  if (*create_local || *import_local || *wallet_address) {
+    return WalletCommand(keystore_dir, password_file, private_key_file,
+                         scrypt_n, create_local->parsed(),
+                         import_local->parsed());
   }
   if (*migrate) {
     absl::StatusOr<int> version = warden::ApplyMigrations(postgres_url);

@@ -269,6 +269,12 @@ absl::StatusOr<Address> Keystore::Add(const std::string& dir,
   return address;
 }
 
+std::vector<Address> Keystore::Addresses() const {
+  std::vector<Address> out;
+  for (const auto& [a, k] : keys_) out.push_back(a);
+  return out;
+}
+
 const PrivateKey* Keystore::Find(const Address& address) const {
   auto it = keys_.find(address);
   return it == keys_.end() ? nullptr : &it->second;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "adapters/local/evm.h"
@@ -48,6 +49,7 @@ class Keystore {
 
   // The key of `address`, or nullptr.
   const PrivateKey* Find(const Address& address) const;
+  std::vector<Address> Addresses() const;
   size_t size() const { return keys_.size(); }
 
  private:
