@@ -22,6 +22,13 @@ std::string Hex(const unsigned char* data, size_t n) {
 
 }  // namespace
 
+std::string Sha256Hex(absl::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(data.data(), data.size(), digest, &n, EVP_sha256(), nullptr);
+  return Hex(digest, n);
+}
+
 const char* const kGenesisHash =
     "0000000000000000000000000000000000000000000000000000000000000000";
 

@@ -15,6 +15,9 @@ namespace warden {
 // The prev_hash of an org's first record: 64 zeros.
 extern const char* const kGenesisHash;
 
+// Hex SHA-256 of `data`.
+std::string Sha256Hex(absl::string_view data);
+
 // Lower-case hex of SHA-256(prev_hash || body), where prev_hash is the
 // previous record's hash as its 64 hex characters.
 std::string ChainHash(absl::string_view prev_hash, absl::string_view body);

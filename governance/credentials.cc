@@ -2,7 +2,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 
@@ -11,7 +10,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "governance/audit_chain.h"
 
 namespace warden {
 namespace {
@@ -31,9 +30,7 @@ std::string RandomHex(size_t bytes) {
                  static_cast<int>(bytes)) != 1) {
     std::abort();
   }
-  std::string hex;
-  for (unsigned char c : raw) absl::StrAppendFormat(&hex, "%02x", c);
-  return hex;
+  return absl::BytesToHexString(raw);
 }
 
 bool IsHex(absl::string_view s) {
@@ -59,6 +56,14 @@ absl::StatusOr<Role> ParseRole(absl::string_view name) {
   return absl::InvalidArgumentError(absl::StrCat(
       "role: \"", name,
       "\" is not one of agent, approver, auditor, admin, operator"));
+}
+
+bool RoleFits(absl::string_view principal, Role role) {
+  // Agents spend and may approve another agent's spend (second_agent); the
+  // other roles are for people and services.
+  return absl::StartsWith(principal, "agent/")
+             ? (role == Role::kAgent || role == Role::kApprover)
+             : role != Role::kAgent;
 }
 
 bool Principal::Has(Role role) const {
@@ -119,15 +124,6 @@ std::optional<std::string> TokenIdOf(absl::string_view token) {
   return std::string(token.substr(4, 20));
 }
 
-std::string Sha256Hex(absl::string_view token) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(),
-         digest);
-  std::string hex;
-  for (unsigned char c : digest) absl::StrAppendFormat(&hex, "%02x", c);
-  return hex;
-}
-
 bool TokenMatches(const ApiToken& record, absl::string_view token) {
   const std::string hash = Sha256Hex(token);
   return hash.size() == record.secret_sha256.size() &&
@@ -156,13 +152,8 @@ absl::StatusOr<MintedToken> IssueToken(
       parsed.push_back(*role);
     }
   }
-  const bool agent = absl::StartsWith(principal, "agent/");
   for (Role r : parsed) {
-    // Agents spend and may approve another agent's spend (second_agent);
-    // the other roles are for people and services.
-    const bool fits =
-        agent ? (r == Role::kAgent || r == Role::kApprover) : r != Role::kAgent;
-    if (!fits) {
+    if (!RoleFits(principal, r)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "roles: ", RoleName(r), " does not fit ", principal,
           " (agent/<id> principals may hold agent and approver; user/<id> "

@@ -19,6 +19,10 @@ enum class Role { kAgent, kApprover, kAuditor, kAdmin, kOperator };
 const char* RoleName(Role role);  // "agent", "approver", ...
 absl::StatusOr<Role> ParseRole(absl::string_view name);
 
+// Whether `role` may be held by `principal`: agent/<id> holds agent and
+// approver, user/<id> any role but agent.
+bool RoleFits(absl::string_view principal, Role role);
+
 struct Principal {
   std::string org_id;
   std::string name;  // "agent/agent_a", "user/alice".
@@ -63,9 +67,6 @@ MintedToken MintToken(const std::string& org_id, const std::string& principal,
 
 // The token id in a bearer value, or nullopt if it is not shaped like one.
 std::optional<std::string> TokenIdOf(absl::string_view token);
-
-// Hex SHA-256 of `token`.
-std::string Sha256Hex(absl::string_view token);
 
 // Whether `token` hashes to `record.secret_sha256`, compared in constant
 // time.

@@ -677,7 +677,8 @@ absl::Status Engine::AuditTransition(AuditEvent::Type type,
 
 absl::StatusOr<Authorization> Engine::Settle(const SettleInput& in) {
   WARDEN_ASSIGN_OR_RETURN(std::string org, ResolveOrg(in.org_id));
-  WARDEN_ASSIGN_OR_RETURN(Authorization held, Get(org, in.authorization_id));
+  WARDEN_ASSIGN_OR_RETURN(Authorization held,
+                          Get(org, in.authorization_id, in.owner));
   if (held.status == AuthorizationStatus::kHeld &&
       held.decision == Decision::kPendingApproval) {
     return FieldError(
@@ -724,9 +725,10 @@ absl::StatusOr<Authorization> Engine::Settle(const SettleInput& in) {
 
 absl::StatusOr<Authorization> Engine::Void(const std::string& org_id,
                                            const std::string& authorization_id,
-                                           const std::string& actor) {
+                                           const std::string& actor,
+                                           const std::string& owner) {
   WARDEN_ASSIGN_OR_RETURN(std::string org, ResolveOrg(org_id));
-  WARDEN_RETURN_IF_ERROR(Get(org, authorization_id).status());
+  WARDEN_RETURN_IF_ERROR(Get(org, authorization_id, owner).status());
   WARDEN_ASSIGN_OR_RETURN(Authorization voided,
                           budgets_->Void(org, authorization_id, clock_->Now()));
   WARDEN_RETURN_IF_ERROR(
@@ -735,7 +737,8 @@ absl::StatusOr<Authorization> Engine::Void(const std::string& org_id,
 }
 
 absl::StatusOr<Authorization> Engine::Get(const std::string& org_id,
-                                          const std::string& authorization_id) {
+                                          const std::string& authorization_id,
+                                          const std::string& owner) {
   WARDEN_RETURN_IF_ERROR(CheckId("authorization_id", authorization_id));
   WARDEN_ASSIGN_OR_RETURN(std::string org, ResolveOrg(org_id));
   absl::StatusOr<Authorization> a = budgets_->Get(org, authorization_id);
@@ -745,6 +748,11 @@ absl::StatusOr<Authorization> Engine::Get(const std::string& org_id,
                                    "\" in org ", org));
   }
   if (!a.ok()) return a.status();
+  if (!owner.empty() && a->agent_id != owner) {
+    return FieldError(absl::StatusCode::kPermissionDenied, "authorization_id",
+                      absl::StrCat(authorization_id, " belongs to agent ",
+                                   a->agent_id, ", not agent ", owner));
+  }
   return Present(*std::move(a));
 }
 

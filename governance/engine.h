@@ -55,6 +55,8 @@ struct SettleInput {
   std::string amount;  // Empty: the whole held amount.
   std::string tx_hash;
   std::string actor;
+  // Set (an agent id): the record must be this agent's.
+  std::string owner;
 };
 
 struct VoteInput {
@@ -126,11 +128,15 @@ class Engine {
   absl::StatusOr<Authorization> Settle(const SettleInput& in);
   absl::StatusOr<Authorization> Void(const std::string& org_id,
                                      const std::string& authorization_id,
-                                     const std::string& actor);
+                                     const std::string& actor,
+                                     const std::string& owner = "");
   // The record, with its decision as it stands now (a DELAYED one whose
-  // release time passed is an ALLOW).
+  // release time passed is an ALLOW). With `owner` (an agent id) set,
+  // another agent's record is PERMISSION_DENIED; Settle and Void take the
+  // same `owner`.
   absl::StatusOr<Authorization> Get(const std::string& org_id,
-                                    const std::string& authorization_id);
+                                    const std::string& authorization_id,
+                                    const std::string& owner = "");
 
   // Approval tiers. Requests awaiting approval (PENDING_APPROVAL) or a
   // delay (DELAYED), oldest deadline first.

@@ -78,7 +78,7 @@ absl::StatusOr<Principal> PrincipalFromCertificate(const std::string& pem) {
   if (absl::ConsumePrefix(&query, "roles=")) {
     for (absl::string_view name : absl::StrSplit(query, '+')) {
       absl::StatusOr<Role> role = ParseRole(name);
-      if (!role.ok() || (*role == Role::kAgent) != (p.Kind() == "agent")) {
+      if (!role.ok() || !RoleFits(p.name, *role)) {
         return absl::UnauthenticatedError(absl::StrCat(
             "client certificate: role \"", name, "\" in \"", uri, "\""));
       }

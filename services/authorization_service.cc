@@ -16,6 +16,12 @@
 namespace warden {
 namespace {
 
+// The agent whose records `who` may act on: itself if it is an agent; for
+// other principals (their roles decide), no restriction.
+std::string OwnerOf(const Principal& who) {
+  return who.Kind() == "agent" ? who.Id() : "";
+}
+
 // Streams one record until it is decided: reads it on the executor, writes
 // it when it changed, then waits kWatchPollInterval on an alarm. One step is
 // outstanding at a time, and the step that finds the call over (decided,
@@ -133,18 +139,13 @@ grpc::ServerUnaryReactor* AuthorizationService::Authorize(
       });
 }
 
-absl::StatusOr<Authorization> AuthorizationService::Owned(
-    const Principal& who, const std::string& org,
-    const std::string& authorization_id, const char* rpc) {
-  absl::StatusOr<Authorization> a = engine_->Get(org, authorization_id);
-  if (!a.ok() || who.Kind() != "agent" ||
-      who.name == absl::StrCat("agent/", a->agent_id)) {
-    return a;
+absl::StatusOr<Authorization> AuthorizationService::Audited(
+    const Principal& who, const char* rpc,
+    absl::StatusOr<Authorization> result) {
+  if (absl::IsPermissionDenied(result.status())) {
+    return gate_->Deny(who, rpc, std::string(result.status().message()));
   }
-  return gate_->Deny(
-      who, rpc,
-      absl::StrCat("authorization_id: ", authorization_id, " belongs to agent ",
-                   a->agent_id, ", not ", who.name));
+  return result;
 }
 
 grpc::ServerUnaryReactor* AuthorizationService::Settle(
@@ -160,9 +161,8 @@ grpc::ServerUnaryReactor* AuthorizationService::Settle(
         in.amount = request->amount();
         in.tx_hash = request->tx_hash();
         in.actor = who.name;
-        WARDEN_RETURN_IF_ERROR(
-            Owned(who, in.org_id, in.authorization_id, kRpc).status());
-        return engine_->Settle(in);
+        in.owner = OwnerOf(who);
+        return Audited(who, kRpc, engine_->Settle(in));
       },
       [response](const Authorization& a) { ToProto(a, response); });
 }
@@ -174,10 +174,10 @@ grpc::ServerUnaryReactor* AuthorizationService::Void(
   return RunUnary(
       executor_, gate_, context, kRpc, {request->org_id()},
       [this, request](const Principal& who) -> absl::StatusOr<Authorization> {
-        const std::string org = Gatekeeper::OrgOf(who, {request->org_id()});
-        WARDEN_RETURN_IF_ERROR(
-            Owned(who, org, request->authorization_id(), kRpc).status());
-        return engine_->Void(org, request->authorization_id(), who.name);
+        return Audited(
+            who, kRpc,
+            engine_->Void(Gatekeeper::OrgOf(who, {request->org_id()}),
+                          request->authorization_id(), who.name, OwnerOf(who)));
       },
       [response](const Authorization& a) { ToProto(a, response); });
 }
@@ -189,8 +189,9 @@ grpc::ServerUnaryReactor* AuthorizationService::GetAuthorization(
   return RunUnary(
       executor_, gate_, context, kRpc, {request->org_id()},
       [this, request](const Principal& who) {
-        return Owned(who, Gatekeeper::OrgOf(who, {request->org_id()}),
-                     request->authorization_id(), kRpc);
+        return Audited(who, kRpc,
+                       engine_->Get(Gatekeeper::OrgOf(who, {request->org_id()}),
+                                    request->authorization_id(), OwnerOf(who)));
       },
       [response](const Authorization& a) { ToProto(a, response); });
 }
@@ -210,8 +211,10 @@ AuthorizationService::WatchAuthorization(
           if (!who.ok()) return who.status();
           *principal = *std::move(who);
         }
-        return Owned(**principal, Gatekeeper::OrgOf(**principal, {org}), id,
-                     kRpc);
+        const Principal& who = **principal;
+        return Audited(
+            who, kRpc,
+            engine_->Get(Gatekeeper::OrgOf(who, {org}), id, OwnerOf(who)));
       });
 }
 

@@ -41,12 +41,9 @@ class AuthorizationService final
   static constexpr absl::Duration kWatchPollInterval = absl::Milliseconds(200);
 
  private:
-  // The record, if `who` may see it: an agent only its own
-  // (PERMISSION_DENIED, audited, for another's).
-  absl::StatusOr<Authorization> Owned(const Principal& who,
-                                      const std::string& org,
-                                      const std::string& authorization_id,
-                                      const char* rpc);
+  // `result`, with a refusal of another agent's record audited.
+  absl::StatusOr<Authorization> Audited(const Principal& who, const char* rpc,
+                                        absl::StatusOr<Authorization> result);
 
   Engine* const engine_;
   Executor* const executor_;

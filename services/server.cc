@@ -33,11 +33,13 @@
 namespace warden {
 namespace {
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
+// The contents of the file `flag` names.
+absl::StatusOr<std::string> ReadFile(const char* flag,
+                                     const std::string& path) {
   std::ifstream in(path);
   if (!in) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--bundle: cannot read \"", path, "\""));
+        absl::StrCat(flag, ": cannot read \"", path, "\""));
   }
   std::stringstream text;
   text << in.rdbuf();
@@ -45,14 +47,12 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 }
 
 absl::StatusOr<std::string> ReadPem(const char* flag, const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in || text.str().find("-----BEGIN") == std::string::npos) {
+  WARDEN_ASSIGN_OR_RETURN(std::string text, ReadFile(flag, path));
+  if (text.find("-----BEGIN") == std::string::npos) {
     return absl::InvalidArgumentError(
-        absl::StrCat(flag, ": cannot read a PEM file at \"", path, "\""));
+        absl::StrCat(flag, ": \"", path, "\" is not a PEM file"));
   }
-  return text.str();
+  return text;
 }
 
 // TLS (and mTLS with a client CA) as the options ask, else plaintext.
@@ -202,7 +202,8 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
       EngineHooks{.history = s->audit_reader_.get(),
                   .notifications = s->notifications_.get()});
   if (!options.bundle_path.empty()) {
-    WARDEN_ASSIGN_OR_RETURN(std::string yaml, ReadFile(options.bundle_path));
+    WARDEN_ASSIGN_OR_RETURN(std::string yaml,
+                            ReadFile("--bundle", options.bundle_path));
     absl::StatusOr<ApplyResult> applied = s->engine_->ApplyBundle(
         yaml, /*dry_run=*/false,
         absl::StrCat("wardend --bundle ", options.bundle_path));

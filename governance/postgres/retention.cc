@@ -20,14 +20,6 @@ struct Partition {
   absl::Time end;  // Exclusive upper bound of its range.
 };
 
-std::string Sha256Hex(const std::string& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(data.data(), data.size(), digest, &n, EVP_sha256(), nullptr);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), n));
-}
-
 }  // namespace
 
 absl::StatusOr<RetentionReport> ApplyRetention(
