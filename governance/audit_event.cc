@@ -289,7 +289,8 @@ constexpr std::pair<const char*, AuditEvent::Type> kEventTypes[] = {
     {"scope.unfrozen", AuditEvent::Type::kScopeUnfrozen},
     {"access.denied", AuditEvent::Type::kAccessDenied},
     {"token.created", AuditEvent::Type::kTokenCreated},
-    {"token.revoked", AuditEvent::Type::kTokenRevoked}};
+    {"token.revoked", AuditEvent::Type::kTokenRevoked},
+    {"operation.updated", AuditEvent::Type::kOperationUpdated}};
 
 }  // namespace
 
@@ -343,7 +344,8 @@ namespace {
 bool HasReasonOnly(AuditEvent::Type type) {
   return type == AuditEvent::Type::kAccessDenied ||
          type == AuditEvent::Type::kTokenCreated ||
-         type == AuditEvent::Type::kTokenRevoked;
+         type == AuditEvent::Type::kTokenRevoked ||
+         type == AuditEvent::Type::kOperationUpdated;
 }
 
 }  // namespace

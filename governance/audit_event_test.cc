@@ -82,6 +82,16 @@ TEST(AuditEventTest, RoundTrip) {
   frozen.reason = "key leaked";
   frozen.decommissioned = true;
   EXPECT_EQ(*DecodeAuditEvent(EncodeAuditEvent(frozen)), frozen);
+
+  AuditEvent sent;
+  sent.type = AuditEvent::Type::kOperationUpdated;
+  sent.time = e.time;
+  sent.org_id = "acme";
+  sent.actor = "system";
+  sent.reason = "operation op_az_1 (authorization az_1): UNKNOWN tx 0x11";
+  const std::string sent_line = EncodeAuditEvent(sent);
+  EXPECT_NE(sent_line.find("\"operation.updated\""), std::string::npos);
+  EXPECT_EQ(*DecodeAuditEvent(sent_line), sent);
 }
 
 // Money is written as decimal strings, never as JSON numbers.

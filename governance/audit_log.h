@@ -34,6 +34,10 @@ struct AuditEvent {
     // principal and roles.
     kTokenCreated,
     kTokenRevoked,
+    // A SubmitTransaction operation changed state; `reason` names the
+    // operation, its authorization, the new state, the tx hash and any
+    // error (an UNKNOWN send among them).
+    kOperationUpdated,
   };
   Type type = Type::kAuthorizationDecided;
   absl::Time time;

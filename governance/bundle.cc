@@ -10,6 +10,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "governance/address.h"
 #include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/yaml.h"
 
@@ -487,10 +489,48 @@ class BundleParser {
     }
   }
 
+  // chain: native | contract address.
+  bool ParseAssetChains(const YAML::Node& map, const std::string& path,
+                        Asset* asset) {
+    if (!map.IsDefined() || map.IsNull()) return true;
+    if (!map.IsMap()) {
+      Error(path,
+            "must be a mapping of chain to \"native\" or a contract "
+            "address");
+      return false;
+    }
+    bool ok = true;
+    for (const auto& entry : map) {
+      const std::string chain = entry.first.as<std::string>();
+      const std::string p = Join(path, chain);
+      if (!IsValidId(chain)) {
+        Error(p, absl::StrCat("\"", chain, "\" is not a valid chain id"));
+        ok = false;
+        continue;
+      }
+      if (!entry.second.IsScalar()) {
+        Error(p, "must be \"native\" or a contract address");
+        ok = false;
+        continue;
+      }
+      const std::string where = entry.second.as<std::string>();
+      if (where != kNativeAsset) {
+        if (absl::Status st = ValidateAddress(p, chain, where); !st.ok()) {
+          Error(p, absl::StrCat(absl::StripPrefix(st.message(), p + ": "),
+                                "; write \"native\" for the chain's own coin"));
+          ok = false;
+          continue;
+        }
+      }
+      asset->chains[chain] = where;
+    }
+    return ok;
+  }
+
   void ParseAssets(const YAML::Node& list, Policy* policy) {
     ForEachMap(
         list, "assets", false, [&](const YAML::Node& n, const std::string& p) {
-          CheckKeys(n, p, {"symbol", "decimals", "price_usd"});
+          CheckKeys(n, p, {"symbol", "decimals", "price_usd", "chains"});
           Asset asset;
           std::optional<std::string> symbol = Id(n, p, "symbol");
           std::optional<std::string> decimals = Scalar(n, p, "decimals", true);
@@ -515,6 +555,7 @@ class BundleParser {
               ok = false;
             }
           }
+          ok = ParseAssetChains(n["chains"], Join(p, "chains"), &asset) && ok;
           if (!ok) return;
           asset.symbol = *symbol;
           if (!policy->assets.emplace(asset.symbol, asset).second) {
@@ -715,9 +756,11 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
         "agent ", w.agent_id, ", ", w.vendor, " on ", w.chain, ", ", w.address);
   }
   for (const auto& [symbol, asset] : p.assets) {
-    out[absl::StrCat("assets.", symbol)] =
-        absl::StrCat("decimals ", asset.decimals, ", price_usd ",
-                     asset.price_usd ? FormatPrice(*asset.price_usd) : "unset");
+    out[absl::StrCat("assets.", symbol)] = absl::StrCat(
+        "decimals ", asset.decimals, ", price_usd ",
+        asset.price_usd ? FormatPrice(*asset.price_usd) : "unset",
+        asset.chains.empty() ? "" : ", on ",
+        absl::StrJoin(asset.chains, ", ", absl::PairFormatter(" ")));
   }
   return out;
 }

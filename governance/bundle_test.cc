@@ -62,6 +62,9 @@ TEST(BundleTest, AcmeExampleParses) {
   EXPECT_EQ(p->wallets.at("wallet_2").chain, "ethereum");
   EXPECT_EQ(p->wallets.at("wallet_3").vendor, "privy");
   EXPECT_EQ(p->wallets.at("wallet_3").agent_id, "agent_b");
+  EXPECT_EQ(p->assets.at("ETH").chains.at("base"), kNativeAsset);
+  EXPECT_EQ(p->assets.at("USDC").chains.at("base"),
+            "0x833589fcd6edb6e08f4c7c32d4f71b54bda02913");
 }
 
 // Defaults apply where the bundle is silent.
@@ -99,6 +102,16 @@ TEST(BundleTest, ErrorsNameThePath) {
       {"org: {id: acme}\nextra: 1",
        "extra: unknown key (allowed: org, departments, agents, assets)"},
       {"org: {id: acme, colour: red}", "org.colour: unknown key"},
+      {"org: {id: acme}\nassets: [{symbol: T, decimals: 6, chains: [base]}]",
+       "assets[0].chains: must be a mapping of chain to \"native\" or a "
+       "contract address"},
+      {"org: {id: acme}\nassets: [{symbol: T, decimals: 6, chains: {base: "
+       "0x12}}]",
+       "assets[0].chains.base: \"0x12\" is not an address on base (0x and 40 "
+       "hex digits); write \"native\" for the chain's own coin"},
+      {"org: {id: acme}\nassets: [{symbol: T, decimals: 6, chains: {base: "
+       "[a]}}]",
+       "assets[0].chains.base: must be \"native\" or a contract address"},
       {"departments: []", "org: is required"},
       {"org: {id: \"bad id\"}", "org.id: \"bad id\" is not a valid id"},
       {"org: {id: acme, timezone: Mars/Olympus}",

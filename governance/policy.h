@@ -31,10 +31,16 @@ struct Limit {
 // amount is returned.
 enum class ExpiredHolds { kCount, kRelease };
 
+// Written in an asset's `chains` for a chain whose native coin it is.
+inline constexpr char kNativeAsset[] = "native";
+
 struct Asset {
   std::string symbol;
   int decimals = 0;
   std::optional<Price> price_usd;  // Unset: spends are denied.
+  // Where Warden can move it (SubmitTransaction): chain -> kNativeAsset,
+  // or the token's contract address on that chain.
+  std::map<std::string, std::string> chains;
 };
 
 struct Wallet {

@@ -103,6 +103,8 @@ const std::vector<RpcRule>& RpcRules() {
       {"AuthorizationService.Void", {Role::kAgent}, true},
       {"AuthorizationService.GetAuthorization", {Role::kAgent}, true},
       {"AuthorizationService.WatchAuthorization", {Role::kAgent}, true},
+      {"AuthorizationService.SubmitTransaction", {Role::kAgent}, true},
+      {"AuthorizationService.GetOperation", {Role::kAgent}, true},
       {"AdminService.ApplyBundle", {Role::kAdmin}},
       {"AdminService.GetBundle", {Role::kAdmin}},
       {"AdminService.DecommissionAgent", {Role::kAdmin}},

@@ -113,6 +113,23 @@ class Watcher final : public grpc::ServerWriteReactor<v1::Authorization> {
   v1::Authorization message_;
 };
 
+// The engine's input from an AuthorizeRequest or a SubmitTransactionRequest,
+// which share these fields.
+template <typename Request>
+AuthorizeInput AuthorizeInputOf(const Principal& who, const Request& request) {
+  AuthorizeInput in;
+  in.org_id = Gatekeeper::OrgOf(who, {request.org_id()});
+  in.agent_id = request.agent_id();
+  in.wallet_id = request.wallet_id();
+  in.asset = request.asset();
+  in.amount = request.amount();
+  in.destination = request.destination();
+  in.idempotency_key = request.idempotency_key();
+  in.memo = request.memo();
+  in.actor = who.name;
+  return in;
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* AuthorizationService::Authorize(
@@ -122,17 +139,7 @@ grpc::ServerUnaryReactor* AuthorizationService::Authorize(
       executor_, gate_, context, "AuthorizationService.Authorize",
       {request->org_id(), request->agent_id()},
       [this, request](const Principal& who) {
-        AuthorizeInput in;
-        in.org_id = Gatekeeper::OrgOf(who, {request->org_id()});
-        in.agent_id = request->agent_id();
-        in.wallet_id = request->wallet_id();
-        in.asset = request->asset();
-        in.amount = request->amount();
-        in.destination = request->destination();
-        in.idempotency_key = request->idempotency_key();
-        in.memo = request->memo();
-        in.actor = who.name;
-        return engine_->Authorize(in);
+        return engine_->Authorize(AuthorizeInputOf(who, *request));
       },
       [response](const AuthorizeOutput& out) {
         ToProto(out.authorization, out.replayed, response);
@@ -216,6 +223,43 @@ AuthorizationService::WatchAuthorization(
             who, kRpc,
             engine_->Get(Gatekeeper::OrgOf(who, {org}), id, OwnerOf(who)));
       });
+}
+
+grpc::ServerUnaryReactor* AuthorizationService::SubmitTransaction(
+    grpc::CallbackServerContext* context,
+    const v1::SubmitTransactionRequest* request,
+    v1::SubmitTransactionResponse* response) {
+  return RunUnary(
+      executor_, gate_, context, "AuthorizationService.SubmitTransaction",
+      {request->org_id(), request->agent_id()},
+      [this, request](const Principal& who) {
+        return submitter_->Submit({.authorize = AuthorizeInputOf(who, *request),
+                                   .data = request->data()});
+      },
+      [response](const SubmitOutput& out) {
+        ToProto(out.authorized.authorization, out.authorized.replayed,
+                response->mutable_authorization());
+        if (out.operation)
+          ToProto(*out.operation, response->mutable_operation());
+      });
+}
+
+grpc::ServerUnaryReactor* AuthorizationService::GetOperation(
+    grpc::CallbackServerContext* context,
+    const v1::GetOperationRequest* request, v1::Operation* response) {
+  static constexpr char kRpc[] = "AuthorizationService.GetOperation";
+  return RunUnary(
+      executor_, gate_, context, kRpc, {request->org_id()},
+      [this, request](const Principal& who) -> absl::StatusOr<Operation> {
+        absl::StatusOr<Operation> op =
+            submitter_->Get(Gatekeeper::OrgOf(who, {request->org_id()}),
+                            request->operation_id(), OwnerOf(who));
+        if (absl::IsPermissionDenied(op.status())) {
+          return gate_->Deny(who, kRpc, std::string(op.status().message()));
+        }
+        return op;
+      },
+      [response](const Operation& op) { ToProto(op, response); });
 }
 
 }  // namespace warden

@@ -5,6 +5,7 @@
 #include "governance/engine.h"
 #include "services/access.h"
 #include "services/executor.h"
+#include "services/submitter.h"
 #include "warden/v1/authorization.grpc.pb.h"
 
 namespace warden {
@@ -14,11 +15,15 @@ namespace warden {
 class AuthorizationService final
     : public v1::AuthorizationService::CallbackService {
  public:
-  // `engine`, `executor` (which runs the engine's blocking calls off gRPC's
-  // threads) and `gate` are not owned and must outlive the service.
-  // `gate` admits each call (services/access.h).
-  AuthorizationService(Engine* engine, Executor* executor, Gatekeeper* gate)
-      : engine_(engine), executor_(executor), gate_(gate) {}
+  // `engine`, `submitter`, `executor` (which runs the engine's blocking
+  // calls off gRPC's threads) and `gate` are not owned and must outlive the
+  // service. `gate` admits each call (services/access.h).
+  AuthorizationService(Engine* engine, Submitter* submitter, Executor* executor,
+                       Gatekeeper* gate)
+      : engine_(engine),
+        submitter_(submitter),
+        executor_(executor),
+        gate_(gate) {}
 
   grpc::ServerUnaryReactor* Authorize(grpc::CallbackServerContext* context,
                                       const v1::AuthorizeRequest* request,
@@ -36,6 +41,13 @@ class AuthorizationService final
   grpc::ServerWriteReactor<v1::Authorization>* WatchAuthorization(
       grpc::CallbackServerContext* context,
       const v1::GetAuthorizationRequest* request) override;
+  grpc::ServerUnaryReactor* SubmitTransaction(
+      grpc::CallbackServerContext* context,
+      const v1::SubmitTransactionRequest* request,
+      v1::SubmitTransactionResponse* response) override;
+  grpc::ServerUnaryReactor* GetOperation(grpc::CallbackServerContext* context,
+                                         const v1::GetOperationRequest* request,
+                                         v1::Operation* response) override;
 
   // How often a watch reads the record.
   static constexpr absl::Duration kWatchPollInterval = absl::Milliseconds(200);
@@ -46,6 +58,7 @@ class AuthorizationService final
                                         absl::StatusOr<Authorization> result);
 
   Engine* const engine_;
+  Submitter* const submitter_;
   Executor* const executor_;
   Gatekeeper* const gate_;
 };

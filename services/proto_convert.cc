@@ -127,4 +127,18 @@ void ToProto(const Authorization& a, bool replayed,
   out->set_approvals_required(a.approvals_required);
 }
 
+void ToProto(const Operation& op, v1::Operation* out) {
+  // The enums list the same states in the same order, after UNSPECIFIED.
+  out->set_state(
+      static_cast<v1::OperationState>(static_cast<int>(op.state) + 1));
+  out->set_operation_id(op.id);
+  out->set_authorization_id(op.authorization_id);
+  out->set_wallet_id(op.wallet_id);
+  out->set_tx_hash(op.tx_hash);
+  out->set_vendor_ref(op.vendor_ref);
+  out->set_error(op.error);
+  *out->mutable_created_at() = ToTimestamp(op.created_at);
+  *out->mutable_updated_at() = ToTimestamp(op.updated_at);
+}
+
 }  // namespace warden

@@ -5,6 +5,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "governance/authorization.h"
+#include "governance/operation.h"
 #include "grpcpp/support/status.h"
 #include "warden/v1/authorization.pb.h"
 #include "warden/v1/common.pb.h"
@@ -18,6 +19,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 google::protobuf::Timestamp ToTimestamp(absl::Time t);
 void ToProto(const Authorization& a, v1::Authorization* out);
 void ToProto(const Authorization& a, bool replayed, v1::AuthorizeResponse* out);
+void ToProto(const Operation& op, v1::Operation* out);
 
 }  // namespace warden
 

@@ -10,6 +10,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "adapters/local/keystore.h"
+#include "adapters/local/local_adapter.h"
 #include "governance/bundle.h"
 #include "governance/memory/embedded_recovery.h"
 #include "governance/memory/file_audit_log.h"
@@ -17,6 +19,7 @@
 #include "governance/memory/memory_config_store.h"
 #include "governance/memory/memory_credential_store.h"
 #include "governance/memory/memory_freeze_store.h"
+#include "governance/memory/memory_operation_store.h"
 #include "governance/postgres/migrations.h"
 #include "governance/postgres/pg.h"
 #include "governance/postgres/postgres_audit_log.h"
@@ -24,6 +27,7 @@
 #include "governance/postgres/postgres_config_store.h"
 #include "governance/postgres/postgres_credential_store.h"
 #include "governance/postgres/postgres_freeze_store.h"
+#include "governance/postgres/postgres_operation_store.h"
 #include "governance/redis/redis_budget_store.h"
 #include "governance/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -153,7 +157,10 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
     s->freezes_ = std::make_unique<PostgresFreezeStore>(options.postgres_url);
     s->credentials_ =
         std::make_unique<PostgresCredentialStore>(options.postgres_url);
+    s->operations_ =
+        std::make_unique<PostgresOperationStore>(options.postgres_url);
   } else {
+    s->operations_ = std::make_unique<MemoryOperationStore>();
     s->credentials_ = std::make_unique<MemoryCredentialStore>();
     WARDEN_ASSIGN_OR_RETURN(s->audit_, FileAuditLog::Open(options.audit_path));
     s->config_ = std::make_unique<MemoryConfigStore>();
@@ -196,11 +203,16 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
     sinks.push_back(s->webhook_sink_.get());
   }
   s->notifications_ = std::make_unique<FanoutNotificationSink>(sinks);
+  WARDEN_RETURN_IF_ERROR(s->AddAdapters());
   s->engine_ = std::make_unique<Engine>(
       s->config_.get(), s->budgets_.get(), s->audit_.get(), s->freezes_.get(),
       clock,
       EngineHooks{.history = s->audit_reader_.get(),
-                  .notifications = s->notifications_.get()});
+                  .notifications = s->notifications_.get(),
+                  .vendor_freezer = &s->adapters_});
+  s->submitter_ =
+      std::make_unique<Submitter>(s->engine_.get(), s->operations_.get(),
+                                  &s->adapters_, s->audit_.get(), clock);
   if (!options.bundle_path.empty()) {
     WARDEN_ASSIGN_OR_RETURN(std::string yaml,
                             ReadFile("--bundle", options.bundle_path));
@@ -252,7 +264,8 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
   s->executor_ = std::make_unique<Executor>(options.worker_threads,
                                             options.max_queued_calls);
   s->authorization_service_ = std::make_unique<AuthorizationService>(
-      s->engine_.get(), s->executor_.get(), s->gate_.get());
+      s->engine_.get(), s->submitter_.get(), s->executor_.get(),
+      s->gate_.get());
   s->admin_service_ = std::make_unique<AdminService>(
       s->engine_.get(), s->executor_.get(), s->gate_.get(),
       s->credentials_.get(), s->audit_.get(), clock);
@@ -277,6 +290,37 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
   }
   s->sweeper_ = std::thread([raw = s.get()] { raw->SweepLoop(); });
   return s;
+}
+
+absl::Status WardenServer::AddAdapters() {
+  if (options_.keystore_dir.empty()) {
+    if (!options_.chain_rpcs.empty()) {
+      return absl::InvalidArgumentError(
+          "--chain-rpc: the local wallet adapter also needs --keystore DIR");
+    }
+    return absl::OkStatus();
+  }
+  if (options_.keystore_password.empty()) {
+    return absl::InvalidArgumentError(
+        "--keystore: no password; set WARDEN_KEYSTORE_PASSWORD or pass "
+        "--keystore-password-file");
+  }
+  std::vector<EvmChain> chains;
+  for (const std::string& spec : options_.chain_rpcs) {
+    WARDEN_ASSIGN_OR_RETURN(EvmChain chain, ParseChainRpc(spec));
+    chains.push_back(std::move(chain));
+  }
+  absl::StatusOr<evm::Keystore> keystore =
+      evm::Keystore::Open(options_.keystore_dir, options_.keystore_password);
+  if (!keystore.ok()) {
+    return absl::Status(
+        keystore.status().code(),
+        absl::StrCat("--keystore: ", keystore.status().message()));
+  }
+  spdlog::info("local wallet adapter: {} key(s) from {}, {} chain(s)",
+               keystore->size(), options_.keystore_dir, chains.size());
+  return adapters_.Add(std::make_unique<LocalAdapter>(
+      *std::move(keystore), std::move(chains), options_.chain_rpc_timeout));
 }
 
 absl::Status WardenServer::Bootstrap(const Clock* clock) {
@@ -342,6 +386,13 @@ void WardenServer::SweepLoop() {
     absl::StatusOr<size_t> n = engine_->SweepExpired();
     if (!n.ok()) {
       spdlog::warn("expiring holds failed: {}", n.status().ToString());
+    }
+    // Sends operations whose approval came, and polls the rest.
+    absl::StatusOr<size_t> advanced =
+        submitter_->AdvanceOpen(options_.operations_per_sweep);
+    if (!advanced.ok()) {
+      spdlog::warn("advancing operations failed: {}",
+                   advanced.status().ToString());
     }
   }
 }

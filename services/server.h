@@ -4,10 +4,12 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "adapters/wallet_adapter.h"
 #include "governance/audit_log.h"
 #include "governance/budget_store.h"
 #include "governance/clock.h"
@@ -15,12 +17,14 @@
 #include "governance/credentials.h"
 #include "governance/engine.h"
 #include "governance/freeze_store.h"
+#include "governance/operation.h"
 #include "grpcpp/grpcpp.h"
 #include "services/access.h"
 #include "services/admin_service.h"
 #include "services/audit_service.h"
 #include "services/authorization_service.h"
 #include "services/notification_sinks.h"
+#include "services/submitter.h"
 
 namespace warden {
 
@@ -73,6 +77,16 @@ struct ServerOptions {
   // Notifications (notify, delay and approval events) go to the log and,
   // when webhook.url is set, to that webhook.
   WebhookOptions webhook;
+  // The local wallet adapter (SubmitTransaction for vendor "local"): the
+  // keystore directory, its password (from WARDEN_KEYSTORE_PASSWORD or
+  // --keystore-password-file, never from the bundle) and each chain's
+  // JSON-RPC endpoint (--chain-rpc CHAIN=URL).
+  std::string keystore_dir;
+  std::string keystore_password;
+  std::vector<std::string> chain_rpcs;
+  absl::Duration chain_rpc_timeout = absl::Seconds(10);
+  // How many open operations one sweep polls.
+  size_t operations_per_sweep = 100;
 };
 
 // The bootstrap: the only place that picks backends. Builds the stores the
@@ -93,6 +107,8 @@ class WardenServer {
 
  private:
   WardenServer() = default;
+  // Configures the wallet adapters the options ask for.
+  absl::Status AddAdapters();
   // Mints the bootstrap admin tokens of the modes without Postgres.
   absl::Status Bootstrap(const Clock* clock);
   void SweepLoop();
@@ -107,7 +123,10 @@ class WardenServer {
   LogNotificationSink log_sink_;
   std::unique_ptr<WebhookNotificationSink> webhook_sink_;
   std::unique_ptr<NotificationSink> notifications_;
+  AdapterRegistry adapters_;
+  std::unique_ptr<OperationStore> operations_;
   std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Submitter> submitter_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<AuthorizationService> authorization_service_;
   std::unique_ptr<AdminService> admin_service_;

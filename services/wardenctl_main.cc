@@ -14,6 +14,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/escaping.h"
@@ -107,6 +108,63 @@ Json ViolationsJson(
     out.push_back(j);
   }
   return out;
+}
+
+std::string OperationStateText(v1::OperationState s) {
+  std::string name = v1::OperationState_Name(s);
+  const std::string prefix = "OPERATION_STATE_";
+  return name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
+}
+
+bool OperationFinal(v1::OperationState s) {
+  return s == v1::OPERATION_STATE_CONFIRMED || s == v1::OPERATION_STATE_FAILED;
+}
+
+Json OperationJson(const v1::Operation& op) {
+  return {{"operation_id", op.operation_id()},
+          {"authorization_id", op.authorization_id()},
+          {"wallet_id", op.wallet_id()},
+          {"state", OperationStateText(op.state())},
+          {"tx_hash", op.tx_hash()},
+          {"vendor_ref", op.vendor_ref()},
+          {"error", op.error()}};
+}
+
+std::string OperationLine(const v1::Operation& op) {
+  std::string line =
+      absl::StrCat(op.operation_id(), " ", OperationStateText(op.state()));
+  if (!op.tx_hash().empty()) absl::StrAppend(&line, " tx ", op.tx_hash());
+  if (!op.error().empty()) absl::StrAppend(&line, ": ", op.error());
+  return line;
+}
+
+// A submission: the decision and, unless it was a denial, the operation.
+void PrintSubmission(const v1::SubmitTransactionResponse& r, bool json) {
+  const v1::AuthorizeResponse& a = r.authorization();
+  if (json) {
+    Json j = {{"decision", DecisionText(a.decision())},
+              {"authorization_id", a.authorization_id()},
+              {"amount_usd", a.amount_usd()},
+              {"reason", a.reason()},
+              {"violations", ViolationsJson(a.violations())},
+              {"replayed", a.replayed()},
+              {"operation_id", nullptr},
+              {"state", nullptr},
+              {"tx_hash", nullptr}};
+    if (r.has_operation()) {
+      j.update(OperationJson(r.operation()));
+    }
+    std::cout << j.dump() << "\n";
+    return;
+  }
+  std::cout << DecisionText(a.decision()) << " " << a.authorization_id() << " $"
+            << a.amount_usd() << (a.replayed() ? " (replayed)" : "") << "\n  "
+            << a.reason() << "\n";
+  if (r.has_operation()) {
+    std::cout << "  operation " << OperationLine(r.operation()) << "\n";
+  } else {
+    std::cout << "  nothing was sent\n";
+  }
 }
 
 Json AuthorizationJson(const v1::Authorization& a) {
@@ -321,28 +379,14 @@ int VerifyExportFile(const std::string& path, bool json) {
   }
   return PrintVerification(path, true, n, 0, 0, "", json);
 }
-// The keystore password: the first line of `file`, or
-// WARDEN_KEYSTORE_PASSWORD.
-std::optional<std::string> KeystorePassword(const std::string& file) {
-  std::string password;
-  if (!file.empty()) {
-    std::ifstream in(file);
-    if (!in) return std::nullopt;
-    std::getline(in, password);
-  } else if (const char* env = std::getenv("WARDEN_KEYSTORE_PASSWORD")) {
-    password = env;
-  }
-  if (password.empty()) return std::nullopt;
-  return password;
-}
 
 int WalletCommand(const std::string& dir, const std::string& password_file,
                   const std::string& key_file, uint64_t scrypt_n, bool create,
                   bool import) {
-  std::optional<std::string> password = KeystorePassword(password_file);
-  if (!password) {
-    std::cerr << "wardenctl: a keystore password is required: "
-                 "--password-file or WARDEN_KEYSTORE_PASSWORD\n";
+  absl::StatusOr<std::string> password =
+      warden::evm::KeystorePassword(password_file, "--password-file");
+  if (!password.ok()) {
+    std::cerr << "wardenctl: " << password.status().message() << "\n";
     return kUsage;
   }
   if (create || import) {
@@ -470,6 +514,45 @@ int main(int argc, char** argv) {
   authorize->add_option("--idempotency-key",
                         *authorize_request.mutable_idempotency_key());
   authorize->add_option("--memo", *authorize_request.mutable_memo());
+
+  v1::SubmitTransactionRequest submit_request;
+  bool submit_wait = false;
+  int64_t submit_wait_seconds = 120;
+  CLI::App* submit = app.add_subcommand(
+      "submit",
+      "Authorize a spend and have Warden send it through the wallet's "
+      "adapter");
+  submit->add_option("--agent", *submit_request.mutable_agent_id())->required();
+  submit->add_option("--wallet", *submit_request.mutable_wallet_id())
+      ->required();
+  submit->add_option("--asset", *submit_request.mutable_asset())->required();
+  submit
+      ->add_option("--amount", *submit_request.mutable_amount(),
+                   "Base units (e.g. 1000000 for 1 USDC)")
+      ->required();
+  submit
+      ->add_option("--to", *submit_request.mutable_destination(),
+                   "Recipient address")
+      ->required();
+  submit->add_option("--idempotency-key",
+                     *submit_request.mutable_idempotency_key(),
+                     "Retrying with the same key never sends twice");
+  submit->add_option("--memo", *submit_request.mutable_memo());
+  submit->add_option("--data", *submit_request.mutable_data(),
+                     "Calldata (0x-hex) for a native-coin transfer");
+  submit->add_flag("--wait", submit_wait,
+                   "Wait until the operation is CONFIRMED or FAILED");
+  submit
+      ->add_option("--wait-seconds", submit_wait_seconds,
+                   "Give up waiting after this long (the operation goes on)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86'400));
+
+  v1::GetOperationRequest operation_request;
+  CLI::App* operation =
+      app.add_subcommand("operation", "Show a submitted operation");
+  operation->add_option("id", *operation_request.mutable_operation_id())
+      ->required();
 
   v1::SettleRequest settle_request;
   CLI::App* settle = app.add_subcommand("settle", "Settle a held spend");
@@ -1047,6 +1130,45 @@ int main(int argc, char** argv) {
                 << response.authorization_id() << " $" << response.amount_usd()
                 << (response.replayed() ? " (replayed)" : "") << "\n  "
                 << response.reason() << "\n";
+    }
+    return 0;
+  }
+
+  if (*submit) {
+    submit_request.set_org_id(org);
+    v1::SubmitTransactionResponse response;
+    grpc::Status status =
+        authz->SubmitTransaction(&context, submit_request, &response);
+    if (!status.ok()) return Fail(status);
+    if (submit_wait && response.has_operation()) {
+      const auto until = std::chrono::steady_clock::now() +
+                         std::chrono::seconds(submit_wait_seconds);
+      v1::GetOperationRequest poll_request;
+      poll_request.set_org_id(org);
+      poll_request.set_operation_id(response.operation().operation_id());
+      while (!OperationFinal(response.operation().state()) &&
+             std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        grpc::ClientContext poll;
+        PrepareContext(&poll);
+        status = authz->GetOperation(&poll, poll_request,
+                                     response.mutable_operation());
+        if (!status.ok()) return Fail(status);
+      }
+    }
+    PrintSubmission(response, json);
+    return 0;
+  }
+  if (*operation) {
+    operation_request.set_org_id(org);
+    v1::Operation response;
+    grpc::Status status =
+        authz->GetOperation(&context, operation_request, &response);
+    if (!status.ok()) return Fail(status);
+    if (json) {
+      std::cout << OperationJson(response).dump() << "\n";
+    } else {
+      std::cout << OperationLine(response) << "\n";
     }
     return 0;
   }

@@ -15,6 +15,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "adapters/local/keystore.h"
 #include "governance/clock.h"
 #include "services/server.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -106,8 +107,37 @@ int main(int argc, char** argv) {
   app.add_option("--bootstrap-token-file", options.bootstrap_token_file,
                  "Without --postgres: write the bootstrap admin token here "
                  "(mode 0600) instead of stderr");
+  app.add_option("--keystore", options.keystore_dir,
+                 "Local wallet keystore directory (wardenctl wallet "
+                 "create-local); its password comes from "
+                 "--keystore-password-file or WARDEN_KEYSTORE_PASSWORD")
+      ->check(CLI::ExistingDirectory);
+  std::string keystore_password_file;
+  app.add_option("--keystore-password-file", keystore_password_file,
+                 "File whose first line is the keystore password")
+      ->check(CLI::ExistingFile);
+  app.add_option("--chain-rpc", options.chain_rpcs,
+                 "A chain's JSON-RPC endpoint for the local adapter: "
+                 "CHAIN=URL (ethereum, optimism, polygon, base, arbitrum, "
+                 "sepolia, base-sepolia, anvil) or CHAIN:ID=URL; repeatable");
+  int64_t chain_rpc_timeout_ms = 10000;
+  app.add_option("--chain-rpc-timeout-ms", chain_rpc_timeout_ms,
+                 "Timeout of each JSON-RPC call to a chain's node")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 600'000));
   CLI11_PARSE(app, argc, argv);
   options.auth_required = !insecure_no_auth;
+  options.chain_rpc_timeout = absl::Milliseconds(chain_rpc_timeout_ms);
+  if (!options.keystore_dir.empty()) {
+    absl::StatusOr<std::string> password = warden::evm::KeystorePassword(
+        keystore_password_file, "--keystore-password-file");
+    if (!password.ok()) {
+      std::cerr << "wardend: --keystore: " << password.status().message()
+                << "\n";
+      return 2;
+    }
+    options.keystore_password = *std::move(password);
+  }
   if (!options.webhook.url.empty()) {
     if (!webhook_secret_file.empty()) {
       std::ifstream in(webhook_secret_file);

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "governance/keccak.h"
 #include "governance/status_macros.h"
 
@@ -19,6 +20,17 @@ absl::StatusOr<uint64_t> ToU64(const absl::StatusOr<absl::uint128>& q,
     return absl::OutOfRangeError(absl::StrCat(what, " exceeds 64 bits"));
   }
   return absl::Uint128Low64(*q);
+}
+
+// The node refused a transaction because its nonce was taken.
+bool IsNonceCollision(const absl::Status& st) {
+  if (!absl::IsFailedPrecondition(st)) return false;
+  const std::string message = absl::AsciiStrToLower(st.message());
+  for (const char* m : {"nonce too low", "already imported", "already known",
+                        "known transaction", "replacement transaction"}) {
+    if (absl::StrContains(message, m)) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -46,12 +58,16 @@ absl::StatusOr<std::unique_ptr<EvmSender>> EvmSender::Create(
       new EvmSender(key, chain_id, std::move(rpc)));
 }
 
-absl::StatusOr<uint64_t> EvmSender::PendingNonce() {
+absl::StatusOr<uint64_t> EvmSender::TransactionCount(const char* block) {
   WARDEN_ASSIGN_OR_RETURN(
       nlohmann::json n,
       rpc_->Call("eth_getTransactionCount",
-                 nlohmann::json::array({Hex(address_), "pending"})));
+                 nlohmann::json::array({Hex(address_), block})));
   return ToU64(ParseQuantity(n), "nonce");
+}
+
+absl::StatusOr<uint64_t> EvmSender::MinedCount() {
+  return TransactionCount("latest");
 }
 
 absl::StatusOr<EvmSender::Sent> EvmSender::Send(const Address& to,
@@ -87,10 +103,10 @@ absl::StatusOr<EvmSender::Sent> EvmSender::Send(const Address& to,
 
   absl::MutexLock lock(&mu_);
   absl::StatusOr<Sent> sent = SignAndSend(tx);
-  if (absl::IsFailedPrecondition(sent.status()) &&
-      absl::StrContains(absl::AsciiStrToLower(sent.status().message()),
-                        "nonce too low")) {
-    next_nonce_.reset();  // Someone else used the account: resync once.
+  // Another signer of the account (another replica) took the nonce first:
+  // SignAndSend resynced it from the node; sign again with the next one.
+  for (int i = 0; i < kNonceRetries && IsNonceCollision(sent.status()); ++i) {
+    absl::SleepFor(absl::Milliseconds(5) * (i + 1));
     sent = SignAndSend(tx);
   }
   return sent;
@@ -98,27 +114,54 @@ absl::StatusOr<EvmSender::Sent> EvmSender::Send(const Address& to,
 
 absl::StatusOr<EvmSender::Sent> EvmSender::SignAndSend(Eip1559Tx tx) {
   if (!next_nonce_) {
-    WARDEN_ASSIGN_OR_RETURN(uint64_t pending, PendingNonce());
+    WARDEN_ASSIGN_OR_RETURN(uint64_t pending, TransactionCount("pending"));
     next_nonce_ = pending;
   }
   tx.nonce = *next_nonce_;
   const std::string raw = SignedEnvelope(tx, key_->Sign(SigningHash(tx)));
   const Hash hash = Keccak256(raw);
-  absl::StatusOr<nlohmann::json> reply =
-      rpc_->Call("eth_sendRawTransaction", nlohmann::json::array({Hex(raw)}));
-  if (absl::IsDeadlineExceeded(reply.status())) {
-    // It may be in the pool: the nonce is spent either way.
-    ++*next_nonce_;
-    return reply.status();
+  const nlohmann::json params = nlohmann::json::array({Hex(raw)});
+  absl::Status last;
+  bool maybe_sent = false;
+  for (int attempt = 0; attempt < kBroadcastAttempts; ++attempt) {
+    if (attempt > 0) absl::SleepFor(absl::Milliseconds(100) * attempt);
+    absl::StatusOr<nlohmann::json> reply =
+        rpc_->Call("eth_sendRawTransaction", params);
+    if (reply.ok()) {
+      if (!reply->is_string() || reply->get<std::string>() != Hex(hash)) {
+        ++*next_nonce_;  // The node took something: the nonce is spent.
+        return Sent{hash, tx.nonce, false,
+                    absl::StrCat("the node reported transaction hash ",
+                                 reply->dump(), ", not ", Hex(hash))};
+      }
+      ++*next_nonce_;
+      return Sent{hash, tx.nonce};
+    }
+    last = reply.status();
+    if (absl::IsFailedPrecondition(last)) {
+      // An earlier attempt that timed out may have got it there after all.
+      const std::string message = absl::AsciiStrToLower(last.message());
+      if (maybe_sent && (absl::StrContains(message, "already known") ||
+                         absl::StrContains(message, "known transaction"))) {
+        ++*next_nonce_;
+        return Sent{hash, tx.nonce};
+      }
+      if (maybe_sent) break;
+      // Refused: nothing entered the pool, and the node's count is the
+      // truth again.
+      next_nonce_.reset();
+      return last;
+    }
+    if (!absl::IsUnavailable(last)) maybe_sent = true;
   }
-  if (!reply.ok()) return reply.status();
-  if (!reply->is_string() || reply->get<std::string>() != Hex(hash)) {
-    return absl::InternalError(
-        absl::StrCat("the node reported transaction hash ", reply->dump(),
-                     ", not ", Hex(hash)));
+  if (!maybe_sent) {
+    // Never reached the node: nothing sent. Resync, as the node may have
+    // restarted.
+    next_nonce_.reset();
+    return last;
   }
   ++*next_nonce_;
-  return Sent{hash, tx.nonce};
+  return Sent{hash, tx.nonce, false, std::string(last.message())};
 }
 
 absl::StatusOr<std::optional<bool>> EvmSender::ReceiptStatus(
@@ -132,6 +175,13 @@ absl::StatusOr<std::optional<bool>> EvmSender::ReceiptStatus(
   }
   WARDEN_ASSIGN_OR_RETURN(absl::uint128 status, ParseQuantity(r["status"]));
   return std::optional<bool>(status == 1);
+}
+
+absl::StatusOr<bool> EvmSender::Known(const Hash& tx_hash) {
+  WARDEN_ASSIGN_OR_RETURN(nlohmann::json t,
+                          rpc_->Call("eth_getTransactionByHash",
+                                     nlohmann::json::array({Hex(tx_hash)})));
+  return !t.is_null();
 }
 
 }  // namespace warden::evm

@@ -30,20 +30,38 @@ class EvmSender {
   struct Sent {
     Hash tx_hash{};
     uint64_t nonce = 0;
+    // False when no broadcast attempt was answered but one may have reached
+    // the node (a timeout, a broken connection): the transaction may or may
+    // not be in the pool, and `error` says why it is not known.
+    bool acknowledged = true;
+    std::string error;
   };
   // Estimates gas (plus a fifth, for calls), takes fees from the node
   // (eth_maxPriorityFeePerGas, and twice the latest base fee on top), signs
-  // with the next nonce and broadcasts. If the node says the nonce is too
-  // low, the nonce is resynced and the send tried once more: the rejected
-  // transaction never entered the pool, so nothing is sent twice. A timeout
-  // of the broadcast is DEADLINE_EXCEEDED: the transaction may be on chain,
-  // so its nonce stays used and the caller must poll, not resend.
+  // with the next nonce and broadcasts. A broadcast that fails in transit is
+  // retried with the very same signed bytes (the same hash), never re-signed,
+  // so a retry cannot send twice. When the node refuses it because another
+  // signer of the account (another replica) took the nonce, the nonce is
+  // resynced from the node and the transaction signed again with the next
+  // one, up to kNonceRetries times: the refused one never entered the pool.
+  // An error means nothing was sent: the node was not reachable, or refused
+  // the transaction.
   absl::StatusOr<Sent> Send(const Address& to, absl::uint128 value,
                             const std::string& data);
 
   // A mined transaction's status (true: success, false: reverted), or
   // nullopt while it is not mined.
   absl::StatusOr<std::optional<bool>> ReceiptStatus(const Hash& tx_hash);
+  // Whether the node knows the transaction at all (in its pool or mined).
+  absl::StatusOr<bool> Known(const Hash& tx_hash);
+  // How many of the account's transactions are mined: every nonce below it
+  // is used for good.
+  absl::StatusOr<uint64_t> MinedCount();
+
+  // How many times a broadcast is tried before it is given up.
+  static constexpr int kBroadcastAttempts = 3;
+  // How many times a send whose nonce was taken is signed again.
+  static constexpr int kNonceRetries = 8;
 
   const Address& address() const { return address_; }
   uint64_t chain_id() const { return chain_id_; }
@@ -51,7 +69,8 @@ class EvmSender {
  private:
   EvmSender(const PrivateKey* key, uint64_t chain_id,
             std::unique_ptr<JsonRpcClient> rpc);
-  absl::StatusOr<uint64_t> PendingNonce();
+  // eth_getTransactionCount at "pending" or "latest".
+  absl::StatusOr<uint64_t> TransactionCount(const char* block);
   absl::StatusOr<Sent> SignAndSend(Eip1559Tx tx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

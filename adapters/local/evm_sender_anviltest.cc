@@ -14,34 +14,23 @@
 #include "adapters/local/evm_sender.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/support/redis_server.h"
-#include "tests/support/subprocess.h"
+#include "tests/support/anvil_node.h"
 
 namespace warden::evm {
 namespace {
 
 constexpr uint64_t kChainId = 31337;
-// anvil's dev account 0 (funded with 10,000 ETH).
-constexpr char kDevKey[] =
-    "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
 class AnvilTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<int> port = testing::FreeLoopbackPort();
-    ASSERT_TRUE(port.ok());
-    url_ = absl::StrCat("http://127.0.0.1:", *port);
-    absl::StatusOr<std::unique_ptr<testing::Subprocess>> p =
-        testing::Subprocess::Start({ANVIL_PATH, "--host", "127.0.0.1", "--port",
-                                    absl::StrCat(*port), "--chain-id",
-                                    absl::StrCat(kChainId)});
-    ASSERT_TRUE(p.ok()) << p.status()
-                        << " (run bash deploy/dev/install-tools.sh)";
-    anvil_ = *std::move(p);
-    ASSERT_TRUE(anvil_->WaitForLine("Listening on", absl::Seconds(30)).ok())
-        << "anvil did not start (run bash deploy/dev/install-tools.sh)";
+    absl::StatusOr<std::unique_ptr<testing::AnvilNode>> node =
+        testing::AnvilNode::Start(kChainId);
+    ASSERT_TRUE(node.ok()) << node.status();
+    anvil_ = *std::move(node);
+    url_ = anvil_->url();
     absl::StatusOr<PrivateKey> key =
-        PrivateKey::FromBytes(absl::HexStringToBytes(kDevKey));
+        PrivateKey::FromBytes(absl::HexStringToBytes(testing::kAnvilDevKey));
     ASSERT_TRUE(key.ok());
     key_ = std::make_unique<PrivateKey>(*std::move(key));
   }
@@ -62,14 +51,13 @@ class AnvilTest : public ::testing::Test {
   }
 
   absl::uint128 Balance(const Address& a) {
-    absl::StatusOr<nlohmann::json> b = Rpc()->Call(
-        "eth_getBalance", nlohmann::json::array({Hex(a), "latest"}));
+    absl::StatusOr<absl::uint128> b = anvil_->Balance(Hex(a));
     EXPECT_TRUE(b.ok()) << b.status();
-    return b.ok() ? ParseQuantity(*b).value_or(0) : 0;
+    return b.value_or(0);
   }
 
   std::string url_;
-  std::unique_ptr<testing::Subprocess> anvil_;
+  std::unique_ptr<testing::AnvilNode> anvil_;
   std::unique_ptr<PrivateKey> key_;
 };
 

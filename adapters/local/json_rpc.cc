@@ -60,15 +60,21 @@ absl::StatusOr<nlohmann::json> JsonRpcClient::Call(
     return absl::DeadlineExceededError(
         absl::StrCat(method, " to ", url_, ": timed out"));
   }
-  if (rc != CURLE_OK) {
+  if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+      rc == CURLE_COULDNT_RESOLVE_PROXY) {
     return absl::UnavailableError(
+        absl::StrCat(method, " to ", url_, ": ", curl_easy_strerror(rc)));
+  }
+  if (rc != CURLE_OK) {
+    // Connected, so the request may have been read.
+    return absl::UnknownError(
         absl::StrCat(method, " to ", url_, ": ", curl_easy_strerror(rc)));
   }
   const nlohmann::json reply =
       nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (!reply.is_object()) {
-    return absl::UnavailableError(absl::StrCat(method, " to ", url_, ": HTTP ",
-                                               status, ", not JSON-RPC"));
+    return absl::UnknownError(absl::StrCat(method, " to ", url_, ": HTTP ",
+                                           status, ", not JSON-RPC"));
   }
   if (auto e = reply.find("error"); e != reply.end() && e->is_object()) {
     return absl::FailedPreconditionError(
@@ -76,7 +82,7 @@ absl::StatusOr<nlohmann::json> JsonRpcClient::Call(
                      " (code ", e->value("code", 0), ")"));
   }
   if (!reply.contains("result")) {
-    return absl::UnavailableError(
+    return absl::UnknownError(
         absl::StrCat(method, " to ", url_, ": no result"));
   }
   return reply["result"];

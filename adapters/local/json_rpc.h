@@ -18,10 +18,11 @@ class JsonRpcClient {
  public:
   JsonRpcClient(std::string url, absl::Duration timeout);
 
-  // The call's `result`. UNAVAILABLE when the node could not be reached or
-  // answered garbage (DEADLINE_EXCEEDED on a timeout: the call may have
-  // taken effect), FAILED_PRECONDITION with the node's message and code for
-  // a JSON-RPC error.
+  // The call's `result`. UNAVAILABLE when the node could not be reached
+  // (the call did not take effect); DEADLINE_EXCEEDED on a timeout and
+  // UNKNOWN for a connection that broke or an answer that is not JSON-RPC
+  // (either way the call may have taken effect); FAILED_PRECONDITION with
+  // the node's message and code for a JSON-RPC error.
   absl::StatusOr<nlohmann::json> Call(const std::string& method,
                                       const nlohmann::json& params);
 

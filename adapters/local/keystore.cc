@@ -280,4 +280,31 @@ const PrivateKey* Keystore::Find(const Address& address) const {
   return it == keys_.end() ? nullptr : &it->second;
 }
 
+absl::StatusOr<std::string> KeystorePassword(const std::string& file,
+                                             const std::string& flag) {
+  std::string password;
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, ": cannot read \"", file, "\""));
+    }
+    std::getline(in, password);
+    if (password.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, ": \"", file, "\" starts with an empty line"));
+    }
+    return password;
+  }
+  if (const char* env = std::getenv("WARDEN_KEYSTORE_PASSWORD")) {
+    password = env;
+  }
+  if (password.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a keystore password is required: ", flag,
+                     " or WARDEN_KEYSTORE_PASSWORD"));
+  }
+  return password;
+}
+
 }  // namespace warden::evm

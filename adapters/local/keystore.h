@@ -34,6 +34,12 @@ std::string EncryptKey(const PrivateKey& key, const std::string& password,
 absl::StatusOr<PrivateKey> DecryptKey(const std::string& file,
                                       const std::string& password);
 
+// The keystore password: the first line of `file` when given (`flag`
+// names it in errors), else the environment variable
+// WARDEN_KEYSTORE_PASSWORD. INVALID_ARGUMENT when there is none.
+absl::StatusOr<std::string> KeystorePassword(const std::string& file,
+                                             const std::string& flag);
+
 class Keystore {
  public:
   // Decrypts every key file (*.json) in `dir`; an unreadable or undecryptable

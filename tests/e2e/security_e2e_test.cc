@@ -3,6 +3,8 @@
 // agents act only for themselves; other orgs are out of reach; revoked and
 // expired tokens are refused; a brute-force loop is locked out and audited.
 
+#include <sys/stat.h>
+
 #include <fstream>
 #include <functional>
 #include <map>
@@ -40,7 +42,9 @@ agents:
   - id: agent_b
     department: eng
     wallets: [{id: wallet_b, vendor: local, chain: base, address: "0x0b"}]
-assets: [{symbol: USDC, decimals: 6, price_usd: "1"}]
+assets:
+  - {symbol: USDC, decimals: 6, price_usd: "1",
+     chains: {base: "0x833589fcd6edb6e08f4c7c32d4f71b54bda02913"}}
 )";
 
 std::string ReadFile(const std::string& path) {
@@ -60,16 +64,33 @@ v1::AuthorizeRequest SpendRequest(const std::string& agent) {
   return req;
 }
 
+// A submission for agent_a; its send fails (no key), so nothing stays held.
+v1::SubmitTransactionRequest SubmitRequest() {
+  v1::SubmitTransactionRequest req;
+  req.set_agent_id("agent_a");
+  req.set_wallet_id("wallet_a");
+  req.set_asset("USDC");
+  req.set_amount("1000000");
+  req.set_destination("0x00000000000000000000000000000000000000b0");
+  return req;
+}
+
 class SecurityE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
     bundle_path_ = dir_.Write("bundle.yaml", kBundle);
     audit_path_ = dir_.path() + "/audit.jsonl";
     const std::string token_file = dir_.path() + "/admin.token";
+    // A local wallet adapter whose sends fail (the wallets have no keys),
+    // so that agent_a can own an operation.
+    const std::string keystore = dir_.path() + "/keystore";
+    ASSERT_EQ(::mkdir(keystore.c_str(), 0700), 0);
     absl::StatusOr<std::unique_ptr<WardendProcess>> w = WardendProcess::Start(
         WARDEND_PATH,
         {"--auth", "--embedded", "--bundle", bundle_path_, "--audit-file",
-         audit_path_, "--bootstrap-token-file", token_file});
+         audit_path_, "--bootstrap-token-file", token_file, "--keystore",
+         keystore, "--keystore-password-file", dir_.Write("pw", "pw\n"),
+         "--chain-rpc", "base=http://127.0.0.1:9"});
     ASSERT_TRUE(w.ok()) << w.status();
     wardend_ = *std::move(w);
     channel_ = grpc::CreateChannel(wardend_->address(),
@@ -91,6 +112,13 @@ class SecurityE2eTest : public ::testing::Test {
                   return authz_->Authorize(c, SpendRequest("agent_a"), &r);
                 }).ok());
     owned_id_ = r.authorization_id();
+    v1::SubmitTransactionResponse submitted;
+    ASSERT_TRUE(Call("agent", [&](grpc::ClientContext* c) {
+                  return authz_->SubmitTransaction(c, SubmitRequest(),
+                                                   &submitted);
+                }).ok());
+    owned_operation_ = submitted.operation().operation_id();
+    ASSERT_FALSE(owned_operation_.empty());
   }
 
   std::string Mint(const std::string& principal,
@@ -162,6 +190,17 @@ class SecurityE2eTest : public ::testing::Test {
           }
           return reader->Finish();
         };
+    m["AuthorizationService.SubmitTransaction"] =
+        [this](grpc::ClientContext* c) {
+          v1::SubmitTransactionResponse r;
+          return authz_->SubmitTransaction(c, SubmitRequest(), &r);
+        };
+    m["AuthorizationService.GetOperation"] = [this](grpc::ClientContext* c) {
+      v1::GetOperationRequest req;
+      req.set_operation_id(owned_operation_);
+      v1::Operation r;
+      return authz_->GetOperation(c, req, &r);
+    };
     m["AdminService.ApplyBundle"] = [this](grpc::ClientContext* c) {
       v1::ApplyBundleRequest req;
       req.set_yaml(kBundle);
@@ -253,7 +292,8 @@ class SecurityE2eTest : public ::testing::Test {
   std::unique_ptr<v1::AuditService::Stub> audit_;
   std::map<std::string, std::string> tokens_;     // role -> bearer token
   std::map<std::string, std::string> token_ids_;  // principal -> token id
-  std::string owned_id_;  // An authorization of agent_a.
+  std::string owned_id_;         // An authorization of agent_a.
+  std::string owned_operation_;  // An operation of agent_a.
 };
 
 bool Refused(const grpc::Status& st) {

@@ -1,0 +1,222 @@
+#include "adapters/local/local_adapter.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "governance/status_macros.h"
+
+namespace warden {
+namespace {
+
+// Chain ids by the names wallets use (https://chainlist.org).
+constexpr std::pair<const char*, uint64_t> kKnownChains[] = {
+    {"ethereum", 1},         {"optimism", 10},    {"polygon", 137},
+    {"base", 8453},          {"arbitrum", 42161}, {"sepolia", 11155111},
+    {"base-sepolia", 84532}, {"anvil", 31337}};
+
+// vendor_ref of a sent transaction: "nonce:<n>".
+constexpr char kNoncePrefix[] = "nonce:";
+
+std::map<std::string, EvmChain> ByName(std::vector<EvmChain> chains) {
+  std::map<std::string, EvmChain> out;
+  for (EvmChain& c : chains) out[c.name] = std::move(c);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<EvmChain> ParseChainRpc(const std::string& spec) {
+  const size_t eq = spec.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--chain-rpc \"", spec, "\": expected CHAIN=URL or CHAIN:ID=URL"));
+  }
+  EvmChain chain;
+  chain.rpc_url = spec.substr(eq + 1);
+  std::string name = spec.substr(0, eq);
+  if (const size_t colon = name.find(':'); colon != std::string::npos) {
+    if (!absl::SimpleAtoi(name.substr(colon + 1), &chain.chain_id) ||
+        chain.chain_id == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--chain-rpc \"", spec, "\": chain id \"",
+                       name.substr(colon + 1), "\" is not a positive number"));
+    }
+    name.resize(colon);
+  } else {
+    for (const auto& [known, id] : kKnownChains) {
+      if (name == known) chain.chain_id = id;
+    }
+    if (chain.chain_id == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--chain-rpc \"", spec, "\": chain \"", name,
+          "\" is not in the built-in table; give its id as ", name, ":ID=URL"));
+    }
+  }
+  if (chain.rpc_url.rfind("http://", 0) != 0 &&
+      chain.rpc_url.rfind("https://", 0) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--chain-rpc \"", spec, "\": the URL must be http:// or https://"));
+  }
+  chain.name = std::move(name);
+  return chain;
+}
+
+LocalAdapter::LocalAdapter(evm::Keystore keystore, std::vector<EvmChain> chains,
+                           absl::Duration rpc_timeout)
+    : keystore_(std::move(keystore)),
+      chains_(ByName(std::move(chains))),
+      rpc_timeout_(rpc_timeout) {}
+
+AdapterInfo LocalAdapter::Describe() const {
+  AdapterInfo info{.vendor = "local", .vendor_freeze = true};
+  for (const auto& [name, chain] : chains_) info.chains.push_back(name);
+  return info;
+}
+
+absl::StatusOr<evm::EvmSender*> LocalAdapter::SenderFor(const Wallet& wallet) {
+  auto chain = chains_.find(wallet.chain);
+  if (chain == chains_.end()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "wallet ", wallet.id, ": no JSON-RPC endpoint for chain ", wallet.chain,
+        " (start wardend with --chain-rpc ", wallet.chain, "=URL)"));
+  }
+  absl::StatusOr<evm::Address> address = evm::ParseAddress(wallet.address);
+  if (!address.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("wallet ", wallet.id, ": ", address.status().message()));
+  }
+  const evm::PrivateKey* key = keystore_.Find(*address);
+  if (key == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("wallet ", wallet.id, ": its address ", wallet.address,
+                     " has no key in the keystore"));
+  }
+  absl::MutexLock lock(&mu_);
+  if (frozen_.contains(wallet.id)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("wallet ", wallet.id, " is frozen"));
+  }
+  auto& sender = senders_[{wallet.chain, *address}];
+  if (sender == nullptr) {
+    absl::StatusOr<std::unique_ptr<evm::EvmSender>> created =
+        evm::EvmSender::Create(key, chain->second.chain_id,
+                               std::make_unique<evm::JsonRpcClient>(
+                                   chain->second.rpc_url, rpc_timeout_));
+    if (!created.ok()) {
+      senders_.erase({wallet.chain, *address});
+      return created.status();
+    }
+    sender = *std::move(created);
+  }
+  return sender.get();
+}
+
+absl::StatusOr<VendorStatus> LocalAdapter::Send(const TransferIntent& intent) {
+  WARDEN_ASSIGN_OR_RETURN(evm::EvmSender * sender, SenderFor(intent.wallet));
+  absl::StatusOr<evm::Address> destination =
+      evm::ParseAddress(intent.destination);
+  if (!destination.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("destination: ", destination.status().message()));
+  }
+  evm::Address to = *destination;
+  absl::uint128 value = intent.amount;
+  std::string data = intent.data;
+  if (!intent.token_contract.empty()) {
+    if (!intent.data.empty()) {
+      return absl::InvalidArgumentError(
+          "data: calldata goes with a native transfer only; a token "
+          "transfer's calldata is transfer(destination, amount)");
+    }
+    WARDEN_ASSIGN_OR_RETURN(to, evm::ParseAddress(intent.token_contract));
+    value = 0;
+    data = evm::TransferCalldata(*destination, intent.amount);
+  }
+  WARDEN_ASSIGN_OR_RETURN(evm::EvmSender::Sent sent,
+                          sender->Send(to, value, data));
+  VendorStatus out;
+  out.tx_hash = evm::Hex(sent.tx_hash);
+  out.vendor_ref = absl::StrCat(kNoncePrefix, sent.nonce);
+  if (sent.acknowledged) {
+    out.state = OperationState::kSubmitted;
+  } else {
+    out.state = OperationState::kUnknown;
+    out.error = absl::StrCat("broadcast of nonce ", sent.nonce,
+                             " not acknowledged: ", sent.error);
+  }
+  return out;
+}
+
+absl::StatusOr<VendorStatus> LocalAdapter::Poll(const Wallet& wallet,
+                                                const VendorStatus& last) {
+  if (last.tx_hash.empty()) return last;
+  WARDEN_ASSIGN_OR_RETURN(evm::EvmSender * sender, SenderFor(wallet));
+  const absl::string_view digits = absl::StripPrefix(last.tx_hash, "0x");
+  if (digits.size() != 64 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) {
+        return absl::ascii_isxdigit(static_cast<unsigned char>(c));
+      })) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tx_hash: \"", last.tx_hash, "\" is not a hash"));
+  }
+  evm::Hash hash{};
+  const std::string bytes = absl::HexStringToBytes(digits);
+  std::copy(bytes.begin(), bytes.end(), hash.begin());
+  VendorStatus out = last;
+  WARDEN_ASSIGN_OR_RETURN(std::optional<bool> mined,
+                          sender->ReceiptStatus(hash));
+  if (mined.has_value()) {
+    out.state = *mined ? OperationState::kConfirmed : OperationState::kFailed;
+    out.error = *mined ? "" : "the transaction reverted";
+    return out;
+  }
+  WARDEN_ASSIGN_OR_RETURN(bool known, sender->Known(hash));
+  if (known) {
+    out.state = OperationState::kSubmitted;
+    out.error.clear();
+    return out;
+  }
+  // Not mined and not in the pool: once its nonce is mined by another
+  // transaction (a replacement, or a later send after it never arrived), it
+  // can never be mined, and nothing of it was spent.
+  uint64_t nonce = 0;
+  absl::string_view ref = last.vendor_ref;
+  if (absl::ConsumePrefix(&ref, kNoncePrefix) &&
+      absl::SimpleAtoi(ref, &nonce)) {
+    WARDEN_ASSIGN_OR_RETURN(uint64_t used, sender->MinedCount());
+    if (used > nonce) {
+      out.state = OperationState::kFailed;
+      out.error = absl::StrCat("nonce ", nonce,
+                               " was used by another transaction; this one "
+                               "was replaced or dropped and can never be "
+                               "mined");
+    }
+  }
+  return out;
+}
+
+absl::Status LocalAdapter::SetFrozen(const Wallet& wallet, bool frozen,
+                                     const std::string& reason) {
+  absl::MutexLock lock(&mu_);
+  if (frozen) {
+    frozen_.insert(wallet.id);
+  } else {
+    frozen_.erase(wallet.id);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<VendorTransaction>> LocalAdapter::ListTransactions(
+    const Wallet& wallet, absl::Time since) {
+  return absl::UnimplementedError(
+      "the local adapter cannot list transactions: a JSON-RPC node keeps no "
+      "index of an account's transactions");
+}
+
+}  // namespace warden

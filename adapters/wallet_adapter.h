@@ -1,0 +1,121 @@
+#ifndef WARDEN_ADAPTERS_WALLET_ADAPTER_H_
+#define WARDEN_ADAPTERS_WALLET_ADAPTER_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/numeric/int128.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "governance/operation.h"
+#include "governance/policy.h"
+#include "governance/vendor_freezer.h"
+
+namespace warden {
+
+// What a vendor's adapter can do.
+struct AdapterInfo {
+  std::string vendor;               // "local", "metamask", "cdp", "privy".
+  std::vector<std::string> chains;  // The chains it is configured for.
+  // Send may return before the transaction has a hash (a handle to poll).
+  bool async = false;
+  // The vendor enforces policies of its own (spend caps, MFA).
+  bool vendor_policy = false;
+  // SetFrozen freezes the wallet at the vendor.
+  bool vendor_freeze = false;
+  // ListTransactions is supported.
+  bool list_transactions = false;
+};
+
+// An approved spend for the adapter to carry out.
+struct TransferIntent {
+  // Unique per intent; vendors that take an idempotency key get this one.
+  std::string operation_id;
+  Wallet wallet;
+  std::string asset;
+  // The token's contract on the wallet's chain (0x-hex); empty when the
+  // asset is the chain's native coin.
+  std::string token_contract;
+  absl::uint128 amount = 0;  // Base units.
+  std::string destination;
+  std::string data;  // Optional calldata (bytes) for a native transfer.
+};
+
+// What the vendor says of one operation.
+struct VendorStatus {
+  OperationState state = OperationState::kPending;
+  std::string tx_hash;     // 0x-hex, once known.
+  std::string vendor_ref;  // The vendor's handle, for Poll.
+  std::string error;       // For kFailed and kUnknown.
+};
+
+// One transaction the vendor reports for a wallet (for reconciliation).
+struct VendorTransaction {
+  std::string tx_hash;
+  std::string from;
+  std::string to;
+  std::string asset;
+  absl::uint128 amount = 0;
+  absl::Time time;
+};
+
+// One wallet vendor. Adapter secrets (API keys, keystore passwords) come
+// from files or environment variables named in the server configuration,
+// never from the policy bundle. Thread-safe.
+class WalletAdapter {
+ public:
+  WalletAdapter() = default;
+  WalletAdapter(const WalletAdapter&) = delete;
+  WalletAdapter& operator=(const WalletAdapter&) = delete;
+  virtual ~WalletAdapter() = default;
+
+  virtual AdapterInfo Describe() const = 0;
+
+  // Hands the spend to the vendor. An error means nothing was sent, so the
+  // hold may be released. When the outcome is not known (a timeout after
+  // the request left), the result is OK with state kUnknown: the caller
+  // keeps the hold and polls. A sync vendor answers kSubmitted (with the
+  // hash) or a final state; an async one may answer kPending or
+  // kAwaitingApproval with a vendor_ref to poll.
+  virtual absl::StatusOr<VendorStatus> Send(const TransferIntent& intent) = 0;
+
+  // The operation's state now, given what was last known of it.
+  virtual absl::StatusOr<VendorStatus> Poll(const Wallet& wallet,
+                                            const VendorStatus& last) = 0;
+
+  // Freezes (or unfreezes) the wallet at the vendor; UNIMPLEMENTED where the
+  // vendor has no such control.
+  virtual absl::Status SetFrozen(const Wallet& wallet, bool frozen,
+                                 const std::string& reason) = 0;
+
+  // The wallet's transactions since `since`; UNIMPLEMENTED where the vendor
+  // cannot list them.
+  virtual absl::StatusOr<std::vector<VendorTransaction>> ListTransactions(
+      const Wallet& wallet, absl::Time since) = 0;
+};
+
+// The configured adapters, by vendor name. As the engine's VendorFreezer it
+// sends each wallet's freeze to its vendor's adapter. Filled at start, then
+// read-only: thread-safe.
+class AdapterRegistry final : public VendorFreezer {
+ public:
+  // ALREADY_EXISTS when the vendor has an adapter already.
+  absl::Status Add(std::unique_ptr<WalletAdapter> adapter);
+  // The vendor's adapter, or FAILED_PRECONDITION naming the vendor.
+  absl::StatusOr<WalletAdapter*> For(const std::string& vendor) const;
+  std::vector<AdapterInfo> Describe() const;
+  bool empty() const { return adapters_.empty(); }
+
+  // UNIMPLEMENTED when no adapter serves the wallet's vendor.
+  absl::Status SetFrozen(const Wallet& wallet, bool frozen,
+                         const std::string& reason) override;
+
+ private:
+  std::map<std::string, std::unique_ptr<WalletAdapter>> adapters_;
+};
+
+}  // namespace warden
+
+#endif  // WARDEN_ADAPTERS_WALLET_ADAPTER_H_

@@ -1,0 +1,335 @@
+#include "services/submitter.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "governance/address.h"
+#include "governance/status_macros.h"
+#include "spdlog/spdlog.h"
+
+namespace warden {
+namespace {
+
+// Who settles, voids and moves operations on the gateway's own account.
+constexpr char kActor[] = "system";
+// The largest calldata accepted, in bytes.
+constexpr size_t kMaxDataBytes = 64 << 10;
+
+absl::StatusOr<std::string> ParseCalldata(const std::string& hex) {
+  if (hex.empty()) return std::string();
+  absl::string_view digits = hex;
+  if (!absl::ConsumePrefix(&digits, "0x") || digits.size() % 2 != 0 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) {
+        return absl::ascii_isxdigit(static_cast<unsigned char>(c));
+      })) {
+    return absl::InvalidArgumentError(
+        "data: must be 0x followed by an even number of hex digits");
+  }
+  if (digits.size() / 2 > kMaxDataBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "data: ", digits.size() / 2, " bytes; at most ", kMaxDataBytes));
+  }
+  return absl::HexStringToBytes(digits);
+}
+
+// Where `asset` lives on `wallet`'s chain: "" for the native coin, else
+// its contract. FAILED_PRECONDITION when the bundle does not say.
+absl::StatusOr<std::string> TokenContract(const Policy& policy,
+                                          const Wallet& wallet,
+                                          const std::string& symbol) {
+  auto asset = policy.assets.find(symbol);
+  if (asset == policy.assets.end()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("asset: \"", symbol, "\" is not in the bundle"));
+  }
+  auto where = asset->second.chains.find(wallet.chain);
+  if (where == asset->second.chains.end()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "asset: ", symbol, " has no address on chain ", wallet.chain,
+        " (wallet ", wallet.id, "); give it `chains: {", wallet.chain,
+        ": native}` or the token's contract in the bundle"));
+  }
+  return where->second == kNativeAsset ? std::string() : where->second;
+}
+
+std::string Describe(const Operation& op) {
+  std::string out =
+      absl::StrCat("operation ", op.id, " (authorization ", op.authorization_id,
+                   ", agent ", op.agent_id, ", wallet ", op.wallet_id,
+                   "): ", OperationStateName(op.state));
+  if (!op.tx_hash.empty()) absl::StrAppend(&out, " tx ", op.tx_hash);
+  if (!op.vendor_ref.empty()) absl::StrAppend(&out, " ref ", op.vendor_ref);
+  if (!op.error.empty()) absl::StrAppend(&out, ": ", op.error);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<SubmitOutput> Submitter::Submit(const SubmitInput& in) {
+  if (in.authorize.destination.empty()) {
+    return absl::InvalidArgumentError(
+        "destination: required (the recipient of the transfer)");
+  }
+  WARDEN_ASSIGN_OR_RETURN(std::string data, ParseCalldata(in.data));
+  WARDEN_ASSIGN_OR_RETURN(std::string org,
+                          engine_->ResolveOrg(in.authorize.org_id));
+  // Refuse what could not be sent before anything is held. (An unknown
+  // wallet is left to Authorize, which names it.)
+  WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
+                          engine_->GetBundle(org, 0));
+  if (auto w = policy->wallets.find(in.authorize.wallet_id);
+      w != policy->wallets.end() &&
+      w->second.agent_id == in.authorize.agent_id) {
+    WARDEN_RETURN_IF_ERROR(adapters_->For(w->second.vendor).status());
+    WARDEN_RETURN_IF_ERROR(ValidateAddress("destination", w->second.chain,
+                                           in.authorize.destination));
+    WARDEN_ASSIGN_OR_RETURN(
+        std::string contract,
+        TokenContract(*policy, w->second, in.authorize.asset));
+    if (!contract.empty() && !data.empty()) {
+      return absl::InvalidArgumentError(
+          "data: calldata goes with a native-coin transfer only");
+    }
+  }
+  AuthorizeInput authorize = in.authorize;
+  authorize.org_id = org;
+  SubmitOutput out;
+  WARDEN_ASSIGN_OR_RETURN(out.authorized, engine_->Authorize(authorize));
+  const Authorization& a = out.authorized.authorization;
+  if (a.decision == Decision::kDeny ||
+      a.status == AuthorizationStatus::kDenied) {
+    return out;
+  }
+  const absl::Time now = clock_->Now();
+  Operation op{.id = OperationIdFor(a.id),
+               .org_id = org,
+               .authorization_id = a.id,
+               .agent_id = a.agent_id,
+               .wallet_id = a.wallet_id,
+               .data = data,
+               .state = OperationState::kPending,
+               .created_at = now,
+               .updated_at = now};
+  if (!out.authorized.replayed) {
+    absl::Status created = operations_->Create(op);
+    if (created.ok()) {
+      AuditOperation(op);
+      WARDEN_ASSIGN_OR_RETURN(out.operation, Advance(std::move(op)));
+      return out;
+    }
+    if (!absl::IsAlreadyExists(created)) {
+      // Nothing was sent: release the hold rather than strand it.
+      (void)engine_->Void(org, a.id, kActor);
+      return created;
+    }
+  }
+  // A replay: the first call's operation, which that call may still be
+  // recording.
+  const absl::Time until = absl::Now() + kReplayWait;
+  for (;;) {
+    absl::StatusOr<Operation> first = operations_->Get(org, op.id);
+    if (first.ok()) {
+      WARDEN_ASSIGN_OR_RETURN(out.operation, Advance(*std::move(first)));
+      return out;
+    }
+    if (!absl::IsNotFound(first.status())) return first.status();
+    if (absl::Now() >= until) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "idempotency_key: authorization ", a.id,
+      " has no operation (it was made by Authorize, or by a Submit that "
+      "stopped before recording its send); nothing was sent for it. Void it "
+      "or let it expire, and submit with a new key"));
+}
+
+absl::StatusOr<Operation> Submitter::Get(const std::string& org_id,
+                                         const std::string& operation_id,
+                                         const std::string& owner) {
+  WARDEN_ASSIGN_OR_RETURN(std::string org, engine_->ResolveOrg(org_id));
+  WARDEN_ASSIGN_OR_RETURN(Operation op, operations_->Get(org, operation_id));
+  if (!owner.empty() && op.agent_id != owner) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "operation_id: ", operation_id, " belongs to another agent"));
+  }
+  return Advance(std::move(op));
+}
+
+absl::StatusOr<size_t> Submitter::AdvanceOpen(size_t limit) {
+  WARDEN_ASSIGN_OR_RETURN(std::vector<Operation> open,
+                          operations_->ListOpen(limit));
+  size_t changed = 0;
+  for (Operation& op : open) {
+    const OperationState was = op.state;
+    absl::StatusOr<Operation> now = Advance(std::move(op));
+    if (!now.ok()) {
+      spdlog::warn("advancing an operation failed: {}",
+                   now.status().ToString());
+    } else if (now->state != was) {
+      ++changed;
+    }
+  }
+  return changed;
+}
+
+absl::StatusOr<Operation> Submitter::Advance(Operation op) {
+  if (IsFinal(op.state)) return op;
+  const absl::Time now = clock_->Now();
+  if (op.state == OperationState::kSending) {
+    if (now - op.updated_at < kSendingStale) return op;
+    Operation next = op;
+    next.state = OperationState::kUnknown;
+    next.error =
+        "the gateway sending it stopped before recording the outcome; the "
+        "hold is kept until the wallet's history shows what happened";
+    next.updated_at = now;
+    WARDEN_ASSIGN_OR_RETURN(bool moved, Move(next, op.state));
+    if (!moved) return operations_->Get(op.org_id, op.id);
+    return next;
+  }
+  WARDEN_ASSIGN_OR_RETURN(Authorization a,
+                          engine_->Get(op.org_id, op.authorization_id));
+  if (op.state == OperationState::kPending) {
+    if (a.status == AuthorizationStatus::kHeld &&
+        a.decision == Decision::kAllow) {
+      return Send(std::move(op), a);
+    }
+    if (a.status == AuthorizationStatus::kHeld) return op;  // Still waiting.
+    Operation next = op;
+    next.state = OperationState::kFailed;
+    next.error = absl::StrCat("not sent: authorization ", a.id, " is ",
+                              StatusName(a.status));
+    next.updated_at = now;
+    WARDEN_ASSIGN_OR_RETURN(bool moved, Move(next, op.state));
+    if (!moved) return operations_->Get(op.org_id, op.id);
+    return next;
+  }
+  // Sent: ask the vendor.
+  WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
+                          engine_->GetBundle(op.org_id, 0));
+  auto wallet = policy->wallets.find(op.wallet_id);
+  if (wallet == policy->wallets.end()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "wallet ", op.wallet_id, " of operation ", op.id,
+        " is no longer in the bundle; its vendor cannot be asked"));
+  }
+  WARDEN_ASSIGN_OR_RETURN(WalletAdapter * adapter,
+                          adapters_->For(wallet->second.vendor));
+  absl::StatusOr<VendorStatus> polled = adapter->Poll(
+      wallet->second,
+      VendorStatus{op.state, op.tx_hash, op.vendor_ref, op.error});
+  if (!polled.ok()) {
+    // The vendor is unreachable: what was known stands; ask again later.
+    spdlog::info("polling operation {}: {}", op.id, polled.status().ToString());
+    return op;
+  }
+  if (polled->state == op.state && polled->tx_hash == op.tx_hash &&
+      polled->vendor_ref == op.vendor_ref) {
+    return op;
+  }
+  Operation next = op;
+  next.state = polled->state;
+  next.tx_hash = polled->tx_hash;
+  next.vendor_ref = polled->vendor_ref;
+  next.error = polled->error;
+  next.updated_at = now;
+  if (IsFinal(next.state)) WARDEN_RETURN_IF_ERROR(Finish(next, a));
+  WARDEN_ASSIGN_OR_RETURN(bool moved, Move(next, op.state));
+  if (!moved) return operations_->Get(op.org_id, op.id);
+  return next;
+}
+
+absl::StatusOr<Operation> Submitter::Send(Operation op,
+                                          const Authorization& a) {
+  Operation sending = op;
+  sending.state = OperationState::kSending;
+  sending.updated_at = clock_->Now();
+  WARDEN_ASSIGN_OR_RETURN(bool claimed, Move(sending, op.state));
+  if (!claimed) return operations_->Get(op.org_id, op.id);
+
+  absl::StatusOr<VendorStatus> sent = [&]() -> absl::StatusOr<VendorStatus> {
+    WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
+                            engine_->GetBundle(op.org_id, 0));
+    auto wallet = policy->wallets.find(op.wallet_id);
+    if (wallet == policy->wallets.end()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("wallet ", op.wallet_id, " is not in the bundle"));
+    }
+    WARDEN_ASSIGN_OR_RETURN(WalletAdapter * adapter,
+                            adapters_->For(wallet->second.vendor));
+    TransferIntent intent{.operation_id = op.id,
+                          .wallet = wallet->second,
+                          .asset = a.asset,
+                          .amount = a.amount,
+                          .destination = a.destination,
+                          .data = op.data};
+    WARDEN_ASSIGN_OR_RETURN(intent.token_contract,
+                            TokenContract(*policy, wallet->second, a.asset));
+    return adapter->Send(intent);
+  }();
+  Operation next = sending;
+  next.updated_at = clock_->Now();
+  if (sent.ok()) {
+    next.state = sent->state;
+    next.tx_hash = sent->tx_hash;
+    next.vendor_ref = sent->vendor_ref;
+    next.error = sent->error;
+  } else {
+    // Nothing was sent.
+    next.state = OperationState::kFailed;
+    next.error = std::string(sent.status().message());
+  }
+  if (IsFinal(next.state)) {
+    if (absl::Status st = Finish(next, a); !st.ok()) {
+      // The hold then ends as its TTL says (counted, by default).
+      spdlog::error("{}: releasing authorization {} failed: {}", op.id, a.id,
+                    st.ToString());
+    }
+  }
+  WARDEN_ASSIGN_OR_RETURN(bool moved, Move(next, OperationState::kSending));
+  if (!moved) return operations_->Get(op.org_id, op.id);
+  return next;
+}
+
+absl::StatusOr<bool> Submitter::Move(const Operation& next,
+                                     OperationState from) {
+  WARDEN_ASSIGN_OR_RETURN(bool moved, operations_->Update(next, from));
+  if (moved) AuditOperation(next);
+  return moved;
+}
+
+void Submitter::AuditOperation(const Operation& op) {
+  AuditEvent event;
+  event.type = AuditEvent::Type::kOperationUpdated;
+  event.time = op.updated_at;
+  event.org_id = op.org_id;
+  event.actor = kActor;
+  event.reason = Describe(op);
+  if (absl::Status st = audit_->Append(event); !st.ok()) {
+    // The operation's own record stands; the trail misses this step.
+    spdlog::error("auditing {}: {}", event.reason, st.ToString());
+  }
+}
+
+absl::Status Submitter::Finish(const Operation& op, const Authorization& a) {
+  WARDEN_ASSIGN_OR_RETURN(Authorization now,
+                          engine_->Get(op.org_id, op.authorization_id));
+  if (now.status != AuthorizationStatus::kHeld) return absl::OkStatus();
+  if (op.state == OperationState::kConfirmed) {
+    return engine_
+        ->Settle(SettleInput{.org_id = op.org_id,
+                             .authorization_id = a.id,
+                             .tx_hash = op.tx_hash,
+                             .actor = kActor})
+        .status();
+  }
+  return engine_->Void(op.org_id, a.id, kActor).status();
+}
+
+}  // namespace warden

@@ -1,0 +1,88 @@
+#ifndef WARDEN_SERVICES_SUBMITTER_H_
+#define WARDEN_SERVICES_SUBMITTER_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "adapters/wallet_adapter.h"
+#include "governance/audit_log.h"
+#include "governance/clock.h"
+#include "governance/engine.h"
+#include "governance/operation.h"
+
+namespace warden {
+
+struct SubmitInput {
+  AuthorizeInput authorize;
+  std::string data;  // Calldata, 0x-hex; optional.
+};
+
+struct SubmitOutput {
+  AuthorizeOutput authorized;
+  std::optional<Operation> operation;  // Unset for a denial.
+};
+
+// SubmitTransaction: Authorize, then the wallet adapter's Send, then Settle
+// with the tx hash once the vendor reports the transaction final (Void when
+// it failed and nothing was spent).
+//
+// Exactly one send per authorization: the operation record is created once,
+// by the call whose Authorize was not a replay (the budget store makes that
+// one call unique across replicas), and moves between states by compare and
+// set, so a retried Submit, a GetOperation and the sweeper on another
+// replica never send it again. A send whose outcome is unknown keeps its
+// hold and stays UNKNOWN until polling tells. Thread-safe.
+class Submitter {
+ public:
+  // All are not owned and must outlive the submitter.
+  Submitter(Engine* engine, OperationStore* operations,
+            AdapterRegistry* adapters, AuditLog* audit, const Clock* clock)
+      : engine_(engine),
+        operations_(operations),
+        adapters_(adapters),
+        audit_(audit),
+        clock_(clock) {}
+
+  absl::StatusOr<SubmitOutput> Submit(const SubmitInput& in);
+  // The operation, advanced as far as it can go now (sent once its
+  // authorization is allowed; polled at its vendor while not final). With
+  // `owner` (an agent id) set, another agent's operation is
+  // PERMISSION_DENIED.
+  absl::StatusOr<Operation> Get(const std::string& org_id,
+                                const std::string& operation_id,
+                                const std::string& owner = "");
+  // Advances up to `limit` open operations once (the server's sweeper);
+  // returns how many changed state.
+  absl::StatusOr<size_t> AdvanceOpen(size_t limit);
+
+  // A SENDING operation not updated for this long belongs to a replica that
+  // stopped mid-send: it becomes UNKNOWN.
+  static constexpr absl::Duration kSendingStale = absl::Minutes(2);
+  // How long a retried Submit waits for the first call to record its
+  // operation.
+  static constexpr absl::Duration kReplayWait = absl::Seconds(2);
+
+ private:
+  absl::StatusOr<Operation> Advance(Operation op);
+  // Sends a PENDING operation whose authorization is allowed.
+  absl::StatusOr<Operation> Send(Operation op, const Authorization& a);
+  // Moves `op` (now in `from`) to `next`'s state; false if another caller
+  // moved it first. Audits the change.
+  absl::StatusOr<bool> Move(const Operation& next, OperationState from);
+  // Records the operation's new state in the audit trail.
+  void AuditOperation(const Operation& op);
+  // Settles or voids the authorization of an operation that became final.
+  absl::Status Finish(const Operation& op, const Authorization& a);
+
+  Engine* const engine_;
+  OperationStore* const operations_;
+  AdapterRegistry* const adapters_;
+  AuditLog* const audit_;
+  const Clock* const clock_;
+};
+
+}  // namespace warden
+
+#endif  // WARDEN_SERVICES_SUBMITTER_H_

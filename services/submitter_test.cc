@@ -1,0 +1,335 @@
+// The Submitter on the memory stores with a scripted wallet adapter: one
+// send per authorization whatever is retried, the hold kept for unknown
+// outcomes and released for failed ones, sends that wait for an approval,
+// and refusals before anything is held.
+
+#include "services/submitter.h"
+
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "governance/memory/memory_budget_store.h"
+#include "governance/memory/memory_config_store.h"
+#include "governance/memory/memory_freeze_store.h"
+#include "governance/memory/memory_operation_store.h"
+#include "gtest/gtest.h"
+#include "tests/fakes/fake_audit_log.h"
+
+namespace warden {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kBundle[] = R"(
+org: {id: acme, timezone: UTC}
+departments: [{id: eng}]
+agents:
+  - id: payer
+    department: eng
+    limits: [{name: daily, usd: "1000", window: "rolling:24h"}]
+    wallets:
+      - {id: payer_w, vendor: local, chain: base,
+         address: "0x00000000000000000000000000000000000000a1"}
+      - {id: payer_cdp, vendor: cdp, chain: base,
+         address: "0x00000000000000000000000000000000000000a2"}
+  - id: careful
+    department: eng
+    approvals: {approval_above_usd: "100", approvers: [user/boss]}
+    wallets:
+      - {id: careful_w, vendor: local, chain: base,
+         address: "0x00000000000000000000000000000000000000a3"}
+assets:
+  - {symbol: USDC, decimals: 6, price_usd: "1",
+     chains: {base: "0x833589fcd6edb6e08f4c7c32d4f71b54bda02913"}}
+  - {symbol: DAI, decimals: 18, price_usd: "1"}
+)";
+constexpr char kTo[] = "0x00000000000000000000000000000000000000b0";
+constexpr char kHash[] =
+    "0x1111111111111111111111111111111111111111111111111111111111111111";
+
+// Answers Send and Poll as scripted, and counts the sends.
+class ScriptedAdapter final : public WalletAdapter {
+ public:
+  AdapterInfo Describe() const override { return {.vendor = "local"}; }
+  absl::StatusOr<VendorStatus> Send(const TransferIntent& intent) override {
+    absl::MutexLock lock(&mu_);
+    intents_.push_back(intent);
+    return send_;
+  }
+  absl::StatusOr<VendorStatus> Poll(const Wallet& wallet,
+                                    const VendorStatus& last) override {
+    absl::MutexLock lock(&mu_);
+    return poll_.ok() && poll_->state == OperationState::kPending ? last
+                                                                  : poll_;
+  }
+  absl::Status SetFrozen(const Wallet&, bool, const std::string&) override {
+    return absl::UnimplementedError("no");
+  }
+  absl::StatusOr<std::vector<VendorTransaction>> ListTransactions(
+      const Wallet&, absl::Time) override {
+    return absl::UnimplementedError("no");
+  }
+
+  void AnswerSend(absl::StatusOr<VendorStatus> s) {
+    absl::MutexLock lock(&mu_);
+    send_ = std::move(s);
+  }
+  // Poll answers what the operation was until this is set.
+  void AnswerPoll(absl::StatusOr<VendorStatus> s) {
+    absl::MutexLock lock(&mu_);
+    poll_ = std::move(s);
+  }
+  std::vector<TransferIntent> intents() {
+    absl::MutexLock lock(&mu_);
+    return intents_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::StatusOr<VendorStatus> send_ =
+      VendorStatus{OperationState::kSubmitted, kHash, "nonce:0", ""};
+  absl::StatusOr<VendorStatus> poll_ = VendorStatus{};
+  std::vector<TransferIntent> intents_;
+};
+
+class SubmitterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto adapter = std::make_unique<ScriptedAdapter>();
+    adapter_ = adapter.get();
+    ASSERT_TRUE(adapters_.Add(std::move(adapter)).ok());
+    ASSERT_TRUE(engine_.ApplyBundle(kBundle, false, "test").ok());
+  }
+
+  static SubmitInput Input(const std::string& agent, const std::string& wallet,
+                           const std::string& usdc, const std::string& key = "",
+                           const std::string& asset = "USDC") {
+    SubmitInput in;
+    in.authorize.agent_id = agent;
+    in.authorize.wallet_id = wallet;
+    in.authorize.asset = asset;
+    in.authorize.amount = usdc;
+    in.authorize.destination = kTo;
+    in.authorize.idempotency_key = key;
+    in.authorize.actor = "agent/" + agent;
+    return in;
+  }
+
+  AuthorizationStatus StatusOf(const Operation& op) {
+    absl::StatusOr<Authorization> a = engine_.Get("acme", op.authorization_id);
+    EXPECT_TRUE(a.ok()) << a.status();
+    return a.ok() ? a->status : AuthorizationStatus::kDenied;
+  }
+
+  std::vector<std::string> OperationEvents() {
+    std::vector<std::string> out;
+    for (const AuditEvent& e : audit_.events()) {
+      if (e.type == AuditEvent::Type::kOperationUpdated) {
+        out.push_back(e.reason);
+      }
+    }
+    return out;
+  }
+
+  ManualClock clock_{absl::FromUnixSeconds(1777651200)};
+  MemoryConfigStore config_;
+  MemoryBudgetStore budgets_;
+  FakeAuditLog audit_;
+  MemoryFreezeStore freezes_;
+  MemoryOperationStore operations_;
+  AdapterRegistry adapters_;
+  ScriptedAdapter* adapter_ = nullptr;
+  Engine engine_{&config_, &budgets_, &audit_, &freezes_, &clock_};
+  Submitter submitter_{&engine_, &operations_, &adapters_, &audit_, &clock_};
+};
+
+TEST_F(SubmitterTest, SendsOnceAndSettlesWhenConfirmed) {
+  absl::StatusOr<SubmitOutput> first =
+      submitter_.Submit(Input("payer", "payer_w", "5000000", "k1"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first->operation.has_value());
+  EXPECT_EQ(first->operation->state, OperationState::kSubmitted);
+  EXPECT_EQ(first->operation->tx_hash, kHash);
+  ASSERT_EQ(adapter_->intents().size(), 1u);
+  const TransferIntent intent = adapter_->intents()[0];
+  EXPECT_EQ(intent.token_contract,
+            "0x833589fcd6edb6e08f4c7c32d4f71b54bda02913");
+  EXPECT_EQ(intent.amount, absl::uint128(5'000'000));
+  EXPECT_EQ(intent.destination, kTo);
+  EXPECT_EQ(intent.operation_id, first->operation->id);
+  EXPECT_EQ(StatusOf(*first->operation), AuthorizationStatus::kHeld);
+
+  absl::StatusOr<SubmitOutput> again =
+      submitter_.Submit(Input("payer", "payer_w", "5000000", "k1"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->authorized.replayed);
+  EXPECT_EQ(again->operation->id, first->operation->id);
+  EXPECT_EQ(adapter_->intents().size(), 1u);
+
+  adapter_->AnswerPoll(
+      VendorStatus{OperationState::kConfirmed, kHash, "nonce:0", ""});
+  absl::StatusOr<Operation> done = submitter_.Get("", first->operation->id);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state, OperationState::kConfirmed);
+  absl::StatusOr<Authorization> a = engine_.Get("acme", done->authorization_id);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->status, AuthorizationStatus::kSettled);
+  EXPECT_EQ(a->tx_hash, kHash);
+  EXPECT_EQ(adapter_->intents().size(), 1u);
+  // Each state is in the audit trail.
+  EXPECT_THAT(OperationEvents(),
+              ::testing::ElementsAre(HasSubstr("PENDING"), HasSubstr("SENDING"),
+                                     HasSubstr("SUBMITTED tx 0x1111"),
+                                     HasSubstr("CONFIRMED tx 0x1111")));
+}
+
+TEST_F(SubmitterTest, AFailedSendReleasesTheHold) {
+  adapter_->AnswerSend(absl::UnavailableError("node unreachable"));
+  absl::StatusOr<SubmitOutput> out =
+      submitter_.Submit(Input("payer", "payer_w", "5000000"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->operation->state, OperationState::kFailed);
+  EXPECT_THAT(out->operation->error, HasSubstr("node unreachable"));
+  EXPECT_EQ(StatusOf(*out->operation), AuthorizationStatus::kVoided);
+}
+
+TEST_F(SubmitterTest, AnUnknownSendKeepsTheHoldUntilPolled) {
+  adapter_->AnswerSend(VendorStatus{OperationState::kUnknown, kHash, "nonce:3",
+                                    "broadcast timed out"});
+  absl::StatusOr<SubmitOutput> out =
+      submitter_.Submit(Input("payer", "payer_w", "5000000"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->operation->state, OperationState::kUnknown);
+  EXPECT_EQ(StatusOf(*out->operation), AuthorizationStatus::kHeld);
+  EXPECT_THAT(OperationEvents().back(), HasSubstr("UNKNOWN tx 0x1111"));
+
+  // Still unknown: nothing changes, nothing is sent again.
+  absl::StatusOr<size_t> advanced = submitter_.AdvanceOpen(10);
+  ASSERT_TRUE(advanced.ok());
+  EXPECT_EQ(*advanced, 0u);
+  EXPECT_EQ(adapter_->intents().size(), 1u);
+
+  // The vendor finds it failed: released.
+  adapter_->AnswerPoll(VendorStatus{OperationState::kFailed, kHash, "nonce:3",
+                                    "the transaction reverted"});
+  advanced = submitter_.AdvanceOpen(10);
+  ASSERT_TRUE(advanced.ok());
+  EXPECT_EQ(*advanced, 1u);
+  absl::StatusOr<Operation> op = submitter_.Get("", out->operation->id);
+  ASSERT_TRUE(op.ok());
+  EXPECT_EQ(op->state, OperationState::kFailed);
+  EXPECT_EQ(StatusOf(*op), AuthorizationStatus::kVoided);
+  EXPECT_EQ(adapter_->intents().size(), 1u);
+}
+
+TEST_F(SubmitterTest, AnApprovedSpendIsSentOnceApproved) {
+  absl::StatusOr<SubmitOutput> out =
+      submitter_.Submit(Input("careful", "careful_w", "150000000"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->authorized.authorization.decision, Decision::kPendingApproval);
+  EXPECT_EQ(out->operation->state, OperationState::kPending);
+  ASSERT_TRUE(submitter_.AdvanceOpen(10).ok());
+  EXPECT_TRUE(adapter_->intents().empty());
+
+  ASSERT_TRUE(
+      engine_
+          .Approve({.org_id = "acme",
+                    .authorization_id = out->operation->authorization_id,
+                    .approver = "user/boss",
+                    .actor = "user/boss"})
+          .ok());
+  ASSERT_TRUE(submitter_.AdvanceOpen(10).ok());
+  EXPECT_EQ(adapter_->intents().size(), 1u);
+  absl::StatusOr<Operation> op = submitter_.Get("", out->operation->id);
+  ASSERT_TRUE(op.ok());
+  EXPECT_EQ(op->state, OperationState::kSubmitted);
+  ASSERT_TRUE(submitter_.AdvanceOpen(10).ok());
+  EXPECT_EQ(adapter_->intents().size(), 1u);
+}
+
+TEST_F(SubmitterTest, ARejectedSpendIsNeverSent) {
+  absl::StatusOr<SubmitOutput> out =
+      submitter_.Submit(Input("careful", "careful_w", "150000000"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_TRUE(engine_
+                  .Reject({.org_id = "acme",
+                           .authorization_id = out->operation->authorization_id,
+                           .approver = "user/boss",
+                           .actor = "user/boss"})
+                  .ok());
+  absl::StatusOr<Operation> op = submitter_.Get("", out->operation->id);
+  ASSERT_TRUE(op.ok());
+  EXPECT_EQ(op->state, OperationState::kFailed);
+  EXPECT_THAT(op->error, HasSubstr("not sent"));
+  EXPECT_TRUE(adapter_->intents().empty());
+}
+
+TEST_F(SubmitterTest, ASendLeftMidwayBecomesUnknown) {
+  // A replica claimed it and stopped before recording the outcome.
+  absl::StatusOr<SubmitOutput> out =
+      submitter_.Submit(Input("careful", "careful_w", "150000000"));
+  ASSERT_TRUE(out.ok());
+  Operation sending = *out->operation;
+  const OperationState was = sending.state;
+  sending.state = OperationState::kSending;
+  ASSERT_TRUE(*operations_.Update(sending, was));
+  absl::StatusOr<Operation> op = submitter_.Get("", sending.id);
+  ASSERT_TRUE(op.ok());
+  EXPECT_EQ(op->state, OperationState::kSending);
+
+  clock_.Advance(Submitter::kSendingStale + absl::Seconds(1));
+  op = submitter_.Get("", sending.id);
+  ASSERT_TRUE(op.ok());
+  EXPECT_EQ(op->state, OperationState::kUnknown);
+  EXPECT_EQ(StatusOf(*op), AuthorizationStatus::kHeld);
+}
+
+TEST_F(SubmitterTest, AKeyUsedByAuthorizeIsNotSent) {
+  AuthorizeInput plain = Input("payer", "payer_w", "1000000", "k2").authorize;
+  ASSERT_TRUE(engine_.Authorize(plain).ok());
+  absl::StatusOr<SubmitOutput> out =
+      submitter_.Submit(Input("payer", "payer_w", "1000000", "k2"));
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(out.status().message(), HasSubstr("nothing was sent"));
+  EXPECT_TRUE(adapter_->intents().empty());
+}
+
+TEST_F(SubmitterTest, UnsendableRequestsHoldNothing) {
+  const size_t events = audit_.events().size();
+  // No adapter for cdp here.
+  EXPECT_EQ(submitter_.Submit(Input("payer", "payer_cdp", "1")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // DAI has no address on base.
+  absl::StatusOr<SubmitOutput> dai =
+      submitter_.Submit(Input("payer", "payer_w", "1", "", "DAI"));
+  EXPECT_EQ(dai.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(dai.status().message(), HasSubstr("DAI has no address"));
+  SubmitInput bad = Input("payer", "payer_w", "1");
+  bad.authorize.destination = "0x12";
+  EXPECT_EQ(submitter_.Submit(bad).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  bad = Input("payer", "payer_w", "1");
+  bad.data = "0x123";
+  EXPECT_EQ(submitter_.Submit(bad).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  bad.data = "0x12";  // Calldata with a token transfer.
+  EXPECT_EQ(submitter_.Submit(bad).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(audit_.events().size(), events);
+  EXPECT_TRUE(adapter_->intents().empty());
+}
+
+TEST_F(SubmitterTest, AnotherAgentsOperationIsRefused) {
+  absl::StatusOr<SubmitOutput> out =
+      submitter_.Submit(Input("payer", "payer_w", "1000000"));
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(submitter_.Get("", out->operation->id, "careful").status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(submitter_.Get("", out->operation->id, "payer").ok());
+  EXPECT_EQ(submitter_.Get("", "op_nope").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace warden
