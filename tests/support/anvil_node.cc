@@ -13,21 +13,24 @@ absl::StatusOr<std::unique_ptr<AnvilNode>> AnvilNode::Start(uint64_t chain_id) {
   std::unique_ptr<AnvilNode> node(new AnvilNode);
   WARDEN_ASSIGN_OR_RETURN(node->port_, FreeLoopbackPort());
   node->url_ = absl::StrCat("http://127.0.0.1:", node->port_);
+  // Quiet: nobody reads its stdout, whose pipe would fill and stall it.
   absl::StatusOr<std::unique_ptr<Subprocess>> p = Subprocess::Start(
-      {ANVIL_PATH, "--host", "127.0.0.1", "--port", absl::StrCat(node->port_),
-       "--chain-id", absl::StrCat(chain_id)});
+      {ANVIL_PATH, "--quiet", "--host", "127.0.0.1", "--port",
+       absl::StrCat(node->port_), "--chain-id", absl::StrCat(chain_id)});
   if (!p.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(
         p.status().message(), " (run bash deploy/dev/install-tools.sh)"));
   }
   node->process_ = *std::move(p);
-  if (!node->process_->WaitForLine("Listening on", absl::Seconds(30)).ok()) {
-    return absl::FailedPreconditionError(
-        "anvil did not start (run bash deploy/dev/install-tools.sh)");
-  }
   node->rpc_ =
       std::make_unique<evm::JsonRpcClient>(node->url_, absl::Seconds(10));
-  return node;
+  for (int i = 0; i < 300; ++i) {
+    if (node->Call("eth_chainId", nlohmann::json::array()).ok()) return node;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return absl::FailedPreconditionError(
+      "anvil did not answer within 30 s (run bash "
+      "deploy/dev/install-tools.sh)");
 }
 
 absl::StatusOr<nlohmann::json> AnvilNode::Call(const std::string& method,
