@@ -3,13 +3,14 @@
 // ERC-20 transfer land with exactly their amounts and settle; a denial
 // signs nothing; a retried Submit sends once; 20 concurrent Submits from
 // one wallet land with consecutive nonces; a send whose answer is lost is
-// UNKNOWN until polling resolves it; and a node that goes away mid-stream
-// leaves every operation FAILED (released) or sent exactly once.
-//
-// The node "goes away" behind a JSON-RPC proxy that closes its port, so
-// that anvil keeps its chain and the test can count what reached it.
+// UNKNOWN until polling resolves it; a replaced transaction fails and is
+// released; and a node that stops (SIGSTOP) or goes away (its port closed,
+// behind a JSON-RPC proxy) mid-stream leaves every operation FAILED
+// (released) or sent exactly once. The node is stopped or hidden rather than
+// killed so that its chain survives to count what reached it.
 
 #include <httplib.h>
+#include <signal.h>
 
 #include <atomic>
 #include <map>
@@ -605,6 +606,74 @@ TEST_F(SubmitE2eTest, NodeDownMidStreamNeverDoubleSends) {
   EXPECT_EQ(Balance(to), absl::uint128(1'000'000'000'000'000ULL) * confirmed);
   for (const auto& [state, n] : states) {
     std::printf("node down mid-stream: %d answered %s\n", n, state.c_str());
+  }
+  std::printf("then %d of %d confirmed, the rest failed and released\n",
+              confirmed, kSubmits);
+}
+
+TEST_F(SubmitE2eTest, AnvilStoppedMidStreamEndsUnknownOrFailedNeverTwice) {
+  // Calls to the node time out after 300 ms; sweeps are left to the test.
+  auto w = StartWardend(anvil_->url(), {"--chain-rpc-timeout-ms", "300",
+                                        "--sweep-interval-ms", "600000"});
+  ASSERT_NE(w, nullptr);
+  const uint64_t before = Nonce("flaky_w");
+  const std::string to = NewAddress();
+  constexpr int kSubmits = 12;
+  absl::Mutex mu;
+  std::vector<v1::Operation> ops;
+  // One lands first; the rest straddle the stop.
+  auto warm = Call(*w, Submit("flaky", "ETH", "1000000000000000", to));
+  ASSERT_TRUE(warm.ok()) << warm.status();
+  ops.push_back(warm->operation());
+  std::vector<std::thread> threads;
+  for (int i = 1; i < kSubmits; ++i) {
+    threads.emplace_back([&, i] {
+      absl::SleepFor(absl::Milliseconds(4) * i);
+      auto r = Call(*w, Submit("flaky", "ETH", "1000000000000000", to,
+                               absl::StrCat("paused-", i)));
+      ASSERT_TRUE(r.ok()) << r.status();
+      absl::MutexLock lock(&mu);
+      ops.push_back(r->operation());
+    });
+  }
+  // The node stops answering (SIGSTOP: its socket still takes the
+  // requests), then comes back.
+  absl::SleepFor(absl::Milliseconds(25));
+  anvil_->process().Signal(SIGSTOP);
+  for (std::thread& t : threads) t.join();
+  anvil_->process().Signal(SIGCONT);
+  ASSERT_EQ(ops.size(), static_cast<size_t>(kSubmits));
+
+  std::map<std::string, int> states;
+  for (const v1::Operation& op : ops) {
+    states[v1::OperationState_Name(op.state())]++;
+    // Whatever was not known to be sent or refused keeps its hold.
+    if (op.state() == v1::OPERATION_STATE_UNKNOWN) {
+      EXPECT_EQ(GetAuthorization(*w, op.authorization_id()).status(),
+                v1::AUTHORIZATION_STATUS_HELD);
+    }
+  }
+  EXPECT_GT(
+      states["OPERATION_STATE_UNKNOWN"] + states["OPERATION_STATE_FAILED"], 0);
+
+  // Polling resolves each: landed once, or never sent and released.
+  int confirmed = 0;
+  for (const v1::Operation& first : ops) {
+    const v1::Operation op = WaitFinal(*w, first.operation_id());
+    const v1::Authorization a = GetAuthorization(*w, op.authorization_id());
+    if (op.state() == v1::OPERATION_STATE_CONFIRMED) {
+      ++confirmed;
+      EXPECT_EQ(a.status(), v1::AUTHORIZATION_STATUS_SETTLED);
+    } else {
+      ASSERT_EQ(op.state(), v1::OPERATION_STATE_FAILED) << op.error();
+      EXPECT_EQ(a.status(), v1::AUTHORIZATION_STATUS_VOIDED);
+    }
+  }
+  EXPECT_GE(confirmed, 1);
+  EXPECT_EQ(Nonce("flaky_w"), before + confirmed);
+  EXPECT_EQ(Balance(to), absl::uint128(1'000'000'000'000'000ULL) * confirmed);
+  for (const auto& [state, n] : states) {
+    std::printf("anvil stopped mid-stream: %d answered %s\n", n, state.c_str());
   }
   std::printf("then %d of %d confirmed, the rest failed and released\n",
               confirmed, kSubmits);
