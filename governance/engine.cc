@@ -996,7 +996,9 @@ void Engine::FreezeAtVendors(const Policy& policy,
     absl::Status st = hooks_.vendor_freezer->SetFrozen(wallet, frozen, reason);
     if (st.ok()) {
       ++out->vendor_wallets;
-    } else {
+    } else if (!absl::IsUnimplemented(st)) {
+      // (UNIMPLEMENTED: the vendor has no such control; Warden's own freeze
+      // is all there is.)
       out->vendor_errors.push_back(absl::StrCat(
           "wallet/", id, " at ", wallet.vendor, ": ", st.ToString()));
     }

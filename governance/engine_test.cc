@@ -518,13 +518,16 @@ TEST_F(EngineTest, DecommissionIsPermanent) {
 }
 
 // Bad requests are errors naming the field, not decisions.
-// Records vendor-side freezes; fails for one vendor.
+// Records vendor-side freezes; fails for cdp, has no freeze for privy.
 class FakeVendorFreezer final : public VendorFreezer {
  public:
   absl::Status SetFrozen(const Wallet& wallet, bool frozen,
                          const std::string& reason) override {
     if (wallet.vendor == "cdp") {
       return absl::UnavailableError("vendor API unreachable");
+    }
+    if (wallet.vendor == "privy") {
+      return absl::UnimplementedError("no vendor-side freeze");
     }
     calls.push_back(absl::StrCat(frozen ? "freeze " : "unfreeze ", wallet.id));
     return absl::OkStatus();
@@ -561,6 +564,13 @@ TEST(EngineVendorFreezeTest, FreezesWalletsAtTheirVendors) {
       engine.UnfreezeScope("", "department/eng", "cleared", "admin").ok());
   EXPECT_THAT(vendor.calls, ElementsAre("freeze wallet_1", "freeze wallet_c",
                                         "unfreeze wallet_c"));
+
+  // A vendor without a freeze control is neither counted nor an error.
+  absl::StatusOr<FreezeOutcome> b =
+      engine.FreezeScope("", "agent/agent_b", "incident", "admin");
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->vendor_wallets, 0);
+  EXPECT_THAT(b->vendor_errors, ::testing::IsEmpty());
 
   // Decommission freezes each wallet once.
   vendor.calls.clear();
