@@ -172,6 +172,9 @@ class BudgetStore {
   virtual absl::StatusOr<std::vector<Authorization>> ListAwaiting(
       const std::string& org_id, size_t max_records) = 0;
 
+  // How many of the org's records are HELD now (for the metrics).
+  virtual absl::StatusOr<int64_t> CountHeld(const std::string& org_id) = 0;
+
   // Moves up to `max_records` HELD records of the org whose hold expired at
   // or before `now` to EXPIRED (releasing them unless their on_expiry is
   // kCount) and returns them. Also drops records past their retention.

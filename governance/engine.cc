@@ -918,6 +918,20 @@ absl::StatusOr<ApplyResult> Engine::ApplyBundle(const std::string& yaml,
   return result;
 }
 
+absl::StatusOr<ApplyResult> Engine::RollbackBundle(const std::string& org_id,
+                                                   int64_t version,
+                                                   const std::string& actor) {
+  if (version < 1) {
+    return FieldError(absl::StatusCode::kInvalidArgument, "version",
+                      absl::StrCat(version, " is not a version (1, 2, ...)"));
+  }
+  WARDEN_ASSIGN_OR_RETURN(std::string org, ResolveOrg(org_id));
+  WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> earlier,
+                          GetBundle(org, version));
+  return ApplyBundle(earlier->yaml, /*dry_run=*/false,
+                     absl::StrCat(actor, " (rollback to v", version, ")"), org);
+}
+
 absl::StatusOr<std::shared_ptr<const Policy>> Engine::GetBundle(
     const std::string& org_id, int64_t version) {
   WARDEN_ASSIGN_OR_RETURN(std::string org, ResolveOrg(org_id));

@@ -160,6 +160,12 @@ class Engine {
   absl::StatusOr<ApplyResult> ApplyBundle(const std::string& yaml, bool dry_run,
                                           const std::string& actor,
                                           const std::string& caller_org = "");
+  // Applies version `version`'s bundle again, as the org's next version,
+  // audited with `actor` and "rollback to v<version>". INVALID_ARGUMENT for
+  // a version below 1, NOT_FOUND for one that never existed.
+  absl::StatusOr<ApplyResult> RollbackBundle(const std::string& org_id,
+                                             int64_t version,
+                                             const std::string& actor);
   // Version 0 = the active one.
   absl::StatusOr<std::shared_ptr<const Policy>> GetBundle(
       const std::string& org_id, int64_t version);

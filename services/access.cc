@@ -107,6 +107,7 @@ const std::vector<RpcRule>& RpcRules() {
       {"AuthorizationService.GetOperation", {Role::kAgent}, true},
       {"AdminService.ApplyBundle", {Role::kAdmin}},
       {"AdminService.GetBundle", {Role::kAdmin}},
+      {"AdminService.RollbackBundle", {Role::kAdmin}},
       {"AdminService.DecommissionAgent", {Role::kAdmin}},
       {"AdminService.FreezeScope", {Role::kAdmin}},
       {"AdminService.UnfreezeScope", {Role::kAdmin}},

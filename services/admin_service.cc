@@ -7,6 +7,19 @@
 
 namespace warden {
 
+namespace {
+
+void ToProto(const ApplyResult& r, bool dry_run,
+             v1::ApplyBundleResponse* response) {
+  response->set_org_id(r.org_id);
+  response->set_version(r.version);
+  response->set_changed(r.changed);
+  response->set_dry_run(dry_run);
+  for (const std::string& line : r.diff) response->add_diff(line);
+}
+
+}  // namespace
+
 grpc::ServerUnaryReactor* AdminService::ApplyBundle(
     grpc::CallbackServerContext* context, const v1::ApplyBundleRequest* request,
     v1::ApplyBundleResponse* response) {
@@ -22,11 +35,24 @@ grpc::ServerUnaryReactor* AdminService::ApplyBundle(
         return r;
       },
       [request, response](const ApplyResult& r) {
-        response->set_org_id(r.org_id);
-        response->set_version(r.version);
-        response->set_changed(r.changed);
-        response->set_dry_run(request->dry_run());
-        for (const std::string& line : r.diff) response->add_diff(line);
+        ToProto(r, request->dry_run(), response);
+      });
+}
+
+grpc::ServerUnaryReactor* AdminService::RollbackBundle(
+    grpc::CallbackServerContext* context,
+    const v1::RollbackBundleRequest* request,
+    v1::ApplyBundleResponse* response) {
+  return RunUnary(
+      executor_, gate_, context, "AdminService.RollbackBundle",
+      {request->org_id()},
+      [this, request](const Principal& who) {
+        return engine_->RollbackBundle(
+            Gatekeeper::OrgOf(who, {request->org_id()}), request->version(),
+            who.name);
+      },
+      [response](const ApplyResult& r) {
+        ToProto(r, /*dry_run=*/false, response);
       });
 }
 

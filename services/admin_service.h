@@ -31,6 +31,10 @@ class AdminService final : public v1::AdminService::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::ApplyBundleRequest* request,
       v1::ApplyBundleResponse* response) override;
+  grpc::ServerUnaryReactor* RollbackBundle(
+      grpc::CallbackServerContext* context,
+      const v1::RollbackBundleRequest* request,
+      v1::ApplyBundleResponse* response) override;
   grpc::ServerUnaryReactor* GetBundle(grpc::CallbackServerContext* context,
                                       const v1::GetBundleRequest* request,
                                       v1::GetBundleResponse* response) override;

@@ -11,6 +11,7 @@
 #include "governance/status_macros.h"
 #include "grpcpp/alarm.h"
 #include "services/call.h"
+#include "services/metrics.h"
 #include "services/proto_convert.h"
 
 namespace warden {
@@ -113,6 +114,14 @@ class Watcher final : public grpc::ServerWriteReactor<v1::Authorization> {
   v1::Authorization message_;
 };
 
+// Counts the decision in the metrics.
+void CountDecision(const Authorization& a) {
+  if (Metrics* m = ProcessMetrics()) {
+    m->CountDecision(DecisionName(a.decision),
+                     a.violations.empty() ? "" : a.violations[0].code);
+  }
+}
+
 // The engine's input from an AuthorizeRequest or a SubmitTransactionRequest,
 // which share these fields.
 template <typename Request>
@@ -142,6 +151,7 @@ grpc::ServerUnaryReactor* AuthorizationService::Authorize(
         return engine_->Authorize(AuthorizeInputOf(who, *request));
       },
       [response](const AuthorizeOutput& out) {
+        CountDecision(out.authorization);
         ToProto(out.authorization, out.replayed, response);
       });
 }
@@ -237,6 +247,7 @@ grpc::ServerUnaryReactor* AuthorizationService::SubmitTransaction(
                                    .data = request->data()});
       },
       [response](const SubmitOutput& out) {
+        CountDecision(out.authorized.authorization);
         ToProto(out.authorized.authorization, out.authorized.replayed,
                 response->mutable_authorization());
         if (out.operation)

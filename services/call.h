@@ -12,7 +12,10 @@
 #include "grpcpp/grpcpp.h"
 #include "services/access.h"
 #include "services/executor.h"
+#include "services/logging.h"
+#include "services/metrics.h"
 #include "services/proto_convert.h"
+#include "spdlog/spdlog.h"
 
 // Helpers shared by the service classes for unary callback calls.
 namespace warden {
@@ -45,21 +48,36 @@ grpc::ServerUnaryReactor* RunUnary(Executor* executor, Gatekeeper* gate,
                                    const char* rpc, CallTarget target,
                                    Work work, Fill fill) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const absl::Time arrived = absl::Now();
+  // Finishes the call, and counts it in the metrics.
+  auto finish = [reactor, rpc, arrived](const absl::Status& status) {
+    if (Metrics* m = ProcessMetrics()) {
+      m->ObserveRpc(rpc, absl::StatusCodeToString(status.code()),
+                    absl::Now() - arrived);
+    }
+    reactor->Finish(ToGrpcStatus(status));
+  };
   const bool queued = executor->Submit(
-      [reactor, gate, context, rpc, target = std::move(target),
+      [finish, gate, context, rpc, target = std::move(target),
        work = std::move(work), fill = std::move(fill)]() mutable {
         absl::StatusOr<Principal> who = gate->Admit(*context, rpc, target);
         if (!who.ok()) {
-          reactor->Finish(ToGrpcStatus(who.status()));
+          finish(who.status());
           return;
         }
+        LogContext log(RequestIdOf(*context), who->name, rpc);
         auto result = work(*who);
-        if (result.ok()) fill(*result);
-        reactor->Finish(ToGrpcStatus(result.status()));
+        if (result.ok()) {
+          fill(*result);
+        } else {
+          spdlog::info("call failed: {}", result.status().ToString());
+        }
+        finish(result.status());
       });
   if (!queued) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                 "server overloaded: request queue full"));
+    finish(absl::UnavailableError(
+        executor->closed() ? "server shutting down: retry on another replica"
+                           : "server overloaded: request queue full"));
   }
   return reactor;
 }

@@ -20,7 +20,7 @@ Executor::~Executor() {
 
 bool Executor::Submit(std::function<void()> task) {
   absl::MutexLock lock(&mu_);
-  if (queue_.size() >= max_queued_) return false;
+  if (closed_ || queue_.size() >= max_queued_) return false;
   queue_.push_back(std::move(task));
   return true;
 }
@@ -38,9 +38,33 @@ void Executor::Work() {
       if (queue_.empty()) return;  // Stopping, and nothing left to run.
       task = std::move(queue_.front());
       queue_.pop_front();
+      ++running_;
     }
     task();
+    absl::MutexLock lock(&mu_);
+    --running_;
   }
+}
+
+void Executor::Close() {
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+}
+
+bool Executor::closed() {
+  absl::MutexLock lock(&mu_);
+  return closed_;
+}
+
+bool Executor::WaitIdle(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithDeadline(
+      absl::Condition(
+          +[](Executor* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e->mu_) {
+            return e->queue_.empty() && e->running_ == 0;
+          },
+          this),
+      deadline);
 }
 
 }  // namespace warden

@@ -9,6 +9,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace warden {
 
@@ -25,8 +26,16 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  // False (and `task` is dropped) when max_queued tasks are already waiting.
+  // False (and `task` is dropped) when max_queued tasks are already waiting,
+  // or after Close.
   bool Submit(std::function<void()> task);
+
+  // Refuses every later Submit (the server is shutting down); what was
+  // submitted still runs.
+  void Close();
+  bool closed();
+  // Waits until nothing is queued or running, or `deadline`; true if idle.
+  bool WaitIdle(absl::Time deadline);
 
  private:
   void Work();
@@ -34,6 +43,8 @@ class Executor {
   const size_t max_queued_;
   absl::Mutex mu_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  size_t running_ ABSL_GUARDED_BY(mu_) = 0;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };

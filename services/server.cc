@@ -30,6 +30,7 @@
 #include "governance/postgres/postgres_operation_store.h"
 #include "governance/redis/redis_budget_store.h"
 #include "governance/status_macros.h"
+#include "governance/telemetry.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "spdlog/spdlog.h"
@@ -90,10 +91,14 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
   return grpc::SslServerCredentials(ssl);
 }
 
+bool IsLoopback(const std::string& listen) {
+  const std::string host = listen.substr(0, listen.rfind(':'));
+  return host == "127.0.0.1" || host == "[::1]" || host == "localhost";
+}
+
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
-    const ServerOptions& options, const Clock* clock) {
+absl::Status ValidateOptions(const ServerOptions& options) {
   if (options.embedded == !options.redis_url.empty()) {
     return absl::InvalidArgumentError(
         options.embedded
@@ -110,9 +115,7 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
         "--bundle: required (a policy bundle YAML file) unless --postgres "
         "holds the configuration");
   }
-  const std::string host = options.listen.substr(0, options.listen.rfind(':'));
-  const bool loopback =
-      host == "127.0.0.1" || host == "[::1]" || host == "localhost";
+  const bool loopback = IsLoopback(options.listen);
   if (options.tls_cert_path.empty() != options.tls_key_path.empty()) {
     return absl::InvalidArgumentError(
         "--tls-cert and --tls-key: give both, or neither");
@@ -133,8 +136,22 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
         "--insecure-no-auth: refused on ", options.listen,
         "; calls without credentials are allowed on loopback only"));
   }
+  if (options.log_format != "json" && options.log_format != "text") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "log.format: \"", options.log_format, "\" must be json or text"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
+    const ServerOptions& options, const Clock* clock) {
+  WARDEN_RETURN_IF_ERROR(ValidateOptions(options));
+  const bool loopback = IsLoopback(options.listen);
   std::unique_ptr<WardenServer> s(new WardenServer);
   s->options_ = options;
+  // Backend calls report from here on.
+  SetTelemetryObserver(&s->metrics_);
+  SetProcessMetrics(&s->metrics_);
 
   if (!options.postgres_url.empty()) {
     WARDEN_ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> c,
@@ -151,7 +168,10 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
       spdlog::warn("no --audit-signing-key: audit checkpoints are not signed");
     }
     s->audit_ = std::make_unique<PostgresAuditLog>(
-        PostgresAuditOptions{.url = options.postgres_url}, std::move(signer));
+        PostgresAuditOptions{.url = options.postgres_url,
+                             .batch_max_rows = options.audit_batch_max_rows,
+                             .max_queued = options.audit_max_queued},
+        std::move(signer));
     s->audit_reader_ =
         std::make_unique<PostgresAuditReader>(options.postgres_url);
     s->freezes_ = std::make_unique<PostgresFreezeStore>(options.postgres_url);
@@ -288,6 +308,17 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
     return absl::UnavailableError(
         absl::StrCat("--listen: cannot serve on ", options.listen));
   }
+  s->SetReady(rebuilt.status(), s->CheckPostgres());
+  if (!options.metrics_listen.empty()) {
+    s->AddGauges();
+    WARDEN_ASSIGN_OR_RETURN(
+        s->metrics_server_,
+        MetricsServer::Start(&s->metrics_, options.metrics_listen));
+    spdlog::info(
+        "metrics on http://{}:{}/metrics",
+        options.metrics_listen.substr(0, options.metrics_listen.rfind(':')),
+        s->metrics_server_->port());
+  }
   s->sweeper_ = std::thread([raw = s.get()] { raw->SweepLoop(); });
   return s;
 }
@@ -370,10 +401,84 @@ absl::Status WardenServer::Bootstrap(const Clock* clock) {
   return absl::OkStatus();
 }
 
+absl::Status WardenServer::CheckPostgres() {
+  if (options_.postgres_url.empty()) return absl::OkStatus();
+  if (probe_ == nullptr) {
+    WARDEN_ASSIGN_OR_RETURN(probe_, pg::Connect(options_.postgres_url));
+  }
+  absl::Status st = RequireSchema(*probe_);
+  if (!st.ok()) probe_.reset();  // Reconnect next time.
+  return st;
+}
+
+void WardenServer::AddGauges() {
+  // One series per org; an org whose backend fails is left out of that
+  // scrape (and the backend error counters say why).
+  auto per_org =
+      [this](std::function<absl::StatusOr<int64_t>(const std::string&)> read) {
+        return [this, read = std::move(read)] {
+          std::vector<std::pair<Labels, double>> out;
+          absl::StatusOr<std::vector<std::string>> orgs = config_->Orgs();
+          if (!orgs.ok()) return out;
+          for (const std::string& org : *orgs) {
+            absl::StatusOr<int64_t> n = read(org);
+            if (n.ok())
+              out.push_back({{{"org", org}}, static_cast<double>(*n)});
+          }
+          return out;
+        };
+      };
+  metrics_.AddGauge(
+      "warden_pending_approvals",
+      "Requests awaiting approval or a delay, per org.",
+      per_org([this](const std::string& org) -> absl::StatusOr<int64_t> {
+        WARDEN_ASSIGN_OR_RETURN(std::vector<Authorization> pending,
+                                engine_->ListPendingApprovals(org));
+        return static_cast<int64_t>(pending.size());
+      }));
+  metrics_.AddGauge("warden_holds_outstanding",
+                    "Authorizations HELD now, per org.",
+                    per_org([this](const std::string& org) {
+                      return budgets_->CountHeld(org);
+                    }));
+  metrics_.AddGauge(
+      "warden_frozen_scopes", "Frozen scopes (kill switch), per org.",
+      per_org([this](const std::string& org) -> absl::StatusOr<int64_t> {
+        WARDEN_ASSIGN_OR_RETURN(std::vector<FrozenScope> frozen,
+                                freezes_->List(org));
+        return static_cast<int64_t>(frozen.size());
+      }));
+  metrics_.AddGauge(
+      "warden_ready",
+      "1 while Redis and Postgres are reachable and the "
+      "schema is current (the readiness probe), else 0.",
+      [this] {
+        return std::vector<std::pair<Labels, double>>{{{}, ready_ ? 1.0 : 0.0}};
+      });
+}
+
+void WardenServer::SetReady(const absl::Status& budgets,
+                            const absl::Status& postgres) {
+  const bool ready = budgets.ok() && postgres.ok();
+  if (ready != ready_) {
+    if (ready) {
+      spdlog::info("ready: backends reachable");
+    } else {
+      spdlog::warn("not ready: {}",
+                   !budgets.ok() ? budgets.ToString() : postgres.ToString());
+    }
+  }
+  ready_ = ready;
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  health->SetServingStatus(ready);  // "" and every service.
+  health->SetServingStatus(kLivenessService, true);
+}
+
 void WardenServer::SweepLoop() {
   while (!stop_.WaitForNotificationWithTimeout(options_.sweep_interval)) {
     // Notices a budget store that lost its state and rebuilds it.
     absl::StatusOr<size_t> rebuilt = engine_->EnsureReady();
+    SetReady(rebuilt.status(), CheckPostgres());
     if (!rebuilt.ok()) {
       spdlog::warn("checking the budget store failed: {}",
                    rebuilt.status().ToString());
@@ -401,15 +506,33 @@ void WardenServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   if (server_ != nullptr) {
+    // Probes see NOT_SERVING first, so that load balancers stop sending;
+    // calls that still arrive meanwhile are served.
     server_->GetHealthCheckService()->Shutdown();
-    server_->Shutdown(
-        absl::ToChronoTime(absl::Now() + options_.shutdown_grace));
+    spdlog::info("health NOT_SERVING; draining for {}",
+                 absl::FormatDuration(options_.drain_delay));
+    absl::SleepFor(options_.drain_delay);
+    // New calls now get UNAVAILABLE from us (never a half-started call), so
+    // clients still sending here move to another replica; in-flight calls
+    // finish within the grace period.
+    executor_->Close();
+    const absl::Time deadline = absl::Now() + options_.shutdown_grace;
+    if (!executor_->WaitIdle(deadline)) {
+      spdlog::warn("calls still running after the grace period; cancelling");
+    }
+    absl::SleepFor(std::min(kRefuseWindow, deadline - absl::Now()));
+    server_->Shutdown(absl::ToChronoTime(deadline));
   }
   stop_.Notify();
   if (sweeper_.joinable()) sweeper_.join();
   executor_.reset();  // Finishes whatever the drain left queued.
 }
 
-WardenServer::~WardenServer() { Shutdown(); }
+WardenServer::~WardenServer() {
+  Shutdown();
+  metrics_server_.reset();
+  SetProcessMetrics(nullptr);
+  SetTelemetryObserver(nullptr);
+}
 
 }  // namespace warden

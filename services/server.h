@@ -1,6 +1,7 @@
 #ifndef WARDEN_SERVICES_SERVER_H_
 #define WARDEN_SERVICES_SERVER_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -18,11 +19,13 @@
 #include "governance/engine.h"
 #include "governance/freeze_store.h"
 #include "governance/operation.h"
+#include "governance/postgres/pg.h"
 #include "grpcpp/grpcpp.h"
 #include "services/access.h"
 #include "services/admin_service.h"
 #include "services/audit_service.h"
 #include "services/authorization_service.h"
+#include "services/metrics.h"
 #include "services/notification_sinks.h"
 #include "services/submitter.h"
 
@@ -77,17 +80,45 @@ struct ServerOptions {
   // Notifications (notify, delay and approval events) go to the log and,
   // when webhook.url is set, to that webhook.
   WebhookOptions webhook;
+  // Where the webhook's HMAC key is read from (ResolveSecrets).
+  std::string webhook_secret_file;
   // The local wallet adapter (SubmitTransaction for vendor "local"): the
   // keystore directory, its password (from WARDEN_KEYSTORE_PASSWORD or
-  // --keystore-password-file, never from the bundle) and each chain's
+  // keystore_password_file, never from the bundle) and each chain's
   // JSON-RPC endpoint (--chain-rpc CHAIN=URL).
   std::string keystore_dir;
+  std::string keystore_password_file;
   std::string keystore_password;
   std::vector<std::string> chain_rpcs;
   absl::Duration chain_rpc_timeout = absl::Seconds(10);
   // How many open operations one sweep polls.
   size_t operations_per_sweep = 100;
+  // With Postgres: the audit trail's group commit.
+  size_t audit_batch_max_rows = 512;
+  size_t audit_max_queued = 20000;
+  // On shutdown: how long health reports NOT_SERVING before new calls are
+  // refused, so that load balancers stop sending first.
+  absl::Duration drain_delay = absl::Seconds(2);
+  // Prometheus metrics at http://<metrics_listen>/metrics; empty: off.
+  std::string metrics_listen;
+  // "json" (one object per line) or "text".
+  std::string log_format = "json";
 };
+
+// The options' own consistency: backends, TLS, auth and listen address.
+// INVALID_ARGUMENT naming the setting.
+absl::Status ValidateOptions(const ServerOptions& options);
+
+// The health service name that reports only that the process serves (the
+// liveness probe). The readiness probe asks for "" (or any service name),
+// which reports NOT_SERVING while Redis or Postgres is unreachable, the
+// schema is older than this binary needs, or the server is shutting down.
+inline constexpr char kLivenessService[] = "liveness";
+
+// On shutdown, after the drain delay: how long new calls are refused with
+// UNAVAILABLE (so that clients move to another replica) before the gRPC
+// server stops listening.
+inline constexpr absl::Duration kRefuseWindow = absl::Milliseconds(500);
 
 // The bootstrap: the only place that picks backends. Builds the stores the
 // options ask for, the engine on top of them and the gRPC server in front,
@@ -101,6 +132,10 @@ class WardenServer {
 
   // The port actually bound.
   int port() const { return port_; }
+  // The metrics port bound, or 0 without metrics.
+  int metrics_port() const {
+    return metrics_server_ ? metrics_server_->port() : 0;
+  }
   // Stops accepting calls, lets in-flight ones finish (up to the grace
   // period) and stops the background sweeper. Idempotent.
   void Shutdown();
@@ -112,8 +147,17 @@ class WardenServer {
   // Mints the bootstrap admin tokens of the modes without Postgres.
   absl::Status Bootstrap(const Clock* clock);
   void SweepLoop();
+  // Postgres reachable with a current schema (OK without Postgres).
+  absl::Status CheckPostgres();
+  // The gauges read at each scrape.
+  void AddGauges();
+  // Sets the health service's statuses from the backends' checks.
+  void SetReady(const absl::Status& budgets, const absl::Status& postgres);
 
   ServerOptions options_;
+  // First, so that it outlives every thread that reports to it.
+  Metrics metrics_;
+  std::unique_ptr<MetricsServer> metrics_server_;
   std::unique_ptr<ConfigStore> config_;
   std::unique_ptr<BudgetStore> budgets_;
   std::unique_ptr<AuditLog> audit_;
@@ -137,6 +181,9 @@ class WardenServer {
   absl::Notification stop_;
   std::thread sweeper_;
   bool shut_down_ = false;
+  // Used by the sweeper thread only (and Start, before it runs).
+  std::unique_ptr<pqxx::connection> probe_;
+  std::atomic<bool> ready_{false};
 };
 
 }  // namespace warden

@@ -30,6 +30,7 @@
 #include "governance/postgres/postgres_audit_log.h"
 #include "governance/postgres/postgres_credential_store.h"
 #include "governance/postgres/retention.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
 #include "warden/v1/admin.grpc.pb.h"
@@ -490,6 +491,16 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   apply->add_flag("--dry-run", dry_run, "Validate and show the diff only");
 
+  int64_t rollback_version = 0;
+  CLI::App* bundle = app.add_subcommand("bundle", "Policy bundle versions")
+                         ->require_subcommand(1);
+  CLI::App* rollback = bundle->add_subcommand(
+      "rollback",
+      "Make an earlier version active again (as a new version, audited)");
+  rollback->add_option("version", rollback_version, "The version to restore")
+      ->required()
+      ->check(CLI::PositiveNumber);
+
   int64_t bundle_version = 0;
   CLI::App* get_bundle =
       app.add_subcommand("get-bundle", "Print an applied policy bundle");
@@ -547,6 +558,13 @@ int main(int argc, char** argv) {
                    "Give up waiting after this long (the operation goes on)")
       ->capture_default_str()
       ->check(CLI::Range(1, 86'400));
+
+  std::string health_service;
+  CLI::App* health = app.add_subcommand(
+      "health",
+      "Ask the standard gRPC health service; exit 0 only when SERVING");
+  health->add_option("--service", health_service,
+                     "\"\" (readiness: backends reachable) or \"liveness\"");
 
   v1::GetOperationRequest operation_request;
   CLI::App* operation =
@@ -830,6 +848,26 @@ int main(int argc, char** argv) {
   PrepareContext(&context);
 
   auto audit_stub = v1::AuditService::NewStub(channel);
+  if (*health) {
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(health_service);
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::Status status = grpc::health::v1::Health::NewStub(channel)->Check(
+        &context, request, &response);
+    if (!status.ok()) return Fail(status);
+    const std::string name =
+        grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
+            response.status());
+    if (json) {
+      std::cout << Json{{"service", health_service}, {"status", name}}.dump()
+                << "\n";
+    } else {
+      std::cout << name << "\n";
+    }
+    return response.status() == grpc::health::v1::HealthCheckResponse::SERVING
+               ? 0
+               : 1;
+  }
   auto print_token = [&](const v1::ApiToken& t) {
     std::vector<std::string> roles(t.roles().begin(), t.roles().end());
     if (json) {
@@ -1049,15 +1087,23 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  if (*apply) {
-    std::ifstream in(bundle_file);
-    std::stringstream text;
-    text << in.rdbuf();
-    v1::ApplyBundleRequest request;
-    request.set_yaml(text.str());
-    request.set_dry_run(dry_run);
+  if (*apply || *rollback) {
     v1::ApplyBundleResponse response;
-    grpc::Status status = admin->ApplyBundle(&context, request, &response);
+    grpc::Status status;
+    if (*apply) {
+      std::ifstream in(bundle_file);
+      std::stringstream text;
+      text << in.rdbuf();
+      v1::ApplyBundleRequest request;
+      request.set_yaml(text.str());
+      request.set_dry_run(dry_run);
+      status = admin->ApplyBundle(&context, request, &response);
+    } else {
+      v1::RollbackBundleRequest request;
+      request.set_org_id(org);
+      request.set_version(rollback_version);
+      status = admin->RollbackBundle(&context, request, &response);
+    }
     if (!status.ok()) return Fail(status);
     if (json) {
       std::cout << Json{{"org_id", response.org_id()},

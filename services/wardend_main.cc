@@ -2,163 +2,106 @@
 //
 //   wardend --embedded --bundle deploy/examples/acme.yaml --listen
 //   127.0.0.1:7400
+//   wardend --config /etc/warden/wardend.yaml [--check-config]
 //
-// Prints "wardend listening on HOST:PORT" once it serves. SIGTERM or SIGINT
+// Settings come from defaults, then the --config file, then WARDEN_*
+// environment variables, then flags (docs/configuration.md). Prints
+// "wardend listening on HOST:PORT" once it serves. SIGTERM or SIGINT
 // drains in-flight calls and exits 0.
 
 #include <signal.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <sstream>
 
 #include "CLI/CLI.hpp"
-#include "absl/strings/str_cat.h"
-#include "adapters/local/keystore.h"
 #include "governance/clock.h"
+#include "services/logging.h"
 #include "services/server.h"
-#include "spdlog/sinks/stdout_color_sinks.h"
+#include "services/server_config.h"
 #include "spdlog/spdlog.h"
 
-int main(int argc, char** argv) {
-  warden::ServerOptions options;
-  int64_t sweep_interval_ms = 1000;
-  int64_t shutdown_grace_ms = 10000;
-  CLI::App app{"wardend: cross-wallet spend governance gateway"};
-  app.add_flag("--embedded", options.embedded,
-               "In-memory budgets and a JSONL audit file; no servers needed");
-  app.add_option("--redis", options.redis_url,
-                 "Budgets in Redis, shared by replicas: redis://HOST:PORT[/DB]")
-      ->envname("WARDEN_REDIS_URL");
-  int64_t redis_pool_size = 16;
-  int64_t redis_connect_timeout_ms = 500;
-  int64_t redis_command_timeout_ms = 1000;
-  app.add_option("--redis-pool-size", redis_pool_size,
-                 "Redis connections per process")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 1024));
-  app.add_option("--redis-connect-timeout-ms", redis_connect_timeout_ms)
-      ->capture_default_str()
-      ->check(CLI::Range(1, 60'000));
-  app.add_option("--redis-command-timeout-ms", redis_command_timeout_ms,
-                 "Also the longest wait for a free pooled connection")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 60'000));
-  app.add_option("--postgres", options.postgres_url,
-                 "Configuration and audit trail in Postgres (with --redis)")
-      ->envname("WARDEN_POSTGRES_URL");
-  app.add_option("--audit-signing-key", options.audit_signing_key_path,
-                 "Ed25519 private key (PEM) signing audit checkpoints")
-      ->check(CLI::ExistingFile);
-  int64_t config_refresh_ms = 5000;
-  app.add_option("--config-refresh-ms", config_refresh_ms,
-                 "Longest a replica serves an older bundle if a NOTIFY is "
-                 "missed")
-      ->capture_default_str()
-      ->check(CLI::Range(100, 3'600'000));
-  app.add_option("--bundle", options.bundle_path,
-                 "Policy bundle (YAML) to apply at start")
-      ->check(CLI::ExistingFile);
-  app.add_option("--listen", options.listen, "gRPC address, host:port")
-      ->capture_default_str();
-  app.add_option("--audit-file", options.audit_path,
-                 "Append-only audit trail (JSONL)")
-      ->capture_default_str();
-  app.add_option("--worker-threads", options.worker_threads,
-                 "Threads running engine calls (Redis, audit), off gRPC's")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 1024));
-  app.add_option("--max-queued-calls", options.max_queued_calls,
-                 "Calls waiting for a worker before new ones get UNAVAILABLE")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 1'000'000));
-  app.add_option("--sweep-interval-ms", sweep_interval_ms,
-                 "How often expired holds are swept")
-      ->capture_default_str()
-      ->check(CLI::Range(10, 3'600'000));
-  app.add_option("--shutdown-grace-ms", shutdown_grace_ms,
-                 "How long SIGTERM waits for in-flight calls")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 600'000));
-  app.add_option("--webhook-url", options.webhook.url,
-                 "POST notify, delay and approval events here (http or "
-                 "https)")
-      ->envname("WARDEN_WEBHOOK_URL");
-  std::string webhook_secret_file;
-  app.add_option("--webhook-secret-file", webhook_secret_file,
-                 "File holding the webhook's HMAC-SHA256 key (or set "
-                 "WARDEN_WEBHOOK_SECRET)")
-      ->check(CLI::ExistingFile);
-  app.add_option("--tls-cert", options.tls_cert_path,
-                 "Server certificate chain (PEM): serve TLS 1.2+")
-      ->check(CLI::ExistingFile);
-  app.add_option("--tls-key", options.tls_key_path, "Server private key (PEM)")
-      ->check(CLI::ExistingFile);
-  app.add_option("--tls-client-ca", options.tls_client_ca_path,
-                 "Require client certificates signed by this CA (mTLS)")
-      ->check(CLI::ExistingFile);
-  app.add_flag("--insecure-plaintext", options.insecure_plaintext,
-               "Serve without TLS on a non-loopback address (warns)");
-  bool insecure_no_auth = false;
-  app.add_flag("--insecure-no-auth", insecure_no_auth,
-               "Accept calls without credentials (loopback only; for "
-               "development)");
-  app.add_option("--bootstrap-token-file", options.bootstrap_token_file,
-                 "Without --postgres: write the bootstrap admin token here "
-                 "(mode 0600) instead of stderr");
-  app.add_option("--keystore", options.keystore_dir,
-                 "Local wallet keystore directory (wardenctl wallet "
-                 "create-local); its password comes from "
-                 "--keystore-password-file or WARDEN_KEYSTORE_PASSWORD")
-      ->check(CLI::ExistingDirectory);
-  std::string keystore_password_file;
-  app.add_option("--keystore-password-file", keystore_password_file,
-                 "File whose first line is the keystore password")
-      ->check(CLI::ExistingFile);
-  app.add_option("--chain-rpc", options.chain_rpcs,
-                 "A chain's JSON-RPC endpoint for the local adapter: "
-                 "CHAIN=URL (ethereum, optimism, polygon, base, arbitrum, "
-                 "sepolia, base-sepolia, anvil) or CHAIN:ID=URL; repeatable");
-  int64_t chain_rpc_timeout_ms = 10000;
-  app.add_option("--chain-rpc-timeout-ms", chain_rpc_timeout_ms,
-                 "Timeout of each JSON-RPC call to a chain's node")
-      ->capture_default_str()
-      ->check(CLI::Range(100, 600'000));
-  CLI11_PARSE(app, argc, argv);
-  options.auth_required = !insecure_no_auth;
-  options.chain_rpc_timeout = absl::Milliseconds(chain_rpc_timeout_ms);
-  if (!options.keystore_dir.empty()) {
-    absl::StatusOr<std::string> password = warden::evm::KeystorePassword(
-        keystore_password_file, "--keystore-password-file");
-    if (!password.ok()) {
-      std::cerr << "wardend: --keystore: " << password.status().message()
-                << "\n";
-      return 2;
+namespace {
+
+// The options from every source, or an error naming the source and key.
+absl::Status Configure(
+    const std::string& config_file,
+    const std::map<std::string, std::vector<std::string>>& flags,
+    warden::ServerOptions* options) {
+  if (!config_file.empty()) {
+    std::ifstream in(config_file);
+    if (!in) {
+      return absl::InvalidArgumentError("--config: cannot read \"" +
+                                        config_file + "\"");
     }
-    options.keystore_password = *std::move(password);
+    std::stringstream text;
+    text << in.rdbuf();
+    absl::Status st = warden::ApplyConfigFile(config_file, text.str(), options);
+    if (!st.ok()) return st;
   }
-  if (!options.webhook.url.empty()) {
-    if (!webhook_secret_file.empty()) {
-      std::ifstream in(webhook_secret_file);
-      std::getline(in, options.webhook.secret);
-    } else if (const char* env = std::getenv("WARDEN_WEBHOOK_SECRET")) {
-      options.webhook.secret = env;
+  absl::Status st = warden::ApplyEnvironment(options);
+  if (!st.ok()) return st;
+  st = warden::ApplyFlags(flags, options);
+  if (!st.ok()) return st;
+  st = warden::ResolveSecrets(options);
+  if (!st.ok()) return st;
+  return warden::ValidateOptions(*options);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"wardend: cross-wallet spend governance gateway"};
+  std::string config_file;
+  bool check_config = false;
+  app.add_option("--config", config_file,
+                 "YAML file of settings (docs/configuration.md); flags and "
+                 "WARDEN_* variables override it")
+      ->envname("WARDEN_CONFIG");
+  app.add_flag("--check-config", check_config,
+               "Validate the settings, print them and exit (0 if valid)");
+  // One flag per setting; what was given is applied over the file.
+  std::map<std::string, std::string> values;
+  std::map<std::string, std::vector<std::string>> lists;
+  for (const warden::Setting& s : warden::Settings()) {
+    const std::string help =
+        s.help + " [" + s.path + (s.env.empty() ? "" : ", " + s.env) + "]";
+    if (s.is_flag) {
+      app.add_flag(s.flag, help);
+    } else if (s.repeated) {
+      app.add_option(s.flag, lists[s.flag], help);
+    } else {
+      app.add_option(s.flag, values[s.flag], help);
     }
-    if (options.webhook.secret.empty()) {
-      std::cerr << "wardend: --webhook-url needs a secret: "
-                   "--webhook-secret-file or WARDEN_WEBHOOK_SECRET\n";
-      return 2;
-    }
+  }
+  CLI11_PARSE(app, argc, argv);
+  std::map<std::string, std::vector<std::string>> given;
+  for (const warden::Setting& s : warden::Settings()) {
+    if (app.count(s.flag) == 0) continue;
+    given[s.flag] = s.is_flag    ? std::vector<std::string>{"true"}
+                    : s.repeated ? lists[s.flag]
+                                 : std::vector<std::string>{values[s.flag]};
+  }
+
+  warden::ServerOptions options;
+  if (absl::Status st = Configure(config_file, given, &options); !st.ok()) {
+    std::cerr << "wardend: " << st.message() << "\n";
+    return 2;
+  }
+  if (check_config) {
+    std::cout << warden::DescribeConfig(options)
+              << "wardend: configuration is valid\n";
+    return 0;
   }
   // Logs go to stderr; stdout carries only the "listening on" line.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("wardend"));
-  options.sweep_interval = absl::Milliseconds(sweep_interval_ms);
-  options.config_refresh_interval = absl::Milliseconds(config_refresh_ms);
-  options.redis_pool_size = static_cast<size_t>(redis_pool_size);
-  options.redis_connect_timeout = absl::Milliseconds(redis_connect_timeout_ms);
-  options.redis_command_timeout = absl::Milliseconds(redis_command_timeout_ms);
-  options.shutdown_grace = absl::Milliseconds(shutdown_grace_ms);
+  if (absl::Status st = warden::ConfigureLogging(options.log_format);
+      !st.ok()) {
+    std::cerr << "wardend: " << st.message() << "\n";
+    return 2;
+  }
 
   // Block the stop signals before any thread starts, so that every thread
   // inherits the mask and only sigwait below sees them.

@@ -10,7 +10,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "governance/audit_chain.h"
+#include "governance/telemetry.h"
 #include "nlohmann/json.hpp"
 
 namespace warden {
@@ -112,8 +114,10 @@ absl::Status FileAuditLog::Append(const AuditEvent& event) {
     syncing_ = true;
     const uint64_t target = written_;
     mu_.Unlock();
+    const absl::Time start = absl::Now();
     const int rc = ::fdatasync(fd_);
     const int err = errno;
+    ReportAuditCommit(target - synced_, absl::Now() - start, rc == 0);
     mu_.Lock();
     syncing_ = false;
     if (rc != 0) {

@@ -248,6 +248,20 @@ absl::StatusOr<VoteResult> MemoryBudgetStore::Vote(const std::string& org_id,
   return VoteResult{a, true};
 }
 
+absl::StatusOr<int64_t> MemoryBudgetStore::CountHeld(
+    const std::string& org_id) {
+  absl::MutexLock lock(&mu_);
+  int64_t n = 0;
+  for (const auto& [at, key] : expiries_[org_id]) {
+    auto rec = records_.find(key);
+    if (rec != records_.end() &&
+        rec->second.auth.status == AuthorizationStatus::kHeld) {
+      ++n;
+    }
+  }
+  return n;
+}
+
 absl::StatusOr<std::vector<Authorization>> MemoryBudgetStore::ListAwaiting(
     const std::string& org_id, size_t max_records) {
   absl::MutexLock lock(&mu_);

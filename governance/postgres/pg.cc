@@ -1,6 +1,8 @@
 #include "governance/postgres/pg.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "governance/telemetry.h"
 
 namespace warden::pg {
 
@@ -13,8 +15,11 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(
   }
 }
 
-absl::Status Transact(pqxx::connection& c, absl::string_view op,
-                      const std::function<void(pqxx::work&)>& fn) {
+namespace {
+
+// Transact without the telemetry.
+absl::Status TransactOnce(pqxx::connection& c, absl::string_view op,
+                          const std::function<void(pqxx::work&)>& fn) {
   try {
     pqxx::work w(c);
     fn(w);
@@ -41,6 +46,18 @@ absl::Status Transact(pqxx::connection& c, absl::string_view op,
     return absl::UnavailableError(
         absl::StrCat("postgres ", op, ": ", e.what()));
   }
+}
+
+}  // namespace
+
+absl::Status Transact(pqxx::connection& c, absl::string_view op,
+                      const std::function<void(pqxx::work&)>& fn) {
+  const absl::Time start = absl::Now();
+  absl::Status st = TransactOnce(c, op, fn);
+  // A refusal is an answer, not a backend failure.
+  ReportBackendCall("postgres", op, absl::Now() - start,
+                    st.ok() || absl::IsFailedPrecondition(st));
+  return st;
 }
 
 absl::Status Session::Run(absl::string_view op,

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "governance/postgres/pg.h"
 #include "governance/status_macros.h"
+#include "governance/telemetry.h"
 
 namespace warden {
 namespace {
@@ -110,7 +111,9 @@ void PostgresAuditLog::WriterLoop() {
         queue_.pop_front();
       }
     }
+    const absl::Time start = absl::Now();
     const absl::Status st = WriteBatch(batch);
+    ReportAuditCommit(batch.size(), absl::Now() - start, st.ok());
     absl::MutexLock lock(&mu_);
     for (Pending* p : batch) {
       p->result = st;

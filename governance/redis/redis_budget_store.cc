@@ -527,6 +527,13 @@ absl::StatusOr<VoteResult> RedisBudgetStore::Vote(const std::string& org_id,
   return VoteResult{std::move(after), counted};
 }
 
+absl::StatusOr<int64_t> RedisBudgetStore::CountHeld(const std::string& org_id) {
+  WARDEN_ASSIGN_OR_RETURN(RedisReply n,
+                          client_->Command({"ZCARD", ExpiryKey(org_id)}));
+  if (n.type != RedisReply::Type::kInteger) return Unexpected("count", n);
+  return n.integer;
+}
+
 absl::StatusOr<std::vector<Authorization>> RedisBudgetStore::ListAwaiting(
     const std::string& org_id, size_t max_records) {
   WARDEN_ASSIGN_OR_RETURN(

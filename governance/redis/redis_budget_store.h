@@ -96,6 +96,7 @@ class RedisBudgetStore final : public BudgetStore {
                                   ExpiredHolds on_expiry) override;
   absl::StatusOr<std::vector<Authorization>> ListAwaiting(
       const std::string& org_id, size_t max_records) override;
+  absl::StatusOr<int64_t> CountHeld(const std::string& org_id) override;
   absl::StatusOr<std::vector<Authorization>> VoidUnder(
       const std::string& org_id, const std::string& scope, absl::Time now,
       size_t max_records) override;

@@ -10,6 +10,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "governance/telemetry.h"
 
 namespace warden {
 namespace {
@@ -158,6 +160,15 @@ void RedisClient::Release(std::unique_ptr<Connection> c) {
 }
 
 absl::StatusOr<RedisReply> RedisClient::Command(
+    const std::vector<std::string>& argv) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<RedisReply> reply = Send(argv);
+  ReportBackendCall("redis", argv.empty() ? "" : argv[0], absl::Now() - start,
+                    reply.ok() && reply->type != RedisReply::Type::kError);
+  return reply;
+}
+
+absl::StatusOr<RedisReply> RedisClient::Send(
     const std::vector<std::string>& argv) {
   absl::StatusOr<std::unique_ptr<Connection>> c = Acquire();
   if (!c.ok()) return c.status();

@@ -68,6 +68,8 @@ class RedisClient {
 
  private:
   struct Connection;
+  // Command without the telemetry.
+  absl::StatusOr<RedisReply> Send(const std::vector<std::string>& argv);
   absl::StatusOr<std::unique_ptr<Connection>> Acquire();
   void Release(std::unique_ptr<Connection> c);
   absl::StatusOr<std::unique_ptr<Connection>> Connect();

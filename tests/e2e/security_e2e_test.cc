@@ -212,6 +212,12 @@ class SecurityE2eTest : public ::testing::Test {
       v1::GetBundleResponse r;
       return admin_->GetBundle(c, v1::GetBundleRequest(), &r);
     };
+    m["AdminService.RollbackBundle"] = [this](grpc::ClientContext* c) {
+      v1::RollbackBundleRequest req;
+      req.set_version(99);  // No such version: NOT_FOUND once admitted.
+      v1::ApplyBundleResponse r;
+      return admin_->RollbackBundle(c, req, &r);
+    };
     m["AdminService.DecommissionAgent"] = [this](grpc::ClientContext* c) {
       v1::DecommissionAgentRequest req;
       req.set_agent_id("ghost");

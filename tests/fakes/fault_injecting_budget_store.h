@@ -101,6 +101,10 @@ class FaultInjectingBudgetStore final : public BudgetStore {
     if (absl::Status st = Fault(); !st.ok()) return st;
     return inner_->ListAwaiting(org, max);
   }
+  absl::StatusOr<int64_t> CountHeld(const std::string& org) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    return inner_->CountHeld(org);
+  }
   absl::StatusOr<std::vector<Authorization>> ExpireDue(const std::string& org,
                                                        absl::Time now,
                                                        size_t max) override {

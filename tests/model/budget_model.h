@@ -300,12 +300,17 @@ class BudgetModel {
   }
 
   void CheckRecordsMatch() {
+    int64_t held = 0;
     for (const auto& [id, a] : records_) {
       absl::StatusOr<Authorization> got = store_->Get("acme", id);
       ASSERT_TRUE(got.ok()) << id;
       EXPECT_EQ(got->status, a.status) << id;
       EXPECT_EQ(got->ChargedUsd(), a.ChargedUsd()) << id;
+      held += a.status == AuthorizationStatus::kHeld ? 1 : 0;
     }
+    absl::StatusOr<int64_t> counted = store_->CountHeld("acme");
+    ASSERT_TRUE(counted.ok()) << counted.status();
+    EXPECT_EQ(*counted, held);
   }
 
   BudgetStore* store_;

@@ -1,0 +1,404 @@
+#include "services/server_config.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "adapters/local/keystore.h"
+#include "yaml-cpp/yaml.h"
+
+namespace warden {
+namespace {
+
+template <typename T>
+using Field = std::function<T*(ServerOptions*)>;
+
+Setting Text(std::string path, std::string flag, std::string env,
+             std::string help, Field<std::string> field) {
+  return Setting{
+      .path = std::move(path),
+      .flag = std::move(flag),
+      .env = std::move(env),
+      .help = std::move(help),
+      .set =
+          [field](const std::string& v, ServerOptions* o) {
+            *field(o) = v;
+            return absl::OkStatus();
+          },
+      .get =
+          [field](const ServerOptions& o) {
+            return *field(const_cast<ServerOptions*>(&o));
+          },
+  };
+}
+
+Setting Switch(std::string path, std::string flag, std::string help,
+               Field<bool> field, bool inverted = false) {
+  return Setting{
+      .path = std::move(path),
+      .flag = std::move(flag),
+      .help = std::move(help),
+      .is_flag = true,
+      .set =
+          [field, inverted](const std::string& v, ServerOptions* o) {
+            if (v != "true" && v != "false") {
+              return absl::InvalidArgumentError(
+                  absl::StrCat("\"", v, "\" must be true or false"));
+            }
+            *field(o) = (v == "true") != inverted;
+            return absl::OkStatus();
+          },
+      .get = [field, inverted](const ServerOptions& o) -> std::string {
+        return *field(const_cast<ServerOptions*>(&o)) != inverted ? "true"
+                                                                  : "false";
+      },
+  };
+}
+
+absl::StatusOr<int64_t> Whole(const std::string& v, int64_t min, int64_t max) {
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(v, &n) || n < min || n > max) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", v, "\" must be a whole number from ", min, " to ", max));
+  }
+  return n;
+}
+
+template <typename T>
+Setting Number(std::string path, std::string flag, std::string help,
+               Field<T> field, int64_t min, int64_t max) {
+  return Setting{
+      .path = std::move(path),
+      .flag = std::move(flag),
+      .help = std::move(help),
+      .set =
+          [field, min, max](const std::string& v, ServerOptions* o) {
+            absl::StatusOr<int64_t> n = Whole(v, min, max);
+            if (!n.ok()) return n.status();
+            *field(o) = static_cast<T>(*n);
+            return absl::OkStatus();
+          },
+      .get =
+          [field](const ServerOptions& o) {
+            return absl::StrCat(*field(const_cast<ServerOptions*>(&o)));
+          },
+  };
+}
+
+Setting Millis(std::string path, std::string flag, std::string help,
+               Field<absl::Duration> field, int64_t min, int64_t max) {
+  return Setting{
+      .path = std::move(path),
+      .flag = std::move(flag),
+      .help = std::move(help),
+      .set =
+          [field, min, max](const std::string& v, ServerOptions* o) {
+            absl::StatusOr<int64_t> n = Whole(v, min, max);
+            if (!n.ok()) return n.status();
+            *field(o) = absl::Milliseconds(*n);
+            return absl::OkStatus();
+          },
+      .get =
+          [field](const ServerOptions& o) {
+            return absl::StrCat(absl::ToInt64Milliseconds(
+                *field(const_cast<ServerOptions*>(&o))));
+          },
+  };
+}
+
+std::vector<Setting> MakeSettings() {
+  using O = ServerOptions;
+  std::vector<Setting> s = {
+      Text("listen", "--listen", "WARDEN_LISTEN",
+           "gRPC address, host:port; port 0 picks a free one",
+           [](O* o) { return &o->listen; }),
+      Switch("embedded", "--embedded",
+             "In-memory budgets and a JSONL audit file; no servers needed",
+             [](O* o) { return &o->embedded; }),
+      Text("bundle", "--bundle", "WARDEN_BUNDLE",
+           "Policy bundle (YAML) applied at start",
+           [](O* o) { return &o->bundle_path; }),
+      Text("redis.url", "--redis", "WARDEN_REDIS_URL",
+           "Budgets in Redis, shared by replicas: redis://HOST:PORT[/DB]",
+           [](O* o) { return &o->redis_url; }),
+      Number<size_t>(
+          "redis.pool_size", "--redis-pool-size",
+          "Redis connections per process",
+          [](O* o) { return &o->redis_pool_size; }, 1, 1024),
+      Millis(
+          "redis.connect_timeout_ms", "--redis-connect-timeout-ms",
+          "Per Redis connection attempt",
+          [](O* o) { return &o->redis_connect_timeout; }, 1, 60'000),
+      Millis(
+          "redis.command_timeout_ms", "--redis-command-timeout-ms",
+          "Per Redis command, and the longest wait for a pooled connection",
+          [](O* o) { return &o->redis_command_timeout; }, 1, 60'000),
+      Text("postgres.url", "--postgres", "WARDEN_POSTGRES_URL",
+           "Configuration and audit trail in Postgres (with redis.url)",
+           [](O* o) { return &o->postgres_url; }),
+      Millis(
+          "postgres.config_refresh_ms", "--config-refresh-ms",
+          "Longest a replica serves an older bundle if a NOTIFY is missed",
+          [](O* o) { return &o->config_refresh_interval; }, 100, 3'600'000),
+      Text("audit.file", "--audit-file", "",
+           "Without postgres: the append-only audit trail (JSONL)",
+           [](O* o) { return &o->audit_path; }),
+      Text("audit.signing_key_file", "--audit-signing-key", "",
+           "Ed25519 private key (PEM) signing audit checkpoints",
+           [](O* o) { return &o->audit_signing_key_path; }),
+      Number<size_t>(
+          "audit.batch_max_rows", "--audit-batch-max-rows",
+          "With postgres: most audit records per commit",
+          [](O* o) { return &o->audit_batch_max_rows; }, 1, 10'000),
+      Number<size_t>(
+          "audit.max_queued", "--audit-max-queued",
+          "With postgres: audit records waiting for a commit "
+          "before calls get UNAVAILABLE",
+          [](O* o) { return &o->audit_max_queued; }, 1, 1'000'000),
+      Number<size_t>(
+          "workers.threads", "--worker-threads",
+          "Threads running engine calls, off gRPC's",
+          [](O* o) { return &o->worker_threads; }, 1, 1024),
+      Number<size_t>(
+          "workers.max_queued_calls", "--max-queued-calls",
+          "Calls waiting for a worker before new ones get "
+          "UNAVAILABLE",
+          [](O* o) { return &o->max_queued_calls; }, 1, 1'000'000),
+      Millis(
+          "sweep_interval_ms", "--sweep-interval-ms",
+          "How often expired holds are swept and open operations polled",
+          [](O* o) { return &o->sweep_interval; }, 10, 3'600'000),
+      Millis(
+          "shutdown.drain_delay_ms", "--drain-delay-ms",
+          "On SIGTERM: how long readiness reports NOT_SERVING before new "
+          "calls are refused",
+          [](O* o) { return &o->drain_delay; }, 0, 600'000),
+      Millis(
+          "shutdown.grace_ms", "--shutdown-grace-ms",
+          "On SIGTERM: how long in-flight calls may run after the drain",
+          [](O* o) { return &o->shutdown_grace; }, 0, 600'000),
+      Text("tls.cert_file", "--tls-cert", "",
+           "Server certificate chain (PEM): serve TLS 1.2+",
+           [](O* o) { return &o->tls_cert_path; }),
+      Text("tls.key_file", "--tls-key", "", "Server private key (PEM)",
+           [](O* o) { return &o->tls_key_path; }),
+      Text("tls.client_ca_file", "--tls-client-ca", "",
+           "Require client certificates signed by this CA (mTLS)",
+           [](O* o) { return &o->tls_client_ca_path; }),
+      Switch("tls.insecure_plaintext", "--insecure-plaintext",
+             "Serve without TLS on a non-loopback address (warns)",
+             [](O* o) { return &o->insecure_plaintext; }),
+      Switch(
+          "auth.insecure_no_auth", "--insecure-no-auth",
+          "Accept calls without credentials (loopback only; for development)",
+          [](O* o) { return &o->auth_required; }, /*inverted=*/true),
+      Text("auth.bootstrap_token_file", "--bootstrap-token-file", "",
+           "Without postgres: write the bootstrap admin token here (0600)",
+           [](O* o) { return &o->bootstrap_token_file; }),
+      Text("webhook.url", "--webhook-url", "WARDEN_WEBHOOK_URL",
+           "POST notify, delay and approval events here (http or https)",
+           [](O* o) { return &o->webhook.url; }),
+      Text("webhook.secret_file", "--webhook-secret-file", "",
+           "File holding the webhook's HMAC key (or WARDEN_WEBHOOK_SECRET)",
+           [](O* o) { return &o->webhook_secret_file; }),
+      Text("adapters.local.keystore", "--keystore", "",
+           "Local wallet keystore directory",
+           [](O* o) { return &o->keystore_dir; }),
+      Text("adapters.local.password_file", "--keystore-password-file", "",
+           "File whose first line is the keystore password (or "
+           "WARDEN_KEYSTORE_PASSWORD)",
+           [](O* o) { return &o->keystore_password_file; }),
+      Millis(
+          "adapters.local.rpc_timeout_ms", "--chain-rpc-timeout-ms",
+          "Each JSON-RPC call to a chain's node",
+          [](O* o) { return &o->chain_rpc_timeout; }, 100, 600'000),
+      Text("metrics.listen", "--metrics-listen", "WARDEN_METRICS_LISTEN",
+           "Serve Prometheus metrics on host:port at /metrics (empty: off)",
+           [](O* o) { return &o->metrics_listen; }),
+      Text("log.format", "--log-format", "WARDEN_LOG_FORMAT",
+           "json (one object per line) or text",
+           [](O* o) { return &o->log_format; }),
+  };
+  // The one repeated setting.
+  s.push_back(Setting{
+      .path = "adapters.local.chain_rpc",
+      .flag = "--chain-rpc",
+      .help = "A chain's JSON-RPC endpoint: CHAIN=URL or CHAIN:ID=URL",
+      .repeated = true,
+      .clear = [](O* o) { o->chain_rpcs.clear(); },
+      .set =
+          [](const std::string& v, O* o) {
+            o->chain_rpcs.push_back(v);
+            return absl::OkStatus();
+          },
+      .get = [](const O& o) { return absl::StrJoin(o.chain_rpcs, ", "); },
+  });
+  return s;
+}
+
+// The keys allowed under `prefix` ("" for the top level).
+std::set<std::string> KeysUnder(const std::string& prefix) {
+  std::set<std::string> keys;
+  for (const Setting& s : Settings()) {
+    if (!prefix.empty() && s.path.rfind(prefix + ".", 0) != 0) continue;
+    const std::string rest =
+        prefix.empty() ? s.path : s.path.substr(prefix.size() + 1);
+    keys.insert(rest.substr(0, rest.find('.')));
+  }
+  return keys;
+}
+
+const Setting* SettingAt(const std::string& path) {
+  for (const Setting& s : Settings()) {
+    if (s.path == path) return &s;
+  }
+  return nullptr;
+}
+
+void Walk(const YAML::Node& node, const std::string& prefix,
+          ServerOptions* options, std::vector<std::string>* errors) {
+  const std::set<std::string> allowed = KeysUnder(prefix);
+  for (const auto& entry : node) {
+    const std::string key = entry.first.as<std::string>();
+    const std::string path = prefix.empty() ? key : prefix + "." + key;
+    if (!allowed.contains(key)) {
+      errors->push_back(absl::StrCat(
+          path, ": unknown key (allowed: ", absl::StrJoin(allowed, ", "), ")"));
+      continue;
+    }
+    const Setting* setting = SettingAt(path);
+    const YAML::Node& value = entry.second;
+    if (setting == nullptr) {
+      if (!value.IsMap()) {
+        errors->push_back(absl::StrCat(path, ": must be a mapping"));
+      } else {
+        Walk(value, path, options, errors);
+      }
+      continue;
+    }
+    std::vector<std::string> values;
+    if (setting->repeated && value.IsSequence()) {
+      for (const auto& item : value) {
+        if (!item.IsScalar()) {
+          errors->push_back(absl::StrCat(path, ": must be a list of strings"));
+          return;
+        }
+        values.push_back(item.as<std::string>());
+      }
+    } else if (value.IsScalar()) {
+      values.push_back(value.as<std::string>());
+    } else if (!value.IsNull()) {
+      errors->push_back(absl::StrCat(
+          path, setting->repeated ? ": must be a list" : ": must be a value"));
+      continue;
+    }
+    for (const std::string& v : values) {
+      if (absl::Status st = setting->set(v, options); !st.ok()) {
+        errors->push_back(absl::StrCat(path, ": ", st.message()));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const std::vector<Setting>& Settings() {
+  static const auto* settings = new std::vector<Setting>(MakeSettings());
+  return *settings;
+}
+
+absl::Status ApplyConfigFile(const std::string& file, const std::string& yaml,
+                             ServerOptions* options) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file, ": not YAML: ", e.what()));
+  }
+  if (root.IsNull()) return absl::OkStatus();
+  if (!root.IsMap()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file, ": must be a mapping of settings"));
+  }
+  std::vector<std::string> errors;
+  Walk(root, "", options, &errors);
+  if (errors.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(file, ": ", absl::StrJoin(errors, "; ")));
+}
+
+absl::Status ApplyEnvironment(ServerOptions* options) {
+  for (const Setting& s : Settings()) {
+    if (s.env.empty()) continue;
+    const char* value = std::getenv(s.env.c_str());
+    if (value == nullptr || *value == '\0') continue;
+    if (absl::Status st = s.set(value, options); !st.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(s.env, ": ", st.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyFlags(
+    const std::map<std::string, std::vector<std::string>>& flags,
+    ServerOptions* options) {
+  for (const Setting& s : Settings()) {
+    auto it = flags.find(s.flag);
+    if (it == flags.end()) continue;
+    if (s.repeated) s.clear(options);  // Flags replace the file's list.
+    for (const std::string& v : it->second) {
+      if (absl::Status st = s.set(v, options); !st.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(s.flag, ": ", st.message()));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ResolveSecrets(ServerOptions* options) {
+  if (!options->webhook.url.empty()) {
+    if (!options->webhook_secret_file.empty()) {
+      std::ifstream in(options->webhook_secret_file);
+      std::getline(in, options->webhook.secret);
+      if (!in && options->webhook.secret.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("webhook.secret_file: cannot read \"",
+                         options->webhook_secret_file, "\""));
+      }
+    } else if (const char* env = std::getenv("WARDEN_WEBHOOK_SECRET")) {
+      options->webhook.secret = env;
+    }
+    if (options->webhook.secret.empty()) {
+      return absl::InvalidArgumentError(
+          "webhook.url needs a secret: webhook.secret_file "
+          "(--webhook-secret-file) or WARDEN_WEBHOOK_SECRET");
+    }
+  }
+  if (!options->keystore_dir.empty()) {
+    absl::StatusOr<std::string> password = evm::KeystorePassword(
+        options->keystore_password_file, "adapters.local.password_file");
+    if (!password.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "adapters.local.keystore: ", password.status().message()));
+    }
+    options->keystore_password = *std::move(password);
+  }
+  return absl::OkStatus();
+}
+
+std::string DescribeConfig(const ServerOptions& options) {
+  std::string out;
+  for (const Setting& s : Settings()) {
+    absl::StrAppend(&out, s.path, ": \"", s.get(options), "\"\n");
+  }
+  return out;
+}
+
+}  // namespace warden

@@ -1,0 +1,207 @@
+// wardend's settings: the YAML config file (unknown keys and bad values
+// named by path), environment variables and flags over it in that order,
+// secrets read from files, every setting documented, and --check-config.
+
+#include "services/server_config.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/wardend_process.h"
+
+namespace warden {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ServerConfigTest, FileSetsNestedKeys) {
+  ServerOptions o;
+  ASSERT_TRUE(ApplyConfigFile("w.yaml", R"(
+listen: 0.0.0.0:7400
+redis: {url: "redis://r:6379", pool_size: 32, command_timeout_ms: 250}
+postgres: {url: "postgresql://app@pg/warden"}
+audit: {batch_max_rows: 256}
+workers: {threads: 8}
+shutdown: {drain_delay_ms: 5000, grace_ms: 20000}
+tls: {cert_file: /certs/tls.crt, key_file: /certs/tls.key}
+auth: {insecure_no_auth: false}
+adapters:
+  local:
+    keystore: /keys
+    chain_rpc: ["base=https://base.example", "devnet:31337=http://n:8545"]
+metrics: {listen: "0.0.0.0:9464"}
+log: {format: text}
+)",
+                              &o)
+                  .ok());
+  EXPECT_EQ(o.listen, "0.0.0.0:7400");
+  EXPECT_EQ(o.redis_url, "redis://r:6379");
+  EXPECT_EQ(o.redis_pool_size, 32u);
+  EXPECT_EQ(o.redis_command_timeout, absl::Milliseconds(250));
+  EXPECT_EQ(o.postgres_url, "postgresql://app@pg/warden");
+  EXPECT_EQ(o.audit_batch_max_rows, 256u);
+  EXPECT_EQ(o.worker_threads, 8u);
+  EXPECT_EQ(o.drain_delay, absl::Seconds(5));
+  EXPECT_EQ(o.shutdown_grace, absl::Seconds(20));
+  EXPECT_EQ(o.tls_key_path, "/certs/tls.key");
+  EXPECT_TRUE(o.auth_required);
+  EXPECT_EQ(o.keystore_dir, "/keys");
+  EXPECT_THAT(o.chain_rpcs,
+              ::testing::ElementsAre("base=https://base.example",
+                                     "devnet:31337=http://n:8545"));
+  EXPECT_EQ(o.metrics_listen, "0.0.0.0:9464");
+  EXPECT_EQ(o.log_format, "text");
+  // What was not set keeps its default.
+  EXPECT_EQ(o.max_queued_calls, ServerOptions().max_queued_calls);
+}
+
+TEST(ServerConfigTest, ErrorsNameTheKey) {
+  struct Case {
+    std::string yaml;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {"redis: {pool_sise: 3}",
+       "w.yaml: redis.pool_sise: unknown key (allowed: command_timeout_ms, "
+       "connect_timeout_ms, pool_size, url)"},
+      {"listn: x", "listn: unknown key"},
+      {"redis: {pool_size: 0}",
+       "redis.pool_size: \"0\" must be a whole number from 1 to 1024"},
+      {"shutdown: {grace_ms: soon}",
+       "shutdown.grace_ms: \"soon\" must be a whole number"},
+      {"embedded: yes", "embedded: \"yes\" must be true or false"},
+      {"redis: redis://x", "redis: must be a mapping"},
+      {"listen: [a, b]", "listen: must be a value"},
+      {"adapters: {local: {chain_rpc: [[x]]}}",
+       "adapters.local.chain_rpc: must be a list of strings"},
+      {"- a", "w.yaml: must be a mapping of settings"},
+      {"a: [", "w.yaml: not YAML"},
+  };
+  for (const Case& c : cases) {
+    ServerOptions o;
+    absl::Status st = ApplyConfigFile("w.yaml", c.yaml, &o);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << c.yaml;
+    EXPECT_THAT(st.message(), HasSubstr(c.error)) << c.yaml;
+  }
+  // Every problem is reported at once.
+  ServerOptions o;
+  absl::Status st = ApplyConfigFile("w.yaml", "a: 1\nb: 2\n", &o);
+  EXPECT_THAT(st.message(), HasSubstr("a: unknown key"));
+  EXPECT_THAT(st.message(), HasSubstr("b: unknown key"));
+}
+
+TEST(ServerConfigTest, EnvironmentOverridesFileAndFlagsOverrideBoth) {
+  ServerOptions o;
+  ASSERT_TRUE(ApplyConfigFile("w.yaml",
+                              "redis: {url: redis://file}\nlisten: file:1\n"
+                              "adapters: {local: {chain_rpc: [a=http://f]}}",
+                              &o)
+                  .ok());
+  ::setenv("WARDEN_REDIS_URL", "redis://env", 1);
+  ::setenv("WARDEN_LISTEN", "env:2", 1);
+  ASSERT_TRUE(ApplyEnvironment(&o).ok());
+  ::unsetenv("WARDEN_REDIS_URL");
+  ::unsetenv("WARDEN_LISTEN");
+  EXPECT_EQ(o.redis_url, "redis://env");
+  EXPECT_EQ(o.listen, "env:2");
+  ASSERT_TRUE(ApplyFlags({{"--listen", {"flag:3"}},
+                          {"--chain-rpc", {"b=http://g", "c=http://h"}},
+                          {"--insecure-no-auth", {"true"}}},
+                         &o)
+                  .ok());
+  EXPECT_EQ(o.listen, "flag:3");
+  EXPECT_EQ(o.redis_url, "redis://env");
+  EXPECT_THAT(o.chain_rpcs, ::testing::ElementsAre("b=http://g", "c=http://h"));
+  EXPECT_FALSE(o.auth_required);
+  absl::Status bad = ApplyFlags({{"--worker-threads", {"0"}}}, &o);
+  EXPECT_THAT(bad.message(), HasSubstr("--worker-threads: \"0\" must be"));
+}
+
+TEST(ServerConfigTest, SecretsComeFromFilesOrEnvironment) {
+  testing::TempDir dir;
+  ServerOptions o;
+  o.webhook.url = "https://hooks.example/warden";
+  EXPECT_THAT(ResolveSecrets(&o).message(),
+              HasSubstr("webhook.url needs a secret"));
+  o.webhook_secret_file = dir.Write("hook", "s3cret\n");
+  ASSERT_TRUE(ResolveSecrets(&o).ok());
+  EXPECT_EQ(o.webhook.secret, "s3cret");
+
+  o.keystore_dir = dir.path();
+  ::unsetenv("WARDEN_KEYSTORE_PASSWORD");
+  EXPECT_THAT(ResolveSecrets(&o).message(),
+              HasSubstr("keystore password is required"));
+  ::setenv("WARDEN_KEYSTORE_PASSWORD", "pw", 1);
+  ASSERT_TRUE(ResolveSecrets(&o).ok());
+  ::unsetenv("WARDEN_KEYSTORE_PASSWORD");
+  EXPECT_EQ(o.keystore_password, "pw");
+  // Secrets are not settings: never printed.
+  EXPECT_EQ(DescribeConfig(o).find("s3cret"), std::string::npos);
+  EXPECT_THAT(DescribeConfig(o), HasSubstr("webhook.secret_file: \""));
+}
+
+// docs/configuration.md's reference names every setting, its flag and its
+// default; and nothing that is not a setting.
+TEST(ServerConfigTest, ReferenceDocumentsEverySetting) {
+  std::ifstream in(std::string(WARDEN_SOURCE_DIR) + "/docs/configuration.md");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string doc = text.str();
+  const ServerOptions defaults;
+  for (const Setting& s : Settings()) {
+    const std::string row = "| `" + s.path + "` | `" + s.flag;
+    const size_t at = doc.find(row);
+    ASSERT_NE(at, std::string::npos) << "no row for " << s.path;
+    const std::string line = doc.substr(at, doc.find('\n', at) - at);
+    const std::string value = s.get(defaults);
+    EXPECT_THAT(line,
+                HasSubstr(value.empty() ? "| none |" : "| `" + value + "` |"))
+        << s.path << " default";
+    if (!s.env.empty()) {
+      EXPECT_THAT(line, HasSubstr("`" + s.env + "`")) << s.path;
+    }
+  }
+  size_t rows = 0;
+  for (size_t at = doc.find("\n| `"); at != std::string::npos;
+       at = doc.find("\n| `", at + 1)) {
+    ++rows;
+  }
+  EXPECT_EQ(rows, Settings().size());
+}
+
+TEST(ServerConfigTest, CheckConfigNamesTheBadKeyAndExits) {
+  testing::TempDir dir;
+  const std::string bad = dir.Write(
+      "bad.yaml", "embedded: true\nbundle: b.yaml\nredis: {poolsize: 2}\n");
+  absl::StatusOr<testing::CommandResult> r = testing::RunCommand(
+      {WARDEND_PATH, "--config", bad, "--check-config"}, absl::Seconds(30));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2);
+  EXPECT_THAT(r->err, HasSubstr("redis.poolsize: unknown key"));
+
+  const std::string good = dir.Write(
+      "good.yaml", "embedded: true\nbundle: b.yaml\nworkers: {threads: 4}\n");
+  r = testing::RunCommand({WARDEND_PATH, "--config", good, "--check-config",
+                           "--worker-threads", "6"},
+                          absl::Seconds(30));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 0) << r->err;
+  EXPECT_THAT(r->out, HasSubstr("workers.threads: \"6\""));
+  EXPECT_THAT(r->out, HasSubstr("configuration is valid"));
+
+  // Valid keys, inconsistent settings: also refused.
+  const std::string both =
+      dir.Write("both.yaml", "embedded: true\nredis: {url: \"redis://x:1\"}\n");
+  r = testing::RunCommand({WARDEND_PATH, "--config", both, "--check-config"},
+                          absl::Seconds(30));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2);
+  EXPECT_THAT(r->err, HasSubstr("exclude each other"));
+}
+
+}  // namespace
+}  // namespace warden
