@@ -78,6 +78,7 @@ Json AuthorizationToJson(const Authorization& a) {
     for (const ApprovalVote& v : a.votes) votes.push_back(VoteToJson(v));
     j["votes"] = votes;
   }
+  if (!a.traceparent.empty()) j["traceparent"] = a.traceparent;
   if (a.settled_amount) {
     j["settled_amount"] = FormatBaseUnits(*a.settled_amount);
     j["settled_usd"] = FormatUsdDecimal(a.settled_usd);
@@ -196,6 +197,7 @@ absl::StatusOr<Authorization> AuthorizationFromJson(const Json& j) {
   a.destination = r.Str("destination");
   a.memo = r.Str("memo");
   a.idempotency_key = r.Str("idempotency_key");
+  if (r.Has("traceparent")) a.traceparent = r.Str("traceparent");
   static constexpr std::pair<const char*, Decision> kDecisions[] = {
       {"UNSPECIFIED", Decision::kUnspecified},
       {"ALLOW", Decision::kAllow},

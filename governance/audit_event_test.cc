@@ -94,6 +94,30 @@ TEST(AuditEventTest, RoundTrip) {
   EXPECT_EQ(*DecodeAuditEvent(sent_line), sent);
 }
 
+TEST(AuditEventTest, TraceparentIsRecordedOnlyWhenValid) {
+  EXPECT_TRUE(IsValidTraceparent(
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+  for (const char* bad : {
+           "",
+           "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+           "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+           "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+           "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+           "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+           "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+       }) {
+    EXPECT_FALSE(IsValidTraceparent(bad)) << bad;
+  }
+  Authorization a = SampleAuthorization();
+  a.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const std::string json = EncodeAuthorization(a);
+  EXPECT_NE(json.find(a.traceparent), std::string::npos);
+  EXPECT_EQ(*DecodeAuthorization(json), a);
+  // Without one, the encoding is what it was before the field existed.
+  EXPECT_EQ(EncodeAuthorization(SampleAuthorization()).find("traceparent"),
+            std::string::npos);
+}
+
 // Money is written as decimal strings, never as JSON numbers.
 TEST(AuditEventTest, MoneyAsStrings) {
   AuditEvent e;

@@ -70,4 +70,21 @@ std::vector<std::string> ScopePath(const Authorization& a) {
           absl::StrCat("wallet/", a.wallet_id)};
 }
 
+bool IsValidTraceparent(absl::string_view v) {
+  if (v.size() != 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') {
+    return false;
+  }
+  auto hex = [&](size_t from, size_t n) {
+    bool nonzero = false;
+    for (size_t i = from; i < from + n; ++i) {
+      const char c = v[i];
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return -1;
+      nonzero |= c != '0';
+    }
+    return nonzero ? 1 : 0;
+  };
+  return hex(0, 2) >= 0 && v.substr(0, 2) != "ff" && hex(3, 32) == 1 &&
+         hex(36, 16) == 1 && hex(53, 2) >= 0;
+}
+
 }  // namespace warden

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/numeric/int128.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "governance/money.h"
 #include "governance/policy.h"
@@ -21,6 +22,11 @@ enum class AuthorizationStatus { kHeld, kSettled, kVoided, kExpired, kDenied };
 
 const char* DecisionName(Decision d);           // "ALLOW", "DENY", ...
 const char* StatusName(AuthorizationStatus s);  // "HELD", "SETTLED", ...
+
+// Whether `value` is a W3C traceparent (https://www.w3.org/TR/trace-context/):
+// "vv-<32 hex trace id>-<16 hex parent id>-<2 hex flags>", lowercase, with
+// non-zero ids and a version other than ff.
+bool IsValidTraceparent(absl::string_view value);
 
 // One reason a spend was not allowed, with its figures (see common.proto).
 struct Violation {
@@ -68,6 +74,9 @@ struct Authorization {
   std::string destination;
   std::string memo;
   std::string idempotency_key;
+  // The W3C trace context (traceparent header) of the request that created
+  // it, when the caller sent a valid one; recorded in the audit trail.
+  std::string traceparent;
 
   Decision decision = Decision::kUnspecified;
   AuthorizationStatus status = AuthorizationStatus::kDenied;

@@ -531,6 +531,7 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   a.destination = in.destination;
   a.memo = in.memo;
   a.idempotency_key = in.idempotency_key;
+  if (IsValidTraceparent(in.traceparent)) a.traceparent = in.traceparent;
   a.policy_version = policy->version;
   a.on_expiry = org.expired_holds;
   a.created_at = now;

@@ -42,6 +42,8 @@ struct AuthorizeInput {
   std::string idempotency_key;
   std::string memo;
   std::string actor;
+  // The caller's W3C traceparent; kept only when valid.
+  std::string traceparent;
 };
 
 struct AuthorizeOutput {

@@ -125,8 +125,13 @@ void CountDecision(const Authorization& a) {
 // The engine's input from an AuthorizeRequest or a SubmitTransactionRequest,
 // which share these fields.
 template <typename Request>
-AuthorizeInput AuthorizeInputOf(const Principal& who, const Request& request) {
+AuthorizeInput AuthorizeInputOf(const grpc::CallbackServerContext& context,
+                                const Principal& who, const Request& request) {
   AuthorizeInput in;
+  const auto& metadata = context.client_metadata();
+  if (auto it = metadata.find("traceparent"); it != metadata.end()) {
+    in.traceparent = std::string(it->second.data(), it->second.size());
+  }
   in.org_id = Gatekeeper::OrgOf(who, {request.org_id()});
   in.agent_id = request.agent_id();
   in.wallet_id = request.wallet_id();
@@ -147,8 +152,8 @@ grpc::ServerUnaryReactor* AuthorizationService::Authorize(
   return RunUnary(
       executor_, gate_, context, "AuthorizationService.Authorize",
       {request->org_id(), request->agent_id()},
-      [this, request](const Principal& who) {
-        return engine_->Authorize(AuthorizeInputOf(who, *request));
+      [this, context, request](const Principal& who) {
+        return engine_->Authorize(AuthorizeInputOf(*context, who, *request));
       },
       [response](const AuthorizeOutput& out) {
         CountDecision(out.authorization);
@@ -242,9 +247,10 @@ grpc::ServerUnaryReactor* AuthorizationService::SubmitTransaction(
   return RunUnary(
       executor_, gate_, context, "AuthorizationService.SubmitTransaction",
       {request->org_id(), request->agent_id()},
-      [this, request](const Principal& who) {
-        return submitter_->Submit({.authorize = AuthorizeInputOf(who, *request),
-                                   .data = request->data()});
+      [this, context, request](const Principal& who) {
+        return submitter_->Submit(
+            {.authorize = AuthorizeInputOf(*context, who, *request),
+             .data = request->data()});
       },
       [response](const SubmitOutput& out) {
         CountDecision(out.authorized.authorization);

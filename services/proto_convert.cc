@@ -79,6 +79,7 @@ void ToProto(const Authorization& a, v1::Authorization* out) {
   out->set_price_usd(a.price_usd);
   out->set_destination(a.destination);
   out->set_memo(a.memo);
+  out->set_traceparent(a.traceparent);
   out->set_idempotency_key(a.idempotency_key);
   out->set_decision(ToProto(a.decision));
   out->set_status(ToProto(a.status));

@@ -308,6 +308,19 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
     return absl::UnavailableError(
         absl::StrCat("--listen: cannot serve on ", options.listen));
   }
+  if (!options.health_listen.empty()) {
+    grpc::ServerBuilder health;
+    health.AddListeningPort(options.health_listen,
+                            grpc::InsecureServerCredentials(),
+                            &s->health_port_);
+    s->health_server_ = health.BuildAndStart();
+    if (s->health_server_ == nullptr || s->health_port_ == 0) {
+      return absl::UnavailableError(absl::StrCat(
+          "health.listen: cannot serve on ", options.health_listen));
+    }
+    spdlog::info("health probes also on {} (plaintext, health only)",
+                 options.health_listen);
+  }
   s->SetReady(rebuilt.status(), s->CheckPostgres());
   if (!options.metrics_listen.empty()) {
     s->AddGauges();
@@ -469,9 +482,12 @@ void WardenServer::SetReady(const absl::Status& budgets,
     }
   }
   ready_ = ready;
-  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-  health->SetServingStatus(ready);  // "" and every service.
-  health->SetServingStatus(kLivenessService, true);
+  for (grpc::Server* server : {server_.get(), health_server_.get()}) {
+    if (server == nullptr) continue;
+    grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+    health->SetServingStatus(ready);  // "" and every service.
+    health->SetServingStatus(kLivenessService, true);
+  }
 }
 
 void WardenServer::SweepLoop() {
@@ -509,6 +525,9 @@ void WardenServer::Shutdown() {
     // Probes see NOT_SERVING first, so that load balancers stop sending;
     // calls that still arrive meanwhile are served.
     server_->GetHealthCheckService()->Shutdown();
+    if (health_server_ != nullptr) {
+      health_server_->GetHealthCheckService()->Shutdown();
+    }
     spdlog::info("health NOT_SERVING; draining for {}",
                  absl::FormatDuration(options_.drain_delay));
     absl::SleepFor(options_.drain_delay);
@@ -522,6 +541,7 @@ void WardenServer::Shutdown() {
     }
     absl::SleepFor(std::min(kRefuseWindow, deadline - absl::Now()));
     server_->Shutdown(absl::ToChronoTime(deadline));
+    if (health_server_ != nullptr) health_server_->Shutdown();
   }
   stop_.Notify();
   if (sweeper_.joinable()) sweeper_.join();

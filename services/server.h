@@ -101,6 +101,9 @@ struct ServerOptions {
   absl::Duration drain_delay = absl::Seconds(2);
   // Prometheus metrics at http://<metrics_listen>/metrics; empty: off.
   std::string metrics_listen;
+  // A second, plaintext gRPC port serving only grpc.health.v1 (Kubernetes
+  // gRPC probes cannot speak TLS); empty: health on the main port only.
+  std::string health_listen;
   // "json" (one object per line) or "text".
   std::string log_format = "json";
 };
@@ -136,6 +139,8 @@ class WardenServer {
   int metrics_port() const {
     return metrics_server_ ? metrics_server_->port() : 0;
   }
+  // The health-only port bound, or 0 without one.
+  int health_port() const { return health_port_; }
   // Stops accepting calls, lets in-flight ones finish (up to the grace
   // period) and stops the background sweeper. Idempotent.
   void Shutdown();
@@ -177,7 +182,10 @@ class WardenServer {
   std::unique_ptr<AuditReader> audit_reader_;  // Null without Postgres.
   std::unique_ptr<AuditService> audit_service_;
   std::unique_ptr<grpc::Server> server_;
+  // Only grpc.health.v1, plaintext (options.health_listen), or null.
+  std::unique_ptr<grpc::Server> health_server_;
   int port_ = 0;
+  int health_port_ = 0;
   absl::Notification stop_;
   std::thread sweeper_;
   bool shut_down_ = false;

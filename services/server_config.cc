@@ -219,6 +219,10 @@ std::vector<Setting> MakeSettings() {
       Text("metrics.listen", "--metrics-listen", "WARDEN_METRICS_LISTEN",
            "Serve Prometheus metrics on host:port at /metrics (empty: off)",
            [](O* o) { return &o->metrics_listen; }),
+      Text("health.listen", "--health-listen", "",
+           "A plaintext port serving only the gRPC health service, for "
+           "probes that cannot speak TLS (empty: off)",
+           [](O* o) { return &o->health_listen; }),
       Text("log.format", "--log-format", "WARDEN_LOG_FORMAT",
            "json (one object per line) or text",
            [](O* o) { return &o->log_format; }),

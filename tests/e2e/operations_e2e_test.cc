@@ -132,6 +132,40 @@ TEST(OperationsE2eTest, MetricsCountTheCallsMade) {
   EXPECT_EQ(m.Get("warden_audit_commit_records_sum"), 11);
 }
 
+TEST(OperationsE2eTest, TraceparentIsInTheAuditRecord) {
+  TempDir dir;
+  const std::string audit = dir.path() + "/audit.jsonl";
+  auto w = WardendProcess::Start(
+      WARDEND_PATH, {"--embedded", "--bundle", dir.Write("b.yaml", kBundle),
+                     "--audit-file", audit});
+  ASSERT_TRUE(w.ok()) << w.status();
+  const std::string trace =
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  std::string ids[2];
+  for (int i = 0; i < 2; ++i) {
+    grpc::ClientContext c;
+    c.AddMetadata("traceparent", i == 0 ? trace : "not-a-trace");
+    v1::AuthorizeResponse r;
+    ASSERT_TRUE((*w)->authz().Authorize(&c, Spend(1), &r).ok());
+    ids[i] = r.authorization_id();
+  }
+  std::ifstream in(audit);
+  std::string line;
+  int traced = 0;
+  while (std::getline(in, line)) {
+    if (line.find(trace) == std::string::npos) continue;
+    ++traced;
+    EXPECT_NE(line.find(ids[0]), std::string::npos);
+  }
+  EXPECT_EQ(traced, 1);  // The decision of the first; the second had none.
+  grpc::ClientContext c;
+  v1::GetAuthorizationRequest get;
+  get.set_authorization_id(ids[0]);
+  v1::Authorization a;
+  ASSERT_TRUE((*w)->authz().GetAuthorization(&c, get, &a).ok());
+  EXPECT_EQ(a.traceparent(), trace);
+}
+
 TEST(OperationsE2eTest, RollbackRestoresTheEarlierLimitsAndIsAudited) {
   TempDir dir;
   const std::string audit = dir.path() + "/audit.jsonl";
@@ -181,14 +215,29 @@ TEST(OperationsE2eTest, ReadinessFollowsRedisAndLivenessDoesNot) {
   TempDir dir;
   auto redis = RedisServer::Start();
   ASSERT_TRUE(redis.ok()) << redis.status();
+  absl::StatusOr<int> health_port = FreeLoopbackPort();
+  ASSERT_TRUE(health_port.ok());
+  const std::string health = absl::StrCat("127.0.0.1:", *health_port);
   auto w = WardendProcess::Start(
       WARDEND_PATH,
       {"--redis", (*redis)->url(), "--bundle", dir.Write("b.yaml", kBundle),
        "--audit-file", dir.path() + "/audit.jsonl", "--sweep-interval-ms",
-       "100", "--redis-command-timeout-ms", "200"});
+       "100", "--redis-command-timeout-ms", "200", "--health-listen", health});
   ASSERT_TRUE(w.ok()) << w.status();
   EXPECT_EQ(Probe((*w)->address(), ""), Health::SERVING);
   EXPECT_EQ(Probe((*w)->address(), "liveness"), Health::SERVING);
+  // The probe-only port answers the same, and serves nothing else.
+  EXPECT_EQ(Probe(health, ""), Health::SERVING);
+  {
+    grpc::ClientContext c;
+    v1::AuthorizeResponse r;
+    EXPECT_EQ(
+        v1::AuthorizationService::NewStub(
+            grpc::CreateChannel(health, grpc::InsecureChannelCredentials()))
+            ->Authorize(&c, Spend(1), &r)
+            .error_code(),
+        grpc::StatusCode::UNIMPLEMENTED);
+  }
 
   redis->reset();  // Redis is gone.
   Health::ServingStatus ready = Health::SERVING;
@@ -197,7 +246,9 @@ TEST(OperationsE2eTest, ReadinessFollowsRedisAndLivenessDoesNot) {
     ready = Probe((*w)->address(), "");
   }
   EXPECT_EQ(ready, Health::NOT_SERVING);
+  EXPECT_EQ(Probe(health, ""), Health::NOT_SERVING);
   EXPECT_EQ(Probe((*w)->address(), "liveness"), Health::SERVING);
+  EXPECT_EQ(Probe(health, "liveness"), Health::SERVING);
 }
 
 TEST(OperationsE2eTest, SigtermUnderLoadLosesNoCall) {

@@ -1,7 +1,8 @@
 // The full stack: wardend replicas on Redis (budgets) and Postgres
 // (configuration and audit trail). Invariant 3: no decision reaches a
 // client before its audit record is durable, even when wardend is killed;
-// when Postgres is down, calls get UNAVAILABLE and keep no reservation.
+// when Postgres is down, calls get UNAVAILABLE and keep no reservation, and
+// the readiness probe says so until it is back.
 
 #include <signal.h>
 
@@ -17,6 +18,7 @@
 #include "governance/postgres/migrations.h"
 #include "governance/postgres/pg.h"
 #include "governance/redis/redis_client.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/redis_server.h"
@@ -210,11 +212,33 @@ TEST_F(PostgresStackTest, PostgresOutageFailsClosedAndReleases) {
       ADD_FAILURE() << s.error_message();
     }
   };
+  // The readiness probe (gRPC health service "") reaches `want` within
+  // a few sweeps.
+  auto readiness_becomes =
+      [&](grpc::health::v1::HealthCheckResponse::ServingStatus want) {
+        auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+            w->address(), grpc::InsecureChannelCredentials()));
+        grpc::health::v1::HealthCheckResponse::ServingStatus got =
+            grpc::health::v1::HealthCheckResponse::UNKNOWN;
+        for (int i = 0; i < 100 && got != want; ++i) {
+          grpc::ClientContext c;
+          grpc::health::v1::HealthCheckResponse r;
+          if (health->Check(&c, {}, &r).ok()) got = r.status();
+          if (got != want) absl::SleepFor(absl::Milliseconds(100));
+        }
+        return got == want;
+      };
   for (int i = 0; i < 50; ++i) call();
+  EXPECT_TRUE(
+      readiness_becomes(grpc::health::v1::HealthCheckResponse::SERVING));
   pg_->Kill();
   for (int i = 0; i < 50; ++i) call();
   EXPECT_EQ(unavailable, 50);
+  EXPECT_TRUE(
+      readiness_becomes(grpc::health::v1::HealthCheckResponse::NOT_SERVING));
   ASSERT_TRUE(pg_->Restart().ok());
+  EXPECT_TRUE(
+      readiness_becomes(grpc::health::v1::HealthCheckResponse::SERVING));
   for (int i = 0; i < 300; ++i) call();
   EXPECT_EQ(other_errors, 0);
   EXPECT_EQ(allowed.size(), 200u);
