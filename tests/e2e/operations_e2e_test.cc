@@ -52,6 +52,17 @@ v1::AuthorizeRequest Spend(int64_t dollars) {
   return r;
 }
 
+// wardend --embedded on kBundle, its audit trail in `audit`.
+absl::StatusOr<std::unique_ptr<WardendProcess>> StartEmbedded(
+    const TempDir& dir, const std::string& audit,
+    std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"--embedded", "--bundle",
+                                   dir.Write("b.yaml", kBundle), "--audit-file",
+                                   audit};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return WardendProcess::Start(WARDEND_PATH, args);
+}
+
 Health::ServingStatus Probe(const std::string& address,
                             const std::string& service) {
   auto stub = grpc::health::v1::Health::NewStub(
@@ -87,11 +98,9 @@ TEST(OperationsE2eTest, MetricsCountTheCallsMade) {
   TempDir dir;
   absl::StatusOr<int> metrics_port = FreeLoopbackPort();
   ASSERT_TRUE(metrics_port.ok());
-  auto w = WardendProcess::Start(
-      WARDEND_PATH,
-      {"--embedded", "--bundle", dir.Write("b.yaml", kBundle), "--audit-file",
-       dir.path() + "/audit.jsonl", "--metrics-listen",
-       absl::StrCat("127.0.0.1:", *metrics_port)});
+  auto w = StartEmbedded(
+      dir, dir.path() + "/audit.jsonl",
+      {"--metrics-listen", absl::StrCat("127.0.0.1:", *metrics_port)});
   ASSERT_TRUE(w.ok()) << w.status();
   for (int i = 0; i < 10; ++i) {
     grpc::ClientContext c;
@@ -135,9 +144,7 @@ TEST(OperationsE2eTest, MetricsCountTheCallsMade) {
 TEST(OperationsE2eTest, TraceparentIsInTheAuditRecord) {
   TempDir dir;
   const std::string audit = dir.path() + "/audit.jsonl";
-  auto w = WardendProcess::Start(
-      WARDEND_PATH, {"--embedded", "--bundle", dir.Write("b.yaml", kBundle),
-                     "--audit-file", audit});
+  auto w = StartEmbedded(dir, audit);
   ASSERT_TRUE(w.ok()) << w.status();
   const std::string trace =
       "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -169,9 +176,7 @@ TEST(OperationsE2eTest, TraceparentIsInTheAuditRecord) {
 TEST(OperationsE2eTest, RollbackRestoresTheEarlierLimitsAndIsAudited) {
   TempDir dir;
   const std::string audit = dir.path() + "/audit.jsonl";
-  auto w = WardendProcess::Start(
-      WARDEND_PATH, {"--embedded", "--bundle", dir.Write("b.yaml", kBundle),
-                     "--audit-file", audit});
+  auto w = StartEmbedded(dir, audit);
   ASSERT_TRUE(w.ok()) << w.status();
   auto ctl = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {WARDENCTL_PATH, "--server", (*w)->address()});
