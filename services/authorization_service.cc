@@ -184,6 +184,8 @@ grpc::ServerUnaryReactor* AuthorizationService::Settle(
         in.tx_hash = request->tx_hash();
         in.actor = who.name;
         in.owner = OwnerOf(who);
+        WARDEN_RETURN_IF_ERROR(
+            submitter_->CheckNotSubmitted(in.org_id, in.authorization_id));
         return Audited(who, kRpc, engine_->Settle(in));
       },
       [response](const Authorization& a) { ToProto(a, response); });
@@ -196,10 +198,12 @@ grpc::ServerUnaryReactor* AuthorizationService::Void(
   return RunUnary(
       executor_, gate_, context, kRpc, {request->org_id()},
       [this, request](const Principal& who) -> absl::StatusOr<Authorization> {
-        return Audited(
-            who, kRpc,
-            engine_->Void(Gatekeeper::OrgOf(who, {request->org_id()}),
-                          request->authorization_id(), who.name, OwnerOf(who)));
+        const std::string org = Gatekeeper::OrgOf(who, {request->org_id()});
+        WARDEN_RETURN_IF_ERROR(
+            submitter_->CheckNotSubmitted(org, request->authorization_id()));
+        return Audited(who, kRpc,
+                       engine_->Void(org, request->authorization_id(), who.name,
+                                     OwnerOf(who)));
       },
       [response](const Authorization& a) { ToProto(a, response); });
 }

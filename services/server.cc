@@ -417,7 +417,12 @@ absl::Status WardenServer::Bootstrap(const Clock* clock) {
 absl::Status WardenServer::CheckPostgres() {
   if (options_.postgres_url.empty()) return absl::OkStatus();
   if (probe_ == nullptr) {
-    WARDEN_ASSIGN_OR_RETURN(probe_, pg::Connect(options_.postgres_url));
+    // Bounded, so that a partition cannot hang the sweeper.
+    const std::string bounded = absl::StrCat(
+        options_.postgres_url,
+        options_.postgres_url.find('?') == std::string::npos ? "?" : "&",
+        "connect_timeout=2&options=-c%20statement_timeout%3D2000");
+    WARDEN_ASSIGN_OR_RETURN(probe_, pg::Connect(bounded));
   }
   absl::Status st = RequireSchema(*probe_);
   if (!st.ok()) probe_.reset();  // Reconnect next time.
@@ -521,6 +526,10 @@ void WardenServer::SweepLoop() {
 void WardenServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  // No new sends or sweeps from here: what the sweeper would start now
+  // might not finish before the process is gone.
+  stop_.Notify();
+  if (sweeper_.joinable()) sweeper_.join();
   if (server_ != nullptr) {
     // Probes see NOT_SERVING first, so that load balancers stop sending;
     // calls that still arrive meanwhile are served.
@@ -543,8 +552,6 @@ void WardenServer::Shutdown() {
     server_->Shutdown(absl::ToChronoTime(deadline));
     if (health_server_ != nullptr) health_server_->Shutdown();
   }
-  stop_.Notify();
-  if (sweeper_.joinable()) sweeper_.join();
   executor_.reset();  // Finishes whatever the drain left queued.
 }
 

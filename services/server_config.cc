@@ -308,6 +308,18 @@ void Walk(const YAML::Node& node, const std::string& prefix,
   }
 }
 
+// A URL with its password (scheme://user:PASSWORD@host) masked.
+std::string RedactPassword(std::string value) {
+  const size_t scheme = value.find("://");
+  if (scheme == std::string::npos) return value;
+  const size_t at = value.find('@', scheme + 3);
+  const size_t colon = value.find(':', scheme + 3);
+  if (at == std::string::npos || colon == std::string::npos || colon > at) {
+    return value;
+  }
+  return value.replace(colon + 1, at - colon - 1, "***");
+}
+
 }  // namespace
 
 const std::vector<Setting>& Settings() {
@@ -330,7 +342,12 @@ absl::Status ApplyConfigFile(const std::string& file, const std::string& yaml,
         absl::StrCat(file, ": must be a mapping of settings"));
   }
   std::vector<std::string> errors;
-  Walk(root, "", options, &errors);
+  try {
+    Walk(root, "", options, &errors);
+  } catch (const YAML::Exception& e) {
+    // A key that is not a plain value, for one.
+    errors.push_back(absl::StrCat("not a mapping of settings: ", e.what()));
+  }
   if (errors.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat(file, ": ", absl::StrJoin(errors, "; ")));
@@ -400,7 +417,8 @@ absl::Status ResolveSecrets(ServerOptions* options) {
 std::string DescribeConfig(const ServerOptions& options) {
   std::string out;
   for (const Setting& s : Settings()) {
-    absl::StrAppend(&out, s.path, ": \"", s.get(options), "\"\n");
+    absl::StrAppend(&out, s.path, ": \"", RedactPassword(s.get(options)),
+                    "\"\n");
   }
   return out;
 }

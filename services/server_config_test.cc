@@ -80,6 +80,7 @@ TEST(ServerConfigTest, ErrorsNameTheKey) {
        "adapters.local.chain_rpc: must be a list of strings"},
       {"- a", "w.yaml: must be a mapping of settings"},
       {"a: [", "w.yaml: not YAML"},
+      {"? [a, b]\n: 1", "w.yaml: not a mapping of settings"},
   };
   for (const Case& c : cases) {
     ServerOptions o;
@@ -139,8 +140,12 @@ TEST(ServerConfigTest, SecretsComeFromFilesOrEnvironment) {
   ASSERT_TRUE(ResolveSecrets(&o).ok());
   ::unsetenv("WARDEN_KEYSTORE_PASSWORD");
   EXPECT_EQ(o.keystore_password, "pw");
-  // Secrets are not settings: never printed.
+  // Secrets are not settings: never printed; nor are URL passwords.
   EXPECT_EQ(DescribeConfig(o).find("s3cret"), std::string::npos);
+  o.postgres_url = "postgresql://warden_app:hunter2@pg:5432/warden";
+  EXPECT_THAT(DescribeConfig(o),
+              HasSubstr("postgresql://warden_app:***@pg:5432/warden"));
+  EXPECT_EQ(DescribeConfig(o).find("hunter2"), std::string::npos);
   EXPECT_THAT(DescribeConfig(o), HasSubstr("webhook.secret_file: \""));
 }
 

@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -109,6 +110,19 @@ absl::StatusOr<SubmitOutput> Submitter::Submit(const SubmitInput& in) {
       return absl::InvalidArgumentError(
           "data: calldata goes with a native-coin transfer only");
     }
+    // A call into a token's contract could move that token unmetered.
+    if (!data.empty()) {
+      for (const auto& [symbol, asset] : policy->assets) {
+        auto where = asset.chains.find(w->second.chain);
+        if (where != asset.chains.end() &&
+            absl::EqualsIgnoreCase(where->second, in.authorize.destination)) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("data: ", in.authorize.destination, " is ", symbol,
+                           "'s contract; submit a transfer of ", symbol,
+                           " instead of calling it"));
+        }
+      }
+    }
   }
   AuthorizeInput authorize = in.authorize;
   authorize.org_id = org;
@@ -157,9 +171,24 @@ absl::StatusOr<SubmitOutput> Submitter::Submit(const SubmitInput& in) {
   }
   return absl::FailedPreconditionError(absl::StrCat(
       "idempotency_key: authorization ", a.id,
-      " has no operation (it was made by Authorize, or by a Submit that "
-      "stopped before recording its send); nothing was sent for it. Void it "
-      "or let it expire, and submit with a new key"));
+      " has no operation this gateway can see: it was made by Authorize, or "
+      "by a Submit still recording its send or on a replica without shared "
+      "operations (no Postgres). This call sent nothing; check the "
+      "authorization and its operation (op_",
+      a.id, ") before trying again"));
+}
+
+absl::Status Submitter::CheckNotSubmitted(const std::string& org_id,
+                                          const std::string& authorization_id) {
+  WARDEN_ASSIGN_OR_RETURN(std::string org, engine_->ResolveOrg(org_id));
+  absl::StatusOr<Operation> op =
+      operations_->Get(org, OperationIdFor(authorization_id));
+  if (absl::IsNotFound(op.status())) return absl::OkStatus();
+  if (!op.ok()) return op.status();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "authorization_id: ", authorization_id, " is being sent by Warden (",
+      op->id, ", ", OperationStateName(op->state),
+      "); it is settled or voided when the vendor reports the outcome"));
 }
 
 absl::StatusOr<Operation> Submitter::Get(const std::string& org_id,
@@ -180,12 +209,19 @@ absl::StatusOr<size_t> Submitter::AdvanceOpen(size_t limit) {
   size_t changed = 0;
   for (Operation& op : open) {
     const OperationState was = op.state;
-    absl::StatusOr<Operation> now = Advance(std::move(op));
+    absl::StatusOr<Operation> now = Advance(op);
     if (!now.ok()) {
       spdlog::warn("advancing an operation failed: {}",
                    now.status().ToString());
     } else if (now->state != was) {
       ++changed;
+      continue;
+    }
+    // Unchanged: to the back of the line (a SENDING one keeps its time,
+    // which tells when its sender stopped).
+    if (was != OperationState::kSending) {
+      op.updated_at = clock_->Now();
+      (void)operations_->Update(op, was);
     }
   }
   return changed;
@@ -208,7 +244,8 @@ absl::StatusOr<Operation> Submitter::Advance(Operation op) {
   }
   WARDEN_ASSIGN_OR_RETURN(Authorization a,
                           engine_->Get(op.org_id, op.authorization_id));
-  if (op.state == OperationState::kPending) {
+  const bool unsent = op.tx_hash.empty() && op.vendor_ref.empty();
+  if (op.state == OperationState::kPending && unsent) {
     if (a.status == AuthorizationStatus::kHeld &&
         a.decision == Decision::kAllow) {
       return Send(std::move(op), a);
@@ -253,7 +290,7 @@ absl::StatusOr<Operation> Submitter::Advance(Operation op) {
   next.vendor_ref = polled->vendor_ref;
   next.error = polled->error;
   next.updated_at = now;
-  if (IsFinal(next.state)) WARDEN_RETURN_IF_ERROR(Finish(next, a));
+  if (IsFinal(next.state)) WARDEN_RETURN_IF_ERROR(Finish(&next, a));
   WARDEN_ASSIGN_OR_RETURN(bool moved, Move(next, op.state));
   if (!moved) return operations_->Get(op.org_id, op.id);
   return next;
@@ -302,14 +339,28 @@ absl::StatusOr<Operation> Submitter::Send(Operation op,
     next.error = std::string(sent.status().message());
   }
   if (IsFinal(next.state)) {
-    if (absl::Status st = Finish(next, a); !st.ok()) {
+    if (absl::Status st = Finish(&next, a); !st.ok()) {
       // The hold then ends as its TTL says (counted, by default).
       spdlog::error("{}: releasing authorization {} failed: {}", op.id, a.id,
                     st.ToString());
     }
   }
-  WARDEN_ASSIGN_OR_RETURN(bool moved, Move(next, OperationState::kSending));
-  if (!moved) return operations_->Get(op.org_id, op.id);
+  if (!next.tx_hash.empty()) {
+    spdlog::info("{} {} tx {}", op.id, OperationStateName(next.state),
+                 next.tx_hash);
+  }
+  absl::StatusOr<bool> moved = Move(next, OperationState::kSending);
+  if (moved.ok() && !*moved) {
+    // Marked UNKNOWN as stale while this send ran: what the vendor said
+    // is the better record.
+    moved = Move(next, OperationState::kUnknown);
+  }
+  if (!moved.ok()) {
+    spdlog::error("{}: recording {} failed: {}", op.id, Describe(next),
+                  moved.status().ToString());
+    return moved.status();
+  }
+  if (!*moved) return operations_->Get(op.org_id, op.id);
   return next;
 }
 
@@ -333,19 +384,31 @@ void Submitter::AuditOperation(const Operation& op) {
   }
 }
 
-absl::Status Submitter::Finish(const Operation& op, const Authorization& a) {
+absl::Status Submitter::Finish(Operation* op, const Authorization& a) {
   WARDEN_ASSIGN_OR_RETURN(Authorization now,
-                          engine_->Get(op.org_id, op.authorization_id));
-  if (now.status != AuthorizationStatus::kHeld) return absl::OkStatus();
-  if (op.state == OperationState::kConfirmed) {
+                          engine_->Get(op->org_id, op->authorization_id));
+  if (now.status != AuthorizationStatus::kHeld) {
+    if (op->state == OperationState::kConfirmed &&
+        now.status != AuthorizationStatus::kSettled) {
+      // Voided by a freeze, or expired and released, while on its way: the
+      // spend happened but no budget holds it. Say so, loudly.
+      op->error = absl::StrCat("authorization ", now.id, " was ",
+                               StatusName(now.status),
+                               " before this confirmed: the spend is not "
+                               "charged to any budget");
+      spdlog::error("{} tx {}: {}", op->id, op->tx_hash, op->error);
+    }
+    return absl::OkStatus();
+  }
+  if (op->state == OperationState::kConfirmed) {
     return engine_
-        ->Settle(SettleInput{.org_id = op.org_id,
+        ->Settle(SettleInput{.org_id = op->org_id,
                              .authorization_id = a.id,
-                             .tx_hash = op.tx_hash,
+                             .tx_hash = op->tx_hash,
                              .actor = kActor})
         .status();
   }
-  return engine_->Void(op.org_id, a.id, kActor).status();
+  return engine_->Void(op->org_id, a.id, kActor).status();
 }
 
 }  // namespace warden

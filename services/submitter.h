@@ -53,13 +53,23 @@ class Submitter {
   absl::StatusOr<Operation> Get(const std::string& org_id,
                                 const std::string& operation_id,
                                 const std::string& owner = "");
+  // FAILED_PRECONDITION when the authorization has an operation: Warden
+  // settles or voids it when the vendor reports the outcome, so a caller's
+  // Settle or Void (which could release a hold whose transaction is on its
+  // way) is refused.
+  absl::Status CheckNotSubmitted(const std::string& org_id,
+                                 const std::string& authorization_id);
   // Advances up to `limit` open operations once (the server's sweeper);
-  // returns how many changed state.
+  // returns how many changed state. Each one polled is moved to the back of
+  // the line, so that a backlog of waiting operations never starves the
+  // rest.
   absl::StatusOr<size_t> AdvanceOpen(size_t limit);
 
   // A SENDING operation not updated for this long belongs to a replica that
-  // stopped mid-send: it becomes UNKNOWN.
-  static constexpr absl::Duration kSendingStale = absl::Minutes(2);
+  // stopped mid-send: it becomes UNKNOWN. Longer than any one send can take
+  // (the local adapter's retries included); should the send still finish,
+  // its result replaces the UNKNOWN.
+  static constexpr absl::Duration kSendingStale = absl::Minutes(15);
   // How long a retried Submit waits for the first call to record its
   // operation.
   static constexpr absl::Duration kReplayWait = absl::Seconds(2);
@@ -74,7 +84,9 @@ class Submitter {
   // Records the operation's new state in the audit trail.
   void AuditOperation(const Operation& op);
   // Settles or voids the authorization of an operation that became final.
-  absl::Status Finish(const Operation& op, const Authorization& a);
+  // A confirmed one whose authorization is no longer held (voided by a
+  // freeze, or expired) gets an error saying the spend is not charged.
+  absl::Status Finish(Operation* op, const Authorization& a);
 
   Engine* const engine_;
   OperationStore* const operations_;

@@ -43,6 +43,7 @@ assets:
   - {symbol: USDC, decimals: 6, price_usd: "1",
      chains: {base: "0x833589fcd6edb6e08f4c7c32d4f71b54bda02913"}}
   - {symbol: DAI, decimals: 18, price_usd: "1"}
+  - {symbol: ETH, decimals: 18, price_usd: "3000", chains: {base: native}}
 )";
 constexpr char kTo[] = "0x00000000000000000000000000000000000000b0";
 constexpr char kHash[] =
@@ -291,7 +292,7 @@ TEST_F(SubmitterTest, AKeyUsedByAuthorizeIsNotSent) {
   absl::StatusOr<SubmitOutput> out =
       submitter_.Submit(Input("payer", "payer_w", "1000000", "k2"));
   EXPECT_EQ(out.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(out.status().message(), HasSubstr("nothing was sent"));
+  EXPECT_THAT(out.status().message(), HasSubstr("This call sent nothing"));
   EXPECT_TRUE(adapter_->intents().empty());
 }
 
@@ -316,8 +317,68 @@ TEST_F(SubmitterTest, UnsendableRequestsHoldNothing) {
   bad.data = "0x12";  // Calldata with a token transfer.
   EXPECT_EQ(submitter_.Submit(bad).status().code(),
             absl::StatusCode::kInvalidArgument);
+  // Calldata into a token's contract, carried by a native transfer.
+  SubmitInput call = Input("payer", "payer_w", "1", "", "ETH");
+  call.authorize.destination = "0x833589FCD6EDB6E08F4C7C32D4F71B54BDA02913";
+  call.data = "0xa9059cbb";
+  absl::Status st = submitter_.Submit(call).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(st.message(), HasSubstr("is USDC's contract"));
   EXPECT_EQ(audit_.events().size(), events);
   EXPECT_TRUE(adapter_->intents().empty());
+}
+
+TEST_F(SubmitterTest, ASubmittedAuthorizationIsNotTheCallersToRelease) {
+  absl::StatusOr<SubmitOutput> out =
+      submitter_.Submit(Input("payer", "payer_w", "1000000"));
+  ASSERT_TRUE(out.ok());
+  absl::Status st =
+      submitter_.CheckNotSubmitted("", out->operation->authorization_id);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(st.message(), HasSubstr("is being sent by Warden"));
+  AuthorizeInput plain = Input("payer", "payer_w", "1000000").authorize;
+  absl::StatusOr<AuthorizeOutput> a = engine_.Authorize(plain);
+  ASSERT_TRUE(a.ok());
+  EXPECT_TRUE(submitter_.CheckNotSubmitted("", a->authorization.id).ok());
+}
+
+TEST_F(SubmitterTest, AConfirmationAfterTheHoldWasVoidedIsFlagged) {
+  absl::StatusOr<SubmitOutput> out =
+      submitter_.Submit(Input("payer", "payer_w", "1000000"));
+  ASSERT_TRUE(out.ok());
+  // A freeze voids the hold while the transaction is on its way.
+  ASSERT_TRUE(engine_.FreezeScope("", "agent/payer", "incident", "admin").ok());
+  adapter_->AnswerPoll(
+      VendorStatus{OperationState::kConfirmed, kHash, "nonce:0", ""});
+  absl::StatusOr<Operation> op = submitter_.Get("", out->operation->id);
+  ASSERT_TRUE(op.ok());
+  EXPECT_EQ(op->state, OperationState::kConfirmed);
+  EXPECT_THAT(op->error, HasSubstr("not charged to any budget"));
+  EXPECT_THAT(OperationEvents().back(), HasSubstr("not charged"));
+}
+
+TEST_F(SubmitterTest, TheSweepTakesTurns) {
+  // Three waiting for approval fill a window of two; the third still gets
+  // its turn on the next sweep.
+  std::vector<std::string> authorizations;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<SubmitOutput> out = submitter_.Submit(
+        Input("careful", "careful_w", "150000000", absl::StrCat("t", i)));
+    ASSERT_TRUE(out.ok());
+    authorizations.push_back(out->operation->authorization_id);
+    clock_.Advance(absl::Seconds(1));
+  }
+  ASSERT_TRUE(engine_
+                  .Approve({.org_id = "acme",
+                            .authorization_id = authorizations[2],
+                            .approver = "user/boss",
+                            .actor = "user/boss"})
+                  .ok());
+  for (int sweep = 0; sweep < 2; ++sweep) {
+    clock_.Advance(absl::Seconds(1));
+    ASSERT_TRUE(submitter_.AdvanceOpen(2).ok());
+  }
+  EXPECT_EQ(adapter_->intents().size(), 1u);
 }
 
 TEST_F(SubmitterTest, AnotherAgentsOperationIsRefused) {

@@ -132,10 +132,11 @@ absl::StatusOr<EvmSender::Sent> EvmSender::SignAndSend(Eip1559Tx tx) {
         ++*next_nonce_;  // The node took something: the nonce is spent.
         return Sent{hash, tx.nonce, false,
                     absl::StrCat("the node reported transaction hash ",
-                                 reply->dump(), ", not ", Hex(hash))};
+                                 reply->dump(), ", not ", Hex(hash)),
+                    raw};
       }
       ++*next_nonce_;
-      return Sent{hash, tx.nonce};
+      return Sent{hash, tx.nonce, true, "", raw};
     }
     last = reply.status();
     if (absl::IsFailedPrecondition(last)) {
@@ -144,7 +145,7 @@ absl::StatusOr<EvmSender::Sent> EvmSender::SignAndSend(Eip1559Tx tx) {
       if (maybe_sent && (absl::StrContains(message, "already known") ||
                          absl::StrContains(message, "known transaction"))) {
         ++*next_nonce_;
-        return Sent{hash, tx.nonce};
+        return Sent{hash, tx.nonce, true, "", raw};
       }
       if (maybe_sent) break;
       // Refused: nothing entered the pool, and the node's count is the
@@ -161,7 +162,7 @@ absl::StatusOr<EvmSender::Sent> EvmSender::SignAndSend(Eip1559Tx tx) {
     return last;
   }
   ++*next_nonce_;
-  return Sent{hash, tx.nonce, false, std::string(last.message())};
+  return Sent{hash, tx.nonce, false, std::string(last.message()), raw};
 }
 
 absl::StatusOr<std::optional<bool>> EvmSender::ReceiptStatus(
@@ -182,6 +183,19 @@ absl::StatusOr<bool> EvmSender::Known(const Hash& tx_hash) {
                           rpc_->Call("eth_getTransactionByHash",
                                      nlohmann::json::array({Hex(tx_hash)})));
   return !t.is_null();
+}
+
+absl::Status EvmSender::Rebroadcast(const std::string& raw) {
+  absl::StatusOr<nlohmann::json> reply =
+      rpc_->Call("eth_sendRawTransaction", nlohmann::json::array({Hex(raw)}));
+  if (reply.ok()) return absl::OkStatus();
+  const std::string message = absl::AsciiStrToLower(reply.status().message());
+  if (absl::StrContains(message, "already known") ||
+      absl::StrContains(message, "known transaction") ||
+      absl::StrContains(message, "already imported")) {
+    return absl::OkStatus();
+  }
+  return reply.status();
 }
 
 }  // namespace warden::evm

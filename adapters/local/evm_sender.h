@@ -35,6 +35,8 @@ class EvmSender {
     // not be in the pool, and `error` says why it is not known.
     bool acknowledged = true;
     std::string error;
+    // The signed transaction, for a rebroadcast of the very same bytes.
+    std::string raw;
   };
   // Estimates gas (plus a fifth, for calls), takes fees from the node
   // (eth_maxPriorityFeePerGas, and twice the latest base fee on top), signs
@@ -57,6 +59,9 @@ class EvmSender {
   // How many of the account's transactions are mined: every nonce below it
   // is used for good.
   absl::StatusOr<uint64_t> MinedCount();
+  // Broadcasts `raw` (a transaction signed earlier) again: the same bytes,
+  // so the same hash; harmless when the node has it already.
+  absl::Status Rebroadcast(const std::string& raw);
 
   // How many times a broadcast is tried before it is given up.
   static constexpr int kBroadcastAttempts = 3;

@@ -54,16 +54,19 @@ absl::StatusOr<nlohmann::json> JsonRpcClient::Call(
   const CURLcode rc = curl_easy_perform(curl);
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  long sent_bytes = 0;  // Of the request; 0 if it never left.
+  curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &sent_bytes);
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
+  if (rc != CURLE_OK && sent_bytes == 0) {
+    // Not connected (refused, unresolved, a TLS handshake or connect
+    // timeout): the request never left.
+    return absl::UnavailableError(
+        absl::StrCat(method, " to ", url_, ": ", curl_easy_strerror(rc)));
+  }
   if (rc == CURLE_OPERATION_TIMEDOUT) {
     return absl::DeadlineExceededError(
         absl::StrCat(method, " to ", url_, ": timed out"));
-  }
-  if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
-      rc == CURLE_COULDNT_RESOLVE_PROXY) {
-    return absl::UnavailableError(
-        absl::StrCat(method, " to ", url_, ": ", curl_easy_strerror(rc)));
   }
   if (rc != CURLE_OK) {
     // Connected, so the request may have been read.

@@ -1,6 +1,7 @@
 #include "adapters/local/local_adapter.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -20,8 +21,9 @@ constexpr std::pair<const char*, uint64_t> kKnownChains[] = {
     {"base", 8453},          {"arbitrum", 42161}, {"sepolia", 11155111},
     {"base-sepolia", 84532}, {"anvil", 31337}};
 
-// vendor_ref of a sent transaction: "nonce:<n>".
+// vendor_ref of a sent transaction: "nonce:<n> raw:0x<signed bytes>".
 constexpr char kNoncePrefix[] = "nonce:";
+constexpr char kRawSeparator[] = " raw:";
 
 std::map<std::string, EvmChain> ByName(std::vector<EvmChain> chains) {
   std::map<std::string, EvmChain> out;
@@ -97,27 +99,32 @@ absl::StatusOr<evm::EvmSender*> LocalAdapter::SenderFor(const Wallet& wallet) {
         absl::StrCat("wallet ", wallet.id, ": its address ", wallet.address,
                      " has no key in the keystore"));
   }
+  const std::pair<std::string, evm::Address> id = {wallet.chain, *address};
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = senders_.find(id);
+    if (it != senders_.end()) return it->second.get();
+  }
+  // Created without the lock: it asks the node its chain id, and one slow
+  // node must not hold up the other wallets.
+  WARDEN_ASSIGN_OR_RETURN(
+      std::unique_ptr<evm::EvmSender> created,
+      evm::EvmSender::Create(key, chain->second.chain_id,
+                             std::make_unique<evm::JsonRpcClient>(
+                                 chain->second.rpc_url, rpc_timeout_)));
   absl::MutexLock lock(&mu_);
-  if (frozen_.contains(wallet.id)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("wallet ", wallet.id, " is frozen"));
-  }
-  auto& sender = senders_[{wallet.chain, *address}];
-  if (sender == nullptr) {
-    absl::StatusOr<std::unique_ptr<evm::EvmSender>> created =
-        evm::EvmSender::Create(key, chain->second.chain_id,
-                               std::make_unique<evm::JsonRpcClient>(
-                                   chain->second.rpc_url, rpc_timeout_));
-    if (!created.ok()) {
-      senders_.erase({wallet.chain, *address});
-      return created.status();
-    }
-    sender = *std::move(created);
-  }
-  return sender.get();
+  // A concurrent first use may have won; its sender (and nonce count) stays.
+  return senders_.try_emplace(id, std::move(created)).first->second.get();
 }
 
 absl::StatusOr<VendorStatus> LocalAdapter::Send(const TransferIntent& intent) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (frozen_.contains(intent.wallet.id)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("wallet ", intent.wallet.id, " is frozen"));
+    }
+  }
   WARDEN_ASSIGN_OR_RETURN(evm::EvmSender * sender, SenderFor(intent.wallet));
   absl::StatusOr<evm::Address> destination =
       evm::ParseAddress(intent.destination);
@@ -142,7 +149,8 @@ absl::StatusOr<VendorStatus> LocalAdapter::Send(const TransferIntent& intent) {
                           sender->Send(to, value, data));
   VendorStatus out;
   out.tx_hash = evm::Hex(sent.tx_hash);
-  out.vendor_ref = absl::StrCat(kNoncePrefix, sent.nonce);
+  out.vendor_ref =
+      absl::StrCat(kNoncePrefix, sent.nonce, kRawSeparator, evm::Hex(sent.raw));
   if (sent.acknowledged) {
     out.state = OperationState::kSubmitted;
   } else {
@@ -182,22 +190,32 @@ absl::StatusOr<VendorStatus> LocalAdapter::Poll(const Wallet& wallet,
     out.error.clear();
     return out;
   }
-  // Not mined and not in the pool: once its nonce is mined by another
-  // transaction (a replacement, or a later send after it never arrived), it
-  // can never be mined, and nothing of it was spent.
-  uint64_t nonce = 0;
+  // Not mined and not in the pool. Once its nonce is mined by another
+  // transaction (a replacement) it can never be mined, and nothing of it was
+  // spent. Until then the node may simply not have it (it never arrived, or
+  // the node restarted): broadcast the same signed bytes again.
   absl::string_view ref = last.vendor_ref;
-  if (absl::ConsumePrefix(&ref, kNoncePrefix) &&
-      absl::SimpleAtoi(ref, &nonce)) {
-    WARDEN_ASSIGN_OR_RETURN(uint64_t used, sender->MinedCount());
-    if (used > nonce) {
-      out.state = OperationState::kFailed;
-      out.error = absl::StrCat("nonce ", nonce,
-                               " was used by another transaction; this one "
-                               "was replaced or dropped and can never be "
-                               "mined");
-    }
+  uint64_t nonce = 0;
+  if (!absl::ConsumePrefix(&ref, kNoncePrefix)) return out;
+  const size_t raw_at = ref.find(kRawSeparator);
+  if (!absl::SimpleAtoi(ref.substr(0, raw_at), &nonce)) return out;
+  WARDEN_ASSIGN_OR_RETURN(uint64_t used, sender->MinedCount());
+  if (used > nonce) {
+    out.state = OperationState::kFailed;
+    out.error = absl::StrCat("nonce ", nonce,
+                             " was used by another transaction; this one "
+                             "was replaced or dropped and can never be mined");
+    return out;
   }
+  if (raw_at == absl::string_view::npos) return out;
+  absl::string_view raw = ref.substr(raw_at + strlen(kRawSeparator));
+  if (!absl::ConsumePrefix(&raw, "0x")) return out;
+  if (absl::Status st = sender->Rebroadcast(absl::HexStringToBytes(raw));
+      !st.ok()) {
+    return st;  // Unreachable node: ask again later.
+  }
+  out.state = OperationState::kSubmitted;
+  out.error.clear();
   return out;
 }
 

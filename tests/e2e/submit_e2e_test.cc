@@ -65,11 +65,20 @@ class RpcProxy {
   std::string url() const { return absl::StrCat("http://127.0.0.1:", port_); }
   // How long answers to eth_sendRawTransaction are held back.
   void HoldSends(absl::Duration d) { hold_ms_ = absl::ToInt64Milliseconds(d); }
+  // Answer eth_sendRawTransaction with an HTTP 502 without forwarding it:
+  // the request reached "the node", which lost it.
+  void LoseSends(bool lose) { lose_sends_ = lose; }
 
   void Open() {
     server_ = std::make_unique<httplib::Server>();
     server_->Post(
         "/", [this](const httplib::Request& req, httplib::Response& res) {
+          const bool send =
+              req.body.find("eth_sendRawTransaction") != std::string::npos;
+          if (send && lose_sends_) {
+            res.status = 502;
+            return;
+          }
           httplib::Client upstream("127.0.0.1", upstream_port_);
           upstream.set_read_timeout(30, 0);
           httplib::Result r = upstream.Post("/", req.body, "application/json");
@@ -77,9 +86,7 @@ class RpcProxy {
             res.status = 502;
             return;
           }
-          if (req.body.find("eth_sendRawTransaction") != std::string::npos) {
-            absl::SleepFor(absl::Milliseconds(hold_ms_.load()));
-          }
+          if (send) absl::SleepFor(absl::Milliseconds(hold_ms_.load()));
           res.set_content(r->body, "application/json");
         });
     if (!server_->bind_to_port("127.0.0.1", port_)) {
@@ -102,6 +109,7 @@ class RpcProxy {
   const int upstream_port_;
   int port_ = 0;
   std::atomic<int64_t> hold_ms_{0};
+  std::atomic<bool> lose_sends_{false};
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
 };
@@ -544,6 +552,28 @@ TEST_F(SubmitE2eTest, UnansweredSendIsUnknownUntilPolled) {
   EXPECT_EQ(op.tx_hash(), unknown.tx_hash());
   EXPECT_EQ(GetAuthorization(*w, op.authorization_id()).status(),
             v1::AUTHORIZATION_STATUS_SETTLED);
+  EXPECT_EQ(Nonce("flaky_w"), before + 1);
+  EXPECT_EQ(Balance(to), absl::uint128(10'000'000'000'000'000ULL));
+}
+
+TEST_F(SubmitE2eTest, ALostSendIsBroadcastAgainByPolling) {
+  RpcProxy proxy(anvil_->port());
+  auto w = StartWardend(proxy.url(), {"--sweep-interval-ms", "600000"});
+  ASSERT_NE(w, nullptr);
+  const uint64_t before = Nonce("flaky_w");
+  const std::string to = NewAddress();
+  proxy.LoseSends(true);
+  auto r = Call(*w, Submit("flaky", "ETH", kHundredthEth, to));
+  ASSERT_TRUE(r.ok()) << r.status();
+  const v1::Operation lost = r->operation();
+  ASSERT_EQ(lost.state(), v1::OPERATION_STATE_UNKNOWN) << lost.error();
+  EXPECT_EQ(Nonce("flaky_w"), before);  // It never reached the node.
+
+  // Polling sends the very same signed bytes: it lands once, as that hash.
+  proxy.LoseSends(false);
+  const v1::Operation op = WaitFinal(*w, lost.operation_id());
+  EXPECT_EQ(op.state(), v1::OPERATION_STATE_CONFIRMED) << op.error();
+  EXPECT_EQ(op.tx_hash(), lost.tx_hash());
   EXPECT_EQ(Nonce("flaky_w"), before + 1);
   EXPECT_EQ(Balance(to), absl::uint128(10'000'000'000'000'000ULL));
 }
