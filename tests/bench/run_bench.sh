@@ -39,15 +39,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts "$@" with stdout to a file, waits for its "listening on" line and
-# prints the address.
+# serve VAR CMD...: starts CMD with stdout to a file, waits for its
+# "listening on" line and sets VAR to the address. (Not called in a
+# subshell, so that its pid reaches the cleanup.)
 serve() {
-  local log="$tmp/serve.$RANDOM.log"
+  local var="$1" log="$tmp/serve.$RANDOM.log"
+  shift
   "$@" >"$log" 2>>"$tmp/stderr.log" &
   pids+=($!)
   for _ in $(seq 1 300); do
     if grep -q "listening on" "$log"; then
-      awk '/listening on/ {print $NF; exit}' "$log"
+      printf -v "$var" '%s' "$(awk '/listening on/ {print $NF; exit}' "$log")"
       return
     fi
     sleep 0.1
@@ -80,16 +82,16 @@ redis_url="redis://127.0.0.1:$redis_port"
 wardend="$build/services/wardend"
 loadgen="$build/tests/bench/warden_loadgen"
 bundle="$here/bench_bundle.yaml"
-noop=$(serve "$build/tests/bench/warden_noop_server" --listen 127.0.0.1:0)
-embedded=$(serve "$wardend" --insecure-no-auth --embedded --bundle "$bundle" \
-  --listen 127.0.0.1:0 --audit-file "$tmp/embedded.jsonl")
-redis1=$(serve "$wardend" --insecure-no-auth --redis "$redis_url" --bundle "$bundle" \
-  --listen 127.0.0.1:0 --audit-file "$tmp/r1.jsonl")
-redis2=$(serve "$wardend" --insecure-no-auth --redis "$redis_url" --bundle "$bundle" \
-  --listen 127.0.0.1:0 --audit-file "$tmp/r2.jsonl")
+serve noop "$build/tests/bench/warden_noop_server" --listen 127.0.0.1:0
+serve embedded "$wardend" --insecure-no-auth --embedded --bundle "$bundle" \
+  --listen 127.0.0.1:0 --audit-file "$tmp/embedded.jsonl"
+serve redis1 "$wardend" --insecure-no-auth --redis "$redis_url" --bundle "$bundle" \
+  --listen 127.0.0.1:0 --audit-file "$tmp/r1.jsonl"
+serve redis2 "$wardend" --insecure-no-auth --redis "$redis_url" --bundle "$bundle" \
+  --listen 127.0.0.1:0 --audit-file "$tmp/r2.jsonl"
 
-redis_tmpfs=$(serve "$wardend" --insecure-no-auth --redis "$redis_url" --bundle "$bundle" \
-  --listen 127.0.0.1:0 --audit-file "$shm/audit.jsonl")
+serve redis_tmpfs "$wardend" --insecure-no-auth --redis "$redis_url" --bundle "$bundle" \
+  --listen 127.0.0.1:0 --audit-file "$shm/audit.jsonl"
 
 pg_port=$(( redis_port + 1 ))
 mkdir -p "$tmp/pg" && [ "$(id -u)" -eq 0 ] && chown postgres: "$tmp" "$tmp/pg"
@@ -100,9 +102,9 @@ as_postgres "$pg_bin/pg_ctl" -D "$tmp/pg" -w -l "$tmp/pg/log" \
 psql -h 127.0.0.1 -p "$pg_port" -U postgres -qc "CREATE DATABASE warden"
 "$build/services/wardenctl" migrate \
   --postgres "postgresql://postgres@127.0.0.1:$pg_port/warden" >/dev/null
-redis_pg=$(serve "$wardend" --insecure-no-auth --redis "$redis_url" --bundle "$bundle" \
+serve redis_pg "$wardend" --insecure-no-auth --redis "$redis_url" --bundle "$bundle" \
   --listen 127.0.0.1:0 \
-  --postgres "postgresql://warden_app@127.0.0.1:$pg_port/warden")
+  --postgres "postgresql://warden_app@127.0.0.1:$pg_port/warden"
 
 "$build/tests/bench/warden_reserve_call" --redis "$redis_url" >"$tmp/call.bin"
 mapfile -d '' evalsha <"$tmp/call.bin"
