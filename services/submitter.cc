@@ -220,8 +220,9 @@ absl::StatusOr<size_t> Submitter::AdvanceOpen(size_t limit) {
     // Unchanged: to the back of the line (a SENDING one keeps its time,
     // which tells when its sender stopped).
     if (was != OperationState::kSending) {
-      op.updated_at = clock_->Now();
-      (void)operations_->Update(op, was);
+      Operation touched = now.ok() ? *now : op;
+      touched.updated_at = clock_->Now();
+      (void)operations_->Update(touched, was);
     }
   }
   return changed;
