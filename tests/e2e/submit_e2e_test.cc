@@ -299,6 +299,25 @@ assets:
     return op;
   }
 
+  // Polls each operation until final and checks it: CONFIRMED and its
+  // authorization SETTLED, or FAILED and VOIDED. Returns how many confirmed.
+  static int ResolveEach(WardendProcess& w,
+                         const std::vector<std::string>& operation_ids) {
+    int confirmed = 0;
+    for (const std::string& id : operation_ids) {
+      const v1::Operation op = WaitFinal(w, id);
+      const v1::Authorization a = GetAuthorization(w, op.authorization_id());
+      if (op.state() == v1::OPERATION_STATE_CONFIRMED) {
+        ++confirmed;
+        EXPECT_EQ(a.status(), v1::AUTHORIZATION_STATUS_SETTLED);
+      } else {
+        EXPECT_EQ(op.state(), v1::OPERATION_STATE_FAILED) << op.error();
+        EXPECT_EQ(a.status(), v1::AUTHORIZATION_STATUS_VOIDED) << op.error();
+      }
+    }
+    return confirmed;
+  }
+
   static v1::Authorization GetAuthorization(WardendProcess& w,
                                             const std::string& id) {
     grpc::ClientContext c;
@@ -619,18 +638,9 @@ TEST_F(SubmitE2eTest, NodeDownMidStreamNeverDoubleSends) {
 
   // The node is back: everything resolves, and what failed was never sent.
   proxy.Open();
-  int confirmed = 0;
-  for (const auto& r : results) {
-    const v1::Operation op = WaitFinal(*w, r.operation().operation_id());
-    const v1::Authorization a = GetAuthorization(*w, op.authorization_id());
-    if (op.state() == v1::OPERATION_STATE_CONFIRMED) {
-      ++confirmed;
-      EXPECT_EQ(a.status(), v1::AUTHORIZATION_STATUS_SETTLED);
-    } else {
-      ASSERT_EQ(op.state(), v1::OPERATION_STATE_FAILED) << op.error();
-      EXPECT_EQ(a.status(), v1::AUTHORIZATION_STATUS_VOIDED) << op.error();
-    }
-  }
+  std::vector<std::string> ids;
+  for (const auto& r : results) ids.push_back(r.operation().operation_id());
+  const int confirmed = ResolveEach(*w, ids);
   EXPECT_GE(confirmed, 3);
   EXPECT_EQ(Nonce("flaky_w"), before + confirmed);
   EXPECT_EQ(Balance(to), absl::uint128(1'000'000'000'000'000ULL) * confirmed);
@@ -687,18 +697,9 @@ TEST_F(SubmitE2eTest, AnvilStoppedMidStreamEndsUnknownOrFailedNeverTwice) {
       states["OPERATION_STATE_UNKNOWN"] + states["OPERATION_STATE_FAILED"], 0);
 
   // Polling resolves each: landed once, or never sent and released.
-  int confirmed = 0;
-  for (const v1::Operation& first : ops) {
-    const v1::Operation op = WaitFinal(*w, first.operation_id());
-    const v1::Authorization a = GetAuthorization(*w, op.authorization_id());
-    if (op.state() == v1::OPERATION_STATE_CONFIRMED) {
-      ++confirmed;
-      EXPECT_EQ(a.status(), v1::AUTHORIZATION_STATUS_SETTLED);
-    } else {
-      ASSERT_EQ(op.state(), v1::OPERATION_STATE_FAILED) << op.error();
-      EXPECT_EQ(a.status(), v1::AUTHORIZATION_STATUS_VOIDED);
-    }
-  }
+  std::vector<std::string> ids;
+  for (const v1::Operation& op : ops) ids.push_back(op.operation_id());
+  const int confirmed = ResolveEach(*w, ids);
   EXPECT_GE(confirmed, 1);
   EXPECT_EQ(Nonce("flaky_w"), before + confirmed);
   EXPECT_EQ(Balance(to), absl::uint128(1'000'000'000'000'000ULL) * confirmed);
