@@ -147,7 +147,8 @@ absl::StatusOr<SubmitOutput> Submitter::Submit(const SubmitInput& in) {
     absl::Status created = operations_->Create(op);
     if (created.ok()) {
       AuditOperation(op);
-      WARDEN_ASSIGN_OR_RETURN(out.operation, Advance(std::move(op)));
+      WARDEN_ASSIGN_OR_RETURN(Operation advanced, Advance(std::move(op)));
+      WARDEN_ASSIGN_OR_RETURN(out.operation, AwaitSend(std::move(advanced)));
       return out;
     }
     if (!absl::IsAlreadyExists(created)) {
@@ -162,7 +163,8 @@ absl::StatusOr<SubmitOutput> Submitter::Submit(const SubmitInput& in) {
   for (;;) {
     absl::StatusOr<Operation> first = operations_->Get(org, op.id);
     if (first.ok()) {
-      WARDEN_ASSIGN_OR_RETURN(out.operation, Advance(*std::move(first)));
+      WARDEN_ASSIGN_OR_RETURN(Operation advanced, Advance(*std::move(first)));
+      WARDEN_ASSIGN_OR_RETURN(out.operation, AwaitSend(std::move(advanced)));
       return out;
     }
     if (!absl::IsNotFound(first.status())) return first.status();
@@ -176,6 +178,15 @@ absl::StatusOr<SubmitOutput> Submitter::Submit(const SubmitInput& in) {
       "operations (no Postgres). This call sent nothing; check the "
       "authorization and its operation (op_",
       a.id, ") before trying again"));
+}
+
+absl::StatusOr<Operation> Submitter::AwaitSend(Operation op) {
+  const absl::Time until = absl::Now() + kSendWait;
+  while (op.state == OperationState::kSending && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(50));
+    WARDEN_ASSIGN_OR_RETURN(op, operations_->Get(op.org_id, op.id));
+  }
+  return op;
 }
 
 absl::Status Submitter::CheckNotSubmitted(const std::string& org_id,

@@ -73,9 +73,15 @@ class Submitter {
   // How long a retried Submit waits for the first call to record its
   // operation.
   static constexpr absl::Duration kReplayWait = absl::Seconds(2);
+  // How long Submit waits for an operation another caller is sending (a
+  // retry's first call, or a sweep that claimed it first) to record what
+  // the vendor said, before answering SENDING.
+  static constexpr absl::Duration kSendWait = absl::Seconds(10);
 
  private:
   absl::StatusOr<Operation> Advance(Operation op);
+  // `op`, or once it has left SENDING (for at most kSendWait), its state.
+  absl::StatusOr<Operation> AwaitSend(Operation op);
   // Sends a PENDING operation whose authorization is allowed.
   absl::StatusOr<Operation> Send(Operation op, const Authorization& a);
   // Moves `op` (now in `from`) to `next`'s state; false if another caller

@@ -5,6 +5,7 @@
 
 #include "services/submitter.h"
 
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -56,6 +57,8 @@ class ScriptedAdapter final : public WalletAdapter {
   absl::StatusOr<VendorStatus> Send(const TransferIntent& intent) override {
     absl::MutexLock lock(&mu_);
     intents_.push_back(intent);
+    mu_.Await(absl::Condition(
+        +[](bool* held) { return !*held; }, &hold_sends_));
     return send_;
   }
   absl::StatusOr<VendorStatus> Poll(const Wallet& wallet,
@@ -76,6 +79,11 @@ class ScriptedAdapter final : public WalletAdapter {
     absl::MutexLock lock(&mu_);
     send_ = std::move(s);
   }
+  // While held, Send waits (having recorded its intent) until released.
+  void HoldSends(bool hold) {
+    absl::MutexLock lock(&mu_);
+    hold_sends_ = hold;
+  }
   // Poll answers what the operation was until this is set.
   void AnswerPoll(absl::StatusOr<VendorStatus> s) {
     absl::MutexLock lock(&mu_);
@@ -92,6 +100,7 @@ class ScriptedAdapter final : public WalletAdapter {
       VendorStatus{OperationState::kSubmitted, kHash, "nonce:0", ""};
   absl::StatusOr<VendorStatus> poll_ = VendorStatus{};
   std::vector<TransferIntent> intents_;
+  bool hold_sends_ = false;
 };
 
 class SubmitterTest : public ::testing::Test {
@@ -183,6 +192,34 @@ TEST_F(SubmitterTest, SendsOnceAndSettlesWhenConfirmed) {
               ::testing::ElementsAre(HasSubstr("PENDING"), HasSubstr("SENDING"),
                                      HasSubstr("SUBMITTED tx 0x1111"),
                                      HasSubstr("CONFIRMED tx 0x1111")));
+}
+
+TEST_F(SubmitterTest, ARetryDuringTheSendAnswersWithItsOutcome) {
+  adapter_->HoldSends(true);
+  absl::StatusOr<SubmitOutput> first;
+  std::thread sender([&] {
+    first = submitter_.Submit(Input("payer", "payer_w", "1000000", "k3"));
+  });
+  for (int i = 0; i < 500 && adapter_->intents().empty(); ++i) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  ASSERT_EQ(adapter_->intents().size(), 1u);
+  // The retry finds the operation SENDING and waits for the first call.
+  absl::StatusOr<SubmitOutput> retry;
+  std::thread retrier([&] {
+    retry = submitter_.Submit(Input("payer", "payer_w", "1000000", "k3"));
+  });
+  absl::SleepFor(absl::Milliseconds(200));
+  adapter_->HoldSends(false);
+  sender.join();
+  retrier.join();
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(retry->authorized.replayed);
+  EXPECT_EQ(retry->operation->id, first->operation->id);
+  EXPECT_EQ(retry->operation->state, OperationState::kSubmitted);
+  EXPECT_EQ(retry->operation->tx_hash, kHash);
+  EXPECT_EQ(adapter_->intents().size(), 1u);
 }
 
 TEST_F(SubmitterTest, AFailedSendReleasesTheHold) {
