@@ -73,6 +73,14 @@ class WalletAdapter {
 
   virtual AdapterInfo Describe() const = 0;
 
+  // FAILED_PRECONDITION (naming the bundle field) when the adapter could not
+  // send from `wallet` as the bundle describes it (a chain it does not
+  // serve, a missing vendor_id): checked before anything is held.
+  virtual absl::Status CheckWallet(const Wallet& wallet) const {
+    (void)wallet;
+    return absl::OkStatus();
+  }
+
   // Hands the spend to the vendor. An error means nothing was sent, so the
   // hold may be released. When the outcome is not known (a timeout after
   // the request left), the result is OK with state kUnknown: the caller

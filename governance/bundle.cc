@@ -633,7 +633,8 @@ class BundleParser {
           ForEachMap(
               n["wallets"], Join(p, "wallets"), false,
               [&](const YAML::Node& w, const std::string& wp) {
-                CheckKeys(w, wp, {"id", "vendor", "chain", "address"});
+                CheckKeys(w, wp,
+                          {"id", "vendor", "chain", "address", "vendor_id"});
                 Wallet wallet;
                 std::optional<std::string> wid = Id(w, wp, "id");
                 std::optional<std::string> vendor =
@@ -651,8 +652,11 @@ class BundleParser {
                   Error(Join(wp, "address"), "must not be empty");
                   address.reset();
                 }
+                std::optional<std::string> vendor_id =
+                    Scalar(w, wp, "vendor_id", false);
                 if (!wid || !vendor || !chain || !address || !id) return;
-                wallet = {*wid, *id, *vendor, *chain, *address};
+                wallet = {*wid, *id, *vendor, *chain, *address,
+                          vendor_id.value_or("")};
                 if (!policy->wallets.emplace(*wid, wallet).second) {
                   Error(Join(wp, "id"),
                         absl::StrCat("duplicate wallet \"", *wid, "\""));
@@ -753,7 +757,8 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
   }
   for (const auto& [id, w] : p.wallets) {
     out[absl::StrCat("wallets.", id)] = absl::StrCat(
-        "agent ", w.agent_id, ", ", w.vendor, " on ", w.chain, ", ", w.address);
+        "agent ", w.agent_id, ", ", w.vendor, " on ", w.chain, ", ", w.address,
+        w.vendor_id.empty() ? "" : absl::StrCat(" (", w.vendor_id, ")"));
   }
   for (const auto& [symbol, asset] : p.assets) {
     out[absl::StrCat("assets.", symbol)] = absl::StrCat(

@@ -49,6 +49,9 @@ struct Wallet {
   std::string vendor;  // local, metamask, cdp or privy.
   std::string chain;
   std::string address;
+  // The vendor's own id for the wallet where it is not the address (a Privy
+  // wallet id); empty otherwise.
+  std::string vendor_id;
 };
 
 // Agent rules. An unset list means "any"; a set list allows only its items.

@@ -100,7 +100,9 @@ absl::StatusOr<SubmitOutput> Submitter::Submit(const SubmitInput& in) {
   if (auto w = policy->wallets.find(in.authorize.wallet_id);
       w != policy->wallets.end() &&
       w->second.agent_id == in.authorize.agent_id) {
-    WARDEN_RETURN_IF_ERROR(adapters_->For(w->second.vendor).status());
+    WARDEN_ASSIGN_OR_RETURN(WalletAdapter * adapter,
+                            adapters_->For(w->second.vendor));
+    WARDEN_RETURN_IF_ERROR(adapter->CheckWallet(w->second));
     WARDEN_RETURN_IF_ERROR(ValidateAddress("destination", w->second.chain,
                                            in.authorize.destination));
     WARDEN_ASSIGN_OR_RETURN(

@@ -10,16 +10,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "adapters/vendor/chains.h"
 #include "governance/status_macros.h"
 
 namespace warden {
 namespace {
-
-// Chain ids by the names wallets use (https://chainlist.org).
-constexpr std::pair<const char*, uint64_t> kKnownChains[] = {
-    {"ethereum", 1},         {"optimism", 10},    {"polygon", 137},
-    {"base", 8453},          {"arbitrum", 42161}, {"sepolia", 11155111},
-    {"base-sepolia", 84532}, {"anvil", 31337}};
 
 // vendor_ref of a sent transaction: "nonce:<n> raw:0x<signed bytes>".
 constexpr char kNoncePrefix[] = "nonce:";
@@ -51,9 +46,7 @@ absl::StatusOr<EvmChain> ParseChainRpc(const std::string& spec) {
     }
     name.resize(colon);
   } else {
-    for (const auto& [known, id] : kKnownChains) {
-      if (name == known) chain.chain_id = id;
-    }
+    chain.chain_id = vendor::KnownChainId(name).value_or(0);
     if (chain.chain_id == 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "--chain-rpc \"", spec, "\": chain \"", name,
