@@ -292,7 +292,9 @@ constexpr std::pair<const char*, AuditEvent::Type> kEventTypes[] = {
     {"access.denied", AuditEvent::Type::kAccessDenied},
     {"token.created", AuditEvent::Type::kTokenCreated},
     {"token.revoked", AuditEvent::Type::kTokenRevoked},
-    {"operation.updated", AuditEvent::Type::kOperationUpdated}};
+    {"operation.updated", AuditEvent::Type::kOperationUpdated},
+    {"wallet.vendor_freeze", AuditEvent::Type::kVendorFreeze},
+    {"reconcile.finding", AuditEvent::Type::kReconcileFinding}};
 
 }  // namespace
 
@@ -347,7 +349,9 @@ bool HasReasonOnly(AuditEvent::Type type) {
   return type == AuditEvent::Type::kAccessDenied ||
          type == AuditEvent::Type::kTokenCreated ||
          type == AuditEvent::Type::kTokenRevoked ||
-         type == AuditEvent::Type::kOperationUpdated;
+         type == AuditEvent::Type::kOperationUpdated ||
+         type == AuditEvent::Type::kVendorFreeze ||
+         type == AuditEvent::Type::kReconcileFinding;
 }
 
 }  // namespace

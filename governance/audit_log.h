@@ -38,6 +38,15 @@ struct AuditEvent {
     // operation, its authorization, the new state, the tx hash and any
     // error (an UNKNOWN send among them).
     kOperationUpdated,
+    // FreezeScope, DecommissionAgent or UnfreezeScope reached a wallet's
+    // vendor; `reason` names the wallet, the vendor and the outcome (done,
+    // unsupported or failed with why).
+    kVendorFreeze,
+    // Reconciliation found a vendor transaction Warden never authorized
+    // (shadow spend) or one Warden authorized but has not settled (a
+    // missing settlement); `reason` says which, with the wallet, tx hash,
+    // amount and authorization.
+    kReconcileFinding,
   };
   Type type = Type::kAuthorizationDecided;
   absl::Time time;

@@ -997,27 +997,57 @@ absl::StatusOr<FreezeOutcome> Engine::FreezeScope(const std::string& org_id,
       Freeze(*policy, scope, reason, actor, /*decommission=*/false));
   WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> wallets,
                           WalletsUnder(*policy, scope));
-  FreezeAtVendors(*policy, wallets, true, reason, &out);
+  FreezeAtVendors(*policy, wallets, true, reason, actor, &out);
   return out;
 }
 
 void Engine::FreezeAtVendors(const Policy& policy,
                              const std::vector<std::string>& wallets,
                              bool frozen, const std::string& reason,
-                             FreezeOutcome* out) {
+                             const std::string& actor, FreezeOutcome* out) {
   if (hooks_.vendor_freezer == nullptr) return;
   for (const std::string& id : wallets) {
     const Wallet& wallet = policy.wallets.at(id);
-    absl::Status st = hooks_.vendor_freezer->SetFrozen(wallet, frozen, reason);
+    // The adapter retries what is worth retrying.
+    const absl::Status st =
+        hooks_.vendor_freezer->SetFrozen(wallet, frozen, reason);
+    VendorFreezeResult r{.wallet_id = id, .vendor = wallet.vendor};
     if (st.ok()) {
-      ++out->vendor_wallets;
-    } else if (!absl::IsUnimplemented(st)) {
-      // (UNIMPLEMENTED: the vendor has no such control; Warden's own freeze
-      // is all there is.)
-      out->vendor_errors.push_back(absl::StrCat(
-          "wallet/", id, " at ", wallet.vendor, ": ", st.ToString()));
+      r.outcome = VendorFreezeResult::Outcome::kDone;
+    } else {
+      r.outcome = absl::IsUnimplemented(st)
+                      ? VendorFreezeResult::Outcome::kUnsupported
+                      : VendorFreezeResult::Outcome::kFailed;
+      r.reason = std::string(st.message());
     }
+    AuditEvent event;
+    event.type = AuditEvent::Type::kVendorFreeze;
+    event.time = clock_->Now();
+    event.org_id = policy.org.id;
+    event.actor = actor;
+    event.reason =
+        absl::StrCat("wallet/", id, " ", frozen ? "freeze" : "unfreeze", " at ",
+                     wallet.vendor, ": ", VendorFreezeOutcomeName(r.outcome),
+                     r.reason.empty() ? "" : ": ", r.reason, " (", reason, ")");
+    if (absl::Status logged = audit_->Append(event); !logged.ok()) {
+      // Warden's own freeze is recorded; say that this step's record is not.
+      absl::StrAppend(&r.reason, r.reason.empty() ? "" : "; ",
+                      "not in the audit trail: ", logged.message());
+    }
+    out->vendor_results.push_back(std::move(r));
   }
+}
+
+const char* VendorFreezeOutcomeName(VendorFreezeResult::Outcome outcome) {
+  switch (outcome) {
+    case VendorFreezeResult::Outcome::kDone:
+      return "done";
+    case VendorFreezeResult::Outcome::kUnsupported:
+      return "unsupported";
+    case VendorFreezeResult::Outcome::kFailed:
+      return "failed";
+  }
+  return "unknown";
 }
 
 absl::StatusOr<FreezeOutcome> Engine::DecommissionAgent(
@@ -1045,7 +1075,8 @@ absl::StatusOr<FreezeOutcome> Engine::DecommissionAgent(
   total.scope = a.scope;
   total.wallets_frozen = a.wallets_frozen;
   total.holds_voided += a.holds_voided;
-  FreezeAtVendors(*policy, agent->second.wallet_ids, true, reason, &total);
+  FreezeAtVendors(*policy, agent->second.wallet_ids, true, reason, actor,
+                  &total);
   return total;
 }
 
@@ -1086,7 +1117,7 @@ absl::StatusOr<FreezeOutcome> Engine::UnfreezeScope(const std::string& org_id,
     }
     if (!covered) lift.push_back(w);
   }
-  FreezeAtVendors(*policy, lift, false, reason, &out);
+  FreezeAtVendors(*policy, lift, false, reason, actor, &out);
   return out;
 }
 

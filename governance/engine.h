@@ -75,15 +75,27 @@ struct VoteOutput {
   bool counted = false;         // False: this approver had already answered.
 };
 
+// What freezing (or unfreezing) one wallet at its vendor did.
+struct VendorFreezeResult {
+  enum class Outcome {
+    kDone,         // The vendor now refuses (or again allows) its spends.
+    kUnsupported,  // The vendor has no such control: Warden's freeze is all.
+    kFailed,       // The vendor could not be reached or refused; see reason.
+  };
+  std::string wallet_id;
+  std::string vendor;
+  Outcome outcome = Outcome::kDone;
+  std::string reason;  // For kUnsupported and kFailed.
+};
+const char* VendorFreezeOutcomeName(VendorFreezeResult::Outcome outcome);
+
 // What a freeze or decommission did.
 struct FreezeOutcome {
   std::string scope;
   int64_t wallets_frozen = 0;
   int64_t holds_voided = 0;
-  // At the wallets' vendors (with a VendorFreezer): how many wallets were
-  // frozen (or unfrozen) there, and "wallet: problem" for each that was not.
-  int64_t vendor_wallets = 0;
-  std::vector<std::string> vendor_errors;
+  // At the wallets' vendors (with a VendorFreezer): one result per wallet.
+  std::vector<VendorFreezeResult> vendor_results;
 };
 
 // The engine's optional collaborators; each may be null.
@@ -239,9 +251,12 @@ class Engine {
 
   // Sets the frozen state of each of `wallets` at its vendor, recording
   // the result in `out`.
+  // Freezes (or unfreezes) each wallet at its vendor, after Warden's own
+  // freeze: one result and one audit record (wallet.vendor_freeze) each.
   void FreezeAtVendors(const Policy& policy,
                        const std::vector<std::string>& wallets, bool frozen,
-                       const std::string& reason, FreezeOutcome* out);
+                       const std::string& reason, const std::string& actor,
+                       FreezeOutcome* out);
 
   ConfigStore* const config_;
   BudgetStore* const budgets_;

@@ -551,10 +551,25 @@ TEST(EngineVendorFreezeTest, FreezesWalletsAtTheirVendors) {
   absl::StatusOr<FreezeOutcome> agent =
       engine.FreezeScope("", "agent/agent_a", "incident", "admin");
   ASSERT_TRUE(agent.ok()) << agent.status();
-  EXPECT_EQ(agent->vendor_wallets, 1);  // wallet_1 (metamask).
-  EXPECT_THAT(agent->vendor_errors,
-              ElementsAre(HasSubstr("wallet/wallet_2 at cdp: UNAVAILABLE")));
+  ASSERT_EQ(agent->vendor_results.size(), 2u);
+  EXPECT_EQ(agent->vendor_results[0].wallet_id, "wallet_1");
+  EXPECT_EQ(agent->vendor_results[0].vendor, "metamask");
+  EXPECT_EQ(agent->vendor_results[0].outcome,
+            VendorFreezeResult::Outcome::kDone);
+  EXPECT_EQ(agent->vendor_results[1].wallet_id, "wallet_2");
+  EXPECT_EQ(agent->vendor_results[1].outcome,
+            VendorFreezeResult::Outcome::kFailed);
+  EXPECT_EQ(agent->vendor_results[1].reason, "vendor API unreachable");
   EXPECT_THAT(vendor.calls, ElementsAre("freeze wallet_1"));
+  // Each is in the audit trail.
+  std::vector<std::string> audited;
+  for (const AuditEvent& e : audit.events()) {
+    if (e.type == AuditEvent::Type::kVendorFreeze) audited.push_back(e.reason);
+  }
+  EXPECT_THAT(audited,
+              ElementsAre("wallet/wallet_1 freeze at metamask: done (incident)",
+                          "wallet/wallet_2 freeze at cdp: failed: vendor API "
+                          "unreachable (incident)"));
 
   // Lifting the department freeze leaves agent_a's wallets frozen at the
   // vendor, since agent_a's own freeze still covers them.
@@ -565,12 +580,15 @@ TEST(EngineVendorFreezeTest, FreezesWalletsAtTheirVendors) {
   EXPECT_THAT(vendor.calls, ElementsAre("freeze wallet_1", "freeze wallet_c",
                                         "unfreeze wallet_c"));
 
-  // A vendor without a freeze control is neither counted nor an error.
+  // A vendor without a freeze control says so; it is not a failure.
   absl::StatusOr<FreezeOutcome> b =
       engine.FreezeScope("", "agent/agent_b", "incident", "admin");
   ASSERT_TRUE(b.ok()) << b.status();
-  EXPECT_EQ(b->vendor_wallets, 0);
-  EXPECT_THAT(b->vendor_errors, ::testing::IsEmpty());
+  ASSERT_EQ(b->vendor_results.size(), 2u);
+  for (const VendorFreezeResult& r : b->vendor_results) {
+    EXPECT_EQ(r.outcome, VendorFreezeResult::Outcome::kUnsupported)
+        << r.wallet_id;
+  }
 
   // Decommission freezes each wallet once.
   vendor.calls.clear();
@@ -578,7 +596,9 @@ TEST(EngineVendorFreezeTest, FreezesWalletsAtTheirVendors) {
       engine.DecommissionAgent("", "agent_c", "retired", "admin");
   ASSERT_TRUE(retired.ok()) << retired.status();
   EXPECT_THAT(vendor.calls, ElementsAre("freeze wallet_c"));
-  EXPECT_EQ(retired->vendor_wallets, 1);
+  ASSERT_EQ(retired->vendor_results.size(), 1u);
+  EXPECT_EQ(retired->vendor_results[0].outcome,
+            VendorFreezeResult::Outcome::kDone);
 }
 
 TEST_F(EngineTest, InputErrors) {

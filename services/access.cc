@@ -121,6 +121,8 @@ const std::vector<RpcRule>& RpcRules() {
       {"AuditService.QueryEvents", {Role::kAuditor}},
       {"AuditService.SpendSummary", {Role::kAuditor}},
       {"AuditService.VerifyChain", {Role::kAuditor}},
+      // It records its findings in the audit trail.
+      {"AuditService.Reconcile", {Role::kAuditor, Role::kAdmin}},
   };
   return *rules;
 }

@@ -107,8 +107,17 @@ void Fill(const FreezeOutcome& o, v1::FreezeResponse* out) {
   out->set_scope(o.scope);
   out->set_wallets_frozen(o.wallets_frozen);
   out->set_holds_voided(o.holds_voided);
-  out->set_vendor_wallets(o.vendor_wallets);
-  for (const std::string& e : o.vendor_errors) out->add_vendor_errors(e);
+  for (const VendorFreezeResult& r : o.vendor_results) {
+    v1::VendorFreeze* v = out->add_vendor_results();
+    v->set_wallet_id(r.wallet_id);
+    v->set_vendor(r.vendor);
+    v->set_outcome(r.outcome == VendorFreezeResult::Outcome::kDone
+                       ? v1::VendorFreeze::DONE
+                   : r.outcome == VendorFreezeResult::Outcome::kUnsupported
+                       ? v1::VendorFreeze::UNSUPPORTED
+                       : v1::VendorFreeze::FAILED);
+    v->set_reason(r.reason);
+  }
 }
 
 }  // namespace

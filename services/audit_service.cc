@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "governance/money.h"
 #include "governance/status_macros.h"
 #include "services/call.h"
 #include "services/proto_convert.h"
@@ -214,6 +215,49 @@ grpc::ServerUnaryReactor* AuditService::VerifyChain(
         response->set_checkpoints(v.checkpoints);
         response->set_first_bad_seq(v.first_bad_seq);
         response->set_problem(v.problem);
+      });
+}
+
+grpc::ServerUnaryReactor* AuditService::Reconcile(
+    grpc::CallbackServerContext* context, const v1::ReconcileRequest* request,
+    v1::ReconcileResponse* response) {
+  return RunUnary(
+      executor_, gate_, context, "AuditService.Reconcile", {request->org_id()},
+      [this, request](const Principal& who) -> absl::StatusOr<ReconcileReport> {
+        if (reader_ == nullptr) return NoReader();
+        const absl::Time since =
+            FromProto(request->since(), absl::InfinitePast());
+        if (since == absl::InfinitePast()) {
+          return absl::InvalidArgumentError(
+              "since: is required (vendor transactions at or after it are "
+              "compared)");
+        }
+        return reconciler_->Run(Gatekeeper::OrgOf(who, {request->org_id()}),
+                                since, who.name);
+      },
+      [response](const ReconcileReport& r) {
+        response->set_org_id(r.org_id);
+        response->set_wallets_checked(r.wallets_checked);
+        response->set_vendor_transactions(r.vendor_transactions);
+        for (const std::string& u : r.unchecked) response->add_unchecked(u);
+        for (const ReconcileFinding& f : r.findings) {
+          v1::ReconcileFinding* out = response->add_findings();
+          out->set_kind(f.kind == ReconcileFinding::Kind::kShadowSpend
+                            ? v1::ReconcileFinding::SHADOW_SPEND
+                            : v1::ReconcileFinding::MISSING_SETTLEMENT);
+          out->set_wallet_id(f.wallet_id);
+          out->set_vendor(f.vendor);
+          out->set_tx_hash(f.transaction.tx_hash);
+          out->set_from(f.transaction.from);
+          out->set_to(f.transaction.to);
+          out->set_asset(f.asset);
+          out->set_amount(FormatBaseUnits(f.transaction.amount));
+          *out->mutable_time() = ToTimestamp(f.transaction.time);
+          out->set_authorization_id(f.authorization_id);
+          out->set_authorization_status(f.authorization_status);
+          out->set_description(f.description);
+        }
+        response->set_audited(r.audited);
       });
 }
 

@@ -5,6 +5,7 @@
 #include "governance/engine.h"
 #include "services/access.h"
 #include "services/executor.h"
+#include "services/reconciler.h"
 #include "warden/v1/audit.grpc.pb.h"
 
 namespace warden {
@@ -14,9 +15,13 @@ namespace warden {
 class AuditService final : public v1::AuditService::CallbackService {
  public:
   // None is owned; `reader` may be null.
-  AuditService(Engine* engine, AuditReader* reader, Executor* executor,
-               Gatekeeper* gate)
-      : engine_(engine), reader_(reader), executor_(executor), gate_(gate) {}
+  AuditService(Engine* engine, AuditReader* reader, Reconciler* reconciler,
+               Executor* executor, Gatekeeper* gate)
+      : engine_(engine),
+        reader_(reader),
+        reconciler_(reconciler),
+        executor_(executor),
+        gate_(gate) {}
 
   grpc::ServerWriteReactor<v1::AuditRecord>* QueryEvents(
       grpc::CallbackServerContext* context,
@@ -29,10 +34,14 @@ class AuditService final : public v1::AuditService::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::VerifyChainRequest* request,
       v1::VerifyChainResponse* response) override;
+  grpc::ServerUnaryReactor* Reconcile(grpc::CallbackServerContext* context,
+                                      const v1::ReconcileRequest* request,
+                                      v1::ReconcileResponse* response) override;
 
  private:
   Engine* const engine_;
   AuditReader* const reader_;
+  Reconciler* const reconciler_;
   Executor* const executor_;
   Gatekeeper* const gate_;
 };

@@ -5,13 +5,18 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "adapters/cdp/cdp_adapter.h"
 #include "adapters/local/keystore.h"
 #include "adapters/local/local_adapter.h"
+#include "adapters/metamask/metamask_adapter.h"
+#include "adapters/privy/privy_adapter.h"
+#include "adapters/vendor/chains.h"
 #include "governance/bundle.h"
 #include "governance/memory/embedded_recovery.h"
 #include "governance/memory/file_audit_log.h"
@@ -289,9 +294,12 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
   s->admin_service_ = std::make_unique<AdminService>(
       s->engine_.get(), s->executor_.get(), s->gate_.get(),
       s->credentials_.get(), s->audit_.get(), clock);
-  s->audit_service_ =
-      std::make_unique<AuditService>(s->engine_.get(), s->audit_reader_.get(),
-                                     s->executor_.get(), s->gate_.get());
+  s->reconciler_ = std::make_unique<Reconciler>(
+      s->engine_.get(), &s->adapters_, s->audit_reader_.get(),
+      s->operations_.get(), s->audit_.get(), clock);
+  s->audit_service_ = std::make_unique<AuditService>(
+      s->engine_.get(), s->audit_reader_.get(), s->reconciler_.get(),
+      s->executor_.get(), s->gate_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> creds,
@@ -333,38 +341,116 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
         s->metrics_server_->port());
   }
   s->sweeper_ = std::thread([raw = s.get()] { raw->SweepLoop(); });
+  if (options.reconcile_interval > absl::ZeroDuration()) {
+    if (s->audit_reader_ == nullptr) {
+      spdlog::warn(
+          "reconcile.interval_ms: periodic reconciliation needs "
+          "Postgres; it is off");
+    } else {
+      s->reconcile_thread_ =
+          std::thread([raw = s.get(), clock] { raw->ReconcileLoop(clock); });
+    }
+  }
   return s;
 }
 
 absl::Status WardenServer::AddAdapters() {
-  if (options_.keystore_dir.empty()) {
-    if (!options_.chain_rpcs.empty()) {
-      return absl::InvalidArgumentError(
-          "--chain-rpc: the local wallet adapter also needs --keystore DIR");
-    }
-    return absl::OkStatus();
-  }
-  if (options_.keystore_password.empty()) {
-    return absl::InvalidArgumentError(
-        "--keystore: no password; set WARDEN_KEYSTORE_PASSWORD or pass "
-        "--keystore-password-file");
-  }
+  // Chains: the built-in table, plus ids and endpoints from --chain-rpc.
   std::vector<EvmChain> chains;
+  std::map<std::string, uint64_t> chain_ids;
+  std::map<std::string, std::string> rpc_urls;
   for (const std::string& spec : options_.chain_rpcs) {
     WARDEN_ASSIGN_OR_RETURN(EvmChain chain, ParseChainRpc(spec));
+    chain_ids[chain.name] = chain.chain_id;
+    rpc_urls[chain.name] = chain.rpc_url;
     chains.push_back(std::move(chain));
   }
-  absl::StatusOr<evm::Keystore> keystore =
-      evm::Keystore::Open(options_.keystore_dir, options_.keystore_password);
-  if (!keystore.ok()) {
-    return absl::Status(
-        keystore.status().code(),
-        absl::StrCat("--keystore: ", keystore.status().message()));
+  using ChainIdMap = std::map<std::string, uint64_t>;
+  WARDEN_ASSIGN_OR_RETURN(ChainIdMap all_chain_ids,
+                          vendor::ChainIds({}, "--chain-rpc"));
+  for (const auto& [name, id] : chain_ids) all_chain_ids[name] = id;
+  const vendor::RetryPolicy retry{.timeout = options_.vendor_timeout};
+
+  if (!options_.keystore_dir.empty()) {
+    if (options_.keystore_password.empty()) {
+      return absl::InvalidArgumentError(
+          "--keystore: no password; set WARDEN_KEYSTORE_PASSWORD or pass "
+          "--keystore-password-file");
+    }
+    absl::StatusOr<evm::Keystore> keystore =
+        evm::Keystore::Open(options_.keystore_dir, options_.keystore_password);
+    if (!keystore.ok()) {
+      return absl::Status(
+          keystore.status().code(),
+          absl::StrCat("--keystore: ", keystore.status().message()));
+    }
+    spdlog::info("local wallet adapter: {} key(s) from {}, {} chain(s)",
+                 keystore->size(), options_.keystore_dir, chains.size());
+    WARDEN_RETURN_IF_ERROR(adapters_.Add(std::make_unique<LocalAdapter>(
+        *std::move(keystore), chains, options_.chain_rpc_timeout)));
   }
-  spdlog::info("local wallet adapter: {} key(s) from {}, {} chain(s)",
-               keystore->size(), options_.keystore_dir, chains.size());
-  return adapters_.Add(std::make_unique<LocalAdapter>(
-      *std::move(keystore), std::move(chains), options_.chain_rpc_timeout));
+  if (!options_.metamask_mm_path.empty()) {
+    absl::StatusOr<std::unique_ptr<MetaMaskAdapter>> mm =
+        MetaMaskAdapter::Create(
+            MetaMaskOptions{.mm_path = options_.metamask_mm_path,
+                            .home = options_.metamask_home,
+                            .chain_ids = all_chain_ids,
+                            .timeout = options_.metamask_timeout,
+                            .retry = retry});
+    if (!mm.ok()) {
+      return absl::Status(
+          mm.status().code(),
+          absl::StrCat("adapters.metamask: ", mm.status().message()));
+    }
+    spdlog::info("metamask wallet adapter: {}", options_.metamask_mm_path);
+    WARDEN_RETURN_IF_ERROR(adapters_.Add(*std::move(mm)));
+  }
+  if (!options_.cdp_api_key_id.empty()) {
+    CdpOptions cdp{.base_url = options_.cdp_base_url,
+                   .api_key_id = options_.cdp_api_key_id,
+                   .api_key_secret = options_.cdp_api_key_secret,
+                   .wallet_secret = options_.cdp_wallet_secret};
+    cdp.rpc_urls = rpc_urls;
+    cdp.retry = retry;
+    absl::StatusOr<std::unique_ptr<CdpAdapter>> adapter =
+        CdpAdapter::Create(std::move(cdp));
+    if (!adapter.ok()) {
+      return absl::Status(
+          adapter.status().code(),
+          absl::StrCat("adapters.cdp: ", adapter.status().message()));
+    }
+    spdlog::info("cdp wallet adapter: {}", options_.cdp_base_url);
+    WARDEN_RETURN_IF_ERROR(adapters_.Add(*std::move(adapter)));
+  }
+  if (!options_.privy_app_id.empty()) {
+    PrivyOptions privy{.base_url = options_.privy_base_url,
+                       .app_id = options_.privy_app_id,
+                       .app_secret = options_.privy_app_secret,
+                       .authorization_key = options_.privy_authorization_key,
+                       .chain_ids = all_chain_ids,
+                       .retry = retry};
+    for (const std::string& entry : options_.privy_list_tokens) {
+      const size_t eq = entry.find('=');
+      privy.list_tokens[entry.substr(0, eq)].push_back(entry.substr(eq + 1));
+    }
+    absl::StatusOr<std::unique_ptr<PrivyAdapter>> adapter =
+        PrivyAdapter::Create(std::move(privy));
+    if (!adapter.ok()) {
+      return absl::Status(
+          adapter.status().code(),
+          absl::StrCat("adapters.privy: ", adapter.status().message()));
+    }
+    spdlog::info("privy wallet adapter: {}", options_.privy_base_url);
+    WARDEN_RETURN_IF_ERROR(adapters_.Add(*std::move(adapter)));
+  }
+  if (!chains.empty() && options_.keystore_dir.empty() &&
+      options_.cdp_api_key_id.empty() && options_.privy_app_id.empty() &&
+      options_.metamask_mm_path.empty()) {
+    return absl::InvalidArgumentError(
+        "--chain-rpc: no wallet adapter uses it; the local adapter also "
+        "needs --keystore DIR");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status WardenServer::Bootstrap(const Clock* clock) {
@@ -523,6 +609,36 @@ void WardenServer::SweepLoop() {
   }
 }
 
+void WardenServer::ReconcileLoop(const Clock* clock) {
+  while (!stop_.WaitForNotificationWithTimeout(options_.reconcile_interval)) {
+    absl::StatusOr<std::vector<std::string>> orgs = config_->Orgs();
+    if (!orgs.ok()) {
+      spdlog::warn("reconciliation: {}", orgs.status().ToString());
+      continue;
+    }
+    for (const std::string& org : *orgs) {
+      absl::StatusOr<ReconcileReport> r = reconciler_->Run(
+          org, clock->Now() - options_.reconcile_lookback, "system");
+      if (!r.ok()) {
+        spdlog::warn("reconciliation of org {}: {}", org,
+                     r.status().ToString());
+        continue;
+      }
+      for (const std::string& u : r->unchecked) {
+        spdlog::debug("reconciliation of org {}: {}", org, u);
+      }
+      for (const ReconcileFinding& f : r->findings) {
+        spdlog::warn("reconciliation of org {}: {}", org, f.description);
+      }
+      spdlog::info(
+          "reconciliation of org {}: {} wallet(s), {} vendor transaction(s), "
+          "{} finding(s), {} new",
+          org, r->wallets_checked, r->vendor_transactions, r->findings.size(),
+          r->audited);
+    }
+  }
+}
+
 void WardenServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
@@ -530,6 +646,7 @@ void WardenServer::Shutdown() {
   // might not finish before the process is gone.
   stop_.Notify();
   if (sweeper_.joinable()) sweeper_.join();
+  if (reconcile_thread_.joinable()) reconcile_thread_.join();
   if (server_ != nullptr) {
     // Probes see NOT_SERVING first, so that load balancers stop sending;
     // calls that still arrive meanwhile are served.

@@ -91,6 +91,37 @@ struct ServerOptions {
   std::string keystore_password;
   std::vector<std::string> chain_rpcs;
   absl::Duration chain_rpc_timeout = absl::Seconds(10);
+  // The MetaMask Agent Wallet adapter: the `mm` CLI it runs (empty: off),
+  // the HOME it runs it with (its session), and how long one run may take.
+  std::string metamask_mm_path;
+  std::string metamask_home;
+  absl::Duration metamask_timeout = absl::Seconds(60);
+  // The Coinbase CDP adapter (on when cdp_api_key_id is set). The secrets
+  // are read from their files or WARDEN_CDP_API_KEY_SECRET /
+  // WARDEN_CDP_WALLET_SECRET by ResolveSecrets.
+  std::string cdp_base_url = "https://api.cdp.coinbase.com";
+  std::string cdp_api_key_id;
+  std::string cdp_api_key_secret_file;
+  std::string cdp_wallet_secret_file;
+  std::string cdp_api_key_secret;
+  std::string cdp_wallet_secret;
+  // The Privy adapter (on when privy_app_id is set); secrets from their
+  // files or WARDEN_PRIVY_APP_SECRET / WARDEN_PRIVY_AUTHORIZATION_KEY.
+  std::string privy_base_url = "https://api.privy.io";
+  std::string privy_app_id;
+  std::string privy_app_secret_file;
+  std::string privy_authorization_key_file;
+  std::string privy_app_secret;
+  std::string privy_authorization_key;
+  // CHAIN=CONTRACT: token contracts whose transfers reconciliation lists at
+  // Privy (which lists one asset per query); the native coin always.
+  std::vector<std::string> privy_list_tokens;
+  // Each HTTP request to a vendor's API (one attempt).
+  absl::Duration vendor_timeout = absl::Seconds(10);
+  // Periodic reconciliation (needs Postgres): every interval (zero: off),
+  // the vendors' transactions of the last `lookback`.
+  absl::Duration reconcile_interval = absl::ZeroDuration();
+  absl::Duration reconcile_lookback = absl::Hours(24);
   // How many open operations one sweep polls.
   size_t operations_per_sweep = 100;
   // With Postgres: the audit trail's group commit.
@@ -152,6 +183,9 @@ class WardenServer {
   // Mints the bootstrap admin tokens of the modes without Postgres.
   absl::Status Bootstrap(const Clock* clock);
   void SweepLoop();
+  // Periodic reconciliation (options.reconcile_interval), on its own thread
+  // since vendors may be slow.
+  void ReconcileLoop(const Clock* clock);
   // Postgres reachable with a current schema (OK without Postgres).
   absl::Status CheckPostgres();
   // The gauges read at each scrape.
@@ -180,6 +214,7 @@ class WardenServer {
   std::unique_ptr<AuthorizationService> authorization_service_;
   std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<AuditReader> audit_reader_;  // Null without Postgres.
+  std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<AuditService> audit_service_;
   std::unique_ptr<grpc::Server> server_;
   // Only grpc.health.v1, plaintext (options.health_listen), or null.
@@ -188,6 +223,7 @@ class WardenServer {
   int health_port_ = 0;
   absl::Notification stop_;
   std::thread sweeper_;
+  std::thread reconcile_thread_;
   bool shut_down_ = false;
   // Used by the sweeper thread only (and Start, before it runs).
   std::unique_ptr<pqxx::connection> probe_;

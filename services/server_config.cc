@@ -3,12 +3,15 @@
 #include <cstdlib>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "adapters/local/keystore.h"
+#include "governance/status_macros.h"
 #include "yaml-cpp/yaml.h"
 
 namespace warden {
@@ -216,6 +219,57 @@ std::vector<Setting> MakeSettings() {
           "adapters.local.rpc_timeout_ms", "--chain-rpc-timeout-ms",
           "Each JSON-RPC call to a chain's node",
           [](O* o) { return &o->chain_rpc_timeout; }, 100, 600'000),
+      Text("adapters.metamask.mm_path", "--metamask-mm", "",
+           "The MetaMask Agent Wallet CLI (mm) to run (empty: no MetaMask "
+           "adapter)",
+           [](O* o) { return &o->metamask_mm_path; }),
+      Text("adapters.metamask.home", "--metamask-home", "",
+           "HOME for mm, where its session lives (empty: wardend's)",
+           [](O* o) { return &o->metamask_home; }),
+      Millis(
+          "adapters.metamask.timeout_ms", "--metamask-timeout-ms",
+          "Longest one mm command may run",
+          [](O* o) { return &o->metamask_timeout; }, 100, 600'000),
+      Text("adapters.cdp.base_url", "--cdp-base-url", "",
+           "Coinbase CDP API base URL", [](O* o) { return &o->cdp_base_url; }),
+      Text("adapters.cdp.api_key_id", "--cdp-api-key-id",
+           "WARDEN_CDP_API_KEY_ID", "CDP API key id (empty: no CDP adapter)",
+           [](O* o) { return &o->cdp_api_key_id; }),
+      Text("adapters.cdp.api_key_secret_file", "--cdp-api-key-secret-file", "",
+           "File holding the CDP API key secret (or "
+           "WARDEN_CDP_API_KEY_SECRET)",
+           [](O* o) { return &o->cdp_api_key_secret_file; }),
+      Text("adapters.cdp.wallet_secret_file", "--cdp-wallet-secret-file", "",
+           "File holding the CDP wallet secret (or WARDEN_CDP_WALLET_SECRET)",
+           [](O* o) { return &o->cdp_wallet_secret_file; }),
+      Text("adapters.privy.base_url", "--privy-base-url", "",
+           "Privy API base URL", [](O* o) { return &o->privy_base_url; }),
+      Text("adapters.privy.app_id", "--privy-app-id", "WARDEN_PRIVY_APP_ID",
+           "Privy app id (empty: no Privy adapter)",
+           [](O* o) { return &o->privy_app_id; }),
+      Text("adapters.privy.app_secret_file", "--privy-app-secret-file", "",
+           "File holding the Privy app secret (or WARDEN_PRIVY_APP_SECRET)",
+           [](O* o) { return &o->privy_app_secret_file; }),
+      Text("adapters.privy.authorization_key_file",
+           "--privy-authorization-key-file", "",
+           "File holding the Privy authorization key (or "
+           "WARDEN_PRIVY_AUTHORIZATION_KEY)",
+           [](O* o) { return &o->privy_authorization_key_file; }),
+      Millis(
+          "adapters.vendor_timeout_ms", "--vendor-timeout-ms",
+          "Each HTTP request to a vendor's API (one attempt; retries "
+          "aside)",
+          [](O* o) { return &o->vendor_timeout; }, 100, 600'000),
+      Millis(
+          "reconcile.interval_ms", "--reconcile-interval-ms",
+          "With postgres: compare vendors' transactions with Warden's "
+          "this often (0: off)",
+          [](O* o) { return &o->reconcile_interval; }, 0, 86'400'000),
+      Millis(
+          "reconcile.lookback_ms", "--reconcile-lookback-ms",
+          "How far back each periodic reconciliation looks",
+          [](O* o) { return &o->reconcile_lookback; }, 60'000,
+          30LL * 86'400'000),
       Text("metrics.listen", "--metrics-listen", "WARDEN_METRICS_LISTEN",
            "Serve Prometheus metrics on host:port at /metrics (empty: off)",
            [](O* o) { return &o->metrics_listen; }),
@@ -240,6 +294,26 @@ std::vector<Setting> MakeSettings() {
             return absl::OkStatus();
           },
       .get = [](const O& o) { return absl::StrJoin(o.chain_rpcs, ", "); },
+  });
+  s.push_back(Setting{
+      .path = "adapters.privy.list_token",
+      .flag = "--privy-list-token",
+      .help = "A token whose Privy transfers reconciliation lists: "
+              "CHAIN=CONTRACT",
+      .repeated = true,
+      .clear = [](O* o) { o->privy_list_tokens.clear(); },
+      .set =
+          [](const std::string& v, O* o) {
+            const size_t eq = v.find('=');
+            if (eq == std::string::npos || eq == 0 || eq + 1 == v.size()) {
+              return absl::InvalidArgumentError(
+                  absl::StrCat("\"", v, "\": expected CHAIN=CONTRACT"));
+            }
+            o->privy_list_tokens.push_back(v);
+            return absl::OkStatus();
+          },
+      .get =
+          [](const O& o) { return absl::StrJoin(o.privy_list_tokens, ", "); },
   });
   return s;
 }
@@ -383,6 +457,40 @@ absl::Status ApplyFlags(
   return absl::OkStatus();
 }
 
+namespace {
+
+// A secret: the whole file (surrounding whitespace trimmed), else the
+// environment variable. INVALID_ARGUMENT naming the setting when it cannot
+// be read, or is `required` and nowhere.
+absl::StatusOr<std::string> ReadSecret(const std::string& file, const char* env,
+                                       const std::string& setting,
+                                       bool required) {
+  std::string secret;
+  if (!file.empty()) {
+    std::ifstream in(file, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(setting, ": cannot read \"", file, "\""));
+    }
+    secret = std::string(absl::StripAsciiWhitespace(text.str()));
+    if (secret.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(setting, ": \"", file, "\" is empty"));
+    }
+  } else if (const char* value = std::getenv(env)) {
+    secret = std::string(absl::StripAsciiWhitespace(value));
+  }
+  if (secret.empty() && required) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(setting, ": a secret is required: set it or ", env));
+  }
+  return secret;
+}
+
+}  // namespace
+
 absl::Status ResolveSecrets(ServerOptions* options) {
   if (!options->webhook.url.empty()) {
     if (!options->webhook_secret_file.empty()) {
@@ -401,6 +509,39 @@ absl::Status ResolveSecrets(ServerOptions* options) {
           "webhook.url needs a secret: webhook.secret_file "
           "(--webhook-secret-file) or WARDEN_WEBHOOK_SECRET");
     }
+  }
+  struct VendorSecret {
+    bool needed;
+    const std::string& file;
+    const char* env;
+    const char* setting;
+    bool required;
+    std::string* out;
+  };
+  for (const VendorSecret& v : {
+           VendorSecret{!options->cdp_api_key_id.empty(),
+                        options->cdp_api_key_secret_file,
+                        "WARDEN_CDP_API_KEY_SECRET",
+                        "adapters.cdp.api_key_secret_file", true,
+                        &options->cdp_api_key_secret},
+           VendorSecret{!options->cdp_api_key_id.empty(),
+                        options->cdp_wallet_secret_file,
+                        "WARDEN_CDP_WALLET_SECRET",
+                        "adapters.cdp.wallet_secret_file", true,
+                        &options->cdp_wallet_secret},
+           VendorSecret{
+               !options->privy_app_id.empty(), options->privy_app_secret_file,
+               "WARDEN_PRIVY_APP_SECRET", "adapters.privy.app_secret_file",
+               true, &options->privy_app_secret},
+           VendorSecret{!options->privy_app_id.empty(),
+                        options->privy_authorization_key_file,
+                        "WARDEN_PRIVY_AUTHORIZATION_KEY",
+                        "adapters.privy.authorization_key_file", false,
+                        &options->privy_authorization_key},
+       }) {
+    if (!v.needed) continue;
+    WARDEN_ASSIGN_OR_RETURN(*v.out,
+                            ReadSecret(v.file, v.env, v.setting, v.required));
   }
   if (!options->keystore_dir.empty()) {
     absl::StatusOr<std::string> password = evm::KeystorePassword(

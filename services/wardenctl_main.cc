@@ -3,7 +3,8 @@
 // Every command prints a readable line, or one JSON object with --json. The
 // exit code is 0 whenever the call succeeded, whatever the decision; 1 when
 // the call failed (the gRPC status is printed to stderr); 2 for bad usage;
-// 3 when `audit verify` finds the chain broken.
+// 3 when `audit verify` finds the chain broken; 4 when `reconcile` finds
+// shadow spend or missing settlements.
 
 #include <algorithm>
 #include <cstdlib>
@@ -21,6 +22,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "adapters/local/keystore.h"
 #include "google/protobuf/util/time_util.h"
 #include "governance/address.h"
@@ -45,6 +48,7 @@ namespace v1 = warden::v1;
 constexpr int kCallFailed = 1;
 constexpr int kUsage = 2;
 constexpr int kChainBroken = 3;
+constexpr int kFindings = 4;
 // Every call gets a deadline so that a hung server cannot hang the CLI.
 constexpr int kDeadlineSeconds = 30;
 
@@ -748,6 +752,18 @@ int main(int argc, char** argv) {
   summary->add_option("--from", from_text, "RFC 3339, inclusive");
   summary->add_option("--to", to_text, "RFC 3339, exclusive");
 
+  CLI::App* reconcile = app.add_subcommand(
+      "reconcile",
+      "Compare each wallet's vendor transactions with Warden's "
+      "authorizations: report shadow spend and missing settlements");
+  std::string reconcile_org, since_text;
+  reconcile->add_option("--org", reconcile_org,
+                        "Org id (optional while the server serves one org)");
+  reconcile
+      ->add_option("--since", since_text,
+                   "RFC 3339 time, or how long ago (e.g. 24h, 90m)")
+      ->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -976,25 +992,95 @@ int main(int argc, char** argv) {
                    : admin->UnfreezeScope(&context, freeze_request, &response);
     }
     if (!status.ok()) return Fail(status);
+    auto outcome = [](const v1::VendorFreeze& v) {
+      return absl::AsciiStrToLower(v1::VendorFreeze::Outcome_Name(v.outcome()));
+    };
     if (json) {
+      Json vendors = Json::array();
+      for (const v1::VendorFreeze& v : response.vendor_results()) {
+        vendors.push_back({{"wallet_id", v.wallet_id()},
+                           {"vendor", v.vendor()},
+                           {"outcome", outcome(v)},
+                           {"reason", v.reason()}});
+      }
       std::cout << Json{{"scope", response.scope()},
                         {"wallets_frozen", response.wallets_frozen()},
                         {"holds_voided", response.holds_voided()},
-                        {"vendor_wallets", response.vendor_wallets()},
-                        {"vendor_errors", std::vector<std::string>(
-                                              response.vendor_errors().begin(),
-                                              response.vendor_errors().end())}}
+                        {"vendors", vendors}}
                        .dump()
                 << "\n";
     } else {
       std::cout << (*unfreeze ? "unfroze " : "froze ") << response.scope()
                 << ": " << response.wallets_frozen() << " wallets, "
                 << response.holds_voided() << " holds voided\n";
-      for (const std::string& e : response.vendor_errors()) {
-        std::cout << "  at the vendor: " << e << "\n";
+      for (const v1::VendorFreeze& v : response.vendor_results()) {
+        std::cout << "  wallet/" << v.wallet_id() << " at " << v.vendor()
+                  << ": " << outcome(v) << (v.reason().empty() ? "" : ": ")
+                  << v.reason() << "\n";
       }
     }
     return 0;
+  }
+  if (*reconcile) {
+    v1::ReconcileRequest request;
+    request.set_org_id(reconcile_org.empty() ? org : reconcile_org);
+    absl::Duration ago;
+    if (absl::ParseDuration(since_text, &ago) && ago > absl::ZeroDuration()) {
+      *request.mutable_since() =
+          google::protobuf::util::TimeUtil::SecondsToTimestamp(
+              absl::ToUnixSeconds(absl::Now() - ago));
+    } else if (!ParseTimeFlag("--since", since_text, request.mutable_since())) {
+      return kUsage;
+    }
+    v1::ReconcileResponse response;
+    grpc::Status status = audit_stub->Reconcile(&context, request, &response);
+    if (!status.ok()) return Fail(status);
+    auto kind = [](const v1::ReconcileFinding& f) {
+      return f.kind() == v1::ReconcileFinding::SHADOW_SPEND
+                 ? "shadow_spend"
+                 : "missing_settlement";
+    };
+    if (json) {
+      Json findings = Json::array();
+      for (const v1::ReconcileFinding& f : response.findings()) {
+        findings.push_back({{"kind", kind(f)},
+                            {"wallet_id", f.wallet_id()},
+                            {"vendor", f.vendor()},
+                            {"tx_hash", f.tx_hash()},
+                            {"from", f.from()},
+                            {"to", f.to()},
+                            {"asset", f.asset()},
+                            {"amount", f.amount()},
+                            {"time", TimeText(f.time())},
+                            {"authorization_id", f.authorization_id()},
+                            {"authorization_status", f.authorization_status()},
+                            {"description", f.description()}});
+      }
+      std::cout << Json{{"org_id", response.org_id()},
+                        {"wallets_checked", response.wallets_checked()},
+                        {"vendor_transactions", response.vendor_transactions()},
+                        {"unchecked",
+                         std::vector<std::string>(response.unchecked().begin(),
+                                                  response.unchecked().end())},
+                        {"findings", findings},
+                        {"audited", response.audited()}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cout << "org " << response.org_id() << ": "
+                << response.wallets_checked() << " wallet(s) checked, "
+                << response.vendor_transactions() << " vendor transaction(s), "
+                << response.findings_size() << " finding(s) ("
+                << response.audited()
+                << " newly recorded in the audit trail)\n";
+      for (const v1::ReconcileFinding& f : response.findings()) {
+        std::cout << "  " << f.description() << "\n";
+      }
+      for (const std::string& u : response.unchecked()) {
+        std::cout << "  not checked: " << u << "\n";
+      }
+    }
+    return response.findings_size() > 0 ? kFindings : 0;
   }
   if (*verify) {
     v1::VerifyChainRequest request;

@@ -286,6 +286,12 @@ class SecurityE2eTest : public ::testing::Test {
       v1::VerifyChainResponse r;
       return audit_->VerifyChain(c, {}, &r);
     };
+    m["AuditService.Reconcile"] = [this](grpc::ClientContext* c) {
+      v1::ReconcileRequest req;
+      req.mutable_since()->set_seconds(1);
+      v1::ReconcileResponse r;
+      return audit_->Reconcile(c, req, &r);
+    };
     return m;
   }
 

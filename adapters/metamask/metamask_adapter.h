@@ -1,0 +1,113 @@
+#ifndef WARDEN_ADAPTERS_METAMASK_METAMASK_ADAPTER_H_
+#define WARDEN_ADAPTERS_METAMASK_METAMASK_ADAPTER_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "adapters/metamask/mm_cli.h"
+#include "adapters/vendor/http.h"
+#include "adapters/wallet_adapter.h"
+
+namespace warden {
+
+struct MetaMaskOptions {
+  // The MetaMask Agent Wallet CLI (@metamask/agent-wallet): a path, or a
+  // name looked up in PATH.
+  std::string mm_path = "mm";
+  // HOME for mm (its session and wallet files, $HOME/.metamask); empty
+  // inherits wardend's.
+  std::string home;
+  // Chain name -> EVM chain id; empty means vendor::KnownChainId's table.
+  std::map<std::string, uint64_t> chain_ids;
+  // Per mm run; a send that runs longer is killed and its outcome unknown.
+  absl::Duration timeout = absl::Seconds(60);
+  // Attempts and backoff for retryable CLI errors (RATE_LIMITED, and for
+  // reads also timeouts and network errors). Only max_attempts,
+  // initial_backoff and max_backoff apply; `timeout` above bounds a run.
+  vendor::RetryPolicy retry;
+  // How long after an unknown send (mm killed or crashed, no answer) Poll
+  // keeps looking for it before concluding that nothing was sent.
+  absl::Duration unknown_send_grace = absl::Minutes(15);
+};
+
+// The "metamask" vendor: MetaMask Agent Wallet server wallets, driven
+// through the `mm` CLI run headless (--format json) as a subprocess, never
+// through a shell.
+//
+// Send runs `mm wallet send-transaction` without --wait and answers with
+// the request's pollingId as vendor_ref: kPending, kAwaitingApproval (the
+// wallet's Guard Mode policy wants the owner's 2FA) or kSubmitted. mm has
+// no idempotency key, so a send is never run twice: when its outcome is
+// unknown (mm timed out, crashed or printed nothing usable) Send answers
+// kUnknown and Poll finds the request by the operation id carried in its
+// --intent, or the transaction in `mm tx history`, never by sending again.
+//
+// SetFrozen tightens the wallet's Guard Mode policy: rolling 24-hour outflow
+// limit 0 (and Guard Mode), so MetaMask holds every spend for the owner's
+// 2FA. Unfreezing loosens it, which MetaMask applies only after the owner's
+// 2FA: until then SetFrozen(false) fails with FAILED_PRECONDITION saying so.
+//
+// mm acts on its "active" wallet, so runs that select a wallet and act on it
+// are serialized. Thread-safe.
+class MetaMaskAdapter final : public WalletAdapter {
+ public:
+  // INVALID_ARGUMENT for bad options; FAILED_PRECONDITION when mm_path names
+  // a file that cannot be run.
+  static absl::StatusOr<std::unique_ptr<MetaMaskAdapter>> Create(
+      MetaMaskOptions options);
+
+  AdapterInfo Describe() const override;
+  absl::Status CheckWallet(const Wallet& wallet) const override;
+  absl::StatusOr<VendorStatus> Send(const TransferIntent& intent) override;
+  absl::StatusOr<VendorStatus> Poll(const Wallet& wallet,
+                                    const VendorStatus& last) override;
+  absl::Status SetFrozen(const Wallet& wallet, bool frozen,
+                         const std::string& reason) override;
+  absl::StatusOr<std::vector<VendorTransaction>> ListTransactions(
+      const Wallet& wallet, absl::Time since) override;
+
+ private:
+  explicit MetaMaskAdapter(MetaMaskOptions options);
+
+  // One mm run that is safe to repeat (a read, or a write that sets a
+  // value), retried while the failure is worth retrying. Its answer is kOk
+  // or kError; runs that gave no answer become UNAVAILABLE.
+  absl::StatusOr<metamask::MmReply> RunRetried(
+      const std::vector<std::string>& args) const;
+  // `mm wallet select <address>`; the caller holds active_mu_.
+  absl::Status SelectWallet(const Wallet& wallet) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(active_mu_);
+  absl::StatusOr<VendorStatus> PollRequest(const Wallet& wallet,
+                                           const VendorStatus& last,
+                                           const std::string& polling_id);
+  absl::StatusOr<VendorStatus> ResolveUnknownSend(const Wallet& wallet,
+                                                  const VendorStatus& last);
+  absl::StatusOr<std::vector<nlohmann::json>> HistoryRows(
+      const Wallet& wallet, absl::Time since) const;
+  absl::Status Freeze(const Wallet& wallet)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(active_mu_);
+  absl::Status Unfreeze(const Wallet& wallet)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(active_mu_);
+  void Backoff(int attempt) const;
+
+  const MetaMaskOptions options_;
+  const metamask::MmCli mm_;
+  // Held from `mm wallet select` to the end of the command that acts on
+  // the selected wallet.
+  mutable absl::Mutex active_mu_;
+  absl::Mutex mu_;
+  // Wallet address -> its policy before Warden froze it (kept in the policy
+  // itself too, as a comment, in case MetaMask keeps comments).
+  std::map<std::string, std::string> prefreeze_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace warden
+
+#endif  // WARDEN_ADAPTERS_METAMASK_METAMASK_ADAPTER_H_

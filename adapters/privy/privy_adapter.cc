@@ -1,0 +1,783 @@
+#include "adapters/privy/privy_adapter.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "adapters/local/evm.h"
+#include "adapters/vendor/chains.h"
+#include "governance/status_macros.h"
+
+namespace warden {
+namespace {
+
+using nlohmann::json;
+
+// Privy's prefix on authorization keys shown in its dashboard.
+constexpr char kWalletAuthPrefix[] = "wallet-auth:";
+// The name of the deny-all policy that freezes a wallet is this prefix and
+// the id of the policy it replaced (empty for none). Privy allows one
+// policy per wallet and names of 1-50 characters: room for a 36-character
+// UUID id.
+constexpr char kFreezePrefix[] = "warden-freeze:";
+constexpr size_t kMaxPolicyName = 50;
+// Longest vendor answer quoted in an error.
+constexpr size_t kMaxQuoted = 300;
+
+// "0x" and lowercase hex digits, no leading zeros ("0x0" for zero): an
+// EVM quantity.
+std::string HexQuantity(absl::uint128 v) {
+  if (v == 0) return "0x0";
+  std::string digits;
+  while (v != 0) {
+    digits.push_back("0123456789abcdef"[static_cast<int>(v & 0xf)]);
+    v >>= 4;
+  }
+  std::reverse(digits.begin(), digits.end());
+  return absl::StrCat("0x", digits);
+}
+
+std::string Lower(absl::string_view s) { return absl::AsciiStrToLower(s); }
+
+// RFC 3986 unreserved characters pass; everything else is %XX.
+std::string PercentEncode(absl::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      out.push_back(c);
+    } else {
+      absl::StrAppend(&out, "%",
+                      absl::AsciiStrToUpper(
+                          absl::BytesToHexString(absl::string_view(&c, 1))));
+    }
+  }
+  return out;
+}
+
+std::string StringField(const json& j, const char* key) {
+  if (!j.is_object()) return "";
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// Privy's error body is {"error": message, "code": code?}.
+std::string ErrorCode(const vendor::HttpResponse& r) {
+  return StringField(json::parse(r.body, nullptr, false), "code");
+}
+
+// "HTTP 401: Invalid app ID or app secret. (code)" from Privy's answer.
+std::string Said(const vendor::HttpResponse& r) {
+  const json body = json::parse(r.body, nullptr, false);
+  std::string message = StringField(body, "error");
+  if (message.empty()) message = r.body.substr(0, kMaxQuoted);
+  const std::string code = StringField(body, "code");
+  return absl::StrCat("HTTP ", r.status, message.empty() ? "" : ": ", message,
+                      code.empty() ? "" : absl::StrCat(" (", code, ")"));
+}
+
+bool Is2xx(int status) { return status >= 200 && status < 300; }
+
+// Codes Privy answers for an RPC it refused before signing or broadcasting
+// (https://docs.privy.io/basics/troubleshooting/error-handling/api-errors).
+bool IsRefusedUnsent(const std::string& code) {
+  return code == "policy_violation" || code == "insufficient_funds" ||
+         code == "transaction_broadcast_failure";
+}
+
+// A transport that notes whether any attempt may have been acted on
+// without an answer saying how: it left and got none, or got a 5xx.
+class AttemptRecorder final : public vendor::HttpTransport {
+ public:
+  explicit AttemptRecorder(vendor::HttpTransport& inner) : inner_(inner) {}
+  absl::StatusOr<vendor::HttpResponse> Do(const vendor::HttpRequest& request,
+                                          absl::Duration timeout) override {
+    absl::StatusOr<vendor::HttpResponse> r = inner_.Do(request, timeout);
+    if (r.ok() ? r->status >= 500 : !absl::IsUnavailable(r.status())) {
+      may_have_acted_ = true;
+    }
+    return r;
+  }
+  bool may_have_acted() const { return may_have_acted_; }
+
+ private:
+  vendor::HttpTransport& inner_;
+  bool may_have_acted_ = false;
+};
+
+// The idempotency key of an operation: stable across retries, Poll's
+// re-sends and restarts. Privy takes up to 256 characters.
+std::string IdempotencyKeyFor(const std::string& operation_id) {
+  const std::string key = absl::StrCat("warden-", operation_id);
+  return key.size() <= 256
+             ? key
+             : absl::StrCat("warden-sha256-", vendor::Sha256Hex(operation_id));
+}
+
+// Privy's name for a bundle chain in transaction-history queries
+// (https://docs.privy.io/api-reference/wallets/get-transactions).
+std::string PrivyChainName(const std::string& chain) {
+  return absl::StrReplaceAll(chain, {{"-", "_"}});
+}
+
+// Privy's asset name of a chain's native coin.
+std::string NativeAsset(const std::string& chain) {
+  if (chain == "polygon") return "pol";
+  if (chain == "avalanche") return "avax";
+  if (chain == "bsc") return "bnb";
+  return "eth";
+}
+
+absl::StatusOr<absl::uint128> ParseDecimal(const std::string& s) {
+  absl::uint128 v = 0;
+  if (s.empty() ||
+      !std::all_of(s.begin(), s.end(),
+                   [](char c) {
+                     return absl::ascii_isdigit(static_cast<unsigned char>(c));
+                   }) ||
+      !absl::SimpleAtoi(s, &v)) {
+    return absl::OutOfRangeError(
+        absl::StrCat("\"", s, "\" is not a base-unit amount up to 2^128-1"));
+  }
+  return v;
+}
+
+}  // namespace
+
+struct PrivyAdapter::Answer {
+  absl::StatusOr<vendor::HttpResponse> response;
+  // Some attempt may have been acted on without an answer saying how.
+  bool may_have_acted = false;
+  std::string what;  // "POST /v1/wallets/ID/rpc", for errors.
+};
+
+absl::StatusOr<std::unique_ptr<PrivyAdapter>> PrivyAdapter::Create(
+    PrivyOptions options, std::unique_ptr<vendor::HttpTransport> transport) {
+  while (absl::EndsWith(options.base_url, "/")) options.base_url.pop_back();
+  if (!absl::StartsWith(options.base_url, "http://") &&
+      !absl::StartsWith(options.base_url, "https://")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("privy base_url \"", options.base_url,
+                     "\": must start with http:// or https://"));
+  }
+  if (options.app_id.empty()) {
+    return absl::InvalidArgumentError("privy app_id: required");
+  }
+  if (options.app_secret.empty()) {
+    return absl::InvalidArgumentError("privy app_secret: required");
+  }
+  std::optional<vendor::SigningKey> key;
+  if (!options.authorization_key.empty()) {
+    absl::string_view text =
+        absl::StripAsciiWhitespace(options.authorization_key);
+    absl::ConsumePrefix(&text, kWalletAuthPrefix);
+    absl::StatusOr<vendor::SigningKey> parsed =
+        vendor::SigningKey::FromBase64(text);
+    // The key's text never goes into the message.
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "privy authorization_key: not a base64 PKCS#8 P-256 key (",
+          parsed.status().message(), ")"));
+    }
+    if (parsed->is_ed25519()) {
+      return absl::InvalidArgumentError(
+          "privy authorization_key: an Ed25519 key; Privy authorization keys "
+          "are P-256");
+    }
+    key = *std::move(parsed);
+  }
+  WARDEN_ASSIGN_OR_RETURN(auto chain_ids,
+                          vendor::ChainIds({}, "privy chain_ids"));
+  for (const auto& [name, id] : options.chain_ids) {
+    if (name.empty() || id == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "privy chain_ids[\"", name, "\"]: needs a name and a positive id"));
+    }
+    chain_ids[name] = id;
+  }
+  for (const auto& [chain, tokens] : options.list_tokens) {
+    for (const std::string& token : tokens) {
+      if (!evm::ParseAddress(token).ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("privy list_tokens[\"", chain, "\"]: \"", token,
+                         "\" is not a 0x address"));
+      }
+    }
+  }
+  if (transport == nullptr) {
+    transport = std::make_unique<vendor::CurlTransport>();
+  }
+  return std::unique_ptr<PrivyAdapter>(
+      new PrivyAdapter(std::move(options), std::move(key), std::move(chain_ids),
+                       std::move(transport)));
+}
+
+PrivyAdapter::PrivyAdapter(PrivyOptions options,
+                           std::optional<vendor::SigningKey> authorization_key,
+                           std::map<std::string, uint64_t> chain_ids,
+                           std::unique_ptr<vendor::HttpTransport> transport)
+    : options_(std::move(options)),
+      authorization_key_(std::move(authorization_key)),
+      chain_ids_(std::move(chain_ids)),
+      transport_(std::move(transport)) {}
+
+AdapterInfo PrivyAdapter::Describe() const {
+  AdapterInfo info{.vendor = "privy",
+                   .async = true,
+                   .vendor_policy = true,
+                   .vendor_freeze = true,
+                   .list_transactions = true};
+  for (const auto& [name, id] : chain_ids_) info.chains.push_back(name);
+  return info;
+}
+
+absl::Status PrivyAdapter::CheckWallet(const Wallet& wallet) const {
+  if (wallet.vendor_id.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("wallets[", wallet.id,
+                     "].vendor_id: required for a privy wallet (its Privy "
+                     "wallet id)"));
+  }
+  if (!chain_ids_.contains(wallet.chain)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "wallets[", wallet.id, "].chain: \"", wallet.chain,
+        "\" has no EVM chain id for privy (add it to the adapter's chain "
+        "ids)"));
+  }
+  return absl::OkStatus();
+}
+
+PrivyAdapter::Answer PrivyAdapter::Call(const std::string& method,
+                                        const std::string& path,
+                                        const std::string& query,
+                                        const json& body,
+                                        const std::string& idempotency_key,
+                                        vendor::Replay replay) const {
+  const std::string url = absl::StrCat(options_.base_url, path);
+  const std::string wire_body =
+      body.is_null() ? "" : vendor::CanonicalJson(body);
+  auto build = [&]() -> absl::StatusOr<vendor::HttpRequest> {
+    vendor::HttpRequest r;
+    r.method = method;
+    r.url = query.empty() ? url : absl::StrCat(url, "?", query);
+    r.headers = {{"Authorization",
+                  absl::StrCat("Basic ", absl::Base64Escape(absl::StrCat(
+                                             options_.app_id, ":",
+                                             options_.app_secret)))},
+                 {"privy-app-id", options_.app_id}};
+    if (!wire_body.empty()) {
+      r.headers.emplace_back("Content-Type", "application/json");
+      r.body = wire_body;
+    }
+    if (!idempotency_key.empty()) {
+      r.headers.emplace_back("privy-idempotency-key", idempotency_key);
+    }
+    // Privy requires no signature on reads; writes are signed over the RFC
+    // 8785 form of {version, method, url, body, privy-* headers}, afresh for
+    // each attempt.
+    if (authorization_key_.has_value() && method != "GET") {
+      json headers = {{"privy-app-id", options_.app_id}};
+      if (!idempotency_key.empty()) {
+        headers["privy-idempotency-key"] = idempotency_key;
+      }
+      json payload = {{"version", 1},
+                      {"method", method},
+                      {"url", url},
+                      {"headers", headers}};
+      if (!body.is_null()) payload["body"] = body;
+      WARDEN_ASSIGN_OR_RETURN(
+          std::string der,
+          authorization_key_->SignDer(vendor::CanonicalJson(payload)));
+      r.headers.emplace_back("privy-authorization-signature",
+                             absl::Base64Escape(der));
+    }
+    return r;
+  };
+  AttemptRecorder recorder(*transport_);
+  Answer out;
+  out.response =
+      vendor::SendWithRetries(recorder, build, replay, options_.retry);
+  out.may_have_acted = recorder.may_have_acted();
+  out.what = absl::StrCat(method, " ", path);
+  return out;
+}
+
+absl::StatusOr<json> PrivyAdapter::GetJson(const std::string& path) const {
+  Answer a = Call("GET", path, "", json(), "", vendor::Replay::kSafe);
+  if (!a.response.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("privy ", a.what, ": ", a.response.status().message()));
+  }
+  const vendor::HttpResponse& r = *a.response;
+  if (!Is2xx(r.status)) {
+    const std::string what = absl::StrCat("privy ", a.what, ": ", Said(r));
+    if (r.status == 401) return absl::UnauthenticatedError(what);
+    if (r.status == 403) return absl::PermissionDeniedError(what);
+    if (r.status == 404) return absl::NotFoundError(what);
+    if (r.status == 429 || r.status >= 500) {
+      return absl::UnavailableError(what);
+    }
+    return absl::FailedPreconditionError(what);
+  }
+  json j = json::parse(r.body, nullptr, false);
+  if (!j.is_object()) {
+    return absl::UnavailableError(
+        absl::StrCat("privy ", a.what, ": the answer is not a JSON object"));
+  }
+  return j;
+}
+
+absl::StatusOr<VendorStatus> PrivyAdapter::Send(const TransferIntent& intent) {
+  WARDEN_RETURN_IF_ERROR(CheckWallet(intent.wallet));
+  if (intent.operation_id.empty()) {
+    return absl::InvalidArgumentError(
+        "operation_id: required (it is the privy idempotency key)");
+  }
+  absl::StatusOr<evm::Address> destination =
+      evm::ParseAddress(intent.destination);
+  if (!destination.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("destination: ", destination.status().message()));
+  }
+  evm::Address to = *destination;
+  absl::uint128 value = intent.amount;
+  std::string data = intent.data;
+  if (!intent.token_contract.empty()) {
+    if (!intent.data.empty()) {
+      return absl::InvalidArgumentError(
+          "data: calldata goes with a native transfer only; a token "
+          "transfer's calldata is transfer(destination, amount)");
+    }
+    absl::StatusOr<evm::Address> token =
+        evm::ParseAddress(intent.token_contract);
+    if (!token.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token_contract: ", token.status().message()));
+    }
+    to = *token;
+    value = 0;
+    data = evm::TransferCalldata(*destination, intent.amount);
+  }
+  if (data.size() > kMaxDataBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "data: ", data.size(), " bytes; privy sends take at most ",
+        kMaxDataBytes,
+        " (the request is kept in the operation to resolve an unknown send)"));
+  }
+  const uint64_t chain_id = chain_ids_.at(intent.wallet.chain);
+  // https://docs.privy.io/api-reference/wallets/ethereum/eth-send-transaction
+  json transaction = {{"to", evm::Hex(to)},
+                      {"value", HexQuantity(value)},
+                      {"chain_id", chain_id}};
+  if (!data.empty()) transaction["data"] = evm::Hex(data);
+  json request = {{"method", "eth_sendTransaction"},
+                  {"caip2", absl::StrCat("eip155:", chain_id)},
+                  {"chain_type", "ethereum"},
+                  {"params", {{"transaction", transaction}}}};
+  // What an unknown outcome's Poll needs to send the very same request.
+  json ref = {{"idempotency_key", IdempotencyKeyFor(intent.operation_id)},
+              {"first_sent_ms", absl::ToUnixMillis(absl::Now())},
+              {"request", request}};
+  return SendRpc(intent.wallet, ref, /*is_resend=*/false);
+}
+
+absl::StatusOr<VendorStatus> PrivyAdapter::SendRpc(const Wallet& wallet,
+                                                   const json& ref,
+                                                   bool is_resend) const {
+  const std::string key = StringField(ref, "idempotency_key");
+  const std::string path =
+      absl::StrCat("/v1/wallets/", PercentEncode(wallet.vendor_id), "/rpc");
+  // Safe to repeat: every attempt carries the same idempotency key, so
+  // Privy acts once and answers the rest from its record.
+  Answer a =
+      Call("POST", path, "", ref.at("request"), key, vendor::Replay::kSafe);
+  VendorStatus unknown{.state = OperationState::kUnknown,
+                       .vendor_ref = ref.dump()};
+  if (!a.response.ok()) {
+    const std::string what =
+        absl::StrCat("privy ", a.what, ": ", a.response.status().message());
+    if (a.may_have_acted) {
+      unknown.error = absl::StrCat(what, "; it may have been sent");
+      return unknown;
+    }
+    return absl::UnavailableError(absl::StrCat(what, "; nothing was sent"));
+  }
+  const vendor::HttpResponse& r = *a.response;
+  if (Is2xx(r.status)) {
+    const json body = json::parse(r.body, nullptr, false);
+    const json data =
+        body.is_object() && body.contains("data") ? body["data"] : json();
+    VendorStatus out;
+    out.tx_hash = Lower(StringField(data, "hash"));
+    const std::string id = StringField(data, "transaction_id");
+    if (id.empty() && out.tx_hash.empty()) {
+      unknown.error = absl::StrCat("privy ", a.what,
+                                   ": the answer has neither a hash nor a "
+                                   "transaction id: ",
+                                   r.body.substr(0, kMaxQuoted));
+      return unknown;
+    }
+    out.state = out.tx_hash.empty() ? OperationState::kPending
+                                    : OperationState::kSubmitted;
+    out.vendor_ref = json{{"transaction_id", id}}.dump();
+    return out;
+  }
+  const std::string code = ErrorCode(r);
+  const std::string what = absl::StrCat("privy ", a.what, ": ", Said(r));
+  if (is_resend) {
+    // Privy answered the key's first outcome (or acted now): a refusal is
+    // final. Anything else (a changing body, a conflict, credentials)
+    // leaves the send unknown.
+    if ((r.status == 400 && IsRefusedUnsent(code)) || r.status == 404) {
+      return VendorStatus{.state = OperationState::kFailed,
+                          .vendor_ref = ref.dump(),
+                          .error = absl::StrCat(what, "; nothing was sent")};
+    }
+    if (r.status == 401 || r.status == 403) {
+      return absl::PermissionDeniedError(what);
+    }
+    unknown.error = what;
+    return unknown;
+  }
+  // An answer that is not a success after an attempt that may have been
+  // acted on says nothing for sure about that attempt.
+  if (a.may_have_acted) {
+    unknown.error =
+        absl::StrCat(what, "; an earlier attempt may have been sent");
+    return unknown;
+  }
+  if (r.status == 400 &&
+      absl::StrContains(absl::AsciiStrToLower(what), "idempotency")) {
+    // The key was used before with another body: that request may have
+    // been sent. (Warden's bodies are a function of the operation, so this
+    // means the operation was sent before under another configuration.)
+    unknown.error = absl::StrCat(
+        what, "; the operation was sent before with another request");
+    return unknown;
+  }
+  if (r.status == 401) return absl::UnauthenticatedError(what);
+  if (r.status == 403) return absl::PermissionDeniedError(what);
+  if (code == "policy_violation") {
+    return absl::PermissionDeniedError(absl::StrCat(
+        what, "; the wallet's Privy policy refused it (is it frozen?)"));
+  }
+  if (r.status == 404) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, "; check wallets[", wallet.id, "].vendor_id"));
+  }
+  if (r.status == 429) {
+    return absl::UnavailableError(
+        absl::StrCat(what, "; rate limited, nothing was sent"));
+  }
+  if (r.status == 400 && !IsRefusedUnsent(code)) {
+    return absl::InvalidArgumentError(what);
+  }
+  return absl::FailedPreconditionError(what);
+}
+
+absl::StatusOr<VendorStatus> PrivyAdapter::Poll(const Wallet& wallet,
+                                                const VendorStatus& last) {
+  if (IsFinal(last.state)) return last;
+  const json ref = json::parse(last.vendor_ref, nullptr, false);
+  if (!ref.is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("vendor_ref: \"", last.vendor_ref.substr(0, kMaxQuoted),
+                     "\" is not a privy operation reference"));
+  }
+  const std::string id = StringField(ref, "transaction_id");
+  if (!id.empty()) return PollTransaction(last, id);
+  if (!ref.contains("request") || StringField(ref, "idempotency_key").empty()) {
+    // A sent transaction Privy gave no id for: nothing to ask.
+    return last;
+  }
+  WARDEN_RETURN_IF_ERROR(CheckWallet(wallet));
+  const auto first_sent_ms = ref.value("first_sent_ms", int64_t{0});
+  if (absl::Now() - absl::FromUnixMillis(first_sent_ms) > kResendWindow) {
+    // Past Privy's idempotency window the same request would be a new
+    // transaction. A person must look (ListTransactions) and resolve it.
+    VendorStatus out = last;
+    out.error = absl::StrCat(
+        "the send's outcome is unknown and its privy idempotency key has "
+        "expired (first sent ",
+        absl::FormatTime(absl::FromUnixMillis(first_sent_ms)),
+        "): check the wallet's transactions at Privy and resolve it by hand");
+    return out;
+  }
+  return SendRpc(wallet, ref, /*is_resend=*/true);
+}
+
+absl::StatusOr<VendorStatus> PrivyAdapter::PollTransaction(
+    const VendorStatus& last, const std::string& id) const {
+  // https://docs.privy.io/api-reference/transactions/get
+  absl::StatusOr<json> tx =
+      GetJson(absl::StrCat("/v1/transactions/", PercentEncode(id)));
+  if (!tx.ok()) {
+    if (absl::IsUnauthenticated(tx.status()) ||
+        absl::IsPermissionDenied(tx.status())) {
+      return tx.status();
+    }
+    // Privy not answering (or not knowing the id yet): ask again later.
+    VendorStatus out = last;
+    out.error = std::string(tx.status().message());
+    return out;
+  }
+  VendorStatus out = last;
+  out.error.clear();
+  const std::string hash = Lower(StringField(*tx, "transaction_hash"));
+  if (!hash.empty()) out.tx_hash = hash;
+  const std::string status = StringField(*tx, "status");
+  if (status == "pending") {
+    out.state = OperationState::kPending;
+  } else if (status == "broadcasted") {
+    out.state = OperationState::kSubmitted;
+  } else if (status == "confirmed" || status == "finalized") {
+    out.state = OperationState::kConfirmed;
+  } else if (status == "execution_reverted") {
+    out.state = OperationState::kFailed;
+    out.error = "the transaction reverted (privy: execution_reverted)";
+  } else if (status == "failed") {
+    out.state = OperationState::kFailed;
+    out.error =
+        "privy gave up on the transaction: pending too long to be included "
+        "(failed)";
+  } else if (status == "replaced") {
+    // Another transaction took its nonce: this one can never be mined.
+    out.state = OperationState::kFailed;
+    out.error =
+        "another transaction with the same nonce replaced it (privy: "
+        "replaced)";
+  } else if (status == "provider_error") {
+    out.state = OperationState::kFailed;
+    out.error = "the custodian refused the transaction (privy: provider_error)";
+  } else {
+    out.error = absl::StrCat("privy transaction ", id, ": unknown status \"",
+                             status, "\"; kept as it was");
+  }
+  return out;
+}
+
+absl::Status PrivyAdapter::SetFrozen(const Wallet& wallet, bool frozen,
+                                     const std::string& reason) {
+  (void)reason;  // Privy policies carry no free text beyond a short name.
+  if (wallet.vendor_id.empty()) return CheckWallet(wallet);
+  const std::string wallet_path =
+      absl::StrCat("/v1/wallets/", PercentEncode(wallet.vendor_id));
+  // https://docs.privy.io/api-reference/wallets/get
+  WARDEN_ASSIGN_OR_RETURN(json privy_wallet, GetJson(wallet_path));
+  std::vector<std::string> policy_ids;
+  if (privy_wallet.contains("policy_ids") &&
+      privy_wallet["policy_ids"].is_array()) {
+    for (const json& p : privy_wallet["policy_ids"]) {
+      if (p.is_string()) policy_ids.push_back(p.get<std::string>());
+    }
+  }
+  // Is the wallet's one policy our freeze? Then its name holds the policy
+  // to restore.
+  std::optional<std::string> freeze_id, restore_id;
+  if (policy_ids.size() == 1) {
+    WARDEN_ASSIGN_OR_RETURN(
+        json policy,
+        GetJson(absl::StrCat("/v1/policies/", PercentEncode(policy_ids[0]))));
+    const std::string policy_name = StringField(policy, "name");
+    absl::string_view name = policy_name;
+    if (absl::ConsumePrefix(&name, kFreezePrefix)) {
+      freeze_id = policy_ids[0];
+      restore_id = std::string(name);
+    }
+  }
+  auto set_policies = [&](const std::vector<std::string>& ids) -> absl::Status {
+    // https://docs.privy.io/api-reference/wallets/update: setting a
+    // value twice is harmless, so a retry is safe without a key.
+    Answer a = Call("PATCH", wallet_path, "", json{{"policy_ids", ids}}, "",
+                    vendor::Replay::kSafe);
+    if (!a.response.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("privy ", a.what, ": ", a.response.status().message()));
+    }
+    if (Is2xx(a.response->status)) return absl::OkStatus();
+    const std::string what =
+        absl::StrCat("privy ", a.what, ": ", Said(*a.response));
+    if (a.response->status == 401) return absl::UnauthenticatedError(what);
+    if (a.response->status == 403) return absl::PermissionDeniedError(what);
+    if (a.response->status == 429 || a.response->status >= 500) {
+      return absl::UnavailableError(what);
+    }
+    return absl::FailedPreconditionError(what);
+  };
+
+  if (!frozen) {
+    if (!freeze_id.has_value()) return absl::OkStatus();  // Not frozen.
+    std::vector<std::string> restore;
+    if (!restore_id->empty()) restore.push_back(*restore_id);
+    WARDEN_RETURN_IF_ERROR(set_policies(restore));
+    // The detached freeze policy is of no further use. Failing to delete it
+    // leaves clutter, not a frozen wallet: the unfreeze stands.
+    (void)Call("DELETE",
+               absl::StrCat("/v1/policies/", PercentEncode(*freeze_id)), "",
+               json(), "", vendor::Replay::kSafe);
+    return absl::OkStatus();
+  }
+  if (freeze_id.has_value()) return absl::OkStatus();  // Already frozen.
+  // An owned wallet's update must be signed by its owner: say so before
+  // creating a policy that could not be attached.
+  if (privy_wallet.contains("owner_id") &&
+      !privy_wallet["owner_id"].is_null() && !authorization_key_.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "privy wallet ", wallet.vendor_id,
+        " has an owner: freezing it needs the adapter's authorization_key"));
+  }
+  if (policy_ids.size() > 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "privy wallet ", wallet.vendor_id, " has ", policy_ids.size(),
+        " policies; Privy supports one, and the freeze would lose the rest"));
+  }
+  const std::string previous = policy_ids.empty() ? "" : policy_ids[0];
+  const std::string name = absl::StrCat(kFreezePrefix, previous);
+  if (name.size() > kMaxPolicyName) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "privy wallet ", wallet.vendor_id, ": its policy id \"", previous,
+        "\" is too long to remember in a freeze policy's name"));
+  }
+  // https://docs.privy.io/api-reference/policies/create. Any DENY that
+  // applies wins, and a request no rule resolves is denied too.
+  json policy = {{"version", "1.0"},
+                 {"name", name},
+                 {"chain_type", "ethereum"},
+                 {"rules",
+                  {{{"name", "warden freeze: deny everything"},
+                    {"method", "*"},
+                    {"conditions", json::array()},
+                    {"action", "DENY"}}}}};
+  // No idempotency key: a key would return a policy deleted by an earlier
+  // unfreeze. A create whose answer is lost leaves an unused policy, and
+  // the freeze is retried with a new one.
+  Answer created =
+      Call("POST", "/v1/policies", "", policy, "", vendor::Replay::kUnsafe);
+  if (!created.response.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "privy ", created.what, ": ", created.response.status().message()));
+  }
+  if (!Is2xx(created.response->status)) {
+    const std::string what =
+        absl::StrCat("privy ", created.what, ": ", Said(*created.response));
+    if (created.response->status == 401) {
+      return absl::UnauthenticatedError(what);
+    }
+    if (created.response->status == 403) {
+      return absl::PermissionDeniedError(what);
+    }
+    if (created.response->status == 429 || created.response->status >= 500) {
+      return absl::UnavailableError(what);
+    }
+    return absl::FailedPreconditionError(what);
+  }
+  const std::string deny_id =
+      StringField(json::parse(created.response->body, nullptr, false), "id");
+  if (deny_id.empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("privy ", created.what, ": the answer has no policy id"));
+  }
+  return set_policies({deny_id});
+}
+
+absl::StatusOr<std::vector<VendorTransaction>> PrivyAdapter::ListTransactions(
+    const Wallet& wallet, absl::Time since) {
+  WARDEN_RETURN_IF_ERROR(CheckWallet(wallet));
+  // One query for the native coin, one per listed token: Privy takes
+  // exactly one of asset or token.
+  std::vector<std::pair<std::string, std::string>> queries = {
+      {absl::StrCat("asset=", NativeAsset(wallet.chain)), ""}};
+  if (auto it = options_.list_tokens.find(wallet.chain);
+      it != options_.list_tokens.end()) {
+    for (const std::string& token : it->second) {
+      queries.emplace_back(absl::StrCat("token=", Lower(token)), Lower(token));
+    }
+  }
+  const std::string path = absl::StrCat(
+      "/v1/wallets/", PercentEncode(wallet.vendor_id), "/transactions");
+  std::vector<VendorTransaction> out;
+  for (const auto& [filter, asset] : queries) {
+    std::string cursor;
+    for (int page = 0;; ++page) {
+      if (page == kMaxListPages) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "privy ", path, "?", filter, ": more than ", kMaxListPages,
+            " pages of ", kListPageSize, " transactions"));
+      }
+      std::string query =
+          absl::StrCat("chain=", PercentEncode(PrivyChainName(wallet.chain)),
+                       "&", filter, "&limit=", kListPageSize);
+      if (!cursor.empty())
+        absl::StrAppend(&query, "&cursor=", PercentEncode(cursor));
+      Answer a = Call("GET", path, query, json(), "", vendor::Replay::kSafe);
+      if (!a.response.ok()) {
+        return absl::UnavailableError(absl::StrCat(
+            "privy ", a.what, ": ", a.response.status().message()));
+      }
+      if (!Is2xx(a.response->status)) {
+        const std::string what = absl::StrCat("privy ", a.what, "?", filter,
+                                              ": ", Said(*a.response));
+        if (a.response->status == 401) return absl::UnauthenticatedError(what);
+        if (a.response->status == 403) return absl::PermissionDeniedError(what);
+        if (a.response->status == 429 || a.response->status >= 500) {
+          return absl::UnavailableError(what);
+        }
+        return absl::FailedPreconditionError(what);
+      }
+      const json body = json::parse(a.response->body, nullptr, false);
+      if (!body.is_object() || !body.contains("transactions") ||
+          !body["transactions"].is_array()) {
+        return absl::UnavailableError(absl::StrCat(
+            "privy ", a.what, ": the answer has no transactions list"));
+      }
+      for (const json& t : body["transactions"]) {
+        const std::string status = StringField(t, "status");
+        const std::string hash = Lower(StringField(t, "transaction_hash"));
+        if (hash.empty() || status == "failed" || status == "replaced" ||
+            status == "execution_reverted" || status == "provider_error") {
+          continue;
+        }
+        const json details = t.contains("details") ? t["details"] : json();
+        const std::string type = StringField(details, "type");
+        // What the wallet spent: money it received is no one's spend.
+        if (type != "transfer_sent") continue;
+        const absl::Time time = absl::FromUnixMillis(
+            t.contains("created_at") && t["created_at"].is_number()
+                ? t["created_at"].get<int64_t>()
+                : 0);
+        if (time < since) continue;
+        absl::StatusOr<absl::uint128> amount =
+            ParseDecimal(StringField(details, "raw_value"));
+        if (!amount.ok()) {
+          return absl::OutOfRangeError(absl::StrCat("privy transaction ", hash,
+                                                    ": raw_value ",
+                                                    amount.status().message()));
+        }
+        out.push_back(
+            VendorTransaction{.tx_hash = hash,
+                              .from = Lower(StringField(details, "sender")),
+                              .to = Lower(StringField(details, "recipient")),
+                              .asset = asset,
+                              .amount = *amount,
+                              .time = time});
+      }
+      cursor = StringField(body, "next_cursor");
+      if (cursor.empty()) break;
+    }
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const VendorTransaction& a, const VendorTransaction& b) {
+                     return a.time < b.time;
+                   });
+  return out;
+}
+
+}  // namespace warden
