@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "adapters/vendor/signing.h"
 #include "gmock/gmock.h"
+#include "governance/postgres/pg.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/fakes/cdp/fake_cdp.h"
@@ -143,7 +144,7 @@ assets:
         kUsdc, R"("}}
   - {symbol: ETH, decimals: 18, price_usd: "3000", chains: {base: native}}
 )");
-    const std::vector<std::string> args = {
+    args_ = {
         "--redis", redis_->url(), "--postgres", pg_->url("warden_app"),
         "--bundle", dir_->Write("bundle.yaml", bundle), "--shutdown-grace-ms",
         "1000", "--sweep-interval-ms", "200",
@@ -163,7 +164,7 @@ assets:
         "--privy-list-token", absl::StrCat("base=", kUsdc),
         "--vendor-timeout-ms", "2000"};
     absl::StatusOr<std::unique_ptr<WardendProcess>> w =
-        WardendProcess::Start(WARDEND_PATH, args);
+        WardendProcess::Start(WARDEND_PATH, args_);
     ASSERT_TRUE(w.ok()) << w.status();
     wardend_ = w->release();
   }
@@ -227,6 +228,22 @@ assets:
     return a.status();
   }
 
+  // The audit trail's records of `type`, their bodies.
+  static std::vector<std::string> Audited(const std::string& type) {
+    std::vector<std::string> out;
+    auto c = pg::Connect(pg_->url());
+    EXPECT_TRUE(c.ok());
+    EXPECT_TRUE(pg::Transact(**c, "read", [&](pqxx::work& w) {
+                  for (const pqxx::row& r : w.exec_params(
+                           "SELECT body FROM audit_events WHERE type = $1 "
+                           "ORDER BY seq",
+                           type)) {
+                    out.push_back(r[0].as<std::string>());
+                  }
+                }).ok());
+    return out;
+  }
+
   // The id of the wallet's one request awaiting 2FA at MetaMask.
   static std::string AwaitingMfa(const std::string& wallet) {
     std::string id;
@@ -246,6 +263,7 @@ assets:
   static inline FakeMetaMask* mm_ = nullptr;
   static inline std::string mm_home_;
   static inline WardendProcess* wardend_ = nullptr;
+  static inline std::vector<std::string> args_;
 };
 
 // The seed scenario across vendors: each vendor caps its own wallet, only
@@ -389,6 +407,13 @@ TEST_F(VendorsE2eTest, ShadowSpendIsReportedAndDecommissionReachesVendors) {
     EXPECT_EQ(v.outcome(), v1::VendorFreeze::DONE)
         << v.wallet_id() << ": " << v.reason();
   }
+  int audited_freezes = 0;
+  for (const std::string& body : Audited("wallet.vendor_freeze")) {
+    audited_freezes +=
+        body.find("wallet/rogue_") != std::string::npos &&
+        body.find(": done (bypassed the gateway)") != std::string::npos;
+  }
+  EXPECT_EQ(audited_freezes, 3);
 
   // Each vendor shows the freeze and refuses a send made around Warden.
   EXPECT_TRUE(cdp_->AccountPolicy(Addresses().at("rogue_cdp")).has_value());
@@ -418,6 +443,37 @@ TEST_F(VendorsE2eTest, ShadowSpendIsReportedAndDecommissionReachesVendors) {
   // And Warden refuses the agent outright.
   EXPECT_EQ(Submit("rogue", "rogue_cdp", "1000000").authorization().decision(),
             v1::DECISION_DENY);
+}
+
+// With --reconcile-interval-ms, a replica finds shadow spend by itself and
+// records it in the audit trail.
+TEST_F(VendorsE2eTest, PeriodicReconciliationRecordsShadowSpend) {
+  absl::StatusOr<FakePrivy::Transaction> shadow =
+      privy_->DirectSend("pw_trader_privy", kBase, kTo, 12345);
+  ASSERT_TRUE(shadow.ok()) << shadow.status();
+  ASSERT_TRUE(privy_->Broadcast(shadow->id).ok());
+  const std::string hash = privy_->Find(shadow->id)->hash;
+  std::vector<std::string> args = args_;
+  args.insert(args.end(), {"--reconcile-interval-ms", "200"});
+  absl::StatusOr<std::unique_ptr<WardendProcess>> replica =
+      WardendProcess::Start(WARDEND_PATH, args);
+  ASSERT_TRUE(replica.ok()) << replica.status();
+  int found = 0;
+  for (int i = 0; i < 100 && found == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    for (const std::string& body : Audited("reconcile.finding")) {
+      found += body.find("shadow_spend wallet/trader_privy tx " + hash) !=
+               std::string::npos;
+    }
+  }
+  EXPECT_EQ(found, 1);
+  // Later rounds find it again but do not record it again.
+  absl::SleepFor(absl::Milliseconds(600));
+  found = 0;
+  for (const std::string& body : Audited("reconcile.finding")) {
+    found += body.find(hash) != std::string::npos;
+  }
+  EXPECT_EQ(found, 1);
 }
 
 }  // namespace
