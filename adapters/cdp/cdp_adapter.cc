@@ -532,9 +532,13 @@ absl::StatusOr<VendorStatus> CdpAdapter::Send(const TransferIntent& intent) {
   // written where known.
   const uint64_t chain_id =
       vendor::KnownChainId(intent.wallet.chain).value_or(1);
-  // Everything a re-send needs, so Poll repeats the identical request.
+  // Everything a re-send needs, so Poll repeats the identical request to
+  // the same account, whatever the bundle says of the wallet by then.
+  const std::string account = absl::AsciiStrToLower(
+      evm::Hex(*evm::ParseAddress(intent.wallet.address)));
   const std::string ref =
-      json{{"v", 1},
+      json{{"v", 2},
+           {"account", account},
            {"network", network},
            {"transaction", UnsignedTransaction(chain_id, to, value, data)},
            {"key", IdempotencyKeyFor(intent.operation_id)},
@@ -545,11 +549,11 @@ absl::StatusOr<VendorStatus> CdpAdapter::Send(const TransferIntent& intent) {
         "data: too long to keep the request in vendor_ref (", ref.size(),
         " bytes of at most ", kMaxVendorRefBytes, ")"));
   }
-  return SendRecorded(intent.wallet.address, ref, /*polling=*/false);
+  return SendRecorded(ref, /*polling=*/false);
 }
 
 absl::StatusOr<VendorStatus> CdpAdapter::SendRecorded(
-    const std::string& address, const std::string& vendor_ref, bool polling) {
+    const std::string& vendor_ref, bool polling) {
   const json ref = json::parse(vendor_ref, nullptr, false);
   const std::string network = Str(ref, "network");
   const std::string transaction = Str(ref, "transaction");
@@ -561,6 +565,25 @@ absl::StatusOr<VendorStatus> CdpAdapter::SendRecorded(
         "vendor_ref: not a cdp send (network, transaction, key, first_sent)");
   }
   VendorStatus out{.vendor_ref = vendor_ref};
+  // The account the first send went to. The key is only deduplicated on
+  // that account's path, so a re-send goes there and nowhere else (never to
+  // the wallet's current address, which a bundle edit may have changed).
+  const absl::StatusOr<evm::Address> account =
+      evm::ParseAddress(Str(ref, "account"));
+  if (!account.ok()) {
+    if (!polling) {
+      return absl::InvalidArgumentError(
+          "vendor_ref: not a cdp send (no account)");
+    }
+    out.state = OperationState::kUnknown;
+    out.error =
+        "not re-sent: vendor_ref does not record the account the first send "
+        "went to, and a re-send to another account could send twice; check "
+        "the account's transactions (ListTransactions) and resolve the "
+        "operation by hand";
+    return out;
+  }
+  const std::string address = absl::AsciiStrToLower(evm::Hex(*account));
   if (polling && absl::Now() - absl::FromUnixSeconds(first->get<int64_t>()) >
                      kResendWindow) {
     out.state = OperationState::kUnknown;
@@ -571,11 +594,10 @@ absl::StatusOr<VendorStatus> CdpAdapter::SendRecorded(
     return out;
   }
   const std::string what = absl::StrCat(
-      "send from ", absl::AsciiStrToLower(address), " on ", network);
+      polling ? "re-send from " : "send from ", address, " on ", network);
   const Request request{
       .method = "POST",
-      .path = absl::StrCat(kAccountsPath, absl::AsciiStrToLower(address),
-                           "/send/transaction"),
+      .path = absl::StrCat(kAccountsPath, address, "/send/transaction"),
       .body = json{{"network", network}, {"transaction", transaction}},
       .idempotency_key = key,
       .wallet_auth = true};
@@ -612,13 +634,21 @@ absl::StatusOr<VendorStatus> CdpAdapter::SendRecorded(
   }
   // No attempt was acted on.
   if (polling) {
-    // CDP refused this very request under this key, so an earlier attempt
-    // never landed: had it, the key would answer with its result.
-    const int status = outcome.response.ok() ? outcome.response->status : 0;
-    out.state = status == 400 || status == 403 || status == 404
-                    ? OperationState::kFailed
-                    : OperationState::kUnknown;
+    // A refused re-send does not show that the first send never landed: the
+    // account may have been frozen, removed or re-permissioned since, and
+    // CDP does not say whether it checks those before the key. So the
+    // operation stays UNKNOWN (the hold kept), never FAILED.
+    out.state = OperationState::kUnknown;
     out.error = std::string(error.message());
+    if (outcome.response.ok() && outcome.response->status >= 400 &&
+        outcome.response->status < 500 && outcome.response->status != 401 &&
+        outcome.response->status != 429) {
+      absl::StrAppend(
+          &out.error,
+          "; a refused re-send does not show that the first send never "
+          "landed: check the account's transactions (ListTransactions) and "
+          "resolve the operation by hand");
+    }
     return out;
   }
   if (absl::IsNotFound(error)) {
@@ -637,7 +667,8 @@ absl::StatusOr<VendorStatus> CdpAdapter::Poll(const Wallet& wallet,
     return PollReceipt(wallet, last);
   }
   if (last.state == OperationState::kUnknown && !last.vendor_ref.empty()) {
-    return SendRecorded(wallet.address, last.vendor_ref, /*polling=*/true);
+    // The wallet is not used: the re-send goes where the first send went.
+    return SendRecorded(last.vendor_ref, /*polling=*/true);
   }
   return last;
 }
@@ -647,7 +678,24 @@ absl::StatusOr<VendorStatus> CdpAdapter::PollReceipt(const Wallet& wallet,
   VendorStatus out = last;
   out.state = OperationState::kSubmitted;
   out.error.clear();
-  auto rpc = options_.rpc_urls.find(wallet.chain);
+  // The receipt is on the network the send went to (kept in vendor_ref),
+  // which a bundle edit of the wallet's chain does not change.
+  std::string chain = wallet.chain;
+  const std::string sent_on =
+      Str(json::parse(last.vendor_ref, nullptr, false), "network");
+  if (auto n = options_.networks.find(chain);
+      !sent_on.empty() &&
+      (n == options_.networks.end() || n->second != sent_on)) {
+    chain.clear();
+    for (const auto& [c, url] : options_.rpc_urls) {
+      auto m = options_.networks.find(c);  // Create checked it is there.
+      if (m != options_.networks.end() && m->second == sent_on) {
+        chain = c;
+        break;
+      }
+    }
+  }
+  auto rpc = options_.rpc_urls.find(chain);
   if (rpc == options_.rpc_urls.end()) return out;
   if (!IsTxHash(last.tx_hash)) {
     return absl::InvalidArgumentError(
@@ -660,7 +708,7 @@ absl::StatusOr<VendorStatus> CdpAdapter::PollReceipt(const Wallet& wallet,
                                .dump();
   // The URL is not quoted in errors: node URLs often carry an API key.
   const std::string what = absl::StrCat("receipt of ", last.tx_hash,
-                                        " from the JSON-RPC of ", wallet.chain);
+                                        " from the JSON-RPC of ", chain);
   absl::StatusOr<vendor::HttpResponse> r = vendor::SendWithRetries(
       *transport_,
       [&]() -> absl::StatusOr<vendor::HttpRequest> {

@@ -94,9 +94,9 @@ class CdpAdapter final : public WalletAdapter {
                                            const std::string& what) const;
   // The wallet's CDP network, or FAILED_PRECONDITION.
   absl::StatusOr<std::string> NetworkFor(const Wallet& wallet) const;
-  // Sends (or re-sends) the request a vendor_ref describes.
-  absl::StatusOr<VendorStatus> SendRecorded(const std::string& address,
-                                            const std::string& vendor_ref,
+  // Sends (or re-sends) the request a vendor_ref describes, to the account
+  // it records.
+  absl::StatusOr<VendorStatus> SendRecorded(const std::string& vendor_ref,
                                             bool polling);
   absl::StatusOr<VendorStatus> PollReceipt(const Wallet& wallet,
                                            const VendorStatus& last);

@@ -308,6 +308,92 @@ TEST_F(CdpAdapterTest, ADroppedConnectionIsUnknownThenPollFindsItsHash) {
   EXPECT_THAT(fake_->Ledger(), SizeIs(1));
 }
 
+// Poll re-sends to the account the first send went to, not to the wallet's
+// address in the current bundle: the idempotency key only deduplicates on
+// that account's path.
+TEST_F(CdpAdapterTest, PollReSendsToTheAccountOfTheFirstSend) {
+  fake_->InjectFault({.kind = FakeCdp::Fault::Kind::kDrop,
+                      .count = Fast().max_attempts,
+                      .method = "POST",
+                      .path_prefix = kSendPath});
+  auto adapter = Adapter();
+  absl::StatusOr<VendorStatus> s = adapter->Send(Native("op_moved", 9));
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->state, OperationState::kUnknown);
+  ASSERT_THAT(fake_->Ledger(), SizeIs(1));
+
+  // The bundle now names another account (and chain) for the wallet.
+  const std::string other = "0x00000000000000000000000000000000000000b2";
+  fake_->AddAccount(other);
+  Wallet edited = wallet_;
+  edited.address = other;
+  edited.chain = "sepolia";
+  absl::StatusOr<VendorStatus> p = adapter->Poll(edited, *s);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->state, OperationState::kSubmitted) << p->error;
+  EXPECT_EQ(p->tx_hash, fake_->Ledger()[0].hash);
+  EXPECT_EQ(fake_->CountRequests(
+                "POST", absl::StrCat("/platform/v2/evm/accounts/", other)),
+            0);
+  EXPECT_EQ(fake_->CountRequests("POST", kSendPath), Fast().max_attempts + 1);
+  EXPECT_THAT(fake_->Ledger(), SizeIs(1));
+
+  // Its receipt is read on the network it was sent on (base), not sepolia's.
+  ASSERT_TRUE(fake_->SetTxState(p->tx_hash, FakeCdp::TxState::kConfirmed).ok());
+  p = adapter->Poll(edited, *p);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->state, OperationState::kConfirmed);
+}
+
+// A vendor_ref that records no account (written before it did) is not
+// re-sent: the operation stays UNKNOWN.
+TEST_F(CdpAdapterTest, PollDoesNotReSendARefWithoutItsAccount) {
+  fake_->InjectFault({.kind = FakeCdp::Fault::Kind::kDrop,
+                      .count = Fast().max_attempts,
+                      .method = "POST",
+                      .path_prefix = kSendPath});
+  auto adapter = Adapter();
+  absl::StatusOr<VendorStatus> s = adapter->Send(Native("op_old_ref", 9));
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->state, OperationState::kUnknown);
+  nlohmann::json ref = nlohmann::json::parse(s->vendor_ref);
+  ref.erase("account");
+  VendorStatus last = *s;
+  last.vendor_ref = ref.dump();
+  const int sends = fake_->CountRequests("POST", kSendPath);
+  absl::StatusOr<VendorStatus> p = adapter->Poll(wallet_, last);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->state, OperationState::kUnknown);
+  EXPECT_THAT(p->error, HasSubstr("not re-sent"));
+  EXPECT_EQ(fake_->CountRequests("POST", kSendPath), sends);
+}
+
+// A 4xx to a re-send does not show the first send never landed: the
+// operation stays UNKNOWN (hold kept), never FAILED.
+TEST_F(CdpAdapterTest, ARefusedReSendKeepsTheOperationUnknown) {
+  // An account CDP does not know: the first send is answered 404, but the
+  // connection breaks, so its outcome is unknown.
+  const std::string unknown = "0x00000000000000000000000000000000000000c3";
+  fake_->InjectFault({.kind = FakeCdp::Fault::Kind::kDrop,
+                      .count = Fast().max_attempts,
+                      .method = "POST",
+                      .path_prefix = "/platform/v2/evm/accounts/"});
+  auto adapter = Adapter();
+  TransferIntent intent = Native("op_404", 1);
+  intent.wallet.address = unknown;
+  absl::StatusOr<VendorStatus> s = adapter->Send(intent);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->state, OperationState::kUnknown);
+
+  absl::StatusOr<VendorStatus> p = adapter->Poll(intent.wallet, *s);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->state, OperationState::kUnknown);
+  EXPECT_THAT(p->error, HasSubstr("HTTP 404"));
+  EXPECT_THAT(p->error, HasSubstr("resolve the operation by hand"));
+  EXPECT_EQ(p->vendor_ref, s->vendor_ref);
+  EXPECT_THAT(fake_->Ledger(), SizeIs(0));
+}
+
 // A CDP that cannot be reached at all sent nothing: an error, not UNKNOWN.
 TEST_F(CdpAdapterTest, AnUnreachableCdpIsAnError) {
   CdpOptions o = Options();
@@ -409,6 +495,21 @@ TEST_F(CdpAdapterTest, PollsTheReceipt) {
   p = adapter->Poll(optimism, *o);
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->state, OperationState::kSubmitted);
+}
+
+// A node URL's key (path, query) never shows in a receipt error.
+TEST_F(CdpAdapterTest, ReceiptErrorsDoNotQuoteTheRpcUrl) {
+  CdpOptions o = Options();
+  o.rpc_urls["base"] = "http://127.0.0.1:1/secret-key?token=abc";
+  o.retry.max_attempts = 1;
+  auto adapter = Adapter(o);
+  absl::StatusOr<VendorStatus> s = adapter->Send(Native("op_rpc", 1));
+  ASSERT_TRUE(s.ok()) << s.status();
+  absl::StatusOr<VendorStatus> p = adapter->Poll(wallet_, *s);
+  ASSERT_TRUE(absl::IsUnavailable(p.status())) << p.status();
+  EXPECT_THAT(p.status().message(), HasSubstr("JSON-RPC of base"));
+  EXPECT_THAT(p.status().message(), ::testing::Not(HasSubstr("secret-key")));
+  EXPECT_THAT(p.status().message(), ::testing::Not(HasSubstr("abc")));
 }
 
 // A chain CDP is not configured for, or an address that is not one, is

@@ -185,7 +185,17 @@ bool IsValidationCode(const std::string& code) {
          absl::StartsWith(code, "INVALID_") || code == "UNKNOWN_FLAG" ||
          code == "UNEXPECTED_ARG" || code == "CHAIN_ID_MISMATCH";
 }
-// Not documented by MetaMask; read like an HTTP 429: refused unread.
+// Codes the CLI answers from its own argument parsing, before it calls the
+// wallet service: the only error answers of a send that prove nothing was
+// sent. Auth, set-up and other validation codes can come from the service,
+// and from a later call of the several one send makes (TOKEN_REFRESH_FAILED
+// after the request was made), so they prove nothing.
+bool IsPreSendCode(const std::string& code) {
+  return code == "UNKNOWN_FLAG" || code == "UNEXPECTED_ARG" ||
+         absl::StartsWith(code, "MISSING_");
+}
+// Not documented by MetaMask; read like an HTTP 429. mm makes several calls
+// per send, so it does not prove that the request was not made.
 constexpr char kRateLimited[] = "RATE_LIMITED";
 // Worth asking again for a read or an idempotent write.
 bool IsRetryableCode(const std::string& code) {
@@ -213,7 +223,9 @@ absl::Status StatusFor(const MmReply& reply, const std::string& what) {
 // pending_approval are documented
 // (https://docs.metamask.io/agent-wallet/approve-requests/); COMPLETED is the
 // example of `mm wallet requests watch`; the rest are the plain words a job may
-// report and are read conservatively.
+// report and are read conservatively. A job with a hash was broadcast: how
+// the job ended does not say how the transaction did, so it is kSubmitted
+// until the wallet's history settles it (SettleOnChain).
 std::optional<OperationState> MapRequestStatus(const std::string& status,
                                                bool has_hash) {
   const std::string s = absl::AsciiStrToUpper(status);
@@ -228,12 +240,31 @@ std::optional<OperationState> MapRequestStatus(const std::string& status,
   }
   // A completed job without a hash cannot be settled: keep asking.
   if (s == "COMPLETED" || s == "CONFIRMED" || s == "SUCCESS" || s == "MINED") {
-    return has_hash ? OperationState::kConfirmed : OperationState::kPending;
+    return has_hash ? OperationState::kSubmitted : OperationState::kPending;
   }
+  // Ended without a hash: nothing was broadcast.
   if (s == "FAILED" || s == "REVERTED" || s == "DROPPED" || s == "ERROR" ||
       s == "REJECTED" || s == "DENIED" || s == "CANCELLED" || s == "CANCELED" ||
       s == "EXPIRED") {
+    return has_hash ? OperationState::kSubmitted : OperationState::kFailed;
+  }
+  return std::nullopt;
+}
+
+// What a `mm tx history` row says of its transaction: kConfirmed, kFailed,
+// or nullopt while it is pending or says nothing readable (then the
+// operation stays kSubmitted: indexed is not proof of success).
+std::optional<OperationState> OnChainState(const json& row) {
+  if (row.contains("isError") && row["isError"].is_boolean()) {
+    if (row["isError"].get<bool>()) return OperationState::kFailed;
+  }
+  const std::string s = absl::AsciiStrToLower(Str(row, {"status"}));
+  if (s == "failed" || s == "reverted" || s == "error" || s == "0x0") {
     return OperationState::kFailed;
+  }
+  if (s == "confirmed" || s == "success" || s == "succeeded" || s == "mined" ||
+      s == "completed" || s == "0x1") {
+    return OperationState::kConfirmed;
   }
   return std::nullopt;
 }
@@ -287,6 +318,11 @@ VendorStatus FromRequest(const json& raw, const VendorStatus& last,
   return out;
 }
 
+// Why a request failed, as MetaMask says it; empty when it does not.
+std::string RequestReason(const json& raw) {
+  return Str(FlattenRequest(raw), {"failureReason", "reason", "error"});
+}
+
 // The requests of `mm wallet requests list`.
 json RequestList(const json& data) {
   if (data.is_array()) return data;
@@ -307,11 +343,11 @@ json HistoryList(const json& data) {
 
 // What Warden remembers of a send whose outcome is unknown (vendor_ref),
 // to find it later. Small and secret-free: the calldata by hash only.
-json UnknownSendRef(const TransferIntent& intent, uint64_t chain_id,
-                    const std::string& to, absl::uint128 value,
-                    const std::string& data) {
+json UnknownSendRef(const TransferIntent& intent, absl::Time sent_at,
+                    uint64_t chain_id, const std::string& to,
+                    absl::uint128 value, const std::string& data) {
   return json{{"op", intent.operation_id},
-              {"sent_at", absl::ToUnixSeconds(absl::Now())},
+              {"sent_at", absl::ToUnixSeconds(sent_at)},
               {"chain_id", chain_id},
               {"from", Lower(intent.wallet.address)},
               {"to", to},
@@ -324,6 +360,8 @@ json UnknownSendRef(const TransferIntent& intent, uint64_t chain_id,
 std::string IntentMarker(const std::string& operation_id) {
   return absl::StrCat("Warden ", operation_id, ":");
 }
+// What every Warden intent starts with.
+constexpr char kIntentPrefix[] = "Warden ";
 
 std::string IntentText(const TransferIntent& intent, const std::string& chain) {
   const std::string what =
@@ -342,6 +380,50 @@ std::optional<std::string> HexBytes(absl::string_view hex) {
   }
   if (hex.size() % 2 != 0 || !IsHexDigits(hex)) return std::nullopt;
   return absl::HexStringToBytes(hex);
+}
+
+// The rows of `rows` that may be the send `ref` records: `by_intent` carry
+// its operation's intent marker; `by_content` carry no Warden intent and
+// are from `from`, to the same address with the same value and the same
+// calldata (by hash: a row that shows no calldata matches only a send that
+// had none), dated no earlier than the send.
+struct SendMatches {
+  std::vector<json> by_intent;
+  std::vector<json> by_content;
+};
+SendMatches MatchSend(const std::vector<json>& rows, const json& ref,
+                      const std::string& from) {
+  SendMatches out;
+  const std::string marker = IntentMarker(Str(ref, {"op"}));
+  const absl::Time sent_at =
+      ParseWhen(Field(ref, {"sent_at"})).value_or(absl::InfiniteFuture());
+  const std::string want_to = Lower(Str(ref, {"to"}));
+  absl::StatusOr<absl::uint128> want_value =
+      ParseQuantity(Field(ref, {"value"}));
+  const std::string want_data = Str(ref, {"data_sha256"});
+  for (const json& row : rows) {
+    if (TxHash(row).empty()) continue;
+    const std::string intent = Str(row, {"intent"});
+    if (absl::StrContains(intent, marker)) {
+      out.by_intent.push_back(row);
+      continue;
+    }
+    // Another Warden operation's transaction is never this one.
+    if (absl::StrContains(intent, kIntentPrefix)) continue;
+    std::optional<absl::Time> when =
+        ParseWhen(Field(row, {"timestamp", "time"}));
+    absl::StatusOr<absl::uint128> value = ParseQuantity(
+        Field(row, {"value"}).is_null() ? json("0") : Field(row, {"value"}));
+    std::optional<std::string> bytes = HexBytes(Str(row, {"input", "data"}));
+    if (Lower(Str(row, {"from"})) == Lower(from) &&
+        Lower(Str(row, {"to"})) == want_to && want_value.ok() && value.ok() &&
+        *value == *want_value && when.has_value() &&
+        *when >= sent_at - kClockSlack && bytes.has_value() &&
+        !want_data.empty() && vendor::Sha256Hex(*bytes) == want_data) {
+      out.by_content.push_back(row);
+    }
+  }
+  return out;
 }
 
 // The prefreeze line of a policy: "rolling_24h=<v> trading_mode=<m>".
@@ -419,9 +501,6 @@ absl::StatusOr<std::unique_ptr<MetaMaskAdapter>> MetaMaskAdapter::Create(
   }
   if (options.retry.max_attempts < 1) {
     return absl::InvalidArgumentError("retry.max_attempts: must be at least 1");
-  }
-  if (options.unknown_send_grace < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("unknown_send_grace: negative");
   }
   if (options.chain_ids.empty()) {
     WARDEN_ASSIGN_OR_RETURN(options.chain_ids, vendor::ChainIds({}, ""));
@@ -565,11 +644,14 @@ absl::StatusOr<VendorStatus> MetaMaskAdapter::Send(
       "--intent",   IntentText(intent, intent.wallet.chain)};
   const std::string what =
       absl::StrCat("wallet ", intent.wallet.id, ": mm wallet send-transaction");
+  // The record an unknown send is found by: dated from before the first
+  // run, so that a transaction it made is never older than it.
+  const json ref =
+      UnknownSendRef(intent, absl::Now(), chain_id, evm::Hex(to), value, data);
   auto unknown = [&](absl::string_view why) {
     VendorStatus out;
     out.state = OperationState::kUnknown;
-    out.vendor_ref =
-        Dump(UnknownSendRef(intent, chain_id, evm::Hex(to), value, data));
+    out.vendor_ref = Dump(ref);
     out.error = absl::StrCat(
         what, " ", why,
         "; the send may have happened: Poll looks for it by operation id and "
@@ -603,25 +685,37 @@ absl::StatusOr<VendorStatus> MetaMaskAdapter::Send(
       last.vendor_ref = polling_id;
       return FromRequest(reply.data, last, reply.HasNotice("AWAITING_MFA"));
     }
-    // An error answer. A rate limit refused the request unread: ask again
-    // (the request never reached the wallet, so this is not a resend).
+    // A rate limit may have hit any of the calls one send makes, the
+    // request's own included: run it again only when the wallet shows no
+    // trace of it (this wallet is still selected: active_mu_ is held).
     if (reply.code == kRateLimited) {
-      if (attempt < options_.retry.max_attempts) {
-        Backoff(attempt);
-        continue;
+      Backoff(attempt);
+      absl::StatusOr<bool> seen = SendSeen(intent.wallet, ref);
+      if (!seen.ok()) {
+        return unknown(absl::StrCat(
+            "failed with ", reply.Summary(),
+            ", and whether MetaMask made the request could not be checked (",
+            seen.status().message(), ")"));
       }
+      if (*seen) {
+        return unknown(absl::StrCat(
+            "failed with ", reply.Summary(),
+            " after MetaMask made the request or a transaction like it"));
+      }
+      if (attempt < options_.retry.max_attempts) continue;
       return absl::UnavailableError(
           absl::StrCat(what, ": ", reply.Summary(), " after ", attempt,
-                       " attempts; nothing was sent"));
+                       " attempts, and the wallet shows no request or "
+                       "transaction of it; nothing was sent"));
     }
-    // Refused before anything reached the wallet service.
-    if (AuthCodes().contains(reply.code) || SetupCodes().contains(reply.code) ||
-        IsValidationCode(reply.code)) {
+    // Refused by the CLI's own argument parsing, before it called MetaMask.
+    if (IsPreSendCode(reply.code)) {
       absl::Status st = StatusFor(reply, what);
       return absl::Status(st.code(),
                           absl::StrCat(st.message(), "; nothing was sent"));
     }
-    // WALLET_ERROR, NETWORK_TIMEOUT, anything else: it may have gone out.
+    // Authentication, set-up, validation by the service, WALLET_ERROR,
+    // NETWORK_TIMEOUT, anything else: it may have gone out.
     return unknown(absl::StrCat("failed with ", reply.Summary()));
   }
 }
@@ -642,52 +736,89 @@ absl::StatusOr<VendorStatus> MetaMaskAdapter::Poll(const Wallet& wallet,
 absl::StatusOr<VendorStatus> MetaMaskAdapter::PollRequest(
     const Wallet& wallet, const VendorStatus& last,
     const std::string& polling_id) {
-  // Pending requests first: it answers at once, where watch waits.
-  WARDEN_ASSIGN_OR_RETURN(MmReply list,
-                          RunRetried({"wallet", "requests", "list"}));
-  if (list.kind != MmReply::Kind::kOk) {
-    return StatusFor(list, "mm wallet requests list");
-  }
-  for (const json& r : RequestList(list.data)) {
-    if (Str(FlattenRequest(r), {"pollingId", "id"}) == polling_id) {
-      VendorStatus out = FromRequest(r, last, false);
-      out.vendor_ref = polling_id;
-      return out;
+  VendorStatus out;
+  std::string reason;  // MetaMask's, for a failed transaction.
+  {
+    // The request list is the active wallet's: select it, and keep it
+    // selected until the request has been read.
+    absl::MutexLock lock(&active_mu_);
+    WARDEN_RETURN_IF_ERROR(SelectWallet(wallet));
+    // Pending requests first: it answers at once, where watch waits.
+    WARDEN_ASSIGN_OR_RETURN(MmReply list,
+                            RunRetried({"wallet", "requests", "list"}));
+    if (list.kind != MmReply::Kind::kOk) {
+      return StatusFor(list, "mm wallet requests list");
+    }
+    bool listed = false;
+    for (const json& r : RequestList(list.data)) {
+      if (Str(FlattenRequest(r), {"pollingId", "id"}) == polling_id) {
+        out = FromRequest(r, last, false);
+        reason = RequestReason(r);
+        listed = true;
+        break;
+      }
+    }
+    if (!listed) {
+      // No longer pending: watch reports how it ended.
+      WARDEN_ASSIGN_OR_RETURN(
+          MmReply watch,
+          RunRetried({"wallet", "requests", "watch", "--polling-id", polling_id,
+                      "--wallet-timeout", kWatchWaitSeconds}));
+      if (watch.kind == MmReply::Kind::kOk) {
+        out = FromRequest(watch.data, last, watch.HasNotice("AWAITING_MFA"));
+        reason = RequestReason(watch.data);
+      } else if (watch.code == "JOB_TIMEOUT") {
+        out = last;  // Still running.
+        if (watch.HasNotice("AWAITING_MFA")) {
+          out.state = OperationState::kAwaitingApproval;
+        }
+      } else if ((watch.code == "TX_DENIED" || watch.code == "TX_EXPIRED") &&
+                 last.tx_hash.empty()) {
+        // Denied or expired before it was broadcast.
+        out = last;
+        out.state = OperationState::kFailed;
+        out.error = absl::StrCat("MetaMask request ", watch.Summary());
+      } else if (watch.code == "REQUEST_NOT_FOUND") {
+        return absl::NotFoundError(absl::StrCat(
+            "wallet ", wallet.id, ": MetaMask has no request ", polling_id));
+      } else {
+        return StatusFor(watch, "mm wallet requests watch");
+      }
     }
   }
-  // No longer pending: watch reports how it ended.
+  out.vendor_ref = polling_id;
+  if (out.state == OperationState::kSubmitted && !out.tx_hash.empty()) {
+    return SettleOnChain(wallet, out, reason);
+  }
+  return out;
+}
+
+absl::StatusOr<VendorStatus> MetaMaskAdapter::SettleOnChain(
+    const Wallet& wallet, const VendorStatus& last,
+    const std::string& reason) const {
+  // History names the wallet (--addresses): no selection needed.
   WARDEN_ASSIGN_OR_RETURN(
-      MmReply watch,
-      RunRetried({"wallet", "requests", "watch", "--polling-id", polling_id,
-                  "--wallet-timeout", kWatchWaitSeconds}));
-  if (watch.kind == MmReply::Kind::kOk) {
-    VendorStatus out =
-        FromRequest(watch.data, last, watch.HasNotice("AWAITING_MFA"));
-    out.vendor_ref = polling_id;
-    return out;
-  }
-  if (watch.code == "JOB_TIMEOUT") {
+      std::vector<json> rows,
+      HistoryRows(wallet, absl::InfinitePast(), last.tx_hash));
+  for (const json& row : rows) {
+    if (TxHash(row) != last.tx_hash) continue;
+    std::optional<OperationState> state = OnChainState(row);
+    if (!state.has_value()) return last;  // Pending.
     VendorStatus out = last;
-    if (watch.HasNotice("AWAITING_MFA")) {
-      out.state = OperationState::kAwaitingApproval;
+    out.state = *state;
+    out.error.clear();
+    if (*state == OperationState::kFailed) {
+      out.error = absl::StrCat("the transaction failed on chain",
+                               reason.empty() ? "" : ": ", reason);
     }
-    return out;  // Still running.
-  }
-  if (watch.code == "TX_DENIED" || watch.code == "TX_EXPIRED") {
-    VendorStatus out = last;
-    out.state = OperationState::kFailed;
-    out.error = absl::StrCat("MetaMask request ", watch.Summary());
     return out;
   }
-  if (watch.code == "REQUEST_NOT_FOUND") {
-    return absl::NotFoundError(absl::StrCat(
-        "wallet ", wallet.id, ": MetaMask has no request ", polling_id));
-  }
-  return StatusFor(watch, "mm wallet requests watch");
+  return last;  // Not indexed yet.
 }
 
 absl::StatusOr<std::vector<json>> MetaMaskAdapter::HistoryRows(
-    const Wallet& wallet, absl::Time since) const {
+    const Wallet& wallet, absl::Time since,
+    const std::string& stop_at_hash) const {
   const uint64_t chain_id = options_.chain_ids.at(wallet.chain);
   std::vector<json> rows;
   std::string cursor;
@@ -706,24 +837,57 @@ absl::StatusOr<std::vector<json>> MetaMaskAdapter::HistoryRows(
       return StatusFor(reply,
                        absl::StrCat("wallet ", wallet.id, ": mm tx history"));
     }
-    bool older_than_since = false;
+    bool done = false;
     for (const json& row : HistoryList(reply.data)) {
       std::optional<absl::Time> when =
           ParseWhen(Field(row, {"timestamp", "time"}));
-      if (when.has_value() && *when < since) older_than_since = true;
+      if (when.has_value() && *when < since) done = true;
+      if (!stop_at_hash.empty() && TxHash(row) == stop_at_hash) done = true;
       rows.push_back(row);
     }
     cursor = Str(reply.data, {"endCursor"});
     const bool more = reply.data.is_object() &&
                       Field(reply.data, {"hasNextPage"}) == json(true) &&
                       !cursor.empty();
-    if (!more || older_than_since) return rows;
+    if (!more || done) return rows;
   }
+  if (!stop_at_hash.empty()) return rows;  // Not among the newest: pending.
   return absl::OutOfRangeError(absl::StrCat(
       "wallet ", wallet.id, ": more than ", kHistoryMaxPages * kHistoryPageSize,
       " MetaMask transactions since ",
       absl::FormatTime(absl::RFC3339_sec, since, absl::UTCTimeZone()),
       "; list a shorter period"));
+}
+
+absl::StatusOr<std::optional<json>> MetaMaskAdapter::FindRequest(
+    const Wallet& wallet, const std::string& marker) const {
+  WARDEN_ASSIGN_OR_RETURN(MmReply list,
+                          RunRetried({"wallet", "requests", "list"}));
+  if (list.kind != MmReply::Kind::kOk) {
+    return StatusFor(
+        list, absl::StrCat("wallet ", wallet.id, ": mm wallet requests list"));
+  }
+  for (const json& r : RequestList(list.data)) {
+    if (absl::StrContains(Str(FlattenRequest(r), {"intent"}), marker)) {
+      return std::optional<json>(r);
+    }
+  }
+  return std::optional<json>();
+}
+
+absl::StatusOr<bool> MetaMaskAdapter::SendSeen(const Wallet& wallet,
+                                               const json& ref) const {
+  WARDEN_ASSIGN_OR_RETURN(std::optional<json> request,
+                          FindRequest(wallet, IntentMarker(Str(ref, {"op"}))));
+  if (request.has_value()) return true;
+  // A request that already ended may have left the list: its transaction
+  // may be in the history.
+  const absl::Time sent_at =
+      ParseWhen(Field(ref, {"sent_at"})).value_or(absl::UnixEpoch());
+  WARDEN_ASSIGN_OR_RETURN(std::vector<json> rows,
+                          HistoryRows(wallet, sent_at - kClockSlack));
+  const SendMatches matches = MatchSend(rows, ref, wallet.address);
+  return !matches.by_intent.empty() || !matches.by_content.empty();
 }
 
 absl::StatusOr<VendorStatus> MetaMaskAdapter::ResolveUnknownSend(
@@ -734,86 +898,73 @@ absl::StatusOr<VendorStatus> MetaMaskAdapter::ResolveUnknownSend(
     return absl::InvalidArgumentError(absl::StrCat(
         "vendor_ref: not a pollingId nor an unknown send's record"));
   }
+  // Found before: its hash settles it, whatever else the history shows.
+  if (!last.tx_hash.empty()) return SettleOnChain(wallet, last, "");
   const std::string op = Str(ref, {"op"});
-  const std::string marker = IntentMarker(op);
   const absl::Time sent_at =
       ParseWhen(Field(ref, {"sent_at"})).value_or(absl::UnixEpoch());
 
-  // 1. The request, by the operation id in its intent.
-  WARDEN_ASSIGN_OR_RETURN(MmReply list,
-                          RunRetried({"wallet", "requests", "list"}));
-  if (list.kind != MmReply::Kind::kOk) {
-    return StatusFor(list, "mm wallet requests list");
-  }
-  for (const json& r : RequestList(list.data)) {
-    const json flat = FlattenRequest(r);
-    if (!absl::StrContains(Str(flat, {"intent"}), marker)) continue;
-    const std::string polling_id = Str(flat, {"pollingId", "id"});
-    VendorStatus found = last;
-    found.state = OperationState::kPending;
-    found.error.clear();
-    found = FromRequest(r, found, false);
-    if (!polling_id.empty()) found.vendor_ref = polling_id;
-    return found;
+  // 1. The request, by the operation id in its intent, in the wallet's
+  // request list (the active wallet's: selected, and kept so).
+  {
+    absl::MutexLock lock(&active_mu_);
+    WARDEN_RETURN_IF_ERROR(SelectWallet(wallet));
+    WARDEN_ASSIGN_OR_RETURN(std::optional<json> request,
+                            FindRequest(wallet, IntentMarker(op)));
+    if (request.has_value()) {
+      const std::string polling_id =
+          Str(FlattenRequest(*request), {"pollingId", "id"});
+      VendorStatus found = last;
+      found.state = OperationState::kPending;
+      found.error.clear();
+      found = FromRequest(*request, found, false);
+      if (!polling_id.empty()) found.vendor_ref = polling_id;
+      return found;
+    }
   }
 
-  // 2. The transaction, in the wallet's history: by intent, or by what was
-  // sent (to, value and calldata) after the send.
+  // 2. The transaction, in the wallet's history (named by --addresses): by
+  // intent, or, when exactly one row fits, by what was sent.
   WARDEN_ASSIGN_OR_RETURN(std::vector<json> rows,
                           HistoryRows(wallet, sent_at - kClockSlack));
-  const std::string want_to = Lower(Str(ref, {"to"}));
-  absl::StatusOr<absl::uint128> want_value =
-      ParseQuantity(Field(ref, {"value"}));
-  const std::string want_data = Str(ref, {"data_sha256"});
-  for (const json& row : rows) {
-    const std::string hash = TxHash(row);
-    if (hash.empty()) continue;
-    bool match = absl::StrContains(Str(row, {"intent"}), marker);
-    if (!match) {
-      std::optional<absl::Time> when =
-          ParseWhen(Field(row, {"timestamp", "time"}));
-      absl::StatusOr<absl::uint128> value = ParseQuantity(
-          Field(row, {"value"}).is_null() ? json("0") : Field(row, {"value"}));
-      const std::string input = Str(row, {"input", "data"});
-      std::optional<std::string> bytes = HexBytes(input);
-      match = Lower(Str(row, {"from"})) == Lower(wallet.address) &&
-              Lower(Str(row, {"to"})) == want_to && want_value.ok() &&
-              value.ok() && *value == *want_value && when.has_value() &&
-              *when >= sent_at - kClockSlack &&
-              // Rows without calldata are matched on to and value alone.
-              (input.empty() ||
-               (bytes.has_value() && vendor::Sha256Hex(*bytes) == want_data));
-    }
-    if (!match) continue;
+  const SendMatches matches = MatchSend(rows, ref, wallet.address);
+  const std::vector<json>& hits =
+      matches.by_intent.empty() ? matches.by_content : matches.by_intent;
+  if (matches.by_intent.empty() && matches.by_content.size() > 1) {
+    VendorStatus out = last;
+    out.state = OperationState::kUnknown;
+    out.error = absl::StrCat(
+        matches.by_content.size(), " transactions in wallet ", wallet.id,
+        "'s MetaMask history fit the unknown send of ", op,
+        " and none names it: a person must check which (if any) it is");
+    return out;
+  }
+  if (!hits.empty()) {
     VendorStatus found = last;
-    found.tx_hash = hash;
+    found.tx_hash = TxHash(hits.front());
     found.error.clear();
-    const std::string status = Lower(Str(row, {"status"}));
-    if (status == "failed" || status == "reverted" ||
-        (row.contains("isError") && row["isError"].is_boolean() &&
-         row["isError"].get<bool>())) {
-      found.state = OperationState::kFailed;
-      found.error = "the transaction reverted";
-    } else if (status == "pending" || status == "submitted") {
-      found.state = OperationState::kSubmitted;
-    } else {
-      found.state = OperationState::kConfirmed;  // Indexed means mined.
+    found.state =
+        OnChainState(hits.front()).value_or(OperationState::kSubmitted);
+    if (found.state == OperationState::kFailed) {
+      found.error = "the transaction failed on chain";
     }
     return found;
   }
 
-  // 3. Nothing yet. Past the grace period nothing will come: it never went.
-  const absl::Duration waited = absl::Now() - sent_at;
-  if (waited >= options_.unknown_send_grace) {
-    VendorStatus out = last;
-    out.state = OperationState::kFailed;
-    out.error = absl::StrCat("no MetaMask request or transaction of ", op,
-                             " appeared within ",
-                             absl::FormatDuration(options_.unknown_send_grace),
-                             " of the send: nothing was sent");
-    return out;
-  }
-  return last;
+  // 3. Nothing found. That does not prove nothing was sent (the history may
+  // lag, a request may sit in 2FA unlisted): keep the hold for a person.
+  VendorStatus out = last;
+  out.state = OperationState::kUnknown;
+  out.error = absl::StrCat(
+      "no MetaMask request or transaction of ", op, " found in the ",
+      absl::FormatDuration(
+          absl::Trunc(absl::Now() - sent_at, absl::Seconds(1))),
+      " since the send; Warden keeps the hold and keeps looking. A person "
+      "should check wallet ",
+      wallet.id,
+      " (mm wallet requests list, mm tx "
+      "history) and resolve the operation by hand if nothing was sent");
+  return out;
 }
 
 absl::StatusOr<std::vector<VendorTransaction>>

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,9 +33,6 @@ struct MetaMaskOptions {
   // reads also timeouts and network errors). Only max_attempts,
   // initial_backoff and max_backoff apply; `timeout` above bounds a run.
   vendor::RetryPolicy retry;
-  // How long after an unknown send (mm killed or crashed, no answer) Poll
-  // keeps looking for it before concluding that nothing was sent.
-  absl::Duration unknown_send_grace = absl::Minutes(15);
 };
 
 // The "metamask" vendor: MetaMask Agent Wallet server wallets, driven
@@ -48,6 +46,10 @@ struct MetaMaskOptions {
 // unknown (mm timed out, crashed or printed nothing usable) Send answers
 // kUnknown and Poll finds the request by the operation id carried in its
 // --intent, or the transaction in `mm tx history`, never by sending again.
+// Poll never concludes on its own that an unknown send did not happen: when
+// nothing turns up it stays kUnknown, with an error asking a person to
+// check. A job MetaMask reports done (or failed) with a hash is settled by
+// the transaction's status in `mm tx history`.
 //
 // SetFrozen tightens the wallet's Guard Mode policy: rolling 24-hour outflow
 // limit 0 (and Guard Mode), so MetaMask holds every spend for the owner's
@@ -89,8 +91,27 @@ class MetaMaskAdapter final : public WalletAdapter {
                                            const std::string& polling_id);
   absl::StatusOr<VendorStatus> ResolveUnknownSend(const Wallet& wallet,
                                                   const VendorStatus& last);
+  // The selected wallet's request whose intent carries `marker`, from `mm
+  // wallet requests list`; the caller holds active_mu_ and has selected
+  // the wallet (the list is the active wallet's).
+  absl::StatusOr<std::optional<nlohmann::json>> FindRequest(
+      const Wallet& wallet, const std::string& marker) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(active_mu_);
+  // Whether the send `ref` (an unknown send's record) left any trace: a
+  // request with its intent, or a history row that may be it. The caller
+  // holds active_mu_ and has selected the wallet.
+  absl::StatusOr<bool> SendSeen(const Wallet& wallet,
+                                const nlohmann::json& ref) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(active_mu_);
+  // `last` (kSubmitted with a hash) settled by its `mm tx history` row:
+  // kConfirmed or kFailed (with `reason`, MetaMask's, when it has one), or
+  // unchanged while the row is missing or pending.
+  absl::StatusOr<VendorStatus> SettleOnChain(const Wallet& wallet,
+                                             const VendorStatus& last,
+                                             const std::string& reason) const;
   absl::StatusOr<std::vector<nlohmann::json>> HistoryRows(
-      const Wallet& wallet, absl::Time since) const;
+      const Wallet& wallet, absl::Time since,
+      const std::string& stop_at_hash = "") const;
   absl::Status Freeze(const Wallet& wallet)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(active_mu_);
   absl::Status Unfreeze(const Wallet& wallet)

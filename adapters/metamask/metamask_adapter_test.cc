@@ -331,9 +331,10 @@ TEST_F(MetaMaskAdapterTest, CrashedSendIsResolvedFromHistory) {
             1);
 }
 
-// An internal error may hide a send: kUnknown. Poll keeps it unknown
-// within the grace period, and past it concludes nothing was sent.
-TEST_F(MetaMaskAdapterTest, InternalErrorIsUnknownUntilGraceEnds) {
+// An internal error may hide a send: kUnknown. Poll never concludes that
+// nothing was sent, however long ago the send was: it stays kUnknown and
+// asks a person to check.
+TEST_F(MetaMaskAdapterTest, InternalErrorStaysUnknownForAPerson) {
   fake_->InjectFault(FakeMetaMask::Fault::kInternalError,
                      "wallet send-transaction");
   absl::StatusOr<VendorStatus> sent = adapter_->Send(Native(10, "op_err"));
@@ -345,14 +346,146 @@ TEST_F(MetaMaskAdapterTest, InternalErrorIsUnknownUntilGraceEnds) {
   ASSERT_TRUE(polled.ok()) << polled.status();
   EXPECT_EQ(polled->state, OperationState::kUnknown);
 
-  MetaMaskOptions o = Options();
-  o.unknown_send_grace = absl::ZeroDuration();
-  polled = Make(o)->Poll(TheWallet(), *sent);
+  // The same send, a day ago.
+  VendorStatus old = *sent;
+  nlohmann::json ref = nlohmann::json::parse(old.vendor_ref);
+  ref["sent_at"] = absl::ToUnixSeconds(absl::Now() - absl::Hours(24));
+  old.vendor_ref = ref.dump();
+  polled = adapter_->Poll(TheWallet(), old);
   ASSERT_TRUE(polled.ok()) << polled.status();
-  EXPECT_EQ(polled->state, OperationState::kFailed);
-  EXPECT_THAT(polled->error, HasSubstr("nothing was sent"));
+  EXPECT_EQ(polled->state, OperationState::kUnknown);
+  EXPECT_THAT(polled->error, HasSubstr("A person should check"));
   EXPECT_EQ(fake_->CommandCount("wallet send-transaction"), 1);
   EXPECT_THAT(fake_->Ledger(), SizeIs(0));
+}
+
+// A rate limit that comes after MetaMask made the request (mm makes several
+// calls per send) is not a refusal: the wallet shows the request, so the
+// send is not run again; it is kUnknown, and Poll finds the one request.
+TEST_F(MetaMaskAdapterTest, RateLimitAfterTheRequestIsNotResent) {
+  fake_->InjectFault(FakeMetaMask::Fault::kRateLimitedAfterEffect,
+                     "wallet send-transaction");
+  absl::StatusOr<VendorStatus> sent = adapter_->Send(Native(5000, "op_rl"));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_EQ(sent->state, OperationState::kUnknown);
+  EXPECT_THAT(sent->error, HasSubstr("RATE_LIMITED"));
+  EXPECT_EQ(fake_->CommandCount("wallet send-transaction"), 1);
+  ASSERT_THAT(fake_->Requests(), SizeIs(1));
+
+  absl::StatusOr<VendorStatus> polled = adapter_->Poll(TheWallet(), *sent);
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  EXPECT_EQ(polled->state, OperationState::kAwaitingApproval);
+  EXPECT_EQ(polled->vendor_ref, fake_->Requests()[0].polling_id);
+}
+
+// When the check itself fails (the request list is rate limited too), the
+// send is not run again either: kUnknown.
+TEST_F(MetaMaskAdapterTest, RateLimitWithFailedCheckIsUnknown) {
+  fake_->InjectFault(FakeMetaMask::Fault::kRateLimited,
+                     "wallet send-transaction");
+  fake_->InjectFault(FakeMetaMask::Fault::kRateLimited, "wallet requests list",
+                     3);
+  absl::StatusOr<VendorStatus> sent = adapter_->Send(Native(10, "op_rl2"));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_EQ(sent->state, OperationState::kUnknown);
+  EXPECT_THAT(sent->error, HasSubstr("could not be checked"));
+  EXPECT_EQ(fake_->CommandCount("wallet send-transaction"), 1);
+}
+
+// An authentication error can come after the request was made (the session
+// refresh of a later call): kUnknown with the hold kept, never an error.
+TEST_F(MetaMaskAdapterTest, AuthErrorAfterTheRequestIsUnknown) {
+  fake_->InjectFault(FakeMetaMask::Fault::kTokenRefreshFailedAfterEffect,
+                     "wallet send-transaction");
+  absl::StatusOr<VendorStatus> sent = adapter_->Send(Native(10, "op_auth"));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_EQ(sent->state, OperationState::kUnknown);
+  EXPECT_THAT(sent->error, HasSubstr("TOKEN_REFRESH_FAILED"));
+  EXPECT_THAT(fake_->Ledger(), SizeIs(1));
+
+  absl::StatusOr<VendorStatus> polled = adapter_->Poll(TheWallet(), *sent);
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  EXPECT_EQ(polled->state, OperationState::kSubmitted);
+  EXPECT_EQ(polled->tx_hash, fake_->Ledger()[0].hash);
+}
+
+// An unknown send is looked for in its own wallet's request list, even when
+// another wallet is active at mm.
+TEST_F(MetaMaskAdapterTest, UnknownSendIsFoundWhileAnotherWalletIsActive) {
+  fake_->AddWallet(kOtherWallet, 1000);
+  MetaMaskOptions o = Options();
+  o.timeout = absl::Milliseconds(1500);
+  std::unique_ptr<MetaMaskAdapter> adapter = Make(o);
+  fake_->InjectFault(FakeMetaMask::Fault::kSlowAfterEffect,
+                     "wallet send-transaction", 1, absl::Seconds(30));
+  absl::StatusOr<VendorStatus> sent = adapter->Send(Native(5000, "op_2fa"));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  ASSERT_EQ(sent->state, OperationState::kUnknown);
+  DirectMm({"wallet", "select", kOtherWallet});
+  ASSERT_EQ(fake_->ActiveWallet(), kOtherWallet);
+
+  absl::StatusOr<VendorStatus> polled = adapter->Poll(TheWallet(), *sent);
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  EXPECT_EQ(polled->state, OperationState::kAwaitingApproval);
+  EXPECT_EQ(fake_->CommandCount("wallet send-transaction"), 1);
+}
+
+// A finished job with a hash is not proof of success: the transaction's
+// history row settles it, so while the indexer lags it stays kSubmitted.
+TEST_F(MetaMaskAdapterTest, CompletedJobIsConfirmedByHistory) {
+  fake_->PauseIndexer();
+  absl::StatusOr<VendorStatus> sent = adapter_->Send(Native(10));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  ASSERT_TRUE(fake_->Confirm(sent->vendor_ref).ok());
+  absl::StatusOr<VendorStatus> polled = adapter_->Poll(TheWallet(), *sent);
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  EXPECT_EQ(polled->state, OperationState::kSubmitted);
+  fake_->ResumeIndexer();
+  polled = adapter_->Poll(TheWallet(), *polled);
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  EXPECT_EQ(polled->state, OperationState::kConfirmed);
+}
+
+// An unknown token transfer is matched by its calldata, never by token and
+// value 0 alone: a later transfer of the same token with no calldata shown
+// is not claimed.
+TEST_F(MetaMaskAdapterTest, UnknownTokenSendMatchesItsCalldata) {
+  TransferIntent intent = Native(700, "op_tok");
+  intent.asset = "USDC";
+  intent.token_contract = kToken;
+  fake_->InjectFault(FakeMetaMask::Fault::kCrashAfterEffect,
+                     "wallet send-transaction");
+  absl::StatusOr<VendorStatus> sent = adapter_->Send(intent);
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  ASSERT_EQ(sent->state, OperationState::kUnknown);
+  ASSERT_THAT(fake_->Ledger(), SizeIs(1));
+  const std::string hash = fake_->Ledger()[0].hash;
+  ASSERT_TRUE(fake_->Confirm(hash).ok());
+  // Newer: to the token, value 0, no calldata shown.
+  fake_->RecordExternalTransaction(kWallet, kBase, kToken, 0);
+
+  absl::StatusOr<VendorStatus> polled = adapter_->Poll(TheWallet(), *sent);
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  EXPECT_EQ(polled->tx_hash, hash);
+  EXPECT_EQ(polled->state, OperationState::kConfirmed);
+}
+
+// Two transactions that both fit an unknown send, neither naming it: Poll
+// does not pick one; it stays kUnknown for a person.
+TEST_F(MetaMaskAdapterTest, AmbiguousHistoryStaysUnknown) {
+  fake_->InjectFault(FakeMetaMask::Fault::kCrashAfterEffect,
+                     "wallet send-transaction");
+  absl::StatusOr<VendorStatus> sent = adapter_->Send(Native(10, "op_amb"));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  ASSERT_EQ(sent->state, OperationState::kUnknown);
+  ASSERT_THAT(fake_->Ledger(), SizeIs(1));
+  ASSERT_TRUE(fake_->Confirm(fake_->Ledger()[0].hash).ok());
+  fake_->RecordExternalTransaction(kWallet, kBase, kDest, 10);
+  absl::StatusOr<VendorStatus> polled = adapter_->Poll(TheWallet(), *sent);
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  EXPECT_EQ(polled->state, OperationState::kUnknown);
+  EXPECT_THAT(polled->error, HasSubstr("a person must check"));
+  EXPECT_TRUE(polled->tx_hash.empty());
 }
 
 // Freezing tightens the wallet's policy (Guard Mode, outflow limit 0) with

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -40,6 +41,12 @@ class Fds {
   int fds_[4] = {-1, -1, -1, -1};  // out read, out write, err read, err write.
 };
 
+// After the process ends, how long output from what it started is still
+// read before the group is killed.
+constexpr absl::Duration kDrainAfterExit = absl::Milliseconds(200);
+// While it runs, how often the read loop checks whether it has ended.
+constexpr int kExitCheckMillis = 20;
+
 int MillisLeft(absl::Time deadline) {
   const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
   return static_cast<int>(std::clamp<int64_t>(ms, 0, 1 << 30));
@@ -57,6 +64,23 @@ bool Ended(pid_t pid) {
   return info.si_pid != 0;
 }
 
+// Whether the child is still ours to reap (running, or a zombie): only
+// then is its process group id safe to signal.
+bool Unreaped(pid_t pid) {
+  siginfo_t info{};
+  while (::waitid(P_PID, static_cast<id_t>(pid), &info,
+                  WEXITED | WNOHANG | WNOWAIT) != 0) {
+    if (errno != EINTR) return false;
+  }
+  return true;
+}
+
+// Signals the child's process group, unless the child was reaped elsewhere
+// (its id may belong to another process by now).
+void KillGroup(pid_t pid, int sig) {
+  if (Unreaped(pid)) ::kill(-pid, sig);
+}
+
 // Waits until the child ended or `deadline`; true if it ended.
 bool WaitEnded(pid_t pid, absl::Time deadline) {
   absl::Duration nap = absl::Milliseconds(1);
@@ -68,10 +92,20 @@ bool WaitEnded(pid_t pid, absl::Time deadline) {
   return true;
 }
 
-// Reaps the child; its wait status.
-int Reap(pid_t pid) {
+// Reaps the child; its wait status, or the errno of a failed waitpid
+// (ECHILD when someone else reaped it, say with SIGCHLD ignored): then how
+// it ended is not known, and must not read as exit code 0.
+absl::StatusOr<int> Reap(pid_t pid) {
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      const int err = errno;
+      // INTERNAL, not one of NeverStarted's codes: it ran, and may have
+      // acted.
+      return absl::InternalError(
+          absl::StrCat("waitpid: ", std::strerror(err),
+                       "; how the process ended is not known"));
+    }
   }
   return status;
 }
@@ -193,12 +227,23 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
   int open = 2;
   bool timed_out = false;
   bool overflowed = false;
+  // Set once the process itself has ended: what it started may still hold
+  // the pipes open, so they are drained until then and no longer.
+  std::optional<absl::Time> drain_until;
   while (open > 0 && !overflowed) {
-    const int wait_ms = MillisLeft(deadline);
-    if (wait_ms == 0) {
-      timed_out = true;
+    if (!drain_until.has_value() && Ended(pid)) {
+      drain_until = std::min(deadline, absl::Now() + kDrainAfterExit);
+    }
+    const absl::Time until = drain_until.value_or(deadline);
+    const int left_ms = MillisLeft(until);
+    if (left_ms == 0) {
+      // Past the drain, the process has ended: not a timeout.
+      timed_out = !drain_until.has_value();
       break;
     }
+    // Until the process ends, wake now and then to notice that it has.
+    const int wait_ms =
+        drain_until.has_value() ? left_ms : std::min(left_ms, kExitCheckMillis);
     const int ready = ::poll(polls, 2, wait_ms);
     if (ready < 0) {
       if (errno == EINTR) continue;
@@ -220,18 +265,21 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
       if (sinks[i]->size() > options.max_output_bytes) overflowed = true;
     }
   }
+  const bool streams_held = open > 0;
   Fds::Close(fds[0]);
   Fds::Close(fds[2]);
-  // Both streams closed; the process may still be running.
+  // The streams are closed (or given up on); the process may still be
+  // running.
   if (!timed_out && !overflowed && !WaitEnded(pid, deadline)) {
     timed_out = true;
   }
   if (timed_out || overflowed) {
-    ::kill(-pid, SIGTERM);
+    KillGroup(pid, SIGTERM);
     WaitEnded(pid, absl::Now() + options.kill_grace);
     // Whatever is left of the group (the leader, or what it started).
-    ::kill(-pid, SIGKILL);
-    Reap(pid);
+    KillGroup(pid, SIGKILL);
+    // Reaped on every path; how it ended matters no more.
+    (void)Reap(pid);
     if (overflowed) {
       return absl::ResourceExhaustedError(
           absl::StrCat(program, " wrote more than ", options.max_output_bytes,
@@ -241,11 +289,18 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
         absl::StrCat(program, " did not finish in ",
                      absl::FormatDuration(options.timeout), " and was killed"));
   }
-  const int status = Reap(pid);
-  if (WIFSIGNALED(status)) {
-    result.term_signal = WTERMSIG(status);
+  // The process ended, but what it started kept its streams open: end
+  // those too (the unreaped leader keeps the group id from being reused).
+  if (streams_held) KillGroup(pid, SIGKILL);
+  absl::StatusOr<int> status = Reap(pid);
+  if (!status.ok()) {
+    return absl::Status(status.status().code(),
+                        absl::StrCat(program, ": ", status.status().message()));
+  }
+  if (WIFSIGNALED(*status)) {
+    result.term_signal = WTERMSIG(*status);
   } else {
-    result.exit_code = WEXITSTATUS(status);
+    result.exit_code = WEXITSTATUS(*status);
   }
   return result;
 }

@@ -45,8 +45,14 @@ struct ProcessResult {
 //   DEADLINE_EXCEEDED    it ran past `timeout` and its process group was
 //                        killed: it may have acted;
 //   RESOURCE_EXHAUSTED   it wrote more than `max_output_bytes` and its
-//                        process group was killed: it may have acted.
+//                        process group was killed: it may have acted;
+//   INTERNAL             it ran, but how it ended could not be learnt
+//                        (waitpid failed, e.g. ECHILD when SIGCHLD is
+//                        ignored): it may have acted.
 // A process that ran and ended, however it ended, is OK with the result.
+// When it ends while processes it started still hold its stdout or stderr
+// open, their output is read for 200 ms more, then its process group is
+// killed and the result (with the process's own exit status) returned.
 // Thread-safe: pipes are close-on-exec, so one call's child never holds
 // another call's pipe open.
 absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,

@@ -1,5 +1,6 @@
 #include "adapters/metamask/subprocess.h"
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -164,6 +165,43 @@ TEST(RunProcessTest, TimesOutWhenStreamsCloseEarly) {
   absl::StatusOr<ProcessResult> r =
       RunProcess({"sh", "-c", "exec >&- 2>&-; sleep 30"}, o);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+// A process that exits while a background child keeps its streams open
+// is not waited on until the timeout: its output and exit code come back
+// at once, and the child is killed.
+TEST(RunProcessTest, ExitWithBackgroundChildHoldingThePipes) {
+  const std::string pid_file = TempPath("holder");
+  const absl::Time start = absl::Now();
+  absl::StatusOr<ProcessResult> r = RunProcess(
+      {"sh", "-c",
+       absl::StrCat("sleep 30 & echo $! > ", pid_file, "; echo done; exit 3")},
+      Quick());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_EQ(r->out, "done\n");
+  std::ifstream in(pid_file);
+  pid_t holder = 0;
+  in >> holder;
+  ASSERT_GT(holder, 0);
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_FALSE(Running(holder));
+  std::remove(pid_file.c_str());
+}
+
+// When the child cannot be reaped (SIGCHLD ignored, so the kernel reaps
+// it), the run is an error that says it ran, never exit code 0.
+TEST(RunProcessTest, UnreapableChildIsAnErrorNotExitZero) {
+  struct sigaction ignore {
+  }, old{};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  ASSERT_EQ(::sigaction(SIGCHLD, &ignore, &old), 0);
+  absl::StatusOr<ProcessResult> r = RunProcess({"sh", "-c", "exit 7"}, Quick());
+  ::sigaction(SIGCHLD, &old, nullptr);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInternal);
+  EXPECT_FALSE(NeverStarted(r.status()));
 }
 
 // Too much output ends the run, with an error that says it ran.

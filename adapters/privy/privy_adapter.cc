@@ -1,6 +1,7 @@
 #include "adapters/privy/privy_adapter.h"
 
 #include <algorithm>
+#include <initializer_list>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -86,12 +87,17 @@ std::string Said(const vendor::HttpResponse& r) {
 
 bool Is2xx(int status) { return status >= 200 && status < 300; }
 
-// Codes Privy answers for an RPC it refused before signing or broadcasting
+// Codes Privy answers for an RPC it refused before signing
 // (https://docs.privy.io/basics/troubleshooting/error-handling/api-errors).
+// Not transaction_broadcast_failure: that transaction was signed, and a
+// node may have taken it before the failure was reported.
 bool IsRefusedUnsent(const std::string& code) {
-  return code == "policy_violation" || code == "insufficient_funds" ||
-         code == "transaction_broadcast_failure";
+  return code == "policy_violation" || code == "insufficient_funds";
 }
+
+constexpr char kBroadcastFailure[] = "transaction_broadcast_failure";
+constexpr char kResolveByHand[] =
+    "check the wallet's transactions at Privy and resolve it by hand";
 
 // A transport that notes whether any attempt may have been acted on
 // without an answer saying how: it left and got none, or got a 5xx.
@@ -150,7 +156,124 @@ absl::StatusOr<absl::uint128> ParseDecimal(const std::string& s) {
   return v;
 }
 
+// Sets out->state (and out->error) from Privy's transaction status
+// (https://docs.privy.io/api-reference/transactions/get). Only a mined
+// revert and a replaced nonce are final failures: `failed` ("pending too
+// long",
+// https://docs.privy.io/wallets/gas-and-asset-management/assets/transaction-event-webhooks)
+// and `provider_error` do not say that the signed transaction can never be
+// mined, so they keep the hold.
+void ApplyPrivyStatus(const std::string& status, const std::string& what,
+                      VendorStatus* out) {
+  if (status == "pending") {
+    out->state = OperationState::kPending;
+  } else if (status == "broadcasted") {
+    out->state = OperationState::kSubmitted;
+  } else if (status == "confirmed" || status == "finalized") {
+    out->state = OperationState::kConfirmed;
+  } else if (status == "execution_reverted") {
+    out->state = OperationState::kFailed;
+    out->error = "the transaction reverted (privy: execution_reverted)";
+  } else if (status == "replaced") {
+    // Another transaction took its nonce: this one can never be mined.
+    out->state = OperationState::kFailed;
+    out->error =
+        "another transaction with the same nonce replaced it (privy: "
+        "replaced)";
+  } else if (status == "failed" || status == "provider_error") {
+    out->state = OperationState::kUnknown;
+    out->error = absl::StrCat(
+        "privy reports the transaction ", status,
+        status == "failed" ? " (pending too long to be included)" : "",
+        "; it was signed and its nonce may still be unused, so it could yet "
+        "be mined: the hold is kept and polling continues (privy: ",
+        status, ")");
+  } else {
+    out->error =
+        absl::StrCat(what, ": unknown status \"", status, "\"; kept as it was");
+  }
+}
+
 }  // namespace
+
+// What vendor_ref holds, as a JSON object: where the request went and what
+// Poll needs. Fields are optional; empty ones are left out.
+struct PrivyAdapter::Ref {
+  // The Privy wallet the request was addressed to when first sent. Poll
+  // re-sends and looks up there only, whatever the bundle says now: the
+  // idempotency key belongs to that request.
+  std::string wallet_id;
+  std::string chain;  // The bundle chain, for the wallet's transaction list.
+  std::string token;  // The token contract (lowercase); empty: native coin.
+  std::string transaction_id;  // Privy's, once it named one.
+  std::string hash;            // Once known.
+  // While the outcome is unknown: the request, to send again as it was.
+  std::string idempotency_key;
+  std::optional<int64_t> first_sent_ms;
+  json request;
+  // Why the request must not be sent again (a person resolves it).
+  std::string no_resend;
+
+  std::string Dump() const {
+    json j = json::object();
+    auto put = [&j](const char* key, const std::string& v) {
+      if (!v.empty()) j[key] = v;
+    };
+    put("wallet_id", wallet_id);
+    put("chain", chain);
+    put("token", token);
+    put("transaction_id", transaction_id);
+    put("hash", hash);
+    put("idempotency_key", idempotency_key);
+    if (first_sent_ms.has_value()) j["first_sent_ms"] = *first_sent_ms;
+    if (request.is_object()) j["request"] = request;
+    put("no_resend", no_resend);
+    return j.dump();
+  }
+
+  // INVALID_ARGUMENT naming the field when `text` is not a reference this
+  // adapter wrote. Never throws.
+  static absl::StatusOr<Ref> Parse(const std::string& text) {
+    const json j = json::parse(text, nullptr, false);
+    if (!j.is_object()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("vendor_ref \"", text.substr(0, kMaxQuoted),
+                       "\" is not a privy operation reference"));
+    }
+    Ref ref;
+    for (auto [key, field] :
+         std::initializer_list<std::pair<const char*, std::string Ref::*>>{
+             {"wallet_id", &Ref::wallet_id},
+             {"chain", &Ref::chain},
+             {"token", &Ref::token},
+             {"transaction_id", &Ref::transaction_id},
+             {"hash", &Ref::hash},
+             {"idempotency_key", &Ref::idempotency_key},
+             {"no_resend", &Ref::no_resend}}) {
+      auto it = j.find(key);
+      if (it == j.end() || it->is_null()) continue;
+      if (!it->is_string()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("vendor_ref.", key, ": not a string"));
+      }
+      ref.*field = it->get<std::string>();
+    }
+    if (auto it = j.find("first_sent_ms"); it != j.end()) {
+      if (!it->is_number_integer()) {
+        return absl::InvalidArgumentError(
+            "vendor_ref.first_sent_ms: not an integer");
+      }
+      ref.first_sent_ms = it->get<int64_t>();
+    }
+    if (auto it = j.find("request"); it != j.end()) {
+      if (!it->is_object()) {
+        return absl::InvalidArgumentError("vendor_ref.request: not an object");
+      }
+      ref.request = *it;
+    }
+    return ref;
+  }
+};
 
 struct PrivyAdapter::Answer {
   absl::StatusOr<vendor::HttpResponse> response;
@@ -310,8 +433,9 @@ PrivyAdapter::Answer PrivyAdapter::Call(const std::string& method,
   return out;
 }
 
-absl::StatusOr<json> PrivyAdapter::GetJson(const std::string& path) const {
-  Answer a = Call("GET", path, "", json(), "", vendor::Replay::kSafe);
+absl::StatusOr<json> PrivyAdapter::GetJson(const std::string& path,
+                                           const std::string& query) const {
+  Answer a = Call("GET", path, query, json(), "", vendor::Replay::kSafe);
   if (!a.response.ok()) {
     return absl::UnavailableError(
         absl::StrCat("privy ", a.what, ": ", a.response.status().message()));
@@ -382,31 +506,37 @@ absl::StatusOr<VendorStatus> PrivyAdapter::Send(const TransferIntent& intent) {
                   {"caip2", absl::StrCat("eip155:", chain_id)},
                   {"chain_type", "ethereum"},
                   {"params", {{"transaction", transaction}}}};
-  // What an unknown outcome's Poll needs to send the very same request.
-  json ref = {{"idempotency_key", IdempotencyKeyFor(intent.operation_id)},
-              {"first_sent_ms", absl::ToUnixMillis(absl::Now())},
-              {"request", request}};
-  return SendRpc(intent.wallet, ref, /*is_resend=*/false);
+  // What an unknown outcome's Poll needs to send the very same request to
+  // the very same wallet.
+  Ref ref;
+  ref.wallet_id = intent.wallet.vendor_id;
+  ref.chain = intent.wallet.chain;
+  ref.token = Lower(intent.token_contract);
+  ref.idempotency_key = IdempotencyKeyFor(intent.operation_id);
+  ref.first_sent_ms = absl::ToUnixMillis(absl::Now());
+  ref.request = std::move(request);
+  return SendRpc(intent.wallet, std::move(ref), /*is_resend=*/false);
 }
 
 absl::StatusOr<VendorStatus> PrivyAdapter::SendRpc(const Wallet& wallet,
-                                                   const json& ref,
+                                                   Ref ref,
                                                    bool is_resend) const {
-  const std::string key = StringField(ref, "idempotency_key");
   const std::string path =
-      absl::StrCat("/v1/wallets/", PercentEncode(wallet.vendor_id), "/rpc");
+      absl::StrCat("/v1/wallets/", PercentEncode(ref.wallet_id), "/rpc");
   // Safe to repeat: every attempt carries the same idempotency key, so
   // Privy acts once and answers the rest from its record.
-  Answer a =
-      Call("POST", path, "", ref.at("request"), key, vendor::Replay::kSafe);
-  VendorStatus unknown{.state = OperationState::kUnknown,
-                       .vendor_ref = ref.dump()};
+  Answer a = Call("POST", path, "", ref.request, ref.idempotency_key,
+                  vendor::Replay::kSafe);
+  auto unknown = [&ref](std::string error) {
+    return VendorStatus{.state = OperationState::kUnknown,
+                        .vendor_ref = ref.Dump(),
+                        .error = std::move(error)};
+  };
   if (!a.response.ok()) {
     const std::string what =
         absl::StrCat("privy ", a.what, ": ", a.response.status().message());
     if (a.may_have_acted) {
-      unknown.error = absl::StrCat(what, "; it may have been sent");
-      return unknown;
+      return unknown(absl::StrCat(what, "; it may have been sent"));
     }
     return absl::UnavailableError(absl::StrCat(what, "; nothing was sent"));
   }
@@ -415,53 +545,68 @@ absl::StatusOr<VendorStatus> PrivyAdapter::SendRpc(const Wallet& wallet,
     const json body = json::parse(r.body, nullptr, false);
     const json data =
         body.is_object() && body.contains("data") ? body["data"] : json();
-    VendorStatus out;
-    out.tx_hash = Lower(StringField(data, "hash"));
-    const std::string id = StringField(data, "transaction_id");
-    if (id.empty() && out.tx_hash.empty()) {
-      unknown.error = absl::StrCat("privy ", a.what,
-                                   ": the answer has neither a hash nor a "
-                                   "transaction id: ",
-                                   r.body.substr(0, kMaxQuoted));
-      return unknown;
+    Ref sent{.wallet_id = ref.wallet_id,
+             .chain = ref.chain,
+             .token = ref.token,
+             .transaction_id = StringField(data, "transaction_id"),
+             .hash = Lower(StringField(data, "hash"))};
+    if (sent.transaction_id.empty() && sent.hash.empty()) {
+      return unknown(absl::StrCat("privy ", a.what,
+                                  ": the answer has neither a hash nor a "
+                                  "transaction id: ",
+                                  r.body.substr(0, kMaxQuoted)));
     }
-    out.state = out.tx_hash.empty() ? OperationState::kPending
-                                    : OperationState::kSubmitted;
-    out.vendor_ref = json{{"transaction_id", id}}.dump();
-    return out;
+    // Without a transaction id, Poll finds the hash in the wallet's
+    // transaction list.
+    return VendorStatus{.state = sent.hash.empty() ? OperationState::kPending
+                                                   : OperationState::kSubmitted,
+                        .tx_hash = sent.hash,
+                        .vendor_ref = sent.Dump()};
   }
   const std::string code = ErrorCode(r);
   const std::string what = absl::StrCat("privy ", a.what, ": ", Said(r));
+  if (code == kBroadcastFailure) {
+    // Privy signed it and a node may have taken it anyway; sending again
+    // could sign a second transaction if Privy kept no answer under the key.
+    ref.no_resend = what;
+    return unknown(absl::StrCat(
+        what,
+        "; privy signed the transaction and its broadcast failed, but it may "
+        "still be mined, so it is not sent again: ",
+        kResolveByHand));
+  }
   if (is_resend) {
-    // Privy answered the key's first outcome (or acted now): a refusal is
-    // final. Anything else (a changing body, a conflict, credentials)
-    // leaves the send unknown.
-    if ((r.status == 400 && IsRefusedUnsent(code)) || r.status == 404) {
-      return VendorStatus{.state = OperationState::kFailed,
-                          .vendor_ref = ref.dump(),
-                          .error = absl::StrCat(what, "; nothing was sent")};
-    }
     if (r.status == 401 || r.status == 403) {
       return absl::PermissionDeniedError(what);
     }
-    unknown.error = what;
-    return unknown;
+    if (r.status >= 400 && r.status < 500 && r.status != 408 &&
+        r.status != 409 && r.status != 429) {
+      // A refusal now (a wallet since frozen or gone, say) does not prove
+      // that no earlier attempt went out, so the hold stays; and a request
+      // refused once is not sent again later behind a person's back.
+      ref.no_resend = what;
+      return unknown(absl::StrCat(
+          what,
+          "; the re-send was refused, which does not prove that no earlier "
+          "attempt was sent; it is not sent again: ",
+          kResolveByHand));
+    }
+    // A changing answer, a conflict or a rate limit: ask again later.
+    return unknown(what);
   }
   // An answer that is not a success after an attempt that may have been
   // acted on says nothing for sure about that attempt.
   if (a.may_have_acted) {
-    unknown.error =
-        absl::StrCat(what, "; an earlier attempt may have been sent");
-    return unknown;
+    return unknown(
+        absl::StrCat(what, "; an earlier attempt may have been sent"));
   }
   if (r.status == 400 &&
       absl::StrContains(absl::AsciiStrToLower(what), "idempotency")) {
     // The key was used before with another body: that request may have
     // been sent. (Warden's bodies are a function of the operation, so this
     // means the operation was sent before under another configuration.)
-    unknown.error = absl::StrCat(
-        what, "; the operation was sent before with another request");
-    return unknown;
+    return unknown(absl::StrCat(
+        what, "; the operation was sent before with another request"));
   }
   if (r.status == 401) return absl::UnauthenticatedError(what);
   if (r.status == 403) return absl::PermissionDeniedError(what);
@@ -486,39 +631,52 @@ absl::StatusOr<VendorStatus> PrivyAdapter::SendRpc(const Wallet& wallet,
 absl::StatusOr<VendorStatus> PrivyAdapter::Poll(const Wallet& wallet,
                                                 const VendorStatus& last) {
   if (IsFinal(last.state)) return last;
-  const json ref = json::parse(last.vendor_ref, nullptr, false);
-  if (!ref.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("vendor_ref: \"", last.vendor_ref.substr(0, kMaxQuoted),
-                     "\" is not a privy operation reference"));
-  }
-  const std::string id = StringField(ref, "transaction_id");
-  if (!id.empty()) return PollTransaction(last, id);
-  if (!ref.contains("request") || StringField(ref, "idempotency_key").empty()) {
-    // A sent transaction Privy gave no id for: nothing to ask.
-    return last;
-  }
-  WARDEN_RETURN_IF_ERROR(CheckWallet(wallet));
-  const auto first_sent_ms = ref.value("first_sent_ms", int64_t{0});
-  if (absl::Now() - absl::FromUnixMillis(first_sent_ms) > kResendWindow) {
-    // Past Privy's idempotency window the same request would be a new
-    // transaction. A person must look (ListTransactions) and resolve it.
+  // Kept unknown, never an error: the hold stays until a person looks.
+  auto stuck = [&last](std::string error) {
     VendorStatus out = last;
-    out.error = absl::StrCat(
-        "the send's outcome is unknown and its privy idempotency key has "
-        "expired (first sent ",
-        absl::FormatTime(absl::FromUnixMillis(first_sent_ms)),
-        "): check the wallet's transactions at Privy and resolve it by hand");
+    out.state = OperationState::kUnknown;
+    out.error = std::move(error);
+    return out;
+  };
+  absl::StatusOr<Ref> ref = Ref::Parse(last.vendor_ref);
+  if (!ref.ok()) {
+    return stuck(absl::StrCat(ref.status().message(), ": ", kResolveByHand));
+  }
+  if (!ref->transaction_id.empty()) return PollTransaction(last, *ref);
+  if (!ref->hash.empty()) return PollByHash(last, *std::move(ref));
+  if (!ref->no_resend.empty()) {
+    VendorStatus out = last;
+    out.error = absl::StrCat("not sent again after \"", ref->no_resend,
+                             "\": ", kResolveByHand);
     return out;
   }
-  return SendRpc(wallet, ref, /*is_resend=*/true);
+  if (!ref->request.is_object() || ref->idempotency_key.empty() ||
+      !ref->first_sent_ms.has_value() || ref->wallet_id.empty()) {
+    return stuck(absl::StrCat(
+        "vendor_ref names neither a privy transaction nor a request with its "
+        "wallet, idempotency key and first send time to send again: ",
+        kResolveByHand));
+  }
+  const absl::Time first_sent = absl::FromUnixMillis(*ref->first_sent_ms);
+  if (absl::Now() - first_sent > kResendWindow) {
+    // Past Privy's idempotency window the same request would be a new
+    // transaction. A person must look (ListTransactions) and resolve it.
+    return stuck(absl::StrCat(
+        "the send's outcome is unknown and its privy idempotency key has "
+        "expired (first sent ",
+        absl::FormatTime(first_sent), "): ", kResolveByHand));
+  }
+  // The stored wallet, not `wallet` (the bundle may have changed since).
+  return SendRpc(wallet, *std::move(ref), /*is_resend=*/true);
 }
 
 absl::StatusOr<VendorStatus> PrivyAdapter::PollTransaction(
-    const VendorStatus& last, const std::string& id) const {
+    const VendorStatus& last, const Ref& ref) const {
   // https://docs.privy.io/api-reference/transactions/get
-  absl::StatusOr<json> tx =
-      GetJson(absl::StrCat("/v1/transactions/", PercentEncode(id)));
+  const std::string what =
+      absl::StrCat("privy transaction ", ref.transaction_id);
+  absl::StatusOr<json> tx = GetJson(
+      absl::StrCat("/v1/transactions/", PercentEncode(ref.transaction_id)), "");
   if (!tx.ok()) {
     if (absl::IsUnauthenticated(tx.status()) ||
         absl::IsPermissionDenied(tx.status())) {
@@ -533,34 +691,67 @@ absl::StatusOr<VendorStatus> PrivyAdapter::PollTransaction(
   out.error.clear();
   const std::string hash = Lower(StringField(*tx, "transaction_hash"));
   if (!hash.empty()) out.tx_hash = hash;
-  const std::string status = StringField(*tx, "status");
-  if (status == "pending") {
-    out.state = OperationState::kPending;
-  } else if (status == "broadcasted") {
-    out.state = OperationState::kSubmitted;
-  } else if (status == "confirmed" || status == "finalized") {
-    out.state = OperationState::kConfirmed;
-  } else if (status == "execution_reverted") {
-    out.state = OperationState::kFailed;
-    out.error = "the transaction reverted (privy: execution_reverted)";
-  } else if (status == "failed") {
-    out.state = OperationState::kFailed;
-    out.error =
-        "privy gave up on the transaction: pending too long to be included "
-        "(failed)";
-  } else if (status == "replaced") {
-    // Another transaction took its nonce: this one can never be mined.
-    out.state = OperationState::kFailed;
-    out.error =
-        "another transaction with the same nonce replaced it (privy: "
-        "replaced)";
-  } else if (status == "provider_error") {
-    out.state = OperationState::kFailed;
-    out.error = "the custodian refused the transaction (privy: provider_error)";
-  } else {
-    out.error = absl::StrCat("privy transaction ", id, ": unknown status \"",
-                             status, "\"; kept as it was");
+  ApplyPrivyStatus(StringField(*tx, "status"), what, &out);
+  return out;
+}
+
+absl::StatusOr<VendorStatus> PrivyAdapter::PollByHash(const VendorStatus& last,
+                                                      Ref ref) const {
+  VendorStatus out = last;
+  out.tx_hash = ref.hash;
+  if (ref.wallet_id.empty() || ref.chain.empty()) {
+    out.error = absl::StrCat(
+        "privy named no transaction id for ", ref.hash,
+        " and vendor_ref lacks the wallet or chain to look it up: ",
+        kResolveByHand);
+    return out;
   }
+  // https://docs.privy.io/api-reference/wallets/get-transactions: the one
+  // asset or token the transfer moved.
+  const std::string path = absl::StrCat(
+      "/v1/wallets/", PercentEncode(ref.wallet_id), "/transactions");
+  const std::string filter =
+      ref.token.empty() ? absl::StrCat("asset=", NativeAsset(ref.chain))
+                        : absl::StrCat("token=", PercentEncode(ref.token));
+  std::string cursor;
+  for (int page = 0; page < kMaxListPages; ++page) {
+    std::string query =
+        absl::StrCat("chain=", PercentEncode(PrivyChainName(ref.chain)), "&",
+                     filter, "&limit=", kListPageSize);
+    if (!cursor.empty()) {
+      absl::StrAppend(&query, "&cursor=", PercentEncode(cursor));
+    }
+    absl::StatusOr<json> body = GetJson(path, query);
+    if (!body.ok()) {
+      if (absl::IsUnauthenticated(body.status()) ||
+          absl::IsPermissionDenied(body.status())) {
+        return body.status();
+      }
+      out.error = std::string(body.status().message());
+      return out;
+    }
+    auto list = body->find("transactions");
+    if (list == body->end() || !list->is_array()) {
+      out.error = absl::StrCat("privy GET ", path,
+                               ": the answer has no transactions list");
+      return out;
+    }
+    for (const json& t : *list) {
+      if (Lower(StringField(t, "transaction_hash")) != ref.hash) continue;
+      // From now on the transaction is asked for by its id.
+      ref.transaction_id = StringField(t, "privy_transaction_id");
+      out.vendor_ref = ref.Dump();
+      out.error.clear();
+      ApplyPrivyStatus(StringField(t, "status"),
+                       absl::StrCat("privy transaction ", ref.hash), &out);
+      return out;
+    }
+    cursor = StringField(*body, "next_cursor");
+    if (cursor.empty()) break;
+  }
+  out.error =
+      absl::StrCat("privy named no transaction id for ", ref.hash,
+                   " and the wallet's transaction list does not show it yet");
   return out;
 }
 
@@ -571,7 +762,7 @@ absl::Status PrivyAdapter::SetFrozen(const Wallet& wallet, bool frozen,
   const std::string wallet_path =
       absl::StrCat("/v1/wallets/", PercentEncode(wallet.vendor_id));
   // https://docs.privy.io/api-reference/wallets/get
-  WARDEN_ASSIGN_OR_RETURN(json privy_wallet, GetJson(wallet_path));
+  WARDEN_ASSIGN_OR_RETURN(json privy_wallet, GetJson(wallet_path, ""));
   std::vector<std::string> policy_ids;
   if (privy_wallet.contains("policy_ids") &&
       privy_wallet["policy_ids"].is_array()) {
@@ -585,7 +776,8 @@ absl::Status PrivyAdapter::SetFrozen(const Wallet& wallet, bool frozen,
   if (policy_ids.size() == 1) {
     WARDEN_ASSIGN_OR_RETURN(
         json policy,
-        GetJson(absl::StrCat("/v1/policies/", PercentEncode(policy_ids[0]))));
+        GetJson(absl::StrCat("/v1/policies/", PercentEncode(policy_ids[0])),
+                ""));
     const std::string policy_name = StringField(policy, "name");
     absl::string_view name = policy_name;
     if (absl::ConsumePrefix(&name, kFreezePrefix)) {

@@ -60,17 +60,26 @@ class PrivyAdapter final : public WalletAdapter {
   // wallets[ID].chain when the chain has no chain id.
   absl::Status CheckWallet(const Wallet& wallet) const override;
   // kSubmitted with the hash (kPending while Privy has none yet) and a
-  // vendor_ref naming Privy's transaction id. kUnknown when the request may
-  // have been acted on and no answer said how; its vendor_ref holds the
-  // request and idempotency key, and Poll sends it again. An error when
-  // nothing was sent: bad input, 401/403 (UNAUTHENTICATED/PERMISSION_DENIED
-  // with Privy's message), a policy refusal (PERMISSION_DENIED; a frozen
-  // wallet), or Privy unreachable (UNAVAILABLE). Calldata is limited to
-  // kMaxDataBytes so that the request fits in vendor_ref.
+  // vendor_ref naming the Privy wallet, Privy's transaction id and the
+  // hash, as far as Privy gave them. kUnknown when the request may have been
+  // acted on and no answer said how; its vendor_ref also holds the request
+  // and idempotency key, and Poll sends it again. kUnknown too when Privy
+  // signed it but reports transaction_broadcast_failure (it may still be
+  // mined; it is not sent again). An error when nothing was sent: bad input,
+  // 401/403 (UNAUTHENTICATED/PERMISSION_DENIED with Privy's message), a
+  // policy refusal (PERMISSION_DENIED; a frozen wallet), or Privy
+  // unreachable (UNAVAILABLE). Calldata is limited to kMaxDataBytes so that
+  // the request fits in vendor_ref.
   absl::StatusOr<VendorStatus> Send(const TransferIntent& intent) override;
-  // A known transaction: GET /v1/transactions/{id}. An unknown send: the
-  // same request again with the same idempotency key (Privy answers the
-  // first outcome or acts now, once), while the key is still valid.
+  // A known transaction: GET /v1/transactions/{id}. A hash without an id:
+  // looked up in the wallet's transaction list. An unknown send: the same
+  // request again with the same idempotency key to the Privy wallet it was
+  // first sent to (Privy answers the first outcome or acts now, once),
+  // while the key is still valid; a re-send refused with a 4xx stays
+  // kUnknown and is not sent again. `failed` and `provider_error` are
+  // kUnknown (the signed transaction may still be mined); only
+  // `execution_reverted` and `replaced` are kFailed. A malformed vendor_ref
+  // is kUnknown with an error.
   absl::StatusOr<VendorStatus> Poll(const Wallet& wallet,
                                     const VendorStatus& last) override;
   // Attaches (or removes) a deny-all policy; idempotent.
@@ -94,6 +103,7 @@ class PrivyAdapter final : public WalletAdapter {
 
  private:
   struct Answer;
+  struct Ref;  // vendor_ref's contents.
 
   PrivyAdapter(PrivyOptions options,
                std::optional<vendor::SigningKey> authorization_key,
@@ -105,13 +115,17 @@ class PrivyAdapter final : public WalletAdapter {
   Answer Call(const std::string& method, const std::string& path,
               const std::string& query, const nlohmann::json& body,
               const std::string& idempotency_key, vendor::Replay replay) const;
-  // The eth_sendTransaction RPC described by `ref` (see Send).
-  absl::StatusOr<VendorStatus> SendRpc(const Wallet& wallet,
-                                       const nlohmann::json& ref,
+  // The eth_sendTransaction RPC described by `ref` (see Send), to the
+  // Privy wallet it names. `wallet` names the bundle field in errors.
+  absl::StatusOr<VendorStatus> SendRpc(const Wallet& wallet, Ref ref,
                                        bool is_resend) const;
   absl::StatusOr<VendorStatus> PollTransaction(const VendorStatus& last,
-                                               const std::string& id) const;
-  absl::StatusOr<nlohmann::json> GetJson(const std::string& path) const;
+                                               const Ref& ref) const;
+  absl::StatusOr<VendorStatus> PollByHash(const VendorStatus& last,
+                                          Ref ref) const;
+  // `query` without its "?"; empty for none.
+  absl::StatusOr<nlohmann::json> GetJson(const std::string& path,
+                                         const std::string& query) const;
 
   const PrivyOptions options_;
   const std::optional<vendor::SigningKey> authorization_key_;

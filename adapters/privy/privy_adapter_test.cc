@@ -362,11 +362,11 @@ TEST_F(PrivyAdapterTest, PollFollowsATransactionToConfirmed) {
   EXPECT_EQ(polled->tx_hash, fake_->ledger()[0].hash);
 }
 
-// Reverted, dropped and replaced transactions are failures with a reason.
+// Reverted and replaced transactions are failures with a reason.
 TEST_F(PrivyAdapterTest, PollReportsFailures) {
   auto adapter = Adapter();
   int n = 0;
-  for (const char* status : {"execution_reverted", "failed", "replaced"}) {
+  for (const char* status : {"execution_reverted", "replaced"}) {
     absl::StatusOr<VendorStatus> st =
         adapter->Send(Native(absl::StrCat("op_", ++n), 5));
     ASSERT_TRUE(st.ok()) << st.status();
@@ -376,6 +376,154 @@ TEST_F(PrivyAdapterTest, PollReportsFailures) {
     EXPECT_EQ(polled->state, OperationState::kFailed) << status;
     EXPECT_THAT(polled->error, HasSubstr(status));
   }
+}
+
+// `failed` (pending too long) and `provider_error` do not say the signed
+// transaction can never be mined: unknown, hold kept, and polling goes on
+// to the outcome.
+TEST_F(PrivyAdapterTest, FailedAndProviderErrorStayUnknown) {
+  auto adapter = Adapter();
+  int n = 0;
+  for (const char* status : {"failed", "provider_error"}) {
+    absl::StatusOr<VendorStatus> st =
+        adapter->Send(Native(absl::StrCat("op_", ++n), 5));
+    ASSERT_TRUE(st.ok()) << st.status();
+    const std::string id = fake_->ledger().back().id;
+    ASSERT_TRUE(fake_->Fail(id, status).ok());
+    absl::StatusOr<VendorStatus> polled = adapter->Poll(wallet_, *st);
+    ASSERT_TRUE(polled.ok()) << polled.status();
+    EXPECT_EQ(polled->state, OperationState::kUnknown) << status;
+    EXPECT_THAT(polled->error, HasSubstr(status));
+    ASSERT_TRUE(fake_->Confirm(id).ok());
+    polled = adapter->Poll(wallet_, *polled);
+    ASSERT_TRUE(polled.ok()) << polled.status();
+    EXPECT_EQ(polled->state, OperationState::kConfirmed) << status;
+  }
+}
+
+// A transaction_broadcast_failure comes after Privy signed: the transaction
+// may still be mined, so the send is unknown (not an error) and Poll does
+// not send it again.
+TEST_F(PrivyAdapterTest, ABroadcastFailureIsUnknownAndNotResent) {
+  fake_->InjectFault(
+      {.kind = FakePrivy::FaultKind::kBroadcastFailure, .method = "POST"});
+  auto adapter = Adapter();
+  absl::StatusOr<VendorStatus> st = adapter->Send(Native("op_1", 5));
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->state, OperationState::kUnknown);
+  EXPECT_THAT(st->error, HasSubstr("transaction_broadcast_failure"));
+  const int before = RpcRequests();
+  absl::StatusOr<VendorStatus> polled = adapter->Poll(wallet_, *st);
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  EXPECT_EQ(polled->state, OperationState::kUnknown);
+  EXPECT_THAT(polled->error, HasSubstr("resolve it by hand"));
+  EXPECT_EQ(RpcRequests(), before);
+  EXPECT_THAT(fake_->ledger(), SizeIs(1));
+}
+
+// An answer with a hash but no transaction id is followed through the
+// wallet's transaction list to confirmation.
+TEST_F(PrivyAdapterTest, AHashWithoutATransactionIdIsFollowedByHash) {
+  fake_->InjectFault(
+      {.kind = FakePrivy::FaultKind::kNoTransactionId, .method = "POST"});
+  auto adapter = Adapter();
+  absl::StatusOr<VendorStatus> st = adapter->Send(Native("op_1", 5));
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->state, OperationState::kSubmitted);
+  const FakePrivy::Transaction tx = fake_->ledger().at(0);
+  EXPECT_EQ(st->tx_hash, tx.hash);
+  EXPECT_THAT(st->vendor_ref, ::testing::Not(HasSubstr(tx.id)));
+  absl::StatusOr<VendorStatus> polled = adapter->Poll(wallet_, *st);
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  EXPECT_EQ(polled->state, OperationState::kSubmitted);
+  ASSERT_TRUE(fake_->Confirm(tx.id).ok());
+  polled = adapter->Poll(wallet_, *st);  // Still by hash: the list.
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  EXPECT_EQ(polled->state, OperationState::kConfirmed);
+  EXPECT_THAT(polled->vendor_ref, HasSubstr(tx.id));
+  EXPECT_THAT(fake_->ledger(), SizeIs(1));
+}
+
+// Poll re-sends to the Privy wallet the request first went to, even when
+// the bundle's wallet now names another one.
+TEST_F(PrivyAdapterTest, AResendGoesToTheWalletFirstSentTo) {
+  fake_->InjectFault({.kind = FakePrivy::FaultKind::k500,
+                      .count = Fast().max_attempts,
+                      .method = "POST"});
+  auto adapter = Adapter();
+  absl::StatusOr<VendorStatus> st = adapter->Send(Native("op_1", 5));
+  ASSERT_TRUE(st.ok()) << st.status();
+  ASSERT_EQ(st->state, OperationState::kUnknown);
+  fake_->AddWallet({.id = "otherwallet0000000000001",
+                    .address = "0x6666666666666666666666666666666666666666"});
+  Wallet edited = wallet_;
+  edited.vendor_id = "otherwallet0000000000001";
+  absl::StatusOr<VendorStatus> polled = adapter->Poll(edited, *st);
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  EXPECT_EQ(polled->state, OperationState::kSubmitted);
+  const std::vector<FakePrivy::Transaction> ledger = fake_->ledger();
+  ASSERT_THAT(ledger, SizeIs(1));
+  EXPECT_EQ(ledger[0].wallet_id, kPrivyWallet);
+  EXPECT_THAT(fake_->requests().back().path, HasSubstr(kPrivyWallet));
+}
+
+// A re-send refused with a 4xx (a wallet since frozen, or gone) does not
+// prove an earlier attempt was not sent: unknown, and not sent again.
+TEST_F(PrivyAdapterTest, ARefusedResendStaysUnknown) {
+  auto adapter = Adapter();
+  fake_->InjectFault({.kind = FakePrivy::FaultKind::k500,
+                      .count = Fast().max_attempts,
+                      .method = "POST"});
+  absl::StatusOr<VendorStatus> frozen = adapter->Send(Native("op_1", 5));
+  ASSERT_TRUE(frozen.ok()) << frozen.status();
+  ASSERT_EQ(frozen->state, OperationState::kUnknown);
+  ASSERT_TRUE(adapter->SetFrozen(wallet_, true, "").ok());
+  absl::StatusOr<VendorStatus> polled = adapter->Poll(wallet_, *frozen);
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  EXPECT_EQ(polled->state, OperationState::kUnknown);
+  EXPECT_THAT(polled->error, HasSubstr("policy_violation"));
+  ASSERT_TRUE(adapter->SetFrozen(wallet_, false, "").ok());
+  const int before = RpcRequests();
+  polled = adapter->Poll(wallet_, *polled);
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  EXPECT_EQ(polled->state, OperationState::kUnknown);
+  EXPECT_THAT(polled->error, HasSubstr("resolve it by hand"));
+  EXPECT_EQ(RpcRequests(), before);
+
+  fake_->InjectFault({.kind = FakePrivy::FaultKind::k500,
+                      .count = Fast().max_attempts,
+                      .method = "POST"});
+  absl::StatusOr<VendorStatus> gone = adapter->Send(Native("op_2", 5));
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  nlohmann::json ref = nlohmann::json::parse(gone->vendor_ref);
+  ref["wallet_id"] = "nosuchwallet";
+  gone->vendor_ref = ref.dump();
+  polled = adapter->Poll(wallet_, *gone);
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  EXPECT_EQ(polled->state, OperationState::kUnknown);
+  EXPECT_THAT(polled->error, HasSubstr("HTTP 404"));
+  EXPECT_THAT(fake_->ledger(), IsEmpty());
+}
+
+// A vendor_ref that is not what the adapter wrote is unknown with an
+// error, never an exception or a re-send.
+TEST_F(PrivyAdapterTest, AMalformedVendorRefIsUnknown) {
+  auto adapter = Adapter();
+  for (const char* bad :
+       {"not json", "[]", R"({"transaction_id": 7})",
+        R"({"wallet_id": "privywallet0000000000001", "idempotency_key": "k",
+            "request": {"method": "eth_sendTransaction"},
+            "first_sent_ms": "yesterday"})",
+        R"({"wallet_id": "privywallet0000000000001", "idempotency_key": "k",
+            "request": "x", "first_sent_ms": 1})"}) {
+    absl::StatusOr<VendorStatus> polled = adapter->Poll(
+        wallet_,
+        VendorStatus{.state = OperationState::kUnknown, .vendor_ref = bad});
+    ASSERT_TRUE(polled.ok()) << bad << ": " << polled.status();
+    EXPECT_EQ(polled->state, OperationState::kUnknown) << bad;
+    EXPECT_THAT(polled->error, HasSubstr("vendor_ref")) << bad;
+  }
+  EXPECT_TRUE(fake_->requests().empty());
 }
 
 // A custodial-style wallet answers before there is a hash: pending, then

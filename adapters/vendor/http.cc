@@ -30,6 +30,21 @@ size_t ReadHeader(char* data, size_t size, size_t n, void* out) {
   return size * n;
 }
 
+// scheme://host[:port] of a URL: no userinfo, path, query or fragment,
+// which often carry an API key (JSON-RPC node URLs, basic auth).
+std::string Origin(absl::string_view url) {
+  absl::string_view scheme;
+  if (const size_t sep = url.find("://"); sep != absl::string_view::npos) {
+    scheme = url.substr(0, sep);
+    url.remove_prefix(sep + 3);
+  }
+  url = url.substr(0, url.find_first_of("/?#"));
+  if (const size_t at = url.rfind('@'); at != absl::string_view::npos) {
+    url.remove_prefix(at + 1);
+  }
+  return scheme.empty() ? std::string(url) : absl::StrCat(scheme, "://", url);
+}
+
 }  // namespace
 
 absl::StatusOr<HttpResponse> CurlTransport::Do(const HttpRequest& request,
@@ -69,8 +84,9 @@ absl::StatusOr<HttpResponse> CurlTransport::Do(const HttpRequest& request,
   if (rc != CURLE_OK) {
     long sent = 0;
     curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent);
-    const std::string what = absl::StrCat(request.method, " ", request.url,
-                                          ": ", curl_easy_strerror(rc));
+    // Only the origin: the rest of the URL may hold a secret.
+    const std::string what = absl::StrCat(
+        request.method, " ", Origin(request.url), ": ", curl_easy_strerror(rc));
     if (sent == 0) return absl::UnavailableError(what);
     if (rc == CURLE_OPERATION_TIMEDOUT) {
       return absl::DeadlineExceededError(what);

@@ -4,6 +4,7 @@
 #include <memory>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -150,6 +151,36 @@ TEST(VendorHttpTest, TransportErrorsSayWhetherTheRequestLeft) {
   r = Post(slow.url(), Replay::kSafe);
   EXPECT_TRUE(absl::IsDeadlineExceeded(r.status())) << r.status();
   EXPECT_EQ(slow.requests(), 1 + Fast().max_attempts);
+}
+
+// A node URL often carries an API key in its path, query or userinfo: a
+// transport error names the method and origin only.
+TEST(VendorHttpTest, TransportErrorsDoNotQuoteTheUrlsSecrets) {
+  const int port = testing::FreeLoopbackPort().value_or(1);
+  CurlTransport transport;
+  absl::StatusOr<HttpResponse> r =
+      transport.Do({"POST",
+                    absl::StrCat("http://user:hunter2@127.0.0.1:", port,
+                                 "/secret-key?token=abc#frag"),
+                    {},
+                    "{}"},
+                   absl::Seconds(2));
+  ASSERT_FALSE(r.ok());
+  const std::string message(r.status().message());
+  EXPECT_TRUE(absl::StrContains(
+      message, absl::StrCat("POST http://127.0.0.1:", port, ": ")))
+      << message;
+  for (const char* secret : {"secret-key", "abc", "hunter2", "user", "frag"}) {
+    EXPECT_FALSE(absl::StrContains(message, secret)) << message;
+  }
+
+  r = transport.Do(
+      {"GET", absl::StrCat("http://127.0.0.1:", port, "/secret-key?token=abc")},
+      absl::Seconds(2));
+  ASSERT_FALSE(r.ok());
+  EXPECT_FALSE(absl::StrContains(r.status().message(), "secret-key"))
+      << r.status();
+  EXPECT_FALSE(absl::StrContains(r.status().message(), "abc")) << r.status();
 }
 
 TEST(VendorHttpTest, RetryAfterReadsSecondsAndDates) {

@@ -262,6 +262,16 @@ int FakeMetaMask::CommandCount(const std::string& command) const {
   return it == command_counts_.end() ? 0 : it->second;
 }
 
+void FakeMetaMask::PauseIndexer() {
+  absl::MutexLock lock(&mu_);
+  indexed_until_ = absl::Now();
+}
+
+void FakeMetaMask::ResumeIndexer() {
+  absl::MutexLock lock(&mu_);
+  indexed_until_.reset();
+}
+
 void FakeMetaMask::InjectFault(Fault fault, const std::string& command,
                                int times, absl::Duration delay) {
   absl::MutexLock lock(&mu_);
@@ -520,6 +530,13 @@ json FakeMetaMask::HandleCli(const json& request) {
       for (size_t i = ledger_before; i < ledger_.size(); ++i) {
         ledger_[i].intent_in_history = false;
       }
+    } else if (fault.has_value() &&
+               fault->fault == Fault::kRateLimitedAfterEffect) {
+      answer = error("RATE_LIMITED", "Too many requests; try again later.");
+    } else if (fault.has_value() &&
+               fault->fault == Fault::kTokenRefreshFailedAfterEffect) {
+      answer = error("TOKEN_REFRESH_FAILED",
+                     "Could not refresh the CLI session. Run mm login.");
     } else if (fault.has_value() && fault->fault == Fault::kSlowAfterEffect) {
       // The command took effect; the answer is late (until the fake stops).
       mu_.AwaitWithTimeout(absl::Condition(&stopping_), fault->delay);
@@ -596,6 +613,7 @@ FakeMetaMask::Answer FakeMetaMask::Run(const std::string& command,
     json list = json::array();
     for (const std::string& id : request_order_) {
       const Request& r = requests_.at(id);
+      if (r.address != active_) continue;
       if (r.status == "COMPLETED" || r.status == "confirmed") continue;
       list.push_back(RequestJson(r));
     }
@@ -934,6 +952,7 @@ FakeMetaMask::Answer FakeMetaMask::TxHistory(const Args& args) {
   for (const Tx& tx : ledger_) {
     if (!addresses.contains(tx.from) && !addresses.contains(tx.to)) continue;
     if (!chains.empty() && !chains.contains(tx.chain_id)) continue;
+    if (indexed_until_.has_value() && tx.time > *indexed_until_) continue;
     rows.push_back(&tx);
   }
   std::stable_sort(rows.begin(), rows.end(), [](const Tx* a, const Tx* b) {
@@ -948,12 +967,12 @@ FakeMetaMask::Answer FakeMetaMask::TxHistory(const Args& args) {
              {"from", tx.from},
              {"to", tx.to},
              {"value", Decimal(tx.value)},
-             {"input", tx.data.empty() ? "0x" : tx.data},
              {"timestamp", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", tx.time,
                                             absl::UTCTimeZone())},
              {"status", tx.status == "COMPLETED" ? "confirmed"
                         : tx.status == "FAILED"  ? "failed"
                                                  : "pending"}};
+    if (!tx.data.empty()) row["input"] = tx.data;
     if (!tx.intent.empty() && tx.intent_in_history) {
       row["intent"] = tx.intent;
     }

@@ -33,7 +33,11 @@ namespace warden::testing {
 // Commands: wallet select|address, wallet send-transaction (--chain-id,
 // --payload {to, value 0x-hex, data}, --intent, --wait), wallet requests
 // list|watch, wallet policy get|set, wallet trading-mode get|set, tx
-// history. A wrong or missing session token gets AUTH_FAILED.
+// history. A wrong or missing session token gets AUTH_FAILED. `wallet
+// requests list` shows the active wallet's unfinished requests only, so a
+// caller that forgets to select the wallet is caught. tx history rows carry
+// `status` ("pending", "confirmed", "failed") and, only for a transaction
+// with calldata, `input`.
 //
 // Wallets are server wallets with a Guard Mode policy (YAML, as `mm wallet
 // policy get` shows it). A send that would take the rolling 24-hour
@@ -87,6 +91,12 @@ class FakeMetaMask {
     // The command takes effect, then fake_mm kills itself with SIGKILL
     // before printing anything.
     kCrashAfterEffect,
+    // The command takes effect, then a later call of the CLI's is rate
+    // limited: it answers RATE_LIMITED.
+    kRateLimitedAfterEffect,
+    // The command takes effect, then refreshing the session fails: it
+    // answers TOKEN_REFRESH_FAILED.
+    kTokenRefreshFailedAfterEffect,
   };
 
   static absl::StatusOr<std::unique_ptr<FakeMetaMask>> Start(
@@ -144,6 +154,11 @@ class FakeMetaMask {
                                         absl::uint128 value,
                                         const std::string& data = "",
                                         absl::Time time = absl::Now());
+  // The indexer behind `tx history` stops (transactions broadcast from now
+  // on are not listed) and catches up again.
+  void PauseIndexer();
+  void ResumeIndexer();
+
   // How many times the CLI ran `command` ("wallet send-transaction"),
   // whatever the outcome.
   int CommandCount(const std::string& command) const;
@@ -219,6 +234,8 @@ class FakeMetaMask {
   std::vector<PendingFault> faults_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> command_counts_ ABSL_GUARDED_BY(mu_);
   uint64_t hash_counter_ ABSL_GUARDED_BY(mu_) = 0;
+  // While set, tx history lists no transaction made after it.
+  std::optional<absl::Time> indexed_until_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace warden::testing

@@ -344,6 +344,21 @@ void FakePrivy::Route(const httplib::Request& req, httplib::Response& res,
     } else {
       reply = Authenticate(req);
     }
+    // Faults that change a done request's answer.
+    auto act = [&]() {
+      Reply done = (this->*handler)(req);
+      if (fault.has_value() && done.status == 200) {
+        if (fault->kind == FaultKind::kBroadcastFailure) {
+          done = {400, Error("Transaction failed to broadcast to the network",
+                             "transaction_broadcast_failure")};
+        } else if (fault->kind == FaultKind::kNoTransactionId &&
+                   done.body.contains("data") &&
+                   done.body["data"].is_object()) {
+          done.body["data"].erase("transaction_id");
+        }
+      }
+      return done;
+    };
     if (reply.status == 0) {
       const std::string key = req.get_header_value("privy-idempotency-key");
       if (idempotent && !key.empty()) {
@@ -362,7 +377,7 @@ void FakePrivy::Route(const httplib::Request& req, httplib::Response& res,
                                 "with a different request body.")};
           }
         } else {
-          reply = (this->*handler)(req);
+          reply = act();
           response = reply.body.dump();
           // Credentials and signatures are checked before the request is
           // processed; refusing them stores nothing.
@@ -371,7 +386,7 @@ void FakePrivy::Route(const httplib::Request& req, httplib::Response& res,
           }
         }
       } else {
-        reply = (this->*handler)(req);
+        reply = act();
       }
     }
     if (response.empty()) response = reply.body.dump();

@@ -98,6 +98,12 @@ class FakePrivy {
     // headers go out, the promised body never does, so the client sees a
     // broken transfer (a transport error), not an HTTP answer.
     kDrop,
+    // Done (signed, and the transaction may still reach the chain), then
+    // answered 400 transaction_broadcast_failure; that answer is stored
+    // under the idempotency key.
+    kBroadcastFailure,
+    // Done, then answered 200 with the hash but no transaction_id.
+    kNoTransactionId,
   };
   struct Fault {
     FaultKind kind = FaultKind::k500;
