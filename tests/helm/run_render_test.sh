@@ -23,6 +23,14 @@ for values in "" "$chart/examples/values-production.yaml"; do
   echo "== render ${values:-default values}"
   RENDER_CONFIG_OUT="$out/wardend.yaml" \
     "$out/render" "$chart" $values > "$out/manifests.yaml"
+  # The vendor secrets the pod mounts from adapters.existingSecret: stand-ins
+  # here, so that --check-config can read them.
+  mkdir -p "$out/adapters"
+  for f in cdp-api-key-secret cdp-wallet-secret privy-app-secret \
+           privy-authorization-key; do
+    echo "stand-in" > "$out/adapters/$f"
+  done
+  sed -i "s#/etc/warden/adapters/#$out/adapters/#g" "$out/wardend.yaml"
   WARDEN_REDIS_URL=redis://redis:6379 \
   WARDEN_POSTGRES_URL=postgresql://warden_app@postgres/warden \
     "$build/services/wardend" --config "$out/wardend.yaml" --check-config \
