@@ -655,8 +655,8 @@ class BundleParser {
                 std::optional<std::string> vendor_id =
                     Scalar(w, wp, "vendor_id", false);
                 if (!wid || !vendor || !chain || !address || !id) return;
-                wallet = {*wid, *id, *vendor, *chain, *address,
-                          vendor_id.value_or("")};
+                wallet = {*wid,   *id,      *vendor,
+                          *chain, *address, vendor_id.value_or("")};
                 if (!policy->wallets.emplace(*wid, wallet).second) {
                   Error(Join(wp, "id"),
                         absl::StrCat("duplicate wallet \"", *wid, "\""));
