@@ -244,25 +244,6 @@ absl::StatusOr<absl::uint128> Uint256Hex(absl::string_view hex) {
   return out;
 }
 
-// Counts, for one call, whether any attempt may have been acted on.
-class RecordingTransport final : public vendor::HttpTransport {
- public:
-  explicit RecordingTransport(vendor::HttpTransport& inner) : inner_(inner) {}
-  absl::StatusOr<vendor::HttpResponse> Do(const vendor::HttpRequest& request,
-                                          absl::Duration timeout) override {
-    absl::StatusOr<vendor::HttpResponse> r = inner_.Do(request, timeout);
-    if (r.ok() ? r->status >= 500 : !absl::IsUnavailable(r.status())) {
-      maybe_acted_ = true;
-    }
-    return r;
-  }
-  bool maybe_acted() const { return maybe_acted_; }
-
- private:
-  vendor::HttpTransport& inner_;
-  bool maybe_acted_ = false;
-};
-
 absl::Status InvalidOption(absl::string_view option, absl::string_view what) {
   return absl::InvalidArgumentError(
       absl::StrCat("cdp option ", option, ": ", what));
@@ -462,11 +443,11 @@ absl::StatusOr<vendor::HttpRequest> CdpAdapter::Build(
 
 CdpAdapter::Outcome CdpAdapter::Call(const Request& request,
                                      vendor::Replay replay) const {
-  RecordingTransport recording(*transport_);
+  vendor::ActionRecorder recording(*transport_);
   Outcome out{
       .response = vendor::SendWithRetries(
           recording, [&] { return Build(request); }, replay, options_.retry)};
-  out.maybe_acted = recording.maybe_acted();
+  out.maybe_acted = recording.may_have_acted();
   return out;
 }
 

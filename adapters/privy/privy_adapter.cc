@@ -99,26 +99,6 @@ constexpr char kBroadcastFailure[] = "transaction_broadcast_failure";
 constexpr char kResolveByHand[] =
     "check the wallet's transactions at Privy and resolve it by hand";
 
-// A transport that notes whether any attempt may have been acted on
-// without an answer saying how: it left and got none, or got a 5xx.
-class AttemptRecorder final : public vendor::HttpTransport {
- public:
-  explicit AttemptRecorder(vendor::HttpTransport& inner) : inner_(inner) {}
-  absl::StatusOr<vendor::HttpResponse> Do(const vendor::HttpRequest& request,
-                                          absl::Duration timeout) override {
-    absl::StatusOr<vendor::HttpResponse> r = inner_.Do(request, timeout);
-    if (r.ok() ? r->status >= 500 : !absl::IsUnavailable(r.status())) {
-      may_have_acted_ = true;
-    }
-    return r;
-  }
-  bool may_have_acted() const { return may_have_acted_; }
-
- private:
-  vendor::HttpTransport& inner_;
-  bool may_have_acted_ = false;
-};
-
 // The idempotency key of an operation: stable across retries, Poll's
 // re-sends and restarts. Privy takes up to 256 characters.
 std::string IdempotencyKeyFor(const std::string& operation_id) {
@@ -424,7 +404,7 @@ PrivyAdapter::Answer PrivyAdapter::Call(const std::string& method,
     }
     return r;
   };
-  AttemptRecorder recorder(*transport_);
+  vendor::ActionRecorder recorder(*transport_);
   Answer out;
   out.response =
       vendor::SendWithRetries(recorder, build, replay, options_.retry);

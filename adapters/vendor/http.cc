@@ -99,6 +99,15 @@ absl::StatusOr<HttpResponse> CurlTransport::Do(const HttpRequest& request,
   return out;
 }
 
+absl::StatusOr<HttpResponse> ActionRecorder::Do(const HttpRequest& request,
+                                                absl::Duration timeout) {
+  absl::StatusOr<HttpResponse> r = inner_.Do(request, timeout);
+  if (r.ok() ? r->status >= 500 : !absl::IsUnavailable(r.status())) {
+    may_have_acted_ = true;
+  }
+  return r;
+}
+
 bool IsRetryableStatus(int status) {
   return status == 429 || status == 500 || status == 502 || status == 503 ||
          status == 504;

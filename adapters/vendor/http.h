@@ -48,6 +48,22 @@ class CurlTransport final : public HttpTransport {
                                   absl::Duration timeout) override;
 };
 
+// Wraps a transport for one logical call and notes whether any attempt
+// may have been acted on without an answer saying how: it left and got no
+// answer, or got a 5xx. (A send whose attempts all failed is then UNKNOWN,
+// not "nothing sent".) Not thread-safe: one per call.
+class ActionRecorder final : public HttpTransport {
+ public:
+  explicit ActionRecorder(HttpTransport& inner) : inner_(inner) {}
+  absl::StatusOr<HttpResponse> Do(const HttpRequest& request,
+                                  absl::Duration timeout) override;
+  bool may_have_acted() const { return may_have_acted_; }
+
+ private:
+  HttpTransport& inner_;
+  bool may_have_acted_ = false;
+};
+
 // Whether a request may be sent again when its fate is unknown.
 enum class Replay {
   // A read, or a write the vendor deduplicates by an idempotency key sent
