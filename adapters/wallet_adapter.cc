@@ -1,15 +1,79 @@
 #include "adapters/wallet_adapter.h"
 
+#include <type_traits>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "governance/telemetry.h"
 
 namespace warden {
+namespace {
+
+// Reports every call that reaches the vendor to the telemetry observer (the
+// server's metrics): vendor, call, outcome and duration, in one place for
+// every adapter.
+class MeteredAdapter final : public WalletAdapter {
+ public:
+  explicit MeteredAdapter(std::unique_ptr<WalletAdapter> inner)
+      : inner_(std::move(inner)), vendor_(inner_->Describe().vendor) {}
+
+  AdapterInfo Describe() const override { return inner_->Describe(); }
+  absl::Status CheckWallet(const Wallet& wallet) const override {
+    return inner_->CheckWallet(wallet);
+  }
+  absl::StatusOr<VendorStatus> Send(const TransferIntent& intent) override {
+    return Metered("send", [&] { return inner_->Send(intent); });
+  }
+  absl::StatusOr<VendorStatus> Poll(const Wallet& wallet,
+                                    const VendorStatus& last) override {
+    return Metered("poll", [&] { return inner_->Poll(wallet, last); });
+  }
+  absl::Status SetFrozen(const Wallet& wallet, bool frozen,
+                         const std::string& reason) override {
+    return Metered(frozen ? "freeze" : "unfreeze",
+                   [&] { return inner_->SetFrozen(wallet, frozen, reason); });
+  }
+  absl::StatusOr<std::vector<VendorTransaction>> ListTransactions(
+      const Wallet& wallet, absl::Time since) override {
+    return Metered("list",
+                   [&] { return inner_->ListTransactions(wallet, since); });
+  }
+
+ private:
+  template <typename Call>
+  std::invoke_result_t<Call> Metered(absl::string_view call, Call run) {
+    const absl::Time start = absl::Now();
+    std::invoke_result_t<Call> result = run();
+    ReportAdapterCall(vendor_, call, Outcome(result), absl::Now() - start);
+    return result;
+  }
+
+  static std::string Outcome(const absl::Status& status) {
+    return absl::StatusCodeToString(status.code());
+  }
+  template <typename T>
+  static std::string Outcome(const absl::StatusOr<T>& result) {
+    return Outcome(result.status());
+  }
+  static std::string Outcome(const absl::StatusOr<VendorStatus>& result) {
+    return result.ok() ? std::string(OperationStateName(result->state))
+                       : Outcome(result.status());
+  }
+
+  const std::unique_ptr<WalletAdapter> inner_;
+  const std::string vendor_;
+};
+
+}  // namespace
 
 absl::Status AdapterRegistry::Add(std::unique_ptr<WalletAdapter> adapter) {
   std::string vendor = adapter->Describe().vendor;
-  if (!adapters_.try_emplace(vendor, std::move(adapter)).second) {
+  if (!adapters_
+           .try_emplace(vendor,
+                        std::make_unique<MeteredAdapter>(std::move(adapter)))
+           .second) {
     return absl::AlreadyExistsError(
         absl::StrCat("vendor ", vendor, " has an adapter already"));
   }

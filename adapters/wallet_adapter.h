@@ -105,8 +105,10 @@ class WalletAdapter {
 };
 
 // The configured adapters, by vendor name. As the engine's VendorFreezer it
-// sends each wallet's freeze to its vendor's adapter. Filled at start, then
-// read-only: thread-safe.
+// sends each wallet's freeze to its vendor's adapter. Every call that reaches
+// a vendor (send, poll, freeze, unfreeze, list) is reported to the telemetry
+// observer (governance/telemetry.h). Filled at start, then read-only:
+// thread-safe.
 class AdapterRegistry final : public VendorFreezer {
  public:
   // ALREADY_EXISTS when the vendor has an adapter already.

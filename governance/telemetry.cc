@@ -24,4 +24,11 @@ void ReportAuditCommit(size_t records, absl::Duration took, bool ok) {
   }
 }
 
+void ReportAdapterCall(absl::string_view vendor, absl::string_view call,
+                       absl::string_view outcome, absl::Duration took) {
+  if (TelemetryObserver* o = observer.load(std::memory_order_acquire)) {
+    o->AdapterCall(vendor, call, outcome, took);
+  }
+}
+
 }  // namespace warden

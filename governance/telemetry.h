@@ -8,9 +8,9 @@
 
 namespace warden {
 
-// Where the stores report their backend calls, for the server's metrics.
-// The stores call the free functions below; without an observer installed
-// they do nothing. Implementations must be thread-safe and cheap.
+// Where the stores and wallet adapters report their calls, for the server's
+// metrics. They call the free functions below; without an observer installed
+// these do nothing. Implementations must be thread-safe and cheap.
 class TelemetryObserver {
  public:
   virtual ~TelemetryObserver() = default;
@@ -20,6 +20,12 @@ class TelemetryObserver {
                            absl::Duration took, bool ok) = 0;
   // One audit commit: how many records it carried and how long it took.
   virtual void AuditCommit(size_t records, absl::Duration took, bool ok) = 0;
+  // One wallet adapter call to a vendor ("local", "cdp", ...): `call`
+  // (send, poll, freeze, unfreeze, list), its outcome (the operation state
+  // the vendor reported, "OK", or the error's code name) and how long it
+  // took.
+  virtual void AdapterCall(absl::string_view vendor, absl::string_view call,
+                           absl::string_view outcome, absl::Duration took) = 0;
 };
 
 // Installs `observer` (not owned; it must outlive every later report, so
@@ -29,6 +35,8 @@ void SetTelemetryObserver(TelemetryObserver* observer);
 void ReportBackendCall(absl::string_view backend, absl::string_view op,
                        absl::Duration took, bool ok);
 void ReportAuditCommit(size_t records, absl::Duration took, bool ok);
+void ReportAdapterCall(absl::string_view vendor, absl::string_view call,
+                       absl::string_view outcome, absl::Duration took);
 
 }  // namespace warden
 

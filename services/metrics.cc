@@ -92,6 +92,9 @@ Metrics::Metrics() {
           "counter");
   Declare("warden_adapter_calls_total",
           "Wallet adapter calls by vendor, call and outcome.", "counter");
+  Declare("warden_adapter_call_duration_seconds",
+          "How long wallet adapter calls took, by vendor and call.",
+          "histogram", kLatencyBounds);
 }
 
 Metrics::Family& Metrics::Declare(const std::string& name,
@@ -136,11 +139,16 @@ void Metrics::ObserveRpc(const std::string& rpc, const std::string& code,
           absl::ToDoubleSeconds(took));
 }
 
-void Metrics::CountAdapterCall(const std::string& vendor,
-                               const std::string& call,
-                               const std::string& outcome) {
+void Metrics::AdapterCall(absl::string_view vendor, absl::string_view call,
+                          absl::string_view outcome, absl::Duration took) {
   Add("warden_adapter_calls_total",
-      {{"vendor", vendor}, {"call", call}, {"outcome", outcome}}, 1);
+      {{"vendor", std::string(vendor)},
+       {"call", std::string(call)},
+       {"outcome", std::string(outcome)}},
+      1);
+  Observe("warden_adapter_call_duration_seconds",
+          {{"vendor", std::string(vendor)}, {"call", std::string(call)}},
+          absl::ToDoubleSeconds(took));
 }
 
 void Metrics::BackendCall(absl::string_view backend, absl::string_view op,

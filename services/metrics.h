@@ -39,15 +39,13 @@ class Metrics final : public TelemetryObserver {
   // and duration.
   void ObserveRpc(const std::string& rpc, const std::string& code,
                   absl::Duration took);
-  // One wallet adapter call: vendor, call (send, poll) and outcome (a
-  // state, or an error code).
-  void CountAdapterCall(const std::string& vendor, const std::string& call,
-                        const std::string& outcome);
 
   // TelemetryObserver.
   void BackendCall(absl::string_view backend, absl::string_view op,
                    absl::Duration took, bool ok) override;
   void AuditCommit(size_t records, absl::Duration took, bool ok) override;
+  void AdapterCall(absl::string_view vendor, absl::string_view call,
+                   absl::string_view outcome, absl::Duration took) override;
 
   // A gauge computed at each scrape: `read` returns its series.
   using GaugeReader = std::function<std::vector<std::pair<Labels, double>>()>;

@@ -25,7 +25,7 @@ TEST(MetricsTest, RendersTheTextFormat) {
   m.BackendCall("redis", "EVALSHA", absl::Microseconds(300), true);
   m.BackendCall("postgres", "audit", absl::Milliseconds(2), false);
   m.AuditCommit(17, absl::Milliseconds(3), true);
-  m.CountAdapterCall("local", "send", "SUBMITTED");
+  m.AdapterCall("local", "send", "SUBMITTED", absl::Milliseconds(40));
   m.AddGauge("warden_frozen_scopes", "Frozen scopes.", [] {
     return std::vector<std::pair<Labels, double>>{{{{"org", "a\"b\\c\nd"}}, 2},
                                                   {{{"org", "plain"}}, 0.5}};
@@ -66,6 +66,10 @@ TEST(MetricsTest, RendersTheTextFormat) {
   EXPECT_EQ(
       parsed.Get(
           R"(warden_adapter_calls_total{vendor="local",call="send",outcome="SUBMITTED"})"),
+      1);
+  EXPECT_EQ(
+      parsed.Get(
+          R"(warden_adapter_call_duration_seconds_bucket{vendor="local",call="send",le="0.05"})"),
       1);
   EXPECT_EQ(parsed.Get(R"(warden_frozen_scopes{org="a\"b\\c\nd"})"), 2);
   EXPECT_EQ(parsed.Get(R"(warden_frozen_scopes{org="plain"})"), 0.5);

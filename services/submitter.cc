@@ -12,7 +12,6 @@
 #include "absl/time/clock.h"
 #include "governance/address.h"
 #include "governance/status_macros.h"
-#include "services/metrics.h"
 #include "spdlog/spdlog.h"
 
 namespace warden {
@@ -58,18 +57,6 @@ absl::StatusOr<std::string> TokenContract(const Policy& policy,
         ": native}` or the token's contract in the bundle"));
   }
   return where->second == kNativeAsset ? std::string() : where->second;
-}
-
-// Counts one adapter call in the metrics: its outcome is the state the
-// vendor reported, or the error's code.
-void CountCall(const std::string& vendor, const char* call,
-               const absl::StatusOr<VendorStatus>& result) {
-  if (Metrics* m = ProcessMetrics()) {
-    m->CountAdapterCall(vendor, call,
-                        result.ok()
-                            ? OperationStateName(result->state)
-                            : absl::StatusCodeToString(result.status().code()));
-  }
 }
 
 std::string Describe(const Operation& op) {
@@ -288,7 +275,6 @@ absl::StatusOr<Operation> Submitter::Advance(Operation op) {
   absl::StatusOr<VendorStatus> polled = adapter->Poll(
       wallet->second,
       VendorStatus{op.state, op.tx_hash, op.vendor_ref, op.error});
-  CountCall(wallet->second.vendor, "poll", polled);
   if (!polled.ok()) {
     // The vendor is unreachable: what was known stands; ask again later.
     spdlog::info("polling operation {}: {}", op.id, polled.status().ToString());
@@ -337,7 +323,6 @@ absl::StatusOr<Operation> Submitter::Send(Operation op,
     WARDEN_ASSIGN_OR_RETURN(intent.token_contract,
                             TokenContract(*policy, wallet->second, a.asset));
     absl::StatusOr<VendorStatus> result = adapter->Send(intent);
-    CountCall(wallet->second.vendor, "send", result);
     return result;
   }();
   Operation next = sending;

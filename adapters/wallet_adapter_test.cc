@@ -1,0 +1,115 @@
+#include "adapters/wallet_adapter.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "governance/telemetry.h"
+#include "gtest/gtest.h"
+
+namespace warden {
+namespace {
+
+using ::testing::ElementsAre;
+
+// Answers every call with what the test set.
+class ScriptedAdapter final : public WalletAdapter {
+ public:
+  AdapterInfo Describe() const override { return {.vendor = "acme"}; }
+  absl::StatusOr<VendorStatus> Send(const TransferIntent&) override {
+    return send;
+  }
+  absl::StatusOr<VendorStatus> Poll(const Wallet&,
+                                    const VendorStatus&) override {
+    return poll;
+  }
+  absl::Status SetFrozen(const Wallet&, bool, const std::string&) override {
+    return freeze;
+  }
+  absl::StatusOr<std::vector<VendorTransaction>> ListTransactions(
+      const Wallet&, absl::Time) override {
+    return list;
+  }
+
+  absl::StatusOr<VendorStatus> send;
+  absl::StatusOr<VendorStatus> poll;
+  absl::Status freeze;
+  absl::StatusOr<std::vector<VendorTransaction>> list;
+};
+
+// Keeps each adapter call it is told of as "vendor call outcome".
+class RecordingObserver final : public TelemetryObserver {
+ public:
+  void BackendCall(absl::string_view, absl::string_view, absl::Duration,
+                   bool) override {}
+  void AuditCommit(size_t, absl::Duration, bool) override {}
+  void AdapterCall(absl::string_view vendor, absl::string_view call,
+                   absl::string_view outcome, absl::Duration took) override {
+    absl::MutexLock lock(&mu_);
+    EXPECT_GE(took, absl::ZeroDuration());
+    calls_.push_back(absl::StrCat(vendor, " ", call, " ", outcome));
+  }
+  std::vector<std::string> calls() {
+    absl::MutexLock lock(&mu_);
+    return calls_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST(AdapterRegistryTest, FindsAdaptersByVendor) {
+  AdapterRegistry registry;
+  ASSERT_TRUE(registry.Add(std::make_unique<ScriptedAdapter>()).ok());
+  EXPECT_EQ(registry.Add(std::make_unique<ScriptedAdapter>()).code(),
+            absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(registry.For("acme").ok());
+  EXPECT_EQ((*registry.For("acme"))->Describe().vendor, "acme");
+  const absl::StatusOr<WalletAdapter*> missing = registry.For("privy");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(missing.status().message()),
+              testing::HasSubstr("\"privy\""));
+  EXPECT_EQ(registry.SetFrozen(Wallet{.id = "w", .vendor = "privy"}, true, "x")
+                .code(),
+            absl::StatusCode::kUnimplemented);
+}
+
+TEST(AdapterRegistryTest, ReportsEveryVendorCallWithItsOutcome) {
+  auto owned = std::make_unique<ScriptedAdapter>();
+  ScriptedAdapter* adapter = owned.get();
+  adapter->send = VendorStatus{.state = OperationState::kSubmitted};
+  adapter->poll = absl::UnavailableError("down");
+  adapter->freeze = absl::OkStatus();
+  adapter->list = std::vector<VendorTransaction>{};
+  AdapterRegistry registry;
+  ASSERT_TRUE(registry.Add(std::move(owned)).ok());
+
+  RecordingObserver observer;
+  SetTelemetryObserver(&observer);
+  WalletAdapter* found = *registry.For("acme");
+  const Wallet wallet{.id = "w", .vendor = "acme"};
+  EXPECT_EQ(found->Send(TransferIntent{})->state, OperationState::kSubmitted);
+  EXPECT_EQ(found->Poll(wallet, {}).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(registry.SetFrozen(wallet, true, "leak").ok());
+  adapter->freeze = absl::PermissionDeniedError("no");
+  EXPECT_EQ(registry.SetFrozen(wallet, false, "").code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(found->ListTransactions(wallet, absl::UnixEpoch()).ok());
+  EXPECT_TRUE(found->CheckWallet(wallet).ok());  // Local: not a vendor call.
+  SetTelemetryObserver(nullptr);
+
+  EXPECT_THAT(observer.calls(),
+              ElementsAre("acme send SUBMITTED", "acme poll UNAVAILABLE",
+                          "acme freeze OK", "acme unfreeze PERMISSION_DENIED",
+                          "acme list OK"));
+}
+
+}  // namespace
+}  // namespace warden
