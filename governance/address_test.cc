@@ -15,7 +15,13 @@ std::string Hex(const std::array<uint8_t, 32>& d) {
       absl::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
 }
 
-// Published Keccak-256 vectors (as Ethereum's keccak256).
+// Keccak-256 as Ethereum uses it (the original Keccak padding, not SHA3's).
+// The empty string's hash is Ethereum's hash of empty code (go-ethereum
+// core/types: EmptyCodeHash); the quick brown fox is the keccak256 example
+// in the README of emn178/js-sha3 (the library web3.js used); a9059cbb is
+// the ERC-20 transfer(address,uint256) selector. Inputs across the 136-byte
+// rate's boundaries are checked against a real node's web3_sha3 in
+// adapters/local/evm_sender_anviltest.cc.
 TEST(Keccak256Test, Vectors) {
   EXPECT_EQ(Hex(Keccak256("")),
             "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
@@ -26,9 +32,6 @@ TEST(Keccak256Test, Vectors) {
   // The function selector of transfer(address,uint256).
   EXPECT_EQ(Hex(Keccak256("transfer(address,uint256)")).substr(0, 8),
             "a9059cbb");
-  // Exactly one rate block (136 bytes) and more than one.
-  EXPECT_EQ(Hex(Keccak256(std::string(136, 'a'))).size(), 64u);
-  EXPECT_NE(Keccak256(std::string(136, 'a')), Keccak256(std::string(137, 'a')));
 }
 
 // The test vectors of EIP-55.

@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "CLI/CLI.hpp"
+#include "adapters/local/keystore.h"
 #include "governance/clock.h"
 #include "services/logging.h"
 #include "services/server.h"
@@ -114,6 +115,7 @@ int main(int argc, char** argv) {
   warden::SystemClock clock;
   absl::StatusOr<std::unique_ptr<warden::WardenServer>> server =
       warden::WardenServer::Start(options, &clock);
+  warden::evm::Wipe(&options.keystore_password);
   if (!server.ok()) {
     std::cerr << "wardend: " << server.status().message() << "\n";
     return 2;

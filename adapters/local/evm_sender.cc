@@ -51,8 +51,8 @@ absl::StatusOr<std::unique_ptr<EvmSender>> EvmSender::Create(
                           ToU64(ParseQuantity(id), "chain id"));
   if (node_chain != chain_id) {
     return absl::FailedPreconditionError(
-        absl::StrCat("chain id: the node at ", rpc->url(), " serves chain ",
-                     node_chain, ", not the wallet's chain ", chain_id));
+        absl::StrCat("chain id: the node serves chain ", node_chain,
+                     ", not the wallet's chain ", chain_id));
   }
   return std::unique_ptr<EvmSender>(
       new EvmSender(key, chain_id, std::move(rpc)));

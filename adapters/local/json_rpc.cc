@@ -1,8 +1,6 @@
 #include "adapters/local/json_rpc.h"
 
-#include <curl/curl.h>
-
-#include <mutex>
+#include <utility>
 
 #include "absl/numeric/int128.h"
 #include "absl/status/status.h"
@@ -10,83 +8,58 @@
 #include "absl/strings/str_format.h"
 
 namespace warden::evm {
-namespace {
-
-size_t Collect(char* data, size_t size, size_t n, void* out) {
-  auto* body = static_cast<std::string*>(out);
-  // A node's answer is small; refuse to buffer without bound.
-  if (body->size() + size * n > (16u << 20)) return 0;
-  body->append(data, size * n);
-  return size * n;
-}
-
-}  // namespace
 
 JsonRpcClient::JsonRpcClient(std::string url, absl::Duration timeout)
-    : url_(std::move(url)), timeout_(timeout) {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
+    : JsonRpcClient(std::move(url), timeout,
+                    std::make_unique<vendor::CurlTransport>()) {}
+
+JsonRpcClient::JsonRpcClient(std::string url, absl::Duration timeout,
+                             std::unique_ptr<vendor::HttpTransport> transport)
+    : url_(std::move(url)),
+      timeout_(timeout),
+      transport_(std::move(transport)) {}
 
 absl::StatusOr<nlohmann::json> JsonRpcClient::Call(
     const std::string& method, const nlohmann::json& params) {
-  const std::string request = nlohmann::json{
-      {"jsonrpc", "2.0"},
-      {"id", next_id_.fetch_add(1)},
-      {"method", method},
-      {"params", params}}.dump();
-  CURL* curl = curl_easy_init();
-  if (curl == nullptr) return absl::UnavailableError("curl_easy_init failed");
-  std::string body;
-  curl_slist* headers =
-      curl_slist_append(nullptr, "Content-Type: application/json");
-  curl_easy_setopt(curl, CURLOPT_URL, url_.c_str());
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.data());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                   static_cast<curl_off_t>(request.size()));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(timeout_)));
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  const CURLcode rc = curl_easy_perform(curl);
-  long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  long sent_bytes = 0;  // Of the request; 0 if it never left.
-  curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &sent_bytes);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
-  if (rc != CURLE_OK && sent_bytes == 0) {
-    // Not connected (refused, unresolved, a TLS handshake or connect
-    // timeout): the request never left.
-    return absl::UnavailableError(
-        absl::StrCat(method, " to ", url_, ": ", curl_easy_strerror(rc)));
+  using nlohmann::json;
+  const vendor::HttpRequest request{
+      .method = "POST",
+      .url = url_,
+      .headers = {{"Content-Type", "application/json"}},
+      .body = json{{"jsonrpc", "2.0"},
+                   {"id", next_id_.fetch_add(1)},
+                   {"method", method},
+                   {"params", params}}
+                  .dump()};
+  absl::StatusOr<vendor::HttpResponse> answer =
+      transport_->Do(request, timeout_);
+  if (!answer.ok()) {
+    // The transport's code says whether the request left; its message names
+    // only the URL's origin.
+    return absl::Status(answer.status().code(),
+                        absl::StrCat(method, ": ", answer.status().message()));
   }
-  if (rc == CURLE_OPERATION_TIMEDOUT) {
-    return absl::DeadlineExceededError(
-        absl::StrCat(method, " to ", url_, ": timed out"));
-  }
-  if (rc != CURLE_OK) {
-    // Connected, so the request may have been read.
-    return absl::UnknownError(
-        absl::StrCat(method, " to ", url_, ": ", curl_easy_strerror(rc)));
-  }
-  const nlohmann::json reply =
-      nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  const json reply = json::parse(answer->body, nullptr,
+                                 /*allow_exceptions=*/false);
   if (!reply.is_object()) {
-    return absl::UnknownError(absl::StrCat(method, " to ", url_, ": HTTP ",
-                                           status, ", not JSON-RPC"));
+    return absl::UnknownError(
+        absl::StrCat(method, ": HTTP ", answer->status, ", not JSON-RPC"));
   }
   if (auto e = reply.find("error"); e != reply.end() && e->is_object()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(method, ": ", e->value("message", std::string("error")),
-                     " (code ", e->value("code", 0), ")"));
+    // Whatever the node put in these fields, only their text is quoted.
+    const auto message = e->find("message");
+    const auto code = e->find("code");
+    return absl::FailedPreconditionError(absl::StrCat(
+        method, ": ",
+        message != e->end() && message->is_string()
+            ? message->get<std::string>().substr(0, 512)
+            : std::string("error"),
+        " (code ", code != e->end() ? code->dump().substr(0, 32) : "none",
+        ")"));
   }
   if (!reply.contains("result")) {
     return absl::UnknownError(
-        absl::StrCat(method, " to ", url_, ": no result"));
+        absl::StrCat(method, ": HTTP ", answer->status, ", no result"));
   }
   return reply["result"];
 }

@@ -3,20 +3,27 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "adapters/vendor/http.h"
 #include "nlohmann/json.hpp"
 
 namespace warden::evm {
 
-// A JSON-RPC 2.0 client for an Ethereum node over HTTP(S) (libcurl). Each
-// call is one POST with a timeout; nothing is retried here, since whether a
-// retry is safe depends on the method. Thread-safe.
+// A JSON-RPC 2.0 client for an Ethereum node over HTTP(S), through the
+// vendors' HTTP transport (libcurl). Each call is one POST with a timeout;
+// nothing is retried here, since whether a retry is safe depends on the
+// method. Errors never quote the URL beyond its origin: node providers put
+// API keys in the path. Thread-safe.
 class JsonRpcClient {
  public:
   JsonRpcClient(std::string url, absl::Duration timeout);
+  // Over `transport` instead of libcurl (tests).
+  JsonRpcClient(std::string url, absl::Duration timeout,
+                std::unique_ptr<vendor::HttpTransport> transport);
 
   // The call's `result`. UNAVAILABLE when the node could not be reached
   // (the call did not take effect); DEADLINE_EXCEEDED on a timeout and
@@ -26,11 +33,10 @@ class JsonRpcClient {
   absl::StatusOr<nlohmann::json> Call(const std::string& method,
                                       const nlohmann::json& params);
 
-  const std::string& url() const { return url_; }
-
  private:
   const std::string url_;
   const absl::Duration timeout_;
+  const std::unique_ptr<vendor::HttpTransport> transport_;
   std::atomic<int64_t> next_id_{1};
 };
 

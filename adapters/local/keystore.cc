@@ -32,6 +32,9 @@ constexpr size_t kIvBytes = 12;
 constexpr size_t kTagBytes = 16;
 // scrypt may use at most this much memory, whatever a file asks for.
 constexpr uint64_t kMaxScryptMemory = uint64_t{1} << 30;
+constexpr uint64_t kMinScryptN = uint64_t{1} << 10;
+constexpr uint64_t kMaxScryptR = 32;
+constexpr uint64_t kMaxScryptP = 16;
 
 std::string Random(size_t n) {
   std::string out(n, '\0');
@@ -45,6 +48,16 @@ std::string Random(size_t n) {
 absl::StatusOr<std::string> DeriveKey(const std::string& password,
                                       const std::string& salt,
                                       const KdfParams& kdf) {
+  // Bounds whatever a file asks for: never weaker than n = 2^10, and never
+  // a cost that stalls the start (memory is capped below as well).
+  const bool power_of_two = kdf.n != 0 && (kdf.n & (kdf.n - 1)) == 0;
+  if (!power_of_two || kdf.n < kMinScryptN || kdf.r < 1 ||
+      kdf.r > kMaxScryptR || kdf.p < 1 || kdf.p > kMaxScryptP) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "keystore: scrypt parameters n=", kdf.n, " r=", kdf.r, " p=", kdf.p,
+        " are out of range (n a power of 2 >= ", kMinScryptN, ", r 1..",
+        kMaxScryptR, ", p 1..", kMaxScryptP, ")"));
+  }
   std::string key(32, '\0');
   if (EVP_PBE_scrypt(password.data(), password.size(),
                      reinterpret_cast<const unsigned char*>(salt.data()),
@@ -104,6 +117,12 @@ absl::Status Malformed(absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat("keystore file: ", problem));
 }
 
+// A string field, or "" when it is missing or not a string.
+std::string StringField(const Json& j, const char* name) {
+  auto it = j.find(name);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 // A hex field of exactly `bytes` bytes.
 absl::StatusOr<std::string> HexField(const Json& j, const char* name,
                                      size_t bytes) {
@@ -131,11 +150,12 @@ std::string EncryptKey(const PrivateKey& key, const std::string& password,
   const std::string aad(reinterpret_cast<const char*>(address.data()),
                         address.size());
   absl::StatusOr<std::string> dk = DeriveKey(password, salt, params);
+  std::string plain(key.bytes());
   std::string ciphertext, tag;
-  if (!dk.ok() ||
-      !Gcm(true, *dk, iv, aad, std::string(key.bytes()), &ciphertext, &tag)) {
+  if (!dk.ok() || !Gcm(true, *dk, iv, aad, plain, &ciphertext, &tag)) {
     std::abort();  // Only bad parameters fail, which callers check first.
   }
+  OPENSSL_cleanse(plain.data(), plain.size());
   OPENSSL_cleanse(dk->data(), dk->size());
   return Json({{"version", 1},
                {"address", Hex(address)},
@@ -156,8 +176,10 @@ absl::StatusOr<PrivateKey> DecryptKey(const std::string& file,
                                       const std::string& password) {
   const Json j = Json::parse(file, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return Malformed("not a JSON object (truncated?)");
-  if (j.value("version", 0) != 1 || j.value("kdf", "") != "scrypt" ||
-      j.value("cipher", "") != "aes-256-gcm") {
+  const auto version = j.find("version");
+  if (version == j.end() || *version != 1 ||
+      StringField(j, "kdf") != "scrypt" ||
+      StringField(j, "cipher") != "aes-256-gcm") {
     return Malformed("version 1, scrypt and aes-256-gcm expected");
   }
   KdfParams kdf;
@@ -169,8 +191,7 @@ absl::StatusOr<PrivateKey> DecryptKey(const std::string& file,
     }
     *field = it->get<uint64_t>();
   }
-  absl::StatusOr<Address> address =
-      ParseAddress(j.value("address", std::string()));
+  absl::StatusOr<Address> address = ParseAddress(StringField(j, "address"));
   if (!address.ok()) return Malformed(address.status().message());
   absl::StatusOr<std::string> salt = HexField(j, "salt", kSaltBytes);
   absl::StatusOr<std::string> iv = HexField(j, "iv", kIvBytes);
@@ -249,15 +270,24 @@ absl::StatusOr<Address> Keystore::Add(const std::string& dir,
   if (!key.ok()) return key.status();
   ::mkdir(dir.c_str(), 0700);
   const Address address = key->address();
-  const std::string text = EncryptKey(*key, password, params);
   const std::string path = absl::StrCat(dir, "/", Hex(address), ".json");
+  // Never replaced: the file may be under another password, and replacing
+  // it would leave wardend unable to open the keystore.
+  if (::access(path.c_str(), F_OK) == 0) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "keystore: ", Hex(address), " is already in \"", dir, "\""));
+  }
+  const std::string text = EncryptKey(*key, password, params);
   const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ::unlink(tmp.c_str());  // A leftover may have another owner or mode.
+  const int fd =
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
   if (fd < 0) {
     return absl::PermissionDeniedError(absl::StrCat(
         "keystore: cannot write \"", tmp, "\": ", std::strerror(errno)));
   }
-  const bool written = ::write(fd, text.data(), text.size()) ==
+  const bool written = ::fchmod(fd, 0600) == 0 &&
+                       ::write(fd, text.data(), text.size()) ==
                            static_cast<ssize_t>(text.size()) &&
                        ::fsync(fd) == 0;
   ::close(fd);
@@ -265,6 +295,11 @@ absl::StatusOr<Address> Keystore::Add(const std::string& dir,
     std::remove(tmp.c_str());
     return absl::UnavailableError(
         absl::StrCat("keystore: cannot write \"", path, "\""));
+  }
+  // The rename is durable once the directory is.
+  if (const int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY); d >= 0) {
+    ::fsync(d);
+    ::close(d);
   }
   return address;
 }
@@ -278,6 +313,11 @@ std::vector<Address> Keystore::Addresses() const {
 const PrivateKey* Keystore::Find(const Address& address) const {
   auto it = keys_.find(address);
   return it == keys_.end() ? nullptr : &it->second;
+}
+
+void Wipe(std::string* s) {
+  OPENSSL_cleanse(s->data(), s->size());
+  s->clear();
 }
 
 absl::StatusOr<std::string> KeystorePassword(const std::string& file,

@@ -34,6 +34,9 @@ std::string EncryptKey(const PrivateKey& key, const std::string& password,
 absl::StatusOr<PrivateKey> DecryptKey(const std::string& file,
                                       const std::string& password);
 
+// Overwrites a secret held in `s` (OPENSSL_cleanse) and empties it.
+void Wipe(std::string* s);
+
 // The keystore password: the first line of `file` when given (`flag`
 // names it in errors), else the environment variable
 // WARDEN_KEYSTORE_PASSWORD. INVALID_ARGUMENT when there is none.

@@ -61,11 +61,26 @@ TEST_F(KeystoreTest, CreateThenOpen) {
 TEST_F(KeystoreTest, ImportKeepsTheKey) {
   const std::string anvil0 = absl::HexStringToBytes(
       "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
+  // A leftover temporary file, readable by all, does not lend its mode.
+  const std::string leftover =
+      dir_ + "/0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266.json.tmp";
+  Write(leftover, "stale");
+  ASSERT_EQ(::chmod(leftover.c_str(), 0644), 0);
   absl::StatusOr<Address> a = Keystore::Add(dir_, "pw", kFast, anvil0);
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(Hex(*a), "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266");
+  struct stat st;
+  ASSERT_EQ(::stat(PathOf(*a).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
   EXPECT_FALSE(Keystore::Add(dir_, "pw", kFast, "not 32 bytes").ok());
   EXPECT_FALSE(Keystore::Add(dir_, "", kFast).ok());
+  // The same key again, even under another password, never replaces it.
+  EXPECT_EQ(Keystore::Add(dir_, "other", kFast, anvil0).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(Keystore::Open(dir_, "pw").ok());
+  // Too cheap a cost is refused.
+  EXPECT_EQ(Keystore::Add(dir_, "pw", KdfParams{.n = 2}).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 // A wrong password, an altered, truncated or mangled file: a clear error
@@ -102,6 +117,34 @@ TEST_F(KeystoreTest, BadPasswordsAndFiles) {
   huge.replace(huge.find("\"n\": "), 6, "\"n\": 1152921504606846976, \"x\": ");
   Write(PathOf(*a), huge);
   EXPECT_FALSE(Keystore::Open(dir_, "pw").ok());
+
+  // Fields of the wrong type, and costs out of bounds, are reported.
+  const auto with = [&](const std::string& field, const std::string& value) {
+    const size_t from = good.find("\"" + field + "\": ");
+    const size_t end = good.find_first_of(",\n", from);
+    std::string edited = good;
+    edited.replace(from, end - from, "\"" + field + "\": " + value);
+    return edited;
+  };
+  for (const auto& [field, value] :
+       std::vector<std::pair<std::string, std::string>>{{"version", "\"1\""},
+                                                        {"version", "null"},
+                                                        {"kdf", "7"},
+                                                        {"cipher", "{}"},
+                                                        {"address", "null"},
+                                                        {"address", "[1]"},
+                                                        {"salt", "12"},
+                                                        {"n", "\"1024\""},
+                                                        {"n", "-1"},
+                                                        {"n", "1000"},
+                                                        {"n", "2"},
+                                                        {"r", "0"},
+                                                        {"p", "1000000"}}) {
+    Write(PathOf(*a), with(field, value));
+    absl::StatusOr<Keystore> ks = Keystore::Open(dir_, "pw");
+    EXPECT_EQ(ks.status().code(), absl::StatusCode::kInvalidArgument)
+        << field << "=" << value << ": " << ks.status();
+  }
 
   Write(PathOf(*a), good);
   EXPECT_TRUE(Keystore::Open(dir_, "pw").ok());

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <mutex>
 
 #include "absl/random/random.h"
 #include "absl/strings/ascii.h"
@@ -14,8 +15,14 @@
 namespace warden::vendor {
 namespace {
 
+// Answers are small; refuse to buffer one without bound (curl then fails
+// the transfer with a write error).
+constexpr size_t kMaxBody = 16u << 20;
+
 size_t AppendBody(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
+  auto* body = static_cast<std::string*>(out);
+  if (body->size() + size * n > kMaxBody) return 0;
+  body->append(data, size * n);
   return size * n;
 }
 
@@ -46,6 +53,11 @@ std::string Origin(absl::string_view url) {
 }
 
 }  // namespace
+
+CurlTransport::CurlTransport() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
 
 absl::StatusOr<HttpResponse> CurlTransport::Do(const HttpRequest& request,
                                                absl::Duration timeout) {

@@ -41,9 +41,11 @@ class HttpTransport {
                                           absl::Duration timeout) = 0;
 };
 
-// HttpTransport over libcurl (http and https only).
+// HttpTransport over libcurl (http and https only). Answers over 16 MiB
+// are refused (UNKNOWN: the request left).
 class CurlTransport final : public HttpTransport {
  public:
+  CurlTransport();  // Initializes libcurl once per process.
   absl::StatusOr<HttpResponse> Do(const HttpRequest& request,
                                   absl::Duration timeout) override;
 };
