@@ -379,6 +379,7 @@ absl::Status WardenServer::AddAdapters() {
     }
     absl::StatusOr<evm::Keystore> keystore =
         evm::Keystore::Open(options_.keystore_dir, options_.keystore_password);
+    evm::Wipe(&options_.keystore_password);  // Only needed to open it.
     if (!keystore.ok()) {
       return absl::Status(
           keystore.status().code(),
@@ -601,7 +602,7 @@ void WardenServer::SweepLoop() {
     }
     // Sends operations whose approval came, and polls the rest.
     absl::StatusOr<size_t> advanced =
-        submitter_->AdvanceOpen(options_.operations_per_sweep);
+        submitter_->AdvanceOpen(options_.operations_per_sweep, &stop_);
     if (!advanced.ok()) {
       spdlog::warn("advancing operations failed: {}",
                    advanced.status().ToString());
@@ -617,6 +618,7 @@ void WardenServer::ReconcileLoop(const Clock* clock) {
       continue;
     }
     for (const std::string& org : *orgs) {
+      if (stop_.HasBeenNotified()) return;
       absl::StatusOr<ReconcileReport> r = reconciler_->Run(
           org, clock->Now() - options_.reconcile_lookback, "system");
       if (!r.ok()) {
@@ -642,11 +644,8 @@ void WardenServer::ReconcileLoop(const Clock* clock) {
 void WardenServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
-  // No new sends or sweeps from here: what the sweeper would start now
-  // might not finish before the process is gone.
-  stop_.Notify();
-  if (sweeper_.joinable()) sweeper_.join();
-  if (reconcile_thread_.joinable()) reconcile_thread_.join();
+  const absl::Time deadline =
+      absl::Now() + options_.drain_delay + options_.shutdown_grace;
   if (server_ != nullptr) {
     // Probes see NOT_SERVING first, so that load balancers stop sending;
     // calls that still arrive meanwhile are served.
@@ -654,6 +653,12 @@ void WardenServer::Shutdown() {
     if (health_server_ != nullptr) {
       health_server_->GetHealthCheckService()->Shutdown();
     }
+  }
+  // The sweeper and reconciler start nothing new: what they would start now
+  // might not finish before the process is gone. The step each is in ends
+  // during the drain.
+  stop_.Notify();
+  if (server_ != nullptr) {
     spdlog::info("health NOT_SERVING; draining for {}",
                  absl::FormatDuration(options_.drain_delay));
     absl::SleepFor(options_.drain_delay);
@@ -661,13 +666,20 @@ void WardenServer::Shutdown() {
     // clients still sending here move to another replica; in-flight calls
     // finish within the grace period.
     executor_->Close();
-    const absl::Time deadline = absl::Now() + options_.shutdown_grace;
     if (!executor_->WaitIdle(deadline)) {
       spdlog::warn("calls still running after the grace period; cancelling");
     }
     absl::SleepFor(std::min(kRefuseWindow, deadline - absl::Now()));
     server_->Shutdown(absl::ToChronoTime(deadline));
     if (health_server_ != nullptr) health_server_->Shutdown();
+  }
+  if (sweeper_.joinable()) sweeper_.join();
+  if (reconcile_thread_.joinable()) reconcile_thread_.join();
+  if (absl::Now() > deadline) {
+    spdlog::warn(
+        "shutdown overran the grace period by {}: a backend or vendor call "
+        "was still running (it ends at its own timeout)",
+        absl::FormatDuration(absl::Now() - deadline));
   }
   executor_.reset();  // Finishes whatever the drain left queued.
 }

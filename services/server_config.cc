@@ -1,5 +1,6 @@
 #include "services/server_config.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -10,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "adapters/local/keystore.h"
 #include "governance/status_macros.h"
 #include "yaml-cpp/yaml.h"
@@ -382,16 +384,53 @@ void Walk(const YAML::Node& node, const std::string& prefix,
   }
 }
 
-// A URL with its password (scheme://user:PASSWORD@host) masked.
-std::string RedactPassword(std::string value) {
-  const size_t scheme = value.find("://");
-  if (scheme == std::string::npos) return value;
-  const size_t at = value.find('@', scheme + 3);
-  const size_t colon = value.find(':', scheme + 3);
-  if (at == std::string::npos || colon == std::string::npos || colon > at) {
-    return value;
+// One URL as --check-config shows it: the password of user:PASSWORD@
+// masked, and, except for database URLs (whose path is a database name),
+// any path or query masked too, since node providers and chat webhooks put
+// their keys there (https://mainnet.infura.io/v3/KEY).
+std::string RedactUrl(absl::string_view url) {
+  const size_t sep = url.find("://");
+  const absl::string_view scheme = url.substr(0, sep);
+  absl::string_view rest = url.substr(sep + 3);
+  const size_t path_at = std::min(rest.find_first_of("/?#"), rest.size());
+  absl::string_view authority = rest.substr(0, path_at);
+  absl::string_view path = rest.substr(path_at);
+  std::string out = absl::StrCat(scheme, "://");
+  if (const size_t at = authority.rfind('@'); at != absl::string_view::npos) {
+    const absl::string_view userinfo = authority.substr(0, at);
+    absl::StrAppend(&out, userinfo.substr(0, userinfo.find(':')),
+                    userinfo.find(':') == absl::string_view::npos ? "" : ":***",
+                    "@");
+    authority.remove_prefix(at + 1);
   }
-  return value.replace(colon + 1, at - colon - 1, "***");
+  absl::StrAppend(&out, authority);
+  const bool database = scheme == "redis" || scheme == "rediss" ||
+                        scheme == "postgres" || scheme == "postgresql";
+  if (database || path.empty() || path == "/") {
+    absl::StrAppend(&out, path);
+  } else {
+    absl::StrAppend(&out, "/***");
+  }
+  return out;
+}
+
+// A setting's value with every URL in it redacted (RedactUrl).
+std::string RedactUrls(absl::string_view value) {
+  std::string out;
+  for (size_t sep; (sep = value.find("://")) != absl::string_view::npos;) {
+    size_t start = sep;
+    while (start > 0 &&
+           (absl::ascii_isalnum(value[start - 1]) || value[start - 1] == '+' ||
+            value[start - 1] == '-' || value[start - 1] == '.')) {
+      --start;
+    }
+    const size_t end = std::min(value.find_first_of(", \t", sep), value.size());
+    absl::StrAppend(&out, value.substr(0, start),
+                    RedactUrl(value.substr(start, end - start)));
+    value.remove_prefix(end);
+  }
+  absl::StrAppend(&out, value);
+  return out;
 }
 
 }  // namespace
@@ -558,8 +597,7 @@ absl::Status ResolveSecrets(ServerOptions* options) {
 std::string DescribeConfig(const ServerOptions& options) {
   std::string out;
   for (const Setting& s : Settings()) {
-    absl::StrAppend(&out, s.path, ": \"", RedactPassword(s.get(options)),
-                    "\"\n");
+    absl::StrAppend(&out, s.path, ": \"", RedactUrls(s.get(options)), "\"\n");
   }
   return out;
 }

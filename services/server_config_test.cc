@@ -147,6 +147,21 @@ TEST(ServerConfigTest, SecretsComeFromFilesOrEnvironment) {
               HasSubstr("postgresql://warden_app:***@pg:5432/warden"));
   EXPECT_EQ(DescribeConfig(o).find("hunter2"), std::string::npos);
   EXPECT_THAT(DescribeConfig(o), HasSubstr("webhook.secret_file: \""));
+  // Node providers and chat webhooks keep their keys in the URL's path.
+  o.chain_rpcs = {"ethereum=https://mainnet.infura.io/v3/KEY1",
+                  "base:8453=https://u:KEY2@base.example:8545/?key=KEY3",
+                  "anvil=http://127.0.0.1:8545"};
+  o.webhook.url = "https://hooks.slack.com/services/T0/B0/KEY4";
+  const std::string described = DescribeConfig(o);
+  for (const char* key : {"KEY1", "KEY2", "KEY3", "KEY4"}) {
+    EXPECT_EQ(described.find(key), std::string::npos) << key << described;
+  }
+  EXPECT_THAT(described,
+              HasSubstr("chain_rpc: \"ethereum=https://mainnet.infura.io/***, "
+                        "base:8453=https://u:***@base.example:8545/***, "
+                        "anvil=http://127.0.0.1:8545\""));
+  EXPECT_THAT(described,
+              HasSubstr("webhook.url: \"https://hooks.slack.com/***\""));
 }
 
 // docs/configuration.md's reference names every setting, its flag and its

@@ -203,11 +203,13 @@ absl::StatusOr<Operation> Submitter::Get(const std::string& org_id,
   return Advance(std::move(op));
 }
 
-absl::StatusOr<size_t> Submitter::AdvanceOpen(size_t limit) {
+absl::StatusOr<size_t> Submitter::AdvanceOpen(size_t limit,
+                                              const absl::Notification* stop) {
   WARDEN_ASSIGN_OR_RETURN(std::vector<Operation> open,
                           operations_->ListOpen(limit));
   size_t changed = 0;
   for (Operation& op : open) {
+    if (stop != nullptr && stop->HasBeenNotified()) break;
     const OperationState was = op.state;
     absl::StatusOr<Operation> now = Advance(op);
     if (!now.ok()) {

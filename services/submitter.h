@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "adapters/wallet_adapter.h"
 #include "governance/audit_log.h"
@@ -62,8 +63,10 @@ class Submitter {
   // Advances up to `limit` open operations once (the server's sweeper);
   // returns how many changed state. Each one polled is moved to the back of
   // the line, so that a backlog of waiting operations never starves the
-  // rest.
-  absl::StatusOr<size_t> AdvanceOpen(size_t limit);
+  // rest. Stops early, between operations, once `stop` (if given) is
+  // notified.
+  absl::StatusOr<size_t> AdvanceOpen(size_t limit,
+                                     const absl::Notification* stop = nullptr);
 
   // A SENDING operation not updated for this long belongs to a replica that
   // stopped mid-send: it becomes UNKNOWN. Longer than any one send can take
