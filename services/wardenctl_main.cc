@@ -49,6 +49,7 @@ constexpr int kCallFailed = 1;
 constexpr int kUsage = 2;
 constexpr int kChainBroken = 3;
 constexpr int kFindings = 4;
+constexpr int kNotConfirmed = 5;
 // Every call gets a deadline so that a hung server cannot hang the CLI.
 constexpr int kDeadlineSeconds = 30;
 
@@ -386,8 +387,8 @@ int VerifyExportFile(const std::string& path, bool json) {
 }
 
 int WalletCommand(const std::string& dir, const std::string& password_file,
-                  const std::string& key_file, uint64_t scrypt_n, bool create,
-                  bool import) {
+                  const std::string& key_file,
+                  const warden::evm::KdfParams& kdf, bool create, bool import) {
   absl::StatusOr<std::string> password =
       warden::evm::KeystorePassword(password_file, "--password-file");
   if (!password.ok()) {
@@ -408,8 +409,8 @@ int WalletCommand(const std::string& dir, const std::string& password_file,
       }
       key = absl::HexStringToBytes(digits);
     }
-    absl::StatusOr<warden::evm::Address> address = warden::evm::Keystore::Add(
-        dir, *password, warden::evm::KdfParams{.n = scrypt_n}, key);
+    absl::StatusOr<warden::evm::Address> address =
+        warden::evm::Keystore::Add(dir, *password, kdf, key);
     if (!address.ok()) {
       std::cerr << "wardenctl: " << address.status().message() << "\n";
       return kCallFailed;
@@ -646,7 +647,7 @@ int main(int argc, char** argv) {
   CLI::App* wallet = app.add_subcommand("wallet", "Local wallet keystore");
   wallet->require_subcommand(1);
   std::string keystore_dir, password_file, private_key_file;
-  uint64_t scrypt_n = warden::evm::KdfParams().n;
+  warden::evm::KdfParams kdf;
   auto keystore_options = [&](CLI::App* cmd) {
     cmd->add_option("--keystore", keystore_dir, "Keystore directory")
         ->required()
@@ -657,16 +658,23 @@ int main(int argc, char** argv) {
   };
   CLI::App* create_local = wallet->add_subcommand(
       "create-local", "Make a new key; prints its address");
+  auto kdf_options = [&](CLI::App* cmd) {
+    cmd->add_option("--scrypt-n", kdf.n, "scrypt cost: a power of 2, >= 1024")
+        ->capture_default_str();
+    cmd->add_option("--scrypt-r", kdf.r, "scrypt block size: 1..32")
+        ->capture_default_str();
+    cmd->add_option("--scrypt-p", kdf.p, "scrypt parallelism: 1..16")
+        ->capture_default_str();
+  };
   keystore_options(create_local);
-  create_local->add_option("--scrypt-n", scrypt_n, "scrypt cost (power of 2)")
-      ->capture_default_str();
+  kdf_options(create_local);
   CLI::App* import_local = wallet->add_subcommand(
       "import-local",
       "Encrypt an existing key (hex in a file); prints its "
       "address");
   keystore_options(import_local);
   import_local->add_option("--private-key-file", private_key_file)->required();
-  import_local->add_option("--scrypt-n", scrypt_n)->capture_default_str();
+  kdf_options(import_local);
   CLI::App* wallet_address = wallet->add_subcommand(
       "address", "Decrypt the keystore and print its addresses");
   keystore_options(wallet_address);
@@ -792,9 +800,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*create_local || *import_local || *wallet_address) {
-    return WalletCommand(keystore_dir, password_file, private_key_file,
-                         scrypt_n, create_local->parsed(),
-                         import_local->parsed());
+    return WalletCommand(keystore_dir, password_file, private_key_file, kdf,
+                         create_local->parsed(), import_local->parsed());
   }
   if (*migrate) {
     absl::StatusOr<int> version = warden::ApplyMigrations(postgres_url);
@@ -1289,6 +1296,12 @@ int main(int argc, char** argv) {
       }
     }
     PrintSubmission(response, json);
+    // A script waiting for the transfer learns from the exit code whether
+    // it happened.
+    if (submit_wait && response.has_operation() &&
+        response.operation().state() != v1::OPERATION_STATE_CONFIRMED) {
+      return kNotConfirmed;
+    }
     return 0;
   }
   if (*operation) {

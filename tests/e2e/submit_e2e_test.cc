@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -430,6 +431,29 @@ TEST_F(SubmitE2eTest, NativeEthLandsSettlesAndIsAudited) {
     EXPECT_EQ(row.settled_usd(), "30.00") << row.DebugString();
   }
   EXPECT_TRUE(found);
+}
+
+// `submit --wait` tells a script by its exit code whether the transfer
+// happened: 5 while it is not confirmed when the wait ends.
+TEST_F(SubmitE2eTest, WaitExitsFiveWithoutAConfirmation) {
+  ASSERT_TRUE(anvil_->Call("evm_setAutomine", Json::array({false})).ok());
+  absl::Cleanup automine = [&] {
+    (void)anvil_->Call("evm_setAutomine", Json::array({true}));
+  };
+  absl::StatusOr<CommandResult> r = RunCommand(
+      {WARDENCTL_PATH, "--server", replicas_[0]->address(), "--json", "submit",
+       "--agent", "payer", "--wallet", "payer_w", "--asset", "ETH", "--amount",
+       kHundredthEth, "--to", NewAddress(), "--wait", "--wait-seconds", "1"},
+      absl::Seconds(60));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 5) << r->out << r->err;
+  const Json out = Json::parse(r->out);
+  EXPECT_EQ(out["state"], "SUBMITTED") << out.dump();
+
+  // Mined at last, it confirms.
+  ASSERT_TRUE(anvil_->Call("evm_mine", Json::array()).ok());
+  EXPECT_EQ(WaitFinal(*replicas_[1], out["operation_id"]).state(),
+            v1::OPERATION_STATE_CONFIRMED);
 }
 
 TEST_F(SubmitE2eTest, Erc20TransferMovesTokens) {
