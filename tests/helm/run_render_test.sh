@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # The Helm chart, rendered with Go's text/template and sprig (the engine
 # Helm uses) by tests/helm/render.go, since there is no helm binary here:
-#   - the default values and the production example render, pass the
-#     structural checks, and give wardend a config it accepts
+#   - the default values, the production example, 1 and 2 replicas, TLS off
+#     and autoscaling render, pass the structural checks (render.go lists
+#     them: schema, comments, selectors, probes, disruption budget,
+#     plaintext, NOTES), and give wardend a config it accepts
 #     (wardend --check-config);
-#   - a chart with a broken template, and values that drop the security
-#     context, are rejected (so the checks can fail).
+#   - each check is shown to fail: a chart with a broken template, values
+#     that drop the security context, typos in the values, an undocumented
+#     value, a selector without the component, no startup probe, a budget
+#     that blocks drains, plaintext without its switch, NOTES without the TLS
+#     flags or the HPA's range, a ServiceMonitor that misses the Service.
 #
 #   tests/helm/run_render_test.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
@@ -19,17 +24,27 @@ GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$build/go-cache" \
   go build -o "$out/render" "$src/tests/helm/render.go"
 
 chart="$src/helm/warden"
-for values in "" "$chart/examples/values-production.yaml"; do
+
+# The vendor secrets the pod mounts from adapters.existingSecret: stand-ins
+# here, so that --check-config can read them.
+mkdir -p "$out/adapters"
+for f in cdp-api-key-secret cdp-wallet-secret privy-app-secret \
+         privy-authorization-key; do
+  echo "stand-in" > "$out/adapters/$f"
+done
+
+printf 'replicaCount: 1\n' > "$out/one-replica.yaml"
+printf 'replicaCount: 2\n' > "$out/two-replicas.yaml"
+printf 'tls: {enabled: false}\n' > "$out/plaintext.yaml"
+printf 'autoscaling: {enabled: true, minReplicas: 2, maxReplicas: 5}\n' \
+  > "$out/autoscaling.yaml"
+
+for values in "" "$chart/examples/values-production.yaml" \
+              "$out/one-replica.yaml" "$out/two-replicas.yaml" \
+              "$out/plaintext.yaml" "$out/autoscaling.yaml"; do
   echo "== render ${values:-default values}"
-  RENDER_CONFIG_OUT="$out/wardend.yaml" \
+  RENDER_CONFIG_OUT="$out/wardend.yaml" RENDER_NOTES_OUT="$out/notes.txt" \
     "$out/render" "$chart" $values > "$out/manifests.yaml"
-  # The vendor secrets the pod mounts from adapters.existingSecret: stand-ins
-  # here, so that --check-config can read them.
-  mkdir -p "$out/adapters"
-  for f in cdp-api-key-secret cdp-wallet-secret privy-app-secret \
-           privy-authorization-key; do
-    echo "stand-in" > "$out/adapters/$f"
-  done
   sed -i "s#/etc/warden/adapters/#$out/adapters/#g" "$out/wardend.yaml"
   WARDEN_REDIS_URL=redis://redis:6379 \
   WARDEN_POSTGRES_URL=postgresql://warden_app@postgres/warden \
@@ -37,22 +52,111 @@ for values in "" "$chart/examples/values-production.yaml"; do
     > "$out/check.txt"
   grep -q "configuration is valid" "$out/check.txt"
 done
-
-echo "== a broken template is rejected"
-cp -r "$chart" "$out/broken"
-echo '{{ .Values.image.repository | nosuchfunction }}' \
-  >> "$out/broken/templates/deployment.yaml"
-if "$out/render" "$out/broken" > /dev/null 2> "$out/err.txt"; then
-  echo "FAIL: the broken chart rendered" >&2
+# The renders did what their values asked (and wardend accepted them above).
+"$out/render" "$chart" "$out/one-replica.yaml" 2> /dev/null \
+  | grep -q '^  maxUnavailable: 1$'
+"$out/render" "$chart" "$out/plaintext.yaml" 2> /dev/null \
+  | grep -q '^      insecure_plaintext: true$'
+# A null in the values removes a default label (Helm's merge): the
+# production NetworkPolicy asks for its own label only.
+"$out/render" "$chart" "$chart/examples/values-production.yaml" 2> /dev/null \
+  > "$out/production.yaml"
+grep -q 'platform.example.com/agents: "true"' "$out/production.yaml"
+if grep -q 'warden.io/agents' "$out/production.yaml"; then
+  echo "FAIL: the production NetworkPolicy kept the default label" >&2
   exit 1
 fi
-grep -q 'function "nosuchfunction" not defined' "$out/err.txt"
 
-echo "== values without a security context are rejected"
+# rejected DESCRIPTION CHART EXPECTED_ERROR [VALUES_FILE ...]: the render
+# must fail, with EXPECTED_ERROR among its problems.
+rejected() {
+  local what="$1" chart_dir="$2" expected="$3"
+  shift 3
+  echo "== rejected: $what"
+  if "$out/render" "$chart_dir" "$@" > /dev/null 2> "$out/err.txt"; then
+    echo "FAIL: rendered although $what" >&2
+    exit 1
+  fi
+  if ! grep -qF -- "$expected" "$out/err.txt"; then
+    echo "FAIL: $what: expected \"$expected\" among:" >&2
+    cat "$out/err.txt" >&2
+    exit 1
+  fi
+}
+
+# mutant NAME FILE SED_SCRIPT: a copy of the chart with FILE edited; fails
+# if the edit changed nothing (the test would prove nothing).
+mutant() {
+  rm -rf "$out/$1"
+  cp -r "$chart" "$out/$1"
+  sed -i "$3" "$out/$1/$2"
+  if cmp -s "$chart/$2" "$out/$1/$2"; then
+    echo "FAIL: mutant $1: \"$3\" did not change $2" >&2
+    exit 1
+  fi
+}
+
+mutant broken templates/deployment.yaml \
+  '$a {{ .Values.image.repository | nosuchfunction }}'
+rejected "a template is broken" "$out/broken" \
+  'function "nosuchfunction" not defined'
+
 printf 'securityContext: {runAsNonRoot: false}\n' > "$out/insecure.yaml"
-if "$out/render" "$chart" "$out/insecure.yaml" > /dev/null 2> "$out/err.txt"; then
-  echo "FAIL: a container without its security context passed" >&2
-  exit 1
-fi
-grep -q "runAsNonRoot must be true" "$out/err.txt"
+rejected "a container runs as root" "$chart" \
+  "runAsNonRoot must be true" "$out/insecure.yaml"
+
+printf 'replicaCont: 3\n' > "$out/typo.yaml"
+rejected "a top-level key is misspelt" "$chart" \
+  "values.replicaCont: unknown key" "$out/typo.yaml"
+printf 'probes: {startup: {periodSecond: 5}}\n' > "$out/typo.yaml"
+rejected "a nested key is misspelt" "$chart" \
+  "values.probes.startup.periodSecond: unknown key" "$out/typo.yaml"
+printf 'service: {grpcPort: "7400"}\n' > "$out/typo.yaml"
+rejected "a value has the wrong type" "$chart" \
+  "values.service.grpcPort: 7400 is not of type integer" "$out/typo.yaml"
+
+mutant undocumented values.yaml '/-- Most replicas\./d'
+rejected "a value has no comment" "$out/undocumented" \
+  "values.yaml: autoscaling.maxReplicas has no comment"
+
+mutant no-component templates/_helpers.tpl \
+  '/define "warden.selectorLabels"/,/end/{/component: server/d}'
+rejected "the selectors lack the component" "$out/no-component" \
+  "Service spec.selector: also selects the migration Job's pod"
+grep -qF "PodDisruptionBudget spec.selector.matchLabels: lacks app.kubernetes.io/component: server" \
+  "$out/err.txt"
+grep -qF "NetworkPolicy spec.podSelector.matchLabels: also selects the migration Job's pod" \
+  "$out/err.txt"
+
+mutant no-startup templates/deployment.yaml \
+  '/startupProbe:/,/probes.startup/d'
+rejected "there is no startup probe" "$out/no-startup" \
+  "startupProbe must be a gRPC probe"
+
+mutant blocking-pdb templates/pdb.yaml \
+  's/maxUnavailable: 1/minAvailable: {{ $min }}/'
+rejected "the budget blocks drains at 1 replica" "$out/blocking-pdb" \
+  "it blocks node drains" "$out/one-replica.yaml"
+
+mutant no-plaintext-switch templates/_helpers.tpl '/"insecure_plaintext" true/d'
+rejected "plaintext lacks tls.insecure_plaintext" "$out/no-plaintext-switch" \
+  "without tls.insecure_plaintext: wardend refuses to start" \
+  "$out/plaintext.yaml"
+
+mutant notes-no-tls templates/NOTES.txt 's/ --tls-ca ca.crt//'
+rejected "NOTES omits --tls-ca" "$out/notes-no-tls" \
+  "TLS is on but the command lacks --tls-ca"
+
+mutant notes-no-hpa templates/NOTES.txt \
+  's/{{ .Values.autoscaling.minReplicas }} to {{ .Values.autoscaling.maxReplicas }} replicas/several replicas/'
+rejected "NOTES omits the HPA's range" "$out/notes-no-hpa" \
+  'autoscaling is on but NOTES does not say "2 to 5 replicas"' \
+  "$out/autoscaling.yaml"
+
+mutant unlabelled-service templates/service.yaml \
+  '0,/warden.serverLabels/s//warden.labels/'
+printf 'serviceMonitor: {enabled: true}\n' > "$out/monitor.yaml"
+rejected "the ServiceMonitor misses the Service" "$out/unlabelled-service" \
+  "ServiceMonitor: its selector does not match the Service" "$out/monitor.yaml"
+
 echo "helm chart: OK"

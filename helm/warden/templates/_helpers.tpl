@@ -17,19 +17,33 @@
 {{- end -}}
 {{- end -}}
 
-{{/* The standard labels on every resource. */}}
+{{/* The standard labels on every resource, without a component: the
+     server's resources add "server" (warden.serverLabels), the migration
+     Job "migrate". */}}
 {{- define "warden.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
-{{ include "warden.selectorLabels" . }}
+app.kubernetes.io/name: {{ include "warden.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: warden
 {{- end -}}
 
-{{/* The labels that select wardend's pods. */}}
+{{/* The standard labels of wardend's own resources (Deployment, its pods,
+     Service). */}}
+{{- define "warden.serverLabels" -}}
+{{ include "warden.labels" . }}
+app.kubernetes.io/component: server
+{{- end -}}
+
+{{/* The labels that select wardend's pods (Service, PodDisruptionBudget,
+     NetworkPolicy, anti-affinity, spreading). The component keeps the
+     migration Job's pod (component "migrate") out of them. A Deployment's
+     selector is immutable: changing these breaks upgrades (README). */}}
 {{- define "warden.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "warden.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: server
 {{- end -}}
 
 {{- define "warden.serviceAccountName" -}}
@@ -57,6 +71,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $_ := set $tls "client_ca_file" "/etc/warden/client-ca/ca.crt" -}}
 {{- end -}}
 {{- $_ := set $own "tls" $tls -}}
+{{- else -}}
+{{/* Without TLS wardend refuses a non-loopback listen address unless told
+     plaintext is meant (tls.enabled in values.yaml says when it is). */}}
+{{- $_ := set $own "tls" (dict "insecure_plaintext" true) -}}
 {{- end -}}
 {{- if .Values.audit.existingSecret -}}
 {{- $_ := set $own "audit" (dict "signing_key_file" (printf "/etc/warden/audit/%s" .Values.audit.key)) -}}
