@@ -58,17 +58,21 @@ grpc::ServerUnaryReactor* RunUnary(Executor* executor, Gatekeeper* gate,
     reactor->Finish(ToGrpcStatus(status));
   };
   const bool queued = executor->Submit(
-      [finish, gate, context, rpc, target = std::move(target),
+      [finish, gate, context, rpc, arrived, target = std::move(target),
        work = std::move(work), fill = std::move(fill)]() mutable {
+        // Refusals are logged with the request id too.
+        LogContext log(RequestIdOf(*context), "", rpc);
         absl::StatusOr<Principal> who = gate->Admit(*context, rpc, target);
         if (!who.ok()) {
           finish(who.status());
           return;
         }
-        LogContext log(RequestIdOf(*context), who->name, rpc);
+        log.set_principal(who->name);
         auto result = work(*who);
         if (result.ok()) {
           fill(*result);
+          spdlog::debug("call OK in {}",
+                        absl::FormatDuration(absl::Now() - arrived));
         } else {
           spdlog::info("call failed: {}", result.status().ToString());
         }

@@ -61,11 +61,25 @@ class JsonCallFields final : public spdlog::custom_flag_formatter {
 
 }  // namespace
 
-absl::Status ConfigureLogging(const std::string& format) {
+absl::Status ValidateLogging(const std::string& format,
+                             const std::string& level) {
   if (format != "json" && format != "text") {
-    return absl::InvalidArgumentError("log.format: must be json or text");
+    return absl::InvalidArgumentError(
+        absl::StrCat("log.format: \"", format, "\" must be json or text"));
   }
+  if (level != "debug" && level != "info" && level != "warn" &&
+      level != "error") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "log.level: \"", level, "\" must be debug, info, warn or error"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ConfigureLogging(const std::string& format,
+                              const std::string& level) {
+  if (absl::Status st = ValidateLogging(format, level); !st.ok()) return st;
   spdlog::set_default_logger(spdlog::stderr_color_mt("wardend"));
+  spdlog::set_level(spdlog::level::from_str(level));
   if (format == "json") {
     auto formatter = std::make_unique<spdlog::pattern_formatter>(
         spdlog::pattern_time_type::utc);
@@ -95,5 +109,9 @@ LogContext::LogContext(std::string request_id, std::string principal,
 }
 
 LogContext::~LogContext() { call_fields = {}; }
+
+void LogContext::set_principal(std::string principal) {
+  call_fields.principal = std::move(principal);
+}
 
 }  // namespace warden

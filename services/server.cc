@@ -38,6 +38,7 @@
 #include "governance/telemetry.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "services/logging.h"
 #include "spdlog/spdlog.h"
 
 namespace warden {
@@ -141,11 +142,7 @@ absl::Status ValidateOptions(const ServerOptions& options) {
         "--insecure-no-auth: refused on ", options.listen,
         "; calls without credentials are allowed on loopback only"));
   }
-  if (options.log_format != "json" && options.log_format != "text") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "log.format: \"", options.log_format, "\" must be json or text"));
-  }
-  return absl::OkStatus();
+  return ValidateLogging(options.log_format, options.log_level);
 }
 
 absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(

@@ -137,6 +137,8 @@ struct ServerOptions {
   std::string health_listen;
   // "json" (one object per line) or "text".
   std::string log_format = "json";
+  // "debug" (adds a line per call served), "info", "warn" or "error".
+  std::string log_level = "info";
 };
 
 // The options' own consistency: backends, TLS, auth and listen address.

@@ -282,6 +282,8 @@ std::vector<Setting> MakeSettings() {
       Text("log.format", "--log-format", "WARDEN_LOG_FORMAT",
            "json (one object per line) or text",
            [](O* o) { return &o->log_format; }),
+      Text("log.level", "--log-level", "WARDEN_LOG_LEVEL",
+           "debug, info, warn or error", [](O* o) { return &o->log_level; }),
   };
   // The one repeated setting.
   s.push_back(Setting{

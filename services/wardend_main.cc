@@ -98,7 +98,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   // Logs go to stderr; stdout carries only the "listening on" line.
-  if (absl::Status st = warden::ConfigureLogging(options.log_format);
+  if (absl::Status st =
+          warden::ConfigureLogging(options.log_format, options.log_level);
       !st.ok()) {
     std::cerr << "wardend: " << st.message() << "\n";
     return 2;

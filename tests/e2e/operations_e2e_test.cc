@@ -6,6 +6,7 @@
 
 #include <httplib.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <atomic>
@@ -171,6 +172,63 @@ TEST(OperationsE2eTest, TraceparentIsInTheAuditRecord) {
   v1::Authorization a;
   ASSERT_TRUE((*w)->authz().GetAuthorization(&c, get, &a).ok());
   EXPECT_EQ(a.traceparent(), trace);
+}
+
+// Logs: one JSON object per line; a call's lines carry its request id,
+// principal and RPC; at debug level every call served has one.
+TEST(OperationsE2eTest, LogsAreJsonLinesWithTheCallsRequestIdAndPrincipal) {
+  TempDir dir;
+  const std::string log = dir.path() + "/wardend.log";
+  // wardend's stderr into `log`.
+  const std::string wrapper = dir.Write(
+      "wardend.sh",
+      absl::StrCat("#!/bin/sh\nexec ", WARDEND_PATH, " \"$@\" 2> ", log, "\n"));
+  ASSERT_EQ(::chmod(wrapper.c_str(), 0755), 0);
+  auto w = WardendProcess::Start(
+      wrapper,
+      {"--embedded", "--bundle", dir.Write("b.yaml", kBundle), "--audit-file",
+       dir.path() + "/audit.jsonl", "--log-level", "debug"});
+  ASSERT_TRUE(w.ok()) << w.status();
+  {
+    grpc::ClientContext c;
+    c.AddMetadata("x-request-id", "req-ok");
+    v1::AuthorizeResponse r;
+    ASSERT_TRUE((*w)->authz().Authorize(&c, Spend(1), &r).ok());
+  }
+  {
+    grpc::ClientContext c;
+    c.AddMetadata("x-request-id", "req-bad");
+    v1::AuthorizeRequest unknown = Spend(1);
+    unknown.set_agent_id("nobody");
+    v1::AuthorizeResponse r;
+    EXPECT_FALSE((*w)->authz().Authorize(&c, unknown, &r).ok());
+  }
+  (*w)->process().Signal(SIGTERM);
+  ASSERT_TRUE((*w)->process().Wait(absl::Seconds(30)).ok());
+
+  std::ifstream in(log);
+  std::string line;
+  int lines = 0;
+  bool ok_line = false, failed_line = false;
+  while (std::getline(in, line)) {
+    ++lines;
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << line;
+    EXPECT_TRUE(j["time"].is_string() && j["level"].is_string() &&
+                j["message"].is_string())
+        << line;
+    if (!j.contains("request_id")) continue;
+    EXPECT_EQ(j["principal"], "user/anonymous") << line;
+    EXPECT_EQ(j["rpc"], "AuthorizationService.Authorize") << line;
+    const std::string message = j["message"];
+    ok_line |= j["request_id"] == "req-ok" && j["level"] == "debug" &&
+               message.rfind("call OK in ", 0) == 0;
+    failed_line |= j["request_id"] == "req-bad" && j["level"] == "info" &&
+                   message.find("call failed") != std::string::npos;
+  }
+  EXPECT_GT(lines, 2);
+  EXPECT_TRUE(ok_line);
+  EXPECT_TRUE(failed_line);
 }
 
 TEST(OperationsE2eTest, RollbackRestoresTheEarlierLimitsAndIsAudited) {
