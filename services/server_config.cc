@@ -128,7 +128,8 @@ std::vector<Setting> MakeSettings() {
            "Policy bundle (YAML) applied at start",
            [](O* o) { return &o->bundle_path; }),
       Text("redis.url", "--redis", "WARDEN_REDIS_URL",
-           "Budgets in Redis, shared by replicas: redis://HOST:PORT[/DB]",
+           "Budgets in Redis, shared by replicas: "
+           "redis://[[USER]:PASSWORD@]HOST:PORT[/DB]",
            [](O* o) { return &o->redis_url; }),
       Number<size_t>(
           "redis.pool_size", "--redis-pool-size",

@@ -10,6 +10,7 @@ namespace warden {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using Outcome = ReserveResult::Outcome;
 
 // Near the real time: Redis expires keys by its own clock, so TTLs derived
@@ -220,6 +221,52 @@ TEST(RedisUrlTest, Parse) {
               HasSubstr("needs HOST:PORT"));
   EXPECT_THAT(ParseRedisUrl("redis://x:1/db").status().message(),
               HasSubstr("database must be a number"));
+  // Credentials: requirepass, an ACL user, percent-encoding; errors never
+  // quote them.
+  o = *ParseRedisUrl("redis://:s3cr%40t@cache:6379/1");
+  EXPECT_EQ(o.user, "");
+  EXPECT_EQ(o.password, "s3cr@t");
+  EXPECT_EQ(o.host, "cache");
+  EXPECT_EQ(o.db, 1);
+  o = *ParseRedisUrl("redis://warden:pw@[::1]:6379");
+  EXPECT_EQ(o.user, "warden");
+  EXPECT_EQ(o.password, "pw");
+  EXPECT_EQ(o.host, "::1");
+  for (const char* bad : {"redis://:hunter2@cache", "redis://hunter2@cache:1",
+                          "redis://:hunter2%4@cache:1", "redis://u:@cache:1",
+                          "redis://:hunter2@cache:1/x"}) {
+    const absl::Status st = ParseRedisUrl(bad).status();
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(st.message(), Not(HasSubstr("hunter2"))) << bad;
+  }
+}
+
+// A Redis that requires a password (or an ACL user) is reached with the
+// URL's credentials; wrong ones are UNAVAILABLE naming AUTH, not the secret.
+TEST(RedisAuthTest, CredentialsFromTheUrl) {
+  absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis =
+      testing::RedisServer::Start({"--requirepass", "main-pw", "--user",
+                                   "warden", "on", ">acl-pw", "~*", "&*",
+                                   "+@all"});
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  const std::string at = absl::StrCat("127.0.0.1:", (*redis)->port());
+  for (const std::string& url :
+       {absl::StrCat("redis://:main-pw@", at),
+        absl::StrCat("redis://warden:acl-pw@", at, "/3")}) {
+    RedisBudgetStore store(std::make_unique<RedisClient>(*ParseRedisUrl(url)));
+    ASSERT_TRUE(store.MarkReady("acme").ok()) << url;
+    absl::StatusOr<ReserveResult> r = store.Reserve(Hold("az_1", 1, 1000));
+    ASSERT_TRUE(r.ok()) << url << ": " << r.status();
+  }
+  for (const std::string& url :
+       {absl::StrCat("redis://", at), absl::StrCat("redis://:wrong-pw@", at),
+        absl::StrCat("redis://warden:main-pw@", at)}) {
+    RedisBudgetStore store(std::make_unique<RedisClient>(*ParseRedisUrl(url)));
+    const absl::Status st = store.MarkReady("acme");
+    EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << url << st;
+    EXPECT_THAT(st.message(), HasSubstr("AUTH")) << url;
+    EXPECT_THAT(st.message(), Not(HasSubstr("-pw"))) << url;
+  }
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -47,20 +48,72 @@ RedisReply Copy(const redisReply* r) {
   return out;
 }
 
+// %XX escapes decoded; INVALID_ARGUMENT for a malformed one.
+absl::StatusOr<std::string> PercentDecode(absl::string_view in) {
+  const auto nibble = [](char c) {
+    return absl::ascii_isdigit(c) ? c - '0' : absl::ascii_tolower(c) - 'a' + 10;
+  };
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out.push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size() || !absl::ascii_isxdigit(in[i + 1]) ||
+        !absl::ascii_isxdigit(in[i + 2])) {
+      return absl::InvalidArgumentError("bad percent-encoding");
+    }
+    out.push_back(
+        static_cast<char>(nibble(in[i + 1]) * 16 + nibble(in[i + 2])));
+    i += 2;
+  }
+  return out;
+}
+
+// A Redis error reply as UNAVAILABLE naming the command.
+absl::StatusOr<RedisReply> RefusedAsStatus(const std::vector<std::string>& argv,
+                                           absl::StatusOr<RedisReply> reply) {
+  if (reply.ok() && reply->IsError()) {
+    return absl::UnavailableError(absl::StrCat(
+        "redis ", argv.empty() ? "" : argv[0], ": ", reply->str));
+  }
+  return reply;
+}
+
 }  // namespace
 
 absl::StatusOr<RedisOptions> ParseRedisUrl(absl::string_view url) {
   RedisOptions o;
   absl::string_view rest = url;
   if (!absl::ConsumePrefix(&rest, "redis://")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "redis url \"", url, "\" must look like redis://HOST:PORT[/DB]"));
+    return absl::InvalidArgumentError(
+        "redis url: must look like redis://[[USER]:PASSWORD@]HOST:PORT[/DB]");
   }
+  if (const size_t at = rest.rfind('@'); at != absl::string_view::npos) {
+    const absl::string_view userinfo = rest.substr(0, at);
+    const size_t colon = userinfo.find(':');
+    if (colon == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          "redis url: credentials must be USER:PASSWORD@ or :PASSWORD@");
+    }
+    absl::StatusOr<std::string> user = PercentDecode(userinfo.substr(0, colon));
+    absl::StatusOr<std::string> password =
+        PercentDecode(userinfo.substr(colon + 1));
+    if (!user.ok() || !password.ok() || password->empty()) {
+      return absl::InvalidArgumentError(
+          "redis url: the user or password is empty or badly percent-encoded");
+    }
+    o.user = *std::move(user);
+    o.password = *std::move(password);
+    rest.remove_prefix(at + 1);
+  }
+  // From here on only the address is quoted: it holds no secret.
+  const std::string address(rest);
   const size_t slash = rest.find('/');
   if (slash != absl::string_view::npos) {
     if (!absl::SimpleAtoi(rest.substr(slash + 1), &o.db) || o.db < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("redis url \"", url, "\": database must be a number"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "redis url \"", address, "\": database must be a number"));
     }
     rest = rest.substr(0, slash);
   }
@@ -69,13 +122,13 @@ absl::StatusOr<RedisOptions> ParseRedisUrl(absl::string_view url) {
       !absl::SimpleAtoi(rest.substr(colon + 1), &o.port) || o.port <= 0 ||
       o.port > 65535) {
     return absl::InvalidArgumentError(
-        absl::StrCat("redis url \"", url, "\": needs HOST:PORT"));
+        absl::StrCat("redis url \"", address, "\": needs HOST:PORT"));
   }
   absl::string_view host = rest.substr(0, colon);
   if (absl::ConsumePrefix(&host, "[")) absl::ConsumeSuffix(&host, "]");
   if (host.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("redis url \"", url, "\": needs a host"));
+        absl::StrCat("redis url \"", address, "\": needs a host"));
   }
   o.host = std::string(host);
   return o;
@@ -107,6 +160,26 @@ RedisClient::Connect() {
       REDIS_OK) {
     return absl::UnavailableError(
         absl::StrCat("redis connect to ", where, ": cannot set timeout"));
+  }
+  if (!options_.password.empty()) {
+    auto* r = static_cast<redisReply*>(
+        options_.user.empty()
+            ? redisCommand(c->ctx, "AUTH %b", options_.password.data(),
+                           options_.password.size())
+            : redisCommand(c->ctx, "AUTH %b %b", options_.user.data(),
+                           options_.user.size(), options_.password.data(),
+                           options_.password.size()));
+    std::string refused = r == nullptr ? "no answer"
+                          : r->type == REDIS_REPLY_ERROR
+                              ? std::string(r->str, r->len)
+                              : "";
+    if (r != nullptr) freeReplyObject(r);
+    if (!refused.empty()) {
+      // Redis's answer (WRONGPASS ...) never quotes the password.
+      return absl::UnavailableError(
+          absl::StrCat("redis AUTH", options_.user.empty() ? "" : " as ",
+                       options_.user, " on ", where, " refused: ", refused));
+    }
   }
   if (options_.db != 0) {
     auto* r = static_cast<redisReply*>(
@@ -160,6 +233,11 @@ void RedisClient::Release(std::unique_ptr<Connection> c) {
 }
 
 absl::StatusOr<RedisReply> RedisClient::Command(
+    const std::vector<std::string>& argv) {
+  return RefusedAsStatus(argv, Call(argv));
+}
+
+absl::StatusOr<RedisReply> RedisClient::Call(
     const std::vector<std::string>& argv) {
   const absl::Time start = absl::Now();
   absl::StatusOr<RedisReply> reply = Send(argv);
@@ -222,9 +300,9 @@ absl::StatusOr<RedisReply> RedisClient::Eval(
                                      std::to_string(keys.size())};
     argv.insert(argv.end(), keys.begin(), keys.end());
     argv.insert(argv.end(), args.begin(), args.end());
-    absl::StatusOr<RedisReply> r = Command(argv);
+    absl::StatusOr<RedisReply> r = Call(argv);
     if (!r.ok() || !r->IsError() || !absl::StartsWith(r->str, "NOSCRIPT")) {
-      return r;
+      return RefusedAsStatus(argv, std::move(r));
     }
     absl::MutexLock lock(&mu_);
     std::erase_if(shas_, [&](const auto& p) { return p.first == script; });

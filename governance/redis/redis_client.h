@@ -20,6 +20,10 @@ struct RedisOptions {
   std::string host = "127.0.0.1";
   int port = 6379;
   int db = 0;
+  // AUTH on every new connection when a password is set: `AUTH password`
+  // (requirepass), or `AUTH user password` (an ACL user) when user is set.
+  std::string user;
+  std::string password;
   // Every bound has a default; each is documented in docs/configuration.md.
   absl::Duration connect_timeout = absl::Milliseconds(500);
   absl::Duration command_timeout = absl::Seconds(1);
@@ -27,8 +31,9 @@ struct RedisOptions {
   size_t pool_size = 16;
 };
 
-// Parses redis://HOST:PORT[/DB] (HOST may be [v6]). INVALID_ARGUMENT naming
-// what is wrong.
+// Parses redis://[[USER]:PASSWORD@]HOST:PORT[/DB] (HOST may be [v6]; USER
+// and PASSWORD percent-encoded where they hold reserved characters).
+// INVALID_ARGUMENT naming what is wrong, never quoting the password.
 absl::StatusOr<RedisOptions> ParseRedisUrl(absl::string_view url);
 
 // A reply, copied out of hiredis so it outlives the connection.
@@ -47,8 +52,8 @@ struct RedisReply {
 // use, so the client recovers by itself once Redis is back. Thread-safe.
 //
 // Every failure (connect, I/O, timeout, pool exhausted) is UNAVAILABLE with
-// the operation named; a Redis error reply is returned as a kError reply,
-// not a Status, so callers can react to NOSCRIPT.
+// the operation named, and so is a Redis error reply (NOAUTH, OOM,
+// READONLY, ...): a refused write never passes for a done one.
 class RedisClient {
  public:
   explicit RedisClient(RedisOptions options);
@@ -56,6 +61,7 @@ class RedisClient {
   RedisClient(const RedisClient&) = delete;
   RedisClient& operator=(const RedisClient&) = delete;
 
+  // Never a kError reply (see above).
   absl::StatusOr<RedisReply> Command(const std::vector<std::string>& argv);
 
   // EVALSHA of `script` (loaded with SCRIPT LOAD on first use and again
@@ -68,7 +74,10 @@ class RedisClient {
 
  private:
   struct Connection;
-  // Command without the telemetry.
+  // Command, with error replies as kError replies (Eval reacts to
+  // NOSCRIPT).
+  absl::StatusOr<RedisReply> Call(const std::vector<std::string>& argv);
+  // Call without the telemetry.
   absl::StatusOr<RedisReply> Send(const std::vector<std::string>& argv);
   absl::StatusOr<std::unique_ptr<Connection>> Acquire();
   void Release(std::unique_ptr<Connection> c);

@@ -28,21 +28,36 @@ absl::StatusOr<int> FreeLoopbackPort() {
   return ntohs(addr.sin_port);
 }
 
-absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start() {
+absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(
+    std::vector<std::string> extra_args) {
   char dir[] = "/tmp/warden-redis-XXXXXX";
   if (::mkdtemp(dir) == nullptr) return absl::InternalError("mkdtemp");
   absl::StatusOr<int> port = FreeLoopbackPort();
   if (!port.ok()) return port.status();
-  std::unique_ptr<RedisServer> server(new RedisServer(*port, dir));
+  std::unique_ptr<RedisServer> server(
+      new RedisServer(*port, dir, std::move(extra_args)));
   if (absl::Status st = server->Launch(); !st.ok()) return st;
   return server;
 }
 
 absl::Status RedisServer::Launch() {
-  absl::StatusOr<std::unique_ptr<Subprocess>> p = Subprocess::Start(
-      {"/usr/bin/redis-server", "--port", absl::StrCat(port_), "--bind",
-       "127.0.0.1", "--dir", dir_, "--save", "", "--appendonly", "yes",
-       "--appendfsync", "always", "--loglevel", "notice"});
+  std::vector<std::string> argv = {"/usr/bin/redis-server",
+                                   "--port",
+                                   absl::StrCat(port_),
+                                   "--bind",
+                                   "127.0.0.1",
+                                   "--dir",
+                                   dir_,
+                                   "--save",
+                                   "",
+                                   "--appendonly",
+                                   "yes",
+                                   "--appendfsync",
+                                   "always",
+                                   "--loglevel",
+                                   "notice"};
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  absl::StatusOr<std::unique_ptr<Subprocess>> p = Subprocess::Start(argv);
   if (!p.ok()) return p.status();
   process_ = *std::move(p);
   absl::StatusOr<std::string> ready =

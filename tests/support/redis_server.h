@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "tests/support/subprocess.h"
@@ -16,7 +17,9 @@ namespace warden::testing {
 // the test process dies (PR_SET_PDEATHSIG).
 class RedisServer {
  public:
-  static absl::StatusOr<std::unique_ptr<RedisServer>> Start();
+  // `extra_args` go on redis-server's command line (e.g. --requirepass).
+  static absl::StatusOr<std::unique_ptr<RedisServer>> Start(
+      std::vector<std::string> extra_args = {});
   ~RedisServer();
 
   int port() const { return port_; }
@@ -28,11 +31,13 @@ class RedisServer {
   absl::Status Restart();
 
  private:
-  RedisServer(int port, std::string dir) : port_(port), dir_(std::move(dir)) {}
+  RedisServer(int port, std::string dir, std::vector<std::string> extra_args)
+      : port_(port), dir_(std::move(dir)), extra_args_(std::move(extra_args)) {}
   absl::Status Launch();
 
   int port_;
   std::string dir_;
+  std::vector<std::string> extra_args_;
   std::unique_ptr<Subprocess> process_;
 };
 
