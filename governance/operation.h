@@ -2,8 +2,11 @@
 #define WARDEN_GOVERNANCE_OPERATION_H_
 
 #include <cstddef>
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -83,6 +86,9 @@ class OperationStore {
   // Up to `limit` operations not in a final state, least recently updated
   // first, across orgs.
   virtual absl::StatusOr<std::vector<Operation>> ListOpen(size_t limit) = 0;
+  // How many operations are in each state that is not final, by org.
+  using OpenCounts = std::map<std::pair<std::string, OperationState>, int64_t>;
+  virtual absl::StatusOr<OpenCounts> CountOpen() = 0;
 };
 
 }  // namespace warden

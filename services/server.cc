@@ -544,6 +544,22 @@ void WardenServer::AddGauges() {
                       return budgets_->CountHeld(org);
                     }));
   metrics_.AddGauge(
+      "warden_operations_open",
+      "Submitted operations not yet CONFIRMED or FAILED, per org and state "
+      "(UNKNOWN ones keep their holds until polling resolves them).",
+      [this] {
+        std::vector<std::pair<Labels, double>> out;
+        absl::StatusOr<OperationStore::OpenCounts> counts =
+            operations_->CountOpen();
+        if (!counts.ok()) return out;
+        for (const auto& [key, n] : *counts) {
+          out.push_back(
+              {{{"org", key.first}, {"state", OperationStateName(key.second)}},
+               static_cast<double>(n)});
+        }
+        return out;
+      });
+  metrics_.AddGauge(
       "warden_frozen_scopes", "Frozen scopes (kill switch), per org.",
       per_org([this](const std::string& org) -> absl::StatusOr<int64_t> {
         WARDEN_ASSIGN_OR_RETURN(std::vector<FrozenScope> frozen,

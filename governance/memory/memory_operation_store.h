@@ -61,6 +61,14 @@ class MemoryOperationStore final : public OperationStore {
     if (out.size() > limit) out.resize(limit);
     return out;
   }
+  absl::StatusOr<OpenCounts> CountOpen() override {
+    absl::MutexLock lock(&mu_);
+    OpenCounts out;
+    for (const auto& [key, op] : ops_) {
+      if (!IsFinal(op.state)) ++out[{op.org_id, op.state}];
+    }
+    return out;
+  }
 
  private:
   absl::Mutex mu_;

@@ -119,4 +119,18 @@ absl::StatusOr<std::vector<Operation>> PostgresOperationStore::ListOpen(
   return out;
 }
 
+absl::StatusOr<OperationStore::OpenCounts> PostgresOperationStore::CountOpen() {
+  OpenCounts out;
+  WARDEN_RETURN_IF_ERROR(
+      session_.Run("count open operations", [&](pqxx::work& w) {
+        for (const pqxx::row& r : w.exec(
+                 "SELECT org_id, state, count(*) FROM operations WHERE state "
+                 "NOT IN ('CONFIRMED', 'FAILED') GROUP BY org_id, state")) {
+          out[{r[0].as<std::string>(), StateNamed(r[1].as<std::string>())}] =
+              r[2].as<int64_t>();
+        }
+      }));
+  return out;
+}
+
 }  // namespace warden

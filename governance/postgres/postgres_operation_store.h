@@ -21,6 +21,7 @@ class PostgresOperationStore final : public OperationStore {
   absl::StatusOr<bool> Update(const Operation& op,
                               OperationState from) override;
   absl::StatusOr<std::vector<Operation>> ListOpen(size_t limit) override;
+  absl::StatusOr<OpenCounts> CountOpen() override;
 
  private:
   pg::Session session_;

@@ -1,0 +1,113 @@
+// The OperationStore contract, on memory and on Postgres: create once, get,
+// compare-and-set updates (so that of two replicas only one sends), the
+// open list in update order, and the open counts behind the
+// warden_operations_open gauge.
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "governance/memory/memory_operation_store.h"
+#include "governance/operation.h"
+#include "governance/postgres/postgres_operation_store.h"
+#include "gtest/gtest.h"
+#include "tests/support/migrated_postgres_test.h"
+
+namespace warden {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::Pair;
+
+const absl::Time kT0 = absl::FromUnixSeconds(1'800'000'000);
+
+Operation Op(const std::string& org, const std::string& az, int minute) {
+  return Operation{.id = OperationIdFor(az),
+                   .org_id = org,
+                   .authorization_id = az,
+                   .agent_id = "agent",
+                   .wallet_id = "w",
+                   .created_at = kT0,
+                   .updated_at = kT0 + absl::Minutes(minute)};
+}
+
+class OperationStoreTest : public testing::MigratedPostgresTest,
+                           public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetUp() override {
+    if (GetParam()) {
+      // A fresh table per case.
+      auto c = pg::Connect(pg_->url());
+      ASSERT_TRUE(c.ok()) << c.status();
+      pqxx::work w(**c);
+      w.exec("TRUNCATE operations");
+      w.commit();
+      store_ = std::make_unique<PostgresOperationStore>(pg_->url("warden_app"));
+    } else {
+      store_ = std::make_unique<MemoryOperationStore>();
+    }
+  }
+  std::unique_ptr<OperationStore> store_;
+};
+
+TEST_P(OperationStoreTest, CreateOnceGetAndCompareAndSet) {
+  Operation op = Op("acme", "az_1", 0);
+  ASSERT_TRUE(store_->Create(op).ok());
+  EXPECT_EQ(store_->Create(op).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->Get("other", op.id).status().code(),
+            absl::StatusCode::kNotFound);
+
+  Operation sending = op;
+  sending.state = OperationState::kSending;
+  EXPECT_EQ(store_->Update(sending, OperationState::kPending).value_or(false),
+            true);
+  // A second replica that also saw it PENDING loses the race.
+  EXPECT_EQ(store_->Update(sending, OperationState::kPending).value_or(true),
+            false);
+  Operation sent = sending;
+  sent.state = OperationState::kSubmitted;
+  sent.tx_hash = "0x" + std::string(64, 'a');
+  ASSERT_EQ(store_->Update(sent, OperationState::kSending).value_or(false),
+            true);
+  absl::StatusOr<Operation> got = store_->Get("acme", op.id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->state, OperationState::kSubmitted);
+  EXPECT_EQ(got->tx_hash, sent.tx_hash);
+}
+
+TEST_P(OperationStoreTest, ListsAndCountsOpenOperations) {
+  Operation unknown = Op("acme", "az_1", 3);
+  unknown.state = OperationState::kUnknown;
+  Operation pending = Op("acme", "az_2", 1);
+  Operation confirmed = Op("acme", "az_3", 0);
+  confirmed.state = OperationState::kConfirmed;
+  Operation other = Op("globex", "az_4", 2);
+  other.state = OperationState::kUnknown;
+  for (const Operation& op : {unknown, pending, confirmed, other}) {
+    ASSERT_TRUE(store_->Create(op).ok());
+  }
+  absl::StatusOr<std::vector<Operation>> open = store_->ListOpen(10);
+  ASSERT_TRUE(open.ok()) << open.status();
+  std::vector<std::string> ids;
+  for (const Operation& op : *open) ids.push_back(op.authorization_id);
+  EXPECT_THAT(ids, ElementsAre("az_2", "az_4", "az_1"));
+  EXPECT_EQ(store_->ListOpen(1)->size(), 1u);
+
+  absl::StatusOr<OperationStore::OpenCounts> counts = store_->CountOpen();
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  using Key = std::pair<std::string, OperationState>;
+  EXPECT_THAT(*counts,
+              ElementsAre(Pair(Key{"acme", OperationState::kPending}, 1),
+                          Pair(Key{"acme", OperationState::kUnknown}, 1),
+                          Pair(Key{"globex", OperationState::kUnknown}, 1)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, OperationStoreTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& store) {
+                           return store.param ? "Postgres" : "Memory";
+                         });
+
+}  // namespace
+}  // namespace warden
