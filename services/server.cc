@@ -156,12 +156,15 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
   SetProcessMetrics(&s->metrics_);
 
   if (!options.postgres_url.empty()) {
+    const std::string pg_url =
+        pg::WithTimeouts(options.postgres_url, options.postgres_connect_timeout,
+                         options.postgres_statement_timeout);
     WARDEN_ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> c,
-                            pg::Connect(options.postgres_url));
+                            pg::Connect(pg_url));
     WARDEN_RETURN_IF_ERROR(RequireSchema(*c));
     WARDEN_ASSIGN_OR_RETURN(
-        s->config_, PostgresConfigStore::Open(options.postgres_url,
-                                              options.config_refresh_interval));
+        s->config_,
+        PostgresConfigStore::Open(pg_url, options.config_refresh_interval));
     std::unique_ptr<CheckpointSigner> signer;
     if (!options.audit_signing_key_path.empty()) {
       WARDEN_ASSIGN_OR_RETURN(signer, CheckpointSigner::FromPemFile(
@@ -170,17 +173,14 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
       spdlog::warn("no --audit-signing-key: audit checkpoints are not signed");
     }
     s->audit_ = std::make_unique<PostgresAuditLog>(
-        PostgresAuditOptions{.url = options.postgres_url,
+        PostgresAuditOptions{.url = pg_url,
                              .batch_max_rows = options.audit_batch_max_rows,
                              .max_queued = options.audit_max_queued},
         std::move(signer));
-    s->audit_reader_ =
-        std::make_unique<PostgresAuditReader>(options.postgres_url);
-    s->freezes_ = std::make_unique<PostgresFreezeStore>(options.postgres_url);
-    s->credentials_ =
-        std::make_unique<PostgresCredentialStore>(options.postgres_url);
-    s->operations_ =
-        std::make_unique<PostgresOperationStore>(options.postgres_url);
+    s->audit_reader_ = std::make_unique<PostgresAuditReader>(pg_url);
+    s->freezes_ = std::make_unique<PostgresFreezeStore>(pg_url);
+    s->credentials_ = std::make_unique<PostgresCredentialStore>(pg_url);
+    s->operations_ = std::make_unique<PostgresOperationStore>(pg_url);
   } else {
     s->operations_ = std::make_unique<MemoryOperationStore>();
     s->credentials_ = std::make_unique<MemoryCredentialStore>();
@@ -501,12 +501,10 @@ absl::Status WardenServer::Bootstrap(const Clock* clock) {
 absl::Status WardenServer::CheckPostgres() {
   if (options_.postgres_url.empty()) return absl::OkStatus();
   if (probe_ == nullptr) {
-    // Bounded, so that a partition cannot hang the sweeper.
-    const std::string bounded = absl::StrCat(
-        options_.postgres_url,
-        options_.postgres_url.find('?') == std::string::npos ? "?" : "&",
-        "connect_timeout=2&options=-c%20statement_timeout%3D2000");
-    WARDEN_ASSIGN_OR_RETURN(probe_, pg::Connect(bounded));
+    // Tightly bounded, so that a partition cannot hang the sweeper.
+    WARDEN_ASSIGN_OR_RETURN(probe_, pg::Connect(pg::WithTimeouts(
+                                        options_.postgres_url, absl::Seconds(2),
+                                        absl::Seconds(2))));
   }
   absl::Status st = RequireSchema(*probe_);
   if (!st.ok()) probe_.reset();  // Reconnect next time.

@@ -52,6 +52,9 @@ struct ServerOptions {
   std::string audit_signing_key_path;
   // Longest time a replica serves an older bundle when a NOTIFY is missed.
   absl::Duration config_refresh_interval = absl::Seconds(5);
+  // Bounds on every Postgres connection and statement (pg::WithTimeouts).
+  absl::Duration postgres_connect_timeout = absl::Seconds(5);
+  absl::Duration postgres_statement_timeout = absl::Seconds(30);
   // Policy bundle applied at start (required unless Postgres holds config).
   std::string bundle_path;
   // The audit trail when Postgres is not used (a JSONL file).

@@ -150,6 +150,14 @@ std::vector<Setting> MakeSettings() {
           "postgres.config_refresh_ms", "--config-refresh-ms",
           "Longest a replica serves an older bundle if a NOTIFY is missed",
           [](O* o) { return &o->config_refresh_interval; }, 100, 3'600'000),
+      Millis(
+          "postgres.connect_timeout_ms", "--postgres-connect-timeout-ms",
+          "Per Postgres connection attempt (whole seconds, at least 2)",
+          [](O* o) { return &o->postgres_connect_timeout; }, 1, 600'000),
+      Millis(
+          "postgres.statement_timeout_ms", "--postgres-statement-timeout-ms",
+          "Longest any Postgres statement may run (audit commits included)",
+          [](O* o) { return &o->postgres_statement_timeout; }, 100, 3'600'000),
       Text("audit.file", "--audit-file", "",
            "Without postgres: the append-only audit trail (JSONL)",
            [](O* o) { return &o->audit_path; }),

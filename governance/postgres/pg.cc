@@ -1,10 +1,28 @@
 #include "governance/postgres/pg.h"
 
+#include <algorithm>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "governance/telemetry.h"
 
 namespace warden::pg {
+
+std::string WithTimeouts(const std::string& url, absl::Duration connect,
+                         absl::Duration statement) {
+  const int64_t connect_s = std::max<int64_t>(
+      2, absl::ToInt64Seconds(absl::Ceil(connect, absl::Seconds(1))));
+  const int64_t statement_ms = absl::ToInt64Milliseconds(statement);
+  if (absl::StartsWith(url, "postgresql://") ||
+      absl::StartsWith(url, "postgres://")) {
+    return absl::StrCat(url, url.find('?') == std::string::npos ? "?" : "&",
+                        "connect_timeout=", connect_s,
+                        "&options=-c%20statement_timeout%3D", statement_ms);
+  }
+  return absl::StrCat(url, " connect_timeout=", connect_s,
+                      " options='-c statement_timeout=", statement_ms, "'");
+}
 
 absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(
     const std::string& url) {

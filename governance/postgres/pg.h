@@ -17,6 +17,13 @@
 // helpers, which turn its exceptions into a Status naming the operation.
 namespace warden::pg {
 
+// `url` (a postgresql:// URI or a keyword/value string) with libpq's
+// connect_timeout (whole seconds, at least 2) and the server's
+// statement_timeout set, so that a stalled server fails calls instead of
+// hanging them.
+std::string WithTimeouts(const std::string& url, absl::Duration connect,
+                         absl::Duration statement);
+
 // Opens a connection. UNAVAILABLE naming the operation on failure.
 absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(
     const std::string& url);

@@ -1,16 +1,21 @@
-// The OperationStore contract, on memory and on Postgres: create once, get,
-// compare-and-set updates (so that of two replicas only one sends), the
-// open list in update order, and the open counts behind the
-// warden_operations_open gauge.
+// Postgres pieces without a test file of their own, on one server:
+// - the OperationStore contract, on memory and on Postgres: create once,
+//   get, compare-and-set updates (so that of two replicas only one sends),
+//   the open list in update order, and the open counts behind the
+//   warden_operations_open gauge;
+// - pg::WithTimeouts: a statement that runs too long fails the call.
 
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "governance/memory/memory_operation_store.h"
 #include "governance/operation.h"
+#include "governance/postgres/pg.h"
 #include "governance/postgres/postgres_operation_store.h"
 #include "gtest/gtest.h"
 #include "tests/support/migrated_postgres_test.h"
@@ -102,6 +107,30 @@ TEST_P(OperationStoreTest, ListsAndCountsOpenOperations) {
               ElementsAre(Pair(Key{"acme", OperationState::kPending}, 1),
                           Pair(Key{"acme", OperationState::kUnknown}, 1),
                           Pair(Key{"globex", OperationState::kUnknown}, 1)));
+}
+
+class PgTimeoutsTest : public testing::MigratedPostgresTest {};
+
+TEST_F(PgTimeoutsTest, AStatementPastItsTimeoutFailsTheCall) {
+  for (const std::string& url :
+       {pg_->url("warden_app"),
+        // The keyword/value form of the same connection.
+        absl::StrCat("host=127.0.0.1 port=", pg_->port(),
+                     " user=warden_app dbname=warden")}) {
+    pg::Session session(
+        pg::WithTimeouts(url, absl::Seconds(1), absl::Milliseconds(300)));
+    const absl::Time start = absl::Now();
+    const absl::Status st = session.Run(
+        "sleep", [](pqxx::work& w) { w.exec("SELECT pg_sleep(5)"); });
+    EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << url << st;
+    EXPECT_LT(absl::Now() - start, absl::Seconds(4)) << url;
+    // Statements within the bound run.
+    EXPECT_TRUE(session
+                    .Run("quick",
+                         [](pqxx::work& w) { w.exec("SELECT pg_sleep(0.01)"); })
+                    .ok())
+        << url;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, OperationStoreTest, ::testing::Bool(),
