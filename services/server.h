@@ -93,6 +93,8 @@ struct ServerOptions {
   std::string keystore_password_file;
   std::string keystore_password;
   std::vector<std::string> chain_rpcs;
+  // More chain_rpcs, one per line, read by ResolveSecrets.
+  std::string chain_rpc_file;
   absl::Duration chain_rpc_timeout = absl::Seconds(10);
   // The MetaMask Agent Wallet adapter: the `mm` CLI it runs (empty: off),
   // the HOME it runs it with (its session), and how long one run may take.

@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "adapters/local/keystore.h"
 #include "governance/status_macros.h"
@@ -226,6 +227,10 @@ std::vector<Setting> MakeSettings() {
            "File whose first line is the keystore password (or "
            "WARDEN_KEYSTORE_PASSWORD)",
            [](O* o) { return &o->keystore_password_file; }),
+      Text("adapters.local.chain_rpc_file", "--chain-rpc-file", "",
+           "File of chain_rpc entries, one CHAIN=URL per line (for URLs that "
+           "hold a provider's key: keep them out of the config)",
+           [](O* o) { return &o->chain_rpc_file; }),
       Millis(
           "adapters.local.rpc_timeout_ms", "--chain-rpc-timeout-ms",
           "Each JSON-RPC call to a chain's node",
@@ -601,6 +606,17 @@ absl::Status ResolveSecrets(ServerOptions* options) {
           "adapters.local.keystore: ", password.status().message()));
     }
     options->keystore_password = *std::move(password);
+  }
+  if (!options->chain_rpc_file.empty()) {
+    WARDEN_ASSIGN_OR_RETURN(std::string entries,
+                            ReadSecret(options->chain_rpc_file, "",
+                                       "adapters.local.chain_rpc_file", true));
+    for (absl::string_view line : absl::StrSplit(entries, '\n')) {
+      line = absl::StripAsciiWhitespace(line);
+      if (!line.empty() && line[0] != '#') {
+        options->chain_rpcs.emplace_back(line);
+      }
+    }
   }
   return absl::OkStatus();
 }

@@ -140,6 +140,23 @@ TEST(ServerConfigTest, SecretsComeFromFilesOrEnvironment) {
   ASSERT_TRUE(ResolveSecrets(&o).ok());
   ::unsetenv("WARDEN_KEYSTORE_PASSWORD");
   EXPECT_EQ(o.keystore_password, "pw");
+  // Node URLs holding a provider's key come from a file.
+  o.keystore_dir.clear();
+  o.chain_rpcs = {"anvil=http://127.0.0.1:8545"};
+  o.chain_rpc_file =
+      dir.Write("rpc",
+                "# providers\nethereum=https://mainnet.example/v3/KEY1\n\n"
+                "  base=https://base.example/KEY2  \n");
+  ASSERT_TRUE(ResolveSecrets(&o).ok());
+  EXPECT_THAT(o.chain_rpcs,
+              ::testing::ElementsAre("anvil=http://127.0.0.1:8545",
+                                     "ethereum=https://mainnet.example/v3/KEY1",
+                                     "base=https://base.example/KEY2"));
+  o.chain_rpc_file = dir.path() + "/missing";
+  EXPECT_THAT(ResolveSecrets(&o).message(),
+              HasSubstr("adapters.local.chain_rpc_file: cannot read"));
+  o.chain_rpc_file.clear();
+  o.chain_rpcs.clear();
   // Secrets are not settings: never printed; nor are URL passwords.
   EXPECT_EQ(DescribeConfig(o).find("s3cret"), std::string::npos);
   o.postgres_url = "postgresql://warden_app:hunter2@pg:5432/warden";

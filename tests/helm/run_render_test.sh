@@ -32,6 +32,7 @@ for f in cdp-api-key-secret cdp-wallet-secret privy-app-secret \
          privy-authorization-key; do
   echo "stand-in" > "$out/adapters/$f"
 done
+echo "base=https://base.example/v2/stand-in" > "$out/adapters/chain-rpc"
 
 printf 'replicaCount: 1\n' > "$out/one-replica.yaml"
 printf 'replicaCount: 2\n' > "$out/two-replicas.yaml"
@@ -51,6 +52,11 @@ for values in "" "$chart/examples/values-production.yaml" \
     "$build/services/wardend" --config "$out/wardend.yaml" --check-config \
     > "$out/check.txt"
   grep -q "configuration is valid" "$out/check.txt"
+  # The production example's node URLs come from the Secret, key masked.
+  if [ "$values" = "$chart/examples/values-production.yaml" ]; then
+    grep -q '^adapters.local.chain_rpc: "base=https://base.example/\*\*\*"$' \
+      "$out/check.txt"
+  fi
 done
 # The renders did what their values asked (and wardend accepted them above).
 "$out/render" "$chart" "$out/one-replica.yaml" 2> /dev/null \
