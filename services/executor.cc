@@ -56,6 +56,11 @@ bool Executor::closed() {
   return closed_;
 }
 
+Executor::Load Executor::load() {
+  absl::MutexLock lock(&mu_);
+  return {queue_.size(), running_};
+}
+
 bool Executor::WaitIdle(absl::Time deadline) {
   absl::MutexLock lock(&mu_);
   return mu_.AwaitWithDeadline(

@@ -37,6 +37,13 @@ class Executor {
   // Waits until nothing is queued or running, or `deadline`; true if idle.
   bool WaitIdle(absl::Time deadline);
 
+  // Tasks waiting and tasks running now (the server's saturation metrics).
+  struct Load {
+    size_t queued = 0;
+    size_t running = 0;
+  };
+  Load load();
+
  private:
   void Work();
 

@@ -44,6 +44,8 @@ TEST(ExecutorTest, QueueIsBounded) {
     EXPECT_TRUE(executor.Submit([&] { ++ran; }));
     EXPECT_TRUE(executor.Submit([&] { ++ran; }));
     EXPECT_FALSE(executor.Submit([&] { ++ran; }));
+    EXPECT_EQ(executor.load().queued, 2u);
+    EXPECT_EQ(executor.load().running, 1u);
     release.Notify();
   }
   EXPECT_EQ(ran.load(), 2);

@@ -542,6 +542,14 @@ void WardenServer::AddGauges() {
                       return budgets_->CountHeld(org);
                     }));
   metrics_.AddGauge(
+      "warden_workers", "The engine's worker pool: calls running and waiting.",
+      [this] {
+        const Executor::Load load = executor_->load();
+        return std::vector<std::pair<Labels, double>>{
+            {{{"state", "running"}}, static_cast<double>(load.running)},
+            {{{"state", "queued"}}, static_cast<double>(load.queued)}};
+      });
+  metrics_.AddGauge(
       "warden_operations_open",
       "Submitted operations not yet CONFIRMED or FAILED, per org and state "
       "(UNKNOWN ones keep their holds until polling resolves them).",
@@ -692,12 +700,13 @@ void WardenServer::Shutdown() {
         "was still running (it ends at its own timeout)",
         absl::FormatDuration(absl::Now() - deadline));
   }
+  // Scrapes read the worker pool: stop serving them before it goes.
+  metrics_server_.reset();
   executor_.reset();  // Finishes whatever the drain left queued.
 }
 
 WardenServer::~WardenServer() {
   Shutdown();
-  metrics_server_.reset();
   SetProcessMetrics(nullptr);
   SetTelemetryObserver(nullptr);
 }

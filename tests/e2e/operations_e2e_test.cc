@@ -137,6 +137,9 @@ TEST(OperationsE2eTest, MetricsCountTheCallsMade) {
   EXPECT_EQ(m.Get(R"(warden_holds_outstanding{org="ops"})"), 6);
   EXPECT_EQ(m.Get(R"(warden_pending_approvals{org="ops"})"), 0);
   EXPECT_EQ(m.Get("warden_ready"), 1);
+  // The scrape itself is not an engine call: the pool is idle.
+  EXPECT_EQ(m.Get(R"(warden_workers{state="running"})"), 0) << got->body;
+  EXPECT_EQ(m.Get(R"(warden_workers{state="queued"})"), 0);
   // The bundle and ten decisions, each durable before its answer.
   EXPECT_GE(m.Get("warden_audit_commit_records_count"), 1);
   EXPECT_EQ(m.Get("warden_audit_commit_records_sum"), 11);
