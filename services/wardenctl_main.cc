@@ -444,10 +444,14 @@ int main(int argc, char** argv) {
   app.add_option("--org", org,
                  "Org id (optional while the server serves one org)");
   app.add_flag("--json", json, "Print one JSON object");
-  std::string tls_ca, tls_cert, tls_key;
+  std::string tls_ca, tls_cert, tls_key, tls_server_name;
   app.add_option("--tls-ca", tls_ca,
                  "Connect over TLS, trusting this CA (PEM) for the server")
       ->envname("WARDEN_TLS_CA");
+  app.add_option("--tls-server-name", tls_server_name,
+                 "The name to check the server's certificate against, when "
+                 "--server does not carry it (a port-forward to localhost)")
+      ->envname("WARDEN_TLS_SERVER_NAME");
   app.add_option("--tls-cert", tls_cert, "Client certificate (PEM), for mTLS")
       ->envname("WARDEN_TLS_CERT");
   app.add_option("--tls-key", tls_key, "Client private key (PEM), for mTLS")
@@ -864,7 +868,15 @@ int main(int argc, char** argv) {
     }
     creds = grpc::SslCredentials(ssl);
   }
-  auto channel = grpc::CreateChannel(server, creds);
+  if (!tls_server_name.empty() && tls_ca.empty()) {
+    std::cerr << "wardenctl: --tls-server-name needs --tls-ca\n";
+    return kUsage;
+  }
+  grpc::ChannelArguments channel_args;
+  if (!tls_server_name.empty()) {
+    channel_args.SetSslTargetNameOverride(tls_server_name);
+  }
+  auto channel = grpc::CreateCustomChannel(server, creds, channel_args);
   auto authz = v1::AuthorizationService::NewStub(channel);
   auto admin = v1::AdminService::NewStub(channel);
   grpc::ClientContext context;

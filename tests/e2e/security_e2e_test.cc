@@ -558,6 +558,21 @@ TEST(TlsE2eTest, MutualTlsNamesThePrincipal) {
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   EXPECT_EQ(authorize(*plain, "agent_a").error_code(),
             grpc::StatusCode::UNAVAILABLE);
+
+  // wardenctl checks the certificate against --tls-server-name when given
+  // (a port-forward): a name the certificate lacks gets no connection,
+  // although the address itself is in it.
+  auto ctl = [&](const std::string& name) {
+    absl::StatusOr<CommandResult> r =
+        RunCommand({WARDENCTL_PATH, "--server", address, "--tls-ca",
+                    ca1 + "ca.pem", "--tls-cert", ca1 + "agent_agent_a.pem",
+                    "--tls-key", ca1 + "agent_agent_a.key", "--tls-server-name",
+                    name, "get", "az_missing"},
+                   absl::Seconds(30));
+    return r.ok() ? r->err : r.status().ToString();
+  };
+  EXPECT_THAT(ctl("localhost"), HasSubstr("NOT_FOUND"));
+  EXPECT_THAT(ctl("warden.elsewhere.example"), HasSubstr("UNAVAILABLE"));
 }
 
 // Plaintext beyond loopback, and no auth beyond loopback, are refused at
