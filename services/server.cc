@@ -39,6 +39,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "services/logging.h"
+#include "services/server_config.h"
 #include "spdlog/spdlog.h"
 
 namespace warden {
@@ -276,7 +277,7 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
                  *rebuilt, absl::FormatDuration(absl::Now() - rebuild_start));
   }
   spdlog::info("budgets in {}, configuration and audit in {}",
-               options.embedded ? "memory" : options.redis_url,
+               options.embedded ? "memory" : Redacted(options.redis_url),
                options.postgres_url.empty() ? options.audit_path : "postgres");
 
   WARDEN_RETURN_IF_ERROR(s->Bootstrap(clock));
@@ -639,7 +640,7 @@ void WardenServer::ReconcileLoop(const Clock* clock) {
     for (const std::string& org : *orgs) {
       if (stop_.HasBeenNotified()) return;
       absl::StatusOr<ReconcileReport> r = reconciler_->Run(
-          org, clock->Now() - options_.reconcile_lookback, "system");
+          org, clock->Now() - options_.reconcile_lookback, "system", &stop_);
       if (!r.ok()) {
         spdlog::warn("reconciliation of org {}: {}", org,
                      r.status().ToString());

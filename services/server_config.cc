@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "adapters/local/keystore.h"
+#include "governance/postgres/pg.h"
 #include "governance/status_macros.h"
 #include "yaml-cpp/yaml.h"
 
@@ -400,29 +401,50 @@ void Walk(const YAML::Node& node, const std::string& prefix,
   }
 }
 
-// One URL as --check-config shows it: the password of user:PASSWORD@
-// masked, and, except for database URLs (whose path is a database name),
-// any path or query masked too, since node providers and chat webhooks put
-// their keys there (https://mainnet.infura.io/v3/KEY).
+// A keyword/value connection string (libpq's "host=pg password=x") with
+// the password's value masked.
+std::string RedactKeywords(absl::string_view value) {
+  std::string out;
+  for (;;) {
+    const auto [at, end] = pg::KeywordValue(value, "password");
+    if (at == absl::string_view::npos) break;
+    absl::StrAppend(&out, value.substr(0, at), "***");
+    value.remove_prefix(end);
+  }
+  absl::StrAppend(&out, value);
+  return out;
+}
+
+// One URL with its credentials masked: everything before the last '@' but
+// the user (parsers split there, so a password may hold '/' or '@'), and,
+// except for database URLs (whose path is a database name), any path or
+// query, since node providers and chat webhooks put their keys there
+// (https://mainnet.infura.io/v3/KEY); a database URL's query too (libpq
+// takes password= there).
 std::string RedactUrl(absl::string_view url) {
   const size_t sep = url.find("://");
   const absl::string_view scheme = url.substr(0, sep);
   absl::string_view rest = url.substr(sep + 3);
-  const size_t path_at = std::min(rest.find_first_of("/?#"), rest.size());
-  absl::string_view authority = rest.substr(0, path_at);
-  absl::string_view path = rest.substr(path_at);
   std::string out = absl::StrCat(scheme, "://");
-  if (const size_t at = authority.rfind('@'); at != absl::string_view::npos) {
-    const absl::string_view userinfo = authority.substr(0, at);
-    absl::StrAppend(&out, userinfo.substr(0, userinfo.find(':')),
-                    userinfo.find(':') == absl::string_view::npos ? "" : ":***",
+  if (const size_t at = rest.rfind('@'); at != absl::string_view::npos) {
+    const absl::string_view userinfo = rest.substr(0, at);
+    const size_t colon = userinfo.find(':');
+    absl::string_view user = userinfo.substr(0, colon);
+    if (user.find_first_of("/?#") != absl::string_view::npos) user = "***";
+    absl::StrAppend(&out, user, colon == absl::string_view::npos ? "" : ":***",
                     "@");
-    authority.remove_prefix(at + 1);
+    rest.remove_prefix(at + 1);
   }
-  absl::StrAppend(&out, authority);
+  const size_t path_at = std::min(rest.find_first_of("/?#"), rest.size());
+  absl::StrAppend(&out, rest.substr(0, path_at));
+  const absl::string_view path = rest.substr(path_at);
   const bool database = scheme == "redis" || scheme == "rediss" ||
                         scheme == "postgres" || scheme == "postgresql";
-  if (database || path.empty() || path == "/") {
+  if (database) {
+    const size_t query_at = path.find_first_of("?#");
+    absl::StrAppend(&out, path.substr(0, query_at),
+                    query_at == absl::string_view::npos ? "" : "?***");
+  } else if (path.empty() || path == "/") {
     absl::StrAppend(&out, path);
   } else {
     absl::StrAppend(&out, "/***");
@@ -430,26 +452,20 @@ std::string RedactUrl(absl::string_view url) {
   return out;
 }
 
-// A setting's value with every URL in it redacted (RedactUrl).
-std::string RedactUrls(absl::string_view value) {
-  std::string out;
-  for (size_t sep; (sep = value.find("://")) != absl::string_view::npos;) {
-    size_t start = sep;
-    while (start > 0 &&
-           (absl::ascii_isalnum(value[start - 1]) || value[start - 1] == '+' ||
-            value[start - 1] == '-' || value[start - 1] == '.')) {
-      --start;
-    }
-    const size_t end = std::min(value.find_first_of(", \t", sep), value.size());
-    absl::StrAppend(&out, value.substr(0, start),
-                    RedactUrl(value.substr(start, end - start)));
-    value.remove_prefix(end);
-  }
-  absl::StrAppend(&out, value);
-  return out;
-}
-
 }  // namespace
+
+std::string Redacted(absl::string_view value) {
+  const size_t sep = value.find("://");
+  if (sep == absl::string_view::npos) return RedactKeywords(value);
+  // What precedes the scheme ("base:8453=" in a chain_rpc entry) stays.
+  size_t start = sep;
+  while (start > 0 &&
+         (absl::ascii_isalnum(value[start - 1]) || value[start - 1] == '+' ||
+          value[start - 1] == '-' || value[start - 1] == '.')) {
+    --start;
+  }
+  return absl::StrCat(value.substr(0, start), RedactUrl(value.substr(start)));
+}
 
 const std::vector<Setting>& Settings() {
   static const auto* settings = new std::vector<Setting>(MakeSettings());
@@ -624,7 +640,17 @@ absl::Status ResolveSecrets(ServerOptions* options) {
 std::string DescribeConfig(const ServerOptions& options) {
   std::string out;
   for (const Setting& s : Settings()) {
-    absl::StrAppend(&out, s.path, ": \"", RedactUrls(s.get(options)), "\"\n");
+    std::string value = s.get(options);
+    if (s.repeated) {
+      std::vector<std::string> items;
+      for (absl::string_view item : absl::StrSplit(value, ", ")) {
+        items.push_back(Redacted(item));
+      }
+      value = absl::StrJoin(items, ", ");
+    } else {
+      value = Redacted(value);
+    }
+    absl::StrAppend(&out, s.path, ": \"", value, "\"\n");
   }
   return out;
 }

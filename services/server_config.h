@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "services/server.h"
 
 namespace warden {
@@ -55,8 +56,14 @@ absl::Status ApplyFlags(
 // WARDEN_KEYSTORE_PASSWORD; required with a keystore).
 absl::Status ResolveSecrets(ServerOptions* options);
 
-// The effective settings, one "path: value" line each. Secrets are not
-// settings, so they never appear.
+// A setting's value as it may be shown (--check-config, logs): in a URL,
+// the password and, but for database URLs, the path and query (where node
+// providers and webhooks keep keys) masked; a database URL's query masked;
+// in a libpq keyword string, password=.
+std::string Redacted(absl::string_view value);
+
+// The effective settings, one "path: value" line each, Redacted. Secrets
+// are not settings, so they never appear.
 std::string DescribeConfig(const ServerOptions& options);
 
 }  // namespace warden

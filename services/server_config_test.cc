@@ -181,6 +181,29 @@ TEST(ServerConfigTest, SecretsComeFromFilesOrEnvironment) {
               HasSubstr("webhook.url: \"https://hooks.slack.com/***\""));
 }
 
+// Passwords with the characters a URL parser splits on, database URL
+// queries and libpq keyword strings are masked too.
+TEST(ServerConfigTest, RedactedMasksEveryPasswordForm) {
+  for (const auto& [value, shown] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"redis://:ab/cd@cache:6379/0", "redis://:***@cache:6379/0"},
+           {"redis://:a,b c@cache:6379", "redis://:***@cache:6379"},
+           {"redis://warden:p@ss@cache:6379", "redis://warden:***@cache:6379"},
+           {"redis://cache:6379/2", "redis://cache:6379/2"},
+           {"postgresql://app@pg/warden?password=hunter2&sslmode=require",
+            "postgresql://app@pg/warden?***"},
+           {"host=pg user=app password=hunter2 dbname=warden",
+            "host=pg user=app password=*** dbname=warden"},
+           {"host=pg password = 'hun ter\\'2' dbname=warden",
+            "host=pg password = *** dbname=warden"},
+           {"base:8453=https://x.example/v2/KEY",
+            "base:8453=https://x.example/***"},
+           {"/var/lib/warden/keys", "/var/lib/warden/keys"},
+       }) {
+    EXPECT_EQ(Redacted(value), shown) << value;
+  }
+}
+
 // docs/configuration.md's reference names every setting, its flag and its
 // default; and nothing that is not a setting.
 TEST(ServerConfigTest, ReferenceDocumentsEverySetting) {

@@ -30,9 +30,16 @@ std::map<std::string, EvmChain> ByName(std::vector<EvmChain> chains) {
 
 absl::StatusOr<EvmChain> ParseChainRpc(const std::string& spec) {
   const size_t eq = spec.find('=');
+  // Errors quote the entry with its URL cut to the origin: the rest may hold
+  // the node provider's key.
+  const std::string shown =
+      eq == std::string::npos
+          ? vendor::UrlOrigin(spec)
+          : absl::StrCat(spec.substr(0, eq), "=",
+                         vendor::UrlOrigin(spec.substr(eq + 1)), "/...");
   if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--chain-rpc \"", spec, "\": expected CHAIN=URL or CHAIN:ID=URL"));
+        "--chain-rpc \"", shown, "\": expected CHAIN=URL or CHAIN:ID=URL"));
   }
   EvmChain chain;
   chain.rpc_url = spec.substr(eq + 1);
@@ -41,7 +48,7 @@ absl::StatusOr<EvmChain> ParseChainRpc(const std::string& spec) {
     if (!absl::SimpleAtoi(name.substr(colon + 1), &chain.chain_id) ||
         chain.chain_id == 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--chain-rpc \"", spec, "\": chain id \"",
+          absl::StrCat("--chain-rpc \"", shown, "\": chain id \"",
                        name.substr(colon + 1), "\" is not a positive number"));
     }
     name.resize(colon);
@@ -49,14 +56,14 @@ absl::StatusOr<EvmChain> ParseChainRpc(const std::string& spec) {
     chain.chain_id = vendor::KnownChainId(name).value_or(0);
     if (chain.chain_id == 0) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--chain-rpc \"", spec, "\": chain \"", name,
+          "--chain-rpc \"", shown, "\": chain \"", name,
           "\" is not in the built-in table; give its id as ", name, ":ID=URL"));
     }
   }
   if (chain.rpc_url.rfind("http://", 0) != 0 &&
       chain.rpc_url.rfind("https://", 0) != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--chain-rpc \"", spec, "\": the URL must be http:// or https://"));
+        "--chain-rpc \"", shown, "\": the URL must be http:// or https://"));
   }
   chain.name = std::move(name);
   return chain;

@@ -37,9 +37,11 @@ size_t ReadHeader(char* data, size_t size, size_t n, void* out) {
   return size * n;
 }
 
+}  // namespace
+
 // scheme://host[:port] of a URL: no userinfo, path, query or fragment,
 // which often carry an API key (JSON-RPC node URLs, basic auth).
-std::string Origin(absl::string_view url) {
+std::string UrlOrigin(absl::string_view url) {
   absl::string_view scheme;
   if (const size_t sep = url.find("://"); sep != absl::string_view::npos) {
     scheme = url.substr(0, sep);
@@ -51,8 +53,6 @@ std::string Origin(absl::string_view url) {
   }
   return scheme.empty() ? std::string(url) : absl::StrCat(scheme, "://", url);
 }
-
-}  // namespace
 
 CurlTransport::CurlTransport() {
   static std::once_flag once;
@@ -97,8 +97,9 @@ absl::StatusOr<HttpResponse> CurlTransport::Do(const HttpRequest& request,
     long sent = 0;
     curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent);
     // Only the origin: the rest of the URL may hold a secret.
-    const std::string what = absl::StrCat(
-        request.method, " ", Origin(request.url), ": ", curl_easy_strerror(rc));
+    const std::string what =
+        absl::StrCat(request.method, " ", UrlOrigin(request.url), ": ",
+                     curl_easy_strerror(rc));
     if (sent == 0) return absl::UnavailableError(what);
     if (rc == CURLE_OPERATION_TIMEDOUT) {
       return absl::DeadlineExceededError(what);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace warden::vendor {
@@ -40,6 +41,11 @@ class HttpTransport {
   virtual absl::StatusOr<HttpResponse> Do(const HttpRequest& request,
                                           absl::Duration timeout) = 0;
 };
+
+// scheme://host[:port] of a URL: no userinfo, path, query or fragment,
+// which often carry an API key (JSON-RPC node URLs, basic auth). What errors
+// and logs may quote of a URL.
+std::string UrlOrigin(absl::string_view url);
 
 // HttpTransport over libcurl (http and https only). Answers over 16 MiB
 // are refused (UNKNOWN: the request left).

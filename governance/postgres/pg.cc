@@ -1,27 +1,113 @@
 #include "governance/postgres/pg.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <utility>
+#include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "governance/telemetry.h"
 
 namespace warden::pg {
 
+namespace {
+
+// For a URI's query: everything but unreserved characters %-escaped.
+std::string PercentEncode(absl::string_view in) {
+  std::string out;
+  for (const char c : in) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' ||
+        c == '~') {
+      out.push_back(c);
+    } else {
+      absl::StrAppendFormat(&out, "%%%02X", static_cast<unsigned char>(c));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::pair<size_t, size_t> KeywordValue(absl::string_view conninfo,
+                                       absl::string_view key) {
+  for (size_t at = conninfo.find(key); at != absl::string_view::npos;
+       at = conninfo.find(key, at + 1)) {
+    if (at > 0 && conninfo[at - 1] != ' ') continue;  // Part of another key.
+    size_t v = at + key.size();
+    while (v < conninfo.size() && conninfo[v] == ' ') ++v;
+    if (v >= conninfo.size() || conninfo[v] != '=') continue;
+    ++v;
+    while (v < conninfo.size() && conninfo[v] == ' ') ++v;
+    size_t end = v;
+    if (end < conninfo.size() && conninfo[end] == '\'') {
+      for (++end; end < conninfo.size() && conninfo[end] != '\''; ++end) {
+        if (conninfo[end] == '\\') ++end;
+      }
+      end = std::min(end + 1, conninfo.size());
+    } else {
+      while (end < conninfo.size() && conninfo[end] != ' ') ++end;
+    }
+    return {v, end};
+  }
+  return {absl::string_view::npos, absl::string_view::npos};
+}
+
 std::string WithTimeouts(const std::string& url, absl::Duration connect,
                          absl::Duration statement) {
-  const int64_t connect_s = std::max<int64_t>(
-      2, absl::ToInt64Seconds(absl::Ceil(connect, absl::Seconds(1))));
-  const int64_t statement_ms = absl::ToInt64Milliseconds(statement);
+  const std::string connect_s = absl::StrCat(std::max<int64_t>(
+      2, absl::ToInt64Seconds(absl::Ceil(connect, absl::Seconds(1)))));
+  const std::string statement_option = absl::StrCat(
+      "-c statement_timeout=", absl::ToInt64Milliseconds(statement));
+  // The URL's own options replace PGOPTIONS in libpq, so they are kept.
+  const char* env = std::getenv("PGOPTIONS");
+  const std::string own_options =
+      env == nullptr || *env == '\0' ? "" : absl::StrCat(env, " ");
   if (absl::StartsWith(url, "postgresql://") ||
       absl::StartsWith(url, "postgres://")) {
-    return absl::StrCat(url, url.find('?') == std::string::npos ? "?" : "&",
-                        "connect_timeout=", connect_s,
-                        "&options=-c%20statement_timeout%3D", statement_ms);
+    const size_t q = url.find('?');
+    std::vector<std::string> params;
+    if (q != std::string::npos) {
+      params = absl::StrSplit(url.substr(q + 1), '&', absl::SkipEmpty());
+    }
+    bool has_connect = false, has_options = false;
+    for (std::string& p : params) {
+      has_connect |= absl::StartsWith(p, "connect_timeout=");
+      if (absl::StartsWith(p, "options=")) {
+        has_options = true;
+        absl::StrAppend(&p, "%20", PercentEncode(statement_option));
+      }
+    }
+    if (!has_connect) params.push_back("connect_timeout=" + connect_s);
+    if (!has_options) {
+      params.push_back("options=" +
+                       PercentEncode(own_options + statement_option));
+    }
+    return absl::StrCat(url.substr(0, q), "?", absl::StrJoin(params, "&"));
   }
-  return absl::StrCat(url, " connect_timeout=", connect_s,
-                      " options='-c statement_timeout=", statement_ms, "'");
+  std::string out = url;
+  if (KeywordValue(out, "connect_timeout").first == std::string::npos) {
+    absl::StrAppend(&out, " connect_timeout=", connect_s);
+  }
+  const auto [value, end] = KeywordValue(out, "options");
+  if (value == std::string::npos) {
+    std::string quoted = own_options + statement_option;
+    quoted = absl::StrReplaceAll(quoted, {{"\\", "\\\\"}, {"'", "\\'"}});
+    absl::StrAppend(&out, " options='", quoted, "'");
+  } else if (out[value] == '\'') {
+    out.insert(end - 1, " " + statement_option);
+  } else {
+    out.replace(value, end - value,
+                absl::StrCat("'", out.substr(value, end - value), " ",
+                             statement_option, "'"));
+  }
+  return out;
 }
 
 absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(

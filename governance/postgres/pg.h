@@ -5,6 +5,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -16,6 +17,12 @@
 // libpqxx stays inside governance/postgres: every call goes through these
 // helpers, which turn its exceptions into a Status naming the operation.
 namespace warden::pg {
+
+// Where a libpq keyword/value string ("host=pg password='x y'") sets `key`:
+// the start of its value and the end of it (past a closing quote); both
+// npos when it does not.
+std::pair<size_t, size_t> KeywordValue(absl::string_view conninfo,
+                                       absl::string_view key);
 
 // `url` (a postgresql:// URI or a keyword/value string) with libpq's
 // connect_timeout (whole seconds, at least 2) and the server's

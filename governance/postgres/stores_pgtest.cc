@@ -133,6 +133,52 @@ TEST_F(PgTimeoutsTest, AStatementPastItsTimeoutFailsTheCall) {
   }
 }
 
+// The bounds join what the URL already says instead of replacing it.
+TEST_F(PgTimeoutsTest, OwnOptionsAndTimeoutsAreKept) {
+  const std::string uri = pg_->url("warden_app");
+  EXPECT_EQ(pg::WithTimeouts(uri + "?", absl::Seconds(5), absl::Seconds(30)),
+            uri + "?connect_timeout=5&options=-c%20statement_timeout%3D30000");
+  EXPECT_EQ(pg::WithTimeouts(uri + "?connect_timeout=9&sslmode=disable",
+                             absl::Milliseconds(1), absl::Seconds(1)),
+            uri +
+                "?connect_timeout=9&sslmode=disable&options=-c%20statement_"
+                "timeout%3D1000");
+  EXPECT_EQ(pg::WithTimeouts("host=pg options='-c search_path=x'",
+                             absl::Seconds(1), absl::Seconds(1)),
+            "host=pg options='-c search_path=x -c statement_timeout=1000' "
+            "connect_timeout=2");
+  EXPECT_EQ(pg::WithTimeouts("host=pg options=-csearch_path=x",
+                             absl::Seconds(1), absl::Seconds(1)),
+            "host=pg options='-csearch_path=x -c statement_timeout=1000' "
+            "connect_timeout=2");
+
+  // Against the server: the URL's own setting and the bound both hold.
+  for (const std::string& url :
+       {uri + "?options=-c%20search_path%3Dwarden_test",
+        absl::StrCat("host=127.0.0.1 port=", pg_->port(),
+                     " user=warden_app dbname=warden "
+                     "options='-c search_path=warden_test'")}) {
+    pg::Session session(
+        pg::WithTimeouts(url, absl::Seconds(1), absl::Milliseconds(300)));
+    std::string search_path;
+    ASSERT_TRUE(session
+                    .Run("show",
+                         [&](pqxx::work& w) {
+                           search_path =
+                               w.exec1("SHOW search_path")[0].as<std::string>();
+                         })
+                    .ok())
+        << url;
+    EXPECT_EQ(search_path, "warden_test") << url;
+    EXPECT_EQ(
+        session
+            .Run("sleep", [](pqxx::work& w) { w.exec("SELECT pg_sleep(5)"); })
+            .code(),
+        absl::StatusCode::kUnavailable)
+        << url;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, OperationStoreTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& store) {
                            return store.param ? "Postgres" : "Memory";
