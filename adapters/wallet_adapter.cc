@@ -6,17 +6,20 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "governance/audit_log.h"
 #include "governance/telemetry.h"
 
 namespace warden {
 namespace {
 
-// Reports every call that reaches the vendor to the telemetry observer (the
-// server's metrics): vendor, call, outcome and duration, in one place for
-// every adapter.
-class MeteredAdapter final : public WalletAdapter {
+// What the registry hands out, the one boundary every vendor call crosses:
+// each call is reported to the telemetry observer (the server's metrics:
+// vendor, call, outcome and duration), and the vendor's text in what comes
+// back is made valid UTF-8 (it is recorded in Postgres and the audit
+// trail, which take nothing else).
+class VendorBoundary final : public WalletAdapter {
  public:
-  explicit MeteredAdapter(std::unique_ptr<WalletAdapter> inner)
+  explicit VendorBoundary(std::unique_ptr<WalletAdapter> inner)
       : inner_(std::move(inner)), vendor_(inner_->Describe().vendor) {}
 
   AdapterInfo Describe() const override { return inner_->Describe(); }
@@ -47,7 +50,36 @@ class MeteredAdapter final : public WalletAdapter {
     const absl::Time start = absl::Now();
     std::invoke_result_t<Call> result = run();
     ReportAdapterCall(vendor_, call, Outcome(result), absl::Now() - start);
+    Clean(result);
     return result;
+  }
+
+  static void Clean(absl::Status& status) {
+    if (!status.ok()) {
+      status = absl::Status(status.code(), ValidUtf8(status.message()));
+    }
+  }
+  template <typename T>
+  static void Clean(absl::StatusOr<T>& result) {
+    if (!result.ok()) {
+      absl::Status status = result.status();
+      Clean(status);
+      result = status;
+    } else {
+      CleanValue(*result);
+    }
+  }
+  static void CleanValue(VendorStatus& v) {
+    for (std::string* text : {&v.tx_hash, &v.vendor_ref, &v.error}) {
+      *text = ValidUtf8(*text);
+    }
+  }
+  static void CleanValue(std::vector<VendorTransaction>& list) {
+    for (VendorTransaction& t : list) {
+      for (std::string* text : {&t.tx_hash, &t.from, &t.to, &t.asset}) {
+        *text = ValidUtf8(*text);
+      }
+    }
   }
 
   static std::string Outcome(const absl::Status& status) {
@@ -72,7 +104,7 @@ absl::Status AdapterRegistry::Add(std::unique_ptr<WalletAdapter> adapter) {
   std::string vendor = adapter->Describe().vendor;
   if (!adapters_
            .try_emplace(vendor,
-                        std::make_unique<MeteredAdapter>(std::move(adapter)))
+                        std::make_unique<VendorBoundary>(std::move(adapter)))
            .second) {
     return absl::AlreadyExistsError(
         absl::StrCat("vendor ", vendor, " has an adapter already"));

@@ -107,7 +107,8 @@ class WalletAdapter {
 // The configured adapters, by vendor name. As the engine's VendorFreezer it
 // sends each wallet's freeze to its vendor's adapter. Every call that reaches
 // a vendor (send, poll, freeze, unfreeze, list) is reported to the telemetry
-// observer (governance/telemetry.h). Filled at start, then read-only:
+// observer (governance/telemetry.h), and the text it returns is made valid
+// UTF-8. Filled at start, then read-only:
 // thread-safe.
 class AdapterRegistry final : public VendorFreezer {
  public:

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
+#include "governance/audit_log.h"
 #include "governance/telemetry.h"
 #include "gtest/gtest.h"
 
@@ -109,6 +110,31 @@ TEST(AdapterRegistryTest, ReportsEveryVendorCallWithItsOutcome) {
               ElementsAre("acme send SUBMITTED", "acme poll UNAVAILABLE",
                           "acme freeze OK", "acme unfreeze PERMISSION_DENIED",
                           "acme list OK"));
+}
+
+// A vendor's text is recorded in Postgres and the audit trail, which take
+// only valid UTF-8: whatever bytes the vendor sent, what comes out is valid.
+TEST(AdapterRegistryTest, VendorTextComesOutValidUtf8) {
+  auto owned = std::make_unique<ScriptedAdapter>();
+  ScriptedAdapter* adapter = owned.get();
+  const std::string bad = "refused: \xff\xfe caf\xc3";  // Cut mid-character.
+  adapter->send = VendorStatus{.state = OperationState::kFailed, .error = bad};
+  adapter->poll = absl::UnavailableError(bad);
+  adapter->freeze = absl::InternalError(bad);
+  adapter->list = std::vector<VendorTransaction>{{.tx_hash = bad}};
+  AdapterRegistry registry;
+  ASSERT_TRUE(registry.Add(std::move(owned)).ok());
+  WalletAdapter* found = *registry.For("acme");
+  const Wallet wallet{.id = "w", .vendor = "acme"};
+  const std::string clean = "refused: \xef\xbf\xbd\xef\xbf\xbd caf\xef\xbf\xbd";
+  EXPECT_EQ(found->Send(TransferIntent{})->error, clean);
+  EXPECT_EQ(found->Poll(wallet, {}).status().message(), clean);
+  EXPECT_EQ(found->Poll(wallet, {}).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(registry.SetFrozen(wallet, true, "").message(), clean);
+  EXPECT_EQ((*found->ListTransactions(wallet, absl::UnixEpoch()))[0].tx_hash,
+            clean);
+  EXPECT_EQ(ValidUtf8("plain \xe2\x82\xac"), "plain \xe2\x82\xac");
 }
 
 }  // namespace

@@ -12,6 +12,12 @@ namespace {
 
 using Json = nlohmann::json;
 
+// Text from outside (a vendor's error, a node's message) may not be valid
+// UTF-8: it is written with U+FFFD in place of the bad bytes, never refused.
+std::string Dump(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 constexpr const char* kTimeFormat = "%Y-%m-%d%ET%H:%M:%E9SZ";
 
 std::string FormatRfc3339(absl::Time t) {
@@ -298,8 +304,12 @@ constexpr std::pair<const char*, AuditEvent::Type> kEventTypes[] = {
 
 }  // namespace
 
+std::string ValidUtf8(absl::string_view text) {
+  return Json::parse(Dump(Json(std::string(text)))).get<std::string>();
+}
+
 std::string EncodeAuthorization(const Authorization& a) {
-  return AuthorizationToJson(a).dump();
+  return Dump(AuthorizationToJson(a));
 }
 
 absl::StatusOr<Authorization> DecodeAuthorization(absl::string_view json) {
@@ -326,11 +336,11 @@ std::string EncodeNotification(const Notification& n) {
                {"actor", n.actor},
                {"message", n.message},
                {"authorization", AuthorizationToJson(n.authorization)}})
-      .dump();
+      .dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 std::string EncodeApprovalVote(const ApprovalVote& v) {
-  return VoteToJson(v).dump();
+  return Dump(VoteToJson(v));
 }
 
 absl::StatusOr<ApprovalVote> DecodeApprovalVote(absl::string_view json) {
@@ -375,7 +385,7 @@ std::string EncodeAuditEvent(const AuditEvent& event) {
     j["decommissioned"] = event.decommissioned;
   }
   if (HasReasonOnly(event.type)) j["reason"] = event.reason;
-  return j.dump();
+  return Dump(j);
 }
 
 absl::StatusOr<AuditEvent> DecodeAuditEvent(absl::string_view text) {

@@ -130,6 +130,20 @@ TEST(AuditEventTest, MoneyAsStrings) {
 }
 
 // Malformed lines are rejected with the field named.
+// Text from outside that is not valid UTF-8 is recorded with U+FFFD, never
+// refused (nothing else would record the event).
+TEST(AuditEventTest, InvalidUtf8IsReplacedNotRefused) {
+  AuditEvent e;
+  e.type = AuditEvent::Type::kOperationUpdated;
+  e.org_id = "acme";
+  e.time = absl::FromUnixSeconds(1'800'000'000);
+  e.reason = "node said \xff\xfe";
+  const std::string body = EncodeAuditEvent(e);
+  absl::StatusOr<AuditEvent> back = DecodeAuditEvent(body);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->reason, "node said \xef\xbf\xbd\xef\xbf\xbd");
+}
+
 TEST(AuditEventTest, DecodeErrors) {
   EXPECT_THAT(DecodeAuditEvent("{").status().message(),
               HasSubstr("not a JSON object"));

@@ -75,6 +75,11 @@ std::string EncodeAuditEvent(const AuditEvent& event);
 // The inverse of EncodeAuditEvent; INVALID_ARGUMENT naming the bad field.
 absl::StatusOr<AuditEvent> DecodeAuditEvent(absl::string_view json);
 
+// `text` with each invalid UTF-8 sequence replaced by U+FFFD. The audit
+// trail (and Postgres) take only valid UTF-8; text from outside (a vendor's
+// error, a node's message) goes through this before it is recorded.
+std::string ValidUtf8(absl::string_view text);
+
 // One authorization as a JSON object, in the same encoding the audit events
 // embed. Used wherever a record is stored outside the process.
 std::string EncodeAuthorization(const Authorization& a);

@@ -46,9 +46,9 @@ const char* ReconcileFindingKindName(ReconcileFinding::Kind kind) {
   return "unknown";
 }
 
-absl::StatusOr<ReconcileReport> Reconciler::Run(const std::string& org_id,
-                                                absl::Time since,
-                                                const std::string& actor) {
+absl::StatusOr<ReconcileReport> Reconciler::Run(
+    const std::string& org_id, absl::Time since, const std::string& actor,
+    const absl::Notification* stop) {
   if (history_ == nullptr) {
     return absl::FailedPreconditionError(
         "reconciliation reads Warden's side from the audit trail, which "
@@ -62,6 +62,9 @@ absl::StatusOr<ReconcileReport> Reconciler::Run(const std::string& org_id,
   // The vendors' side, wallet by wallet.
   std::vector<std::pair<const Wallet*, VendorTransaction>> seen;
   for (const auto& [id, wallet] : policy->wallets) {
+    if (stop != nullptr && stop->HasBeenNotified()) {
+      return absl::CancelledError("reconciliation stopped: shutting down");
+    }
     const std::string where =
         absl::StrCat("wallet/", id, " at ", wallet.vendor);
     absl::StatusOr<WalletAdapter*> adapter = adapters_->For(wallet.vendor);

@@ -6,6 +6,7 @@
 
 #include "absl/numeric/int128.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "adapters/wallet_adapter.h"
 #include "governance/audit_log.h"
@@ -74,10 +75,12 @@ class Reconciler {
 
   // Vendor transactions since `since`, in the org (empty: the only org).
   // Authorizations created up to kMatchWindow before `since` are matched.
-  // `actor` is recorded as who ran it.
+  // `actor` is recorded as who ran it. CANCELLED, recording nothing, once
+  // `stop` (if given) is notified: it is checked before each wallet.
   absl::StatusOr<ReconcileReport> Run(const std::string& org_id,
                                       absl::Time since,
-                                      const std::string& actor);
+                                      const std::string& actor,
+                                      const absl::Notification* stop = nullptr);
 
   // How far before `since` an authorization may have been created and still
   // account for a vendor transaction after it (holds last at most a day).

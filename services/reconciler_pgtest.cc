@@ -180,6 +180,13 @@ TEST_F(ReconcilerTest, ReportsShadowSpendAndMissingSettlementsOnce) {
   privy_->Add(Tx("0xbbb2", 7'000'000));
   privy_->Add(Tx("0xccc3", 9'000'000));  // Around the gateway.
 
+  // A server shutting down stops before the vendors and records nothing.
+  absl::Notification stop;
+  stop.Notify();
+  EXPECT_EQ(reconciler_->Run("", since, "system", &stop).status().code(),
+            absl::StatusCode::kCancelled);
+  EXPECT_THAT(Findings(), ::testing::IsEmpty());
+
   absl::StatusOr<ReconcileReport> r = reconciler_->Run("", since, "user/cfo");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->org_id, "acme");

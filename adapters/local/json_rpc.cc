@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "governance/audit_log.h"
 
 namespace warden::evm {
 
@@ -52,7 +53,7 @@ absl::StatusOr<nlohmann::json> JsonRpcClient::Call(
     return absl::FailedPreconditionError(absl::StrCat(
         method, ": ",
         message != e->end() && message->is_string()
-            ? message->get<std::string>().substr(0, 512)
+            ? ValidUtf8(message->get<std::string>().substr(0, 512))
             : std::string("error"),
         " (code ", code != e->end() ? code->dump().substr(0, 32) : "none",
         ")"));

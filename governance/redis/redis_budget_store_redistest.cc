@@ -241,6 +241,36 @@ TEST(RedisUrlTest, Parse) {
   }
 }
 
+// A write refused with READONLY (the node was demoted, as on a managed
+// endpoint's failover) is UNAVAILABLE and its connection is not reused, so
+// the next call reaches whichever node the address now names.
+TEST(RedisClientTest, AReadonlyReplyDropsTheConnection) {
+  absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis =
+      testing::RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  absl::StatusOr<int> nowhere = testing::FreeLoopbackPort();
+  ASSERT_TRUE(nowhere.ok());
+  RedisOptions options = *ParseRedisUrl((*redis)->url());
+  options.pool_size = 1;
+  RedisClient client(options);
+  RedisClient admin(*ParseRedisUrl((*redis)->url()));
+  const auto id = [&] {
+    absl::StatusOr<RedisReply> r = client.Command({"CLIENT", "ID"});
+    return r.ok() ? r->integer : -1;
+  };
+  const int64_t first = id();
+  ASSERT_GT(first, 0);
+  EXPECT_EQ(id(), first);  // Pooled.
+  ASSERT_TRUE(
+      admin.Command({"REPLICAOF", "127.0.0.1", absl::StrCat(*nowhere)}).ok());
+  absl::StatusOr<RedisReply> refused = client.Command({"SET", "k", "v"});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(refused.status().message(), HasSubstr("READONLY"));
+  ASSERT_TRUE(admin.Command({"REPLICAOF", "NO", "ONE"}).ok());
+  EXPECT_NE(id(), first);  // A new connection.
+  EXPECT_TRUE(client.Command({"SET", "k", "v"}).ok());
+}
+
 // A Redis that requires a password (or an ACL user) is reached with the
 // URL's credentials; wrong ones are UNAVAILABLE naming AUTH, not the secret.
 TEST(RedisAuthTest, CredentialsFromTheUrl) {

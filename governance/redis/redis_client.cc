@@ -74,8 +74,8 @@ absl::StatusOr<std::string> PercentDecode(absl::string_view in) {
 absl::StatusOr<RedisReply> RefusedAsStatus(const std::vector<std::string>& argv,
                                            absl::StatusOr<RedisReply> reply) {
   if (reply.ok() && reply->IsError()) {
-    return absl::UnavailableError(absl::StrCat(
-        "redis ", argv.empty() ? "" : argv[0], ": ", reply->str));
+    return absl::UnavailableError(
+        absl::StrCat("redis ", argv.empty() ? "" : argv[0], ": ", reply->str));
   }
   return reply;
 }
@@ -267,7 +267,15 @@ absl::StatusOr<RedisReply> RedisClient::Send(
   }
   RedisReply reply = Copy(r);
   freeReplyObject(r);
-  Release(*std::move(c));
+  // A connection to a node that is no longer the primary, or that lost its
+  // authentication, stays so: a new one reaches the current primary (a
+  // managed endpoint moves on failover) or authenticates again.
+  const bool stale =
+      reply.IsError() && (absl::StartsWith(reply.str, "READONLY") ||
+                          absl::StartsWith(reply.str, "MASTERDOWN") ||
+                          absl::StartsWith(reply.str, "LOADING") ||
+                          absl::StartsWith(reply.str, "NOAUTH"));
+  Release(stale ? nullptr : *std::move(c));
   return reply;
 }
 
