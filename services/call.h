@@ -71,8 +71,11 @@ grpc::ServerUnaryReactor* RunUnary(Executor* executor, Gatekeeper* gate,
         auto result = work(*who);
         if (result.ok()) {
           fill(*result);
-          spdlog::debug("call OK in {}",
-                        absl::FormatDuration(absl::Now() - arrived));
+          // Formatted only when debug lines are kept: this is every call.
+          if (spdlog::should_log(spdlog::level::debug)) {
+            spdlog::debug("call OK in {}",
+                          absl::FormatDuration(absl::Now() - arrived));
+          }
         } else {
           spdlog::info("call failed: {}", result.status().ToString());
         }

@@ -6,7 +6,6 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "governance/audit_log.h"
 
 namespace warden::evm {
 
@@ -47,13 +46,14 @@ absl::StatusOr<nlohmann::json> JsonRpcClient::Call(
         absl::StrCat(method, ": HTTP ", answer->status, ", not JSON-RPC"));
   }
   if (auto e = reply.find("error"); e != reply.end() && e->is_object()) {
-    // Whatever the node put in these fields, only their text is quoted.
+    // Whatever the node put in these fields, only their text is quoted, cut
+    // at 512 bytes (the adapter registry makes what it returns valid UTF-8).
     const auto message = e->find("message");
     const auto code = e->find("code");
     return absl::FailedPreconditionError(absl::StrCat(
         method, ": ",
         message != e->end() && message->is_string()
-            ? ValidUtf8(message->get<std::string>().substr(0, 512))
+            ? message->get<std::string>().substr(0, 512)
             : std::string("error"),
         " (code ", code != e->end() ? code->dump().substr(0, 32) : "none",
         ")"));

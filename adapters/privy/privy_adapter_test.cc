@@ -103,6 +103,20 @@ class PrivyAdapterTest : public ::testing::Test {
                           .destination = kDestination};
   }
 
+  // Sends `operation_id` through a 500 on every attempt: Privy may have
+  // acted, so the send is UNKNOWN.
+  VendorStatus SendThroughServerErrors(PrivyAdapter& adapter,
+                                       const std::string& operation_id) {
+    fake_->InjectFault({.kind = FakePrivy::FaultKind::k500,
+                        .count = Fast().max_attempts,
+                        .method = "POST"});
+    absl::StatusOr<VendorStatus> st = adapter.Send(Native(operation_id, 5));
+    EXPECT_TRUE(st.ok()) << st.status();
+    const VendorStatus out = st.value_or(VendorStatus{});
+    EXPECT_EQ(out.state, OperationState::kUnknown);
+    return out;
+  }
+
   int RpcRequests() const {
     int n = 0;
     for (const FakePrivy::Request& r : fake_->requests()) {
@@ -308,19 +322,15 @@ TEST_F(PrivyAdapterTest, DroppedConnectionsAreUnknownThenPollResolvesThem) {
 // 500s to the last attempt may hide a send: unknown. When Privy had done
 // nothing, Poll's re-send is the one transaction.
 TEST_F(PrivyAdapterTest, PersistentServerErrorsAreUnknown) {
-  fake_->InjectFault({.kind = FakePrivy::FaultKind::k500,
-                      .count = Fast().max_attempts,
-                      .method = "POST"});
   auto adapter = Adapter();
-  absl::StatusOr<VendorStatus> st = adapter->Send(Native("op_1", 5));
-  ASSERT_TRUE(st.ok()) << st.status();
-  EXPECT_EQ(st->state, OperationState::kUnknown);
+  const VendorStatus st = SendThroughServerErrors(*adapter, "op_1");
+  ASSERT_FALSE(HasFailure());
   EXPECT_THAT(fake_->ledger(), IsEmpty());
-  absl::StatusOr<VendorStatus> polled = adapter->Poll(wallet_, *st);
+  absl::StatusOr<VendorStatus> polled = adapter->Poll(wallet_, st);
   ASSERT_TRUE(polled.ok()) << polled.status();
   EXPECT_EQ(polled->state, OperationState::kSubmitted);
   EXPECT_THAT(fake_->ledger(), SizeIs(1));
-  polled = adapter->Poll(wallet_, *st);  // Again: still the same one.
+  polled = adapter->Poll(wallet_, st);  // Again: still the same one.
   EXPECT_THAT(fake_->ledger(), SizeIs(1));
 }
 
@@ -447,18 +457,14 @@ TEST_F(PrivyAdapterTest, AHashWithoutATransactionIdIsFollowedByHash) {
 // Poll re-sends to the Privy wallet the request first went to, even when
 // the bundle's wallet now names another one.
 TEST_F(PrivyAdapterTest, AResendGoesToTheWalletFirstSentTo) {
-  fake_->InjectFault({.kind = FakePrivy::FaultKind::k500,
-                      .count = Fast().max_attempts,
-                      .method = "POST"});
   auto adapter = Adapter();
-  absl::StatusOr<VendorStatus> st = adapter->Send(Native("op_1", 5));
-  ASSERT_TRUE(st.ok()) << st.status();
-  ASSERT_EQ(st->state, OperationState::kUnknown);
+  const VendorStatus st = SendThroughServerErrors(*adapter, "op_1");
+  ASSERT_FALSE(HasFailure());
   fake_->AddWallet({.id = "otherwallet0000000000001",
                     .address = "0x6666666666666666666666666666666666666666"});
   Wallet edited = wallet_;
   edited.vendor_id = "otherwallet0000000000001";
-  absl::StatusOr<VendorStatus> polled = adapter->Poll(edited, *st);
+  absl::StatusOr<VendorStatus> polled = adapter->Poll(edited, st);
   ASSERT_TRUE(polled.ok()) << polled.status();
   EXPECT_EQ(polled->state, OperationState::kSubmitted);
   const std::vector<FakePrivy::Transaction> ledger = fake_->ledger();
@@ -471,14 +477,10 @@ TEST_F(PrivyAdapterTest, AResendGoesToTheWalletFirstSentTo) {
 // prove an earlier attempt was not sent: unknown, and not sent again.
 TEST_F(PrivyAdapterTest, ARefusedResendStaysUnknown) {
   auto adapter = Adapter();
-  fake_->InjectFault({.kind = FakePrivy::FaultKind::k500,
-                      .count = Fast().max_attempts,
-                      .method = "POST"});
-  absl::StatusOr<VendorStatus> frozen = adapter->Send(Native("op_1", 5));
-  ASSERT_TRUE(frozen.ok()) << frozen.status();
-  ASSERT_EQ(frozen->state, OperationState::kUnknown);
+  const VendorStatus frozen = SendThroughServerErrors(*adapter, "op_1");
+  ASSERT_FALSE(HasFailure());
   ASSERT_TRUE(adapter->SetFrozen(wallet_, true, "").ok());
-  absl::StatusOr<VendorStatus> polled = adapter->Poll(wallet_, *frozen);
+  absl::StatusOr<VendorStatus> polled = adapter->Poll(wallet_, frozen);
   ASSERT_TRUE(polled.ok()) << polled.status();
   EXPECT_EQ(polled->state, OperationState::kUnknown);
   EXPECT_THAT(polled->error, HasSubstr("policy_violation"));
@@ -490,15 +492,12 @@ TEST_F(PrivyAdapterTest, ARefusedResendStaysUnknown) {
   EXPECT_THAT(polled->error, HasSubstr("resolve it by hand"));
   EXPECT_EQ(RpcRequests(), before);
 
-  fake_->InjectFault({.kind = FakePrivy::FaultKind::k500,
-                      .count = Fast().max_attempts,
-                      .method = "POST"});
-  absl::StatusOr<VendorStatus> gone = adapter->Send(Native("op_2", 5));
-  ASSERT_TRUE(gone.ok()) << gone.status();
-  nlohmann::json ref = nlohmann::json::parse(gone->vendor_ref);
+  VendorStatus gone = SendThroughServerErrors(*adapter, "op_2");
+  ASSERT_FALSE(HasFailure());
+  nlohmann::json ref = nlohmann::json::parse(gone.vendor_ref);
   ref["wallet_id"] = "nosuchwallet";
-  gone->vendor_ref = ref.dump();
-  polled = adapter->Poll(wallet_, *gone);
+  gone.vendor_ref = ref.dump();
+  polled = adapter->Poll(wallet_, gone);
   ASSERT_TRUE(polled.ok()) << polled.status();
   EXPECT_EQ(polled->state, OperationState::kUnknown);
   EXPECT_THAT(polled->error, HasSubstr("HTTP 404"));
@@ -550,17 +549,14 @@ TEST_F(PrivyAdapterTest, PendingUntilBroadcast) {
 
 // Past Privy's 24-hour key window an unknown send is not sent again.
 TEST_F(PrivyAdapterTest, AnUnknownSendIsNotResentPastTheKeyWindow) {
-  fake_->InjectFault({.kind = FakePrivy::FaultKind::k500,
-                      .count = Fast().max_attempts,
-                      .method = "POST"});
   auto adapter = Adapter();
-  absl::StatusOr<VendorStatus> st = adapter->Send(Native("op_1", 5));
-  ASSERT_TRUE(st.ok()) << st.status();
-  nlohmann::json ref = nlohmann::json::parse(st->vendor_ref);
+  VendorStatus st = SendThroughServerErrors(*adapter, "op_1");
+  ASSERT_FALSE(HasFailure());
+  nlohmann::json ref = nlohmann::json::parse(st.vendor_ref);
   ref["first_sent_ms"] = absl::ToUnixMillis(absl::Now() - absl::Hours(25));
-  st->vendor_ref = ref.dump();
+  st.vendor_ref = ref.dump();
   const int before = RpcRequests();
-  absl::StatusOr<VendorStatus> polled = adapter->Poll(wallet_, *st);
+  absl::StatusOr<VendorStatus> polled = adapter->Poll(wallet_, st);
   ASSERT_TRUE(polled.ok()) << polled.status();
   EXPECT_EQ(polled->state, OperationState::kUnknown);
   EXPECT_THAT(polled->error, HasSubstr("resolve it by hand"));
