@@ -548,10 +548,16 @@ class BundleParser {
           if (std::optional<std::string> price =
                   Scalar(n, p, "price_usd", false)) {
             absl::StatusOr<Price> parsed = ParsePrice(*price);
-            if (parsed.ok()) {
+            absl::Status usable = parsed.status();
+            // With decimals known, refuse a price that values nothing (0) or
+            // cannot value every amount without overflow.
+            if (usable.ok() && ok) {
+              usable = CheckPrice(*parsed, asset.decimals);
+            }
+            if (usable.ok()) {
               asset.price_usd = *parsed;
             } else {
-              Error(Join(p, "price_usd"), parsed.status().message());
+              Error(Join(p, "price_usd"), usable.message());
               ok = false;
             }
           }

@@ -191,7 +191,7 @@ std::vector<Violation> RefusalViolations(
           p.created_at >= check.interval.start &&
           p.created_at < check.interval.end &&
           std::find(under.begin(), under.end(), scope) != under.end()) {
-        pending += usd ? p.amount_usd : 1;
+        pending = SaturatingAdd(pending, usd ? p.amount_usd : 1);
       }
     }
     out.push_back(LimitViolation(
@@ -294,7 +294,8 @@ TierChoice CrossedTier(const TierCheck& t, int64_t used, UsdMicros amount) {
   return {
       t.tier, t.config,
       absl::StrCat(t.config->window->Describe(), " spend ", FormatUsd(used),
-                   " + ", FormatUsd(amount), " = ", FormatUsd(used + amount),
+                   " + ", FormatUsd(amount), " = ",
+                   FormatUsd(SaturatingAdd(used, amount)),
                    " is above ", ScopeLabel(t.scope), " cumulative ",
                    TierName(t.tier), "_above_usd ", FormatUsd(t.check.cap))};
 }
@@ -633,7 +634,7 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
                        "\" was first used for a different request (",
                        result.authorization.id, ")"));
     }
-    return AuthorizeOutput{Present(std::move(result.authorization)), true};
+    return AuthorizeOutput{Replay(std::move(result.authorization)), true};
   }
 
   AuditEvent event;
@@ -760,6 +761,60 @@ absl::StatusOr<Authorization> Engine::Get(const std::string& org_id,
 Authorization Engine::Present(Authorization a) const {
   a.decision = a.DecisionAt(clock_->Now());
   return a;
+}
+
+Authorization Engine::Replay(Authorization a) {
+  const absl::Time now = clock_->Now();
+  a = Present(std::move(a));
+  if (a.status == AuthorizationStatus::kDenied ||
+      (a.status == AuthorizationStatus::kHeld && now < a.hold_expires_at)) {
+    return a;  // A denial, or a hold that is still live.
+  }
+  // Nothing is reserved under it any more: a caller that signed on this
+  // answer would spend what no budget counts.
+  std::string code, what;
+  switch (a.status) {
+    case AuthorizationStatus::kSettled:
+      code = "ALREADY_SETTLED";
+      what = absl::StrCat("was settled",
+                          a.tx_hash.empty() ? "" : " with tx ", a.tx_hash,
+                          " for ", FormatUsd(a.settled_usd),
+                          "; a replay never authorizes a second spend");
+      break;
+    case AuthorizationStatus::kVoided:
+      code = "HOLD_VOIDED";
+      what = absl::StrCat("was voided (", VoidCause(a), ")");
+      break;
+    default:  // EXPIRED, or HELD past its expiry and not swept yet.
+      code = "HOLD_EXPIRED";
+      what = absl::StrCat("expired at ", FormatInstant(a.hold_expires_at));
+      break;
+  }
+  Violation v = RuleViolation(
+      a, code, "idempotency_key",
+      absl::StrCat("replay of ", a.id, ": it ", what,
+                   "; nothing is reserved for it now"));
+  a.decision = Decision::kDeny;
+  a.violations = {std::move(v)};
+  a.reason = DenyReason(a, a.violations);
+  return a;
+}
+
+std::string Engine::VoidCause(const Authorization& a) {
+  for (const ApprovalVote& v : a.votes) {
+    if (!v.approve) return absl::StrCat("rejected by ", v.approver);
+  }
+  if (absl::StatusOr<std::vector<FrozenScope>> frozen =
+          freezes_->List(a.org_id);
+      frozen.ok()) {
+    const std::vector<std::string> path = ScopePath(a);
+    for (const FrozenScope& f : *frozen) {
+      if (std::find(path.begin(), path.end(), f.scope) != path.end()) {
+        return absl::StrCat(f.scope, " is frozen: ", f.reason);
+      }
+    }
+  }
+  return "by its caller, or by a freeze since lifted";
 }
 
 void Engine::Notify(const std::string& event, const Authorization& a,

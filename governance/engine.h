@@ -239,6 +239,13 @@ class Engine {
   absl::StatusOr<VoteOutput> Vote(const VoteInput& in, bool approve);
   // `a` with its decision as it stands now.
   Authorization Present(Authorization a) const;
+  // `a` as a replayed Authorize answers it: as it is now, and a DENY naming
+  // what happened when its hold is no longer live (settled, voided,
+  // expired), so that no replay is ever a live ALLOW.
+  Authorization Replay(Authorization a);
+  // Why a VOIDED record was voided, as far as the record and the freezes
+  // in force tell.
+  std::string VoidCause(const Authorization& a);
   void Notify(const std::string& event, const Authorization& a,
               const std::string& actor, const std::string& message);
 

@@ -65,7 +65,7 @@ Violation LimitViolation(const std::string& scope, const LimitCheck& check,
       parts.push_back(
           absl::StrCat(ChildLabel(child, policy), " ", Figure(kind, used)));
     } else {
-      others += used;
+      others = SaturatingAdd(others, used);
     }
   }
   if (others > 0)
@@ -80,7 +80,7 @@ Violation LimitViolation(const std::string& scope, const LimitCheck& check,
   v.message = absl::StrCat(
       window.Describe(), kind == Limit::Kind::kUsd ? " spend " : " count ",
       Figure(kind, usage.used), breakdown, " + ", Figure(kind, requested),
-      " = ", Figure(kind, usage.used + requested), " exceeds ",
+      " = ", Figure(kind, SaturatingAdd(usage.used, requested)), " exceeds ",
       // The sentence opens with the agent's name; its own limits need only
       // "agent".
       check.scope_index == 2 ? "agent" : ScopeLabel(scope), " ",

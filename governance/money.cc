@@ -167,20 +167,71 @@ absl::StatusOr<absl::uint128> MulDivRoundUp(absl::uint128 a, absl::uint128 b,
   return quot;
 }
 
+namespace {
+
+// micros = ceil(amount * mantissa * 10^6 / 10^(decimals + scale)), computed
+// as ceil(amount * factor / divisor) with a 256-bit intermediate, where
+// factor = mantissa * 10^max(0, 6 - decimals - scale) (at most 128 bits, as
+// CheckPrice requires) and divisor = 10^max(0, decimals + scale - 6) (at most
+// 10^36 < 2^128).
+struct Scaling {
+  absl::uint128 factor;
+  absl::uint128 divisor;
+};
+
+absl::StatusOr<Scaling> ScalingOf(const Price& price, int decimals) {
+  if (decimals < 0 || decimals > kMaxTokenDecimals || price.scale < 0 ||
+      price.scale > kMaxPriceScale) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "decimals ", decimals, " or price scale ", price.scale,
+        " out of range (0-", kMaxTokenDecimals, ", 0-", kMaxPriceScale, ")"));
+  }
+  if (price.mantissa == 0) {
+    return absl::InvalidArgumentError(
+        "a price of 0 would value every amount at $0; it must be positive");
+  }
+  const int exponent = decimals + price.scale - 6;
+  if (exponent >= 0) return Scaling{price.mantissa, Pow10(exponent)};
+  const absl::uint128 multiplier = Pow10(-exponent);  // At most 10^6.
+  if (price.mantissa > kUint128Max / multiplier) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "price ", FormatPrice(price), " with ", decimals,
+        " decimals is too large to value amounts exactly"));
+  }
+  return Scaling{price.mantissa * multiplier, 1};
+}
+
+}  // namespace
+
+absl::Status CheckPrice(const Price& price, int decimals) {
+  return ScalingOf(price, decimals).status();
+}
+
 absl::StatusOr<UsdMicros> ValueInUsdMicros(absl::uint128 amount, int decimals,
                                            const Price& price) {
-  // micros = ceil(amount * mantissa * 10^6 / 10^(decimals + scale)).
-  const int exponent = decimals + price.scale - 6;
+  absl::StatusOr<Scaling> scaling = ScalingOf(price, decimals);
+  if (!scaling.ok()) return scaling.status();
   absl::StatusOr<absl::uint128> micros =
-      exponent >= 0
-          ? MulDivRoundUp(amount, price.mantissa, Pow10(exponent))
-          : MulDivRoundUp(amount, price.mantissa * Pow10(-exponent), 1);
+      MulDivRoundUp(amount, scaling->factor, scaling->divisor);
   if (!micros.ok() || *micros > std::numeric_limits<UsdMicros>::max()) {
     return absl::InvalidArgumentError(
         absl::StrCat("value of ", FormatBaseUnits(amount),
-                     " base units exceeds the largest USD amount"));
+                     " base units exceeds the largest USD amount, ",
+                     FormatUsd(std::numeric_limits<UsdMicros>::max())));
   }
   return static_cast<UsdMicros>(*micros);
+}
+
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  int64_t sum;
+  if (!__builtin_add_overflow(a, b, &sum)) return sum;
+  return b > 0 ? std::numeric_limits<int64_t>::max()
+               : std::numeric_limits<int64_t>::min();
+}
+
+bool Exceeds(int64_t used, int64_t requested, int64_t cap) {
+  int64_t total;
+  return __builtin_add_overflow(used, requested, &total) || total > cap;
 }
 
 std::string FormatUsdDecimal(UsdMicros micros) {

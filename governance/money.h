@@ -46,11 +46,28 @@ struct Price {
 absl::StatusOr<Price> ParsePrice(absl::string_view text);
 std::string FormatPrice(const Price& price);
 
+// Whether `price` can value any amount (up to 2^128-1 base units) of a token
+// with `decimals` decimals without an intermediate overflow: it must be
+// positive (a price of 0 would make every amount free), and its mantissa
+// scaled to micro-dollars per base unit must fit in 128 bits.
+// INVALID_ARGUMENT saying which; bundles are refused with it.
+absl::Status CheckPrice(const Price& price, int decimals);
+
 // The USD value of `amount` base units of a token with `decimals` decimals at
 // `price`, rounded up to the next micro-dollar. INVALID_ARGUMENT when the
-// value does not fit in UsdMicros.
+// value does not fit in UsdMicros, or the price fails CheckPrice: never a
+// wrapped value.
 absl::StatusOr<UsdMicros> ValueInUsdMicros(absl::uint128 amount, int decimals,
                                            const Price& price);
+
+// Checked arithmetic on money and counts, which never wraps.
+//
+// a + b, clamped to the int64 range. For usage sums that are compared with a
+// cap: a clamped sum is above every cap, so it refuses (the safe side).
+int64_t SaturatingAdd(int64_t a, int64_t b);
+// Whether used + requested > cap, computed without overflow for any
+// non-negative operands.
+bool Exceeds(int64_t used, int64_t requested, int64_t cap);
 
 // "1498.00", "0.000001": at least two fractional digits, more only when
 // needed. For the wire.

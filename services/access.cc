@@ -19,7 +19,7 @@ namespace warden {
 namespace {
 
 constexpr char kBearer[] = "Bearer ";
-// How many failing keys are tracked before stale ones are dropped.
+// How many failing sources are tracked before stale ones are dropped.
 constexpr size_t kMaxTracked = 100000;
 
 std::vector<Role> AllRoles() {
@@ -146,22 +146,35 @@ absl::StatusOr<Principal> Gatekeeper::Admit(
   if (!options_.required) {
     return Principal{target.org_id, kAnonymous, AllRoles()};
   }
-  std::string key, org;
-  bool locked = false;
-  absl::StatusOr<Principal> who = Authenticate(context, &key, &org, &locked);
+  const std::string source = PeerHost(context.peer());
   const std::string from = absl::StrCat(" from ", context.peer());
-  if (locked) return who.status();  // Audited when the lockout began.
+  const Throttle throttle = CheckSource(source);
+  if (throttle == Throttle::kOverRate) {
+    // Not audited: the throttle's start was.
+    return absl::UnavailableError(absl::StrCat(
+        "too many failed authentications from ", source,
+        ": credential checks from it are rate-limited; retry in a second"));
+  }
+  std::string org, token_id;
+  absl::StatusOr<Principal> who = Authenticate(context, &org, &token_id);
   if (!who.ok()) {
     absl::Status refusal = who.status();
-    if (absl::IsUnauthenticated(refusal)) {
-      if (absl::Duration lock = Fail(key); lock > absl::ZeroDuration()) {
-        refusal = absl::UnauthenticatedError(
-            absl::StrCat(refusal.message(), "; locked out for ",
-                         absl::FormatDuration(lock)));
-      }
+    const std::string caller =
+        absl::StrCat(token_id.empty() ? "unknown" : token_id, from);
+    if (!absl::IsUnauthenticated(refusal)) {
+      return Refuse(refusal, org, caller, rpc);
     }
-    return Refuse(refusal, org,
-                  absl::StrCat(key.empty() ? "unknown" : key, from), rpc);
+    if (throttle == Throttle::kThrottled) {
+      spdlog::debug("access: refused {} from throttled {}: {}", rpc, source,
+                    refusal.ToString());
+      return refusal;
+    }
+    if (absl::Duration t = Fail(source); t > absl::ZeroDuration()) {
+      refusal = absl::UnauthenticatedError(absl::StrCat(
+          refusal.message(), "; ", source, " is throttled for ",
+          absl::FormatDuration(t), " after repeated failures"));
+    }
+    return Refuse(refusal, org, caller, rpc);
   }
   const std::string actor = absl::StrCat(who->name, from);
   if (!target.org_id.empty() && target.org_id != who->org_id) {
@@ -189,9 +202,27 @@ absl::StatusOr<Principal> Gatekeeper::Admit(
   return who;
 }
 
+Gatekeeper::Throttle Gatekeeper::CheckSource(const std::string& source) {
+  const absl::Time now = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  auto it = sources_.find(source);
+  if (it == sources_.end() || now >= it->second.throttled_until) {
+    return Throttle::kNone;
+  }
+  Source& s = it->second;
+  const int64_t second = absl::ToUnixSeconds(now);
+  if (s.check_second != second) {
+    s.check_second = second;
+    s.checks = 0;
+  }
+  return ++s.checks > options_.throttled_checks_per_second
+             ? Throttle::kOverRate
+             : Throttle::kThrottled;
+}
+
 absl::StatusOr<Principal> Gatekeeper::Authenticate(
-    const grpc::CallbackServerContext& context, std::string* key,
-    std::string* org, bool* locked) {
+    const grpc::CallbackServerContext& context, std::string* org,
+    std::string* presented) {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   absl::string_view value;
@@ -199,19 +230,8 @@ absl::StatusOr<Principal> Gatekeeper::Authenticate(
   const bool bearer = absl::ConsumePrefix(&value, kBearer);
   const std::optional<std::string> token_id =
       bearer ? TokenIdOf(value) : std::nullopt;
-  *key = token_id ? *token_id : PeerHost(context.peer());
+  if (token_id) *presented = *token_id;
   const absl::Time now = clock_->Now();
-  {
-    absl::MutexLock lock(&mu_);
-    auto f = failures_.find(*key);
-    if (f != failures_.end() && now < f->second.locked_until) {
-      *locked = true;
-      return absl::UnauthenticatedError(absl::StrCat(
-          "locked out after repeated failures; retry after ",
-          absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", f->second.locked_until,
-                           absl::UTCTimeZone())));
-    }
-  }
   if (it == metadata.end()) {
     // A client certificate the TLS handshake verified.
     const std::vector<grpc::string_ref> pem =
@@ -253,43 +273,40 @@ absl::StatusOr<Principal> Gatekeeper::Authenticate(
     return absl::UnauthenticatedError(
         absl::StrCat("authorization: token ", *token_id, " expired"));
   }
-  {
-    absl::MutexLock lock(&mu_);
-    failures_.erase(*key);
-  }
   return Principal{record->org_id, record->principal, record->roles};
 }
 
-absl::Duration Gatekeeper::Fail(const std::string& key) {
+absl::Duration Gatekeeper::Fail(const std::string& source) {
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
-  // Bounded: past kMaxTracked keys (made-up token ids, say), forget those
-  // neither locked nor recently failing.
-  if (failures_.size() >= kMaxTracked) {
-    absl::erase_if(failures_, [&](const auto& entry) {
-      const Failures& e = entry.second;
-      return now >= e.locked_until &&
-             (e.recent.empty() ||
-              e.recent.back() <= now - options_.failure_window);
+  // Bounded: past kMaxTracked sources, forget those neither throttled nor
+  // recently failing.
+  if (sources_.size() >= kMaxTracked) {
+    absl::erase_if(sources_, [&](const auto& entry) {
+      const Source& e = entry.second;
+      return now >= e.throttled_until &&
+             (e.failures.empty() ||
+              e.failures.back() <= now - options_.failure_window);
     });
   }
-  Failures& f = failures_[key];
-  std::erase_if(f.recent, [&](absl::Time t) {
+  Source& s = sources_[source];
+  std::erase_if(s.failures, [&](absl::Time t) {
     return t <= now - options_.failure_window;
   });
-  f.recent.push_back(now);
-  if (static_cast<int>(f.recent.size()) < options_.max_failures) {
+  s.failures.push_back(now);
+  if (static_cast<int>(s.failures.size()) < options_.max_failures) {
     return absl::ZeroDuration();
   }
-  f.recent.clear();
-  const absl::Duration lock_for =
-      std::min(options_.lockout * (int64_t{1} << std::min(f.lockouts, 20)),
-               options_.max_lockout);
-  ++f.lockouts;
-  f.locked_until = now + lock_for;
-  spdlog::warn("access: {} locked out for {} after {} failed attempts", key,
-               absl::FormatDuration(lock_for), options_.max_failures);
-  return lock_for;
+  s.failures.clear();
+  const absl::Duration throttle_for =
+      std::min(options_.throttle * (int64_t{1} << std::min(s.throttles, 20)),
+               options_.max_throttle);
+  ++s.throttles;
+  s.throttled_until = now + throttle_for;
+  spdlog::warn("access: {} throttled for {} after {} failed authentications",
+               source, absl::FormatDuration(throttle_for),
+               options_.max_failures);
+  return throttle_for;
 }
 
 absl::Status Gatekeeper::Deny(const Principal& who, const std::string& rpc,

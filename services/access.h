@@ -37,13 +37,19 @@ const std::vector<RpcRule>& RpcRules();
 struct AccessOptions {
   // Off only on loopback, for development; see --insecure-no-auth.
   bool required = true;
-  // Failed authentications per key (a token id, or the peer's address for
-  // tokens that do not parse) before it is locked out ...
+  // Failed authentications from one source address (never per token: a
+  // token id is public, so a lock keyed on it would let anyone lock any
+  // principal out) before the source is throttled ...
   int max_failures = 5;
   absl::Duration failure_window = absl::Minutes(5);
-  // ... for this long, doubling on each lockout up to the maximum.
-  absl::Duration lockout = absl::Seconds(30);
-  absl::Duration max_lockout = absl::Hours(1);
+  // ... for this long, doubling each time up to the maximum. A throttled
+  // source gets at most `throttled_checks_per_second` credential checks a
+  // second (the rest are UNAVAILABLE, to be retried), and its failures are
+  // no longer audited one by one. A valid credential is admitted from any
+  // source, throttled or not.
+  absl::Duration throttle = absl::Seconds(30);
+  absl::Duration max_throttle = absl::Hours(1);
+  int throttled_checks_per_second = 10;
 };
 
 // What the call is about, for the rule's checks.
@@ -59,11 +65,13 @@ class Gatekeeper {
              AccessOptions options);
 
   // The caller's principal if it may make the call `rpc` on `target`:
-  // UNAUTHENTICATED without a valid credential (or while locked out),
-  // PERMISSION_DENIED without the role or outside its org or self. Every
-  // refusal is logged, and audited (who, what, from where) in the org it
-  // concerns when that is known. With auth off: "user/anonymous" of the
-  // target's org, with every role.
+  // UNAUTHENTICATED without a valid credential, UNAVAILABLE when its source
+  // is throttled and over its rate of checks, PERMISSION_DENIED without the
+  // role or outside its org or self. Every refusal is logged, and audited
+  // (who, what, from where) in the org it concerns when that is known,
+  // except the failures of a throttled source (one record when the throttle
+  // begins). With auth off: "user/anonymous" of the target's org, with every
+  // role.
   absl::StatusOr<Principal> Admit(const grpc::CallbackServerContext& context,
                                   const std::string& rpc,
                                   const CallTarget& target);
@@ -80,21 +88,28 @@ class Gatekeeper {
   }
 
  private:
-  struct Failures {
-    std::vector<absl::Time> recent;  // Within failure_window.
-    absl::Time locked_until;
-    int lockouts = 0;
+  // What one source address did lately.
+  struct Source {
+    std::vector<absl::Time> failures;  // Within failure_window.
+    absl::Time throttled_until;
+    int throttles = 0;
+    // The second (unix s) of the last check while throttled, and how many
+    // checks that second has had.
+    int64_t check_second = 0;
+    int checks = 0;
   };
+  enum class Throttle { kNone, kThrottled, kOverRate };
 
-  // The principal of the call's credential. Sets `key` (what failures are
-  // counted against), `org` (when the credential names one) and `locked`
-  // (refused because `key` is locked out).
+  // Whether `source` is throttled now, counting this call's check.
+  Throttle CheckSource(const std::string& source) ABSL_LOCKS_EXCLUDED(mu_);
+  // The principal of the call's credential. Sets `org` when the credential
+  // names one, and `presented` to the token id it presented, if any.
   absl::StatusOr<Principal> Authenticate(
-      const grpc::CallbackServerContext& context, std::string* key,
-      std::string* org, bool* locked);
-  // Counts a failure for `key`; past the limit locks it out and returns
+      const grpc::CallbackServerContext& context, std::string* org,
+      std::string* presented);
+  // Counts a failure from `source`; past the limit throttles it and returns
   // for how long, else zero.
-  absl::Duration Fail(const std::string& key) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Duration Fail(const std::string& source) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Refuse(absl::Status status, const std::string& org,
                       const std::string& who, const std::string& rpc);
 
@@ -103,7 +118,7 @@ class Gatekeeper {
   const Clock* const clock_;
   const AccessOptions options_;
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, Failures> failures_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, Source> sources_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace warden

@@ -117,9 +117,12 @@ void ToProto(const Authorization& a, bool replayed,
   out->set_amount_usd(FormatUsdDecimal(a.amount_usd));
   out->set_reason(a.reason);
   for (const Violation& v : a.violations) ToProto(v, out->add_violations());
-  if (a.status != AuthorizationStatus::kDenied) {
+  // A hold's expiry only means something while it may be used.
+  if (a.status == AuthorizationStatus::kHeld &&
+      a.decision != Decision::kDeny) {
     *out->mutable_hold_expires_at() = ToTimestamp(a.hold_expires_at);
   }
+  out->set_status(ToProto(a.status));
   out->set_policy_version(a.policy_version);
   out->set_replayed(replayed);
   if (a.release_at != absl::InfinitePast()) {

@@ -157,6 +157,9 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
   SetProcessMetrics(&s->metrics_);
 
   if (!options.postgres_url.empty()) {
+    // The client-side bound, for a server that stopped answering: the
+    // server's own statement timeout plus a second for the round trip.
+    pg::SetCallTimeout(options.postgres_statement_timeout + absl::Seconds(1));
     const std::string pg_url =
         pg::WithTimeouts(options.postgres_url, options.postgres_connect_timeout,
                          options.postgres_statement_timeout);

@@ -118,8 +118,10 @@ absl::StatusOr<SubmitOutput> Submitter::Submit(const SubmitInput& in) {
   SubmitOutput out;
   WARDEN_ASSIGN_OR_RETURN(out.authorized, engine_->Authorize(authorize));
   const Authorization& a = out.authorized.authorization;
-  if (a.decision == Decision::kDeny ||
-      a.status == AuthorizationStatus::kDenied) {
+  // A replay of a hold that has since closed answers DENY, but its operation
+  // (the first call's) still tells the caller what happened to the send.
+  if (a.status == AuthorizationStatus::kDenied ||
+      (a.decision == Decision::kDeny && !out.authorized.replayed)) {
     return out;
   }
   const absl::Time now = clock_->Now();

@@ -53,8 +53,11 @@ LimitUsage MemoryBudgetStore::UsageLocked(const std::vector<std::string>& path,
     const Authorization& a = (*e)->auth;
     if (!a.Charges()) continue;
     const int64_t amount = check.kind == Limit::Kind::kUsd ? a.ChargedUsd() : 1;
-    usage.used += amount;
-    if (with_breakdown) by_child[ScopePath(a)[check.scope_index + 1]] += amount;
+    usage.used = SaturatingAdd(usage.used, amount);
+    if (with_breakdown) {
+      int64_t& child = by_child[ScopePath(a)[check.scope_index + 1]];
+      child = SaturatingAdd(child, amount);
+    }
   }
   usage.by_child.assign(by_child.begin(), by_child.end());
   std::stable_sort(
@@ -133,8 +136,8 @@ absl::StatusOr<ReserveResult> MemoryBudgetStore::Reserve(
       const LimitCheck& check = request.limits[i];
       const int64_t requested =
           check.kind == Limit::Kind::kUsd ? a.amount_usd : 1;
-      if (UsageLocked(path, a.org_id, check, false).used + requested >
-          check.cap) {
+      if (Exceeds(UsageLocked(path, a.org_id, check, false).used, requested,
+                  check.cap)) {
         // The breakdown is only needed to explain a refusal.
         LimitUsage usage = UsageLocked(path, a.org_id, check, true);
         usage.limit_index = i;

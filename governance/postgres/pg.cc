@@ -1,7 +1,13 @@
 #include "governance/postgres/pg.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <map>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -12,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "governance/telemetry.h"
 
@@ -121,6 +128,73 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(
 
 namespace {
 
+std::atomic<int64_t> call_timeout_ms{31000};
+
+// Shuts down the socket of a call that outlived its deadline, which makes
+// libpq's blocked read or write return an error at once. It works on its own
+// duplicate of the descriptor, so the socket stays the same object whatever
+// libpq does with its own descriptor meanwhile (closing it, say, after which
+// the number could name another socket).
+class Watchdog {
+ public:
+  static Watchdog& Get() {
+    static Watchdog* dog = new Watchdog;  // Never destroyed: no exit race.
+    return *dog;
+  }
+
+  uint64_t Arm(int fd, absl::Time deadline) {
+    const int own = fd < 0 ? -1 : ::dup(fd);
+    absl::MutexLock lock(&mu_);
+    const uint64_t id = ++next_id_;
+    armed_.emplace(id, Entry{own, deadline});
+    wake_.Signal();  // Its deadline may come first.
+    return id;
+  }
+  // Whether the deadline fired (the socket is shut down).
+  bool Disarm(uint64_t id) {
+    absl::MutexLock lock(&mu_);
+    auto it = armed_.find(id);
+    const bool fired = it->second.fired;
+    if (it->second.fd >= 0) ::close(it->second.fd);
+    armed_.erase(it);
+    return fired;
+  }
+
+ private:
+  struct Entry {
+    int fd;
+    absl::Time deadline;
+    bool fired = false;
+  };
+
+  Watchdog() {
+    std::thread([this] { Run(); }).detach();
+  }
+
+  void Run() {
+    absl::MutexLock lock(&mu_);
+    while (true) {
+      absl::Time next = absl::InfiniteFuture();
+      const absl::Time now = absl::Now();
+      for (auto& [id, e] : armed_) {
+        if (e.fired || e.fd < 0) continue;
+        if (now >= e.deadline) {
+          ::shutdown(e.fd, SHUT_RDWR);
+          e.fired = true;
+        } else {
+          next = std::min(next, e.deadline);
+        }
+      }
+      wake_.WaitWithDeadline(&mu_, next);
+    }
+  }
+
+  absl::Mutex mu_;
+  absl::CondVar wake_;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<uint64_t, Entry> armed_ ABSL_GUARDED_BY(mu_);
+};
+
 // Transact without the telemetry.
 absl::Status TransactOnce(pqxx::connection& c, absl::string_view op,
                           const std::function<void(pqxx::work&)>& fn) {
@@ -154,10 +228,25 @@ absl::Status TransactOnce(pqxx::connection& c, absl::string_view op,
 
 }  // namespace
 
+void SetCallTimeout(absl::Duration timeout) {
+  call_timeout_ms = absl::ToInt64Milliseconds(timeout);
+}
+
+absl::Duration CallTimeout() {
+  return absl::Milliseconds(call_timeout_ms.load());
+}
+
 absl::Status Transact(pqxx::connection& c, absl::string_view op,
-                      const std::function<void(pqxx::work&)>& fn) {
+                      const std::function<void(pqxx::work&)>& fn,
+                      absl::Duration timeout) {
   const absl::Time start = absl::Now();
+  const uint64_t armed = Watchdog::Get().Arm(c.sock(), start + timeout);
   absl::Status st = TransactOnce(c, op, fn);
+  if (Watchdog::Get().Disarm(armed) && !st.ok()) {
+    st = absl::UnavailableError(absl::StrCat(
+        "postgres ", op, ": no answer within ", absl::FormatDuration(timeout),
+        " (server stalled or unreachable); the connection was closed"));
+  }
   // A refusal is an answer, not a backend failure.
   ReportBackendCall("postgres", op, absl::Now() - start,
                     st.ok() || absl::IsFailedPrecondition(st));
@@ -166,15 +255,39 @@ absl::Status Transact(pqxx::connection& c, absl::string_view op,
 
 absl::Status Session::Run(absl::string_view op,
                           const std::function<void(pqxx::work&)>& fn) {
-  absl::MutexLock lock(&mu_);
-  if (conn_ == nullptr || !conn_->is_open()) {
-    conn_.reset();
-    absl::StatusOr<std::unique_ptr<pqxx::connection>> c = Connect(url_);
-    if (!c.ok()) return c.status();
-    conn_ = *std::move(c);
+  const absl::Duration timeout = CallTimeout();
+  const absl::Time deadline = absl::Now() + timeout;
+  std::unique_ptr<pqxx::connection> conn;
+  {
+    absl::MutexLock lock(&mu_);
+    auto available = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !free_.empty();
+    };
+    if (!mu_.AwaitWithDeadline(absl::Condition(&available), deadline)) {
+      return absl::UnavailableError(absl::StrCat(
+          "postgres ", op, ": no connection free within ",
+          absl::FormatDuration(timeout), " (server stalled?)"));
+    }
+    conn = std::move(free_.back());
+    free_.pop_back();
   }
-  absl::Status st = Transact(*conn_, op, fn);
-  if (absl::IsUnavailable(st)) conn_.reset();
+  absl::Status st;
+  if (conn == nullptr || !conn->is_open()) {
+    conn.reset();
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> c = Connect(url_);
+    if (c.ok()) {
+      conn = *std::move(c);
+    } else {
+      st = c.status();
+    }
+  }
+  if (conn != nullptr) {
+    st = Transact(*conn, op, fn,
+                  std::max(deadline - absl::Now(), absl::Milliseconds(1)));
+    if (absl::IsUnavailable(st)) conn.reset();
+  }
+  absl::MutexLock lock(&mu_);
+  free_.push_back(std::move(conn));
   return st;
 }
 

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -31,6 +32,17 @@ std::pair<size_t, size_t> KeywordValue(absl::string_view conninfo,
 std::string WithTimeouts(const std::string& url, absl::Duration connect,
                          absl::Duration statement);
 
+// How long one call may take (a transaction, including the wait for a
+// Session's connection) before it is abandoned. A server-side
+// statement_timeout cannot fire on a server that stopped answering
+// (SIGSTOP, a dead host, a partition that drops packets; the kernel may
+// still acknowledge them), so past this bound the call's socket is shut down
+// from the client and the call fails UNAVAILABLE. Process-wide; the server
+// bootstrap sets it from postgres.statement_timeout_ms plus a second.
+// Default 31 s.
+void SetCallTimeout(absl::Duration timeout);
+absl::Duration CallTimeout();
+
 // Opens a connection. UNAVAILABLE naming the operation on failure.
 absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(
     const std::string& url);
@@ -41,19 +53,22 @@ struct Refused : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Runs fn(work) in one transaction and commits it. Exceptions become
-// FAILED_PRECONDITION (Refused), UNAVAILABLE (connection or server
-// problems) or INTERNAL (SQL errors), prefixed with `op`; the transaction
-// is rolled back.
+// Runs fn(work) in one transaction and commits it, within `timeout` (see
+// SetCallTimeout). Exceptions become FAILED_PRECONDITION (Refused),
+// UNAVAILABLE (connection or server problems, or no answer within the
+// timeout: the connection is then closed) or INTERNAL (SQL errors), prefixed
+// with `op`; the transaction is rolled back.
 absl::Status Transact(pqxx::connection& c, absl::string_view op,
-                      const std::function<void(pqxx::work&)>& fn);
+                      const std::function<void(pqxx::work&)>& fn,
+                      absl::Duration timeout = CallTimeout());
 
-// One lazily opened connection, used one transaction at a time and replaced
-// after a connection failure. For the stores whose calls are not on the hot
-// path. Thread-safe.
+// Up to `size` lazily opened connections, each used one transaction at a
+// time and replaced after a connection failure. A call waits for a free
+// one within CallTimeout, which also bounds the call itself. Thread-safe.
 class Session {
  public:
-  explicit Session(std::string url) : url_(std::move(url)) {}
+  explicit Session(std::string url, int size = 1)
+      : url_(std::move(url)), free_(static_cast<size_t>(size)) {}
   // Runs fn in one transaction, as Transact does.
   absl::Status Run(absl::string_view op,
                    const std::function<void(pqxx::work&)>& fn);
@@ -61,7 +76,8 @@ class Session {
  private:
   const std::string url_;
   absl::Mutex mu_;
-  std::unique_ptr<pqxx::connection> conn_ ABSL_GUARDED_BY(mu_);
+  // Idle slots; a null one has no connection yet (or lost it).
+  std::vector<std::unique_ptr<pqxx::connection>> free_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace warden::pg

@@ -1,6 +1,7 @@
 #include "governance/postgres/postgres_audit_reader.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "governance/audit_log.h"
@@ -110,28 +111,39 @@ absl::StatusOr<std::vector<SpendRow>> PostgresAuditReader::SpendSummary(
 absl::Status PostgresAuditReader::LatestAuthorizations(
     const std::string& org_id, absl::Time since,
     const std::function<absl::Status(const Authorization&)>& fn) {
-  absl::Status result;
-  WARDEN_RETURN_IF_ERROR(
-      session_.Run("latest authorizations", [&](pqxx::work& w) {
-        for (const pqxx::row& r : w.exec_params(
-                 "SELECT DISTINCT ON (authorization_id) body FROM audit_events "
-                 "WHERE org_id = $1 AND authorization_id IS NOT NULL AND "
-                 "created_at >= $2::timestamptz ORDER BY authorization_id, seq "
-                 "DESC",
-                 org_id, PgTime(since))) {
-          absl::StatusOr<AuditEvent> e =
-              DecodeAuditEvent(r[0].as<std::string>());
-          if (!e.ok() || !e->authorization) {
-            result = absl::DataLossError(absl::StrCat(
-                "audit event does not decode: ",
-                e.ok() ? "no authorization" : e.status().message()));
-            return;
+  // In pages, each its own short transaction, and `fn` (a store's restore,
+  // which may be slow) runs outside them: a rebuild of any size never holds
+  // a transaction past the per-call bound.
+  constexpr int kPage = 1000;
+  std::string after;  // The last authorization id of the previous page.
+  while (true) {
+    std::vector<Authorization> page;
+    absl::Status decoded;
+    WARDEN_RETURN_IF_ERROR(
+        session_.Run("latest authorizations", [&](pqxx::work& w) {
+          page.clear();
+          for (const pqxx::row& r : w.exec_params(
+                   "SELECT DISTINCT ON (authorization_id) body FROM "
+                   "audit_events WHERE org_id = $1 AND authorization_id > $3 "
+                   "AND created_at >= $2::timestamptz ORDER BY "
+                   "authorization_id, seq DESC LIMIT $4",
+                   org_id, PgTime(since), after, kPage)) {
+            absl::StatusOr<AuditEvent> e =
+                DecodeAuditEvent(r[0].as<std::string>());
+            if (!e.ok() || !e->authorization) {
+              decoded = absl::DataLossError(absl::StrCat(
+                  "audit event does not decode: ",
+                  e.ok() ? "no authorization" : e.status().message()));
+              return;
+            }
+            page.push_back(*std::move(e->authorization));
           }
-          result = fn(*e->authorization);
-          if (!result.ok()) return;
-        }
-      }));
-  return result;
+        }));
+    WARDEN_RETURN_IF_ERROR(decoded);
+    for (const Authorization& a : page) WARDEN_RETURN_IF_ERROR(fn(a));
+    if (page.size() < kPage) return absl::OkStatus();
+    after = page.back().id;
+  }
 }
 
 absl::StatusOr<ChainVerification> PostgresAuditReader::Verify(

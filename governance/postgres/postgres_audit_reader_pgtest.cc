@@ -170,7 +170,10 @@ TEST_F(PostgresAuditReaderTest, QueriesUseIndexesOnAMillionRows) {
                     "interval '20 seconds', 1000000, 1000000, 1, '{}', '', '' "
                     "FROM generate_series(1, 1000000) g");
                 w.exec("ANALYZE audit_events");
-              }).ok());
+              },
+              // A bulk load on a shared 2-core machine.
+              absl::Minutes(5))
+                  .ok());
   std::cerr << "seeded 1,000,000 events in "
             << absl::FormatDuration(absl::Now() - start) << "\n";
   auto plan = [&](const std::string& sql) {

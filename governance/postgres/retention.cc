@@ -22,6 +22,9 @@ struct Partition {
 
 }  // namespace
 
+// The bound on exporting one partition, far above the per-call default.
+constexpr absl::Duration kExportTimeout = absl::Hours(1);
+
 absl::StatusOr<RetentionReport> ApplyRetention(
     const RetentionOptions& options) {
   WARDEN_ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> c,
@@ -86,7 +89,9 @@ absl::StatusOr<RetentionReport> ApplyRetention(
             report.exported.push_back(absl::StrCat(
                 p.name, " ", org, ": ", rows[org], " rows -> ", path));
           }
-        }));
+        },
+        // A month of records is read and written in one transaction.
+        kExportTimeout));
     if (options.export_only) continue;
     WARDEN_RETURN_IF_ERROR(
         pg::Transact(*c, "drop partition", [&](pqxx::work& w) {

@@ -1,7 +1,8 @@
 // Access control against a real `wardend --embedded` with auth on: every
 // role calls every RPC and gets what the table in docs/security.md says;
 // agents act only for themselves; other orgs are out of reach; revoked and
-// expired tokens are refused; a brute-force loop is locked out and audited.
+// expired tokens are refused; guessing a secret throttles the guessing address,
+// never the token.
 
 #include <sys/stat.h>
 
@@ -23,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "services/access.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/tcp_forwarder.h"
 #include "tests/support/wardend_process.h"
 #include "warden/v1/audit.grpc.pb.h"
 
@@ -465,25 +467,58 @@ TEST_F(SecurityE2eTest, MissingRevokedAndExpiredTokensAreRefused) {
   EXPECT_THAT(st.error_message(), HasSubstr("expired"));
 }
 
-TEST_F(SecurityE2eTest, BruteForceIsLockedOutAndAudited) {
+// Guessing a token's secret from one address throttles that address only:
+// the right secret still works, from anywhere (a token id is public, so a
+// lock on it would let anyone lock any principal out); the failures up to
+// the throttle are audited one by one, those during it are not.
+TEST_F(SecurityE2eTest, GuessingThrottlesTheSourceNeverTheToken) {
+  absl::StatusOr<std::unique_ptr<TcpForwarder>> forwarder =
+      TcpForwarder::Start(wardend_->port(), "127.0.0.2");
+  ASSERT_TRUE(forwarder.ok()) << forwarder.status();
+  auto attacker_channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*forwarder)->port()),
+                          grpc::InsecureChannelCredentials());
+  auto attacker = v1::AuditService::NewStub(attacker_channel);
   const std::string good = tokens_["auditor"];
-  // The same token id with a guessed secret.
-  std::string guess = good;
   v1::VerifyChainResponse r;
-  auto verify = [&](grpc::ClientContext* c) {
+  auto from_attacker = [&](grpc::ClientContext* c) {
+    return attacker->VerifyChain(c, {}, &r);
+  };
+  auto from_auditor = [&](grpc::ClientContext* c) {
     return audit_->VerifyChain(c, {}, &r);
   };
-  for (int i = 0; i < 5; ++i) {
-    // Never the real secret: its last character always differs.
+  // The same token id with guessed secrets; never the real one, as its
+  // last character always differs.
+  std::string guess = good;
+  grpc::Status st;
+  for (int i = 0; i < 8; ++i) {
     guess.back() = good.back() == '0' ? '1' : '0';
     guess[guess.size() - 2] = "0123456789"[i];
-    EXPECT_EQ(CallWith(guess, verify).error_code(),
-              grpc::StatusCode::UNAUTHENTICATED);
+    st = CallWith(guess, from_attacker);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    if (i == 4) {
+      EXPECT_THAT(st.error_message(), HasSubstr("throttled for 30s"));
+    }
   }
-  // Locked out now: even the right secret is refused.
-  grpc::Status st = CallWith(good, verify);
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_THAT(st.error_message(), HasSubstr("locked out"));
+  // The right secret passes from the auditor's own address ... (admitted:
+  // embedded mode then has no chain to verify)
+  EXPECT_EQ(CallWith(good, from_auditor).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  // ... and even from the throttled one.
+  EXPECT_EQ(CallWith(good, from_attacker).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  // Past its rate a throttled source is told to come back, unchecked.
+  int over_rate = 0;
+  for (int i = 0; i < 30; ++i) {
+    st = CallWith(guess, from_attacker);
+    if (st.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      ++over_rate;
+      EXPECT_THAT(st.error_message(), HasSubstr("rate-limited"));
+    } else {
+      EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    }
+  }
+  EXPECT_GT(over_rate, 0);
 
   const std::string trail = ReadFile(audit_path_);
   int denied = 0;
@@ -491,10 +526,11 @@ TEST_F(SecurityE2eTest, BruteForceIsLockedOutAndAudited) {
     if (absl::StrContains(line, "access.denied") &&
         absl::StrContains(line, "wrong token secret")) {
       ++denied;
+      EXPECT_THAT(line, HasSubstr("127.0.0.2"));
     }
   }
   EXPECT_EQ(denied, 5);
-  EXPECT_THAT(trail, HasSubstr("locked out for 30s"));
+  EXPECT_THAT(trail, HasSubstr("ipv4:127.0.0.2 is throttled for 30s"));
 }
 
 // TLS with client certificates: the certificate's SAN URI is the

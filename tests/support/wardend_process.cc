@@ -40,6 +40,10 @@ absl::StatusOr<std::unique_ptr<WardendProcess>> WardendProcess::Start(
   return w;
 }
 
+int WardendProcess::port() const {
+  return std::atoi(address_.substr(address_.rfind(':') + 1).c_str());
+}
+
 TempDir::TempDir() {
   char dir[] = "/tmp/warden-test-XXXXXX";
   if (::mkdtemp(dir) != nullptr) path_ = dir;

@@ -22,7 +22,8 @@ class WardendProcess {
   static absl::StatusOr<std::unique_ptr<WardendProcess>> Start(
       const std::string& binary, const std::vector<std::string>& args);
 
-  const std::string& address() const { return address_; }
+  const std::string& address() const { return address_; }  // 127.0.0.1:PORT
+  int port() const;
   v1::AuthorizationService::Stub& authz() { return *authz_; }
   v1::AdminService::Stub& admin() { return *admin_; }
   Subprocess& process() { return *process_; }
