@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "governance/address.h"
+#include "governance/quote.h"
 #include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/yaml.h"
 
@@ -189,7 +190,7 @@ class BundleParser {
     if (!id) return std::nullopt;
     if (!IsValidId(*id)) {
       Error(Join(path, key),
-            absl::StrCat("\"", *id, "\" is not a valid id (1-", kMaxIdLength,
+            absl::StrCat(Quote(*id), " is not a valid id (1-", kMaxIdLength,
                          " characters of A-Z, a-z, 0-9, _, - and .)"));
       return std::nullopt;
     }
@@ -215,8 +216,7 @@ class BundleParser {
         continue;
       }
       if (!seen.insert(node[i].Scalar()).second) {
-        Error(Index(p, i),
-              absl::StrCat("duplicate \"", node[i].Scalar(), "\""));
+        Error(Index(p, i), absl::StrCat("duplicate ", Quote(node[i].Scalar())));
         continue;
       }
       out.push_back(node[i].Scalar());
@@ -294,8 +294,8 @@ class BundleParser {
             if (count &&
                 !(absl::SimpleAtoi(*count, &limit.count) && limit.count > 0)) {
               Error(Join(p, "count"),
-                    absl::StrCat("\"", *count,
-                                 "\" is not a positive whole number"));
+                    absl::StrCat("", Quote(*count),
+                                 " is not a positive whole number"));
               ok = false;
             }
           }
@@ -312,8 +312,8 @@ class BundleParser {
           }
           if (!ok) return;
           if (!names.insert(limit.name).second) {
-            Error(p, absl::StrCat("duplicate limit name \"", limit.name,
-                                  "\" in this scope"));
+            Error(p, absl::StrCat("duplicate limit name ", Quote(limit.name),
+                                  " in this scope"));
             return;
           }
           limits.push_back(std::move(limit));
@@ -401,8 +401,8 @@ class BundleParser {
       if (a == kSecondAgent) continue;
       if (slash == std::string::npos || (kind != "user" && kind != "agent") ||
           !IsValidId(a.substr(slash + 1))) {
-        Error(ap, absl::StrCat("\"", a,
-                               "\" must be second_agent, user/<id> or "
+        Error(ap, absl::StrCat("", Quote(a),
+                               " must be second_agent, user/<id> or "
                                "agent/<id>"));
       } else if (kind == "agent") {
         agent_approvers_.emplace_back(ap, a.substr(slash + 1));
@@ -416,7 +416,7 @@ class BundleParser {
       if (!absl::SimpleAtoi(*q, &tiers.approvals_required) ||
           tiers.approvals_required < 1 || tiers.approvals_required > 10) {
         Error(Join(p, "approvals_required"),
-              absl::StrCat("\"", *q, "\" must be a whole number from 1 to 10"));
+              absl::StrCat(Quote(*q), " must be a whole number from 1 to 10"));
       }
     }
     const bool any_agent =
@@ -436,7 +436,7 @@ class BundleParser {
   void CheckAgentApprovers(const Policy& policy) {
     for (const auto& [path, id] : agent_approvers_) {
       if (!policy.agents.contains(id)) {
-        Error(path, absl::StrCat("unknown agent \"", id, "\""));
+        Error(path, absl::StrCat("unknown agent ", Quote(id)));
       }
     }
   }
@@ -460,7 +460,7 @@ class BundleParser {
       if (absl::LoadTimeZone(*tz, &org.timezone)) {
         org.timezone_name = *tz;
       } else {
-        Error("org.timezone", absl::StrCat("unknown time zone \"", *tz, "\""));
+        Error("org.timezone", absl::StrCat("unknown time zone ", Quote(*tz)));
       }
     }
     if (std::optional<std::string> eh = Scalar(n, p, "expired_holds", false)) {
@@ -470,7 +470,7 @@ class BundleParser {
         org.expired_holds = ExpiredHolds::kRelease;
       } else {
         Error("org.expired_holds",
-              absl::StrCat("\"", *eh, "\" must be count or release"));
+              absl::StrCat(Quote(*eh), " must be count or release"));
       }
     }
     if (std::optional<std::string> ttl = Scalar(n, p, "hold_ttl", false)) {
@@ -504,7 +504,7 @@ class BundleParser {
       const std::string chain = entry.first.as<std::string>();
       const std::string p = Join(path, chain);
       if (!IsValidId(chain)) {
-        Error(p, absl::StrCat("\"", chain, "\" is not a valid chain id"));
+        Error(p, absl::StrCat(Quote(chain), " is not a valid chain id"));
         ok = false;
         continue;
       }
@@ -539,8 +539,8 @@ class BundleParser {
               !(absl::SimpleAtoi(*decimals, &asset.decimals) &&
                 asset.decimals >= 0 && asset.decimals <= kMaxTokenDecimals)) {
             Error(Join(p, "decimals"),
-                  absl::StrCat("\"", *decimals,
-                               "\" must be a whole number from 0 "
+                  absl::StrCat("", Quote(*decimals),
+                               " must be a whole number from 0 "
                                "to ",
                                kMaxTokenDecimals));
             ok = false;
@@ -566,7 +566,7 @@ class BundleParser {
           asset.symbol = *symbol;
           if (!policy->assets.emplace(asset.symbol, asset).second) {
             Error(Join(p, "symbol"),
-                  absl::StrCat("duplicate asset \"", asset.symbol, "\""));
+                  absl::StrCat("duplicate asset ", Quote(asset.symbol)));
           }
         });
   }
@@ -584,7 +584,7 @@ class BundleParser {
           dept.id = *id;
           if (!policy->departments.emplace(dept.id, std::move(dept)).second) {
             Error(Join(p, "id"),
-                  absl::StrCat("duplicate department \"", *id, "\""));
+                  absl::StrCat("duplicate department ", Quote(*id)));
           }
         });
   }
@@ -606,8 +606,8 @@ class BundleParser {
         const std::string& symbol = (*rules->assets)[i];
         if (!policy.assets.contains(symbol)) {
           Error(Index(Join(p, "assets"), i),
-                absl::StrCat("unknown asset \"", symbol,
-                             "\" (not declared under assets)"));
+                absl::StrCat("unknown asset ", Quote(symbol),
+                             " (not declared under assets)"));
         }
       }
     }
@@ -630,7 +630,7 @@ class BundleParser {
           std::optional<std::string> dept = Id(n, p, "department");
           if (dept && !policy->departments.contains(*dept)) {
             Error(Join(p, "department"),
-                  absl::StrCat("unknown department \"", *dept, "\""));
+                  absl::StrCat("unknown department ", Quote(*dept)));
           }
           agent.limits = ParseLimits(n["limits"], Join(p, "limits"));
           ParseRules(n["rules"], Join(p, "rules"), *policy, &agent.rules);
@@ -650,8 +650,8 @@ class BundleParser {
                     Scalar(w, wp, "address", true);
                 if (vendor && !Vendors().contains(*vendor)) {
                   Error(Join(wp, "vendor"),
-                        absl::StrCat("unknown vendor \"", *vendor,
-                                     "\" (use local, metamask, cdp or privy)"));
+                        absl::StrCat("unknown vendor ", Quote(*vendor),
+                                     " (use local, metamask, cdp or privy)"));
                   vendor.reset();
                 }
                 if (address && address->empty()) {
@@ -665,7 +665,7 @@ class BundleParser {
                           *chain, *address, vendor_id.value_or("")};
                 if (!policy->wallets.emplace(*wid, wallet).second) {
                   Error(Join(wp, "id"),
-                        absl::StrCat("duplicate wallet \"", *wid, "\""));
+                        absl::StrCat("duplicate wallet ", Quote(*wid)));
                   return;
                 }
                 agent.wallet_ids.push_back(*wid);
@@ -674,7 +674,7 @@ class BundleParser {
           agent.id = *id;
           agent.department = *dept;
           if (!policy->agents.emplace(agent.id, std::move(agent)).second) {
-            Error(Join(p, "id"), absl::StrCat("duplicate agent \"", *id, "\""));
+            Error(Join(p, "id"), absl::StrCat("duplicate agent ", Quote(*id)));
           }
         });
   }

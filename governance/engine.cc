@@ -16,6 +16,7 @@
 #include "governance/credentials.h"
 #include "governance/explain.h"
 #include "governance/money.h"
+#include "governance/quote.h"
 #include "governance/status_macros.h"
 
 namespace warden {
@@ -47,8 +48,8 @@ absl::Status CheckId(absl::string_view field, const std::string& value) {
   }
   if (IsValidId(value)) return absl::OkStatus();
   return FieldError(absl::StatusCode::kInvalidArgument, field,
-                    absl::StrCat("\"", absl::CHexEscape(value.substr(0, 80)),
-                                 "\" is not an id (1-64 characters of A-Z, "
+                    absl::StrCat(Quote(value),
+                                 " is not an id (1-64 characters of A-Z, "
                                  "a-z, 0-9, _, - and .)"));
 }
 
@@ -117,7 +118,7 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
       !allowed(rules.destinations_allow, destination)) {
     out.push_back(RuleViolation(
         a, "DESTINATION_NOT_ALLOWED", "destinations_allow",
-        absl::StrCat("destination \"", a.destination, "\" is not in ", who,
+        absl::StrCat("destination ", Quote(a.destination), " is not in ", who,
                      "'s destination allowlist")));
   }
   const auto& deny = policy.org.destinations_deny;
@@ -127,7 +128,7 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
       })) {
     Violation v = RuleViolation(
         a, "DESTINATION_DENIED", "destinations_deny",
-        absl::StrCat("destination \"", a.destination, "\" is on org ",
+        absl::StrCat("destination ", Quote(a.destination), " is on org ",
                      policy.org.id, "'s denylist"));
     v.scope = absl::StrCat("org/", policy.org.id);
     out.push_back(std::move(v));
@@ -291,13 +292,12 @@ std::vector<TierCheck> CumulativeTierChecks(const Policy& policy,
 }
 
 TierChoice CrossedTier(const TierCheck& t, int64_t used, UsdMicros amount) {
-  return {
-      t.tier, t.config,
-      absl::StrCat(t.config->window->Describe(), " spend ", FormatUsd(used),
-                   " + ", FormatUsd(amount), " = ",
-                   FormatUsd(SaturatingAdd(used, amount)),
-                   " is above ", ScopeLabel(t.scope), " cumulative ",
-                   TierName(t.tier), "_above_usd ", FormatUsd(t.check.cap))};
+  return {t.tier, t.config,
+          absl::StrCat(t.config->window->Describe(), " spend ", FormatUsd(used),
+                       " + ", FormatUsd(amount), " = ",
+                       FormatUsd(SaturatingAdd(used, amount)), " is above ",
+                       ScopeLabel(t.scope), " cumulative ", TierName(t.tier),
+                       "_above_usd ", FormatUsd(t.check.cap))};
 }
 
 // Shapes the (rule-abiding) record for its tier: what it decides, how long
@@ -465,7 +465,7 @@ absl::StatusOr<std::shared_ptr<const Policy>> Engine::ResolvePolicy(
   absl::StatusOr<std::shared_ptr<const Policy>> policy = config_->Active(org);
   if (absl::IsNotFound(policy.status())) {
     return FieldError(absl::StatusCode::kNotFound, "org_id",
-                      absl::StrCat("unknown org \"", org, "\""));
+                      absl::StrCat("unknown org ", Quote(org)));
   }
   return policy;
 }
@@ -483,7 +483,7 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   if (agent_it == policy->agents.end()) {
     return FieldError(
         absl::StatusCode::kNotFound, "agent_id",
-        absl::StrCat("unknown agent \"", in.agent_id, "\" in org ", org.id));
+        absl::StrCat("unknown agent ", Quote(in.agent_id), " in org ", org.id));
   }
   const Agent& agent = agent_it->second;
   if (in.wallet_id.empty()) {
@@ -492,16 +492,16 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   }
   auto wallet_it = policy->wallets.find(in.wallet_id);
   if (wallet_it == policy->wallets.end()) {
-    return FieldError(
-        absl::StatusCode::kNotFound, "wallet_id",
-        absl::StrCat("unknown wallet \"", in.wallet_id, "\" in org ", org.id));
+    return FieldError(absl::StatusCode::kNotFound, "wallet_id",
+                      absl::StrCat("unknown wallet ", Quote(in.wallet_id),
+                                   " in org ", org.id));
   }
   const Wallet& wallet = wallet_it->second;
   if (wallet.agent_id != agent.id) {
     return FieldError(
         absl::StatusCode::kInvalidArgument, "wallet_id",
-        absl::StrCat("wallet \"", wallet.id, "\" belongs to agent \"",
-                     wallet.agent_id, "\", not \"", agent.id, "\""));
+        absl::StrCat("wallet ", Quote(wallet.id), " belongs to agent ",
+                     Quote(wallet.agent_id), ", not ", Quote(agent.id)));
   }
   absl::StatusOr<absl::uint128> amount = ParseBaseUnits(in.amount);
   if (!amount.ok()) {
@@ -630,8 +630,8 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
     if (!SameRequest(result.authorization, a)) {
       return FieldError(
           absl::StatusCode::kFailedPrecondition, "idempotency_key",
-          absl::StrCat("\"", a.idempotency_key,
-                       "\" was first used for a different request (",
+          absl::StrCat(Quote(a.idempotency_key),
+                       " was first used for a different request (",
                        result.authorization.id, ")"));
     }
     return AuthorizeOutput{Replay(std::move(result.authorization)), true};
@@ -746,8 +746,8 @@ absl::StatusOr<Authorization> Engine::Get(const std::string& org_id,
   absl::StatusOr<Authorization> a = budgets_->Get(org, authorization_id);
   if (absl::IsNotFound(a.status())) {
     return FieldError(absl::StatusCode::kNotFound, "authorization_id",
-                      absl::StrCat("no authorization \"", authorization_id,
-                                   "\" in org ", org));
+                      absl::StrCat("no authorization ", Quote(authorization_id),
+                                   " in org ", org));
   }
   if (!a.ok()) return a.status();
   if (!owner.empty() && a->agent_id != owner) {
@@ -776,9 +776,8 @@ Authorization Engine::Replay(Authorization a) {
   switch (a.status) {
     case AuthorizationStatus::kSettled:
       code = "ALREADY_SETTLED";
-      what = absl::StrCat("was settled",
-                          a.tx_hash.empty() ? "" : " with tx ", a.tx_hash,
-                          " for ", FormatUsd(a.settled_usd),
+      what = absl::StrCat("was settled", a.tx_hash.empty() ? "" : " with tx ",
+                          a.tx_hash, " for ", FormatUsd(a.settled_usd),
                           "; a replay never authorizes a second spend");
       break;
     case AuthorizationStatus::kVoided:
@@ -790,10 +789,9 @@ Authorization Engine::Replay(Authorization a) {
       what = absl::StrCat("expired at ", FormatInstant(a.hold_expires_at));
       break;
   }
-  Violation v = RuleViolation(
-      a, code, "idempotency_key",
-      absl::StrCat("replay of ", a.id, ": it ", what,
-                   "; nothing is reserved for it now"));
+  Violation v = RuleViolation(a, code, "idempotency_key",
+                              absl::StrCat("replay of ", a.id, ": it ", what,
+                                           "; nothing is reserved for it now"));
   a.decision = Decision::kDeny;
   a.violations = {std::move(v)};
   a.reason = DenyReason(a, a.violations);
@@ -996,7 +994,7 @@ absl::StatusOr<std::shared_ptr<const Policy>> Engine::GetBundle(
   if (absl::IsNotFound(policy.status())) {
     return FieldError(
         absl::StatusCode::kNotFound, version == 0 ? "org_id" : "version",
-        version == 0 ? absl::StrCat("unknown org \"", org, "\"")
+        version == 0 ? absl::StrCat("unknown org ", Quote(org))
                      : absl::StrCat("org ", org, " has no version ", version));
   }
   return policy;
@@ -1113,8 +1111,8 @@ absl::StatusOr<FreezeOutcome> Engine::DecommissionAgent(
   auto agent = policy->agents.find(agent_id);
   if (agent == policy->agents.end()) {
     return FieldError(absl::StatusCode::kNotFound, "agent_id",
-                      absl::StrCat("unknown agent \"", agent_id, "\" in org ",
-                                   policy->org.id));
+                      absl::StrCat("unknown agent ", Quote(agent_id),
+                                   " in org ", policy->org.id));
   }
   // Wallets first, then the agent: each step alone already stops spend.
   FreezeOutcome total;

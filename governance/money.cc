@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "governance/quote.h"
 
 namespace warden {
 namespace {
@@ -51,11 +52,11 @@ absl::StatusOr<DecimalParts> SplitDecimal(absl::string_view text,
   if (parts.first.empty() || !AllDigits(parts.first) ||
       (has_point && (parts.second.empty() || !AllDigits(parts.second)))) {
     return absl::InvalidArgumentError(
-        absl::StrCat("\"", text, "\" is not a non-negative decimal number"));
+        absl::StrCat(Quote(text), " is not a non-negative decimal number"));
   }
   if (static_cast<int>(parts.second.size()) > max_fraction_digits) {
     return absl::InvalidArgumentError(
-        absl::StrCat("\"", text, "\" has more than ", max_fraction_digits,
+        absl::StrCat(Quote(text), " has more than ", max_fraction_digits,
                      " fractional digits"));
   }
   return DecimalParts{parts.first, parts.second};
@@ -83,12 +84,12 @@ absl::StatusOr<absl::uint128> ParseBaseUnits(absl::string_view text) {
   if (text.empty()) return absl::InvalidArgumentError("must not be empty");
   if (!AllDigits(text)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("\"", text, "\" is not a decimal integer of base units"));
+        absl::StrCat(Quote(text), " is not a decimal integer of base units"));
   }
   absl::uint128 value = 0;
   if (!AccumulateDigits(text, &value)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("\"", text, "\" exceeds 2^128-1 base units"));
+        absl::StrCat(Quote(text), " exceeds 2^128-1 base units"));
   }
   return value;
 }
@@ -106,7 +107,7 @@ absl::StatusOr<UsdMicros> ParseUsd(absl::string_view text) {
   if (!AccumulateDigits(parts->whole, &micros) ||
       micros > std::numeric_limits<UsdMicros>::max() / kMicrosPerUsd) {
     return absl::InvalidArgumentError(
-        absl::StrCat("\"", text, "\" is too large"));
+        absl::StrCat(Quote(text), " is too large"));
   }
   micros *= kMicrosPerUsd;
   absl::uint128 fraction = 0;
@@ -114,7 +115,7 @@ absl::StatusOr<UsdMicros> ParseUsd(absl::string_view text) {
   micros += fraction * Pow10(6 - static_cast<int>(parts->fraction.size()));
   if (micros > std::numeric_limits<UsdMicros>::max()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("\"", text, "\" is too large"));
+        absl::StrCat(Quote(text), " is too large"));
   }
   return static_cast<UsdMicros>(micros);
 }
@@ -126,7 +127,7 @@ absl::StatusOr<Price> ParsePrice(absl::string_view text) {
   if (!AccumulateDigits(parts->whole, &price.mantissa) ||
       !AccumulateDigits(parts->fraction, &price.mantissa)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("\"", text, "\" is too large"));
+        absl::StrCat(Quote(text), " is too large"));
   }
   price.scale = static_cast<int>(parts->fraction.size());
   return price;
@@ -194,9 +195,9 @@ absl::StatusOr<Scaling> ScalingOf(const Price& price, int decimals) {
   if (exponent >= 0) return Scaling{price.mantissa, Pow10(exponent)};
   const absl::uint128 multiplier = Pow10(-exponent);  // At most 10^6.
   if (price.mantissa > kUint128Max / multiplier) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "price ", FormatPrice(price), " with ", decimals,
-        " decimals is too large to value amounts exactly"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("price ", FormatPrice(price), " with ", decimals,
+                     " decimals is too large to value amounts exactly"));
   }
   return Scaling{price.mantissa * multiplier, 1};
 }

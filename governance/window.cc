@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/civil_time.h"
+#include "governance/quote.h"
 
 namespace warden {
 namespace {
@@ -23,8 +24,8 @@ absl::StatusOr<absl::Duration> ParseRollingLength(absl::string_view text) {
   int64_t n = 0;
   if (number.empty() || !absl::SimpleAtoi(number, &n)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("rolling window \"", text,
-                     "\" must be a whole number and a unit, "
+        absl::StrCat("rolling window ", Quote(text),
+                     " must be a whole number and a unit, "
                      "e.g. 24h"));
   }
   absl::Duration per_unit;
@@ -40,12 +41,12 @@ absl::StatusOr<absl::Duration> ParseRollingLength(absl::string_view text) {
     per_unit = absl::Hours(24 * 7);
   } else {
     return absl::InvalidArgumentError(
-        absl::StrCat("unknown unit \"", unit, "\" (use s, m, h, d or w)"));
+        absl::StrCat("unknown unit ", Quote(unit), " (use s, m, h, d or w)"));
   }
   if (n <= 0 || n > kMaxRollingWindow / per_unit) {
     return absl::InvalidArgumentError(
-        absl::StrCat("rolling window \"", text,
-                     "\" must be longer than 0 and at most "
+        absl::StrCat("rolling window ", Quote(text),
+                     " must be longer than 0 and at most "
                      "366d"));
   }
   return n * per_unit;
@@ -76,14 +77,14 @@ absl::StatusOr<Window> ParseWindow(absl::string_view spec) {
       w.period = Window::Period::kQuarter;
     } else {
       return absl::InvalidArgumentError(
-          absl::StrCat("unknown calendar period \"", rest,
-                       "\" (use day, week, month or quarter)"));
+          absl::StrCat("unknown calendar period ", Quote(rest),
+                       " (use day, week, month or quarter)"));
     }
     return w;
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("window \"", spec,
-                   "\" must be rolling:<N><s|m|h|d|w> or "
+      absl::StrCat("window ", Quote(spec),
+                   " must be rolling:<N><s|m|h|d|w> or "
                    "calendar:<day|week|month|quarter>"));
 }
 

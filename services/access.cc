@@ -170,9 +170,9 @@ absl::StatusOr<Principal> Gatekeeper::Admit(
       return refusal;
     }
     if (absl::Duration t = Fail(source); t > absl::ZeroDuration()) {
-      refusal = absl::UnauthenticatedError(absl::StrCat(
-          refusal.message(), "; ", source, " is throttled for ",
-          absl::FormatDuration(t), " after repeated failures"));
+      refusal = absl::UnauthenticatedError(
+          absl::StrCat(refusal.message(), "; ", source, " is throttled for ",
+                       absl::FormatDuration(t), " after repeated failures"));
     }
     return Refuse(refusal, org, caller, rpc);
   }

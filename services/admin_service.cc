@@ -20,6 +20,31 @@ void ToProto(const ApplyResult& r, bool dry_run,
 
 }  // namespace
 
+AdminService::AdminService(Engine* engine, Executor* executor, Gatekeeper* gate,
+                           CredentialStore* credentials, AuditLog* audit,
+                           const Clock* clock)
+    : RawService("warden.v1.AdminService"),
+      engine_(engine),
+      executor_(executor),
+      gate_(gate),
+      credentials_(credentials),
+      audit_(audit),
+      clock_(clock) {
+  Serve("ApplyBundle", &AdminService::ApplyBundle);
+  Serve("GetBundle", &AdminService::GetBundle);
+  Serve("RollbackBundle", &AdminService::RollbackBundle);
+  Serve("DecommissionAgent", &AdminService::DecommissionAgent);
+  Serve("FreezeScope", &AdminService::FreezeScope);
+  Serve("UnfreezeScope", &AdminService::UnfreezeScope);
+  Serve("ListPendingApprovals", &AdminService::ListPendingApprovals);
+  Serve("Approve", &AdminService::Approve);
+  Serve("Reject", &AdminService::Reject);
+  Serve("CreateToken", &AdminService::CreateToken);
+  Serve("ListTokens", &AdminService::ListTokens);
+  Serve("RevokeToken", &AdminService::RevokeToken);
+  CheckAllServed();
+}
+
 grpc::ServerUnaryReactor* AdminService::ApplyBundle(
     grpc::CallbackServerContext* context, const v1::ApplyBundleRequest* request,
     v1::ApplyBundleResponse* response) {

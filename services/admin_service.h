@@ -5,13 +5,15 @@
 #include "governance/engine.h"
 #include "services/access.h"
 #include "services/executor.h"
+#include "services/raw_methods.h"
 #include "warden/v1/admin.grpc.pb.h"
 
 namespace warden {
 
 // warden.v1.AdminService: policy bundles, the kill switch and approvals.
 // Translation only.
-class AdminService final : public v1::AdminService::CallbackService {
+class AdminService final
+    : public RawService<AdminService, v1::AdminService::CallbackService> {
  public:
   // `engine` and `executor` (which runs the engine's blocking calls off
   // gRPC's threads) are not owned and must outlive the service.
@@ -19,13 +21,7 @@ class AdminService final : public v1::AdminService::CallbackService {
   // records token changes.
   AdminService(Engine* engine, Executor* executor, Gatekeeper* gate,
                CredentialStore* credentials, AuditLog* audit,
-               const Clock* clock)
-      : engine_(engine),
-        executor_(executor),
-        gate_(gate),
-        credentials_(credentials),
-        audit_(audit),
-        clock_(clock) {}
+               const Clock* clock);
 
   grpc::ServerUnaryReactor* ApplyBundle(
       grpc::CallbackServerContext* context,

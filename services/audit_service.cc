@@ -42,12 +42,13 @@ void ToProto(const SpendRow& r, v1::SpendRow* out) {
   out->set_key(r.key);
   out->set_settled_usd(FormatUsdDecimal(r.settled_usd));
   out->set_held_usd(FormatUsdDecimal(r.held_usd));
-  out->set_total_usd(FormatUsdDecimal(r.settled_usd + r.held_usd));
+  out->set_total_usd(
+      FormatUsdDecimal(SaturatingAdd(r.settled_usd, r.held_usd)));
   out->set_count(r.count);
 }
 
 // Streams a page that a worker fetched; deletes itself when done.
-class RecordWriter final : public grpc::ServerWriteReactor<v1::AuditRecord> {
+class RecordWriter final : public EncodingWriter<v1::AuditRecord> {
  public:
   // Called once, from any thread, with the page or the error.
   void Start(absl::StatusOr<std::vector<v1::AuditRecord>> page) {
@@ -73,7 +74,7 @@ class RecordWriter final : public grpc::ServerWriteReactor<v1::AuditRecord> {
       Finish(grpc::Status::OK);
       return;
     }
-    StartWrite(&records_[next_++]);
+    Write(records_[next_++]);
   }
 
   std::vector<v1::AuditRecord> records_;
@@ -82,12 +83,28 @@ class RecordWriter final : public grpc::ServerWriteReactor<v1::AuditRecord> {
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::AuditRecord>* AuditService::QueryEvents(
-    grpc::CallbackServerContext* context,
-    const v1::QueryEventsRequest* request) {
+AuditService::AuditService(Engine* engine, AuditReader* reader,
+                           Reconciler* reconciler, Executor* executor,
+                           Gatekeeper* gate)
+    : RawService("warden.v1.AuditService"),
+      engine_(engine),
+      reader_(reader),
+      reconciler_(reconciler),
+      executor_(executor),
+      gate_(gate) {
+  Serve("QueryEvents", &AuditService::StreamEvents);
+  Serve("SpendSummary", &AuditService::SpendSummary);
+  Serve("VerifyChain", &AuditService::VerifyChain);
+  Serve("Reconcile", &AuditService::Reconcile);
+  CheckAllServed();
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* AuditService::StreamEvents(
+    grpc::CallbackServerContext* context, v1::QueryEventsRequest query) {
   auto* writer = new RecordWriter;
   auto work = [this, context,
-               request]() -> absl::StatusOr<std::vector<v1::AuditRecord>> {
+               request = std::make_shared<v1::QueryEventsRequest>(std::move(
+                   query))]() -> absl::StatusOr<std::vector<v1::AuditRecord>> {
     WARDEN_ASSIGN_OR_RETURN(Principal who,
                             gate_->Admit(*context, "AuditService.QueryEvents",
                                          {request->org_id()}));

@@ -5,6 +5,7 @@
 #include "governance/engine.h"
 #include "services/access.h"
 #include "services/executor.h"
+#include "services/raw_methods.h"
 #include "services/reconciler.h"
 #include "warden/v1/audit.grpc.pb.h"
 
@@ -12,20 +13,16 @@ namespace warden {
 
 // warden.v1.AuditService over an AuditReader. Translation only. Without a
 // reader (no Postgres) every call is FAILED_PRECONDITION.
-class AuditService final : public v1::AuditService::CallbackService {
+class AuditService final
+    : public RawService<AuditService, v1::AuditService::CallbackService> {
  public:
   // None is owned; `reader` may be null.
   AuditService(Engine* engine, AuditReader* reader, Reconciler* reconciler,
-               Executor* executor, Gatekeeper* gate)
-      : engine_(engine),
-        reader_(reader),
-        reconciler_(reconciler),
-        executor_(executor),
-        gate_(gate) {}
+               Executor* executor, Gatekeeper* gate);
 
-  grpc::ServerWriteReactor<v1::AuditRecord>* QueryEvents(
-      grpc::CallbackServerContext* context,
-      const v1::QueryEventsRequest* request) override;
+  // QueryEvents.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* StreamEvents(
+      grpc::CallbackServerContext* context, v1::QueryEventsRequest request);
   grpc::ServerUnaryReactor* SpendSummary(
       grpc::CallbackServerContext* context,
       const v1::SpendSummaryRequest* request,

@@ -28,7 +28,7 @@ std::string OwnerOf(const Principal& who) {
 // outstanding at a time, and the step that finds the call over (decided,
 // cancelled, failed) finishes it, so Finish runs exactly once and nothing
 // touches the reactor after it.
-class Watcher final : public grpc::ServerWriteReactor<v1::Authorization> {
+class Watcher final : public EncodingWriter<v1::Authorization> {
  public:
   // `read` reads the record (admitting the caller first); it runs on
   // `executor`, one call at a time.
@@ -81,8 +81,7 @@ class Watcher final : public grpc::ServerWriteReactor<v1::Authorization> {
         return;
       }
       last_ = std::move(wire);
-      message_ = std::move(next);
-      StartWrite(&message_);
+      Write(next);
     });
     if (!queued) {
       Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
@@ -111,7 +110,6 @@ class Watcher final : public grpc::ServerWriteReactor<v1::Authorization> {
   std::atomic<bool> cancelled_{false};
   bool decided_ = false;
   std::string last_;  // The last record written, serialized.
-  v1::Authorization message_;
 };
 
 // Counts the decision in the metrics.
@@ -145,6 +143,23 @@ AuthorizeInput AuthorizeInputOf(const grpc::CallbackServerContext& context,
 }
 
 }  // namespace
+
+AuthorizationService::AuthorizationService(Engine* engine, Submitter* submitter,
+                                           Executor* executor, Gatekeeper* gate)
+    : RawService("warden.v1.AuthorizationService"),
+      engine_(engine),
+      submitter_(submitter),
+      executor_(executor),
+      gate_(gate) {
+  Serve("Authorize", &AuthorizationService::Authorize);
+  Serve("Settle", &AuthorizationService::Settle);
+  Serve("Void", &AuthorizationService::Void);
+  Serve("GetAuthorization", &AuthorizationService::GetAuthorization);
+  Serve("WatchAuthorization", &AuthorizationService::Watch);
+  Serve("SubmitTransaction", &AuthorizationService::SubmitTransaction);
+  Serve("GetOperation", &AuthorizationService::GetOperation);
+  CheckAllServed();
+}
 
 grpc::ServerUnaryReactor* AuthorizationService::Authorize(
     grpc::CallbackServerContext* context, const v1::AuthorizeRequest* request,
@@ -222,16 +237,14 @@ grpc::ServerUnaryReactor* AuthorizationService::GetAuthorization(
       [response](const Authorization& a) { ToProto(a, response); });
 }
 
-grpc::ServerWriteReactor<v1::Authorization>*
-AuthorizationService::WatchAuthorization(
-    grpc::CallbackServerContext* context,
-    const v1::GetAuthorizationRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* AuthorizationService::Watch(
+    grpc::CallbackServerContext* context, v1::GetAuthorizationRequest request) {
   static constexpr char kRpc[] = "AuthorizationService.WatchAuthorization";
   auto principal = std::make_shared<std::optional<Principal>>();
   return new Watcher(
       executor_,
-      [this, context, principal, org = request->org_id(),
-       id = request->authorization_id()]() -> absl::StatusOr<Authorization> {
+      [this, context, principal, org = request.org_id(),
+       id = request.authorization_id()]() -> absl::StatusOr<Authorization> {
         if (!principal->has_value()) {
           absl::StatusOr<Principal> who = gate_->Admit(*context, kRpc, {org});
           if (!who.ok()) return who.status();

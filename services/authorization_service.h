@@ -5,6 +5,7 @@
 #include "governance/engine.h"
 #include "services/access.h"
 #include "services/executor.h"
+#include "services/raw_methods.h"
 #include "services/submitter.h"
 #include "warden/v1/authorization.grpc.pb.h"
 
@@ -13,17 +14,14 @@ namespace warden {
 // warden.v1.AuthorizationService: translates requests to Engine calls and
 // results back. Holds no business rules.
 class AuthorizationService final
-    : public v1::AuthorizationService::CallbackService {
+    : public RawService<AuthorizationService,
+                        v1::AuthorizationService::CallbackService> {
  public:
   // `engine`, `submitter`, `executor` (which runs the engine's blocking
   // calls off gRPC's threads) and `gate` are not owned and must outlive the
   // service. `gate` admits each call (services/access.h).
   AuthorizationService(Engine* engine, Submitter* submitter, Executor* executor,
-                       Gatekeeper* gate)
-      : engine_(engine),
-        submitter_(submitter),
-        executor_(executor),
-        gate_(gate) {}
+                       Gatekeeper* gate);
 
   grpc::ServerUnaryReactor* Authorize(grpc::CallbackServerContext* context,
                                       const v1::AuthorizeRequest* request,
@@ -38,9 +36,10 @@ class AuthorizationService final
       grpc::CallbackServerContext* context,
       const v1::GetAuthorizationRequest* request,
       v1::Authorization* response) override;
-  grpc::ServerWriteReactor<v1::Authorization>* WatchAuthorization(
+  // WatchAuthorization.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Watch(
       grpc::CallbackServerContext* context,
-      const v1::GetAuthorizationRequest* request) override;
+      v1::GetAuthorizationRequest request);
   grpc::ServerUnaryReactor* SubmitTransaction(
       grpc::CallbackServerContext* context,
       const v1::SubmitTransactionRequest* request,

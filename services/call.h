@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -15,17 +16,12 @@
 #include "services/logging.h"
 #include "services/metrics.h"
 #include "services/proto_convert.h"
+#include "services/raw_methods.h"
 #include "spdlog/spdlog.h"
 
 // Helpers shared by the service classes for unary callback calls.
 namespace warden {
 
-// Runs `work` (which takes the caller's Principal and returns an
-// absl::StatusOr<T>) on `executor`, off gRPC's callback thread, once `gate`
-// admitted the caller to `rpc` on `target`, and finishes the call with its
-// result; fill(value) writes the response when it is OK. A full executor
-// queue finishes the call at once with UNAVAILABLE, so overload sheds calls
-// instead of queueing without bound.
 // How long a call may take, queue included, when its caller set no
 // deadline (or a longer one).
 inline constexpr absl::Duration kDefaultCallDeadline = absl::Seconds(30);
@@ -42,6 +38,13 @@ inline absl::Time CallDeadline(const grpc::CallbackServerContext& context,
   return std::min(own, arrived + kDefaultCallDeadline);
 }
 
+// Runs `work` (which takes the caller's Principal and returns an
+// absl::StatusOr<T>) on `executor`, off gRPC's callback thread, once `gate`
+// admitted the caller to `rpc` on `target`, and finishes the call with its
+// result; fill(value) writes the response when it is OK. A full executor
+// queue finishes the call at once with UNAVAILABLE, so overload sheds calls
+// instead of queueing without bound; a call that waited in the queue past
+// its CallDeadline finishes DEADLINE_EXCEEDED without running.
 template <typename Work, typename Fill>
 grpc::ServerUnaryReactor* RunUnary(Executor* executor, Gatekeeper* gate,
                                    grpc::CallbackServerContext* context,
@@ -49,19 +52,30 @@ grpc::ServerUnaryReactor* RunUnary(Executor* executor, Gatekeeper* gate,
                                    Work work, Fill fill) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::Time arrived = absl::Now();
+  const absl::Time deadline = CallDeadline(*context, arrived);
+  // A method served from raw bytes encodes its response when it finishes.
+  RawResponse* raw = std::exchange(RawResponse::Current(), nullptr);
   // Finishes the call, and counts it in the metrics.
-  auto finish = [reactor, rpc, arrived](const absl::Status& status) {
+  auto finish = [reactor, rpc, arrived, raw](const absl::Status& status) {
     if (Metrics* m = ProcessMetrics()) {
       m->ObserveRpc(rpc, absl::StatusCodeToString(status.code()),
                     absl::Now() - arrived);
     }
+    if (raw != nullptr) raw->EncodeAndRelease(status.ok());
     reactor->Finish(ToGrpcStatus(status));
   };
-  const bool queued = executor->Submit(
-      [finish, gate, context, rpc, arrived, target = std::move(target),
-       work = std::move(work), fill = std::move(fill)]() mutable {
+  const bool queued =
+      executor->Submit([finish, gate, context, rpc, arrived, deadline,
+                        target = std::move(target), work = std::move(work),
+                        fill = std::move(fill)]() mutable {
         // Refusals are logged with the request id too.
         LogContext log(RequestIdOf(*context), "", rpc);
+        if (absl::Now() >= deadline) {
+          finish(absl::DeadlineExceededError(absl::StrCat(
+              "the call waited ", absl::FormatDuration(absl::Now() - arrived),
+              " in the queue, past its deadline; it was not run")));
+          return;
+        }
         absl::StatusOr<Principal> who = gate->Admit(*context, rpc, target);
         if (!who.ok()) {
           finish(who.status());

@@ -118,8 +118,7 @@ void ToProto(const Authorization& a, bool replayed,
   out->set_reason(a.reason);
   for (const Violation& v : a.violations) ToProto(v, out->add_violations());
   // A hold's expiry only means something while it may be used.
-  if (a.status == AuthorizationStatus::kHeld &&
-      a.decision != Decision::kDeny) {
+  if (a.status == AuthorizationStatus::kHeld && a.decision != Decision::kDeny) {
     *out->mutable_hold_expires_at() = ToTimestamp(a.hold_expires_at);
   }
   out->set_status(ToProto(a.status));

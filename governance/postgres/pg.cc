@@ -264,9 +264,9 @@ absl::Status Session::Run(absl::string_view op,
       return !free_.empty();
     };
     if (!mu_.AwaitWithDeadline(absl::Condition(&available), deadline)) {
-      return absl::UnavailableError(absl::StrCat(
-          "postgres ", op, ": no connection free within ",
-          absl::FormatDuration(timeout), " (server stalled?)"));
+      return absl::UnavailableError(
+          absl::StrCat("postgres ", op, ": no connection free within ",
+                       absl::FormatDuration(timeout), " (server stalled?)"));
     }
     conn = std::move(free_.back());
     free_.pop_back();

@@ -156,24 +156,27 @@ TEST_F(PostgresAuditReaderTest, QueriesUseIndexesOnAMillionRows) {
   auto c = pg::Connect(pg_->url());
   ASSERT_TRUE(c.ok());
   const absl::Time start = absl::Now();
-  ASSERT_TRUE(pg::Transact(**c, "seed", [&](pqxx::work& w) {
-                w.exec(
-                    "INSERT INTO audit_events (org_id, seq, time, type, actor,"
-                    " gateway, authorization_id, department_id, agent_id, "
-                    "wallet_id, chain, asset, decision, status, created_at, "
-                    "amount_usd, charged_usd, policy_version, body, prev_hash,"
-                    " hash) SELECT 'big', g, timestamptz '2026-01-01' + "
-                    "g * interval '20 seconds', 'authorization.decided', "
-                    "'seed', 'seed', 'az_' || g, 'dept_' || (g % 10), "
-                    "'agent_' || (g % 1000), 'wallet_' || (g % 2000), 'base', "
-                    "'USDC', 'ALLOW', 'HELD', timestamptz '2026-01-01' + g * "
-                    "interval '20 seconds', 1000000, 1000000, 1, '{}', '', '' "
-                    "FROM generate_series(1, 1000000) g");
-                w.exec("ANALYZE audit_events");
-              },
-              // A bulk load on a shared 2-core machine.
-              absl::Minutes(5))
-                  .ok());
+  ASSERT_TRUE(
+      pg::Transact(
+          **c, "seed",
+          [&](pqxx::work& w) {
+            w.exec(
+                "INSERT INTO audit_events (org_id, seq, time, type, actor,"
+                " gateway, authorization_id, department_id, agent_id, "
+                "wallet_id, chain, asset, decision, status, created_at, "
+                "amount_usd, charged_usd, policy_version, body, prev_hash,"
+                " hash) SELECT 'big', g, timestamptz '2026-01-01' + "
+                "g * interval '20 seconds', 'authorization.decided', "
+                "'seed', 'seed', 'az_' || g, 'dept_' || (g % 10), "
+                "'agent_' || (g % 1000), 'wallet_' || (g % 2000), 'base', "
+                "'USDC', 'ALLOW', 'HELD', timestamptz '2026-01-01' + g * "
+                "interval '20 seconds', 1000000, 1000000, 1, '{}', '', '' "
+                "FROM generate_series(1, 1000000) g");
+            w.exec("ANALYZE audit_events");
+          },
+          // A bulk load on a shared 2-core machine.
+          absl::Minutes(5))
+          .ok());
   std::cerr << "seeded 1,000,000 events in "
             << absl::FormatDuration(absl::Now() - start) << "\n";
   auto plan = [&](const std::string& sql) {

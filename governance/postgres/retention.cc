@@ -50,8 +50,9 @@ absl::StatusOr<RetentionReport> ApplyRetention(
   RetentionReport report;
   for (const Partition& p : due) {
     // Export each org's records, unless already exported.
-    WARDEN_RETURN_IF_ERROR(
-        pg::Transact(*c, "export partition", [&](pqxx::work& w) {
+    WARDEN_RETURN_IF_ERROR(pg::Transact(
+        *c, "export partition",
+        [&](pqxx::work& w) {
           std::map<std::string, std::string> files;  // org -> contents
           std::map<std::string, int64_t> rows;
           for (const pqxx::row& r : w.exec(absl::StrCat(

@@ -8,6 +8,7 @@
 
 #include <fstream>
 #include <functional>
+#include <future>
 #include <map>
 #include <sstream>
 #include <string>
@@ -20,6 +21,7 @@
 #include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "services/access.h"
@@ -436,7 +438,62 @@ TEST_F(SecurityE2eTest, OversizedRequestsAreRefused) {
   apply.set_yaml(std::string((1 << 20) + 10, '#'));
   grpc::Status st = Call("admin", send);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(st.error_message(), HasSubstr("exceeds the limit"));
+  EXPECT_EQ(st.error_message(), "yaml: is 1048586 bytes; the limit is 1048576");
+}
+
+// Hostile bytes are refused first, naming the field, before any
+// credential is looked at: invalid UTF-8 is INVALID_ARGUMENT (gRPC's own
+// parser would answer UNIMPLEMENTED), and a 1 MB id leaves nothing in the
+// audit trail.
+TEST_F(SecurityE2eTest, HostileRequestsAreRefusedBeforeAuthentication) {
+  auto raw_call = [&](const std::string& method, const std::string& bytes) {
+    grpc::GenericStub stub(channel_);
+    grpc::ClientContext c;
+    c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    c.AddMetadata("authorization", "Bearer " + tokens_["agent"]);
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer request(&slice, 1), response;
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&c, method, grpc::StubOptions(), &request, &response,
+                   [&](grpc::Status st) { done.set_value(std::move(st)); });
+    return done.get_future().get();
+  };
+  v1::AuthorizeRequest req = SpendRequest("agent_a");
+  std::string wire = req.SerializeAsString();
+  wire[wire.find("agent_a") + 2] = static_cast<char>(0xfe);
+  grpc::Status st = raw_call("/warden.v1.AuthorizationService/Authorize", wire);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message(), "agent_id: is not valid UTF-8");
+
+  const size_t audit_before = ReadFile(audit_path_).size();
+  v1::AuthorizeRequest huge = SpendRequest("agent_a");
+  huge.set_agent_id(std::string(1 << 20, 'x'));
+  v1::AuthorizeResponse r;
+  // Even without a credential: bounds come first.
+  st = CallWith("", [&](grpc::ClientContext* c) {
+    return authz_->Authorize(c, huge, &r);
+  });
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message(), "agent_id: is 1048576 bytes; the limit is 64");
+  huge.set_agent_id("agent\x1b[2J\nforged line");
+  st = Call("agent", [&](grpc::ClientContext* c) {
+    return authz_->Authorize(c, huge, &r);
+  });
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message(), "agent_id: holds a control byte (0x1b)");
+  // A streaming method is served the same way.
+  v1::GetAuthorizationRequest get;
+  get.set_authorization_id(std::string(100, 'z'));
+  grpc::ClientContext c;
+  c.AddMetadata("authorization", "Bearer " + tokens_["agent"]);
+  auto reader = authz_->WatchAuthorization(&c, get);
+  v1::Authorization a;
+  EXPECT_FALSE(reader->Read(&a));
+  st = reader->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message(),
+            "authorization_id: is 100 bytes; the limit is 64");
+  EXPECT_EQ(ReadFile(audit_path_).size(), audit_before);
 }
 
 TEST_F(SecurityE2eTest, MissingRevokedAndExpiredTokensAreRefused) {

@@ -67,8 +67,8 @@ absl::StatusOr<std::unique_ptr<TcpForwarder>> TcpForwarder::Start(
     return absl::InternalError(
         absl::StrCat("forwarder listen: ", std::strerror(errno)));
   }
-  return std::unique_ptr<TcpForwarder>(new TcpForwarder(
-      fd, ntohs(any.sin_port), target_port, source_address));
+  return std::unique_ptr<TcpForwarder>(
+      new TcpForwarder(fd, ntohs(any.sin_port), target_port, source_address));
 }
 
 TcpForwarder::TcpForwarder(int listen_fd, int port, int target_port,
