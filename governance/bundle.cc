@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <sstream>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -14,6 +15,8 @@
 #include "governance/address.h"
 #include "governance/quote.h"
 #include "yaml-cpp/depthguard.h"
+#include "yaml-cpp/eventhandler.h"
+#include "yaml-cpp/parser.h"
 #include "yaml-cpp/yaml.h"
 
 namespace warden {
@@ -73,6 +76,111 @@ const std::set<std::string>& Vendors() {
   return *vendors;
 }
 
+// The bundle's YAML, event by event: refuses anchors and aliases (a policy
+// needs none, and aliases expand exponentially: a 2 KB "billion laughs"
+// pins a core), duplicate keys (YAML tools disagree on which one wins, so a
+// reviewer could read a different policy from the one enforced), a second
+// document (it would be ignored), keys that are not plain scalars, nesting
+// deeper than kMaxBundleDepth and more than kMaxBundleNodes nodes.
+class YamlShape final : public YAML::EventHandler {
+ public:
+  absl::Status status() const { return status_; }
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents_ > 1) Fail(mark, "a second YAML document is not allowed");
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    Node(mark, anchor, nullptr);
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override {
+    Fail(mark, "aliases (*name) are not allowed");
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string&,
+                YAML::anchor_t anchor, const std::string& value) override {
+    Node(mark, anchor, &value);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&,
+                       YAML::anchor_t anchor, YAML::EmitterStyle::value) override {
+    Node(mark, anchor, nullptr);
+    Open(mark, false);
+  }
+  void OnSequenceEnd() override { Close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&,
+                  YAML::anchor_t anchor, YAML::EmitterStyle::value) override {
+    Node(mark, anchor, nullptr);
+    Open(mark, true);
+  }
+  void OnMapEnd() override { Close(); }
+
+ private:
+  struct Level {
+    bool map;
+    bool expect_key;          // For a map: the next node is a key.
+    std::set<std::string> keys;
+  };
+
+  void Fail(const YAML::Mark& mark, absl::string_view problem) {
+    if (!status_.ok()) return;
+    status_ = absl::InvalidArgumentError(
+        absl::StrCat("bundle: line ", mark.line + 1, ", column ",
+                     mark.column + 1, ": ", problem));
+  }
+  // Every node; `scalar` is its text when it is one.
+  void Node(const YAML::Mark& mark, YAML::anchor_t anchor,
+            const std::string* scalar) {
+    if (anchor != YAML::NullAnchor) {
+      Fail(mark, "anchors (&name) are not allowed");
+    }
+    if (++nodes_ > kMaxBundleNodes) {
+      Fail(mark, absl::StrCat("more than ", kMaxBundleNodes, " nodes"));
+    }
+    if (levels_.empty() || !levels_.back().map) return;
+    Level& level = levels_.back();
+    const bool key = level.expect_key;
+    level.expect_key = !key;
+    if (!key) return;
+    if (scalar == nullptr) {
+      Fail(mark, "a key must be a plain value");
+    } else if (!level.keys.insert(*scalar).second) {
+      Fail(mark, absl::StrCat("duplicate key ", Quote(*scalar)));
+    }
+  }
+  void Open(const YAML::Mark& mark, bool map) {
+    if (static_cast<int>(levels_.size()) >= kMaxBundleDepth) {
+      Fail(mark, absl::StrCat("nested deeper than ", kMaxBundleDepth,
+                              " levels"));
+    }
+    levels_.push_back({map, true, {}});
+  }
+  void Close() {
+    if (!levels_.empty()) levels_.pop_back();
+  }
+
+  absl::Status status_;
+  int documents_ = 0;
+  int64_t nodes_ = 0;
+  std::vector<Level> levels_;
+};
+
+absl::Status CheckYamlShape(absl::string_view text) {
+  std::istringstream in{std::string(text)};
+  YamlShape shape;
+  try {
+    YAML::Parser parser(in);
+    while (shape.status().ok() && parser.HandleNextDocument(shape)) {
+    }
+  } catch (const YAML::DeepRecursion&) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bundle: nested deeper than ", kMaxBundleDepth, " levels"));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bundle: not valid YAML at line ", e.mark.line + 1,
+                     ", column ", e.mark.column + 1, ": ", e.msg));
+  }
+  return shape.status();
+}
+
 // Walks the YAML tree, collecting every problem with its path.
 class BundleParser {
  public:
@@ -82,6 +190,10 @@ class BundleParser {
           absl::StrCat("bundle: ", text.size(), " bytes exceeds the limit of ",
                        kMaxBundleBytes));
     }
+    // A first pass over the parser's events refuses what a policy has no
+    // need of and a reviewer could be misled by, in time linear in the text,
+    // before any tree is built.
+    if (absl::Status st = CheckYamlShape(text); !st.ok()) return st;
     YAML::Node root;
     try {
       root = YAML::Load(std::string(text));
@@ -92,7 +204,6 @@ class BundleParser {
           absl::StrCat("bundle: not valid YAML at line ", e.mark.line + 1,
                        ", column ", e.mark.column + 1, ": ", e.msg));
     }
-    if (Depth(root) > kMaxBundleDepth) return TooDeep();
     Policy policy;
     if (!root.IsMap()) {
       Error("bundle",
@@ -121,23 +232,21 @@ class BundleParser {
         "bundle: nested deeper than ", kMaxBundleDepth, " levels"));
   }
 
-  // How deeply `root` nests, counted without recursion.
-  static int Depth(const YAML::Node& root) {
-    int deepest = 0;
-    std::vector<std::pair<YAML::Node, int>> todo = {{root, 1}};
-    while (!todo.empty()) {
-      auto [node, depth] = todo.back();
-      todo.pop_back();
-      deepest = std::max(deepest, depth);
-      if (depth > kMaxBundleDepth) break;
-      if (node.IsSequence()) {
-        for (const YAML::Node& child : node)
-          todo.emplace_back(child, depth + 1);
-      } else if (node.IsMap()) {
-        for (const auto& kv : node) todo.emplace_back(kv.second, depth + 1);
+  // Each entry of a destination list must be an address some chain can
+  // have, validated as a request's destination is: an entry that is not
+  // could never match, so a deny list holding it would block nothing.
+  void CheckAddresses(const std::vector<std::string>& list,
+                      const std::string& path) {
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (!ValidateAddress("", "ethereum", list[i]).ok() &&
+          !ValidateAddress("", "solana", list[i]).ok()) {
+        Error(Index(path, i),
+              absl::StrCat(Quote(list[i]),
+                           " is not an address (0x and 40 hex digits, "
+                           "EIP-55 checksummed if in mixed case; or base58 of "
+                           "32 bytes on solana)"));
       }
     }
-    return deepest;
   }
 
   void Error(const std::string& path, absl::string_view problem) {
@@ -485,6 +594,7 @@ class BundleParser {
     }
     org.limits = ParseLimits(n["limits"], "org.limits");
     if (auto deny = StringList(n, p, "destinations_deny")) {
+      CheckAddresses(*deny, Join(p, "destinations_deny"));
       org.destinations_deny = std::move(*deny);
     }
   }
@@ -613,6 +723,8 @@ class BundleParser {
     }
     rules->destinations_allow = StringList(n, p, "destinations_allow");
     if (rules->destinations_allow) {
+      CheckAddresses(*rules->destinations_allow,
+                     Join(p, "destinations_allow"));
       for (std::string& d : *rules->destinations_allow) {
         d = NormalizeDestination(d);
       }

@@ -14,6 +14,8 @@ namespace warden {
 inline constexpr size_t kMaxBundleBytes = 1 << 20;
 // The deepest nesting a bundle may have (a real one needs about 6).
 inline constexpr int kMaxBundleDepth = 16;
+// The most YAML nodes (scalars, lists, mappings) a bundle may hold.
+inline constexpr int64_t kMaxBundleNodes = 200000;
 
 // Parses and validates a policy bundle (YAML; reference in
 // docs/policy-bundle.md). Validation is strict: unknown keys, dangling

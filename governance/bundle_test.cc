@@ -4,6 +4,7 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -289,14 +290,98 @@ TEST(BundleTest, SizeLimit) {
               HasSubstr("exceeds the limit"));
 }
 
-// Destinations normalize EVM hex to lower case only.
+// Nesting is bounded, however it is written.
 TEST(BundleTest, DepthLimit) {
   EXPECT_THAT(ErrorOf("org: " + std::string(100000, '[')),
               HasSubstr("nested deeper than 16 levels"));
   std::string deep = "org: {id: acme}\nagents: ";
   for (int i = 0; i < 20; ++i) deep += "[";
   for (int i = 0; i < 20; ++i) deep += "]";
-  EXPECT_THAT(ErrorOf(deep), HasSubstr("bundle: nested deeper than 16"));
+  EXPECT_THAT(ErrorOf(deep), HasSubstr("nested deeper than 16 levels"));
+}
+
+// A "billion laughs" of nested aliases is refused at once, before any
+// expansion; anchors alone are refused too (a policy has no use for them).
+TEST(BundleTest, AnchorsAndAliasesAreRefused) {
+  std::string laughs = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 30; ++i) {
+    laughs += absl::StrCat("a", i, ": &a", i, " [");
+    for (int j = 0; j < 10; ++j) {
+      laughs += absl::StrCat(j ? ", " : "", "*a", i - 1);
+    }
+    laughs += "]\n";
+  }
+  EXPECT_THAT(ErrorOf(laughs), HasSubstr("anchors (&name) are not allowed"));
+  // An alias of an anchor defined elsewhere in the text: the anchor is
+  // reported first, so the alias is checked alone in flow syntax.
+  EXPECT_THAT(ErrorOf("org: &o {id: acme}\nx: *o\n"), HasSubstr("anchors"));
+  EXPECT_THAT(ErrorOf("org: &o {id: acme}\n"),
+              HasSubstr("line 1, column 6: anchors"));
+}
+
+// A key given twice is an error, not "the first wins": YAML tools disagree
+// on which one does, so a reviewer could read another policy.
+TEST(BundleTest, DuplicateKeysAreRefused) {
+  EXPECT_THAT(ErrorOf("org: {id: acme, id: evil}\n"),
+              HasSubstr("duplicate key \"id\""));
+  EXPECT_THAT(ErrorOf(std::string(kMinimal) + "org: {id: other}\n"),
+              HasSubstr("duplicate key \"org\""));
+  // The same key in two sibling mappings is fine.
+  EXPECT_TRUE(ParseBundle(kMinimal).ok());
+}
+
+// A second YAML document would be ignored; it is refused instead, as are
+// keys that are not plain values.
+TEST(BundleTest, OneDocumentWithPlainKeys) {
+  EXPECT_THAT(ErrorOf(std::string(kMinimal) + "---\norg: {id: evil}\n"),
+              HasSubstr("a second YAML document is not allowed"));
+  EXPECT_THAT(ErrorOf("? [org]\n: {id: acme}\n"),
+              HasSubstr("a key must be a plain value"));
+}
+
+// The number of nodes is bounded: a flat 1 MiB list is refused quickly.
+TEST(BundleTest, NodeLimit) {
+  std::string flat = "org: [";
+  while (flat.size() < kMaxBundleBytes - 10) flat += "1,";
+  flat += "1]";
+  EXPECT_THAT(ErrorOf(flat), HasSubstr("more than 200000 nodes"));
+}
+
+// Prices must value every amount without overflow, and never at $0.
+TEST(BundleTest, PricesMustBePositiveAndRepresentable) {
+  auto with_price = [](const std::string& decimals, const std::string& price) {
+    std::string yaml = kMinimal;
+    const std::string from = "{symbol: USDC, decimals: 6, price_usd: \"1\"}";
+    yaml.replace(yaml.find(from), from.size(),
+                 absl::StrCat("{symbol: USDC, decimals: ", decimals,
+                              ", price_usd: \"", price, "\"}"));
+    return yaml;
+  };
+  EXPECT_THAT(ErrorOf(with_price("6", "0")), HasSubstr("must be positive"));
+  EXPECT_THAT(ErrorOf(with_price("6", "0.000000000000")),
+              HasSubstr("must be positive"));
+  // 2^122 with 0 decimals: micro-dollars per base unit overflow 128 bits.
+  EXPECT_THAT(ErrorOf(with_price("0", "5316911983139663491615228241121378304")),
+              HasSubstr("too large to value amounts exactly"));
+  EXPECT_TRUE(ParseBundle(with_price("18", "5316911983139663491615228241121378304")).ok());
+  EXPECT_TRUE(ParseBundle(with_price("30", "0.000000000001")).ok());
+}
+
+// Destination lists hold addresses, validated as request destinations are;
+// a deny entry that is not one would block nothing.
+TEST(BundleTest, DestinationListsHoldAddresses) {
+  std::string yaml = kMinimal;
+  yaml.replace(yaml.find("org: {id: acme}"), 15,
+               "org: {id: acme, destinations_deny: [\"0xdead\", "
+               "\"0x000000000000000000000000000000000000dEaD\"]}");
+  EXPECT_THAT(ErrorOf(yaml),
+              HasSubstr("org.destinations_deny[0]: \"0xdead\" is not an "
+                        "address"));
+  std::string mixed = kMinimal;
+  mixed.replace(mixed.find("org: {id: acme}"), 15,
+                "org: {id: acme, destinations_deny: "
+                "[\"0x000000000000000000000000000000000000DEaD\"]}");
+  EXPECT_THAT(ErrorOf(mixed), HasSubstr("destinations_deny[0]"));
 }
 
 TEST(BundleTest, NormalizeDestination) {

@@ -390,6 +390,92 @@ TEST_F(EngineTest, Idempotency) {
   EXPECT_THAT(audit_.events(), SizeIs(6));
 }
 
+// A replay answers the authorization as it is now: once its hold was
+// voided by a freeze, settled or expired, never a live ALLOW, and it names
+// what happened.
+TEST_F(EngineTest, ReplayOfAClosedHoldIsNeverALiveAllow) {
+  absl::StatusOr<AuthorizeOutput> first =
+      Spend("agent_a", "wallet_1", 100, "frozen-key");
+  ASSERT_EQ(first->authorization.decision, Decision::kAllow);
+  ASSERT_TRUE(
+      engine_.FreezeScope("", "agent/agent_a", "compromised", "admin").ok());
+  absl::StatusOr<AuthorizeOutput> replay =
+      Spend("agent_a", "wallet_1", 100, "frozen-key");
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_TRUE(replay->replayed);
+  const Authorization& a = replay->authorization;
+  EXPECT_EQ(a.id, first->authorization.id);
+  EXPECT_EQ(a.decision, Decision::kDeny);
+  EXPECT_EQ(a.status, AuthorizationStatus::kVoided);
+  ASSERT_THAT(a.violations, SizeIs(1));
+  EXPECT_EQ(a.violations[0].code, "HOLD_VOIDED");
+  EXPECT_THAT(a.reason, HasSubstr("agent/agent_a is frozen: compromised"));
+  ASSERT_TRUE(
+      engine_.UnfreezeScope("", "agent/agent_a", "cleared", "admin").ok());
+
+  // Settled: a replay would otherwise invite a second signature.
+  absl::StatusOr<AuthorizeOutput> paid =
+      Spend("agent_a", "wallet_1", 50, "paid-key");
+  ASSERT_TRUE(engine_
+                  .Settle({.authorization_id = paid->authorization.id,
+                           .tx_hash = "0xabc",
+                           .actor = "agent"})
+                  .ok());
+  replay = Spend("agent_a", "wallet_1", 50, "paid-key");
+  EXPECT_EQ(replay->authorization.decision, Decision::kDeny);
+  EXPECT_EQ(replay->authorization.status, AuthorizationStatus::kSettled);
+  EXPECT_EQ(replay->authorization.violations[0].code, "ALREADY_SETTLED");
+  EXPECT_THAT(replay->authorization.reason, HasSubstr("tx 0xabc"));
+
+  // Expired, before and after the sweep.
+  absl::StatusOr<AuthorizeOutput> lapsed =
+      Spend("agent_a", "wallet_1", 10, "lapsed-key");
+  clock_.Advance(absl::Minutes(11));
+  replay = Spend("agent_a", "wallet_1", 10, "lapsed-key");
+  EXPECT_EQ(replay->authorization.decision, Decision::kDeny);
+  EXPECT_EQ(replay->authorization.violations[0].code, "HOLD_EXPIRED");
+  ASSERT_TRUE(engine_.SweepExpired().ok());
+  replay = Spend("agent_a", "wallet_1", 10, "lapsed-key");
+  EXPECT_EQ(replay->authorization.status, AuthorizationStatus::kExpired);
+  EXPECT_EQ(replay->authorization.decision, Decision::kDeny);
+
+  // A live hold still replays as the ALLOW it is.
+  absl::StatusOr<AuthorizeOutput> live =
+      Spend("agent_a", "wallet_1", 10, "live-key");
+  replay = Spend("agent_a", "wallet_1", 10, "live-key");
+  EXPECT_EQ(replay->authorization.decision, Decision::kAllow);
+  EXPECT_EQ(replay->authorization.status, AuthorizationStatus::kHeld);
+}
+
+// A huge but valid amount after a small one is denied: the sum is checked,
+// never wrapped (it was ALLOWED past the limit when it wrapped).
+TEST_F(EngineTest, HugeAmountsNeverWrapPastALimit) {
+  EXPECT_EQ(DecisionOf("agent_a", "wallet_1", 1), Decision::kAllow);
+  // USDC at $1 with 6 decimals: base units are micro-dollars, so these are
+  // int64's largest values, which $1 already spent would wrap.
+  for (const char* amount :
+       {"9223372036854775807", "9223372036854775000", "9222372036854775807"}) {
+    AuthorizeInput in{.agent_id = "agent_a",
+                      .wallet_id = "wallet_1",
+                      .asset = "USDC",
+                      .amount = amount,
+                      .actor = "test"};
+    absl::StatusOr<AuthorizeOutput> out = engine_.Authorize(in);
+    ASSERT_TRUE(out.ok()) << amount << ": " << out.status();
+    EXPECT_EQ(out->authorization.decision, Decision::kDeny) << amount;
+  }
+  // Past int64 micro-dollars the value itself is refused, naming the bound.
+  AuthorizeInput in{.agent_id = "agent_a",
+                    .wallet_id = "wallet_1",
+                    .asset = "USDC",
+                    .amount = "9223372036854775808",
+                    .actor = "test"};
+  absl::StatusOr<AuthorizeOutput> out = engine_.Authorize(in);
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(out.status().message(),
+              HasSubstr("exceeds the largest USD amount"));
+}
+
 // Every decision is in the audit log before it is returned.
 TEST_F(EngineTest, DecisionsAreAudited) {
   absl::StatusOr<AuthorizeOutput> out = Spend("agent_a", "wallet_1", 5);

@@ -108,3 +108,56 @@ TEST(MoneyTest, Format) {
 
 }  // namespace
 }  // namespace warden
+
+namespace warden {
+namespace {
+
+// A price of 0 values everything at $0, and one whose micro-dollars per
+// base unit overflow 128 bits cannot value amounts: both are refused, never
+// a wrapped value (a price near 2^122 with 0 decimals valued 1,000 tokens
+// at $0 when the product wrapped).
+TEST(MoneyTest, UnusablePricesAreRefused) {
+  EXPECT_EQ(CheckPrice(*ParsePrice("0"), 6).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValueInUsdMicros(1, 6, *ParsePrice("0.000")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  const Price huge{absl::uint128(1) << 122, 0};
+  EXPECT_THAT(CheckPrice(huge, 0).message(),
+              ::testing::HasSubstr("too large to value amounts exactly"));
+  EXPECT_EQ(ValueInUsdMicros(1000, 0, huge).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // The same price with 18 decimals scales down and is fine; its values of
+  // large amounts exceed int64 and are refused as such.
+  EXPECT_TRUE(CheckPrice(huge, 18).ok());
+  EXPECT_THAT(ValueInUsdMicros(absl::Uint128Max(), 18, huge).status().message(),
+              ::testing::HasSubstr("exceeds the largest USD amount"));
+  // Every decimals/scale combination at the bounds works for a price of 1.
+  for (int decimals : {0, 1, 6, 18, kMaxTokenDecimals}) {
+    for (int scale : {0, 6, kMaxPriceScale}) {
+      Price one{absl::uint128(1) * 1, scale};
+      for (int i = 0; i < scale; ++i) one.mantissa *= 10;
+      EXPECT_TRUE(CheckPrice(one, decimals).ok()) << decimals << " " << scale;
+      // (2^128 - 1) * 10^6 / 10^decimals fits in int64 from 26 decimals on.
+      EXPECT_EQ(ValueInUsdMicros(absl::Uint128Max(), decimals, one).ok(),
+                decimals >= 26)
+          << decimals;
+    }
+  }
+}
+
+// Sums clamp instead of wrapping; comparisons never overflow.
+TEST(MoneyTest, CheckedArithmetic) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  EXPECT_EQ(SaturatingAdd(kMax, 1), kMax);
+  EXPECT_EQ(SaturatingAdd(kMax - 5, 3), kMax - 2);
+  EXPECT_EQ(SaturatingAdd(std::numeric_limits<int64_t>::min(), -1),
+            std::numeric_limits<int64_t>::min());
+  EXPECT_TRUE(Exceeds(1'000'000, kMax, 1000 * kMicrosPerUsd));
+  EXPECT_TRUE(Exceeds(kMax, kMax, kMax));
+  EXPECT_FALSE(Exceeds(0, kMax, kMax));
+  EXPECT_FALSE(Exceeds(999, 1, 1000));
+  EXPECT_TRUE(Exceeds(999, 2, 1000));
+}
+
+}  // namespace
+}  // namespace warden

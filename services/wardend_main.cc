@@ -16,8 +16,11 @@
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "adapters/local/keystore.h"
 #include "governance/clock.h"
 #include "services/logging.h"
@@ -129,6 +132,23 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &signal_number);
   spdlog::info("received {}, draining in-flight calls",
                signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  // The drain waits for calls within the grace period; a call that overruns
+  // it (a backend or vendor call stuck past its own timeout) is abandoned,
+  // not waited for: the process ends at the deadline regardless, as it
+  // would under the orchestrator's SIGKILL, and a second signal ends it at
+  // once. Nothing is lost: a decision reaches its caller only once durable.
+  const absl::Duration bound =
+      options.drain_delay + options.shutdown_grace + absl::Seconds(1);
+  std::thread([bound, stop_signals] {
+    const timespec wait = absl::ToTimespec(bound);
+    const bool signalled = sigtimedwait(&stop_signals, nullptr, &wait) > 0;
+    spdlog::error("{}: exiting without waiting for the calls still running",
+                  signalled ? "second stop signal"
+                            : absl::StrCat("shutdown took longer than ",
+                                           absl::FormatDuration(bound)));
+    spdlog::default_logger()->flush();
+    std::_Exit(1);
+  }).detach();
   (*server)->Shutdown();
   spdlog::info("stopped");
   return 0;
