@@ -20,6 +20,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "governance/file_lock.h"
 #include "nlohmann/json.hpp"
 
 namespace warden::evm {
@@ -269,6 +270,11 @@ absl::StatusOr<Address> Keystore::Add(const std::string& dir,
       import.empty() ? PrivateKey::Generate() : PrivateKey::FromBytes(import);
   if (!key.ok()) return key.status();
   ::mkdir(dir.c_str(), 0700);
+  // One writer at a time: two adds of one key must not both pass the
+  // existence check below.
+  absl::StatusOr<std::unique_ptr<FileLock>> lock =
+      FileLock::Acquire(dir + "/.lock", absl::StrCat("keystore ", dir));
+  if (!lock.ok()) return lock.status();
   const Address address = key->address();
   const std::string path = absl::StrCat(dir, "/", Hex(address), ".json");
   // Never replaced: the file may be under another password, and replacing

@@ -27,6 +27,9 @@ absl::Status Errno(absl::string_view what, const std::string& path) {
 
 absl::StatusOr<std::unique_ptr<FileAuditLog>> FileAuditLog::Open(
     const std::string& path) {
+  absl::StatusOr<std::unique_ptr<FileLock>> lock =
+      FileLock::Acquire(path + ".lock", absl::StrCat("audit file ", path));
+  if (!lock.ok()) return lock.status();
   const int fd =
       ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (fd < 0) return Errno("cannot open audit file", path);
@@ -70,7 +73,7 @@ absl::StatusOr<std::unique_ptr<FileAuditLog>> FileAuditLog::Open(
     hash = line->hash;
   }
   return std::unique_ptr<FileAuditLog>(
-      new FileAuditLog(path, fd, seq, std::move(hash)));
+      new FileAuditLog(path, *std::move(lock), fd, seq, std::move(hash)));
 }
 
 FileAuditLog::~FileAuditLog() { ::close(fd_); }

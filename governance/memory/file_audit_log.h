@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "governance/audit_log.h"
+#include "governance/file_lock.h"
 
 namespace warden {
 
@@ -31,8 +32,10 @@ absl::StatusOr<ChainLine> ParseChainLine(absl::string_view text);
 // syncs for all of them, so N concurrent callers share one fdatasync.
 class FileAuditLog final : public AuditLog {
  public:
-  // Opens (creating if needed) the file for appending. A torn last line from
-  // a crash is cut off, so that the next event starts on its own line.
+  // Opens (creating if needed) the file for appending, holding the lock file
+  // `path`.lock for its life: FAILED_PRECONDITION naming the process that
+  // holds it already. A torn last line from a crash is cut off, so that the
+  // next event starts on its own line.
   static absl::StatusOr<std::unique_ptr<FileAuditLog>> Open(
       const std::string& path);
   ~FileAuditLog() override;
@@ -48,13 +51,16 @@ class FileAuditLog final : public AuditLog {
       const std::function<absl::Status(const AuditEvent&)>& fn);
 
  private:
-  FileAuditLog(std::string path, int fd, int64_t seq, std::string last_hash)
+  FileAuditLog(std::string path, std::unique_ptr<FileLock> lock, int fd,
+               int64_t seq, std::string last_hash)
       : path_(std::move(path)),
+        lock_(std::move(lock)),
         fd_(fd),
         seq_(seq),
         last_hash_(std::move(last_hash)) {}
 
   const std::string path_;
+  const std::unique_ptr<FileLock> lock_;
   const int fd_;
   absl::Mutex mu_;
   int64_t seq_ ABSL_GUARDED_BY(mu_);

@@ -25,6 +25,7 @@ std::string TempPath(const char* name) {
   std::string path =
       absl::StrCat(dir ? dir : "/tmp", "/", name, "_", ::getpid(), ".jsonl");
   std::remove(path.c_str());
+  std::remove((path + ".lock").c_str());
   return path;
 }
 
@@ -156,6 +157,22 @@ TEST(FileAuditLogTest, OpenFailureNamesPath) {
   EXPECT_EQ(log.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(log.status().message(),
               HasSubstr("/nonexistent-dir/audit.jsonl"));
+}
+
+// One writer per file: a second open is refused, naming the holder's
+// process, until the first is closed (two interleaved chains would leave a
+// file no later start accepts).
+TEST(FileAuditLogTest, OneWriterAtATime) {
+  const std::string path = TempPath("locked");
+  auto first = FileAuditLog::Open(path);
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = FileAuditLog::Open(path);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(second.status().message(),
+              HasSubstr(absl::StrCat("in use by process ", ::getpid())));
+  EXPECT_THAT(second.status().message(), HasSubstr(path));
+  first->reset();
+  EXPECT_TRUE(FileAuditLog::Open(path).ok());
 }
 
 // Freezes and unfreezes replay in order.

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <utility>
@@ -83,7 +84,8 @@ PostgresAuditLog::~PostgresAuditLog() {
 }
 
 absl::Status PostgresAuditLog::Append(const AuditEvent& event) {
-  Pending p{event.org_id, &event, EncodeAuditEvent(event)};
+  const absl::Duration bound = pg::CallTimeout();
+  Pending p{event.org_id, &event, EncodeAuditEvent(event), absl::Now() + bound};
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("audit log is shutting down");
   if (queue_.size() >= options_.max_queued) {
@@ -91,13 +93,21 @@ absl::Status PostgresAuditLog::Append(const AuditEvent& event) {
         "audit log overloaded: ", queue_.size(), " records await commit"));
   }
   queue_.push_back(&p);
+  if (!mu_.AwaitWithDeadline(absl::Condition(&p.done), p.deadline) &&
+      !p.taken) {
+    // Never handed to Postgres, so certainly not recorded: safe to give up.
+    queue_.erase(std::find(queue_.begin(), queue_.end(), &p));
+    return absl::UnavailableError(absl::StrCat(
+        "audit log: not written within ", absl::FormatDuration(bound),
+        " (Postgres stalled or unreachable); nothing was recorded"));
+  }
+  // In a batch being written: its outcome comes within that batch's bound.
   mu_.Await(absl::Condition(&p.done));
   return p.result;
 }
 
 void PostgresAuditLog::WriterLoop() {
   while (true) {
-    std::vector<Pending*> batch;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
@@ -106,13 +116,39 @@ void PostgresAuditLog::WriterLoop() {
           },
           this));
       if (queue_.empty()) return;  // Stopping with nothing left.
-      while (!queue_.empty() && batch.size() < options_.batch_max_rows) {
-        batch.push_back(queue_.front());
-        queue_.pop_front();
+    }
+    // Connect before taking a batch: meanwhile queued records stay
+    // cancellable, so a slow connect never holds an Append past its bound.
+    absl::Status connected = absl::OkStatus();
+    if (conn_ == nullptr || !conn_->is_open()) {
+      conn_.reset();
+      absl::StatusOr<std::unique_ptr<pqxx::connection>> c =
+          pg::Connect(options_.url);
+      if (c.ok()) {
+        conn_ = *std::move(c);
+      } else {
+        connected = c.status();
       }
     }
+    std::vector<Pending*> batch;
+    absl::Time deadline = absl::InfiniteFuture();
+    {
+      absl::MutexLock lock(&mu_);
+      while (!queue_.empty() && batch.size() < options_.batch_max_rows) {
+        Pending* p = queue_.front();
+        queue_.pop_front();
+        p->taken = true;
+        deadline = std::min(deadline, p->deadline);
+        batch.push_back(p);
+      }
+    }
+    if (batch.empty()) continue;  // Every waiter gave up meanwhile.
     const absl::Time start = absl::Now();
-    const absl::Status st = WriteBatch(batch);
+    // Within what is left of the earliest waiter's bound.
+    const absl::Status st =
+        connected.ok() ? WriteBatch(batch, std::max(deadline - start,
+                                                    absl::Milliseconds(1)))
+                       : connected;
     ReportAuditCommit(batch.size(), absl::Now() - start, st.ok());
     absl::MutexLock lock(&mu_);
     for (Pending* p : batch) {
@@ -122,11 +158,8 @@ void PostgresAuditLog::WriterLoop() {
   }
 }
 
-absl::Status PostgresAuditLog::WriteBatch(const std::vector<Pending*>& batch) {
-  if (conn_ == nullptr || !conn_->is_open()) {
-    conn_.reset();
-    WARDEN_ASSIGN_OR_RETURN(conn_, pg::Connect(options_.url));
-  }
+absl::Status PostgresAuditLog::WriteBatch(const std::vector<Pending*>& batch,
+                                          absl::Duration timeout) {
   std::map<std::string, std::vector<Pending*>> by_org;
   for (Pending* p : batch) by_org[p->org_id].push_back(p);
   const bool checkpoint =
@@ -134,63 +167,67 @@ absl::Status PostgresAuditLog::WriteBatch(const std::vector<Pending*>& batch) {
       (since_checkpoint_ + static_cast<int64_t>(batch.size()) >=
            options_.checkpoint_every_records ||
        absl::Now() - last_checkpoint_ >= options_.checkpoint_every);
-  absl::Status st = pg::Transact(*conn_, "audit append", [&](pqxx::work& w) {
-    for (const auto& [org, pending] : by_org) {
-      w.exec_params(
-          "INSERT INTO audit_heads (org_id, seq, hash) VALUES ($1, 0, $2) "
-          "ON CONFLICT (org_id) DO NOTHING",
-          org, kGenesisHash);
-      pqxx::row head = w.exec_params1(
-          "SELECT seq, hash FROM audit_heads WHERE org_id = $1 FOR UPDATE",
-          org);
-      int64_t seq = head[0].as<int64_t>();
-      std::string hash = head[1].as<std::string>();
-      pqxx::stream_to rows(w, "audit_events",
-                           std::vector<std::string>{"org_id",
-                                                    "seq",
-                                                    "time",
-                                                    "type",
-                                                    "actor",
-                                                    "gateway",
-                                                    "authorization_id",
-                                                    "department_id",
-                                                    "agent_id",
-                                                    "wallet_id",
-                                                    "chain",
-                                                    "asset",
-                                                    "decision",
-                                                    "status",
-                                                    "created_at",
-                                                    "amount_usd",
-                                                    "charged_usd",
-                                                    "policy_version",
-                                                    "body",
-                                                    "prev_hash",
-                                                    "hash"});
-      for (Pending* p : pending) {
-        const Columns c = ColumnsOf(*p->event);
-        const std::string prev = hash;
-        hash = ChainHash(prev, p->body);
-        rows << std::make_tuple(
-            org, ++seq, c.time, c.type, c.actor, options_.gateway,
-            c.authorization_id, c.department_id, c.agent_id, c.wallet_id,
-            c.chain, c.asset, c.decision, c.status, c.created_at, c.amount_usd,
-            c.charged_usd, c.policy_version, p->body, prev, hash);
-      }
-      rows.complete();
-      w.exec_params(
-          "UPDATE audit_heads SET seq = $2, hash = $3 "
-          "WHERE org_id = $1",
-          org, seq, hash);
-      if (checkpoint) {
-        w.exec_params(
-            "INSERT INTO audit_checkpoints (org_id, seq, hash, public_key, "
-            "signature, created_at) VALUES ($1, $2, $3, $4, $5, now())",
-            org, seq, hash, signer_->PublicKeyHex(),
-            signer_->SignHex(CheckpointMessage(org, seq, hash)));
-      }
-    }
-  });
+  absl::Status st = pg::Transact(
+      *conn_, "audit append",
+      [&](pqxx::work& w) {
+        for (const auto& [org, pending] : by_org) {
+          w.exec_params(
+              "INSERT INTO audit_heads (org_id, seq, hash) VALUES ($1, 0, $2) "
+              "ON CONFLICT (org_id) DO NOTHING",
+              org, kGenesisHash);
+          pqxx::row head = w.exec_params1(
+              "SELECT seq, hash FROM audit_heads WHERE org_id = $1 FOR UPDATE",
+              org);
+          int64_t seq = head[0].as<int64_t>();
+          std::string hash = head[1].as<std::string>();
+          pqxx::stream_to rows(w, "audit_events",
+                               std::vector<std::string>{"org_id",
+                                                        "seq",
+                                                        "time",
+                                                        "type",
+                                                        "actor",
+                                                        "gateway",
+                                                        "authorization_id",
+                                                        "department_id",
+                                                        "agent_id",
+                                                        "wallet_id",
+                                                        "chain",
+                                                        "asset",
+                                                        "decision",
+                                                        "status",
+                                                        "created_at",
+                                                        "amount_usd",
+                                                        "charged_usd",
+                                                        "policy_version",
+                                                        "body",
+                                                        "prev_hash",
+                                                        "hash"});
+          for (Pending* p : pending) {
+            const Columns c = ColumnsOf(*p->event);
+            const std::string prev = hash;
+            hash = ChainHash(prev, p->body);
+            rows << std::make_tuple(org, ++seq, c.time, c.type, c.actor,
+                                    options_.gateway, c.authorization_id,
+                                    c.department_id, c.agent_id, c.wallet_id,
+                                    c.chain, c.asset, c.decision, c.status,
+                                    c.created_at, c.amount_usd, c.charged_usd,
+                                    c.policy_version, p->body, prev, hash);
+          }
+          rows.complete();
+          w.exec_params(
+              "UPDATE audit_heads SET seq = $2, hash = $3 "
+              "WHERE org_id = $1",
+              org, seq, hash);
+          if (checkpoint) {
+            w.exec_params(
+                "INSERT INTO audit_checkpoints (org_id, seq, hash, public_key, "
+                "signature, created_at) VALUES ($1, $2, $3, $4, $5, now())",
+                org, seq, hash, signer_->PublicKeyHex(),
+                signer_->SignHex(CheckpointMessage(org, seq, hash)));
+          }
+        }
+      },
+      timeout);
   if (!st.ok()) {
     conn_.reset();  // Its state is unknown; reconnect for the next batch.
     return absl::UnavailableError(st.message());

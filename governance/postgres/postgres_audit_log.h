@@ -58,11 +58,15 @@ class PostgresAuditLog final : public AuditLog {
     std::string org_id;
     const AuditEvent* event;
     std::string body;
+    absl::Time deadline;  // Append gives up then, unless it was taken.
+    bool taken = false;   // In a batch being written.
     bool done = false;
     absl::Status result;
   };
   void WriterLoop();
-  absl::Status WriteBatch(const std::vector<Pending*>& batch);
+  // Writes `batch` in one transaction bounded by `timeout`.
+  absl::Status WriteBatch(const std::vector<Pending*>& batch,
+                          absl::Duration timeout);
 
   const PostgresAuditOptions options_;
   const std::unique_ptr<CheckpointSigner> signer_;

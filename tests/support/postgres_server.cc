@@ -1,8 +1,13 @@
 #include "tests/support/postgres_server.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -23,7 +28,36 @@ std::vector<std::string> AsPostgres(std::vector<std::string> argv) {
   return out;
 }
 
+// `root` and its children (a postmaster's backends), from /proc.
+std::vector<pid_t> ProcessTree(pid_t root) {
+  std::vector<pid_t> out = {root};
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    // pid (comm) state ppid ...; comm may hold spaces, so parse after ')'.
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == root) out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
 }  // namespace
+
+void PostgresServer::Pause() {
+  for (pid_t p : ProcessTree(process_->pid())) ::kill(p, SIGSTOP);
+}
+
+void PostgresServer::Resume() {
+  for (pid_t p : ProcessTree(process_->pid())) ::kill(p, SIGCONT);
+}
 
 absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
   char dir[] = "/tmp/warden-pg-XXXXXX";

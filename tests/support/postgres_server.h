@@ -24,6 +24,11 @@ class PostgresServer {
 
   // Stops the server the way a crash would (pg_ctl -m immediate).
   void Kill();
+  // SIGSTOPs the postmaster and every backend: the server is there (the
+  // kernel still accepts connections and acknowledges data) but never
+  // answers, as a hung host would. Resume SIGCONTs them.
+  void Pause();
+  void Resume();
   absl::Status Restart();
 
  private:
