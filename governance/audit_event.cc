@@ -388,6 +388,16 @@ std::string EncodeAuditEvent(const AuditEvent& event) {
   return Dump(j);
 }
 
+absl::StatusOr<std::string> EncodeBoundedAuditEvent(const AuditEvent& event) {
+  std::string body = EncodeAuditEvent(event);
+  if (body.size() > kMaxAuditRecordBytes) {
+    return absl::InternalError(absl::StrCat(
+        "audit record of ", body.size(), " bytes exceeds the bound of ",
+        kMaxAuditRecordBytes, " (", AuditEventTypeName(event.type), ")"));
+  }
+  return body;
+}
+
 absl::StatusOr<AuditEvent> DecodeAuditEvent(absl::string_view text) {
   Json j = Json::parse(text.begin(), text.end(), nullptr,
                        /*allow_exceptions=*/false);

@@ -1,5 +1,11 @@
+#include <iostream>
+#include <limits>
+
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "governance/audit_log.h"
+#include "governance/bundle.h"
+#include "governance/explain.h"
 #include "gtest/gtest.h"
 
 namespace warden {
@@ -157,6 +163,59 @@ TEST(AuditEventTest, DecodeErrors) {
                "\"amount_usd\":1.5");
   EXPECT_THAT(DecodeAuditEvent(line).status().message(),
               HasSubstr("authorization.amount_usd: must be a string"));
+}
+
+}  // namespace
+}  // namespace warden
+
+namespace warden {
+namespace {
+
+// The largest record the bounds allow (every request field at its limit,
+// kMaxViolations long violations, kMaxApprovers votes with long comments)
+// stays within kMaxAuditRecordBytes, and anything larger is refused.
+TEST(AuditEventTest, RecordsAreBounded) {
+  const std::string id(64, 'i');
+  Authorization a;
+  a.id = a.org_id = a.department_id = a.agent_id = a.wallet_id = id;
+  a.chain = a.asset = id;
+  a.amount = absl::Uint128Max();
+  a.amount_usd = std::numeric_limits<int64_t>::max();
+  a.price_usd = std::string(40, '9');
+  a.destination = std::string(128, 'd');
+  a.memo = std::string(1024, '\x01');  // Escaped: six bytes each in JSON.
+  a.idempotency_key = std::string(128, 'k');
+  a.traceparent = std::string(55, 't');
+  a.tx_hash = std::string(256, 'h');
+  a.status = AuthorizationStatus::kHeld;
+  a.decision = Decision::kPendingApproval;
+  for (size_t i = 0; i < kMaxViolations; ++i) {
+    Violation v;
+    v.code = v.scope = v.limit = v.window = id;
+    v.limit_usd = std::numeric_limits<int64_t>::max();
+    v.spent = v.requested = v.remaining = v.pending = std::string(26, '9');
+    v.message = std::string(600, 'm');
+    a.violations.push_back(v);
+    a.reason += std::string(600, 'r');
+  }
+  for (size_t i = 0; i < kMaxApprovers; ++i) {
+    a.approvers.push_back(std::string(128, 'p'));
+    a.votes.push_back(
+        {std::string(128, 'p'), true, std::string(1024, 'c'), absl::Now()});
+  }
+  AuditEvent e{.type = AuditEvent::Type::kAuthorizationVoted,
+               .time = absl::Now(),
+               .org_id = id,
+               .actor = std::string(256, 'a'),
+               .authorization = a};
+  absl::StatusOr<std::string> body = EncodeBoundedAuditEvent(e);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_LT(body->size(), kMaxAuditRecordBytes);
+  std::cerr << "largest audit record: " << body->size() << " bytes of "
+            << kMaxAuditRecordBytes << "\n";
+  e.authorization->memo = std::string(kMaxAuditRecordBytes, 'x');
+  EXPECT_EQ(EncodeBoundedAuditEvent(e).status().code(),
+            absl::StatusCode::kInternal);
 }
 
 }  // namespace

@@ -72,6 +72,15 @@ const char* AuditEventTypeName(AuditEvent::Type type);
 // One JSON object on one line, keys sorted; money and base units as decimal
 // strings, times as RFC 3339 UTC with nanoseconds.
 std::string EncodeAuditEvent(const AuditEvent& event);
+
+// The largest audit record, in bytes of its encoding. Every field that goes
+// into one is bounded (request fields at the API, violations at
+// kMaxViolations, bundle diffs at kMaxDiffLines), which keeps the largest
+// possible record well below this; an audit log refuses a larger one
+// (INTERNAL) rather than let anything grow the trail without bound.
+inline constexpr size_t kMaxAuditRecordBytes = 128 << 10;
+// EncodeAuditEvent, or INTERNAL past kMaxAuditRecordBytes.
+absl::StatusOr<std::string> EncodeBoundedAuditEvent(const AuditEvent& event);
 // The inverse of EncodeAuditEvent; INVALID_ARGUMENT naming the bad field.
 absl::StatusOr<AuditEvent> DecodeAuditEvent(absl::string_view json);
 

@@ -101,7 +101,8 @@ class YamlShape final : public YAML::EventHandler {
     Node(mark, anchor, &value);
   }
   void OnSequenceStart(const YAML::Mark& mark, const std::string&,
-                       YAML::anchor_t anchor, YAML::EmitterStyle::value) override {
+                       YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
     Node(mark, anchor, nullptr);
     Open(mark, false);
   }
@@ -116,7 +117,7 @@ class YamlShape final : public YAML::EventHandler {
  private:
   struct Level {
     bool map;
-    bool expect_key;          // For a map: the next node is a key.
+    bool expect_key;  // For a map: the next node is a key.
     std::set<std::string> keys;
   };
 
@@ -148,8 +149,8 @@ class YamlShape final : public YAML::EventHandler {
   }
   void Open(const YAML::Mark& mark, bool map) {
     if (static_cast<int>(levels_.size()) >= kMaxBundleDepth) {
-      Fail(mark, absl::StrCat("nested deeper than ", kMaxBundleDepth,
-                              " levels"));
+      Fail(mark,
+           absl::StrCat("nested deeper than ", kMaxBundleDepth, " levels"));
     }
     levels_.push_back({map, true, {}});
   }
@@ -306,10 +307,19 @@ class BundleParser {
     return id;
   }
 
-  // A list of scalars; nullopt when absent.
-  std::optional<std::vector<std::string>> StringList(const YAML::Node& map,
-                                                     const std::string& path,
-                                                     absl::string_view key) {
+  // Whether `list` holds at most `max` entries; else an error.
+  bool WithinBound(const YAML::Node& list, const std::string& path,
+                   size_t max) {
+    if (list.size() <= max) return true;
+    Error(path,
+          absl::StrCat("holds ", list.size(), " entries; the limit is ", max));
+    return false;
+  }
+
+  // A list of at most `max` scalars; nullopt when absent.
+  std::optional<std::vector<std::string>> StringList(
+      const YAML::Node& map, const std::string& path, absl::string_view key,
+      size_t max = kMaxBundleList) {
     const YAML::Node node = map[std::string(key)];
     const std::string p = Join(path, key);
     if (!node.IsDefined() || node.IsNull()) return std::nullopt;
@@ -317,6 +327,7 @@ class BundleParser {
       Error(p, "must be a list");
       return std::nullopt;
     }
+    if (!WithinBound(node, p, max)) return std::nullopt;
     std::vector<std::string> out;
     std::set<std::string> seen;
     for (size_t i = 0; i < node.size(); ++i) {
@@ -333,10 +344,11 @@ class BundleParser {
     return out;
   }
 
-  // Iterates a list of mappings, calling fn(node, path) for each.
+  // Iterates a list of at most `max` mappings, calling fn(node, path) for
+  // each.
   template <typename Fn>
   void ForEachMap(const YAML::Node& list, const std::string& path,
-                  bool required, Fn fn) {
+                  bool required, Fn fn, size_t max = kMaxBundleList) {
     if (!list.IsDefined() || list.IsNull()) {
       if (required) Error(path, "is required");
       return;
@@ -345,6 +357,7 @@ class BundleParser {
       Error(path, "must be a list");
       return;
     }
+    if (!WithinBound(list, path, max)) return;
     for (size_t i = 0; i < list.size(); ++i) {
       if (!list[i].IsMap()) {
         Error(Index(path, i), "must be a mapping");
@@ -371,7 +384,8 @@ class BundleParser {
     std::vector<Limit> limits;
     std::set<std::string> names;
     ForEachMap(
-        list, path, false, [&](const YAML::Node& n, const std::string& p) {
+        list, path, false,
+        [&](const YAML::Node& n, const std::string& p) {
           CheckKeys(n, p, {"name", "usd", "count", "window"});
           Limit limit;
           bool ok = true;
@@ -426,7 +440,8 @@ class BundleParser {
             return;
           }
           limits.push_back(std::move(limit));
-        });
+        },
+        kMaxLimitsPerScope);
     return limits;
   }
 
@@ -500,8 +515,8 @@ class BundleParser {
     if (tiers.approval_timeout <= absl::ZeroDuration()) {
       Error(Join(p, "approval_timeout"), "must be above 0");
     }
-    tiers.approvers =
-        StringList(n, p, "approvers").value_or(std::vector<std::string>{});
+    tiers.approvers = StringList(n, p, "approvers", kMaxApprovers)
+                          .value_or(std::vector<std::string>{});
     for (size_t i = 0; i < tiers.approvers.size(); ++i) {
       const std::string& a = tiers.approvers[i];
       const std::string ap = Index(Join(p, "approvers"), i);
@@ -723,8 +738,7 @@ class BundleParser {
     }
     rules->destinations_allow = StringList(n, p, "destinations_allow");
     if (rules->destinations_allow) {
-      CheckAddresses(*rules->destinations_allow,
-                     Join(p, "destinations_allow"));
+      CheckAddresses(*rules->destinations_allow, Join(p, "destinations_allow"));
       for (std::string& d : *rules->destinations_allow) {
         d = NormalizeDestination(d);
       }
@@ -916,6 +930,29 @@ std::vector<std::string> DiffPolicies(const Policy& before,
       ++ia;
       ++ib;
     }
+  }
+  return diff;
+}
+
+std::vector<std::string> BoundedDiff(std::vector<std::string> diff) {
+  const size_t total = diff.size();
+  if (total > kMaxDiffLines) diff.resize(kMaxDiffLines);
+  for (std::string& line : diff) {
+    if (line.size() > kMaxDiffLineBytes) {
+      // Cut on a UTF-8 character boundary: the line goes out in protobuf.
+      size_t cut = kMaxDiffLineBytes - 3;
+      while (cut > 0 &&
+             (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) {
+        --cut;
+      }
+      line.resize(cut);
+      line += "...";
+    }
+  }
+  if (total > kMaxDiffLines) {
+    diff.push_back(absl::StrCat("... and ", total - kMaxDiffLines,
+                                " more changes (get-bundle shows the whole "
+                                "version)"));
   }
   return diff;
 }

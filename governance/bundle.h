@@ -16,6 +16,12 @@ inline constexpr size_t kMaxBundleBytes = 1 << 20;
 inline constexpr int kMaxBundleDepth = 16;
 // The most YAML nodes (scalars, lists, mappings) a bundle may hold.
 inline constexpr int64_t kMaxBundleNodes = 200000;
+// The most entries of one list (agents, wallets, destinations, ...), of
+// limits on one scope, and of approvers of one tier. They bound what one
+// decision can carry: its violations, votes and audit record.
+inline constexpr size_t kMaxBundleList = 10000;
+inline constexpr size_t kMaxLimitsPerScope = 32;
+inline constexpr size_t kMaxApprovers = 32;
 
 // Parses and validates a policy bundle (YAML; reference in
 // docs/policy-bundle.md). Validation is strict: unknown keys, dangling
@@ -31,6 +37,13 @@ absl::StatusOr<Policy> ParseBundle(absl::string_view yaml);
 // Empty when the two are equivalent.
 std::vector<std::string> DiffPolicies(const Policy& before,
                                       const Policy& after);
+
+// A diff as it is shown and audited: at most kMaxDiffLines lines of at most
+// kMaxDiffLineBytes each ("..." where cut), then one line counting the rest.
+// The whole bundle of every version stays in the config store.
+inline constexpr size_t kMaxDiffLines = 100;
+inline constexpr size_t kMaxDiffLineBytes = 512;
+std::vector<std::string> BoundedDiff(std::vector<std::string> diff);
 
 }  // namespace warden
 

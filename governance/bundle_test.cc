@@ -363,7 +363,9 @@ TEST(BundleTest, PricesMustBePositiveAndRepresentable) {
   // 2^122 with 0 decimals: micro-dollars per base unit overflow 128 bits.
   EXPECT_THAT(ErrorOf(with_price("0", "5316911983139663491615228241121378304")),
               HasSubstr("too large to value amounts exactly"));
-  EXPECT_TRUE(ParseBundle(with_price("18", "5316911983139663491615228241121378304")).ok());
+  EXPECT_TRUE(
+      ParseBundle(with_price("18", "5316911983139663491615228241121378304"))
+          .ok());
   EXPECT_TRUE(ParseBundle(with_price("30", "0.000000000001")).ok());
 }
 
@@ -382,6 +384,34 @@ TEST(BundleTest, DestinationListsHoldAddresses) {
                 "org: {id: acme, destinations_deny: "
                 "[\"0x000000000000000000000000000000000000DEaD\"]}");
   EXPECT_THAT(ErrorOf(mixed), HasSubstr("destinations_deny[0]"));
+}
+
+// Lists are bounded where they shape a decision: limits on one scope,
+// approvers of one tier.
+TEST(BundleTest, ListsAreBounded) {
+  std::string yaml = kMinimal;
+  std::string limits = "    limits:\n";
+  for (size_t i = 0; i <= kMaxLimitsPerScope; ++i) {
+    limits += absl::StrCat("      - {name: l", i,
+                           ", usd: \"1\", window: \"rolling:1h\"}\n");
+  }
+  yaml.replace(yaml.find("    wallets:"), 0, limits);
+  EXPECT_THAT(ErrorOf(yaml),
+              HasSubstr("agents[0].limits: holds 33 entries; the limit is 32"));
+}
+
+// A diff is shown and audited within bounds; the count of the rest is kept.
+TEST(BundleTest, BoundedDiff) {
+  std::vector<std::string> diff;
+  for (int i = 0; i < 150; ++i) diff.push_back(absl::StrCat("+ x", i, ": y"));
+  diff[0] = "+ long: " + std::string(2000, 'z');
+  diff[1] = "+ utf8: " + std::string(500, 'a') + "\xc3\xa9\xc3\xa9\xc3\xa9";
+  std::vector<std::string> shown = BoundedDiff(diff);
+  ASSERT_EQ(shown.size(), kMaxDiffLines + 1);
+  EXPECT_EQ(shown[0].size(), kMaxDiffLineBytes);
+  EXPECT_EQ(shown[1].substr(shown[1].size() - 4), "a...");  // Not mid-char.
+  EXPECT_EQ(shown.back(),
+            "... and 50 more changes (get-bundle shows the whole version)");
 }
 
 TEST(BundleTest, NormalizeDestination) {

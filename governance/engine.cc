@@ -566,7 +566,7 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   } else {
     a.decision = Decision::kDeny;
     a.status = AuthorizationStatus::kDenied;
-    a.reason = DenyReason(a, a.violations);
+    a.reason = DenyReason(a, &a.violations);
   }
 
   ReserveResult result;
@@ -621,7 +621,7 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
     a.release_at = absl::InfinitePast();
     a.approvals_required = 0;
     a.approvers.clear();
-    a.reason = DenyReason(a, a.violations);
+    a.reason = DenyReason(a, &a.violations);
     request.authorization = a;
     request.limits.clear();
     WARDEN_ASSIGN_OR_RETURN(result, budgets_->Reserve(request));
@@ -794,7 +794,7 @@ Authorization Engine::Replay(Authorization a) {
                                            "; nothing is reserved for it now"));
   a.decision = Decision::kDeny;
   a.violations = {std::move(v)};
-  a.reason = DenyReason(a, a.violations);
+  a.reason = DenyReason(a, &a.violations);
   return a;
 }
 
@@ -946,6 +946,7 @@ absl::StatusOr<ApplyResult> Engine::ApplyBundle(const std::string& yaml,
   result.org_id = next.org.id;
   result.diff = DiffPolicies(before, next);
   result.changed = !result.diff.empty();
+  result.diff = BoundedDiff(std::move(result.diff));
   result.version = before.version + (result.changed ? 1 : 0);
   if (dry_run || !result.changed) return result;
 

@@ -89,9 +89,15 @@ Violation LimitViolation(const std::string& scope, const LimitCheck& check,
 }
 
 std::string DenyReason(const Authorization& a,
-                       const std::vector<Violation>& violations) {
+                       std::vector<Violation>* violations) {
+  const size_t total = violations->size();
+  if (total > kMaxViolations) violations->resize(kMaxViolations);
   std::vector<std::string> messages;
-  for (const Violation& v : violations) messages.push_back(v.message);
+  for (const Violation& v : *violations) messages.push_back(v.message);
+  if (total > kMaxViolations) {
+    messages.push_back(
+        absl::StrCat("and ", total - kMaxViolations, " more violations"));
+  }
   return absl::StrCat("DENY agent ", a.agent_id, ": ",
                       absl::StrJoin(messages, "; "));
 }

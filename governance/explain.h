@@ -26,9 +26,14 @@ Violation LimitViolation(const std::string& scope, const LimitCheck& check,
                          int64_t requested, int64_t pending,
                          const Policy& policy);
 
-// "DENY agent a: <message>; <message>".
+// The most violations a decision carries (and its audit record holds): the
+// first ones found, which are the rules and the limits nearest the org.
+inline constexpr size_t kMaxViolations = 16;
+
+// "DENY agent a: <message>; <message>", after keeping at most
+// kMaxViolations of `violations` (the sentence counts the rest).
 std::string DenyReason(const Authorization& a,
-                       const std::vector<Violation>& violations);
+                       std::vector<Violation>* violations);
 
 // "ALLOW agent a: $5.00 from wallet_1 on base is within its 3 limits".
 std::string AllowReason(const Authorization& a, size_t limit_count);

@@ -17,8 +17,8 @@ absl::StatusOr<std::unique_ptr<FileLock>> FileLock::Acquire(
     const std::string& path, absl::string_view what) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot open lock file ", path, ": ", std::strerror(errno)));
+    return absl::UnavailableError(absl::StrCat("cannot open lock file ", path,
+                                               ": ", std::strerror(errno)));
   }
   struct flock lock {};
   lock.l_type = F_WRLCK;
@@ -31,10 +31,10 @@ absl::StatusOr<std::unique_ptr<FileLock>> FileLock::Acquire(
     if (err == EAGAIN || err == EACCES) {
       const std::string pid(absl::StripAsciiWhitespace(
           absl::string_view(holder, n > 0 ? static_cast<size_t>(n) : 0)));
-      return absl::FailedPreconditionError(absl::StrCat(
-          what, " is in use by process ", pid.empty() ? "?" : pid,
-          " (another wardend?), which holds ", path,
-          "; stop it first, or give this one its own"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(what, " is in use by process ", pid.empty() ? "?" : pid,
+                       " (another wardend?), which holds ", path,
+                       "; stop it first, or give this one its own"));
     }
     return absl::UnavailableError(
         absl::StrCat("cannot lock ", path, ": ", std::strerror(err)));

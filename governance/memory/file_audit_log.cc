@@ -79,7 +79,9 @@ absl::StatusOr<std::unique_ptr<FileAuditLog>> FileAuditLog::Open(
 FileAuditLog::~FileAuditLog() { ::close(fd_); }
 
 absl::Status FileAuditLog::Append(const AuditEvent& event) {
-  const std::string body = EncodeAuditEvent(event);
+  absl::StatusOr<std::string> encoded = EncodeBoundedAuditEvent(event);
+  if (!encoded.ok()) return encoded.status();
+  const std::string& body = *encoded;
   absl::MutexLock lock(&mu_);
   if (!broken_.ok()) return broken_;
   const std::string hash = ChainHash(last_hash_, body);

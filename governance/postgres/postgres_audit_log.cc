@@ -85,7 +85,9 @@ PostgresAuditLog::~PostgresAuditLog() {
 
 absl::Status PostgresAuditLog::Append(const AuditEvent& event) {
   const absl::Duration bound = pg::CallTimeout();
-  Pending p{event.org_id, &event, EncodeAuditEvent(event), absl::Now() + bound};
+  absl::StatusOr<std::string> body = EncodeBoundedAuditEvent(event);
+  if (!body.ok()) return body.status();
+  Pending p{event.org_id, &event, *std::move(body), absl::Now() + bound};
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("audit log is shutting down");
   if (queue_.size() >= options_.max_queued) {
