@@ -86,5 +86,48 @@ TEST_F(RedisFaultTest, KillRedisMidStreamFailsClosedAndRecovers) {
             << denied << ", unavailable " << unavailable << "\n";
 }
 
+// A Redis that stopped answering (SIGSTOP) fails calls with UNAVAILABLE
+// within its command timeout (1 s) and a second's slack, never hangs them;
+// once it answers again, so does every replica.
+TEST_F(RedisFaultTest, StalledRedisFailsCallsWithinTheBound) {
+  redis_->Pause();
+  std::vector<std::thread> callers;
+  std::atomic<int> unavailable{0}, other{0};
+  std::atomic<int64_t> slowest_ms{0};
+  for (int i = 0; i < 6; ++i) {
+    callers.emplace_back([&, i] {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() +
+                           std::chrono::seconds(20));
+      v1::AuthorizeResponse response;
+      const absl::Time start = absl::Now();
+      const grpc::Status s = replicas_[i % 2]->authz().Authorize(
+          &context, Spend("steady", "steady_w", 1), &response);
+      const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - start);
+      int64_t prev = slowest_ms.load();
+      while (ms > prev && !slowest_ms.compare_exchange_weak(prev, ms)) {
+      }
+      (s.error_code() == grpc::StatusCode::UNAVAILABLE ? unavailable : other)++;
+    });
+  }
+  for (std::thread& t : callers) t.join();
+  redis_->Resume();
+  EXPECT_EQ(unavailable, 6);
+  EXPECT_EQ(other, 0);
+  EXPECT_LE(slowest_ms.load(), 3000);
+  std::cerr << "stalled Redis: slowest call answered UNAVAILABLE after "
+            << slowest_ms.load() << " ms\n";
+  grpc::Status s;
+  for (int i = 0; i < 50; ++i) {
+    grpc::ClientContext context;
+    v1::AuthorizeResponse after;
+    s = replicas_[0]->authz().Authorize(&context,
+                                        Spend("steady", "steady_w", 1), &after);
+    if (s.ok()) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
 }  // namespace
 }  // namespace warden::testing

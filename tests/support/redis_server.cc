@@ -1,5 +1,7 @@
 #include "tests/support/redis_server.h"
 
+#include <signal.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -74,6 +76,10 @@ std::string RedisServer::url() const {
 }
 
 void RedisServer::Kill() { process_.reset(); }
+
+void RedisServer::Pause() { process_->Signal(SIGSTOP); }
+
+void RedisServer::Resume() { process_->Signal(SIGCONT); }
 
 absl::Status RedisServer::Restart() { return Launch(); }
 

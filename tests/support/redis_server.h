@@ -27,6 +27,10 @@ class RedisServer {
 
   // SIGKILLs the server (as a crash would).
   void Kill();
+  // SIGSTOPs it: connections are still accepted by the kernel, nothing
+  // answers (a hung host). Resume SIGCONTs it.
+  void Pause();
+  void Resume();
   // Starts it again on the same port and data.
   absl::Status Restart();
 
