@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "governance/audit_log.h"
+#include "governance/status_macros.h"
 #include "governance/telemetry.h"
 
 namespace warden {
@@ -33,10 +34,14 @@ class VendorBoundary final : public WalletAdapter {
                                     const VendorStatus& last) override {
     return Metered("poll", [&] { return inner_->Poll(wallet, last); });
   }
-  absl::Status SetFrozen(const Wallet& wallet, bool frozen,
-                         const std::string& reason) override {
-    return Metered(frozen ? "freeze" : "unfreeze",
-                   [&] { return inner_->SetFrozen(wallet, frozen, reason); });
+  absl::StatusOr<VendorFreeze> Freeze(const Wallet& wallet,
+                                      const std::string& reason) override {
+    return Metered("freeze", [&] { return inner_->Freeze(wallet, reason); });
+  }
+  absl::Status Unfreeze(const Wallet& wallet, const std::string& restore,
+                        const std::string& reason) override {
+    return Metered("unfreeze",
+                   [&] { return inner_->Unfreeze(wallet, restore, reason); });
   }
   absl::StatusOr<std::vector<VendorTransaction>> ListTransactions(
       const Wallet& wallet, absl::Time since) override {
@@ -74,6 +79,7 @@ class VendorBoundary final : public WalletAdapter {
       *text = ValidUtf8(*text);
     }
   }
+  static void CleanValue(VendorFreeze& f) { f.restore = ValidUtf8(f.restore); }
   static void CleanValue(std::vector<VendorTransaction>& list) {
     for (VendorTransaction& t : list) {
       for (std::string* text : {&t.tx_hash, &t.from, &t.to, &t.asset}) {
@@ -131,14 +137,27 @@ std::vector<AdapterInfo> AdapterRegistry::Describe() const {
   return out;
 }
 
-absl::Status AdapterRegistry::SetFrozen(const Wallet& wallet, bool frozen,
-                                        const std::string& reason) {
+absl::StatusOr<VendorFreeze> AdapterRegistry::Freeze(
+    const Wallet& wallet, const std::string& reason) {
+  WARDEN_ASSIGN_OR_RETURN(WalletAdapter * adapter, Serving(wallet));
+  return adapter->Freeze(wallet, reason);
+}
+
+absl::Status AdapterRegistry::Unfreeze(const Wallet& wallet,
+                                       const std::string& restore,
+                                       const std::string& reason) {
+  WARDEN_ASSIGN_OR_RETURN(WalletAdapter * adapter, Serving(wallet));
+  return adapter->Unfreeze(wallet, restore, reason);
+}
+
+absl::StatusOr<WalletAdapter*> AdapterRegistry::Serving(
+    const Wallet& wallet) const {
   auto it = adapters_.find(wallet.vendor);
   if (it == adapters_.end()) {
     return absl::UnimplementedError(absl::StrCat(
         "no adapter for vendor ", wallet.vendor, " is configured"));
   }
-  return it->second->SetFrozen(wallet, frozen, reason);
+  return it->second.get();
 }
 
 }  // namespace warden

@@ -23,7 +23,7 @@ struct AdapterInfo {
   bool async = false;
   // The vendor enforces policies of its own (spend caps, MFA).
   bool vendor_policy = false;
-  // SetFrozen freezes the wallet at the vendor.
+  // Freeze freezes the wallet at the vendor.
   bool vendor_freeze = false;
   // ListTransactions is supported.
   bool list_transactions = false;
@@ -93,10 +93,14 @@ class WalletAdapter {
   virtual absl::StatusOr<VendorStatus> Poll(const Wallet& wallet,
                                             const VendorStatus& last) = 0;
 
-  // Freezes (or unfreezes) the wallet at the vendor; UNIMPLEMENTED where the
-  // vendor has no such control.
-  virtual absl::Status SetFrozen(const Wallet& wallet, bool frozen,
-                                 const std::string& reason) = 0;
+  // Freezes the wallet at the vendor, or lifts that freeze putting back
+  // `restore` (see VendorFreezer); UNIMPLEMENTED where the vendor has no
+  // such control.
+  virtual absl::StatusOr<VendorFreeze> Freeze(const Wallet& wallet,
+                                              const std::string& reason) = 0;
+  virtual absl::Status Unfreeze(const Wallet& wallet,
+                                const std::string& restore,
+                                const std::string& reason) = 0;
 
   // The wallet's transactions since `since`; UNIMPLEMENTED where the vendor
   // cannot list them.
@@ -120,10 +124,15 @@ class AdapterRegistry final : public VendorFreezer {
   bool empty() const { return adapters_.empty(); }
 
   // UNIMPLEMENTED when no adapter serves the wallet's vendor.
-  absl::Status SetFrozen(const Wallet& wallet, bool frozen,
-                         const std::string& reason) override;
+  absl::StatusOr<VendorFreeze> Freeze(const Wallet& wallet,
+                                      const std::string& reason) override;
+  absl::Status Unfreeze(const Wallet& wallet, const std::string& restore,
+                        const std::string& reason) override;
 
  private:
+  // The adapter of the wallet's vendor; UNIMPLEMENTED when none is.
+  absl::StatusOr<WalletAdapter*> Serving(const Wallet& wallet) const;
+
   std::map<std::string, std::unique_ptr<WalletAdapter>> adapters_;
 };
 

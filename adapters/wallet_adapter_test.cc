@@ -29,7 +29,13 @@ class ScriptedAdapter final : public WalletAdapter {
                                     const VendorStatus&) override {
     return poll;
   }
-  absl::Status SetFrozen(const Wallet&, bool, const std::string&) override {
+  absl::StatusOr<VendorFreeze> Freeze(const Wallet&,
+                                      const std::string&) override {
+    if (!freeze.ok()) return freeze;
+    return VendorFreeze{.restore = restore};
+  }
+  absl::Status Unfreeze(const Wallet&, const std::string&,
+                        const std::string&) override {
     return freeze;
   }
   absl::StatusOr<std::vector<VendorTransaction>> ListTransactions(
@@ -40,6 +46,7 @@ class ScriptedAdapter final : public WalletAdapter {
   absl::StatusOr<VendorStatus> send;
   absl::StatusOr<VendorStatus> poll;
   absl::Status freeze;
+  std::string restore;
   absl::StatusOr<std::vector<VendorTransaction>> list;
 };
 
@@ -76,7 +83,8 @@ TEST(AdapterRegistryTest, FindsAdaptersByVendor) {
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(missing.status().message()),
               testing::HasSubstr("\"privy\""));
-  EXPECT_EQ(registry.SetFrozen(Wallet{.id = "w", .vendor = "privy"}, true, "x")
+  EXPECT_EQ(registry.Freeze(Wallet{.id = "w", .vendor = "privy"}, "x")
+                .status()
                 .code(),
             absl::StatusCode::kUnimplemented);
 }
@@ -98,9 +106,9 @@ TEST(AdapterRegistryTest, ReportsEveryVendorCallWithItsOutcome) {
   EXPECT_EQ(found->Send(TransferIntent{})->state, OperationState::kSubmitted);
   EXPECT_EQ(found->Poll(wallet, {}).status().code(),
             absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(registry.SetFrozen(wallet, true, "leak").ok());
+  EXPECT_TRUE(registry.Freeze(wallet, "leak").ok());
   adapter->freeze = absl::PermissionDeniedError("no");
-  EXPECT_EQ(registry.SetFrozen(wallet, false, "").code(),
+  EXPECT_EQ(registry.Unfreeze(wallet, "", "").code(),
             absl::StatusCode::kPermissionDenied);
   EXPECT_TRUE(found->ListTransactions(wallet, absl::UnixEpoch()).ok());
   EXPECT_TRUE(found->CheckWallet(wallet).ok());  // Local: not a vendor call.
@@ -121,6 +129,7 @@ TEST(AdapterRegistryTest, VendorTextComesOutValidUtf8) {
   adapter->send = VendorStatus{.state = OperationState::kFailed, .error = bad};
   adapter->poll = absl::UnavailableError(bad);
   adapter->freeze = absl::InternalError(bad);
+  adapter->restore = bad;
   adapter->list = std::vector<VendorTransaction>{{.tx_hash = bad}};
   AdapterRegistry registry;
   ASSERT_TRUE(registry.Add(std::move(owned)).ok());
@@ -131,7 +140,9 @@ TEST(AdapterRegistryTest, VendorTextComesOutValidUtf8) {
   EXPECT_EQ(found->Poll(wallet, {}).status().message(), clean);
   EXPECT_EQ(found->Poll(wallet, {}).status().code(),
             absl::StatusCode::kUnavailable);
-  EXPECT_EQ(registry.SetFrozen(wallet, true, "").message(), clean);
+  EXPECT_EQ(registry.Freeze(wallet, "").status().message(), clean);
+  adapter->freeze = absl::OkStatus();
+  EXPECT_EQ(registry.Freeze(wallet, "")->restore, clean);
   EXPECT_EQ((*found->ListTransactions(wallet, absl::UnixEpoch()))[0].tx_hash,
             clean);
   EXPECT_EQ(ValidUtf8("plain \xe2\x82\xac"), "plain \xe2\x82\xac");

@@ -385,6 +385,11 @@ std::string EncodeAuditEvent(const AuditEvent& event) {
     j["decommissioned"] = event.decommissioned;
   }
   if (HasReasonOnly(event.type)) j["reason"] = event.reason;
+  if (event.type == AuditEvent::Type::kVendorFreeze) {
+    if (!event.scope.empty()) j["scope"] = event.scope;
+    if (event.vendor_frozen) j["vendor_frozen"] = *event.vendor_frozen;
+    if (!event.vendor_restore.empty()) j["restore"] = event.vendor_restore;
+  }
   return Dump(j);
 }
 
@@ -439,6 +444,13 @@ absl::StatusOr<AuditEvent> DecodeAuditEvent(absl::string_view text) {
     event.decommissioned = r.Bool("decommissioned");
   }
   if (HasReasonOnly(event.type)) event.reason = r.Str("reason");
+  // Optional: records written before wallets' vendor state was kept lack
+  // them.
+  if (event.type == AuditEvent::Type::kVendorFreeze) {
+    if (r.Has("scope")) event.scope = r.Str("scope");
+    if (r.Has("vendor_frozen")) event.vendor_frozen = r.Bool("vendor_frozen");
+    if (r.Has("restore")) event.vendor_restore = r.Str("restore");
+  }
   if (!r.status().ok()) return r.status();
   return event;
 }

@@ -62,6 +62,12 @@ struct AuditEvent {
   std::string scope;
   std::string reason;
   bool decommissioned = false;
+  // For kVendorFreeze (`scope` is then "wallet/<id>"): set when the vendor
+  // call succeeded, true for a freeze and false for an unfreeze, with what
+  // a freeze must restore (VendorFreeze::restore). Replayed by embedded
+  // mode to rebuild its record of wallets frozen at their vendors.
+  std::optional<bool> vendor_frozen;
+  std::string vendor_restore;
 
   friend bool operator==(const AuditEvent&, const AuditEvent&) = default;
 };

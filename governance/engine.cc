@@ -1060,25 +1060,61 @@ void Engine::FreezeAtVendors(const Policy& policy,
                              bool frozen, const std::string& reason,
                              const std::string& actor, FreezeOutcome* out) {
   if (hooks_.vendor_freezer == nullptr) return;
+  const std::string& org = policy.org.id;
   for (const std::string& id : wallets) {
     const Wallet& wallet = policy.wallets.at(id);
-    // The adapter retries what is worth retrying.
-    const absl::Status st =
-        hooks_.vendor_freezer->SetFrozen(wallet, frozen, reason);
     VendorFreezeResult r{.wallet_id = id, .vendor = wallet.vendor};
-    if (st.ok()) {
-      r.outcome = VendorFreezeResult::Outcome::kDone;
-    } else {
+    AuditEvent event;
+    event.type = AuditEvent::Type::kVendorFreeze;
+    event.org_id = org;
+    event.actor = actor;
+    event.scope = absl::StrCat("wallet/", id);
+    // What Warden recorded when it froze the wallet there: a freeze already
+    // in place is not taken again (it would record the frozen state as the
+    // one to restore), and an unfreeze puts back what it recorded.
+    absl::StatusOr<std::optional<VendorFrozenWallet>> recorded =
+        freezes_->VendorFrozen(org, id);
+    absl::Status st = recorded.status();
+    if (st.ok() && frozen && recorded->has_value()) {
+      r.reason = "already frozen there by Warden";
+    } else if (st.ok() && frozen) {
+      // The adapter retries what is worth retrying.
+      absl::StatusOr<VendorFreeze> done =
+          hooks_.vendor_freezer->Freeze(wallet, reason);
+      st = done.status();
+      if (st.ok() && done->restore.size() > kMaxVendorRestoreBytes) {
+        st = absl::FailedPreconditionError(absl::StrCat(
+            "the state to restore is ", done->restore.size(),
+            " bytes, over the ", kMaxVendorRestoreBytes, " Warden keeps"));
+      }
+      if (st.ok()) {
+        // Durable before it is reported, so that no restart can lose it.
+        st = freezes_->SetVendorFrozen(
+            org, {id, wallet.vendor, done->restore, clock_->Now()});
+      }
+      if (st.ok()) {
+        if (done->strength == VendorFreeze::Strength::kOwnerApproval) {
+          r.outcome = VendorFreezeResult::Outcome::kOwnerApproval;
+          r.reason =
+              "the vendor cannot refuse: every spend now waits for the "
+              "wallet owner's approval";
+        }
+        event.vendor_frozen = true;
+        event.vendor_restore = done->restore;
+      }
+    } else if (st.ok()) {
+      st = hooks_.vendor_freezer->Unfreeze(
+          wallet, recorded->has_value() ? (*recorded)->restore : "", reason);
+      if (st.ok()) st = freezes_->ClearVendorFrozen(org, id);
+      if (st.ok()) event.vendor_frozen = false;
+    }
+    if (!st.ok()) {
       r.outcome = absl::IsUnimplemented(st)
                       ? VendorFreezeResult::Outcome::kUnsupported
                       : VendorFreezeResult::Outcome::kFailed;
       r.reason = std::string(st.message());
     }
-    AuditEvent event;
-    event.type = AuditEvent::Type::kVendorFreeze;
     event.time = clock_->Now();
-    event.org_id = policy.org.id;
-    event.actor = actor;
     event.reason =
         absl::StrCat("wallet/", id, " ", frozen ? "freeze" : "unfreeze", " at ",
                      wallet.vendor, ": ", VendorFreezeOutcomeName(r.outcome),
@@ -1100,6 +1136,8 @@ const char* VendorFreezeOutcomeName(VendorFreezeResult::Outcome outcome) {
       return "unsupported";
     case VendorFreezeResult::Outcome::kFailed:
       return "failed";
+    case VendorFreezeResult::Outcome::kOwnerApproval:
+      return "owner approval";
   }
   return "unknown";
 }

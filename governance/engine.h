@@ -81,6 +81,9 @@ struct VendorFreezeResult {
     kDone,         // The vendor now refuses (or again allows) its spends.
     kUnsupported,  // The vendor has no such control: Warden's freeze is all.
     kFailed,       // The vendor could not be reached or refused; see reason.
+    // The vendor cannot refuse: it now holds every spend for the wallet
+    // owner's approval (MetaMask's 2FA), which the owner may still give.
+    kOwnerApproval,
   };
   std::string wallet_id;
   std::string vendor;

@@ -8,6 +8,7 @@
 #include "governance/memory/memory_budget_store.h"
 #include "governance/memory/memory_config_store.h"
 #include "governance/memory/memory_freeze_store.h"
+#include "governance/status_macros.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_audit_log.h"
 #include "tests/fakes/fault_injecting_budget_store.h"
@@ -604,21 +605,38 @@ TEST_F(EngineTest, DecommissionIsPermanent) {
 }
 
 // Bad requests are errors naming the field, not decisions.
-// Records vendor-side freezes; fails for cdp, has no freeze for privy.
+// Records vendor-side freezes; fails for cdp, has no freeze for privy; a
+// local wallet's freeze only holds spends for its owner, and says what to
+// restore.
 class FakeVendorFreezer final : public VendorFreezer {
  public:
-  absl::Status SetFrozen(const Wallet& wallet, bool frozen,
-                         const std::string& reason) override {
+  absl::StatusOr<VendorFreeze> Freeze(const Wallet& wallet,
+                                      const std::string& reason) override {
+    WARDEN_RETURN_IF_ERROR(Refusal(wallet));
+    calls.push_back(absl::StrCat("freeze ", wallet.id));
+    if (wallet.vendor != "local") return VendorFreeze{};
+    return VendorFreeze{.strength = VendorFreeze::Strength::kOwnerApproval,
+                        .restore = absl::StrCat("limit of ", wallet.id)};
+  }
+  absl::Status Unfreeze(const Wallet& wallet, const std::string& restore,
+                        const std::string& reason) override {
+    WARDEN_RETURN_IF_ERROR(Refusal(wallet));
+    calls.push_back(absl::StrCat("unfreeze ", wallet.id,
+                                 restore.empty() ? "" : " to ", restore));
+    return absl::OkStatus();
+  }
+  std::vector<std::string> calls;
+
+ private:
+  static absl::Status Refusal(const Wallet& wallet) {
     if (wallet.vendor == "cdp") {
       return absl::UnavailableError("vendor API unreachable");
     }
     if (wallet.vendor == "privy") {
       return absl::UnimplementedError("no vendor-side freeze");
     }
-    calls.push_back(absl::StrCat(frozen ? "freeze " : "unfreeze ", wallet.id));
     return absl::OkStatus();
   }
-  std::vector<std::string> calls;
 };
 
 // The kill switch reaches into the vendors through the hook the wallet
@@ -657,14 +675,33 @@ TEST(EngineVendorFreezeTest, FreezesWalletsAtTheirVendors) {
                           "wallet/wallet_2 freeze at cdp: failed: vendor API "
                           "unreachable (incident)"));
 
-  // Lifting the department freeze leaves agent_a's wallets frozen at the
-  // vendor, since agent_a's own freeze still covers them.
+  // A wallet already frozen at its vendor is not frozen again (that would
+  // record the frozen state as the one to restore). Lifting the department
+  // freeze leaves agent_a's wallets frozen at the vendor, since agent_a's
+  // own freeze still covers them; wallet_c gets back what was recorded,
+  // which an owner-approval vendor says.
   vendor.calls.clear();
-  ASSERT_TRUE(engine.FreezeScope("", "department/eng", "audit", "admin").ok());
+  absl::StatusOr<FreezeOutcome> dept =
+      engine.FreezeScope("", "department/eng", "audit", "admin");
+  ASSERT_TRUE(dept.ok()) << dept.status();
+  EXPECT_EQ(dept->vendor_results[0].reason, "already frozen there by Warden");
+  EXPECT_EQ(dept->vendor_results[2].wallet_id, "wallet_c");
+  EXPECT_EQ(dept->vendor_results[2].outcome,
+            VendorFreezeResult::Outcome::kOwnerApproval);
+  absl::StatusOr<std::optional<VendorFrozenWallet>> kept =
+      freezes.VendorFrozen("acme", "wallet_c");
+  ASSERT_TRUE(kept.ok() && kept->has_value());
+  EXPECT_EQ((*kept)->restore, "limit of wallet_c");
+  // A restarted gateway (a new engine on the same durable stores) restores
+  // what the first one recorded.
+  Engine restarted(&config, &budgets, &audit, &freezes, &clock,
+                   EngineHooks{.vendor_freezer = &vendor});
   ASSERT_TRUE(
-      engine.UnfreezeScope("", "department/eng", "cleared", "admin").ok());
-  EXPECT_THAT(vendor.calls, ElementsAre("freeze wallet_1", "freeze wallet_c",
-                                        "unfreeze wallet_c"));
+      restarted.UnfreezeScope("", "department/eng", "cleared", "admin").ok());
+  EXPECT_THAT(
+      vendor.calls,
+      ElementsAre("freeze wallet_c", "unfreeze wallet_c to limit of wallet_c"));
+  EXPECT_FALSE(freezes.VendorFrozen("acme", "wallet_c")->has_value());
 
   // A vendor without a freeze control says so; it is not a failure.
   absl::StatusOr<FreezeOutcome> b =
@@ -684,7 +721,7 @@ TEST(EngineVendorFreezeTest, FreezesWalletsAtTheirVendors) {
   EXPECT_THAT(vendor.calls, ElementsAre("freeze wallet_c"));
   ASSERT_EQ(retired->vendor_results.size(), 1u);
   EXPECT_EQ(retired->vendor_results[0].outcome,
-            VendorFreezeResult::Outcome::kDone);
+            VendorFreezeResult::Outcome::kOwnerApproval);
 }
 
 TEST_F(EngineTest, InputErrors) {

@@ -1,6 +1,7 @@
 #ifndef WARDEN_GOVERNANCE_FREEZE_STORE_H_
 #define WARDEN_GOVERNANCE_FREEZE_STORE_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,14 @@ struct FrozenScope {
   std::string reason;
   // A decommissioned agent (and its wallets) can never be unfrozen.
   bool decommissioned = false;
+};
+
+// A wallet Warden froze at its vendor, with what unfreezing must restore.
+struct VendorFrozenWallet {
+  std::string wallet_id;
+  std::string vendor;
+  std::string restore;  // VendorFreeze::restore.
+  absl::Time frozen_at;
 };
 
 // The durable record of frozen scopes: the source of truth for the kill
@@ -40,6 +49,16 @@ class FreezeStore {
                                 const std::string& scope) = 0;
   virtual absl::StatusOr<std::vector<FrozenScope>> List(
       const std::string& org_id) = 0;
+
+  // Wallets frozen at their vendors: recorded when the vendor freeze
+  // succeeded (replacing any earlier record), looked up, and cleared once
+  // an unfreeze there succeeded. NotFound is an empty optional.
+  virtual absl::Status SetVendorFrozen(const std::string& org_id,
+                                       const VendorFrozenWallet& wallet) = 0;
+  virtual absl::StatusOr<std::optional<VendorFrozenWallet>> VendorFrozen(
+      const std::string& org_id, const std::string& wallet_id) = 0;
+  virtual absl::Status ClearVendorFrozen(const std::string& org_id,
+                                         const std::string& wallet_id) = 0;
 };
 
 }  // namespace warden

@@ -136,11 +136,20 @@ void Fill(const FreezeOutcome& o, v1::FreezeResponse* out) {
     v1::VendorFreeze* v = out->add_vendor_results();
     v->set_wallet_id(r.wallet_id);
     v->set_vendor(r.vendor);
-    v->set_outcome(r.outcome == VendorFreezeResult::Outcome::kDone
-                       ? v1::VendorFreeze::DONE
-                   : r.outcome == VendorFreezeResult::Outcome::kUnsupported
-                       ? v1::VendorFreeze::UNSUPPORTED
-                       : v1::VendorFreeze::FAILED);
+    switch (r.outcome) {
+      case VendorFreezeResult::Outcome::kDone:
+        v->set_outcome(v1::VendorFreeze::DONE);
+        break;
+      case VendorFreezeResult::Outcome::kUnsupported:
+        v->set_outcome(v1::VendorFreeze::UNSUPPORTED);
+        break;
+      case VendorFreezeResult::Outcome::kFailed:
+        v->set_outcome(v1::VendorFreeze::FAILED);
+        break;
+      case VendorFreezeResult::Outcome::kOwnerApproval:
+        v->set_outcome(v1::VendorFreeze::OWNER_APPROVAL);
+        break;
+    }
     v->set_reason(r.reason);
   }
 }

@@ -57,7 +57,12 @@ class ListingAdapter final : public WalletAdapter {
                                     const VendorStatus& last) override {
     return last;
   }
-  absl::Status SetFrozen(const Wallet&, bool, const std::string&) override {
+  absl::StatusOr<VendorFreeze> Freeze(const Wallet&,
+                                      const std::string&) override {
+    return absl::UnimplementedError("not in this test");
+  }
+  absl::Status Unfreeze(const Wallet&, const std::string&,
+                        const std::string&) override {
     return absl::UnimplementedError("not in this test");
   }
   absl::StatusOr<std::vector<VendorTransaction>> ListTransactions(

@@ -67,8 +67,13 @@ class ScriptedAdapter final : public WalletAdapter {
     return poll_.ok() && poll_->state == OperationState::kPending ? last
                                                                   : poll_;
   }
-  absl::Status SetFrozen(const Wallet&, bool, const std::string&) override {
-    return absl::UnimplementedError("no");
+  absl::StatusOr<VendorFreeze> Freeze(const Wallet&,
+                                      const std::string&) override {
+    return absl::UnimplementedError("no vendor freeze");
+  }
+  absl::Status Unfreeze(const Wallet&, const std::string&,
+                        const std::string&) override {
+    return absl::UnimplementedError("no vendor freeze");
   }
   absl::StatusOr<std::vector<VendorTransaction>> ListTransactions(
       const Wallet&, absl::Time) override {

@@ -754,7 +754,7 @@ absl::StatusOr<std::optional<json>> CdpAdapter::AccountPolicy(
   return std::nullopt;
 }
 
-absl::Status CdpAdapter::Freeze(const std::string& address) {
+absl::Status CdpAdapter::FreezeAddress(const std::string& address) {
   WARDEN_ASSIGN_OR_RETURN(std::optional<json> current, AccountPolicy(address));
   std::string previous;
   if (current.has_value()) {
@@ -791,7 +791,7 @@ absl::Status CdpAdapter::Freeze(const std::string& address) {
       .status();
 }
 
-absl::Status CdpAdapter::Unfreeze(const std::string& address) {
+absl::Status CdpAdapter::UnfreezeAddress(const std::string& address) {
   WARDEN_ASSIGN_OR_RETURN(std::optional<json> current, AccountPolicy(address));
   if (!current.has_value() || !IsFreezePolicy(*current)) {
     return absl::OkStatus();  // Not frozen by Warden.
@@ -822,6 +822,17 @@ absl::Status CdpAdapter::Unfreeze(const std::string& address) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<VendorFreeze> CdpAdapter::Freeze(const Wallet& wallet,
+                                                const std::string& reason) {
+  WARDEN_RETURN_IF_ERROR(SetFrozen(wallet, true, reason));
+  return VendorFreeze{};
+}
+
+absl::Status CdpAdapter::Unfreeze(const Wallet& wallet, const std::string&,
+                                  const std::string& reason) {
+  return SetFrozen(wallet, false, reason);
+}
+
 absl::Status CdpAdapter::SetFrozen(const Wallet& wallet, bool frozen,
                                    const std::string& reason) {
   // CDP keeps no free-text reason (a policy description allows 50 chars of
@@ -834,7 +845,7 @@ absl::Status CdpAdapter::SetFrozen(const Wallet& wallet, bool frozen,
         ": bundle field wallets[].address: ", address.status().message()));
   }
   const std::string hex = evm::Hex(*address);
-  return frozen ? Freeze(hex) : Unfreeze(hex);
+  return frozen ? FreezeAddress(hex) : UnfreezeAddress(hex);
 }
 
 absl::StatusOr<std::vector<VendorTransaction>> CdpAdapter::ListTransactions(

@@ -58,14 +58,20 @@ class CdpAdapter final : public WalletAdapter {
   absl::StatusOr<VendorStatus> Send(const TransferIntent& intent) override;
   absl::StatusOr<VendorStatus> Poll(const Wallet& wallet,
                                     const VendorStatus& last) override;
-  absl::Status SetFrozen(const Wallet& wallet, bool frozen,
-                         const std::string& reason) override;
+  // The vendor keeps what to restore itself: `restore` is always empty.
+  absl::StatusOr<VendorFreeze> Freeze(const Wallet& wallet,
+                                      const std::string& reason) override;
+  absl::Status Unfreeze(const Wallet& wallet, const std::string& restore,
+                        const std::string& reason) override;
   // From CDP's address history (v1 REST), which serves base, base-sepolia,
   // ethereum, polygon and arbitrum; UNIMPLEMENTED on other networks.
   absl::StatusOr<std::vector<VendorTransaction>> ListTransactions(
       const Wallet& wallet, absl::Time since) override;
 
  private:
+  // Freezes or unfreezes; idempotent.
+  absl::Status SetFrozen(const Wallet& wallet, bool frozen,
+                         const std::string& reason);
   struct Request {
     std::string method;
     std::string path;   // From the root: "/platform/v2/...".
@@ -100,8 +106,8 @@ class CdpAdapter final : public WalletAdapter {
                                             bool polling);
   absl::StatusOr<VendorStatus> PollReceipt(const Wallet& wallet,
                                            const VendorStatus& last);
-  absl::Status Freeze(const std::string& address);
-  absl::Status Unfreeze(const std::string& address);
+  absl::Status FreezeAddress(const std::string& address);
+  absl::Status UnfreezeAddress(const std::string& address);
   // The account-level policy attached to the account, if any.
   absl::StatusOr<std::optional<nlohmann::json>> AccountPolicy(
       const std::string& address);

@@ -409,12 +409,12 @@ TEST_F(CdpAdapterTest, AnUnreachableCdpIsAnError) {
 // sends are refused; unfreezing detaches and deletes it. Both idempotent.
 TEST_F(CdpAdapterTest, FreezeAttachesARejectPolicyAndUnfreezeRemovesIt) {
   auto adapter = Adapter();
-  ASSERT_TRUE(adapter->SetFrozen(wallet_, true, "incident 42").ok());
+  ASSERT_TRUE(adapter->Freeze(wallet_, "incident 42").ok());
   std::optional<std::string> policy = fake_->AccountPolicy(kAddress);
   ASSERT_TRUE(policy.has_value());
   EXPECT_EQ(fake_->Policy(*policy)->at("description"), "Warden freeze");
   EXPECT_EQ(fake_->Policy(*policy)->at("rules")[0]["action"], "reject");
-  ASSERT_TRUE(adapter->SetFrozen(wallet_, true, "again").ok());
+  ASSERT_TRUE(adapter->Freeze(wallet_, "again").ok());
   EXPECT_EQ(fake_->AccountPolicy(kAddress), policy);
   EXPECT_EQ(fake_->PolicyCount(), 1u);
 
@@ -426,10 +426,10 @@ TEST_F(CdpAdapterTest, FreezeAttachesARejectPolicyAndUnfreezeRemovesIt) {
   EXPECT_TRUE(absl::IsPermissionDenied(direct.status())) << direct.status();
   EXPECT_THAT(fake_->Ledger(), SizeIs(0));
 
-  ASSERT_TRUE(adapter->SetFrozen(wallet_, false, "resolved").ok());
+  ASSERT_TRUE(adapter->Unfreeze(wallet_, "", "resolved").ok());
   EXPECT_FALSE(fake_->AccountPolicy(kAddress).has_value());
   EXPECT_EQ(fake_->PolicyCount(), 0u);
-  ASSERT_TRUE(adapter->SetFrozen(wallet_, false, "resolved").ok());
+  ASSERT_TRUE(adapter->Unfreeze(wallet_, "", "resolved").ok());
   absl::StatusOr<VendorStatus> after = adapter->Send(Native("op_thawed", 1));
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->state, OperationState::kSubmitted);
@@ -451,9 +451,9 @@ TEST_F(CdpAdapterTest, UnfreezeRestoresTheOperatorsPolicy) {
   ASSERT_TRUE(own.ok()) << own.status();
   ASSERT_TRUE(fake_->AttachPolicy(kAddress, *own).ok());
   auto adapter = Adapter();
-  ASSERT_TRUE(adapter->SetFrozen(wallet_, true, "").ok());
+  ASSERT_TRUE(adapter->Freeze(wallet_, "").ok());
   EXPECT_NE(fake_->AccountPolicy(kAddress), *own);
-  ASSERT_TRUE(adapter->SetFrozen(wallet_, false, "").ok());
+  ASSERT_TRUE(adapter->Unfreeze(wallet_, "", "").ok());
   EXPECT_EQ(fake_->AccountPolicy(kAddress), *own);
   EXPECT_EQ(fake_->PolicyCount(), 1u);
   // The operator's cap still holds.

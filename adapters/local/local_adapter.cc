@@ -219,6 +219,17 @@ absl::StatusOr<VendorStatus> LocalAdapter::Poll(const Wallet& wallet,
   return out;
 }
 
+absl::StatusOr<VendorFreeze> LocalAdapter::Freeze(const Wallet& wallet,
+                                                  const std::string& reason) {
+  WARDEN_RETURN_IF_ERROR(SetFrozen(wallet, true, reason));
+  return VendorFreeze{};
+}
+
+absl::Status LocalAdapter::Unfreeze(const Wallet& wallet, const std::string&,
+                                    const std::string& reason) {
+  return SetFrozen(wallet, false, reason);
+}
+
 absl::Status LocalAdapter::SetFrozen(const Wallet& wallet, bool frozen,
                                      const std::string& reason) {
   absl::MutexLock lock(&mu_);

@@ -46,13 +46,19 @@ class LocalAdapter final : public WalletAdapter {
   absl::StatusOr<VendorStatus> Send(const TransferIntent& intent) override;
   absl::StatusOr<VendorStatus> Poll(const Wallet& wallet,
                                     const VendorStatus& last) override;
-  absl::Status SetFrozen(const Wallet& wallet, bool frozen,
-                         const std::string& reason) override;
+  // The vendor keeps what to restore itself: `restore` is always empty.
+  absl::StatusOr<VendorFreeze> Freeze(const Wallet& wallet,
+                                      const std::string& reason) override;
+  absl::Status Unfreeze(const Wallet& wallet, const std::string& restore,
+                        const std::string& reason) override;
   // UNIMPLEMENTED: a node has no index of an account's transactions.
   absl::StatusOr<std::vector<VendorTransaction>> ListTransactions(
       const Wallet& wallet, absl::Time since) override;
 
  private:
+  // Freezes or unfreezes; idempotent.
+  absl::Status SetFrozen(const Wallet& wallet, bool frozen,
+                         const std::string& reason);
   // The sender for the wallet's key on its chain, created on first use
   // (which checks the node's chain id).
   absl::StatusOr<evm::EvmSender*> SenderFor(const Wallet& wallet);

@@ -41,8 +41,6 @@ constexpr int kHistoryMaxPages = 20;
 // How far before its send time an unknown send's transaction may be dated
 // (the indexer's clock is not ours).
 constexpr absl::Duration kClockSlack = absl::Minutes(2);
-// The line Warden puts in a policy it freezes, to restore it later.
-constexpr char kPrefreezeMarker[] = "# warden-prefreeze:";
 // ERC-20 transfer(address,uint256).
 constexpr char kTransferSelector[] = "a9059cbb";
 
@@ -216,6 +214,35 @@ absl::Status StatusFor(const MmReply& reply, const std::string& what) {
   if (IsValidationCode(reply.code)) return absl::InvalidArgumentError(message);
   if (IsRetryableCode(reply.code)) return absl::UnavailableError(message);
   return absl::UnknownError(message);
+}
+
+// How a `mm wallet requests watch` error ends the request
+// (https://github.com/MetaMask/agent-skills, references/errors.md):
+// terminal failures (the MFA denied or expired before a broadcast, a
+// transaction that failed or reverted after submission, a relay that failed
+// or was aborted) void the hold; timeouts mean it is still running;
+// retryable and set-up errors are errors of the call, not of the request;
+// anything else is undocumented, so nothing is concluded.
+enum class WatchOutcome { kRunning, kFailed, kNotFound, kError, kUndocumented };
+WatchOutcome WatchOutcomeOf(const std::string& code, bool has_hash) {
+  if (code == "JOB_TIMEOUT" || code == "RELAY_TIMEOUT") {
+    return WatchOutcome::kRunning;
+  }
+  if (code == "TX_FAILED" || code == "TX_REVERTED" || code == "RELAY_FAILED" ||
+      code == "RELAY_ABORTED" || code == "ABORTED") {
+    return WatchOutcome::kFailed;
+  }
+  // Denied or expired at the 2FA: nothing was broadcast, unless a hash
+  // says otherwise (then the chain settles it).
+  if (code == "TX_DENIED" || code == "TX_EXPIRED") {
+    return has_hash ? WatchOutcome::kRunning : WatchOutcome::kFailed;
+  }
+  if (code == "REQUEST_NOT_FOUND") return WatchOutcome::kNotFound;
+  if (AuthCodes().contains(code) || SetupCodes().contains(code) ||
+      IsValidationCode(code) || IsRetryableCode(code)) {
+    return WatchOutcome::kError;
+  }
+  return WatchOutcome::kUndocumented;
 }
 
 // What a request's status string means for the operation, given its hash;
@@ -426,27 +453,6 @@ SendMatches MatchSend(const std::vector<json>& rows, const json& ref,
   return out;
 }
 
-// The prefreeze line of a policy: "rolling_24h=<v> trading_mode=<m>".
-std::map<std::string, std::string> ParseMarker(absl::string_view line) {
-  std::map<std::string, std::string> out;
-  absl::ConsumePrefix(&line, kPrefreezeMarker);
-  for (absl::string_view field :
-       absl::StrSplit(line, ' ', absl::SkipWhitespace())) {
-    const size_t eq = field.find('=');
-    if (eq == absl::string_view::npos) continue;
-    out[std::string(field.substr(0, eq))] = std::string(field.substr(eq + 1));
-  }
-  return out;
-}
-
-std::string MarkerIn(const std::string& policy_yaml) {
-  for (absl::string_view line : absl::StrSplit(policy_yaml, '\n')) {
-    line = absl::StripAsciiWhitespace(line);
-    if (absl::StartsWith(line, kPrefreezeMarker)) return std::string(line);
-  }
-  return "";
-}
-
 // The rolling 24-hour outflow limit of a policy document; "unset" when it
 // has none (https://docs.metamask.io/agent-wallet/reference/outflow-policy/).
 std::string RollingLimit(const YAML::Node& root) {
@@ -460,23 +466,14 @@ std::string RollingLimit(const YAML::Node& root) {
   return limits["rolling_24h"].Scalar();
 }
 
-// The policy document with its rolling limit set ("unset" removes it),
-// preceded by `comment` lines. DATA_LOSS when `evm` is not a mapping.
-absl::StatusOr<std::string> WithRollingLimit(YAML::Node root,
-                                             const std::string& limit,
-                                             const std::string& comment) {
+// The policy document with its rolling 24-hour outflow limit at 0. DATA_LOSS
+// when `evm` is not a mapping.
+absl::StatusOr<std::string> WithZeroRollingLimit(YAML::Node root) {
   try {
-    if (limit == "unset") {
-      if (root["evm"] && root["evm"]["outflow_limits_usd"]) {
-        root["evm"]["outflow_limits_usd"].remove("rolling_24h");
-      }
-    } else {
-      root["evm"]["outflow_limits_usd"]["rolling_24h"] = limit;
-    }
+    root["evm"]["outflow_limits_usd"]["rolling_24h"] = 0;
     YAML::Emitter out;
     out << root;
-    return absl::StrCat(comment, comment.empty() ? "" : "\n", out.c_str(),
-                        "\n");
+    return absl::StrCat(out.c_str(), "\n");
   } catch (const YAML::Exception& e) {
     return absl::DataLossError(absl::StrCat(
         "MetaMask's policy has no evm.outflow_limits_usd mapping to set: ",
@@ -518,12 +515,29 @@ absl::StatusOr<std::unique_ptr<MetaMaskAdapter>> MetaMaskAdapter::Create(
     return absl::FailedPreconditionError(absl::StrCat(
         "mm_path: ", options.mm_path, " is not an executable file"));
   }
+  // The commands differ between majors (v6 took the polling id of `watch`
+  // as a positional argument and dropped --polling-id), so the version is
+  // known before the first spend, and one this adapter was not written
+  // against is refused rather than misread.
+  WARDEN_ASSIGN_OR_RETURN(
+      metamask::MmVersion version,
+      metamask::MmCli(options.mm_path, options.home, options.timeout)
+          .Version());
+  if (version.major < kOldestMmMajor || version.major > kNewestMmMajor) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "mm_path: MetaMask's CLI ", version.text, " (", options.mm_path,
+        ") is not supported: Warden drives @metamask/agentic-cli ",
+        kOldestMmMajor, ".x and @metamask/agent-wallet ", kNewestMmMajor,
+        ".x (docs/adapters.md)"));
+  }
   return std::unique_ptr<MetaMaskAdapter>(
-      new MetaMaskAdapter(std::move(options)));
+      new MetaMaskAdapter(std::move(options), std::move(version)));
 }
 
-MetaMaskAdapter::MetaMaskAdapter(MetaMaskOptions options)
+MetaMaskAdapter::MetaMaskAdapter(MetaMaskOptions options,
+                                 metamask::MmVersion version)
     : options_(std::move(options)),
+      version_(std::move(version)),
       mm_(options_.mm_path, options_.home, options_.timeout) {}
 
 AdapterInfo MetaMaskAdapter::Describe() const {
@@ -759,30 +773,53 @@ absl::StatusOr<VendorStatus> MetaMaskAdapter::PollRequest(
       }
     }
     if (!listed) {
-      // No longer pending: watch reports how it ended.
-      WARDEN_ASSIGN_OR_RETURN(
-          MmReply watch,
-          RunRetried({"wallet", "requests", "watch", "--polling-id", polling_id,
-                      "--wallet-timeout", kWatchWaitSeconds}));
+      // No longer pending: watch reports how it ended. v6 takes the polling
+      // id as a positional argument; v5 took --polling-id.
+      std::vector<std::string> watch_args = {"wallet", "requests", "watch"};
+      if (version_.major >= 6) {
+        watch_args.push_back(polling_id);
+      } else {
+        watch_args.insert(watch_args.end(), {"--polling-id", polling_id});
+      }
+      watch_args.insert(watch_args.end(),
+                        {"--wallet-timeout", kWatchWaitSeconds});
+      WARDEN_ASSIGN_OR_RETURN(MmReply watch, RunRetried(watch_args));
       if (watch.kind == MmReply::Kind::kOk) {
         out = FromRequest(watch.data, last, watch.HasNotice("AWAITING_MFA"));
         reason = RequestReason(watch.data);
-      } else if (watch.code == "JOB_TIMEOUT") {
-        out = last;  // Still running.
-        if (watch.HasNotice("AWAITING_MFA")) {
-          out.state = OperationState::kAwaitingApproval;
-        }
-      } else if ((watch.code == "TX_DENIED" || watch.code == "TX_EXPIRED") &&
-                 last.tx_hash.empty()) {
-        // Denied or expired before it was broadcast.
-        out = last;
-        out.state = OperationState::kFailed;
-        out.error = absl::StrCat("MetaMask request ", watch.Summary());
-      } else if (watch.code == "REQUEST_NOT_FOUND") {
-        return absl::NotFoundError(absl::StrCat(
-            "wallet ", wallet.id, ": MetaMask has no request ", polling_id));
       } else {
-        return StatusFor(watch, "mm wallet requests watch");
+        switch (WatchOutcomeOf(watch.code, !last.tx_hash.empty())) {
+          case WatchOutcome::kRunning:
+            out = last;
+            if (watch.HasNotice("AWAITING_MFA")) {
+              out.state = OperationState::kAwaitingApproval;
+            }
+            break;
+          case WatchOutcome::kFailed:
+            out = last;
+            out.state = OperationState::kFailed;
+            out.error = absl::StrCat("MetaMask request ", watch.Summary(),
+                                     watch.failure_reason.empty() ? "" : " (",
+                                     watch.failure_reason,
+                                     watch.failure_reason.empty() ? "" : ")");
+            break;
+          case WatchOutcome::kNotFound:
+            return absl::NotFoundError(
+                absl::StrCat("wallet ", wallet.id, ": MetaMask has no request ",
+                             polling_id));
+          case WatchOutcome::kError:
+            return StatusFor(watch, "mm wallet requests watch");
+          case WatchOutcome::kUndocumented:
+            // Not concluded either way: the hold stays, and the operation
+            // is counted among the UNKNOWN ones until someone looks.
+            out = last;
+            out.state = OperationState::kUnknown;
+            out.error = absl::StrCat(
+                "MetaMask ended the request with ", watch.Summary(),
+                ", which its documentation does not list; the hold is kept "
+                "until someone checks the wallet");
+            break;
+        }
       }
     }
   }
@@ -1022,14 +1059,6 @@ MetaMaskAdapter::ListTransactions(const Wallet& wallet, absl::Time since) {
   return out;
 }
 
-absl::Status MetaMaskAdapter::SetFrozen(const Wallet& wallet, bool frozen,
-                                        const std::string& reason) {
-  WARDEN_RETURN_IF_ERROR(CheckWallet(wallet));
-  absl::MutexLock lock(&active_mu_);
-  WARDEN_RETURN_IF_ERROR(SelectWallet(wallet));
-  return frozen ? Freeze(wallet) : Unfreeze(wallet);
-}
-
 namespace {
 
 // The active wallet's trading mode ("guard" or "beast") and policy YAML.
@@ -1074,24 +1103,20 @@ absl::StatusOr<WalletPolicy> ReadPolicy(
 
 }  // namespace
 
-absl::Status MetaMaskAdapter::Freeze(const Wallet& wallet) {
+absl::StatusOr<VendorFreeze> MetaMaskAdapter::Freeze(
+    const Wallet& wallet, const std::string& reason) {
+  WARDEN_RETURN_IF_ERROR(CheckWallet(wallet));
+  absl::MutexLock lock(&active_mu_);
+  WARDEN_RETURN_IF_ERROR(SelectWallet(wallet));
   const std::string where = absl::StrCat("wallet ", wallet.id, ": ");
   auto run = [this](std::vector<std::string> args) { return RunRetried(args); };
   WARDEN_ASSIGN_OR_RETURN(WalletPolicy p, ReadPolicy(wallet, run));
-  const std::string limit = RollingLimit(p.root);
-  if (p.mode == "guard" && limit == "0") return absl::OkStatus();  // Frozen.
-  // Remember what to restore, unless an earlier freeze already zeroed the
-  // limit (then its marker, or memory, holds the real one).
-  std::string marker = MarkerIn(p.yaml);
-  if (limit != "0" || marker.empty()) {
-    marker = absl::StrCat(kPrefreezeMarker, " rolling_24h=", limit,
-                          " trading_mode=", p.mode.empty() ? "guard" : p.mode);
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    auto [it, added] = prefreeze_.try_emplace(Lower(wallet.address), marker);
-    if (!added && limit != "0") it->second = marker;
-  }
+  // Warden keeps the exact document and mode to put back: the policy
+  // itself cannot hold it (MetaMask may re-serialize it and drop comments),
+  // and a limit of 0 already there says nothing of who set it.
+  VendorFreeze out{
+      .strength = VendorFreeze::Strength::kOwnerApproval,
+      .restore = Dump(json{{"trading_mode", p.mode}, {"policy", p.yaml}})};
   // Tightening applies at once, with no 2FA
   // (https://docs.metamask.io/agent-wallet/switch-modes-and-wallets/).
   auto expect_confirmed = [&](const MmReply& reply,
@@ -1117,44 +1142,39 @@ absl::Status MetaMaskAdapter::Freeze(const Wallet& wallet) {
     WARDEN_RETURN_IF_ERROR(
         expect_confirmed(set, "mm wallet trading-mode set guard"));
   }
-  if (limit != "0") {
+  if (RollingLimit(p.root) != "0") {
     WARDEN_ASSIGN_OR_RETURN(const std::string yaml,
-                            WithRollingLimit(p.root, "0", marker));
+                            WithZeroRollingLimit(p.root));
     WARDEN_ASSIGN_OR_RETURN(
         MmReply set,
         RunRetried({"wallet", "policy", "set", "--policy", yaml, "--no-wait"}));
     WARDEN_RETURN_IF_ERROR(expect_confirmed(set, "mm wallet policy set"));
   }
-  return absl::OkStatus();
+  (void)reason;  // MetaMask's policy has no place for it; the trail has it.
+  return out;
 }
 
-absl::Status MetaMaskAdapter::Unfreeze(const Wallet& wallet) {
+absl::Status MetaMaskAdapter::Unfreeze(const Wallet& wallet,
+                                       const std::string& restore,
+                                       const std::string& reason) {
+  (void)reason;
+  WARDEN_RETURN_IF_ERROR(CheckWallet(wallet));
   const std::string where = absl::StrCat("wallet ", wallet.id, ": ");
+  // Nothing recorded: Warden did not freeze it there, so nothing to undo.
+  if (restore.empty()) return absl::OkStatus();
+  const json saved = json::parse(restore, nullptr, false);
+  if (!saved.is_object() || !saved.contains("policy") ||
+      !saved["policy"].is_string() || !saved.contains("trading_mode") ||
+      !saved["trading_mode"].is_string()) {
+    return absl::DataLossError(absl::StrCat(
+        where, "the state Warden kept to restore at MetaMask does not read"));
+  }
+  const std::string policy = saved["policy"].get<std::string>();
+  const std::string mode = saved["trading_mode"].get<std::string>();
+  absl::MutexLock lock(&active_mu_);
+  WARDEN_RETURN_IF_ERROR(SelectWallet(wallet));
   auto run = [this](std::vector<std::string> args) { return RunRetried(args); };
   WARDEN_ASSIGN_OR_RETURN(WalletPolicy p, ReadPolicy(wallet, run));
-  std::string marker = MarkerIn(p.yaml);
-  if (marker.empty()) {
-    absl::MutexLock lock(&mu_);
-    auto it = prefreeze_.find(Lower(wallet.address));
-    if (it != prefreeze_.end()) marker = it->second;
-  }
-  const std::map<std::string, std::string> before = ParseMarker(marker);
-  const std::string limit = RollingLimit(p.root);
-  auto forget = [&] {
-    absl::MutexLock lock(&mu_);
-    prefreeze_.erase(Lower(wallet.address));
-  };
-  if (limit != "0") {  // Not frozen (any more): nothing to undo.
-    forget();
-    return absl::OkStatus();
-  }
-  if (!before.contains("rolling_24h")) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        where,
-        "its MetaMask outflow limit is 0 and Warden does not know the limit "
-        "before the freeze; the owner restores it with `mm wallet policy "
-        "set` (with 2FA)"));
-  }
   // Loosening needs the owner's 2FA: the CLI returns pending_approval and a
   // request id (https://docs.metamask.io/agent-wallet/approve-requests/).
   std::vector<std::string> pending;
@@ -1176,18 +1196,17 @@ absl::Status MetaMaskAdapter::Unfreeze(const Wallet& wallet) {
     }
     return absl::OkStatus();
   };
-  const std::string restored = before.at("rolling_24h");
-  WARDEN_ASSIGN_OR_RETURN(const std::string yaml,
-                          WithRollingLimit(p.root, restored, ""));
-  WARDEN_RETURN_IF_ERROR(
-      loosen({"wallet", "policy", "set", "--policy", yaml, "--no-wait"},
-             absl::StrCat("outflow limit back to ", restored)));
-  auto mode = before.find("trading_mode");
-  if (mode != before.end() && mode->second == "beast" && p.mode != "beast") {
+  // The exact document from before the freeze, unless it is already back.
+  if (p.yaml != policy) {
     WARDEN_RETURN_IF_ERROR(
-        loosen({"wallet", "trading-mode", "set", "beast", "--address",
+        loosen({"wallet", "policy", "set", "--policy", policy, "--no-wait"},
+               "the policy from before the freeze"));
+  }
+  if (!mode.empty() && mode != p.mode) {
+    WARDEN_RETURN_IF_ERROR(
+        loosen({"wallet", "trading-mode", "set", mode, "--address",
                 Lower(wallet.address), "--no-wait"},
-               "trading mode back to beast"));
+               absl::StrCat("trading mode back to ", mode)));
   }
   if (!pending.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -1196,9 +1215,8 @@ absl::Status MetaMaskAdapter::Unfreeze(const Wallet& wallet) {
         "needs the owner's 2FA approval: ",
         absl::StrJoin(pending, ", "),
         ". Until approved, MetaMask holds every spend from the wallet for "
-        "2FA"));
+        "2FA; unfreeze again once approved"));
   }
-  forget();
   return absl::OkStatus();
 }
 

@@ -51,17 +51,19 @@ struct MetaMaskOptions {
 // check. A job MetaMask reports done (or failed) with a hash is settled by
 // the transaction's status in `mm tx history`.
 //
-// SetFrozen tightens the wallet's Guard Mode policy: rolling 24-hour outflow
+// Freeze tightens the wallet's Guard Mode policy: rolling 24-hour outflow
 // limit 0 (and Guard Mode), so MetaMask holds every spend for the owner's
-// 2FA. Unfreezing loosens it, which MetaMask applies only after the owner's
-// 2FA: until then SetFrozen(false) fails with FAILED_PRECONDITION saying so.
+// 2FA. Unfreezing puts back the exact earlier policy, which MetaMask applies
+// only after the owner's 2FA: until then Unfreeze fails with
+// FAILED_PRECONDITION saying so.
 //
 // mm acts on its "active" wallet, so runs that select a wallet and act on it
 // are serialized. Thread-safe.
 class MetaMaskAdapter final : public WalletAdapter {
  public:
   // INVALID_ARGUMENT for bad options; FAILED_PRECONDITION when mm_path names
-  // a file that cannot be run.
+  // a file that cannot be run, or a CLI whose version (`mm --version`) this
+  // adapter does not support.
   static absl::StatusOr<std::unique_ptr<MetaMaskAdapter>> Create(
       MetaMaskOptions options);
 
@@ -70,13 +72,24 @@ class MetaMaskAdapter final : public WalletAdapter {
   absl::StatusOr<VendorStatus> Send(const TransferIntent& intent) override;
   absl::StatusOr<VendorStatus> Poll(const Wallet& wallet,
                                     const VendorStatus& last) override;
-  absl::Status SetFrozen(const Wallet& wallet, bool frozen,
-                         const std::string& reason) override;
+  // Guard Mode and a rolling 24-hour outflow limit of 0: MetaMask has no
+  // control that refuses a spend, so every spend then waits for the owner's
+  // 2FA (kOwnerApproval). `restore` is the earlier policy document and
+  // trading mode, put back exactly by Unfreeze (which MetaMask applies only
+  // after the owner's 2FA: until then Unfreeze is FAILED_PRECONDITION).
+  absl::StatusOr<VendorFreeze> Freeze(const Wallet& wallet,
+                                      const std::string& reason) override;
+  absl::Status Unfreeze(const Wallet& wallet, const std::string& restore,
+                        const std::string& reason) override;
   absl::StatusOr<std::vector<VendorTransaction>> ListTransactions(
       const Wallet& wallet, absl::Time since) override;
 
  private:
-  explicit MetaMaskAdapter(MetaMaskOptions options);
+  // The CLI majors this adapter drives (docs/adapters.md).
+  static constexpr int kOldestMmMajor = 5;
+  static constexpr int kNewestMmMajor = 6;
+
+  MetaMaskAdapter(MetaMaskOptions options, metamask::MmVersion version);
 
   // One mm run that is safe to repeat (a read, or a write that sets a
   // value), retried while the failure is worth retrying. Its answer is kOk
@@ -112,21 +125,14 @@ class MetaMaskAdapter final : public WalletAdapter {
   absl::StatusOr<std::vector<nlohmann::json>> HistoryRows(
       const Wallet& wallet, absl::Time since,
       const std::string& stop_at_hash = "") const;
-  absl::Status Freeze(const Wallet& wallet)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(active_mu_);
-  absl::Status Unfreeze(const Wallet& wallet)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(active_mu_);
   void Backoff(int attempt) const;
 
   const MetaMaskOptions options_;
+  const metamask::MmVersion version_;
   const metamask::MmCli mm_;
   // Held from `mm wallet select` to the end of the command that acts on
   // the selected wallet.
   mutable absl::Mutex active_mu_;
-  absl::Mutex mu_;
-  // Wallet address -> its policy before Warden froze it (kept in the policy
-  // itself too, as a comment, in case MetaMask keeps comments).
-  std::map<std::string, std::string> prefreeze_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace warden

@@ -23,6 +23,7 @@ namespace {
 
 using testing::FakeMetaMask;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::SizeIs;
 
 constexpr char kWallet[] = "0x1111111111111111111111111111111111111111";
@@ -489,14 +490,20 @@ TEST_F(MetaMaskAdapterTest, AmbiguousHistoryStaysUnknown) {
 }
 
 // Freezing tightens the wallet's policy (Guard Mode, outflow limit 0) with
-// no 2FA, so MetaMask holds any spend, even one made around Warden; twice
-// is fine. Unfreezing needs the owner's 2FA, and is reported as pending
-// until it comes.
+// no 2FA, so MetaMask holds any spend, even one made around Warden: it cannot
+// refuse one (kOwnerApproval). What to restore is the exact earlier
+// document, kept by Warden, not by MetaMask. Unfreezing needs the owner's
+// 2FA, and is reported as pending until it comes.
 TEST_F(MetaMaskAdapterTest, FreezeHoldsEverySpendUntilTheOwnerUnfreezes) {
-  ASSERT_TRUE(adapter_->SetFrozen(TheWallet(), true, "kill switch").ok());
+  const std::string before = fake_->PolicyYaml(kWallet);
+  absl::StatusOr<VendorFreeze> frozen =
+      adapter_->Freeze(TheWallet(), "kill switch");
+  ASSERT_TRUE(frozen.ok()) << frozen.status();
+  EXPECT_EQ(frozen->strength, VendorFreeze::Strength::kOwnerApproval);
   EXPECT_TRUE(fake_->IsFrozen(kWallet));
-  ASSERT_TRUE(adapter_->SetFrozen(TheWallet(), true, "again").ok());
-  EXPECT_TRUE(fake_->IsFrozen(kWallet));
+  EXPECT_THAT(frozen->restore, HasSubstr("guard"));
+  // The document itself carries nothing of Warden's.
+  EXPECT_THAT(fake_->PolicyYaml(kWallet), Not(HasSubstr("warden")));
 
   // The owner's agent sends directly with the CLI: held for 2FA.
   const metamask::ProcessResult direct = DirectMm(
@@ -510,7 +517,9 @@ TEST_F(MetaMaskAdapterTest, FreezeHoldsEverySpendUntilTheOwnerUnfreezes) {
   EXPECT_EQ(sent->state, OperationState::kAwaitingApproval);
   EXPECT_THAT(fake_->Ledger(), SizeIs(0));
 
-  absl::Status st = adapter_->SetFrozen(TheWallet(), false, "lifted");
+  // A new adapter (a restarted wardend) unfreezes from what Warden kept.
+  std::unique_ptr<MetaMaskAdapter> restarted = Make(Options());
+  absl::Status st = restarted->Unfreeze(TheWallet(), frozen->restore, "lifted");
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(st.message(), HasSubstr("2FA"));
   EXPECT_TRUE(fake_->IsFrozen(kWallet));
@@ -523,13 +532,28 @@ TEST_F(MetaMaskAdapterTest, FreezeHoldsEverySpendUntilTheOwnerUnfreezes) {
   ASSERT_FALSE(policy_request.empty());
   EXPECT_THAT(st.message(), HasSubstr(policy_request));
   // Asked again while the approval is pending: still pending, no new one.
-  st = adapter_->SetFrozen(TheWallet(), false, "lifted");
+  st = restarted->Unfreeze(TheWallet(), frozen->restore, "lifted");
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
 
   ASSERT_TRUE(fake_->ApproveMfa(policy_request).ok());
   EXPECT_FALSE(fake_->IsFrozen(kWallet));
   EXPECT_EQ(fake_->OutflowLimit(kWallet), absl::uint128(1000));
-  EXPECT_TRUE(adapter_->SetFrozen(TheWallet(), false, "lifted").ok());
+  EXPECT_EQ(fake_->PolicyYaml(kWallet), before);  // Exactly as it was.
+  EXPECT_TRUE(restarted->Unfreeze(TheWallet(), frozen->restore, "lifted").ok());
+  // Nothing kept: nothing to undo.
+  EXPECT_TRUE(restarted->Unfreeze(TheWallet(), "", "lifted").ok());
+}
+
+// A wallet whose policy already holds a limit of 0 is frozen all the same,
+// and unfreezing puts back that same 0 (it was never "already frozen").
+TEST_F(MetaMaskAdapterTest, FreshWalletWithALimitOfZero) {
+  fake_->SetOutflowLimit(kWallet, 0);
+  const std::string before = fake_->PolicyYaml(kWallet);
+  absl::StatusOr<VendorFreeze> frozen = adapter_->Freeze(TheWallet(), "x");
+  ASSERT_TRUE(frozen.ok()) << frozen.status();
+  EXPECT_TRUE(fake_->IsFrozen(kWallet));
+  EXPECT_TRUE(adapter_->Unfreeze(TheWallet(), frozen->restore, "x").ok());
+  EXPECT_EQ(fake_->PolicyYaml(kWallet), before);
 }
 
 // A wallet in Beast Mode (no outflow limit enforced) is put back in Guard
@@ -543,11 +567,13 @@ TEST_F(MetaMaskAdapterTest, FreezeFromBeastMode) {
   }
   ASSERT_EQ(fake_->TradingMode(kWallet), "beast");
 
-  ASSERT_TRUE(adapter_->SetFrozen(TheWallet(), true, "kill switch").ok());
+  absl::StatusOr<VendorFreeze> frozen =
+      adapter_->Freeze(TheWallet(), "kill switch");
+  ASSERT_TRUE(frozen.ok()) << frozen.status();
   EXPECT_EQ(fake_->TradingMode(kWallet), "guard");
   EXPECT_TRUE(fake_->IsFrozen(kWallet));
 
-  absl::Status st = adapter_->SetFrozen(TheWallet(), false, "lifted");
+  absl::Status st = adapter_->Unfreeze(TheWallet(), frozen->restore, "lifted");
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(st.message(), HasSubstr("beast"));
   for (const FakeMetaMask::Request& r : fake_->Requests()) {
@@ -557,6 +583,99 @@ TEST_F(MetaMaskAdapterTest, FreezeFromBeastMode) {
   }
   EXPECT_EQ(fake_->TradingMode(kWallet), "beast");
   EXPECT_EQ(fake_->OutflowLimit(kWallet), absl::uint128(1000));
+}
+
+// Against CLI v6 (positional polling id; --polling-id removed) a request
+// that left the pending list is watched to its end and settled.
+TEST_F(MetaMaskAdapterTest, V6WatchConfirmsAndSettles) {
+  absl::StatusOr<VendorStatus> sent = adapter_->Send(Native(5000));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  ASSERT_EQ(sent->state, OperationState::kAwaitingApproval);
+  ASSERT_TRUE(fake_->ApproveMfa(sent->vendor_ref).ok());
+  ASSERT_TRUE(fake_->Confirm(sent->vendor_ref).ok());
+  absl::StatusOr<VendorStatus> polled = adapter_->Poll(TheWallet(), *sent);
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  EXPECT_EQ(polled->state, OperationState::kConfirmed);
+  EXPECT_FALSE(polled->tx_hash.empty());
+  EXPECT_GE(fake_->CommandCount("wallet requests watch"), 1);
+  // The v6 CLI itself refuses the old flag, as the fake shows.
+  const metamask::ProcessResult old =
+      DirectMm({"wallet", "requests", "watch", "--polling-id", sent->vendor_ref,
+                "--json"});
+  EXPECT_THAT(old.err, HasSubstr("UNKNOWN_FLAG"));
+}
+
+// The previous major (5.x) is still driven, with its --polling-id.
+TEST_F(MetaMaskAdapterTest, V5WatchUsesItsFlag) {
+  fake_->SetCliVersion("5.3.0");
+  std::unique_ptr<MetaMaskAdapter> v5 = Make(Options());
+  ASSERT_NE(v5, nullptr);
+  absl::StatusOr<VendorStatus> sent = v5->Send(Native(5000));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  ASSERT_TRUE(fake_->ApproveMfa(sent->vendor_ref).ok());
+  ASSERT_TRUE(fake_->Confirm(sent->vendor_ref).ok());
+  absl::StatusOr<VendorStatus> polled = v5->Poll(TheWallet(), *sent);
+  ASSERT_TRUE(polled.ok()) << polled.status();
+  EXPECT_EQ(polled->state, OperationState::kConfirmed);
+}
+
+// A CLI of a major this adapter was not written against is refused at
+// start, naming the version; so is one that does not say.
+TEST_F(MetaMaskAdapterTest, UnsupportedCliVersionIsRefused) {
+  for (const char* version : {"7.0.0", "4.9.1"}) {
+    fake_->SetCliVersion(version);
+    absl::StatusOr<std::unique_ptr<MetaMaskAdapter>> a =
+        MetaMaskAdapter::Create(Options());
+    EXPECT_EQ(a.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(a.status().message(),
+                HasSubstr(absl::StrCat(version, " (", FAKE_MM_PATH,
+                                       ") is not supported")));
+  }
+  EXPECT_FALSE(metamask::ParseMmVersion("mm 6").ok());
+  absl::StatusOr<metamask::MmVersion> v = metamask::ParseMmVersion(
+      "@metamask/agent-wallet/6.1.5 darwin-arm64 node-v22.18.0\n");
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->major, 6);
+  EXPECT_EQ(v->minor, 1);
+  EXPECT_EQ(v->patch, 5);
+}
+
+// Every documented terminal outcome of a watched request ends it FAILED
+// (the caller then voids the hold), with MetaMask's reason; timeouts keep
+// it running; an undocumented one leaves it UNKNOWN with a reason, never
+// polled as an error forever.
+TEST_F(MetaMaskAdapterTest, WatchOutcomes) {
+  struct Case {
+    const char* code;
+    const char* reason;
+    OperationState want;
+  };
+  for (const Case& c :
+       {Case{"TX_FAILED", "", OperationState::kFailed},
+        Case{"TX_REVERTED", "execution reverted: ERC20 balance",
+             OperationState::kFailed},
+        Case{"TX_DENIED", "", OperationState::kFailed},
+        Case{"TX_EXPIRED", "", OperationState::kFailed},
+        Case{"RELAY_FAILED", "", OperationState::kFailed},
+        Case{"RELAY_ABORTED", "", OperationState::kFailed},
+        Case{"ABORTED", "", OperationState::kFailed},
+        Case{"RELAY_TIMEOUT", "", OperationState::kAwaitingApproval},
+        Case{"SOMETHING_NEW", "", OperationState::kUnknown}}) {
+    absl::StatusOr<VendorStatus> sent =
+        adapter_->Send(Native(5000, absl::StrCat("op_", c.code)));
+    ASSERT_TRUE(sent.ok()) << sent.status();
+    ASSERT_TRUE(fake_->EndRequest(sent->vendor_ref, c.code, c.reason).ok());
+    absl::StatusOr<VendorStatus> polled = adapter_->Poll(TheWallet(), *sent);
+    ASSERT_TRUE(polled.ok()) << c.code << ": " << polled.status();
+    EXPECT_EQ(polled->state, c.want) << c.code;
+    if (c.want != OperationState::kAwaitingApproval) {
+      EXPECT_THAT(polled->error, HasSubstr(c.code));
+    }
+    if (*c.reason != '\0') {
+      EXPECT_THAT(polled->error, HasSubstr(c.reason));
+    }
+  }
+  EXPECT_THAT(fake_->Ledger(), SizeIs(0));
 }
 
 // ListTransactions shows what the wallet sent, Warden's sends and direct
@@ -640,11 +759,12 @@ TEST_F(MetaMaskAdapterTest, MissingBinary) {
   o.mm_path = "/nonexistent/mm";
   EXPECT_EQ(MetaMaskAdapter::Create(o).status().code(),
             absl::StatusCode::kFailedPrecondition);
+  // A name looked up in PATH fails at start too: its version is asked.
   o.mm_path = "warden-no-such-mm-binary";
-  std::unique_ptr<MetaMaskAdapter> adapter = Make(o);
-  absl::StatusOr<VendorStatus> sent = adapter->Send(Native(1));
-  EXPECT_EQ(sent.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(sent.status().message(), HasSubstr("could not start"));
+  absl::StatusOr<std::unique_ptr<MetaMaskAdapter>> a =
+      MetaMaskAdapter::Create(o);
+  EXPECT_EQ(a.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(a.status().message(), HasSubstr("did not run"));
   EXPECT_THAT(fake_->Ledger(), SizeIs(0));
 }
 

@@ -2,12 +2,16 @@
 
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 
 namespace warden::metamask {
 namespace {
@@ -116,6 +120,10 @@ MmReply ParseMmOutput(const ProcessResult& result) {
   if (reply.code.empty()) return reply;
   reply.kind = MmReply::Kind::kError;
   reply.message = Shorten(StringField(error, "message"));
+  reply.failure_reason = Shorten(StringField(error, "failure_reason"));
+  if (reply.failure_reason.empty()) {
+    reply.failure_reason = Shorten(StringField(error, "failureReason"));
+  }
   return reply;
 }
 
@@ -135,6 +143,48 @@ absl::StatusOr<MmReply> MmCli::Run(const std::vector<std::string>& args) const {
   absl::StatusOr<ProcessResult> ran = RunProcess(argv, options);
   if (!ran.ok()) return ran.status();
   return ParseMmOutput(*ran);
+}
+
+absl::StatusOr<MmVersion> ParseMmVersion(absl::string_view line) {
+  line = absl::StripAsciiWhitespace(line);
+  for (absl::string_view package :
+       {"@metamask/agent-wallet/", "@metamask/agentic-cli/"}) {
+    const size_t at = line.find(package);
+    if (at == absl::string_view::npos) continue;
+    absl::string_view rest = line.substr(at + package.size());
+    rest = rest.substr(0, rest.find(' '));
+    std::vector<absl::string_view> parts = absl::StrSplit(rest, '.');
+    MmVersion v;
+    if (parts.size() >= 3 && absl::SimpleAtoi(parts[0], &v.major) &&
+        absl::SimpleAtoi(parts[1], &v.minor) &&
+        // A pre-release suffix ("0-beta.1") does not change the patch.
+        absl::SimpleAtoi(parts[2].substr(0, parts[2].find('-')), &v.patch)) {
+      v.text = std::string(rest);
+      return v;
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("not an mm version line: \"",
+                   absl::CHexEscape(line.substr(0, 80)), "\""));
+}
+
+absl::StatusOr<MmVersion> MmCli::Version() const {
+  ProcessOptions options;
+  options.timeout = timeout_;
+  if (!home_.empty()) options.env["HOME"] = home_;
+  options.env.emplace("NO_COLOR", "1");
+  absl::StatusOr<ProcessResult> ran = RunProcess({path_, "--version"}, options);
+  if (!ran.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "mm --version (", path_, ") did not run: ", ran.status().message()));
+  }
+  absl::StatusOr<MmVersion> v = ParseMmVersion(ran->out);
+  if (!v.ok() || ran->exit_code != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("mm --version (", path_, ") exited ", ran->exit_code,
+                     v.ok() ? "" : absl::StrCat(": ", v.status().message())));
+  }
+  return v;
 }
 
 }  // namespace warden::metamask

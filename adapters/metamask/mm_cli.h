@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "adapters/metamask/subprocess.h"
 #include "nlohmann/json.hpp"
@@ -27,6 +28,9 @@ struct MmReply {
   nlohmann::json data;  // kOk: the envelope's "data".
   std::string code;     // kError: "AUTH_FAILED", "NOT_INITIALIZED", ...
   std::string message;  // kError: the CLI's sentence (shortened).
+  // kError: why a transaction failed, for TX_REVERTED (its failure_reason;
+  // shortened), else empty.
+  std::string failure_reason;
   std::vector<nlohmann::json> notices;  // The "_notice" objects, in order.
   int exit_code = -1;
   int term_signal = 0;
@@ -41,6 +45,18 @@ struct MmReply {
 // Reads what `mm` printed. Exposed for tests.
 MmReply ParseMmOutput(const ProcessResult& result);
 
+// The CLI's version, from its `mm --version` line
+// ("@metamask/agent-wallet/6.1.5 linux-x64 node-v22.18.0"; before v6 the
+// package was @metamask/agentic-cli).
+struct MmVersion {
+  int major = 0;
+  int minor = 0;
+  int patch = 0;
+  std::string text;  // "6.1.5"
+};
+// INVALID_ARGUMENT when `line` names neither package with a version.
+absl::StatusOr<MmVersion> ParseMmVersion(absl::string_view line);
+
 // Runs the `mm` binary. Thread-safe.
 class MmCli {
  public:
@@ -52,6 +68,8 @@ class MmCli {
   // start (NeverStarted), or it ran past the timeout (DEADLINE_EXCEEDED) or
   // wrote too much (RESOURCE_EXHAUSTED) and was killed.
   absl::StatusOr<MmReply> Run(const std::vector<std::string>& args) const;
+  // `mm --version`: FAILED_PRECONDITION when it does not run or answer.
+  absl::StatusOr<MmVersion> Version() const;
 
   const std::string& path() const { return path_; }
 

@@ -735,6 +735,17 @@ absl::StatusOr<VendorStatus> PrivyAdapter::PollByHash(const VendorStatus& last,
   return out;
 }
 
+absl::StatusOr<VendorFreeze> PrivyAdapter::Freeze(const Wallet& wallet,
+                                                  const std::string& reason) {
+  WARDEN_RETURN_IF_ERROR(SetFrozen(wallet, true, reason));
+  return VendorFreeze{};
+}
+
+absl::Status PrivyAdapter::Unfreeze(const Wallet& wallet, const std::string&,
+                                    const std::string& reason) {
+  return SetFrozen(wallet, false, reason);
+}
+
 absl::Status PrivyAdapter::SetFrozen(const Wallet& wallet, bool frozen,
                                      const std::string& reason) {
   (void)reason;  // Privy policies carry no free text beyond a short name.

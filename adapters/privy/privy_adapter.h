@@ -83,8 +83,11 @@ class PrivyAdapter final : public WalletAdapter {
   absl::StatusOr<VendorStatus> Poll(const Wallet& wallet,
                                     const VendorStatus& last) override;
   // Attaches (or removes) a deny-all policy; idempotent.
-  absl::Status SetFrozen(const Wallet& wallet, bool frozen,
-                         const std::string& reason) override;
+  // The vendor keeps what to restore itself: `restore` is always empty.
+  absl::StatusOr<VendorFreeze> Freeze(const Wallet& wallet,
+                                      const std::string& reason) override;
+  absl::Status Unfreeze(const Wallet& wallet, const std::string& restore,
+                        const std::string& reason) override;
   // Transfers sent (spend, not deposits) of the native coin and of the
   // tokens in
   // PrivyOptions::list_tokens, created at or after `since`, that have a
@@ -102,6 +105,9 @@ class PrivyAdapter final : public WalletAdapter {
   static constexpr absl::Duration kResendWindow = absl::Hours(23);
 
  private:
+  // Freezes or unfreezes; idempotent.
+  absl::Status SetFrozen(const Wallet& wallet, bool frozen,
+                         const std::string& reason);
   struct Answer;
   struct Ref;  // vendor_ref's contents.
 

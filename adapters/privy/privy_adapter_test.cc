@@ -479,12 +479,12 @@ TEST_F(PrivyAdapterTest, ARefusedResendStaysUnknown) {
   auto adapter = Adapter();
   const VendorStatus frozen = SendThroughServerErrors(*adapter, "op_1");
   ASSERT_FALSE(HasFailure());
-  ASSERT_TRUE(adapter->SetFrozen(wallet_, true, "").ok());
+  ASSERT_TRUE(adapter->Freeze(wallet_, "").ok());
   absl::StatusOr<VendorStatus> polled = adapter->Poll(wallet_, frozen);
   ASSERT_TRUE(polled.ok()) << polled.status();
   EXPECT_EQ(polled->state, OperationState::kUnknown);
   EXPECT_THAT(polled->error, HasSubstr("policy_violation"));
-  ASSERT_TRUE(adapter->SetFrozen(wallet_, false, "").ok());
+  ASSERT_TRUE(adapter->Unfreeze(wallet_, "", "").ok());
   const int before = RpcRequests();
   polled = adapter->Poll(wallet_, *polled);
   ASSERT_TRUE(polled.ok()) << polled.status();
@@ -569,7 +569,7 @@ TEST_F(PrivyAdapterTest, AnUnknownSendIsNotResentPastTheKeyWindow) {
 // it.
 TEST_F(PrivyAdapterTest, FreezeAttachesADenyPolicy) {
   auto adapter = Adapter();
-  ASSERT_TRUE(adapter->SetFrozen(wallet_, true, "incident 7").ok());
+  ASSERT_TRUE(adapter->Freeze(wallet_, "incident 7").ok());
   std::vector<std::string> ids = fake_->PolicyIdsOf(kPrivyWallet);
   ASSERT_THAT(ids, SizeIs(1));
   EXPECT_EQ(fake_->GetPolicy(ids[0])->name, "warden-freeze:");
@@ -582,14 +582,14 @@ TEST_F(PrivyAdapterTest, FreezeAttachesADenyPolicy) {
       fake_->DirectSend(kPrivyWallet, 8453, kDestination, 5).status()));
   EXPECT_THAT(fake_->ledger(), IsEmpty());
 
-  ASSERT_TRUE(adapter->SetFrozen(wallet_, true, "again").ok());
+  ASSERT_TRUE(adapter->Freeze(wallet_, "again").ok());
   EXPECT_EQ(fake_->PolicyIdsOf(kPrivyWallet), ids);
   EXPECT_EQ(fake_->policy_count(), 1u);
 
-  ASSERT_TRUE(adapter->SetFrozen(wallet_, false, "").ok());
+  ASSERT_TRUE(adapter->Unfreeze(wallet_, "", "").ok());
   EXPECT_THAT(fake_->PolicyIdsOf(kPrivyWallet), IsEmpty());
   EXPECT_EQ(fake_->policy_count(), 0u);
-  ASSERT_TRUE(adapter->SetFrozen(wallet_, false, "").ok());
+  ASSERT_TRUE(adapter->Unfreeze(wallet_, "", "").ok());
   EXPECT_TRUE(fake_->DirectSend(kPrivyWallet, 8453, kDestination, 5).ok());
   absl::StatusOr<VendorStatus> after = adapter->Send(Native("op_2", 5));
   ASSERT_TRUE(after.ok()) << after.status();
@@ -613,14 +613,14 @@ TEST_F(PrivyAdapterTest, UnfreezeRestoresThePreviousPolicy) {
   absl::StatusOr<VendorStatus> big = adapter->Send(Native("op_big", 101));
   EXPECT_TRUE(absl::IsPermissionDenied(big.status())) << big.status();
 
-  ASSERT_TRUE(adapter->SetFrozen(wallet_, true, "").ok());
+  ASSERT_TRUE(adapter->Freeze(wallet_, "").ok());
   std::vector<std::string> ids = fake_->PolicyIdsOf(kPrivyWallet);
   ASSERT_THAT(ids, SizeIs(1));
   EXPECT_EQ(fake_->GetPolicy(ids[0])->name,
             absl::StrCat("warden-freeze:", limit));
   EXPECT_TRUE(fake_->RefusesSend(kPrivyWallet, kDestination, 1));
 
-  ASSERT_TRUE(adapter->SetFrozen(wallet_, false, "").ok());
+  ASSERT_TRUE(adapter->Unfreeze(wallet_, "", "").ok());
   EXPECT_EQ(fake_->PolicyIdsOf(kPrivyWallet), std::vector<std::string>{limit});
   EXPECT_FALSE(fake_->RefusesSend(kPrivyWallet, kDestination, 1));
 }
@@ -629,7 +629,7 @@ TEST_F(PrivyAdapterTest, UnfreezeRestoresThePreviousPolicy) {
 TEST_F(PrivyAdapterTest, FreezingAnOwnedWalletNeedsTheAuthorizationKey) {
   PrivyOptions o = Options();
   o.authorization_key.clear();
-  absl::Status st = Adapter(o)->SetFrozen(wallet_, true, "");
+  absl::Status st = Adapter(o)->Freeze(wallet_, "").status();
   EXPECT_TRUE(absl::IsFailedPrecondition(st)) << st;
   EXPECT_THAT(st.message(), HasSubstr("authorization_key"));
   EXPECT_THAT(fake_->PolicyIdsOf(kPrivyWallet), IsEmpty());

@@ -3,6 +3,7 @@
 #include <map>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "governance/memory/file_audit_log.h"
 
 namespace warden {
@@ -39,6 +40,15 @@ absl::Status RestoreFreezesFromAuditFile(const std::string& path,
     if (event.type == AuditEvent::Type::kScopeUnfrozen) {
       absl::Status st = freezes->Unfreeze(event.org_id, event.scope);
       return absl::IsNotFound(st) ? absl::OkStatus() : st;
+    }
+    if (event.type == AuditEvent::Type::kVendorFreeze && event.vendor_frozen &&
+        absl::StartsWith(event.scope, "wallet/")) {
+      const std::string wallet = event.scope.substr(7);
+      if (!*event.vendor_frozen) {
+        return freezes->ClearVendorFrozen(event.org_id, wallet);
+      }
+      return freezes->SetVendorFrozen(
+          event.org_id, {wallet, "", event.vendor_restore, event.time});
     }
     return absl::OkStatus();
   });

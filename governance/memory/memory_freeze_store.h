@@ -14,9 +14,9 @@
 
 namespace warden {
 
-// Frozen scopes in process memory, for the embedded mode and tests. (In
-// embedded mode the audit file, not this store, makes freezes survive a
-// restart: they are replayed from it.)
+// Frozen scopes (and wallets frozen at their vendors) in process memory, for
+// the embedded mode and tests. (In embedded mode the audit file, not this
+// store, makes them survive a restart: they are replayed from it.)
 class MemoryFreezeStore final : public FreezeStore {
  public:
   absl::Status Freeze(const std::string& org_id,
@@ -49,10 +49,31 @@ class MemoryFreezeStore final : public FreezeStore {
     }
     return out;
   }
+  absl::Status SetVendorFrozen(const std::string& org_id,
+                               const VendorFrozenWallet& wallet) override {
+    absl::MutexLock lock(&mu_);
+    vendor_[{org_id, wallet.wallet_id}] = wallet;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::optional<VendorFrozenWallet>> VendorFrozen(
+      const std::string& org_id, const std::string& wallet_id) override {
+    absl::MutexLock lock(&mu_);
+    auto it = vendor_.find({org_id, wallet_id});
+    if (it == vendor_.end()) return std::nullopt;
+    return it->second;
+  }
+  absl::Status ClearVendorFrozen(const std::string& org_id,
+                                 const std::string& wallet_id) override {
+    absl::MutexLock lock(&mu_);
+    vendor_.erase({org_id, wallet_id});
+    return absl::OkStatus();
+  }
 
  private:
   absl::Mutex mu_;
   std::map<std::pair<std::string, std::string>, FrozenScope> frozen_
+      ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>, VendorFrozenWallet> vendor_
       ABSL_GUARDED_BY(mu_);
 };
 

@@ -10,7 +10,7 @@
 namespace warden {
 
 // The schema version this build needs; wardend refuses an older database.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 struct Migration {
   int version;

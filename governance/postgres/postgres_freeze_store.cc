@@ -60,4 +60,46 @@ absl::StatusOr<std::vector<FrozenScope>> PostgresFreezeStore::List(
   return out;
 }
 
+absl::Status PostgresFreezeStore::SetVendorFrozen(const std::string& org_id,
+                                                  const VendorFrozenWallet& v) {
+  return session_.Run("record vendor freeze", [&](pqxx::work& w) {
+    w.exec_params(
+        "INSERT INTO vendor_frozen_wallets (org_id, wallet_id, vendor, "
+        "restore, frozen_at) VALUES ($1, $2, $3, $4, to_timestamp("
+        "$5::double precision / 1000000)) ON CONFLICT (org_id, wallet_id) DO "
+        "UPDATE SET vendor = excluded.vendor, restore = excluded.restore, "
+        "frozen_at = excluded.frozen_at",
+        org_id, v.wallet_id, v.vendor, v.restore,
+        absl::ToUnixMicros(v.frozen_at));
+  });
+}
+
+absl::StatusOr<std::optional<VendorFrozenWallet>>
+PostgresFreezeStore::VendorFrozen(const std::string& org_id,
+                                  const std::string& wallet_id) {
+  std::optional<VendorFrozenWallet> out;
+  WARDEN_RETURN_IF_ERROR(session_.Run("read vendor freeze", [&](pqxx::work& w) {
+    pqxx::result r = w.exec_params(
+        "SELECT vendor, restore, (extract(epoch FROM frozen_at) * "
+        "1000000)::bigint FROM vendor_frozen_wallets WHERE org_id = $1 AND "
+        "wallet_id = $2",
+        org_id, wallet_id);
+    if (r.empty()) return;
+    out = VendorFrozenWallet{wallet_id, r[0][0].as<std::string>(),
+                             r[0][1].as<std::string>(),
+                             absl::FromUnixMicros(r[0][2].as<int64_t>())};
+  }));
+  return out;
+}
+
+absl::Status PostgresFreezeStore::ClearVendorFrozen(
+    const std::string& org_id, const std::string& wallet_id) {
+  return session_.Run("clear vendor freeze", [&](pqxx::work& w) {
+    w.exec_params(
+        "DELETE FROM vendor_frozen_wallets WHERE org_id = $1 AND "
+        "wallet_id = $2",
+        org_id, wallet_id);
+  });
+}
+
 }  // namespace warden

@@ -21,6 +21,12 @@ class PostgresFreezeStore final : public FreezeStore {
                         const std::string& scope) override;
   absl::StatusOr<std::vector<FrozenScope>> List(
       const std::string& org_id) override;
+  absl::Status SetVendorFrozen(const std::string& org_id,
+                               const VendorFrozenWallet& wallet) override;
+  absl::StatusOr<std::optional<VendorFrozenWallet>> VendorFrozen(
+      const std::string& org_id, const std::string& wallet_id) override;
+  absl::Status ClearVendorFrozen(const std::string& org_id,
+                                 const std::string& wallet_id) override;
 
  private:
   pg::Session session_;

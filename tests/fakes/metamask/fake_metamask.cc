@@ -404,6 +404,23 @@ absl::Status FakeMetaMask::Confirm(const std::string& id_or_hash) {
   return absl::OkStatus();
 }
 
+absl::Status FakeMetaMask::EndRequest(const std::string& id,
+                                      const std::string& code,
+                                      const std::string& failure_reason) {
+  absl::MutexLock lock(&mu_);
+  Request* r = Find(requests_, id);
+  if (r == nullptr) return absl::NotFoundError(id);
+  r->ended_with = code;
+  r->failure_reason = failure_reason;
+  if (Tx* tx = FindTx(id); tx != nullptr) tx->status = "FAILED";
+  return absl::OkStatus();
+}
+
+void FakeMetaMask::SetCliVersion(const std::string& version) {
+  absl::MutexLock lock(&mu_);
+  cli_version_ = version;
+}
+
 absl::Status FakeMetaMask::FailOnChain(const std::string& id_or_hash,
                                        const std::string& reason) {
   absl::MutexLock lock(&mu_);
@@ -493,6 +510,17 @@ json FakeMetaMask::HandleCli(const json& request) {
                     args.words.begin() + std::min(n, args.words.size()), " ");
 
   absl::MutexLock lock(&mu_);
+  if (argv.size() == 1 && argv[0] == "--version") {
+    // oclif's line: the package, the version, the platform and Node.
+    const bool v5 = absl::StartsWith(cli_version_, "5.");
+    return json{
+        {"exit_code", 0},
+        {"stdout",
+         absl::StrCat(v5 ? "@metamask/agentic-cli/" : "@metamask/agent-wallet/",
+                      cli_version_, " linux-x64 node-v22.18.0\n")},
+        {"stderr", ""},
+        {"crash", false}};
+  }
   ++command_counts_[command];
   Answer answer;
   const bool signed_in = request.value("token", "") == cli_token_;
@@ -614,15 +642,36 @@ FakeMetaMask::Answer FakeMetaMask::Run(const std::string& command,
     for (const std::string& id : request_order_) {
       const Request& r = requests_.at(id);
       if (r.address != active_) continue;
-      if (r.status == "COMPLETED" || r.status == "confirmed") continue;
+      if (r.status == "COMPLETED" || r.status == "confirmed" ||
+          !r.ended_with.empty()) {
+        continue;
+      }
       list.push_back(RequestJson(r));
     }
     return ok(json{{"requests", list}});
   }
   if (command == "wallet requests watch") {
-    std::string id = flag("--polling-id");
-    if (id.empty()) id = positional(3);
-    if (id.empty()) return error("MISSING_ID", "Pass --polling-id.");
+    // v6 took the polling id as a positional argument and removed the flag
+    // (agent-skills CHANGELOG 7.0.0); v5 required the flag.
+    std::string id;
+    if (absl::StartsWith(cli_version_, "5.")) {
+      if (!positional(3).empty()) {
+        return error("UNEXPECTED_ARG",
+                     absl::StrCat("Unexpected argument: ", positional(3)));
+      }
+      id = flag("--polling-id");
+      if (id.empty()) return error("MISSING_ID", "Pass --polling-id.");
+    } else {
+      if (args.flags.contains("--polling-id")) {
+        return error("UNKNOWN_FLAG",
+                     "Nonexistent flag: --polling-id. Valid flags: "
+                     "--wallet-timeout, --toon");
+      }
+      id = positional(3);
+      if (id.empty()) {
+        return error("MISSING_ARG", "Missing required argument polling-id");
+      }
+    }
     absl::Duration wait = kDefaultWalletTimeout;
     int64_t seconds = 0;
     if (absl::SimpleAtoi(flag("--wallet-timeout"), &seconds)) {
@@ -758,7 +807,8 @@ FakeMetaMask::Answer FakeMetaMask::Watch(const std::string& id,
   auto done = [this, r] {
     return stopping_ || r->status == "COMPLETED" || r->status == "FAILED" ||
            r->status == "REJECTED" || r->status == "EXPIRED" ||
-           r->status == "confirmed" || r->status == "rejected";
+           r->status == "confirmed" || r->status == "rejected" ||
+           !r->ended_with.empty();
   };
   Answer a;
   if (r->status == "AWAITING_MFA" || r->status == "pending_approval") {
@@ -785,6 +835,15 @@ FakeMetaMask::Answer FakeMetaMask::Watch(const std::string& id,
                                      " again; do not re-run the command.")}}}}
             .dump(),
         "\n");
+    return a;
+  }
+  if (!r->ended_with.empty()) {
+    json error = {{"code", r->ended_with},
+                  {"message", absl::StrCat("Request ", id, " ended with ",
+                                           r->ended_with)}};
+    if (!r->failure_reason.empty()) error["failure_reason"] = r->failure_reason;
+    a.exit_code = 1;
+    a.err = absl::StrCat(json{{"ok", false}, {"error", error}}.dump(), "\n");
     return a;
   }
   absl::StrAppend(&a.out, json{{"ok", true}, {"data", RequestJson(*r)}}.dump(),

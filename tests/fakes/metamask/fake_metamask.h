@@ -30,6 +30,9 @@ namespace warden::testing {
 // 127.0.0.1, prints the {"ok", "data"} / {"ok": false, "error"} envelope the
 // server answers, and exits with the CLI's exit code (0, or 1 on an error).
 //
+// `mm --version` answers "@metamask/agent-wallet/<version> linux-x64 ..."
+// (SetCliVersion; 6.1.5 by default), with no session needed.
+//
 // Commands: wallet select|address, wallet send-transaction (--chain-id,
 // --payload {to, value 0x-hex, data}, --intent, --wait), wallet requests
 // list|watch, wallet policy get|set, wallet trading-mode get|set, tx
@@ -79,6 +82,9 @@ class FakeMetaMask {
     std::string hash;
     std::string failure_reason;
     std::string pending;  // Policy YAML or trading mode to apply on approval.
+    // Set when the job ended with an error code (TX_FAILED, ...): `watch`
+    // answers it, and `requests list` no longer shows the job.
+    std::string ended_with;
   };
   enum class Fault {
     // Answers RATE_LIMITED; nothing happens.
@@ -143,6 +149,19 @@ class FakeMetaMask {
   absl::Status Confirm(const std::string& id_or_hash);
   absl::Status FailOnChain(const std::string& id_or_hash,
                            const std::string& reason);
+
+  // The job ends as `watch` then reports it, with a documented error code
+  // (TX_FAILED, TX_REVERTED with `failure_reason`, RELAY_FAILED, ...) or
+  // any other. NOT_FOUND for an unknown id.
+  absl::Status EndRequest(const std::string& id, const std::string& code,
+                          const std::string& failure_reason = "");
+
+  // The CLI version fake_mm reports (`mm --version`) and behaves as: "6.x"
+  // (the default, @metamask/agent-wallet: `requests watch <polling-id>`,
+  // --polling-id refused as UNKNOWN_FLAG) or "5.x"
+  // (@metamask/agentic-cli: --polling-id required); any other is reported
+  // as given and behaves as 6.x.
+  void SetCliVersion(const std::string& version);
 
   // Every transaction broadcast, oldest first.
   std::vector<Tx> Ledger() const;
@@ -220,6 +239,7 @@ class FakeMetaMask {
   std::string NewHash() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string cli_token_;
+  std::string cli_version_ ABSL_GUARDED_BY(mu_) = "6.1.5";
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;
