@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -93,18 +94,26 @@ absl::StatusOr<std::vector<SpendRow>> SimAuditTrail::SpendSummary(
 absl::Status SimAuditTrail::LatestAuthorizations(
     const std::string& org_id, absl::Time since,
     const std::function<absl::Status(const Authorization&)>& fn) {
-  // As PostgresAuditReader: the last event of each authorization created at
-  // or after `since`, by authorization id.
-  std::map<std::string, Authorization> latest;
+  // The last event of each authorization created at or after `since`, in
+  // the order the authorizations first appear in the trail. (Postgres
+  // orders by id, which is random; trail order keeps a seed's run the same
+  // every time.)
+  std::map<std::string, size_t> index;
+  std::vector<Authorization> latest;
   absl::Status st = FileAuditLog::Replay(path_, [&](const AuditEvent& e) {
     if (e.org_id == org_id && e.authorization &&
         e.authorization->created_at >= since) {
-      latest[e.authorization->id] = *e.authorization;
+      auto [it, added] = index.try_emplace(e.authorization->id, latest.size());
+      if (added) {
+        latest.push_back(*e.authorization);
+      } else {
+        latest[it->second] = *e.authorization;
+      }
     }
     return absl::OkStatus();
   });
   if (!st.ok()) return st;
-  for (const auto& [id, a] : latest) {
+  for (const Authorization& a : latest) {
     if (absl::Status r = fn(a); !r.ok()) return r;
   }
   return absl::OkStatus();

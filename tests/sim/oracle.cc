@@ -1301,6 +1301,22 @@ void Oracle::OnRebuild(absl::Time now, const absl::StatusOr<size_t>& restored) {
   for (auto& [scope, st] : scopes_) {
     st.enforced = st.durable ? Enforced::kYes : Enforced::kNo;
   }
+  // A key reused after its first record was dropped (retention) now names
+  // two restored records; the store keeps whichever was restored last, in
+  // an order the reader chooses (Postgres: by id, at random).
+  for (const auto& [key, indices] : keys_) {
+    std::vector<std::string> restored_under;
+    for (size_t i : indices) {
+      if (!records_[i].gone) restored_under.push_back(Label(records_[i]));
+    }
+    if (restored_under.size() > 1) {
+      Fail("exactly-once-rebuild",
+           absl::StrCat("the rebuild restored ", restored_under.size(),
+                        " records under key ", key.second, " of ", key.first,
+                        " (", absl::StrJoin(restored_under, ", "),
+                        "): a retry may be answered with the older one"));
+    }
+  }
 }
 
 // ---------------------------------------------------------------- checks

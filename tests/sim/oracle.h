@@ -56,7 +56,7 @@ inline absl::Time ExactStart(const LimitCheck& c, absl::Time) {
 struct Finding {
   int step = 0;
   // "over-admission", "over-admission-forgotten", "exactly-once",
-  // "exactly-once-expired", "kill-switch", "fail-closed", "valuation",
+  // "exactly-once-expired", "exactly-once-rebuild", "kill-switch", "fail-closed", "valuation",
   // "audit", "ledger", "bundle", "decision", "count-held".
   std::string invariant;
   std::string message;
