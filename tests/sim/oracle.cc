@@ -197,8 +197,7 @@ bool Oracle::ExpectError(const absl::Status& got, absl::StatusCode code,
 // ---------------------------------------------------------------- policy
 
 void Oracle::OnInitialBundle(const SimPolicy& p,
-                             const absl::StatusOr<ApplyResult>& r,
-                             absl::Time now) {
+                             const absl::StatusOr<ApplyResult>& r) {
   if (!r.ok()) {
     Fail("bundle", absl::StrCat("the first bundle was refused: ",
                                 r.status().ToString()));
@@ -212,8 +211,7 @@ void Oracle::OnInitialBundle(const SimPolicy& p,
 }
 
 void Oracle::OnApplyBundle(const SimPolicy& next,
-                           const absl::StatusOr<ApplyResult>& r,
-                           absl::Time now) {
+                           const absl::StatusOr<ApplyResult>& r) {
   if (next.HasZeroPrice()) {
     // A price of zero values any amount at $0: no USD limit could hold it.
     std::string which;

@@ -92,10 +92,10 @@ class Oracle {
   // --- Steps. Each On* call checks one engine answer and moves the ledger.
   void BeginStep(int step);
   // The first bundle, which must apply.
-  void OnInitialBundle(const SimPolicy& p, const absl::StatusOr<ApplyResult>& r,
-                       absl::Time now);
-  void OnApplyBundle(const SimPolicy& next, const absl::StatusOr<ApplyResult>& r,
-                     absl::Time now);
+  void OnInitialBundle(const SimPolicy& p,
+                       const absl::StatusOr<ApplyResult>& r);
+  void OnApplyBundle(const SimPolicy& next,
+                     const absl::StatusOr<ApplyResult>& r);
   // `store_up`: the store answers (no injected outage, and ready).
   void OnAuthorize(const AuthorizeInput& in, absl::Time now, bool store_up,
                    const absl::StatusOr<AuthorizeOutput>& out);

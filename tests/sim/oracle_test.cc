@@ -72,8 +72,8 @@ class OracleTest : public ::testing::Test {
  protected:
   OracleTest() : oracle_({"memory", &ExactStart, std::nullopt}, &store_) {
     oracle_.BeginStep(0);
-    oracle_.OnInitialBundle(TenDollarPolicy(), ApplyResult{"sim", 1, true, {}},
-                            kNow);
+    oracle_.OnInitialBundle(TenDollarPolicy(),
+                            ApplyResult{"sim", 1, true, {}});
     oracle_.BeginStep(1);
   }
 
@@ -172,7 +172,7 @@ TEST_F(OracleTest, FlagsSpuriousDenial) {
 TEST_F(OracleTest, FlagsValuationThatWrapped) {
   SimPolicy p = TenDollarPolicy();
   p.assets.push_back({"HUGE", 0, SimPrice{absl::uint128(1) << 122, 0}});
-  oracle_.OnApplyBundle(p, ApplyResult{"sim", 2, true, {}}, kNow);
+  oracle_.OnApplyBundle(p, ApplyResult{"sim", 2, true, {}});
   AuthorizeInput in = Spend(0);
   in.asset = "HUGE";
   in.amount = "1000";
@@ -189,7 +189,7 @@ TEST_F(OracleTest, FlagsValuationThatWrapped) {
 TEST_F(OracleTest, FlagsZeroPriceBundleApplied) {
   SimPolicy p = TenDollarPolicy();
   p.assets.push_back({"FREE", 6, SimPrice{0, 12}});
-  oracle_.OnApplyBundle(p, ApplyResult{"sim", 2, true, {}}, kNow);
+  oracle_.OnApplyBundle(p, ApplyResult{"sim", 2, true, {}});
   EXPECT_THAT(oracle_.findings(),
               ElementsAre(Field(&Finding::invariant, "bundle")));
 }

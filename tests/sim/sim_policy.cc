@@ -369,6 +369,7 @@ std::string MutatePolicy(Chooser& c, const UsedFn& used, SimPolicy* p) {
         break;
       }
       case 5:
+      case 15:
         if (slot.limits->size() < 3) {
           slot.limits->push_back(RandomLimit(c, *slot.limits));
           const SimLimit& l = slot.limits->back();
@@ -458,15 +459,7 @@ std::string MutatePolicy(Chooser& c, const UsedFn& used, SimPolicy* p) {
         }
         break;
       default:
-        if (slot.limits->size() < 3) {
-          slot.limits->push_back(RandomLimit(c, *slot.limits));
-          if (std::count_if(slot.limits->begin(), slot.limits->end(),
-                            [&](const SimLimit& e) {
-                              return e.name == slot.limits->back().name;
-                            }) > 1) {
-            slot.limits->pop_back();
-          }
-        }
+        break;
     }
   }
   NormalizeApprovals(&p->agents[0].approvals);

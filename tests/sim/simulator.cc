@@ -75,8 +75,7 @@ std::string Code(const absl::Status& st) {
 class World {
  public:
   World(const SimOptions& options, Backend* backend)
-      : options_(options),
-        backend_(backend),
+      : backend_(backend),
         rng_(options.seed),
         clock_(kEpoch),
         oracle_(backend->traits(), backend->store()) {}
@@ -98,7 +97,7 @@ class World {
     oracle_.BeginStep(0);
     const SimPolicy policy = RandomPolicy(rng_, /*allow_invalid=*/false);
     oracle_.OnInitialBundle(
-        policy, engine_->ApplyBundle(policy.ToYaml(), false, kAdmin), now());
+        policy, engine_->ApplyBundle(policy.ToYaml(), false, kAdmin));
     // A new Redis holds no state for the org: mark it ready (nothing to
     // restore yet).
     absl::StatusOr<size_t> ready = engine_->EnsureReady();
@@ -584,7 +583,7 @@ class World {
         &next);
     absl::StatusOr<ApplyResult> out =
         engine_->ApplyBundle(next.ToYaml(), false, kAdmin);
-    oracle_.OnApplyBundle(next, out, t);
+    oracle_.OnApplyBundle(next, out);
     return absl::StrCat("bundle {", what, "} -> ",
                         out.ok() ? absl::StrCat("v", out->version,
                                                 out->changed ? "" : " (unchanged)")
@@ -670,7 +669,6 @@ class World {
                                       : Code(restored.status()));
   }
 
-  const SimOptions& options_;
   Backend* const backend_;
   SeededChooser rng_;
   ManualClock clock_;
