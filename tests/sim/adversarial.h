@@ -189,10 +189,11 @@ inline int AdversarialDecimals(Chooser& c) {
 }
 
 // A price: tiny, huge, with 12 fractional digits, near the 2^128 mantissa
-// bound, and (when `allow_zero`) zero, which a bundle must refuse.
+// bound, and (when `allow_zero`) zero, which a bundle must refuse. About a
+// quarter are huge enough that most amounts of the token overflow.
 inline SimPrice AdversarialPrice(Chooser& c, bool allow_zero) {
   const absl::uint128 two122 = absl::uint128(1) << 122;
-  switch (c.Below(allow_zero ? 16 : 14)) {
+  switch (c.Below(allow_zero ? 20 : 18)) {
     case 0:
       return {1, 0};
     case 1:
@@ -200,35 +201,39 @@ inline SimPrice AdversarialPrice(Chooser& c, bool allow_zero) {
     case 2:
       return {1, 12};  // 0.000000000001
     case 3:
+    case 4:
+    case 5:
       return {absl::uint128(c.Between(1, 1'000'000)),
               static_cast<int>(c.Between(0, 12))};
-    case 4:
+    case 6:
       return {two122, 0};  // mantissa * 10^6 is exactly 2^128 * 15625.
-    case 5:
+    case 7:
       return {two122 + absl::uint128(c.Between(1, 1000)),
               static_cast<int>(c.Between(0, 3))};
-    case 6:
+    case 8:
       return {absl::uint128(1) << 127, static_cast<int>(c.Between(0, 12))};
-    case 7:
+    case 9:
       return {absl::Uint128Max(), static_cast<int>(c.Between(0, 12))};
-    case 8: {
+    case 10: {
       absl::uint128 p = 1;
       for (int64_t i = c.Between(0, 30); i > 0; --i) p *= 10;
       return {p, 0};
     }
-    case 9:
+    case 11:
       // 99999999.999999999999: twenty nines.
       return {absl::uint128(99999999999999999ull) * 1000 + 999, 12};
-    case 10:
+    case 12:
       return {5, 1};  // 0.5
-    case 11:
+    case 13:
       return {absl::uint128(c.Between(1, kInt64Max)),
               static_cast<int>(c.Between(0, 12))};
-    case 12:
-    case 13:
+    case 14:
+    case 15:
+    case 16:
+    case 17:
       return {absl::uint128(c.Between(1, 100'000)) * 1'000'000,
               6};  // Whole dollars written with 6 decimals.
-    case 14:
+    case 18:
       return {0, 0};
     default:
       return {0, 12};  // "0.000000000000"
@@ -277,70 +282,61 @@ inline std::string AdversarialAmount(Chooser& c, const SimAsset& asset,
                                      int64_t boundary_micros) {
   const bool priced = asset.price.has_value();
   const bool boundary = priced && boundary_micros >= 0;
-  switch (c.Below(24)) {
-    case 0:
-      return "1";
-    case 1:
-    case 2:
-      return AmountText(absl::uint128(c.Between(1, 1'000'000)));
-    case 3: {
-      absl::uint128 whole = 1;
-      for (int i = 0; i < asset.decimals; ++i) whole *= 10;
-      return AmountText(whole * static_cast<uint64_t>(c.Between(1, 1000)));
-    }
-    case 4:
-    case 5:
-    case 6:
-    case 7:
-    case 8:
-    case 9: {
-      if (!boundary) return AmountText(absl::uint128(c.Between(1, 1'000'000)));
-      // One micro below, at, or just above the remaining budget.
-      const int64_t delta = c.Between(-1, 1);
-      const int64_t target =
-          delta > 0 && boundary_micros == kInt64Max ? kInt64Max
-                                                    : boundary_micros + delta;
-      absl::uint128 a = LargestAmountValuedAtMost(asset, target);
-      if (delta > 0 && a != absl::Uint128Max()) ++a;
-      return AmountText(a == 0 ? 1 : a);
-    }
-    case 10:
-    case 11: {
-      if (!boundary) return "1000";
-      // A fraction of the remaining budget, so that several fit.
-      const int64_t part = boundary_micros / c.Between(2, 10);
-      const absl::uint128 a = LargestAmountValuedAtMost(asset, part);
-      return AmountText(a == 0 ? 1 : a);
-    }
-    case 12:
-    case 13: {
+  const uint64_t kind = c.Below(28);
+  if (kind == 0) return "1";
+  if (kind <= 2) return AmountText(absl::uint128(c.Between(1, 1'000'000)));
+  if (kind == 3) {
+    absl::uint128 whole = 1;
+    for (int i = 0; i < asset.decimals; ++i) whole *= 10;
+    return AmountText(whole * static_cast<uint64_t>(c.Between(1, 1000)));
+  }
+  if (kind <= 13) {
+    if (!boundary) return AmountText(absl::uint128(c.Between(1, 1'000'000)));
+    // One micro-dollar below, at, or just above the remaining budget.
+    const int64_t delta = c.Between(-1, 1);
+    const int64_t target = delta > 0 && boundary_micros == kInt64Max
+                               ? kInt64Max
+                               : boundary_micros + delta;
+    absl::uint128 a = LargestAmountValuedAtMost(asset, target);
+    if (delta > 0 && a != absl::Uint128Max()) ++a;
+    return AmountText(a == 0 ? 1 : a);
+  }
+  if (kind <= 16) {
+    if (!boundary) return "1000";
+    // A fraction of the remaining budget, so that several fit.
+    const int64_t part = boundary_micros / c.Between(2, 10);
+    const absl::uint128 a = LargestAmountValuedAtMost(asset, part);
+    return AmountText(a == 0 ? 1 : a);
+  }
+  switch (kind) {
+    case 17:
+    case 18: {
       if (!priced) return AmountText(absl::uint128(kInt64Max));
       // The largest amount whose value still fits in int64, and the next.
       absl::uint128 a = LargestAmountValuedAtMost(asset, kInt64Max);
-      if (c.OneIn(2) && a != absl::Uint128Max()) ++a;
+      if (kind == 18 && a != absl::Uint128Max()) ++a;
       return AmountText(a == 0 ? 1 : a);
     }
-    case 14:
-    case 15: {
+    case 19: {
       static const std::vector<absl::uint128> kBounds = {
           absl::uint128(std::numeric_limits<int64_t>::max()),
           absl::uint128(1) << 63, absl::MakeUint128(1, 0),
           absl::uint128(1) << 127, absl::Uint128Max()};
       return AmountText(c.Pick(kBounds));
     }
-    case 16:
+    case 20:
       return c.OneIn(2) ? "340282366920938463463374607431768211456"  // 2^128
                         : "1000000000000000000000000000000000000000";
-    case 17:
+    case 21:
       return "0";
-    case 18: {
+    case 22: {
       static const std::vector<std::string> kMalformed = {
           "", "-1", "1.5", " 1", "1e3", "0x10", "+1", "1_000"};
       return c.Pick(kMalformed);
     }
-    case 19:
+    case 23:
       return absl::StrCat("000", c.Between(1, 1000));  // Leading zeros.
-    case 20: {
+    case 24: {
       std::string digits(static_cast<size_t>(c.Between(1, 39)), '0');
       for (char& d : digits) d = static_cast<char>('0' + c.Below(10));
       if (digits[0] == '0') digits[0] = '1';

@@ -277,11 +277,12 @@ std::string Oracle::ScopeIdOf(int scope_index, const Authorization& a) {
 
 absl::int128 Oracle::Usage(int scope_index, const std::string& scope_id,
                            const LimitCheck& check, absl::Time from,
-                           bool with_gone) const {
+                           Counting counting, absl::Time now) const {
   absl::int128 used = 0;
   for (const Record& r : records_) {
     const Authorization& a = r.a;
-    if ((r.gone && !with_gone) || !Charges(a) ||
+    if ((counting == Counting::kKept && r.gone) ||
+        (counting == Counting::kSure && MayBeGone(r, now)) || !Charges(a) ||
         ScopeIdOf(scope_index, a) != scope_id || a.created_at < from ||
         a.created_at >= check.interval.end) {
       continue;
@@ -295,7 +296,7 @@ int64_t Oracle::Used(int scope_index, const std::string& scope_id,
                      const SimLimit& limit, absl::Time now) const {
   const LimitCheck c = CheckFor(scope_index, limit, now);
   const absl::int128 u =
-      Usage(scope_index, scope_id, c, c.interval.start, /*with_gone=*/true);
+      Usage(scope_index, scope_id, c, c.interval.start, Counting::kAll, now);
   return u > kInt64Max ? kInt64Max : static_cast<int64_t>(u);
 }
 
@@ -311,7 +312,8 @@ std::vector<int64_t> Oracle::Boundaries(const std::string& agent_id,
                                                  : agent->id;
     const absl::int128 left =
         absl::int128(pl.limit.cap) -
-        Usage(pl.scope_index, id, pl.check, pl.check.interval.start, true);
+        Usage(pl.scope_index, id, pl.check, pl.check.interval.start,
+              Counting::kAll, now);
     out.push_back(left < 0 ? 0 : static_cast<int64_t>(left));
   }
   if (agent->per_tx_max) out.push_back(*agent->per_tx_max);
@@ -327,22 +329,30 @@ std::vector<int64_t> Oracle::Boundaries(const std::string& agent_id,
   return out;
 }
 
-int Oracle::TierOf(const SimAgent& agent, int64_t usd, absl::Time now,
-                   bool store_bound) const {
+int Oracle::PerTxTier(const SimAgent& agent, int64_t usd) const {
   const SimDepartment* dept = policy_.FindDepartment(agent.department);
-  const std::pair<int, const std::optional<SimApprovals>*> configs[] = {
-      {1, &dept->approvals}, {2, &agent.approvals}};
   int tier = 0;
-  for (const auto& [index, t] : configs) {
+  for (const std::optional<SimApprovals>* t :
+       {&dept->approvals, &agent.approvals}) {
     if (!t->has_value()) continue;
     const SimThresholds& p = (*t)->per_tx;
     if (p.approval && usd > *p.approval) tier = std::max(tier, 3);
     if (p.delay && usd > *p.delay) tier = std::max(tier, 2);
     if (p.notify && usd > *p.notify) tier = std::max(tier, 1);
   }
+  return tier;
+}
+
+int Oracle::TierOf(const SimAgent& agent, int64_t usd, absl::Time now,
+                   Counting counting, bool store_bound,
+                   bool* beyond_int64) const {
+  const SimDepartment* dept = policy_.FindDepartment(agent.department);
+  const std::pair<int, const std::optional<SimApprovals>*> configs[] = {
+      {1, &dept->approvals}, {2, &agent.approvals}};
   // A cumulative threshold counts as passed when the window's spend plus
   // this one exceeds it, measured as the store measures a limit.
-  const int per_tx = tier;
+  const int per_tx = PerTxTier(agent, usd);
+  int tier = per_tx;
   for (const auto& [index, t] : configs) {
     if (!t->has_value() || (*t)->cumulative_window.empty()) continue;
     const SimThresholds& cum = (*t)->cumulative;
@@ -356,9 +366,9 @@ int Oracle::TierOf(const SimAgent& agent, int64_t usd, absl::Time now,
       const std::string id = index == 1 ? agent.department : agent.id;
       const absl::Time from =
           store_bound ? traits_.counted_from(c, now) : c.interval.start;
-      if (Usage(index, id, c, from, /*with_gone=*/!store_bound) + usd > *above) {
-        tier = std::max(tier, level);
-      }
+      const absl::int128 sum = Usage(index, id, c, from, counting, now) + usd;
+      if (sum > *above) tier = std::max(tier, level);
+      if (beyond_int64 != nullptr && sum > kInt64Max) *beyond_int64 = true;
     }
   }
   return tier;
@@ -424,11 +434,29 @@ std::string Oracle::Label(const Record& r) const {
 }
 
 bool Oracle::MayBeGone(const Record& r, absl::Time now) const {
-  // Every store keeps a record at least this long (engine.cc: retain_until
-  // is past the hold's end plus the idempotency retention); a HELD one until
-  // it is swept.
+  // A HELD record stays until it is swept, whatever its retention. A sweep
+  // drops records by its own time, which a later step's clock may be
+  // behind (it can step back within the skew allowance).
   return r.gone || (r.a.status != AuthorizationStatus::kHeld &&
-                    now >= r.a.created_at + kIdempotencyRetention);
+                    std::max(now, latest_sweep_) >= r.retain_until);
+}
+
+absl::Time Oracle::RetainUntil(const Authorization& a) const {
+  // engine.cc: max(now + the longest window on the path, the hold's end
+  // plus the hold TTL) plus the idempotency retention. (A denial's
+  // retain_until is computed from the hold it would have been, later than
+  // this; the lower bound is what matters.)
+  absl::Duration longest;
+  if (const SimAgent* agent = policy_.FindAgent(a.agent_id)) {
+    for (int i = 0; i < 3; ++i) {
+      for (const SimLimit& l : policy_.LimitsOf(i, *agent)) {
+        longest = std::max(longest, MaxLength(l.window));
+      }
+    }
+  }
+  return std::max(a.created_at + longest,
+                  a.hold_expires_at + absl::Seconds(policy_.hold_ttl_s)) +
+         kIdempotencyRetention;
 }
 
 std::optional<size_t> Oracle::KeyRecord(const std::string& agent,
@@ -444,6 +472,7 @@ size_t Oracle::AddRecord(const AuthorizeInput& in, const Authorization& a) {
   r.index = static_cast<int>(i);
   r.a = a;
   r.request = in;
+  r.retain_until = RetainUntil(a);
   records_.push_back(std::move(r));
   by_id_[a.id] = i;
   if (!in.idempotency_key.empty()) {
@@ -543,7 +572,7 @@ void Oracle::OnAuthorize(const AuthorizeInput& in, absl::Time now,
       for (const PathLimit& pl : PathLimits(*agent, now)) {
         refuses = refuses || pl.limit.cap > max;
       }
-      for (int64_t cap : CumulativeCaps(*agent, TierOf(*agent, usd, now, false))) {
+      for (int64_t cap : CumulativeCaps(*agent, PerTxTier(*agent, usd))) {
         refuses = refuses || cap > max;
       }
     }
@@ -715,24 +744,33 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
     if (e == Enforced::kYes) frozen_yes.push_back(s);
     if (e == Enforced::kMaybe) frozen_maybe.push_back(s);
   }
-  // Measured before the new record enters the ledger.
+  // Measured before the new record enters the ledger: `exact` over the
+  // exact window, `sure` without the records the store may have dropped by
+  // retention, and `store_min`..`store_max` as the store may count them.
   struct Measured {
     PathLimit pl;
-    absl::int128 exact, kept, store;
+    absl::int128 exact, sure, store_min, store_max;
     int64_t req;
   };
   std::vector<Measured> limits;
   for (PathLimit& pl : PathLimits(agent, now)) {
     const std::string id = ScopeIdOf(pl.scope_index, a);
-    Measured m{pl, 0, 0, 0, pl.limit.usd ? a.amount_usd : 1};
-    m.exact = Usage(pl.scope_index, id, pl.check, pl.check.interval.start, true);
-    m.kept = Usage(pl.scope_index, id, pl.check, pl.check.interval.start, false);
-    m.store = Usage(pl.scope_index, id, pl.check,
-                    traits_.counted_from(pl.check, now), false);
+    const absl::Time start = pl.check.interval.start;
+    const absl::Time from = traits_.counted_from(pl.check, now);
+    Measured m{pl, 0, 0, 0, 0, pl.limit.usd ? a.amount_usd : 1};
+    m.exact = Usage(pl.scope_index, id, pl.check, start, Counting::kAll, now);
+    m.sure = Usage(pl.scope_index, id, pl.check, start, Counting::kSure, now);
+    m.store_min =
+        Usage(pl.scope_index, id, pl.check, from, Counting::kSure, now);
+    m.store_max =
+        Usage(pl.scope_index, id, pl.check, from, Counting::kKept, now);
     limits.push_back(std::move(m));
   }
-  const int tier_lo = TierOf(agent, a.amount_usd, now, false);
-  const int tier_hi = TierOf(agent, a.amount_usd, now, true);
+  bool tier_beyond_int64 = false;
+  const int tier_exact = TierOf(agent, a.amount_usd, now, Counting::kAll,
+                                false, &tier_beyond_int64);
+  const int tier_lo = TierOf(agent, a.amount_usd, now, Counting::kSure, false);
+  const int tier_hi = TierOf(agent, a.amount_usd, now, Counting::kKept, true);
   AddRecord(in, a);
 
   auto describe = [&](const Measured& m, const absl::int128& used) {
@@ -753,21 +791,33 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
                                        " is frozen (FreezeScope returned)"));
     }
     for (const Measured& m : limits) {
-      if (m.kept + m.req > m.pl.limit.cap) {
-        Fail("over-admission", absl::StrCat(what, ": ", describe(m, m.kept),
+      if (m.sure + m.req > m.pl.limit.cap) {
+        Fail("over-admission", absl::StrCat(what, ": ", describe(m, m.sure),
                                             " exceeds the cap"));
       } else if (m.exact + m.req > m.pl.limit.cap) {
-        Fail("over-admission-forgotten",
+        Fail("retention",
              absl::StrCat(what, ": ", describe(m, m.exact),
-                          " exceeds the cap, counting records the store "
-                          "dropped by retention before the window grew"));
+                          " exceeds the cap, counting spends the store may "
+                          "have dropped: they were past their retention, "
+                          "set when the window was shorter or the limit "
+                          "did not exist"));
       }
     }
     const int t = DecisionTier(a.decision);
     if (t < DecisionLevel(tier_lo) || t > DecisionLevel(tier_hi)) {
-      Fail("decision", absl::StrCat(what, ": tier expected between ", tier_lo,
-                                    " and ", tier_hi, " (0 instant, 1 notify, "
-                                    "2 delay, 3 approval)"));
+      Fail("decision",
+           absl::StrCat(what, ": tier expected between ", tier_lo, " and ",
+                        tier_hi, " (0 instant, 1 notify, 2 delay, 3 approval)",
+                        tier_beyond_int64
+                            ? "; a cumulative spend plus this one is beyond "
+                              "int64"
+                            : ""));
+    } else if (t < DecisionLevel(tier_exact)) {
+      Fail("retention",
+           absl::StrCat(what, ": the exact ledger puts it in tier ",
+                        tier_exact, " (2 delay, 3 approval): a cumulative "
+                        "threshold's window counts spends the store may have "
+                        "dropped (retention ignores tier windows)"));
     }
     const absl::Duration ttl = absl::Seconds(policy_.hold_ttl_s);
     const ExpiredHolds org_expiry =
@@ -831,27 +881,51 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
       continue;
     }
     explained = true;
-    if (!(m->store + m->req > m->pl.limit.cap)) {
+    if (!(m->store_max + m->req > m->pl.limit.cap)) {
       Fail("decision",
-           absl::StrCat(what, ": denied by ", describe(*m, m->store),
+           absl::StrCat(what, ": denied by ", describe(*m, m->store_max),
                         " although that fits (spurious denial)"));
     }
     const std::optional<int64_t> spent = ParseSpent(v.spent, m->pl.limit.usd);
-    if (!spent || absl::int128(*spent) != m->store) {
-      Fail("ledger", absl::StrCat(what, ": the store counts ", v.spent,
-                                  " spent on ", v.scope, " ", v.limit,
-                                  ", the ledger ",
-                                  m->pl.limit.usd ? Micros(m->store)
-                                                  : Wide(absl::uint128(m->store)).ToString()));
+    if (!spent || absl::int128(*spent) < m->store_min ||
+        absl::int128(*spent) > m->store_max) {
+      // Name what the ledger counts, so that the odd one out can be found.
+      std::vector<std::string> counted;
+      const std::string id = ScopeIdOf(m->pl.scope_index, a);
+      const absl::Time from = traits_.counted_from(m->pl.check, now);
+      for (const Record& r : records_) {
+        if (r.gone || !Charges(r.a) ||
+            ScopeIdOf(m->pl.scope_index, r.a) != id || r.a.created_at < from ||
+            r.a.created_at >= m->pl.check.interval.end || r.a.id == a.id) {
+          continue;
+        }
+        if (counted.size() == 8) counted.push_back("...");
+        if (counted.size() > 8) break;
+        counted.push_back(absl::StrCat("#", r.index, " ",
+                                       Micros(ChargedUsd(r.a)), " at ",
+                                       Time(r.a.created_at)));
+      }
+      Fail("ledger",
+           absl::StrCat(what, ": the store counts ", v.spent, " spent on ",
+                        v.scope, " ", v.limit, " (", m->pl.limit.window,
+                        " from ", Time(from), " to ",
+                        Time(m->pl.check.interval.end), "), the ledger ",
+                        m->pl.limit.usd
+                            ? Micros(m->store_max)
+                            : Wide(absl::uint128(m->store_max)).ToString(),
+                        m->store_max > kInt64Max
+                            ? " (beyond int64: the store's sum wrapped)"
+                            : "",
+                        ": ", absl::StrJoin(counted, ", ")));
     }
   }
   for (const Measured& m : limits) {
-    if (m.store + m.req > m.pl.limit.cap &&
+    if (m.store_min + m.req > m.pl.limit.cap &&
         !reported.contains({m.pl.scope, m.pl.limit.name})) {
       Fail("decision",
-           absl::StrCat(what, ": ", describe(m, m.store),
+           absl::StrCat(what, ": ", describe(m, m.store_min),
                         " exceeds the cap but is not reported",
-                        m.store + m.req > kInt64Max
+                        m.store_min + m.req > kInt64Max
                             ? " (used + requested is beyond int64)"
                             : ""));
     }
@@ -1088,6 +1162,7 @@ void Oracle::OnSweep(absl::Time now, bool store_up,
                 "SweepExpired");
     return;
   }
+  latest_sweep_ = std::max(latest_sweep_, now);
   std::vector<size_t> due;
   for (Record& r : records_) {
     if (!r.gone && r.a.status == AuthorizationStatus::kHeld &&
@@ -1288,6 +1363,7 @@ void Oracle::OnRebuild(absl::Time now, const absl::StatusOr<size_t>& restored) {
     r.gone = r.a.created_at < since;
     if (!r.gone) {
       ++expected;
+      r.retain_until = r.a.created_at + Retention();
       to_check_.insert(static_cast<size_t>(r.index));
     }
   }
@@ -1374,8 +1450,9 @@ void Oracle::CheckStore(absl::Time now, bool full) {
   std::set<size_t> check = to_check_;
   check.insert(changed_.begin(), changed_.end());
   // A rotating sample, so that every record is compared now and then
-  // without a store round trip per record per step.
-  constexpr size_t kSample = 12;
+  // without a store round trip per record per step (on Redis, the sample's
+  // round trips cost about as much as the step itself).
+  constexpr size_t kSample = 4;
   for (size_t n = 0; n < (full ? records_.size() : kSample) && !records_.empty();
        ++n) {
     check.insert(sample_cursor_++ % records_.size());

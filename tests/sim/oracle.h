@@ -55,7 +55,7 @@ inline absl::Time ExactStart(const LimitCheck& c, absl::Time) {
 // One broken invariant.
 struct Finding {
   int step = 0;
-  // "over-admission", "over-admission-forgotten", "exactly-once",
+  // "over-admission", "retention", "exactly-once",
   // "exactly-once-expired", "exactly-once-rebuild", "kill-switch", "fail-closed", "valuation",
   // "audit", "ledger", "bundle", "decision", "count-held".
   std::string invariant;
@@ -70,8 +70,13 @@ class Oracle {
     Authorization a;           // As the store must hold it now.
     AuthorizeInput request;    // What created it, for replays.
     std::string last_tx_hash;  // Of its last settle attempt.
-    // Dropped by the store (retention, or not restored by a rebuild); its
-    // audit trail still knows it.
+    // No store drops it before this (engine.cc's retain_until, from the
+    // policy at its creation, or RecordRetention when a rebuild restored
+    // it); a MemoryBudgetStore drops it at the first sweep after, unless it
+    // is HELD.
+    absl::Time retain_until;
+    // Seen dropped by the store (retention, or not restored by a rebuild);
+    // its audit trail still knows it.
     bool gone = false;
   };
   // Whether the budget store enforces a scope's freeze.
@@ -174,17 +179,27 @@ class Oracle {
                                     absl::Time now) const;
   LimitCheck CheckFor(int scope_index, const SimLimit& limit,
                       absl::Time now) const;
-  // Charged to the check's scope from `from` to the interval's end; with
-  // `with_gone`, also by records the store dropped.
+  // Which records a usage counts.
+  enum class Counting {
+    kAll,   // Every one the engine answered: the exact ledger.
+    kKept,  // Those the store may still have (not seen dropped).
+    kSure,  // Those the store must still have (not past retain_until).
+  };
+  // Charged to the check's scope from `from` to the interval's end.
   absl::int128 Usage(int scope_index, const std::string& scope_id,
                      const LimitCheck& check, absl::Time from,
-                     bool with_gone) const;
+                     Counting counting, absl::Time now) const;
   static std::string ScopeIdOf(int scope_index, const Authorization& a);
 
-  // The tier the spend falls in: 0 instant/notify, 1 delay, 2 approval,
-  // counting cumulative usage from `counted_from`.
+  // The tier the spend falls in (0 instant, 1 notify, 2 delay, 3
+  // approval), counting cumulative usage as `counting` says, from the
+  // window's start or (with `store_bound`) from where the store counts;
+  // sets `beyond_int64` when a window's spend plus this one passes int64.
   int TierOf(const SimAgent& agent, int64_t usd, absl::Time now,
-             bool store_bound) const;
+             Counting counting, bool store_bound,
+             bool* beyond_int64 = nullptr) const;
+  // The strictest tier the spend's own value puts it in.
+  int PerTxTier(const SimAgent& agent, int64_t usd) const;
   // The cumulative tier thresholds the engine checks with the limits.
   std::vector<int64_t> CumulativeCaps(const SimAgent& agent, int per_tx_tier)
       const;
@@ -195,6 +210,9 @@ class Oracle {
   void Replayed(const AuthorizeInput& in, absl::Time now, const Record& r,
                 const AuthorizeOutput& out);
   size_t AddRecord(const AuthorizeInput& in, const Authorization& a);
+  // When the store may first drop `a` (a lower bound of engine.cc's
+  // retain_until), from the policy now.
+  absl::Time RetainUntil(const Authorization& a) const;
 
   // Expects `got` to fail with `code` (else a finding of `invariant`).
   // Returns whether it did fail.
@@ -215,6 +233,7 @@ class Oracle {
   absl::TimeZone zone_;
   int64_t policy_version_ = 0;
   int step_ = 0;
+  absl::Time latest_sweep_ = absl::InfinitePast();  // Of a sweep that ran.
 
   std::vector<Record> records_;
   std::map<std::string, size_t> by_id_;

@@ -32,14 +32,16 @@ const std::vector<std::string>& TimeZones() {
   return *zones;
 }
 
-int64_t RandomCap(Chooser& c, bool usd) {
-  if (!usd) return c.OneIn(5) ? 1 : c.Between(1, 20);
+// `scale` widens ordinary caps of the scopes many agents share.
+int64_t RandomCap(Chooser& c, bool usd, int scale = 1) {
+  if (!usd) return c.OneIn(5) ? 1 : c.Between(1, 20 * scale);
   // Mostly caps that a few ordinary spends fill; sometimes the bounds.
   if (c.OneIn(4)) return AdversarialUsdMicros(c, c.OneIn(8));
-  return c.Between(10, 5000) * 1'000'000;
+  return c.Between(10, 5000) * scale * 1'000'000;
 }
 
-SimLimit RandomLimit(Chooser& c, const std::vector<SimLimit>& existing) {
+SimLimit RandomLimit(Chooser& c, const std::vector<SimLimit>& existing,
+                     int scale = 1) {
   SimLimit l;
   for (int i = 0; i < 100; ++i) {
     l.name = absl::StrCat("l", c.Below(100));
@@ -49,15 +51,15 @@ SimLimit RandomLimit(Chooser& c, const std::vector<SimLimit>& existing) {
     if (!taken) break;
   }
   l.usd = !c.OneIn(4);
-  l.cap = RandomCap(c, l.usd);
+  l.cap = RandomCap(c, l.usd, scale);
   l.window = c.Pick(Windows());
   return l;
 }
 
-std::vector<SimLimit> RandomLimits(Chooser& c, int max) {
+std::vector<SimLimit> RandomLimits(Chooser& c, int max, int scale) {
   std::vector<SimLimit> limits;
   for (int64_t n = c.Between(0, max); n > 0; --n) {
-    SimLimit l = RandomLimit(c, limits);
+    SimLimit l = RandomLimit(c, limits, scale);
     if (std::none_of(limits.begin(), limits.end(),
                      [&](const SimLimit& e) { return e.name == l.name; })) {
       limits.push_back(std::move(l));
@@ -268,9 +270,11 @@ SimPolicy RandomPolicy(Chooser& c, bool allow_invalid) {
   p.timezone = c.OneIn(2) ? "UTC" : c.Pick(TimeZones());
   p.expired_count = !c.OneIn(3);
   p.hold_ttl_s = c.Pick(std::vector<int64_t>{60, 900, 900, 3600, 86400});
-  p.org_limits = RandomLimits(c, 2);
+  // An org's ceiling is wider than a department's, which is wider than an
+  // agent's (caps are random either way, so any of them may bind).
+  p.org_limits = RandomLimits(c, 2, 8);
   for (const char* d : {"d0", "d1", "d2"}) {
-    p.departments.push_back({d, RandomLimits(c, 2), std::nullopt});
+    p.departments.push_back({d, RandomLimits(c, 2, 3), std::nullopt});
   }
   // Several agents share d0's limits; several wallets share an agent's.
   const std::vector<std::pair<std::string, std::string>> agents = {
@@ -287,7 +291,7 @@ SimPolicy RandomPolicy(Chooser& c, bool allow_invalid) {
     SimAgent a;
     a.id = agents[i].first;
     a.department = agents[i].second;
-    a.limits = RandomLimits(c, 2);
+    a.limits = RandomLimits(c, 2, 1);
     if (c.OneIn(4)) a.per_tx_max = RandomThreshold(c);
     for (const auto& [wid, chain] : wallets[i]) {
       a.wallets.push_back(wid);
@@ -362,7 +366,7 @@ std::string MutatePolicy(Chooser& c, const UsedFn& used, SimPolicy* p) {
                 1, u == kInt64Max ? u : u + c.Between(-1, 1));
             break;
           default:
-            l.cap = RandomCap(c, l.usd);
+            l.cap = RandomCap(c, l.usd, 3 - slot.index);
         }
         what.push_back(absl::StrCat(where, l.name, " cap ", before, "->", l.cap,
                                     " (used ", u, ")"));
@@ -371,7 +375,7 @@ std::string MutatePolicy(Chooser& c, const UsedFn& used, SimPolicy* p) {
       case 5:
       case 15:
         if (slot.limits->size() < 3) {
-          slot.limits->push_back(RandomLimit(c, *slot.limits));
+          slot.limits->push_back(RandomLimit(c, *slot.limits, 3 - slot.index));
           const SimLimit& l = slot.limits->back();
           if (std::count_if(slot.limits->begin(), slot.limits->end(),
                             [&](const SimLimit& e) {

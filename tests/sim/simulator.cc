@@ -55,8 +55,8 @@ enum class Op {
 constexpr std::pair<Op, int> kOps[] = {
     {Op::kAuthorize, 330}, {Op::kReplaySame, 70},   {Op::kReplayOther, 25},
     {Op::kKeyOtherAgent, 10}, {Op::kSettle, 110},   {Op::kVoid, 55},
-    {Op::kSweep, 45},      {Op::kClock, 120},       {Op::kFreeze, 25},
-    {Op::kUnfreeze, 25},   {Op::kDecommission, 2},  {Op::kVote, 70},
+    {Op::kSweep, 45},      {Op::kClock, 120},       {Op::kFreeze, 20},
+    {Op::kUnfreeze, 30},   {Op::kDecommission, 2},  {Op::kVote, 70},
     {Op::kBundle, 25},     {Op::kGet, 20},          {Op::kListPending, 10},
     {Op::kOutage, 8},      {Op::kLoseData, 5}};
 
@@ -255,12 +255,18 @@ class World {
         in.idempotency_key.empty() ? "" : absl::StrCat(" key ", in.idempotency_key),
         " -> ");
     if (!out.ok()) return absl::StrCat(line, Code(out.status()));
-    const std::optional<size_t> i = oracle_.IndexOf(out->authorization.id);
+    const Authorization& a = out->authorization;
+    const std::optional<size_t> i = oracle_.IndexOf(a.id);
+    std::string why;
+    if (!a.violations.empty()) {
+      why = absl::StrCat(" (", a.violations[0].code, " ", a.violations[0].scope,
+                         a.violations[0].limit.empty() ? "" : " ",
+                         a.violations[0].limit, ")");
+    }
     return absl::StrCat(line, out->replayed ? "replayed " : "",
-                        DecisionName(out->authorization.decision), " ",
-                        StatusName(out->authorization.status), " $",
-                        UsdText(out->authorization.amount_usd),
-                        i ? absl::StrCat(" #", *i) : "");
+                        DecisionName(a.decision), " ", StatusName(a.status),
+                        " $", UsdText(a.amount_usd),
+                        i ? absl::StrCat(" #", *i) : "", why);
   }
 
   std::string AuthorizeFresh() {
@@ -273,12 +279,20 @@ class World {
     in.wallet_id = rng_.OneIn(30)
                        ? policy().wallets[rng_.Below(policy().wallets.size())].id
                        : agent.wallets[rng_.Below(agent.wallets.size())];
-    const SimAsset* asset = rng_.OneIn(40)
-                                ? nullptr
-                                : &policy().assets[rng_.Below(policy().assets.size())];
+    // Mostly priced assets (the last one, NOPRICE, has none), rarely one the
+    // bundle does not list.
+    const std::vector<SimAsset>& assets = policy().assets;
+    const SimAsset* asset =
+        rng_.OneIn(50)   ? nullptr
+        : rng_.OneIn(25) ? &assets.back()
+                         : &assets[rng_.Below(assets.size() - 1)];
     in.asset = asset ? asset->symbol : "UNLISTED";
+    // Sometimes the tightest boundary, which decides whether a spend fits.
     const std::vector<int64_t> bounds = oracle_.Boundaries(agent.id, now());
-    const int64_t boundary = bounds.empty() ? -1 : rng_.Pick(bounds);
+    const int64_t boundary =
+        bounds.empty()    ? -1
+        : rng_.OneIn(4)   ? *std::min_element(bounds.begin(), bounds.end())
+                          : rng_.Pick(bounds);
     in.amount = AdversarialAmount(rng_, asset ? *asset : SimAsset{"UNLISTED", 6, {}},
                                   boundary);
     if (rng_.OneIn(5)) in.destination = rng_.Pick(Destinations());
@@ -478,7 +492,11 @@ class World {
     const std::vector<std::string> all = AllScopes(policy());
     std::vector<std::string> pool;
     const uint64_t r = rng_.Below(100);
-    const char* kind = r < 40 ? "wallet/" : r < 70 ? "agent/" : r < 90 ? "department/" : "org/";
+    // An org freeze stops everything; keep it rare.
+    const char* kind = r < 45   ? "wallet/"
+                       : r < 80 ? "agent/"
+                       : r < 95 ? "department/"
+                                : "org/";
     for (const std::string& s : all) {
       if (s.rfind(kind, 0) == 0) pool.push_back(s);
     }
@@ -499,7 +517,10 @@ class World {
   std::string Unfreeze() {
     std::vector<std::string> frozen;
     for (const auto& [scope, st] : oracle_.scopes()) {
-      if (st.durable) frozen.push_back(scope);
+      // A decommissioned scope cannot be unfrozen: try that only rarely.
+      if (st.durable && (!st.decommissioned || rng_.OneIn(10))) {
+        frozen.push_back(scope);
+      }
     }
     const std::string scope = !frozen.empty() && !rng_.OneIn(7)
                                   ? frozen[rng_.Below(frozen.size())]
