@@ -55,7 +55,8 @@ class RedisBackend final : public Backend {
   BudgetStore* store() override { return store_.get(); }
   StoreTraits traits() const override {
     return {"redis", &RedisBudgetStore::CountedFrom,
-            RedisBudgetStore::kMaxExactMicros};
+            RedisBudgetStore::kMaxExactMicros,
+            /*calendar_by_charge_day=*/true};
   }
   absl::Status LoseAllData() override {
     absl::StatusOr<RedisReply> r = admin_.Command({"FLUSHALL"});

@@ -169,6 +169,20 @@ std::string DiffRecords(const Authorization& want, const Authorization& got) {
   return absl::StrJoin(d, "; ");
 }
 
+namespace {
+
+// Whether `got` differs from `want` only in the votes of a record that
+// needs no approvals (a DELAYED one, whose rejection cancels it).
+bool OnlyDelayedVotesDiffer(const Authorization& want,
+                            const Authorization& got) {
+  Authorization with_votes = got;
+  with_votes.votes = want.votes;
+  return want.approvals_required == 0 && want.votes != got.votes &&
+         DiffRecords(want, with_votes).empty();
+}
+
+}  // namespace
+
 Oracle::Oracle(StoreTraits traits, BudgetStore* store)
     : traits_(std::move(traits)), store_(store), zone_(absl::UTCTimeZone()) {}
 
@@ -277,14 +291,22 @@ std::string Oracle::ScopeIdOf(int scope_index, const Authorization& a) {
 
 absl::int128 Oracle::Usage(int scope_index, const std::string& scope_id,
                            const LimitCheck& check, absl::Time from,
-                           Counting counting, absl::Time now) const {
+                           Counting counting, absl::Time now,
+                           bool as_store) const {
+  const bool by_day =
+      as_store && check.calendar && traits_.calendar_by_charge_day;
+  const absl::CivilDay first = absl::ToCivilDay(check.interval.start, zone_);
+  const absl::CivilDay last =
+      absl::ToCivilDay(check.interval.end - absl::Nanoseconds(1), zone_);
   absl::int128 used = 0;
   for (const Record& r : records_) {
     const Authorization& a = r.a;
+    const bool inside = by_day ? r.charge_day >= first && r.charge_day <= last
+                               : a.created_at >= from &&
+                                     a.created_at < check.interval.end;
     if ((counting == Counting::kKept && r.gone) ||
         (counting == Counting::kSure && MayBeGone(r, now)) || !Charges(a) ||
-        ScopeIdOf(scope_index, a) != scope_id || a.created_at < from ||
-        a.created_at >= check.interval.end) {
+        ScopeIdOf(scope_index, a) != scope_id || !inside) {
       continue;
     }
     used += check.kind == Limit::Kind::kUsd ? ChargedUsd(a) : 1;
@@ -366,7 +388,8 @@ int Oracle::TierOf(const SimAgent& agent, int64_t usd, absl::Time now,
       const std::string id = index == 1 ? agent.department : agent.id;
       const absl::Time from =
           store_bound ? traits_.counted_from(c, now) : c.interval.start;
-      const absl::int128 sum = Usage(index, id, c, from, counting, now) + usd;
+      const absl::int128 sum =
+          Usage(index, id, c, from, counting, now, store_bound) + usd;
       if (sum > *above) tier = std::max(tier, level);
       if (beyond_int64 != nullptr && sum > kInt64Max) *beyond_int64 = true;
     }
@@ -473,6 +496,7 @@ size_t Oracle::AddRecord(const AuthorizeInput& in, const Authorization& a) {
   r.a = a;
   r.request = in;
   r.retain_until = RetainUntil(a);
+  r.charge_day = absl::ToCivilDay(a.created_at, zone_);
   records_.push_back(std::move(r));
   by_id_[a.id] = i;
   if (!in.idempotency_key.empty()) {
@@ -760,10 +784,10 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
     Measured m{pl, 0, 0, 0, 0, pl.limit.usd ? a.amount_usd : 1};
     m.exact = Usage(pl.scope_index, id, pl.check, start, Counting::kAll, now);
     m.sure = Usage(pl.scope_index, id, pl.check, start, Counting::kSure, now);
-    m.store_min =
-        Usage(pl.scope_index, id, pl.check, from, Counting::kSure, now);
-    m.store_max =
-        Usage(pl.scope_index, id, pl.check, from, Counting::kKept, now);
+    m.store_min = Usage(pl.scope_index, id, pl.check, from, Counting::kSure,
+                        now, /*as_store=*/true);
+    m.store_max = Usage(pl.scope_index, id, pl.check, from, Counting::kKept,
+                        now, /*as_store=*/true);
     limits.push_back(std::move(m));
   }
   bool tier_beyond_int64 = false;
@@ -791,9 +815,26 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
                                        " is frozen (FreezeScope returned)"));
     }
     for (const Measured& m : limits) {
-      if (m.sure + m.req > m.pl.limit.cap) {
-        Fail("over-admission", absl::StrCat(what, ": ", describe(m, m.sure),
-                                            " exceeds the cap"));
+      if (m.sure + m.req > m.pl.limit.cap &&
+          !(m.store_min + m.req > m.pl.limit.cap) && m.pl.check.calendar &&
+          traits_.calendar_by_charge_day) {
+        // The store admitted by its own count, which is wrong: charges sit
+        // in the local days of the zone they were made in.
+        Fail("calendar-zone",
+             absl::StrCat(what, ": ", describe(m, m.sure),
+                          " exceeds the cap; the store counts ",
+                          m.pl.limit.usd
+                              ? Micros(m.store_min)
+                              : Wide(absl::uint128(m.store_min)).ToString(),
+                          " from its per-local-day buckets, filled in the "
+                          "org's previous time zone"));
+      } else if (m.sure + m.req > m.pl.limit.cap) {
+        Fail("over-admission",
+             absl::StrCat(what, ": ", describe(m, m.sure), " exceeds the cap",
+                          m.sure + m.req > kInt64Max
+                              ? " (the sum is beyond int64: wrapped, it "
+                                "looks small)"
+                              : ""));
       } else if (m.exact + m.req > m.pl.limit.cap) {
         Fail("retention",
              absl::StrCat(what, ": ", describe(m, m.exact),
@@ -887,8 +928,12 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
                         " although that fits (spurious denial)"));
     }
     const std::optional<int64_t> spent = ParseSpent(v.spent, m->pl.limit.usd);
-    if (!spent || absl::int128(*spent) < m->store_min ||
-        absl::int128(*spent) > m->store_max) {
+    // Redis sums in Lua doubles, exact up to its bound only; past it the
+    // sum is over any cap it accepts anyway, and only the figure is off.
+    const bool inexact = traits_.max_exact_micros &&
+                         m->store_max > *traits_.max_exact_micros;
+    if (!inexact && (!spent || absl::int128(*spent) < m->store_min ||
+                     absl::int128(*spent) > m->store_max)) {
       // Name what the ledger counts, so that the odd one out can be found.
       std::vector<std::string> counted;
       const std::string id = ScopeIdOf(m->pl.scope_index, a);
@@ -1364,6 +1409,7 @@ void Oracle::OnRebuild(absl::Time now, const absl::StatusOr<size_t>& restored) {
     if (!r.gone) {
       ++expected;
       r.retain_until = r.a.created_at + Retention();
+      r.charge_day = absl::ToCivilDay(r.a.created_at, zone_);
       to_check_.insert(static_cast<size_t>(r.index));
     }
   }
@@ -1412,8 +1458,13 @@ void Oracle::CheckAudit(const std::vector<TrailEvent>& events) {
         continue;
       }
       if (const std::string d = DiffRecords(r->a, ea); !d.empty()) {
-        Fail("audit", absl::StrCat(at, " for ", Label(*r),
-                                   " disagrees with the ledger: ", d));
+        Fail(OnlyDelayedVotesDiffer(r->a, ea) ? "audit-vote" : "audit",
+             absl::StrCat(at, " for ", Label(*r),
+                          " disagrees with the ledger: ", d,
+                          OnlyDelayedVotesDiffer(r->a, ea)
+                              ? " (the record of a rejected DELAYED spend "
+                                "lost the vote: who cancelled it)"
+                              : ""));
       }
       seen.insert(static_cast<size_t>(r->index));
       if (e.type == AuditEvent::Type::kAuthorizationDecided) ++decided[ea.id];
@@ -1478,7 +1529,9 @@ void Oracle::CheckStore(absl::Time now, bool full) {
       continue;
     }
     if (const std::string d = DiffRecords(r.a, *got); !d.empty()) {
-      Fail("ledger", absl::StrCat(Label(r), " in the store: ", d));
+      // A rebuild restores what the trail recorded; the trail lost the vote.
+      Fail(OnlyDelayedVotesDiffer(r.a, *got) ? "audit-vote" : "ledger",
+           absl::StrCat(Label(r), " in the store: ", d));
       r.a = *got;
     }
   }

@@ -25,6 +25,7 @@
 
 #include "absl/numeric/int128.h"
 #include "absl/status/statusor.h"
+#include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "governance/audit_log.h"
 #include "governance/budget_store.h"
@@ -46,6 +47,9 @@ struct StoreTraits {
   // Redis compares in Lua doubles and refuses amounts and caps above this
   // (INVALID_ARGUMENT); unset for exact stores.
   std::optional<int64_t> max_exact_micros;
+  // Redis reads a calendar window from per-local-day buckets, each charge
+  // in the day of the org's time zone when it was charged (or restored).
+  bool calendar_by_charge_day = false;
 };
 
 inline absl::Time ExactStart(const LimitCheck& c, absl::Time) {
@@ -75,6 +79,8 @@ class Oracle {
     // it); a MemoryBudgetStore drops it at the first sweep after, unless it
     // is HELD.
     absl::Time retain_until;
+    // The local day of the org's zone it was charged in (or restored in).
+    absl::CivilDay charge_day;
     // Seen dropped by the store (retention, or not restored by a rebuild);
     // its audit trail still knows it.
     bool gone = false;
@@ -185,10 +191,13 @@ class Oracle {
     kKept,  // Those the store may still have (not seen dropped).
     kSure,  // Those the store must still have (not past retain_until).
   };
-  // Charged to the check's scope from `from` to the interval's end.
+  // Charged to the check's scope from `from` to the interval's end; with
+  // `as_store`, a calendar window as the store reads it (see
+  // StoreTraits::calendar_by_charge_day).
   absl::int128 Usage(int scope_index, const std::string& scope_id,
                      const LimitCheck& check, absl::Time from,
-                     Counting counting, absl::Time now) const;
+                     Counting counting, absl::Time now,
+                     bool as_store = false) const;
   static std::string ScopeIdOf(int scope_index, const Authorization& a);
 
   // The tier the spend falls in (0 instant, 1 notify, 2 delay, 3

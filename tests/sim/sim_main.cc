@@ -9,6 +9,7 @@
 // Exit status: 0 when every run passed, 1 when one found something, 2 on a
 // usage or setup error.
 
+#include <algorithm>
 #include <cstdint>
 #include <iostream>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "tests/sim/simulator.h"
@@ -52,22 +54,33 @@ void Print(const SimResult& r, const SimOptions& options) {
             << r.admitted << " admitted, " << r.denied << " denied\n";
   for (const Finding& f : r.findings) {
     std::cout << "  step " << f.step << " [" << f.invariant << "] "
+              << (options.ignore.contains(f.invariant) ? "(ignored) " : "")
               << f.message << "\n";
   }
-  if (options.keep_going && !r.counts.empty()) {
+  if (!r.counts.empty()) {
     std::cout << "  findings by invariant:";
     for (const auto& [inv, n] : r.counts) std::cout << " " << inv << "=" << n;
     std::cout << "\n";
   }
-  if (!r.findings.empty()) {
+  if (r.failed) {
     std::cout << "  last steps:\n";
     for (absl::string_view line : absl::StrSplit(r.trace, '\n')) {
       std::cout << "    " << line << "\n";
     }
-    const int step = r.findings.front().step;
+    int step = options.steps;
+    for (const Finding& f : r.findings) {
+      if (!options.ignore.contains(f.invariant)) {
+        step = std::min(step, f.step > 0 ? f.step : options.steps);
+      }
+    }
     std::cout << "  reproduce: warden_sim --store " << r.store << " --seed "
-              << r.seed << " --steps " << (step > 0 ? step : options.steps)
-              << (options.keep_going ? " --keep-going" : "") << "\n";
+              << r.seed << " --steps " << step
+              << (options.keep_going ? " --keep-going" : "")
+              << (options.ignore.empty()
+                      ? ""
+                      : absl::StrCat(" --ignore ",
+                                     absl::StrJoin(options.ignore, ",")))
+              << "\n";
   }
   std::cout.flush();
 }

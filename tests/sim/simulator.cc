@@ -720,10 +720,12 @@ SimResult RunSimulation(const SimOptions& options, Backend* backend) {
     const std::vector<Finding>& all = oracle.findings();
     for (; seen < all.size(); ++seen) {
       const Finding& f = all[seen];
-      if (res.counts[f.invariant]++ == 0 || !options.keep_going) {
+      const bool ignored = options.ignore.contains(f.invariant);
+      if (res.counts[f.invariant]++ == 0 ||
+          (!options.keep_going && !ignored)) {
         res.findings.push_back(f);
       }
-      if (!options.ignore.contains(f.invariant)) res.failed = true;
+      if (!ignored) res.failed = true;
     }
   };
   if (absl::Status st = backend->Reset(); !st.ok()) {
@@ -752,9 +754,7 @@ SimResult RunSimulation(const SimOptions& options, Backend* backend) {
     world.Finish();
     collect(world.oracle());
   }
-  if (!res.findings.empty()) {
-    res.trace = absl::StrJoin(trace, "\n");
-  }
+  if (res.failed) res.trace = absl::StrJoin(trace, "\n");
   res.admitted = world.oracle().admitted();
   res.denied = world.oracle().denied();
   res.seconds = absl::ToDoubleSeconds(absl::Now() - wall);
