@@ -210,10 +210,14 @@ inline SimPrice AdversarialPrice(Chooser& c, bool allow_zero) {
     case 7:
       return {two122 + absl::uint128(c.Between(1, 1000)),
               static_cast<int>(c.Between(0, 3))};
+    // Half the time without fractional digits, which (with few token
+    // decimals) makes the valuation scale the mantissa up, not down.
     case 8:
-      return {absl::uint128(1) << 127, static_cast<int>(c.Between(0, 12))};
+      return {absl::uint128(1) << 127,
+              c.OneIn(2) ? 0 : static_cast<int>(c.Between(0, 12))};
     case 9:
-      return {absl::Uint128Max(), static_cast<int>(c.Between(0, 12))};
+      return {absl::Uint128Max(),
+              c.OneIn(2) ? 0 : static_cast<int>(c.Between(0, 12))};
     case 10: {
       absl::uint128 p = 1;
       for (int64_t i = c.Between(0, 30); i > 0; --i) p *= 10;

@@ -318,6 +318,11 @@ SimPolicy RandomPolicy(Chooser& c, bool allow_invalid) {
     } else if (a.symbol == "ETH" && !c.OneIn(4)) {
       a.decimals = 18;
       a.price = SimPrice{3000123456789012, 12};
+    } else if (a.symbol == "WHOLE" && !c.OneIn(4)) {
+      // No decimals: a price's mantissa is scaled up by 10^6 (the widest
+      // intermediate), and sometimes it is huge.
+      a.decimals = 0;
+      a.price = AdversarialPrice(c, allow_invalid && c.OneIn(4));
     } else {
       a.decimals = AdversarialDecimals(c);
       a.price = AdversarialPrice(c, allow_invalid && c.OneIn(4));
