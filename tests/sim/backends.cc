@@ -56,7 +56,7 @@ class RedisBackend final : public Backend {
   StoreTraits traits() const override {
     return {"redis", &RedisBudgetStore::CountedFrom,
             RedisBudgetStore::kMaxExactMicros,
-            /*calendar_by_charge_day=*/true};
+            /*calendar_by_charge_day=*/true, /*full_check_every=*/50};
   }
   absl::Status LoseAllData() override {
     absl::StatusOr<RedisReply> r = admin_.Command({"FLUSHALL"});

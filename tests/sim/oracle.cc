@@ -132,40 +132,53 @@ int DecisionLevel(int tier) { return tier <= 1 ? 1 : tier; }
 
 std::string DiffRecords(const Authorization& want, const Authorization& got) {
   std::vector<std::string> d;
-  auto diff = [&](const char* what, const std::string& w, const std::string& g) {
-    if (w != g) d.push_back(absl::StrCat(what, " ", w, " (oracle) != ", g));
+  // Compares first and formats only a difference: this runs for every
+  // record after every step.
+  auto diff = [&](const char* what, const auto& w, const auto& g,
+                  const auto& format) {
+    if (!(w == g)) {
+      d.push_back(absl::StrCat(what, " ", format(w), " (oracle) != ",
+                               format(g)));
+    }
   };
-  diff("status", StatusName(want.status), StatusName(got.status));
-  diff("decision", DecisionName(want.decision), DecisionName(got.decision));
-  diff("agent", want.agent_id, got.agent_id);
-  diff("wallet", want.wallet_id, got.wallet_id);
-  diff("amount", AmountText(want.amount), AmountText(got.amount));
-  diff("amount_usd", absl::StrCat(want.amount_usd),
-       absl::StrCat(got.amount_usd));
-  diff("created_at", Time(want.created_at), Time(got.created_at));
-  diff("idempotency_key", want.idempotency_key, got.idempotency_key);
+  const auto text = [](const std::string& v) { return v; };
+  const auto number = [](int64_t v) { return absl::StrCat(v); };
+  const auto units = [](absl::uint128 v) { return AmountText(v); };
+  const auto status = [](AuthorizationStatus v) {
+    return std::string(StatusName(v));
+  };
+  const auto decision = [](Decision v) { return std::string(DecisionName(v)); };
+  diff("status", want.status, got.status, status);
+  diff("decision", want.decision, got.decision, decision);
+  diff("agent", want.agent_id, got.agent_id, text);
+  diff("wallet", want.wallet_id, got.wallet_id, text);
+  diff("amount", want.amount, got.amount, units);
+  diff("amount_usd", want.amount_usd, got.amount_usd, number);
+  diff("created_at", want.created_at, got.created_at, Time);
+  diff("idempotency_key", want.idempotency_key, got.idempotency_key, text);
   if (want.status == AuthorizationStatus::kSettled ||
       got.status == AuthorizationStatus::kSettled) {
-    diff("settled_amount",
-         want.settled_amount ? AmountText(*want.settled_amount) : "-",
-         got.settled_amount ? AmountText(*got.settled_amount) : "-");
-    diff("settled_usd", absl::StrCat(want.settled_usd),
-         absl::StrCat(got.settled_usd));
-    diff("tx_hash", want.tx_hash, got.tx_hash);
+    diff("settled_amount", want.settled_amount, got.settled_amount,
+         [](const std::optional<absl::uint128>& v) {
+           return v ? AmountText(*v) : std::string("-");
+         });
+    diff("settled_usd", want.settled_usd, got.settled_usd, number);
+    diff("tx_hash", want.tx_hash, got.tx_hash, text);
   }
   if (want.status == AuthorizationStatus::kExpired) {
-    diff("expired_counted", want.expired_counted ? "1" : "0",
-         got.expired_counted ? "1" : "0");
+    diff("expired_counted", want.expired_counted, got.expired_counted,
+         [](bool v) { return std::string(v ? "1" : "0"); });
   }
   if (want.status != AuthorizationStatus::kDenied) {
-    diff("hold_expires_at", Time(want.hold_expires_at),
-         Time(got.hold_expires_at));
-    diff("on_expiry", want.on_expiry == ExpiredHolds::kCount ? "count" : "release",
-         got.on_expiry == ExpiredHolds::kCount ? "count" : "release");
+    diff("hold_expires_at", want.hold_expires_at, got.hold_expires_at, Time);
+    diff("on_expiry", want.on_expiry, got.on_expiry, [](ExpiredHolds v) {
+      return std::string(v == ExpiredHolds::kCount ? "count" : "release");
+    });
   }
-  diff("votes", absl::StrCat(want.votes.size()), absl::StrCat(got.votes.size()));
-  diff("approvals", absl::StrCat(want.Approvals()),
-       absl::StrCat(got.Approvals()));
+  diff("votes", static_cast<int64_t>(want.votes.size()),
+       static_cast<int64_t>(got.votes.size()), number);
+  diff("approvals", int64_t{want.Approvals()}, int64_t{got.Approvals()},
+       number);
   return absl::StrJoin(d, "; ");
 }
 
@@ -283,7 +296,8 @@ std::vector<Oracle::PathLimit> Oracle::PathLimits(const SimAgent& agent,
   return out;
 }
 
-std::string Oracle::ScopeIdOf(int scope_index, const Authorization& a) {
+const std::string& Oracle::ScopeIdOf(int scope_index,
+                                     const Authorization& a) {
   return scope_index == 0   ? a.org_id
          : scope_index == 1 ? a.department_id
                             : a.agent_id;
@@ -1498,15 +1512,21 @@ void Oracle::CheckAudit(const std::vector<TrailEvent>& events) {
 }
 
 void Oracle::CheckStore(absl::Time now, bool full) {
-  std::set<size_t> check = to_check_;
-  check.insert(changed_.begin(), changed_.end());
-  // A rotating sample, so that every record is compared now and then
-  // without a store round trip per record per step (on Redis, the sample's
-  // round trips cost about as much as the step itself).
-  constexpr size_t kSample = 4;
-  for (size_t n = 0; n < (full ? records_.size() : kSample) && !records_.empty();
-       ++n) {
-    check.insert(sample_cursor_++ % records_.size());
+  std::vector<size_t> check;
+  if (full) {
+    check.resize(records_.size());
+    for (size_t i = 0; i < check.size(); ++i) check[i] = i;
+  } else {
+    std::set<size_t> some = to_check_;
+    some.insert(changed_.begin(), changed_.end());
+    // A rotating sample, so that every record is compared now and then
+    // without a store round trip per record per step (on Redis, the
+    // sample's round trips cost about as much as the step itself).
+    constexpr size_t kSample = 4;
+    for (size_t n = 0; n < kSample && !records_.empty(); ++n) {
+      some.insert(sample_cursor_++ % records_.size());
+    }
+    check.assign(some.begin(), some.end());
   }
   int64_t held = 0;
   for (const Record& r : records_) {

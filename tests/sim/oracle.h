@@ -50,6 +50,9 @@ struct StoreTraits {
   // Redis reads a calendar window from per-local-day buckets, each charge
   // in the day of the org's time zone when it was charged (or restored).
   bool calendar_by_charge_day = false;
+  // How often (steps) the simulator compares every record with the store:
+  // each comparison is a Get per record, a round trip on Redis.
+  int full_check_every = 1;
 };
 
 inline absl::Time ExactStart(const LimitCheck& c, absl::Time) {
@@ -198,7 +201,8 @@ class Oracle {
                      const LimitCheck& check, absl::Time from,
                      Counting counting, absl::Time now,
                      bool as_store = false) const;
-  static std::string ScopeIdOf(int scope_index, const Authorization& a);
+  static const std::string& ScopeIdOf(int scope_index,
+                                       const Authorization& a);
 
   // The tier the spend falls in (0 instant, 1 notify, 2 delay, 3
   // approval), counting cumulative usage as `counting` says, from the

@@ -115,6 +115,11 @@ int Main(int argc, char** argv) {
                  "invariants whose findings do not fail a run")
       ->delimiter(',');
   app.add_flag("--verbose", verbose, "print every step");
+  int full_check_every = 0;
+  app.add_option("--full-check-every", full_check_every,
+                 "compare every record with the store every N steps "
+                 "(default: 1 on memory, 50 on Redis)")
+      ->check(CLI::Range(0, 1'000'000));
   app.add_option("--trace", trace, "steps of trace to print on a finding")
       ->check(CLI::Range(1, 10000));
   CLI11_PARSE(app, argc, argv);
@@ -148,6 +153,7 @@ int Main(int argc, char** argv) {
   options.ignore = std::set<std::string>(ignore.begin(), ignore.end());
   options.trace_steps = trace;
   options.verbose = verbose;
+  options.full_check_every = full_check_every;
   const absl::Time start = absl::Now();
   auto over_budget = [&] {
     return budget_s > 0 &&

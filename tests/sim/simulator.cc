@@ -28,8 +28,6 @@ namespace {
 constexpr absl::Time kEpoch = absl::FromUnixSeconds(2208988800);
 constexpr char kOrg[] = "sim";
 constexpr char kAdmin[] = "user/admin";
-// A full comparison of every record with the store this often (steps).
-constexpr int kFullCheckEvery = 100;
 
 enum class Op {
   kAuthorize,
@@ -76,6 +74,9 @@ class World {
  public:
   World(const SimOptions& options, Backend* backend)
       : backend_(backend),
+        full_check_every_(options.full_check_every > 0
+                              ? options.full_check_every
+                              : backend->traits().full_check_every),
         rng_(options.seed),
         clock_(kEpoch),
         oracle_(backend->traits(), backend->store()) {}
@@ -151,7 +152,7 @@ class World {
       events_read_ += static_cast<int64_t>(events->size());
       oracle_.CheckAudit(*events);
     }
-    oracle_.CheckStore(now(), step % kFullCheckEvery == 0);
+    oracle_.CheckStore(now(), step % full_check_every_ == 0);
   }
 
   Op PickOp() {
@@ -691,6 +692,7 @@ class World {
   }
 
   Backend* const backend_;
+  const int full_check_every_;
   SeededChooser rng_;
   ManualClock clock_;
   absl::Time start_;

@@ -59,6 +59,10 @@ struct SimOptions {
   std::set<std::string> ignore;
   int trace_steps = 30;
   bool verbose = false;  // Print every step as it runs.
+  // Compare every record with the store every this many steps (0: the
+  // store's default, StoreTraits::full_check_every); the other steps
+  // compare the records they touched and a rotating sample.
+  int full_check_every = 0;
 };
 
 struct SimResult {
