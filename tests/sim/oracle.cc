@@ -1444,6 +1444,7 @@ void Oracle::OnRebuild(absl::Time now, const absl::StatusOr<size_t>& restored) {
       if (!records_[i].gone) restored_under.push_back(Label(records_[i]));
     }
     if (restored_under.size() > 1) {
+      ambiguous_keys_.insert(key);
       Fail("exactly-once-rebuild",
            absl::StrCat("the rebuild restored ", restored_under.size(),
                         " records under key ", key.second, " of ", key.first,

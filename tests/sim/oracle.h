@@ -147,9 +147,15 @@ class Oracle {
   const SimPolicy& policy() const { return policy_; }
   const std::vector<Record>& records() const { return records_; }
   const std::map<std::string, ScopeState>& scopes() const { return scopes_; }
-  // The records that used (agent, key), oldest first.
+  // The (agent, key) pairs used so far, in the order of first use.
   const std::vector<std::pair<std::string, std::string>>& keys() const {
     return key_order_;
+  }
+  // Whether a rebuild restored several records under the key: the store
+  // then answers with one of them at random (exactly-once-rebuild), so the
+  // simulator leaves the key alone to stay reproducible.
+  bool Ambiguous(const std::string& agent, const std::string& key) const {
+    return ambiguous_keys_.contains({agent, key});
   }
   std::optional<size_t> KeyRecord(const std::string& agent,
                                   const std::string& key) const;
@@ -253,6 +259,7 @@ class Oracle {
   // (agent, key) -> every record that used it, oldest first.
   std::map<std::pair<std::string, std::string>, std::vector<size_t>> keys_;
   std::vector<std::pair<std::string, std::string>> key_order_;
+  std::set<std::pair<std::string, std::string>> ambiguous_keys_;
   std::map<std::string, ScopeState> scopes_;
 
   // This step: records whose state changed (each must be audited), records

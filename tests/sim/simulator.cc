@@ -301,12 +301,20 @@ class World {
     return DoAuthorize(in, "authorize");
   }
 
+  // A key used before, or null if none is usable.
+  const std::pair<std::string, std::string>* PickKey() {
+    const auto& keys = oracle_.keys();
+    if (keys.empty()) return nullptr;
+    const auto& k = keys[rng_.Below(keys.size())];
+    return oracle_.Ambiguous(k.first, k.second) ? nullptr : &k;
+  }
+
   // A retry of an earlier request under its key: the same request, or
   // (with !same) another one, which must be refused.
   std::string Replay(bool same) {
-    const auto& keys = oracle_.keys();
-    if (keys.empty()) return AuthorizeFresh();
-    const auto& [agent_id, key] = keys[rng_.Below(keys.size())];
+    const std::pair<std::string, std::string>* k = PickKey();
+    if (k == nullptr) return AuthorizeFresh();
+    const auto& [agent_id, key] = *k;
     const std::optional<size_t> i = oracle_.KeyRecord(agent_id, key);
     AuthorizeInput in = oracle_.records()[*i].request;
     if (same) return DoAuthorize(in, absl::StrCat("retry of #", *i));
@@ -340,12 +348,15 @@ class World {
 
   // Keys are per agent: another agent's use of the same key is its own.
   std::string KeyOfOtherAgent() {
-    const auto& keys = oracle_.keys();
-    if (keys.empty()) return AuthorizeFresh();
-    const auto& [agent_id, key] = keys[rng_.Below(keys.size())];
-    AuthorizeInput in = oracle_.records()[*oracle_.KeyRecord(agent_id, key)].request;
+    const std::pair<std::string, std::string>* k = PickKey();
+    if (k == nullptr) return AuthorizeFresh();
+    const auto& [agent_id, key] = *k;
+    AuthorizeInput in =
+        oracle_.records()[*oracle_.KeyRecord(agent_id, key)].request;
     const SimAgent& other = PickAgent();
-    if (other.id == agent_id) return AuthorizeFresh();
+    if (other.id == agent_id || oracle_.Ambiguous(other.id, key)) {
+      return AuthorizeFresh();
+    }
     in.agent_id = other.id;
     in.actor = absl::StrCat("agent/", other.id);
     in.wallet_id = other.wallets[0];

@@ -6,9 +6,8 @@
 // decommissions, approvals, bundle changes and store faults, with
 // adversarial amounts, prices and limits; after every step the oracle
 // (oracle.h) checks the invariants of DESIGN.md. The same seed replays the
-// same run up to its first finding. (After an exactly-once-rebuild finding,
-// which --keep-going goes past, the store holds one of two records under a
-// key at random, and the run may go another way each time.)
+// same run: nothing depends on the engine's random ids (a key that a rebuild
+// left naming two records at random is not used again).
 
 #ifndef WARDEN_TESTS_SIM_SIMULATOR_H_
 #define WARDEN_TESTS_SIM_SIMULATOR_H_
