@@ -109,6 +109,10 @@ int Main(int argc, char** argv) {
   app.add_option("--time-budget-s", budget_s,
                  "start no seed after this many seconds (0: no limit)")
       ->check(CLI::Range(0.0, 86400.0));
+  int max_failures = 0;
+  app.add_option("--max-failures", max_failures,
+                 "start no seed after this many failed runs (0: no limit)")
+      ->check(CLI::Range(0, 1'000'000));
   app.add_flag("--keep-going", keep_going,
                "go on after a finding; report the first of each invariant");
   app.add_option("--ignore", ignore,
@@ -155,11 +159,12 @@ int Main(int argc, char** argv) {
   options.verbose = verbose;
   options.full_check_every = full_check_every;
   const absl::Time start = absl::Now();
-  auto over_budget = [&] {
-    return budget_s > 0 &&
-           absl::ToDoubleSeconds(absl::Now() - start) >= budget_s;
-  };
   int failed = 0, runs = 0;
+  auto over_budget = [&] {
+    return (budget_s > 0 &&
+            absl::ToDoubleSeconds(absl::Now() - start) >= budget_s) ||
+           (max_failures > 0 && failed >= max_failures);
+  };
   int64_t total_steps = 0;
   double total_s = 0;
   auto run = [&](uint64_t s) {
@@ -175,7 +180,8 @@ int Main(int argc, char** argv) {
   };
   for (uint64_t s : list) {
     if (over_budget()) {
-      std::cout << "time budget spent; seeds from " << s << " not run\n";
+      std::cout << "time budget or failure limit reached; seeds from " << s
+                << " not run\n";
       break;
     }
     run(s);
