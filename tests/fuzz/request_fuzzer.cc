@@ -55,9 +55,9 @@ agents:
 assets:
 )";
   for (const warden::sim::SimAsset& a : Assets()) {
-    out += "  - {symbol: " + a.symbol + ", decimals: " +
-           std::to_string(a.decimals) + ", price_usd: \"" + a.price->Text() +
-           "\"}\n";
+    out += "  - {symbol: " + a.symbol +
+           ", decimals: " + std::to_string(a.decimals) + ", price_usd: \"" +
+           a.price->Text() + "\"}\n";
   }
   return out;
 }
@@ -94,7 +94,8 @@ void CheckAdversarialSpends(World* world, const uint8_t* data, size_t size) {
   in.amount = "1000000";
   in.actor = "fuzz";
   absl::StatusOr<warden::AuthorizeOutput> first = world->engine.Authorize(in);
-  if (!first.ok() || first->authorization.decision != warden::Decision::kAllow) {
+  if (!first.ok() ||
+      first->authorization.decision != warden::Decision::kAllow) {
     std::abort();
   }
   in.wallet_id = c.OneIn(2) ? "w_base" : "w_sol";

@@ -97,8 +97,9 @@ struct SimPrice {
     std::string digits = Wide(mantissa).ToString();
     if (scale == 0) return digits;
     if (static_cast<int>(digits.size()) <= scale) {
-      digits = std::string(static_cast<size_t>(scale) + 1 - digits.size(), '0') +
-               digits;
+      digits =
+          std::string(static_cast<size_t>(scale) + 1 - digits.size(), '0') +
+          digits;
     }
     const size_t point = digits.size() - static_cast<size_t>(scale);
     return absl::StrCat(digits.substr(0, point), ".", digits.substr(point));
@@ -183,7 +184,7 @@ inline std::string UsdText(int64_t micros) {
 
 // Token decimals, the bounds (0 and 30) and their neighbours included.
 inline int AdversarialDecimals(Chooser& c) {
-  static const std::vector<int> kDecimals = {0, 0, 1, 2, 6, 6, 8,
+  static const std::vector<int> kDecimals = {0, 0,  1,  2,  6,  6,  8,
                                              9, 18, 18, 24, 29, 30, 30};
   return c.Pick(kDecimals);
 }

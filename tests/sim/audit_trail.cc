@@ -62,9 +62,9 @@ absl::StatusOr<std::vector<TrailEvent>> SimAuditTrail::ReadNew() {
     last_hash_ = line->hash;
     absl::StatusOr<AuditEvent> event = DecodeAuditEvent(line->body);
     if (!event.ok()) {
-      return absl::DataLossError(absl::StrCat("audit record ", seq_,
-                                              " does not decode: ",
-                                              event.status().message()));
+      return absl::DataLossError(
+          absl::StrCat("audit record ", seq_,
+                       " does not decode: ", event.status().message()));
     }
     out.push_back({seq_, *std::move(event)});
   }
@@ -83,12 +83,14 @@ absl::StatusOr<int64_t> SimAuditTrail::VerifyAll() const {
 
 absl::Status SimAuditTrail::Query(
     const AuditQuery&, const std::function<bool(const AuditRecord&)>&) {
-  return absl::UnimplementedError("the simulator's trail answers rebuilds only");
+  return absl::UnimplementedError(
+      "the simulator's trail answers rebuilds only");
 }
 
 absl::StatusOr<std::vector<SpendRow>> SimAuditTrail::SpendSummary(
     const std::string&, SpendGroup, absl::Time, absl::Time) {
-  return absl::UnimplementedError("the simulator's trail answers rebuilds only");
+  return absl::UnimplementedError(
+      "the simulator's trail answers rebuilds only");
 }
 
 absl::Status SimAuditTrail::LatestAuthorizations(

@@ -44,8 +44,9 @@ class SimAuditTrail final : public AuditReader {
   absl::StatusOr<int64_t> VerifyAll() const;
 
   // AuditReader. Only what a rebuild needs is implemented.
-  absl::Status Query(const AuditQuery& q,
-                     const std::function<bool(const AuditRecord&)>& fn) override;
+  absl::Status Query(
+      const AuditQuery& q,
+      const std::function<bool(const AuditRecord&)>& fn) override;
   absl::StatusOr<std::vector<SpendRow>> SpendSummary(const std::string& org_id,
                                                      SpendGroup group,
                                                      absl::Time from,

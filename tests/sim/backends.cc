@@ -30,7 +30,9 @@ class MemoryBackend final : public Backend {
     store_->Lose();
     return absl::OkStatus();
   }
-  MemoryBudgetStore* LoseForEmbeddedRestart() override { return store_->Lose(); }
+  MemoryBudgetStore* LoseForEmbeddedRestart() override {
+    return store_->Lose();
+  }
 
  private:
   std::unique_ptr<LosableMemoryBudgetStore> store_ =

@@ -122,9 +122,7 @@ absl::Duration MaxLength(const std::string& spec) {
 // 0 instant, 1 notify, 2 delay, 3 approval (policy.h's Tier order); a
 // decision tells only instant-or-notify, delay and approval apart.
 int DecisionTier(Decision d) {
-  return d == Decision::kPendingApproval ? 3
-         : d == Decision::kDelayed       ? 2
-                                         : 1;
+  return d == Decision::kPendingApproval ? 3 : d == Decision::kDelayed ? 2 : 1;
 }
 int DecisionLevel(int tier) { return tier <= 1 ? 1 : tier; }
 
@@ -137,8 +135,8 @@ std::string DiffRecords(const Authorization& want, const Authorization& got) {
   auto diff = [&](const char* what, const auto& w, const auto& g,
                   const auto& format) {
     if (!(w == g)) {
-      d.push_back(absl::StrCat(what, " ", format(w), " (oracle) != ",
-                               format(g)));
+      d.push_back(
+          absl::StrCat(what, " ", format(w), " (oracle) != ", format(g)));
     }
   };
   const auto text = [](const std::string& v) { return v; };
@@ -226,8 +224,8 @@ bool Oracle::ExpectError(const absl::Status& got, absl::StatusCode code,
 void Oracle::OnInitialBundle(const SimPolicy& p,
                              const absl::StatusOr<ApplyResult>& r) {
   if (!r.ok()) {
-    Fail("bundle", absl::StrCat("the first bundle was refused: ",
-                                r.status().ToString()));
+    Fail("bundle",
+         absl::StrCat("the first bundle was refused: ", r.status().ToString()));
     return;
   }
   policy_ = p;
@@ -248,17 +246,17 @@ void Oracle::OnApplyBundle(const SimPolicy& next,
       }
     }
     if (r.ok()) {
-      Fail("bundle", absl::StrCat("a bundle with ", which,
-                                  " was applied (version ", r->version,
-                                  "); it must be refused"));
+      Fail("bundle",
+           absl::StrCat("a bundle with ", which, " was applied (version ",
+                        r->version, "); it must be refused"));
     } else {
       ExpectError(r.status(), absl::StatusCode::kInvalidArgument, "bundle",
                   absl::StrCat("a bundle with ", which));
       return;
     }
   } else if (!r.ok()) {
-    Fail("bundle", absl::StrCat("a valid bundle was refused: ",
-                                r.status().ToString()));
+    Fail("bundle",
+         absl::StrCat("a valid bundle was refused: ", r.status().ToString()));
     return;
   }
   policy_ = next;
@@ -296,8 +294,7 @@ std::vector<Oracle::PathLimit> Oracle::PathLimits(const SimAgent& agent,
   return out;
 }
 
-const std::string& Oracle::ScopeIdOf(int scope_index,
-                                     const Authorization& a) {
+const std::string& Oracle::ScopeIdOf(int scope_index, const Authorization& a) {
   return scope_index == 0   ? a.org_id
          : scope_index == 1 ? a.department_id
                             : a.agent_id;
@@ -315,9 +312,9 @@ absl::int128 Oracle::Usage(int scope_index, const std::string& scope_id,
   absl::int128 used = 0;
   for (const Record& r : records_) {
     const Authorization& a = r.a;
-    const bool inside = by_day ? r.charge_day >= first && r.charge_day <= last
-                               : a.created_at >= from &&
-                                     a.created_at < check.interval.end;
+    const bool inside =
+        by_day ? r.charge_day >= first && r.charge_day <= last
+               : a.created_at >= from && a.created_at < check.interval.end;
     if ((counting == Counting::kKept && r.gone) ||
         (counting == Counting::kSure && MayBeGone(r, now)) || !Charges(a) ||
         ScopeIdOf(scope_index, a) != scope_id || !inside) {
@@ -347,9 +344,9 @@ std::vector<int64_t> Oracle::Boundaries(const std::string& agent_id,
                            : pl.scope_index == 1 ? agent->department
                                                  : agent->id;
     const absl::int128 left =
-        absl::int128(pl.limit.cap) -
-        Usage(pl.scope_index, id, pl.check, pl.check.interval.start,
-              Counting::kAll, now);
+        absl::int128(pl.limit.cap) - Usage(pl.scope_index, id, pl.check,
+                                           pl.check.interval.start,
+                                           Counting::kAll, now);
     out.push_back(left < 0 ? 0 : static_cast<int64_t>(left));
   }
   if (agent->per_tx_max) out.push_back(*agent->per_tx_max);
@@ -526,7 +523,8 @@ size_t Oracle::AddRecord(const AuthorizeInput& in, const Authorization& a) {
 }
 
 void Oracle::Resync(size_t i) {
-  absl::StatusOr<Authorization> got = store_->Get(policy_.org_id, records_[i].a.id);
+  absl::StatusOr<Authorization> got =
+      store_->Get(policy_.org_id, records_[i].a.id);
   if (got.ok()) records_[i].a = *got;
 }
 
@@ -535,12 +533,11 @@ void Oracle::Resync(size_t i) {
 void Oracle::OnAuthorize(const AuthorizeInput& in, absl::Time now,
                          bool store_up,
                          const absl::StatusOr<AuthorizeOutput>& out) {
-  const std::string what =
-      absl::StrCat("Authorize ", in.agent_id, "/", in.wallet_id, " ", in.asset,
-                   " \"", in.amount.substr(0, 48), "\"",
-                   in.idempotency_key.empty()
-                       ? ""
-                       : absl::StrCat(" key ", in.idempotency_key));
+  const std::string what = absl::StrCat(
+      "Authorize ", in.agent_id, "/", in.wallet_id, " ", in.asset, " \"",
+      in.amount.substr(0, 48), "\"",
+      in.idempotency_key.empty() ? ""
+                                 : absl::StrCat(" key ", in.idempotency_key));
   const SimAgent* agent = policy_.FindAgent(in.agent_id);
   const SimWallet* wallet = policy_.FindWallet(in.wallet_id);
   // Input the engine must refuse before anything else.
@@ -572,10 +569,11 @@ void Oracle::OnAuthorize(const AuthorizeInput& in, absl::Time now,
           ExactUsdMicros(*amount, asset->decimals, *asset->price).ToString(),
           " micro-dollars, beyond int64: the amount must be refused");
       if (out.ok()) {
-        Fail("valuation", absl::StrCat(why, "; the engine valued it at ",
-                                       Micros(out->authorization.amount_usd),
-                                       " and answered ",
-                                       DecisionName(out->authorization.decision)));
+        Fail("valuation",
+             absl::StrCat(why, "; the engine valued it at ",
+                          Micros(out->authorization.amount_usd),
+                          " and answered ",
+                          DecisionName(out->authorization.decision)));
         if (!out->replayed && !Find(out->authorization.id)) {
           AddRecord(in, out->authorization);
         }
@@ -589,8 +587,9 @@ void Oracle::OnAuthorize(const AuthorizeInput& in, absl::Time now,
   }
   if (!store_up) {
     if (out.ok()) {
-      Fail("fail-closed", absl::StrCat(what, ": the budget store is down, yet ",
-                                       DecisionName(out->authorization.decision)));
+      Fail("fail-closed",
+           absl::StrCat(what, ": the budget store is down, yet ",
+                        DecisionName(out->authorization.decision)));
       if (!out->replayed && !Find(out->authorization.id)) {
         AddRecord(in, out->authorization);
       }
@@ -658,8 +657,9 @@ void Oracle::OnAuthorize(const AuthorizeInput& in, absl::Time now,
           return;
         }
         if (!out.ok()) {
-          Fail("exactly-once", absl::StrCat(what, ": a retry of ", Label(first),
-                                            " failed: ", out.status().ToString()));
+          Fail("exactly-once",
+               absl::StrCat(what, ": a retry of ", Label(first),
+                            " failed: ", out.status().ToString()));
           return;
         }
         if (out->replayed) {
@@ -701,12 +701,12 @@ void Oracle::Replayed(const AuthorizeInput& in, absl::Time now, const Record& r,
                       const AuthorizeOutput& out) {
   const Authorization& a = out.authorization;
   to_check_.insert(static_cast<size_t>(r.index));
-  const std::string what = absl::StrCat("retry of ", Label(r), " with key ",
-                                        in.idempotency_key);
+  const std::string what =
+      absl::StrCat("retry of ", Label(r), " with key ", in.idempotency_key);
   if (a.status != r.a.status) {
-    Fail("exactly-once", absl::StrCat(what, ": answered status ",
-                                      StatusName(a.status), ", the record is ",
-                                      StatusName(r.a.status)));
+    Fail("exactly-once",
+         absl::StrCat(what, ": answered status ", StatusName(a.status),
+                      ", the record is ", StatusName(r.a.status)));
   }
   if (Admits(a.decision) && !Live(r, now)) {
     // A HELD hold past its expiry that no sweep has moved yet is told apart:
@@ -764,20 +764,20 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
   if (!rule_codes.empty()) {
     AddRecord(in, a);
     if (a.decision != Decision::kDeny || codes != rule_codes) {
-      Fail("decision", absl::StrCat(what, ": expected a DENY for {",
-                                    absl::StrJoin(rule_codes, ","),
-                                    "}, got violations {",
-                                    absl::StrJoin(codes, ","), "}"));
+      Fail("decision",
+           absl::StrCat(what, ": expected a DENY for {",
+                        absl::StrJoin(rule_codes, ","), "}, got violations {",
+                        absl::StrJoin(codes, ","), "}"));
     }
     if (a.decision == Decision::kDeny) ++denied_;
     return;
   }
   // The spend abides by the rules: frozen scopes, limits and tiers decide.
   std::vector<std::string> frozen_yes, frozen_maybe;
-  for (const std::string& s :
-       {absl::StrCat("org/", policy_.org_id),
-        absl::StrCat("department/", agent.department),
-        absl::StrCat("agent/", agent.id), absl::StrCat("wallet/", in.wallet_id)}) {
+  for (const std::string& s : {absl::StrCat("org/", policy_.org_id),
+                               absl::StrCat("department/", agent.department),
+                               absl::StrCat("agent/", agent.id),
+                               absl::StrCat("wallet/", in.wallet_id)}) {
     const Enforced e = scopes_[s].enforced;
     if (e == Enforced::kYes) frozen_yes.push_back(s);
     if (e == Enforced::kMaybe) frozen_maybe.push_back(s);
@@ -805,24 +805,25 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
     limits.push_back(std::move(m));
   }
   bool tier_beyond_int64 = false;
-  const int tier_exact = TierOf(agent, a.amount_usd, now, Counting::kAll,
-                                false, &tier_beyond_int64);
+  const int tier_exact = TierOf(agent, a.amount_usd, now, Counting::kAll, false,
+                                &tier_beyond_int64);
   const int tier_lo = TierOf(agent, a.amount_usd, now, Counting::kSure, false);
   const int tier_hi = TierOf(agent, a.amount_usd, now, Counting::kKept, true);
   AddRecord(in, a);
 
   auto describe = [&](const Measured& m, const absl::int128& used) {
     const bool u = m.pl.limit.usd;
-    return absl::StrCat(m.pl.scope, " ", m.pl.limit.name, " (", m.pl.limit.window,
-                        ", cap ", u ? Micros(m.pl.limit.cap)
-                                    : absl::StrCat(m.pl.limit.cap),
-                        "): used ", u ? Micros(used) : Wide(absl::uint128(used)).ToString(),
-                        " + ", u ? Micros(m.req) : absl::StrCat(m.req));
+    return absl::StrCat(
+        m.pl.scope, " ", m.pl.limit.name, " (", m.pl.limit.window, ", cap ",
+        u ? Micros(m.pl.limit.cap) : absl::StrCat(m.pl.limit.cap), "): used ",
+        u ? Micros(used) : Wide(absl::uint128(used)).ToString(), " + ",
+        u ? Micros(m.req) : absl::StrCat(m.req));
   };
   if (Admits(a.decision)) {
     ++admitted_;
     if (a.status != AuthorizationStatus::kHeld) {
-      Fail("decision", absl::StrCat(what, " but status ", StatusName(a.status)));
+      Fail("decision",
+           absl::StrCat(what, " but status ", StatusName(a.status)));
     }
     for (const std::string& s : frozen_yes) {
       Fail("kill-switch", absl::StrCat(what, " although ", s,
@@ -869,8 +870,8 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
                             : ""));
     } else if (t < DecisionLevel(tier_exact)) {
       Fail("retention",
-           absl::StrCat(what, ": the exact ledger puts it in tier ",
-                        tier_exact, " (2 delay, 3 approval): a cumulative "
+           absl::StrCat(what, ": the exact ledger puts it in tier ", tier_exact,
+                        " (2 delay, 3 approval): a cumulative "
                         "threshold's window counts spends the store may have "
                         "dropped (retention ignores tier windows)"));
     }
@@ -879,10 +880,11 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
         policy_.expired_count ? ExpiredHolds::kCount : ExpiredHolds::kRelease;
     if (a.decision == Decision::kAllow &&
         (a.hold_expires_at != now + ttl || a.on_expiry != org_expiry)) {
-      Fail("decision", absl::StrCat(what, ": hold expires ",
-                                    Time(a.hold_expires_at), ", expected ",
-                                    Time(now + ttl), " with the org's "
-                                    "expired_holds"));
+      Fail("decision",
+           absl::StrCat(what, ": hold expires ", Time(a.hold_expires_at),
+                        ", expected ", Time(now + ttl),
+                        " with the org's "
+                        "expired_holds"));
     }
     if (a.decision == Decision::kDelayed &&
         (a.release_at <= now || a.hold_expires_at != a.release_at + ttl)) {
@@ -892,7 +894,8 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
     if (a.decision == Decision::kPendingApproval &&
         (a.hold_expires_at <= now || a.on_expiry != ExpiredHolds::kRelease ||
          a.approvers.empty() || a.approvals_required < 1)) {
-      Fail("decision", absl::StrCat(what, ": a pending approval needs a "
+      Fail("decision", absl::StrCat(what,
+                                    ": a pending approval needs a "
                                     "future deadline, release on expiry and "
                                     "approvers"));
     }
@@ -944,8 +947,8 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
     const std::optional<int64_t> spent = ParseSpent(v.spent, m->pl.limit.usd);
     // Redis sums in Lua doubles, exact up to its bound only; past it the
     // sum is over any cap it accepts anyway, and only the figure is off.
-    const bool inexact = traits_.max_exact_micros &&
-                         m->store_max > *traits_.max_exact_micros;
+    const bool inexact =
+        traits_.max_exact_micros && m->store_max > *traits_.max_exact_micros;
     if (!inexact && (!spent || absl::int128(*spent) < m->store_min ||
                      absl::int128(*spent) > m->store_max)) {
       // Name what the ledger counts, so that the odd one out can be found.
@@ -965,32 +968,31 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
                                        Time(r.a.created_at)));
       }
       Fail("ledger",
-           absl::StrCat(what, ": the store counts ", v.spent, " spent on ",
-                        v.scope, " ", v.limit, " (", m->pl.limit.window,
-                        " from ", Time(from), " to ",
-                        Time(m->pl.check.interval.end), "), the ledger ",
-                        m->pl.limit.usd
-                            ? Micros(m->store_max)
-                            : Wide(absl::uint128(m->store_max)).ToString(),
-                        m->store_max > kInt64Max
-                            ? " (beyond int64: the store's sum wrapped)"
-                            : "",
-                        ": ", absl::StrJoin(counted, ", ")));
+           absl::StrCat(
+               what, ": the store counts ", v.spent, " spent on ", v.scope, " ",
+               v.limit, " (", m->pl.limit.window, " from ", Time(from), " to ",
+               Time(m->pl.check.interval.end), "), the ledger ",
+               m->pl.limit.usd ? Micros(m->store_max)
+                               : Wide(absl::uint128(m->store_max)).ToString(),
+               m->store_max > kInt64Max
+                   ? " (beyond int64: the store's sum wrapped)"
+                   : "",
+               ": ", absl::StrJoin(counted, ", ")));
     }
   }
   for (const Measured& m : limits) {
     if (m.store_min + m.req > m.pl.limit.cap &&
         !reported.contains({m.pl.scope, m.pl.limit.name})) {
-      Fail("decision",
-           absl::StrCat(what, ": ", describe(m, m.store_min),
-                        " exceeds the cap but is not reported",
-                        m.store_min + m.req > kInt64Max
-                            ? " (used + requested is beyond int64)"
-                            : ""));
+      Fail("decision", absl::StrCat(what, ": ", describe(m, m.store_min),
+                                    " exceeds the cap but is not reported",
+                                    m.store_min + m.req > kInt64Max
+                                        ? " (used + requested is beyond int64)"
+                                        : ""));
     }
   }
   if (!explained && frozen_maybe.empty()) {
-    Fail("decision", absl::StrCat(what, ": no rule, frozen scope or exceeded "
+    Fail("decision", absl::StrCat(what,
+                                  ": no rule, frozen scope or exceeded "
                                   "limit explains the denial"));
   }
 }
@@ -1000,9 +1002,9 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
 void Oracle::OnSettle(const SettleInput& in, absl::Time now, bool store_up,
                       const absl::StatusOr<Authorization>& out) {
   Record* r = Find(in.authorization_id);
-  const std::string what = absl::StrCat(
-      "Settle ", r ? Label(*r) : in.authorization_id, " amount \"",
-      in.amount.substr(0, 48), "\" tx ", in.tx_hash);
+  const std::string what =
+      absl::StrCat("Settle ", r ? Label(*r) : in.authorization_id, " amount \"",
+                   in.amount.substr(0, 48), "\" tx ", in.tx_hash);
   // The engine reads the record from the store before anything else.
   if (!store_up) {
     ExpectError(out.status(), absl::StatusCode::kUnavailable, "fail-closed",
@@ -1097,8 +1099,8 @@ void Oracle::OnVoid(const std::string& id, absl::Time now, bool store_up,
     changed_.insert(i);
   }
   if (!out.ok()) {
-    Fail("decision", absl::StrCat(what, ": expected OK, got ",
-                                  out.status().ToString()));
+    Fail("decision",
+         absl::StrCat(what, ": expected OK, got ", out.status().ToString()));
     Resync(i);
     return;
   }
@@ -1110,10 +1112,9 @@ void Oracle::OnVoid(const std::string& id, absl::Time now, bool store_up,
 void Oracle::OnVote(const VoteInput& in, bool approve, absl::Time now,
                     bool store_up, const absl::StatusOr<VoteOutput>& out) {
   Record* r = Find(in.authorization_id);
-  const std::string what =
-      absl::StrCat(approve ? "Approve " : "Reject ",
-                   r ? Label(*r) : in.authorization_id, " by \"", in.approver,
-                   "\"");
+  const std::string what = absl::StrCat(approve ? "Approve " : "Reject ",
+                                        r ? Label(*r) : in.authorization_id,
+                                        " by \"", in.approver, "\"");
   if (!IsPrincipal(in.approver)) {
     ExpectError(out.status(), absl::StatusCode::kInvalidArgument, "decision",
                 what);
@@ -1178,9 +1179,9 @@ void Oracle::OnVote(const VoteInput& in, bool approve, absl::Time now,
                 what);
     return;
   }
-  const bool already =
-      std::any_of(a.votes.begin(), a.votes.end(),
-                  [&](const ApprovalVote& v) { return v.approver == in.approver; });
+  const bool already = std::any_of(
+      a.votes.begin(), a.votes.end(),
+      [&](const ApprovalVote& v) { return v.approver == in.approver; });
   if (!already) {
     a.votes.push_back({in.approver, approve, in.comment, now});
     if (!approve) {
@@ -1195,8 +1196,8 @@ void Oracle::OnVote(const VoteInput& in, bool approve, absl::Time now,
     changed_.insert(i);
   }
   if (!out.ok()) {
-    Fail("decision", absl::StrCat(what, ": expected OK, got ",
-                                  out.status().ToString()));
+    Fail("decision",
+         absl::StrCat(what, ": expected OK, got ", out.status().ToString()));
     Resync(i);
     return;
   }
@@ -1245,8 +1246,10 @@ void Oracle::OnSweep(absl::Time now, bool store_up,
     return;
   }
   if (*out != due.size()) {
-    Fail("ledger", absl::StrCat("SweepExpired expired ", *out, " holds, the "
-                                "ledger has ", due.size(), " due"));
+    Fail("ledger", absl::StrCat("SweepExpired expired ", *out,
+                                " holds, the "
+                                "ledger has ",
+                                due.size(), " due"));
   }
   for (size_t i : due) {
     Authorization& a = records_[i].a;
@@ -1306,12 +1309,14 @@ void Oracle::OnFreeze(const std::string& scope, bool decommission,
     }
   }
   if (!out.ok()) {
-    Fail("kill-switch", absl::StrCat(what, " failed: ", out.status().ToString()));
+    Fail("kill-switch",
+         absl::StrCat(what, " failed: ", out.status().ToString()));
     return;
   }
   if (out->holds_voided != voided) {
-    Fail("kill-switch", absl::StrCat(what, " voided ", out->holds_voided,
-                                     " holds; ", voided, " were live under it"));
+    Fail("kill-switch",
+         absl::StrCat(what, " voided ", out->holds_voided, " holds; ", voided,
+                      " were live under it"));
   }
 }
 
@@ -1377,16 +1382,17 @@ void Oracle::OnGet(const std::string& id, absl::Time now, bool store_up,
   }
 }
 
-void Oracle::OnListPending(absl::Time now, bool store_up,
-                           const absl::StatusOr<std::vector<Authorization>>& out) {
+void Oracle::OnListPending(
+    absl::Time now, bool store_up,
+    const absl::StatusOr<std::vector<Authorization>>& out) {
   if (!store_up) {
     ExpectError(out.status(), absl::StatusCode::kUnavailable, "fail-closed",
                 "ListPendingApprovals");
     return;
   }
   if (!out.ok()) {
-    Fail("decision", absl::StrCat("ListPendingApprovals: ",
-                                  out.status().ToString()));
+    Fail("decision",
+         absl::StrCat("ListPendingApprovals: ", out.status().ToString()));
     return;
   }
   std::set<std::string> want, got;
@@ -1402,9 +1408,9 @@ void Oracle::OnListPending(absl::Time now, bool store_up,
     got.insert(r ? absl::StrCat("#", r->index) : a.id);
   }
   if (want != got) {
-    Fail("ledger", absl::StrCat("ListPendingApprovals: {",
-                                absl::StrJoin(got, ","), "}, the ledger has {",
-                                absl::StrJoin(want, ","), "}"));
+    Fail("ledger",
+         absl::StrCat("ListPendingApprovals: {", absl::StrJoin(got, ","),
+                      "}, the ledger has {", absl::StrJoin(want, ","), "}"));
   }
 }
 
@@ -1507,8 +1513,8 @@ void Oracle::CheckAudit(const std::vector<TrailEvent>& events) {
     }
   }
   for (const auto& [type, scope] : expected) {
-    Fail("audit", absl::StrCat("no ", AuditEventTypeName(type), " record ",
-                               scope));
+    Fail("audit",
+         absl::StrCat("no ", AuditEventTypeName(type), " record ", scope));
   }
 }
 
@@ -1546,7 +1552,8 @@ void Oracle::CheckStore(absl::Time now, bool full) {
       continue;
     }
     if (!got.ok()) {
-      Fail("ledger", absl::StrCat("Get ", Label(r), ": ", got.status().ToString()));
+      Fail("ledger",
+           absl::StrCat("Get ", Label(r), ": ", got.status().ToString()));
       continue;
     }
     if (const std::string d = DiffRecords(r.a, *got); !d.empty()) {
@@ -1558,7 +1565,8 @@ void Oracle::CheckStore(absl::Time now, bool full) {
   }
   absl::StatusOr<int64_t> counted = store_->CountHeld(policy_.org_id);
   if (!counted.ok()) {
-    Fail("count-held", absl::StrCat("CountHeld: ", counted.status().ToString()));
+    Fail("count-held",
+         absl::StrCat("CountHeld: ", counted.status().ToString()));
   } else if (*counted != held) {
     Fail("count-held", absl::StrCat("CountHeld answers ", *counted,
                                     "; the ledger has ", held, " HELD"));

@@ -63,8 +63,9 @@ inline absl::Time ExactStart(const LimitCheck& c, absl::Time) {
 struct Finding {
   int step = 0;
   // "over-admission", "retention", "exactly-once",
-  // "exactly-once-expired", "exactly-once-rebuild", "kill-switch", "fail-closed", "valuation",
-  // "audit", "ledger", "bundle", "decision", "count-held".
+  // "exactly-once-expired", "exactly-once-rebuild", "kill-switch",
+  // "fail-closed", "valuation", "audit", "ledger", "bundle", "decision",
+  // "count-held".
   std::string invariant;
   std::string message;
 };
@@ -207,8 +208,7 @@ class Oracle {
                      const LimitCheck& check, absl::Time from,
                      Counting counting, absl::Time now,
                      bool as_store = false) const;
-  static const std::string& ScopeIdOf(int scope_index,
-                                       const Authorization& a);
+  static const std::string& ScopeIdOf(int scope_index, const Authorization& a);
 
   // The tier the spend falls in (0 instant, 1 notify, 2 delay, 3
   // approval), counting cumulative usage as `counting` says, from the
@@ -220,8 +220,8 @@ class Oracle {
   // The strictest tier the spend's own value puts it in.
   int PerTxTier(const SimAgent& agent, int64_t usd) const;
   // The cumulative tier thresholds the engine checks with the limits.
-  std::vector<int64_t> CumulativeCaps(const SimAgent& agent, int per_tx_tier)
-      const;
+  std::vector<int64_t> CumulativeCaps(const SimAgent& agent,
+                                      int per_tx_tier) const;
 
   void OnFreshDecision(const AuthorizeInput& in, absl::Time now,
                        const SimAgent& agent, const SimAsset* asset,

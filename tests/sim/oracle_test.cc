@@ -72,8 +72,7 @@ class OracleTest : public ::testing::Test {
  protected:
   OracleTest() : oracle_({"memory", &ExactStart, std::nullopt}, &store_) {
     oracle_.BeginStep(0);
-    oracle_.OnInitialBundle(TenDollarPolicy(),
-                            ApplyResult{"sim", 1, true, {}});
+    oracle_.OnInitialBundle(TenDollarPolicy(), ApplyResult{"sim", 1, true, {}});
     oracle_.BeginStep(1);
   }
 
@@ -100,8 +99,7 @@ TEST_F(OracleTest, FlagsAdmissionPastTheCap) {
 // small one must not pass, however the sum is computed.
 TEST_F(OracleTest, FlagsAdmissionWhoseSumWrapsInt64) {
   oracle_.OnAuthorize(Spend(1), kNow, true, Allowed("az_1", 1));
-  oracle_.OnAuthorize(Spend(kInt64Max), kNow, true,
-                      Allowed("az_2", kInt64Max));
+  oracle_.OnAuthorize(Spend(kInt64Max), kNow, true, Allowed("az_2", kInt64Max));
   EXPECT_THAT(oracle_.findings(),
               ElementsAre(Field(&Finding::invariant, "over-admission")));
 }
@@ -204,15 +202,16 @@ TEST(AdversarialTest, ExactValuationMatchesMoneyOnOrdinaryPrices) {
            {eth, 1},
            {usdc, 1234567},
            {usdc, absl::uint128(kInt64Max)}}) {
-    const absl::StatusOr<UsdMicros> money = ValueInUsdMicros(
-        amount, asset.decimals,
-        Price{asset.price->mantissa, asset.price->scale});
+    const absl::StatusOr<UsdMicros> money =
+        ValueInUsdMicros(amount, asset.decimals,
+                         Price{asset.price->mantissa, asset.price->scale});
     ASSERT_TRUE(money.ok()) << money.status();
     EXPECT_EQ(ExactUsdMicrosInt64(amount, asset), *money) << asset.symbol;
   }
   // 1 ETH at $3000.123456789012 is 3000123456.789012 micros, rounded up.
-  EXPECT_EQ(ExactUsdMicrosInt64(absl::uint128(1'000'000'000'000'000'000ull), eth),
-            3'000'123'457);
+  EXPECT_EQ(
+      ExactUsdMicrosInt64(absl::uint128(1'000'000'000'000'000'000ull), eth),
+      3'000'123'457);
 }
 
 // Boundary amounts value at most the target, and one more base unit above.
@@ -267,15 +266,17 @@ TEST(SimPolicyTest, RandomPoliciesAreValidBundles) {
     SeededChooser c(seed);
     SimPolicy p = RandomPolicy(c, /*allow_invalid=*/false);
     absl::StatusOr<Policy> parsed = ParseBundle(p.ToYaml());
-    ASSERT_TRUE(parsed.ok()) << "seed " << seed << ": " << parsed.status()
-                             << "\n" << p.ToYaml();
+    ASSERT_TRUE(parsed.ok())
+        << "seed " << seed << ": " << parsed.status() << "\n"
+        << p.ToYaml();
     for (int i = 0; i < 10; ++i) {
-      MutatePolicy(c, [](int, const std::string&, const SimLimit&) { return 5; },
-                   &p);
+      MutatePolicy(
+          c, [](int, const std::string&, const SimLimit&) { return 5; }, &p);
       if (p.HasZeroPrice()) continue;
       parsed = ParseBundle(p.ToYaml());
       ASSERT_TRUE(parsed.ok()) << "seed " << seed << " mutation " << i << ": "
-                               << parsed.status() << "\n" << p.ToYaml();
+                               << parsed.status() << "\n"
+                               << p.ToYaml();
     }
   }
 }

@@ -11,10 +11,9 @@ namespace {
 
 const std::vector<std::string>& Windows() {
   static const auto* windows = new std::vector<std::string>{
-      "rolling:90s",     "rolling:10m",   "rolling:1h",
-      "rolling:2h",      "rolling:3h",    "rolling:24h",
-      "rolling:72h",     "rolling:7d",    "rolling:30d",
-      "calendar:day",    "calendar:week", "calendar:month",
+      "rolling:90s",     "rolling:10m",  "rolling:1h",    "rolling:2h",
+      "rolling:3h",      "rolling:24h",  "rolling:72h",   "rolling:7d",
+      "rolling:30d",     "calendar:day", "calendar:week", "calendar:month",
       "calendar:quarter"};
   return *windows;
 }
@@ -22,13 +21,12 @@ const std::vector<std::string>& Windows() {
 // Zones with DST, with 30- and 45-minute offsets, and far from UTC, so that
 // calendar windows start at odd instants.
 const std::vector<std::string>& TimeZones() {
-  static const auto* zones = new std::vector<std::string>{
-      "UTC",
-      "America/New_York",
-      "Asia/Kathmandu",
-      "Pacific/Chatham",
-      "Australia/Lord_Howe",
-      "Pacific/Kiritimati"};
+  static const auto* zones = new std::vector<std::string>{"UTC",
+                                                          "America/New_York",
+                                                          "Asia/Kathmandu",
+                                                          "Pacific/Chatham",
+                                                          "Australia/Lord_Howe",
+                                                          "Pacific/Kiritimati"};
   return *zones;
 }
 
@@ -97,8 +95,8 @@ SimApprovals RandomApprovals(Chooser& c,
   a.approvers = approvers;
   const bool any_agent = std::find(approvers.begin(), approvers.end(),
                                    "second_agent") != approvers.end();
-  a.approvals_required = static_cast<int>(c.Between(
-      1, any_agent ? 3 : static_cast<int64_t>(approvers.size())));
+  a.approvals_required = static_cast<int>(
+      c.Between(1, any_agent ? 3 : static_cast<int64_t>(approvers.size())));
   a.approval_timeout_s = c.Between(60, 4 * 3600);
   return a;
 }
@@ -124,16 +122,16 @@ void AppendLimits(const std::vector<SimLimit>& limits,
 void AppendThresholds(const SimThresholds& t, const std::string& indent,
                       std::string* out) {
   if (t.notify) {
-    absl::StrAppend(out, indent, "notify_above_usd: ", Quote(UsdText(*t.notify)),
-                    "\n");
+    absl::StrAppend(out, indent,
+                    "notify_above_usd: ", Quote(UsdText(*t.notify)), "\n");
   }
   if (t.delay) {
     absl::StrAppend(out, indent, "delay_above_usd: ", Quote(UsdText(*t.delay)),
                     "\n");
   }
   if (t.approval) {
-    absl::StrAppend(out, indent, "approval_above_usd: ",
-                    Quote(UsdText(*t.approval)), "\n");
+    absl::StrAppend(out, indent,
+                    "approval_above_usd: ", Quote(UsdText(*t.approval)), "\n");
   }
 }
 
@@ -155,8 +153,8 @@ void AppendApprovals(const std::optional<SimApprovals>& a,
   absl::StrAppend(out, in, "approval_timeout: ",
                   Quote(absl::StrCat(a->approval_timeout_s, "s")), "\n");
   if (!a->cumulative_window.empty()) {
-    absl::StrAppend(out, in, "cumulative:\n", in, "  window: ",
-                    Quote(a->cumulative_window), "\n");
+    absl::StrAppend(out, in, "cumulative:\n", in,
+                    "  window: ", Quote(a->cumulative_window), "\n");
     AppendThresholds(a->cumulative, in + "  ", out);
   }
 }
@@ -214,10 +212,10 @@ bool SimPolicy::HasZeroPrice() const {
 
 std::string SimPolicy::ToYaml() const {
   std::string out;
-  absl::StrAppend(&out, "org:\n  id: ", Quote(org_id), "\n  timezone: ",
-                  Quote(timezone), "\n  expired_holds: ",
-                  Quote(expired_count ? "count" : "release"),
-                  "\n  hold_ttl: ", Quote(absl::StrCat(hold_ttl_s, "s")), "\n");
+  absl::StrAppend(
+      &out, "org:\n  id: ", Quote(org_id), "\n  timezone: ", Quote(timezone),
+      "\n  expired_holds: ", Quote(expired_count ? "count" : "release"),
+      "\n  hold_ttl: ", Quote(absl::StrCat(hold_ttl_s, "s")), "\n");
   AppendLimits(org_limits, "  ", &out);
   absl::StrAppend(&out, "departments:\n");
   for (const SimDepartment& d : departments) {
@@ -227,8 +225,8 @@ std::string SimPolicy::ToYaml() const {
   }
   absl::StrAppend(&out, "agents:\n");
   for (const SimAgent& a : agents) {
-    absl::StrAppend(&out, "  - id: ", Quote(a.id), "\n    department: ",
-                    Quote(a.department), "\n");
+    absl::StrAppend(&out, "  - id: ", Quote(a.id),
+                    "\n    department: ", Quote(a.department), "\n");
     AppendLimits(a.limits, "    ", &out);
     if (a.per_tx_max) {
       absl::StrAppend(&out, "    rules: {per_tx_max_usd: ",
@@ -258,7 +256,8 @@ std::vector<std::string> AllScopes(const SimPolicy& p) {
   for (const SimDepartment& d : p.departments) {
     out.push_back(absl::StrCat("department/", d.id));
   }
-  for (const SimAgent& a : p.agents) out.push_back(absl::StrCat("agent/", a.id));
+  for (const SimAgent& a : p.agents)
+    out.push_back(absl::StrCat("agent/", a.id));
   for (const SimWallet& w : p.wallets) {
     out.push_back(absl::StrCat("wallet/", w.id));
   }
@@ -305,7 +304,8 @@ SimPolicy RandomPolicy(Chooser& c, bool allow_invalid) {
     p.agents[0].approvals =
         RandomApprovals(c, {"user/alice", "user/bob", "second_agent"});
   }
-  if (c.OneIn(2)) p.departments[0].approvals = RandomApprovals(c, {"user/carol"});
+  if (c.OneIn(2))
+    p.departments[0].approvals = RandomApprovals(c, {"user/carol"});
   if (c.OneIn(2)) {
     p.agents[3].approvals = RandomApprovals(c, {"agent/a4", "user/alice"});
   }
@@ -367,8 +367,8 @@ std::string MutatePolicy(Chooser& c, const UsedFn& used, SimPolicy* p) {
           case 2:  // Just below, at or just above what is spent already.
           case 3:
           case 4:
-            l.cap = std::max<int64_t>(
-                1, u == kInt64Max ? u : u + c.Between(-1, 1));
+            l.cap =
+                std::max<int64_t>(1, u == kInt64Max ? u : u + c.Between(-1, 1));
             break;
           default:
             l.cap = RandomCap(c, l.usd, 3 - slot.index);
@@ -382,15 +382,14 @@ std::string MutatePolicy(Chooser& c, const UsedFn& used, SimPolicy* p) {
         if (slot.limits->size() < 3) {
           slot.limits->push_back(RandomLimit(c, *slot.limits, 3 - slot.index));
           const SimLimit& l = slot.limits->back();
-          if (std::count_if(slot.limits->begin(), slot.limits->end(),
-                            [&](const SimLimit& e) {
-                              return e.name == l.name;
-                            }) > 1) {
+          if (std::count_if(
+                  slot.limits->begin(), slot.limits->end(),
+                  [&](const SimLimit& e) { return e.name == l.name; }) > 1) {
             slot.limits->pop_back();
             break;
           }
-          what.push_back(absl::StrCat(where, "+", l.name, " ", l.cap, " ",
-                                      l.window));
+          what.push_back(
+              absl::StrCat(where, "+", l.name, " ", l.cap, " ", l.window));
         }
         break;
       case 6:
@@ -421,12 +420,12 @@ std::string MutatePolicy(Chooser& c, const UsedFn& used, SimPolicy* p) {
       }
       case 10:
         p->expired_count = !p->expired_count;
-        what.push_back(
-            absl::StrCat("expired_holds ", p->expired_count ? "count" : "release"));
+        what.push_back(absl::StrCat("expired_holds ",
+                                    p->expired_count ? "count" : "release"));
         break;
       case 11:
-        p->hold_ttl_s = c.Pick(std::vector<int64_t>{1, 60, 900, 3600, 86400,
-                                                    7 * 86400});
+        p->hold_ttl_s =
+            c.Pick(std::vector<int64_t>{1, 60, 900, 3600, 86400, 7 * 86400});
         what.push_back(absl::StrCat("hold_ttl ", p->hold_ttl_s, "s"));
         break;
       case 12: {
@@ -444,8 +443,8 @@ std::string MutatePolicy(Chooser& c, const UsedFn& used, SimPolicy* p) {
         } else {
           p->agents[3].approvals =
               c.OneIn(3) ? std::nullopt
-                         : std::optional<SimApprovals>(RandomApprovals(
-                               c, {"agent/a4", "user/alice"}));
+                         : std::optional<SimApprovals>(
+                               RandomApprovals(c, {"agent/a4", "user/alice"}));
         }
         what.push_back(absl::StrCat("tiers of ", which == 0   ? "a0"
                                                  : which == 1 ? "d0"

@@ -95,8 +95,8 @@ SimPolicy RandomPolicy(Chooser& c, bool allow_invalid);
 
 // How much of a limit is used now (from the oracle), for caps set at the
 // boundary of what is already spent.
-using UsedFn = std::function<int64_t(int scope_index, const std::string& scope_id,
-                                     const SimLimit& limit)>;
+using UsedFn = std::function<int64_t(
+    int scope_index, const std::string& scope_id, const SimLimit& limit)>;
 
 // Changes one to three things of `p`: raises or lowers caps (to just below,
 // at or above what is used), adds or drops limits, changes windows, prices,

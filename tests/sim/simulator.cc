@@ -51,12 +51,12 @@ enum class Op {
 
 // Per mille. Authorize dominates; faults are rare but every run meets some.
 constexpr std::pair<Op, int> kOps[] = {
-    {Op::kAuthorize, 330}, {Op::kReplaySame, 70},   {Op::kReplayOther, 25},
-    {Op::kKeyOtherAgent, 10}, {Op::kSettle, 110},   {Op::kVoid, 55},
-    {Op::kSweep, 45},      {Op::kClock, 120},       {Op::kFreeze, 20},
-    {Op::kUnfreeze, 30},   {Op::kDecommission, 2},  {Op::kVote, 70},
-    {Op::kBundle, 25},     {Op::kGet, 20},          {Op::kListPending, 10},
-    {Op::kOutage, 8},      {Op::kLoseData, 5}};
+    {Op::kAuthorize, 330},    {Op::kReplaySame, 70},  {Op::kReplayOther, 25},
+    {Op::kKeyOtherAgent, 10}, {Op::kSettle, 110},     {Op::kVoid, 55},
+    {Op::kSweep, 45},         {Op::kClock, 120},      {Op::kFreeze, 20},
+    {Op::kUnfreeze, 30},      {Op::kDecommission, 2}, {Op::kVote, 70},
+    {Op::kBundle, 25},        {Op::kGet, 20},         {Op::kListPending, 10},
+    {Op::kOutage, 8},         {Op::kLoseData, 5}};
 
 const std::vector<std::string>& Destinations() {
   static const auto* d = new std::vector<std::string>{
@@ -127,9 +127,9 @@ class World {
       oracle_.Fail("audit", absl::StrCat("FileAuditLog::Replay: ",
                                          n.status().ToString()));
     } else if (*n != events_read_) {
-      oracle_.Fail("audit", absl::StrCat("the file holds ", *n,
-                                         " records; the tail read ",
-                                         events_read_));
+      oracle_.Fail("audit",
+                   absl::StrCat("the file holds ", *n,
+                                " records; the tail read ", events_read_));
     }
   }
 
@@ -140,8 +140,8 @@ class World {
   bool store_up() const { return outage_steps_ == 0; }
 
   std::string Elapsed() const {
-    return absl::FormatDuration(absl::Milliseconds(
-        absl::ToInt64Milliseconds(now() - start_)));
+    return absl::FormatDuration(
+        absl::Milliseconds(absl::ToInt64Milliseconds(now() - start_)));
   }
 
   void EndStep(int step) {
@@ -253,7 +253,8 @@ class World {
     std::string line = absl::StrCat(
         kind, " ", in.agent_id, "/", in.wallet_id, " \"",
         in.amount.substr(0, 40), "\" ", in.asset,
-        in.idempotency_key.empty() ? "" : absl::StrCat(" key ", in.idempotency_key),
+        in.idempotency_key.empty() ? ""
+                                   : absl::StrCat(" key ", in.idempotency_key),
         " -> ");
     if (!out.ok()) return absl::StrCat(line, Code(out.status()));
     const Authorization& a = out->authorization;
@@ -277,27 +278,29 @@ class World {
     in.agent_id = agent.id;
     in.actor = absl::StrCat("agent/", agent.id);
     // Sometimes a wallet of another agent (refused).
-    in.wallet_id = rng_.OneIn(30)
-                       ? policy().wallets[rng_.Below(policy().wallets.size())].id
-                       : agent.wallets[rng_.Below(agent.wallets.size())];
+    in.wallet_id =
+        rng_.OneIn(30)
+            ? policy().wallets[rng_.Below(policy().wallets.size())].id
+            : agent.wallets[rng_.Below(agent.wallets.size())];
     // Mostly priced assets (the last one, NOPRICE, has none), rarely one the
     // bundle does not list.
     const std::vector<SimAsset>& assets = policy().assets;
-    const SimAsset* asset =
-        rng_.OneIn(50)   ? nullptr
-        : rng_.OneIn(25) ? &assets.back()
-                         : &assets[rng_.Below(assets.size() - 1)];
+    const SimAsset* asset = rng_.OneIn(50) ? nullptr
+                            : rng_.OneIn(25)
+                                ? &assets.back()
+                                : &assets[rng_.Below(assets.size() - 1)];
     in.asset = asset ? asset->symbol : "UNLISTED";
     // Sometimes the tightest boundary, which decides whether a spend fits.
     const std::vector<int64_t> bounds = oracle_.Boundaries(agent.id, now());
     const int64_t boundary =
-        bounds.empty()    ? -1
-        : rng_.OneIn(4)   ? *std::min_element(bounds.begin(), bounds.end())
-                          : rng_.Pick(bounds);
-    in.amount = AdversarialAmount(rng_, asset ? *asset : SimAsset{"UNLISTED", 6, {}},
-                                  boundary);
+        bounds.empty()  ? -1
+        : rng_.OneIn(4) ? *std::min_element(bounds.begin(), bounds.end())
+                        : rng_.Pick(bounds);
+    in.amount = AdversarialAmount(
+        rng_, asset ? *asset : SimAsset{"UNLISTED", 6, {}}, boundary);
     if (rng_.OneIn(5)) in.destination = rng_.Pick(Destinations());
-    if (rng_.Below(100) < 55) in.idempotency_key = absl::StrCat("k", ++next_key_);
+    if (rng_.Below(100) < 55)
+      in.idempotency_key = absl::StrCat("k", ++next_key_);
     return DoAuthorize(in, "authorize");
   }
 
@@ -327,11 +330,11 @@ class World {
       }
       case 1:
         if (agent != nullptr && agent->wallets.size() > 1) {
-          in.wallet_id = agent->wallets[(std::find(agent->wallets.begin(),
-                                                   agent->wallets.end(),
-                                                   in.wallet_id) -
-                                         agent->wallets.begin() + 1) %
-                                        agent->wallets.size()];
+          in.wallet_id =
+              agent->wallets[(std::find(agent->wallets.begin(),
+                                        agent->wallets.end(), in.wallet_id) -
+                              agent->wallets.begin() + 1) %
+                             agent->wallets.size()];
           break;
         }
         [[fallthrough]];
@@ -366,8 +369,7 @@ class World {
   std::string Settle() {
     const absl::Time t = now();
     const int i = PickRecord(70, [&](const Oracle::Record& r) {
-      return oracle_.Live(r, t) &&
-             r.a.DecisionAt(t) == Decision::kAllow;
+      return oracle_.Live(r, t) && r.a.DecisionAt(t) == Decision::kAllow;
     });
     if (i < 0) return AuthorizeFresh();
     const Oracle::Record& r = oracle_.records()[i];
@@ -392,7 +394,8 @@ class World {
       case 10:
       case 11:
       case 12:
-        in.amount = AmountText(held / static_cast<uint64_t>(rng_.Between(1, 10)));
+        in.amount =
+            AmountText(held / static_cast<uint64_t>(rng_.Between(1, 10)));
         break;
       case 13:
         in.amount = AmountText(held > 0 ? held - 1 : 0);
@@ -401,8 +404,9 @@ class World {
         in.amount = AmountText(held);
         break;
       case 15:
-        in.amount = held == absl::Uint128Max() ? "340282366920938463463374607431768211456"
-                                               : AmountText(held + 1);
+        in.amount = held == absl::Uint128Max()
+                        ? "340282366920938463463374607431768211456"
+                        : AmountText(held + 1);
         break;
       case 16:
         in.amount = "0";
@@ -419,9 +423,10 @@ class World {
     }
     absl::StatusOr<Authorization> out = engine_->Settle(in);
     oracle_.OnSettle(in, t, store_up(), out);
-    return absl::StrCat("settle ", Label(i), " \"", in.amount.substr(0, 40),
-                        "\" of ", AmountText(held), " tx ", in.tx_hash, " -> ",
-                        out.ok() ? StatusName(out->status) : Code(out.status()));
+    return absl::StrCat(
+        "settle ", Label(i), " \"", in.amount.substr(0, 40), "\" of ",
+        AmountText(held), " tx ", in.tx_hash, " -> ",
+        out.ok() ? StatusName(out->status) : Code(out.status()));
   }
 
   std::string Void() {
@@ -432,16 +437,16 @@ class World {
       oracle_.OnVoid("az_unknown", t, store_up(), out);
       return absl::StrCat("void az_unknown -> ", Code(out.status()));
     }
-    const int i = PickRecord(60, [&](const Oracle::Record& r) {
-      return oracle_.Live(r, t);
-    });
+    const int i = PickRecord(
+        60, [&](const Oracle::Record& r) { return oracle_.Live(r, t); });
     if (i < 0) return AuthorizeFresh();
     const std::string id = oracle_.records()[i].a.id;
     const std::string before = Label(i);
     absl::StatusOr<Authorization> out = engine_->Void(kOrg, id, kAdmin);
     oracle_.OnVoid(id, t, store_up(), out);
-    return absl::StrCat("void ", before, " -> ",
-                        out.ok() ? StatusName(out->status) : Code(out.status()));
+    return absl::StrCat(
+        "void ", before, " -> ",
+        out.ok() ? StatusName(out->status) : Code(out.status()));
   }
 
   std::string Sweep() {
@@ -478,7 +483,8 @@ class World {
                              a.release_at > t && rng_.OneIn(2);
         next = (release ? a.release_at : a.hold_expires_at) +
                absl::Milliseconds(rng_.Between(-1, 1));
-        why = absl::StrCat(" (", release ? "release" : "expiry", " of #", i, ")");
+        why =
+            absl::StrCat(" (", release ? "release" : "expiry", " of #", i, ")");
       }
     } else if (r < 96) {
       // To the next local midnight, give or take 1 ms: calendar windows turn.
@@ -522,8 +528,9 @@ class World {
         engine_->FreezeScope(kOrg, scope, "sim", kAdmin);
     oracle_.OnFreeze(scope, false, now(), store_up(), out);
     return absl::StrCat("freeze ", scope, " -> ",
-                        out.ok() ? absl::StrCat("OK, ", out->holds_voided, " voided")
-                                 : Code(out.status()));
+                        out.ok()
+                            ? absl::StrCat("OK, ", out->holds_voided, " voided")
+                            : Code(out.status()));
   }
 
   std::string Unfreeze() {
@@ -559,8 +566,9 @@ class World {
     oracle_.OnFreeze(absl::StrCat("agent/", agent), true, now(), store_up(),
                      out);
     return absl::StrCat("decommission ", agent, " -> ",
-                        out.ok() ? absl::StrCat("OK, ", out->holds_voided, " voided")
-                                 : Code(out.status()));
+                        out.ok()
+                            ? absl::StrCat("OK, ", out->holds_voided, " voided")
+                            : Code(out.status()));
   }
 
   std::string Vote() {
@@ -597,12 +605,12 @@ class World {
     absl::StatusOr<VoteOutput> out =
         approve ? engine_->Approve(in) : engine_->Reject(in);
     oracle_.OnVote(in, approve, t, store_up(), out);
-    return absl::StrCat(approve ? "approve " : "reject ", before, " by \"",
-                        approver, "\" -> ",
-                        out.ok() ? absl::StrCat(DecisionName(out->authorization.decision),
-                                                "/", StatusName(out->authorization.status),
-                                                out->counted ? "" : " (not counted)")
-                                 : Code(out.status()));
+    return absl::StrCat(
+        approve ? "approve " : "reject ", before, " by \"", approver, "\" -> ",
+        out.ok() ? absl::StrCat(DecisionName(out->authorization.decision), "/",
+                                StatusName(out->authorization.status),
+                                out->counted ? "" : " (not counted)")
+                 : Code(out.status()));
   }
 
   std::string ApplyBundle() {
@@ -618,20 +626,21 @@ class World {
         engine_->ApplyBundle(next.ToYaml(), false, kAdmin);
     oracle_.OnApplyBundle(next, out);
     return absl::StrCat("bundle {", what, "} -> ",
-                        out.ok() ? absl::StrCat("v", out->version,
-                                                out->changed ? "" : " (unchanged)")
-                                 : Code(out.status()));
+                        out.ok()
+                            ? absl::StrCat("v", out->version,
+                                           out->changed ? "" : " (unchanged)")
+                            : Code(out.status()));
   }
 
   std::string Get() {
     const int i = PickRecord(0, [](const Oracle::Record&) { return true; });
-    const std::string id = i < 0 || rng_.OneIn(30)
-                               ? std::string("az_unknown")
-                               : oracle_.records()[i].a.id;
+    const std::string id = i < 0 || rng_.OneIn(30) ? std::string("az_unknown")
+                                                   : oracle_.records()[i].a.id;
     absl::StatusOr<Authorization> out = engine_->Get(kOrg, id);
     oracle_.OnGet(id, now(), store_up(), out);
-    return absl::StrCat("get ", i < 0 ? id : Label(i), " -> ",
-                        out.ok() ? StatusName(out->status) : Code(out.status()));
+    return absl::StrCat(
+        "get ", i < 0 ? id : Label(i), " -> ",
+        out.ok() ? StatusName(out->status) : Code(out.status()));
   }
 
   std::string ListPending() {
@@ -657,7 +666,8 @@ class World {
         rng_.OneIn(2) ? backend_->LoseForEmbeddedRestart() : nullptr;
     if (fresh != nullptr) {
       // The embedded mode's restart: replay the audit file, then the flags.
-      absl::StatusOr<std::shared_ptr<const Policy>> p = engine_->GetBundle(kOrg, 0);
+      absl::StatusOr<std::shared_ptr<const Policy>> p =
+          engine_->GetBundle(kOrg, 0);
       absl::StatusOr<size_t> restored =
           p.ok() ? RestoreBudgetsFromAuditFile(trail_->path(), t,
                                                RecordRetention(**p), fresh)
@@ -734,8 +744,7 @@ SimResult RunSimulation(const SimOptions& options, Backend* backend) {
     for (; seen < all.size(); ++seen) {
       const Finding& f = all[seen];
       const bool ignored = options.ignore.contains(f.invariant);
-      if (res.counts[f.invariant]++ == 0 ||
-          (!options.keep_going && !ignored)) {
+      if (res.counts[f.invariant]++ == 0 || (!options.keep_going && !ignored)) {
         res.findings.push_back(f);
       }
       if (!ignored) res.failed = true;
