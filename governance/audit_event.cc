@@ -80,6 +80,10 @@ Json AuthorizationToJson(const Authorization& a) {
   if (a.approvals_required > 0) {
     j["approvals_required"] = a.approvals_required;
     j["approvers"] = a.approvers;
+  }
+  // A DELAYED spend needs no approvers, yet a rejection cancels it: its
+  // votes say who did.
+  if (a.approvals_required > 0 || !a.votes.empty()) {
     Json votes = Json::array();
     for (const ApprovalVote& v : a.votes) votes.push_back(VoteToJson(v));
     j["votes"] = votes;
@@ -264,6 +268,8 @@ absl::StatusOr<Authorization> AuthorizationFromJson(const Json& j) {
         a.approvers.push_back((*list)[i].get<std::string>());
       }
     }
+  }
+  if (r.Has("votes")) {
     if (const Json* votes = r.Find("votes")) {
       if (!votes->is_array()) r.Fail("votes", "must be an array");
       for (size_t i = 0; r.status().ok() && i < votes->size(); ++i) {

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -182,6 +183,26 @@ absl::Status CheckYamlShape(absl::string_view text) {
   return shape.status();
 }
 
+// Whether `name` is shaped like an IANA zone name ("UTC",
+// "America/New_York", "Etc/GMT+5"), so that loading it reads only the zone
+// database: absl::LoadTimeZone would also open any path it is given (a
+// FIFO there blocked a worker for good) and "localtime", which differs from
+// host to host.
+bool IsZoneName(absl::string_view name) {
+  if (name.empty() || name.size() > 64 || name == "localtime" ||
+      name.front() == '/' || name.back() == '/' ||
+      absl::StrContains(name, "..") || absl::StrContains(name, "//")) {
+    return false;
+  }
+  for (char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '/' &&
+        c != '_' && c != '-' && c != '+') {
+      return false;
+    }
+  }
+  return true;
+}
+
 // Walks the YAML tree, collecting every problem with its path.
 class BundleParser {
  public:
@@ -283,8 +304,15 @@ class BundleParser {
                                     absl::string_view key, bool required) {
     const YAML::Node node = map[std::string(key)];
     const std::string p = Join(path, key);
-    if (!node.IsDefined() || node.IsNull()) {
+    if (!node.IsDefined()) {
       if (required) Error(p, "is required");
+      return std::nullopt;
+    }
+    // A key given with no value (`usd:`, `usd: ~`) is a mistake, not an
+    // absent key: reading it as absent once dropped a limit silently.
+    if (node.IsNull()) {
+      Error(p, required ? "is required"
+                        : "is empty: give a value, or leave the key out");
       return std::nullopt;
     }
     if (!node.IsScalar()) {
@@ -581,7 +609,7 @@ class BundleParser {
     Org& org = policy->org;
     org.id = Id(n, p, "id").value_or("");
     if (std::optional<std::string> tz = Scalar(n, p, "timezone", false)) {
-      if (absl::LoadTimeZone(*tz, &org.timezone)) {
+      if (IsZoneName(*tz) && absl::LoadTimeZone(*tz, &org.timezone)) {
         org.timezone_name = *tz;
       } else {
         Error("org.timezone", absl::StrCat("unknown time zone ", Quote(*tz)));

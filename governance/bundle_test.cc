@@ -414,6 +414,38 @@ TEST(BundleTest, BoundedDiff) {
             "... and 50 more changes (get-bundle shows the whole version)");
 }
 
+// A key given without a value is an error, never an absent key: `usd:`
+// with nothing after it once dropped a limit silently.
+TEST(BundleTest, EmptyValuesAreRefused) {
+  for (const char* empty : {"", "~", "null"}) {
+    std::string yaml = kMinimal;
+    yaml.replace(yaml.find("    wallets:"), 0,
+                 absl::StrCat("    limits: [{name: daily_max, usd: ", empty,
+                              ", window: \"rolling:24h\"}]\n"));
+    EXPECT_THAT(ErrorOf(yaml),
+                HasSubstr("agents[0].limits[0].usd: is empty: give a value"))
+        << empty;
+  }
+}
+
+// A time zone is a zone database name, never a path: loading a path opened
+// any file (a FIFO hung a worker), and "localtime" differs per host.
+TEST(BundleTest, TimeZonesAreZoneNames) {
+  for (const char* bad : {"/etc/localtime", "localtime", "../../etc/passwd",
+                          "America/../../tmp/x", "America//New_York",
+                          "America/New_York/", "Europe/Paris\x7f"}) {
+    std::string yaml = kMinimal;
+    yaml.replace(yaml.find("org: {id: acme}"), 15,
+                 absl::StrCat("org: {id: acme, timezone: \"", bad, "\"}"));
+    EXPECT_THAT(ErrorOf(yaml), HasSubstr("org.timezone: unknown time zone"))
+        << bad;
+  }
+  std::string ok = kMinimal;
+  ok.replace(ok.find("org: {id: acme}"), 15,
+             "org: {id: acme, timezone: Etc/GMT+5}");
+  EXPECT_TRUE(ParseBundle(ok).ok());
+}
+
 TEST(BundleTest, NormalizeDestination) {
   EXPECT_EQ(NormalizeDestination("0xAbCd"), "0xabcd");
   EXPECT_EQ(NormalizeDestination("So1anaBase58"), "So1anaBase58");

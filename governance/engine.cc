@@ -1,6 +1,7 @@
 #include "governance/engine.h"
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 #include <tuple>
 #include <utility>
@@ -163,6 +164,13 @@ PathLimits CollectLimits(const Policy& policy, const Agent& agent,
       out.longest = std::max(out.longest, limit.window.MaxLength());
     }
   }
+  // A cumulative tier threshold counts over its window too.
+  for (const auto* tiers :
+       {&policy.departments.at(agent.department).approvals, &agent.approvals}) {
+    if (*tiers && (*tiers)->window) {
+      out.longest = std::max(out.longest, (*tiers)->window->MaxLength());
+    }
+  }
   return out;
 }
 
@@ -295,7 +303,7 @@ TierChoice CrossedTier(const TierCheck& t, int64_t used, UsdMicros amount) {
   return {t.tier, t.config,
           absl::StrCat(t.config->window->Describe(), " spend ", FormatUsd(used),
                        " + ", FormatUsd(amount), " = ",
-                       FormatUsd(SaturatingAdd(used, amount)), " is above ",
+                       SumText(Limit::Kind::kUsd, used, amount), " is above ",
                        ScopeLabel(t.scope), " cumulative ", TierName(t.tier),
                        "_above_usd ", FormatUsd(t.check.cap))};
 }
@@ -412,10 +420,13 @@ absl::Duration RecordRetention(const Policy& p) {
   scan(p.org.limits);
   for (const auto& [id, d] : p.departments) scan(d.limits);
   for (const auto& [id, a] : p.agents) scan(a.limits);
-  // A delayed or approved hold can start its TTL that much later.
+  // A delayed or approved hold can start its TTL that much later; a
+  // cumulative tier threshold counts over its own window.
   absl::Duration wait;
   auto waits = [&](const std::optional<ApprovalTiers>& t) {
-    if (t) wait = std::max({wait, t->delay, t->approval_timeout});
+    if (!t) return;
+    wait = std::max({wait, t->delay, t->approval_timeout});
+    if (t->window) longest = std::max(longest, t->window->MaxLength());
   };
   for (const auto& [id, d] : p.departments) waits(d.approvals);
   for (const auto& [id, a] : p.agents) waits(a.approvals);
@@ -1182,6 +1193,11 @@ absl::StatusOr<FreezeOutcome> Engine::UnfreezeScope(const std::string& org_id,
                           WalletsUnder(*policy, scope));
   const std::string& org = policy->org.id;
   absl::Status st = freezes_->Unfreeze(org, scope);
+  if (absl::IsNotFound(st)) {
+    // Not frozen durably: clear a flag an earlier unfreeze may have left
+    // when it failed between its two steps, so that a retry repairs it.
+    (void)budgets_->SetFrozen(org, scope, false);
+  }
   if (!st.ok()) {
     return absl::Status(st.code(), absl::StrCat("scope: ", st.message()));
   }

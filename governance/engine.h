@@ -120,8 +120,9 @@ struct ApplyResult {
 };
 
 // How long a record can still matter to a policy's limits: the longest
-// window any of its limits looks at, plus the hold TTL and the idempotency
-// retention.
+// window any of its limits or cumulative tiers looks at, plus the longest
+// wait before a hold's TTL starts (a delay, an approval), the hold TTL and
+// the idempotency retention.
 absl::Duration RecordRetention(const Policy& p);
 
 // The decision engine: evaluates a spend against the rules and every limit

@@ -1,5 +1,7 @@
 #include "governance/explain.h"
 
+#include <limits>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -31,6 +33,15 @@ std::string ChildLabel(const std::string& child, const Policy& policy) {
 }
 
 }  // namespace
+
+std::string SumText(Limit::Kind kind, int64_t used, int64_t requested) {
+  const int64_t total = SaturatingAdd(used, requested);
+  if (total == std::numeric_limits<int64_t>::max() && used > 0 &&
+      requested > 0) {
+    return absl::StrCat("more than ", Figure(kind, total));
+  }
+  return Figure(kind, total);
+}
 
 std::string ScopeLabel(const std::string& scope) {
   std::string label = scope;
@@ -80,7 +91,7 @@ Violation LimitViolation(const std::string& scope, const LimitCheck& check,
   v.message = absl::StrCat(
       window.Describe(), kind == Limit::Kind::kUsd ? " spend " : " count ",
       Figure(kind, usage.used), breakdown, " + ", Figure(kind, requested),
-      " = ", Figure(kind, SaturatingAdd(usage.used, requested)), " exceeds ",
+      " = ", SumText(kind, usage.used, requested), " exceeds ",
       // The sentence opens with the agent's name; its own limits need only
       // "agent".
       check.scope_index == 2 ? "agent" : ScopeLabel(scope), " ",

@@ -30,6 +30,11 @@ Violation LimitViolation(const std::string& scope, const LimitCheck& check,
 // first ones found, which are the rules and the limits nearest the org.
 inline constexpr size_t kMaxViolations = 16;
 
+// used + requested as a sentence shows it ("$1,498.00", or "more than
+// $9,223,372,036,854.775807" when the sum is past int64: a sentence never
+// shows a sum that is not one).
+std::string SumText(Limit::Kind kind, int64_t used, int64_t requested);
+
 // "DENY agent a: <message>; <message>", after keeping at most
 // kMaxViolations of `violations` (the sentence counts the rest).
 std::string DenyReason(const Authorization& a,

@@ -148,13 +148,6 @@ absl::StatusOr<Principal> Gatekeeper::Admit(
   }
   const std::string source = PeerHost(context.peer());
   const std::string from = absl::StrCat(" from ", context.peer());
-  const Throttle throttle = CheckSource(source);
-  if (throttle == Throttle::kOverRate) {
-    // Not audited: the throttle's start was.
-    return absl::UnavailableError(absl::StrCat(
-        "too many failed authentications from ", source,
-        ": credential checks from it are rate-limited; retry in a second"));
-  }
   std::string org, token_id;
   absl::StatusOr<Principal> who = Authenticate(context, &org, &token_id);
   if (!who.ok()) {
@@ -164,7 +157,7 @@ absl::StatusOr<Principal> Gatekeeper::Admit(
     if (!absl::IsUnauthenticated(refusal)) {
       return Refuse(refusal, org, caller, rpc);
     }
-    if (throttle == Throttle::kThrottled) {
+    if (Throttled(source)) {
       spdlog::debug("access: refused {} from throttled {}: {}", rpc, source,
                     refusal.ToString());
       return refusal;
@@ -202,22 +195,11 @@ absl::StatusOr<Principal> Gatekeeper::Admit(
   return who;
 }
 
-Gatekeeper::Throttle Gatekeeper::CheckSource(const std::string& source) {
+bool Gatekeeper::Throttled(const std::string& source) {
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
   auto it = sources_.find(source);
-  if (it == sources_.end() || now >= it->second.throttled_until) {
-    return Throttle::kNone;
-  }
-  Source& s = it->second;
-  const int64_t second = absl::ToUnixSeconds(now);
-  if (s.check_second != second) {
-    s.check_second = second;
-    s.checks = 0;
-  }
-  return ++s.checks > options_.throttled_checks_per_second
-             ? Throttle::kOverRate
-             : Throttle::kThrottled;
+  return it != sources_.end() && now < it->second.throttled_until;
 }
 
 absl::StatusOr<Principal> Gatekeeper::Authenticate(

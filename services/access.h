@@ -43,13 +43,12 @@ struct AccessOptions {
   int max_failures = 5;
   absl::Duration failure_window = absl::Minutes(5);
   // ... for this long, doubling each time up to the maximum. A throttled
-  // source gets at most `throttled_checks_per_second` credential checks a
-  // second (the rest are UNAVAILABLE, to be retried), and its failures are
-  // no longer audited one by one. A valid credential is admitted from any
-  // source, throttled or not.
+  // source's failures are no longer audited one by one (one record when the
+  // throttle begins), so a flood cannot grow the audit trail. Every
+  // credential is still checked: a valid one is admitted from any source,
+  // throttled or not, since a source address may be shared.
   absl::Duration throttle = absl::Seconds(30);
   absl::Duration max_throttle = absl::Hours(1);
-  int throttled_checks_per_second = 10;
 };
 
 // What the call is about, for the rule's checks.
@@ -65,9 +64,8 @@ class Gatekeeper {
              AccessOptions options);
 
   // The caller's principal if it may make the call `rpc` on `target`:
-  // UNAUTHENTICATED without a valid credential, UNAVAILABLE when its source
-  // is throttled and over its rate of checks, PERMISSION_DENIED without the
-  // role or outside its org or self. Every refusal is logged, and audited
+  // UNAUTHENTICATED without a valid credential, PERMISSION_DENIED without
+  // the role or outside its org or self. Every refusal is logged, and audited
   // (who, what, from where) in the org it concerns when that is known,
   // except the failures of a throttled source (one record when the throttle
   // begins). With auth off: "user/anonymous" of the target's org, with every
@@ -93,15 +91,10 @@ class Gatekeeper {
     std::vector<absl::Time> failures;  // Within failure_window.
     absl::Time throttled_until;
     int throttles = 0;
-    // The second (unix s) of the last check while throttled, and how many
-    // checks that second has had.
-    int64_t check_second = 0;
-    int checks = 0;
   };
-  enum class Throttle { kNone, kThrottled, kOverRate };
 
-  // Whether `source` is throttled now, counting this call's check.
-  Throttle CheckSource(const std::string& source) ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether `source` is throttled now.
+  bool Throttled(const std::string& source) ABSL_LOCKS_EXCLUDED(mu_);
   // The principal of the call's credential. Sets `org` when the credential
   // names one, and `presented` to the token id it presented, if any.
   absl::StatusOr<Principal> Authenticate(

@@ -71,7 +71,18 @@ void MemoryBudgetStore::InsertLocked(const Authorization& a,
   const std::string key = RecordKey(a.org_id, a.id);
   Entry* entry = &(records_[key] = Entry{a, retain_until});
   retention_[a.org_id].emplace(retain_until, key);
-  if (!a.idempotency_key.empty()) idempotency_[IdempotencyKey(a)] = key;
+  if (!a.idempotency_key.empty()) {
+    // A key reused after its first record's retention maps to the newest of
+    // its records, whatever order a rebuild loads them in.
+    auto [it, added] = idempotency_.try_emplace(IdempotencyKey(a), key);
+    if (!added) {
+      auto held = records_.find(it->second);
+      if (held == records_.end() || held->first == key ||
+          held->second.auth.created_at <= a.created_at) {
+        it->second = key;
+      }
+    }
+  }
   if (a.status == AuthorizationStatus::kDenied) return;
   for (const std::string& scope : ScopePath(a)) {
     std::vector<const Entry*>& entries = by_scope_[ScopeKey(a.org_id, scope)];
@@ -257,8 +268,11 @@ absl::StatusOr<int64_t> MemoryBudgetStore::CountHeld(
   int64_t n = 0;
   for (const auto& [at, key] : expiries_[org_id]) {
     auto rec = records_.find(key);
+    // An approved hold is queued again at its new expiry: count the entry
+    // that matches the record's, once.
     if (rec != records_.end() &&
-        rec->second.auth.status == AuthorizationStatus::kHeld) {
+        rec->second.auth.status == AuthorizationStatus::kHeld &&
+        rec->second.auth.hold_expires_at == at) {
       ++n;
     }
   }

@@ -192,8 +192,10 @@ absl::StatusOr<RedisBudgetStore::ScriptCall> RedisBudgetStore::ReserveCall(
       absl::StrCat(absl::ToUnixMillis(a.hold_expires_at)),
       absl::StrCat(absl::ToUnixSeconds(request.retain_until)),
       a.on_expiry == ExpiredHolds::kCount ? "count" : "release",
-      a.idempotency_key.empty() ? "0" : "1", absl::StrCat(frozen.size()),
-      absl::StrCat(writes.size()),
+      a.idempotency_key.empty() ? "0"
+                                : absl::StrCat(std::max<int64_t>(
+                                      1, absl::ToUnixMillis(a.created_at))),
+      absl::StrCat(frozen.size()), absl::StrCat(writes.size()),
       absl::StrCat(request.limits.size() * (hold ? 1 : 0)),
       DecisionName(a.decision)};
   args.insert(args.end(), write_args.begin(), write_args.end());

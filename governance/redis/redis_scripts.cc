@@ -7,7 +7,8 @@ namespace warden::redis_scripts {
 //       last the org's ready mark.
 // ARGV: 1 mode (hold|record|restore), 2 id, 3 record JSON, 4 status,
 //       5 amount USD micros, 6 hold expiry ms, 7 retain-until unix s,
-//       8 on_expiry, 9 has idempotency key (1|0), 10 nf, 11 nw, 12 nl,
+//       8 on_expiry, 9 the record's creation in unix ms when it has an
+//       idempotency key, else 0, 10 nf, 11 nw, 12 nl,
 //       13 decision,
 //       then per charged bucket: child, expire-at unix s;
 //       then per limit: kind (u|c), cap, number of buckets;
@@ -28,9 +29,10 @@ if mode == 'restore' then
 elseif redis.call('EXISTS', KEYS[#KEYS]) == 0 then
   return {'notready'}
 end
-if ARGV[9] == '1' and mode ~= 'restore' then
+-- An idempotency key holds "<id>|<creation ms>" of its newest record.
+if ARGV[9] ~= '0' and mode ~= 'restore' then
   local first = redis.call('GET', KEYS[2])
-  if first then return {'dup', first} end
+  if first then return {'dup', string.match(first, '^[^|]+')} end
 end
 local nf, nw, nl = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
 local write_at = 5 + nf
@@ -101,8 +103,19 @@ end
 redis.call('HSET', KEYS[1], 'rec', ARGV[3], 'st', ARGV[4], 'usd', ARGV[5],
            'exp', ARGV[6], 'pol', ARGV[8], 'dec', ARGV[13], 'p', ARGV[#ARGV])
 redis.call('EXPIREAT', KEYS[1], ARGV[7])
-if ARGV[9] == '1' then
-  redis.call('SET', KEYS[2], ARGV[2], 'EXAT', ARGV[7])
+if ARGV[9] ~= '0' then
+  -- A rebuild may load two records of a key reused after the first one's
+  -- retention, in any order: the newest keeps the key.
+  local newer = false
+  if mode == 'restore' then
+    local cur = redis.call('GET', KEYS[2])
+    if cur then
+      newer = tonumber(string.match(cur, '|(%d+)$') or '0') > tonumber(ARGV[9])
+    end
+  end
+  if not newer then
+    redis.call('SET', KEYS[2], ARGV[2] .. '|' .. ARGV[9], 'EXAT', ARGV[7])
+  end
 end
 return {'ok'}
 )lua";
@@ -147,7 +160,10 @@ end
 if op == 'abandon' then
   if st == 'HELD' then release(usd, 1) end
   redis.call('DEL', KEYS[1])
-  if redis.call('GET', KEYS[3]) == id then redis.call('DEL', KEYS[3]) end
+  local key = redis.call('GET', KEYS[3])
+  if key and string.match(key, '^[^|]+') == id then
+    redis.call('DEL', KEYS[3])
+  end
   redis.call('ZREM', KEYS[2], id)
   redis.call('ZREM', KEYS[5], id)
   return {'ok', 'ABANDONED'}

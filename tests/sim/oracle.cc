@@ -237,14 +237,9 @@ void Oracle::OnInitialBundle(const SimPolicy& p,
 
 void Oracle::OnApplyBundle(const SimPolicy& next,
                            const absl::StatusOr<ApplyResult>& r) {
-  if (next.HasZeroPrice()) {
-    // A price of zero values any amount at $0: no USD limit could hold it.
-    std::string which;
-    for (const SimAsset& a : next.assets) {
-      if (a.price && a.price->IsZero()) {
-        which = absl::StrCat(a.symbol, " price_usd \"", a.price->Text(), "\"");
-      }
-    }
+  if (const std::string which = next.UnusablePrice(); !which.empty()) {
+    // A price of zero values any amount at $0, and one too large to value
+    // amounts exactly cannot be compared with any limit.
     if (r.ok()) {
       Fail("bundle",
            absl::StrCat("a bundle with ", which, " was applied (version ",
@@ -425,8 +420,8 @@ std::vector<int64_t> Oracle::CumulativeCaps(const SimAgent& agent,
 
 absl::Duration Oracle::Retention() const {
   // As RecordRetention (engine.h) documents it: the longest window of any
-  // limit, plus the longest wait before a hold's TTL starts, plus the hold
-  // TTL and the idempotency retention.
+  // limit or cumulative tier, plus the longest wait before a hold's TTL
+  // starts, plus the hold TTL and the idempotency retention.
   absl::Duration longest;
   auto scan = [&](const std::vector<SimLimit>& limits) {
     for (const SimLimit& l : limits) {
@@ -439,6 +434,9 @@ absl::Duration Oracle::Retention() const {
     if (t) {
       wait = std::max({wait, absl::Seconds(t->delay_s),
                        absl::Seconds(t->approval_timeout_s)});
+      if (!t->cumulative_window.empty()) {
+        longest = std::max(longest, MaxLength(t->cumulative_window));
+      }
     }
   };
   for (const SimDepartment& d : policy_.departments) {
@@ -873,7 +871,8 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
            absl::StrCat(what, ": the exact ledger puts it in tier ", tier_exact,
                         " (2 delay, 3 approval): a cumulative "
                         "threshold's window counts spends the store may have "
-                        "dropped (retention ignores tier windows)"));
+                        "dropped (past their retention, set when the window "
+                        "was shorter or did not exist)"));
     }
     const absl::Duration ttl = absl::Seconds(policy_.hold_ttl_s);
     const ExpiredHolds org_expiry =
@@ -1441,23 +1440,9 @@ void Oracle::OnRebuild(absl::Time now, const absl::StatusOr<size_t>& restored) {
   for (auto& [scope, st] : scopes_) {
     st.enforced = st.durable ? Enforced::kYes : Enforced::kNo;
   }
-  // A key reused after its first record was dropped (retention) now names
-  // two restored records; the store keeps whichever was restored last, in
-  // an order the reader chooses (Postgres: by id, at random).
-  for (const auto& [key, indices] : keys_) {
-    std::vector<std::string> restored_under;
-    for (size_t i : indices) {
-      if (!records_[i].gone) restored_under.push_back(Label(records_[i]));
-    }
-    if (restored_under.size() > 1) {
-      ambiguous_keys_.insert(key);
-      Fail("exactly-once-rebuild",
-           absl::StrCat("the rebuild restored ", restored_under.size(),
-                        " records under key ", key.second, " of ", key.first,
-                        " (", absl::StrJoin(restored_under, ", "),
-                        "): a retry may be answered with the older one"));
-    }
-  }
+  // A key reused after its first record was dropped (retention) may name
+  // two restored records: the store must answer with the newest, as it did
+  // before the rebuild, which the replay checks see (KeyRecord).
 }
 
 // ---------------------------------------------------------------- checks

@@ -63,7 +63,7 @@ inline absl::Time ExactStart(const LimitCheck& c, absl::Time) {
 struct Finding {
   int step = 0;
   // "over-admission", "retention", "exactly-once",
-  // "exactly-once-expired", "exactly-once-rebuild", "kill-switch",
+  // "exactly-once-expired", "kill-switch",
   // "fail-closed", "valuation", "audit", "ledger", "bundle", "decision",
   // "count-held".
   std::string invariant;
@@ -151,12 +151,6 @@ class Oracle {
   // The (agent, key) pairs used so far, in the order of first use.
   const std::vector<std::pair<std::string, std::string>>& keys() const {
     return key_order_;
-  }
-  // Whether a rebuild restored several records under the key: the store
-  // then answers with one of them at random (exactly-once-rebuild), so the
-  // simulator leaves the key alone to stay reproducible.
-  bool Ambiguous(const std::string& agent, const std::string& key) const {
-    return ambiguous_keys_.contains({agent, key});
   }
   std::optional<size_t> KeyRecord(const std::string& agent,
                                   const std::string& key) const;
@@ -259,7 +253,6 @@ class Oracle {
   // (agent, key) -> every record that used it, oldest first.
   std::map<std::pair<std::string, std::string>, std::vector<size_t>> keys_;
   std::vector<std::pair<std::string, std::string>> key_order_;
-  std::set<std::pair<std::string, std::string>> ambiguous_keys_;
   std::map<std::string, ScopeState> scopes_;
 
   // This step: records whose state changed (each must be audited), records

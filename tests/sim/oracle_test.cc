@@ -169,7 +169,7 @@ TEST_F(OracleTest, FlagsSpuriousDenial) {
 // A valuation that wrapped (1,000 whole tokens worth ~$0) is flagged.
 TEST_F(OracleTest, FlagsValuationThatWrapped) {
   SimPolicy p = TenDollarPolicy();
-  p.assets.push_back({"HUGE", 0, SimPrice{absl::uint128(1) << 122, 0}});
+  p.assets.push_back({"HUGE", 0, SimPrice{absl::uint128(1) << 100, 0}});
   oracle_.OnApplyBundle(p, ApplyResult{"sim", 2, true, {}});
   AuthorizeInput in = Spend(0);
   in.asset = "HUGE";
@@ -181,6 +181,17 @@ TEST_F(OracleTest, FlagsValuationThatWrapped) {
   oracle_.OnAuthorize(in, kNow, true, out);
   EXPECT_THAT(oracle_.findings(),
               ElementsAre(Field(&Finding::invariant, "valuation")));
+}
+
+// A bundle whose price cannot value amounts (micro-dollars per base unit
+// past 128 bits) must be refused.
+TEST_F(OracleTest, FlagsUnrepresentablePriceBundleApplied) {
+  SimPolicy p = TenDollarPolicy();
+  p.assets.push_back({"HUGE", 0, SimPrice{absl::uint128(1) << 122, 0}});
+  EXPECT_THAT(p.UnusablePrice(), ::testing::HasSubstr("HUGE"));
+  oracle_.OnApplyBundle(p, ApplyResult{"sim", 2, true, {}});
+  EXPECT_THAT(oracle_.findings(),
+              ElementsAre(Field(&Finding::invariant, "bundle")));
 }
 
 // A bundle that prices an asset at zero must be refused.
@@ -260,7 +271,7 @@ TEST(SimPolicyTest, DecimalTextKeepsItsScale) {
 }
 
 // Random and mutated policies are bundles the parser accepts (save a zero
-// price, which it must refuse).
+// price or an unrepresentable one, which it must refuse).
 TEST(SimPolicyTest, RandomPoliciesAreValidBundles) {
   for (uint64_t seed = 1; seed <= 50; ++seed) {
     SeededChooser c(seed);
@@ -272,7 +283,7 @@ TEST(SimPolicyTest, RandomPoliciesAreValidBundles) {
     for (int i = 0; i < 10; ++i) {
       MutatePolicy(
           c, [](int, const std::string&, const SimLimit&) { return 5; }, &p);
-      if (p.HasZeroPrice()) continue;
+      if (!p.UnusablePrice().empty()) continue;
       parsed = ParseBundle(p.ToYaml());
       ASSERT_TRUE(parsed.ok()) << "seed " << seed << " mutation " << i << ": "
                                << parsed.status() << "\n"

@@ -5,9 +5,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "tests/sim/wide.h"
 
 namespace warden::sim {
 namespace {
+
+// Whether a bundle may not carry the asset's price (see UnusablePrice).
+bool Unusable(const SimAsset& a) {
+  if (!a.price) return false;
+  if (a.price->IsZero()) return true;
+  const int up = 6 - a.decimals - a.price->scale;
+  return up > 0 &&
+         Wide(a.price->mantissa) * Wide::Pow10(up) > Wide(absl::Uint128Max());
+}
 
 const std::vector<std::string>& Windows() {
   static const auto* windows = new std::vector<std::string>{
@@ -204,10 +214,14 @@ const std::vector<SimLimit>& SimPolicy::LimitsOf(int index,
   return agent.limits;
 }
 
-bool SimPolicy::HasZeroPrice() const {
-  return std::any_of(assets.begin(), assets.end(), [](const SimAsset& a) {
-    return a.price && a.price->IsZero();
-  });
+std::string SimPolicy::UnusablePrice() const {
+  for (const SimAsset& a : assets) {
+    if (Unusable(a)) {
+      return absl::StrCat(a.symbol, " price_usd \"", a.price->Text(),
+                          "\" with ", a.decimals, " decimals");
+    }
+  }
+  return "";
 }
 
 std::string SimPolicy::ToYaml() const {
@@ -327,6 +341,11 @@ SimPolicy RandomPolicy(Chooser& c, bool allow_invalid) {
       a.decimals = AdversarialDecimals(c);
       a.price = AdversarialPrice(c, allow_invalid && c.OneIn(4));
     }
+    // A valid policy's prices are all usable; bounded retries, then $1.
+    for (int i = 0; !allow_invalid && Unusable(a) && i < 8; ++i) {
+      a.price = AdversarialPrice(c, false);
+    }
+    if (!allow_invalid && Unusable(a)) a.price = SimPrice{1, 0};
     p.assets.push_back(std::move(a));
   }
   p.assets.push_back({"NOPRICE", 6, std::nullopt});

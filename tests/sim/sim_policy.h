@@ -79,8 +79,11 @@ struct SimPolicy {
   // The limits of scope `index` (0 org, 1 department, 2 agent) on `agent`'s
   // path.
   const std::vector<SimLimit>& LimitsOf(int index, const SimAgent& agent) const;
-  // Whether an asset is priced at zero (a bundle the engine must refuse).
-  bool HasZeroPrice() const;
+  // An asset whose price no bundle may carry, described ("WHOLE price_usd
+  // \"0\""), or empty: a price of zero (it values every amount at $0), or
+  // one whose micro-dollars per base unit, mantissa x 10^(6 - decimals -
+  // scale), do not fit in 128 bits (no amount could be valued exactly).
+  std::string UnusablePrice() const;
 
   // The policy bundle, as `wardenctl apply -f` would send it.
   std::string ToYaml() const;

@@ -309,7 +309,7 @@ class World {
     const auto& keys = oracle_.keys();
     if (keys.empty()) return nullptr;
     const auto& k = keys[rng_.Below(keys.size())];
-    return oracle_.Ambiguous(k.first, k.second) ? nullptr : &k;
+    return &k;
   }
 
   // A retry of an earlier request under its key: the same request, or
@@ -357,7 +357,7 @@ class World {
     AuthorizeInput in =
         oracle_.records()[*oracle_.KeyRecord(agent_id, key)].request;
     const SimAgent& other = PickAgent();
-    if (other.id == agent_id || oracle_.Ambiguous(other.id, key)) {
+    if (other.id == agent_id) {
       return AuthorizeFresh();
     }
     in.agent_id = other.id;
