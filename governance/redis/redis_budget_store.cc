@@ -103,7 +103,7 @@ absl::Time RedisBudgetStore::CountedFrom(const LimitCheck& check,
 }
 
 absl::StatusOr<RedisBudgetStore::ScriptCall> RedisBudgetStore::ReserveCall(
-    const ReserveRequest& request) {
+    const ReserveRequest& request, int64_t deadline_micros) {
   const Authorization& a = request.authorization;
   const bool restore = request.restore;
   const bool hold = a.status == AuthorizationStatus::kHeld && !restore;
@@ -201,6 +201,7 @@ absl::StatusOr<RedisBudgetStore::ScriptCall> RedisBudgetStore::ReserveCall(
   args.insert(args.end(), write_args.begin(), write_args.end());
   args.insert(args.end(), limit_args.begin(), limit_args.end());
   args.push_back(absl::StrJoin(path, "|"));
+  args.push_back(absl::StrCat(deadline_micros));
   return ScriptCall{std::move(keys), std::move(args)};
 }
 
@@ -209,15 +210,31 @@ absl::StatusOr<ReserveResult> RedisBudgetStore::Reserve(
   const Authorization& a = request.authorization;
   const bool hold = a.status == AuthorizationStatus::kHeld;
   const std::vector<std::string> path = ScopePath(a);
-  WARDEN_ASSIGN_OR_RETURN(ScriptCall call, ReserveCall(request));
-  WARDEN_ASSIGN_OR_RETURN(RedisReply r, client_->Eval(redis_scripts::kReserve,
-                                                      call.keys, call.args));
+  ResolveInDoubt();
+  WARDEN_ASSIGN_OR_RETURN(
+      ScriptCall call, ReserveCall(request, client_->ScriptDeadlineMicros()));
+  absl::StatusOr<RedisReply> sent =
+      client_->Eval(redis_scripts::kReserve, call.keys, call.args);
+  if (!sent.ok()) {
+    // Redis may have run it: its record, if any, is abandoned once Redis
+    // answers again, as no caller is told of it.
+    absl::MutexLock lock(&doubt_mu_);
+    if (in_doubt_.size() >= kMaxInDoubt) in_doubt_.pop_front();
+    in_doubt_.emplace_back(a.org_id, a.id);
+    return sent.status();
+  }
+  const RedisReply& r = *sent;
   if (r.type != RedisReply::Type::kArray || r.elements.empty()) {
     return Unexpected("reserve", r);
   }
   const std::string& tag = r.elements[0].str;
   ReserveResult result;
   if (tag == "notready") return NotReady(a.org_id);
+  if (tag == "late") {
+    return absl::UnavailableError(
+        "redis ran the reservation past its deadline (it was stalled); "
+        "nothing was reserved, retry");
+  }
   if (tag == "ok") {
     result.outcome = hold ? ReserveResult::Outcome::kReserved
                           : ReserveResult::Outcome::kRecorded;
@@ -558,8 +575,19 @@ absl::StatusOr<std::vector<Authorization>> RedisBudgetStore::ListAwaiting(
   return out;
 }
 
+void RedisBudgetStore::ResolveInDoubt() {
+  absl::MutexLock lock(&doubt_mu_);
+  while (!in_doubt_.empty()) {
+    const auto& [org, id] = in_doubt_.front();
+    absl::Status st = Transition(org, id, "abandon", absl::Now(), {}).status();
+    if (!st.ok() && !absl::IsNotFound(st)) return;  // Redis is still away.
+    in_doubt_.pop_front();
+  }
+}
+
 absl::StatusOr<std::vector<Authorization>> RedisBudgetStore::ExpireDue(
     const std::string& org_id, absl::Time now, size_t max_records) {
+  ResolveInDoubt();
   WARDEN_ASSIGN_OR_RETURN(
       RedisReply due,
       client_->Command({"ZRANGEBYSCORE", ExpiryKey(org_id), "-inf",

@@ -1,6 +1,7 @@
 #ifndef WARDEN_GOVERNANCE_REDIS_REDIS_BUDGET_STORE_H_
 #define WARDEN_GOVERNANCE_REDIS_REDIS_BUDGET_STORE_H_
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -107,7 +108,10 @@ class RedisBudgetStore final : public BudgetStore {
     std::vector<std::string> keys;
     std::vector<std::string> args;
   };
-  static absl::StatusOr<ScriptCall> ReserveCall(const ReserveRequest& request);
+  // `deadline_micros`: the script's deadline on Redis's clock
+  // (RedisClient::ScriptDeadlineMicros), 0 for none.
+  static absl::StatusOr<ScriptCall> ReserveCall(const ReserveRequest& request,
+                                                int64_t deadline_micros = 0);
 
   // The earliest charge time a rolling limit check counts at `now` (its
   // interval start, rounded down as described above). For tests that
@@ -126,8 +130,19 @@ class RedisBudgetStore final : public BudgetStore {
                                         const std::string& id,
                                         const std::string& op, absl::Time now,
                                         const TransitionArgs& extra);
+  // Abandons the records of reserves whose answer never came: the engine
+  // reported those calls as failed and audited nothing, so a record Redis
+  // wrote after all (it ran the script in time, but the answer was lost) is
+  // an orphan. Stops at the first UNAVAILABLE, keeping the rest.
+  void ResolveInDoubt();
 
   std::unique_ptr<RedisClient> client_;
+  // The most in-doubt reserves remembered; past it the oldest is dropped:
+  // its record, if any, then counts until its hold expires, the safe side.
+  static constexpr size_t kMaxInDoubt = 10000;
+  absl::Mutex doubt_mu_;
+  std::deque<std::pair<std::string, std::string>> in_doubt_  // (org, id)
+      ABSL_GUARDED_BY(doubt_mu_);
 };
 
 }  // namespace warden

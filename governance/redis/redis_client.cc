@@ -181,6 +181,25 @@ RedisClient::Connect() {
                        options_.user, " on ", where, " refused: ", refused));
     }
   }
+  {
+    // Redis's clock, for ScriptDeadlineMicros.
+    const absl::Time sent = absl::Now();
+    auto* r = static_cast<redisReply*>(redisCommand(c->ctx, "TIME"));
+    const absl::Time received = absl::Now();
+    if (r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_STRING &&
+        r->element[1]->type == REDIS_REPLY_STRING) {
+      int64_t seconds = 0, micros = 0;
+      if (absl::SimpleAtoi(r->element[0]->str, &seconds) &&
+          absl::SimpleAtoi(r->element[1]->str, &micros)) {
+        const int64_t middle =
+            absl::ToUnixMicros(sent + (received - sent) / 2);
+        clock_offset_us_ = seconds * 1'000'000 + micros - middle;
+        clock_known_ = true;
+      }
+    }
+    if (r != nullptr) freeReplyObject(r);
+  }
   if (options_.db != 0) {
     auto* r = static_cast<redisReply*>(
         redisCommand(c->ctx, "SELECT %d", options_.db));
@@ -277,6 +296,12 @@ absl::StatusOr<RedisReply> RedisClient::Send(
                           absl::StartsWith(reply.str, "NOAUTH"));
   Release(stale ? nullptr : *std::move(c));
   return reply;
+}
+
+int64_t RedisClient::ScriptDeadlineMicros() const {
+  if (!clock_known_) return 0;
+  return absl::ToUnixMicros(absl::Now() + options_.command_timeout / 2) +
+         clock_offset_us_;
 }
 
 absl::StatusOr<std::string> RedisClient::ShaOf(const std::string& script) {

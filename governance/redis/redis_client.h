@@ -1,6 +1,7 @@
 #ifndef WARDEN_GOVERNANCE_REDIS_REDIS_CLIENT_H_
 #define WARDEN_GOVERNANCE_REDIS_REDIS_CLIENT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -72,6 +73,14 @@ class RedisClient {
 
   const RedisOptions& options() const { return options_; }
 
+  // A deadline for a script sent now, on Redis's own clock (unix
+  // microseconds): half the command timeout from now, so that a script
+  // Redis runs later than that (it was stalled, SIGSTOPped, or the network
+  // held the request) can see that its caller may have given up already and
+  // refuse to act. Redis's clock is read with TIME on every new connection
+  // (the error is at most half a round trip); 0 before any connection.
+  int64_t ScriptDeadlineMicros() const;
+
  private:
   struct Connection;
   // Command, with error replies as kError replies (Eval reacts to
@@ -85,6 +94,9 @@ class RedisClient {
   absl::StatusOr<std::string> ShaOf(const std::string& script);
 
   const RedisOptions options_;
+  // Redis's clock minus ours, in microseconds; set by each new connection.
+  std::atomic<int64_t> clock_offset_us_{0};
+  std::atomic<bool> clock_known_{false};
   absl::Mutex mu_;
   std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
   size_t open_ ABSL_GUARDED_BY(mu_) = 0;  // Idle plus leased.

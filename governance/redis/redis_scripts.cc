@@ -12,9 +12,13 @@ namespace warden::redis_scripts {
 //       13 decision,
 //       then per charged bucket: child, expire-at unix s;
 //       then per limit: kind (u|c), cap, number of buckets;
-//       last, the scope path joined by '|' (for VoidUnder).
-// Returns {"ok"}, {"notready"}, {"dup", first_id}, {"frozen", index of
-// frozen flag} or {"over", {limit_index, used, child, amount, ...}, ...}.
+//       then the scope path joined by '|' (for VoidUnder);
+//       last, a deadline on Redis's clock in unix microseconds, or 0.
+// Returns {"ok"}, {"notready"}, {"late"}, {"dup", first_id}, {"frozen",
+// index of frozen flag} or {"over", {limit_index, used, child, amount, ...},
+// ...}. "late": Redis ran it past its deadline (it was stalled, or the
+// request was held up), when its caller may have given up and reported
+// that nothing happened: nothing is done.
 // "restore" (rebuilding from the audit trail) skips the ready mark and every
 // check, and leaves an existing record alone, so rebuilds are idempotent.
 // A HELD record that awaits approval or a delay is also put in the awaiting
@@ -24,6 +28,13 @@ namespace warden::redis_scripts {
 // store refuses caps and amounts beyond that.
 const char* const kReserve = R"lua(
 local mode = ARGV[1]
+local deadline = tonumber(ARGV[#ARGV])
+if deadline > 0 then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000000 + tonumber(t[2]) > deadline then
+    return {'late'}
+  end
+end
 if mode == 'restore' then
   if redis.call('EXISTS', KEYS[1]) == 1 then return {'ok'} end
 elseif redis.call('EXISTS', KEYS[#KEYS]) == 0 then
@@ -101,7 +112,7 @@ if mode == 'hold' or mode == 'restore' then
   end
 end
 redis.call('HSET', KEYS[1], 'rec', ARGV[3], 'st', ARGV[4], 'usd', ARGV[5],
-           'exp', ARGV[6], 'pol', ARGV[8], 'dec', ARGV[13], 'p', ARGV[#ARGV])
+           'exp', ARGV[6], 'pol', ARGV[8], 'dec', ARGV[13], 'p', ARGV[#ARGV - 1])
 redis.call('EXPIREAT', KEYS[1], ARGV[7])
 if ARGV[9] ~= '0' then
   -- A rebuild may load two records of a key reused after the first one's

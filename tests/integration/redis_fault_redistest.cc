@@ -20,6 +20,10 @@ agents:
     department: ops
     limits: [{name: budget, usd: "1000", window: "rolling:24h"}]
     wallets: [{id: steady_w, vendor: local, chain: base, address: "0x01"}]
+  - id: tight
+    department: ops
+    limits: [{name: budget, usd: "10", window: "rolling:24h"}]
+    wallets: [{id: tight_w, vendor: local, chain: base, address: "0x02"}]
 assets:
   - {symbol: USDC, decimals: 6, price_usd: "1"}
 )";
@@ -127,6 +131,47 @@ TEST_F(RedisFaultTest, StalledRedisFailsCallsWithinTheBound) {
     absl::SleepFor(absl::Milliseconds(100));
   }
   EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+// A reservation sent to a stalled Redis, whose caller was answered
+// UNAVAILABLE, must not take effect when Redis wakes and runs it: no caller
+// was told of that hold, no audit record names it, and it would count
+// against the budget (and answer a retry with the same key as a replay of a
+// decision nobody saw). Redis refuses a reserve past its deadline.
+TEST_F(RedisFaultTest, ReserveRunLateByAStalledRedisTakesNoEffect) {
+  redis_->Pause();
+  v1::AuthorizeRequest first = Spend("tight", "tight_w", 10);
+  first.set_idempotency_key("stalled-key");
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(20));
+    v1::AuthorizeResponse response;
+    const grpc::Status s =
+        replicas_[0]->authz().Authorize(&context, first, &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE)
+        << s.error_message();
+  }
+  redis_->Resume();
+  absl::SleepFor(absl::Milliseconds(300));  // Redis runs what was queued.
+  // The other replica has no memory of the failed call: only Redis's own
+  // deadline check keeps the queued script from reserving $10.
+  v1::AuthorizeResponse retried, other;
+  grpc::Status s;
+  for (int i = 0; i < 50; ++i) {
+    grpc::ClientContext context;
+    s = replicas_[1]->authz().Authorize(&context, first, &retried);
+    if (s.ok()) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(retried.decision(), v1::DECISION_ALLOW);
+  EXPECT_FALSE(retried.replayed()) << "a retry replayed a decision no one saw";
+  grpc::ClientContext context;
+  v1::AuthorizeRequest more = Spend("tight", "tight_w", 1);
+  ASSERT_TRUE(replicas_[1]->authz().Authorize(&context, more, &other).ok());
+  // $10 of $10 is held by the retry; a phantom would have denied the retry.
+  EXPECT_EQ(other.decision(), v1::DECISION_DENY);
 }
 
 }  // namespace
