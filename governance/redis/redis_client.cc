@@ -192,8 +192,7 @@ RedisClient::Connect() {
       int64_t seconds = 0, micros = 0;
       if (absl::SimpleAtoi(r->element[0]->str, &seconds) &&
           absl::SimpleAtoi(r->element[1]->str, &micros)) {
-        const int64_t middle =
-            absl::ToUnixMicros(sent + (received - sent) / 2);
+        const int64_t middle = absl::ToUnixMicros(sent + (received - sent) / 2);
         clock_offset_us_ = seconds * 1'000'000 + micros - middle;
         clock_known_ = true;
       }
