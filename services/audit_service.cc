@@ -20,21 +20,22 @@ absl::Status NoReader() {
       "audit queries need wardend --postgres (the audit trail in Postgres)");
 }
 
-absl::Time FromProto(const google::protobuf::Timestamp& ts, absl::Time unset) {
-  if (ts.seconds() == 0 && ts.nanos() == 0) return unset;
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
-
-const char* DecisionFilter(v1::Decision d) {
+// The audit trail's name of a decision filter; "" for none.
+absl::StatusOr<std::string> DecisionFilter(int d) {
   switch (d) {
+    case v1::DECISION_UNSPECIFIED:
+      return "";
     case v1::DECISION_ALLOW:
       return "ALLOW";
     case v1::DECISION_DENY:
       return "DENY";
     case v1::DECISION_PENDING_APPROVAL:
       return "PENDING_APPROVAL";
+    case v1::DECISION_DELAYED:
+      return "DELAYED";
     default:
-      return "";
+      return absl::InvalidArgumentError(
+          absl::StrCat("decision: ", d, " is not a Decision value"));
   }
 }
 
@@ -123,9 +124,11 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* AuditService::StreamEvents(
     q.wallet_id = request->wallet_id();
     q.chain = request->chain();
     q.asset = request->asset();
-    q.decision = DecisionFilter(request->decision());
-    q.from = FromProto(request->from(), absl::InfinitePast());
-    q.to = FromProto(request->to(), absl::InfiniteFuture());
+    WARDEN_ASSIGN_OR_RETURN(q.decision, DecisionFilter(request->decision()));
+    WARDEN_ASSIGN_OR_RETURN(
+        q.from, TimeFromProto(request->from(), "from", absl::InfinitePast()));
+    WARDEN_ASSIGN_OR_RETURN(
+        q.to, TimeFromProto(request->to(), "to", absl::InfiniteFuture()));
     q.after_seq = request->after_seq();
     q.limit = request->page_size() == 0
                   ? kDefaultPage
@@ -196,16 +199,20 @@ grpc::ServerUnaryReactor* AuditService::SpendSummary(
         WARDEN_ASSIGN_OR_RETURN(
             std::string org,
             engine_->ResolveOrg(Gatekeeper::OrgOf(who, {request->org_id()})));
-        return reader_->SpendSummary(
-            org, group, FromProto(request->from(), absl::InfinitePast()),
-            FromProto(request->to(), absl::InfiniteFuture()));
+        WARDEN_ASSIGN_OR_RETURN(
+            const absl::Time from,
+            TimeFromProto(request->from(), "from", absl::InfinitePast()));
+        WARDEN_ASSIGN_OR_RETURN(
+            const absl::Time to,
+            TimeFromProto(request->to(), "to", absl::InfiniteFuture()));
+        return reader_->SpendSummary(org, group, from, to);
       },
       [response](const std::vector<SpendRow>& rows) {
         SpendRow total{.key = "total"};
         for (const SpendRow& r : rows) {
           ToProto(r, response->add_rows());
-          total.settled_usd += r.settled_usd;
-          total.held_usd += r.held_usd;
+          total.settled_usd = SaturatingAdd(total.settled_usd, r.settled_usd);
+          total.held_usd = SaturatingAdd(total.held_usd, r.held_usd);
           total.count += r.count;
         }
         ToProto(total, response->mutable_total());
@@ -242,8 +249,9 @@ grpc::ServerUnaryReactor* AuditService::Reconcile(
       executor_, gate_, context, "AuditService.Reconcile", {request->org_id()},
       [this, request](const Principal& who) -> absl::StatusOr<ReconcileReport> {
         if (reader_ == nullptr) return NoReader();
-        const absl::Time since =
-            FromProto(request->since(), absl::InfinitePast());
+        WARDEN_ASSIGN_OR_RETURN(
+            const absl::Time since,
+            TimeFromProto(request->since(), "since", absl::InfinitePast()));
         if (since == absl::InfinitePast()) {
           return absl::InvalidArgumentError(
               "since: is required (vendor transactions at or after it are "

@@ -1,5 +1,7 @@
 #include "services/proto_convert.h"
 
+#include "absl/strings/str_cat.h"
+
 #include <string>
 
 namespace warden {
@@ -59,6 +61,26 @@ google::protobuf::Timestamp ToTimestamp(absl::Time t) {
   ts.set_seconds(spec.tv_sec);
   ts.set_nanos(static_cast<int32_t>(spec.tv_nsec));
   return ts;
+}
+
+absl::StatusOr<absl::Time> TimeFromProto(const google::protobuf::Timestamp& ts,
+                                         absl::string_view field,
+                                         absl::Time unset) {
+  // google/protobuf/timestamp.proto's range.
+  constexpr int64_t kMinSeconds = -62'135'596'800;  // 0001-01-01T00:00:00Z
+  constexpr int64_t kMaxSeconds = 253'402'300'799;  // 9999-12-31T23:59:59Z
+  if (ts.seconds() == 0 && ts.nanos() == 0) return unset;
+  if (ts.seconds() < kMinSeconds || ts.seconds() > kMaxSeconds) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": seconds ", ts.seconds(),
+        " is outside 0001-01-01 to 9999-12-31 (", kMinSeconds, " to ",
+        kMaxSeconds, ")"));
+  }
+  if (ts.nanos() < 0 || ts.nanos() > 999'999'999) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": nanos ", ts.nanos(), " is outside 0 to 999,999,999"));
+  }
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
 }
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {

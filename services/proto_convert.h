@@ -2,6 +2,8 @@
 #define WARDEN_SERVICES_PROTO_CONVERT_H_
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "governance/authorization.h"
@@ -17,6 +19,12 @@ namespace warden {
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 google::protobuf::Timestamp ToTimestamp(absl::Time t);
+// A request's timestamp `field`: `unset` when it is not set (all zero);
+// INVALID_ARGUMENT naming the field when it is outside what a Timestamp may
+// hold (0001-01-01 to 9999-12-31, nanos 0 to 999,999,999).
+absl::StatusOr<absl::Time> TimeFromProto(const google::protobuf::Timestamp& ts,
+                                         absl::string_view field,
+                                         absl::Time unset);
 void ToProto(const Authorization& a, v1::Authorization* out);
 void ToProto(const Authorization& a, bool replayed, v1::AuthorizeResponse* out);
 void ToProto(const Operation& op, v1::Operation* out);

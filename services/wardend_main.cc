@@ -11,6 +11,8 @@
 
 #include <signal.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -20,6 +22,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "adapters/local/keystore.h"
 #include "governance/clock.h"
@@ -140,8 +143,19 @@ int main(int argc, char** argv) {
   const absl::Duration bound =
       options.drain_delay + options.shutdown_grace + absl::Seconds(1);
   std::thread([bound, stop_signals] {
-    const timespec wait = absl::ToTimespec(bound);
-    const bool signalled = sigtimedwait(&stop_signals, nullptr, &wait) > 0;
+    // EINTR is not the end: a tracer (LeakSanitizer's check at exit
+    // stops every thread with ptrace) interrupts the wait.
+    const absl::Time deadline = absl::Now() + bound;
+    bool signalled = false;
+    for (;;) {
+      const timespec wait = absl::ToTimespec(
+          std::max(deadline - absl::Now(), absl::ZeroDuration()));
+      if (sigtimedwait(&stop_signals, nullptr, &wait) > 0) {
+        signalled = true;
+        break;
+      }
+      if (errno != EINTR) break;
+    }
     spdlog::error("{}: exiting without waiting for the calls still running",
                   signalled ? "second stop signal"
                             : absl::StrCat("shutdown took longer than ",

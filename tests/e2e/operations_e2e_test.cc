@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <sstream>
 #include <set>
 #include <thread>
 
@@ -216,7 +217,11 @@ TEST(OperationsE2eTest, LogsAreJsonLinesWithTheCallsRequestIdAndPrincipal) {
   while (std::getline(in, line)) {
     ++lines;
     const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    ASSERT_TRUE(j.is_object()) << line;
+    if (!j.is_object()) {  // Show the rest too: a sanitizer's report.
+      std::stringstream rest;
+      rest << in.rdbuf();
+      FAIL() << "not a JSON object: " << line << "\n" << rest.str();
+    }
     EXPECT_TRUE(j["time"].is_string() && j["level"].is_string() &&
                 j["message"].is_string())
         << line;

@@ -433,6 +433,58 @@ TEST_F(SubmitE2eTest, NativeEthLandsSettlesAndIsAudited) {
   EXPECT_TRUE(found);
 }
 
+// Audit queries check their input before any query: a timestamp outside a
+// Timestamp's range or a decision that is not one is INVALID_ARGUMENT naming
+// the field, never INTERNAL with the database's text, nor a filter ignored.
+TEST_F(SubmitE2eTest, AuditQueriesRefuseOutOfRangeInputNamingTheField) {
+  auto channel = grpc::CreateChannel(replicas_[0]->address(),
+                                     grpc::InsecureChannelCredentials());
+  auto audit = v1::AuditService::NewStub(channel);
+  auto query = [&](const v1::QueryEventsRequest& req) {
+    grpc::ClientContext ctx;
+    auto reader = audit->QueryEvents(&ctx, req);
+    v1::AuditRecord r;
+    while (reader->Read(&r)) {
+    }
+    return reader->Finish();
+  };
+  auto expect_invalid = [](const grpc::Status& s, const std::string& field) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << s.error_message();
+    EXPECT_EQ(s.error_message().rfind(field + ": ", 0), 0u)
+        << s.error_message();
+  };
+  constexpr int64_t kHuge = int64_t{1} << 62;
+  v1::QueryEventsRequest req;
+  req.set_decision(static_cast<v1::Decision>(99));
+  expect_invalid(query(req), "decision");
+  req = {};
+  req.mutable_from()->set_seconds(kHuge);
+  expect_invalid(query(req), "from");
+  req = {};
+  req.mutable_to()->set_seconds(1);
+  req.mutable_to()->set_nanos(-1);
+  expect_invalid(query(req), "to");
+  req = {};
+  req.set_decision(v1::DECISION_DELAYED);  // A filter, not ignored.
+  ASSERT_TRUE(query(req).ok());
+  {
+    grpc::ClientContext ctx;
+    v1::SpendSummaryRequest sum;
+    sum.set_group_by(v1::SpendSummaryRequest::GROUP_BY_AGENT);
+    sum.mutable_from()->set_seconds(-kHuge);
+    v1::SpendSummaryResponse r;
+    expect_invalid(audit->SpendSummary(&ctx, sum, &r), "from");
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ReconcileRequest rec;
+    rec.mutable_since()->set_seconds(kHuge);
+    v1::ReconcileResponse r;
+    expect_invalid(audit->Reconcile(&ctx, rec, &r), "since");
+  }
+}
+
 // `submit --wait` tells a script by its exit code whether the transfer
 // happened: 5 while it is not confirmed when the wait ends.
 TEST_F(SubmitE2eTest, WaitExitsFiveWithoutAConfirmation) {
