@@ -1,8 +1,8 @@
 #include "services/proto_convert.h"
 
-#include "absl/strings/str_cat.h"
-
 #include <string>
+
+#include "absl/strings/str_cat.h"
 
 namespace warden {
 namespace {
@@ -71,10 +71,10 @@ absl::StatusOr<absl::Time> TimeFromProto(const google::protobuf::Timestamp& ts,
   constexpr int64_t kMaxSeconds = 253'402'300'799;  // 9999-12-31T23:59:59Z
   if (ts.seconds() == 0 && ts.nanos() == 0) return unset;
   if (ts.seconds() < kMinSeconds || ts.seconds() > kMaxSeconds) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": seconds ", ts.seconds(),
-        " is outside 0001-01-01 to 9999-12-31 (", kMinSeconds, " to ",
-        kMaxSeconds, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": seconds ", ts.seconds(),
+                     " is outside 0001-01-01 to 9999-12-31 (", kMinSeconds,
+                     " to ", kMaxSeconds, ")"));
   }
   if (ts.nanos() < 0 || ts.nanos() > 999'999'999) {
     return absl::InvalidArgumentError(absl::StrCat(
