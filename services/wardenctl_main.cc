@@ -362,10 +362,16 @@ grpc::Status ForEachEvent(
 // Recomputes the chain of a JSONL export (or of an embedded-mode audit
 // file): each line's hash must be SHA-256(prev_hash || body), and each
 // prev_hash the previous line's hash.
-int VerifyExportFile(const std::string& path, bool json) {
+// Verifies a JSONL export line by line: each hash, each link, and seq
+// rising by one (seq is outside the hash). The first line must be the
+// trail's first record (seq 1, genesis prev_hash), or link to `anchor`:
+// the hash of the record before it, taken from a trusted copy or a signed
+// checkpoint. Without one, a file whose head was cut off would verify.
+int VerifyExportFile(const std::string& path, const std::string& anchor,
+                     bool json) {
   std::ifstream in(path);
-  std::string text, prev;
-  int64_t n = 0;
+  std::string text, prev = anchor.empty() ? warden::kGenesisHash : anchor;
+  int64_t n = 0, prev_seq = 0;
   while (std::getline(in, text)) {
     ++n;
     absl::StatusOr<warden::ChainLine> line = warden::ParseChainLine(text);
@@ -373,15 +379,36 @@ int VerifyExportFile(const std::string& path, bool json) {
       return PrintVerification(path, false, n, 0, n,
                                std::string(line.status().message()), json);
     }
-    if (n > 1 && line->prev_hash != prev) {
+    if (n == 1 && anchor.empty() &&
+        (line->seq != 1 || line->prev_hash != prev)) {
+      return PrintVerification(
+          path, false, n, 0, line->seq,
+          absl::StrCat("the file starts at seq ", line->seq, ", not at the "
+                       "trail's first record: the records before it are not "
+                       "here to check; verify from a trusted hash of record ",
+                       line->seq - 1, " with --anchor (this line's prev_hash "
+                       "is ", line->prev_hash, ")"),
+          json);
+    }
+    if (n > 1 && line->seq != prev_seq + 1) {
+      return PrintVerification(
+          path, false, n, 0, line->seq,
+          absl::StrCat("seq ", line->seq, " follows seq ", prev_seq,
+                       " (a record is missing, or a seq was changed)"),
+          json);
+    }
+    if (line->prev_hash != prev) {
       return PrintVerification(path, false, n, 0, line->seq,
-                               "does not link to the previous line", json);
+                               n == 1 ? "does not link to --anchor"
+                                      : "does not link to the previous line",
+                               json);
     }
     if (warden::ChainHash(line->prev_hash, line->body) != line->hash) {
       return PrintVerification(path, false, n, 0, line->seq,
                                "its body does not match its hash", json);
     }
     prev = line->hash;
+    prev_seq = line->seq;
   }
   return PrintVerification(path, true, n, 0, 0, "", json);
 }
@@ -733,6 +760,18 @@ int main(int argc, char** argv) {
   verify_file->add_option("file", out_path)
       ->required()
       ->check(CLI::ExistingFile);
+  std::string anchor;
+  verify_file
+      ->add_option("--anchor", anchor,
+                   "For a file that starts after the trail's first record: "
+                   "the hash of the record before its first line, from a "
+                   "trusted copy or a signed checkpoint")
+      ->check([](const std::string& v) -> std::string {
+        return v.size() == 64 && v.find_first_not_of("0123456789abcdef") ==
+                                     std::string::npos
+                   ? ""
+                   : "must be 64 lower-case hex digits (a record's hash)";
+      });
 
   std::string export_dir;
   int64_t retention_days = 365 * 7 + 2;
@@ -817,7 +856,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*verify_file) {
-    return VerifyExportFile(out_path, json);
+    return VerifyExportFile(out_path, anchor, json);
   }
   if (*retention) {
     absl::StatusOr<warden::RetentionReport> r =

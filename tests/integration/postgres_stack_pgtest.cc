@@ -20,6 +20,7 @@
 #include "governance/redis/redis_client.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/support/postgres_server.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/wardend_process.h"
@@ -292,13 +293,42 @@ TEST_F(PostgresStackTest, AuditCommandsOverGrpc) {
       ctl({"audit", "export", "--format", "jsonl", "--out", all}).exit_code, 0);
   CommandResult offline = ctl({"audit", "verify-file", all});
   EXPECT_EQ(offline.exit_code, 0) << offline.out;
-  // Edit one amount inside one record's hashed body.
   std::vector<std::string> lines;
   {
     std::ifstream in(all);
     for (std::string l; std::getline(in, l);) lines.push_back(l);
   }
   ASSERT_GT(lines.size(), 3u);
+  // Writes lines[from..] to `name`, with line `edited` replaced by `edit`.
+  auto write = [&](const std::string& name, size_t from, size_t edited = 0,
+                   const std::string& edit = "") {
+    const std::string p = dir_->path() + "/" + name;
+    std::ofstream out(p);
+    for (size_t i = from; i < lines.size(); ++i) {
+      out << (i == edited && !edit.empty() ? edit : lines[i]) << "\n";
+    }
+    return p;
+  };
+  // The head cut off: refused unless anchored to the record before it.
+  const std::string headless = write("headless.jsonl", 2);
+  offline = ctl({"audit", "verify-file", headless});
+  EXPECT_EQ(offline.exit_code, 3) << offline.out;
+  EXPECT_THAT(offline.out, HasSubstr("not at the trail's first record"));
+  const std::string second_hash =
+      nlohmann::json::parse(lines[1])["hash"].get<std::string>();
+  offline = ctl({"audit", "verify-file", headless, "--anchor", second_hash});
+  EXPECT_EQ(offline.exit_code, 0) << offline.out;
+  offline = ctl({"audit", "verify-file", all, "--anchor", second_hash});
+  EXPECT_EQ(offline.exit_code, 3) << offline.out;
+  EXPECT_THAT(offline.out, HasSubstr("does not link to --anchor"));
+  // seq is outside the hash: checked on its own.
+  nlohmann::json third = nlohmann::json::parse(lines[2]);
+  third["seq"] = third["seq"].get<int64_t>() + 1000;
+  const std::string renumbered = write("renumbered.jsonl", 0, 2, third.dump());
+  offline = ctl({"audit", "verify-file", renumbered});
+  EXPECT_EQ(offline.exit_code, 3) << offline.out;
+  EXPECT_THAT(offline.out, HasSubstr("follows seq 2"));
+  // Edit one amount inside one record's hashed body.
   const size_t at = lines[2].find("amount_usd");
   ASSERT_NE(at, std::string::npos);
   lines[2].replace(at, 10, "amount_USD");
