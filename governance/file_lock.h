@@ -1,6 +1,8 @@
 #ifndef WARDEN_GOVERNANCE_FILE_LOCK_H_
 #define WARDEN_GOVERNANCE_FILE_LOCK_H_
 
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
 
@@ -21,6 +23,12 @@ class FileLock {
   // the holder's process id; UNAVAILABLE when the file cannot be opened.
   static absl::StatusOr<std::unique_ptr<FileLock>> Acquire(
       const std::string& path, absl::string_view what);
+  // Locks the file at `path` itself (created with `mode` if needed), which
+  // another process reaching it by another name (a symlink, a hard link)
+  // cannot also lock; the holder's process id goes into the side file
+  // `<real path>.lock`, for the message a second holder gets.
+  static absl::StatusOr<std::unique_ptr<FileLock>> AcquireFile(
+      const std::string& path, mode_t mode, absl::string_view what);
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;
   // Releases the lock. The file stays: removing it could race with the next
@@ -28,8 +36,12 @@ class FileLock {
   ~FileLock();
 
  private:
-  explicit FileLock(int fd) : fd_(fd) {}
-  const int fd_;
+  FileLock(int fd, int pid_fd) : fd_(fd), pid_fd_(pid_fd) {}
+  static absl::StatusOr<std::unique_ptr<FileLock>> Lock(
+      const std::string& path, int fd, const std::string& pid_path,
+      absl::string_view what);
+  const int fd_;      // The locked file.
+  const int pid_fd_;  // Where the holder's id is written (fd_ or a side file).
 };
 
 }  // namespace warden

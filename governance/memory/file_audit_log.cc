@@ -28,7 +28,7 @@ absl::Status Errno(absl::string_view what, const std::string& path) {
 absl::StatusOr<std::unique_ptr<FileAuditLog>> FileAuditLog::Open(
     const std::string& path) {
   absl::StatusOr<std::unique_ptr<FileLock>> lock =
-      FileLock::Acquire(path + ".lock", absl::StrCat("audit file ", path));
+      FileLock::AcquireFile(path, 0640, absl::StrCat("audit file ", path));
   if (!lock.ok()) return lock.status();
   const int fd =
       ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);

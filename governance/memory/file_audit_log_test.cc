@@ -171,8 +171,24 @@ TEST(FileAuditLogTest, OneWriterAtATime) {
   EXPECT_THAT(second.status().message(),
               HasSubstr(absl::StrCat("in use by process ", ::getpid())));
   EXPECT_THAT(second.status().message(), HasSubstr(path));
+  // The lock is on the file, not its name: a symlink or a hard link to it
+  // is refused too (the holder is named when the link's real path leads to
+  // the same place).
+  const std::string symlink = path + ".symlink";
+  const std::string hardlink = path + ".hardlink";
+  std::remove(symlink.c_str());
+  std::remove(hardlink.c_str());
+  ASSERT_EQ(::symlink(path.c_str(), symlink.c_str()), 0);
+  ASSERT_EQ(::link(path.c_str(), hardlink.c_str()), 0);
+  auto via_symlink = FileAuditLog::Open(symlink);
+  EXPECT_EQ(via_symlink.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(via_symlink.status().message(),
+              HasSubstr(absl::StrCat("in use by process ", ::getpid())));
+  EXPECT_EQ(FileAuditLog::Open(hardlink).status().code(),
+            absl::StatusCode::kFailedPrecondition);
   first->reset();
   EXPECT_TRUE(FileAuditLog::Open(path).ok());
+  EXPECT_TRUE(FileAuditLog::Open(hardlink).ok());
 }
 
 // Freezes and unfreezes replay in order.
