@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "governance/status_macros.h"
 #include "grpcpp/alarm.h"
 #include "services/call.h"
@@ -240,17 +241,26 @@ grpc::ServerUnaryReactor* AuthorizationService::GetAuthorization(
 grpc::ServerWriteReactor<grpc::ByteBuffer>* AuthorizationService::Watch(
     grpc::CallbackServerContext* context, v1::GetAuthorizationRequest request) {
   static constexpr char kRpc[] = "AuthorizationService.WatchAuthorization";
-  auto principal = std::make_shared<std::optional<Principal>>();
+  // The caller, once admitted, and its slot among the open watches, held
+  // until the watch ends (the Watcher, which owns this state, is deleted).
+  struct Admitted {
+    std::optional<Principal> who;
+    std::unique_ptr<StreamSlots::Slot> slot;
+  };
+  auto admitted = std::make_shared<Admitted>();
   return new Watcher(
       executor_,
-      [this, context, principal, org = request.org_id(),
+      [this, context, admitted, org = request.org_id(),
        id = request.authorization_id()]() -> absl::StatusOr<Authorization> {
-        if (!principal->has_value()) {
+        if (!admitted->who.has_value()) {
           absl::StatusOr<Principal> who = gate_->Admit(*context, kRpc, {org});
           if (!who.ok()) return who.status();
-          *principal = *std::move(who);
+          WARDEN_ASSIGN_OR_RETURN(
+              admitted->slot,
+              watches_.Take(absl::StrCat(who->org_id, "/", who->name), kRpc));
+          admitted->who = *std::move(who);
         }
-        const Principal& who = **principal;
+        const Principal& who = *admitted->who;
         return Audited(
             who, kRpc,
             engine_->Get(Gatekeeper::OrgOf(who, {org}), id, OwnerOf(who)));

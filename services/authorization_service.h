@@ -6,6 +6,7 @@
 #include "services/access.h"
 #include "services/executor.h"
 #include "services/raw_methods.h"
+#include "services/stream_slots.h"
 #include "services/submitter.h"
 #include "warden/v1/authorization.grpc.pb.h"
 
@@ -50,6 +51,9 @@ class AuthorizationService final
 
   // How often a watch reads the record.
   static constexpr absl::Duration kWatchPollInterval = absl::Milliseconds(200);
+  // Watches open at once: per caller (org and principal), and in all.
+  static constexpr size_t kMaxWatchesPerCaller = 16;
+  static constexpr size_t kMaxWatches = 1024;
 
  private:
   // `result`, with a refusal of another agent's record audited.
@@ -60,6 +64,7 @@ class AuthorizationService final
   Submitter* const submitter_;
   Executor* const executor_;
   Gatekeeper* const gate_;
+  StreamSlots watches_{kMaxWatchesPerCaller, kMaxWatches};
 };
 
 }  // namespace warden

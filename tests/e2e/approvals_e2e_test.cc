@@ -144,5 +144,70 @@ TEST_F(ApprovalsE2eTest, WatchApproveAndNotify) {
                                   "approval.granted"));
 }
 
+// One caller holds at most kMaxWatchesPerCaller watches open at once: the
+// next is RESOURCE_EXHAUSTED, and closing one frees its slot.
+TEST_F(ApprovalsE2eTest, WatchesPerCallerAreBounded) {
+  v1::AuthorizeRequest request;
+  request.set_agent_id("agent_a");
+  request.set_wallet_id("wallet_1");
+  request.set_asset("USDC");
+  request.set_amount("400000000");
+  v1::AuthorizeResponse pending;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(wardend_->authz().Authorize(&context, request, &pending).ok());
+  }
+  ASSERT_EQ(pending.decision(), v1::DECISION_PENDING_APPROVAL);
+  v1::GetAuthorizationRequest get;
+  get.set_authorization_id(pending.authorization_id());
+  struct Watch {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReader<v1::Authorization>> reader;
+  };
+  auto open = [&] {
+    auto w = std::make_unique<Watch>();
+    w->context.set_deadline(std::chrono::system_clock::now() +
+                            std::chrono::seconds(30));
+    w->reader = wardend_->authz().WatchAuthorization(&w->context, get);
+    return w;
+  };
+  std::vector<std::unique_ptr<Watch>> watches;
+  for (int i = 0; i < 16; ++i) {
+    watches.push_back(open());
+    v1::Authorization a;
+    ASSERT_TRUE(watches.back()->reader->Read(&a)) << i;
+  }
+  {
+    std::unique_ptr<Watch> extra = open();
+    v1::Authorization a;
+    EXPECT_FALSE(extra->reader->Read(&a));
+    const grpc::Status s = extra->reader->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr("at most 16"));
+  }
+  watches.front()->context.TryCancel();
+  watches.front()->reader->Finish();
+  watches.erase(watches.begin());
+  // The slot is freed once the server has seen the cancel: bounded retry.
+  bool reopened = false;
+  for (int i = 0; i < 50 && !reopened; ++i) {
+    std::unique_ptr<Watch> again = open();
+    v1::Authorization a;
+    reopened = again->reader->Read(&a);
+    if (reopened) {
+      watches.push_back(std::move(again));
+    } else {
+      again->reader->Finish();
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  }
+  EXPECT_TRUE(reopened);
+  for (auto& w : watches) {
+    w->context.TryCancel();
+    w->reader->Finish();
+  }
+}
+
 }  // namespace
 }  // namespace warden::testing
