@@ -6,6 +6,7 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -28,6 +29,11 @@ std::string NormalizeDestination(const std::string& destination) {
     return absl::AsciiStrToLower(destination);
   }
   return destination;
+}
+
+std::string RetiredAddressScope(const std::string& chain,
+                                const std::string& address) {
+  return absl::StrCat("address/", chain, ":", NormalizeDestination(address));
 }
 
 std::optional<UsdMicros> TierThresholds::Of(Tier tier) const {
@@ -822,6 +828,16 @@ class BundleParser {
                         absl::StrCat("duplicate wallet ", Quote(*wid)));
                   return;
                 }
+                // One key, one wallet: two ids for one address would be two
+                // sets of limits (and freezes) for the same money.
+                const auto [it, fresh] = wallet_by_address_.emplace(
+                    RetiredAddressScope(*chain, *address), *wid);
+                if (!fresh) {
+                  Error(Join(wp, "address"),
+                        absl::StrCat("is already wallet ", Quote(it->second),
+                                     "'s address on ", *chain,
+                                     " (one address, one wallet)"));
+                }
                 agent.wallet_ids.push_back(*wid);
               });
           if (!id || !dept) return;
@@ -834,6 +850,8 @@ class BundleParser {
   }
 
   std::vector<std::string> errors_;
+  // RetiredAddressScope(chain, address) → wallet id.
+  absl::flat_hash_map<std::string, std::string> wallet_by_address_;
   // (path, agent id) of every "agent/<id>" approver, checked at the end.
   std::vector<std::pair<std::string, std::string>> agent_approvers_;
 };

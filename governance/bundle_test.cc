@@ -154,6 +154,13 @@ TEST(BundleTest, ErrorsNameThePath) {
        "  - {id: b, department: d, wallets: [{id: w, vendor: cdp, chain: b, "
        "address: y}]}",
        "agents[1].wallets[0].id: duplicate wallet \"w\""},
+      {"org: {id: acme}\ndepartments: [{id: d}]\nagents:\n"
+       "  - {id: a, department: d, wallets: [{id: w, vendor: cdp, chain: b, "
+       "address: \"0xAb\"}]}\n"
+       "  - {id: b, department: d, wallets: [{id: v, vendor: cdp, chain: b, "
+       "address: \"0xaB\"}]}",
+       "agents[1].wallets[0].address: is already wallet \"w\"'s address on "
+       "b (one address, one wallet)"},
       {"org: {id: acme}\ndepartments: [{id: d}]\nagents: [{id: a, "
        "department: d, rules: {assets: [DOGE]}}]",
        "agents[0].rules.assets[0]: unknown asset \"DOGE\""},

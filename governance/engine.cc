@@ -6,6 +6,7 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
@@ -953,6 +954,7 @@ absl::StatusOr<ApplyResult> Engine::ApplyBundle(const std::string& yaml,
   }
   const Policy empty;
   const Policy& before = current.ok() ? **current : empty;
+  WARDEN_RETURN_IF_ERROR(CheckNoRetiredAddress(next));
   ApplyResult result;
   result.org_id = next.org.id;
   result.diff = DiffPolicies(before, next);
@@ -1049,6 +1051,46 @@ absl::StatusOr<FreezeOutcome> Engine::Freeze(const Policy& policy,
     if (voided.size() < kExpireBatchMax) break;
   }
   return out;
+}
+
+absl::Status Engine::RetireAddress(const Policy& policy, const Wallet& wallet,
+                                   const std::string& reason,
+                                   const std::string& actor) {
+  const std::string scope = RetiredAddressScope(wallet.chain, wallet.address);
+  const absl::Time now = clock_->Now();
+  WARDEN_RETURN_IF_ERROR(freezes_->Freeze(
+      policy.org.id, {scope, now, actor, reason, /*decommissioned=*/true}));
+  AuditEvent event;
+  event.type = AuditEvent::Type::kScopeFrozen;
+  event.time = now;
+  event.org_id = policy.org.id;
+  event.actor = actor;
+  event.scope = scope;
+  event.reason =
+      absl::StrCat("wallet ", wallet.id, " decommissioned: ", reason);
+  event.decommissioned = true;
+  return audit_->Append(event);
+}
+
+absl::Status Engine::CheckNoRetiredAddress(const Policy& next) {
+  WARDEN_ASSIGN_OR_RETURN(std::vector<FrozenScope> frozen,
+                          freezes_->List(next.org.id));
+  absl::flat_hash_set<std::string> retired;  // Addresses and wallets.
+  for (const FrozenScope& f : frozen) {
+    if (f.decommissioned) retired.insert(f.scope);
+  }
+  if (retired.empty()) return absl::OkStatus();
+  for (const auto& [id, w] : next.wallets) {
+    if (retired.contains(RetiredAddressScope(w.chain, w.address)) &&
+        !retired.contains(absl::StrCat("wallet/", id))) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "agents.", w.agent_id, ".wallets: wallet ", Quote(id), " uses ",
+          w.address, " on ", w.chain,
+          ", the address of a decommissioned wallet: a retired key never "
+          "spends again"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<FreezeOutcome> Engine::FreezeScope(const std::string& org_id,
@@ -1171,6 +1213,8 @@ absl::StatusOr<FreezeOutcome> Engine::DecommissionAgent(
                             Freeze(*policy, absl::StrCat("wallet/", wallet),
                                    reason, actor, /*decommission=*/true));
     total.holds_voided += w.holds_voided;
+    WARDEN_RETURN_IF_ERROR(
+        RetireAddress(*policy, policy->wallets.at(wallet), reason, actor));
   }
   WARDEN_ASSIGN_OR_RETURN(
       FreezeOutcome a, Freeze(*policy, absl::StrCat("agent/", agent_id), reason,

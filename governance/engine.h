@@ -260,8 +260,16 @@ class Engine {
                                        const std::string& actor,
                                        bool decommission);
 
-  // Sets the frozen state of each of `wallets` at its vendor, recording
-  // the result in `out`.
+  // Records `wallet`'s address as retired for good (RetiredAddressScope),
+  // durably and in the trail, so that no later bundle gives it to another
+  // wallet.
+  absl::Status RetireAddress(const Policy& policy, const Wallet& wallet,
+                             const std::string& reason,
+                             const std::string& actor);
+  // FAILED_PRECONDITION when a wallet of `next` uses a retired address
+  // under another id than the decommissioned wallet's.
+  absl::Status CheckNoRetiredAddress(const Policy& next);
+
   // Freezes (or unfreezes) each wallet at its vendor, after Warden's own
   // freeze: one result and one audit record (wallet.vendor_freeze) each.
   void FreezeAtVendors(const Policy& policy,

@@ -604,6 +604,38 @@ TEST_F(EngineTest, DecommissionIsPermanent) {
       absl::StatusCode::kNotFound);
 }
 
+// A decommissioned wallet's address is retired with it: no later bundle may
+// give it to another wallet (not even after the retired wallet is dropped),
+// while the retired wallet itself may stay.
+TEST_F(EngineTest, DecommissionedAddressNeverSpendsAgain) {
+  ASSERT_TRUE(
+      engine_.DecommissionAgent("", "agent_b", "key leaked", "admin").ok());
+  EXPECT_TRUE(
+      engine_.ApplyBundle(std::string(kBundle) + "# again\n", false, "test")
+          .ok());
+  std::string reused = kBundle;
+  reused.replace(reused.find("{id: wallet_3, vendor: privy"), 13,
+                 "{id: wallet_9");
+  absl::StatusOr<ApplyResult> r = engine_.ApplyBundle(reused, true, "test");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("wallet \"wallet_9\" uses 0x03 on base, the address "
+                        "of a decommissioned wallet"));
+  // Moved to another agent, with another case: the same key.
+  std::string moved = kBundle;
+  moved.replace(moved.find("      - {id: wallet_3, vendor: privy, chain: base, "
+                           "address: \"0x03\"}\n"),
+                std::string("      - {id: wallet_3, vendor: privy, chain: "
+                            "base, address: \"0x03\"}\n")
+                    .size(),
+                "");
+  moved.replace(moved.find("address: \"0x0d\"}"), 16,
+                "address: \"0x0d\"}\n      - {id: fresh, vendor: local, "
+                "chain: base, address: \"0X03\"}");
+  EXPECT_EQ(engine_.ApplyBundle(moved, false, "test").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 // Bad requests are errors naming the field, not decisions.
 // Records vendor-side freezes; fails for cdp, has no freeze for privy; a
 // local wallet's freeze only holds spends for its owner, and says what to

@@ -135,6 +135,12 @@ struct Policy {
 // exactly otherwise (base58 is case-sensitive).
 std::string NormalizeDestination(const std::string& destination);
 
+// The freeze scope that retires a decommissioned wallet's address for
+// good: "address/<chain>:<address>", the address normalized as a
+// destination. No later wallet may use it.
+std::string RetiredAddressScope(const std::string& chain,
+                                const std::string& address);
+
 const char* TierName(Tier tier);
 
 // Ids of orgs, departments, agents, wallets, assets and limits: 1-64

@@ -19,9 +19,9 @@ absl::StatusOr<std::unique_ptr<StreamSlots::Slot>> StreamSlots::Take(
   }
   size_t& mine = by_caller_[caller];
   if (mine >= per_caller_) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        rpc, ": at most ", per_caller_,
-        " streams open at once per caller; close one first"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(rpc, ": at most ", per_caller_,
+                     " streams open at once per caller; close one first"));
   }
   ++mine;
   ++open_;

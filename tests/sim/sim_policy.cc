@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "tests/sim/wide.h"
@@ -252,7 +253,8 @@ std::string SimPolicy::ToYaml() const {
       const SimWallet* w = FindWallet(wid);
       absl::StrAppend(&out, "      - {id: ", Quote(w->id),
                       ", vendor: \"local\", chain: ", Quote(w->chain),
-                      ", address: \"0x0", w->id.size(), "\"}\n");
+                      ", address: \"0x", absl::BytesToHexString(w->id),
+                      "\"}\n");  // One address per wallet.
     }
   }
   absl::StrAppend(&out, "assets:\n");
