@@ -132,6 +132,9 @@ void PostgresAuditLog::WriterLoop() {
         connected = c.status();
       }
     }
+    if (connected.ok() && !in_doubt_.empty()) {
+      connected = ResolveInDoubt(pg::CallTimeout());
+    }
     std::vector<Pending*> batch;
     absl::Time deadline = absl::InfiniteFuture();
     {
@@ -152,6 +155,16 @@ void PostgresAuditLog::WriterLoop() {
                                                     absl::Milliseconds(1)))
                        : connected;
     ReportAuditCommit(batch.size(), absl::Now() - start, st.ok());
+    if (!st.ok()) {
+      for (const Pending* p : batch) {
+        const std::optional<Authorization>& a = p->event->authorization;
+        if (!p->hash.empty() && a.has_value() &&
+            p->event->type == AuditEvent::Type::kAuthorizationDecided &&
+            a->status == AuthorizationStatus::kHeld) {
+          KeepInDoubt({p->hash, *p->event, /*compensation=*/false});
+        }
+      }
+    }
     absl::MutexLock lock(&mu_);
     for (Pending* p : batch) {
       p->result = st;
@@ -160,8 +173,70 @@ void PostgresAuditLog::WriterLoop() {
   }
 }
 
+void PostgresAuditLog::KeepInDoubt(InDoubt d) {
+  if (in_doubt_.size() >= kMaxInDoubt) in_doubt_.pop_front();
+  in_doubt_.push_back(std::move(d));
+}
+
+absl::Status PostgresAuditLog::ResolveInDoubt(absl::Duration timeout) {
+  std::vector<bool> landed(in_doubt_.size(), false);
+  WARDEN_RETURN_IF_ERROR(pg::Transact(
+      *conn_, "audit in-doubt check",
+      [&](pqxx::work& w) {
+        for (size_t i = 0; i < in_doubt_.size(); ++i) {
+          const InDoubt& d = in_doubt_[i];
+          if (d.hash.empty()) continue;
+          landed[i] = !w.exec_params(
+                            "SELECT 1 FROM audit_events WHERE "
+                            "org_id = $1 AND authorization_id = $2 "
+                            "AND hash = $3",
+                            d.event.org_id, d.event.authorization->id, d.hash)
+                           .empty();
+        }
+      },
+      timeout));
+  // What the trail is owed: a void for each decision that landed, and each
+  // earlier void that did not.
+  std::vector<AuditEvent> owed;
+  for (size_t i = 0; i < in_doubt_.size(); ++i) {
+    InDoubt& d = in_doubt_[i];
+    if (d.compensation && !landed[i]) {
+      owed.push_back(std::move(d.event));
+    } else if (!d.compensation && landed[i]) {
+      AuditEvent v = std::move(d.event);
+      v.type = AuditEvent::Type::kAuthorizationVoided;
+      v.time = absl::Now();
+      v.actor =
+          "system (audit commit in doubt: its caller was answered "
+          "UNAVAILABLE and its hold released)";
+      v.authorization->status = AuthorizationStatus::kVoided;
+      owed.push_back(std::move(v));
+    }
+  }
+  in_doubt_.clear();
+  if (owed.empty()) return absl::OkStatus();
+  std::vector<Pending> pending;
+  pending.reserve(owed.size());
+  for (const AuditEvent& e : owed) {
+    absl::StatusOr<std::string> body = EncodeBoundedAuditEvent(e);
+    if (!body.ok()) continue;  // Bounded when first written; cannot happen.
+    pending.push_back(
+        Pending{e.org_id, &e, *std::move(body), absl::InfiniteFuture()});
+  }
+  std::vector<Pending*> batch;
+  for (Pending& p : pending) batch.push_back(&p);
+  const absl::Status st = WriteBatch(batch, timeout);
+  if (!st.ok()) {
+    for (const Pending& p : pending) {
+      KeepInDoubt({p.hash, *p.event, /*compensation=*/true});
+    }
+  }
+  return st;
+}
+
 absl::Status PostgresAuditLog::WriteBatch(const std::vector<Pending*>& batch,
                                           absl::Duration timeout) {
+  for (Pending* p : batch) p->hash.clear();
   std::map<std::string, std::vector<Pending*>> by_org;
   for (Pending* p : batch) by_org[p->org_id].push_back(p);
   const bool checkpoint =
@@ -208,6 +283,7 @@ absl::Status PostgresAuditLog::WriteBatch(const std::vector<Pending*>& batch,
             const Columns c = ColumnsOf(*p->event);
             const std::string prev = hash;
             hash = ChainHash(prev, p->body);
+            p->hash = hash;
             rows << std::make_tuple(org, ++seq, c.time, c.type, c.actor,
                                     options_.gateway, c.authorization_id,
                                     c.department_id, c.agent_id, c.wallet_id,

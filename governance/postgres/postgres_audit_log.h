@@ -62,8 +62,29 @@ class PostgresAuditLog final : public AuditLog {
     bool taken = false;   // In a batch being written.
     bool done = false;
     absl::Status result;
+    std::string hash;  // Its chain hash in the last write (WriteBatch).
   };
+  // A record whose transaction failed at a point where it may have
+  // committed all the same (a COMMIT in a stalled server's socket). Its
+  // caller was told UNAVAILABLE: nothing admitted.
+  struct InDoubt {
+    std::string hash;  // Its chain hash, had it landed; may be empty.
+    AuditEvent event;
+    // false: a decision that held money; if it landed, the trail owes it a
+    // void. true: that void itself; if it did not land, it is owed still.
+    bool compensation = false;
+  };
+  // The most records kept in doubt; past it the oldest are dropped (their
+  // holds, if they landed, then show in the trail until they expire).
+  static constexpr size_t kMaxInDoubt = 10000;
+
   void WriterLoop();
+  // Settles what earlier failed writes left in doubt: each decision that
+  // held money and landed after all gets an authorization.voided record,
+  // so that the trail (and any rebuild from it) never counts a hold no
+  // caller was given. Writer thread only, on a live connection.
+  absl::Status ResolveInDoubt(absl::Duration timeout);
+  void KeepInDoubt(InDoubt d);
   // Writes `batch` in one transaction bounded by `timeout`.
   absl::Status WriteBatch(const std::vector<Pending*>& batch,
                           absl::Duration timeout);
@@ -73,6 +94,7 @@ class PostgresAuditLog final : public AuditLog {
   std::unique_ptr<pqxx::connection> conn_;  // Writer thread only.
   int64_t since_checkpoint_ = 0;            // Writer thread only.
   absl::Time last_checkpoint_;              // Writer thread only.
+  std::deque<InDoubt> in_doubt_;            // Writer thread only.
 
   absl::Mutex mu_;
   std::deque<Pending*> queue_ ABSL_GUARDED_BY(mu_);

@@ -3,12 +3,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "governance/postgres/migrations.h"
 #include "governance/postgres/pg.h"
 #include "governance/postgres/postgres_audit_log.h"
 #include "gtest/gtest.h"
 #include "tests/support/migrated_postgres_test.h"
+#include "tests/support/tcp_forwarder.h"
 
 namespace warden {
 namespace {
@@ -200,6 +202,47 @@ TEST_F(PostgresAuditLogTest, OutageIsUnavailableThenRecovers) {
 TEST_F(PostgresAuditLogTest, SchemaCheck) {
   auto c = pg::Connect(pg_->url());
   EXPECT_TRUE(RequireSchema(**c).ok());
+}
+
+// A COMMIT that reached Postgres whose answer was lost: the caller was told
+// UNAVAILABLE (so its hold was released and a retry decides afresh), yet
+// the record landed. Once Postgres answers again, the trail gets a void for
+// it, so no one (a summary, a rebuild) counts a hold no caller was given.
+TEST_F(PostgresAuditLogTest, ADecisionCommittedInDoubtIsVoided) {
+  auto forwarder = testing::TcpForwarder::Start(pg_->port(), "127.0.0.1");
+  ASSERT_TRUE(forwarder.ok()) << forwarder.status();
+  const absl::Duration saved = pg::CallTimeout();
+  pg::SetCallTimeout(absl::Seconds(1));
+  {
+    PostgresAuditLog log(
+        {.url = absl::StrCat("postgresql://warden_app@127.0.0.1:",
+                             (*forwarder)->port(), "/warden")},
+        nullptr);
+    ASSERT_TRUE(log.Append(Decided("doubt", 0)).ok());
+    (*forwarder)->LoseRepliesAfter("COMMIT");
+    const absl::Status lost = log.Append(Decided("doubt", 1));
+    EXPECT_TRUE(absl::IsUnavailable(lost)) << lost;
+    ASSERT_TRUE(log.Append(Decided("doubt", 2)).ok());
+  }
+  pg::SetCallTimeout(saved);
+  auto c = pg::Connect(pg_->url());
+  ASSERT_TRUE(c.ok());
+  std::vector<std::string> rows;
+  ASSERT_TRUE(pg::Transact(**c, "read", [&](pqxx::work& w) {
+                for (const pqxx::row& r : w.exec(
+                         "SELECT authorization_id, type, status, actor FROM "
+                         "audit_events WHERE org_id = 'doubt' ORDER BY seq")) {
+                  rows.push_back(absl::StrCat(
+                      r[0].as<std::string>(), " ", r[1].as<std::string>(), " ",
+                      r[2].as<std::string>(), " ", r[3].as<std::string>()));
+                }
+              }).ok());
+  ASSERT_EQ(rows.size(), 4u) << ::testing::PrintToString(rows);
+  EXPECT_EQ(rows[1], "az_doubt_1 authorization.decided HELD test");
+  EXPECT_THAT(rows[2], HasSubstr("az_doubt_1 authorization.voided VOIDED "
+                                 "system (audit commit in doubt"));
+  EXPECT_EQ(rows[3], "az_doubt_2 authorization.decided HELD test");
+  EXPECT_TRUE(Verify("doubt").ok);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -21,36 +22,6 @@ sockaddr_in Loopback(const char* address, int port) {
   a.sin_port = htons(static_cast<uint16_t>(port));
   inet_pton(AF_INET, address, &a.sin_addr);
   return a;
-}
-
-// Copies bytes both ways until either side closes or `stop` is set; polls
-// with a short timeout so that it notices `stop`.
-void Pump(int a, int b, const std::atomic<bool>* stop) {
-  char buffer[16384];
-  pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
-  while (!stop->load()) {
-    if (poll(fds, 2, 100) < 0 && errno != EINTR) break;
-    bool closed = false;
-    for (int i = 0; i < 2 && !closed; ++i) {
-      if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-      const ssize_t n = read(fds[i].fd, buffer, sizeof(buffer));
-      if (n <= 0) {
-        closed = true;
-        break;
-      }
-      for (ssize_t sent = 0; sent < n;) {
-        const ssize_t w = write(fds[1 - i].fd, buffer + sent, n - sent);
-        if (w <= 0) {
-          closed = true;
-          break;
-        }
-        sent += w;
-      }
-    }
-    if (closed) break;
-  }
-  close(a);
-  close(b);
 }
 
 }  // namespace
@@ -80,6 +51,50 @@ TcpForwarder::TcpForwarder(int listen_fd, int port, int target_port,
   acceptor_ = std::thread([this] { AcceptLoop(); });
 }
 
+void TcpForwarder::LoseRepliesAfter(const std::string& marker) {
+  absl::MutexLock lock(&mu_);
+  marker_ = marker;
+}
+
+// Polls with a short timeout so that it notices stop_.
+void TcpForwarder::Pump(int client, int target) {
+  char buffer[16384];
+  pollfd fds[2] = {{client, POLLIN, 0}, {target, POLLIN, 0}};
+  bool lose_replies = false;
+  while (!stop_.load()) {
+    if (poll(fds, 2, 100) < 0 && errno != EINTR) break;
+    bool closed = false;
+    for (int i = 0; i < 2 && !closed; ++i) {
+      if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+      const ssize_t n = read(fds[i].fd, buffer, sizeof(buffer));
+      if (n <= 0) {
+        closed = true;
+        break;
+      }
+      if (i == 0 && !lose_replies) {
+        absl::MutexLock lock(&mu_);
+        if (!marker_.empty() &&
+            std::string_view(buffer, n).find(marker_) != std::string::npos) {
+          lose_replies = true;
+          marker_.clear();
+        }
+      }
+      if (i == 1 && lose_replies) continue;
+      for (ssize_t sent = 0; sent < n;) {
+        const ssize_t w = write(fds[1 - i].fd, buffer + sent, n - sent);
+        if (w <= 0) {
+          closed = true;
+          break;
+        }
+        sent += w;
+      }
+    }
+    if (closed) break;
+  }
+  close(client);
+  close(target);
+}
+
 TcpForwarder::~TcpForwarder() {
   stop_ = true;
   acceptor_.join();
@@ -103,7 +118,7 @@ void TcpForwarder::AcceptLoop() {
       if (out >= 0) close(out);
       continue;
     }
-    pumps_.emplace_back(Pump, in, out, &stop_);
+    pumps_.emplace_back([this, in, out] { Pump(in, out); });
   }
 }
 

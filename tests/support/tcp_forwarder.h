@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 
 namespace warden::testing {
 
@@ -24,15 +25,24 @@ class TcpForwarder {
   // The loopback port to connect to instead of the target's.
   int port() const { return port_; }
 
+  // Once: the next connection whose client sends `marker` (e.g. a
+  // Postgres "COMMIT") has every later reply from the target dropped, as if
+  // the network lost the answer to a request the target did act on.
+  void LoseRepliesAfter(const std::string& marker);
+
  private:
   TcpForwarder(int listen_fd, int port, int target_port, std::string source);
   void AcceptLoop();
+  // Copies bytes both ways until either side closes or stop_ is set.
+  void Pump(int client, int target);
 
   const int listen_fd_;
   const int port_;
   const int target_port_;
   const std::string source_;
   std::atomic<bool> stop_{false};
+  absl::Mutex mu_;
+  std::string marker_ ABSL_GUARDED_BY(mu_);  // Armed when not empty.
   std::thread acceptor_;
   std::vector<std::thread> pumps_;  // Touched by the acceptor only.
 };
