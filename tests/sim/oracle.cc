@@ -948,8 +948,11 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
     // sum is over any cap it accepts anyway, and only the figure is off.
     const bool inexact =
         traits_.max_exact_micros && m->store_max > *traits_.max_exact_micros;
-    if (!inexact && (!spent || absl::int128(*spent) < m->store_min ||
-                     absl::int128(*spent) > m->store_max)) {
+    // Sums saturate at int64's largest value (the figure then reads it).
+    const absl::int128 low = std::min(m->store_min, absl::int128(kInt64Max));
+    const absl::int128 high = std::min(m->store_max, absl::int128(kInt64Max));
+    if (!inexact &&
+        (!spent || absl::int128(*spent) < low || absl::int128(*spent) > high)) {
       // Name what the ledger counts, so that the odd one out can be found.
       std::vector<std::string> counted;
       const std::string id = ScopeIdOf(m->pl.scope_index, a);
@@ -973,10 +976,8 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
                Time(m->pl.check.interval.end), "), the ledger ",
                m->pl.limit.usd ? Micros(m->store_max)
                                : Wide(absl::uint128(m->store_max)).ToString(),
-               m->store_max > kInt64Max
-                   ? " (beyond int64: the store's sum wrapped)"
-                   : "",
-               ": ", absl::StrJoin(counted, ", ")));
+               m->store_max > kInt64Max ? " (beyond int64)" : "", ": ",
+               absl::StrJoin(counted, ", ")));
     }
   }
   for (const Measured& m : limits) {
@@ -1274,6 +1275,12 @@ void Oracle::OnFreeze(const std::string& scope, bool decommission,
     }
     for (const std::string& w : agent->wallets) {
       frozen.push_back(absl::StrCat("wallet/", w));
+      // Its address is retired with it: a record, never a spend scope.
+      if (const SimWallet* sw = policy_.FindWallet(w); sw != nullptr) {
+        expected_events_.insert(
+            {AuditEvent::Type::kScopeFrozen,
+             RetiredAddressScope(sw->chain, sw->Address())});
+      }
     }
   } else if (std::find(all.begin(), all.end(), scope) == all.end()) {
     ExpectError(out.status(), absl::StatusCode::kNotFound, "decision", what);

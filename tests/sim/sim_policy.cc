@@ -9,6 +9,10 @@
 #include "tests/sim/wide.h"
 
 namespace warden::sim {
+
+std::string SimWallet::Address() const {
+  return absl::StrCat("0x", absl::BytesToHexString(id));
+}
 namespace {
 
 // Whether a bundle may not carry the asset's price (see UnusablePrice).
@@ -253,8 +257,7 @@ std::string SimPolicy::ToYaml() const {
       const SimWallet* w = FindWallet(wid);
       absl::StrAppend(&out, "      - {id: ", Quote(w->id),
                       ", vendor: \"local\", chain: ", Quote(w->chain),
-                      ", address: \"0x", absl::BytesToHexString(w->id),
-                      "\"}\n");  // One address per wallet.
+                      ", address: \"", w->Address(), "\"}\n");
     }
   }
   absl::StrAppend(&out, "assets:\n");

@@ -59,6 +59,8 @@ struct SimWallet {
   std::string id;
   std::string agent;
   std::string chain;
+  // One address per wallet id: "0x" and the id's bytes in hex.
+  std::string Address() const;
 };
 
 struct SimPolicy {
