@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -593,6 +594,19 @@ TEST_F(CdpAdapterTest, AnEd25519ApiKeyWorks) {
   StartFake({.ed25519_api_key = true});
   auto adapter = Adapter();
   absl::StatusOr<VendorStatus> s = adapter->Send(Native("op_ed", 1));
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->state, OperationState::kSubmitted);
+}
+
+// About 1 key in 256 starts with the byte DER starts with; it is still read
+// as Ed25519 (by its length) and accepted by CDP.
+TEST_F(CdpAdapterTest, AnEd25519ApiKeyStartingLikeDerWorks) {
+  StartFake({.ed25519_api_key = true, .ed25519_starts_like_der = true});
+  std::string secret;
+  ASSERT_TRUE(absl::Base64Unescape(fake_->api_key_secret(), &secret));
+  ASSERT_EQ(secret[0], '\x30');
+  auto adapter = Adapter();
+  absl::StatusOr<VendorStatus> s = adapter->Send(Native("op_der_like", 1));
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->state, OperationState::kSubmitted);
 }

@@ -2,6 +2,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
@@ -189,16 +190,28 @@ absl::StatusOr<SigningKey> SigningKey::FromBase64(absl::string_view text) {
   if (!absl::Base64Unescape(text, &der) || der.empty()) {
     return absl::InvalidArgumentError("not base64");
   }
+  // Told apart by length, as CDP's own SDK does: a base64 Ed25519 secret
+  // is exactly 64 bytes (seed, then public key), and no PKCS#8 key is that
+  // short. (Its first byte says nothing: 1 seed in 256 starts with 0x30,
+  // like DER.)
   constexpr size_t kEd25519Pair = 64;
-  if (der.size() == kEd25519Pair &&
-      static_cast<unsigned char>(der[0]) != 0x30) {
-    EVP_PKEY* key = EVP_PKEY_new_raw_private_key(
-        EVP_PKEY_ED25519, nullptr,
-        reinterpret_cast<const unsigned char*>(der.data()), 32);
+  if (der.size() == kEd25519Pair) {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(der.data());
+    EVP_PKEY* key =
+        EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, bytes, 32);
     if (key == nullptr) {
       return absl::InvalidArgumentError("not an Ed25519 key pair");
     }
-    return SigningKey(key);
+    SigningKey out(key);
+    unsigned char pub[32];
+    size_t pub_len = sizeof(pub);
+    if (EVP_PKEY_get_raw_public_key(key, pub, &pub_len) != 1 || pub_len != 32 ||
+        CRYPTO_memcmp(pub, bytes + 32, 32) != 0) {
+      return absl::InvalidArgumentError(
+          "a 64-byte secret is an Ed25519 seed and its public key, and this "
+          "public key is not the seed's");
+    }
+    return out;
   }
   const auto* p = reinterpret_cast<const unsigned char*>(der.data());
   EVP_PKEY* key =

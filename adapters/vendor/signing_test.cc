@@ -1,5 +1,7 @@
 #include "adapters/vendor/signing.h"
 
+#include <openssl/evp.h>
+
 #include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -31,6 +33,39 @@ TEST(SigningTest, Ed25519KnownAnswer) {
   EXPECT_EQ(absl::BytesToHexString(*sig),
             "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
             "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
+}
+
+// About 1 CDP Ed25519 key in 256 starts with the byte 0x30, as DER does:
+// it is read by its length (64 bytes), signs, and verifies. A pair whose
+// halves do not belong together is refused.
+TEST(SigningTest, Ed25519SecretStartingLikeDerIsStillEd25519) {
+  std::string seed(32, '\x11');
+  seed[0] = '\x30';
+  EVP_PKEY* raw = EVP_PKEY_new_raw_private_key(
+      EVP_PKEY_ED25519, nullptr,
+      reinterpret_cast<const unsigned char*>(seed.data()), seed.size());
+  ASSERT_NE(raw, nullptr);
+  unsigned char pub[32];
+  size_t pub_len = sizeof(pub);
+  ASSERT_EQ(EVP_PKEY_get_raw_public_key(raw, pub, &pub_len), 1);
+  EVP_PKEY_free(raw);
+  const std::string pair = seed + std::string(reinterpret_cast<char*>(pub), 32);
+  absl::StatusOr<SigningKey> key =
+      SigningKey::FromBase64(absl::Base64Escape(pair));
+  ASSERT_TRUE(key.ok()) << key.status();
+  EXPECT_TRUE(key->is_ed25519());
+  absl::StatusOr<VerifyingKey> verifier = VerifyingKey::Of(*key);
+  ASSERT_TRUE(verifier.ok());
+  absl::StatusOr<std::string> jwt =
+      SignJwt(*key, {{"kid", "k"}}, {{"sub", "k"}});
+  ASSERT_TRUE(jwt.ok());
+  EXPECT_TRUE(VerifyJwt(*jwt, *verifier, "EdDSA").ok());
+
+  std::string mismatched = pair;
+  mismatched[40] ^= 1;
+  EXPECT_THAT(
+      SigningKey::FromBase64(absl::Base64Escape(mismatched)).status().message(),
+      HasSubstr("not the seed's"));
 }
 
 TEST(SigningTest, Es256JwtRoundTripsAndTamperingIsCaught) {

@@ -1,6 +1,7 @@
 #include "tests/fakes/cdp/fake_cdp.h"
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <regex>
@@ -337,23 +338,39 @@ absl::Status FakeCdp::Init() {
   api_key_id_ = vendor::UuidV4();
   if (options_.ed25519_api_key) {
     // CDP's Ed25519 secret: base64 of the 32-byte seed then the public key.
-    EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-    if (key == nullptr) return absl::InternalError("Ed25519 keygen failed");
+    // Up to 4096 tries for a seed starting with 0x30 (1 in 256 each).
+    EVP_PKEY* key = nullptr;
     std::string pair(64, '\0');
-    size_t priv_len = 32, pub_len = 32;
-    const bool ok = EVP_PKEY_get_raw_private_key(
-                        key, reinterpret_cast<unsigned char*>(pair.data()),
-                        &priv_len) == 1 &&
-                    EVP_PKEY_get_raw_public_key(
-                        key, reinterpret_cast<unsigned char*>(pair.data() + 32),
-                        &pub_len) == 1;
+    for (int i = 0; i < 4096; ++i) {
+      EVP_PKEY_free(key);
+      key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+      if (key == nullptr) return absl::InternalError("Ed25519 keygen failed");
+      size_t priv_len = 32, pub_len = 32;
+      if (EVP_PKEY_get_raw_private_key(
+              key, reinterpret_cast<unsigned char*>(pair.data()), &priv_len) !=
+              1 ||
+          EVP_PKEY_get_raw_public_key(
+              key, reinterpret_cast<unsigned char*>(pair.data() + 32),
+              &pub_len) != 1) {
+        EVP_PKEY_free(key);
+        return absl::InternalError("Ed25519 key export failed");
+      }
+      if (!options_.ed25519_starts_like_der || pair[0] == '\x30') break;
+    }
+    // The verifier from the public key's own DER, not from the secret's
+    // parser under test.
+    unsigned char* spki = nullptr;
+    const int spki_len = i2d_PUBKEY(key, &spki);
     EVP_PKEY_free(key);
-    if (!ok) return absl::InternalError("Ed25519 key export failed");
+    if (spki_len <= 0) return absl::InternalError("Ed25519 SPKI failed");
+    const std::string der(reinterpret_cast<char*>(spki), spki_len);
+    OPENSSL_free(spki);
+    if (options_.ed25519_starts_like_der && pair[0] != '\x30') {
+      return absl::InternalError("no Ed25519 seed starting with 0x30 found");
+    }
     api_key_secret_ = absl::Base64Escape(pair);
-    absl::StatusOr<vendor::SigningKey> k =
-        vendor::SigningKey::FromBase64(api_key_secret_);
-    if (!k.ok()) return k.status();
-    absl::StatusOr<vendor::VerifyingKey> v = vendor::VerifyingKey::Of(*k);
+    absl::StatusOr<vendor::VerifyingKey> v =
+        vendor::VerifyingKey::FromBase64Der(absl::Base64Escape(der));
     if (!v.ok()) return v.status();
     api_verifier_ = *v;
     api_alg_ = "EdDSA";

@@ -53,7 +53,10 @@ class FakeCdp {
  public:
   struct Options {
     bool ed25519_api_key = false;  // Else an EC P-256 key (PEM).
-    bool auto_confirm = false;     // Sends are mined as they are accepted.
+    // With ed25519_api_key: a key whose secret starts with the byte 0x30,
+    // as DER does (about 1 CDP key in 256).
+    bool ed25519_starts_like_der = false;
+    bool auto_confirm = false;  // Sends are mined as they are accepted.
   };
 
   enum class TxState { kPending, kConfirmed, kReverted };
