@@ -128,22 +128,34 @@ std::string UnsignedTransaction(uint64_t chain_id, const evm::Address& to,
                  rlp::Uint(value), rlp::String(data), rlp::List({})})));
 }
 
+// Rejects every EVM operation CDP's policy engine governs (a rule's
+// criteria must all hold; each one here always does): transactions and
+// user operations of any value, hashes, messages, and typed data for any
+// verifying contract (in or not in one list). 8 of CDP's 10 rules.
 json FreezeRules() {
-  const json always = json::array(
+  const json any_value = json::array(
       {{{"type", "ethValue"}, {"ethValue", "0"}, {"operator", ">="}}});
-  return json::array({
-      {{"action", "reject"},
-       {"operation", "sendEvmTransaction"},
-       {"criteria", always}},
-      {{"action", "reject"},
-       {"operation", "signEvmTransaction"},
-       {"criteria", always}},
-      {{"action", "reject"}, {"operation", "signEvmHash"}},
-      {{"action", "reject"},
-       {"operation", "signEvmMessage"},
-       {"criteria",
-        json::array({{{"type", "evmMessage"}, {"match", "(?s).*"}}})}},
-  });
+  json rules = json::array();
+  for (const char* op : {"sendEvmTransaction", "signEvmTransaction",
+                         "prepareUserOperation", "sendUserOperation"}) {
+    rules.push_back(
+        {{"action", "reject"}, {"operation", op}, {"criteria", any_value}});
+  }
+  rules.push_back({{"action", "reject"}, {"operation", "signEvmHash"}});
+  rules.push_back({{"action", "reject"},
+                   {"operation", "signEvmMessage"},
+                   {"criteria", json::array({{{"type", "evmMessage"},
+                                              {"match", "(?s).*"}}})}});
+  for (const char* oper : {"in", "not in"}) {
+    rules.push_back(
+        {{"action", "reject"},
+         {"operation", "signEvmTypedData"},
+         {"criteria",
+          json::array({{{"type", "evmTypedDataVerifyingContract"},
+                        {"addresses", json::array({evm::Hex(evm::Address{})})},
+                        {"operator", oper}}})}});
+  }
+  return rules;
 }
 
 bool IsFreezePolicy(const json& policy) {

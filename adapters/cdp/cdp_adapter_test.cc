@@ -438,6 +438,29 @@ TEST_F(CdpAdapterTest, FreezeAttachesARejectPolicyAndUnfreezeRemovesIt) {
   EXPECT_THAT(fake_->Ledger(), SizeIs(2));
 }
 
+// The freeze refuses every EVM operation CDP governs, not only sends: a
+// signed transaction, a user operation, a hash, a message, typed data for
+// any verifying contract (an EIP-3009 or permit signature moves money too).
+TEST_F(CdpAdapterTest, FreezeRefusesEveryEvmOperation) {
+  auto adapter = Adapter();
+  ASSERT_TRUE(adapter->Freeze(wallet_, "incident").ok());
+  for (const char* op :
+       {"sendEvmTransaction", "signEvmTransaction", "prepareUserOperation",
+        "sendUserOperation", "signEvmHash", "signEvmMessage"}) {
+    EXPECT_TRUE(fake_->Rejects(kAddress, op, 0, kDestination)) << op;
+    EXPECT_TRUE(fake_->Rejects(kAddress, op, absl::Uint128Max(), kDestination))
+        << op;
+  }
+  for (const char* contract : {"0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+                               "0x0000000000000000000000000000000000000000"}) {
+    EXPECT_TRUE(fake_->Rejects(kAddress, "signEvmTypedData", 0, contract))
+        << contract;
+  }
+  ASSERT_TRUE(adapter->Unfreeze(wallet_, "", "").ok());
+  EXPECT_FALSE(fake_->Rejects(kAddress, "signEvmTypedData", 0,
+                              "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"));
+}
+
 // An account policy the operator had is put back when the freeze ends.
 TEST_F(CdpAdapterTest, UnfreezeRestoresTheOperatorsPolicy) {
   const nlohmann::json cap = {

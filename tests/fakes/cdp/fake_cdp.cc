@@ -217,11 +217,19 @@ std::string Decimal(absl::uint128 v) {
   return out;
 }
 
+bool op_is_tx_like(const std::string& op) {
+  return op == "signEvmTransaction" || op == "sendEvmTransaction" ||
+         op == "prepareUserOperation" || op == "sendUserOperation";
+}
+
 // Validates one policy rule as CDP's schema defines it.
 absl::Status CheckRule(const json& rule) {
   static const std::set<std::string>* const kOps = new std::set<std::string>{
       "signEvmTransaction", "sendEvmTransaction", "signEvmMessage",
-      "signEvmHash", "signSolTransaction"};
+      "signEvmTypedData",   "signEvmHash",        "prepareUserOperation",
+      "sendUserOperation",  "signSolTransaction"};
+  // Operations that carry a transaction's value and destination.
+  const bool tx_like = op_is_tx_like(Str(rule, "operation"));
   const std::string action = Str(rule, "action");
   const std::string op = Str(rule, "operation");
   if (action != "accept" && action != "reject") {
@@ -244,16 +252,16 @@ absl::Status CheckRule(const json& rule) {
   for (const json& c : *criteria) {
     const std::string type = Str(c, "type");
     const std::string oper = Str(c, "operator");
-    if (type == "ethValue" &&
-        (op == "signEvmTransaction" || op == "sendEvmTransaction")) {
+    if (type == "ethValue" && tx_like) {
       absl::uint128 v = 0;
       if (!absl::SimpleAtoi(Str(c, "ethValue"), &v) ||
           !(oper == ">" || oper == ">=" || oper == "<" || oper == "<=" ||
             oper == "==")) {
         return absl::InvalidArgumentError("bad ethValue criterion");
       }
-    } else if (type == "evmAddress" &&
-               (op == "signEvmTransaction" || op == "sendEvmTransaction")) {
+    } else if ((type == "evmAddress" && tx_like) ||
+               (type == "evmTypedDataVerifyingContract" &&
+                op == "signEvmTypedData")) {
       auto a = c.find("addresses");
       if (a == c.end() || !a->is_array() || a->size() > 100 ||
           !(oper == "in" || oper == "not in")) {
@@ -264,7 +272,9 @@ absl::Status CheckRule(const json& rule) {
           return absl::InvalidArgumentError("bad address in evmAddress");
         }
       }
-    } else if (type == "evmNetwork" && op == "sendEvmTransaction") {
+    } else if (type == "evmNetwork" &&
+               (op == "sendEvmTransaction" || op == "prepareUserOperation" ||
+                op == "sendUserOperation")) {
       auto n = c.find("networks");
       if (n == c.end() || !n->is_array() ||
           !(oper == "in" || oper == "not in")) {
@@ -279,18 +289,22 @@ absl::Status CheckRule(const json& rule) {
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           "criterion type \"", type, "\" is not valid for ", op,
-          " (the fake models ethValue, evmAddress, evmNetwork, evmMessage)"));
+          " (the fake models ethValue, evmAddress, evmNetwork, evmMessage, "
+          "evmTypedDataVerifyingContract)"));
     }
   }
   return absl::OkStatus();
 }
 
-// Whether a sendEvmTransaction rule's criteria all hold (a logical AND).
-bool SendRuleMatches(const json& rule, const std::string& network,
-                     const std::string& to, absl::uint128 value) {
-  if (Str(rule, "operation") != "sendEvmTransaction") return false;
+// Whether a rule for `op` applies: its criteria all hold (a logical AND).
+// `to` is the destination, or a typed-data request's verifying contract.
+bool RuleMatches(const json& rule, const std::string& op,
+                 const std::string& network, const std::string& to,
+                 absl::uint128 value) {
+  if (Str(rule, "operation") != op) return false;
   auto criteria = rule.find("criteria");
-  if (criteria == rule.end() || !criteria->is_array()) return false;
+  if (criteria == rule.end()) return op == "signEvmHash";
+  if (!criteria->is_array()) return false;
   for (const json& c : *criteria) {
     const std::string type = Str(c, "type");
     const std::string oper = Str(c, "operator");
@@ -303,17 +317,22 @@ bool SendRuleMatches(const json& rule, const std::string& network,
               : oper == "<"  ? value < limit
               : oper == "<=" ? value <= limit
                              : value == limit;
-    } else if (type == "evmAddress" || type == "evmNetwork") {
-      const bool address = type == "evmAddress";
-      const json& list = c[address ? "addresses" : "networks"];
+    } else if (type == "evmAddress" || type == "evmNetwork" ||
+               type == "evmTypedDataVerifyingContract") {
+      const bool network_list = type == "evmNetwork";
+      const json& list = c[network_list ? "networks" : "addresses"];
       bool in = false;
       for (const json& x : list) {
-        if (x.is_string() && absl::EqualsIgnoreCase(x.get<std::string>(),
-                                                    address ? to : network)) {
+        if (x.is_string() &&
+            absl::EqualsIgnoreCase(x.get<std::string>(),
+                                   network_list ? network : to)) {
           in = true;
         }
       }
       holds = oper == "in" ? in : !in;
+    } else if (type == "evmMessage") {
+      // The fake knows one pattern: everything.
+      holds = Str(c, "match") == "(?s).*";
     }
     if (!holds) return false;
   }
@@ -479,6 +498,21 @@ std::optional<std::string> FakeCdp::AccountPolicy(
     return std::nullopt;
   }
   return it->second.account_policy;
+}
+
+bool FakeCdp::Rejects(const std::string& address, const std::string& op,
+                      absl::uint128 value, const std::string& to) const {
+  absl::MutexLock lock(&mu_);
+  auto account = accounts_.find(absl::AsciiStrToLower(address));
+  if (account == accounts_.end()) return false;
+  auto policy = policies_.find(account->second.account_policy);
+  if (policy == policies_.end()) return false;
+  for (const json& rule : policy->second["rules"]) {
+    if (RuleMatches(rule, op, "base", to, value)) {
+      return Str(rule, "action") == "reject";
+    }
+  }
+  return false;
 }
 
 std::optional<json> FakeCdp::Policy(const std::string& id) const {
@@ -808,7 +842,8 @@ std::optional<std::string> FakeCdp::Rejects(const std::string& address,
     auto rules = p->find("rules");
     if (rules == p->end() || !rules->is_array()) continue;
     for (const json& rule : *rules) {
-      if (!SendRuleMatches(rule, network, to, value)) continue;
+      if (!RuleMatches(rule, "sendEvmTransaction", network, to, value))
+        continue;
       if (Str(rule, "action") == "reject") return Str(*p, "id");
       return std::nullopt;
     }

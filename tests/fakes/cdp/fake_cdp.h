@@ -135,6 +135,12 @@ class FakeCdp {
   // The account-level policy attached to `address`, if any.
   std::optional<std::string> AccountPolicy(const std::string& address) const;
   std::optional<nlohmann::json> Policy(const std::string& id) const;
+  // Whether the account policy on `address` rejects `op` (its first rule
+  // that applies decides; none applying: not rejected, so a freeze must
+  // cover every operation). `to`: a destination, or a typed-data request's
+  // verifying contract.
+  bool Rejects(const std::string& address, const std::string& op,
+               absl::uint128 value = 0, const std::string& to = "") const;
   size_t PolicyCount() const;
   // Creates a policy as POST /policies would (the body's scope,
   // description, rules), and attaches an account policy as PUT would.
