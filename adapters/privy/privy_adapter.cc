@@ -839,6 +839,13 @@ absl::Status PrivyAdapter::SetFrozen(const Wallet& wallet, bool frozen,
                     {"method", "*"},
                     {"conditions", json::array()},
                     {"action", "DENY"}}}}};
+  // Owned by the authorization key, when there is one: changing or deleting
+  // it then needs that key's signature, not only the app secret.
+  if (authorization_key_.has_value()) {
+    absl::StatusOr<std::string> owner = authorization_key_->PublicDerBase64();
+    if (!owner.ok()) return owner.status();
+    policy["owner"] = {{"public_key", *owner}};
+  }
   // No idempotency key: a key would return a policy deleted by an earlier
   // unfreeze. A create whose answer is lost leaves an unused policy, and
   // the freeze is retried with a new one.

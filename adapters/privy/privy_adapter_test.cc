@@ -1,5 +1,7 @@
 #include "adapters/privy/privy_adapter.h"
 
+#include <httplib.h>
+
 #include <memory>
 #include <string>
 #include <utility>
@@ -594,6 +596,36 @@ TEST_F(PrivyAdapterTest, FreezeAttachesADenyPolicy) {
   absl::StatusOr<VendorStatus> after = adapter->Send(Native("op_2", 5));
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->state, OperationState::kSubmitted);
+}
+
+// The freeze policy is owned by the adapter's authorization key: someone
+// holding only the app secret (what an agent's own Privy integration has)
+// can neither detach it from the wallet nor delete it. Warden can.
+TEST_F(PrivyAdapterTest, TheFreezePolicyIsOwnedByTheAuthorizationKey) {
+  auto adapter = Adapter();
+  ASSERT_TRUE(adapter->Freeze(wallet_, "incident").ok());
+  const std::vector<std::string> ids = fake_->PolicyIdsOf(kPrivyWallet);
+  ASSERT_THAT(ids, SizeIs(1));
+  EXPECT_FALSE(fake_->GetPolicy(ids[0])->owner_public_key.empty());
+
+  httplib::Client app_only(fake_->url());
+  app_only.set_basic_auth(fake_->app_id(), fake_->app_secret());
+  const httplib::Headers headers = {{"privy-app-id", fake_->app_id()}};
+  auto detach =
+      app_only.Patch(absl::StrCat("/v1/wallets/", kPrivyWallet), headers,
+                     R"({"policy_ids": []})", "application/json");
+  ASSERT_TRUE(detach);
+  EXPECT_EQ(detach->status, 401) << detach->body;
+  auto removed =
+      app_only.Delete(absl::StrCat("/v1/policies/", ids[0]), headers);
+  ASSERT_TRUE(removed);
+  EXPECT_EQ(removed->status, 401) << removed->body;
+  EXPECT_EQ(fake_->PolicyIdsOf(kPrivyWallet), ids);
+  EXPECT_TRUE(fake_->RefusesSend(kPrivyWallet, kDestination, 1));
+
+  ASSERT_TRUE(adapter->Unfreeze(wallet_, "", "").ok());
+  EXPECT_THAT(fake_->PolicyIdsOf(kPrivyWallet), IsEmpty());
+  EXPECT_EQ(fake_->policy_count(), 0u);
 }
 
 // Unfreezing restores the policy the wallet had before.

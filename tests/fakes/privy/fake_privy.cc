@@ -643,9 +643,14 @@ json FakePrivy::WalletJson(const StoredWallet& w) const {
 }
 
 json FakePrivy::PolicyJson(const Policy& p) const {
-  return {{"id", p.id},       {"name", p.name},
-          {"version", "1.0"}, {"chain_type", p.chain_type},
-          {"rules", p.rules}, {"owner_id", nullptr}};
+  return {{"id", p.id},
+          {"name", p.name},
+          {"version", "1.0"},
+          {"chain_type", p.chain_type},
+          {"rules", p.rules},
+          {"owner_id", p.owner_public_key.empty()
+                           ? json(nullptr)
+                           : json(absl::StrCat("owner-", p.id))}};
 }
 
 FakePrivy::Reply FakePrivy::GetWallet(const httplib::Request& req) {
@@ -683,6 +688,16 @@ FakePrivy::Reply FakePrivy::PatchWallet(const httplib::Request& req) {
         return {400, Error(absl::StrCat("Policy ", id.dump(), " not found."))};
       }
       out.push_back(id.get<std::string>());
+    }
+    // Detaching an owned policy needs its owner's signature.
+    for (const std::string& old_id : w->second.policy_ids) {
+      auto old = policies_.find(old_id);
+      if (old == policies_.end() || old->second.owner_public_key.empty() ||
+          std::find(out.begin(), out.end(), old_id) != out.end()) {
+        continue;
+      }
+      Reply signature = CheckSignature(req, old->second.owner_public_key);
+      if (signature.status != 0) return signature;
     }
     w->second.policy_ids = std::move(out);
   }
@@ -842,8 +857,22 @@ FakePrivy::Reply FakePrivy::CreatePolicyRoute(const httplib::Request& req) {
     rule["id"] = NewId();
     rules.push_back(rule);
   }
-  Policy p{
-      .id = NewId(), .name = name, .chain_type = chain_type, .rules = rules};
+  std::string owner;
+  if (body.contains("owner") && !body["owner"].is_null()) {
+    // https://docs.privy.io/api-reference/policies/create: owner
+    // {public_key} (a P-256 key, base64 SPKI DER) or owner_id.
+    const json& o = body["owner"];
+    owner = o.is_object() ? o.value("public_key", "") : "";
+    if (owner.empty() || !vendor::VerifyingKey::FromBase64Der(owner).ok()) {
+      return {400, Error("owner.public_key: expected a base64 DER P-256 "
+                         "public key.")};
+    }
+  }
+  Policy p{.id = NewId(),
+           .name = name,
+           .chain_type = chain_type,
+           .rules = rules,
+           .owner_public_key = owner};
   const json out = PolicyJson(p);
   policies_[p.id] = std::move(p);
   return {200, out};
@@ -857,7 +886,12 @@ FakePrivy::Reply FakePrivy::GetPolicyRoute(const httplib::Request& req) {
 
 FakePrivy::Reply FakePrivy::DeletePolicyRoute(const httplib::Request& req) {
   const std::string id = req.matches[1];
-  if (!policies_.contains(id)) return {404, Error("Policy not found.")};
+  auto p = policies_.find(id);
+  if (p == policies_.end()) return {404, Error("Policy not found.")};
+  if (!p->second.owner_public_key.empty()) {
+    Reply signature = CheckSignature(req, p->second.owner_public_key);
+    if (signature.status != 0) return signature;
+  }
   for (const auto& [wallet_id, w] : wallets_) {
     if (std::find(w.policy_ids.begin(), w.policy_ids.end(), id) !=
         w.policy_ids.end()) {

@@ -88,6 +88,10 @@ class FakePrivy {
     std::string name;
     std::string chain_type;
     nlohmann::json rules;  // As created.
+    // base64 SPKI DER of its owner's key; empty when it has none. An
+    // owned policy is deleted, or detached from a wallet, only with the
+    // owner's privy-authorization-signature.
+    std::string owner_public_key;
   };
 
   enum class FaultKind {
