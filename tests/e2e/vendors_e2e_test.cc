@@ -5,6 +5,8 @@
 // send until the owner answers; decommissioning freezes the wallets at
 // every vendor; reconciliation reports spend made around the gateway.
 
+#include <signal.h>
+
 #include <map>
 #include <string>
 #include <vector>
@@ -479,6 +481,62 @@ TEST_F(VendorsE2eTest, PeriodicReconciliationRecordsShadowSpend) {
     found += body.find(hash) != std::string::npos;
   }
   EXPECT_EQ(found, 1);
+}
+
+// A MetaMask freeze keeps what to restore in Warden, not in MetaMask: after
+// wardend restarts, the unfreeze asks MetaMask for the exact earlier policy
+// (loosening waits for the owner's 2FA, which then applies it).
+TEST_F(VendorsE2eTest, MetaMaskUnfreezeAfterARestartRestoresTheExactPolicy) {
+  const std::string address = Addresses().at("mfa_mm");
+  const std::string before = mm_->PolicyYaml(address);
+  const std::string mode_before = mm_->TradingMode(address);
+  ASSERT_FALSE(before.empty());
+  v1::ScopeRef scope;
+  scope.set_wallet_id("mfa_mm");
+  {
+    grpc::ClientContext c;
+    v1::FreezeScopeRequest req;
+    *req.mutable_scope() = scope;
+    req.set_reason("restart test");
+    v1::FreezeResponse frozen;
+    ASSERT_TRUE(wardend_->admin().FreezeScope(&c, req, &frozen).ok());
+    ASSERT_EQ(frozen.vendor_results_size(), 1);
+    EXPECT_EQ(frozen.vendor_results(0).outcome(),
+              v1::VendorFreeze::OWNER_APPROVAL)
+        << frozen.vendor_results(0).reason();
+  }
+  EXPECT_NE(mm_->PolicyYaml(address), before);
+
+  wardend_->process().Signal(SIGTERM);
+  ASSERT_TRUE(wardend_->process().Wait(absl::Seconds(30)).ok());
+  delete wardend_;
+  wardend_ = nullptr;
+  absl::StatusOr<std::unique_ptr<WardendProcess>> w =
+      WardendProcess::Start(WARDEND_PATH, args_);
+  ASSERT_TRUE(w.ok()) << w.status();
+  wardend_ = w->release();
+
+  grpc::ClientContext c;
+  v1::FreezeScopeRequest req;
+  *req.mutable_scope() = scope;
+  req.set_reason("resolved");
+  v1::FreezeResponse thawed;
+  ASSERT_TRUE(wardend_->admin().UnfreezeScope(&c, req, &thawed).ok());
+  ASSERT_EQ(thawed.vendor_results_size(), 1);
+  // Loosening at MetaMask waits for the owner: approve what was asked.
+  std::string pending;
+  for (const FakeMetaMask::Request& r : mm_->Requests()) {
+    if (r.address == address && r.status == "pending_approval") {
+      pending = r.polling_id;
+    }
+  }
+  if (!pending.empty()) {
+    EXPECT_EQ(thawed.vendor_results(0).outcome(), v1::VendorFreeze::FAILED);
+    EXPECT_THAT(thawed.vendor_results(0).reason(), HasSubstr("2FA"));
+    ASSERT_TRUE(mm_->ApproveMfa(pending).ok());
+  }
+  EXPECT_EQ(mm_->PolicyYaml(address), before);
+  EXPECT_EQ(mm_->TradingMode(address), mode_before);
 }
 
 }  // namespace
