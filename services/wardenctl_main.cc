@@ -383,11 +383,14 @@ int VerifyExportFile(const std::string& path, const std::string& anchor,
         (line->seq != 1 || line->prev_hash != prev)) {
       return PrintVerification(
           path, false, n, 0, line->seq,
-          absl::StrCat("the file starts at seq ", line->seq, ", not at the "
+          absl::StrCat("the file starts at seq ", line->seq,
+                       ", not at the "
                        "trail's first record: the records before it are not "
                        "here to check; verify from a trusted hash of record ",
-                       line->seq - 1, " with --anchor (this line's prev_hash "
-                       "is ", line->prev_hash, ")"),
+                       line->seq - 1,
+                       " with --anchor (this line's prev_hash "
+                       "is ",
+                       line->prev_hash, ")"),
           json);
     }
     if (n > 1 && line->seq != prev_seq + 1) {
@@ -462,6 +465,9 @@ int WalletCommand(const std::string& dir, const std::string& password_file,
 int main(int argc, char** argv) {
   CLI::App app{"wardenctl: command-line client for wardend"};
   app.require_subcommand(1);
+  // Global flags anywhere, as kubectl-style CLIs take them:
+  // `wardenctl authorize ... --json` as well as `wardenctl --json authorize`.
+  app.fallthrough();
   std::string server = "127.0.0.1:7400";
   std::string org;
   bool json = false;

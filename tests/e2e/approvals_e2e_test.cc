@@ -209,5 +209,16 @@ TEST_F(ApprovalsE2eTest, WatchesPerCallerAreBounded) {
   }
 }
 
+// Global flags may follow the subcommand, as in kubectl-style CLIs.
+TEST_F(ApprovalsE2eTest, GlobalFlagsMayFollowTheSubcommand) {
+  Ctl({"authorize", "--agent", "agent_a", "--wallet", "wallet_1", "--asset",
+       "USDC", "--amount", "400000000"});
+  const std::string before = Ctl({"--json", "approvals", "list"});
+  const std::string after = Ctl({"approvals", "list", "--json"});
+  EXPECT_EQ(before, after);
+  EXPECT_FALSE(nlohmann::json::parse(after, nullptr, false).is_discarded())
+      << after;
+}
+
 }  // namespace
 }  // namespace warden::testing
