@@ -103,7 +103,7 @@ absl::Time RedisBudgetStore::CountedFrom(const LimitCheck& check,
 }
 
 absl::StatusOr<RedisBudgetStore::ScriptCall> RedisBudgetStore::ReserveCall(
-    const ReserveRequest& request, int64_t deadline_micros) {
+    const ReserveRequest& request) {
   const Authorization& a = request.authorization;
   const bool restore = request.restore;
   const bool hold = a.status == AuthorizationStatus::kHeld && !restore;
@@ -201,7 +201,7 @@ absl::StatusOr<RedisBudgetStore::ScriptCall> RedisBudgetStore::ReserveCall(
   args.insert(args.end(), write_args.begin(), write_args.end());
   args.insert(args.end(), limit_args.begin(), limit_args.end());
   args.push_back(absl::StrJoin(path, "|"));
-  args.push_back(absl::StrCat(deadline_micros));
+  args.push_back("0");  // The deadline: stamped by EvalWithDeadline.
   return ScriptCall{std::move(keys), std::move(args)};
 }
 
@@ -211,10 +211,9 @@ absl::StatusOr<ReserveResult> RedisBudgetStore::Reserve(
   const bool hold = a.status == AuthorizationStatus::kHeld;
   const std::vector<std::string> path = ScopePath(a);
   ResolveInDoubt();
-  WARDEN_ASSIGN_OR_RETURN(
-      ScriptCall call, ReserveCall(request, client_->ScriptDeadlineMicros()));
+  WARDEN_ASSIGN_OR_RETURN(ScriptCall call, ReserveCall(request));
   absl::StatusOr<RedisReply> sent =
-      client_->Eval(redis_scripts::kReserve, call.keys, call.args);
+      client_->EvalWithDeadline(redis_scripts::kReserve, call.keys, call.args);
   if (!sent.ok()) {
     // Redis may have run it: its record, if any, is abandoned once Redis
     // answers again, as no caller is told of it.

@@ -108,10 +108,9 @@ class RedisBudgetStore final : public BudgetStore {
     std::vector<std::string> keys;
     std::vector<std::string> args;
   };
-  // `deadline_micros`: the script's deadline on Redis's clock
-  // (RedisClient::ScriptDeadlineMicros), 0 for none.
-  static absl::StatusOr<ScriptCall> ReserveCall(const ReserveRequest& request,
-                                                int64_t deadline_micros = 0);
+  // Its last argument is the deadline: "0" (none) until
+  // RedisClient::EvalWithDeadline stamps it.
+  static absl::StatusOr<ScriptCall> ReserveCall(const ReserveRequest& request);
 
   // The earliest charge time a rolling limit check counts at `now` (its
   // interval start, rounded down as described above). For tests that

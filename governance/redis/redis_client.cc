@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -256,21 +257,27 @@ absl::StatusOr<RedisReply> RedisClient::Command(
 }
 
 absl::StatusOr<RedisReply> RedisClient::Call(
-    const std::vector<std::string>& argv) {
+    const std::vector<std::string>& argv, bool stamp_deadline) {
   const absl::Time start = absl::Now();
-  absl::StatusOr<RedisReply> reply = Send(argv);
+  absl::StatusOr<RedisReply> reply = Send(argv, stamp_deadline);
   ReportBackendCall("redis", argv.empty() ? "" : argv[0], absl::Now() - start,
                     reply.ok() && reply->type != RedisReply::Type::kError);
   return reply;
 }
 
 absl::StatusOr<RedisReply> RedisClient::Send(
-    const std::vector<std::string>& argv) {
+    const std::vector<std::string>& argv, bool stamp_deadline) {
   absl::StatusOr<std::unique_ptr<Connection>> c = Acquire();
   if (!c.ok()) return c.status();
+  // Stamped after the lease, so that waiting for a connection does not
+  // count against the script's time.
+  const std::string deadline =
+      stamp_deadline ? absl::StrCat(ScriptDeadlineMicros()) : "";
   std::vector<const char*> args;
   std::vector<size_t> lens;
-  for (const std::string& a : argv) {
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string& a =
+        stamp_deadline && i + 1 == argv.size() ? deadline : argv[i];
     args.push_back(a.data());
     lens.push_back(a.size());
   }
@@ -299,7 +306,11 @@ absl::StatusOr<RedisReply> RedisClient::Send(
 
 int64_t RedisClient::ScriptDeadlineMicros() const {
   if (!clock_known_) return 0;
-  return absl::ToUnixMicros(absl::Now() + options_.command_timeout / 2) +
+  // The client waits command_timeout for the answer; the script must run
+  // a margin before that, so that its answer can still arrive.
+  const absl::Duration margin =
+      std::min(options_.command_timeout / 4, absl::Milliseconds(250));
+  return absl::ToUnixMicros(absl::Now() + options_.command_timeout - margin) +
          clock_offset_us_;
 }
 
@@ -324,6 +335,18 @@ absl::StatusOr<std::string> RedisClient::ShaOf(const std::string& script) {
 absl::StatusOr<RedisReply> RedisClient::Eval(
     const std::string& script, const std::vector<std::string>& keys,
     const std::vector<std::string>& args) {
+  return EvalImpl(script, keys, args, /*stamp_deadline=*/false);
+}
+
+absl::StatusOr<RedisReply> RedisClient::EvalWithDeadline(
+    const std::string& script, const std::vector<std::string>& keys,
+    const std::vector<std::string>& args) {
+  return EvalImpl(script, keys, args, /*stamp_deadline=*/true);
+}
+
+absl::StatusOr<RedisReply> RedisClient::EvalImpl(
+    const std::string& script, const std::vector<std::string>& keys,
+    const std::vector<std::string>& args, bool stamp_deadline) {
   // A restarted Redis has lost its scripts: reload once on NOSCRIPT.
   for (int attempt = 0; attempt < 2; ++attempt) {
     absl::StatusOr<std::string> sha = ShaOf(script);
@@ -332,7 +355,7 @@ absl::StatusOr<RedisReply> RedisClient::Eval(
                                      std::to_string(keys.size())};
     argv.insert(argv.end(), keys.begin(), keys.end());
     argv.insert(argv.end(), args.begin(), args.end());
-    absl::StatusOr<RedisReply> r = Call(argv);
+    absl::StatusOr<RedisReply> r = Call(argv, stamp_deadline);
     if (!r.ok() || !r->IsError() || !absl::StartsWith(r->str, "NOSCRIPT")) {
       return RefusedAsStatus(argv, std::move(r));
     }

@@ -70,24 +70,39 @@ class RedisClient {
   absl::StatusOr<RedisReply> Eval(const std::string& script,
                                   const std::vector<std::string>& keys,
                                   const std::vector<std::string>& args);
+  // Eval whose last argument (a placeholder in `args`) is replaced, once a
+  // connection is in hand and just before sending, by a deadline on Redis's
+  // own clock (unix microseconds, "0" while Redis's clock is unknown): the
+  // moment after which this client may have given up waiting for the
+  // answer. A script that Redis runs later than that (it was stalled,
+  // SIGSTOPped, or the network held the request) can see that its caller
+  // may have been told it failed, and refuse to act. Redis's clock is read
+  // with TIME on every new connection (the error is at most half a round
+  // trip).
+  absl::StatusOr<RedisReply> EvalWithDeadline(
+      const std::string& script, const std::vector<std::string>& keys,
+      const std::vector<std::string>& args);
 
   const RedisOptions& options() const { return options_; }
-
-  // A deadline for a script sent now, on Redis's own clock (unix
-  // microseconds): half the command timeout from now, so that a script
-  // Redis runs later than that (it was stalled, SIGSTOPped, or the network
-  // held the request) can see that its caller may have given up already and
-  // refuse to act. Redis's clock is read with TIME on every new connection
-  // (the error is at most half a round trip); 0 before any connection.
-  int64_t ScriptDeadlineMicros() const;
 
  private:
   struct Connection;
   // Command, with error replies as kError replies (Eval reacts to
   // NOSCRIPT).
-  absl::StatusOr<RedisReply> Call(const std::vector<std::string>& argv);
+  // `stamp_deadline`: replace argv's last element by the script deadline
+  // (see EvalWithDeadline) once a connection is leased.
+  absl::StatusOr<RedisReply> Call(const std::vector<std::string>& argv,
+                                  bool stamp_deadline = false);
   // Call without the telemetry.
-  absl::StatusOr<RedisReply> Send(const std::vector<std::string>& argv);
+  absl::StatusOr<RedisReply> Send(const std::vector<std::string>& argv,
+                                  bool stamp_deadline);
+  absl::StatusOr<RedisReply> EvalImpl(const std::string& script,
+                                      const std::vector<std::string>& keys,
+                                      const std::vector<std::string>& args,
+                                      bool stamp_deadline);
+  // Unix microseconds on Redis's clock by which a script sent now must run
+  // for its answer to still be awaited; 0 before any connection.
+  int64_t ScriptDeadlineMicros() const;
   absl::StatusOr<std::unique_ptr<Connection>> Acquire();
   void Release(std::unique_ptr<Connection> c);
   absl::StatusOr<std::unique_ptr<Connection>> Connect();
