@@ -40,8 +40,6 @@ constexpr int kListMaxPages = 50;
 // The freeze policy's description: CDP allows [A-Za-z0-9 ,.]{1,50}, so the
 // account policy it replaced is kept as 32 hex digits after it.
 constexpr char kFreezeDescription[] = "Warden freeze";
-// ERC-20 transfer(address,uint256).
-constexpr char kTransferSelector[] = "a9059cbb";
 
 const std::map<std::string, std::string>& DefaultNetworks() {
   static const auto* const kNetworks = new std::map<std::string, std::string>{
@@ -71,14 +69,8 @@ std::string Str(const json& object, const char* key) {
   return it != object.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
-bool IsHexDigits(absl::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return absl::ascii_isxdigit(static_cast<unsigned char>(c));
-  });
-}
-
 bool IsTxHash(absl::string_view s) {
-  return absl::ConsumePrefix(&s, "0x") && s.size() == 64 && IsHexDigits(s);
+  return absl::ConsumePrefix(&s, "0x") && s.size() == 64 && evm::IsHexDigits(s);
 }
 
 bool IsUuid(absl::string_view s) {
@@ -175,25 +167,10 @@ std::string PreviousPolicy(const json& freeze_policy) {
   const std::string description = Str(freeze_policy, "description");
   absl::string_view d = description;
   if (!absl::ConsumePrefix(&d, kFreezeDescription) ||
-      !absl::ConsumePrefix(&d, " ") || d.size() != 32 || !IsHexDigits(d)) {
+      !absl::ConsumePrefix(&d, " ") || d.size() != 32 || !evm::IsHexDigits(d)) {
     return "";
   }
   return absl::AsciiStrToLower(FormatUuid(d));
-}
-
-std::string PercentEncode(absl::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-        c == '_' || c == '.' || c == '~') {
-      out.push_back(c);
-    } else {
-      absl::StrAppend(&out, "%",
-                      absl::AsciiStrToUpper(
-                          absl::BytesToHexString(absl::string_view(&c, 1))));
-    }
-  }
-  return out;
 }
 
 // "HTTP 403 policy_violation: <message> (correlationId ...)", from CDP's
@@ -242,13 +219,11 @@ absl::Status ErrorFor(const vendor::HttpResponse& r, const std::string& what) {
   }
 }
 
-bool Is2xx(int status) { return status >= 200 && status < 300; }
-
 // A base-unit amount from a uint256 given as 64 hex digits; OUT_OF_RANGE
 // above 2^128-1.
 absl::StatusOr<absl::uint128> Uint256Hex(absl::string_view hex) {
   absl::uint128 out = 0;
-  if (hex.size() != 64 || !IsHexDigits(hex) ||
+  if (hex.size() != 64 || !evm::IsHexDigits(hex) ||
       hex.substr(0, 32).find_first_not_of('0') != absl::string_view::npos ||
       !absl::SimpleHexAtoi(hex.substr(32), &out)) {
     return absl::OutOfRangeError("amount exceeds 128 bits");
@@ -474,7 +449,7 @@ absl::StatusOr<json> CdpAdapter::Expect2xx(const Outcome& outcome,
         absl::StrCat(what, ": ", outcome.response.status().message()));
   }
   const vendor::HttpResponse& r = *outcome.response;
-  if (!Is2xx(r.status)) return ErrorFor(r, what);
+  if (!vendor::Is2xx(r.status)) return ErrorFor(r, what);
   if (r.body.empty()) return json::object();
   json body = json::parse(r.body, nullptr, false);
   if (body.is_discarded()) {
@@ -596,7 +571,7 @@ absl::StatusOr<VendorStatus> CdpAdapter::SendRecorded(
       .wallet_auth = true};
   // Safe to replay: CDP answers a repeated key with the first answer.
   const Outcome outcome = Call(request, vendor::Replay::kSafe);
-  if (outcome.response.ok() && Is2xx(outcome.response->status)) {
+  if (outcome.response.ok() && vendor::Is2xx(outcome.response->status)) {
     const json body = json::parse(outcome.response->body, nullptr, false);
     const std::string hash = Str(body, "transactionHash");
     if (IsTxHash(hash)) {
@@ -881,7 +856,8 @@ absl::StatusOr<std::vector<VendorTransaction>> CdpAdapter::ListTransactions(
   std::string page;
   for (int pages = 0; pages < kListMaxPages; ++pages) {
     std::string query = absl::StrCat("limit=", kListPageSize);
-    if (!page.empty()) absl::StrAppend(&query, "&page=", PercentEncode(page));
+    if (!page.empty())
+      absl::StrAppend(&query, "&page=", vendor::PercentEncode(page));
     WARDEN_ASSIGN_OR_RETURN(
         const json list,
         Expect2xx(
@@ -962,7 +938,7 @@ absl::StatusOr<std::vector<VendorTransaction>> CdpAdapter::ListTransactions(
         absl::string_view input = calldata;
         if (out.size() == listed && outgoing &&
             absl::ConsumePrefix(&input, "0x") &&
-            absl::ConsumePrefix(&input, kTransferSelector) &&
+            absl::ConsumePrefix(&input, evm::kTransferSelector) &&
             input.size() == 128) {
           WARDEN_ASSIGN_OR_RETURN(absl::uint128 amount,
                                   Uint256Hex(input.substr(64)));

@@ -5,6 +5,7 @@
 #include <secp256k1.h>
 #include <secp256k1_recovery.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <utility>
 #include <vector>
@@ -90,8 +91,14 @@ std::string SignedEnvelope(const Eip1559Tx& tx, const Signature& sig) {
   return "\x02" + rlp::List(fields);
 }
 
+bool IsHexDigits(absl::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return absl::ascii_isxdigit(static_cast<unsigned char>(c));
+  });
+}
+
 std::string TransferCalldata(const Address& to, absl::uint128 amount) {
-  std::string out = absl::HexStringToBytes("a9059cbb");
+  std::string out = absl::HexStringToBytes(kTransferSelector);
   out.append(12, '\0');
   out.append(reinterpret_cast<const char*>(to.data()), to.size());
   out.append(16, '\0');

@@ -50,8 +50,12 @@ struct Signature {
 // eth_sendRawTransaction takes; its keccak256 is the transaction hash.
 std::string SignedEnvelope(const Eip1559Tx& tx, const Signature& sig);
 
-// ERC-20 transfer(address,uint256) calldata.
+// ERC-20 transfer(address,uint256): its selector as hex, and calldata.
+inline constexpr char kTransferSelector[] = "a9059cbb";
 std::string TransferCalldata(const Address& to, absl::uint128 amount);
+
+// True when every character of `s` is a hex digit (either case).
+bool IsHexDigits(absl::string_view s);
 
 // A secp256k1 private key. Its bytes are wiped when it is destroyed.
 class PrivateKey {

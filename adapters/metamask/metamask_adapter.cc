@@ -20,6 +20,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "adapters/local/evm.h"
+#include "adapters/local/json_rpc.h"
 #include "adapters/vendor/chains.h"
 #include "adapters/vendor/signing.h"
 #include "governance/money.h"
@@ -41,28 +42,8 @@ constexpr int kHistoryMaxPages = 20;
 // How far before its send time an unknown send's transaction may be dated
 // (the indexer's clock is not ours).
 constexpr absl::Duration kClockSlack = absl::Minutes(2);
-// ERC-20 transfer(address,uint256).
-constexpr char kTransferSelector[] = "a9059cbb";
 
 std::string Lower(absl::string_view s) { return absl::AsciiStrToLower(s); }
-
-// "0x"-prefixed minimal hex, as mm's payload wants `value`.
-std::string HexQuantity(absl::uint128 v) {
-  if (v == 0) return "0x0";
-  std::string digits;
-  while (v != 0) {
-    digits.push_back("0123456789abcdef"[static_cast<int>(v & 0xf)]);
-    v >>= 4;
-  }
-  std::reverse(digits.begin(), digits.end());
-  return absl::StrCat("0x", digits);
-}
-
-bool IsHexDigits(absl::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return absl::ascii_isxdigit(static_cast<unsigned char>(c));
-  });
-}
 
 // A quantity as the CLI may print it: a decimal or 0x-hex string, or a JSON
 // integer.
@@ -74,7 +55,7 @@ absl::StatusOr<absl::uint128> ParseQuantity(const json& v) {
   absl::string_view text = v.get_ref<const std::string&>();
   if (absl::ConsumePrefix(&text, "0x") || absl::ConsumePrefix(&text, "0X")) {
     absl::uint128 out = 0;
-    if (text.empty() || text.size() > 32 || !IsHexDigits(text) ||
+    if (text.empty() || text.size() > 32 || !evm::IsHexDigits(text) ||
         !absl::SimpleHexAtoi(text, &out)) {
       return absl::OutOfRangeError(absl::StrCat("\"", v.get<std::string>(),
                                                 "\" is not a 128-bit hex "
@@ -132,7 +113,7 @@ std::string TxHash(const json& object) {
       Lower(Str(object, {"hash", "txHash", "transactionHash", "tx_hash"}));
   absl::string_view digits = hash;
   if (!absl::ConsumePrefix(&digits, "0x") || digits.size() != 64 ||
-      !IsHexDigits(digits)) {
+      !evm::IsHexDigits(digits)) {
     return "";
   }
   return hash;
@@ -378,7 +359,7 @@ json UnknownSendRef(const TransferIntent& intent, absl::Time sent_at,
               {"chain_id", chain_id},
               {"from", Lower(intent.wallet.address)},
               {"to", to},
-              {"value", HexQuantity(value)},
+              {"value", evm::Quantity(value)},
               {"data_sha256", vendor::Sha256Hex(data)}};
 }
 
@@ -405,7 +386,7 @@ std::optional<std::string> HexBytes(absl::string_view hex) {
   if (!absl::ConsumePrefix(&hex, "0x") && !absl::ConsumePrefix(&hex, "0X")) {
     if (!hex.empty()) return std::nullopt;
   }
-  if (hex.size() % 2 != 0 || !IsHexDigits(hex)) return std::nullopt;
+  if (hex.size() % 2 != 0 || !evm::IsHexDigits(hex)) return std::nullopt;
   return absl::HexStringToBytes(hex);
 }
 
@@ -649,7 +630,7 @@ absl::StatusOr<VendorStatus> MetaMaskAdapter::Send(
   }
   // https://docs.metamask.io/agent-wallet/reference/commands/: the payload
   // needs `to`; `value` is 0x-hex, never decimal.
-  json payload{{"to", evm::Hex(to)}, {"value", HexQuantity(value)}};
+  json payload{{"to", evm::Hex(to)}, {"value", evm::Quantity(value)}};
   if (!data.empty()) payload["data"] = evm::Hex(data);
   const std::vector<std::string> args = {
       "wallet",     "send-transaction",
@@ -1039,8 +1020,8 @@ MetaMaskAdapter::ListTransactions(const Wallet& wallet, absl::Time since) {
     const std::string calldata = Str(row, {"input", "data"});
     absl::string_view input = calldata;
     if (absl::ConsumePrefix(&input, "0x") &&
-        absl::StartsWith(Lower(input), kTransferSelector) &&
-        input.size() == 8 + 64 + 64 && IsHexDigits(input)) {
+        absl::StartsWith(Lower(input), evm::kTransferSelector) &&
+        input.size() == 8 + 64 + 64 && evm::IsHexDigits(input)) {
       const absl::string_view recipient = input.substr(8 + 24, 40);
       const absl::string_view amount = input.substr(8 + 64, 64);
       absl::uint128 units = 0;

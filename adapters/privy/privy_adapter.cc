@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "adapters/local/evm.h"
+#include "adapters/local/json_rpc.h"
 #include "adapters/vendor/chains.h"
 #include "governance/status_macros.h"
 
@@ -33,36 +34,7 @@ constexpr size_t kMaxPolicyName = 50;
 // Longest vendor answer quoted in an error.
 constexpr size_t kMaxQuoted = 300;
 
-// "0x" and lowercase hex digits, no leading zeros ("0x0" for zero): an
-// EVM quantity.
-std::string HexQuantity(absl::uint128 v) {
-  if (v == 0) return "0x0";
-  std::string digits;
-  while (v != 0) {
-    digits.push_back("0123456789abcdef"[static_cast<int>(v & 0xf)]);
-    v >>= 4;
-  }
-  std::reverse(digits.begin(), digits.end());
-  return absl::StrCat("0x", digits);
-}
-
 std::string Lower(absl::string_view s) { return absl::AsciiStrToLower(s); }
-
-// RFC 3986 unreserved characters pass; everything else is %XX.
-std::string PercentEncode(absl::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-        c == '_' || c == '.' || c == '~') {
-      out.push_back(c);
-    } else {
-      absl::StrAppend(&out, "%",
-                      absl::AsciiStrToUpper(
-                          absl::BytesToHexString(absl::string_view(&c, 1))));
-    }
-  }
-  return out;
-}
 
 std::string StringField(const json& j, const char* key) {
   if (!j.is_object()) return "";
@@ -84,8 +56,6 @@ std::string Said(const vendor::HttpResponse& r) {
   return absl::StrCat("HTTP ", r.status, message.empty() ? "" : ": ", message,
                       code.empty() ? "" : absl::StrCat(" (", code, ")"));
 }
-
-bool Is2xx(int status) { return status >= 200 && status < 300; }
 
 // Codes Privy answers for an RPC it refused before signing
 // (https://docs.privy.io/basics/troubleshooting/error-handling/api-errors).
@@ -421,7 +391,7 @@ absl::StatusOr<json> PrivyAdapter::GetJson(const std::string& path,
         absl::StrCat("privy ", a.what, ": ", a.response.status().message()));
   }
   const vendor::HttpResponse& r = *a.response;
-  if (!Is2xx(r.status)) {
+  if (!vendor::Is2xx(r.status)) {
     const std::string what = absl::StrCat("privy ", a.what, ": ", Said(r));
     if (r.status == 401) return absl::UnauthenticatedError(what);
     if (r.status == 403) return absl::PermissionDeniedError(what);
@@ -479,7 +449,7 @@ absl::StatusOr<VendorStatus> PrivyAdapter::Send(const TransferIntent& intent) {
   const uint64_t chain_id = chain_ids_.at(intent.wallet.chain);
   // https://docs.privy.io/api-reference/wallets/ethereum/eth-send-transaction
   json transaction = {{"to", evm::Hex(to)},
-                      {"value", HexQuantity(value)},
+                      {"value", evm::Quantity(value)},
                       {"chain_id", chain_id}};
   if (!data.empty()) transaction["data"] = evm::Hex(data);
   json request = {{"method", "eth_sendTransaction"},
@@ -501,8 +471,8 @@ absl::StatusOr<VendorStatus> PrivyAdapter::Send(const TransferIntent& intent) {
 absl::StatusOr<VendorStatus> PrivyAdapter::SendRpc(const Wallet& wallet,
                                                    Ref ref,
                                                    bool is_resend) const {
-  const std::string path =
-      absl::StrCat("/v1/wallets/", PercentEncode(ref.wallet_id), "/rpc");
+  const std::string path = absl::StrCat(
+      "/v1/wallets/", vendor::PercentEncode(ref.wallet_id), "/rpc");
   // Safe to repeat: every attempt carries the same idempotency key, so
   // Privy acts once and answers the rest from its record.
   Answer a = Call("POST", path, "", ref.request, ref.idempotency_key,
@@ -521,7 +491,7 @@ absl::StatusOr<VendorStatus> PrivyAdapter::SendRpc(const Wallet& wallet,
     return absl::UnavailableError(absl::StrCat(what, "; nothing was sent"));
   }
   const vendor::HttpResponse& r = *a.response;
-  if (Is2xx(r.status)) {
+  if (vendor::Is2xx(r.status)) {
     const json body = json::parse(r.body, nullptr, false);
     const json data =
         body.is_object() && body.contains("data") ? body["data"] : json();
@@ -655,8 +625,10 @@ absl::StatusOr<VendorStatus> PrivyAdapter::PollTransaction(
   // https://docs.privy.io/api-reference/transactions/get
   const std::string what =
       absl::StrCat("privy transaction ", ref.transaction_id);
-  absl::StatusOr<json> tx = GetJson(
-      absl::StrCat("/v1/transactions/", PercentEncode(ref.transaction_id)), "");
+  absl::StatusOr<json> tx =
+      GetJson(absl::StrCat("/v1/transactions/",
+                           vendor::PercentEncode(ref.transaction_id)),
+              "");
   if (!tx.ok()) {
     if (absl::IsUnauthenticated(tx.status()) ||
         absl::IsPermissionDenied(tx.status())) {
@@ -689,17 +661,18 @@ absl::StatusOr<VendorStatus> PrivyAdapter::PollByHash(const VendorStatus& last,
   // https://docs.privy.io/api-reference/wallets/get-transactions: the one
   // asset or token the transfer moved.
   const std::string path = absl::StrCat(
-      "/v1/wallets/", PercentEncode(ref.wallet_id), "/transactions");
+      "/v1/wallets/", vendor::PercentEncode(ref.wallet_id), "/transactions");
   const std::string filter =
-      ref.token.empty() ? absl::StrCat("asset=", NativeAsset(ref.chain))
-                        : absl::StrCat("token=", PercentEncode(ref.token));
+      ref.token.empty()
+          ? absl::StrCat("asset=", NativeAsset(ref.chain))
+          : absl::StrCat("token=", vendor::PercentEncode(ref.token));
   std::string cursor;
   for (int page = 0; page < kMaxListPages; ++page) {
     std::string query =
-        absl::StrCat("chain=", PercentEncode(PrivyChainName(ref.chain)), "&",
-                     filter, "&limit=", kListPageSize);
+        absl::StrCat("chain=", vendor::PercentEncode(PrivyChainName(ref.chain)),
+                     "&", filter, "&limit=", kListPageSize);
     if (!cursor.empty()) {
-      absl::StrAppend(&query, "&cursor=", PercentEncode(cursor));
+      absl::StrAppend(&query, "&cursor=", vendor::PercentEncode(cursor));
     }
     absl::StatusOr<json> body = GetJson(path, query);
     if (!body.ok()) {
@@ -751,7 +724,7 @@ absl::Status PrivyAdapter::SetFrozen(const Wallet& wallet, bool frozen,
   (void)reason;  // Privy policies carry no free text beyond a short name.
   if (wallet.vendor_id.empty()) return CheckWallet(wallet);
   const std::string wallet_path =
-      absl::StrCat("/v1/wallets/", PercentEncode(wallet.vendor_id));
+      absl::StrCat("/v1/wallets/", vendor::PercentEncode(wallet.vendor_id));
   // https://docs.privy.io/api-reference/wallets/get
   WARDEN_ASSIGN_OR_RETURN(json privy_wallet, GetJson(wallet_path, ""));
   std::vector<std::string> policy_ids;
@@ -766,9 +739,9 @@ absl::Status PrivyAdapter::SetFrozen(const Wallet& wallet, bool frozen,
   std::optional<std::string> freeze_id, restore_id;
   if (policy_ids.size() == 1) {
     WARDEN_ASSIGN_OR_RETURN(
-        json policy,
-        GetJson(absl::StrCat("/v1/policies/", PercentEncode(policy_ids[0])),
-                ""));
+        json policy, GetJson(absl::StrCat("/v1/policies/",
+                                          vendor::PercentEncode(policy_ids[0])),
+                             ""));
     const std::string policy_name = StringField(policy, "name");
     absl::string_view name = policy_name;
     if (absl::ConsumePrefix(&name, kFreezePrefix)) {
@@ -785,7 +758,7 @@ absl::Status PrivyAdapter::SetFrozen(const Wallet& wallet, bool frozen,
       return absl::UnavailableError(
           absl::StrCat("privy ", a.what, ": ", a.response.status().message()));
     }
-    if (Is2xx(a.response->status)) return absl::OkStatus();
+    if (vendor::Is2xx(a.response->status)) return absl::OkStatus();
     const std::string what =
         absl::StrCat("privy ", a.what, ": ", Said(*a.response));
     if (a.response->status == 401) return absl::UnauthenticatedError(what);
@@ -804,8 +777,8 @@ absl::Status PrivyAdapter::SetFrozen(const Wallet& wallet, bool frozen,
     // The detached freeze policy is of no further use. Failing to delete it
     // leaves clutter, not a frozen wallet: the unfreeze stands.
     (void)Call("DELETE",
-               absl::StrCat("/v1/policies/", PercentEncode(*freeze_id)), "",
-               json(), "", vendor::Replay::kSafe);
+               absl::StrCat("/v1/policies/", vendor::PercentEncode(*freeze_id)),
+               "", json(), "", vendor::Replay::kSafe);
     return absl::OkStatus();
   }
   if (freeze_id.has_value()) return absl::OkStatus();  // Already frozen.
@@ -855,7 +828,7 @@ absl::Status PrivyAdapter::SetFrozen(const Wallet& wallet, bool frozen,
     return absl::UnavailableError(absl::StrCat(
         "privy ", created.what, ": ", created.response.status().message()));
   }
-  if (!Is2xx(created.response->status)) {
+  if (!vendor::Is2xx(created.response->status)) {
     const std::string what =
         absl::StrCat("privy ", created.what, ": ", Said(*created.response));
     if (created.response->status == 401) {
@@ -892,7 +865,7 @@ absl::StatusOr<std::vector<VendorTransaction>> PrivyAdapter::ListTransactions(
     }
   }
   const std::string path = absl::StrCat(
-      "/v1/wallets/", PercentEncode(wallet.vendor_id), "/transactions");
+      "/v1/wallets/", vendor::PercentEncode(wallet.vendor_id), "/transactions");
   std::vector<VendorTransaction> out;
   for (const auto& [filter, asset] : queries) {
     std::string cursor;
@@ -902,17 +875,17 @@ absl::StatusOr<std::vector<VendorTransaction>> PrivyAdapter::ListTransactions(
             "privy ", path, "?", filter, ": more than ", kMaxListPages,
             " pages of ", kListPageSize, " transactions"));
       }
-      std::string query =
-          absl::StrCat("chain=", PercentEncode(PrivyChainName(wallet.chain)),
-                       "&", filter, "&limit=", kListPageSize);
+      std::string query = absl::StrCat(
+          "chain=", vendor::PercentEncode(PrivyChainName(wallet.chain)), "&",
+          filter, "&limit=", kListPageSize);
       if (!cursor.empty())
-        absl::StrAppend(&query, "&cursor=", PercentEncode(cursor));
+        absl::StrAppend(&query, "&cursor=", vendor::PercentEncode(cursor));
       Answer a = Call("GET", path, query, json(), "", vendor::Replay::kSafe);
       if (!a.response.ok()) {
         return absl::UnavailableError(absl::StrCat(
             "privy ", a.what, ": ", a.response.status().message()));
       }
-      if (!Is2xx(a.response->status)) {
+      if (!vendor::Is2xx(a.response->status)) {
         const std::string what = absl::StrCat("privy ", a.what, "?", filter,
                                               ": ", Said(*a.response));
         if (a.response->status == 401) return absl::UnauthenticatedError(what);

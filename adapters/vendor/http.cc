@@ -8,6 +8,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -170,6 +171,21 @@ absl::StatusOr<HttpResponse> SendWithRetries(
     absl::SleepFor(wait);
     backoff *= 2;
   }
+}
+
+std::string PercentEncode(absl::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      out.push_back(c);
+    } else {
+      absl::StrAppend(&out, "%",
+                      absl::AsciiStrToUpper(
+                          absl::BytesToHexString(absl::string_view(&c, 1))));
+    }
+  }
+  return out;
 }
 
 }  // namespace warden::vendor

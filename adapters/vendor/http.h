@@ -106,6 +106,13 @@ absl::StatusOr<HttpResponse> SendWithRetries(
 // Whether an answer's status is one SendWithRetries retries.
 bool IsRetryableStatus(int status);
 
+// 200 to 299.
+inline bool Is2xx(int status) { return status >= 200 && status < 300; }
+
+// For a URL path segment or query value: RFC 3986 unreserved characters
+// pass; everything else is %XX (upper-case hex).
+std::string PercentEncode(absl::string_view s);
+
 // How long a response asks to wait (Retry-After, seconds or HTTP date);
 // zero when it does not say.
 absl::Duration RetryAfter(const HttpResponse& response, absl::Time now);
