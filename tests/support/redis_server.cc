@@ -1,9 +1,8 @@
 #include "tests/support/redis_server.h"
 
-#include <signal.h>
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
