@@ -68,22 +68,28 @@ class ApprovalsE2eTest : public ::testing::Test {
     return r->out + r->err;
   }
 
+  // $400 from agent_a: above its $300 approval threshold.
+  v1::AuthorizeResponse AwaitingApproval() {
+    v1::AuthorizeRequest request;
+    request.set_agent_id("agent_a");
+    request.set_wallet_id("wallet_1");
+    request.set_asset("USDC");
+    request.set_amount("400000000");
+    v1::AuthorizeResponse response;
+    grpc::ClientContext context;
+    const grpc::Status s =
+        wardend_->authz().Authorize(&context, request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  }
+
   TempDir dir_;
   WebhookReceiver receiver_;
   std::unique_ptr<WardendProcess> wardend_;
 };
 
 TEST_F(ApprovalsE2eTest, WatchApproveAndNotify) {
-  v1::AuthorizeRequest request;
-  request.set_agent_id("agent_a");
-  request.set_wallet_id("wallet_1");
-  request.set_asset("USDC");
-  request.set_amount("400000000");
-  v1::AuthorizeResponse pending;
-  {
-    grpc::ClientContext context;
-    ASSERT_TRUE(wardend_->authz().Authorize(&context, request, &pending).ok());
-  }
+  const v1::AuthorizeResponse pending = AwaitingApproval();
   ASSERT_EQ(pending.decision(), v1::DECISION_PENDING_APPROVAL);
   EXPECT_EQ(pending.approvals_required(), 2);
   const std::string id = pending.authorization_id();
@@ -147,16 +153,7 @@ TEST_F(ApprovalsE2eTest, WatchApproveAndNotify) {
 // One caller holds at most kMaxWatchesPerCaller watches open at once: the
 // next is RESOURCE_EXHAUSTED, and closing one frees its slot.
 TEST_F(ApprovalsE2eTest, WatchesPerCallerAreBounded) {
-  v1::AuthorizeRequest request;
-  request.set_agent_id("agent_a");
-  request.set_wallet_id("wallet_1");
-  request.set_asset("USDC");
-  request.set_amount("400000000");
-  v1::AuthorizeResponse pending;
-  {
-    grpc::ClientContext context;
-    ASSERT_TRUE(wardend_->authz().Authorize(&context, request, &pending).ok());
-  }
+  const v1::AuthorizeResponse pending = AwaitingApproval();
   ASSERT_EQ(pending.decision(), v1::DECISION_PENDING_APPROVAL);
   v1::GetAuthorizationRequest get;
   get.set_authorization_id(pending.authorization_id());
