@@ -9,6 +9,7 @@
 // pass the limit.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -27,13 +28,13 @@
 namespace {
 
 // The assets of the bundle, as the generators see them: ordinary ones, and
-// decimals and prices at their bounds (2^122 with no decimals overflows a
-// 128-bit mantissa * 10^6).
+// decimals and prices at their bounds (with no decimals, the largest price a
+// bundle accepts: mantissa * 10^6 just fits in 128 bits).
 const std::vector<warden::sim::SimAsset>& Assets() {
   static const auto* assets = new std::vector<warden::sim::SimAsset>{
       {"USDC", 6, warden::sim::SimPrice{1, 0}},
       {"ETH", 18, warden::sim::SimPrice{3000, 0}},
-      {"WHOLE", 0, warden::sim::SimPrice{absl::uint128(1) << 122, 0}},
+      {"WHOLE", 0, warden::sim::SimPrice{absl::Uint128Max() / 1'000'000, 0}},
       {"DUST", 30, warden::sim::SimPrice{1, 12}},
       {"ODD", 9, warden::sim::SimPrice{123456789012345678ull, 12}}};
   return *assets;
@@ -70,7 +71,11 @@ struct World {
   warden::MemoryFreezeStore freezes;
   warden::Engine engine{&config, &budgets, &audit, &freezes, &clock};
   World() {
-    if (!engine.ApplyBundle(Bundle(), false, "fuzz").ok()) std::abort();
+    if (absl::Status s = engine.ApplyBundle(Bundle(), false, "fuzz").status();
+        !s.ok()) {
+      std::fprintf(stderr, "fuzz bundle refused: %s\n", s.ToString().c_str());
+      std::abort();
+    }
   }
 };
 

@@ -111,6 +111,16 @@ struct SimAsset {
   std::string symbol;
   int decimals = 0;
   std::optional<SimPrice> price;  // Unset: spends are denied.
+
+  // Whether a bundle may not carry the price: zero, or a mantissa that,
+  // scaled up to micro-dollars for few decimals, passes 128 bits.
+  bool PriceUnusable() const {
+    if (!price) return false;
+    if (price->IsZero()) return true;
+    const int up = 6 - decimals - price->scale;
+    return up > 0 &&
+           Wide(price->mantissa) * Wide::Pow10(up) > Wide(absl::Uint128Max());
+  }
 };
 
 // The exact USD value of `amount` base units in micro-dollars, rounded up:
@@ -128,10 +138,10 @@ inline Wide ExactUsdMicros(absl::uint128 amount, int decimals,
 }
 
 // The value when it fits in int64 micro-dollars; nullopt when the engine
-// must refuse the amount (INVALID_ARGUMENT).
+// must refuse the amount (INVALID_ARGUMENT), or the price.
 inline std::optional<int64_t> ExactUsdMicrosInt64(absl::uint128 amount,
                                                   const SimAsset& asset) {
-  if (!asset.price) return std::nullopt;
+  if (!asset.price || asset.PriceUnusable()) return std::nullopt;
   const Wide v = ExactUsdMicros(amount, asset.decimals, *asset.price);
   if (!v.FitsInt64()) return std::nullopt;
   return v.ToInt64();

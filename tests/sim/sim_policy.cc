@@ -15,15 +15,6 @@ std::string SimWallet::Address() const {
 }
 namespace {
 
-// Whether a bundle may not carry the asset's price (see UnusablePrice).
-bool Unusable(const SimAsset& a) {
-  if (!a.price) return false;
-  if (a.price->IsZero()) return true;
-  const int up = 6 - a.decimals - a.price->scale;
-  return up > 0 &&
-         Wide(a.price->mantissa) * Wide::Pow10(up) > Wide(absl::Uint128Max());
-}
-
 const std::vector<std::string>& Windows() {
   static const auto* windows = new std::vector<std::string>{
       "rolling:90s",     "rolling:10m",  "rolling:1h",    "rolling:2h",
@@ -221,7 +212,7 @@ const std::vector<SimLimit>& SimPolicy::LimitsOf(int index,
 
 std::string SimPolicy::UnusablePrice() const {
   for (const SimAsset& a : assets) {
-    if (Unusable(a)) {
+    if (a.PriceUnusable()) {
       return absl::StrCat(a.symbol, " price_usd \"", a.price->Text(),
                           "\" with ", a.decimals, " decimals");
     }
@@ -347,10 +338,10 @@ SimPolicy RandomPolicy(Chooser& c, bool allow_invalid) {
       a.price = AdversarialPrice(c, allow_invalid && c.OneIn(4));
     }
     // A valid policy's prices are all usable; bounded retries, then $1.
-    for (int i = 0; !allow_invalid && Unusable(a) && i < 8; ++i) {
+    for (int i = 0; !allow_invalid && a.PriceUnusable() && i < 8; ++i) {
       a.price = AdversarialPrice(c, false);
     }
-    if (!allow_invalid && Unusable(a)) a.price = SimPrice{1, 0};
+    if (!allow_invalid && a.PriceUnusable()) a.price = SimPrice{1, 0};
     p.assets.push_back(std::move(a));
   }
   p.assets.push_back({"NOPRICE", 6, std::nullopt});
