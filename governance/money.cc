@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "governance/quote.h"
 
 namespace warden {
@@ -135,12 +136,12 @@ absl::StatusOr<Price> ParsePrice(absl::string_view text) {
 
 std::string FormatPrice(const Price& price) {
   std::string digits = FormatBaseUnits(price.mantissa);
-  if (price.scale == 0) return digits;
-  if (static_cast<int>(digits.size()) <= price.scale) {
-    digits = std::string(price.scale - digits.size() + 1, '0') + digits;
-  }
-  digits.insert(digits.size() - price.scale, ".");
-  return digits;
+  if (price.scale <= 0) return digits;
+  const size_t scale = static_cast<size_t>(price.scale);
+  if (digits.size() <= scale) digits.insert(0, scale + 1 - digits.size(), '0');
+  const absl::string_view all = digits;
+  const size_t point = all.size() - scale;
+  return absl::StrCat(all.substr(0, point), ".", all.substr(point));
 }
 
 absl::StatusOr<absl::uint128> MulDivRoundUp(absl::uint128 a, absl::uint128 b,
