@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "governance/audit_codec.h"
 #include "governance/audit_log.h"
 #include "governance/status_macros.h"
 #include "governance/telemetry.h"

@@ -108,6 +108,28 @@ class WalletAdapter {
       const Wallet& wallet, absl::Time since) = 0;
 };
 
+// An adapter whose freeze is a switch the vendor keeps, with nothing for
+// Warden to restore: Freeze and Unfreeze come down to SetFrozen.
+class SwitchFreezeAdapter : public WalletAdapter {
+ public:
+  absl::StatusOr<VendorFreeze> Freeze(const Wallet& wallet,
+                                      const std::string& reason) final {
+    if (absl::Status st = SetFrozen(wallet, true, reason); !st.ok()) return st;
+    return VendorFreeze{};
+  }
+  // `restore` is always empty.
+  absl::Status Unfreeze(const Wallet& wallet, const std::string& restore,
+                        const std::string& reason) final {
+    (void)restore;
+    return SetFrozen(wallet, false, reason);
+  }
+
+ protected:
+  // Freezes or unfreezes the wallet at the vendor; idempotent.
+  virtual absl::Status SetFrozen(const Wallet& wallet, bool frozen,
+                                 const std::string& reason) = 0;
+};
+
 // The configured adapters, by vendor name. As the engine's VendorFreezer it
 // sends each wallet's freeze to its vendor's adapter. Every call that reaches
 // a vendor (send, poll, freeze, unfreeze, list) is reported to the telemetry

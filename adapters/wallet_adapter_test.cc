@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
+#include "governance/audit_codec.h"
 #include "governance/audit_log.h"
 #include "governance/telemetry.h"
 #include "gtest/gtest.h"

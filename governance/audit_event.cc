@@ -1,464 +1,53 @@
-#include <string>
+#include "governance/audit_event.h"
 
-#include "absl/status/status.h"
-#include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
-#include "governance/audit_log.h"
-#include "governance/notification.h"
-#include "nlohmann/json.hpp"
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace warden {
-namespace {
 
-using Json = nlohmann::json;
-
-// Text from outside (a vendor's error, a node's message) may not be valid
-// UTF-8: it is written with U+FFFD in place of the bad bytes, never refused.
-std::string Dump(const Json& j) {
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+AuditEvent AuditEvent::ForAuthorization(Type type, absl::Time time,
+                                        std::string actor, Authorization a) {
+  AuditEvent e;
+  e.type = type;
+  e.time = time;
+  e.org_id = a.org_id;
+  e.actor = std::move(actor);
+  e.authorization = std::move(a);
+  return e;
 }
 
-constexpr const char* kTimeFormat = "%Y-%m-%d%ET%H:%M:%E9SZ";
-
-std::string FormatRfc3339(absl::Time t) {
-  return absl::FormatTime(kTimeFormat, t, absl::UTCTimeZone());
+AuditEvent AuditEvent::ForScope(Type type, absl::Time time, std::string org_id,
+                                std::string actor, std::string scope,
+                                std::string reason, bool decommissioned) {
+  AuditEvent e;
+  e.type = type;
+  e.time = time;
+  e.org_id = std::move(org_id);
+  e.actor = std::move(actor);
+  e.scope = std::move(scope);
+  e.reason = std::move(reason);
+  e.decommissioned = decommissioned;
+  return e;
 }
 
-const char* ExpiredHoldsName(ExpiredHolds e) {
-  return e == ExpiredHolds::kCount ? "count" : "release";
+AuditEvent AuditEvent::ForReason(Type type, absl::Time time, std::string org_id,
+                                 std::string actor, std::string reason) {
+  return ForScope(type, time, std::move(org_id), std::move(actor), "",
+                  std::move(reason));
 }
 
-Json ViolationToJson(const Violation& v) {
-  Json j = {{"code", v.code},           {"scope", v.scope},
-            {"limit", v.limit},         {"window", v.window},
-            {"spent", v.spent},         {"requested", v.requested},
-            {"remaining", v.remaining}, {"message", v.message}};
-  if (v.limit_usd) j["limit_usd"] = FormatUsdDecimal(*v.limit_usd);
-  if (v.limit_count) j["limit_count"] = *v.limit_count;
-  if (!v.pending.empty()) j["pending"] = v.pending;
-  return j;
-}
-
-Json VoteToJson(const ApprovalVote& v) {
-  return {{"approver", v.approver},
-          {"approve", v.approve},
-          {"comment", v.comment},
-          {"at", FormatRfc3339(v.at)}};
-}
-
-Json AuthorizationToJson(const Authorization& a) {
-  Json violations = Json::array();
-  for (const Violation& v : a.violations) {
-    violations.push_back(ViolationToJson(v));
-  }
-  Json j = {{"id", a.id},
-            {"org_id", a.org_id},
-            {"department_id", a.department_id},
-            {"agent_id", a.agent_id},
-            {"wallet_id", a.wallet_id},
-            {"chain", a.chain},
-            {"asset", a.asset},
-            {"amount", FormatBaseUnits(a.amount)},
-            {"amount_usd", FormatUsdDecimal(a.amount_usd)},
-            {"price_usd", a.price_usd},
-            {"destination", a.destination},
-            {"memo", a.memo},
-            {"idempotency_key", a.idempotency_key},
-            {"decision", DecisionName(a.decision)},
-            {"status", StatusName(a.status)},
-            {"reason", a.reason},
-            {"violations", violations},
-            {"policy_version", a.policy_version},
-            {"on_expiry", ExpiredHoldsName(a.on_expiry)},
-            {"created_at", FormatRfc3339(a.created_at)},
-            {"hold_expires_at", FormatRfc3339(a.hold_expires_at)},
-            {"expired_counted", a.expired_counted}};
-  // Tier fields only when used, so records without them encode as before.
-  if (a.release_at != absl::InfinitePast()) {
-    j["release_at"] = FormatRfc3339(a.release_at);
-  }
-  if (a.approvals_required > 0) {
-    j["approvals_required"] = a.approvals_required;
-    j["approvers"] = a.approvers;
-  }
-  // A DELAYED spend needs no approvers, yet a rejection cancels it: its
-  // votes say who did.
-  if (a.approvals_required > 0 || !a.votes.empty()) {
-    Json votes = Json::array();
-    for (const ApprovalVote& v : a.votes) votes.push_back(VoteToJson(v));
-    j["votes"] = votes;
-  }
-  if (!a.traceparent.empty()) j["traceparent"] = a.traceparent;
-  if (a.settled_amount) {
-    j["settled_amount"] = FormatBaseUnits(*a.settled_amount);
-    j["settled_usd"] = FormatUsdDecimal(a.settled_usd);
-    j["tx_hash"] = a.tx_hash;
-  }
-  return j;
-}
-
-// Reads fields out of a JSON object, remembering the first problem.
-class Reader {
- public:
-  Reader(const Json& j, std::string path) : j_(j), path_(std::move(path)) {}
-
-  std::string Str(const char* key) {
-    const Json* v = Find(key);
-    if (v == nullptr) return "";
-    if (!v->is_string()) return Fail(key, "must be a string"), "";
-    return v->get<std::string>();
-  }
-  int64_t Int(const char* key) {
-    const Json* v = Find(key);
-    if (v == nullptr) return 0;
-    if (!v->is_number_integer()) return Fail(key, "must be an integer"), 0;
-    return v->get<int64_t>();
-  }
-  bool Bool(const char* key) {
-    const Json* v = Find(key);
-    if (v == nullptr) return false;
-    if (!v->is_boolean()) return Fail(key, "must be a boolean"), false;
-    return v->get<bool>();
-  }
-  absl::Time Time(const char* key) {
-    const std::string s = Str(key);
-    absl::Time t;
-    std::string err;
-    if (status_.ok() && !absl::ParseTime(kTimeFormat, s, &t, &err)) {
-      Fail(key, err);
-    }
-    return t;
-  }
-  UsdMicros Usd(const char* key) {
-    const std::string s = Str(key);
-    if (!status_.ok()) return 0;
-    const bool negative = !s.empty() && s[0] == '-';
-    absl::StatusOr<UsdMicros> v = ParseUsd(negative ? s.substr(1) : s);
-    if (!v.ok()) return Fail(key, v.status().message()), 0;
-    return negative ? -*v : *v;
-  }
-  absl::uint128 Units(const char* key) {
-    const std::string s = Str(key);
-    if (!status_.ok()) return 0;
-    absl::StatusOr<absl::uint128> v = ParseBaseUnits(s);
-    if (!v.ok()) return Fail(key, v.status().message()), 0;
-    return *v;
-  }
-  bool Has(const char* key) const { return j_.contains(key); }
-  const Json* Find(const char* key) {
-    if (!status_.ok()) return nullptr;
-    auto it = j_.find(key);
-    if (it == j_.end()) return Fail(key, "is missing"), nullptr;
-    return &*it;
-  }
-  void Fail(const char* key, absl::string_view problem) {
-    if (status_.ok()) {
-      status_ =
-          absl::InvalidArgumentError(absl::StrCat(path_, key, ": ", problem));
-    }
-  }
-  const absl::Status& status() const { return status_; }
-  void Merge(const absl::Status& s) {
-    if (status_.ok()) status_ = s;
-  }
-
- private:
-  const Json& j_;
-  std::string path_;
-  absl::Status status_;
-};
-
-template <typename Enum, size_t N>
-Enum FromName(Reader& r, const char* key, const std::string& name,
-              const std::pair<const char*, Enum> (&table)[N]) {
-  for (const auto& [n, e] : table) {
-    if (name == n) return e;
-  }
-  r.Fail(key, absl::StrCat("unknown value \"", name, "\""));
-  return table[0].second;
-}
-
-// Reads a vote through `r`, a reader over the vote's object.
-ApprovalVote DecodeVote(Reader& r) {
-  ApprovalVote v;
-  v.approver = r.Str("approver");
-  v.approve = r.Bool("approve");
-  v.comment = r.Str("comment");
-  v.at = r.Time("at");
-  return v;
-}
-
-absl::StatusOr<Authorization> AuthorizationFromJson(const Json& j) {
-  if (!j.is_object()) {
-    return absl::InvalidArgumentError("authorization: must be an object");
-  }
-  Reader r(j, "authorization.");
-  Authorization a;
-  a.id = r.Str("id");
-  a.org_id = r.Str("org_id");
-  a.department_id = r.Str("department_id");
-  a.agent_id = r.Str("agent_id");
-  a.wallet_id = r.Str("wallet_id");
-  a.chain = r.Str("chain");
-  a.asset = r.Str("asset");
-  a.amount = r.Units("amount");
-  a.amount_usd = r.Usd("amount_usd");
-  a.price_usd = r.Str("price_usd");
-  a.destination = r.Str("destination");
-  a.memo = r.Str("memo");
-  a.idempotency_key = r.Str("idempotency_key");
-  if (r.Has("traceparent")) a.traceparent = r.Str("traceparent");
-  static constexpr std::pair<const char*, Decision> kDecisions[] = {
-      {"UNSPECIFIED", Decision::kUnspecified},
-      {"ALLOW", Decision::kAllow},
-      {"DENY", Decision::kDeny},
-      {"PENDING_APPROVAL", Decision::kPendingApproval},
-      {"DELAYED", Decision::kDelayed}};
-  a.decision = FromName(r, "decision", r.Str("decision"), kDecisions);
-  static constexpr std::pair<const char*, AuthorizationStatus> kStatuses[] = {
-      {"DENIED", AuthorizationStatus::kDenied},
-      {"HELD", AuthorizationStatus::kHeld},
-      {"SETTLED", AuthorizationStatus::kSettled},
-      {"VOIDED", AuthorizationStatus::kVoided},
-      {"EXPIRED", AuthorizationStatus::kExpired}};
-  a.status = FromName(r, "status", r.Str("status"), kStatuses);
-  a.reason = r.Str("reason");
-  if (const Json* vs = r.Find("violations")) {
-    if (!vs->is_array()) r.Fail("violations", "must be an array");
-    for (size_t i = 0; r.status().ok() && i < vs->size(); ++i) {
-      const Json& vj = (*vs)[i];
-      if (!vj.is_object()) {
-        r.Fail("violations", "must hold objects");
-        break;
-      }
-      Reader vr(vj, absl::StrCat("authorization.violations[", i, "]."));
-      Violation v;
-      v.code = vr.Str("code");
-      v.scope = vr.Str("scope");
-      v.limit = vr.Str("limit");
-      v.window = vr.Str("window");
-      v.spent = vr.Str("spent");
-      v.requested = vr.Str("requested");
-      v.remaining = vr.Str("remaining");
-      v.message = vr.Str("message");
-      if (vr.Has("limit_usd")) v.limit_usd = vr.Usd("limit_usd");
-      if (vr.Has("limit_count")) v.limit_count = vr.Int("limit_count");
-      if (vr.Has("pending")) v.pending = vr.Str("pending");
-      r.Merge(vr.status());
-      a.violations.push_back(std::move(v));
-    }
-  }
-  a.policy_version = r.Int("policy_version");
-  static constexpr std::pair<const char*, ExpiredHolds> kOnExpiry[] = {
-      {"count", ExpiredHolds::kCount}, {"release", ExpiredHolds::kRelease}};
-  a.on_expiry = FromName(r, "on_expiry", r.Str("on_expiry"), kOnExpiry);
-  a.created_at = r.Time("created_at");
-  a.hold_expires_at = r.Time("hold_expires_at");
-  a.expired_counted = r.Bool("expired_counted");
-  if (r.Has("release_at")) a.release_at = r.Time("release_at");
-  if (r.Has("approvals_required")) {
-    a.approvals_required = static_cast<int>(r.Int("approvals_required"));
-    if (const Json* list = r.Find("approvers")) {
-      if (!list->is_array()) r.Fail("approvers", "must be an array");
-      for (size_t i = 0; r.status().ok() && i < list->size(); ++i) {
-        if (!(*list)[i].is_string()) {
-          r.Fail("approvers", "must hold strings");
-          break;
-        }
-        a.approvers.push_back((*list)[i].get<std::string>());
-      }
-    }
-  }
-  if (r.Has("votes")) {
-    if (const Json* votes = r.Find("votes")) {
-      if (!votes->is_array()) r.Fail("votes", "must be an array");
-      for (size_t i = 0; r.status().ok() && i < votes->size(); ++i) {
-        if (!(*votes)[i].is_object()) {
-          r.Fail("votes", "must hold objects");
-          break;
-        }
-        Reader vr((*votes)[i], absl::StrCat("authorization.votes[", i, "]."));
-        a.votes.push_back(DecodeVote(vr));
-        r.Merge(vr.status());
-      }
-    }
-  }
-  if (r.Has("settled_amount")) {
-    a.settled_amount = r.Units("settled_amount");
-    a.settled_usd = r.Usd("settled_usd");
-    a.tx_hash = r.Str("tx_hash");
-  }
-  if (!r.status().ok()) return r.status();
-  return a;
-}
-
-constexpr std::pair<const char*, AuditEvent::Type> kEventTypes[] = {
-    {"authorization.decided", AuditEvent::Type::kAuthorizationDecided},
-    {"authorization.settled", AuditEvent::Type::kAuthorizationSettled},
-    {"authorization.voided", AuditEvent::Type::kAuthorizationVoided},
-    {"authorization.expired", AuditEvent::Type::kAuthorizationExpired},
-    {"authorization.voted", AuditEvent::Type::kAuthorizationVoted},
-    {"bundle.applied", AuditEvent::Type::kBundleApplied},
-    {"scope.frozen", AuditEvent::Type::kScopeFrozen},
-    {"scope.unfrozen", AuditEvent::Type::kScopeUnfrozen},
-    {"access.denied", AuditEvent::Type::kAccessDenied},
-    {"token.created", AuditEvent::Type::kTokenCreated},
-    {"token.revoked", AuditEvent::Type::kTokenRevoked},
-    {"operation.updated", AuditEvent::Type::kOperationUpdated},
-    {"wallet.vendor_freeze", AuditEvent::Type::kVendorFreeze},
-    {"reconcile.finding", AuditEvent::Type::kReconcileFinding}};
-
-}  // namespace
-
-std::string ValidUtf8(absl::string_view text) {
-  return Json::parse(Dump(Json(std::string(text)))).get<std::string>();
-}
-
-std::string EncodeAuthorization(const Authorization& a) {
-  return Dump(AuthorizationToJson(a));
-}
-
-absl::StatusOr<Authorization> DecodeAuthorization(absl::string_view json) {
-  Json j = Json::parse(json.begin(), json.end(), nullptr,
-                       /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    return absl::InvalidArgumentError("authorization: not valid JSON");
-  }
-  return AuthorizationFromJson(j);
-}
-
-const char* AuditEventTypeName(AuditEvent::Type type) {
-  for (const auto& [name, t] : kEventTypes) {
-    if (t == type) return name;
-  }
-  return "unknown";
-}
-
-std::string EncodeNotification(const Notification& n) {
-  return Json({{"id", n.id},
-               {"event", n.event},
-               {"time", FormatRfc3339(n.time)},
-               {"org_id", n.org_id},
-               {"actor", n.actor},
-               {"message", n.message},
-               {"authorization", AuthorizationToJson(n.authorization)}})
-      .dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
-std::string EncodeApprovalVote(const ApprovalVote& v) {
-  return Dump(VoteToJson(v));
-}
-
-absl::StatusOr<ApprovalVote> DecodeApprovalVote(absl::string_view json) {
-  Json j = Json::parse(json, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return absl::InvalidArgumentError("vote: not an object");
-  Reader r(j, "vote.");
-  ApprovalVote v = DecodeVote(r);
-  if (!r.status().ok()) return r.status();
-  return v;
-}
-
-namespace {
-
-// The event types whose only field beyond the common ones is `reason`.
-bool HasReasonOnly(AuditEvent::Type type) {
-  return type == AuditEvent::Type::kAccessDenied ||
-         type == AuditEvent::Type::kTokenCreated ||
-         type == AuditEvent::Type::kTokenRevoked ||
-         type == AuditEvent::Type::kOperationUpdated ||
-         type == AuditEvent::Type::kVendorFreeze ||
-         type == AuditEvent::Type::kReconcileFinding;
-}
-
-}  // namespace
-
-std::string EncodeAuditEvent(const AuditEvent& event) {
-  Json j = {{"type", AuditEventTypeName(event.type)},
-            {"time", FormatRfc3339(event.time)},
-            {"org_id", event.org_id},
-            {"actor", event.actor}};
-  if (event.authorization) {
-    j["authorization"] = AuthorizationToJson(*event.authorization);
-  }
-  if (event.type == AuditEvent::Type::kBundleApplied) {
-    j["policy_version"] = event.policy_version;
-    j["diff"] = event.diff;
-  }
-  if (event.type == AuditEvent::Type::kScopeFrozen ||
-      event.type == AuditEvent::Type::kScopeUnfrozen) {
-    j["scope"] = event.scope;
-    j["reason"] = event.reason;
-    j["decommissioned"] = event.decommissioned;
-  }
-  if (HasReasonOnly(event.type)) j["reason"] = event.reason;
-  if (event.type == AuditEvent::Type::kVendorFreeze) {
-    if (!event.scope.empty()) j["scope"] = event.scope;
-    if (event.vendor_frozen) j["vendor_frozen"] = *event.vendor_frozen;
-    if (!event.vendor_restore.empty()) j["restore"] = event.vendor_restore;
-  }
-  return Dump(j);
-}
-
-absl::StatusOr<std::string> EncodeBoundedAuditEvent(const AuditEvent& event) {
-  std::string body = EncodeAuditEvent(event);
-  if (body.size() > kMaxAuditRecordBytes) {
-    return absl::InternalError(absl::StrCat(
-        "audit record of ", body.size(), " bytes exceeds the bound of ",
-        kMaxAuditRecordBytes, " (", AuditEventTypeName(event.type), ")"));
-  }
-  return body;
-}
-
-absl::StatusOr<AuditEvent> DecodeAuditEvent(absl::string_view text) {
-  Json j = Json::parse(text.begin(), text.end(), nullptr,
-                       /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    return absl::InvalidArgumentError("audit event: not a JSON object");
-  }
-  Reader r(j, "");
-  AuditEvent event;
-  event.type = FromName(r, "type", r.Str("type"), kEventTypes);
-  event.time = r.Time("time");
-  event.org_id = r.Str("org_id");
-  event.actor = r.Str("actor");
-  if (r.status().ok() && j.contains("authorization")) {
-    absl::StatusOr<Authorization> a = AuthorizationFromJson(j["authorization"]);
-    if (!a.ok()) return a.status();
-    event.authorization = *std::move(a);
-  }
-  if (event.type == AuditEvent::Type::kBundleApplied) {
-    event.policy_version = r.Int("policy_version");
-    const Json* diff = r.Find("diff");
-    if (diff != nullptr) {
-      if (!diff->is_array()) {
-        r.Fail("diff", "must be an array");
-      } else {
-        for (const Json& line : *diff) {
-          if (!line.is_string()) {
-            r.Fail("diff", "must hold strings");
-            break;
-          }
-          event.diff.push_back(line.get<std::string>());
-        }
-      }
-    }
-  }
-  if (event.type == AuditEvent::Type::kScopeFrozen ||
-      event.type == AuditEvent::Type::kScopeUnfrozen) {
-    event.scope = r.Str("scope");
-    event.reason = r.Str("reason");
-    event.decommissioned = r.Bool("decommissioned");
-  }
-  if (HasReasonOnly(event.type)) event.reason = r.Str("reason");
-  // Optional: records written before wallets' vendor state was kept lack
-  // them.
-  if (event.type == AuditEvent::Type::kVendorFreeze) {
-    if (r.Has("scope")) event.scope = r.Str("scope");
-    if (r.Has("vendor_frozen")) event.vendor_frozen = r.Bool("vendor_frozen");
-    if (r.Has("restore")) event.vendor_restore = r.Str("restore");
-  }
-  if (!r.status().ok()) return r.status();
-  return event;
+AuditEvent AuditEvent::ForBundle(absl::Time time, std::string org_id,
+                                 std::string actor, int64_t version,
+                                 std::vector<std::string> diff) {
+  AuditEvent e;
+  e.type = Type::kBundleApplied;
+  e.time = time;
+  e.org_id = std::move(org_id);
+  e.actor = std::move(actor);
+  e.policy_version = version;
+  e.diff = std::move(diff);
+  return e;
 }
 
 }  // namespace warden

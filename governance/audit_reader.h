@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "governance/audit_codec.h"
 #include "governance/authorization.h"
 #include "governance/money.h"
 

@@ -6,6 +6,14 @@
 #include "absl/strings/str_join.h"
 
 namespace warden {
+
+std::string ListText(const std::vector<std::string>& items) {
+  return absl::StrCat("[", absl::StrJoin(items, ", "), "]");
+}
+
+std::string FormatInstant(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
 namespace {
 
 // The breakdown shows at most this many parts; the rest are summed up.

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "governance/authorization.h"
 #include "governance/budget_store.h"
 #include "governance/policy.h"
@@ -14,6 +15,12 @@
 //   DENY agent procurement_bot: rolling 24h spend $999.00 (wallet_1 on base
 //   $999.00) + $499.00 = $1,498.00 exceeds agent daily_max $1,000.00
 namespace warden {
+
+// "[a, b, c]": a list as a sentence shows it.
+std::string ListText(const std::vector<std::string>& items);
+
+// "2026-05-01T09:30:00Z": an instant as a sentence shows it.
+std::string FormatInstant(absl::Time t);
 
 // "agent/procurement_bot" -> "agent procurement_bot".
 std::string ScopeLabel(const std::string& scope);

@@ -302,13 +302,10 @@ absl::Status Gatekeeper::Refuse(absl::Status status, const std::string& org,
                                 const std::string& rpc) {
   spdlog::warn("access: refused {} to {}: {}", rpc, who, status.ToString());
   if (!org.empty() && !absl::IsUnavailable(status)) {
-    AuditEvent event;
-    event.type = AuditEvent::Type::kAccessDenied;
-    event.time = clock_->Now();
-    event.org_id = org;
-    event.actor = who;
-    event.reason = absl::StrCat(rpc, ": ", status.ToString());
-    if (absl::Status st = audit_->Append(event); !st.ok()) {
+    if (absl::Status st = audit_->Append(AuditEvent::ForReason(
+            AuditEvent::Type::kAccessDenied, clock_->Now(), org, who,
+            absl::StrCat(rpc, ": ", status.ToString())));
+        !st.ok()) {
       spdlog::error("access: could not audit a refusal: {}", st.ToString());
     }
   }

@@ -287,15 +287,11 @@ absl::Status AdminService::AuditToken(AuditEvent::Type type, const ApiToken& t,
                                       const std::string& actor) {
   std::vector<std::string> roles;
   for (Role r : t.roles) roles.push_back(RoleName(r));
-  AuditEvent event;
-  event.type = type;
-  event.time = clock_->Now();
-  event.org_id = t.org_id;
-  event.actor = actor;
-  event.reason = absl::StrCat(t.token_id, " for ", t.principal, " (",
-                              absl::StrJoin(roles, ", "), ") until ",
-                              absl::FormatTime(t.expires_at));
-  return audit_->Append(event);
+  return audit_->Append(
+      AuditEvent::ForReason(type, clock_->Now(), t.org_id, actor,
+                            absl::StrCat(t.token_id, " for ", t.principal, " (",
+                                         absl::StrJoin(roles, ", "), ") until ",
+                                         absl::FormatTime(t.expires_at))));
 }
 
 grpc::ServerUnaryReactor* AdminService::CreateToken(

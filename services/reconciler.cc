@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "governance/audit_codec.h"
 #include "governance/money.h"
 #include "governance/status_macros.h"
 
@@ -146,13 +147,9 @@ absl::StatusOr<ReconcileReport> Reconciler::Run(
             [&](const std::string& r) { return absl::StartsWith(r, key); })) {
       continue;
     }
-    AuditEvent event;
-    event.type = AuditEvent::Type::kReconcileFinding;
-    event.time = clock_->Now();
-    event.org_id = org;
-    event.actor = actor;
-    event.reason = f.description;
-    WARDEN_RETURN_IF_ERROR(audit_->Append(event));
+    WARDEN_RETURN_IF_ERROR(audit_->Append(
+        AuditEvent::ForReason(AuditEvent::Type::kReconcileFinding,
+                              clock_->Now(), org, actor, f.description)));
     ++report.audited;
   }
   return report;

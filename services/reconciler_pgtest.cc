@@ -3,6 +3,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
+#include "governance/audit_codec.h"
 #include "governance/memory/memory_budget_store.h"
 #include "governance/memory/memory_config_store.h"
 #include "governance/memory/memory_freeze_store.h"

@@ -12,11 +12,11 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "adapters/cdp/cdp_adapter.h"
+#include "adapters/evm/chains.h"
 #include "adapters/local/keystore.h"
 #include "adapters/local/local_adapter.h"
 #include "adapters/metamask/metamask_adapter.h"
 #include "adapters/privy/privy_adapter.h"
-#include "adapters/vendor/chains.h"
 #include "governance/bundle.h"
 #include "governance/memory/embedded_recovery.h"
 #include "governance/memory/file_audit_log.h"
@@ -368,9 +368,9 @@ absl::Status WardenServer::AddAdapters() {
   }
   using ChainIdMap = std::map<std::string, uint64_t>;
   WARDEN_ASSIGN_OR_RETURN(ChainIdMap all_chain_ids,
-                          vendor::ChainIds({}, "--chain-rpc"));
+                          evm::ChainIds({}, "--chain-rpc"));
   for (const auto& [name, id] : chain_ids) all_chain_ids[name] = id;
-  const vendor::RetryPolicy retry{.timeout = options_.vendor_timeout};
+  const http::RetryPolicy retry{.timeout = options_.vendor_timeout};
 
   if (!options_.keystore_dir.empty()) {
     if (options_.keystore_password.empty()) {
@@ -502,15 +502,21 @@ absl::Status WardenServer::Bootstrap(const Clock* clock) {
   return absl::OkStatus();
 }
 
+struct PostgresProbe {
+  std::unique_ptr<pqxx::connection> connection;
+};
+
 absl::Status WardenServer::CheckPostgres() {
   if (options_.postgres_url.empty()) return absl::OkStatus();
   if (probe_ == nullptr) {
     // Tightly bounded, so that a partition cannot hang the sweeper.
-    WARDEN_ASSIGN_OR_RETURN(probe_, pg::Connect(pg::WithTimeouts(
-                                        options_.postgres_url, absl::Seconds(2),
-                                        absl::Seconds(2))));
+    WARDEN_ASSIGN_OR_RETURN(
+        std::unique_ptr<pqxx::connection> c,
+        pg::Connect(pg::WithTimeouts(options_.postgres_url, absl::Seconds(2),
+                                     absl::Seconds(2))));
+    probe_ = std::make_unique<PostgresProbe>(PostgresProbe{std::move(c)});
   }
-  absl::Status st = RequireSchema(*probe_);
+  absl::Status st = RequireSchema(*probe_->connection);
   if (!st.ok()) probe_.reset();  // Reconnect next time.
   return st;
 }

@@ -19,7 +19,6 @@
 #include "governance/engine.h"
 #include "governance/freeze_store.h"
 #include "governance/operation.h"
-#include "governance/postgres/pg.h"
 #include "grpcpp/grpcpp.h"
 #include "services/access.h"
 #include "services/admin_service.h"
@@ -30,6 +29,9 @@
 #include "services/submitter.h"
 
 namespace warden {
+
+// A connection that checks the Postgres schema (defined in server.cc).
+struct PostgresProbe;
 
 // The largest request message accepted: a bundle at its size limit, with
 // room for the rest of the request. Larger ones are RESOURCE_EXHAUSTED.
@@ -233,7 +235,7 @@ class WardenServer {
   std::thread reconcile_thread_;
   bool shut_down_ = false;
   // Used by the sweeper thread only (and Start, before it runs).
-  std::unique_ptr<pqxx::connection> probe_;
+  std::unique_ptr<PostgresProbe> probe_;
   std::atomic<bool> ready_{false};
 };
 

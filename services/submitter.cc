@@ -375,12 +375,9 @@ absl::StatusOr<bool> Submitter::Move(const Operation& next,
 }
 
 void Submitter::AuditOperation(const Operation& op) {
-  AuditEvent event;
-  event.type = AuditEvent::Type::kOperationUpdated;
-  event.time = op.updated_at;
-  event.org_id = op.org_id;
-  event.actor = kActor;
-  event.reason = Describe(op);
+  const AuditEvent event =
+      AuditEvent::ForReason(AuditEvent::Type::kOperationUpdated, op.updated_at,
+                            op.org_id, kActor, Describe(op));
   if (absl::Status st = audit_->Append(event); !st.ok()) {
     // The operation's own record stands; the trail misses this step.
     spdlog::error("auditing {}: {}", event.reason, st.ToString());

@@ -13,9 +13,9 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "adapters/local/evm.h"
-#include "adapters/local/rlp.h"
-#include "adapters/vendor/chains.h"
+#include "adapters/evm/chains.h"
+#include "adapters/evm/evm.h"
+#include "adapters/evm/rlp.h"
 #include "governance/status_macros.h"
 
 namespace warden {
@@ -94,7 +94,7 @@ std::string FormatUuid(absl::string_view hex) {
 // A UUID v4 (CDP accepts no other form) derived from `id`: the same
 // operation always gets the same X-Idempotency-Key.
 std::string IdempotencyKeyFor(absl::string_view id) {
-  std::string b = vendor::Sha256(absl::StrCat("warden/cdp/send/", id));
+  std::string b = http::Sha256(absl::StrCat("warden/cdp/send/", id));
   b.resize(16);
   b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);
   b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);
@@ -103,7 +103,7 @@ std::string IdempotencyKeyFor(absl::string_view id) {
 
 // 32 random hex digits (the API key JWT's header nonce).
 std::string RandomHex() {
-  return absl::StrReplaceAll(vendor::UuidV4(), {{"-", ""}});
+  return absl::StrReplaceAll(http::UuidV4(), {{"-", ""}});
 }
 
 // 0x02 || rlp([chain_id, nonce, max_priority_fee, max_fee, gas, to, value,
@@ -175,7 +175,7 @@ std::string PreviousPolicy(const json& freeze_policy) {
 
 // "HTTP 403 policy_violation: <message> (correlationId ...)", from CDP's
 // error body {errorType, errorMessage, correlationId, errorLink}.
-std::string DescribeAnswer(const vendor::HttpResponse& r) {
+std::string DescribeAnswer(const http::HttpResponse& r) {
   const json body = json::parse(r.body, nullptr, false);
   std::string out = absl::StrCat("HTTP ", r.status);
   if (const std::string type = Str(body, "errorType"); !type.empty()) {
@@ -191,7 +191,7 @@ std::string DescribeAnswer(const vendor::HttpResponse& r) {
 }
 
 // The error a CDP answer that is not 2xx means for the caller.
-absl::Status ErrorFor(const vendor::HttpResponse& r, const std::string& what) {
+absl::Status ErrorFor(const http::HttpResponse& r, const std::string& what) {
   const std::string message =
       absl::StrCat(what, ": CDP answered ", DescribeAnswer(r));
   switch (r.status) {
@@ -239,7 +239,7 @@ absl::Status InvalidOption(absl::string_view option, absl::string_view what) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CdpAdapter>> CdpAdapter::Create(
-    CdpOptions options, std::unique_ptr<vendor::HttpTransport> transport) {
+    CdpOptions options, std::unique_ptr<http::HttpTransport> transport) {
   // base_url: scheme://host[:port][/path].
   absl::string_view url = absl::StripSuffix(options.base_url, "/");
   absl::string_view scheme;
@@ -266,10 +266,10 @@ absl::StatusOr<std::unique_ptr<CdpAdapter>> CdpAdapter::Create(
   // A PEM from an environment variable often carries literal "\n"s.
   const std::string api_secret =
       absl::StrReplaceAll(options.api_key_secret, {{"\\n", "\n"}});
-  absl::StatusOr<vendor::SigningKey> api_key =
+  absl::StatusOr<http::SigningKey> api_key =
       absl::StrContains(api_secret, "-----BEGIN")
-          ? vendor::SigningKey::FromPem(api_secret)
-          : vendor::SigningKey::FromBase64(
+          ? http::SigningKey::FromPem(api_secret)
+          : http::SigningKey::FromBase64(
                 absl::StripAsciiWhitespace(api_secret));
   if (!api_key.ok()) {
     return InvalidOption("api_key_secret",
@@ -277,9 +277,8 @@ absl::StatusOr<std::unique_ptr<CdpAdapter>> CdpAdapter::Create(
                                       "Ed25519 key: ",
                                       api_key.status().message()));
   }
-  absl::StatusOr<vendor::SigningKey> wallet_key =
-      vendor::SigningKey::FromBase64(
-          absl::StripAsciiWhitespace(options.wallet_secret));
+  absl::StatusOr<http::SigningKey> wallet_key = http::SigningKey::FromBase64(
+      absl::StripAsciiWhitespace(options.wallet_secret));
   if (!wallet_key.ok() || wallet_key->is_ed25519()) {
     return InvalidOption(
         "wallet_secret",
@@ -317,7 +316,7 @@ absl::StatusOr<std::unique_ptr<CdpAdapter>> CdpAdapter::Create(
                          "max_attempts must be >= 1 and timeout positive");
   }
   if (transport == nullptr) {
-    transport = std::make_unique<vendor::CurlTransport>();
+    transport = std::make_unique<http::CurlTransport>();
   }
   const std::string origin = absl::StrCat(scheme, host);
   return std::unique_ptr<CdpAdapter>(new CdpAdapter(
@@ -325,10 +324,10 @@ absl::StatusOr<std::unique_ptr<CdpAdapter>> CdpAdapter::Create(
       prefix, host, std::move(transport)));
 }
 
-CdpAdapter::CdpAdapter(CdpOptions options, vendor::SigningKey api_key,
-                       vendor::SigningKey wallet_key, std::string origin,
+CdpAdapter::CdpAdapter(CdpOptions options, http::SigningKey api_key,
+                       http::SigningKey wallet_key, std::string origin,
                        std::string path_prefix, std::string host,
-                       std::unique_ptr<vendor::HttpTransport> transport)
+                       std::unique_ptr<http::HttpTransport> transport)
     : options_(std::move(options)),
       api_key_(std::move(api_key)),
       wallet_key_(std::move(wallet_key)),
@@ -377,49 +376,48 @@ absl::Status CdpAdapter::CheckWallet(const Wallet& wallet) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<vendor::HttpRequest> CdpAdapter::Build(
+absl::StatusOr<http::HttpRequest> CdpAdapter::Build(
     const Request& request) const {
   const std::string path = absl::StrCat(path_prefix_, request.path);
   const std::string uri = absl::StrCat(request.method, " ", host_, path);
   const int64_t now = absl::ToUnixSeconds(absl::Now());
-  vendor::HttpRequest out;
+  http::HttpRequest out;
   out.method = request.method;
   out.url = absl::StrCat(origin_, path, request.query.empty() ? "" : "?",
                          request.query);
   // The API key JWT (Bearer), as CDP's authentication docs and SDKs build
   // it: fresh for every attempt, bound to this method, host and path.
-  WARDEN_ASSIGN_OR_RETURN(
-      const std::string bearer,
-      vendor::SignJwt(api_key_,
-                      {{"kid", options_.api_key_id},
-                       {"typ", "JWT"},
-                       {"nonce", RandomHex()}},
-                      {{"sub", options_.api_key_id},
-                       {"iss", "cdp"},
-                       {"aud", json::array({"cdp_service"})},
-                       {"iat", now},
-                       {"nbf", now},
-                       {"exp", now + kJwtLifetimeSeconds},
-                       {"uris", json::array({uri})}}));
+  WARDEN_ASSIGN_OR_RETURN(const std::string bearer,
+                          http::SignJwt(api_key_,
+                                        {{"kid", options_.api_key_id},
+                                         {"typ", "JWT"},
+                                         {"nonce", RandomHex()}},
+                                        {{"sub", options_.api_key_id},
+                                         {"iss", "cdp"},
+                                         {"aud", json::array({"cdp_service"})},
+                                         {"iat", now},
+                                         {"nbf", now},
+                                         {"exp", now + kJwtLifetimeSeconds},
+                                         {"uris", json::array({uri})}}));
   out.headers.emplace_back("Authorization", absl::StrCat("Bearer ", bearer));
   out.headers.emplace_back("Accept", "application/json");
   if (request.body.has_value()) {
     // What is hashed is what is sent: the canonical (sorted-keys, compact)
     // JSON, as CDP's SDKs hash it for reqHash.
-    out.body = vendor::CanonicalJson(*request.body);
+    out.body = http::CanonicalJson(*request.body);
     out.headers.emplace_back("Content-Type", "application/json");
   }
   if (request.wallet_auth) {
     json claims = {{"iat", now},
                    {"nbf", now},
-                   {"jti", vendor::UuidV4()},
+                   {"jti", http::UuidV4()},
                    {"uris", json::array({uri})}};
     if (request.body.has_value() && !request.body->empty()) {
-      claims["reqHash"] = vendor::Sha256Hex(out.body);
+      claims["reqHash"] = http::Sha256Hex(out.body);
     }
     WARDEN_ASSIGN_OR_RETURN(
         const std::string wallet_jwt,
-        vendor::SignJwt(wallet_key_, {{"typ", "JWT"}}, claims));
+        http::SignJwt(wallet_key_, {{"typ", "JWT"}}, claims));
     out.headers.emplace_back("X-Wallet-Auth", wallet_jwt);
   }
   if (!request.idempotency_key.empty()) {
@@ -429,10 +427,10 @@ absl::StatusOr<vendor::HttpRequest> CdpAdapter::Build(
 }
 
 CdpAdapter::Outcome CdpAdapter::Call(const Request& request,
-                                     vendor::Replay replay) const {
-  vendor::ActionRecorder recording(*transport_);
+                                     http::Replay replay) const {
+  http::ActionRecorder recording(*transport_);
   Outcome out{
-      .response = vendor::SendWithRetries(
+      .response = http::SendWithRetries(
           recording, [&] { return Build(request); }, replay, options_.retry)};
   out.maybe_acted = recording.may_have_acted();
   return out;
@@ -448,8 +446,8 @@ absl::StatusOr<json> CdpAdapter::Expect2xx(const Outcome& outcome,
     return absl::UnavailableError(
         absl::StrCat(what, ": ", outcome.response.status().message()));
   }
-  const vendor::HttpResponse& r = *outcome.response;
-  if (!vendor::Is2xx(r.status)) return ErrorFor(r, what);
+  const http::HttpResponse& r = *outcome.response;
+  if (!http::Is2xx(r.status)) return ErrorFor(r, what);
   if (r.body.empty()) return json::object();
   json body = json::parse(r.body, nullptr, false);
   if (body.is_discarded()) {
@@ -466,40 +464,18 @@ absl::StatusOr<VendorStatus> CdpAdapter::Send(const TransferIntent& intent) {
     return absl::InvalidArgumentError(
         "operation_id: empty; the CDP idempotency key is derived from it");
   }
-  absl::StatusOr<evm::Address> destination =
-      evm::ParseAddress(intent.destination);
-  if (!destination.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("destination: ", destination.status().message()));
-  }
-  evm::Address to = *destination;
-  absl::uint128 value = intent.amount;
-  std::string data = intent.data;
-  if (data.size() > kMaxDataBytes) {
+  if (intent.data.size() > kMaxDataBytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "data: ", data.size(), " bytes; the cdp adapter sends at most ",
+        "data: ", intent.data.size(), " bytes; the cdp adapter sends at most ",
         kMaxDataBytes, " (the request is kept in vendor_ref to re-send)"));
   }
-  if (!intent.token_contract.empty()) {
-    if (!intent.data.empty()) {
-      return absl::InvalidArgumentError(
-          "data: calldata goes with a native transfer only; a token "
-          "transfer's calldata is transfer(destination, amount)");
-    }
-    absl::StatusOr<evm::Address> token =
-        evm::ParseAddress(intent.token_contract);
-    if (!token.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("token_contract: ", token.status().message()));
-    }
-    to = *token;
-    value = 0;
-    data = evm::TransferCalldata(*destination, intent.amount);
-  }
+  WARDEN_ASSIGN_OR_RETURN(
+      const evm::Call call,
+      evm::ResolveTransfer(intent.destination, intent.token_contract,
+                           intent.amount, intent.data));
   // CDP ignores the chain id (the network field decides); the real one is
   // written where known.
-  const uint64_t chain_id =
-      vendor::KnownChainId(intent.wallet.chain).value_or(1);
+  const uint64_t chain_id = evm::KnownChainId(intent.wallet.chain).value_or(1);
   // Everything a re-send needs, so Poll repeats the identical request to
   // the same account, whatever the bundle says of the wallet by then.
   const std::string account = absl::AsciiStrToLower(
@@ -508,7 +484,8 @@ absl::StatusOr<VendorStatus> CdpAdapter::Send(const TransferIntent& intent) {
       json{{"v", 2},
            {"account", account},
            {"network", network},
-           {"transaction", UnsignedTransaction(chain_id, to, value, data)},
+           {"transaction",
+            UnsignedTransaction(chain_id, call.to, call.value, call.data)},
            {"key", IdempotencyKeyFor(intent.operation_id)},
            {"first_sent", absl::ToUnixSeconds(absl::Now())}}
           .dump();
@@ -570,8 +547,8 @@ absl::StatusOr<VendorStatus> CdpAdapter::SendRecorded(
       .idempotency_key = key,
       .wallet_auth = true};
   // Safe to replay: CDP answers a repeated key with the first answer.
-  const Outcome outcome = Call(request, vendor::Replay::kSafe);
-  if (outcome.response.ok() && vendor::Is2xx(outcome.response->status)) {
+  const Outcome outcome = Call(request, http::Replay::kSafe);
+  if (outcome.response.ok() && http::Is2xx(outcome.response->status)) {
     const json body = json::parse(outcome.response->body, nullptr, false);
     const std::string hash = Str(body, "transactionHash");
     if (IsTxHash(hash)) {
@@ -677,13 +654,13 @@ absl::StatusOr<VendorStatus> CdpAdapter::PollReceipt(const Wallet& wallet,
   // The URL is not quoted in errors: node URLs often carry an API key.
   const std::string what = absl::StrCat("receipt of ", last.tx_hash,
                                         " from the JSON-RPC of ", chain);
-  absl::StatusOr<vendor::HttpResponse> r = vendor::SendWithRetries(
+  absl::StatusOr<http::HttpResponse> r = http::SendWithRetries(
       *transport_,
-      [&]() -> absl::StatusOr<vendor::HttpRequest> {
-        return vendor::HttpRequest{
+      [&]() -> absl::StatusOr<http::HttpRequest> {
+        return http::HttpRequest{
             "POST", rpc->second, {{"Content-Type", "application/json"}}, body};
       },
-      vendor::Replay::kSafe, options_.retry);
+      http::Replay::kSafe, options_.retry);
   if (!r.ok()) {
     return absl::UnavailableError(
         absl::StrCat(what, ": ", r.status().message()));
@@ -715,7 +692,7 @@ absl::StatusOr<std::optional<json>> CdpAdapter::AccountPolicy(
     const std::string& address) {
   const Outcome got =
       Call({.method = "GET", .path = absl::StrCat(kAccountsPath, address)},
-           vendor::Replay::kSafe);
+           http::Replay::kSafe);
   absl::StatusOr<json> account =
       Expect2xx(got, absl::StrCat("get CDP account ", address));
   if (absl::IsNotFound(account.status())) {
@@ -734,7 +711,7 @@ absl::StatusOr<std::optional<json>> CdpAdapter::AccountPolicy(
         Expect2xx(Call({.method = "GET",
                         .path = absl::StrCat(kPoliciesPath, "/",
                                              id.get<std::string>())},
-                       vendor::Replay::kSafe),
+                       http::Replay::kSafe),
                   absl::StrCat("get CDP policy ", id.get<std::string>())));
     if (Str(policy, "scope") == "account") return policy;
   }
@@ -757,10 +734,10 @@ absl::Status CdpAdapter::FreezeAddress(const std::string& address) {
       .body = json{{"scope", "account"},
                    {"description", FreezeDescription(previous)},
                    {"rules", FreezeRules()}},
-      .idempotency_key = vendor::UuidV4()};
+      .idempotency_key = http::UuidV4()};
   WARDEN_ASSIGN_OR_RETURN(
       const json policy,
-      Expect2xx(Call(create, vendor::Replay::kSafe),
+      Expect2xx(Call(create, http::Replay::kSafe),
                 absl::StrCat("create the freeze policy for ", address)));
   const std::string id = Str(policy, "id");
   if (!IsUuid(id)) {
@@ -773,7 +750,7 @@ absl::Status CdpAdapter::FreezeAddress(const std::string& address) {
                        .path = absl::StrCat(kAccountsPath, address),
                        .body = json{{"accountPolicy", id}},
                        .wallet_auth = true};
-  return Expect2xx(Call(attach, vendor::Replay::kSafe),
+  return Expect2xx(Call(attach, http::Replay::kSafe),
                    absl::StrCat("attach freeze policy ", id, " to ", address))
       .status();
 }
@@ -791,7 +768,7 @@ absl::Status CdpAdapter::UnfreezeAddress(const std::string& address) {
               .path = absl::StrCat(kAccountsPath, address),
               .body = json{{"accountPolicy", policy}},
               .wallet_auth = true},
-             vendor::Replay::kSafe),
+             http::Replay::kSafe),
         absl::StrCat("restore account policy \"", policy, "\" on ", address));
   };
   absl::StatusOr<json> restored = restore(previous);
@@ -805,19 +782,8 @@ absl::Status CdpAdapter::UnfreezeAddress(const std::string& address) {
   // The account is unfrozen now. A policy that cannot be deleted (in use
   // elsewhere, or CDP unreachable) is detached and harmless: not an error.
   (void)Call({.method = "DELETE", .path = absl::StrCat(kPoliciesPath, "/", id)},
-             vendor::Replay::kSafe);
+             http::Replay::kSafe);
   return absl::OkStatus();
-}
-
-absl::StatusOr<VendorFreeze> CdpAdapter::Freeze(const Wallet& wallet,
-                                                const std::string& reason) {
-  WARDEN_RETURN_IF_ERROR(SetFrozen(wallet, true, reason));
-  return VendorFreeze{};
-}
-
-absl::Status CdpAdapter::Unfreeze(const Wallet& wallet, const std::string&,
-                                  const std::string& reason) {
-  return SetFrozen(wallet, false, reason);
 }
 
 absl::Status CdpAdapter::SetFrozen(const Wallet& wallet, bool frozen,
@@ -857,12 +823,12 @@ absl::StatusOr<std::vector<VendorTransaction>> CdpAdapter::ListTransactions(
   for (int pages = 0; pages < kListMaxPages; ++pages) {
     std::string query = absl::StrCat("limit=", kListPageSize);
     if (!page.empty())
-      absl::StrAppend(&query, "&page=", vendor::PercentEncode(page));
+      absl::StrAppend(&query, "&page=", http::PercentEncode(page));
     WARDEN_ASSIGN_OR_RETURN(
         const json list,
         Expect2xx(
             Call({.method = "GET", .path = path, .query = query},
-                 vendor::Replay::kSafe),
+                 http::Replay::kSafe),
             absl::StrCat("list transactions of ", self, " on ", network)));
     bool reached_since = false;
     auto data = list.find("data");

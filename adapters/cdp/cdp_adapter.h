@@ -9,8 +9,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "adapters/vendor/http.h"
-#include "adapters/vendor/signing.h"
+#include "adapters/http/http.h"
+#include "adapters/http/signing.h"
 #include "adapters/wallet_adapter.h"
 #include "nlohmann/json.hpp"
 
@@ -35,7 +35,7 @@ struct CdpOptions {
   // Bundle chain -> JSON-RPC URL polled for receipts (CDP's send answers a
   // hash only). Without one, a chain's sends stay SUBMITTED.
   std::map<std::string, std::string> rpc_urls;
-  vendor::RetryPolicy retry;
+  http::RetryPolicy retry;
 };
 
 // The "cdp" vendor: EVM accounts whose keys live in CDP's enclave, driven
@@ -45,33 +45,27 @@ struct CdpOptions {
 // deduplicated by CDP and Poll resolves an unknown outcome by re-sending
 // the identical request. Freezing attaches a reject-everything account
 // policy in CDP's Policy Engine. Thread-safe.
-class CdpAdapter final : public WalletAdapter {
+class CdpAdapter final : public SwitchFreezeAdapter {
  public:
   // INVALID_ARGUMENT naming the option when a key, URL or network is
   // unusable. `transport` defaults to a CurlTransport.
   static absl::StatusOr<std::unique_ptr<CdpAdapter>> Create(
       CdpOptions options,
-      std::unique_ptr<vendor::HttpTransport> transport = nullptr);
+      std::unique_ptr<http::HttpTransport> transport = nullptr);
 
   AdapterInfo Describe() const override;
   absl::Status CheckWallet(const Wallet& wallet) const override;
   absl::StatusOr<VendorStatus> Send(const TransferIntent& intent) override;
   absl::StatusOr<VendorStatus> Poll(const Wallet& wallet,
                                     const VendorStatus& last) override;
-  // The vendor keeps what to restore itself: `restore` is always empty.
-  absl::StatusOr<VendorFreeze> Freeze(const Wallet& wallet,
-                                      const std::string& reason) override;
-  absl::Status Unfreeze(const Wallet& wallet, const std::string& restore,
-                        const std::string& reason) override;
   // From CDP's address history (v1 REST), which serves base, base-sepolia,
   // ethereum, polygon and arbitrum; UNIMPLEMENTED on other networks.
   absl::StatusOr<std::vector<VendorTransaction>> ListTransactions(
       const Wallet& wallet, absl::Time since) override;
 
  private:
-  // Freezes or unfreezes; idempotent.
   absl::Status SetFrozen(const Wallet& wallet, bool frozen,
-                         const std::string& reason);
+                         const std::string& reason) override;
   struct Request {
     std::string method;
     std::string path;   // From the root: "/platform/v2/...".
@@ -83,17 +77,17 @@ class CdpAdapter final : public WalletAdapter {
   // The answer, or the last transport error, and whether any attempt may
   // have been acted on (it got a 5xx, or left and broke or timed out).
   struct Outcome {
-    absl::StatusOr<vendor::HttpResponse> response;
+    absl::StatusOr<http::HttpResponse> response;
     bool maybe_acted = false;
   };
 
-  CdpAdapter(CdpOptions options, vendor::SigningKey api_key,
-             vendor::SigningKey wallet_key, std::string origin,
+  CdpAdapter(CdpOptions options, http::SigningKey api_key,
+             http::SigningKey wallet_key, std::string origin,
              std::string path_prefix, std::string host,
-             std::unique_ptr<vendor::HttpTransport> transport);
+             std::unique_ptr<http::HttpTransport> transport);
 
-  Outcome Call(const Request& request, vendor::Replay replay) const;
-  absl::StatusOr<vendor::HttpRequest> Build(const Request& request) const;
+  Outcome Call(const Request& request, http::Replay replay) const;
+  absl::StatusOr<http::HttpRequest> Build(const Request& request) const;
   // The answer when it is 2xx; otherwise the error it means (auth, policy,
   // validation, unavailable), naming `what`.
   absl::StatusOr<nlohmann::json> Expect2xx(const Outcome& outcome,
@@ -113,12 +107,12 @@ class CdpAdapter final : public WalletAdapter {
       const std::string& address);
 
   const CdpOptions options_;
-  const vendor::SigningKey api_key_;
-  const vendor::SigningKey wallet_key_;
+  const http::SigningKey api_key_;
+  const http::SigningKey wallet_key_;
   const std::string origin_;       // "https://api.cdp.coinbase.com"
   const std::string path_prefix_;  // "" unless base_url has a path.
   const std::string host_;         // "api.cdp.coinbase.com"
-  const std::unique_ptr<vendor::HttpTransport> transport_;
+  const std::unique_ptr<http::HttpTransport> transport_;
 };
 
 }  // namespace warden

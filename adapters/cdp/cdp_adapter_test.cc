@@ -11,7 +11,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "adapters/local/evm.h"
+#include "adapters/evm/evm.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -31,7 +31,7 @@ constexpr char kSendPath[] =
     "/platform/v2/evm/accounts/0xabc0000000000000000000000000000000000001/"
     "send/transaction";
 
-vendor::RetryPolicy Fast() {
+http::RetryPolicy Fast() {
   return {.max_attempts = 3,
           .timeout = absl::Seconds(2),
           .initial_backoff = absl::Milliseconds(10),
@@ -40,28 +40,28 @@ vendor::RetryPolicy Fast() {
 }
 
 // Keeps every request the adapter sends, then sends it over curl.
-class CapturingTransport final : public vendor::HttpTransport {
+class CapturingTransport final : public http::HttpTransport {
  public:
-  absl::StatusOr<vendor::HttpResponse> Do(const vendor::HttpRequest& request,
-                                          absl::Duration timeout) override {
+  absl::StatusOr<http::HttpResponse> Do(const http::HttpRequest& request,
+                                        absl::Duration timeout) override {
     {
       absl::MutexLock lock(&mu_);
       seen_.push_back(request);
     }
     return curl_.Do(request, timeout);
   }
-  std::vector<vendor::HttpRequest> seen() {
+  std::vector<http::HttpRequest> seen() {
     absl::MutexLock lock(&mu_);
     return seen_;
   }
 
  private:
-  vendor::CurlTransport curl_;
+  http::CurlTransport curl_;
   absl::Mutex mu_;
-  std::vector<vendor::HttpRequest> seen_ ABSL_GUARDED_BY(mu_);
+  std::vector<http::HttpRequest> seen_ ABSL_GUARDED_BY(mu_);
 };
 
-std::string Header(const vendor::HttpRequest& r, const std::string& name) {
+std::string Header(const http::HttpRequest& r, const std::string& name) {
   for (const auto& [n, v] : r.headers) {
     if (n == name) return v;
   }
@@ -92,7 +92,7 @@ class CdpAdapterTest : public ::testing::Test {
 
   std::unique_ptr<CdpAdapter> Adapter(
       CdpOptions options,
-      std::unique_ptr<vendor::HttpTransport> transport = nullptr) {
+      std::unique_ptr<http::HttpTransport> transport = nullptr) {
     absl::StatusOr<std::unique_ptr<CdpAdapter>> a =
         CdpAdapter::Create(std::move(options), std::move(transport));
     EXPECT_TRUE(a.ok()) << a.status();
@@ -176,7 +176,7 @@ TEST_F(CdpAdapterTest, ASecondSendOfAnOperationIsDeduplicated) {
 // A wrong API key is refused (401) and nothing is sent.
 TEST_F(CdpAdapterTest, AWrongApiKeyIsRefused) {
   CdpOptions o = Options();
-  o.api_key_secret = *vendor::SigningKey::GenerateP256()->PrivatePem();
+  o.api_key_secret = *http::SigningKey::GenerateP256()->PrivatePem();
   auto adapter = Adapter(o);
   absl::StatusOr<VendorStatus> s = adapter->Send(Native("op_k", 1));
   EXPECT_TRUE(absl::IsUnauthenticated(s.status())) << s.status();
@@ -187,7 +187,7 @@ TEST_F(CdpAdapterTest, AWrongApiKeyIsRefused) {
 // A wrong wallet secret is refused (401) and nothing is sent.
 TEST_F(CdpAdapterTest, AWrongWalletSecretIsRefused) {
   CdpOptions o = Options();
-  o.wallet_secret = *vendor::SigningKey::GenerateP256()->PrivateDerBase64();
+  o.wallet_secret = *http::SigningKey::GenerateP256()->PrivateDerBase64();
   auto adapter = Adapter(o);
   absl::StatusOr<VendorStatus> s = adapter->Send(Native("op_w", 1));
   EXPECT_TRUE(absl::IsUnauthenticated(s.status())) << s.status();
@@ -203,30 +203,30 @@ TEST_F(CdpAdapterTest, TheFakeRefusesTamperedTokens) {
   auto adapter = Adapter(Options(), std::move(capture));
   ASSERT_TRUE(adapter->Send(Native("op_t", 1)).ok());
   ASSERT_THAT(seen->seen(), SizeIs(1));
-  const vendor::HttpRequest good = seen->seen()[0];
+  const http::HttpRequest good = seen->seen()[0];
   EXPECT_EQ(good.url, absl::StrCat(fake_->url(), kSendPath));
   EXPECT_FALSE(Header(good, "X-Wallet-Auth").empty());
   EXPECT_EQ(Header(good, "X-Idempotency-Key").size(), 36u);
 
-  vendor::CurlTransport curl;
-  auto expect_401 = [&](vendor::HttpRequest r, const std::string& why) {
+  http::CurlTransport curl;
+  auto expect_401 = [&](http::HttpRequest r, const std::string& why) {
     // A fresh wallet jti unless the replay is what is tested.
-    absl::StatusOr<vendor::HttpResponse> got = curl.Do(r, absl::Seconds(2));
+    absl::StatusOr<http::HttpResponse> got = curl.Do(r, absl::Seconds(2));
     ASSERT_TRUE(got.ok()) << got.status();
     EXPECT_EQ(got->status, 401) << why;
     EXPECT_EQ(nlohmann::json::parse(got->body)["errorType"], "unauthorized")
         << why;
   };
-  vendor::HttpRequest bad_signature = good;
+  http::HttpRequest bad_signature = good;
   for (auto& [name, value] : bad_signature.headers) {
     if (name == "Authorization") value.back() = value.back() == 'A' ? 'B' : 'A';
   }
   expect_401(bad_signature, "tampered Bearer signature");
-  vendor::HttpRequest other_body = good;
+  http::HttpRequest other_body = good;
   other_body.body = absl::StrReplaceAll(good.body, {{"base", "base-sepolia"}});
   expect_401(other_body, "body does not match reqHash");
   expect_401(good, "replayed wallet jti");
-  vendor::HttpRequest no_wallet = good;
+  http::HttpRequest no_wallet = good;
   std::erase_if(no_wallet.headers,
                 [](const auto& h) { return h.first == "X-Wallet-Auth"; });
   expect_401(no_wallet, "no X-Wallet-Auth");

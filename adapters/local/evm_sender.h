@@ -9,8 +9,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "adapters/local/evm.h"
-#include "adapters/local/json_rpc.h"
+#include "adapters/evm/evm.h"
+#include "adapters/evm/json_rpc.h"
 
 namespace warden::evm {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "adapters/local/evm.h"
+#include "adapters/evm/evm.h"
 
 // Keys kept by Warden for the local wallet adapter, one file per key,
 // encrypted at rest: AES-256-GCM under a key derived by scrypt from a

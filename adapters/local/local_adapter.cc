@@ -10,7 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "adapters/vendor/chains.h"
+#include "adapters/evm/chains.h"
 #include "governance/status_macros.h"
 
 namespace warden {
@@ -34,9 +34,9 @@ absl::StatusOr<EvmChain> ParseChainRpc(const std::string& spec) {
   // the node provider's key.
   const std::string shown =
       eq == std::string::npos
-          ? vendor::UrlOrigin(spec)
+          ? http::UrlOrigin(spec)
           : absl::StrCat(spec.substr(0, eq), "=",
-                         vendor::UrlOrigin(spec.substr(eq + 1)), "/...");
+                         http::UrlOrigin(spec.substr(eq + 1)), "/...");
   if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--chain-rpc \"", shown, "\": expected CHAIN=URL or CHAIN:ID=URL"));
@@ -53,7 +53,7 @@ absl::StatusOr<EvmChain> ParseChainRpc(const std::string& spec) {
     }
     name.resize(colon);
   } else {
-    chain.chain_id = vendor::KnownChainId(name).value_or(0);
+    chain.chain_id = evm::KnownChainId(name).value_or(0);
     if (chain.chain_id == 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "--chain-rpc \"", shown, "\": chain \"", name,
@@ -126,27 +126,12 @@ absl::StatusOr<VendorStatus> LocalAdapter::Send(const TransferIntent& intent) {
     }
   }
   WARDEN_ASSIGN_OR_RETURN(evm::EvmSender * sender, SenderFor(intent.wallet));
-  absl::StatusOr<evm::Address> destination =
-      evm::ParseAddress(intent.destination);
-  if (!destination.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("destination: ", destination.status().message()));
-  }
-  evm::Address to = *destination;
-  absl::uint128 value = intent.amount;
-  std::string data = intent.data;
-  if (!intent.token_contract.empty()) {
-    if (!intent.data.empty()) {
-      return absl::InvalidArgumentError(
-          "data: calldata goes with a native transfer only; a token "
-          "transfer's calldata is transfer(destination, amount)");
-    }
-    WARDEN_ASSIGN_OR_RETURN(to, evm::ParseAddress(intent.token_contract));
-    value = 0;
-    data = evm::TransferCalldata(*destination, intent.amount);
-  }
+  WARDEN_ASSIGN_OR_RETURN(
+      const evm::Call call,
+      evm::ResolveTransfer(intent.destination, intent.token_contract,
+                           intent.amount, intent.data));
   WARDEN_ASSIGN_OR_RETURN(evm::EvmSender::Sent sent,
-                          sender->Send(to, value, data));
+                          sender->Send(call.to, call.value, call.data));
   VendorStatus out;
   out.tx_hash = evm::Hex(sent.tx_hash);
   out.vendor_ref =
@@ -217,17 +202,6 @@ absl::StatusOr<VendorStatus> LocalAdapter::Poll(const Wallet& wallet,
   out.state = OperationState::kSubmitted;
   out.error.clear();
   return out;
-}
-
-absl::StatusOr<VendorFreeze> LocalAdapter::Freeze(const Wallet& wallet,
-                                                  const std::string& reason) {
-  WARDEN_RETURN_IF_ERROR(SetFrozen(wallet, true, reason));
-  return VendorFreeze{};
-}
-
-absl::Status LocalAdapter::Unfreeze(const Wallet& wallet, const std::string&,
-                                    const std::string& reason) {
-  return SetFrozen(wallet, false, reason);
 }
 
 absl::Status LocalAdapter::SetFrozen(const Wallet& wallet, bool frozen,

@@ -37,7 +37,7 @@ absl::StatusOr<EvmChain> ParseChainRpc(const std::string& spec);
 // synchronous: Send answers with the tx hash once the node accepted it.
 // Since Warden holds the keys, its freeze is the vendor's: a frozen wallet
 // is refused signing.
-class LocalAdapter final : public WalletAdapter {
+class LocalAdapter final : public SwitchFreezeAdapter {
  public:
   LocalAdapter(evm::Keystore keystore, std::vector<EvmChain> chains,
                absl::Duration rpc_timeout);
@@ -46,19 +46,13 @@ class LocalAdapter final : public WalletAdapter {
   absl::StatusOr<VendorStatus> Send(const TransferIntent& intent) override;
   absl::StatusOr<VendorStatus> Poll(const Wallet& wallet,
                                     const VendorStatus& last) override;
-  // The vendor keeps what to restore itself: `restore` is always empty.
-  absl::StatusOr<VendorFreeze> Freeze(const Wallet& wallet,
-                                      const std::string& reason) override;
-  absl::Status Unfreeze(const Wallet& wallet, const std::string& restore,
-                        const std::string& reason) override;
   // UNIMPLEMENTED: a node has no index of an account's transactions.
   absl::StatusOr<std::vector<VendorTransaction>> ListTransactions(
       const Wallet& wallet, absl::Time since) override;
 
  private:
-  // Freezes or unfreezes; idempotent.
   absl::Status SetFrozen(const Wallet& wallet, bool frozen,
-                         const std::string& reason);
+                         const std::string& reason) override;
   // The sender for the wallet's key on its chain, created on first use
   // (which checks the node's chain id).
   absl::StatusOr<evm::EvmSender*> SenderFor(const Wallet& wallet);

@@ -19,10 +19,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "adapters/local/evm.h"
-#include "adapters/local/json_rpc.h"
-#include "adapters/vendor/chains.h"
-#include "adapters/vendor/signing.h"
+#include "adapters/evm/chains.h"
+#include "adapters/evm/evm.h"
+#include "adapters/evm/json_rpc.h"
+#include "adapters/http/signing.h"
 #include "governance/money.h"
 #include "governance/status_macros.h"
 #include "yaml-cpp/yaml.h"
@@ -360,7 +360,7 @@ json UnknownSendRef(const TransferIntent& intent, absl::Time sent_at,
               {"from", Lower(intent.wallet.address)},
               {"to", to},
               {"value", evm::Quantity(value)},
-              {"data_sha256", vendor::Sha256Hex(data)}};
+              {"data_sha256", http::Sha256Hex(data)}};
 }
 
 // The --intent text: shown to the owner when MetaMask asks for 2FA, and
@@ -427,7 +427,7 @@ SendMatches MatchSend(const std::vector<json>& rows, const json& ref,
         Lower(Str(row, {"to"})) == want_to && want_value.ok() && value.ok() &&
         *value == *want_value && when.has_value() &&
         *when >= sent_at - kClockSlack && bytes.has_value() &&
-        !want_data.empty() && vendor::Sha256Hex(*bytes) == want_data) {
+        !want_data.empty() && http::Sha256Hex(*bytes) == want_data) {
       out.by_content.push_back(row);
     }
   }
@@ -481,7 +481,7 @@ absl::StatusOr<std::unique_ptr<MetaMaskAdapter>> MetaMaskAdapter::Create(
     return absl::InvalidArgumentError("retry.max_attempts: must be at least 1");
   }
   if (options.chain_ids.empty()) {
-    WARDEN_ASSIGN_OR_RETURN(options.chain_ids, vendor::ChainIds({}, ""));
+    WARDEN_ASSIGN_OR_RETURN(options.chain_ids, evm::ChainIds({}, ""));
   }
   for (const auto& [name, id] : options.chain_ids) {
     if (name.empty() || id == 0) {
@@ -603,35 +603,14 @@ absl::StatusOr<VendorStatus> MetaMaskAdapter::Send(
     const TransferIntent& intent) {
   WARDEN_RETURN_IF_ERROR(CheckWallet(intent.wallet));
   const uint64_t chain_id = options_.chain_ids.at(intent.wallet.chain);
-  absl::StatusOr<evm::Address> destination =
-      evm::ParseAddress(intent.destination);
-  if (!destination.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("destination: ", destination.status().message()));
-  }
-  evm::Address to = *destination;
-  absl::uint128 value = intent.amount;
-  std::string data = intent.data;
-  if (!intent.token_contract.empty()) {
-    if (!intent.data.empty()) {
-      return absl::InvalidArgumentError(
-          "data: calldata goes with a native transfer only; a token "
-          "transfer's calldata is transfer(destination, amount)");
-    }
-    absl::StatusOr<evm::Address> token =
-        evm::ParseAddress(intent.token_contract);
-    if (!token.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("token_contract: ", token.status().message()));
-    }
-    to = *token;
-    value = 0;
-    data = evm::TransferCalldata(*destination, intent.amount);
-  }
+  WARDEN_ASSIGN_OR_RETURN(
+      const evm::Call call,
+      evm::ResolveTransfer(intent.destination, intent.token_contract,
+                           intent.amount, intent.data));
   // https://docs.metamask.io/agent-wallet/reference/commands/: the payload
   // needs `to`; `value` is 0x-hex, never decimal.
-  json payload{{"to", evm::Hex(to)}, {"value", evm::Quantity(value)}};
-  if (!data.empty()) payload["data"] = evm::Hex(data);
+  json payload{{"to", evm::Hex(call.to)}, {"value", evm::Quantity(call.value)}};
+  if (!call.data.empty()) payload["data"] = evm::Hex(call.data);
   const std::vector<std::string> args = {
       "wallet",     "send-transaction",
       "--chain-id", absl::StrCat(chain_id),
@@ -641,8 +620,8 @@ absl::StatusOr<VendorStatus> MetaMaskAdapter::Send(
       absl::StrCat("wallet ", intent.wallet.id, ": mm wallet send-transaction");
   // The record an unknown send is found by: dated from before the first
   // run, so that a transaction it made is never older than it.
-  const json ref =
-      UnknownSendRef(intent, absl::Now(), chain_id, evm::Hex(to), value, data);
+  const json ref = UnknownSendRef(intent, absl::Now(), chain_id,
+                                  evm::Hex(call.to), call.value, call.data);
   auto unknown = [&](absl::string_view why) {
     VendorStatus out;
     out.state = OperationState::kUnknown;

@@ -12,8 +12,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "adapters/http/http.h"
 #include "adapters/metamask/mm_cli.h"
-#include "adapters/vendor/http.h"
 #include "adapters/wallet_adapter.h"
 
 namespace warden {
@@ -25,14 +25,14 @@ struct MetaMaskOptions {
   // HOME for mm (its session and wallet files, $HOME/.metamask); empty
   // inherits wardend's.
   std::string home;
-  // Chain name -> EVM chain id; empty means vendor::KnownChainId's table.
+  // Chain name -> EVM chain id; empty means evm::KnownChainId's table.
   std::map<std::string, uint64_t> chain_ids;
   // Per mm run; a send that runs longer is killed and its outcome unknown.
   absl::Duration timeout = absl::Seconds(60);
   // Attempts and backoff for retryable CLI errors (RATE_LIMITED, and for
   // reads also timeouts and network errors). Only max_attempts,
   // initial_backoff and max_backoff apply; `timeout` above bounds a run.
-  vendor::RetryPolicy retry;
+  http::RetryPolicy retry;
 };
 
 // The "metamask" vendor: MetaMask Agent Wallet server wallets, driven

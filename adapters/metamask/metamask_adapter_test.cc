@@ -11,7 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "adapters/local/evm.h"
+#include "adapters/evm/evm.h"
 #include "adapters/metamask/mm_cli.h"
 #include "adapters/metamask/subprocess.h"
 #include "gmock/gmock.h"

@@ -13,9 +13,9 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "adapters/local/evm.h"
-#include "adapters/local/json_rpc.h"
-#include "adapters/vendor/chains.h"
+#include "adapters/evm/chains.h"
+#include "adapters/evm/evm.h"
+#include "adapters/evm/json_rpc.h"
 #include "governance/status_macros.h"
 
 namespace warden {
@@ -43,12 +43,12 @@ std::string StringField(const json& j, const char* key) {
 }
 
 // Privy's error body is {"error": message, "code": code?}.
-std::string ErrorCode(const vendor::HttpResponse& r) {
+std::string ErrorCode(const http::HttpResponse& r) {
   return StringField(json::parse(r.body, nullptr, false), "code");
 }
 
 // "HTTP 401: Invalid app ID or app secret. (code)" from Privy's answer.
-std::string Said(const vendor::HttpResponse& r) {
+std::string Said(const http::HttpResponse& r) {
   const json body = json::parse(r.body, nullptr, false);
   std::string message = StringField(body, "error");
   if (message.empty()) message = r.body.substr(0, kMaxQuoted);
@@ -75,7 +75,7 @@ std::string IdempotencyKeyFor(const std::string& operation_id) {
   const std::string key = absl::StrCat("warden-", operation_id);
   return key.size() <= 256
              ? key
-             : absl::StrCat("warden-sha256-", vendor::Sha256Hex(operation_id));
+             : absl::StrCat("warden-sha256-", http::Sha256Hex(operation_id));
 }
 
 // Privy's name for a bundle chain in transaction-history queries
@@ -226,14 +226,14 @@ struct PrivyAdapter::Ref {
 };
 
 struct PrivyAdapter::Answer {
-  absl::StatusOr<vendor::HttpResponse> response;
+  absl::StatusOr<http::HttpResponse> response;
   // Some attempt may have been acted on without an answer saying how.
   bool may_have_acted = false;
   std::string what;  // "POST /v1/wallets/ID/rpc", for errors.
 };
 
 absl::StatusOr<std::unique_ptr<PrivyAdapter>> PrivyAdapter::Create(
-    PrivyOptions options, std::unique_ptr<vendor::HttpTransport> transport) {
+    PrivyOptions options, std::unique_ptr<http::HttpTransport> transport) {
   while (absl::EndsWith(options.base_url, "/")) options.base_url.pop_back();
   if (!absl::StartsWith(options.base_url, "http://") &&
       !absl::StartsWith(options.base_url, "https://")) {
@@ -247,13 +247,13 @@ absl::StatusOr<std::unique_ptr<PrivyAdapter>> PrivyAdapter::Create(
   if (options.app_secret.empty()) {
     return absl::InvalidArgumentError("privy app_secret: required");
   }
-  std::optional<vendor::SigningKey> key;
+  std::optional<http::SigningKey> key;
   if (!options.authorization_key.empty()) {
     absl::string_view text =
         absl::StripAsciiWhitespace(options.authorization_key);
     absl::ConsumePrefix(&text, kWalletAuthPrefix);
-    absl::StatusOr<vendor::SigningKey> parsed =
-        vendor::SigningKey::FromBase64(text);
+    absl::StatusOr<http::SigningKey> parsed =
+        http::SigningKey::FromBase64(text);
     // The key's text never goes into the message.
     if (!parsed.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -267,8 +267,7 @@ absl::StatusOr<std::unique_ptr<PrivyAdapter>> PrivyAdapter::Create(
     }
     key = *std::move(parsed);
   }
-  WARDEN_ASSIGN_OR_RETURN(auto chain_ids,
-                          vendor::ChainIds({}, "privy chain_ids"));
+  WARDEN_ASSIGN_OR_RETURN(auto chain_ids, evm::ChainIds({}, "privy chain_ids"));
   for (const auto& [name, id] : options.chain_ids) {
     if (name.empty() || id == 0) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -286,7 +285,7 @@ absl::StatusOr<std::unique_ptr<PrivyAdapter>> PrivyAdapter::Create(
     }
   }
   if (transport == nullptr) {
-    transport = std::make_unique<vendor::CurlTransport>();
+    transport = std::make_unique<http::CurlTransport>();
   }
   return std::unique_ptr<PrivyAdapter>(
       new PrivyAdapter(std::move(options), std::move(key), std::move(chain_ids),
@@ -294,9 +293,9 @@ absl::StatusOr<std::unique_ptr<PrivyAdapter>> PrivyAdapter::Create(
 }
 
 PrivyAdapter::PrivyAdapter(PrivyOptions options,
-                           std::optional<vendor::SigningKey> authorization_key,
+                           std::optional<http::SigningKey> authorization_key,
                            std::map<std::string, uint64_t> chain_ids,
-                           std::unique_ptr<vendor::HttpTransport> transport)
+                           std::unique_ptr<http::HttpTransport> transport)
     : options_(std::move(options)),
       authorization_key_(std::move(authorization_key)),
       chain_ids_(std::move(chain_ids)),
@@ -333,12 +332,11 @@ PrivyAdapter::Answer PrivyAdapter::Call(const std::string& method,
                                         const std::string& query,
                                         const json& body,
                                         const std::string& idempotency_key,
-                                        vendor::Replay replay) const {
+                                        http::Replay replay) const {
   const std::string url = absl::StrCat(options_.base_url, path);
-  const std::string wire_body =
-      body.is_null() ? "" : vendor::CanonicalJson(body);
-  auto build = [&]() -> absl::StatusOr<vendor::HttpRequest> {
-    vendor::HttpRequest r;
+  const std::string wire_body = body.is_null() ? "" : http::CanonicalJson(body);
+  auto build = [&]() -> absl::StatusOr<http::HttpRequest> {
+    http::HttpRequest r;
     r.method = method;
     r.url = query.empty() ? url : absl::StrCat(url, "?", query);
     r.headers = {{"Authorization",
@@ -368,16 +366,15 @@ PrivyAdapter::Answer PrivyAdapter::Call(const std::string& method,
       if (!body.is_null()) payload["body"] = body;
       WARDEN_ASSIGN_OR_RETURN(
           std::string der,
-          authorization_key_->SignDer(vendor::CanonicalJson(payload)));
+          authorization_key_->SignDer(http::CanonicalJson(payload)));
       r.headers.emplace_back("privy-authorization-signature",
                              absl::Base64Escape(der));
     }
     return r;
   };
-  vendor::ActionRecorder recorder(*transport_);
+  http::ActionRecorder recorder(*transport_);
   Answer out;
-  out.response =
-      vendor::SendWithRetries(recorder, build, replay, options_.retry);
+  out.response = http::SendWithRetries(recorder, build, replay, options_.retry);
   out.may_have_acted = recorder.may_have_acted();
   out.what = absl::StrCat(method, " ", path);
   return out;
@@ -385,13 +382,13 @@ PrivyAdapter::Answer PrivyAdapter::Call(const std::string& method,
 
 absl::StatusOr<json> PrivyAdapter::GetJson(const std::string& path,
                                            const std::string& query) const {
-  Answer a = Call("GET", path, query, json(), "", vendor::Replay::kSafe);
+  Answer a = Call("GET", path, query, json(), "", http::Replay::kSafe);
   if (!a.response.ok()) {
     return absl::UnavailableError(
         absl::StrCat("privy ", a.what, ": ", a.response.status().message()));
   }
-  const vendor::HttpResponse& r = *a.response;
-  if (!vendor::Is2xx(r.status)) {
+  const http::HttpResponse& r = *a.response;
+  if (!http::Is2xx(r.status)) {
     const std::string what = absl::StrCat("privy ", a.what, ": ", Said(r));
     if (r.status == 401) return absl::UnauthenticatedError(what);
     if (r.status == 403) return absl::PermissionDeniedError(what);
@@ -415,43 +412,22 @@ absl::StatusOr<VendorStatus> PrivyAdapter::Send(const TransferIntent& intent) {
     return absl::InvalidArgumentError(
         "operation_id: required (it is the privy idempotency key)");
   }
-  absl::StatusOr<evm::Address> destination =
-      evm::ParseAddress(intent.destination);
-  if (!destination.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("destination: ", destination.status().message()));
-  }
-  evm::Address to = *destination;
-  absl::uint128 value = intent.amount;
-  std::string data = intent.data;
-  if (!intent.token_contract.empty()) {
-    if (!intent.data.empty()) {
-      return absl::InvalidArgumentError(
-          "data: calldata goes with a native transfer only; a token "
-          "transfer's calldata is transfer(destination, amount)");
-    }
-    absl::StatusOr<evm::Address> token =
-        evm::ParseAddress(intent.token_contract);
-    if (!token.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("token_contract: ", token.status().message()));
-    }
-    to = *token;
-    value = 0;
-    data = evm::TransferCalldata(*destination, intent.amount);
-  }
-  if (data.size() > kMaxDataBytes) {
+  WARDEN_ASSIGN_OR_RETURN(
+      const evm::Call call,
+      evm::ResolveTransfer(intent.destination, intent.token_contract,
+                           intent.amount, intent.data));
+  if (call.data.size() > kMaxDataBytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "data: ", data.size(), " bytes; privy sends take at most ",
+        "data: ", call.data.size(), " bytes; privy sends take at most ",
         kMaxDataBytes,
         " (the request is kept in the operation to resolve an unknown send)"));
   }
   const uint64_t chain_id = chain_ids_.at(intent.wallet.chain);
   // https://docs.privy.io/api-reference/wallets/ethereum/eth-send-transaction
-  json transaction = {{"to", evm::Hex(to)},
-                      {"value", evm::Quantity(value)},
+  json transaction = {{"to", evm::Hex(call.to)},
+                      {"value", evm::Quantity(call.value)},
                       {"chain_id", chain_id}};
-  if (!data.empty()) transaction["data"] = evm::Hex(data);
+  if (!call.data.empty()) transaction["data"] = evm::Hex(call.data);
   json request = {{"method", "eth_sendTransaction"},
                   {"caip2", absl::StrCat("eip155:", chain_id)},
                   {"chain_type", "ethereum"},
@@ -471,12 +447,12 @@ absl::StatusOr<VendorStatus> PrivyAdapter::Send(const TransferIntent& intent) {
 absl::StatusOr<VendorStatus> PrivyAdapter::SendRpc(const Wallet& wallet,
                                                    Ref ref,
                                                    bool is_resend) const {
-  const std::string path = absl::StrCat(
-      "/v1/wallets/", vendor::PercentEncode(ref.wallet_id), "/rpc");
+  const std::string path =
+      absl::StrCat("/v1/wallets/", http::PercentEncode(ref.wallet_id), "/rpc");
   // Safe to repeat: every attempt carries the same idempotency key, so
   // Privy acts once and answers the rest from its record.
   Answer a = Call("POST", path, "", ref.request, ref.idempotency_key,
-                  vendor::Replay::kSafe);
+                  http::Replay::kSafe);
   auto unknown = [&ref](std::string error) {
     return VendorStatus{.state = OperationState::kUnknown,
                         .vendor_ref = ref.Dump(),
@@ -490,8 +466,8 @@ absl::StatusOr<VendorStatus> PrivyAdapter::SendRpc(const Wallet& wallet,
     }
     return absl::UnavailableError(absl::StrCat(what, "; nothing was sent"));
   }
-  const vendor::HttpResponse& r = *a.response;
-  if (vendor::Is2xx(r.status)) {
+  const http::HttpResponse& r = *a.response;
+  if (http::Is2xx(r.status)) {
     const json body = json::parse(r.body, nullptr, false);
     const json data =
         body.is_object() && body.contains("data") ? body["data"] : json();
@@ -627,7 +603,7 @@ absl::StatusOr<VendorStatus> PrivyAdapter::PollTransaction(
       absl::StrCat("privy transaction ", ref.transaction_id);
   absl::StatusOr<json> tx =
       GetJson(absl::StrCat("/v1/transactions/",
-                           vendor::PercentEncode(ref.transaction_id)),
+                           http::PercentEncode(ref.transaction_id)),
               "");
   if (!tx.ok()) {
     if (absl::IsUnauthenticated(tx.status()) ||
@@ -661,18 +637,18 @@ absl::StatusOr<VendorStatus> PrivyAdapter::PollByHash(const VendorStatus& last,
   // https://docs.privy.io/api-reference/wallets/get-transactions: the one
   // asset or token the transfer moved.
   const std::string path = absl::StrCat(
-      "/v1/wallets/", vendor::PercentEncode(ref.wallet_id), "/transactions");
+      "/v1/wallets/", http::PercentEncode(ref.wallet_id), "/transactions");
   const std::string filter =
       ref.token.empty()
           ? absl::StrCat("asset=", NativeAsset(ref.chain))
-          : absl::StrCat("token=", vendor::PercentEncode(ref.token));
+          : absl::StrCat("token=", http::PercentEncode(ref.token));
   std::string cursor;
   for (int page = 0; page < kMaxListPages; ++page) {
     std::string query =
-        absl::StrCat("chain=", vendor::PercentEncode(PrivyChainName(ref.chain)),
+        absl::StrCat("chain=", http::PercentEncode(PrivyChainName(ref.chain)),
                      "&", filter, "&limit=", kListPageSize);
     if (!cursor.empty()) {
-      absl::StrAppend(&query, "&cursor=", vendor::PercentEncode(cursor));
+      absl::StrAppend(&query, "&cursor=", http::PercentEncode(cursor));
     }
     absl::StatusOr<json> body = GetJson(path, query);
     if (!body.ok()) {
@@ -708,23 +684,12 @@ absl::StatusOr<VendorStatus> PrivyAdapter::PollByHash(const VendorStatus& last,
   return out;
 }
 
-absl::StatusOr<VendorFreeze> PrivyAdapter::Freeze(const Wallet& wallet,
-                                                  const std::string& reason) {
-  WARDEN_RETURN_IF_ERROR(SetFrozen(wallet, true, reason));
-  return VendorFreeze{};
-}
-
-absl::Status PrivyAdapter::Unfreeze(const Wallet& wallet, const std::string&,
-                                    const std::string& reason) {
-  return SetFrozen(wallet, false, reason);
-}
-
 absl::Status PrivyAdapter::SetFrozen(const Wallet& wallet, bool frozen,
                                      const std::string& reason) {
   (void)reason;  // Privy policies carry no free text beyond a short name.
   if (wallet.vendor_id.empty()) return CheckWallet(wallet);
   const std::string wallet_path =
-      absl::StrCat("/v1/wallets/", vendor::PercentEncode(wallet.vendor_id));
+      absl::StrCat("/v1/wallets/", http::PercentEncode(wallet.vendor_id));
   // https://docs.privy.io/api-reference/wallets/get
   WARDEN_ASSIGN_OR_RETURN(json privy_wallet, GetJson(wallet_path, ""));
   std::vector<std::string> policy_ids;
@@ -740,7 +705,7 @@ absl::Status PrivyAdapter::SetFrozen(const Wallet& wallet, bool frozen,
   if (policy_ids.size() == 1) {
     WARDEN_ASSIGN_OR_RETURN(
         json policy, GetJson(absl::StrCat("/v1/policies/",
-                                          vendor::PercentEncode(policy_ids[0])),
+                                          http::PercentEncode(policy_ids[0])),
                              ""));
     const std::string policy_name = StringField(policy, "name");
     absl::string_view name = policy_name;
@@ -753,12 +718,12 @@ absl::Status PrivyAdapter::SetFrozen(const Wallet& wallet, bool frozen,
     // https://docs.privy.io/api-reference/wallets/update: setting a
     // value twice is harmless, so a retry is safe without a key.
     Answer a = Call("PATCH", wallet_path, "", json{{"policy_ids", ids}}, "",
-                    vendor::Replay::kSafe);
+                    http::Replay::kSafe);
     if (!a.response.ok()) {
       return absl::UnavailableError(
           absl::StrCat("privy ", a.what, ": ", a.response.status().message()));
     }
-    if (vendor::Is2xx(a.response->status)) return absl::OkStatus();
+    if (http::Is2xx(a.response->status)) return absl::OkStatus();
     const std::string what =
         absl::StrCat("privy ", a.what, ": ", Said(*a.response));
     if (a.response->status == 401) return absl::UnauthenticatedError(what);
@@ -777,8 +742,8 @@ absl::Status PrivyAdapter::SetFrozen(const Wallet& wallet, bool frozen,
     // The detached freeze policy is of no further use. Failing to delete it
     // leaves clutter, not a frozen wallet: the unfreeze stands.
     (void)Call("DELETE",
-               absl::StrCat("/v1/policies/", vendor::PercentEncode(*freeze_id)),
-               "", json(), "", vendor::Replay::kSafe);
+               absl::StrCat("/v1/policies/", http::PercentEncode(*freeze_id)),
+               "", json(), "", http::Replay::kSafe);
     return absl::OkStatus();
   }
   if (freeze_id.has_value()) return absl::OkStatus();  // Already frozen.
@@ -823,12 +788,12 @@ absl::Status PrivyAdapter::SetFrozen(const Wallet& wallet, bool frozen,
   // unfreeze. A create whose answer is lost leaves an unused policy, and
   // the freeze is retried with a new one.
   Answer created =
-      Call("POST", "/v1/policies", "", policy, "", vendor::Replay::kUnsafe);
+      Call("POST", "/v1/policies", "", policy, "", http::Replay::kUnsafe);
   if (!created.response.ok()) {
     return absl::UnavailableError(absl::StrCat(
         "privy ", created.what, ": ", created.response.status().message()));
   }
-  if (!vendor::Is2xx(created.response->status)) {
+  if (!http::Is2xx(created.response->status)) {
     const std::string what =
         absl::StrCat("privy ", created.what, ": ", Said(*created.response));
     if (created.response->status == 401) {
@@ -865,7 +830,7 @@ absl::StatusOr<std::vector<VendorTransaction>> PrivyAdapter::ListTransactions(
     }
   }
   const std::string path = absl::StrCat(
-      "/v1/wallets/", vendor::PercentEncode(wallet.vendor_id), "/transactions");
+      "/v1/wallets/", http::PercentEncode(wallet.vendor_id), "/transactions");
   std::vector<VendorTransaction> out;
   for (const auto& [filter, asset] : queries) {
     std::string cursor;
@@ -876,16 +841,16 @@ absl::StatusOr<std::vector<VendorTransaction>> PrivyAdapter::ListTransactions(
             " pages of ", kListPageSize, " transactions"));
       }
       std::string query = absl::StrCat(
-          "chain=", vendor::PercentEncode(PrivyChainName(wallet.chain)), "&",
+          "chain=", http::PercentEncode(PrivyChainName(wallet.chain)), "&",
           filter, "&limit=", kListPageSize);
       if (!cursor.empty())
-        absl::StrAppend(&query, "&cursor=", vendor::PercentEncode(cursor));
-      Answer a = Call("GET", path, query, json(), "", vendor::Replay::kSafe);
+        absl::StrAppend(&query, "&cursor=", http::PercentEncode(cursor));
+      Answer a = Call("GET", path, query, json(), "", http::Replay::kSafe);
       if (!a.response.ok()) {
         return absl::UnavailableError(absl::StrCat(
             "privy ", a.what, ": ", a.response.status().message()));
       }
-      if (!vendor::Is2xx(a.response->status)) {
+      if (!http::Is2xx(a.response->status)) {
         const std::string what = absl::StrCat("privy ", a.what, "?", filter,
                                               ": ", Said(*a.response));
         if (a.response->status == 401) return absl::UnauthenticatedError(what);

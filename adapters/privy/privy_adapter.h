@@ -10,8 +10,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "adapters/vendor/http.h"
-#include "adapters/vendor/signing.h"
+#include "adapters/http/http.h"
+#include "adapters/http/signing.h"
 #include "adapters/wallet_adapter.h"
 #include "nlohmann/json.hpp"
 
@@ -29,9 +29,9 @@ struct PrivyOptions {
   // have an owner or signer (and to update owned wallets to freeze them).
   std::string authorization_key;
   // Bundle chain -> EVM chain id; extends and overrides the built-in table
-  // (vendor::KnownChainId).
+  // (evm::KnownChainId).
   std::map<std::string, uint64_t> chain_ids;
-  vendor::RetryPolicy retry;
+  http::RetryPolicy retry;
   // Bundle chain -> token contracts (0x-hex) whose transfers
   // ListTransactions reports besides the native coin's. Privy lists one
   // asset or token per query, so tokens must be named.
@@ -47,13 +47,13 @@ struct PrivyOptions {
 // wallet's previous policy id is kept in that policy's name, so unfreezing
 // restores it even after a restart. Stateless apart from its configuration:
 // thread-safe.
-class PrivyAdapter final : public WalletAdapter {
+class PrivyAdapter final : public SwitchFreezeAdapter {
  public:
   // INVALID_ARGUMENT naming the option when the options are unusable.
   // `transport` defaults to a CurlTransport.
   static absl::StatusOr<std::unique_ptr<PrivyAdapter>> Create(
       PrivyOptions options,
-      std::unique_ptr<vendor::HttpTransport> transport = nullptr);
+      std::unique_ptr<http::HttpTransport> transport = nullptr);
 
   AdapterInfo Describe() const override;
   // FAILED_PRECONDITION naming wallets[ID].vendor_id when it is empty, or
@@ -82,12 +82,6 @@ class PrivyAdapter final : public WalletAdapter {
   // is kUnknown with an error.
   absl::StatusOr<VendorStatus> Poll(const Wallet& wallet,
                                     const VendorStatus& last) override;
-  // Attaches (or removes) a deny-all policy; idempotent.
-  // The vendor keeps what to restore itself: `restore` is always empty.
-  absl::StatusOr<VendorFreeze> Freeze(const Wallet& wallet,
-                                      const std::string& reason) override;
-  absl::Status Unfreeze(const Wallet& wallet, const std::string& restore,
-                        const std::string& reason) override;
   // Transfers sent (spend, not deposits) of the native coin and of the
   // tokens in
   // PrivyOptions::list_tokens, created at or after `since`, that have a
@@ -105,22 +99,21 @@ class PrivyAdapter final : public WalletAdapter {
   static constexpr absl::Duration kResendWindow = absl::Hours(23);
 
  private:
-  // Freezes or unfreezes; idempotent.
   absl::Status SetFrozen(const Wallet& wallet, bool frozen,
-                         const std::string& reason);
+                         const std::string& reason) override;
   struct Answer;
   struct Ref;  // vendor_ref's contents.
 
   PrivyAdapter(PrivyOptions options,
-               std::optional<vendor::SigningKey> authorization_key,
+               std::optional<http::SigningKey> authorization_key,
                std::map<std::string, uint64_t> chain_ids,
-               std::unique_ptr<vendor::HttpTransport> transport);
+               std::unique_ptr<http::HttpTransport> transport);
 
   // One request to Privy with retries. `body` null for none; `query`
   // without its "?". Writes are signed when an authorization key is set.
   Answer Call(const std::string& method, const std::string& path,
               const std::string& query, const nlohmann::json& body,
-              const std::string& idempotency_key, vendor::Replay replay) const;
+              const std::string& idempotency_key, http::Replay replay) const;
   // The eth_sendTransaction RPC described by `ref` (see Send), to the
   // Privy wallet it names. `wallet` names the bundle field in errors.
   absl::StatusOr<VendorStatus> SendRpc(const Wallet& wallet, Ref ref,
@@ -134,9 +127,9 @@ class PrivyAdapter final : public WalletAdapter {
                                          const std::string& query) const;
 
   const PrivyOptions options_;
-  const std::optional<vendor::SigningKey> authorization_key_;
+  const std::optional<http::SigningKey> authorization_key_;
   const std::map<std::string, uint64_t> chain_ids_;
-  const std::unique_ptr<vendor::HttpTransport> transport_;
+  const std::unique_ptr<http::HttpTransport> transport_;
 };
 
 }  // namespace warden

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
-#include "adapters/local/evm.h"
+#include "adapters/evm/evm.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/privy/fake_privy.h"
@@ -29,7 +29,7 @@ constexpr char kToken[] = "0x3333333333333333333333333333333333333333";
 constexpr char kPrivyWallet[] = "privywallet0000000000001";
 
 // Short timeouts so that slow and dropped answers cost little time.
-vendor::RetryPolicy Fast() {
+http::RetryPolicy Fast() {
   return {.max_attempts = 3,
           .timeout = absl::Milliseconds(400),
           .initial_backoff = absl::Milliseconds(10),
@@ -39,20 +39,20 @@ vendor::RetryPolicy Fast() {
 
 // Changes each request after it was signed, as an attacker on the path
 // would.
-class TamperingTransport final : public vendor::HttpTransport {
+class TamperingTransport final : public http::HttpTransport {
  public:
-  explicit TamperingTransport(std::function<void(vendor::HttpRequest&)> tamper)
+  explicit TamperingTransport(std::function<void(http::HttpRequest&)> tamper)
       : tamper_(std::move(tamper)) {}
-  absl::StatusOr<vendor::HttpResponse> Do(const vendor::HttpRequest& request,
-                                          absl::Duration timeout) override {
-    vendor::HttpRequest changed = request;
+  absl::StatusOr<http::HttpResponse> Do(const http::HttpRequest& request,
+                                        absl::Duration timeout) override {
+    http::HttpRequest changed = request;
     tamper_(changed);
     return inner_.Do(changed, timeout);
   }
 
  private:
-  std::function<void(vendor::HttpRequest&)> tamper_;
-  vendor::CurlTransport inner_;
+  std::function<void(http::HttpRequest&)> tamper_;
+  http::CurlTransport inner_;
 };
 
 class PrivyAdapterTest : public ::testing::Test {
@@ -61,9 +61,9 @@ class PrivyAdapterTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<FakePrivy>> fake = FakePrivy::Start();
     ASSERT_TRUE(fake.ok()) << fake.status();
     fake_ = *std::move(fake);
-    absl::StatusOr<vendor::SigningKey> key = vendor::SigningKey::GenerateP256();
+    absl::StatusOr<http::SigningKey> key = http::SigningKey::GenerateP256();
     ASSERT_TRUE(key.ok()) << key.status();
-    key_ = std::make_unique<vendor::SigningKey>(*key);
+    key_ = std::make_unique<http::SigningKey>(*key);
     fake_->AddWallet({.id = kPrivyWallet,
                       .address = kWalletAddress,
                       .owner_public_key = key_->PublicDerBase64().value()});
@@ -88,7 +88,7 @@ class PrivyAdapterTest : public ::testing::Test {
   }
 
   std::unique_ptr<PrivyAdapter> Adapter(
-      PrivyOptions o, std::unique_ptr<vendor::HttpTransport> t = nullptr) {
+      PrivyOptions o, std::unique_ptr<http::HttpTransport> t = nullptr) {
     absl::StatusOr<std::unique_ptr<PrivyAdapter>> a =
         PrivyAdapter::Create(std::move(o), std::move(t));
     EXPECT_TRUE(a.ok()) << a.status();
@@ -128,7 +128,7 @@ class PrivyAdapterTest : public ::testing::Test {
   }
 
   std::unique_ptr<FakePrivy> fake_;
-  std::unique_ptr<vendor::SigningKey> key_;
+  std::unique_ptr<http::SigningKey> key_;
   Wallet wallet_;
 };
 
@@ -189,7 +189,7 @@ TEST_F(PrivyAdapterTest, AWrongAppSecretSendsNothing) {
 TEST_F(PrivyAdapterTest, AWrongAuthorizationKeySendsNothing) {
   PrivyOptions o = Options();
   o.authorization_key =
-      vendor::SigningKey::GenerateP256().value().PrivateDerBase64().value();
+      http::SigningKey::GenerateP256().value().PrivateDerBase64().value();
   absl::StatusOr<VendorStatus> st = Adapter(o)->Send(Native("op_1", 5));
   EXPECT_TRUE(absl::IsUnauthenticated(st.status())) << st.status();
   EXPECT_THAT(st.status().message(),
@@ -210,25 +210,23 @@ TEST_F(PrivyAdapterTest, NoAuthorizationKeySendsNothing) {
 
 // A body changed after signing, or a changed signature, does not verify.
 TEST_F(PrivyAdapterTest, ATamperedRequestIsRefused) {
-  auto body_changed =
-      Adapter(Options(),
-              std::make_unique<TamperingTransport>([](vendor::HttpRequest& r) {
-                r.body = absl::StrReplaceAll(
-                    r.body, {{"0x2222222222222222222222222222222222222222",
-                              "0x4444444444444444444444444444444444444444"}});
-              }));
+  auto body_changed = Adapter(
+      Options(), std::make_unique<TamperingTransport>([](http::HttpRequest& r) {
+        r.body = absl::StrReplaceAll(
+            r.body, {{"0x2222222222222222222222222222222222222222",
+                      "0x4444444444444444444444444444444444444444"}});
+      }));
   absl::StatusOr<VendorStatus> st = body_changed->Send(Native("op_1", 5));
   EXPECT_TRUE(absl::IsUnauthenticated(st.status())) << st.status();
 
-  auto signature_changed =
-      Adapter(Options(),
-              std::make_unique<TamperingTransport>([](vendor::HttpRequest& r) {
-                for (auto& [name, value] : r.headers) {
-                  if (name == "privy-authorization-signature") {
-                    value[10] = value[10] == 'A' ? 'B' : 'A';
-                  }
-                }
-              }));
+  auto signature_changed = Adapter(
+      Options(), std::make_unique<TamperingTransport>([](http::HttpRequest& r) {
+        for (auto& [name, value] : r.headers) {
+          if (name == "privy-authorization-signature") {
+            value[10] = value[10] == 'A' ? 'B' : 'A';
+          }
+        }
+      }));
   st = signature_changed->Send(Native("op_2", 5));
   EXPECT_TRUE(absl::IsUnauthenticated(st.status())) << st.status();
   EXPECT_THAT(fake_->ledger(), IsEmpty());

@@ -1,3 +1,4 @@
+#include "governance/audit_codec.h"
 #include "governance/memory/file_audit_log.h"
 
 #include <fcntl.h>

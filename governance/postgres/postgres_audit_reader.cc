@@ -1,3 +1,4 @@
+#include "governance/audit_codec.h"
 #include "governance/postgres/postgres_audit_reader.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+#include "governance/audit_codec.h"
 #include "governance/redis/redis_budget_store.h"
 
 #include <algorithm>

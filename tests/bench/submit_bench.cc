@@ -24,7 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "adapters/local/evm.h"
+#include "adapters/evm/evm.h"
 #include "adapters/local/evm_sender.h"
 #include "adapters/local/keystore.h"
 #include "tests/support/anvil_node.h"

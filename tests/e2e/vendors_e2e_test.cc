@@ -13,7 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "adapters/vendor/signing.h"
+#include "adapters/http/signing.h"
 #include "gmock/gmock.h"
 #include "governance/postgres/pg.h"
 #include "gtest/gtest.h"
@@ -96,8 +96,8 @@ class VendorsE2eTest : public ::testing::Test {
     ASSERT_TRUE(mm_->PrepareHome(mm_home_).ok());
 
     // Privy wallets have an owner: every write is signed with its key.
-    absl::StatusOr<vendor::SigningKey> owner =
-        vendor::SigningKey::GenerateP256();
+    absl::StatusOr<http::SigningKey> owner =
+        http::SigningKey::GenerateP256();
     ASSERT_TRUE(owner.ok());
     for (const char* id : {"trader_privy", "rogue_privy"}) {
       privy_->AddWallet({.id = absl::StrCat("pw_", id),

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "governance/audit_codec.h"
 #include "governance/audit_chain.h"
 
 namespace warden::sim {

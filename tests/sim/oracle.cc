@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "governance/audit_codec.h"
 #include "governance/window.h"
 
 namespace warden::sim {

@@ -3,7 +3,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "adapters/local/evm.h"
+#include "adapters/evm/evm.h"
 #include "governance/status_macros.h"
 #include "tests/support/redis_server.h"
 

@@ -7,7 +7,7 @@
 
 #include "absl/numeric/int128.h"
 #include "absl/status/statusor.h"
-#include "adapters/local/json_rpc.h"
+#include "adapters/evm/json_rpc.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/subprocess.h"
 

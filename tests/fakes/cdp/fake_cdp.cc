@@ -67,7 +67,7 @@ std::string ErrorBody(const std::string& type, const std::string& message) {
       {"errorType", type},
       {"errorMessage", message},
       {"correlationId",
-       absl::StrReplaceAll(vendor::UuidV4(), {{"-", ""}}).substr(0, 16)},
+       absl::StrReplaceAll(http::UuidV4(), {{"-", ""}}).substr(0, 16)},
       {"errorLink",
        absl::StrCat("https://docs.cdp.coinbase.com/api-reference/v2/"
                     "errors#",
@@ -354,7 +354,7 @@ absl::StatusOr<std::unique_ptr<FakeCdp>> FakeCdp::Start(Options options) {
 }
 
 absl::Status FakeCdp::Init() {
-  api_key_id_ = vendor::UuidV4();
+  api_key_id_ = http::UuidV4();
   if (options_.ed25519_api_key) {
     // CDP's Ed25519 secret: base64 of the 32-byte seed then the public key.
     // Up to 4096 tries for a seed starting with 0x30 (1 in 256 each).
@@ -388,25 +388,25 @@ absl::Status FakeCdp::Init() {
       return absl::InternalError("no Ed25519 seed starting with 0x30 found");
     }
     api_key_secret_ = absl::Base64Escape(pair);
-    absl::StatusOr<vendor::VerifyingKey> v =
-        vendor::VerifyingKey::FromBase64Der(absl::Base64Escape(der));
+    absl::StatusOr<http::VerifyingKey> v =
+        http::VerifyingKey::FromBase64Der(absl::Base64Escape(der));
     if (!v.ok()) return v.status();
     api_verifier_ = *v;
     api_alg_ = "EdDSA";
   } else {
-    absl::StatusOr<vendor::SigningKey> k = vendor::SigningKey::GenerateP256();
+    absl::StatusOr<http::SigningKey> k = http::SigningKey::GenerateP256();
     if (!k.ok()) return k.status();
     absl::StatusOr<std::string> pem = k->PrivatePem();
-    absl::StatusOr<vendor::VerifyingKey> v = vendor::VerifyingKey::Of(*k);
+    absl::StatusOr<http::VerifyingKey> v = http::VerifyingKey::Of(*k);
     if (!pem.ok()) return pem.status();
     if (!v.ok()) return v.status();
     api_key_secret_ = *pem;
     api_verifier_ = *v;
   }
-  absl::StatusOr<vendor::SigningKey> w = vendor::SigningKey::GenerateP256();
+  absl::StatusOr<http::SigningKey> w = http::SigningKey::GenerateP256();
   if (!w.ok()) return w.status();
   absl::StatusOr<std::string> der = w->PrivateDerBase64();
-  absl::StatusOr<vendor::VerifyingKey> wv = vendor::VerifyingKey::Of(*w);
+  absl::StatusOr<http::VerifyingKey> wv = http::VerifyingKey::Of(*w);
   if (!der.ok()) return der.status();
   if (!wv.ok()) return wv.status();
   wallet_secret_ = *der;
@@ -628,8 +628,8 @@ absl::Status FakeCdp::CheckBearer(const httplib::Request& req,
   if (!absl::ConsumePrefix(&auth, "Bearer ") || auth.empty()) {
     return Unauthorized("missing Bearer token");
   }
-  absl::StatusOr<vendor::Jwt> jwt =
-      vendor::VerifyJwt(auth, *api_verifier_, api_alg_);
+  absl::StatusOr<http::Jwt> jwt =
+      http::VerifyJwt(auth, *api_verifier_, api_alg_);
   if (!jwt.ok()) return Unauthorized(jwt.status().message());
   const json& h = jwt->header;
   const json& c = jwt->claims;
@@ -670,8 +670,8 @@ absl::Status FakeCdp::CheckWalletAuth(const httplib::Request& req,
                                       const std::string& uri) {
   const std::string token = req.get_header_value("X-Wallet-Auth");
   if (token.empty()) return Unauthorized("missing X-Wallet-Auth");
-  absl::StatusOr<vendor::Jwt> jwt =
-      vendor::VerifyJwt(token, *wallet_verifier_, "ES256");
+  absl::StatusOr<http::Jwt> jwt =
+      http::VerifyJwt(token, *wallet_verifier_, "ES256");
   if (!jwt.ok()) return Unauthorized(jwt.status().message());
   const json& c = jwt->claims;
   if (Str(jwt->header, "typ") != "JWT") return Unauthorized("typ != JWT");
@@ -694,8 +694,8 @@ absl::Status FakeCdp::CheckWalletAuth(const httplib::Request& req,
   const json body = json::parse(req.body, nullptr, false);
   std::string expected;
   if (!req.body.empty() && !(body.is_object() && body.empty())) {
-    expected = body.is_discarded() ? vendor::Sha256Hex(req.body)
-                                   : vendor::Sha256Hex(body.dump());
+    expected = body.is_discarded() ? http::Sha256Hex(req.body)
+                                   : http::Sha256Hex(body.dump());
   }
   if (Str(c, "reqHash") != expected) {
     return Unauthorized("wallet JWT reqHash does not match the body");
@@ -873,7 +873,7 @@ absl::StatusOr<FakeCdp::LedgerEntry> FakeCdp::Accept(
   e.direct = direct;
   e.sent_at = absl::Now();
   e.hash = absl::StrCat(
-      "0x", vendor::Sha256Hex(absl::StrCat(from, "/", network, "/", e.nonce,
+      "0x", http::Sha256Hex(absl::StrCat(from, "/", network, "/", e.nonce,
                                            "/", to, "/", Decimal(value), "/",
                                            absl::BytesToHexString(data))));
   if (options_.auto_confirm) {
@@ -1026,7 +1026,7 @@ absl::StatusOr<std::string> FakeCdp::StorePolicy(const json& body) {
       }
     }
   }
-  const std::string id = vendor::UuidV4();
+  const std::string id = http::UuidV4();
   const std::string now = Rfc3339(absl::Now());
   json policy = {{"id", id},
                  {"scope", scope},
@@ -1122,7 +1122,7 @@ FakeCdp::Answer FakeCdp::ListTransactions(const std::string& network_id,
       tx["status"] = e.state == TxState::kConfirmed ? "complete" : "failed";
       tx["block_height"] = absl::StrCat(e.block);
       tx["block_hash"] =
-          absl::StrCat("0x", vendor::Sha256Hex(absl::StrCat(e.block)));
+          absl::StrCat("0x", http::Sha256Hex(absl::StrCat(e.block)));
       content["block_timestamp"] = Rfc3339(e.mined_at);
       if (transfer.has_value() && e.state == TxState::kConfirmed) {
         content["token_transfers"] =

@@ -18,7 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "adapters/vendor/signing.h"
+#include "adapters/http/signing.h"
 #include "nlohmann/json.hpp"
 
 namespace httplib {
@@ -216,8 +216,8 @@ class FakeCdp {
   std::string api_key_id_;
   std::string api_key_secret_;
   std::string wallet_secret_;
-  std::optional<vendor::VerifyingKey> api_verifier_;
-  std::optional<vendor::VerifyingKey> wallet_verifier_;
+  std::optional<http::VerifyingKey> api_verifier_;
+  std::optional<http::VerifyingKey> wallet_verifier_;
   const char* api_alg_ = "ES256";
 
   std::unique_ptr<httplib::Server> server_;

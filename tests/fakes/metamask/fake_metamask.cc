@@ -16,7 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "adapters/vendor/signing.h"
+#include "adapters/http/signing.h"
 #include "governance/money.h"
 #include "httplib.h"
 #include "tests/support/redis_server.h"
@@ -279,7 +279,7 @@ void FakeMetaMask::InjectFault(Fault fault, const std::string& command,
 }
 
 std::string FakeMetaMask::NewHash() {
-  return absl::StrCat("0x", vendor::Sha256Hex(absl::StrCat(
+  return absl::StrCat("0x", http::Sha256Hex(absl::StrCat(
                                 "fake-metamask-tx-", ++hash_counter_, "-",
                                 absl::ToUnixNanos(absl::Now()))));
 }
@@ -582,7 +582,7 @@ FakeMetaMask::Request NewRequest(const std::string& kind,
                                  const std::string& address,
                                  const std::string& intent) {
   FakeMetaMask::Request r;
-  r.polling_id = vendor::UuidV4();
+  r.polling_id = http::UuidV4();
   r.kind = kind;
   r.address = address;
   r.intent = intent;

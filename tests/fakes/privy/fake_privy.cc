@@ -13,9 +13,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "adapters/local/evm.h"
-#include "adapters/vendor/chains.h"
-#include "adapters/vendor/signing.h"
+#include "adapters/evm/evm.h"
+#include "adapters/evm/chains.h"
+#include "adapters/http/signing.h"
 #include "httplib.h"
 
 namespace warden::testing {
@@ -91,7 +91,7 @@ std::optional<std::pair<std::string, absl::uint128>> Erc20Transfer(
 // Privy's ids are 24 lowercase alphanumerics (policy ids must be: see
 // https://docs.privy.io/api-reference/policies/rules/update).
 std::string NewId() {
-  return absl::StrReplaceAll(vendor::UuidV4(), {{"-", ""}}).substr(0, 24);
+  return absl::StrReplaceAll(http::UuidV4(), {{"-", ""}}).substr(0, 24);
 }
 
 std::string NativeAsset(uint64_t chain_id) {
@@ -102,13 +102,13 @@ std::string NativeAsset(uint64_t chain_id) {
 }
 
 std::optional<uint64_t> ChainIdOfName(const std::string& privy_name) {
-  return vendor::KnownChainId(absl::StrReplaceAll(privy_name, {{"_", "-"}}));
+  return evm::KnownChainId(absl::StrReplaceAll(privy_name, {{"_", "-"}}));
 }
 
 std::string ChainNameOf(uint64_t chain_id) {
   for (const char* name : {"ethereum", "optimism", "polygon", "base",
                            "arbitrum", "sepolia", "base-sepolia", "anvil"}) {
-    if (vendor::KnownChainId(name) == chain_id) {
+    if (evm::KnownChainId(name) == chain_id) {
       return absl::StrReplaceAll(name, {{"-", "_"}});
     }
   }
@@ -255,7 +255,7 @@ absl::Status FakePrivy::Broadcast(const std::string& transaction_id) {
   absl::MutexLock lock(&mu_);
   for (Transaction& t : ledger_) {
     if (t.id != transaction_id) continue;
-    if (t.hash.empty()) t.hash = absl::StrCat("0x", vendor::Sha256Hex(t.id));
+    if (t.hash.empty()) t.hash = absl::StrCat("0x", http::Sha256Hex(t.id));
     t.status = "broadcasted";
     return absl::OkStatus();
   }
@@ -366,7 +366,7 @@ void FakePrivy::Route(const httplib::Request& req, httplib::Response& res,
         // key and body get the stored answer without acting again.
         const json parsed = json::parse(req.body, nullptr, false);
         const std::string canonical =
-            parsed.is_discarded() ? req.body : vendor::CanonicalJson(parsed);
+            parsed.is_discarded() ? req.body : http::CanonicalJson(parsed);
         auto it = idempotent_.find(key);
         if (it != idempotent_.end()) {
           if (it->second.body == canonical) {
@@ -455,9 +455,9 @@ FakePrivy::Reply FakePrivy::CheckSignature(
     if (body.is_discarded()) return {400, Error("Invalid JSON body.")};
     payload["body"] = body;
   }
-  const std::string message = vendor::CanonicalJson(payload);
-  absl::StatusOr<vendor::VerifyingKey> key =
-      vendor::VerifyingKey::FromBase64Der(owner_public_key);
+  const std::string message = http::CanonicalJson(payload);
+  absl::StatusOr<http::VerifyingKey> key =
+      http::VerifyingKey::FromBase64Der(owner_public_key);
   if (key.ok()) {
     for (const std::string& s : signatures) {
       std::string der;
@@ -536,7 +536,7 @@ absl::StatusOr<FakePrivy::Transaction> FakePrivy::Execute(
   if (Refuses(wallet, to, value)) {
     return absl::PermissionDeniedError("policy_violation");
   }
-  Transaction t{.id = vendor::UuidV4(),
+  Transaction t{.id = http::UuidV4(),
                 .wallet_id = wallet.wallet.id,
                 .from = Lower(wallet.wallet.address),
                 .chain_id = chain_id,
@@ -550,7 +550,7 @@ absl::StatusOr<FakePrivy::Transaction> FakePrivy::Execute(
                 .created_at = absl::Now(),
                 .direct = direct};
   if (!wallet.wallet.hash_later) {
-    t.hash = absl::StrCat("0x", vendor::Sha256Hex(t.id));
+    t.hash = absl::StrCat("0x", http::Sha256Hex(t.id));
     t.status = "broadcasted";
   }
   ledger_.push_back(t);
@@ -863,7 +863,7 @@ FakePrivy::Reply FakePrivy::CreatePolicyRoute(const httplib::Request& req) {
     // {public_key} (a P-256 key, base64 SPKI DER) or owner_id.
     const json& o = body["owner"];
     owner = o.is_object() ? o.value("public_key", "") : "";
-    if (owner.empty() || !vendor::VerifyingKey::FromBase64Der(owner).ok()) {
+    if (owner.empty() || !http::VerifyingKey::FromBase64Der(owner).ok()) {
       return {400, Error("owner.public_key: expected a base64 DER P-256 "
                          "public key.")};
     }

@@ -1,5 +1,5 @@
-#ifndef WARDEN_ADAPTERS_VENDOR_HTTP_H_
-#define WARDEN_ADAPTERS_VENDOR_HTTP_H_
+#ifndef WARDEN_ADAPTERS_HTTP_HTTP_H_
+#define WARDEN_ADAPTERS_HTTP_HTTP_H_
 
 #include <functional>
 #include <map>
@@ -11,7 +11,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
-namespace warden::vendor {
+namespace warden::http {
 
 struct HttpRequest {
   std::string method;  // "GET", "POST", "PUT", "PATCH", "DELETE".
@@ -117,6 +117,6 @@ std::string PercentEncode(absl::string_view s);
 // zero when it does not say.
 absl::Duration RetryAfter(const HttpResponse& response, absl::Time now);
 
-}  // namespace warden::vendor
+}  // namespace warden::http
 
-#endif  // WARDEN_ADAPTERS_VENDOR_HTTP_H_
+#endif  // WARDEN_ADAPTERS_HTTP_HTTP_H_

@@ -1,4 +1,4 @@
-#include "adapters/vendor/http.h"
+#include "adapters/http/http.h"
 
 #include <curl/curl.h>
 
@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 
-namespace warden::vendor {
+namespace warden::http {
 namespace {
 
 // Answers are small; refuse to buffer one without bound (curl then fails
@@ -188,4 +188,4 @@ std::string PercentEncode(absl::string_view s) {
   return out;
 }
 
-}  // namespace warden::vendor
+}  // namespace warden::http

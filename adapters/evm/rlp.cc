@@ -1,4 +1,4 @@
-#include "adapters/local/rlp.h"
+#include "adapters/evm/rlp.h"
 
 #include <array>
 

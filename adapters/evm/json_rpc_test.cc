@@ -1,4 +1,4 @@
-#include "adapters/local/json_rpc.h"
+#include "adapters/evm/json_rpc.h"
 
 #include <memory>
 #include <string>
@@ -15,31 +15,31 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 // Answers every request with one canned reply, and keeps the request.
-class CannedTransport final : public vendor::HttpTransport {
+class CannedTransport final : public http::HttpTransport {
  public:
-  explicit CannedTransport(absl::StatusOr<vendor::HttpResponse> reply)
+  explicit CannedTransport(absl::StatusOr<http::HttpResponse> reply)
       : reply_(std::move(reply)) {}
-  absl::StatusOr<vendor::HttpResponse> Do(const vendor::HttpRequest& request,
-                                          absl::Duration) override {
+  absl::StatusOr<http::HttpResponse> Do(const http::HttpRequest& request,
+                                        absl::Duration) override {
     last = request;
     return reply_;
   }
-  vendor::HttpRequest last;
+  http::HttpRequest last;
 
  private:
-  absl::StatusOr<vendor::HttpResponse> reply_;
+  absl::StatusOr<http::HttpResponse> reply_;
 };
 
 absl::StatusOr<nlohmann::json> CallWith(const std::string& body,
                                         int status = 200) {
   JsonRpcClient rpc("http://node.example/v3/KEY", absl::Seconds(1),
                     std::make_unique<CannedTransport>(
-                        vendor::HttpResponse{.status = status, .body = body}));
+                        http::HttpResponse{.status = status, .body = body}));
   return rpc.Call("eth_chainId", nlohmann::json::array());
 }
 
 TEST(JsonRpcClientTest, SendsAJsonRpcRequest) {
-  auto owned = std::make_unique<CannedTransport>(vendor::HttpResponse{
+  auto owned = std::make_unique<CannedTransport>(http::HttpResponse{
       .status = 200, .body = R"({"jsonrpc":"2.0","id":1,"result":"0x7a69"})"});
   CannedTransport* transport = owned.get();
   JsonRpcClient rpc("http://node.example/", absl::Seconds(1), std::move(owned));

@@ -1,5 +1,5 @@
-#ifndef WARDEN_ADAPTERS_LOCAL_EVM_H_
-#define WARDEN_ADAPTERS_LOCAL_EVM_H_
+#ifndef WARDEN_ADAPTERS_EVM_EVM_H_
+#define WARDEN_ADAPTERS_EVM_EVM_H_
 
 #include <array>
 #include <cstdint>
@@ -54,6 +54,23 @@ std::string SignedEnvelope(const Eip1559Tx& tx, const Signature& sig);
 inline constexpr char kTransferSelector[] = "a9059cbb";
 std::string TransferCalldata(const Address& to, absl::uint128 amount);
 
+// What a transfer is on chain: a call to `to` carrying `value` wei and
+// calldata `data`.
+struct Call {
+  Address to{};
+  absl::uint128 value = 0;
+  std::string data;
+};
+
+// The call that moves `amount` base units to `destination`: for the native
+// coin (empty `token_contract`), value `amount` with the caller's `data`;
+// for a token, transfer(destination, amount) to its contract, with no
+// value and no other calldata. INVALID_ARGUMENT naming the field
+// (destination, token_contract, data).
+absl::StatusOr<Call> ResolveTransfer(absl::string_view destination,
+                                     absl::string_view token_contract,
+                                     absl::uint128 amount, std::string data);
+
 // True when every character of `s` is a hex digit (either case).
 bool IsHexDigits(absl::string_view s);
 
@@ -88,4 +105,4 @@ absl::StatusOr<Address> RecoverSigner(const Hash& hash, const Signature& sig);
 
 }  // namespace warden::evm
 
-#endif  // WARDEN_ADAPTERS_LOCAL_EVM_H_
+#endif  // WARDEN_ADAPTERS_EVM_EVM_H_

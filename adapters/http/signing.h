@@ -1,5 +1,5 @@
-#ifndef WARDEN_ADAPTERS_VENDOR_SIGNING_H_
-#define WARDEN_ADAPTERS_VENDOR_SIGNING_H_
+#ifndef WARDEN_ADAPTERS_HTTP_SIGNING_H_
+#define WARDEN_ADAPTERS_HTTP_SIGNING_H_
 
 #include <memory>
 #include <string>
@@ -10,7 +10,7 @@
 
 typedef struct evp_pkey_st EVP_PKEY;
 
-namespace warden::vendor {
+namespace warden::http {
 
 // Base64url without padding (RFC 7515 §2), as JWTs use it.
 std::string Base64UrlEncode(absl::string_view bytes);
@@ -100,6 +100,6 @@ struct Jwt {
 absl::StatusOr<Jwt> VerifyJwt(absl::string_view token, const VerifyingKey& key,
                               absl::string_view alg);
 
-}  // namespace warden::vendor
+}  // namespace warden::http
 
-#endif  // WARDEN_ADAPTERS_VENDOR_SIGNING_H_
+#endif  // WARDEN_ADAPTERS_HTTP_SIGNING_H_

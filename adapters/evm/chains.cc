@@ -1,11 +1,11 @@
-#include "adapters/vendor/chains.h"
+#include "adapters/evm/chains.h"
 
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
-namespace warden::vendor {
+namespace warden::evm {
 namespace {
 
 constexpr std::pair<const char*, uint64_t> kKnownChains[] = {
@@ -40,4 +40,4 @@ absl::StatusOr<std::map<std::string, uint64_t>> ChainIds(
   return out;
 }
 
-}  // namespace warden::vendor
+}  // namespace warden::evm

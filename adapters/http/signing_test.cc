@@ -1,4 +1,4 @@
-#include "adapters/vendor/signing.h"
+#include "adapters/http/signing.h"
 
 #include <openssl/evp.h>
 
@@ -6,7 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace warden::vendor {
+namespace warden::http {
 namespace {
 
 using ::testing::HasSubstr;
@@ -135,4 +135,4 @@ TEST(SigningTest, UuidV4HasItsVersionAndVariant) {
 }
 
 }  // namespace
-}  // namespace warden::vendor
+}  // namespace warden::http

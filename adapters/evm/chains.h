@@ -1,5 +1,5 @@
-#ifndef WARDEN_ADAPTERS_VENDOR_CHAINS_H_
-#define WARDEN_ADAPTERS_VENDOR_CHAINS_H_
+#ifndef WARDEN_ADAPTERS_EVM_CHAINS_H_
+#define WARDEN_ADAPTERS_EVM_CHAINS_H_
 
 #include <cstdint>
 #include <map>
@@ -9,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace warden::vendor {
+namespace warden::evm {
 
 // The EVM chain id of a chain by the name wallets use in the bundle
 // (ethereum, optimism, polygon, base, arbitrum, sepolia, base-sepolia,
@@ -21,6 +21,6 @@ std::optional<uint64_t> KnownChainId(absl::string_view chain);
 absl::StatusOr<std::map<std::string, uint64_t>> ChainIds(
     const std::vector<std::string>& overrides, absl::string_view flag);
 
-}  // namespace warden::vendor
+}  // namespace warden::evm
 
-#endif  // WARDEN_ADAPTERS_VENDOR_CHAINS_H_
+#endif  // WARDEN_ADAPTERS_EVM_CHAINS_H_

@@ -1,4 +1,4 @@
-#include "adapters/local/json_rpc.h"
+#include "adapters/evm/json_rpc.h"
 
 #include <utility>
 
@@ -11,10 +11,10 @@ namespace warden::evm {
 
 JsonRpcClient::JsonRpcClient(std::string url, absl::Duration timeout)
     : JsonRpcClient(std::move(url), timeout,
-                    std::make_unique<vendor::CurlTransport>()) {}
+                    std::make_unique<http::CurlTransport>()) {}
 
 JsonRpcClient::JsonRpcClient(std::string url, absl::Duration timeout,
-                             std::unique_ptr<vendor::HttpTransport> transport)
+                             std::unique_ptr<http::HttpTransport> transport)
     : url_(std::move(url)),
       timeout_(timeout),
       transport_(std::move(transport)) {}
@@ -22,7 +22,7 @@ JsonRpcClient::JsonRpcClient(std::string url, absl::Duration timeout,
 absl::StatusOr<nlohmann::json> JsonRpcClient::Call(
     const std::string& method, const nlohmann::json& params) {
   using nlohmann::json;
-  const vendor::HttpRequest request{
+  const http::HttpRequest request{
       .method = "POST",
       .url = url_,
       .headers = {{"Content-Type", "application/json"}},
@@ -31,8 +31,7 @@ absl::StatusOr<nlohmann::json> JsonRpcClient::Call(
                    {"method", method},
                    {"params", params}}
                   .dump()};
-  absl::StatusOr<vendor::HttpResponse> answer =
-      transport_->Do(request, timeout_);
+  absl::StatusOr<http::HttpResponse> answer = transport_->Do(request, timeout_);
   if (!answer.ok()) {
     // The transport's code says whether the request left; its message names
     // only the URL's origin.
@@ -73,7 +72,7 @@ std::string Quantity(absl::uint128 value) {
                "0123456789abcdef"[absl::Uint128Low64(value) & 0xf]);
     value >>= 4;
   }
-  return "0x" + hex;
+  return absl::StrCat("0x", hex);
 }
 
 absl::StatusOr<absl::uint128> ParseQuantity(const nlohmann::json& value) {

@@ -1,4 +1,4 @@
-#include "adapters/local/evm.h"
+#include "adapters/evm/evm.h"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -14,7 +14,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "adapters/local/rlp.h"
+#include "adapters/evm/rlp.h"
 #include "governance/keccak.h"
 
 namespace warden::evm {
@@ -80,7 +80,7 @@ std::string Hex(const Address& a) { return Hex(View(a.data(), a.size())); }
 std::string Hex(const Hash& h) { return Hex(View(h.data(), h.size())); }
 
 Hash SigningHash(const Eip1559Tx& tx) {
-  return Keccak256("\x02" + rlp::List(UnsignedFields(tx)));
+  return Keccak256(absl::StrCat("\x02", rlp::List(UnsignedFields(tx))));
 }
 
 std::string SignedEnvelope(const Eip1559Tx& tx, const Signature& sig) {
@@ -88,7 +88,7 @@ std::string SignedEnvelope(const Eip1559Tx& tx, const Signature& sig) {
   fields.push_back(rlp::Uint(static_cast<uint64_t>(sig.y_parity)));
   fields.push_back(rlp::Uint256(sig.r));
   fields.push_back(rlp::Uint256(sig.s));
-  return "\x02" + rlp::List(fields);
+  return absl::StrCat("\x02", rlp::List(fields));
 }
 
 bool IsHexDigits(absl::string_view s) {
@@ -107,6 +107,28 @@ std::string TransferCalldata(const Address& to, absl::uint128 amount) {
         static_cast<char>(absl::Uint128Low64(amount >> shift) & 0xff));
   }
   return out;
+}
+
+absl::StatusOr<Call> ResolveTransfer(absl::string_view destination,
+                                     absl::string_view token_contract,
+                                     absl::uint128 amount, std::string data) {
+  absl::StatusOr<Address> to = ParseAddress(destination);
+  if (!to.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("destination: ", to.status().message()));
+  }
+  if (token_contract.empty()) return Call{*to, amount, std::move(data)};
+  if (!data.empty()) {
+    return absl::InvalidArgumentError(
+        "data: calldata goes with a native transfer only; a token "
+        "transfer's calldata is transfer(destination, amount)");
+  }
+  absl::StatusOr<Address> token = ParseAddress(token_contract);
+  if (!token.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token_contract: ", token.status().message()));
+  }
+  return Call{*token, 0, TransferCalldata(*to, amount)};
 }
 
 absl::StatusOr<PrivateKey> PrivateKey::FromBytes(absl::string_view bytes) {

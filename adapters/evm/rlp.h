@@ -1,5 +1,5 @@
-#ifndef WARDEN_ADAPTERS_LOCAL_RLP_H_
-#define WARDEN_ADAPTERS_LOCAL_RLP_H_
+#ifndef WARDEN_ADAPTERS_EVM_RLP_H_
+#define WARDEN_ADAPTERS_EVM_RLP_H_
 
 #include <array>
 #include <cstdint>
@@ -25,4 +25,4 @@ std::string List(const std::vector<std::string>& encoded_items);
 
 }  // namespace warden::rlp
 
-#endif  // WARDEN_ADAPTERS_LOCAL_RLP_H_
+#endif  // WARDEN_ADAPTERS_EVM_RLP_H_

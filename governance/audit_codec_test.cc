@@ -1,9 +1,10 @@
+#include "governance/audit_codec.h"
+
 #include <iostream>
 #include <limits>
 
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
-#include "governance/audit_log.h"
 #include "governance/bundle.h"
 #include "governance/explain.h"
 #include "gtest/gtest.h"

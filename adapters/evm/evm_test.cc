@@ -1,9 +1,9 @@
-#include "adapters/local/evm.h"
+#include "adapters/evm/evm.h"
 
 #include <string>
 
 #include "absl/strings/escaping.h"
-#include "adapters/local/rlp.h"
+#include "adapters/evm/rlp.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -1,5 +1,5 @@
-#ifndef WARDEN_ADAPTERS_LOCAL_JSON_RPC_H_
-#define WARDEN_ADAPTERS_LOCAL_JSON_RPC_H_
+#ifndef WARDEN_ADAPTERS_EVM_JSON_RPC_H_
+#define WARDEN_ADAPTERS_EVM_JSON_RPC_H_
 
 #include <atomic>
 #include <cstdint>
@@ -8,7 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "adapters/vendor/http.h"
+#include "adapters/http/http.h"
 #include "nlohmann/json.hpp"
 
 namespace warden::evm {
@@ -23,7 +23,7 @@ class JsonRpcClient {
   JsonRpcClient(std::string url, absl::Duration timeout);
   // Over `transport` instead of libcurl (tests).
   JsonRpcClient(std::string url, absl::Duration timeout,
-                std::unique_ptr<vendor::HttpTransport> transport);
+                std::unique_ptr<http::HttpTransport> transport);
 
   // The call's `result`. UNAVAILABLE when the node could not be reached
   // (the call did not take effect); DEADLINE_EXCEEDED on a timeout and
@@ -36,7 +36,7 @@ class JsonRpcClient {
  private:
   const std::string url_;
   const absl::Duration timeout_;
-  const std::unique_ptr<vendor::HttpTransport> transport_;
+  const std::unique_ptr<http::HttpTransport> transport_;
   std::atomic<int64_t> next_id_{1};
 };
 
@@ -46,4 +46,4 @@ absl::StatusOr<absl::uint128> ParseQuantity(const nlohmann::json& value);
 
 }  // namespace warden::evm
 
-#endif  // WARDEN_ADAPTERS_LOCAL_JSON_RPC_H_
+#endif  // WARDEN_ADAPTERS_EVM_JSON_RPC_H_

@@ -1,4 +1,4 @@
-#include "adapters/vendor/signing.h"
+#include "adapters/http/signing.h"
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -19,7 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 
-namespace warden::vendor {
+namespace warden::http {
 namespace {
 
 constexpr size_t kP256Coordinate = 32;
@@ -358,4 +358,4 @@ absl::StatusOr<Jwt> VerifyJwt(absl::string_view token, const VerifyingKey& key,
   return out;
 }
 
-}  // namespace warden::vendor
+}  // namespace warden::http

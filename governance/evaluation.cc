@@ -1,0 +1,307 @@
+#include "governance/evaluation.h"
+
+#include <algorithm>
+#include <optional>
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "governance/explain.h"
+#include "governance/money.h"
+#include "governance/quote.h"
+
+namespace warden::eval {
+namespace {
+
+// The scopes of the agent's path that set tiers, department first, with
+// their index in ScopePath.
+std::vector<std::tuple<int, std::string, const ApprovalTiers*>> TierScopes(
+    const Policy& policy, const Agent& agent) {
+  std::vector<std::tuple<int, std::string, const ApprovalTiers*>> out;
+  const Department& dept = policy.departments.at(agent.department);
+  if (dept.approvals) {
+    out.emplace_back(1, absl::StrCat("department/", dept.id), &*dept.approvals);
+  }
+  if (agent.approvals) {
+    out.emplace_back(2, absl::StrCat("agent/", agent.id), &*agent.approvals);
+  }
+  return out;
+}
+
+constexpr Tier kTiersStrictestFirst[] = {Tier::kApproval, Tier::kDelay,
+                                         Tier::kNotify};
+
+}  // namespace
+
+Violation RuleViolation(const Authorization& a, std::string code,
+                        std::string rule, std::string message) {
+  Violation v;
+  v.code = std::move(code);
+  v.scope = absl::StrCat("agent/", a.agent_id);
+  v.limit = std::move(rule);
+  v.requested = FormatUsdDecimal(a.amount_usd);
+  v.message = std::move(message);
+  return v;
+}
+
+std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
+                                  const Policy& policy, bool priced) {
+  std::vector<Violation> out;
+  const AgentRules& rules = agent.rules;
+  const std::string who = absl::StrCat("agent ", agent.id);
+  if (!priced) {
+    out.push_back(
+        RuleViolation(a, "PRICE_UNAVAILABLE", "price_usd",
+                      absl::StrCat("no USD price for asset ", a.asset,
+                                   " in org ", policy.org.id, "'s policy")));
+  }
+  if (priced && rules.per_tx_max_usd && a.amount_usd > *rules.per_tx_max_usd) {
+    Violation v = RuleViolation(
+        a, "PER_TX_MAX", "per_tx_max_usd",
+        absl::StrCat(FormatUsd(a.amount_usd), " exceeds ", who,
+                     " per_tx_max_usd ", FormatUsd(*rules.per_tx_max_usd)));
+    v.limit_usd = *rules.per_tx_max_usd;
+    out.push_back(std::move(v));
+  }
+  auto allowed = [](const std::optional<std::vector<std::string>>& list,
+                    const std::string& item) {
+    return !list || std::find(list->begin(), list->end(), item) != list->end();
+  };
+  if (!allowed(rules.chains, a.chain)) {
+    out.push_back(RuleViolation(
+        a, "CHAIN_NOT_ALLOWED", "chains",
+        absl::StrCat("chain ", a.chain, " is not in ", who,
+                     "'s allowed chains ", ListText(*rules.chains))));
+  }
+  if (!allowed(rules.assets, a.asset)) {
+    out.push_back(RuleViolation(
+        a, "ASSET_NOT_ALLOWED", "assets",
+        absl::StrCat("asset ", a.asset, " is not in ", who,
+                     "'s allowed assets ", ListText(*rules.assets))));
+  }
+  const std::string destination = NormalizeDestination(a.destination);
+  if (rules.destinations_allow &&
+      !allowed(rules.destinations_allow, destination)) {
+    out.push_back(RuleViolation(
+        a, "DESTINATION_NOT_ALLOWED", "destinations_allow",
+        absl::StrCat("destination ", Quote(a.destination), " is not in ", who,
+                     "'s destination allowlist")));
+  }
+  const auto& deny = policy.org.destinations_deny;
+  if (!destination.empty() &&
+      std::any_of(deny.begin(), deny.end(), [&](const std::string& d) {
+        return NormalizeDestination(d) == destination;
+      })) {
+    Violation v = RuleViolation(
+        a, "DESTINATION_DENIED", "destinations_deny",
+        absl::StrCat("destination ", Quote(a.destination), " is on org ",
+                     policy.org.id, "'s denylist"));
+    v.scope = absl::StrCat("org/", policy.org.id);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+PathLimits CollectLimits(const Policy& policy, const Agent& agent,
+                         absl::Time now) {
+  PathLimits out;
+  const std::vector<Limit>* by_scope[] = {
+      &policy.org.limits, &policy.departments.at(agent.department).limits,
+      &agent.limits};
+  for (int scope = 0; scope < 3; ++scope) {
+    for (const Limit& limit : *by_scope[scope]) {
+      LimitCheck c;
+      c.scope_index = scope;
+      c.limit_name = limit.name;
+      c.kind = limit.kind;
+      c.cap = limit.kind == Limit::Kind::kUsd ? limit.usd : limit.count;
+      c.interval = WindowAt(limit.window, now, policy.org.timezone);
+      c.calendar = limit.window.kind == Window::Kind::kCalendar;
+      out.checks.push_back(std::move(c));
+      out.limits.push_back(&limit);
+      out.longest = std::max(out.longest, limit.window.MaxLength());
+    }
+  }
+  // A cumulative tier threshold counts over its window too.
+  for (const auto* tiers :
+       {&policy.departments.at(agent.department).approvals, &agent.approvals}) {
+    if (*tiers && (*tiers)->window) {
+      out.longest = std::max(out.longest, (*tiers)->window->MaxLength());
+    }
+  }
+  return out;
+}
+
+std::vector<Violation> RefusalViolations(
+    const ReserveResult& result, const PathLimits& path, const Authorization& a,
+    const Policy& policy, const std::vector<Authorization>& awaiting) {
+  std::vector<Violation> out;
+  if (result.outcome == ReserveResult::Outcome::kFrozen) {
+    Violation v = RuleViolation(
+        a, "SCOPE_FROZEN", "frozen",
+        absl::StrCat(ScopeLabel(result.frozen_scope), " is frozen"));
+    v.scope = result.frozen_scope;
+    out.push_back(std::move(v));
+  }
+  const std::vector<std::string> scopes = ScopePath(a);
+  for (const LimitUsage& usage : result.exceeded) {
+    const LimitCheck& check = path.checks[usage.limit_index];
+    const bool usd = check.kind == Limit::Kind::kUsd;
+    const std::string& scope = scopes[check.scope_index];
+    int64_t pending = 0;
+    for (const Authorization& p : awaiting) {
+      const std::vector<std::string> under = ScopePath(p);
+      if (p.decision == Decision::kPendingApproval &&
+          p.created_at >= check.interval.start &&
+          p.created_at < check.interval.end &&
+          std::find(under.begin(), under.end(), scope) != under.end()) {
+        pending = SaturatingAdd(pending, usd ? p.amount_usd : 1);
+      }
+    }
+    out.push_back(LimitViolation(
+        scope, check, path.limits[usage.limit_index]->window, usage,
+        usd ? a.amount_usd : 1, std::min(pending, usage.used), policy));
+  }
+  return out;
+}
+
+bool Stricter(const TierChoice& x, const TierChoice& y) {
+  if (x.tier != y.tier) return x.tier > y.tier;
+  if (x.tier == Tier::kApproval) {
+    return x.config->approvals_required > y.config->approvals_required;
+  }
+  if (x.tier == Tier::kDelay) return x.config->delay > y.config->delay;
+  return false;
+}
+
+TierChoice PerTransactionTier(const Authorization& a, const Policy& policy,
+                              const Agent& agent) {
+  TierChoice best;
+  for (const auto& [index, scope, config] : TierScopes(policy, agent)) {
+    for (Tier t : kTiersStrictestFirst) {
+      std::optional<UsdMicros> above = config->per_tx.Of(t);
+      if (!above || a.amount_usd <= *above) continue;
+      TierChoice c{
+          t, config,
+          absl::StrCat(FormatUsd(a.amount_usd), " is above ", ScopeLabel(scope),
+                       " ", TierName(t), "_above_usd ", FormatUsd(*above))};
+      if (!Stricter(best, c)) best = std::move(c);
+      break;
+    }
+  }
+  return best;
+}
+
+std::vector<TierCheck> CumulativeTierChecks(const Policy& policy,
+                                            const Agent& agent, Tier current,
+                                            absl::Time now) {
+  std::vector<TierCheck> out;
+  for (const auto& [index, scope, config] : TierScopes(policy, agent)) {
+    if (!config->window) continue;
+    for (Tier t : kTiersStrictestFirst) {
+      std::optional<UsdMicros> above = config->cumulative.Of(t);
+      if (!above || t <= current) continue;
+      LimitCheck c;
+      c.scope_index = index;
+      c.limit_name = absl::StrCat("cumulative ", TierName(t), "_above_usd");
+      c.kind = Limit::Kind::kUsd;
+      c.cap = *above;
+      c.interval = WindowAt(*config->window, now, policy.org.timezone);
+      c.calendar = config->window->kind == Window::Kind::kCalendar;
+      out.push_back({t, config, scope, std::move(c)});
+    }
+  }
+  return out;
+}
+
+TierChoice CrossedTier(const TierCheck& t, int64_t used, UsdMicros amount) {
+  return {t.tier, t.config,
+          absl::StrCat(t.config->window->Describe(), " spend ", FormatUsd(used),
+                       " + ", FormatUsd(amount), " = ",
+                       SumText(Limit::Kind::kUsd, used, amount), " is above ",
+                       ScopeLabel(t.scope), " cumulative ", TierName(t.tier),
+                       "_above_usd ", FormatUsd(t.check.cap))};
+}
+
+void ApplyTier(const TierChoice& t, const Org& org, size_t limit_count,
+               absl::Time now, Authorization* a) {
+  a->status = AuthorizationStatus::kHeld;
+  a->on_expiry = org.expired_holds;
+  a->release_at = absl::InfinitePast();
+  a->approvals_required = 0;
+  a->approvers.clear();
+  switch (t.tier) {
+    case Tier::kInstant:
+    case Tier::kNotify:
+      a->decision = Decision::kAllow;
+      a->hold_expires_at = now + org.hold_ttl;
+      a->reason = AllowReason(*a, limit_count);
+      if (t.tier == Tier::kNotify)
+        absl::StrAppend(&a->reason, "; notify: ", t.why);
+      return;
+    case Tier::kDelay:
+      a->decision = Decision::kDelayed;
+      a->release_at = now + t.config->delay;
+      a->hold_expires_at = a->release_at + org.hold_ttl;
+      a->reason = absl::StrCat("DELAY agent ", a->agent_id, ": ", t.why,
+                               "; allowed at ", FormatInstant(a->release_at),
+                               " unless cancelled before");
+      return;
+    case Tier::kApproval:
+      a->decision = Decision::kPendingApproval;
+      a->hold_expires_at = now + t.config->approval_timeout;
+      // Never approved, never signed: a lapsed request frees its budget.
+      a->on_expiry = ExpiredHolds::kRelease;
+      a->approvals_required = t.config->approvals_required;
+      a->approvers = t.config->approvers;
+      a->reason = absl::StrCat(
+          "PENDING_APPROVAL agent ", a->agent_id, ": ", t.why, "; needs ",
+          a->approvals_required,
+          a->approvals_required == 1 ? " approval" : " distinct approvals",
+          " from ", ListText(a->approvers), " by ",
+          FormatInstant(a->hold_expires_at));
+      return;
+  }
+}
+
+bool MayApprove(const Authorization& a, const std::string& approver,
+                const Policy& policy) {
+  const auto& list = a.approvers;
+  if (std::find(list.begin(), list.end(), approver) != list.end()) return true;
+  if (std::find(list.begin(), list.end(), kSecondAgent) == list.end() ||
+      approver.rfind("agent/", 0) != 0) {
+    return false;
+  }
+  auto agent = policy.agents.find(approver.substr(6));
+  return agent != policy.agents.end() && agent->first != a.agent_id &&
+         agent->second.department == a.department_id;
+}
+
+absl::StatusOr<std::vector<std::string>> WalletsUnder(
+    const Policy& p, const std::string& scope) {
+  const size_t slash = scope.find('/');
+  const std::string kind = scope.substr(0, slash);
+  const std::string id =
+      slash == std::string::npos ? "" : scope.substr(slash + 1);
+  std::vector<std::string> wallets;
+  for (const auto& [wid, w] : p.wallets) {
+    const bool under =
+        (kind == "org" && id == p.org.id) || (kind == "wallet" && wid == id) ||
+        (kind == "agent" && w.agent_id == id) ||
+        (kind == "department" && p.agents.at(w.agent_id).department == id);
+    if (under) wallets.push_back(wid);
+  }
+  const bool exists = (kind == "org" && id == p.org.id) ||
+                      (kind == "department" && p.departments.contains(id)) ||
+                      (kind == "agent" && p.agents.contains(id)) ||
+                      (kind == "wallet" && p.wallets.contains(id));
+  if (!exists) {
+    return absl::NotFoundError(
+        absl::StrCat("scope: no ", scope, " in org ", p.org.id,
+                     " (use org/, department/, agent/ or wallet/)"));
+  }
+  return wallets;
+}
+
+}  // namespace warden::eval

@@ -1,0 +1,99 @@
+#ifndef WARDEN_GOVERNANCE_EVALUATION_H_
+#define WARDEN_GOVERNANCE_EVALUATION_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "governance/authorization.h"
+#include "governance/budget_store.h"
+#include "governance/policy.h"
+
+// What the engine decides, as pure functions of a policy, a request and
+// what the store answered: the rules, the limits on the request's path,
+// the approval tiers, and why a hold was refused. Nothing here reads a
+// store or the clock; the engine (engine.h) brings both.
+namespace warden::eval {
+
+// A violation of one of the agent's rules (not a limit), with the spend's
+// value as what was requested.
+Violation RuleViolation(const Authorization& a, std::string code,
+                        std::string rule, std::string message);
+
+// Rules are checked before any budget: a spend that breaks one is denied
+// without reserving anything.
+std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
+                                  const Policy& policy, bool priced);
+
+// Every limit on the path, with its window resolved at `now`.
+struct PathLimits {
+  std::vector<LimitCheck> checks;
+  std::vector<const Limit*> limits;  // Parallel to `checks`.
+  absl::Duration longest;            // The longest window, for retention.
+};
+
+PathLimits CollectLimits(const Policy& policy, const Agent& agent,
+                         absl::Time now);
+
+// Why the store refused a hold: a frozen scope, or every limit it would
+// exceed, with the figures, and how much of each limit's usage is held by
+// requests awaiting approval (from `awaiting`, for the explanation only).
+std::vector<Violation> RefusalViolations(
+    const ReserveResult& result, const PathLimits& path, const Authorization& a,
+    const Policy& policy, const std::vector<Authorization>& awaiting);
+
+// The tier a spend falls in, and why.
+struct TierChoice {
+  Tier tier = Tier::kInstant;
+  const ApprovalTiers* config = nullptr;  // Of the scope that set it.
+  std::string why;  // "$300.00 is above agent a delay_above_usd $250.00"
+};
+
+// Whether `x` asks for more than `y`: a higher tier, or at the same tier
+// more approvals or a longer delay.
+bool Stricter(const TierChoice& x, const TierChoice& y);
+
+// The strictest tier the spend's own value puts it in; on a tie the more
+// specific scope (the agent) decides.
+TierChoice PerTransactionTier(const Authorization& a, const Policy& policy,
+                              const Agent& agent);
+
+// A cumulative tier threshold, checked by the store like a limit: it is
+// passed when the window's spend plus this one exceeds it.
+struct TierCheck {
+  Tier tier;
+  const ApprovalTiers* config;
+  std::string scope;
+  LimitCheck check;
+};
+
+// The cumulative thresholds on the path above tier `current` (the others
+// cannot change the outcome).
+std::vector<TierCheck> CumulativeTierChecks(const Policy& policy,
+                                            const Agent& agent, Tier current,
+                                            absl::Time now);
+
+// The tier a crossed cumulative threshold puts the spend in, and why
+// (`used`: the window's spend before this one).
+TierChoice CrossedTier(const TierCheck& t, int64_t used, UsdMicros amount);
+
+// Shapes the (rule-abiding) record for its tier: what it decides, how long
+// its hold lasts, and why.
+void ApplyTier(const TierChoice& t, const Org& org, size_t limit_count,
+               absl::Time now, Authorization* a);
+
+// Whether `approver` may vote on `a`: listed among its approvers, or an
+// agent of its department other than the requester when "second_agent" is.
+bool MayApprove(const Authorization& a, const std::string& approver,
+                const Policy& policy);
+
+// The wallets a scope covers, or NOT_FOUND if the policy has no such scope.
+absl::StatusOr<std::vector<std::string>> WalletsUnder(const Policy& p,
+                                                      const std::string& scope);
+
+}  // namespace warden::eval
+
+#endif  // WARDEN_GOVERNANCE_EVALUATION_H_

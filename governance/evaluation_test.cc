@@ -1,0 +1,326 @@
+// The evaluation unit on its own: rules, limits, tiers and refusals as
+// functions of a parsed policy and a request, with no store and no clock.
+#include "governance/evaluation.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "governance/bundle.h"
+#include "gtest/gtest.h"
+
+namespace warden::eval {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+constexpr const char* kBundle = R"(
+org:
+  id: acme
+  timezone: America/New_York
+  hold_ttl: 10m
+  limits: [{name: monthly, usd: "50000", window: "calendar:month"}]
+  destinations_deny: ["0x000000000000000000000000000000000000dEaD"]
+departments:
+  - id: eng
+    limits: [{name: daily_budget, usd: "2000", window: "calendar:day"}]
+    approvals:
+      approval_above_usd: "800"
+      approvers: [user/carol]
+      approvals_required: 1
+  - id: ops
+agents:
+  - id: agent_a
+    department: eng
+    limits:
+      - {name: daily_max, usd: "1000", window: "rolling:24h"}
+      - {name: tx_per_hour, count: 5, window: "rolling:1h"}
+    approvals:
+      notify_above_usd: "10"
+      delay_above_usd: "100"
+      delay: 15m
+      approval_above_usd: "500"
+      approvers: [user/alice, second_agent]
+      approvals_required: 2
+      cumulative: {window: "calendar:day", delay_above_usd: "300"}
+    wallets:
+      - {id: wallet_1, vendor: local, chain: base, address: "0x01"}
+  - id: agent_b
+    department: eng
+    rules:
+      per_tx_max_usd: "200"
+      chains: [base]
+      assets: [USDC]
+      destinations_allow: ["0xAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]
+    wallets:
+      - {id: wallet_2, vendor: local, chain: ethereum, address: "0x02"}
+  - id: agent_o
+    department: ops
+    wallets:
+      - {id: wallet_3, vendor: local, chain: base, address: "0x03"}
+assets:
+  - {symbol: USDC, decimals: 6, price_usd: "1"}
+  - {symbol: ETH, decimals: 18, price_usd: "3000"}
+)";
+
+constexpr int64_t kDollar = 1'000'000;
+
+class EvaluationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<Policy> p = ParseBundle(kBundle);
+    ASSERT_TRUE(p.ok()) << p.status();
+    policy_ = *std::move(p);
+  }
+
+  Authorization Spend(const std::string& agent, const std::string& wallet,
+                      int64_t dollars, const std::string& asset = "USDC",
+                      const std::string& destination = "") const {
+    Authorization a;
+    a.id = "az_1";
+    a.org_id = "acme";
+    a.agent_id = agent;
+    a.department_id = policy_.agents.at(agent).department;
+    a.wallet_id = wallet;
+    a.chain = policy_.wallets.at(wallet).chain;
+    a.asset = asset;
+    a.destination = destination;
+    a.amount_usd = dollars * kDollar;
+    a.created_at = now_;
+    return a;
+  }
+
+  std::vector<std::string> Codes(const std::vector<Violation>& v) const {
+    std::vector<std::string> out;
+    for (const Violation& x : v) out.push_back(x.code);
+    return out;
+  }
+
+  Policy policy_;
+  // 2026-05-01 12:00 in New York.
+  const absl::Time now_ = absl::FromUnixSeconds(1777651200);
+};
+
+TEST_F(EvaluationTest, AnAgentWithoutRulesBreaksNone) {
+  const Authorization a = Spend("agent_a", "wallet_1", 5000);
+  EXPECT_THAT(CheckRules(a, policy_.agents.at("agent_a"), policy_, true),
+              IsEmpty());
+}
+
+TEST_F(EvaluationTest, EveryBrokenRuleIsReported) {
+  // Over per_tx_max, on ethereum (only base), in ETH (only USDC), to a
+  // destination off the allowlist.
+  const Authorization a = Spend("agent_b", "wallet_2", 300, "ETH", "0x1234");
+  const std::vector<Violation> v =
+      CheckRules(a, policy_.agents.at("agent_b"), policy_, true);
+  EXPECT_THAT(Codes(v),
+              ElementsAre("PER_TX_MAX", "CHAIN_NOT_ALLOWED",
+                          "ASSET_NOT_ALLOWED", "DESTINATION_NOT_ALLOWED"));
+  EXPECT_EQ(v[0].limit_usd, 200 * kDollar);
+  EXPECT_EQ(v[0].scope, "agent/agent_b");
+  EXPECT_THAT(v[1].message, HasSubstr("[base]"));
+}
+
+TEST_F(EvaluationTest, TheAllowlistComparesAddressesWithoutCase) {
+  const Authorization a = Spend("agent_b", "wallet_2", 10, "USDC",
+                                "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+  EXPECT_THAT(Codes(CheckRules(a, policy_.agents.at("agent_b"), policy_, true)),
+              ElementsAre("CHAIN_NOT_ALLOWED"));
+}
+
+TEST_F(EvaluationTest, TheOrgDenyListAppliesToEveryAgent) {
+  const Authorization a = Spend("agent_a", "wallet_1", 1, "USDC",
+                                "0x000000000000000000000000000000000000DEAD");
+  const std::vector<Violation> v =
+      CheckRules(a, policy_.agents.at("agent_a"), policy_, true);
+  ASSERT_THAT(v, SizeIs(1));
+  EXPECT_EQ(v[0].code, "DESTINATION_DENIED");
+  EXPECT_EQ(v[0].scope, "org/acme");
+}
+
+TEST_F(EvaluationTest, AnUnpricedSpendSkipsOnlyThePerTransactionCap) {
+  // Unpriced: no per-tx check on a value that does not exist; the other
+  // rules still apply (no destination is not an allowlisted one).
+  const Authorization a = Spend("agent_b", "wallet_2", 1000, "USDC");
+  EXPECT_THAT(
+      Codes(CheckRules(a, policy_.agents.at("agent_b"), policy_, false)),
+      ElementsAre("PRICE_UNAVAILABLE", "CHAIN_NOT_ALLOWED",
+                  "DESTINATION_NOT_ALLOWED"));
+}
+
+TEST_F(EvaluationTest, LimitsAreCollectedFromTheOrgDownWithTheirWindows) {
+  const PathLimits path =
+      CollectLimits(policy_, policy_.agents.at("agent_a"), now_);
+  ASSERT_THAT(path.checks, SizeIs(4));
+  EXPECT_EQ(path.checks[0].limit_name, "monthly");
+  EXPECT_EQ(path.checks[0].scope_index, 0);
+  EXPECT_TRUE(path.checks[0].calendar);
+  EXPECT_EQ(path.checks[1].limit_name, "daily_budget");
+  EXPECT_EQ(path.checks[1].scope_index, 1);
+  EXPECT_EQ(path.checks[2].limit_name, "daily_max");
+  EXPECT_EQ(path.checks[2].scope_index, 2);
+  EXPECT_FALSE(path.checks[2].calendar);
+  EXPECT_EQ(path.checks[2].interval.start, now_ - absl::Hours(24));
+  EXPECT_EQ(path.checks[3].kind, Limit::Kind::kCount);
+  EXPECT_EQ(path.checks[3].cap, 5);
+  // The New York calendar day that holds noon on May 1st.
+  const absl::TimeZone ny = policy_.org.timezone;
+  EXPECT_EQ(path.checks[1].interval.start,
+            absl::FromCivil(absl::CivilDay(2026, 5, 1), ny));
+  EXPECT_EQ(path.checks[1].interval.end,
+            absl::FromCivil(absl::CivilDay(2026, 5, 2), ny));
+  // The longest window (a month of up to 31 days), for retention.
+  EXPECT_GE(path.longest, absl::Hours(24 * 31));
+  ASSERT_THAT(path.limits, SizeIs(4));
+  EXPECT_EQ(path.limits[2]->name, "daily_max");
+}
+
+TEST_F(EvaluationTest, TheStrictestPerTransactionTierWins) {
+  const Agent& agent = policy_.agents.at("agent_a");
+  EXPECT_EQ(
+      PerTransactionTier(Spend("agent_a", "wallet_1", 5), policy_, agent).tier,
+      Tier::kInstant);
+  EXPECT_EQ(
+      PerTransactionTier(Spend("agent_a", "wallet_1", 50), policy_, agent).tier,
+      Tier::kNotify);
+  const TierChoice delay =
+      PerTransactionTier(Spend("agent_a", "wallet_1", 150), policy_, agent);
+  EXPECT_EQ(delay.tier, Tier::kDelay);
+  EXPECT_THAT(delay.why, HasSubstr("agent agent_a delay_above_usd $100.00"));
+  // $900 passes both the agent's ($500, two approvals) and the
+  // department's ($800, one) approval thresholds: two approvals is the
+  // stricter of the two.
+  const TierChoice approval =
+      PerTransactionTier(Spend("agent_a", "wallet_1", 900), policy_, agent);
+  EXPECT_EQ(approval.tier, Tier::kApproval);
+  EXPECT_EQ(approval.config->approvals_required, 2);
+}
+
+TEST_F(EvaluationTest, StricterComparesTierThenApprovalsThenDelay) {
+  ApprovalTiers one, two, short_delay, long_delay;
+  one.approvals_required = 1;
+  two.approvals_required = 2;
+  short_delay.delay = absl::Minutes(5);
+  long_delay.delay = absl::Minutes(50);
+  const TierChoice instant;
+  EXPECT_TRUE(Stricter({Tier::kNotify, &one, ""}, instant));
+  EXPECT_FALSE(Stricter(instant, {Tier::kNotify, &one, ""}));
+  EXPECT_TRUE(
+      Stricter({Tier::kApproval, &two, ""}, {Tier::kApproval, &one, ""}));
+  EXPECT_TRUE(Stricter({Tier::kDelay, &long_delay, ""},
+                       {Tier::kDelay, &short_delay, ""}));
+  EXPECT_FALSE(Stricter({Tier::kDelay, &short_delay, ""},
+                        {Tier::kDelay, &short_delay, ""}));
+}
+
+TEST_F(EvaluationTest, OnlyCumulativeTiersAboveTheCurrentOneAreChecked) {
+  const Agent& agent = policy_.agents.at("agent_a");
+  const std::vector<TierCheck> from_instant =
+      CumulativeTierChecks(policy_, agent, Tier::kInstant, now_);
+  ASSERT_THAT(from_instant, SizeIs(1));
+  EXPECT_EQ(from_instant[0].tier, Tier::kDelay);
+  EXPECT_EQ(from_instant[0].check.cap, 300 * kDollar);
+  EXPECT_EQ(from_instant[0].check.scope_index, 2);
+  EXPECT_TRUE(from_instant[0].check.calendar);
+  EXPECT_THAT(CumulativeTierChecks(policy_, agent, Tier::kDelay, now_),
+              IsEmpty());
+  const TierChoice crossed =
+      CrossedTier(from_instant[0], 250 * kDollar, 60 * kDollar);
+  EXPECT_EQ(crossed.tier, Tier::kDelay);
+  EXPECT_THAT(crossed.why, HasSubstr("$250.00 + $60.00 = $310.00"));
+}
+
+TEST_F(EvaluationTest, EachTierShapesTheRecord) {
+  const Agent& agent = policy_.agents.at("agent_a");
+  Authorization allow = Spend("agent_a", "wallet_1", 5);
+  ApplyTier(PerTransactionTier(allow, policy_, agent), policy_.org, 4, now_,
+            &allow);
+  EXPECT_EQ(allow.decision, Decision::kAllow);
+  EXPECT_EQ(allow.status, AuthorizationStatus::kHeld);
+  EXPECT_EQ(allow.hold_expires_at, now_ + absl::Minutes(10));
+
+  Authorization delayed = Spend("agent_a", "wallet_1", 150);
+  ApplyTier(PerTransactionTier(delayed, policy_, agent), policy_.org, 4, now_,
+            &delayed);
+  EXPECT_EQ(delayed.decision, Decision::kDelayed);
+  EXPECT_EQ(delayed.release_at, now_ + absl::Minutes(15));
+  EXPECT_EQ(delayed.hold_expires_at, now_ + absl::Minutes(25));
+  EXPECT_THAT(delayed.reason, HasSubstr("allowed at 2026-05-01T16:15:00Z"));
+
+  Authorization pending = Spend("agent_a", "wallet_1", 900);
+  ApplyTier(PerTransactionTier(pending, policy_, agent), policy_.org, 4, now_,
+            &pending);
+  EXPECT_EQ(pending.decision, Decision::kPendingApproval);
+  EXPECT_EQ(pending.approvals_required, 2);
+  EXPECT_THAT(pending.approvers, ElementsAre("user/alice", "second_agent"));
+  // An approval that never comes frees its budget.
+  EXPECT_EQ(pending.on_expiry, ExpiredHolds::kRelease);
+  EXPECT_EQ(pending.hold_expires_at, now_ + absl::Hours(1));
+}
+
+TEST_F(EvaluationTest, WhoMayApprove) {
+  Authorization a = Spend("agent_a", "wallet_1", 900);
+  a.approvers = {"user/alice", "second_agent"};
+  EXPECT_TRUE(MayApprove(a, "user/alice", policy_));
+  EXPECT_FALSE(MayApprove(a, "user/mallory", policy_));
+  // second_agent: another agent of the same department, never the
+  // requester, never an agent of another department.
+  EXPECT_TRUE(MayApprove(a, "agent/agent_b", policy_));
+  EXPECT_FALSE(MayApprove(a, "agent/agent_a", policy_));
+  EXPECT_FALSE(MayApprove(a, "agent/agent_o", policy_));
+  EXPECT_FALSE(MayApprove(a, "agent/nobody", policy_));
+  a.approvers = {"user/alice"};
+  EXPECT_FALSE(MayApprove(a, "agent/agent_b", policy_));
+}
+
+TEST_F(EvaluationTest, WalletsUnderEachKindOfScope) {
+  EXPECT_THAT(*WalletsUnder(policy_, "org/acme"),
+              ElementsAre("wallet_1", "wallet_2", "wallet_3"));
+  EXPECT_THAT(*WalletsUnder(policy_, "department/eng"),
+              ElementsAre("wallet_1", "wallet_2"));
+  EXPECT_THAT(*WalletsUnder(policy_, "agent/agent_o"), ElementsAre("wallet_3"));
+  EXPECT_THAT(*WalletsUnder(policy_, "wallet/wallet_2"),
+              ElementsAre("wallet_2"));
+  for (const char* missing : {"org/other", "department/none", "agent/none",
+                              "wallet/none", "team/x", "agent_a", ""}) {
+    absl::StatusOr<std::vector<std::string>> w = WalletsUnder(policy_, missing);
+    EXPECT_TRUE(absl::IsNotFound(w.status())) << missing;
+  }
+}
+
+TEST_F(EvaluationTest, ARefusalNamesTheFrozenScopeAndEachExceededLimit) {
+  const Authorization a = Spend("agent_a", "wallet_1", 700);
+  const PathLimits path =
+      CollectLimits(policy_, policy_.agents.at("agent_a"), now_);
+  ReserveResult frozen;
+  frozen.outcome = ReserveResult::Outcome::kFrozen;
+  frozen.frozen_scope = "department/eng";
+  const std::vector<Violation> f =
+      RefusalViolations(frozen, path, a, policy_, {});
+  ASSERT_THAT(f, SizeIs(1));
+  EXPECT_EQ(f[0].code, "SCOPE_FROZEN");
+  EXPECT_EQ(f[0].scope, "department/eng");
+
+  // daily_max (index 2) holds $600, of which $200 awaits approval.
+  ReserveResult over;
+  over.outcome = ReserveResult::Outcome::kOverLimit;
+  over.exceeded = {LimitUsage{2, 600 * kDollar}};
+  Authorization waiting = Spend("agent_a", "wallet_1", 200);
+  waiting.decision = Decision::kPendingApproval;
+  Authorization elsewhere = Spend("agent_o", "wallet_3", 300);
+  elsewhere.decision = Decision::kPendingApproval;
+  const std::vector<Violation> v =
+      RefusalViolations(over, path, a, policy_, {waiting, elsewhere});
+  ASSERT_THAT(v, SizeIs(1));
+  EXPECT_EQ(v[0].scope, "agent/agent_a");
+  EXPECT_EQ(v[0].limit, "daily_max");
+  EXPECT_EQ(v[0].pending, "200.00");
+  EXPECT_THAT(v[0].message, HasSubstr("$600.00"));
+}
+
+}  // namespace
+}  // namespace warden::eval

@@ -1,0 +1,102 @@
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "governance/engine.h"
+#include "governance/explain.h"
+#include "governance/quote.h"
+#include "governance/status_macros.h"
+
+// Recovery: what a store that lost its state (a Redis flush) needs
+// rebuilt, how long records must be kept for that, and the sweep that
+// moves expired holds.
+namespace warden {
+
+absl::Duration RecordRetention(const Policy& p) {
+  absl::Duration longest;
+  auto scan = [&](const std::vector<Limit>& limits) {
+    for (const Limit& l : limits) {
+      longest = std::max(longest, l.window.MaxLength());
+    }
+  };
+  scan(p.org.limits);
+  for (const auto& [id, d] : p.departments) scan(d.limits);
+  for (const auto& [id, a] : p.agents) scan(a.limits);
+  // A delayed or approved hold can start its TTL that much later; a
+  // cumulative tier threshold counts over its own window.
+  absl::Duration wait;
+  auto waits = [&](const std::optional<ApprovalTiers>& t) {
+    if (!t) return;
+    wait = std::max({wait, t->delay, t->approval_timeout});
+    if (t->window) longest = std::max(longest, t->window->MaxLength());
+  };
+  for (const auto& [id, d] : p.departments) waits(d.approvals);
+  for (const auto& [id, a] : p.agents) waits(a.approvals);
+  return longest + wait + p.org.hold_ttl + kIdempotencyRetention;
+}
+
+absl::StatusOr<size_t> Engine::EnsureReady() {
+  WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> orgs, config_->Orgs());
+  size_t restored = 0;
+  for (const std::string& org : orgs) {
+    WARDEN_ASSIGN_OR_RETURN(bool ready, budgets_->IsReady(org));
+    if (ready) continue;
+    WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
+                            config_->Active(org));
+    WARDEN_ASSIGN_OR_RETURN(std::vector<FrozenScope> frozen,
+                            freezes_->List(org));
+    for (const FrozenScope& f : frozen) {
+      WARDEN_RETURN_IF_ERROR(budgets_->SetFrozen(org, f.scope, true));
+    }
+    if (hooks_.history != nullptr) {
+      const absl::Duration retention = RecordRetention(*policy);
+      WARDEN_RETURN_IF_ERROR(hooks_.history->LatestAuthorizations(
+          org, clock_->Now() - retention, [&](const Authorization& a) {
+            ++restored;
+            return budgets_->Restore(a, a.created_at + retention,
+                                     policy->org.timezone);
+          }));
+    }
+    WARDEN_RETURN_IF_ERROR(budgets_->MarkReady(org));
+  }
+  return restored;
+}
+
+absl::Status Engine::SyncFrozen() {
+  WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> orgs, config_->Orgs());
+  for (const std::string& org : orgs) {
+    WARDEN_ASSIGN_OR_RETURN(std::vector<FrozenScope> frozen,
+                            freezes_->List(org));
+    for (const FrozenScope& f : frozen) {
+      WARDEN_RETURN_IF_ERROR(budgets_->SetFrozen(org, f.scope, true));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> Engine::SweepExpired() {
+  WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> orgs, config_->Orgs());
+  size_t total = 0;
+  for (const std::string& org : orgs) {
+    WARDEN_ASSIGN_OR_RETURN(
+        std::vector<Authorization> expired,
+        budgets_->ExpireDue(org, clock_->Now(), kExpireBatchMax));
+    for (const Authorization& a : expired) {
+      WARDEN_RETURN_IF_ERROR(AuditTransition(
+          AuditEvent::Type::kAuthorizationExpired, a, "system"));
+      if (a.decision == Decision::kPendingApproval) {
+        Notify("approval.expired", a, "system",
+               absl::StrCat(a.id, " expired with ", a.Approvals(), " of ",
+                            a.approvals_required,
+                            " approvals; its reservation is released"));
+      }
+    }
+    total += expired.size();
+  }
+  return total;
+}
+
+}  // namespace warden
