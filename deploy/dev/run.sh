@@ -21,8 +21,7 @@ build="${WARDEN_BUILD_DIR:-build/run}"
 # WARDEN_SKIP_BUILD=1 uses binaries already in WARDEN_BUILD_DIR (tests).
 if [ "${WARDEN_SKIP_BUILD:-0}" != "1" ]; then
   bash deploy/dev/install-deps.sh
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DWARDEN_WERROR=OFF >/dev/null
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$build" -j "$(nproc)" --target wardend wardenctl
 fi
 bundle="${WARDEN_BUNDLE:-deploy/examples/acme.yaml}"
