@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The Helm chart, rendered with Go's text/template and sprig (the engine
-# Helm uses) by tests/helm/render.go, since there is no helm binary here:
+# The Helm chart: linted and rendered by the real Helm, then rendered with
+# Go's text/template and sprig (the engine Helm uses) by
+# tests/helm/render.go, which also runs the structural checks:
 #   - the default values, the production example, 1 and 2 replicas, TLS off
 #     and autoscaling render, pass the structural checks (render.go lists
 #     them: schema, comments, selectors, probes, disruption budget,
@@ -24,6 +25,25 @@ GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$build/go-cache" \
   go build -o "$out/render" "$src/tests/helm/render.go"
 
 chart="$src/helm/warden"
+
+# The real Helm (deploy/dev/install-tools.sh): the chart lints strictly,
+# and renders with the default values and with each example; Helm itself
+# refuses values its schema does not allow.
+helm="$src/.tools/helm/helm"
+"$helm" lint --strict "$chart"
+for values in "" "$chart"/examples/*.yaml; do
+  echo "== helm template ${values:-default values}"
+  "$helm" template warden "$chart" ${values:+-f "$values"} \
+    > "$out/helm.yaml"
+  grep -q '^kind: Deployment$' "$out/helm.yaml"
+done
+printf 'replicaCont: 3\n' > "$out/helm-typo.yaml"
+if "$helm" template warden "$chart" -f "$out/helm-typo.yaml" \
+     > /dev/null 2> "$out/helm-err.txt"; then
+  echo "FAIL: helm rendered values with a misspelt key" >&2
+  exit 1
+fi
+grep -q "additional properties 'replicaCont' not allowed" "$out/helm-err.txt"
 
 # The vendor secrets the pod mounts from adapters.existingSecret: stand-ins
 # here, so that --check-config can read them.
