@@ -4,6 +4,7 @@
 #include <sys/time.h>
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -183,22 +184,32 @@ RedisClient::Connect() {
     }
   }
   {
-    // Redis's clock, for ScriptDeadlineMicros.
-    const absl::Time sent = absl::Now();
-    auto* r = static_cast<redisReply*>(redisCommand(c->ctx, "TIME"));
-    const absl::Time received = absl::Now();
-    if (r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-        r->element[0]->type == REDIS_REPLY_STRING &&
-        r->element[1]->type == REDIS_REPLY_STRING) {
+    // Redis's clock, for ScriptDeadlineMicros. Redis read its clock at some
+    // local instant between `sent` and `received`, so the offset is at
+    // least (its time - received): that lower bound, the tightest of three
+    // readings, makes the deadline early rather than late however long
+    // this thread waited to send or to be scheduled (a late deadline would
+    // let a script that ran after the client gave up take effect).
+    std::optional<int64_t> offset;
+    for (int i = 0; i < 3; ++i) {
+      auto* r = static_cast<redisReply*>(redisCommand(c->ctx, "TIME"));
+      const absl::Time received = absl::Now();
       int64_t seconds = 0, micros = 0;
-      if (absl::SimpleAtoi(r->element[0]->str, &seconds) &&
+      if (r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+          r->element[0]->type == REDIS_REPLY_STRING &&
+          r->element[1]->type == REDIS_REPLY_STRING &&
+          absl::SimpleAtoi(r->element[0]->str, &seconds) &&
           absl::SimpleAtoi(r->element[1]->str, &micros)) {
-        const int64_t middle = absl::ToUnixMicros(sent + (received - sent) / 2);
-        clock_offset_us_ = seconds * 1'000'000 + micros - middle;
-        clock_known_ = true;
+        const int64_t lower =
+            seconds * 1'000'000 + micros - absl::ToUnixMicros(received);
+        offset = std::max(offset.value_or(lower), lower);
       }
+      if (r != nullptr) freeReplyObject(r);
     }
-    if (r != nullptr) freeReplyObject(r);
+    if (offset) {
+      clock_offset_us_ = *offset;
+      clock_known_ = true;
+    }
   }
   if (options_.db != 0) {
     auto* r = static_cast<redisReply*>(
