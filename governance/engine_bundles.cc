@@ -5,8 +5,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "governance/engine.h"
 #include "governance/bundle.h"
+#include "governance/engine.h"
 #include "governance/engine_internal.h"
 #include "governance/explain.h"
 #include "governance/quote.h"

@@ -1,4 +1,3 @@
-#include "governance/audit_codec.h"
 #include "governance/memory/file_audit_log.h"
 
 #include <fcntl.h>
@@ -13,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "governance/audit_chain.h"
+#include "governance/audit_codec.h"
 #include "governance/telemetry.h"
 #include "nlohmann/json.hpp"
 

@@ -1,4 +1,3 @@
-#include "governance/audit_codec.h"
 #include "governance/postgres/postgres_audit_log.h"
 
 #include <unistd.h>
@@ -11,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "governance/audit_codec.h"
 #include "governance/postgres/pg.h"
 #include "governance/status_macros.h"
 #include "governance/telemetry.h"

@@ -1,10 +1,10 @@
-#include "governance/audit_codec.h"
 #include "governance/postgres/postgres_audit_reader.h"
 
 #include <algorithm>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "governance/audit_codec.h"
 #include "governance/audit_log.h"
 #include "governance/postgres/pg.h"
 #include "governance/postgres/postgres_audit_log.h"

@@ -1,4 +1,3 @@
-#include "governance/audit_codec.h"
 #include "governance/redis/redis_budget_store.h"
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
+#include "governance/audit_codec.h"
 #include "governance/audit_log.h"
 #include "governance/redis/redis_scripts.h"
 #include "governance/status_macros.h"

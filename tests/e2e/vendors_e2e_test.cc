@@ -96,8 +96,7 @@ class VendorsE2eTest : public ::testing::Test {
     ASSERT_TRUE(mm_->PrepareHome(mm_home_).ok());
 
     // Privy wallets have an owner: every write is signed with its key.
-    absl::StatusOr<http::SigningKey> owner =
-        http::SigningKey::GenerateP256();
+    absl::StatusOr<http::SigningKey> owner = http::SigningKey::GenerateP256();
     ASSERT_TRUE(owner.ok());
     for (const char* id : {"trader_privy", "rogue_privy"}) {
       privy_->AddWallet({.id = absl::StrCat("pw_", id),

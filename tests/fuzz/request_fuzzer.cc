@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
-#include "governance/audit_codec.h"
 #include "governance/address.h"
+#include "governance/audit_codec.h"
 #include "governance/audit_log.h"
 #include "governance/credentials.h"
 #include "governance/engine.h"

@@ -10,8 +10,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "governance/audit_codec.h"
 #include "governance/audit_chain.h"
+#include "governance/audit_codec.h"
 
 namespace warden::sim {
 

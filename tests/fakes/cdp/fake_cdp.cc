@@ -63,15 +63,14 @@ std::string Rfc3339(absl::Time t) {
 }
 
 std::string ErrorBody(const std::string& type, const std::string& message) {
-  return json{
-      {"errorType", type},
-      {"errorMessage", message},
-      {"correlationId",
-       absl::StrReplaceAll(http::UuidV4(), {{"-", ""}}).substr(0, 16)},
-      {"errorLink",
-       absl::StrCat("https://docs.cdp.coinbase.com/api-reference/v2/"
-                    "errors#",
-                    type)}}
+  return json{{"errorType", type},
+              {"errorMessage", message},
+              {"correlationId",
+               absl::StrReplaceAll(http::UuidV4(), {{"-", ""}}).substr(0, 16)},
+              {"errorLink",
+               absl::StrCat("https://docs.cdp.coinbase.com/api-reference/v2/"
+                            "errors#",
+                            type)}}
       .dump();
 }
 
@@ -873,9 +872,9 @@ absl::StatusOr<FakeCdp::LedgerEntry> FakeCdp::Accept(
   e.direct = direct;
   e.sent_at = absl::Now();
   e.hash = absl::StrCat(
-      "0x", http::Sha256Hex(absl::StrCat(from, "/", network, "/", e.nonce,
-                                           "/", to, "/", Decimal(value), "/",
-                                           absl::BytesToHexString(data))));
+      "0x", http::Sha256Hex(absl::StrCat(from, "/", network, "/", e.nonce, "/",
+                                         to, "/", Decimal(value), "/",
+                                         absl::BytesToHexString(data))));
   if (options_.auto_confirm) {
     e.state = TxState::kConfirmed;
     e.mined_at = e.sent_at;

@@ -279,9 +279,9 @@ void FakeMetaMask::InjectFault(Fault fault, const std::string& command,
 }
 
 std::string FakeMetaMask::NewHash() {
-  return absl::StrCat("0x", http::Sha256Hex(absl::StrCat(
-                                "fake-metamask-tx-", ++hash_counter_, "-",
-                                absl::ToUnixNanos(absl::Now()))));
+  return absl::StrCat(
+      "0x", http::Sha256Hex(absl::StrCat("fake-metamask-tx-", ++hash_counter_,
+                                         "-", absl::ToUnixNanos(absl::Now()))));
 }
 
 absl::uint128 FakeMetaMask::Outflow24h(const std::string& address) const {

@@ -13,8 +13,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "adapters/evm/evm.h"
 #include "adapters/evm/chains.h"
+#include "adapters/evm/evm.h"
 #include "adapters/http/signing.h"
 #include "httplib.h"
 
