@@ -1,5 +1,6 @@
 #include "governance/audit_event.h"
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +36,20 @@ AuditEvent AuditEvent::ForReason(Type type, absl::Time time, std::string org_id,
                                  std::string actor, std::string reason) {
   return ForScope(type, time, std::move(org_id), std::move(actor), "",
                   std::move(reason));
+}
+
+AuditEvent AuditEvent::ForVendorFreeze(absl::Time time, std::string org_id,
+                                       std::string actor,
+                                       const std::string& wallet_id,
+                                       std::string reason,
+                                       std::optional<bool> vendor_frozen,
+                                       std::string vendor_restore) {
+  AuditEvent e =
+      ForScope(Type::kVendorFreeze, time, std::move(org_id), std::move(actor),
+               "wallet/" + wallet_id, std::move(reason));
+  e.vendor_frozen = vendor_frozen;
+  e.vendor_restore = std::move(vendor_restore);
+  return e;
 }
 
 AuditEvent AuditEvent::ForBundle(absl::Time time, std::string org_id,

@@ -78,6 +78,13 @@ struct AuditEvent {
   // kTokenRevoked, kOperationUpdated, kReconcileFinding.
   static AuditEvent ForReason(Type type, absl::Time time, std::string org_id,
                               std::string actor, std::string reason);
+  // kVendorFreeze for `wallet_id`, with the vendor call's outcome.
+  static AuditEvent ForVendorFreeze(absl::Time time, std::string org_id,
+                                    std::string actor,
+                                    const std::string& wallet_id,
+                                    std::string reason,
+                                    std::optional<bool> vendor_frozen,
+                                    std::string vendor_restore);
   // kBundleApplied.
   static AuditEvent ForBundle(absl::Time time, std::string org_id,
                               std::string actor, int64_t version,

@@ -1,3 +1,5 @@
+// Approvals: listing what awaits a vote, and the votes themselves.
+
 #include <algorithm>
 #include <string>
 #include <utility>
@@ -12,7 +14,6 @@
 #include "governance/quote.h"
 #include "governance/status_macros.h"
 
-// Approvals: listing what awaits a vote, and the votes themselves.
 namespace warden {
 
 using engine_internal::CheckLength;

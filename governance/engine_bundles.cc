@@ -1,3 +1,5 @@
+// Policy bundles: applying, rolling back and reading versions.
+
 #include <algorithm>
 #include <string>
 #include <utility>
@@ -12,7 +14,6 @@
 #include "governance/quote.h"
 #include "governance/status_macros.h"
 
-// Policy bundles: applying, rolling back and reading versions.
 namespace warden {
 
 using engine_internal::FieldError;

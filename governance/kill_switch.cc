@@ -1,4 +1,8 @@
+// The kill switch: freezing and unfreezing scopes (in the stores and at
+// the wallets' vendors), decommissioning agents, retiring addresses.
+
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,8 +17,6 @@
 #include "governance/quote.h"
 #include "governance/status_macros.h"
 
-// The kill switch: freezing and unfreezing scopes (in the stores and at
-// the wallets' vendors), decommissioning agents, retiring addresses.
 namespace warden {
 
 using engine_internal::FieldError;
@@ -111,11 +113,9 @@ void Engine::FreezeAtVendors(const Policy& policy,
   for (const std::string& id : wallets) {
     const Wallet& wallet = policy.wallets.at(id);
     VendorFreezeResult r{.wallet_id = id, .vendor = wallet.vendor};
-    AuditEvent event;
-    event.type = AuditEvent::Type::kVendorFreeze;
-    event.org_id = org;
-    event.actor = actor;
-    event.scope = absl::StrCat("wallet/", id);
+    // Set when the vendor call succeeded (see AuditEvent::vendor_frozen).
+    std::optional<bool> vendor_frozen;
+    std::string vendor_restore;
     // What Warden recorded when it froze the wallet there: a freeze already
     // in place is not taken again (it would record the frozen state as the
     // one to restore), and an unfreeze puts back what it recorded.
@@ -146,14 +146,14 @@ void Engine::FreezeAtVendors(const Policy& policy,
               "the vendor cannot refuse: every spend now waits for the "
               "wallet owner's approval";
         }
-        event.vendor_frozen = true;
-        event.vendor_restore = done->restore;
+        vendor_frozen = true;
+        vendor_restore = done->restore;
       }
     } else if (st.ok()) {
       st = hooks_.vendor_freezer->Unfreeze(
           wallet, recorded->has_value() ? (*recorded)->restore : "", reason);
       if (st.ok()) st = freezes_->ClearVendorFrozen(org, id);
-      if (st.ok()) event.vendor_frozen = false;
+      if (st.ok()) vendor_frozen = false;
     }
     if (!st.ok()) {
       r.outcome = absl::IsUnimplemented(st)
@@ -161,11 +161,12 @@ void Engine::FreezeAtVendors(const Policy& policy,
                       : VendorFreezeResult::Outcome::kFailed;
       r.reason = std::string(st.message());
     }
-    event.time = clock_->Now();
-    event.reason =
+    const AuditEvent event = AuditEvent::ForVendorFreeze(
+        clock_->Now(), org, actor, id,
         absl::StrCat("wallet/", id, " ", frozen ? "freeze" : "unfreeze", " at ",
                      wallet.vendor, ": ", VendorFreezeOutcomeName(r.outcome),
-                     r.reason.empty() ? "" : ": ", r.reason, " (", reason, ")");
+                     r.reason.empty() ? "" : ": ", r.reason, " (", reason, ")"),
+        vendor_frozen, std::move(vendor_restore));
     if (absl::Status logged = audit_->Append(event); !logged.ok()) {
       // Warden's own freeze is recorded; say that this step's record is not.
       absl::StrAppend(&r.reason, r.reason.empty() ? "" : "; ",

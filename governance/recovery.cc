@@ -1,3 +1,7 @@
+// Recovery: what a store that lost its state (a Redis flush) needs
+// rebuilt, how long records must be kept for that, and the sweep that
+// moves expired holds.
+
 #include <algorithm>
 #include <string>
 #include <utility>
@@ -10,9 +14,6 @@
 #include "governance/quote.h"
 #include "governance/status_macros.h"
 
-// Recovery: what a store that lost its state (a Redis flush) needs
-// rebuilt, how long records must be kept for that, and the sweep that
-// moves expired holds.
 namespace warden {
 
 absl::Duration RecordRetention(const Policy& p) {
