@@ -58,16 +58,13 @@ Address AddressOf(const secp256k1_pubkey& pub) {
 }  // namespace
 
 absl::StatusOr<Address> ParseAddress(absl::string_view text) {
-  std::string bytes;
   if (text.size() != 42 || text.substr(0, 2) != "0x" ||
-      !std::all_of(text.begin() + 2, text.end(), [](char c) {
-        return absl::ascii_isxdigit(static_cast<unsigned char>(c));
-      })) {
+      !IsHexDigits(text.substr(2))) {
     return absl::InvalidArgumentError(
         absl::StrCat("address: \"", absl::CHexEscape(text.substr(0, 64)),
                      "\" is not 0x and 40 hex digits"));
   }
-  bytes = absl::HexStringToBytes(text.substr(2));
+  const std::string bytes = absl::HexStringToBytes(text.substr(2));
   Address a;
   std::copy(bytes.begin(), bytes.end(), a.begin());
   return a;

@@ -113,5 +113,42 @@ TEST(EvmTest, Erc20TransferCalldata) {
   EXPECT_FALSE(ParseAddress("0xzz00000000000000000000000000000000000000").ok());
 }
 
+// A spend as a call on chain: the native coin carries the amount and the
+// caller's calldata; a token is transfer(destination, amount) to its
+// contract with no value. Each bad field is named.
+TEST(EvmTest, ResolveTransfer) {
+  const std::string to = "0x00000000000000000000000000000000000000Ff";
+  const std::string token = "0x1111111111111111111111111111111111111111";
+  const absl::uint128 max = absl::Uint128Max();
+
+  absl::StatusOr<Call> native = ResolveTransfer(to, "", max, B("abcd"));
+  ASSERT_TRUE(native.ok()) << native.status();
+  EXPECT_EQ(Hex(native->to), "0x00000000000000000000000000000000000000ff");
+  EXPECT_EQ(native->value, max);
+  EXPECT_EQ(H(native->data), "abcd");
+
+  absl::StatusOr<Call> erc20 = ResolveTransfer(to, token, max, "");
+  ASSERT_TRUE(erc20.ok()) << erc20.status();
+  EXPECT_EQ(Hex(erc20->to), token);
+  EXPECT_EQ(erc20->value, 0);
+  EXPECT_EQ(erc20->data, TransferCalldata(*ParseAddress(to), max));
+
+  auto error = [](const absl::StatusOr<Call>& c) {
+    EXPECT_TRUE(absl::IsInvalidArgument(c.status())) << c.status();
+    return std::string(c.status().message());
+  };
+  EXPECT_THAT(error(ResolveTransfer(token, token, 1, "x")),
+              ::testing::StartsWith("data: "));
+  EXPECT_THAT(error(ResolveTransfer("0x12", "", 1, "")),
+              ::testing::StartsWith("destination: "));
+  EXPECT_THAT(error(ResolveTransfer(to, "So1", 1, "")),
+              ::testing::StartsWith("token_contract: "));
+  // A huge or binary field is quoted bounded and escaped.
+  const std::string huge(1 << 20, '\x01');
+  const std::string message = error(ResolveTransfer(huge, "", 1, ""));
+  EXPECT_LT(message.size(), 400u);
+  EXPECT_EQ(message.find('\x01'), std::string::npos);
+}
+
 }  // namespace
 }  // namespace warden::evm
