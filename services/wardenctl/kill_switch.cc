@@ -1,0 +1,125 @@
+// wardenctl freeze | unfreeze | decommission: the kill switch.
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "services/wardenctl/cli.h"
+#include "warden/v1/admin.grpc.pb.h"
+
+namespace warden::wardenctl {
+namespace {
+
+void PrintFreeze(const v1::FreezeResponse& response, bool unfreeze, bool json) {
+  auto outcome = [](const v1::VendorFreeze& v) {
+    return absl::AsciiStrToLower(v1::VendorFreeze::Outcome_Name(v.outcome()));
+  };
+  if (json) {
+    Json vendors = Json::array();
+    for (const v1::VendorFreeze& v : response.vendor_results()) {
+      vendors.push_back({{"wallet_id", v.wallet_id()},
+                         {"vendor", v.vendor()},
+                         {"outcome", outcome(v)},
+                         {"reason", v.reason()}});
+    }
+    std::cout << Json{{"scope", response.scope()},
+                      {"wallets_frozen", response.wallets_frozen()},
+                      {"holds_voided", response.holds_voided()},
+                      {"vendors", vendors}}
+                     .dump()
+              << "\n";
+    return;
+  }
+  std::cout << (unfreeze ? "unfroze " : "froze ") << response.scope() << ": "
+            << response.wallets_frozen() << " wallets, "
+            << response.holds_voided() << " holds voided\n";
+  for (const v1::VendorFreeze& v : response.vendor_results()) {
+    std::cout << "  wallet/" << v.wallet_id() << " at " << v.vendor() << ": "
+              << outcome(v) << (v.reason().empty() ? "" : ": ") << v.reason()
+              << "\n";
+  }
+}
+
+// ScopeRef is a oneof: the options fill these, and the request is built
+// after parsing.
+struct ScopeFlags {
+  std::string agent, department, wallet, reason;
+  bool org = false;
+};
+
+int FreezeOrUnfreeze(const Globals& g, const ScopeFlags& f, bool freeze) {
+  auto channel = Connect(g);
+  if (channel == nullptr) return kUsage;
+  grpc::ClientContext context;
+  PrepareContext(g, &context);
+  v1::FreezeScopeRequest request;
+  request.set_org_id(g.org);
+  request.set_reason(f.reason);
+  v1::ScopeRef* scope = request.mutable_scope();
+  if (f.org) scope->set_org(true);
+  if (!f.agent.empty()) scope->set_agent_id(f.agent);
+  if (!f.department.empty()) scope->set_department_id(f.department);
+  if (!f.wallet.empty()) scope->set_wallet_id(f.wallet);
+  auto admin = v1::AdminService::NewStub(channel);
+  v1::FreezeResponse response;
+  grpc::Status status =
+      freeze ? admin->FreezeScope(&context, request, &response)
+             : admin->UnfreezeScope(&context, request, &response);
+  if (!status.ok()) return Fail(status);
+  PrintFreeze(response, !freeze, g.json);
+  return 0;
+}
+
+int Decommission(const Globals& g, v1::DecommissionAgentRequest request) {
+  auto channel = Connect(g);
+  if (channel == nullptr) return kUsage;
+  grpc::ClientContext context;
+  PrepareContext(g, &context);
+  request.set_org_id(g.org);
+  v1::FreezeResponse response;
+  grpc::Status status = v1::AdminService::NewStub(channel)->DecommissionAgent(
+      &context, request, &response);
+  if (!status.ok()) return Fail(status);
+  PrintFreeze(response, false, g.json);
+  return 0;
+}
+
+}  // namespace
+
+void AddKillSwitchCommands(CLI::App& app, const Globals& g,
+                           Commands& commands) {
+  auto decommission = std::make_shared<v1::DecommissionAgentRequest>();
+  CLI::App* decommission_cmd = app.add_subcommand(
+      "decommission", "Retire an agent for good: it and all its wallets");
+  decommission_cmd->add_option("agent", *decommission->mutable_agent_id())
+      ->required();
+  decommission_cmd->add_option("--reason", *decommission->mutable_reason())
+      ->required();
+  commands.Add(decommission_cmd,
+               "wardenctl decommission procurement_bot --reason \"key "
+               "leaked\"",
+               [&g, decommission] { return Decommission(g, *decommission); });
+
+  for (const bool freeze : {true, false}) {
+    auto flags = std::make_shared<ScopeFlags>();
+    CLI::App* cmd = freeze ? app.add_subcommand(
+                                 "freeze", "Stop all spend under a scope now")
+                           : app.add_subcommand("unfreeze", "Lift a freeze");
+    auto* group = cmd->add_option_group("scope");
+    group->add_option("--agent", flags->agent);
+    group->add_option("--department", flags->department);
+    group->add_option("--wallet", flags->wallet);
+    group->add_flag("--org", flags->org, "the whole org (emergency stop)");
+    group->require_option(1);
+    cmd->add_option("--reason", flags->reason)->required();
+    commands.Add(
+        cmd,
+        freeze ? "wardenctl freeze --agent procurement_bot --reason "
+                 "\"unusual spend\""
+               : "wardenctl unfreeze --agent procurement_bot "
+                 "--reason \"reviewed\"",
+        [&g, flags, freeze] { return FreezeOrUnfreeze(g, *flags, freeze); });
+  }
+}
+
+}  // namespace warden::wardenctl
