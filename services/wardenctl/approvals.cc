@@ -10,49 +10,39 @@ namespace warden::wardenctl {
 namespace {
 
 int List(const Globals& g) {
-  auto channel = Connect(g);
-  if (channel == nullptr) return kUsage;
-  grpc::ClientContext context;
-  PrepareContext(g, &context);
   v1::ListPendingApprovalsRequest request;
   request.set_org_id(g.org);
-  v1::ListPendingApprovalsResponse response;
-  grpc::Status status =
-      v1::AdminService::NewStub(channel)->ListPendingApprovals(
-          &context, request, &response);
-  if (!status.ok()) return Fail(status);
-  for (const v1::Authorization& a : response.approvals()) {
-    PrintAuthorization(a, g.json);
-  }
-  if (!g.json && response.approvals().empty()) {
-    std::cout << "nothing awaits approval\n";
-  }
-  return 0;
+  return Unary(g, &v1::AdminService::Stub::ListPendingApprovals, request,
+               [&g](const v1::ListPendingApprovalsResponse& response) {
+                 for (const v1::Authorization& a : response.approvals()) {
+                   PrintAuthorization(a, g.json);
+                 }
+                 if (!g.json && response.approvals().empty()) {
+                   std::cout << "nothing awaits approval\n";
+                 }
+                 return 0;
+               });
 }
 
 int Answer(const Globals& g, v1::ApprovalRequest request, bool approve) {
-  auto channel = Connect(g);
-  if (channel == nullptr) return kUsage;
-  grpc::ClientContext context;
-  PrepareContext(g, &context);
   request.set_org_id(g.org);
-  auto admin = v1::AdminService::NewStub(channel);
-  v1::ApprovalResponse response;
-  grpc::Status status = approve ? admin->Approve(&context, request, &response)
-                                : admin->Reject(&context, request, &response);
-  if (!status.ok()) return Fail(status);
-  if (g.json) {
-    Json j = AuthorizationJson(response.authorization());
-    j["counted"] = response.counted();
-    std::cout << j.dump() << "\n";
-  } else {
-    if (!response.counted()) {
-      std::cout << request.approver()
-                << " had already answered; not counted again\n";
-    }
-    PrintAuthorization(response.authorization(), false);
-  }
-  return 0;
+  return Unary(g,
+               approve ? &v1::AdminService::Stub::Approve
+                       : &v1::AdminService::Stub::Reject,
+               request, [&g, &request](const v1::ApprovalResponse& response) {
+                 if (g.json) {
+                   Json j = AuthorizationJson(response.authorization());
+                   j["counted"] = response.counted();
+                   std::cout << j.dump() << "\n";
+                 } else {
+                   if (!response.counted()) {
+                     std::cout << request.approver()
+                               << " had already answered; not counted again\n";
+                   }
+                   PrintAuthorization(response.authorization(), false);
+                 }
+                 return 0;
+               });
 }
 
 }  // namespace

@@ -166,20 +166,15 @@ int Verify(const Globals& g, const VerifyFlags& f) {
     return PrintVerification(f.org, v->ok, v->records, v->checkpoints,
                              v->first_bad_seq, v->problem, g.json);
   }
-  auto channel = Connect(g);
-  if (channel == nullptr) return kUsage;
-  auto stub = v1::AuditService::NewStub(channel);
-  grpc::ClientContext context;
-  PrepareContext(g, &context);
   v1::VerifyChainRequest request;
   request.set_org_id(f.org.empty() ? g.org : f.org);
-  v1::VerifyChainResponse response;
-  grpc::Status status = stub->VerifyChain(&context, request, &response);
-  if (!status.ok()) return Fail(status);
-  return PrintVerification(
-      request.org_id().empty() ? "(default)" : request.org_id(), response.ok(),
-      response.records(), response.checkpoints(), response.first_bad_seq(),
-      response.problem(), g.json);
+  return Unary(g, &v1::AuditService::Stub::VerifyChain, request,
+               [&g, &request](const v1::VerifyChainResponse& response) {
+                 return PrintVerification(
+                     request.org_id().empty() ? "(default)" : request.org_id(),
+                     response.ok(), response.records(), response.checkpoints(),
+                     response.first_bad_seq(), response.problem(), g.json);
+               });
 }
 
 // The filters of query and export, and where export writes.
@@ -239,11 +234,6 @@ struct SummaryFlags {
 };
 
 int Summary(const Globals& g, SummaryFlags f) {
-  auto channel = Connect(g);
-  if (channel == nullptr) return kUsage;
-  auto stub = v1::AuditService::NewStub(channel);
-  grpc::ClientContext context;
-  PrepareContext(g, &context);
   f.request.set_org_id(g.org);
   static const std::map<std::string, v1::SpendSummaryRequest::GroupBy> kGroups =
       {{"department", v1::SpendSummaryRequest::GROUP_BY_DEPARTMENT},
@@ -256,33 +246,37 @@ int Summary(const Globals& g, SummaryFlags f) {
       !ParseTimeFlag("--to", f.to, f.request.mutable_to())) {
     return kUsage;
   }
-  v1::SpendSummaryResponse response;
-  grpc::Status status = stub->SpendSummary(&context, f.request, &response);
-  if (!status.ok()) return Fail(status);
-  auto row_json = [](const v1::SpendRow& r) {
-    return Json{{"key", r.key()},
-                {"settled_usd", r.settled_usd()},
-                {"held_usd", r.held_usd()},
-                {"total_usd", r.total_usd()},
-                {"count", r.count()}};
-  };
-  if (g.json) {
-    Json rows = Json::array();
-    for (const v1::SpendRow& r : response.rows()) rows.push_back(row_json(r));
-    std::cout
-        << Json{{"rows", rows}, {"total", row_json(response.total())}}.dump()
-        << "\n";
-  } else {
-    std::cout << f.group << "\tsettled_usd\theld_usd\ttotal_usd\tcount\n";
-    for (const v1::SpendRow& r : response.rows()) {
-      std::cout << r.key() << "\t" << r.settled_usd() << "\t" << r.held_usd()
-                << "\t" << r.total_usd() << "\t" << r.count() << "\n";
-    }
-    const v1::SpendRow& t = response.total();
-    std::cout << "total\t" << t.settled_usd() << "\t" << t.held_usd() << "\t"
-              << t.total_usd() << "\t" << t.count() << "\n";
-  }
-  return 0;
+  return Unary(
+      g, &v1::AuditService::Stub::SpendSummary, f.request,
+      [&g, &f](const v1::SpendSummaryResponse& response) {
+        auto row_json = [](const v1::SpendRow& r) {
+          return Json{{"key", r.key()},
+                      {"settled_usd", r.settled_usd()},
+                      {"held_usd", r.held_usd()},
+                      {"total_usd", r.total_usd()},
+                      {"count", r.count()}};
+        };
+        if (g.json) {
+          Json rows = Json::array();
+          for (const v1::SpendRow& r : response.rows())
+            rows.push_back(row_json(r));
+          std::cout << Json{{"rows", rows},
+                            {"total", row_json(response.total())}}
+                           .dump()
+                    << "\n";
+        } else {
+          std::cout << f.group << "\tsettled_usd\theld_usd\ttotal_usd\tcount\n";
+          for (const v1::SpendRow& r : response.rows()) {
+            std::cout << r.key() << "\t" << r.settled_usd() << "\t"
+                      << r.held_usd() << "\t" << r.total_usd() << "\t"
+                      << r.count() << "\n";
+          }
+          const v1::SpendRow& t = response.total();
+          std::cout << "total\t" << t.settled_usd() << "\t" << t.held_usd()
+                    << "\t" << t.total_usd() << "\t" << t.count() << "\n";
+        }
+        return 0;
+      });
 }
 
 struct RetentionFlags {
@@ -315,11 +309,6 @@ struct ReconcileFlags {
 };
 
 int Reconcile(const Globals& g, const ReconcileFlags& flags) {
-  auto channel = Connect(g);
-  if (channel == nullptr) return kUsage;
-  auto stub = v1::AuditService::NewStub(channel);
-  grpc::ClientContext context;
-  PrepareContext(g, &context);
   v1::ReconcileRequest request;
   request.set_org_id(flags.org.empty() ? g.org : flags.org);
   absl::Duration ago;
@@ -330,18 +319,18 @@ int Reconcile(const Globals& g, const ReconcileFlags& flags) {
   } else if (!ParseTimeFlag("--since", flags.since, request.mutable_since())) {
     return kUsage;
   }
-  v1::ReconcileResponse response;
-  grpc::Status status = stub->Reconcile(&context, request, &response);
-  if (!status.ok()) return Fail(status);
-  auto kind = [](const v1::ReconcileFinding& f) {
-    return f.kind() == v1::ReconcileFinding::SHADOW_SPEND
-               ? "shadow_spend"
-               : "missing_settlement";
-  };
-  if (g.json) {
-    Json findings = Json::array();
-    for (const v1::ReconcileFinding& f : response.findings()) {
-      findings.push_back({{"kind", kind(f)},
+  return Unary(g, &v1::AuditService::Stub::Reconcile, request,
+               [&g](const v1::ReconcileResponse& response) {
+                 auto kind = [](const v1::ReconcileFinding& f) {
+                   return f.kind() == v1::ReconcileFinding::SHADOW_SPEND
+                              ? "shadow_spend"
+                              : "missing_settlement";
+                 };
+                 if (g.json) {
+                   Json findings = Json::array();
+                   for (const v1::ReconcileFinding& f : response.findings()) {
+                     findings.push_back(
+                         {{"kind", kind(f)},
                           {"wallet_id", f.wallet_id()},
                           {"vendor", f.vendor()},
                           {"tx_hash", f.tx_hash()},
@@ -353,31 +342,36 @@ int Reconcile(const Globals& g, const ReconcileFlags& flags) {
                           {"authorization_id", f.authorization_id()},
                           {"authorization_status", f.authorization_status()},
                           {"description", f.description()}});
-    }
-    std::cout << Json{{"org_id", response.org_id()},
-                      {"wallets_checked", response.wallets_checked()},
-                      {"vendor_transactions", response.vendor_transactions()},
-                      {"unchecked",
-                       std::vector<std::string>(response.unchecked().begin(),
-                                                response.unchecked().end())},
-                      {"findings", findings},
-                      {"audited", response.audited()}}
-                     .dump()
-              << "\n";
-  } else {
-    std::cout << "org " << response.org_id() << ": "
-              << response.wallets_checked() << " wallet(s) checked, "
-              << response.vendor_transactions() << " vendor transaction(s), "
-              << response.findings_size() << " finding(s) ("
-              << response.audited() << " newly recorded in the audit trail)\n";
-    for (const v1::ReconcileFinding& f : response.findings()) {
-      std::cout << "  " << f.description() << "\n";
-    }
-    for (const std::string& u : response.unchecked()) {
-      std::cout << "  not checked: " << u << "\n";
-    }
-  }
-  return response.findings_size() > 0 ? kFindings : 0;
+                   }
+                   std::cout
+                       << Json{{"org_id", response.org_id()},
+                               {"wallets_checked", response.wallets_checked()},
+                               {"vendor_transactions",
+                                response.vendor_transactions()},
+                               {"unchecked", std::vector<std::string>(
+                                                 response.unchecked().begin(),
+                                                 response.unchecked().end())},
+                               {"findings", findings},
+                               {"audited", response.audited()}}
+                              .dump()
+                       << "\n";
+                 } else {
+                   std::cout
+                       << "org " << response.org_id() << ": "
+                       << response.wallets_checked() << " wallet(s) checked, "
+                       << response.vendor_transactions()
+                       << " vendor transaction(s), " << response.findings_size()
+                       << " finding(s) (" << response.audited()
+                       << " newly recorded in the audit trail)\n";
+                   for (const v1::ReconcileFinding& f : response.findings()) {
+                     std::cout << "  " << f.description() << "\n";
+                   }
+                   for (const std::string& u : response.unchecked()) {
+                     std::cout << "  not checked: " << u << "\n";
+                   }
+                 }
+                 return response.findings_size() > 0 ? kFindings : 0;
+               });
 }
 
 }  // namespace

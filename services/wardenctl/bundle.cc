@@ -43,68 +43,54 @@ struct ApplyFlags {
 };
 
 int Apply(const Globals& g, const ApplyFlags& f) {
-  auto channel = Connect(g);
-  if (channel == nullptr) return kUsage;
-  grpc::ClientContext context;
-  PrepareContext(g, &context);
   std::ifstream in(f.file);
   std::stringstream text;
   text << in.rdbuf();
   v1::ApplyBundleRequest request;
   request.set_yaml(text.str());
   request.set_dry_run(f.dry_run);
-  v1::ApplyBundleResponse response;
-  grpc::Status status = v1::AdminService::NewStub(channel)->ApplyBundle(
-      &context, request, &response);
-  if (!status.ok()) return Fail(status);
-  PrintApplied(response, g.json);
-  return 0;
+  return Unary(g, &v1::AdminService::Stub::ApplyBundle, request,
+               [&g](const v1::ApplyBundleResponse& response) {
+                 PrintApplied(response, g.json);
+                 return 0;
+               });
 }
 
 int Rollback(const Globals& g, int64_t version) {
-  auto channel = Connect(g);
-  if (channel == nullptr) return kUsage;
-  grpc::ClientContext context;
-  PrepareContext(g, &context);
   v1::RollbackBundleRequest request;
   request.set_org_id(g.org);
   request.set_version(version);
-  v1::ApplyBundleResponse response;
-  grpc::Status status = v1::AdminService::NewStub(channel)->RollbackBundle(
-      &context, request, &response);
-  if (!status.ok()) return Fail(status);
-  PrintApplied(response, g.json);
-  return 0;
+  return Unary(g, &v1::AdminService::Stub::RollbackBundle, request,
+               [&g](const v1::ApplyBundleResponse& response) {
+                 PrintApplied(response, g.json);
+                 return 0;
+               });
 }
 
 int GetBundle(const Globals& g, int64_t version) {
-  auto channel = Connect(g);
-  if (channel == nullptr) return kUsage;
-  grpc::ClientContext context;
-  PrepareContext(g, &context);
   v1::GetBundleRequest request;
   request.set_org_id(g.org);
   request.set_version(version);
-  v1::GetBundleResponse response;
-  grpc::Status status = v1::AdminService::NewStub(channel)->GetBundle(
-      &context, request, &response);
-  if (!status.ok()) return Fail(status);
-  if (g.json) {
-    std::cout << Json{{"org_id", response.org_id()},
-                      {"version", response.version()},
-                      {"applied_at", TimeText(response.applied_at())},
-                      {"applied_by", response.applied_by()},
-                      {"yaml", response.yaml()}}
-                     .dump()
-              << "\n";
-  } else {
-    std::cout << "# org " << response.org_id() << " version "
-              << response.version() << ", applied "
-              << TimeText(response.applied_at()) << " by "
-              << response.applied_by() << "\n"
-              << response.yaml();
-  }
-  return 0;
+  return Unary(g, &v1::AdminService::Stub::GetBundle, request,
+               [&g](const v1::GetBundleResponse& response) {
+                 if (g.json) {
+                   std::cout
+                       << Json{{"org_id", response.org_id()},
+                               {"version", response.version()},
+                               {"applied_at", TimeText(response.applied_at())},
+                               {"applied_by", response.applied_by()},
+                               {"yaml", response.yaml()}}
+                              .dump()
+                       << "\n";
+                 } else {
+                   std::cout << "# org " << response.org_id() << " version "
+                             << response.version() << ", applied "
+                             << TimeText(response.applied_at()) << " by "
+                             << response.applied_by() << "\n"
+                             << response.yaml();
+                 }
+                 return 0;
+               });
 }
 
 }  // namespace

@@ -72,6 +72,26 @@ void PrepareContext(const Globals& g, grpc::ClientContext* context);
 
 // Prints the failed call's status to stderr; kCallFailed.
 int Fail(const grpc::Status& status);
+
+// One unary call (`rpc`, a method of a service's Stub) over the channel,
+// deadline and credential of the global flags; `answer` shows the response
+// and says the exit code. kUsage when a flag is unusable, kCallFailed when
+// the call fails.
+template <typename Stub, typename Request, typename Response, typename Answer>
+int Unary(const Globals& g,
+          grpc::Status (Stub::*rpc)(grpc::ClientContext*, const Request&,
+                                    Response*),
+          const Request& request, Answer&& answer) {
+  std::shared_ptr<grpc::Channel> channel = Connect(g);
+  if (channel == nullptr) return kUsage;
+  grpc::ClientContext context;
+  PrepareContext(g, &context);
+  Stub stub(channel);
+  Response response;
+  const grpc::Status status = (stub.*rpc)(&context, request, &response);
+  if (!status.ok()) return Fail(status);
+  return answer(response);
+}
 // Prints "wardenctl: <message>" to stderr; `code`.
 int Problem(const std::string& message, int code);
 

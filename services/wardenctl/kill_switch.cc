@@ -48,10 +48,6 @@ struct ScopeFlags {
 };
 
 int FreezeOrUnfreeze(const Globals& g, const ScopeFlags& f, bool freeze) {
-  auto channel = Connect(g);
-  if (channel == nullptr) return kUsage;
-  grpc::ClientContext context;
-  PrepareContext(g, &context);
   v1::FreezeScopeRequest request;
   request.set_org_id(g.org);
   request.set_reason(f.reason);
@@ -60,28 +56,22 @@ int FreezeOrUnfreeze(const Globals& g, const ScopeFlags& f, bool freeze) {
   if (!f.agent.empty()) scope->set_agent_id(f.agent);
   if (!f.department.empty()) scope->set_department_id(f.department);
   if (!f.wallet.empty()) scope->set_wallet_id(f.wallet);
-  auto admin = v1::AdminService::NewStub(channel);
-  v1::FreezeResponse response;
-  grpc::Status status =
-      freeze ? admin->FreezeScope(&context, request, &response)
-             : admin->UnfreezeScope(&context, request, &response);
-  if (!status.ok()) return Fail(status);
-  PrintFreeze(response, !freeze, g.json);
-  return 0;
+  return Unary(g,
+               freeze ? &v1::AdminService::Stub::FreezeScope
+                      : &v1::AdminService::Stub::UnfreezeScope,
+               request, [&g, freeze](const v1::FreezeResponse& response) {
+                 PrintFreeze(response, !freeze, g.json);
+                 return 0;
+               });
 }
 
 int Decommission(const Globals& g, v1::DecommissionAgentRequest request) {
-  auto channel = Connect(g);
-  if (channel == nullptr) return kUsage;
-  grpc::ClientContext context;
-  PrepareContext(g, &context);
   request.set_org_id(g.org);
-  v1::FreezeResponse response;
-  grpc::Status status = v1::AdminService::NewStub(channel)->DecommissionAgent(
-      &context, request, &response);
-  if (!status.ok()) return Fail(status);
-  PrintFreeze(response, false, g.json);
-  return 0;
+  return Unary(g, &v1::AdminService::Stub::DecommissionAgent, request,
+               [&g](const v1::FreezeResponse& response) {
+                 PrintFreeze(response, false, g.json);
+                 return 0;
+               });
 }
 
 }  // namespace

@@ -12,27 +12,22 @@ namespace {
 
 // 0 only when the service is SERVING.
 int Health(const Globals& g, const std::string& service) {
-  auto channel = Connect(g);
-  if (channel == nullptr) return kUsage;
-  grpc::ClientContext context;
-  PrepareContext(g, &context);
   grpc::health::v1::HealthCheckRequest request;
   request.set_service(service);
-  grpc::health::v1::HealthCheckResponse response;
-  grpc::Status status = grpc::health::v1::Health::NewStub(channel)->Check(
-      &context, request, &response);
-  if (!status.ok()) return Fail(status);
-  const std::string name =
-      grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
-          response.status());
-  if (g.json) {
-    std::cout << Json{{"service", service}, {"status", name}}.dump() << "\n";
-  } else {
-    std::cout << name << "\n";
-  }
-  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING
-             ? 0
-             : 1;
+  using Response = grpc::health::v1::HealthCheckResponse;
+  return Unary(g, &grpc::health::v1::Health::Stub::Check, request,
+               [&g, &service](const Response& response) {
+                 const std::string name =
+                     Response::ServingStatus_Name(response.status());
+                 if (g.json) {
+                   std::cout
+                       << Json{{"service", service}, {"status", name}}.dump()
+                       << "\n";
+                 } else {
+                   std::cout << name << "\n";
+                 }
+                 return response.status() == Response::SERVING ? 0 : 1;
+               });
 }
 
 int Migrate(const std::string& postgres_url) {

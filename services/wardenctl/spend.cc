@@ -71,17 +71,13 @@ void PrintSubmission(const v1::SubmitTransactionResponse& r, bool json) {
 }
 
 int Authorize(const Globals& g, v1::AuthorizeRequest request) {
-  auto channel = Connect(g);
-  if (channel == nullptr) return kUsage;
-  grpc::ClientContext context;
-  PrepareContext(g, &context);
   request.set_org_id(g.org);
-  v1::AuthorizeResponse response;
-  grpc::Status status = v1::AuthorizationService::NewStub(channel)->Authorize(
-      &context, request, &response);
-  if (!status.ok()) return Fail(status);
-  if (g.json) {
-    std::cout << Json{{"decision", DecisionText(response.decision())},
+  return Unary(
+      g, &v1::AuthorizationService::Stub::Authorize, request,
+      [&g](const v1::AuthorizeResponse& response) {
+        if (g.json) {
+          std::cout
+              << Json{{"decision", DecisionText(response.decision())},
                       {"authorization_id", response.authorization_id()},
                       {"amount_usd", response.amount_usd()},
                       {"reason", response.reason()},
@@ -91,13 +87,15 @@ int Authorize(const Globals& g, v1::AuthorizeRequest request) {
                       {"replayed", response.replayed()}}
                      .dump()
               << "\n";
-  } else {
-    std::cout << DecisionText(response.decision()) << " "
-              << response.authorization_id() << " $" << response.amount_usd()
-              << (response.replayed() ? " (replayed)" : "") << "\n  "
-              << response.reason() << "\n";
-  }
-  return 0;
+        } else {
+          std::cout << DecisionText(response.decision()) << " "
+                    << response.authorization_id() << " $"
+                    << response.amount_usd()
+                    << (response.replayed() ? " (replayed)" : "") << "\n  "
+                    << response.reason() << "\n";
+        }
+        return 0;
+      });
 }
 
 struct SubmitFlags {
@@ -144,22 +142,16 @@ int Submit(const Globals& g, SubmitFlags f) {
 }
 
 int GetOperation(const Globals& g, v1::GetOperationRequest request) {
-  auto channel = Connect(g);
-  if (channel == nullptr) return kUsage;
-  grpc::ClientContext context;
-  PrepareContext(g, &context);
   request.set_org_id(g.org);
-  v1::Operation response;
-  grpc::Status status =
-      v1::AuthorizationService::NewStub(channel)->GetOperation(
-          &context, request, &response);
-  if (!status.ok()) return Fail(status);
-  if (g.json) {
-    std::cout << OperationJson(response).dump() << "\n";
-  } else {
-    std::cout << OperationLine(response) << "\n";
-  }
-  return 0;
+  return Unary(g, &v1::AuthorizationService::Stub::GetOperation, request,
+               [&g](const v1::Operation& operation) {
+                 if (g.json) {
+                   std::cout << OperationJson(operation).dump() << "\n";
+                 } else {
+                   std::cout << OperationLine(operation) << "\n";
+                 }
+                 return 0;
+               });
 }
 
 // Settle, Void or GetAuthorization: each answers the record.
@@ -167,17 +159,11 @@ template <typename Request>
 int Record(const Globals& g, Request request,
            grpc::Status (v1::AuthorizationService::Stub::*rpc)(
                grpc::ClientContext*, const Request&, v1::Authorization*)) {
-  auto channel = Connect(g);
-  if (channel == nullptr) return kUsage;
-  grpc::ClientContext context;
-  PrepareContext(g, &context);
   request.set_org_id(g.org);
-  v1::Authorization result;
-  auto stub = v1::AuthorizationService::NewStub(channel);
-  grpc::Status status = ((*stub).*rpc)(&context, request, &result);
-  if (!status.ok()) return Fail(status);
-  PrintAuthorization(result, g.json);
-  return 0;
+  return Unary(g, rpc, request, [&g](const v1::Authorization& a) {
+    PrintAuthorization(a, g.json);
+    return 0;
+  });
 }
 
 }  // namespace

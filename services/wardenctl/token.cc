@@ -61,51 +61,38 @@ int CreateInPostgres(const Globals& g, const CreateFlags& f) {
 
 int Create(const Globals& g, CreateFlags f) {
   if (!f.postgres.empty()) return CreateInPostgres(g, f);
-  auto channel = Connect(g);
-  if (channel == nullptr) return kUsage;
-  grpc::ClientContext context;
-  PrepareContext(g, &context);
   f.request.set_org_id(g.org);
   for (const std::string& r : f.roles) f.request.add_roles(r);
   f.request.set_ttl_seconds(f.ttl_days * 86400);
-  v1::CreateTokenResponse response;
-  grpc::Status status = v1::AdminService::NewStub(channel)->CreateToken(
-      &context, f.request, &response);
-  if (!status.ok()) return Fail(status);
-  std::cout << response.bearer_token() << "\n";
-  std::cerr << "created " << response.token().token_id() << " for "
-            << response.token().principal()
-            << "; the token above is shown once\n";
-  return 0;
+  return Unary(g, &v1::AdminService::Stub::CreateToken, f.request,
+               [](const v1::CreateTokenResponse& response) {
+                 std::cout << response.bearer_token() << "\n";
+                 std::cerr << "created " << response.token().token_id()
+                           << " for " << response.token().principal()
+                           << "; the token above is shown once\n";
+                 return 0;
+               });
 }
 
 int List(const Globals& g) {
-  auto channel = Connect(g);
-  if (channel == nullptr) return kUsage;
-  grpc::ClientContext context;
-  PrepareContext(g, &context);
   v1::ListTokensRequest request;
   request.set_org_id(g.org);
-  v1::ListTokensResponse response;
-  grpc::Status status = v1::AdminService::NewStub(channel)->ListTokens(
-      &context, request, &response);
-  if (!status.ok()) return Fail(status);
-  for (const v1::ApiToken& t : response.tokens()) PrintToken(t, g.json);
-  return 0;
+  return Unary(g, &v1::AdminService::Stub::ListTokens, request,
+               [&g](const v1::ListTokensResponse& response) {
+                 for (const v1::ApiToken& t : response.tokens()) {
+                   PrintToken(t, g.json);
+                 }
+                 return 0;
+               });
 }
 
 int Revoke(const Globals& g, v1::RevokeTokenRequest request) {
-  auto channel = Connect(g);
-  if (channel == nullptr) return kUsage;
-  grpc::ClientContext context;
-  PrepareContext(g, &context);
   request.set_org_id(g.org);
-  v1::ApiToken response;
-  grpc::Status status = v1::AdminService::NewStub(channel)->RevokeToken(
-      &context, request, &response);
-  if (!status.ok()) return Fail(status);
-  PrintToken(response, g.json);
-  return 0;
+  return Unary(g, &v1::AdminService::Stub::RevokeToken, request,
+               [&g](const v1::ApiToken& token) {
+                 PrintToken(token, g.json);
+                 return 0;
+               });
 }
 
 }  // namespace
