@@ -356,11 +356,12 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
 }
 
 absl::Status WardenServer::AddAdapters() {
+  AdapterServerOptions& options = options_.adapters;
   // Chains: the built-in table, plus ids and endpoints from --chain-rpc.
   std::vector<EvmChain> chains;
   std::map<std::string, uint64_t> chain_ids;
   std::map<std::string, std::string> rpc_urls;
-  for (const std::string& spec : options_.chain_rpcs) {
+  for (const std::string& spec : options.local.chain_rpcs) {
     WARDEN_ASSIGN_OR_RETURN(EvmChain chain, ParseChainRpc(spec));
     chain_ids[chain.name] = chain.chain_id;
     rpc_urls[chain.name] = chain.rpc_url;
@@ -370,48 +371,43 @@ absl::Status WardenServer::AddAdapters() {
   WARDEN_ASSIGN_OR_RETURN(ChainIdMap all_chain_ids,
                           evm::ChainIds({}, "--chain-rpc"));
   for (const auto& [name, id] : chain_ids) all_chain_ids[name] = id;
-  const http::RetryPolicy retry{.timeout = options_.vendor_timeout};
+  const http::RetryPolicy retry{.timeout = options.vendor_timeout};
 
-  if (!options_.keystore_dir.empty()) {
-    if (options_.keystore_password.empty()) {
+  if (!options.local.keystore_dir.empty()) {
+    if (options.local.password.empty()) {
       return absl::InvalidArgumentError(
           "--keystore: no password; set WARDEN_KEYSTORE_PASSWORD or pass "
           "--keystore-password-file");
     }
     absl::StatusOr<evm::Keystore> keystore =
-        evm::Keystore::Open(options_.keystore_dir, options_.keystore_password);
-    evm::Wipe(&options_.keystore_password);  // Only needed to open it.
+        evm::Keystore::Open(options.local.keystore_dir, options.local.password);
+    evm::Wipe(&options.local.password);  // Only needed to open it.
     if (!keystore.ok()) {
       return absl::Status(
           keystore.status().code(),
           absl::StrCat("--keystore: ", keystore.status().message()));
     }
     spdlog::info("local wallet adapter: {} key(s) from {}, {} chain(s)",
-                 keystore->size(), options_.keystore_dir, chains.size());
+                 keystore->size(), options.local.keystore_dir, chains.size());
     WARDEN_RETURN_IF_ERROR(adapters_.Add(std::make_unique<LocalAdapter>(
-        *std::move(keystore), chains, options_.chain_rpc_timeout)));
+        *std::move(keystore), chains, options.local.rpc_timeout)));
   }
-  if (!options_.metamask_mm_path.empty()) {
+  if (!options.metamask.mm_path.empty()) {
+    MetaMaskOptions metamask = options.metamask;
+    metamask.chain_ids = all_chain_ids;
+    metamask.retry = retry;
     absl::StatusOr<std::unique_ptr<MetaMaskAdapter>> mm =
-        MetaMaskAdapter::Create(
-            MetaMaskOptions{.mm_path = options_.metamask_mm_path,
-                            .home = options_.metamask_home,
-                            .chain_ids = all_chain_ids,
-                            .timeout = options_.metamask_timeout,
-                            .retry = retry});
+        MetaMaskAdapter::Create(std::move(metamask));
     if (!mm.ok()) {
       return absl::Status(
           mm.status().code(),
           absl::StrCat("adapters.metamask: ", mm.status().message()));
     }
-    spdlog::info("metamask wallet adapter: {}", options_.metamask_mm_path);
+    spdlog::info("metamask wallet adapter: {}", options.metamask.mm_path);
     WARDEN_RETURN_IF_ERROR(adapters_.Add(*std::move(mm)));
   }
-  if (!options_.cdp_api_key_id.empty()) {
-    CdpOptions cdp{.base_url = options_.cdp_base_url,
-                   .api_key_id = options_.cdp_api_key_id,
-                   .api_key_secret = options_.cdp_api_key_secret,
-                   .wallet_secret = options_.cdp_wallet_secret};
+  if (!options.cdp.api.api_key_id.empty()) {
+    CdpOptions cdp = options.cdp.api;
     cdp.rpc_urls = rpc_urls;
     cdp.retry = retry;
     absl::StatusOr<std::unique_ptr<CdpAdapter>> adapter =
@@ -421,17 +417,14 @@ absl::Status WardenServer::AddAdapters() {
           adapter.status().code(),
           absl::StrCat("adapters.cdp: ", adapter.status().message()));
     }
-    spdlog::info("cdp wallet adapter: {}", options_.cdp_base_url);
+    spdlog::info("cdp wallet adapter: {}", options.cdp.api.base_url);
     WARDEN_RETURN_IF_ERROR(adapters_.Add(*std::move(adapter)));
   }
-  if (!options_.privy_app_id.empty()) {
-    PrivyOptions privy{.base_url = options_.privy_base_url,
-                       .app_id = options_.privy_app_id,
-                       .app_secret = options_.privy_app_secret,
-                       .authorization_key = options_.privy_authorization_key,
-                       .chain_ids = all_chain_ids,
-                       .retry = retry};
-    for (const std::string& entry : options_.privy_list_tokens) {
+  if (!options.privy.api.app_id.empty()) {
+    PrivyOptions privy = options.privy.api;
+    privy.chain_ids = all_chain_ids;
+    privy.retry = retry;
+    for (const std::string& entry : options.privy.list_tokens) {
       const size_t eq = entry.find('=');
       privy.list_tokens[entry.substr(0, eq)].push_back(entry.substr(eq + 1));
     }
@@ -442,12 +435,12 @@ absl::Status WardenServer::AddAdapters() {
           adapter.status().code(),
           absl::StrCat("adapters.privy: ", adapter.status().message()));
     }
-    spdlog::info("privy wallet adapter: {}", options_.privy_base_url);
+    spdlog::info("privy wallet adapter: {}", options.privy.api.base_url);
     WARDEN_RETURN_IF_ERROR(adapters_.Add(*std::move(adapter)));
   }
-  if (!chains.empty() && options_.keystore_dir.empty() &&
-      options_.cdp_api_key_id.empty() && options_.privy_app_id.empty() &&
-      options_.metamask_mm_path.empty()) {
+  if (!chains.empty() && options.local.keystore_dir.empty() &&
+      options.cdp.api.api_key_id.empty() && options.privy.api.app_id.empty() &&
+      options.metamask.mm_path.empty()) {
     return absl::InvalidArgumentError(
         "--chain-rpc: no wallet adapter uses it; the local adapter also "
         "needs --keystore DIR");

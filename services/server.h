@@ -10,6 +10,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "adapters/cdp/cdp_adapter.h"
+#include "adapters/metamask/metamask_adapter.h"
+#include "adapters/privy/privy_adapter.h"
 #include "adapters/wallet_adapter.h"
 #include "governance/audit_log.h"
 #include "governance/budget_store.h"
@@ -36,6 +39,45 @@ struct PostgresProbe;
 // The largest request message accepted: a bundle at its size limit, with
 // room for the rest of the request. Larger ones are RESOURCE_EXHAUSTED.
 inline constexpr size_t kMaxRequestBytes = (1 << 20) + (64 << 10);
+
+// The wallet adapters wardend runs, each with its own options; a vendor's
+// secrets are read from their files (or environment) by ResolveSecrets.
+struct AdapterServerOptions {
+  // The local wallet (vendor "local", on when keystore_dir is set): the
+  // keystore, its password (WARDEN_KEYSTORE_PASSWORD or password_file,
+  // never the bundle) and each chain's JSON-RPC endpoint (CHAIN=URL).
+  struct Local {
+    std::string keystore_dir;
+    std::string password_file;
+    std::string password;
+    std::vector<std::string> chain_rpcs;
+    // More chain_rpcs, one per line.
+    std::string chain_rpc_file;
+    absl::Duration rpc_timeout = absl::Seconds(10);
+  } local;
+  // The MetaMask Agent Wallet, on when mm_path is set (chain ids and
+  // retries are filled in at start).
+  MetaMaskOptions metamask{.mm_path = ""};
+  // Coinbase CDP, on when api.api_key_id is set; the secrets from their
+  // files or WARDEN_CDP_API_KEY_SECRET / WARDEN_CDP_WALLET_SECRET.
+  struct Cdp {
+    CdpOptions api;
+    std::string api_key_secret_file;
+    std::string wallet_secret_file;
+  } cdp;
+  // Privy, on when api.app_id is set; the secrets from their files or
+  // WARDEN_PRIVY_APP_SECRET / WARDEN_PRIVY_AUTHORIZATION_KEY.
+  struct Privy {
+    PrivyOptions api;
+    std::string app_secret_file;
+    std::string authorization_key_file;
+    // CHAIN=CONTRACT: token contracts whose transfers reconciliation lists
+    // at Privy (which lists one asset per query); the native coin always.
+    std::vector<std::string> list_tokens;
+  } privy;
+  // Each HTTP request to a vendor's API (one attempt).
+  absl::Duration vendor_timeout = absl::Seconds(10);
+};
 
 struct ServerOptions {
   // host:port to serve gRPC on; port 0 picks a free one.
@@ -87,44 +129,7 @@ struct ServerOptions {
   WebhookOptions webhook;
   // Where the webhook's HMAC key is read from (ResolveSecrets).
   std::string webhook_secret_file;
-  // The local wallet adapter (SubmitTransaction for vendor "local"): the
-  // keystore directory, its password (from WARDEN_KEYSTORE_PASSWORD or
-  // keystore_password_file, never from the bundle) and each chain's
-  // JSON-RPC endpoint (--chain-rpc CHAIN=URL).
-  std::string keystore_dir;
-  std::string keystore_password_file;
-  std::string keystore_password;
-  std::vector<std::string> chain_rpcs;
-  // More chain_rpcs, one per line, read by ResolveSecrets.
-  std::string chain_rpc_file;
-  absl::Duration chain_rpc_timeout = absl::Seconds(10);
-  // The MetaMask Agent Wallet adapter: the `mm` CLI it runs (empty: off),
-  // the HOME it runs it with (its session), and how long one run may take.
-  std::string metamask_mm_path;
-  std::string metamask_home;
-  absl::Duration metamask_timeout = absl::Seconds(60);
-  // The Coinbase CDP adapter (on when cdp_api_key_id is set). The secrets
-  // are read from their files or WARDEN_CDP_API_KEY_SECRET /
-  // WARDEN_CDP_WALLET_SECRET by ResolveSecrets.
-  std::string cdp_base_url = "https://api.cdp.coinbase.com";
-  std::string cdp_api_key_id;
-  std::string cdp_api_key_secret_file;
-  std::string cdp_wallet_secret_file;
-  std::string cdp_api_key_secret;
-  std::string cdp_wallet_secret;
-  // The Privy adapter (on when privy_app_id is set); secrets from their
-  // files or WARDEN_PRIVY_APP_SECRET / WARDEN_PRIVY_AUTHORIZATION_KEY.
-  std::string privy_base_url = "https://api.privy.io";
-  std::string privy_app_id;
-  std::string privy_app_secret_file;
-  std::string privy_authorization_key_file;
-  std::string privy_app_secret;
-  std::string privy_authorization_key;
-  // CHAIN=CONTRACT: token contracts whose transfers reconciliation lists at
-  // Privy (which lists one asset per query); the native coin always.
-  std::vector<std::string> privy_list_tokens;
-  // Each HTTP request to a vendor's API (one attempt).
-  absl::Duration vendor_timeout = absl::Seconds(10);
+  AdapterServerOptions adapters;
   // Periodic reconciliation (needs Postgres): every interval (zero: off),
   // the vendors' transactions of the last `lookback`.
   absl::Duration reconcile_interval = absl::ZeroDuration();

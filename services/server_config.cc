@@ -223,60 +223,62 @@ std::vector<Setting> MakeSettings() {
            [](O* o) { return &o->webhook_secret_file; }),
       Text("adapters.local.keystore", "--keystore", "",
            "Local wallet keystore directory",
-           [](O* o) { return &o->keystore_dir; }),
+           [](O* o) { return &o->adapters.local.keystore_dir; }),
       Text("adapters.local.password_file", "--keystore-password-file", "",
            "File whose first line is the keystore password (or "
            "WARDEN_KEYSTORE_PASSWORD)",
-           [](O* o) { return &o->keystore_password_file; }),
+           [](O* o) { return &o->adapters.local.password_file; }),
       Text("adapters.local.chain_rpc_file", "--chain-rpc-file", "",
            "File of chain_rpc entries, one CHAIN=URL per line (for URLs that "
            "hold a provider's key: keep them out of the config)",
-           [](O* o) { return &o->chain_rpc_file; }),
+           [](O* o) { return &o->adapters.local.chain_rpc_file; }),
       Millis(
           "adapters.local.rpc_timeout_ms", "--chain-rpc-timeout-ms",
           "Each JSON-RPC call to a chain's node",
-          [](O* o) { return &o->chain_rpc_timeout; }, 100, 600'000),
+          [](O* o) { return &o->adapters.local.rpc_timeout; }, 100, 600'000),
       Text("adapters.metamask.mm_path", "--metamask-mm", "",
            "The MetaMask Agent Wallet CLI (mm) to run (empty: no MetaMask "
            "adapter)",
-           [](O* o) { return &o->metamask_mm_path; }),
+           [](O* o) { return &o->adapters.metamask.mm_path; }),
       Text("adapters.metamask.home", "--metamask-home", "",
            "HOME for mm, where its session lives (empty: wardend's)",
-           [](O* o) { return &o->metamask_home; }),
+           [](O* o) { return &o->adapters.metamask.home; }),
       Millis(
           "adapters.metamask.timeout_ms", "--metamask-timeout-ms",
           "Longest one mm command may run",
-          [](O* o) { return &o->metamask_timeout; }, 100, 600'000),
+          [](O* o) { return &o->adapters.metamask.timeout; }, 100, 600'000),
       Text("adapters.cdp.base_url", "--cdp-base-url", "",
-           "Coinbase CDP API base URL", [](O* o) { return &o->cdp_base_url; }),
+           "Coinbase CDP API base URL",
+           [](O* o) { return &o->adapters.cdp.api.base_url; }),
       Text("adapters.cdp.api_key_id", "--cdp-api-key-id",
            "WARDEN_CDP_API_KEY_ID", "CDP API key id (empty: no CDP adapter)",
-           [](O* o) { return &o->cdp_api_key_id; }),
+           [](O* o) { return &o->adapters.cdp.api.api_key_id; }),
       Text("adapters.cdp.api_key_secret_file", "--cdp-api-key-secret-file", "",
            "File holding the CDP API key secret (or "
            "WARDEN_CDP_API_KEY_SECRET)",
-           [](O* o) { return &o->cdp_api_key_secret_file; }),
+           [](O* o) { return &o->adapters.cdp.api_key_secret_file; }),
       Text("adapters.cdp.wallet_secret_file", "--cdp-wallet-secret-file", "",
            "File holding the CDP wallet secret (or WARDEN_CDP_WALLET_SECRET)",
-           [](O* o) { return &o->cdp_wallet_secret_file; }),
+           [](O* o) { return &o->adapters.cdp.wallet_secret_file; }),
       Text("adapters.privy.base_url", "--privy-base-url", "",
-           "Privy API base URL", [](O* o) { return &o->privy_base_url; }),
+           "Privy API base URL",
+           [](O* o) { return &o->adapters.privy.api.base_url; }),
       Text("adapters.privy.app_id", "--privy-app-id", "WARDEN_PRIVY_APP_ID",
            "Privy app id (empty: no Privy adapter)",
-           [](O* o) { return &o->privy_app_id; }),
+           [](O* o) { return &o->adapters.privy.api.app_id; }),
       Text("adapters.privy.app_secret_file", "--privy-app-secret-file", "",
            "File holding the Privy app secret (or WARDEN_PRIVY_APP_SECRET)",
-           [](O* o) { return &o->privy_app_secret_file; }),
+           [](O* o) { return &o->adapters.privy.app_secret_file; }),
       Text("adapters.privy.authorization_key_file",
            "--privy-authorization-key-file", "",
            "File holding the Privy authorization key (or "
            "WARDEN_PRIVY_AUTHORIZATION_KEY)",
-           [](O* o) { return &o->privy_authorization_key_file; }),
+           [](O* o) { return &o->adapters.privy.authorization_key_file; }),
       Millis(
           "adapters.vendor_timeout_ms", "--vendor-timeout-ms",
           "Each HTTP request to a vendor's API (one attempt; retries "
           "aside)",
-          [](O* o) { return &o->vendor_timeout; }, 100, 600'000),
+          [](O* o) { return &o->adapters.vendor_timeout; }, 100, 600'000),
       Millis(
           "reconcile.interval_ms", "--reconcile-interval-ms",
           "With postgres: compare vendors' transactions with Warden's "
@@ -306,13 +308,16 @@ std::vector<Setting> MakeSettings() {
       .flag = "--chain-rpc",
       .help = "A chain's JSON-RPC endpoint: CHAIN=URL or CHAIN:ID=URL",
       .repeated = true,
-      .clear = [](O* o) { o->chain_rpcs.clear(); },
+      .clear = [](O* o) { o->adapters.local.chain_rpcs.clear(); },
       .set =
           [](const std::string& v, O* o) {
-            o->chain_rpcs.push_back(v);
+            o->adapters.local.chain_rpcs.push_back(v);
             return absl::OkStatus();
           },
-      .get = [](const O& o) { return absl::StrJoin(o.chain_rpcs, ", "); },
+      .get =
+          [](const O& o) {
+            return absl::StrJoin(o.adapters.local.chain_rpcs, ", ");
+          },
   });
   s.push_back(Setting{
       .path = "adapters.privy.list_token",
@@ -320,7 +325,7 @@ std::vector<Setting> MakeSettings() {
       .help = "A token whose Privy transfers reconciliation lists: "
               "CHAIN=CONTRACT",
       .repeated = true,
-      .clear = [](O* o) { o->privy_list_tokens.clear(); },
+      .clear = [](O* o) { o->adapters.privy.list_tokens.clear(); },
       .set =
           [](const std::string& v, O* o) {
             const size_t eq = v.find('=');
@@ -328,11 +333,13 @@ std::vector<Setting> MakeSettings() {
               return absl::InvalidArgumentError(
                   absl::StrCat("\"", v, "\": expected CHAIN=CONTRACT"));
             }
-            o->privy_list_tokens.push_back(v);
+            o->adapters.privy.list_tokens.push_back(v);
             return absl::OkStatus();
           },
       .get =
-          [](const O& o) { return absl::StrJoin(o.privy_list_tokens, ", "); },
+          [](const O& o) {
+            return absl::StrJoin(o.adapters.privy.list_tokens, ", ");
+          },
   });
   return s;
 }
@@ -590,47 +597,49 @@ absl::Status ResolveSecrets(ServerOptions* options) {
     std::string* out;
   };
   for (const VendorSecret& v : {
-           VendorSecret{!options->cdp_api_key_id.empty(),
-                        options->cdp_api_key_secret_file,
+           VendorSecret{!options->adapters.cdp.api.api_key_id.empty(),
+                        options->adapters.cdp.api_key_secret_file,
                         "WARDEN_CDP_API_KEY_SECRET",
                         "adapters.cdp.api_key_secret_file", true,
-                        &options->cdp_api_key_secret},
-           VendorSecret{!options->cdp_api_key_id.empty(),
-                        options->cdp_wallet_secret_file,
+                        &options->adapters.cdp.api.api_key_secret},
+           VendorSecret{!options->adapters.cdp.api.api_key_id.empty(),
+                        options->adapters.cdp.wallet_secret_file,
                         "WARDEN_CDP_WALLET_SECRET",
                         "adapters.cdp.wallet_secret_file", true,
-                        &options->cdp_wallet_secret},
-           VendorSecret{
-               !options->privy_app_id.empty(), options->privy_app_secret_file,
-               "WARDEN_PRIVY_APP_SECRET", "adapters.privy.app_secret_file",
-               true, &options->privy_app_secret},
-           VendorSecret{!options->privy_app_id.empty(),
-                        options->privy_authorization_key_file,
+                        &options->adapters.cdp.api.wallet_secret},
+           VendorSecret{!options->adapters.privy.api.app_id.empty(),
+                        options->adapters.privy.app_secret_file,
+                        "WARDEN_PRIVY_APP_SECRET",
+                        "adapters.privy.app_secret_file", true,
+                        &options->adapters.privy.api.app_secret},
+           VendorSecret{!options->adapters.privy.api.app_id.empty(),
+                        options->adapters.privy.authorization_key_file,
                         "WARDEN_PRIVY_AUTHORIZATION_KEY",
                         "adapters.privy.authorization_key_file", false,
-                        &options->privy_authorization_key},
+                        &options->adapters.privy.api.authorization_key},
        }) {
     if (!v.needed) continue;
     WARDEN_ASSIGN_OR_RETURN(*v.out,
                             ReadSecret(v.file, v.env, v.setting, v.required));
   }
-  if (!options->keystore_dir.empty()) {
+  if (!options->adapters.local.keystore_dir.empty()) {
     absl::StatusOr<std::string> password = evm::KeystorePassword(
-        options->keystore_password_file, "adapters.local.password_file");
+        options->adapters.local.password_file, "adapters.local.password_file");
     if (!password.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "adapters.local.keystore: ", password.status().message()));
     }
-    options->keystore_password = *std::move(password);
+    options->adapters.local.password = *std::move(password);
   }
-  if (!options->chain_rpc_file.empty()) {
-    WARDEN_ASSIGN_OR_RETURN(std::string entries,
-                            ReadSecret(options->chain_rpc_file, "",
-                                       "adapters.local.chain_rpc_file", true));
+  if (!options->adapters.local.chain_rpc_file.empty()) {
+    WARDEN_ASSIGN_OR_RETURN(
+        std::string entries,
+        ReadSecret(options->adapters.local.chain_rpc_file, "",
+                   "adapters.local.chain_rpc_file", true));
     for (absl::string_view line : absl::StrSplit(entries, '\n')) {
       line = absl::StripAsciiWhitespace(line);
       if (!line.empty() && line[0] != '#') {
-        options->chain_rpcs.emplace_back(line);
+        options->adapters.local.chain_rpcs.emplace_back(line);
       }
     }
   }

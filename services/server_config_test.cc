@@ -49,8 +49,8 @@ log: {format: text}
   EXPECT_EQ(o.shutdown_grace, absl::Seconds(20));
   EXPECT_EQ(o.tls_key_path, "/certs/tls.key");
   EXPECT_TRUE(o.auth_required);
-  EXPECT_EQ(o.keystore_dir, "/keys");
-  EXPECT_THAT(o.chain_rpcs,
+  EXPECT_EQ(o.adapters.local.keystore_dir, "/keys");
+  EXPECT_THAT(o.adapters.local.chain_rpcs,
               ::testing::ElementsAre("base=https://base.example",
                                      "devnet:31337=http://n:8545"));
   EXPECT_EQ(o.metrics_listen, "0.0.0.0:9464");
@@ -116,7 +116,8 @@ TEST(ServerConfigTest, EnvironmentOverridesFileAndFlagsOverrideBoth) {
                   .ok());
   EXPECT_EQ(o.listen, "flag:3");
   EXPECT_EQ(o.redis_url, "redis://env");
-  EXPECT_THAT(o.chain_rpcs, ::testing::ElementsAre("b=http://g", "c=http://h"));
+  EXPECT_THAT(o.adapters.local.chain_rpcs,
+              ::testing::ElementsAre("b=http://g", "c=http://h"));
   EXPECT_FALSE(o.auth_required);
   absl::Status bad = ApplyFlags({{"--worker-threads", {"0"}}}, &o);
   EXPECT_THAT(bad.message(), HasSubstr("--worker-threads: \"0\" must be"));
@@ -132,31 +133,31 @@ TEST(ServerConfigTest, SecretsComeFromFilesOrEnvironment) {
   ASSERT_TRUE(ResolveSecrets(&o).ok());
   EXPECT_EQ(o.webhook.secret, "s3cret");
 
-  o.keystore_dir = dir.path();
+  o.adapters.local.keystore_dir = dir.path();
   ::unsetenv("WARDEN_KEYSTORE_PASSWORD");
   EXPECT_THAT(ResolveSecrets(&o).message(),
               HasSubstr("keystore password is required"));
   ::setenv("WARDEN_KEYSTORE_PASSWORD", "pw", 1);
   ASSERT_TRUE(ResolveSecrets(&o).ok());
   ::unsetenv("WARDEN_KEYSTORE_PASSWORD");
-  EXPECT_EQ(o.keystore_password, "pw");
+  EXPECT_EQ(o.adapters.local.password, "pw");
   // Node URLs holding a provider's key come from a file.
-  o.keystore_dir.clear();
-  o.chain_rpcs = {"anvil=http://127.0.0.1:8545"};
-  o.chain_rpc_file =
+  o.adapters.local.keystore_dir.clear();
+  o.adapters.local.chain_rpcs = {"anvil=http://127.0.0.1:8545"};
+  o.adapters.local.chain_rpc_file =
       dir.Write("rpc",
                 "# providers\nethereum=https://mainnet.example/v3/KEY1\n\n"
                 "  base=https://base.example/KEY2  \n");
   ASSERT_TRUE(ResolveSecrets(&o).ok());
-  EXPECT_THAT(o.chain_rpcs,
+  EXPECT_THAT(o.adapters.local.chain_rpcs,
               ::testing::ElementsAre("anvil=http://127.0.0.1:8545",
                                      "ethereum=https://mainnet.example/v3/KEY1",
                                      "base=https://base.example/KEY2"));
-  o.chain_rpc_file = dir.path() + "/missing";
+  o.adapters.local.chain_rpc_file = dir.path() + "/missing";
   EXPECT_THAT(ResolveSecrets(&o).message(),
               HasSubstr("adapters.local.chain_rpc_file: cannot read"));
-  o.chain_rpc_file.clear();
-  o.chain_rpcs.clear();
+  o.adapters.local.chain_rpc_file.clear();
+  o.adapters.local.chain_rpcs.clear();
   // Secrets are not settings: never printed; nor are URL passwords.
   EXPECT_EQ(DescribeConfig(o).find("s3cret"), std::string::npos);
   o.postgres_url = "postgresql://warden_app:hunter2@pg:5432/warden";
@@ -165,9 +166,10 @@ TEST(ServerConfigTest, SecretsComeFromFilesOrEnvironment) {
   EXPECT_EQ(DescribeConfig(o).find("hunter2"), std::string::npos);
   EXPECT_THAT(DescribeConfig(o), HasSubstr("webhook.secret_file: \""));
   // Node providers and chat webhooks keep their keys in the URL's path.
-  o.chain_rpcs = {"ethereum=https://mainnet.infura.io/v3/KEY1",
-                  "base:8453=https://u:KEY2@base.example:8545/?key=KEY3",
-                  "anvil=http://127.0.0.1:8545"};
+  o.adapters.local.chain_rpcs = {
+      "ethereum=https://mainnet.infura.io/v3/KEY1",
+      "base:8453=https://u:KEY2@base.example:8545/?key=KEY3",
+      "anvil=http://127.0.0.1:8545"};
   o.webhook.url = "https://hooks.slack.com/services/T0/B0/KEY4";
   const std::string described = DescribeConfig(o);
   for (const char* key : {"KEY1", "KEY2", "KEY3", "KEY4"}) {

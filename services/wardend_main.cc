@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
   warden::SystemClock clock;
   absl::StatusOr<std::unique_ptr<warden::WardenServer>> server =
       warden::WardenServer::Start(options, &clock);
-  warden::evm::Wipe(&options.keystore_password);
+  warden::evm::Wipe(&options.adapters.local.password);
   if (!server.ok()) {
     std::cerr << "wardend: " << server.status().message() << "\n";
     return 2;
