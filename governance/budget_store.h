@@ -38,8 +38,6 @@ struct ReserveRequest {
   absl::Time retain_until;
   // The org's time zone, in which calendar intervals are drawn.
   absl::TimeZone zone = absl::UTCTimeZone();
-  // Internal to stores: load the record as it was (see Restore).
-  bool restore = false;
 };
 
 // How much of one limit is used, as the store saw it when it refused.

@@ -23,56 +23,6 @@
 
 namespace warden {
 
-std::string NormalizeDestination(const std::string& destination) {
-  if (destination.size() > 2 && destination[0] == '0' &&
-      (destination[1] == 'x' || destination[1] == 'X')) {
-    return absl::AsciiStrToLower(destination);
-  }
-  return destination;
-}
-
-std::string RetiredAddressScope(const std::string& chain,
-                                const std::string& address) {
-  return absl::StrCat("address/", chain, ":", NormalizeDestination(address));
-}
-
-std::optional<UsdMicros> TierThresholds::Of(Tier tier) const {
-  switch (tier) {
-    case Tier::kNotify:
-      return notify_above_usd;
-    case Tier::kDelay:
-      return delay_above_usd;
-    case Tier::kApproval:
-      return approval_above_usd;
-    case Tier::kInstant:
-      break;
-  }
-  return std::nullopt;
-}
-
-bool IsValidId(absl::string_view id) {
-  bool ok = !id.empty() && id.size() <= 64;
-  for (char c : id) {
-    ok = ok && (absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-                c == '_' || c == '-' || c == '.');
-  }
-  return ok;
-}
-
-const char* TierName(Tier tier) {
-  switch (tier) {
-    case Tier::kNotify:
-      return "notify";
-    case Tier::kDelay:
-      return "delay";
-    case Tier::kApproval:
-      return "approval";
-    case Tier::kInstant:
-      break;
-  }
-  return "instant";
-}
-
 namespace {
 
 constexpr size_t kMaxIdLength = 64;

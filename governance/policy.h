@@ -141,12 +141,12 @@ std::string NormalizeDestination(const std::string& destination);
 std::string RetiredAddressScope(const std::string& chain,
                                 const std::string& address);
 
+// "instant", "notify", "delay", "approval".
 const char* TierName(Tier tier);
 
 // Ids of orgs, departments, agents, wallets, assets and limits: 1-64
 // characters of A-Z, a-z, 0-9, _, - and .
-bool IsValidId(
-    absl::string_view id);  // "instant", "notify", "delay", "approval"
+bool IsValidId(absl::string_view id);
 
 // The approver entry that admits any other agent of the requester's
 // department.

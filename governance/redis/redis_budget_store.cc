@@ -104,9 +104,8 @@ absl::Time RedisBudgetStore::CountedFrom(const LimitCheck& check,
 }
 
 absl::StatusOr<RedisBudgetStore::ScriptCall> RedisBudgetStore::ReserveCall(
-    const ReserveRequest& request) {
+    const ReserveRequest& request, bool restore) {
   const Authorization& a = request.authorization;
-  const bool restore = request.restore;
   const bool hold = a.status == AuthorizationStatus::kHeld && !restore;
   const bool charge = hold || (restore && a.Charges());
   const std::vector<std::string> path = ScopePath(a);
@@ -459,8 +458,8 @@ absl::Status RedisBudgetStore::Restore(const Authorization& a,
   request.authorization = a;
   request.retain_until = retain_until;
   request.zone = zone;
-  request.restore = true;
-  WARDEN_ASSIGN_OR_RETURN(ScriptCall call, ReserveCall(request));
+  WARDEN_ASSIGN_OR_RETURN(ScriptCall call,
+                          ReserveCall(request, /*restore=*/true));
   WARDEN_ASSIGN_OR_RETURN(RedisReply r, client_->Eval(redis_scripts::kReserve,
                                                       call.keys, call.args));
   if (r.type != RedisReply::Type::kArray || r.elements.empty() ||

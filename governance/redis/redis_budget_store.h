@@ -109,8 +109,10 @@ class RedisBudgetStore final : public BudgetStore {
     std::vector<std::string> args;
   };
   // Its last argument is the deadline: "0" (none) until
-  // RedisClient::EvalWithDeadline stamps it.
-  static absl::StatusOr<ScriptCall> ReserveCall(const ReserveRequest& request);
+  // RedisClient::EvalWithDeadline stamps it. `restore` loads the record as
+  // it was (see Restore) instead of reserving.
+  static absl::StatusOr<ScriptCall> ReserveCall(const ReserveRequest& request,
+                                                bool restore = false);
 
   // The earliest charge time a rolling limit check counts at `now` (its
   // interval start, rounded down as described above). For tests that
