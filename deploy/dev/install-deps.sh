@@ -15,8 +15,8 @@ packages=(
   libpqxx-dev libhiredis-dev libsecp256k1-dev libcurl4-openssl-dev libcpp-httplib-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  # the Helm chart's render test (Go text/template + sprig, offline)
-  golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
+  # the Helm chart's structural checks of Helm's output (Go, offline)
+  golang-go golang-gopkg-yaml.v3-dev
   # servers (run.sh, integration tests) and their clients
   redis-server redis-tools postgresql postgresql-client openssl
   # time zone database for calendar windows

@@ -1,55 +1,48 @@
-// Renders the Helm chart with Go's text/template and sprig, the engine Helm
-// itself uses, plus the Helm functions the chart calls (include, required,
-// toYaml, tpl), then checks the output structurally. There is no helm
-// binary on these machines; this is how the chart is tested instead of
-// `helm lint` / `helm template`.
+// Checks what Helm rendered from the chart, structurally. Helm itself
+// renders the chart and validates the values against values.schema.json;
+// this checks what neither does:
 //
-//	render CHART_DIR [VALUES_FILE ...]
+//	check_chart CHART_DIR RELEASE_JSON [VALUES_FILE ...]
 //
-// Values files are merged over the chart's values.yaml in order. Prints the
-// rendered manifests (and, with RENDER_CONFIG_OUT=FILE, writes the
-// ConfigMap's wardend.yaml there) and exits 1 with every problem found:
-//   - a template that does not parse or fails to execute;
+// RELEASE_JSON is `helm install NAME CHART --dry-run=client -o json` with
+// the same values files: its manifests (hooks included) and NOTES are
+// checked, and the values are the chart's merged with the files in order.
+// Exits 1 with every problem found:
 //   - a document that is not YAML, or lacks apiVersion, kind or
 //     metadata.name; a name longer than 63 characters;
-//   - a Deployment whose containers lack gRPC liveness and readiness probes,
-//     resources, or a securityContext (non-root, read-only root, all
-//     capabilities dropped);
+//   - a Deployment whose containers lack gRPC startup, liveness and
+//     readiness probes, resources, or a securityContext (non-root, read-only
+//     root, all capabilities dropped);
 //   - a Secret reference (secretKeyRef, secret volume) that names none of
 //     the values' existingSecret names, or a Secret rendered by the chart;
-//   - values (the chart's merged with the files given) that break
-//     values.schema.json, as Helm would refuse them (a subset of JSON
-//     Schema draft-07; a keyword outside it is itself a problem), and a
-//     value in the chart's values.yaml without a comment;
+//   - a value in the chart's values.yaml without a comment;
 //   - a selector of wardend's pods (Deployment, Service, PodDisruptionBudget,
 //     NetworkPolicy, anti-affinity, topology spread) without
 //     app.kubernetes.io/component: server, that misses the Deployment's pods
 //     or matches the migration Job's pod; a ServiceMonitor that misses the
 //     Service;
-//   - no gRPC startupProbe; a PodDisruptionBudget that blocks node drains at
-//     the replica count rendered (or the HPA's minimum);
+//   - a PodDisruptionBudget that blocks node drains at the replica count
+//     rendered (or the HPA's minimum);
 //   - a config that serves plaintext off loopback without
 //     tls.insecure_plaintext (wardend would refuse to start);
 //   - NOTES whose wardenctl command lacks --tls-ca (and, with client
 //     certificates, --tls-cert/--tls-key) while TLS is on, or that does not
 //     give the HPA's range while autoscaling is on.
 //
-// With RENDER_NOTES_OUT=FILE the rendered NOTES.txt is written there.
+// With CHECK_CONFIG_OUT=FILE the ConfigMap's wardend.yaml is written there,
+// with CHECK_NOTES_OUT=FILE the NOTES, and with CHECK_MANIFESTS_OUT=FILE
+// the manifests.
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
-	"text/template"
 
-	"github.com/Masterminds/sprig"
 	"gopkg.in/yaml.v3"
 )
 
@@ -89,120 +82,6 @@ func readYAML(path string) (map[string]interface{}, error) {
 	return out, nil
 }
 
-func toYaml(v interface{}) string {
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(v); err != nil {
-		return ""
-	}
-	return strings.TrimSuffix(buf.String(), "\n")
-}
-
-func render(chart string, valueFiles []string) (string, string, problems) {
-	var errs problems
-	values, err := readYAML(filepath.Join(chart, "values.yaml"))
-	if err != nil {
-		errs.add("%v", err)
-		return "", "", errs
-	}
-	for _, f := range valueFiles {
-		extra, err := readYAML(f)
-		if err != nil {
-			errs.add("%v", err)
-			return "", "", errs
-		}
-		merge(values, extra)
-	}
-	meta, err := readYAML(filepath.Join(chart, "Chart.yaml"))
-	if err != nil {
-		errs.add("%v", err)
-		return "", "", errs
-	}
-	top := map[string]interface{}{
-		"Values": values,
-		"Chart": map[string]interface{}{
-			"Name": meta["name"], "Version": meta["version"],
-			"AppVersion": meta["appVersion"],
-		},
-		"Release": map[string]interface{}{
-			"Name": "warden", "Namespace": "warden", "Service": "Helm",
-			"IsInstall": true, "IsUpgrade": false, "Revision": 1,
-		},
-		"Capabilities": map[string]interface{}{
-			"KubeVersion": map[string]interface{}{"Version": "v1.29.0"},
-		},
-	}
-
-	root := template.New("chart").Option("missingkey=zero")
-	funcs := sprig.TxtFuncMap()
-	funcs["toYaml"] = toYaml
-	funcs["required"] = func(msg string, v interface{}) (interface{}, error) {
-		if v == nil || v == "" {
-			return nil, fmt.Errorf("%s", msg)
-		}
-		return v, nil
-	}
-	funcs["include"] = func(name string, data interface{}) (string, error) {
-		var buf bytes.Buffer
-		err := root.ExecuteTemplate(&buf, name, data)
-		return buf.String(), err
-	}
-	funcs["tpl"] = func(text string, data interface{}) (string, error) {
-		t, err := root.Clone()
-		if err != nil {
-			return "", err
-		}
-		t, err = t.New("tpl").Parse(text)
-		if err != nil {
-			return "", err
-		}
-		var buf bytes.Buffer
-		err = t.Execute(&buf, data)
-		return buf.String(), err
-	}
-	root.Funcs(funcs)
-
-	files, _ := filepath.Glob(filepath.Join(chart, "templates", "*"))
-	sort.Strings(files)
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			errs.add("%v", err)
-			continue
-		}
-		if _, err := root.New(filepath.Base(f)).Parse(string(data)); err != nil {
-			errs.add("%v", err)
-		}
-	}
-	if len(errs) > 0 {
-		return "", "", errs
-	}
-	var out strings.Builder
-	notes := ""
-	for _, f := range files {
-		name := filepath.Base(f)
-		if strings.HasPrefix(name, "_") {
-			continue
-		}
-		var buf bytes.Buffer
-		if err := root.ExecuteTemplate(&buf, name, top); err != nil {
-			errs.add("%v", err)
-			continue
-		}
-		if name == "NOTES.txt" {
-			notes = buf.String()
-			if strings.TrimSpace(notes) == "" {
-				errs.add("NOTES.txt renders empty")
-			}
-			continue
-		}
-		fmt.Fprintf(&out, "---\n# Source: %s\n%s\n", name, buf.String())
-	}
-	return out.String(), notes, errs
-}
-
-// get walks a path of map keys.
 func get(v interface{}, path ...string) interface{} {
 	for _, p := range path {
 		m, ok := v.(map[string]interface{})
@@ -309,7 +188,7 @@ func check(manifests string, values map[string]interface{}) problems {
 		}
 		kinds[kind]++
 		docs = append(docs, m)
-		if out := os.Getenv("RENDER_CONFIG_OUT"); out != "" && kind == "ConfigMap" {
+		if out := os.Getenv("CHECK_CONFIG_OUT"); out != "" && kind == "ConfigMap" {
 			if cfg, ok := get(m, "data", "wardend.yaml").(string); ok {
 				if err := os.WriteFile(out, []byte(cfg), 0o644); err != nil {
 					errs.add("%v", err)
@@ -573,15 +452,6 @@ func checkNotes(notes string, values map[string]interface{}) problems {
 	return errs
 }
 
-// The JSON Schema keywords validate understands; any other in the chart's
-// schema is reported, so that the schema never claims more than is checked.
-var schemaKeywords = map[string]bool{
-	"$schema": true, "title": true, "description": true, "definitions": true,
-	"$ref": true, "type": true, "enum": true, "required": true,
-	"properties": true, "additionalProperties": true, "minimum": true,
-	"maximum": true, "minLength": true, "minProperties": true, "pattern": true,
-}
-
 // resolve follows a local "$ref": "#/definitions/NAME".
 func resolve(root, s map[string]interface{}) map[string]interface{} {
 	ref, ok := s["$ref"].(string)
@@ -592,130 +462,8 @@ func resolve(root, s map[string]interface{}) map[string]interface{} {
 	return def
 }
 
-func typeOf(v interface{}) []string {
-	switch n := v.(type) {
-	case nil:
-		return []string{"null"}
-	case bool:
-		return []string{"boolean"}
-	case string:
-		return []string{"string"}
-	case int:
-		return []string{"integer", "number"}
-	case float64:
-		if n == math.Trunc(n) {
-			return []string{"integer", "number"}
-		}
-		return []string{"number"}
-	case []interface{}:
-		return []string{"array"}
-	case map[string]interface{}:
-		return []string{"object"}
-	}
-	return []string{fmt.Sprintf("%T", v)}
-}
-
-// validate checks v against schema node s (draft-07, the keywords above),
-// as Helm checks values against values.schema.json.
-func validate(root, s map[string]interface{}, v interface{}, path string, errs *problems) {
-	if s == nil {
-		errs.add("values.schema.json: %s: unresolvable schema", path)
-		return
-	}
-	for k := range s {
-		if !schemaKeywords[k] {
-			errs.add("values.schema.json: %s: keyword %q is not checked by render.go", path, k)
-		}
-	}
-	if _, ok := s["$ref"]; ok {
-		validate(root, resolve(root, s), v, path, errs)
-		return
-	}
-	if t, ok := s["type"]; ok {
-		var want []string
-		switch w := t.(type) {
-		case string:
-			want = []string{w}
-		case []interface{}:
-			for _, x := range w {
-				want = append(want, fmt.Sprint(x))
-			}
-		}
-		okType := false
-		for _, have := range typeOf(v) {
-			for _, w := range want {
-				okType = okType || have == w
-			}
-		}
-		if !okType {
-			errs.add("values: %s: %v is not of type %v", path, v, t)
-			return
-		}
-	}
-	if enum, ok := s["enum"].([]interface{}); ok {
-		found := false
-		for _, e := range enum {
-			found = found || fmt.Sprint(e) == fmt.Sprint(v)
-		}
-		if !found {
-			errs.add("values: %s: %v is not one of %v", path, v, enum)
-		}
-	}
-	if n, ok := number(v); ok {
-		if min, ok := s["minimum"].(float64); ok && float64(n) < min {
-			errs.add("values: %s: %v is below %v", path, v, min)
-		}
-		if max, ok := s["maximum"].(float64); ok && float64(n) > max {
-			errs.add("values: %s: %v is above %v", path, v, max)
-		}
-	}
-	if str, ok := v.(string); ok {
-		if min, ok := s["minLength"].(float64); ok && float64(len(str)) < min {
-			errs.add("values: %s: %q is shorter than %v", path, str, min)
-		}
-		if pat, ok := s["pattern"].(string); ok && !regexp.MustCompile(pat).MatchString(str) {
-			errs.add("values: %s: %q does not match %s", path, str, pat)
-		}
-	}
-	obj, ok := v.(map[string]interface{})
-	if !ok {
-		return
-	}
-	if min, ok := s["minProperties"].(float64); ok && float64(len(obj)) < min {
-		errs.add("values: %s: needs at least %v entries", path, min)
-	}
-	if req, ok := s["required"].([]interface{}); ok {
-		for _, r := range req {
-			if _, ok := obj[fmt.Sprint(r)]; !ok {
-				errs.add("values: %s: %v is required", path, r)
-			}
-		}
-	}
-	props, _ := s["properties"].(map[string]interface{})
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		sub := path + "." + k
-		if p, ok := props[k].(map[string]interface{}); ok {
-			validate(root, p, obj[k], sub, errs)
-			continue
-		}
-		switch extra := s["additionalProperties"].(type) {
-		case bool:
-			if !extra {
-				errs.add("values: %s: unknown key (not in values.schema.json)", sub)
-			}
-		case map[string]interface{}:
-			validate(root, extra, obj[k], sub, errs)
-		}
-	}
-}
-
-// checkComments: every key of values.yaml whose value is a leaf, or an
-// object the schema leaves free-form (no "properties"), has a comment.
+// checkComments: every value in values.yaml has a comment (a structured
+// value, one the schema gives properties, has them on its leaves).
 func checkComments(root, s map[string]interface{}, node *yaml.Node, path string, errs *problems) {
 	if node.Kind != yaml.MappingNode {
 		return
@@ -738,9 +486,8 @@ func checkComments(root, s map[string]interface{}, node *yaml.Node, path string,
 	}
 }
 
-// checkValues validates the merged values against the chart's schema and
-// the chart's values.yaml for comments.
-func checkValues(chart string, values map[string]interface{}) problems {
+// checkValueComments reads the chart's schema and values.yaml.
+func checkValueComments(chart string) problems {
 	var errs problems
 	data, err := os.ReadFile(filepath.Join(chart, "values.schema.json"))
 	if err != nil {
@@ -752,7 +499,6 @@ func checkValues(chart string, values map[string]interface{}) problems {
 		errs.add("values.schema.json: %v", err)
 		return errs
 	}
-	validate(schema, schema, values, "values", &errs)
 	text, err := os.ReadFile(filepath.Join(chart, "values.yaml"))
 	if err != nil {
 		errs.add("%v", err)
@@ -767,34 +513,66 @@ func checkValues(chart string, values map[string]interface{}) problems {
 	return errs
 }
 
+// release is the part of Helm's `-o json` output checked here.
+type release struct {
+	Manifest string `json:"manifest"`
+	Hooks    []struct {
+		Manifest string `json:"manifest"`
+	} `json:"hooks"`
+	Info struct {
+		Notes string `json:"notes"`
+	} `json:"info"`
+}
+
+func writeOut(env, text string, errs *problems) {
+	if out := os.Getenv(env); out != "" {
+		if err := os.WriteFile(out, []byte(text), 0o644); err != nil {
+			errs.add("%v", err)
+		}
+	}
+}
+
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: render CHART_DIR [VALUES_FILE ...]")
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: check_chart CHART_DIR RELEASE_JSON [VALUES_FILE ...]")
 		os.Exit(2)
 	}
-	chart, files := os.Args[1], os.Args[2:]
-	manifests, notes, errs := render(chart, files)
-	if len(errs) == 0 {
-		values, _ := readYAML(filepath.Join(chart, "values.yaml"))
-		for _, f := range files {
-			extra, _ := readYAML(f)
-			merge(values, extra)
-		}
-		errs = check(manifests, values)
-		errs = append(errs, checkValues(chart, values)...)
-		errs = append(errs, checkNotes(notes, values)...)
-		if out := os.Getenv("RENDER_NOTES_OUT"); out != "" {
-			if err := os.WriteFile(out, []byte(notes), 0o644); err != nil {
-				errs.add("%v", err)
-			}
-		}
+	chart, files := os.Args[1], os.Args[3:]
+	var errs problems
+	data, err := os.ReadFile(os.Args[2])
+	var r release
+	if err == nil {
+		err = json.Unmarshal(data, &r)
 	}
-	fmt.Print(manifests)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "check_chart:", os.Args[2], err)
+		os.Exit(1)
+	}
+	manifests := r.Manifest
+	for _, h := range r.Hooks {
+		manifests += "\n---\n" + h.Manifest
+	}
+	values, err := readYAML(filepath.Join(chart, "values.yaml"))
+	if err != nil {
+		errs.add("%v", err)
+	}
+	for _, f := range files {
+		extra, err := readYAML(f)
+		if err != nil {
+			errs.add("%v", err)
+		}
+		merge(values, extra)
+	}
+	errs = append(errs, check(manifests, values)...)
+	errs = append(errs, checkValueComments(chart)...)
+	errs = append(errs, checkNotes(r.Info.Notes, values)...)
+	writeOut("CHECK_NOTES_OUT", r.Info.Notes, &errs)
+	writeOut("CHECK_MANIFESTS_OUT", manifests, &errs)
 	if len(errs) > 0 {
 		for _, e := range errs {
-			fmt.Fprintln(os.Stderr, "render:", e)
+			fmt.Fprintln(os.Stderr, "check_chart:", e)
 		}
 		os.Exit(1)
 	}
-	fmt.Fprintf(os.Stderr, "render: %s with %v: OK\n", chart, files)
+	fmt.Fprintf(os.Stderr, "check_chart: %s with %v: OK\n", chart, files)
 }

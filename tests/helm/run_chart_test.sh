@@ -1,34 +1,34 @@
 #!/usr/bin/env bash
-# The Helm chart: linted and rendered by the real Helm, then rendered with
-# Go's text/template and sprig (the engine Helm uses) by
-# tests/helm/render.go, which also runs the structural checks:
-#   - the default values, the production example, 1 and 2 replicas, TLS off
-#     and autoscaling render, pass the structural checks (render.go lists
-#     them: schema, comments, selectors, probes, disruption budget,
-#     plaintext, NOTES), and give wardend a config it accepts
-#     (wardend --check-config);
+# The Helm chart, with the real Helm (deploy/dev/install-tools.sh puts it in
+# .tools/helm/):
+#   - `helm lint --strict`; `helm template` with the default values and each
+#     file in examples/; a misspelt value refused by Helm's schema check;
+#   - Helm renders (helm install --dry-run=client) the default values, the
+#     production example, 1 and 2 replicas, TLS off and autoscaling, and
+#     tests/helm/check_chart.go checks Helm's output structurally (its
+#     header lists the checks: secrets, comments, selectors, probes,
+#     disruption budget, plaintext, NOTES); wardend accepts the config each
+#     render carries (wardend --check-config);
 #   - each check is shown to fail: a chart with a broken template, values
-#     that drop the security context, typos in the values, an undocumented
-#     value, a selector without the component, no startup probe, a budget
-#     that blocks drains, plaintext without its switch, NOTES without the TLS
-#     flags or the HPA's range, a ServiceMonitor that misses the Service.
+#     that drop the security context, typos in the values, a value of the
+#     wrong type, an undocumented value, a selector without the component,
+#     no startup probe, a budget that blocks drains, plaintext without its
+#     switch, NOTES without the TLS flags or the HPA's range, a
+#     ServiceMonitor that misses the Service.
 #
-#   tests/helm/run_render_test.sh SOURCE_DIR BUILD_DIR
+#   tests/helm/run_chart_test.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
 src="$1"
 build="$2"
 out="$(mktemp -d /tmp/warden-helm-XXXXXX)"
 trap 'rm -rf "$out"' EXIT
 
-# Go in GOPATH mode, offline, with Debian's sprig and yaml.v3.
+# Go in GOPATH mode, offline, with Debian's yaml.v3.
 GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$build/go-cache" \
-  go build -o "$out/render" "$src/tests/helm/render.go"
+  go build -o "$out/check_chart" "$src/tests/helm/check_chart.go"
 
 chart="$src/helm/warden"
 
-# The real Helm (deploy/dev/install-tools.sh): the chart lints strictly,
-# and renders with the default values and with each example; Helm itself
-# refuses values its schema does not allow.
 helm="$src/.tools/helm/helm"
 "$helm" lint --strict "$chart"
 for values in "" "$chart"/examples/*.yaml; do
@@ -44,6 +44,20 @@ if "$helm" template warden "$chart" -f "$out/helm-typo.yaml" \
   exit 1
 fi
 grep -q "additional properties 'replicaCont' not allowed" "$out/helm-err.txt"
+
+# render CHART [VALUES_FILE ...]: Helm renders the chart as an install
+# would, and check_chart checks the result (manifests in
+# $out/manifests.yaml); fails when either does.
+render() {
+  local chart_dir="$1"
+  shift
+  local args=()
+  for v in "$@"; do args+=(-f "$v"); done
+  "$helm" install warden "$chart_dir" --dry-run=client -o json "${args[@]}" \
+    > "$out/release.json" &&
+    CHECK_MANIFESTS_OUT="$out/manifests.yaml" \
+      "$out/check_chart" "$chart_dir" "$out/release.json" "$@"
+}
 
 # The vendor secrets the pod mounts from adapters.existingSecret: stand-ins
 # here, so that --check-config can read them.
@@ -64,8 +78,8 @@ for values in "" "$chart/examples/values-production.yaml" \
               "$out/one-replica.yaml" "$out/two-replicas.yaml" \
               "$out/plaintext.yaml" "$out/autoscaling.yaml"; do
   echo "== render ${values:-default values}"
-  RENDER_CONFIG_OUT="$out/wardend.yaml" RENDER_NOTES_OUT="$out/notes.txt" \
-    "$out/render" "$chart" $values > "$out/manifests.yaml"
+  CHECK_CONFIG_OUT="$out/wardend.yaml" CHECK_NOTES_OUT="$out/notes.txt" \
+    render "$chart" $values
   sed -i "s#/etc/warden/adapters/#$out/adapters/#g" "$out/wardend.yaml"
   WARDEN_REDIS_URL=redis://redis:6379 \
   WARDEN_POSTGRES_URL=postgresql://warden_app@postgres/warden \
@@ -79,16 +93,15 @@ for values in "" "$chart/examples/values-production.yaml" \
   fi
 done
 # The renders did what their values asked (and wardend accepted them above).
-"$out/render" "$chart" "$out/one-replica.yaml" 2> /dev/null \
-  | grep -q '^  maxUnavailable: 1$'
-"$out/render" "$chart" "$out/plaintext.yaml" 2> /dev/null \
-  | grep -q '^      insecure_plaintext: true$'
+render "$chart" "$out/one-replica.yaml" 2> /dev/null
+grep -q '^  maxUnavailable: 1$' "$out/manifests.yaml"
+render "$chart" "$out/plaintext.yaml" 2> /dev/null
+grep -q '^      insecure_plaintext: true$' "$out/manifests.yaml"
 # A null in the values removes a default label (Helm's merge): the
 # production NetworkPolicy asks for its own label only.
-"$out/render" "$chart" "$chart/examples/values-production.yaml" 2> /dev/null \
-  > "$out/production.yaml"
-grep -q 'platform.example.com/agents: "true"' "$out/production.yaml"
-if grep -q 'warden.io/agents' "$out/production.yaml"; then
+render "$chart" "$chart/examples/values-production.yaml" 2> /dev/null
+grep -q 'platform.example.com/agents: "true"' "$out/manifests.yaml"
+if grep -q 'warden.io/agents' "$out/manifests.yaml"; then
   echo "FAIL: the production NetworkPolicy kept the default label" >&2
   exit 1
 fi
@@ -99,7 +112,7 @@ rejected() {
   local what="$1" chart_dir="$2" expected="$3"
   shift 3
   echo "== rejected: $what"
-  if "$out/render" "$chart_dir" "$@" > /dev/null 2> "$out/err.txt"; then
+  if render "$chart_dir" "$@" > /dev/null 2> "$out/err.txt"; then
     echo "FAIL: rendered although $what" >&2
     exit 1
   fi
@@ -133,13 +146,14 @@ rejected "a container runs as root" "$chart" \
 
 printf 'replicaCont: 3\n' > "$out/typo.yaml"
 rejected "a top-level key is misspelt" "$chart" \
-  "values.replicaCont: unknown key" "$out/typo.yaml"
+  "additional properties 'replicaCont' not allowed" "$out/typo.yaml"
 printf 'probes: {startup: {periodSecond: 5}}\n' > "$out/typo.yaml"
 rejected "a nested key is misspelt" "$chart" \
-  "values.probes.startup.periodSecond: unknown key" "$out/typo.yaml"
+  "at '/probes/startup': additional properties 'periodSecond' not allowed" \
+  "$out/typo.yaml"
 printf 'service: {grpcPort: "7400"}\n' > "$out/typo.yaml"
 rejected "a value has the wrong type" "$chart" \
-  "values.service.grpcPort: 7400 is not of type integer" "$out/typo.yaml"
+  "at '/service/grpcPort': got string, want integer" "$out/typo.yaml"
 
 mutant undocumented values.yaml '/-- Most replicas\./d'
 rejected "a value has no comment" "$out/undocumented" \
