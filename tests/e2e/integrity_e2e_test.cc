@@ -22,8 +22,7 @@
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "tests/support/postgres_server.h"
-#include "tests/support/redis_server.h"
+#include "tests/support/durable_stack_test.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/wardend_process.h"
 
@@ -158,28 +157,14 @@ TEST_F(EmbeddedIntegrityTest, HostileBundleThenSigtermStops) {
   EXPECT_EQ(WEXITSTATUS(*status), 0);
 }
 
-class StackIntegrityTest : public ::testing::Test {
+class StackIntegrityTest : public DurableStackTest {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir;
-    auto pg = PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
-    auto redis = RedisServer::Start();
-    ASSERT_TRUE(redis.ok()) << redis.status();
-    redis_ = redis->release();
-    absl::StatusOr<CommandResult> migrated =
-        RunCommand({WARDENCTL_PATH, "migrate", "--postgres", pg_->url()},
-                   absl::Seconds(60));
-    ASSERT_TRUE(migrated.ok());
-    ASSERT_EQ(migrated->exit_code, 0) << migrated->err;
+    DurableStackTest::SetUpTestSuite();
+    if (HasFatalFailure()) return;
     bundle_ = dir_->Write("bundle.yaml", kBundle);
   }
-  static void TearDownTestSuite() {
-    delete redis_;
-    delete pg_;
-    delete dir_;
-  }
+  static void TearDownTestSuite() { DurableStackTest::TearDownTestSuite(); }
   static std::unique_ptr<WardendProcess> StartWardend() {
     absl::StatusOr<std::unique_ptr<WardendProcess>> w = WardendProcess::Start(
         WARDEND_PATH,
@@ -191,15 +176,9 @@ class StackIntegrityTest : public ::testing::Test {
     return w.ok() ? *std::move(w) : nullptr;
   }
 
-  static TempDir* dir_;
-  static PostgresServer* pg_;
-  static RedisServer* redis_;
   static std::string bundle_;
 };
 
-TempDir* StackIntegrityTest::dir_ = nullptr;
-PostgresServer* StackIntegrityTest::pg_ = nullptr;
-RedisServer* StackIntegrityTest::redis_ = nullptr;
 std::string StackIntegrityTest::bundle_;
 
 // Invariant 2 through wardend on Redis and Postgres.

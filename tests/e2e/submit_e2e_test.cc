@@ -32,8 +32,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/anvil_node.h"
-#include "tests/support/postgres_server.h"
-#include "tests/support/redis_server.h"
+#include "tests/support/durable_stack_test.h"
 #include "tests/support/wardend_process.h"
 #include "warden/v1/audit.grpc.pb.h"
 
@@ -115,24 +114,14 @@ class RpcProxy {
   std::thread thread_;
 };
 
-class SubmitE2eTest : public ::testing::Test {
+class SubmitE2eTest : public DurableStackTest {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir;
+    DurableStackTest::SetUpTestSuite();
+    if (HasFatalFailure()) return;
     auto anvil = AnvilNode::Start();
     ASSERT_TRUE(anvil.ok()) << anvil.status();
     anvil_ = anvil->release();
-    auto pg = PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
-    auto redis = RedisServer::Start();
-    ASSERT_TRUE(redis.ok()) << redis.status();
-    redis_ = redis->release();
-    absl::StatusOr<CommandResult> migrated =
-        RunCommand({WARDENCTL_PATH, "migrate", "--postgres", pg_->url()},
-                   absl::Seconds(60));
-    ASSERT_TRUE(migrated.ok());
-    ASSERT_EQ(migrated->exit_code, 0) << migrated->err;
 
     // The token: deployed from the dev account, which holds its supply.
     auto deployed = anvil_->SendFromDev(
@@ -212,10 +201,8 @@ assets:
       delete w;
       w = nullptr;
     }
-    delete redis_;
-    delete pg_;
     delete anvil_;
-    delete dir_;
+    DurableStackTest::TearDownTestSuite();
   }
 
   static std::unique_ptr<WardendProcess> StartWardend(
@@ -357,10 +344,7 @@ assets:
     return b.value_or(0);
   }
 
-  static inline TempDir* dir_ = nullptr;
   static inline AnvilNode* anvil_ = nullptr;
-  static inline PostgresServer* pg_ = nullptr;
-  static inline RedisServer* redis_ = nullptr;
   static inline WardendProcess* replicas_[2] = {nullptr, nullptr};
   static inline std::string token_, password_file_, keystore_, bundle_;
   static inline auto* addresses_ = new std::map<std::string, std::string>;

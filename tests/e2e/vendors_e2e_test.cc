@@ -21,8 +21,7 @@
 #include "tests/fakes/cdp/fake_cdp.h"
 #include "tests/fakes/metamask/fake_metamask.h"
 #include "tests/fakes/privy/fake_privy.h"
-#include "tests/support/postgres_server.h"
-#include "tests/support/redis_server.h"
+#include "tests/support/durable_stack_test.h"
 #include "tests/support/wardend_process.h"
 #include "warden/v1/audit.grpc.pb.h"
 
@@ -31,11 +30,10 @@ namespace {
 
 using ::testing::HasSubstr;
 using Json = nlohmann::json;
+using testing::DurableStackTest;
 using testing::FakeCdp;
 using testing::FakeMetaMask;
 using testing::FakePrivy;
-using testing::PostgresServer;
-using testing::RedisServer;
 using testing::RunCommand;
 using testing::TempDir;
 using testing::WardendProcess;
@@ -66,21 +64,11 @@ std::string Wallet(const std::string& id, const std::string& vendor) {
   return out + "}";
 }
 
-class VendorsE2eTest : public ::testing::Test {
+class VendorsE2eTest : public DurableStackTest {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir;
-    auto pg = PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
-    auto redis = RedisServer::Start();
-    ASSERT_TRUE(redis.ok()) << redis.status();
-    redis_ = redis->release();
-    absl::StatusOr<testing::CommandResult> migrated =
-        RunCommand({WARDENCTL_PATH, "migrate", "--postgres", pg_->url()},
-                   absl::Seconds(60));
-    ASSERT_TRUE(migrated.ok());
-    ASSERT_EQ(migrated->exit_code, 0) << migrated->err;
+    DurableStackTest::SetUpTestSuite();
+    if (HasFatalFailure()) return;
 
     // The vendors.
     auto cdp = FakeCdp::Start({.auto_confirm = true});
@@ -175,9 +163,7 @@ assets:
     delete mm_;
     delete privy_;
     delete cdp_;
-    delete redis_;
-    delete pg_;
-    delete dir_;
+    DurableStackTest::TearDownTestSuite();
   }
 
   static v1::SubmitTransactionResponse Submit(const std::string& agent,
@@ -256,9 +242,6 @@ assets:
     return id;
   }
 
-  static inline TempDir* dir_ = nullptr;
-  static inline PostgresServer* pg_ = nullptr;
-  static inline RedisServer* redis_ = nullptr;
   static inline FakeCdp* cdp_ = nullptr;
   static inline FakePrivy* privy_ = nullptr;
   static inline FakeMetaMask* mm_ = nullptr;

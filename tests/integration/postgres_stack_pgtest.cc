@@ -21,8 +21,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tests/support/postgres_server.h"
-#include "tests/support/redis_server.h"
+#include "tests/support/durable_stack_test.h"
 #include "tests/support/wardend_process.h"
 
 namespace warden::testing {
@@ -64,22 +63,12 @@ assets:
   - {symbol: USDC, decimals: 6, price_usd: "1"}
 )";
 
-class PostgresStackTest : public ::testing::Test {
+class PostgresStackTest : public DurableStackTest {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir;
-    auto pg = PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
-    auto redis = RedisServer::Start();
-    ASSERT_TRUE(redis.ok()) << redis.status();
-    redis_ = redis->release();
-    absl::StatusOr<CommandResult> migrated =
-        RunCommand({WARDENCTL_PATH, "migrate", "--postgres", pg_->url()},
-                   absl::Seconds(60));
-    ASSERT_TRUE(migrated.ok());
-    ASSERT_EQ(migrated->exit_code, 0) << migrated->err;
-    EXPECT_THAT(migrated->out,
+    DurableStackTest::SetUpTestSuite();
+    if (HasFatalFailure()) return;
+    EXPECT_THAT(migrate_output_,
                 HasSubstr(absl::StrCat("schema at version ", kSchemaVersion)));
     bundle_ = dir_->Write("bundle.yaml", kBundle);
     key_ = dir_->Write("audit.pem", "");
@@ -89,11 +78,7 @@ class PostgresStackTest : public ::testing::Test {
                               .c_str()),
               0);
   }
-  static void TearDownTestSuite() {
-    delete redis_;
-    delete pg_;
-    delete dir_;
-  }
+  static void TearDownTestSuite() { DurableStackTest::TearDownTestSuite(); }
 
   static std::unique_ptr<WardendProcess> StartWardend() {
     absl::StatusOr<std::unique_ptr<WardendProcess>> w = WardendProcess::Start(
@@ -130,16 +115,10 @@ class PostgresStackTest : public ::testing::Test {
     return ids;
   }
 
-  static TempDir* dir_;
-  static PostgresServer* pg_;
-  static RedisServer* redis_;
   static std::string bundle_;
   static std::string key_;
 };
 
-TempDir* PostgresStackTest::dir_ = nullptr;
-PostgresServer* PostgresStackTest::pg_ = nullptr;
-RedisServer* PostgresStackTest::redis_ = nullptr;
 std::string PostgresStackTest::bundle_;
 std::string PostgresStackTest::key_;
 
