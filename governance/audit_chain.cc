@@ -85,17 +85,6 @@ std::string CheckpointSigner::PublicKeyHex() const {
   return Hex(raw, n);
 }
 
-std::string CheckpointSigner::PrivateKeyPem() const {
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_PrivateKey(bio, Key(key_), nullptr, nullptr, 0, nullptr,
-                           nullptr);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio, &data);
-  std::string pem(data, static_cast<size_t>(n));
-  BIO_free(bio);
-  return pem;
-}
-
 std::string CheckpointSigner::SignHex(absl::string_view message) const {
   unsigned char sig[64];
   size_t n = sizeof(sig);

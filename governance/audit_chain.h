@@ -36,7 +36,6 @@ class CheckpointSigner {
   ~CheckpointSigner();
 
   std::string PublicKeyHex() const;  // Raw 32 bytes, hex.
-  std::string PrivateKeyPem() const;
   std::string SignHex(absl::string_view message) const;  // 64 bytes, hex.
 
  private:
