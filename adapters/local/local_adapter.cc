@@ -151,10 +151,7 @@ absl::StatusOr<VendorStatus> LocalAdapter::Poll(const Wallet& wallet,
   if (last.tx_hash.empty()) return last;
   WARDEN_ASSIGN_OR_RETURN(evm::EvmSender * sender, SenderFor(wallet));
   const absl::string_view digits = absl::StripPrefix(last.tx_hash, "0x");
-  if (digits.size() != 64 ||
-      !std::all_of(digits.begin(), digits.end(), [](char c) {
-        return absl::ascii_isxdigit(static_cast<unsigned char>(c));
-      })) {
+  if (digits.size() != 64 || !evm::IsHexDigits(digits)) {
     return absl::InvalidArgumentError(
         absl::StrCat("tx_hash: \"", last.tx_hash, "\" is not a hash"));
   }
@@ -162,13 +159,16 @@ absl::StatusOr<VendorStatus> LocalAdapter::Poll(const Wallet& wallet,
   const std::string bytes = absl::HexStringToBytes(digits);
   std::copy(bytes.begin(), bytes.end(), hash.begin());
   VendorStatus out = last;
+  // A receipt is final: confirmed, or reverted.
+  auto settled = [&out](bool succeeded) {
+    out.state =
+        succeeded ? OperationState::kConfirmed : OperationState::kFailed;
+    out.error = succeeded ? "" : "the transaction reverted";
+    return out;
+  };
   WARDEN_ASSIGN_OR_RETURN(std::optional<bool> mined,
                           sender->ReceiptStatus(hash));
-  if (mined.has_value()) {
-    out.state = *mined ? OperationState::kConfirmed : OperationState::kFailed;
-    out.error = *mined ? "" : "the transaction reverted";
-    return out;
-  }
+  if (mined.has_value()) return settled(*mined);
   WARDEN_ASSIGN_OR_RETURN(bool known, sender->Known(hash));
   if (known) {
     out.state = OperationState::kSubmitted;
@@ -186,6 +186,12 @@ absl::StatusOr<VendorStatus> LocalAdapter::Poll(const Wallet& wallet,
   if (!absl::SimpleAtoi(ref.substr(0, raw_at), &nonce)) return out;
   WARDEN_ASSIGN_OR_RETURN(uint64_t used, sender->MinedCount());
   if (used > nonce) {
+    // The nonce is mined. This transaction may be what mined it, between
+    // the receipt check above and the count (a node answers neither while
+    // it moves a transaction from its pool into a block): look once more,
+    // now that the block is in, before calling it replaced.
+    WARDEN_ASSIGN_OR_RETURN(mined, sender->ReceiptStatus(hash));
+    if (mined.has_value()) return settled(*mined);
     out.state = OperationState::kFailed;
     out.error = absl::StrCat("nonce ", nonce,
                              " was used by another transaction; this one "
