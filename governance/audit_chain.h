@@ -35,7 +35,7 @@ class CheckpointSigner {
   static absl::StatusOr<std::unique_ptr<CheckpointSigner>> Generate();
   ~CheckpointSigner();
 
-  std::string PublicKeyHex() const;  // Raw 32 bytes, hex.
+  std::string PublicKeyHex() const;                      // Raw 32 bytes, hex.
   std::string SignHex(absl::string_view message) const;  // 64 bytes, hex.
 
  private:
