@@ -44,9 +44,12 @@ struct ReserveRequest {
 struct LimitUsage {
   size_t limit_index = 0;  // Into ReserveRequest::limits.
   int64_t used = 0;        // Held + settled in the interval, limit's unit.
-  // `used` split by the scope one level below the limit's scope on the path
-  // (the agent's wallets, the department's agents, ...), largest first.
-  std::vector<std::pair<std::string, int64_t>> by_child;
+  // Of `used`, what went through the request's own scope one level below
+  // the limit's (its department, agent or wallet); the rest went through
+  // the others.
+  int64_t child_used = 0;
+  // Of `used`, what is held by spends awaiting approval.
+  int64_t pending = 0;
 };
 
 struct ReserveResult {

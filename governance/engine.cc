@@ -210,13 +210,7 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
     std::erase_if(result.exceeded, [&](const LimitUsage& u) {
       return u.limit_index >= path.checks.size();
     });
-    // Only to explain how much of the usage awaits approval; best effort.
-    std::vector<Authorization> awaiting;
-    if (result.outcome == ReserveResult::Outcome::kOverLimit) {
-      awaiting = budgets_->ListAwaiting(org.id, kMaxListed)
-                     .value_or(std::vector<Authorization>{});
-    }
-    a.violations = RefusalViolations(result, path, a, *policy, awaiting);
+    a.violations = RefusalViolations(result, path, a, *policy);
     // Record the denial so that a retry with the same key gets it.
     a.decision = Decision::kDeny;
     a.status = AuthorizationStatus::kDenied;

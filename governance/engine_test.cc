@@ -117,7 +117,7 @@ class EngineTest : public ::testing::Test {
 };
 
 // The core promise: two wallets together cannot pass the agent's budget, and
-// the denial names the figures and the other wallet.
+// the denial names the figures and how much went through other wallets.
 TEST_F(EngineTest, CrossWalletDenyExplainsItself) {
   absl::StatusOr<AuthorizeOutput> first = Spend("agent_a", "wallet_1", 999);
   ASSERT_TRUE(first.ok()) << first.status();
@@ -129,7 +129,7 @@ TEST_F(EngineTest, CrossWalletDenyExplainsItself) {
   const Authorization& a = second->authorization;
   EXPECT_EQ(a.decision, Decision::kDeny);
   EXPECT_EQ(a.reason,
-            "DENY agent agent_a: rolling 24h spend $999.00 (wallet_1 on base "
+            "DENY agent agent_a: rolling 24h spend $999.00 (other wallets "
             "$999.00) + $499.00 = $1,498.00 exceeds agent daily_max "
             "$1,000.00");
   ASSERT_THAT(a.violations, SizeIs(1));
@@ -146,7 +146,8 @@ TEST_F(EngineTest, CrossWalletDenyExplainsItself) {
   EXPECT_EQ(DecisionOf("agent_a", "wallet_2", 1), Decision::kAllow);
 }
 
-// A department budget denies across its agents, naming each one's share.
+// A department budget denies across its agents, naming the requester's
+// share and the others'.
 TEST_F(EngineTest, DepartmentBudgetAcrossAgents) {
   EXPECT_EQ(DecisionOf("agent_a", "wallet_1", 900), Decision::kAllow);
   EXPECT_EQ(DecisionOf("agent_c", "wallet_c", 1000), Decision::kAllow);
@@ -155,7 +156,7 @@ TEST_F(EngineTest, DepartmentBudgetAcrossAgents) {
   EXPECT_EQ(out->authorization.decision, Decision::kDeny);
   EXPECT_EQ(out->authorization.reason,
             "DENY agent agent_c: calendar day spend $1,900.00 (agent_c "
-            "$1,000.00, agent_a $900.00) + $200.00 = $2,100.00 exceeds "
+            "$1,000.00, other agents $900.00) + $200.00 = $2,100.00 exceeds "
             "department eng daily_budget $2,000.00");
 }
 
@@ -170,9 +171,9 @@ TEST_F(EngineTest, OrgCeilingAcrossDepartments) {
   ASSERT_THAT(out->authorization.violations, SizeIs(1));
   EXPECT_EQ(out->authorization.violations[0].scope, "org/acme");
   EXPECT_THAT(out->authorization.reason,
-              HasSubstr("calendar day spend $2,900.00 (eng $1,900.00, ops "
-                        "$1,000.00) + $101.00 = $3,001.00 exceeds org acme "
-                        "daily_ceiling $3,000.00"));
+              HasSubstr("calendar day spend $2,900.00 (ops $1,000.00, other "
+                        "departments $1,900.00) + $101.00 = $3,001.00 exceeds "
+                        "org acme daily_ceiling $3,000.00"));
 }
 
 // Several limits failing at once are all reported.
@@ -204,7 +205,10 @@ TEST_F(EngineTest, CountLimit) {
   EXPECT_EQ(v.message,
             "rolling 1h count 2 (wallet_3 on base 2) + 1 = 3 exceeds agent "
             "tx_per_hour 2");
+  // Counted up to a minute bucket and the skew allowance longer.
   clock_.Advance(absl::Hours(1) + absl::Seconds(1));
+  EXPECT_EQ(DecisionOf("agent_b", "wallet_3", 1), Decision::kDeny);
+  clock_.Advance(absl::Seconds(64));
   EXPECT_EQ(DecisionOf("agent_b", "wallet_3", 1), Decision::kAllow);
 }
 
@@ -341,11 +345,14 @@ TEST_F(EngineTest, ExpiredHoldReleased) {
   EXPECT_EQ(DecisionOf("agent_a", "wallet_2", 1000), Decision::kAllow);
 }
 
-// A rolling window frees spend exactly `length` after it; a calendar day at
-// local midnight.
+// A rolling window frees spend once it is older than `length` plus its
+// bucket (10 minutes for 24h) and the skew allowance (5 s), never sooner; a
+// calendar day at local midnight.
 TEST_F(EngineTest, WindowsMoveWithTheClock) {
   ASSERT_EQ(DecisionOf("agent_a", "wallet_1", 1000), Decision::kAllow);
   clock_.Advance(absl::Hours(24));
+  EXPECT_EQ(DecisionOf("agent_a", "wallet_1", 1), Decision::kDeny);
+  clock_.Advance(absl::Minutes(10) + absl::Seconds(4));
   EXPECT_EQ(DecisionOf("agent_a", "wallet_1", 1), Decision::kDeny);
   clock_.Advance(absl::Seconds(1));
   EXPECT_EQ(DecisionOf("agent_a", "wallet_1", 1000), Decision::kAllow);

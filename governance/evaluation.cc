@@ -133,9 +133,10 @@ PathLimits CollectLimits(const Policy& policy, const Agent& agent,
   return out;
 }
 
-std::vector<Violation> RefusalViolations(
-    const ReserveResult& result, const PathLimits& path, const Authorization& a,
-    const Policy& policy, const std::vector<Authorization>& awaiting) {
+std::vector<Violation> RefusalViolations(const ReserveResult& result,
+                                         const PathLimits& path,
+                                         const Authorization& a,
+                                         const Policy& policy) {
   std::vector<Violation> out;
   if (result.outcome == ReserveResult::Outcome::kFrozen) {
     Violation v = RuleViolation(
@@ -147,21 +148,10 @@ std::vector<Violation> RefusalViolations(
   const std::vector<std::string> scopes = ScopePath(a);
   for (const LimitUsage& usage : result.exceeded) {
     const LimitCheck& check = path.checks[usage.limit_index];
-    const bool usd = check.kind == Limit::Kind::kUsd;
-    const std::string& scope = scopes[check.scope_index];
-    int64_t pending = 0;
-    for (const Authorization& p : awaiting) {
-      const std::vector<std::string> under = ScopePath(p);
-      if (p.decision == Decision::kPendingApproval &&
-          p.created_at >= check.interval.start &&
-          p.created_at < check.interval.end &&
-          std::find(under.begin(), under.end(), scope) != under.end()) {
-        pending = SaturatingAdd(pending, usd ? p.amount_usd : 1);
-      }
-    }
     out.push_back(LimitViolation(
-        scope, check, path.limits[usage.limit_index]->window, usage,
-        usd ? a.amount_usd : 1, std::min(pending, usage.used), policy));
+        scopes[check.scope_index], scopes[check.scope_index + 1], check,
+        path.limits[usage.limit_index]->window, usage,
+        check.kind == Limit::Kind::kUsd ? a.amount_usd : 1, policy));
   }
   return out;
 }

@@ -39,11 +39,12 @@ PathLimits CollectLimits(const Policy& policy, const Agent& agent,
                          absl::Time now);
 
 // Why the store refused a hold: a frozen scope, or every limit it would
-// exceed, with the figures, and how much of each limit's usage is held by
-// requests awaiting approval (from `awaiting`, for the explanation only).
-std::vector<Violation> RefusalViolations(
-    const ReserveResult& result, const PathLimits& path, const Authorization& a,
-    const Policy& policy, const std::vector<Authorization>& awaiting);
+// exceed, with the figures the store returned (what went through the
+// spend's own department, agent or wallet, and what awaits approval).
+std::vector<Violation> RefusalViolations(const ReserveResult& result,
+                                        const PathLimits& path,
+                                        const Authorization& a,
+                                        const Policy& policy);
 
 // The tier a spend falls in, and why.
 struct TierChoice {

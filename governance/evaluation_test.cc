@@ -299,27 +299,25 @@ TEST_F(EvaluationTest, ARefusalNamesTheFrozenScopeAndEachExceededLimit) {
   ReserveResult frozen;
   frozen.outcome = ReserveResult::Outcome::kFrozen;
   frozen.frozen_scope = "department/eng";
-  const std::vector<Violation> f =
-      RefusalViolations(frozen, path, a, policy_, {});
+  const std::vector<Violation> f = RefusalViolations(frozen, path, a, policy_);
   ASSERT_THAT(f, SizeIs(1));
   EXPECT_EQ(f[0].code, "SCOPE_FROZEN");
   EXPECT_EQ(f[0].scope, "department/eng");
 
-  // daily_max (index 2) holds $600, of which $200 awaits approval.
+  // daily_max (index 2) holds $600, $400 of it through wallet_1 and $200
+  // awaiting approval.
   ReserveResult over;
   over.outcome = ReserveResult::Outcome::kOverLimit;
-  over.exceeded = {LimitUsage{2, 600 * kDollar}};
-  Authorization waiting = Spend("agent_a", "wallet_1", 200);
-  waiting.decision = Decision::kPendingApproval;
-  Authorization elsewhere = Spend("agent_o", "wallet_3", 300);
-  elsewhere.decision = Decision::kPendingApproval;
-  const std::vector<Violation> v =
-      RefusalViolations(over, path, a, policy_, {waiting, elsewhere});
+  over.exceeded = {LimitUsage{2, 600 * kDollar, 400 * kDollar, 200 * kDollar}};
+  const std::vector<Violation> v = RefusalViolations(over, path, a, policy_);
   ASSERT_THAT(v, SizeIs(1));
   EXPECT_EQ(v[0].scope, "agent/agent_a");
   EXPECT_EQ(v[0].limit, "daily_max");
   EXPECT_EQ(v[0].pending, "200.00");
   EXPECT_THAT(v[0].message, HasSubstr("$600.00"));
+  EXPECT_THAT(v[0].message,
+              HasSubstr("(wallet_1 on base $400.00, other wallets $200.00, of "
+                        "which $200.00 pending approval)"));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "governance/explain.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -15,9 +16,6 @@ std::string FormatInstant(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
 }
 namespace {
-
-// The breakdown shows at most this many parts; the rest are summed up.
-constexpr size_t kMaxBreakdownParts = 5;
 
 std::string Figure(Limit::Kind kind, int64_t value) {
   return kind == Limit::Kind::kUsd ? FormatUsd(value) : absl::StrCat(value);
@@ -58,9 +56,9 @@ std::string ScopeLabel(const std::string& scope) {
   return label;
 }
 
-Violation LimitViolation(const std::string& scope, const LimitCheck& check,
-                         const Window& window, const LimitUsage& usage,
-                         int64_t requested, int64_t pending,
+Violation LimitViolation(const std::string& scope, const std::string& child,
+                         const LimitCheck& check, const Window& window,
+                         const LimitUsage& usage, int64_t requested,
                          const Policy& policy) {
   const Limit::Kind kind = check.kind;
   Violation v;
@@ -78,17 +76,16 @@ Violation LimitViolation(const std::string& scope, const LimitCheck& check,
   v.remaining = WireFigure(kind, std::max<int64_t>(0, check.cap - usage.used));
 
   std::vector<std::string> parts;
-  int64_t others = 0;
-  for (const auto& [child, used] : usage.by_child) {
-    if (parts.size() < kMaxBreakdownParts) {
-      parts.push_back(
-          absl::StrCat(ChildLabel(child, policy), " ", Figure(kind, used)));
-    } else {
-      others = SaturatingAdd(others, used);
-    }
+  if (usage.child_used > 0) {
+    parts.push_back(absl::StrCat(ChildLabel(child, policy), " ",
+                                 Figure(kind, usage.child_used)));
   }
-  if (others > 0)
-    parts.push_back(absl::StrCat("others ", Figure(kind, others)));
+  if (usage.used > usage.child_used) {
+    parts.push_back(absl::StrCat("other ", child.substr(0, child.find('/')),
+                                 "s ",
+                                 Figure(kind, usage.used - usage.child_used)));
+  }
+  const int64_t pending = std::min(usage.pending, usage.used);
   if (pending > 0) {
     v.pending = WireFigure(kind, pending);
     parts.push_back(

@@ -25,12 +25,12 @@ std::string FormatInstant(absl::Time t);
 // "agent/procurement_bot" -> "agent procurement_bot".
 std::string ScopeLabel(const std::string& scope);
 
-// The violation for a limit the spend would exceed. `requested` and
-// `pending` (the part of the usage awaiting approval) are in the limit's
-// unit (USD micros or transactions).
-Violation LimitViolation(const std::string& scope, const LimitCheck& check,
-                         const Window& window, const LimitUsage& usage,
-                         int64_t requested, int64_t pending,
+// The violation for a limit of `scope` the spend would exceed; `child` is
+// the spend's scope one level down (usage.child_used went through it).
+// `requested` is in the limit's unit (USD micros or transactions).
+Violation LimitViolation(const std::string& scope, const std::string& child,
+                         const LimitCheck& check, const Window& window,
+                         const LimitUsage& usage, int64_t requested,
                          const Policy& policy);
 
 // The most violations a decision carries (and its audit record holds): the

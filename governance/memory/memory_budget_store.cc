@@ -36,40 +36,52 @@ std::string MemoryBudgetStore::IdempotencyKey(const Authorization& a) {
   return absl::StrCat(a.org_id, "|", a.agent_id, "|", a.idempotency_key);
 }
 
-LimitUsage MemoryBudgetStore::UsageLocked(const std::vector<std::string>& path,
-                                          const std::string& org,
-                                          const LimitCheck& check,
-                                          bool with_breakdown) {
-  LimitUsage usage;
-  auto it = by_scope_.find(ScopeKey(org, path[check.scope_index]));
-  if (it == by_scope_.end()) return usage;
-  std::map<std::string, int64_t> by_child;
-  const std::vector<const Entry*>& entries = it->second;
-  auto first = std::lower_bound(
-      entries.begin(), entries.end(), check.interval.start,
-      [](const Entry* e, absl::Time t) { return e->auth.created_at < t; });
-  for (auto e = first;
-       e != entries.end() && (*e)->auth.created_at < check.interval.end; ++e) {
-    const Authorization& a = (*e)->auth;
-    if (!a.Charges()) continue;
-    const int64_t amount = check.kind == Limit::Kind::kUsd ? a.ChargedUsd() : 1;
-    usage.used = SaturatingAdd(usage.used, amount);
-    if (with_breakdown) {
-      int64_t& child = by_child[ScopePath(a)[check.scope_index + 1]];
-      child = SaturatingAdd(child, amount);
+const usage::Buckets* MemoryBudgetStore::BucketsLocked(
+    const std::string& org, const std::string& scope) const {
+  auto it = usage_.find(ScopeKey(org, scope));
+  return it == usage_.end() ? nullptr : &it->second;
+}
+
+void MemoryBudgetStore::RechargeLocked(const Authorization* before,
+                                       const Authorization& after) {
+  const absl::int128 usd =
+      absl::int128(after.ChargedUsd()) - (before ? before->ChargedUsd() : 0);
+  const absl::int128 count =
+      int{after.Charges()} - (before && before->Charges() ? 1 : 0);
+  if (usd == 0 && count == 0) return;
+  for (const std::string& scope : ScopePath(after)) {
+    const std::string key = ScopeKey(after.org_id, scope);
+    usage::Buckets& buckets = usage_[key];
+    buckets.Add(after.created_at, usd, count);
+    if (buckets.Empty()) usage_.erase(key);
+  }
+}
+
+int64_t MemoryBudgetStore::PendingLocked(const std::string& org,
+                                         const std::string& scope,
+                                         absl::Time from, Limit::Kind kind) {
+  int64_t pending = 0;
+  const auto& awaiting = awaiting_[org];
+  for (auto at = awaiting.lower_bound({from, std::string()});
+       at != awaiting.end(); ++at) {
+    auto it = records_.find(at->second);
+    if (it == records_.end()) continue;
+    const Authorization& a = it->second.auth;
+    const std::vector<std::string> path = ScopePath(a);
+    if (a.status == AuthorizationStatus::kHeld &&
+        a.decision == Decision::kPendingApproval &&
+        std::find(path.begin(), path.end(), scope) != path.end()) {
+      pending = SaturatingAdd(
+          pending, kind == Limit::Kind::kUsd ? a.amount_usd : int64_t{1});
     }
   }
-  usage.by_child.assign(by_child.begin(), by_child.end());
-  std::stable_sort(
-      usage.by_child.begin(), usage.by_child.end(),
-      [](const auto& x, const auto& y) { return x.second > y.second; });
-  return usage;
+  return pending;
 }
 
 void MemoryBudgetStore::InsertLocked(const Authorization& a,
                                      absl::Time retain_until) {
   const std::string key = RecordKey(a.org_id, a.id);
-  Entry* entry = &(records_[key] = Entry{a, retain_until});
+  records_[key] = Entry{a, retain_until};
   retention_[a.org_id].emplace(retain_until, key);
   if (!a.idempotency_key.empty()) {
     // A key reused after its first record's retention maps to the newest of
@@ -83,17 +95,7 @@ void MemoryBudgetStore::InsertLocked(const Authorization& a,
       }
     }
   }
-  if (a.status == AuthorizationStatus::kDenied) return;
-  for (const std::string& scope : ScopePath(a)) {
-    std::vector<const Entry*>& entries = by_scope_[ScopeKey(a.org_id, scope)];
-    // Nearly always an append: records arrive in time order.
-    entries.insert(
-        std::upper_bound(entries.begin(), entries.end(), a.created_at,
-                         [](absl::Time t, const Entry* e) {
-                           return t < e->auth.created_at;
-                         }),
-        entry);
-  }
+  RechargeLocked(nullptr, a);
   if (a.status == AuthorizationStatus::kHeld) {
     expiries_[a.org_id].emplace(a.hold_expires_at, key);
   }
@@ -110,14 +112,8 @@ void MemoryBudgetStore::EraseLocked(const std::string& key) {
       idempotency_.erase(idem);
     }
   }
-  for (const std::string& scope : ScopePath(a)) {
-    auto s = by_scope_.find(ScopeKey(a.org_id, scope));
-    if (s == by_scope_.end()) continue;
-    std::erase(s->second, &it->second);
-    if (s->second.empty()) by_scope_.erase(s);
-  }
-  // Its expiry and retention queue entries are skipped once the record is
-  // gone.
+  // What it charged stays in the buckets; its expiry and retention queue
+  // entries are skipped once the record is gone.
   records_.erase(it);
 }
 
@@ -147,13 +143,21 @@ absl::StatusOr<ReserveResult> MemoryBudgetStore::Reserve(
       const LimitCheck& check = request.limits[i];
       const int64_t requested =
           check.kind == Limit::Kind::kUsd ? a.amount_usd : 1;
-      if (Exceeds(UsageLocked(path, a.org_id, check, false).used, requested,
-                  check.cap)) {
-        // The breakdown is only needed to explain a refusal.
-        LimitUsage usage = UsageLocked(path, a.org_id, check, true);
-        usage.limit_index = i;
-        result.exceeded.push_back(std::move(usage));
-      }
+      const std::vector<usage::Span> spans =
+          usage::SpansOf(check, a.created_at);
+      const usage::Buckets* buckets =
+          BucketsLocked(a.org_id, path[check.scope_index]);
+      LimitUsage usage;
+      usage.used = buckets ? buckets->Sum(spans, check.kind) : 0;
+      if (!Exceeds(usage.used, requested, check.cap)) continue;
+      // The figures of the reason.
+      usage.limit_index = i;
+      const usage::Buckets* child =
+          BucketsLocked(a.org_id, path[check.scope_index + 1]);
+      usage.child_used = child ? child->Sum(spans, check.kind) : 0;
+      usage.pending = PendingLocked(a.org_id, path[check.scope_index],
+                                    check.interval.start, check.kind);
+      result.exceeded.push_back(usage);
     }
     if (!result.exceeded.empty()) {
       result.outcome = ReserveResult::Outcome::kOverLimit;
@@ -166,6 +170,12 @@ absl::StatusOr<ReserveResult> MemoryBudgetStore::Reserve(
   InsertLocked(a, request.retain_until);
   result.authorization = a;
   return result;
+}
+
+void MemoryBudgetStore::VoidLocked(Authorization* a) {
+  const Authorization before = *a;
+  a->status = AuthorizationStatus::kVoided;
+  RechargeLocked(&before, *a);
 }
 
 absl::StatusOr<Authorization> MemoryBudgetStore::Get(const std::string& org_id,
@@ -210,10 +220,12 @@ absl::StatusOr<Authorization> MemoryBudgetStore::Settle(
   absl::StatusOr<Entry*> entry = FindHeldLocked(org_id, id, now, "settle");
   if (!entry.ok()) return entry.status();
   Authorization& a = (*entry)->auth;
+  const Authorization before = a;
   a.status = AuthorizationStatus::kSettled;
   a.settled_amount = amount;
   a.settled_usd = amount_usd;
   a.tx_hash = tx_hash;
+  RechargeLocked(&before, a);
   return a;
 }
 
@@ -228,7 +240,7 @@ absl::StatusOr<Authorization> MemoryBudgetStore::Void(const std::string& org_id,
   }
   absl::StatusOr<Entry*> entry = FindHeldLocked(org_id, id, now, "void");
   if (!entry.ok()) return entry.status();
-  (*entry)->auth.status = AuthorizationStatus::kVoided;
+  VoidLocked(&(*entry)->auth);
   return (*entry)->auth;
 }
 
@@ -251,7 +263,7 @@ absl::StatusOr<VoteResult> MemoryBudgetStore::Vote(const std::string& org_id,
   }
   a.votes.push_back(vote);
   if (!vote.approve) {
-    a.status = AuthorizationStatus::kVoided;
+    VoidLocked(&a);
   } else if (a.decision == Decision::kPendingApproval &&
              a.Approvals() >= a.approvals_required) {
     a.decision = Decision::kAllow;
@@ -301,7 +313,12 @@ absl::Status MemoryBudgetStore::Abandon(const std::string& org_id,
                                         const std::string& id) {
   absl::MutexLock lock(&mu_);
   const std::string key = RecordKey(org_id, id);
-  if (!records_.contains(key)) return NotFound(org_id, id);
+  auto it = records_.find(key);
+  if (it == records_.end()) return NotFound(org_id, id);
+  // As if it never happened: nothing stays charged.
+  Authorization none = it->second.auth;
+  none.status = AuthorizationStatus::kVoided;
+  RechargeLocked(&it->second.auth, none);
   EraseLocked(key);
   return absl::OkStatus();
 }
@@ -322,8 +339,10 @@ absl::StatusOr<std::vector<Authorization>> MemoryBudgetStore::ExpireDue(
       continue;
     }
     Authorization& a = it->second.auth;
+    const Authorization before = a;
     a.status = AuthorizationStatus::kExpired;
     a.expired_counted = a.on_expiry == ExpiredHolds::kCount;
+    RechargeLocked(&before, a);
     expired.push_back(a);
   }
   auto& retention = retention_[org_id];
@@ -358,17 +377,19 @@ absl::StatusOr<std::vector<Authorization>> MemoryBudgetStore::VoidUnder(
     const std::string& org_id, const std::string& scope, absl::Time now,
     size_t max_records) {
   absl::MutexLock lock(&mu_);
+  // Every HELD record is in its org's expiry queue.
   std::vector<Authorization> voided;
-  auto it = by_scope_.find(ScopeKey(org_id, scope));
-  if (it == by_scope_.end()) return voided;
-  for (const Entry* e : it->second) {
+  for (const auto& [at, key] : expiries_[org_id]) {
     if (voided.size() >= max_records) break;
-    if (e->auth.status != AuthorizationStatus::kHeld ||
-        now >= e->auth.hold_expires_at) {
+    auto it = records_.find(key);
+    if (it == records_.end()) continue;
+    Authorization& a = it->second.auth;
+    const std::vector<std::string> path = ScopePath(a);
+    if (a.status != AuthorizationStatus::kHeld || now >= a.hold_expires_at ||
+        std::find(path.begin(), path.end(), scope) == path.end()) {
       continue;
     }
-    Authorization& a = records_.at(RecordKey(org_id, e->auth.id)).auth;
-    a.status = AuthorizationStatus::kVoided;
+    VoidLocked(&a);
     voided.push_back(a);
   }
   return voided;
@@ -387,7 +408,13 @@ absl::Status MemoryBudgetStore::Restore(const Authorization& a,
 void MemoryBudgetStore::Replace(const Authorization& a,
                                 absl::Time retain_until) {
   absl::MutexLock lock(&mu_);
-  EraseLocked(RecordKey(a.org_id, a.id));
+  const std::string key = RecordKey(a.org_id, a.id);
+  if (auto it = records_.find(key); it != records_.end()) {
+    Authorization none = it->second.auth;
+    none.status = AuthorizationStatus::kVoided;
+    RechargeLocked(&it->second.auth, none);
+    EraseLocked(key);
+  }
   InsertLocked(a, retain_until);
 }
 

@@ -12,16 +12,16 @@
 #include "absl/container/node_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "governance/budget_store.h"
+#include "governance/usage_buckets.h"
 
 namespace warden {
 
-// The reference BudgetStore: exact rolling windows, one mutex, everything in
-// process memory. Used by tests as the model other stores must match, and
-// by `wardend --embedded`.
-//
-// Usage of a limit is summed over the records charged to its scope inside
-// the limit's interval, so a check costs O(log n + records in the window).
-// Records are dropped after their retain_until, during ExpireDue.
+// BudgetStore in process memory, one mutex: `wardend --embedded`, and the
+// store most tests run the engine on. Usage is counted in the same buckets
+// as RedisBudgetStore (governance/usage_buckets.h), so a check costs the
+// same whatever the traffic and both stores make the same decisions.
+// Records are dropped after their retain_until, during ExpireDue; the
+// buckets keep what they charged.
 class MemoryBudgetStore final : public BudgetStore {
  public:
   MemoryBudgetStore() = default;
@@ -78,11 +78,20 @@ class MemoryBudgetStore final : public BudgetStore {
   static std::string RecordKey(const std::string& org, const std::string& id);
   static std::string IdempotencyKey(const Authorization& a);
 
-  // Usage of `check` for a spend whose scope path is `path`, split by child
-  // scope if `with_breakdown`.
-  LimitUsage UsageLocked(const std::vector<std::string>& path,
-                         const std::string& org, const LimitCheck& check,
-                         bool with_breakdown)
+  // The buckets of `scope`, or nullptr.
+  const usage::Buckets* BucketsLocked(const std::string& org,
+                                      const std::string& scope) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds what `after` charges and takes back what `before` did (nullptr:
+  // nothing), at the record's creation, on every scope of its path.
+  void RechargeLocked(const Authorization* before, const Authorization& after)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Voids a HELD record, releasing its charge.
+  void VoidLocked(Authorization* a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What spends awaiting approval under `scope` since `from` hold, in
+  // `kind`'s unit.
+  int64_t PendingLocked(const std::string& org, const std::string& scope,
+                        absl::Time from, Limit::Kind kind)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void InsertLocked(const Authorization& a, absl::Time retain_until)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -93,15 +102,13 @@ class MemoryBudgetStore final : public BudgetStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
-  // RecordKey -> entry. Node-based, so that by_scope_ can point into it.
+  // RecordKey -> entry.
   absl::node_hash_map<std::string, Entry> records_ ABSL_GUARDED_BY(mu_);
   // IdempotencyKey -> RecordKey.
   absl::flat_hash_map<std::string, std::string> idempotency_
       ABSL_GUARDED_BY(mu_);
-  // "<org>|<scope>" -> the records charged to the scope, sorted by
-  // created_at, so a window's usage reads only the records inside it.
-  absl::flat_hash_map<std::string, std::vector<const Entry*>> by_scope_
-      ABSL_GUARDED_BY(mu_);
+  // "<org>|<scope>" -> its usage buckets.
+  absl::flat_hash_map<std::string, usage::Buckets> usage_ ABSL_GUARDED_BY(mu_);
   // (hold_expires_at, RecordKey) of HELD records, per org.
   // Skipped when the record is gone or no longer HELD.
   std::map<std::string, std::multimap<absl::Time, std::string>> expiries_

@@ -51,7 +51,8 @@ TEST(MemoryBudgetStoreTest, AbandonForgetsEverything) {
   EXPECT_EQ(store.Abandon("acme", "az_1").code(), absl::StatusCode::kNotFound);
 }
 
-// Over-limit results carry the usage and its split by child scope.
+// Over-limit results carry the usage, the part of it that went through the
+// request's own wallet, and the part awaiting approval.
 TEST(MemoryBudgetStoreTest, OverLimitUsage) {
   MemoryBudgetStore store;
   ASSERT_EQ(store.Reserve(Hold("az_1", 60, 100))->outcome, Outcome::kReserved);
@@ -62,12 +63,36 @@ TEST(MemoryBudgetStoreTest, OverLimitUsage) {
   ASSERT_EQ(r->outcome, Outcome::kOverLimit);
   ASSERT_EQ(r->exceeded.size(), 1u);
   EXPECT_EQ(r->exceeded[0].used, 90);
-  EXPECT_THAT(
-      r->exceeded[0].by_child,
-      ::testing::ElementsAre(std::pair<std::string, int64_t>{"wallet/w1", 60},
-                             std::pair<std::string, int64_t>{"wallet/w2", 30}));
+  EXPECT_EQ(r->exceeded[0].child_used, 60);
+  EXPECT_EQ(r->exceeded[0].pending, 0);
   EXPECT_EQ(store.Get("acme", "az_3").status().code(),
             absl::StatusCode::kNotFound);
+
+  // A hold awaiting approval counts, and is reported as pending.
+  ReserveRequest awaiting = Hold("az_4", 5, 100);
+  awaiting.authorization.decision = Decision::kPendingApproval;
+  ASSERT_EQ(store.Reserve(awaiting)->outcome, Outcome::kReserved);
+  r = store.Reserve(Hold("az_5", 6, 100));
+  ASSERT_EQ(r->outcome, Outcome::kOverLimit);
+  EXPECT_EQ(r->exceeded[0].used, 95);
+  EXPECT_EQ(r->exceeded[0].pending, 5);
+}
+
+// Usage outlives the records: a window that a later policy lengthens still
+// counts spends whose records were dropped under the shorter one.
+TEST(MemoryBudgetStoreTest, DroppedRecordsStillCount) {
+  MemoryBudgetStore store;
+  ASSERT_EQ(store.Reserve(Hold("az_1", 100, 100))->outcome, Outcome::kReserved);
+  ASSERT_TRUE(store.Settle("acme", "az_1", 1000, 100, "0xtx", kT0).ok());
+  ASSERT_TRUE(store.ExpireDue("acme", kT0 + absl::Hours(48), 10).ok());
+  ASSERT_EQ(store.Get("acme", "az_1").status().code(),
+            absl::StatusCode::kNotFound);
+  ReserveRequest weekly = Hold("az_2", 1, 100);
+  weekly.authorization.created_at = kT0 + absl::Hours(48);
+  weekly.limits[0].interval.start = kT0 - absl::Hours(24 * 5);
+  absl::StatusOr<ReserveResult> r = store.Reserve(weekly);
+  ASSERT_EQ(r->outcome, Outcome::kOverLimit);
+  EXPECT_EQ(r->exceeded[0].used, 100);
 }
 
 // Records are dropped after their retention, once they are no longer held.

@@ -10,53 +10,34 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/time/civil_time.h"
 #include "governance/audit_codec.h"
 #include "governance/audit_log.h"
 #include "governance/redis/redis_scripts.h"
 #include "governance/status_macros.h"
+#include "governance/usage_buckets.h"
 
 namespace warden {
 namespace {
 
-struct Level {
-  const char* name;
-  int64_t seconds;
-  absl::Duration longest_window;  // The longest rolling window it serves.
-};
-
-constexpr Level kLevels[] = {
-    {"m", 60, absl::Hours(2)},
-    {"h", 3600, absl::Hours(72)},
-    {"d", 86400, kMaxRollingWindow},
-};
-// Local days are kept for the longest calendar window, a quarter.
-constexpr absl::Duration kLocalDayRetention = absl::Hours(24 * 93);
-
-const Level& LevelFor(absl::Duration window) {
-  for (const Level& l : kLevels) {
-    if (window <= l.longest_window) return l;
-  }
-  return kLevels[2];
-}
-
+// Key names (see redis_budget_store.h). The layout of usage buckets changed
+// with the names: a Redis filled by an older release is not read, and each
+// org is rebuilt from its durable record on first use.
 std::string Tag(const std::string& org) { return absl::StrCat("{", org, "}"); }
 
 std::string RecordKey(const std::string& org, const std::string& id) {
-  return absl::StrCat(Tag(org), ":az:", id);
+  return absl::StrCat(Tag(org), ":r:", id);
 }
 std::string IdempotencyKey(const Authorization& a) {
-  return absl::StrCat(Tag(a.org_id), ":idem:", a.agent_id, ":",
-                      a.idempotency_key);
+  return absl::StrCat(Tag(a.org_id), ":i:", a.agent_id, ":", a.idempotency_key);
 }
 std::string ExpiryKey(const std::string& org) {
-  return absl::StrCat(Tag(org), ":exp");
+  return absl::StrCat(Tag(org), ":x");
 }
 std::string AwaitingKey(const std::string& org) {
-  return absl::StrCat(Tag(org), ":await");
+  return absl::StrCat(Tag(org), ":w");
 }
 std::string ReadyKey(const std::string& org) {
-  return absl::StrCat(Tag(org), ":ready");
+  return absl::StrCat(Tag(org), ":ok");
 }
 // How long the ready mark lives without a refresh (every sweep refreshes it):
 // should every replica be gone longer than this, the next start rebuilds.
@@ -70,16 +51,8 @@ absl::Status NotReady(const std::string& org) {
 std::string FrozenKey(const std::string& org, const std::string& scope) {
   return absl::StrCat(Tag(org), ":frozen:", scope);
 }
-std::string BucketKey(const std::string& org, const std::string& scope,
-                      absl::string_view level, const std::string& start) {
-  return absl::StrCat(Tag(org), ":b:", scope, ":", level, ":", start);
-}
-std::string LocalDay(absl::CivilDay day) {
-  return absl::StrFormat("%04d%02d%02d", day.year(), day.month(), day.day());
-}
-
-int64_t FloorDiv(int64_t a, int64_t b) {
-  return a >= 0 ? a / b : -((-a + b - 1) / b);
+std::string UsageKey(const std::string& org, const std::string& scope) {
+  return absl::StrCat(Tag(org), ":u:", scope);
 }
 
 absl::Status Unexpected(absl::string_view op, const RedisReply& r) {
@@ -88,20 +61,21 @@ absl::Status Unexpected(absl::string_view op, const RedisReply& r) {
                    r.IsError() ? absl::StrCat(": ", r.str) : std::string()));
 }
 
+// Per level: the bucket holding `t`, and the names of its USD and count
+// fields.
+void AppendBucketFields(absl::Time t, std::vector<std::string>* args) {
+  for (const usage::Level& l : usage::kLevels) {
+    const int64_t n = usage::BucketOf(l, t);
+    const std::string name = absl::StrCat(std::string(1, l.name), n);
+    args->insert(args->end(), {absl::StrCat(n), absl::StrCat(name, "u"),
+                               absl::StrCat(name, "c")});
+  }
+}
+
 }  // namespace
 
 RedisBudgetStore::RedisBudgetStore(std::unique_ptr<RedisClient> client)
     : client_(std::move(client)) {}
-
-absl::Time RedisBudgetStore::CountedFrom(const LimitCheck& check,
-                                         absl::Time now) {
-  if (check.calendar) return check.interval.start;
-  const Level& level = LevelFor(now - check.interval.start);
-  // ToUnixSeconds rounds toward the past, as does FloorDiv.
-  const int64_t start =
-      absl::ToUnixSeconds(check.interval.start - kClockSkewAllowance);
-  return absl::FromUnixSeconds(FloorDiv(start, level.seconds) * level.seconds);
-}
 
 absl::StatusOr<RedisBudgetStore::ScriptCall> RedisBudgetStore::ReserveCall(
     const ReserveRequest& request, bool restore) {
@@ -115,74 +89,21 @@ absl::StatusOr<RedisBudgetStore::ScriptCall> RedisBudgetStore::ReserveCall(
         " exceeds the largest amount the Redis store compares exactly, ",
         FormatUsd(kMaxExactMicros)));
   }
-  std::vector<std::string> keys = {RecordKey(a.org_id, a.id), IdempotencyKey(a),
-                                   ExpiryKey(a.org_id), AwaitingKey(a.org_id)};
-  std::vector<std::string> frozen, writes, write_args, reads, limit_args;
+  ScriptCall call;
+  call.keys = {RecordKey(a.org_id, a.id), IdempotencyKey(a),
+               ExpiryKey(a.org_id), AwaitingKey(a.org_id), ReadyKey(a.org_id)};
   if (hold) {
     for (const std::string& scope : path) {
-      frozen.push_back(FrozenKey(a.org_id, scope));
+      call.keys.push_back(FrozenKey(a.org_id, scope));
     }
   }
   if (charge) {
-    // Charge every level of the org, department and agent; the child field
-    // names the next scope down for explanations.
-    const int64_t t = absl::ToUnixSeconds(a.created_at);
-    for (int s = 0; s < 3; ++s) {
-      for (const Level& l : kLevels) {
-        const int64_t start = FloorDiv(t, l.seconds) * l.seconds;
-        writes.push_back(
-            BucketKey(a.org_id, path[s], l.name, absl::StrCat(start)));
-        write_args.push_back(path[s + 1]);
-        write_args.push_back(absl::StrCat(
-            start + l.seconds +
-            absl::ToInt64Seconds(l.longest_window + kClockSkewAllowance) +
-            3600));
-      }
-      const absl::CivilDay day = absl::ToCivilDay(a.created_at, request.zone);
-      writes.push_back(BucketKey(a.org_id, path[s], "ld", LocalDay(day)));
-      write_args.push_back(path[s + 1]);
-      write_args.push_back(
-          absl::StrCat(t + absl::ToInt64Seconds(kLocalDayRetention)));
-    }
-    for (const LimitCheck& c : request.limits) {
-      if (c.cap > kMaxExactMicros) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "limit ", c.limit_name,
-            ": cap exceeds the largest the Redis store compares exactly"));
-      }
-      std::vector<std::string> buckets;
-      const std::string& scope = path[c.scope_index];
-      if (c.calendar) {
-        const absl::CivilDay last = absl::ToCivilDay(
-            c.interval.end - absl::Nanoseconds(1), request.zone);
-        for (absl::CivilDay d =
-                 absl::ToCivilDay(c.interval.start, request.zone);
-             d <= last; ++d) {
-          buckets.push_back(BucketKey(a.org_id, scope, "ld", LocalDay(d)));
-        }
-      } else {
-        const Level& l = LevelFor(a.created_at - c.interval.start);
-        const int64_t from = absl::ToUnixSeconds(CountedFrom(c, a.created_at));
-        // One bucket past now covers charges stamped by a replica ahead.
-        const int64_t to =
-            FloorDiv(absl::ToUnixSeconds(a.created_at), l.seconds) * l.seconds +
-            l.seconds;
-        for (int64_t b = from; b <= to; b += l.seconds) {
-          buckets.push_back(
-              BucketKey(a.org_id, scope, l.name, absl::StrCat(b)));
-        }
-      }
-      limit_args.push_back(c.kind == Limit::Kind::kUsd ? "u" : "c");
-      limit_args.push_back(absl::StrCat(c.cap));
-      limit_args.push_back(absl::StrCat(buckets.size()));
-      reads.insert(reads.end(), buckets.begin(), buckets.end());
+    for (const std::string& scope : path) {
+      call.keys.push_back(UsageKey(a.org_id, scope));
     }
   }
-  keys.insert(keys.end(), frozen.begin(), frozen.end());
-  keys.insert(keys.end(), writes.begin(), writes.end());
-  keys.insert(keys.end(), reads.begin(), reads.end());
-  keys.push_back(ReadyKey(a.org_id));
-  std::vector<std::string> args = {
+  const size_t limits = hold ? request.limits.size() : 0;
+  call.args = {
       restore ? "restore"
       : hold  ? "hold"
               : "record",
@@ -195,14 +116,38 @@ absl::StatusOr<RedisBudgetStore::ScriptCall> RedisBudgetStore::ReserveCall(
       a.idempotency_key.empty() ? "0"
                                 : absl::StrCat(std::max<int64_t>(
                                       1, absl::ToUnixMillis(a.created_at))),
-      absl::StrCat(frozen.size()), absl::StrCat(writes.size()),
-      absl::StrCat(request.limits.size() * (hold ? 1 : 0)),
-      DecisionName(a.decision)};
-  args.insert(args.end(), write_args.begin(), write_args.end());
-  args.insert(args.end(), limit_args.begin(), limit_args.end());
-  args.push_back(absl::StrJoin(path, "|"));
-  args.push_back("0");  // The deadline: stamped by EvalWithDeadline.
-  return ScriptCall{std::move(keys), std::move(args)};
+      absl::StrCat(hold ? path.size() : 0),
+      absl::StrCat(charge ? path.size() : 0), absl::StrCat(limits),
+      DecisionName(a.decision), absl::StrCat(absl::ToUnixSeconds(a.created_at)),
+      absl::StrJoin(path, "|")};
+  AppendBucketFields(a.created_at, &call.args);
+  for (size_t i = 0; i < limits; ++i) {
+    const LimitCheck& c = request.limits[i];
+    if (c.cap > kMaxExactMicros) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "limit ", c.limit_name,
+          ": cap exceeds the largest the Redis store compares exactly"));
+    }
+    const char* kind = c.kind == Limit::Kind::kUsd ? "u" : "c";
+    const std::vector<usage::Span> spans = usage::SpansOf(c, a.created_at);
+    int64_t fields = 0;
+    for (const usage::Span& span : spans) fields += span.last - span.first + 1;
+    call.args.insert(
+        call.args.end(),
+        {kind, absl::StrCat(c.cap), absl::StrCat(c.scope_index),
+         // Whole seconds from the start: what the reason counts as pending.
+         absl::StrCat(absl::ToUnixSeconds(c.interval.start + absl::Seconds(1) -
+                                          absl::Nanoseconds(1))),
+         absl::StrCat(fields)});
+    for (const usage::Span& span : spans) {
+      for (int64_t n = span.first; n <= span.last; ++n) {
+        call.args.push_back(absl::StrCat(
+            std::string(1, usage::kLevels[span.level].name), n, kind));
+      }
+    }
+  }
+  call.args.push_back("0");  // The deadline: stamped by EvalWithDeadline.
+  return call;
 }
 
 absl::StatusOr<ReserveResult> RedisBudgetStore::Reserve(
@@ -213,7 +158,7 @@ absl::StatusOr<ReserveResult> RedisBudgetStore::Reserve(
   ResolveInDoubt();
   WARDEN_ASSIGN_OR_RETURN(ScriptCall call, ReserveCall(request));
   absl::StatusOr<RedisReply> sent =
-      client_->EvalWithDeadline(redis_scripts::kReserve, call.keys, call.args);
+      client_->EvalWithDeadline(redis_scripts::Reserve(), call.keys, call.args);
   if (!sent.ok()) {
     // Redis may have run it: its record, if any, is abandoned once Redis
     // answers again, as no caller is told of it.
@@ -252,23 +197,27 @@ absl::StatusOr<ReserveResult> RedisBudgetStore::Reserve(
     result.frozen_scope = path[r.elements[1].integer];
     return result;
   }
+  if (tag == "overflow" && r.elements.size() == 2 &&
+      r.elements[1].integer < static_cast<int64_t>(path.size())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "amount: charging it would take the usage of ",
+        path[r.elements[1].integer],
+        " past the largest sum the Redis store keeps exactly in one bucket (",
+        FormatUsd(kMaxExactMicros), ")"));
+  }
   if (tag == "over" && r.elements.size() == 2) {
     result.outcome = ReserveResult::Outcome::kOverLimit;
     for (const RedisReply& e : r.elements[1].elements) {
-      if (e.elements.size() < 2) return Unexpected("reserve", r);
+      if (e.elements.size() != 4) return Unexpected("reserve", r);
       LimitUsage usage;
       usage.limit_index = static_cast<size_t>(e.elements[0].integer);
       usage.used = e.elements[1].integer;
-      for (size_t i = 2; i + 1 < e.elements.size(); i += 2) {
-        usage.by_child.emplace_back(e.elements[i].str,
-                                    e.elements[i + 1].integer);
+      usage.child_used = e.elements[2].integer;
+      usage.pending = e.elements[3].integer;
+      if (usage.limit_index >= request.limits.size()) {
+        return Unexpected("reserve", r);
       }
-      std::stable_sort(usage.by_child.begin(), usage.by_child.end(),
-                       [](const auto& x, const auto& y) {
-                         return x.second != y.second ? x.second > y.second
-                                                     : x.first < y.first;
-                       });
-      result.exceeded.push_back(std::move(usage));
+      result.exceeded.push_back(usage);
     }
     return result;
   }
@@ -348,12 +297,13 @@ absl::StatusOr<Authorization> RedisBudgetStore::Get(const std::string& org_id,
 absl::StatusOr<RedisReply> RedisBudgetStore::Transition(
     const std::string& org_id, const std::string& id, const std::string& op,
     absl::Time now, const TransitionArgs& extra) {
-  // The charged buckets never change after the reservation, so reading them
-  // first is safe; the script then declares every key it touches.
+  // The usage hashes a record charged never change after the reservation,
+  // so reading them first is safe; the script then declares every key it
+  // touches.
   const std::string record = RecordKey(org_id, id);
   WARDEN_ASSIGN_OR_RETURN(RedisReply b,
-                          client_->Command({"HMGET", record, "b", "rec"}));
-  if (b.type != RedisReply::Type::kArray || b.elements.size() != 2) {
+                          client_->Command({"HMGET", record, "b", "rec", "t"}));
+  if (b.type != RedisReply::Type::kArray || b.elements.size() != 3) {
     return Unexpected(op, b);
   }
   if (b.elements[1].type != RedisReply::Type::kString) {
@@ -381,16 +331,19 @@ absl::StatusOr<RedisReply> RedisBudgetStore::Transition(
                                    extra.expiry_ns,
                                    extra.on_expiry,
                                    extra.approvals_required};
+  int64_t charged_at = 0;
+  if (b.elements[2].type == RedisReply::Type::kString &&
+      !absl::SimpleAtoi(b.elements[2].str, &charged_at)) {
+    return Unexpected(op, b);
+  }
+  AppendBucketFields(absl::FromUnixSeconds(charged_at), &args);
   if (b.elements[0].type == RedisReply::Type::kString) {
-    for (absl::string_view line : absl::StrSplit(b.elements[0].str, '\n')) {
-      std::pair<std::string, std::string> kc =
-          absl::StrSplit(line, absl::MaxSplits('\t', 1));
-      keys.push_back(kc.first);
-      args.push_back(kc.second);
+    for (absl::string_view key : absl::StrSplit(b.elements[0].str, '\n')) {
+      keys.emplace_back(key);
     }
   }
   WARDEN_ASSIGN_OR_RETURN(
-      RedisReply r, client_->Eval(redis_scripts::kTransition, keys, args));
+      RedisReply r, client_->Eval(redis_scripts::Transition(), keys, args));
   if (r.type != RedisReply::Type::kArray || r.elements.empty()) {
     return Unexpected(op, r);
   }
@@ -460,7 +413,7 @@ absl::Status RedisBudgetStore::Restore(const Authorization& a,
   request.zone = zone;
   WARDEN_ASSIGN_OR_RETURN(ScriptCall call,
                           ReserveCall(request, /*restore=*/true));
-  WARDEN_ASSIGN_OR_RETURN(RedisReply r, client_->Eval(redis_scripts::kReserve,
+  WARDEN_ASSIGN_OR_RETURN(RedisReply r, client_->Eval(redis_scripts::Reserve(),
                                                       call.keys, call.args));
   if (r.type != RedisReply::Type::kArray || r.elements.empty() ||
       r.elements[0].str != "ok") {

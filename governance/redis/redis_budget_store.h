@@ -18,20 +18,22 @@ namespace warden {
 //
 // Keys (every one carries the org's hash tag, so one org lives in one
 // Cluster slot, and every one but the frozen flags has a TTL):
-//   {org}:az:<id>                 hash: the record (rec = JSON at creation;
+//   {org}:r:<id>                  hash: the record (rec = JSON at creation;
 //                                 st, sa, su, tx, ec = its mutable state;
 //                                 dec = the decision, ALLOW once approved,
 //                                 with hx (hold expiry, unix ns) and pol;
 //                                 na and v:<approver> = the votes;
-//                                 usd, exp, pol; b = the buckets it charged)
-//                                 expires at the request's retain_until.
-//   {org}:idem:<agent>:<key>      string: the id first stored under the key;
+//                                 usd, exp, pol; t = the charge time, unix
+//                                 s; p = the scope path; b = the usage
+//                                 hashes it charged), expires at the
+//                                 request's retain_until.
+//   {org}:i:<agent>:<key>         string: the id first stored under the key;
 //                                 same expiry as the record.
-//   {org}:exp                     zset: HELD ids scored by hold expiry (ms).
-//   {org}:await                   zset: HELD ids created PENDING_APPROVAL or
+//   {org}:x                       zset: HELD ids scored by hold expiry (ms).
+//   {org}:w                       zset: HELD ids created PENDING_APPROVAL or
 //                                 DELAYED, by hold expiry (ms), until they
 //                                 are approved or leave HELD.
-//   {org}:ready                   string: this Redis holds the org's state;
+//   {org}:ok                      string: this Redis holds the org's state;
 //                                 absent after a flush or an empty
 //                                 failover, when every spend is UNAVAILABLE
 //                                 until the engine rebuilt it; 1-day TTL,
@@ -39,30 +41,31 @@ namespace warden {
 //   {org}:frozen:<scope>          string: present while the scope is frozen;
 //                                 no TTL (bounded by the number of scopes,
 //                                 and a freeze must never lapse).
-//   {org}:b:<scope>:<level>:<t>   hash: usd, cnt, and u:<child>, c:<child>
-//                                 per scope one level down (for the reason).
-// Levels: m, h, d (UTC buckets of 1 minute, 1 hour, 1 day, starting at unix
-// time t) and ld (the local day t = YYYYMMDD in the org's zone). Each charge
-// increments its bucket at every level for the org, department and agent,
-// so any window can be read whatever limits existed when it was charged.
+//   {org}:u:<scope>               hash: the scope's usage buckets
+//                                 (governance/usage_buckets.h): <l><n>u and
+//                                 <l><n>c = USD micros and count charged in
+//                                 bucket n of level l (m, t, h, q, d); <l> =
+//                                 the level's newest bucket. A charge that
+//                                 starts a new bucket deletes those that
+//                                 fell out of the level, so a hash holds at
+//                                 most 2 x 3,271 bucket fields; it expires
+//                                 368 days after its last charge.
+// Each charge increments its bucket at every level for the org, department,
+// agent and wallet, so any window can be read whatever limits existed when
+// it was charged. A reserve over any number of limits touches 4 usage
+// hashes, with one HMGET and at most one HSET each.
 //
-// Windows: a calendar window is the exact sum of its local days. A rolling
-// window of length L is the sum of the buckets from the one holding
-// now - L - kClockSkewAllowance to the one after now, at level m for
-// L <= 2h, h for L <= 3d, else d. Bound: a spend counts for up to one bucket
-// plus kClockSkewAllowance longer than L, never shorter, so the error only
-// ever denies, never admits more.
+// Windows: as usage_buckets.h states (the error only ever denies, never
+// admits more).
 //
 // Time comes from the caller (the gateway's clock) in the record and the
-// intervals, never from the Redis server. Only key TTLs run on Redis's
-// clock; they carry at least an hour of margin past their last use. Replicas
-// whose clocks differ by up to kClockSkewAllowance still never over-admit;
+// windows, never from the Redis server. Only key TTLs run on Redis's clock;
+// they carry at least a day of margin past their last use. Replicas whose
+// clocks differ by up to usage::kClockSkewAllowance still never over-admit;
 // beyond that, a charge stamped by a replica that runs behind can leave a
 // rolling window early by the excess. Run NTP.
 class RedisBudgetStore final : public BudgetStore {
  public:
-  // Extra time every rolling window reaches back, for replica clock skew.
-  static constexpr absl::Duration kClockSkewAllowance = absl::Seconds(5);
   // The largest cap or amount the scripts compare exactly (Lua doubles).
   static constexpr int64_t kMaxExactMicros = (int64_t{1} << 53) - 1;
 
@@ -113,11 +116,6 @@ class RedisBudgetStore final : public BudgetStore {
   // it was (see Restore) instead of reserving.
   static absl::StatusOr<ScriptCall> ReserveCall(const ReserveRequest& request,
                                                 bool restore = false);
-
-  // The earliest charge time a rolling limit check counts at `now` (its
-  // interval start, rounded down as described above). For tests that
-  // compare this store with an exact model.
-  static absl::Time CountedFrom(const LimitCheck& check, absl::Time now);
 
  private:
   // The operation-specific arguments of the transition script.

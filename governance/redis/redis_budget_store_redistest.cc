@@ -1,5 +1,6 @@
 #include <memory>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "governance/redis/redis_budget_store.h"
 #include "gtest/gtest.h"
@@ -46,7 +47,7 @@ class RedisBudgetStoreTest : public ::testing::Test {
 
 testing::RedisServer* RedisBudgetStoreTest::redis_ = nullptr;
 
-// The whole lifecycle: hold, over-limit with a per-wallet breakdown,
+// The whole lifecycle: hold, over-limit with the requester's wallet's part,
 // settle releasing the difference, void, and the records' states.
 TEST_F(RedisBudgetStoreTest, Lifecycle) {
   ASSERT_EQ(store_.Reserve(Hold("az_1", 600, 1000))->outcome,
@@ -59,10 +60,8 @@ TEST_F(RedisBudgetStoreTest, Lifecycle) {
   ASSERT_EQ(over->outcome, Outcome::kOverLimit);
   ASSERT_EQ(over->exceeded.size(), 1u);
   EXPECT_EQ(over->exceeded[0].used, 900);
-  EXPECT_THAT(over->exceeded[0].by_child,
-              ::testing::ElementsAre(
-                  std::pair<std::string, int64_t>{"wallet/w1", 600},
-                  std::pair<std::string, int64_t>{"wallet/w2", 300}));
+  EXPECT_EQ(over->exceeded[0].child_used, 600);  // Through wallet w1.
+  EXPECT_EQ(over->exceeded[0].pending, 0);
 
   absl::StatusOr<Authorization> settled =
       store_.Settle("acme", "az_1", 500, 400, "0xtx", kT0);
@@ -165,6 +164,61 @@ TEST_F(RedisBudgetStoreTest, EveryKeyHasTtlAndTag) {
     absl::StatusOr<RedisReply> ttl = admin_.Command({"TTL", k.str});
     EXPECT_GT(ttl->integer, 0) << k.str;
   }
+}
+
+// The script returns the reason's figures itself: what went through the
+// request's own wallet and what awaits approval, in one round trip.
+TEST_F(RedisBudgetStoreTest, OverLimitFiguresComeWithTheRefusal) {
+  ReserveRequest awaiting = Hold("az_1", 300, 1000);
+  awaiting.authorization.decision = Decision::kPendingApproval;
+  ASSERT_EQ(store_.Reserve(awaiting)->outcome, Outcome::kReserved);
+  ReserveRequest other = Hold("az_2", 500, 1000);
+  other.authorization.wallet_id = "w2";
+  ASSERT_EQ(store_.Reserve(other)->outcome, Outcome::kReserved);
+  absl::StatusOr<ReserveResult> over = store_.Reserve(Hold("az_3", 201, 1000));
+  ASSERT_EQ(over->outcome, Outcome::kOverLimit);
+  EXPECT_EQ(over->exceeded[0].used, 800);
+  EXPECT_EQ(over->exceeded[0].child_used, 300);
+  EXPECT_EQ(over->exceeded[0].pending, 300);
+}
+
+// A usage hash keeps a bounded number of buckets per level: a charge that
+// starts a bucket deletes those that fell out, and releases of a charge
+// older than what a level keeps leave it alone.
+TEST_F(RedisBudgetStoreTest, UsageHashesStayBounded) {
+  for (int minute = 0; minute < 300; ++minute) {
+    ReserveRequest r = Hold(absl::StrCat("az_", minute), 1, 1'000'000);
+    r.authorization.created_at = kT0 + absl::Minutes(minute);
+    r.authorization.hold_expires_at = kT0 + absl::Hours(6);
+    r.limits[0].interval.start = r.authorization.created_at - absl::Hours(1);
+    ASSERT_EQ(store_.Reserve(r)->outcome, Outcome::kReserved) << minute;
+  }
+  ASSERT_TRUE(store_.Void("acme", "az_0", kT0 + absl::Minutes(300)).ok());
+  absl::StatusOr<RedisReply> fields =
+      admin_.Command({"HKEYS", "{acme}:u:agent/agent_a"});
+  ASSERT_TRUE(fields.ok());
+  int minutes = 0;
+  for (const RedisReply& f : fields->elements) {
+    if (f.str[0] == 'm' && f.str.size() > 1) ++minutes;
+  }
+  EXPECT_EQ(minutes, 2 * 134);  // u and c of the newest bucket and 133 more.
+}
+
+// A charge that would take a scope's bucket past the largest exact sum is
+// refused, and nothing is written.
+TEST_F(RedisBudgetStoreTest, BucketsStayExact) {
+  ReserveRequest big = Hold("az_1", RedisBudgetStore::kMaxExactMicros,
+                            RedisBudgetStore::kMaxExactMicros);
+  big.limits.clear();
+  ASSERT_EQ(store_.Reserve(big)->outcome, Outcome::kReserved);
+  ReserveRequest more = Hold("az_2", 1, 1000);
+  more.limits.clear();
+  EXPECT_EQ(store_.Reserve(more).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_.Get("acme", "az_2").status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(store_.Void("acme", "az_1", kT0).ok());
+  EXPECT_EQ(store_.Reserve(more)->outcome, Outcome::kReserved);
 }
 
 // A Redis that lost its data refuses spends until the state is rebuilt;

@@ -1,32 +1,76 @@
 #include "governance/redis/redis_scripts.h"
 
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "governance/redis/redis_budget_store.h"
+#include "governance/usage_buckets.h"
+
 namespace warden::redis_scripts {
+namespace {
+
+// LEVELS, LEVEL_NAMES and KEEP_SECONDS from usage_buckets.h, and sum(key,
+// fields): the sum of the fields of a usage hash.
+std::string Prelude() {
+  std::vector<std::string> levels, names;
+  int64_t longest = 0;
+  for (const usage::Level& l : usage::kLevels) {
+    levels.push_back(absl::StrCat("{'", std::string(1, l.name), "', ",
+                                  l.seconds, ", ", l.kept, "}"));
+    names.push_back(absl::StrCat("'", std::string(1, l.name), "'"));
+    longest = std::max(longest, l.seconds * (l.kept + 1));
+  }
+  return absl::StrCat(
+      "local LEVELS = {", absl::StrJoin(levels, ", "), "}\n",
+      "local LEVEL_NAMES = {", absl::StrJoin(names, ", "), "}\n",
+      // A usage hash left alone this long holds nothing any window reads.
+      "local KEEP_SECONDS = ", longest + 86400, "\n",
+      "local MAX_EXACT = ", RedisBudgetStore::kMaxExactMicros, "\n", R"lua(
+local function sum(key, fields)
+  if #fields == 0 then return 0 end
+  local total = 0
+  for _, v in ipairs(redis.call('HMGET', key, unpack(fields))) do
+    if v then total = total + tonumber(v) end
+  end
+  return total
+end
+)lua");
+}
 
 // KEYS: 1 record hash, 2 idempotency key, 3 expiry zset, 4 awaiting zset,
-//       then nf frozen flags, nw charged buckets, each limit's buckets, and
-//       last the org's ready mark.
+//       5 the org's ready mark, then nf frozen flags, then ns usage hashes
+//       (org, department, agent, wallet: 4 when it charges, else 0).
 // ARGV: 1 mode (hold|record|restore), 2 id, 3 record JSON, 4 status,
 //       5 amount USD micros, 6 hold expiry ms, 7 retain-until unix s,
 //       8 on_expiry, 9 the record's creation in unix ms when it has an
-//       idempotency key, else 0, 10 nf, 11 nw, 12 nl,
-//       13 decision,
-//       then per charged bucket: child, expire-at unix s;
-//       then per limit: kind (u|c), cap, number of buckets;
-//       then the scope path joined by '|' (for VoidUnder);
+//       idempotency key, else 0, 10 nf, 11 ns, 12 nl, 13 decision,
+//       14 the charge time in unix s, 15 the scope path joined by '|',
+//       then per level: the charge time's bucket and its two field names,
+//       then per limit: kind (u|c), cap, scope index (0 org, 1 department,
+//       2 agent), interval start in unix s, number of fields, and the
+//       fields (the buckets of usage_buckets.h's SpansOf);
 //       last, a deadline on Redis's clock in unix microseconds, or 0.
 // Returns {"ok"}, {"notready"}, {"late"}, {"dup", first_id}, {"frozen",
-// index of frozen flag} or {"over", {limit_index, used, child, amount, ...},
-// ...}. "late": Redis ran it past its deadline (it was stalled, or the
-// request was held up), when its caller may have given up and reported
-// that nothing happened: nothing is done.
+// index of frozen flag}, {"overflow", usage hash index} or {"over",
+// {limit_index, used, used through the path's next scope, pending}, ...}.
+// "late": Redis ran it past its deadline (it was stalled, or the request
+// was held up), when its caller may have given up and reported that
+// nothing happened: nothing is done. "pending" is what spends awaiting
+// approval in the limit's scope and window hold.
 // "restore" (rebuilding from the audit trail) skips the ready mark and every
 // check, and leaves an existing record alone, so rebuilds are idempotent.
 // A HELD record that awaits approval or a delay is also put in the awaiting
 // zset, scored by its hold expiry.
 //
-// Lua numbers are doubles: sums are exact up to 2^53 micro-dollars; the
-// store refuses caps and amounts beyond that.
-const char* const kReserve = R"lua(
+// Usage buckets are read, summed and written back as Lua numbers (doubles),
+// exact up to 2^53: the store refuses caps and amounts beyond that, and a
+// charge that would take a bucket past it ("overflow": any limit reading
+// that bucket is over any cap it accepts anyway). One HMGET and one HSET per
+// usage hash: each redis.call costs more than the work it does.
+const char* const kReserveBody = R"lua(
 local mode = ARGV[1]
 local deadline = tonumber(ARGV[#ARGV])
 if deadline > 0 then
@@ -37,7 +81,7 @@ if deadline > 0 then
 end
 if mode == 'restore' then
   if redis.call('EXISTS', KEYS[1]) == 1 then return {'ok'} end
-elseif redis.call('EXISTS', KEYS[#KEYS]) == 0 then
+elseif redis.call('EXISTS', KEYS[5]) == 0 then
   return {'notready'}
 end
 -- An idempotency key holds "<id>|<creation ms>" of its newest record.
@@ -45,62 +89,135 @@ if ARGV[9] ~= '0' and mode ~= 'restore' then
   local first = redis.call('GET', KEYS[2])
   if first then return {'dup', string.match(first, '^[^|]+')} end
 end
-local nf, nw, nl = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
-local write_at = 5 + nf
+local nf, ns, nl = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local usage_at = 6 + nf
+local t = tonumber(ARGV[14])
+local record = {'rec', ARGV[3], 'st', ARGV[4], 'usd', ARGV[5], 'exp', ARGV[6],
+                'pol', ARGV[8], 'dec', ARGV[13], 't', ARGV[14], 'p', ARGV[15]}
 if mode == 'hold' or mode == 'restore' then
-  for i = 0, nf - 1 do
-    if redis.call('EXISTS', KEYS[5 + i]) == 1 then return {'frozen', i} end
+  if nf > 0 and redis.call('EXISTS', unpack(KEYS, 6, 5 + nf)) > 0 then
+    for i = 0, nf - 1 do
+      if redis.call('EXISTS', KEYS[6 + i]) == 1 then return {'frozen', i} end
+    end
   end
   local amount = tonumber(ARGV[5])
-  local over = {}
-  local k = write_at + nw
-  local a = 14 + 2 * nw
+  -- One HMGET per usage hash: each level's newest bucket and the charge
+  -- time's bucket (fields 1 to 3 * #LEVELS), then the fields of the limits
+  -- on that scope.
+  -- Field names come ready-made: turning numbers into strings is what
+  -- costs most in Lua.
+  local want, buckets = {}, {}
+  for l = 1, #LEVELS do buckets[l] = tonumber(ARGV[13 + 3 * l]) end
+  for s = 0, ns - 1 do
+    local w = {}
+    for l = 1, #LEVELS do
+      w[l] = LEVEL_NAMES[l]
+      w[#LEVELS + 2 * l - 1] = ARGV[14 + 3 * l]
+      w[#LEVELS + 2 * l] = ARGV[15 + 3 * l]
+    end
+    want[s] = w
+  end
+  local limits = {}
+  local a = 16 + 3 * #LEVELS
   for j = 0, nl - 1 do
-    local kind, cap, n = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-    a = a + 3
-    local field = kind == 'u' and 'usd' or 'cnt'
+    local kind, cap, s = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    local from, nfields = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+    local w = want[s]
+    local first = #w + 1
+    for i = a + 5, a + 4 + nfields do w[#w + 1] = ARGV[i] end
+    a = a + 5 + nfields
+    limits[j + 1] = {kind, cap, s, from, first, #w}
+  end
+  local got = {}
+  for s = 0, ns - 1 do
+    got[s] = redis.call('HMGET', KEYS[usage_at + s], unpack(want[s]))
+  end
+  local over = {}
+  for j, lim in ipairs(limits) do
     local used = 0
-    for i = 0, n - 1 do
-      local v = redis.call('HGET', KEYS[k + i], field)
+    for i = lim[5], lim[6] do
+      local v = got[lim[3]][i]
       if v then used = used + tonumber(v) end
     end
-    local req = kind == 'u' and amount or 1
-    if used + req > cap then
-      local prefix = kind == 'u' and 'u:' or 'c:'
-      local by = {}
-      for i = 0, n - 1 do
-        local h = redis.call('HGETALL', KEYS[k + i])
-        for x = 1, #h, 2 do
-          if string.sub(h[x], 1, 2) == prefix then
-            local child = string.sub(h[x], 3)
-            by[child] = (by[child] or 0) + tonumber(h[x + 1])
-          end
-        end
-      end
-      local entry = {j, used}
-      for child, v in pairs(by) do
-        if v ~= 0 then
-          entry[#entry + 1] = child
-          entry[#entry + 1] = v
-        end
-      end
-      over[#over + 1] = entry
+    if used + (lim[1] == 'u' and amount or 1) > lim[2] then
+      over[#over + 1] = {j - 1, used, lim}
     end
-    k = k + n
   end
-  if #over > 0 then return {'over', over} end
-  local charged = {}
-  for i = 0, nw - 1 do
-    local key = KEYS[write_at + i]
-    local child = ARGV[14 + 2 * i]
-    redis.call('HINCRBY', key, 'usd', ARGV[5])
-    redis.call('HINCRBY', key, 'cnt', 1)
-    redis.call('HINCRBY', key, 'u:' .. child, ARGV[5])
-    redis.call('HINCRBY', key, 'c:' .. child, 1)
-    redis.call('EXPIREAT', key, ARGV[15 + 2 * i])
-    charged[#charged + 1] = key .. '\t' .. child
+  if #over > 0 then
+    -- The figures of the reason: what went through the path's next scope,
+    -- and what spends awaiting approval hold.
+    local prefix = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[2])
+    local awaiting = {}
+    for _, id in ipairs(redis.call('ZRANGE', KEYS[4], 0, 999)) do
+      local r = redis.call('HMGET', prefix .. id, 'dec', 'usd', 't', 'p')
+      if r[1] == 'PENDING_APPROVAL' then
+        awaiting[#awaiting + 1] = {tonumber(r[2]), tonumber(r[3] or '0'),
+                                   '|' .. (r[4] or '') .. '|'}
+      end
+    end
+    local path = {}
+    for scope in string.gmatch(ARGV[15], '[^|]+') do path[#path + 1] = scope end
+    local out = {}
+    for _, e in ipairs(over) do
+      local lim = e[3]
+      local child = sum(KEYS[usage_at + lim[3] + 1],
+                        {unpack(want[lim[3]], lim[5], lim[6])})
+      local scope, pending = '|' .. path[lim[3] + 1] .. '|', 0
+      for _, r in ipairs(awaiting) do
+        if r[2] >= lim[4] and string.find(r[3], scope, 1, true) then
+          pending = pending + (lim[1] == 'u' and r[1] or 1)
+        end
+      end
+      -- Integer replies: past 2^62 a figure says no more than "too much".
+      out[#out + 1] = {e[1], math.min(e[2], 2^62), math.min(child, 2^62),
+                       math.min(pending, 2^62)}
+    end
+    return {'over', out}
   end
-  redis.call('HSET', KEYS[1], 'b', table.concat(charged, '\n'))
+  -- The charge, on every level of every scope: all of it computed (and
+  -- checked against the largest exact sum) before anything is written.
+  local writes = {}
+  for s = 0, ns - 1 do
+    local g, set, gone, renew = got[s], {}, {}, false
+    for l = 1, #LEVELS do
+      local name, kept, n = LEVELS[l][1], LEVELS[l][3], buckets[l]
+      local newest = g[l] and tonumber(g[l]) or n
+      if n >= newest - kept then
+        if not g[l] or n > newest then
+          -- The buckets that fall out of what the level keeps.
+          if g[l] then
+            for b = newest - kept, math.min(n - kept - 1, newest) do
+              gone[#gone + 1] = name .. b .. 'u'
+              gone[#gone + 1] = name .. b .. 'c'
+            end
+          end
+          set[#set + 1] = name
+          set[#set + 1] = ARGV[13 + 3 * l]
+          renew = renew or l == #LEVELS
+        end
+        local usd = tonumber(g[#LEVELS + 2 * l - 1] or '0') + amount
+        if usd > MAX_EXACT then return {'overflow', s} end
+        set[#set + 1] = want[s][#LEVELS + 2 * l - 1]
+        set[#set + 1] = string.format('%.0f', usd)
+        set[#set + 1] = want[s][#LEVELS + 2 * l]
+        set[#set + 1] = tonumber(g[#LEVELS + 2 * l] or '0') + 1
+      end
+    end
+    writes[s] = {set, gone, renew}
+  end
+  for s = 0, ns - 1 do
+    local key, w = KEYS[usage_at + s], writes[s]
+    if #w[2] > 0 then redis.call('HDEL', key, unpack(w[2])) end
+    if #w[1] > 0 then redis.call('HSET', key, unpack(w[1])) end
+    -- Refreshed when a new day starts: a hash no charge touched for
+    -- KEEP_SECONDS holds nothing any window reads.
+    if w[3] then redis.call('EXPIRE', key, KEEP_SECONDS) end
+  end
+  if ns > 0 then
+    record[#record + 1] = 'b'
+    record[#record + 1] = table.concat({unpack(KEYS, usage_at,
+                                               usage_at + ns - 1)}, '\n')
+  end
   if ARGV[4] == 'HELD' then
     redis.call('ZADD', KEYS[3], ARGV[6], ARGV[2])
     -- Outlives the longest hold (7 days) by a day; refreshed by every hold.
@@ -111,8 +228,7 @@ if mode == 'hold' or mode == 'restore' then
     end
   end
 end
-redis.call('HSET', KEYS[1], 'rec', ARGV[3], 'st', ARGV[4], 'usd', ARGV[5],
-           'exp', ARGV[6], 'pol', ARGV[8], 'dec', ARGV[13], 'p', ARGV[#ARGV - 1])
+redis.call('HSET', KEYS[1], unpack(record))
 redis.call('EXPIREAT', KEYS[1], ARGV[7])
 if ARGV[9] ~= '0' then
   -- A rebuild may load two records of a key reused after the first one's
@@ -133,19 +249,20 @@ return {'ok'}
 
 // KEYS: 1 record hash, 2 expiry zset, 3 idempotency key (abandon only; else
 //       any key of the org), 4 the org's ready mark, 5 awaiting zset, then
-//       the record's charged buckets.
+//       the usage hashes the record charged.
 // ARGV: 1 op (settle|void|expire|abandon|vote), 2 id, 3 now ms,
 //       4 settled amount (base units), 5 settled USD micros, 6 tx hash,
 //       7 approver, 8 vote ("A" or "R", then the vote's JSON),
 //       9 hold expiry ms once approved, 10 the same in unix ns,
 //       11 on_expiry once approved, 12 approvals required,
-//       then the child of each charged bucket.
+//       then per level: the bucket the record charged and its two field
+//       names.
 // Returns {"ok", status-or-outcome} or {"notfound"}, {"notready"} (settle,
 // void and vote), {"state", status or decision}, {"expired"}. A vote returns
 // {"ok", "DUP"} for an approver who already answered, {"ok", "ALLOW"} when
 // it completes the quorum, {"ok", "VOIDED"} for a rejection, else
 // {"ok", "VOTED"}.
-const char* const kTransition = R"lua(
+const char* const kTransitionBody = R"lua(
 local op, id, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local rec = redis.call('HMGET', KEYS[1], 'st', 'usd', 'exp', 'pol', 'sa', 'tx',
                       'dec')
@@ -155,21 +272,32 @@ if op ~= 'expire' and op ~= 'abandon' and
    redis.call('EXISTS', KEYS[4]) == 0 then
   return {'notready'}
 end
+-- Takes back what the record charged to each bucket that is still kept.
 local function release(usd_delta, cnt_delta)
+  local want = {}
+  for l = 1, #LEVELS do
+    want[l] = LEVEL_NAMES[l]
+    want[#LEVELS + 2 * l - 1] = ARGV[11 + 3 * l]
+    want[#LEVELS + 2 * l] = ARGV[12 + 3 * l]
+  end
   for i = 6, #KEYS do
-    local child = ARGV[7 + i]
-    if usd_delta ~= '0' then
-      redis.call('HINCRBY', KEYS[i], 'usd', '-' .. usd_delta)
-      redis.call('HINCRBY', KEYS[i], 'u:' .. child, '-' .. usd_delta)
+    local g = redis.call('HMGET', KEYS[i], unpack(want))
+    local set = {}
+    for l = 1, #LEVELS do
+      local n = tonumber(ARGV[10 + 3 * l])
+      if g[l] and n >= tonumber(g[l]) - LEVELS[l][3] then
+        set[#set + 1] = want[#LEVELS + 2 * l - 1]
+        set[#set + 1] = string.format(
+            '%.0f', tonumber(g[#LEVELS + 2 * l - 1] or '0') - usd_delta)
+        set[#set + 1] = want[#LEVELS + 2 * l]
+        set[#set + 1] = tonumber(g[#LEVELS + 2 * l] or '0') - cnt_delta
+      end
     end
-    if cnt_delta ~= 0 then
-      redis.call('HINCRBY', KEYS[i], 'cnt', -cnt_delta)
-      redis.call('HINCRBY', KEYS[i], 'c:' .. child, -cnt_delta)
-    end
+    if #set > 0 then redis.call('HSET', KEYS[i], unpack(set)) end
   end
 end
 if op == 'abandon' then
-  if st == 'HELD' then release(usd, 1) end
+  if st == 'HELD' then release(tonumber(usd), 1) end
   redis.call('DEL', KEYS[1])
   local key = redis.call('GET', KEYS[3])
   if key and string.match(key, '^[^|]+') == id then
@@ -190,7 +318,7 @@ if op == 'expire' then
   redis.call('ZREM', KEYS[2], id)
   redis.call('ZREM', KEYS[5], id)
   if pol == 'release' then
-    release(usd, 1)
+    release(tonumber(usd), 1)
     redis.call('HSET', KEYS[1], 'st', 'EXPIRED', 'ec', '0')
   else
     redis.call('HSET', KEYS[1], 'st', 'EXPIRED', 'ec', '1')
@@ -208,7 +336,7 @@ if op == 'vote' then
   if string.sub(ARGV[8], 1, 1) == 'R' then
     redis.call('ZREM', KEYS[2], id)
     redis.call('ZREM', KEYS[5], id)
-    release(usd, 1)
+    release(tonumber(usd), 1)
     redis.call('HSET', KEYS[1], 'st', 'VOIDED')
     return {'ok', 'VOIDED'}
   end
@@ -226,16 +354,29 @@ if op == 'settle' and dec == 'PENDING_APPROVAL' then return {'state', dec} end
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZREM', KEYS[5], id)
 if op == 'void' then
-  release(usd, 1)
+  release(tonumber(usd), 1)
   redis.call('HSET', KEYS[1], 'st', 'VOIDED')
   return {'ok', 'VOIDED'}
 end
 -- settle: release the part of the hold that was not spent.
-local unused = tonumber(usd) - tonumber(ARGV[5])
-release(string.format('%d', unused), 0)
+release(tonumber(usd) - tonumber(ARGV[5]), 0)
 redis.call('HSET', KEYS[1], 'st', 'SETTLED', 'sa', ARGV[4], 'su', ARGV[5],
            'tx', ARGV[6])
 return {'ok', 'SETTLED'}
 )lua";
+
+}  // namespace
+
+const std::string& Reserve() {
+  static const std::string* const script =
+      new std::string(absl::StrCat(Prelude(), kReserveBody));
+  return *script;
+}
+
+const std::string& Transition() {
+  static const std::string* const script =
+      new std::string(absl::StrCat(Prelude(), kTransitionBody));
+  return *script;
+}
 
 }  // namespace warden::redis_scripts

@@ -1,19 +1,22 @@
 #ifndef WARDEN_GOVERNANCE_REDIS_REDIS_SCRIPTS_H_
 #define WARDEN_GOVERNANCE_REDIS_REDIS_SCRIPTS_H_
 
+#include <string>
+
 // The Lua scripts of RedisBudgetStore. Each runs atomically on the Redis
 // server; every key it touches shares the org's hash tag, so they also run
 // on Redis Cluster. Argument layouts are documented beside each script in
-// redis_scripts.cc and built in redis_budget_store.cc.
+// redis_scripts.cc and built in redis_budget_store.cc. Both open with the
+// bucket levels of governance/usage_buckets.h, so the two cannot disagree.
 namespace warden::redis_scripts {
 
 // Checks idempotency, frozen flags and every limit, then charges all limits
 // and stores the hold, or charges nothing.
-extern const char* const kReserve;
+const std::string& Reserve();
 
 // Settles, voids, expires or abandons a record, releasing what it no
 // longer charges.
-extern const char* const kTransition;
+const std::string& Transition();
 
 }  // namespace warden::redis_scripts
 

@@ -246,8 +246,8 @@ TEST_P(ApprovalTest, PendingAmountsStayReserved) {
   EXPECT_EQ(second.violations[0].code, "BUDGET_EXCEEDED");
   EXPECT_EQ(second.violations[0].pending, "600.00");
   EXPECT_THAT(second.reason,
-              ::testing::HasSubstr("rolling 24h spend $600.00 (wallet_1 on "
-                                   "base $600.00, of which $600.00 pending "
+              ::testing::HasSubstr("rolling 24h spend $600.00 (other wallets "
+                                   "$600.00, of which $600.00 pending "
                                    "approval) + $600.00 = $1,200.00 exceeds "
                                    "agent daily_max $1,000.00"));
 }

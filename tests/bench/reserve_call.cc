@@ -1,6 +1,6 @@
 // warden_reserve_call: prints, NUL-separated, the exact EVALSHA command that
 // RedisBudgetStore sends to reserve one $1 spend of the benchmark bundle's
-// agent (bench_bundle.yaml: the same three limits, so the same key count).
+// agent a0 (bench_bundle.yaml: the same seven limits, so the same keys).
 // run_bench.sh hands it to redis-benchmark to measure the script's raw
 // throughput, the ceiling the gateway is compared with.
 //
@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   }
   warden::RedisClient client(*options);
   absl::StatusOr<warden::RedisReply> sha =
-      client.Command({"SCRIPT", "LOAD", warden::redis_scripts::kReserve});
+      client.Command({"SCRIPT", "LOAD", warden::redis_scripts::Reserve()});
   if (!sha.ok() || sha->type != warden::RedisReply::Type::kString) {
     std::cerr << "SCRIPT LOAD failed\n";
     return 1;
@@ -37,9 +37,9 @@ int main(int argc, char** argv) {
   warden::Authorization& a = r.authorization;
   a.id = "az_redis_benchmark";
   a.org_id = "bench";
-  a.department_id = "load";
-  a.agent_id = "loader";
-  a.wallet_id = "loader_w";
+  a.department_id = "east";
+  a.agent_id = "a0";
+  a.wallet_id = "a0_w";
   a.amount = 1'000'000;
   a.amount_usd = 1'000'000;
   a.decision = warden::Decision::kAllow;
@@ -49,12 +49,17 @@ int main(int argc, char** argv) {
   const struct {
     int scope;
     const char* window;
-  } limits[] = {{0, "calendar:day"}, {1, "calendar:day"}, {2, "rolling:24h"}};
+    bool count;
+  } limits[] = {{0, "calendar:day", false}, {0, "calendar:month", false},
+                {1, "rolling:24h", false},  {1, "calendar:week", false},
+                {2, "rolling:1h", false},   {2, "calendar:day", false},
+                {2, "rolling:24h", true}};
   for (const auto& l : limits) {
     warden::LimitCheck c;
     c.scope_index = l.scope;
     c.limit_name = "budget";
-    c.cap = 1'000'000'000LL * warden::kMicrosPerUsd;
+    c.kind = l.count ? warden::Limit::Kind::kCount : warden::Limit::Kind::kUsd;
+    c.cap = l.count ? 1'000'000'000LL : 1'000'000'000LL * warden::kMicrosPerUsd;
     const warden::Window w = *warden::ParseWindow(l.window);
     c.interval = warden::WindowAt(w, now, utc);
     c.calendar = w.kind == warden::Window::Kind::kCalendar;

@@ -120,7 +120,7 @@ TEST_F(CrossWalletE2eTest, AgentBudgetHoldsAcrossWallets) {
   v1::AuthorizeResponse second = Authorize("agent_a", "wallet_2", 499);
   EXPECT_EQ(second.decision(), v1::DECISION_DENY);
   EXPECT_EQ(second.reason(),
-            "DENY agent agent_a: rolling 24h spend $999.00 (wallet_1 on base "
+            "DENY agent agent_a: rolling 24h spend $999.00 (other wallets "
             "$999.00) + $499.00 = $1,498.00 exceeds agent daily_max "
             "$1,000.00");
   ASSERT_EQ(second.violations_size(), 1);
@@ -177,8 +177,8 @@ TEST_F(CrossWalletE2eTest, DepartmentAndOrgBudgetsAcrossAgents) {
   v1::AuthorizeResponse dept = Authorize("eng_2", "eng_2_w", 2000);
   EXPECT_EQ(dept.decision(), v1::DECISION_DENY);
   EXPECT_EQ(dept.reason(),
-            "DENY agent eng_2: calendar day spend $18,999.00 (eng_1 "
-            "$9,000.00, eng_2 $9,000.00, agent_a $999.00) + $2,000.00 = "
+            "DENY agent eng_2: calendar day spend $18,999.00 (eng_2 "
+            "$9,000.00, other agents $9,999.00) + $2,000.00 = "
             "$20,999.00 exceeds department engineering daily_budget "
             "$20,000.00");
   EXPECT_EQ(Authorize("eng_2", "eng_2_w", 1001).decision(), v1::DECISION_ALLOW);
@@ -373,7 +373,8 @@ TEST_F(CrossWalletE2eTest, SigtermAndRestartKeepBudgets) {
   StartWardend();
   v1::AuthorizeResponse after = Authorize("agent_a", "wallet_2", 2);
   EXPECT_EQ(after.decision(), v1::DECISION_DENY);
-  EXPECT_THAT(after.reason(), HasSubstr("spend $999.00 (wallet_1 on base"));
+  EXPECT_THAT(after.reason(),
+              HasSubstr("spend $999.00 (other wallets $999.00)"));
   EXPECT_EQ(Authorize("agent_a", "wallet_2", 1).decision(), v1::DECISION_ALLOW);
 }
 

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "governance/budget_store.h"
+#include "governance/usage_buckets.h"
 #include "gtest/gtest.h"
 
 namespace warden::testing {
@@ -54,27 +55,14 @@ inline std::vector<ModelLimit> Limits() {
   };
 }
 
-// The earliest charge time a store counts for a limit check at `now`. An
-// exact store counts from the interval's start; a bucketed one may reach
-// further back, by its documented bound.
-using CountedFrom = std::function<absl::Time(const LimitCheck&, absl::Time)>;
-
-inline absl::Time ExactStart(const LimitCheck& c, absl::Time) {
-  return c.interval.start;
-}
-
 class BudgetModel {
  public:
   // Starts 3 days before a New York DST change, so a run crosses it.
   static constexpr absl::Time kDstStart =
       absl::FromUnixSeconds(1772650800);  // 2026-03-04T19:00Z
 
-  BudgetModel(BudgetStore* store, uint32_t seed, absl::Time start = kDstStart,
-              CountedFrom counted_from = ExactStart)
-      : store_(store),
-        counted_from_(std::move(counted_from)),
-        rng_(seed),
-        now_(start) {
+  BudgetModel(BudgetStore* store, uint32_t seed, absl::Time start = kDstStart)
+      : store_(store), rng_(seed), now_(start) {
     EXPECT_TRUE(absl::LoadTimeZone("America/New_York", &zone_));
   }
 
@@ -193,7 +181,8 @@ class BudgetModel {
                                      : c.scope_index == 1 ? a.department_id
                                                           : a.agent_id;
         const int64_t req = c.kind == Limit::Kind::kUsd ? a.amount_usd : 1;
-        if (ModelUsage(c, scope_id, counted_from_(c, now_)) + req > c.cap) {
+        if (ModelUsage(c, scope_id, usage::CountedFrom(c, now_)) + req >
+            c.cap) {
           expected = ReserveResult::Outcome::kOverLimit;
         }
       }
@@ -314,7 +303,6 @@ class BudgetModel {
   }
 
   BudgetStore* store_;
-  CountedFrom counted_from_;
   std::mt19937 rng_;
   absl::TimeZone zone_;
   absl::Time now_;

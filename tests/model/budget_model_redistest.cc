@@ -1,6 +1,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "governance/usage_buckets.h"
 #include "governance/redis/redis_budget_store.h"
 #include "gtest/gtest.h"
 #include "tests/model/budget_model.h"
@@ -10,8 +11,8 @@ namespace warden {
 namespace {
 
 // RedisBudgetStore on a real Redis makes exactly the model's decisions,
-// with rolling windows counted from RedisBudgetStore::CountedFrom (its
-// stated bucket bound), over long random runs.
+// with windows counted from usage::CountedFrom (the stated bucket bound),
+// over long random runs.
 TEST(BudgetModelRedisTest, RedisStoreMatchesModel) {
   absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis =
       testing::RedisServer::Start();
@@ -24,8 +25,7 @@ TEST(BudgetModelRedisTest, RedisStoreMatchesModel) {
     ASSERT_TRUE(admin.Command({"FLUSHALL"}).ok());
     ASSERT_TRUE(store.MarkReady("acme").ok());
     // Real time, not the DST start: Redis expires keys by its own clock.
-    testing::BudgetModel(&store, seed, absl::Now(),
-                         &RedisBudgetStore::CountedFrom)
+    testing::BudgetModel(&store, seed, absl::Now())
         .Run(2000);
   }
 }

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "governance/redis/redis_budget_store.h"
 #include "governance/redis/redis_client.h"
+#include "governance/usage_buckets.h"
 #include "tests/sim/losable_memory_budget_store.h"
 #include "tests/sim/simulator.h"
 #include "tests/support/redis_server.h"
@@ -24,7 +25,7 @@ class MemoryBackend final : public Backend {
   }
   BudgetStore* store() override { return store_.get(); }
   StoreTraits traits() const override {
-    return {"memory", &ExactStart, std::nullopt};
+    return {"memory", &usage::CountedFrom, std::nullopt};
   }
   absl::Status LoseAllData() override {
     store_->Lose();
@@ -56,9 +57,8 @@ class RedisBackend final : public Backend {
   }
   BudgetStore* store() override { return store_.get(); }
   StoreTraits traits() const override {
-    return {"redis", &RedisBudgetStore::CountedFrom,
-            RedisBudgetStore::kMaxExactMicros,
-            /*calendar_by_charge_day=*/true, /*full_check_every=*/50};
+    return {"redis", &usage::CountedFrom, RedisBudgetStore::kMaxExactMicros,
+            /*full_check_every=*/50};
   }
   absl::Status LoseAllData() override {
     absl::StatusOr<RedisReply> r = admin_.Command({"FLUSHALL"});

@@ -299,20 +299,13 @@ const std::string& Oracle::ScopeIdOf(int scope_index, const Authorization& a) {
 absl::int128 Oracle::Usage(int scope_index, const std::string& scope_id,
                            const LimitCheck& check, absl::Time from,
                            Counting counting, absl::Time now,
-                           bool as_store) const {
-  const bool by_day =
-      as_store && check.calendar && traits_.calendar_by_charge_day;
-  const absl::CivilDay first = absl::ToCivilDay(check.interval.start, zone_);
-  const absl::CivilDay last =
-      absl::ToCivilDay(check.interval.end - absl::Nanoseconds(1), zone_);
+                           bool to_future) const {
   absl::int128 used = 0;
   for (const Record& r : records_) {
     const Authorization& a = r.a;
-    const bool inside =
-        by_day ? r.charge_day >= first && r.charge_day <= last
-               : a.created_at >= from && a.created_at < check.interval.end;
-    if ((counting == Counting::kKept && r.gone) ||
-        (counting == Counting::kSure && MayBeGone(r, now)) || !Charges(a) ||
+    const bool inside = a.created_at >= from &&
+                        (to_future || a.created_at < check.interval.end);
+    if ((counting != Counting::kAll && r.lost) || !Charges(a) ||
         ScopeIdOf(scope_index, a) != scope_id || !inside) {
       continue;
     }
@@ -466,6 +459,31 @@ std::string Oracle::Label(const Record& r) const {
                       ")");
 }
 
+bool Oracle::DayBeyondExact(const AuthorizeInput& in, absl::Time now,
+                            int64_t usd) const {
+  const SimAgent* agent = policy_.FindAgent(in.agent_id);
+  if (agent == nullptr) return false;
+  const int64_t day = absl::ToUnixSeconds(now) / 86400;
+  const std::string scopes[] = {policy_.org_id, agent->department, agent->id,
+                                in.wallet_id};
+  for (int s = 0; s < 4; ++s) {
+    absl::int128 sum = usd;
+    for (const Record& r : records_) {
+      const Authorization& a = r.a;
+      const std::string& id = s == 0   ? a.org_id
+                              : s == 1 ? a.department_id
+                              : s == 2 ? a.agent_id
+                                       : a.wallet_id;
+      if (!r.lost && Charges(a) && id == scopes[s] &&
+          absl::ToUnixSeconds(a.created_at) / 86400 == day) {
+        sum += ChargedUsd(a);
+      }
+    }
+    if (sum > *traits_.max_exact_micros) return true;
+  }
+  return false;
+}
+
 bool Oracle::MayBeGone(const Record& r, absl::Time now) const {
   // A HELD record stays until it is swept, whatever its retention. A sweep
   // drops records by its own time, which a later step's clock may be
@@ -506,7 +524,6 @@ size_t Oracle::AddRecord(const AuthorizeInput& in, const Authorization& a) {
   r.a = a;
   r.request = in;
   r.retain_until = RetainUntil(a);
-  r.charge_day = absl::ToCivilDay(a.created_at, zone_);
   records_.push_back(std::move(r));
   by_id_[a.id] = i;
   if (!in.idempotency_key.empty()) {
@@ -682,6 +699,11 @@ void Oracle::OnAuthorize(const AuthorizeInput& in, absl::Time now,
       }
     }
   }
+  if (!out.ok() && traits_.max_exact_micros &&
+      absl::IsFailedPrecondition(out.status()) && rule_ok &&
+      DayBeyondExact(in, now, usd)) {
+    return;  // Redis keeps a scope's UTC day exactly up to its bound only.
+  }
   if (!out.ok()) {
     Fail("decision", absl::StrCat(what, ": expected a decision, got ",
                                   out.status().ToString()));
@@ -797,10 +819,10 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
     Measured m{pl, 0, 0, 0, 0, pl.limit.usd ? a.amount_usd : 1};
     m.exact = Usage(pl.scope_index, id, pl.check, start, Counting::kAll, now);
     m.sure = Usage(pl.scope_index, id, pl.check, start, Counting::kSure, now);
-    m.store_min = Usage(pl.scope_index, id, pl.check, from, Counting::kSure,
-                        now, /*as_store=*/true);
+    m.store_min =
+        Usage(pl.scope_index, id, pl.check, from, Counting::kSure, now);
     m.store_max = Usage(pl.scope_index, id, pl.check, from, Counting::kKept,
-                        now, /*as_store=*/true);
+                        now, /*to_future=*/true);
     limits.push_back(std::move(m));
   }
   bool tier_beyond_int64 = false;
@@ -829,20 +851,7 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
                                        " is frozen (FreezeScope returned)"));
     }
     for (const Measured& m : limits) {
-      if (m.sure + m.req > m.pl.limit.cap &&
-          !(m.store_min + m.req > m.pl.limit.cap) && m.pl.check.calendar &&
-          traits_.calendar_by_charge_day) {
-        // The store admitted by its own count, which is wrong: charges sit
-        // in the local days of the zone they were made in.
-        Fail("calendar-zone",
-             absl::StrCat(what, ": ", describe(m, m.sure),
-                          " exceeds the cap; the store counts ",
-                          m.pl.limit.usd
-                              ? Micros(m.store_min)
-                              : Wide(absl::uint128(m.store_min)).ToString(),
-                          " from its per-local-day buckets, filled in the "
-                          "org's previous time zone"));
-      } else if (m.sure + m.req > m.pl.limit.cap) {
+      if (m.sure + m.req > m.pl.limit.cap) {
         Fail("over-admission",
              absl::StrCat(what, ": ", describe(m, m.sure), " exceeds the cap",
                           m.sure + m.req > kInt64Max
@@ -852,8 +861,8 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
       } else if (m.exact + m.req > m.pl.limit.cap) {
         Fail("retention",
              absl::StrCat(what, ": ", describe(m, m.exact),
-                          " exceeds the cap, counting spends the store may "
-                          "have dropped: they were past their retention, "
+                          " exceeds the cap, counting spends a rebuild did "
+                          "not restore: they were past the retention then, "
                           "set when the window was shorter or the limit "
                           "did not exist"));
       }
@@ -871,9 +880,9 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
       Fail("retention",
            absl::StrCat(what, ": the exact ledger puts it in tier ", tier_exact,
                         " (2 delay, 3 approval): a cumulative "
-                        "threshold's window counts spends the store may have "
-                        "dropped (past their retention, set when the window "
-                        "was shorter or did not exist)"));
+                        "threshold's window counts spends a rebuild did not "
+                        "restore (past the retention then, set when the "
+                        "window was shorter or did not exist)"));
     }
     const absl::Duration ttl = absl::Seconds(policy_.hold_ttl_s);
     const ExpiredHolds org_expiry =
@@ -959,9 +968,9 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
       const std::string id = ScopeIdOf(m->pl.scope_index, a);
       const absl::Time from = traits_.counted_from(m->pl.check, now);
       for (const Record& r : records_) {
-        if (r.gone || !Charges(r.a) ||
+        if (r.lost || !Charges(r.a) ||
             ScopeIdOf(m->pl.scope_index, r.a) != id || r.a.created_at < from ||
-            r.a.created_at >= m->pl.check.interval.end || r.a.id == a.id) {
+            r.a.id == a.id) {
           continue;
         }
         if (counted.size() == 8) counted.push_back("...");
@@ -1433,10 +1442,10 @@ void Oracle::OnRebuild(absl::Time now, const absl::StatusOr<size_t>& restored) {
     // The trail holds every record; those recent enough come back in their
     // last recorded state, the others are gone.
     r.gone = r.a.created_at < since;
+    r.lost = r.gone;
     if (!r.gone) {
       ++expected;
       r.retain_until = r.a.created_at + Retention();
-      r.charge_day = absl::ToCivilDay(r.a.created_at, zone_);
       to_check_.insert(static_cast<size_t>(r.index));
     }
   }

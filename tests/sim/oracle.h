@@ -36,8 +36,8 @@
 namespace warden::sim {
 
 // The earliest charge time a store counts for a limit check at `now`: the
-// interval's start for an exact store, RedisBudgetStore::CountedFrom for
-// Redis.
+// interval's start for an exact store, usage::CountedFrom for the bucketed
+// ones.
 using CountedFrom = std::function<absl::Time(const LimitCheck&, absl::Time)>;
 
 // What the oracle must know about the store under test.
@@ -47,17 +47,10 @@ struct StoreTraits {
   // Redis compares in Lua doubles and refuses amounts and caps above this
   // (INVALID_ARGUMENT); unset for exact stores.
   std::optional<int64_t> max_exact_micros;
-  // Redis reads a calendar window from per-local-day buckets, each charge
-  // in the day of the org's time zone when it was charged (or restored).
-  bool calendar_by_charge_day = false;
   // How often (steps) the simulator compares every record with the store:
   // each comparison is a Get per record, a round trip on Redis.
   int full_check_every = 1;
 };
-
-inline absl::Time ExactStart(const LimitCheck& c, absl::Time) {
-  return c.interval.start;
-}
 
 // One broken invariant.
 struct Finding {
@@ -83,8 +76,9 @@ class Oracle {
     // it); a MemoryBudgetStore drops it at the first sweep after, unless it
     // is HELD.
     absl::Time retain_until;
-    // The local day of the org's zone it was charged in (or restored in).
-    absl::CivilDay charge_day;
+    // Not restored by a rebuild (older than the retention then): its charge
+    // is gone from the store's buckets too.
+    bool lost = false;
     // Seen dropped by the store (retention, or not restored by a rebuild);
     // its audit trail still knows it.
     bool gone = false;
@@ -191,17 +185,20 @@ class Oracle {
                       absl::Time now) const;
   // Which records a usage counts.
   enum class Counting {
-    kAll,   // Every one the engine answered: the exact ledger.
-    kKept,  // Those the store may still have (not seen dropped).
-    kSure,  // Those the store must still have (not past retain_until).
+    kAll,  // Every one the engine answered: the exact ledger.
+    // Those the store's buckets still count: every one but those a rebuild
+    // did not restore (a dropped record's charge stays in the buckets).
+    kKept,
+    kSure,  // The same.
   };
-  // Charged to the check's scope from `from` to the interval's end; with
-  // `as_store`, a calendar window as the store reads it (see
-  // StoreTraits::calendar_by_charge_day).
+  // Charged to the check's scope from `from` to the interval's end or, with
+  // `to_future`, any time after `from`: a store may count charges stamped
+  // past the window's end by a clock that ran ahead (or stepped back) where
+  // they share a bucket with now + the skew allowance.
   absl::int128 Usage(int scope_index, const std::string& scope_id,
                      const LimitCheck& check, absl::Time from,
                      Counting counting, absl::Time now,
-                     bool as_store = false) const;
+                     bool to_future = false) const;
   static const std::string& ScopeIdOf(int scope_index, const Authorization& a);
 
   // The tier the spend falls in (0 instant, 1 notify, 2 delay, 3
@@ -234,6 +231,11 @@ class Oracle {
   // Adopts the store's copy of record `i` after a disagreement, so that a
   // run can go on (with --keep-going) without repeating one finding.
   void Resync(size_t i);
+  // Whether a charge of `usd` now by `in` would take one of its scopes'
+  // UTC day past the store's exact range (Redis then refuses it with
+  // FAILED_PRECONDITION).
+  bool DayBeyondExact(const AuthorizeInput& in, absl::Time now,
+                      int64_t usd) const;
   // Whether a record may be missing from the store (retention).
   bool MayBeGone(const Record& r, absl::Time now) const;
   Record* Find(const std::string& id);

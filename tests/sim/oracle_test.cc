@@ -7,6 +7,7 @@
 #include "governance/bundle.h"
 #include "governance/memory/memory_budget_store.h"
 #include "governance/money.h"
+#include "governance/usage_buckets.h"
 #include "gtest/gtest.h"
 #include "tests/sim/adversarial.h"
 #include "tests/sim/sim_policy.h"
@@ -70,7 +71,7 @@ AuthorizeOutput Allowed(const std::string& id, int64_t micros,
 
 class OracleTest : public ::testing::Test {
  protected:
-  OracleTest() : oracle_({"memory", &ExactStart, std::nullopt}, &store_) {
+  OracleTest() : oracle_({"memory", &usage::CountedFrom, std::nullopt}, &store_) {
     oracle_.BeginStep(0);
     oracle_.OnInitialBundle(TenDollarPolicy(), ApplyResult{"sim", 1, true, {}});
     oracle_.BeginStep(1);

@@ -16,6 +16,7 @@
 #include "governance/memory/memory_config_store.h"
 #include "governance/memory/memory_freeze_store.h"
 #include "governance/redis/redis_budget_store.h"
+#include "governance/usage_buckets.h"
 #include "tests/fakes/fault_injecting_budget_store.h"
 #include "tests/sim/adversarial.h"
 #include "tests/sim/audit_trail.h"
@@ -498,7 +499,7 @@ class World {
       next = t - absl::Milliseconds(rng_.Between(1, 5000));
       why = " (back)";
     }
-    next = std::max(next, high_water_ - RedisBudgetStore::kClockSkewAllowance);
+    next = std::max(next, high_water_ - usage::kClockSkewAllowance);
     high_water_ = std::max(high_water_, next);
     clock_.Set(next);
     return absl::StrCat("clock ", next >= t ? "+" : "-",
