@@ -1,7 +1,6 @@
 #include "governance/money.h"
 
 #include <limits>
-#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -96,9 +95,13 @@ absl::StatusOr<absl::uint128> ParseBaseUnits(absl::string_view text) {
 }
 
 std::string FormatBaseUnits(absl::uint128 value) {
-  std::ostringstream out;
-  out << value;
-  return out.str();
+  char digits[40];  // 2^128 - 1 has 39.
+  char* p = digits + sizeof(digits);
+  do {
+    *--p = static_cast<char>('0' + static_cast<int>(value % 10));
+    value /= 10;
+  } while (value != 0);
+  return std::string(p, digits + sizeof(digits) - p);
 }
 
 absl::StatusOr<UsdMicros> ParseUsd(absl::string_view text) {
@@ -150,10 +153,15 @@ absl::StatusOr<absl::uint128> MulDivRoundUp(absl::uint128 a, absl::uint128 b,
   absl::uint128 hi, lo;
   Mul256(a, b, &hi, &lo);
   if (hi >= d) return absl::InvalidArgumentError("value out of range");
-  // Restoring long division of (hi:lo) by d, one bit of lo at a time. The
-  // remainder stays below d; `carry` catches the bit shifted out of it.
   absl::uint128 rem = hi, quot = 0;
-  for (int i = 127; i >= 0; --i) {
+  if (hi == 0) {
+    // The product fits in 128 bits: the usual case.
+    quot = lo / d;
+    rem = lo % d;
+  }
+  // Else restoring long division of (hi:lo) by d, one bit of lo at a time.
+  // The remainder stays below d; `carry` catches the bit shifted out of it.
+  for (int i = hi == 0 ? -1 : 127; i >= 0; --i) {
     const bool carry = (rem >> 127) != 0;
     rem = (rem << 1) | ((lo >> i) & 1);
     quot <<= 1;

@@ -84,6 +84,13 @@ TEST(MoneyTest, ValueOverflowRejected) {
 }
 
 // The 256-bit multiply-divide matches exact arithmetic at the edges.
+TEST(MoneyTest, FormatBaseUnits) {
+  EXPECT_EQ(FormatBaseUnits(0), "0");
+  EXPECT_EQ(FormatBaseUnits(1000000), "1000000");
+  EXPECT_EQ(FormatBaseUnits(~absl::uint128(0)),
+            "340282366920938463463374607431768211455");
+}
+
 TEST(MoneyTest, MulDivRoundUp) {
   EXPECT_EQ(*MulDivRoundUp(10, 10, 3), 34);
   EXPECT_EQ(*MulDivRoundUp(9, 10, 3), 30);

@@ -57,20 +57,25 @@ void MemoryBudgetStore::RechargeLocked(const Authorization* before,
   }
 }
 
-int64_t MemoryBudgetStore::PendingLocked(const std::string& org,
-                                         const std::string& scope,
-                                         absl::Time from, Limit::Kind kind) {
+int64_t MemoryBudgetStore::PendingLocked(const Authorization& spend,
+                                         const LimitCheck& check) {
+  // The spend's scope at the limit's level.
+  auto scope_of = [&](const Authorization& a) -> const std::string& {
+    return check.scope_index == 0   ? a.org_id
+           : check.scope_index == 1 ? a.department_id
+                                    : a.agent_id;
+  };
+  const Limit::Kind kind = check.kind;
   int64_t pending = 0;
-  const auto& awaiting = awaiting_[org];
-  for (auto at = awaiting.lower_bound({from, std::string()});
+  const auto& awaiting = awaiting_[spend.org_id];
+  for (auto at = awaiting.lower_bound({check.interval.start, std::string()});
        at != awaiting.end(); ++at) {
     auto it = records_.find(at->second);
     if (it == records_.end()) continue;
     const Authorization& a = it->second.auth;
-    const std::vector<std::string> path = ScopePath(a);
     if (a.status == AuthorizationStatus::kHeld &&
         a.decision == Decision::kPendingApproval &&
-        std::find(path.begin(), path.end(), scope) != path.end()) {
+        scope_of(a) == scope_of(spend)) {
       pending = SaturatingAdd(
           pending, kind == Limit::Kind::kUsd ? a.amount_usd : int64_t{1});
     }
@@ -155,8 +160,7 @@ absl::StatusOr<ReserveResult> MemoryBudgetStore::Reserve(
       const usage::Buckets* child =
           BucketsLocked(a.org_id, path[check.scope_index + 1]);
       usage.child_used = child ? child->Sum(spans, check.kind) : 0;
-      usage.pending = PendingLocked(a.org_id, path[check.scope_index],
-                                    check.interval.start, check.kind);
+      usage.pending = PendingLocked(a, check);
       result.exceeded.push_back(usage);
     }
     if (!result.exceeded.empty()) {

@@ -88,10 +88,9 @@ class MemoryBudgetStore final : public BudgetStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Voids a HELD record, releasing its charge.
   void VoidLocked(Authorization* a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // What spends awaiting approval under `scope` since `from` hold, in
-  // `kind`'s unit.
-  int64_t PendingLocked(const std::string& org, const std::string& scope,
-                        absl::Time from, Limit::Kind kind)
+  // What spends awaiting approval hold in `check`'s window, under the
+  // scope of `spend` that `check` limits, in its unit.
+  int64_t PendingLocked(const Authorization& spend, const LimitCheck& check)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void InsertLocked(const Authorization& a, absl::Time retain_until)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -21,6 +21,8 @@
 #                  agent `capped`, which has 50 approvals awaiting;
 # and redis-benchmark running the very EVALSHA the gateway sends for that
 # policy (same script, same keys) at the same concurrency: Redis's ceiling.
+# Last, warden_engine_bench: the engine in process on the memory store, one
+# core, no transport (decisions/s and p50/p99 of allows and of denials).
 # Prints one line per run (with wardend's CPU-µs per decision) and the
 # ratios the performance targets are stated in (docs/performance.md).
 # Everything it started is stopped on exit, even on failure.
@@ -193,3 +195,10 @@ for c in $concurrencies; do
       printf " redis+pg_p99_ms=%.1f\n", pp/1000
     }'
 done
+
+echo "== the engine in process (memory store, one thread)"
+"$build/tests/bench/warden_engine_bench" \
+  --benchmark_min_time="$(awk -v d="$duration" 'BEGIN { print d / 5 }')" 2>/dev/null |
+  awk '/ERROR OCCURRED/ { print; bad = 1; next }
+       /^BM_/ { printf "engine %s cpu_us=%s %s %s %s\n", $1, $4, $7, $8, $9; n++ }
+       END { exit (bad || n != 2) }'
