@@ -42,9 +42,9 @@ PathLimits CollectLimits(const Policy& policy, const Agent& agent,
 // exceed, with the figures the store returned (what went through the
 // spend's own department, agent or wallet, and what awaits approval).
 std::vector<Violation> RefusalViolations(const ReserveResult& result,
-                                        const PathLimits& path,
-                                        const Authorization& a,
-                                        const Policy& policy);
+                                         const PathLimits& path,
+                                         const Authorization& a,
+                                         const Policy& policy);
 
 // The tier a spend falls in, and why.
 struct TierChoice {

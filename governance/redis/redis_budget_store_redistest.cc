@@ -204,6 +204,26 @@ TEST_F(RedisBudgetStoreTest, UsageHashesStayBounded) {
   EXPECT_EQ(minutes, 2 * 134);  // u and c of the newest bucket and 133 more.
 }
 
+// The most limits a scope may have, each a year long, read more bucket
+// fields than one Lua unpack takes: the script reads them in parts.
+TEST_F(RedisBudgetStoreTest, ThirtyTwoYearLongLimits) {
+  ReserveRequest r = Hold("az_1", 1, 1000);
+  const LimitCheck year = r.limits[0];
+  r.limits.clear();
+  for (int i = 0; i < 32; ++i) {
+    LimitCheck c = year;
+    c.interval.start = kT0 - absl::Hours(24 * 366) + absl::Hours(i);
+    r.limits.push_back(c);
+  }
+  ASSERT_EQ(store_.Reserve(r)->outcome, Outcome::kReserved);
+  r.authorization.id = "az_2";
+  r.authorization.amount_usd = 1000;
+  absl::StatusOr<ReserveResult> over = store_.Reserve(r);
+  ASSERT_TRUE(over.ok()) << over.status();
+  ASSERT_EQ(over->outcome, Outcome::kOverLimit);
+  EXPECT_EQ(over->exceeded.size(), 32u);
+}
+
 // A charge that would take a scope's bucket past the largest exact sum is
 // refused, and nothing is written.
 TEST_F(RedisBudgetStoreTest, BucketsStayExact) {

@@ -12,8 +12,8 @@
 namespace warden::redis_scripts {
 namespace {
 
-// LEVELS, LEVEL_NAMES and KEEP_SECONDS from usage_buckets.h, and sum(key,
-// fields): the sum of the fields of a usage hash.
+// LEVELS, LEVEL_NAMES, KEEP_SECONDS and MAX_EXACT from C++, bucket_fields
+// and sum(key, fields): the sum of the fields of a usage hash.
 std::string Prelude() {
   std::vector<std::string> levels, names;
   int64_t longest = 0;
@@ -29,11 +29,36 @@ std::string Prelude() {
       // A usage hash left alone this long holds nothing any window reads.
       "local KEEP_SECONDS = ", longest + 86400, "\n",
       "local MAX_EXACT = ", RedisBudgetStore::kMaxExactMicros, "\n", R"lua(
+-- Each level's newest-bucket field, then the USD and count fields of the
+-- buckets named by ARGV from index `at` on (per level: the bucket, its USD
+-- field, its count field).
+local function bucket_fields(at)
+  local w = {}
+  for l = 1, #LEVELS do
+    w[l] = LEVEL_NAMES[l]
+    w[#LEVELS + 2 * l - 1] = ARGV[at + 3 * l - 2]
+    w[#LEVELS + 2 * l] = ARGV[at + 3 * l - 1]
+  end
+  return w
+end
+
+-- HMGET in parts: Lua's unpack takes at most 8,000 values, and 32 limits
+-- of a year each read more fields than that.
+local function hmget(key, fields)
+  local out = {}
+  for i = 1, #fields, 4000 do
+    local part = redis.call('HMGET', key,
+                            unpack(fields, i, math.min(i + 3999, #fields)))
+    for j = 1, #part do out[i + j - 1] = part[j] end
+  end
+  return out
+end
+
 local function sum(key, fields)
-  if #fields == 0 then return 0 end
   local total = 0
-  for _, v in ipairs(redis.call('HMGET', key, unpack(fields))) do
-    if v then total = total + tonumber(v) end
+  local values = hmget(key, fields)
+  for i = 1, #fields do
+    if values[i] then total = total + tonumber(values[i]) end
   end
   return total
 end
@@ -108,15 +133,7 @@ if mode == 'hold' or mode == 'restore' then
   -- costs most in Lua.
   local want, buckets = {}, {}
   for l = 1, #LEVELS do buckets[l] = tonumber(ARGV[13 + 3 * l]) end
-  for s = 0, ns - 1 do
-    local w = {}
-    for l = 1, #LEVELS do
-      w[l] = LEVEL_NAMES[l]
-      w[#LEVELS + 2 * l - 1] = ARGV[14 + 3 * l]
-      w[#LEVELS + 2 * l] = ARGV[15 + 3 * l]
-    end
-    want[s] = w
-  end
+  for s = 0, ns - 1 do want[s] = bucket_fields(16) end
   local limits = {}
   local a = 16 + 3 * #LEVELS
   for j = 0, nl - 1 do
@@ -130,7 +147,7 @@ if mode == 'hold' or mode == 'restore' then
   end
   local got = {}
   for s = 0, ns - 1 do
-    got[s] = redis.call('HMGET', KEYS[usage_at + s], unpack(want[s]))
+    got[s] = hmget(KEYS[usage_at + s], want[s])
   end
   local over = {}
   for j, lim in ipairs(limits) do
@@ -274,12 +291,7 @@ if op ~= 'expire' and op ~= 'abandon' and
 end
 -- Takes back what the record charged to each bucket that is still kept.
 local function release(usd_delta, cnt_delta)
-  local want = {}
-  for l = 1, #LEVELS do
-    want[l] = LEVEL_NAMES[l]
-    want[#LEVELS + 2 * l - 1] = ARGV[11 + 3 * l]
-    want[#LEVELS + 2 * l] = ARGV[12 + 3 * l]
-  end
+  local want = bucket_fields(13)
   for i = 6, #KEYS do
     local g = redis.call('HMGET', KEYS[i], unpack(want))
     local set = {}

@@ -1,8 +1,8 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "governance/usage_buckets.h"
 #include "governance/redis/redis_budget_store.h"
+#include "governance/usage_buckets.h"
 #include "gtest/gtest.h"
 #include "tests/model/budget_model.h"
 #include "tests/support/redis_server.h"
@@ -25,8 +25,7 @@ TEST(BudgetModelRedisTest, RedisStoreMatchesModel) {
     ASSERT_TRUE(admin.Command({"FLUSHALL"}).ok());
     ASSERT_TRUE(store.MarkReady("acme").ok());
     // Real time, not the DST start: Redis expires keys by its own clock.
-    testing::BudgetModel(&store, seed, absl::Now())
-        .Run(2000);
+    testing::BudgetModel(&store, seed, absl::Now()).Run(2000);
   }
 }
 

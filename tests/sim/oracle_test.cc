@@ -71,7 +71,8 @@ AuthorizeOutput Allowed(const std::string& id, int64_t micros,
 
 class OracleTest : public ::testing::Test {
  protected:
-  OracleTest() : oracle_({"memory", &usage::CountedFrom, std::nullopt}, &store_) {
+  OracleTest()
+      : oracle_({"memory", &usage::CountedFrom, std::nullopt}, &store_) {
     oracle_.BeginStep(0);
     oracle_.OnInitialBundle(TenDollarPolicy(), ApplyResult{"sim", 1, true, {}});
     oracle_.BeginStep(1);
