@@ -1,5 +1,8 @@
 #include "governance/postgres/postgres_credential_store.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -40,7 +43,94 @@ ApiToken FromRow(const pqxx::row& r) {
   return t;
 }
 
+constexpr const char* kChannel = "warden_tokens";
+
 }  // namespace
+
+PostgresCredentialStore::PostgresCredentialStore(std::string url,
+                                                 TokenCacheOptions options)
+    : url_(std::move(url)), options_(options), session_(url_) {
+  listener_ = std::thread([this] { ListenLoop(); });
+}
+
+PostgresCredentialStore::~PostgresCredentialStore() {
+  stop_.Notify();
+  listener_.join();
+}
+
+bool PostgresCredentialStore::TrustedLocked(absl::Time now) const {
+  return now - alive_at_ < options_.trust_for;
+}
+
+bool PostgresCredentialStore::CacheTrusted() {
+  absl::MutexLock lock(&mu_);
+  return TrustedLocked(absl::Now());
+}
+
+void PostgresCredentialStore::Forget(const std::string& token_id) {
+  absl::MutexLock lock(&mu_);
+  cache_.erase(token_id);
+  ++generation_;
+}
+
+void PostgresCredentialStore::ForgetAll() {
+  absl::MutexLock lock(&mu_);
+  cache_.clear();
+  ++generation_;
+  alive_at_ = absl::InfinitePast();
+}
+
+void PostgresCredentialStore::ListenLoop() {
+  class Receiver final : public pqxx::notification_receiver {
+   public:
+    Receiver(pqxx::connection& c, PostgresCredentialStore* store)
+        : pqxx::notification_receiver(c, kChannel), store_(store) {}
+    void operator()(const std::string& token_id, int) override {
+      store_->Forget(token_id);
+    }
+
+   private:
+    PostgresCredentialStore* store_;
+  };
+  while (!stop_.HasBeenNotified()) {
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> c = pg::Connect(url_);
+    if (c.ok()) {
+      try {
+        Receiver receiver(**c, this);
+        // LISTEN is in effect from here: what was cached before may have
+        // missed a notification.
+        ForgetAll();
+        absl::Time next_beat = absl::InfinitePast();
+        while (!stop_.HasBeenNotified()) {
+          if (absl::Now() >= next_beat) {
+            // Notifications committed before this round trip arrive before
+            // its answer, so once it is back the cache is as fresh as `sent`.
+            const absl::Time sent = absl::Now();
+            if (!pg::Transact(
+                     **c, "token listener heartbeat",
+                     [](pqxx::work& w) { w.exec("SELECT 1"); },
+                     options_.trust_for)
+                     .ok()) {
+              break;
+            }
+            (*c)->get_notifs();
+            absl::MutexLock lock(&mu_);
+            alive_at_ = sent;
+            next_beat = sent + options_.heartbeat;
+          }
+          // Wake at least every 200ms to notice stop_.
+          const int64_t wait_us = std::clamp<int64_t>(
+              absl::ToInt64Microseconds(next_beat - absl::Now()), 0, 200'000);
+          (*c)->await_notification(0, static_cast<long>(wait_us));
+        }
+      } catch (const std::exception&) {
+        // The connection broke: below, reconnect after a pause.
+      }
+    }
+    ForgetAll();
+    stop_.WaitForNotificationWithTimeout(absl::Seconds(1));
+  }
+}
 
 absl::Status PostgresCredentialStore::CreateToken(const ApiToken& t) {
   return session_.Run("create token", [&](pqxx::work& w) {
@@ -57,6 +147,16 @@ absl::Status PostgresCredentialStore::CreateToken(const ApiToken& t) {
 
 absl::StatusOr<ApiToken> PostgresCredentialStore::FindToken(
     const std::string& token_id) {
+  uint64_t generation;
+  {
+    absl::MutexLock lock(&mu_);
+    if (TrustedLocked(absl::Now())) {
+      auto it = cache_.find(token_id);
+      if (it != cache_.end()) return it->second;
+    }
+    generation = generation_;
+  }
+  ++database_reads_;
   std::optional<ApiToken> found;
   WARDEN_RETURN_IF_ERROR(session_.Run("find token", [&](pqxx::work& w) {
     pqxx::result r =
@@ -66,6 +166,12 @@ absl::StatusOr<ApiToken> PostgresCredentialStore::FindToken(
     if (!r.empty()) found = FromRow(r[0]);
   }));
   if (!found) return absl::NotFoundError(absl::StrCat("no token ", token_id));
+  absl::MutexLock lock(&mu_);
+  // Not if a notification arrived meanwhile: this row may predate it.
+  if (generation == generation_ && TrustedLocked(absl::Now())) {
+    if (cache_.size() >= options_.max_entries) cache_.clear();
+    cache_.emplace(token_id, *found);
+  }
   return *found;
 }
 
@@ -100,6 +206,8 @@ absl::Status PostgresCredentialStore::RevokeToken(const std::string& org_id,
     return absl::NotFoundError(
         absl::StrCat("token_id: no token ", token_id, " in org ", org_id));
   }
+  // Every replica, this one included, also hears of it from the trigger.
+  Forget(token_id);
   return absl::OkStatus();
 }
 

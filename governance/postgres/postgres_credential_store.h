@@ -1,19 +1,48 @@
 #ifndef WARDEN_GOVERNANCE_POSTGRES_POSTGRES_CREDENTIAL_STORE_H_
 #define WARDEN_GOVERNANCE_POSTGRES_POSTGRES_CREDENTIAL_STORE_H_
 
+#include <atomic>
+#include <cstdint>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "governance/credentials.h"
 #include "governance/postgres/pg.h"
 
 namespace warden {
 
-// API tokens in the api_tokens table; every call is one transaction.
+struct TokenCacheOptions {
+  // How often the listening connection proves it is alive (a round trip).
+  absl::Duration heartbeat = absl::Seconds(1);
+  // The cache is trusted only while the last heartbeat is this recent.
+  absl::Duration trust_for = absl::Seconds(3);
+  // Past this many tokens the cache starts over.
+  size_t max_entries = 100'000;
+};
+
+// API tokens in the api_tokens table; every write is one transaction.
+//
+// FindToken answers from a per-replica cache, so that authenticating a call
+// reads Postgres once per token, not once per call. Revocation stays
+// immediate on every replica: every change to a token's row is announced
+// (a trigger NOTIFYs warden_tokens with its id) and a dedicated connection
+// LISTENs, dropping that token on arrival. The cache is trusted only while
+// that connection is known to be alive: it round-trips every `heartbeat`,
+// and a round trip older than `trust_for` (a stopped server, a partition, a
+// lost connection) makes every lookup read Postgres again, failing
+// UNAVAILABLE if it cannot, until the listener is back; on reconnecting the
+// cache starts empty, since notifications sent meanwhile were lost.
 class PostgresCredentialStore final : public CredentialStore {
  public:
-  explicit PostgresCredentialStore(std::string url)
-      : session_(std::move(url)) {}
+  explicit PostgresCredentialStore(std::string url,
+                                   TokenCacheOptions options = {});
+  ~PostgresCredentialStore() override;
 
   absl::Status CreateToken(const ApiToken& token) override;
   absl::StatusOr<ApiToken> FindToken(const std::string& token_id) override;
@@ -23,8 +52,36 @@ class PostgresCredentialStore final : public CredentialStore {
                            const std::string& token_id,
                            absl::Time now) override;
 
+  // How many FindToken calls read Postgres (the rest came from the cache).
+  int64_t database_reads() const { return database_reads_.load(); }
+  // Whether lookups may be answered from the cache now.
+  bool CacheTrusted();
+
  private:
+  void ListenLoop();
+  bool TrustedLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops one token (its row changed).
+  void Forget(const std::string& token_id);
+  // Drops every token and stops trusting the cache (the listener lost its
+  // connection, or has a new one that may have missed notifications).
+  void ForgetAll();
+
+  const std::string url_;
+  const TokenCacheOptions options_;
   pg::Session session_;
+  std::atomic<int64_t> database_reads_{0};
+
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, ApiToken> cache_ ABSL_GUARDED_BY(mu_);
+  // Bumped by every Forget, so that a lookup that read Postgres before a
+  // notification arrived does not put its older row into the cache.
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  // When the last heartbeat that succeeded was sent; InfinitePast while
+  // the listener has no connection.
+  absl::Time alive_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+
+  absl::Notification stop_;
+  std::thread listener_;
 };
 
 }  // namespace warden

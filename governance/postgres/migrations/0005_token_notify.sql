@@ -1,0 +1,12 @@
+-- Every change to a token's row (a revocation by Warden, or an UPDATE or
+-- DELETE by hand) is announced on the channel warden_tokens with the token
+-- id, so that each replica drops that token from its cache at once.
+CREATE FUNCTION warden_token_changed() RETURNS trigger AS $$
+BEGIN
+  PERFORM pg_notify('warden_tokens', OLD.token_id);
+  RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER api_tokens_changed AFTER UPDATE OR DELETE ON api_tokens
+  FOR EACH ROW EXECUTE FUNCTION warden_token_changed();
