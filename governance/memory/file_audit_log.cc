@@ -82,30 +82,18 @@ FileAuditLog::~FileAuditLog() { ::close(fd_); }
 absl::Status FileAuditLog::Append(const AuditEvent& event) {
   absl::StatusOr<std::string> encoded = EncodeBoundedAuditEvent(event);
   if (!encoded.ok()) return encoded.status();
-  const std::string& body = *encoded;
+  // The line is {"body":...,"hash":...,"prev_hash":...,"seq":...}; the body,
+  // escaped here outside the lock, is the costly part of it.
+  const std::string body_json = nlohmann::json(*encoded).dump();
   absl::MutexLock lock(&mu_);
   if (!broken_.ok()) return broken_;
-  const std::string hash = ChainHash(last_hash_, body);
-  const std::string line = nlohmann::json{{"seq", seq_ + 1},
-                                          {"prev_hash", last_hash_},
-                                          {"hash", hash},
-                                          {"body", body}}
-                               .dump() +
-                           "\n";
-  // O_APPEND plus the mutex keeps lines whole and in order.
-  size_t done = 0;
-  while (done < line.size()) {
-    const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      broken_ = Errno("cannot write audit file", path_);
-      return broken_;
-    }
-    done += static_cast<size_t>(n);
-  }
+  std::string hash = ChainHash(last_hash_, *encoded);
+  absl::StrAppend(&pending_, "{\"body\":", body_json, ",\"hash\":\"", hash,
+                  "\",\"prev_hash\":\"", last_hash_, "\",\"seq\":", seq_ + 1,
+                  "}\n");
   ++seq_;
-  last_hash_ = hash;
-  const uint64_t mine = ++written_;
+  last_hash_ = std::move(hash);
+  const uint64_t mine = ++queued_;
   while (synced_ < mine) {
     if (!broken_.ok()) return broken_;
     if (syncing_) {
@@ -116,19 +104,34 @@ absl::Status FileAuditLog::Append(const AuditEvent& event) {
           this));
       continue;
     }
-    // Become the syncer for every line written so far.
+    // Become the writer and syncer of every line queued so far.
     syncing_ = true;
-    const uint64_t target = written_;
+    const uint64_t target = queued_;
+    const uint64_t batch = target - synced_;
+    std::string lines;
+    lines.swap(pending_);
     mu_.Unlock();
     const absl::Time start = absl::Now();
-    const int rc = ::fdatasync(fd_);
+    // O_APPEND, and one writer at a time, keep lines whole and in order.
+    absl::string_view rest = lines;
+    int rc = 0;
+    while (!rest.empty() && rc == 0) {
+      const ssize_t n = ::write(fd_, rest.data(), rest.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        rc = -1;
+      } else {
+        rest.remove_prefix(static_cast<size_t>(n));
+      }
+    }
+    if (rc == 0) rc = ::fdatasync(fd_);
     const int err = errno;
-    ReportAuditCommit(target - synced_, absl::Now() - start, rc == 0);
+    ReportAuditCommit(batch, absl::Now() - start, rc == 0);
     mu_.Lock();
     syncing_ = false;
     if (rc != 0) {
       errno = err;
-      broken_ = Errno("cannot sync audit file", path_);
+      broken_ = Errno("cannot write or sync audit file", path_);
       return broken_;
     }
     synced_ = target;

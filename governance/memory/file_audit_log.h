@@ -65,8 +65,11 @@ class FileAuditLog final : public AuditLog {
   absl::Mutex mu_;
   int64_t seq_ ABSL_GUARDED_BY(mu_);
   std::string last_hash_ ABSL_GUARDED_BY(mu_);
-  uint64_t written_ ABSL_GUARDED_BY(mu_) = 0;  // Lines written.
-  uint64_t synced_ ABSL_GUARDED_BY(mu_) = 0;   // Lines known durable.
+  uint64_t queued_ ABSL_GUARDED_BY(mu_) = 0;  // Lines chained.
+  uint64_t synced_ ABSL_GUARDED_BY(mu_) = 0;  // Lines known durable.
+  // Lines chained but not yet written: whoever syncs next writes them all
+  // with one write and one fdatasync (group commit).
+  std::string pending_ ABSL_GUARDED_BY(mu_);
   bool syncing_ ABSL_GUARDED_BY(mu_) = false;
   // Once a write or sync fails, the file's tail is unknown; every later
   // append fails too, until a restart truncates and reopens it.
