@@ -215,7 +215,7 @@ if mode == 'hold' or mode == 'restore' then
         local usd = tonumber(g[#LEVELS + 2 * l - 1] or '0') + amount
         if usd > MAX_EXACT then return {'overflow', s} end
         set[#set + 1] = want[s][#LEVELS + 2 * l - 1]
-        set[#set + 1] = string.format('%.0f', usd)
+        set[#set + 1] = string.format('%d', usd)
         set[#set + 1] = want[s][#LEVELS + 2 * l]
         set[#set + 1] = tonumber(g[#LEVELS + 2 * l] or '0') + 1
       end
@@ -300,7 +300,7 @@ local function release(usd_delta, cnt_delta)
       if g[l] and n >= tonumber(g[l]) - LEVELS[l][3] then
         set[#set + 1] = want[#LEVELS + 2 * l - 1]
         set[#set + 1] = string.format(
-            '%.0f', tonumber(g[#LEVELS + 2 * l - 1] or '0') - usd_delta)
+            '%d', tonumber(g[#LEVELS + 2 * l - 1] or '0') - usd_delta)
         set[#set + 1] = want[#LEVELS + 2 * l]
         set[#set + 1] = tonumber(g[#LEVELS + 2 * l] or '0') - cnt_delta
       end
