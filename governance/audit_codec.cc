@@ -29,73 +29,148 @@ const char* ExpiredHoldsName(ExpiredHolds e) {
   return e == ExpiredHolds::kCount ? "count" : "release";
 }
 
-Json ViolationToJson(const Violation& v) {
-  Json j = {{"code", v.code},           {"scope", v.scope},
-            {"limit", v.limit},         {"window", v.window},
-            {"spent", v.spent},         {"requested", v.requested},
-            {"remaining", v.remaining}, {"message", v.message}};
-  if (v.limit_usd) j["limit_usd"] = FormatUsdDecimal(*v.limit_usd);
-  if (v.limit_count) j["limit_count"] = *v.limit_count;
-  if (!v.pending.empty()) j["pending"] = v.pending;
-  return j;
-}
+// Writes one JSON object straight into a string, in the exact bytes
+// nlohmann's dump gives for the same object (keys sorted as std::map sorts
+// them, no spaces, invalid UTF-8 replaced), without building a tree: the
+// records on the hot path are encoded this way. Callers add keys in sorted
+// order (audit_codec_test checks every encoding against a parse and dump).
+class ObjectWriter {
+ public:
+  explicit ObjectWriter(std::string* out) : out_(out) { out_->push_back('{'); }
+  ~ObjectWriter() { out_->push_back('}'); }
+  ObjectWriter(const ObjectWriter&) = delete;
+  ObjectWriter& operator=(const ObjectWriter&) = delete;
 
-Json VoteToJson(const ApprovalVote& v) {
-  return {{"approver", v.approver},
-          {"approve", v.approve},
-          {"comment", v.comment},
-          {"at", FormatRfc3339(v.at)}};
-}
-
-Json AuthorizationToJson(const Authorization& a) {
-  Json violations = Json::array();
-  for (const Violation& v : a.violations) {
-    violations.push_back(ViolationToJson(v));
+  void Str(absl::string_view key, absl::string_view value) {
+    Key(key);
+    AppendString(value);
   }
-  Json j = {{"id", a.id},
-            {"org_id", a.org_id},
-            {"department_id", a.department_id},
-            {"agent_id", a.agent_id},
-            {"wallet_id", a.wallet_id},
-            {"chain", a.chain},
-            {"asset", a.asset},
-            {"amount", FormatBaseUnits(a.amount)},
-            {"amount_usd", FormatUsdDecimal(a.amount_usd)},
-            {"price_usd", a.price_usd},
-            {"destination", a.destination},
-            {"memo", a.memo},
-            {"idempotency_key", a.idempotency_key},
-            {"decision", DecisionName(a.decision)},
-            {"status", StatusName(a.status)},
-            {"reason", a.reason},
-            {"violations", violations},
-            {"policy_version", a.policy_version},
-            {"on_expiry", ExpiredHoldsName(a.on_expiry)},
-            {"created_at", FormatRfc3339(a.created_at)},
-            {"hold_expires_at", FormatRfc3339(a.hold_expires_at)},
-            {"expired_counted", a.expired_counted}};
+  void Int(absl::string_view key, int64_t value) {
+    Key(key);
+    absl::StrAppend(out_, value);
+  }
+  void Bool(absl::string_view key, bool value) {
+    Key(key);
+    out_->append(value ? "true" : "false");
+  }
+  void Strs(absl::string_view key, const std::vector<std::string>& values) {
+    Key(key);
+    out_->push_back('[');
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (i > 0) out_->push_back(',');
+      AppendString(values[i]);
+    }
+    out_->push_back(']');
+  }
+  // An array of objects, each written by fn(writer, element).
+  template <typename T, typename Fn>
+  void Objects(absl::string_view key, const std::vector<T>& values, Fn fn) {
+    Key(key);
+    out_->push_back('[');
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (i > 0) out_->push_back(',');
+      ObjectWriter element(out_);
+      fn(element, values[i]);
+    }
+    out_->push_back(']');
+  }
+  // A nested object, written by fn(writer).
+  template <typename Fn>
+  void Object(absl::string_view key, Fn fn) {
+    Key(key);
+    ObjectWriter nested(out_);
+    fn(nested);
+  }
+
+ private:
+  void Key(absl::string_view key) {
+    if (!first_) out_->push_back(',');
+    first_ = false;
+    out_->push_back('"');
+    out_->append(key.data(), key.size());  // This file's literals.
+    out_->append("\":");
+  }
+  void AppendString(absl::string_view value) {
+    // Printable ASCII but `"` and `\` needs no escaping; anything else goes
+    // through nlohmann, which escapes and replaces invalid UTF-8.
+    for (const char c : value) {
+      if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
+        out_->append(Dump(Json(std::string(value))));
+        return;
+      }
+    }
+    out_->push_back('"');
+    out_->append(value.data(), value.size());
+    out_->push_back('"');
+  }
+
+  std::string* out_;
+  bool first_ = true;
+};
+
+void WriteViolation(ObjectWriter& o, const Violation& v) {
+  o.Str("code", v.code);
+  o.Str("limit", v.limit);
+  if (v.limit_count) o.Int("limit_count", *v.limit_count);
+  if (v.limit_usd) o.Str("limit_usd", FormatUsdDecimal(*v.limit_usd));
+  o.Str("message", v.message);
+  if (!v.pending.empty()) o.Str("pending", v.pending);
+  o.Str("remaining", v.remaining);
+  o.Str("requested", v.requested);
+  o.Str("scope", v.scope);
+  o.Str("spent", v.spent);
+  o.Str("window", v.window);
+}
+
+void WriteVote(ObjectWriter& o, const ApprovalVote& v) {
+  o.Bool("approve", v.approve);
+  o.Str("approver", v.approver);
+  o.Str("at", FormatRfc3339(v.at));
+  o.Str("comment", v.comment);
+}
+
+void WriteAuthorization(ObjectWriter& o, const Authorization& a) {
+  o.Str("agent_id", a.agent_id);
+  o.Str("amount", FormatBaseUnits(a.amount));
+  o.Str("amount_usd", FormatUsdDecimal(a.amount_usd));
   // Tier fields only when used, so records without them encode as before.
-  if (a.release_at != absl::InfinitePast()) {
-    j["release_at"] = FormatRfc3339(a.release_at);
-  }
   if (a.approvals_required > 0) {
-    j["approvals_required"] = a.approvals_required;
-    j["approvers"] = a.approvers;
+    o.Int("approvals_required", a.approvals_required);
+    o.Strs("approvers", a.approvers);
   }
+  o.Str("asset", a.asset);
+  o.Str("chain", a.chain);
+  o.Str("created_at", FormatRfc3339(a.created_at));
+  o.Str("decision", DecisionName(a.decision));
+  o.Str("department_id", a.department_id);
+  o.Str("destination", a.destination);
+  o.Bool("expired_counted", a.expired_counted);
+  o.Str("hold_expires_at", FormatRfc3339(a.hold_expires_at));
+  o.Str("id", a.id);
+  o.Str("idempotency_key", a.idempotency_key);
+  o.Str("memo", a.memo);
+  o.Str("on_expiry", ExpiredHoldsName(a.on_expiry));
+  o.Str("org_id", a.org_id);
+  o.Int("policy_version", a.policy_version);
+  o.Str("price_usd", a.price_usd);
+  o.Str("reason", a.reason);
+  if (a.release_at != absl::InfinitePast()) {
+    o.Str("release_at", FormatRfc3339(a.release_at));
+  }
+  if (a.settled_amount) {
+    o.Str("settled_amount", FormatBaseUnits(*a.settled_amount));
+    o.Str("settled_usd", FormatUsdDecimal(a.settled_usd));
+  }
+  o.Str("status", StatusName(a.status));
+  if (!a.traceparent.empty()) o.Str("traceparent", a.traceparent);
+  if (a.settled_amount) o.Str("tx_hash", a.tx_hash);
+  o.Objects("violations", a.violations, WriteViolation);
   // A DELAYED spend needs no approvers, yet a rejection cancels it: its
   // votes say who did.
   if (a.approvals_required > 0 || !a.votes.empty()) {
-    Json votes = Json::array();
-    for (const ApprovalVote& v : a.votes) votes.push_back(VoteToJson(v));
-    j["votes"] = votes;
+    o.Objects("votes", a.votes, WriteVote);
   }
-  if (!a.traceparent.empty()) j["traceparent"] = a.traceparent;
-  if (a.settled_amount) {
-    j["settled_amount"] = FormatBaseUnits(*a.settled_amount);
-    j["settled_usd"] = FormatUsdDecimal(a.settled_usd);
-    j["tx_hash"] = a.tx_hash;
-  }
-  return j;
+  o.Str("wallet_id", a.wallet_id);
 }
 
 // Reads fields out of a JSON object, remembering the first problem.
@@ -316,7 +391,12 @@ std::string ValidUtf8(absl::string_view text) {
 }
 
 std::string EncodeAuthorization(const Authorization& a) {
-  return Dump(AuthorizationToJson(a));
+  std::string out;
+  {
+    ObjectWriter o(&out);
+    WriteAuthorization(o, a);
+  }
+  return out;
 }
 
 absl::StatusOr<Authorization> DecodeAuthorization(absl::string_view json) {
@@ -336,18 +416,28 @@ const char* AuditEventTypeName(AuditEvent::Type type) {
 }
 
 std::string EncodeNotification(const Notification& n) {
-  return Json({{"id", n.id},
-               {"event", n.event},
-               {"time", FormatRfc3339(n.time)},
-               {"org_id", n.org_id},
-               {"actor", n.actor},
-               {"message", n.message},
-               {"authorization", AuthorizationToJson(n.authorization)}})
-      .dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::string out;
+  {
+    ObjectWriter o(&out);
+    o.Str("actor", n.actor);
+    o.Object("authorization",
+             [&](ObjectWriter& a) { WriteAuthorization(a, n.authorization); });
+    o.Str("event", n.event);
+    o.Str("id", n.id);
+    o.Str("message", n.message);
+    o.Str("org_id", n.org_id);
+    o.Str("time", FormatRfc3339(n.time));
+  }
+  return out;
 }
 
 std::string EncodeApprovalVote(const ApprovalVote& v) {
-  return Dump(VoteToJson(v));
+  std::string out;
+  {
+    ObjectWriter o(&out);
+    WriteVote(o, v);
+  }
+  return out;
 }
 
 absl::StatusOr<ApprovalVote> DecodeApprovalVote(absl::string_view json) {
@@ -374,30 +464,41 @@ bool HasReasonOnly(AuditEvent::Type type) {
 }  // namespace
 
 std::string EncodeAuditEvent(const AuditEvent& event) {
-  Json j = {{"type", AuditEventTypeName(event.type)},
-            {"time", FormatRfc3339(event.time)},
-            {"org_id", event.org_id},
-            {"actor", event.actor}};
-  if (event.authorization) {
-    j["authorization"] = AuthorizationToJson(*event.authorization);
+  using Type = AuditEvent::Type;
+  const Type type = event.type;
+  const bool frozen =
+      type == Type::kScopeFrozen || type == Type::kScopeUnfrozen;
+  const bool vendor = type == Type::kVendorFreeze;
+  std::string out;
+  out.reserve(1024);
+  {
+    ObjectWriter o(&out);
+    o.Str("actor", event.actor);
+    if (event.authorization) {
+      o.Object("authorization", [&](ObjectWriter& a) {
+        WriteAuthorization(a, *event.authorization);
+      });
+    }
+    if (frozen) o.Bool("decommissioned", event.decommissioned);
+    if (type == Type::kBundleApplied) o.Strs("diff", event.diff);
+    o.Str("org_id", event.org_id);
+    if (type == Type::kBundleApplied) {
+      o.Int("policy_version", event.policy_version);
+    }
+    if (frozen || HasReasonOnly(type)) o.Str("reason", event.reason);
+    if (vendor && !event.vendor_restore.empty()) {
+      o.Str("restore", event.vendor_restore);
+    }
+    if (frozen || (vendor && !event.scope.empty())) {
+      o.Str("scope", event.scope);
+    }
+    o.Str("time", FormatRfc3339(event.time));
+    o.Str("type", AuditEventTypeName(type));
+    if (vendor && event.vendor_frozen) {
+      o.Bool("vendor_frozen", *event.vendor_frozen);
+    }
   }
-  if (event.type == AuditEvent::Type::kBundleApplied) {
-    j["policy_version"] = event.policy_version;
-    j["diff"] = event.diff;
-  }
-  if (event.type == AuditEvent::Type::kScopeFrozen ||
-      event.type == AuditEvent::Type::kScopeUnfrozen) {
-    j["scope"] = event.scope;
-    j["reason"] = event.reason;
-    j["decommissioned"] = event.decommissioned;
-  }
-  if (HasReasonOnly(event.type)) j["reason"] = event.reason;
-  if (event.type == AuditEvent::Type::kVendorFreeze) {
-    if (!event.scope.empty()) j["scope"] = event.scope;
-    if (event.vendor_frozen) j["vendor_frozen"] = *event.vendor_frozen;
-    if (!event.vendor_restore.empty()) j["restore"] = event.vendor_restore;
-  }
-  return Dump(j);
+  return out;
 }
 
 absl::StatusOr<std::string> EncodeBoundedAuditEvent(const AuditEvent& event) {
