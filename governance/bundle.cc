@@ -549,6 +549,39 @@ class BundleParser {
     }
   }
 
+  // `schedule: {days: [...], hours: "HH:MM-HH:MM"}` under `map`, if any.
+  std::optional<Schedule> ParseScheduleAt(const YAML::Node& map,
+                                          const std::string& path) {
+    const YAML::Node n = map["schedule"];
+    const std::string p = Join(path, "schedule");
+    if (!n.IsDefined()) return std::nullopt;
+    if (!n.IsMap()) {
+      Error(p, "must be a mapping of days and hours");
+      return std::nullopt;
+    }
+    CheckKeys(n, p, {"days", "hours"});
+    if (n["days"].IsDefined() && n["days"].IsNull()) {
+      Error(Join(p, "days"), "is empty: give a list, or leave the key out");
+      return std::nullopt;
+    }
+    const size_t errors = errors_.size();
+    std::optional<std::vector<std::string>> days = StringList(n, p, "days", 7);
+    std::optional<std::string> hours = Scalar(n, p, "hours", false);
+    if (errors_.size() != errors) return std::nullopt;
+    absl::StatusOr<Schedule> s = ParseSchedule(days, hours);
+    if (!s.ok()) {
+      // "days[1]: ..." or "hours: ..." joined onto the path.
+      const std::string message(s.status().message());
+      const bool part = absl::StartsWith(message, "days") ||
+                        absl::StartsWith(message, "hours");
+      Error(part ? absl::StrCat(p, ".", message.substr(0, message.find(": ")))
+                 : p,
+            part ? message.substr(message.find(": ") + 2) : message);
+      return std::nullopt;
+    }
+    return *s;
+  }
+
   void ParseOrg(const YAML::Node& n, Policy* policy) {
     const std::string p = "org";
     if (!n.IsDefined() || n.IsNull()) {
@@ -561,7 +594,7 @@ class BundleParser {
     }
     CheckKeys(n, p,
               {"id", "timezone", "expired_holds", "hold_ttl", "limits",
-               "destinations_deny"});
+               "destinations_deny", "schedule", "default"});
     Org& org = policy->org;
     org.id = Id(n, p, "id").value_or("");
     if (std::optional<std::string> tz = Scalar(n, p, "timezone", false)) {
@@ -591,6 +624,14 @@ class BundleParser {
               w.ok() ? "must be at most 7d" : w.status().message());
       }
     }
+    if (std::optional<std::string> d = Scalar(n, p, "default", false)) {
+      if (*d == "allow" || *d == "deny") {
+        org.default_deny = *d == "deny";
+      } else {
+        Error("org.default", absl::StrCat(Quote(*d), " must be allow or deny"));
+      }
+    }
+    org.schedule = ParseScheduleAt(n, p);
     org.limits = ParseLimits(n["limits"], "org.limits");
     if (auto deny = StringList(n, p, "destinations_deny")) {
       CheckAddresses(*deny, Join(p, "destinations_deny"));
@@ -684,9 +725,10 @@ class BundleParser {
     ForEachMap(
         list, "departments", false,
         [&](const YAML::Node& n, const std::string& p) {
-          CheckKeys(n, p, {"id", "limits", "approvals"});
+          CheckKeys(n, p, {"id", "limits", "approvals", "schedule"});
           Department dept;
           std::optional<std::string> id = Id(n, p, "id");
+          dept.schedule = ParseScheduleAt(n, p);
           dept.limits = ParseLimits(n["limits"], Join(p, "limits"));
           dept.approvals = ParseApprovals(n["approvals"], Join(p, "approvals"));
           if (!id) return;
@@ -706,8 +748,10 @@ class BundleParser {
       return;
     }
     CheckKeys(n, p,
-              {"per_tx_max_usd", "chains", "assets", "destinations_allow"});
+              {"per_tx_max_usd", "chains", "assets", "destinations_allow",
+               "schedule"});
     rules->per_tx_max_usd = Usd(n, p, "per_tx_max_usd");
+    rules->schedule = ParseScheduleAt(n, p);
     rules->chains = StringList(n, p, "chains");
     rules->assets = StringList(n, p, "assets");
     if (rules->assets) {
@@ -847,6 +891,12 @@ void FlattenApprovals(const std::string& prefix,
       absl::FormatDuration(tiers->approval_timeout);
 }
 
+void FlattenSchedule(const std::string& p,
+                     const std::optional<Schedule>& schedule,
+                     std::map<std::string, std::string>* out) {
+  if (schedule) (*out)[p + ".schedule"] = schedule->Describe();
+}
+
 std::string DescribeList(const std::optional<std::vector<std::string>>& list) {
   if (!list) return "any";
   return absl::StrCat("[", absl::StrJoin(*list, ", "), "]");
@@ -865,10 +915,13 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
   for (const std::string& d : p.org.destinations_deny) {
     out[absl::StrCat("org.destinations_deny.", d)] = "denied";
   }
+  if (p.org.default_deny) out["org.default"] = "deny";
+  FlattenSchedule("org", p.org.schedule, &out);
   for (const auto& [id, dept] : p.departments) {
     out[absl::StrCat("departments.", id)] = "department";
     FlattenLimits(absl::StrCat("departments.", id), dept.limits, &out);
     FlattenApprovals(absl::StrCat("departments.", id), dept.approvals, &out);
+    FlattenSchedule(absl::StrCat("departments.", id), dept.schedule, &out);
   }
   for (const auto& [id, agent] : p.agents) {
     const std::string a = absl::StrCat("agents.", id);
@@ -882,6 +935,7 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
     out[a + ".rules.chains"] = DescribeList(r.chains);
     out[a + ".rules.assets"] = DescribeList(r.assets);
     out[a + ".rules.destinations_allow"] = DescribeList(r.destinations_allow);
+    FlattenSchedule(a + ".rules", r.schedule, &out);
   }
   for (const auto& [id, w] : p.wallets) {
     out[absl::StrCat("wallets.", id)] = absl::StrCat(

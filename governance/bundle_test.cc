@@ -453,6 +453,67 @@ TEST(BundleTest, TimeZonesAreZoneNames) {
   EXPECT_TRUE(ParseBundle(ok).ok());
 }
 
+// Schedules on the org, a department and an agent's rules, and the org's
+// default: parsed, their errors named by path, shown in diffs.
+TEST(BundleTest, SchedulesAndDefault) {
+  auto with_org = [](const std::string& org) {
+    std::string yaml = kMinimal;
+    yaml.replace(yaml.find("org: {id: acme}"), 15, org);
+    return yaml;
+  };
+  const struct {
+    std::string org;
+    std::string error;
+  } cases[] = {
+      {"org: {id: acme, default: maybe}",
+       "org.default: \"maybe\" must be allow or deny"},
+      {"org: {id: acme, schedule: weekdays}",
+       "org.schedule: must be a mapping of days and hours"},
+      {"org: {id: acme, schedule: {}}", "org.schedule: needs days, hours"},
+      {"org: {id: acme, schedule: {days: [mon, fr]}}",
+       "org.schedule.days[1]: \"fr\" is not a day"},
+      {"org: {id: acme, schedule: {days: []}}",
+       "org.schedule.days: is empty, which would allow no time at all"},
+      {"org: {id: acme, schedule: {days: }}",
+       "org.schedule.days: is empty: give a list"},
+      {"org: {id: acme, schedule: {days: mon}}",
+       "org.schedule.days: must be a list"},
+      {"org: {id: acme, schedule: {days: [mon, tue, wed, thu, fri, sat, sun, "
+       "mon]}}",
+       "org.schedule.days: holds 8 entries; the limit is 7"},
+      {"org: {id: acme, schedule: {hours: 9-17}}",
+       "org.schedule.hours: \"9-17\" is not a range of HH:MM-HH:MM"},
+      {"org: {id: acme, schedule: {hours: [\"09:00-17:00\"]}}",
+       "org.schedule.hours: must be a single value"},
+      {"org: {id: acme, schedule: {at: night}}",
+       "org.schedule.at: unknown key (allowed: days, hours)"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_THAT(ErrorOf(with_org(c.org)), HasSubstr(c.error)) << c.org;
+  }
+  std::string yaml = with_org(
+      "org: {id: acme, default: deny, schedule: {days: [mon-fri], hours: "
+      "\"08:00-20:00\"}}");
+  yaml.replace(yaml.find("  - {id: eng}"), 13,
+               "  - {id: eng, schedule: {days: [sat, sun]}}");
+  yaml.replace(yaml.find("    department: eng"), 19,
+               "    department: eng\n    rules: {schedule: {hours: "
+               "\"22:00-06:00\"}}");
+  absl::StatusOr<Policy> p = ParseBundle(yaml);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(p->org.default_deny);
+  EXPECT_EQ(p->org.schedule->Describe(), "mon-fri 08:00-20:00");
+  EXPECT_EQ(p->departments.at("eng").schedule->Describe(), "sat,sun");
+  EXPECT_EQ(p->agents.at("a").rules.schedule->Describe(),
+            "every day 22:00-06:00");
+  EXPECT_THAT(
+      DiffPolicies(*ParseBundle(kMinimal), *p),
+      ElementsAre("+ agents.a.rules.schedule: every day 22:00-06:00",
+                  "+ departments.eng.schedule: sat,sun", "+ org.default: deny",
+                  "+ org.schedule: mon-fri 08:00-20:00"));
+  EXPECT_FALSE(ParseBundle(kMinimal)->org.default_deny);
+}
+
 TEST(BundleTest, NormalizeDestination) {
   EXPECT_EQ(NormalizeDestination("0xAbCd"), "0xabcd");
   EXPECT_EQ(NormalizeDestination("So1anaBase58"), "So1anaBase58");

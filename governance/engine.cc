@@ -157,7 +157,7 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   PathLimits path = CollectLimits(*policy, agent, now);
   ReserveRequest request;
   request.zone = org.timezone;
-  a.violations = CheckRules(a, agent, *policy, priced);
+  a.violations = CheckRules(a, agent, *policy, priced, now);
   TierChoice tier;
   // Cumulative tier thresholds, checked with the limits; index i is
   // request.limits[path.checks.size() + i].

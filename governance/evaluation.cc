@@ -46,7 +46,8 @@ Violation RuleViolation(const Authorization& a, std::string code,
 }
 
 std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
-                                  const Policy& policy, bool priced) {
+                                  const Policy& policy, bool priced,
+                                  absl::Time now) {
   std::vector<Violation> out;
   const AgentRules& rules = agent.rules;
   const std::string who = absl::StrCat("agent ", agent.id);
@@ -64,25 +65,63 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
     v.limit_usd = *rules.per_tx_max_usd;
     out.push_back(std::move(v));
   }
-  auto allowed = [](const std::optional<std::vector<std::string>>& list,
-                    const std::string& item) {
-    return !list || std::find(list->begin(), list->end(), item) != list->end();
+  // Under `default: deny` an absent list allows nothing.
+  const bool default_deny = policy.org.default_deny;
+  const std::string by_default =
+      absl::StrCat(" and org ", policy.org.id, " denies by default");
+  auto allowed = [&](const std::optional<std::vector<std::string>>& list,
+                     const std::string& item) {
+    if (!list) return !default_deny;
+    return std::find(list->begin(), list->end(), item) != list->end();
   };
   if (!allowed(rules.chains, a.chain)) {
     out.push_back(RuleViolation(
         a, "CHAIN_NOT_ALLOWED", "chains",
-        absl::StrCat("chain ", a.chain, " is not in ", who,
-                     "'s allowed chains ", ListText(*rules.chains))));
+        rules.chains
+            ? absl::StrCat("chain ", a.chain, " is not in ", who,
+                           "'s allowed chains ", ListText(*rules.chains))
+            : absl::StrCat("chain ", a.chain, ": ", who, " has no chains list",
+                           by_default)));
   }
   if (!allowed(rules.assets, a.asset)) {
     out.push_back(RuleViolation(
         a, "ASSET_NOT_ALLOWED", "assets",
-        absl::StrCat("asset ", a.asset, " is not in ", who,
-                     "'s allowed assets ", ListText(*rules.assets))));
+        rules.assets
+            ? absl::StrCat("asset ", a.asset, " is not in ", who,
+                           "'s allowed assets ", ListText(*rules.assets))
+            : absl::StrCat("asset ", a.asset, ": ", who, " has no assets list",
+                           by_default)));
+  }
+  if (default_deny && std::none_of(agent.limits.begin(), agent.limits.end(),
+                                   [](const Limit& l) {
+                                     return l.kind == Limit::Kind::kUsd;
+                                   })) {
+    out.push_back(RuleViolation(
+        a, "NO_LIMIT", "limits",
+        absl::StrCat(who, " has no USD limit of its own", by_default)));
+  }
+  // The org's, the department's and the agent's schedules must all allow
+  // the time of the decision.
+  const Department& dept = policy.departments.at(agent.department);
+  const std::pair<std::string, const std::optional<Schedule>*> schedules[] = {
+      {absl::StrCat("org/", policy.org.id), &policy.org.schedule},
+      {absl::StrCat("department/", dept.id), &dept.schedule},
+      {absl::StrCat("agent/", agent.id), &rules.schedule}};
+  for (const auto& [scope, schedule] : schedules) {
+    if (!*schedule || (*schedule)->Allows(now, policy.org.timezone)) continue;
+    Violation v =
+        RuleViolation(a, "OUTSIDE_SCHEDULE", "schedule",
+                      absl::StrCat(WallClock(now, policy.org.timezone),
+                                   " is outside ", ScopeLabel(scope),
+                                   "'s schedule ", (*schedule)->Describe()));
+    v.scope = scope;
+    out.push_back(std::move(v));
   }
   const std::string destination = NormalizeDestination(a.destination);
   if (rules.destinations_allow &&
-      !allowed(rules.destinations_allow, destination)) {
+      std::find(rules.destinations_allow->begin(),
+                rules.destinations_allow->end(),
+                destination) == rules.destinations_allow->end()) {
     out.push_back(RuleViolation(
         a, "DESTINATION_NOT_ALLOWED", "destinations_allow",
         absl::StrCat("destination ", Quote(a.destination), " is not in ", who,

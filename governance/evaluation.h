@@ -24,9 +24,11 @@ Violation RuleViolation(const Authorization& a, std::string code,
                         std::string rule, std::string message);
 
 // Rules are checked before any budget: a spend that breaks one is denied
-// without reserving anything.
+// without reserving anything. `now` is the time of the decision, for
+// schedules.
 std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
-                                  const Policy& policy, bool priced);
+                                  const Policy& policy, bool priced,
+                                  absl::Time now);
 
 // Every limit on the path, with its window resolved at `now`.
 struct PathLimits {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "governance/bundle.h"
@@ -69,6 +70,13 @@ assets:
 
 constexpr int64_t kDollar = 1'000'000;
 
+void ReplaceFirst(std::string* text, const std::string& from,
+                  const std::string& to) {
+  const size_t at = text->find(from);
+  ASSERT_NE(at, std::string::npos) << from;
+  text->replace(at, from.size(), to);
+}
+
 class EvaluationTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -107,7 +115,7 @@ class EvaluationTest : public ::testing::Test {
 
 TEST_F(EvaluationTest, AnAgentWithoutRulesBreaksNone) {
   const Authorization a = Spend("agent_a", "wallet_1", 5000);
-  EXPECT_THAT(CheckRules(a, policy_.agents.at("agent_a"), policy_, true),
+  EXPECT_THAT(CheckRules(a, policy_.agents.at("agent_a"), policy_, true, now_),
               IsEmpty());
 }
 
@@ -116,7 +124,7 @@ TEST_F(EvaluationTest, EveryBrokenRuleIsReported) {
   // destination off the allowlist.
   const Authorization a = Spend("agent_b", "wallet_2", 300, "ETH", "0x1234");
   const std::vector<Violation> v =
-      CheckRules(a, policy_.agents.at("agent_b"), policy_, true);
+      CheckRules(a, policy_.agents.at("agent_b"), policy_, true, now_);
   EXPECT_THAT(Codes(v),
               ElementsAre("PER_TX_MAX", "CHAIN_NOT_ALLOWED",
                           "ASSET_NOT_ALLOWED", "DESTINATION_NOT_ALLOWED"));
@@ -128,15 +136,16 @@ TEST_F(EvaluationTest, EveryBrokenRuleIsReported) {
 TEST_F(EvaluationTest, TheAllowlistComparesAddressesWithoutCase) {
   const Authorization a = Spend("agent_b", "wallet_2", 10, "USDC",
                                 "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
-  EXPECT_THAT(Codes(CheckRules(a, policy_.agents.at("agent_b"), policy_, true)),
-              ElementsAre("CHAIN_NOT_ALLOWED"));
+  EXPECT_THAT(
+      Codes(CheckRules(a, policy_.agents.at("agent_b"), policy_, true, now_)),
+      ElementsAre("CHAIN_NOT_ALLOWED"));
 }
 
 TEST_F(EvaluationTest, TheOrgDenyListAppliesToEveryAgent) {
   const Authorization a = Spend("agent_a", "wallet_1", 1, "USDC",
                                 "0x000000000000000000000000000000000000DEAD");
   const std::vector<Violation> v =
-      CheckRules(a, policy_.agents.at("agent_a"), policy_, true);
+      CheckRules(a, policy_.agents.at("agent_a"), policy_, true, now_);
   ASSERT_THAT(v, SizeIs(1));
   EXPECT_EQ(v[0].code, "DESTINATION_DENIED");
   EXPECT_EQ(v[0].scope, "org/acme");
@@ -147,9 +156,93 @@ TEST_F(EvaluationTest, AnUnpricedSpendSkipsOnlyThePerTransactionCap) {
   // rules still apply (no destination is not an allowlisted one).
   const Authorization a = Spend("agent_b", "wallet_2", 1000, "USDC");
   EXPECT_THAT(
-      Codes(CheckRules(a, policy_.agents.at("agent_b"), policy_, false)),
+      Codes(CheckRules(a, policy_.agents.at("agent_b"), policy_, false, now_)),
       ElementsAre("PRICE_UNAVAILABLE", "CHAIN_NOT_ALLOWED",
                   "DESTINATION_NOT_ALLOWED"));
+}
+
+// Schedules on every scope of the path, in the org's zone; each one that
+// does not allow the time of the decision is a violation of its scope.
+TEST_F(EvaluationTest, SchedulesOfEveryScopeOnThePath) {
+  std::string yaml = kBundle;
+  ReplaceFirst(&yaml, "  hold_ttl: 10m",
+               "  hold_ttl: 10m\n  schedule: {days: [mon-fri]}");
+  ReplaceFirst(&yaml, "  - id: ops",
+               "  - id: ops\n    schedule: {hours: \"09:00-17:00\"}");
+  ReplaceFirst(&yaml, "      per_tx_max_usd: \"200\"",
+               "      per_tx_max_usd: \"200\"\n"
+               "      schedule: {days: [fri], hours: \"22:00-06:00\"}");
+  absl::StatusOr<Policy> p = ParseBundle(yaml);
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto codes_at = [&](const std::string& agent, const std::string& wallet,
+                      absl::CivilMinute local) {
+    const absl::Time t = absl::FromCivil(local, p->org.timezone);
+    return CheckRules(Spend(agent, wallet, 1), p->agents.at(agent), *p, true,
+                      t);
+  };
+  // Friday 2026-05-01 12:00 New York: agent_o's department is open.
+  EXPECT_THAT(
+      codes_at("agent_o", "wallet_3", absl::CivilMinute(2026, 5, 1, 12, 0)),
+      IsEmpty());
+  // 17:00: past ops' hours.
+  std::vector<Violation> v =
+      codes_at("agent_o", "wallet_3", absl::CivilMinute(2026, 5, 1, 17, 0));
+  ASSERT_THAT(v, SizeIs(1));
+  EXPECT_EQ(v[0].code, "OUTSIDE_SCHEDULE");
+  EXPECT_EQ(v[0].scope, "department/ops");
+  EXPECT_EQ(v[0].message,
+            "Friday 2026-05-01 17:00 America/New_York is outside department "
+            "ops's schedule every day 09:00-17:00");
+  // Saturday 10:00: the org is closed too.
+  EXPECT_THAT(Codes(codes_at("agent_o", "wallet_3",
+                             absl::CivilMinute(2026, 5, 2, 10, 0))),
+              ElementsAre("OUTSIDE_SCHEDULE"));
+  EXPECT_THAT(
+      codes_at("agent_o", "wallet_3", absl::CivilMinute(2026, 5, 2, 10, 0))[0]
+          .scope,
+      "org/acme");
+  // agent_b (chain and destination rules aside): only Friday nights, and
+  // the org only on weekdays, so Saturday 01:00 breaks the org's.
+  auto schedule_scopes = [&](absl::CivilMinute local) {
+    std::vector<std::string> out;
+    for (const Violation& x : codes_at("agent_b", "wallet_2", local)) {
+      if (x.code == "OUTSIDE_SCHEDULE") out.push_back(x.scope);
+    }
+    return out;
+  };
+  EXPECT_THAT(schedule_scopes(absl::CivilMinute(2026, 5, 1, 23, 0)), IsEmpty());
+  EXPECT_THAT(schedule_scopes(absl::CivilMinute(2026, 5, 2, 1, 0)),
+              ElementsAre("org/acme"));
+  EXPECT_THAT(schedule_scopes(absl::CivilMinute(2026, 5, 1, 21, 59)),
+              ElementsAre("agent/agent_b"));
+}
+
+// `default: deny`: no chains or assets list allows nothing, and an agent
+// needs a USD limit of its own.
+TEST_F(EvaluationTest, DefaultDeny) {
+  std::string yaml = kBundle;
+  ReplaceFirst(&yaml, "  hold_ttl: 10m", "  hold_ttl: 10m\n  default: deny");
+  absl::StatusOr<Policy> p = ParseBundle(yaml);
+  ASSERT_TRUE(p.ok()) << p.status();
+  // agent_a: limits, no lists.
+  std::vector<Violation> v = CheckRules(
+      Spend("agent_a", "wallet_1", 1), p->agents.at("agent_a"), *p, true, now_);
+  EXPECT_THAT(Codes(v), ElementsAre("CHAIN_NOT_ALLOWED", "ASSET_NOT_ALLOWED"));
+  EXPECT_EQ(v[0].message,
+            "chain base: agent agent_a has no chains list and org acme denies "
+            "by default");
+  // agent_b: lists that allow it, but no limit of its own.
+  v = CheckRules(Spend("agent_b", "wallet_2", 1, "USDC",
+                       "0xAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+                 p->agents.at("agent_b"), *p, true, now_);
+  EXPECT_THAT(Codes(v), ElementsAre("CHAIN_NOT_ALLOWED", "NO_LIMIT"));
+  EXPECT_EQ(v[1].message,
+            "agent agent_b has no USD limit of its own and org acme denies by "
+            "default");
+  // Without default deny the same agents break nothing of this.
+  EXPECT_THAT(CheckRules(Spend("agent_a", "wallet_1", 1),
+                         policy_.agents.at("agent_a"), policy_, true, now_),
+              IsEmpty());
 }
 
 TEST_F(EvaluationTest, LimitsAreCollectedFromTheOrgDownWithTheirWindows) {

@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "governance/money.h"
+#include "governance/schedule.h"
 #include "governance/window.h"
 
 // The governance model: one org's scopes, agents, wallets, limits, rules and
@@ -60,6 +61,7 @@ struct AgentRules {
   std::optional<std::vector<std::string>> chains;
   std::optional<std::vector<std::string>> assets;
   std::optional<std::vector<std::string>> destinations_allow;
+  std::optional<Schedule> schedule;  // Unset: any time.
 };
 
 // How much human (or second-agent) attention a spend needs, from least to
@@ -104,6 +106,7 @@ struct Department {
   std::string id;
   std::vector<Limit> limits;
   std::optional<ApprovalTiers> approvals;
+  std::optional<Schedule> schedule;  // Unset: any time.
 };
 
 struct Org {
@@ -114,6 +117,10 @@ struct Org {
   absl::Duration hold_ttl = absl::Minutes(15);
   std::vector<Limit> limits;
   std::vector<std::string> destinations_deny;
+  std::optional<Schedule> schedule;  // Unset: any time.
+  // `default: deny`: an agent spends only with a USD limit of its own and
+  // explicit `chains` and `assets` lists; absent ones allow nothing.
+  bool default_deny = false;
 };
 
 struct Policy {

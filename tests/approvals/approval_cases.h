@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/civil_time.h"
 #include "gmock/gmock.h"
 #include "governance/engine.h"
 #include "governance/memory/memory_config_store.h"
@@ -388,6 +390,49 @@ TEST_P(ApprovalTest, VotesSurviveARebuild) {
   absl::StatusOr<VoteOutput> second = Vote(a.id, "user/bob");
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(second->authorization.decision, Decision::kAllow);
+}
+
+// The org's schedule, through the engine and the store: outside it a spend
+// is denied before anything is reserved; inside it, allowed. The hours are
+// chosen around the (real) time of the run, in UTC.
+TEST_P(ApprovalTest, ScheduleThroughTheEngine) {
+  const int hour = absl::ToCivilHour(clock_.Now(), absl::UTCTimeZone()).hour();
+  std::string yaml = kApprovalBundle;
+  yaml.replace(yaml.find("expired_holds: count}"), 21,
+               absl::StrFormat("expired_holds: count, schedule: {hours: "
+                               "\"%02d:00-%02d:00\"}}",
+                               (hour + 1) % 24, (hour + 3) % 24));
+  ASSERT_TRUE(engine_->ApplyBundle(yaml, false, "test").ok());
+  const Authorization outside = Spend(10);
+  EXPECT_EQ(outside.decision, Decision::kDeny);
+  ASSERT_EQ(outside.violations.size(), 1u);
+  EXPECT_EQ(outside.violations[0].code, "OUTSIDE_SCHEDULE");
+  EXPECT_EQ(outside.violations[0].scope, "org/acme");
+  clock_.Advance(absl::Minutes(61));
+  EXPECT_EQ(Spend(10).decision, Decision::kAllow);
+  // The denied spend reserved nothing: the day's $1,000 minus $10 is left.
+  EXPECT_EQ(Spend(990, "", "wallet_2").decision, Decision::kPendingApproval);
+}
+
+// `default: deny` through the engine: agent_a has a limit but no chains or
+// assets lists, so it may not spend until they name what it may.
+TEST_P(ApprovalTest, DefaultDenyThroughTheEngine) {
+  std::string yaml = kApprovalBundle;
+  yaml.replace(yaml.find("expired_holds: count}"), 21,
+               "expired_holds: count, default: deny}");
+  ASSERT_TRUE(engine_->ApplyBundle(yaml, false, "test").ok());
+  Authorization denied = Spend(10);
+  EXPECT_EQ(denied.decision, Decision::kDeny);
+  std::vector<std::string> codes;
+  for (const Violation& v : denied.violations) codes.push_back(v.code);
+  EXPECT_THAT(codes,
+              ::testing::ElementsAre("CHAIN_NOT_ALLOWED", "ASSET_NOT_ALLOWED"));
+  yaml.replace(yaml.find("    approvals:\n      delay_above_usd"), 15,
+               "    rules: {chains: [base], assets: [USDC]}\n    approvals:\n");
+  ASSERT_TRUE(engine_->ApplyBundle(yaml, false, "test").ok());
+  EXPECT_EQ(Spend(10).decision, Decision::kAllow);
+  // Its other wallet is on ethereum, which the list leaves out.
+  EXPECT_EQ(Spend(10, "", "wallet_2").decision, Decision::kDeny);
 }
 
 }  // namespace warden::testing

@@ -500,8 +500,9 @@ TEST_F(PostgresStackTest, RebuildTime) {
       for (int i = next++; i < kAuthorizations; i = next++) {
         grpc::ClientContext context;
         v1::AuthorizeResponse response;
-        EXPECT_TRUE(
-            w->authz().Authorize(&context, Spend("bulk"), &response).ok());
+        const grpc::Status st =
+            w->authz().Authorize(&context, Spend("bulk"), &response);
+        EXPECT_TRUE(st.ok()) << st.error_code() << " " << st.error_message();
       }
     });
   }
