@@ -749,7 +749,7 @@ class BundleParser {
     }
     CheckKeys(n, p,
               {"per_tx_max_usd", "chains", "assets", "destinations_allow",
-               "schedule"});
+               "schedule", "on_violation"});
     rules->per_tx_max_usd = Usd(n, p, "per_tx_max_usd");
     rules->schedule = ParseScheduleAt(n, p);
     rules->chains = StringList(n, p, "chains");
@@ -764,11 +764,48 @@ class BundleParser {
         }
       }
     }
+    ParseOnViolation(n, p, rules);
     rules->destinations_allow = StringList(n, p, "destinations_allow");
     if (rules->destinations_allow) {
       CheckAddresses(*rules->destinations_allow, Join(p, "destinations_allow"));
       for (std::string& d : *rules->destinations_allow) {
         d = NormalizeDestination(d);
+      }
+    }
+  }
+
+  // `on_violation: {<rule>: deny | approve | notify}`, for rules set in
+  // the same block.
+  void ParseOnViolation(const YAML::Node& rules_node, const std::string& path,
+                        AgentRules* rules) {
+    const YAML::Node n = rules_node["on_violation"];
+    const std::string p = Join(path, "on_violation");
+    if (!n.IsDefined()) return;
+    if (!n.IsMap()) {
+      Error(p, "must be a mapping of rule to deny, approve or notify");
+      return;
+    }
+    CheckKeys(n, p,
+              {"per_tx_max_usd", "chains", "assets", "destinations_allow",
+               "schedule"});
+    for (const auto& kv : n) {
+      const std::string rule = kv.first.Scalar();
+      std::optional<std::string> what = Scalar(n, p, rule, true);
+      if (!what) continue;
+      const std::string rp = Join(p, rule);
+      if (!rules_node[rule].IsDefined()) {
+        Error(rp, absl::StrCat("the rule ", rule,
+                               " is not set in these rules, so it never "
+                               "breaks"));
+      } else if (*what == "deny") {
+        rules->on_violation[rule] = OnViolation::kDeny;
+      } else if (*what == "approve") {
+        rules->on_violation[rule] = OnViolation::kApprove;
+      } else if (*what == "notify") {
+        rules->on_violation[rule] = OnViolation::kNotify;
+      } else {
+        Error(rp,
+              absl::StrCat(Quote(*what), " must be deny, approve or notify"));
       }
     }
   }
@@ -790,6 +827,19 @@ class BundleParser {
           ParseRules(n["rules"], Join(p, "rules"), *policy, &agent.rules);
           agent.approvals =
               ParseApprovals(n["approvals"], Join(p, "approvals"));
+          // An escalation to approval needs someone to approve.
+          for (const auto& [rule, what] : agent.rules.on_violation) {
+            if (what != OnViolation::kApprove) continue;
+            auto d = dept ? policy->departments.find(*dept)
+                          : policy->departments.end();
+            if (EscalationApprovers(agent, d == policy->departments.end()
+                                               ? nullptr
+                                               : &d->second) == nullptr) {
+              Error(Join(Join(Join(p, "rules"), "on_violation"), rule),
+                    "approve needs approvers: set approvals.approvers on the "
+                    "agent or its department");
+            }
+          }
           ForEachMap(
               n["wallets"], Join(p, "wallets"), false,
               [&](const YAML::Node& w, const std::string& wp) {
@@ -936,6 +986,11 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
     out[a + ".rules.assets"] = DescribeList(r.assets);
     out[a + ".rules.destinations_allow"] = DescribeList(r.destinations_allow);
     FlattenSchedule(a + ".rules", r.schedule, &out);
+    for (const auto& [rule, what] : r.on_violation) {
+      static constexpr const char* kNames[] = {"deny", "approve", "notify"};
+      out[absl::StrCat(a, ".rules.on_violation.", rule)] =
+          kNames[static_cast<int>(what)];
+    }
   }
   for (const auto& [id, w] : p.wallets) {
     out[absl::StrCat("wallets.", id)] = absl::StrCat(

@@ -514,6 +514,46 @@ TEST(BundleTest, SchedulesAndDefault) {
   EXPECT_FALSE(ParseBundle(kMinimal)->org.default_deny);
 }
 
+TEST(BundleTest, OnViolation) {
+  auto with_rules = [](const std::string& rules,
+                       const std::string& approvals = "") {
+    std::string yaml = kMinimal;
+    yaml.replace(
+        yaml.find("    department: eng"), 19,
+        absl::StrCat("    department: eng\n    rules: ", rules,
+                     approvals.empty() ? "" : "\n    approvals: ", approvals));
+    return yaml;
+  };
+  EXPECT_THAT(ErrorOf(with_rules("{chains: [base], on_violation: {chains: "
+                                 "maybe}}")),
+              HasSubstr("agents[0].rules.on_violation.chains: \"maybe\" must "
+                        "be deny, approve or notify"));
+  EXPECT_THAT(ErrorOf(with_rules("{on_violation: {assets: notify}}")),
+              HasSubstr("agents[0].rules.on_violation.assets: the rule assets "
+                        "is not set in these rules"));
+  EXPECT_THAT(ErrorOf(with_rules("{chains: [base], on_violation: {limits: "
+                                 "notify}}")),
+              HasSubstr("agents[0].rules.on_violation.limits: unknown key"));
+  EXPECT_THAT(ErrorOf(with_rules("{chains: [base], on_violation: [chains]}")),
+              HasSubstr("agents[0].rules.on_violation: must be a mapping"));
+  EXPECT_THAT(ErrorOf(with_rules("{chains: [base], on_violation: {chains: "
+                                 "approve}}")),
+              HasSubstr("agents[0].rules.on_violation.chains: approve needs "
+                        "approvers"));
+  const std::string ok =
+      with_rules("{chains: [base], on_violation: {chains: approve}}",
+                 "{approvers: [user/alice]}");
+  absl::StatusOr<Policy> p = ParseBundle(ok);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->agents.at("a").rules.on_violation.at("chains"),
+            OnViolation::kApprove);
+  EXPECT_THAT(
+      DiffPolicies(*ParseBundle(with_rules("{chains: [base]}",
+                                           "{approvers: [user/alice]}")),
+                   *p),
+      ElementsAre("+ agents.a.rules.on_violation.chains: approve"));
+}
+
 TEST(BundleTest, NormalizeDestination) {
   EXPECT_EQ(NormalizeDestination("0xAbCd"), "0xabcd");
   EXPECT_EQ(NormalizeDestination("So1anaBase58"), "So1anaBase58");

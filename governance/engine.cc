@@ -35,6 +35,7 @@ using eval::CheckRules;
 using eval::CollectLimits;
 using eval::CrossedTier;
 using eval::CumulativeTierChecks;
+using eval::Escalate;
 using eval::PathLimits;
 using eval::PerTransactionTier;
 using eval::RefusalViolations;
@@ -158,12 +159,16 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   ReserveRequest request;
   request.zone = org.timezone;
   a.violations = CheckRules(a, agent, *policy, priced, now);
+  // Rules whose on_violation escalates leave no violation but a tier.
+  const std::optional<TierChoice> escalated =
+      Escalate(&a.violations, agent, *policy);
   TierChoice tier;
   // Cumulative tier thresholds, checked with the limits; index i is
   // request.limits[path.checks.size() + i].
   std::vector<TierCheck> tier_checks;
   if (a.violations.empty()) {
     tier = PerTransactionTier(a, *policy, agent);
+    if (escalated && !Stricter(tier, *escalated)) tier = *escalated;
     tier_checks = CumulativeTierChecks(*policy, agent, tier.tier, now);
     ApplyTier(tier, org, path.checks.size(), now, &a);
   } else {

@@ -204,6 +204,40 @@ bool Stricter(const TierChoice& x, const TierChoice& y) {
   return false;
 }
 
+std::optional<TierChoice> Escalate(std::vector<Violation>* violations,
+                                   const Agent& agent, const Policy& policy) {
+  const std::string scope = absl::StrCat("agent/", agent.id);
+  auto escalation = [&](const Violation& v) {
+    auto it = agent.rules.on_violation.find(v.limit);
+    return v.scope != scope || it == agent.rules.on_violation.end()
+               ? OnViolation::kDeny
+               : it->second;
+  };
+  if (violations->empty() || std::any_of(violations->begin(), violations->end(),
+                                         [&](const Violation& v) {
+                                           return escalation(v) ==
+                                                  OnViolation::kDeny;
+                                         })) {
+    return std::nullopt;
+  }
+  std::vector<std::string> approve, notify;
+  for (const Violation& v : *violations) {
+    (escalation(v) == OnViolation::kApprove ? approve : notify)
+        .push_back(v.message);
+  }
+  violations->clear();
+  if (!approve.empty()) {
+    return TierChoice{
+        Tier::kApproval,
+        EscalationApprovers(agent, &policy.departments.at(agent.department)),
+        absl::StrCat(absl::StrJoin(approve, "; "), " (agent ", agent.id,
+                     "'s on_violation: approve)")};
+  }
+  return TierChoice{Tier::kNotify, nullptr,
+                    absl::StrCat(absl::StrJoin(notify, "; "), " (agent ",
+                                 agent.id, "'s on_violation: notify)")};
+}
+
 TierChoice PerTransactionTier(const Authorization& a, const Policy& policy,
                               const Agent& agent) {
   TierChoice best;

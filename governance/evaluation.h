@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,14 @@ struct TierChoice {
 // Whether `x` asks for more than `y`: a higher tier, or at the same tier
 // more approvals or a longer delay.
 bool Stricter(const TierChoice& x, const TierChoice& y);
+
+// When every violation in `violations` is of an agent rule whose
+// on_violation escalates (approve or notify), takes them out and returns
+// the tier they put the spend in (approval beats notify), their messages as
+// the reason. Otherwise (a rule that denies, or of another scope: the org's
+// deny list, a department's schedule) leaves them and returns nullopt.
+std::optional<TierChoice> Escalate(std::vector<Violation>* violations,
+                                   const Agent& agent, const Policy& policy);
 
 // The strictest tier the spend's own value puts it in; on a tie the more
 // specific scope (the agent) decides.

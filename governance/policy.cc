@@ -16,6 +16,18 @@ std::string NormalizeDestination(const std::string& destination) {
   return destination;
 }
 
+const ApprovalTiers* EscalationApprovers(const Agent& agent,
+                                         const Department* department) {
+  if (agent.approvals && !agent.approvals->approvers.empty()) {
+    return &*agent.approvals;
+  }
+  if (department != nullptr && department->approvals &&
+      !department->approvals->approvers.empty()) {
+    return &*department->approvals;
+  }
+  return nullptr;
+}
+
 std::string RetiredAddressScope(const std::string& chain,
                                 const std::string& address) {
   return absl::StrCat("address/", chain, ":", NormalizeDestination(address));

@@ -55,6 +55,11 @@ struct Wallet {
   std::string vendor_id;
 };
 
+// What breaking an agent rule does: deny (the default), or escalate to the
+// approval flow (the agent's approvers, else its department's), or allow
+// and notify.
+enum class OnViolation { kDeny, kApprove, kNotify };
+
 // Agent rules. An unset list means "any"; a set list allows only its items.
 struct AgentRules {
   std::optional<UsdMicros> per_tx_max_usd;
@@ -62,6 +67,9 @@ struct AgentRules {
   std::optional<std::vector<std::string>> assets;
   std::optional<std::vector<std::string>> destinations_allow;
   std::optional<Schedule> schedule;  // Unset: any time.
+  // Per rule ("per_tx_max_usd", "chains", "assets", "destinations_allow",
+  // "schedule"): what breaking it does; absent: kDeny.
+  std::map<std::string, OnViolation> on_violation;
 };
 
 // How much human (or second-agent) attention a spend needs, from least to
@@ -136,6 +144,12 @@ struct Policy {
   absl::Time applied_at;
   std::string applied_by;
 };
+
+// The approval tiers whose approvers decide a rule violation escalated to
+// approval: the agent's if they name approvers, else its department's
+// (`department` may be null); null if neither does.
+const ApprovalTiers* EscalationApprovers(const Agent& agent,
+                                         const Department* department);
 
 // Destinations compare case-insensitively when they are 0x-hex (EVM
 // addresses are case-insensitive; the checksum is only a typo guard) and

@@ -435,6 +435,75 @@ TEST_P(ApprovalTest, DefaultDenyThroughTheEngine) {
   EXPECT_EQ(Spend(10, "", "wallet_2").decision, Decision::kDeny);
 }
 
+// Guard lines: a rule whose on_violation is approve sends a breaking spend
+// to the approvers instead of denying it (reserved meanwhile); notify allows
+// it and notifies; a rule that denies, or one of another scope, still
+// denies, and then every violation is reported.
+TEST_P(ApprovalTest, RuleViolationsEscalate) {
+  std::string yaml = kApprovalBundle;
+  const std::string allowed = "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+  yaml.replace(
+      yaml.find("    approvals:\n      delay_above_usd"), 15,
+      absl::StrCat("    rules:\n      destinations_allow: [\"", allowed,
+                   "\"]\n      per_tx_max_usd: \"40\"\n"
+                   "      on_violation: {destinations_allow: approve}\n"
+                   "    approvals:\n"));
+  yaml.replace(yaml.find("    department: ops\n"), 20,
+               "    department: ops\n    rules: {chains: [ethereum], "
+               "on_violation: {chains: notify}}\n");
+  ASSERT_TRUE(engine_->ApplyBundle(yaml, false, "test").ok());
+
+  AuthorizeInput in;
+  in.agent_id = "agent_a";
+  in.wallet_id = "wallet_1";
+  in.asset = "USDC";
+  in.amount = "20000000";  // $20: under every tier of agent_a.
+  in.destination = "0xbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+  in.actor = "agent/agent_a";
+  absl::StatusOr<AuthorizeOutput> out = engine_->Authorize(in);
+  ASSERT_TRUE(out.ok()) << out.status();
+  const Authorization& pending = out->authorization;
+  EXPECT_EQ(pending.decision, Decision::kPendingApproval);
+  EXPECT_THAT(pending.violations, ::testing::IsEmpty());
+  EXPECT_THAT(pending.reason,
+              ::testing::HasSubstr("is not in agent agent_a's destination "
+                                   "allowlist (agent agent_a's on_violation: "
+                                   "approve); needs 2 distinct approvals"));
+  ASSERT_TRUE(Vote(pending.id, "user/alice").ok());
+  absl::StatusOr<VoteOutput> done = Vote(pending.id, "user/bob");
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->authorization.decision, Decision::kAllow);
+
+  // Over per_tx_max_usd too, which denies: both are reported, nothing held.
+  in.amount = "50000000";
+  in.idempotency_key = "over";
+  out = engine_->Authorize(in);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->authorization.decision, Decision::kDeny);
+  std::vector<std::string> codes;
+  for (const Violation& v : out->authorization.violations) {
+    codes.push_back(v.code);
+  }
+  EXPECT_THAT(codes,
+              ::testing::ElementsAre("PER_TX_MAX", "DESTINATION_NOT_ALLOWED"));
+
+  // agent_o's chain rule notifies: allowed, and a spend.notify goes out.
+  AuthorizeInput o;
+  o.agent_id = "agent_o";
+  o.wallet_id = "wallet_o";
+  o.asset = "USDC";
+  o.amount = "1000000";
+  o.actor = "agent/agent_o";
+  out = engine_->Authorize(o);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->authorization.decision, Decision::kAllow);
+  EXPECT_THAT(out->authorization.reason,
+              ::testing::HasSubstr("notify: chain base is not in agent "
+                                   "agent_o's allowed chains [ethereum] "
+                                   "(agent agent_o's on_violation: notify)"));
+  EXPECT_THAT(sink_.events(), ::testing::Contains("spend.notify"));
+}
+
 }  // namespace warden::testing
 
 #endif  // WARDEN_TESTS_APPROVALS_APPROVAL_CASES_H_
