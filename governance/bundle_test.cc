@@ -43,6 +43,10 @@ TEST(BundleTest, AcmeExampleParses) {
   absl::StatusOr<Policy> p = ParseBundle(text.str());
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_EQ(p->org.id, "acme_corp");
+  EXPECT_TRUE(p->org.default_deny);
+  const AgentRules& b = p->agents.at("agent_b").rules;
+  EXPECT_EQ(b.schedule->Describe(), "mon-fri 08:00-20:00");
+  EXPECT_EQ(b.on_violation.at("schedule"), OnViolation::kNotify);
   EXPECT_EQ(p->org.limits[0].usd, 50'000 * kMicrosPerUsd);
   EXPECT_EQ(p->departments.at("engineering").limits[0].usd,
             20'000 * kMicrosPerUsd);

@@ -160,6 +160,8 @@ TEST_F(CrossWalletE2eTest, DepartmentAndOrgBudgetsAcrossAgents) {
      wallets: [{id: research_1_w, vendor: local, chain: base, address: "0xr1"}]}
 )";
   bundle.replace(bundle.find("\nassets:"), 0, extra);
+  // The agents added above have no limits or lists of their own.
+  bundle.replace(bundle.find("  default: deny\n"), 16, "");
   bundle.replace(bundle.find("\nagents:"), 0, "\n  - id: research\n");
   v1::ApplyBundleRequest apply;
   apply.set_yaml(bundle);
