@@ -793,7 +793,7 @@ class BundleParser {
       std::optional<std::string> what = Scalar(n, p, rule, true);
       if (!what) continue;
       const std::string rp = Join(p, rule);
-      if (!rules_node[rule].IsDefined()) {
+      if (!rules_node[rule].IsDefined() || rules_node[rule].IsNull()) {
         Error(rp, absl::StrCat("the rule ", rule,
                                " is not set in these rules, so it never "
                                "breaks"));

@@ -535,6 +535,12 @@ TEST(BundleTest, OnViolation) {
   EXPECT_THAT(ErrorOf(with_rules("{on_violation: {assets: notify}}")),
               HasSubstr("agents[0].rules.on_violation.assets: the rule assets "
                         "is not set in these rules"));
+  // An empty list is no list: under default deny it would escalate the
+  // refusal of every chain.
+  EXPECT_THAT(ErrorOf(with_rules("{chains: , on_violation: {chains: "
+                                 "notify}}")),
+              HasSubstr("agents[0].rules.on_violation.chains: the rule chains "
+                        "is not set in these rules"));
   EXPECT_THAT(ErrorOf(with_rules("{chains: [base], on_violation: {limits: "
                                  "notify}}")),
               HasSubstr("agents[0].rules.on_violation.limits: unknown key"));

@@ -43,6 +43,7 @@ using eval::RuleViolation;
 using eval::Stricter;
 using eval::TierCheck;
 using eval::TierChoice;
+using eval::WithEscalation;
 
 Engine::Engine(ConfigStore* config, BudgetStore* budgets, AuditLog* audit,
                FreezeStore* freezes, const Clock* clock, EngineHooks hooks)
@@ -167,8 +168,7 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   // request.limits[path.checks.size() + i].
   std::vector<TierCheck> tier_checks;
   if (a.violations.empty()) {
-    tier = PerTransactionTier(a, *policy, agent);
-    if (escalated && !Stricter(tier, *escalated)) tier = *escalated;
+    tier = WithEscalation(PerTransactionTier(a, *policy, agent), escalated);
     tier_checks = CumulativeTierChecks(*policy, agent, tier.tier, now);
     ApplyTier(tier, org, path.checks.size(), now, &a);
   } else {
@@ -205,7 +205,7 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
       if (!stricter || Stricter(crossed, *stricter)) stricter = crossed;
     }
     if (over_limit || !stricter) break;
-    tier = *stricter;
+    tier = WithEscalation(*stricter, escalated);
     std::erase_if(tier_checks,
                   [&](const TierCheck& t) { return t.tier <= tier.tier; });
     ApplyTier(tier, org, path.checks.size(), now, &a);

@@ -74,9 +74,11 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
     if (!list) return !default_deny;
     return std::find(list->begin(), list->end(), item) != list->end();
   };
+  // A violation of default deny names the rule "default", which no
+  // on_violation can escalate.
   if (!allowed(rules.chains, a.chain)) {
     out.push_back(RuleViolation(
-        a, "CHAIN_NOT_ALLOWED", "chains",
+        a, "CHAIN_NOT_ALLOWED", rules.chains ? "chains" : "default",
         rules.chains
             ? absl::StrCat("chain ", a.chain, " is not in ", who,
                            "'s allowed chains ", ListText(*rules.chains))
@@ -85,7 +87,7 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
   }
   if (!allowed(rules.assets, a.asset)) {
     out.push_back(RuleViolation(
-        a, "ASSET_NOT_ALLOWED", "assets",
+        a, "ASSET_NOT_ALLOWED", rules.assets ? "assets" : "default",
         rules.assets
             ? absl::StrCat("asset ", a.asset, " is not in ", who,
                            "'s allowed assets ", ListText(*rules.assets))
@@ -97,7 +99,7 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
                                      return l.kind == Limit::Kind::kUsd;
                                    })) {
     out.push_back(RuleViolation(
-        a, "NO_LIMIT", "limits",
+        a, "NO_LIMIT", "default",
         absl::StrCat(who, " has no USD limit of its own", by_default)));
   }
   // The org's, the department's and the agent's schedules must all allow
@@ -236,6 +238,15 @@ std::optional<TierChoice> Escalate(std::vector<Violation>* violations,
   return TierChoice{Tier::kNotify, nullptr,
                     absl::StrCat(absl::StrJoin(notify, "; "), " (agent ",
                                  agent.id, "'s on_violation: notify)")};
+}
+
+TierChoice WithEscalation(TierChoice t,
+                          const std::optional<TierChoice>& escalated) {
+  if (!escalated) return t;
+  TierChoice out = Stricter(t, *escalated) ? t : *escalated;
+  const TierChoice& other = Stricter(t, *escalated) ? *escalated : t;
+  if (other.tier != Tier::kInstant) absl::StrAppend(&out.why, "; ", other.why);
+  return out;
 }
 
 TierChoice PerTransactionTier(const Authorization& a, const Policy& policy,

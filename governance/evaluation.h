@@ -68,6 +68,12 @@ bool Stricter(const TierChoice& x, const TierChoice& y);
 std::optional<TierChoice> Escalate(std::vector<Violation>* violations,
                                    const Agent& agent, const Policy& policy);
 
+// `t` and an escalation (Escalate) together: the stricter of the two, its
+// reason followed by the other's, so that whoever approves or hears of the
+// spend learns of both.
+TierChoice WithEscalation(TierChoice t,
+                          const std::optional<TierChoice>& escalated);
+
 // The strictest tier the spend's own value puts it in; on a tie the more
 // specific scope (the agent) decides.
 TierChoice PerTransactionTier(const Authorization& a, const Policy& policy,

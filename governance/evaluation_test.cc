@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -239,6 +240,42 @@ TEST_F(EvaluationTest, DefaultDeny) {
   EXPECT_EQ(v[1].message,
             "agent agent_b has no USD limit of its own and org acme denies by "
             "default");
+  // Default deny's refusals never escalate: agent_c names assets (and
+  // escalates them) but no chains.
+  ReplaceFirst(&yaml, "  - id: agent_o",
+               "  - id: agent_c\n    department: eng\n    limits: [{usd: "
+               "\"5\", window: \"rolling:1h\"}]\n    rules: {assets: [ETH], "
+               "on_violation: {assets: notify}}\n    approvals: {approvers: "
+               "[user/x]}\n    wallets: [{id: wallet_c, vendor: local, chain: "
+               "base, address: \"0x0c\"}]\n  - id: agent_o");
+  p = ParseBundle(yaml);
+  ASSERT_TRUE(p.ok()) << p.status();
+  Authorization c = Spend("agent_a", "wallet_1", 1);
+  c.agent_id = "agent_c";
+  c.wallet_id = "wallet_c";
+  v = CheckRules(c, p->agents.at("agent_c"), *p, true, now_);
+  ASSERT_THAT(Codes(v), ElementsAre("CHAIN_NOT_ALLOWED", "ASSET_NOT_ALLOWED"));
+  EXPECT_FALSE(Escalate(&v, p->agents.at("agent_c"), *p).has_value());
+  EXPECT_THAT(v, SizeIs(2));
+  // With a chains list the asset rule escalates as written.
+  ReplaceFirst(&yaml, "rules: {assets: [ETH],",
+               "rules: {chains: [base], assets: [ETH],");
+  p = ParseBundle(yaml);
+  ASSERT_TRUE(p.ok()) << p.status();
+  v = CheckRules(c, p->agents.at("agent_c"), *p, true, now_);
+  std::optional<TierChoice> escalated =
+      Escalate(&v, p->agents.at("agent_c"), *p);
+  ASSERT_TRUE(escalated.has_value());
+  EXPECT_EQ(escalated->tier, Tier::kNotify);
+  EXPECT_THAT(v, IsEmpty());
+  // Combined with a stricter tier, both reasons stay.
+  const ApprovalTiers tiers;
+  const TierChoice delay{Tier::kDelay, &tiers, "$300.00 is above a threshold"};
+  const TierChoice both = WithEscalation(delay, escalated);
+  EXPECT_EQ(both.tier, Tier::kDelay);
+  EXPECT_EQ(both.why,
+            absl::StrCat("$300.00 is above a threshold; ", escalated->why));
+  EXPECT_EQ(WithEscalation(TierChoice{}, escalated).why, escalated->why);
   // Without default deny the same agents break nothing of this.
   EXPECT_THAT(CheckRules(Spend("agent_a", "wallet_1", 1),
                          policy_.agents.at("agent_a"), policy_, true, now_),

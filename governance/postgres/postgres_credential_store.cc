@@ -58,18 +58,23 @@ PostgresCredentialStore::~PostgresCredentialStore() {
   listener_.join();
 }
 
-bool PostgresCredentialStore::TrustedLocked(absl::Time now) const {
-  return now - alive_at_ < options_.trust_for;
+bool PostgresCredentialStore::TrustedLocked(Clock::time_point now) const {
+  return alive_at_ &&
+         now - *alive_at_ < absl::ToChronoNanoseconds(options_.trust_for);
 }
 
 bool PostgresCredentialStore::CacheTrusted() {
   absl::MutexLock lock(&mu_);
-  return TrustedLocked(absl::Now());
+  return TrustedLocked(Clock::now());
 }
 
 void PostgresCredentialStore::Forget(const std::string& token_id) {
   absl::MutexLock lock(&mu_);
-  cache_.erase(token_id);
+  if (token_id == "*") {
+    cache_.clear();
+  } else {
+    cache_.erase(token_id);
+  }
   ++generation_;
 }
 
@@ -77,7 +82,7 @@ void PostgresCredentialStore::ForgetAll() {
   absl::MutexLock lock(&mu_);
   cache_.clear();
   ++generation_;
-  alive_at_ = absl::InfinitePast();
+  alive_at_.reset();
 }
 
 void PostgresCredentialStore::ListenLoop() {
@@ -97,31 +102,43 @@ void PostgresCredentialStore::ListenLoop() {
     if (c.ok()) {
       try {
         Receiver receiver(**c, this);
-        // LISTEN is in effect from here: what was cached before may have
-        // missed a notification.
+        // LISTEN is in effect from here (libpqxx swallows a failure to issue
+        // it, hence the check): what was cached before may have missed a
+        // notification.
+        if (!(*c)->is_open()) throw pqxx::broken_connection();
+        // libpqxx would quietly reopen a lost connection on the next
+        // transaction, LISTENing again but having missed what came
+        // meanwhile: a heartbeat on another backend starts over.
+        const int backend = (*c)->backendpid();
         ForgetAll();
-        absl::Time next_beat = absl::InfinitePast();
+        Clock::time_point next_beat = Clock::now();
+        const auto heartbeat = absl::ToChronoNanoseconds(options_.heartbeat);
         while (!stop_.HasBeenNotified()) {
-          if (absl::Now() >= next_beat) {
+          if (Clock::now() >= next_beat) {
             // Notifications committed before this round trip arrive before
             // its answer, so once it is back the cache is as fresh as `sent`.
-            const absl::Time sent = absl::Now();
+            const Clock::time_point sent = Clock::now();
             if (!pg::Transact(
                      **c, "token listener heartbeat",
                      [](pqxx::work& w) { w.exec("SELECT 1"); },
                      options_.trust_for)
-                     .ok()) {
+                     .ok() ||
+                (*c)->backendpid() != backend) {
               break;
             }
             (*c)->get_notifs();
             absl::MutexLock lock(&mu_);
             alive_at_ = sent;
-            next_beat = sent + options_.heartbeat;
+            next_beat = sent + heartbeat;
           }
           // Wake at least every 200ms to notice stop_.
-          const int64_t wait_us = std::clamp<int64_t>(
-              absl::ToInt64Microseconds(next_beat - absl::Now()), 0, 200'000);
-          (*c)->await_notification(0, static_cast<long>(wait_us));
+          const auto wait = std::clamp<Clock::duration>(
+              next_beat - Clock::now(), Clock::duration::zero(),
+              std::chrono::milliseconds(200));
+          (*c)->await_notification(
+              0, static_cast<long>(
+                     std::chrono::duration_cast<std::chrono::microseconds>(wait)
+                         .count()));
         }
       } catch (const std::exception&) {
         // The connection broke: below, reconnect after a pause.
@@ -150,12 +167,18 @@ absl::StatusOr<ApiToken> PostgresCredentialStore::FindToken(
   uint64_t generation;
   {
     absl::MutexLock lock(&mu_);
-    if (TrustedLocked(absl::Now())) {
+    const Clock::time_point now = Clock::now();
+    if (TrustedLocked(now)) {
       auto it = cache_.find(token_id);
-      if (it != cache_.end()) return it->second;
+      if (it != cache_.end() &&
+          now - it->second.read_at <
+              absl::ToChronoNanoseconds(options_.max_age)) {
+        return it->second.token;
+      }
     }
     generation = generation_;
   }
+  const Clock::time_point read_at = Clock::now();
   ++database_reads_;
   std::optional<ApiToken> found;
   WARDEN_RETURN_IF_ERROR(session_.Run("find token", [&](pqxx::work& w) {
@@ -168,9 +191,9 @@ absl::StatusOr<ApiToken> PostgresCredentialStore::FindToken(
   if (!found) return absl::NotFoundError(absl::StrCat("no token ", token_id));
   absl::MutexLock lock(&mu_);
   // Not if a notification arrived meanwhile: this row may predate it.
-  if (generation == generation_ && TrustedLocked(absl::Now())) {
+  if (generation == generation_ && TrustedLocked(Clock::now())) {
     if (cache_.size() >= options_.max_entries) cache_.clear();
-    cache_.emplace(token_id, *found);
+    cache_.insert_or_assign(token_id, Entry{*found, read_at});
   }
   return *found;
 }

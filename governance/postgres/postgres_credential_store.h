@@ -2,7 +2,9 @@
 #define WARDEN_GOVERNANCE_POSTGRES_POSTGRES_CREDENTIAL_STORE_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +26,10 @@ struct TokenCacheOptions {
   absl::Duration trust_for = absl::Seconds(3);
   // Past this many tokens the cache starts over.
   size_t max_entries = 100'000;
+  // A cached token is read again once this old, whatever was heard: a
+  // backstop for changes that fire no trigger (a restore with triggers
+  // disabled, say).
+  absl::Duration max_age = absl::Minutes(5);
 };
 
 // API tokens in the api_tokens table; every write is one transaction.
@@ -37,7 +43,9 @@ struct TokenCacheOptions {
 // and a round trip older than `trust_for` (a stopped server, a partition, a
 // lost connection) makes every lookup read Postgres again, failing
 // UNAVAILABLE if it cannot, until the listener is back; on reconnecting the
-// cache starts empty, since notifications sent meanwhile were lost.
+// cache starts empty, since notifications sent meanwhile were lost. A
+// TRUNCATE empties it. Liveness is measured on a monotonic clock, so a step
+// of the wall clock cannot stretch the trust.
 class PostgresCredentialStore final : public CredentialStore {
  public:
   explicit PostgresCredentialStore(std::string url,
@@ -59,8 +67,11 @@ class PostgresCredentialStore final : public CredentialStore {
 
  private:
   void ListenLoop();
-  bool TrustedLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Drops one token (its row changed).
+  using Clock = std::chrono::steady_clock;
+  bool TrustedLocked(Clock::time_point now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops one token (its row changed), or with "*" every token (the table
+  // was truncated).
   void Forget(const std::string& token_id);
   // Drops every token and stops trusting the cache (the listener lost its
   // connection, or has a new one that may have missed notifications).
@@ -72,13 +83,17 @@ class PostgresCredentialStore final : public CredentialStore {
   std::atomic<int64_t> database_reads_{0};
 
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, ApiToken> cache_ ABSL_GUARDED_BY(mu_);
+  struct Entry {
+    ApiToken token;
+    Clock::time_point read_at;
+  };
+  absl::flat_hash_map<std::string, Entry> cache_ ABSL_GUARDED_BY(mu_);
   // Bumped by every Forget, so that a lookup that read Postgres before a
   // notification arrived does not put its older row into the cache.
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
-  // When the last heartbeat that succeeded was sent; InfinitePast while
-  // the listener has no connection.
-  absl::Time alive_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // When the last heartbeat that succeeded was sent; unset while the
+  // listener has no connection.
+  std::optional<Clock::time_point> alive_at_ ABSL_GUARDED_BY(mu_);
 
   absl::Notification stop_;
   std::thread listener_;

@@ -33,9 +33,12 @@ bool Eventually(const std::function<bool()>& done,
 
 class TokenCacheTest : public testing::MigratedPostgresTest {
  protected:
-  std::unique_ptr<PostgresCredentialStore> Replica() {
-    auto store = std::make_unique<PostgresCredentialStore>(pg::WithTimeouts(
-        pg_->url("warden_app"), absl::Seconds(2), absl::Seconds(2)));
+  std::unique_ptr<PostgresCredentialStore> Replica(
+      TokenCacheOptions options = {}) {
+    auto store = std::make_unique<PostgresCredentialStore>(
+        pg::WithTimeouts(pg_->url("warden_app"), absl::Seconds(2),
+                         absl::Seconds(2)),
+        options);
     EXPECT_TRUE(Eventually([&] { return store->CacheTrusted(); }));
     return store;
   }
@@ -87,6 +90,25 @@ TEST_F(TokenCacheTest, ReadsOnceAndHearsOfEveryRevocation) {
       [&] { return absl::IsNotFound(a->FindToken(deleted).status()); }));
   // The replica that revoked knows at once.
   EXPECT_TRUE(Revoked(*b, by_b));
+}
+
+// A TRUNCATE fires no row trigger: its own statement trigger empties every
+// cache. And a token is read again once older than max_age, whatever was
+// heard.
+TEST_F(TokenCacheTest, TruncateAndAgeEmptyTheCache) {
+  auto a = Replica(TokenCacheOptions{.max_age = absl::Milliseconds(300)});
+  const std::string id = Create(*a, "six");
+  ASSERT_TRUE(a->FindToken(id).ok());
+  ASSERT_TRUE(a->FindToken(id).ok());
+  EXPECT_EQ(a->database_reads(), 1);
+  absl::SleepFor(absl::Milliseconds(400));
+  ASSERT_TRUE(a->FindToken(id).ok());
+  EXPECT_EQ(a->database_reads(), 2);
+  auto b = Replica();
+  ASSERT_TRUE(b->FindToken(id).ok());
+  ByHand("TRUNCATE api_tokens");
+  EXPECT_TRUE(
+      Eventually([&] { return absl::IsNotFound(b->FindToken(id).status()); }));
 }
 
 TEST_F(TokenCacheTest, ALostListenerStartsOverWithAnEmptyCache) {
