@@ -67,8 +67,9 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
   }
   // Under `default: deny` an absent list allows nothing.
   const bool default_deny = policy.org.default_deny;
-  const std::string by_default =
-      absl::StrCat(" and org ", policy.org.id, " denies by default");
+  auto by_default = [&] {
+    return absl::StrCat(" and org ", policy.org.id, " denies by default");
+  };
   auto allowed = [&](const std::optional<std::vector<std::string>>& list,
                      const std::string& item) {
     if (!list) return !default_deny;
@@ -83,7 +84,7 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
             ? absl::StrCat("chain ", a.chain, " is not in ", who,
                            "'s allowed chains ", ListText(*rules.chains))
             : absl::StrCat("chain ", a.chain, ": ", who, " has no chains list",
-                           by_default)));
+                           by_default())));
   }
   if (!allowed(rules.assets, a.asset)) {
     out.push_back(RuleViolation(
@@ -92,7 +93,7 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
             ? absl::StrCat("asset ", a.asset, " is not in ", who,
                            "'s allowed assets ", ListText(*rules.assets))
             : absl::StrCat("asset ", a.asset, ": ", who, " has no assets list",
-                           by_default)));
+                           by_default())));
   }
   if (default_deny && std::none_of(agent.limits.begin(), agent.limits.end(),
                                    [](const Limit& l) {
@@ -100,22 +101,25 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
                                    })) {
     out.push_back(RuleViolation(
         a, "NO_LIMIT", "default",
-        absl::StrCat(who, " has no USD limit of its own", by_default)));
+        absl::StrCat(who, " has no USD limit of its own", by_default())));
   }
   // The org's, the department's and the agent's schedules must all allow
   // the time of the decision.
   const Department& dept = policy.departments.at(agent.department);
-  const std::pair<std::string, const std::optional<Schedule>*> schedules[] = {
-      {absl::StrCat("org/", policy.org.id), &policy.org.schedule},
-      {absl::StrCat("department/", dept.id), &dept.schedule},
-      {absl::StrCat("agent/", agent.id), &rules.schedule}};
-  for (const auto& [scope, schedule] : schedules) {
-    if (!*schedule || (*schedule)->Allows(now, policy.org.timezone)) continue;
-    Violation v =
-        RuleViolation(a, "OUTSIDE_SCHEDULE", "schedule",
-                      absl::StrCat(WallClock(now, policy.org.timezone),
-                                   " is outside ", ScopeLabel(scope),
-                                   "'s schedule ", (*schedule)->Describe()));
+  const std::pair<const char*, const std::string*> owners[] = {
+      {"org/", &policy.org.id},
+      {"department/", &dept.id},
+      {"agent/", &agent.id}};
+  const std::optional<Schedule>* schedules[] = {
+      &policy.org.schedule, &dept.schedule, &rules.schedule};
+  for (int i = 0; i < 3; ++i) {
+    const std::optional<Schedule>& schedule = *schedules[i];
+    if (!schedule || schedule->Allows(now, policy.org.timezone)) continue;
+    const std::string scope = absl::StrCat(owners[i].first, *owners[i].second);
+    Violation v = RuleViolation(
+        a, "OUTSIDE_SCHEDULE", "schedule",
+        absl::StrCat(WallClock(now, policy.org.timezone), " is outside ",
+                     ScopeLabel(scope), "'s schedule ", schedule->Describe()));
     v.scope = scope;
     out.push_back(std::move(v));
   }
