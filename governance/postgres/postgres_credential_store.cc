@@ -50,12 +50,12 @@ constexpr const char* kChannel = "warden_tokens";
 PostgresCredentialStore::PostgresCredentialStore(std::string url,
                                                  TokenCacheOptions options)
     : url_(std::move(url)), options_(options), session_(url_) {
-  listener_ = std::thread([this] { ListenLoop(); });
+  if (options_.cache) listener_ = std::thread([this] { ListenLoop(); });
 }
 
 PostgresCredentialStore::~PostgresCredentialStore() {
   stop_.Notify();
-  listener_.join();
+  if (listener_.joinable()) listener_.join();
 }
 
 bool PostgresCredentialStore::TrustedLocked(Clock::time_point now) const {

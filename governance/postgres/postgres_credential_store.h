@@ -20,6 +20,9 @@
 namespace warden {
 
 struct TokenCacheOptions {
+  // False: no cache and no listening connection, every lookup reads
+  // Postgres (a one-off command).
+  bool cache = true;
   // How often the listening connection proves it is alive (a round trip).
   absl::Duration heartbeat = absl::Seconds(1);
   // The cache is trusted only while the last heartbeat is this recent.

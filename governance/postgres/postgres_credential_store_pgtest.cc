@@ -111,6 +111,16 @@ TEST_F(TokenCacheTest, TruncateAndAgeEmptyTheCache) {
       Eventually([&] { return absl::IsNotFound(b->FindToken(id).status()); }));
 }
 
+// Without the cache (a one-off command) every lookup reads Postgres.
+TEST_F(TokenCacheTest, NoCacheReadsEveryTime) {
+  PostgresCredentialStore a(pg_->url("warden_app"),
+                            TokenCacheOptions{.cache = false});
+  const std::string id = Create(a, "seven");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(a.FindToken(id).ok());
+  EXPECT_EQ(a.database_reads(), 3);
+  EXPECT_FALSE(a.CacheTrusted());
+}
+
 TEST_F(TokenCacheTest, ALostListenerStartsOverWithAnEmptyCache) {
   auto a = Replica();
   const std::string id = Create(*a, "four");

@@ -45,7 +45,8 @@ struct CreateFlags {
 int CreateInPostgres(const Globals& g, const CreateFlags& f) {
   if (g.org.empty())
     return Problem("--org is required with --postgres", kUsage);
-  PostgresCredentialStore store(f.postgres);
+  // One call: no token cache (nor its listening connection).
+  PostgresCredentialStore store(f.postgres, TokenCacheOptions{.cache = false});
   absl::StatusOr<MintedToken> minted =
       IssueToken(store, g.org, f.request.principal(), f.roles,
                  absl::Hours(24 * f.ttl_days),
