@@ -65,36 +65,28 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
     v.limit_usd = *rules.per_tx_max_usd;
     out.push_back(std::move(v));
   }
-  // Under `default: deny` an absent list allows nothing.
+  // Under `default: deny` an absent list allows nothing, and the
+  // violation names the rule "default", which no on_violation escalates.
   const bool default_deny = policy.org.default_deny;
   auto by_default = [&] {
     return absl::StrCat(" and org ", policy.org.id, " denies by default");
   };
-  auto allowed = [&](const std::optional<std::vector<std::string>>& list,
-                     const std::string& item) {
-    if (!list) return !default_deny;
-    return std::find(list->begin(), list->end(), item) != list->end();
+  auto check_list = [&](const std::optional<std::vector<std::string>>& list,
+                        const std::string& item, const char* code,
+                        const char* rule, const char* noun) {
+    if (list ? std::find(list->begin(), list->end(), item) != list->end()
+             : !default_deny) {
+      return;
+    }
+    out.push_back(RuleViolation(
+        a, code, list ? rule : "default",
+        list ? absl::StrCat(noun, " ", item, " is not in ", who, "'s allowed ",
+                            rule, " ", ListText(*list))
+             : absl::StrCat(noun, " ", item, ": ", who, " has no ", rule,
+                            " list", by_default())));
   };
-  // A violation of default deny names the rule "default", which no
-  // on_violation can escalate.
-  if (!allowed(rules.chains, a.chain)) {
-    out.push_back(RuleViolation(
-        a, "CHAIN_NOT_ALLOWED", rules.chains ? "chains" : "default",
-        rules.chains
-            ? absl::StrCat("chain ", a.chain, " is not in ", who,
-                           "'s allowed chains ", ListText(*rules.chains))
-            : absl::StrCat("chain ", a.chain, ": ", who, " has no chains list",
-                           by_default())));
-  }
-  if (!allowed(rules.assets, a.asset)) {
-    out.push_back(RuleViolation(
-        a, "ASSET_NOT_ALLOWED", rules.assets ? "assets" : "default",
-        rules.assets
-            ? absl::StrCat("asset ", a.asset, " is not in ", who,
-                           "'s allowed assets ", ListText(*rules.assets))
-            : absl::StrCat("asset ", a.asset, ": ", who, " has no assets list",
-                           by_default())));
-  }
+  check_list(rules.chains, a.chain, "CHAIN_NOT_ALLOWED", "chains", "chain");
+  check_list(rules.assets, a.asset, "ASSET_NOT_ALLOWED", "assets", "asset");
   if (default_deny && std::none_of(agent.limits.begin(), agent.limits.end(),
                                    [](const Limit& l) {
                                      return l.kind == Limit::Kind::kUsd;
@@ -212,6 +204,9 @@ bool Stricter(const TierChoice& x, const TierChoice& y) {
 
 std::optional<TierChoice> Escalate(std::vector<Violation>* violations,
                                    const Agent& agent, const Policy& policy) {
+  if (violations->empty() || agent.rules.on_violation.empty()) {
+    return std::nullopt;
+  }
   const std::string scope = absl::StrCat("agent/", agent.id);
   auto escalation = [&](const Violation& v) {
     auto it = agent.rules.on_violation.find(v.limit);
@@ -219,11 +214,10 @@ std::optional<TierChoice> Escalate(std::vector<Violation>* violations,
                ? OnViolation::kDeny
                : it->second;
   };
-  if (violations->empty() || std::any_of(violations->begin(), violations->end(),
-                                         [&](const Violation& v) {
-                                           return escalation(v) ==
-                                                  OnViolation::kDeny;
-                                         })) {
+  if (std::any_of(violations->begin(), violations->end(),
+                  [&](const Violation& v) {
+                    return escalation(v) == OnViolation::kDeny;
+                  })) {
     return std::nullopt;
   }
   std::vector<std::string> approve, notify;

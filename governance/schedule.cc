@@ -15,25 +15,9 @@ namespace {
 constexpr std::array<const char*, 7> kDays = {"mon", "tue", "wed", "thu",
                                               "fri", "sat", "sun"};
 
-// Monday 0 ... Sunday 6.
+// Monday 0 ... Sunday 6: absl's weekdays run in that order.
 int DayIndex(absl::CivilDay day) {
-  switch (absl::GetWeekday(day)) {
-    case absl::Weekday::monday:
-      return 0;
-    case absl::Weekday::tuesday:
-      return 1;
-    case absl::Weekday::wednesday:
-      return 2;
-    case absl::Weekday::thursday:
-      return 3;
-    case absl::Weekday::friday:
-      return 4;
-    case absl::Weekday::saturday:
-      return 5;
-    case absl::Weekday::sunday:
-      return 6;
-  }
-  return 0;
+  return static_cast<int>(absl::GetWeekday(day));
 }
 
 std::optional<int> ParseDay(absl::string_view name) {
