@@ -139,7 +139,10 @@ void WriteAuthorization(ObjectWriter& o, const Authorization& a) {
     o.Strs("approvers", a.approvers);
   }
   o.Str("asset", a.asset);
+  // Call fields only for calls, so transfers encode as before.
+  if (!a.contract.empty()) o.Str("calldata_hash", a.calldata_hash);
   o.Str("chain", a.chain);
+  if (!a.contract.empty()) o.Str("contract", a.contract);
   o.Str("created_at", FormatRfc3339(a.created_at));
   o.Str("decision", DecisionName(a.decision));
   o.Str("department_id", a.department_id);
@@ -149,6 +152,7 @@ void WriteAuthorization(ObjectWriter& o, const Authorization& a) {
   o.Str("id", a.id);
   o.Str("idempotency_key", a.idempotency_key);
   o.Str("memo", a.memo);
+  if (!a.contract.empty()) o.Str("method", a.method);
   o.Str("on_expiry", ExpiredHoldsName(a.on_expiry));
   o.Str("org_id", a.org_id);
   o.Int("policy_version", a.policy_version);
@@ -281,6 +285,11 @@ absl::StatusOr<Authorization> AuthorizationFromJson(const Json& j) {
   a.amount_usd = r.Usd("amount_usd");
   a.price_usd = r.Str("price_usd");
   a.destination = r.Str("destination");
+  if (r.Has("contract")) {
+    a.contract = r.Str("contract");
+    a.method = r.Str("method");
+    a.calldata_hash = r.Str("calldata_hash");
+  }
   a.memo = r.Str("memo");
   a.idempotency_key = r.Str("idempotency_key");
   if (r.Has("traceparent")) a.traceparent = r.Str("traceparent");

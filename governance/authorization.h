@@ -71,7 +71,17 @@ struct Authorization {
   // The price the valuation used (USD per whole token, as in the bundle);
   // empty when the asset had none.
   std::string price_usd;
+  // The counterparty: the recipient of a transfer (for a token transfer
+  // made by calldata, the recipient the calldata names), the spender of an
+  // approval, or the contract of any other call.
   std::string destination;
+  // A contract call (Authorize with calldata): the contract called
+  // (lowercase 0x-hex), its method ("transfer(address,uint256)", or the
+  // selector as hex when unknown) and the keccak256 of the calldata (hex),
+  // which a retry must match. Empty for a plain transfer.
+  std::string contract;
+  std::string method;
+  std::string calldata_hash;
   std::string memo;
   std::string idempotency_key;
   // The W3C trace context (traceparent header) of the request that created

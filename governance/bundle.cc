@@ -13,8 +13,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "governance/address.h"
+#include "governance/calldata.h"
+#include "governance/explain.h"
 #include "governance/quote.h"
 #include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/eventhandler.h"
@@ -749,7 +752,7 @@ class BundleParser {
     }
     CheckKeys(n, p,
               {"per_tx_max_usd", "chains", "assets", "destinations_allow",
-               "schedule", "on_violation"});
+               "schedule", "contracts", "approved_spenders", "on_violation"});
     rules->per_tx_max_usd = Usd(n, p, "per_tx_max_usd");
     rules->schedule = ParseScheduleAt(n, p);
     rules->chains = StringList(n, p, "chains");
@@ -765,6 +768,10 @@ class BundleParser {
       }
     }
     ParseOnViolation(n, p, rules);
+    rules->contracts =
+        ParseContracts(n["contracts"], Join(p, "contracts"), policy);
+    rules->approved_spenders = ParseSpenders(
+        n["approved_spenders"], Join(p, "approved_spenders"), policy);
     rules->destinations_allow = StringList(n, p, "destinations_allow");
     if (rules->destinations_allow) {
       CheckAddresses(*rules->destinations_allow, Join(p, "destinations_allow"));
@@ -772,6 +779,313 @@ class BundleParser {
         d = NormalizeDestination(d);
       }
     }
+  }
+
+  // An EVM address under `key`, normalized; nullopt (after an error) if
+  // absent or not one.
+  std::optional<std::string> EvmAddress(const YAML::Node& map,
+                                        const std::string& path,
+                                        absl::string_view key) {
+    std::optional<std::string> text = Scalar(map, path, key, true);
+    if (!text) return std::nullopt;
+    if (!ValidateAddress("", "ethereum", *text).ok()) {
+      Error(Join(path, key),
+            absl::StrCat(Quote(*text),
+                         " is not an EVM address (0x and 40 hex digits, "
+                         "EIP-55 checksummed if in mixed case)"));
+      return std::nullopt;
+    }
+    return NormalizeDestination(*text);
+  }
+
+  // A uint argument's value: base units ("1000000"), or an amount of a
+  // declared asset in whole tokens ("1000 USDC").
+  std::optional<absl::uint128> UintValue(const std::string& text,
+                                         const std::string& path,
+                                         const Policy& policy) {
+    std::vector<std::string> parts =
+        absl::StrSplit(text, ' ', absl::SkipEmpty());
+    absl::StatusOr<absl::uint128> v = absl::InvalidArgumentError("");
+    if (parts.size() == 2) {
+      auto asset = policy.assets.find(parts[1]);
+      if (asset == policy.assets.end()) {
+        Error(path,
+              absl::StrCat(Quote(text), ": unknown asset ", Quote(parts[1]),
+                           " (not declared under assets)"));
+        return std::nullopt;
+      }
+      v = ParseTokenAmount(parts[0], asset->second.decimals);
+    } else if (parts.size() == 1) {
+      v = ParseBaseUnits(parts[0]);
+    }
+    if (!v.ok()) {
+      Error(path, absl::StrCat(Quote(text),
+                               " must be base units (\"1000000\") or an "
+                               "amount of a declared asset (\"1 USDC\")",
+                               v.status().message().empty()
+                                   ? ""
+                                   : absl::StrCat(": ", v.status().message())));
+      return std::nullopt;
+    }
+    return *v;
+  }
+
+  // `where: {<param>: {eq | one_of | min | max}}` of a method.
+  std::vector<ArgCondition> ParseWhere(const YAML::Node& n,
+                                       const std::string& p,
+                                       const abi::Method& method,
+                                       const Policy& policy) {
+    std::vector<ArgCondition> out;
+    if (!n.IsMap()) {
+      Error(p, "must be a mapping of argument name to condition");
+      return out;
+    }
+    for (const auto& kv : n) {
+      const std::string param = kv.first.Scalar();
+      const std::string cp = Join(p, param);
+      auto at = std::find(method.params.begin(), method.params.end(), param);
+      if (param.empty() || at == method.params.end()) {
+        Error(cp, absl::StrCat("no argument named ", Quote(param), " in ",
+                               method.canonical,
+                               " (name it in the signature: "
+                               "\"transfer(address to, uint256 amount)\")"));
+        continue;
+      }
+      ArgCondition c;
+      c.param = param;
+      c.index = static_cast<size_t>(at - method.params.begin());
+      const std::string& type = method.types[c.index];
+      c.address = type == "address";
+      if (!c.address && !absl::StartsWith(type, "uint")) {
+        Error(cp, absl::StrCat("conditions apply to address and uint "
+                               "arguments; ",
+                               param, " is ", type));
+        continue;
+      }
+      const YAML::Node cond = kv.second;
+      if (!cond.IsMap() || cond.size() == 0) {
+        Error(cp, c.address ? "must be a mapping of eq or one_of"
+                            : "must be a mapping of eq, one_of, min or max");
+        continue;
+      }
+      if (c.address) {
+        CheckKeys(cond, cp, {"eq", "one_of"});
+      } else {
+        CheckKeys(cond, cp, {"eq", "one_of", "min", "max"});
+      }
+      std::vector<std::string> listed;
+      if (std::optional<std::string> eq = Scalar(cond, cp, "eq", false)) {
+        listed.push_back(*eq);
+      }
+      if (std::optional<std::vector<std::string>> one_of =
+              StringList(cond, cp, "one_of")) {
+        listed.insert(listed.end(), one_of->begin(), one_of->end());
+      }
+      std::vector<std::string> texts;
+      if (c.address) {
+        CheckAddresses(listed, Join(cp, "one_of"));
+        for (const std::string& a : listed) {
+          c.addresses.push_back(NormalizeDestination(a));
+        }
+        if (!listed.empty()) {
+          texts.push_back(absl::StrCat(param, " one of ", ListText(listed)));
+        }
+      } else {
+        for (const std::string& v : listed) {
+          if (auto value = UintValue(v, Join(cp, "one_of"), policy)) {
+            c.values.push_back(*value);
+          }
+        }
+        if (!listed.empty()) {
+          texts.push_back(absl::StrCat(param, " one of ", ListText(listed)));
+        }
+        for (const char* bound : {"min", "max"}) {
+          std::optional<std::string> text = Scalar(cond, cp, bound, false);
+          if (!text) continue;
+          std::optional<absl::uint128> v =
+              UintValue(*text, Join(cp, bound), policy);
+          (std::string(bound) == "min" ? c.min : c.max) = v;
+          texts.push_back(absl::StrCat(
+              param, std::string(bound) == "min" ? " >= " : " <= ", *text));
+        }
+      }
+      c.text = absl::StrJoin(texts, " and ");
+      out.push_back(std::move(c));
+    }
+    return out;
+  }
+
+  // `contracts: [{chain, address, methods: [...]}]`: the calls an agent may
+  // make. A method is a signature or a 4-byte selector, or a mapping of
+  // one of them and `where` conditions on the arguments.
+  std::vector<ContractRule> ParseContracts(const YAML::Node& list,
+                                           const std::string& path,
+                                           const Policy& policy) {
+    std::vector<ContractRule> out;
+    std::set<std::string> seen;
+    ForEachMap(
+        list, path, false, [&](const YAML::Node& n, const std::string& p) {
+          CheckKeys(n, p, {"chain", "address", "methods"});
+          ContractRule rule;
+          std::optional<std::string> chain = Id(n, p, "chain");
+          std::optional<std::string> address = EvmAddress(n, p, "address");
+          if (chain && *chain == "solana") {
+            Error(Join(p, "chain"), "contract calls are for EVM chains");
+            chain.reset();
+          }
+          const YAML::Node methods = n["methods"];
+          const std::string mp = Join(p, "methods");
+          if (!methods.IsSequence() || methods.size() == 0) {
+            Error(mp, "must be a non-empty list of methods");
+          } else if (WithinBound(methods, mp, kMaxBundleList)) {
+            std::set<std::string> selectors;
+            for (size_t i = 0; i < methods.size(); ++i) {
+              std::optional<MethodRule> m =
+                  ParseMethodRule(methods[i], Index(mp, i), policy);
+              if (!m) continue;
+              if (!selectors.insert(m->selector).second) {
+                Error(Index(mp, i),
+                      absl::StrCat("duplicate method ", m->signature));
+                continue;
+              }
+              rule.methods.push_back(*std::move(m));
+            }
+          }
+          if (!chain || !address) return;
+          rule.chain = *chain;
+          rule.address = *address;
+          if (!seen.insert(absl::StrCat(*chain, ":", *address)).second) {
+            Error(p, absl::StrCat("duplicate contract ", *address, " on ",
+                                  *chain));
+            return;
+          }
+          out.push_back(std::move(rule));
+        });
+    return out;
+  }
+
+  std::optional<MethodRule> ParseMethodRule(const YAML::Node& n,
+                                            const std::string& p,
+                                            const Policy& policy) {
+    YAML::Node where;
+    bool has_where = false;
+    std::optional<std::string> text;
+    if (n.IsScalar()) {
+      text = n.Scalar();
+    } else if (n.IsMap()) {
+      CheckKeys(n, p, {"signature", "selector", "where"});
+      if (n["signature"].IsDefined() == n["selector"].IsDefined()) {
+        Error(p, "needs exactly one of signature or selector");
+        return std::nullopt;
+      }
+      text = Scalar(n, p, n["signature"].IsDefined() ? "signature" : "selector",
+                    true);
+      where = n["where"];
+      has_where = where.IsDefined();
+    } else {
+      Error(p,
+            "must be a signature, a selector, or a mapping of signature "
+            "and where");
+    }
+    if (!text) return std::nullopt;
+    MethodRule rule;
+    absl::string_view hex = *text;
+    if (absl::ConsumePrefix(&hex, "0x")) {
+      absl::StatusOr<std::string> selector = abi::ParseHex("", *text);
+      if (hex.size() != 8 || !selector.ok()) {
+        Error(p, absl::StrCat(Quote(*text),
+                              " is not a 4-byte selector (0x and 8 hex "
+                              "digits)"));
+        return std::nullopt;
+      }
+      if (has_where) {
+        Error(Join(p, "where"),
+              "needs the method's signature, to know its arguments");
+        return std::nullopt;
+      }
+      rule.selector = *selector;
+      rule.signature = abi::SelectorHex(rule.selector);
+      return rule;
+    }
+    absl::StatusOr<abi::Method> method = abi::ParseSignature(*text);
+    if (!method.ok()) {
+      Error(p, method.status().message());
+      return std::nullopt;
+    }
+    rule.selector = method->selector;
+    rule.signature = method->canonical;
+    if (has_where) {
+      rule.where = ParseWhere(where, Join(p, "where"), *method, policy);
+    }
+    return rule;
+  }
+
+  // `approved_spenders: [{spender, asset, max | max_usd | unlimited}]`.
+  std::vector<SpenderRule> ParseSpenders(const YAML::Node& list,
+                                         const std::string& path,
+                                         const Policy& policy) {
+    std::vector<SpenderRule> out;
+    std::set<std::string> seen;
+    ForEachMap(
+        list, path, false, [&](const YAML::Node& n, const std::string& p) {
+          CheckKeys(n, p, {"spender", "asset", "max", "max_usd", "unlimited"});
+          SpenderRule rule;
+          std::optional<std::string> spender = EvmAddress(n, p, "spender");
+          rule.asset = Scalar(n, p, "asset", false);
+          const Asset* asset = nullptr;
+          if (rule.asset) {
+            auto it = policy.assets.find(*rule.asset);
+            if (it == policy.assets.end()) {
+              Error(Join(p, "asset"),
+                    absl::StrCat("unknown asset ", Quote(*rule.asset),
+                                 " (not declared under assets)"));
+            } else {
+              asset = &it->second;
+            }
+          }
+          if (std::optional<std::string> max = Scalar(n, p, "max", false)) {
+            if (!rule.asset) {
+              Error(Join(p, "max"),
+                    "is in whole tokens of `asset`: name the asset, or use "
+                    "max_usd");
+            } else if (asset != nullptr) {
+              absl::StatusOr<absl::uint128> units =
+                  ParseTokenAmount(*max, asset->decimals);
+              if (units.ok()) {
+                rule.max_units = *units;
+              } else {
+                Error(Join(p, "max"), units.status().message());
+              }
+            }
+          }
+          rule.max_usd = Usd(n, p, "max_usd");
+          if (std::optional<std::string> u = Scalar(n, p, "unlimited", false)) {
+            if (*u != "true" && *u != "false") {
+              Error(Join(p, "unlimited"), "must be true or false");
+            }
+            rule.unlimited = *u == "true";
+          }
+          const int caps =
+              n["max"].IsDefined() + n["max_usd"].IsDefined() + rule.unlimited;
+          if (caps != 1) {
+            Error(p,
+                  "needs exactly one of max, max_usd or unlimited: true "
+                  "(an approval is capped, or explicitly unlimited)");
+          }
+          if (!spender) return;
+          rule.spender = *spender;
+          if (!seen.insert(
+                       absl::StrCat(*spender, ":", rule.asset.value_or("*")))
+                   .second) {
+            Error(p,
+                  absl::StrCat("duplicate spender ", *spender,
+                               rule.asset ? absl::StrCat(" for ", *rule.asset)
+                                          : std::string()));
+            return;
+          }
+          out.push_back(std::move(rule));
+        });
+    return out;
   }
 
   // `on_violation: {<rule>: deny | approve | notify}`, for rules set in
@@ -787,7 +1101,7 @@ class BundleParser {
     }
     CheckKeys(n, p,
               {"per_tx_max_usd", "chains", "assets", "destinations_allow",
-               "schedule"});
+               "schedule", "contracts", "approved_spenders"});
     for (const auto& kv : n) {
       const std::string rule = kv.first.Scalar();
       std::optional<std::string> what = Scalar(n, p, rule, true);
@@ -986,6 +1300,26 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
     out[a + ".rules.assets"] = DescribeList(r.assets);
     out[a + ".rules.destinations_allow"] = DescribeList(r.destinations_allow);
     FlattenSchedule(a + ".rules", r.schedule, &out);
+    for (const ContractRule& c : r.contracts) {
+      for (const MethodRule& m : c.methods) {
+        std::vector<std::string> where;
+        for (const ArgCondition& w : m.where) where.push_back(w.text);
+        out[absl::StrCat(a, ".rules.contracts.", c.chain, ":", c.address, ".",
+                         m.signature)] =
+            where.empty() ? "allowed"
+                          : absl::StrCat("where ", absl::StrJoin(where, "; "));
+      }
+    }
+    for (const SpenderRule& sp : r.approved_spenders) {
+      out[absl::StrCat(a, ".rules.approved_spenders.", sp.spender, ":",
+                       sp.asset.value_or("*"))] =
+          sp.unlimited ? "unlimited"
+          : sp.max_usd
+              ? absl::StrCat("max_usd ", FormatUsdDecimal(*sp.max_usd))
+              : absl::StrCat(
+                    "max ", FormatTokenAmount(sp.max_units.value_or(0),
+                                              p.assets.at(*sp.asset).decimals));
+    }
     for (const auto& [rule, what] : r.on_violation) {
       static constexpr const char* kNames[] = {"deny", "approve", "notify"};
       out[absl::StrCat(a, ".rules.on_violation.", rule)] =

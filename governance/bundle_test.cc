@@ -61,6 +61,13 @@ TEST(BundleTest, AcmeExampleParses) {
   EXPECT_EQ(*bot.rules.per_tx_max_usd, 200 * kMicrosPerUsd);
   EXPECT_THAT(*bot.rules.chains, ElementsAre("base", "ethereum", "arbitrum"));
   EXPECT_EQ(p->agents.at("agent_a").limits[0].usd, 1000 * kMicrosPerUsd);
+  const AgentRules& a = p->agents.at("agent_a").rules;
+  ASSERT_EQ(a.contracts.size(), 1);
+  EXPECT_EQ(a.contracts[0].methods[0].signature,
+            "supply(address,uint256,address,uint16)");
+  EXPECT_EQ(a.contracts[0].methods[0].where[1].max, absl::uint128(500'000'000));
+  ASSERT_EQ(a.approved_spenders.size(), 1);
+  EXPECT_EQ(a.approved_spenders[0].max_units, absl::uint128(500'000'000));
   EXPECT_EQ(p->wallets.at("wallet_1").vendor, "metamask");
   EXPECT_EQ(p->wallets.at("wallet_1").chain, "base");
   EXPECT_EQ(p->wallets.at("wallet_2").vendor, "cdp");
@@ -562,6 +569,136 @@ TEST(BundleTest, OnViolation) {
                                            "{approvers: [user/alice]}")),
                    *p),
       ElementsAre("+ agents.a.rules.on_violation.chains: approve"));
+}
+
+// Contract rules and approved spenders: parsed with selectors computed and
+// amounts in base units; every mistake named by its path; diffed by
+// contract, method and spender.
+TEST(BundleTest, ContractsAndApprovedSpenders) {
+  auto with_rules = [](const std::string& rules) {
+    std::string yaml = kMinimal;
+    yaml.replace(yaml.find("    department: eng"), 19,
+                 absl::StrCat("    department: eng\n    rules:\n", rules));
+    return yaml;
+  };
+  const std::string good = with_rules(R"y(
+      contracts:
+        - chain: base
+          address: "0x2222222222222222222222222222222222222222"
+          methods:
+            - "0xdeadbeef"
+            - signature: "deposit(address to, uint256 amount)"
+              where:
+                to: {eq: "0x00000000000000000000000000000000000A11CE"}
+                amount: {min: "1", max: "2.5 USDC"}
+      approved_spenders:
+        - {spender: "0x3333333333333333333333333333333333333333", asset: USDC, max: "500.5"}
+        - {spender: "0x3333333333333333333333333333333333333333", max_usd: "100"}
+        - {spender: "0x4444444444444444444444444444444444444444", unlimited: true}
+      on_violation: {approved_spenders: notify}
+)y");
+  absl::StatusOr<Policy> p = ParseBundle(good);
+  ASSERT_TRUE(p.ok()) << p.status();
+  const AgentRules& r = p->agents.at("a").rules;
+  ASSERT_EQ(r.contracts.size(), 1);
+  ASSERT_EQ(r.contracts[0].methods.size(), 2);
+  const MethodRule& deposit = r.contracts[0].methods[1];
+  EXPECT_EQ(deposit.signature, "deposit(address,uint256)");
+  EXPECT_EQ(deposit.selector, "\x47\xe7\xef\x24");
+  ASSERT_EQ(deposit.where.size(), 2);
+  EXPECT_EQ(
+      deposit.where[0].addresses,
+      std::vector<std::string>{"0x00000000000000000000000000000000000a11ce"});
+  EXPECT_EQ(deposit.where[1].max, absl::uint128(2'500'000));
+  EXPECT_EQ(deposit.where[1].text, "amount >= 1 and amount <= 2.5 USDC");
+  ASSERT_EQ(r.approved_spenders.size(), 3);
+  EXPECT_EQ(r.approved_spenders[0].max_units, absl::uint128(500'500'000));
+  EXPECT_EQ(r.approved_spenders[1].max_usd, 100'000'000);
+  EXPECT_TRUE(r.approved_spenders[2].unlimited);
+  EXPECT_EQ(r.on_violation.at("approved_spenders"), OnViolation::kNotify);
+  EXPECT_THAT(
+      DiffPolicies(*ParseBundle(kMinimal), *p),
+      ::testing::IsSupersetOf(
+          {"+ agents.a.rules.contracts.base:"
+           "0x2222222222222222222222222222222222222222.deposit(address,"
+           "uint256): where to one of "
+           "[0x00000000000000000000000000000000000A11CE]; amount "
+           ">= 1 and amount <= 2.5 USDC",
+           "+ agents.a.rules.approved_spenders."
+           "0x3333333333333333333333333333333333333333:USDC: max 500.5"}));
+
+  const std::pair<const char*, const char*> bad[] = {
+      {"      contracts: [{chain: base, address: \"0x22\", methods: "
+       "[\"f()\"]}]",
+       "agents[0].rules.contracts[0].address: \"0x22\" is not an EVM address"},
+      {"      contracts: [{chain: base, address: "
+       "\"0x2222222222222222222222222222222222222222\", methods: []}]",
+       "agents[0].rules.contracts[0].methods: must be a non-empty list"},
+      {"      contracts: [{chain: base, address: "
+       "\"0x2222222222222222222222222222222222222222\", methods: "
+       "[\"swap((address,uint256))\"]}]",
+       "agents[0].rules.contracts[0].methods[0]: argument 0 of"},
+      {"      contracts: [{chain: base, address: "
+       "\"0x2222222222222222222222222222222222222222\", methods: "
+       "[\"0x1234\"]}]",
+       "agents[0].rules.contracts[0].methods[0]: \"0x1234\" is not a 4-byte "
+       "selector"},
+      {"      contracts: [{chain: base, address: "
+       "\"0x2222222222222222222222222222222222222222\", methods: "
+       "[\"f()\", \"f( )\"]}]",
+       "agents[0].rules.contracts[0].methods[1]: duplicate method f()"},
+      {"      contracts: [{chain: base, address: "
+       "\"0x2222222222222222222222222222222222222222\", methods: "
+       "[{signature: \"f(uint256)\", where: {x: {max: \"1\"}}}]}]",
+       "agents[0].rules.contracts[0].methods[0].where.x: no argument named "
+       "\"x\""},
+      {"      contracts: [{chain: base, address: "
+       "\"0x2222222222222222222222222222222222222222\", methods: "
+       "[{signature: \"f(bool b)\", where: {b: {eq: \"1\"}}}]}]",
+       "where.b: conditions apply to address and uint arguments; b is bool"},
+      {"      contracts: [{chain: base, address: "
+       "\"0x2222222222222222222222222222222222222222\", methods: "
+       "[{signature: \"f(uint256 n)\", where: {n: {max: \"1 DOGE\"}}}]}]",
+       "where.n.max: \"1 DOGE\": unknown asset \"DOGE\""},
+      {"      contracts: [{chain: base, address: "
+       "\"0x2222222222222222222222222222222222222222\", methods: "
+       "[{signature: \"f(uint256 n)\", where: {n: {max: \"-1\"}}}]}]",
+       "where.n.max: \"-1\" must be base units"},
+      {"      contracts: [{chain: base, address: "
+       "\"0x2222222222222222222222222222222222222222\", methods: "
+       "[{selector: \"0x12345678\", where: {n: {max: \"1\"}}}]}]",
+       "methods[0].where: needs the method's signature"},
+      {"      contracts: [{chain: base, address: "
+       "\"0x2222222222222222222222222222222222222222\", methods: "
+       "[{signature: \"f(address a)\", where: {a: {max: \"1\"}}}]}]",
+       "where.a.max: unknown key"},
+      {"      approved_spenders: [{spender: "
+       "\"0x3333333333333333333333333333333333333333\"}]",
+       "agents[0].rules.approved_spenders[0]: needs exactly one of max, "
+       "max_usd or unlimited: true"},
+      {"      approved_spenders: [{spender: "
+       "\"0x3333333333333333333333333333333333333333\", max: \"5\"}]",
+       "approved_spenders[0].max: is in whole tokens of `asset`"},
+      {"      approved_spenders: [{spender: "
+       "\"0x3333333333333333333333333333333333333333\", asset: USDC, max: "
+       "\"0.0000001\"}]",
+       "approved_spenders[0].max: \"0.0000001\" has more than 6 fractional "
+       "digits"},
+      {"      approved_spenders: [{spender: "
+       "\"0x3333333333333333333333333333333333333333\", unlimited: yes}]",
+       "approved_spenders[0].unlimited: must be true or false"},
+      {"      approved_spenders:\n"
+       "        - {spender: \"0x3333333333333333333333333333333333333333\", "
+       "unlimited: true}\n"
+       "        - {spender: \"0x3333333333333333333333333333333333333333\", "
+       "max_usd: \"1\"}",
+       "approved_spenders[1]: duplicate spender"},
+      {"      on_violation: {contracts: approve}",
+       "on_violation.contracts: the rule contracts is not set"},
+  };
+  for (const auto& [rules, error] : bad) {
+    EXPECT_THAT(ErrorOf(with_rules(rules)), HasSubstr(error)) << rules;
+  }
 }
 
 TEST(BundleTest, NormalizeDestination) {

@@ -1,16 +1,21 @@
 #include "governance/engine.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "governance/address.h"
+#include "governance/calldata.h"
 #include "governance/credentials.h"
 #include "governance/engine_internal.h"
 #include "governance/evaluation.h"
 #include "governance/explain.h"
+#include "governance/keccak.h"
 #include "governance/money.h"
 #include "governance/quote.h"
 #include "governance/status_macros.h"
@@ -21,7 +26,87 @@ namespace {
 bool SameRequest(const Authorization& first, const Authorization& retry) {
   return first.agent_id == retry.agent_id &&
          first.wallet_id == retry.wallet_id && first.asset == retry.asset &&
-         first.amount == retry.amount && first.destination == retry.destination;
+         first.amount == retry.amount &&
+         first.destination == retry.destination &&
+         first.contract == retry.contract &&
+         first.calldata_hash == retry.calldata_hash;
+}
+
+// Reads a contract call (see AuthorizeRequest.calldata): what it is, and
+// what it moves, checked against the request's asset and amount (`amount`
+// is set from the calldata for a token transfer).
+absl::StatusOr<abi::Call> ReadCall(const Policy& policy, const Wallet& wallet,
+                                   const AuthorizeInput& in,
+                                   absl::string_view calldata,
+                                   absl::uint128* amount) {
+  using engine_internal::FieldError;
+  constexpr auto kInvalid = absl::StatusCode::kInvalidArgument;
+  if (in.destination.empty()) {
+    return FieldError(kInvalid, "destination",
+                      "is required with calldata: the contract called");
+  }
+  if (wallet.chain == "solana") {
+    return FieldError(kInvalid, "calldata",
+                      absl::StrCat("contract calls are for EVM chains; wallet ",
+                                   wallet.id, " is on solana"));
+  }
+  WARDEN_ASSIGN_OR_RETURN(
+      abi::Call call,
+      abi::Classify(policy, wallet.chain, in.destination, calldata));
+  const bool amount_given = !in.amount.empty();
+  switch (call.kind) {
+    case abi::Call::Kind::kTokenTransfer:
+      if (!call.amount.FitsIn128()) {
+        return FieldError(
+            kInvalid, "calldata",
+            absl::StrCat(call.method, " moves more than 2^128-1 base units"));
+      }
+      if (amount_given && *amount != call.amount.low) {
+        return FieldError(
+            kInvalid, "amount",
+            absl::StrCat(FormatBaseUnits(*amount), ", but the calldata's ",
+                         call.method, " moves ",
+                         FormatBaseUnits(call.amount.low),
+                         " (leave amount empty to take the calldata's)"));
+      }
+      *amount = call.amount.low;
+      break;
+    case abi::Call::Kind::kApproval:
+      if (*amount != 0) {
+        return FieldError(kInvalid, "amount",
+                          absl::StrCat(call.method,
+                                       " moves nothing now; leave amount "
+                                       "empty or 0 (the approved amount is "
+                                       "in the calldata)"));
+      }
+      break;
+    case abi::Call::Kind::kOther: {
+      auto asset = policy.assets.find(in.asset);
+      auto where = asset == policy.assets.end()
+                       ? std::map<std::string, std::string>::const_iterator()
+                       : asset->second.chains.find(wallet.chain);
+      if (asset == policy.assets.end() || where == asset->second.chains.end() ||
+          where->second != kNativeAsset) {
+        return FieldError(
+            kInvalid, "asset",
+            absl::StrCat("a call to ", call.contract,
+                         " sends the native coin of ", wallet.chain,
+                         " (amount may be 0); ", Quote(in.asset),
+                         " is not declared as it (chains: {", wallet.chain,
+                         ": native})"));
+      }
+      return call;
+    }
+  }
+  // The token's symbol, when declared (an undeclared Permit2 token is
+  // refused by the rules, and recorded under the request's asset).
+  if (call.asset != nullptr && in.asset != call.token) {
+    return FieldError(
+        kInvalid, "asset",
+        absl::StrCat(Quote(in.asset), ", but the calldata's ", call.method,
+                     " is of ", call.token, " (contract ", call.contract, ")"));
+  }
+  return call;
 }
 
 }  // namespace
@@ -108,12 +193,15 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
         absl::StrCat("wallet ", Quote(wallet.id), " belongs to agent ",
                      Quote(wallet.agent_id), ", not ", Quote(agent.id)));
   }
-  absl::StatusOr<absl::uint128> amount = ParseBaseUnits(in.amount);
+  // A contract call may leave `amount` empty: the calldata says it.
+  absl::StatusOr<absl::uint128> amount =
+      in.amount.empty() && !in.calldata.empty() ? absl::uint128(0)
+                                                : ParseBaseUnits(in.amount);
   if (!amount.ok()) {
     return FieldError(absl::StatusCode::kInvalidArgument, "amount",
                       amount.status().message());
   }
-  if (*amount == 0) {
+  if (*amount == 0 && in.calldata.empty()) {
     return FieldError(absl::StatusCode::kInvalidArgument, "amount",
                       "must be greater than zero");
   }
@@ -123,6 +211,13 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   if (!in.destination.empty()) {
     WARDEN_RETURN_IF_ERROR(
         ValidateAddress("destination", wallet.chain, in.destination));
+  }
+  WARDEN_ASSIGN_OR_RETURN(const std::string calldata,
+                          abi::ParseHex("calldata", in.calldata));
+  std::optional<abi::Call> call;
+  if (!calldata.empty()) {
+    WARDEN_ASSIGN_OR_RETURN(call,
+                            ReadCall(*policy, wallet, in, calldata, &*amount));
   }
 
   Authorization a;
@@ -135,6 +230,19 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   a.asset = in.asset;
   a.amount = *amount;
   a.destination = in.destination;
+  if (call) {
+    a.contract = call->contract;
+    a.method = call->method;
+    a.calldata_hash = absl::BytesToHexString(absl::string_view(
+        reinterpret_cast<const char*>(Keccak256(calldata).data()), 32));
+    if (call->kind == abi::Call::Kind::kOther) {
+      a.destination = call->contract;
+      if (const MethodRule* m = eval::AllowedMethod(agent, wallet.chain, *call))
+        a.method = m->signature;
+    } else {
+      a.destination = call->counterparty;
+    }
+  }
   a.memo = in.memo;
   a.idempotency_key = in.idempotency_key;
   if (IsValidTraceparent(in.traceparent)) a.traceparent = in.traceparent;
@@ -159,7 +267,16 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   PathLimits path = CollectLimits(*policy, agent, now);
   ReserveRequest request;
   request.zone = org.timezone;
-  a.violations = CheckRules(a, agent, *policy, priced, now);
+  a.violations =
+      CheckRules(a, agent, *policy, priced, now, call ? &*call : nullptr);
+  // What an approval exposes goes in its reason, whatever its tier.
+  const std::string exposure = call && call->kind == abi::Call::Kind::kApproval
+                                   ? eval::Exposure(*call)
+                                   : std::string();
+  auto apply_tier = [&](const TierChoice& t) {
+    ApplyTier(t, org, path.checks.size(), now, &a);
+    if (!exposure.empty()) absl::StrAppend(&a.reason, "; ", exposure);
+  };
   // Rules whose on_violation escalates leave no violation but a tier.
   const std::optional<TierChoice> escalated =
       Escalate(&a.violations, agent, *policy);
@@ -170,7 +287,7 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   if (a.violations.empty()) {
     tier = WithEscalation(PerTransactionTier(a, *policy, agent), escalated);
     tier_checks = CumulativeTierChecks(*policy, agent, tier.tier, now);
-    ApplyTier(tier, org, path.checks.size(), now, &a);
+    apply_tier(tier);
   } else {
     a.decision = Decision::kDeny;
     a.status = AuthorizationStatus::kDenied;
@@ -208,7 +325,7 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
     tier = WithEscalation(*stricter, escalated);
     std::erase_if(tier_checks,
                   [&](const TierCheck& t) { return t.tier <= tier.tier; });
-    ApplyTier(tier, org, path.checks.size(), now, &a);
+    apply_tier(tier);
   }
   if (result.outcome == ReserveResult::Outcome::kFrozen ||
       result.outcome == ReserveResult::Outcome::kOverLimit) {
@@ -306,9 +423,12 @@ absl::StatusOr<Authorization> Engine::Settle(const SettleInput& in) {
   }
   WARDEN_RETURN_IF_ERROR(CheckLength("tx_hash", in.tx_hash, 256));
   // The final value uses the price of the hold, scaled down and rounded up,
-  // so settling never costs more than what was reserved.
+  // so settling never costs more than what was reserved. (A call that
+  // moved nothing, an approval, held 0 and settles 0.)
   absl::StatusOr<absl::uint128> usd =
-      MulDivRoundUp(amount, absl::uint128(held.amount_usd), held.amount);
+      held.amount == 0
+          ? absl::uint128(0)
+          : MulDivRoundUp(amount, absl::uint128(held.amount_usd), held.amount);
   if (!usd.ok()) return absl::InternalError("settled value out of range");
   WARDEN_ASSIGN_OR_RETURN(
       Authorization settled,

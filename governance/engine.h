@@ -39,6 +39,9 @@ struct AuthorizeInput {
   std::string asset;
   std::string amount;  // Base units, decimal.
   std::string destination;
+  // A contract call's calldata, 0x-hex (the contract is `destination`);
+  // empty for a plain transfer. See AuthorizeRequest.calldata.
+  std::string calldata;
   std::string idempotency_key;
   std::string memo;
   std::string actor;

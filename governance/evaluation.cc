@@ -32,6 +32,89 @@ std::vector<std::tuple<int, std::string, const ApprovalTiers*>> TierScopes(
 constexpr Tier kTiersStrictestFirst[] = {Tier::kApproval, Tier::kDelay,
                                          Tier::kNotify};
 
+// The amount of an approval in whole tokens ("1000.5 TOK"), or
+// "an unlimited amount".
+std::string ApprovedText(const abi::Call& call) {
+  if (call.unlimited) return "an unlimited amount";
+  if (!call.amount.FitsIn128() || call.asset == nullptr) {
+    return "more than 2^128-1 base units";
+  }
+  return absl::StrCat(FormatTokenAmount(call.amount.low, call.asset->decimals),
+                      " ", call.token);
+}
+
+// The USD value of an approval, if its asset is priced and it fits.
+std::optional<UsdMicros> ApprovedUsd(const abi::Call& call) {
+  if (call.asset == nullptr || !call.asset->price_usd ||
+      !call.amount.FitsIn128()) {
+    return std::nullopt;
+  }
+  absl::StatusOr<UsdMicros> usd = ValueInUsdMicros(
+      call.amount.low, call.asset->decimals, *call.asset->price_usd);
+  return usd.ok() ? std::optional<UsdMicros>(*usd) : std::nullopt;
+}
+
+// Why an approval breaks the agent's approved_spenders, if it does.
+std::optional<std::pair<const char*, std::string>> ApprovalProblem(
+    const abi::Call& call, const AgentRules& rules, const std::string& who) {
+  if (call.asset == nullptr) {
+    return std::make_pair("APPROVAL_NOT_ALLOWED",
+                          absl::StrCat("Permit2 approval of token ", call.token,
+                                       ", which is not declared under assets"));
+  }
+  const SpenderRule* rule = nullptr;
+  for (const SpenderRule& r : rules.approved_spenders) {
+    if (r.spender == call.counterparty &&
+        (!r.asset || *r.asset == call.token) && (rule == nullptr || r.asset)) {
+      rule = &r;  // One naming the token beats one for any token.
+    }
+  }
+  const std::string what = absl::StrCat(call.method, " of ", ApprovedText(call),
+                                        " to spender ", call.counterparty);
+  if (rule == nullptr) {
+    return std::make_pair("APPROVAL_NOT_ALLOWED",
+                          absl::StrCat(what, ": the spender is not in ", who,
+                                       "'s approved_spenders"));
+  }
+  if (rule->unlimited) return std::nullopt;
+  if (call.increase) {
+    return std::make_pair(
+        "APPROVAL_NOT_ALLOWED",
+        absl::StrCat(what,
+                     ": increaseAllowance adds to an allowance Warden "
+                     "cannot see; use approve, whose amount is the whole "
+                     "allowance"));
+  }
+  if (call.unlimited) {
+    return std::make_pair(
+        "APPROVAL_UNLIMITED",
+        absl::StrCat(what, ": ", who,
+                     "'s approved_spenders allow no unlimited approval to "
+                     "it"));
+  }
+  if (rule->max_units &&
+      (!call.amount.FitsIn128() || call.amount.low > *rule->max_units)) {
+    return std::make_pair(
+        "APPROVAL_OVER_CAP",
+        absl::StrCat(what, " exceeds its cap of ",
+                     FormatTokenAmount(*rule->max_units, call.asset->decimals),
+                     " ", call.token));
+  }
+  if (rule->max_usd) {
+    std::optional<UsdMicros> usd = ApprovedUsd(call);
+    if (!usd || *usd > *rule->max_usd) {
+      return std::make_pair(
+          "APPROVAL_OVER_CAP",
+          absl::StrCat(what,
+                       usd ? absl::StrCat(" (", FormatUsd(*usd), ")")
+                           : std::string(" (no USD value: unpriced or too "
+                                         "large)"),
+                       " exceeds its cap of ", FormatUsd(*rule->max_usd)));
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Violation RuleViolation(const Authorization& a, std::string code,
@@ -45,9 +128,27 @@ Violation RuleViolation(const Authorization& a, std::string code,
   return v;
 }
 
+const MethodRule* AllowedMethod(const Agent& agent, const std::string& chain,
+                                const abi::Call& call) {
+  for (const ContractRule& c : agent.rules.contracts) {
+    if (c.chain != chain || c.address != call.contract) continue;
+    for (const MethodRule& m : c.methods) {
+      if (m.selector == call.selector) return &m;
+    }
+  }
+  return nullptr;
+}
+
+std::string Exposure(const abi::Call& call) {
+  std::optional<UsdMicros> usd = ApprovedUsd(call);
+  return absl::StrCat(
+      "spender ", call.counterparty, " may move up to ", ApprovedText(call),
+      usd ? absl::StrCat(" (", FormatUsd(*usd), ")") : "", " from the wallet");
+}
+
 std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
                                   const Policy& policy, bool priced,
-                                  absl::Time now) {
+                                  absl::Time now, const abi::Call* call) {
   std::vector<Violation> out;
   const AgentRules& rules = agent.rules;
   const std::string who = absl::StrCat("agent ", agent.id);
@@ -115,8 +216,48 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
     v.scope = scope;
     out.push_back(std::move(v));
   }
+  using Kind = abi::Call::Kind;
+  if (call != nullptr && call->kind == Kind::kApproval) {
+    if (auto problem = ApprovalProblem(*call, rules, who)) {
+      out.push_back(RuleViolation(a, problem->first, "approved_spenders",
+                                  std::move(problem->second)));
+    }
+  }
+  if (call != nullptr && call->kind == Kind::kOther) {
+    const bool listed =
+        std::any_of(rules.contracts.begin(), rules.contracts.end(),
+                    [&](const ContractRule& c) {
+                      return c.chain == a.chain && c.address == call->contract;
+                    });
+    const MethodRule* method = AllowedMethod(agent, a.chain, *call);
+    if (!listed) {
+      out.push_back(RuleViolation(
+          a, "CONTRACT_NOT_ALLOWED", "contracts",
+          absl::StrCat("contract ", call->contract, " on ", a.chain,
+                       " is not in ", who,
+                       "'s contracts (a call is denied unless a rule allows "
+                       "it)")));
+    } else if (method == nullptr) {
+      out.push_back(RuleViolation(
+          a, "METHOD_NOT_ALLOWED", "contracts",
+          absl::StrCat("method ", call->method, " of contract ", call->contract,
+                       " is not allowed for ", who)));
+    } else {
+      for (const ArgCondition& c : method->where) {
+        if (std::optional<std::string> why = abi::Unmet(c, call->calldata)) {
+          out.push_back(
+              RuleViolation(a, "ARGUMENT_NOT_ALLOWED", "contracts",
+                            absl::StrCat(method->signature, " on ",
+                                         call->contract, ": ", *why)));
+        }
+      }
+    }
+  }
   const std::string destination = NormalizeDestination(a.destination);
+  // A call's counterparty other than a token's recipient is governed by
+  // the rules above, not the destination allowlist.
   if (rules.destinations_allow &&
+      (call == nullptr || call->kind == Kind::kTokenTransfer) &&
       std::find(rules.destinations_allow->begin(),
                 rules.destinations_allow->end(),
                 destination) == rules.destinations_allow->end()) {

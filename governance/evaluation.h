@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "governance/authorization.h"
 #include "governance/budget_store.h"
+#include "governance/calldata.h"
 #include "governance/policy.h"
 
 // What the engine decides, as pure functions of a policy, a request and
@@ -26,10 +27,20 @@ Violation RuleViolation(const Authorization& a, std::string code,
 
 // Rules are checked before any budget: a spend that breaks one is denied
 // without reserving anything. `now` is the time of the decision, for
-// schedules.
+// schedules; `call` the contract call it makes (null for a plain
+// transfer), checked against the agent's contracts and approved_spenders.
 std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
                                   const Policy& policy, bool priced,
-                                  absl::Time now);
+                                  absl::Time now,
+                                  const abi::Call* call = nullptr);
+
+// The agent's method rule that allows `call` (of kind kOther), if any.
+const MethodRule* AllowedMethod(const Agent& agent, const std::string& chain,
+                                const abi::Call& call);
+
+// What an approval lets its spender move, for the decision's reason:
+// "spender 0x... may move up to 1000 TOK ($1,000.00)".
+std::string Exposure(const abi::Call& call);
 
 // Every limit on the path, with its window resolved at `now`.
 struct PathLimits {

@@ -104,6 +104,30 @@ std::string FormatBaseUnits(absl::uint128 value) {
   return std::string(p, digits + sizeof(digits) - p);
 }
 
+absl::StatusOr<absl::uint128> ParseTokenAmount(absl::string_view text,
+                                               int decimals) {
+  absl::StatusOr<DecimalParts> parts = SplitDecimal(text, decimals);
+  if (!parts.ok()) return parts.status();
+  absl::uint128 units = 0;
+  const absl::uint128 scale =
+      Pow10(decimals - static_cast<int>(parts->fraction.size()));
+  if (!AccumulateDigits(parts->whole, &units) ||
+      !AccumulateDigits(parts->fraction, &units) ||
+      (units != 0 && scale > kUint128Max / units)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Quote(text), " exceeds 2^128-1 base units"));
+  }
+  return units * scale;
+}
+
+std::string FormatTokenAmount(absl::uint128 units, int decimals) {
+  std::string text = FormatPrice(Price{units, decimals});
+  if (text.find('.') == std::string::npos) return text;
+  while (text.back() == '0') text.pop_back();
+  if (text.back() == '.') text.pop_back();
+  return text;
+}
+
 absl::StatusOr<UsdMicros> ParseUsd(absl::string_view text) {
   absl::StatusOr<DecimalParts> parts = SplitDecimal(text, 6);
   if (!parts.ok()) return parts.status();

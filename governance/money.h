@@ -29,6 +29,15 @@ inline constexpr int kMaxPriceScale = 12;
 absl::StatusOr<absl::uint128> ParseBaseUnits(absl::string_view text);
 std::string FormatBaseUnits(absl::uint128 value);
 
+// Parses a non-negative decimal amount of a token with `decimals` decimals
+// ("1000.5" of a 6-decimal token is 1000500000 base units); no more
+// fractional digits than `decimals`, at most 2^128-1 base units.
+absl::StatusOr<absl::uint128> ParseTokenAmount(absl::string_view text,
+                                               int decimals);
+// Base units as a decimal of whole tokens, without trailing zeros:
+// 1000500000 with 6 decimals is "1000.5".
+std::string FormatTokenAmount(absl::uint128 units, int decimals);
+
 // Parses a non-negative decimal of USD with at most 6 fractional digits,
 // e.g. "1000", "0.5", "19.999999".
 absl::StatusOr<UsdMicros> ParseUsd(absl::string_view text);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/numeric/int128.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "governance/money.h"
@@ -60,15 +61,61 @@ struct Wallet {
 // and notify.
 enum class OnViolation { kDeny, kApprove, kNotify };
 
+// A condition on one argument of a contract call, by the parameter's name
+// in the method's signature: an address in `addresses`, or a uint equal to
+// one of `values` and within [min, max]. Values are base units; `text`
+// keeps each as the bundle wrote it ("1000 USDC") for reasons.
+struct ArgCondition {
+  std::string param;
+  size_t index = 0;
+  bool address = false;
+  std::vector<std::string> addresses;  // Normalized; empty: any.
+  std::vector<absl::uint128> values;   // Empty: any.
+  std::optional<absl::uint128> min;
+  std::optional<absl::uint128> max;
+  std::string text;  // "amount <= 1000 USDC"
+};
+
+// One allowed method of a contract: by signature (its selector computed) or
+// by selector alone (then with no conditions: the arguments are unknown).
+struct MethodRule {
+  std::string selector;             // 4 bytes.
+  std::string signature;            // Canonical, or the selector as hex.
+  std::vector<ArgCondition> where;  // All must hold.
+};
+
+struct ContractRule {
+  std::string chain;
+  std::string address;  // Normalized.
+  std::vector<MethodRule> methods;
+};
+
+// A spender an agent may approve to move its tokens (ERC-20 approve,
+// ERC-2612 permit, Permit2 approve), and for how much: at most `max_units`
+// of `asset`, or `max_usd` at the asset's price, or without limit when
+// `unlimited`.
+struct SpenderRule {
+  std::string spender;               // Normalized.
+  std::optional<std::string> asset;  // Unset: any declared token.
+  std::optional<absl::uint128> max_units;
+  std::optional<UsdMicros> max_usd;
+  bool unlimited = false;
+};
+
 // Agent rules. An unset list means "any"; a set list allows only its items.
+// Calls (calldata) are allowed only by `contracts` and `approved_spenders`,
+// whether set or not.
 struct AgentRules {
   std::optional<UsdMicros> per_tx_max_usd;
   std::optional<std::vector<std::string>> chains;
   std::optional<std::vector<std::string>> assets;
   std::optional<std::vector<std::string>> destinations_allow;
   std::optional<Schedule> schedule;  // Unset: any time.
+  std::vector<ContractRule> contracts;
+  std::vector<SpenderRule> approved_spenders;
   // Per rule ("per_tx_max_usd", "chains", "assets", "destinations_allow",
-  // "schedule"): what breaking it does; absent: kDeny.
+  // "schedule", "contracts", "approved_spenders"): what breaking it does;
+  // absent: kDeny.
   std::map<std::string, OnViolation> on_violation;
 };
 

@@ -139,6 +139,11 @@ AuthorizeInput AuthorizeInputOf(const grpc::CallbackServerContext& context,
   in.destination = request.destination();
   in.idempotency_key = request.idempotency_key();
   in.memo = request.memo();
+  if constexpr (std::is_same_v<Request, v1::AuthorizeRequest>) {
+    in.calldata = request.calldata();
+  } else {
+    in.calldata = request.data();
+  }
   in.actor = who.name;
   return in;
 }
@@ -276,8 +281,7 @@ grpc::ServerUnaryReactor* AuthorizationService::SubmitTransaction(
       {request->org_id(), request->agent_id()},
       [this, context, request](const Principal& who) {
         return submitter_->Submit(
-            {.authorize = AuthorizeInputOf(*context, who, *request),
-             .data = request->data()});
+            {.authorize = AuthorizeInputOf(*context, who, *request)});
       },
       [response](const SubmitOutput& out) {
         CountDecision(out.authorized.authorization);

@@ -100,6 +100,9 @@ void ToProto(const Authorization& a, v1::Authorization* out) {
   out->set_amount_usd(FormatUsdDecimal(a.amount_usd));
   out->set_price_usd(a.price_usd);
   out->set_destination(a.destination);
+  out->set_contract(a.contract);
+  out->set_method(a.method);
+  out->set_calldata_hash(a.calldata_hash);
   out->set_memo(a.memo);
   out->set_traceparent(a.traceparent);
   out->set_idempotency_key(a.idempotency_key);

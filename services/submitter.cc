@@ -4,13 +4,11 @@
 #include <utility>
 
 #include "absl/status/status.h"
-#include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "governance/address.h"
+#include "governance/calldata.h"
 #include "governance/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -19,26 +17,6 @@ namespace {
 
 // Who settles, voids and moves operations on the gateway's own account.
 constexpr char kActor[] = "system";
-// The largest calldata accepted, in bytes.
-constexpr size_t kMaxDataBytes = 64 << 10;
-
-absl::StatusOr<std::string> ParseCalldata(const std::string& hex) {
-  if (hex.empty()) return std::string();
-  absl::string_view digits = hex;
-  if (!absl::ConsumePrefix(&digits, "0x") || digits.size() % 2 != 0 ||
-      !std::all_of(digits.begin(), digits.end(), [](char c) {
-        return absl::ascii_isxdigit(static_cast<unsigned char>(c));
-      })) {
-    return absl::InvalidArgumentError(
-        "data: must be 0x followed by an even number of hex digits");
-  }
-  if (digits.size() / 2 > kMaxDataBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "data: ", digits.size() / 2, " bytes; at most ", kMaxDataBytes));
-  }
-  return absl::HexStringToBytes(digits);
-}
-
 // Where `asset` lives on `wallet`'s chain: "" for the native coin, else
 // its contract. FAILED_PRECONDITION when the bundle does not say.
 absl::StatusOr<std::string> TokenContract(const Policy& policy,
@@ -77,7 +55,8 @@ absl::StatusOr<SubmitOutput> Submitter::Submit(const SubmitInput& in) {
     return absl::InvalidArgumentError(
         "destination: required (the recipient of the transfer)");
   }
-  WARDEN_ASSIGN_OR_RETURN(std::string data, ParseCalldata(in.data));
+  WARDEN_ASSIGN_OR_RETURN(std::string data,
+                          abi::ParseHex("data", in.authorize.calldata));
   WARDEN_ASSIGN_OR_RETURN(std::string org,
                           engine_->ResolveOrg(in.authorize.org_id));
   // Refuse what could not be sent before anything is held. (An unknown
@@ -92,31 +71,26 @@ absl::StatusOr<SubmitOutput> Submitter::Submit(const SubmitInput& in) {
     WARDEN_RETURN_IF_ERROR(adapter->CheckWallet(w->second));
     WARDEN_RETURN_IF_ERROR(ValidateAddress("destination", w->second.chain,
                                            in.authorize.destination));
-    WARDEN_ASSIGN_OR_RETURN(
-        std::string contract,
-        TokenContract(*policy, w->second, in.authorize.asset));
-    if (!contract.empty() && !data.empty()) {
-      return absl::InvalidArgumentError(
-          "data: calldata goes with a native-coin transfer only");
-    }
-    // A call into a token's contract could move that token unmetered.
-    if (!data.empty()) {
-      for (const auto& [symbol, asset] : policy->assets) {
-        auto where = asset.chains.find(w->second.chain);
-        if (where != asset.chains.end() &&
-            absl::EqualsIgnoreCase(where->second, in.authorize.destination)) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("data: ", in.authorize.destination, " is ", symbol,
-                           "'s contract; submit a transfer of ", symbol,
-                           " instead of calling it"));
-        }
-      }
+    // A call's asset is checked by Authorize (the token it moves).
+    if (data.empty()) {
+      WARDEN_RETURN_IF_ERROR(
+          TokenContract(*policy, w->second, in.authorize.asset).status());
     }
   }
   AuthorizeInput authorize = in.authorize;
   authorize.org_id = org;
   SubmitOutput out;
-  WARDEN_ASSIGN_OR_RETURN(out.authorized, engine_->Authorize(authorize));
+  absl::StatusOr<AuthorizeOutput> authorized = engine_->Authorize(authorize);
+  if (!authorized.ok()) {
+    // Authorize names the calldata `calldata`; here the field is `data`.
+    absl::string_view message = authorized.status().message();
+    if (absl::ConsumePrefix(&message, "calldata:")) {
+      return absl::Status(authorized.status().code(),
+                          absl::StrCat("data:", message));
+    }
+    return authorized.status();
+  }
+  out.authorized = *std::move(authorized);
   const Authorization& a = out.authorized.authorization;
   // A replay of a hold that has since closed answers DENY, but its operation
   // (the first call's) still tells the caller what happened to the send.
@@ -326,6 +300,13 @@ absl::StatusOr<Operation> Submitter::Send(Operation op,
                           .data = op.data};
     WARDEN_ASSIGN_OR_RETURN(intent.token_contract,
                             TokenContract(*policy, wallet->second, a.asset));
+    if (!a.contract.empty()) {
+      // A contract call: the calldata goes to the contract, with the native
+      // coin it moves (a token's transfer or approval sends none).
+      if (!intent.token_contract.empty()) intent.amount = 0;
+      intent.token_contract.clear();
+      intent.destination = a.contract;
+    }
     absl::StatusOr<VendorStatus> result = adapter->Send(intent);
     return result;
   }();

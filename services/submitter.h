@@ -16,8 +16,8 @@
 namespace warden {
 
 struct SubmitInput {
+  // With `calldata` (Submit's `data`) for a contract call.
   AuthorizeInput authorize;
-  std::string data;  // Calldata, 0x-hex; optional.
 };
 
 struct SubmitOutput {

@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "governance/memory/memory_budget_store.h"
@@ -353,21 +355,78 @@ TEST_F(SubmitterTest, UnsendableRequestsHoldNothing) {
   EXPECT_EQ(submitter_.Submit(bad).status().code(),
             absl::StatusCode::kInvalidArgument);
   bad = Input("payer", "payer_w", "1");
-  bad.data = "0x123";
-  EXPECT_EQ(submitter_.Submit(bad).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  bad.data = "0x12";  // Calldata with a token transfer.
-  EXPECT_EQ(submitter_.Submit(bad).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  // Calldata into a token's contract, carried by a native transfer.
-  SubmitInput call = Input("payer", "payer_w", "1", "", "ETH");
-  call.authorize.destination = "0x833589FCD6EDB6E08F4C7C32D4F71B54BDA02913";
-  call.data = "0xa9059cbb";
-  absl::Status st = submitter_.Submit(call).status();
+  bad.authorize.calldata = "0x123";
+  absl::Status st = submitter_.Submit(bad).status();
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(st.message(), HasSubstr("is USDC's contract"));
+  EXPECT_THAT(st.message(), HasSubstr("data: must be 0x followed by"));
+  bad.authorize.calldata = "0x12";  // Shorter than a selector.
+  st = submitter_.Submit(bad).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(st.message(), HasSubstr("data: 1 bytes"));
+  // A token's transfer without its arguments.
+  SubmitInput call = Input("payer", "payer_w", "", "", "USDC");
+  call.authorize.destination = "0x833589FCD6EDB6E08F4C7C32D4F71B54BDA02913";
+  call.authorize.calldata = "0xa9059cbb";
+  st = submitter_.Submit(call).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(st.message(),
+              HasSubstr("data: argument 0 of transfer(address,uint256) is "
+                        "missing"));
   EXPECT_EQ(audit_.events().size(), events);
   EXPECT_TRUE(adapter_->intents().empty());
+}
+
+// Calls: a token transfer written as calldata is sent to the token's
+// contract as it was written (no value), valued as the token; a call a
+// contract rule allows goes to the contract with its native value; one no
+// rule allows is denied and sends nothing.
+TEST_F(SubmitterTest, SendsContractCalls) {
+  constexpr char kUsdc[] = "0x833589fcd6edb6e08f4c7c32d4f71b54bda02913";
+  constexpr char kVault[] = "0x00000000000000000000000000000000000000c0";
+  std::string yaml = kBundle;
+  yaml.replace(yaml.find("    limits: [{name: daily"), 4,
+               absl::StrCat("    rules:\n      contracts: [{chain: base, "
+                            "address: \"",
+                            kVault, "\", methods: [\"0xdeadbeef\"]}]\n    "));
+  ASSERT_TRUE(engine_.ApplyBundle(yaml, false, "test").ok());
+
+  SubmitInput transfer = Input("payer", "payer_w", "", "t1", "USDC");
+  transfer.authorize.destination = kUsdc;
+  const std::string calldata = absl::StrCat(
+      "0xa9059cbb000000000000000000000000", std::string(kTo).substr(2),
+      "00000000000000000000000000000000000000000000000000000000000f4240");
+  transfer.authorize.calldata = calldata;
+  absl::StatusOr<SubmitOutput> out = submitter_.Submit(transfer);
+  ASSERT_TRUE(out.ok()) << out.status();
+  const Authorization& t = out->authorized.authorization;
+  EXPECT_EQ(t.decision, Decision::kAllow) << t.reason;
+  EXPECT_EQ(t.amount_usd, 1'000'000);
+  EXPECT_EQ(t.destination, kTo);
+
+  SubmitInput call = Input("payer", "payer_w", "5", "c1", "ETH");
+  call.authorize.destination = kVault;
+  call.authorize.calldata = "0xdeadbeef";
+  out = submitter_.Submit(call);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->authorized.authorization.decision, Decision::kAllow);
+
+  call.authorize.idempotency_key = "c2";
+  call.authorize.calldata = "0x12345678";
+  out = submitter_.Submit(call);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->authorized.authorization.violations.at(0).code,
+            "METHOD_NOT_ALLOWED");
+  EXPECT_FALSE(out->operation.has_value());
+
+  const std::vector<TransferIntent> sent = adapter_->intents();
+  ASSERT_EQ(sent.size(), 2);
+  EXPECT_EQ(sent[0].destination, kUsdc);
+  EXPECT_EQ(sent[0].token_contract, "");
+  EXPECT_EQ(sent[0].amount, 0);
+  EXPECT_EQ(absl::StrCat("0x", absl::BytesToHexString(sent[0].data)), calldata);
+  EXPECT_EQ(sent[1].destination, kVault);
+  EXPECT_EQ(sent[1].amount, 5);
+  EXPECT_EQ(sent[1].data, "\xde\xad\xbe\xef");
 }
 
 TEST_F(SubmitterTest, ASubmittedAuthorizationIsNotTheCallersToRelease) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/civil_time.h"
@@ -502,6 +503,173 @@ TEST_P(ApprovalTest, RuleViolationsEscalate) {
                                    "agent_o's allowed chains [ethereum] "
                                    "(agent agent_o's on_violation: notify)"));
   EXPECT_THAT(sink_.events(), ::testing::Contains("spend.notify"));
+}
+
+// Contract calls through the engine: an ERC-20 transfer by calldata is a
+// spend of the token (to its recipient, within the budgets); approvals are
+// checked against approved_spenders (cap, unlimited, increaseAllowance) and
+// show what they expose; any other call needs a contract rule, its method
+// and its argument conditions; a retry must carry the same calldata.
+TEST_P(ApprovalTest, ContractCallsThroughTheEngine) {
+  constexpr char kToken[] = "0x1111111111111111111111111111111111111111";
+  constexpr char kVault[] = "0x2222222222222222222222222222222222222222";
+  constexpr char kAlice[] = "0x00000000000000000000000000000000000a11ce";
+  std::string yaml = kApprovalBundle;
+  const std::string usdc = "  - {symbol: USDC, decimals: 6, price_usd: \"1\"}";
+  yaml.replace(yaml.find(usdc), usdc.size(),
+               absl::StrCat("  - {symbol: USDC, decimals: 6, price_usd: \"1\", "
+                            "chains: {base: \"",
+                            kToken,
+                            "\"}}\n  - {symbol: ETH, decimals: 18, price_usd: "
+                            "\"3000\", chains: {base: native}}"));
+  yaml.replace(yaml.find("    approvals:\n      delay_above_usd"), 15,
+               absl::StrCat(R"(    rules:
+      contracts:
+        - chain: base
+          address: ")",
+                            kVault, R"y("
+          methods:
+            - signature: "deposit(address to, uint256 amount)"
+              where:
+                to: {one_of: [")y",
+                            kAlice, R"("]}
+                amount: {max: "100 USDC"}
+            - "0xdeadbeef"
+      approved_spenders:
+        - {spender: "0x3333333333333333333333333333333333333333", asset: USDC, max: "500"}
+        - {spender: "0x4444444444444444444444444444444444444444", unlimited: true}
+    approvals:
+)"));
+  absl::StatusOr<ApplyResult> applied =
+      engine_->ApplyBundle(yaml, false, "test");
+  ASSERT_TRUE(applied.ok()) << applied.status();
+
+  auto word = [](const std::string& hex) {
+    return std::string(64 - hex.size(), '0') + hex;
+  };
+  auto address = [&](const std::string& a) { return word(a.substr(2)); };
+  auto call = [&](const std::string& to, const std::string& data,
+                  const std::string& asset = "USDC",
+                  const std::string& amount = "", const std::string& key = "") {
+    AuthorizeInput in;
+    in.agent_id = "agent_a";
+    in.wallet_id = "wallet_1";
+    in.asset = asset;
+    in.amount = amount;
+    in.destination = to;
+    in.calldata = data;
+    in.idempotency_key = key;
+    in.actor = "agent/agent_a";
+    return engine_->Authorize(in);
+  };
+  auto decided = [&](const std::string& to, const std::string& data,
+                     const std::string& asset = "USDC") {
+    absl::StatusOr<AuthorizeOutput> out = call(to, data, asset);
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? out->authorization : Authorization{};
+  };
+  auto codes = [](const Authorization& a) {
+    std::vector<std::string> out;
+    for (const Violation& v : a.violations) out.push_back(v.code);
+    return out;
+  };
+
+  // transfer(alice, $20): a USDC spend to alice.
+  const std::string transfer20 =
+      absl::StrCat("0xa9059cbb", address(kAlice), word("1312d00"));
+  Authorization t = decided(kToken, transfer20);
+  EXPECT_EQ(t.decision, Decision::kAllow) << t.reason;
+  EXPECT_EQ(t.amount, 20'000'000);
+  EXPECT_EQ(t.amount_usd, 20'000'000);
+  EXPECT_EQ(t.destination, kAlice);
+  EXPECT_EQ(t.contract, kToken);
+  EXPECT_EQ(t.method, "transfer(address,uint256)");
+  EXPECT_EQ(t.calldata_hash.size(), 64);
+  // $990 more by calldata passes the $1,000 daily limit.
+  Authorization over = decided(
+      kToken, absl::StrCat("0xa9059cbb", address(kAlice), word("3b023380")));
+  EXPECT_EQ(codes(over), std::vector<std::string>{"BUDGET_EXCEEDED"})
+      << over.reason;
+  // The request's amount and asset must be the calldata's.
+  absl::StatusOr<AuthorizeOutput> bad = call(kToken, transfer20, "USDC", "5");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()),
+              ::testing::StartsWith("amount: 5, but"));
+  bad = call(kToken, transfer20, "ETH");
+  EXPECT_THAT(std::string(bad.status().message()),
+              ::testing::StartsWith("asset: "));
+  bad = call(kToken, "0xa9059c");
+  EXPECT_THAT(std::string(bad.status().message()),
+              ::testing::StartsWith("calldata: 3 bytes"));
+  // A retry with the same key and other calldata is refused.
+  ASSERT_TRUE(call(kToken, transfer20, "USDC", "", "k1").ok());
+  bad =
+      call(kToken, absl::StrCat("0xa9059cbb", address(kVault), word("1312d00")),
+           "USDC", "", "k1");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kFailedPrecondition);
+
+  // Approvals: within the cap, over it, unlimited, to an unknown spender,
+  // an increase; an unlimited spender may have anything.
+  const std::string spender = "0x3333333333333333333333333333333333333333";
+  auto approve = [&](const std::string& who, const std::string& amount_hex,
+                     const char* selector = "0x095ea7b3") {
+    return decided(kToken,
+                   absl::StrCat(selector, address(who), word(amount_hex)));
+  };
+  Authorization ok = approve(spender, "17d78400");  // 400 USDC.
+  EXPECT_EQ(ok.decision, Decision::kAllow) << ok.reason;
+  EXPECT_EQ(ok.amount_usd, 0);
+  EXPECT_EQ(ok.destination, spender);
+  EXPECT_THAT(ok.reason,
+              ::testing::HasSubstr(absl::StrCat(
+                  "spender ", spender,
+                  " may move up to 400 USDC ($400.00) from the wallet")));
+  EXPECT_EQ(codes(approve(spender, "23c34600")),  // 600 USDC.
+            std::vector<std::string>{"APPROVAL_OVER_CAP"});
+  EXPECT_EQ(codes(approve(spender, std::string(64, 'f'))),
+            std::vector<std::string>{"APPROVAL_UNLIMITED"});
+  EXPECT_EQ(codes(approve(kAlice, "1")),
+            std::vector<std::string>{"APPROVAL_NOT_ALLOWED"});
+  Authorization increase = approve(spender, "1", "0x39509351");
+  EXPECT_EQ(codes(increase), std::vector<std::string>{"APPROVAL_NOT_ALLOWED"});
+  EXPECT_THAT(increase.reason, ::testing::HasSubstr("increaseAllowance"));
+  Authorization unlimited = approve(
+      "0x4444444444444444444444444444444444444444", std::string(64, 'f'));
+  EXPECT_EQ(unlimited.decision, Decision::kAllow) << unlimited.reason;
+  EXPECT_THAT(unlimited.reason,
+              ::testing::HasSubstr("may move up to an unlimited amount"));
+  bad = call(kToken, absl::StrCat("0x095ea7b3", address(spender), word("1")),
+             "USDC", "7");
+  EXPECT_THAT(std::string(bad.status().message()),
+              ::testing::StartsWith("amount: "));
+
+  // Other calls: the vault's deposit within its conditions, outside them,
+  // a selector-only method, an unknown method, an unknown contract.
+  auto deposit = [&](const std::string& to, const std::string& amount_hex) {
+    return decided(
+        kVault, absl::StrCat("0x", "47e7ef24", address(to), word(amount_hex)),
+        "ETH");
+  };
+  Authorization d = deposit(kAlice, "5f5e100");  // 100 USDC: the maximum.
+  EXPECT_EQ(d.decision, Decision::kAllow) << d.reason;
+  EXPECT_EQ(d.method, "deposit(address,uint256)");
+  EXPECT_EQ(d.destination, kVault);
+  EXPECT_EQ(d.asset, "ETH");
+  EXPECT_EQ(d.amount, 0);
+  Authorization d2 = deposit(spender, "5f5e101");
+  EXPECT_THAT(codes(d2), ::testing::ElementsAre("ARGUMENT_NOT_ALLOWED",
+                                                "ARGUMENT_NOT_ALLOWED"));
+  EXPECT_THAT(d2.reason, ::testing::HasSubstr("amount 100000001 breaks amount "
+                                              "<= 100 USDC"));
+  EXPECT_EQ(decided(kVault, "0xdeadbeef", "ETH").decision, Decision::kAllow);
+  EXPECT_EQ(codes(decided(kVault, "0x12345678", "ETH")),
+            std::vector<std::string>{"METHOD_NOT_ALLOWED"});
+  EXPECT_EQ(codes(decided(spender, "0xdeadbeef", "ETH")),
+            std::vector<std::string>{"CONTRACT_NOT_ALLOWED"});
+  // A call sends the native coin: USDC cannot be its asset.
+  bad = call(kVault, "0xdeadbeef", "USDC", "1");
+  EXPECT_THAT(std::string(bad.status().message()),
+              ::testing::StartsWith("asset: "));
 }
 
 }  // namespace warden::testing

@@ -49,6 +49,10 @@ constexpr char kFlakyKey[] =
 // 0.01 ETH, $30 at the bundle's price.
 constexpr char kHundredthEth[] = "10000000000000000";
 
+// The one recipient payer's contract rule lets it pay, and spender it may
+// approve.
+constexpr char kFriend[] = "0x000000000000000000000000000000000000f00d";
+
 // A JSON-RPC proxy in front of the node: passes calls through; can hold
 // back the answers to eth_sendRawTransaction (after forwarding them) so
 // that the caller times out, and can close its port as a node that went
@@ -129,6 +133,13 @@ class SubmitE2eTest : public DurableStackTest {
     ASSERT_TRUE(deployed.ok()) << deployed.status();
     ASSERT_EQ((*deployed)["status"], "0x1");
     token_ = (*deployed)["contractAddress"].get<std::string>();
+    // A second instance, declared as no asset: only a contract rule lets
+    // an agent call it.
+    deployed = anvil_->SendFromDev(
+        {{"data", evm::testdata::kMinErc20InitCode}, {"gas", "0x100000"}});
+    ASSERT_TRUE(deployed.ok()) << deployed.status();
+    ASSERT_EQ((*deployed)["status"], "0x1");
+    other_token_ = (*deployed)["contractAddress"].get<std::string>();
 
     // The keystore: one key per wallet, funded with ETH and tokens.
     password_file_ = dir_->Write("password", kPassword);
@@ -155,39 +166,53 @@ class SubmitE2eTest : public DurableStackTest {
       auto funded = anvil_->SendFromDev(
           {{"to", address}, {"value", "0x56bc75e2d63100000"}});  // 100 ETH.
       ASSERT_TRUE(funded.ok()) << funded.status();
-      auto tokens = anvil_->SendFromDev(
-          {{"to", token_}, {"data", TransferData(address, 1'000'000'000)}});
-      ASSERT_TRUE(tokens.ok()) << tokens.status();
-      ASSERT_EQ((*tokens)["status"], "0x1");
+      for (const std::string& token : {token_, other_token_}) {
+        auto tokens = anvil_->SendFromDev(
+            {{"to", token}, {"data", TransferData(address, 1'000'000'000)}});
+        ASSERT_TRUE(tokens.ok()) << tokens.status();
+        ASSERT_EQ((*tokens)["status"], "0x1");
+      }
     }
-    const std::string bundle = absl::StrCat(R"(
+    const std::string bundle =
+        absl::StrCat(R"(
 org: {id: chainco}
 departments: [{id: treasury}]
 agents:
   - id: payer
     department: treasury
     limits: [{name: daily, usd: "100000", window: "rolling:24h"}]
+    rules:
+      contracts:
+        - chain: anvil
+          address: ")",
+                     other_token_, R"y("
+          methods:
+            - signature: "transfer(address to, uint256 amount)"
+              where: {to: {eq: ")y",
+                     kFriend, R"("}, amount: {max: "5000000"}}
+      approved_spenders: [{spender: ")",
+                     kFriend, R"(", asset: TOK, max: "10"}]
     wallets: [{id: payer_w, vendor: local, chain: anvil, address: ")",
-                                            (*addresses_)["payer_w"], R"("}]
+                     (*addresses_)["payer_w"], R"("}]
   - id: tight
     department: treasury
     limits: [{name: daily, usd: "10", window: "rolling:24h"}]
     wallets: [{id: tight_w, vendor: local, chain: anvil, address: ")",
-                                            (*addresses_)["tight_w"], R"("}]
+                     (*addresses_)["tight_w"], R"("}]
   - id: busy
     department: treasury
     limits: [{name: daily, usd: "100000", window: "rolling:24h"}]
     wallets: [{id: busy_w, vendor: local, chain: anvil, address: ")",
-                                            (*addresses_)["busy_w"], R"("}]
+                     (*addresses_)["busy_w"], R"("}]
   - id: flaky
     department: treasury
     limits: [{name: daily, usd: "100000", window: "rolling:24h"}]
     wallets: [{id: flaky_w, vendor: local, chain: anvil, address: ")",
-                                            (*addresses_)["flaky_w"], R"("}]
+                     (*addresses_)["flaky_w"], R"("}]
 assets:
   - {symbol: ETH, decimals: 18, price_usd: "3000", chains: {anvil: native}}
   - {symbol: TOK, decimals: 6, price_usd: "1", chains: {anvil: ")",
-                                            token_, R"("}}
+                     token_, R"("}}
   - {symbol: USDC, decimals: 6, price_usd: "1"}
 )");
     bundle_ = dir_->Write("bundle.yaml", bundle);
@@ -346,7 +371,8 @@ assets:
 
   static inline AnvilNode* anvil_ = nullptr;
   static inline WardendProcess* replicas_[2] = {nullptr, nullptr};
-  static inline std::string token_, password_file_, keystore_, bundle_;
+  static inline std::string token_, other_token_, password_file_, keystore_,
+      bundle_;
   static inline auto* addresses_ = new std::map<std::string, std::string>;
 };
 
@@ -506,6 +532,77 @@ TEST_F(SubmitE2eTest, Erc20TransferMovesTokens) {
   EXPECT_EQ(Balance(to), 0);  // No ETH moved to the recipient.
   EXPECT_EQ(GetAuthorization(*replicas_[0], op.authorization_id()).status(),
             v1::AUTHORIZATION_STATUS_SETTLED);
+}
+
+// Contract calls on a real node: an approve over its cap is denied and
+// nothing is signed; a method a contract rule allows, with arguments inside
+// its conditions, is sent and lands; outside them, or another method of
+// the same contract, is denied; a token transfer written as calldata lands
+// and is valued as that token.
+TEST_F(SubmitE2eTest, ContractCallsAreGoverned) {
+  auto word = [](const std::string& hex) {
+    return std::string(64 - hex.size(), '0') + hex;
+  };
+  auto call = [&](const std::string& asset, const std::string& contract,
+                  const std::string& data) {
+    v1::SubmitTransactionRequest r = Submit("payer", asset, "", contract);
+    r.set_data(data);
+    return Call(*replicas_[0], r);
+  };
+  const uint64_t before = Nonce("payer_w");
+  // approve(friend, 11 TOK): the cap is 10.
+  auto r = call("TOK", token_,
+                absl::StrCat("0x095ea7b3", word(std::string(kFriend).substr(2)),
+                             word("a7d8c0")));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->authorization().decision(), v1::DECISION_DENY);
+  ASSERT_EQ(r->authorization().violations_size(), 1);
+  EXPECT_EQ(r->authorization().violations(0).code(), "APPROVAL_OVER_CAP");
+  EXPECT_FALSE(r->has_operation());
+  // Another method of the allowed contract (balanceOf), and transfer with
+  // an amount above its condition: denied, unsigned.
+  r = call("ETH", other_token_,
+           absl::StrCat("0x70a08231", word(std::string(kFriend).substr(2))));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->authorization().violations(0).code(), "METHOD_NOT_ALLOWED");
+  r = call("ETH", other_token_, TransferData(kFriend, 5'000'001));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->authorization().violations(0).code(), "ARGUMENT_NOT_ALLOWED");
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(Nonce("payer_w"), before);
+
+  // Within the conditions: sent, and the tokens arrive.
+  r = call("ETH", other_token_, TransferData(kFriend, 5'000'000));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->authorization().decision(), v1::DECISION_ALLOW)
+      << r->authorization().reason();
+  EXPECT_EQ(
+      GetAuthorization(*replicas_[0], r->authorization().authorization_id())
+          .method(),
+      "transfer(address,uint256)");
+  v1::Operation op = WaitFinal(*replicas_[0], r->operation().operation_id());
+  ASSERT_EQ(op.state(), v1::OPERATION_STATE_CONFIRMED) << op.error();
+  absl::StatusOr<absl::uint128> got =
+      anvil_->TokenBalance(other_token_, kFriend);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, absl::uint128(5'000'000));
+
+  // A TOK transfer written as calldata: a spend of 3 TOK base units to its
+  // recipient, sent as written.
+  const std::string to = NewAddress();
+  r = call("TOK", token_, TransferData(to, 3));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->authorization().decision(), v1::DECISION_ALLOW);
+  const v1::Authorization record =
+      GetAuthorization(*replicas_[0], r->authorization().authorization_id());
+  EXPECT_EQ(record.destination(), absl::AsciiStrToLower(to));
+  EXPECT_EQ(record.amount(), "3");
+  EXPECT_EQ(record.contract(), absl::AsciiStrToLower(token_));
+  op = WaitFinal(*replicas_[0], r->operation().operation_id());
+  ASSERT_EQ(op.state(), v1::OPERATION_STATE_CONFIRMED) << op.error();
+  got = anvil_->TokenBalance(token_, to);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, absl::uint128(3));
 }
 
 TEST_F(SubmitE2eTest, DeniedMeansUnsigned) {
@@ -833,10 +930,13 @@ TEST_F(SubmitE2eTest, UnsendableSubmitsAreRefusedBeforeAnyHold) {
   int64_t decided = -1;
   ASSERT_TRUE(pg::Transact(**c, "read", [&](pqxx::work& w) {
                 // Each asked for 1 base unit: at most 1 micro-dollar.
+                // (Contract calls, which may move nothing, are another
+                // test's.)
                 decided = w.exec(
                                "SELECT count(*) FROM audit_events WHERE "
                                "type = 'authorization.decided' AND "
-                               "agent_id = 'payer' AND amount_usd <= 1")[0][0]
+                               "agent_id = 'payer' AND amount_usd <= 1 AND "
+                               "body NOT LIKE '%\"contract\":%'")[0][0]
                               .as<int64_t>();
               }).ok());
   EXPECT_EQ(decided, 0);
