@@ -161,6 +161,7 @@ void WriteAuthorization(ObjectWriter& o, const Authorization& a) {
   if (a.release_at != absl::InfinitePast()) {
     o.Str("release_at", FormatRfc3339(a.release_at));
   }
+  if (!a.scope_path.empty()) o.Strs("scopes", a.scope_path);
   if (a.settled_amount) {
     o.Str("settled_amount", FormatBaseUnits(*a.settled_amount));
     o.Str("settled_usd", FormatUsdDecimal(a.settled_usd));
@@ -225,6 +226,24 @@ class Reader {
     return *v;
   }
   bool Has(const char* key) const { return j_.contains(key); }
+  // An array of strings; empty (and a failure) when it is not one.
+  std::vector<std::string> Strs(const char* key) {
+    std::vector<std::string> out;
+    const Json* list = Find(key);
+    if (list == nullptr) return out;
+    if (!list->is_array()) {
+      Fail(key, "must be an array");
+      return out;
+    }
+    for (const Json& item : *list) {
+      if (!item.is_string()) {
+        Fail(key, "must hold strings");
+        return {};
+      }
+      out.push_back(item.get<std::string>());
+    }
+    return out;
+  }
   const Json* Find(const char* key) {
     if (!status_.ok()) return nullptr;
     auto it = j_.find(key);
@@ -343,17 +362,9 @@ absl::StatusOr<Authorization> AuthorizationFromJson(const Json& j) {
   if (r.Has("release_at")) a.release_at = r.Time("release_at");
   if (r.Has("approvals_required")) {
     a.approvals_required = static_cast<int>(r.Int("approvals_required"));
-    if (const Json* list = r.Find("approvers")) {
-      if (!list->is_array()) r.Fail("approvers", "must be an array");
-      for (size_t i = 0; r.status().ok() && i < list->size(); ++i) {
-        if (!(*list)[i].is_string()) {
-          r.Fail("approvers", "must hold strings");
-          break;
-        }
-        a.approvers.push_back((*list)[i].get<std::string>());
-      }
-    }
+    a.approvers = r.Strs("approvers");
   }
+  if (r.Has("scopes")) a.scope_path = r.Strs("scopes");
   if (r.Has("votes")) {
     if (const Json* votes = r.Find("votes")) {
       if (!votes->is_array()) r.Fail("votes", "must be an array");

@@ -64,6 +64,7 @@ int Authorization::Approvals() const {
 }
 
 std::vector<std::string> ScopePath(const Authorization& a) {
+  if (!a.scope_path.empty()) return a.scope_path;
   return {absl::StrCat("org/", a.org_id),
           absl::StrCat("department/", a.department_id),
           absl::StrCat("agent/", a.agent_id),

@@ -82,6 +82,10 @@ struct Authorization {
   std::string contract;
   std::string method;
   std::string calldata_hash;
+  // The scopes it charges (ScopePath), fixed at creation, when they are
+  // more than the org, department, agent and wallet: the departments above
+  // its own, or chain, asset and destination scopes that limits count in.
+  std::vector<std::string> scope_path;
   std::string memo;
   std::string idempotency_key;
   // The W3C trace context (traceparent header) of the request that created
@@ -128,8 +132,9 @@ struct Authorization {
   friend bool operator==(const Authorization&, const Authorization&) = default;
 };
 
-// The scopes a spend charges, from the org down:
-// {"org/<org>", "department/<dept>", "agent/<agent>", "wallet/<wallet>"}.
+// The scopes a spend charges: `scope_path` when set, else from the org
+// down {"org/<org>", "department/<dept>", "agent/<agent>",
+// "wallet/<wallet>"}.
 std::vector<std::string> ScopePath(const Authorization& a);
 
 }  // namespace warden

@@ -17,8 +17,11 @@ namespace warden {
 
 // One limit a spend must fit in, resolved to a concrete span of time.
 struct LimitCheck {
-  // Index into ScopePath(authorization): 0 = org, 1 = department, 2 = agent.
+  // Index into ScopePath(authorization) of the limit's scope (0: the org).
   int scope_index = 0;
+  // Index of the scope below it whose part of the usage a refusal reports
+  // (an org limit's department, an agent limit's wallet); -1: none.
+  int child_index = -1;
   std::string limit_name;
   Limit::Kind kind = Limit::Kind::kUsd;
   int64_t cap = 0;  // USD micros or a number of transactions.
@@ -44,9 +47,9 @@ struct ReserveRequest {
 struct LimitUsage {
   size_t limit_index = 0;  // Into ReserveRequest::limits.
   int64_t used = 0;        // Held + settled in the interval, limit's unit.
-  // Of `used`, what went through the request's own scope one level below
-  // the limit's (its department, agent or wallet); the rest went through
-  // the others.
+  // Of `used`, what went through the request's own scope below the
+  // limit's (LimitCheck::child_index: its department, agent or wallet);
+  // the rest went through the others. 0 without a child.
   int64_t child_used = 0;
   // Of `used`, what is held by spends awaiting approval.
   int64_t pending = 0;

@@ -191,12 +191,20 @@ class BundleParser {
             "must be a mapping with org, departments, agents and "
             "assets");
     } else {
-      CheckKeys(root, "", {"org", "departments", "agents", "assets"});
-      ParseOrg(root["org"], &policy);
-      ParseAssets(root["assets"], &policy);
-      ParseDepartments(root["departments"], &policy);
-      ParseAgents(root["agents"], &policy);
-      CheckAgentApprovers(policy);
+      // yaml-cpp throws on some misuses of a node; none may escape as a
+      // crash of whoever applies a bundle.
+      try {
+        CheckKeys(root, "", {"org", "departments", "agents", "assets"});
+        ParseOrg(root["org"], &policy);
+        ParseAssets(root["assets"], &policy);
+        ParseScopeLimits(root["org"], &policy);
+        ParseDepartments(root["departments"], &policy);
+        CheckDepartmentParents(policy);
+        ParseAgents(root["agents"], &policy);
+        CheckAgentApprovers(policy);
+      } catch (const YAML::Exception& e) {
+        Error("bundle", absl::StrCat("could not be read: ", e.msg));
+      }
     }
     if (!errors_.empty()) {
       if (errors_.size() >= kMaxErrors) {
@@ -597,6 +605,7 @@ class BundleParser {
     }
     CheckKeys(n, p,
               {"id", "timezone", "expired_holds", "hold_ttl", "limits",
+               "chain_limits", "asset_limits", "destination_limits",
                "destinations_deny", "schedule", "default"});
     Org& org = policy->org;
     org.id = Id(n, p, "id").value_or("");
@@ -636,9 +645,76 @@ class BundleParser {
     }
     org.schedule = ParseScheduleAt(n, p);
     org.limits = ParseLimits(n["limits"], "org.limits");
+    org.destination_limits =
+        ParseLimits(n["destination_limits"], "org.destination_limits");
     if (auto deny = StringList(n, p, "destinations_deny")) {
       CheckAddresses(*deny, Join(p, "destinations_deny"));
       org.destinations_deny = std::move(*deny);
+    }
+  }
+
+  // `chain_limits: {<chain>: [limits]}` and `asset_limits: {<declared
+  // asset>: [limits]}` of the org, once the assets are known.
+  void ParseScopeLimits(const YAML::Node& org, Policy* policy) {
+    if (!org.IsMap()) return;
+    for (const char* key : {"chain_limits", "asset_limits"}) {
+      const YAML::Node n = org[key];
+      const std::string p = Join("org", key);
+      if (!n.IsDefined()) continue;
+      if (!n.IsMap()) {
+        Error(p, "must be a mapping of chain (or asset) to a list of limits");
+        continue;
+      }
+      const bool assets = std::string(key) == "asset_limits";
+      for (const auto& kv : n) {
+        const std::string name = kv.first.Scalar();
+        const std::string np = Join(p, name);
+        if (!IsValidId(name)) {
+          Error(np, absl::StrCat(Quote(name), " is not a valid id"));
+          continue;
+        }
+        if (assets && !policy->assets.contains(name)) {
+          Error(np, absl::StrCat("unknown asset ", Quote(name),
+                                 " (not declared under assets)"));
+          continue;
+        }
+        std::vector<Limit> limits = ParseLimits(kv.second, np);
+        if (kv.second.IsNull() || kv.second.size() == 0) {
+          Error(np, "must be a non-empty list of limits");
+          continue;
+        }
+        (assets ? policy->org.asset_limits : policy->org.chain_limits)[name] =
+            std::move(limits);
+      }
+    }
+  }
+
+  // Every `parent` names a department, and no chain of parents loops or
+  // runs deeper than kMaxDepartmentDepth.
+  void CheckDepartmentParents(const Policy& policy) {
+    for (const auto& [id, dept] : policy.departments) {
+      if (dept.parent.empty()) continue;
+      const std::string p = absl::StrCat("departments.", id, ".parent");
+      if (!policy.departments.contains(dept.parent)) {
+        Error(p, absl::StrCat("unknown department ", Quote(dept.parent)));
+        continue;
+      }
+      std::set<std::string> seen = {id};
+      for (std::string up = dept.parent; !up.empty();
+           up = policy.departments.at(up).parent) {
+        if (!seen.insert(up).second) {
+          Error(p,
+                absl::StrCat("department ", Quote(id),
+                             " is its own ancestor (through ", Quote(up), ")"));
+          break;
+        }
+        if (seen.size() > kMaxDepartmentDepth) {
+          Error(p, absl::StrCat("department ", Quote(id), " nests deeper than ",
+                                kMaxDepartmentDepth, " levels"));
+          break;
+        }
+        if (!policy.departments.contains(up)) break;  // Reported for `up`.
+      }
     }
   }
 
@@ -674,6 +750,22 @@ class BundleParser {
           ok = false;
           continue;
         }
+        if (NormalizeDestination(where) == abi::kPermit2) {
+          Error(p, "is Permit2's contract, not a token's");
+          ok = false;
+          continue;
+        }
+      }
+      // One contract (or native coin), one asset: a second symbol for the
+      // same token could value its transfers at another price.
+      const auto [it, fresh] = asset_at_.emplace(
+          absl::StrCat(chain, ":", NormalizeDestination(where)), path);
+      if (!fresh) {
+        Error(p, absl::StrCat(where == kNativeAsset ? "the native coin of "
+                                                    : "this contract on ",
+                              chain, " is already declared by ", it->second));
+        ok = false;
+        continue;
       }
       asset->chains[chain] = where;
     }
@@ -728,9 +820,12 @@ class BundleParser {
     ForEachMap(
         list, "departments", false,
         [&](const YAML::Node& n, const std::string& p) {
-          CheckKeys(n, p, {"id", "limits", "approvals", "schedule"});
+          CheckKeys(n, p, {"id", "parent", "limits", "approvals", "schedule"});
           Department dept;
           std::optional<std::string> id = Id(n, p, "id");
+          if (n["parent"].IsDefined()) {
+            dept.parent = Id(n, p, "parent").value_or("");
+          }
           dept.schedule = ParseScheduleAt(n, p);
           dept.limits = ParseLimits(n["limits"], Join(p, "limits"));
           dept.approvals = ParseApprovals(n["approvals"], Join(p, "approvals"));
@@ -836,8 +931,8 @@ class BundleParser {
                                        const abi::Method& method,
                                        const Policy& policy) {
     std::vector<ArgCondition> out;
-    if (!n.IsMap()) {
-      Error(p, "must be a mapping of argument name to condition");
+    if (!n.IsMap() || n.size() == 0) {
+      Error(p, "must be a non-empty mapping of argument name to condition");
       return out;
     }
     for (const auto& kv : n) {
@@ -873,18 +968,34 @@ class BundleParser {
       } else {
         CheckKeys(cond, cp, {"eq", "one_of", "min", "max"});
       }
+      // All of a condition's keys must hold; eq and one_of together would
+      // read as either, so one of them only.
+      if (cond["eq"].IsDefined() && cond["one_of"].IsDefined()) {
+        Error(cp, "give eq or one_of, not both");
+        continue;
+      }
       std::vector<std::string> listed;
       if (std::optional<std::string> eq = Scalar(cond, cp, "eq", false)) {
         listed.push_back(*eq);
       }
-      if (std::optional<std::vector<std::string>> one_of =
-              StringList(cond, cp, "one_of")) {
+      if (cond["one_of"].IsDefined()) {
+        std::optional<std::vector<std::string>> one_of =
+            StringList(cond, cp, "one_of");
+        if (!one_of || one_of->empty()) {
+          // An empty list would allow nothing, or be read as no condition.
+          Error(Join(cp, "one_of"), "must be a non-empty list");
+          continue;
+        }
         listed.insert(listed.end(), one_of->begin(), one_of->end());
       }
       std::vector<std::string> texts;
       if (c.address) {
         CheckAddresses(listed, Join(cp, "one_of"));
+        std::set<std::string> seen;
         for (const std::string& a : listed) {
+          if (!seen.insert(NormalizeDestination(a)).second) {
+            Error(Join(cp, "one_of"), absl::StrCat("duplicate ", Quote(a)));
+          }
           c.addresses.push_back(NormalizeDestination(a));
         }
         if (!listed.empty()) {
@@ -908,6 +1019,25 @@ class BundleParser {
           texts.push_back(absl::StrCat(
               param, std::string(bound) == "min" ? " >= " : " <= ", *text));
         }
+      }
+      if (texts.empty()) {
+        Error(cp, "needs a value: eq, one_of, min or max");
+        continue;
+      }
+      // A bound past the type's width, or min above max, could never be
+      // met: a rule that silently allows nothing.
+      int bits = 256;
+      if (!c.address) (void)absl::SimpleAtoi(type.substr(4), &bits);
+      const absl::uint128 widest =
+          bits >= 128 ? absl::Uint128Max() : (absl::uint128(1) << bits) - 1;
+      for (const std::optional<absl::uint128>& bound : {c.min, c.max}) {
+        if (bound && *bound > widest) {
+          Error(cp, absl::StrCat("a bound above ", type, "'s largest value, ",
+                                 FormatBaseUnits(widest)));
+        }
+      }
+      if (c.min && c.max && *c.min > *c.max) {
+        Error(cp, "min is above max");
       }
       c.text = absl::StrJoin(texts, " and ");
       out.push_back(std::move(c));
@@ -943,6 +1073,14 @@ class BundleParser {
               std::optional<MethodRule> m =
                   ParseMethodRule(methods[i], Index(mp, i), policy);
               if (!m) continue;
+              if (chain && address) {
+                if (std::optional<std::string> elsewhere =
+                        abi::GovernedElsewhere(policy, *chain, *address,
+                                               m->selector)) {
+                  Error(Index(mp, i), *elsewhere);
+                  continue;
+                }
+              }
               if (!selectors.insert(m->selector).second) {
                 Error(Index(mp, i),
                       absl::StrCat("duplicate method ", m->signature));
@@ -967,8 +1105,9 @@ class BundleParser {
   std::optional<MethodRule> ParseMethodRule(const YAML::Node& n,
                                             const std::string& p,
                                             const Policy& policy) {
-    YAML::Node where;
-    bool has_where = false;
+    // Only a mapping has a `where`; n["where"] is read only then (yaml-cpp
+    // throws on assigning a missing node).
+    const bool has_where = n.IsMap() && n["where"].IsDefined();
     std::optional<std::string> text;
     if (n.IsScalar()) {
       text = n.Scalar();
@@ -980,8 +1119,6 @@ class BundleParser {
       }
       text = Scalar(n, p, n["signature"].IsDefined() ? "signature" : "selector",
                     true);
-      where = n["where"];
-      has_where = where.IsDefined();
     } else {
       Error(p,
             "must be a signature, a selector, or a mapping of signature "
@@ -1015,7 +1152,7 @@ class BundleParser {
     rule.selector = method->selector;
     rule.signature = method->canonical;
     if (has_where) {
-      rule.where = ParseWhere(where, Join(p, "where"), *method, policy);
+      rule.where = ParseWhere(n["where"], Join(p, "where"), *method, policy);
     }
     return rule;
   }
@@ -1039,6 +1176,15 @@ class BundleParser {
               Error(Join(p, "asset"),
                     absl::StrCat("unknown asset ", Quote(*rule.asset),
                                  " (not declared under assets)"));
+            } else if (std::none_of(it->second.chains.begin(),
+                                    it->second.chains.end(),
+                                    [](const auto& where) {
+                                      return where.second != kNativeAsset;
+                                    })) {
+              Error(Join(p, "asset"),
+                    absl::StrCat(Quote(*rule.asset),
+                                 " has no token contract (chains), so "
+                                 "nothing approves it"));
             } else {
               asset = &it->second;
             }
@@ -1127,9 +1273,9 @@ class BundleParser {
   void ParseAgents(const YAML::Node& list, Policy* policy) {
     ForEachMap(
         list, "agents", false, [&](const YAML::Node& n, const std::string& p) {
-          CheckKeys(
-              n, p,
-              {"id", "department", "limits", "rules", "approvals", "wallets"});
+          CheckKeys(n, p,
+                    {"id", "department", "limits", "destination_limits",
+                     "rules", "approvals", "wallets"});
           Agent agent;
           std::optional<std::string> id = Id(n, p, "id");
           std::optional<std::string> dept = Id(n, p, "department");
@@ -1138,6 +1284,8 @@ class BundleParser {
                   absl::StrCat("unknown department ", Quote(*dept)));
           }
           agent.limits = ParseLimits(n["limits"], Join(p, "limits"));
+          agent.destination_limits = ParseLimits(n["destination_limits"],
+                                                 Join(p, "destination_limits"));
           ParseRules(n["rules"], Join(p, "rules"), *policy, &agent.rules);
           agent.approvals =
               ParseApprovals(n["approvals"], Join(p, "approvals"));
@@ -1158,7 +1306,8 @@ class BundleParser {
               n["wallets"], Join(p, "wallets"), false,
               [&](const YAML::Node& w, const std::string& wp) {
                 CheckKeys(w, wp,
-                          {"id", "vendor", "chain", "address", "vendor_id"});
+                          {"id", "vendor", "chain", "address", "vendor_id",
+                           "limits"});
                 Wallet wallet;
                 std::optional<std::string> wid = Id(w, wp, "id");
                 std::optional<std::string> vendor =
@@ -1179,8 +1328,13 @@ class BundleParser {
                 std::optional<std::string> vendor_id =
                     Scalar(w, wp, "vendor_id", false);
                 if (!wid || !vendor || !chain || !address || !id) return;
-                wallet = {*wid,   *id,      *vendor,
-                          *chain, *address, vendor_id.value_or("")};
+                wallet = {*wid,
+                          *id,
+                          *vendor,
+                          *chain,
+                          *address,
+                          vendor_id.value_or(""),
+                          ParseLimits(w["limits"], Join(wp, "limits"))};
                 if (!policy->wallets.emplace(*wid, wallet).second) {
                   Error(Join(wp, "id"),
                         absl::StrCat("duplicate wallet ", Quote(*wid)));
@@ -1208,6 +1362,8 @@ class BundleParser {
   }
 
   std::vector<std::string> errors_;
+  // "<chain>:<contract or native>" → the path of the asset declaring it.
+  absl::flat_hash_map<std::string, std::string> asset_at_;
   // RetiredAddressScope(chain, address) → wallet id.
   absl::flat_hash_map<std::string, std::string> wallet_by_address_;
   // (path, agent id) of every "agent/<id>" approver, checked at the end.
@@ -1222,9 +1378,10 @@ std::string DescribeLimit(const Limit& l) {
 }
 
 void FlattenLimits(const std::string& prefix, const std::vector<Limit>& limits,
-                   std::map<std::string, std::string>* out) {
+                   std::map<std::string, std::string>* out,
+                   const std::string& key = "limits") {
   for (const Limit& l : limits) {
-    (*out)[absl::StrCat(prefix, ".limits.", l.name)] = DescribeLimit(l);
+    (*out)[absl::StrCat(prefix, ".", key, ".", l.name)] = DescribeLimit(l);
   }
 }
 
@@ -1276,13 +1433,22 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
       p.org.expired_holds == ExpiredHolds::kCount ? "count" : "release";
   out["org.hold_ttl"] = absl::FormatDuration(p.org.hold_ttl);
   FlattenLimits("org", p.org.limits, &out);
+  for (const auto& [chain, limits] : p.org.chain_limits) {
+    FlattenLimits("org", limits, &out, absl::StrCat("chain_limits.", chain));
+  }
+  for (const auto& [asset, limits] : p.org.asset_limits) {
+    FlattenLimits("org", limits, &out, absl::StrCat("asset_limits.", asset));
+  }
+  FlattenLimits("org", p.org.destination_limits, &out, "destination_limits");
   for (const std::string& d : p.org.destinations_deny) {
     out[absl::StrCat("org.destinations_deny.", d)] = "denied";
   }
   if (p.org.default_deny) out["org.default"] = "deny";
   FlattenSchedule("org", p.org.schedule, &out);
   for (const auto& [id, dept] : p.departments) {
-    out[absl::StrCat("departments.", id)] = "department";
+    out[absl::StrCat("departments.", id)] =
+        dept.parent.empty() ? "department"
+                            : absl::StrCat("department of ", dept.parent);
     FlattenLimits(absl::StrCat("departments.", id), dept.limits, &out);
     FlattenApprovals(absl::StrCat("departments.", id), dept.approvals, &out);
     FlattenSchedule(absl::StrCat("departments.", id), dept.schedule, &out);
@@ -1291,6 +1457,7 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
     const std::string a = absl::StrCat("agents.", id);
     out[a + ".department"] = agent.department;
     FlattenLimits(a, agent.limits, &out);
+    FlattenLimits(a, agent.destination_limits, &out, "destination_limits");
     FlattenApprovals(a, agent.approvals, &out);
     const AgentRules& r = agent.rules;
     if (r.per_tx_max_usd) {
@@ -1330,6 +1497,7 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
     out[absl::StrCat("wallets.", id)] = absl::StrCat(
         "agent ", w.agent_id, ", ", w.vendor, " on ", w.chain, ", ", w.address,
         w.vendor_id.empty() ? "" : absl::StrCat(" (", w.vendor_id, ")"));
+    FlattenLimits(absl::StrCat("wallets.", id), w.limits, &out);
   }
   for (const auto& [symbol, asset] : p.assets) {
     out[absl::StrCat("assets.", symbol)] = absl::StrCat(

@@ -579,6 +579,10 @@ TEST(BundleTest, ContractsAndApprovedSpenders) {
     std::string yaml = kMinimal;
     yaml.replace(yaml.find("    department: eng"), 19,
                  absl::StrCat("    department: eng\n    rules:\n", rules));
+    // USDC is a token on base here.
+    yaml.replace(yaml.find("price_usd: \"1\"}"), 16,
+                 "price_usd: \"1\", chains: {base: "
+                 "\"0x1111111111111111111111111111111111111111\"}}");
     return yaml;
   };
   const std::string good = with_rules(R"y(
@@ -695,10 +699,172 @@ TEST(BundleTest, ContractsAndApprovedSpenders) {
        "approved_spenders[1]: duplicate spender"},
       {"      on_violation: {contracts: approve}",
        "on_violation.contracts: the rule contracts is not set"},
+      // What Warden reads itself is not a contract rule's.
+      {"      contracts: [{chain: base, address: "
+       "\"0x1111111111111111111111111111111111111111\", methods: "
+       "[\"transfer(address,uint256)\"]}]",
+       "methods[0]: transfer(address,uint256) on USDC's contract is a spend "
+       "of it: its budgets govern it, not contracts"},
+      {"      contracts: [{chain: base, address: "
+       "\"0x000000000022D473030F116dDEE9F6B43aC78BA3\", methods: "
+       "[\"approve(address,address,uint160,uint48)\"]}]",
+       "on Permit2 is an approval"},
+      // Conditions that would read as none, or as either, or never hold.
+      {"      contracts: [{chain: base, address: "
+       "\"0x2222222222222222222222222222222222222222\", methods: "
+       "[{signature: \"f(address a)\", where: {a: {one_of: []}}}]}]",
+       "where.a.one_of: must be a non-empty list"},
+      {"      contracts: [{chain: base, address: "
+       "\"0x2222222222222222222222222222222222222222\", methods: "
+       "[{signature: \"f(address a)\", where: {a: {one_of: ~}}}]}]",
+       "where.a.one_of: must be a non-empty list"},
+      {"      contracts: [{chain: base, address: "
+       "\"0x2222222222222222222222222222222222222222\", methods: "
+       "[{signature: \"f(address a)\", where: {}}]}]",
+       "where: must be a non-empty mapping"},
+      {"      contracts: [{chain: base, address: "
+       "\"0x2222222222222222222222222222222222222222\", methods: "
+       "[{signature: \"f(address a)\", where: {a: {eq: "
+       "\"0x2222222222222222222222222222222222222222\", one_of: "
+       "[\"0x3333333333333333333333333333333333333333\"]}}}]}]",
+       "where.a: give eq or one_of, not both"},
+      {"      contracts: [{chain: base, address: "
+       "\"0x2222222222222222222222222222222222222222\", methods: "
+       "[{signature: \"f(uint256 a, uint256 a)\"}]}]",
+       "duplicate name \"a\""},
+      {"      contracts: [{chain: base, address: "
+       "\"0x2222222222222222222222222222222222222222\", methods: "
+       "[{signature: \"f(uint256 n)\", where: {n: {min: \"5\", max: "
+       "\"4\"}}}]}]",
+       "where.n: min is above max"},
+      {"      contracts: [{chain: base, address: "
+       "\"0x2222222222222222222222222222222222222222\", methods: "
+       "[{signature: \"f(uint8 n)\", where: {n: {max: \"256\"}}}]}]",
+       "where.n: a bound above uint8's largest value, 255"},
+      {"      contracts: [{chain: base, address: "
+       "\"0x2222222222222222222222222222222222222222\", methods: "
+       "[{signature: \"f(address a)\", where: {a: {one_of: "
+       "[\"0x3333333333333333333333333333333333333333\", "
+       "\"0x3333333333333333333333333333333333333333\"]}}}]}]",
+       "duplicate"},
   };
   for (const auto& [rules, error] : bad) {
     EXPECT_THAT(ErrorOf(with_rules(rules)), HasSubstr(error)) << rules;
   }
+}
+
+// One contract, one asset: two symbols for one token (in any case), a
+// token at Permit2's address, and an approved spender of a coin with no
+// contract are refused.
+TEST(BundleTest, AssetsAndTheirContracts) {
+  std::string yaml = kMinimal;
+  yaml += R"(  - {symbol: AAA, decimals: 30, price_usd: "0.000001",
+     chains: {base: "0x1111111111111111111111111111111111111111"}}
+  - {symbol: BBB, decimals: 6, price_usd: "1",
+     chains: {base: "0x1111111111111111111111111111111111111111"}}
+  - {symbol: CCC, decimals: 6, price_usd: "1",
+     chains: {base: "0x000000000022D473030F116dDEE9F6B43aC78BA3"}}
+  - {symbol: ETH, decimals: 18, price_usd: "1", chains: {base: native}}
+  - {symbol: WETH, decimals: 18, price_usd: "1", chains: {base: native}}
+)";
+  const std::string error = ErrorOf(yaml);
+  EXPECT_THAT(error, HasSubstr("assets[2].chains.base: this contract on base "
+                               "is already declared by assets[1].chains"));
+  EXPECT_THAT(error, HasSubstr("assets[3].chains.base: is Permit2's contract"));
+  EXPECT_THAT(error, HasSubstr("assets[5].chains.base: the native coin of "
+                               "base is already declared by assets[4].chains"));
+  std::string spender = kMinimal;
+  spender.replace(
+      spender.find("    department: eng"), 19,
+      "    department: eng\n    rules: {approved_spenders: [{spender: "
+      "\"0x3333333333333333333333333333333333333333\", asset: USDC, max: "
+      "\"1\"}]}");
+  EXPECT_THAT(ErrorOf(spender),
+              HasSubstr("approved_spenders[0].asset: \"USDC\" has no token "
+                        "contract"));
+}
+
+// Nested departments and the scope limits: parents must exist, not loop and
+// not nest past the bound; chain and asset limits name a chain id and a
+// declared asset; wallets and agents take limits of their own; all of it
+// diffs by path.
+TEST(BundleTest, NestedDepartmentsAndScopeLimits) {
+  const std::string good = R"(
+org:
+  id: acme
+  chain_limits: {base: [{usd: "100", window: "rolling:24h"}]}
+  asset_limits: {USDC: [{name: usdc_day, usd: "50", window: "calendar:day"}]}
+  destination_limits: [{name: per_address, count: 3, window: "rolling:24h"}]
+departments:
+  - {id: division}
+  - {id: team, parent: division}
+agents:
+  - id: a
+    department: team
+    destination_limits: [{name: to_one, usd: "10", window: "rolling:1h"}]
+    wallets:
+      - {id: w1, vendor: local, chain: base, address: "0xAbC",
+         limits: [{name: w1_day, usd: "5", window: "rolling:24h"}]}
+assets:
+  - {symbol: USDC, decimals: 6, price_usd: "1"}
+)";
+  absl::StatusOr<Policy> p = ParseBundle(good);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->departments.at("team").parent, "division");
+  std::vector<std::string> chain;
+  for (const Department* d : DepartmentChain(*p, "team"))
+    chain.push_back(d->id);
+  EXPECT_THAT(chain, ElementsAre("division", "team"));
+  EXPECT_EQ(p->org.chain_limits.at("base")[0].name, "usd_rolling_24h");
+  EXPECT_EQ(p->org.asset_limits.at("USDC")[0].usd, 50 * kMicrosPerUsd);
+  EXPECT_EQ(p->org.destination_limits[0].count, 3);
+  EXPECT_EQ(p->agents.at("a").destination_limits[0].name, "to_one");
+  EXPECT_EQ(p->wallets.at("w1").limits[0].usd, 5 * kMicrosPerUsd);
+  EXPECT_THAT(DiffPolicies(*ParseBundle(kMinimal), *p),
+              ::testing::IsSupersetOf(
+                  {"+ departments.team: department of division",
+                   "+ org.chain_limits.base.usd_rolling_24h: usd 100.00 per "
+                   "rolling:24h",
+                   "+ org.destination_limits.per_address: count 3 per "
+                   "rolling:24h",
+                   "+ agents.a.destination_limits.to_one: usd 10.00 per "
+                   "rolling:1h",
+                   "+ wallets.w1.limits.w1_day: usd 5.00 per rolling:24h"}));
+
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string yaml = good;
+    yaml.replace(yaml.find(from), from.size(), to);
+    return yaml;
+  };
+  EXPECT_THAT(ErrorOf(with("{id: team, parent: division}",
+                           "{id: team, parent: nowhere}")),
+              HasSubstr("departments.team.parent: unknown department "
+                        "\"nowhere\""));
+  EXPECT_THAT(ErrorOf(with("{id: division}", "{id: division, parent: team}")),
+              HasSubstr("is its own ancestor"));
+  EXPECT_THAT(
+      ErrorOf(with("{id: team, parent: division}", "{id: team, parent: team}")),
+      HasSubstr("departments.team.parent: department \"team\" is its "
+                "own ancestor"));
+  std::string deep = "  - {id: d0}\n";
+  for (int i = 1; i <= kMaxDepartmentDepth; ++i) {
+    absl::StrAppend(&deep, "  - {id: d", i, ", parent: d", i - 1, "}\n");
+  }
+  EXPECT_THAT(ErrorOf(with("  - {id: division}\n", deep)),
+              HasSubstr("nests deeper than 8 levels"));
+  EXPECT_THAT(ErrorOf(with("asset_limits: {USDC:", "asset_limits: {DOGE:")),
+              HasSubstr("org.asset_limits.DOGE: unknown asset \"DOGE\""));
+  EXPECT_THAT(ErrorOf(with("chain_limits: {base: [{usd: \"100\", window: "
+                           "\"rolling:24h\"}]}",
+                           "chain_limits: {base: []}")),
+              HasSubstr("org.chain_limits.base: must be a non-empty list"));
+  EXPECT_THAT(ErrorOf(with("chain_limits: {base: [{usd: \"100\", window: "
+                           "\"rolling:24h\"}]}",
+                           "chain_limits: [base]")),
+              HasSubstr("org.chain_limits: must be a mapping"));
+  EXPECT_THAT(ErrorOf(with("limits: [{name: w1_day, usd: \"5\"",
+                           "limits: [{name: w1_day, usd: \"-5\"")),
+              HasSubstr("agents[0].wallets[0].limits[0].usd"));
 }
 
 TEST(BundleTest, NormalizeDestination) {

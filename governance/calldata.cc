@@ -1,6 +1,7 @@
 #include "governance/calldata.h"
 
 #include <algorithm>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -182,7 +183,14 @@ absl::StatusOr<Method> ParseSignature(absl::string_view text) {
             absl::StrCat("argument ", m.types.size(), " of ", Quote(text),
                          " must be a type and an optional name"));
       }
-      m.params.push_back(words.size() == 2 ? std::string(words[1]) : "");
+      std::string name = words.size() == 2 ? std::string(words[1]) : "";
+      if (!name.empty() &&
+          std::find(m.params.begin(), m.params.end(), name) != m.params.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("argument ", m.types.size(), " of ", Quote(text),
+                         ": duplicate name ", Quote(name)));
+      }
+      m.params.push_back(std::move(name));
       m.types.push_back(*std::move(type));
     }
   }
@@ -297,6 +305,40 @@ absl::StatusOr<Call> Classify(const Policy& policy, const std::string& chain,
   call.unlimited =
       call.kind == Call::Kind::kApproval && call.amount == MaxOfBits(256);
   return call;
+}
+
+std::optional<std::string> GovernedElsewhere(const Policy& policy,
+                                             const std::string& chain,
+                                             const std::string& contract,
+                                             absl::string_view selector) {
+  const TokenSelectors& known = Selectors();
+  const std::string address = absl::AsciiStrToLower(contract);
+  if (address == kPermit2) {
+    if (selector != known.permit2_approve) return std::nullopt;
+    return absl::StrCat(kPermit2Approve,
+                        " on Permit2 is an approval: approved_spenders "
+                        "governs it, not contracts");
+  }
+  const std::tuple<const std::string&, const char*, const char*> read[] = {
+      {known.transfer, kTransfer, "a spend of it: its budgets govern"},
+      {known.transfer_from, kTransferFrom, "a spend of it: its budgets govern"},
+      {known.approve, kApprove, "an approval: approved_spenders governs"},
+      {known.increase, kIncrease, "an approval: approved_spenders governs"},
+      {known.permit, kPermit, "an approval: approved_spenders governs"}};
+  for (const auto& [symbol, asset] : policy.assets) {
+    auto where = asset.chains.find(chain);
+    if (where == asset.chains.end() ||
+        !absl::EqualsIgnoreCase(where->second, address)) {
+      continue;
+    }
+    for (const auto& [sel, method, what] : read) {
+      if (selector == sel) {
+        return absl::StrCat(method, " on ", symbol, "'s contract is ", what,
+                            " it, not contracts");
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> Unmet(const ArgCondition& c,

@@ -106,6 +106,15 @@ absl::StatusOr<Call> Classify(const Policy& policy, const std::string& chain,
                               const std::string& contract,
                               absl::string_view calldata);
 
+// Why a contract rule for `selector` on `contract` could never apply, when
+// Warden reads that call itself (a declared token's transfer,
+// transferFrom, approve, increaseAllowance or permit; Permit2's approve):
+// those are valued by the budgets or checked by approved_spenders.
+std::optional<std::string> GovernedElsewhere(const Policy& policy,
+                                             const std::string& chain,
+                                             const std::string& contract,
+                                             absl::string_view selector);
+
 // Whether the argument of `calldata` that `condition` names meets it; else
 // why not, e.g. "amount 2000000000 breaks amount <= 1000 USDC".
 std::optional<std::string> Unmet(const ArgCondition& condition,

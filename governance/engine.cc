@@ -214,6 +214,10 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   }
   WARDEN_ASSIGN_OR_RETURN(const std::string calldata,
                           abi::ParseHex("calldata", in.calldata));
+  if (calldata.empty() && !in.calldata.empty()) {
+    return FieldError(absl::StatusCode::kInvalidArgument, "calldata",
+                      "0 bytes; a call starts with a 4-byte method selector");
+  }
   std::optional<abi::Call> call;
   if (!calldata.empty()) {
     WARDEN_ASSIGN_OR_RETURN(call,
@@ -264,7 +268,10 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
     a.price_usd = FormatPrice(*asset_it->second.price_usd);
   }
 
-  PathLimits path = CollectLimits(*policy, agent, now);
+  PathLimits path =
+      CollectLimits(*policy, agent, wallet, a.asset, a.destination, now);
+  // Records of the plain org-department-agent-wallet path carry no list.
+  if (path.scopes != ScopePath(a)) a.scope_path = path.scopes;
   ReserveRequest request;
   request.zone = org.timezone;
   a.violations =

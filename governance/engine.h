@@ -216,6 +216,9 @@ class Engine {
                                                   const std::string& agent_id,
                                                   const std::string& reason,
                                                   const std::string& actor);
+  // The org's frozen scopes (its denylist included), oldest first.
+  absl::StatusOr<std::vector<FrozenScope>> ListFrozen(
+      const std::string& org_id);
   // Sets the budget store's frozen flags from the FreezeStore, for every
   // org (at start, and after the budget store lost its state).
   absl::Status SyncFrozen();

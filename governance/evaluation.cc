@@ -14,19 +14,34 @@
 namespace warden::eval {
 namespace {
 
-// The scopes of the agent's path that set tiers, department first, with
-// their index in ScopePath.
+// The scopes of the agent's path that set tiers, departments first (the
+// top one first), with their index in ScopePath (org, departments, agent,
+// wallet, ...).
 std::vector<std::tuple<int, std::string, const ApprovalTiers*>> TierScopes(
     const Policy& policy, const Agent& agent) {
   std::vector<std::tuple<int, std::string, const ApprovalTiers*>> out;
-  const Department& dept = policy.departments.at(agent.department);
-  if (dept.approvals) {
-    out.emplace_back(1, absl::StrCat("department/", dept.id), &*dept.approvals);
+  int index = 1;
+  for (const Department* dept : DepartmentChain(policy, agent.department)) {
+    if (dept->approvals) {
+      out.emplace_back(index, absl::StrCat("department/", dept->id),
+                       &*dept->approvals);
+    }
+    ++index;
   }
   if (agent.approvals) {
-    out.emplace_back(2, absl::StrCat("agent/", agent.id), &*agent.approvals);
+    out.emplace_back(index, absl::StrCat("agent/", agent.id),
+                     &*agent.approvals);
   }
   return out;
+}
+
+// Whether department `dept` is `ancestor` or below it.
+bool InDepartment(const Policy& p, const std::string& dept,
+                  const std::string& ancestor) {
+  for (const Department* d : DepartmentChain(p, dept)) {
+    if (d->id == ancestor) return true;
+  }
+  return false;
 }
 
 constexpr Tier kTiersStrictestFirst[] = {Tier::kApproval, Tier::kDelay,
@@ -196,19 +211,17 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
         a, "NO_LIMIT", "default",
         absl::StrCat(who, " has no USD limit of its own", by_default())));
   }
-  // The org's, the department's and the agent's schedules must all allow
-  // the time of the decision.
-  const Department& dept = policy.departments.at(agent.department);
-  const std::pair<const char*, const std::string*> owners[] = {
-      {"org/", &policy.org.id},
-      {"department/", &dept.id},
-      {"agent/", &agent.id}};
-  const std::optional<Schedule>* schedules[] = {
-      &policy.org.schedule, &dept.schedule, &rules.schedule};
-  for (int i = 0; i < 3; ++i) {
-    const std::optional<Schedule>& schedule = *schedules[i];
+  // The org's, every department's above the agent and the agent's
+  // schedules must all allow the time of the decision.
+  std::vector<std::pair<std::string, const std::optional<Schedule>*>> owners = {
+      {absl::StrCat("org/", policy.org.id), &policy.org.schedule}};
+  for (const Department* dept : DepartmentChain(policy, agent.department)) {
+    owners.emplace_back(absl::StrCat("department/", dept->id), &dept->schedule);
+  }
+  owners.emplace_back(absl::StrCat("agent/", agent.id), &rules.schedule);
+  for (const auto& [scope, owned] : owners) {
+    const std::optional<Schedule>& schedule = *owned;
     if (!schedule || schedule->Allows(now, policy.org.timezone)) continue;
-    const std::string scope = absl::StrCat(owners[i].first, *owners[i].second);
     Violation v = RuleViolation(
         a, "OUTSIDE_SCHEDULE", "schedule",
         absl::StrCat(WallClock(now, policy.org.timezone), " is outside ",
@@ -253,6 +266,16 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
       }
     }
   }
+  // Per-destination limits count only what names its destination.
+  if (a.destination.empty() && (!policy.org.destination_limits.empty() ||
+                                !agent.destination_limits.empty())) {
+    out.push_back(RuleViolation(
+        a, "DESTINATION_REQUIRED", "destination_limits",
+        absl::StrCat(policy.org.destination_limits.empty()
+                         ? who
+                         : absl::StrCat("org ", policy.org.id),
+                     " has per-destination limits: name the destination")));
+  }
   const std::string destination = NormalizeDestination(a.destination);
   // A call's counterparty other than a token's recipient is governed by
   // the rules above, not the destination allowlist.
@@ -282,15 +305,17 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
 }
 
 PathLimits CollectLimits(const Policy& policy, const Agent& agent,
-                         absl::Time now) {
+                         const Wallet& wallet, const std::string& asset,
+                         const std::string& destination, absl::Time now) {
   PathLimits out;
-  const std::vector<Limit>* by_scope[] = {
-      &policy.org.limits, &policy.departments.at(agent.department).limits,
-      &agent.limits};
-  for (int scope = 0; scope < 3; ++scope) {
-    for (const Limit& limit : *by_scope[scope]) {
+  auto add = [&](std::string scope, const std::vector<Limit>& limits,
+                 int child) {
+    const int index = static_cast<int>(out.scopes.size());
+    out.scopes.push_back(std::move(scope));
+    for (const Limit& limit : limits) {
       LimitCheck c;
-      c.scope_index = scope;
+      c.scope_index = index;
+      c.child_index = child;
       c.limit_name = limit.name;
       c.kind = limit.kind;
       c.cap = limit.kind == Limit::Kind::kUsd ? limit.usd : limit.count;
@@ -300,12 +325,46 @@ PathLimits CollectLimits(const Policy& policy, const Agent& agent,
       out.limits.push_back(&limit);
       out.longest = std::max(out.longest, limit.window.MaxLength());
     }
+    return index;
+  };
+  // The chain from the org down: each scope's child is the next.
+  const std::vector<const Department*> depts =
+      DepartmentChain(policy, agent.department);
+  add(absl::StrCat("org/", policy.org.id), policy.org.limits, 1);
+  for (const Department* dept : depts) {
+    add(absl::StrCat("department/", dept->id), dept->limits,
+        static_cast<int>(out.scopes.size()) + 1);
+  }
+  const int agent_index = static_cast<int>(out.scopes.size());
+  add(absl::StrCat("agent/", agent.id), agent.limits, agent_index + 1);
+  add(absl::StrCat("wallet/", wallet.id), wallet.limits, /*child=*/-1);
+  // Scopes across the chain, charged only while a limit counts in them:
+  // the chain, the asset, and the agent's destination. Their usage is not
+  // split by a scope below (an agent's own usage is not its share of a
+  // chain's), so their refusals give no breakdown.
+  if (auto it = policy.org.chain_limits.find(wallet.chain);
+      it != policy.org.chain_limits.end()) {
+    add(absl::StrCat("chain/", wallet.chain), it->second, /*child=*/-1);
+  }
+  if (auto it = policy.org.asset_limits.find(asset);
+      it != policy.org.asset_limits.end()) {
+    add(absl::StrCat("asset/", asset), it->second, /*child=*/-1);
+  }
+  const std::string to = NormalizeDestination(destination);
+  // The destination's scope is on every path that names one: its freeze is
+  // the org's denylist, and its usage what the org sent there.
+  if (!to.empty()) {
+    add(absl::StrCat("destination/", to), policy.org.destination_limits,
+        /*child=*/-1);
+  }
+  if (!to.empty() && !agent.destination_limits.empty()) {
+    add(absl::StrCat("agent/", agent.id, "/destination/", to),
+        agent.destination_limits, /*child=*/-1);
   }
   // A cumulative tier threshold counts over its window too.
-  for (const auto* tiers :
-       {&policy.departments.at(agent.department).approvals, &agent.approvals}) {
-    if (*tiers && (*tiers)->window) {
-      out.longest = std::max(out.longest, (*tiers)->window->MaxLength());
+  for (const auto& [index, scope, tiers] : TierScopes(policy, agent)) {
+    if (tiers->window) {
+      out.longest = std::max(out.longest, tiers->window->MaxLength());
     }
   }
   return out;
@@ -317,18 +376,27 @@ std::vector<Violation> RefusalViolations(const ReserveResult& result,
                                          const Policy& policy) {
   std::vector<Violation> out;
   if (result.outcome == ReserveResult::Outcome::kFrozen) {
-    Violation v = RuleViolation(
-        a, "SCOPE_FROZEN", "frozen",
-        absl::StrCat(ScopeLabel(result.frozen_scope), " is frozen"));
-    v.scope = result.frozen_scope;
+    // A frozen destination is one on the org's denylist.
+    const bool denied = result.frozen_scope.rfind("destination/", 0) == 0;
+    Violation v =
+        denied ? RuleViolation(
+                     a, "DESTINATION_DENIED", "denylist",
+                     absl::StrCat("destination ", Quote(a.destination),
+                                  " is on org ", policy.org.id, "'s denylist"))
+               : RuleViolation(a, "SCOPE_FROZEN", "frozen",
+                               absl::StrCat(ScopeLabel(result.frozen_scope),
+                                            " is frozen"));
+    v.scope =
+        denied ? absl::StrCat("org/", policy.org.id) : result.frozen_scope;
     out.push_back(std::move(v));
   }
-  const std::vector<std::string> scopes = ScopePath(a);
+  const std::vector<std::string>& scopes = path.scopes;
   for (const LimitUsage& usage : result.exceeded) {
     const LimitCheck& check = path.checks[usage.limit_index];
     out.push_back(LimitViolation(
-        scopes[check.scope_index], scopes[check.scope_index + 1], check,
-        path.limits[usage.limit_index]->window, usage,
+        scopes[check.scope_index],
+        check.child_index < 0 ? std::string() : scopes[check.child_index],
+        check, path.limits[usage.limit_index]->window, usage,
         check.kind == Limit::Kind::kUsd ? a.amount_usd : 1, policy));
   }
   return out;
@@ -417,6 +485,7 @@ std::vector<TierCheck> CumulativeTierChecks(const Policy& policy,
       if (!above || t <= current) continue;
       LimitCheck c;
       c.scope_index = index;
+      c.child_index = index + 1;
       c.limit_name = absl::StrCat("cumulative ", TierName(t), "_above_usd");
       c.kind = Limit::Kind::kUsd;
       c.cap = *above;
@@ -502,17 +571,22 @@ absl::StatusOr<std::vector<std::string>> WalletsUnder(
     const bool under =
         (kind == "org" && id == p.org.id) || (kind == "wallet" && wid == id) ||
         (kind == "agent" && w.agent_id == id) ||
-        (kind == "department" && p.agents.at(w.agent_id).department == id);
+        (kind == "department" &&
+         InDepartment(p, p.agents.at(w.agent_id).department, id));
     if (under) wallets.push_back(wid);
   }
-  const bool exists = (kind == "org" && id == p.org.id) ||
+  // A destination (the denylist) covers no wallet; the caller checked the
+  // address.
+  const bool exists = kind == "destination" ||
+                      (kind == "org" && id == p.org.id) ||
                       (kind == "department" && p.departments.contains(id)) ||
                       (kind == "agent" && p.agents.contains(id)) ||
                       (kind == "wallet" && p.wallets.contains(id));
   if (!exists) {
     return absl::NotFoundError(
         absl::StrCat("scope: no ", scope, " in org ", p.org.id,
-                     " (use org/, department/, agent/ or wallet/)"));
+                     " (use org/, department/, agent/, wallet/ or "
+                     "destination/)"));
   }
   return wallets;
 }

@@ -42,15 +42,21 @@ const MethodRule* AllowedMethod(const Agent& agent, const std::string& chain,
 // "spender 0x... may move up to 1000 TOK ($1,000.00)".
 std::string Exposure(const abi::Call& call);
 
-// Every limit on the path, with its window resolved at `now`.
+// The scopes a spend charges, and every limit on them with its window
+// resolved at `now`.
 struct PathLimits {
+  // The org, its departments from the top one down, the agent, the
+  // wallet; then "chain/<chain>", "asset/<symbol>", "destination/<address>"
+  // and "agent/<id>/destination/<address>" while limits count in them.
+  std::vector<std::string> scopes;
   std::vector<LimitCheck> checks;
   std::vector<const Limit*> limits;  // Parallel to `checks`.
   absl::Duration longest;            // The longest window, for retention.
 };
 
 PathLimits CollectLimits(const Policy& policy, const Agent& agent,
-                         absl::Time now);
+                         const Wallet& wallet, const std::string& asset,
+                         const std::string& destination, absl::Time now);
 
 // Why the store refused a hold: a frozen scope, or every limit it would
 // exceed, with the figures the store returned (what went through the

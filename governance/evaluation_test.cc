@@ -284,7 +284,8 @@ TEST_F(EvaluationTest, DefaultDeny) {
 
 TEST_F(EvaluationTest, LimitsAreCollectedFromTheOrgDownWithTheirWindows) {
   const PathLimits path =
-      CollectLimits(policy_, policy_.agents.at("agent_a"), now_);
+      CollectLimits(policy_, policy_.agents.at("agent_a"),
+                    policy_.wallets.at("wallet_1"), "USDC", "", now_);
   ASSERT_THAT(path.checks, SizeIs(4));
   EXPECT_EQ(path.checks[0].limit_name, "monthly");
   EXPECT_EQ(path.checks[0].scope_index, 0);
@@ -425,7 +426,8 @@ TEST_F(EvaluationTest, WalletsUnderEachKindOfScope) {
 TEST_F(EvaluationTest, ARefusalNamesTheFrozenScopeAndEachExceededLimit) {
   const Authorization a = Spend("agent_a", "wallet_1", 700);
   const PathLimits path =
-      CollectLimits(policy_, policy_.agents.at("agent_a"), now_);
+      CollectLimits(policy_, policy_.agents.at("agent_a"),
+                    policy_.wallets.at("wallet_1"), "USDC", "", now_);
   ReserveResult frozen;
   frozen.outcome = ReserveResult::Outcome::kFrozen;
   frozen.frozen_scope = "department/eng";

@@ -26,6 +26,12 @@ std::string WireFigure(Limit::Kind kind, int64_t value) {
                                    : absl::StrCat(value);
 }
 
+// "agent/<id>" (not one of its destinations).
+bool IsAgentScope(const std::string& scope) {
+  return scope.rfind("agent/", 0) == 0 &&
+         scope.find('/', 6) == std::string::npos;
+}
+
 std::string ChildLabel(const std::string& child, const Policy& policy) {
   const size_t slash = child.find('/');
   const std::string id = child.substr(slash + 1);
@@ -50,6 +56,13 @@ std::string SumText(Limit::Kind kind, int64_t used, int64_t requested) {
 }
 
 std::string ScopeLabel(const std::string& scope) {
+  // "agent/<id>/destination/<address>": what the agent sends to one
+  // address.
+  if (const size_t to = scope.find("/destination/");
+      to != std::string::npos && scope.rfind("agent/", 0) == 0) {
+    return absl::StrCat("agent ", scope.substr(6, to - 6), " to ",
+                        scope.substr(to + 13));
+  }
   std::string label = scope;
   const size_t slash = label.find('/');
   if (slash != std::string::npos) label[slash] = ' ';
@@ -80,7 +93,7 @@ Violation LimitViolation(const std::string& scope, const std::string& child,
     parts.push_back(absl::StrCat(ChildLabel(child, policy), " ",
                                  Figure(kind, usage.child_used)));
   }
-  if (usage.used > usage.child_used) {
+  if (!child.empty() && usage.used > usage.child_used) {
     parts.push_back(absl::StrCat("other ", child.substr(0, child.find('/')),
                                  "s ",
                                  Figure(kind, usage.used - usage.child_used)));
@@ -99,8 +112,8 @@ Violation LimitViolation(const std::string& scope, const std::string& child,
       " = ", SumText(kind, usage.used, requested), " exceeds ",
       // The sentence opens with the agent's name; its own limits need only
       // "agent".
-      check.scope_index == 2 ? "agent" : ScopeLabel(scope), " ",
-      check.limit_name, " ", Figure(kind, check.cap));
+      IsAgentScope(scope) ? "agent" : ScopeLabel(scope), " ", check.limit_name,
+      " ", Figure(kind, check.cap));
   return v;
 }
 

@@ -11,7 +11,8 @@
 namespace warden {
 
 // A scope that may not spend: "org/<id>", "department/<id>", "agent/<id>"
-// or "wallet/<id>".
+// or "wallet/<id>"; or an address no agent may pay ("destination/<address>",
+// the org's denylist).
 struct FrozenScope {
   std::string scope;
   absl::Time frozen_at;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -87,6 +88,18 @@ absl::Status Engine::CheckNoRetiredAddress(const Policy& next) {
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<FrozenScope>> Engine::ListFrozen(
+    const std::string& org_id) {
+  WARDEN_ASSIGN_OR_RETURN(std::string org, ResolveOrg(org_id));
+  WARDEN_ASSIGN_OR_RETURN(std::vector<FrozenScope> frozen, freezes_->List(org));
+  std::sort(frozen.begin(), frozen.end(),
+            [](const FrozenScope& a, const FrozenScope& b) {
+              return std::tie(a.frozen_at, a.scope) <
+                     std::tie(b.frozen_at, b.scope);
+            });
+  return frozen;
 }
 
 absl::StatusOr<FreezeOutcome> Engine::FreezeScope(const std::string& org_id,

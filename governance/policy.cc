@@ -1,5 +1,6 @@
 #include "governance/policy.h"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 
@@ -14,6 +15,20 @@ std::string NormalizeDestination(const std::string& destination) {
     return absl::AsciiStrToLower(destination);
   }
   return destination;
+}
+
+std::vector<const Department*> DepartmentChain(const Policy& policy,
+                                               const std::string& department) {
+  std::vector<const Department*> chain;
+  for (std::string id = department;
+       !id.empty() && chain.size() <= kMaxDepartmentDepth;) {
+    auto it = policy.departments.find(id);
+    if (it == policy.departments.end()) break;
+    chain.push_back(&it->second);
+    id = it->second.parent;
+  }
+  std::reverse(chain.begin(), chain.end());
+  return chain;
 }
 
 const ApprovalTiers* EscalationApprovers(const Agent& agent,

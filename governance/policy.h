@@ -54,6 +54,7 @@ struct Wallet {
   // The vendor's own id for the wallet where it is not the address (a Privy
   // wallet id); empty otherwise.
   std::string vendor_id;
+  std::vector<Limit> limits;  // The wallet's own, below its agent's.
 };
 
 // What breaking an agent rule does: deny (the default), or escalate to the
@@ -155,10 +156,18 @@ struct Agent {
   AgentRules rules;
   std::optional<ApprovalTiers> approvals;
   std::vector<std::string> wallet_ids;
+  // Applied to each destination separately: what this agent may send to
+  // any one address.
+  std::vector<Limit> destination_limits;
 };
+
+// The deepest a department may nest below the org (division, department,
+// team, ...).
+inline constexpr int kMaxDepartmentDepth = 8;
 
 struct Department {
   std::string id;
+  std::string parent;  // A department it belongs to; empty: the org.
   std::vector<Limit> limits;
   std::optional<ApprovalTiers> approvals;
   std::optional<Schedule> schedule;  // Unset: any time.
@@ -171,6 +180,12 @@ struct Org {
   ExpiredHolds expired_holds = ExpiredHolds::kCount;
   absl::Duration hold_ttl = absl::Minutes(15);
   std::vector<Limit> limits;
+  // Org-wide limits per chain and per asset (what all agents spend on
+  // base, or in USDC), and per destination (what the org sends to any one
+  // address).
+  std::map<std::string, std::vector<Limit>> chain_limits;
+  std::map<std::string, std::vector<Limit>> asset_limits;
+  std::vector<Limit> destination_limits;
   std::vector<std::string> destinations_deny;
   std::optional<Schedule> schedule;  // Unset: any time.
   // `default: deny`: an agent spends only with a USD limit of its own and
@@ -191,6 +206,12 @@ struct Policy {
   absl::Time applied_at;
   std::string applied_by;
 };
+
+// `department` and the departments it belongs to, the top one first. The
+// bundle guarantees the chain exists, has no cycle and is at most
+// kMaxDepartmentDepth long.
+std::vector<const Department*> DepartmentChain(const Policy& policy,
+                                               const std::string& department);
 
 // The approval tiers whose approvers decide a rule violation escalated to
 // approval: the agent's if they name approvers, else its department's

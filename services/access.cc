@@ -111,6 +111,7 @@ const std::vector<RpcRule>& RpcRules() {
       {"AdminService.DecommissionAgent", {Role::kAdmin}},
       {"AdminService.FreezeScope", {Role::kAdmin}},
       {"AdminService.UnfreezeScope", {Role::kAdmin}},
+      {"AdminService.ListFrozenScopes", {Role::kAdmin, Role::kAuditor}},
       {"AdminService.ListPendingApprovals", {Role::kApprover, Role::kAdmin}},
       {"AdminService.Approve", {Role::kApprover}},
       // An admin cancels a delayed spend with Reject.

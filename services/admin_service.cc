@@ -2,6 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "governance/address.h"
+#include "governance/quote.h"
 #include "governance/status_macros.h"
 #include "services/call.h"
 
@@ -36,6 +38,7 @@ AdminService::AdminService(Engine* engine, Executor* executor, Gatekeeper* gate,
   Serve("DecommissionAgent", &AdminService::DecommissionAgent);
   Serve("FreezeScope", &AdminService::FreezeScope);
   Serve("UnfreezeScope", &AdminService::UnfreezeScope);
+  Serve("ListFrozenScopes", &AdminService::ListFrozenScopes);
   Serve("ListPendingApprovals", &AdminService::ListPendingApprovals);
   Serve("Approve", &AdminService::Approve);
   Serve("Reject", &AdminService::Reject);
@@ -116,6 +119,18 @@ absl::StatusOr<std::string> ScopeOf(const v1::FreezeScopeRequest& r,
       return absl::StrCat("department/", s.department_id());
     case v1::ScopeRef::kWalletId:
       return absl::StrCat("wallet/", s.wallet_id());
+    case v1::ScopeRef::kDestination:
+      // Any chain's address: an EVM one, or a solana one.
+      if (!ValidateAddress("", "ethereum", s.destination()).ok() &&
+          !ValidateAddress("", "solana", s.destination()).ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("scope.destination: ", Quote(s.destination()),
+                         " is not an address (0x and 40 hex digits, EIP-55 "
+                         "checksummed if in mixed case; or base58 of 32 "
+                         "bytes)"));
+      }
+      return absl::StrCat("destination/",
+                          NormalizeDestination(s.destination()));
     case v1::ScopeRef::kOrg: {
       absl::StatusOr<std::string> org = engine.ResolveOrg(org_id);
       if (!org.ok()) return org.status();
@@ -123,8 +138,8 @@ absl::StatusOr<std::string> ScopeOf(const v1::FreezeScopeRequest& r,
     }
     default:
       return absl::InvalidArgumentError(
-          "scope: one of agent_id, department_id, wallet_id or org is "
-          "required");
+          "scope: one of agent_id, department_id, wallet_id, destination or "
+          "org is required");
   }
 }
 
@@ -203,6 +218,28 @@ grpc::ServerUnaryReactor* AdminService::Freeze(
                                                who.name);
       },
       [response](const FreezeOutcome& o) { Fill(o, response); });
+}
+
+grpc::ServerUnaryReactor* AdminService::ListFrozenScopes(
+    grpc::CallbackServerContext* context,
+    const v1::ListFrozenScopesRequest* request,
+    v1::ListFrozenScopesResponse* response) {
+  return RunUnary(
+      executor_, gate_, context, "AdminService.ListFrozenScopes",
+      {request->org_id()},
+      [this, request](const Principal& who) {
+        return engine_->ListFrozen(Gatekeeper::OrgOf(who, {request->org_id()}));
+      },
+      [response](const std::vector<FrozenScope>& frozen) {
+        for (const FrozenScope& f : frozen) {
+          v1::FrozenScope* out = response->add_scopes();
+          out->set_scope(f.scope);
+          *out->mutable_frozen_at() = ToTimestamp(f.frozen_at);
+          out->set_actor(f.actor);
+          out->set_reason(f.reason);
+          out->set_decommissioned(f.decommissioned);
+        }
+      });
 }
 
 grpc::ServerUnaryReactor* AdminService::ListPendingApprovals(

@@ -45,6 +45,10 @@ class AdminService final
       grpc::CallbackServerContext* context,
       const v1::FreezeScopeRequest* request,
       v1::FreezeResponse* response) override;
+  grpc::ServerUnaryReactor* ListFrozenScopes(
+      grpc::CallbackServerContext* context,
+      const v1::ListFrozenScopesRequest* request,
+      v1::ListFrozenScopesResponse* response) override;
   grpc::ServerUnaryReactor* ListPendingApprovals(
       grpc::CallbackServerContext* context,
       const v1::ListPendingApprovalsRequest* request,

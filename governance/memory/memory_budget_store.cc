@@ -59,11 +59,12 @@ void MemoryBudgetStore::RechargeLocked(const Authorization* before,
 
 int64_t MemoryBudgetStore::PendingLocked(const Authorization& spend,
                                          const LimitCheck& check) {
-  // The spend's scope at the limit's level.
-  auto scope_of = [&](const Authorization& a) -> const std::string& {
-    return check.scope_index == 0   ? a.org_id
-           : check.scope_index == 1 ? a.department_id
-                                    : a.agent_id;
+  // The limit's scope, which a spend awaiting approval counts in if its
+  // own path holds it.
+  const std::string scope = ScopePath(spend)[check.scope_index];
+  auto in_scope = [&](const Authorization& a) {
+    const std::vector<std::string> path = ScopePath(a);
+    return std::find(path.begin(), path.end(), scope) != path.end();
   };
   const Limit::Kind kind = check.kind;
   int64_t pending = 0;
@@ -74,8 +75,7 @@ int64_t MemoryBudgetStore::PendingLocked(const Authorization& spend,
     if (it == records_.end()) continue;
     const Authorization& a = it->second.auth;
     if (a.status == AuthorizationStatus::kHeld &&
-        a.decision == Decision::kPendingApproval &&
-        scope_of(a) == scope_of(spend)) {
+        a.decision == Decision::kPendingApproval && in_scope(a)) {
       pending = SaturatingAdd(
           pending, kind == Limit::Kind::kUsd ? a.amount_usd : int64_t{1});
     }
@@ -158,7 +158,9 @@ absl::StatusOr<ReserveResult> MemoryBudgetStore::Reserve(
       // The figures of the reason.
       usage.limit_index = i;
       const usage::Buckets* child =
-          BucketsLocked(a.org_id, path[check.scope_index + 1]);
+          check.child_index < 0
+              ? nullptr
+              : BucketsLocked(a.org_id, path[check.child_index]);
       usage.child_used = child ? child->Sum(spans, check.kind) : 0;
       usage.pending = PendingLocked(a, check);
       result.exceeded.push_back(usage);

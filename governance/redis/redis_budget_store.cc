@@ -135,6 +135,7 @@ absl::StatusOr<RedisBudgetStore::ScriptCall> RedisBudgetStore::ReserveCall(
     call.args.insert(
         call.args.end(),
         {kind, absl::StrCat(c.cap), absl::StrCat(c.scope_index),
+         absl::StrCat(c.child_index),
          // Whole seconds from the start: what the reason counts as pending.
          absl::StrCat(absl::ToUnixSeconds(c.interval.start + absl::Seconds(1) -
                                           absl::Nanoseconds(1))),

@@ -67,16 +67,17 @@ end
 
 // KEYS: 1 record hash, 2 idempotency key, 3 expiry zset, 4 awaiting zset,
 //       5 the org's ready mark, then nf frozen flags, then ns usage hashes
-//       (org, department, agent, wallet: 4 when it charges, else 0).
+//       (one per scope of the path when it charges, else 0).
 // ARGV: 1 mode (hold|record|restore), 2 id, 3 record JSON, 4 status,
 //       5 amount USD micros, 6 hold expiry ms, 7 retain-until unix s,
 //       8 on_expiry, 9 the record's creation in unix ms when it has an
 //       idempotency key, else 0, 10 nf, 11 ns, 12 nl, 13 decision,
 //       14 the charge time in unix s, 15 the scope path joined by '|',
 //       then per level: the charge time's bucket and its two field names,
-//       then per limit: kind (u|c), cap, scope index (0 org, 1 department,
-//       2 agent), interval start in unix s, number of fields, and the
-//       fields (the buckets of usage_buckets.h's SpansOf);
+//       then per limit: kind (u|c), cap, scope index into the path (0 the
+//       org), the index of the scope whose part a refusal reports (-1:
+//       none), interval start in unix s, number of fields, and the fields
+//       (the buckets of usage_buckets.h's SpansOf);
 //       last, a deadline on Redis's clock in unix microseconds, or 0.
 // Returns {"ok"}, {"notready"}, {"late"}, {"dup", first_id}, {"frozen",
 // index of frozen flag}, {"overflow", usage hash index} or {"over",
@@ -138,12 +139,13 @@ if mode == 'hold' or mode == 'restore' then
   local a = 16 + 3 * #LEVELS
   for j = 0, nl - 1 do
     local kind, cap, s = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-    local from, nfields = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+    local child = tonumber(ARGV[a + 3])
+    local from, nfields = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
     local w = want[s]
     local first = #w + 1
-    for i = a + 5, a + 4 + nfields do w[#w + 1] = ARGV[i] end
-    a = a + 5 + nfields
-    limits[j + 1] = {kind, cap, s, from, first, #w}
+    for i = a + 6, a + 5 + nfields do w[#w + 1] = ARGV[i] end
+    a = a + 6 + nfields
+    limits[j + 1] = {kind, cap, s, from, first, #w, child}
   end
   local got = {}
   for s = 0, ns - 1 do
@@ -177,8 +179,11 @@ if mode == 'hold' or mode == 'restore' then
     local out = {}
     for _, e in ipairs(over) do
       local lim = e[3]
-      local child = sum(KEYS[usage_at + lim[3] + 1],
-                        {unpack(want[lim[3]], lim[5], lim[6])})
+      local child = 0
+      if lim[7] >= 0 then
+        child = sum(KEYS[usage_at + lim[7]],
+                    {unpack(want[lim[3]], lim[5], lim[6])})
+      end
       local scope, pending = '|' .. path[lim[3] + 1] .. '|', 0
       for _, r in ipairs(awaiting) do
         if r[2] >= lim[4] and string.find(r[3], scope, 1, true) then

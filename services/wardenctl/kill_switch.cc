@@ -1,4 +1,5 @@
-// wardenctl freeze | unfreeze | decommission: the kill switch.
+// wardenctl freeze | unfreeze | frozen | decommission | denylist: the kill
+// switch, and the org's denylist (frozen destinations).
 #include <iostream>
 #include <memory>
 #include <string>
@@ -43,7 +44,7 @@ void PrintFreeze(const v1::FreezeResponse& response, bool unfreeze, bool json) {
 // ScopeRef is a oneof: the options fill these, and the request is built
 // after parsing.
 struct ScopeFlags {
-  std::string agent, department, wallet, reason;
+  std::string agent, department, wallet, destination, reason;
   bool org = false;
 };
 
@@ -56,6 +57,7 @@ int FreezeOrUnfreeze(const Globals& g, const ScopeFlags& f, bool freeze) {
   if (!f.agent.empty()) scope->set_agent_id(f.agent);
   if (!f.department.empty()) scope->set_department_id(f.department);
   if (!f.wallet.empty()) scope->set_wallet_id(f.wallet);
+  if (!f.destination.empty()) scope->set_destination(f.destination);
   return Unary(g,
                freeze ? &v1::AdminService::Stub::FreezeScope
                       : &v1::AdminService::Stub::UnfreezeScope,
@@ -72,6 +74,39 @@ int Decommission(const Globals& g, v1::DecommissionAgentRequest request) {
                  PrintFreeze(response, false, g.json);
                  return 0;
                });
+}
+
+// The frozen scopes, or only the denylist (the destinations, shown as
+// addresses).
+int ListFrozen(const Globals& g, bool denylist) {
+  v1::ListFrozenScopesRequest request;
+  request.set_org_id(g.org);
+  return Unary(
+      g, &v1::AdminService::Stub::ListFrozenScopes, request,
+      [&g, denylist](const v1::ListFrozenScopesResponse& response) {
+        constexpr char kPrefix[] = "destination/";
+        Json out = Json::array();
+        for (const v1::FrozenScope& f : response.scopes()) {
+          const bool destination = f.scope().rfind(kPrefix, 0) == 0;
+          if (denylist && !destination) continue;
+          const std::string what =
+              denylist ? f.scope().substr(sizeof(kPrefix) - 1) : f.scope();
+          if (g.json) {
+            out.push_back({{denylist ? "address" : "scope", what},
+                           {"frozen_at", TimeText(f.frozen_at())},
+                           {"actor", f.actor()},
+                           {"reason", f.reason()},
+                           {"decommissioned", f.decommissioned()}});
+          } else {
+            std::cout << what << "  " << TimeText(f.frozen_at()) << "  "
+                      << f.actor() << "  " << f.reason()
+                      << (f.decommissioned() ? "  (decommissioned)" : "")
+                      << "\n";
+          }
+        }
+        if (g.json) std::cout << out.dump() << "\n";
+        return 0;
+      });
 }
 
 }  // namespace
@@ -110,6 +145,38 @@ void AddKillSwitchCommands(CLI::App& app, const Globals& g,
                  "--reason \"reviewed\"",
         [&g, flags, freeze] { return FreezeOrUnfreeze(g, *flags, freeze); });
   }
+
+  CLI::App* frozen = app.add_subcommand(
+      "frozen", "List the frozen scopes, the denylist included");
+  commands.Add(frozen, "wardenctl frozen --json",
+               [&g] { return ListFrozen(g, /*denylist=*/false); });
+
+  // The denylist is the frozen destinations: one mechanism, so an entry
+  // binds every replica at once (the reserve step checks it) and is
+  // audited like any freeze.
+  CLI::App* denylist = app.add_subcommand(
+      "denylist", "The org's denylist: addresses no agent may pay");
+  denylist->require_subcommand(1);
+  for (const bool add : {true, false}) {
+    auto flags = std::make_shared<ScopeFlags>();
+    CLI::App* cmd =
+        add ? denylist->add_subcommand(
+                  "add",
+                  "Deny an address now, on every replica; its live "
+                  "holds are voided")
+            : denylist->add_subcommand("remove", "Take an address off");
+    cmd->add_option("address", flags->destination)->required();
+    cmd->add_option("--reason", flags->reason)->required();
+    commands.Add(cmd,
+                 add ? "wardenctl denylist add 0x000000000000000000000000000000"
+                       "000000dEaD --reason \"phishing report\""
+                     : "wardenctl denylist remove 0x0000000000000000000000000"
+                       "00000000000dEaD --reason \"cleared\"",
+                 [&g, flags, add] { return FreezeOrUnfreeze(g, *flags, add); });
+  }
+  CLI::App* list = denylist->add_subcommand("list", "The denied addresses");
+  commands.Add(list, "wardenctl denylist list --json",
+               [&g] { return ListFrozen(g, /*denylist=*/true); });
 }
 
 }  // namespace warden::wardenctl

@@ -178,12 +178,14 @@ void AddSpendCommands(CLI::App& app, const Globals& g, Commands& commands) {
       ->required();
   authorize->add_option("--asset", *authorize_request->mutable_asset())
       ->required();
-  authorize
-      ->add_option("--amount", *authorize_request->mutable_amount(),
-                   "Base units (e.g. 1000000 for 1 USDC)")
-      ->required();
+  authorize->add_option(
+      "--amount", *authorize_request->mutable_amount(),
+      "Base units (e.g. 1000000 for 1 USDC); with --calldata, may be left "
+      "out (a token transfer's is in the calldata; other calls send 0)");
   authorize->add_option("--to", *authorize_request->mutable_destination(),
-                        "Destination address");
+                        "Destination address (with --calldata: the contract)");
+  authorize->add_option("--calldata", *authorize_request->mutable_calldata(),
+                        "A contract call's calldata (0x-hex)");
   authorize->add_option("--idempotency-key",
                         *authorize_request->mutable_idempotency_key());
   authorize->add_option("--memo", *authorize_request->mutable_memo());
@@ -206,20 +208,19 @@ void AddSpendCommands(CLI::App& app, const Globals& g, Commands& commands) {
       ->required();
   submit->add_option("--asset", *submit_flags->request.mutable_asset())
       ->required();
-  submit
-      ->add_option("--amount", *submit_flags->request.mutable_amount(),
-                   "Base units (e.g. 1000000 for 1 USDC)")
-      ->required();
+  submit->add_option(
+      "--amount", *submit_flags->request.mutable_amount(),
+      "Base units (e.g. 1000000 for 1 USDC); with --data, may be left out");
   submit
       ->add_option("--to", *submit_flags->request.mutable_destination(),
-                   "Recipient address")
+                   "Recipient address (with --data: the contract)")
       ->required();
   submit->add_option("--idempotency-key",
                      *submit_flags->request.mutable_idempotency_key(),
                      "Retrying with the same key never sends twice");
   submit->add_option("--memo", *submit_flags->request.mutable_memo());
   submit->add_option("--data", *submit_flags->request.mutable_data(),
-                     "Calldata (0x-hex) for a native-coin transfer");
+                     "A contract call's calldata (0x-hex), sent to --to");
   submit->add_flag("--wait", submit_flags->wait,
                    "Wait until the operation is CONFIRMED or FAILED");
   submit

@@ -601,6 +601,11 @@ TEST_P(ApprovalTest, ContractCallsThroughTheEngine) {
   bad = call(kToken, "0xa9059c");
   EXPECT_THAT(std::string(bad.status().message()),
               ::testing::StartsWith("calldata: 3 bytes"));
+  // "0x" is calldata of no bytes, not a plain transfer of nothing.
+  bad = call(kAlice, "0x");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()),
+              ::testing::StartsWith("calldata: 0 bytes"));
   // A retry with the same key and other calldata is refused.
   ASSERT_TRUE(call(kToken, transfer20, "USDC", "", "k1").ok());
   bad =
@@ -670,6 +675,184 @@ TEST_P(ApprovalTest, ContractCallsThroughTheEngine) {
   bad = call(kVault, "0xdeadbeef", "USDC", "1");
   EXPECT_THAT(std::string(bad.status().message()),
               ::testing::StartsWith("asset: "));
+}
+
+// Every scope through the engine: a nested department's budget binds the
+// agents of its sub-departments, and its freeze stops them; a wallet's own
+// limit, the org's per-chain, per-asset and per-destination limits and the
+// agent's per-destination count all bind in the same reserve; the record
+// keeps the scopes it charged, and voiding it gives back every one.
+TEST_P(ApprovalTest, EveryScopeThroughTheEngine) {
+  constexpr const char* kScopes = R"(
+org:
+  id: acme
+  chain_limits: {ethereum: [{name: eth_daily, usd: "100", window: "rolling:24h"}]}
+  asset_limits: {DAI: [{name: dai_daily, usd: "70", window: "rolling:24h"}]}
+  destination_limits: [{name: per_address, usd: "50", window: "rolling:24h"}]
+departments:
+  - {id: division, limits: [{name: division_daily, usd: "200", window: "rolling:24h"}]}
+  - {id: team, parent: division}
+  - {id: squad, parent: team}
+agents:
+  - id: agent_a
+    department: squad
+    destination_limits: [{name: to_one, count: 2, window: "rolling:24h"}]
+    wallets:
+      - {id: wallet_1, vendor: local, chain: base, address: "0x01",
+         limits: [{name: w1_daily, usd: "30", window: "rolling:24h"}]}
+      - {id: wallet_2, vendor: local, chain: ethereum, address: "0x02"}
+  - id: agent_b
+    department: team
+    wallets: [{id: wallet_b, vendor: local, chain: base, address: "0x0b"}]
+assets:
+  - {symbol: USDC, decimals: 6, price_usd: "1"}
+  - {symbol: DAI, decimals: 6, price_usd: "1"}
+)";
+  absl::StatusOr<ApplyResult> applied =
+      engine_->ApplyBundle(kScopes, false, "test");
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  auto to = [](int n) { return absl::StrFormat("0x%040x", n); };
+  auto spend = [&](const std::string& agent, const std::string& wallet,
+                   int64_t dollars, int dest,
+                   const std::string& asset = "USDC") {
+    AuthorizeInput in;
+    in.agent_id = agent;
+    in.wallet_id = wallet;
+    in.asset = asset;
+    in.amount = std::to_string(dollars * 1'000'000);
+    in.destination = to(dest);
+    in.actor = "agent/" + agent;
+    absl::StatusOr<AuthorizeOutput> out = engine_->Authorize(in);
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? out->authorization : Authorization{};
+  };
+  // The one violation of a denial, as "scope limit".
+  auto refused_by = [](const Authorization& a) {
+    EXPECT_EQ(a.decision, Decision::kDeny) << a.reason;
+    return a.violations.size() == 1
+               ? absl::StrCat(a.violations[0].scope, " ", a.violations[0].limit)
+               : a.reason;
+  };
+
+  const Authorization first = spend("agent_a", "wallet_1", 20, 1);
+  ASSERT_EQ(first.decision, Decision::kAllow) << first.reason;
+  EXPECT_THAT(first.scope_path,
+              ::testing::ElementsAre(
+                  "org/acme", "department/division", "department/team",
+                  "department/squad", "agent/agent_a", "wallet/wallet_1",
+                  absl::StrCat("destination/", to(1)),
+                  absl::StrCat("agent/agent_a/destination/", to(1))));
+  // The wallet's own $30.
+  const Authorization over_wallet = spend("agent_a", "wallet_1", 20, 2);
+  EXPECT_EQ(refused_by(over_wallet), "wallet/wallet_1 w1_daily");
+  EXPECT_THAT(over_wallet.reason,
+              ::testing::HasSubstr("exceeds wallet wallet_1 w1_daily $30.00"));
+  // $50 to any one address, across wallets.
+  const Authorization over_address = spend("agent_a", "wallet_2", 40, 1);
+  EXPECT_EQ(refused_by(over_address),
+            absl::StrCat("destination/", to(1), " per_address"));
+  EXPECT_THAT(over_address.reason,
+              ::testing::HasSubstr(
+                  absl::StrCat("$20.00 + $40.00 = $60.00 exceeds destination ",
+                               to(1), " per_address")));
+  // Two payments to one address a day, for agent_a.
+  EXPECT_EQ(spend("agent_a", "wallet_2", 1, 3).decision, Decision::kAllow);
+  EXPECT_EQ(spend("agent_a", "wallet_2", 1, 3).decision, Decision::kAllow);
+  const Authorization third = spend("agent_a", "wallet_2", 1, 3);
+  EXPECT_EQ(refused_by(third),
+            absl::StrCat("agent/agent_a/destination/", to(3), " to_one"));
+  EXPECT_THAT(third.reason,
+              ::testing::HasSubstr(absl::StrCat("exceeds agent agent_a to ",
+                                                to(3), " to_one 2")));
+  // $100 a day on ethereum, whoever spends it: 2 + 45 + 45 = 92, then 9
+  // more passes.
+  EXPECT_EQ(spend("agent_a", "wallet_2", 45, 4).decision, Decision::kAllow);
+  EXPECT_EQ(spend("agent_a", "wallet_2", 45, 5).decision, Decision::kAllow);
+  EXPECT_EQ(refused_by(spend("agent_a", "wallet_2", 9, 6)),
+            "chain/ethereum eth_daily");
+  // $70 of DAI a day.
+  EXPECT_EQ(spend("agent_b", "wallet_b", 40, 7, "DAI").decision,
+            Decision::kAllow);
+  EXPECT_EQ(refused_by(spend("agent_b", "wallet_b", 40, 8, "DAI")),
+            "asset/DAI dai_daily");
+  // The division's $200 binds agent_b (team) and agent_a (squad, below
+  // team): 20 + 92 + 40 = 152 spent; 48 more fits, then nothing.
+  EXPECT_EQ(spend("agent_b", "wallet_b", 48, 9).decision, Decision::kAllow);
+  const Authorization over_division = spend("agent_a", "wallet_1", 1, 10);
+  EXPECT_EQ(refused_by(over_division), "department/division division_daily");
+  EXPECT_THAT(over_division.reason,
+              ::testing::HasSubstr("(team $200.00) + $1.00 = $201.00 exceeds "
+                                   "department division"));
+  // Voiding the first spend gives its $20 back to every scope it charged.
+  ASSERT_TRUE(engine_->Void("acme", first.id, "agent/agent_a").ok());
+  EXPECT_EQ(spend("agent_a", "wallet_1", 20, 1).decision, Decision::kAllow);
+  // Per-destination limits need the destination named.
+  AuthorizeInput nameless;
+  nameless.agent_id = "agent_a";
+  nameless.wallet_id = "wallet_1";
+  nameless.asset = "USDC";
+  nameless.amount = "1000000";
+  absl::StatusOr<AuthorizeOutput> out = engine_->Authorize(nameless);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->authorization.violations.size(), 1);
+  EXPECT_EQ(out->authorization.violations[0].code, "DESTINATION_REQUIRED");
+  // Freezing the division stops the agents of its sub-departments.
+  ASSERT_TRUE(
+      engine_->FreezeScope("acme", "department/division", "audit", "admin")
+          .ok());
+  const Authorization frozen = spend("agent_a", "wallet_1", 1, 11);
+  ASSERT_EQ(frozen.violations.size(), 1);
+  EXPECT_EQ(frozen.violations[0].code, "SCOPE_FROZEN");
+  EXPECT_EQ(frozen.violations[0].scope, "department/division");
+}
+
+// The denylist is frozen destinations: an address on it is refused in the
+// reserve step (DESTINATION_DENIED, whatever its case), its live holds are
+// voided, and taking it off allows it again.
+TEST_P(ApprovalTest, DenylistThroughTheEngine) {
+  const std::string bad = "0x00000000000000000000000000000000000000Bd";
+  auto pay = [&](const std::string& to) {
+    AuthorizeInput in;
+    in.agent_id = "agent_a";
+    in.wallet_id = "wallet_1";
+    in.asset = "USDC";
+    in.amount = "1000000";
+    in.destination = to;
+    in.actor = "agent/agent_a";
+    absl::StatusOr<AuthorizeOutput> out = engine_->Authorize(in);
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? out->authorization : Authorization{};
+  };
+  const Authorization held = pay(bad);
+  ASSERT_EQ(held.decision, Decision::kAllow) << held.reason;
+  absl::StatusOr<FreezeOutcome> added = engine_->FreezeScope(
+      "acme", "destination/0x00000000000000000000000000000000000000bd",
+      "phishing report", "user/admin");
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ(added->holds_voided, 1);
+  EXPECT_EQ(Get(held.id).status, AuthorizationStatus::kVoided);
+  for (const std::string& to :
+       {bad, std::string("0x00000000000000000000000000000000000000BD")}) {
+    const Authorization denied = pay(to);
+    ASSERT_EQ(denied.violations.size(), 1) << denied.reason;
+    EXPECT_EQ(denied.violations[0].code, "DESTINATION_DENIED");
+    EXPECT_EQ(denied.violations[0].scope, "org/acme");
+    EXPECT_THAT(denied.reason,
+                ::testing::HasSubstr("is on org acme's denylist"));
+  }
+  EXPECT_EQ(pay("0x00000000000000000000000000000000000000be").decision,
+            Decision::kAllow);
+  absl::StatusOr<std::vector<FrozenScope>> listed = engine_->ListFrozen("acme");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1);
+  EXPECT_EQ((*listed)[0].reason, "phishing report");
+  ASSERT_TRUE(engine_
+                  ->UnfreezeScope(
+                      "acme",
+                      "destination/0x00000000000000000000000000000000000000bd",
+                      "cleared", "user/admin")
+                  .ok());
+  EXPECT_EQ(pay(bad).decision, Decision::kAllow);
 }
 
 }  // namespace warden::testing

@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   for (const auto& l : limits) {
     warden::LimitCheck c;
     c.scope_index = l.scope;
+    c.child_index = l.scope + 1;
     c.limit_name = "budget";
     c.kind = l.count ? warden::Limit::Kind::kCount : warden::Limit::Kind::kUsd;
     c.cap = l.count ? 1'000'000'000LL : 1'000'000'000LL * warden::kMicrosPerUsd;

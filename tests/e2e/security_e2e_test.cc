@@ -241,6 +241,10 @@ class SecurityE2eTest : public ::testing::Test {
                           : admin_->UnfreezeScope(c, req, &r);
           };
     }
+    m["AdminService.ListFrozenScopes"] = [this](grpc::ClientContext* c) {
+      v1::ListFrozenScopesResponse r;
+      return admin_->ListFrozenScopes(c, {}, &r);
+    };
     m["AdminService.ListPendingApprovals"] = [this](grpc::ClientContext* c) {
       v1::ListPendingApprovalsResponse r;
       return admin_->ListPendingApprovals(c, {}, &r);

@@ -30,6 +30,7 @@ inline ReserveRequest TestHold(const std::string& id, UsdMicros usd,
   a.hold_expires_at = at + absl::Minutes(15);
   LimitCheck agent;
   agent.scope_index = 2;
+  agent.child_index = 3;
   agent.limit_name = "daily";
   agent.cap = cap;
   agent.interval = {at - absl::Hours(24), absl::InfiniteFuture()};

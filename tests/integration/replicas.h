@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "tests/support/redis_server.h"
@@ -97,6 +98,10 @@ class ReplicasTest : public ::testing::Test {
     r.set_wallet_id(wallet);
     r.set_asset("USDC");
     r.set_amount(std::to_string(dollars * 1'000'000));
+    // Each agent pays its own address, so that per-destination limits
+    // bind only the tests that aim at one.
+    r.set_destination(
+        absl::StrFormat("0x%040x", std::hash<std::string>{}(agent)));
     return r;
   }
 

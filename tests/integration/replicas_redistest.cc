@@ -1,11 +1,14 @@
 // Invariants 1 and 2 across replicas: two wardend processes on one Redis,
 // hundreds of concurrent Authorize calls split across both, never admit one
-// spend more than the limit allows, and a retried idempotency key charges
-// once whichever replica it reaches.
+// spend more than the limit allows (agent, department, a division above
+// nested departments, a count, a per-destination limit), and a retried
+// idempotency key charges once whichever replica it reaches.
 
 #include <set>
 
+#include "gmock/gmock.h"
 #include "tests/integration/replicas.h"
+#include "tests/support/subprocess.h"
 
 namespace warden::testing {
 namespace {
@@ -14,8 +17,15 @@ constexpr const char* kBundle = R"(
 org:
   id: race
   limits: [{name: org_daily_tx, count: 100000, window: "calendar:day"}]
+  # What the org sends to any one address (spends with a destination).
+  destination_limits: [{name: per_address, usd: "5000", window: "rolling:24h"}]
 departments:
   - id: solo
+  # A division whose budget binds two levels of sub-departments.
+  - id: division
+    limits: [{name: division_budget, usd: "400", window: "rolling:24h"}]
+  - {id: team, parent: division}
+  - {id: squad, parent: team}
   - id: pool
     limits: [{name: pool_budget, usd: "500", window: "rolling:24h"}]
 agents:
@@ -38,6 +48,10 @@ agents:
   - {id: pool_3, department: pool, wallets: [{id: pool_3_w, vendor: cdp, chain: base, address: "0x13"}]}
   - {id: pool_4, department: pool, wallets: [{id: pool_4_w, vendor: privy, chain: base, address: "0x14"}]}
   - {id: pool_5, department: pool, wallets: [{id: pool_5_w, vendor: metamask, chain: base, address: "0x15"}]}
+  - {id: payer_1, department: solo, wallets: [{id: payer_1_w, vendor: local, chain: base, address: "0x21"}]}
+  - {id: payer_2, department: solo, wallets: [{id: payer_2_w, vendor: cdp, chain: base, address: "0x22"}]}
+  - {id: team_1, department: team, wallets: [{id: team_1_w, vendor: local, chain: base, address: "0x31"}]}
+  - {id: squad_1, department: squad, wallets: [{id: squad_1_w, vendor: privy, chain: base, address: "0x32"}]}
 assets:
   - {symbol: USDC, decimals: 6, price_usd: "1"}
 )";
@@ -64,6 +78,61 @@ TEST_F(TwoReplicasTest, DepartmentBudgetAdmitsExactly) {
     return Spend(agent, agent + "_w", 5);
   });
   EXPECT_EQ(Allowed(results), 100);
+}
+
+// 200 racing $50 payments to one address by two agents against the org's
+// $5,000 per-address limit: exactly 100 are admitted.
+TEST_F(TwoReplicasTest, PerDestinationLimitAdmitsExactly) {
+  const std::vector<Result> results = Blast(200, 16, [](int i) {
+    const std::string agent = absl::StrCat("payer_", i % 2 + 1);
+    v1::AuthorizeRequest r = Spend(agent, agent + "_w", 50);
+    r.set_destination("0x00000000000000000000000000000000000000aa");
+    return r;
+  });
+  EXPECT_EQ(Allowed(results), 100);
+}
+
+// 300 racing $2 spends by an agent of a team and one of a squad below it
+// against their division's $400: exactly 200 are admitted.
+TEST_F(TwoReplicasTest, NestedDepartmentBudgetAdmitsExactly) {
+  const std::vector<Result> results = Blast(300, 16, [](int i) {
+    return i % 2 == 0 ? Spend("team_1", "team_1_w", 2)
+                      : Spend("squad_1", "squad_1_w", 2);
+  });
+  EXPECT_EQ(Allowed(results), 200);
+}
+
+// An address put on the denylist through one replica (wardenctl) is refused
+// by the other at once, and allowed again once taken off.
+TEST_F(TwoReplicasTest, DenylistBindsEveryReplica) {
+  const std::string to = "0x00000000000000000000000000000000000000dd";
+  auto pay = [&](int replica) {
+    v1::AuthorizeRequest r = Spend("payer_1", "payer_1_w", 1);
+    r.set_destination(to);
+    grpc::ClientContext c;
+    v1::AuthorizeResponse out;
+    EXPECT_TRUE(replicas_[replica]->authz().Authorize(&c, r, &out).ok());
+    return out;
+  };
+  auto ctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(),
+                {WARDENCTL_PATH, "--server", replicas_[0]->address()});
+    absl::StatusOr<CommandResult> r = RunCommand(args, absl::Seconds(30));
+    EXPECT_TRUE(r.ok());
+    EXPECT_EQ(r->exit_code, 0) << r->err;
+    return r.ok() ? r->out : "";
+  };
+  EXPECT_EQ(pay(1).decision(), v1::DECISION_ALLOW);
+  ctl({"denylist", "add", to, "--reason", "phishing report"});
+  const v1::AuthorizeResponse denied = pay(1);
+  EXPECT_EQ(denied.decision(), v1::DECISION_DENY);
+  ASSERT_EQ(denied.violations_size(), 1);
+  EXPECT_EQ(denied.violations(0).code(), "DESTINATION_DENIED");
+  EXPECT_THAT(
+      ctl({"denylist", "list"}),
+      ::testing::HasSubstr("0x00000000000000000000000000000000000000dd"));
+  ctl({"denylist", "remove", to, "--reason", "cleared"});
+  EXPECT_EQ(pay(1).decision(), v1::DECISION_ALLOW);
 }
 
 // 200 racing spends against a count limit of 50: exactly 50 are admitted.

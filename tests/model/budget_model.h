@@ -104,6 +104,7 @@ class BudgetModel {
       if (l.scope_id != path_id) continue;
       LimitCheck c;
       c.scope_index = l.scope_index;
+      c.child_index = l.scope_index + 1;
       c.limit_name = absl::StrCat(l.scope_id, "_", l.window.spec);
       c.kind = l.kind;
       c.cap = l.cap;
@@ -278,6 +279,7 @@ class BudgetModel {
     for (const ModelLimit& l : limits_) {
       LimitCheck c;
       c.scope_index = l.scope_index;
+      c.child_index = l.scope_index + 1;
       c.kind = l.kind;
       c.cap = l.cap;
       c.interval = WindowAt(l.window, now_, zone_);

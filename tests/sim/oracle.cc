@@ -267,6 +267,7 @@ LimitCheck Oracle::CheckFor(int scope_index, const SimLimit& limit,
                             absl::Time now) const {
   LimitCheck c;
   c.scope_index = scope_index;
+  c.child_index = scope_index + 1;
   c.limit_name = limit.name;
   c.kind = limit.usd ? Limit::Kind::kUsd : Limit::Kind::kCount;
   c.cap = limit.cap;
