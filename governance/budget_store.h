@@ -24,7 +24,9 @@ struct LimitCheck {
   int child_index = -1;
   std::string limit_name;
   Limit::Kind kind = Limit::Kind::kUsd;
-  int64_t cap = 0;  // USD micros or a number of transactions.
+  // USD micros or a number of transactions; -1: passed by a first spend
+  // (nothing counted in the interval yet), as a new address is.
+  int64_t cap = 0;
   Interval interval;
   // Calendar intervals start and end on local midnights of the request's
   // zone; rolling ones end at infinity.

@@ -374,14 +374,32 @@ class BundleParser {
     return *usd;
   }
 
+  // A list of limits; with `escalates`, each may say `on_violation`.
   std::vector<Limit> ParseLimits(const YAML::Node& list,
-                                 const std::string& path) {
+                                 const std::string& path,
+                                 bool escalates = false) {
     std::vector<Limit> limits;
     std::set<std::string> names;
     ForEachMap(
         list, path, false,
         [&](const YAML::Node& n, const std::string& p) {
-          CheckKeys(n, p, {"name", "usd", "count", "window"});
+          if (escalates) {
+            CheckKeys(n, p, {"name", "usd", "count", "window", "on_violation"});
+          } else {
+            CheckKeys(n, p, {"name", "usd", "count", "window"});
+          }
+          OnViolation escalation = OnViolation::kDeny;
+          if (std::optional<std::string> what =
+                  escalates ? Scalar(n, p, "on_violation", false)
+                            : std::nullopt) {
+            std::optional<OnViolation> v = OnViolationOf(*what);
+            if (!v) {
+              Error(Join(p, "on_violation"),
+                    absl::StrCat(Quote(*what),
+                                 " must be deny, approve or notify"));
+            }
+            escalation = v.value_or(OnViolation::kDeny);
+          }
           Limit limit;
           bool ok = true;
           std::optional<std::string> window = Scalar(n, p, "window", true);
@@ -429,6 +447,7 @@ class BundleParser {
                 limit.kind == Limit::Kind::kUsd ? "usd_" : "count_", w);
           }
           if (!ok) return;
+          limit.on_violation = escalation;
           if (!names.insert(limit.name).second) {
             Error(p, absl::StrCat("duplicate limit name ", Quote(limit.name),
                                   " in this scope"));
@@ -606,7 +625,7 @@ class BundleParser {
     CheckKeys(n, p,
               {"id", "timezone", "expired_holds", "hold_ttl", "limits",
                "chain_limits", "asset_limits", "destination_limits",
-               "destinations_deny", "schedule", "default"});
+               "destinations_deny", "rules", "schedule", "default"});
     Org& org = policy->org;
     org.id = Id(n, p, "id").value_or("");
     if (std::optional<std::string> tz = Scalar(n, p, "timezone", false)) {
@@ -657,6 +676,8 @@ class BundleParser {
   // asset>: [limits]}` of the org, once the assets are known.
   void ParseScopeLimits(const YAML::Node& org, Policy* policy) {
     if (!org.IsMap()) return;
+    ParseRules(org["rules"], "org.rules", *policy, &policy->org.rules,
+               /*agent=*/false);
     for (const char* key : {"chain_limits", "asset_limits"}) {
       const YAML::Node n = org[key];
       const std::string p = Join("org", key);
@@ -820,7 +841,9 @@ class BundleParser {
     ForEachMap(
         list, "departments", false,
         [&](const YAML::Node& n, const std::string& p) {
-          CheckKeys(n, p, {"id", "parent", "limits", "approvals", "schedule"});
+          CheckKeys(
+              n, p,
+              {"id", "parent", "limits", "rules", "approvals", "schedule"});
           Department dept;
           std::optional<std::string> id = Id(n, p, "id");
           if (n["parent"].IsDefined()) {
@@ -828,6 +851,8 @@ class BundleParser {
           }
           dept.schedule = ParseScheduleAt(n, p);
           dept.limits = ParseLimits(n["limits"], Join(p, "limits"));
+          ParseRules(n["rules"], Join(p, "rules"), *policy, &dept.rules,
+                     /*agent=*/false);
           dept.approvals = ParseApprovals(n["approvals"], Join(p, "approvals"));
           if (!id) return;
           dept.id = *id;
@@ -838,16 +863,25 @@ class BundleParser {
         });
   }
 
+  // An agent's rules; with `agent` false, an org's or a department's, which
+  // take the caps and lists only.
   void ParseRules(const YAML::Node& n, const std::string& p,
-                  const Policy& policy, AgentRules* rules) {
+                  const Policy& policy, AgentRules* rules, bool agent = true) {
     if (!n.IsDefined() || n.IsNull()) return;
     if (!n.IsMap()) {
       Error(p, "must be a mapping");
       return;
     }
-    CheckKeys(n, p,
-              {"per_tx_max_usd", "chains", "assets", "destinations_allow",
-               "schedule", "contracts", "approved_spenders", "on_violation"});
+    if (agent) {
+      CheckKeys(n, p,
+                {"per_tx_max_usd", "chains", "assets", "destinations_allow",
+                 "destinations_deny", "schedule", "contracts",
+                 "approved_spenders", "new_address", "on_violation"});
+    } else {
+      CheckKeys(n, p,
+                {"per_tx_max_usd", "chains", "assets", "destinations_allow",
+                 "destinations_deny"});
+    }
     rules->per_tx_max_usd = Usd(n, p, "per_tx_max_usd");
     rules->schedule = ParseScheduleAt(n, p);
     rules->chains = StringList(n, p, "chains");
@@ -863,6 +897,20 @@ class BundleParser {
       }
     }
     ParseOnViolation(n, p, rules);
+    if (std::optional<std::string> w = Scalar(n, p, "new_address", false)) {
+      absl::StatusOr<Window> window = ParseWindow(*w);
+      auto what = rules->on_violation.find("new_address");
+      if (!window.ok()) {
+        Error(Join(p, "new_address"), window.status().message());
+      } else if (what == rules->on_violation.end() ||
+                 what->second == OnViolation::kDeny) {
+        Error(Join(p, "new_address"),
+              "set on_violation.new_address to approve or notify (to refuse "
+              "addresses not listed, use destinations_allow)");
+      } else {
+        rules->new_address = *window;
+      }
+    }
     rules->contracts =
         ParseContracts(n["contracts"], Join(p, "contracts"), policy);
     rules->approved_spenders = ParseSpenders(
@@ -872,6 +920,12 @@ class BundleParser {
       CheckAddresses(*rules->destinations_allow, Join(p, "destinations_allow"));
       for (std::string& d : *rules->destinations_allow) {
         d = NormalizeDestination(d);
+      }
+    }
+    if (auto deny = StringList(n, p, "destinations_deny")) {
+      CheckAddresses(*deny, Join(p, "destinations_deny"));
+      for (const std::string& d : *deny) {
+        rules->destinations_deny.push_back(NormalizeDestination(d));
       }
     }
   }
@@ -1234,6 +1288,13 @@ class BundleParser {
     return out;
   }
 
+  static std::optional<OnViolation> OnViolationOf(const std::string& what) {
+    if (what == "deny") return OnViolation::kDeny;
+    if (what == "approve") return OnViolation::kApprove;
+    if (what == "notify") return OnViolation::kNotify;
+    return std::nullopt;
+  }
+
   // `on_violation: {<rule>: deny | approve | notify}`, for rules set in
   // the same block.
   void ParseOnViolation(const YAML::Node& rules_node, const std::string& path,
@@ -1247,7 +1308,7 @@ class BundleParser {
     }
     CheckKeys(n, p,
               {"per_tx_max_usd", "chains", "assets", "destinations_allow",
-               "schedule", "contracts", "approved_spenders"});
+               "schedule", "contracts", "approved_spenders", "new_address"});
     for (const auto& kv : n) {
       const std::string rule = kv.first.Scalar();
       std::optional<std::string> what = Scalar(n, p, rule, true);
@@ -1257,12 +1318,8 @@ class BundleParser {
         Error(rp, absl::StrCat("the rule ", rule,
                                " is not set in these rules, so it never "
                                "breaks"));
-      } else if (*what == "deny") {
-        rules->on_violation[rule] = OnViolation::kDeny;
-      } else if (*what == "approve") {
-        rules->on_violation[rule] = OnViolation::kApprove;
-      } else if (*what == "notify") {
-        rules->on_violation[rule] = OnViolation::kNotify;
+      } else if (std::optional<OnViolation> v = OnViolationOf(*what)) {
+        rules->on_violation[rule] = *v;
       } else {
         Error(rp,
               absl::StrCat(Quote(*what), " must be deny, approve or notify"));
@@ -1283,23 +1340,41 @@ class BundleParser {
             Error(Join(p, "department"),
                   absl::StrCat("unknown department ", Quote(*dept)));
           }
-          agent.limits = ParseLimits(n["limits"], Join(p, "limits"));
-          agent.destination_limits = ParseLimits(n["destination_limits"],
-                                                 Join(p, "destination_limits"));
+          agent.limits =
+              ParseLimits(n["limits"], Join(p, "limits"), /*escalates=*/true);
+          agent.destination_limits =
+              ParseLimits(n["destination_limits"],
+                          Join(p, "destination_limits"), /*escalates=*/true);
           ParseRules(n["rules"], Join(p, "rules"), *policy, &agent.rules);
           agent.approvals =
               ParseApprovals(n["approvals"], Join(p, "approvals"));
           // An escalation to approval needs someone to approve.
+          auto d = dept ? policy->departments.find(*dept)
+                        : policy->departments.end();
+          const bool approvers =
+              EscalationApprovers(agent, d == policy->departments.end()
+                                             ? nullptr
+                                             : &d->second) != nullptr;
+          auto need_approvers = [&](const std::string& at) {
+            Error(at,
+                  "approve needs approvers: set approvals.approvers on the "
+                  "agent or its department");
+          };
           for (const auto& [rule, what] : agent.rules.on_violation) {
-            if (what != OnViolation::kApprove) continue;
-            auto d = dept ? policy->departments.find(*dept)
-                          : policy->departments.end();
-            if (EscalationApprovers(agent, d == policy->departments.end()
-                                               ? nullptr
-                                               : &d->second) == nullptr) {
-              Error(Join(Join(Join(p, "rules"), "on_violation"), rule),
-                    "approve needs approvers: set approvals.approvers on the "
-                    "agent or its department");
+            if (what == OnViolation::kApprove && !approvers) {
+              need_approvers(
+                  Join(Join(Join(p, "rules"), "on_violation"), rule));
+            }
+          }
+          for (const char* key : {"limits", "destination_limits"}) {
+            const std::vector<Limit>& limits = std::string(key) == "limits"
+                                                   ? agent.limits
+                                                   : agent.destination_limits;
+            for (size_t i = 0; i < limits.size(); ++i) {
+              if (limits[i].on_violation == OnViolation::kApprove &&
+                  !approvers) {
+                need_approvers(Join(Index(Join(p, key), i), "on_violation"));
+              }
             }
           }
           ForEachMap(
@@ -1371,10 +1446,14 @@ class BundleParser {
 };
 
 std::string DescribeLimit(const Limit& l) {
-  return l.kind == Limit::Kind::kUsd
-             ? absl::StrCat("usd ", FormatUsdDecimal(l.usd), " per ",
-                            l.window.spec)
-             : absl::StrCat("count ", l.count, " per ", l.window.spec);
+  static constexpr const char* kEscalations[] = {"", ", on_violation approve",
+                                                 ", on_violation notify"};
+  return absl::StrCat(
+      l.kind == Limit::Kind::kUsd
+          ? absl::StrCat("usd ", FormatUsdDecimal(l.usd), " per ",
+                         l.window.spec)
+          : absl::StrCat("count ", l.count, " per ", l.window.spec),
+      kEscalations[static_cast<int>(l.on_violation)]);
 }
 
 void FlattenLimits(const std::string& prefix, const std::vector<Limit>& limits,
@@ -1423,6 +1502,23 @@ std::string DescribeList(const std::optional<std::vector<std::string>>& list) {
   return absl::StrCat("[", absl::StrJoin(*list, ", "), "]");
 }
 
+// An org's or a department's rules: only what is set.
+void FlattenScopeRules(const std::string& p, const AgentRules& r,
+                       std::map<std::string, std::string>* out) {
+  if (r.per_tx_max_usd) {
+    (*out)[p + ".rules.per_tx_max_usd"] = FormatUsdDecimal(*r.per_tx_max_usd);
+  }
+  if (r.chains) (*out)[p + ".rules.chains"] = DescribeList(r.chains);
+  if (r.assets) (*out)[p + ".rules.assets"] = DescribeList(r.assets);
+  if (r.destinations_allow) {
+    (*out)[p + ".rules.destinations_allow"] =
+        DescribeList(r.destinations_allow);
+  }
+  for (const std::string& d : r.destinations_deny) {
+    (*out)[absl::StrCat(p, ".rules.destinations_deny.", d)] = "denied";
+  }
+}
+
 // Every setting of a policy as "path" -> "value", keyed by ids rather than
 // list positions so that reordering a bundle is not a change.
 std::map<std::string, std::string> Flatten(const Policy& p) {
@@ -1444,6 +1540,7 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
     out[absl::StrCat("org.destinations_deny.", d)] = "denied";
   }
   if (p.org.default_deny) out["org.default"] = "deny";
+  FlattenScopeRules("org", p.org.rules, &out);
   FlattenSchedule("org", p.org.schedule, &out);
   for (const auto& [id, dept] : p.departments) {
     out[absl::StrCat("departments.", id)] =
@@ -1452,6 +1549,7 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
     FlattenLimits(absl::StrCat("departments.", id), dept.limits, &out);
     FlattenApprovals(absl::StrCat("departments.", id), dept.approvals, &out);
     FlattenSchedule(absl::StrCat("departments.", id), dept.schedule, &out);
+    FlattenScopeRules(absl::StrCat("departments.", id), dept.rules, &out);
   }
   for (const auto& [id, agent] : p.agents) {
     const std::string a = absl::StrCat("agents.", id);
@@ -1466,7 +1564,11 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
     out[a + ".rules.chains"] = DescribeList(r.chains);
     out[a + ".rules.assets"] = DescribeList(r.assets);
     out[a + ".rules.destinations_allow"] = DescribeList(r.destinations_allow);
+    for (const std::string& d : r.destinations_deny) {
+      out[absl::StrCat(a, ".rules.destinations_deny.", d)] = "denied";
+    }
     FlattenSchedule(a + ".rules", r.schedule, &out);
+    if (r.new_address) out[a + ".rules.new_address"] = r.new_address->spec;
     for (const ContractRule& c : r.contracts) {
       for (const MethodRule& m : c.methods) {
         std::vector<std::string> where;

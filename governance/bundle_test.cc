@@ -47,6 +47,9 @@ TEST(BundleTest, AcmeExampleParses) {
   const AgentRules& b = p->agents.at("agent_b").rules;
   EXPECT_EQ(b.schedule->Describe(), "mon-fri 08:00-20:00");
   EXPECT_EQ(b.on_violation.at("schedule"), OnViolation::kNotify);
+  const Agent& invoices = p->agents.at("invoice_bot");
+  EXPECT_EQ(invoices.rules.new_address->spec, "rolling:30d");
+  EXPECT_EQ(invoices.destination_limits[0].usd, 300 * kMicrosPerUsd);
   EXPECT_EQ(p->org.limits[0].usd, 50'000 * kMicrosPerUsd);
   EXPECT_EQ(p->departments.at("engineering").limits[0].usd,
             20'000 * kMicrosPerUsd);

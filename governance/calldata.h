@@ -33,7 +33,7 @@ struct Uint256 {
   absl::uint128 low = 0;
 
   bool FitsIn128() const { return high == 0; }
-  friend auto operator<=>(const Uint256&, const Uint256&) = default;
+  friend bool operator==(const Uint256&, const Uint256&) = default;
 };
 
 // 2^bits - 1: the "unlimited" amount of an approval of that width.

@@ -294,6 +294,10 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   if (a.violations.empty()) {
     tier = WithEscalation(PerTransactionTier(a, *policy, agent), escalated);
     tier_checks = CumulativeTierChecks(*policy, agent, tier.tier, now);
+    // Guard lines on the agent's limits, where they could raise the tier.
+    for (const TierCheck& t : path.escalations) {
+      if (t.tier > tier.tier) tier_checks.push_back(t);
+    }
     apply_tier(tier);
   } else {
     a.decision = Decision::kDeny;

@@ -289,17 +289,72 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
         absl::StrCat("destination ", Quote(a.destination), " is not in ", who,
                      "'s destination allowlist")));
   }
-  const auto& deny = policy.org.destinations_deny;
-  if (!destination.empty() &&
-      std::any_of(deny.begin(), deny.end(), [&](const std::string& d) {
-        return NormalizeDestination(d) == destination;
-      })) {
+  // The caps and lists of the org and of every department above the agent
+  // bind it too (their violations are theirs, so no agent on_violation
+  // escalates them).
+  std::vector<std::pair<std::string, const AgentRules*>> scoped = {
+      {absl::StrCat("org/", policy.org.id), &policy.org.rules}};
+  for (const Department* dept : DepartmentChain(policy, agent.department)) {
+    scoped.emplace_back(absl::StrCat("department/", dept->id), &dept->rules);
+  }
+  for (const auto& [scope, r] : scoped) {
+    const std::string label = ScopeLabel(scope);
+    auto add = [&, &scope = scope](const char* code, const char* rule,
+                                   std::string message) {
+      Violation v = RuleViolation(a, code, rule, std::move(message));
+      v.scope = scope;
+      out.push_back(std::move(v));
+    };
+    if (priced && r->per_tx_max_usd && a.amount_usd > *r->per_tx_max_usd) {
+      add("PER_TX_MAX", "per_tx_max_usd",
+          absl::StrCat(FormatUsd(a.amount_usd), " exceeds ", label,
+                       " per_tx_max_usd ", FormatUsd(*r->per_tx_max_usd)));
+      out.back().limit_usd = *r->per_tx_max_usd;
+    }
+    auto listed = [](const std::optional<std::vector<std::string>>& list,
+                     const std::string& item) {
+      return !list ||
+             std::find(list->begin(), list->end(), item) != list->end();
+    };
+    if (!listed(r->chains, a.chain)) {
+      add("CHAIN_NOT_ALLOWED", "chains",
+          absl::StrCat("chain ", a.chain, " is not in ", label,
+                       "'s allowed chains ", ListText(*r->chains)));
+    }
+    if (!listed(r->assets, a.asset)) {
+      add("ASSET_NOT_ALLOWED", "assets",
+          absl::StrCat("asset ", a.asset, " is not in ", label,
+                       "'s allowed assets ", ListText(*r->assets)));
+    }
+    if ((call == nullptr || call->kind == Kind::kTokenTransfer) &&
+        !listed(r->destinations_allow, destination)) {
+      add("DESTINATION_NOT_ALLOWED", "destinations_allow",
+          absl::StrCat("destination ", Quote(a.destination), " is not in ",
+                       label, "'s destination allowlist"));
+    }
+  }
+  // Deny lists: the org's (top-level and in its rules), every department's
+  // above the agent and the agent's; the first that names it says so.
+  scoped.emplace_back(absl::StrCat("agent/", agent.id), &rules);
+  std::vector<std::pair<std::string, const std::vector<std::string>*>> denies =
+      {{scoped[0].first, &policy.org.destinations_deny}};
+  for (const auto& [scope, r] : scoped) {
+    denies.emplace_back(scope, &r->destinations_deny);
+  }
+  for (const auto& [scope, list] : denies) {
+    if (destination.empty() ||
+        std::none_of(list->begin(), list->end(), [&](const std::string& d) {
+          return NormalizeDestination(d) == destination;
+        })) {
+      continue;
+    }
     Violation v = RuleViolation(
         a, "DESTINATION_DENIED", "destinations_deny",
-        absl::StrCat("destination ", Quote(a.destination), " is on org ",
-                     policy.org.id, "'s denylist"));
-    v.scope = absl::StrCat("org/", policy.org.id);
+        absl::StrCat("destination ", Quote(a.destination), " is on ",
+                     ScopeLabel(scope), "'s denylist"));
+    v.scope = scope;
     out.push_back(std::move(v));
+    break;
   }
   return out;
 }
@@ -308,6 +363,8 @@ PathLimits CollectLimits(const Policy& policy, const Agent& agent,
                          const Wallet& wallet, const std::string& asset,
                          const std::string& destination, absl::Time now) {
   PathLimits out;
+  const ApprovalTiers* approvers =
+      EscalationApprovers(agent, &policy.departments.at(agent.department));
   auto add = [&](std::string scope, const std::vector<Limit>& limits,
                  int child) {
     const int index = static_cast<int>(out.scopes.size());
@@ -321,9 +378,16 @@ PathLimits CollectLimits(const Policy& policy, const Agent& agent,
       c.cap = limit.kind == Limit::Kind::kUsd ? limit.usd : limit.count;
       c.interval = WindowAt(limit.window, now, policy.org.timezone);
       c.calendar = limit.window.kind == Window::Kind::kCalendar;
+      out.longest = std::max(out.longest, limit.window.MaxLength());
+      if (limit.on_violation != OnViolation::kDeny) {
+        const bool approve = limit.on_violation == OnViolation::kApprove;
+        out.escalations.push_back({approve ? Tier::kApproval : Tier::kNotify,
+                                   approve ? approvers : nullptr,
+                                   out.scopes[index], std::move(c), &limit});
+        continue;
+      }
       out.checks.push_back(std::move(c));
       out.limits.push_back(&limit);
-      out.longest = std::max(out.longest, limit.window.MaxLength());
     }
     return index;
   };
@@ -357,9 +421,27 @@ PathLimits CollectLimits(const Policy& policy, const Agent& agent,
     add(absl::StrCat("destination/", to), policy.org.destination_limits,
         /*child=*/-1);
   }
-  if (!to.empty() && !agent.destination_limits.empty()) {
-    add(absl::StrCat("agent/", agent.id, "/destination/", to),
-        agent.destination_limits, /*child=*/-1);
+  if (!to.empty() &&
+      (!agent.destination_limits.empty() || agent.rules.new_address)) {
+    const int index = add(absl::StrCat("agent/", agent.id, "/destination/", to),
+                          agent.destination_limits, /*child=*/-1);
+    // A new address: nothing paid to it by the agent in the window.
+    if (const std::optional<Window>& w = agent.rules.new_address) {
+      const bool approve =
+          agent.rules.on_violation.at("new_address") == OnViolation::kApprove;
+      LimitCheck c;
+      c.scope_index = index;
+      c.limit_name = "new_address";
+      c.kind = Limit::Kind::kCount;
+      c.cap = -1;
+      c.interval = WindowAt(*w, now, policy.org.timezone);
+      c.calendar = w->kind == Window::Kind::kCalendar;
+      out.escalations.push_back({approve ? Tier::kApproval : Tier::kNotify,
+                                 approve ? approvers : nullptr,
+                                 out.scopes[index], std::move(c),
+                                 /*limit=*/nullptr, &*w});
+      out.longest = std::max(out.longest, w->MaxLength());
+    }
   }
   // A cumulative tier threshold counts over its window too.
   for (const auto& [index, scope, tiers] : TierScopes(policy, agent)) {
@@ -498,6 +580,29 @@ std::vector<TierCheck> CumulativeTierChecks(const Policy& policy,
 }
 
 TierChoice CrossedTier(const TierCheck& t, int64_t used, UsdMicros amount) {
+  if (t.new_address != nullptr) {
+    const std::string& scope = t.scope;  // "agent/<id>/destination/<to>"
+    const size_t to = scope.find("/destination/");
+    return {t.tier, t.config,
+            absl::StrCat(
+                "a first payment by agent ", scope.substr(6, to - 6), " to ",
+                scope.substr(to + 13), " in its ", t.new_address->Describe(),
+                " (new_address, ", "on_violation: ",
+                t.tier == Tier::kApproval ? "approve" : "notify", ")")};
+  }
+  if (t.limit != nullptr) {
+    const Limit::Kind kind = t.limit->kind;
+    const int64_t requested = kind == Limit::Kind::kUsd ? amount : 1;
+    return {
+        t.tier, t.config,
+        absl::StrCat(t.limit->window.Describe(),
+                     kind == Limit::Kind::kUsd ? " spend " : " count ",
+                     SumText(kind, used, 0), " + ", SumText(kind, requested, 0),
+                     " = ", SumText(kind, used, requested), " passes ",
+                     ScopeLabel(t.scope), " ", t.limit->name, " ",
+                     SumText(kind, t.check.cap, 0), " (on_violation: ",
+                     t.tier == Tier::kApproval ? "approve" : "notify", ")")};
+  }
   return {t.tier, t.config,
           absl::StrCat(t.config->window->Describe(), " spend ", FormatUsd(used),
                        " + ", FormatUsd(amount), " = ",

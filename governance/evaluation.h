@@ -42,6 +42,20 @@ const MethodRule* AllowedMethod(const Agent& agent, const std::string& chain,
 // "spender 0x... may move up to 1000 TOK ($1,000.00)".
 std::string Exposure(const abi::Call& call);
 
+// A threshold that escalates rather than denies, checked by the store like
+// a limit: it is passed when the window's spend (or count) plus this one
+// exceeds it. A cumulative tier threshold of an `approvals` block, an
+// agent's limit with on_violation (`limit` set), or its new_address guard
+// (`new_address` set: passed by a first payment to the destination).
+struct TierCheck {
+  Tier tier;
+  const ApprovalTiers* config;  // Null for kNotify.
+  std::string scope;
+  LimitCheck check;
+  const Limit* limit = nullptr;
+  const Window* new_address = nullptr;
+};
+
 // The scopes a spend charges, and every limit on them with its window
 // resolved at `now`.
 struct PathLimits {
@@ -51,7 +65,9 @@ struct PathLimits {
   std::vector<std::string> scopes;
   std::vector<LimitCheck> checks;
   std::vector<const Limit*> limits;  // Parallel to `checks`.
-  absl::Duration longest;            // The longest window, for retention.
+  // The agent's limits whose on_violation escalates (guard lines).
+  std::vector<TierCheck> escalations;
+  absl::Duration longest;  // The longest window, for retention.
 };
 
 PathLimits CollectLimits(const Policy& policy, const Agent& agent,
@@ -96,23 +112,14 @@ TierChoice WithEscalation(TierChoice t,
 TierChoice PerTransactionTier(const Authorization& a, const Policy& policy,
                               const Agent& agent);
 
-// A cumulative tier threshold, checked by the store like a limit: it is
-// passed when the window's spend plus this one exceeds it.
-struct TierCheck {
-  Tier tier;
-  const ApprovalTiers* config;
-  std::string scope;
-  LimitCheck check;
-};
-
 // The cumulative thresholds on the path above tier `current` (the others
 // cannot change the outcome).
 std::vector<TierCheck> CumulativeTierChecks(const Policy& policy,
                                             const Agent& agent, Tier current,
                                             absl::Time now);
 
-// The tier a crossed cumulative threshold puts the spend in, and why
-// (`used`: the window's spend before this one).
+// The tier a crossed threshold puts the spend in, and why (`used`: the
+// window's spend, or count, before this one).
 TierChoice CrossedTier(const TierCheck& t, int64_t used, UsdMicros amount);
 
 // Shapes the (rule-abiding) record for its tier: what it decides, how long

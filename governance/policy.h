@@ -19,6 +19,11 @@
 // the engine shares it across threads through shared_ptr<const Policy>.
 namespace warden {
 
+// What breaking an agent rule (or an agent's own limit) does: deny (the
+// default), or escalate to the approval flow (the agent's approvers, else
+// its department's), or allow and notify.
+enum class OnViolation { kDeny, kApprove, kNotify };
+
 struct Limit {
   enum class Kind { kUsd, kCount };
   std::string name;
@@ -26,6 +31,9 @@ struct Limit {
   UsdMicros usd = 0;  // kUsd only.
   int64_t count = 0;  // kCount only.
   Window window;
+  // Agents' own limits only: passing it escalates (a guard line, e.g. a
+  // burst of transactions goes to the approvers) instead of denying.
+  OnViolation on_violation = OnViolation::kDeny;
 };
 
 // What an expired hold does to the budget. kCount: it stays spent (an agent
@@ -56,11 +64,6 @@ struct Wallet {
   std::string vendor_id;
   std::vector<Limit> limits;  // The wallet's own, below its agent's.
 };
-
-// What breaking an agent rule does: deny (the default), or escalate to the
-// approval flow (the agent's approvers, else its department's), or allow
-// and notify.
-enum class OnViolation { kDeny, kApprove, kNotify };
 
 // A condition on one argument of a contract call, by the parameter's name
 // in the method's signature: an address in `addresses`, or a uint equal to
@@ -111,12 +114,17 @@ struct AgentRules {
   std::optional<std::vector<std::string>> chains;
   std::optional<std::vector<std::string>> assets;
   std::optional<std::vector<std::string>> destinations_allow;
-  std::optional<Schedule> schedule;  // Unset: any time.
+  std::vector<std::string> destinations_deny;  // Normalized.
+  std::optional<Schedule> schedule;            // Unset: any time.
   std::vector<ContractRule> contracts;
   std::vector<SpenderRule> approved_spenders;
+  // A guard line: a payment to an address the agent has not paid within
+  // this window is a new address, which escalates as on_violation says
+  // (approve or notify).
+  std::optional<Window> new_address;
   // Per rule ("per_tx_max_usd", "chains", "assets", "destinations_allow",
-  // "schedule", "contracts", "approved_spenders"): what breaking it does;
-  // absent: kDeny.
+  // "schedule", "contracts", "approved_spenders", "new_address"): what
+  // breaking it does; absent: kDeny.
   std::map<std::string, OnViolation> on_violation;
 };
 
@@ -169,6 +177,9 @@ struct Department {
   std::string id;
   std::string parent;  // A department it belongs to; empty: the org.
   std::vector<Limit> limits;
+  // Per-tx cap, chain, asset and destination lists for every agent below
+  // it (the other AgentRules fields stay unset).
+  AgentRules rules;
   std::optional<ApprovalTiers> approvals;
   std::optional<Schedule> schedule;  // Unset: any time.
 };
@@ -187,6 +198,9 @@ struct Org {
   std::map<std::string, std::vector<Limit>> asset_limits;
   std::vector<Limit> destination_limits;
   std::vector<std::string> destinations_deny;
+  // Per-tx cap, chain, asset and destination lists for every agent (the
+  // other AgentRules fields stay unset).
+  AgentRules rules;
   std::optional<Schedule> schedule;  // Unset: any time.
   // `default: deny`: an agent spends only with a USD limit of its own and
   // explicit `chains` and `assets` lists; absent ones allow nothing.

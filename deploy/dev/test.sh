@@ -8,7 +8,7 @@
 #
 # Environment:
 #   WARDEN_SANITIZE=0   skip the sanitizer pass (faster local runs)
-#   WARDEN_FUZZ=0       skip the fuzzers; WARDEN_FUZZ_SECONDS (30) per target
+#   WARDEN_FUZZ=0       skip the fuzzers; WARDEN_FUZZ_SECONDS (20) per target
 #   WARDEN_BUILD_DIR    where to build (default: build/test)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -59,5 +59,5 @@ if [ "${WARDEN_FUZZ:-1}" != "0" ]; then
   CC=clang CXX=clang++ cmake -S . -B "${build_dir}-fuzz" -G Ninja \
     -DWARDEN_FUZZ=ON -DWARDEN_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
   cmake --build "${build_dir}-fuzz" -j "$jobs" --target fuzzers
-  bash tests/fuzz/run_fuzzers.sh "${build_dir}-fuzz" "${WARDEN_FUZZ_SECONDS:-30}"
+  bash tests/fuzz/run_fuzzers.sh "${build_dir}-fuzz" "${WARDEN_FUZZ_SECONDS:-20}"
 fi

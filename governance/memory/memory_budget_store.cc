@@ -154,7 +154,12 @@ absl::StatusOr<ReserveResult> MemoryBudgetStore::Reserve(
           BucketsLocked(a.org_id, path[check.scope_index]);
       LimitUsage usage;
       usage.used = buckets ? buckets->Sum(spans, check.kind) : 0;
-      if (!Exceeds(usage.used, requested, check.cap)) continue;
+      // A negative cap passes on a first spend: nothing counted but
+      // spends still awaiting approval.
+      if (check.cap < 0 ? usage.used > 0 && usage.used > PendingLocked(a, check)
+                        : !Exceeds(usage.used, requested, check.cap)) {
+        continue;
+      }
       // The figures of the reason.
       usage.limit_index = i;
       const usage::Buckets* child =

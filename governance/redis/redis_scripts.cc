@@ -151,6 +151,33 @@ if mode == 'hold' or mode == 'restore' then
   for s = 0, ns - 1 do
     got[s] = hmget(KEYS[usage_at + s], want[s])
   end
+  -- What spends awaiting approval hold in scope s (of the path) since
+  -- `from`, in USD or a count: read once, on a refusal or a first-spend
+  -- check (at most the 1,000 soonest awaiting).
+  local awaiting, path
+  local function pending_in(s, from, usd)
+    if not awaiting then
+      awaiting, path = {}, {}
+      local prefix = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[2])
+      for _, id in ipairs(redis.call('ZRANGE', KEYS[4], 0, 999)) do
+        local r = redis.call('HMGET', prefix .. id, 'dec', 'usd', 't', 'p')
+        if r[1] == 'PENDING_APPROVAL' then
+          awaiting[#awaiting + 1] = {tonumber(r[2]), tonumber(r[3] or '0'),
+                                     '|' .. (r[4] or '') .. '|'}
+        end
+      end
+      for scope in string.gmatch(ARGV[15], '[^|]+') do
+        path[#path + 1] = scope
+      end
+    end
+    local scope, pending = '|' .. path[s + 1] .. '|', 0
+    for _, r in ipairs(awaiting) do
+      if r[2] >= from and string.find(r[3], scope, 1, true) then
+        pending = pending + (usd and r[1] or 1)
+      end
+    end
+    return pending
+  end
   local over = {}
   for j, lim in ipairs(limits) do
     local used = 0
@@ -158,24 +185,17 @@ if mode == 'hold' or mode == 'restore' then
       local v = got[lim[3]][i]
       if v then used = used + tonumber(v) end
     end
-    if used + (lim[1] == 'u' and amount or 1) > lim[2] then
+    -- A negative cap passes on a first spend: nothing counted yet but
+    -- spends still awaiting approval.
+    if (lim[2] < 0 and (used == 0 or
+                        used <= pending_in(lim[3], lim[4], lim[1] == 'u'))) or
+       (lim[2] >= 0 and used + (lim[1] == 'u' and amount or 1) > lim[2]) then
       over[#over + 1] = {j - 1, used, lim}
     end
   end
   if #over > 0 then
     -- The figures of the reason: what went through the path's next scope,
     -- and what spends awaiting approval hold.
-    local prefix = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[2])
-    local awaiting = {}
-    for _, id in ipairs(redis.call('ZRANGE', KEYS[4], 0, 999)) do
-      local r = redis.call('HMGET', prefix .. id, 'dec', 'usd', 't', 'p')
-      if r[1] == 'PENDING_APPROVAL' then
-        awaiting[#awaiting + 1] = {tonumber(r[2]), tonumber(r[3] or '0'),
-                                   '|' .. (r[4] or '') .. '|'}
-      end
-    end
-    local path = {}
-    for scope in string.gmatch(ARGV[15], '[^|]+') do path[#path + 1] = scope end
     local out = {}
     for _, e in ipairs(over) do
       local lim = e[3]
@@ -184,12 +204,7 @@ if mode == 'hold' or mode == 'restore' then
         child = sum(KEYS[usage_at + lim[7]],
                     {unpack(want[lim[3]], lim[5], lim[6])})
       end
-      local scope, pending = '|' .. path[lim[3] + 1] .. '|', 0
-      for _, r in ipairs(awaiting) do
-        if r[2] >= lim[4] and string.find(r[3], scope, 1, true) then
-          pending = pending + (lim[1] == 'u' and r[1] or 1)
-        end
-      end
+      local pending = pending_in(lim[3], lim[4], lim[1] == 'u')
       -- Integer replies: past 2^62 a figure says no more than "too much".
       out[#out + 1] = {e[1], math.min(e[2], 2^62), math.min(child, 2^62),
                        math.min(pending, 2^62)}

@@ -92,17 +92,24 @@ class ApprovalTest : public ::testing::TestWithParam<StoreFactory> {
   }
 
   Authorization Spend(int64_t dollars, const std::string& key = "",
-                      const std::string& wallet = "wallet_1") {
+                      const std::string& wallet = "wallet_1",
+                      const std::string& to = "") {
     AuthorizeInput in;
     in.agent_id = "agent_a";
     in.wallet_id = wallet;
     in.asset = "USDC";
     in.amount = std::to_string(dollars * 1'000'000);
+    in.destination = to;
     in.idempotency_key = key;
     in.actor = "agent/agent_a";
     absl::StatusOr<AuthorizeOutput> out = engine_->Authorize(in);
     EXPECT_TRUE(out.ok()) << out.status();
     return out.ok() ? out->authorization : Authorization{};
+  }
+
+  // $1 from agent_a's wallet_1 to `to`.
+  Authorization Pay(const std::string& to) {
+    return Spend(1, "", "wallet_1", to);
   }
 
   absl::StatusOr<VoteOutput> Vote(const std::string& id,
@@ -811,19 +818,7 @@ assets:
 // voided, and taking it off allows it again.
 TEST_P(ApprovalTest, DenylistThroughTheEngine) {
   const std::string bad = "0x00000000000000000000000000000000000000Bd";
-  auto pay = [&](const std::string& to) {
-    AuthorizeInput in;
-    in.agent_id = "agent_a";
-    in.wallet_id = "wallet_1";
-    in.asset = "USDC";
-    in.amount = "1000000";
-    in.destination = to;
-    in.actor = "agent/agent_a";
-    absl::StatusOr<AuthorizeOutput> out = engine_->Authorize(in);
-    EXPECT_TRUE(out.ok()) << out.status();
-    return out.ok() ? out->authorization : Authorization{};
-  };
-  const Authorization held = pay(bad);
+  const Authorization held = Pay(bad);
   ASSERT_EQ(held.decision, Decision::kAllow) << held.reason;
   absl::StatusOr<FreezeOutcome> added = engine_->FreezeScope(
       "acme", "destination/0x00000000000000000000000000000000000000bd",
@@ -833,14 +828,14 @@ TEST_P(ApprovalTest, DenylistThroughTheEngine) {
   EXPECT_EQ(Get(held.id).status, AuthorizationStatus::kVoided);
   for (const std::string& to :
        {bad, std::string("0x00000000000000000000000000000000000000BD")}) {
-    const Authorization denied = pay(to);
+    const Authorization denied = Pay(to);
     ASSERT_EQ(denied.violations.size(), 1) << denied.reason;
     EXPECT_EQ(denied.violations[0].code, "DESTINATION_DENIED");
     EXPECT_EQ(denied.violations[0].scope, "org/acme");
     EXPECT_THAT(denied.reason,
                 ::testing::HasSubstr("is on org acme's denylist"));
   }
-  EXPECT_EQ(pay("0x00000000000000000000000000000000000000be").decision,
+  EXPECT_EQ(Pay("0x00000000000000000000000000000000000000be").decision,
             Decision::kAllow);
   absl::StatusOr<std::vector<FrozenScope>> listed = engine_->ListFrozen("acme");
   ASSERT_TRUE(listed.ok());
@@ -852,7 +847,137 @@ TEST_P(ApprovalTest, DenylistThroughTheEngine) {
                       "destination/0x00000000000000000000000000000000000000bd",
                       "cleared", "user/admin")
                   .ok());
-  EXPECT_EQ(pay(bad).decision, Decision::kAllow);
+  EXPECT_EQ(Pay(bad).decision, Decision::kAllow);
+}
+
+// Guard lines on an agent's own limits: a burst past a count limit whose
+// on_violation is approve goes to the approvers (reserved meanwhile), one
+// past a notify limit is allowed and notified; a limit without it denies.
+TEST_P(ApprovalTest, LimitsThatEscalate) {
+  std::string yaml = kApprovalBundle;
+  yaml.replace(
+      yaml.find("    limits: [{name: daily_max, usd: \"1000\", window: "
+                "\"rolling:24h\"}]"),
+      67,
+      "    limits:\n"
+      "      - {name: daily_max, usd: \"1000\", window: \"rolling:24h\"}\n"
+      "      - {name: burst, count: 2, window: \"rolling:1h\", on_violation: "
+      "approve}\n"
+      "      - {name: watch, usd: \"15\", window: \"rolling:1h\", "
+      "on_violation: notify}");
+  absl::StatusOr<ApplyResult> applied =
+      engine_->ApplyBundle(yaml, false, "test");
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(Spend(5).decision, Decision::kAllow);
+  // $11 more passes watch ($15): allowed, and someone hears of it.
+  const Authorization watched = Spend(11);
+  EXPECT_EQ(watched.decision, Decision::kAllow);
+  EXPECT_THAT(watched.reason,
+              ::testing::HasSubstr("rolling 1h spend $5.00 + $11.00 = $16.00 "
+                                   "passes agent agent_a watch $15.00 "
+                                   "(on_violation: notify)"));
+  EXPECT_THAT(sink_.events(), ::testing::Contains("spend.notify"));
+  // The third in the hour passes burst (2): it needs 2 approvals.
+  const Authorization third = Spend(1);
+  EXPECT_EQ(third.decision, Decision::kPendingApproval) << third.reason;
+  EXPECT_THAT(third.reason,
+              ::testing::HasSubstr("rolling 1h count 2 + 1 = 3 passes agent "
+                                   "agent_a burst 2 (on_violation: approve)"));
+  EXPECT_EQ(third.approvals_required, 2);
+  ASSERT_TRUE(Vote(third.id, "user/alice").ok());
+  absl::StatusOr<VoteOutput> done = Vote(third.id, "user/bob");
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->authorization.decision, Decision::kAllow);
+  // Only on an agent's own limits.
+  std::string dept = kApprovalBundle;
+  dept.replace(dept.find("  - id: ops\n"), 12,
+               "  - id: ops\n    limits: [{count: 1, window: \"rolling:1h\", "
+               "on_violation: approve}]\n");
+  absl::StatusOr<ApplyResult> refused =
+      engine_->ApplyBundle(dept, false, "test");
+  EXPECT_THAT(std::string(refused.status().message()),
+              ::testing::HasSubstr("departments[1].limits[0].on_violation: "
+                                   "unknown key"));
+}
+
+// The new_address guard line: an agent's first payment to an address in
+// the window goes to its approvers; once one is paid, the next payment to
+// it is allowed; another address is new again. It holds on both stores
+// (a first payment is one the store counted nothing for).
+TEST_P(ApprovalTest, NewAddressEscalates) {
+  std::string yaml = kApprovalBundle;
+  yaml.replace(yaml.find("    approvals:\n      delay_above_usd"), 15,
+               "    rules:\n      new_address: \"rolling:30d\"\n"
+               "      on_violation: {new_address: approve}\n"
+               "    approvals:\n");
+  absl::StatusOr<ApplyResult> applied =
+      engine_->ApplyBundle(yaml, false, "test");
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  const std::string known = "0x00000000000000000000000000000000000000c1";
+  const Authorization first = Pay(known);
+  EXPECT_EQ(first.decision, Decision::kPendingApproval) << first.reason;
+  // While the first awaits approval, the address is still new: a second
+  // payment to it cannot ride on the first.
+  EXPECT_EQ(Pay(known).decision, Decision::kPendingApproval);
+  EXPECT_THAT(first.reason,
+              ::testing::HasSubstr(absl::StrCat(
+                  "a first payment by agent agent_a to ", known,
+                  " in its rolling 30d (new_address, on_violation: approve)")));
+  ASSERT_TRUE(Vote(first.id, "user/alice").ok());
+  ASSERT_TRUE(Vote(first.id, "user/bob").ok());
+  EXPECT_EQ(Pay(known).decision, Decision::kAllow);
+  EXPECT_EQ(Pay("0x00000000000000000000000000000000000000c2").decision,
+            Decision::kPendingApproval);
+  // It escalates only: deny is refused.
+  yaml.replace(yaml.find("{new_address: approve}"), 22, "{new_address: deny}");
+  EXPECT_THAT(
+      std::string(engine_->ApplyBundle(yaml, false, "test").status().message()),
+      ::testing::HasSubstr("rules.new_address: set "
+                           "on_violation.new_address to approve or "
+                           "notify"));
+}
+
+// Caps and lists at every scope: the org's and a parent department's
+// per-tx cap, chains, assets, allow and deny lists bind an agent below
+// them, each violation naming its scope; the agent's own deny list too.
+TEST_P(ApprovalTest, RulesOfEveryScope) {
+  constexpr char kAllowed[] = "0x00000000000000000000000000000000000000a1";
+  constexpr char kDenied[] = "0x00000000000000000000000000000000000000d1";
+  std::string yaml = kApprovalBundle;
+  yaml.replace(
+      yaml.find("org: {id: acme, hold_ttl: 10m, expired_holds: count}"), 52,
+      "org:\n  id: acme\n  hold_ttl: 10m\n  rules: {per_tx_max_usd: "
+      "\"250\", assets: [USDC]}");
+  yaml.replace(yaml.find("  - id: eng\n"), 12,
+               absl::StrCat("  - id: top\n    rules: {chains: [base], "
+                            "destinations_allow: [\"",
+                            kAllowed, "\", \"", kDenied,
+                            "\"]}\n  - id: eng\n    parent: top\n"));
+  yaml.replace(yaml.find("    approvals:\n      delay_above_usd"), 15,
+               absl::StrCat("    rules: {destinations_deny: [\"", kDenied,
+                            "\"]}\n    approvals:\n"));
+  absl::StatusOr<ApplyResult> applied =
+      engine_->ApplyBundle(yaml, false, "test");
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  auto refusals = [](const Authorization& a) {
+    std::vector<std::string> out;
+    for (const Violation& v : a.violations) {
+      out.push_back(absl::StrCat(v.code, " ", v.scope));
+    }
+    return out;
+  };
+  EXPECT_EQ(Spend(20, "", "wallet_1", kAllowed).decision, Decision::kAllow);
+  // $260 from the ethereum wallet to an address not allowed.
+  EXPECT_THAT(refusals(Spend(260, "", "wallet_2",
+                             "0x00000000000000000000000000000000000000b1")),
+              ::testing::ElementsAre("PER_TX_MAX org/acme",
+                                     "CHAIN_NOT_ALLOWED department/top",
+                                     "DESTINATION_NOT_ALLOWED department/top"));
+  const Authorization denied = Spend(1, "", "wallet_1", kDenied);
+  EXPECT_THAT(refusals(denied),
+              ::testing::ElementsAre("DESTINATION_DENIED agent/agent_a"));
+  EXPECT_THAT(denied.reason, ::testing::HasSubstr("is on agent agent_a's "
+                                                  "denylist"));
 }
 
 }  // namespace warden::testing
