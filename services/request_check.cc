@@ -128,7 +128,8 @@ absl::Status CheckMessage(const Message& m, const std::string& prefix,
 
 size_t MaxFieldBytes(absl::string_view field) {
   if (field == "yaml") return size_t{1} << 20;
-  if (field == "data" || field == "calldata") return size_t{128} << 10;  // 64 KiB of calldata, hex.
+  if (field == "data" || field == "calldata")
+    return size_t{128} << 10;  // 64 KiB of calldata, hex.
   if (field == "memo" || field == "comment" || field == "reason") return 1024;
   if (field == "tx_hash") return 256;
   if (field == "idempotency_key" || field == "destination" ||
