@@ -625,7 +625,8 @@ class BundleParser {
     CheckKeys(n, p,
               {"id", "timezone", "expired_holds", "hold_ttl", "limits",
                "chain_limits", "asset_limits", "destination_limits",
-               "destinations_deny", "rules", "schedule", "default"});
+               "destinations_deny", "rules", "chain_rules", "asset_rules",
+               "schedule", "default"});
     Org& org = policy->org;
     org.id = Id(n, p, "id").value_or("");
     if (std::optional<std::string> tz = Scalar(n, p, "timezone", false)) {
@@ -672,21 +673,26 @@ class BundleParser {
     }
   }
 
-  // `chain_limits: {<chain>: [limits]}` and `asset_limits: {<declared
-  // asset>: [limits]}` of the org, once the assets are known.
+  // `chain_limits: {<chain>: [limits]}`, `asset_limits: {<declared
+  // asset>: [limits]}` and the same keys' `chain_rules` and `asset_rules`
+  // of the org, once the assets are known.
   void ParseScopeLimits(const YAML::Node& org, Policy* policy) {
     if (!org.IsMap()) return;
     ParseRules(org["rules"], "org.rules", *policy, &policy->org.rules,
-               /*agent=*/false);
-    for (const char* key : {"chain_limits", "asset_limits"}) {
+               RulesOf::kScope);
+    for (const char* key :
+         {"chain_limits", "asset_limits", "chain_rules", "asset_rules"}) {
       const YAML::Node n = org[key];
       const std::string p = Join("org", key);
+      const bool assets = absl::StartsWith(key, "asset");
+      const bool rules = absl::EndsWith(key, "rules");
       if (!n.IsDefined()) continue;
       if (!n.IsMap()) {
-        Error(p, "must be a mapping of chain (or asset) to a list of limits");
+        Error(p,
+              absl::StrCat("must be a mapping of ", assets ? "asset" : "chain",
+                           " to ", rules ? "rules" : "a list of limits"));
         continue;
       }
-      const bool assets = std::string(key) == "asset_limits";
       for (const auto& kv : n) {
         const std::string name = kv.first.Scalar();
         const std::string np = Join(p, name);
@@ -699,11 +705,19 @@ class BundleParser {
                                  " (not declared under assets)"));
           continue;
         }
-        std::vector<Limit> limits = ParseLimits(kv.second, np);
         if (kv.second.IsNull() || kv.second.size() == 0) {
-          Error(np, "must be a non-empty list of limits");
+          Error(np, rules ? "must be a non-empty mapping of rules"
+                          : "must be a non-empty list of limits");
           continue;
         }
+        if (rules) {
+          ParseRules(kv.second, np, *policy,
+                     &(assets ? policy->org.asset_rules
+                              : policy->org.chain_rules)[name],
+                     assets ? RulesOf::kAsset : RulesOf::kChain);
+          continue;
+        }
+        std::vector<Limit> limits = ParseLimits(kv.second, np);
         (assets ? policy->org.asset_limits : policy->org.chain_limits)[name] =
             std::move(limits);
       }
@@ -852,7 +866,7 @@ class BundleParser {
           dept.schedule = ParseScheduleAt(n, p);
           dept.limits = ParseLimits(n["limits"], Join(p, "limits"));
           ParseRules(n["rules"], Join(p, "rules"), *policy, &dept.rules,
-                     /*agent=*/false);
+                     RulesOf::kScope);
           dept.approvals = ParseApprovals(n["approvals"], Join(p, "approvals"));
           if (!id) return;
           dept.id = *id;
@@ -863,24 +877,41 @@ class BundleParser {
         });
   }
 
-  // An agent's rules; with `agent` false, an org's or a department's, which
-  // take the caps and lists only.
+  // Whose rules: an agent's take every key; the org's and a department's
+  // the caps and lists; a wallet's and a chain's the same but chains (a
+  // wallet is on one chain), an asset's the same but assets.
+  enum class RulesOf { kAgent, kScope, kWallet, kChain, kAsset };
+
   void ParseRules(const YAML::Node& n, const std::string& p,
-                  const Policy& policy, AgentRules* rules, bool agent = true) {
+                  const Policy& policy, AgentRules* rules, RulesOf of) {
     if (!n.IsDefined() || n.IsNull()) return;
     if (!n.IsMap()) {
       Error(p, "must be a mapping");
       return;
     }
-    if (agent) {
-      CheckKeys(n, p,
-                {"per_tx_max_usd", "chains", "assets", "destinations_allow",
-                 "destinations_deny", "schedule", "contracts",
-                 "approved_spenders", "new_address", "on_violation"});
-    } else {
-      CheckKeys(n, p,
-                {"per_tx_max_usd", "chains", "assets", "destinations_allow",
-                 "destinations_deny"});
+    switch (of) {
+      case RulesOf::kAgent:
+        CheckKeys(n, p,
+                  {"per_tx_max_usd", "chains", "assets", "destinations_allow",
+                   "destinations_deny", "schedule", "contracts",
+                   "approved_spenders", "new_address", "on_violation"});
+        break;
+      case RulesOf::kScope:
+        CheckKeys(n, p,
+                  {"per_tx_max_usd", "chains", "assets", "destinations_allow",
+                   "destinations_deny"});
+        break;
+      case RulesOf::kWallet:
+      case RulesOf::kChain:
+        CheckKeys(n, p,
+                  {"per_tx_max_usd", "assets", "destinations_allow",
+                   "destinations_deny"});
+        break;
+      case RulesOf::kAsset:
+        CheckKeys(n, p,
+                  {"per_tx_max_usd", "chains", "destinations_allow",
+                   "destinations_deny"});
+        break;
     }
     rules->per_tx_max_usd = Usd(n, p, "per_tx_max_usd");
     rules->schedule = ParseScheduleAt(n, p);
@@ -1345,7 +1376,8 @@ class BundleParser {
           agent.destination_limits =
               ParseLimits(n["destination_limits"],
                           Join(p, "destination_limits"), /*escalates=*/true);
-          ParseRules(n["rules"], Join(p, "rules"), *policy, &agent.rules);
+          ParseRules(n["rules"], Join(p, "rules"), *policy, &agent.rules,
+                     RulesOf::kAgent);
           agent.approvals =
               ParseApprovals(n["approvals"], Join(p, "approvals"));
           // An escalation to approval needs someone to approve.
@@ -1382,7 +1414,7 @@ class BundleParser {
               [&](const YAML::Node& w, const std::string& wp) {
                 CheckKeys(w, wp,
                           {"id", "vendor", "chain", "address", "vendor_id",
-                           "limits"});
+                           "limits", "rules"});
                 Wallet wallet;
                 std::optional<std::string> wid = Id(w, wp, "id");
                 std::optional<std::string> vendor =
@@ -1410,6 +1442,8 @@ class BundleParser {
                           *address,
                           vendor_id.value_or(""),
                           ParseLimits(w["limits"], Join(wp, "limits"))};
+                ParseRules(w["rules"], Join(wp, "rules"), *policy,
+                           &wallet.rules, RulesOf::kWallet);
                 if (!policy->wallets.emplace(*wid, wallet).second) {
                   Error(Join(wp, "id"),
                         absl::StrCat("duplicate wallet ", Quote(*wid)));
@@ -1502,20 +1536,20 @@ std::string DescribeList(const std::optional<std::vector<std::string>>& list) {
   return absl::StrCat("[", absl::StrJoin(*list, ", "), "]");
 }
 
-// An org's or a department's rules: only what is set.
+// The caps and lists of an org's, department's, wallet's, chain's or
+// asset's rules at path `p`: only what is set.
 void FlattenScopeRules(const std::string& p, const AgentRules& r,
                        std::map<std::string, std::string>* out) {
   if (r.per_tx_max_usd) {
-    (*out)[p + ".rules.per_tx_max_usd"] = FormatUsdDecimal(*r.per_tx_max_usd);
+    (*out)[p + ".per_tx_max_usd"] = FormatUsdDecimal(*r.per_tx_max_usd);
   }
-  if (r.chains) (*out)[p + ".rules.chains"] = DescribeList(r.chains);
-  if (r.assets) (*out)[p + ".rules.assets"] = DescribeList(r.assets);
+  if (r.chains) (*out)[p + ".chains"] = DescribeList(r.chains);
+  if (r.assets) (*out)[p + ".assets"] = DescribeList(r.assets);
   if (r.destinations_allow) {
-    (*out)[p + ".rules.destinations_allow"] =
-        DescribeList(r.destinations_allow);
+    (*out)[p + ".destinations_allow"] = DescribeList(r.destinations_allow);
   }
   for (const std::string& d : r.destinations_deny) {
-    (*out)[absl::StrCat(p, ".rules.destinations_deny.", d)] = "denied";
+    (*out)[absl::StrCat(p, ".destinations_deny.", d)] = "denied";
   }
 }
 
@@ -1540,7 +1574,13 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
     out[absl::StrCat("org.destinations_deny.", d)] = "denied";
   }
   if (p.org.default_deny) out["org.default"] = "deny";
-  FlattenScopeRules("org", p.org.rules, &out);
+  FlattenScopeRules("org.rules", p.org.rules, &out);
+  for (const auto& [chain, rules] : p.org.chain_rules) {
+    FlattenScopeRules(absl::StrCat("org.chain_rules.", chain), rules, &out);
+  }
+  for (const auto& [asset, rules] : p.org.asset_rules) {
+    FlattenScopeRules(absl::StrCat("org.asset_rules.", asset), rules, &out);
+  }
   FlattenSchedule("org", p.org.schedule, &out);
   for (const auto& [id, dept] : p.departments) {
     out[absl::StrCat("departments.", id)] =
@@ -1549,7 +1589,8 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
     FlattenLimits(absl::StrCat("departments.", id), dept.limits, &out);
     FlattenApprovals(absl::StrCat("departments.", id), dept.approvals, &out);
     FlattenSchedule(absl::StrCat("departments.", id), dept.schedule, &out);
-    FlattenScopeRules(absl::StrCat("departments.", id), dept.rules, &out);
+    FlattenScopeRules(absl::StrCat("departments.", id, ".rules"), dept.rules,
+                      &out);
   }
   for (const auto& [id, agent] : p.agents) {
     const std::string a = absl::StrCat("agents.", id);
@@ -1600,6 +1641,7 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
         "agent ", w.agent_id, ", ", w.vendor, " on ", w.chain, ", ", w.address,
         w.vendor_id.empty() ? "" : absl::StrCat(" (", w.vendor_id, ")"));
     FlattenLimits(absl::StrCat("wallets.", id), w.limits, &out);
+    FlattenScopeRules(absl::StrCat("wallets.", id, ".rules"), w.rules, &out);
   }
   for (const auto& [symbol, asset] : p.assets) {
     out[absl::StrCat("assets.", symbol)] = absl::StrCat(

@@ -870,6 +870,69 @@ assets:
               HasSubstr("agents[0].wallets[0].limits[0].usd"));
 }
 
+// Caps and lists per wallet, per chain and per asset: parsed, diffed by
+// path, and each refuses the key that makes no sense at its level.
+TEST(BundleTest, WalletChainAndAssetRules) {
+  const std::string good = R"(
+org:
+  id: acme
+  chain_rules: {base: {per_tx_max_usd: "30", destinations_deny: ["0x000000000000000000000000000000000000dead"]}}
+  asset_rules: {USDC: {chains: [base]}}
+departments: [{id: eng}]
+agents:
+  - id: a
+    department: eng
+    wallets:
+      - {id: w1, vendor: local, chain: base, address: "0x01",
+         rules: {destinations_allow: ["0x00000000000000000000000000000000000000AB"], assets: [USDC]}}
+assets:
+  - {symbol: USDC, decimals: 6, price_usd: "1"}
+)";
+  absl::StatusOr<Policy> p = ParseBundle(good);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->org.chain_rules.at("base").per_tx_max_usd, 30 * kMicrosPerUsd);
+  EXPECT_THAT(p->org.chain_rules.at("base").destinations_deny,
+              ElementsAre("0x000000000000000000000000000000000000dead"));
+  EXPECT_THAT(*p->org.asset_rules.at("USDC").chains, ElementsAre("base"));
+  EXPECT_THAT(*p->wallets.at("w1").rules.destinations_allow,
+              ElementsAre("0x00000000000000000000000000000000000000ab"));
+  EXPECT_THAT(DiffPolicies(*ParseBundle(kMinimal), *p),
+              ::testing::IsSupersetOf(
+                  {"+ org.chain_rules.base.per_tx_max_usd: 30.00",
+                   "+ "
+                   "org.chain_rules.base.destinations_deny."
+                   "0x000000000000000000000000000000000000dead: denied",
+                   "+ org.asset_rules.USDC.chains: [base]",
+                   "+ wallets.w1.rules.destinations_allow: "
+                   "[0x00000000000000000000000000000000000000ab]",
+                   "+ wallets.w1.rules.assets: [USDC]"}));
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string yaml = good;
+    yaml.replace(yaml.find(from), from.size(), to);
+    return yaml;
+  };
+  EXPECT_THAT(ErrorOf(with("assets: [USDC]}", "chains: [base]}")),
+              HasSubstr("agents[0].wallets[0].rules.chains: unknown key"));
+  EXPECT_THAT(ErrorOf(with("{USDC: {chains: [base]}}", "{USDC: {assets: []}}")),
+              HasSubstr("org.asset_rules.USDC.assets: unknown key"));
+  EXPECT_THAT(ErrorOf(with("{USDC: {chains", "{DOGE: {chains")),
+              HasSubstr("org.asset_rules.DOGE: unknown asset \"DOGE\""));
+  EXPECT_THAT(ErrorOf(with("{base: {per_tx_max_usd: \"30\"",
+                           "{base: {per_tx_max_usd: \"-1\"")),
+              HasSubstr("org.chain_rules.base.per_tx_max_usd"));
+  EXPECT_THAT(ErrorOf(with("{USDC: {chains: [base]}}", "{USDC: {}}")),
+              HasSubstr("org.asset_rules.USDC: must be a non-empty mapping"));
+  EXPECT_THAT(
+      ErrorOf(
+          with("asset_rules: {USDC: {chains: [base]}}", "asset_rules: [USDC]")),
+      HasSubstr("org.asset_rules: must be a mapping of asset to rules"));
+  EXPECT_THAT(
+      ErrorOf(with(
+          "destinations_deny: [\"0x000000000000000000000000000000000000dead\"]",
+          "destinations_deny: [\"0xzz\"]")),
+      HasSubstr("org.chain_rules.base.destinations_deny[0]"));
+}
+
 TEST(BundleTest, NormalizeDestination) {
   EXPECT_EQ(NormalizeDestination("0xAbCd"), "0xabcd");
   EXPECT_EQ(NormalizeDestination("So1anaBase58"), "So1anaBase58");

@@ -289,13 +289,25 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
         absl::StrCat("destination ", Quote(a.destination), " is not in ", who,
                      "'s destination allowlist")));
   }
-  // The caps and lists of the org and of every department above the agent
-  // bind it too (their violations are theirs, so no agent on_violation
-  // escalates them).
+  // The caps and lists of the org, of the spend's chain and asset, of
+  // every department above the agent and of the wallet bind it too (their
+  // violations are theirs, so no agent on_violation escalates them).
   std::vector<std::pair<std::string, const AgentRules*>> scoped = {
       {absl::StrCat("org/", policy.org.id), &policy.org.rules}};
+  if (auto it = policy.org.chain_rules.find(a.chain);
+      it != policy.org.chain_rules.end()) {
+    scoped.emplace_back(absl::StrCat("chain/", a.chain), &it->second);
+  }
+  if (auto it = policy.org.asset_rules.find(a.asset);
+      it != policy.org.asset_rules.end()) {
+    scoped.emplace_back(absl::StrCat("asset/", a.asset), &it->second);
+  }
   for (const Department* dept : DepartmentChain(policy, agent.department)) {
     scoped.emplace_back(absl::StrCat("department/", dept->id), &dept->rules);
+  }
+  if (auto it = policy.wallets.find(a.wallet_id); it != policy.wallets.end()) {
+    scoped.emplace_back(absl::StrCat("wallet/", a.wallet_id),
+                        &it->second.rules);
   }
   for (const auto& [scope, r] : scoped) {
     const std::string label = ScopeLabel(scope);

@@ -53,18 +53,6 @@ struct Asset {
   std::map<std::string, std::string> chains;
 };
 
-struct Wallet {
-  std::string id;
-  std::string agent_id;
-  std::string vendor;  // local, metamask, cdp or privy.
-  std::string chain;
-  std::string address;
-  // The vendor's own id for the wallet where it is not the address (a Privy
-  // wallet id); empty otherwise.
-  std::string vendor_id;
-  std::vector<Limit> limits;  // The wallet's own, below its agent's.
-};
-
 // A condition on one argument of a contract call, by the parameter's name
 // in the method's signature: an address in `addresses`, or a uint equal to
 // one of `values` and within [min, max]. Values are base units; `text`
@@ -126,6 +114,21 @@ struct AgentRules {
   // "schedule", "contracts", "approved_spenders", "new_address"): what
   // breaking it does; absent: kDeny.
   std::map<std::string, OnViolation> on_violation;
+};
+
+struct Wallet {
+  std::string id;
+  std::string agent_id;
+  std::string vendor;  // local, metamask, cdp or privy.
+  std::string chain;
+  std::string address;
+  // The vendor's own id for the wallet where it is not the address (a Privy
+  // wallet id); empty otherwise.
+  std::string vendor_id;
+  std::vector<Limit> limits;  // The wallet's own, below its agent's.
+  // Per-tx cap, asset and destination lists for spends from this wallet
+  // (the other AgentRules fields stay unset).
+  AgentRules rules;
 };
 
 // How much human (or second-agent) attention a spend needs, from least to
@@ -201,6 +204,10 @@ struct Org {
   // Per-tx cap, chain, asset and destination lists for every agent (the
   // other AgentRules fields stay unset).
   AgentRules rules;
+  // The same for every spend on a chain (per-tx cap, assets, destinations)
+  // and of an asset (per-tx cap, chains, destinations).
+  std::map<std::string, AgentRules> chain_rules;
+  std::map<std::string, AgentRules> asset_rules;
   std::optional<Schedule> schedule;  // Unset: any time.
   // `default: deny`: an agent spends only with a USD limit of its own and
   // explicit `chains` and `assets` lists; absent ones allow nothing.

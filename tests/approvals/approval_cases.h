@@ -980,6 +980,47 @@ TEST_P(ApprovalTest, RulesOfEveryScope) {
                                                   "denylist"));
 }
 
+// Caps and lists of a chain, an asset and a wallet bind every spend on
+// it, of it or from it, each violation naming its scope.
+TEST_P(ApprovalTest, RulesOfChainAssetAndWallet) {
+  constexpr char kAllowed[] = "0x00000000000000000000000000000000000000a1";
+  constexpr char kDenied[] = "0x00000000000000000000000000000000000000d1";
+  std::string yaml = kApprovalBundle;
+  yaml.replace(
+      yaml.find("org: {id: acme, hold_ttl: 10m, expired_holds: count}"), 52,
+      absl::StrCat("org:\n  id: acme\n  hold_ttl: 10m\n  chain_rules: {base: "
+                   "{per_tx_max_usd: \"30\", destinations_deny: [\"",
+                   kDenied, "\"]}}\n  asset_rules: {USDC: {chains: [base]}}"));
+  yaml.replace(yaml.find("address: \"0x01\"}"), 16,
+               absl::StrCat("address: \"0x01\", rules: {destinations_allow: "
+                            "[\"",
+                            kAllowed, "\", \"", kDenied, "\"]}}"));
+  absl::StatusOr<ApplyResult> applied =
+      engine_->ApplyBundle(yaml, false, "test");
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  auto refusals = [](const Authorization& a) {
+    std::vector<std::string> out;
+    for (const Violation& v : a.violations) {
+      out.push_back(absl::StrCat(v.code, " ", v.scope));
+    }
+    return out;
+  };
+  EXPECT_EQ(Spend(20, "", "wallet_1", kAllowed).decision, Decision::kAllow);
+  const Authorization over =
+      Spend(40, "", "wallet_1", "0x00000000000000000000000000000000000000b1");
+  EXPECT_THAT(refusals(over), ::testing::ElementsAre(
+                                  "PER_TX_MAX chain/base",
+                                  "DESTINATION_NOT_ALLOWED wallet/wallet_1"));
+  EXPECT_THAT(over.reason,
+              ::testing::HasSubstr("$40.00 exceeds chain base per_tx_max_usd "
+                                   "$30.00"));
+  EXPECT_THAT(refusals(Spend(1, "", "wallet_1", kDenied)),
+              ::testing::ElementsAre("DESTINATION_DENIED chain/base"));
+  // The ethereum wallet has no rules of its own, but USDC is for base only.
+  EXPECT_THAT(refusals(Spend(1, "", "wallet_2", kAllowed)),
+              ::testing::ElementsAre("CHAIN_NOT_ALLOWED asset/USDC"));
+}
+
 }  // namespace warden::testing
 
 #endif  // WARDEN_TESTS_APPROVALS_APPROVAL_CASES_H_
