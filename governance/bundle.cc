@@ -891,10 +891,11 @@ class BundleParser {
     }
     switch (of) {
       case RulesOf::kAgent:
-        CheckKeys(n, p,
-                  {"per_tx_max_usd", "chains", "assets", "destinations_allow",
-                   "destinations_deny", "schedule", "contracts",
-                   "approved_spenders", "new_address", "on_violation"});
+        CheckKeys(
+            n, p,
+            {"per_tx_max_usd", "chains", "assets", "destinations_allow",
+             "destinations_deny", "schedule", "contracts", "approved_spenders",
+             "new_address", "drain_all", "on_violation"});
         break;
       case RulesOf::kScope:
         CheckKeys(n, p,
@@ -940,6 +941,22 @@ class BundleParser {
               "addresses not listed, use destinations_allow)");
       } else {
         rules->new_address = *window;
+      }
+    }
+    if (std::optional<std::string> d = Scalar(n, p, "drain_all", false)) {
+      const absl::string_view digits =
+          absl::StripSuffix(absl::string_view(*d), "%");
+      int percent = 0;
+      if (digits.size() < d->size() && !digits.empty() && digits.size() <= 3 &&
+          std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit) &&
+          absl::SimpleAtoi(digits, &percent) && percent >= 1 &&
+          percent <= 100) {
+        rules->drain_all_percent = percent;
+      } else {
+        Error(Join(p, "drain_all"),
+              absl::StrCat(Quote(*d),
+                           " must be a share of the wallet's balance from 1% "
+                           "to 100%, such as \"90%\""));
       }
     }
     rules->contracts =
@@ -1337,9 +1354,10 @@ class BundleParser {
       Error(p, "must be a mapping of rule to deny, approve or notify");
       return;
     }
-    CheckKeys(n, p,
-              {"per_tx_max_usd", "chains", "assets", "destinations_allow",
-               "schedule", "contracts", "approved_spenders", "new_address"});
+    CheckKeys(
+        n, p,
+        {"per_tx_max_usd", "chains", "assets", "destinations_allow", "schedule",
+         "contracts", "approved_spenders", "new_address", "drain_all"});
     for (const auto& kv : n) {
       const std::string rule = kv.first.Scalar();
       std::optional<std::string> what = Scalar(n, p, rule, true);
@@ -1610,6 +1628,9 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
     }
     FlattenSchedule(a + ".rules", r.schedule, &out);
     if (r.new_address) out[a + ".rules.new_address"] = r.new_address->spec;
+    if (r.drain_all_percent) {
+      out[a + ".rules.drain_all"] = absl::StrCat(*r.drain_all_percent, "%");
+    }
     for (const ContractRule& c : r.contracts) {
       for (const MethodRule& m : c.methods) {
         std::vector<std::string> where;

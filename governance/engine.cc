@@ -276,13 +276,43 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   request.zone = org.timezone;
   a.violations =
       CheckRules(a, agent, *policy, priced, now, call ? &*call : nullptr);
-  // What an approval exposes goes in its reason, whatever its tier.
-  const std::string exposure = call && call->kind == abi::Call::Kind::kApproval
-                                   ? eval::Exposure(*call)
-                                   : std::string();
+  // What an approval exposes goes in its reason, whatever its tier, and so
+  // does a guard line that could not be checked.
+  std::vector<std::string> notes;
+  if (call && call->kind == abi::Call::Kind::kApproval) {
+    notes.push_back(eval::Exposure(*call));
+  }
+  if (agent.rules.drain_all_percent && a.amount > 0 &&
+      asset_it != policy->assets.end()) {
+    const Asset& asset = asset_it->second;
+    const auto token = asset.chains.find(wallet.chain);
+    absl::StatusOr<absl::uint128> units =
+        hooks_.balances == nullptr
+            ? absl::NotFoundError("no chain node configured (--chain-rpc)")
+        : token == asset.chains.end()
+            ? absl::NotFoundError(absl::StrCat("asset ", a.asset,
+                                               " has no address on ",
+                                               wallet.chain, " in the bundle"))
+            : hooks_.balances->Balance(wallet.chain, wallet.address,
+                                       token->second);
+    if (absl::IsNotFound(units.status())) {
+      notes.push_back(
+          absl::StrCat("drain_all not checked: ", units.status().message()));
+    } else if (std::optional<Violation> v = eval::DrainViolation(
+                   a, agent,
+                   units.ok()
+                       ? eval::WalletBalance{*units, ""}
+                       : eval::WalletBalance{std::nullopt,
+                                             std::string(
+                                                 units.status().message())},
+                   asset.decimals)) {
+      a.violations.push_back(*std::move(v));
+    }
+  }
   auto apply_tier = [&](const TierChoice& t) {
     ApplyTier(t, org, path.checks.size(), now, &a);
-    if (!exposure.empty()) absl::StrAppend(&a.reason, "; ", exposure);
+    for (const std::string& note : notes)
+      absl::StrAppend(&a.reason, "; ", note);
   };
   // Rules whose on_violation escalates leave no violation but a tier.
   const std::optional<TierChoice> escalated =

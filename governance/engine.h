@@ -12,6 +12,7 @@
 #include "governance/audit_log.h"
 #include "governance/audit_reader.h"
 #include "governance/authorization.h"
+#include "governance/balance_source.h"
 #include "governance/budget_store.h"
 #include "governance/clock.h"
 #include "governance/config_store.h"
@@ -113,6 +114,9 @@ struct EngineHooks {
   NotificationSink* notifications = nullptr;
   // Freezes wallets at their vendors too (the wallet adapters).
   VendorFreezer* vendor_freezer = nullptr;
+  // Wallets' balances on chain, for the drain_all guard line (which is
+  // skipped, saying so, without one).
+  BalanceSource* balances = nullptr;
 };
 
 struct ApplyResult {

@@ -143,6 +143,36 @@ Violation RuleViolation(const Authorization& a, std::string code,
   return v;
 }
 
+std::optional<Violation> DrainViolation(const Authorization& a,
+                                        const Agent& agent,
+                                        const WalletBalance& balance,
+                                        int decimals) {
+  const std::optional<int>& percent = agent.rules.drain_all_percent;
+  if (!percent || a.amount == 0) return std::nullopt;
+  const std::string guard =
+      absl::StrCat("agent ", agent.id, "'s drain_all ", *percent, "%");
+  if (!balance.units) {
+    return RuleViolation(
+        a, "DRAIN_ALL", "drain_all",
+        absl::StrCat("wallet ", a.wallet_id, "'s ", a.asset, " balance on ",
+                     a.chain, " could not be read (", balance.error, "), so ",
+                     guard, " cannot rule out a drain"));
+  }
+  // percent% of the balance, rounded up, without overflow: percent is at
+  // most 100, so neither product can wrap.
+  const absl::uint128 units = *balance.units;
+  const absl::uint128 rest = units % 100 * *percent;
+  const absl::uint128 line =
+      units / 100 * *percent + rest / 100 + (rest % 100 != 0 ? 1 : 0);
+  if (a.amount < line) return std::nullopt;
+  return RuleViolation(
+      a, "DRAIN_ALL", "drain_all",
+      absl::StrCat(FormatTokenAmount(a.amount, decimals), " ", a.asset,
+                   " is at least ", *percent, "% of wallet ", a.wallet_id,
+                   "'s balance of ", FormatTokenAmount(units, decimals), " ",
+                   a.asset, " on ", a.chain, " (", guard, ")"));
+}
+
 const MethodRule* AllowedMethod(const Agent& agent, const std::string& chain,
                                 const abi::Call& call) {
   for (const ContractRule& c : agent.rules.contracts) {

@@ -34,6 +34,22 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
                                   absl::Time now,
                                   const abi::Call* call = nullptr);
 
+// What a wallet holds of a spend's asset, read from its chain for the
+// drain_all guard line: `units`, or why it could not be read.
+struct WalletBalance {
+  std::optional<absl::uint128> units;
+  std::string error;
+};
+
+// The agent's drain_all guard line (rule "drain_all", code DRAIN_ALL): a
+// spend of at least its share of `balance` is a drain, and so is any spend
+// when the balance could not be read (the guard fails closed). Null when
+// the agent has none or the spend is not a drain. `decimals`: the asset's.
+std::optional<Violation> DrainViolation(const Authorization& a,
+                                        const Agent& agent,
+                                        const WalletBalance& balance,
+                                        int decimals);
+
 // The agent's method rule that allows `call` (of kind kOther), if any.
 const MethodRule* AllowedMethod(const Agent& agent, const std::string& chain,
                                 const abi::Call& call);

@@ -282,6 +282,49 @@ TEST_F(EvaluationTest, DefaultDeny) {
               IsEmpty());
 }
 
+// The drain_all line is "at least N% of the balance", rounded up, with no
+// overflow at the top of uint128; an unread balance fails closed.
+TEST_F(EvaluationTest, DrainAll) {
+  Agent agent = policy_.agents.at("agent_a");
+  Authorization a = Spend("agent_a", "wallet_1", 1);
+  auto drains = [&](absl::uint128 amount, absl::uint128 balance) {
+    a.amount = amount;
+    return DrainViolation(a, agent, WalletBalance{balance, ""}, 6).has_value();
+  };
+  EXPECT_FALSE(drains(1000, 10)) << "no guard line set";
+  agent.rules.drain_all_percent = 95;
+  EXPECT_FALSE(drains(9, 10)) << "90% is under 95%";
+  EXPECT_TRUE(drains(10, 10));
+  EXPECT_FALSE(drains(949, 1000));
+  EXPECT_TRUE(drains(950, 1000));
+  EXPECT_TRUE(drains(11, 10)) << "more than it holds";
+  EXPECT_TRUE(drains(1, 0)) << "anything from an empty wallet";
+  const absl::uint128 max = absl::Uint128Max();
+  EXPECT_FALSE(drains(max / 100 * 94, max));
+  EXPECT_TRUE(drains(max - 1, max));
+  agent.rules.drain_all_percent = 100;
+  EXPECT_FALSE(drains(max - 1, max));
+  EXPECT_TRUE(drains(max, max));
+  a.amount = 0;  // A call that moves nothing of the asset.
+  EXPECT_FALSE(DrainViolation(a, agent, WalletBalance{0, ""}, 6).has_value());
+
+  agent.rules.drain_all_percent = 90;
+  a.amount = 95'000'000;
+  std::optional<Violation> v =
+      DrainViolation(a, agent, WalletBalance{100'000'000, ""}, 6);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->code, "DRAIN_ALL");
+  EXPECT_EQ(v->limit, "drain_all");
+  EXPECT_EQ(v->message,
+            "95 USDC is at least 90% of wallet wallet_1's balance of 100 USDC "
+            "on base (agent agent_a's drain_all 90%)");
+  v = DrainViolation(a, agent, WalletBalance{std::nullopt, "node timed out"},
+                     6);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_THAT(v->message,
+              HasSubstr("balance on base could not be read (node timed out)"));
+}
+
 TEST_F(EvaluationTest, LimitsAreCollectedFromTheOrgDownWithTheirWindows) {
   const PathLimits path =
       CollectLimits(policy_, policy_.agents.at("agent_a"),

@@ -110,9 +110,12 @@ struct AgentRules {
   // this window is a new address, which escalates as on_violation says
   // (approve or notify).
   std::optional<Window> new_address;
+  // A guard line: a spend of at least this share (percent, 1-100) of what
+  // the wallet holds of the asset on chain is a drain (DRAIN_ALL).
+  std::optional<int> drain_all_percent;
   // Per rule ("per_tx_max_usd", "chains", "assets", "destinations_allow",
-  // "schedule", "contracts", "approved_spenders", "new_address"): what
-  // breaking it does; absent: kDeny.
+  // "schedule", "contracts", "approved_spenders", "new_address",
+  // "drain_all"): what breaking it does; absent: kDeny.
   std::map<std::string, OnViolation> on_violation;
 };
 

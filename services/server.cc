@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "adapters/cdp/cdp_adapter.h"
+#include "adapters/evm/balances.h"
 #include "adapters/evm/chains.h"
 #include "adapters/local/keystore.h"
 #include "adapters/local/local_adapter.h"
@@ -235,7 +236,8 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
       clock,
       EngineHooks{.history = s->audit_reader_.get(),
                   .notifications = s->notifications_.get(),
-                  .vendor_freezer = &s->adapters_});
+                  .vendor_freezer = &s->adapters_,
+                  .balances = s->balances_.get()});
   s->submitter_ =
       std::make_unique<Submitter>(s->engine_.get(), s->operations_.get(),
                                   &s->adapters_, s->audit_.get(), clock);
@@ -371,6 +373,14 @@ absl::Status WardenServer::AddAdapters() {
   WARDEN_ASSIGN_OR_RETURN(ChainIdMap all_chain_ids,
                           evm::ChainIds({}, "--chain-rpc"));
   for (const auto& [name, id] : chain_ids) all_chain_ids[name] = id;
+  if (!rpc_urls.empty()) {
+    std::map<std::string, std::unique_ptr<evm::JsonRpcClient>> nodes;
+    for (const auto& [name, url] : rpc_urls) {
+      nodes[name] =
+          std::make_unique<evm::JsonRpcClient>(url, options.local.rpc_timeout);
+    }
+    balances_ = std::make_unique<evm::NodeBalances>(std::move(nodes));
+  }
   const http::RetryPolicy retry{.timeout = options.vendor_timeout};
 
   if (!options.local.keystore_dir.empty()) {

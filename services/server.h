@@ -221,6 +221,8 @@ class WardenServer {
   std::unique_ptr<WebhookNotificationSink> webhook_sink_;
   std::unique_ptr<NotificationSink> notifications_;
   AdapterRegistry adapters_;
+  // Each --chain-rpc node, for the drain_all guard line; null without one.
+  std::unique_ptr<BalanceSource> balances_;
   std::unique_ptr<OperationStore> operations_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Submitter> submitter_;

@@ -81,13 +81,42 @@ class RecordingSink final : public NotificationSink {
   std::vector<std::string> events_ ABSL_GUARDED_BY(mu_);
 };
 
+// Balances set by the test; NOT_FOUND for a chain it has none for.
+class FakeBalances final : public BalanceSource {
+ public:
+  absl::StatusOr<absl::uint128> Balance(const std::string& chain,
+                                        const std::string& address,
+                                        const std::string& token) override {
+    absl::MutexLock lock(&mu_);
+    asked_ = absl::StrCat(chain, " ", address, " ", token);
+    auto it = by_chain_.find(chain);
+    if (it == by_chain_.end())
+      return absl::NotFoundError("no node for " + chain);
+    return it->second;
+  }
+  void Set(const std::string& chain, absl::StatusOr<absl::uint128> balance) {
+    absl::MutexLock lock(&mu_);
+    by_chain_.insert_or_assign(chain, std::move(balance));
+  }
+  std::string asked() {
+    absl::MutexLock lock(&mu_);
+    return asked_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, absl::StatusOr<absl::uint128>> by_chain_
+      ABSL_GUARDED_BY(mu_);
+  std::string asked_ ABSL_GUARDED_BY(mu_);
+};
+
 class ApprovalTest : public ::testing::TestWithParam<StoreFactory> {
  protected:
   void SetUp() override {
     store_ = GetParam()();
-    engine_ =
-        std::make_unique<Engine>(&config_, store_.get(), &audit_, &freezes_,
-                                 &clock_, EngineHooks{.notifications = &sink_});
+    engine_ = std::make_unique<Engine>(
+        &config_, store_.get(), &audit_, &freezes_, &clock_,
+        EngineHooks{.notifications = &sink_, .balances = &balances_});
     ASSERT_TRUE(engine_->ApplyBundle(kApprovalBundle, false, "test").ok());
   }
 
@@ -136,6 +165,7 @@ class ApprovalTest : public ::testing::TestWithParam<StoreFactory> {
   FakeAuditLog audit_;
   MemoryFreezeStore freezes_;
   RecordingSink sink_;
+  FakeBalances balances_;
   std::unique_ptr<Engine> engine_;
 };
 
@@ -1019,6 +1049,55 @@ TEST_P(ApprovalTest, RulesOfChainAssetAndWallet) {
   // The ethereum wallet has no rules of its own, but USDC is for base only.
   EXPECT_THAT(refusals(Spend(1, "", "wallet_2", kAllowed)),
               ::testing::ElementsAre("CHAIN_NOT_ALLOWED asset/USDC"));
+}
+
+// The drain_all guard line: a spend of most of what the wallet holds goes
+// to the approvers; a balance the node could not give escalates too (the
+// guard fails closed); a chain with no node skips it, and the reason says
+// so.
+TEST_P(ApprovalTest, DrainAllEscalates) {
+  std::string yaml = kApprovalBundle;
+  yaml.replace(yaml.find("    approvals:\n      delay_above_usd"), 15,
+               "    rules:\n      drain_all: \"90%\"\n"
+               "      on_violation: {drain_all: approve}\n"
+               "    approvals:\n");
+  yaml.replace(yaml.find("price_usd: \"1\"}"), 15,
+               "price_usd: \"1\", chains: {base: "
+               "\"0x00000000000000000000000000000000000000cc\"}}");
+  absl::StatusOr<ApplyResult> applied =
+      engine_->ApplyBundle(yaml, false, "test");
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  balances_.Set("base", absl::uint128(100'000'000));  // 100 USDC.
+  EXPECT_EQ(Spend(50).decision, Decision::kAllow);
+  EXPECT_EQ(balances_.asked(),
+            "base 0x01 0x00000000000000000000000000000000000000cc");
+  const Authorization drain = Spend(95);
+  EXPECT_EQ(drain.decision, Decision::kPendingApproval) << drain.reason;
+  EXPECT_THAT(drain.reason,
+              ::testing::HasSubstr("95 USDC is at least 90% of wallet "
+                                   "wallet_1's balance of 100 USDC on base"));
+  balances_.Set("base", absl::UnavailableError("node down"));
+  const Authorization unread = Spend(1);
+  EXPECT_EQ(unread.decision, Decision::kPendingApproval);
+  EXPECT_THAT(unread.reason, ::testing::HasSubstr("could not be read (node "
+                                                  "down)"));
+  // wallet_2 is on ethereum, where the asset has no address: skipped.
+  const Authorization skipped = Spend(1, "", "wallet_2");
+  EXPECT_EQ(skipped.decision, Decision::kAllow) << skipped.reason;
+  EXPECT_THAT(skipped.reason,
+              ::testing::HasSubstr("drain_all not checked: asset USDC has no "
+                                   "address on ethereum in the bundle"));
+  // With on_violation deny (the default), a drain is refused.
+  yaml.replace(yaml.find("      on_violation: {drain_all: approve}\n"), 41, "");
+  ASSERT_TRUE(engine_->ApplyBundle(yaml, false, "test").ok());
+  balances_.Set("base", absl::uint128(100'000'000));
+  EXPECT_EQ(Spend(95).decision, Decision::kDeny);
+  // A share outside 1-100% is refused with its path.
+  yaml.replace(yaml.find("\"90%\""), 5, "\"0%\"");
+  EXPECT_THAT(
+      std::string(engine_->ApplyBundle(yaml, false, "test").status().message()),
+      ::testing::HasSubstr("agents[0].rules.drain_all: \"0%\" must be a share "
+                           "of the wallet's balance from 1% to 100%"));
 }
 
 }  // namespace warden::testing

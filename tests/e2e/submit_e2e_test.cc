@@ -147,7 +147,8 @@ class SubmitE2eTest : public DurableStackTest {
     // flaky_w's key is known to the test, which signs a replacement.
     const std::string flaky_key =
         dir_->Write("flaky.key", absl::StrCat(kFlakyKey, "\n"));
-    for (const char* wallet : {"payer_w", "tight_w", "busy_w", "flaky_w"}) {
+    for (const char* wallet :
+         {"payer_w", "tight_w", "busy_w", "flaky_w", "drainer_w"}) {
       std::vector<std::string> args = {
           WARDENCTL_PATH, "wallet",     "create-local",
           "--keystore",   keystore_,    "--password-file",
@@ -204,6 +205,12 @@ agents:
     limits: [{name: daily, usd: "100000", window: "rolling:24h"}]
     wallets: [{id: busy_w, vendor: local, chain: anvil, address: ")",
                      (*addresses_)["busy_w"], R"("}]
+  - id: drainer
+    department: treasury
+    limits: [{name: daily, usd: "100000", window: "rolling:24h"}]
+    rules: {drain_all: "90%"}
+    wallets: [{id: drainer_w, vendor: local, chain: anvil, address: ")",
+                     (*addresses_)["drainer_w"], R"("}]
   - id: flaky
     department: treasury
     limits: [{name: daily, usd: "100000", window: "rolling:24h"}]
@@ -603,6 +610,41 @@ TEST_F(SubmitE2eTest, ContractCallsAreGoverned) {
   got = anvil_->TokenBalance(token_, to);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, absl::uint128(3));
+}
+
+// The drain_all guard line reads the wallet's balance from the chain's
+// node: 950 of its 1,000 TOK is a drain (denied, unsigned); 500 lands, and
+// then 460 of the 500 left is a drain too.
+TEST_F(SubmitE2eTest, DrainAllReadsTheBalanceOnChain) {
+  const uint64_t before = Nonce("drainer_w");
+  const std::string to = NewAddress();
+  auto r = Call(*replicas_[0], Submit("drainer", "TOK", "950000000", to));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->authorization().decision(), v1::DECISION_DENY);
+  ASSERT_EQ(r->authorization().violations_size(), 1);
+  EXPECT_EQ(r->authorization().violations(0).code(), "DRAIN_ALL");
+  EXPECT_THAT(r->authorization().reason(),
+              HasSubstr("950 TOK is at least 90% of wallet drainer_w's "
+                        "balance of 1000 TOK on anvil"));
+  EXPECT_FALSE(r->has_operation());
+  EXPECT_EQ(Nonce("drainer_w"), before);
+
+  r = Call(*replicas_[1], Submit("drainer", "TOK", "500000000", to));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->authorization().decision(), v1::DECISION_ALLOW)
+      << r->authorization().reason();
+  ASSERT_EQ(WaitFinal(*replicas_[1], r->operation().operation_id()).state(),
+            v1::OPERATION_STATE_CONFIRMED);
+  r = Call(*replicas_[0], Submit("drainer", "TOK", "460000000", to));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->authorization().decision(), v1::DECISION_DENY);
+  EXPECT_THAT(r->authorization().reason(),
+              HasSubstr("balance of 500 TOK on anvil"));
+  // The native coin: 95 of its 100 ETH.
+  r = Call(*replicas_[0],
+           Submit("drainer", "ETH", "95000000000000000000", NewAddress()));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->authorization().violations(0).code(), "DRAIN_ALL");
 }
 
 TEST_F(SubmitE2eTest, DeniedMeansUnsigned) {
