@@ -3,14 +3,19 @@
 // plain reference model. Fails if the store ever admits a spend that would
 // put any limit over its cap within its window (as the store counts it),
 // refuses one that fits, or disagrees with the model about a record.
+// Spends charge every kind of scope: the org, a department and its parent
+// division, the agent, the wallet, the chain, the destination and the
+// agent's part of it, each with limits of its own.
 
 #ifndef WARDEN_TESTS_MODEL_BUDGET_MODEL_H_
 #define WARDEN_TESTS_MODEL_BUDGET_MODEL_H_
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,8 +27,7 @@
 namespace warden::testing {
 
 struct ModelLimit {
-  int scope_index;  // 0 org, 1 department, 2 agent.
-  std::string scope_id;
+  std::string scope;  // "org/acme", "chain/base", "destination/0xd1", ...
   Limit::Kind kind;
   int64_t cap;
   Window window;
@@ -32,27 +36,61 @@ struct ModelLimit {
 struct ModelAgent {
   std::string id;
   std::string department;
-  std::vector<std::string> wallets;
+  // The department's parent, or empty.
+  std::string division;
+  // Wallet id -> its chain.
+  std::vector<std::pair<std::string, std::string>> wallets;
 };
 
 inline const std::vector<ModelAgent>& Agents() {
-  static const auto* agents =
-      new std::vector<ModelAgent>{{"a1", "d1", {"w1", "w2"}},
-                                  {"a2", "d1", {"w3"}},
-                                  {"a3", "d2", {"w4", "w5"}}};
+  static const auto* agents = new std::vector<ModelAgent>{
+      {"a1", "d1", "div", {{"w1", "base"}, {"w2", "ethereum"}}},
+      {"a2", "d1", "div", {{"w3", "base"}}},
+      {"a3", "d2", "div", {{"w4", "base"}, {"w5", "ethereum"}}},
+      {"a4", "d3", "", {{"w6", "base"}}}};
   return *agents;
+}
+
+inline const std::vector<std::string>& Destinations() {
+  static const auto* destinations =
+      new std::vector<std::string>{"0xd1", "0xd2", "0xd3"};
+  return *destinations;
 }
 
 inline std::vector<ModelLimit> Limits() {
   auto w = [](const char* spec) { return *ParseWindow(spec); };
+  constexpr Limit::Kind kUsd = Limit::Kind::kUsd;
+  constexpr Limit::Kind kCount = Limit::Kind::kCount;
   return {
-      {0, "acme", Limit::Kind::kUsd, 5000 * kMicrosPerUsd, w("calendar:day")},
-      {1, "d1", Limit::Kind::kUsd, 2000 * kMicrosPerUsd, w("rolling:1h")},
-      {1, "d1", Limit::Kind::kCount, 12, w("rolling:30m")},
-      {2, "a1", Limit::Kind::kUsd, 1200 * kMicrosPerUsd, w("rolling:24h")},
-      {2, "a2", Limit::Kind::kCount, 6, w("calendar:day")},
-      {2, "a3", Limit::Kind::kUsd, 1500 * kMicrosPerUsd, w("calendar:week")},
+      {"org/acme", kUsd, 5000 * kMicrosPerUsd, w("calendar:day")},
+      {"department/div", kUsd, 2200 * kMicrosPerUsd, w("rolling:2h")},
+      {"department/d1", kUsd, 800 * kMicrosPerUsd, w("rolling:1h")},
+      {"department/d1", kCount, 6, w("rolling:30m")},
+      {"agent/a1", kUsd, 2500 * kMicrosPerUsd, w("rolling:24h")},
+      {"agent/a2", kCount, 6, w("calendar:day")},
+      {"agent/a3", kUsd, 1500 * kMicrosPerUsd, w("calendar:week")},
+      {"wallet/w1", kUsd, 700 * kMicrosPerUsd, w("rolling:1h")},
+      {"chain/ethereum", kUsd, 1000 * kMicrosPerUsd, w("rolling:3h")},
+      {"destination/0xd1", kUsd, 900 * kMicrosPerUsd, w("calendar:day")},
+      {"agent/a4/destination/0xd2", kCount, 4, w("rolling:1h")},
   };
+}
+
+// The scopes a spend by `agent` from `wallet` (with its chain) to
+// `destination` charges, top down, as the engine lists them.
+inline std::vector<std::string> ModelPath(
+    const ModelAgent& agent, const std::pair<std::string, std::string>& wallet,
+    const std::string& destination) {
+  std::vector<std::string> path = {"org/acme"};
+  if (!agent.division.empty()) path.push_back("department/" + agent.division);
+  path.push_back("department/" + agent.department);
+  path.push_back("agent/" + agent.id);
+  path.push_back("wallet/" + wallet.first);
+  path.push_back("chain/" + wallet.second);
+  path.push_back("destination/" + destination);
+  path.push_back(
+      absl::StrCat("agent/", agent.id, "/destination/", destination));
+  return path;
 }
 
 class BudgetModel {
@@ -90,22 +128,39 @@ class BudgetModel {
     EXPECT_GT(refused_, 50);
   }
 
+  // The limits (named as LimitCheck::limit_name) that refused a spend.
+  const std::set<std::string>& refused_by() const { return refused_by_; }
+
+  // Fails unless every limit refused some spend in one of `runs`: each
+  // kind of scope is tested at its cap, not only under it.
+  static void ExpectEveryLimitRefused(
+      const std::vector<std::set<std::string>>& runs) {
+    for (const ModelLimit& l : Limits()) {
+      const std::string name = absl::StrCat(l.scope, "_", l.window.spec);
+      EXPECT_TRUE(std::any_of(
+          runs.begin(), runs.end(),
+          [&](const std::set<std::string>& r) { return r.contains(name); }))
+          << name << " never refused a spend";
+    }
+  }
+
  private:
   int Uniform(int lo, int hi) {
     return std::uniform_int_distribution<int>(lo, hi)(rng_);
   }
 
-  std::vector<LimitCheck> ChecksFor(const ModelAgent& agent) const {
+  std::vector<LimitCheck> ChecksFor(
+      const std::vector<std::string>& path) const {
     std::vector<LimitCheck> checks;
     for (const ModelLimit& l : limits_) {
-      const std::string path_id = l.scope_index == 0   ? "acme"
-                                  : l.scope_index == 1 ? agent.department
-                                                       : agent.id;
-      if (l.scope_id != path_id) continue;
+      auto at = std::find(path.begin(), path.end(), l.scope);
+      if (at == path.end()) continue;
       LimitCheck c;
-      c.scope_index = l.scope_index;
-      c.child_index = l.scope_index + 1;
-      c.limit_name = absl::StrCat(l.scope_id, "_", l.window.spec);
+      c.scope_index = static_cast<int>(at - path.begin());
+      c.child_index = c.scope_index + 1 < static_cast<int>(path.size())
+                          ? c.scope_index + 1
+                          : -1;
+      c.limit_name = absl::StrCat(l.scope, "_", l.window.spec);
       c.kind = l.kind;
       c.cap = l.cap;
       c.interval = WindowAt(l.window, now_, zone_);
@@ -115,15 +170,15 @@ class BudgetModel {
     return checks;
   }
 
-  // What the model says the limit has used, counting charges from `from`.
-  int64_t ModelUsage(const LimitCheck& c, const std::string& scope_id,
+  // What the model says the limit on `scope` has used, counting charges
+  // from `from`.
+  int64_t ModelUsage(const LimitCheck& c, const std::string& scope,
                      absl::Time from) const {
     int64_t used = 0;
     for (const auto& [id, a] : records_) {
-      const std::string on_path = c.scope_index == 0   ? a.org_id
-                                  : c.scope_index == 1 ? a.department_id
-                                                       : a.agent_id;
-      if (on_path != scope_id || !a.Charges() || a.created_at < from ||
+      if (std::find(a.scope_path.begin(), a.scope_path.end(), scope) ==
+              a.scope_path.end() ||
+          !a.Charges() || a.created_at < from ||
           a.created_at >= c.interval.end) {
         continue;
       }
@@ -140,7 +195,8 @@ class BudgetModel {
     a.org_id = "acme";
     a.department_id = agent.department;
     a.agent_id = agent.id;
-    a.wallet_id = agent.wallets[Uniform(0, agent.wallets.size() - 1)];
+    const auto* wallet = &agent.wallets[Uniform(0, agent.wallets.size() - 1)];
+    a.destination = Destinations()[Uniform(0, Destinations().size() - 1)];
     a.amount = Uniform(1, 40000);
     a.amount_usd = static_cast<UsdMicros>(absl::Uint128Low64(a.amount)) *
                    10'000;  // Up to $400.00, in cents.
@@ -159,7 +215,7 @@ class BudgetModel {
         if (m.id == a.agent_id) owner = &m;
       }
       a.department_id = owner->department;
-      a.wallet_id = owner->wallets[0];
+      wallet = &owner->wallets[0];
     } else if (Uniform(0, 2) == 0) {
       a.idempotency_key = absl::StrCat("key_", next_id_);
     }
@@ -167,7 +223,10 @@ class BudgetModel {
     for (const ModelAgent& m : Agents()) {
       if (m.id == a.agent_id) path_agent = &m;
     }
-    r.limits = ChecksFor(*path_agent);
+    a.wallet_id = wallet->first;
+    a.chain = wallet->second;
+    a.scope_path = ModelPath(*path_agent, *wallet, a.destination);
+    r.limits = ChecksFor(a.scope_path);
     r.retain_until = now_ + absl::Hours(24 * 9);
     r.zone = zone_;
 
@@ -178,9 +237,7 @@ class BudgetModel {
       expected = ReserveResult::Outcome::kDuplicate;
     } else {
       for (const LimitCheck& c : r.limits) {
-        const std::string scope_id = c.scope_index == 0   ? "acme"
-                                     : c.scope_index == 1 ? a.department_id
-                                                          : a.agent_id;
+        const std::string& scope_id = a.scope_path[c.scope_index];
         const int64_t req = c.kind == Limit::Kind::kUsd ? a.amount_usd : 1;
         if (ModelUsage(c, scope_id, usage::CountedFrom(c, now_)) + req >
             c.cap) {
@@ -206,6 +263,9 @@ class BudgetModel {
       default:
         ++refused_;
         EXPECT_FALSE(got->exceeded.empty());
+        for (const LimitUsage& u : got->exceeded) {
+          refused_by_.insert(r.limits[u.limit_index].limit_name);
+        }
     }
   }
 
@@ -278,14 +338,12 @@ class BudgetModel {
   void CheckNoLimitExceeded() {
     for (const ModelLimit& l : limits_) {
       LimitCheck c;
-      c.scope_index = l.scope_index;
-      c.child_index = l.scope_index + 1;
       c.kind = l.kind;
       c.cap = l.cap;
       c.interval = WindowAt(l.window, now_, zone_);
       c.calendar = l.window.kind == Window::Kind::kCalendar;
-      const int64_t used = ModelUsage(c, l.scope_id, c.interval.start);
-      ASSERT_LE(used, l.cap) << l.scope_id << " " << l.window.spec << " at "
+      const int64_t used = ModelUsage(c, l.scope, c.interval.start);
+      ASSERT_LE(used, l.cap) << l.scope << " " << l.window.spec << " at "
                              << absl::FormatTime(now_);
     }
   }
@@ -297,6 +355,7 @@ class BudgetModel {
       ASSERT_TRUE(got.ok()) << id;
       EXPECT_EQ(got->status, a.status) << id;
       EXPECT_EQ(got->ChargedUsd(), a.ChargedUsd()) << id;
+      EXPECT_EQ(got->scope_path, a.scope_path) << id;
       held += a.status == AuthorizationStatus::kHeld ? 1 : 0;
     }
     absl::StatusOr<int64_t> counted = store_->CountHeld("acme");
@@ -313,6 +372,7 @@ class BudgetModel {
   std::map<std::pair<std::string, std::string>, std::string> keys_;
   int next_id_ = 0;
   int admitted_ = 0;
+  std::set<std::string> refused_by_;
   int refused_ = 0;
 };
 

@@ -1,4 +1,7 @@
 #include <memory>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "governance/redis/redis_budget_store.h"
@@ -17,6 +20,7 @@ TEST(BudgetModelRedisTest, RedisStoreMatchesModel) {
   absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis =
       testing::RedisServer::Start();
   ASSERT_TRUE(redis.ok()) << redis.status();
+  std::vector<std::set<std::string>> refused;
   for (uint32_t seed : {1u, 2u, 3u}) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
     RedisBudgetStore store(
@@ -25,8 +29,11 @@ TEST(BudgetModelRedisTest, RedisStoreMatchesModel) {
     ASSERT_TRUE(admin.Command({"FLUSHALL"}).ok());
     ASSERT_TRUE(store.MarkReady("acme").ok());
     // Real time, not the DST start: Redis expires keys by its own clock.
-    testing::BudgetModel(&store, seed, absl::Now()).Run(2000);
+    testing::BudgetModel model(&store, seed, absl::Now());
+    model.Run(2000);
+    refused.push_back(model.refused_by());
   }
+  testing::BudgetModel::ExpectEveryLimitRefused(refused);
 }
 
 }  // namespace
