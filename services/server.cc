@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -374,10 +375,12 @@ absl::Status WardenServer::AddAdapters() {
                           evm::ChainIds({}, "--chain-rpc"));
   for (const auto& [name, id] : chain_ids) all_chain_ids[name] = id;
   if (!rpc_urls.empty()) {
+    // A balance read sits on an agent's decision: a node that hangs fails
+    // it closed within 2 s, however long sends may take.
     std::map<std::string, std::unique_ptr<evm::JsonRpcClient>> nodes;
     for (const auto& [name, url] : rpc_urls) {
-      nodes[name] =
-          std::make_unique<evm::JsonRpcClient>(url, options.local.rpc_timeout);
+      nodes[name] = std::make_unique<evm::JsonRpcClient>(
+          url, std::min(options.local.rpc_timeout, absl::Seconds(2)));
     }
     balances_ = std::make_unique<evm::NodeBalances>(std::move(nodes));
   }
