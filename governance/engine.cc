@@ -109,6 +109,40 @@ absl::StatusOr<abi::Call> ReadCall(const Policy& policy, const Wallet& wallet,
   return call;
 }
 
+// The drain_all guard line: reads what the wallet holds of the asset and
+// adds a DRAIN_ALL violation to `a` if the spend drains it (or the node
+// did not answer), or a note saying why it could not be checked (no node
+// for the chain, or no address for the asset there).
+void CheckDrain(BalanceSource* balances, const Agent& agent,
+                const Wallet& wallet, const Asset& asset, Authorization* a,
+                std::vector<std::string>* notes) {
+  if (!agent.rules.drain_all_percent || a->amount == 0) return;
+  const auto token = asset.chains.find(wallet.chain);
+  absl::StatusOr<absl::uint128> units =
+      balances == nullptr
+          ? absl::NotFoundError("no chain node configured (--chain-rpc)")
+      : token == asset.chains.end()
+          ? absl::NotFoundError(absl::StrCat("asset ", a->asset,
+                                             " has no address on ",
+                                             wallet.chain, " in the bundle"))
+          : balances->Balance(wallet.chain, wallet.address, token->second);
+  if (absl::IsNotFound(units.status())) {
+    notes->push_back(
+        absl::StrCat("drain_all not checked: ", units.status().message()));
+    return;
+  }
+  eval::WalletBalance balance;
+  if (units.ok()) {
+    balance.units = *units;
+  } else {
+    balance.error = std::string(units.status().message());
+  }
+  if (std::optional<Violation> v =
+          eval::DrainViolation(*a, agent, balance, asset.decimals)) {
+    a->violations.push_back(*std::move(v));
+  }
+}
+
 }  // namespace
 
 using engine_internal::CheckId;
@@ -282,32 +316,8 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   if (call && call->kind == abi::Call::Kind::kApproval) {
     notes.push_back(eval::Exposure(*call));
   }
-  if (agent.rules.drain_all_percent && a.amount > 0 &&
-      asset_it != policy->assets.end()) {
-    const Asset& asset = asset_it->second;
-    const auto token = asset.chains.find(wallet.chain);
-    absl::StatusOr<absl::uint128> units =
-        hooks_.balances == nullptr
-            ? absl::NotFoundError("no chain node configured (--chain-rpc)")
-        : token == asset.chains.end()
-            ? absl::NotFoundError(absl::StrCat("asset ", a.asset,
-                                               " has no address on ",
-                                               wallet.chain, " in the bundle"))
-            : hooks_.balances->Balance(wallet.chain, wallet.address,
-                                       token->second);
-    if (absl::IsNotFound(units.status())) {
-      notes.push_back(
-          absl::StrCat("drain_all not checked: ", units.status().message()));
-    } else if (std::optional<Violation> v = eval::DrainViolation(
-                   a, agent,
-                   units.ok()
-                       ? eval::WalletBalance{*units, ""}
-                       : eval::WalletBalance{std::nullopt,
-                                             std::string(
-                                                 units.status().message())},
-                   asset.decimals)) {
-      a.violations.push_back(*std::move(v));
-    }
+  if (asset_it != policy->assets.end()) {
+    CheckDrain(hooks_.balances, agent, wallet, asset_it->second, &a, &notes);
   }
   auto apply_tier = [&](const TierChoice& t) {
     ApplyTier(t, org, path.checks.size(), now, &a);
