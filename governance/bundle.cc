@@ -202,6 +202,7 @@ class BundleParser {
         CheckDepartmentParents(policy);
         ParseAgents(root["agents"], &policy);
         CheckAgentApprovers(policy);
+        CheckScopeChains(policy);
       } catch (const YAML::Exception& e) {
         Error("bundle", absl::StrCat("could not be read: ", e.msg));
       }
@@ -724,6 +725,29 @@ class BundleParser {
     }
   }
 
+  // Every chain named by chain_limits or chain_rules is one a wallet is on
+  // or an asset is declared on: a misspelt chain ("BASE") would otherwise
+  // be a limit or rule that never binds.
+  void CheckScopeChains(const Policy& policy) {
+    std::set<std::string> known;
+    for (const auto& [id, w] : policy.wallets) known.insert(w.chain);
+    for (const auto& [symbol, asset] : policy.assets) {
+      for (const auto& [chain, where] : asset.chains) known.insert(chain);
+    }
+    auto check = [&](const char* key, const std::string& chain) {
+      if (known.contains(chain)) return;
+      Error(absl::StrCat("org.", key, ".", chain),
+            absl::StrCat("no wallet or asset is on chain ", Quote(chain),
+                         " (chains: ", absl::StrJoin(known, ", "), ")"));
+    };
+    for (const auto& [chain, limits] : policy.org.chain_limits) {
+      check("chain_limits", chain);
+    }
+    for (const auto& [chain, rules] : policy.org.chain_rules) {
+      check("chain_rules", chain);
+    }
+  }
+
   // Every `parent` names a department, and no chain of parents loops or
   // runs deeper than kMaxDepartmentDepth.
   void CheckDepartmentParents(const Policy& policy) {
@@ -948,6 +972,7 @@ class BundleParser {
           absl::StripSuffix(absl::string_view(*d), "%");
       int percent = 0;
       if (digits.size() < d->size() && !digits.empty() && digits.size() <= 3 &&
+          digits[0] != '0' &&
           std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit) &&
           absl::SimpleAtoi(digits, &percent) && percent >= 1 &&
           percent <= 100) {
@@ -955,8 +980,8 @@ class BundleParser {
       } else {
         Error(Join(p, "drain_all"),
               absl::StrCat(Quote(*d),
-                           " must be a share of the wallet's balance from 1% "
-                           "to 100%, such as \"90%\""));
+                           " must be a whole percent of the wallet's balance "
+                           "from 1% to 100%, such as \"90%\""));
       }
     }
     rules->contracts =

@@ -920,6 +920,15 @@ assets:
   EXPECT_THAT(ErrorOf(with("{base: {per_tx_max_usd: \"30\"",
                            "{base: {per_tx_max_usd: \"-1\"")),
               HasSubstr("org.chain_rules.base.per_tx_max_usd"));
+  // A chain no wallet or asset is on: a typo that would bind nothing.
+  EXPECT_THAT(ErrorOf(with("chain_rules: {base:", "chain_rules: {BASE:")),
+              HasSubstr("org.chain_rules.BASE: no wallet or asset is on chain "
+                        "\"BASE\" (chains: base)"));
+  EXPECT_THAT(ErrorOf(with("chain_rules: {base:",
+                           "chain_limits: {bsae: [{usd: \"1\", window: "
+                           "\"rolling:1h\"}]}\n  chain_rules: {base:")),
+              HasSubstr("org.chain_limits.bsae: no wallet or asset is on "
+                        "chain"));
   EXPECT_THAT(ErrorOf(with("{USDC: {chains: [base]}}", "{USDC: {}}")),
               HasSubstr("org.asset_rules.USDC: must be a non-empty mapping"));
   EXPECT_THAT(

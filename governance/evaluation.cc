@@ -152,11 +152,19 @@ std::optional<Violation> DrainViolation(const Authorization& a,
   const std::string guard =
       absl::StrCat("agent ", agent.id, "'s drain_all ", *percent, "%");
   if (!balance.units) {
+    // A line that only notifies does not let through what it could not
+    // check: the violation is then named so that nothing escalates it.
+    auto what = agent.rules.on_violation.find("drain_all");
+    const bool notify_only = what != agent.rules.on_violation.end() &&
+                             what->second == OnViolation::kNotify;
     return RuleViolation(
-        a, "DRAIN_ALL", "drain_all",
+        a, "DRAIN_ALL", notify_only ? "drain_all_unread" : "drain_all",
         absl::StrCat("wallet ", a.wallet_id, "'s ", a.asset, " balance on ",
                      a.chain, " could not be read (", balance.error, "), so ",
-                     guard, " cannot rule out a drain"));
+                     guard, " cannot rule out a drain",
+                     notify_only ? " (and notify does not allow what was not "
+                                   "checked)"
+                                 : ""));
   }
   // percent% of the balance, rounded up, without overflow: percent is at
   // most 100, so neither product can wrap.

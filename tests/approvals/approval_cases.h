@@ -1087,17 +1087,35 @@ TEST_P(ApprovalTest, DrainAllEscalates) {
   EXPECT_THAT(skipped.reason,
               ::testing::HasSubstr("drain_all not checked: asset USDC has no "
                                    "address on ethereum in the bundle"));
+  // A line that only notifies does not allow what it could not check.
+  yaml.replace(yaml.find("{drain_all: approve}"), 20, "{drain_all: notify}");
+  ASSERT_TRUE(engine_->ApplyBundle(yaml, false, "test").ok());
+  const Authorization unchecked = Spend(1);
+  EXPECT_EQ(unchecked.decision, Decision::kDeny) << unchecked.reason;
+  EXPECT_THAT(unchecked.reason,
+              ::testing::HasSubstr("notify does not allow what was not "
+                                   "checked"));
+  balances_.Set("base", absl::uint128(100'000'000));
+  EXPECT_EQ(Spend(95).decision, Decision::kAllow) << "a drain, notified";
+  yaml.replace(yaml.find("{drain_all: notify}"), 19, "{drain_all: approve}");
   // With on_violation deny (the default), a drain is refused.
   yaml.replace(yaml.find("      on_violation: {drain_all: approve}\n"), 41, "");
   ASSERT_TRUE(engine_->ApplyBundle(yaml, false, "test").ok());
   balances_.Set("base", absl::uint128(100'000'000));
   EXPECT_EQ(Spend(95).decision, Decision::kDeny);
-  // A share outside 1-100% is refused with its path.
-  yaml.replace(yaml.find("\"90%\""), 5, "\"0%\"");
-  EXPECT_THAT(
-      std::string(engine_->ApplyBundle(yaml, false, "test").status().message()),
-      ::testing::HasSubstr("agents[0].rules.drain_all: \"0%\" must be a share "
-                           "of the wallet's balance from 1% to 100%"));
+  // A share outside 1-100%, or not written plainly, is refused with its
+  // path.
+  for (const char* bad : {"0%", "101%", "090%", "50.5%", "+5%", " 9%", "90"}) {
+    std::string wrong = yaml;
+    wrong.replace(wrong.find("\"90%\""), 5, absl::StrCat("\"", bad, "\""));
+    EXPECT_THAT(
+        std::string(
+            engine_->ApplyBundle(wrong, false, "test").status().message()),
+        ::testing::HasSubstr(absl::StrCat(
+            "agents[0].rules.drain_all: \"", bad,
+            "\" must be a whole percent of the wallet's balance from "
+            "1% to 100%")));
+  }
 }
 
 }  // namespace warden::testing
