@@ -136,6 +136,15 @@ class ApprovalTest : public ::testing::TestWithParam<StoreFactory> {
     return out.ok() ? out->authorization : Authorization{};
   }
 
+  // "<code> <scope>" of each violation of `a`.
+  static std::vector<std::string> Refusals(const Authorization& a) {
+    std::vector<std::string> out;
+    for (const Violation& v : a.violations) {
+      out.push_back(absl::StrCat(v.code, " ", v.scope));
+    }
+    return out;
+  }
+
   // $1 from agent_a's wallet_1 to `to`.
   Authorization Pay(const std::string& to) {
     return Spend(1, "", "wallet_1", to);
@@ -989,22 +998,15 @@ TEST_P(ApprovalTest, RulesOfEveryScope) {
   absl::StatusOr<ApplyResult> applied =
       engine_->ApplyBundle(yaml, false, "test");
   ASSERT_TRUE(applied.ok()) << applied.status();
-  auto refusals = [](const Authorization& a) {
-    std::vector<std::string> out;
-    for (const Violation& v : a.violations) {
-      out.push_back(absl::StrCat(v.code, " ", v.scope));
-    }
-    return out;
-  };
   EXPECT_EQ(Spend(20, "", "wallet_1", kAllowed).decision, Decision::kAllow);
   // $260 from the ethereum wallet to an address not allowed.
-  EXPECT_THAT(refusals(Spend(260, "", "wallet_2",
+  EXPECT_THAT(Refusals(Spend(260, "", "wallet_2",
                              "0x00000000000000000000000000000000000000b1")),
               ::testing::ElementsAre("PER_TX_MAX org/acme",
                                      "CHAIN_NOT_ALLOWED department/top",
                                      "DESTINATION_NOT_ALLOWED department/top"));
   const Authorization denied = Spend(1, "", "wallet_1", kDenied);
-  EXPECT_THAT(refusals(denied),
+  EXPECT_THAT(Refusals(denied),
               ::testing::ElementsAre("DESTINATION_DENIED agent/agent_a"));
   EXPECT_THAT(denied.reason, ::testing::HasSubstr("is on agent agent_a's "
                                                   "denylist"));
@@ -1028,26 +1030,19 @@ TEST_P(ApprovalTest, RulesOfChainAssetAndWallet) {
   absl::StatusOr<ApplyResult> applied =
       engine_->ApplyBundle(yaml, false, "test");
   ASSERT_TRUE(applied.ok()) << applied.status();
-  auto refusals = [](const Authorization& a) {
-    std::vector<std::string> out;
-    for (const Violation& v : a.violations) {
-      out.push_back(absl::StrCat(v.code, " ", v.scope));
-    }
-    return out;
-  };
   EXPECT_EQ(Spend(20, "", "wallet_1", kAllowed).decision, Decision::kAllow);
   const Authorization over =
       Spend(40, "", "wallet_1", "0x00000000000000000000000000000000000000b1");
-  EXPECT_THAT(refusals(over), ::testing::ElementsAre(
+  EXPECT_THAT(Refusals(over), ::testing::ElementsAre(
                                   "PER_TX_MAX chain/base",
                                   "DESTINATION_NOT_ALLOWED wallet/wallet_1"));
   EXPECT_THAT(over.reason,
               ::testing::HasSubstr("$40.00 exceeds chain base per_tx_max_usd "
                                    "$30.00"));
-  EXPECT_THAT(refusals(Spend(1, "", "wallet_1", kDenied)),
+  EXPECT_THAT(Refusals(Spend(1, "", "wallet_1", kDenied)),
               ::testing::ElementsAre("DESTINATION_DENIED chain/base"));
   // The ethereum wallet has no rules of its own, but USDC is for base only.
-  EXPECT_THAT(refusals(Spend(1, "", "wallet_2", kAllowed)),
+  EXPECT_THAT(Refusals(Spend(1, "", "wallet_2", kAllowed)),
               ::testing::ElementsAre("CHAIN_NOT_ALLOWED asset/USDC"));
 }
 
