@@ -66,7 +66,7 @@ inline std::vector<ModelLimit> Limits() {
       {"department/div", kUsd, 2200 * kMicrosPerUsd, w("rolling:2h")},
       {"department/d1", kUsd, 800 * kMicrosPerUsd, w("rolling:1h")},
       {"department/d1", kCount, 6, w("rolling:30m")},
-      {"agent/a1", kUsd, 2500 * kMicrosPerUsd, w("rolling:24h")},
+      {"agent/a1", kUsd, 1500 * kMicrosPerUsd, w("rolling:24h")},
       {"agent/a2", kCount, 6, w("calendar:day")},
       {"agent/a3", kUsd, 1500 * kMicrosPerUsd, w("calendar:week")},
       {"wallet/w1", kUsd, 700 * kMicrosPerUsd, w("rolling:1h")},
