@@ -1,10 +1,13 @@
 #include "governance/engine.h"
 
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
+#include "governance/bundle.h"
 #include "governance/memory/memory_budget_store.h"
 #include "governance/memory/memory_config_store.h"
 #include "governance/memory/memory_freeze_store.h"
@@ -118,6 +121,42 @@ class EngineTest : public ::testing::Test {
 
 // The core promise: two wallets together cannot pass the agent's budget, and
 // the denial names the figures and how much went through other wallets.
+// A rebuild restores every record some window can still count: the
+// windows of every scope's limits and of the NEW_ADDRESS look-back, not
+// only the org's, departments' and agents' own limits.
+TEST(RecordRetentionTest, CoversTheWindowsOfEveryScope) {
+  const absl::StatusOr<Policy> base = ParseBundle(kBundle);
+  ASSERT_TRUE(base.ok()) << base.status();
+  const absl::Duration floor = RecordRetention(*base);
+  const std::vector<Limit> long_limit = {
+      {.name = "long",
+       .kind = Limit::Kind::kCount,
+       .count = 1,
+       .window = *ParseWindow("rolling:300d")}};
+  const std::vector<std::pair<std::string, std::function<void(Policy*)>>>
+      cases = {{"wallet",
+                [&](Policy* p) { p->wallets["wallet_1"].limits = long_limit; }},
+               {"chain",
+                [&](Policy* p) { p->org.chain_limits["base"] = long_limit; }},
+               {"asset",
+                [&](Policy* p) { p->org.asset_limits["USDC"] = long_limit; }},
+               {"org destination",
+                [&](Policy* p) { p->org.destination_limits = long_limit; }},
+               {"agent destination",
+                [&](Policy* p) {
+                  p->agents["agent_a"].destination_limits = long_limit;
+                }},
+               {"new_address", [&](Policy* p) {
+                  p->agents["agent_a"].rules.new_address = long_limit[0].window;
+                }}};
+  for (const auto& [name, set] : cases) {
+    Policy p = *base;
+    set(&p);
+    EXPECT_GE(RecordRetention(p), absl::Hours(300 * 24)) << name;
+    EXPECT_GT(RecordRetention(p), floor) << name;
+  }
+}
+
 TEST_F(EngineTest, CrossWalletDenyExplainsItself) {
   absl::StatusOr<AuthorizeOutput> first = Spend("agent_a", "wallet_1", 999);
   ASSERT_TRUE(first.ok()) << first.status();

@@ -24,8 +24,19 @@ absl::Duration RecordRetention(const Policy& p) {
     }
   };
   scan(p.org.limits);
+  scan(p.org.destination_limits);
+  for (const auto& [chain, limits] : p.org.chain_limits) scan(limits);
+  for (const auto& [asset, limits] : p.org.asset_limits) scan(limits);
   for (const auto& [id, d] : p.departments) scan(d.limits);
-  for (const auto& [id, a] : p.agents) scan(a.limits);
+  for (const auto& [id, w] : p.wallets) scan(w.limits);
+  for (const auto& [id, a] : p.agents) {
+    scan(a.limits);
+    scan(a.destination_limits);
+    // NEW_ADDRESS looks back over its own window for a payment.
+    if (a.rules.new_address) {
+      longest = std::max(longest, a.rules.new_address->MaxLength());
+    }
+  }
   // A delayed or approved hold can start its TTL that much later; a
   // cumulative tier threshold counts over its own window.
   absl::Duration wait;
