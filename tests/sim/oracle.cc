@@ -108,11 +108,8 @@ bool IsPrincipal(const std::string& p) {
   });
 }
 
-bool OnPath(const Authorization& a, const std::string& scope) {
-  return scope == absl::StrCat("org/", a.org_id) ||
-         scope == absl::StrCat("department/", a.department_id) ||
-         scope == absl::StrCat("agent/", a.agent_id) ||
-         scope == absl::StrCat("wallet/", a.wallet_id);
+bool Contains(const std::vector<std::string>& path, const std::string& scope) {
+  return std::find(path.begin(), path.end(), scope) != path.end();
 }
 
 absl::Duration MaxLength(const std::string& spec) {
@@ -263,11 +260,8 @@ void Oracle::OnApplyBundle(const SimPolicy& next,
   }
 }
 
-LimitCheck Oracle::CheckFor(int scope_index, const SimLimit& limit,
-                            absl::Time now) const {
+LimitCheck Oracle::CheckFor(const SimLimit& limit, absl::Time now) const {
   LimitCheck c;
-  c.scope_index = scope_index;
-  c.child_index = scope_index + 1;
   c.limit_name = limit.name;
   c.kind = limit.usd ? Limit::Kind::kUsd : Limit::Kind::kCount;
   c.cap = limit.cap;
@@ -277,29 +271,27 @@ LimitCheck Oracle::CheckFor(int scope_index, const SimLimit& limit,
   return c;
 }
 
-std::vector<Oracle::PathLimit> Oracle::PathLimits(const SimAgent& agent,
+std::vector<SimPolicy::PathScope> Oracle::PathOf(
+    const AuthorizeInput& in) const {
+  const SimAgent* agent = policy_.FindAgent(in.agent_id);
+  const SimWallet* wallet = policy_.FindWallet(in.wallet_id);
+  if (agent == nullptr || wallet == nullptr) return {};
+  return policy_.PathOf(*agent, *wallet, in.asset, in.destination);
+}
+
+std::vector<Oracle::PathLimit> Oracle::PathLimits(const AuthorizeInput& in,
                                                   absl::Time now) const {
   std::vector<PathLimit> out;
-  const std::string scopes[] = {absl::StrCat("org/", policy_.org_id),
-                                absl::StrCat("department/", agent.department),
-                                absl::StrCat("agent/", agent.id)};
-  for (int i = 0; i < 3; ++i) {
-    for (const SimLimit& l : policy_.LimitsOf(i, agent)) {
-      out.push_back({i, scopes[i], l, CheckFor(i, l, now)});
+  for (const SimPolicy::PathScope& s : PathOf(in)) {
+    for (const SimLimit& l : *s.limits) {
+      out.push_back({s.scope, l, CheckFor(l, now)});
     }
   }
   return out;
 }
 
-const std::string& Oracle::ScopeIdOf(int scope_index, const Authorization& a) {
-  return scope_index == 0   ? a.org_id
-         : scope_index == 1 ? a.department_id
-                            : a.agent_id;
-}
-
-absl::int128 Oracle::Usage(int scope_index, const std::string& scope_id,
-                           const LimitCheck& check, absl::Time from,
-                           Counting counting, absl::Time now,
+absl::int128 Oracle::Usage(const std::string& scope, const LimitCheck& check,
+                           absl::Time from, Counting counting, absl::Time now,
                            bool to_future) const {
   absl::int128 used = 0;
   for (const Record& r : records_) {
@@ -307,7 +299,7 @@ absl::int128 Oracle::Usage(int scope_index, const std::string& scope_id,
     const bool inside = a.created_at >= from &&
                         (to_future || a.created_at < check.interval.end);
     if ((counting != Counting::kAll && r.lost) || !Charges(a) ||
-        ScopeIdOf(scope_index, a) != scope_id || !inside) {
+        !Contains(r.path, scope) || !inside) {
       continue;
     }
     used += check.kind == Limit::Kind::kUsd ? ChargedUsd(a) : 1;
@@ -315,28 +307,23 @@ absl::int128 Oracle::Usage(int scope_index, const std::string& scope_id,
   return used;
 }
 
-int64_t Oracle::Used(int scope_index, const std::string& scope_id,
-                     const SimLimit& limit, absl::Time now) const {
-  const LimitCheck c = CheckFor(scope_index, limit, now);
-  const absl::int128 u =
-      Usage(scope_index, scope_id, c, c.interval.start, Counting::kAll, now);
+int64_t Oracle::Used(const std::string& scope, const SimLimit& limit,
+                     absl::Time now) const {
+  const LimitCheck c = CheckFor(limit, now);
+  const absl::int128 u = Usage(scope, c, c.interval.start, Counting::kAll, now);
   return u > kInt64Max ? kInt64Max : static_cast<int64_t>(u);
 }
 
-std::vector<int64_t> Oracle::Boundaries(const std::string& agent_id,
+std::vector<int64_t> Oracle::Boundaries(const AuthorizeInput& in,
                                         absl::Time now) const {
   std::vector<int64_t> out;
-  const SimAgent* agent = policy_.FindAgent(agent_id);
+  const SimAgent* agent = policy_.FindAgent(in.agent_id);
   if (agent == nullptr) return out;
-  for (const PathLimit& pl : PathLimits(*agent, now)) {
+  for (const PathLimit& pl : PathLimits(in, now)) {
     if (!pl.limit.usd) continue;
-    const std::string id = pl.scope_index == 0   ? policy_.org_id
-                           : pl.scope_index == 1 ? agent->department
-                                                 : agent->id;
     const absl::int128 left =
-        absl::int128(pl.limit.cap) - Usage(pl.scope_index, id, pl.check,
-                                           pl.check.interval.start,
-                                           Counting::kAll, now);
+        absl::int128(pl.limit.cap) -
+        Usage(pl.scope, pl.check, pl.check.interval.start, Counting::kAll, now);
     out.push_back(left < 0 ? 0 : static_cast<int64_t>(left));
   }
   if (agent->per_tx_max) out.push_back(*agent->per_tx_max);
@@ -370,13 +357,14 @@ int Oracle::TierOf(const SimAgent& agent, int64_t usd, absl::Time now,
                    Counting counting, bool store_bound,
                    bool* beyond_int64) const {
   const SimDepartment* dept = policy_.FindDepartment(agent.department);
-  const std::pair<int, const std::optional<SimApprovals>*> configs[] = {
-      {1, &dept->approvals}, {2, &agent.approvals}};
+  const std::pair<std::string, const std::optional<SimApprovals>*> configs[] = {
+      {absl::StrCat("department/", agent.department), &dept->approvals},
+      {absl::StrCat("agent/", agent.id), &agent.approvals}};
   // A cumulative threshold counts as passed when the window's spend plus
   // this one exceeds it, measured as the store measures a limit.
   const int per_tx = PerTxTier(agent, usd);
   int tier = per_tx;
-  for (const auto& [index, t] : configs) {
+  for (const auto& [scope, t] : configs) {
     if (!t->has_value() || (*t)->cumulative_window.empty()) continue;
     const SimThresholds& cum = (*t)->cumulative;
     const std::pair<int, std::optional<int64_t>> levels[] = {
@@ -385,12 +373,11 @@ int Oracle::TierOf(const SimAgent& agent, int64_t usd, absl::Time now,
       if (!above || level <= per_tx) continue;
       const SimLimit as_limit{"cumulative", true, *above,
                               (*t)->cumulative_window};
-      const LimitCheck c = CheckFor(index, as_limit, now);
-      const std::string id = index == 1 ? agent.department : agent.id;
+      const LimitCheck c = CheckFor(as_limit, now);
       const absl::Time from =
           store_bound ? traits_.counted_from(c, now) : c.interval.start;
       const absl::int128 sum =
-          Usage(index, id, c, from, counting, now, store_bound) + usd;
+          Usage(scope, c, from, counting, now, store_bound) + usd;
       if (sum > *above) tier = std::max(tier, level);
       if (beyond_int64 != nullptr && sum > kInt64Max) *beyond_int64 = true;
     }
@@ -418,12 +405,11 @@ absl::Duration Oracle::Retention() const {
   // limit or cumulative tier, plus the longest wait before a hold's TTL
   // starts, plus the hold TTL and the idempotency retention.
   absl::Duration longest;
-  auto scan = [&](const std::vector<SimLimit>& limits) {
-    for (const SimLimit& l : limits) {
+  for (const std::vector<SimLimit>* limits : policy_.AllLimits()) {
+    for (const SimLimit& l : *limits) {
       longest = std::max(longest, MaxLength(l.window));
     }
-  };
-  scan(policy_.org_limits);
+  }
   absl::Duration wait;
   auto waits = [&](const std::optional<SimApprovals>& t) {
     if (t) {
@@ -434,14 +420,8 @@ absl::Duration Oracle::Retention() const {
       }
     }
   };
-  for (const SimDepartment& d : policy_.departments) {
-    scan(d.limits);
-    waits(d.approvals);
-  }
-  for (const SimAgent& a : policy_.agents) {
-    scan(a.limits);
-    waits(a.approvals);
-  }
+  for (const SimDepartment& d : policy_.departments) waits(d.approvals);
+  for (const SimAgent& a : policy_.agents) waits(a.approvals);
   return longest + wait + absl::Seconds(policy_.hold_ttl_s) +
          kIdempotencyRetention;
 }
@@ -462,20 +442,12 @@ std::string Oracle::Label(const Record& r) const {
 
 bool Oracle::DayBeyondExact(const AuthorizeInput& in, absl::Time now,
                             int64_t usd) const {
-  const SimAgent* agent = policy_.FindAgent(in.agent_id);
-  if (agent == nullptr) return false;
   const int64_t day = absl::ToUnixSeconds(now) / 86400;
-  const std::string scopes[] = {policy_.org_id, agent->department, agent->id,
-                                in.wallet_id};
-  for (int s = 0; s < 4; ++s) {
+  for (const SimPolicy::PathScope& s : PathOf(in)) {
     absl::int128 sum = usd;
     for (const Record& r : records_) {
       const Authorization& a = r.a;
-      const std::string& id = s == 0   ? a.org_id
-                              : s == 1 ? a.department_id
-                              : s == 2 ? a.agent_id
-                                       : a.wallet_id;
-      if (!r.lost && Charges(a) && id == scopes[s] &&
+      if (!r.lost && Charges(a) && Contains(r.path, s.scope) &&
           absl::ToUnixSeconds(a.created_at) / 86400 == day) {
         sum += ChargedUsd(a);
       }
@@ -493,17 +465,17 @@ bool Oracle::MayBeGone(const Record& r, absl::Time now) const {
                     std::max(now, latest_sweep_) >= r.retain_until);
 }
 
-absl::Time Oracle::RetainUntil(const Authorization& a) const {
+absl::Time Oracle::RetainUntil(
+    const Authorization& a,
+    const std::vector<SimPolicy::PathScope>& path) const {
   // engine.cc: max(now + the longest window on the path, the hold's end
   // plus the hold TTL) plus the idempotency retention. (A denial's
   // retain_until is computed from the hold it would have been, later than
   // this; the lower bound is what matters.)
   absl::Duration longest;
-  if (const SimAgent* agent = policy_.FindAgent(a.agent_id)) {
-    for (int i = 0; i < 3; ++i) {
-      for (const SimLimit& l : policy_.LimitsOf(i, *agent)) {
-        longest = std::max(longest, MaxLength(l.window));
-      }
+  for (const SimPolicy::PathScope& s : path) {
+    for (const SimLimit& l : *s.limits) {
+      longest = std::max(longest, MaxLength(l.window));
     }
   }
   return std::max(a.created_at + longest,
@@ -524,7 +496,9 @@ size_t Oracle::AddRecord(const AuthorizeInput& in, const Authorization& a) {
   r.index = static_cast<int>(i);
   r.a = a;
   r.request = in;
-  r.retain_until = RetainUntil(a);
+  const std::vector<SimPolicy::PathScope> path = PathOf(in);
+  for (const SimPolicy::PathScope& s : path) r.path.push_back(s.scope);
+  r.retain_until = RetainUntil(a, path);
   records_.push_back(std::move(r));
   by_id_[a.id] = i;
   if (!in.idempotency_key.empty()) {
@@ -617,13 +591,14 @@ void Oracle::OnAuthorize(const AuthorizeInput& in, absl::Time now,
     return;
   }
   const bool rule_ok =
-      priced && !(agent->per_tx_max && usd > *agent->per_tx_max);
+      priced && !(agent->per_tx_max && usd > *agent->per_tx_max) &&
+      !(in.destination.empty() && policy_.NeedsDestination(*agent));
   if (traits_.max_exact_micros) {
     // Redis refuses what its Lua doubles cannot compare exactly.
     const int64_t max = *traits_.max_exact_micros;
     bool refuses = usd > max;
     if (rule_ok) {
-      for (const PathLimit& pl : PathLimits(*agent, now)) {
+      for (const PathLimit& pl : PathLimits(in, now)) {
         refuses = refuses || pl.limit.cap > max;
       }
       for (int64_t cap : CumulativeCaps(*agent, PerTxTier(*agent, usd))) {
@@ -783,6 +758,9 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
   if (priced && agent.per_tx_max && usd > *agent.per_tx_max) {
     rule_codes.insert("PER_TX_MAX");
   }
+  if (in.destination.empty() && policy_.NeedsDestination(agent)) {
+    rule_codes.insert("DESTINATION_REQUIRED");
+  }
   if (!rule_codes.empty()) {
     AddRecord(in, a);
     if (a.decision != Decision::kDeny || codes != rule_codes) {
@@ -795,12 +773,18 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
     return;
   }
   // The spend abides by the rules: frozen scopes, limits and tiers decide.
+  std::vector<std::string> path;
+  for (const SimPolicy::PathScope& s : PathOf(in)) path.push_back(s.scope);
+  if (ScopePath(a) != path) {
+    Fail("decision",
+         absl::StrCat(what, ": charged {", absl::StrJoin(ScopePath(a), ", "),
+                      "}, the path is {", absl::StrJoin(path, ", "), "}"));
+  }
   std::vector<std::string> frozen_yes, frozen_maybe;
-  for (const std::string& s : {absl::StrCat("org/", policy_.org_id),
-                               absl::StrCat("department/", agent.department),
-                               absl::StrCat("agent/", agent.id),
-                               absl::StrCat("wallet/", in.wallet_id)}) {
-    const Enforced e = scopes_[s].enforced;
+  for (const std::string& s : path) {
+    const auto it = scopes_.find(s);
+    if (it == scopes_.end()) continue;
+    const Enforced e = it->second.enforced;
     if (e == Enforced::kYes) frozen_yes.push_back(s);
     if (e == Enforced::kMaybe) frozen_maybe.push_back(s);
   }
@@ -813,17 +797,15 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
     int64_t req;
   };
   std::vector<Measured> limits;
-  for (PathLimit& pl : PathLimits(agent, now)) {
-    const std::string id = ScopeIdOf(pl.scope_index, a);
+  for (PathLimit& pl : PathLimits(in, now)) {
     const absl::Time start = pl.check.interval.start;
     const absl::Time from = traits_.counted_from(pl.check, now);
     Measured m{pl, 0, 0, 0, 0, pl.limit.usd ? a.amount_usd : 1};
-    m.exact = Usage(pl.scope_index, id, pl.check, start, Counting::kAll, now);
-    m.sure = Usage(pl.scope_index, id, pl.check, start, Counting::kSure, now);
-    m.store_min =
-        Usage(pl.scope_index, id, pl.check, from, Counting::kSure, now);
-    m.store_max = Usage(pl.scope_index, id, pl.check, from, Counting::kKept,
-                        now, /*to_future=*/true);
+    m.exact = Usage(pl.scope, pl.check, start, Counting::kAll, now);
+    m.sure = Usage(pl.scope, pl.check, start, Counting::kSure, now);
+    m.store_min = Usage(pl.scope, pl.check, from, Counting::kSure, now);
+    m.store_max = Usage(pl.scope, pl.check, from, Counting::kKept, now,
+                        /*to_future=*/true);
     limits.push_back(std::move(m));
   }
   bool tier_beyond_int64 = false;
@@ -919,7 +901,7 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
   for (const Violation& v : a.violations) {
     if (v.code == "SCOPE_FROZEN") {
       const auto it = scopes_.find(v.scope);
-      if (it == scopes_.end() || !OnPath(a, v.scope) ||
+      if (it == scopes_.end() || !Contains(path, v.scope) ||
           it->second.enforced == Enforced::kNo) {
         Fail("decision", absl::StrCat(what, ": denied because ", v.scope,
                                       " is frozen, but it is not"));
@@ -966,12 +948,10 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
         (!spent || absl::int128(*spent) < low || absl::int128(*spent) > high)) {
       // Name what the ledger counts, so that the odd one out can be found.
       std::vector<std::string> counted;
-      const std::string id = ScopeIdOf(m->pl.scope_index, a);
       const absl::Time from = traits_.counted_from(m->pl.check, now);
       for (const Record& r : records_) {
-        if (r.lost || !Charges(r.a) ||
-            ScopeIdOf(m->pl.scope_index, r.a) != id || r.a.created_at < from ||
-            r.a.id == a.id) {
+        if (r.lost || !Charges(r.a) || !Contains(r.path, m->pl.scope) ||
+            r.a.created_at < from || r.a.id == a.id) {
           continue;
         }
         if (counted.size() == 8) counted.push_back("...");
@@ -1317,7 +1297,7 @@ void Oracle::OnFreeze(const std::string& scope, bool decommission,
     st.enforced = Enforced::kYes;
     expected_events_.insert({AuditEvent::Type::kScopeFrozen, s});
     for (Record& r : records_) {
-      if (Live(r, now) && OnPath(r.a, s)) {
+      if (Live(r, now) && Contains(r.path, s)) {
         r.a.status = AuthorizationStatus::kVoided;
         changed_.insert(static_cast<size_t>(r.index));
         to_check_.insert(static_cast<size_t>(r.index));

@@ -67,9 +67,11 @@ class Oracle {
  public:
   // What the oracle believes about one authorization.
   struct Record {
-    int index = 0;             // "#n" in traces: the order of creation.
-    Authorization a;           // As the store must hold it now.
-    AuthorizeInput request;    // What created it, for replays.
+    int index = 0;           // "#n" in traces: the order of creation.
+    Authorization a;         // As the store must hold it now.
+    AuthorizeInput request;  // What created it, for replays.
+    // The scopes it charges (SimPolicy::PathOf when it was decided).
+    std::vector<std::string> path;
     std::string last_tx_hash;  // Of its last settle attempt.
     // No store drops it before this (engine.cc's retain_until, from the
     // policy at its creation, or RecordRetention when a rebuild restored
@@ -154,13 +156,13 @@ class Oracle {
     if (it == by_id_.end()) return std::nullopt;
     return it->second;
   }
-  // How much of `limit` on scope `scope_id` (index 0 org, 1 department,
-  // 2 agent) is used at `now`, over its exact window.
-  int64_t Used(int scope_index, const std::string& scope_id,
-               const SimLimit& limit, absl::Time now) const;
-  // Interesting USD amounts for a spend by `agent` now: what is left of each
-  // of its USD limits, and its tier thresholds.
-  std::vector<int64_t> Boundaries(const std::string& agent,
+  // How much of `limit` on `scope` ("agent/a0") is used at `now`, over its
+  // exact window.
+  int64_t Used(const std::string& scope, const SimLimit& limit,
+               absl::Time now) const;
+  // Interesting USD amounts for a spend like `in` now: what is left of each
+  // USD limit on its path, and its agent's tier thresholds.
+  std::vector<int64_t> Boundaries(const AuthorizeInput& in,
                                   absl::Time now) const;
   bool Live(const Record& r, absl::Time now) const {
     return !r.gone && r.a.status == AuthorizationStatus::kHeld &&
@@ -172,17 +174,18 @@ class Oracle {
   int64_t denied() const { return denied_; }
 
  private:
-  // One limit on an agent's path, resolved at a time.
+  // One limit on a spend's path, resolved at a time.
   struct PathLimit {
-    int scope_index = 0;
     std::string scope;  // "department/d0"
     SimLimit limit;
     LimitCheck check;
   };
-  std::vector<PathLimit> PathLimits(const SimAgent& agent,
+  // The scopes a spend like `in` charges under the policy now; empty for
+  // an unknown agent or wallet.
+  std::vector<SimPolicy::PathScope> PathOf(const AuthorizeInput& in) const;
+  std::vector<PathLimit> PathLimits(const AuthorizeInput& in,
                                     absl::Time now) const;
-  LimitCheck CheckFor(int scope_index, const SimLimit& limit,
-                      absl::Time now) const;
+  LimitCheck CheckFor(const SimLimit& limit, absl::Time now) const;
   // Which records a usage counts.
   enum class Counting {
     kAll,  // Every one the engine answered: the exact ledger.
@@ -195,11 +198,9 @@ class Oracle {
   // `to_future`, any time after `from`: a store may count charges stamped
   // past the window's end by a clock that ran ahead (or stepped back) where
   // they share a bucket with now + the skew allowance.
-  absl::int128 Usage(int scope_index, const std::string& scope_id,
-                     const LimitCheck& check, absl::Time from,
-                     Counting counting, absl::Time now,
+  absl::int128 Usage(const std::string& scope, const LimitCheck& check,
+                     absl::Time from, Counting counting, absl::Time now,
                      bool to_future = false) const;
-  static const std::string& ScopeIdOf(int scope_index, const Authorization& a);
 
   // The tier the spend falls in (0 instant, 1 notify, 2 delay, 3
   // approval), counting cumulative usage as `counting` says, from the
@@ -220,9 +221,10 @@ class Oracle {
   void Replayed(const AuthorizeInput& in, absl::Time now, const Record& r,
                 const AuthorizeOutput& out);
   size_t AddRecord(const AuthorizeInput& in, const Authorization& a);
-  // When the store may first drop `a` (a lower bound of engine.cc's
-  // retain_until), from the policy now.
-  absl::Time RetainUntil(const Authorization& a) const;
+  // When the store may first drop `a`, which charges `path` (a lower bound
+  // of engine.cc's retain_until), from the policy now.
+  absl::Time RetainUntil(const Authorization& a,
+                         const std::vector<SimPolicy::PathScope>& path) const;
 
   // Expects `got` to fail with `code` (else a finding of `invariant`).
   // Returns whether it did fail.

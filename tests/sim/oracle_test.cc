@@ -1,5 +1,6 @@
 #include "tests/sim/oracle.h"
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -273,8 +274,10 @@ TEST(SimPolicyTest, DecimalTextKeepsItsScale) {
 }
 
 // Random and mutated policies are bundles the parser accepts (save a zero
-// price or an unrepresentable one, which it must refuse).
+// price or an unrepresentable one, which it must refuse), and between them
+// they put limits on every kind of scope.
 TEST(SimPolicyTest, RandomPoliciesAreValidBundles) {
+  std::set<std::string> limited;  // Kinds of scope with a limit somewhere.
   for (uint64_t seed = 1; seed <= 50; ++seed) {
     SeededChooser c(seed);
     SimPolicy p = RandomPolicy(c, /*allow_invalid=*/false);
@@ -282,9 +285,24 @@ TEST(SimPolicyTest, RandomPoliciesAreValidBundles) {
     ASSERT_TRUE(parsed.ok())
         << "seed " << seed << ": " << parsed.status() << "\n"
         << p.ToYaml();
+    EXPECT_EQ(parsed->departments.at("d0").parent, "div");
+    for (const SimAgent& a : p.agents) {
+      const SimWallet& w = *p.FindWallet(a.wallets[0]);
+      for (const SimPolicy::PathScope& s :
+           p.PathOf(a, w, "USDC", p.destinations[0])) {
+        if (s.limits->empty()) continue;
+        // "agent/a0/destination/0x..." counts as its own kind.
+        const size_t slash = s.scope.find('/');
+        limited.insert(s.scope.find("/destination/") != std::string::npos
+                           ? "agent destination"
+                       : s.scope == "department/div"
+                           ? "division"
+                           : s.scope.substr(0, slash));
+      }
+    }
     for (int i = 0; i < 10; ++i) {
       MutatePolicy(
-          c, [](int, const std::string&, const SimLimit&) { return 5; }, &p);
+          c, [](const std::string&, const SimLimit&) { return 5; }, &p);
       if (!p.UnusablePrice().empty()) continue;
       parsed = ParseBundle(p.ToYaml());
       ASSERT_TRUE(parsed.ok()) << "seed " << seed << " mutation " << i << ": "
@@ -292,6 +310,10 @@ TEST(SimPolicyTest, RandomPoliciesAreValidBundles) {
                                << p.ToYaml();
     }
   }
+  EXPECT_THAT(limited,
+              ::testing::IsSupersetOf({"org", "division", "department", "agent",
+                                       "wallet", "chain", "asset",
+                                       "destination", "agent destination"}));
 }
 
 }  // namespace

@@ -72,6 +72,12 @@ std::vector<SimLimit> RandomLimits(Chooser& c, int max, int scale) {
   return limits;
 }
 
+// One or two limits, for a scope the bundle lists only with some.
+void AddLimits(Chooser& c, int scale, std::vector<SimLimit>* limits) {
+  *limits = RandomLimits(c, 2, scale);
+  if (limits->empty()) limits->push_back(RandomLimit(c, {}, scale));
+}
+
 int64_t RandomThreshold(Chooser& c) {
   if (c.OneIn(5)) return AdversarialUsdMicros(c, false);
   return c.Between(1, 2000) * 1'000'000;
@@ -110,8 +116,9 @@ SimApprovals RandomApprovals(Chooser& c,
 std::string Quote(const std::string& s) { return absl::StrCat("\"", s, "\""); }
 
 void AppendLimits(const std::vector<SimLimit>& limits,
-                  const std::string& indent, std::string* out) {
-  absl::StrAppend(out, indent, "limits:");
+                  const std::string& indent, std::string* out,
+                  const std::string& key = "limits") {
+  absl::StrAppend(out, indent, key, ":");
   if (limits.empty()) {
     absl::StrAppend(out, " []\n");
     return;
@@ -203,11 +210,50 @@ const SimAsset* SimPolicy::FindAsset(const std::string& symbol) const {
   return nullptr;
 }
 
-const std::vector<SimLimit>& SimPolicy::LimitsOf(int index,
-                                                 const SimAgent& agent) const {
-  if (index == 0) return org_limits;
-  if (index == 1) return FindDepartment(agent.department)->limits;
-  return agent.limits;
+std::vector<SimPolicy::PathScope> SimPolicy::PathOf(
+    const SimAgent& agent, const SimWallet& wallet, const std::string& asset,
+    const std::string& destination) const {
+  std::vector<PathScope> path = {{absl::StrCat("org/", org_id), &org_limits}};
+  std::vector<const SimDepartment*> depts;
+  for (const SimDepartment* d = FindDepartment(agent.department); d != nullptr;
+       d = d->parent.empty() ? nullptr : FindDepartment(d->parent)) {
+    depts.insert(depts.begin(), d);
+  }
+  for (const SimDepartment* d : depts) {
+    path.push_back({absl::StrCat("department/", d->id), &d->limits});
+  }
+  path.push_back({absl::StrCat("agent/", agent.id), &agent.limits});
+  path.push_back({absl::StrCat("wallet/", wallet.id), &wallet.limits});
+  if (auto it = chain_limits.find(wallet.chain); it != chain_limits.end()) {
+    path.push_back({absl::StrCat("chain/", wallet.chain), &it->second});
+  }
+  if (auto it = asset_limits.find(asset); it != asset_limits.end()) {
+    path.push_back({absl::StrCat("asset/", asset), &it->second});
+  }
+  if (!destination.empty()) {
+    path.push_back(
+        {absl::StrCat("destination/", destination), &destination_limits});
+    if (!agent.destination_limits.empty()) {
+      path.push_back(
+          {absl::StrCat("agent/", agent.id, "/destination/", destination),
+           &agent.destination_limits});
+    }
+  }
+  return path;
+}
+
+std::vector<const std::vector<SimLimit>*> SimPolicy::AllLimits() const {
+  std::vector<const std::vector<SimLimit>*> out = {&org_limits,
+                                                   &destination_limits};
+  for (const auto& [chain, limits] : chain_limits) out.push_back(&limits);
+  for (const auto& [asset, limits] : asset_limits) out.push_back(&limits);
+  for (const SimDepartment& d : departments) out.push_back(&d.limits);
+  for (const SimAgent& a : agents) {
+    out.push_back(&a.limits);
+    out.push_back(&a.destination_limits);
+  }
+  for (const SimWallet& w : wallets) out.push_back(&w.limits);
+  return out;
 }
 
 std::string SimPolicy::UnusablePrice() const {
@@ -227,9 +273,24 @@ std::string SimPolicy::ToYaml() const {
       "\n  expired_holds: ", Quote(expired_count ? "count" : "release"),
       "\n  hold_ttl: ", Quote(absl::StrCat(hold_ttl_s, "s")), "\n");
   AppendLimits(org_limits, "  ", &out);
+  for (const auto& [key, limits] :
+       {std::make_pair("chain_limits", &chain_limits),
+        std::make_pair("asset_limits", &asset_limits)}) {
+    if (limits->empty()) continue;
+    absl::StrAppend(&out, "  ", key, ":\n");
+    for (const auto& [name, list] : *limits) {
+      AppendLimits(list, "    ", &out, name);
+    }
+  }
+  if (!destination_limits.empty()) {
+    AppendLimits(destination_limits, "  ", &out, "destination_limits");
+  }
   absl::StrAppend(&out, "departments:\n");
   for (const SimDepartment& d : departments) {
     absl::StrAppend(&out, "  - id: ", Quote(d.id), "\n");
+    if (!d.parent.empty()) {
+      absl::StrAppend(&out, "    parent: ", Quote(d.parent), "\n");
+    }
     AppendLimits(d.limits, "    ", &out);
     AppendApprovals(d.approvals, "    ", &out);
   }
@@ -238,6 +299,9 @@ std::string SimPolicy::ToYaml() const {
     absl::StrAppend(&out, "  - id: ", Quote(a.id),
                     "\n    department: ", Quote(a.department), "\n");
     AppendLimits(a.limits, "    ", &out);
+    if (!a.destination_limits.empty()) {
+      AppendLimits(a.destination_limits, "    ", &out, "destination_limits");
+    }
     if (a.per_tx_max) {
       absl::StrAppend(&out, "    rules: {per_tx_max_usd: ",
                       Quote(UsdText(*a.per_tx_max)), "}\n");
@@ -246,9 +310,11 @@ std::string SimPolicy::ToYaml() const {
     absl::StrAppend(&out, "    wallets:\n");
     for (const std::string& wid : a.wallets) {
       const SimWallet* w = FindWallet(wid);
-      absl::StrAppend(&out, "      - {id: ", Quote(w->id),
-                      ", vendor: \"local\", chain: ", Quote(w->chain),
-                      ", address: \"", w->Address(), "\"}\n");
+      absl::StrAppend(
+          &out, "      - id: ", Quote(w->id),
+          "\n        vendor: \"local\"\n        chain: ", Quote(w->chain),
+          "\n        address: \"", w->Address(), "\"\n");
+      if (!w->limits.empty()) AppendLimits(w->limits, "        ", &out);
     }
   }
   absl::StrAppend(&out, "assets:\n");
@@ -282,9 +348,17 @@ SimPolicy RandomPolicy(Chooser& c, bool allow_invalid) {
   // An org's ceiling is wider than a department's, which is wider than an
   // agent's (caps are random either way, so any of them may bind).
   p.org_limits = RandomLimits(c, 2, 8);
+  // d0 and d1 belong to the division div, whose limits bind them both;
+  // d2 stands beside it.
   for (const char* d : {"d0", "d1", "d2"}) {
-    p.departments.push_back({d, RandomLimits(c, 2, 3), std::nullopt});
+    p.departments.push_back({d, RandomLimits(c, 2, 3), std::nullopt,
+                             d == std::string("d2") ? "" : "div"});
   }
+  p.departments.push_back({"div", RandomLimits(c, 2, 5), std::nullopt});
+  for (const char* chain : {"base", "ethereum", "arbitrum", "polygon"}) {
+    if (c.OneIn(3)) AddLimits(c, 4, &p.chain_limits[chain]);
+  }
+  if (c.OneIn(3)) p.destination_limits = RandomLimits(c, 2, 2);
   // Several agents share d0's limits; several wallets share an agent's.
   const std::vector<std::pair<std::string, std::string>> agents = {
       {"a0", "d0"}, {"a1", "d0"}, {"a2", "d0"},
@@ -302,9 +376,12 @@ SimPolicy RandomPolicy(Chooser& c, bool allow_invalid) {
     a.department = agents[i].second;
     a.limits = RandomLimits(c, 2, 1);
     if (c.OneIn(4)) a.per_tx_max = RandomThreshold(c);
+    if (c.OneIn(4)) a.destination_limits = RandomLimits(c, 2, 1);
     for (const auto& [wid, chain] : wallets[i]) {
       a.wallets.push_back(wid);
-      p.wallets.push_back({wid, a.id, chain});
+      p.wallets.push_back(
+          {wid, a.id, chain,
+           c.OneIn(2) ? RandomLimits(c, 2, 1) : std::vector<SimLimit>{}});
     }
     p.agents.push_back(std::move(a));
   }
@@ -344,24 +421,53 @@ SimPolicy RandomPolicy(Chooser& c, bool allow_invalid) {
     if (!allow_invalid && a.PriceUnusable()) a.price = SimPrice{1, 0};
     p.assets.push_back(std::move(a));
   }
+  for (const SimAsset& a : p.assets) {
+    if (c.OneIn(4)) AddLimits(c, 3, &p.asset_limits[a.symbol]);
+  }
   p.assets.push_back({"NOPRICE", 6, std::nullopt});
   return p;
 }
 
 std::string MutatePolicy(Chooser& c, const UsedFn& used, SimPolicy* p) {
-  // Every limit list with its scope, for picking one.
+  // Every limit list with its scope (for a per-destination list, the scope
+  // of one destination), for picking one; `scale` widens caps of the scopes
+  // many spends share.
   struct Slot {
-    int index;
-    std::string id;
+    std::string scope;
     std::vector<SimLimit>* limits;
+    int scale;
   };
-  std::vector<Slot> slots = {{0, p->org_id, &p->org_limits}};
-  for (SimDepartment& d : p->departments) slots.push_back({1, d.id, &d.limits});
-  for (SimAgent& a : p->agents) slots.push_back({2, a.id, &a.limits});
+  std::vector<Slot> slots = {
+      {absl::StrCat("org/", p->org_id), &p->org_limits, 3}};
+  for (SimDepartment& d : p->departments) {
+    slots.push_back({absl::StrCat("department/", d.id), &d.limits, 2});
+  }
+  for (SimAgent& a : p->agents) {
+    slots.push_back({absl::StrCat("agent/", a.id), &a.limits, 1});
+    slots.push_back(
+        {absl::StrCat("agent/", a.id, "/destination/", c.Pick(p->destinations)),
+         &a.destination_limits, 1});
+  }
+  for (SimWallet& w : p->wallets) {
+    slots.push_back({absl::StrCat("wallet/", w.id), &w.limits, 1});
+  }
+  // Lists for chains and assets without limits yet, dropped below if they
+  // stay empty.
+  for (const char* chain : {"base", "ethereum", "arbitrum", "polygon"}) {
+    slots.push_back(
+        {absl::StrCat("chain/", chain), &p->chain_limits[chain], 2});
+  }
+  for (const SimAsset& a : p->assets) {
+    if (!a.price) continue;
+    slots.push_back(
+        {absl::StrCat("asset/", a.symbol), &p->asset_limits[a.symbol], 2});
+  }
+  slots.push_back({absl::StrCat("destination/", c.Pick(p->destinations)),
+                   &p->destination_limits, 1});
   std::vector<std::string> what;
   for (int64_t n = c.Between(1, 3); n > 0; --n) {
     Slot& slot = slots[c.Below(slots.size())];
-    const std::string where = absl::StrCat(slot.id, "/");
+    const std::string where = absl::StrCat(slot.scope, " ");
     switch (c.Below(16)) {
       case 0:
       case 1:
@@ -370,7 +476,7 @@ std::string MutatePolicy(Chooser& c, const UsedFn& used, SimPolicy* p) {
       case 4: {
         if (slot.limits->empty()) break;
         SimLimit& l = (*slot.limits)[c.Below(slot.limits->size())];
-        const int64_t u = used(slot.index, slot.id, l);
+        const int64_t u = used(slot.scope, l);
         const int64_t before = l.cap;
         switch (c.Below(6)) {
           case 0:
@@ -386,7 +492,7 @@ std::string MutatePolicy(Chooser& c, const UsedFn& used, SimPolicy* p) {
                 std::max<int64_t>(1, u == kInt64Max ? u : u + c.Between(-1, 1));
             break;
           default:
-            l.cap = RandomCap(c, l.usd, 3 - slot.index);
+            l.cap = RandomCap(c, l.usd, slot.scale);
         }
         what.push_back(absl::StrCat(where, l.name, " cap ", before, "->", l.cap,
                                     " (used ", u, ")"));
@@ -395,7 +501,7 @@ std::string MutatePolicy(Chooser& c, const UsedFn& used, SimPolicy* p) {
       case 5:
       case 15:
         if (slot.limits->size() < 3) {
-          slot.limits->push_back(RandomLimit(c, *slot.limits, 3 - slot.index));
+          slot.limits->push_back(RandomLimit(c, *slot.limits, slot.scale));
           const SimLimit& l = slot.limits->back();
           if (std::count_if(
                   slot.limits->begin(), slot.limits->end(),
@@ -485,6 +591,10 @@ std::string MutatePolicy(Chooser& c, const UsedFn& used, SimPolicy* p) {
         break;
     }
   }
+  std::erase_if(p->chain_limits,
+                [](const auto& e) { return e.second.empty(); });
+  std::erase_if(p->asset_limits,
+                [](const auto& e) { return e.second.empty(); });
   NormalizeApprovals(&p->agents[0].approvals);
   NormalizeApprovals(&p->agents[3].approvals);
   NormalizeApprovals(&p->departments[0].approvals);

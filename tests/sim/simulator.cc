@@ -59,14 +59,6 @@ constexpr std::pair<Op, int> kOps[] = {
     {Op::kBundle, 25},        {Op::kGet, 20},         {Op::kListPending, 10},
     {Op::kOutage, 8},         {Op::kLoseData, 5}};
 
-const std::vector<std::string>& Destinations() {
-  static const auto* d = new std::vector<std::string>{
-      "0x1111111111111111111111111111111111111111",
-      "0xabcdefabcdefabcdefabcdefabcdefabcdefabcd",
-      "0x00000000000000000000000000000000000000ff"};
-  return *d;
-}
-
 std::string Code(const absl::Status& st) {
   return absl::StatusCodeToString(st.code());
 }
@@ -291,15 +283,16 @@ class World {
                                 ? &assets.back()
                                 : &assets[rng_.Below(assets.size() - 1)];
     in.asset = asset ? asset->symbol : "UNLISTED";
+    // Mostly to a destination (per-destination limits need one).
+    if (!rng_.OneIn(10)) in.destination = rng_.Pick(policy().destinations);
     // Sometimes the tightest boundary, which decides whether a spend fits.
-    const std::vector<int64_t> bounds = oracle_.Boundaries(agent.id, now());
+    const std::vector<int64_t> bounds = oracle_.Boundaries(in, now());
     const int64_t boundary =
         bounds.empty()  ? -1
         : rng_.OneIn(4) ? *std::min_element(bounds.begin(), bounds.end())
                         : rng_.Pick(bounds);
     in.amount = AdversarialAmount(
         rng_, asset ? *asset : SimAsset{"UNLISTED", 6, {}}, boundary);
-    if (rng_.OneIn(5)) in.destination = rng_.Pick(Destinations());
     if (rng_.Below(100) < 55)
       in.idempotency_key = absl::StrCat("k", ++next_key_);
     return DoAuthorize(in, "authorize");
@@ -340,9 +333,9 @@ class World {
         }
         [[fallthrough]];
       case 2:
-        in.destination = in.destination == Destinations()[0]
-                             ? Destinations()[1]
-                             : Destinations()[0];
+        in.destination = in.destination == policy().destinations[0]
+                             ? policy().destinations[1]
+                             : policy().destinations[0];
         break;
       default:
         in.asset = in.asset == "USDC" ? "ETH" : "USDC";
@@ -619,8 +612,8 @@ class World {
     const absl::Time t = now();
     const std::string what = MutatePolicy(
         rng_,
-        [&](int index, const std::string& id, const SimLimit& l) {
-          return oracle_.Used(index, id, l, t);
+        [&](const std::string& scope, const SimLimit& l) {
+          return oracle_.Used(scope, l, t);
         },
         &next);
     absl::StatusOr<ApplyResult> out =
