@@ -1,7 +1,8 @@
 // Invariants 1 and 2 across replicas: two wardend processes on one Redis,
 // hundreds of concurrent Authorize calls split across both, never admit one
 // spend more than the limit allows (agent, department, a division above
-// nested departments, a count, a per-destination limit), and a retried
+// nested departments, a wallet, a chain, a count, a per-destination limit),
+// and a retried
 // idempotency key charges once whichever replica it reaches.
 
 #include <set>
@@ -19,6 +20,9 @@ org:
   limits: [{name: org_daily_tx, count: 100000, window: "calendar:day"}]
   # What the org sends to any one address (spends with a destination).
   destination_limits: [{name: per_address, usd: "5000", window: "rolling:24h"}]
+  # What all agents spend on polygon together.
+  chain_limits:
+    polygon: [{name: polygon_budget, usd: "300", window: "rolling:24h"}]
 departments:
   - id: solo
   # A division whose budget binds two levels of sub-departments.
@@ -52,6 +56,17 @@ agents:
   - {id: payer_2, department: solo, wallets: [{id: payer_2_w, vendor: cdp, chain: base, address: "0x22"}]}
   - {id: team_1, department: team, wallets: [{id: team_1_w, vendor: local, chain: base, address: "0x31"}]}
   - {id: squad_1, department: squad, wallets: [{id: squad_1_w, vendor: privy, chain: base, address: "0x32"}]}
+  - {id: poly_1, department: solo, wallets: [{id: poly_1_w, vendor: local, chain: polygon, address: "0x41"}]}
+  - {id: poly_2, department: solo, wallets: [{id: poly_2_w, vendor: cdp, chain: polygon, address: "0x42"}]}
+  - id: walleter
+    department: solo
+    limits: [{name: budget, usd: "10000", window: "rolling:24h"}]
+    wallets:
+      - id: walleter_w
+        vendor: local
+        chain: base
+        address: "0x51"
+        limits: [{name: wallet_budget, usd: "250", window: "rolling:24h"}]
 assets:
   - {symbol: USDC, decimals: 6, price_usd: "1"}
 )";
@@ -100,6 +115,24 @@ TEST_F(TwoReplicasTest, NestedDepartmentBudgetAdmitsExactly) {
                       : Spend("squad_1", "squad_1_w", 2);
   });
   EXPECT_EQ(Allowed(results), 200);
+}
+
+// 200 racing $3 spends by two agents' polygon wallets against the org's
+// $300 on polygon: exactly 100 are admitted.
+TEST_F(TwoReplicasTest, ChainLimitAdmitsExactly) {
+  const std::vector<Result> results = Blast(200, 16, [](int i) {
+    const std::string agent = absl::StrCat("poly_", i % 2 + 1);
+    return Spend(agent, agent + "_w", 3);
+  });
+  EXPECT_EQ(Allowed(results), 100);
+}
+
+// 200 racing $5 spends from one wallet against its own $250 (its agent's
+// budget is far larger): exactly 50 are admitted.
+TEST_F(TwoReplicasTest, WalletLimitAdmitsExactly) {
+  const std::vector<Result> results =
+      Blast(200, 16, [](int) { return Spend("walleter", "walleter_w", 5); });
+  EXPECT_EQ(Allowed(results), 50);
 }
 
 // An address put on the denylist through one replica (wardenctl) is refused
