@@ -2,6 +2,7 @@
 #define WARDEN_GOVERNANCE_BUDGET_STORE_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -97,6 +98,11 @@ class BudgetStore {
   BudgetStore(const BudgetStore&) = delete;
   BudgetStore& operator=(const BudgetStore&) = delete;
   virtual ~BudgetStore() = default;
+
+  // The largest cap or amount (micro-dollars, or a count) the store
+  // compares exactly, if it has one: bundles with a larger cap are refused,
+  // not applied to fail every spend under it.
+  virtual std::optional<int64_t> LargestExact() const { return std::nullopt; }
 
   // Atomically: if the request's idempotency key (when non-empty) is known,
   // returns kDuplicate with the first record. Otherwise, for a kHeld record,

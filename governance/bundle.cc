@@ -727,7 +727,8 @@ class BundleParser {
 
   // Every chain named by chain_limits or chain_rules is one a wallet is on
   // or an asset is declared on: a misspelt chain ("BASE") would otherwise
-  // be a limit or rule that never binds.
+  // be a limit or rule that never binds. (A `chains` allowlist may name a
+  // chain no wallet is on yet: a misspelt one allows nothing.)
   void CheckScopeChains(const Policy& policy) {
     std::set<std::string> known;
     for (const auto& [id, w] : policy.wallets) known.insert(w.chain);
@@ -762,9 +763,12 @@ class BundleParser {
       for (std::string up = dept.parent; !up.empty();
            up = policy.departments.at(up).parent) {
         if (!seen.insert(up).second) {
-          Error(p,
-                absl::StrCat("department ", Quote(id),
-                             " is its own ancestor (through ", Quote(up), ")"));
+          // Reported for each department on the loop, not for those below.
+          if (up == id) {
+            Error(p, absl::StrCat("department ", Quote(id),
+                                  " is its own ancestor (through ",
+                                  Quote(dept.parent), ")"));
+          }
           break;
         }
         if (seen.size() > kMaxDepartmentDepth) {
@@ -1416,9 +1420,9 @@ class BundleParser {
           }
           agent.limits =
               ParseLimits(n["limits"], Join(p, "limits"), /*escalates=*/true);
-          agent.destination_limits =
-              ParseLimits(n["destination_limits"],
-                          Join(p, "destination_limits"), /*escalates=*/true);
+          agent.destination_limits = ParseLimits(n["destination_limits"],
+                                                 Join(p, "destination_limits"),
+                                                 /*escalates=*/true);
           ParseRules(n["rules"], Join(p, "rules"), *policy, &agent.rules,
                      RulesOf::kAgent);
           agent.approvals =
@@ -1703,6 +1707,50 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
 
 absl::StatusOr<Policy> ParseBundle(absl::string_view yaml) {
   return BundleParser().Parse(yaml);
+}
+
+std::vector<ComparedCap> ComparedCaps(const Policy& p) {
+  std::vector<ComparedCap> out;
+  auto limits = [&](const std::string& prefix, const std::vector<Limit>& ls) {
+    for (const Limit& l : ls) {
+      const bool usd = l.kind == Limit::Kind::kUsd;
+      out.push_back({absl::StrCat(prefix, ".", l.name, usd ? ".usd" : ".count"),
+                     usd, usd ? l.usd : l.count});
+    }
+  };
+  auto tiers = [&](const std::string& prefix,
+                   const std::optional<ApprovalTiers>& t) {
+    if (!t || !t->window) return;
+    for (Tier tier : {Tier::kNotify, Tier::kDelay, Tier::kApproval}) {
+      if (std::optional<UsdMicros> usd = t->cumulative.Of(tier)) {
+        out.push_back({absl::StrCat(prefix, ".approvals.cumulative.",
+                                    TierName(tier), "_above_usd"),
+                       true, *usd});
+      }
+    }
+  };
+  limits("org.limits", p.org.limits);
+  for (const auto& [chain, ls] : p.org.chain_limits) {
+    limits(absl::StrCat("org.chain_limits.", chain), ls);
+  }
+  for (const auto& [asset, ls] : p.org.asset_limits) {
+    limits(absl::StrCat("org.asset_limits.", asset), ls);
+  }
+  limits("org.destination_limits", p.org.destination_limits);
+  for (const auto& [id, dept] : p.departments) {
+    limits(absl::StrCat("departments.", id, ".limits"), dept.limits);
+    tiers(absl::StrCat("departments.", id), dept.approvals);
+  }
+  for (const auto& [id, agent] : p.agents) {
+    limits(absl::StrCat("agents.", id, ".limits"), agent.limits);
+    limits(absl::StrCat("agents.", id, ".destination_limits"),
+           agent.destination_limits);
+    tiers(absl::StrCat("agents.", id), agent.approvals);
+  }
+  for (const auto& [id, w] : p.wallets) {
+    limits(absl::StrCat("wallets.", id, ".limits"), w.limits);
+  }
+  return out;
 }
 
 std::vector<std::string> DiffPolicies(const Policy& before,

@@ -32,6 +32,16 @@ inline constexpr size_t kMaxApprovers = 32;
 // left unset.
 absl::StatusOr<Policy> ParseBundle(absl::string_view yaml);
 
+// A cap a budget store compares with what a scope used: a limit's (USD in
+// micro-dollars, or a count) or a cumulative approval threshold's, named by
+// its path as diffs name it ("agents.a.limits.daily_max").
+struct ComparedCap {
+  std::string path;
+  bool usd = true;
+  int64_t cap = 0;
+};
+std::vector<ComparedCap> ComparedCaps(const Policy& p);
+
 // What changes from `before` to `after`, one line per item:
 // "+ path: value", "- path: value" or "~ path: old -> new", sorted by path.
 // Empty when the two are equivalent.

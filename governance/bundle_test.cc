@@ -13,6 +13,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr const char* kMinimal = R"(
 org: {id: acme}
@@ -845,6 +846,14 @@ assets:
                         "\"nowhere\""));
   EXPECT_THAT(ErrorOf(with("{id: division}", "{id: division, parent: team}")),
               HasSubstr("is its own ancestor"));
+  // A loop is named by the departments on it, not those below it.
+  const std::string below_loop = ErrorOf(
+      with("  - {id: team, parent: division}\n",
+           "  - {id: team, parent: team}\n  - {id: squad, parent: team}\n"));
+  EXPECT_THAT(below_loop, HasSubstr("departments.team.parent: department "
+                                    "\"team\" is its own ancestor (through "
+                                    "\"team\")"));
+  EXPECT_THAT(below_loop, Not(HasSubstr("departments.squad")));
   EXPECT_THAT(
       ErrorOf(with("{id: team, parent: division}", "{id: team, parent: team}")),
       HasSubstr("departments.team.parent: department \"team\" is its "

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "governance/bundle.h"
 #include "governance/engine.h"
 #include "governance/engine_internal.h"
@@ -37,6 +38,19 @@ absl::StatusOr<ApplyResult> Engine::ApplyBundle(const std::string& yaml,
   const Policy empty;
   const Policy& before = current.ok() ? **current : empty;
   WARDEN_RETURN_IF_ERROR(CheckNoRetiredAddress(next));
+  if (const std::optional<int64_t> largest = budgets_->LargestExact()) {
+    std::vector<std::string> over;
+    for (const ComparedCap& c : ComparedCaps(next)) {
+      if (c.cap <= *largest) continue;
+      over.push_back(absl::StrCat(
+          c.path, ": ", c.usd ? FormatUsd(c.cap) : absl::StrCat(c.cap),
+          " is above the largest cap the budget store compares exactly, ",
+          c.usd ? FormatUsd(*largest) : absl::StrCat(*largest)));
+    }
+    if (!over.empty()) {
+      return absl::InvalidArgumentError(absl::StrJoin(over, "; "));
+    }
+  }
   ApplyResult result;
   result.org_id = next.org.id;
   result.diff = DiffPolicies(before, next);

@@ -125,8 +125,11 @@ absl::StatusOr<RedisBudgetStore::ScriptCall> RedisBudgetStore::ReserveCall(
     const LimitCheck& c = request.limits[i];
     if (c.cap > kMaxExactMicros) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "limit ", c.limit_name,
-          ": cap exceeds the largest the Redis store compares exactly"));
+          "limit ", path[c.scope_index], " ", c.limit_name,
+          ": cap exceeds the largest the Redis store compares exactly (",
+          FormatUsd(kMaxExactMicros),
+          " or as many transactions); apply a "
+          "bundle with a smaller cap"));
     }
     const char* kind = c.kind == Limit::Kind::kUsd ? "u" : "c";
     const std::vector<usage::Span> spans = usage::SpansOf(c, a.created_at);

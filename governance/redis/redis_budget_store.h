@@ -71,6 +71,9 @@ class RedisBudgetStore final : public BudgetStore {
 
   explicit RedisBudgetStore(std::unique_ptr<RedisClient> client);
 
+  std::optional<int64_t> LargestExact() const override {
+    return kMaxExactMicros;
+  }
   absl::StatusOr<ReserveResult> Reserve(const ReserveRequest& request) override;
   absl::StatusOr<Authorization> Get(const std::string& org_id,
                                     const std::string& id) override;

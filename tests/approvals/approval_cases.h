@@ -1113,6 +1113,48 @@ TEST_P(ApprovalTest, DrainAllEscalates) {
   }
 }
 
+// A store that compares caps exactly only up to a bound (Redis: 2^53 - 1)
+// has bundles with a larger cap refused, each named by its path, rather
+// than applied to fail every spend under it; a store without a bound takes
+// them.
+TEST_P(ApprovalTest, CapsBeyondTheStoreAreRefused) {
+  std::string yaml = kApprovalBundle;
+  yaml.replace(yaml.find("usd: \"1000\""), 11, "usd: \"9007199254.740992\"");
+  yaml.replace(yaml.find("approval_above_usd: \"700\""), 25,
+               "approval_above_usd: \"9223372036854.775807\"");
+  yaml.replace(yaml.find("  - id: ops\n"), 12,
+               "  - id: ops\n"
+               "    limits: [{name: txs, count: 9007199254740992, window: "
+               "\"rolling:1h\"}]\n");
+  const absl::StatusOr<ApplyResult> applied =
+      engine_->ApplyBundle(yaml, false, "test");
+  const std::optional<int64_t> largest = store_->LargestExact();
+  if (!largest) {
+    EXPECT_TRUE(applied.ok()) << applied.status();
+    return;
+  }
+  ASSERT_EQ(applied.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string message(applied.status().message());
+  EXPECT_THAT(message,
+              ::testing::HasSubstr(
+                  "agents.agent_a.limits.daily_max.usd: $9,007,199,254.740992 "
+                  "is above the largest cap the budget store compares "
+                  "exactly, $9,007,199,254.740991"));
+  EXPECT_THAT(message, ::testing::HasSubstr(
+                           "agents.agent_a.approvals.cumulative.approval_"
+                           "above_usd: $9,223,372,036,854.775807 is above"));
+  EXPECT_THAT(message, ::testing::HasSubstr(
+                           "departments.ops.limits.txs.count: "
+                           "9007199254740992 is above the largest cap the "
+                           "budget store compares exactly, 9007199254740991"));
+  // Nothing changed: the old bundle is in force, and a cap at the bound
+  // applies.
+  EXPECT_EQ(Spend(10).decision, Decision::kAllow);
+  yaml = kApprovalBundle;
+  yaml.replace(yaml.find("usd: \"1000\""), 11, "usd: \"9007199254.740991\"");
+  EXPECT_TRUE(engine_->ApplyBundle(yaml, false, "test").ok());
+}
+
 }  // namespace warden::testing
 
 #endif  // WARDEN_TESTS_APPROVALS_APPROVAL_CASES_H_

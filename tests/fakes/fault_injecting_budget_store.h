@@ -27,6 +27,9 @@ class FaultInjectingBudgetStore final : public BudgetStore {
     frozen_ = std::move(scope);
   }
 
+  std::optional<int64_t> LargestExact() const override {
+    return inner_->LargestExact();
+  }
   absl::StatusOr<ReserveResult> Reserve(const ReserveRequest& r) override {
     if (absl::Status st = Fault(); !st.ok()) return st;
     if (r.authorization.status == AuthorizationStatus::kHeld) {

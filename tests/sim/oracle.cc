@@ -4,10 +4,12 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "governance/audit_codec.h"
+#include "governance/explain.h"
 #include "governance/window.h"
 
 namespace warden::sim {
@@ -235,9 +237,14 @@ void Oracle::OnInitialBundle(const SimPolicy& p,
 
 void Oracle::OnApplyBundle(const SimPolicy& next,
                            const absl::StatusOr<ApplyResult>& r) {
-  if (const std::string which = next.UnusablePrice(); !which.empty()) {
-    // A price of zero values any amount at $0, and one too large to value
-    // amounts exactly cannot be compared with any limit.
+  std::string which = next.UnusablePrice();
+  if (which.empty() && traits_.max_exact_micros) {
+    which = next.CapBeyond(*traits_.max_exact_micros);
+  }
+  if (!which.empty()) {
+    // A price of zero values any amount at $0, one too large to value
+    // amounts exactly cannot be compared with any limit, and a cap above
+    // what the store compares exactly would fail every spend under it.
     if (r.ok()) {
       Fail("bundle",
            absl::StrCat("a bundle with ", which, " was applied (version ",
@@ -383,21 +390,6 @@ int Oracle::TierOf(const SimAgent& agent, int64_t usd, absl::Time now,
     }
   }
   return tier;
-}
-
-std::vector<int64_t> Oracle::CumulativeCaps(const SimAgent& agent,
-                                            int per_tx_tier) const {
-  std::vector<int64_t> out;
-  const SimDepartment* dept = policy_.FindDepartment(agent.department);
-  for (const std::optional<SimApprovals>* t :
-       {&dept->approvals, &agent.approvals}) {
-    if (!t->has_value() || (*t)->cumulative_window.empty()) continue;
-    const SimThresholds& cum = (*t)->cumulative;
-    if (cum.approval && per_tx_tier < 3) out.push_back(*cum.approval);
-    if (cum.delay && per_tx_tier < 2) out.push_back(*cum.delay);
-    if (cum.notify && per_tx_tier < 1) out.push_back(*cum.notify);
-  }
-  return out;
 }
 
 absl::Duration Oracle::Retention() const {
@@ -594,18 +586,10 @@ void Oracle::OnAuthorize(const AuthorizeInput& in, absl::Time now,
       priced && !(agent->per_tx_max && usd > *agent->per_tx_max) &&
       !(in.destination.empty() && policy_.NeedsDestination(*agent));
   if (traits_.max_exact_micros) {
-    // Redis refuses what its Lua doubles cannot compare exactly.
+    // Redis refuses amounts its Lua doubles cannot compare exactly (and
+    // bundles with such caps: OnApplyBundle).
     const int64_t max = *traits_.max_exact_micros;
-    bool refuses = usd > max;
-    if (rule_ok) {
-      for (const PathLimit& pl : PathLimits(in, now)) {
-        refuses = refuses || pl.limit.cap > max;
-      }
-      for (int64_t cap : CumulativeCaps(*agent, PerTxTier(*agent, usd))) {
-        refuses = refuses || cap > max;
-      }
-    }
-    if (refuses) {
+    if (usd > max) {
       if (!out.ok() && absl::IsInvalidArgument(out.status())) return;
       Fail("decision",
            absl::StrCat(what, ": beyond the Redis store's exact range (",
@@ -971,14 +955,23 @@ void Oracle::OnFreshDecision(const AuthorizeInput& in, absl::Time now,
                absl::StrJoin(counted, ", ")));
     }
   }
+  // A decision lists at most kMaxViolations; its reason counts the rest.
+  const bool truncated = a.violations.size() == kMaxViolations &&
+                         absl::StrContains(a.reason, " more violations");
   for (const Measured& m : limits) {
-    if (m.store_min + m.req > m.pl.limit.cap &&
+    if (m.store_min + m.req > m.pl.limit.cap && !truncated &&
         !reported.contains({m.pl.scope, m.pl.limit.name})) {
-      Fail("decision", absl::StrCat(what, ": ", describe(m, m.store_min),
-                                    " exceeds the cap but is not reported",
-                                    m.store_min + m.req > kInt64Max
-                                        ? " (used + requested is beyond int64)"
-                                        : ""));
+      std::vector<std::string> named;
+      for (const auto& [scope, limit] : reported) {
+        named.push_back(absl::StrCat(scope, " ", limit));
+      }
+      Fail("decision",
+           absl::StrCat(what, ": ", describe(m, m.store_min),
+                        " exceeds the cap but is not reported (reported: ",
+                        absl::StrJoin(named, ", "), ")",
+                        m.store_min + m.req > kInt64Max
+                            ? " (used + requested is beyond int64)"
+                            : ""));
     }
   }
   if (!explained && frozen_maybe.empty()) {

@@ -44,8 +44,8 @@ using CountedFrom = std::function<absl::Time(const LimitCheck&, absl::Time)>;
 struct StoreTraits {
   std::string name;
   CountedFrom counted_from;
-  // Redis compares in Lua doubles and refuses amounts and caps above this
-  // (INVALID_ARGUMENT); unset for exact stores.
+  // Redis compares in Lua doubles and refuses amounts above this, and
+  // bundles with caps above it (INVALID_ARGUMENT); unset for exact stores.
   std::optional<int64_t> max_exact_micros;
   // How often (steps) the simulator compares every record with the store:
   // each comparison is a Get per record, a round trip on Redis.
@@ -211,9 +211,6 @@ class Oracle {
              bool* beyond_int64 = nullptr) const;
   // The strictest tier the spend's own value puts it in.
   int PerTxTier(const SimAgent& agent, int64_t usd) const;
-  // The cumulative tier thresholds the engine checks with the limits.
-  std::vector<int64_t> CumulativeCaps(const SimAgent& agent,
-                                      int per_tx_tier) const;
 
   void OnFreshDecision(const AuthorizeInput& in, absl::Time now,
                        const SimAgent& agent, const SimAsset* asset,

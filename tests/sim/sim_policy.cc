@@ -180,6 +180,22 @@ void NormalizeApprovals(std::optional<SimApprovals>* a) {
   if ((*a)->cumulative_window.empty()) (*a)->cumulative = {};
 }
 
+// Every list of limits of `p` (const or not, as `p` is).
+template <typename Policy>
+auto LimitLists(Policy& p) {
+  std::vector<decltype(&p.org_limits)> out = {&p.org_limits,
+                                              &p.destination_limits};
+  for (auto& [chain, limits] : p.chain_limits) out.push_back(&limits);
+  for (auto& [asset, limits] : p.asset_limits) out.push_back(&limits);
+  for (auto& d : p.departments) out.push_back(&d.limits);
+  for (auto& a : p.agents) {
+    out.push_back(&a.limits);
+    out.push_back(&a.destination_limits);
+  }
+  for (auto& w : p.wallets) out.push_back(&w.limits);
+  return out;
+}
+
 }  // namespace
 
 const SimAgent* SimPolicy::FindAgent(const std::string& id) const {
@@ -243,17 +259,7 @@ std::vector<SimPolicy::PathScope> SimPolicy::PathOf(
 }
 
 std::vector<const std::vector<SimLimit>*> SimPolicy::AllLimits() const {
-  std::vector<const std::vector<SimLimit>*> out = {&org_limits,
-                                                   &destination_limits};
-  for (const auto& [chain, limits] : chain_limits) out.push_back(&limits);
-  for (const auto& [asset, limits] : asset_limits) out.push_back(&limits);
-  for (const SimDepartment& d : departments) out.push_back(&d.limits);
-  for (const SimAgent& a : agents) {
-    out.push_back(&a.limits);
-    out.push_back(&a.destination_limits);
-  }
-  for (const SimWallet& w : wallets) out.push_back(&w.limits);
-  return out;
+  return LimitLists(*this);
 }
 
 std::string SimPolicy::UnusablePrice() const {
@@ -264,6 +270,38 @@ std::string SimPolicy::UnusablePrice() const {
     }
   }
   return "";
+}
+
+std::string SimPolicy::CapBeyond(int64_t largest) const {
+  SimPolicy copy = *this;  // ForEachCap's walk changes nothing here.
+  std::string found;
+  copy.ForEachCap([&](int64_t* cap) {
+    if (*cap > largest && found.empty()) {
+      found = absl::StrCat("a cap of ", *cap, " (the store compares up to ",
+                           largest, ")");
+    }
+  });
+  return found;
+}
+
+void SimPolicy::ClampCaps(int64_t largest) {
+  ForEachCap([&](int64_t* cap) { *cap = std::min(*cap, largest); });
+}
+
+void SimPolicy::ForEachCap(const std::function<void(int64_t*)>& fn) {
+  for (std::vector<SimLimit>* limits : LimitLists(*this)) {
+    for (SimLimit& l : *limits) fn(&l.cap);
+  }
+  auto tiers = [&](std::optional<SimApprovals>& a) {
+    if (!a || a->cumulative_window.empty()) return;
+    for (std::optional<int64_t>* t :
+         {&a->cumulative.notify, &a->cumulative.delay,
+          &a->cumulative.approval}) {
+      if (*t) fn(&**t);
+    }
+  };
+  for (SimDepartment& d : departments) tiers(d.approvals);
+  for (SimAgent& a : agents) tiers(a.approvals);
 }
 
 std::string SimPolicy::ToYaml() const {

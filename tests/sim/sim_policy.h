@@ -120,8 +120,18 @@ struct SimPolicy {
   // scale), do not fit in 128 bits (no amount could be valued exactly).
   std::string UnusablePrice() const;
 
+  // A limit's cap or cumulative approval threshold above `largest`,
+  // described ("wallet/w0a l3 cap 9007199254740992"), or empty.
+  std::string CapBeyond(int64_t largest) const;
+  // Lowers every such cap and threshold to `largest`.
+  void ClampCaps(int64_t largest);
+
   // The policy bundle, as `wardenctl apply -f` would send it.
   std::string ToYaml() const;
+
+ private:
+  // Calls `fn` on every cap and cumulative approval threshold.
+  void ForEachCap(const std::function<void(int64_t*)>& fn);
 };
 
 // The scope ids the tree always has, as "org/sim", "department/d0", ...

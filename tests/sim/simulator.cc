@@ -89,7 +89,12 @@ class World {
                                        &freezes_, &clock_,
                                        EngineHooks{.history = trail_.get()});
     oracle_.BeginStep(0);
-    const SimPolicy policy = RandomPolicy(rng_, /*allow_invalid=*/false);
+    SimPolicy policy = RandomPolicy(rng_, /*allow_invalid=*/false);
+    // The first bundle must apply: within what the store compares exactly.
+    if (const std::optional<int64_t> largest =
+            backend_->traits().max_exact_micros) {
+      policy.ClampCaps(*largest);
+    }
     oracle_.OnInitialBundle(
         policy, engine_->ApplyBundle(policy.ToYaml(), false, kAdmin));
     // A new Redis holds no state for the org: mark it ready (nothing to
