@@ -196,6 +196,24 @@ auto LimitLists(Policy& p) {
   return out;
 }
 
+// Calls `fn` on a pointer to every cap and cumulative approval threshold
+// of `p` (const or not, as `p` is).
+template <typename Policy, typename Fn>
+void ForEachCap(Policy& p, const Fn& fn) {
+  for (auto* limits : LimitLists(p)) {
+    for (auto& l : *limits) fn(&l.cap);
+  }
+  auto tiers = [&](auto& a) {
+    if (!a || a->cumulative_window.empty()) return;
+    for (auto* t : {&a->cumulative.notify, &a->cumulative.delay,
+                    &a->cumulative.approval}) {
+      if (*t) fn(&**t);
+    }
+  };
+  for (auto& d : p.departments) tiers(d.approvals);
+  for (auto& a : p.agents) tiers(a.approvals);
+}
+
 }  // namespace
 
 const SimAgent* SimPolicy::FindAgent(const std::string& id) const {
@@ -273,9 +291,8 @@ std::string SimPolicy::UnusablePrice() const {
 }
 
 std::string SimPolicy::CapBeyond(int64_t largest) const {
-  SimPolicy copy = *this;  // ForEachCap's walk changes nothing here.
   std::string found;
-  copy.ForEachCap([&](int64_t* cap) {
+  ForEachCap(*this, [&](const int64_t* cap) {
     if (*cap > largest && found.empty()) {
       found = absl::StrCat("a cap of ", *cap, " (the store compares up to ",
                            largest, ")");
@@ -285,23 +302,7 @@ std::string SimPolicy::CapBeyond(int64_t largest) const {
 }
 
 void SimPolicy::ClampCaps(int64_t largest) {
-  ForEachCap([&](int64_t* cap) { *cap = std::min(*cap, largest); });
-}
-
-void SimPolicy::ForEachCap(const std::function<void(int64_t*)>& fn) {
-  for (std::vector<SimLimit>* limits : LimitLists(*this)) {
-    for (SimLimit& l : *limits) fn(&l.cap);
-  }
-  auto tiers = [&](std::optional<SimApprovals>& a) {
-    if (!a || a->cumulative_window.empty()) return;
-    for (std::optional<int64_t>* t :
-         {&a->cumulative.notify, &a->cumulative.delay,
-          &a->cumulative.approval}) {
-      if (*t) fn(&**t);
-    }
-  };
-  for (SimDepartment& d : departments) tiers(d.approvals);
-  for (SimAgent& a : agents) tiers(a.approvals);
+  ForEachCap(*this, [&](int64_t* cap) { *cap = std::min(*cap, largest); });
 }
 
 std::string SimPolicy::ToYaml() const {

@@ -128,10 +128,6 @@ struct SimPolicy {
 
   // The policy bundle, as `wardenctl apply -f` would send it.
   std::string ToYaml() const;
-
- private:
-  // Calls `fn` on every cap and cumulative approval threshold.
-  void ForEachCap(const std::function<void(int64_t*)>& fn);
 };
 
 // The scope ids the tree always has, as "org/sim", "department/d0", ...
