@@ -67,8 +67,8 @@ struct ReserveResult {
     kFrozen,     // A scope on the path is frozen; nothing stored or charged.
   };
   Outcome outcome = Outcome::kOverLimit;
-  // kReserved/kRecorded: the stored record. kDuplicate: the first record
-  // stored under the key.
+  // kDuplicate: the first record stored under the key. (kReserved and
+  // kRecorded stored the request's record as it is: nothing to return.)
   Authorization authorization;
   // kOverLimit: every limit that the spend would push past its cap.
   std::vector<LimitUsage> exceeded;

@@ -258,7 +258,11 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
                             ReadCall(*policy, wallet, in, calldata, &*amount));
   }
 
-  Authorization a;
+  // The record is built in the request, so that reserving it copies
+  // nothing.
+  ReserveRequest request;
+  request.zone = org.timezone;
+  Authorization& a = request.authorization;
   a.id = NewId("az_");
   a.org_id = org.id;
   a.department_id = agent.department;
@@ -306,8 +310,6 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
       CollectLimits(*policy, agent, wallet, a.asset, a.destination, now);
   // Records of the plain org-department-agent-wallet path carry no list.
   if (path.scopes != ScopePath(a)) a.scope_path = path.scopes;
-  ReserveRequest request;
-  request.zone = org.timezone;
   a.violations =
       CheckRules(a, agent, *policy, priced, now, call ? &*call : nullptr);
   // What an approval exposes goes in its reason, whatever its tier, and so
@@ -350,7 +352,6 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
   // three times): a cumulative threshold counts as passed only when the
   // store, atomically with the reservation, says so.
   while (true) {
-    request.authorization = a;
     request.retain_until =
         std::max(now + path.longest, a.hold_expires_at + org.hold_ttl) +
         kIdempotencyRetention;
@@ -392,7 +393,6 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
     a.approvals_required = 0;
     a.approvers.clear();
     a.reason = DenyReason(a, &a.violations);
-    request.authorization = a;
     request.limits.clear();
     WARDEN_ASSIGN_OR_RETURN(result, budgets_->Reserve(request));
   }
@@ -407,9 +407,9 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
     return AuthorizeOutput{Replay(std::move(result.authorization)), true};
   }
 
-  if (absl::Status st = audit_->Append(
-          AuditEvent::ForAuthorization(AuditEvent::Type::kAuthorizationDecided,
-                                       now, in.actor, result.authorization));
+  // Stored as `a` is (kReserved or kRecorded).
+  if (absl::Status st = audit_->Append(AuditEvent::ForAuthorization(
+          AuditEvent::Type::kAuthorizationDecided, now, in.actor, a));
       !st.ok()) {
     absl::Status undo = budgets_->Abandon(org.id, a.id);
     return absl::UnavailableError(absl::StrCat(
@@ -418,14 +418,12 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
                   : absl::StrCat(" (and releasing the hold failed: ",
                                  undo.message(), "; it expires at its TTL)")));
   }
-  if (result.authorization.decision != Decision::kDeny &&
-      tier.tier != Tier::kInstant) {
+  if (a.decision != Decision::kDeny && tier.tier != Tier::kInstant) {
     static constexpr const char* kEvents[] = {
         "", "spend.notify", "spend.delayed", "approval.requested"};
-    Notify(kEvents[static_cast<int>(tier.tier)], result.authorization, in.actor,
-           result.authorization.reason);
+    Notify(kEvents[static_cast<int>(tier.tier)], a, in.actor, a.reason);
   }
-  return AuthorizeOutput{std::move(result.authorization), false};
+  return AuthorizeOutput{std::move(a), false};
 }
 
 absl::Status Engine::AuditTransition(AuditEvent::Type type,

@@ -1,6 +1,7 @@
 #include "governance/window.h"
 
 #include <cstdint>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -108,29 +109,50 @@ absl::Duration Window::MaxLength() const {
   return absl::Hours(24 * 92 + 1);
 }
 
+namespace {
+
+// The calendar periods holding one local day, computed together.
+struct CalendarDay {
+  absl::TimeZone zone;
+  Interval day, week, month, quarter;
+};
+
+CalendarDay CalendarAt(absl::Time now, const absl::TimeZone& zone) {
+  const absl::CivilDay today = absl::ToCivilDay(now, zone);
+  const absl::CivilDay monday =
+      absl::PrevWeekday(today + 1, absl::Weekday::monday);
+  const absl::CivilMonth month(today);
+  const absl::CivilMonth quarter(today.year(), (today.month() - 1) / 3 * 3 + 1);
+  return {zone,
+          {absl::FromCivil(today, zone), absl::FromCivil(today + 1, zone)},
+          {absl::FromCivil(monday, zone), absl::FromCivil(monday + 7, zone)},
+          {absl::FromCivil(month, zone), absl::FromCivil(month + 1, zone)},
+          {absl::FromCivil(quarter, zone), absl::FromCivil(quarter + 3, zone)}};
+}
+
+}  // namespace
+
 Interval WindowAt(const Window& window, absl::Time now,
                   const absl::TimeZone& zone) {
   if (window.kind == Window::Kind::kRolling) {
     return {now - window.length, absl::InfiniteFuture()};
   }
-  const absl::CivilDay today = absl::ToCivilDay(now, zone);
+  // Time zone arithmetic costs more than the rest of a limit check: each
+  // thread keeps the periods of the local day it last saw.
+  thread_local std::optional<CalendarDay> cached;
+  if (!cached || cached->zone != zone || now < cached->day.start ||
+      now >= cached->day.end) {
+    cached = CalendarAt(now, zone);
+  }
   switch (window.period) {
     case Window::Period::kDay:
-      return {absl::FromCivil(today, zone), absl::FromCivil(today + 1, zone)};
-    case Window::Period::kWeek: {
-      const absl::CivilDay monday =
-          absl::PrevWeekday(today + 1, absl::Weekday::monday);
-      return {absl::FromCivil(monday, zone), absl::FromCivil(monday + 7, zone)};
-    }
-    case Window::Period::kMonth: {
-      const absl::CivilMonth month(today);
-      return {absl::FromCivil(month, zone), absl::FromCivil(month + 1, zone)};
-    }
-    case Window::Period::kQuarter: {
-      const absl::CivilMonth first(today.year(),
-                                   (today.month() - 1) / 3 * 3 + 1);
-      return {absl::FromCivil(first, zone), absl::FromCivil(first + 3, zone)};
-    }
+      return cached->day;
+    case Window::Period::kWeek:
+      return cached->week;
+    case Window::Period::kMonth:
+      return cached->month;
+    case Window::Period::kQuarter:
+      return cached->quarter;
   }
   return {now, now};
 }

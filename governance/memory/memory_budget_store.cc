@@ -1,6 +1,7 @@
 #include "governance/memory/memory_budget_store.h"
 
 #include <algorithm>
+#include <functional>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -83,11 +84,23 @@ int64_t MemoryBudgetStore::PendingLocked(const Authorization& spend,
   return pending;
 }
 
+void MemoryBudgetStore::TimeQueue::Push(absl::Time at, std::string key) {
+  heap_.emplace_back(at, std::move(key));
+  std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+}
+
+std::pair<absl::Time, std::string> MemoryBudgetStore::TimeQueue::Pop() {
+  std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
+  std::pair<absl::Time, std::string> first = std::move(heap_.back());
+  heap_.pop_back();
+  return first;
+}
+
 void MemoryBudgetStore::InsertLocked(const Authorization& a,
                                      absl::Time retain_until) {
   const std::string key = RecordKey(a.org_id, a.id);
   records_[key] = Entry{a, retain_until};
-  retention_[a.org_id].emplace(retain_until, key);
+  retention_[a.org_id].Push(retain_until, key);
   if (!a.idempotency_key.empty()) {
     // A key reused after its first record's retention maps to the newest of
     // its records, whatever order a rebuild loads them in.
@@ -102,7 +115,7 @@ void MemoryBudgetStore::InsertLocked(const Authorization& a,
   }
   RechargeLocked(nullptr, a);
   if (a.status == AuthorizationStatus::kHeld) {
-    expiries_[a.org_id].emplace(a.hold_expires_at, key);
+    expiries_[a.org_id].Push(a.hold_expires_at, key);
   }
   if (Awaits(a)) awaiting_[a.org_id].emplace(a.created_at, key);
 }
@@ -179,7 +192,6 @@ absl::StatusOr<ReserveResult> MemoryBudgetStore::Reserve(
     result.outcome = ReserveResult::Outcome::kRecorded;
   }
   InsertLocked(a, request.retain_until);
-  result.authorization = a;
   return result;
 }
 
@@ -280,7 +292,7 @@ absl::StatusOr<VoteResult> MemoryBudgetStore::Vote(const std::string& org_id,
     a.decision = Decision::kAllow;
     a.hold_expires_at = allowed_until;
     a.on_expiry = on_expiry;
-    expiries_[org_id].emplace(allowed_until, RecordKey(org_id, id));
+    expiries_[org_id].Push(allowed_until, RecordKey(org_id, id));
   }
   return VoteResult{a, true};
 }
@@ -289,7 +301,7 @@ absl::StatusOr<int64_t> MemoryBudgetStore::CountHeld(
     const std::string& org_id) {
   absl::MutexLock lock(&mu_);
   int64_t n = 0;
-  for (const auto& [at, key] : expiries_[org_id]) {
+  for (const auto& [at, key] : expiries_[org_id].entries()) {
     auto rec = records_.find(key);
     // An approved hold is queued again at its new expiry: count the entry
     // that matches the record's, once.
@@ -338,11 +350,9 @@ absl::StatusOr<std::vector<Authorization>> MemoryBudgetStore::ExpireDue(
     const std::string& org_id, absl::Time now, size_t max_records) {
   absl::MutexLock lock(&mu_);
   std::vector<Authorization> expired;
-  auto& exp = expiries_[org_id];
-  while (!exp.empty() && exp.begin()->first <= now &&
-         expired.size() < max_records) {
-    auto it = records_.find(exp.begin()->second);
-    exp.erase(exp.begin());
+  TimeQueue& exp = expiries_[org_id];
+  while (exp.Due(now) && expired.size() < max_records) {
+    auto it = records_.find(exp.Pop().second);
     // Gone, no longer HELD, or re-queued with a later expiry (approved).
     if (it == records_.end() ||
         it->second.auth.status != AuthorizationStatus::kHeld ||
@@ -356,15 +366,14 @@ absl::StatusOr<std::vector<Authorization>> MemoryBudgetStore::ExpireDue(
     RechargeLocked(&before, a);
     expired.push_back(a);
   }
-  auto& retention = retention_[org_id];
-  while (!retention.empty() && retention.begin()->first <= now) {
-    const std::string key = retention.begin()->second;
-    retention.erase(retention.begin());
+  TimeQueue& retention = retention_[org_id];
+  while (retention.Due(now)) {
+    std::string key = retention.Pop().second;
     auto it = records_.find(key);
     if (it == records_.end() || it->second.retain_until > now) continue;
     if (it->second.auth.status == AuthorizationStatus::kHeld) {
       // Not expired yet (more than kExpireBatchMax were due): look again.
-      retention.emplace(now + absl::Minutes(1), key);
+      retention.Push(now + absl::Minutes(1), std::move(key));
       continue;
     }
     EraseLocked(key);
@@ -390,7 +399,7 @@ absl::StatusOr<std::vector<Authorization>> MemoryBudgetStore::VoidUnder(
   absl::MutexLock lock(&mu_);
   // Every HELD record is in its org's expiry queue.
   std::vector<Authorization> voided;
-  for (const auto& [at, key] : expiries_[org_id]) {
+  for (const auto& [at, key] : expiries_[org_id].entries()) {
     if (voided.size() >= max_records) break;
     auto it = records_.find(key);
     if (it == records_.end()) continue;

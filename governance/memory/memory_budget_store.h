@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -74,6 +75,24 @@ class MemoryBudgetStore final : public BudgetStore {
     Authorization auth;
     absl::Time retain_until;
   };
+  // (time, RecordKey) entries, earliest first out: a binary heap in one
+  // vector, so that the usual push (later than every other) costs O(1) and
+  // no node.
+  class TimeQueue {
+   public:
+    void Push(absl::Time at, std::string key);
+    bool Due(absl::Time now) const {
+      return !heap_.empty() && heap_.front().first <= now;
+    }
+    std::pair<absl::Time, std::string> Pop();
+    // Every entry, in no particular order.
+    const std::vector<std::pair<absl::Time, std::string>>& entries() const {
+      return heap_;
+    }
+
+   private:
+    std::vector<std::pair<absl::Time, std::string>> heap_;
+  };
 
   static std::string RecordKey(const std::string& org, const std::string& id);
   static std::string IdempotencyKey(const Authorization& a);
@@ -110,8 +129,7 @@ class MemoryBudgetStore final : public BudgetStore {
   absl::flat_hash_map<std::string, usage::Buckets> usage_ ABSL_GUARDED_BY(mu_);
   // (hold_expires_at, RecordKey) of HELD records, per org.
   // Skipped when the record is gone or no longer HELD.
-  std::map<std::string, std::multimap<absl::Time, std::string>> expiries_
-      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, TimeQueue> expiries_ ABSL_GUARDED_BY(mu_);
   // "<org>|<scope>" of frozen scopes.
   absl::flat_hash_set<std::string> frozen_ ABSL_GUARDED_BY(mu_);
   // (created_at, RecordKey) of records created PENDING_APPROVAL or DELAYED,
@@ -119,8 +137,7 @@ class MemoryBudgetStore final : public BudgetStore {
   std::map<std::string, std::set<std::pair<absl::Time, std::string>>> awaiting_
       ABSL_GUARDED_BY(mu_);
   // (retain_until, RecordKey) per org.
-  std::map<std::string, std::multimap<absl::Time, std::string>> retention_
-      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, TimeQueue> retention_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace warden

@@ -186,7 +186,6 @@ absl::StatusOr<ReserveResult> RedisBudgetStore::Reserve(
   if (tag == "ok") {
     result.outcome = hold ? ReserveResult::Outcome::kReserved
                           : ReserveResult::Outcome::kRecorded;
-    result.authorization = a;
     return result;
   }
   if (tag == "dup" && r.elements.size() == 2) {
