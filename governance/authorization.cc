@@ -71,6 +71,21 @@ std::vector<std::string> ScopePath(const Authorization& a) {
           absl::StrCat("wallet/", a.wallet_id)};
 }
 
+bool OnScopePath(const Authorization& a, absl::string_view scope) {
+  if (!a.scope_path.empty()) {
+    return std::find(a.scope_path.begin(), a.scope_path.end(), scope) !=
+           a.scope_path.end();
+  }
+  const size_t slash = scope.find('/');
+  if (slash == absl::string_view::npos) return false;
+  const absl::string_view kind = scope.substr(0, slash);
+  const absl::string_view id = scope.substr(slash + 1);
+  return (kind == "org" && id == a.org_id) ||
+         (kind == "department" && id == a.department_id) ||
+         (kind == "agent" && id == a.agent_id) ||
+         (kind == "wallet" && id == a.wallet_id);
+}
+
 bool IsValidTraceparent(absl::string_view v) {
   if (v.size() != 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') {
     return false;

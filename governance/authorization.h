@@ -137,6 +137,9 @@ struct Authorization {
 // "wallet/<wallet>"}.
 std::vector<std::string> ScopePath(const Authorization& a);
 
+// Whether `scope` is on ScopePath(a), without building the path.
+bool OnScopePath(const Authorization& a, absl::string_view scope);
+
 }  // namespace warden
 
 #endif  // WARDEN_GOVERNANCE_AUTHORIZATION_H_

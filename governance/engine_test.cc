@@ -157,6 +157,26 @@ TEST(RecordRetentionTest, CoversTheWindowsOfEveryScope) {
   }
 }
 
+// OnScopePath agrees with ScopePath for plain and listed paths, and takes
+// no prefix or id for a match.
+TEST(OnScopePathTest, AgreesWithScopePath) {
+  Authorization a;
+  a.org_id = "acme";
+  a.department_id = "eng";
+  a.agent_id = "bot";
+  a.wallet_id = "w1";
+  for (const std::string& s : ScopePath(a)) EXPECT_TRUE(OnScopePath(a, s));
+  for (const char* s : {"org/eng", "agent/w1", "wallet/", "org", "org/acm",
+                        "department/eng/x", "chain/base", ""}) {
+    EXPECT_FALSE(OnScopePath(a, s)) << s;
+  }
+  a.scope_path = {"org/acme",  "department/div", "department/eng",
+                  "agent/bot", "wallet/w1",      "chain/base"};
+  EXPECT_TRUE(OnScopePath(a, "department/div"));
+  EXPECT_TRUE(OnScopePath(a, "chain/base"));
+  EXPECT_FALSE(OnScopePath(a, "chain/ethereum"));
+}
+
 TEST_F(EngineTest, CrossWalletDenyExplainsItself) {
   absl::StatusOr<AuthorizeOutput> first = Spend("agent_a", "wallet_1", 999);
   ASSERT_TRUE(first.ok()) << first.status();

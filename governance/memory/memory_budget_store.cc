@@ -63,10 +63,6 @@ int64_t MemoryBudgetStore::PendingLocked(const Authorization& spend,
   // The limit's scope, which a spend awaiting approval counts in if its
   // own path holds it.
   const std::string scope = ScopePath(spend)[check.scope_index];
-  auto in_scope = [&](const Authorization& a) {
-    const std::vector<std::string> path = ScopePath(a);
-    return std::find(path.begin(), path.end(), scope) != path.end();
-  };
   const Limit::Kind kind = check.kind;
   int64_t pending = 0;
   const auto& awaiting = awaiting_[spend.org_id];
@@ -76,7 +72,7 @@ int64_t MemoryBudgetStore::PendingLocked(const Authorization& spend,
     if (it == records_.end()) continue;
     const Authorization& a = it->second.auth;
     if (a.status == AuthorizationStatus::kHeld &&
-        a.decision == Decision::kPendingApproval && in_scope(a)) {
+        a.decision == Decision::kPendingApproval && OnScopePath(a, scope)) {
       pending = SaturatingAdd(
           pending, kind == Limit::Kind::kUsd ? a.amount_usd : int64_t{1});
     }
@@ -404,9 +400,8 @@ absl::StatusOr<std::vector<Authorization>> MemoryBudgetStore::VoidUnder(
     auto it = records_.find(key);
     if (it == records_.end()) continue;
     Authorization& a = it->second.auth;
-    const std::vector<std::string> path = ScopePath(a);
     if (a.status != AuthorizationStatus::kHeld || now >= a.hold_expires_at ||
-        std::find(path.begin(), path.end(), scope) == path.end()) {
+        !OnScopePath(a, scope)) {
       continue;
     }
     VoidLocked(&a);
