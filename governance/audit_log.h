@@ -1,6 +1,8 @@
 #ifndef WARDEN_GOVERNANCE_AUDIT_LOG_H_
 #define WARDEN_GOVERNANCE_AUDIT_LOG_H_
 
+#include <functional>
+
 #include "absl/status/status.h"
 #include "governance/audit_event.h"
 
@@ -18,6 +20,20 @@ class AuditLog {
   virtual ~AuditLog() = default;
 
   virtual absl::Status Append(const AuditEvent& event) = 0;
+
+  // Appends `event` and calls `done` once with the outcome when it is
+  // durable: on the log's own thread if it batches (returning before), or
+  // before returning (by default, with Append's outcome; and a refusal);
+  // never under a lock of the log's, so the caller must not hold one that
+  // `done` takes.
+  virtual void AppendAsync(const AuditEvent& event,
+                           std::function<void(absl::Status)> done) {
+    done(Append(event));
+  }
+
+  // Returns once every append made before it has called back (a server
+  // stopping calls it before it destroys what the callbacks reach).
+  virtual void Drain() {}
 };
 
 }  // namespace warden

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "governance/address.h"
 #include "governance/calldata.h"
 #include "governance/credentials.h"
@@ -195,6 +196,35 @@ absl::StatusOr<std::shared_ptr<const Policy>> Engine::ResolvePolicy(
 }
 
 absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
+  absl::StatusOr<AuthorizeOutput> out;
+  absl::Notification answered;
+  AuthorizeAsync(in, [&](absl::StatusOr<AuthorizeOutput> r) {
+    out = std::move(r);
+    answered.Notify();
+  });
+  answered.WaitForNotification();
+  return out;
+}
+
+void Engine::AuthorizeAsync(
+    const AuthorizeInput& in,
+    std::function<void(absl::StatusOr<AuthorizeOutput>)> done) {
+  absl::StatusOr<Decided> decided = Decide(in);
+  if (!decided.ok()) return done(decided.status());
+  if (decided->replayed) {
+    return done(AuthorizeOutput{std::move(decided->a), true});
+  }
+  const AuditEvent event =
+      AuditEvent::ForAuthorization(AuditEvent::Type::kAuthorizationDecided,
+                                   decided->now, decided->actor, decided->a);
+  audit_->AppendAsync(event,
+                      [this, d = std::make_shared<Decided>(*std::move(decided)),
+                       done = std::move(done)](absl::Status audited) {
+                        done(Conclude(std::move(*d), audited));
+                      });
+}
+
+absl::StatusOr<Engine::Decided> Engine::Decide(const AuthorizeInput& in) {
   const absl::Time now = clock_->Now();
   WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
                           ResolvePolicy(in.org_id));
@@ -404,24 +434,30 @@ absl::StatusOr<AuthorizeOutput> Engine::Authorize(const AuthorizeInput& in) {
                        " was first used for a different request (",
                        result.authorization.id, ")"));
     }
-    return AuthorizeOutput{Replay(std::move(result.authorization)), true};
+    return Decided{.a = Replay(std::move(result.authorization)),
+                   .replayed = true};
   }
 
   // Stored as `a` is (kReserved or kRecorded).
-  if (absl::Status st = audit_->Append(AuditEvent::ForAuthorization(
-          AuditEvent::Type::kAuthorizationDecided, now, in.actor, a));
-      !st.ok()) {
-    absl::Status undo = budgets_->Abandon(org.id, a.id);
+  return Decided{
+      .a = std::move(a), .now = now, .actor = in.actor, .tier = tier.tier};
+}
+
+absl::StatusOr<AuthorizeOutput> Engine::Conclude(Decided d,
+                                                 const absl::Status& audited) {
+  Authorization& a = d.a;
+  if (!audited.ok()) {
+    absl::Status undo = budgets_->Abandon(a.org_id, a.id);
     return absl::UnavailableError(absl::StrCat(
-        "audit log unavailable, so no decision was made: ", st.message(),
+        "audit log unavailable, so no decision was made: ", audited.message(),
         undo.ok() ? ""
                   : absl::StrCat(" (and releasing the hold failed: ",
                                  undo.message(), "; it expires at its TTL)")));
   }
-  if (a.decision != Decision::kDeny && tier.tier != Tier::kInstant) {
+  if (a.decision != Decision::kDeny && d.tier != Tier::kInstant) {
     static constexpr const char* kEvents[] = {
         "", "spend.notify", "spend.delayed", "approval.requested"};
-    Notify(kEvents[static_cast<int>(tier.tier)], a, in.actor, a.reason);
+    Notify(kEvents[static_cast<int>(d.tier)], a, d.actor, a.reason);
   }
   return AuthorizeOutput{std::move(a), false};
 }

@@ -150,6 +150,12 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   absl::StatusOr<AuthorizeOutput> Authorize(const AuthorizeInput& in);
+  // Authorize, answering through `done` once the decision is durable in the
+  // audit log, perhaps on the log's thread: a caller's thread never waits
+  // on the disk.
+  void AuthorizeAsync(
+      const AuthorizeInput& in,
+      std::function<void(absl::StatusOr<AuthorizeOutput>)> done);
   absl::StatusOr<Authorization> Settle(const SettleInput& in);
   absl::StatusOr<Authorization> Void(const std::string& org_id,
                                      const std::string& authorization_id,
@@ -245,6 +251,20 @@ class Engine {
  private:
   absl::StatusOr<std::shared_ptr<const Policy>> ResolvePolicy(
       const std::string& org_id);
+  // An Authorize decided and stored, before its audit record: a replay
+  // (answered as it is), or a new record to audit.
+  struct Decided {
+    Authorization a;
+    bool replayed = false;
+    absl::Time now;
+    std::string actor;
+    Tier tier = Tier::kInstant;
+  };
+  absl::StatusOr<Decided> Decide(const AuthorizeInput& in);
+  // The answer to a new decision once its audit append returned `audited`:
+  // with an error, the hold is released and nothing was decided.
+  absl::StatusOr<AuthorizeOutput> Conclude(Decided d,
+                                           const absl::Status& audited);
   // Audits a settle or void; on failure reports UNAVAILABLE (the state change
   // stands, as the caller's retry is idempotent).
   absl::Status AuditTransition(AuditEvent::Type type, const Authorization& a,

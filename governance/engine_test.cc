@@ -569,6 +569,79 @@ TEST_F(EngineTest, AuditFailureReleasesAndFailsClosed) {
   EXPECT_EQ(retry->authorization.decision, Decision::kAllow);
 }
 
+// An audit log that answers later: the decision is answered only once its
+// record is durable, and a late failure releases the hold.
+class DeferringAuditLog final : public AuditLog {
+ public:
+  absl::Status Append(const AuditEvent&) override {
+    return absl::UnimplementedError("the engine appends asynchronously");
+  }
+  void AppendAsync(const AuditEvent&,
+                   std::function<void(absl::Status)> done) override {
+    absl::MutexLock lock(&mu_);
+    waiting_.push_back(std::move(done));
+  }
+  // Answers the oldest append.
+  void Answer(absl::Status st) {
+    std::function<void(absl::Status)> done;
+    {
+      absl::MutexLock lock(&mu_);
+      ASSERT_FALSE(waiting_.empty());
+      done = std::move(waiting_.front());
+      waiting_.erase(waiting_.begin());
+    }
+    done(std::move(st));
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::function<void(absl::Status)>> waiting_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST(EngineAsyncTest, AnswersOnceAuditedAndReleasesOnFailure) {
+  ManualClock clock(absl::FromUnixSeconds(1777651200));
+  MemoryConfigStore config;
+  MemoryBudgetStore budgets;
+  DeferringAuditLog audit;
+  MemoryFreezeStore freezes;
+  Engine engine(&config, &budgets, &audit, &freezes, &clock);
+  FakeAuditLog bundle_audit;
+  {
+    Engine setup(&config, &budgets, &bundle_audit, &freezes, &clock);
+    ASSERT_TRUE(setup.ApplyBundle(kBundle, false, "test").ok());
+  }
+  auto spend = [&](int64_t dollars,
+                   std::optional<absl::StatusOr<AuthorizeOutput>>* answer) {
+    AuthorizeInput in;
+    in.agent_id = "agent_a";
+    in.wallet_id = "wallet_1";
+    in.asset = "USDC";
+    in.amount = Usdc(dollars);
+    in.actor = "test";
+    engine.AuthorizeAsync(in, [answer](absl::StatusOr<AuthorizeOutput> out) {
+      *answer = std::move(out);
+    });
+  };
+  std::optional<absl::StatusOr<AuthorizeOutput>> first, second;
+  spend(600, &first);
+  EXPECT_FALSE(first.has_value()) << "answered before its record is durable";
+  audit.Answer(absl::OkStatus());
+  ASSERT_TRUE(first.has_value() && first->ok());
+  EXPECT_EQ((*first)->authorization.decision, Decision::kAllow);
+  // $400 left of agent_a's $1,000: this $400 is held, then its audit fails.
+  spend(400, &second);
+  audit.Answer(absl::UnavailableError("disk full"));
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second->status().message(), HasSubstr("disk full"));
+  // Released: the same $400 fits again.
+  std::optional<absl::StatusOr<AuthorizeOutput>> third;
+  spend(400, &third);
+  audit.Answer(absl::OkStatus());
+  ASSERT_TRUE(third.has_value() && third->ok());
+  EXPECT_EQ((*third)->authorization.decision, Decision::kAllow);
+}
+
 // A budget store that cannot be reached fails closed: UNAVAILABLE, never a
 // decision, and nothing is audited as decided.
 TEST_F(EngineTest, StoreDownFailsClosed) {

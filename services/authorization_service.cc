@@ -170,11 +170,14 @@ AuthorizationService::AuthorizationService(Engine* engine, Submitter* submitter,
 grpc::ServerUnaryReactor* AuthorizationService::Authorize(
     grpc::CallbackServerContext* context, const v1::AuthorizeRequest* request,
     v1::AuthorizeResponse* response) {
-  return RunUnary(
+  // The decision is answered from the audit log's callback: no worker
+  // waits for its group commit.
+  return RunUnaryAsync<AuthorizeOutput>(
       executor_, gate_, context, "AuthorizationService.Authorize",
       {request->org_id(), request->agent_id()},
-      [this, context, request](const Principal& who) {
-        return engine_->Authorize(AuthorizeInputOf(*context, who, *request));
+      [this, context, request](const Principal& who, auto done) {
+        engine_->AuthorizeAsync(AuthorizeInputOf(*context, who, *request),
+                                std::move(done));
       },
       [response](const AuthorizeOutput& out) {
         CountDecision(out.authorization);

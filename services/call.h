@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "absl/status/statusor.h"
@@ -38,18 +39,18 @@ inline absl::Time CallDeadline(const grpc::CallbackServerContext& context,
   return std::min(own, arrived + kDefaultCallDeadline);
 }
 
-// Runs `work` (which takes the caller's Principal and returns an
-// absl::StatusOr<T>) on `executor`, off gRPC's callback thread, once `gate`
-// admitted the caller to `rpc` on `target`, and finishes the call with its
-// result; fill(value) writes the response when it is OK. A full executor
-// queue finishes the call at once with UNAVAILABLE, so overload sheds calls
-// instead of queueing without bound; a call that waited in the queue past
-// its CallDeadline finishes DEADLINE_EXCEEDED without running.
-template <typename Work, typename Fill>
-grpc::ServerUnaryReactor* RunUnary(Executor* executor, Gatekeeper* gate,
-                                   grpc::CallbackServerContext* context,
-                                   const char* rpc, CallTarget target,
-                                   Work work, Fill fill) {
+// Runs `work` on `executor`, off gRPC's callback thread, once `gate`
+// admitted the caller to `rpc` on `target`; work(principal, done) answers
+// through done(absl::StatusOr<T>), on any thread, and the call finishes
+// with that result (fill(value) writes the response when it is OK). A full
+// executor queue finishes the call at once with UNAVAILABLE, so overload
+// sheds calls instead of queueing without bound; a call that waited in the
+// queue past its CallDeadline finishes DEADLINE_EXCEEDED without running.
+template <typename T, typename Work, typename Fill>
+grpc::ServerUnaryReactor* RunUnaryAsync(Executor* executor, Gatekeeper* gate,
+                                        grpc::CallbackServerContext* context,
+                                        const char* rpc, CallTarget target,
+                                        Work work, Fill fill) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::Time arrived = absl::Now();
   const absl::Time deadline = CallDeadline(*context, arrived);
@@ -82,18 +83,21 @@ grpc::ServerUnaryReactor* RunUnary(Executor* executor, Gatekeeper* gate,
           return;
         }
         log.set_principal(who->name);
-        auto result = work(*who);
-        if (result.ok()) {
-          fill(*result);
-          // Formatted only when debug lines are kept: this is every call.
-          if (spdlog::should_log(spdlog::level::debug)) {
-            spdlog::debug("call OK in {}",
-                          absl::FormatDuration(absl::Now() - arrived));
+        work(*who, [finish, context, rpc, arrived, principal = who->name,
+                    fill = std::move(fill)](absl::StatusOr<T> result) mutable {
+          LogContext done_log(RequestIdOf(*context), principal, rpc);
+          if (result.ok()) {
+            fill(*result);
+            // Formatted only when debug lines are kept: this is every call.
+            if (spdlog::should_log(spdlog::level::debug)) {
+              spdlog::debug("call OK in {}",
+                            absl::FormatDuration(absl::Now() - arrived));
+            }
+          } else {
+            spdlog::info("call failed: {}", result.status().ToString());
           }
-        } else {
-          spdlog::info("call failed: {}", result.status().ToString());
-        }
-        finish(result.status());
+          finish(result.status());
+        });
       });
   if (!queued) {
     finish(absl::UnavailableError(
@@ -101,6 +105,22 @@ grpc::ServerUnaryReactor* RunUnary(Executor* executor, Gatekeeper* gate,
                            : "server overloaded: request queue full"));
   }
   return reactor;
+}
+
+// RunUnaryAsync for `work` that takes the caller's Principal and returns
+// its absl::StatusOr<T> on the executor's thread.
+template <typename Work, typename Fill>
+grpc::ServerUnaryReactor* RunUnary(Executor* executor, Gatekeeper* gate,
+                                   grpc::CallbackServerContext* context,
+                                   const char* rpc, CallTarget target,
+                                   Work work, Fill fill) {
+  using Result = std::invoke_result_t<Work&, const Principal&>;
+  return RunUnaryAsync<typename Result::value_type>(
+      executor, gate, context, rpc, std::move(target),
+      [work = std::move(work)](const Principal& who, auto done) mutable {
+        done(work(who));
+      },
+      std::move(fill));
 }
 
 }  // namespace warden

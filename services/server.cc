@@ -719,6 +719,9 @@ void WardenServer::Shutdown() {
   // Scrapes read the worker pool: stop serving them before it goes.
   metrics_server_.reset();
   executor_.reset();  // Finishes whatever the drain left queued.
+  // Decisions are answered from the audit log's callbacks, which reach the
+  // engine: they all run before it goes.
+  if (audit_ != nullptr) audit_->Drain();
 }
 
 WardenServer::~WardenServer() {

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "governance/audit_chain.h"
 #include "governance/audit_codec.h"
@@ -77,42 +78,79 @@ absl::StatusOr<std::unique_ptr<FileAuditLog>> FileAuditLog::Open(
       new FileAuditLog(path, *std::move(lock), fd, seq, std::move(hash)));
 }
 
-FileAuditLog::~FileAuditLog() { ::close(fd_); }
+FileAuditLog::FileAuditLog(std::string path, std::unique_ptr<FileLock> lock,
+                           int fd, int64_t seq, std::string last_hash)
+    : path_(std::move(path)),
+      lock_(std::move(lock)),
+      fd_(fd),
+      seq_(seq),
+      last_hash_(std::move(last_hash)),
+      syncer_([this] { SyncLoop(); }) {}
+
+FileAuditLog::~FileAuditLog() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  syncer_.join();  // It syncs what is queued first.
+  ::close(fd_);
+}
 
 absl::Status FileAuditLog::Append(const AuditEvent& event) {
+  absl::Status result;
+  absl::Notification durable;
+  AppendAsync(event, [&](absl::Status st) {
+    result = std::move(st);
+    durable.Notify();
+  });
+  durable.WaitForNotification();
+  return result;
+}
+
+void FileAuditLog::AppendAsync(const AuditEvent& event,
+                               std::function<void(absl::Status)> done) {
   absl::StatusOr<std::string> encoded = EncodeBoundedAuditEvent(event);
-  if (!encoded.ok()) return encoded.status();
+  if (!encoded.ok()) return done(encoded.status());
   // The line is {"body":...,"hash":...,"prev_hash":...,"seq":...}; the body,
   // escaped here outside the lock, is the costly part of it.
   const std::string body_json = nlohmann::json(*encoded).dump();
-  absl::MutexLock lock(&mu_);
-  if (!broken_.ok()) return broken_;
-  std::string hash = ChainHash(last_hash_, *encoded);
-  absl::StrAppend(&pending_, "{\"body\":", body_json, ",\"hash\":\"", hash,
-                  "\",\"prev_hash\":\"", last_hash_, "\",\"seq\":", seq_ + 1,
-                  "}\n");
-  ++seq_;
-  last_hash_ = std::move(hash);
-  const uint64_t mine = ++queued_;
-  while (synced_ < mine) {
-    if (!broken_.ok()) return broken_;
-    if (syncing_) {
+  absl::Status refused;
+  {
+    absl::MutexLock lock(&mu_);
+    refused =
+        stopping_ ? absl::UnavailableError("audit file is closing") : broken_;
+    if (refused.ok()) {
+      std::string hash = ChainHash(last_hash_, *encoded);
+      absl::StrAppend(&pending_, "{\"body\":", body_json, ",\"hash\":\"", hash,
+                      "\",\"prev_hash\":\"", last_hash_,
+                      "\",\"seq\":", seq_ + 1, "}\n");
+      ++seq_;
+      last_hash_ = std::move(hash);
+      waiting_.push_back(std::move(done));
+      return;
+    }
+  }
+  done(std::move(refused));
+}
+
+void FileAuditLog::SyncLoop() {
+  while (true) {
+    std::string lines;
+    std::vector<std::function<void(absl::Status)>> group;
+    {
+      absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
           +[](FileAuditLog* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
-            return !self->syncing_;
+            return !self->waiting_.empty() || self->stopping_;
           },
           this));
-      continue;
+      if (waiting_.empty()) return;  // Stopping, and nothing is left.
+      lines.swap(pending_);
+      group.swap(waiting_);
+      busy_ = true;
     }
-    // Become the writer and syncer of every line queued so far.
-    syncing_ = true;
-    const uint64_t target = queued_;
-    const uint64_t batch = target - synced_;
-    std::string lines;
-    lines.swap(pending_);
-    mu_.Unlock();
     const absl::Time start = absl::Now();
-    // O_APPEND, and one writer at a time, keep lines whole and in order.
+    // O_APPEND, and one writer, keep lines whole and in order.
     absl::string_view rest = lines;
     int rc = 0;
     while (!rest.empty() && rc == 0) {
@@ -126,17 +164,33 @@ absl::Status FileAuditLog::Append(const AuditEvent& event) {
     }
     if (rc == 0) rc = ::fdatasync(fd_);
     const int err = errno;
-    ReportAuditCommit(batch, absl::Now() - start, rc == 0);
-    mu_.Lock();
-    syncing_ = false;
+    ReportAuditCommit(group.size(), absl::Now() - start, rc == 0);
+    absl::Status outcome;
     if (rc != 0) {
       errno = err;
-      broken_ = Errno("cannot write or sync audit file", path_);
-      return broken_;
+      outcome = Errno("cannot write or sync audit file", path_);
+      // The file's tail is unknown: every later append fails too, and the
+      // lines chained behind this group are lost with it.
+      absl::MutexLock lock(&mu_);
+      broken_ = outcome;
+      for (auto& d : waiting_) group.push_back(std::move(d));
+      waiting_.clear();
+      pending_.clear();
     }
-    synced_ = target;
+    // Outside the lock: a callback may append again.
+    for (auto& d : group) d(outcome);
+    absl::MutexLock lock(&mu_);
+    busy_ = false;
   }
-  return absl::OkStatus();
+}
+
+void FileAuditLog::Drain() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](FileAuditLog* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+        return self->waiting_.empty() && !self->busy_;
+      },
+      this));
 }
 
 absl::Status FileAuditLog::Replay(

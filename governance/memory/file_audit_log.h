@@ -5,6 +5,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -28,8 +30,10 @@ absl::StatusOr<ChainLine> ParseChainLine(absl::string_view text);
 // {seq, prev_hash, hash, body} line per event, hash-chained like the
 // Postgres trail, fdatasync'd before Append returns.
 //
-// Group commit: concurrent appends write their lines, then one of them
-// syncs for all of them, so N concurrent callers share one fdatasync.
+// Group commit: appends queue their lines and a syncer thread writes and
+// syncs all that are queued at once, so N concurrent callers share one
+// fdatasync; AppendAsync returns at once and is called back when the line
+// is durable, so no caller's thread waits on the disk.
 class FileAuditLog final : public AuditLog {
  public:
   // Opens (creating if needed) the file for appending, holding the lock file
@@ -41,6 +45,11 @@ class FileAuditLog final : public AuditLog {
   ~FileAuditLog() override;
 
   absl::Status Append(const AuditEvent& event) override;
+  // Chains the line and returns; `done` runs on the syncer thread once the
+  // line's group is synced (or failed).
+  void AppendAsync(const AuditEvent& event,
+                   std::function<void(absl::Status)> done) override;
+  void Drain() override;
 
   // Calls `fn` for each event in the file at `path`, in order, verifying
   // the chain as it goes. Stops at and returns the first error (DATA_LOSS
@@ -52,12 +61,10 @@ class FileAuditLog final : public AuditLog {
 
  private:
   FileAuditLog(std::string path, std::unique_ptr<FileLock> lock, int fd,
-               int64_t seq, std::string last_hash)
-      : path_(std::move(path)),
-        lock_(std::move(lock)),
-        fd_(fd),
-        seq_(seq),
-        last_hash_(std::move(last_hash)) {}
+               int64_t seq, std::string last_hash);
+  // The syncer thread: writes and syncs every queued line at once, then
+  // calls their callbacks, until the log closes.
+  void SyncLoop();
 
   const std::string path_;
   const std::unique_ptr<FileLock> lock_;
@@ -65,15 +72,17 @@ class FileAuditLog final : public AuditLog {
   absl::Mutex mu_;
   int64_t seq_ ABSL_GUARDED_BY(mu_);
   std::string last_hash_ ABSL_GUARDED_BY(mu_);
-  uint64_t queued_ ABSL_GUARDED_BY(mu_) = 0;  // Lines chained.
-  uint64_t synced_ ABSL_GUARDED_BY(mu_) = 0;  // Lines known durable.
-  // Lines chained but not yet written: whoever syncs next writes them all
-  // with one write and one fdatasync (group commit).
+  // Lines chained but not yet written, and their callbacks in order: the
+  // syncer writes them all with one write and one fdatasync (group commit).
   std::string pending_ ABSL_GUARDED_BY(mu_);
-  bool syncing_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::function<void(absl::Status)>> waiting_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // The syncer is writing a group or calling its callbacks back.
+  bool busy_ ABSL_GUARDED_BY(mu_) = false;
   // Once a write or sync fails, the file's tail is unknown; every later
   // append fails too, until a restart truncates and reopens it.
   absl::Status broken_ ABSL_GUARDED_BY(mu_);
+  std::thread syncer_;  // Last: it starts once the rest is set.
 };
 
 }  // namespace warden

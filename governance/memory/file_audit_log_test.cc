@@ -10,6 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "governance/memory/embedded_recovery.h"
 #include "governance/memory/memory_freeze_store.h"
@@ -78,6 +80,74 @@ TEST(FileAuditLogTest, ConcurrentAppendsAreWholeLines) {
                 return absl::OkStatus();
               }).ok());
   EXPECT_EQ(ids.size(), 200u);
+}
+
+// AppendAsync returns at once and calls back once the line is in the file
+// (synced), each callback once, in the order the lines were chained; a
+// callback may append again; closing the log completes what is queued.
+TEST(FileAuditLogTest, AsyncAppendsCallBackOnceDurable) {
+  const std::string path = TempPath("async");
+  auto lines_in_file = [&] {
+    std::ifstream in(path);
+    int n = 0;
+    for (std::string line; std::getline(in, line);) ++n;
+    return n;
+  };
+  absl::Mutex mu;
+  std::vector<int> order;
+  absl::Notification again_done;
+  {
+    auto log = FileAuditLog::Open(path);
+    ASSERT_TRUE(log.ok()) << log.status();
+    FileAuditLog* raw = log->get();
+    for (int i = 0; i < 300; ++i) {
+      raw->AppendAsync(
+          Decided(absl::StrCat("az_", i), AuthorizationStatus::kHeld,
+                  absl::Now()),
+          [&, i](absl::Status st) {
+            EXPECT_TRUE(st.ok()) << st;
+            // Durable before the callback: the line is in the file.
+            EXPECT_GE(lines_in_file(), i + 1);
+            {
+              absl::MutexLock lock(&mu);
+              order.push_back(i);
+            }
+            if (i == 299) {
+              // Appending from a callback (on the syncer's thread) queues.
+              raw->AppendAsync(
+                  Decided("az_again", AuthorizationStatus::kHeld, absl::Now()),
+                  [&](absl::Status again) {
+                    EXPECT_TRUE(again.ok()) << again;
+                    again_done.Notify();
+                  });
+            }
+          });
+    }
+    again_done.WaitForNotification();
+    auto append = [&](int from, int to) {
+      for (int i = from; i < to; ++i) {
+        raw->AppendAsync(Decided(absl::StrCat("az_", i),
+                                 AuthorizationStatus::kHeld, absl::Now()),
+                         [&, i](absl::Status st) {
+                           EXPECT_TRUE(st.ok()) << st;
+                           absl::MutexLock lock(&mu);
+                           order.push_back(i);
+                         });
+      }
+    };
+    // Drain returns once every earlier append called back.
+    append(300, 350);
+    raw->Drain();
+    {
+      absl::MutexLock lock(&mu);
+      EXPECT_EQ(order.size(), 350u);
+    }
+    // Queued and not waited for: closing syncs them first.
+    append(350, 400);
+  }
+  ASSERT_EQ(order.size(), 400u);
+  for (int i = 0; i < 400; ++i) EXPECT_EQ(order[i], i);
+  EXPECT_EQ(lines_in_file(), 401);
 }
 
 // A torn last line (a crash mid-write) is cut off on open; earlier lines
