@@ -28,7 +28,7 @@ absl::Status Errno(absl::string_view what, const std::string& path) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<FileAuditLog>> FileAuditLog::Open(
-    const std::string& path) {
+    const std::string& path, size_t max_queued) {
   absl::StatusOr<std::unique_ptr<FileLock>> lock =
       FileLock::AcquireFile(path, 0640, absl::StrCat("audit file ", path));
   if (!lock.ok()) return lock.status();
@@ -74,15 +74,17 @@ absl::StatusOr<std::unique_ptr<FileAuditLog>> FileAuditLog::Open(
     seq = line->seq;
     hash = line->hash;
   }
-  return std::unique_ptr<FileAuditLog>(
-      new FileAuditLog(path, *std::move(lock), fd, seq, std::move(hash)));
+  return std::unique_ptr<FileAuditLog>(new FileAuditLog(
+      path, *std::move(lock), fd, seq, std::move(hash), max_queued));
 }
 
 FileAuditLog::FileAuditLog(std::string path, std::unique_ptr<FileLock> lock,
-                           int fd, int64_t seq, std::string last_hash)
+                           int fd, int64_t seq, std::string last_hash,
+                           size_t max_queued)
     : path_(std::move(path)),
       lock_(std::move(lock)),
       fd_(fd),
+      max_queued_(max_queued),
       seq_(seq),
       last_hash_(std::move(last_hash)),
       syncer_([this] { SyncLoop(); }) {}
@@ -117,8 +119,12 @@ void FileAuditLog::AppendAsync(const AuditEvent& event,
   absl::Status refused;
   {
     absl::MutexLock lock(&mu_);
-    refused =
-        stopping_ ? absl::UnavailableError("audit file is closing") : broken_;
+    refused = stopping_ ? absl::UnavailableError("audit file is closing")
+              : waiting_.size() >= max_queued_
+                  ? absl::UnavailableError(absl::StrCat(
+                        "audit file overloaded: ", waiting_.size(),
+                        " records await their sync (is the disk stalled?)"))
+                  : broken_;
     if (refused.ok()) {
       std::string hash = ChainHash(last_hash_, *encoded);
       absl::StrAppend(&pending_, "{\"body\":", body_json, ",\"hash\":\"", hash,

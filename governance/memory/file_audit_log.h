@@ -39,9 +39,12 @@ class FileAuditLog final : public AuditLog {
   // Opens (creating if needed) the file for appending, holding the lock file
   // `path`.lock for its life: FAILED_PRECONDITION naming the process that
   // holds it already. A torn last line from a crash is cut off, so that the
-  // next event starts on its own line.
+  // next event starts on its own line. At most `max_queued` lines wait for
+  // a sync; an append beyond them (a disk that stalls) is refused with
+  // UNAVAILABLE rather than held in memory without bound.
   static absl::StatusOr<std::unique_ptr<FileAuditLog>> Open(
-      const std::string& path);
+      const std::string& path, size_t max_queued = kDefaultMaxQueued);
+  static constexpr size_t kDefaultMaxQueued = 16384;
   ~FileAuditLog() override;
 
   absl::Status Append(const AuditEvent& event) override;
@@ -61,7 +64,7 @@ class FileAuditLog final : public AuditLog {
 
  private:
   FileAuditLog(std::string path, std::unique_ptr<FileLock> lock, int fd,
-               int64_t seq, std::string last_hash);
+               int64_t seq, std::string last_hash, size_t max_queued);
   // The syncer thread: writes and syncs every queued line at once, then
   // calls their callbacks, until the log closes.
   void SyncLoop();
@@ -69,6 +72,7 @@ class FileAuditLog final : public AuditLog {
   const std::string path_;
   const std::unique_ptr<FileLock> lock_;
   const int fd_;
+  const size_t max_queued_;
   absl::Mutex mu_;
   int64_t seq_ ABSL_GUARDED_BY(mu_);
   std::string last_hash_ ABSL_GUARDED_BY(mu_);

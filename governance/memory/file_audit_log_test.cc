@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <set>
@@ -148,6 +149,40 @@ TEST(FileAuditLogTest, AsyncAppendsCallBackOnceDurable) {
   ASSERT_EQ(order.size(), 400u);
   for (int i = 0; i < 400; ++i) EXPECT_EQ(order[i], i);
   EXPECT_EQ(lines_in_file(), 401);
+}
+
+// Lines waiting for a sync are bounded: beyond the bound an append is
+// refused at once with UNAVAILABLE (a stalled disk does not fill memory),
+// and every accepted one still lands.
+TEST(FileAuditLogTest, QueuedLinesAreBounded) {
+  const std::string path = TempPath("bounded");
+  std::atomic<int> ok{0}, refused{0};
+  {
+    auto log = FileAuditLog::Open(path, /*max_queued=*/1);
+    ASSERT_TRUE(log.ok()) << log.status();
+    for (int i = 0; i < 200; ++i) {
+      (*log)->AppendAsync(
+          Decided(absl::StrCat("az_", i), AuthorizationStatus::kHeld,
+                  absl::Now()),
+          [&](absl::Status st) {
+            if (st.ok()) {
+              ++ok;
+            } else {
+              EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
+              EXPECT_THAT(st.message(), HasSubstr("audit file overloaded"));
+              ++refused;
+            }
+          });
+    }
+  }
+  EXPECT_EQ(ok + refused, 200);
+  EXPECT_GT(refused, 0);
+  int lines = 0;
+  ASSERT_TRUE(FileAuditLog::Replay(path, [&](const AuditEvent&) {
+                ++lines;
+                return absl::OkStatus();
+              }).ok());
+  EXPECT_EQ(lines, ok);
 }
 
 // A torn last line (a crash mid-write) is cut off on open; earlier lines
