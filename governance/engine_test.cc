@@ -611,23 +611,31 @@ TEST(EngineAsyncTest, AnswersOnceAuditedAndReleasesOnFailure) {
     ASSERT_TRUE(setup.ApplyBundle(kBundle, false, "test").ok());
   }
   auto spend = [&](int64_t dollars,
-                   std::optional<absl::StatusOr<AuthorizeOutput>>* answer) {
+                   std::optional<absl::StatusOr<AuthorizeOutput>>* answer,
+                   const std::string& key = "") {
     AuthorizeInput in;
     in.agent_id = "agent_a";
     in.wallet_id = "wallet_1";
     in.asset = "USDC";
     in.amount = Usdc(dollars);
+    in.idempotency_key = key;
     in.actor = "test";
     engine.AuthorizeAsync(in, [answer](absl::StatusOr<AuthorizeOutput> out) {
       *answer = std::move(out);
     });
   };
-  std::optional<absl::StatusOr<AuthorizeOutput>> first, second;
-  spend(600, &first);
+  std::optional<absl::StatusOr<AuthorizeOutput>> first, second, retry;
+  spend(600, &first, "k");
   EXPECT_FALSE(first.has_value()) << "answered before its record is durable";
   audit.Answer(absl::OkStatus());
   ASSERT_TRUE(first.has_value() && first->ok());
   EXPECT_EQ((*first)->authorization.decision, Decision::kAllow);
+  // Once recorded, the retry is its replay.
+  retry.reset();
+  spend(600, &retry, "k");
+  ASSERT_TRUE(retry.has_value() && retry->ok());
+  EXPECT_TRUE((*retry)->replayed);
+  EXPECT_EQ((*retry)->authorization.id, (*first)->authorization.id);
   // $400 left of agent_a's $1,000: this $400 is held, then its audit fails.
   spend(400, &second);
   audit.Answer(absl::UnavailableError("disk full"));

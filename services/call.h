@@ -66,7 +66,7 @@ grpc::ServerUnaryReactor* RunUnaryAsync(Executor* executor, Gatekeeper* gate,
     reactor->Finish(ToGrpcStatus(status));
   };
   const bool queued =
-      executor->Submit([finish, gate, context, rpc, arrived, deadline,
+      executor->Submit([finish, executor, gate, context, rpc, arrived, deadline,
                         target = std::move(target), work = std::move(work),
                         fill = std::move(fill)]() mutable {
         // Refusals are logged with the request id too.
@@ -83,21 +83,25 @@ grpc::ServerUnaryReactor* RunUnaryAsync(Executor* executor, Gatekeeper* gate,
           return;
         }
         log.set_principal(who->name);
-        work(*who, [finish, context, rpc, arrived, principal = who->name,
-                    fill = std::move(fill)](absl::StatusOr<T> result) mutable {
-          LogContext done_log(RequestIdOf(*context), principal, rpc);
-          if (result.ok()) {
-            fill(*result);
-            // Formatted only when debug lines are kept: this is every call.
-            if (spdlog::should_log(spdlog::level::debug)) {
-              spdlog::debug("call OK in {}",
-                            absl::FormatDuration(absl::Now() - arrived));
-            }
-          } else {
-            spdlog::info("call failed: {}", result.status().ToString());
-          }
-          finish(result.status());
-        });
+        executor->Await();
+        work(*who,
+             [finish, executor, context, rpc, arrived, principal = who->name,
+              fill = std::move(fill)](absl::StatusOr<T> result) mutable {
+               executor->Answered();
+               LogContext done_log(RequestIdOf(*context), principal, rpc);
+               if (result.ok()) {
+                 fill(*result);
+                 // Formatted only when debug lines are kept: this is every
+                 // call.
+                 if (spdlog::should_log(spdlog::level::debug)) {
+                   spdlog::debug("call OK in {}",
+                                 absl::FormatDuration(absl::Now() - arrived));
+                 }
+               } else {
+                 spdlog::info("call failed: {}", result.status().ToString());
+               }
+               finish(result.status());
+             });
       });
   if (!queued) {
     finish(absl::UnavailableError(

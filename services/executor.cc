@@ -20,9 +20,19 @@ Executor::~Executor() {
 
 bool Executor::Submit(std::function<void()> task) {
   absl::MutexLock lock(&mu_);
-  if (closed_ || queue_.size() >= max_queued_) return false;
+  if (closed_ || queue_.size() + awaiting_ >= max_queued_) return false;
   queue_.push_back(std::move(task));
   return true;
+}
+
+void Executor::Await() {
+  absl::MutexLock lock(&mu_);
+  ++awaiting_;
+}
+
+void Executor::Answered() {
+  absl::MutexLock lock(&mu_);
+  --awaiting_;
 }
 
 void Executor::Work() {
@@ -66,7 +76,7 @@ bool Executor::WaitIdle(absl::Time deadline) {
   return mu_.AwaitWithDeadline(
       absl::Condition(
           +[](Executor* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e->mu_) {
-            return e->queue_.empty() && e->running_ == 0;
+            return e->queue_.empty() && e->running_ == 0 && e->awaiting_ == 0;
           },
           this),
       deadline);

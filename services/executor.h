@@ -26,15 +26,22 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  // False (and `task` is dropped) when max_queued tasks are already waiting,
-  // or after Close.
+  // False (and `task` is dropped) when max_queued tasks are already waiting
+  // (counting the calls awaiting an answer, below), or after Close.
   bool Submit(std::function<void()> task);
+
+  // A call whose task has returned but whose answer is still to come (an
+  // Authorize awaiting its audit sync) holds a queue slot from Await until
+  // Answered, so that a slow disk sheds calls as a busy pool does.
+  void Await();
+  void Answered();
 
   // Refuses every later Submit (the server is shutting down); what was
   // submitted still runs.
   void Close();
   bool closed();
-  // Waits until nothing is queued or running, or `deadline`; true if idle.
+  // Waits until nothing is queued, running or awaited, or `deadline`; true
+  // if idle.
   bool WaitIdle(absl::Time deadline);
 
   // Tasks waiting and tasks running now (the server's saturation metrics).
@@ -51,6 +58,7 @@ class Executor {
   absl::Mutex mu_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   size_t running_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t awaiting_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;

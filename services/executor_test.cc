@@ -51,5 +51,20 @@ TEST(ExecutorTest, QueueIsBounded) {
   EXPECT_EQ(ran.load(), 2);
 }
 
+// Calls awaiting their answer (an audit sync) hold queue slots: a stalled
+// disk sheds new calls as a busy pool does, and the pool is idle only once
+// they are answered.
+TEST(ExecutorTest, AwaitedAnswersHoldQueueSlots) {
+  Executor executor(1, 2);
+  executor.Await();
+  executor.Await();
+  EXPECT_FALSE(executor.Submit([] {}));
+  EXPECT_FALSE(executor.WaitIdle(absl::Now() + absl::Milliseconds(50)));
+  executor.Answered();
+  EXPECT_TRUE(executor.Submit([] {}));
+  executor.Answered();
+  EXPECT_TRUE(executor.WaitIdle(absl::Now() + absl::Seconds(10)));
+}
+
 }  // namespace
 }  // namespace warden

@@ -718,10 +718,12 @@ void WardenServer::Shutdown() {
   }
   // Scrapes read the worker pool: stop serving them before it goes.
   metrics_server_.reset();
-  executor_.reset();  // Finishes whatever the drain left queued.
-  // Decisions are answered from the audit log's callbacks, which reach the
-  // engine: they all run before it goes.
+  // Run whatever the drain left queued, and wait for the answers still
+  // awaited: decisions are answered from the audit log's callbacks, which
+  // reach the pool and the engine, so they all run before either goes.
+  if (executor_ != nullptr) executor_->WaitIdle(absl::InfiniteFuture());
   if (audit_ != nullptr) audit_->Drain();
+  executor_.reset();
 }
 
 WardenServer::~WardenServer() {

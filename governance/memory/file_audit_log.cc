@@ -156,6 +156,9 @@ void FileAuditLog::SyncLoop() {
       busy_ = true;
     }
     const absl::Time start = absl::Now();
+    // Where the group starts: a group that fails is cut off again, so that
+    // no line answered as failed stays in the file.
+    const off_t before = ::lseek(fd_, 0, SEEK_END);
     // O_APPEND, and one writer, keep lines whole and in order.
     absl::string_view rest = lines;
     int rc = 0;
@@ -175,8 +178,19 @@ void FileAuditLog::SyncLoop() {
     if (rc != 0) {
       errno = err;
       outcome = Errno("cannot write or sync audit file", path_);
-      // The file's tail is unknown: every later append fails too, and the
-      // lines chained behind this group are lost with it.
+      // Its lines were answered as not recorded: take them out (a line
+      // left there would restore a hold nobody was given). Should that
+      // fail too, the torn tail is cut at the next start, and whole lines
+      // of the group may remain.
+      if (before < 0 || ::ftruncate(fd_, before) != 0 ||
+          ::fdatasync(fd_) != 0) {
+        outcome = absl::UnavailableError(absl::StrCat(
+            outcome.message(),
+            "; cutting off its lines failed: ", std::strerror(errno)));
+      }
+      // The chain in memory ran ahead of the file: every later append fails
+      // too, until a restart reads the file again; the lines chained behind
+      // this group are lost with it.
       absl::MutexLock lock(&mu_);
       broken_ = outcome;
       for (auto& d : waiting_) group.push_back(std::move(d));

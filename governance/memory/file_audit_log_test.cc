@@ -1,5 +1,8 @@
 #include "governance/memory/file_audit_log.h"
 
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -183,6 +186,48 @@ TEST(FileAuditLogTest, QueuedLinesAreBounded) {
                 return absl::OkStatus();
               }).ok());
   EXPECT_EQ(lines, ok);
+}
+
+// A group whose write fails (here: past the process's file size limit,
+// half written) is cut off the file: no line answered as not recorded stays
+// to be restored; the log refuses appends from then on.
+TEST(FileAuditLogTest, AFailedGroupIsCutOff) {
+  const std::string path = TempPath("cutoff");
+  auto log = FileAuditLog::Open(path);
+  ASSERT_TRUE(log.ok()) << log.status();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE((*log)
+                    ->Append(Decided(absl::StrCat("az_ok", i),
+                                     AuthorizationStatus::kHeld, absl::Now()))
+                    .ok());
+  }
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  const off_t good = st.st_size;
+  rlimit old;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  ::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = old;
+  small.rlim_cur = static_cast<rlim_t>(good + 100);  // Part of one line.
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  const absl::Status failed = (*log)->Append(
+      Decided("az_lost", AuthorizationStatus::kHeld, absl::Now()));
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
+  ::signal(SIGXFSZ, SIG_DFL);
+  EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable) << failed;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, good);
+  EXPECT_FALSE(
+      (*log)
+          ->Append(Decided("az_after", AuthorizationStatus::kHeld, absl::Now()))
+          .ok());
+  log->reset();
+  std::set<std::string> ids;
+  ASSERT_TRUE(FileAuditLog::Replay(path, [&](const AuditEvent& e) {
+                ids.insert(e.authorization->id);
+                return absl::OkStatus();
+              }).ok());
+  EXPECT_EQ(ids, (std::set<std::string>{"az_ok0", "az_ok1", "az_ok2"}));
 }
 
 // A torn last line (a crash mid-write) is cut off on open; earlier lines
