@@ -2,6 +2,7 @@
 #define WARDEN_GOVERNANCE_ENGINE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>

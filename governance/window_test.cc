@@ -1,5 +1,8 @@
 #include "governance/window.h"
 
+#include <thread>
+#include <vector>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -124,4 +127,35 @@ TEST(WindowTest, CalendarMonthAndQuarter) {
 }
 
 }  // namespace
+// Calendar periods are cached per thread for the local day last seen: a
+// thread that jumps between zones and back and forth in time (across DST
+// switches and period ends) gets what a thread with nothing cached gets.
+TEST(WindowTest, CachedPeriodsMatchFreshOnes) {
+  std::vector<absl::TimeZone> zones(3);
+  ASSERT_TRUE(absl::LoadTimeZone("America/New_York", &zones[0]));
+  ASSERT_TRUE(absl::LoadTimeZone("Australia/Lord_Howe", &zones[1]));
+  zones[2] = absl::UTCTimeZone();
+  std::vector<Window> windows;
+  for (const char* spec : {"calendar:day", "calendar:week", "calendar:month",
+                           "calendar:quarter"}) {
+    windows.push_back(*ParseWindow(spec));
+  }
+  // 2026-03-07T12:00Z, just before New York's spring switch; steps of 7 h
+  // 13 min forwards, then some backwards, so that days, weeks, months and
+  // a quarter end are crossed both ways.
+  absl::Time t = absl::FromUnixSeconds(1772884800);
+  for (int i = 0; i < 400; ++i) {
+    t += absl::Minutes(i % 5 == 4 ? -(9 * 60 + 41) : 7 * 60 + 13);
+    const absl::TimeZone& zone = zones[i % 7 % 3];
+    for (const Window& w : windows) {
+      const Interval warm = WindowAt(w, t, zone);
+      Interval cold;
+      std::thread([&] { cold = WindowAt(w, t, zone); }).join();
+      EXPECT_EQ(warm.start, cold.start) << w.spec << " " << t;
+      EXPECT_EQ(warm.end, cold.end) << w.spec << " " << t;
+      EXPECT_TRUE(warm.start <= t && t < warm.end) << w.spec << " " << t;
+    }
+  }
+}
+
 }  // namespace warden
