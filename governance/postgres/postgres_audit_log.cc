@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "governance/audit_codec.h"
 #include "governance/postgres/pg.h"
@@ -74,6 +75,7 @@ PostgresAuditLog::PostgresAuditLog(PostgresAuditOptions options,
     : options_(WithGateway(std::move(options))), signer_(std::move(signer)) {
   last_checkpoint_ = absl::Now();
   writer_ = std::thread([this] { WriterLoop(); });
+  expiry_ = std::thread([this] { ExpiryLoop(); });
 }
 
 PostgresAuditLog::~PostgresAuditLog() {
@@ -81,32 +83,103 @@ PostgresAuditLog::~PostgresAuditLog() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  writer_.join();
+  expiry_.join();
+  writer_.join();  // It writes what is queued first.
 }
 
 absl::Status PostgresAuditLog::Append(const AuditEvent& event) {
-  const absl::Duration bound = pg::CallTimeout();
+  absl::Status result;
+  absl::Notification answered;
+  AppendAsync(event, [&](absl::Status st) {
+    result = std::move(st);
+    answered.Notify();
+  });
+  answered.WaitForNotification();
+  return result;
+}
+
+void PostgresAuditLog::AppendAsync(const AuditEvent& event,
+                                   std::function<void(absl::Status)> done) {
   absl::StatusOr<std::string> body = EncodeBoundedAuditEvent(event);
-  if (!body.ok()) return body.status();
-  Pending p{event.org_id, &event, *std::move(body), absl::Now() + bound};
+  if (!body.ok()) return done(body.status());
+  auto p = std::make_unique<Pending>(Pending{
+      event, *std::move(body), absl::Now() + pg::CallTimeout(), nullptr, {}});
+  absl::Status refused;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      refused = absl::UnavailableError("audit log is shutting down");
+    } else if (queue_.size() >= options_.max_queued) {
+      refused = absl::UnavailableError(absl::StrCat(
+          "audit log overloaded: ", queue_.size(), " records await commit"));
+    } else {
+      p->done = std::move(done);
+      queue_.push_back(std::move(p));
+      return;
+    }
+  }
+  done(std::move(refused));
+}
+
+void PostgresAuditLog::Drain() {
   absl::MutexLock lock(&mu_);
-  if (stopping_) return absl::UnavailableError("audit log is shutting down");
-  if (queue_.size() >= options_.max_queued) {
-    return absl::UnavailableError(absl::StrCat(
-        "audit log overloaded: ", queue_.size(), " records await commit"));
-  }
-  queue_.push_back(&p);
-  if (!mu_.AwaitWithDeadline(absl::Condition(&p.done), p.deadline) &&
-      !p.taken) {
-    // Never handed to Postgres, so certainly not recorded: safe to give up.
-    queue_.erase(std::find(queue_.begin(), queue_.end(), &p));
-    return absl::UnavailableError(absl::StrCat(
-        "audit log: not written within ", absl::FormatDuration(bound),
+  mu_.Await(absl::Condition(
+      +[](PostgresAuditLog* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+        return self->queue_.empty() && self->answering_ == 0;
+      },
+      this));
+}
+
+void PostgresAuditLog::ExpiryLoop() {
+  struct Front {
+    PostgresAuditLog* self;
+    const Pending* pending;
+  };
+  while (true) {
+    std::vector<std::unique_ptr<Pending>> expired;
+    {
+      absl::MutexLock lock(&mu_);
+      while (!stopping_ && expired.empty()) {
+        if (queue_.empty()) {
+          mu_.Await(absl::Condition(
+              +[](PostgresAuditLog* self)
+                   ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+                     return self->stopping_ || !self->queue_.empty();
+                   },
+              this));
+          continue;
+        }
+        // Queued in order, with one bound: the front expires first.
+        Front front{this, queue_.front().get()};
+        if (absl::Now() < front.pending->deadline) {
+          mu_.AwaitWithDeadline(
+              absl::Condition(
+                  +[](Front* f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(f->self->mu_) {
+                    return f->self->stopping_ || f->self->queue_.empty() ||
+                           f->self->queue_.front().get() != f->pending;
+                  },
+                  &front),
+              front.pending->deadline);
+          continue;
+        }
+        const absl::Time now = absl::Now();
+        while (!queue_.empty() && queue_.front()->deadline <= now) {
+          expired.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      if (expired.empty()) return;  // Stopping: the writer takes the rest.
+      ++answering_;
+    }
+    // Never handed to Postgres, so certainly not recorded.
+    const absl::Status late = absl::UnavailableError(absl::StrCat(
+        "audit log: not written within ",
+        absl::FormatDuration(pg::CallTimeout()),
         " (Postgres stalled or unreachable); nothing was recorded"));
+    for (auto& p : expired) p->done(late);
+    absl::MutexLock lock(&mu_);
+    --answering_;
   }
-  // In a batch being written: its outcome comes within that batch's bound.
-  mu_.Await(absl::Condition(&p.done));
-  return p.result;
 }
 
 void PostgresAuditLog::WriterLoop() {
@@ -121,7 +194,7 @@ void PostgresAuditLog::WriterLoop() {
       if (queue_.empty()) return;  // Stopping with nothing left.
     }
     // Connect before taking a batch: meanwhile queued records stay
-    // cancellable, so a slow connect never holds an Append past its bound.
+    // expirable, so a slow connect never holds a caller past its bound.
     absl::Status connected = absl::OkStatus();
     if (conn_ == nullptr || !conn_->is_open()) {
       conn_.reset();
@@ -136,21 +209,22 @@ void PostgresAuditLog::WriterLoop() {
     if (connected.ok() && !in_doubt_.empty()) {
       connected = ResolveInDoubt(pg::CallTimeout());
     }
-    std::vector<Pending*> batch;
+    std::vector<std::unique_ptr<Pending>> taken;
     absl::Time deadline = absl::InfiniteFuture();
     {
       absl::MutexLock lock(&mu_);
-      while (!queue_.empty() && batch.size() < options_.batch_max_rows) {
-        Pending* p = queue_.front();
+      while (!queue_.empty() && taken.size() < options_.batch_max_rows) {
+        deadline = std::min(deadline, queue_.front()->deadline);
+        taken.push_back(std::move(queue_.front()));
         queue_.pop_front();
-        p->taken = true;
-        deadline = std::min(deadline, p->deadline);
-        batch.push_back(p);
       }
+      if (taken.empty()) continue;  // Every record expired meanwhile.
+      ++answering_;
     }
-    if (batch.empty()) continue;  // Every waiter gave up meanwhile.
+    std::vector<Pending*> batch;
+    for (auto& p : taken) batch.push_back(p.get());
     const absl::Time start = absl::Now();
-    // Within what is left of the earliest waiter's bound.
+    // Within what is left of the earliest record's bound.
     const absl::Status st =
         connected.ok() ? WriteBatch(batch, std::max(deadline - start,
                                                     absl::Milliseconds(1)))
@@ -158,19 +232,18 @@ void PostgresAuditLog::WriterLoop() {
     ReportAuditCommit(batch.size(), absl::Now() - start, st.ok());
     if (!st.ok()) {
       for (const Pending* p : batch) {
-        const std::optional<Authorization>& a = p->event->authorization;
+        const std::optional<Authorization>& a = p->event.authorization;
         if (!p->hash.empty() && a.has_value() &&
-            p->event->type == AuditEvent::Type::kAuthorizationDecided &&
+            p->event.type == AuditEvent::Type::kAuthorizationDecided &&
             a->status == AuthorizationStatus::kHeld) {
-          KeepInDoubt({p->hash, *p->event, /*compensation=*/false});
+          KeepInDoubt({p->hash, p->event, /*compensation=*/false});
         }
       }
     }
+    // Outside the lock: a callback may append again.
+    for (Pending* p : batch) p->done(st);
     absl::MutexLock lock(&mu_);
-    for (Pending* p : batch) {
-      p->result = st;
-      p->done = true;
-    }
+    --answering_;
   }
 }
 
@@ -218,18 +291,18 @@ absl::Status PostgresAuditLog::ResolveInDoubt(absl::Duration timeout) {
   if (owed.empty()) return absl::OkStatus();
   std::vector<Pending> pending;
   pending.reserve(owed.size());
-  for (const AuditEvent& e : owed) {
+  for (AuditEvent& e : owed) {
     absl::StatusOr<std::string> body = EncodeBoundedAuditEvent(e);
     if (!body.ok()) continue;  // Bounded when first written; cannot happen.
-    pending.push_back(
-        Pending{e.org_id, &e, *std::move(body), absl::InfiniteFuture()});
+    pending.push_back(Pending{
+        std::move(e), *std::move(body), absl::InfiniteFuture(), nullptr, {}});
   }
   std::vector<Pending*> batch;
   for (Pending& p : pending) batch.push_back(&p);
   const absl::Status st = WriteBatch(batch, timeout);
   if (!st.ok()) {
     for (const Pending& p : pending) {
-      KeepInDoubt({p.hash, *p.event, /*compensation=*/true});
+      KeepInDoubt({p.hash, p.event, /*compensation=*/true});
     }
   }
   return st;
@@ -239,7 +312,7 @@ absl::Status PostgresAuditLog::WriteBatch(const std::vector<Pending*>& batch,
                                           absl::Duration timeout) {
   for (Pending* p : batch) p->hash.clear();
   std::map<std::string, std::vector<Pending*>> by_org;
-  for (Pending* p : batch) by_org[p->org_id].push_back(p);
+  for (Pending* p : batch) by_org[p->event.org_id].push_back(p);
   const bool checkpoint =
       signer_ != nullptr &&
       (since_checkpoint_ + static_cast<int64_t>(batch.size()) >=
@@ -281,7 +354,7 @@ absl::Status PostgresAuditLog::WriteBatch(const std::vector<Pending*>& batch,
                                                         "prev_hash",
                                                         "hash"});
           for (Pending* p : pending) {
-            const Columns c = ColumnsOf(*p->event);
+            const Columns c = ColumnsOf(p->event);
             const std::string prev = hash;
             hash = ChainHash(prev, p->body);
             p->hash = hash;

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -36,10 +37,13 @@ struct PostgresAuditOptions {
 // and SELECT, and a trigger refuses UPDATE, DELETE and TRUNCATE for every
 // role), partitioned by month, hash-chained per org.
 //
-// Group commit: concurrent Append calls queue their records; one writer
-// thread takes everything queued (up to batch_max_rows) into one
-// transaction, so one commit serves many callers, and each caller returns
-// only after the commit that holds its record. Chain: per batch, the writer
+// Group commit: appends queue their records; one writer thread takes
+// everything queued (up to batch_max_rows) into one transaction, so one
+// commit serves many callers, and calls each back once the commit that
+// holds its record is made (AppendAsync) or failed. A record not taken into
+// a transaction within pg::CallTimeout is answered UNAVAILABLE (certainly
+// not recorded) by a second thread, so a stalled connect never holds a
+// caller past its bound. Chain: per batch, the writer
 // locks the org's row in audit_heads once, numbers the records seq+1,
 // seq+2, ... and chains them with ChainHash, so several replicas append to
 // one chain per org safely, serialized per batch rather than per record.
@@ -52,16 +56,19 @@ class PostgresAuditLog final : public AuditLog {
   ~PostgresAuditLog() override;
 
   absl::Status Append(const AuditEvent& event) override;
+  // Queues the record and returns; `done` runs on the writer thread once
+  // its transaction committed or failed, or on the expiry thread when it
+  // was not taken in time.
+  void AppendAsync(const AuditEvent& event,
+                   std::function<void(absl::Status)> done) override;
+  void Drain() override;
 
  private:
   struct Pending {
-    std::string org_id;
-    const AuditEvent* event;
+    AuditEvent event;
     std::string body;
-    absl::Time deadline;  // Append gives up then, unless it was taken.
-    bool taken = false;   // In a batch being written.
-    bool done = false;
-    absl::Status result;
+    absl::Time deadline;  // Answered UNAVAILABLE then, unless taken.
+    std::function<void(absl::Status)> done;  // Null for the writer's own.
     std::string hash;  // Its chain hash in the last write (WriteBatch).
   };
   // A record whose transaction failed at a point where it may have
@@ -79,6 +86,8 @@ class PostgresAuditLog final : public AuditLog {
   static constexpr size_t kMaxInDoubt = 10000;
 
   void WriterLoop();
+  // Answers the records that wait past their deadline, until stopping.
+  void ExpiryLoop();
   // Settles what earlier failed writes left in doubt: each decision that
   // held money and landed after all gets an authorization.voided record,
   // so that the trail (and any rebuild from it) never counts a hold no
@@ -97,9 +106,12 @@ class PostgresAuditLog final : public AuditLog {
   std::deque<InDoubt> in_doubt_;            // Writer thread only.
 
   absl::Mutex mu_;
-  std::deque<Pending*> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::unique_ptr<Pending>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Threads holding records taken off the queue but not yet answered.
+  int answering_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread writer_;
+  std::thread expiry_;
 };
 
 // Walks the org's records in seq order and checks that each is present

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "governance/postgres/migrations.h"
@@ -194,6 +195,61 @@ TEST_F(PostgresAuditLogTest, OutageIsUnavailableThenRecovers) {
   ASSERT_TRUE(pg_->Restart().ok());
   EXPECT_TRUE(log.Append(Decided("org_outage", 2)).ok());
   ChainVerification v = Verify("org_outage");
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.records, 2);
+}
+
+// A stopped (SIGSTOPped) Postgres: every queued record is answered
+// UNAVAILABLE within its bound, including those queued behind a batch that
+// hangs and a reconnect that hangs after it; nothing is recorded for them,
+// and once Postgres answers again the same log writes again.
+TEST_F(PostgresAuditLogTest, StoppedPostgresAnswersEveryRecordInTime) {
+  const absl::Duration saved = pg::CallTimeout();
+  pg::SetCallTimeout(absl::Seconds(1));
+  {
+    // As the server connects: a stalled connect fails after 2 s.
+    PostgresAuditLog log(
+        {.url = pg::WithTimeouts(pg_->url("warden_app"), absl::Seconds(2),
+                                 absl::Milliseconds(500))},
+        nullptr);
+    ASSERT_TRUE(log.Append(Decided("org_stopped", 0)).ok());
+    pg_->Pause();
+    struct Answer {
+      absl::Time queued;
+      absl::Time answered;
+      absl::Status status;
+    };
+    std::vector<Answer> answers(11);
+    absl::Mutex mu;
+    int left = 11;
+    for (int i = 0; i < 11; ++i) {
+      if (i == 1) absl::SleepFor(absl::Milliseconds(300));
+      answers[i].queued = absl::Now();
+      log.AppendAsync(Decided("org_stopped", i + 1), [&, i](absl::Status st) {
+        absl::MutexLock lock(&mu);
+        answers[i].answered = absl::Now();
+        answers[i].status = std::move(st);
+        --left;
+      });
+    }
+    {
+      absl::MutexLock lock(&mu);
+      mu.AwaitWithTimeout(absl::Condition(
+                              +[](int* n) { return *n == 0; }, &left),
+                          absl::Seconds(10));
+      ASSERT_EQ(left, 0) << "records left unanswered";
+    }
+    for (const Answer& a : answers) {
+      EXPECT_TRUE(absl::IsUnavailable(a.status)) << a.status;
+      EXPECT_LT(a.answered - a.queued, absl::Milliseconds(1900))
+          << "answered only after the hung reconnect";
+    }
+    pg_->Resume();
+    EXPECT_TRUE(log.Append(Decided("org_stopped", 12)).ok());
+    log.Drain();
+  }
+  pg::SetCallTimeout(saved);
+  ChainVerification v = Verify("org_stopped");
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.records, 2);
 }
