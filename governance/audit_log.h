@@ -2,8 +2,10 @@
 #define WARDEN_GOVERNANCE_AUDIT_LOG_H_
 
 #include <functional>
+#include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "governance/audit_event.h"
 
 namespace warden {
@@ -29,6 +31,17 @@ class AuditLog {
   virtual void AppendAsync(const AuditEvent& event,
                            std::function<void(absl::Status)> done) {
     done(Append(event));
+  }
+
+  // Whether the trail holds the decision of `authorization_id` (its
+  // authorization.decided record), asked before a same-key retry replays a
+  // record that another process may still be writing. A log that only this
+  // process writes says true: the engine knows what it has in flight.
+  virtual absl::StatusOr<bool> Recorded(const std::string& org_id,
+                                        const std::string& authorization_id) {
+    (void)org_id;
+    (void)authorization_id;
+    return true;
   }
 
   // Returns once every append made before it has called back (a server

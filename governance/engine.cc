@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -212,16 +213,77 @@ void Engine::AuthorizeAsync(
   absl::StatusOr<Decided> decided = Decide(in);
   if (!decided.ok()) return done(decided.status());
   if (decided->replayed) {
-    return done(AuthorizeOutput{std::move(decided->a), true});
+    return AnswerReplay(std::move(decided->a), std::move(done));
   }
   const AuditEvent event =
       AuditEvent::ForAuthorization(AuditEvent::Type::kAuthorizationDecided,
                                    decided->now, decided->actor, decided->a);
-  audit_->AppendAsync(event,
-                      [this, d = std::make_shared<Decided>(*std::move(decided)),
-                       done = std::move(done)](absl::Status audited) {
-                        done(Conclude(std::move(*d), audited));
-                      });
+  audit_->AppendAsync(
+      event, [this, d = std::make_shared<Decided>(*std::move(decided)),
+              done = std::move(done)](absl::Status audited) {
+        const std::string id = d->a.id;
+        absl::StatusOr<AuthorizeOutput> out = Conclude(std::move(*d), audited);
+        for (auto& [replayed, answer] : Landed(id, out.ok())) {
+          if (out.ok()) {
+            answer(AuthorizeOutput{std::move(replayed), true});
+          } else {
+            answer(out.status());
+          }
+        }
+        done(std::move(out));
+      });
+}
+
+void Engine::AnswerReplay(Authorization a, Answer done) {
+  std::string refused;
+  {
+    absl::MutexLock lock(&flight_mu_);
+    auto it = recording_.find(a.id);
+    if (it != recording_.end()) {
+      it->second.emplace_back(std::move(a), std::move(done));
+      return;  // Answered when the first request is.
+    }
+    if (unrecorded_.contains(a.id)) {
+      refused = "its audit record could not be written, so it was undone";
+    }
+  }
+  if (refused.empty()) {
+    absl::StatusOr<bool> recorded = audit_->Recorded(a.org_id, a.id);
+    if (!recorded.ok()) {
+      refused =
+          absl::StrCat("the audit log cannot say whether it is recorded (",
+                       recorded.status().message(), ")");
+    } else if (!*recorded) {
+      refused =
+          "it is not recorded yet (its first request is still being "
+          "recorded by another replica, or failed)";
+    }
+  }
+  if (!refused.empty()) {
+    return done(absl::UnavailableError(absl::StrCat(
+        "idempotency_key ", Quote(a.idempotency_key),
+        ": the first request's decision ", a.id,
+        " cannot be replayed: ", refused, "; retry with the same key")));
+  }
+  done(AuthorizeOutput{std::move(a), true});
+}
+
+std::vector<std::pair<Authorization, Engine::Answer>> Engine::Landed(
+    const std::string& id, bool recorded) {
+  absl::MutexLock lock(&flight_mu_);
+  auto it = recording_.find(id);
+  if (it == recording_.end()) return {};
+  std::vector<std::pair<Authorization, Answer>> waiting = std::move(it->second);
+  recording_.erase(it);
+  if (!recorded) {
+    if (unrecorded_order_.size() >= kMaxUnrecorded) {
+      unrecorded_.erase(unrecorded_order_.front());
+      unrecorded_order_.pop_front();
+    }
+    unrecorded_.insert(id);
+    unrecorded_order_.push_back(id);
+  }
+  return waiting;
 }
 
 absl::StatusOr<Engine::Decided> Engine::Decide(const AuthorizeInput& in) {
@@ -377,7 +439,21 @@ absl::StatusOr<Engine::Decided> Engine::Decide(const AuthorizeInput& in) {
     a.reason = DenyReason(a, &a.violations);
   }
 
+  // In flight from before the record can be seen in the store until its
+  // audit append lands (AuthorizeAsync), so that a same-key retry never
+  // replays it before it is durable; taken out again here unless stored.
+  {
+    absl::MutexLock lock(&flight_mu_);
+    recording_[a.id];
+  }
   ReserveResult result;
+  absl::Cleanup unless_stored = [&] {
+    if (result.outcome != ReserveResult::Outcome::kReserved &&
+        result.outcome != ReserveResult::Outcome::kRecorded) {
+      absl::MutexLock lock(&flight_mu_);
+      recording_.erase(a.id);
+    }
+  };
   // Each pass either reserves, or denies, or finds a stricter tier (at most
   // three times): a cumulative threshold counts as passed only when the
   // store, atomically with the reservation, says so.

@@ -2,12 +2,15 @@
 #define WARDEN_GOVERNANCE_ENGINE_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "governance/audit_log.h"
@@ -261,7 +264,19 @@ class Engine {
     std::string actor;
     Tier tier = Tier::kInstant;
   };
+  using Answer = std::function<void(absl::StatusOr<AuthorizeOutput>)>;
   absl::StatusOr<Decided> Decide(const AuthorizeInput& in);
+  // Answers a replay of the record `a`, found under a reused idempotency
+  // key, only once `a`'s own audit record is known durable: a retry that
+  // comes while the first request's record is being written waits for
+  // that outcome, and gets UNAVAILABLE when it failed (the first request's
+  // hold was released) or when the trail (another replica's write) does
+  // not hold it yet.
+  void AnswerReplay(Authorization a, Answer done);
+  // `id`'s audit append is over (`recorded` or not): the retries that
+  // waited for it, with the records they replay.
+  std::vector<std::pair<Authorization, Answer>> Landed(const std::string& id,
+                                                       bool recorded);
   // The answer to a new decision once its audit append returned `audited`:
   // with an error, the hold is released and nothing was decided.
   absl::StatusOr<AuthorizeOutput> Conclude(Decided d,
@@ -316,6 +331,17 @@ class Engine {
   const Clock* const clock_;
   // Serializes bundle applies so the audit record and the new version agree.
   absl::Mutex apply_mu_;
+  // Authorize calls whose record is (or is about to be) in the budget store
+  // while its audit record is being written, by authorization id, with the
+  // same-key retries waiting for it; and the latest ids whose audit append
+  // failed (so their holds were released), at most kMaxUnrecorded.
+  static constexpr size_t kMaxUnrecorded = 10000;
+  absl::Mutex flight_mu_;
+  absl::flat_hash_map<std::string,
+                      std::vector<std::pair<Authorization, Answer>>>
+      recording_ ABSL_GUARDED_BY(flight_mu_);
+  absl::flat_hash_set<std::string> unrecorded_ ABSL_GUARDED_BY(flight_mu_);
+  std::deque<std::string> unrecorded_order_ ABSL_GUARDED_BY(flight_mu_);
 };
 
 }  // namespace warden

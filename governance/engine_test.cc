@@ -592,10 +592,21 @@ class DeferringAuditLog final : public AuditLog {
     }
     done(std::move(st));
   }
+  // What Recorded says of any record (as a trail other replicas write).
+  void SetRecorded(absl::StatusOr<bool> recorded) {
+    absl::MutexLock lock(&mu_);
+    recorded_ = std::move(recorded);
+  }
+  absl::StatusOr<bool> Recorded(const std::string&,
+                                const std::string&) override {
+    absl::MutexLock lock(&mu_);
+    return recorded_;
+  }
 
  private:
   absl::Mutex mu_;
   std::vector<std::function<void(absl::Status)>> waiting_ ABSL_GUARDED_BY(mu_);
+  absl::StatusOr<bool> recorded_ ABSL_GUARDED_BY(mu_) = true;
 };
 
 TEST(EngineAsyncTest, AnswersOnceAuditedAndReleasesOnFailure) {
@@ -648,6 +659,126 @@ TEST(EngineAsyncTest, AnswersOnceAuditedAndReleasesOnFailure) {
   audit.Answer(absl::OkStatus());
   ASSERT_TRUE(third.has_value() && third->ok());
   EXPECT_EQ((*third)->authorization.decision, Decision::kAllow);
+}
+
+// A retry with the same key while the first request's record is still
+// being written is answered with the first request's outcome, never
+// before it: a replayed ALLOW once it is durable, UNAVAILABLE when its
+// write failed (its hold was released, so an ALLOW would spend what no
+// budget counts), and afterwards a fresh decision. A trail written by
+// another replica that does not hold the record yet refuses the replay.
+TEST(EngineAsyncTest, SameKeyRetryWaitsForTheFirstRecord) {
+  ManualClock clock(absl::FromUnixSeconds(1777651200));
+  MemoryConfigStore config;
+  MemoryBudgetStore budgets;
+  DeferringAuditLog audit;
+  MemoryFreezeStore freezes;
+  Engine engine(&config, &budgets, &audit, &freezes, &clock);
+  FakeAuditLog bundle_audit;
+  {
+    Engine setup(&config, &budgets, &bundle_audit, &freezes, &clock);
+    ASSERT_TRUE(setup.ApplyBundle(kBundle, false, "test").ok());
+  }
+  using Answer = std::optional<absl::StatusOr<AuthorizeOutput>>;
+  auto spend = [&](int64_t dollars, Answer* answer, const std::string& key) {
+    AuthorizeInput in;
+    in.agent_id = "agent_a";
+    in.wallet_id = "wallet_1";
+    in.asset = "USDC";
+    in.amount = Usdc(dollars);
+    in.idempotency_key = key;
+    in.actor = "test";
+    engine.AuthorizeAsync(in, [answer](absl::StatusOr<AuthorizeOutput> out) {
+      *answer = std::move(out);
+    });
+  };
+  Answer first, retry;
+  spend(600, &first, "k1");
+  spend(600, &retry, "k1");
+  EXPECT_FALSE(retry.has_value()) << "replayed before the first is durable";
+  audit.Answer(absl::OkStatus());
+  ASSERT_TRUE(first.has_value() && first->ok());
+  ASSERT_TRUE(retry.has_value() && retry->ok()) << retry->status();
+  EXPECT_TRUE((*retry)->replayed);
+  EXPECT_EQ((*retry)->authorization.id, (*first)->authorization.id);
+  EXPECT_EQ((*retry)->authorization.decision, Decision::kAllow);
+  // A trail that does not hold it yet (another replica still writing it),
+  // or cannot say: no replay.
+  for (absl::StatusOr<bool> recorded :
+       {absl::StatusOr<bool>(false),
+        absl::StatusOr<bool>(absl::UnavailableError("pg down"))}) {
+    audit.SetRecorded(recorded);
+    Answer again;
+    spend(600, &again, "k1");
+    ASSERT_TRUE(again.has_value());
+    EXPECT_EQ(again->status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_THAT(again->status().message(),
+                HasSubstr("retry with the same key"));
+  }
+  audit.SetRecorded(true);
+
+  // The first's write fails while two retries wait: all three UNAVAILABLE.
+  Answer second, retry1, retry2, later;
+  spend(400, &second, "k2");
+  spend(400, &retry1, "k2");
+  spend(400, &retry2, "k2");
+  audit.Answer(absl::UnavailableError("disk full"));
+  for (Answer* a : {&second, &retry1, &retry2}) {
+    ASSERT_TRUE(a->has_value());
+    EXPECT_EQ((*a)->status().code(), absl::StatusCode::kUnavailable)
+        << (*a)->status();
+  }
+  EXPECT_THAT(retry1->status().message(), HasSubstr("disk full"));
+  // Released: a later retry decides afresh, and the $400 fits.
+  spend(400, &later, "k2");
+  audit.Answer(absl::OkStatus());
+  ASSERT_TRUE(later.has_value() && later->ok()) << later->status();
+  EXPECT_FALSE((*later)->replayed);
+  EXPECT_EQ((*later)->authorization.decision, Decision::kAllow);
+}
+
+// A retry that found the first request's record in the store just before
+// that record's write failed (and its hold was released) is not answered
+// with a replay of it.
+TEST(EngineAsyncTest, RetryRacingAFailedRecordIsRefused) {
+  ManualClock clock(absl::FromUnixSeconds(1777651200));
+  MemoryConfigStore config;
+  MemoryBudgetStore memory;
+  FaultInjectingBudgetStore budgets(&memory);
+  DeferringAuditLog audit;
+  MemoryFreezeStore freezes;
+  Engine engine(&config, &budgets, &audit, &freezes, &clock);
+  FakeAuditLog bundle_audit;
+  {
+    Engine setup(&config, &budgets, &bundle_audit, &freezes, &clock);
+    ASSERT_TRUE(setup.ApplyBundle(kBundle, false, "test").ok());
+  }
+  AuthorizeInput in;
+  in.agent_id = "agent_a";
+  in.wallet_id = "wallet_1";
+  in.asset = "USDC";
+  in.amount = Usdc(600);
+  in.idempotency_key = "k";
+  in.actor = "test";
+  std::optional<absl::StatusOr<AuthorizeOutput>> first, retry;
+  engine.AuthorizeAsync(
+      in, [&](absl::StatusOr<AuthorizeOutput> out) { first = std::move(out); });
+  // The retry finds the record; then the first's write fails.
+  budgets.AfterReserve([&](const ReserveResult& r) {
+    if (r.outcome == ReserveResult::Outcome::kDuplicate) {
+      audit.Answer(absl::UnavailableError("disk full"));
+    }
+  });
+  engine.AuthorizeAsync(
+      in, [&](absl::StatusOr<AuthorizeOutput> out) { retry = std::move(out); });
+  budgets.AfterReserve(nullptr);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->status().code(), absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(retry.has_value());
+  EXPECT_EQ(retry->status().code(), absl::StatusCode::kUnavailable)
+      << "replayed a decision that was undone";
+  EXPECT_THAT(retry->status().message(),
+              HasSubstr("its audit record could not be written"));
 }
 
 // A budget store that cannot be reached fails closed: UNAVAILABLE, never a

@@ -72,7 +72,9 @@ PostgresAuditOptions WithGateway(PostgresAuditOptions options) {
 
 PostgresAuditLog::PostgresAuditLog(PostgresAuditOptions options,
                                    std::unique_ptr<CheckpointSigner> signer)
-    : options_(WithGateway(std::move(options))), signer_(std::move(signer)) {
+    : options_(WithGateway(std::move(options))),
+      signer_(std::move(signer)),
+      reads_(options_.url) {
   last_checkpoint_ = absl::Now();
   writer_ = std::thread([this] { WriterLoop(); });
   expiry_ = std::thread([this] { ExpiryLoop(); });
@@ -119,6 +121,20 @@ void PostgresAuditLog::AppendAsync(const AuditEvent& event,
     }
   }
   done(std::move(refused));
+}
+
+absl::StatusOr<bool> PostgresAuditLog::Recorded(
+    const std::string& org_id, const std::string& authorization_id) {
+  bool found = false;
+  WARDEN_RETURN_IF_ERROR(reads_.Run("audit record lookup", [&](pqxx::work& w) {
+    found = w.exec_params1(
+                 "SELECT EXISTS (SELECT 1 FROM audit_events WHERE "
+                 "org_id = $1 AND authorization_id = $2 AND type = $3)",
+                 org_id, authorization_id,
+                 AuditEventTypeName(AuditEvent::Type::kAuthorizationDecided))[0]
+                .as<bool>();
+  }));
+  return found;
 }
 
 void PostgresAuditLog::Drain() {

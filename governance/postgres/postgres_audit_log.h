@@ -15,6 +15,7 @@
 #include "governance/audit_chain.h"
 #include "governance/audit_log.h"
 #include "governance/audit_reader.h"
+#include "governance/postgres/pg.h"
 #include "pqxx/pqxx"
 
 namespace warden {
@@ -62,6 +63,8 @@ class PostgresAuditLog final : public AuditLog {
   void AppendAsync(const AuditEvent& event,
                    std::function<void(absl::Status)> done) override;
   void Drain() override;
+  absl::StatusOr<bool> Recorded(const std::string& org_id,
+                                const std::string& authorization_id) override;
 
  private:
   struct Pending {
@@ -101,6 +104,7 @@ class PostgresAuditLog final : public AuditLog {
   const PostgresAuditOptions options_;
   const std::unique_ptr<CheckpointSigner> signer_;
   std::unique_ptr<pqxx::connection> conn_;  // Writer thread only.
+  pg::Session reads_;                       // Recorded's.
   int64_t since_checkpoint_ = 0;            // Writer thread only.
   absl::Time last_checkpoint_;              // Writer thread only.
   std::deque<InDoubt> in_doubt_;            // Writer thread only.

@@ -254,6 +254,17 @@ TEST_F(PostgresAuditLogTest, StoppedPostgresAnswersEveryRecordInTime) {
   EXPECT_EQ(v.records, 2);
 }
 
+// Recorded: whether the trail holds an authorization's decision.
+TEST_F(PostgresAuditLogTest, RecordedSaysWhetherTheDecisionLanded) {
+  PostgresAuditLog log({.url = pg_->url("warden_app")}, nullptr);
+  EXPECT_EQ(log.Recorded("org_rec", "az_org_rec_0").value_or(true), false);
+  ASSERT_TRUE(log.Append(Decided("org_rec", 0)).ok());
+  EXPECT_EQ(log.Recorded("org_rec", "az_org_rec_0").value_or(false), true);
+  // Per org, and per id.
+  EXPECT_EQ(log.Recorded("org_other", "az_org_rec_0").value_or(true), false);
+  EXPECT_EQ(log.Recorded("org_rec", "az_org_rec_1").value_or(true), false);
+}
+
 // The schema check names the command to run.
 TEST_F(PostgresAuditLogTest, SchemaCheck) {
   auto c = pg::Connect(pg_->url());

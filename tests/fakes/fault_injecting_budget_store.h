@@ -1,6 +1,7 @@
 #ifndef WARDEN_TESTS_FAKES_FAULT_INJECTING_BUDGET_STORE_H_
 #define WARDEN_TESTS_FAKES_FAULT_INJECTING_BUDGET_STORE_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,13 @@ class FaultInjectingBudgetStore final : public BudgetStore {
     frozen_ = std::move(scope);
   }
 
+  // Runs `hook` with each later Reserve's result before it is returned
+  // (what another thread would do in between).
+  void AfterReserve(std::function<void(const ReserveResult&)> hook) {
+    absl::MutexLock lock(&mu_);
+    after_reserve_ = std::move(hook);
+  }
+
   std::optional<int64_t> LargestExact() const override {
     return inner_->LargestExact();
   }
@@ -43,7 +51,14 @@ class FaultInjectingBudgetStore final : public BudgetStore {
         }
       }
     }
-    return inner_->Reserve(r);
+    absl::StatusOr<ReserveResult> result = inner_->Reserve(r);
+    std::function<void(const ReserveResult&)> hook;
+    {
+      absl::MutexLock lock(&mu_);
+      hook = after_reserve_;
+    }
+    if (hook && result.ok()) hook(*result);
+    return result;
   }
   absl::StatusOr<Authorization> Get(const std::string& org,
                                     const std::string& id) override {
@@ -125,6 +140,7 @@ class FaultInjectingBudgetStore final : public BudgetStore {
   absl::Mutex mu_;
   absl::Status fail_with_ ABSL_GUARDED_BY(mu_);
   std::string frozen_ ABSL_GUARDED_BY(mu_);
+  std::function<void(const ReserveResult&)> after_reserve_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace warden
