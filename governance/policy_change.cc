@@ -1,0 +1,395 @@
+#include "governance/policy_change.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "governance/money.h"
+
+namespace warden {
+namespace {
+
+template <typename T>
+bool Contains(const std::vector<T>& v, const T& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+std::string DescribeLimit(const Limit& l) {
+  return l.kind == Limit::Kind::kUsd
+             ? absl::StrCat("usd ", FormatUsdDecimal(l.usd), " per ",
+                            l.window.spec)
+             : absl::StrCat("count ", l.count, " per ", l.window.spec);
+}
+
+const char* OnViolationName(OnViolation v) {
+  static constexpr const char* kNames[] = {"deny", "approve", "notify"};
+  return kNames[static_cast<int>(v)];
+}
+
+// Deny, then approve, then notify: each lets more through than the last.
+bool Softer(OnViolation after, OnViolation before) {
+  return static_cast<int>(after) > static_cast<int>(before);
+}
+
+class Checker {
+ public:
+  std::vector<std::string> lines;
+
+  void Add(const std::string& path, const std::string& what) {
+    lines.push_back(absl::StrCat(path, ": ", what));
+  }
+
+  void Limits(const std::string& path, const std::vector<Limit>& before,
+              const std::vector<Limit>& after) {
+    for (const Limit& b : before) {
+      const std::string p = absl::StrCat(path, ".", b.name);
+      auto a = std::find_if(after.begin(), after.end(),
+                            [&](const Limit& l) { return l.name == b.name; });
+      if (a == after.end()) {
+        Add(p, absl::StrCat("removed (was ", DescribeLimit(b), ")"));
+        continue;
+      }
+      const bool usd = b.kind == Limit::Kind::kUsd;
+      if (a->kind != b.kind || !(a->window == b.window) ||
+          (usd ? a->usd > b.usd : a->count > b.count)) {
+        Add(p,
+            absl::StrCat("from ", DescribeLimit(b), " to ", DescribeLimit(*a)));
+      }
+      if (Softer(a->on_violation, b.on_violation)) {
+        Add(p,
+            absl::StrCat("on_violation from ", OnViolationName(b.on_violation),
+                         " to ", OnViolationName(a->on_violation)));
+      }
+    }
+  }
+
+  // A USD cap: raised or removed loosens.
+  void Cap(const std::string& path, const std::optional<UsdMicros>& before,
+           const std::optional<UsdMicros>& after) {
+    if (!before) return;
+    if (!after) {
+      Add(path, absl::StrCat("removed (was ", FormatUsdDecimal(*before), ")"));
+    } else if (*after > *before) {
+      Add(path, absl::StrCat("raised from ", FormatUsdDecimal(*before), " to ",
+                             FormatUsdDecimal(*after)));
+    }
+  }
+
+  // An allow list (unset: anything): dropped or given new items loosens.
+  void AllowList(const std::string& path,
+                 const std::optional<std::vector<std::string>>& before,
+                 const std::optional<std::vector<std::string>>& after) {
+    if (!before) return;
+    if (!after) {
+      Add(path, "removed: now allows any");
+      return;
+    }
+    for (const std::string& x : *after) {
+      if (!Contains(*before, x)) Add(path, absl::StrCat("allows ", x));
+    }
+  }
+
+  void ScheduleOf(const std::string& path,
+                  const std::optional<Schedule>& before,
+                  const std::optional<Schedule>& after) {
+    if (!before) return;
+    if (!after) {
+      Add(path, absl::StrCat("removed (was ", before->Describe(), ")"));
+    } else if (after->Describe() != before->Describe()) {
+      Add(path,
+          absl::StrCat("from ", before->Describe(), " to ", after->Describe()));
+    }
+  }
+
+  void Rules(const std::string& path, const AgentRules& b,
+             const AgentRules& a) {
+    Cap(path + ".per_tx_max_usd", b.per_tx_max_usd, a.per_tx_max_usd);
+    AllowList(path + ".chains", b.chains, a.chains);
+    AllowList(path + ".assets", b.assets, a.assets);
+    AllowList(path + ".destinations_allow", b.destinations_allow,
+              a.destinations_allow);
+    for (const std::string& d : b.destinations_deny) {
+      if (!Contains(a.destinations_deny, d)) {
+        Add(path + ".destinations_deny", absl::StrCat("no longer denies ", d));
+      }
+    }
+    ScheduleOf(path + ".schedule", b.schedule, a.schedule);
+    for (const ContractRule& c : a.contracts) {
+      for (const MethodRule& m : c.methods) {
+        if (!AllowedBefore(b, c, m)) {
+          Add(path + ".contracts",
+              absl::StrCat("allows ", c.chain, ":", c.address, " ", m.signature,
+                           Where(m)));
+        }
+      }
+    }
+    for (const SpenderRule& s : a.approved_spenders) {
+      if (std::none_of(
+              b.approved_spenders.begin(), b.approved_spenders.end(),
+              [&](const SpenderRule& was) { return AtMost(s, was); })) {
+        Add(path + ".approved_spenders",
+            absl::StrCat("allows approvals to ", s.spender, " of ",
+                         s.asset.value_or("any token"),
+                         s.unlimited ? " without limit" : ""));
+      }
+    }
+    if (b.new_address &&
+        (!a.new_address || !(*a.new_address == *b.new_address))) {
+      Add(path + ".new_address",
+          absl::StrCat("from ", b.new_address->spec, " to ",
+                       a.new_address ? a.new_address->spec : "none"));
+    }
+    if (b.drain_all_percent &&
+        (!a.drain_all_percent || *a.drain_all_percent > *b.drain_all_percent)) {
+      Add(path + ".drain_all",
+          absl::StrCat("from ", *b.drain_all_percent, "% to ",
+                       a.drain_all_percent
+                           ? absl::StrCat(*a.drain_all_percent, "%")
+                           : "none"));
+    }
+    for (const auto& [rule, what] : a.on_violation) {
+      auto was = b.on_violation.find(rule);
+      const OnViolation before =
+          was == b.on_violation.end() ? OnViolation::kDeny : was->second;
+      if (Softer(what, before)) {
+        Add(absl::StrCat(path, ".on_violation.", rule),
+            absl::StrCat("from ", OnViolationName(before), " to ",
+                         OnViolationName(what)));
+      }
+    }
+  }
+
+  void Thresholds(const std::string& path, const TierThresholds& b,
+                  const TierThresholds& a) {
+    for (Tier tier : {Tier::kNotify, Tier::kDelay, Tier::kApproval}) {
+      Cap(absl::StrCat(path, ".", TierName(tier), "_above_usd"), b.Of(tier),
+          a.Of(tier));
+    }
+  }
+
+  void Tiers(const std::string& path, const std::optional<ApprovalTiers>& b,
+             const std::optional<ApprovalTiers>& a) {
+    if (!b) return;
+    const std::string p = path + ".approvals";
+    if (!a) {
+      Add(p, "removed");
+      return;
+    }
+    Thresholds(p, b->per_tx, a->per_tx);
+    if (b->window) {
+      if (!a->window || !(*a->window == *b->window)) {
+        Add(p + ".cumulative.window",
+            absl::StrCat("from ", b->window->spec, " to ",
+                         a->window ? a->window->spec : "none"));
+      } else {
+        Thresholds(p + ".cumulative", b->cumulative, a->cumulative);
+      }
+    }
+    if (a->delay < b->delay) {
+      Add(p + ".delay",
+          absl::StrCat("shortened from ", absl::FormatDuration(b->delay),
+                       " to ", absl::FormatDuration(a->delay)));
+    }
+    for (const std::string& who : a->approvers) {
+      if (!Contains(b->approvers, who)) {
+        Add(p + ".approvers", absl::StrCat("adds ", who));
+      }
+    }
+    if (a->approvals_required < b->approvals_required) {
+      Add(p + ".approvals_required",
+          absl::StrCat("from ", b->approvals_required, " to ",
+                       a->approvals_required));
+    }
+  }
+
+ private:
+  static std::string Where(const MethodRule& m) {
+    std::vector<std::string> where;
+    for (const ArgCondition& w : m.where) where.push_back(w.text);
+    return where.empty() ? ""
+                         : absl::StrCat(" where ", absl::StrJoin(where, "; "));
+  }
+
+  // Whether `before` allowed method `m` of contract `c` on the same terms.
+  static bool AllowedBefore(const AgentRules& before, const ContractRule& c,
+                            const MethodRule& m) {
+    for (const ContractRule& was : before.contracts) {
+      if (was.chain != c.chain || was.address != c.address) continue;
+      for (const MethodRule& wm : was.methods) {
+        if (wm.selector == m.selector && Where(wm) == Where(m)) return true;
+      }
+    }
+    return false;
+  }
+
+  // Whether spender rule `s` allows no more than `was` did.
+  static bool AtMost(const SpenderRule& s, const SpenderRule& was) {
+    if (s.spender != was.spender || s.asset != was.asset) return false;
+    if (was.unlimited) return true;
+    if (s.unlimited) return false;
+    if (was.max_units &&
+        (!s.max_units || *s.max_units > *was.max_units || s.max_usd)) {
+      return false;
+    }
+    if (was.max_usd &&
+        (!s.max_usd || *s.max_usd > *was.max_usd || s.max_units)) {
+      return false;
+    }
+    return true;
+  }
+};
+
+template <typename V>
+const V* Find(const std::map<std::string, V>& m, const std::string& key) {
+  auto it = m.find(key);
+  return it == m.end() ? nullptr : &it->second;
+}
+
+// Whether `after` values a whole token below `before` (spends then count
+// for less); an unset price denies every spend of the asset.
+bool Cheaper(const std::optional<Price>& before,
+             const std::optional<Price>& after, int decimals) {
+  if (!after) return false;
+  if (!before) return true;
+  if (*after == *before) return false;
+  absl::uint128 one = 1;
+  for (int i = 0; i < decimals; ++i) one *= 10;
+  absl::StatusOr<UsdMicros> b = ValueInUsdMicros(one, decimals, *before);
+  absl::StatusOr<UsdMicros> a = ValueInUsdMicros(one, decimals, *after);
+  return !a.ok() || !b.ok() || *a <= *b;
+}
+
+}  // namespace
+
+std::vector<std::string> Loosenings(const Policy& before, const Policy& after) {
+  Checker c;
+  const Org& bo = before.org;
+  const Org& ao = after.org;
+  if (bo.timezone_name != ao.timezone_name) {
+    c.Add("org.timezone",
+          absl::StrCat("from ", bo.timezone_name, " to ", ao.timezone_name,
+                       " (shifts every calendar window)"));
+  }
+  if (bo.expired_holds == ExpiredHolds::kCount &&
+      ao.expired_holds == ExpiredHolds::kRelease) {
+    c.Add("org.expired_holds", "from count to release");
+  }
+  if (ao.hold_ttl < bo.hold_ttl) {
+    c.Add("org.hold_ttl",
+          absl::StrCat("shortened from ", absl::FormatDuration(bo.hold_ttl),
+                       " to ", absl::FormatDuration(ao.hold_ttl)));
+  }
+  if (bo.default_deny && !ao.default_deny) {
+    c.Add("org.default", "from deny to allow");
+  }
+  c.Limits("org.limits", bo.limits, ao.limits);
+  static const std::vector<Limit> kNone;
+  for (const auto& [chain, limits] : bo.chain_limits) {
+    const auto* now = Find(ao.chain_limits, chain);
+    c.Limits(absl::StrCat("org.chain_limits.", chain), limits,
+             now ? *now : kNone);
+  }
+  for (const auto& [asset, limits] : bo.asset_limits) {
+    const auto* now = Find(ao.asset_limits, asset);
+    c.Limits(absl::StrCat("org.asset_limits.", asset), limits,
+             now ? *now : kNone);
+  }
+  c.Limits("org.destination_limits", bo.destination_limits,
+           ao.destination_limits);
+  for (const std::string& d : bo.destinations_deny) {
+    if (!Contains(ao.destinations_deny, d)) {
+      c.Add("org.destinations_deny", absl::StrCat("no longer denies ", d));
+    }
+  }
+  c.Rules("org.rules", bo.rules, ao.rules);
+  static const AgentRules kNoRules;
+  for (const auto& [chain, rules] : bo.chain_rules) {
+    const AgentRules* now = Find(ao.chain_rules, chain);
+    c.Rules(absl::StrCat("org.chain_rules.", chain), rules,
+            now ? *now : kNoRules);
+  }
+  for (const auto& [asset, rules] : bo.asset_rules) {
+    const AgentRules* now = Find(ao.asset_rules, asset);
+    c.Rules(absl::StrCat("org.asset_rules.", asset), rules,
+            now ? *now : kNoRules);
+  }
+  c.ScheduleOf("org.schedule", bo.schedule, ao.schedule);
+
+  // A department, agent, wallet or asset that goes away can spend nothing.
+  for (const auto& [id, d] : after.departments) {
+    const Department* was = Find(before.departments, id);
+    if (was == nullptr) continue;  // Its agents are new or moved: see below.
+    const std::string p = absl::StrCat("departments.", id);
+    if (was->parent != d.parent) {
+      c.Add(p + ".parent",
+            absl::StrCat("from ", was->parent.empty() ? "the org" : was->parent,
+                         " to ", d.parent.empty() ? "the org" : d.parent));
+    }
+    c.Limits(p + ".limits", was->limits, d.limits);
+    c.Rules(p + ".rules", was->rules, d.rules);
+    c.Tiers(p, was->approvals, d.approvals);
+    c.ScheduleOf(p + ".schedule", was->schedule, d.schedule);
+  }
+  for (const auto& [id, ag] : after.agents) {
+    const std::string p = absl::StrCat("agents.", id);
+    const Agent* was = Find(before.agents, id);
+    if (was == nullptr) {
+      c.Add(p, absl::StrCat("added, in department ", ag.department));
+      continue;
+    }
+    if (was->department != ag.department) {
+      c.Add(p + ".department", absl::StrCat("moved from ", was->department,
+                                            " to ", ag.department));
+    }
+    c.Limits(p + ".limits", was->limits, ag.limits);
+    c.Limits(p + ".destination_limits", was->destination_limits,
+             ag.destination_limits);
+    c.Rules(p + ".rules", was->rules, ag.rules);
+    c.Tiers(p, was->approvals, ag.approvals);
+  }
+  for (const auto& [id, w] : after.wallets) {
+    const std::string p = absl::StrCat("wallets.", id);
+    const Wallet* was = Find(before.wallets, id);
+    if (was == nullptr) {
+      c.Add(p, absl::StrCat("added, for agent ", w.agent_id));
+      continue;
+    }
+    if (was->agent_id != w.agent_id || was->vendor != w.vendor ||
+        was->chain != w.chain || was->address != w.address ||
+        was->vendor_id != w.vendor_id) {
+      c.Add(p, absl::StrCat("now agent ", w.agent_id, "'s ", w.vendor,
+                            " wallet on ", w.chain, " at ", w.address));
+    }
+    c.Limits(p + ".limits", was->limits, w.limits);
+    c.Rules(p + ".rules", was->rules, w.rules);
+  }
+  for (const auto& [symbol, asset] : after.assets) {
+    const std::string p = absl::StrCat("assets.", symbol);
+    const Asset* was = Find(before.assets, symbol);
+    if (was == nullptr) {
+      c.Add(p, "added");
+      continue;
+    }
+    if (was->decimals != asset.decimals) {
+      c.Add(p + ".decimals",
+            absl::StrCat("from ", was->decimals, " to ", asset.decimals));
+    } else if (Cheaper(was->price_usd, asset.price_usd, asset.decimals)) {
+      c.Add(
+          p + ".price_usd",
+          absl::StrCat("from ",
+                       was->price_usd ? FormatPrice(*was->price_usd) : "unset",
+                       " to ", FormatPrice(*asset.price_usd)));
+    }
+    for (const auto& [chain, where] : asset.chains) {
+      const std::string* had = Find(was->chains, chain);
+      if (had == nullptr || *had != where) {
+        c.Add(p + ".chains", absl::StrCat("adds ", chain, " ", where));
+      }
+    }
+  }
+  return c.lines;
+}
+
+}  // namespace warden
