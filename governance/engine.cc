@@ -223,9 +223,10 @@ void Engine::AuthorizeAsync(
               done = std::move(done)](absl::Status audited) {
         const std::string id = d->a.id;
         absl::StatusOr<AuthorizeOutput> out = Conclude(std::move(*d), audited);
-        for (auto& [replayed, answer] : Landed(id, out.ok())) {
+        if (out.ok()) out = AsItStands(*std::move(out));
+        for (Answer& answer : Landed(id, audited.ok())) {
           if (out.ok()) {
-            answer(AuthorizeOutput{std::move(replayed), true});
+            answer(AuthorizeOutput{out->authorization, true});
           } else {
             answer(out.status());
           }
@@ -234,13 +235,31 @@ void Engine::AuthorizeAsync(
       });
 }
 
+absl::StatusOr<AuthorizeOutput> Engine::AsItStands(AuthorizeOutput out) {
+  const Authorization& a = out.authorization;
+  if (a.status != AuthorizationStatus::kHeld) return out;
+  absl::StatusOr<AuthorizationStatus> now = budgets_->StatusOf(a.org_id, a.id);
+  if (now.ok() && *now == AuthorizationStatus::kHeld) return out;
+  // Voided (a freeze, on any replica) or ended while its record was being
+  // written: answered as a replay would, never as a live hold.
+  absl::StatusOr<Authorization> ended =
+      now.ok() ? budgets_->Get(a.org_id, a.id) : now.status();
+  if (!ended.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "decision ", a.id,
+        " is recorded, but whether its hold still stands cannot be read (",
+        ended.status().message(), "); retry with the same key"));
+  }
+  return AuthorizeOutput{Replay(*std::move(ended)), false};
+}
+
 void Engine::AnswerReplay(Authorization a, Answer done) {
   std::string refused;
   {
     absl::MutexLock lock(&flight_mu_);
     auto it = recording_.find(a.id);
     if (it != recording_.end()) {
-      it->second.emplace_back(std::move(a), std::move(done));
+      it->second.push_back(std::move(done));
       return;  // Answered when the first request is.
     }
     if (unrecorded_.contains(a.id)) {
@@ -268,12 +287,12 @@ void Engine::AnswerReplay(Authorization a, Answer done) {
   done(AuthorizeOutput{std::move(a), true});
 }
 
-std::vector<std::pair<Authorization, Engine::Answer>> Engine::Landed(
-    const std::string& id, bool recorded) {
+std::vector<Engine::Answer> Engine::Landed(const std::string& id,
+                                           bool recorded) {
   absl::MutexLock lock(&flight_mu_);
   auto it = recording_.find(id);
   if (it == recording_.end()) return {};
-  std::vector<std::pair<Authorization, Answer>> waiting = std::move(it->second);
+  std::vector<Answer> waiting = std::move(it->second);
   recording_.erase(it);
   if (!recorded) {
     if (unrecorded_order_.size() >= kMaxUnrecorded) {

@@ -274,9 +274,12 @@ class Engine {
   // not hold it yet.
   void AnswerReplay(Authorization a, Answer done);
   // `id`'s audit append is over (`recorded` or not): the retries that
-  // waited for it, with the records they replay.
-  std::vector<std::pair<Authorization, Answer>> Landed(const std::string& id,
-                                                       bool recorded);
+  // waited for it, answered with the first request's answer.
+  std::vector<Answer> Landed(const std::string& id, bool recorded);
+  // `out`, a recorded decision, as it stands now: a hold that a freeze (on
+  // any replica) voided while its record was being written is answered as
+  // a replay of it (DENY, HOLD_VOIDED), never as a live ALLOW.
+  absl::StatusOr<AuthorizeOutput> AsItStands(AuthorizeOutput out);
   // The answer to a new decision once its audit append returned `audited`:
   // with an error, the hold is released and nothing was decided.
   absl::StatusOr<AuthorizeOutput> Conclude(Decided d,
@@ -337,9 +340,8 @@ class Engine {
   // failed (so their holds were released), at most kMaxUnrecorded.
   static constexpr size_t kMaxUnrecorded = 10000;
   absl::Mutex flight_mu_;
-  absl::flat_hash_map<std::string,
-                      std::vector<std::pair<Authorization, Answer>>>
-      recording_ ABSL_GUARDED_BY(flight_mu_);
+  absl::flat_hash_map<std::string, std::vector<Answer>> recording_
+      ABSL_GUARDED_BY(flight_mu_);
   absl::flat_hash_set<std::string> unrecorded_ ABSL_GUARDED_BY(flight_mu_);
   std::deque<std::string> unrecorded_order_ ABSL_GUARDED_BY(flight_mu_);
 };

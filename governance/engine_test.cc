@@ -737,6 +737,46 @@ TEST(EngineAsyncTest, SameKeyRetryWaitsForTheFirstRecord) {
   EXPECT_EQ((*later)->authorization.decision, Decision::kAllow);
 }
 
+// A freeze (from any replica) that voids a hold while its record is being
+// written: once recorded, the first request and its waiting retry are
+// answered DENY (HOLD_VOIDED), never a live ALLOW that nothing counts.
+TEST(EngineAsyncTest, HoldVoidedWhileRecordingIsNotAnAllow) {
+  ManualClock clock(absl::FromUnixSeconds(1777651200));
+  MemoryConfigStore config;
+  MemoryBudgetStore budgets;
+  DeferringAuditLog audit;
+  MemoryFreezeStore freezes;
+  Engine engine(&config, &budgets, &audit, &freezes, &clock);
+  FakeAuditLog other_audit;
+  Engine other(&config, &budgets, &other_audit, &freezes, &clock);
+  ASSERT_TRUE(other.ApplyBundle(kBundle, false, "test").ok());
+  AuthorizeInput in;
+  in.agent_id = "agent_a";
+  in.wallet_id = "wallet_1";
+  in.asset = "USDC";
+  in.amount = Usdc(600);
+  in.idempotency_key = "k";
+  in.actor = "test";
+  std::optional<absl::StatusOr<AuthorizeOutput>> first, retry;
+  engine.AuthorizeAsync(
+      in, [&](absl::StatusOr<AuthorizeOutput> out) { first = std::move(out); });
+  engine.AuthorizeAsync(
+      in, [&](absl::StatusOr<AuthorizeOutput> out) { retry = std::move(out); });
+  absl::StatusOr<FreezeOutcome> frozen =
+      other.FreezeScope("", "agent/agent_a", "looks compromised", "admin");
+  ASSERT_TRUE(frozen.ok()) << frozen.status();
+  EXPECT_EQ(frozen->holds_voided, 1);
+  audit.Answer(absl::OkStatus());
+  for (auto* answer : {&first, &retry}) {
+    ASSERT_TRUE(answer->has_value() && (*answer)->ok());
+    const Authorization& a = (**answer)->authorization;
+    EXPECT_EQ(a.decision, Decision::kDeny);
+    EXPECT_EQ(a.status, AuthorizationStatus::kVoided);
+    ASSERT_FALSE(a.violations.empty());
+    EXPECT_EQ(a.violations[0].code, "HOLD_VOIDED");
+  }
+}
+
 // A retry that found the first request's record in the store just before
 // that record's write failed (and its hold was released) is not answered
 // with a replay of it.

@@ -227,6 +227,25 @@ absl::StatusOr<ReserveResult> RedisBudgetStore::Reserve(
   return Unexpected("reserve", r);
 }
 
+absl::StatusOr<AuthorizationStatus> RedisBudgetStore::StatusOf(
+    const std::string& org_id, const std::string& id) {
+  WARDEN_ASSIGN_OR_RETURN(
+      RedisReply r, client_->Command({"HGET", RecordKey(org_id, id), "st"}));
+  if (r.type == RedisReply::Type::kNil) {
+    return absl::NotFoundError(
+        absl::StrCat("no authorization \"", id, "\" in org ", org_id));
+  }
+  for (AuthorizationStatus s :
+       {AuthorizationStatus::kHeld, AuthorizationStatus::kSettled,
+        AuthorizationStatus::kVoided, AuthorizationStatus::kExpired,
+        AuthorizationStatus::kDenied}) {
+    if (r.type == RedisReply::Type::kString && r.str == StatusName(s)) {
+      return s;
+    }
+  }
+  return Unexpected("status", r);
+}
+
 absl::StatusOr<Authorization> RedisBudgetStore::Get(const std::string& org_id,
                                                     const std::string& id) {
   WARDEN_ASSIGN_OR_RETURN(RedisReply r,

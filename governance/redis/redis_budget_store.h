@@ -77,6 +77,8 @@ class RedisBudgetStore final : public BudgetStore {
   absl::StatusOr<ReserveResult> Reserve(const ReserveRequest& request) override;
   absl::StatusOr<Authorization> Get(const std::string& org_id,
                                     const std::string& id) override;
+  absl::StatusOr<AuthorizationStatus> StatusOf(const std::string& org_id,
+                                               const std::string& id) override;
   absl::StatusOr<Authorization> Settle(const std::string& org_id,
                                        const std::string& id,
                                        absl::uint128 amount,

@@ -84,6 +84,12 @@ TEST_F(RedisBudgetStoreTest, Lifecycle) {
   EXPECT_EQ(store_.Get("acme", "az_5")->status, AuthorizationStatus::kVoided);
   EXPECT_EQ(store_.Get("acme", "nope").status().code(),
             absl::StatusCode::kNotFound);
+  // StatusOf reads the status alone.
+  EXPECT_EQ(*store_.StatusOf("acme", "az_5"), AuthorizationStatus::kVoided);
+  EXPECT_EQ(*store_.StatusOf("acme", "az_2"), AuthorizationStatus::kHeld);
+  EXPECT_EQ(*store_.StatusOf("acme", "az_1"), AuthorizationStatus::kSettled);
+  EXPECT_EQ(store_.StatusOf("acme", "nope").status().code(),
+            absl::StatusCode::kNotFound);
   EXPECT_EQ(store_.Settle("acme", "az_2", 1, 1, "", kT0 + absl::Minutes(15))
                 .status()
                 .code(),

@@ -65,6 +65,11 @@ class FaultInjectingBudgetStore final : public BudgetStore {
     if (absl::Status st = Fault(); !st.ok()) return st;
     return inner_->Get(org, id);
   }
+  absl::StatusOr<AuthorizationStatus> StatusOf(const std::string& org,
+                                               const std::string& id) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    return inner_->StatusOf(org, id);
+  }
   absl::StatusOr<Authorization> Settle(const std::string& org,
                                        const std::string& id,
                                        absl::uint128 amount, UsdMicros usd,
