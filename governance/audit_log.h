@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "governance/audit_event.h"
 
 namespace warden {
@@ -35,13 +36,19 @@ class AuditLog {
 
   // Whether the trail holds the decision of `authorization_id` (its
   // authorization.decided record), asked before a same-key retry replays a
-  // record that another process may still be writing. A log that only this
-  // process writes says true: the engine knows what it has in flight.
-  virtual absl::StatusOr<bool> Recorded(const std::string& org_id,
-                                        const std::string& authorization_id) {
+  // record that another process may still be writing: kInFlight while an
+  // append made at `created_at` may still land, kNever once it cannot (its
+  // writer failed or died, and its hold is owed a release). A log that only
+  // this process writes says kRecorded: the engine knows what it has in
+  // flight.
+  enum class Recording { kRecorded, kInFlight, kNever };
+  virtual absl::StatusOr<Recording> Recorded(
+      const std::string& org_id, const std::string& authorization_id,
+      absl::Time created_at) {
     (void)org_id;
     (void)authorization_id;
-    return true;
+    (void)created_at;
+    return Recording::kRecorded;
   }
 
   // Returns once every append made before it has called back (a server

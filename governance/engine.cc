@@ -213,7 +213,7 @@ void Engine::AuthorizeAsync(
   absl::StatusOr<Decided> decided = Decide(in);
   if (!decided.ok()) return done(decided.status());
   if (decided->replayed) {
-    return AnswerReplay(std::move(decided->a), std::move(done));
+    return AnswerReplay(in, std::move(decided->a), std::move(done));
   }
   const AuditEvent event =
       AuditEvent::ForAuthorization(AuditEvent::Type::kAuthorizationDecided,
@@ -253,7 +253,8 @@ absl::StatusOr<AuthorizeOutput> Engine::AsItStands(AuthorizeOutput out) {
   return AuthorizeOutput{Replay(*std::move(ended)), false};
 }
 
-void Engine::AnswerReplay(Authorization a, Answer done) {
+void Engine::AnswerReplay(const AuthorizeInput& in, Authorization a,
+                          Answer done) {
   std::string refused;
   {
     absl::MutexLock lock(&flight_mu_);
@@ -267,15 +268,24 @@ void Engine::AnswerReplay(Authorization a, Answer done) {
     }
   }
   if (refused.empty()) {
-    absl::StatusOr<bool> recorded = audit_->Recorded(a.org_id, a.id);
+    absl::StatusOr<AuditLog::Recording> recorded =
+        audit_->Recorded(a.org_id, a.id, a.created_at);
     if (!recorded.ok()) {
       refused =
           absl::StrCat("the audit log cannot say whether it is recorded (",
                        recorded.status().message(), ")");
-    } else if (!*recorded) {
+    } else if (*recorded == AuditLog::Recording::kInFlight) {
       refused =
           "it is not recorded yet (its first request is still being "
           "recorded by another replica, or failed)";
+    } else if (*recorded == AuditLog::Recording::kNever) {
+      // Its writer failed or died before it was recorded: nobody was told
+      // of it. Release its hold and decide afresh.
+      absl::Status undone = budgets_->Abandon(a.org_id, a.id);
+      if (undone.ok()) return AuthorizeAsync(in, std::move(done));
+      refused =
+          absl::StrCat("it was never recorded, and releasing its hold failed (",
+                       undone.message(), ")");
     }
   }
   if (!refused.empty()) {

@@ -271,8 +271,9 @@ class Engine {
   // comes while the first request's record is being written waits for
   // that outcome, and gets UNAVAILABLE when it failed (the first request's
   // hold was released) or when the trail (another replica's write) does
-  // not hold it yet.
-  void AnswerReplay(Authorization a, Answer done);
+  // not hold it yet. A record the trail will never hold (its writer failed
+  // or died) is abandoned, and `in` decided afresh.
+  void AnswerReplay(const AuthorizeInput& in, Authorization a, Answer done);
   // `id`'s audit append is over (`recorded` or not): the retries that
   // waited for it, answered with the first request's answer.
   std::vector<Answer> Landed(const std::string& id, bool recorded);

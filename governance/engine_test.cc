@@ -593,12 +593,12 @@ class DeferringAuditLog final : public AuditLog {
     done(std::move(st));
   }
   // What Recorded says of any record (as a trail other replicas write).
-  void SetRecorded(absl::StatusOr<bool> recorded) {
+  void SetRecorded(absl::StatusOr<Recording> recorded) {
     absl::MutexLock lock(&mu_);
     recorded_ = std::move(recorded);
   }
-  absl::StatusOr<bool> Recorded(const std::string&,
-                                const std::string&) override {
+  absl::StatusOr<Recording> Recorded(const std::string&, const std::string&,
+                                     absl::Time) override {
     absl::MutexLock lock(&mu_);
     return recorded_;
   }
@@ -606,7 +606,8 @@ class DeferringAuditLog final : public AuditLog {
  private:
   absl::Mutex mu_;
   std::vector<std::function<void(absl::Status)>> waiting_ ABSL_GUARDED_BY(mu_);
-  absl::StatusOr<bool> recorded_ ABSL_GUARDED_BY(mu_) = true;
+  absl::StatusOr<Recording> recorded_ ABSL_GUARDED_BY(mu_) =
+      Recording::kRecorded;
 };
 
 TEST(EngineAsyncTest, AnswersOnceAuditedAndReleasesOnFailure) {
@@ -704,9 +705,10 @@ TEST(EngineAsyncTest, SameKeyRetryWaitsForTheFirstRecord) {
   EXPECT_EQ((*retry)->authorization.decision, Decision::kAllow);
   // A trail that does not hold it yet (another replica still writing it),
   // or cannot say: no replay.
-  for (absl::StatusOr<bool> recorded :
-       {absl::StatusOr<bool>(false),
-        absl::StatusOr<bool>(absl::UnavailableError("pg down"))}) {
+  using Recording = AuditLog::Recording;
+  for (absl::StatusOr<Recording> recorded :
+       {absl::StatusOr<Recording>(Recording::kInFlight),
+        absl::StatusOr<Recording>(absl::UnavailableError("pg down"))}) {
     audit.SetRecorded(recorded);
     Answer again;
     spend(600, &again, "k1");
@@ -715,7 +717,19 @@ TEST(EngineAsyncTest, SameKeyRetryWaitsForTheFirstRecord) {
     EXPECT_THAT(again->status().message(),
                 HasSubstr("retry with the same key"));
   }
-  audit.SetRecorded(true);
+  // One the trail will never hold (its replica died before writing it):
+  // its hold is released and the retry decided afresh, charged once.
+  audit.SetRecorded(Recording::kNever);
+  Answer afresh;
+  spend(600, &afresh, "k1");
+  EXPECT_FALSE(afresh.has_value()) << "answered before its record is durable";
+  audit.SetRecorded(Recording::kRecorded);
+  audit.Answer(absl::OkStatus());
+  ASSERT_TRUE(afresh.has_value() && afresh->ok()) << afresh->status();
+  EXPECT_FALSE((*afresh)->replayed);
+  EXPECT_NE((*afresh)->authorization.id, (*first)->authorization.id);
+  EXPECT_EQ((*afresh)->authorization.decision, Decision::kAllow)
+      << "the orphan's $600 was not released";
 
   // The first's write fails while two retries wait: all three UNAVAILABLE.
   Answer second, retry1, retry2, later;

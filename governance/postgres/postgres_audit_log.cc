@@ -74,7 +74,7 @@ PostgresAuditLog::PostgresAuditLog(PostgresAuditOptions options,
                                    std::unique_ptr<CheckpointSigner> signer)
     : options_(WithGateway(std::move(options))),
       signer_(std::move(signer)),
-      reads_(options_.url) {
+      reads_(options_.url, /*size=*/4) {
   last_checkpoint_ = absl::Now();
   writer_ = std::thread([this] { WriterLoop(); });
   expiry_ = std::thread([this] { ExpiryLoop(); });
@@ -105,7 +105,7 @@ void PostgresAuditLog::AppendAsync(const AuditEvent& event,
   absl::StatusOr<std::string> body = EncodeBoundedAuditEvent(event);
   if (!body.ok()) return done(body.status());
   auto p = std::make_unique<Pending>(Pending{
-      event, *std::move(body), absl::Now() + pg::CallTimeout(), nullptr, {}});
+      event, *std::move(body), absl::Now() + AppendBound(), nullptr, {}});
   absl::Status refused;
   {
     absl::MutexLock lock(&mu_);
@@ -123,8 +123,13 @@ void PostgresAuditLog::AppendAsync(const AuditEvent& event,
   done(std::move(refused));
 }
 
-absl::StatusOr<bool> PostgresAuditLog::Recorded(
-    const std::string& org_id, const std::string& authorization_id) {
+absl::Duration PostgresAuditLog::AppendBound() const {
+  return std::min(pg::CallTimeout(), options_.append_timeout);
+}
+
+absl::StatusOr<AuditLog::Recording> PostgresAuditLog::Recorded(
+    const std::string& org_id, const std::string& authorization_id,
+    absl::Time created_at) {
   bool found = false;
   WARDEN_RETURN_IF_ERROR(reads_.Run("audit record lookup", [&](pqxx::work& w) {
     found = w.exec_params1(
@@ -134,7 +139,13 @@ absl::StatusOr<bool> PostgresAuditLog::Recorded(
                  AuditEventTypeName(AuditEvent::Type::kAuthorizationDecided))[0]
                 .as<bool>();
   }));
-  return found;
+  if (found) return Recording::kRecorded;
+  // The append's bound, a commit's own bound after it, and room for the
+  // replicas' clocks to differ.
+  return absl::Now() - created_at >
+                 AppendBound() + pg::CallTimeout() + absl::Seconds(5)
+             ? Recording::kNever
+             : Recording::kInFlight;
 }
 
 void PostgresAuditLog::Drain() {
@@ -189,8 +200,7 @@ void PostgresAuditLog::ExpiryLoop() {
     }
     // Never handed to Postgres, so certainly not recorded.
     const absl::Status late = absl::UnavailableError(absl::StrCat(
-        "audit log: not written within ",
-        absl::FormatDuration(pg::CallTimeout()),
+        "audit log: not written within ", absl::FormatDuration(AppendBound()),
         " (Postgres stalled or unreachable); nothing was recorded"));
     for (auto& p : expired) p->done(late);
     absl::MutexLock lock(&mu_);

@@ -28,6 +28,10 @@ struct PostgresAuditOptions {
   size_t batch_max_rows = 512;
   // Appends waiting for a commit; beyond it Append is UNAVAILABLE at once.
   size_t max_queued = 20000;
+  // How long an append may take, at most (less if pg::CallTimeout is):
+  // below the longest call deadline (30 s), so that a stalled Postgres is
+  // answered UNAVAILABLE while its callers still wait.
+  absl::Duration append_timeout = absl::Seconds(10);
   // Sign the chain head after this many records or this long, whichever
   // comes first (when a signer is given).
   int64_t checkpoint_every_records = 1000;
@@ -63,8 +67,9 @@ class PostgresAuditLog final : public AuditLog {
   void AppendAsync(const AuditEvent& event,
                    std::function<void(absl::Status)> done) override;
   void Drain() override;
-  absl::StatusOr<bool> Recorded(const std::string& org_id,
-                                const std::string& authorization_id) override;
+  absl::StatusOr<Recording> Recorded(const std::string& org_id,
+                                     const std::string& authorization_id,
+                                     absl::Time created_at) override;
 
  private:
   struct Pending {
@@ -105,9 +110,11 @@ class PostgresAuditLog final : public AuditLog {
   const std::unique_ptr<CheckpointSigner> signer_;
   std::unique_ptr<pqxx::connection> conn_;  // Writer thread only.
   pg::Session reads_;                       // Recorded's.
-  int64_t since_checkpoint_ = 0;            // Writer thread only.
-  absl::Time last_checkpoint_;              // Writer thread only.
-  std::deque<InDoubt> in_doubt_;            // Writer thread only.
+  // Past it after an append was made, the append has landed or never will.
+  absl::Duration AppendBound() const;
+  int64_t since_checkpoint_ = 0;  // Writer thread only.
+  absl::Time last_checkpoint_;    // Writer thread only.
+  std::deque<InDoubt> in_doubt_;  // Writer thread only.
 
   absl::Mutex mu_;
   std::deque<std::unique_ptr<Pending>> queue_ ABSL_GUARDED_BY(mu_);

@@ -256,13 +256,27 @@ TEST_F(PostgresAuditLogTest, StoppedPostgresAnswersEveryRecordInTime) {
 
 // Recorded: whether the trail holds an authorization's decision.
 TEST_F(PostgresAuditLogTest, RecordedSaysWhetherTheDecisionLanded) {
+  using Recording = AuditLog::Recording;
   PostgresAuditLog log({.url = pg_->url("warden_app")}, nullptr);
-  EXPECT_EQ(log.Recorded("org_rec", "az_org_rec_0").value_or(true), false);
+  const absl::Time now = absl::Now();
+  auto recorded = [&](const std::string& org, const std::string& id,
+                      absl::Time created) {
+    absl::StatusOr<Recording> r = log.Recorded(org, id, created);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.value_or(Recording::kRecorded);
+  };
+  EXPECT_EQ(recorded("org_rec", "az_org_rec_0", now), Recording::kInFlight);
   ASSERT_TRUE(log.Append(Decided("org_rec", 0)).ok());
-  EXPECT_EQ(log.Recorded("org_rec", "az_org_rec_0").value_or(false), true);
+  EXPECT_EQ(recorded("org_rec", "az_org_rec_0", now), Recording::kRecorded);
   // Per org, and per id.
-  EXPECT_EQ(log.Recorded("org_other", "az_org_rec_0").value_or(true), false);
-  EXPECT_EQ(log.Recorded("org_rec", "az_org_rec_1").value_or(true), false);
+  EXPECT_EQ(recorded("org_other", "az_org_rec_0", now), Recording::kInFlight);
+  EXPECT_EQ(recorded("org_rec", "az_org_rec_1", now), Recording::kInFlight);
+  // Made longer ago than an append and its commit can take: never.
+  EXPECT_EQ(recorded("org_rec", "az_org_rec_1",
+                     now - pg::CallTimeout() - absl::Seconds(16)),
+            Recording::kNever);
+  EXPECT_EQ(recorded("org_rec", "az_org_rec_0", now - absl::Hours(1)),
+            Recording::kRecorded);
 }
 
 // The schema check names the command to run.
