@@ -254,7 +254,8 @@ absl::Status Transact(pqxx::connection& c, absl::string_view op,
 }
 
 absl::Status Session::Run(absl::string_view op,
-                          const std::function<void(pqxx::work&)>& fn) {
+                          const std::function<void(pqxx::work&)>& fn,
+                          bool read_only) {
   const absl::Duration timeout = CallTimeout();
   const absl::Time deadline = absl::Now() + timeout;
   std::unique_ptr<pqxx::connection> conn;
@@ -272,19 +273,24 @@ absl::Status Session::Run(absl::string_view op,
     free_.pop_back();
   }
   absl::Status st;
-  if (conn == nullptr || !conn->is_open()) {
-    conn.reset();
-    absl::StatusOr<std::unique_ptr<pqxx::connection>> c = Connect(url_);
-    if (c.ok()) {
+  // A kept connection may have died with a server restart; a read on it
+  // is run again once on a new one.
+  for (int attempt = read_only && conn != nullptr ? 2 : 1; attempt > 0;
+       --attempt) {
+    if (conn == nullptr || !conn->is_open()) {
+      conn.reset();
+      attempt = 1;  // A new connection's failure is the answer.
+      absl::StatusOr<std::unique_ptr<pqxx::connection>> c = Connect(url_);
+      if (!c.ok()) {
+        st = c.status();
+        break;
+      }
       conn = *std::move(c);
-    } else {
-      st = c.status();
     }
-  }
-  if (conn != nullptr) {
     st = Transact(*conn, op, fn,
                   std::max(deadline - absl::Now(), absl::Milliseconds(1)));
-    if (absl::IsUnavailable(st)) conn.reset();
+    if (!absl::IsUnavailable(st)) break;
+    conn.reset();
   }
   absl::MutexLock lock(&mu_);
   free_.push_back(std::move(conn));

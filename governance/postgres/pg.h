@@ -69,9 +69,12 @@ class Session {
  public:
   explicit Session(std::string url, int size = 1)
       : url_(std::move(url)), free_(static_cast<size_t>(size)) {}
-  // Runs fn in one transaction, as Transact does.
+  // Runs fn in one transaction, as Transact does. A read-only `fn` may set
+  // `read_only`: if a connection kept from before fails at once (the server
+  // restarted since), it runs again on a new one.
   absl::Status Run(absl::string_view op,
-                   const std::function<void(pqxx::work&)>& fn);
+                   const std::function<void(pqxx::work&)>& fn,
+                   bool read_only = false);
 
  private:
   const std::string url_;

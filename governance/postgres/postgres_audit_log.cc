@@ -131,14 +131,18 @@ absl::StatusOr<AuditLog::Recording> PostgresAuditLog::Recorded(
     const std::string& org_id, const std::string& authorization_id,
     absl::Time created_at) {
   bool found = false;
-  WARDEN_RETURN_IF_ERROR(reads_.Run("audit record lookup", [&](pqxx::work& w) {
-    found = w.exec_params1(
+  WARDEN_RETURN_IF_ERROR(reads_.Run(
+      "audit record lookup",
+      [&](pqxx::work& w) {
+        found =
+            w.exec_params1(
                  "SELECT EXISTS (SELECT 1 FROM audit_events WHERE "
                  "org_id = $1 AND authorization_id = $2 AND type = $3)",
                  org_id, authorization_id,
                  AuditEventTypeName(AuditEvent::Type::kAuthorizationDecided))[0]
                 .as<bool>();
-  }));
+      },
+      /*read_only=*/true));
   if (found) return Recording::kRecorded;
   // The append's bound, a commit's own bound after it, and room for the
   // replicas' clocks to differ.

@@ -181,13 +181,16 @@ absl::StatusOr<ApiToken> PostgresCredentialStore::FindToken(
   const Clock::time_point read_at = Clock::now();
   ++database_reads_;
   std::optional<ApiToken> found;
-  WARDEN_RETURN_IF_ERROR(session_.Run("find token", [&](pqxx::work& w) {
-    pqxx::result r =
-        w.exec_params(absl::StrCat("SELECT ", kColumns,
-                                   " FROM api_tokens WHERE token_id = $1"),
-                      token_id);
-    if (!r.empty()) found = FromRow(r[0]);
-  }));
+  WARDEN_RETURN_IF_ERROR(session_.Run(
+      "find token",
+      [&](pqxx::work& w) {
+        pqxx::result r =
+            w.exec_params(absl::StrCat("SELECT ", kColumns,
+                                       " FROM api_tokens WHERE token_id = $1"),
+                          token_id);
+        if (!r.empty()) found = FromRow(r[0]);
+      },
+      /*read_only=*/true));
   if (!found) return absl::NotFoundError(absl::StrCat("no token ", token_id));
   absl::MutexLock lock(&mu_);
   // Not if a notification arrived meanwhile: this row may predate it.

@@ -3,7 +3,8 @@
 //   get, compare-and-set updates (so that of two replicas only one sends),
 //   the open list in update order, and the open counts behind the
 //   warden_operations_open gauge;
-// - pg::WithTimeouts: a statement that runs too long fails the call.
+// - pg::WithTimeouts: a statement that runs too long fails the call;
+// - pg::Session: a read survives a server restart.
 
 #include <memory>
 #include <string>
@@ -131,6 +132,23 @@ TEST_F(PgTimeoutsTest, AStatementPastItsTimeoutFailsTheCall) {
                     .ok())
         << url;
   }
+}
+
+// A connection kept from before a server restart: a read runs again on a
+// new connection and succeeds; a write (which may have landed) is not run
+// twice: it fails, and the next call connects afresh.
+TEST_F(PgTimeoutsTest, AReadSurvivesAServerRestart) {
+  pg::Session session(pg_->url("warden_app"));
+  auto select = [](pqxx::work& w) { w.exec("SELECT 1"); };
+  ASSERT_TRUE(session.Run("read", select, /*read_only=*/true).ok());
+  pg_->Kill();
+  ASSERT_TRUE(pg_->Restart().ok());
+  EXPECT_TRUE(session.Run("read", select, /*read_only=*/true).ok());
+  pg_->Kill();
+  ASSERT_TRUE(pg_->Restart().ok());
+  EXPECT_EQ(session.Run("write", select).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(session.Run("write", select).ok());
 }
 
 // The bounds join what the URL already says instead of replacing it.
