@@ -402,7 +402,8 @@ constexpr std::pair<const char*, AuditEvent::Type> kEventTypes[] = {
     {"token.revoked", AuditEvent::Type::kTokenRevoked},
     {"operation.updated", AuditEvent::Type::kOperationUpdated},
     {"wallet.vendor_freeze", AuditEvent::Type::kVendorFreeze},
-    {"reconcile.finding", AuditEvent::Type::kReconcileFinding}};
+    {"reconcile.finding", AuditEvent::Type::kReconcileFinding},
+    {"bundle.change", AuditEvent::Type::kPolicyChange}};
 
 }  // namespace
 
@@ -478,7 +479,8 @@ bool HasReasonOnly(AuditEvent::Type type) {
          type == AuditEvent::Type::kTokenRevoked ||
          type == AuditEvent::Type::kOperationUpdated ||
          type == AuditEvent::Type::kVendorFreeze ||
-         type == AuditEvent::Type::kReconcileFinding;
+         type == AuditEvent::Type::kReconcileFinding ||
+         type == AuditEvent::Type::kPolicyChange;
 }
 
 }  // namespace

@@ -44,6 +44,10 @@ struct AuditEvent {
     // missing settlement); `reason` says which, with the wallet, tx hash,
     // amount and authorization.
     kReconcileFinding,
+    // A four-eyes policy change was requested, approved, rejected,
+    // superseded or expired; `reason` names the change, its author, its
+    // base version, the votes and what it loosens.
+    kPolicyChange,
   };
   Type type = Type::kAuthorizationDecided;
   absl::Time time;
@@ -75,7 +79,7 @@ struct AuditEvent {
                              std::string actor, std::string scope,
                              std::string reason, bool decommissioned = false);
   // An event that carries a reason only: kAccessDenied, kTokenCreated,
-  // kTokenRevoked, kOperationUpdated, kReconcileFinding.
+  // kTokenRevoked, kOperationUpdated, kReconcileFinding, kPolicyChange.
   static AuditEvent ForReason(Type type, absl::Time time, std::string org_id,
                               std::string actor, std::string reason);
   // kVendorFreeze for `wallet_id`, with the vendor call's outcome.

@@ -483,6 +483,50 @@ class BundleParser {
     t->approval_above_usd = Usd(n, p, "approval_above_usd");
   }
 
+  std::optional<PolicyChangeRule> ParsePolicyChanges(const YAML::Node& n,
+                                                     const std::string& p) {
+    if (!n.IsDefined() || n.IsNull()) return std::nullopt;
+    if (!n.IsMap()) {
+      Error(p, "must be a mapping");
+      return std::nullopt;
+    }
+    CheckKeys(n, p, {"approvals_required", "approvers", "expires_after"});
+    PolicyChangeRule rule;
+    rule.approvers = StringList(n, p, "approvers", kMaxApprovers)
+                         .value_or(std::vector<std::string>{});
+    if (rule.approvers.empty()) {
+      Error(Join(p, "approvers"), "is required: who approves a loosening");
+    }
+    for (size_t i = 0; i < rule.approvers.size(); ++i) {
+      const std::string& a = rule.approvers[i];
+      if (!absl::StartsWith(a, "user/") || !IsValidId(a.substr(5))) {
+        Error(Index(Join(p, "approvers"), i),
+              absl::StrCat(Quote(a), " must be user/<id>"));
+      }
+    }
+    if (std::optional<std::string> q =
+            Scalar(n, p, "approvals_required", false)) {
+      if (!absl::SimpleAtoi(*q, &rule.approvals_required) ||
+          rule.approvals_required < 1 || rule.approvals_required > 10) {
+        Error(Join(p, "approvals_required"),
+              absl::StrCat(Quote(*q), " must be a whole number from 1 to 10"));
+      }
+    }
+    if (!rule.approvers.empty() &&
+        rule.approvals_required > static_cast<int>(rule.approvers.size())) {
+      Error(Join(p, "approvals_required"),
+            absl::StrCat(rule.approvals_required,
+                         " exceeds the number of approvers, ",
+                         rule.approvers.size()));
+    }
+    rule.expires_after =
+        Duration(n, p, "expires_after").value_or(absl::Hours(72));
+    if (rule.expires_after <= absl::ZeroDuration()) {
+      Error(Join(p, "expires_after"), "must be above 0");
+    }
+    return rule;
+  }
+
   std::optional<ApprovalTiers> ParseApprovals(const YAML::Node& n,
                                               const std::string& p) {
     if (!n.IsDefined() || n.IsNull()) return std::nullopt;
@@ -627,7 +671,7 @@ class BundleParser {
               {"id", "timezone", "expired_holds", "hold_ttl", "limits",
                "chain_limits", "asset_limits", "destination_limits",
                "destinations_deny", "rules", "chain_rules", "asset_rules",
-               "schedule", "default"});
+               "schedule", "default", "policy_changes"});
     Org& org = policy->org;
     org.id = Id(n, p, "id").value_or("");
     if (std::optional<std::string> tz = Scalar(n, p, "timezone", false)) {
@@ -664,6 +708,8 @@ class BundleParser {
         Error("org.default", absl::StrCat(Quote(*d), " must be allow or deny"));
       }
     }
+    org.policy_changes =
+        ParsePolicyChanges(n["policy_changes"], Join(p, "policy_changes"));
     org.schedule = ParseScheduleAt(n, p);
     org.limits = ParseLimits(n["limits"], "org.limits");
     org.destination_limits =
@@ -1621,6 +1667,14 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
     out[absl::StrCat("org.destinations_deny.", d)] = "denied";
   }
   if (p.org.default_deny) out["org.default"] = "deny";
+  if (const std::optional<PolicyChangeRule>& pc = p.org.policy_changes) {
+    out["org.policy_changes.approvers"] =
+        absl::StrCat("[", absl::StrJoin(pc->approvers, ", "), "]");
+    out["org.policy_changes.approvals_required"] =
+        absl::StrCat(pc->approvals_required);
+    out["org.policy_changes.expires_after"] =
+        absl::FormatDuration(pc->expires_after);
+  }
   FlattenScopeRules("org.rules", p.org.rules, &out);
   for (const auto& [chain, rules] : p.org.chain_rules) {
     FlattenScopeRules(absl::StrCat("org.chain_rules.", chain), rules, &out);

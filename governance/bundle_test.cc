@@ -982,5 +982,46 @@ assets:
                   "- wallets.w1: agent a, local on base, 0xAbC"));
 }
 
+// org.policy_changes: who approves a loosening, how many, and for how long
+// a request stays open.
+TEST(BundleTest, PolicyChanges) {
+  const std::string org = "org: {id: acme}";
+  auto with = [&](const std::string& rule) {
+    std::string yaml = kMinimal;
+    yaml.replace(yaml.find(org), org.size(),
+                 absl::StrCat("org: {id: acme, policy_changes: ", rule, "}"));
+    return yaml;
+  };
+  absl::StatusOr<Policy> p = ParseBundle(
+      with("{approvals_required: 2, approvers: [user/alice, user/bob, "
+           "user/carol], expires_after: 24h}"));
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_TRUE(p->org.policy_changes.has_value());
+  EXPECT_EQ(p->org.policy_changes->approvals_required, 2);
+  EXPECT_THAT(p->org.policy_changes->approvers,
+              ElementsAre("user/alice", "user/bob", "user/carol"));
+  EXPECT_EQ(p->org.policy_changes->expires_after, absl::Hours(24));
+  EXPECT_EQ(ParseBundle(with("{approvers: [user/alice]}"))
+                ->org.policy_changes->expires_after,
+            absl::Hours(72));
+  EXPECT_FALSE(ParseBundle(kMinimal)->org.policy_changes.has_value());
+  EXPECT_THAT(ErrorOf(with("{approvals_required: 1}")),
+              HasSubstr("org.policy_changes.approvers: is required"));
+  EXPECT_THAT(ErrorOf(with("{approvers: [agent/a]}")),
+              HasSubstr("org.policy_changes.approvers[0]: \"agent/a\" must be "
+                        "user/<id>"));
+  EXPECT_THAT(ErrorOf(with("{approvals_required: 3, approvers: [user/a, "
+                           "user/b]}")),
+              HasSubstr("org.policy_changes.approvals_required: 3 exceeds the "
+                        "number of approvers, 2"));
+  EXPECT_THAT(ErrorOf(with("{approvals_required: 0, approvers: [user/a]}")),
+              HasSubstr("org.policy_changes.approvals_required"));
+  EXPECT_THAT(ErrorOf(with("{approvers: [user/a], expires_after: 8d}")),
+              HasSubstr("org.policy_changes.expires_after: must be at most "
+                        "7d"));
+  EXPECT_THAT(ErrorOf(with("{approvers: [user/a], quorum: 2}")),
+              HasSubstr("org.policy_changes.quorum"));
+}
+
 }  // namespace
 }  // namespace warden

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "governance/policy.h"
+#include "governance/policy_change.h"
 
 namespace warden {
 
@@ -35,6 +36,18 @@ class ConfigStore {
   // set) as the org's active version if the active version is still
   // policy.version - 1 (0 for a new org); else ABORTED.
   virtual absl::Status Apply(std::shared_ptr<const Policy> policy) = 0;
+
+  // Four-eyes policy changes. Stores `change` if it is new and its revision
+  // is 1, or in place of the stored one whose revision is one less; else
+  // ABORTED (another replica updated it first).
+  virtual absl::Status SaveChange(const PolicyChange& change) = 0;
+  // The change, or NOT_FOUND.
+  virtual absl::StatusOr<PolicyChange> Change(const std::string& org_id,
+                                              const std::string& id) = 0;
+  // The org's changes, newest first: at most `max`, only pending ones when
+  // `pending_only`.
+  virtual absl::StatusOr<std::vector<PolicyChange>> Changes(
+      const std::string& org_id, bool pending_only, size_t max) = 0;
 };
 
 }  // namespace warden

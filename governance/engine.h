@@ -5,6 +5,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@
 #include "governance/freeze_store.h"
 #include "governance/notification.h"
 #include "governance/policy.h"
+#include "governance/policy_change.h"
 #include "governance/vendor_freezer.h"
 
 namespace warden {
@@ -128,6 +130,26 @@ struct ApplyResult {
   int64_t version = 0;
   bool changed = false;
   std::vector<std::string> diff;
+  // What the bundle loosens, when the org's policy in force has
+  // org.policy_changes (a dry run says it too).
+  std::vector<std::string> loosenings;
+  // Set when it loosens: the change waits for approval, and `version` is
+  // still the one in force.
+  std::optional<PolicyChange> pending;
+};
+
+// One approver's answer to a pending policy change.
+struct PolicyChangeVote {
+  std::string org_id;
+  std::string change_id;
+  std::string approver;  // "user/alice".
+  std::string comment;
+  std::string actor;  // The caller, for the audit trail.
+};
+
+struct PolicyChangeOutcome {
+  PolicyChange change;   // After the vote.
+  bool counted = false;  // False: this approver had already approved.
 };
 
 // How long a record can still matter to a policy's limits: the longest
@@ -201,6 +223,23 @@ class Engine {
   absl::StatusOr<ApplyResult> RollbackBundle(const std::string& org_id,
                                              int64_t version,
                                              const std::string& actor);
+  // Four-eyes policy changes (org.policy_changes). The org's changes,
+  // newest first (at most 100), only pending ones when `pending_only`; a
+  // pending change past its expiry is shown expired.
+  absl::StatusOr<std::vector<PolicyChange>> ListPolicyChanges(
+      const std::string& org_id, bool pending_only);
+  // One approver's approval: only the change's approvers may approve, never
+  // its author (PERMISSION_DENIED); an approver who already approved is not
+  // counted again. The approval that completes the quorum puts the bundle
+  // in force as the next version, audited with its author and approvers;
+  // unless another version took effect since it was requested
+  // (FAILED_PRECONDITION: it is superseded), or it expired.
+  absl::StatusOr<PolicyChangeOutcome> ApprovePolicyChange(
+      const PolicyChangeVote& vote);
+  // Rejects a pending change (any of its approvers, its author included).
+  absl::StatusOr<PolicyChangeOutcome> RejectPolicyChange(
+      const PolicyChangeVote& vote);
+
   // Version 0 = the active one.
   absl::StatusOr<std::shared_ptr<const Policy>> GetBundle(
       const std::string& org_id, int64_t version);
@@ -291,6 +330,22 @@ class Engine {
                                const std::string& actor);
 
   absl::StatusOr<VoteOutput> Vote(const VoteInput& in, bool approve);
+  // ApplyBundle and RollbackBundle: `author` is the principal, `actor` what
+  // the trail says of it.
+  absl::StatusOr<ApplyResult> Apply(const std::string& yaml, bool dry_run,
+                                    const std::string& author,
+                                    const std::string& actor,
+                                    const std::string& caller_org);
+  absl::StatusOr<PolicyChangeOutcome> VoteOnChange(const PolicyChangeVote& in,
+                                                   bool approve);
+  // Closes every pending change of `org` but `except` as superseded by
+  // `by`, audited. Under apply_mu_.
+  absl::Status SupersedeChanges(const std::string& org, const std::string& by,
+                                const std::string& except);
+  // Stores `c` one revision on, with its state change audited as `reason`
+  // first. Under apply_mu_.
+  absl::Status SaveChange(PolicyChange& c, const std::string& actor,
+                          const std::string& reason);
   // `a` with its decision as it stands now.
   Authorization Present(Authorization a) const;
   // `a` as a replayed Authorize answers it: as it is now, and a DENY naming

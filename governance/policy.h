@@ -190,6 +190,19 @@ struct Department {
   std::optional<Schedule> schedule;  // Unset: any time.
 };
 
+// Four-eyes policy changes: a bundle that loosens the one in force
+// (Loosenings) takes effect only once `approvals_required` of `approvers`
+// ("user/<id>"), other than its author, approve it within `expires_after`
+// (at most 7 days).
+struct PolicyChangeRule {
+  int approvals_required = 1;
+  std::vector<std::string> approvers;
+  absl::Duration expires_after = absl::Hours(72);
+
+  friend bool operator==(const PolicyChangeRule&,
+                         const PolicyChangeRule&) = default;
+};
+
 struct Org {
   std::string id;
   std::string timezone_name = "UTC";
@@ -215,6 +228,7 @@ struct Org {
   // `default: deny`: an agent spends only with a USD limit of its own and
   // explicit `chains` and `assets` lists; absent ones allow nothing.
   bool default_deny = false;
+  std::optional<PolicyChangeRule> policy_changes;  // Unset: applies at once.
 };
 
 struct Policy {

@@ -4,9 +4,11 @@
 #include <map>
 #include <optional>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "governance/money.h"
+#include "nlohmann/json.hpp"
 
 namespace warden {
 namespace {
@@ -261,7 +263,93 @@ bool Cheaper(const std::optional<Price>& before,
   return !a.ok() || !b.ok() || *a <= *b;
 }
 
+constexpr std::pair<const char*, PolicyChange::State> kStates[] = {
+    {"pending", PolicyChange::State::kPending},
+    {"applied", PolicyChange::State::kApplied},
+    {"rejected", PolicyChange::State::kRejected},
+    {"superseded", PolicyChange::State::kSuperseded},
+    {"expired", PolicyChange::State::kExpired}};
+
+std::string Rfc3339(absl::Time t) {
+  return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
+}
+
 }  // namespace
+
+const char* PolicyChangeStateName(PolicyChange::State state) {
+  return kStates[static_cast<int>(state)].first;
+}
+
+std::string EncodePolicyChange(const PolicyChange& c) {
+  nlohmann::json j = {
+      {"id", c.id},
+      {"org_id", c.org_id},
+      {"yaml", c.yaml},
+      {"base_version", c.base_version},
+      {"diff", c.diff},
+      {"loosenings", c.loosenings},
+      {"author", c.author},
+      {"requested_at", Rfc3339(c.requested_at)},
+      {"expires_at", Rfc3339(c.expires_at)},
+      {"approvals_required", c.rule.approvals_required},
+      {"approvers", c.rule.approvers},
+      {"expires_after_s", absl::ToInt64Seconds(c.rule.expires_after)},
+      {"approvals", c.approvals},
+      {"state", PolicyChangeStateName(c.state)},
+      {"closed_by", c.closed_by},
+      {"closed_at", Rfc3339(c.closed_at)},
+      {"close_reason", c.close_reason},
+      {"revision", c.revision}};
+  return j.dump();
+}
+
+absl::StatusOr<PolicyChange> DecodePolicyChange(absl::string_view json) {
+  const nlohmann::json j =
+      nlohmann::json::parse(json.begin(), json.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::DataLossError("policy change: not a JSON object");
+  }
+  PolicyChange c;
+  try {
+    auto time = [&](const char* key) {
+      absl::Time t;
+      std::string err;
+      if (!absl::ParseTime(absl::RFC3339_full, j.at(key).get<std::string>(), &t,
+                           &err)) {
+        throw std::invalid_argument(absl::StrCat(key, ": ", err));
+      }
+      return t;
+    };
+    c.id = j.at("id").get<std::string>();
+    c.org_id = j.at("org_id").get<std::string>();
+    c.yaml = j.at("yaml").get<std::string>();
+    c.base_version = j.at("base_version").get<int64_t>();
+    c.diff = j.at("diff").get<std::vector<std::string>>();
+    c.loosenings = j.at("loosenings").get<std::vector<std::string>>();
+    c.author = j.at("author").get<std::string>();
+    c.requested_at = time("requested_at");
+    c.expires_at = time("expires_at");
+    c.rule.approvals_required = j.at("approvals_required").get<int>();
+    c.rule.approvers = j.at("approvers").get<std::vector<std::string>>();
+    c.rule.expires_after =
+        absl::Seconds(j.at("expires_after_s").get<int64_t>());
+    c.approvals = j.at("approvals").get<std::vector<std::string>>();
+    const std::string state = j.at("state").get<std::string>();
+    auto it = std::find_if(std::begin(kStates), std::end(kStates),
+                           [&](const auto& s) { return state == s.first; });
+    if (it == std::end(kStates)) {
+      throw std::invalid_argument(absl::StrCat("state: unknown ", state));
+    }
+    c.state = it->second;
+    c.closed_by = j.at("closed_by").get<std::string>();
+    c.closed_at = time("closed_at");
+    c.close_reason = j.at("close_reason").get<std::string>();
+    c.revision = j.at("revision").get<int64_t>();
+  } catch (const std::exception& e) {
+    return absl::DataLossError(absl::StrCat("policy change: ", e.what()));
+  }
+  return c;
+}
 
 std::vector<std::string> Loosenings(const Policy& before, const Policy& after) {
   Checker c;
@@ -283,6 +371,23 @@ std::vector<std::string> Loosenings(const Policy& before, const Policy& after) {
   }
   if (bo.default_deny && !ao.default_deny) {
     c.Add("org.default", "from deny to allow");
+  }
+  if (const std::optional<PolicyChangeRule>& b = bo.policy_changes) {
+    const std::optional<PolicyChangeRule>& a = ao.policy_changes;
+    if (!a) {
+      c.Add("org.policy_changes", "removed: changes would apply at once");
+    } else {
+      if (a->approvals_required < b->approvals_required) {
+        c.Add("org.policy_changes.approvals_required",
+              absl::StrCat("from ", b->approvals_required, " to ",
+                           a->approvals_required));
+      }
+      for (const std::string& who : a->approvers) {
+        if (!Contains(b->approvers, who)) {
+          c.Add("org.policy_changes.approvers", absl::StrCat("adds ", who));
+        }
+      }
+    }
   }
   c.Limits("org.limits", bo.limits, ao.limits);
   static const std::vector<Limit> kNone;

@@ -1,12 +1,50 @@
 #ifndef WARDEN_GOVERNANCE_POLICY_CHANGE_H_
 #define WARDEN_GOVERNANCE_POLICY_CHANGE_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "governance/policy.h"
 
 namespace warden {
+
+// A bundle that loosens the policy in force of an org with
+// `org.policy_changes`, waiting for its approvers (four eyes).
+struct PolicyChange {
+  enum class State { kPending, kApplied, kRejected, kSuperseded, kExpired };
+  std::string id;  // "pc_..."
+  std::string org_id;
+  std::string yaml;
+  int64_t base_version = 0;       // The version in force when it was requested.
+  std::vector<std::string> diff;  // Against base_version, bounded.
+  std::vector<std::string> loosenings;  // Why it waits (Loosenings).
+  std::string author;                   // The principal that applied it.
+  absl::Time requested_at;
+  absl::Time expires_at;
+  // The rule of base_version: who approves, and how many.
+  PolicyChangeRule rule;
+  std::vector<std::string> approvals;  // Principals, in order.
+  State state = State::kPending;
+  // Who or what closed it: the rejecter, the version it became, or the
+  // change or version that superseded it; and when, and why.
+  std::string closed_by;
+  absl::Time closed_at;
+  std::string close_reason;
+  int64_t revision = 0;  // Bumped by every save (compare-and-set).
+
+  friend bool operator==(const PolicyChange&, const PolicyChange&) = default;
+};
+
+// "pending", "applied", "rejected", "superseded", "expired".
+const char* PolicyChangeStateName(PolicyChange::State state);
+
+// The change as JSON, and back (the Postgres store keeps it so).
+std::string EncodePolicyChange(const PolicyChange& change);
+absl::StatusOr<PolicyChange> DecodePolicyChange(absl::string_view json);
 
 // The ways in which putting `after` in force in place of `before` could let
 // more be spent, or spent with less oversight, one line each and naming

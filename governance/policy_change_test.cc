@@ -6,15 +6,22 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "governance/bundle.h"
+#include "governance/engine.h"
+#include "governance/memory/memory_budget_store.h"
+#include "governance/memory/memory_config_store.h"
+#include "governance/memory/memory_freeze_store.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/fake_audit_log.h"
 
 namespace warden {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 std::string Acme() {
@@ -139,6 +146,244 @@ TEST(LooseningsTest, EachLooseningIsNamed) {
                 ElementsAre(c.line))
         << c.from << " -> " << c.to;
   }
+}
+
+// The four-eyes rule guards itself: dropping it, lowering its quorum or
+// adding an approver is a loosening; raising the quorum is not.
+TEST(LooseningsTest, ThePolicyChangeRuleItself) {
+  const std::string org = "  default: deny\n";
+  auto with = [&](const std::string& rule) {
+    return Edited({{org, absl::StrCat(org, "  policy_changes: ", rule, "\n")}});
+  };
+  const Policy two =
+      with("{approvals_required: 2, approvers: [user/a, user/b, user/c]}");
+  EXPECT_THAT(Loosenings(Parse(Acme()), two), IsEmpty());
+  EXPECT_THAT(Loosenings(two, Parse(Acme())),
+              ElementsAre("org.policy_changes: removed: changes would apply "
+                          "at once"));
+  EXPECT_THAT(
+      Loosenings(two, with("{approvals_required: 1, approvers: [user/a, "
+                           "user/b, user/c]}")),
+      ElementsAre("org.policy_changes.approvals_required: from 2 to 1"));
+  EXPECT_THAT(Loosenings(two, with("{approvals_required: 2, approvers: "
+                                   "[user/a, user/b, user/c, user/d]}")),
+              ElementsAre("org.policy_changes.approvers: adds user/d"));
+  EXPECT_THAT(Loosenings(two, with("{approvals_required: 3, approvers: "
+                                   "[user/a, user/b, user/c]}")),
+              IsEmpty());
+}
+
+// A small org whose changes need two of three approvers; `daily` is its
+// agent's limit in dollars.
+std::string FourEyes(int daily) {
+  return absl::StrCat(R"(
+org:
+  id: acme
+  policy_changes:
+    approvals_required: 2
+    approvers: [user/alice, user/bob, user/carol]
+    expires_after: 24h
+departments:
+  - {id: eng}
+agents:
+  - id: a
+    department: eng
+    limits:
+      - {name: daily, usd: ")",
+                      daily, R"(", window: "calendar:day"}
+    wallets:
+      - {id: w1, vendor: local, chain: base, address: "0xAbC"}
+assets:
+  - {symbol: USDC, decimals: 6, price_usd: "1"}
+)");
+}
+
+class FourEyesTest : public ::testing::Test {
+ protected:
+  FourEyesTest()
+      : clock_(absl::FromUnixSeconds(1777651200)),
+        engine_(&config_, &budgets_, &audit_, &freezes_, &clock_) {}
+
+  void SetUp() override {
+    absl::StatusOr<ApplyResult> first =
+        engine_.ApplyBundle(FourEyes(100), false, "user/alice");
+    ASSERT_TRUE(first.ok()) << first.status();
+    ASSERT_FALSE(first->pending.has_value()) << "nothing to approve it yet";
+  }
+
+  int64_t InForce() { return (*config_.Active("acme"))->version; }
+  UsdMicros Daily() {
+    return (*config_.Active("acme"))->agents.at("a").limits[0].usd;
+  }
+
+  absl::StatusOr<PolicyChangeOutcome> Approve(const std::string& id,
+                                              const std::string& who) {
+    return engine_.ApprovePolicyChange(
+        {.org_id = "acme", .change_id = id, .approver = who, .actor = who});
+  }
+
+  ManualClock clock_;
+  MemoryConfigStore config_;
+  MemoryBudgetStore budgets_;
+  FakeAuditLog audit_;
+  MemoryFreezeStore freezes_;
+  Engine engine_;
+};
+
+// A loosening waits for two approvers other than its author; the second
+// approval puts it in force, audited with author and approvers; a
+// tightening applies at once.
+TEST_F(FourEyesTest, ALooseningTakesEffectOnlyAfterTheQuorum) {
+  absl::StatusOr<ApplyResult> tight =
+      engine_.ApplyBundle(FourEyes(80), false, "user/alice");
+  ASSERT_TRUE(tight.ok()) << tight.status();
+  EXPECT_FALSE(tight->pending.has_value());
+  EXPECT_EQ(InForce(), 2);
+
+  absl::StatusOr<ApplyResult> loose =
+      engine_.ApplyBundle(FourEyes(500), false, "user/alice");
+  ASSERT_TRUE(loose.ok()) << loose.status();
+  ASSERT_TRUE(loose->pending.has_value());
+  const std::string id = loose->pending->id;
+  EXPECT_EQ(loose->version, 2);
+  EXPECT_THAT(loose->loosenings,
+              ElementsAre("agents.a.limits.daily: from usd 80.00 per "
+                          "calendar:day to usd 500.00 per calendar:day"));
+  EXPECT_EQ(InForce(), 2);
+  EXPECT_EQ(Daily(), 80 * kMicrosPerUsd);
+  // A dry run says what it would wait for, and changes nothing.
+  absl::StatusOr<ApplyResult> dry =
+      engine_.ApplyBundle(FourEyes(500), true, "user/alice");
+  ASSERT_TRUE(dry.ok());
+  EXPECT_FALSE(dry->pending.has_value());
+  EXPECT_THAT(dry->loosenings, ::testing::SizeIs(1));
+
+  EXPECT_EQ(Approve(id, "user/alice").status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Approve(id, "user/dave").status().code(),
+            absl::StatusCode::kPermissionDenied);
+  absl::StatusOr<PolicyChangeOutcome> bob = Approve(id, "user/bob");
+  ASSERT_TRUE(bob.ok()) << bob.status();
+  EXPECT_TRUE(bob->counted);
+  EXPECT_EQ(bob->change.state, PolicyChange::State::kPending);
+  EXPECT_FALSE(Approve(id, "user/bob")->counted);
+  EXPECT_EQ(InForce(), 2);
+  absl::StatusOr<PolicyChangeOutcome> carol = Approve(id, "user/carol");
+  ASSERT_TRUE(carol.ok()) << carol.status();
+  EXPECT_EQ(carol->change.state, PolicyChange::State::kApplied);
+  EXPECT_EQ(InForce(), 3);
+  EXPECT_EQ(Daily(), 500 * kMicrosPerUsd);
+  EXPECT_EQ((*config_.Active("acme"))->applied_by,
+            "user/alice (approved by user/bob, user/carol)");
+  EXPECT_EQ(Approve(id, "user/bob").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  std::vector<std::string> trail;
+  for (const AuditEvent& e : audit_.events()) {
+    if (e.type == AuditEvent::Type::kPolicyChange) trail.push_back(e.reason);
+    if (e.type == AuditEvent::Type::kBundleApplied) {
+      trail.push_back(absl::StrCat("v", e.policy_version, " by ", e.actor));
+    }
+  }
+  ASSERT_EQ(trail.size(), 6u) << ::testing::PrintToString(trail);
+  EXPECT_EQ(trail[0], "v1 by user/alice");
+  EXPECT_EQ(trail[1], "v2 by user/alice");
+  EXPECT_THAT(trail[2], HasSubstr(absl::StrCat("policy change ", id,
+                                               " by user/alice: pending: "
+                                               "requested against v2")));
+  EXPECT_THAT(trail[3], HasSubstr("approved by user/bob (1 of 2)"));
+  EXPECT_EQ(trail[4], "v3 by user/alice (approved by user/bob, user/carol)");
+  EXPECT_THAT(trail[5], HasSubstr("applied: approved by user/carol (2 of 2); "
+                                  "in force as v3"));
+}
+
+// A newer apply supersedes a pending change; a pending change expires; a
+// rejection closes it; a rollback to a looser version waits like any
+// loosening.
+TEST_F(FourEyesTest, SupersededExpiredRejectedAndRolledBack) {
+  std::string first =
+      engine_.ApplyBundle(FourEyes(500), false, "user/alice")->pending->id;
+  std::string second =
+      engine_.ApplyBundle(FourEyes(400), false, "user/bob")->pending->id;
+  EXPECT_THAT(Approve(first, "user/bob").status().message(),
+              HasSubstr("is superseded"));
+  // A tightening in force supersedes the other.
+  ASSERT_FALSE(engine_.ApplyBundle(FourEyes(90), false, "user/carol")->pending);
+  EXPECT_EQ(InForce(), 2);
+  absl::StatusOr<PolicyChangeOutcome> late = Approve(second, "user/alice");
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(late.status().message(), HasSubstr("superseded by v2"));
+
+  std::string third =
+      engine_.ApplyBundle(FourEyes(500), false, "user/alice")->pending->id;
+  clock_.Set(clock_.Now() + absl::Hours(25));
+  EXPECT_THAT(Approve(third, "user/bob").status().message(),
+              HasSubstr("is expired"));
+  EXPECT_THAT(*engine_.ListPolicyChanges("acme", true), IsEmpty());
+
+  // Back to v1's $100 from v2's $90: a loosening.
+  absl::StatusOr<ApplyResult> rollback =
+      engine_.RollbackBundle("acme", 1, "user/carol");
+  ASSERT_TRUE(rollback.ok()) << rollback.status();
+  ASSERT_TRUE(rollback->pending.has_value());
+  EXPECT_EQ(rollback->pending->author, "user/carol");
+  absl::StatusOr<PolicyChangeOutcome> no =
+      engine_.RejectPolicyChange({.org_id = "acme",
+                                  .change_id = rollback->pending->id,
+                                  .approver = "user/bob",
+                                  .comment = "not budgeted",
+                                  .actor = "user/bob"});
+  ASSERT_TRUE(no.ok()) << no.status();
+  EXPECT_EQ(no->change.state, PolicyChange::State::kRejected);
+  EXPECT_EQ(no->change.close_reason, "rejected by user/bob: not budgeted");
+  EXPECT_EQ(InForce(), 2);
+
+  absl::StatusOr<std::vector<PolicyChange>> all =
+      engine_.ListPolicyChanges("acme", false);
+  ASSERT_TRUE(all.ok());
+  std::vector<std::string> states;
+  for (const PolicyChange& c : *all) {
+    states.push_back(PolicyChangeStateName(c.state));
+  }
+  EXPECT_THAT(states,
+              ElementsAre("rejected", "expired", "superseded", "superseded"));
+  EXPECT_EQ(engine_
+                .ApprovePolicyChange({.org_id = "acme",
+                                      .change_id = "pc_nope",
+                                      .approver = "user/bob"})
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+}
+
+// The change as the Postgres store keeps it: JSON, and back.
+TEST(PolicyChangeTest, EncodesAndDecodes) {
+  PolicyChange c;
+  c.id = "pc_1";
+  c.org_id = "acme";
+  c.yaml = "org: {id: acme}\n";
+  c.base_version = 4;
+  c.diff = {"~ a: 1 -> 2"};
+  c.loosenings = {"a: raised"};
+  c.author = "user/alice";
+  c.requested_at = absl::FromUnixMicros(1777651200123456);
+  c.expires_at = c.requested_at + absl::Hours(72);
+  c.rule = {.approvals_required = 2,
+            .approvers = {"user/bob", "user/carol"},
+            .expires_after = absl::Hours(72)};
+  c.approvals = {"user/bob"};
+  c.state = PolicyChange::State::kRejected;
+  c.closed_by = "user/carol";
+  c.closed_at = c.requested_at + absl::Minutes(5);
+  c.close_reason = "rejected by user/carol: no";
+  c.revision = 3;
+  absl::StatusOr<PolicyChange> back = DecodePolicyChange(EncodePolicyChange(c));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, c);
+  EXPECT_EQ(DecodePolicyChange("{}").status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(DecodePolicyChange("[").status().code(),
+            absl::StatusCode::kDataLoss);
 }
 
 }  // namespace

@@ -108,6 +108,11 @@ const std::vector<RpcRule>& RpcRules() {
       {"AdminService.ApplyBundle", {Role::kAdmin}},
       {"AdminService.GetBundle", {Role::kAdmin}},
       {"AdminService.RollbackBundle", {Role::kAdmin}},
+      {"AdminService.ListPolicyChanges",
+       {Role::kAdmin, Role::kApprover, Role::kAuditor}},
+      // Who may answer is the change's own list of approvers.
+      {"AdminService.ApprovePolicyChange", {Role::kAdmin, Role::kApprover}},
+      {"AdminService.RejectPolicyChange", {Role::kAdmin, Role::kApprover}},
       {"AdminService.DecommissionAgent", {Role::kAdmin}},
       {"AdminService.FreezeScope", {Role::kAdmin}},
       {"AdminService.UnfreezeScope", {Role::kAdmin}},

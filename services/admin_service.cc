@@ -11,6 +11,27 @@ namespace warden {
 
 namespace {
 
+void ToProto(const PolicyChange& c, v1::PolicyChange* out) {
+  out->set_change_id(c.id);
+  out->set_org_id(c.org_id);
+  out->set_state(PolicyChangeStateName(c.state));
+  out->set_author(c.author);
+  out->set_base_version(c.base_version);
+  for (const std::string& line : c.diff) out->add_diff(line);
+  for (const std::string& line : c.loosenings) out->add_loosenings(line);
+  *out->mutable_requested_at() = ToTimestamp(c.requested_at);
+  *out->mutable_expires_at() = ToTimestamp(c.expires_at);
+  out->set_approvals_required(c.rule.approvals_required);
+  for (const std::string& a : c.rule.approvers) out->add_approvers(a);
+  for (const std::string& a : c.approvals) out->add_approvals(a);
+  out->set_closed_by(c.closed_by);
+  if (c.state != PolicyChange::State::kPending) {
+    *out->mutable_closed_at() = ToTimestamp(c.closed_at);
+  }
+  out->set_close_reason(c.close_reason);
+  out->set_yaml(c.yaml);
+}
+
 void ToProto(const ApplyResult& r, bool dry_run,
              v1::ApplyBundleResponse* response) {
   response->set_org_id(r.org_id);
@@ -18,6 +39,8 @@ void ToProto(const ApplyResult& r, bool dry_run,
   response->set_changed(r.changed);
   response->set_dry_run(dry_run);
   for (const std::string& line : r.diff) response->add_diff(line);
+  for (const std::string& line : r.loosenings) response->add_loosenings(line);
+  if (r.pending) ToProto(*r.pending, response->mutable_pending_change());
 }
 
 }  // namespace
@@ -34,6 +57,9 @@ AdminService::AdminService(Engine* engine, Executor* executor, Gatekeeper* gate,
       clock_(clock) {
   Serve("ApplyBundle", &AdminService::ApplyBundle);
   Serve("GetBundle", &AdminService::GetBundle);
+  Serve("ListPolicyChanges", &AdminService::ListPolicyChanges);
+  Serve("ApprovePolicyChange", &AdminService::ApprovePolicyChange);
+  Serve("RejectPolicyChange", &AdminService::RejectPolicyChange);
   Serve("RollbackBundle", &AdminService::RollbackBundle);
   Serve("DecommissionAgent", &AdminService::DecommissionAgent);
   Serve("FreezeScope", &AdminService::FreezeScope);
@@ -81,6 +107,80 @@ grpc::ServerUnaryReactor* AdminService::RollbackBundle(
       },
       [response](const ApplyResult& r) {
         ToProto(r, /*dry_run=*/false, response);
+      });
+}
+
+grpc::ServerUnaryReactor* AdminService::ListPolicyChanges(
+    grpc::CallbackServerContext* context,
+    const v1::ListPolicyChangesRequest* request,
+    v1::ListPolicyChangesResponse* response) {
+  return RunUnary(
+      executor_, gate_, context, "AdminService.ListPolicyChanges",
+      {request->org_id()},
+      [this, request](const Principal& who) {
+        return engine_->ListPolicyChanges(
+            Gatekeeper::OrgOf(who, {request->org_id()}),
+            request->pending_only());
+      },
+      [response](const std::vector<PolicyChange>& changes) {
+        for (const PolicyChange& c : changes) {
+          ToProto(c, response->add_changes());
+        }
+      });
+}
+
+grpc::ServerUnaryReactor* AdminService::ApprovePolicyChange(
+    grpc::CallbackServerContext* context,
+    const v1::PolicyChangeVoteRequest* request,
+    v1::PolicyChangeVoteResponse* response) {
+  return VoteOnChange(context, request, response, /*approve=*/true);
+}
+
+grpc::ServerUnaryReactor* AdminService::RejectPolicyChange(
+    grpc::CallbackServerContext* context,
+    const v1::PolicyChangeVoteRequest* request,
+    v1::PolicyChangeVoteResponse* response) {
+  return VoteOnChange(context, request, response, /*approve=*/false);
+}
+
+grpc::ServerUnaryReactor* AdminService::VoteOnChange(
+    grpc::CallbackServerContext* context,
+    const v1::PolicyChangeVoteRequest* request,
+    v1::PolicyChangeVoteResponse* response, bool approve) {
+  const char* rpc = approve ? "AdminService.ApprovePolicyChange"
+                            : "AdminService.RejectPolicyChange";
+  return RunUnary(
+      executor_, gate_, context, rpc, {request->org_id()},
+      [this, request, approve,
+       rpc](const Principal& who) -> absl::StatusOr<PolicyChangeOutcome> {
+        PolicyChangeVote in;
+        in.org_id = Gatekeeper::OrgOf(who, {request->org_id()});
+        in.change_id = request->change_id();
+        // One answers only as oneself (with auth off, as named).
+        in.approver = request->approver();
+        if (who.name != kAnonymous) {
+          if (!in.approver.empty() && in.approver != who.name) {
+            return gate_->Deny(who, rpc,
+                               absl::StrCat("approver: ", who.name,
+                                            " may answer only as itself, not "
+                                            "as ",
+                                            in.approver));
+          }
+          in.approver = who.name;
+        }
+        in.comment = request->comment();
+        in.actor = who.name;
+        absl::StatusOr<PolicyChangeOutcome> out =
+            approve ? engine_->ApprovePolicyChange(in)
+                    : engine_->RejectPolicyChange(in);
+        if (absl::IsPermissionDenied(out.status())) {
+          return gate_->Deny(who, rpc, std::string(out.status().message()));
+        }
+        return out;
+      },
+      [response](const PolicyChangeOutcome& out) {
+        ToProto(out.change, response->mutable_change());
+        response->set_counted(out.counted);
       });
 }
 

@@ -31,6 +31,18 @@ class AdminService final
       grpc::CallbackServerContext* context,
       const v1::RollbackBundleRequest* request,
       v1::ApplyBundleResponse* response) override;
+  grpc::ServerUnaryReactor* ListPolicyChanges(
+      grpc::CallbackServerContext* context,
+      const v1::ListPolicyChangesRequest* request,
+      v1::ListPolicyChangesResponse* response) override;
+  grpc::ServerUnaryReactor* ApprovePolicyChange(
+      grpc::CallbackServerContext* context,
+      const v1::PolicyChangeVoteRequest* request,
+      v1::PolicyChangeVoteResponse* response) override;
+  grpc::ServerUnaryReactor* RejectPolicyChange(
+      grpc::CallbackServerContext* context,
+      const v1::PolicyChangeVoteRequest* request,
+      v1::PolicyChangeVoteResponse* response) override;
   grpc::ServerUnaryReactor* GetBundle(grpc::CallbackServerContext* context,
                                       const v1::GetBundleRequest* request,
                                       v1::GetBundleResponse* response) override;
@@ -78,6 +90,11 @@ class AdminService final
   grpc::ServerUnaryReactor* Vote(grpc::CallbackServerContext* context,
                                  const v1::ApprovalRequest* request,
                                  v1::ApprovalResponse* response, bool approve);
+  // ApprovePolicyChange and RejectPolicyChange: the same translation.
+  grpc::ServerUnaryReactor* VoteOnChange(
+      grpc::CallbackServerContext* context,
+      const v1::PolicyChangeVoteRequest* request,
+      v1::PolicyChangeVoteResponse* response, bool approve);
   // FreezeScope (freeze) and UnfreezeScope: the same translation.
   grpc::ServerUnaryReactor* Freeze(grpc::CallbackServerContext* context,
                                    const v1::FreezeScopeRequest* request,

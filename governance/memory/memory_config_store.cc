@@ -50,4 +50,52 @@ absl::Status MemoryConfigStore::Apply(std::shared_ptr<const Policy> policy) {
   return absl::OkStatus();
 }
 
+absl::Status MemoryConfigStore::SaveChange(const PolicyChange& change) {
+  absl::MutexLock lock(&mu_);
+  std::vector<PolicyChange>& changes = changes_[change.org_id];
+  for (PolicyChange& c : changes) {
+    if (c.id != change.id) continue;
+    if (c.revision != change.revision - 1) {
+      return absl::AbortedError(absl::StrCat("policy change ", change.id,
+                                             " is at revision ", c.revision));
+    }
+    c = change;
+    return absl::OkStatus();
+  }
+  if (change.revision != 1) {
+    return absl::AbortedError(
+        absl::StrCat("policy change ", change.id, " does not exist"));
+  }
+  changes.push_back(change);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PolicyChange> MemoryConfigStore::Change(
+    const std::string& org_id, const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = changes_.find(org_id);
+  if (it != changes_.end()) {
+    for (const PolicyChange& c : it->second) {
+      if (c.id == id) return c;
+    }
+  }
+  return absl::NotFoundError(
+      absl::StrCat("org ", org_id, " has no policy change ", id));
+}
+
+absl::StatusOr<std::vector<PolicyChange>> MemoryConfigStore::Changes(
+    const std::string& org_id, bool pending_only, size_t max) {
+  absl::MutexLock lock(&mu_);
+  std::vector<PolicyChange> out;
+  auto it = changes_.find(org_id);
+  if (it == changes_.end()) return out;
+  for (auto c = it->second.rbegin(); c != it->second.rend() && out.size() < max;
+       ++c) {
+    if (!pending_only || c->state == PolicyChange::State::kPending) {
+      out.push_back(*c);
+    }
+  }
+  return out;
+}
+
 }  // namespace warden

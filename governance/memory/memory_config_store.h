@@ -21,11 +21,20 @@ class MemoryConfigStore final : public ConfigStore {
       const std::string& org_id, int64_t version) override;
   absl::StatusOr<std::vector<std::string>> Orgs() override;
   absl::Status Apply(std::shared_ptr<const Policy> policy) override;
+  absl::Status SaveChange(const PolicyChange& change) override;
+  absl::StatusOr<PolicyChange> Change(const std::string& org_id,
+                                      const std::string& id) override;
+  absl::StatusOr<std::vector<PolicyChange>> Changes(const std::string& org_id,
+                                                    bool pending_only,
+                                                    size_t max) override;
 
  private:
   absl::Mutex mu_;
   // org -> versions, index i holding version i + 1.
   std::map<std::string, std::vector<std::shared_ptr<const Policy>>> versions_
+      ABSL_GUARDED_BY(mu_);
+  // org -> changes in the order they were requested.
+  std::map<std::string, std::vector<PolicyChange>> changes_
       ABSL_GUARDED_BY(mu_);
 };
 

@@ -1,6 +1,9 @@
 #include "governance/postgres/postgres_config_store.h"
 
+#include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -242,6 +245,79 @@ absl::Status PostgresConfigStore::Apply(std::shared_ptr<const Policy> policy) {
   auto& slot = active_[p.org.id];
   if (slot == nullptr || slot->version < p.version) slot = std::move(policy);
   return absl::OkStatus();
+}
+
+absl::Status PostgresConfigStore::SaveChange(const PolicyChange& change) {
+  bool saved = false;
+  WARDEN_RETURN_IF_ERROR(session_.Run("save policy change", [&](pqxx::work& w) {
+    const std::string body = EncodePolicyChange(change);
+    const char* state = PolicyChangeStateName(change.state);
+    if (change.revision == 1) {
+      saved = !w.exec_params(
+                    "INSERT INTO policy_changes (org_id, change_id, revision, "
+                    "state, requested_at, body) VALUES ($1, $2, 1, $3, "
+                    "to_timestamp($4::double precision / 1000000), $5) "
+                    "ON CONFLICT DO NOTHING RETURNING 1",
+                    change.org_id, change.id, state,
+                    absl::ToUnixMicros(change.requested_at), body)
+                   .empty();
+    } else {
+      saved = !w.exec_params(
+                    "UPDATE policy_changes SET revision = $3, state = $4, "
+                    "body = $5 WHERE org_id = $1 AND change_id = $2 AND "
+                    "revision = $3 - 1 RETURNING 1",
+                    change.org_id, change.id, change.revision, state, body)
+                   .empty();
+    }
+  }));
+  if (!saved) {
+    return absl::AbortedError(absl::StrCat("policy change ", change.id,
+                                           " was updated by another replica"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PolicyChange> PostgresConfigStore::Change(
+    const std::string& org_id, const std::string& id) {
+  std::optional<std::string> body;
+  WARDEN_RETURN_IF_ERROR(session_.Run(
+      "read policy change",
+      [&](pqxx::work& w) {
+        pqxx::result r = w.exec_params(
+            "SELECT body FROM policy_changes WHERE org_id = $1 AND "
+            "change_id = $2",
+            org_id, id);
+        if (!r.empty()) body = r[0][0].as<std::string>();
+      },
+      /*read_only=*/true));
+  if (!body) {
+    return absl::NotFoundError(
+        absl::StrCat("org ", org_id, " has no policy change ", id));
+  }
+  return DecodePolicyChange(*body);
+}
+
+absl::StatusOr<std::vector<PolicyChange>> PostgresConfigStore::Changes(
+    const std::string& org_id, bool pending_only, size_t max) {
+  std::vector<std::string> bodies;
+  WARDEN_RETURN_IF_ERROR(session_.Run(
+      "list policy changes",
+      [&](pqxx::work& w) {
+        for (const pqxx::row& r : w.exec_params(
+                 "SELECT body FROM policy_changes WHERE org_id = $1 AND "
+                 "(NOT $2 OR state = 'pending') ORDER BY requested_at DESC, "
+                 "change_id DESC LIMIT $3",
+                 org_id, pending_only, static_cast<int64_t>(max))) {
+          bodies.push_back(r[0].as<std::string>());
+        }
+      },
+      /*read_only=*/true));
+  std::vector<PolicyChange> out;
+  for (const std::string& b : bodies) {
+    WARDEN_ASSIGN_OR_RETURN(PolicyChange c, DecodePolicyChange(b));
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 }  // namespace warden

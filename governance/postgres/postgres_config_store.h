@@ -36,6 +36,12 @@ class PostgresConfigStore final : public ConfigStore {
       const std::string& org_id, int64_t version) override;
   absl::StatusOr<std::vector<std::string>> Orgs() override;
   absl::Status Apply(std::shared_ptr<const Policy> policy) override;
+  absl::Status SaveChange(const PolicyChange& change) override;
+  absl::StatusOr<PolicyChange> Change(const std::string& org_id,
+                                      const std::string& id) override;
+  absl::StatusOr<std::vector<PolicyChange>> Changes(const std::string& org_id,
+                                                    bool pending_only,
+                                                    size_t max) override;
 
   // Reloads every org's active policy now.
   absl::Status Refresh();

@@ -4,10 +4,14 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "governance/bundle.h"
+#include "governance/engine.h"
+#include "governance/memory/memory_budget_store.h"
+#include "governance/memory/memory_freeze_store.h"
 #include "governance/postgres/migrations.h"
 #include "governance/postgres/pg.h"
 #include "governance/postgres/postgres_config_store.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/fake_audit_log.h"
 #include "tests/support/migrated_postgres_test.h"
 
 namespace warden {
@@ -97,6 +101,83 @@ TEST_F(PostgresConfigStoreTest, VersionsAndReplicas) {
   // A new replica loads the active versions at start.
   auto d = PostgresConfigStore::Open(pg_->url("warden_app"), absl::Hours(1));
   EXPECT_EQ((*(*d)->Active("acme"))->version, 2);
+}
+
+// Four-eyes policy changes across two replicas: a loosening requested on
+// one is seen and approved on the other; votes move by compare-and-set, so
+// a stale writer loses (ABORTED) instead of dropping a vote; both replicas
+// agree on the version in force at every step.
+TEST_F(PostgresConfigStoreTest, PolicyChangesAcrossReplicas) {
+  auto a = PostgresConfigStore::Open(pg_->url("warden_app"), absl::Hours(1));
+  auto b = PostgresConfigStore::Open(pg_->url("warden_app"), absl::Hours(1));
+  ASSERT_TRUE(a.ok() && b.ok());
+  SystemClock clock;
+  MemoryBudgetStore budgets;
+  MemoryFreezeStore freezes;
+  FakeAuditLog audit;
+  Engine on_a(a->get(), &budgets, &audit, &freezes, &clock);
+  Engine on_b(b->get(), &budgets, &audit, &freezes, &clock);
+  auto bundle = [](const std::string& usd) {
+    return absl::StrCat(
+        "org: {id: fe, policy_changes: {approvals_required: 2, approvers: "
+        "[user/alice, user/bob, user/carol]}}\n",
+        Bundle("fe", usd).substr(Bundle("fe", usd).find("departments")));
+  };
+  auto in_force = [](PostgresConfigStore* s, int64_t want) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    int64_t v = 0;
+    while (absl::Now() < deadline) {
+      absl::StatusOr<std::shared_ptr<const Policy>> p = s->Active("fe");
+      v = p.ok() ? (*p)->version : 0;
+      if (v == want) break;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return v;
+  };
+  ASSERT_TRUE(on_a.ApplyBundle(bundle("100"), false, "user/alice").ok());
+  ASSERT_EQ(in_force(b->get(), 1), 1);
+
+  absl::StatusOr<ApplyResult> loose =
+      on_a.ApplyBundle(bundle("500"), false, "user/alice");
+  ASSERT_TRUE(loose.ok()) << loose.status();
+  ASSERT_TRUE(loose->pending.has_value());
+  const std::string id = loose->pending->id;
+  absl::StatusOr<std::vector<PolicyChange>> seen =
+      on_b.ListPolicyChanges("fe", true);
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  ASSERT_EQ(seen->size(), 1u);
+  EXPECT_EQ((*seen)[0].id, id);
+  EXPECT_EQ((*seen)[0].loosenings, loose->pending->loosenings);
+
+  // A vote written over a stale read is refused, not lost.
+  PolicyChange stale = *(*a)->Change("fe", id);
+  ASSERT_TRUE(on_b.ApprovePolicyChange({.org_id = "fe",
+                                        .change_id = id,
+                                        .approver = "user/bob",
+                                        .actor = "user/bob"})
+                  .ok());
+  stale.approvals = {"user/mallory"};
+  ++stale.revision;
+  EXPECT_EQ((*a)->SaveChange(stale).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(in_force(a->get(), 1), 1);
+  EXPECT_EQ(in_force(b->get(), 1), 1);
+
+  absl::StatusOr<PolicyChangeOutcome> carol =
+      on_a.ApprovePolicyChange({.org_id = "fe",
+                                .change_id = id,
+                                .approver = "user/carol",
+                                .actor = "user/carol"});
+  ASSERT_TRUE(carol.ok()) << carol.status();
+  EXPECT_EQ(carol->change.state, PolicyChange::State::kApplied);
+  EXPECT_EQ(carol->change.approvals,
+            (std::vector<std::string>{"user/bob", "user/carol"}));
+  EXPECT_EQ(in_force(a->get(), 2), 2);
+  EXPECT_EQ(in_force(b->get(), 2), 2);
+  EXPECT_EQ((*(*b)->Active("fe"))->departments.at("eng").limits[0].usd,
+            500 * kMicrosPerUsd);
+  EXPECT_EQ((*b)->Change("fe", id)->state, PolicyChange::State::kApplied);
+  EXPECT_EQ((*b)->Change("fe", "pc_none").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 // Unreachable Postgres at start is UNAVAILABLE.

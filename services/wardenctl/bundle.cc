@@ -1,4 +1,5 @@
-// wardenctl apply | bundle rollback | get-bundle.
+// wardenctl apply | bundle rollback | pending | approve | reject |
+// get-bundle.
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -7,22 +8,73 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "services/wardenctl/cli.h"
 #include "warden/v1/admin.grpc.pb.h"
 
 namespace warden::wardenctl {
 namespace {
 
+template <typename Lines>
+std::vector<std::string> Strings(const Lines& lines) {
+  return std::vector<std::string>(lines.begin(), lines.end());
+}
+
+Json ChangeJson(const v1::PolicyChange& c) {
+  return Json{{"change_id", c.change_id()},
+              {"org_id", c.org_id()},
+              {"state", c.state()},
+              {"author", c.author()},
+              {"base_version", c.base_version()},
+              {"diff", Strings(c.diff())},
+              {"loosenings", Strings(c.loosenings())},
+              {"requested_at", TimeText(c.requested_at())},
+              {"expires_at", TimeText(c.expires_at())},
+              {"approvals_required", c.approvals_required()},
+              {"approvers", Strings(c.approvers())},
+              {"approvals", Strings(c.approvals())},
+              {"closed_by", c.closed_by()},
+              {"close_reason", c.close_reason()}};
+}
+
+void PrintChange(const v1::PolicyChange& c) {
+  std::cout << c.change_id() << " " << c.state() << ": by " << c.author()
+            << " against v" << c.base_version() << ", requested "
+            << TimeText(c.requested_at()) << ", expires "
+            << TimeText(c.expires_at()) << "\n  approvals "
+            << c.approvals_size() << " of " << c.approvals_required()
+            << " from [" << absl::StrJoin(c.approvers(), ", ") << "]"
+            << (c.approvals().empty()
+                    ? ""
+                    : absl::StrCat(": ", absl::StrJoin(c.approvals(), ", ")))
+            << "\n";
+  if (!c.close_reason().empty()) std::cout << "  " << c.close_reason() << "\n";
+  std::cout << "  loosens:\n";
+  for (const std::string& line : c.loosenings()) {
+    std::cout << "    " << line << "\n";
+  }
+  std::cout << "  diff:\n";
+  for (const std::string& line : c.diff()) std::cout << "    " << line << "\n";
+}
+
 void PrintApplied(const v1::ApplyBundleResponse& response, bool json) {
   if (json) {
-    std::cout << Json{{"org_id", response.org_id()},
-                      {"version", response.version()},
-                      {"changed", response.changed()},
-                      {"dry_run", response.dry_run()},
-                      {"diff", std::vector<std::string>(response.diff().begin(),
-                                                        response.diff().end())}}
-                     .dump()
-              << "\n";
+    Json j{{"org_id", response.org_id()},
+           {"version", response.version()},
+           {"changed", response.changed()},
+           {"dry_run", response.dry_run()},
+           {"diff", Strings(response.diff())},
+           {"loosenings", Strings(response.loosenings())}};
+    if (response.has_pending_change()) {
+      j["pending_change"] = ChangeJson(response.pending_change());
+    }
+    std::cout << j.dump() << "\n";
+    return;
+  }
+  if (response.has_pending_change()) {
+    std::cout << "org " << response.org_id() << ": pending approval (version "
+              << response.version() << " stays in force)\n";
+    PrintChange(response.pending_change());
     return;
   }
   std::cout << "org " << response.org_id() << ": "
@@ -35,6 +87,56 @@ void PrintApplied(const v1::ApplyBundleResponse& response, bool json) {
   for (const std::string& line : response.diff()) {
     std::cout << "  " << line << "\n";
   }
+  if (!response.loosenings().empty()) {
+    std::cout << (response.dry_run() ? "would wait for approval: it loosens"
+                                     : "it loosens")
+              << ":\n";
+    for (const std::string& line : response.loosenings()) {
+      std::cout << "  " << line << "\n";
+    }
+  }
+}
+
+int ListChanges(const Globals& g, bool all) {
+  v1::ListPolicyChangesRequest request;
+  request.set_org_id(g.org);
+  request.set_pending_only(!all);
+  return Unary(g, &v1::AdminService::Stub::ListPolicyChanges, request,
+               [&g, all](const v1::ListPolicyChangesResponse& response) {
+                 for (const v1::PolicyChange& c : response.changes()) {
+                   if (g.json) {
+                     std::cout << ChangeJson(c).dump() << "\n";
+                   } else {
+                     PrintChange(c);
+                   }
+                 }
+                 if (!g.json && response.changes().empty()) {
+                   std::cout << (all ? "no policy changes\n"
+                                     : "no policy change awaits approval\n");
+                 }
+                 return 0;
+               });
+}
+
+int AnswerChange(const Globals& g, v1::PolicyChangeVoteRequest request,
+                 bool approve) {
+  request.set_org_id(g.org);
+  return Unary(g,
+               approve ? &v1::AdminService::Stub::ApprovePolicyChange
+                       : &v1::AdminService::Stub::RejectPolicyChange,
+               request, [&g](const v1::PolicyChangeVoteResponse& response) {
+                 if (g.json) {
+                   Json j = ChangeJson(response.change());
+                   j["counted"] = response.counted();
+                   std::cout << j.dump() << "\n";
+                 } else {
+                   if (!response.counted()) {
+                     std::cout << "already approved; not counted again\n";
+                   }
+                   PrintChange(response.change());
+                 }
+                 return 0;
+               });
 }
 
 struct ApplyFlags {
@@ -118,6 +220,34 @@ void AddBundleCommands(CLI::App& app, const Globals& g, Commands& commands) {
   commands.Add(rollback, "wardenctl bundle rollback 3", [&g, rollback_version] {
     return Rollback(g, *rollback_version);
   });
+
+  auto all = std::make_shared<bool>(false);
+  CLI::App* pending = bundle->add_subcommand(
+      "pending", "Policy changes awaiting approval (four eyes)");
+  pending->add_flag("--all", *all,
+                    "Every recent change, applied, rejected and expired too");
+  commands.Add(pending, "wardenctl bundle pending --json",
+               [&g, all] { return ListChanges(g, *all); });
+  for (const bool approve : {true, false}) {
+    auto request = std::make_shared<v1::PolicyChangeVoteRequest>();
+    CLI::App* cmd =
+        approve ? bundle->add_subcommand(
+                      "approve",
+                      "Approve a pending policy change (not its author's)")
+                : bundle->add_subcommand("reject",
+                                         "Reject a pending policy change");
+    cmd->add_option("change_id", *request->mutable_change_id())->required();
+    cmd->add_option("--approver", *request->mutable_approver(),
+                    "Who answers (default: the token's principal)");
+    cmd->add_option("--comment", *request->mutable_comment());
+    commands.Add(
+        cmd,
+        approve ? "wardenctl bundle approve pc_0123 --comment "
+                  "\"limit raise agreed with finance\""
+                : "wardenctl bundle reject pc_0123 --comment "
+                  "\"not budgeted\"",
+        [&g, request, approve] { return AnswerChange(g, *request, approve); });
+  }
 
   auto get_version = std::make_shared<int64_t>(0);
   CLI::App* get_bundle =

@@ -241,6 +241,21 @@ class SecurityE2eTest : public ::testing::Test {
                           : admin_->UnfreezeScope(c, req, &r);
           };
     }
+    m["AdminService.ListPolicyChanges"] = [this](grpc::ClientContext* c) {
+      v1::ListPolicyChangesResponse r;
+      return admin_->ListPolicyChanges(c, {}, &r);
+    };
+    for (const char* name : {"ApprovePolicyChange", "RejectPolicyChange"}) {
+      const bool approve = std::string(name) == "ApprovePolicyChange";
+      m[absl::StrCat("AdminService.", name)] =
+          [this, approve](grpc::ClientContext* c) {
+            v1::PolicyChangeVoteRequest req;
+            req.set_change_id("pc_unknown");
+            v1::PolicyChangeVoteResponse r;
+            return approve ? admin_->ApprovePolicyChange(c, req, &r)
+                           : admin_->RejectPolicyChange(c, req, &r);
+          };
+    }
     m["AdminService.ListFrozenScopes"] = [this](grpc::ClientContext* c) {
       v1::ListFrozenScopesResponse r;
       return admin_->ListFrozenScopes(c, {}, &r);
