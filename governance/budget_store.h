@@ -117,13 +117,18 @@ class BudgetStore {
   virtual absl::StatusOr<Authorization> Get(const std::string& org_id,
                                             const std::string& id) = 0;
 
-  // The record's status now, or NOT_FOUND: Get's, where a store cannot read
-  // it alone more cheaply.
-  virtual absl::StatusOr<AuthorizationStatus> StatusOf(
-      const std::string& org_id, const std::string& id) {
-    absl::StatusOr<Authorization> a = Get(org_id, id);
-    if (!a.ok()) return a.status();
-    return a->status;
+  // The statuses of the org's records `ids` now, in order (nullopt for one
+  // that does not exist): Get's, where a store cannot read them alone more
+  // cheaply.
+  virtual absl::StatusOr<std::vector<std::optional<AuthorizationStatus>>>
+  StatusesOf(const std::string& org_id, const std::vector<std::string>& ids) {
+    std::vector<std::optional<AuthorizationStatus>> out;
+    for (const std::string& id : ids) {
+      absl::StatusOr<Authorization> a = Get(org_id, id);
+      if (!a.ok() && !absl::IsNotFound(a.status())) return a.status();
+      out.push_back(a.ok() ? std::optional(a->status) : std::nullopt);
+    }
+    return out;
   }
 
   // Settles a HELD record at `now` (before its hold expires) with its final

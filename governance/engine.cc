@@ -175,6 +175,16 @@ Engine::Engine(ConfigStore* config, BudgetStore* budgets, AuditLog* audit,
       hooks_(hooks),
       clock_(clock) {}
 
+Engine::~Engine() {
+  std::thread checker;
+  {
+    absl::MutexLock lock(&check_mu_);
+    checks_stopping_ = true;
+    checker = std::move(checker_);
+  }
+  if (checker.joinable()) checker.join();  // It answers what is queued.
+}
+
 absl::StatusOr<std::string> Engine::ResolveOrg(const std::string& org_id) {
   if (!org_id.empty()) return org_id;
   WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> orgs, config_->Orgs());
@@ -221,36 +231,77 @@ void Engine::AuthorizeAsync(
   audit_->AppendAsync(
       event, [this, d = std::make_shared<Decided>(*std::move(decided)),
               done = std::move(done)](absl::Status audited) {
-        const std::string id = d->a.id;
-        absl::StatusOr<AuthorizeOutput> out = Conclude(std::move(*d), audited);
-        if (out.ok()) out = AsItStands(*std::move(out));
-        for (Answer& answer : Landed(id, audited.ok())) {
-          if (out.ok()) {
-            answer(AuthorizeOutput{out->authorization, true});
-          } else {
-            answer(out.status());
+        Answer answer = [this, id = d->a.id, recorded = audited.ok(),
+                         done](absl::StatusOr<AuthorizeOutput> out) {
+          for (Answer& waiting : Landed(id, recorded)) {
+            if (out.ok()) {
+              waiting(AuthorizeOutput{out->authorization, true});
+            } else {
+              waiting(out.status());
+            }
           }
-        }
-        done(std::move(out));
+          done(std::move(out));
+        };
+        absl::StatusOr<AuthorizeOutput> out = Conclude(std::move(*d), audited);
+        if (!out.ok()) return answer(std::move(out));
+        AsItStands(*std::move(out), std::move(answer));
       });
 }
 
-absl::StatusOr<AuthorizeOutput> Engine::AsItStands(AuthorizeOutput out) {
-  const Authorization& a = out.authorization;
-  if (a.status != AuthorizationStatus::kHeld) return out;
-  absl::StatusOr<AuthorizationStatus> now = budgets_->StatusOf(a.org_id, a.id);
-  if (now.ok() && *now == AuthorizationStatus::kHeld) return out;
-  // Voided (a freeze, on any replica) or ended while its record was being
-  // written: answered as a replay would, never as a live hold.
-  absl::StatusOr<Authorization> ended =
-      now.ok() ? budgets_->Get(a.org_id, a.id) : now.status();
-  if (!ended.ok()) {
-    return absl::UnavailableError(absl::StrCat(
-        "decision ", a.id,
-        " is recorded, but whether its hold still stands cannot be read (",
-        ended.status().message(), "); retry with the same key"));
+void Engine::AsItStands(AuthorizeOutput out, Answer then) {
+  if (out.authorization.status != AuthorizationStatus::kHeld) {
+    return then(std::move(out));
   }
-  return AuthorizeOutput{Replay(*std::move(ended)), false};
+  absl::MutexLock lock(&check_mu_);
+  if (!checker_.joinable()) checker_ = std::thread([this] { CheckLoop(); });
+  checks_.push_back({std::move(out), std::move(then)});
+}
+
+void Engine::CheckLoop() {
+  while (true) {
+    std::vector<HoldCheck> batch;
+    {
+      absl::MutexLock lock(&check_mu_);
+      check_mu_.Await(absl::Condition(
+          +[](Engine* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->check_mu_) {
+            return self->checks_stopping_ || !self->checks_.empty();
+          },
+          this));
+      if (checks_.empty()) return;  // Stopping, and nothing is left.
+      batch.swap(checks_);
+    }
+    std::map<std::string, std::vector<HoldCheck*>> by_org;
+    for (HoldCheck& c : batch) {
+      by_org[c.out.authorization.org_id].push_back(&c);
+    }
+    for (auto& [org, checks] : by_org) {
+      std::vector<std::string> ids;
+      for (const HoldCheck* c : checks) ids.push_back(c->out.authorization.id);
+      absl::StatusOr<std::vector<std::optional<AuthorizationStatus>>> now =
+          budgets_->StatusesOf(org, ids);
+      for (size_t i = 0; i < checks.size(); ++i) {
+        HoldCheck& c = *checks[i];
+        const Authorization& a = c.out.authorization;
+        if (now.ok() && (*now)[i] == AuthorizationStatus::kHeld) {
+          c.then(std::move(c.out));
+          continue;
+        }
+        // Voided (a freeze, on any replica) or ended while its record was
+        // being written: answered as a replay would, never as a live hold.
+        absl::StatusOr<Authorization> ended =
+            now.ok() ? budgets_->Get(org, a.id) : now.status();
+        if (!ended.ok()) {
+          c.then(absl::UnavailableError(absl::StrCat(
+              "decision ", a.id,
+              " is recorded, but whether its hold still stands cannot be "
+              "read (",
+              ended.status().message(), "); retry with the same key")));
+          continue;
+        }
+        c.then(AuthorizeOutput{Replay(*std::move(ended)), false});
+      }
+    }
+  }
 }
 
 void Engine::AnswerReplay(const AuthorizeInput& in, Authorization a,

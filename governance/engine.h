@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -172,6 +173,8 @@ class Engine {
   // The stores, clock and hooks are not owned and must outlive the engine.
   Engine(ConfigStore* config, BudgetStore* budgets, AuditLog* audit,
          FreezeStore* freezes, const Clock* clock, EngineHooks hooks = {});
+  // Answers what its post-audit checks still hold, then stops them.
+  ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
@@ -316,10 +319,19 @@ class Engine {
   // `id`'s audit append is over (`recorded` or not): the retries that
   // waited for it, answered with the first request's answer.
   std::vector<Answer> Landed(const std::string& id, bool recorded);
-  // `out`, a recorded decision, as it stands now: a hold that a freeze (on
-  // any replica) voided while its record was being written is answered as
-  // a replay of it (DENY, HOLD_VOIDED), never as a live ALLOW.
-  absl::StatusOr<AuthorizeOutput> AsItStands(AuthorizeOutput out);
+  // Calls `then` with `out`, a recorded decision, as it stands now: a hold
+  // that a freeze (on any replica) voided while its record was being
+  // written is answered as a replay of it (DENY, HOLD_VOIDED), never as a
+  // live ALLOW. Holds are checked in batches on the checker thread: one
+  // store read per org for all the decisions a group commit answered.
+  void AsItStands(AuthorizeOutput out, Answer then);
+  // The checker thread: takes every queued hold check and answers them.
+  void CheckLoop();
+
+  struct HoldCheck {
+    AuthorizeOutput out;
+    Answer then;
+  };
   // The answer to a new decision once its audit append returned `audited`:
   // with an error, the hold is released and nothing was decided.
   absl::StatusOr<AuthorizeOutput> Conclude(Decided d,
@@ -400,6 +412,11 @@ class Engine {
       ABSL_GUARDED_BY(flight_mu_);
   absl::flat_hash_set<std::string> unrecorded_ ABSL_GUARDED_BY(flight_mu_);
   std::deque<std::string> unrecorded_order_ ABSL_GUARDED_BY(flight_mu_);
+  // AsItStands's queue, and its thread (started on first use).
+  absl::Mutex check_mu_;
+  std::vector<HoldCheck> checks_ ABSL_GUARDED_BY(check_mu_);
+  bool checks_stopping_ ABSL_GUARDED_BY(check_mu_) = false;
+  std::thread checker_ ABSL_GUARDED_BY(check_mu_);
 };
 
 }  // namespace warden

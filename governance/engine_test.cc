@@ -569,6 +569,47 @@ TEST_F(EngineTest, AuditFailureReleasesAndFailsClosed) {
   EXPECT_EQ(retry->authorization.decision, Decision::kAllow);
 }
 
+// An Authorize answer that may come from another thread (the engine's
+// hold checker): has_value() and the accessors wait for it (10 s at most).
+class Reply {
+ public:
+  void Set(absl::StatusOr<AuthorizeOutput> out) {
+    absl::MutexLock lock(&mu_);
+    out_ = std::move(out);
+  }
+  // Whether it has come, without waiting.
+  bool Arrived() {
+    absl::MutexLock lock(&mu_);
+    return out_.has_value();
+  }
+  bool has_value() {
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(
+        absl::Condition(
+            +[](std::optional<absl::StatusOr<AuthorizeOutput>>* o) {
+              return o->has_value();
+            },
+            &out_),
+        absl::Seconds(10));
+    return out_.has_value();
+  }
+  absl::StatusOr<AuthorizeOutput>& operator*() {
+    EXPECT_TRUE(has_value()) << "no answer within 10 s";
+    absl::MutexLock lock(&mu_);
+    if (!out_) out_ = absl::DeadlineExceededError("no answer");
+    return *out_;
+  }
+  absl::StatusOr<AuthorizeOutput>* operator->() { return &**this; }
+  void Reset() {
+    absl::MutexLock lock(&mu_);
+    out_.reset();
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::optional<absl::StatusOr<AuthorizeOutput>> out_ ABSL_GUARDED_BY(mu_);
+};
+
 // An audit log that answers later: the decision is answered only once its
 // record is durable, and a late failure releases the hold.
 class DeferringAuditLog final : public AuditLog {
@@ -622,8 +663,7 @@ TEST(EngineAsyncTest, AnswersOnceAuditedAndReleasesOnFailure) {
     Engine setup(&config, &budgets, &bundle_audit, &freezes, &clock);
     ASSERT_TRUE(setup.ApplyBundle(kBundle, false, "test").ok());
   }
-  auto spend = [&](int64_t dollars,
-                   std::optional<absl::StatusOr<AuthorizeOutput>>* answer,
+  auto spend = [&](int64_t dollars, Reply* answer,
                    const std::string& key = "") {
     AuthorizeInput in;
     in.agent_id = "agent_a";
@@ -633,17 +673,17 @@ TEST(EngineAsyncTest, AnswersOnceAuditedAndReleasesOnFailure) {
     in.idempotency_key = key;
     in.actor = "test";
     engine.AuthorizeAsync(in, [answer](absl::StatusOr<AuthorizeOutput> out) {
-      *answer = std::move(out);
+      answer->Set(std::move(out));
     });
   };
-  std::optional<absl::StatusOr<AuthorizeOutput>> first, second, retry;
+  Reply first, second, retry;
   spend(600, &first, "k");
-  EXPECT_FALSE(first.has_value()) << "answered before its record is durable";
+  EXPECT_FALSE(first.Arrived()) << "answered before its record is durable";
   audit.Answer(absl::OkStatus());
   ASSERT_TRUE(first.has_value() && first->ok());
   EXPECT_EQ((*first)->authorization.decision, Decision::kAllow);
   // Once recorded, the retry is its replay.
-  retry.reset();
+  retry.Reset();
   spend(600, &retry, "k");
   ASSERT_TRUE(retry.has_value() && retry->ok());
   EXPECT_TRUE((*retry)->replayed);
@@ -655,7 +695,7 @@ TEST(EngineAsyncTest, AnswersOnceAuditedAndReleasesOnFailure) {
   EXPECT_EQ(second->status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(second->status().message(), HasSubstr("disk full"));
   // Released: the same $400 fits again.
-  std::optional<absl::StatusOr<AuthorizeOutput>> third;
+  Reply third;
   spend(400, &third);
   audit.Answer(absl::OkStatus());
   ASSERT_TRUE(third.has_value() && third->ok());
@@ -680,7 +720,7 @@ TEST(EngineAsyncTest, SameKeyRetryWaitsForTheFirstRecord) {
     Engine setup(&config, &budgets, &bundle_audit, &freezes, &clock);
     ASSERT_TRUE(setup.ApplyBundle(kBundle, false, "test").ok());
   }
-  using Answer = std::optional<absl::StatusOr<AuthorizeOutput>>;
+  using Answer = Reply;
   auto spend = [&](int64_t dollars, Answer* answer, const std::string& key) {
     AuthorizeInput in;
     in.agent_id = "agent_a";
@@ -690,13 +730,13 @@ TEST(EngineAsyncTest, SameKeyRetryWaitsForTheFirstRecord) {
     in.idempotency_key = key;
     in.actor = "test";
     engine.AuthorizeAsync(in, [answer](absl::StatusOr<AuthorizeOutput> out) {
-      *answer = std::move(out);
+      answer->Set(std::move(out));
     });
   };
   Answer first, retry;
   spend(600, &first, "k1");
   spend(600, &retry, "k1");
-  EXPECT_FALSE(retry.has_value()) << "replayed before the first is durable";
+  EXPECT_FALSE(retry.Arrived()) << "replayed before the first is durable";
   audit.Answer(absl::OkStatus());
   ASSERT_TRUE(first.has_value() && first->ok());
   ASSERT_TRUE(retry.has_value() && retry->ok()) << retry->status();
@@ -722,7 +762,7 @@ TEST(EngineAsyncTest, SameKeyRetryWaitsForTheFirstRecord) {
   audit.SetRecorded(Recording::kNever);
   Answer afresh;
   spend(600, &afresh, "k1");
-  EXPECT_FALSE(afresh.has_value()) << "answered before its record is durable";
+  EXPECT_FALSE(afresh.Arrived()) << "answered before its record is durable";
   audit.SetRecorded(Recording::kRecorded);
   audit.Answer(absl::OkStatus());
   ASSERT_TRUE(afresh.has_value() && afresh->ok()) << afresh->status();
@@ -771,11 +811,13 @@ TEST(EngineAsyncTest, HoldVoidedWhileRecordingIsNotAnAllow) {
   in.amount = Usdc(600);
   in.idempotency_key = "k";
   in.actor = "test";
-  std::optional<absl::StatusOr<AuthorizeOutput>> first, retry;
-  engine.AuthorizeAsync(
-      in, [&](absl::StatusOr<AuthorizeOutput> out) { first = std::move(out); });
-  engine.AuthorizeAsync(
-      in, [&](absl::StatusOr<AuthorizeOutput> out) { retry = std::move(out); });
+  Reply first, retry;
+  engine.AuthorizeAsync(in, [&](absl::StatusOr<AuthorizeOutput> out) {
+    first.Set(std::move(out));
+  });
+  engine.AuthorizeAsync(in, [&](absl::StatusOr<AuthorizeOutput> out) {
+    retry.Set(std::move(out));
+  });
   absl::StatusOr<FreezeOutcome> frozen =
       other.FreezeScope("", "agent/agent_a", "looks compromised", "admin");
   ASSERT_TRUE(frozen.ok()) << frozen.status();
@@ -814,17 +856,19 @@ TEST(EngineAsyncTest, RetryRacingAFailedRecordIsRefused) {
   in.amount = Usdc(600);
   in.idempotency_key = "k";
   in.actor = "test";
-  std::optional<absl::StatusOr<AuthorizeOutput>> first, retry;
-  engine.AuthorizeAsync(
-      in, [&](absl::StatusOr<AuthorizeOutput> out) { first = std::move(out); });
+  Reply first, retry;
+  engine.AuthorizeAsync(in, [&](absl::StatusOr<AuthorizeOutput> out) {
+    first.Set(std::move(out));
+  });
   // The retry finds the record; then the first's write fails.
   budgets.AfterReserve([&](const ReserveResult& r) {
     if (r.outcome == ReserveResult::Outcome::kDuplicate) {
       audit.Answer(absl::UnavailableError("disk full"));
     }
   });
-  engine.AuthorizeAsync(
-      in, [&](absl::StatusOr<AuthorizeOutput> out) { retry = std::move(out); });
+  engine.AuthorizeAsync(in, [&](absl::StatusOr<AuthorizeOutput> out) {
+    retry.Set(std::move(out));
+  });
   budgets.AfterReserve(nullptr);
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(first->status().code(), absl::StatusCode::kUnavailable);

@@ -227,23 +227,37 @@ absl::StatusOr<ReserveResult> RedisBudgetStore::Reserve(
   return Unexpected("reserve", r);
 }
 
-absl::StatusOr<AuthorizationStatus> RedisBudgetStore::StatusOf(
-    const std::string& org_id, const std::string& id) {
-  WARDEN_ASSIGN_OR_RETURN(
-      RedisReply r, client_->Command({"HGET", RecordKey(org_id, id), "st"}));
-  if (r.type == RedisReply::Type::kNil) {
-    return absl::NotFoundError(
-        absl::StrCat("no authorization \"", id, "\" in org ", org_id));
+absl::StatusOr<std::vector<std::optional<AuthorizationStatus>>>
+RedisBudgetStore::StatusesOf(const std::string& org_id,
+                             const std::vector<std::string>& ids) {
+  std::vector<std::optional<AuthorizationStatus>> out;
+  if (ids.empty()) return out;
+  std::vector<std::string> keys;
+  keys.reserve(ids.size());
+  for (const std::string& id : ids) keys.push_back(RecordKey(org_id, id));
+  WARDEN_ASSIGN_OR_RETURN(RedisReply r,
+                          client_->Eval(redis_scripts::Statuses(), keys, {}));
+  if (r.type != RedisReply::Type::kArray || r.elements.size() != ids.size()) {
+    return Unexpected("statuses", r);
   }
-  for (AuthorizationStatus s :
-       {AuthorizationStatus::kHeld, AuthorizationStatus::kSettled,
-        AuthorizationStatus::kVoided, AuthorizationStatus::kExpired,
-        AuthorizationStatus::kDenied}) {
-    if (r.type == RedisReply::Type::kString && r.str == StatusName(s)) {
-      return s;
+  for (const RedisReply& e : r.elements) {
+    if (e.type == RedisReply::Type::kNil) {
+      out.push_back(std::nullopt);
+      continue;
     }
+    std::optional<AuthorizationStatus> status;
+    for (AuthorizationStatus s :
+         {AuthorizationStatus::kHeld, AuthorizationStatus::kSettled,
+          AuthorizationStatus::kVoided, AuthorizationStatus::kExpired,
+          AuthorizationStatus::kDenied}) {
+      if (e.type == RedisReply::Type::kString && e.str == StatusName(s)) {
+        status = s;
+      }
+    }
+    if (!status) return Unexpected("statuses", e);
+    out.push_back(status);
   }
-  return Unexpected("status", r);
+  return out;
 }
 
 absl::StatusOr<Authorization> RedisBudgetStore::Get(const std::string& org_id,

@@ -77,8 +77,8 @@ class RedisBudgetStore final : public BudgetStore {
   absl::StatusOr<ReserveResult> Reserve(const ReserveRequest& request) override;
   absl::StatusOr<Authorization> Get(const std::string& org_id,
                                     const std::string& id) override;
-  absl::StatusOr<AuthorizationStatus> StatusOf(const std::string& org_id,
-                                               const std::string& id) override;
+  absl::StatusOr<std::vector<std::optional<AuthorizationStatus>>> StatusesOf(
+      const std::string& org_id, const std::vector<std::string>& ids) override;
   absl::StatusOr<Authorization> Settle(const std::string& org_id,
                                        const std::string& id,
                                        absl::uint128 amount,

@@ -10,7 +10,9 @@
 namespace warden {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::Not;
 using Outcome = ReserveResult::Outcome;
 
@@ -84,12 +86,14 @@ TEST_F(RedisBudgetStoreTest, Lifecycle) {
   EXPECT_EQ(store_.Get("acme", "az_5")->status, AuthorizationStatus::kVoided);
   EXPECT_EQ(store_.Get("acme", "nope").status().code(),
             absl::StatusCode::kNotFound);
-  // StatusOf reads the status alone.
-  EXPECT_EQ(*store_.StatusOf("acme", "az_5"), AuthorizationStatus::kVoided);
-  EXPECT_EQ(*store_.StatusOf("acme", "az_2"), AuthorizationStatus::kHeld);
-  EXPECT_EQ(*store_.StatusOf("acme", "az_1"), AuthorizationStatus::kSettled);
-  EXPECT_EQ(store_.StatusOf("acme", "nope").status().code(),
-            absl::StatusCode::kNotFound);
+  // StatusesOf reads the statuses alone, in one call.
+  absl::StatusOr<std::vector<std::optional<AuthorizationStatus>>> statuses =
+      store_.StatusesOf("acme", {"az_5", "az_2", "nope", "az_1"});
+  ASSERT_TRUE(statuses.ok()) << statuses.status();
+  EXPECT_THAT(*statuses, ElementsAre(AuthorizationStatus::kVoided,
+                                     AuthorizationStatus::kHeld, std::nullopt,
+                                     AuthorizationStatus::kSettled));
+  EXPECT_THAT(*store_.StatusesOf("acme", {}), IsEmpty());
   EXPECT_EQ(store_.Settle("acme", "az_2", 1, 1, "", kT0 + absl::Minutes(15))
                 .status()
                 .code(),

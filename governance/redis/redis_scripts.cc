@@ -411,4 +411,15 @@ const std::string& Transition() {
   return *script;
 }
 
+const std::string& Statuses() {
+  static const std::string* const script = new std::string(R"lua(
+local out = {}
+for i = 1, #KEYS do
+  out[i] = redis.call('HGET', KEYS[i], 'st')
+end
+return out
+)lua");
+  return *script;
+}
+
 }  // namespace warden::redis_scripts

@@ -18,6 +18,9 @@ const std::string& Reserve();
 // longer charges.
 const std::string& Transition();
 
+// The status of each record hash in KEYS (nil for a missing one).
+const std::string& Statuses();
+
 }  // namespace warden::redis_scripts
 
 #endif  // WARDEN_GOVERNANCE_REDIS_REDIS_SCRIPTS_H_

@@ -65,10 +65,10 @@ class FaultInjectingBudgetStore final : public BudgetStore {
     if (absl::Status st = Fault(); !st.ok()) return st;
     return inner_->Get(org, id);
   }
-  absl::StatusOr<AuthorizationStatus> StatusOf(const std::string& org,
-                                               const std::string& id) override {
+  absl::StatusOr<std::vector<std::optional<AuthorizationStatus>>> StatusesOf(
+      const std::string& org, const std::vector<std::string>& ids) override {
     if (absl::Status st = Fault(); !st.ok()) return st;
-    return inner_->StatusOf(org, id);
+    return inner_->StatusesOf(org, ids);
   }
   absl::StatusOr<Authorization> Settle(const std::string& org,
                                        const std::string& id,
