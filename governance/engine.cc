@@ -1,6 +1,7 @@
 #include "governance/engine.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <optional>
 #include <string>
@@ -228,9 +229,12 @@ void Engine::AuthorizeAsync(
   const AuditEvent event =
       AuditEvent::ForAuthorization(AuditEvent::Type::kAuthorizationDecided,
                                    decided->now, decided->actor, decided->a);
+  // Set while AppendAsync has not returned: a log that answers on the
+  // caller's thread (at once) has its hold checked there too.
+  auto appending = std::make_shared<std::atomic<bool>>(true);
   audit_->AppendAsync(
       event, [this, d = std::make_shared<Decided>(*std::move(decided)),
-              done = std::move(done)](absl::Status audited) {
+              done = std::move(done), appending](absl::Status audited) {
         Answer answer = [this, id = d->a.id, recorded = audited.ok(),
                          done](absl::StatusOr<AuthorizeOutput> out) {
           for (Answer& waiting : Landed(id, recorded)) {
@@ -244,13 +248,19 @@ void Engine::AuthorizeAsync(
         };
         absl::StatusOr<AuthorizeOutput> out = Conclude(std::move(*d), audited);
         if (!out.ok()) return answer(std::move(out));
-        AsItStands(*std::move(out), std::move(answer));
+        AsItStands(*std::move(out), std::move(answer), !*appending);
       });
+  *appending = false;
 }
 
-void Engine::AsItStands(AuthorizeOutput out, Answer then) {
+void Engine::AsItStands(AuthorizeOutput out, Answer then, bool batch) {
   if (out.authorization.status != AuthorizationStatus::kHeld) {
     return then(std::move(out));
+  }
+  if (!batch) {
+    std::vector<HoldCheck> one;
+    one.push_back({std::move(out), std::move(then)});
+    return AnswerChecks(one);
   }
   absl::MutexLock lock(&check_mu_);
   if (!checker_.joinable()) checker_ = std::thread([this] { CheckLoop(); });
@@ -270,36 +280,40 @@ void Engine::CheckLoop() {
       if (checks_.empty()) return;  // Stopping, and nothing is left.
       batch.swap(checks_);
     }
-    std::map<std::string, std::vector<HoldCheck*>> by_org;
-    for (HoldCheck& c : batch) {
-      by_org[c.out.authorization.org_id].push_back(&c);
-    }
-    for (auto& [org, checks] : by_org) {
-      std::vector<std::string> ids;
-      for (const HoldCheck* c : checks) ids.push_back(c->out.authorization.id);
-      absl::StatusOr<std::vector<std::optional<AuthorizationStatus>>> now =
-          budgets_->StatusesOf(org, ids);
-      for (size_t i = 0; i < checks.size(); ++i) {
-        HoldCheck& c = *checks[i];
-        const Authorization& a = c.out.authorization;
-        if (now.ok() && (*now)[i] == AuthorizationStatus::kHeld) {
-          c.then(std::move(c.out));
-          continue;
-        }
-        // Voided (a freeze, on any replica) or ended while its record was
-        // being written: answered as a replay would, never as a live hold.
-        absl::StatusOr<Authorization> ended =
-            now.ok() ? budgets_->Get(org, a.id) : now.status();
-        if (!ended.ok()) {
-          c.then(absl::UnavailableError(absl::StrCat(
-              "decision ", a.id,
-              " is recorded, but whether its hold still stands cannot be "
-              "read (",
-              ended.status().message(), "); retry with the same key")));
-          continue;
-        }
-        c.then(AuthorizeOutput{Replay(*std::move(ended)), false});
+    AnswerChecks(batch);
+  }
+}
+
+void Engine::AnswerChecks(std::vector<HoldCheck>& batch) {
+  std::map<std::string, std::vector<HoldCheck*>> by_org;
+  for (HoldCheck& c : batch) {
+    by_org[c.out.authorization.org_id].push_back(&c);
+  }
+  for (auto& [org, checks] : by_org) {
+    std::vector<std::string> ids;
+    for (const HoldCheck* c : checks) ids.push_back(c->out.authorization.id);
+    absl::StatusOr<std::vector<std::optional<AuthorizationStatus>>> now =
+        budgets_->StatusesOf(org, ids);
+    for (size_t i = 0; i < checks.size(); ++i) {
+      HoldCheck& c = *checks[i];
+      const Authorization& a = c.out.authorization;
+      if (now.ok() && (*now)[i] == AuthorizationStatus::kHeld) {
+        c.then(std::move(c.out));
+        continue;
       }
+      // Voided (a freeze, on any replica) or ended while its record was
+      // being written: answered as a replay would, never as a live hold.
+      absl::StatusOr<Authorization> ended =
+          now.ok() ? budgets_->Get(org, a.id) : now.status();
+      if (!ended.ok()) {
+        c.then(absl::UnavailableError(absl::StrCat(
+            "decision ", a.id,
+            " is recorded, but whether its hold still stands cannot be "
+            "read (",
+            ended.status().message(), "); retry with the same key")));
+        continue;
+      }
+      c.then(AuthorizeOutput{Replay(*std::move(ended)), false});
     }
   }
 }

@@ -324,7 +324,9 @@ class Engine {
   // written is answered as a replay of it (DENY, HOLD_VOIDED), never as a
   // live ALLOW. Holds are checked in batches on the checker thread: one
   // store read per org for all the decisions a group commit answered.
-  void AsItStands(AuthorizeOutput out, Answer then);
+  // With `batch` false (the audit log answered on the caller's thread),
+  // the check is made there and then.
+  void AsItStands(AuthorizeOutput out, Answer then, bool batch);
   // The checker thread: takes every queued hold check and answers them.
   void CheckLoop();
 
@@ -332,6 +334,9 @@ class Engine {
     AuthorizeOutput out;
     Answer then;
   };
+  // Reads the statuses of `batch`'s holds (one call per org) and answers
+  // each.
+  void AnswerChecks(std::vector<HoldCheck>& batch);
   // The answer to a new decision once its audit append returned `audited`:
   // with an error, the hold is released and nothing was decided.
   absl::StatusOr<AuthorizeOutput> Conclude(Decided d,

@@ -205,6 +205,20 @@ absl::StatusOr<Authorization> MemoryBudgetStore::Get(const std::string& org_id,
   return it->second.auth;
 }
 
+absl::StatusOr<std::vector<std::optional<AuthorizationStatus>>>
+MemoryBudgetStore::StatusesOf(const std::string& org_id,
+                              const std::vector<std::string>& ids) {
+  std::vector<std::optional<AuthorizationStatus>> out;
+  out.reserve(ids.size());
+  absl::MutexLock lock(&mu_);
+  for (const std::string& id : ids) {
+    auto it = records_.find(RecordKey(org_id, id));
+    out.push_back(it == records_.end() ? std::nullopt
+                                       : std::optional(it->second.auth.status));
+  }
+  return out;
+}
+
 absl::StatusOr<MemoryBudgetStore::Entry*> MemoryBudgetStore::FindHeldLocked(
     const std::string& org_id, const std::string& id, absl::Time now,
     const char* action) {

@@ -30,6 +30,8 @@ class MemoryBudgetStore final : public BudgetStore {
   absl::StatusOr<ReserveResult> Reserve(const ReserveRequest& request) override;
   absl::StatusOr<Authorization> Get(const std::string& org_id,
                                     const std::string& id) override;
+  absl::StatusOr<std::vector<std::optional<AuthorizationStatus>>> StatusesOf(
+      const std::string& org_id, const std::vector<std::string>& ids) override;
   absl::StatusOr<Authorization> Settle(const std::string& org_id,
                                        const std::string& id,
                                        absl::uint128 amount,
