@@ -1,7 +1,8 @@
 // Approvals end to end against a real `wardend --embedded`: a spend above
 // the approval threshold waits, the agent watches it over
 // WatchAuthorization, two approvers answer through `wardenctl approvals`,
-// and a webhook receiver on loopback gets each event, signed.
+// and a webhook receiver on loopback gets each event, signed. A loosening
+// policy bundle waits for its approvers the same way.
 
 #include <string>
 #include <thread>
@@ -215,6 +216,50 @@ TEST_F(ApprovalsE2eTest, GlobalFlagsMayFollowTheSubcommand) {
   EXPECT_EQ(before, after);
   EXPECT_FALSE(nlohmann::json::parse(after, nullptr, false).is_discarded())
       << after;
+}
+
+// Four-eyes policy changes through wardenctl: once the org has
+// org.policy_changes, a loosening apply is pending (the version in force
+// stays) until two approvers answer; a tightening applies at once.
+TEST_F(ApprovalsE2eTest, ALooseningBundleWaitsForTwoApprovers) {
+  auto bundle = [](const std::string& daily) {
+    std::string yaml = kBundle;
+    yaml.replace(yaml.find("org: {id: acme, hold_ttl: 10m}"),
+                 std::string("org: {id: acme, hold_ttl: 10m}").size(),
+                 "org: {id: acme, hold_ttl: 10m, policy_changes: "
+                 "{approvals_required: 2, approvers: [user/bob, user/carol, "
+                 "user/dave]}}");
+    yaml.replace(yaml.find("usd: \"1000\""),
+                 std::string("usd: \"1000\"").size(),
+                 absl::StrCat("usd: \"", daily, "\""));
+    return yaml;
+  };
+  // Adding the rule tightens: in force at once, as v2.
+  EXPECT_THAT(Ctl({"apply", "-f", dir_.Write("v2.yaml", bundle("1000"))}),
+              HasSubstr("applied version 2"));
+  const std::string pending =
+      Ctl({"--json", "apply", "-f", dir_.Write("loose.yaml", bundle("5000"))});
+  const nlohmann::json p = nlohmann::json::parse(pending, nullptr, false);
+  ASSERT_TRUE(p.contains("pending_change")) << pending;
+  EXPECT_EQ(p["version"], 2);
+  const std::string id = p["pending_change"]["change_id"];
+  EXPECT_THAT(p["loosenings"].dump(),
+              HasSubstr("agents.agent_a.limits.daily_max: from usd 1000.00"));
+  EXPECT_THAT(Ctl({"bundle", "pending"}), HasSubstr(id));
+
+  EXPECT_THAT(Ctl({"bundle", "approve", id, "--approver", "user/mallory"}, 1),
+              HasSubstr("PERMISSION_DENIED"));
+  EXPECT_THAT(Ctl({"bundle", "approve", id, "--approver", "user/bob"}),
+              HasSubstr("approvals 1 of 2"));
+  EXPECT_THAT(Ctl({"get-bundle"}), HasSubstr("version 2"));
+  EXPECT_THAT(Ctl({"bundle", "approve", id, "--approver", "user/carol",
+                   "--comment", "agreed"}),
+              HasSubstr("in force as v3"));
+  EXPECT_THAT(Ctl({"get-bundle"}), HasSubstr("version 3, applied"));
+  EXPECT_THAT(Ctl({"bundle", "pending"}),
+              HasSubstr("no policy change awaits approval"));
+  EXPECT_THAT(Ctl({"bundle", "reject", id, "--approver", "user/dave"}, 1),
+              HasSubstr("is applied"));
 }
 
 }  // namespace
