@@ -87,6 +87,16 @@ absl::StatusOr<ApplyResult> Engine::Apply(const std::string& yaml, bool dry_run,
     c.requested_at = now;
     c.rule = *before.org.policy_changes;
     c.expires_at = now + c.rule.expires_after;
+    const int others = static_cast<int>(
+        std::count_if(c.rule.approvers.begin(), c.rule.approvers.end(),
+                      [&](const std::string& a) { return a != author; }));
+    if (others < c.rule.approvals_required) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the bundle loosens the policy (", absl::StrJoin(c.loosenings, "; "),
+          ") and needs ", c.rule.approvals_required,
+          " approvers other than its author, ", author,
+          ", but org.policy_changes.approvers has only ", others));
+    }
     WARDEN_RETURN_IF_ERROR(SupersedeChanges(c.org_id, c.id, ""));
     WARDEN_RETURN_IF_ERROR(
         SaveChange(c, actor,

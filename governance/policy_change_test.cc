@@ -297,6 +297,29 @@ TEST_F(FourEyesTest, ALooseningTakesEffectOnlyAfterTheQuorum) {
                                   "in force as v3"));
 }
 
+// A loosening whose author leaves too few other approvers for the quorum
+// is refused at once, not left pending until it expires.
+TEST_F(FourEyesTest, ALooseningThatCannotReachItsQuorumIsRefused) {
+  std::string yaml = FourEyes(80);
+  yaml.replace(yaml.find("approvals_required: 2"),
+               std::string("approvals_required: 2").size(),
+               "approvals_required: 3");
+  ASSERT_TRUE(engine_.ApplyBundle(yaml, false, "user/alice").ok());
+  std::string loose = FourEyes(500);
+  loose.replace(loose.find("approvals_required: 2"),
+                std::string("approvals_required: 2").size(),
+                "approvals_required: 3");
+  absl::StatusOr<ApplyResult> r =
+      engine_.ApplyBundle(loose, false, "user/alice");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("needs 3 approvers other than its author, "
+                        "user/alice, but org.policy_changes.approvers has "
+                        "only 2"));
+  // Anyone else may request it.
+  ASSERT_TRUE(engine_.ApplyBundle(loose, false, "user/erin").ok());
+}
+
 // A newer apply supersedes a pending change; a pending change expires; a
 // rejection closes it; a rollback to a looser version waits like any
 // loosening.
