@@ -355,10 +355,9 @@ class Engine {
                                     const std::string& caller_org);
   absl::StatusOr<PolicyChangeOutcome> VoteOnChange(const PolicyChangeVote& in,
                                                    bool approve);
-  // Closes every pending change of `org` but `except` as superseded by
-  // `by`, audited. Under apply_mu_.
-  absl::Status SupersedeChanges(const std::string& org, const std::string& by,
-                                const std::string& except);
+  // Closes every pending change of `org` as superseded by `by`, audited.
+  // Under apply_mu_.
+  absl::Status SupersedeChanges(const std::string& org, const std::string& by);
   // Stores `c` one revision on, with its state change audited as `reason`
   // first. Under apply_mu_.
   absl::Status SaveChange(PolicyChange& c, const std::string& actor,

@@ -97,7 +97,7 @@ absl::StatusOr<ApplyResult> Engine::Apply(const std::string& yaml, bool dry_run,
           " approvers other than its author, ", author,
           ", but org.policy_changes.approvers has only ", others));
     }
-    WARDEN_RETURN_IF_ERROR(SupersedeChanges(c.org_id, c.id, ""));
+    WARDEN_RETURN_IF_ERROR(SupersedeChanges(c.org_id, c.id));
     WARDEN_RETURN_IF_ERROR(
         SaveChange(c, actor,
                    absl::StrCat("requested against v", c.base_version,
@@ -127,7 +127,7 @@ absl::StatusOr<ApplyResult> Engine::Apply(const std::string& yaml, bool dry_run,
       config_->Apply(std::make_shared<const Policy>(std::move(next))));
   // A newer apply supersedes whatever waited for approval.
   WARDEN_RETURN_IF_ERROR(
-      SupersedeChanges(org, absl::StrCat("v", result.version), ""));
+      SupersedeChanges(org, absl::StrCat("v", result.version)));
   return result;
 }
 
@@ -147,12 +147,10 @@ absl::Status Engine::SaveChange(PolicyChange& c, const std::string& actor,
 }
 
 absl::Status Engine::SupersedeChanges(const std::string& org,
-                                      const std::string& by,
-                                      const std::string& except) {
+                                      const std::string& by) {
   WARDEN_ASSIGN_OR_RETURN(std::vector<PolicyChange> pending,
                           config_->Changes(org, /*pending_only=*/true, 100));
   for (PolicyChange& c : pending) {
-    if (c.id == except) continue;
     c.state = PolicyChange::State::kSuperseded;
     c.closed_by = by;
     c.closed_at = clock_->Now();
