@@ -227,10 +227,14 @@ class Engine {
                                              int64_t version,
                                              const std::string& actor);
   // Four-eyes policy changes (org.policy_changes). The org's changes,
-  // newest first (at most 100), only pending ones when `pending_only`; a
-  // pending change past its expiry is shown expired.
+  // newest first (at most kMaxListedChanges, without their YAML), only
+  // pending ones when `pending_only`; or, with `change_id`, that one (with
+  // its YAML) or NOT_FOUND. A pending change past its expiry is shown
+  // expired.
+  static constexpr size_t kMaxListedChanges = 20;
   absl::StatusOr<std::vector<PolicyChange>> ListPolicyChanges(
-      const std::string& org_id, bool pending_only);
+      const std::string& org_id, bool pending_only,
+      const std::string& change_id = "");
   // One approver's approval: only the change's approvers may approve, never
   // its author (PERMISSION_DENIED); an approver who already approved is not
   // counted again. The approval that completes the quorum puts the bundle

@@ -161,10 +161,25 @@ absl::Status Engine::SupersedeChanges(const std::string& org,
 }
 
 absl::StatusOr<std::vector<PolicyChange>> Engine::ListPolicyChanges(
-    const std::string& org_id, bool pending_only) {
+    const std::string& org_id, bool pending_only,
+    const std::string& change_id) {
   WARDEN_ASSIGN_OR_RETURN(std::string org, ResolveOrg(org_id));
-  WARDEN_ASSIGN_OR_RETURN(std::vector<PolicyChange> changes,
-                          config_->Changes(org, pending_only, 100));
+  std::vector<PolicyChange> changes;
+  if (!change_id.empty()) {
+    WARDEN_RETURN_IF_ERROR(CheckId("change_id", change_id));
+    absl::StatusOr<PolicyChange> c = config_->Change(org, change_id);
+    if (absl::IsNotFound(c.status())) {
+      return FieldError(absl::StatusCode::kNotFound, "change_id",
+                        absl::StrCat("org ", org, " has no policy change ",
+                                     Quote(change_id)));
+    }
+    WARDEN_RETURN_IF_ERROR(c.status());
+    changes.push_back(*std::move(c));
+  } else {
+    WARDEN_ASSIGN_OR_RETURN(
+        changes, config_->Changes(org, pending_only, kMaxListedChanges));
+    for (PolicyChange& c : changes) c.yaml.clear();  // Bounds the answer.
+  }
   const absl::Time now = clock_->Now();
   std::vector<PolicyChange> out;
   for (PolicyChange& c : changes) {

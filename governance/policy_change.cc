@@ -387,6 +387,12 @@ std::vector<std::string> Loosenings(const Policy& before, const Policy& after) {
           c.Add("org.policy_changes.approvers", absl::StrCat("adds ", who));
         }
       }
+      if (a->expires_after > b->expires_after) {
+        c.Add("org.policy_changes.expires_after",
+              absl::StrCat("lengthened from ",
+                           absl::FormatDuration(b->expires_after), " to ",
+                           absl::FormatDuration(a->expires_after)));
+      }
     }
   }
   c.Limits("org.limits", bo.limits, ao.limits);

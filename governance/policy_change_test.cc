@@ -171,6 +171,12 @@ TEST(LooseningsTest, ThePolicyChangeRuleItself) {
   EXPECT_THAT(Loosenings(two, with("{approvals_required: 3, approvers: "
                                    "[user/a, user/b, user/c]}")),
               IsEmpty());
+  // More time to gather votes is a loosening too.
+  EXPECT_THAT(Loosenings(two, with("{approvals_required: 2, approvers: "
+                                   "[user/a, user/b, user/c], expires_after: "
+                                   "7d}")),
+              ElementsAre("org.policy_changes.expires_after: lengthened from "
+                          "72h to 168h"));
 }
 
 // A small org whose changes need two of three approvers; `daily` is its

@@ -1,5 +1,7 @@
 #include "services/admin_service.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "governance/address.h"
@@ -120,7 +122,7 @@ grpc::ServerUnaryReactor* AdminService::ListPolicyChanges(
       [this, request](const Principal& who) {
         return engine_->ListPolicyChanges(
             Gatekeeper::OrgOf(who, {request->org_id()}),
-            request->pending_only());
+            request->pending_only(), request->change_id());
       },
       [response](const std::vector<PolicyChange>& changes) {
         for (const PolicyChange& c : changes) {
@@ -441,6 +443,23 @@ grpc::ServerUnaryReactor* AdminService::CreateToken(
         WARDEN_ASSIGN_OR_RETURN(
             std::string org,
             engine_->ResolveOrg(Gatekeeper::OrgOf(who, {request->org_id()})));
+        // An admin who could mint an approver's token could answer for it:
+        // while four eyes are on, approvers make their own tokens.
+        if (absl::StatusOr<std::shared_ptr<const Policy>> policy =
+                engine_->GetBundle(org, 0);
+            policy.ok() && (*policy)->org.policy_changes &&
+            request->principal() != who.name) {
+          const std::vector<std::string>& approvers =
+              (*policy)->org.policy_changes->approvers;
+          if (std::find(approvers.begin(), approvers.end(),
+                        request->principal()) != approvers.end()) {
+            return gate_->Deny(
+                who, "AdminService.CreateToken",
+                absl::StrCat("principal: ", request->principal(),
+                             " approves policy changes (org.policy_changes); "
+                             "only it may create tokens for itself"));
+          }
+        }
         WARDEN_ASSIGN_OR_RETURN(
             MintedToken minted,
             IssueToken(*credentials_, org, request->principal(),

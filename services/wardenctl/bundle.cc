@@ -1,4 +1,4 @@
-// wardenctl apply | bundle rollback | pending | approve | reject |
+// wardenctl apply | bundle rollback | pending | show | approve | reject |
 // get-bundle.
 #include <fstream>
 #include <iostream>
@@ -34,7 +34,8 @@ Json ChangeJson(const v1::PolicyChange& c) {
               {"approvers", Strings(c.approvers())},
               {"approvals", Strings(c.approvals())},
               {"closed_by", c.closed_by()},
-              {"close_reason", c.close_reason()}};
+              {"close_reason", c.close_reason()},
+              {"yaml", c.yaml()}};
 }
 
 void PrintChange(const v1::PolicyChange& c) {
@@ -97,10 +98,13 @@ void PrintApplied(const v1::ApplyBundleResponse& response, bool json) {
   }
 }
 
-int ListChanges(const Globals& g, bool all) {
+// Every recent change (`all`), the pending ones, or the one `id` names
+// with its bundle.
+int ListChanges(const Globals& g, bool all, const std::string& id) {
   v1::ListPolicyChangesRequest request;
   request.set_org_id(g.org);
-  request.set_pending_only(!all);
+  request.set_pending_only(!all && id.empty());
+  request.set_change_id(id);
   return Unary(g, &v1::AdminService::Stub::ListPolicyChanges, request,
                [&g, all](const v1::ListPolicyChangesResponse& response) {
                  for (const v1::PolicyChange& c : response.changes()) {
@@ -108,6 +112,9 @@ int ListChanges(const Globals& g, bool all) {
                      std::cout << ChangeJson(c).dump() << "\n";
                    } else {
                      PrintChange(c);
+                     if (!c.yaml().empty()) {
+                       std::cout << "  bundle:\n" << c.yaml();
+                     }
                    }
                  }
                  if (!g.json && response.changes().empty()) {
@@ -227,7 +234,13 @@ void AddBundleCommands(CLI::App& app, const Globals& g, Commands& commands) {
   pending->add_flag("--all", *all,
                     "Every recent change, applied, rejected and expired too");
   commands.Add(pending, "wardenctl bundle pending --json",
-               [&g, all] { return ListChanges(g, *all); });
+               [&g, all] { return ListChanges(g, *all, ""); });
+  auto show_id = std::make_shared<std::string>();
+  CLI::App* show = bundle->add_subcommand(
+      "show", "One policy change, with the bundle it puts in force");
+  show->add_option("change_id", *show_id)->required();
+  commands.Add(show, "wardenctl bundle show pc_0123",
+               [&g, show_id] { return ListChanges(g, false, *show_id); });
   for (const bool approve : {true, false}) {
     auto request = std::make_shared<v1::PolicyChangeVoteRequest>();
     CLI::App* cmd =

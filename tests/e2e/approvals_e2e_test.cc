@@ -23,6 +23,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kSecret[] = "whsec_e2e";
 
@@ -246,6 +247,10 @@ TEST_F(ApprovalsE2eTest, ALooseningBundleWaitsForTwoApprovers) {
   EXPECT_THAT(p["loosenings"].dump(),
               HasSubstr("agents.agent_a.limits.daily_max: from usd 1000.00"));
   EXPECT_THAT(Ctl({"bundle", "pending"}), HasSubstr(id));
+  // Lists leave the bundle out; the change by id carries it.
+  EXPECT_THAT(Ctl({"bundle", "pending"}), Not(HasSubstr("bundle:")));
+  EXPECT_THAT(Ctl({"bundle", "show", id}), HasSubstr("usd: \"5000\""));
+  EXPECT_THAT(Ctl({"bundle", "show", "pc_nope"}, 1), HasSubstr("NOT_FOUND"));
 
   EXPECT_THAT(Ctl({"bundle", "approve", id, "--approver", "user/mallory"}, 1),
               HasSubstr("PERMISSION_DENIED"));

@@ -336,6 +336,39 @@ bool Refused(const grpc::Status& st) {
          st.error_code() == grpc::StatusCode::UNAUTHENTICATED;
 }
 
+// While four eyes are on (org.policy_changes), an admin cannot mint a
+// token for an approver (and answer for it); the approver can for itself.
+TEST_F(SecurityE2eTest, AdminsCannotMintApproversTokensUnderFourEyes) {
+  std::string yaml = kBundle;
+  yaml.replace(yaml.find("org: {id: acme}"),
+               std::string("org: {id: acme}").size(),
+               "org: {id: acme, policy_changes: {approvals_required: 1, "
+               "approvers: [user/alice, user/bob]}}");
+  grpc::Status applied = Call("admin", [&](grpc::ClientContext* c) {
+    v1::ApplyBundleRequest req;
+    req.set_yaml(yaml);
+    v1::ApplyBundleResponse r;
+    return admin_->ApplyBundle(c, req, &r);
+  });
+  ASSERT_TRUE(applied.ok()) << applied.error_message();
+  auto mint = [&](const std::string& who, const std::string& principal,
+                  const std::string& role) {
+    return Call(who, [&](grpc::ClientContext* c) {
+      v1::CreateTokenRequest req;
+      req.set_principal(principal);
+      req.add_roles(role);
+      v1::CreateTokenResponse r;
+      return admin_->CreateToken(c, req, &r);
+    });
+  };
+  grpc::Status forged = mint("admin", "user/bob", "approver");
+  EXPECT_EQ(forged.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(forged.error_message(),
+              HasSubstr("user/bob approves policy changes"));
+  // Anyone else's token is as before.
+  EXPECT_TRUE(mint("admin", "user/zoe", "approver").ok());
+}
+
 // The table in docs/security.md, row by row, role by role.
 TEST_F(SecurityE2eTest, RolesMatchTheDocumentedTable) {
   const std::string doc =
