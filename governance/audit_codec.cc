@@ -403,7 +403,8 @@ constexpr std::pair<const char*, AuditEvent::Type> kEventTypes[] = {
     {"operation.updated", AuditEvent::Type::kOperationUpdated},
     {"wallet.vendor_freeze", AuditEvent::Type::kVendorFreeze},
     {"reconcile.finding", AuditEvent::Type::kReconcileFinding},
-    {"bundle.change", AuditEvent::Type::kPolicyChange}};
+    {"bundle.change", AuditEvent::Type::kPolicyChange},
+    {"bundle.not_applied", AuditEvent::Type::kBundleNotApplied}};
 
 }  // namespace
 
@@ -480,7 +481,8 @@ bool HasReasonOnly(AuditEvent::Type type) {
          type == AuditEvent::Type::kOperationUpdated ||
          type == AuditEvent::Type::kVendorFreeze ||
          type == AuditEvent::Type::kReconcileFinding ||
-         type == AuditEvent::Type::kPolicyChange;
+         type == AuditEvent::Type::kPolicyChange ||
+         type == AuditEvent::Type::kBundleNotApplied;
 }
 
 }  // namespace

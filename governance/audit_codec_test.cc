@@ -210,7 +210,7 @@ TEST(AuditEventTest, EncodingIsCanonicalJson) {
 
     AuditEvent e;
     e.type = static_cast<AuditEvent::Type>(
-        rng() % (static_cast<int>(AuditEvent::Type::kPolicyChange) + 1));
+        rng() % (static_cast<int>(AuditEvent::Type::kBundleNotApplied) + 1));
     e.time = a.created_at;
     e.org_id = text();
     e.actor = text();

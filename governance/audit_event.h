@@ -48,6 +48,10 @@ struct AuditEvent {
     // superseded or expired; `reason` names the change, its author, its
     // base version, the votes and what it loosens.
     kPolicyChange,
+    // An apply whose bundle.applied record was written but which did not
+    // take effect (another replica put the same version in force first):
+    // `reason` says so, and that record stands void.
+    kBundleNotApplied,
   };
   Type type = Type::kAuthorizationDecided;
   absl::Time time;
@@ -79,7 +83,8 @@ struct AuditEvent {
                              std::string actor, std::string scope,
                              std::string reason, bool decommissioned = false);
   // An event that carries a reason only: kAccessDenied, kTokenCreated,
-  // kTokenRevoked, kOperationUpdated, kReconcileFinding, kPolicyChange.
+  // kTokenRevoked, kOperationUpdated, kReconcileFinding, kPolicyChange,
+  // kBundleNotApplied.
   static AuditEvent ForReason(Type type, absl::Time time, std::string org_id,
                               std::string actor, std::string reason);
   // kVendorFreeze for `wallet_id`, with the vendor call's outcome.

@@ -359,6 +359,10 @@ class Engine {
                                     const std::string& caller_org);
   absl::StatusOr<PolicyChangeOutcome> VoteOnChange(const PolicyChangeVote& in,
                                                    bool approve);
+  // Audits `next` as applied (with `diff`) and puts it in force; when
+  // another replica put that version in force first (ABORTED), audits that
+  // this one did not take effect. Under apply_mu_.
+  absl::Status PutInForce(Policy next, std::vector<std::string> diff);
   // Closes every pending change of `org` as superseded by `by`, audited.
   // Under apply_mu_.
   absl::Status SupersedeChanges(const std::string& org, const std::string& by);

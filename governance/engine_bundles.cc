@@ -113,22 +113,46 @@ absl::StatusOr<ApplyResult> Engine::Apply(const std::string& yaml, bool dry_run,
   next.yaml = yaml;
   next.applied_at = now;
   next.applied_by = actor;
-  // Audit first: under apply_mu_ the apply below cannot lose a race, so the
-  // trail never misses a version that took effect.
+  const std::string org = next.org.id;
+  WARDEN_RETURN_IF_ERROR(PutInForce(std::move(next), result.diff));
+  // A newer apply supersedes whatever waited for approval.
+  WARDEN_RETURN_IF_ERROR(
+      SupersedeChanges(org, absl::StrCat("v", result.version)));
+  return result;
+}
+
+absl::Status Engine::PutInForce(Policy next, std::vector<std::string> diff) {
+  const std::string org = next.org.id;
+  const std::string actor = next.applied_by;
+  const int64_t version = next.version;
+  // Audit first, so that the trail never misses a version that took effect.
   if (absl::Status st = audit_->Append(AuditEvent::ForBundle(
-          next.applied_at, next.org.id, actor, next.version, result.diff));
+          next.applied_at, org, actor, version, std::move(diff)));
       !st.ok()) {
     return absl::UnavailableError(
         absl::StrCat("audit log unavailable, so the bundle was not applied: ",
                      st.message()));
   }
-  const std::string org = next.org.id;
-  WARDEN_RETURN_IF_ERROR(
-      config_->Apply(std::make_shared<const Policy>(std::move(next))));
-  // A newer apply supersedes whatever waited for approval.
-  WARDEN_RETURN_IF_ERROR(
-      SupersedeChanges(org, absl::StrCat("v", result.version)));
-  return result;
+  absl::Status applied =
+      config_->Apply(std::make_shared<const Policy>(std::move(next)));
+  if (absl::IsAborted(applied)) {
+    // Another replica put its own version `version` in force first: the
+    // record above stands void, and the trail says so.
+    if (absl::Status st = audit_->Append(AuditEvent::ForReason(
+            AuditEvent::Type::kBundleNotApplied, clock_->Now(), org, actor,
+            absl::StrCat("v", version, " by ", actor,
+                         " did not take effect: another replica put its own "
+                         "v",
+                         version,
+                         " in force first; the bundle.applied "
+                         "record of this attempt is void")));
+        !st.ok()) {
+      return absl::UnavailableError(absl::StrCat(
+          applied.message(),
+          "; recording that it did not take effect failed: ", st.message()));
+    }
+  }
+  return applied;
 }
 
 absl::Status Engine::SaveChange(PolicyChange& c, const std::string& actor,
@@ -296,19 +320,11 @@ absl::StatusOr<PolicyChangeOutcome> Engine::VoteOnChange(
   next.applied_by = absl::StrCat(c.author, " (approved by ",
                                  absl::StrJoin(c.approvals, ", "), ")");
   const int64_t version = next.version;
-  // As any apply: audited first, then in force if the version in force is
-  // still its base (of two replicas completing the quorum at once, one
-  // wins; the other is ABORTED), then the change closed.
-  if (absl::Status st = audit_->Append(
-          AuditEvent::ForBundle(now, org, next.applied_by, version,
-                                BoundedDiff(DiffPolicies(*active, next))));
-      !st.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("audit log unavailable, so ", c.id,
-                     " was not applied: ", st.message()));
-  }
-  WARDEN_RETURN_IF_ERROR(
-      config_->Apply(std::make_shared<const Policy>(std::move(next))));
+  // In force if the version in force is still its base (of two replicas
+  // completing the quorum at once, one wins; the other is ABORTED), then
+  // the change closed.
+  std::vector<std::string> diff = BoundedDiff(DiffPolicies(*active, next));
+  WARDEN_RETURN_IF_ERROR(PutInForce(std::move(next), std::move(diff)));
   c.state = PolicyChange::State::kApplied;
   c.closed_at = now;
   c.closed_by = absl::StrCat("v", version);

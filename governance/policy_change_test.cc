@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
+#include "governance/audit_codec.h"
 #include "governance/bundle.h"
 #include "governance/engine.h"
 #include "governance/memory/memory_budget_store.h"
@@ -383,6 +384,82 @@ TEST_F(FourEyesTest, SupersededExpiredRejectedAndRolledBack) {
                 .status()
                 .code(),
             absl::StatusCode::kNotFound);
+}
+
+// A config store where another replica puts the next version in force
+// just before this one's Apply (once), as two replicas racing would.
+class RacedConfigStore final : public ConfigStore {
+ public:
+  explicit RacedConfigStore(MemoryConfigStore* inner) : inner_(inner) {}
+  void LoseNextApplyTo(std::string yaml) { rival_ = std::move(yaml); }
+
+  absl::StatusOr<std::shared_ptr<const Policy>> Active(
+      const std::string& org) override {
+    return inner_->Active(org);
+  }
+  absl::StatusOr<std::shared_ptr<const Policy>> Version(
+      const std::string& org, int64_t version) override {
+    return inner_->Version(org, version);
+  }
+  absl::StatusOr<std::vector<std::string>> Orgs() override {
+    return inner_->Orgs();
+  }
+  absl::Status Apply(std::shared_ptr<const Policy> policy) override {
+    if (!rival_.empty()) {
+      Policy rival = *ParseBundle(rival_);
+      rival.version = policy->version;
+      rival.yaml = rival_;
+      rival.applied_by = "user/rival";
+      rival_.clear();
+      EXPECT_TRUE(inner_->Apply(std::make_shared<const Policy>(rival)).ok());
+    }
+    return inner_->Apply(std::move(policy));
+  }
+  absl::Status SaveChange(const PolicyChange& change) override {
+    return inner_->SaveChange(change);
+  }
+  absl::StatusOr<PolicyChange> Change(const std::string& org,
+                                      const std::string& id) override {
+    return inner_->Change(org, id);
+  }
+  absl::StatusOr<std::vector<PolicyChange>> Changes(const std::string& org,
+                                                    bool pending_only,
+                                                    size_t max) override {
+    return inner_->Changes(org, pending_only, max);
+  }
+
+ private:
+  MemoryConfigStore* const inner_;
+  std::string rival_;
+};
+
+// An apply that loses the race to another replica is ABORTED, and the
+// trail says its bundle.applied record did not take effect.
+TEST(PutInForceTest, ALostRaceIsRecordedAsNotApplied) {
+  ManualClock clock(absl::FromUnixSeconds(1777651200));
+  MemoryConfigStore memory;
+  RacedConfigStore config(&memory);
+  MemoryBudgetStore budgets;
+  FakeAuditLog audit;
+  MemoryFreezeStore freezes;
+  Engine engine(&config, &budgets, &audit, &freezes, &clock);
+  ASSERT_TRUE(engine.ApplyBundle(FourEyes(100), false, "user/alice").ok());
+  config.LoseNextApplyTo(FourEyes(70));
+  absl::StatusOr<ApplyResult> lost =
+      engine.ApplyBundle(FourEyes(90), false, "user/alice");
+  EXPECT_EQ(lost.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ((*memory.Active("acme"))->applied_by, "user/rival");
+  std::vector<std::string> trail;
+  for (const AuditEvent& e : audit.events()) {
+    trail.push_back(absl::StrCat(AuditEventTypeName(e.type), " ",
+                                 e.policy_version, " ", e.reason));
+  }
+  EXPECT_THAT(trail,
+              ElementsAre("bundle.applied 1 ", "bundle.applied 2 ",
+                          "bundle.not_applied 0 v2 by user/alice did not take "
+                          "effect: another replica put its own v2 in force "
+                          "first; the bundle.applied record of this attempt "
+                          "is void"));
 }
 
 // The change as the Postgres store keeps it: JSON, and back.
