@@ -651,20 +651,23 @@ class DeferringAuditLog final : public AuditLog {
       Recording::kRecorded;
 };
 
-TEST(EngineAsyncTest, AnswersOnceAuditedAndReleasesOnFailure) {
-  ManualClock clock(absl::FromUnixSeconds(1777651200));
-  MemoryConfigStore config;
-  MemoryBudgetStore budgets;
-  DeferringAuditLog audit;
-  MemoryFreezeStore freezes;
-  Engine engine(&config, &budgets, &audit, &freezes, &clock);
-  FakeAuditLog bundle_audit;
-  {
-    Engine setup(&config, &budgets, &bundle_audit, &freezes, &clock);
-    ASSERT_TRUE(setup.ApplyBundle(kBundle, false, "test").ok());
+// The engine over a log that answers later (DeferringAuditLog), and a
+// second engine on the same stores, as another replica, whose audit log
+// answers at once (it applies the bundle and freezes).
+class EngineAsyncTest : public ::testing::Test {
+ protected:
+  EngineAsyncTest()
+      : clock_(absl::FromUnixSeconds(1777651200)),
+        budgets_(&memory_),
+        engine_(&config_, &budgets_, &audit_, &freezes_, &clock_),
+        other_(&config_, &budgets_, &other_audit_, &freezes_, &clock_) {}
+
+  void SetUp() override {
+    ASSERT_TRUE(other_.ApplyBundle(kBundle, false, "test").ok());
   }
-  auto spend = [&](int64_t dollars, Reply* answer,
-                   const std::string& key = "") {
+
+  // agent_a spends `dollars` from wallet_1 with `key`; `answer` gets it.
+  void Spend(int64_t dollars, Reply* answer, const std::string& key = "") {
     AuthorizeInput in;
     in.agent_id = "agent_a";
     in.wallet_id = "wallet_1";
@@ -672,32 +675,45 @@ TEST(EngineAsyncTest, AnswersOnceAuditedAndReleasesOnFailure) {
     in.amount = Usdc(dollars);
     in.idempotency_key = key;
     in.actor = "test";
-    engine.AuthorizeAsync(in, [answer](absl::StatusOr<AuthorizeOutput> out) {
+    engine_.AuthorizeAsync(in, [answer](absl::StatusOr<AuthorizeOutput> out) {
       answer->Set(std::move(out));
     });
-  };
+  }
+
+  ManualClock clock_;
+  MemoryConfigStore config_;
+  MemoryBudgetStore memory_;
+  FaultInjectingBudgetStore budgets_;
+  DeferringAuditLog audit_;
+  MemoryFreezeStore freezes_;
+  FakeAuditLog other_audit_;
+  Engine engine_;
+  Engine other_;
+};
+
+TEST_F(EngineAsyncTest, AnswersOnceAuditedAndReleasesOnFailure) {
   Reply first, second, retry;
-  spend(600, &first, "k");
+  Spend(600, &first, "k");
   EXPECT_FALSE(first.Arrived()) << "answered before its record is durable";
-  audit.Answer(absl::OkStatus());
+  audit_.Answer(absl::OkStatus());
   ASSERT_TRUE(first.has_value() && first->ok());
   EXPECT_EQ((*first)->authorization.decision, Decision::kAllow);
   // Once recorded, the retry is its replay.
   retry.Reset();
-  spend(600, &retry, "k");
+  Spend(600, &retry, "k");
   ASSERT_TRUE(retry.has_value() && retry->ok());
   EXPECT_TRUE((*retry)->replayed);
   EXPECT_EQ((*retry)->authorization.id, (*first)->authorization.id);
   // $400 left of agent_a's $1,000: this $400 is held, then its audit fails.
-  spend(400, &second);
-  audit.Answer(absl::UnavailableError("disk full"));
+  Spend(400, &second);
+  audit_.Answer(absl::UnavailableError("disk full"));
   ASSERT_TRUE(second.has_value());
   EXPECT_EQ(second->status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(second->status().message(), HasSubstr("disk full"));
   // Released: the same $400 fits again.
   Reply third;
-  spend(400, &third);
-  audit.Answer(absl::OkStatus());
+  Spend(400, &third);
+  audit_.Answer(absl::OkStatus());
   ASSERT_TRUE(third.has_value() && third->ok());
   EXPECT_EQ((*third)->authorization.decision, Decision::kAllow);
 }
@@ -708,36 +724,13 @@ TEST(EngineAsyncTest, AnswersOnceAuditedAndReleasesOnFailure) {
 // write failed (its hold was released, so an ALLOW would spend what no
 // budget counts), and afterwards a fresh decision. A trail written by
 // another replica that does not hold the record yet refuses the replay.
-TEST(EngineAsyncTest, SameKeyRetryWaitsForTheFirstRecord) {
-  ManualClock clock(absl::FromUnixSeconds(1777651200));
-  MemoryConfigStore config;
-  MemoryBudgetStore budgets;
-  DeferringAuditLog audit;
-  MemoryFreezeStore freezes;
-  Engine engine(&config, &budgets, &audit, &freezes, &clock);
-  FakeAuditLog bundle_audit;
-  {
-    Engine setup(&config, &budgets, &bundle_audit, &freezes, &clock);
-    ASSERT_TRUE(setup.ApplyBundle(kBundle, false, "test").ok());
-  }
+TEST_F(EngineAsyncTest, SameKeyRetryWaitsForTheFirstRecord) {
   using Answer = Reply;
-  auto spend = [&](int64_t dollars, Answer* answer, const std::string& key) {
-    AuthorizeInput in;
-    in.agent_id = "agent_a";
-    in.wallet_id = "wallet_1";
-    in.asset = "USDC";
-    in.amount = Usdc(dollars);
-    in.idempotency_key = key;
-    in.actor = "test";
-    engine.AuthorizeAsync(in, [answer](absl::StatusOr<AuthorizeOutput> out) {
-      answer->Set(std::move(out));
-    });
-  };
   Answer first, retry;
-  spend(600, &first, "k1");
-  spend(600, &retry, "k1");
+  Spend(600, &first, "k1");
+  Spend(600, &retry, "k1");
   EXPECT_FALSE(retry.Arrived()) << "replayed before the first is durable";
-  audit.Answer(absl::OkStatus());
+  audit_.Answer(absl::OkStatus());
   ASSERT_TRUE(first.has_value() && first->ok());
   ASSERT_TRUE(retry.has_value() && retry->ok()) << retry->status();
   EXPECT_TRUE((*retry)->replayed);
@@ -749,9 +742,9 @@ TEST(EngineAsyncTest, SameKeyRetryWaitsForTheFirstRecord) {
   for (absl::StatusOr<Recording> recorded :
        {absl::StatusOr<Recording>(Recording::kInFlight),
         absl::StatusOr<Recording>(absl::UnavailableError("pg down"))}) {
-    audit.SetRecorded(recorded);
+    audit_.SetRecorded(recorded);
     Answer again;
-    spend(600, &again, "k1");
+    Spend(600, &again, "k1");
     ASSERT_TRUE(again.has_value());
     EXPECT_EQ(again->status().code(), absl::StatusCode::kUnavailable);
     EXPECT_THAT(again->status().message(),
@@ -759,12 +752,12 @@ TEST(EngineAsyncTest, SameKeyRetryWaitsForTheFirstRecord) {
   }
   // One the trail will never hold (its replica died before writing it):
   // its hold is released and the retry decided afresh, charged once.
-  audit.SetRecorded(Recording::kNever);
+  audit_.SetRecorded(Recording::kNever);
   Answer afresh;
-  spend(600, &afresh, "k1");
+  Spend(600, &afresh, "k1");
   EXPECT_FALSE(afresh.Arrived()) << "answered before its record is durable";
-  audit.SetRecorded(Recording::kRecorded);
-  audit.Answer(absl::OkStatus());
+  audit_.SetRecorded(Recording::kRecorded);
+  audit_.Answer(absl::OkStatus());
   ASSERT_TRUE(afresh.has_value() && afresh->ok()) << afresh->status();
   EXPECT_FALSE((*afresh)->replayed);
   EXPECT_NE((*afresh)->authorization.id, (*first)->authorization.id);
@@ -773,10 +766,10 @@ TEST(EngineAsyncTest, SameKeyRetryWaitsForTheFirstRecord) {
 
   // The first's write fails while two retries wait: all three UNAVAILABLE.
   Answer second, retry1, retry2, later;
-  spend(400, &second, "k2");
-  spend(400, &retry1, "k2");
-  spend(400, &retry2, "k2");
-  audit.Answer(absl::UnavailableError("disk full"));
+  Spend(400, &second, "k2");
+  Spend(400, &retry1, "k2");
+  Spend(400, &retry2, "k2");
+  audit_.Answer(absl::UnavailableError("disk full"));
   for (Answer* a : {&second, &retry1, &retry2}) {
     ASSERT_TRUE(a->has_value());
     EXPECT_EQ((*a)->status().code(), absl::StatusCode::kUnavailable)
@@ -784,8 +777,8 @@ TEST(EngineAsyncTest, SameKeyRetryWaitsForTheFirstRecord) {
   }
   EXPECT_THAT(retry1->status().message(), HasSubstr("disk full"));
   // Released: a later retry decides afresh, and the $400 fits.
-  spend(400, &later, "k2");
-  audit.Answer(absl::OkStatus());
+  Spend(400, &later, "k2");
+  audit_.Answer(absl::OkStatus());
   ASSERT_TRUE(later.has_value() && later->ok()) << later->status();
   EXPECT_FALSE((*later)->replayed);
   EXPECT_EQ((*later)->authorization.decision, Decision::kAllow);
@@ -794,35 +787,15 @@ TEST(EngineAsyncTest, SameKeyRetryWaitsForTheFirstRecord) {
 // A freeze (from any replica) that voids a hold while its record is being
 // written: once recorded, the first request and its waiting retry are
 // answered DENY (HOLD_VOIDED), never a live ALLOW that nothing counts.
-TEST(EngineAsyncTest, HoldVoidedWhileRecordingIsNotAnAllow) {
-  ManualClock clock(absl::FromUnixSeconds(1777651200));
-  MemoryConfigStore config;
-  MemoryBudgetStore budgets;
-  DeferringAuditLog audit;
-  MemoryFreezeStore freezes;
-  Engine engine(&config, &budgets, &audit, &freezes, &clock);
-  FakeAuditLog other_audit;
-  Engine other(&config, &budgets, &other_audit, &freezes, &clock);
-  ASSERT_TRUE(other.ApplyBundle(kBundle, false, "test").ok());
-  AuthorizeInput in;
-  in.agent_id = "agent_a";
-  in.wallet_id = "wallet_1";
-  in.asset = "USDC";
-  in.amount = Usdc(600);
-  in.idempotency_key = "k";
-  in.actor = "test";
+TEST_F(EngineAsyncTest, HoldVoidedWhileRecordingIsNotAnAllow) {
   Reply first, retry;
-  engine.AuthorizeAsync(in, [&](absl::StatusOr<AuthorizeOutput> out) {
-    first.Set(std::move(out));
-  });
-  engine.AuthorizeAsync(in, [&](absl::StatusOr<AuthorizeOutput> out) {
-    retry.Set(std::move(out));
-  });
+  Spend(600, &first, "k");
+  Spend(600, &retry, "k");
   absl::StatusOr<FreezeOutcome> frozen =
-      other.FreezeScope("", "agent/agent_a", "looks compromised", "admin");
+      other_.FreezeScope("", "agent/agent_a", "looks compromised", "admin");
   ASSERT_TRUE(frozen.ok()) << frozen.status();
   EXPECT_EQ(frozen->holds_voided, 1);
-  audit.Answer(absl::OkStatus());
+  audit_.Answer(absl::OkStatus());
   for (auto* answer : {&first, &retry}) {
     ASSERT_TRUE(answer->has_value() && (*answer)->ok());
     const Authorization& a = (**answer)->authorization;
@@ -836,40 +809,17 @@ TEST(EngineAsyncTest, HoldVoidedWhileRecordingIsNotAnAllow) {
 // A retry that found the first request's record in the store just before
 // that record's write failed (and its hold was released) is not answered
 // with a replay of it.
-TEST(EngineAsyncTest, RetryRacingAFailedRecordIsRefused) {
-  ManualClock clock(absl::FromUnixSeconds(1777651200));
-  MemoryConfigStore config;
-  MemoryBudgetStore memory;
-  FaultInjectingBudgetStore budgets(&memory);
-  DeferringAuditLog audit;
-  MemoryFreezeStore freezes;
-  Engine engine(&config, &budgets, &audit, &freezes, &clock);
-  FakeAuditLog bundle_audit;
-  {
-    Engine setup(&config, &budgets, &bundle_audit, &freezes, &clock);
-    ASSERT_TRUE(setup.ApplyBundle(kBundle, false, "test").ok());
-  }
-  AuthorizeInput in;
-  in.agent_id = "agent_a";
-  in.wallet_id = "wallet_1";
-  in.asset = "USDC";
-  in.amount = Usdc(600);
-  in.idempotency_key = "k";
-  in.actor = "test";
+TEST_F(EngineAsyncTest, RetryRacingAFailedRecordIsRefused) {
   Reply first, retry;
-  engine.AuthorizeAsync(in, [&](absl::StatusOr<AuthorizeOutput> out) {
-    first.Set(std::move(out));
-  });
+  Spend(600, &first, "k");
   // The retry finds the record; then the first's write fails.
-  budgets.AfterReserve([&](const ReserveResult& r) {
+  budgets_.AfterReserve([&](const ReserveResult& r) {
     if (r.outcome == ReserveResult::Outcome::kDuplicate) {
-      audit.Answer(absl::UnavailableError("disk full"));
+      audit_.Answer(absl::UnavailableError("disk full"));
     }
   });
-  engine.AuthorizeAsync(in, [&](absl::StatusOr<AuthorizeOutput> out) {
-    retry.Set(std::move(out));
-  });
-  budgets.AfterReserve(nullptr);
+  Spend(600, &retry, "k");
+  budgets_.AfterReserve(nullptr);
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(first->status().code(), absl::StatusCode::kUnavailable);
   ASSERT_TRUE(retry.has_value());

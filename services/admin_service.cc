@@ -158,18 +158,8 @@ grpc::ServerUnaryReactor* AdminService::VoteOnChange(
         PolicyChangeVote in;
         in.org_id = Gatekeeper::OrgOf(who, {request->org_id()});
         in.change_id = request->change_id();
-        // One answers only as oneself (with auth off, as named).
-        in.approver = request->approver();
-        if (who.name != kAnonymous) {
-          if (!in.approver.empty() && in.approver != who.name) {
-            return gate_->Deny(who, rpc,
-                               absl::StrCat("approver: ", who.name,
-                                            " may answer only as itself, not "
-                                            "as ",
-                                            in.approver));
-          }
-          in.approver = who.name;
-        }
+        WARDEN_ASSIGN_OR_RETURN(in.approver,
+                                Approver(who, request->approver(), rpc));
         in.comment = request->comment();
         in.actor = who.name;
         absl::StatusOr<PolicyChangeOutcome> out =
@@ -374,6 +364,19 @@ grpc::ServerUnaryReactor* AdminService::Reject(
   return Vote(context, request, response, /*approve=*/false);
 }
 
+absl::StatusOr<std::string> AdminService::Approver(const Principal& who,
+                                                   const std::string& named,
+                                                   const char* rpc) {
+  if (who.name == kAnonymous) return named;
+  if (!named.empty() && named != who.name) {
+    return gate_->Deny(
+        who, rpc,
+        absl::StrCat("approver: ", who.name,
+                     " may answer only as itself, not as ", named));
+  }
+  return who.name;
+}
+
 grpc::ServerUnaryReactor* AdminService::Vote(
     grpc::CallbackServerContext* context, const v1::ApprovalRequest* request,
     v1::ApprovalResponse* response, bool approve) {
@@ -385,18 +388,8 @@ grpc::ServerUnaryReactor* AdminService::Vote(
         VoteInput in;
         in.org_id = Gatekeeper::OrgOf(who, {request->org_id()});
         in.authorization_id = request->authorization_id();
-        // One answers only as oneself (with auth off, as named).
-        in.approver = request->approver();
-        if (who.name != kAnonymous) {
-          if (!in.approver.empty() && in.approver != who.name) {
-            return gate_->Deny(who, rpc,
-                               absl::StrCat("approver: ", who.name,
-                                            " may answer only as itself, not "
-                                            "as ",
-                                            in.approver));
-          }
-          in.approver = who.name;
-        }
+        WARDEN_ASSIGN_OR_RETURN(in.approver,
+                                Approver(who, request->approver(), rpc));
         in.comment = request->comment();
         in.actor = who.name;
         return approve ? engine_->Approve(in) : engine_->Reject(in);

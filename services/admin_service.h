@@ -84,6 +84,12 @@ class AdminService final
                                         v1::ApiToken* response) override;
 
  private:
+  // Who answers an approval: the caller itself (`named`, if set, must be
+  // it), or with authentication off, `named`. A caller naming someone else
+  // is refused and audited.
+  absl::StatusOr<std::string> Approver(const Principal& who,
+                                       const std::string& named,
+                                       const char* rpc);
   absl::Status AuditToken(AuditEvent::Type type, const ApiToken& t,
                           const std::string& actor);
   // Approve and Reject: the same translation.
