@@ -49,7 +49,7 @@ std::string CheckpointMessage(absl::string_view org_id, int64_t seq,
   return absl::StrCat(org_id, "\n", seq, "\n", hash);
 }
 
-absl::StatusOr<std::unique_ptr<CheckpointSigner>> CheckpointSigner::FromPemFile(
+absl::StatusOr<std::unique_ptr<Ed25519Signer>> Ed25519Signer::FromPemFile(
     const std::string& path) {
   FILE* f = std::fopen(path.c_str(), "r");
   if (f == nullptr) {
@@ -63,29 +63,29 @@ absl::StatusOr<std::unique_ptr<CheckpointSigner>> CheckpointSigner::FromPemFile(
     return absl::InvalidArgumentError(absl::StrCat(
         "audit signing key: ", path, " is not an Ed25519 private key (PEM)"));
   }
-  return std::unique_ptr<CheckpointSigner>(new CheckpointSigner(key));
+  return std::unique_ptr<Ed25519Signer>(new Ed25519Signer(key));
 }
 
-absl::StatusOr<std::unique_ptr<CheckpointSigner>> CheckpointSigner::Generate() {
+absl::StatusOr<std::unique_ptr<Ed25519Signer>> Ed25519Signer::Generate() {
   EVP_PKEY* key = nullptr;
   EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr);
   const bool ok = ctx != nullptr && EVP_PKEY_keygen_init(ctx) == 1 &&
                   EVP_PKEY_keygen(ctx, &key) == 1;
   EVP_PKEY_CTX_free(ctx);
   if (!ok) return absl::InternalError("cannot generate an Ed25519 key");
-  return std::unique_ptr<CheckpointSigner>(new CheckpointSigner(key));
+  return std::unique_ptr<Ed25519Signer>(new Ed25519Signer(key));
 }
 
-CheckpointSigner::~CheckpointSigner() { EVP_PKEY_free(Key(key_)); }
+Ed25519Signer::~Ed25519Signer() { EVP_PKEY_free(Key(key_)); }
 
-std::string CheckpointSigner::PublicKeyHex() const {
+std::string Ed25519Signer::PublicKeyHex() const {
   unsigned char raw[32];
   size_t n = sizeof(raw);
   EVP_PKEY_get_raw_public_key(Key(key_), raw, &n);
   return Hex(raw, n);
 }
 
-std::string CheckpointSigner::SignHex(absl::string_view message) const {
+std::string Ed25519Signer::SignHex(absl::string_view message) const {
   unsigned char sig[64];
   size_t n = sizeof(sig);
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
@@ -97,9 +97,8 @@ std::string CheckpointSigner::SignHex(absl::string_view message) const {
   return Hex(sig, n);
 }
 
-bool VerifyCheckpoint(absl::string_view public_key_hex,
-                      absl::string_view message,
-                      absl::string_view signature_hex) {
+bool VerifyEd25519(absl::string_view public_key_hex, absl::string_view message,
+                   absl::string_view signature_hex) {
   const std::string pub = absl::HexStringToBytes(public_key_hex);
   const std::string sig = absl::HexStringToBytes(signature_hex);
   if (pub.size() != 32 || sig.size() != 64) return false;

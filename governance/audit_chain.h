@@ -26,28 +26,28 @@ std::string ChainHash(absl::string_view prev_hash, absl::string_view body);
 std::string CheckpointMessage(absl::string_view org_id, int64_t seq,
                               absl::string_view hash);
 
-// An Ed25519 key that signs checkpoints. Thread-compatible.
-class CheckpointSigner {
+// An Ed25519 key, signing audit checkpoints and price files.
+// Thread-compatible.
+class Ed25519Signer {
  public:
   // Reads a PEM private key (`openssl genpkey -algorithm ed25519`).
-  static absl::StatusOr<std::unique_ptr<CheckpointSigner>> FromPemFile(
+  static absl::StatusOr<std::unique_ptr<Ed25519Signer>> FromPemFile(
       const std::string& path);
-  static absl::StatusOr<std::unique_ptr<CheckpointSigner>> Generate();
-  ~CheckpointSigner();
+  static absl::StatusOr<std::unique_ptr<Ed25519Signer>> Generate();
+  ~Ed25519Signer();
 
   std::string PublicKeyHex() const;                      // Raw 32 bytes, hex.
   std::string SignHex(absl::string_view message) const;  // 64 bytes, hex.
 
  private:
-  explicit CheckpointSigner(void* key) : key_(key) {}
+  explicit Ed25519Signer(void* key) : key_(key) {}
   void* key_;  // EVP_PKEY*
 };
 
 // True when `signature_hex` is a valid Ed25519 signature of `message` by
 // `public_key_hex`.
-bool VerifyCheckpoint(absl::string_view public_key_hex,
-                      absl::string_view message,
-                      absl::string_view signature_hex);
+bool VerifyEd25519(absl::string_view public_key_hex, absl::string_view message,
+                   absl::string_view signature_hex);
 
 }  // namespace warden
 

@@ -16,18 +16,18 @@ TEST(AuditChainTest, KnownVector) {
 
 // Signatures verify with the right key and message only.
 TEST(AuditChainTest, CheckpointSignatures) {
-  auto signer = CheckpointSigner::Generate();
+  auto signer = Ed25519Signer::Generate();
   ASSERT_TRUE(signer.ok());
   const std::string msg = CheckpointMessage("acme", 42, std::string(64, 'a'));
   const std::string sig = (*signer)->SignHex(msg);
   EXPECT_EQ(sig.size(), 128u);
-  EXPECT_TRUE(VerifyCheckpoint((*signer)->PublicKeyHex(), msg, sig));
-  EXPECT_FALSE(VerifyCheckpoint(
-      (*signer)->PublicKeyHex(),
-      CheckpointMessage("acme", 43, std::string(64, 'a')), sig));
-  auto other = CheckpointSigner::Generate();
-  EXPECT_FALSE(VerifyCheckpoint((*other)->PublicKeyHex(), msg, sig));
-  EXPECT_FALSE(VerifyCheckpoint("zz", msg, sig));
+  EXPECT_TRUE(VerifyEd25519((*signer)->PublicKeyHex(), msg, sig));
+  EXPECT_FALSE(
+      VerifyEd25519((*signer)->PublicKeyHex(),
+                    CheckpointMessage("acme", 43, std::string(64, 'a')), sig));
+  auto other = Ed25519Signer::Generate();
+  EXPECT_FALSE(VerifyEd25519((*other)->PublicKeyHex(), msg, sig));
+  EXPECT_FALSE(VerifyEd25519("zz", msg, sig));
 }
 
 }  // namespace

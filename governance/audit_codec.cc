@@ -156,6 +156,11 @@ void WriteAuthorization(ObjectWriter& o, const Authorization& a) {
   o.Str("on_expiry", ExpiredHoldsName(a.on_expiry));
   o.Str("org_id", a.org_id);
   o.Int("policy_version", a.policy_version);
+  // Live prices only, so fixed-price records encode as before.
+  if (!a.price_source.empty()) {
+    o.Str("price_at", FormatRfc3339(a.price_at));
+    o.Str("price_source", a.price_source);
+  }
   o.Str("price_usd", a.price_usd);
   o.Str("reason", a.reason);
   if (a.release_at != absl::InfinitePast()) {
@@ -303,6 +308,10 @@ absl::StatusOr<Authorization> AuthorizationFromJson(const Json& j) {
   a.amount = r.Units("amount");
   a.amount_usd = r.Usd("amount_usd");
   a.price_usd = r.Str("price_usd");
+  if (r.Has("price_source")) {
+    a.price_source = r.Str("price_source");
+    a.price_at = r.Time("price_at");
+  }
   a.destination = r.Str("destination");
   if (r.Has("contract")) {
     a.contract = r.Str("contract");

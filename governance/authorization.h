@@ -68,9 +68,13 @@ struct Authorization {
   std::string asset;
   absl::uint128 amount = 0;  // Base units.
   UsdMicros amount_usd = 0;
-  // The price the valuation used (USD per whole token, as in the bundle);
-  // empty when the asset had none.
+  // The price the valuation used (USD per whole token); empty when the
+  // asset had none.
   std::string price_usd;
+  // A live price's source (PriceFeed::Describe) and when the source last
+  // updated it; empty and InfinitePast for the bundle's fixed price.
+  std::string price_source;
+  absl::Time price_at = absl::InfinitePast();
   // The counterparty: the recipient of a transfer (for a token transfer
   // made by calldata, the recipient the calldata names), the spender of an
   // approval, or the contract of any other call.

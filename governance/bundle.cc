@@ -881,10 +881,85 @@ class BundleParser {
     return ok;
   }
 
+  // A fixed price under `key`, if present. With decimals known
+  // (`decimals_ok`), refuses a price that values nothing (0) or cannot
+  // value every amount without overflow.
+  bool FixedPrice(const YAML::Node& n, const std::string& p,
+                  absl::string_view key, bool decimals_ok, Asset* asset) {
+    std::optional<std::string> price = Scalar(n, p, key, false);
+    if (!price) return true;
+    absl::StatusOr<Price> parsed = ParsePrice(*price);
+    absl::Status usable = parsed.status();
+    if (usable.ok() && decimals_ok) {
+      usable = CheckPrice(*parsed, asset->decimals);
+    }
+    if (!usable.ok()) {
+      Error(Join(p, key), usable.message());
+      return false;
+    }
+    asset->price_usd = *parsed;
+    return true;
+  }
+
+  // price: {source: fixed, usd} | {source: chainlink, chain, aggregator,
+  // max_age} | {source: file, public_key, max_age}.
+  bool ParsePriceFeed(const YAML::Node& n, const std::string& p,
+                      bool decimals_ok, Asset* asset) {
+    if (!n.IsMap()) {
+      Error(p, "must be a mapping with a source (fixed, chainlink or file)");
+      return false;
+    }
+    std::optional<std::string> source = Scalar(n, p, "source", true);
+    if (!source) return false;
+    PriceFeed& feed = asset->feed;
+    if (*source == "fixed") {
+      CheckKeys(n, p, {"source", "usd"});
+      if (!n["usd"].IsDefined()) {
+        Error(Join(p, "usd"), "is required for a fixed price");
+        return false;
+      }
+      return FixedPrice(n, p, "usd", decimals_ok, asset);
+    }
+    const size_t errors = errors_.size();
+    if (*source == "chainlink") {
+      CheckKeys(n, p, {"source", "chain", "aggregator", "max_age"});
+      feed.kind = PriceFeed::Kind::kChainlink;
+      feed.chain = Id(n, p, "chain").value_or("");
+      feed.aggregator = EvmAddress(n, p, "aggregator").value_or("");
+    } else if (*source == "file") {
+      CheckKeys(n, p, {"source", "public_key", "max_age"});
+      feed.kind = PriceFeed::Kind::kFile;
+      std::optional<std::string> key = Scalar(n, p, "public_key", true);
+      if (key && (key->size() != 64 ||
+                  !std::all_of(key->begin(), key->end(), [](char c) {
+                    return absl::ascii_isxdigit(static_cast<unsigned char>(c));
+                  }))) {
+        Error(Join(p, "public_key"),
+              "must be an Ed25519 public key as 64 hex digits (wardenctl "
+              "prices key --key FILE prints it)");
+      } else if (key) {
+        feed.public_key = absl::AsciiStrToLower(*key);
+      }
+    } else {
+      Error(Join(p, "source"),
+            absl::StrCat(Quote(*source), " must be fixed, chainlink or file"));
+      return false;
+    }
+    if (!n["max_age"].IsDefined()) {
+      Error(Join(p, "max_age"),
+            "is required: how old a live price may be before spends of the "
+            "asset are denied (e.g. 1h)");
+    } else {
+      feed.max_age = Duration(n, p, "max_age").value_or(absl::ZeroDuration());
+    }
+    return errors_.size() == errors;
+  }
+
   void ParseAssets(const YAML::Node& list, Policy* policy) {
     ForEachMap(
         list, "assets", false, [&](const YAML::Node& n, const std::string& p) {
-          CheckKeys(n, p, {"symbol", "decimals", "price_usd", "chains"});
+          CheckKeys(n, p,
+                    {"symbol", "decimals", "price_usd", "price", "chains"});
           Asset asset;
           std::optional<std::string> symbol = Id(n, p, "symbol");
           std::optional<std::string> decimals = Scalar(n, p, "decimals", true);
@@ -899,21 +974,15 @@ class BundleParser {
                                kMaxTokenDecimals));
             ok = false;
           }
-          if (std::optional<std::string> price =
-                  Scalar(n, p, "price_usd", false)) {
-            absl::StatusOr<Price> parsed = ParsePrice(*price);
-            absl::Status usable = parsed.status();
-            // With decimals known, refuse a price that values nothing (0) or
-            // cannot value every amount without overflow.
-            if (usable.ok() && ok) {
-              usable = CheckPrice(*parsed, asset.decimals);
-            }
-            if (usable.ok()) {
-              asset.price_usd = *parsed;
-            } else {
-              Error(Join(p, "price_usd"), usable.message());
-              ok = false;
-            }
+          if (n["price_usd"].IsDefined() && n["price"].IsDefined()) {
+            Error(Join(p, "price"),
+                  "give price_usd (a fixed price) or price (a source), not "
+                  "both");
+            ok = false;
+          } else if (n["price"].IsDefined()) {
+            ok = ParsePriceFeed(n["price"], Join(p, "price"), ok, &asset) && ok;
+          } else {
+            ok = FixedPrice(n, p, "price_usd", ok, &asset) && ok;
           }
           ok = ParseAssetChains(n["chains"], Join(p, "chains"), &asset) && ok;
           if (!ok) return;
@@ -1749,8 +1818,13 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
   }
   for (const auto& [symbol, asset] : p.assets) {
     out[absl::StrCat("assets.", symbol)] = absl::StrCat(
-        "decimals ", asset.decimals, ", price_usd ",
-        asset.price_usd ? FormatPrice(*asset.price_usd) : "unset",
+        "decimals ", asset.decimals,
+        asset.feed.kind != PriceFeed::Kind::kFixed
+            ? absl::StrCat(", price from ", asset.feed.Describe(), ", max_age ",
+                           absl::FormatDuration(asset.feed.max_age))
+            : absl::StrCat(", price_usd ", asset.price_usd
+                                               ? FormatPrice(*asset.price_usd)
+                                               : "unset"),
         asset.chains.empty() ? "" : ", on ",
         absl::StrJoin(asset.chains, ", ", absl::PairFormatter(" ")));
   }

@@ -146,6 +146,55 @@ void CheckDrain(BalanceSource* balances, const Agent& agent,
   }
 }
 
+// How far in the future a live price's update time may be (the source's
+// clock against ours) before it is refused.
+constexpr absl::Duration kMaxPriceClockSkew = absl::Minutes(1);
+
+// The asset valued at its live price as of `now` (`a` records the price,
+// its source and time), or why there is none, as a PRICE_STALE reason: the
+// feed could not be read, or its price is older than max_age. Never the
+// last price known, nor the bundle's.
+absl::StatusOr<Asset> LivePriced(PriceSource* prices, const Asset& asset,
+                                 absl::Time now, Authorization* a) {
+  const PriceFeed& feed = asset.feed;
+  absl::StatusOr<PriceReading> reading =
+      prices == nullptr
+          ? absl::FailedPreconditionError(
+                "this wardend reads no live prices (--chain-rpc, --price-file)")
+          : prices->Read(asset.symbol, feed);
+  auto time = [](absl::Time t) {
+    return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+  };
+  std::string problem;
+  if (!reading.ok()) {
+    problem = absl::StrCat("could not be read: ", reading.status().message());
+  } else if (now - reading->updated_at > feed.max_age) {
+    problem = absl::StrCat("is ",
+                           absl::FormatDuration(absl::Trunc(
+                               now - reading->updated_at, absl::Seconds(1))),
+                           " old (updated ", time(reading->updated_at),
+                           "), over its max_age of ",
+                           absl::FormatDuration(feed.max_age));
+  } else if (reading->updated_at - now > kMaxPriceClockSkew) {
+    problem = absl::StrCat("says it was updated at ", time(reading->updated_at),
+                           ", in the future");
+  } else if (absl::Status usable = CheckPrice(reading->price, asset.decimals);
+             !usable.ok()) {
+    problem = absl::StrCat("reads ", FormatPrice(reading->price), ": ",
+                           usable.message());
+  }
+  if (!problem.empty()) {
+    return absl::UnavailableError(absl::StrCat("the price of ", asset.symbol,
+                                               " from ", feed.Describe(), " ",
+                                               problem));
+  }
+  Asset priced = asset;
+  priced.price_usd = reading->price;
+  a->price_source = feed.Describe();
+  a->price_at = reading->updated_at;
+  return priced;
+}
+
 }  // namespace
 
 using engine_internal::CheckId;
@@ -479,17 +528,31 @@ absl::StatusOr<Engine::Decided> Engine::Decide(const AuthorizeInput& in) {
   a.created_at = now;
 
   auto asset_it = policy->assets.find(in.asset);
-  const bool priced =
-      asset_it != policy->assets.end() && asset_it->second.price_usd;
+  const Asset* asset =
+      asset_it == policy->assets.end() ? nullptr : &asset_it->second;
+  // An asset with a live feed is valued at this decision's price, and so
+  // are the approvals of it the calldata makes.
+  std::optional<Asset> live;
+  absl::Status stale;  // Why a live feed gave no price.
+  if (asset != nullptr && asset->feed.kind != PriceFeed::Kind::kFixed) {
+    absl::StatusOr<Asset> priced = LivePriced(hooks_.prices, *asset, now, &a);
+    if (priced.ok()) {
+      asset = &live.emplace(*std::move(priced));
+      if (call && call->asset != nullptr) call->asset = asset;
+    } else {
+      stale = priced.status();
+    }
+  }
+  const bool priced = asset != nullptr && asset->price_usd;
   if (priced) {
-    absl::StatusOr<UsdMicros> usd = ValueInUsdMicros(
-        a.amount, asset_it->second.decimals, *asset_it->second.price_usd);
+    absl::StatusOr<UsdMicros> usd =
+        ValueInUsdMicros(a.amount, asset->decimals, *asset->price_usd);
     if (!usd.ok()) {
       return FieldError(absl::StatusCode::kInvalidArgument, "amount",
                         usd.status().message());
     }
     a.amount_usd = *usd;
-    a.price_usd = FormatPrice(*asset_it->second.price_usd);
+    a.price_usd = FormatPrice(*asset->price_usd);
   }
 
   PathLimits path =
@@ -498,14 +561,18 @@ absl::StatusOr<Engine::Decided> Engine::Decide(const AuthorizeInput& in) {
   if (path.scopes != ScopePath(a)) a.scope_path = path.scopes;
   a.violations =
       CheckRules(a, agent, *policy, priced, now, call ? &*call : nullptr);
+  if (!stale.ok()) {
+    a.violations.push_back(eval::RuleViolation(a, "PRICE_STALE", "price",
+                                               std::string(stale.message())));
+  }
   // What an approval exposes goes in its reason, whatever its tier, and so
   // does a guard line that could not be checked.
   std::vector<std::string> notes;
   if (call && call->kind == abi::Call::Kind::kApproval) {
     notes.push_back(eval::Exposure(*call));
   }
-  if (asset_it != policy->assets.end()) {
-    CheckDrain(hooks_.balances, agent, wallet, asset_it->second, &a, &notes);
+  if (asset != nullptr) {
+    CheckDrain(hooks_.balances, agent, wallet, *asset, &a, &notes);
   }
   auto apply_tier = [&](const TierChoice& t) {
     ApplyTier(t, org, path.checks.size(), now, &a);

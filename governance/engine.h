@@ -26,6 +26,7 @@
 #include "governance/notification.h"
 #include "governance/policy.h"
 #include "governance/policy_change.h"
+#include "governance/price_source.h"
 #include "governance/vendor_freezer.h"
 
 namespace warden {
@@ -124,6 +125,9 @@ struct EngineHooks {
   // Wallets' balances on chain, for the drain_all guard line (which is
   // skipped, saying so, without one).
   BalanceSource* balances = nullptr;
+  // Live prices, for assets whose bundle names a chainlink or file feed
+  // (without one, their spends are denied PRICE_STALE).
+  PriceSource* prices = nullptr;
 };
 
 struct ApplyResult {

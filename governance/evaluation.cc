@@ -205,7 +205,11 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
   std::vector<Violation> out;
   const AgentRules& rules = agent.rules;
   const std::string who = absl::StrCat("agent ", agent.id);
-  if (!priced) {
+  // An asset with a live feed that gave no price is PRICE_STALE, which the
+  // engine says with the feed's reason.
+  const auto asset = policy.assets.find(a.asset);
+  if (!priced && (asset == policy.assets.end() ||
+                  asset->second.feed.kind == PriceFeed::Kind::kFixed)) {
     out.push_back(
         RuleViolation(a, "PRICE_UNAVAILABLE", "price_usd",
                       absl::StrCat("no USD price for asset ", a.asset,

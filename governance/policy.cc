@@ -17,6 +17,18 @@ std::string NormalizeDestination(const std::string& destination) {
   return destination;
 }
 
+std::string PriceFeed::Describe() const {
+  switch (kind) {
+    case Kind::kChainlink:
+      return absl::StrCat("chainlink ", chain, " ", aggregator);
+    case Kind::kFile:
+      return absl::StrCat("price file signed by ", public_key);
+    case Kind::kFixed:
+      break;
+  }
+  return "fixed";
+}
+
 std::vector<const Department*> DepartmentChain(const Policy& policy,
                                                const std::string& department) {
   std::vector<const Department*> chain;

@@ -44,10 +44,31 @@ enum class ExpiredHolds { kCount, kRelease };
 // Written in an asset's `chains` for a chain whose native coin it is.
 inline constexpr char kNativeAsset[] = "native";
 
+// Where an asset's USD price comes from at each decision. kFixed: the
+// bundle's price_usd. kChainlink: an aggregator's latestRoundData, read
+// through the chain's node (wardend --chain-rpc). kFile: the signed price
+// file wardend reads (--price-file), its signature checked with
+// `public_key`. A live price older than `max_age`, or that cannot be read,
+// denies (PRICE_STALE).
+struct PriceFeed {
+  enum class Kind { kFixed, kChainlink, kFile };
+  Kind kind = Kind::kFixed;
+  std::string chain;       // kChainlink.
+  std::string aggregator;  // kChainlink: 0x-hex, lowercase.
+  std::string public_key;  // kFile: the Ed25519 key, 64 hex digits.
+  absl::Duration max_age = absl::ZeroDuration();  // Live kinds.
+
+  // "chainlink base 0x…", "price file signed by <key>" or "fixed".
+  std::string Describe() const;
+  friend bool operator==(const PriceFeed&, const PriceFeed&) = default;
+};
+
 struct Asset {
   std::string symbol;
   int decimals = 0;
-  std::optional<Price> price_usd;  // Unset: spends are denied.
+  // kFixed feeds only; unset: spends are denied.
+  std::optional<Price> price_usd;
+  PriceFeed feed;
   // Where Warden can move it (SubmitTransaction): chain -> kNativeAsset,
   // or the token's contract address on that chain.
   std::map<std::string, std::string> chains;

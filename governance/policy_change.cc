@@ -486,6 +486,14 @@ std::vector<std::string> Loosenings(const Policy& before, const Policy& after) {
     if (was->decimals != asset.decimals) {
       c.Add(p + ".decimals",
             absl::StrCat("from ", was->decimals, " to ", asset.decimals));
+    } else if (asset.feed.Describe() != was->feed.Describe()) {
+      // Another source may price lower: a loosening whichever it is.
+      c.Add(p + ".price", absl::StrCat("source from ", was->feed.Describe(),
+                                       " to ", asset.feed.Describe()));
+    } else if (asset.feed.max_age > was->feed.max_age) {
+      c.Add(p + ".price.max_age",
+            absl::StrCat("from ", absl::FormatDuration(was->feed.max_age),
+                         " to ", absl::FormatDuration(asset.feed.max_age)));
     } else if (Cheaper(was->price_usd, asset.price_usd, asset.decimals)) {
       c.Add(
           p + ".price_usd",

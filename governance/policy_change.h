@@ -53,7 +53,8 @@ absl::StatusOr<PolicyChange> DecodePolicyChange(absl::string_view json);
 // dropped; a deny list narrowed; a rule, schedule or guard line removed or
 // softened; an approval threshold raised or removed, a delay shortened, an
 // approver added or a quorum reduced; an agent, wallet or asset added, or
-// moved; a price lowered. Empty when the change only tightens or changes
+// moved; a price lowered, its source changed or its max_age lengthened.
+// Empty when the change only tightens or changes
 // nothing that governs spending. It errs toward a loosening: a change it
 // cannot rank (another window, another schedule) counts as one.
 std::vector<std::string> Loosenings(const Policy& before, const Policy& after);

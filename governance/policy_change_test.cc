@@ -24,6 +24,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::SizeIs;
 
 std::string Acme() {
   std::ifstream in(std::string(WARDEN_SOURCE_DIR) +
@@ -147,6 +148,29 @@ TEST(LooseningsTest, EachLooseningIsNamed) {
                 ElementsAre(c.line))
         << c.from << " -> " << c.to;
   }
+}
+
+// A live price's source may price lower than the bundle's, and an older
+// price may be: another source, or a longer max_age, is a loosening; a
+// shorter max_age is not.
+TEST(LooseningsTest, APriceSourceChangedOrAllowedToAge) {
+  const std::string fixed = R"(price_usd: "3000")";
+  auto chainlink = [&](const std::string& max_age) {
+    return Edited(
+        {{fixed, absl::StrCat("price: {source: chainlink, chain: base, "
+                              "aggregator: "
+                              "\"0x71041dddad3595f9ced3dccfbe3d1f4b0a16bb70\", "
+                              "max_age: ",
+                              max_age, "}")}});
+  };
+  EXPECT_THAT(
+      Loosenings(Parse(Acme()), chainlink("1h")),
+      ElementsAre("assets.ETH.price: source from fixed to chainlink base "
+                  "0x71041dddad3595f9ced3dccfbe3d1f4b0a16bb70"));
+  EXPECT_THAT(Loosenings(chainlink("1h"), chainlink("2h")),
+              ElementsAre("assets.ETH.price.max_age: from 1h to 2h"));
+  EXPECT_THAT(Loosenings(chainlink("2h"), chainlink("1h")), IsEmpty());
+  EXPECT_THAT(Loosenings(chainlink("1h"), Parse(Acme())), SizeIs(1));
 }
 
 // The four-eyes rule guards itself: dropping it, lowering its quorum or

@@ -99,6 +99,10 @@ void ToProto(const Authorization& a, v1::Authorization* out) {
   out->set_amount(FormatBaseUnits(a.amount));
   out->set_amount_usd(FormatUsdDecimal(a.amount_usd));
   out->set_price_usd(a.price_usd);
+  if (!a.price_source.empty()) {
+    out->set_price_source(a.price_source);
+    *out->mutable_price_at() = ToTimestamp(a.price_at);
+  }
   out->set_destination(a.destination);
   out->set_contract(a.contract);
   out->set_method(a.method);

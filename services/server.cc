@@ -15,6 +15,7 @@
 #include "adapters/cdp/cdp_adapter.h"
 #include "adapters/evm/balances.h"
 #include "adapters/evm/chains.h"
+#include "adapters/evm/prices.h"
 #include "adapters/local/keystore.h"
 #include "adapters/local/local_adapter.h"
 #include "adapters/metamask/metamask_adapter.h"
@@ -171,10 +172,10 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
     WARDEN_ASSIGN_OR_RETURN(
         s->config_,
         PostgresConfigStore::Open(pg_url, options.config_refresh_interval));
-    std::unique_ptr<CheckpointSigner> signer;
+    std::unique_ptr<Ed25519Signer> signer;
     if (!options.audit_signing_key_path.empty()) {
-      WARDEN_ASSIGN_OR_RETURN(signer, CheckpointSigner::FromPemFile(
-                                          options.audit_signing_key_path));
+      WARDEN_ASSIGN_OR_RETURN(
+          signer, Ed25519Signer::FromPemFile(options.audit_signing_key_path));
     } else {
       spdlog::warn("no --audit-signing-key: audit checkpoints are not signed");
     }
@@ -238,7 +239,8 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
       EngineHooks{.history = s->audit_reader_.get(),
                   .notifications = s->notifications_.get(),
                   .vendor_freezer = &s->adapters_,
-                  .balances = s->balances_.get()});
+                  .balances = s->balances_.get(),
+                  .prices = s->prices_.get()});
   s->submitter_ =
       std::make_unique<Submitter>(s->engine_.get(), s->operations_.get(),
                                   &s->adapters_, s->audit_.get(), clock);
@@ -374,16 +376,21 @@ absl::Status WardenServer::AddAdapters() {
   WARDEN_ASSIGN_OR_RETURN(ChainIdMap all_chain_ids,
                           evm::ChainIds({}, "--chain-rpc"));
   for (const auto& [name, id] : chain_ids) all_chain_ids[name] = id;
-  if (!rpc_urls.empty()) {
-    // A balance read sits on an agent's decision: a node that hangs fails
-    // it closed within 2 s, however long sends may take.
-    std::map<std::string, std::unique_ptr<evm::JsonRpcClient>> nodes;
+  // Balance and price reads sit on an agent's decision: a node that hangs
+  // fails it closed within 2 s, however long sends may take.
+  auto nodes = [&] {
+    std::map<std::string, std::unique_ptr<evm::JsonRpcClient>> out;
     for (const auto& [name, url] : rpc_urls) {
-      nodes[name] = std::make_unique<evm::JsonRpcClient>(
+      out[name] = std::make_unique<evm::JsonRpcClient>(
           url, std::min(options.local.rpc_timeout, absl::Seconds(2)));
     }
-    balances_ = std::make_unique<evm::NodeBalances>(std::move(nodes));
+    return out;
+  };
+  if (!rpc_urls.empty()) {
+    balances_ = std::make_unique<evm::NodeBalances>(nodes());
   }
+  prices_ = std::make_unique<evm::LivePrices>(nodes(), options.price_file,
+                                              options.price_refresh);
   const http::RetryPolicy retry{.timeout = options.vendor_timeout};
 
   if (!options.local.keystore_dir.empty()) {
@@ -450,13 +457,6 @@ absl::Status WardenServer::AddAdapters() {
     }
     spdlog::info("privy wallet adapter: {}", options.privy.api.base_url);
     WARDEN_RETURN_IF_ERROR(adapters_.Add(*std::move(adapter)));
-  }
-  if (!chains.empty() && options.local.keystore_dir.empty() &&
-      options.cdp.api.api_key_id.empty() && options.privy.api.app_id.empty() &&
-      options.metamask.mm_path.empty()) {
-    return absl::InvalidArgumentError(
-        "--chain-rpc: no wallet adapter uses it; the local adapter also "
-        "needs --keystore DIR");
   }
   return absl::OkStatus();
 }

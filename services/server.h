@@ -55,6 +55,10 @@ struct AdapterServerOptions {
     std::string chain_rpc_file;
     absl::Duration rpc_timeout = absl::Seconds(10);
   } local;
+  // Live prices: the signed price file (bundle feeds with source: file)
+  // and how long one reading of a source answers decisions.
+  std::string price_file;
+  absl::Duration price_refresh = absl::Seconds(5);
   // The MetaMask Agent Wallet, on when mm_path is set (chain ids and
   // retries are filled in at start).
   MetaMaskOptions metamask{.mm_path = ""};
@@ -223,6 +227,8 @@ class WardenServer {
   AdapterRegistry adapters_;
   // Each --chain-rpc node, for the drain_all guard line; null without one.
   std::unique_ptr<BalanceSource> balances_;
+  // Live prices from the same nodes and --price-file.
+  std::unique_ptr<PriceSource> prices_;
   std::unique_ptr<OperationStore> operations_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Submitter> submitter_;

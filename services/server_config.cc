@@ -236,6 +236,13 @@ std::vector<Setting> MakeSettings() {
           "adapters.local.rpc_timeout_ms", "--chain-rpc-timeout-ms",
           "Each JSON-RPC call to a chain's node",
           [](O* o) { return &o->adapters.local.rpc_timeout; }, 100, 600'000),
+      Text("prices.file", "--price-file", "",
+           "The signed price file, for assets priced by source: file",
+           [](O* o) { return &o->adapters.price_file; }),
+      Millis(
+          "prices.refresh_ms", "--price-refresh-ms",
+          "How long one reading of a live price source answers decisions",
+          [](O* o) { return &o->adapters.price_refresh; }, 0, 60'000),
       Text("adapters.metamask.mm_path", "--metamask-mm", "",
            "The MetaMask Agent Wallet CLI (mm) to run (empty: no MetaMask "
            "adapter)",

@@ -71,7 +71,7 @@ PostgresAuditOptions WithGateway(PostgresAuditOptions options) {
 }  // namespace
 
 PostgresAuditLog::PostgresAuditLog(PostgresAuditOptions options,
-                                   std::unique_ptr<CheckpointSigner> signer)
+                                   std::unique_ptr<Ed25519Signer> signer)
     : options_(WithGateway(std::move(options))),
       signer_(std::move(signer)),
       reads_(options_.url, /*size=*/4) {
@@ -442,9 +442,9 @@ absl::StatusOr<ChainVerification> VerifyAuditChain(const std::string& url,
              org_id)) {
       const int64_t seq = r[0].as<int64_t>();
       const std::string hash = r[1].as<std::string>();
-      if (!VerifyCheckpoint(r[2].as<std::string>(),
-                            CheckpointMessage(org_id, seq, hash),
-                            r[3].as<std::string>())) {
+      if (!VerifyEd25519(r[2].as<std::string>(),
+                         CheckpointMessage(org_id, seq, hash),
+                         r[3].as<std::string>())) {
         fail(seq, "checkpoint signature does not verify");
       }
       checkpoints[seq] = {hash, r[2].as<std::string>()};

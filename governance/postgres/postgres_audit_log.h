@@ -57,7 +57,7 @@ class PostgresAuditLog final : public AuditLog {
   // `signer` may be null (no checkpoints). Connects lazily; a broken
   // connection is replaced on the next batch.
   PostgresAuditLog(PostgresAuditOptions options,
-                   std::unique_ptr<CheckpointSigner> signer);
+                   std::unique_ptr<Ed25519Signer> signer);
   ~PostgresAuditLog() override;
 
   absl::Status Append(const AuditEvent& event) override;
@@ -107,7 +107,7 @@ class PostgresAuditLog final : public AuditLog {
                           absl::Duration timeout);
 
   const PostgresAuditOptions options_;
-  const std::unique_ptr<CheckpointSigner> signer_;
+  const std::unique_ptr<Ed25519Signer> signer_;
   std::unique_ptr<pqxx::connection> conn_;  // Writer thread only.
   pg::Session reads_;                       // Recorded's.
   // Past it after an append was made, the append has landed or never will.

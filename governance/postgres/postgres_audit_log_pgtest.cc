@@ -72,7 +72,7 @@ class PostgresAuditLogTest : public testing::MigratedPostgresTest {
 // group commit put several records in one transaction.
 TEST_F(PostgresAuditLogTest, ConcurrentAppendsChainPerOrg) {
   {
-    auto signer = CheckpointSigner::Generate();
+    auto signer = Ed25519Signer::Generate();
     PostgresAuditLog log(
         {.url = pg_->url("warden_app"), .checkpoint_every_records = 50},
         *std::move(signer));
@@ -168,7 +168,7 @@ TEST_F(PostgresAuditLogTest, TamperingIsNamed) {
 // A forged checkpoint signature is found.
 TEST_F(PostgresAuditLogTest, ForgedCheckpoint) {
   {
-    auto signer = CheckpointSigner::Generate();
+    auto signer = Ed25519Signer::Generate();
     PostgresAuditLog log(
         {.url = pg_->url("warden_app"), .checkpoint_every_records = 1},
         *std::move(signer));

@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   AddWalletCommands(app, g, commands);
   AddAuditCommands(app, g, commands);
   AddServerCommands(app, g, commands);
+  AddPriceCommands(app, g, commands);
 
   try {
     app.parse(argc, argv);
