@@ -3,10 +3,12 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
@@ -97,8 +99,38 @@ std::string Ed25519Signer::SignHex(absl::string_view message) const {
   return Hex(sig, n);
 }
 
+bool IsUsableEd25519Key(absl::string_view public_key_hex) {
+  if (public_key_hex.size() != 64 ||
+      !std::all_of(public_key_hex.begin(), public_key_hex.end(), [](char c) {
+        return absl::ascii_isxdigit(static_cast<unsigned char>(c));
+      })) {
+    return false;
+  }
+  std::string y = absl::HexStringToBytes(public_key_hex);
+  y[31] = static_cast<char>(y[31] & 0x7f);  // The x sign bit aside.
+  // The points of small order (0, 1, the two of order 8, p - 1 and their
+  // non-canonical forms): anyone can make signatures that verify with
+  // them. And y >= p - 1, which is not canonical or of order 2.
+  static constexpr const char* kSmallOrder[] = {
+      "0000000000000000000000000000000000000000000000000000000000000000",
+      "0100000000000000000000000000000000000000000000000000000000000000",
+      "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+      "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"};
+  for (const char* weak : kSmallOrder) {
+    if (y == absl::HexStringToBytes(weak)) return false;
+  }
+  const bool top = static_cast<unsigned char>(y[31]) == 0x7f &&
+                   std::all_of(y.begin() + 1, y.begin() + 31, [](char c) {
+                     return static_cast<unsigned char>(c) == 0xff;
+                   });
+  return !(top && static_cast<unsigned char>(y[0]) >= 0xec);
+}
+
 bool VerifyEd25519(absl::string_view public_key_hex, absl::string_view message,
                    absl::string_view signature_hex) {
+  if (!IsUsableEd25519Key(public_key_hex) || signature_hex.size() != 128) {
+    return false;
+  }
   const std::string pub = absl::HexStringToBytes(public_key_hex);
   const std::string sig = absl::HexStringToBytes(signature_hex);
   if (pub.size() != 32 || sig.size() != 64) return false;

@@ -44,8 +44,13 @@ class Ed25519Signer {
   void* key_;  // EVP_PKEY*
 };
 
-// True when `signature_hex` is a valid Ed25519 signature of `message` by
-// `public_key_hex`.
+// Whether `public_key_hex` is 64 hex digits of an Ed25519 public key a
+// signature by it proves something: not a point of small order or a
+// non-canonical encoding, for which anyone can make signatures that verify.
+bool IsUsableEd25519Key(absl::string_view public_key_hex);
+
+// True when `signature_hex` (128 hex digits) is a valid Ed25519 signature
+// of `message` by `public_key_hex`, a usable key.
 bool VerifyEd25519(absl::string_view public_key_hex, absl::string_view message,
                    absl::string_view signature_hex);
 

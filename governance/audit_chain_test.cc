@@ -32,3 +32,35 @@ TEST(AuditChainTest, CheckpointSignatures) {
 
 }  // namespace
 }  // namespace warden
+
+namespace warden {
+namespace {
+
+// Keys of small order sign for anyone: refused, and no signature by one
+// verifies.
+TEST(Ed25519KeyTest, PointsOfSmallOrderAreNoKeys) {
+  for (const char* weak :
+       {"0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000080",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "feffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+        "abc", ""}) {
+    EXPECT_FALSE(IsUsableEd25519Key(weak)) << weak;
+  }
+  EXPECT_FALSE(VerifyEd25519(std::string(64, '0'), "any message",
+                             std::string(128, '0')));
+  auto key = Ed25519Signer::Generate();
+  ASSERT_TRUE(key.ok());
+  EXPECT_TRUE(IsUsableEd25519Key((*key)->PublicKeyHex()));
+  const std::string sig = (*key)->SignHex("m");
+  EXPECT_TRUE(VerifyEd25519((*key)->PublicKeyHex(), "m", sig));
+  // An extra digit is not the same signature.
+  EXPECT_FALSE(VerifyEd25519((*key)->PublicKeyHex(), "m", sig + "0"));
+}
+
+}  // namespace
+}  // namespace warden

@@ -133,6 +133,7 @@ void WriteAuthorization(ObjectWriter& o, const Authorization& a) {
   o.Str("agent_id", a.agent_id);
   o.Str("amount", FormatBaseUnits(a.amount));
   o.Str("amount_usd", FormatUsdDecimal(a.amount_usd));
+  if (!a.anomalies.empty()) o.Strs("anomalies", a.anomalies);
   // Tier fields only when used, so records without them encode as before.
   if (a.approvals_required > 0) {
     o.Int("approvals_required", a.approvals_required);
@@ -307,6 +308,7 @@ absl::StatusOr<Authorization> AuthorizationFromJson(const Json& j) {
   a.asset = r.Str("asset");
   a.amount = r.Units("amount");
   a.amount_usd = r.Usd("amount_usd");
+  if (r.Has("anomalies")) a.anomalies = r.Strs("anomalies");
   a.price_usd = r.Str("price_usd");
   if (r.Has("price_source")) {
     a.price_source = r.Str("price_source");

@@ -75,6 +75,9 @@ struct Authorization {
   // updated it; empty and InfinitePast for the bundle's fixed price.
   std::string price_source;
   absl::Time price_at = absl::InfinitePast();
+  // The org's anomaly detectors this spend set off (SPLIT_ACROSS_WALLETS,
+  // VOLUME_SPIKE, NEW_DESTINATIONS); the reason says why.
+  std::vector<std::string> anomalies;
   // The counterparty: the recipient of a transfer (for a token transfer
   // made by calldata, the recipient the calldata names), the spender of an
   // approval, or the contract of any other call.

@@ -46,6 +46,16 @@ struct ReserveRequest {
   absl::TimeZone zone = absl::UTCTimeZone();
 };
 
+// One sum Usage reads: what `scope` (an entry of a scope path, such as
+// "agent/bot" or "wallet/w1") has used in `interval`, as a limit of `kind`
+// over it counts (held and settled spends, in USD micros or a count).
+struct UsageQuery {
+  std::string scope;
+  Limit::Kind kind = Limit::Kind::kUsd;
+  Interval interval;
+  bool calendar = false;
+};
+
 // How much of one limit is used, as the store saw it when it refused.
 struct LimitUsage {
   size_t limit_index = 0;  // Into ReserveRequest::limits.
@@ -112,6 +122,13 @@ class BudgetStore {
   // checks (kRecorded).
   virtual absl::StatusOr<ReserveResult> Reserve(
       const ReserveRequest& request) = 0;
+
+  // Each query's usage at `now`, in order, counted from the same buckets a
+  // Reserve reads (saturated at the int64 maximum). Reads only; each sum is
+  // exact as of its read, not atomic with a later Reserve.
+  virtual absl::StatusOr<std::vector<int64_t>> Usage(
+      const std::string& org_id, const std::vector<UsageQuery>& queries,
+      absl::Time now) = 0;
 
   // The record, or NOT_FOUND.
   virtual absl::StatusOr<Authorization> Get(const std::string& org_id,

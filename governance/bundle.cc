@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "governance/address.h"
+#include "governance/audit_chain.h"
 #include "governance/calldata.h"
 #include "governance/explain.h"
 #include "governance/quote.h"
@@ -527,6 +528,71 @@ class BundleParser {
     return rule;
   }
 
+  Anomalies ParseAnomalies(const YAML::Node& n, const std::string& p) {
+    Anomalies out;
+    if (!n.IsDefined() || n.IsNull()) return out;
+    if (!n.IsMap()) {
+      Error(p, "must be a mapping of split, volume_spike, new_destinations");
+      return out;
+    }
+    CheckKeys(n, p, {"split", "volume_spike", "new_destinations"});
+    // One detector: a mapping of its keys and `on`, each optional.
+    auto detector = [&](const char* name,
+                        OnViolation* on) -> std::optional<std::string> {
+      const YAML::Node d = n[name];
+      if (!d.IsDefined() || d.IsNull()) return std::nullopt;
+      const std::string dp = Join(p, name);
+      if (!d.IsMap()) {
+        Error(dp, "must be a mapping");
+        return std::nullopt;
+      }
+      if (std::optional<std::string> o = Scalar(d, dp, "on", false)) {
+        if (*o == "approve" || *o == "notify") {
+          *on = *o == "approve" ? OnViolation::kApprove : OnViolation::kNotify;
+        } else {
+          Error(Join(dp, "on"),
+                absl::StrCat(Quote(*o), " must be approve or notify"));
+        }
+      }
+      return dp;
+    };
+    // A whole number from `low` to `high` under `key`, if given.
+    auto number = [&](const YAML::Node& d, const std::string& dp,
+                      const char* key, int64_t low, int64_t high,
+                      int64_t* value) {
+      std::optional<std::string> text = Scalar(d, dp, key, false);
+      if (text && !(absl::SimpleAtoi(*text, value) && *value >= low &&
+                    *value <= high)) {
+        Error(Join(dp, key),
+              absl::StrCat(Quote(*text), " must be a whole number from ", low,
+                           " to ", high));
+      }
+    };
+    Anomalies::Split split;
+    if (std::optional<std::string> dp = detector("split", &split.on)) {
+      CheckKeys(n["split"], *dp, {"spends", "within", "on"});
+      number(n["split"], *dp, "spends", 2, 1000, &split.spends);
+      split.within = Duration(n["split"], *dp, "within").value_or(split.within);
+      out.split = split;
+    }
+    Anomalies::VolumeSpike spike;
+    if (std::optional<std::string> dp = detector("volume_spike", &spike.on)) {
+      CheckKeys(n["volume_spike"], *dp, {"times", "on"});
+      number(n["volume_spike"], *dp, "times", 2, 1000, &spike.times);
+      out.volume_spike = spike;
+    }
+    Anomalies::NewDestinations fresh;
+    if (std::optional<std::string> dp =
+            detector("new_destinations", &fresh.on)) {
+      CheckKeys(n["new_destinations"], *dp, {"count", "within", "on"});
+      number(n["new_destinations"], *dp, "count", 1, 1000, &fresh.count);
+      fresh.within =
+          Duration(n["new_destinations"], *dp, "within").value_or(fresh.within);
+      out.new_destinations = fresh;
+    }
+    return out;
+  }
+
   std::optional<ApprovalTiers> ParseApprovals(const YAML::Node& n,
                                               const std::string& p) {
     if (!n.IsDefined() || n.IsNull()) return std::nullopt;
@@ -671,7 +737,7 @@ class BundleParser {
               {"id", "timezone", "expired_holds", "hold_ttl", "limits",
                "chain_limits", "asset_limits", "destination_limits",
                "destinations_deny", "rules", "chain_rules", "asset_rules",
-               "schedule", "default", "policy_changes"});
+               "schedule", "default", "policy_changes", "anomalies"});
     Org& org = policy->org;
     org.id = Id(n, p, "id").value_or("");
     if (std::optional<std::string> tz = Scalar(n, p, "timezone", false)) {
@@ -710,6 +776,7 @@ class BundleParser {
     }
     org.policy_changes =
         ParsePolicyChanges(n["policy_changes"], Join(p, "policy_changes"));
+    org.anomalies = ParseAnomalies(n["anomalies"], Join(p, "anomalies"));
     org.schedule = ParseScheduleAt(n, p);
     org.limits = ParseLimits(n["limits"], "org.limits");
     org.destination_limits =
@@ -930,13 +997,11 @@ class BundleParser {
       CheckKeys(n, p, {"source", "public_key", "max_age"});
       feed.kind = PriceFeed::Kind::kFile;
       std::optional<std::string> key = Scalar(n, p, "public_key", true);
-      if (key && (key->size() != 64 ||
-                  !std::all_of(key->begin(), key->end(), [](char c) {
-                    return absl::ascii_isxdigit(static_cast<unsigned char>(c));
-                  }))) {
+      if (key && !IsUsableEd25519Key(*key)) {
         Error(Join(p, "public_key"),
               "must be an Ed25519 public key as 64 hex digits (wardenctl "
-              "prices key --key FILE prints it)");
+              "prices key --key FILE prints it), not a point of small order "
+              "anyone could sign for");
       } else if (key) {
         feed.public_key = absl::AsciiStrToLower(*key);
       }
@@ -1743,6 +1808,23 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
         absl::StrCat(pc->approvals_required);
     out["org.policy_changes.expires_after"] =
         absl::FormatDuration(pc->expires_after);
+  }
+  auto on = [](OnViolation o) {
+    return o == OnViolation::kApprove ? "approve" : "notify";
+  };
+  if (const auto& s = p.org.anomalies.split) {
+    out["org.anomalies.split"] =
+        absl::StrCat(s->spends, " spends within ",
+                     absl::FormatDuration(s->within), ", on ", on(s->on));
+  }
+  if (const auto& v = p.org.anomalies.volume_spike) {
+    out["org.anomalies.volume_spike"] =
+        absl::StrCat(v->times, "x the daily average, on ", on(v->on));
+  }
+  if (const auto& n = p.org.anomalies.new_destinations) {
+    out["org.anomalies.new_destinations"] =
+        absl::StrCat("over ", n->count, " within ",
+                     absl::FormatDuration(n->within), ", on ", on(n->on));
   }
   FlattenScopeRules("org.rules", p.org.rules, &out);
   for (const auto& [chain, rules] : p.org.chain_rules) {

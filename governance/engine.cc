@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "governance/address.h"
+#include "governance/anomalies.h"
 #include "governance/calldata.h"
 #include "governance/credentials.h"
 #include "governance/engine_internal.h"
@@ -588,6 +589,26 @@ absl::StatusOr<Engine::Decided> Engine::Decide(const AuthorizeInput& in) {
   std::vector<TierCheck> tier_checks;
   if (a.violations.empty()) {
     tier = WithEscalation(PerTransactionTier(a, *policy, agent), escalated);
+    if (policy->org.anomalies.Any()) {
+      WARDEN_ASSIGN_OR_RETURN(
+          anomaly::Detection found,
+          anomaly::Detect(*policy, agent, wallet, a, now,
+                          [&](const std::vector<UsageQuery>& queries) {
+                            return budgets_->Usage(org.id, queries, now);
+                          }));
+      for (anomaly::Finding& f : found.findings) {
+        a.anomalies.push_back(f.code);
+        if (Stricter(f.tier, tier)) {
+          std::swap(f.tier, tier);
+          if (f.tier.tier == Tier::kInstant) continue;
+        }
+        notes.push_back(std::move(f.tier.why));
+      }
+      if (found.new_destination) {
+        path.scopes.push_back(anomaly::NewDestinationsScope(agent.id));
+        a.scope_path = path.scopes;
+      }
+    }
     tier_checks = CumulativeTierChecks(*policy, agent, tier.tier, now);
     // Guard lines on the agent's limits, where they could raise the tier.
     for (const TierCheck& t : path.escalations) {
@@ -696,6 +717,7 @@ absl::StatusOr<AuthorizeOutput> Engine::Conclude(Decided d,
         "", "spend.notify", "spend.delayed", "approval.requested"};
     Notify(kEvents[static_cast<int>(d.tier)], a, d.actor, a.reason);
   }
+  if (!a.anomalies.empty()) Notify("anomaly.detected", a, d.actor, a.reason);
   return AuthorizeOutput{std::move(a), false};
 }
 

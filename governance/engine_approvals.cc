@@ -91,6 +91,24 @@ absl::StatusOr<VoteOutput> Engine::Vote(const VoteInput& in, bool approve) {
                      a.department_id, ")"));
   }
   const absl::Time now = clock_->Now();
+  // An approval allows the spend at the USD value it was held at: not once
+  // its live price is older than the asset's max_age (the tokens may be
+  // worth much more by now).
+  if (auto asset = policy->assets.find(a.asset);
+      approve && !a.price_source.empty() && asset != policy->assets.end() &&
+      asset->second.feed.kind != PriceFeed::Kind::kFixed &&
+      now - a.price_at > asset->second.feed.max_age) {
+    return FieldError(
+        absl::StatusCode::kFailedPrecondition, "authorization_id",
+        absl::StrCat(a.id, " was valued at ", a.asset, " ", a.price_usd,
+                     " from ", a.price_source, ", a price now ",
+                     absl::FormatDuration(
+                         absl::Trunc(now - a.price_at, absl::Seconds(1))),
+                     " old, over its max_age of ",
+                     absl::FormatDuration(asset->second.feed.max_age),
+                     ": reject it, and the agent asks again at a fresh "
+                     "price"));
+  }
   WARDEN_ASSIGN_OR_RETURN(
       VoteResult result,
       budgets_->Vote(org, a.id,

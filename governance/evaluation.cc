@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "governance/anomalies.h"
 #include "governance/explain.h"
 #include "governance/money.h"
 #include "governance/quote.h"
@@ -476,7 +477,8 @@ PathLimits CollectLimits(const Policy& policy, const Agent& agent,
         /*child=*/-1);
   }
   if (!to.empty() &&
-      (!agent.destination_limits.empty() || agent.rules.new_address)) {
+      (!agent.destination_limits.empty() || agent.rules.new_address ||
+       policy.org.anomalies.new_destinations)) {
     const int index = add(absl::StrCat("agent/", agent.id, "/destination/", to),
                           agent.destination_limits, /*child=*/-1);
     // A new address: nothing paid to it by the agent in the window.
@@ -497,6 +499,9 @@ PathLimits CollectLimits(const Policy& policy, const Agent& agent,
       out.longest = std::max(out.longest, w->MaxLength());
     }
   }
+  // So do the anomaly detectors.
+  out.longest =
+      std::max(out.longest, anomaly::LongestLookback(policy.org.anomalies));
   // A cumulative tier threshold counts over its window too.
   for (const auto& [index, scope, tiers] : TierScopes(policy, agent)) {
     if (tiers->window) {

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "governance/bundle.h"
 #include "governance/engine.h"
@@ -171,6 +172,32 @@ TEST_F(LivePriceTest, AnUnreadableOrImplausiblePriceDenies) {
   EXPECT_THAT(out->authorization.reason, HasSubstr("reads no live prices"));
 }
 
+// An approval allows a held spend at the value it was held at: refused once
+// the price it was valued at is older than max_age.
+TEST_F(LivePriceTest, AnApprovalIsRefusedOnceTheHoldsPriceIsStale) {
+  ASSERT_TRUE(
+      engine_
+          .ApplyBundle(absl::StrReplaceAll(
+                           kBundle, {{"    department: eng\n",
+                                      "    department: eng\n    approvals: "
+                                      "{approval_above_usd: \"1000\", "
+                                      "approvers: [user/cfo]}\n"}}),
+                       false, "test")
+          .ok());
+  Answer("3000", absl::Minutes(30));
+  const Authorization held = Spend("ETH", "1000000000000000000");
+  ASSERT_EQ(held.decision, Decision::kPendingApproval) << held.reason;
+  clock_.Advance(absl::Minutes(31));  // The price is now 61 minutes old.
+  absl::StatusOr<VoteOutput> vote =
+      engine_.Approve({.authorization_id = held.id, .approver = "user/cfo"});
+  EXPECT_EQ(vote.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(vote.status().message(), HasSubstr("1h1m old"));
+  // Rejecting it still works.
+  EXPECT_TRUE(
+      engine_.Reject({.authorization_id = held.id, .approver = "user/cfo"})
+          .ok());
+}
+
 TEST(PriceFeedBundleTest, SourcesAndTheirErrors) {
   absl::StatusOr<Policy> p = ParseBundle(kBundle);
   ASSERT_TRUE(p.ok()) << p.status();
@@ -214,6 +241,10 @@ TEST(PriceFeedBundleTest, SourcesAndTheirErrors) {
                            price: {source: file, public_key: "abc",
                                    max_age: 1h}})"),
               HasSubstr("assets[0].price.public_key: must be an Ed25519"));
+  EXPECT_THAT(error_of(absl::StrCat(R"({symbol: E, decimals: 2,
+                           price: {source: file, max_age: 1h, public_key: ")",
+                                    std::string(64, '0'), R"("}})")),
+              HasSubstr("not a point of small order"));
   EXPECT_THAT(error_of(R"({symbol: E, decimals: 2,
                            price: {source: file, max_age: 1h, usd: "1"}})"),
               HasSubstr("assets[0].price.usd: unknown key"));

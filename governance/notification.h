@@ -15,7 +15,8 @@ struct Notification {
   // Unique per notification, so that receivers can drop redeliveries.
   std::string id;
   // spend.notify, spend.delayed, approval.requested, approval.voted,
-  // approval.granted, approval.rejected, approval.expired.
+  // approval.granted, approval.rejected, approval.expired, and
+  // anomaly.detected (an org.anomalies detector fired on a spend).
   std::string event;
   absl::Time time;
   std::string org_id;

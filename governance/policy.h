@@ -224,6 +224,48 @@ struct PolicyChangeRule {
                          const PolicyChangeRule&) = default;
 };
 
+// org.anomalies: patterns each spend is checked for, from the counters the
+// budget store keeps; each is off unless set, and escalates the spend to
+// approval (`on: approve`) or allows it and notifies (`on: notify`).
+struct Anomalies {
+  // Splitting across wallets: this spend makes at least `spends` spends by
+  // the agent within `within`, from two or more of its wallets, each under
+  // its per-tx cap (the wallet's, else the agent's) and together over it.
+  struct Split {
+    int64_t spends = 3;
+    absl::Duration within = absl::Hours(1);
+    OnViolation on = OnViolation::kApprove;
+    friend bool operator==(const Split&, const Split&) = default;
+  };
+  // The agent's spend in the last 24 hours, with this one, above `times`
+  // its daily average over the 7 days before (agents with no spend in
+  // those 7 days have no average, and are not checked).
+  struct VolumeSpike {
+    int64_t times = 3;
+    OnViolation on = OnViolation::kNotify;
+    friend bool operator==(const VolumeSpike&, const VolumeSpike&) = default;
+  };
+  // A payment to a destination the agent has not paid in the 30 days
+  // before, that makes more than `count` such new destinations within
+  // `within`.
+  struct NewDestinations {
+    int64_t count = 5;
+    absl::Duration within = absl::Hours(24);
+    OnViolation on = OnViolation::kNotify;
+    friend bool operator==(const NewDestinations&,
+                           const NewDestinations&) = default;
+  };
+  std::optional<Split> split;
+  std::optional<VolumeSpike> volume_spike;
+  std::optional<NewDestinations> new_destinations;
+
+  bool Any() const { return split || volume_spike || new_destinations; }
+  friend bool operator==(const Anomalies&, const Anomalies&) = default;
+};
+
+// How far back a destination counts as paid for new_destinations.
+inline constexpr absl::Duration kNewDestinationLookback = absl::Hours(24 * 30);
+
 struct Org {
   std::string id;
   std::string timezone_name = "UTC";
@@ -250,6 +292,7 @@ struct Org {
   // explicit `chains` and `assets` lists; absent ones allow nothing.
   bool default_deny = false;
   std::optional<PolicyChangeRule> policy_changes;  // Unset: applies at once.
+  Anomalies anomalies;
 };
 
 struct Policy {

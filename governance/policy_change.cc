@@ -395,6 +395,41 @@ std::vector<std::string> Loosenings(const Policy& before, const Policy& after) {
       }
     }
   }
+  // An anomaly detector removed, made less sensitive or only notifying.
+  auto detector = [&](const char* name, bool had, bool has, bool softer,
+                      bool notifies) {
+    const std::string p = absl::StrCat("org.anomalies.", name);
+    if (had && !has) {
+      c.Add(p, "removed");
+    } else if (had && softer) {
+      c.Add(p, "less sensitive");
+    } else if (had && notifies) {
+      c.Add(p + ".on", "from approve to notify");
+    }
+  };
+  const Anomalies& ba = bo.anomalies;
+  const Anomalies& aa = ao.anomalies;
+  auto to_notify = [](OnViolation was, OnViolation now) {
+    return was == OnViolation::kApprove && now == OnViolation::kNotify;
+  };
+  detector("split", ba.split.has_value(), aa.split.has_value(),
+           ba.split && aa.split &&
+               (aa.split->spends > ba.split->spends ||
+                aa.split->within < ba.split->within),
+           ba.split && aa.split && to_notify(ba.split->on, aa.split->on));
+  detector("volume_spike", ba.volume_spike.has_value(),
+           aa.volume_spike.has_value(),
+           ba.volume_spike && aa.volume_spike &&
+               aa.volume_spike->times > ba.volume_spike->times,
+           ba.volume_spike && aa.volume_spike &&
+               to_notify(ba.volume_spike->on, aa.volume_spike->on));
+  detector("new_destinations", ba.new_destinations.has_value(),
+           aa.new_destinations.has_value(),
+           ba.new_destinations && aa.new_destinations &&
+               (aa.new_destinations->count > ba.new_destinations->count ||
+                aa.new_destinations->within < ba.new_destinations->within),
+           ba.new_destinations && aa.new_destinations &&
+               to_notify(ba.new_destinations->on, aa.new_destinations->on));
   c.Limits("org.limits", bo.limits, ao.limits);
   static const std::vector<Limit> kNone;
   for (const auto& [chain, limits] : bo.chain_limits) {

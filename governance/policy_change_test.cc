@@ -173,6 +173,36 @@ TEST(LooseningsTest, APriceSourceChangedOrAllowedToAge) {
   EXPECT_THAT(Loosenings(chainlink("1h"), Parse(Acme())), SizeIs(1));
 }
 
+// An anomaly detector removed, less sensitive or only notifying is a
+// loosening; a new or more sensitive one is not.
+TEST(LooseningsTest, AnomalyDetectors) {
+  const std::string org = "  default: deny\n";
+  auto with = [&](const std::string& anomalies) {
+    return Edited({{org, absl::StrCat(org, "  anomalies: ", anomalies, "\n")}});
+  };
+  const Policy on = with(
+      "{split: {spends: 3, within: 1h, on: approve}, volume_spike: {times: "
+      "3}, new_destinations: {count: 5}}");
+  EXPECT_THAT(Loosenings(Parse(Acme()), on), IsEmpty());
+  EXPECT_THAT(Loosenings(on, with("{split: {spends: 2, within: 2h}, "
+                                  "volume_spike: {times: 2}, "
+                                  "new_destinations: {count: 4}}")),
+              IsEmpty());
+  EXPECT_THAT(Loosenings(on, Parse(Acme())),
+              ElementsAre("org.anomalies.split: removed",
+                          "org.anomalies.volume_spike: removed",
+                          "org.anomalies.new_destinations: removed"));
+  EXPECT_THAT(
+      Loosenings(on, with("{split: {spends: 3, within: 30m}, volume_spike: "
+                          "{times: 4}, new_destinations: {count: 5}}")),
+      ElementsAre("org.anomalies.split: less sensitive",
+                  "org.anomalies.volume_spike: less sensitive"));
+  EXPECT_THAT(Loosenings(on, with("{split: {spends: 3, within: 1h, on: "
+                                  "notify}, volume_spike: {times: 3}, "
+                                  "new_destinations: {count: 5}}")),
+              ElementsAre("org.anomalies.split.on: from approve to notify"));
+}
+
 // The four-eyes rule guards itself: dropping it, lowering its quorum or
 // adding an approver is a loosening; raising the quorum is not.
 TEST(LooseningsTest, ThePolicyChangeRuleItself) {

@@ -63,6 +63,13 @@ std::vector<Span> SpansOf(const LimitCheck& check, absl::Time now) {
   return spans;
 }
 
+std::vector<Span> SpansOf(const UsageQuery& query, absl::Time now) {
+  return SpansOf(LimitCheck{.kind = query.kind,
+                            .interval = query.interval,
+                            .calendar = query.calendar},
+                 now);
+}
+
 void Buckets::Add(absl::Time at, absl::int128 usd, absl::int128 count) {
   for (size_t l = 0; l < kLevels.size(); ++l) {
     const Level& level = kLevels[l];

@@ -71,6 +71,8 @@ absl::Time CountedFrom(const LimitCheck& check, absl::Time now);
 
 // The buckets whose sum is `check`'s usage at `now`, finest first.
 std::vector<Span> SpansOf(const LimitCheck& check, absl::Time now);
+// The same for a query's interval.
+std::vector<Span> SpansOf(const UsageQuery& query, absl::Time now);
 
 // One scope's buckets, in process memory (MemoryBudgetStore). Sums are
 // exact (128-bit); a bucket older than its level keeps is dropped.

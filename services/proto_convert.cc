@@ -103,6 +103,7 @@ void ToProto(const Authorization& a, v1::Authorization* out) {
     out->set_price_source(a.price_source);
     *out->mutable_price_at() = ToTimestamp(a.price_at);
   }
+  for (const std::string& code : a.anomalies) out->add_anomalies(code);
   out->set_destination(a.destination);
   out->set_contract(a.contract);
   out->set_method(a.method);

@@ -1,9 +1,14 @@
 #include "adapters/evm/prices.h"
 
-#include <fstream>
-#include <sstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <optional>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "adapters/evm/balances.h"
@@ -31,6 +36,10 @@ template <typename T>
 absl::StatusOr<T> LivePrices::Cache<T>::Get(
     const std::string& key, absl::Duration refresh,
     absl::FunctionRef<absl::StatusOr<T>()> fetch) {
+  // A reading fetched after this call began answers it, however short
+  // `refresh`: callers that queued behind a fetch share it instead of each
+  // asking a slow source again in turn.
+  const absl::Time asked = absl::Now();
   Entry* entry;
   {
     absl::MutexLock lock(&mu_);
@@ -40,9 +49,9 @@ absl::StatusOr<T> LivePrices::Cache<T>::Get(
   }
   absl::MutexLock lock(&entry->mu);
   const absl::Time now = absl::Now();
-  if (now - entry->fetched >= refresh) {
+  if (entry->fetched < asked && now - entry->fetched >= refresh) {
     entry->value = fetch();
-    entry->fetched = now;
+    entry->fetched = absl::Now();
   }
   return entry->value;
 }
@@ -87,16 +96,30 @@ absl::StatusOr<PriceReading> LivePrices::ReadAggregator(const PriceFeed& feed) {
         nlohmann::json::array(
             {{{"to", feed.aggregator}, {"data", selector}}, "latest"}));
   };
-  WARDEN_ASSIGN_OR_RETURN(nlohmann::json decimals_word, call(kDecimals));
-  absl::StatusOr<absl::uint128> decimals = ParseUint256Word(decimals_word);
-  if (!decimals.ok() || *decimals > kMaxAggregatorDecimals) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "decimals(): ", decimals.ok()
-                            ? absl::StrCat("over ", kMaxAggregatorDecimals)
-                            : decimals.status().message()));
+  // An aggregator's decimals never change: asked once, so that a reading
+  // costs one call to the node.
+  const std::string key = absl::StrCat(feed.chain, ":", feed.aggregator);
+  std::optional<int> decimals;
+  {
+    absl::MutexLock lock(&decimals_mu_);
+    if (auto it = decimals_.find(key); it != decimals_.end()) {
+      decimals = it->second;
+    }
+  }
+  if (!decimals) {
+    WARDEN_ASSIGN_OR_RETURN(nlohmann::json word, call(kDecimals));
+    absl::StatusOr<absl::uint128> d = ParseUint256Word(word);
+    if (!d.ok() || *d > kMaxAggregatorDecimals) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "decimals(): ", d.ok() ? absl::StrCat("over ", kMaxAggregatorDecimals)
+                                 : d.status().message()));
+    }
+    decimals = static_cast<int>(*d);
+    absl::MutexLock lock(&decimals_mu_);
+    decimals_[key] = *decimals;
   }
   WARDEN_ASSIGN_OR_RETURN(nlohmann::json round, call(kLatestRoundData));
-  return ParseLatestRoundData(round, static_cast<int>(*decimals));
+  return ParseLatestRoundData(round, *decimals);
 }
 
 absl::StatusOr<std::shared_ptr<const PriceFile>> LivePrices::ReadFile(
@@ -105,14 +128,32 @@ absl::StatusOr<std::shared_ptr<const PriceFile>> LivePrices::ReadFile(
     return absl::FailedPreconditionError(
         "this wardend reads no price file (--price-file)");
   }
-  std::ifstream in(price_file_, std::ios::binary);
-  if (!in) {
+  // Without blocking: a FIFO or device put at the path must fail the read
+  // at once, not hold every decision priced by the file.
+  const int fd = ::open(price_file_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot open the price file ", price_file_));
   }
+  absl::Cleanup close_fd = [fd] { ::close(fd); };
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    return absl::UnavailableError(
+        absl::StrCat("the price file ", price_file_, " is not a regular file"));
+  }
   std::string text(kMaxPriceFileBytes + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
+  size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot read the price file ", price_file_));
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  text.resize(got);
   WARDEN_ASSIGN_OR_RETURN(PriceFile file, VerifyPriceFile(text, public_key));
   return std::make_shared<const PriceFile>(std::move(file));
 }

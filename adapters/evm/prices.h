@@ -61,6 +61,8 @@ class LivePrices final : public PriceSource {
   const std::string price_file_;
   const absl::Duration refresh_;
   Cache<PriceReading> aggregators_;
+  absl::Mutex decimals_mu_;
+  absl::flat_hash_map<std::string, int> decimals_ ABSL_GUARDED_BY(decimals_mu_);
   Cache<std::shared_ptr<const PriceFile>> files_;
 };
 

@@ -1,12 +1,17 @@
 #include "adapters/evm/prices.h"
 
+#include <sys/stat.h>
+
 #include <atomic>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 namespace warden::evm {
@@ -35,6 +40,7 @@ class AggregatorNode final : public http::HttpTransport {
   struct State {
     std::atomic<int> calls{0};
     std::atomic<bool> down{false};
+    absl::Duration delay = absl::ZeroDuration();
     std::string decimals = "0x" + Word(8);
     std::string round;
   };
@@ -42,6 +48,7 @@ class AggregatorNode final : public http::HttpTransport {
   absl::StatusOr<http::HttpResponse> Do(const http::HttpRequest& request,
                                         absl::Duration) override {
     ++s_->calls;
+    absl::SleepFor(s_->delay);
     if (s_->down) return absl::UnavailableError("connection refused");
     const nlohmann::json asked = nlohmann::json::parse(request.body);
     const std::string data = asked["params"][0]["data"];
@@ -133,7 +140,28 @@ TEST(LivePricesTest, AReadingAnswersUntilRefreshThenTheNodeIsAskedAgain) {
   absl::StatusOr<PriceReading> moved = every->Read("ETH", Chainlink());
   ASSERT_TRUE(moved.ok()) << moved.status();
   EXPECT_EQ(FormatPrice(moved->price), "3100");
-  EXPECT_EQ(node->calls, 4);
+  // decimals() once: an aggregator's never change.
+  EXPECT_EQ(node->calls, 3);
+}
+
+// Decisions that queue behind a slow read share it, whatever the refresh:
+// eight at once cost the node one reading, not eight in turn.
+TEST(LivePricesTest, CallersWaitingOnAReadShareIt) {
+  auto node = std::make_shared<AggregatorNode::State>();
+  node->round = Round(Word(300000000000), 1'764'000'000);
+  node->delay = absl::Milliseconds(100);
+  std::unique_ptr<LivePrices> prices = WithNode(node, absl::ZeroDuration());
+  std::atomic<int> ready{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      ++ready;
+      while (ready < 8) std::this_thread::yield();
+      EXPECT_TRUE(prices->Read("ETH", Chainlink()).ok());
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(node->calls, 2);  // decimals() and one latestRoundData().
 }
 
 TEST(LivePricesTest, ANodeThatIsDownOrMissingIsAnError) {
@@ -208,6 +236,14 @@ TEST_F(PriceFileFeedTest, AForgedOrAlteredFileIsRefused) {
   std::remove(path_.c_str());
   EXPECT_EQ(Read("ETH", Feed()).status().code(),
             absl::StatusCode::kUnavailable);
+  // Something that is no regular file fails at once: a FIFO with no
+  // writer would otherwise block the read, and every decision behind it.
+  ASSERT_EQ(::mkfifo(path_.c_str(), 0600), 0);
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(Read("ETH", Feed()).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  std::remove(path_.c_str());
   EXPECT_EQ(LivePrices({}, "", absl::ZeroDuration())
                 .Read("ETH", Feed())
                 .status()

@@ -131,6 +131,19 @@ void MemoryBudgetStore::EraseLocked(const std::string& key) {
   records_.erase(it);
 }
 
+absl::StatusOr<std::vector<int64_t>> MemoryBudgetStore::Usage(
+    const std::string& org_id, const std::vector<UsageQuery>& queries,
+    absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  std::vector<int64_t> out;
+  out.reserve(queries.size());
+  for (const UsageQuery& q : queries) {
+    const usage::Buckets* buckets = BucketsLocked(org_id, q.scope);
+    out.push_back(buckets ? buckets->Sum(usage::SpansOf(q, now), q.kind) : 0);
+  }
+  return out;
+}
+
 absl::StatusOr<ReserveResult> MemoryBudgetStore::Reserve(
     const ReserveRequest& request) {
   const Authorization& a = request.authorization;

@@ -38,6 +38,22 @@ TEST(MemoryBudgetStoreTest, ConcurrentReservationsNeverOverAdmit) {
   EXPECT_EQ(admitted.load(), 100);
 }
 
+// Usage reads the sums a Reserve checks.
+TEST(MemoryBudgetStoreTest, UsageReadsWhatReserveCounts) {
+  MemoryBudgetStore store;
+  ASSERT_EQ(store.Reserve(Hold("az_1", 600, 1000))->outcome,
+            Outcome::kReserved);
+  ReserveRequest w2 = Hold("az_2", 300, 1000);
+  w2.authorization.wallet_id = "w2";
+  ASSERT_EQ(store.Reserve(w2)->outcome, Outcome::kReserved);
+  EXPECT_THAT(*store.Usage("acme", TestUsageQueries(kT0), kT0),
+              ::testing::ElementsAre(900, 2, 600, 0));
+  // A day later, nothing is in the window.
+  EXPECT_THAT(*store.Usage("acme", TestUsageQueries(kT0 + absl::Hours(25)),
+                           kT0 + absl::Hours(25)),
+              ::testing::ElementsAre(0, 0, 0, 0));
+}
+
 // Abandon forgets the record, its charge and its idempotency key.
 TEST(MemoryBudgetStoreTest, AbandonForgetsEverything) {
   MemoryBudgetStore store;

@@ -227,6 +227,41 @@ absl::StatusOr<ReserveResult> RedisBudgetStore::Reserve(
   return Unexpected("reserve", r);
 }
 
+absl::StatusOr<std::vector<int64_t>> RedisBudgetStore::Usage(
+    const std::string& org_id, const std::vector<UsageQuery>& queries,
+    absl::Time now) {
+  std::vector<int64_t> out;
+  if (queries.empty()) return out;
+  // One script call: per query, its usage hash and the fields to sum.
+  std::vector<std::string> keys, args;
+  for (const UsageQuery& q : queries) {
+    keys.push_back(UsageKey(org_id, q.scope));
+    const char* kind = q.kind == Limit::Kind::kUsd ? "u" : "c";
+    const size_t count_at = args.size();
+    args.push_back("0");
+    int64_t fields = 0;
+    for (const usage::Span& span : usage::SpansOf(q, now)) {
+      for (int64_t n = span.first; n <= span.last; ++n, ++fields) {
+        args.push_back(absl::StrCat(
+            std::string(1, usage::kLevels[span.level].name), n, kind));
+      }
+    }
+    args[count_at] = absl::StrCat(fields);
+  }
+  WARDEN_ASSIGN_OR_RETURN(RedisReply r,
+                          client_->Eval(redis_scripts::Sums(), keys, args));
+  if (r.type != RedisReply::Type::kArray ||
+      r.elements.size() != queries.size()) {
+    return Unexpected("usage", r);
+  }
+  for (const RedisReply& e : r.elements) {
+    if (e.type != RedisReply::Type::kInteger) return Unexpected("usage", e);
+    // Sums the script capped at 2^62 are past every cap either way.
+    out.push_back(e.integer);
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<std::optional<AuthorizationStatus>>>
 RedisBudgetStore::StatusesOf(const std::string& org_id,
                              const std::vector<std::string>& ids) {

@@ -75,6 +75,9 @@ class RedisBudgetStore final : public BudgetStore {
     return kMaxExactMicros;
   }
   absl::StatusOr<ReserveResult> Reserve(const ReserveRequest& request) override;
+  absl::StatusOr<std::vector<int64_t>> Usage(
+      const std::string& org_id, const std::vector<UsageQuery>& queries,
+      absl::Time now) override;
   absl::StatusOr<Authorization> Get(const std::string& org_id,
                                     const std::string& id) override;
   absl::StatusOr<std::vector<std::optional<AuthorizationStatus>>> StatusesOf(

@@ -100,6 +100,23 @@ TEST_F(RedisBudgetStoreTest, Lifecycle) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+// Usage reads the sums a Reserve checks, in one call.
+TEST_F(RedisBudgetStoreTest, UsageReadsWhatReserveCounts) {
+  ASSERT_EQ(store_.Reserve(Hold("az_1", 600, 1000))->outcome,
+            Outcome::kReserved);
+  ReserveRequest w2 = Hold("az_2", 300, 1000);
+  w2.authorization.wallet_id = "w2";
+  ASSERT_EQ(store_.Reserve(w2)->outcome, Outcome::kReserved);
+  absl::StatusOr<std::vector<int64_t>> used =
+      store_.Usage("acme", TestUsageQueries(kT0), kT0);
+  ASSERT_TRUE(used.ok()) << used.status();
+  EXPECT_THAT(*used, ElementsAre(900, 2, 600, 0));
+  ASSERT_TRUE(store_.Void("acme", "az_2", kT0).ok());
+  EXPECT_THAT(*store_.Usage("acme", TestUsageQueries(kT0), kT0),
+              ElementsAre(600, 1, 600, 0));
+  EXPECT_THAT(*store_.Usage("acme", {}, kT0), IsEmpty());
+}
+
 // Idempotency keys return the first record; Abandon forgets both.
 TEST_F(RedisBudgetStoreTest, IdempotencyAndAbandon) {
   ASSERT_EQ(store_.Reserve(Hold("az_1", 600, 1000, "k"))->outcome,

@@ -411,6 +411,28 @@ const std::string& Transition() {
   return *script;
 }
 
+const std::string& Sums() {
+  // KEYS: one usage hash per sum. ARGV: per sum, its number of fields and
+  // the fields. Returns each sum, capped at 2^62 (beyond every cap).
+  static const std::string* const script = new std::string(R"lua(
+local out, a = {}, 1
+for k = 1, #KEYS do
+  local n = tonumber(ARGV[a])
+  local total = 0
+  for i = a + 1, a + n, 4000 do
+    local v = redis.call('HMGET', KEYS[k], unpack(ARGV, i, math.min(i + 3999, a + n)))
+    for j = 1, #v do
+      if v[j] then total = total + tonumber(v[j]) end
+    end
+  end
+  out[k] = math.min(total, 2^62)
+  a = a + 1 + n
+end
+return out
+)lua");
+  return *script;
+}
+
 const std::string& Statuses() {
   static const std::string* const script = new std::string(R"lua(
 local out = {}

@@ -20,6 +20,8 @@ const std::string& Transition();
 
 // The status of each record hash in KEYS (nil for a missing one).
 const std::string& Statuses();
+// Read-only sums of usage buckets, for BudgetStore::Usage.
+const std::string& Sums();
 
 }  // namespace warden::redis_scripts
 

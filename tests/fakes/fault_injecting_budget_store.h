@@ -65,6 +65,12 @@ class FaultInjectingBudgetStore final : public BudgetStore {
     if (absl::Status st = Fault(); !st.ok()) return st;
     return inner_->Get(org, id);
   }
+  absl::StatusOr<std::vector<int64_t>> Usage(
+      const std::string& org, const std::vector<UsageQuery>& queries,
+      absl::Time now) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    return inner_->Usage(org, queries, now);
+  }
   absl::StatusOr<std::vector<std::optional<AuthorizationStatus>>> StatusesOf(
       const std::string& org, const std::vector<std::string>& ids) override {
     if (absl::Status st = Fault(); !st.ok()) return st;

@@ -39,6 +39,17 @@ inline ReserveRequest TestHold(const std::string& id, UsdMicros usd,
   return r;
 }
 
+// Usage queries over the last 24h before `at`: agent_a in USD and in count,
+// its wallet w1 in USD, and a scope nothing charged.
+inline std::vector<UsageQuery> TestUsageQueries(absl::Time at) {
+  const Interval day = {at - absl::Hours(24), absl::InfiniteFuture()};
+  return {
+      {.scope = "agent/agent_a", .interval = day},
+      {.scope = "agent/agent_a", .kind = Limit::Kind::kCount, .interval = day},
+      {.scope = "wallet/w1", .interval = day},
+      {.scope = "agent/nobody", .interval = day}};
+}
+
 }  // namespace warden
 
 #endif  // WARDEN_TESTS_FAKES_RESERVE_REQUESTS_H_

@@ -40,6 +40,12 @@ class LosableMemoryBudgetStore final : public BudgetStore {
                                     const std::string& id) override {
     return Inner()->Get(org, id);
   }
+  absl::StatusOr<std::vector<int64_t>> Usage(
+      const std::string& org, const std::vector<UsageQuery>& queries,
+      absl::Time now) override {
+    if (absl::Status st = Ready(); !st.ok()) return st;
+    return Inner()->Usage(org, queries, now);
+  }
   absl::StatusOr<Authorization> Settle(const std::string& org,
                                        const std::string& id,
                                        absl::uint128 amount, UsdMicros usd,
