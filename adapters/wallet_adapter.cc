@@ -44,6 +44,9 @@ class VendorBoundary final : public WalletAdapter {
     return Metered("unfreeze",
                    [&] { return inner_->Unfreeze(wallet, restore, reason); });
   }
+  VendorFreeze::Strength FreezeStrength() const override {
+    return inner_->FreezeStrength();
+  }
   absl::StatusOr<std::vector<VendorTransaction>> ListTransactions(
       const Wallet& wallet, absl::Time since) override {
     return Metered("list",
@@ -142,6 +145,13 @@ absl::StatusOr<VendorFreeze> AdapterRegistry::Freeze(
     const Wallet& wallet, const std::string& reason) {
   WARDEN_ASSIGN_OR_RETURN(WalletAdapter * adapter, Serving(wallet));
   return adapter->Freeze(wallet, reason);
+}
+
+std::optional<VendorFreeze::Strength> AdapterRegistry::FreezeControl(
+    const Wallet& wallet) const {
+  absl::StatusOr<WalletAdapter*> adapter = Serving(wallet);
+  if (!adapter.ok()) return std::nullopt;
+  return (*adapter)->FreezeStrength();
 }
 
 absl::Status AdapterRegistry::Unfreeze(const Wallet& wallet,

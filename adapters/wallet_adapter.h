@@ -3,6 +3,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,10 @@ class WalletAdapter {
   virtual absl::Status Unfreeze(const Wallet& wallet,
                                 const std::string& restore,
                                 const std::string& reason) = 0;
+  // What its Freeze achieves when it succeeds.
+  virtual VendorFreeze::Strength FreezeStrength() const {
+    return VendorFreeze::Strength::kRefuses;
+  }
 
   // The wallet's transactions since `since`; UNIMPLEMENTED where the vendor
   // cannot list them.
@@ -150,6 +155,10 @@ class AdapterRegistry final : public VendorFreezer {
                                       const std::string& reason) override;
   absl::Status Unfreeze(const Wallet& wallet, const std::string& restore,
                         const std::string& reason) override;
+  // What a freeze of `wallet` achieves at its vendor; nullopt when no
+  // adapter serves the vendor (a freeze then holds in Warden only).
+  std::optional<VendorFreeze::Strength> FreezeControl(
+      const Wallet& wallet) const;
 
  private:
   // The adapter of the wallet's vendor; UNIMPLEMENTED when none is.

@@ -127,6 +127,7 @@ const std::vector<RpcRule>& RpcRules() {
       {"AuditService.QueryEvents", {Role::kAuditor}},
       {"AuditService.SpendSummary", {Role::kAuditor}},
       {"AuditService.VerifyChain", {Role::kAuditor}},
+      {"AuditService.SecurityReport", {Role::kAuditor, Role::kAdmin}},
       // It records its findings in the audit trail.
       {"AuditService.Reconcile", {Role::kAuditor, Role::kAdmin}},
   };

@@ -9,6 +9,7 @@
 #include "governance/status_macros.h"
 #include "services/call.h"
 #include "services/proto_convert.h"
+#include "services/security_report.h"
 
 namespace warden {
 namespace {
@@ -85,18 +86,22 @@ class RecordWriter final : public EncodingWriter<v1::AuditRecord> {
 }  // namespace
 
 AuditService::AuditService(Engine* engine, AuditReader* reader,
-                           Reconciler* reconciler, Executor* executor,
+                           Reconciler* reconciler, CredentialStore* credentials,
+                           const AdapterRegistry* adapters, Executor* executor,
                            Gatekeeper* gate)
     : RawService("warden.v1.AuditService"),
       engine_(engine),
       reader_(reader),
       reconciler_(reconciler),
+      credentials_(credentials),
+      adapters_(adapters),
       executor_(executor),
       gate_(gate) {
   Serve("QueryEvents", &AuditService::StreamEvents);
   Serve("SpendSummary", &AuditService::SpendSummary);
   Serve("VerifyChain", &AuditService::VerifyChain);
   Serve("Reconcile", &AuditService::Reconcile);
+  Serve("SecurityReport", &AuditService::SecurityReport);
   CheckAllServed();
 }
 
@@ -283,6 +288,46 @@ grpc::ServerUnaryReactor* AuditService::Reconcile(
           out->set_description(f.description);
         }
         response->set_audited(r.audited);
+      });
+}
+
+grpc::ServerUnaryReactor* AuditService::SecurityReport(
+    grpc::CallbackServerContext* context,
+    const v1::SecurityReportRequest* request,
+    v1::SecurityReportResponse* response) {
+  return RunUnary(
+      executor_, gate_, context, "AuditService.SecurityReport",
+      {request->org_id()},
+      [this, request](
+          const Principal& who) -> absl::StatusOr<warden::SecurityReport> {
+        WARDEN_ASSIGN_OR_RETURN(
+            std::string org,
+            engine_->ResolveOrg(Gatekeeper::OrgOf(who, {request->org_id()})));
+        WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
+                                engine_->GetBundle(org, 0));
+        SecuritySources in{
+            .policy = policy.get(),
+            .freeze_control =
+                [this](const Wallet& w) { return adapters_->FreezeControl(w); },
+            .reader = reader_,
+            .now = absl::Now()};
+        WARDEN_ASSIGN_OR_RETURN(in.changes,
+                                engine_->ListPolicyChanges(org, false));
+        WARDEN_ASSIGN_OR_RETURN(in.tokens, credentials_->ListTokens(org));
+        return BuildSecurityReport(in);
+      },
+      [response](const warden::SecurityReport& r) {
+        response->set_org_id(r.org_id);
+        response->set_bundle_version(r.bundle_version);
+        response->set_bundle_sha256(r.bundle_sha256);
+        *response->mutable_generated_at() = ToTimestamp(absl::Now());
+        for (const SecurityFinding& f : r.findings) {
+          v1::SecurityFinding* out = response->add_findings();
+          out->set_kind(f.kind);
+          out->set_subject(f.subject);
+          out->set_detail(f.detail);
+          out->set_attention(f.attention);
+        }
       });
 }
 

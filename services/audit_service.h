@@ -1,7 +1,9 @@
 #ifndef WARDEN_SERVICES_AUDIT_SERVICE_H_
 #define WARDEN_SERVICES_AUDIT_SERVICE_H_
 
+#include "adapters/wallet_adapter.h"
 #include "governance/audit_reader.h"
+#include "governance/credentials.h"
 #include "governance/engine.h"
 #include "services/access.h"
 #include "services/executor.h"
@@ -18,6 +20,7 @@ class AuditService final
  public:
   // None is owned; `reader` may be null.
   AuditService(Engine* engine, AuditReader* reader, Reconciler* reconciler,
+               CredentialStore* credentials, const AdapterRegistry* adapters,
                Executor* executor, Gatekeeper* gate);
 
   // QueryEvents.
@@ -34,11 +37,17 @@ class AuditService final
   grpc::ServerUnaryReactor* Reconcile(grpc::CallbackServerContext* context,
                                       const v1::ReconcileRequest* request,
                                       v1::ReconcileResponse* response) override;
+  grpc::ServerUnaryReactor* SecurityReport(
+      grpc::CallbackServerContext* context,
+      const v1::SecurityReportRequest* request,
+      v1::SecurityReportResponse* response) override;
 
  private:
   Engine* const engine_;
   AuditReader* const reader_;
   Reconciler* const reconciler_;
+  CredentialStore* const credentials_;
+  const AdapterRegistry* const adapters_;
   Executor* const executor_;
   Gatekeeper* const gate_;
 };

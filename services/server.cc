@@ -305,7 +305,7 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
       s->operations_.get(), s->audit_.get(), clock);
   s->audit_service_ = std::make_unique<AuditService>(
       s->engine_.get(), s->audit_reader_.get(), s->reconciler_.get(),
-      s->executor_.get(), s->gate_.get());
+      s->credentials_.get(), &s->adapters_, s->executor_.get(), s->gate_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> creds,

@@ -81,6 +81,10 @@ class MetaMaskAdapter final : public WalletAdapter {
                                       const std::string& reason) override;
   absl::Status Unfreeze(const Wallet& wallet, const std::string& restore,
                         const std::string& reason) override;
+  // No control refuses: a freeze holds spends for the owner's 2FA.
+  VendorFreeze::Strength FreezeStrength() const override {
+    return VendorFreeze::Strength::kOwnerApproval;
+  }
   absl::StatusOr<std::vector<VendorTransaction>> ListTransactions(
       const Wallet& wallet, absl::Time since) override;
 

@@ -1,6 +1,7 @@
 // wardenctl audit verify | query | export | verify-file | retention |
 // summary, and wardenctl reconcile: the audit trail, for auditors and
 // finance.
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -308,6 +309,57 @@ struct ReconcileFlags {
   std::string org, since;
 };
 
+// wardenctl report security: the findings, those needing attention first;
+// exit code kChainBroken (3) when any does.
+int SecurityReport(const Globals& g) {
+  v1::SecurityReportRequest request;
+  request.set_org_id(g.org);
+  return Unary(g, &v1::AuditService::Stub::SecurityReport, request,
+               [&g](const v1::SecurityReportResponse& r) {
+                 std::vector<const v1::SecurityFinding*> findings;
+                 for (const v1::SecurityFinding& f : r.findings()) {
+                   findings.push_back(&f);
+                 }
+                 std::stable_sort(findings.begin(), findings.end(),
+                                  [](const auto* a, const auto* b) {
+                                    return a->attention() > b->attention();
+                                  });
+                 bool attention = false;
+                 Json list = Json::array();
+                 for (const v1::SecurityFinding* f : findings) {
+                   attention = attention || f->attention();
+                   list.push_back({{"kind", f->kind()},
+                                   {"subject", f->subject()},
+                                   {"detail", f->detail()},
+                                   {"attention", f->attention()}});
+                 }
+                 if (g.json) {
+                   std::cout
+                       << Json{{"org_id", r.org_id()},
+                               {"bundle_version", r.bundle_version()},
+                               {"bundle_sha256", r.bundle_sha256()},
+                               {"generated_at", TimeText(r.generated_at())},
+                               {"attention", attention},
+                               {"findings", list}}
+                              .dump()
+                       << "\n";
+                 } else {
+                   std::cout << "org " << r.org_id() << ": bundle v"
+                             << r.bundle_version() << ", "
+                             << (attention ? "needs attention"
+                                           : "nothing needs attention")
+                             << "\n";
+                   for (const v1::SecurityFinding* f : findings) {
+                     std::cout
+                         << (f->attention() ? "  ATTENTION " : "  ok        ")
+                         << f->kind() << " " << f->subject() << ": "
+                         << f->detail() << "\n";
+                   }
+                 }
+                 return attention ? kChainBroken : 0;
+               });
+}
+
 int Reconcile(const Globals& g, const ReconcileFlags& flags) {
   v1::ReconcileRequest request;
   request.set_org_id(flags.org.empty() ? g.org : flags.org);
@@ -499,6 +551,15 @@ void AddAuditCommands(CLI::App& app, const Globals& g, Commands& commands) {
       ->required();
   commands.Add(reconcile_cmd, "wardenctl reconcile --since 24h --json",
                [&g, reconcile] { return Reconcile(g, *reconcile); });
+
+  CLI::App* report =
+      app.add_subcommand("report", "Reports on an org")->require_subcommand(1);
+  CLI::App* security = report->add_subcommand(
+      "security",
+      "A baseline check of the org's set-up; exits 3 when something needs "
+      "attention");
+  commands.Add(security, "wardenctl report security --json",
+               [&g] { return SecurityReport(g); });
 }
 
 }  // namespace warden::wardenctl

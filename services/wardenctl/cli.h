@@ -29,6 +29,8 @@ namespace v1 = warden::v1;
 // Exit codes: 0 whenever the call succeeded, whatever the decision.
 inline constexpr int kCallFailed = 1;
 inline constexpr int kUsage = 2;
+// `audit verify` found the chain broken, or `report security` found
+// something that needs attention.
 inline constexpr int kChainBroken = 3;
 inline constexpr int kFindings = 4;
 inline constexpr int kNotConfirmed = 5;

@@ -3,7 +3,8 @@
 // Every command prints a readable line, or one JSON object with --json. The
 // exit code is 0 whenever the call succeeded, whatever the decision; 1 when
 // the call failed (the gRPC status is printed to stderr); 2 for bad usage;
-// 3 when `audit verify` finds the chain broken; 4 when `reconcile` finds
+// 3 when `audit verify` finds the chain broken or `report security` finds
+// something that needs attention; 4 when `reconcile` finds
 // shadow spend or missing settlements; 5 when `submit --wait` ends without
 // a confirmed transfer.
 #include "CLI/CLI.hpp"

@@ -309,6 +309,10 @@ class SecurityE2eTest : public ::testing::Test {
       v1::VerifyChainResponse r;
       return audit_->VerifyChain(c, {}, &r);
     };
+    m["AuditService.SecurityReport"] = [this](grpc::ClientContext* c) {
+      v1::SecurityReportResponse r;
+      return audit_->SecurityReport(c, {}, &r);
+    };
     m["AuditService.Reconcile"] = [this](grpc::ClientContext* c) {
       v1::ReconcileRequest req;
       req.mutable_since()->set_seconds(1);
