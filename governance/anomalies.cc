@@ -29,15 +29,37 @@ const char* OnName(OnViolation on) {
   return on == OnViolation::kApprove ? "approve" : "notify";
 }
 
-// The per-tx cap a split stays under: the wallet's, else the agent's, else
-// the org's; none: the split detector has nothing to compare with.
+// The per-tx cap a split stays under: the strictest that bounds the
+// agent's spends of this asset on this chain whichever wallet it uses (its
+// own, its departments', the org's, the chain's and the asset's), else
+// the spending wallet's; none: the split detector has nothing to compare
+// with.
 std::optional<UsdMicros> PerTxCap(const Policy& policy, const Agent& agent,
-                                  const Wallet& wallet) {
-  for (const AgentRules* r : {&wallet.rules, &agent.rules, &policy.org.rules}) {
-    if (r->per_tx_max_usd) return r->per_tx_max_usd;
+                                  const Wallet& wallet,
+                                  const std::string& asset) {
+  std::vector<const AgentRules*> rules = {&agent.rules, &policy.org.rules};
+  for (const Department* d : DepartmentChain(policy, agent.department)) {
+    rules.push_back(&d->rules);
   }
-  return std::nullopt;
+  if (auto it = policy.org.chain_rules.find(wallet.chain);
+      it != policy.org.chain_rules.end()) {
+    rules.push_back(&it->second);
+  }
+  if (auto it = policy.org.asset_rules.find(asset);
+      it != policy.org.asset_rules.end()) {
+    rules.push_back(&it->second);
+  }
+  std::optional<UsdMicros> cap;
+  for (const AgentRules* r : rules) {
+    if (r->per_tx_max_usd && (!cap || *r->per_tx_max_usd < *cap)) {
+      cap = r->per_tx_max_usd;
+    }
+  }
+  return cap ? cap : wallet.rules.per_tx_max_usd;
 }
+
+// At most this many wallets are named in a split's reason.
+constexpr size_t kMaxWalletsNamed = 8;
 
 }  // namespace
 
@@ -61,7 +83,9 @@ absl::StatusOr<Detection> Detect(const Policy& policy, const Agent& agent,
                                  absl::Time now, UsageReader read) {
   Detection out;
   const Anomalies& rules = policy.org.anomalies;
-  if (!rules.Any() || a.amount_usd <= 0) return out;
+  // Zero-value spends too: a $0 transfer to an address makes it a paid
+  // destination, so it must count as a new one.
+  if (!rules.Any()) return out;
   const std::string agent_scope = absl::StrCat("agent/", agent.id);
   const ApprovalTiers* approvers =
       EscalationApprovers(agent, &policy.departments.at(agent.department));
@@ -69,7 +93,7 @@ absl::StatusOr<Detection> Detect(const Policy& policy, const Agent& agent,
   // Each detector's first query, or -1 when it is not checked.
   int split_at = -1, spike_at = -1, fresh_at = -1;
   std::vector<const Wallet*> wallets;
-  const std::optional<UsdMicros> cap = PerTxCap(policy, agent, wallet);
+  const std::optional<UsdMicros> cap = PerTxCap(policy, agent, wallet, a.asset);
   if (rules.split && cap) {
     split_at = static_cast<int>(q.size());
     const Interval in = Rolling(rules.split->within, now);
@@ -112,18 +136,25 @@ absl::StatusOr<Detection> Detect(const Policy& policy, const Agent& agent,
     const int64_t spends = SaturatingAdd(u[split_at + 1], 1);
     const UsdMicros total = SaturatingAdd(u[split_at], a.amount_usd);
     std::vector<std::string> parts;
+    size_t spenders = 0;
     for (size_t i = 0; i < wallets.size(); ++i) {
       int64_t spent = u[split_at + 2 + i];
       if (wallets[i]->id == wallet.id) {
         spent = SaturatingAdd(spent, a.amount_usd);
       }
-      if (spent > 0) {
+      if (spent <= 0) continue;
+      // The reason stays short however many wallets took part.
+      if (++spenders <= kMaxWalletsNamed) {
         parts.push_back(absl::StrCat(
             wallets[i]->id, " (", wallets[i]->vendor, ") ", FormatUsd(spent),
             wallets[i]->id == wallet.id ? " with this one" : ""));
       }
     }
-    if (spends >= s.spends && total > *cap && parts.size() >= 2) {
+    if (spenders > kMaxWalletsNamed) {
+      parts.push_back(
+          absl::StrCat("and ", spenders - kMaxWalletsNamed, " more wallets"));
+    }
+    if (spends >= s.spends && total > *cap && spenders >= 2) {
       out.findings.push_back(
           {"SPLIT_ACROSS_WALLETS",
            Escalation(

@@ -185,6 +185,68 @@ TEST_F(AnomaliesTest, ABurstOfNewDestinationsNotifies) {
   EXPECT_THAT(Spend("mm", 10, 3).anomalies, Not(Contains("NEW_DESTINATIONS")));
 }
 
+// The strictest cap that bounds the agent whichever wallet it uses is the
+// one a split stays under: a loose wallet cap hides nothing, a tight one
+// raises no false alarm.
+TEST_F(AnomaliesTest, TheSplitCapIsTheAgentsStrictest) {
+  std::string loose = kBundle;
+  for (const char* w : {"mm", "cb", "pv"}) {
+    const std::string id = absl::StrCat("{id: ", w, ", ");
+    loose.replace(
+        loose.find(id), id.size(),
+        absl::StrCat(id, "rules: {per_tx_max_usd: \"",
+                     w == std::string("mm") ? "100" : "100000", "\"}, "));
+  }
+  ASSERT_TRUE(engine_.ApplyBundle(loose, false, "test").ok());
+  // cb and pv may each spend $100,000 a time, the agent $500.
+  EXPECT_THAT(Spend("cb", 300).anomalies, IsEmpty());
+  EXPECT_THAT(Spend("pv", 100).anomalies, IsEmpty());
+  // $401 in all: under the agent's $500, though over mm's own $100.
+  EXPECT_THAT(Spend("mm", 1).anomalies, IsEmpty());
+  EXPECT_THAT(Spend("pv", 400).anomalies, ElementsAre("SPLIT_ACROSS_WALLETS"));
+}
+
+// A spend a limit denies sets off nothing and notifies nothing.
+TEST_F(AnomaliesTest, ADeniedSpendSetsOffNothing) {
+  std::string limited = kBundle;
+  limited.replace(limited.find("    rules: {per_tx_max_usd"), 0,
+                  "    limits: [{name: daily, usd: \"1000\", window: "
+                  "\"rolling:24h\"}]\n");
+  ASSERT_TRUE(engine_.ApplyBundle(limited, false, "test").ok());
+  EXPECT_EQ(Spend("mm", 400).decision, Decision::kAllow);
+  EXPECT_EQ(Spend("cb", 400).decision, Decision::kAllow);
+  const Authorization third = Spend("pv", 400);
+  EXPECT_EQ(third.decision, Decision::kDeny) << third.reason;
+  EXPECT_THAT(third.anomalies, IsEmpty());
+  EXPECT_THAT(sink_.events(), Not(Contains("anomaly.detected")));
+}
+
+// A zero-value payment (an ERC-20 transfer of 0 by calldata) to a new
+// address still makes it a new destination.
+TEST(DetectTest, AZeroValuePaymentIsANewDestination) {
+  absl::StatusOr<Policy> p = ParseBundle(kBundle);
+  ASSERT_TRUE(p.ok()) << p.status();
+  Authorization a;
+  a.amount_usd = 0;
+  a.destination = Address(7);
+  absl::StatusOr<anomaly::Detection> d =
+      anomaly::Detect(*p, p->agents.at("bot"), p->wallets.at("mm"), a,
+                      absl::FromUnixSeconds(1'777'651'200),
+                      [](const std::vector<UsageQuery>& q)
+                          -> absl::StatusOr<std::vector<int64_t>> {
+                        return std::vector<int64_t>(q.size(), 0);
+                      });
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_TRUE(d->new_destination);
+}
+
+// What the detectors read must survive a rebuild from the audit trail.
+TEST(DetectTest, RetentionCoversTheLookBack) {
+  absl::StatusOr<Policy> p = ParseBundle(kBundle);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_GE(RecordRetention(*p), kNewDestinationLookback);
+}
+
 TEST(AnomaliesBundleTest, DefaultsAndErrors) {
   absl::StatusOr<Policy> p = ParseBundle(kBundle);
   ASSERT_TRUE(p.ok()) << p.status();
@@ -212,6 +274,16 @@ TEST(AnomaliesBundleTest, DefaultsAndErrors) {
   EXPECT_THAT(error_of("{night: {}}"), HasSubstr("org.anomalies.night"));
   EXPECT_THAT(error_of("[split]"), HasSubstr("org.anomalies: must be a"));
   EXPECT_EQ(error_of("{}"), "accepted");
+  // Escalating to approval needs approvers for every agent.
+  std::string unapproved = kBundle;
+  unapproved.erase(
+      unapproved.find("    approvals: {approvers: [user/lead]}\n"),
+      std::string("    approvals: {approvers: [user/lead]}\n").size());
+  absl::StatusOr<Policy> bad = ParseBundle(unapproved);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(),
+              HasSubstr("org.anomalies.split.on: approve needs approvers for "
+                        "agent bot"));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #ifndef WARDEN_GOVERNANCE_CREDENTIALS_H_
 #define WARDEN_GOVERNANCE_CREDENTIALS_H_
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,6 +54,9 @@ struct ApiToken {
   absl::Time expires_at;
   std::optional<absl::Time> revoked_at;
   std::string secret_sha256;  // Hex SHA-256 of the whole token.
+  // The last authentication with it that was recorded (RecordUses; about a
+  // minute behind); ListTokens fills it in.
+  std::optional<absl::Time> last_used_at;
 };
 
 struct MintedToken {
@@ -85,6 +89,10 @@ class CredentialStore {
   virtual absl::StatusOr<ApiToken> FindToken(const std::string& token_id) = 0;
   virtual absl::StatusOr<std::vector<ApiToken>> ListTokens(
       const std::string& org_id) = 0;
+  // Records that each token authenticated a call at that time (keeping the
+  // latest use of each).
+  virtual absl::Status RecordUses(
+      const std::map<std::string, absl::Time>& last_use) = 0;
   // Marks the token revoked at `now`; NOT_FOUND if the org has no such
   // token. Revoking a revoked token keeps the first time.
   virtual absl::Status RevokeToken(const std::string& org_id,

@@ -673,7 +673,9 @@ absl::StatusOr<Engine::Decided> Engine::Decide(const AuthorizeInput& in) {
       return u.limit_index >= path.checks.size();
     });
     a.violations = RefusalViolations(result, path, a, *policy);
-    // Record the denial so that a retry with the same key gets it.
+    // Record the denial so that a retry with the same key gets it. A denied
+    // spend sets off no anomaly.
+    a.anomalies.clear();
     a.decision = Decision::kDeny;
     a.status = AuthorizationStatus::kDenied;
     a.hold_expires_at = absl::Time();

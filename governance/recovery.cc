@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "governance/anomalies.h"
 #include "governance/engine.h"
 #include "governance/explain.h"
 #include "governance/quote.h"
@@ -37,6 +38,8 @@ absl::Duration RecordRetention(const Policy& p) {
       longest = std::max(longest, a.rules.new_address->MaxLength());
     }
   }
+  // The anomaly detectors look back over the store's counters too.
+  longest = std::max(longest, anomaly::LongestLookback(p.org.anomalies));
   // A delayed or approved hold can start its TTL that much later; a
   // cumulative tier threshold counts over its own window.
   absl::Duration wait;

@@ -262,7 +262,32 @@ absl::StatusOr<Principal> Gatekeeper::Authenticate(
     return absl::UnauthenticatedError(
         absl::StrCat("authorization: token ", *token_id, " expired"));
   }
+  {
+    absl::MutexLock lock(&uses_mu_);
+    // Past the bound (a flood of distinct valid tokens), the newest uses
+    // wait for the next flush to find room.
+    if (uses_.size() < kMaxTracked || uses_.contains(*token_id)) {
+      uses_[*token_id] = now;
+    }
+  }
   return Principal{record->org_id, record->principal, record->roles};
+}
+
+absl::Status Gatekeeper::FlushUses() {
+  std::map<std::string, absl::Time> batch;
+  {
+    absl::MutexLock lock(&uses_mu_);
+    batch.swap(uses_);
+  }
+  absl::Status written = credentials_->RecordUses(batch);
+  if (!written.ok()) {
+    absl::MutexLock lock(&uses_mu_);
+    for (const auto& [id, at] : batch) {
+      if (uses_.size() >= kMaxTracked) break;
+      uses_.emplace(id, at);  // A newer use, if any, stays.
+    }
+  }
+  return written;
 }
 
 absl::Duration Gatekeeper::Fail(const std::string& source) {

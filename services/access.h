@@ -2,6 +2,7 @@
 #define WARDEN_SERVICES_ACCESS_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,12 @@ class Gatekeeper {
   absl::Status Deny(const Principal& who, const std::string& rpc,
                     const std::string& message);
 
+  // Writes the tokens used since the last flush, with when each was last
+  // used, to the credential store (ApiToken::last_used_at); wardend calls
+  // it about once a minute and at shutdown. What a failed write held is
+  // kept for the next flush.
+  absl::Status FlushUses() ABSL_LOCKS_EXCLUDED(uses_mu_);
+
   // The org a call acts in: the requested one, or the caller's.
   static std::string OrgOf(const Principal& p, const CallTarget& target) {
     return target.org_id.empty() ? p.org_id : target.org_id;
@@ -107,6 +114,9 @@ class Gatekeeper {
                       const std::string& who, const std::string& rpc);
 
   CredentialStore* const credentials_;
+  // Tokens that authenticated calls since the last FlushUses, bounded.
+  absl::Mutex uses_mu_;
+  std::map<std::string, absl::Time> uses_ ABSL_GUARDED_BY(uses_mu_);
   AuditLog* const audit_;
   const Clock* const clock_;
   const AccessOptions options_;

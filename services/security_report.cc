@@ -119,6 +119,16 @@ SecurityReport BuildSecurityReport(const SecuritySources& in) {
   // Tokens: about to expire, and every admin token.
   for (const ApiToken& t : in.tokens) {
     if (t.revoked_at || t.expires_at <= in.now) continue;
+    if (in.now - t.created_at >= kTokenIdleWarning &&
+        (!t.last_used_at || in.now - *t.last_used_at >= kTokenIdleWarning)) {
+      add("token_unused", t.token_id,
+          absl::StrCat(t.principal, "'s token has not been used in 30 days",
+                       t.last_used_at ? absl::StrCat(" (last on ",
+                                                     Day(*t.last_used_at), ")")
+                                      : " (never)",
+                       ": revoke it if nothing needs it"),
+          true);
+    }
     if (t.expires_at - in.now <= kTokenExpiryWarning) {
       add("token_expiring", t.token_id,
           absl::StrCat(t.principal, "'s token expires on ", Day(t.expires_at)),

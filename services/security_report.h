@@ -20,7 +20,7 @@ namespace warden {
 
 struct SecurityFinding {
   // bundle, policy_changes, agent_without_limits, wallet_freeze,
-  // token_expiring, admin_token, agent_not_seen, audit_chain.
+  // token_expiring, token_unused, admin_token, agent_not_seen, audit_chain.
   std::string kind;
   std::string subject;  // "org/acme", "agent/bot", "wallet/w1", "tok_..."
   std::string detail;   // One sentence.
@@ -51,6 +51,7 @@ struct SecuritySources {
 
 inline constexpr absl::Duration kTokenExpiryWarning = absl::Hours(24 * 14);
 inline constexpr absl::Duration kAgentIdleWarning = absl::Hours(24 * 30);
+inline constexpr absl::Duration kTokenIdleWarning = absl::Hours(24 * 30);
 
 SecurityReport BuildSecurityReport(const SecuritySources& sources);
 

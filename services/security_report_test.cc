@@ -84,13 +84,17 @@ class FakeReader final : public AuditReader {
   ChainVerification chain_;
 };
 
-ApiToken Token(std::string id, std::vector<Role> roles, absl::Duration left) {
+// Created 40 days ago and used yesterday, unless `last_used` says else.
+ApiToken Token(std::string id, std::vector<Role> roles, absl::Duration left,
+               std::optional<absl::Time> last_used = kNow - absl::Hours(24)) {
   return ApiToken{.token_id = std::move(id),
                   .org_id = "acme",
                   .principal = "user/alice",
                   .roles = std::move(roles),
+                  .created_at = kNow - absl::Hours(24 * 40),
                   .created_by = "bootstrap",
-                  .expires_at = kNow + left};
+                  .expires_at = kNow + left,
+                  .last_used_at = last_used};
 }
 
 std::vector<std::string> Attention(const SecurityReport& r) {
@@ -109,7 +113,11 @@ TEST(SecurityReportTest, EachFindingOnASeededOrg) {
       {.policy = &policy,
        .tokens = {Token("tok_soon", {Role::kAgent}, absl::Hours(24 * 3)),
                   Token("tok_admin", {Role::kAdmin}, absl::Hours(24 * 90)),
-                  Token("tok_gone", {Role::kAdmin}, -absl::Hours(1))},
+                  Token("tok_gone", {Role::kAdmin}, -absl::Hours(1)),
+                  Token("tok_idle", {Role::kAgent}, absl::Hours(24 * 60),
+                        kNow - absl::Hours(24 * 31)),
+                  Token("tok_never", {Role::kAgent}, absl::Hours(24 * 60),
+                        std::nullopt)},
        .freeze_control =
            [](const Wallet& w) -> std::optional<VendorFreeze::Strength> {
          if (w.vendor == "metamask") {
@@ -124,7 +132,8 @@ TEST(SecurityReportTest, EachFindingOnASeededOrg) {
               ::testing::UnorderedElementsAre(
                   "policy_changes org/acme", "agent_without_limits agent/bot",
                   "wallet_freeze wallet/mm", "wallet_freeze wallet/pv",
-                  "token_expiring tok_soon", "agent_not_seen agent/idle",
+                  "token_expiring tok_soon", "token_unused tok_idle",
+                  "token_unused tok_never", "agent_not_seen agent/idle",
                   "audit_chain org/acme"));
   EXPECT_THAT(r.findings,
               Contains(AllOf(Field(&SecurityFinding::kind, "admin_token"),

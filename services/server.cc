@@ -10,6 +10,7 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "adapters/cdp/cdp_adapter.h"
@@ -617,8 +618,19 @@ void WardenServer::SetReady(const absl::Status& budgets,
   }
 }
 
+// How often token uses are written for the security report.
+constexpr absl::Duration kTokenUseFlushInterval = absl::Minutes(1);
+
 void WardenServer::SweepLoop() {
+  absl::Time flushed = absl::Now();
+  // Token uses for the security report: about once a minute, and once more
+  // on the way out.
+  absl::Cleanup last_flush = [this] { FlushTokenUses(); };
   while (!stop_.WaitForNotificationWithTimeout(options_.sweep_interval)) {
+    if (absl::Now() - flushed >= kTokenUseFlushInterval) {
+      FlushTokenUses();
+      flushed = absl::Now();
+    }
     // Notices a budget store that lost its state and rebuilds it.
     absl::StatusOr<size_t> rebuilt = engine_->EnsureReady();
     SetReady(rebuilt.status(), CheckPostgres());
@@ -642,6 +654,13 @@ void WardenServer::SweepLoop() {
       spdlog::warn("advancing operations failed: {}",
                    advanced.status().ToString());
     }
+  }
+}
+
+void WardenServer::FlushTokenUses() {
+  if (absl::Status st = gate_->FlushUses(); !st.ok()) {
+    spdlog::warn("recording token uses failed (kept for the next try): {}",
+                 st.ToString());
   }
 }
 

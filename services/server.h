@@ -201,6 +201,7 @@ class WardenServer {
   // Mints the bootstrap admin tokens of the modes without Postgres.
   absl::Status Bootstrap(const Clock* clock);
   void SweepLoop();
+  void FlushTokenUses();
   // Periodic reconciliation (options.reconcile_interval), on its own thread
   // since vendors may be slow.
   void ReconcileLoop(const Clock* clock);

@@ -42,6 +42,18 @@ class MemoryCredentialStore final : public CredentialStore {
     }
     return out;
   }
+  absl::Status RecordUses(
+      const std::map<std::string, absl::Time>& last_use) override {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, at] : last_use) {
+      auto it = tokens_.find(id);
+      if (it != tokens_.end() &&
+          (!it->second.last_used_at || *it->second.last_used_at < at)) {
+        it->second.last_used_at = at;
+      }
+    }
+    return absl::OkStatus();
+  }
   absl::Status RevokeToken(const std::string& org_id,
                            const std::string& token_id,
                            absl::Time now) override {

@@ -207,13 +207,33 @@ absl::StatusOr<std::vector<ApiToken>> PostgresCredentialStore::ListTokens(
   WARDEN_RETURN_IF_ERROR(session_.Run("list tokens", [&](pqxx::work& w) {
     for (const pqxx::row& r : w.exec_params(
              absl::StrCat("SELECT ", kColumns,
-                          " FROM api_tokens WHERE org_id = $1 ORDER BY "
-                          "created_at, token_id"),
+                          ", (extract(epoch FROM u.last_used_at) * "
+                          "1000000)::bigint FROM api_tokens LEFT JOIN "
+                          "api_token_uses u USING (token_id) WHERE org_id = "
+                          "$1 ORDER BY created_at, token_id"),
              org_id)) {
       out.push_back(FromRow(r));
+      if (!r[9].is_null()) {
+        out.back().last_used_at = absl::FromUnixMicros(r[9].as<int64_t>());
+      }
     }
   }));
   return out;
+}
+
+absl::Status PostgresCredentialStore::RecordUses(
+    const std::map<std::string, absl::Time>& last_use) {
+  if (last_use.empty()) return absl::OkStatus();
+  return session_.Run("record token uses", [&](pqxx::work& w) {
+    for (const auto& [id, at] : last_use) {
+      w.exec_params(
+          "INSERT INTO api_token_uses (token_id, last_used_at) VALUES ($1, "
+          "to_timestamp($2::double precision / 1000000)) ON CONFLICT "
+          "(token_id) DO UPDATE SET last_used_at = greatest("
+          "api_token_uses.last_used_at, excluded.last_used_at)",
+          id, absl::ToUnixMicros(at));
+    }
+  });
 }
 
 absl::Status PostgresCredentialStore::RevokeToken(const std::string& org_id,

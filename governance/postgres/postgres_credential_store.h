@@ -62,6 +62,8 @@ class PostgresCredentialStore final : public CredentialStore {
   absl::Status RevokeToken(const std::string& org_id,
                            const std::string& token_id,
                            absl::Time now) override;
+  absl::Status RecordUses(
+      const std::map<std::string, absl::Time>& last_use) override;
 
   // How many FindToken calls read Postgres (the rest came from the cache).
   int64_t database_reads() const { return database_reads_.load(); }

@@ -92,6 +92,33 @@ TEST_F(TokenCacheTest, ReadsOnceAndHearsOfEveryRevocation) {
   EXPECT_TRUE(Revoked(*b, by_b));
 }
 
+// Uses are kept per token, the latest of every replica's, and recording
+// them drops no cached token.
+TEST_F(TokenCacheTest, UsesKeepTheLatestAndLeaveTheCache) {
+  auto a = Replica();
+  auto b = Replica();
+  const std::string id = Create(*a, "used");
+  const std::string idle = Create(*a, "idle");
+  ASSERT_TRUE(a->FindToken(id).ok());
+  const int64_t reads = a->database_reads();
+  const absl::Time t0 = absl::FromUnixSeconds(1'777'651'200);
+  ASSERT_TRUE(a->RecordUses({{id, t0 + absl::Minutes(2)}}).ok());
+  ASSERT_TRUE(b->RecordUses({{id, t0 + absl::Minutes(1)}}).ok());
+  ASSERT_TRUE(a->RecordUses({}).ok());
+  absl::StatusOr<std::vector<ApiToken>> tokens = b->ListTokens("acme");
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  for (const ApiToken& t : *tokens) {
+    if (t.token_id == id) {
+      EXPECT_EQ(t.last_used_at, t0 + absl::Minutes(2));
+    } else if (t.token_id == idle) {
+      EXPECT_FALSE(t.last_used_at.has_value());
+    }
+  }
+  absl::SleepFor(absl::Milliseconds(300));  // A notification would be in.
+  ASSERT_TRUE(a->FindToken(id).ok());
+  EXPECT_EQ(a->database_reads(), reads);
+}
+
 // A TRUNCATE fires no row trigger: its own statement trigger empties every
 // cache. And a token is read again once older than max_age, whatever was
 // heard.
