@@ -141,6 +141,9 @@ struct ApplyResult {
   // Set when it loosens: the change waits for approval, and `version` is
   // still the one in force.
   std::optional<PolicyChange> pending;
+  // ApplyAtStart only: how many policy changes awaiting approval kept the
+  // bundle from being applied (0: it was applied, or changed nothing).
+  size_t held_back = 0;
 };
 
 // One approver's answer to a pending policy change.
@@ -224,6 +227,12 @@ class Engine {
   absl::StatusOr<ApplyResult> ApplyBundle(const std::string& yaml, bool dry_run,
                                           const std::string& actor,
                                           const std::string& caller_org = "");
+  // The bundle a replica is started with (wardend --bundle): applied as
+  // ApplyBundle would, unless it changes the policy in force while policy
+  // changes await approval, which a restart must not supersede: then
+  // nothing is applied and `held_back` says how many wait.
+  absl::StatusOr<ApplyResult> ApplyAtStart(const std::string& yaml,
+                                           const std::string& actor);
   // Applies version `version`'s bundle again, as the org's next version,
   // audited with `actor` and "rollback to v<version>". INVALID_ARGUMENT for
   // a version below 1, NOT_FOUND for one that never existed.

@@ -23,6 +23,23 @@ using engine_internal::CheckLength;
 using engine_internal::FieldError;
 using engine_internal::NewId;
 
+absl::StatusOr<ApplyResult> Engine::ApplyAtStart(const std::string& yaml,
+                                                 const std::string& actor) {
+  WARDEN_ASSIGN_OR_RETURN(ApplyResult dry,
+                          ApplyBundle(yaml, /*dry_run=*/true, actor));
+  if (dry.changed) {
+    WARDEN_ASSIGN_OR_RETURN(
+        std::vector<PolicyChange> waiting,
+        ListPolicyChanges(dry.org_id, /*pending_only=*/true));
+    if (!waiting.empty()) {
+      dry.changed = false;
+      dry.held_back = waiting.size();
+      return dry;
+    }
+  }
+  return ApplyBundle(yaml, /*dry_run=*/false, actor);
+}
+
 absl::StatusOr<ApplyResult> Engine::ApplyBundle(const std::string& yaml,
                                                 bool dry_run,
                                                 const std::string& actor,

@@ -291,6 +291,31 @@ class FourEyesTest : public ::testing::Test {
   Engine engine_;
 };
 
+// A replica started with a bundle that differs from the version in force
+// applies it, unless changes await approval: a restart must not supersede
+// them.
+TEST_F(FourEyesTest, ARestartDoesNotSupersedeWaitingChanges) {
+  absl::StatusOr<ApplyResult> loose =
+      engine_.ApplyBundle(FourEyes(500), false, "user/alice");
+  ASSERT_TRUE(loose.ok() && loose->pending) << loose.status();
+  absl::StatusOr<ApplyResult> start =
+      engine_.ApplyAtStart(FourEyes(80), "wardend --bundle b.yaml");
+  ASSERT_TRUE(start.ok()) << start.status();
+  EXPECT_FALSE(start->changed);
+  EXPECT_EQ(start->held_back, 1u);
+  EXPECT_EQ(InForce(), 1);
+  EXPECT_EQ(engine_.ListPolicyChanges("acme", true)->size(), 1u);
+  // The same file as in force changes nothing either way; with nothing
+  // waiting, a differing one applies.
+  EXPECT_EQ(engine_.ApplyAtStart(FourEyes(100), "start")->held_back, 0u);
+  ASSERT_TRUE(Approve(loose->pending->id, "user/bob").ok());
+  ASSERT_TRUE(Approve(loose->pending->id, "user/carol").ok());
+  start = engine_.ApplyAtStart(FourEyes(80), "wardend --bundle b.yaml");
+  ASSERT_TRUE(start.ok()) << start.status();
+  EXPECT_TRUE(start->changed);
+  EXPECT_EQ(Daily(), 80'000'000);
+}
+
 // A loosening waits for two approvers other than its author; the second
 // approval puts it in force, audited with author and approvers; a
 // tightening applies at once.

@@ -248,13 +248,20 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
   if (!options.bundle_path.empty()) {
     WARDEN_ASSIGN_OR_RETURN(std::string yaml,
                             ReadFile("--bundle", options.bundle_path));
-    absl::StatusOr<ApplyResult> applied = s->engine_->ApplyBundle(
-        yaml, /*dry_run=*/false,
-        absl::StrCat("wardend --bundle ", options.bundle_path));
+    absl::StatusOr<ApplyResult> applied = s->engine_->ApplyAtStart(
+        yaml, absl::StrCat("wardend --bundle ", options.bundle_path));
     if (!applied.ok()) {
       return absl::Status(
           applied.status().code(),
           absl::StrCat(options.bundle_path, ": ", applied.status().message()));
+    }
+    if (applied->held_back > 0) {
+      spdlog::warn(
+          "org {}: --bundle {} differs from policy v{} in force, but {} "
+          "policy change(s) await approval, which a restart does not "
+          "supersede: not applied (wardenctl apply it, or settle them)",
+          applied->org_id, options.bundle_path, applied->version,
+          applied->held_back);
     }
     spdlog::info("org {} at policy v{}{}", applied->org_id, applied->version,
                  applied->changed ? " (applied from --bundle)" : "");
