@@ -411,6 +411,9 @@ void ToProto(const ApiToken& t, v1::ApiToken* out) {
   out->set_created_by(t.created_by);
   *out->mutable_expires_at() = ToTimestamp(t.expires_at);
   if (t.revoked_at) *out->mutable_revoked_at() = ToTimestamp(*t.revoked_at);
+  if (t.last_used_at) {
+    *out->mutable_last_used_at() = ToTimestamp(*t.last_used_at);
+  }
 }
 
 }  // namespace

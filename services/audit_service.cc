@@ -313,6 +313,9 @@ grpc::ServerUnaryReactor* AuditService::SecurityReport(
             .now = absl::Now()};
         WARDEN_ASSIGN_OR_RETURN(in.changes,
                                 engine_->ListPolicyChanges(org, false));
+        // This replica's latest uses first, so that the report has them (a
+        // failed write is kept for the next flush; the report goes on).
+        gate_->FlushUses().IgnoreError();
         WARDEN_ASSIGN_OR_RETURN(in.tokens, credentials_->ListTokens(org));
         return BuildSecurityReport(in);
       },

@@ -23,13 +23,18 @@ void PrintToken(const v1::ApiToken& t, bool json) {
                       {"created_by", t.created_by()},
                       {"expires_at", TimeText(t.expires_at())},
                       {"revoked_at",
-                       t.has_revoked_at() ? TimeText(t.revoked_at()) : ""}}
+                       t.has_revoked_at() ? TimeText(t.revoked_at()) : ""},
+                      {"last_used_at",
+                       t.has_last_used_at() ? TimeText(t.last_used_at()) : ""}}
                      .dump()
               << "\n";
   } else {
     std::cout << t.token_id() << " " << t.principal() << " ["
               << absl::StrJoin(roles, ",") << "] expires "
               << TimeText(t.expires_at())
+              << (t.has_last_used_at()
+                      ? " last used " + TimeText(t.last_used_at())
+                      : " never used")
               << (t.has_revoked_at() ? " REVOKED" : "") << "\n";
   }
 }

@@ -1,6 +1,7 @@
 // wardenctl report security against a real wardend: a seeded org lists
 // each finding and exits 3; a clean org (four eyes on, every agent
 // limited, every wallet freezable at its vendor) exits 0.
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -22,13 +23,20 @@ using testing::RunCommand;
 using testing::TempDir;
 using testing::WardendProcess;
 
-CommandResult Report(const WardendProcess& w, bool json) {
-  std::vector<std::string> argv = {WARDENCTL_PATH, "--server", w.address(),
-                                   "report", "security"};
-  if (json) argv.push_back("--json");
+CommandResult Ctl(const WardendProcess& w, std::vector<std::string> args,
+                  const std::string& token = "") {
+  std::vector<std::string> argv = {WARDENCTL_PATH, "--server", w.address()};
+  if (!token.empty()) argv.insert(argv.end(), {"--token", token});
+  argv.insert(argv.end(), args.begin(), args.end());
   absl::StatusOr<CommandResult> r = RunCommand(argv, absl::Seconds(30));
   EXPECT_TRUE(r.ok()) << r.status();
   return r.ok() ? *r : CommandResult{};
+}
+
+CommandResult Report(const WardendProcess& w, bool json) {
+  std::vector<std::string> args = {"report", "security"};
+  if (json) args.push_back("--json");
+  return Ctl(w, args);
 }
 
 TEST(ReportE2eTest, ASeededOrgListsEachFindingAndExits3) {
@@ -62,6 +70,41 @@ agents:
   EXPECT_EQ(j["bundle_sha256"].get<std::string>().size(), 64u);
   EXPECT_TRUE(j["attention"].get<bool>());
   EXPECT_EQ(j["findings"].size(), 5u);
+}
+
+// With auth on, a token's use is recorded: the report (which writes this
+// replica's uses first) lists the admin token, and `token list` says when
+// it was last used.
+TEST(ReportE2eTest, TokensAndTheirLastUse) {
+  TempDir dir;
+  const std::string bundle = dir.Write("bundle.yaml", R"(
+org: {id: acme}
+departments: [{id: eng}]
+agents: [{id: bot, department: eng}]
+)");
+  const std::string token_file = dir.path() + "/admin.token";
+  auto w = WardendProcess::Start(
+      WARDEND_PATH,
+      {"--auth", "--embedded", "--bundle", bundle, "--audit-file",
+       dir.path() + "/audit.jsonl", "--bootstrap-token-file", token_file});
+  ASSERT_TRUE(w.ok()) << w.status();
+  std::ifstream in(token_file);
+  std::string token;
+  std::getline(in, token);
+  ASSERT_FALSE(token.empty());
+  const CommandResult list_before =
+      Ctl(**w, {"token", "list", "--json"}, token);
+  EXPECT_THAT(list_before.out, HasSubstr("\"last_used_at\":\"\""));
+  const CommandResult r = Ctl(**w, {"report", "security"}, token);
+  EXPECT_EQ(r.exit_code, 3) << r.err;  // No four eyes, an unlimited agent.
+  EXPECT_THAT(r.out, HasSubstr("ok        admin_token tok_"));
+  const CommandResult list = Ctl(**w, {"token", "list", "--json"}, token);
+  const nlohmann::json t = nlohmann::json::parse(
+      list.out.substr(0, list.out.find('\n')), nullptr, false);
+  ASSERT_TRUE(t.is_object()) << list.out;
+  EXPECT_FALSE(t["last_used_at"].get<std::string>().empty()) << list.out;
+  // Without a token: refused, as any audit call.
+  EXPECT_EQ(Ctl(**w, {"report", "security"}).exit_code, 1);
 }
 
 TEST(ReportE2eTest, ACleanOrgExits0) {
