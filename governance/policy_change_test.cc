@@ -173,6 +173,8 @@ TEST(LooseningsTest, APriceSourceChangedOrAllowedToAge) {
   EXPECT_THAT(Loosenings(chainlink("1h"), Parse(Acme())), SizeIs(1));
 }
 
+std::string FourEyes(int daily);
+
 // An anomaly detector removed, less sensitive or only notifying is a
 // loosening; a new or more sensitive one is not.
 TEST(LooseningsTest, AnomalyDetectors) {
@@ -199,8 +201,20 @@ TEST(LooseningsTest, AnomalyDetectors) {
                           "{times: 4}, new_destinations: {count: 5}}")),
       ElementsAre("org.anomalies.split: less sensitive",
                   "org.anomalies.volume_spike: less sensitive"));
-  // (Turning approve into notify is one too; acme's agents have no
-  // approvers for `on: approve`.)
+  // Turning approve into notify is one too (an org whose agents have
+  // approvers, as `on: approve` needs).
+  auto small = [](const char* how) {
+    return Parse(absl::StrReplaceAll(
+        FourEyes(100),
+        {{"  - {id: eng}\n",
+          "  - {id: eng, approvals: {approvers: [user/cfo]}}\n"},
+         {"    expires_after: 24h\n",
+          absl::StrCat("    expires_after: 24h\n  anomalies: {split: {on: ",
+                       how, "}}\n")}}));
+  };
+  EXPECT_THAT(Loosenings(small("approve"), small("notify")),
+              ElementsAre("org.anomalies.split.on: from approve to notify"));
+  EXPECT_THAT(Loosenings(small("notify"), small("approve")), IsEmpty());
 }
 
 // The four-eyes rule guards itself: dropping it, lowering its quorum or
