@@ -5,6 +5,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "absl/strings/str_join.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace warden::wardenctl {
@@ -154,6 +155,7 @@ Json AuthorizationJson(const v1::Authorization& a) {
             {"asset", a.asset()},
             {"amount", a.amount()},
             {"amount_usd", a.amount_usd()},
+            {"price_usd", a.price_usd()},
             {"destination", a.destination()},
             {"decision", DecisionText(a.decision())},
             {"status", StatusText(a.status())},
@@ -166,6 +168,14 @@ Json AuthorizationJson(const v1::Authorization& a) {
             {"tx_hash", a.tx_hash()},
             {"policy_version", a.policy_version()}};
   if (a.has_release_at()) j["release_at"] = TimeText(a.release_at());
+  if (!a.price_source().empty()) {
+    j["price_source"] = a.price_source();
+    j["price_at"] = TimeText(a.price_at());
+  }
+  if (a.anomalies_size() > 0) {
+    j["anomalies"] =
+        std::vector<std::string>(a.anomalies().begin(), a.anomalies().end());
+  }
   if (a.approvals_required() > 0) {
     j["approvals_required"] = a.approvals_required();
     j["approvers"] =
@@ -190,6 +200,15 @@ void PrintAuthorization(const v1::Authorization& a, bool json) {
   }
   if (!a.tx_hash().empty()) std::cout << " tx " << a.tx_hash();
   std::cout << "\n  " << a.reason() << "\n";
+  if (!a.price_source().empty()) {
+    std::cout << "  priced at $" << a.price_usd() << " by " << a.price_source()
+              << " as of " << TimeText(a.price_at()) << "\n";
+  }
+  if (a.anomalies_size() > 0) {
+    std::cout << "  anomalies: "
+              << absl::StrJoin(a.anomalies().begin(), a.anomalies().end(), ", ")
+              << "\n";
+  }
   for (const v1::ApprovalVote& v : a.votes()) {
     std::cout << "  " << (v.approve() ? "approved" : "rejected") << " by "
               << v.approver() << " at " << TimeText(v.at())

@@ -165,6 +165,12 @@ TEST_F(PricesE2eTest, TheAggregatorsAnswerValuesSpendsUntilItIsStale) {
   EXPECT_EQ(a.price_usd(), "3000");
   EXPECT_EQ(a.price_source(), absl::StrCat("chainlink anvil ", aggregator_));
   EXPECT_NEAR(a.price_at().seconds(), absl::ToUnixSeconds(absl::Now()), 120);
+  // wardenctl shows where the price came from.
+  const testing::CommandResult shown =
+      Ctl({"--server", wardend_->address(), "get", a.authorization_id()});
+  EXPECT_THAT(shown.out,
+              HasSubstr(absl::StrCat("priced at $3000 by chainlink anvil ",
+                                     aggregator_)));
 
   // The answer moves: the next spend is valued at it.
   Send(absl::StrCat(Selector("updateAnswer(int256)"), Word(3512'25000000)));
