@@ -55,15 +55,14 @@ absl::StatusOr<std::unique_ptr<Ed25519Signer>> Ed25519Signer::FromPemFile(
     const std::string& path) {
   FILE* f = std::fopen(path.c_str(), "r");
   if (f == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("audit signing key: cannot read ", path));
+    return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
   }
   EVP_PKEY* key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
   std::fclose(f);
   if (key == nullptr || EVP_PKEY_id(key) != EVP_PKEY_ED25519) {
     if (key != nullptr) EVP_PKEY_free(key);
-    return absl::InvalidArgumentError(absl::StrCat(
-        "audit signing key: ", path, " is not an Ed25519 private key (PEM)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is not an Ed25519 private key (PEM)"));
   }
   return std::unique_ptr<Ed25519Signer>(new Ed25519Signer(key));
 }

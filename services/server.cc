@@ -175,8 +175,14 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
         PostgresConfigStore::Open(pg_url, options.config_refresh_interval));
     std::unique_ptr<Ed25519Signer> signer;
     if (!options.audit_signing_key_path.empty()) {
-      WARDEN_ASSIGN_OR_RETURN(
-          signer, Ed25519Signer::FromPemFile(options.audit_signing_key_path));
+      absl::StatusOr<std::unique_ptr<Ed25519Signer>> key =
+          Ed25519Signer::FromPemFile(options.audit_signing_key_path);
+      if (!key.ok()) {
+        return absl::Status(
+            key.status().code(),
+            absl::StrCat("audit signing key: ", key.status().message()));
+      }
+      signer = *std::move(key);
     } else {
       spdlog::warn("no --audit-signing-key: audit checkpoints are not signed");
     }
