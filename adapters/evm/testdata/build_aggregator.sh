@@ -27,4 +27,6 @@ inline constexpr char kPriceAggregatorInitCode[] =
 
 #endif  // WARDEN_ADAPTERS_EVM_TESTDATA_PRICE_AGGREGATOR_H_
 HEADER
+# In the project's style (the literal split into lines).
+command -v clang-format > /dev/null && clang-format -i "$here/price_aggregator.h"
 echo "build_aggregator: wrote price_aggregator.h (${#bin} hex digits)"
