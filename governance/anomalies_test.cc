@@ -17,6 +17,7 @@
 #include "governance/notification.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_audit_log.h"
+#include "tests/fakes/recording_sink.h"
 
 namespace warden {
 namespace {
@@ -52,22 +53,6 @@ assets:
   - {symbol: USDC, decimals: 6, price_usd: "1"}
 )";
 
-class Recording final : public NotificationSink {
- public:
-  void Notify(const Notification& n) override {
-    absl::MutexLock lock(&mu_);
-    events_.push_back(n.event);
-  }
-  std::vector<std::string> events() {
-    absl::MutexLock lock(&mu_);
-    return events_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<std::string> events_;
-};
-
 std::string Address(int n) {
   std::string hex = absl::StrCat(n);
   return absl::StrCat("0x", std::string(40 - hex.size(), '0'), hex);
@@ -97,7 +82,7 @@ class AnomaliesTest : public ::testing::Test {
   MemoryBudgetStore budgets_;
   FakeAuditLog audit_;
   MemoryFreezeStore freezes_;
-  Recording sink_;
+  RecordingSink sink_;
   Engine engine_{&config_,  &budgets_, &audit_,
                  &freezes_, &clock_,   EngineHooks{.notifications = &sink_}};
 };

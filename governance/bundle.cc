@@ -1620,21 +1620,8 @@ class BundleParser {
                   "agent or its department");
           };
           // And so does an anomaly detector that escalates.
-          const Anomalies& anomalies = policy->org.anomalies;
-          for (const auto& [name, on] :
-               std::vector<std::pair<const char*, std::optional<OnViolation>>>{
-                   {"split", anomalies.split
-                                 ? std::optional(anomalies.split->on)
-                                 : std::nullopt},
-                   {"volume_spike",
-                    anomalies.volume_spike
-                        ? std::optional(anomalies.volume_spike->on)
-                        : std::nullopt},
-                   {"new_destinations",
-                    anomalies.new_destinations
-                        ? std::optional(anomalies.new_destinations->on)
-                        : std::nullopt}}) {
-            if (on == OnViolation::kApprove && !approvers) {
+          for (const char* name : policy->org.anomalies.Approving()) {
+            if (!approvers) {
               Error(absl::StrCat("org.anomalies.", name, ".on"),
                     absl::StrCat("approve needs approvers for agent ",
                                  id.value_or(p),

@@ -237,6 +237,15 @@ TEST(PriceFeedBundleTest, SourcesAndTheirErrors) {
                                    aggregator: ")",
                                     kAggregator, R"(", max_age: 30d}})")),
               HasSubstr("assets[0].price.max_age: must be at most 7d"));
+  for (const char* age : {"0s", "-1h", "9223372036854775808s", "[1h]"}) {
+    EXPECT_THAT(
+        error_of(absl::StrCat(R"({symbol: E, decimals: 2,
+                           price: {source: chainlink, chain: base,
+                                   aggregator: ")",
+                              kAggregator, R"(", max_age: )", age, "}}")),
+        HasSubstr("assets[0].price.max_age"))
+        << age;
+  }
   EXPECT_THAT(error_of(R"({symbol: E, decimals: 2,
                            price: {source: file, public_key: "abc",
                                    max_age: 1h}})"),

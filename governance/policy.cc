@@ -29,6 +29,17 @@ std::string PriceFeed::Describe() const {
   return "fixed";
 }
 
+std::vector<const char*> Anomalies::Approving() const {
+  std::vector<const char*> out;
+  auto approve = [](const auto& d) {
+    return d && d->on == OnViolation::kApprove;
+  };
+  if (approve(split)) out.push_back("split");
+  if (approve(volume_spike)) out.push_back("volume_spike");
+  if (approve(new_destinations)) out.push_back("new_destinations");
+  return out;
+}
+
 std::vector<const Department*> DepartmentChain(const Policy& policy,
                                                const std::string& department) {
   std::vector<const Department*> chain;

@@ -260,6 +260,8 @@ struct Anomalies {
   std::optional<NewDestinations> new_destinations;
 
   bool Any() const { return split || volume_spike || new_destinations; }
+  // The detectors (their bundle names) that escalate to approval.
+  std::vector<const char*> Approving() const;
   friend bool operator==(const Anomalies&, const Anomalies&) = default;
 };
 

@@ -20,6 +20,7 @@
 #include "governance/memory/memory_freeze_store.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_audit_log.h"
+#include "tests/fakes/recording_sink.h"
 
 namespace warden::testing {
 
@@ -63,23 +64,6 @@ agents:
 assets:
   - {symbol: USDC, decimals: 6, price_usd: "1"}
 )";
-
-// Remembers every notification.
-class RecordingSink final : public NotificationSink {
- public:
-  void Notify(const Notification& n) override {
-    absl::MutexLock lock(&mu_);
-    events_.push_back(n.event);
-  }
-  std::vector<std::string> events() {
-    absl::MutexLock lock(&mu_);
-    return events_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<std::string> events_ ABSL_GUARDED_BY(mu_);
-};
 
 // Balances set by the test; NOT_FOUND for a chain it has none for.
 class FakeBalances final : public BalanceSource {

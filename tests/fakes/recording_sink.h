@@ -1,0 +1,32 @@
+#ifndef WARDEN_TESTS_FAKES_RECORDING_SINK_H_
+#define WARDEN_TESTS_FAKES_RECORDING_SINK_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "governance/notification.h"
+
+namespace warden {
+
+// Remembers the event of every notification, in order.
+class RecordingSink final : public NotificationSink {
+ public:
+  void Notify(const Notification& n) override {
+    absl::MutexLock lock(&mu_);
+    events_.push_back(n.event);
+  }
+  std::vector<std::string> events() {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> events_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace warden
+
+#endif  // WARDEN_TESTS_FAKES_RECORDING_SINK_H_
