@@ -25,10 +25,6 @@ eval::TierChoice Escalation(OnViolation on, const ApprovalTiers* approvers,
           approve ? approvers : nullptr, std::move(why)};
 }
 
-const char* OnName(OnViolation on) {
-  return on == OnViolation::kApprove ? "approve" : "notify";
-}
-
 // The per-tx cap a split stays under: the strictest that bounds the
 // agent's spends of this asset on this chain whichever wallet it uses (its
 // own, its departments', the org's, the chain's and the asset's), else
@@ -164,7 +160,7 @@ absl::StatusOr<Detection> Detect(const Policy& policy, const Agent& agent,
                    " spends within ", absl::FormatDuration(s.within), " from ",
                    absl::StrJoin(parts, ", "), " come to ", FormatUsd(total),
                    ", over the per-tx cap of ", FormatUsd(*cap),
-                   " (anomalies.split, on: ", OnName(s.on), ")"))});
+                   " (anomalies.split, on: ", OnViolationName(s.on), ")"))});
     }
   }
   if (spike_at >= 0) {
@@ -184,7 +180,7 @@ absl::StatusOr<Detection> Detect(const Policy& policy, const Agent& agent,
                             FormatUsd(before / kBaselineDays),
                             " in the 7 days before (anomalies.volume_spike, "
                             "on: ",
-                            OnName(v.on), ")"))});
+                            OnViolationName(v.on), ")"))});
     }
   }
   if (fresh_at >= 0 && u[fresh_at] == 0) {
@@ -199,8 +195,8 @@ absl::StatusOr<Detection> Detect(const Policy& policy, const Agent& agent,
                absl::StrCat("new-destination burst: ", who, "'s payment to ",
                             to, " makes ", fresh, " new destinations within ",
                             absl::FormatDuration(n.within), ", over ", n.count,
-                            " (anomalies.new_destinations, on: ", OnName(n.on),
-                            ")"))});
+                            " (anomalies.new_destinations, on: ",
+                            OnViolationName(n.on), ")"))});
     }
   }
   return out;

@@ -456,9 +456,17 @@ std::string EncodeNotification(const Notification& n) {
     o.Object("authorization",
              [&](ObjectWriter& a) { WriteAuthorization(a, n.authorization); });
     o.Str("event", n.event);
+    const bool breach = n.event == "budget.breach";
+    if (breach) o.Int("folded", n.folded);
     o.Str("id", n.id);
+    if (n.limit) {
+      o.Object("limit", [&](ObjectWriter& v) { WriteViolation(v, *n.limit); });
+    }
     o.Str("message", n.message);
     o.Str("org_id", n.org_id);
+    if (n.event == "budget.threshold") {
+      o.Int("threshold_percent", n.threshold_percent);
+    }
     o.Str("time", FormatRfc3339(n.time));
   }
   return out;

@@ -56,6 +56,22 @@ struct UsageQuery {
   bool calendar = false;
 };
 
+// What one query's window holds (BudgetStore::Breakdown).
+struct UsageBreakdown {
+  // Held + settled in the window: Usage's sum.
+  int64_t used = 0;
+  // Of `used`, what HELD records created in the query's interval hold:
+  // those awaiting approval (PENDING_APPROVAL, counted as a refusal's
+  // "pending" is), and the others (allowed or delayed, not yet settled).
+  int64_t pending = 0;
+  int64_t held = 0;
+  // Rolling windows: the earliest bucket of the window's finest level
+  // (usage::FinestSpan) holding usage, whose end + the window's length is
+  // when that usage leaves the window; nullopt when none does, and for
+  // calendar windows.
+  std::optional<Interval> oldest;
+};
+
 // How much of one limit is used, as the store saw it when it refused.
 struct LimitUsage {
   size_t limit_index = 0;  // Into ReserveRequest::limits.
@@ -82,6 +98,11 @@ struct ReserveResult {
   Authorization authorization;
   // kOverLimit: every limit that the spend would push past its cap.
   std::vector<LimitUsage> exceeded;
+  // kReserved: each limit's usage before this charge, in request order
+  // (saturated; Redis at 2^62, past every cap), so a caller can tell which
+  // thresholds the charge crossed: of concurrent charges, exactly one
+  // crosses each.
+  std::vector<int64_t> used_before;
   // kFrozen: the frozen scope, e.g. "agent/agent_a".
   std::string frozen_scope;
 };
@@ -127,6 +148,15 @@ class BudgetStore {
   // Reserve reads (saturated at the int64 maximum). Reads only; each sum is
   // exact as of its read, not atomic with a later Reserve.
   virtual absl::StatusOr<std::vector<int64_t>> Usage(
+      const std::string& org_id, const std::vector<UsageQuery>& queries,
+      absl::Time now) = 0;
+
+  // Each query's Usage with what HELD records hold of it, read in one step
+  // (one lock, one script call), so the figures agree with each other and
+  // with what a Reserve at that moment would see. Reads every HELD record
+  // of the org: a finance query, not a hot-path one. UNAVAILABLE while the
+  // store is not ready (IsReady).
+  virtual absl::StatusOr<std::vector<UsageBreakdown>> Breakdown(
       const std::string& org_id, const std::vector<UsageQuery>& queries,
       absl::Time now) = 0;
 

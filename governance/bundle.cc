@@ -528,6 +528,33 @@ class BundleParser {
     return rule;
   }
 
+  // `budget_alerts: {thresholds: [80, 95]}`: whole percentages, sorted.
+  std::vector<int> ParseAlertThresholds(const YAML::Node& n,
+                                        const std::string& p) {
+    std::vector<int> out;
+    if (!n.IsDefined() || n.IsNull()) return out;
+    if (!n.IsMap()) {
+      Error(p, "must be a mapping with thresholds");
+      return out;
+    }
+    CheckKeys(n, p, {"thresholds"});
+    const std::optional<std::vector<std::string>> list =
+        StringList(n, p, "thresholds", kMaxAlertThresholds);
+    for (size_t i = 0; list && i < list->size(); ++i) {
+      int percent = 0;
+      if (!absl::SimpleAtoi((*list)[i], &percent) || percent < 1 ||
+          percent > 100) {
+        Error(Index(Join(p, "thresholds"), i),
+              absl::StrCat(Quote((*list)[i]),
+                           " must be a whole percentage from 1 to 100"));
+        continue;
+      }
+      out.push_back(percent);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
   Anomalies ParseAnomalies(const YAML::Node& n, const std::string& p) {
     Anomalies out;
     if (!n.IsDefined() || n.IsNull()) return out;
@@ -733,11 +760,12 @@ class BundleParser {
       Error(p, "must be a mapping");
       return;
     }
-    CheckKeys(n, p,
-              {"id", "timezone", "expired_holds", "hold_ttl", "limits",
-               "chain_limits", "asset_limits", "destination_limits",
-               "destinations_deny", "rules", "chain_rules", "asset_rules",
-               "schedule", "default", "policy_changes", "anomalies"});
+    CheckKeys(
+        n, p,
+        {"id", "timezone", "expired_holds", "hold_ttl", "limits",
+         "chain_limits", "asset_limits", "destination_limits",
+         "destinations_deny", "rules", "chain_rules", "asset_rules", "schedule",
+         "default", "policy_changes", "anomalies", "budget_alerts"});
     Org& org = policy->org;
     org.id = Id(n, p, "id").value_or("");
     if (std::optional<std::string> tz = Scalar(n, p, "timezone", false)) {
@@ -777,6 +805,8 @@ class BundleParser {
     org.policy_changes =
         ParsePolicyChanges(n["policy_changes"], Join(p, "policy_changes"));
     org.anomalies = ParseAnomalies(n["anomalies"], Join(p, "anomalies"));
+    org.alert_thresholds =
+        ParseAlertThresholds(n["budget_alerts"], Join(p, "budget_alerts"));
     org.schedule = ParseScheduleAt(n, p);
     org.limits = ParseLimits(n["limits"], "org.limits");
     org.destination_limits =
@@ -1819,22 +1849,23 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
     out["org.policy_changes.expires_after"] =
         absl::FormatDuration(pc->expires_after);
   }
-  auto on = [](OnViolation o) {
-    return o == OnViolation::kApprove ? "approve" : "notify";
-  };
   if (const auto& s = p.org.anomalies.split) {
-    out["org.anomalies.split"] =
-        absl::StrCat(s->spends, " spends within ",
-                     absl::FormatDuration(s->within), ", on ", on(s->on));
+    out["org.anomalies.split"] = absl::StrCat(s->spends, " spends within ",
+                                              absl::FormatDuration(s->within),
+                                              ", on ", OnViolationName(s->on));
   }
   if (const auto& v = p.org.anomalies.volume_spike) {
-    out["org.anomalies.volume_spike"] =
-        absl::StrCat(v->times, "x the daily average, on ", on(v->on));
+    out["org.anomalies.volume_spike"] = absl::StrCat(
+        v->times, "x the daily average, on ", OnViolationName(v->on));
   }
   if (const auto& n = p.org.anomalies.new_destinations) {
-    out["org.anomalies.new_destinations"] =
-        absl::StrCat("over ", n->count, " within ",
-                     absl::FormatDuration(n->within), ", on ", on(n->on));
+    out["org.anomalies.new_destinations"] = absl::StrCat(
+        "over ", n->count, " within ", absl::FormatDuration(n->within), ", on ",
+        OnViolationName(n->on));
+  }
+  if (!p.org.alert_thresholds.empty()) {
+    out["org.budget_alerts.thresholds"] =
+        absl::StrCat("[", absl::StrJoin(p.org.alert_thresholds, ", "), "]");
   }
   FlattenScopeRules("org.rules", p.org.rules, &out);
   for (const auto& [chain, rules] : p.org.chain_rules) {

@@ -22,6 +22,8 @@ inline constexpr int64_t kMaxBundleNodes = 200000;
 inline constexpr size_t kMaxBundleList = 10000;
 inline constexpr size_t kMaxLimitsPerScope = 32;
 inline constexpr size_t kMaxApprovers = 32;
+// The most org.budget_alerts.thresholds.
+inline constexpr size_t kMaxAlertThresholds = 10;
 
 // Parses and validates a policy bundle (YAML; reference in
 // docs/policy-bundle.md). Validation is strict: unknown keys, dangling

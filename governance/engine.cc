@@ -699,8 +699,15 @@ absl::StatusOr<Engine::Decided> Engine::Decide(const AuthorizeInput& in) {
   }
 
   // Stored as `a` is (kReserved or kRecorded).
-  return Decided{
-      .a = std::move(a), .now = now, .actor = in.actor, .tier = tier.tier};
+  std::vector<ThresholdCrossing> crossed;
+  if (result.outcome == ReserveResult::Outcome::kReserved) {
+    crossed = CrossedThresholds(*policy, path, result.used_before, a);
+  }
+  return Decided{.a = std::move(a),
+                 .now = now,
+                 .actor = in.actor,
+                 .tier = tier.tier,
+                 .crossed = std::move(crossed)};
 }
 
 absl::StatusOr<AuthorizeOutput> Engine::Conclude(Decided d,
@@ -720,6 +727,23 @@ absl::StatusOr<AuthorizeOutput> Engine::Conclude(Decided d,
     Notify(kEvents[static_cast<int>(d.tier)], a, d.actor, a.reason);
   }
   if (!a.anomalies.empty()) Notify("anomaly.detected", a, d.actor, a.reason);
+  if (hooks_.notifications != nullptr) {
+    for (const Violation& v : a.violations) {
+      if (!IsBreach(v)) continue;
+      Notification n = MakeNotification(
+          "budget.breach", a, d.actor,
+          absl::StrCat("agent ", a.agent_id, " refused: ", v.message));
+      n.limit = v;
+      if (breaches_.Admit(n)) hooks_.notifications->Notify(n);
+    }
+    for (const ThresholdCrossing& c : d.crossed) {
+      Notification n =
+          MakeNotification("budget.threshold", a, d.actor, c.limit.message);
+      n.limit = c.limit;
+      n.threshold_percent = c.percent;
+      hooks_.notifications->Notify(n);
+    }
+  }
   return AuthorizeOutput{std::move(a), false};
 }
 
@@ -818,6 +842,33 @@ absl::StatusOr<Authorization> Engine::Get(const std::string& org_id,
   return Present(*std::move(a));
 }
 
+absl::StatusOr<BudgetReport> Engine::BudgetStatus(const std::string& org_id,
+                                                  const std::string& scope,
+                                                  bool below,
+                                                  const std::string& owner) {
+  WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
+                          ResolvePolicy(org_id));
+  if (!owner.empty()) {
+    auto agent = policy->agents.find(owner);
+    auto wallet = scope.rfind("wallet/", 0) == 0
+                      ? policy->wallets.find(scope.substr(7))
+                      : policy->wallets.end();
+    const bool own =
+        scope == absl::StrCat("agent/", owner) ||
+        (wallet != policy->wallets.end() && wallet->second.agent_id == owner);
+    if (agent == policy->agents.end() || !own) {
+      return FieldError(
+          absl::StatusCode::kPermissionDenied, "scope",
+          absl::StrCat("agent ", owner, " may read only its own budget (agent/",
+                       owner, ") and its wallets', not ", Quote(scope)));
+    }
+  }
+  return warden::BudgetStatus(
+      *policy, *budgets_,
+      scope.empty() ? absl::StrCat("org/", policy->org.id) : scope, below,
+      clock_->Now());
+}
+
 Authorization Engine::Present(Authorization a) const {
   a.decision = a.DecisionAt(clock_->Now());
   return a;
@@ -875,9 +926,10 @@ std::string Engine::VoidCause(const Authorization& a) {
   return "by its caller, or by a freeze since lifted";
 }
 
-void Engine::Notify(const std::string& event, const Authorization& a,
-                    const std::string& actor, const std::string& message) {
-  if (hooks_.notifications == nullptr) return;
+Notification Engine::MakeNotification(const std::string& event,
+                                      const Authorization& a,
+                                      const std::string& actor,
+                                      const std::string& message) const {
   Notification n;
   n.id = NewId("nt_");
   n.event = event;
@@ -886,7 +938,19 @@ void Engine::Notify(const std::string& event, const Authorization& a,
   n.actor = actor;
   n.message = message;
   n.authorization = a;
-  hooks_.notifications->Notify(n);
+  return n;
+}
+
+void Engine::Notify(const std::string& event, const Authorization& a,
+                    const std::string& actor, const std::string& message) {
+  if (hooks_.notifications == nullptr) return;
+  hooks_.notifications->Notify(MakeNotification(event, a, actor, message));
+}
+
+void Engine::FlushBreachAlerts() {
+  for (const Notification& n : breaches_.Flush(clock_->Now())) {
+    if (hooks_.notifications != nullptr) hooks_.notifications->Notify(n);
+  }
 }
 
 }  // namespace warden

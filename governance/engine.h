@@ -19,6 +19,8 @@
 #include "governance/audit_reader.h"
 #include "governance/authorization.h"
 #include "governance/balance_source.h"
+#include "governance/budget_alerts.h"
+#include "governance/budget_status.h"
 #include "governance/budget_store.h"
 #include "governance/clock.h"
 #include "governance/config_store.h"
@@ -205,6 +207,15 @@ class Engine {
                                     const std::string& authorization_id,
                                     const std::string& owner = "");
 
+  // What each limit of `scope` (and, with `below`, of the scopes under it)
+  // has used and has left now: see BudgetStatus (budget_status.h). With
+  // `owner` (an agent id) set, only the agent's own scope and wallets may be
+  // read (PERMISSION_DENIED naming `scope` otherwise).
+  absl::StatusOr<BudgetReport> BudgetStatus(const std::string& org_id,
+                                            const std::string& scope,
+                                            bool below,
+                                            const std::string& owner = "");
+
   // Approval tiers. Requests awaiting approval (PENDING_APPROVAL) or a
   // delay (DELAYED), oldest deadline first.
   absl::StatusOr<std::vector<Authorization>> ListPendingApprovals(
@@ -306,6 +317,10 @@ class Engine {
 
   // Expires due holds in every org, auditing each; returns how many.
   absl::StatusOr<size_t> SweepExpired();
+  // Sends the budget.breach alerts held back whose minute is over (each
+  // the last of its limit, counting the others); wardend calls it every
+  // sweep.
+  void FlushBreachAlerts();
 
   // `org_id`, or the only org when it is empty and there is exactly one;
   // else INVALID_ARGUMENT naming org_id.
@@ -322,6 +337,8 @@ class Engine {
     absl::Time now;
     std::string actor;
     Tier tier = Tier::kInstant;
+    // The org.budget_alerts thresholds the reservation crossed.
+    std::vector<ThresholdCrossing> crossed;
   };
   using Answer = std::function<void(absl::StatusOr<AuthorizeOutput>)>;
   absl::StatusOr<Decided> Decide(const AuthorizeInput& in);
@@ -392,6 +409,10 @@ class Engine {
   // Why a VOIDED record was voided, as far as the record and the freezes
   // in force tell.
   std::string VoidCause(const Authorization& a);
+  Notification MakeNotification(const std::string& event,
+                                const Authorization& a,
+                                const std::string& actor,
+                                const std::string& message) const;
   void Notify(const std::string& event, const Authorization& a,
               const std::string& actor, const std::string& message);
 
@@ -442,6 +463,7 @@ class Engine {
   std::vector<HoldCheck> checks_ ABSL_GUARDED_BY(check_mu_);
   bool checks_stopping_ ABSL_GUARDED_BY(check_mu_) = false;
   std::thread checker_ ABSL_GUARDED_BY(check_mu_);
+  BreachThrottle breaches_;
 };
 
 }  // namespace warden

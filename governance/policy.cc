@@ -9,6 +9,18 @@
 
 namespace warden {
 
+const char* OnViolationName(OnViolation on) {
+  switch (on) {
+    case OnViolation::kDeny:
+      return "deny";
+    case OnViolation::kApprove:
+      return "approve";
+    case OnViolation::kNotify:
+      return "notify";
+  }
+  return "deny";
+}
+
 std::string NormalizeDestination(const std::string& destination) {
   if (destination.size() > 2 && destination[0] == '0' &&
       (destination[1] == 'x' || destination[1] == 'X')) {

@@ -23,6 +23,8 @@ namespace warden {
 // default), or escalate to the approval flow (the agent's approvers, else
 // its department's), or allow and notify.
 enum class OnViolation { kDeny, kApprove, kNotify };
+// "deny", "approve", "notify".
+const char* OnViolationName(OnViolation on);
 
 struct Limit {
   enum class Kind { kUsd, kCount };
@@ -295,6 +297,9 @@ struct Org {
   bool default_deny = false;
   std::optional<PolicyChangeRule> policy_changes;  // Unset: applies at once.
   Anomalies anomalies;
+  // org.budget_alerts.thresholds: percentages of a limit (1 to 100,
+  // ascending) whose crossing by a spend sends budget.threshold.
+  std::vector<int> alert_thresholds;
 };
 
 struct Policy {

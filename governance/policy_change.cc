@@ -25,11 +25,6 @@ std::string DescribeLimit(const Limit& l) {
              : absl::StrCat("count ", l.count, " per ", l.window.spec);
 }
 
-const char* OnViolationName(OnViolation v) {
-  static constexpr const char* kNames[] = {"deny", "approve", "notify"};
-  return kNames[static_cast<int>(v)];
-}
-
 // Deny, then approve, then notify: each lets more through than the last.
 bool Softer(OnViolation after, OnViolation before) {
   return static_cast<int>(after) > static_cast<int>(before);

@@ -36,6 +36,11 @@ int64_t BucketOf(const Level& level, absl::Time t) {
   return FloorDiv(absl::ToUnixSeconds(t), level.seconds);
 }
 
+Interval BucketSpan(const Level& level, int64_t n) {
+  return {absl::FromUnixSeconds(n * level.seconds),
+          absl::FromUnixSeconds((n + 1) * level.seconds)};
+}
+
 absl::Time CountedFrom(const LimitCheck& check, absl::Time now) {
   const absl::Time raw = RawStart(check);
   const Level& level = kLevels[PrecisionLevel(raw, now)];
@@ -68,6 +73,15 @@ std::vector<Span> SpansOf(const UsageQuery& query, absl::Time now) {
                             .interval = query.interval,
                             .calendar = query.calendar},
                  now);
+}
+
+Span FinestSpan(const UsageQuery& query, absl::Time now) {
+  const LimitCheck check{.interval = query.interval,
+                         .calendar = query.calendar};
+  const absl::Time raw = RawStart(check);
+  const int l = PrecisionLevel(raw, now);
+  return {l, BucketOf(kLevels[l], raw),
+          BucketOf(kLevels[l], now + kClockSkewAllowance)};
 }
 
 void Buckets::Add(absl::Time at, absl::int128 usd, absl::int128 count) {
@@ -111,6 +125,22 @@ int64_t Buckets::Sum(const std::vector<Span>& spans, Limit::Kind kind) const {
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
   if (total > kMax) return kMax;
   return total < 0 ? 0 : static_cast<int64_t>(total);
+}
+
+std::optional<Interval> Buckets::Oldest(const std::vector<Span>& spans,
+                                        Limit::Kind kind) const {
+  for (const Span& s : spans) {
+    const Ring& ring = rings_[s.level];
+    std::optional<int64_t> first;
+    for (const auto& [n, cell] : ring.cells) {
+      const absl::int128 v = kind == Limit::Kind::kUsd ? cell.usd : cell.count;
+      if (n >= s.first && n <= s.last && v != 0 && (!first || n < *first)) {
+        first = n;
+      }
+    }
+    if (first) return BucketSpan(kLevels[s.level], *first);
+  }
+  return std::nullopt;
 }
 
 bool Buckets::Empty() const {

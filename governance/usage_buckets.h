@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -59,6 +60,9 @@ inline constexpr std::array<Level, 5> kLevels = {{
 // The bucket number (unix seconds / width, rounded down) holding `t`.
 int64_t BucketOf(const Level& level, absl::Time t);
 
+// The time bucket `n` of `level` covers.
+Interval BucketSpan(const Level& level, int64_t n);
+
 // Buckets first..last (inclusive) of one level.
 struct Span {
   int level;  // Index into kLevels.
@@ -73,6 +77,10 @@ absl::Time CountedFrom(const LimitCheck& check, absl::Time now);
 std::vector<Span> SpansOf(const LimitCheck& check, absl::Time now);
 // The same for a query's interval.
 std::vector<Span> SpansOf(const UsageQuery& query, absl::Time now);
+// The query's window at `now` in buckets of one level only: the finest
+// that holds its start, at which a rolling window's start moves, so the
+// earliest of them holding usage says when that usage leaves the window.
+Span FinestSpan(const UsageQuery& query, absl::Time now);
 
 // One scope's buckets, in process memory (MemoryBudgetStore). Sums are
 // exact (128-bit); a bucket older than its level keeps is dropped.
@@ -83,6 +91,10 @@ class Buckets {
   void Add(absl::Time at, absl::int128 usd, absl::int128 count);
   // The sum over `spans` of USD micros or of counts, saturated to int64.
   int64_t Sum(const std::vector<Span>& spans, Limit::Kind kind) const;
+  // The earliest bucket of `spans` (in time order, as SpansOf returns
+  // them) holding USD or a count, if any.
+  std::optional<Interval> Oldest(const std::vector<Span>& spans,
+                                 Limit::Kind kind) const;
   bool Empty() const;
 
  private:

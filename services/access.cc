@@ -105,6 +105,9 @@ const std::vector<RpcRule>& RpcRules() {
       {"AuthorizationService.WatchAuthorization", {Role::kAgent}, true},
       {"AuthorizationService.SubmitTransaction", {Role::kAgent}, true},
       {"AuthorizationService.GetOperation", {Role::kAgent}, true},
+      // An agent reads only its own; the service checks the scope.
+      {"AuthorizationService.BudgetStatus",
+       {Role::kAgent, Role::kAuditor, Role::kApprover, Role::kAdmin}},
       {"AdminService.ApplyBundle", {Role::kAdmin}},
       {"AdminService.GetBundle", {Role::kAdmin}},
       {"AdminService.RollbackBundle", {Role::kAdmin}},

@@ -164,6 +164,7 @@ AuthorizationService::AuthorizationService(Engine* engine, Submitter* submitter,
   Serve("WatchAuthorization", &AuthorizationService::Watch);
   Serve("SubmitTransaction", &AuthorizationService::SubmitTransaction);
   Serve("GetOperation", &AuthorizationService::GetOperation);
+  Serve("BudgetStatus", &AuthorizationService::BudgetStatus);
   CheckAllServed();
 }
 
@@ -311,6 +312,40 @@ grpc::ServerUnaryReactor* AuthorizationService::GetOperation(
         return op;
       },
       [response](const Operation& op) { ToProto(op, response); });
+}
+
+grpc::ServerUnaryReactor* AuthorizationService::BudgetStatus(
+    grpc::CallbackServerContext* context,
+    const v1::BudgetStatusRequest* request,
+    v1::BudgetStatusResponse* response) {
+  static constexpr char kRpc[] = "AuthorizationService.BudgetStatus";
+  return RunUnary(
+      executor_, gate_, context, kRpc, {request->org_id()},
+      [this, request](const Principal& who) -> absl::StatusOr<BudgetReport> {
+        // Auditors, approvers and admins read any scope; an agent its own.
+        const bool reader = who.Has(Role::kAuditor) ||
+                            who.Has(Role::kApprover) || who.Has(Role::kAdmin);
+        if (!reader && who.Kind() != "agent") {
+          return gate_->Deny(who, kRpc,
+                             absl::StrCat(who.name,
+                                          " has only the agent role but is "
+                                          "not an agent"));
+        }
+        absl::StatusOr<BudgetReport> report = engine_->BudgetStatus(
+            Gatekeeper::OrgOf(who, {request->org_id()}), request->scope(),
+            request->include_below(), reader ? "" : who.Id());
+        if (absl::IsPermissionDenied(report.status())) {
+          return gate_->Deny(who, kRpc, std::string(report.status().message()));
+        }
+        return report;
+      },
+      [response](const BudgetReport& out) {
+        response->set_org_id(out.org_id);
+        *response->mutable_as_of() = ToTimestamp(out.as_of);
+        for (const LimitStatus& s : out.limits) {
+          ToProto(s, response->add_limits());
+        }
+      });
 }
 
 }  // namespace warden

@@ -48,6 +48,10 @@ class AuthorizationService final
   grpc::ServerUnaryReactor* GetOperation(grpc::CallbackServerContext* context,
                                          const v1::GetOperationRequest* request,
                                          v1::Operation* response) override;
+  grpc::ServerUnaryReactor* BudgetStatus(
+      grpc::CallbackServerContext* context,
+      const v1::BudgetStatusRequest* request,
+      v1::BudgetStatusResponse* response) override;
 
   // How often a watch reads the record.
   static constexpr absl::Duration kWatchPollInterval = absl::Milliseconds(200);

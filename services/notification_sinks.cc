@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
 namespace warden {
@@ -117,8 +118,20 @@ WebhookNotificationSink::~WebhookNotificationSink() {
   worker_.join();
 }
 
+std::string SlackBody(const Notification& n) {
+  std::string text =
+      absl::StrCat("Warden ", n.event, " (org ", n.org_id, "): ", n.message);
+  if (n.folded > 0) {
+    absl::StrAppend(&text, " (and ", n.folded,
+                    " more like it in the last minute)");
+  }
+  return nlohmann::json{{"text", text}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 void WebhookNotificationSink::Notify(const Notification& n) {
-  Pending p{n.id, n.event, EncodeNotification(n)};
+  Pending p{n.id, n.event,
+            options_.slack ? SlackBody(n) : EncodeNotification(n)};
   absl::MutexLock lock(&mu_);
   if (stopping_) {
     ++stats_.dropped;

@@ -39,6 +39,9 @@ struct WebhookOptions {
   std::string url;
   // Key of the HMAC-SHA256 signature; required.
   std::string secret;
+  // Send SlackBody instead of the notification's JSON (the signature and
+  // headers stay).
+  bool slack = false;
   // Notifications waiting for delivery; when full, the oldest is dropped.
   size_t max_queue = 10000;
   // Attempts per notification, the first included.
@@ -62,8 +65,12 @@ bool VerifyWebhookSignature(const std::string& secret,
                             const std::string& header, const std::string& body,
                             absl::Time now, absl::Duration tolerance);
 
-// POSTs each notification, as JSON (EncodeNotification), to a URL with
-// headers X-Warden-Event, X-Warden-Delivery (the notification id, for
+// A Slack-compatible incoming-webhook body for `n`: {"text": "..."} with
+// its event, org and message.
+std::string SlackBody(const Notification& n);
+
+// POSTs each notification, as JSON (EncodeNotification, or SlackBody), to a URL
+// with headers X-Warden-Event, X-Warden-Delivery (the notification id, for
 // de-duplication) and X-Warden-Signature. A worker thread delivers from a
 // bounded queue, so Notify never blocks on the network. Connection errors,
 // timeouts, 429 and 5xx are retried with exponential backoff (honouring

@@ -39,6 +39,8 @@ v1::AuthorizationStatus ToProto(AuthorizationStatus s) {
   return v1::AUTHORIZATION_STATUS_UNSPECIFIED;
 }
 
+}  // namespace
+
 void ToProto(const Violation& v, v1::Violation* out) {
   out->set_code(v.code);
   out->set_scope(v.scope);
@@ -52,8 +54,6 @@ void ToProto(const Violation& v, v1::Violation* out) {
   out->set_message(v.message);
   out->set_pending(v.pending);
 }
-
-}  // namespace
 
 google::protobuf::Timestamp ToTimestamp(absl::Time t) {
   google::protobuf::Timestamp ts;
@@ -158,6 +158,35 @@ void ToProto(const Authorization& a, bool replayed,
     *out->mutable_release_at() = ToTimestamp(a.release_at);
   }
   out->set_approvals_required(a.approvals_required);
+}
+
+void ToProto(const LimitStatus& s, v1::LimitStatus* out) {
+  out->set_scope(s.scope);
+  out->set_name(s.limit.name);
+  out->set_window(s.limit.window.spec);
+  out->set_on_violation(OnViolationName(s.limit.on_violation));
+  if (s.limit.kind == Limit::Kind::kUsd) {
+    out->set_limit_usd(FormatUsdDecimal(s.limit.usd));
+    out->set_used_usd(FormatUsdDecimal(s.used));
+    out->set_settled_usd(FormatUsdDecimal(s.settled));
+    out->set_held_usd(FormatUsdDecimal(s.held));
+    out->set_pending_usd(FormatUsdDecimal(s.pending));
+    out->set_remaining_usd(FormatUsdDecimal(s.remaining));
+  } else {
+    out->set_limit_count(s.limit.count);
+    out->set_used_count(s.used);
+    out->set_settled_count(s.settled);
+    out->set_held_count(s.held);
+    out->set_pending_count(s.pending);
+    out->set_remaining_count(s.remaining);
+  }
+  out->set_utilization(s.Utilization());
+  *out->mutable_window_start() = ToTimestamp(s.interval.start);
+  if (s.limit.window.kind == Window::Kind::kCalendar) {
+    *out->mutable_window_end() = ToTimestamp(s.interval.end);
+  }
+  if (s.rolls_off_at)
+    *out->mutable_rolls_off_at() = ToTimestamp(*s.rolls_off_at);
 }
 
 void ToProto(const Operation& op, v1::Operation* out) {

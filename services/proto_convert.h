@@ -7,6 +7,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "governance/authorization.h"
+#include "governance/budget_status.h"
 #include "governance/operation.h"
 #include "grpcpp/support/status.h"
 #include "warden/v1/authorization.pb.h"
@@ -28,6 +29,8 @@ absl::StatusOr<absl::Time> TimeFromProto(const google::protobuf::Timestamp& ts,
 void ToProto(const Authorization& a, v1::Authorization* out);
 void ToProto(const Authorization& a, bool replayed, v1::AuthorizeResponse* out);
 void ToProto(const Operation& op, v1::Operation* out);
+void ToProto(const Violation& v, v1::Violation* out);
+void ToProto(const LimitStatus& s, v1::LimitStatus* out);
 
 }  // namespace warden
 

@@ -656,6 +656,7 @@ void WardenServer::SweepLoop() {
           "authorizations from the audit trail",
           *rebuilt);
     }
+    engine_->FlushBreachAlerts();
     absl::StatusOr<size_t> n = engine_->SweepExpired();
     if (!n.ok()) {
       spdlog::warn("expiring holds failed: {}", n.status().ToString());

@@ -133,6 +133,8 @@ struct ServerOptions {
   WebhookOptions webhook;
   // Where the webhook's HMAC key is read from (ResolveSecrets).
   std::string webhook_secret_file;
+  // json or slack (WebhookOptions::slack).
+  std::string webhook_format = "json";
   AdapterServerOptions adapters;
   // Periodic reconciliation (needs Postgres): every interval (zero: off),
   // the vendors' transactions of the last `lookback`.

@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "adapters/local/keystore.h"
 #include "governance/postgres/pg.h"
+#include "governance/quote.h"
 #include "governance/status_macros.h"
 #include "yaml-cpp/yaml.h"
 
@@ -218,6 +219,10 @@ std::vector<Setting> MakeSettings() {
       Text("webhook.url", "--webhook-url", "WARDEN_WEBHOOK_URL",
            "POST notify, delay and approval events here (http or https)",
            [](O* o) { return &o->webhook.url; }),
+      Text("webhook.format", "--webhook-format", "",
+           "Webhook body: json (the notification) or slack (a "
+           "Slack-compatible {\"text\": ...} message)",
+           [](O* o) { return &o->webhook_format; }),
       Text("webhook.secret_file", "--webhook-secret-file", "",
            "File holding the webhook's HMAC key (or WARDEN_WEBHOOK_SECRET)",
            [](O* o) { return &o->webhook_secret_file; }),
@@ -577,6 +582,12 @@ absl::StatusOr<std::string> ReadSecret(const std::string& file, const char* env,
 }  // namespace
 
 absl::Status ResolveSecrets(ServerOptions* options) {
+  if (options->webhook_format != "json" && options->webhook_format != "slack") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("webhook.format: ", Quote(options->webhook_format),
+                     " must be json or slack"));
+  }
+  options->webhook.slack = options->webhook_format == "slack";
   if (!options->webhook.url.empty()) {
     if (!options->webhook_secret_file.empty()) {
       std::ifstream in(options->webhook_secret_file);

@@ -132,6 +132,14 @@ TEST(ServerConfigTest, SecretsComeFromFilesOrEnvironment) {
   o.webhook_secret_file = dir.Write("hook", "s3cret\n");
   ASSERT_TRUE(ResolveSecrets(&o).ok());
   EXPECT_EQ(o.webhook.secret, "s3cret");
+  EXPECT_FALSE(o.webhook.slack);
+  o.webhook_format = "slack";
+  ASSERT_TRUE(ResolveSecrets(&o).ok());
+  EXPECT_TRUE(o.webhook.slack);
+  o.webhook_format = std::string("teams\n", 6);
+  EXPECT_THAT(ResolveSecrets(&o).message(),
+              HasSubstr("webhook.format: \"teams\\n\" must be json or slack"));
+  o.webhook_format = "json";
 
   o.adapters.local.keystore_dir = dir.path();
   ::unsetenv("WARDEN_KEYSTORE_PASSWORD");

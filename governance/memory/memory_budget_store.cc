@@ -144,6 +144,43 @@ absl::StatusOr<std::vector<int64_t>> MemoryBudgetStore::Usage(
   return out;
 }
 
+absl::StatusOr<std::vector<UsageBreakdown>> MemoryBudgetStore::Breakdown(
+    const std::string& org_id, const std::vector<UsageQuery>& queries,
+    absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  std::vector<UsageBreakdown> out(queries.size());
+  for (size_t i = 0; i < queries.size(); ++i) {
+    const UsageQuery& q = queries[i];
+    if (const usage::Buckets* b = BucketsLocked(org_id, q.scope)) {
+      out[i].used = b->Sum(usage::SpansOf(q, now), q.kind);
+      if (!q.calendar) {
+        out[i].oldest = b->Oldest({usage::FinestSpan(q, now)}, q.kind);
+      }
+    }
+  }
+  // Every HELD record is in the org's expiry queue (with stale entries for
+  // records since moved on or re-queued).
+  auto queue = expiries_.find(org_id);
+  if (queue == expiries_.end()) return out;
+  absl::flat_hash_set<std::string> seen;
+  for (const auto& [at, key] : queue->second.entries()) {
+    auto it = records_.find(key);
+    if (it == records_.end() || !seen.insert(key).second) continue;
+    const Authorization& a = it->second.auth;
+    if (a.status != AuthorizationStatus::kHeld) continue;
+    const bool awaiting = a.decision == Decision::kPendingApproval;
+    for (size_t i = 0; i < queries.size(); ++i) {
+      const UsageQuery& q = queries[i];
+      if (a.created_at < q.interval.start || !OnScopePath(a, q.scope)) {
+        continue;
+      }
+      int64_t& sum = awaiting ? out[i].pending : out[i].held;
+      sum = SaturatingAdd(sum, q.kind == Limit::Kind::kUsd ? a.amount_usd : 1);
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<ReserveResult> MemoryBudgetStore::Reserve(
     const ReserveRequest& request) {
   const Authorization& a = request.authorization;
@@ -176,6 +213,7 @@ absl::StatusOr<ReserveResult> MemoryBudgetStore::Reserve(
           BucketsLocked(a.org_id, path[check.scope_index]);
       LimitUsage usage;
       usage.used = buckets ? buckets->Sum(spans, check.kind) : 0;
+      result.used_before.push_back(usage.used);
       // A negative cap passes on a first spend: nothing counted but
       // spends still awaiting approval.
       if (check.cap < 0 ? usage.used > 0 && usage.used > PendingLocked(a, check)
@@ -194,6 +232,7 @@ absl::StatusOr<ReserveResult> MemoryBudgetStore::Reserve(
     }
     if (!result.exceeded.empty()) {
       result.outcome = ReserveResult::Outcome::kOverLimit;
+      result.used_before.clear();
       return result;
     }
     result.outcome = ReserveResult::Outcome::kReserved;

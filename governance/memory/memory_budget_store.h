@@ -31,6 +31,9 @@ class MemoryBudgetStore final : public BudgetStore {
   absl::StatusOr<std::vector<int64_t>> Usage(
       const std::string& org_id, const std::vector<UsageQuery>& queries,
       absl::Time now) override;
+  absl::StatusOr<std::vector<UsageBreakdown>> Breakdown(
+      const std::string& org_id, const std::vector<UsageQuery>& queries,
+      absl::Time now) override;
   absl::StatusOr<Authorization> Get(const std::string& org_id,
                                     const std::string& id) override;
   absl::StatusOr<std::vector<std::optional<AuthorizationStatus>>> StatusesOf(

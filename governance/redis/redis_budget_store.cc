@@ -186,6 +186,12 @@ absl::StatusOr<ReserveResult> RedisBudgetStore::Reserve(
   if (tag == "ok") {
     result.outcome = hold ? ReserveResult::Outcome::kReserved
                           : ReserveResult::Outcome::kRecorded;
+    if (hold && r.elements.size() != request.limits.size() + 1) {
+      return Unexpected("reserve", r);
+    }
+    for (size_t i = 1; hold && i < r.elements.size(); ++i) {
+      result.used_before.push_back(r.elements[i].integer);
+    }
     return result;
   }
   if (tag == "dup" && r.elements.size() == 2) {
@@ -258,6 +264,74 @@ absl::StatusOr<std::vector<int64_t>> RedisBudgetStore::Usage(
     if (e.type != RedisReply::Type::kInteger) return Unexpected("usage", e);
     // Sums the script capped at 2^62 are past every cap either way.
     out.push_back(e.integer);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<UsageBreakdown>> RedisBudgetStore::Breakdown(
+    const std::string& org_id, const std::vector<UsageQuery>& queries,
+    absl::Time now) {
+  std::vector<std::string> keys = {ReadyKey(org_id), ExpiryKey(org_id)};
+  std::vector<std::string> args = {RecordKey(org_id, "")};
+  // Per query, each bucket searched for the oldest usage, in the order sent.
+  std::vector<std::vector<Interval>> buckets;
+  for (const UsageQuery& q : queries) {
+    keys.push_back(UsageKey(org_id, q.scope));
+    const char* kind = q.kind == Limit::Kind::kUsd ? "u" : "c";
+    args.insert(
+        args.end(),
+        {kind, absl::StrCat(absl::ToUnixSeconds(q.interval.start)), q.scope});
+    // The buckets to sum, then (rolling windows) those to search.
+    std::vector<Interval>& searched = buckets.emplace_back();
+    for (const bool search : {false, true}) {
+      std::vector<usage::Span> spans;
+      if (!search) {
+        spans = usage::SpansOf(q, now);
+      } else if (!q.calendar) {
+        spans = {usage::FinestSpan(q, now)};
+      }
+      const size_t count_at = args.size();
+      args.emplace_back();
+      for (const usage::Span& span : spans) {
+        const usage::Level& level = usage::kLevels[span.level];
+        for (int64_t n = span.first; n <= span.last; ++n) {
+          args.push_back(absl::StrCat(std::string(1, level.name), n, kind));
+          if (search) searched.push_back(usage::BucketSpan(level, n));
+        }
+      }
+      args[count_at] = absl::StrCat(args.size() - count_at - 1);
+    }
+  }
+  WARDEN_ASSIGN_OR_RETURN(
+      RedisReply r, client_->Eval(redis_scripts::Breakdown(), keys, args));
+  if (r.type == RedisReply::Type::kArray && r.elements.size() == 1 &&
+      r.elements[0].str == "notready") {
+    return NotReady(org_id);
+  }
+  if (r.type != RedisReply::Type::kArray ||
+      r.elements.size() != queries.size() + 1) {
+    return Unexpected("breakdown", r);
+  }
+  std::vector<UsageBreakdown> out;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    const RedisReply& e = r.elements[i + 1];
+    if (e.type != RedisReply::Type::kArray || e.elements.size() != 4 ||
+        std::any_of(e.elements.begin(), e.elements.end(),
+                    [](const RedisReply& x) {
+                      return x.type != RedisReply::Type::kInteger;
+                    })) {
+      return Unexpected("breakdown", e);
+    }
+    const int64_t first = e.elements[1].integer;
+    if (first < 0 || first > static_cast<int64_t>(buckets[i].size())) {
+      return Unexpected("breakdown", e);
+    }
+    out.push_back({.used = e.elements[0].integer,
+                   .pending = e.elements[2].integer,
+                   .held = e.elements[3].integer,
+                   .oldest = first == 0
+                                 ? std::nullopt
+                                 : std::optional(buckets[i][first - 1])});
   }
   return out;
 }

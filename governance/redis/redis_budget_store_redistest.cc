@@ -1,3 +1,4 @@
+#include <array>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -106,7 +107,10 @@ TEST_F(RedisBudgetStoreTest, UsageReadsWhatReserveCounts) {
             Outcome::kReserved);
   ReserveRequest w2 = Hold("az_2", 300, 1000);
   w2.authorization.wallet_id = "w2";
-  ASSERT_EQ(store_.Reserve(w2)->outcome, Outcome::kReserved);
+  absl::StatusOr<ReserveResult> second = store_.Reserve(w2);
+  ASSERT_EQ(second->outcome, Outcome::kReserved);
+  // What the limit held before this charge.
+  EXPECT_THAT(second->used_before, ElementsAre(600));
   absl::StatusOr<std::vector<int64_t>> used =
       store_.Usage("acme", TestUsageQueries(kT0), kT0);
   ASSERT_TRUE(used.ok()) << used.status();
@@ -115,6 +119,30 @@ TEST_F(RedisBudgetStoreTest, UsageReadsWhatReserveCounts) {
   EXPECT_THAT(*store_.Usage("acme", TestUsageQueries(kT0), kT0),
               ElementsAre(600, 1, 600, 0));
   EXPECT_THAT(*store_.Usage("acme", {}, kT0), IsEmpty());
+}
+
+// Breakdown splits Usage's sums into settled, held and awaiting approval,
+// and finds the oldest usage at the window's finest level.
+TEST_F(RedisBudgetStoreTest, BreakdownSplitsWhatHoldsHold) {
+  ASSERT_TRUE(SeedBreakdown(store_, kT0));
+  absl::StatusOr<std::vector<UsageBreakdown>> got =
+      store_.Breakdown("acme", TestUsageQueries(kT0), kT0);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 4u);
+  const std::vector<std::array<int64_t, 3>> want = {
+      {940, 300, 600}, {3, 1, 1}, {900, 300, 600}, {0, 0, 0}};
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ((*got)[i].used, want[i][0]) << i;
+    EXPECT_EQ((*got)[i].pending, want[i][1]) << i;
+    EXPECT_EQ((*got)[i].held, want[i][2]) << i;
+  }
+  // A 24h window moves at 10-minute precision.
+  const absl::Time bucket =
+      absl::FromUnixSeconds(absl::ToUnixSeconds(kT0) / 600 * 600);
+  ASSERT_TRUE((*got)[0].oldest.has_value());
+  EXPECT_EQ((*got)[0].oldest->start, bucket);
+  EXPECT_EQ((*got)[0].oldest->end, bucket + absl::Minutes(10));
+  EXPECT_FALSE((*got)[3].oldest.has_value());
 }
 
 // Idempotency keys return the first record; Abandon forgets both.

@@ -79,7 +79,8 @@ end
 //       none), interval start in unix s, number of fields, and the fields
 //       (the buckets of usage_buckets.h's SpansOf);
 //       last, a deadline on Redis's clock in unix microseconds, or 0.
-// Returns {"ok"}, {"notready"}, {"late"}, {"dup", first_id}, {"frozen",
+// Returns {"ok", each limit's usage before the charge (a hold)},
+// {"notready"}, {"late"}, {"dup", first_id}, {"frozen",
 // index of frozen flag}, {"overflow", usage hash index} or {"over",
 // {limit_index, used, used through the path's next scope, pending}, ...}.
 // "late": Redis ran it past its deadline (it was stalled, or the request
@@ -118,6 +119,8 @@ end
 local nf, ns, nl = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
 local usage_at = 6 + nf
 local t = tonumber(ARGV[14])
+-- A hold's reply: "ok", then each limit's usage before its charge.
+local ok = {'ok'}
 local record = {'rec', ARGV[3], 'st', ARGV[4], 'usd', ARGV[5], 'exp', ARGV[6],
                 'pol', ARGV[8], 'dec', ARGV[13], 't', ARGV[14], 'p', ARGV[15]}
 if mode == 'hold' or mode == 'restore' then
@@ -185,6 +188,7 @@ if mode == 'hold' or mode == 'restore' then
       local v = got[lim[3]][i]
       if v then used = used + tonumber(v) end
     end
+    lim[8] = used
     -- A negative cap passes on a first spend: nothing counted yet but
     -- spends still awaiting approval.
     if (lim[2] < 0 and (used == 0 or
@@ -264,6 +268,8 @@ if mode == 'hold' or mode == 'restore' then
       redis.call('EXPIRE', KEYS[4], 691200)
     end
   end
+  ok = {'ok'}
+  for j, lim in ipairs(limits) do ok[j + 1] = math.min(lim[8], 2^62) end
 end
 redis.call('HSET', KEYS[1], unpack(record))
 redis.call('EXPIREAT', KEYS[1], ARGV[7])
@@ -281,7 +287,7 @@ if ARGV[9] ~= '0' then
     redis.call('SET', KEYS[2], ARGV[2] .. '|' .. ARGV[9], 'EXAT', ARGV[7])
   end
 end
-return {'ok'}
+return ok
 )lua";
 
 // KEYS: 1 record hash, 2 expiry zset, 3 idempotency key (abandon only; else
@@ -427,6 +433,65 @@ for k = 1, #KEYS do
   end
   out[k] = math.min(total, 2^62)
   a = a + 1 + n
+end
+return out
+)lua");
+  return *script;
+}
+
+const std::string& Breakdown() {
+  // KEYS: 1 the org's ready mark, 2 the expiry zset, then one usage hash per
+  // query. ARGV: 1 the record key prefix, then per query: kind (u|c), its
+  // interval's start in unix s, its scope, the number of fields to sum and
+  // those fields, then the number of fields to search for the first holding
+  // usage and those, in time order. Returns {"notready"} or {"ok", {used,
+  // index of the first searched field holding usage (0: none), pending,
+  // held}, ...}, each figure capped at 2^62 (beyond every cap).
+  static const std::string* const script = new std::string(R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'notready'} end
+-- The fields ARGV[from..to] of `key`, read 4,000 at a time (Lua's unpack
+-- takes at most 8,000 values), each passed to `each` with its index.
+local function read(key, from, to, each)
+  for i = from, to, 4000 do
+    local v = redis.call('HMGET', key, unpack(ARGV, i, math.min(i + 3999, to)))
+    for j = 1, #v do each(i - from + j, tonumber(v[j] or '0')) end
+  end
+end
+local queries, a = {}, 2
+for k = 3, #KEYS do
+  local q = {usd = ARGV[a] == 'u', from = tonumber(ARGV[a + 1]),
+             scope = '|' .. ARGV[a + 2] .. '|', used = 0, first = 0,
+             pending = 0, held = 0}
+  local n = tonumber(ARGV[a + 3])
+  read(KEYS[k], a + 4, a + 3 + n, function(_, x) q.used = q.used + x end)
+  a = a + 4 + n
+  n = tonumber(ARGV[a])
+  read(KEYS[k], a + 1, a + n, function(i, x)
+    if q.first == 0 and x ~= 0 then q.first = i end
+  end)
+  queries[#queries + 1] = q
+  a = a + 1 + n
+end
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local r = redis.call('HMGET', ARGV[1] .. id, 'st', 'dec', 'usd', 't', 'p')
+  if r[1] == 'HELD' then
+    local t, path = tonumber(r[4] or '0'), '|' .. (r[5] or '') .. '|'
+    for _, q in ipairs(queries) do
+      if t >= q.from and string.find(path, q.scope, 1, true) then
+        local v = q.usd and tonumber(r[3]) or 1
+        if r[2] == 'PENDING_APPROVAL' then
+          q.pending = q.pending + v
+        else
+          q.held = q.held + v
+        end
+      end
+    end
+  end
+end
+local out = {'ok'}
+for _, q in ipairs(queries) do
+  out[#out + 1] = {math.min(q.used, 2^62), q.first, math.min(q.pending, 2^62),
+                   math.min(q.held, 2^62)}
 end
 return out
 )lua");

@@ -22,6 +22,9 @@ const std::string& Transition();
 const std::string& Statuses();
 // Read-only sums of usage buckets, for BudgetStore::Usage.
 const std::string& Sums();
+// Sums with the first bucket holding usage, and what HELD records hold of
+// each, for BudgetStore::Breakdown.
+const std::string& Breakdown();
 
 }  // namespace warden::redis_scripts
 

@@ -134,6 +134,7 @@ Json ViolationsJson(
               {"remaining", v.remaining()}, {"message", v.message()}};
     if (v.has_limit_usd()) j["limit_usd"] = v.limit_usd();
     if (v.has_limit_count()) j["limit_count"] = v.limit_count();
+    if (!v.pending().empty()) j["pending"] = v.pending();
     out.push_back(j);
   }
   return out;

@@ -2,9 +2,9 @@
 // wardend, exit codes and the printing of the API's records.
 //
 // Each command group (token.cc, bundle.cc, spend.cc, approvals.cc,
-// kill_switch.cc, audit.cc, wallet.cc, server.cc, prices.cc) declares its
-// commands' flags and runs them in one place: its Add*Commands function
-// registers each command with the code that runs it.
+// kill_switch.cc, audit.cc, wallet.cc, server.cc, prices.cc, budget.cc)
+// declares its commands' flags and runs them in one place: its Add*Commands
+// function registers each command with the code that runs it.
 #ifndef WARDEN_SERVICES_WARDENCTL_CLI_H_
 #define WARDEN_SERVICES_WARDENCTL_CLI_H_
 
@@ -65,6 +65,7 @@ void AddAuditCommands(CLI::App& app, const Globals& g, Commands& commands);
 void AddWalletCommands(CLI::App& app, const Globals& g, Commands& commands);
 void AddServerCommands(CLI::App& app, const Globals& g, Commands& commands);
 void AddPriceCommands(CLI::App& app, const Globals& g, Commands& commands);
+void AddBudgetCommands(CLI::App& app, const Globals& g, Commands& commands);
 
 // The channel to wardend the global flags describe; null, having said why
 // on stderr, when a TLS flag is unusable.

@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   AddAuditCommands(app, g, commands);
   AddServerCommands(app, g, commands);
   AddPriceCommands(app, g, commands);
+  AddBudgetCommands(app, g, commands);
 
   try {
     app.parse(argc, argv);

@@ -205,6 +205,12 @@ class SecurityE2eTest : public ::testing::Test {
       v1::Operation r;
       return authz_->GetOperation(c, req, &r);
     };
+    m["AuthorizationService.BudgetStatus"] = [this](grpc::ClientContext* c) {
+      v1::BudgetStatusRequest req;
+      req.set_scope("agent/agent_a");
+      v1::BudgetStatusResponse r;
+      return authz_->BudgetStatus(c, req, &r);
+    };
     m["AdminService.ApplyBundle"] = [this](grpc::ClientContext* c) {
       v1::ApplyBundleRequest req;
       req.set_yaml(kBundle);

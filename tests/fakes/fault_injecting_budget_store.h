@@ -71,6 +71,12 @@ class FaultInjectingBudgetStore final : public BudgetStore {
     if (absl::Status st = Fault(); !st.ok()) return st;
     return inner_->Usage(org, queries, now);
   }
+  absl::StatusOr<std::vector<UsageBreakdown>> Breakdown(
+      const std::string& org, const std::vector<UsageQuery>& queries,
+      absl::Time now) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    return inner_->Breakdown(org, queries, now);
+  }
   absl::StatusOr<std::vector<std::optional<AuthorizationStatus>>> StatusesOf(
       const std::string& org, const std::vector<std::string>& ids) override {
     if (absl::Status st = Fault(); !st.ok()) return st;

@@ -10,21 +10,28 @@
 
 namespace warden {
 
-// Remembers the event of every notification, in order.
+// Remembers every notification, in order.
 class RecordingSink final : public NotificationSink {
  public:
   void Notify(const Notification& n) override {
     absl::MutexLock lock(&mu_);
-    events_.push_back(n.event);
+    notifications_.push_back(n);
   }
+  // Their events.
   std::vector<std::string> events() {
     absl::MutexLock lock(&mu_);
-    return events_;
+    std::vector<std::string> out;
+    for (const Notification& n : notifications_) out.push_back(n.event);
+    return out;
+  }
+  std::vector<Notification> notifications() {
+    absl::MutexLock lock(&mu_);
+    return notifications_;
   }
 
  private:
   absl::Mutex mu_;
-  std::vector<std::string> events_ ABSL_GUARDED_BY(mu_);
+  std::vector<Notification> notifications_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace warden

@@ -50,6 +50,24 @@ inline std::vector<UsageQuery> TestUsageQueries(absl::Time at) {
       {.scope = "agent/nobody", .interval = day}};
 }
 
+// Seeds what a Breakdown test reads at `at`: az_1, $600 held by w1;
+// az_2, $300 awaiting approval by w1; az_3, $100 held by w2 and settled at
+// $40. Returns false if the store refused any of it.
+inline bool SeedBreakdown(BudgetStore& store, absl::Time at) {
+  ReserveRequest pending = TestHold("az_2", 300, 10'000, at);
+  pending.authorization.decision = Decision::kPendingApproval;
+  ReserveRequest w2 = TestHold("az_3", 100, 10'000, at);
+  w2.authorization.wallet_id = "w2";
+  for (const ReserveRequest& r :
+       {TestHold("az_1", 600, 10'000, at), pending, w2}) {
+    absl::StatusOr<ReserveResult> got = store.Reserve(r);
+    if (!got.ok() || got->outcome != ReserveResult::Outcome::kReserved) {
+      return false;
+    }
+  }
+  return store.Settle("acme", "az_3", 40, 40, "0xabc", at).ok();
+}
+
 }  // namespace warden
 
 #endif  // WARDEN_TESTS_FAKES_RESERVE_REQUESTS_H_

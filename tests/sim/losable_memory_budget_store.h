@@ -46,6 +46,12 @@ class LosableMemoryBudgetStore final : public BudgetStore {
     if (absl::Status st = Ready(); !st.ok()) return st;
     return Inner()->Usage(org, queries, now);
   }
+  absl::StatusOr<std::vector<UsageBreakdown>> Breakdown(
+      const std::string& org, const std::vector<UsageQuery>& queries,
+      absl::Time now) override {
+    if (absl::Status st = Ready(); !st.ok()) return st;
+    return Inner()->Breakdown(org, queries, now);
+  }
   absl::StatusOr<Authorization> Settle(const std::string& org,
                                        const std::string& id,
                                        absl::uint128 amount, UsdMicros usd,
