@@ -38,7 +38,7 @@ struct AuditRecord {
 struct AuditQuery {
   std::string org_id;
   // Empty strings match anything.
-  std::string department_id, agent_id, wallet_id, chain, asset, decision;
+  std::string department_id, agent_id, wallet_id, chain, asset, decision, type;
   absl::Time from = absl::InfinitePast();  // Event time in [from, to).
   absl::Time to = absl::InfiniteFuture();
   int64_t after_seq = 0;

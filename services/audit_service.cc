@@ -1,11 +1,15 @@
 #include "services/audit_service.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "governance/audit_codec.h"
 #include "governance/money.h"
+#include "governance/quote.h"
 #include "governance/status_macros.h"
 #include "services/call.h"
 #include "services/proto_convert.h"
@@ -50,6 +54,20 @@ void ToProto(const SpendRow& r, v1::SpendRow* out) {
 }
 
 // Streams a page that a worker fetched; deletes itself when done.
+// The figures of an authorization event's record, from its body.
+void SetSpendFields(const std::string& body, v1::AuditRecord* out) {
+  absl::StatusOr<AuditEvent> e = DecodeAuditEvent(body);
+  if (!e.ok() || !e->authorization) return;
+  const Authorization& a = *e->authorization;
+  out->set_chain(a.chain);
+  out->set_asset(a.asset);
+  out->set_amount(FormatBaseUnits(a.amount));
+  out->set_amount_usd(FormatUsdDecimal(a.amount_usd));
+  out->set_destination(a.destination);
+  out->set_tx_hash(a.tx_hash);
+  for (const Violation& v : a.violations) ToProto(v, out->add_violations());
+}
+
 class RecordWriter final : public EncodingWriter<v1::AuditRecord> {
  public:
   // Called once, from any thread, with the page or the error.
@@ -130,6 +148,16 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* AuditService::StreamEvents(
     q.chain = request->chain();
     q.asset = request->asset();
     WARDEN_ASSIGN_OR_RETURN(q.decision, DecisionFilter(request->decision()));
+    q.type = request->type();
+    if (q.type.size() > 64 ||
+        !std::all_of(q.type.begin(), q.type.end(), [](char c) {
+          return absl::ascii_islower(c) || c == '.' || c == '_';
+        })) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("type: ", Quote(q.type),
+                       " is not an event type (such as "
+                       "authorization.decided)"));
+    }
     WARDEN_ASSIGN_OR_RETURN(
         q.from, TimeFromProto(request->from(), "from", absl::InfinitePast()));
     WARDEN_ASSIGN_OR_RETURN(
@@ -157,6 +185,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* AuditService::StreamEvents(
       r.set_body(a.body);
       r.set_prev_hash(a.prev_hash);
       r.set_hash(a.hash);
+      SetSpendFields(a.body, &r);
       return true;
     }));
     return page;

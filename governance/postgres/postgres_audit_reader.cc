@@ -56,9 +56,10 @@ absl::Status PostgresAuditReader::Query(
         "AND ($5 = '' OR department_id = $5) AND ($6 = '' OR agent_id = $6) "
         "AND ($7 = '' OR wallet_id = $7) AND ($8 = '' OR chain = $8) "
         "AND ($9 = '' OR asset = $9) AND ($10 = '' OR decision = $10) "
-        "ORDER BY seq LIMIT $11",
+        "AND ($11 = '' OR type = $11) "
+        "ORDER BY seq LIMIT $12",
         q.org_id, q.after_seq, PgTime(q.from), PgTime(q.to), q.department_id,
-        q.agent_id, q.wallet_id, q.chain, q.asset, q.decision,
+        q.agent_id, q.wallet_id, q.chain, q.asset, q.decision, q.type,
         static_cast<int64_t>(limit));
     for (const pqxx::row& r : rows) {
       AuditRecord a;

@@ -23,6 +23,15 @@
 namespace warden::wardenctl {
 namespace {
 
+// A record's violation codes, ';'-separated, for the CSV.
+std::string ViolationCodes(const v1::AuditRecord& r) {
+  std::string out;
+  for (const v1::Violation& v : r.violations()) {
+    absl::StrAppend(&out, out.empty() ? "" : ";", v.code());
+  }
+  return out;
+}
+
 Json RecordJson(const v1::AuditRecord& r) {
   return {{"org_id", r.org_id()},
           {"seq", r.seq()},
@@ -37,6 +46,13 @@ Json RecordJson(const v1::AuditRecord& r) {
           {"decision", r.decision()},
           {"status", r.status()},
           {"charged_usd", r.charged_usd()},
+          {"chain", r.chain()},
+          {"asset", r.asset()},
+          {"amount", r.amount()},
+          {"amount_usd", r.amount_usd()},
+          {"destination", r.destination()},
+          {"tx_hash", r.tx_hash()},
+          {"violations", ViolationsJson(r.violations())},
           {"body", r.body()},
           {"prev_hash", r.prev_hash()},
           {"hash", r.hash()}};
@@ -44,7 +60,8 @@ Json RecordJson(const v1::AuditRecord& r) {
 
 constexpr const char* kCsvHeader =
     "org_id,seq,time,type,actor,authorization_id,agent_id,department_id,"
-    "wallet_id,decision,status,charged_usd,prev_hash,hash,body";
+    "wallet_id,decision,status,charged_usd,chain,asset,amount,amount_usd,"
+    "destination,tx_hash,violations,prev_hash,hash,body";
 
 // RFC 4180: every field quoted, quotes doubled.
 std::string CsvLine(const v1::AuditRecord& r) {
@@ -58,11 +75,17 @@ std::string CsvLine(const v1::AuditRecord& r) {
     }
     line += '"';
   };
-  for (const std::string& v :
-       {r.org_id(), std::to_string(r.seq()), TimeText(r.time()), r.type(),
-        r.actor(), r.authorization_id(), r.agent_id(), r.department_id(),
-        r.wallet_id(), r.decision(), r.status(), r.charged_usd(), r.prev_hash(),
-        r.hash(), r.body()}) {
+  for (const std::string& v : {r.org_id(),         std::to_string(r.seq()),
+                               TimeText(r.time()), r.type(),
+                               r.actor(),          r.authorization_id(),
+                               r.agent_id(),       r.department_id(),
+                               r.wallet_id(),      r.decision(),
+                               r.status(),         r.charged_usd(),
+                               r.chain(),          r.asset(),
+                               r.amount(),         r.amount_usd(),
+                               r.destination(),    r.tx_hash(),
+                               ViolationCodes(r),  r.prev_hash(),
+                               r.hash(),           r.body()}) {
     field(v);
   }
   return line;
@@ -458,6 +481,8 @@ void AddAuditCommands(CLI::App& app, const Globals& g, Commands& commands) {
     cmd->add_option("--wallet", *flags->request.mutable_wallet_id());
     cmd->add_option("--chain", *flags->request.mutable_chain());
     cmd->add_option("--asset", *flags->request.mutable_asset());
+    cmd->add_option("--type", *flags->request.mutable_type(),
+                    "one event type, e.g. authorization.decided");
     cmd->add_option("--decision", flags->decision,
                     "ALLOW, DENY or PENDING_APPROVAL")
         ->check(CLI::IsMember({"ALLOW", "DENY", "PENDING_APPROVAL"}));

@@ -5,6 +5,7 @@
 // budget, an auditor any scope, and a bad scope is named. And the finance
 // alerts: a threshold crossing and a breach each reach a loopback webhook
 // once, signed, as JSON or as a Slack message.
+#include <algorithm>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -238,6 +239,41 @@ TEST_F(BudgetE2eTest, RedisAndPostgres) {
   Start({"--redis", redis_->url(), "--postgres", pg_->url("warden_app")},
         "postgres", /*postgres=*/true);
   SeedAndCheck();
+  // The audit trail carries the spends' figures as fields of their own.
+  const CommandResult denials =
+      Ctl(auditor_, {"audit", "query", "--type", "authorization.decided",
+                     "--decision", "DENY"});
+  ASSERT_EQ(denials.exit_code, 0) << denials.err;
+  const json d = json::parse(denials.out.substr(0, denials.out.find('\n')),
+                             nullptr, false);
+  ASSERT_TRUE(d.is_object()) << denials.out;
+  EXPECT_EQ(d["type"], "authorization.decided");
+  EXPECT_EQ(d["chain"], "base");
+  EXPECT_EQ(d["asset"], "USDC");
+  EXPECT_EQ(d["amount"], "2600000000");
+  EXPECT_EQ(d["amount_usd"], "2600.00");
+  EXPECT_EQ(d["destination"], "0x00000000000000000000000000000000000000ff");
+  EXPECT_EQ(d["violations"][0]["code"], "BUDGET_EXCEEDED");
+  const CommandResult settled =
+      Ctl(auditor_, {"audit", "query", "--type", "authorization.settled"});
+  EXPECT_EQ(std::count(settled.out.begin(), settled.out.end(), '\n'), 2)
+      << settled.out;
+  EXPECT_THAT(settled.out, HasSubstr(absl::StrCat("\"tx_hash\":\"0x",
+                                                  std::string(64, 'b'))));
+  const std::string csv = dir_->path() + "/trail.csv";
+  ASSERT_EQ(Ctl(auditor_, {"audit", "export", "--format", "csv", "--out", csv})
+                .exit_code,
+            0);
+  std::ifstream in(csv);
+  std::string header;
+  std::getline(in, header);
+  EXPECT_THAT(header, HasSubstr("charged_usd,chain,asset,amount,amount_usd,"
+                                "destination,tx_hash,violations,prev_hash"));
+  const CommandResult bad =
+      Ctl(auditor_, {"audit", "query", "--type", "Authorization Decided"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("type: \"Authorization Decided\" is not an "
+                                 "event type"));
 }
 
 constexpr char kSecret[] = "whsec_budget";

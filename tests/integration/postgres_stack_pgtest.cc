@@ -307,10 +307,15 @@ TEST_F(PostgresStackTest, AuditCommandsOverGrpc) {
   offline = ctl({"audit", "verify-file", renumbered});
   EXPECT_EQ(offline.exit_code, 3) << offline.out;
   EXPECT_THAT(offline.out, HasSubstr("follows seq 2"));
-  // Edit one amount inside one record's hashed body.
-  const size_t at = lines[2].find("amount_usd");
+  // Edit one amount inside one record's hashed body (not the copy of it
+  // beside the body).
+  nlohmann::json edited = nlohmann::json::parse(lines[2]);
+  std::string body = edited["body"].get<std::string>();
+  const size_t at = body.find("amount_usd");
   ASSERT_NE(at, std::string::npos);
-  lines[2].replace(at, 10, "amount_USD");
+  body.replace(at, 10, "amount_USD");
+  edited["body"] = body;
+  lines[2] = edited.dump();
   {
     std::ofstream out(all);
     for (const std::string& l : lines) out << l << "\n";
