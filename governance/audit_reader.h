@@ -61,6 +61,8 @@ struct ChainVerification {
   bool ok = true;
   int64_t records = 0;
   int64_t checkpoints = 0;
+  // False for a trail that cannot carry signed checkpoints (an audit file).
+  bool signable = true;
   // When !ok: the first bad record's seq and what is wrong with it.
   int64_t first_bad_seq = 0;
   std::string problem;

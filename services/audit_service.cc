@@ -22,7 +22,7 @@ constexpr size_t kDefaultPage = 500;
 
 absl::Status NoReader() {
   return absl::FailedPreconditionError(
-      "audit queries need wardend --postgres (the audit trail in Postgres)");
+      "this wardend has no audit trail to read");
 }
 
 // The audit trail's name of a decision filter; "" for none.

@@ -145,10 +145,8 @@ SecurityReport BuildSecurityReport(const SecuritySources& in) {
 
   // From the audit trail: agents not seen, and the chain.
   if (in.reader == nullptr) {
-    add("audit_chain", org,
-        "not checked: the audit trail is a file (wardenctl audit verify-file "
-        "checks it); agents not seen need Postgres too",
-        false);
+    add("audit_chain", org, "not checked: this wardend reads no audit trail",
+        true);
     return out;
   }
   absl::StatusOr<std::vector<SpendRow>> seen = in.reader->SpendSummary(
@@ -176,6 +174,12 @@ SecurityReport BuildSecurityReport(const SecuritySources& in) {
         absl::StrCat("BROKEN at seq ", chain->first_bad_seq, ": ",
                      chain->problem),
         true);
+  } else if (!chain->signable) {
+    add("audit_chain", org,
+        absl::StrCat("verified now: ", chain->records,
+                     " records (an audit file: it carries no signed "
+                     "checkpoints; keep exported copies elsewhere)"),
+        false);
   } else {
     add("audit_chain", org,
         absl::StrCat("verified now: ", chain->records, " records, ",

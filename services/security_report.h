@@ -45,7 +45,8 @@ struct SecuritySources {
   // nullopt: none (no adapter serves the vendor).
   std::function<std::optional<VendorFreeze::Strength>(const Wallet&)>
       freeze_control;
-  AuditReader* reader = nullptr;  // Null without Postgres.
+  // Postgres, or the audit file's index; null: no trail to read.
+  AuditReader* reader = nullptr;
   absl::Time now;
 };
 

@@ -23,6 +23,7 @@
 #include "adapters/privy/privy_adapter.h"
 #include "governance/bundle.h"
 #include "governance/memory/embedded_recovery.h"
+#include "governance/memory/file_audit_index.h"
 #include "governance/memory/file_audit_log.h"
 #include "governance/memory/memory_budget_store.h"
 #include "governance/memory/memory_config_store.h"
@@ -199,6 +200,7 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
     s->operations_ = std::make_unique<MemoryOperationStore>();
     s->credentials_ = std::make_unique<MemoryCredentialStore>();
     WARDEN_ASSIGN_OR_RETURN(s->audit_, FileAuditLog::Open(options.audit_path));
+    s->file_index_ = std::make_unique<FileAuditIndex>(options.audit_path);
     s->config_ = std::make_unique<MemoryConfigStore>();
     // Without Postgres, this replica's audit file is the record of its
     // freezes (and only of its own).
@@ -318,8 +320,10 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
       s->engine_.get(), &s->adapters_, s->audit_reader_.get(),
       s->operations_.get(), s->audit_.get(), clock);
   s->audit_service_ = std::make_unique<AuditService>(
-      s->engine_.get(), s->audit_reader_.get(), s->reconciler_.get(),
-      s->credentials_.get(), &s->adapters_, s->executor_.get(), s->gate_.get());
+      s->engine_.get(),
+      s->audit_reader_ ? s->audit_reader_.get() : s->file_index_.get(),
+      s->reconciler_.get(), s->credentials_.get(), &s->adapters_,
+      s->executor_.get(), s->gate_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> creds,

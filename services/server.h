@@ -239,6 +239,9 @@ class WardenServer {
   std::unique_ptr<AuthorizationService> authorization_service_;
   std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<AuditReader> audit_reader_;  // Null without Postgres.
+  // Without Postgres: the audit file's index, for the finance queries only
+  // (rebuilds and reconciliation read Postgres).
+  std::unique_ptr<AuditReader> file_index_;
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<AuditService> audit_service_;
   std::unique_ptr<grpc::Server> server_;

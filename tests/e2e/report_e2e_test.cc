@@ -62,6 +62,9 @@ agents:
   EXPECT_THAT(text.out, HasSubstr("ATTENTION agent_without_limits agent/bot"));
   EXPECT_THAT(text.out, HasSubstr("ATTENTION wallet_freeze wallet/pv: no "
                                   "privy adapter in this wardend"));
+  // Read from the audit file's index.
+  EXPECT_THAT(text.out, HasSubstr("ATTENTION agent_not_seen agent/bot: no "
+                                  "authorization in 30 days"));
   const CommandResult json = Report(**w, true);
   EXPECT_EQ(json.exit_code, 3);
   const nlohmann::json j = nlohmann::json::parse(json.out);
@@ -69,7 +72,7 @@ agents:
   EXPECT_EQ(j["bundle_version"], 1);
   EXPECT_EQ(j["bundle_sha256"].get<std::string>().size(), 64u);
   EXPECT_TRUE(j["attention"].get<bool>());
-  EXPECT_EQ(j["findings"].size(), 5u);
+  EXPECT_EQ(j["findings"].size(), 6u);
 }
 
 // With auth on, a token's use is recorded: the report (which writes this
@@ -129,14 +132,22 @@ agents:
     wallets: [{id: w, vendor: local, chain: base, address: ")",
                                                                    address,
                                                                    R"("}]
+assets: [{symbol: USDC, decimals: 6, price_usd: "1"}]
 )"));
   auto w = WardendProcess::Start(
       WARDEND_PATH, {"--embedded", "--bundle", bundle, "--audit-file",
                      dir.path() + "/audit.jsonl", "--keystore", keystore,
                      "--keystore-password-file", password});
   ASSERT_TRUE(w.ok()) << w.status();
+  // The agent was seen: the report reads that from the audit file.
+  EXPECT_EQ(Ctl(**w, {"authorize", "--agent", "bot", "--wallet", "w", "--asset",
+                      "USDC", "--amount", "1000000"})
+                .exit_code,
+            0);
   const CommandResult r = Report(**w, false);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("ok        audit_chain org/acme: verified now: "
+                               "2 records (an audit file"));
   EXPECT_THAT(r.out, HasSubstr("nothing needs attention"));
   EXPECT_THAT(r.out, Not(HasSubstr("ATTENTION")));
 }
