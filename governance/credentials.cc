@@ -22,6 +22,15 @@ constexpr std::pair<Role, const char*> kRoles[] = {
     {Role::kAdmin, "admin"},
     {Role::kOperator, "operator"}};
 
+bool IsHex(absl::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return absl::ascii_isdigit(static_cast<unsigned char>(c)) ||
+           (c >= 'a' && c <= 'f');
+  });
+}
+
+}  // namespace
+
 std::string RandomHex(size_t bytes) {
   std::string raw(bytes, '\0');
   // RAND_bytes fails only without an entropy source, which no supported
@@ -32,15 +41,6 @@ std::string RandomHex(size_t bytes) {
   }
   return absl::BytesToHexString(raw);
 }
-
-bool IsHex(absl::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return absl::ascii_isdigit(static_cast<unsigned char>(c)) ||
-           (c >= 'a' && c <= 'f');
-  });
-}
-
-}  // namespace
 
 const char* RoleName(Role role) {
   for (const auto& [r, name] : kRoles) {

@@ -35,6 +35,9 @@ struct Principal {
   std::string Id() const;
 };
 
+// `bytes` bytes from OpenSSL's CSPRNG, in hex: for secrets.
+std::string RandomHex(size_t bytes);
+
 // INVALID_ARGUMENT unless `name` is "<kind>/<id>" with kind agent or user
 // and an id of 1-64 characters of A-Z, a-z, 0-9, _, - and .; `field` names
 // the request field in the message.

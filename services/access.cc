@@ -1,5 +1,6 @@
 #include "services/access.h"
 
+#include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -7,6 +8,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -144,6 +146,22 @@ Gatekeeper::Gatekeeper(CredentialStore* credentials, AuditLog* audit,
       clock_(clock),
       options_(std::move(options)) {}
 
+std::string Gatekeeper::CallerOf(
+    const grpc::CallbackServerContext& context) const {
+  const auto& metadata = context.client_metadata();
+  auto key = metadata.find(kGatewayKeyMetadata);
+  auto peer = metadata.find(kHttpPeerMetadata);
+  if (key == metadata.end() || peer == metadata.end() ||
+      key->second.size() != gateway_key_.size() ||
+      CRYPTO_memcmp(key->second.data(), gateway_key_.data(),
+                    gateway_key_.size()) != 0) {
+    return context.peer();
+  }
+  return absl::StrCat("http:", absl::CHexEscape(absl::string_view(
+                                   peer->second.data(),
+                                   std::min<size_t>(peer->second.size(), 64))));
+}
+
 absl::StatusOr<Principal> Gatekeeper::Admit(
     const grpc::CallbackServerContext& context, const std::string& rpc,
     const CallTarget& target) {
@@ -156,8 +174,9 @@ absl::StatusOr<Principal> Gatekeeper::Admit(
   if (!options_.required) {
     return Principal{target.org_id, kAnonymous, AllRoles()};
   }
-  const std::string source = PeerHost(context.peer());
-  const std::string from = absl::StrCat(" from ", context.peer());
+  const std::string address = CallerOf(context);
+  const std::string source = PeerHost(address);
+  const std::string from = absl::StrCat(" from ", address);
   std::string org, token_id;
   absl::StatusOr<Principal> who = Authenticate(context, &org, &token_id);
   if (!who.ok()) {

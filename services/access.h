@@ -24,6 +24,12 @@ namespace warden {
 // The principal of every call while auth is off (development only).
 inline constexpr char kAnonymous[] = "user/anonymous";
 
+// The metadata by which the HTTP gateway's calls name their HTTP client
+// ("ip:port"): honoured only with the gatekeeper's gateway key beside it,
+// a secret of this process, so no network caller can claim an address.
+inline constexpr char kHttpPeerMetadata[] = "x-warden-http-peer";
+inline constexpr char kGatewayKeyMetadata[] = "x-warden-gateway-key";
+
 // What an RPC requires: one of `roles`, within the caller's org; with
 // `self`, an agent may act only for itself.
 struct RpcRule {
@@ -87,6 +93,9 @@ class Gatekeeper {
   // kept for the next flush.
   absl::Status FlushUses() ABSL_LOCKS_EXCLUDED(uses_mu_);
 
+  // The secret the HTTP gateway sends with kGatewayKeyMetadata.
+  const std::string& gateway_key() const { return gateway_key_; }
+
   // The org a call acts in: the requested one, or the caller's.
   static std::string OrgOf(const Principal& p, const CallTarget& target) {
     return target.org_id.empty() ? p.org_id : target.org_id;
@@ -113,7 +122,12 @@ class Gatekeeper {
   absl::Status Refuse(absl::Status status, const std::string& org,
                       const std::string& who, const std::string& rpc);
 
+  // Where a call comes from: its gRPC peer, or for the HTTP gateway's
+  // calls "http:" and the HTTP client it names.
+  std::string CallerOf(const grpc::CallbackServerContext& context) const;
+
   CredentialStore* const credentials_;
+  const std::string gateway_key_ = RandomHex(32);
   // Tokens that authenticated calls since the last FlushUses, bounded.
   absl::Mutex uses_mu_;
   std::map<std::string, absl::Time> uses_ ABSL_GUARDED_BY(uses_mu_);

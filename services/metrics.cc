@@ -221,44 +221,14 @@ std::atomic<Metrics*> process_metrics{nullptr};
 void SetProcessMetrics(Metrics* metrics) { process_metrics.store(metrics); }
 Metrics* ProcessMetrics() { return process_metrics.load(); }
 
-absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
+absl::StatusOr<std::unique_ptr<HttpListener>> StartMetricsServer(
     Metrics* metrics, const std::string& listen) {
-  const size_t colon = listen.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 ||
-      port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics.listen: \"", listen, "\" is not host:port"));
-  }
-  std::string host = listen.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[') {
-    host = host.substr(1, host.size() - 2);
-  }
-  std::unique_ptr<MetricsServer> s(new MetricsServer);
-  s->server_ = std::make_unique<httplib::Server>();
-  s->server_->Get(
-      "/metrics", [metrics](const httplib::Request&, httplib::Response& res) {
-        res.set_content(metrics->Render(), "text/plain; version=0.0.4");
-      });
-  s->port_ = port == 0 ? s->server_->bind_to_any_port(host)
-                       : (s->server_->bind_to_port(host, port) ? port : -1);
-  if (s->port_ <= 0) {
-    return absl::UnavailableError(
-        absl::StrCat("metrics.listen: cannot serve on ", listen));
-  }
-  httplib::Server* server = s->server_.get();
-  s->thread_ = std::thread([server] { server->listen_after_bind(); });
-  // stop() before the loop runs would leave it running.
-  for (int i = 0; i < 500 && !server->is_running(); ++i) {
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  return s;
-}
-
-MetricsServer::~MetricsServer() {
-  server_->stop();
-  if (thread_.joinable()) thread_.join();
+  auto server = std::make_unique<httplib::Server>();
+  server->Get("/metrics",
+              [metrics](const httplib::Request&, httplib::Response& res) {
+                res.set_content(metrics->Render(), "text/plain; version=0.0.4");
+              });
+  return HttpListener::Start("metrics.listen", listen, std::move(server));
 }
 
 }  // namespace warden

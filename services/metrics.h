@@ -14,10 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "governance/telemetry.h"
-
-namespace httplib {
-class Server;
-}
+#include "services/http_listener.h"
 
 namespace warden {
 
@@ -87,19 +84,8 @@ Metrics* ProcessMetrics();
 
 // Serves GET /metrics from `metrics` on `listen` (host:port; port 0 picks
 // one) on its own thread, until destroyed.
-class MetricsServer {
- public:
-  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
-      Metrics* metrics, const std::string& listen);
-  ~MetricsServer();
-  int port() const { return port_; }
-
- private:
-  MetricsServer() = default;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  int port_ = 0;
-};
+absl::StatusOr<std::unique_ptr<HttpListener>> StartMetricsServer(
+    Metrics* metrics, const std::string& listen);
 
 }  // namespace warden
 

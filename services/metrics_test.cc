@@ -96,8 +96,8 @@ TEST(MetricsTest, CheckerRejectsBrokenExpositions) {
 TEST(MetricsTest, ServesMetricsOverHttp) {
   Metrics m;
   m.CountDecision("ALLOW", "");
-  absl::StatusOr<std::unique_ptr<MetricsServer>> server =
-      MetricsServer::Start(&m, "127.0.0.1:0");
+  absl::StatusOr<std::unique_ptr<HttpListener>> server =
+      StartMetricsServer(&m, "127.0.0.1:0");
   ASSERT_TRUE(server.ok()) << server.status();
   httplib::Client client("127.0.0.1", (*server)->port());
   httplib::Result r = client.Get("/metrics");
@@ -105,7 +105,7 @@ TEST(MetricsTest, ServesMetricsOverHttp) {
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->get_header_value("Content-Type"), "text/plain; version=0.0.4");
   EXPECT_THAT(testing::PrometheusText::Parse(r->body).errors, IsEmpty());
-  EXPECT_EQ(MetricsServer::Start(&m, "nonsense").status().code(),
+  EXPECT_EQ(StartMetricsServer(&m, "nonsense").status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 

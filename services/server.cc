@@ -43,6 +43,7 @@
 #include "governance/telemetry.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "services/http_gateway.h"
 #include "services/logging.h"
 #include "services/server_config.h"
 #include "spdlog/spdlog.h"
@@ -140,6 +141,13 @@ absl::Status ValidateOptions(const ServerOptions& options) {
       !options.insecure_plaintext) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--listen ", options.listen,
+        ": plaintext is served on loopback only; pass --tls-cert and "
+        "--tls-key (or, knowingly, --insecure-plaintext)"));
+  }
+  if (!options.http_listen.empty() && options.tls_cert_path.empty() &&
+      !IsLoopback(options.http_listen) && !options.insecure_plaintext) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--http-listen ", options.http_listen,
         ": plaintext is served on loopback only; pass --tls-cert and "
         "--tls-key (or, knowingly, --insecure-plaintext)"));
   }
@@ -340,6 +348,16 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
     return absl::UnavailableError(
         absl::StrCat("--listen: cannot serve on ", options.listen));
   }
+  if (!options.http_listen.empty()) {
+    WARDEN_ASSIGN_OR_RETURN(
+        s->http_server_,
+        StartHttpGateway(
+            {.listen = options.http_listen,
+             .tls_cert_path = options.tls_cert_path,
+             .tls_key_path = options.tls_key_path,
+             .gateway_key = s->gate_->gateway_key()},
+            s->server_->InProcessChannel(grpc::ChannelArguments())));
+  }
   if (!options.health_listen.empty()) {
     grpc::ServerBuilder health;
     health.AddListeningPort(options.health_listen,
@@ -358,7 +376,7 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
     s->AddGauges();
     WARDEN_ASSIGN_OR_RETURN(
         s->metrics_server_,
-        MetricsServer::Start(&s->metrics_, options.metrics_listen));
+        StartMetricsServer(&s->metrics_, options.metrics_listen));
     spdlog::info(
         "metrics on http://{}:{}/metrics",
         options.metrics_listen.substr(0, options.metrics_listen.rfind(':')),

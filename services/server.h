@@ -150,6 +150,8 @@ struct ServerOptions {
   absl::Duration drain_delay = absl::Seconds(2);
   // Prometheus metrics at http://<metrics_listen>/metrics; empty: off.
   std::string metrics_listen;
+  // The HTTP/JSON API (services/http_gateway.h) on host:port; empty: off.
+  std::string http_listen;
   // A second, plaintext gRPC port serving only grpc.health.v1 (Kubernetes
   // gRPC probes cannot speak TLS); empty: health on the main port only.
   std::string health_listen;
@@ -190,6 +192,8 @@ class WardenServer {
   int metrics_port() const {
     return metrics_server_ ? metrics_server_->port() : 0;
   }
+  // The HTTP/JSON API's port bound, or 0 without it.
+  int http_port() const { return http_server_ ? http_server_->port() : 0; }
   // The health-only port bound, or 0 without one.
   int health_port() const { return health_port_; }
   // Stops accepting calls, lets in-flight ones finish (up to the grace
@@ -217,7 +221,8 @@ class WardenServer {
   ServerOptions options_;
   // First, so that it outlives every thread that reports to it.
   Metrics metrics_;
-  std::unique_ptr<MetricsServer> metrics_server_;
+  std::unique_ptr<HttpListener> metrics_server_;
+  std::unique_ptr<HttpListener> http_server_;  // The HTTP/JSON API; null: off.
   std::unique_ptr<ConfigStore> config_;
   std::unique_ptr<BudgetStore> budgets_;
   std::unique_ptr<AuditLog> audit_;

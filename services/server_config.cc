@@ -304,6 +304,10 @@ std::vector<Setting> MakeSettings() {
       Text("metrics.listen", "--metrics-listen", "WARDEN_METRICS_LISTEN",
            "Serve Prometheus metrics on host:port at /metrics (empty: off)",
            [](O* o) { return &o->metrics_listen; }),
+      Text("http.listen", "--http-listen", "WARDEN_HTTP_LISTEN",
+           "Serve the HTTP/JSON API on host:port (HTTPS with --tls-cert; "
+           "empty: off)",
+           [](O* o) { return &o->http_listen; }),
       Text("health.listen", "--health-listen", "",
            "A plaintext port serving only the gRPC health service, for "
            "probes that cannot speak TLS (empty: off)",

@@ -6,7 +6,8 @@
 //
 // Settings come from defaults, then the --config file, then WARDEN_*
 // environment variables, then flags (docs/configuration.md). Prints
-// "wardend listening on HOST:PORT" once it serves. SIGTERM or SIGINT
+// "wardend listening on HOST:PORT" once it serves (after "wardend HTTP/JSON
+// API on URL" with --http-listen). SIGTERM or SIGINT
 // drains in-flight calls and exits 0.
 
 #include <signal.h>
@@ -135,6 +136,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
+  if ((*server)->http_port() > 0) {
+    std::cout << "wardend HTTP/JSON API on "
+              << (options.tls_cert_path.empty() ? "http" : "https") << "://"
+              << options.http_listen.substr(0, options.http_listen.rfind(':'))
+              << ":" << (*server)->http_port() << std::endl;
+  }
   std::cout << "wardend listening on " << host << ":" << (*server)->port()
             << std::endl;
 

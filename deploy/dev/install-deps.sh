@@ -18,7 +18,7 @@ packages=(
   # the Helm chart's structural checks of Helm's output (Go, offline)
   golang-go golang-gopkg-yaml.v3-dev
   # servers (run.sh, integration tests) and their clients
-  redis-server redis-tools postgresql postgresql-client openssl
+  redis-server redis-tools postgresql postgresql-client openssl curl
   # time zone database for calendar windows
   tzdata
 )

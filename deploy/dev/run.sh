@@ -9,7 +9,8 @@
 #   bash deploy/dev/run.sh              # Redis + Postgres, 127.0.0.1:7400
 #   bash deploy/dev/run.sh --embedded   # no servers: memory + audit file
 #
-# Environment: WARDEN_LISTEN (127.0.0.1:7400), WARDEN_BUNDLE
+# Environment: WARDEN_LISTEN (127.0.0.1:7400), WARDEN_HTTP_LISTEN (the
+# HTTP/JSON API, 127.0.0.1:7402), WARDEN_BUNDLE
 # (deploy/examples/acme.yaml), WARDEN_REDIS_PORT (6390), WARDEN_PG_PORT
 # (6391), WARDEN_STATE_DIR (.warden), WARDEN_BUILD_DIR (build/run),
 # WARDEN_SKIP_BUILD=1 (use the binaries already built there).
@@ -26,6 +27,7 @@ if [ "${WARDEN_SKIP_BUILD:-0}" != "1" ]; then
 fi
 bundle="${WARDEN_BUNDLE:-deploy/examples/acme.yaml}"
 listen="${WARDEN_LISTEN:-127.0.0.1:7400}"
+export WARDEN_HTTP_LISTEN="${WARDEN_HTTP_LISTEN:-127.0.0.1:7402}"
 mkdir -p "$state/tokens"
 chmod 700 "$state/tokens"
 ctl="$build/services/wardenctl"

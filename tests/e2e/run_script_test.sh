@@ -15,6 +15,7 @@ base=$(( (RANDOM % 12000) + 20000 ))
 export WARDEN_STATE_DIR="$state" WARDEN_BUILD_DIR="$build" WARDEN_SKIP_BUILD=1
 export WARDEN_REDIS_PORT="$base" WARDEN_PG_PORT="$((base + 1))"
 export WARDEN_LISTEN="127.0.0.1:$((base + 2))"
+export WARDEN_HTTP_LISTEN="127.0.0.1:$((base + 3))"
 wardend_pid=""
 cleanup() {
   [ -n "$wardend_pid" ] && kill "$wardend_pid" 2>/dev/null || true
@@ -49,6 +50,11 @@ out=$("${ctl[@]}" --json authorize --agent agent_a --wallet wallet_2 \
 echo "$out" | grep -q '"decision":"DENY"' || { echo "expected DENY: $out"; exit 1; }
 out=$(WARDEN_TOKEN="$(cat "$state/tokens/admin")" "${ctl[@]}" audit verify --org acme_corp)
 echo "$out" | grep -q "^OK org acme_corp" || { echo "verify: $out"; exit 1; }
+# The README's HTTP/JSON call.
+out=$(curl -s "$WARDEN_HTTP_LISTEN/warden.v1.AuthorizationService/BudgetStatus" \
+  -H "Authorization: Bearer $(cat "$state/tokens/admin")" \
+  -H 'Content-Type: application/json' -d '{"include_below": true}')
+echo "$out" | grep -q '"org_id":"acme_corp"' || { echo "http: $out"; exit 1; }
 stopped=$(bash "$repo/deploy/dev/stop.sh")
 echo "$stopped" | grep -q "postgres stopped" || { echo "stop: $stopped"; exit 1; }
 echo "1 passed, 0 failed"

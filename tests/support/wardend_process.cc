@@ -26,6 +26,15 @@ absl::StatusOr<std::unique_ptr<WardendProcess>> WardendProcess::Start(
   if (!p.ok()) return p.status();
   auto w = std::unique_ptr<WardendProcess>(new WardendProcess);
   w->process_ = *std::move(p);
+  if (std::find(args.begin(), args.end(), "--http-listen") != args.end()) {
+    absl::StatusOr<std::string> http =
+        w->process_->WaitForLine("HTTP/JSON API on ", absl::Seconds(30));
+    if (!http.ok()) {
+      return absl::UnavailableError(absl::StrCat("wardend did not serve HTTP: ",
+                                                 http.status().message()));
+    }
+    w->http_url_ = http->substr(http->rfind(' ') + 1);
+  }
   absl::StatusOr<std::string> line =
       w->process_->WaitForLine("wardend listening on", absl::Seconds(30));
   if (!line.ok()) {

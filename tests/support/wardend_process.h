@@ -23,6 +23,8 @@ class WardendProcess {
       const std::string& binary, const std::vector<std::string>& args);
 
   const std::string& address() const { return address_; }  // 127.0.0.1:PORT
+  // With --http-listen among the args: the HTTP API's "http://HOST:PORT".
+  const std::string& http_url() const { return http_url_; }
   int port() const;
   v1::AuthorizationService::Stub& authz() { return *authz_; }
   v1::AdminService::Stub& admin() { return *admin_; }
@@ -31,6 +33,7 @@ class WardendProcess {
  private:
   std::unique_ptr<Subprocess> process_;
   std::string address_;
+  std::string http_url_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AuthorizationService::Stub> authz_;
   std::unique_ptr<v1::AdminService::Stub> admin_;

@@ -1,0 +1,254 @@
+#include "services/http_gateway.h"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/util/json_util.h"
+#include "nlohmann/json.hpp"
+#include "services/access.h"
+#include "warden/v1/admin.grpc.pb.h"
+#include "warden/v1/audit.grpc.pb.h"
+#include "warden/v1/authorization.grpc.pb.h"
+
+namespace warden {
+namespace {
+
+namespace v1 = warden::v1;
+
+// The largest request body: the largest request the methods served take is
+// a few kilobytes.
+constexpr size_t kMaxBody = 1 << 20;
+constexpr auto kCallDeadline = std::chrono::seconds(30);
+
+int HttpStatusOf(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return 200;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return 400;
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return 401;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return 403;
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return 404;
+    case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return 409;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return 429;
+    case grpc::StatusCode::CANCELLED:
+      return 499;
+    case grpc::StatusCode::UNAVAILABLE:
+      return 503;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return 504;
+    default:
+      return 500;
+  }
+}
+
+const char* CodeName(grpc::StatusCode code) {
+  static constexpr const char* kNames[] = {"ok",
+                                           "cancelled",
+                                           "unknown",
+                                           "invalid_argument",
+                                           "deadline_exceeded",
+                                           "not_found",
+                                           "already_exists",
+                                           "permission_denied",
+                                           "resource_exhausted",
+                                           "failed_precondition",
+                                           "aborted",
+                                           "out_of_range",
+                                           "unimplemented",
+                                           "internal",
+                                           "unavailable",
+                                           "data_loss",
+                                           "unauthenticated"};
+  const int i = static_cast<int>(code);
+  return i >= 0 && i < 17 ? kNames[i] : "unknown";
+}
+
+void Answer(httplib::Response& res, grpc::StatusCode code,
+            const std::string& message) {
+  res.status = HttpStatusOf(code);
+  if (code == grpc::StatusCode::UNAUTHENTICATED) {
+    res.set_header("WWW-Authenticate", "Bearer");
+  }
+  res.set_content(
+      nlohmann::json{{"code", CodeName(code)}, {"message", message}}.dump(
+          -1, ' ', false, nlohmann::json::error_handler_t::replace),
+      "application/json");
+}
+
+std::string ToJson(const google::protobuf::Message& m) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  std::string out;
+  // Messages of the API always print.
+  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
+  return out;
+}
+
+// One served method: parses the body into its request, calls it, writes
+// the answer.
+using Handler = std::function<void(const httplib::Request&, httplib::Response&,
+                                   grpc::ClientContext*)>;
+
+template <typename Request>
+bool Parse(const httplib::Request& req, httplib::Response& res,
+           Request* request) {
+  const std::string body = req.body.empty() ? "{}" : req.body;
+  const auto st = google::protobuf::util::JsonStringToMessage(body, request);
+  if (!st.ok()) {
+    Answer(res, grpc::StatusCode::INVALID_ARGUMENT,
+           absl::StrCat("request body: ", std::string(st.message())));
+    return false;
+  }
+  return true;
+}
+
+template <typename Stub, typename Request, typename Response>
+Handler Unary(std::shared_ptr<Stub> stub,
+              grpc::Status (Stub::*rpc)(grpc::ClientContext*, const Request&,
+                                        Response*)) {
+  return [stub, rpc](const httplib::Request& req, httplib::Response& res,
+                     grpc::ClientContext* context) {
+    Request request;
+    if (!Parse(req, res, &request)) return;
+    Response response;
+    const grpc::Status st = ((*stub).*rpc)(context, request, &response);
+    if (!st.ok()) return Answer(res, st.error_code(), st.error_message());
+    res.set_content(ToJson(response), "application/json");
+  };
+}
+
+// A server-streaming method (bounded by its request's page size):
+// {"records": [...]}.
+template <typename Stub, typename Request, typename Response>
+Handler Streaming(std::shared_ptr<Stub> stub,
+                  std::unique_ptr<grpc::ClientReader<Response>> (Stub::*rpc)(
+                      grpc::ClientContext*, const Request&)) {
+  return [stub, rpc](const httplib::Request& req, httplib::Response& res,
+                     grpc::ClientContext* context) {
+    Request request;
+    if (!Parse(req, res, &request)) return;
+    std::unique_ptr<grpc::ClientReader<Response>> reader =
+        ((*stub).*rpc)(context, request);
+    std::string out = "{\"records\":[";
+    Response r;
+    for (bool first = true; reader->Read(&r); first = false) {
+      if (!first) out += ',';
+      out += ToJson(r);
+    }
+    const grpc::Status st = reader->Finish();
+    if (!st.ok()) return Answer(res, st.error_code(), st.error_message());
+    res.set_content(out + "]}", "application/json");
+  };
+}
+
+std::map<std::string, Handler> Handlers(
+    const std::shared_ptr<grpc::Channel>& channel) {
+  auto authz = std::shared_ptr<v1::AuthorizationService::Stub>(
+      v1::AuthorizationService::NewStub(channel));
+  auto admin = std::shared_ptr<v1::AdminService::Stub>(
+      v1::AdminService::NewStub(channel));
+  auto audit = std::shared_ptr<v1::AuditService::Stub>(
+      v1::AuditService::NewStub(channel));
+  using A = v1::AuthorizationService::Stub;
+  using M = v1::AdminService::Stub;
+  using U = v1::AuditService::Stub;
+  return {
+      {"AuthorizationService/BudgetStatus", Unary(authz, &A::BudgetStatus)},
+      {"AuthorizationService/GetAuthorization",
+       Unary(authz, &A::GetAuthorization)},
+      {"AdminService/ListPendingApprovals",
+       Unary(admin, &M::ListPendingApprovals)},
+      {"AdminService/Approve", Unary(admin, &M::Approve)},
+      {"AdminService/Reject", Unary(admin, &M::Reject)},
+      {"AdminService/ListFrozenScopes", Unary(admin, &M::ListFrozenScopes)},
+      {"AdminService/FreezeScope", Unary(admin, &M::FreezeScope)},
+      {"AdminService/UnfreezeScope", Unary(admin, &M::UnfreezeScope)},
+      {"AdminService/ListPolicyChanges", Unary(admin, &M::ListPolicyChanges)},
+      {"AuditService/QueryEvents", Streaming(audit, &U::QueryEvents)},
+      {"AuditService/SpendSummary", Unary(audit, &U::SpendSummary)},
+      {"AuditService/VerifyChain", Unary(audit, &U::VerifyChain)},
+      {"AuditService/SecurityReport", Unary(audit, &U::SecurityReport)},
+  };
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HttpListener>> StartHttpGateway(
+    const HttpGatewayOptions& options, std::shared_ptr<grpc::Channel> channel) {
+  std::unique_ptr<httplib::Server> server =
+      options.tls_cert_path.empty()
+          ? std::make_unique<httplib::Server>()
+          : std::make_unique<httplib::SSLServer>(options.tls_cert_path.c_str(),
+                                                 options.tls_key_path.c_str());
+  server->set_payload_max_length(kMaxBody);
+  server->set_read_timeout(10, 0);
+  server->set_write_timeout(30, 0);
+  auto handlers =
+      std::make_shared<std::map<std::string, Handler>>(Handlers(channel));
+  server->Post(
+      R"(/warden\.v1\.([A-Za-z]+/[A-Za-z]+))",
+      [handlers, key = options.gateway_key](const httplib::Request& req,
+                                            httplib::Response& res) {
+        auto it = handlers->find(req.matches[1].str());
+        if (it == handlers->end()) {
+          return Answer(res, grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("no method ", req.path,
+                                     " on the HTTP API (docs/api.md)"));
+        }
+        const std::string type = req.get_header_value("Content-Type");
+        if (!req.body.empty() &&
+            !absl::StartsWithIgnoreCase(type, "application/json")) {
+          return Answer(res, grpc::StatusCode::INVALID_ARGUMENT,
+                        "Content-Type: must be application/json");
+        }
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + kCallDeadline);
+        if (req.has_header("Authorization")) {
+          context.AddMetadata("authorization",
+                              req.get_header_value("Authorization"));
+        }
+        context.AddMetadata(
+            kHttpPeerMetadata,
+            absl::StrCat(req.remote_addr, ":", req.remote_port));
+        context.AddMetadata(kGatewayKeyMetadata, key);
+        it->second(req, res, &context);
+      });
+  server->set_error_handler(
+      [](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return;
+        if (res.status == 404) {
+          Answer(res, grpc::StatusCode::NOT_FOUND,
+                 absl::StrCat("no method ", req.path,
+                              " on the HTTP API (docs/api.md)"));
+        } else if (res.status == 413) {
+          res.set_content(
+              nlohmann::json{{"code", "invalid_argument"},
+                             {"message", "request body: larger than 1 MiB"}}
+                  .dump(),
+              "application/json");
+        }
+      });
+  return HttpListener::Start("http.listen", options.listen, std::move(server));
+}
+
+}  // namespace warden
