@@ -28,6 +28,9 @@ struct Principal {
   std::string org_id;
   std::string name;  // "agent/agent_a", "user/alice".
   std::vector<Role> roles;
+  // Where the call came from ("ipv4:10.1.2.3:5555", "http:..."), set by
+  // the gatekeeper that admitted it, for refusals made after admission.
+  std::string address;
 
   bool Has(Role role) const;
   // "agent", "user".

@@ -221,6 +221,7 @@ absl::StatusOr<Principal> Gatekeeper::Admit(
                                    target.agent_id)),
                   who->org_id, actor, rpc);
   }
+  who->address = address;
   return who;
 }
 
@@ -347,7 +348,10 @@ absl::Duration Gatekeeper::Fail(const std::string& source) {
 
 absl::Status Gatekeeper::Deny(const Principal& who, const std::string& rpc,
                               const std::string& message) {
-  return Refuse(absl::PermissionDeniedError(message), who.org_id, who.name,
+  return Refuse(absl::PermissionDeniedError(message), who.org_id,
+                who.address.empty()
+                    ? who.name
+                    : absl::StrCat(who.name, " from ", who.address),
                 rpc);
 }
 

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -11,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
@@ -28,6 +30,8 @@ namespace v1 = warden::v1;
 // a few kilobytes.
 constexpr size_t kMaxBody = 1 << 20;
 constexpr auto kCallDeadline = std::chrono::seconds(30);
+constexpr size_t kMaxTokenHeader = 4096;
+constexpr size_t kWorkers = 64;
 
 int HttpStatusOf(grpc::StatusCode code) {
   switch (code) {
@@ -201,8 +205,56 @@ absl::StatusOr<std::unique_ptr<HttpListener>> StartHttpGateway(
           : std::make_unique<httplib::SSLServer>(options.tls_cert_path.c_str(),
                                                  options.tls_key_path.c_str());
   server->set_payload_max_length(kMaxBody);
-  server->set_read_timeout(10, 0);
+  server->set_read_timeout(5, 0);
   server->set_write_timeout(30, 0);
+  server->set_keep_alive_timeout(5);
+  // A slow client holds a worker while it trickles its request in: many
+  // workers (threads that mostly wait) make that expensive to do to all.
+  server->new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
+  // Before any body is read: what is refused whatever the method.
+  server->set_pre_routing_handler([](const httplib::Request& req,
+                                     httplib::Response& res) {
+    using Handled = httplib::Server::HandlerResponse;
+    // `status` overrides the code's HTTP status.
+    auto refuse = [&](grpc::StatusCode code, const std::string& message,
+                      int status = 0) {
+      Answer(res, code, message);
+      if (status != 0) res.status = status;
+      res.set_header("Connection", "close");
+      return Handled::Handled;
+    };
+    // Compressed bodies are refused: a small one can inflate to gigabytes
+    // before any check (the body limit counts what is sent).
+    if (req.has_header("Content-Encoding") &&
+        !absl::EqualsIgnoreCase(req.get_header_value("Content-Encoding"),
+                                "identity")) {
+      return refuse(grpc::StatusCode::INVALID_ARGUMENT,
+                    "Content-Encoding: compressed bodies are not accepted",
+                    415);
+    }
+    if (req.get_header_value_count("Authorization") > 1) {
+      return refuse(grpc::StatusCode::UNAUTHENTICATED,
+                    "Authorization: give one header, not several");
+    }
+    // gRPC metadata takes printable ASCII only.
+    const std::string token = req.get_header_value("Authorization");
+    if (token.size() > kMaxTokenHeader ||
+        !std::all_of(token.begin(), token.end(),
+                     [](char c) { return c >= 0x20 && c < 0x7f; })) {
+      return refuse(grpc::StatusCode::UNAUTHENTICATED,
+                    "Authorization: not a bearer token (printable ASCII, at "
+                    "most 4 KiB)");
+    }
+    const std::string type = req.get_header_value("Content-Type");
+    const std::string media = std::string(absl::StripAsciiWhitespace(
+        absl::string_view(type).substr(0, type.find(';'))));
+    if (req.method == "POST" && !type.empty() &&
+        !absl::EqualsIgnoreCase(media, "application/json")) {
+      return refuse(grpc::StatusCode::INVALID_ARGUMENT,
+                    "Content-Type: must be application/json");
+    }
+    return Handled::Unhandled;
+  });
   auto handlers =
       std::make_shared<std::map<std::string, Handler>>(Handlers(channel));
   server->Post(
@@ -215,9 +267,7 @@ absl::StatusOr<std::unique_ptr<HttpListener>> StartHttpGateway(
                         absl::StrCat("no method ", req.path,
                                      " on the HTTP API (docs/api.md)"));
         }
-        const std::string type = req.get_header_value("Content-Type");
-        if (!req.body.empty() &&
-            !absl::StartsWithIgnoreCase(type, "application/json")) {
+        if (!req.body.empty() && !req.has_header("Content-Type")) {
           return Answer(res, grpc::StatusCode::INVALID_ARGUMENT,
                         "Content-Type: must be application/json");
         }

@@ -4,12 +4,18 @@
 // parameters are 400 naming the field; no token 401; a wrong role 403, and
 // each refusal is audited with the HTTP client's address. Approving over
 // HTTP turns a pending spend into an ALLOW.
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -234,6 +240,90 @@ TEST_F(HttpApiE2eTest, BadInputIsNamed) {
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
   EXPECT_THAT(missing->body, HasSubstr("scope: "));
+}
+
+// Found by an attack: a control byte in the token crashed wardend (gRPC
+// metadata takes printable ASCII only), a gzip body inflated to gigabytes
+// before any check, a second Authorization header was read as the first,
+// and slow clients held every worker.
+TEST_F(HttpApiE2eTest, HostileHeadersAndBodiesAreRefusedBeforeAnyWork) {
+  httplib::Client client(http_);
+  client.set_read_timeout(30, 0);
+  const std::string path = "/warden.v1.AuthorizationService/BudgetStatus";
+  for (const char bad : {'\x01', '\t', '\x7f', '\x80', '\xff'}) {
+    httplib::Result r = client.Post(
+        path, {{"Authorization", std::string("Bearer x") + bad + "y"}}, "{}",
+        "application/json");
+    ASSERT_TRUE(r) << static_cast<int>(bad);
+    EXPECT_EQ(r->status, 401);
+    EXPECT_THAT(r->body, HasSubstr("Authorization: not a bearer token"));
+  }
+  httplib::Result huge =
+      client.Post(path, {{"Authorization", "Bearer " + std::string(5000, 'a')}},
+                  "{}", "application/json");
+  ASSERT_TRUE(huge);
+  EXPECT_EQ(huge->status, 401);
+  httplib::Result two =
+      client.Post(path,
+                  {{"Authorization", "Bearer " + tokens_["auditor"]},
+                   {"Authorization", "Bearer " + tokens_["agent"]}},
+                  "{}", "application/json");
+  ASSERT_TRUE(two);
+  EXPECT_EQ(two->status, 401);
+  EXPECT_THAT(two->body, HasSubstr("give one header"));
+  // Any Content-Encoding: 415, whatever the body (not decompressed).
+  httplib::Result gz = client.Post(path, {{"Content-Encoding", "gzip"}},
+                                   "\x1f\x8bnot-gzip", "application/json");
+  ASSERT_TRUE(gz);
+  EXPECT_EQ(gz->status, 415);
+  EXPECT_THAT(gz->body, HasSubstr("Content-Encoding"));
+  httplib::Result jsonx =
+      client.Post(path, {{"Authorization", "Bearer " + tokens_["auditor"]}},
+                  "{}", "application/jsonx");
+  ASSERT_TRUE(jsonx);
+  EXPECT_EQ(jsonx->status, 400);
+  // Still serving, on both ports.
+  EXPECT_EQ(Post("AuthorizationService.BudgetStatus", "{}", "auditor")->status,
+            200);
+  EXPECT_EQ(Spend("1").decision(), v1::DECISION_ALLOW);
+}
+
+// A slow client (a header line every second) holds one worker, not the
+// port: with 16 of them trickling, a call is answered at once.
+TEST_F(HttpApiE2eTest, SlowClientsDoNotBlockThePort) {
+  std::vector<std::unique_ptr<httplib::Client>> held;
+  std::vector<std::thread> slow;
+  std::atomic<bool> stop{false};
+  const int port = std::stoi(http_.substr(http_.rfind(':') + 1));
+  for (int i = 0; i < 16; ++i) {
+    slow.emplace_back([&, port] {
+      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(static_cast<uint16_t>(port));
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) ==
+          0) {
+        const std::string start =
+            "POST /warden.v1.AuditService/VerifyChain HTTP/1.1\r\nHost: x\r\n";
+        (void)!::write(fd, start.data(), start.size());
+        for (int n = 0; n < 8 && !stop; ++n) {
+          absl::SleepFor(absl::Seconds(1));
+          const std::string line = absl::StrCat("X-Slow-", n, ": 1\r\n");
+          (void)!::write(fd, line.data(), line.size());
+        }
+      }
+      ::close(fd);
+    });
+  }
+  absl::SleepFor(absl::Milliseconds(500));
+  const absl::Time start = absl::Now();
+  httplib::Result r = Post("AuditService.VerifyChain", "{}", "auditor");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  stop = true;
+  for (std::thread& t : slow) t.join();
 }
 
 TEST_F(HttpApiE2eTest, ApprovingOverHttpAllows) {
