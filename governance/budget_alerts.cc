@@ -1,5 +1,6 @@
 #include "governance/budget_alerts.h"
 
+#include <limits>
 #include <utility>
 
 #include "absl/numeric/int128.h"

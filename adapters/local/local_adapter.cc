@@ -10,6 +10,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "adapters/evm/chains.h"
 #include "governance/status_macros.h"
 
@@ -18,6 +20,10 @@ namespace {
 
 // vendor_ref of a sent transaction: "nonce:<n> raw:0x<signed bytes>".
 constexpr char kNoncePrefix[] = "nonce:";
+// How often, and how far apart, a transaction whose nonce is mined is
+// looked for again before it is called replaced.
+constexpr int kReplacedChecks = 5;
+constexpr absl::Duration kReplacedCheckInterval = absl::Milliseconds(250);
 constexpr char kRawSeparator[] = " raw:";
 
 std::map<std::string, EvmChain> ByName(std::vector<EvmChain> chains) {
@@ -188,10 +194,14 @@ absl::StatusOr<VendorStatus> LocalAdapter::Poll(const Wallet& wallet,
   if (used > nonce) {
     // The nonce is mined. This transaction may be what mined it, between
     // the receipt check above and the count (a node answers neither while
-    // it moves a transaction from its pool into a block): look once more,
-    // now that the block is in, before calling it replaced.
-    WARDEN_ASSIGN_OR_RETURN(mined, sender->ReceiptStatus(hash));
-    if (mined.has_value()) return settled(*mined);
+    // it moves a transaction from its pool into a block, and may count the
+    // nonce before it serves the receipt): look again, a few times over a
+    // second, before calling it replaced, which is final.
+    for (int attempt = 0; attempt < kReplacedChecks; ++attempt) {
+      if (attempt > 0) absl::SleepFor(kReplacedCheckInterval);
+      WARDEN_ASSIGN_OR_RETURN(mined, sender->ReceiptStatus(hash));
+      if (mined.has_value()) return settled(*mined);
+    }
     out.state = OperationState::kFailed;
     out.error = absl::StrCat("nonce ", nonce,
                              " was used by another transaction; this one "
