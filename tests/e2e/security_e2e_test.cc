@@ -628,8 +628,7 @@ TEST_F(SecurityE2eTest, GuessingThrottlesTheSourceNeverTheToken) {
   for (int i = 0; i < 30; ++i) {
     EXPECT_EQ(CallWith(guess, from_attacker).error_code(),
               grpc::StatusCode::UNAUTHENTICATED);
-    EXPECT_EQ(CallWith(good, from_attacker).error_code(),
-              grpc::StatusCode::OK);
+    EXPECT_EQ(CallWith(good, from_attacker).error_code(), grpc::StatusCode::OK);
   }
 
   const std::string trail = ReadFile(audit_path_);
