@@ -73,9 +73,10 @@ absl::Status FileAuditIndex::CatchUpLocked() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<AuditEvent> FileAuditIndex::ReadLocked(const Entry& e,
+absl::StatusOr<AuditEvent> FileAuditIndex::ReadLocked(std::ifstream& in,
+                                                      const Entry& e,
                                                       std::string* text) {
-  std::ifstream in(path_, std::ios::binary);
+  in.clear();
   text->resize(static_cast<size_t>(e.length));
   if (!in.seekg(e.offset) || !in.read(text->data(), e.length)) {
     return absl::DataLossError(
@@ -115,6 +116,7 @@ absl::Status FileAuditIndex::Query(
       if (!Find(*f.value, &f.name)) return absl::OkStatus();
       filters.push_back(f);
     }
+    std::ifstream in(path_, std::ios::binary);
     auto first = std::upper_bound(
         entries_.begin(), entries_.end(), q.after_seq,
         [](int64_t seq, const Entry& e) { return seq < e.seq; });
@@ -126,7 +128,7 @@ absl::Status FileAuditIndex::Query(
         continue;
       }
       std::string text;
-      absl::StatusOr<AuditEvent> event = ReadLocked(e, &text);
+      absl::StatusOr<AuditEvent> event = ReadLocked(in, e, &text);
       if (!event.ok()) return event.status();
       absl::StatusOr<ChainLine> line = ParseChainLine(text);
       AuditRecord& r = page.emplace_back();
@@ -223,9 +225,10 @@ absl::Status FileAuditIndex::LatestAuthorizations(
     if (absl::Status st = CatchUpLocked(); !st.ok()) return st;
     Name org = 0;
     if (!Find(org_id, &org)) return absl::OkStatus();
+    std::ifstream in(path_, std::ios::binary);
     for (size_t i : LatestLocked(org, since, absl::InfiniteFuture())) {
       std::string text;
-      absl::StatusOr<AuditEvent> event = ReadLocked(entries_[i], &text);
+      absl::StatusOr<AuditEvent> event = ReadLocked(in, entries_[i], &text);
       if (!event.ok()) return event.status();
       latest.push_back(*std::move(event->authorization));
     }

@@ -2,6 +2,7 @@
 #define WARDEN_GOVERNANCE_MEMORY_FILE_AUDIT_INDEX_H_
 
 #include <cstdint>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -66,8 +67,10 @@ class FileAuditIndex final : public AuditReader {
   // Indexes the whole lines appended since the last call (all of the file
   // if it shrank: a failed group commit cuts its lines off).
   absl::Status CatchUpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The event of `e`'s line, read back from the file.
-  absl::StatusOr<AuditEvent> ReadLocked(const Entry& e, std::string* line)
+  // The event of `e`'s line, read back from the file through `in` (one
+  // stream for a whole page).
+  absl::StatusOr<AuditEvent> ReadLocked(std::ifstream& in, const Entry& e,
+                                        std::string* line)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The index of each authorization's latest event whose authorization was
   // created in [from, to), in seq order.
