@@ -8,6 +8,7 @@
 #include <map>
 #include <utility>
 
+#include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -64,28 +65,6 @@ int HttpStatusOf(grpc::StatusCode code) {
   }
 }
 
-const char* CodeName(grpc::StatusCode code) {
-  static constexpr const char* kNames[] = {"ok",
-                                           "cancelled",
-                                           "unknown",
-                                           "invalid_argument",
-                                           "deadline_exceeded",
-                                           "not_found",
-                                           "already_exists",
-                                           "permission_denied",
-                                           "resource_exhausted",
-                                           "failed_precondition",
-                                           "aborted",
-                                           "out_of_range",
-                                           "unimplemented",
-                                           "internal",
-                                           "unavailable",
-                                           "data_loss",
-                                           "unauthenticated"};
-  const int i = static_cast<int>(code);
-  return i >= 0 && i < 17 ? kNames[i] : "unknown";
-}
-
 void Answer(httplib::Response& res, grpc::StatusCode code,
             const std::string& message) {
   res.status = HttpStatusOf(code);
@@ -93,8 +72,10 @@ void Answer(httplib::Response& res, grpc::StatusCode code,
     res.set_header("WWW-Authenticate", "Bearer");
   }
   res.set_content(
-      nlohmann::json{{"code", CodeName(code)}, {"message", message}}.dump(
-          -1, ' ', false, nlohmann::json::error_handler_t::replace),
+      nlohmann::json{{"code", absl::AsciiStrToLower(absl::StatusCodeToString(
+                                  static_cast<absl::StatusCode>(code)))},
+                     {"message", message}}
+          .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
       "application/json");
 }
 

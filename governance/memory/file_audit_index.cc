@@ -8,7 +8,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "governance/audit_chain.h"
 #include "governance/audit_codec.h"
 #include "governance/memory/file_audit_log.h"
 #include "governance/money.h"
@@ -243,32 +242,18 @@ absl::StatusOr<ChainVerification> FileAuditIndex::Verify(
     const std::string& org_id) {
   ChainVerification out;
   out.signable = false;
-  std::ifstream in(path_, std::ios::binary);
-  std::string text, prev = kGenesisHash;
-  for (int64_t n = 1; in && std::getline(in, text); ++n) {
-    if (text.empty()) {
-      --n;
-      continue;
-    }
-    absl::StatusOr<ChainLine> line = ParseChainLine(text);
-    std::string problem;
-    if (!line.ok()) {
-      problem = std::string(line.status().message());
-    } else if (line->seq != n) {
-      problem = absl::StrCat("seq ", line->seq, " where ", n, " was due");
-    } else if (line->prev_hash != prev) {
-      problem = "prev_hash does not link to the record before it";
-    } else if (ChainHash(line->prev_hash, line->body) != line->hash) {
-      problem = "hash does not match the body (the record was altered)";
-    }
-    if (!problem.empty()) {
-      out.ok = false;
-      out.first_bad_seq = n;
-      out.problem = absl::StrCat(path_, ":", n, ": ", problem);
-      return out;
-    }
-    prev = line->hash;
-    ++out.records;
+  absl::Status walked = FileAuditLog::WalkChain(
+      path_,
+      [&](int64_t, const ChainLine&) {
+        ++out.records;
+        return absl::OkStatus();
+      },
+      &out.first_bad_seq);
+  if (out.first_bad_seq > 0) {
+    out.ok = false;
+    out.problem = std::string(walked.message());
+  } else if (!walked.ok()) {
+    return walked;
   }
   return out;
 }

@@ -191,7 +191,7 @@ TEST_F(FileAuditIndexTest, VerifyReadsTheFileAndFindsAnEdit) {
   ASSERT_TRUE(bad.ok());
   EXPECT_FALSE(bad->ok);
   EXPECT_EQ(bad->first_bad_seq, 4);
-  EXPECT_THAT(bad->problem, HasSubstr("hash does not match the body"));
+  EXPECT_THAT(bad->problem, HasSubstr(":4: the hash chain is broken here"));
 }
 
 TEST_F(FileAuditIndexTest, AFileThatShrankIsIndexedAgain) {

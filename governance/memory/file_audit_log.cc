@@ -216,6 +216,20 @@ void FileAuditLog::Drain() {
 absl::Status FileAuditLog::Replay(
     const std::string& path,
     const std::function<absl::Status(const AuditEvent&)>& fn) {
+  return WalkChain(path, [&](int64_t n, const ChainLine& line) {
+    absl::StatusOr<AuditEvent> event = DecodeAuditEvent(line.body);
+    if (!event.ok()) {
+      return absl::DataLossError(
+          absl::StrCat(path, ":", n, ": ", event.status().message()));
+    }
+    return fn(*event);
+  });
+}
+
+absl::Status FileAuditLog::WalkChain(
+    const std::string& path,
+    const std::function<absl::Status(int64_t, const ChainLine&)>& fn,
+    int64_t* bad_line) {
   std::ifstream in(path);
   if (!in) return absl::OkStatus();  // No trail yet.
   std::string text;
@@ -223,24 +237,19 @@ absl::Status FileAuditLog::Replay(
   for (int64_t n = 1; std::getline(in, text); ++n) {
     if (text.empty()) continue;
     absl::StatusOr<ChainLine> line = ParseChainLine(text);
-    if (!line.ok()) {
-      return absl::DataLossError(
-          absl::StrCat(path, ":", n, ": ", line.status().message()));
-    }
-    if (line->seq != n || line->prev_hash != prev ||
-        ChainHash(line->prev_hash, line->body) != line->hash) {
+    const bool linked = line.ok() && line->seq == n &&
+                        line->prev_hash == prev &&
+                        ChainHash(line->prev_hash, line->body) == line->hash;
+    if (!linked) {
+      if (bad_line != nullptr) *bad_line = n;
       return absl::DataLossError(absl::StrCat(
-          path, ":", n,
-          ": the hash chain is broken here (a record was altered, deleted "
-          "or reordered); see docs/audit.md"));
+          path, ":", n, ": ",
+          line.ok() ? "the hash chain is broken here (a record was altered, "
+                      "deleted or reordered); see docs/audit.md"
+                    : line.status().message()));
     }
     prev = line->hash;
-    absl::StatusOr<AuditEvent> event = DecodeAuditEvent(line->body);
-    if (!event.ok()) {
-      return absl::DataLossError(
-          absl::StrCat(path, ":", n, ": ", event.status().message()));
-    }
-    if (absl::Status st = fn(*event); !st.ok()) return st;
+    if (absl::Status st = fn(n, *line); !st.ok()) return st;
   }
   return absl::OkStatus();
 }

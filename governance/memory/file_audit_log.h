@@ -61,6 +61,14 @@ class FileAuditLog final : public AuditLog {
   static absl::Status Replay(
       const std::string& path,
       const std::function<absl::Status(const AuditEvent&)>& fn);
+  // Walks the file at `path` line by line, checking each line's seq, its
+  // link to the line before and its hash, and calls `fn` with each good
+  // line and its number. DATA_LOSS "path:N: why" at the first bad line
+  // (setting *bad_line to N), or fn's error. No file: an empty trail.
+  static absl::Status WalkChain(
+      const std::string& path,
+      const std::function<absl::Status(int64_t, const ChainLine&)>& fn,
+      int64_t* bad_line = nullptr);
 
  private:
   FileAuditLog(std::string path, std::unique_ptr<FileLock> lock, int fd,

@@ -1,6 +1,5 @@
 #include "governance/memory/memory_budget_store.h"
 
-#include <array>
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -63,24 +62,7 @@ TEST(MemoryBudgetStoreTest, UsageReadsWhatReserveCounts) {
 TEST(MemoryBudgetStoreTest, BreakdownSplitsWhatHoldsHold) {
   MemoryBudgetStore store;
   ASSERT_TRUE(SeedBreakdown(store, kT0));
-  absl::StatusOr<std::vector<UsageBreakdown>> got =
-      store.Breakdown("acme", TestUsageQueries(kT0), kT0);
-  ASSERT_TRUE(got.ok()) << got.status();
-  ASSERT_EQ(got->size(), 4u);
-  const std::vector<std::array<int64_t, 3>> want = {
-      {940, 300, 600}, {3, 1, 1}, {900, 300, 600}, {0, 0, 0}};
-  for (size_t i = 0; i < want.size(); ++i) {
-    EXPECT_EQ((*got)[i].used, want[i][0]) << i;
-    EXPECT_EQ((*got)[i].pending, want[i][1]) << i;
-    EXPECT_EQ((*got)[i].held, want[i][2]) << i;
-  }
-  // A 24h window moves at 10-minute precision.
-  const absl::Time bucket =
-      absl::FromUnixSeconds(absl::ToUnixSeconds(kT0) / 600 * 600);
-  ASSERT_TRUE((*got)[0].oldest.has_value());
-  EXPECT_EQ((*got)[0].oldest->start, bucket);
-  EXPECT_EQ((*got)[0].oldest->end, bucket + absl::Minutes(10));
-  EXPECT_FALSE((*got)[3].oldest.has_value());
+  ExpectSeededBreakdown(store, kT0);
 }
 
 // Abandon forgets the record, its charge and its idempotency key.

@@ -1,4 +1,3 @@
-#include <array>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -125,24 +124,31 @@ TEST_F(RedisBudgetStoreTest, UsageReadsWhatReserveCounts) {
 // and finds the oldest usage at the window's finest level.
 TEST_F(RedisBudgetStoreTest, BreakdownSplitsWhatHoldsHold) {
   ASSERT_TRUE(SeedBreakdown(store_, kT0));
-  absl::StatusOr<std::vector<UsageBreakdown>> got =
+  ExpectSeededBreakdown(store_, kT0);
+}
+
+// Breakdown fails closed as Reserve does: UNAVAILABLE on a Redis that lost
+// the org's state, and within its command timeout on one that stopped
+// answering (SIGSTOP), never hanging.
+TEST_F(RedisBudgetStoreTest, BreakdownFailsClosed) {
+  ASSERT_TRUE(admin_.Command({"FLUSHALL"}).ok());
+  absl::StatusOr<std::vector<UsageBreakdown>> lost =
       store_.Breakdown("acme", TestUsageQueries(kT0), kT0);
-  ASSERT_TRUE(got.ok()) << got.status();
-  ASSERT_EQ(got->size(), 4u);
-  const std::vector<std::array<int64_t, 3>> want = {
-      {940, 300, 600}, {3, 1, 1}, {900, 300, 600}, {0, 0, 0}};
-  for (size_t i = 0; i < want.size(); ++i) {
-    EXPECT_EQ((*got)[i].used, want[i][0]) << i;
-    EXPECT_EQ((*got)[i].pending, want[i][1]) << i;
-    EXPECT_EQ((*got)[i].held, want[i][2]) << i;
-  }
-  // A 24h window moves at 10-minute precision.
-  const absl::Time bucket =
-      absl::FromUnixSeconds(absl::ToUnixSeconds(kT0) / 600 * 600);
-  ASSERT_TRUE((*got)[0].oldest.has_value());
-  EXPECT_EQ((*got)[0].oldest->start, bucket);
-  EXPECT_EQ((*got)[0].oldest->end, bucket + absl::Minutes(10));
-  EXPECT_FALSE((*got)[3].oldest.has_value());
+  EXPECT_TRUE(absl::IsUnavailable(lost.status())) << lost.status();
+  EXPECT_THAT(lost.status().message(), HasSubstr("rebuilding"));
+  ASSERT_TRUE(store_.MarkReady("acme").ok());
+  RedisOptions options = *ParseRedisUrl(redis_->url());
+  options.command_timeout = absl::Milliseconds(500);
+  RedisBudgetStore stalled(std::make_unique<RedisClient>(options));
+  ASSERT_TRUE(stalled.Breakdown("acme", TestUsageQueries(kT0), kT0).ok());
+  redis_->Pause();
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::vector<UsageBreakdown>> got =
+      stalled.Breakdown("acme", TestUsageQueries(kT0), kT0);
+  const absl::Duration took = absl::Now() - start;
+  redis_->Resume();
+  EXPECT_TRUE(absl::IsUnavailable(got.status())) << got.status();
+  EXPECT_LT(took, absl::Seconds(3));
 }
 
 // Idempotency keys return the first record; Abandon forgets both.

@@ -1,9 +1,13 @@
 #ifndef WARDEN_TESTS_FAKES_RESERVE_REQUESTS_H_
 #define WARDEN_TESTS_FAKES_RESERVE_REQUESTS_H_
 
+#include <array>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "governance/budget_store.h"
+#include "gtest/gtest.h"
 
 namespace warden {
 
@@ -66,6 +70,29 @@ inline bool SeedBreakdown(BudgetStore& store, absl::Time at) {
     }
   }
   return store.Settle("acme", "az_3", 40, 40, "0xabc", at).ok();
+}
+
+// What Breakdown must answer after SeedBreakdown(store, at), for
+// TestUsageQueries(at): used, pending and held per query, and the oldest
+// bucket (a 24h window moves at 10-minute precision).
+inline void ExpectSeededBreakdown(BudgetStore& store, absl::Time at) {
+  absl::StatusOr<std::vector<UsageBreakdown>> got =
+      store.Breakdown("acme", TestUsageQueries(at), at);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 4u);
+  const std::vector<std::array<int64_t, 3>> want = {
+      {940, 300, 600}, {3, 1, 1}, {900, 300, 600}, {0, 0, 0}};
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ((*got)[i].used, want[i][0]) << i;
+    EXPECT_EQ((*got)[i].pending, want[i][1]) << i;
+    EXPECT_EQ((*got)[i].held, want[i][2]) << i;
+  }
+  const absl::Time bucket =
+      absl::FromUnixSeconds(absl::ToUnixSeconds(at) / 600 * 600);
+  ASSERT_TRUE((*got)[0].oldest.has_value());
+  EXPECT_EQ((*got)[0].oldest->start, bucket);
+  EXPECT_EQ((*got)[0].oldest->end, bucket + absl::Minutes(10));
+  EXPECT_FALSE((*got)[3].oldest.has_value());
 }
 
 }  // namespace warden
