@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "absl/numeric/int128.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "governance/authorization.h"
 #include "governance/policy.h"
@@ -55,6 +57,17 @@ struct UsageQuery {
   Interval interval;
   bool calendar = false;
 };
+
+// The most HELD records of an org BudgetStore::Breakdown reads.
+inline constexpr int64_t kMaxBreakdownHolds = 100'000;
+
+// Breakdown's refusal past kMaxBreakdownHolds.
+inline absl::Status TooManyHolds(int64_t holds) {
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "the org has ", holds, " or more held spends, more than the ",
+      kMaxBreakdownHolds,
+      " a budget status reads at once; settle or void some and retry"));
+}
 
 // What one query's window holds (BudgetStore::Breakdown).
 struct UsageBreakdown {
@@ -154,8 +167,10 @@ class BudgetStore {
   // Each query's Usage with what HELD records hold of it, read in one step
   // (one lock, one script call), so the figures agree with each other and
   // with what a Reserve at that moment would see. Reads every HELD record
-  // of the org: a finance query, not a hot-path one. UNAVAILABLE while the
-  // store is not ready (IsReady).
+  // of the org: a finance query, not a hot-path one, refused with
+  // RESOURCE_EXHAUSTED past kMaxBreakdownHolds of them (so that one call
+  // cannot hold Redis or the lock for long). UNAVAILABLE while the store is
+  // not ready (IsReady).
   virtual absl::StatusOr<std::vector<UsageBreakdown>> Breakdown(
       const std::string& org_id, const std::vector<UsageQuery>& queries,
       absl::Time now) = 0;

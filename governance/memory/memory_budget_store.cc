@@ -163,11 +163,13 @@ absl::StatusOr<std::vector<UsageBreakdown>> MemoryBudgetStore::Breakdown(
   auto queue = expiries_.find(org_id);
   if (queue == expiries_.end()) return out;
   absl::flat_hash_set<std::string> seen;
+  int64_t held = 0;
   for (const auto& [at, key] : queue->second.entries()) {
     auto it = records_.find(key);
     if (it == records_.end() || !seen.insert(key).second) continue;
     const Authorization& a = it->second.auth;
     if (a.status != AuthorizationStatus::kHeld) continue;
+    if (++held > kMaxBreakdownHolds) return TooManyHolds(held);
     const bool awaiting = a.decision == Decision::kPendingApproval;
     for (size_t i = 0; i < queries.size(); ++i) {
       const UsageQuery& q = queries[i];

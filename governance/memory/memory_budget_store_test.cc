@@ -4,6 +4,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/reserve_requests.h"
@@ -63,6 +64,22 @@ TEST(MemoryBudgetStoreTest, BreakdownSplitsWhatHoldsHold) {
   MemoryBudgetStore store;
   ASSERT_TRUE(SeedBreakdown(store, kT0));
   ExpectSeededBreakdown(store, kT0);
+}
+
+// Past kMaxBreakdownHolds held records Breakdown refuses rather than hold
+// the lock for long.
+TEST(MemoryBudgetStoreTest, BreakdownIsBounded) {
+  MemoryBudgetStore store;
+  for (int64_t i = 0; i <= kMaxBreakdownHolds; ++i) {
+    ReserveRequest r = Hold(absl::StrCat("az_", i), 1, 1'000'000'000);
+    r.limits.clear();
+    ASSERT_EQ(store.Reserve(r)->outcome, Outcome::kReserved);
+  }
+  absl::StatusOr<std::vector<UsageBreakdown>> got =
+      store.Breakdown("acme", TestUsageQueries(kT0), kT0);
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(got.status().message(),
+              ::testing::HasSubstr("100001 or more held spends"));
 }
 
 // Abandon forgets the record, its charge and its idempotency key.

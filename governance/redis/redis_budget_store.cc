@@ -272,7 +272,8 @@ absl::StatusOr<std::vector<UsageBreakdown>> RedisBudgetStore::Breakdown(
     const std::string& org_id, const std::vector<UsageQuery>& queries,
     absl::Time now) {
   std::vector<std::string> keys = {ReadyKey(org_id), ExpiryKey(org_id)};
-  std::vector<std::string> args = {RecordKey(org_id, "")};
+  std::vector<std::string> args = {RecordKey(org_id, ""),
+                                   absl::StrCat(kMaxBreakdownHolds)};
   // Per query, each bucket searched for the oldest usage, in the order sent.
   std::vector<std::vector<Interval>> buckets;
   for (const UsageQuery& q : queries) {
@@ -307,6 +308,10 @@ absl::StatusOr<std::vector<UsageBreakdown>> RedisBudgetStore::Breakdown(
   if (r.type == RedisReply::Type::kArray && r.elements.size() == 1 &&
       r.elements[0].str == "notready") {
     return NotReady(org_id);
+  }
+  if (r.type == RedisReply::Type::kArray && r.elements.size() == 2 &&
+      r.elements[0].str == "toomany") {
+    return TooManyHolds(r.elements[1].integer);
   }
   if (r.type != RedisReply::Type::kArray ||
       r.elements.size() != queries.size() + 1) {

@@ -151,6 +151,20 @@ TEST_F(RedisBudgetStoreTest, BreakdownFailsClosed) {
   EXPECT_LT(took, absl::Seconds(3));
 }
 
+// Past kMaxBreakdownHolds held records Breakdown refuses rather than hold
+// Redis for one long script.
+TEST_F(RedisBudgetStoreTest, BreakdownIsBounded) {
+  std::vector<std::string> zadd = {"ZADD", "{acme}:x"};
+  for (int64_t i = 0; i <= kMaxBreakdownHolds; ++i) {
+    zadd.insert(zadd.end(), {"1", absl::StrCat("az_", i)});
+  }
+  ASSERT_TRUE(admin_.Command(zadd).ok());
+  absl::StatusOr<std::vector<UsageBreakdown>> got =
+      store_.Breakdown("acme", TestUsageQueries(kT0), kT0);
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(got.status().message(), HasSubstr("100001 or more held spends"));
+}
+
 // Idempotency keys return the first record; Abandon forgets both.
 TEST_F(RedisBudgetStoreTest, IdempotencyAndAbandon) {
   ASSERT_EQ(store_.Reserve(Hold("az_1", 600, 1000, "k"))->outcome,

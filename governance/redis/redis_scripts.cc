@@ -441,7 +441,8 @@ return out
 
 const std::string& Breakdown() {
   // KEYS: 1 the org's ready mark, 2 the expiry zset, then one usage hash per
-  // query. ARGV: 1 the record key prefix, then per query: kind (u|c), its
+  // query. ARGV: 1 the record key prefix, 2 the most HELD records to read
+  // ({"toomany", count} beyond), then per query: kind (u|c), its
   // interval's start in unix s, its scope, the number of fields to sum and
   // those fields, then the number of fields to search for the first holding
   // usage and those, in time order. Returns {"notready"} or {"ok", {used,
@@ -449,6 +450,8 @@ const std::string& Breakdown() {
   // held}, ...}, each figure capped at 2^62 (beyond every cap).
   static const std::string* const script = new std::string(R"lua(
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'notready'} end
+local holds = redis.call('ZCARD', KEYS[2])
+if holds > tonumber(ARGV[2]) then return {'toomany', holds} end
 -- The fields ARGV[from..to] of `key`, read 4,000 at a time (Lua's unpack
 -- takes at most 8,000 values), each passed to `each` with its index.
 local function read(key, from, to, each)
@@ -457,7 +460,7 @@ local function read(key, from, to, each)
     for j = 1, #v do each(i - from + j, tonumber(v[j] or '0')) end
   end
 end
-local queries, a = {}, 2
+local queries, a = {}, 3
 for k = 3, #KEYS do
   local q = {usd = ARGV[a] == 'u', from = tonumber(ARGV[a + 1]),
              scope = '|' .. ARGV[a + 2] .. '|', used = 0, first = 0,
