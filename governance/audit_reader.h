@@ -12,6 +12,7 @@
 #include "governance/audit_codec.h"
 #include "governance/authorization.h"
 #include "governance/money.h"
+#include "governance/window.h"
 
 namespace warden {
 
@@ -49,8 +50,33 @@ inline constexpr size_t kMaxAuditPage = 5000;
 
 enum class SpendGroup { kDepartment, kAgent, kWallet, kChain, kAsset };
 
+struct SpendQuery {
+  std::string org_id;
+  SpendGroup group = SpendGroup::kAgent;
+  // Authorizations created in [from, to).
+  absl::Time from = absl::InfinitePast();
+  absl::Time to = absl::InfiniteFuture();
+  // When set, rows are per calendar period of `zone` (weeks from Monday) as
+  // well as per key.
+  std::optional<Window::Period> period;
+  absl::TimeZone zone = absl::UTCTimeZone();
+};
+
+// With a period, at most this many periods between from and to, so that an
+// answer stays a page (three years of days).
+inline constexpr int64_t kMaxSpendPeriods = 1100;
+
+// The start of the calendar period holding t in zone.
+inline absl::Time PeriodStart(Window::Period period, absl::Time t,
+                              const absl::TimeZone& zone) {
+  return WindowAt({.kind = Window::Kind::kCalendar, .period = period}, t, zone)
+      .start;
+}
+
 struct SpendRow {
   std::string key;
+  // The row's period when the query had one; InfinitePast otherwise.
+  absl::Time period_start = absl::InfinitePast();
   UsdMicros settled_usd = 0;
   UsdMicros held_usd = 0;  // Held, or expired and still counted.
   int64_t count = 0;
@@ -82,11 +108,10 @@ class AuditReader {
       const AuditQuery& q,
       const std::function<bool(const AuditRecord&)>& fn) = 0;
 
-  // Spend of authorizations created in [from, to) as their latest event
-  // leaves it, grouped; rows sorted by key.
+  // Spend of authorizations created in [q.from, q.to) as their latest event
+  // leaves it, grouped; rows sorted by period, then key.
   virtual absl::StatusOr<std::vector<SpendRow>> SpendSummary(
-      const std::string& org_id, SpendGroup group, absl::Time from,
-      absl::Time to) = 0;
+      const SpendQuery& q) = 0;
 
   // Calls fn with the latest recorded state of every authorization of the
   // org created at or after `since`: what a budget store rebuilds from.

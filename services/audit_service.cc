@@ -1,6 +1,7 @@
 #include "services/audit_service.h"
 
 #include <algorithm>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -51,6 +52,43 @@ void ToProto(const SpendRow& r, v1::SpendRow* out) {
   out->set_total_usd(
       FormatUsdDecimal(SaturatingAdd(r.settled_usd, r.held_usd)));
   out->set_count(r.count);
+  if (r.period_start != absl::InfinitePast()) {
+    *out->mutable_period_start() = ToTimestamp(r.period_start);
+  }
+}
+
+absl::StatusOr<Window::Period> PeriodOf(const v1::SpendSummaryRequest& r) {
+  switch (r.period()) {
+    case v1::SpendSummaryRequest::PERIOD_DAY:
+      return Window::Period::kDay;
+    case v1::SpendSummaryRequest::PERIOD_WEEK:
+      return Window::Period::kWeek;
+    case v1::SpendSummaryRequest::PERIOD_MONTH:
+      return Window::Period::kMonth;
+    case v1::SpendSummaryRequest::PERIOD_QUARTER:
+      return Window::Period::kQuarter;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("period: unknown value ", r.period(),
+                       " (day, week, month or quarter)"));
+  }
+}
+
+// Spend over time is a page: from is required and [from, to or now) holds
+// at most kMaxSpendPeriods periods.
+absl::Status CheckPeriods(const SpendQuery& q) {
+  if (q.from == absl::InfinitePast()) {
+    return absl::InvalidArgumentError("from: required with a period");
+  }
+  const absl::Duration longest =
+      Window{.kind = Window::Kind::kCalendar, .period = *q.period}.MaxLength();
+  const absl::Time end = std::min(q.to, absl::Now() + absl::Hours(24));
+  if (end - q.from > longest * kMaxSpendPeriods) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("period: from..to spans more than ", kMaxSpendPeriods,
+                     " periods; narrow it or pick a longer period"));
+  }
+  return absl::OkStatus();
 }
 
 // Streams a page that a worker fetched; deletes itself when done.
@@ -208,38 +246,42 @@ grpc::ServerUnaryReactor* AuditService::SpendSummary(
       [this,
        request](const Principal& who) -> absl::StatusOr<std::vector<SpendRow>> {
         if (reader_ == nullptr) return NoReader();
-        SpendGroup group;
+        SpendQuery q;
         switch (request->group_by()) {
           case v1::SpendSummaryRequest::GROUP_BY_DEPARTMENT:
-            group = SpendGroup::kDepartment;
+            q.group = SpendGroup::kDepartment;
             break;
           case v1::SpendSummaryRequest::GROUP_BY_AGENT:
-            group = SpendGroup::kAgent;
+            q.group = SpendGroup::kAgent;
             break;
           case v1::SpendSummaryRequest::GROUP_BY_WALLET:
-            group = SpendGroup::kWallet;
+            q.group = SpendGroup::kWallet;
             break;
           case v1::SpendSummaryRequest::GROUP_BY_CHAIN:
-            group = SpendGroup::kChain;
+            q.group = SpendGroup::kChain;
             break;
           case v1::SpendSummaryRequest::GROUP_BY_ASSET:
-            group = SpendGroup::kAsset;
+            q.group = SpendGroup::kAsset;
             break;
           default:
             return absl::InvalidArgumentError(
                 "group_by: required (department, agent, wallet, chain or "
                 "asset)");
         }
+        WARDEN_ASSIGN_OR_RETURN(q.org_id, engine_->ResolveOrg(Gatekeeper::OrgOf(
+                                              who, {request->org_id()})));
+        WARDEN_ASSIGN_OR_RETURN(q.from, TimeFromProto(request->from(), "from",
+                                                      absl::InfinitePast()));
         WARDEN_ASSIGN_OR_RETURN(
-            std::string org,
-            engine_->ResolveOrg(Gatekeeper::OrgOf(who, {request->org_id()})));
-        WARDEN_ASSIGN_OR_RETURN(
-            const absl::Time from,
-            TimeFromProto(request->from(), "from", absl::InfinitePast()));
-        WARDEN_ASSIGN_OR_RETURN(
-            const absl::Time to,
-            TimeFromProto(request->to(), "to", absl::InfiniteFuture()));
-        return reader_->SpendSummary(org, group, from, to);
+            q.to, TimeFromProto(request->to(), "to", absl::InfiniteFuture()));
+        if (request->period() != v1::SpendSummaryRequest::PERIOD_UNSPECIFIED) {
+          WARDEN_ASSIGN_OR_RETURN(q.period, PeriodOf(*request));
+          WARDEN_RETURN_IF_ERROR(CheckPeriods(q));
+          WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
+                                  engine_->GetBundle(q.org_id, 0));
+          q.zone = policy->org.timezone;
+        }
+        return reader_->SpendSummary(q);
       },
       [response](const std::vector<SpendRow>& rows) {
         SpendRow total{.key = "total"};

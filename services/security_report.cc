@@ -149,8 +149,11 @@ SecurityReport BuildSecurityReport(const SecuritySources& in) {
         true);
     return out;
   }
-  absl::StatusOr<std::vector<SpendRow>> seen = in.reader->SpendSummary(
-      policy.org.id, SpendGroup::kAgent, in.now - kAgentIdleWarning, in.now);
+  absl::StatusOr<std::vector<SpendRow>> seen =
+      in.reader->SpendSummary({.org_id = policy.org.id,
+                               .group = SpendGroup::kAgent,
+                               .from = in.now - kAgentIdleWarning,
+                               .to = in.now});
   if (!seen.ok()) {
     add("agent_not_seen", org,
         absl::StrCat("could not be read: ", seen.status().message()), true);

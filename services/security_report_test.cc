@@ -60,12 +60,10 @@ class FakeReader final : public AuditReader {
                      const std::function<bool(const AuditRecord&)>&) override {
     return absl::OkStatus();
   }
-  absl::StatusOr<std::vector<SpendRow>> SpendSummary(const std::string&,
-                                                     SpendGroup group,
-                                                     absl::Time from,
-                                                     absl::Time to) override {
-    EXPECT_EQ(group, SpendGroup::kAgent);
-    EXPECT_EQ(to - from, kAgentIdleWarning);
+  absl::StatusOr<std::vector<SpendRow>> SpendSummary(
+      const SpendQuery& q) override {
+    EXPECT_EQ(q.group, SpendGroup::kAgent);
+    EXPECT_EQ(q.to - q.from, kAgentIdleWarning);
     std::vector<SpendRow> rows;
     for (const std::string& a : active_) rows.push_back({.key = a, .count = 1});
     return rows;

@@ -173,14 +173,13 @@ std::vector<size_t> FileAuditIndex::LatestLocked(Name org, absl::Time from,
 }
 
 absl::StatusOr<std::vector<SpendRow>> FileAuditIndex::SpendSummary(
-    const std::string& org_id, SpendGroup group, absl::Time from,
-    absl::Time to) {
+    const SpendQuery& q) {
   absl::MutexLock lock(&mu_);
   if (absl::Status st = CatchUpLocked(); !st.ok()) return st;
   Name org = 0;
-  if (!Find(org_id, &org)) return std::vector<SpendRow>();
+  if (!Find(q.org_id, &org)) return std::vector<SpendRow>();
   Name Entry::*key = &Entry::department;
-  switch (group) {
+  switch (q.group) {
     case SpendGroup::kDepartment:
       key = &Entry::department;
       break;
@@ -197,14 +196,18 @@ absl::StatusOr<std::vector<SpendRow>> FileAuditIndex::SpendSummary(
       key = &Entry::asset;
       break;
   }
-  std::map<std::string, SpendRow> rows;
+  std::map<std::pair<absl::Time, std::string>, SpendRow> rows;
   Name settled = 0;
   const bool any_settled = Find("SETTLED", &settled);
-  for (size_t i : LatestLocked(org, from, to)) {
+  for (size_t i : LatestLocked(org, q.from, q.to)) {
     const Entry& e = entries_[i];
     if (e.charged_usd <= 0) continue;
-    SpendRow& row = rows[NameOf(e.*key)];
+    const absl::Time period = q.period
+                                  ? PeriodStart(*q.period, e.created_at, q.zone)
+                                  : absl::InfinitePast();
+    SpendRow& row = rows[{period, NameOf(e.*key)}];
     row.key = NameOf(e.*key);
+    row.period_start = period;
     UsdMicros& sum =
         any_settled && e.status == settled ? row.settled_usd : row.held_usd;
     sum = SaturatingAdd(sum, e.charged_usd);

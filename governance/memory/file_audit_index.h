@@ -28,11 +28,8 @@ class FileAuditIndex final : public AuditReader {
   absl::Status Query(const AuditQuery& q,
                      const std::function<bool(const AuditRecord&)>& fn) override
       ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<std::vector<SpendRow>> SpendSummary(const std::string& org_id,
-                                                     SpendGroup group,
-                                                     absl::Time from,
-                                                     absl::Time to) override
-      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::vector<SpendRow>> SpendSummary(
+      const SpendQuery& q) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status LatestAuthorizations(
       const std::string& org_id, absl::Time since,
       const std::function<absl::Status(const Authorization&)>& fn) override

@@ -137,9 +137,53 @@ TEST_F(FileAuditIndexTest, FiltersAndPages) {
               ElementsAre("5:az_3", "6:az_4", "7:az_5"));
 }
 
+// Spend over time: rows per period of the query's zone, in period order.
+// kT0 is 2026-05-01 16:00 UTC, noon in New York.
+TEST_F(FileAuditIndexTest, SpendSummaryByPeriodUsesTheZone) {
+  auto at = [](const std::string& id, absl::Duration after, UsdMicros usd) {
+    Authorization a = Spend(id, "eng", "bot", usd);
+    a.created_at = kT0 + after;
+    return a;
+  };
+  Append(Decided(at("late", absl::Hours(9), 7)));  // 21:00 NY, May 2 UTC.
+  Append(Decided(at("next", absl::Hours(24), 11)));
+  absl::TimeZone ny;
+  ASSERT_TRUE(absl::LoadTimeZone("America/New_York", &ny));
+  using Row = std::pair<std::string, UsdMicros>;
+  auto days = [&](absl::TimeZone zone) {
+    std::vector<Row> out;
+    absl::StatusOr<std::vector<SpendRow>> rows =
+        index_.SpendSummary({.org_id = "acme",
+                             .group = SpendGroup::kDepartment,
+                             .from = kT0,
+                             .to = kT0 + absl::Hours(48),
+                             .period = Window::Period::kDay,
+                             .zone = zone});
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    for (const SpendRow& r : *rows) {
+      out.emplace_back(
+          absl::StrCat(absl::FormatTime("%Y-%m-%d %H:%M", r.period_start, zone),
+                       " ", r.key),
+          r.settled_usd + r.held_usd);
+    }
+    return out;
+  };
+  // The fixture's spends at kT0: eng 800, ops 50 (the denial charges none).
+  EXPECT_THAT(days(ny), ElementsAre(Row{"2026-05-01 00:00 eng", 807},
+                                    Row{"2026-05-01 00:00 ops", 50},
+                                    Row{"2026-05-02 00:00 eng", 11}));
+  EXPECT_THAT(days(absl::UTCTimeZone()),
+              ElementsAre(Row{"2026-05-01 00:00 eng", 800},
+                          Row{"2026-05-01 00:00 ops", 50},
+                          Row{"2026-05-02 00:00 eng", 18}));
+}
+
 TEST_F(FileAuditIndexTest, SpendSummaryAndLatestStates) {
-  absl::StatusOr<std::vector<SpendRow>> rows = index_.SpendSummary(
-      "acme", SpendGroup::kDepartment, kT0, kT0 + absl::Hours(1));
+  absl::StatusOr<std::vector<SpendRow>> rows =
+      index_.SpendSummary({.org_id = "acme",
+                           .group = SpendGroup::kDepartment,
+                           .from = kT0,
+                           .to = kT0 + absl::Hours(1)});
   ASSERT_TRUE(rows.ok()) << rows.status();
   ASSERT_EQ(rows->size(), 2u);
   EXPECT_EQ((*rows)[0].key, "eng");
@@ -151,8 +195,10 @@ TEST_F(FileAuditIndexTest, SpendSummaryAndLatestStates) {
   EXPECT_EQ((*rows)[1].count, 1);
   // Outside the period: nothing.
   EXPECT_TRUE(index_
-                  .SpendSummary("acme", SpendGroup::kAgent,
-                                kT0 + absl::Hours(1), kT0 + absl::Hours(2))
+                  .SpendSummary({.org_id = "acme",
+                                 .group = SpendGroup::kAgent,
+                                 .from = kT0 + absl::Hours(1),
+                                 .to = kT0 + absl::Hours(2)})
                   ->empty());
   std::vector<std::string> latest;
   ASSERT_TRUE(index_
@@ -225,9 +271,12 @@ TEST(FileAuditIndexEmptyTest, NoFileIsNoEvents) {
                   .ok());
   EXPECT_EQ(n, 0u);
   EXPECT_TRUE(index.Verify("acme")->ok);
-  EXPECT_TRUE(
-      index.SpendSummary("acme", SpendGroup::kAgent, kT0, kT0 + absl::Hours(1))
-          ->empty());
+  EXPECT_TRUE(index
+                  .SpendSummary({.org_id = "acme",
+                                 .group = SpendGroup::kAgent,
+                                 .from = kT0,
+                                 .to = kT0 + absl::Hours(1)})
+                  ->empty());
 }
 
 }  // namespace

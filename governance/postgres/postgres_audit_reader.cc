@@ -37,6 +37,20 @@ const char* GroupColumn(SpendGroup g) {
   return "agent_id";
 }
 
+const char* PeriodField(Window::Period p) {
+  switch (p) {
+    case Window::Period::kDay:
+      return "day";
+    case Window::Period::kWeek:
+      return "week";
+    case Window::Period::kMonth:
+      return "month";
+    case Window::Period::kQuarter:
+      return "quarter";
+  }
+  return "day";
+}
+
 }  // namespace
 
 absl::Status PostgresAuditReader::Query(
@@ -85,26 +99,42 @@ absl::Status PostgresAuditReader::Query(
 }
 
 absl::StatusOr<std::vector<SpendRow>> PostgresAuditReader::SpendSummary(
-    const std::string& org_id, SpendGroup group, absl::Time from,
-    absl::Time to) {
+    const SpendQuery& q) {
   std::vector<SpendRow> out;
+  // The period's start in the zone, as Unix micros: date_trunc of the local
+  // time (weeks are ISO, from Monday), read back in the zone.
+  const std::string period =
+      q.period ? absl::StrCat("(extract(epoch from date_trunc('",
+                              PeriodField(*q.period),
+                              "', created_at AT TIME ZONE $4::text) AT TIME "
+                              "ZONE $4::text) * 1000000)::bigint")
+               : "NULL::bigint";
   // The latest event of each authorization says what it charges now.
   const std::string sql = absl::StrCat(
       "WITH latest AS (SELECT DISTINCT ON (authorization_id) ",
-      GroupColumn(group),
-      " AS key, status, charged_usd FROM audit_events "
+      GroupColumn(q.group), " AS key, ", period,
+      " AS period, status, charged_usd FROM audit_events "
       "WHERE org_id = $1 AND authorization_id IS NOT NULL "
       "AND created_at >= $2::timestamptz AND created_at < $3::timestamptz "
       "ORDER BY authorization_id, seq DESC) "
-      "SELECT coalesce(key, ''), "
+      "SELECT coalesce(key, ''), period, "
       "coalesce(sum(charged_usd) FILTER (WHERE status = 'SETTLED'), 0), "
       "coalesce(sum(charged_usd) FILTER (WHERE status <> 'SETTLED'), 0), "
-      "count(*) FROM latest WHERE charged_usd > 0 GROUP BY 1 ORDER BY 1");
+      "count(*) FROM latest WHERE charged_usd > 0 GROUP BY 1, 2 "
+      "ORDER BY 2, coalesce(key, '') COLLATE \"C\"");
   WARDEN_RETURN_IF_ERROR(session_.Run("spend summary", [&](pqxx::work& w) {
-    for (const pqxx::row& r :
-         w.exec_params(sql, org_id, PgTime(from), PgTime(to))) {
-      out.push_back({r[0].as<std::string>(), r[1].as<int64_t>(),
-                     r[2].as<int64_t>(), r[3].as<int64_t>()});
+    const pqxx::result rows =
+        q.period ? w.exec_params(sql, q.org_id, PgTime(q.from), PgTime(q.to),
+                                 q.zone.name())
+                 : w.exec_params(sql, q.org_id, PgTime(q.from), PgTime(q.to));
+    for (const pqxx::row& r : rows) {
+      out.push_back({.key = r[0].as<std::string>(),
+                     .period_start = r[1].is_null() ? absl::InfinitePast()
+                                                    : absl::FromUnixMicros(
+                                                          r[1].as<int64_t>()),
+                     .settled_usd = r[2].as<int64_t>(),
+                     .held_usd = r[3].as<int64_t>(),
+                     .count = r[4].as<int64_t>()});
     }
   }));
   return out;

@@ -19,10 +19,8 @@ class PostgresAuditReader final : public AuditReader {
   absl::Status Query(
       const AuditQuery& q,
       const std::function<bool(const AuditRecord&)>& fn) override;
-  absl::StatusOr<std::vector<SpendRow>> SpendSummary(const std::string& org_id,
-                                                     SpendGroup group,
-                                                     absl::Time from,
-                                                     absl::Time to) override;
+  absl::StatusOr<std::vector<SpendRow>> SpendSummary(
+      const SpendQuery& q) override;
   absl::StatusOr<ChainVerification> Verify(const std::string& org_id) override;
   absl::Status LatestAuthorizations(
       const std::string& org_id, absl::Time since,

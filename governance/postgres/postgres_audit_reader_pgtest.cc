@@ -39,6 +39,14 @@ TEST_F(PostgresAuditReaderTest, SpendSummaryMatchesIndependentSum) {
   };
   std::map<std::string, UsdMicros> by_dept, by_agent;
   std::map<std::string, int64_t> count_by_dept;
+  // Per New York week (from Monday) and chain, and per month and department.
+  const absl::TimeZone ny = [] {
+    absl::TimeZone z;
+    EXPECT_TRUE(absl::LoadTimeZone("America/New_York", &z));
+    return z;
+  }();
+  std::map<std::pair<absl::Time, std::string>, UsdMicros> by_week_chain,
+      by_month_dept;
   {
     PostgresAuditLog log({.url = pg_->url("warden_app")}, nullptr);
     for (int i = 0; i < 400; ++i) {
@@ -97,23 +105,58 @@ TEST_F(PostgresAuditReaderTest, SpendSummaryMatchesIndependentSum) {
         by_dept[a.department_id] += a.ChargedUsd();
         by_agent[a.agent_id] += a.ChargedUsd();
         ++count_by_dept[a.department_id];
+        const absl::CivilDay day = absl::ToCivilDay(a.created_at, ny);
+        const absl::Time monday = absl::FromCivil(
+            absl::PrevWeekday(day + 1, absl::Weekday::monday), ny);
+        by_week_chain[{monday, a.chain}] += a.ChargedUsd();
+        by_month_dept[{absl::FromCivil(absl::CivilMonth(day), ny),
+                       a.department_id}] += a.ChargedUsd();
       }
     }
   }
   PostgresAuditReader reader(pg_->url("warden_app"));
-  absl::StatusOr<std::vector<SpendRow>> rows =
-      reader.SpendSummary("fin", SpendGroup::kDepartment, q2_start, q2_end);
+  const SpendQuery q2{.org_id = "fin",
+                      .group = SpendGroup::kDepartment,
+                      .from = q2_start,
+                      .to = q2_end};
+  absl::StatusOr<std::vector<SpendRow>> rows = reader.SpendSummary(q2);
   ASSERT_TRUE(rows.ok()) << rows.status();
   ASSERT_EQ(rows->size(), by_dept.size());
   for (const SpendRow& r : *rows) {
     EXPECT_EQ(r.settled_usd + r.held_usd, by_dept[r.key]) << r.key;
     EXPECT_EQ(r.count, count_by_dept[r.key]) << r.key;
   }
-  rows = reader.SpendSummary("fin", SpendGroup::kAgent, q2_start, q2_end);
+  SpendQuery q = q2;
+  q.group = SpendGroup::kAgent;
+  rows = reader.SpendSummary(q);
   ASSERT_EQ(rows->size(), by_agent.size());
   for (const SpendRow& r : *rows) {
     EXPECT_EQ(r.settled_usd + r.held_usd, by_agent[r.key]) << r.key;
   }
+
+  // Over time, in the org's zone: Postgres's date_trunc agrees with the
+  // civil periods the test computes, and rows come in period order.
+  auto over_time = [&](SpendGroup group, Window::Period period) {
+    SpendQuery t = q2;
+    t.group = group;
+    t.period = period;
+    t.zone = ny;
+    absl::StatusOr<std::vector<SpendRow>> got = reader.SpendSummary(t);
+    EXPECT_TRUE(got.ok()) << got.status();
+    std::map<std::pair<absl::Time, std::string>, UsdMicros> out;
+    absl::Time last = absl::InfinitePast();
+    for (const SpendRow& r : got.value_or(std::vector<SpendRow>{})) {
+      EXPECT_GE(r.period_start, last);
+      last = r.period_start;
+      out[{r.period_start, r.key}] = r.settled_usd + r.held_usd;
+    }
+    return out;
+  };
+  EXPECT_EQ(over_time(SpendGroup::kChain, Window::Period::kWeek),
+            by_week_chain);
+  EXPECT_EQ(over_time(SpendGroup::kDepartment, Window::Period::kMonth),
+            by_month_dept);
+  EXPECT_EQ(by_month_dept.size(), 9u);  // Three months, three departments.
 
   // Paging by the seq cursor returns every event of an agent exactly once.
   int64_t expected = 0;

@@ -254,7 +254,7 @@ int Query(const Globals& g, QueryFlags f) {
 
 struct SummaryFlags {
   v1::SpendSummaryRequest request;
-  std::string group, from, to;
+  std::string group, from, to, by;
 };
 
 int Summary(const Globals& g, SummaryFlags f) {
@@ -266,6 +266,13 @@ int Summary(const Globals& g, SummaryFlags f) {
        {"chain", v1::SpendSummaryRequest::GROUP_BY_CHAIN},
        {"asset", v1::SpendSummaryRequest::GROUP_BY_ASSET}};
   f.request.set_group_by(kGroups.at(f.group));
+  static const std::map<std::string, v1::SpendSummaryRequest::Period> kPeriods =
+      {{"", v1::SpendSummaryRequest::PERIOD_UNSPECIFIED},
+       {"day", v1::SpendSummaryRequest::PERIOD_DAY},
+       {"week", v1::SpendSummaryRequest::PERIOD_WEEK},
+       {"month", v1::SpendSummaryRequest::PERIOD_MONTH},
+       {"quarter", v1::SpendSummaryRequest::PERIOD_QUARTER}};
+  f.request.set_period(kPeriods.at(f.by));
   if (!ParseTimeFlag("--from", f.from, f.request.mutable_from()) ||
       !ParseTimeFlag("--to", f.to, f.request.mutable_to())) {
     return kUsage;
@@ -273,12 +280,17 @@ int Summary(const Globals& g, SummaryFlags f) {
   return Unary(
       g, &v1::AuditService::Stub::SpendSummary, f.request,
       [&g, &f](const v1::SpendSummaryResponse& response) {
-        auto row_json = [](const v1::SpendRow& r) {
-          return Json{{"key", r.key()},
-                      {"settled_usd", r.settled_usd()},
-                      {"held_usd", r.held_usd()},
-                      {"total_usd", r.total_usd()},
-                      {"count", r.count()}};
+        const bool periods = !f.by.empty();
+        auto row_json = [periods](const v1::SpendRow& r) {
+          Json row{{"key", r.key()},
+                   {"settled_usd", r.settled_usd()},
+                   {"held_usd", r.held_usd()},
+                   {"total_usd", r.total_usd()},
+                   {"count", r.count()}};
+          if (periods && r.has_period_start()) {
+            row["period_start"] = TimeText(r.period_start());
+          }
+          return row;
         };
         if (g.json) {
           Json rows = Json::array();
@@ -289,13 +301,16 @@ int Summary(const Globals& g, SummaryFlags f) {
                            .dump()
                     << "\n";
         } else {
+          if (periods) std::cout << f.by << "\t";
           std::cout << f.group << "\tsettled_usd\theld_usd\ttotal_usd\tcount\n";
           for (const v1::SpendRow& r : response.rows()) {
+            if (periods) std::cout << TimeText(r.period_start()) << "\t";
             std::cout << r.key() << "\t" << r.settled_usd() << "\t"
                       << r.held_usd() << "\t" << r.total_usd() << "\t"
                       << r.count() << "\n";
           }
           const v1::SpendRow& t = response.total();
+          if (periods) std::cout << "\t";
           std::cout << "total\t" << t.settled_usd() << "\t" << t.held_usd()
                     << "\t" << t.total_usd() << "\t" << t.count() << "\n";
         }
@@ -557,6 +572,11 @@ void AddAuditCommands(CLI::App& app, const Globals& g, Commands& commands) {
           CLI::IsMember({"department", "agent", "wallet", "chain", "asset"}));
   summary_cmd->add_option("--from", summary->from, "RFC 3339, inclusive");
   summary_cmd->add_option("--to", summary->to, "RFC 3339, exclusive");
+  summary_cmd
+      ->add_option("--by", summary->by,
+                   "day, week, month or quarter in the org's time zone: "
+                   "spend over time (needs --from)")
+      ->check(CLI::IsMember({"day", "week", "month", "quarter"}));
   commands.Add(summary_cmd,
                "wardenctl audit summary --group-by department --from "
                "2026-04-01T00:00:00Z --to 2026-05-01T00:00:00Z",

@@ -493,6 +493,29 @@ TEST_F(SubmitE2eTest, AuditQueriesRefuseOutOfRangeInputNamingTheField) {
     v1::SpendSummaryResponse r;
     expect_invalid(audit->SpendSummary(&ctx, sum, &r), "from");
   }
+  // Spend over time: a period needs `from`, a known period and at most
+  // ~1,100 of them in the range.
+  auto over_time = [&](int period, int64_t from_seconds, int64_t to_seconds) {
+    grpc::ClientContext ctx;
+    v1::SpendSummaryRequest sum;
+    sum.set_group_by(v1::SpendSummaryRequest::GROUP_BY_AGENT);
+    sum.set_period(static_cast<v1::SpendSummaryRequest::Period>(period));
+    if (from_seconds != 0) sum.mutable_from()->set_seconds(from_seconds);
+    if (to_seconds != 0) sum.mutable_to()->set_seconds(to_seconds);
+    v1::SpendSummaryResponse r;
+    return audit->SpendSummary(&ctx, sum, &r);
+  };
+  constexpr int64_t k2026 = 1'767'225'600;
+  expect_invalid(over_time(v1::SpendSummaryRequest::PERIOD_DAY, 0, 0), "from");
+  expect_invalid(over_time(99, k2026, 0), "period");
+  expect_invalid(over_time(v1::SpendSummaryRequest::PERIOD_DAY, 1, k2026),
+                 "period");
+  // Since 1970 in weeks, up to now (a `to` past now counts as now).
+  expect_invalid(
+      over_time(v1::SpendSummaryRequest::PERIOD_WEEK, 1, 253'402'300'799),
+      "period");
+  EXPECT_TRUE(over_time(v1::SpendSummaryRequest::PERIOD_MONTH, 1, k2026).ok());
+  EXPECT_TRUE(over_time(v1::SpendSummaryRequest::PERIOD_WEEK, k2026, 0).ok());
   {
     grpc::ClientContext ctx;
     v1::ReconcileRequest rec;

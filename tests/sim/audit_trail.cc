@@ -89,7 +89,7 @@ absl::Status SimAuditTrail::Query(
 }
 
 absl::StatusOr<std::vector<SpendRow>> SimAuditTrail::SpendSummary(
-    const std::string&, SpendGroup, absl::Time, absl::Time) {
+    const SpendQuery&) {
   return absl::UnimplementedError(
       "the simulator's trail answers rebuilds only");
 }

@@ -47,10 +47,8 @@ class SimAuditTrail final : public AuditReader {
   absl::Status Query(
       const AuditQuery& q,
       const std::function<bool(const AuditRecord&)>& fn) override;
-  absl::StatusOr<std::vector<SpendRow>> SpendSummary(const std::string& org_id,
-                                                     SpendGroup group,
-                                                     absl::Time from,
-                                                     absl::Time to) override;
+  absl::StatusOr<std::vector<SpendRow>> SpendSummary(
+      const SpendQuery& q) override;
   absl::Status LatestAuthorizations(
       const std::string& org_id, absl::Time since,
       const std::function<absl::Status(const Authorization&)>& fn) override;
