@@ -110,6 +110,8 @@ const std::vector<RpcRule>& RpcRules() {
       // An agent reads only its own; the service checks the scope.
       {"AuthorizationService.BudgetStatus",
        {Role::kAgent, Role::kAuditor, Role::kApprover, Role::kAdmin}},
+      {"AuthorizationService.WhoAmI",
+       {Role::kAgent, Role::kAuditor, Role::kApprover, Role::kAdmin}},
       {"AdminService.ApplyBundle", {Role::kAdmin}},
       {"AdminService.GetBundle", {Role::kAdmin}},
       {"AdminService.RollbackBundle", {Role::kAdmin}},

@@ -165,6 +165,7 @@ AuthorizationService::AuthorizationService(Engine* engine, Submitter* submitter,
   Serve("SubmitTransaction", &AuthorizationService::SubmitTransaction);
   Serve("GetOperation", &AuthorizationService::GetOperation);
   Serve("BudgetStatus", &AuthorizationService::BudgetStatus);
+  Serve("WhoAmI", &AuthorizationService::WhoAmI);
   CheckAllServed();
 }
 
@@ -345,6 +346,19 @@ grpc::ServerUnaryReactor* AuthorizationService::BudgetStatus(
         for (const LimitStatus& s : out.limits) {
           ToProto(s, response->add_limits());
         }
+      });
+}
+
+grpc::ServerUnaryReactor* AuthorizationService::WhoAmI(
+    grpc::CallbackServerContext* context, const v1::WhoAmIRequest*,
+    v1::WhoAmIResponse* response) {
+  return RunUnary(
+      executor_, gate_, context, "AuthorizationService.WhoAmI", {},
+      [](const Principal& who) -> absl::StatusOr<Principal> { return who; },
+      [response](const Principal& who) {
+        response->set_org_id(who.org_id);
+        response->set_principal(who.name);
+        for (Role r : who.roles) response->add_roles(RoleName(r));
       });
 }
 

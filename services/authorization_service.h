@@ -52,6 +52,9 @@ class AuthorizationService final
       grpc::CallbackServerContext* context,
       const v1::BudgetStatusRequest* request,
       v1::BudgetStatusResponse* response) override;
+  grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* context,
+                                   const v1::WhoAmIRequest* request,
+                                   v1::WhoAmIResponse* response) override;
 
   // How often a watch reads the record.
   static constexpr absl::Duration kWatchPollInterval = absl::Milliseconds(200);

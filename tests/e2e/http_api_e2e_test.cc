@@ -57,6 +57,7 @@ assets: [{symbol: USDC, decimals: 6, price_usd: "1"}]
 std::map<std::string, std::string> Bodies(const std::string& owned) {
   return {
       {"AuthorizationService.BudgetStatus", R"({"scope": "agent/agent_a"})"},
+      {"AuthorizationService.WhoAmI", "{}"},
       {"AuthorizationService.GetAuthorization",
        absl::StrCat(R"({"authorization_id": ")", owned, R"("})")},
       {"AdminService.ListPendingApprovals", "{}"},

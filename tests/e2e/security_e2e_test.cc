@@ -211,6 +211,10 @@ class SecurityE2eTest : public ::testing::Test {
       v1::BudgetStatusResponse r;
       return authz_->BudgetStatus(c, req, &r);
     };
+    m["AuthorizationService.WhoAmI"] = [this](grpc::ClientContext* c) {
+      v1::WhoAmIResponse r;
+      return authz_->WhoAmI(c, v1::WhoAmIRequest(), &r);
+    };
     m["AdminService.ApplyBundle"] = [this](grpc::ClientContext* c) {
       v1::ApplyBundleRequest req;
       req.set_yaml(kBundle);
