@@ -1,7 +1,10 @@
+#include <fstream>
 #include <map>
 #include <random>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "governance/postgres/migrations.h"
@@ -9,6 +12,7 @@
 #include "governance/postgres/postgres_audit_log.h"
 #include "governance/postgres/postgres_audit_reader.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/support/migrated_postgres_test.h"
 
 namespace warden {
@@ -157,6 +161,76 @@ TEST_F(PostgresAuditReaderTest, SpendSummaryMatchesIndependentSum) {
   EXPECT_EQ(over_time(SpendGroup::kDepartment, Window::Period::kMonth),
             by_month_dept);
   EXPECT_EQ(by_month_dept.size(), 9u);  // Three months, three departments.
+
+  // The reporting views, read as warden_reporting, agree with SpendSummary
+  // per day (no bundle was applied, so the org's zone is UTC), count every
+  // decision, and are all that role may read.
+  q = {.org_id = "fin",
+       .group = SpendGroup::kDepartment,
+       .from = At("2026-01-01T00:00:00Z"),
+       .period = Window::Period::kDay};
+  absl::StatusOr<std::vector<SpendRow>> days = reader.SpendSummary(q);
+  ASSERT_TRUE(days.ok()) << days.status();
+  std::map<std::pair<std::string, std::string>, UsdMicros> want, daily;
+  for (const SpendRow& r : *days) {
+    want[{absl::FormatTime("%Y-%m-%d", r.period_start, absl::UTCTimeZone()),
+          r.key}] = r.settled_usd + r.held_usd;
+  }
+  pqxx::connection reporting(pg_->url("warden_reporting"));
+  {
+    pqxx::work w(reporting);
+    for (const pqxx::row& r :
+         w.exec("SELECT day::text, department_id, "
+                "(sum(total_usd) * 1000000)::bigint FROM reporting.spend_daily "
+                "WHERE org_id = 'fin' GROUP BY 1, 2")) {
+      daily[{r[0].as<std::string>(), r[1].as<std::string>()}] =
+          r[2].as<int64_t>();
+    }
+    EXPECT_EQ(w.exec("SELECT count(*) FROM reporting.decisions WHERE "
+                     "org_id = 'fin'")[0][0]
+                  .as<int64_t>(),
+              400);
+  }
+  EXPECT_EQ(daily, want);
+  EXPECT_GT(want.size(), 100u);
+  // The Grafana dashboard's SQL runs as warden_reporting, its macros
+  // expanded as Grafana would, and its spend panels find the seeded spend
+  // (the seed has no denials and no bundle, so the others may be empty).
+  std::ifstream file(std::string(WARDEN_SOURCE_DIR) +
+                     "/helm/warden/dashboards/warden.json");
+  const nlohmann::json dashboard = nlohmann::json::parse(file);
+  std::vector<std::string> queries = {
+      dashboard["templating"]["list"][3]["query"].get<std::string>()};
+  for (const auto& panel : dashboard["panels"]) {
+    for (const auto& target : panel.value("targets", nlohmann::json::array())) {
+      if (target.contains("rawSql")) queries.push_back(target["rawSql"]);
+    }
+  }
+  ASSERT_EQ(queries.size(), 5u);
+  for (std::string sql : queries) {
+    absl::StrReplaceAll({{"$__timeFrom()", "'2026-03-01T00:00:00Z'"},
+                         {"$__timeTo()", "'2026-09-01T00:00:00Z'"},
+                         {"$org", "fin"}},
+                        &sql);
+    pqxx::work w(reporting);
+    try {
+      const pqxx::result result = w.exec(sql);
+      if (absl::StrContains(sql, "spend_daily")) {
+        EXPECT_FALSE(result.empty()) << sql;
+      }
+    } catch (const pqxx::sql_error& e) {
+      ADD_FAILURE() << e.what() << "\n" << sql;
+    }
+  }
+
+  for (const char* sql :
+       {"SELECT count(*) FROM audit_events", "SELECT count(*) FROM api_tokens",
+        "INSERT INTO reporting.events (org_id, seq, time, type, actor) "
+        "VALUES ('fin', 999999, now(), 'x', 'x')",
+        "DELETE FROM reporting.decisions"}) {
+    pqxx::work w(reporting);
+    EXPECT_THROW(w.exec(sql), pqxx::insufficient_privilege) << sql;
+  }
 
   // Paging by the seq cursor returns every event of an agent exactly once.
   int64_t expected = 0;

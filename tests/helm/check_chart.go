@@ -25,6 +25,9 @@
 //     rendered (or the HPA's minimum);
 //   - a config that serves plaintext off loopback without
 //     tls.insecure_plaintext (wardend would refuse to start);
+//   - with grafana.dashboards.enabled, a dashboard ConfigMap missing, not
+//     JSON, or with a panel whose query names a metric wardend does not
+//     export or reads outside the reporting schema (checkDashboards);
 //   - NOTES whose wardenctl command lacks --tls-ca (and, with client
 //     certificates, --tls-cert/--tls-key) while TLS is on, or that does not
 //     give the HPA's range while autoscaling is on.
@@ -40,6 +43,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -239,7 +243,89 @@ func check(manifests string, values map[string]interface{}) problems {
 	checkSelectors(docs, &errs)
 	checkDisruptionBudget(docs, &errs)
 	checkPlaintext(docs, &errs)
+	checkDashboards(docs, values, &errs)
 	return errs
+}
+
+// checkDashboards: with grafana.dashboards.enabled, exactly one ConfigMap
+// labelled grafana_dashboard: "1" whose JSON dashboard has a uid, a title
+// and panels, each (rows aside) with targets: PromQL naming only metrics
+// wardend exports (CHECK_METRICS, space-separated), or SQL reading only the
+// reporting schema (all that warden_reporting may read). Without it, none.
+func checkDashboards(docs []map[string]interface{}, values map[string]interface{}, errs *problems) {
+	enabled, _ := get(values, "grafana", "dashboards", "enabled").(bool)
+	var found []map[string]interface{}
+	for _, d := range docs {
+		if d["kind"] == "ConfigMap" && get(d, "metadata", "labels", "grafana_dashboard") == "1" {
+			found = append(found, d)
+		}
+	}
+	if !enabled {
+		if len(found) > 0 {
+			errs.add("a Grafana dashboard ConfigMap rendered while grafana.dashboards.enabled is false")
+		}
+		return
+	}
+	if len(found) != 1 {
+		errs.add("grafana.dashboards.enabled: %d ConfigMaps labelled grafana_dashboard \"1\", want 1", len(found))
+		return
+	}
+	exported := map[string]bool{}
+	for _, m := range strings.Fields(os.Getenv("CHECK_METRICS")) {
+		exported[m] = true
+	}
+	metric := regexp.MustCompile(`\bwarden_[a-z_]+`)
+	suffix := regexp.MustCompile(`_(bucket|sum|count)$`)
+	relation := regexp.MustCompile(`(?i)\b(?:from|join)\s+([a-z_."]+)`)
+	data, _ := get(found[0], "data").(map[string]interface{})
+	if len(data) == 0 {
+		errs.add("the Grafana dashboard ConfigMap has no data")
+	}
+	for key, v := range data {
+		text, _ := v.(string)
+		var dash struct {
+			UID    string `json:"uid"`
+			Title  string `json:"title"`
+			Panels []struct {
+				Title   string `json:"title"`
+				Type    string `json:"type"`
+				Targets []struct {
+					Expr   string `json:"expr"`
+					RawSQL string `json:"rawSql"`
+				} `json:"targets"`
+			} `json:"panels"`
+		}
+		if err := json.Unmarshal([]byte(text), &dash); err != nil {
+			errs.add("dashboard %s: not JSON: %v", key, err)
+			continue
+		}
+		if dash.UID == "" || dash.Title == "" || len(dash.Panels) == 0 {
+			errs.add("dashboard %s: needs a uid, a title and panels", key)
+		}
+		for _, p := range dash.Panels {
+			if p.Type == "row" {
+				continue
+			}
+			if len(p.Targets) == 0 {
+				errs.add("dashboard %s: panel %q has no query", key, p.Title)
+			}
+			for _, t := range p.Targets {
+				for _, m := range metric.FindAllString(t.Expr, -1) {
+					if !exported[suffix.ReplaceAllString(m, "")] {
+						errs.add("dashboard %s: panel %q uses %s, which wardend does not export", key, p.Title, m)
+					}
+				}
+				for _, r := range relation.FindAllStringSubmatch(t.RawSQL, -1) {
+					if !strings.HasPrefix(r[1], "reporting.") {
+						errs.add("dashboard %s: panel %q reads %s, outside the reporting schema", key, p.Title, r[1])
+					}
+				}
+				if t.Expr == "" && t.RawSQL == "" {
+					errs.add("dashboard %s: panel %q has an empty query", key, p.Title)
+				}
+			}
+		}
+	}
 }
 
 // The first document of `kind`, or nil.

@@ -14,7 +14,8 @@
 #     wrong type, an undocumented value, a selector without the component,
 #     no startup probe, a budget that blocks drains, plaintext without its
 #     switch, NOTES without the TLS flags or the HPA's range, a
-#     ServiceMonitor that misses the Service.
+#     ServiceMonitor that misses the Service, a Grafana dashboard charting
+#     a metric wardend lacks or reading outside the reporting views.
 #
 #   tests/helm/run_chart_test.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
@@ -28,6 +29,9 @@ GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$build/go-cache" \
   go build -o "$out/check_chart" "$src/tests/helm/check_chart.go"
 
 chart="$src/helm/warden"
+# What the Grafana dashboard may chart: the metrics wardend exports.
+CHECK_METRICS="$(grep -o '"warden_[a-z_]*"' "$src/services/metrics.cc" | tr -d '"' | sort -u | tr '\n' ' ')"
+export CHECK_METRICS
 
 helm="$src/.tools/helm/helm"
 "$helm" lint --strict "$chart"
@@ -73,10 +77,13 @@ printf 'replicaCount: 2\n' > "$out/two-replicas.yaml"
 printf 'tls: {enabled: false}\n' > "$out/plaintext.yaml"
 printf 'autoscaling: {enabled: true, minReplicas: 2, maxReplicas: 5}\n' \
   > "$out/autoscaling.yaml"
+printf 'grafana: {dashboards: {enabled: true, labels: {team: finance}}}\n' \
+  > "$out/dashboards.yaml"
 
 for values in "" "$chart/examples/values-production.yaml" \
               "$out/one-replica.yaml" "$out/two-replicas.yaml" \
-              "$out/plaintext.yaml" "$out/autoscaling.yaml"; do
+              "$out/plaintext.yaml" "$out/autoscaling.yaml" \
+              "$out/dashboards.yaml"; do
   echo "== render ${values:-default values}"
   CHECK_CONFIG_OUT="$out/wardend.yaml" CHECK_NOTES_OUT="$out/notes.txt" \
     render "$chart" $values
@@ -97,6 +104,15 @@ render "$chart" "$out/one-replica.yaml" 2> /dev/null
 grep -q '^  maxUnavailable: 1$' "$out/manifests.yaml"
 render "$chart" "$out/plaintext.yaml" 2> /dev/null
 grep -q '^      insecure_plaintext: true$' "$out/manifests.yaml"
+# The dashboard ships only when asked, labelled for Grafana's sidecar.
+render "$chart" "$out/dashboards.yaml" 2> /dev/null
+grep -q '^    grafana_dashboard: "1"$' "$out/manifests.yaml"
+grep -q '"uid": "warden-overview"' "$out/manifests.yaml"
+render "$chart" 2> /dev/null
+if grep -q 'grafana_dashboard' "$out/manifests.yaml"; then
+  echo "FAIL: the Grafana dashboard rendered while disabled" >&2
+  exit 1
+fi
 # A null in the values removes a default label (Helm's merge): the
 # production NetworkPolicy asks for its own label only.
 render "$chart" "$chart/examples/values-production.yaml" 2> /dev/null
@@ -198,5 +214,15 @@ mutant unlabelled-service templates/service.yaml \
 printf 'serviceMonitor: {enabled: true}\n' > "$out/monitor.yaml"
 rejected "the ServiceMonitor misses the Service" "$out/unlabelled-service" \
   "ServiceMonitor: its selector does not match the Service" "$out/monitor.yaml"
+
+mutant dashboard-metric dashboards/warden.json \
+  's/warden_decisions_total{/warden_decisions{/'
+rejected "a dashboard panel charts a metric wardend does not export" \
+  "$out/dashboard-metric" "uses warden_decisions, which wardend does not export" \
+  "$out/dashboards.yaml"
+mutant dashboard-table dashboards/warden.json 's/FROM reporting.decisions/FROM audit_events/'
+rejected "a dashboard panel reads outside the reporting schema" \
+  "$out/dashboard-table" "reads audit_events, outside the reporting schema" \
+  "$out/dashboards.yaml"
 
 echo "helm chart: OK"
