@@ -18,6 +18,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 #include "services/access.h"
+#include "services/console_assets.h"
 #include "warden/v1/admin.grpc.pb.h"
 #include "warden/v1/audit.grpc.pb.h"
 #include "warden/v1/authorization.grpc.pb.h"
@@ -159,6 +160,7 @@ std::map<std::string, Handler> Handlers(
   using U = v1::AuditService::Stub;
   return {
       {"AuthorizationService/BudgetStatus", Unary(authz, &A::BudgetStatus)},
+      {"AuthorizationService/WhoAmI", Unary(authz, &A::WhoAmI)},
       {"AuthorizationService/GetAuthorization",
        Unary(authz, &A::GetAuthorization)},
       {"AdminService/ListPendingApprovals",
@@ -174,6 +176,27 @@ std::map<std::string, Handler> Handlers(
       {"AuditService/VerifyChain", Unary(audit, &U::VerifyChain)},
       {"AuditService/SecurityReport", Unary(audit, &U::SecurityReport)},
   };
+}
+
+// A console file with headers that keep it to itself: scripts, styles and
+// calls from this origin only, no framing, no guessing of types.
+void ServeConsole(const std::string& name, httplib::Response& res) {
+  const std::string file = name.empty() ? "index.html" : name;
+  for (const ConsoleAsset& a : ConsoleAssets()) {
+    if (a.name != file) continue;
+    res.set_content(a.body.data(), a.body.size(),
+                    std::string(a.content_type).c_str());
+    res.set_header("Content-Security-Policy",
+                   "default-src 'none'; script-src 'self'; style-src 'self'; "
+                   "connect-src 'self'; img-src 'self'; form-action 'none'; "
+                   "base-uri 'none'; frame-ancestors 'none'");
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("Referrer-Policy", "no-referrer");
+    res.set_header("Cache-Control", "no-cache");
+    return;
+  }
+  res.status = 404;
+  res.set_content("no such console file\n", "text/plain");
 }
 
 }  // namespace
@@ -264,6 +287,17 @@ absl::StatusOr<std::unique_ptr<HttpListener>> StartHttpGateway(
         context.AddMetadata(kGatewayKeyMetadata, key);
         it->second(req, res, &context);
       });
+  // The web console: its files, built in, under /console/.
+  server->Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_redirect("/console/");
+  });
+  server->Get("/console", [](const httplib::Request&, httplib::Response& res) {
+    res.set_redirect("/console/");
+  });
+  server->Get(R"(/console/([A-Za-z0-9._-]*))",
+              [](const httplib::Request& req, httplib::Response& res) {
+                ServeConsole(req.matches[1].str(), res);
+              });
   server->set_error_handler(
       [](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return;

@@ -21,6 +21,8 @@ packages=(
   redis-server redis-tools postgresql postgresql-client openssl curl
   # time zone database for calendar windows
   tzdata
+  # the web console's browser test (driven by playwright-core from npm)
+  chromium fonts-dejavu-core
 )
 
 missing=()

