@@ -57,6 +57,11 @@ void ToProto(const SpendRow& r, v1::SpendRow* out) {
   }
 }
 
+// The key a caller's walks are counted under.
+std::string CallerOf(const Principal& who) {
+  return absl::StrCat(who.org_id, "/", who.name);
+}
+
 absl::StatusOr<Window::Period> PeriodOf(const v1::SpendSummaryRequest& r) {
   switch (r.period()) {
     case v1::SpendSummaryRequest::PERIOD_DAY:
@@ -276,6 +281,11 @@ grpc::ServerUnaryReactor* AuditService::SpendSummary(
             q.to, TimeFromProto(request->to(), "to", absl::InfiniteFuture()));
         if (request->period() != v1::SpendSummaryRequest::PERIOD_UNSPECIFIED) {
           WARDEN_ASSIGN_OR_RETURN(q.period, PeriodOf(*request));
+          // With a period, a `from` set to the epoch is the epoch (a zero
+          // Timestamp otherwise reads as unset, and `from` is required).
+          if (request->has_from() && q.from == absl::InfinitePast()) {
+            q.from = absl::UnixEpoch();
+          }
           WARDEN_RETURN_IF_ERROR(CheckPeriods(q));
           WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
                                   engine_->GetBundle(q.org_id, 0));
@@ -307,6 +317,8 @@ grpc::ServerUnaryReactor* AuditService::VerifyChain(
         WARDEN_ASSIGN_OR_RETURN(
             std::string org,
             engine_->ResolveOrg(Gatekeeper::OrgOf(who, {request->org_id()})));
+        WARDEN_ASSIGN_OR_RETURN(auto slot,
+                                walks_.Take(CallerOf(who), "VerifyChain"));
         return reader_->Verify(org);
       },
       [response](const ChainVerification& v) {
@@ -333,6 +345,8 @@ grpc::ServerUnaryReactor* AuditService::Reconcile(
               "since: is required (vendor transactions at or after it are "
               "compared)");
         }
+        WARDEN_ASSIGN_OR_RETURN(auto slot,
+                                walks_.Take(CallerOf(who), "Reconcile"));
         return reconciler_->Run(Gatekeeper::OrgOf(who, {request->org_id()}),
                                 since, who.name);
       },
@@ -376,6 +390,8 @@ grpc::ServerUnaryReactor* AuditService::SecurityReport(
             engine_->ResolveOrg(Gatekeeper::OrgOf(who, {request->org_id()})));
         WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
                                 engine_->GetBundle(org, 0));
+        WARDEN_ASSIGN_OR_RETURN(auto slot,
+                                walks_.Take(CallerOf(who), "SecurityReport"));
         SecuritySources in{
             .policy = policy.get(),
             .freeze_control =

@@ -9,6 +9,7 @@
 #include "services/executor.h"
 #include "services/raw_methods.h"
 #include "services/reconciler.h"
+#include "services/stream_slots.h"
 #include "warden/v1/audit.grpc.pb.h"
 
 namespace warden {
@@ -43,6 +44,12 @@ class AuditService final
       v1::SecurityReportResponse* response) override;
 
  private:
+  // VerifyChain, Reconcile and SecurityReport read a whole trail (or every
+  // wallet's vendor) on a worker that Authorize shares: one at a time per
+  // caller, two per replica, so that a flood of them cannot starve spends.
+  static constexpr size_t kMaxWalksPerCaller = 1;
+  static constexpr size_t kMaxWalks = 2;
+
   Engine* const engine_;
   AuditReader* const reader_;
   Reconciler* const reconciler_;
@@ -50,6 +57,8 @@ class AuditService final
   const AdapterRegistry* const adapters_;
   Executor* const executor_;
   Gatekeeper* const gate_;
+  StreamSlots walks_{kMaxWalksPerCaller, kMaxWalks,
+                     "audit trail walks running"};
 };
 
 }  // namespace warden

@@ -190,7 +190,6 @@ void ServeConsole(const std::string& name, httplib::Response& res) {
                    "default-src 'none'; script-src 'self'; style-src 'self'; "
                    "connect-src 'self'; img-src 'self'; form-action 'none'; "
                    "base-uri 'none'; frame-ancestors 'none'");
-    res.set_header("X-Content-Type-Options", "nosniff");
     res.set_header("Referrer-Policy", "no-referrer");
     res.set_header("Cache-Control", "no-cache");
     return;
@@ -209,6 +208,8 @@ absl::StatusOr<std::unique_ptr<HttpListener>> StartHttpGateway(
           : std::make_unique<httplib::SSLServer>(options.tls_cert_path.c_str(),
                                                  options.tls_key_path.c_str());
   server->set_payload_max_length(kMaxBody);
+  // No response is to be read as anything but its declared type.
+  server->set_default_headers({{"X-Content-Type-Options", "nosniff"}});
   server->set_read_timeout(5, 0);
   server->set_write_timeout(30, 0);
   server->set_keep_alive_timeout(5);
@@ -235,6 +236,14 @@ absl::StatusOr<std::unique_ptr<HttpListener>> StartHttpGateway(
       return refuse(grpc::StatusCode::INVALID_ARGUMENT,
                     "Content-Encoding: compressed bodies are not accepted",
                     415);
+    }
+    // The body limit counts a Content-Length; this httplib reads a chunked
+    // body whole, however long, before any check: refused unread.
+    if (req.has_header("Transfer-Encoding")) {
+      return refuse(grpc::StatusCode::INVALID_ARGUMENT,
+                    "Transfer-Encoding: send the body with a Content-Length, "
+                    "not chunked",
+                    411);
     }
     if (req.get_header_value_count("Authorization") > 1) {
       return refuse(grpc::StatusCode::UNAUTHENTICATED,
@@ -298,21 +307,35 @@ absl::StatusOr<std::unique_ptr<HttpListener>> StartHttpGateway(
               [](const httplib::Request& req, httplib::Response& res) {
                 ServeConsole(req.matches[1].str(), res);
               });
-  server->set_error_handler(
-      [](const httplib::Request& req, httplib::Response& res) {
-        if (!res.body.empty()) return;
-        if (res.status == 404) {
-          Answer(res, grpc::StatusCode::NOT_FOUND,
-                 absl::StrCat("no method ", req.path,
-                              " on the HTTP API (docs/api.md)"));
-        } else if (res.status == 413) {
-          res.set_content(
-              nlohmann::json{{"code", "invalid_argument"},
-                             {"message", "request body: larger than 1 MiB"}}
-                  .dump(),
-              "application/json");
-        }
-      });
+  // What httplib refuses itself, answered in the API's error form too.
+  server->set_error_handler([](const httplib::Request& req,
+                               httplib::Response& res) {
+    if (!res.body.empty()) return;
+    const int status = res.status;
+    switch (status) {
+      case 404:
+        Answer(res, grpc::StatusCode::NOT_FOUND,
+               absl::StrCat("no method ", req.path,
+                            " on the HTTP API (docs/api.md)"));
+        break;
+      case 413:
+        Answer(res, grpc::StatusCode::INVALID_ARGUMENT,
+               "request body: larger than 1 MiB");
+        break;
+      case 414:
+        Answer(res, grpc::StatusCode::INVALID_ARGUMENT,
+               "request line: too long");
+        break;
+      case 400:
+        Answer(res, grpc::StatusCode::INVALID_ARGUMENT,
+               "request: malformed HTTP (a POST body needs a "
+               "Content-Length)");
+        break;
+      default:
+        Answer(res, grpc::StatusCode::UNKNOWN, absl::StrCat("HTTP ", status));
+    }
+    res.status = status;
+  });
   return HttpListener::Start("http.listen", options.listen, std::move(server));
 }
 

@@ -14,14 +14,14 @@ absl::StatusOr<std::unique_ptr<StreamSlots::Slot>> StreamSlots::Take(
   absl::MutexLock lock(&mu_);
   if (open_ >= total_) {
     return absl::ResourceExhaustedError(
-        absl::StrCat(rpc, ": the server has ", open_,
-                     " streams open, its most; retry later"));
+        absl::StrCat(rpc, ": the server has ", open_, " ", noun_,
+                     ", its most; retry later"));
   }
   size_t& mine = by_caller_[caller];
   if (mine >= per_caller_) {
     return absl::ResourceExhaustedError(
-        absl::StrCat(rpc, ": at most ", per_caller_,
-                     " streams open at once per caller; close one first"));
+        absl::StrCat(rpc, ": at most ", per_caller_, " ", noun_,
+                     " at once per caller; wait for one to end"));
   }
   ++mine;
   ++open_;

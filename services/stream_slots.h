@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -11,14 +12,16 @@
 
 namespace warden {
 
-// A bound on long-lived streams (WatchAuthorization): at most `per_caller`
-// open at once for one caller and `total` for the whole process, so that
-// one credential cannot keep the server polling for thousands of watchers.
-// Thread-safe.
+// A bound on long-lived or heavy calls (WatchAuthorization streams, walks of
+// a whole audit trail): at most `per_caller` at once for one caller and
+// `total` for the whole process, so that one credential cannot keep the
+// server polling for thousands of watchers or its workers walking trails.
+// `noun` names them in refusals ("streams open"). Thread-safe.
 class StreamSlots {
  public:
-  StreamSlots(size_t per_caller, size_t total)
-      : per_caller_(per_caller), total_(total) {}
+  StreamSlots(size_t per_caller, size_t total,
+              std::string noun = "streams open")
+      : per_caller_(per_caller), total_(total), noun_(std::move(noun)) {}
 
   // Held while a stream is open; destroying it frees the slot.
   class Slot {
@@ -47,6 +50,7 @@ class StreamSlots {
 
   const size_t per_caller_;
   const size_t total_;
+  const std::string noun_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, size_t> by_caller_ ABSL_GUARDED_BY(mu_);
   size_t open_ ABSL_GUARDED_BY(mu_) = 0;

@@ -37,5 +37,19 @@ TEST(StreamSlotsTest, BoundsEachCallerAndTheTotal) {
   EXPECT_EQ(slots.open(), 0u);
 }
 
+TEST(StreamSlotsTest, RefusalsNameWhatIsBounded) {
+  StreamSlots walks(/*per_caller=*/1, /*total=*/2, "audit trail walks running");
+  auto a = walks.Take("acme/user/a", "VerifyChain");
+  ASSERT_TRUE(a.ok());
+  EXPECT_THAT(walks.Take("acme/user/a", "VerifyChain").status().message(),
+              HasSubstr("VerifyChain: at most 1 audit trail walks running at "
+                        "once per caller"));
+  auto b = walks.Take("acme/user/b", "SecurityReport");
+  ASSERT_TRUE(b.ok());
+  EXPECT_THAT(
+      walks.Take("acme/user/c", "Reconcile").status().message(),
+      HasSubstr("Reconcile: the server has 2 audit trail walks running"));
+}
+
 }  // namespace
 }  // namespace warden

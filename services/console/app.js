@@ -81,7 +81,7 @@ async function call(method, body = {}, token = session && session.token) {
 }
 
 function can(page) {
-  return PAGES[page].roles.some((r) => session.who.roles.includes(r));
+  return Object.hasOwn(PAGES, page) && PAGES[page].roles.some((r) => session.who.roles.includes(r));
 }
 
 function hasRole(role) {
@@ -159,7 +159,7 @@ function signOut(message = '') {
 function route() {
   if (!session) return;
   let page = location.hash.slice(1);
-  if (!PAGES[page]) page = 'overview';
+  if (!Object.hasOwn(PAGES, page)) page = 'overview';
   for (const [name] of Object.entries(PAGES)) $('#' + name).hidden = name !== page;
   for (const a of document.querySelectorAll('#nav a')) {
     if (a.getAttribute('href') === '#' + page) a.setAttribute('aria-current', 'page');

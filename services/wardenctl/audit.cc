@@ -277,6 +277,9 @@ int Summary(const Globals& g, SummaryFlags f) {
       !ParseTimeFlag("--to", f.to, f.request.mutable_to())) {
     return kUsage;
   }
+  // Sent only when given: with --by, a zero `from` is the epoch.
+  if (f.from.empty()) f.request.clear_from();
+  if (f.to.empty()) f.request.clear_to();
   return Unary(
       g, &v1::AuditService::Stub::SpendSummary, f.request,
       [&g, &f](const v1::SpendSummaryResponse& response) {

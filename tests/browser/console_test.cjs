@@ -118,6 +118,10 @@ async function main() {
     await page.locator('#approvals-body').filter({hasText: 'needs the approver or admin role'}).waitFor();
     assert.equal(await page.locator('button[data-action="approve"]').count(), 0);
     console.log("ok: an auditor's token sees no approve button");
+    // A hash naming an object's built-in property is no page.
+    await page.goto(base + '/console/#constructor');
+    await page.locator('#overview-body .limit').first().waitFor();
+    assert.equal(await page.locator('#overview').isVisible(), true);
     await page.context().close();
 
     // The approver approves the pending request in the page.

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -420,6 +421,42 @@ TEST_P(BudgetAlertsE2eTest, AThresholdAndABreachEachArriveOnceSigned) {
 
 INSTANTIATE_TEST_SUITE_P(Formats, BudgetAlertsE2eTest,
                          ::testing::Values("json", "slack"));
+
+// Walks of a whole trail (VerifyChain here) are bounded: one at a time per
+// caller (and two per replica, stream_slots_test), refused at once beyond
+// that, so that a flood of them cannot hold every worker. Postgres stopped
+// (SIGSTOP) keeps the first walk running. Without --auth, every call is the
+// same caller (token checks would wait on the stopped Postgres too).
+TEST_F(BudgetE2eTest, TrailWalksAreBoundedPerCaller) {
+  FlushRedis();
+  std::string bundle = kBundle;
+  bundle.replace(bundle.find("id: acme"), 8, "id: initech");
+  absl::StatusOr<std::unique_ptr<WardendProcess>> w = WardendProcess::Start(
+      WARDEND_PATH,
+      {"--bundle", dir_->Write("walks-bundle.yaml", bundle), "--redis",
+       redis_->url(), "--postgres", pg_->url("warden_app")});
+  ASSERT_TRUE(w.ok()) << w.status();
+  auto verify = [&] {
+    absl::StatusOr<CommandResult> r =
+        RunCommand({WARDENCTL_PATH, "--server", (*w)->address(), "--org",
+                    "initech", "audit", "verify"},
+                   absl::Seconds(60));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : CommandResult{};
+  };
+  ASSERT_EQ(verify().exit_code, 0);
+  pg_->Pause();
+  std::thread walking([&] { verify(); });
+  absl::SleepFor(absl::Seconds(2));  // It holds its slot, waiting on Postgres.
+  const CommandResult again = verify();
+  pg_->Resume();
+  walking.join();
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_THAT(again.err, HasSubstr("RESOURCE_EXHAUSTED"));
+  EXPECT_THAT(again.err, HasSubstr("at most 1 audit trail walks running"));
+  // Once it ends, a walk runs again.
+  EXPECT_EQ(verify().exit_code, 0);
+}
 
 }  // namespace
 }  // namespace warden

@@ -515,6 +515,16 @@ TEST_F(SubmitE2eTest, AuditQueriesRefuseOutOfRangeInputNamingTheField) {
       over_time(v1::SpendSummaryRequest::PERIOD_WEEK, 1, 253'402'300'799),
       "period");
   EXPECT_TRUE(over_time(v1::SpendSummaryRequest::PERIOD_MONTH, 1, k2026).ok());
+  {
+    // From the epoch itself (a set Timestamp of zero), by month.
+    grpc::ClientContext ctx;
+    v1::SpendSummaryRequest sum;
+    sum.set_group_by(v1::SpendSummaryRequest::GROUP_BY_AGENT);
+    sum.set_period(v1::SpendSummaryRequest::PERIOD_MONTH);
+    sum.mutable_from();
+    v1::SpendSummaryResponse r;
+    EXPECT_TRUE(audit->SpendSummary(&ctx, sum, &r).ok());
+  }
   EXPECT_TRUE(over_time(v1::SpendSummaryRequest::PERIOD_WEEK, k2026, 0).ok());
   {
     grpc::ClientContext ctx;

@@ -95,3 +95,49 @@ BEGIN
 END $$;
 GRANT USAGE ON SCHEMA reporting TO warden_reporting;
 GRANT SELECT ON ALL TABLES IN SCHEMA reporting TO warden_reporting;
+
+-- Reading must be all a BI login can do to this database. Every role may
+-- by default take advisory locks (wardend's bundle applies and migrations
+-- wait on them), create large objects and temporary tables: in this
+-- database, locks are wardend's and the database owner's (who migrates)
+-- only, and large objects and temporary tables nobody's but wardend's. Revoking a
+-- built-in function's grant needs a superuser: where the migration runs
+-- without one (a managed Postgres), it says so, and docs/reporting.md says
+-- to point BI tools at a read replica, whose locks and writes cannot reach
+-- the primary.
+DO $$
+DECLARE
+  f text;
+  owner text := (SELECT pg_get_userbyid(datdba) FROM pg_database
+                 WHERE datname = current_database());
+BEGIN
+  EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC',
+                 current_database());
+  EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO warden_app',
+                 current_database());
+  FOR f IN
+    SELECT p.oid::regprocedure::text FROM pg_proc p
+    WHERE p.pronamespace = 'pg_catalog'::regnamespace
+      AND (p.proname LIKE 'pg\_advisory\_%' OR p.proname LIKE 'pg\_try\_advisory\_%'
+           OR p.proname IN ('lo_create', 'lo_creat', 'lo_from_bytea',
+                            'lo_import', 'lo_open', 'lo_put', 'lowrite',
+                            'lo_truncate', 'lo_truncate64', 'lo_unlink'))
+  LOOP
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+    IF f LIKE 'pg\_%' THEN
+      -- wardend's locks, and the database owner's (migrations, retention).
+      EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO warden_app, %I', f,
+                     owner);
+    END IF;
+  END LOOP;
+EXCEPTION WHEN insufficient_privilege THEN
+  RAISE WARNING 'reporting: not a superuser, so warden_reporting may still '
+    'take advisory locks, create large objects and temporary tables: '
+    'point BI tools at a read replica (docs/reporting.md)';
+END $$;
+
+-- A BI query that runs away is stopped, and so is a session left open.
+ALTER ROLE warden_reporting CONNECTION LIMIT 20;
+ALTER ROLE warden_reporting SET statement_timeout = '60s';
+ALTER ROLE warden_reporting SET idle_in_transaction_session_timeout = '60s';
+ALTER ROLE warden_reporting SET idle_session_timeout = '10min';
