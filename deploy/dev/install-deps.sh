@@ -23,6 +23,8 @@ packages=(
   tzdata
   # the web console's browser test (driven by playwright-core from npm)
   chromium fonts-dejavu-core
+  # the Python client and its tests
+  python3-grpcio python3-protobuf python3-pytest
 )
 
 missing=()

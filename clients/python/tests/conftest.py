@@ -1,0 +1,104 @@
+"""A real wardend for the client's tests: embedded mode (no servers), token
+authentication on, on a loopback port of its choosing. WARDEND and
+WARDENCTL name the binaries (clients/python/run_tests.sh sets them)."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+BUNDLE = """
+org: {id: acme}
+departments:
+  - id: eng
+    limits: [{name: monthly, usd: "1000", window: "calendar:month"}]
+    approvals: {approval_above_usd: "100", approvers: [user/alice]}
+agents:
+  - id: agent_a
+    department: eng
+    limits: [{name: daily, usd: "500", window: "rolling:24h"}]
+    wallets:
+      - {id: w1, vendor: local, chain: base,
+         address: "0x0000000000000000000000000000000000000001"}
+  - id: agent_b
+    department: eng
+    wallets:
+      - {id: w2, vendor: local, chain: base,
+         address: "0x0000000000000000000000000000000000000002"}
+assets:
+  - {symbol: USDC, decimals: 6, price_usd: "1"}
+"""
+
+DESTINATION = "0x00000000000000000000000000000000000000ff"
+
+
+def _binary(name: str) -> str:
+    path = os.environ.get(name)
+    if not path or not os.access(path, os.X_OK):
+        pytest.fail(f"{name} must name the built binary (clients/python/run_tests.sh)")
+    return path
+
+
+class Wardend:
+    def __init__(self, tmp: str):
+        self.tmp = tmp
+        bundle = os.path.join(tmp, "bundle.yaml")
+        with open(bundle, "w") as f:
+            f.write(BUNDLE)
+        token_file = os.path.join(tmp, "admin.tok")
+        self.process = subprocess.Popen(
+            [_binary("WARDEND"), "--embedded", "--listen", "127.0.0.1:0",
+             "--bundle", bundle, "--audit-file", os.path.join(tmp, "audit.jsonl"),
+             "--bootstrap-token-file", token_file],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.address = self._wait_for("wardend listening on ").rsplit(" ", 1)[1]
+        with open(token_file) as f:
+            self.admin = f.read().strip()
+        self.tokens = {
+            "agent_a": self.mint("agent/agent_a", "agent"),
+            "agent_b": self.mint("agent/agent_b", "agent"),
+            "alice": self.mint("user/alice", "approver"),
+        }
+
+    def _wait_for(self, prefix: str, timeout: float = 30.0) -> str:
+        selector = selectors.DefaultSelector()
+        selector.register(self.process.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if selector.select(timeout=deadline - time.monotonic()):
+                line = self.process.stdout.readline()
+                if not line:
+                    break
+                if line.startswith(prefix):
+                    return line.strip()
+        raise RuntimeError(f"wardend did not print {prefix!r}")
+
+    def ctl(self, token: str, *args: str) -> str:
+        out = subprocess.run(
+            [_binary("WARDENCTL"), "--server", self.address, "--token", token, *args],
+            capture_output=True, text=True, timeout=30, check=True)
+        return out.stdout.strip()
+
+    def mint(self, principal: str, role: str) -> str:
+        return self.ctl(self.admin, "token", "create", "--principal", principal,
+                        "--role", role)
+
+    def stop(self) -> None:
+        # Killed, not drained (a drain waits 2 s): each test has its own.
+        self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture
+def wardend():
+    with tempfile.TemporaryDirectory(prefix="warden-py-") as tmp:
+        w = Wardend(tmp)
+        try:
+            yield w
+        finally:
+            w.stop()
