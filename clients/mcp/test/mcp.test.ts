@@ -1,0 +1,190 @@
+// warden-mcp over stdio, driven by the MCP SDK's own client, against a real
+// wardend (embedded mode, tokens on; WARDEND and WARDENCTL name the
+// binaries: run_tests.sh sets them).
+import * as assert from 'assert/strict';
+import {ChildProcess, execFileSync, spawn, spawnSync} from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as readline from 'readline';
+import {after, before, test} from 'node:test';
+
+import {Client} from '@modelcontextprotocol/sdk/client/index.js';
+import {StdioClientTransport} from '@modelcontextprotocol/sdk/client/stdio.js';
+import {StreamableHTTPClientTransport} from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+
+const BUNDLE = `
+org: {id: acme}
+departments:
+  - id: eng
+    limits: [{name: monthly, usd: "1000", window: "calendar:month"}]
+    approvals: {approval_above_usd: "100", approvers: [user/alice]}
+agents:
+  - id: agent_a
+    department: eng
+    limits: [{name: daily, usd: "500", window: "rolling:24h"}]
+    wallets:
+      - {id: w1, vendor: local, chain: base,
+         address: "0x0000000000000000000000000000000000000001"}
+  - id: agent_b
+    department: eng
+    wallets:
+      - {id: w2, vendor: local, chain: base,
+         address: "0x0000000000000000000000000000000000000002"}
+assets:
+  - {symbol: USDC, decimals: 6, price_usd: "1"}
+`;
+const TO = '0x00000000000000000000000000000000000000ff';
+const BIN = path.resolve(__dirname, '../../bin/warden-mcp');
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-mcp-'));
+let wardend: ChildProcess;
+let address = '';
+const tokens: Record<string, string> = {};
+let mcp: Client;
+
+function binary(name: string): string {
+  const p = process.env[name];
+  if (!p) throw new Error(`${name} must name the built binary (run_tests.sh)`);
+  return p;
+}
+
+function ctl(token: string, ...args: string[]): string {
+  return execFileSync(binary('WARDENCTL'), ['--server', address, '--token', token, ...args],
+                      {encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe']}).trim();
+}
+
+before(async () => {
+  fs.writeFileSync(path.join(dir, 'bundle.yaml'), BUNDLE);
+  wardend = spawn(binary('WARDEND'), [
+    '--embedded', '--listen', '127.0.0.1:0', '--bundle', path.join(dir, 'bundle.yaml'),
+    '--audit-file', path.join(dir, 'audit.jsonl'), '--bootstrap-token-file', path.join(dir, 'admin.tok'),
+  ], {stdio: ['ignore', 'pipe', 'ignore']});
+  address = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('wardend did not start')), 30_000);
+    readline.createInterface({input: wardend.stdout!}).on('line', (line) => {
+      if (line.startsWith('wardend listening on ')) {
+        clearTimeout(timer);
+        resolve(line.slice(line.lastIndexOf(' ') + 1));
+      }
+    });
+  });
+  tokens.admin = fs.readFileSync(path.join(dir, 'admin.tok'), 'utf8').trim();
+  for (const [name, principal, role] of [['agent_a', 'agent/agent_a', 'agent'],
+                                         ['alice', 'user/alice', 'approver']]) {
+    tokens[name] = ctl(tokens.admin, 'token', 'create', '--principal', principal, '--role', role);
+  }
+  mcp = new Client({name: 'warden-test', version: '1.0.0'});
+  await mcp.connect(new StdioClientTransport({
+    command: process.execPath,
+    args: [BIN],
+    env: {WARDEN_SERVER: address, WARDEN_TOKEN: tokens.agent_a, PATH: process.env.PATH ?? ''},
+    stderr: 'ignore',
+  }));
+});
+
+after(async () => {
+  await mcp?.close();
+  wardend?.kill('SIGKILL');
+  fs.rmSync(dir, {recursive: true, force: true});
+});
+
+type Result = {content: {type: string; text: string}[]; structuredContent?: any; isError?: boolean};
+const call = async (name: string, args: Record<string, unknown>) =>
+    (await mcp.callTool({name, arguments: args})) as Result;
+
+test('lists its tools, each with a description and a schema, none taking an agent', async () => {
+  const {tools} = await mcp.listTools();
+  assert.deepEqual(tools.map((t) => t.name).sort(),
+                   ['authorize_spend', 'check_budget', 'get_operation', 'submit_transaction',
+                    'wait_for_approval']);
+  for (const t of tools) {
+    assert.ok(t.description && t.description.length > 20, t.name);
+    assert.equal(t.inputSchema.type, 'object');
+    assert.ok(!('agent_id' in (t.inputSchema.properties ?? {})), t.name);
+  }
+});
+
+test('authorizes as its agent and reports the budget left', async () => {
+  const r = await call('authorize_spend', {wallet_id: 'w1', asset: 'USDC', amount: '40000000',
+                                           destination: TO, memo: 'api credits'});
+  assert.ok(!r.isError, r.content[0].text);
+  assert.match(r.content[0].text, /^ALLOW az_\w+: \$40\.00 is held/);
+  assert.equal(r.structuredContent.decision, 'ALLOW');
+  const budget = await call('check_budget', {});
+  assert.match(budget.content[0].text, /agent\/agent_a daily \(rolling:24h\): \$460\.00 left of \$500\.00/);
+  const daily = budget.structuredContent.limits.find((l: any) => l.name === 'daily');
+  assert.equal(daily.remaining_usd, '460.00');
+});
+
+test('a pending spend says not to sign, and waiting returns the approval', async () => {
+  const r = await call('authorize_spend', {wallet_id: 'w1', asset: 'USDC', amount: '150000000',
+                                           destination: TO});
+  assert.equal(r.structuredContent.decision, 'PENDING_APPROVAL');
+  assert.match(r.content[0].text, /do not sign yet.*wait_for_approval/);
+  const id = r.structuredContent.authorization_id;
+  const still = await call('wait_for_approval', {authorization_id: id, timeout_seconds: 1});
+  assert.match(still.content[0].text, /still awaiting approval: do not sign/);
+  setTimeout(() => ctl(tokens.alice, 'approvals', 'approve', id), 500);
+  const done = await call('wait_for_approval', {authorization_id: id, timeout_seconds: 30});
+  assert.equal(done.structuredContent.decision, 'ALLOW');
+  assert.match(done.content[0].text, /Sign and send it now/);
+});
+
+test('a denial says why; bad input and refusals are tool errors naming the field', async () => {
+  const deny = await call('authorize_spend', {wallet_id: 'w1', asset: 'USDC', amount: '900000000',
+                                              destination: TO});
+  assert.equal(deny.structuredContent.decision, 'DENY');
+  assert.equal(deny.structuredContent.violations[0].code, 'BUDGET_EXCEEDED');
+  assert.match(deny.content[0].text, /^DENY .*do not sign/);
+
+  const badAmount = await call('authorize_spend', {wallet_id: 'w1', asset: 'USDC', amount: '1.5',
+                                                   destination: TO});
+  assert.ok(badAmount.isError);
+  assert.match(badAmount.content[0].text, /amount/);
+  const other = await call('authorize_spend', {wallet_id: 'w2', asset: 'USDC', amount: '1',
+                                               destination: TO});
+  assert.ok(other.isError);
+  assert.match(other.content[0].text, /wallet_id: wallet "w2" belongs to agent "agent_b"/);
+  const badAddress = await call('authorize_spend', {wallet_id: 'w1', asset: 'USDC', amount: '1',
+                                                    destination: '0xnope'});
+  assert.match(badAddress.content[0].text, /INVALID_ARGUMENT: destination/);
+  const unknown = await call('get_operation', {operation_id: 'op_missing'});
+  assert.ok(unknown.isError);
+});
+
+test('refuses to start without an agent token', () => {
+  const none = spawnSync(process.execPath, [BIN], {env: {WARDEN_SERVER: address}, encoding: 'utf8',
+                                                  timeout: 30_000});
+  assert.equal(none.status, 2);
+  assert.match(none.stderr, /WARDEN_TOKEN: required/);
+  const user = spawnSync(process.execPath, [BIN], {
+    env: {WARDEN_SERVER: address, WARDEN_TOKEN: tokens.alice}, encoding: 'utf8', timeout: 30_000});
+  assert.equal(user.status, 2);
+  assert.match(user.stderr, /belongs to user\/alice, not an agent/);
+});
+
+test('serves streamable HTTP as an option', async () => {
+  const server = spawn(process.execPath, [BIN, '--http', '127.0.0.1:0'], {
+    env: {WARDEN_SERVER: address, WARDEN_TOKEN: tokens.agent_a}, stdio: ['ignore', 'ignore', 'pipe']});
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('warden-mcp --http did not start')), 30_000);
+      readline.createInterface({input: server.stderr!}).on('line', (line) => {
+        const m = /streamable HTTP on (\S+)/.exec(line);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+    });
+    const client = new Client({name: 'warden-http-test', version: '1.0.0'});
+    await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+    const r = (await client.callTool({name: 'check_budget', arguments: {}})) as Result;
+    assert.ok(!r.isError, r.content[0].text);
+    assert.match(r.content[0].text, /agent\/agent_a daily/);
+    await client.close();
+  } finally {
+    server.kill('SIGKILL');
+  }
+});
