@@ -50,20 +50,33 @@ class Wardend:
         bundle = os.path.join(tmp, "bundle.yaml")
         with open(bundle, "w") as f:
             f.write(BUNDLE)
-        token_file = os.path.join(tmp, "admin.tok")
-        self.process = subprocess.Popen(
-            [_binary("WARDEND"), "--embedded", "--listen", "127.0.0.1:0",
-             "--bundle", bundle, "--audit-file", os.path.join(tmp, "audit.jsonl"),
-             "--bootstrap-token-file", token_file],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self.address = self._wait_for("wardend listening on ").rsplit(" ", 1)[1]
-        with open(token_file) as f:
+        self.bundle = bundle
+        self.token_file = os.path.join(tmp, "admin.tok")
+        self.address = self._start("127.0.0.1:0")
+        with open(self.token_file) as f:
             self.admin = f.read().strip()
         self.tokens = {
             "agent_a": self.mint("agent/agent_a", "agent"),
             "agent_b": self.mint("agent/agent_b", "agent"),
             "alice": self.mint("user/alice", "approver"),
         }
+
+    def _start(self, listen: str) -> str:
+        # The audit file keeps every decision (and its idempotency key)
+        # across restarts.
+        self.process = subprocess.Popen(
+            [_binary("WARDEND"), "--embedded", "--listen", listen,
+             "--bundle", self.bundle, "--audit-file", os.path.join(self.tmp, "audit.jsonl"),
+             "--bootstrap-token-file", self.token_file],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        return self._wait_for("wardend listening on ").rsplit(" ", 1)[1]
+
+    def restart(self) -> None:
+        """Starts it again on the same address, after stop(). Embedded mode
+        keeps tokens in memory: it writes a new admin token."""
+        assert self._start(self.address) == self.address
+        with open(self.token_file) as f:
+            self.admin = f.read().strip()
 
     def _wait_for(self, prefix: str, timeout: float = 30.0) -> str:
         selector = selectors.DefaultSelector()

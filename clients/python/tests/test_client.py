@@ -209,3 +209,20 @@ def test_the_example_pays_and_reports_what_is_left(wardend):
     assert run.stdout.startswith("ALLOW az_")
     assert "SETTLED" in run.stdout
     assert "daily (rolling:24h): $475.00 left" in run.stdout
+
+
+def test_a_retry_after_a_restart_is_the_same_spend(wardend):
+    """The idempotency key outlives wardend: the audit trail restores it."""
+    with client(wardend) as c:
+        first = c.authorize("agent_a", "w1", "USDC", 70_000_000, DESTINATION,
+                            idempotency_key="invoice-42")
+    wardend.stop()
+    wardend.restart()
+    # Embedded mode keeps tokens in memory: the agent gets a new one.
+    token = wardend.mint("agent/agent_a", "agent")
+    with warden.Client(wardend.address, token=token) as c:
+        again = c.authorize("agent_a", "w1", "USDC", 70_000_000, DESTINATION,
+                            idempotency_key="invoice-42")
+        assert again.replayed and again.authorization_id == first.authorization_id
+        daily = [l for l in c.budget_status("agent/agent_a") if l.name == "daily"][0]
+        assert daily.used_usd == Decimal("70.00")

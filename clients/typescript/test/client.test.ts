@@ -49,11 +49,13 @@ class Wardend {
   address = '';
   tokens: Record<string, string> = {};
 
-  async start(): Promise<void> {
+  async start(listen = '127.0.0.1:0'): Promise<void> {
     fs.writeFileSync(path.join(this.dir, 'bundle.yaml'), BUNDLE);
     const tokenFile = path.join(this.dir, 'admin.tok');
+    // The audit file keeps every decision, and its idempotency key, across
+    // restarts; tokens live in memory (a new admin token at each start).
     this.process = spawn(binary('WARDEND'), [
-      '--embedded', '--listen', '127.0.0.1:0', '--bundle', path.join(this.dir, 'bundle.yaml'),
+      '--embedded', '--listen', listen, '--bundle', path.join(this.dir, 'bundle.yaml'),
       '--audit-file', path.join(this.dir, 'audit.jsonl'), '--bootstrap-token-file', tokenFile,
     ], {stdio: ['ignore', 'pipe', 'ignore']});
     this.address = await new Promise<string>((resolve, reject) => {
@@ -77,6 +79,14 @@ class Wardend {
 
   mint(principal: string, role: string): string {
     return this.ctl(this.tokens.admin, 'token', 'create', '--principal', principal, '--role', role);
+  }
+
+  /** Kills it and starts it again on the same address. */
+  async restart(): Promise<void> {
+    const exited = new Promise((resolve) => this.process.once('exit', resolve));
+    this.process.kill('SIGKILL');
+    await exited;
+    await this.start(this.address);
   }
 
   stop(): void {
@@ -219,4 +229,16 @@ test('the example pays and reports what is left', () => {
   assert.match(out, /^ALLOW az_/);
   assert.match(out, /SETTLED/);
   assert.match(out, /daily \(rolling:24h\): \$475\.00 left/);
+});
+
+test('a retry after a restart is the same spend', async () => {
+  const first = await agent.authorize(spend(70_000_000n, {idempotencyKey: 'invoice-42'}));
+  await w.restart();
+  const c = new WardenClient(w.address, {token: w.tokens.agent_a});
+  const again = await c.authorize(spend(70_000_000n, {idempotencyKey: 'invoice-42'}));
+  assert.ok(again.replayed);
+  assert.equal(again.authorizationId, first.authorizationId);
+  const daily = (await c.budgetStatus('agent/agent_a')).find((l) => l.name === 'daily')!;
+  assert.equal(daily.usedUsd, '70.00');
+  c.close();
 });
