@@ -13,27 +13,8 @@ import {Client} from '@modelcontextprotocol/sdk/client/index.js';
 import {StdioClientTransport} from '@modelcontextprotocol/sdk/client/stdio.js';
 import {StreamableHTTPClientTransport} from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
-const BUNDLE = `
-org: {id: acme}
-departments:
-  - id: eng
-    limits: [{name: monthly, usd: "1000", window: "calendar:month"}]
-    approvals: {approval_above_usd: "100", approvers: [user/alice]}
-agents:
-  - id: agent_a
-    department: eng
-    limits: [{name: daily, usd: "500", window: "rolling:24h"}]
-    wallets:
-      - {id: w1, vendor: local, chain: base,
-         address: "0x0000000000000000000000000000000000000001"}
-  - id: agent_b
-    department: eng
-    wallets:
-      - {id: w2, vendor: local, chain: base,
-         address: "0x0000000000000000000000000000000000000002"}
-assets:
-  - {symbol: USDC, decimals: 6, price_usd: "1"}
-`;
+// The policy all three client suites share.
+const BUNDLE = path.resolve(__dirname, '../../../testdata/bundle.yaml');
 const TO = '0x00000000000000000000000000000000000000ff';
 const BIN = path.resolve(__dirname, '../../bin/warden-mcp');
 
@@ -55,9 +36,8 @@ function ctl(token: string, ...args: string[]): string {
 }
 
 before(async () => {
-  fs.writeFileSync(path.join(dir, 'bundle.yaml'), BUNDLE);
   wardend = spawn(binary('WARDEND'), [
-    '--embedded', '--listen', '127.0.0.1:0', '--bundle', path.join(dir, 'bundle.yaml'),
+    '--embedded', '--listen', '127.0.0.1:0', '--bundle', BUNDLE,
     '--audit-file', path.join(dir, 'audit.jsonl'), '--bootstrap-token-file', path.join(dir, 'admin.tok'),
   ], {stdio: ['ignore', 'pipe', 'ignore']});
   address = await new Promise<string>((resolve, reject) => {
@@ -149,6 +129,18 @@ test('a denial says why; bad input and refusals are tool errors naming the field
   const badAddress = await call('authorize_spend', {wallet_id: 'w1', asset: 'USDC', amount: '1',
                                                     destination: '0xnope'});
   assert.match(badAddress.content[0].text, /INVALID_ARGUMENT: destination/);
+  // Out-of-bounds input is refused by the schema, before any call.
+  for (const [tool, args] of [
+    ['authorize_spend', {wallet_id: 'w'.repeat(1 << 20), asset: 'USDC', amount: '1', destination: TO}],
+    ['authorize_spend', {wallet_id: 'w1', asset: 'USDC', amount: '1'.repeat(41), destination: TO}],
+    ['authorize_spend', {wallet_id: 'w1', asset: 'USDC', amount: 5, destination: TO}],
+    ['wait_for_approval', {authorization_id: 'az_1', timeout_seconds: 0}],
+    ['wait_for_approval', {authorization_id: 'az_1', timeout_seconds: 2 ** 63}],
+    ['wait_for_approval', {authorization_id: 'az_1', timeout_seconds: -1}],
+  ] as const) {
+    const r = await call(tool, args as Record<string, unknown>);
+    assert.ok(r.isError, `${tool} ${JSON.stringify(args).slice(0, 80)}`);
+  }
   const unknown = await call('get_operation', {operation_id: 'op_missing'});
   assert.ok(unknown.isError);
 });

@@ -12,27 +12,8 @@ import time
 
 import pytest
 
-BUNDLE = """
-org: {id: acme}
-departments:
-  - id: eng
-    limits: [{name: monthly, usd: "1000", window: "calendar:month"}]
-    approvals: {approval_above_usd: "100", approvers: [user/alice]}
-agents:
-  - id: agent_a
-    department: eng
-    limits: [{name: daily, usd: "500", window: "rolling:24h"}]
-    wallets:
-      - {id: w1, vendor: local, chain: base,
-         address: "0x0000000000000000000000000000000000000001"}
-  - id: agent_b
-    department: eng
-    wallets:
-      - {id: w2, vendor: local, chain: base,
-         address: "0x0000000000000000000000000000000000000002"}
-assets:
-  - {symbol: USDC, decimals: 6, price_usd: "1"}
-"""
+# The policy all three client suites share.
+BUNDLE = os.path.join(os.path.dirname(__file__), "..", "..", "testdata", "bundle.yaml")
 
 DESTINATION = "0x00000000000000000000000000000000000000ff"
 
@@ -47,10 +28,7 @@ def _binary(name: str) -> str:
 class Wardend:
     def __init__(self, tmp: str):
         self.tmp = tmp
-        bundle = os.path.join(tmp, "bundle.yaml")
-        with open(bundle, "w") as f:
-            f.write(BUNDLE)
-        self.bundle = bundle
+        self.bundle = BUNDLE
         self.token_file = os.path.join(tmp, "admin.tok")
         self.address = self._start("127.0.0.1:0")
         with open(self.token_file) as f:

@@ -91,16 +91,9 @@ class Client:
         DELAYED (wait_for_decision). Retries UNAVAILABLE with the same
         idempotency key: one spend, however many tries."""
         request = authorization_pb2.AuthorizeRequest(
-            org_id=self._org_id,
-            agent_id=agent_id,
-            wallet_id=wallet_id,
-            asset=asset,
-            amount=_base_units(amount),
-            destination=destination,
-            memo=memo,
-            calldata=calldata,
-            idempotency_key=idempotency_key or _new_key(),
-        )
+            **self._spend(agent_id, wallet_id, asset, amount, destination, memo,
+                          idempotency_key),
+            calldata=calldata)
         return Decision.from_proto(self._retrying(self._stub.Authorize, request))
 
     def wait_for_decision(self, authorization_id: str, timeout: float = 600.0) -> Decision:
@@ -169,16 +162,9 @@ class Client:
         wallet's vendor. Returns the decision and the operation (None for
         a DENY). Retries like authorize: never sent twice."""
         request = authorization_pb2.SubmitTransactionRequest(
-            org_id=self._org_id,
-            agent_id=agent_id,
-            wallet_id=wallet_id,
-            asset=asset,
-            amount=_base_units(amount),
-            destination=destination,
-            memo=memo,
-            data=data,
-            idempotency_key=idempotency_key or _new_key(),
-        )
+            **self._spend(agent_id, wallet_id, asset, amount, destination, memo,
+                          idempotency_key),
+            data=data)
         r = self._retrying(self._stub.SubmitTransaction, request)
         operation = Operation.from_proto(r.operation) if r.HasField("operation") else None
         return Decision.from_proto(r.authorization), operation
@@ -215,6 +201,14 @@ class Client:
         return WhoAmI(org_id=r.org_id, principal=r.principal, roles=list(r.roles))
 
     # ---- Plumbing.
+
+    def _spend(self, agent_id, wallet_id, asset, amount, destination, memo,
+               idempotency_key) -> dict:
+        """The fields Authorize and SubmitTransaction share; a new
+        idempotency key unless given (the retries reuse it)."""
+        return dict(org_id=self._org_id, agent_id=agent_id, wallet_id=wallet_id,
+                    asset=asset, amount=_base_units(amount), destination=destination,
+                    memo=memo, idempotency_key=idempotency_key or _new_key())
 
     def _call(self, method: Callable[..., T], request) -> T:
         try:

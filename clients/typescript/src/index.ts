@@ -249,12 +249,7 @@ export class WardenClient {
    * UNAVAILABLE with the same idempotency key: one spend, however many
    * tries. */
   async authorize(spend: Spend & {calldata?: string}): Promise<Decision> {
-    const request = {
-      org_id: this.orgId, agent_id: spend.agentId, wallet_id: spend.walletId,
-      asset: spend.asset, amount: baseUnits(spend.amount), destination: spend.destination,
-      memo: spend.memo ?? '', calldata: spend.calldata ?? '',
-      idempotency_key: spend.idempotencyKey ?? crypto.randomUUID().replace(/-/g, ''),
-    };
+    const request = {...this.spendFields(spend), calldata: spend.calldata ?? ''};
     return toDecision(await this.retrying((cb) => this.stub.Authorize(request, this.metadata, this.options(), cb)));
   }
 
@@ -316,12 +311,7 @@ export class WardenClient {
    * vendor: the decision and the operation (none for a DENY). Retries like
    * authorize: never sent twice. */
   async submit(spend: Spend & {data?: string}): Promise<{decision: Decision; operation?: Operation}> {
-    const request = {
-      org_id: this.orgId, agent_id: spend.agentId, wallet_id: spend.walletId,
-      asset: spend.asset, amount: baseUnits(spend.amount), destination: spend.destination,
-      memo: spend.memo ?? '', data: spend.data ?? '',
-      idempotency_key: spend.idempotencyKey ?? crypto.randomUUID().replace(/-/g, ''),
-    };
+    const request = {...this.spendFields(spend), data: spend.data ?? ''};
     const r = await this.retrying<SubmitTransactionResponse__Output>((cb) => this.stub.SubmitTransaction(request, this.metadata, this.options(), cb));
     return {
       decision: toDecision(r.authorization!),
@@ -359,6 +349,17 @@ export class WardenClient {
   async whoami(): Promise<{orgId: string; principal: string; roles: string[]}> {
     const r = await this.once<WhoAmIResponse__Output>((cb) => this.stub.WhoAmI({}, this.metadata, this.options(), cb));
     return {orgId: r.org_id, principal: r.principal, roles: r.roles};
+  }
+
+  /** The fields Authorize and SubmitTransaction share; a new idempotency
+   * key unless given (the retries reuse it). */
+  private spendFields(spend: Spend) {
+    return {
+      org_id: this.orgId, agent_id: spend.agentId, wallet_id: spend.walletId,
+      asset: spend.asset, amount: baseUnits(spend.amount), destination: spend.destination,
+      memo: spend.memo ?? '',
+      idempotency_key: spend.idempotencyKey ?? crypto.randomUUID().replace(/-/g, ''),
+    };
   }
 
   private options(): grpc.CallOptions {

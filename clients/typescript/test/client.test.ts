@@ -14,27 +14,8 @@ import * as protoLoader from '@grpc/proto-loader';
 
 import {WardenClient, WardenError} from '../src/index';
 
-const BUNDLE = `
-org: {id: acme}
-departments:
-  - id: eng
-    limits: [{name: monthly, usd: "1000", window: "calendar:month"}]
-    approvals: {approval_above_usd: "100", approvers: [user/alice]}
-agents:
-  - id: agent_a
-    department: eng
-    limits: [{name: daily, usd: "500", window: "rolling:24h"}]
-    wallets:
-      - {id: w1, vendor: local, chain: base,
-         address: "0x0000000000000000000000000000000000000001"}
-  - id: agent_b
-    department: eng
-    wallets:
-      - {id: w2, vendor: local, chain: base,
-         address: "0x0000000000000000000000000000000000000002"}
-assets:
-  - {symbol: USDC, decimals: 6, price_usd: "1"}
-`;
+// The policy all three client suites share.
+const BUNDLE = path.resolve(__dirname, '../../../testdata/bundle.yaml');
 const TO = '0x00000000000000000000000000000000000000ff';
 
 function binary(name: string): string {
@@ -50,12 +31,11 @@ class Wardend {
   tokens: Record<string, string> = {};
 
   async start(listen = '127.0.0.1:0'): Promise<void> {
-    fs.writeFileSync(path.join(this.dir, 'bundle.yaml'), BUNDLE);
     const tokenFile = path.join(this.dir, 'admin.tok');
     // The audit file keeps every decision, and its idempotency key, across
     // restarts; tokens live in memory (a new admin token at each start).
     this.process = spawn(binary('WARDEND'), [
-      '--embedded', '--listen', listen, '--bundle', path.join(this.dir, 'bundle.yaml'),
+      '--embedded', '--listen', listen, '--bundle', BUNDLE,
       '--audit-file', path.join(this.dir, 'audit.jsonl'), '--bootstrap-token-file', tokenFile,
     ], {stdio: ['ignore', 'pipe', 'ignore']});
     this.address = await new Promise<string>((resolve, reject) => {
