@@ -28,6 +28,10 @@ class VendorBoundary final : public WalletAdapter {
   absl::Status CheckWallet(const Wallet& wallet) const override {
     return inner_->CheckWallet(wallet);
   }
+  absl::Status CheckX402(const Wallet& wallet,
+                         uint64_t chain_id) const override {
+    return inner_->CheckX402(wallet, chain_id);
+  }
   absl::StatusOr<VendorStatus> Send(const TransferIntent& intent) override {
     return Metered("send", [&] { return inner_->Send(intent); });
   }

@@ -9,6 +9,7 @@
 
 #include "absl/numeric/int128.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "governance/operation.h"
 #include "governance/policy.h"
@@ -42,6 +43,11 @@ struct TransferIntent {
   absl::uint128 amount = 0;  // Base units.
   std::string destination;
   std::string data;  // Optional calldata (bytes) for a native transfer.
+  // Set for an x402 payment: sign an EIP-3009 authorization of `amount` of
+  // the token to `destination`, valid until `valid_before`, instead of
+  // sending anything; the vendor_ref answered is the signed authorization.
+  std::optional<X402Terms> x402;
+  absl::Time valid_before;
 };
 
 // What the vendor says of one operation.
@@ -80,6 +86,19 @@ class WalletAdapter {
   virtual absl::Status CheckWallet(const Wallet& wallet) const {
     (void)wallet;
     return absl::OkStatus();
+  }
+
+  // FAILED_PRECONDITION (naming the field) unless the adapter can sign x402
+  // payments from `wallet` on the chain with id `chain_id`: only where
+  // Warden holds the key, so by default never. Checked before anything is
+  // held.
+  virtual absl::Status CheckX402(const Wallet& wallet,
+                                 uint64_t chain_id) const {
+    (void)chain_id;
+    return absl::FailedPreconditionError(absl::StrCat(
+        "wallet_id: wallet ", wallet.id, " is a ", wallet.vendor,
+        " wallet; x402 payments are signed by Warden, so only from local "
+        "wallets"));
   }
 
   // Hands the spend to the vendor. An error means nothing was sent, so the

@@ -182,6 +182,8 @@ void WriteAuthorization(ObjectWriter& o, const Authorization& a) {
     o.Objects("votes", a.votes, WriteVote);
   }
   o.Str("wallet_id", a.wallet_id);
+  // x402 payments only, so other records encode as before.
+  if (!a.x402_resource.empty()) o.Str("x402_resource", a.x402_resource);
 }
 
 // Reads fields out of a JSON object, remembering the first problem.
@@ -323,6 +325,7 @@ absl::StatusOr<Authorization> AuthorizationFromJson(const Json& j) {
   a.memo = r.Str("memo");
   a.idempotency_key = r.Str("idempotency_key");
   if (r.Has("traceparent")) a.traceparent = r.Str("traceparent");
+  if (r.Has("x402_resource")) a.x402_resource = r.Str("x402_resource");
   static constexpr std::pair<const char*, Decision> kDecisions[] = {
       {"UNSPECIFIED", Decision::kUnspecified},
       {"ALLOW", Decision::kAllow},

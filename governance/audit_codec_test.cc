@@ -129,6 +129,20 @@ TEST(AuditEventTest, TraceparentIsRecordedOnlyWhenValid) {
             std::string::npos);
 }
 
+// An x402 payment's resource round-trips; other records encode as before
+// the field existed (their hash chain is unchanged).
+TEST(AuditEventTest, X402ResourceOnlyWhenSet) {
+  Authorization a = SampleAuthorization();
+  a.x402_resource = "https://api.example.com/report?q=1";
+  const std::string json = EncodeAuthorization(a);
+  EXPECT_NE(
+      json.find("\"x402_resource\":\"https://api.example.com/report?q=1\""),
+      std::string::npos);
+  EXPECT_EQ(*DecodeAuthorization(json), a);
+  EXPECT_EQ(EncodeAuthorization(SampleAuthorization()).find("x402"),
+            std::string::npos);
+}
+
 // Money is written as decimal strings, never as JSON numbers.
 TEST(AuditEventTest, MoneyAsStrings) {
   AuditEvent e;
@@ -194,6 +208,7 @@ TEST(AuditEventTest, EncodingIsCanonicalJson) {
     if (flip()) a.settled_amount.reset();
     a.tx_hash = text();
     a.traceparent = flip() ? text() : "";
+    a.x402_resource = flip() ? text() : "";
     a.release_at = flip() ? a.created_at : absl::InfinitePast();
     a.approvals_required = flip() ? static_cast<int>(rng() % 5) : 0;
     a.approvers = {text(), text()};

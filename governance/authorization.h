@@ -93,6 +93,9 @@ struct Authorization {
   // more than the org, department, agent and wallet: the departments above
   // its own, or chain, asset and destination scopes that limits count in.
   std::vector<std::string> scope_path;
+  // An x402 payment (PayX402): the URL of the resource paid for. Empty for
+  // anything else.
+  std::string x402_resource;
   std::string memo;
   std::string idempotency_key;
   // The W3C trace context (traceparent header) of the request that created

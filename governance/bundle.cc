@@ -20,6 +20,7 @@
 #include "governance/calldata.h"
 #include "governance/explain.h"
 #include "governance/quote.h"
+#include "governance/x402.h"
 #include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/parser.h"
@@ -1133,12 +1134,12 @@ class BundleParser {
             n, p,
             {"per_tx_max_usd", "chains", "assets", "destinations_allow",
              "destinations_deny", "schedule", "contracts", "approved_spenders",
-             "new_address", "drain_all", "on_violation"});
+             "new_address", "drain_all", "x402_domains", "on_violation"});
         break;
       case RulesOf::kScope:
         CheckKeys(n, p,
                   {"per_tx_max_usd", "chains", "assets", "destinations_allow",
-                   "destinations_deny"});
+                   "destinations_deny", "x402_domains"});
         break;
       case RulesOf::kWallet:
       case RulesOf::kChain:
@@ -1213,6 +1214,19 @@ class BundleParser {
       CheckAddresses(*deny, Join(p, "destinations_deny"));
       for (const std::string& d : *deny) {
         rules->destinations_deny.push_back(NormalizeDestination(d));
+      }
+    }
+    rules->x402_domains = StringList(n, p, "x402_domains");
+    if (rules->x402_domains) {
+      for (size_t i = 0; i < rules->x402_domains->size(); ++i) {
+        std::string& entry = (*rules->x402_domains)[i];
+        absl::StatusOr<std::string> pattern =
+            x402::NormalizeDomainPattern(entry);
+        if (pattern.ok()) {
+          entry = *std::move(pattern);
+        } else {
+          Error(Index(Join(p, "x402_domains"), i), pattern.status().message());
+        }
       }
     }
   }
@@ -1593,10 +1607,10 @@ class BundleParser {
       Error(p, "must be a mapping of rule to deny, approve or notify");
       return;
     }
-    CheckKeys(
-        n, p,
-        {"per_tx_max_usd", "chains", "assets", "destinations_allow", "schedule",
-         "contracts", "approved_spenders", "new_address", "drain_all"});
+    CheckKeys(n, p,
+              {"per_tx_max_usd", "chains", "assets", "destinations_allow",
+               "schedule", "contracts", "approved_spenders", "new_address",
+               "drain_all", "x402_domains"});
     for (const auto& kv : n) {
       const std::string rule = kv.first.Scalar();
       std::optional<std::string> what = Scalar(n, p, rule, true);
@@ -1818,6 +1832,8 @@ void FlattenScopeRules(const std::string& p, const AgentRules& r,
   for (const std::string& d : r.destinations_deny) {
     (*out)[absl::StrCat(p, ".destinations_deny.", d)] = "denied";
   }
+  if (r.x402_domains)
+    (*out)[p + ".x402_domains"] = DescribeList(r.x402_domains);
 }
 
 // Every setting of a policy as "path" -> "value", keyed by ids rather than
@@ -1905,6 +1921,9 @@ std::map<std::string, std::string> Flatten(const Policy& p) {
     if (r.new_address) out[a + ".rules.new_address"] = r.new_address->spec;
     if (r.drain_all_percent) {
       out[a + ".rules.drain_all"] = absl::StrCat(*r.drain_all_percent, "%");
+    }
+    if (r.x402_domains) {
+      out[a + ".rules.x402_domains"] = DescribeList(r.x402_domains);
     }
     for (const ContractRule& c : r.contracts) {
       for (const MethodRule& m : c.methods) {

@@ -23,6 +23,7 @@
 #include "governance/money.h"
 #include "governance/quote.h"
 #include "governance/status_macros.h"
+#include "governance/x402.h"
 
 namespace warden {
 namespace {
@@ -33,7 +34,8 @@ bool SameRequest(const Authorization& first, const Authorization& retry) {
          first.amount == retry.amount &&
          first.destination == retry.destination &&
          first.contract == retry.contract &&
-         first.calldata_hash == retry.calldata_hash;
+         first.calldata_hash == retry.calldata_hash &&
+         first.x402_resource == retry.x402_resource;
 }
 
 // Reads a contract call (see AuthorizeRequest.calldata): what it is, and
@@ -482,6 +484,14 @@ absl::StatusOr<Engine::Decided> Engine::Decide(const AuthorizeInput& in) {
     WARDEN_RETURN_IF_ERROR(
         ValidateAddress("destination", wallet.chain, in.destination));
   }
+  if (!in.x402_resource.empty()) {
+    if (!in.calldata.empty()) {
+      return FieldError(absl::StatusCode::kInvalidArgument, "calldata",
+                        "an x402 payment carries no calldata");
+    }
+    WARDEN_RETURN_IF_ERROR(
+        x402::ResourceHost("resource", in.x402_resource).status());
+  }
   WARDEN_ASSIGN_OR_RETURN(const std::string calldata,
                           abi::ParseHex("calldata", in.calldata));
   if (calldata.empty() && !in.calldata.empty()) {
@@ -521,6 +531,7 @@ absl::StatusOr<Engine::Decided> Engine::Decide(const AuthorizeInput& in) {
       a.destination = call->counterparty;
     }
   }
+  a.x402_resource = in.x402_resource;
   a.memo = in.memo;
   a.idempotency_key = in.idempotency_key;
   if (IsValidTraceparent(in.traceparent)) a.traceparent = in.traceparent;

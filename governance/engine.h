@@ -53,6 +53,9 @@ struct AuthorizeInput {
   // A contract call's calldata, 0x-hex (the contract is `destination`);
   // empty for a plain transfer. See AuthorizeRequest.calldata.
   std::string calldata;
+  // An x402 payment: the URL of the resource it pays for, whose host the
+  // x402_domains allowlists govern; empty for anything else.
+  std::string x402_resource;
   std::string idempotency_key;
   std::string memo;
   std::string actor;

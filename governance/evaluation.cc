@@ -11,6 +11,7 @@
 #include "governance/explain.h"
 #include "governance/money.h"
 #include "governance/quote.h"
+#include "governance/x402.h"
 
 namespace warden::eval {
 namespace {
@@ -332,6 +333,33 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
         absl::StrCat("destination ", Quote(a.destination), " is not in ", who,
                      "'s destination allowlist")));
   }
+  // An x402 payment's host: the agent's x402_domains must allow it, and
+  // with no list on the agent's path x402 payments are off.
+  std::string x402_host;
+  if (!a.x402_resource.empty()) {
+    x402_host = x402::ResourceHost("resource", a.x402_resource).value_or("");
+    const std::vector<const Department*> depts =
+        DepartmentChain(policy, agent.department);
+    const bool any_list =
+        rules.x402_domains || policy.org.rules.x402_domains ||
+        std::any_of(depts.begin(), depts.end(), [](const Department* d) {
+          return d->rules.x402_domains.has_value();
+        });
+    if (!any_list) {
+      out.push_back(RuleViolation(
+          a, "X402_DOMAIN_NOT_ALLOWED", "x402_domains",
+          absl::StrCat("x402 payment to ", Quote(x402_host), ": no rules on ",
+                       who,
+                       "'s path set x402_domains, so x402 payments are "
+                       "off")));
+    } else if (rules.x402_domains &&
+               !x402::HostListed(*rules.x402_domains, x402_host)) {
+      out.push_back(RuleViolation(
+          a, "X402_DOMAIN_NOT_ALLOWED", "x402_domains",
+          absl::StrCat("x402 payment to ", Quote(x402_host), ": not in ", who,
+                       "'s x402_domains ", ListText(*rules.x402_domains))));
+    }
+  }
   // The caps and lists of the org, of the spend's chain and asset, of
   // every department above the agent and of the wallet bind it too (their
   // violations are theirs, so no agent on_violation escalates them).
@@ -386,6 +414,12 @@ std::vector<Violation> CheckRules(const Authorization& a, const Agent& agent,
       add("DESTINATION_NOT_ALLOWED", "destinations_allow",
           absl::StrCat("destination ", Quote(a.destination), " is not in ",
                        label, "'s destination allowlist"));
+    }
+    if (!a.x402_resource.empty() && r->x402_domains &&
+        !x402::HostListed(*r->x402_domains, x402_host)) {
+      add("X402_DOMAIN_NOT_ALLOWED", "x402_domains",
+          absl::StrCat("x402 payment to ", Quote(x402_host), ": not in ", label,
+                       "'s x402_domains ", ListText(*r->x402_domains)));
     }
   }
   // Deny lists: the org's (top-level and in its rules), every department's

@@ -495,5 +495,97 @@ TEST_F(EvaluationTest, ARefusalNamesTheFrozenScopeAndEachExceededLimit) {
                         "which $200.00 pending approval)"));
 }
 
+// x402_domains: off unless a list is set on the path; every list set must
+// allow the resource's host; only the agent's own can escalate.
+TEST_F(EvaluationTest, X402Domains) {
+  auto pay = [&](const Policy& p, const std::string& agent,
+                 const std::string& wallet, const std::string& url) {
+    Authorization a = Spend(agent, wallet, 1);
+    a.x402_resource = url;
+    return CheckRules(a, p.agents.at(agent), p, true, now_);
+  };
+  // No list anywhere: off, and a plain transfer is not concerned.
+  std::vector<Violation> v =
+      pay(policy_, "agent_o", "wallet_3", "https://api.example.com/x");
+  ASSERT_THAT(Codes(v), ElementsAre("X402_DOMAIN_NOT_ALLOWED"));
+  EXPECT_EQ(v[0].message,
+            "x402 payment to \"api.example.com\": no rules on agent agent_o's "
+            "path set x402_domains, so x402 payments are off");
+  EXPECT_THAT(CheckRules(Spend("agent_o", "wallet_3", 1),
+                         policy_.agents.at("agent_o"), policy_, true, now_),
+              IsEmpty());
+
+  std::string yaml = kBundle;
+  ReplaceFirst(&yaml, "  - id: ops",
+               "  - id: ops\n    rules: {x402_domains: [\"*.Example.com\"]}");
+  ReplaceFirst(&yaml, "  - id: agent_o\n    department: ops",
+               "  - id: agent_o\n    department: ops\n    rules:\n"
+               "      x402_domains: [api.example.com, other.org]\n"
+               "      on_violation: {x402_domains: approve}\n"
+               "    approvals: {approvers: [user/carol]}");
+  absl::StatusOr<Policy> p = ParseBundle(yaml);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_THAT(pay(*p, "agent_o", "wallet_3", "https://API.example.com:8443/x"),
+              IsEmpty());
+  // Allowed by the department, not by the agent: the agent's violation
+  // (which its on_violation escalates).
+  v = pay(*p, "agent_o", "wallet_3", "https://b.example.com/x");
+  ASSERT_THAT(Codes(v), ElementsAre("X402_DOMAIN_NOT_ALLOWED"));
+  EXPECT_EQ(v[0].scope, "agent/agent_o");
+  EXPECT_THAT(v[0].message, HasSubstr("not in agent agent_o's x402_domains"));
+  // Allowed by the agent, not by the department: the department's, which
+  // always denies.
+  v = pay(*p, "agent_o", "wallet_3", "https://other.org/x");
+  ASSERT_THAT(Codes(v), ElementsAre("X402_DOMAIN_NOT_ALLOWED"));
+  EXPECT_EQ(v[0].scope, "department/ops");
+  EXPECT_EQ(v[0].message,
+            "x402 payment to \"other.org\": not in department ops's "
+            "x402_domains [*.example.com]");
+  // The department's list turns x402 on for its agents without one.
+  ReplaceFirst(&yaml,
+               "    rules:\n      x402_domains: [api.example.com, "
+               "other.org]\n      on_violation: {x402_domains: "
+               "approve}\n",
+               "");
+  p = ParseBundle(yaml);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_THAT(pay(*p, "agent_o", "wallet_3", "http://x.example.com/"),
+              IsEmpty());
+}
+
+TEST(X402BundleTest, RefusesBadDomainsAndWhereTheyDoNotBelong) {
+  const std::string base = R"(
+org: {id: acme}
+departments: [{id: eng}]
+agents:
+  - id: a
+    department: eng
+    rules: RULES
+    wallets: [{id: w, vendor: local, chain: base, address: "0x01"}]
+assets: [{symbol: USDC, decimals: 6, price_usd: "1"}]
+)";
+  auto parse = [&](const std::string& rules) {
+    std::string yaml = base;
+    yaml.replace(yaml.find("RULES"), 5, rules);
+    return ParseBundle(yaml);
+  };
+  absl::StatusOr<Policy> bad =
+      parse("{x402_domains: [\"https://a.com\", \"a.com\", \"*\"]}");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(),
+              HasSubstr("agents[0].rules.x402_domains[0]: \"https://a.com\" "
+                        "must be a host name"));
+  EXPECT_THAT(bad.status().message(),
+              HasSubstr("agents[0].rules.x402_domains[2]"));
+  EXPECT_FALSE(parse("{x402_domains: a.com}").ok());
+  EXPECT_FALSE(parse("{x402_domains: [a.com, a.com]}").ok());  // A duplicate.
+  // Not in a wallet's rules.
+  std::string yaml = base;
+  yaml.replace(yaml.find("RULES"), 5, "{}");
+  yaml.replace(yaml.find("address: \"0x01\"}"), 16,
+               "address: \"0x01\", rules: {x402_domains: [a.com]}}");
+  EXPECT_FALSE(ParseBundle(yaml).ok());
+}
+
 }  // namespace
 }  // namespace warden::eval

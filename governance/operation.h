@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace warden {
@@ -40,7 +41,26 @@ inline bool IsFinal(OperationState s) {
   return s == OperationState::kConfirmed || s == OperationState::kFailed;
 }
 
-// One SubmitTransaction: at most one per authorization, so a retried
+// What Warden signs for an x402 payment (PayX402) once its authorization
+// is allowed: an EIP-3009 TransferWithAuthorization of the authorization's
+// amount of its asset to its destination, in the token's EIP-712 domain,
+// valid for `valid_for` from the signing. The chain is the wallet's, and
+// the token the asset's contract on it.
+struct X402Terms {
+  std::string token_name;     // The EIP-712 domain's name.
+  std::string token_version;  // And version.
+  uint64_t chain_id = 0;      // The network the requirement named.
+  absl::Duration valid_for;
+
+  friend bool operator==(const X402Terms&, const X402Terms&) = default;
+};
+// A compact JSON object, for the operation's storage; DecodeX402Terms
+// refuses anything else with INVALID_ARGUMENT.
+std::string EncodeX402Terms(const X402Terms& terms);
+absl::StatusOr<X402Terms> DecodeX402Terms(absl::string_view json);
+
+// One SubmitTransaction or PayX402: at most one per authorization, so a
+// retried
 // Submit (same idempotency key, hence the same authorization) finds the
 // first one instead of sending again.
 struct Operation {
@@ -51,6 +71,10 @@ struct Operation {
   std::string wallet_id;
   // Calldata sent with the transfer (bytes); empty for a plain transfer.
   std::string data;
+  // Set for an x402 payment: signed rather than sent. Its vendor_ref is
+  // then the signed authorization (evm::EncodeX402Ref), its tx_hash the
+  // transaction that used it, once seen.
+  std::optional<X402Terms> x402;
   OperationState state = OperationState::kPending;
   std::string tx_hash;     // 0x-hex, once known.
   std::string vendor_ref;  // The vendor's handle for async operations.

@@ -136,9 +136,13 @@ struct AgentRules {
   // A guard line: a spend of at least this share (percent, 1-100) of what
   // the wallet holds of the asset on chain is a drain (DRAIN_ALL).
   std::optional<int> drain_all_percent;
+  // The hosts whose resources x402 payments may pay (x402::HostMatches
+  // patterns, lowercased). x402 payments are refused unless a rules block
+  // on the agent's path sets a list, and each set list must allow the host.
+  std::optional<std::vector<std::string>> x402_domains;
   // Per rule ("per_tx_max_usd", "chains", "assets", "destinations_allow",
   // "schedule", "contracts", "approved_spenders", "new_address",
-  // "drain_all"): what breaking it does; absent: kDeny.
+  // "drain_all", "x402_domains"): what breaking it does; absent: kDeny.
   std::map<std::string, OnViolation> on_violation;
 };
 

@@ -88,6 +88,24 @@ class Checker {
     }
   }
 
+  // Unlike the lists above, an absent x402_domains is not "any": x402
+  // payments need a list somewhere on the path. A new list, a new entry,
+  // and a list removed (the host another list allows is no longer narrowed
+  // by this one) may each allow a payment refused before.
+  void X402Domains(const std::string& path,
+                   const std::optional<std::vector<std::string>>& before,
+                   const std::optional<std::vector<std::string>>& after) {
+    if (!after) {
+      if (before) Add(path, "removed: no longer narrows other lists");
+      return;
+    }
+    for (const std::string& x : *after) {
+      if (!before || !Contains(*before, x)) {
+        Add(path, absl::StrCat("allows x402 payments to ", x));
+      }
+    }
+  }
+
   void ScheduleOf(const std::string& path,
                   const std::optional<Schedule>& before,
                   const std::optional<Schedule>& after) {
@@ -107,6 +125,7 @@ class Checker {
     AllowList(path + ".assets", b.assets, a.assets);
     AllowList(path + ".destinations_allow", b.destinations_allow,
               a.destinations_allow);
+    X402Domains(path + ".x402_domains", b.x402_domains, a.x402_domains);
     for (const std::string& d : b.destinations_deny) {
       if (!Contains(a.destinations_deny, d)) {
         Add(path + ".destinations_deny", absl::StrCat("no longer denies ", d));

@@ -107,6 +107,7 @@ const std::vector<RpcRule>& RpcRules() {
       {"AuthorizationService.WatchAuthorization", {Role::kAgent}, true},
       {"AuthorizationService.SubmitTransaction", {Role::kAgent}, true},
       {"AuthorizationService.GetOperation", {Role::kAgent}, true},
+      {"AuthorizationService.PayX402", {Role::kAgent}, true},
       // An agent reads only its own; the service checks the scope.
       {"AuthorizationService.BudgetStatus",
        {Role::kAgent, Role::kAuditor, Role::kApprover, Role::kAdmin}},

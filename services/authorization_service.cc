@@ -1,5 +1,6 @@
 #include "services/authorization_service.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -8,7 +9,14 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "adapters/evm/chains.h"
+#include "adapters/evm/eip3009.h"
+#include "governance/address.h"
+#include "governance/money.h"
 #include "governance/status_macros.h"
 #include "grpcpp/alarm.h"
 #include "services/call.h"
@@ -148,6 +156,115 @@ AuthorizeInput AuthorizeInputOf(const grpc::CallbackServerContext& context,
   return in;
 }
 
+// The longest EIP-712 domain name or version accepted, in bytes.
+constexpr size_t kMaxDomainField = 128;
+// How long a signed x402 payment may stay valid, at most.
+constexpr int64_t kMaxX402TimeoutSeconds = 3600;
+
+// The x402 network's chain id: "eip155:<id>" (v2) or a v1 network name.
+absl::StatusOr<uint64_t> X402ChainId(absl::string_view network) {
+  uint64_t id = 0;
+  absl::string_view digits = network;
+  if (absl::ConsumePrefix(&digits, "eip155:")) {
+    if (!digits.empty() && digits.size() <= 20 && digits[0] != '0' &&
+        absl::SimpleAtoi(digits, &id) && id > 0) {
+      return id;
+    }
+  } else if (std::optional<uint64_t> known = evm::KnownChainId(network)) {
+    return *known;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "requirements.network: \"", network.substr(0, 64),
+      "\" is not an EVM network (\"eip155:<chain id>\", or a name such as "
+      "\"base\")"));
+}
+
+absl::StatusOr<PayInput> PayInputOf(const grpc::CallbackServerContext& context,
+                                    const Principal& who,
+                                    const v1::PayX402Request& request) {
+  const v1::X402PaymentRequirements& r = request.requirements();
+  if (r.scheme() != "exact") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("requirements.scheme: \"", r.scheme().substr(0, 64),
+                     "\": only \"exact\" payments are signed"));
+  }
+  PayInput in;
+  WARDEN_ASSIGN_OR_RETURN(in.terms.chain_id, X402ChainId(r.network()));
+  WARDEN_RETURN_IF_ERROR(
+      ValidateAddress("requirements.asset", "ethereum", r.asset()));
+  in.token_contract = r.asset();
+  if (r.max_timeout_seconds() < 1 ||
+      r.max_timeout_seconds() > kMaxX402TimeoutSeconds) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "requirements.max_timeout_seconds: ", r.max_timeout_seconds(),
+        " is outside 1 to ", kMaxX402TimeoutSeconds));
+  }
+  in.terms.valid_for = absl::Seconds(r.max_timeout_seconds());
+  for (const auto& [field, value] :
+       {std::pair{"requirements.token_name", &r.token_name()},
+        std::pair{"requirements.token_version", &r.token_version()}}) {
+    if (value->empty() || value->size() > kMaxDomainField ||
+        !std::all_of(value->begin(), value->end(),
+                     [](char c) { return c >= ' ' && c < 0x7f; })) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ": the token's EIP-712 domain ",
+          field == std::string_view("requirements.token_name") ? "name"
+                                                               : "version",
+          " (the requirement's extra), 1 to ", kMaxDomainField,
+          " printable ASCII bytes"));
+    }
+  }
+  in.terms.token_name = r.token_name();
+  in.terms.token_version = r.token_version();
+  AuthorizeInput& a = in.authorize;
+  const auto& metadata = context.client_metadata();
+  if (auto it = metadata.find("traceparent"); it != metadata.end()) {
+    a.traceparent = std::string(it->second.data(), it->second.size());
+  }
+  a.org_id = Gatekeeper::OrgOf(who, {request.org_id()});
+  a.agent_id = request.agent_id();
+  a.wallet_id = request.wallet_id();
+  a.amount = r.amount();
+  a.destination = r.pay_to();
+  if (a.destination.empty()) {
+    return absl::InvalidArgumentError("requirements.pay_to: required");
+  }
+  a.x402_resource = request.resource();
+  if (a.x402_resource.empty()) {
+    return absl::InvalidArgumentError(
+        "resource: required (the URL that answered 402)");
+  }
+  a.idempotency_key = request.idempotency_key();
+  a.memo = request.memo();
+  a.actor = who.name;
+  return in;
+}
+
+// The engine names the fields of an Authorize; PayX402 names its own.
+absl::Status RenameFields(absl::Status st) {
+  absl::string_view message = st.message();
+  for (const auto& [from, to] :
+       {std::pair{"amount:", "requirements.amount:"},
+        std::pair{"destination:", "requirements.pay_to:"}}) {
+    if (absl::ConsumePrefix(&message, from)) {
+      return absl::Status(st.code(), absl::StrCat(to, message));
+    }
+  }
+  return st;
+}
+
+void ToProto(const evm::SignedTransferAuthorization& s,
+             v1::X402Authorization* out) {
+  const evm::TransferAuthorization& a = s.authorization;
+  out->set_from(Eip55(evm::Hex(a.from)));
+  out->set_to(Eip55(evm::Hex(a.to)));
+  out->set_value(FormatBaseUnits(a.value));
+  out->set_valid_after(absl::StrCat(a.valid_after));
+  out->set_valid_before(absl::StrCat(a.valid_before));
+  out->set_nonce(evm::Hex(a.nonce));
+  out->set_signature(s.signature);
+}
+
 }  // namespace
 
 AuthorizationService::AuthorizationService(Engine* engine, Submitter* submitter,
@@ -164,6 +281,7 @@ AuthorizationService::AuthorizationService(Engine* engine, Submitter* submitter,
   Serve("WatchAuthorization", &AuthorizationService::Watch);
   Serve("SubmitTransaction", &AuthorizationService::SubmitTransaction);
   Serve("GetOperation", &AuthorizationService::GetOperation);
+  Serve("PayX402", &AuthorizationService::PayX402);
   Serve("BudgetStatus", &AuthorizationService::BudgetStatus);
   Serve("WhoAmI", &AuthorizationService::WhoAmI);
   CheckAllServed();
@@ -294,6 +412,34 @@ grpc::ServerUnaryReactor* AuthorizationService::SubmitTransaction(
                 response->mutable_authorization());
         if (out.operation)
           ToProto(*out.operation, response->mutable_operation());
+      });
+}
+
+grpc::ServerUnaryReactor* AuthorizationService::PayX402(
+    grpc::CallbackServerContext* context, const v1::PayX402Request* request,
+    v1::PayX402Response* response) {
+  return RunUnary(
+      executor_, gate_, context, "AuthorizationService.PayX402",
+      {request->org_id(), request->agent_id()},
+      [this, context,
+       request](const Principal& who) -> absl::StatusOr<SubmitOutput> {
+        WARDEN_ASSIGN_OR_RETURN(PayInput in,
+                                PayInputOf(*context, who, *request));
+        absl::StatusOr<SubmitOutput> out = submitter_->Pay(in);
+        if (!out.ok()) return RenameFields(out.status());
+        return out;
+      },
+      [response](const SubmitOutput& out) {
+        CountDecision(out.authorized.authorization);
+        ToProto(out.authorized.authorization, out.authorized.replayed,
+                response->mutable_authorization());
+        if (!out.operation) return;
+        ToProto(*out.operation, response->mutable_operation());
+        if (out.operation->state == OperationState::kFailed) return;
+        absl::StatusOr<evm::SignedTransferAuthorization> signed_auth =
+            evm::DecodeX402Ref(out.operation->vendor_ref);
+        if (signed_auth.ok())
+          ToProto(*signed_auth, response->mutable_payment());
       });
 }
 

@@ -45,6 +45,9 @@ class AuthorizationService final
       grpc::CallbackServerContext* context,
       const v1::SubmitTransactionRequest* request,
       v1::SubmitTransactionResponse* response) override;
+  grpc::ServerUnaryReactor* PayX402(grpc::CallbackServerContext* context,
+                                    const v1::PayX402Request* request,
+                                    v1::PayX402Response* response) override;
   grpc::ServerUnaryReactor* GetOperation(grpc::CallbackServerContext* context,
                                          const v1::GetOperationRequest* request,
                                          v1::Operation* response) override;

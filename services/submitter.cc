@@ -79,6 +79,60 @@ absl::StatusOr<SubmitOutput> Submitter::Submit(const SubmitInput& in) {
   }
   AuthorizeInput authorize = in.authorize;
   authorize.org_id = org;
+  return Start(std::move(authorize), std::move(data), std::nullopt);
+}
+
+absl::StatusOr<SubmitOutput> Submitter::Pay(const PayInput& in) {
+  WARDEN_ASSIGN_OR_RETURN(std::string org,
+                          engine_->ResolveOrg(in.authorize.org_id));
+  WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
+                          engine_->GetBundle(org, 0));
+  if (!policy->agents.contains(in.authorize.agent_id)) {
+    return absl::NotFoundError(absl::StrCat("agent_id: unknown agent \"",
+                                            in.authorize.agent_id.substr(0, 64),
+                                            "\" in org ", org));
+  }
+  auto w = policy->wallets.find(in.authorize.wallet_id);
+  if (w == policy->wallets.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("wallet_id: unknown wallet \"",
+                     in.authorize.wallet_id.substr(0, 64), "\" in org ", org));
+  }
+  const Wallet& wallet = w->second;
+  if (wallet.agent_id != in.authorize.agent_id) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("wallet_id: wallet ", wallet.id, " belongs to agent ",
+                     wallet.agent_id, ", not ", in.authorize.agent_id));
+  }
+  WARDEN_ASSIGN_OR_RETURN(WalletAdapter * adapter,
+                          adapters_->For(wallet.vendor));
+  WARDEN_RETURN_IF_ERROR(adapter->CheckX402(wallet, in.terms.chain_id));
+  WARDEN_RETURN_IF_ERROR(ValidateAddress("requirements.pay_to", wallet.chain,
+                                         in.authorize.destination));
+  // The asset is the declared one with this contract on the wallet's chain.
+  const std::string contract = NormalizeDestination(in.token_contract);
+  AuthorizeInput authorize = in.authorize;
+  authorize.org_id = org;
+  for (const auto& [symbol, asset] : policy->assets) {
+    auto where = asset.chains.find(wallet.chain);
+    if (where != asset.chains.end() &&
+        NormalizeDestination(where->second) == contract) {
+      authorize.asset = symbol;
+    }
+  }
+  if (authorize.asset.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "requirements.asset: token ", in.token_contract,
+        " is not a declared asset on chain ", wallet.chain, " in org ", org,
+        "'s bundle (assets.<symbol>.chains.", wallet.chain, ")"));
+  }
+  return Start(std::move(authorize), "", in.terms);
+}
+
+absl::StatusOr<SubmitOutput> Submitter::Start(AuthorizeInput authorize,
+                                              std::string data,
+                                              std::optional<X402Terms> x402) {
+  const std::string org = authorize.org_id;
   SubmitOutput out;
   absl::StatusOr<AuthorizeOutput> authorized = engine_->Authorize(authorize);
   if (!authorized.ok()) {
@@ -104,7 +158,8 @@ absl::StatusOr<SubmitOutput> Submitter::Submit(const SubmitInput& in) {
                .authorization_id = a.id,
                .agent_id = a.agent_id,
                .wallet_id = a.wallet_id,
-               .data = data,
+               .data = std::move(data),
+               .x402 = std::move(x402),
                .state = OperationState::kPending,
                .created_at = now,
                .updated_at = now};
@@ -127,6 +182,13 @@ absl::StatusOr<SubmitOutput> Submitter::Submit(const SubmitInput& in) {
   const absl::Time until = absl::Now() + kReplayWait;
   for (;;) {
     absl::StatusOr<Operation> first = operations_->Get(org, op.id);
+    if (first.ok() && first->x402 != op.x402) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("idempotency_key: authorization ", a.id, " was first ",
+                       first->x402 ? "an x402 payment with other terms"
+                                   : "a SubmitTransaction",
+                       " (", first->id, ")"));
+    }
     if (first.ok()) {
       WARDEN_ASSIGN_OR_RETURN(Operation advanced, Advance(*std::move(first)));
       WARDEN_ASSIGN_OR_RETURN(out.operation, AwaitSend(std::move(advanced)));
@@ -297,9 +359,23 @@ absl::StatusOr<Operation> Submitter::Send(Operation op,
                           .asset = a.asset,
                           .amount = a.amount,
                           .destination = a.destination,
-                          .data = op.data};
+                          .data = op.data,
+                          .x402 = op.x402};
     WARDEN_ASSIGN_OR_RETURN(intent.token_contract,
                             TokenContract(*policy, wallet->second, a.asset));
+    if (op.x402) {
+      // Valid for what the payment asked, and never past the hold.
+      const absl::Time now =
+          absl::FromUnixSeconds(absl::ToUnixSeconds(clock_->Now()));
+      intent.valid_before = std::min(now + op.x402->valid_for,
+                                     a.hold_expires_at - kX402HoldMargin);
+      if (intent.valid_before <= now) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("x402: authorization ", a.id, "'s hold expires at ",
+                         absl::FormatTime(a.hold_expires_at),
+                         ", too soon to sign a payment it can cover"));
+      }
+    }
     if (!a.contract.empty()) {
       // A contract call: the calldata goes to the contract, with the native
       // coin it moves (a token's transfer or approval sends none).

@@ -20,6 +20,15 @@ struct SubmitInput {
   AuthorizeInput authorize;
 };
 
+// An x402 payment (PayX402): `authorize` with `x402_resource` and the
+// pay-to address as `destination`; the asset is the one whose contract on
+// the wallet's chain is `token_contract`.
+struct PayInput {
+  AuthorizeInput authorize;
+  std::string token_contract;  // 0x-hex.
+  X402Terms terms;
+};
+
 struct SubmitOutput {
   AuthorizeOutput authorized;
   std::optional<Operation> operation;  // Unset for a denial.
@@ -47,6 +56,13 @@ class Submitter {
         clock_(clock) {}
 
   absl::StatusOr<SubmitOutput> Submit(const SubmitInput& in);
+  // PayX402: Authorize, then the wallet's adapter signs the EIP-3009
+  // authorization once the authorization is allowed (the operation is
+  // SUBMITTED with it as vendor_ref); polling settles the hold when the
+  // token reports it used and voids it once it expired unused. Its
+  // valid_before is at most the hold's expiry less kX402HoldMargin, so that
+  // the hold outlives the payment.
+  absl::StatusOr<SubmitOutput> Pay(const PayInput& in);
   // The operation, advanced as far as it can go now (sent once its
   // authorization is allowed; polled at its vendor while not final). With
   // `owner` (an agent id) set, another agent's operation is
@@ -80,8 +96,15 @@ class Submitter {
   // retry's first call, or a sweep that claimed it first) to record what
   // the vendor said, before answering SENDING.
   static constexpr absl::Duration kSendWait = absl::Seconds(10);
+  // How long before its hold expires an x402 authorization stops being
+  // valid: time for a poll to see its use while the hold still stands.
+  static constexpr absl::Duration kX402HoldMargin = absl::Seconds(60);
 
  private:
+  // Authorize, create the operation (the first call) or find it (a
+  // replay), and send it once allowed.
+  absl::StatusOr<SubmitOutput> Start(AuthorizeInput authorize, std::string data,
+                                     std::optional<X402Terms> x402);
   absl::StatusOr<Operation> Advance(Operation op);
   // `op`, or once it has left SENDING (for at most kSendWait), its state.
   absl::StatusOr<Operation> AwaitSend(Operation op);

@@ -1,11 +1,14 @@
 #include "adapters/local/evm_sender.h"
 
+#include <openssl/rand.h>
+
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "governance/keccak.h"
 #include "governance/status_macros.h"
@@ -196,6 +199,97 @@ absl::Status EvmSender::Rebroadcast(const std::string& raw) {
     return absl::OkStatus();
   }
   return reply.status();
+}
+
+absl::StatusOr<SignedTransferAuthorization>
+EvmSender::SignTransferAuthorization(const Address& token,
+                                     absl::string_view name,
+                                     absl::string_view version,
+                                     const Address& to, absl::uint128 value,
+                                     absl::Time valid_before) {
+  WARDEN_ASSIGN_OR_RETURN(
+      nlohmann::json latest,
+      rpc_->Call("eth_blockNumber", nlohmann::json::array()));
+  WARDEN_ASSIGN_OR_RETURN(absl::uint128 block, ParseQuantity(latest));
+  SignedTransferAuthorization out;
+  out.token = token;
+  out.from_block = absl::Uint128Low64(block);
+  TransferAuthorization& a = out.authorization;
+  a.from = address_;
+  a.to = to;
+  a.value = value;
+  a.valid_after = 0;
+  a.valid_before = static_cast<uint64_t>(absl::ToUnixSeconds(valid_before));
+  if (RAND_bytes(a.nonce.data(), static_cast<int>(a.nonce.size())) != 1) {
+    return absl::InternalError("no random bytes for an EIP-3009 nonce");
+  }
+  const Hash digest = TransferAuthorizationDigest(
+      Eip712DomainSeparator(name, version, chain_id_, token), a);
+  out.signature = SignatureHex(key_->Sign(digest));
+  return out;
+}
+
+absl::StatusOr<EvmSender::AuthorizationUse> EvmSender::UseOf(
+    const SignedTransferAuthorization& s) {
+  WARDEN_ASSIGN_OR_RETURN(nlohmann::json block,
+                          rpc_->Call("eth_getBlockByNumber",
+                                     nlohmann::json::array({"latest", false})));
+  if (!block.is_object() || !block.contains("number") ||
+      !block.contains("timestamp")) {
+    return absl::UnavailableError("eth_getBlockByNumber: no latest block");
+  }
+  WARDEN_ASSIGN_OR_RETURN(absl::uint128 number, ParseQuantity(block["number"]));
+  WARDEN_ASSIGN_OR_RETURN(absl::uint128 time,
+                          ParseQuantity(block["timestamp"]));
+  const TransferAuthorization& a = s.authorization;
+  WARDEN_ASSIGN_OR_RETURN(
+      nlohmann::json state,
+      rpc_->Call(
+          "eth_call",
+          nlohmann::json::array(
+              {{{"to", Hex(s.token)},
+                {"data", Hex(AuthorizationStateCalldata(a.from, a.nonce))}},
+               Quantity(number)})));
+  // An ABI-encoded bool: one 32-byte word, 0 or 1.
+  static const std::string kFalse = "0x" + std::string(64, '0');
+  static const std::string kTrue = "0x" + std::string(63, '0') + "1";
+  if (!state.is_string() || (state.get<std::string>() != kFalse &&
+                             state.get<std::string>() != kTrue)) {
+    return absl::UnavailableError(absl::StrCat(
+        "authorizationState: the node answered ", state.dump().substr(0, 80),
+        ", not a bool (is ", Hex(s.token), " an EIP-3009 token?)"));
+  }
+  AuthorizationUse out;
+  out.used = state.get<std::string>() == kTrue;
+  if (!out.used) {
+    out.expired = time >= a.valid_before;
+    return out;
+  }
+  // Which transaction: its AuthorizationUsed(authorizer, nonce) log since
+  // the signing. Not finding it (a node that prunes logs) leaves the hash
+  // empty; the token's state is what counts.
+  std::string authorizer(12, '\0');
+  authorizer.append(reinterpret_cast<const char*>(a.from.data()),
+                    a.from.size());
+  absl::StatusOr<nlohmann::json> logs =
+      rpc_->Call("eth_getLogs",
+                 nlohmann::json::array({{{"address", Hex(s.token)},
+                                         {"fromBlock", Quantity(s.from_block)},
+                                         {"toBlock", Quantity(number)},
+                                         {"topics",
+                                          {Hex(AuthorizationUsedTopic()),
+                                           Hex(authorizer), Hex(a.nonce)}}}}));
+  if (logs.ok() && logs->is_array() && !logs->empty() &&
+      (*logs)[0].is_object() && (*logs)[0].contains("transactionHash") &&
+      (*logs)[0]["transactionHash"].is_string()) {
+    const std::string hash = (*logs)[0]["transactionHash"].get<std::string>();
+    absl::string_view digits = hash;
+    if (absl::ConsumePrefix(&digits, "0x") && digits.size() == 64 &&
+        IsHexDigits(digits)) {
+      out.tx_hash = absl::AsciiStrToLower(hash);
+    }
+  }
+  return out;
 }
 
 }  // namespace warden::evm

@@ -9,6 +9,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "adapters/evm/eip3009.h"
 #include "adapters/evm/evm.h"
 #include "adapters/evm/json_rpc.h"
 
@@ -62,6 +63,32 @@ class EvmSender {
   // Broadcasts `raw` (a transaction signed earlier) again: the same bytes,
   // so the same hash; harmless when the node has it already.
   absl::Status Rebroadcast(const std::string& raw);
+
+  // Signs an EIP-3009 TransferWithAuthorization (x402's `exact` payment) of
+  // `value` of `token` to `to`, valid from now until `valid_before`, with a
+  // fresh random nonce, in the token's EIP-712 domain (`name`, `version`,
+  // this chain). Asks the node only for its latest block number (where to
+  // look for the payment's use), so an unreachable node is UNAVAILABLE and
+  // nothing is signed.
+  absl::StatusOr<SignedTransferAuthorization> SignTransferAuthorization(
+      const Address& token, absl::string_view name, absl::string_view version,
+      const Address& to, absl::uint128 value, absl::Time valid_before);
+
+  // Where a signed authorization stands on chain, read at one block.
+  struct AuthorizationUse {
+    // The token says it is used (transferred, or cancelled).
+    bool used = false;
+    // Unused, at a block whose time is at or past its valid_before: it can
+    // never be used.
+    bool expired = false;
+    // The transaction that used it, when its AuthorizationUsed log is found.
+    std::string tx_hash;
+  };
+  // authorizationState(from, nonce) at the latest block, whose timestamp
+  // tells whether an unused one has expired (read at that same block, so a
+  // use mined just before it is never called an expiry).
+  absl::StatusOr<AuthorizationUse> UseOf(
+      const SignedTransferAuthorization& signed_auth);
 
   // How many times a broadcast is tried before it is given up.
   static constexpr int kBroadcastAttempts = 3;

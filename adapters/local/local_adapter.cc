@@ -123,6 +123,76 @@ absl::StatusOr<evm::EvmSender*> LocalAdapter::SenderFor(const Wallet& wallet) {
   return senders_.try_emplace(id, std::move(created)).first->second.get();
 }
 
+absl::Status LocalAdapter::CheckX402(const Wallet& wallet,
+                                     uint64_t chain_id) const {
+  auto chain = chains_.find(wallet.chain);
+  if (chain == chains_.end()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "wallet_id: wallet ", wallet.id, ": no JSON-RPC endpoint for chain ",
+        wallet.chain, " (start wardend with --chain-rpc ", wallet.chain,
+        "=URL)"));
+  }
+  if (chain->second.chain_id != chain_id) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("requirements.network: chain id ", chain_id,
+                     " is not wallet ", wallet.id, "'s chain ", wallet.chain,
+                     " (id ", chain->second.chain_id, ")"));
+  }
+  absl::StatusOr<evm::Address> address = evm::ParseAddress(wallet.address);
+  if (!address.ok() || keystore_.Find(*address) == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("wallet_id: wallet ", wallet.id, "'s address ",
+                     wallet.address, " has no key in the keystore"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<VendorStatus> LocalAdapter::SignX402(
+    evm::EvmSender* sender, const TransferIntent& intent) {
+  const X402Terms& terms = *intent.x402;
+  if (sender->chain_id() != terms.chain_id) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "x402: the payment is on chain id ", terms.chain_id, ", wallet ",
+        intent.wallet.id, " on ", sender->chain_id()));
+  }
+  WARDEN_ASSIGN_OR_RETURN(const evm::Address token,
+                          evm::ParseAddress(intent.token_contract));
+  WARDEN_ASSIGN_OR_RETURN(const evm::Address to,
+                          evm::ParseAddress(intent.destination));
+  WARDEN_ASSIGN_OR_RETURN(const evm::SignedTransferAuthorization signed_auth,
+                          sender->SignTransferAuthorization(
+                              token, terms.token_name, terms.token_version, to,
+                              intent.amount, intent.valid_before));
+  return VendorStatus{.state = OperationState::kSubmitted,
+                      .vendor_ref = evm::EncodeX402Ref(signed_auth)};
+}
+
+absl::StatusOr<VendorStatus> LocalAdapter::PollX402(const Wallet& wallet,
+                                                    const VendorStatus& last) {
+  if (IsFinal(last.state)) return last;
+  WARDEN_ASSIGN_OR_RETURN(const evm::SignedTransferAuthorization signed_auth,
+                          evm::DecodeX402Ref(last.vendor_ref));
+  WARDEN_ASSIGN_OR_RETURN(evm::EvmSender * sender, SenderFor(wallet));
+  WARDEN_ASSIGN_OR_RETURN(const evm::EvmSender::AuthorizationUse use,
+                          sender->UseOf(signed_auth));
+  VendorStatus out = last;
+  if (use.used) {
+    out.state = OperationState::kConfirmed;
+    out.tx_hash = use.tx_hash;
+    out.error.clear();
+  } else if (use.expired) {
+    out.state = OperationState::kFailed;
+    out.error = absl::StrCat(
+        "the x402 authorization expired unused at ",
+        absl::FormatTime(absl::RFC3339_full,
+                         absl::FromUnixSeconds(static_cast<int64_t>(
+                             signed_auth.authorization.valid_before)),
+                         absl::UTCTimeZone()),
+        ": nothing was paid");
+  }
+  return out;
+}
+
 absl::StatusOr<VendorStatus> LocalAdapter::Send(const TransferIntent& intent) {
   {
     absl::MutexLock lock(&mu_);
@@ -132,6 +202,7 @@ absl::StatusOr<VendorStatus> LocalAdapter::Send(const TransferIntent& intent) {
     }
   }
   WARDEN_ASSIGN_OR_RETURN(evm::EvmSender * sender, SenderFor(intent.wallet));
+  if (intent.x402) return SignX402(sender, intent);
   WARDEN_ASSIGN_OR_RETURN(
       const evm::Call call,
       evm::ResolveTransfer(intent.destination, intent.token_contract,
@@ -154,6 +225,7 @@ absl::StatusOr<VendorStatus> LocalAdapter::Send(const TransferIntent& intent) {
 
 absl::StatusOr<VendorStatus> LocalAdapter::Poll(const Wallet& wallet,
                                                 const VendorStatus& last) {
+  if (evm::IsX402Ref(last.vendor_ref)) return PollX402(wallet, last);
   if (last.tx_hash.empty()) return last;
   WARDEN_ASSIGN_OR_RETURN(evm::EvmSender * sender, SenderFor(wallet));
   const absl::string_view digits = absl::StripPrefix(last.tx_hash, "0x");

@@ -43,7 +43,15 @@ class LocalAdapter final : public SwitchFreezeAdapter {
                absl::Duration rpc_timeout);
 
   AdapterInfo Describe() const override;
+  absl::Status CheckX402(const Wallet& wallet,
+                         uint64_t chain_id) const override;
+  // A TransferIntent with x402 terms is signed (EvmSender::
+  // SignTransferAuthorization), not sent: SUBMITTED with the signed
+  // authorization as vendor_ref, and no tx hash.
   absl::StatusOr<VendorStatus> Send(const TransferIntent& intent) override;
+  // An x402 payment is polled at its token: CONFIRMED once used (with the
+  // transaction that used it, when found), FAILED once the chain passed its
+  // valid_before with it unused.
   absl::StatusOr<VendorStatus> Poll(const Wallet& wallet,
                                     const VendorStatus& last) override;
   // UNIMPLEMENTED: a node has no index of an account's transactions.
@@ -56,6 +64,10 @@ class LocalAdapter final : public SwitchFreezeAdapter {
   // The sender for the wallet's key on its chain, created on first use
   // (which checks the node's chain id).
   absl::StatusOr<evm::EvmSender*> SenderFor(const Wallet& wallet);
+  absl::StatusOr<VendorStatus> SignX402(evm::EvmSender* sender,
+                                        const TransferIntent& intent);
+  absl::StatusOr<VendorStatus> PollX402(const Wallet& wallet,
+                                        const VendorStatus& last);
 
   const evm::Keystore keystore_;
   const std::map<std::string, EvmChain> chains_;

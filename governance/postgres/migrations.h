@@ -10,7 +10,7 @@
 namespace warden {
 
 // The schema version this build needs; wardend refuses an older database.
-inline constexpr int kSchemaVersion = 8;
+inline constexpr int kSchemaVersion = 9;
 
 struct Migration {
   int version;

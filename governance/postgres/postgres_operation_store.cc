@@ -10,7 +10,7 @@ constexpr char kColumns[] =
     "org_id, operation_id, authorization_id, agent_id, wallet_id, data, "
     "state, tx_hash, vendor_ref, error, "
     "(extract(epoch FROM created_at) * 1000000)::bigint, "
-    "(extract(epoch FROM updated_at) * 1000000)::bigint";
+    "(extract(epoch FROM updated_at) * 1000000)::bigint, x402";
 
 constexpr OperationState kStates[] = {
     OperationState::kPending,          OperationState::kSending,
@@ -40,6 +40,11 @@ Operation FromRow(const pqxx::row& r) {
   op.error = r[9].as<std::string>();
   op.created_at = absl::FromUnixMicros(r[10].as<int64_t>());
   op.updated_at = absl::FromUnixMicros(r[11].as<int64_t>());
+  if (const std::string x402 = r[12].as<std::string>(); !x402.empty()) {
+    absl::StatusOr<X402Terms> terms = DecodeX402Terms(x402);
+    if (!terms.ok()) throw pg::Refused(std::string(terms.status().message()));
+    op.x402 = *std::move(terms);
+  }
   return op;
 }
 
@@ -52,13 +57,14 @@ absl::Status PostgresOperationStore::Create(const Operation& op) {
     pqxx::result r = w.exec_params(
         "INSERT INTO operations (org_id, operation_id, authorization_id, "
         "agent_id, wallet_id, data, state, tx_hash, vendor_ref, error, "
-        "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-        "$10, to_timestamp($11::double precision / 1000000), "
-        "to_timestamp($12::double precision / 1000000)) "
+        "created_at, updated_at, x402) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+        "$8, $9, $10, to_timestamp($11::double precision / 1000000), "
+        "to_timestamp($12::double precision / 1000000), $13) "
         "ON CONFLICT DO NOTHING",
         op.org_id, op.id, op.authorization_id, op.agent_id, op.wallet_id, data,
         OperationStateName(op.state), op.tx_hash, op.vendor_ref, op.error,
-        absl::ToUnixMicros(op.created_at), absl::ToUnixMicros(op.updated_at));
+        absl::ToUnixMicros(op.created_at), absl::ToUnixMicros(op.updated_at),
+        op.x402 ? EncodeX402Terms(*op.x402) : std::string());
     inserted = r.affected_rows() == 1;
   }));
   if (!inserted) {

@@ -1,7 +1,7 @@
 // What wardenctl's commands share: the global flags, the connection to
 // wardend, exit codes and the printing of the API's records.
 //
-// Each command group (token.cc, bundle.cc, spend.cc, approvals.cc,
+// Each command group (token.cc, bundle.cc, spend.cc, pay.cc, approvals.cc,
 // kill_switch.cc, audit.cc, wallet.cc, server.cc, prices.cc, budget.cc)
 // declares its commands' flags and runs them in one place: its Add*Commands
 // function registers each command with the code that runs it.
@@ -34,6 +34,9 @@ inline constexpr int kUsage = 2;
 inline constexpr int kChainBroken = 3;
 inline constexpr int kFindings = 4;
 inline constexpr int kNotConfirmed = 5;
+// `pay` made no payment: denied, still awaiting approval, or refused by
+// the server.
+inline constexpr int kNotPaid = 6;
 
 // The flags every command takes, before or after its name.
 struct Globals {
@@ -66,6 +69,7 @@ void AddWalletCommands(CLI::App& app, const Globals& g, Commands& commands);
 void AddServerCommands(CLI::App& app, const Globals& g, Commands& commands);
 void AddPriceCommands(CLI::App& app, const Globals& g, Commands& commands);
 void AddBudgetCommands(CLI::App& app, const Globals& g, Commands& commands);
+void AddPayCommands(CLI::App& app, const Globals& g, Commands& commands);
 
 // The channel to wardend the global flags describe; null, having said why
 // on stderr, when a TLS flag is unusable.

@@ -6,7 +6,8 @@
 // 3 when `audit verify` finds the chain broken or `report security` finds
 // something that needs attention; 4 when `reconcile` finds
 // shadow spend or missing settlements; 5 when `submit --wait` ends without
-// a confirmed transfer.
+// a confirmed transfer; 6 when `pay` made no payment (denied, still
+// pending, or refused by the server).
 #include "CLI/CLI.hpp"
 #include "services/wardenctl/cli.h"
 
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
   AddServerCommands(app, g, commands);
   AddPriceCommands(app, g, commands);
   AddBudgetCommands(app, g, commands);
+  AddPayCommands(app, g, commands);
 
   try {
     app.parse(argc, argv);

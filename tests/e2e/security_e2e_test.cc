@@ -199,6 +199,24 @@ class SecurityE2eTest : public ::testing::Test {
           v1::SubmitTransactionResponse r;
           return authz_->SubmitTransaction(c, SubmitRequest(), &r);
         };
+    m["AuthorizationService.PayX402"] = [this](grpc::ClientContext* c) {
+      // Refused before anything is held: wallet_a has no key to sign with.
+      v1::PayX402Request req;
+      req.set_agent_id("agent_a");
+      req.set_wallet_id("wallet_a");
+      req.set_resource("https://api.example.com/paid");
+      v1::X402PaymentRequirements* r = req.mutable_requirements();
+      r->set_scheme("exact");
+      r->set_network("eip155:8453");
+      r->set_asset("0x833589fcd6edb6e08f4c7c32d4f71b54bda02913");
+      r->set_amount("1000000");
+      r->set_pay_to("0x00000000000000000000000000000000000000b0");
+      r->set_max_timeout_seconds(60);
+      r->set_token_name("USD Coin");
+      r->set_token_version("2");
+      v1::PayX402Response resp;
+      return authz_->PayX402(c, req, &resp);
+    };
     m["AuthorizationService.GetOperation"] = [this](grpc::ClientContext* c) {
       v1::GetOperationRequest req;
       req.set_operation_id(owned_operation_);
