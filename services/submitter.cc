@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "adapters/evm/eip3009.h"
 #include "governance/address.h"
 #include "governance/calldata.h"
 #include "governance/status_macros.h"
@@ -43,7 +44,19 @@ std::string Describe(const Operation& op) {
                    ", agent ", op.agent_id, ", wallet ", op.wallet_id,
                    "): ", OperationStateName(op.state));
   if (!op.tx_hash.empty()) absl::StrAppend(&out, " tx ", op.tx_hash);
-  if (!op.vendor_ref.empty()) absl::StrAppend(&out, " ref ", op.vendor_ref);
+  if (evm::IsX402Ref(op.vendor_ref)) {
+    // Not the signature: until it expires it is a payment anyone holding
+    // it can make, so the trail keeps only what identifies it.
+    absl::StatusOr<evm::SignedTransferAuthorization> signed_auth =
+        evm::DecodeX402Ref(op.vendor_ref);
+    if (signed_auth.ok()) {
+      absl::StrAppend(
+          &out, " x402 nonce ", evm::Hex(signed_auth->authorization.nonce),
+          " valid before ", signed_auth->authorization.valid_before);
+    }
+  } else if (!op.vendor_ref.empty()) {
+    absl::StrAppend(&out, " ref ", op.vendor_ref);
+  }
   if (!op.error.empty()) absl::StrAppend(&out, ": ", op.error);
   return out;
 }

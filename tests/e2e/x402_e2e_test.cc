@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
+#include "governance/postgres/pg.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/anvil_node.h"
@@ -344,6 +345,20 @@ TEST_F(X402E2eTest, AnUnusedPaymentIsVoidedAtItsDeadline) {
             v1::AUTHORIZATION_STATUS_VOIDED);
   EXPECT_EQ(Budget("buyer")["held"], "0.00");
   EXPECT_EQ(Budget("buyer")["used"], used_before);
+  // The trail names the payment by its nonce, and never keeps its
+  // signature (a payment anyone holding it could make until it expires).
+  std::string trail;
+  auto c = pg::Connect(pg_->url());
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE(pg::Transact(**c, "read", [&](pqxx::work& w) {
+                for (const pqxx::row& r :
+                     w.exec("SELECT body FROM audit_events WHERE type = "
+                            "'operation.updated'")) {
+                  trail += r[0].as<std::string>();
+                }
+              }).ok());
+  EXPECT_THAT(trail, HasSubstr(absl::StrCat("x402 nonce ", p.nonce())));
+  EXPECT_EQ(trail.find(p.signature().substr(2)), std::string::npos);
   // A replay of the expired payment signs nothing new.
   absl::StatusOr<v1::PayX402Response> again = Pay(req);
   ASSERT_TRUE(again.ok()) << again.status();
