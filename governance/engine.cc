@@ -853,6 +853,12 @@ absl::StatusOr<Authorization> Engine::Get(const std::string& org_id,
   return Present(*std::move(a));
 }
 
+absl::StatusOr<Authorization> Engine::GetAsReplay(
+    const std::string& org_id, const std::string& authorization_id) {
+  WARDEN_ASSIGN_OR_RETURN(Authorization a, Get(org_id, authorization_id));
+  return Replay(std::move(a));
+}
+
 absl::StatusOr<BudgetReport> Engine::BudgetStatus(const std::string& org_id,
                                                   const std::string& scope,
                                                   bool below,

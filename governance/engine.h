@@ -209,6 +209,10 @@ class Engine {
   absl::StatusOr<Authorization> Get(const std::string& org_id,
                                     const std::string& authorization_id,
                                     const std::string& owner = "");
+  // The record as a replayed Authorize answers it now: a hold no longer
+  // live (settled, voided, expired) is a DENY saying what happened.
+  absl::StatusOr<Authorization> GetAsReplay(
+      const std::string& org_id, const std::string& authorization_id);
 
   // What each limit of `scope` (and, with `below`, of the scopes under it)
   // has used and has left now: see BudgetStatus (budget_status.h). With

@@ -77,11 +77,25 @@ absl::StatusOr<std::string> ResourceHost(absl::string_view field,
   if (absl::ConsumePrefix(&host, "[")) {
     const size_t close = host.find(']');
     if (close == absl::string_view::npos) return bad("unclosed IPv6 literal");
+    const absl::string_view after = host.substr(close + 1);
     host = host.substr(0, close);
     if (!IsIpv6Literal(host)) return bad("malformed IPv6 literal");
+    if (!after.empty() &&
+        (after[0] != ':' || after.size() < 2 || after.size() > 6 ||
+         !std::all_of(after.begin() + 1, after.end(), absl::ascii_isdigit))) {
+      return bad("malformed port after the IPv6 literal");
+    }
     return absl::AsciiStrToLower(host);
   }
-  host = host.substr(0, host.find(':'));
+  if (const size_t colon = host.find(':'); colon != absl::string_view::npos) {
+    const absl::string_view port = host.substr(colon + 1);
+    if (port.empty() || port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), absl::ascii_isdigit)) {
+      return bad(absl::StrCat("port \"", port.substr(0, 16),
+                              "\" is not a port number"));
+    }
+    host = host.substr(0, colon);
+  }
   host = absl::StripSuffix(host, ".");
   std::string out = absl::AsciiStrToLower(host);
   if (!IsHostName(out)) {

@@ -22,13 +22,28 @@ TEST(ResourceHostTest, TakesTheHostOfHttpUrls) {
 }
 
 TEST(ResourceHostTest, RefusesWhatIsNotAnHttpUrlWithAHost) {
-  for (const char* bad :
-       {"", "ftp://example.com/", "example.com/paid", "https://",
-        "https:///path", "https://user:pw@example.com/",
-        "https://evil.com@api.example.com/", "https://exa mple.com/",
-        "https://exa\tmple.com/", "https://ex_ample.com/", "https://-a.com/",
-        "https://a-.com/", "https://a..com/", "https://[::1/",
-        "https://[zz::1]/", "https://caf\xc3\xa9.com/"}) {
+  for (const char* bad : {"",
+                          "ftp://example.com/",
+                          "example.com/paid",
+                          "https://",
+                          "https:///path",
+                          "https://user:pw@example.com/",
+                          "https://evil.com@api.example.com/",
+                          "https://exa mple.com/",
+                          "https://exa\tmple.com/",
+                          "https://ex_ample.com/",
+                          "https://-a.com/",
+                          "https://a-.com/",
+                          "https://a..com/",
+                          "https://[::1/",
+                          "https://[zz::1]/",
+                          "https://caf\xc3\xa9.com/",
+                          "http://127.0.0.1:evil.com/",
+                          "http://127.0.0.1:80:81/",
+                          "http://a.com:/",
+                          "http://a.com:123456/",
+                          "http://[::1]x/",
+                          "http://[::1]:/"}) {
     absl::StatusOr<std::string> host = ResourceHost("resource", bad);
     EXPECT_TRUE(absl::IsInvalidArgument(host.status())) << bad;
     EXPECT_THAT(host.status().message(), HasSubstr("resource:")) << bad;

@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -167,6 +168,7 @@ absl::StatusOr<uint64_t> X402ChainId(absl::string_view network) {
   absl::string_view digits = network;
   if (absl::ConsumePrefix(&digits, "eip155:")) {
     if (!digits.empty() && digits.size() <= 20 && digits[0] != '0' &&
+        std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit) &&
         absl::SimpleAtoi(digits, &id) && id > 0) {
       return id;
     }
@@ -435,7 +437,12 @@ grpc::ServerUnaryReactor* AuthorizationService::PayX402(
                 response->mutable_authorization());
         if (!out.operation) return;
         ToProto(*out.operation, response->mutable_operation());
-        if (out.operation->state == OperationState::kFailed) return;
+        // A payment only while its hold is live: never with a DENY (one
+        // voided by a freeze, settled or expired).
+        if (out.operation->state == OperationState::kFailed ||
+            out.authorized.authorization.decision != Decision::kAllow) {
+          return;
+        }
         absl::StatusOr<evm::SignedTransferAuthorization> signed_auth =
             evm::DecodeX402Ref(out.operation->vendor_ref);
         if (signed_auth.ok())
@@ -450,9 +457,14 @@ grpc::ServerUnaryReactor* AuthorizationService::GetOperation(
   return RunUnary(
       executor_, gate_, context, kRpc, {request->org_id()},
       [this, request](const Principal& who) -> absl::StatusOr<Operation> {
+        // Asking the vendor (a node, an API) may take its whole timeout:
+        // a caller past its share of polls gets the stored state, so that
+        // no one caller ties up the workers others need.
+        absl::StatusOr<std::unique_ptr<StreamSlots::Slot>> poll =
+            polls_.Take(absl::StrCat(who.org_id, "/", who.name), kRpc);
         absl::StatusOr<Operation> op =
             submitter_->Get(Gatekeeper::OrgOf(who, {request->org_id()}),
-                            request->operation_id(), OwnerOf(who));
+                            request->operation_id(), OwnerOf(who), poll.ok());
         if (absl::IsPermissionDenied(op.status())) {
           return gate_->Deny(who, kRpc, std::string(op.status().message()));
         }

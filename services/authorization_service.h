@@ -64,6 +64,10 @@ class AuthorizationService final
   // Watches open at once: per caller (org and principal), and in all.
   static constexpr size_t kMaxWatchesPerCaller = 16;
   static constexpr size_t kMaxWatches = 1024;
+  // GetOperation calls asking a vendor at once, per caller and in all;
+  // past them a call answers the operation as stored.
+  static constexpr size_t kMaxPollsPerCaller = 4;
+  static constexpr size_t kMaxPolls = 32;
 
  private:
   // `result`, with a refusal of another agent's record audited.
@@ -75,6 +79,7 @@ class AuthorizationService final
   Executor* const executor_;
   Gatekeeper* const gate_;
   StreamSlots watches_{kMaxWatchesPerCaller, kMaxWatches};
+  StreamSlots polls_{kMaxPollsPerCaller, kMaxPolls, "vendor polls running"};
 };
 
 }  // namespace warden

@@ -8,6 +8,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/stubs/common.h"
 #include "google/protobuf/unknown_field_set.h"
+#include "governance/x402.h"
 
 namespace warden {
 namespace {
@@ -132,6 +133,7 @@ size_t MaxFieldBytes(absl::string_view field) {
     return size_t{128} << 10;  // 64 KiB of calldata, hex.
   if (field == "memo" || field == "comment" || field == "reason") return 1024;
   if (field == "tx_hash") return 256;
+  if (field == "resource") return x402::kMaxResourceLength;
   if (field == "idempotency_key" || field == "destination" ||
       field == "principal" || field == "approver" || field == "scope" ||
       field == "traceparent") {

@@ -258,9 +258,9 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
                   .vendor_freezer = &s->adapters_,
                   .balances = s->balances_.get(),
                   .prices = s->prices_.get()});
-  s->submitter_ =
-      std::make_unique<Submitter>(s->engine_.get(), s->operations_.get(),
-                                  &s->adapters_, s->audit_.get(), clock);
+  s->submitter_ = std::make_unique<Submitter>(
+      s->engine_.get(), s->operations_.get(), &s->adapters_, s->audit_.get(),
+      clock, /*durable_operations=*/!options.postgres_url.empty());
   if (!options.bundle_path.empty()) {
     WARDEN_ASSIGN_OR_RETURN(std::string yaml,
                             ReadFile("--bundle", options.bundle_path));

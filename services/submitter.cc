@@ -111,6 +111,14 @@ absl::StatusOr<SubmitOutput> Submitter::Pay(const PayInput& in) {
         absl::StrCat("wallet_id: unknown wallet \"",
                      in.authorize.wallet_id.substr(0, 64), "\" in org ", org));
   }
+  if (!durable_operations_ &&
+      policy->org.expired_holds == ExpiredHolds::kRelease) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "org ", org,
+        " releases expired holds, and this gateway keeps operations in "
+        "memory only (no Postgres): a payment used after a restart would go "
+        "uncharged. x402 payments need Postgres, or expired_holds: count"));
+  }
   const Wallet& wallet = w->second;
   if (wallet.agent_id != in.authorize.agent_id) {
     return absl::InvalidArgumentError(
@@ -139,7 +147,23 @@ absl::StatusOr<SubmitOutput> Submitter::Pay(const PayInput& in) {
         " is not a declared asset on chain ", wallet.chain, " in org ", org,
         "'s bundle (assets.<symbol>.chains.", wallet.chain, ")"));
   }
-  return Start(std::move(authorize), "", in.terms);
+  WARDEN_ASSIGN_OR_RETURN(SubmitOutput out,
+                          Start(std::move(authorize), "", in.terms));
+  if (!out.operation) return out;
+  if (out.operation->state == OperationState::kPending &&
+      !out.operation->error.empty()) {
+    // The node could not be reached: nothing signed, the hold kept.
+    return absl::UnavailableError(absl::StrCat(
+        out.operation->error, "; nothing was signed and authorization ",
+        out.operation->authorization_id,
+        " is still held: retry with the same idempotency key"));
+  }
+  // The record now (a freeze may have voided it while it was signed), as a
+  // replay would answer it.
+  WARDEN_ASSIGN_OR_RETURN(
+      out.authorized.authorization,
+      engine_->GetAsReplay(org, out.authorized.authorization.id));
+  return out;
 }
 
 absl::StatusOr<SubmitOutput> Submitter::Start(AuthorizeInput authorize,
@@ -244,13 +268,15 @@ absl::Status Submitter::CheckNotSubmitted(const std::string& org_id,
 
 absl::StatusOr<Operation> Submitter::Get(const std::string& org_id,
                                          const std::string& operation_id,
-                                         const std::string& owner) {
+                                         const std::string& owner,
+                                         bool advance) {
   WARDEN_ASSIGN_OR_RETURN(std::string org, engine_->ResolveOrg(org_id));
   WARDEN_ASSIGN_OR_RETURN(Operation op, operations_->Get(org, operation_id));
   if (!owner.empty() && op.agent_id != owner) {
     return absl::PermissionDeniedError(absl::StrCat(
         "operation_id: ", operation_id, " belongs to another agent"));
   }
+  if (!advance) return op;
   return Advance(std::move(op));
 }
 
@@ -406,6 +432,14 @@ absl::StatusOr<Operation> Submitter::Send(Operation op,
     next.tx_hash = sent->tx_hash;
     next.vendor_ref = sent->vendor_ref;
     next.error = sent->error;
+    if (op.x402) WARDEN_RETURN_IF_ERROR(KeepIfStillHeld(&next));
+  } else if (op.x402 && (absl::IsUnavailable(sent.status()) ||
+                         absl::IsDeadlineExceeded(sent.status()))) {
+    // The node could not be reached: nothing was signed. The hold stays;
+    // the next call or sweep signs it.
+    next.state = OperationState::kPending;
+    next.error = absl::StrCat("the chain's node could not be reached: ",
+                              sent.status().message());
   } else {
     // Nothing was sent.
     next.state = OperationState::kFailed;
@@ -435,6 +469,23 @@ absl::StatusOr<Operation> Submitter::Send(Operation op,
   }
   if (!*moved) return operations_->Get(op.org_id, op.id);
   return next;
+}
+
+absl::Status Submitter::KeepIfStillHeld(Operation* signed_op) {
+  WARDEN_ASSIGN_OR_RETURN(
+      Authorization now,
+      engine_->Get(signed_op->org_id, signed_op->authorization_id));
+  if (now.status == AuthorizationStatus::kHeld &&
+      now.decision == Decision::kAllow) {
+    return absl::OkStatus();
+  }
+  signed_op->state = OperationState::kFailed;
+  signed_op->vendor_ref.clear();
+  signed_op->error = absl::StrCat(
+      "authorization ", now.id, " was ", StatusName(now.status),
+      " while the payment was signed: the signature was discarded, never "
+      "handed out");
+  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> Submitter::Move(const Operation& next,

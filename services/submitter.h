@@ -47,13 +47,16 @@ struct SubmitOutput {
 class Submitter {
  public:
   // All are not owned and must outlive the submitter.
+  // `durable_operations`: the store outlives the process (Postgres).
   Submitter(Engine* engine, OperationStore* operations,
-            AdapterRegistry* adapters, AuditLog* audit, const Clock* clock)
+            AdapterRegistry* adapters, AuditLog* audit, const Clock* clock,
+            bool durable_operations = true)
       : engine_(engine),
         operations_(operations),
         adapters_(adapters),
         audit_(audit),
-        clock_(clock) {}
+        clock_(clock),
+        durable_operations_(durable_operations) {}
 
   absl::StatusOr<SubmitOutput> Submit(const SubmitInput& in);
   // PayX402: Authorize, then the wallet's adapter signs the EIP-3009
@@ -61,15 +64,24 @@ class Submitter {
   // SUBMITTED with it as vendor_ref); polling settles the hold when the
   // token reports it used and voids it once it expired unused. Its
   // valid_before is at most the hold's expiry less kX402HoldMargin, so that
-  // the hold outlives the payment.
+  // the hold outlives the payment. A signature made while the hold was
+  // voided (a freeze during the signing) is discarded, never recorded. The
+  // answer carries the authorization as it is now. When the chain's node
+  // could not be reached nothing is signed, the hold is kept (the
+  // operation stays PENDING, signed by a later call or sweep) and the
+  // answer is UNAVAILABLE: retry with the same key. Without durable
+  // operations an org whose expired holds are released is refused
+  // (FAILED_PRECONDITION): a payment whose operation a restart lost would
+  // be released unpaid-for.
   absl::StatusOr<SubmitOutput> Pay(const PayInput& in);
   // The operation, advanced as far as it can go now (sent once its
-  // authorization is allowed; polled at its vendor while not final). With
-  // `owner` (an agent id) set, another agent's operation is
-  // PERMISSION_DENIED.
+  // authorization is allowed; polled at its vendor while not final), or
+  // as stored when `advance` is false. With `owner` (an agent id) set,
+  // another agent's operation is PERMISSION_DENIED.
   absl::StatusOr<Operation> Get(const std::string& org_id,
                                 const std::string& operation_id,
-                                const std::string& owner = "");
+                                const std::string& owner = "",
+                                bool advance = true);
   // FAILED_PRECONDITION when the authorization has an operation: Warden
   // settles or voids it when the vendor reports the outcome, so a caller's
   // Settle or Void (which could release a hold whose transaction is on its
@@ -113,6 +125,10 @@ class Submitter {
   // Moves `op` (now in `from`) to `next`'s state; false if another caller
   // moved it first. Audits the change.
   absl::StatusOr<bool> Move(const Operation& next, OperationState from);
+  // An x402 payment just signed: kept if its authorization is still a live
+  // hold, else FAILED with the signature dropped (a freeze voided it while
+  // it was being signed).
+  absl::Status KeepIfStillHeld(Operation* signed_op);
   // Records the operation's new state in the audit trail.
   void AuditOperation(const Operation& op);
   // Settles or voids the authorization of an operation that became final.
@@ -125,6 +141,7 @@ class Submitter {
   AdapterRegistry* const adapters_;
   AuditLog* const audit_;
   const Clock* const clock_;
+  const bool durable_operations_;
 };
 
 }  // namespace warden

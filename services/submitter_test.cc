@@ -25,7 +25,7 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr char kBundle[] = R"(
-org: {id: acme, timezone: UTC}
+org: {id: acme, timezone: UTC, rules: {x402_domains: [api.example.com]}}
 departments: [{id: eng}]
 agents:
   - id: payer
@@ -56,6 +56,9 @@ constexpr char kHash[] =
 class ScriptedAdapter final : public WalletAdapter {
  public:
   AdapterInfo Describe() const override { return {.vendor = "local"}; }
+  absl::Status CheckX402(const Wallet&, uint64_t) const override {
+    return absl::OkStatus();
+  }
   absl::StatusOr<VendorStatus> Send(const TransferIntent& intent) override {
     absl::MutexLock lock(&mu_);
     intents_.push_back(intent);
@@ -491,6 +494,124 @@ TEST_F(SubmitterTest, AnotherAgentsOperationIsRefused) {
   EXPECT_TRUE(submitter_.Get("", out->operation->id, "payer").ok());
   EXPECT_EQ(submitter_.Get("", "op_nope").status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// x402 payments (Pay): the signing is the adapter's Send.
+PayInput Payment(const std::string& key) {
+  PayInput in;
+  in.authorize.agent_id = "payer";
+  in.authorize.wallet_id = "payer_w";
+  in.authorize.amount = "10000";
+  in.authorize.destination = kTo;
+  in.authorize.x402_resource = "https://api.example.com/report";
+  in.authorize.idempotency_key = key;
+  in.authorize.actor = "agent/payer";
+  in.token_contract = "0x833589FCD6EDB6E08F4C7C32D4F71B54BDA02913";
+  in.terms = X402Terms{.token_name = "USD Coin",
+                       .token_version = "2",
+                       .chain_id = 8453,
+                       .valid_for = absl::Seconds(60)};
+  return in;
+}
+
+const VendorStatus kSigned{OperationState::kSubmitted, "",
+                           "x402:{\"signed\":true}", ""};
+
+TEST_F(SubmitterTest, APaymentIsSignedForTheAssetOfItsTokenWithinTheHold) {
+  adapter_->AnswerSend(kSigned);
+  absl::StatusOr<SubmitOutput> paid = submitter_.Pay(Payment("p1"));
+  ASSERT_TRUE(paid.ok()) << paid.status();
+  EXPECT_EQ(paid->authorized.authorization.decision, Decision::kAllow);
+  EXPECT_EQ(paid->authorized.authorization.asset, "USDC");
+  ASSERT_TRUE(paid->operation.has_value());
+  EXPECT_EQ(paid->operation->state, OperationState::kSubmitted);
+  ASSERT_EQ(adapter_->intents().size(), 1u);
+  const TransferIntent intent = adapter_->intents()[0];
+  ASSERT_TRUE(intent.x402.has_value());
+  EXPECT_EQ(intent.x402->token_name, "USD Coin");
+  EXPECT_EQ(intent.token_contract,
+            "0x833589fcd6edb6e08f4c7c32d4f71b54bda02913");
+  EXPECT_EQ(intent.valid_before, clock_.Now() + absl::Seconds(60));
+  // A retry: the same payment, signed once.
+  paid = submitter_.Pay(Payment("p1"));
+  ASSERT_TRUE(paid.ok()) << paid.status();
+  EXPECT_TRUE(paid->authorized.replayed);
+  EXPECT_EQ(adapter_->intents().size(), 1u);
+  // Other terms with the same key are refused.
+  PayInput other = Payment("p1");
+  other.terms.valid_for = absl::Seconds(30);
+  EXPECT_THAT(submitter_.Pay(other).status().message(),
+              HasSubstr("an x402 payment with other terms"));
+  // Never valid past the hold (15 minutes) less the margin.
+  other = Payment("p2");
+  other.terms.valid_for = absl::Hours(1);
+  ASSERT_TRUE(submitter_.Pay(other).ok());
+  EXPECT_EQ(adapter_->intents().back().valid_before,
+            clock_.Now() + absl::Minutes(15) - Submitter::kX402HoldMargin);
+}
+
+// A freeze that returns while the payment is being signed: the signature
+// is dropped, never recorded or answered.
+TEST_F(SubmitterTest, ASignatureMadeWhileAFreezeVoidedTheHoldIsDiscarded) {
+  adapter_->AnswerSend(kSigned);
+  adapter_->HoldSends(true);
+  absl::StatusOr<SubmitOutput> paid = absl::UnknownError("not run");
+  std::thread paying([&] { paid = submitter_.Pay(Payment("p1")); });
+  for (int i = 0; i < 500 && adapter_->intents().empty(); ++i) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  ASSERT_EQ(adapter_->intents().size(), 1u);
+  ASSERT_TRUE(
+      engine_.FreezeScope("", "agent/payer", "compromised", "admin").ok());
+  adapter_->HoldSends(false);
+  paying.join();
+  ASSERT_TRUE(paid.ok()) << paid.status();
+  EXPECT_EQ(paid->authorized.authorization.decision, Decision::kDeny);
+  EXPECT_EQ(paid->authorized.authorization.status,
+            AuthorizationStatus::kVoided);
+  ASSERT_TRUE(paid->operation.has_value());
+  EXPECT_EQ(paid->operation->state, OperationState::kFailed);
+  EXPECT_TRUE(paid->operation->vendor_ref.empty());
+  EXPECT_THAT(paid->operation->error, HasSubstr("the signature was discarded"));
+  absl::StatusOr<Operation> stored =
+      operations_.Get("acme", paid->operation->id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_TRUE(stored->vendor_ref.empty());
+}
+
+// A node that cannot be reached: nothing signed, the hold kept, UNAVAILABLE;
+// the retry with the same key signs.
+TEST_F(SubmitterTest, AnUnreachableNodeKeepsTheHoldForARetry) {
+  adapter_->AnswerSend(absl::DeadlineExceededError("eth_blockNumber: timeout"));
+  absl::StatusOr<SubmitOutput> paid = submitter_.Pay(Payment("p1"));
+  EXPECT_TRUE(absl::IsUnavailable(paid.status())) << paid.status();
+  EXPECT_THAT(paid.status().message(), HasSubstr("is still held"));
+  adapter_->AnswerSend(kSigned);
+  paid = submitter_.Pay(Payment("p1"));
+  ASSERT_TRUE(paid.ok()) << paid.status();
+  EXPECT_TRUE(paid->authorized.replayed);
+  EXPECT_EQ(paid->authorized.authorization.decision, Decision::kAllow);
+  EXPECT_EQ(paid->operation->state, OperationState::kSubmitted);
+  EXPECT_EQ(adapter_->intents().size(), 2u);
+}
+
+// Without durable operations, an org that releases expired holds could
+// lose a used payment's operation in a restart and release it: refused.
+TEST_F(SubmitterTest, PaymentsNeedDurableOperationsWhenHoldsAreReleased) {
+  std::string bundle = kBundle;
+  bundle.replace(bundle.find("timezone: UTC,"), 14,
+                 "timezone: UTC, expired_holds: release,");
+  ASSERT_TRUE(engine_.ApplyBundle(bundle, false, "test").ok());
+  Submitter in_memory(&engine_, &operations_, &adapters_, &audit_, &clock_,
+                      /*durable_operations=*/false);
+  absl::StatusOr<SubmitOutput> paid = in_memory.Pay(Payment("p1"));
+  EXPECT_TRUE(absl::IsFailedPrecondition(paid.status())) << paid.status();
+  EXPECT_THAT(paid.status().message(),
+              HasSubstr("x402 payments need Postgres"));
+  EXPECT_TRUE(adapter_->intents().empty());
+  // With Postgres's operations it pays.
+  adapter_->AnswerSend(kSigned);
+  EXPECT_TRUE(submitter_.Pay(Payment("p2")).ok());
 }
 
 }  // namespace

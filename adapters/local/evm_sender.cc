@@ -201,19 +201,24 @@ absl::Status EvmSender::Rebroadcast(const std::string& raw) {
   return reply.status();
 }
 
+absl::StatusOr<uint64_t> EvmSender::BlockNumber() {
+  WARDEN_ASSIGN_OR_RETURN(
+      nlohmann::json latest,
+      rpc_->Call("eth_blockNumber", nlohmann::json::array()));
+  WARDEN_ASSIGN_OR_RETURN(absl::uint128 block, ParseQuantity(latest));
+  return absl::Uint128Low64(block);
+}
+
 absl::StatusOr<SignedTransferAuthorization>
 EvmSender::SignTransferAuthorization(const Address& token,
                                      absl::string_view name,
                                      absl::string_view version,
                                      const Address& to, absl::uint128 value,
-                                     absl::Time valid_before) {
-  WARDEN_ASSIGN_OR_RETURN(
-      nlohmann::json latest,
-      rpc_->Call("eth_blockNumber", nlohmann::json::array()));
-  WARDEN_ASSIGN_OR_RETURN(absl::uint128 block, ParseQuantity(latest));
+                                     absl::Time valid_before,
+                                     uint64_t from_block) const {
   SignedTransferAuthorization out;
   out.token = token;
-  out.from_block = absl::Uint128Low64(block);
+  out.from_block = from_block;
   TransferAuthorization& a = out.authorization;
   a.from = address_;
   a.to = to;

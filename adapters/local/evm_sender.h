@@ -64,15 +64,17 @@ class EvmSender {
   // so the same hash; harmless when the node has it already.
   absl::Status Rebroadcast(const std::string& raw);
 
+  // The chain's latest block number.
+  absl::StatusOr<uint64_t> BlockNumber();
   // Signs an EIP-3009 TransferWithAuthorization (x402's `exact` payment) of
   // `value` of `token` to `to`, valid from now until `valid_before`, with a
   // fresh random nonce, in the token's EIP-712 domain (`name`, `version`,
-  // this chain). Asks the node only for its latest block number (where to
-  // look for the payment's use), so an unreachable node is UNAVAILABLE and
-  // nothing is signed.
+  // this chain). No node call: `from_block` (BlockNumber, read before) is
+  // where its use will be looked for.
   absl::StatusOr<SignedTransferAuthorization> SignTransferAuthorization(
       const Address& token, absl::string_view name, absl::string_view version,
-      const Address& to, absl::uint128 value, absl::Time valid_before);
+      const Address& to, absl::uint128 value, absl::Time valid_before,
+      uint64_t from_block) const;
 
   // Where a signed authorization stands on chain, read at one block.
   struct AuthorizationUse {

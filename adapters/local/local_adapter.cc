@@ -159,10 +159,18 @@ absl::StatusOr<VendorStatus> LocalAdapter::SignX402(
                           evm::ParseAddress(intent.token_contract));
   WARDEN_ASSIGN_OR_RETURN(const evm::Address to,
                           evm::ParseAddress(intent.destination));
+  WARDEN_ASSIGN_OR_RETURN(const uint64_t block, sender->BlockNumber());
+  // The freeze check and the signing in one step, without a node call in
+  // between: a freeze that returned before it is never signed through.
+  absl::MutexLock lock(&mu_);
+  if (frozen_.contains(intent.wallet.id)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("wallet ", intent.wallet.id, " is frozen"));
+  }
   WARDEN_ASSIGN_OR_RETURN(const evm::SignedTransferAuthorization signed_auth,
                           sender->SignTransferAuthorization(
                               token, terms.token_name, terms.token_version, to,
-                              intent.amount, intent.valid_before));
+                              intent.amount, intent.valid_before, block));
   return VendorStatus{.state = OperationState::kSubmitted,
                       .vendor_ref = evm::EncodeX402Ref(signed_auth)};
 }

@@ -230,6 +230,9 @@ int Pay(const Globals& g, PayFlags f) {
     if (out.contains("settlement")) {
       std::cout << "  settlement " << out["settlement"].dump() << "\n";
     }
+    if (out.contains("refusal")) {
+      std::cout << "  refused: " << out["refusal"].get<std::string>() << "\n";
+    }
     std::cout << body;
   };
   if (!paid.has_payment()) {
@@ -254,6 +257,20 @@ int Pay(const Globals& g, PayFlags f) {
   out["status"] = second->status;
   out["paid"] = http::Is2xx(second->status);
   if (Json s = Settlement(*second); !s.is_null()) out["settlement"] = s;
+  if (second->status == 402) {
+    // Why the server refused the payment: the error of its new 402.
+    auto header = second->headers.find("payment-required");
+    std::string decoded;
+    if (header != second->headers.end() &&
+        header->second.size() <= kMaxPaymentRequired &&
+        absl::Base64Unescape(header->second, &decoded)) {
+      const Json doc = Json::parse(decoded, nullptr, false);
+      if (doc.is_object() && doc.contains("error") &&
+          doc["error"].is_string()) {
+        out["refusal"] = doc["error"];
+      }
+    }
+  }
   if (g.json) out["body"] = second->body;
   print(second->body);
   return http::Is2xx(second->status) ? 0 : kNotPaid;

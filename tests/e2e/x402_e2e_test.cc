@@ -9,6 +9,8 @@
 // its deadline and its budget released; a replayed 402 does not pay twice;
 // hosts off the x402_domains allowlist and bad requirements are refused.
 
+#include <signal.h>
+
 #include <atomic>
 #include <functional>
 #include <map>
@@ -17,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -58,7 +61,8 @@ class X402E2eTest : public DurableStackTest {
 
     password_file_ = dir_->Write("password", kPassword);
     keystore_ = dir_->path() + "/keystore";
-    for (const char* wallet : {"buyer_w", "tight_w", "closed_w"}) {
+    for (const char* wallet :
+         {"buyer_w", "tight_w", "closed_w", "racer_w", "stalled_w"}) {
       absl::StatusOr<CommandResult> created = RunCommand(
           {WARDENCTL_PATH, "wallet", "create-local", "--keystore", keystore_,
            "--password-file", password_file_, "--scrypt-n", "1024"},
@@ -110,6 +114,18 @@ agents:
     rules: {x402_domains: ["*.example.com", "127.0.0.1"]}
     wallets: [{id: tight_w, vendor: local, chain: anvil, address: ")",
                                             (*addresses_)["tight_w"], R"("}]
+  - id: racer
+    department: research
+    limits: [{name: daily, usd: "1", window: "rolling:24h"}]
+    rules: {x402_domains: ["127.0.0.1"]}
+    wallets: [{id: racer_w, vendor: local, chain: anvil, address: ")",
+                                            (*addresses_)["racer_w"], R"("}]
+  - id: stalled
+    department: research
+    limits: [{name: daily, usd: "1", window: "rolling:24h"}]
+    rules: {x402_domains: ["127.0.0.1"]}
+    wallets: [{id: stalled_w, vendor: local, chain: anvil, address: ")",
+                                            (*addresses_)["stalled_w"], R"("}]
   - id: closed
     department: research
     limits: [{name: daily, usd: "1", window: "rolling:24h"}]
@@ -125,7 +141,8 @@ assets:
         {"--redis", redis_->url(), "--postgres", pg_->url("warden_app"),
          "--bundle", bundle_, "--keystore", keystore_,
          "--keystore-password-file", password_file_, "--chain-rpc",
-         "anvil=" + anvil_->url(), "--shutdown-grace-ms", "1000"});
+         "anvil=" + anvil_->url(), "--chain-rpc-timeout-ms", "2000",
+         "--shutdown-grace-ms", "1000"});
     ASSERT_TRUE(w.ok()) << w.status();
     wardend_ = w->release();
   }
@@ -387,6 +404,13 @@ TEST_F(X402E2eTest, AReplayedPaymentDoesNotPayTwice) {
   EXPECT_EQ(two["replayed"], true);
   EXPECT_EQ(two["authorization_id"], one["authorization_id"]);
   EXPECT_EQ(two["paid"], false);
+  // Either the server refused the same payment again (the nonce is used),
+  // or Warden saw it settled first and signed nothing.
+  if (two.contains("status")) {
+    EXPECT_EQ(two["refusal"], "invalid_exact_evm_nonce_already_used") << two;
+  } else {
+    EXPECT_EQ(two["decision"], "DENY") << two;
+  }
   EXPECT_EQ(PaidTo(), before + kPrice);
 
   // Concurrent PayX402 calls with one key: one authorization, one nonce.
@@ -415,6 +439,62 @@ TEST_F(X402E2eTest, AReplayedPaymentDoesNotPayTwice) {
   EXPECT_EQ(after.at("held"), "0.01");
   EXPECT_EQ(UsdCents(after.at("settled")),
             UsdCents(budget_before.at("settled")) + 1);
+}
+
+// The node stopped (SIGSTOP, not dead): nothing is signed, the hold is
+// kept and the call is UNAVAILABLE; the retry with the same key signs once
+// the node answers.
+TEST_F(X402E2eTest, AStoppedNodeSignsNothingAndKeepsTheHold) {
+  const std::string key = NewKey();
+  anvil_->process().Signal(SIGSTOP);
+  absl::Cleanup resume = [] { anvil_->process().Signal(SIGCONT); };
+  const absl::Time start = absl::Now();
+  absl::StatusOr<v1::PayX402Response> stalled = Pay(Request("stalled", key));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(15));
+  EXPECT_EQ(stalled.status().code(), absl::StatusCode::kUnavailable)
+      << stalled.status();
+  EXPECT_THAT(stalled.status().message(), HasSubstr("is still held"));
+  EXPECT_EQ(Budget("stalled")["held"], "0.01");
+  std::move(resume).Invoke();
+  absl::StatusOr<v1::PayX402Response> retried = Pay(Request("stalled", key));
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_TRUE(retried->authorization().replayed());
+  EXPECT_EQ(retried->authorization().decision(), v1::DECISION_ALLOW);
+  EXPECT_TRUE(retried->has_payment());
+  EXPECT_EQ(Budget("stalled")["held"], "0.01");
+}
+
+// A freeze that returns while a payment waits on a stopped node: no
+// signature is ever handed out, and the hold is voided.
+TEST_F(X402E2eTest, NothingIsSignedThroughAFreeze) {
+  anvil_->process().Signal(SIGSTOP);
+  absl::Cleanup resume = [] { anvil_->process().Signal(SIGCONT); };
+  absl::StatusOr<v1::PayX402Response> paid = absl::UnknownError("not run");
+  std::thread paying([&paid] { paid = Pay(Request("racer", NewKey())); });
+  absl::SleepFor(absl::Milliseconds(300));
+  {
+    grpc::ClientContext c;
+    v1::FreezeScopeRequest freeze;
+    freeze.mutable_scope()->set_agent_id("racer");
+    freeze.set_reason("compromised");
+    v1::FreezeResponse frozen;
+    ASSERT_TRUE(wardend_->admin().FreezeScope(&c, freeze, &frozen).ok());
+  }
+  std::move(resume).Invoke();
+  paying.join();
+  if (paid.ok()) {
+    // Frozen while signing (the adapter refused, or the signature was
+    // dropped), or before the hold.
+    EXPECT_FALSE(paid->has_payment()) << paid->DebugString();
+    EXPECT_EQ(paid->authorization().decision(), v1::DECISION_DENY);
+    if (paid->has_operation()) {
+      EXPECT_EQ(paid->operation().state(), v1::OPERATION_STATE_FAILED);
+    }
+  } else {
+    EXPECT_EQ(paid.status().code(), absl::StatusCode::kUnavailable)
+        << paid.status();
+  }
+  EXPECT_EQ(Budget("racer")["used"], "0.00");
 }
 
 TEST_F(X402E2eTest, HostsOffTheAllowlistAreDenied) {

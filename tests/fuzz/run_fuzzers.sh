@@ -9,7 +9,7 @@ build="$1"; seconds="$2"
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d /tmp/warden-fuzz-XXXXXX)"
 status=0
-for name in bundle amount request calldata; do
+for name in bundle amount request calldata x402; do
   mkdir -p "$work/$name"
   echo "== fuzz $name for ${seconds}s"
   if ! "$build/tests/fuzz/${name}_fuzzer" -max_total_time="$seconds" \

@@ -4,6 +4,7 @@
 import * as assert from 'assert/strict';
 import {ChildProcess, execFileSync, spawn, spawnSync} from 'child_process';
 import * as fs from 'fs';
+import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
 import * as readline from 'readline';
@@ -76,13 +77,20 @@ const call = async (name: string, args: Record<string, unknown>) =>
 test('lists its tools, each with a description and a schema, none taking an agent', async () => {
   const {tools} = await mcp.listTools();
   assert.deepEqual(tools.map((t) => t.name).sort(),
-                   ['authorize_spend', 'check_budget', 'get_operation', 'submit_transaction',
+                   ['authorize_spend', 'check_budget', 'get_operation', 'pay_x402', 'submit_transaction',
                     'wait_for_approval']);
   for (const t of tools) {
     assert.ok(t.description && t.description.length > 20, t.name);
     assert.equal(t.inputSchema.type, 'object');
     assert.ok(!('agent_id' in (t.inputSchema.properties ?? {})), t.name);
   }
+  const pay = tools.find((t) => t.name === 'pay_x402')!.inputSchema as any;
+  assert.deepEqual(pay.required.sort(), ['url', 'wallet_id']);
+  assert.deepEqual(Object.keys(pay.properties).sort(),
+                   ['body', 'idempotency_key', 'memo', 'method', 'url', 'wallet_id']);
+  assert.equal(pay.properties.url.maxLength, 2048);
+  assert.deepEqual(pay.properties.method.enum, ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
+  assert.equal(pay.properties.body.maxLength, 1 << 20);
 });
 
 test('authorizes as its agent and reports the budget left', async () => {
@@ -137,12 +145,28 @@ test('a denial says why; bad input and refusals are tool errors naming the field
     ['wait_for_approval', {authorization_id: 'az_1', timeout_seconds: 0}],
     ['wait_for_approval', {authorization_id: 'az_1', timeout_seconds: 2 ** 63}],
     ['wait_for_approval', {authorization_id: 'az_1', timeout_seconds: -1}],
+    ['pay_x402', {url: `https://example.com/${'a'.repeat(2048)}`, wallet_id: 'w1'}],
+    ['pay_x402', {url: 'ftp://example.com/report', wallet_id: 'w1'}],
+    ['pay_x402', {url: 'https://example.com/report', wallet_id: 'w1', method: 'HEAD'}],
+    ['pay_x402', {url: 'https://example.com/report', wallet_id: 'w1', method: 'POST',
+                  body: 'b'.repeat((1 << 20) + 1)}],
   ] as const) {
     const r = await call(tool, args as Record<string, unknown>);
     assert.ok(r.isError, `${tool} ${JSON.stringify(args).slice(0, 80)}`);
   }
   const unknown = await call('get_operation', {operation_id: 'op_missing'});
   assert.ok(unknown.isError);
+  const getBody = await call('pay_x402', {url: 'https://example.com/report', wallet_id: 'w1', body: '{}'});
+  assert.ok(getBody.isError);
+  assert.match(getBody.content[0].text, /^body: a GET request carries no body/);
+  // A port nothing listens on: the fetch's own error, naming the URL.
+  const closed = http.createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const nowhere = `http://127.0.0.1:${(closed.address() as {port: number}).port}/report`;
+  await new Promise((resolve) => closed.close(resolve));
+  const refused = await call('pay_x402', {url: nowhere, wallet_id: 'w1', method: 'POST', body: '{}'});
+  assert.ok(refused.isError);
+  assert.match(refused.content[0].text, new RegExp(`^POST ${nowhere}: fetch failed: .*ECONNREFUSED`));
 });
 
 test('refuses to start without an agent token', () => {

@@ -2,8 +2,9 @@
 // layer over @grpc/grpc-js with types generated from Warden's protos
 // (src/gen/, by @grpc/proto-loader's generator): it makes and reuses
 // idempotency keys, retries UNAVAILABLE with them, waits for approvals and
-// turns refusals into typed errors. Money stays exact: USD as Warden's
-// decimal strings, base units as bigint or decimal strings.
+// turns refusals into typed errors, and pays x402 (HTTP 402) resources
+// through Warden. Money stays exact: USD as Warden's decimal strings, base
+// units as bigint or decimal strings.
 import * as crypto from 'crypto';
 import * as path from 'path';
 
@@ -16,11 +17,13 @@ import type {Authorization__Output} from './gen/warden/v1/Authorization';
 import type {AuthorizeResponse__Output} from './gen/warden/v1/AuthorizeResponse';
 import type {LimitStatus__Output} from './gen/warden/v1/LimitStatus';
 import type {Operation__Output} from './gen/warden/v1/Operation';
+import type {PayX402Response__Output} from './gen/warden/v1/PayX402Response';
 import type {Timestamp__Output} from './gen/google/protobuf/Timestamp';
 import type {Violation__Output} from './gen/warden/v1/Violation';
 import type {BudgetStatusResponse__Output} from './gen/warden/v1/BudgetStatusResponse';
 import type {SubmitTransactionResponse__Output} from './gen/warden/v1/SubmitTransactionResponse';
 import type {WhoAmIResponse__Output} from './gen/warden/v1/WhoAmIResponse';
+import type {X402Authorization__Output} from './gen/warden/v1/X402Authorization';
 
 export interface ClientOptions {
   /** An API token (sent as `authorization: Bearer`); none for a server run
@@ -135,6 +138,160 @@ export interface Spend {
   idempotencyKey?: string;
 }
 
+/** One `accepts` entry of an x402 402 response (scheme `exact` on an EVM
+ * network), as PayX402 takes it. */
+export interface X402Requirements {
+  /** Only "exact". */
+  scheme: string;
+  /** "eip155:<chain id>": the wallet's chain. */
+  network: string;
+  /** The token's contract (0x-hex): an asset declared on that chain. */
+  asset: string;
+  /** Base units of the token: a bigint or a decimal string. */
+  amount: bigint | string;
+  payTo: string;
+  /** How long the signed payment stays valid: 1 to 3600 seconds. */
+  maxTimeoutSeconds: number;
+  /** The token's EIP-712 domain: the requirement's `extra.name` and
+   * `extra.version`. */
+  tokenName: string;
+  tokenVersion: string;
+}
+
+export interface X402PayRequest {
+  agentId: string;
+  /** A `local` wallet (Warden holds its key) on the requirement's network. */
+  walletId: string;
+  requirements: X402Requirements;
+  /** The URL that answered 402; its host must be on the agent's
+   * `x402_domains`. */
+  resource: string;
+  memo?: string;
+  /** Made for you when absent. The same key is the same payment (one
+   * nonce): pass one to ask again after an approval. */
+  idempotencyKey?: string;
+}
+
+/** The EIP-3009 TransferWithAuthorization Warden signed: x402's `exact`
+ * EVM payload. Times are Unix seconds; all decimal strings. */
+export interface X402Authorization {
+  from: string;
+  to: string;
+  value: string;
+  validAfter: string;
+  validBefore: string;
+  nonce: string;
+  signature: string;
+}
+
+export interface X402PayResult {
+  decision: Decision;
+  /** SUBMITTED once signed, CONFIRMED once used on chain (the hold
+   * settled), FAILED once expired unused (voided); none for a DENY. */
+  operation?: Operation;
+  /** The signed payment, once allowed: what the PAYMENT-SIGNATURE header
+   * carries. */
+  payment?: X402Authorization;
+}
+
+export interface X402FetchOptions {
+  agentId: string;
+  walletId: string;
+  memo?: string;
+  /** Made for you when absent. The same key is the same payment: fetch
+   * again with a WardenPaymentPending's key once it is approved, or after
+   * a lost answer, and Warden signs nothing new. */
+  idempotencyKey?: string;
+  /** How long to wait for approvers (or a delay) when Warden holds the
+   * payment, then ask again; default 0: throw WardenPaymentPending at
+   * once. */
+  waitForApprovalMs?: number;
+}
+
+/** What the server reported about the payment (its PAYMENT-RESPONSE). */
+export interface X402Settlement {
+  success: boolean;
+  /** The transaction that moved the money, when settled. */
+  transaction: string;
+  network: string;
+  payer: string;
+  /** Why it was not settled, e.g. "invalid_exact_evm_nonce_already_used". */
+  errorReason?: string;
+}
+
+/** A payment a fetch made: Warden's decision and what was sent. */
+export interface X402Paid {
+  decision: Decision;
+  /** Follow it with waitForOperation: CONFIRMED once used on chain. */
+  operation?: Operation;
+  payment: X402Authorization;
+  idempotencyKey: string;
+  /** The server's PAYMENT-RESPONSE, when it sent one. */
+  settlement?: X402Settlement;
+  /** Why the server refused the payment, when it answered 402 again: its
+   * PAYMENT-REQUIRED's `error`, e.g. "invalid_exact_evm_nonce_already_used". */
+  refusal?: string;
+}
+
+/** fetch's Response; `x402` is set when it answers a payment Warden signed
+ * (whatever its status: a server may refuse the payment). */
+export type PaidResponse = Response & {readonly x402?: X402Paid};
+
+/** A 402 this client cannot pay: not x402 v2, or no `exact` payment on an
+ * EVM network. Nothing was signed. */
+export class X402Error extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'X402Error';
+  }
+}
+
+/** Warden denied an x402 payment (or it was already spent or expired):
+ * nothing was sent. */
+export class WardenPaymentDenied extends Error {
+  constructor(readonly decision: Decision, readonly idempotencyKey: string) {
+    super(`Warden denied the payment (${decision.authorizationId}): ${decision.reason}`);
+    this.name = 'WardenPaymentDenied';
+  }
+  get authorizationId(): string {
+    return this.decision.authorizationId;
+  }
+  get reason(): string {
+    return this.decision.reason;
+  }
+  get violations(): Violation[] {
+    return this.decision.violations;
+  }
+}
+
+/** Warden holds an x402 payment for approval (or a delay): nothing was
+ * sent. Fetch again with `idempotencyKey` once it is decided. */
+export class WardenPaymentPending extends Error {
+  constructor(readonly decision: Decision, readonly idempotencyKey: string) {
+    super(`Warden holds the payment (${decision.authorizationId}) as ${decision.decision}: ` +
+          `${decision.reason} Fetch again with idempotencyKey ${idempotencyKey} once it is decided.`);
+    this.name = 'WardenPaymentPending';
+  }
+  get authorizationId(): string {
+    return this.decision.authorizationId;
+  }
+}
+
+/** Warden signed the payment, but the request carrying it failed (the
+ * network, a timeout): it may or may not have reached the server. Fetch
+ * again with `idempotencyKey` to send the same payment, which the token
+ * uses once; unused, it expires and Warden releases its hold. */
+export class X402SendError extends Error {
+  constructor(message: string, readonly decision: Decision, readonly operation: Operation | undefined,
+              readonly idempotencyKey: string, cause: unknown) {
+    super(message, {cause});
+    this.name = 'X402SendError';
+  }
+  get authorizationId(): string {
+    return this.decision.authorizationId;
+  }
+}
+
 const RETRYABLE = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]);
 
 function loadService(): ProtoGrpcType {
@@ -207,15 +364,137 @@ function toLimit(m: LimitStatus__Output): LimitStatus {
   };
 }
 
-function baseUnits(amount: bigint | string): string {
+function baseUnits(amount: bigint | string, field = 'amount'): string {
   const text = typeof amount === 'bigint' ? amount.toString() : amount;
   if (typeof text !== 'string' || !/^[0-9]+$/.test(text)) {
-    throw new TypeError(`amount: ${String(amount)} is not a non-negative integer of base units`);
+    throw new TypeError(`${field}: ${String(amount)} is not a non-negative integer of base units`);
   }
   return text;
 }
 
+const newKey = () => crypto.randomUUID().replace(/-/g, '');
+
+/** An error's message with its cause's: fetch says only "fetch failed",
+ * and why in its cause. */
+function messageOf(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  return e.cause instanceof Error ? `${e.message}: ${e.cause.message}` : e.message;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function toPayment(m: X402Authorization__Output): X402Authorization {
+  return {
+    from: m.from, to: m.to, value: m.value, validAfter: m.valid_after,
+    validBefore: m.valid_before, nonce: m.nonce, signature: m.signature,
+  };
+}
+
+// The longest PAYMENT-REQUIRED or PAYMENT-RESPONSE header read, in bytes.
+const MAX_X402_HEADER = 64 * 1024;
+
+type JsonObject = Record<string, unknown>;
+
+const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
+const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+/** A header's base64 JSON object, or undefined. */
+function base64Json(header: string): JsonObject | undefined {
+  if (header.length > MAX_X402_HEADER) return undefined;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(header, 'base64').toString('utf8'));
+    return isObject(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a 402 asks for: the server's first `exact` requirement on an EVM
+ * network, verbatim (the payment repeats it as `accepted`), and its
+ * `resource`. */
+interface PaymentRequired {
+  accepted: JsonObject;
+  resource: unknown;
+}
+
+function paymentRequired(response: Response): PaymentRequired {
+  const header = response.headers.get('payment-required');
+  if (header === null) {
+    throw new X402Error(`${response.url}: the 402 has no PAYMENT-REQUIRED header: not an x402 v2 ` +
+                        'server (x402 v1, which asks for an X-PAYMENT header, is not supported)');
+  }
+  const doc = base64Json(header);
+  if (!doc || doc.x402Version !== 2 || !Array.isArray(doc.accepts)) {
+    throw new X402Error(`${response.url}: the PAYMENT-REQUIRED header is not x402 v2 payment ` +
+                        `requirements (base64 of a JSON object with x402Version 2 and accepts, ` +
+                        `at most ${MAX_X402_HEADER} bytes)`);
+  }
+  const accepted = doc.accepts.find((a): a is JsonObject =>
+      isObject(a) && a.scheme === 'exact' && text(a.network).startsWith('eip155:'));
+  if (!accepted) {
+    throw new X402Error(`${response.url}: the server accepts no \`exact\` payment on an EVM network ` +
+                        '(eip155:<chain id>)');
+  }
+  return {accepted, resource: doc.resource};
+}
+
+function requirementsOf(accepted: JsonObject): X402Requirements {
+  const extra = isObject(accepted.extra) ? accepted.extra : {};
+  return {
+    scheme: text(accepted.scheme), network: text(accepted.network), asset: text(accepted.asset),
+    amount: text(accepted.amount), payTo: text(accepted.payTo),
+    maxTimeoutSeconds: typeof accepted.maxTimeoutSeconds === 'number' ? accepted.maxTimeoutSeconds : 0,
+    tokenName: text(extra.name), tokenVersion: text(extra.version),
+  };
+}
+
+/** The PAYMENT-SIGNATURE header: the signed authorization, with the
+ * requirement it pays exactly as the server wrote it. */
+function paymentSignature(required: PaymentRequired, p: X402Authorization): string {
+  const doc = {
+    x402Version: 2,
+    resource: required.resource,
+    accepted: required.accepted,
+    payload: {
+      authorization: {from: p.from, to: p.to, value: p.value, validAfter: p.validAfter,
+                      validBefore: p.validBefore, nonce: p.nonce},
+      signature: p.signature,
+    },
+  };
+  return Buffer.from(JSON.stringify(doc)).toString('base64');
+}
+
+function settlementOf(response: Response): X402Settlement | undefined {
+  const header = response.headers.get('payment-response');
+  const s = header === null ? undefined : base64Json(header);
+  if (!s || typeof s.success !== 'boolean') return undefined;
+  return {
+    success: s.success, transaction: text(s.transaction), network: text(s.network),
+    payer: text(s.payer), errorReason: typeof s.errorReason === 'string' ? s.errorReason : undefined,
+  };
+}
+
+/** Why a server answering a payment with 402 refused it. */
+function refusalOf(response: Response): string | undefined {
+  const header = response.status === 402 ? response.headers.get('payment-required') : null;
+  const doc = header === null ? undefined : base64Json(header);
+  return typeof doc?.error === 'string' ? doc.error : undefined;
+}
+
+/** The request, checked to be sendable twice (again with the payment). */
+function replayable(input: string | URL | Request, init: RequestInit | undefined): Request {
+  const body = init?.body;
+  if (body !== undefined && body !== null) {
+    if (typeof body !== 'string' && !(body instanceof Uint8Array)) {
+      throw new TypeError('init.body: only a string or a Uint8Array can be sent again with the ' +
+                          'payment; read the stream into one first');
+    }
+  } else if (input instanceof Request && input.body !== null) {
+    throw new TypeError('input: a Request with a body cannot be sent again with the payment; ' +
+                        'pass the body as init.body (a string or a Uint8Array)');
+  }
+  return new Request(input, init);
+}
 
 export class WardenClient {
   private readonly stub: AuthorizationServiceClient;
@@ -351,6 +630,87 @@ export class WardenClient {
     return {orgId: r.org_id, principal: r.principal, roles: r.roles};
   }
 
+  /** Has Warden check an x402 payment against the agent's budgets and
+   * rules and, on an allow, sign it with the wallet's key: the decision,
+   * the operation and the signed payment (none for a DENY; none yet for
+   * PENDING_APPROVAL or DELAYED: ask again with the same key once
+   * decided). Retries like authorize: one payment, however many tries. */
+  async payX402(request: X402PayRequest): Promise<X402PayResult> {
+    const r = request.requirements;
+    if (!Number.isSafeInteger(r.maxTimeoutSeconds)) {
+      throw new TypeError(`requirements.maxTimeoutSeconds: ${r.maxTimeoutSeconds} is not an integer`);
+    }
+    const message = {
+      org_id: this.orgId, agent_id: request.agentId, wallet_id: request.walletId,
+      resource: request.resource, memo: request.memo ?? '',
+      idempotency_key: request.idempotencyKey ?? newKey(),
+      requirements: {
+        scheme: r.scheme, network: r.network, asset: r.asset,
+        amount: baseUnits(r.amount, 'requirements.amount'), pay_to: r.payTo,
+        max_timeout_seconds: r.maxTimeoutSeconds, token_name: r.tokenName,
+        token_version: r.tokenVersion,
+      },
+    };
+    const out = await this.retrying<PayX402Response__Output>((cb) => this.stub.PayX402(message, this.metadata, this.options(), cb));
+    return {
+      decision: toDecision(out.authorization!),
+      operation: out.operation ? toOperation(out.operation) : undefined,
+      payment: out.payment ? toPayment(out.payment) : undefined,
+    };
+  }
+
+  /** fetch, paying an x402 v2 `402 Payment Required` through Warden: on a
+   * 402 it takes the server's first `exact` requirement on an EVM network,
+   * has Warden check and sign it (payX402, with the request's URL as the
+   * resource) and sends the request once more with the PAYMENT-SIGNATURE
+   * header, answering that response with `x402` set. It pays at most once
+   * per call: a paid request answered 402 again is returned as it is. A
+   * DENY throws WardenPaymentDenied, a payment still held for approval
+   * WardenPaymentPending, a 402 it cannot pay X402Error; none sends
+   * anything. A signed payment whose request fails throws X402SendError.
+   * The body must be a string or a Uint8Array (sent twice). */
+  async fetch(input: string | URL | Request, init: RequestInit | undefined,
+              options: X402FetchOptions): Promise<PaidResponse> {
+    const request = replayable(input, init);
+    const retry = request.clone();
+    const first = await globalThis.fetch(request);
+    if (first.status !== 402) return first;
+    await first.body?.cancel();
+    const required = paymentRequired(first);
+    const idempotencyKey = options.idempotencyKey ?? newKey();
+    const pay = () => this.payX402({
+      agentId: options.agentId, walletId: options.walletId, requirements: requirementsOf(required.accepted),
+      resource: request.url, memo: options.memo, idempotencyKey,
+    });
+    let paid = await pay();
+    const waitMs = options.waitForApprovalMs ?? 0;
+    if (paid.decision.pending && waitMs > 0) {
+      try {
+        await this.waitForDecision(paid.decision.authorizationId, waitMs);
+      } catch (e) {
+        if (!(e instanceof WardenError && e.code === grpc.status.DEADLINE_EXCEEDED)) throw e;
+        throw new WardenPaymentPending(paid.decision, idempotencyKey);
+      }
+      paid = await pay();
+    }
+    if (paid.decision.pending) throw new WardenPaymentPending(paid.decision, idempotencyKey);
+    if (!paid.decision.allowed || !paid.payment) throw new WardenPaymentDenied(paid.decision, idempotencyKey);
+    retry.headers.set('PAYMENT-SIGNATURE', paymentSignature(required, paid.payment));
+    let response: Response;
+    try {
+      response = await globalThis.fetch(retry);
+    } catch (e) {
+      throw new X402SendError(`${request.method} ${request.url}: sending the payment failed ` +
+                              `(${messageOf(e)}); fetch again with idempotencyKey ${idempotencyKey} ` +
+                              'to send the same payment', paid.decision, paid.operation, idempotencyKey, e);
+    }
+    const x402: X402Paid = {
+      decision: paid.decision, operation: paid.operation, payment: paid.payment, idempotencyKey,
+      settlement: settlementOf(response), refusal: refusalOf(response),
+    };
+    return Object.assign(response, {x402});
+  }
+
   /** The fields Authorize and SubmitTransaction share; a new idempotency
    * key unless given (the retries reuse it). */
   private spendFields(spend: Spend) {
@@ -358,7 +718,7 @@ export class WardenClient {
       org_id: this.orgId, agent_id: spend.agentId, wallet_id: spend.walletId,
       asset: spend.asset, amount: baseUnits(spend.amount), destination: spend.destination,
       memo: spend.memo ?? '',
-      idempotency_key: spend.idempotencyKey ?? crypto.randomUUID().replace(/-/g, ''),
+      idempotency_key: spend.idempotencyKey ?? newKey(),
     };
   }
 
