@@ -598,5 +598,30 @@ TEST_F(X402E2eTest, BadRequirementsAreRefusedNamingTheField) {
   EXPECT_EQ(Budget("buyer")["used"], used_before);
 }
 
+// GetOperation asks the node for a payment's use; with the node stopped
+// each such call waits out the RPC timeout. One caller gets at most 4 at
+// a time; the rest answer the operation as stored, at once.
+TEST_F(X402E2eTest, PollsOfAStoppedNodeAreBoundedPerCaller) {
+  absl::StatusOr<v1::PayX402Response> paid = Pay(Request("buyer", NewKey()));
+  ASSERT_TRUE(paid.ok()) << paid.status();
+  ASSERT_TRUE(paid->has_payment());
+  const std::string op = paid->operation().operation_id();
+  anvil_->process().Signal(SIGSTOP);
+  absl::Cleanup resume = [] { anvil_->process().Signal(SIGCONT); };
+  constexpr int kCalls = 12;
+  std::atomic<int> quick{0};
+  std::vector<std::thread> calls;
+  for (int i = 0; i < kCalls; ++i) {
+    calls.emplace_back([&quick, &op] {
+      const absl::Time start = absl::Now();
+      EXPECT_EQ(GetOperation(op).state(), v1::OPERATION_STATE_SUBMITTED);
+      if (absl::Now() - start < absl::Seconds(1)) ++quick;
+    });
+  }
+  for (std::thread& t : calls) t.join();
+  // The node's timeout is 2 s: at most 4 of them waited for it.
+  EXPECT_GE(quick.load(), kCalls - 4);
+}
+
 }  // namespace
 }  // namespace warden::testing
