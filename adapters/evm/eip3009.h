@@ -7,7 +7,6 @@
 #include "absl/numeric/int128.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/time/time.h"
 #include "adapters/evm/evm.h"
 
 // EIP-3009 transferWithAuthorization, as x402's `exact` EVM scheme uses it:
