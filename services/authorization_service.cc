@@ -130,16 +130,22 @@ void CountDecision(const Authorization& a) {
   }
 }
 
+// The caller's W3C traceparent header, or "".
+std::string Traceparent(const grpc::CallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("traceparent");
+  return it == metadata.end()
+             ? ""
+             : std::string(it->second.data(), it->second.size());
+}
+
 // The engine's input from an AuthorizeRequest or a SubmitTransactionRequest,
 // which share these fields.
 template <typename Request>
 AuthorizeInput AuthorizeInputOf(const grpc::CallbackServerContext& context,
                                 const Principal& who, const Request& request) {
   AuthorizeInput in;
-  const auto& metadata = context.client_metadata();
-  if (auto it = metadata.find("traceparent"); it != metadata.end()) {
-    in.traceparent = std::string(it->second.data(), it->second.size());
-  }
+  in.traceparent = Traceparent(context);
   in.org_id = Gatekeeper::OrgOf(who, {request.org_id()});
   in.agent_id = request.agent_id();
   in.wallet_id = request.wallet_id();
@@ -219,10 +225,7 @@ absl::StatusOr<PayInput> PayInputOf(const grpc::CallbackServerContext& context,
   in.terms.token_name = r.token_name();
   in.terms.token_version = r.token_version();
   AuthorizeInput& a = in.authorize;
-  const auto& metadata = context.client_metadata();
-  if (auto it = metadata.find("traceparent"); it != metadata.end()) {
-    a.traceparent = std::string(it->second.data(), it->second.size());
-  }
+  a.traceparent = Traceparent(context);
   a.org_id = Gatekeeper::OrgOf(who, {request.org_id()});
   a.agent_id = request.agent_id();
   a.wallet_id = request.wallet_id();

@@ -2,8 +2,11 @@
 // the URL; on 402 Payment Required, picks the server's `exact` EVM
 // requirement, has Warden check it against the agent's budgets and sign it
 // (PayX402), and fetches again with the payment header.
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <random>
@@ -101,7 +104,13 @@ void FillRequirements(const PaymentRequired& required,
   r->set_pay_to(StringField(a, "payTo"));
   if (a.contains("maxTimeoutSeconds") &&
       a["maxTimeoutSeconds"].is_number_integer()) {
-    r->set_max_timeout_seconds(a["maxTimeoutSeconds"].get<int64_t>());
+    // As asked, for Warden to judge; past int64, int64's largest.
+    const Json& t = a["maxTimeoutSeconds"];
+    r->set_max_timeout_seconds(
+        t.is_number_unsigned()
+            ? static_cast<int64_t>(std::min<uint64_t>(
+                  t.get<uint64_t>(), std::numeric_limits<int64_t>::max()))
+            : t.get<int64_t>());
   }
   if (a.contains("extra") && a["extra"].is_object()) {
     r->set_token_name(StringField(a["extra"], "name"));

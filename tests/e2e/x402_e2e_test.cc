@@ -9,6 +9,7 @@
 // its deadline and its budget released; a replayed 402 does not pay twice;
 // hosts off the x402_domains allowlist and bad requirements are refused.
 
+#include <httplib.h>
 #include <signal.h>
 
 #include <atomic>
@@ -21,6 +22,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -98,43 +100,28 @@ class X402E2eTest : public DurableStackTest {
     resource_url_ = up["resourceUrl"].get<std::string>();
     network_ = up["network"].get<std::string>();
 
-    const std::string bundle = absl::StrCat(R"(
-org: {id: payco}
-departments: [{id: research}]
-agents:
-  - id: buyer
-    department: research
-    limits: [{name: daily, usd: "0.05", window: "rolling:24h"}]
-    rules: {x402_domains: ["127.0.0.1"]}
-    wallets: [{id: buyer_w, vendor: local, chain: anvil, address: ")",
-                                            (*addresses_)["buyer_w"], R"("}]
-  - id: tight
-    department: research
-    limits: [{name: daily, usd: "0.005", window: "rolling:24h"}]
-    rules: {x402_domains: ["*.example.com", "127.0.0.1"]}
-    wallets: [{id: tight_w, vendor: local, chain: anvil, address: ")",
-                                            (*addresses_)["tight_w"], R"("}]
-  - id: racer
-    department: research
-    limits: [{name: daily, usd: "1", window: "rolling:24h"}]
-    rules: {x402_domains: ["127.0.0.1"]}
-    wallets: [{id: racer_w, vendor: local, chain: anvil, address: ")",
-                                            (*addresses_)["racer_w"], R"("}]
-  - id: stalled
-    department: research
-    limits: [{name: daily, usd: "1", window: "rolling:24h"}]
-    rules: {x402_domains: ["127.0.0.1"]}
-    wallets: [{id: stalled_w, vendor: local, chain: anvil, address: ")",
-                                            (*addresses_)["stalled_w"], R"("}]
-  - id: closed
-    department: research
-    limits: [{name: daily, usd: "1", window: "rolling:24h"}]
-    wallets: [{id: closed_w, vendor: local, chain: anvil, address: ")",
-                                            (*addresses_)["closed_w"], R"("}]
-assets:
-  - {symbol: WUSD, decimals: 6, price_usd: "1", chains: {anvil: ")",
-                                            token_, R"("}}
-)");
+    // Each agent pays from its own wallet; `domains` empty: no list.
+    auto agent = [](const std::string& id, const std::string& daily_usd,
+                    const std::string& domains) {
+      return absl::StrCat(
+          "  - id: ", id, "\n    department: research\n",
+          "    limits: [{name: daily, usd: \"", daily_usd,
+          "\", window: \"rolling:24h\"}]\n",
+          domains.empty()
+              ? ""
+              : absl::StrCat("    rules: {x402_domains: [", domains, "]}\n"),
+          "    wallets: [{id: ", id, "_w, vendor: local, chain: anvil, ",
+          "address: \"", (*addresses_)[id + "_w"], "\"}]\n");
+    };
+    const std::string bundle = absl::StrCat(
+        "org: {id: payco}\ndepartments: [{id: research}]\nagents:\n",
+        agent("buyer", "0.05", "\"127.0.0.1\""),
+        agent("tight", "0.005", "\"*.example.com\", \"127.0.0.1\""),
+        agent("racer", "1", "\"127.0.0.1\""),
+        agent("stalled", "1", "\"127.0.0.1\""), agent("closed", "1", ""),
+        "assets:\n  - {symbol: WUSD, decimals: 6, price_usd: \"1\", chains: "
+        "{anvil: \"",
+        token_, "\"}}\n");
     bundle_ = dir_->Write("bundle.yaml", bundle);
     absl::StatusOr<std::unique_ptr<WardendProcess>> w = WardendProcess::Start(
         WARDEND_PATH,
@@ -621,6 +608,80 @@ TEST_F(X402E2eTest, PollsOfAStoppedNodeAreBoundedPerCaller) {
   for (std::thread& t : calls) t.join();
   // The node's timeout is 2 s: at most 4 of them waited for it.
   EXPECT_GE(quick.load(), kCalls - 4);
+}
+
+// What `wardenctl pay` does with what a server answers, when it is not a
+// payable x402 v2 402: nothing to pay (exit 0), or a clear refusal (exit
+// 1) with nothing asked of Warden; a requirement Warden refuses names the
+// field. 127.0.0.1 is on buyer's list, so only the answers differ.
+TEST_F(X402E2eTest, PayRefusesWhatIsNotAPayable402) {
+  const std::string huge_timeout = absl::Base64Escape(
+      Json{{"x402Version", 2},
+           {"accepts",
+            {{{"scheme", "exact"},
+              {"network", network_},
+              {"asset", token_},
+              {"amount", "10000"},
+              {"payTo", pay_to_},
+              {"maxTimeoutSeconds", 18446744073709551615ULL},
+              {"extra", {{"name", "Warden Test USD"}, {"version", "2"}}}}}}}
+          .dump());
+  const std::string no_evm = absl::Base64Escape(Json{
+      {"x402Version", 2},
+      {"accepts",
+       {{{"scheme", "exact"}, {"network", "solana:mainnet"}},
+        {{"scheme", "upto"},
+         {"network", network_}}}}}.dump());
+  httplib::Server server;
+  server.Get("/v1", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 402;
+    res.set_content(R"({"x402Version":1,"accepts":[]})", "application/json");
+  });
+  server.Get("/garbage", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 402;
+    res.set_header("PAYMENT-REQUIRED", "not base64!");
+  });
+  server.Get("/no-evm", [&](const httplib::Request&, httplib::Response& res) {
+    res.status = 402;
+    res.set_header("PAYMENT-REQUIRED", no_evm);
+  });
+  server.Get("/huge", [&](const httplib::Request&, httplib::Response& res) {
+    res.status = 402;
+    res.set_header("PAYMENT-REQUIRED", huge_timeout);
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { server.listen_after_bind(); });
+  absl::Cleanup stop = [&] {
+    server.stop();
+    serving.join();
+  };
+  auto pay = [](const std::string& url) {
+    absl::StatusOr<CommandResult> r =
+        RunCommand({WARDENCTL_PATH, "--server", wardend_->address(), "pay",
+                    "--agent", "buyer", "--wallet", "buyer_w", url},
+                   absl::Seconds(60));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.value_or(CommandResult{});
+  };
+  const std::string used_before = Budget("buyer")["used"];
+  const std::string base = absl::StrCat("http://127.0.0.1:", port);
+  for (const auto& [path, problem] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"/v1", "x402 v1 server"},
+           {"/garbage", "not base64"},
+           {"/no-evm", "no `exact` payment on an EVM network"},
+           {"/huge", "requirements.max_timeout_seconds"}}) {
+    const CommandResult r = pay(base + path);
+    EXPECT_EQ(r.exit_code, 1) << path << ": " << r.out << r.err;
+    EXPECT_THAT(r.err, HasSubstr(problem)) << path;
+  }
+  EXPECT_EQ(Budget("buyer")["used"], used_before);
+  // A resource that asks for no payment: its body, and nothing paid.
+  std::string free_url = resource_url_;
+  free_url.replace(free_url.rfind("/paid"), 5, "/free");
+  const CommandResult free = pay(free_url);
+  EXPECT_EQ(free.exit_code, 0) << free.err;
+  EXPECT_THAT(free.out, HasSubstr("\"ok\":true"));
 }
 
 }  // namespace
