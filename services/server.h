@@ -90,7 +90,7 @@ struct ServerOptions {
   bool embedded = false;
   // Budgets in Redis, shared by every replica: redis://HOST:PORT[/DB].
   std::string redis_url;
-  size_t redis_pool_size = 16;
+  size_t redis_pool_size = 4;
   absl::Duration redis_connect_timeout = absl::Milliseconds(500);
   absl::Duration redis_command_timeout = absl::Seconds(1);
   // Configuration and the audit trail in Postgres (needs redis_url):

@@ -136,7 +136,8 @@ std::vector<Setting> MakeSettings() {
            [](O* o) { return &o->redis_url; }),
       Number<size_t>(
           "redis.pool_size", "--redis-pool-size",
-          "Redis connections per process",
+          "Redis connections per process, each pipelined (calls made "
+          "while one batch is out go in the next)",
           [](O* o) { return &o->redis_pool_size; }, 1, 1024),
       Millis(
           "redis.connect_timeout_ms", "--redis-connect-timeout-ms",

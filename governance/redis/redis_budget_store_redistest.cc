@@ -1,4 +1,7 @@
+#include <algorithm>
+#include <atomic>
 #include <memory>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -418,6 +421,77 @@ TEST(RedisClientTest, AReadonlyReplyDropsTheConnection) {
   ASSERT_TRUE(admin.Command({"REPLICAOF", "NO", "ONE"}).ok());
   EXPECT_NE(id(), first);  // A new connection.
   EXPECT_TRUE(client.Command({"SET", "k", "v"}).ok());
+}
+
+// Concurrent callers share the few pipelined connections: each gets its own
+// reply, in any interleaving, and no more connections open than configured.
+TEST(RedisClientTest, ConcurrentCallsShareThePipelinedConnections) {
+  absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis =
+      testing::RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  RedisOptions options = *ParseRedisUrl((*redis)->url());
+  options.pool_size = 2;
+  RedisClient client(options);
+  std::atomic<int> wrong{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 32; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        const std::string mine = absl::StrCat(t, "-", i);
+        absl::StatusOr<RedisReply> r = client.Command({"ECHO", mine});
+        if (!r.ok()) {
+          ++failed;
+        } else if (r->str != mine) {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(wrong, 0);
+  RedisClient admin(*ParseRedisUrl((*redis)->url()));
+  absl::StatusOr<RedisReply> list = admin.Command({"CLIENT", "LIST"});
+  ASSERT_TRUE(list.ok());
+  // The two lanes, and the admin's own connection.
+  EXPECT_EQ(std::count(list->str.begin(), list->str.end(), '\n'), 3)
+      << list->str;
+}
+
+// A stopped Redis (SIGSTOP: connections hang, nothing answers) fails every
+// caller, the one sending and those queued behind it, within a bound, and
+// the client works again once Redis resumes.
+TEST(RedisClientTest, AStoppedRedisFailsQueuedCallersInTime) {
+  absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis =
+      testing::RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  RedisOptions options = *ParseRedisUrl((*redis)->url());
+  options.pool_size = 1;
+  options.command_timeout = absl::Milliseconds(300);
+  RedisClient client(options);
+  ASSERT_TRUE(client.Command({"PING"}).ok());
+  (*redis)->Pause();
+  std::atomic<int> unavailable{0};
+  std::atomic<int64_t> slowest_ms{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&] {
+      const absl::Time start = absl::Now();
+      absl::StatusOr<RedisReply> r = client.Command({"PING"});
+      const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - start);
+      int64_t seen = slowest_ms;
+      while (ms > seen && !slowest_ms.compare_exchange_weak(seen, ms)) {
+      }
+      if (r.status().code() == absl::StatusCode::kUnavailable) ++unavailable;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  (*redis)->Resume();
+  EXPECT_EQ(unavailable, 16);
+  // Queued: at most command_timeout; sent: its batch's read timeout, after
+  // a reconnect at worst (connect, then the handshake's timeout).
+  EXPECT_LE(slowest_ms, 1500);
+  EXPECT_TRUE(client.Command({"PING"}).ok());
 }
 
 // A Redis that requires a password (or an ACL user) is reached with the

@@ -143,7 +143,11 @@ struct RedisClient::Connection {
   }
 };
 
-RedisClient::RedisClient(RedisOptions options) : options_(std::move(options)) {}
+RedisClient::RedisClient(RedisOptions options) : options_(std::move(options)) {
+  for (size_t i = 0; i < std::max<size_t>(options_.pool_size, 1); ++i) {
+    lanes_.push_back(std::make_unique<Lane>());
+  }
+}
 RedisClient::~RedisClient() = default;
 
 absl::StatusOr<std::unique_ptr<RedisClient::Connection>>
@@ -204,7 +208,13 @@ RedisClient::Connect() {
             seconds * 1'000'000 + micros - absl::ToUnixMicros(received);
         offset = std::max(offset.value_or(lower), lower);
       }
-      if (r != nullptr) freeReplyObject(r);
+      if (r == nullptr) {
+        // No answer within the command timeout (a hung host): the
+        // connection is unusable.
+        return absl::UnavailableError(
+            absl::StrCat("redis TIME on ", where, ": ", c->ctx->errstr));
+      }
+      freeReplyObject(r);
     }
     if (offset) {
       clock_offset_us_ = *offset;
@@ -224,44 +234,6 @@ RedisClient::Connect() {
   return c;
 }
 
-absl::StatusOr<std::unique_ptr<RedisClient::Connection>>
-RedisClient::Acquire() {
-  {
-    absl::MutexLock lock(&mu_);
-    auto can_go = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return !idle_.empty() || open_ < options_.pool_size;
-    };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&can_go),
-                              options_.command_timeout)) {
-      return absl::UnavailableError(
-          absl::StrCat("redis pool exhausted: all ", options_.pool_size,
-                       " connections busy for ",
-                       absl::FormatDuration(options_.command_timeout)));
-    }
-    if (!idle_.empty()) {
-      std::unique_ptr<Connection> c = std::move(idle_.back());
-      idle_.pop_back();
-      return c;
-    }
-    ++open_;  // Reserve a slot; connect outside the lock.
-  }
-  absl::StatusOr<std::unique_ptr<Connection>> c = Connect();
-  if (!c.ok()) {
-    absl::MutexLock lock(&mu_);
-    --open_;
-  }
-  return c;
-}
-
-void RedisClient::Release(std::unique_ptr<Connection> c) {
-  absl::MutexLock lock(&mu_);
-  if (c == nullptr) {
-    --open_;  // Broken; a new one is made on demand.
-  } else {
-    idle_.push_back(std::move(c));
-  }
-}
-
 absl::StatusOr<RedisReply> RedisClient::Command(
     const std::vector<std::string>& argv) {
   return RefusedAsStatus(argv, Call(argv));
@@ -276,43 +248,117 @@ absl::StatusOr<RedisReply> RedisClient::Call(
   return reply;
 }
 
+struct RedisClient::Pending {
+  const std::vector<std::string>* argv;
+  bool stamp_deadline;
+  bool taken = false;  // In a batch that a leader is sending.
+  bool done = false;
+  absl::StatusOr<RedisReply> reply = absl::UnknownError("not answered");
+};
+
 absl::StatusOr<RedisReply> RedisClient::Send(
     const std::vector<std::string>& argv, bool stamp_deadline) {
-  absl::StatusOr<std::unique_ptr<Connection>> c = Acquire();
-  if (!c.ok()) return c.status();
-  // Stamped after the lease, so that waiting for a connection does not
-  // count against the script's time.
-  const std::string deadline =
-      stamp_deadline ? absl::StrCat(ScriptDeadlineMicros()) : "";
+  Lane& lane = *lanes_[next_lane_.fetch_add(1, std::memory_order_relaxed) %
+                       lanes_.size()];
+  Pending p{.argv = &argv, .stamp_deadline = stamp_deadline};
+  const absl::Time give_up = absl::Now() + options_.command_timeout;
+  absl::MutexLock lock(&lane.mu);
+  lane.queue.push_back(&p);
+  auto answered_or_idle = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lane.mu) {
+    return p.done || !lane.leading;
+  };
+  while (!p.done) {
+    if (!lane.leading) {
+      Lead(lane);
+    } else if (p.taken) {
+      // Sent: its batch's I/O is bounded by the connection's timeouts.
+      lane.mu.Await(absl::Condition(&answered_or_idle));
+    } else if (!lane.mu.AwaitWithDeadline(absl::Condition(&answered_or_idle),
+                                          give_up) &&
+               !p.taken) {
+      std::erase(lane.queue, &p);
+      return absl::UnavailableError(
+          absl::StrCat("redis ", argv.empty() ? "" : argv[0], " on ",
+                       options_.host, ":", options_.port, ": not sent within ",
+                       absl::FormatDuration(options_.command_timeout),
+                       " (the connection is busy with earlier calls)"));
+    }
+  }
+  return std::move(p.reply);
+}
+
+void RedisClient::Lead(Lane& lane) {
+  lane.leading = true;
+  const size_t n = std::min(lane.queue.size(), kMaxBatch);
+  std::vector<Pending*> batch(lane.queue.begin(), lane.queue.begin() + n);
+  lane.queue.erase(lane.queue.begin(), lane.queue.begin() + n);
+  for (Pending* p : batch) p->taken = true;
+  lane.mu.Unlock();
+  Exchange(lane, batch);
+  lane.mu.Lock();
+  // Each caller returns (and its Pending goes) once it sees `done`.
+  for (Pending* p : batch) p->done = true;
+  lane.leading = false;
+}
+
+void RedisClient::Exchange(Lane& lane, const std::vector<Pending*>& batch) {
+  const auto fail_from = [&](size_t first, const absl::Status& st) {
+    for (size_t i = first; i < batch.size(); ++i) batch[i]->reply = st;
+    lane.connection.reset();  // Its state is unknown: drop it.
+  };
+  if (lane.connection == nullptr) {
+    absl::StatusOr<std::unique_ptr<Connection>> c = Connect();
+    if (!c.ok()) return fail_from(0, c.status());
+    lane.connection = *std::move(c);
+  }
+  redisContext* ctx = lane.connection->ctx;
   std::vector<const char*> args;
   std::vector<size_t> lens;
-  for (size_t i = 0; i < argv.size(); ++i) {
-    const std::string& a =
-        stamp_deadline && i + 1 == argv.size() ? deadline : argv[i];
-    args.push_back(a.data());
-    lens.push_back(a.size());
+  for (const Pending* p : batch) {
+    const std::vector<std::string>& argv = *p->argv;
+    // Stamped as it is sent, so that waiting in the queue does not count
+    // against the script's time.
+    const std::string deadline =
+        p->stamp_deadline ? absl::StrCat(ScriptDeadlineMicros()) : "";
+    args.clear();
+    lens.clear();
+    for (size_t i = 0; i < argv.size(); ++i) {
+      const std::string& a =
+          p->stamp_deadline && i + 1 == argv.size() ? deadline : argv[i];
+      args.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    if (redisAppendCommandArgv(ctx, static_cast<int>(args.size()), args.data(),
+                               lens.data()) != REDIS_OK) {
+      return fail_from(0, absl::UnavailableError(
+                              absl::StrCat("redis on ", options_.host, ":",
+                                           options_.port, ": ", ctx->errstr)));
+    }
   }
-  auto* r = static_cast<redisReply*>(redisCommandArgv(
-      (*c)->ctx, static_cast<int>(args.size()), args.data(), lens.data()));
-  if (r == nullptr) {
-    absl::Status st = absl::UnavailableError(absl::StrCat(
-        "redis ", argv.empty() ? "" : argv[0], " on ", options_.host, ":",
-        options_.port, ": ", (*c)->ctx->errstr));
-    Release(nullptr);  // The connection's state is unknown: drop it.
-    return st;
-  }
-  RedisReply reply = Copy(r);
-  freeReplyObject(r);
   // A connection to a node that is no longer the primary, or that lost its
   // authentication, stays so: a new one reaches the current primary (a
   // managed endpoint moves on failover) or authenticates again.
-  const bool stale =
-      reply.IsError() && (absl::StartsWith(reply.str, "READONLY") ||
-                          absl::StartsWith(reply.str, "MASTERDOWN") ||
-                          absl::StartsWith(reply.str, "LOADING") ||
-                          absl::StartsWith(reply.str, "NOAUTH"));
-  Release(stale ? nullptr : *std::move(c));
-  return reply;
+  bool stale = false;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(ctx, &raw) != REDIS_OK || raw == nullptr) {
+      const std::vector<std::string>& argv = *batch[i]->argv;
+      return fail_from(
+          i, absl::UnavailableError(absl::StrCat(
+                 "redis ", argv.empty() ? "" : argv[0], " on ", options_.host,
+                 ":", options_.port, ": ", ctx->errstr)));
+    }
+    auto* r = static_cast<redisReply*>(raw);
+    RedisReply reply = Copy(r);
+    freeReplyObject(r);
+    stale = stale ||
+            (reply.IsError() && (absl::StartsWith(reply.str, "READONLY") ||
+                                 absl::StartsWith(reply.str, "MASTERDOWN") ||
+                                 absl::StartsWith(reply.str, "LOADING") ||
+                                 absl::StartsWith(reply.str, "NOAUTH")));
+    batch[i]->reply = std::move(reply);
+  }
+  if (stale) lane.connection.reset();
 }
 
 int64_t RedisClient::ScriptDeadlineMicros() const {

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,8 +29,12 @@ struct RedisOptions {
   // Every bound has a default; each is documented in docs/configuration.md.
   absl::Duration connect_timeout = absl::Milliseconds(500);
   absl::Duration command_timeout = absl::Seconds(1);
-  // Connections kept open; callers beyond this wait up to command_timeout.
-  size_t pool_size = 16;
+  // Connections kept open. Each is pipelined: calls made while one batch
+  // is out queue on its connection and go together in the next (one write,
+  // replies read in order), so a few connections carry any number of
+  // concurrent callers. A call that no batch took within command_timeout
+  // fails.
+  size_t pool_size = 4;
 };
 
 // Parses redis://[[USER]:PASSWORD@]HOST:PORT[/DB] (HOST may be [v6]; USER
@@ -48,11 +53,16 @@ struct RedisReply {
   bool IsError() const { return type == Type::kError; }
 };
 
-// A bounded pool of synchronous hiredis connections with connect and
-// command timeouts. A connection that fails is dropped and replaced on next
-// use, so the client recovers by itself once Redis is back. Thread-safe.
+// A fixed set of pipelined hiredis connections with connect and command
+// timeouts. Calls are spread over them in turn. On each, the first caller
+// to find it idle sends every queued call in one batch and reads the
+// replies in order, then hands on to the next caller waiting (leader and
+// followers: no thread of its own, and one write and a few reads per batch
+// instead of per call, for Redis as for this process). A connection that
+// fails fails its whole batch and is replaced on next use, so the client
+// recovers by itself once Redis is back. Thread-safe.
 //
-// Every failure (connect, I/O, timeout, pool exhausted) is UNAVAILABLE with
+// Every failure (connect, I/O, timeout, no batch in time) is UNAVAILABLE with
 // the operation named, and so is a Redis error reply (NOAUTH, OOM,
 // READONLY, ...): a refused write never passes for a done one.
 class RedisClient {
@@ -87,6 +97,15 @@ class RedisClient {
 
  private:
   struct Connection;
+  struct Pending;
+  // One pipelined connection and the calls queued on it.
+  struct Lane {
+    absl::Mutex mu;
+    std::deque<Pending*> queue ABSL_GUARDED_BY(mu);
+    bool leading ABSL_GUARDED_BY(mu) = false;
+    // Only the leader uses it; null until first used or after a failure.
+    std::unique_ptr<Connection> connection;
+  };
   // Command, with error replies as kError replies (Eval reacts to
   // NOSCRIPT).
   // `stamp_deadline`: replace argv's last element by the script deadline
@@ -103,8 +122,12 @@ class RedisClient {
   // Unix microseconds on Redis's clock by which a script sent now must run
   // for its answer to still be awaited; 0 before any connection.
   int64_t ScriptDeadlineMicros() const;
-  absl::StatusOr<std::unique_ptr<Connection>> Acquire();
-  void Release(std::unique_ptr<Connection> c);
+  // Sends the queued calls of `lane` (at most kMaxBatch) as one batch and
+  // answers each; called by the caller that found the lane idle, which it
+  // marks busy. Unlocks lane.mu for the I/O.
+  void Lead(Lane& lane) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lane.mu);
+  // The I/O of one batch: each call's reply, or the failure of the rest.
+  void Exchange(Lane& lane, const std::vector<Pending*>& batch);
   absl::StatusOr<std::unique_ptr<Connection>> Connect();
   absl::StatusOr<std::string> ShaOf(const std::string& script);
 
@@ -112,9 +135,10 @@ class RedisClient {
   // Redis's clock minus ours, in microseconds; set by each new connection.
   std::atomic<int64_t> clock_offset_us_{0};
   std::atomic<bool> clock_known_{false};
+  static constexpr size_t kMaxBatch = 256;
+  std::vector<std::unique_ptr<Lane>> lanes_;
+  std::atomic<size_t> next_lane_{0};
   absl::Mutex mu_;
-  std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
-  size_t open_ ABSL_GUARDED_BY(mu_) = 0;  // Idle plus leased.
   // script text -> sha1, computed by SCRIPT LOAD.
   std::vector<std::pair<std::string, std::string>> shas_ ABSL_GUARDED_BY(mu_);
 };
