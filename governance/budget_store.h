@@ -46,6 +46,9 @@ struct ReserveRequest {
   absl::Time retain_until;
   // The org's time zone, in which calendar intervals are drawn.
   absl::TimeZone zone = absl::UTCTimeZone();
+  // The caller stops waiting then: a store that could act later than it
+  // answers (Redis, stalled) must refuse to act past it.
+  absl::Time not_after = absl::InfiniteFuture();
 };
 
 // One sum Usage reads: what `scope` (an entry of a scope path, such as

@@ -508,6 +508,7 @@ absl::StatusOr<Engine::Decided> Engine::Decide(const AuthorizeInput& in) {
   // nothing.
   ReserveRequest request;
   request.zone = org.timezone;
+  request.not_after = in.deadline;
   Authorization& a = request.authorization;
   a.id = NewId("az_");
   a.org_id = org.id;

@@ -61,6 +61,9 @@ struct AuthorizeInput {
   std::string actor;
   // The caller's W3C traceparent; kept only when valid.
   std::string traceparent;
+  // When the caller stops waiting: a reservation the store would make
+  // later is not made (BudgetStore::Reserve's not_after).
+  absl::Time deadline = absl::InfiniteFuture();
 };
 
 struct AuthorizeOutput {

@@ -146,6 +146,7 @@ AuthorizeInput AuthorizeInputOf(const grpc::CallbackServerContext& context,
                                 const Principal& who, const Request& request) {
   AuthorizeInput in;
   in.traceparent = Traceparent(context);
+  in.deadline = CallDeadline(context, absl::Now());
   in.org_id = Gatekeeper::OrgOf(who, {request.org_id()});
   in.agent_id = request.agent_id();
   in.wallet_id = request.wallet_id();
@@ -226,6 +227,7 @@ absl::StatusOr<PayInput> PayInputOf(const grpc::CallbackServerContext& context,
   in.terms.token_version = r.token_version();
   AuthorizeInput& a = in.authorize;
   a.traceparent = Traceparent(context);
+  a.deadline = CallDeadline(context, absl::Now());
   a.org_id = Gatekeeper::OrgOf(who, {request.org_id()});
   a.agent_id = request.agent_id();
   a.wallet_id = request.wallet_id();

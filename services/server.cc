@@ -104,6 +104,39 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
   return grpc::SslServerCredentials(ssl);
 }
 
+// The Redis client's options from --redis and the redis.* settings;
+// INVALID_ARGUMENT naming the flag.
+absl::StatusOr<RedisOptions> RedisOptionsOf(const ServerOptions& options) {
+  absl::StatusOr<RedisOptions> redis = ParseRedisUrl(options.redis_url);
+  if (!redis.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--redis: ", redis.status().message()));
+  }
+  redis->pool_size = options.redis_pool_size;
+  redis->connect_timeout = options.redis_connect_timeout;
+  redis->command_timeout = options.redis_command_timeout;
+  redis->tls.ca_file = options.redis_tls_ca_path;
+  redis->tls.cert_file = options.redis_tls_cert_path;
+  redis->tls.key_file = options.redis_tls_key_path;
+  redis->tls.server_name = options.redis_tls_server_name;
+  const bool tls_set = !options.redis_tls_ca_path.empty() ||
+                       !options.redis_tls_cert_path.empty() ||
+                       !options.redis_tls_key_path.empty() ||
+                       !options.redis_tls_server_name.empty();
+  if (tls_set && !redis->tls.enabled) {
+    return absl::InvalidArgumentError(
+        "--redis-tls-ca, --redis-tls-cert, --redis-tls-key and "
+        "--redis-tls-server-name need a rediss:// URL in --redis");
+  }
+  if (redis->tls.enabled) {
+    if (absl::Status st = MakeRedisTlsContext(redis->tls).status(); !st.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--redis-tls-ca/--redis-tls-cert/--redis-tls-key: ", st.message()));
+    }
+  }
+  return redis;
+}
+
 bool IsLoopback(const std::string& listen) {
   const std::string host = listen.substr(0, listen.rfind(':'));
   return host == "127.0.0.1" || host == "[::1]" || host == "localhost";
@@ -122,6 +155,13 @@ absl::Status ValidateOptions(const ServerOptions& options) {
   if (!options.postgres_url.empty() && options.embedded) {
     return absl::InvalidArgumentError(
         "--postgres needs --redis: replicas share budgets through Redis");
+  }
+  if (!options.embedded) {
+    WARDEN_RETURN_IF_ERROR(RedisOptionsOf(options).status());
+  }
+  if (!options.postgres_read_url.empty() && options.postgres_url.empty()) {
+    return absl::InvalidArgumentError(
+        "--postgres-read-url: a read replica of what? It needs --postgres");
   }
   if (options.bundle_path.empty() && options.postgres_url.empty()) {
     return absl::InvalidArgumentError(
@@ -200,7 +240,8 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
                              .batch_max_rows = options.audit_batch_max_rows,
                              .max_queued = options.audit_max_queued},
         std::move(signer));
-    s->audit_reader_ = std::make_unique<PostgresAuditReader>(pg_url);
+    s->audit_reader_ = std::make_unique<PostgresAuditReader>(
+        pg_url, options.postgres_read_url);
     s->freezes_ = std::make_unique<PostgresFreezeStore>(pg_url);
     s->credentials_ = std::make_unique<PostgresCredentialStore>(pg_url);
     s->operations_ = std::make_unique<PostgresOperationStore>(pg_url);
@@ -223,15 +264,8 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
     memory = budgets.get();
     s->budgets_ = std::move(budgets);
   } else {
-    absl::StatusOr<RedisOptions> redis = ParseRedisUrl(options.redis_url);
-    if (!redis.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--redis: ", redis.status().message()));
-    }
-    redis->pool_size = options.redis_pool_size;
-    redis->connect_timeout = options.redis_connect_timeout;
-    redis->command_timeout = options.redis_command_timeout;
-    auto client = std::make_unique<RedisClient>(*redis);
+    WARDEN_ASSIGN_OR_RETURN(RedisOptions redis, RedisOptionsOf(options));
+    auto client = std::make_unique<RedisClient>(std::move(redis));
     // Starting while Redis is down is allowed: spends fail closed with
     // UNAVAILABLE until it is back.
     if (absl::StatusOr<RedisReply> pong = client->Command({"PING"});

@@ -93,6 +93,15 @@ struct ServerOptions {
   size_t redis_pool_size = 4;
   absl::Duration redis_connect_timeout = absl::Milliseconds(500);
   absl::Duration redis_command_timeout = absl::Seconds(1);
+  // TLS to Redis (a rediss:// URL): the CA, a client certificate and key
+  // for mutual TLS, and the name the server's certificate must carry.
+  std::string redis_tls_ca_path;
+  std::string redis_tls_cert_path;
+  std::string redis_tls_key_path;
+  std::string redis_tls_server_name;
+  // A streaming replica of postgres_url for finance queries (audit query,
+  // spend summary, reports); empty: the primary.
+  std::string postgres_read_url;
   // Configuration and the audit trail in Postgres (needs redis_url):
   // postgresql://USER@HOST:PORT/DB.
   std::string postgres_url;

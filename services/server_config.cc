@@ -132,7 +132,7 @@ std::vector<Setting> MakeSettings() {
            [](O* o) { return &o->bundle_path; }),
       Text("redis.url", "--redis", "WARDEN_REDIS_URL",
            "Budgets in Redis, shared by replicas: "
-           "redis://[[USER]:PASSWORD@]HOST:PORT[/DB]",
+           "redis://[[USER]:PASSWORD@]HOST:PORT[/DB], or rediss:// for TLS",
            [](O* o) { return &o->redis_url; }),
       Number<size_t>(
           "redis.pool_size", "--redis-pool-size",
@@ -145,11 +145,30 @@ std::vector<Setting> MakeSettings() {
           [](O* o) { return &o->redis_connect_timeout; }, 1, 60'000),
       Millis(
           "redis.command_timeout_ms", "--redis-command-timeout-ms",
-          "Per Redis command, and the longest wait for a pooled connection",
+          "Per Redis command, and the longest a call waits in the queue",
           [](O* o) { return &o->redis_command_timeout; }, 1, 60'000),
+      Text("redis.tls.ca_file", "--redis-tls-ca", "",
+           "With a rediss:// URL: the CA (PEM) Redis's certificate must "
+           "chain to (default: the system's trust store)",
+           [](O* o) { return &o->redis_tls_ca_path; }),
+      Text("redis.tls.cert_file", "--redis-tls-cert", "",
+           "Client certificate (PEM) for Redis's mutual TLS",
+           [](O* o) { return &o->redis_tls_cert_path; }),
+      Text("redis.tls.key_file", "--redis-tls-key", "",
+           "The client certificate's private key (PEM)",
+           [](O* o) { return &o->redis_tls_key_path; }),
+      Text("redis.tls.server_name", "--redis-tls-server-name", "",
+           "The name Redis's certificate must carry, and the SNI sent "
+           "(default: the URL's host)",
+           [](O* o) { return &o->redis_tls_server_name; }),
       Text("postgres.url", "--postgres", "WARDEN_POSTGRES_URL",
            "Configuration and audit trail in Postgres (with redis.url)",
            [](O* o) { return &o->postgres_url; }),
+      Text("postgres.read_url", "--postgres-read-url",
+           "WARDEN_POSTGRES_READ_URL",
+           "A read replica for finance queries (audit query, spend summary, "
+           "reports); writes, chain checks and rebuilds stay on the primary",
+           [](O* o) { return &o->postgres_read_url; }),
       Millis(
           "postgres.config_refresh_ms", "--config-refresh-ms",
           "Longest a replica serves an older bundle if a NOTIFY is missed",

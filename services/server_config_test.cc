@@ -67,7 +67,7 @@ TEST(ServerConfigTest, ErrorsNameTheKey) {
   const std::vector<Case> cases = {
       {"redis: {pool_sise: 3}",
        "w.yaml: redis.pool_sise: unknown key (allowed: command_timeout_ms, "
-       "connect_timeout_ms, pool_size, url)"},
+       "connect_timeout_ms, pool_size, tls, url)"},
       {"listn: x", "listn: unknown key"},
       {"redis: {pool_size: 0}",
        "redis.pool_size: \"0\" must be a whole number from 1 to 1024"},
@@ -271,6 +271,42 @@ TEST(ServerConfigTest, CheckConfigNamesTheBadKeyAndExits) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 2);
   EXPECT_THAT(r->err, HasSubstr("exclude each other"));
+
+  // TLS to Redis: the files are read and checked, and need rediss://.
+  const std::string bundle = dir.Write("b.yaml", "org: {id: acme}\n");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> tls = {
+      {{"--redis", "redis://r:1", "--redis-tls-ca", bundle},
+       "need a rediss:// URL"},
+      {{"--redis", "rediss://r:1", "--redis-tls-ca", dir.path() + "/none.pem"},
+       "CA file \"" + dir.path() + "/none.pem\""},
+      {{"--redis", "rediss://r:1", "--redis-tls-ca", bundle},
+       "CA file \"" + bundle + "\""},
+      {{"--redis", "rediss://r:1", "--redis-tls-cert", bundle},
+       "a client certificate and its key go together"},
+  };
+  for (const auto& [flags, error] : tls) {
+    std::vector<std::string> argv = {WARDEND_PATH, "--bundle", bundle,
+                                     "--check-config"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    r = testing::RunCommand(argv, absl::Seconds(30));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->exit_code, 2) << flags[3];
+    EXPECT_THAT(r->err, HasSubstr(error)) << flags[3];
+  }
+  r = testing::RunCommand({WARDEND_PATH, "--bundle", bundle, "--check-config",
+                           "--redis", "rediss://cache.internal:6380"},
+                          absl::Seconds(30));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 0) << r->err;  // The system's trust store.
+
+  // A read replica needs the primary it replicates.
+  r = testing::RunCommand(
+      {WARDEND_PATH, "--bundle", bundle, "--check-config", "--redis",
+       "redis://r:1", "--postgres-read-url", "postgresql://u@replica/warden"},
+      absl::Seconds(30));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2);
+  EXPECT_THAT(r->err, HasSubstr("--postgres-read-url"));
 }
 
 }  // namespace

@@ -6,6 +6,9 @@
 #
 #   DIR/ca.pem, ca.key            the CA (10 years)
 #   DIR/server.pem, server.key    wardend's certificate: localhost, 127.0.0.1, ::1
+#                                 (also good for a development Redis's TLS)
+#   DIR/redis-client.pem, .key    wardend's client certificate for Redis's
+#                                 mutual TLS (--redis-tls-cert/--redis-tls-key)
 #   DIR/<kind>_<id>.pem, .key     one client certificate per principal, whose
 #                                 SAN URI warden://ORG/<kind>/<id>[?roles=a+b]
 #                                 names it: agent/agent_a, or
@@ -41,6 +44,7 @@ issue() {
 }
 
 issue server wardend "DNS:localhost,IP:127.0.0.1,IP:::1" serverAuth
+issue redis-client wardend-redis-client "DNS:wardend" clientAuth
 for principal in "$@"; do
   path="${principal%%\?*}"
   issue "${path//\//_}" "${path//\//_}" "URI:warden://$org/$principal" clientAuth

@@ -57,7 +57,7 @@ absl::Status PostgresAuditReader::Query(
     const AuditQuery& q, const std::function<bool(const AuditRecord&)>& fn) {
   const size_t limit = std::clamp<size_t>(q.limit, 1, kMaxAuditPage);
   // Filters are "$n = '' OR column = $n", so one prepared shape serves all.
-  return session_.Run("query audit events", [&](pqxx::work& w) {
+  return Finance().Run("query audit events", [&](pqxx::work& w) {
     pqxx::result rows = w.exec_params(
         "SELECT org_id, seq, (extract(epoch FROM time) * 1000000)::bigint, "
         "type, actor, gateway, coalesce(authorization_id, ''), "
@@ -122,7 +122,7 @@ absl::StatusOr<std::vector<SpendRow>> PostgresAuditReader::SpendSummary(
       "coalesce(sum(charged_usd) FILTER (WHERE status <> 'SETTLED'), 0), "
       "count(*) FROM latest WHERE charged_usd > 0 GROUP BY 1, 2 "
       "ORDER BY 2, coalesce(key, '') COLLATE \"C\"");
-  WARDEN_RETURN_IF_ERROR(session_.Run("spend summary", [&](pqxx::work& w) {
+  WARDEN_RETURN_IF_ERROR(Finance().Run("spend summary", [&](pqxx::work& w) {
     const pqxx::result rows =
         q.period ? w.exec_params(sql, q.org_id, PgTime(q.from), PgTime(q.to),
                                  q.zone.name())

@@ -161,9 +161,10 @@ absl::StatusOr<ReserveResult> RedisBudgetStore::Reserve(
   const std::vector<std::string> path = ScopePath(a);
   ResolveInDoubt();
   WARDEN_ASSIGN_OR_RETURN(ScriptCall call, ReserveCall(request));
-  absl::StatusOr<RedisReply> sent =
-      client_->EvalWithDeadline(redis_scripts::Reserve(), call.keys, call.args);
+  absl::StatusOr<RedisReply> sent = client_->EvalWithDeadline(
+      redis_scripts::Reserve(), call.keys, call.args, request.not_after);
   if (!sent.ok()) {
+    if (RedisClient::NeverSent(sent.status())) return sent.status();
     // Redis may have run it: its record, if any, is abandoned once Redis
     // answers again, as no caller is told of it.
     absl::MutexLock lock(&doubt_mu_);
@@ -678,13 +679,30 @@ absl::StatusOr<std::vector<Authorization>> RedisBudgetStore::ListAwaiting(
 }
 
 void RedisBudgetStore::ResolveInDoubt() {
-  absl::MutexLock lock(&doubt_mu_);
-  while (!in_doubt_.empty()) {
-    const auto& [org, id] = in_doubt_.front();
-    absl::Status st = Transition(org, id, "abandon", absl::Now(), {}).status();
-    if (!st.ok() && !absl::IsNotFound(st)) return;  // Redis is still away.
-    in_doubt_.pop_front();
+  {
+    absl::MutexLock lock(&doubt_mu_);
+    // One caller at a time resolves; the others go on at once, so a
+    // stalled Redis costs each call its own timeout only.
+    if (resolving_ || in_doubt_.empty()) return;
+    resolving_ = true;
   }
+  while (true) {
+    std::pair<std::string, std::string> next;
+    {
+      absl::MutexLock lock(&doubt_mu_);
+      if (in_doubt_.empty()) break;
+      next = in_doubt_.front();
+    }
+    absl::Status st =
+        Transition(next.first, next.second, "abandon", absl::Now(), {})
+            .status();
+    absl::MutexLock lock(&doubt_mu_);
+    if (!st.ok() && !absl::IsNotFound(st)) break;  // Redis is still away.
+    // Unless a full queue dropped it meanwhile.
+    if (!in_doubt_.empty() && in_doubt_.front() == next) in_doubt_.pop_front();
+  }
+  absl::MutexLock lock(&doubt_mu_);
+  resolving_ = false;
 }
 
 absl::StatusOr<std::vector<Authorization>> RedisBudgetStore::ExpireDue(

@@ -153,6 +153,7 @@ class RedisBudgetStore final : public BudgetStore {
   absl::Mutex doubt_mu_;
   std::deque<std::pair<std::string, std::string>> in_doubt_  // (org, id)
       ABSL_GUARDED_BY(doubt_mu_);
+  bool resolving_ ABSL_GUARDED_BY(doubt_mu_) = false;
 };
 
 }  // namespace warden

@@ -347,6 +347,77 @@ TEST_F(RedisBudgetStoreTest, LostStateRefusesUntilRebuilt) {
             Outcome::kReserved);
 }
 
+// A stalled Redis (SIGSTOP) fails each reserve within its own timeouts,
+// however many reserves are in doubt: one caller at a time resolves them,
+// the others do not wait for it.
+TEST(RedisBudgetStoreFailureTest, InDoubtReservesDoNotQueueCallers) {
+  absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis =
+      testing::RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  RedisOptions options = *ParseRedisUrl((*redis)->url());
+  options.command_timeout = absl::Milliseconds(300);
+  RedisBudgetStore store(std::make_unique<RedisClient>(options));
+  ASSERT_TRUE(store.MarkReady("acme").ok());
+  (*redis)->Pause();
+  const auto reserve_all = [&](int from, int n) {
+    std::atomic<int64_t> slowest_ms{0};
+    std::vector<std::thread> threads;
+    for (int i = from; i < from + n; ++i) {
+      threads.emplace_back([&, i] {
+        const absl::Time start = absl::Now();
+        EXPECT_FALSE(store.Reserve(Hold(absl::StrCat("az_", i), 1, 1000)).ok());
+        const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - start);
+        int64_t seen = slowest_ms;
+        while (ms > seen && !slowest_ms.compare_exchange_weak(seen, ms)) {
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    return slowest_ms.load();
+  };
+  reserve_all(0, 16);  // Sent and unanswered: in doubt.
+  // Each now also meets the in-doubt queue; serialised behind it, the last
+  // would wait 16 timeouts.
+  EXPECT_LE(reserve_all(100, 16), 2000);
+  (*redis)->Resume();
+}
+
+// A reserve Redis would run after its caller stopped waiting (a stall
+// shorter than the command timeout, longer than the call's deadline) is not
+// made: it charges nothing.
+TEST(RedisBudgetStoreFailureTest, NothingIsReservedPastTheCallersDeadline) {
+  absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis =
+      testing::RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  RedisOptions options = *ParseRedisUrl((*redis)->url());
+  options.command_timeout = absl::Seconds(3);
+  RedisBudgetStore store(std::make_unique<RedisClient>(options));
+  ASSERT_TRUE(store.MarkReady("acme").ok());
+  // $1 spent (and the script loaded, so that the next call is sent at once).
+  ASSERT_TRUE(store.Reserve(Hold("az_warm", 1, 1000)).ok());
+  (*redis)->Pause();
+  std::thread resume([&] {
+    absl::SleepFor(absl::Milliseconds(600));
+    (*redis)->Resume();
+  });
+  ReserveRequest late = Hold("az_late", 1, 2);
+  late.not_after = absl::Now() + absl::Milliseconds(200);
+  const absl::StatusOr<ReserveResult> r = store.Reserve(late);
+  resume.join();
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr("past its deadline"));
+  // $1 of the $2 cap is still there.
+  absl::StatusOr<ReserveResult> next = store.Reserve(Hold("az_next", 1, 2));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->outcome, Outcome::kReserved);
+  // And one whose deadline passed before it could be sent is not sent.
+  ReserveRequest gone = Hold("az_gone", 1, 1000);
+  gone.not_after = absl::Now() - absl::Milliseconds(1);
+  const absl::Status st = store.Reserve(gone).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kDeadlineExceeded) << st;
+  EXPECT_TRUE(RedisClient::NeverSent(st));
+}
+
 // A dead Redis is UNAVAILABLE naming the operation, never an outcome.
 TEST(RedisBudgetStoreFailureTest, UnreachableIsUnavailable) {
   absl::StatusOr<int> port = testing::FreeLoopbackPort();
@@ -492,6 +563,118 @@ TEST(RedisClientTest, AStoppedRedisFailsQueuedCallersInTime) {
   // a reconnect at worst (connect, then the handshake's timeout).
   EXPECT_LE(slowest_ms, 1500);
   EXPECT_TRUE(client.Command({"PING"}).ok());
+}
+
+// TLS (rediss://): budgets work over a verified, mutually authenticated
+// connection, and every way the trust can fail is UNAVAILABLE naming it,
+// never a silent plaintext connection.
+TEST(RedisTlsTest, VerifiedMutualTls) {
+  absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis =
+      testing::RedisServer::StartTls(/*client_certs=*/true);
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  const std::string certs = (*redis)->cert_dir();
+  const auto options = [&](RedisTls tls) {
+    RedisOptions o = *ParseRedisUrl((*redis)->tls_url());
+    EXPECT_TRUE(o.tls.enabled);
+    tls.enabled = true;
+    o.tls = tls;
+    o.command_timeout = absl::Milliseconds(500);
+    return o;
+  };
+  const RedisTls good = {.ca_file = certs + "/ca.pem",
+                         .cert_file = certs + "/redis-client.pem",
+                         .key_file = certs + "/redis-client.key"};
+  {
+    RedisBudgetStore store(std::make_unique<RedisClient>(options(good)));
+    ASSERT_TRUE(store.MarkReady("acme").ok());
+    absl::StatusOr<ReserveResult> r = store.Reserve(Hold("az_1", 1, 1000));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->outcome, Outcome::kReserved);
+  }
+  RedisTls by_ip = good;
+  by_ip.server_name = "127.0.0.1";  // The certificate's IP SAN.
+  EXPECT_TRUE(RedisClient(options(by_ip)).Command({"PING"}).ok());
+
+  struct Refused {
+    const char* why;
+    RedisTls tls;
+    const char* says;
+  };
+  RedisTls no_client_cert = good;
+  no_client_cert.cert_file = no_client_cert.key_file = "";
+  RedisTls untrusted = good;
+  untrusted.ca_file = certs + "/redis-client.pem";  // Not the server's CA.
+  RedisTls other_name = good;
+  other_name.server_name = "redis.example.com";
+  for (const Refused& c :
+       {Refused{"no client certificate", no_client_cert, "redis"},
+        Refused{"another CA", untrusted, "certificate is refused"},
+        Refused{"another name", other_name,
+                "refused for \"redis.example.com\""}}) {
+    absl::StatusOr<RedisReply> r =
+        RedisClient(options(c.tls)).Command({"PING"});
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << c.why;
+    EXPECT_THAT(r.status().message(), HasSubstr(c.says)) << c.why;
+  }
+  // TLS to the plaintext port, and plaintext to the TLS port: refused,
+  // within the timeouts.
+  RedisOptions to_plain = options(good);
+  to_plain.port = (*redis)->port();
+  EXPECT_EQ(RedisClient(to_plain).Command({"PING"}).status().code(),
+            absl::StatusCode::kUnavailable);
+  RedisOptions plain = options(good);
+  plain.tls = RedisTls();
+  EXPECT_EQ(RedisClient(plain).Command({"PING"}).status().code(),
+            absl::StatusCode::kUnavailable);
+
+  // Stopped (SIGSTOP) mid-session: UNAVAILABLE within the bounds, then
+  // back by itself.
+  RedisClient client(options(good));
+  ASSERT_TRUE(client.Command({"PING"}).ok());
+  (*redis)->Pause();
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(client.Command({"PING"}).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_LE(absl::Now() - start, absl::Seconds(2));
+  (*redis)->Resume();
+  EXPECT_TRUE(client.Command({"PING"}).ok());
+}
+
+// The TLS settings are read and checked before any connection.
+TEST(RedisTlsTest, BadSettingsNameTheFile) {
+  absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis =
+      testing::RedisServer::StartTls(/*client_certs=*/false);
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  const std::string certs = (*redis)->cert_dir();
+  struct Case {
+    RedisTls tls;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{.ca_file = certs + "/missing.pem"},
+            "CA file \"" + certs + "/missing.pem\""},
+           {{.ca_file = certs + "/ca.key"}, "CA file"},
+           {{.cert_file = certs + "/redis-client.pem"},
+            "a client certificate and its key go together"},
+           {{.cert_file = certs + "/redis-client.pem",
+           .key_file = certs + "/server.key"},
+            "client key \"" + certs + "/server.key\""},
+           {{.cert_file = certs + "/ca.key", .key_file = certs + "/ca.key"},
+            "client certificate"},
+       }) {
+    const absl::Status st = MakeRedisTlsContext(c.tls).status();
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << c.says;
+    EXPECT_THAT(st.message(), HasSubstr(c.says));
+  }
+  // A client built with them fails every call, naming the problem.
+  RedisOptions o = *ParseRedisUrl((*redis)->tls_url());
+  o.tls.ca_file = certs + "/missing.pem";
+  absl::StatusOr<RedisReply> r = RedisClient(o).Command({"PING"});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(r.status().message(), HasSubstr("missing.pem"));
+  // Without client certificates required, the CA alone is enough.
+  o.tls.ca_file = certs + "/ca.pem";
+  EXPECT_TRUE(RedisClient(o).Command({"PING"}).ok());
 }
 
 // A Redis that requires a password (or an ACL user) is reached with the

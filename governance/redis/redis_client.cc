@@ -1,19 +1,21 @@
 #include "governance/redis/redis_client.h"
 
 #include <hiredis/hiredis.h>
-#include <sys/time.h>
 
 #include <algorithm>
+#include <csignal>
 #include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "governance/status_macros.h"
 #include "governance/telemetry.h"
 
 namespace warden {
@@ -87,9 +89,11 @@ absl::StatusOr<RedisReply> RefusedAsStatus(const std::vector<std::string>& argv,
 absl::StatusOr<RedisOptions> ParseRedisUrl(absl::string_view url) {
   RedisOptions o;
   absl::string_view rest = url;
-  if (!absl::ConsumePrefix(&rest, "redis://")) {
+  o.tls.enabled = absl::ConsumePrefix(&rest, "rediss://");
+  if (!o.tls.enabled && !absl::ConsumePrefix(&rest, "redis://")) {
     return absl::InvalidArgumentError(
-        "redis url: must look like redis://[[USER]:PASSWORD@]HOST:PORT[/DB]");
+        "redis url: must look like redis://[[USER]:PASSWORD@]HOST:PORT[/DB] "
+        "(rediss:// for TLS)");
   }
   if (const size_t at = rest.rfind('@'); at != absl::string_view::npos) {
     const absl::string_view userinfo = rest.substr(0, at);
@@ -136,14 +140,17 @@ absl::StatusOr<RedisOptions> ParseRedisUrl(absl::string_view url) {
   return o;
 }
 
-struct RedisClient::Connection {
-  redisContext* ctx = nullptr;
-  ~Connection() {
-    if (ctx != nullptr) redisFree(ctx);
+RedisClient::RedisClient(RedisOptions options)
+    : options_(std::move(options)),
+      tls_context_(options_.tls.enabled
+                       ? MakeRedisTlsContext(options_.tls)
+                       : absl::StatusOr<std::shared_ptr<SSL_CTX>>(nullptr)) {
+  if (options_.tls.enabled) {
+    // OpenSSL writes to the socket with write(2), which raises SIGPIPE on a
+    // connection the server closed (plain connections send with
+    // MSG_NOSIGNAL); the error is handled where the write returns it.
+    std::signal(SIGPIPE, SIG_IGN);
   }
-};
-
-RedisClient::RedisClient(RedisOptions options) : options_(std::move(options)) {
   for (size_t i = 0; i < std::max<size_t>(options_.pool_size, 1); ++i) {
     lanes_.push_back(std::make_unique<Lane>());
   }
@@ -152,39 +159,39 @@ RedisClient::~RedisClient() = default;
 
 absl::StatusOr<std::unique_ptr<RedisClient::Connection>>
 RedisClient::Connect() {
-  const timeval connect_timeout = absl::ToTimeval(options_.connect_timeout);
-  auto c = std::make_unique<Connection>();
-  c->ctx = redisConnectWithTimeout(options_.host.c_str(), options_.port,
-                                   connect_timeout);
+  if (!tls_context_.ok()) {
+    return absl::UnavailableError(tls_context_.status().message());
+  }
   const std::string where = absl::StrCat(options_.host, ":", options_.port);
-  if (c->ctx == nullptr || c->ctx->err) {
-    return absl::UnavailableError(
-        absl::StrCat("redis connect to ", where, ": ",
-                     c->ctx ? c->ctx->errstr : "out of memory"));
-  }
-  if (redisSetTimeout(c->ctx, absl::ToTimeval(options_.command_timeout)) !=
-      REDIS_OK) {
-    return absl::UnavailableError(
-        absl::StrCat("redis connect to ", where, ": cannot set timeout"));
-  }
+  WARDEN_ASSIGN_OR_RETURN(
+      std::unique_ptr<Connection> c,
+      Connection::Open(options_.host, options_.port, options_.tls,
+                       *tls_context_, options_.connect_timeout,
+                       options_.command_timeout));
+  // One command of the handshake: its reply, or why there is none.
+  const auto call =
+      [&](const std::vector<std::string>& argv) -> absl::StatusOr<RedisReply> {
+    absl::StatusOr<redisReply*> r = c->Call(argv);
+    if (!r.ok()) {
+      return absl::UnavailableError(absl::StrCat(
+          "redis ", argv[0], " on ", where, ": ", r.status().message()));
+    }
+    RedisReply reply = Copy(*r);
+    freeReplyObject(*r);
+    return reply;
+  };
   if (!options_.password.empty()) {
-    auto* r = static_cast<redisReply*>(
-        options_.user.empty()
-            ? redisCommand(c->ctx, "AUTH %b", options_.password.data(),
-                           options_.password.size())
-            : redisCommand(c->ctx, "AUTH %b %b", options_.user.data(),
-                           options_.user.size(), options_.password.data(),
-                           options_.password.size()));
-    std::string refused = r == nullptr ? "no answer"
-                          : r->type == REDIS_REPLY_ERROR
-                              ? std::string(r->str, r->len)
-                              : "";
-    if (r != nullptr) freeReplyObject(r);
-    if (!refused.empty()) {
-      // Redis's answer (WRONGPASS ...) never quotes the password.
-      return absl::UnavailableError(
-          absl::StrCat("redis AUTH", options_.user.empty() ? "" : " as ",
-                       options_.user, " on ", where, " refused: ", refused));
+    std::vector<std::string> auth = {"AUTH"};
+    if (!options_.user.empty()) auth.push_back(options_.user);
+    auth.push_back(options_.password);
+    absl::StatusOr<RedisReply> r = call(auth);
+    if (!r.ok() || r->IsError()) {
+      // Redis's answer (WRONGPASS ...) never quotes the password; nor does
+      // `call`'s error, which names the command only.
+      return absl::UnavailableError(absl::StrCat(
+          "redis AUTH", options_.user.empty() ? "" : " as ", options_.user,
+          " on ", where,
+          " refused: ", r.ok() ? r->str : std::string(r.status().message())));
     }
   }
   {
@@ -196,25 +203,18 @@ RedisClient::Connect() {
     // let a script that ran after the client gave up take effect).
     std::optional<int64_t> offset;
     for (int i = 0; i < 3; ++i) {
-      auto* r = static_cast<redisReply*>(redisCommand(c->ctx, "TIME"));
+      // No answer within the command timeout (a hung host): the
+      // connection is unusable.
+      WARDEN_ASSIGN_OR_RETURN(RedisReply r, call({"TIME"}));
       const absl::Time received = absl::Now();
       int64_t seconds = 0, micros = 0;
-      if (r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-          r->element[0]->type == REDIS_REPLY_STRING &&
-          r->element[1]->type == REDIS_REPLY_STRING &&
-          absl::SimpleAtoi(r->element[0]->str, &seconds) &&
-          absl::SimpleAtoi(r->element[1]->str, &micros)) {
+      if (r.type == RedisReply::Type::kArray && r.elements.size() == 2 &&
+          absl::SimpleAtoi(r.elements[0].str, &seconds) &&
+          absl::SimpleAtoi(r.elements[1].str, &micros)) {
         const int64_t lower =
             seconds * 1'000'000 + micros - absl::ToUnixMicros(received);
         offset = std::max(offset.value_or(lower), lower);
       }
-      if (r == nullptr) {
-        // No answer within the command timeout (a hung host): the
-        // connection is unusable.
-        return absl::UnavailableError(
-            absl::StrCat("redis TIME on ", where, ": ", c->ctx->errstr));
-      }
-      freeReplyObject(r);
     }
     if (offset) {
       clock_offset_us_ = *offset;
@@ -222,11 +222,8 @@ RedisClient::Connect() {
     }
   }
   if (options_.db != 0) {
-    auto* r = static_cast<redisReply*>(
-        redisCommand(c->ctx, "SELECT %d", options_.db));
-    const bool ok = r != nullptr && r->type != REDIS_REPLY_ERROR;
-    if (r != nullptr) freeReplyObject(r);
-    if (!ok) {
+    absl::StatusOr<RedisReply> r = call({"SELECT", absl::StrCat(options_.db)});
+    if (!r.ok() || r->IsError()) {
       return absl::UnavailableError(
           absl::StrCat("redis SELECT ", options_.db, " on ", where, " failed"));
     }
@@ -240,9 +237,10 @@ absl::StatusOr<RedisReply> RedisClient::Command(
 }
 
 absl::StatusOr<RedisReply> RedisClient::Call(
-    const std::vector<std::string>& argv, bool stamp_deadline) {
+    const std::vector<std::string>& argv,
+    std::optional<absl::Time> stamp_until) {
   const absl::Time start = absl::Now();
-  absl::StatusOr<RedisReply> reply = Send(argv, stamp_deadline);
+  absl::StatusOr<RedisReply> reply = Send(argv, stamp_until);
   ReportBackendCall("redis", argv.empty() ? "" : argv[0], absl::Now() - start,
                     reply.ok() && reply->type != RedisReply::Type::kError);
   return reply;
@@ -250,17 +248,18 @@ absl::StatusOr<RedisReply> RedisClient::Call(
 
 struct RedisClient::Pending {
   const std::vector<std::string>* argv;
-  bool stamp_deadline;
+  std::optional<absl::Time> stamp_until;
   bool taken = false;  // In a batch that a leader is sending.
   bool done = false;
   absl::StatusOr<RedisReply> reply = absl::UnknownError("not answered");
 };
 
 absl::StatusOr<RedisReply> RedisClient::Send(
-    const std::vector<std::string>& argv, bool stamp_deadline) {
+    const std::vector<std::string>& argv,
+    std::optional<absl::Time> stamp_until) {
   Lane& lane = *lanes_[next_lane_.fetch_add(1, std::memory_order_relaxed) %
                        lanes_.size()];
-  Pending p{.argv = &argv, .stamp_deadline = stamp_deadline};
+  Pending p{.argv = &argv, .stamp_until = stamp_until};
   const absl::Time give_up = absl::Now() + options_.command_timeout;
   absl::MutexLock lock(&lane.mu);
   lane.queue.push_back(&p);
@@ -277,11 +276,11 @@ absl::StatusOr<RedisReply> RedisClient::Send(
                                           give_up) &&
                !p.taken) {
       std::erase(lane.queue, &p);
-      return absl::UnavailableError(
+      return Unsent(absl::UnavailableError(
           absl::StrCat("redis ", argv.empty() ? "" : argv[0], " on ",
                        options_.host, ":", options_.port, ": not sent within ",
                        absl::FormatDuration(options_.command_timeout),
-                       " (the connection is busy with earlier calls)"));
+                       " (the connection is busy with earlier calls)")));
     }
   }
   return std::move(p.reply);
@@ -302,73 +301,101 @@ void RedisClient::Lead(Lane& lane) {
 }
 
 void RedisClient::Exchange(Lane& lane, const std::vector<Pending*>& batch) {
+  const auto failed = [&](const std::vector<std::string>& argv,
+                          const absl::Status& st) {
+    return absl::UnavailableError(
+        absl::StrCat("redis ", argv.empty() ? "" : argv[0], " on ",
+                     options_.host, ":", options_.port, ": ", st.message()));
+  };
+  // The calls sent, in order: those whose caller still waits.
+  std::vector<Pending*> sent;
+  const absl::Time now = absl::Now();
+  for (Pending* p : batch) {
+    if (p->stamp_until && *p->stamp_until <= now) {
+      const std::vector<std::string>& argv = *p->argv;
+      p->reply = Unsent(absl::DeadlineExceededError(
+          absl::StrCat("redis ", argv.empty() ? "" : argv[0],
+                       ": the caller's deadline passed before it was sent")));
+    } else {
+      sent.push_back(p);
+    }
+  }
+  if (sent.empty()) return;
+  // Fails calls from `first` on; the connection's state is then unknown,
+  // so it is dropped.
   const auto fail_from = [&](size_t first, const absl::Status& st) {
-    for (size_t i = first; i < batch.size(); ++i) batch[i]->reply = st;
-    lane.connection.reset();  // Its state is unknown: drop it.
+    for (size_t i = first; i < sent.size(); ++i) sent[i]->reply = st;
+    lane.connection.reset();
   };
   if (lane.connection == nullptr) {
     absl::StatusOr<std::unique_ptr<Connection>> c = Connect();
-    if (!c.ok()) return fail_from(0, c.status());
+    if (!c.ok()) return fail_from(0, Unsent(c.status()));
     lane.connection = *std::move(c);
   }
-  redisContext* ctx = lane.connection->ctx;
+  Connection& c = *lane.connection;
   std::vector<const char*> args;
   std::vector<size_t> lens;
-  for (const Pending* p : batch) {
+  for (const Pending* p : sent) {
     const std::vector<std::string>& argv = *p->argv;
     // Stamped as it is sent, so that waiting in the queue does not count
     // against the script's time.
     const std::string deadline =
-        p->stamp_deadline ? absl::StrCat(ScriptDeadlineMicros()) : "";
+        p->stamp_until ? absl::StrCat(ScriptDeadlineMicros(*p->stamp_until))
+                       : "";
     args.clear();
     lens.clear();
     for (size_t i = 0; i < argv.size(); ++i) {
       const std::string& a =
-          p->stamp_deadline && i + 1 == argv.size() ? deadline : argv[i];
+          p->stamp_until && i + 1 == argv.size() ? deadline : argv[i];
       args.push_back(a.data());
       lens.push_back(a.size());
     }
-    if (redisAppendCommandArgv(ctx, static_cast<int>(args.size()), args.data(),
-                               lens.data()) != REDIS_OK) {
-      return fail_from(0, absl::UnavailableError(
-                              absl::StrCat("redis on ", options_.host, ":",
-                                           options_.port, ": ", ctx->errstr)));
-    }
+    c.Append(args, lens);
+  }
+  if (absl::Status st = c.Send(); !st.ok()) {
+    return fail_from(0, failed(*sent[0]->argv, st));
   }
   // A connection to a node that is no longer the primary, or that lost its
   // authentication, stays so: a new one reaches the current primary (a
   // managed endpoint moves on failover) or authenticates again.
   bool stale = false;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    void* raw = nullptr;
-    if (redisGetReply(ctx, &raw) != REDIS_OK || raw == nullptr) {
-      const std::vector<std::string>& argv = *batch[i]->argv;
-      return fail_from(
-          i, absl::UnavailableError(absl::StrCat(
-                 "redis ", argv.empty() ? "" : argv[0], " on ", options_.host,
-                 ":", options_.port, ": ", ctx->errstr)));
-    }
-    auto* r = static_cast<redisReply*>(raw);
-    RedisReply reply = Copy(r);
-    freeReplyObject(r);
+  for (size_t i = 0; i < sent.size(); ++i) {
+    absl::StatusOr<redisReply*> r = c.Read();
+    if (!r.ok()) return fail_from(i, failed(*sent[i]->argv, r.status()));
+    RedisReply reply = Copy(*r);
+    freeReplyObject(*r);
     stale = stale ||
             (reply.IsError() && (absl::StartsWith(reply.str, "READONLY") ||
                                  absl::StartsWith(reply.str, "MASTERDOWN") ||
                                  absl::StartsWith(reply.str, "LOADING") ||
                                  absl::StartsWith(reply.str, "NOAUTH")));
-    batch[i]->reply = std::move(reply);
+    sent[i]->reply = std::move(reply);
   }
   if (stale) lane.connection.reset();
 }
 
-int64_t RedisClient::ScriptDeadlineMicros() const {
+int64_t RedisClient::ScriptDeadlineMicros(absl::Time not_after) const {
   if (!clock_known_) return 0;
   // The client waits command_timeout for the answer; the script must run
   // a margin before that, so that its answer can still arrive.
   const absl::Duration margin =
       std::min(options_.command_timeout / 4, absl::Milliseconds(250));
-  return absl::ToUnixMicros(absl::Now() + options_.command_timeout - margin) +
+  return absl::ToUnixMicros(std::min(
+             absl::Now() + options_.command_timeout - margin, not_after)) +
          clock_offset_us_;
+}
+
+namespace {
+constexpr absl::string_view kUnsentPayload = "warden.dev/redis-unsent";
+}  // namespace
+
+bool RedisClient::NeverSent(const absl::Status& status) {
+  return status.GetPayload(kUnsentPayload).has_value();
+}
+
+absl::Status RedisClient::Unsent(absl::Status status) {
+  status.SetPayload(kUnsentPayload, absl::Cord("1"));
+  return status;
 }
 
 absl::StatusOr<std::string> RedisClient::ShaOf(const std::string& script) {
@@ -392,18 +419,19 @@ absl::StatusOr<std::string> RedisClient::ShaOf(const std::string& script) {
 absl::StatusOr<RedisReply> RedisClient::Eval(
     const std::string& script, const std::vector<std::string>& keys,
     const std::vector<std::string>& args) {
-  return EvalImpl(script, keys, args, /*stamp_deadline=*/false);
+  return EvalImpl(script, keys, args, std::nullopt);
 }
 
 absl::StatusOr<RedisReply> RedisClient::EvalWithDeadline(
     const std::string& script, const std::vector<std::string>& keys,
-    const std::vector<std::string>& args) {
-  return EvalImpl(script, keys, args, /*stamp_deadline=*/true);
+    const std::vector<std::string>& args, absl::Time not_after) {
+  return EvalImpl(script, keys, args, not_after);
 }
 
 absl::StatusOr<RedisReply> RedisClient::EvalImpl(
     const std::string& script, const std::vector<std::string>& keys,
-    const std::vector<std::string>& args, bool stamp_deadline) {
+    const std::vector<std::string>& args,
+    std::optional<absl::Time> stamp_until) {
   // A restarted Redis has lost its scripts: reload once on NOSCRIPT.
   for (int attempt = 0; attempt < 2; ++attempt) {
     absl::StatusOr<std::string> sha = ShaOf(script);
@@ -412,7 +440,7 @@ absl::StatusOr<RedisReply> RedisClient::EvalImpl(
                                      std::to_string(keys.size())};
     argv.insert(argv.end(), keys.begin(), keys.end());
     argv.insert(argv.end(), args.begin(), args.end());
-    absl::StatusOr<RedisReply> r = Call(argv, stamp_deadline);
+    absl::StatusOr<RedisReply> r = Call(argv, stamp_until);
     if (!r.ok() || !r->IsError() || !absl::StartsWith(r->str, "NOSCRIPT")) {
       return RefusedAsStatus(argv, std::move(r));
     }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,8 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-
-struct redisContext;
+#include "governance/redis/redis_connection.h"
 
 namespace warden {
 
@@ -26,6 +26,7 @@ struct RedisOptions {
   // (requirepass), or `AUTH user password` (an ACL user) when user is set.
   std::string user;
   std::string password;
+  RedisTls tls;  // enabled by a rediss:// URL
   // Every bound has a default; each is documented in docs/configuration.md.
   absl::Duration connect_timeout = absl::Milliseconds(500);
   absl::Duration command_timeout = absl::Seconds(1);
@@ -38,7 +39,8 @@ struct RedisOptions {
 };
 
 // Parses redis://[[USER]:PASSWORD@]HOST:PORT[/DB] (HOST may be [v6]; USER
-// and PASSWORD percent-encoded where they hold reserved characters).
+// and PASSWORD percent-encoded where they hold reserved characters), or
+// rediss://... for TLS.
 // INVALID_ARGUMENT naming what is wrong, never quoting the password.
 absl::StatusOr<RedisOptions> ParseRedisUrl(absl::string_view url);
 
@@ -89,14 +91,24 @@ class RedisClient {
   // may have been told it failed, and refuse to act. Redis's clock is read
   // with TIME on every new connection (the error is at most half a round
   // trip).
+  // The deadline is earlier when `not_after` is: the caller stops waiting
+  // then, and a call not sent by then fails without being sent.
   absl::StatusOr<RedisReply> EvalWithDeadline(
       const std::string& script, const std::vector<std::string>& keys,
-      const std::vector<std::string>& args);
+      const std::vector<std::string>& args,
+      absl::Time not_after = absl::InfiniteFuture());
+
+  // Whether a failed call is known never to have reached Redis (it waited
+  // in the queue too long, or no connection could be made): nothing it
+  // would have done can have happened.
+  static bool NeverSent(const absl::Status& status);
+  // `status`, marked as never sent.
+  static absl::Status Unsent(absl::Status status);
 
   const RedisOptions& options() const { return options_; }
 
  private:
-  struct Connection;
+  using Connection = RedisConnection;
   struct Pending;
   // One pipelined connection and the calls queued on it.
   struct Lane {
@@ -108,20 +120,22 @@ class RedisClient {
   };
   // Command, with error replies as kError replies (Eval reacts to
   // NOSCRIPT).
-  // `stamp_deadline`: replace argv's last element by the script deadline
-  // (see EvalWithDeadline) once a connection is leased.
-  absl::StatusOr<RedisReply> Call(const std::vector<std::string>& argv,
-                                  bool stamp_deadline = false);
+  // `stamp_until`: replace argv's last element by the script deadline, no
+  // later than that time (see EvalWithDeadline), as it is sent.
+  absl::StatusOr<RedisReply> Call(
+      const std::vector<std::string>& argv,
+      std::optional<absl::Time> stamp_until = std::nullopt);
   // Call without the telemetry.
   absl::StatusOr<RedisReply> Send(const std::vector<std::string>& argv,
-                                  bool stamp_deadline);
+                                  std::optional<absl::Time> stamp_until);
   absl::StatusOr<RedisReply> EvalImpl(const std::string& script,
                                       const std::vector<std::string>& keys,
                                       const std::vector<std::string>& args,
-                                      bool stamp_deadline);
+                                      std::optional<absl::Time> stamp_until);
   // Unix microseconds on Redis's clock by which a script sent now must run
-  // for its answer to still be awaited; 0 before any connection.
-  int64_t ScriptDeadlineMicros() const;
+  // for its answer to still be awaited, and no later than `not_after`; 0
+  // before any connection.
+  int64_t ScriptDeadlineMicros(absl::Time not_after) const;
   // Sends the queued calls of `lane` (at most kMaxBatch) as one batch and
   // answers each; called by the caller that found the lane idle, which it
   // marks busy. Unlocks lane.mu for the I/O.
@@ -132,6 +146,8 @@ class RedisClient {
   absl::StatusOr<std::string> ShaOf(const std::string& script);
 
   const RedisOptions options_;
+  // Built once from options_.tls; its error fails every connect.
+  absl::StatusOr<std::shared_ptr<SSL_CTX>> tls_context_;
   // Redis's clock minus ours, in microseconds; set by each new connection.
   std::atomic<int64_t> clock_offset_us_{0};
   std::atomic<bool> clock_known_{false};

@@ -99,6 +99,43 @@ for values in "" "$chart/examples/values-production.yaml" \
       "$out/check.txt"
   fi
 done
+# TLS to Redis from a Secret (CA and client certificate), with real
+# certificates standing in for the Secret's files.
+printf 'redis: {tls: {existingSecret: warden-redis-tls, clientCertificate: true}}\n' \
+  > "$out/redis-tls.yaml"
+bash "$src/deploy/dev/make-certs.sh" "$out/certs" chart >/dev/null
+mkdir -p "$out/redis-tls"
+cp "$out/certs/ca.pem" "$out/redis-tls/ca.crt"
+cp "$out/certs/redis-client.pem" "$out/redis-tls/tls.crt"
+cp "$out/certs/redis-client.key" "$out/redis-tls/tls.key"
+CHECK_CONFIG_OUT="$out/wardend.yaml" render "$chart" "$out/redis-tls.yaml" \
+  2> /dev/null
+grep -q 'mountPath: /etc/warden/redis-tls$' "$out/manifests.yaml"
+grep -q 'secretName: warden-redis-tls$' "$out/manifests.yaml"
+grep -q 'key_file: /etc/warden/redis-tls/tls.key$' "$out/wardend.yaml"
+sed -i "s#/etc/warden/redis-tls/#$out/redis-tls/#g" "$out/wardend.yaml"
+WARDEN_REDIS_URL=rediss://redis:6380 \
+WARDEN_POSTGRES_URL=postgresql://warden_app@postgres/warden \
+  "$build/services/wardend" --config "$out/wardend.yaml" --check-config \
+  > "$out/check.txt"
+grep -q "configuration is valid" "$out/check.txt"
+# ... and a rediss:// URL is what those settings need.
+if WARDEN_REDIS_URL=redis://redis:6379 \
+   WARDEN_POSTGRES_URL=postgresql://warden_app@postgres/warden \
+   "$build/services/wardend" --config "$out/wardend.yaml" --check-config \
+   > /dev/null 2>&1; then
+  echo "FAIL: Redis TLS files accepted with a redis:// URL" >&2
+  exit 1
+fi
+# The read replica's URL comes from the Postgres Secret when asked.
+if grep -q WARDEN_POSTGRES_READ_URL "$out/manifests.yaml"; then
+  echo "FAIL: a read replica URL rendered without postgres.readKey" >&2
+  exit 1
+fi
+printf 'postgres: {readKey: read-url}\n' > "$out/read-replica.yaml"
+render "$chart" "$out/read-replica.yaml" 2> /dev/null
+grep -A4 'name: WARDEN_POSTGRES_READ_URL$' "$out/manifests.yaml" |
+  grep -q 'key: read-url$'
 # The renders did what their values asked (and wardend accepted them above).
 render "$chart" "$out/one-replica.yaml" 2> /dev/null
 grep -q '^  maxUnavailable: 1$' "$out/manifests.yaml"

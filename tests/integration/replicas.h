@@ -22,12 +22,16 @@ namespace warden::testing {
 // One private Redis and two wardend replicas on it, for the suite.
 class ReplicasTest : public ::testing::Test {
  protected:
-  // `bundle` is written to a file both replicas load.
-  static void StartReplicas(const std::string& bundle) {
+  // `bundle` is written to a file both replicas load. With `tls`, they
+  // reach Redis over mutual TLS.
+  static void StartReplicas(const std::string& bundle, bool tls = false) {
     dir_ = new TempDir;
-    absl::StatusOr<std::unique_ptr<RedisServer>> r = RedisServer::Start();
+    absl::StatusOr<std::unique_ptr<RedisServer>> r =
+        tls ? RedisServer::StartTls(/*client_certs=*/true)
+            : RedisServer::Start();
     ASSERT_TRUE(r.ok()) << r.status();
     redis_ = r->release();
+    const std::string url = tls ? redis_->tls_url() : redis_->url();
     const std::string path = dir_->Write("bundle.yaml", bundle);
     for (int i = 0; i < 2; ++i) {
       std::vector<std::string> args = {
@@ -39,11 +43,18 @@ class ReplicasTest : public ::testing::Test {
           "500",
           "--shutdown-grace-ms",
           "1000"};
+      if (tls) {
+        const std::string certs = redis_->cert_dir();
+        args.insert(args.end(),
+                    {"--redis-tls-ca", certs + "/ca.pem", "--redis-tls-cert",
+                     certs + "/redis-client.pem", "--redis-tls-key",
+                     certs + "/redis-client.key"});
+      }
       // The first replica gets Redis by flag, the second by environment.
       if (i == 0) {
-        args.insert(args.end(), {"--redis", redis_->url()});
+        args.insert(args.end(), {"--redis", url});
       } else {
-        ::setenv("WARDEN_REDIS_URL", redis_->url().c_str(), 1);
+        ::setenv("WARDEN_REDIS_URL", url.c_str(), 1);
       }
       absl::StatusOr<std::unique_ptr<WardendProcess>> w =
           WardendProcess::Start(WARDEND_PATH, args);

@@ -1,4 +1,5 @@
-// Invariants 1 and 2 across replicas: two wardend processes on one Redis,
+// Invariants 1 and 2 across replicas: two wardend processes on one Redis
+// (reached over TCP, and again over mutual TLS),
 // hundreds of concurrent Authorize calls split across both, never admit one
 // spend more than the limit allows (agent, department, a division above
 // nested departments, a wallet, a chain, a count, a per-destination limit),
@@ -71,85 +72,103 @@ assets:
   - {symbol: USDC, decimals: 6, price_usd: "1"}
 )";
 
+struct OverTcp {
+  static constexpr bool kTls = false;
+};
+struct OverTls {
+  static constexpr bool kTls = true;
+};
+
+template <class Transport>
 class TwoReplicasTest : public ReplicasTest {
  protected:
-  static void SetUpTestSuite() { StartReplicas(kBundle); }
+  static void SetUpTestSuite() { StartReplicas(kBundle, Transport::kTls); }
 };
+using Transports = ::testing::Types<OverTcp, OverTls>;
+TYPED_TEST_SUITE(TwoReplicasTest, Transports);
 
 // 300 racing $10 spends from two wallets against a $1,000 agent budget:
 // exactly 100 are admitted.
-TEST_F(TwoReplicasTest, AgentBudgetAdmitsExactly) {
-  const std::vector<Result> results = Blast(300, 16, [](int i) {
-    return Spend("racer", i % 4 < 2 ? "racer_w1" : "racer_w2", 10);
-  });
-  EXPECT_EQ(Allowed(results), 100);
+TYPED_TEST(TwoReplicasTest, AgentBudgetAdmitsExactly) {
+  const std::vector<ReplicasTest::Result> results =
+      ReplicasTest::Blast(300, 16, [](int i) {
+        return ReplicasTest::Spend("racer", i % 4 < 2 ? "racer_w1" : "racer_w2",
+                                   10);
+      });
+  EXPECT_EQ(ReplicasTest::Allowed(results), 100);
 }
 
 // 300 racing $5 spends by five agents against a $500 department budget:
 // exactly 100 are admitted.
-TEST_F(TwoReplicasTest, DepartmentBudgetAdmitsExactly) {
-  const std::vector<Result> results = Blast(300, 16, [](int i) {
-    const std::string agent = absl::StrCat("pool_", i % 5 + 1);
-    return Spend(agent, agent + "_w", 5);
-  });
-  EXPECT_EQ(Allowed(results), 100);
+TYPED_TEST(TwoReplicasTest, DepartmentBudgetAdmitsExactly) {
+  const std::vector<ReplicasTest::Result> results =
+      ReplicasTest::Blast(300, 16, [](int i) {
+        const std::string agent = absl::StrCat("pool_", i % 5 + 1);
+        return ReplicasTest::Spend(agent, agent + "_w", 5);
+      });
+  EXPECT_EQ(ReplicasTest::Allowed(results), 100);
 }
 
 // 200 racing $50 payments to one address by two agents against the org's
 // $5,000 per-address limit: exactly 100 are admitted.
-TEST_F(TwoReplicasTest, PerDestinationLimitAdmitsExactly) {
-  const std::vector<Result> results = Blast(200, 16, [](int i) {
-    const std::string agent = absl::StrCat("payer_", i % 2 + 1);
-    v1::AuthorizeRequest r = Spend(agent, agent + "_w", 50);
-    r.set_destination("0x00000000000000000000000000000000000000aa");
-    return r;
-  });
-  EXPECT_EQ(Allowed(results), 100);
+TYPED_TEST(TwoReplicasTest, PerDestinationLimitAdmitsExactly) {
+  const std::vector<ReplicasTest::Result> results =
+      ReplicasTest::Blast(200, 16, [](int i) {
+        const std::string agent = absl::StrCat("payer_", i % 2 + 1);
+        v1::AuthorizeRequest r = ReplicasTest::Spend(agent, agent + "_w", 50);
+        r.set_destination("0x00000000000000000000000000000000000000aa");
+        return r;
+      });
+  EXPECT_EQ(ReplicasTest::Allowed(results), 100);
 }
 
 // 300 racing $2 spends by an agent of a team and one of a squad below it
 // against their division's $400: exactly 200 are admitted.
-TEST_F(TwoReplicasTest, NestedDepartmentBudgetAdmitsExactly) {
-  const std::vector<Result> results = Blast(300, 16, [](int i) {
-    return i % 2 == 0 ? Spend("team_1", "team_1_w", 2)
-                      : Spend("squad_1", "squad_1_w", 2);
-  });
-  EXPECT_EQ(Allowed(results), 200);
+TYPED_TEST(TwoReplicasTest, NestedDepartmentBudgetAdmitsExactly) {
+  const std::vector<ReplicasTest::Result> results =
+      ReplicasTest::Blast(300, 16, [](int i) {
+        return i % 2 == 0 ? ReplicasTest::Spend("team_1", "team_1_w", 2)
+                          : ReplicasTest::Spend("squad_1", "squad_1_w", 2);
+      });
+  EXPECT_EQ(ReplicasTest::Allowed(results), 200);
 }
 
 // 200 racing $3 spends by two agents' polygon wallets against the org's
 // $300 on polygon: exactly 100 are admitted.
-TEST_F(TwoReplicasTest, ChainLimitAdmitsExactly) {
-  const std::vector<Result> results = Blast(200, 16, [](int i) {
-    const std::string agent = absl::StrCat("poly_", i % 2 + 1);
-    return Spend(agent, agent + "_w", 3);
-  });
-  EXPECT_EQ(Allowed(results), 100);
+TYPED_TEST(TwoReplicasTest, ChainLimitAdmitsExactly) {
+  const std::vector<ReplicasTest::Result> results =
+      ReplicasTest::Blast(200, 16, [](int i) {
+        const std::string agent = absl::StrCat("poly_", i % 2 + 1);
+        return ReplicasTest::Spend(agent, agent + "_w", 3);
+      });
+  EXPECT_EQ(ReplicasTest::Allowed(results), 100);
 }
 
 // 200 racing $5 spends from one wallet against its own $250 (its agent's
 // budget is far larger): exactly 50 are admitted.
-TEST_F(TwoReplicasTest, WalletLimitAdmitsExactly) {
-  const std::vector<Result> results =
-      Blast(200, 16, [](int) { return Spend("walleter", "walleter_w", 5); });
-  EXPECT_EQ(Allowed(results), 50);
+TYPED_TEST(TwoReplicasTest, WalletLimitAdmitsExactly) {
+  const std::vector<ReplicasTest::Result> results = ReplicasTest::Blast(
+      200, 16,
+      [](int) { return ReplicasTest::Spend("walleter", "walleter_w", 5); });
+  EXPECT_EQ(ReplicasTest::Allowed(results), 50);
 }
 
 // An address put on the denylist through one replica (wardenctl) is refused
 // by the other at once, and allowed again once taken off.
-TEST_F(TwoReplicasTest, DenylistBindsEveryReplica) {
+TYPED_TEST(TwoReplicasTest, DenylistBindsEveryReplica) {
   const std::string to = "0x00000000000000000000000000000000000000dd";
   auto pay = [&](int replica) {
-    v1::AuthorizeRequest r = Spend("payer_1", "payer_1_w", 1);
+    v1::AuthorizeRequest r = ReplicasTest::Spend("payer_1", "payer_1_w", 1);
     r.set_destination(to);
     grpc::ClientContext c;
     v1::AuthorizeResponse out;
-    EXPECT_TRUE(replicas_[replica]->authz().Authorize(&c, r, &out).ok());
+    EXPECT_TRUE(
+        ReplicasTest::replicas_[replica]->authz().Authorize(&c, r, &out).ok());
     return out;
   };
   auto ctl = [&](std::vector<std::string> args) {
-    args.insert(args.begin(),
-                {WARDENCTL_PATH, "--server", replicas_[0]->address()});
+    args.insert(args.begin(), {WARDENCTL_PATH, "--server",
+                               ReplicasTest::replicas_[0]->address()});
     absl::StatusOr<CommandResult> r = RunCommand(args, absl::Seconds(30));
     EXPECT_TRUE(r.ok());
     EXPECT_EQ(r->exit_code, 0) << r->err;
@@ -169,23 +188,26 @@ TEST_F(TwoReplicasTest, DenylistBindsEveryReplica) {
 }
 
 // 200 racing spends against a count limit of 50: exactly 50 are admitted.
-TEST_F(TwoReplicasTest, CountLimitAdmitsExactly) {
-  const std::vector<Result> results =
-      Blast(200, 16, [](int) { return Spend("counter", "counter_w", 1); });
-  EXPECT_EQ(Allowed(results), 50);
+TYPED_TEST(TwoReplicasTest, CountLimitAdmitsExactly) {
+  const std::vector<ReplicasTest::Result> results = ReplicasTest::Blast(
+      200, 16,
+      [](int) { return ReplicasTest::Spend("counter", "counter_w", 1); });
+  EXPECT_EQ(ReplicasTest::Allowed(results), 50);
 }
 
 // The same idempotency key sent 40 times at once to both replicas: one
 // authorization, charged once.
-TEST_F(TwoReplicasTest, RetriesChargeOnce) {
-  const std::vector<Result> results = Blast(40, 16, [](int) {
-    v1::AuthorizeRequest r = Spend("retrier", "retrier_w", 10);
-    r.set_idempotency_key("order-42");
-    return r;
-  });
+TYPED_TEST(TwoReplicasTest, RetriesChargeOnce) {
+  const std::vector<ReplicasTest::Result> results =
+      ReplicasTest::Blast(40, 16, [](int) {
+        v1::AuthorizeRequest r =
+            ReplicasTest::Spend("retrier", "retrier_w", 10);
+        r.set_idempotency_key("order-42");
+        return r;
+      });
   std::set<std::string> ids;
   int first = 0;
-  for (const Result& r : results) {
+  for (const ReplicasTest::Result& r : results) {
     ASSERT_TRUE(r.status.ok()) << r.status.error_message();
     EXPECT_EQ(r.response.decision(), v1::DECISION_ALLOW);
     ids.insert(r.response.authorization_id());
@@ -194,11 +216,17 @@ TEST_F(TwoReplicasTest, RetriesChargeOnce) {
   EXPECT_EQ(ids.size(), 1u);
   EXPECT_EQ(first, 1);
   // Charged once: $990 of the $1,000 remains, and not a cent more.
-  EXPECT_EQ(Allowed(Blast(
-                1, 1, [](int) { return Spend("retrier", "retrier_w", 991); })),
+  EXPECT_EQ(ReplicasTest::Allowed(ReplicasTest::Blast(
+                1, 1,
+                [](int) {
+                  return ReplicasTest::Spend("retrier", "retrier_w", 991);
+                })),
             0);
-  EXPECT_EQ(Allowed(Blast(
-                1, 1, [](int) { return Spend("retrier", "retrier_w", 990); })),
+  EXPECT_EQ(ReplicasTest::Allowed(ReplicasTest::Blast(
+                1, 1,
+                [](int) {
+                  return ReplicasTest::Spend("retrier", "retrier_w", 990);
+                })),
             1);
 }
 

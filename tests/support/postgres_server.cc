@@ -59,7 +59,7 @@ void PostgresServer::Resume() {
   for (pid_t p : ProcessTree(process_->pid())) ::kill(p, SIGCONT);
 }
 
-absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
+absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Unstarted() {
   char dir[] = "/tmp/warden-pg-XXXXXX";
   if (::mkdtemp(dir) == nullptr) return absl::InternalError("mkdtemp");
   if (::geteuid() == 0 &&
@@ -68,7 +68,15 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
   }
   absl::StatusOr<int> port = FreeLoopbackPort();
   if (!port.ok()) return port.status();
-  std::unique_ptr<PostgresServer> s(new PostgresServer(*port, dir));
+  return std::unique_ptr<PostgresServer>(new PostgresServer(*port, dir));
+}
+
+absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
+  absl::StatusOr<std::unique_ptr<PostgresServer>> made = Unstarted();
+  if (!made.ok()) return made.status();
+  std::unique_ptr<PostgresServer> s = *std::move(made);
+  const std::string dir = s->dir_;
+  const int port = s->port_;
   absl::StatusOr<CommandResult> init =
       RunCommand(AsPostgres({absl::StrCat(kBin, "/initdb"), "-D",
                              absl::StrCat(dir, "/data"), "-U", "postgres",
@@ -80,7 +88,7 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
   }
   if (absl::Status st = s->Launch(); !st.ok()) return st;
   absl::StatusOr<CommandResult> created =
-      RunCommand({"/usr/bin/psql", "-h", "127.0.0.1", "-p", absl::StrCat(*port),
+      RunCommand({"/usr/bin/psql", "-h", "127.0.0.1", "-p", absl::StrCat(port),
                   "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1",
                   "-c", "CREATE DATABASE warden"},
                  absl::Seconds(60));
@@ -89,6 +97,26 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
         "CREATE DATABASE failed: ",
         created.ok() ? created->err : created.status().ToString()));
   }
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::StartReplicaOf(
+    const PostgresServer& primary) {
+  absl::StatusOr<std::unique_ptr<PostgresServer>> made = Unstarted();
+  if (!made.ok()) return made.status();
+  std::unique_ptr<PostgresServer> s = *std::move(made);
+  absl::StatusOr<CommandResult> copied =
+      RunCommand(AsPostgres({absl::StrCat(kBin, "/pg_basebackup"), "-h",
+                             "127.0.0.1", "-p", absl::StrCat(primary.port()),
+                             "-U", "postgres", "-D", s->dir_ + "/data", "-R",
+                             "-X", "stream", "-c", "fast", "--no-sync"}),
+                 absl::Seconds(120));
+  if (!copied.ok() || copied->exit_code != 0) {
+    return absl::InternalError(
+        absl::StrCat("pg_basebackup failed: ",
+                     copied.ok() ? copied->err : copied.status().ToString()));
+  }
+  if (absl::Status st = s->Launch(); !st.ok()) return st;
   return s;
 }
 
@@ -110,7 +138,8 @@ absl::Status PostgresServer::Launch() {
   if (!p.ok()) return p.status();
   process_ = *std::move(p);
   absl::StatusOr<std::string> ready =
-      process_->WaitForLine("ready to accept connections", absl::Seconds(60));
+      // "... connections", or "... read-only connections" for a standby.
+      process_->WaitForLine("ready to accept", absl::Seconds(60));
   if (!ready.ok()) {
     return absl::UnavailableError(
         absl::StrCat("postgres did not start: ", ready.status().message()));

@@ -16,6 +16,10 @@ namespace warden::testing {
 class PostgresServer {
  public:
   static absl::StatusOr<std::unique_ptr<PostgresServer>> Start();
+  // A hot standby of `primary`, streaming from it (pg_basebackup -R), on
+  // its own port: read-only, `url()` names the same database.
+  static absl::StatusOr<std::unique_ptr<PostgresServer>> StartReplicaOf(
+      const PostgresServer& primary);
   ~PostgresServer();
 
   int port() const { return port_; }
@@ -34,6 +38,8 @@ class PostgresServer {
  private:
   PostgresServer(int port, std::string dir)
       : port_(port), dir_(std::move(dir)) {}
+  // A fresh data directory (owned by postgres when root) and a free port.
+  static absl::StatusOr<std::unique_ptr<PostgresServer>> Unstarted();
   absl::Status Launch();
 
   int port_;

@@ -41,6 +41,37 @@ absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(
   return server;
 }
 
+absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::StartTls(
+    bool client_certs, std::vector<std::string> extra_args) {
+  char dir[] = "/tmp/warden-redis-XXXXXX";
+  if (::mkdtemp(dir) == nullptr) return absl::InternalError("mkdtemp");
+  absl::StatusOr<int> port = FreeLoopbackPort();
+  absl::StatusOr<int> tls_port = FreeLoopbackPort();
+  if (!port.ok() || !tls_port.ok()) return absl::InternalError("no port");
+  const std::string certs = absl::StrCat(dir, "/certs");
+  absl::StatusOr<CommandResult> made = RunCommand(
+      {"/bin/bash", WARDEN_MAKE_CERTS, certs, "redis-test"}, absl::Seconds(60));
+  if (!made.ok() || made->exit_code != 0) {
+    return absl::InternalError(absl::StrCat(
+        "make-certs.sh: ", made.ok() ? made->err : made.status().ToString()));
+  }
+  extra_args.insert(
+      extra_args.begin(),
+      {"--tls-port", absl::StrCat(*tls_port), "--tls-cert-file",
+       certs + "/server.pem", "--tls-key-file", certs + "/server.key",
+       "--tls-ca-cert-file", certs + "/ca.pem", "--tls-auth-clients",
+       client_certs ? "yes" : "no"});
+  std::unique_ptr<RedisServer> server(
+      new RedisServer(*port, dir, std::move(extra_args)));
+  server->tls_port_ = *tls_port;
+  if (absl::Status st = server->Launch(); !st.ok()) return st;
+  return server;
+}
+
+std::string RedisServer::tls_url() const {
+  return absl::StrCat("rediss://127.0.0.1:", tls_port_);
+}
+
 absl::Status RedisServer::Launch() {
   std::vector<std::string> argv = {"/usr/bin/redis-server",
                                    "--port",

@@ -20,10 +20,18 @@ class RedisServer {
   // `extra_args` go on redis-server's command line (e.g. --requirepass).
   static absl::StatusOr<std::unique_ptr<RedisServer>> Start(
       std::vector<std::string> extra_args = {});
+  // The same, also serving TLS on a second port with a fresh development
+  // CA (deploy/dev/make-certs.sh) in cert_dir(): ca.pem, server.pem (for
+  // localhost and 127.0.0.1) and redis-client.pem/.key. With
+  // `client_certs`, a TLS client must present a certificate of that CA.
+  static absl::StatusOr<std::unique_ptr<RedisServer>> StartTls(
+      bool client_certs, std::vector<std::string> extra_args = {});
   ~RedisServer();
 
   int port() const { return port_; }
-  std::string url() const;  // redis://127.0.0.1:PORT
+  std::string url() const;      // redis://127.0.0.1:PORT
+  std::string tls_url() const;  // rediss://127.0.0.1:TLS_PORT
+  std::string cert_dir() const { return dir_ + "/certs"; }
 
   // SIGKILLs the server (as a crash would).
   void Kill();
@@ -40,6 +48,7 @@ class RedisServer {
   absl::Status Launch();
 
   int port_;
+  int tls_port_ = 0;
   std::string dir_;
   std::vector<std::string> extra_args_;
   std::unique_ptr<Subprocess> process_;

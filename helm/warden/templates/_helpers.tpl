@@ -76,6 +76,22 @@ app.kubernetes.io/component: server
      plaintext is meant (tls.enabled in values.yaml says when it is). */}}
 {{- $_ := set $own "tls" (dict "insecure_plaintext" true) -}}
 {{- end -}}
+{{- $redisTls := dict -}}
+{{- with .Values.redis.tls -}}
+{{- if and .existingSecret .ca -}}
+{{- $_ := set $redisTls "ca_file" "/etc/warden/redis-tls/ca.crt" -}}
+{{- end -}}
+{{- if and .existingSecret .clientCertificate -}}
+{{- $_ := set $redisTls "cert_file" "/etc/warden/redis-tls/tls.crt" -}}
+{{- $_ := set $redisTls "key_file" "/etc/warden/redis-tls/tls.key" -}}
+{{- end -}}
+{{- if .serverName -}}
+{{- $_ := set $redisTls "server_name" .serverName -}}
+{{- end -}}
+{{- end -}}
+{{- if $redisTls -}}
+{{- $_ := set $own "redis" (dict "tls" $redisTls) -}}
+{{- end -}}
 {{- if .Values.audit.existingSecret -}}
 {{- $_ := set $own "audit" (dict "signing_key_file" (printf "/etc/warden/audit/%s" .Values.audit.key)) -}}
 {{- end -}}
