@@ -24,6 +24,10 @@ agents:
     department: ops
     limits: [{name: budget, usd: "10", window: "rolling:24h"}]
     wallets: [{id: tight_w, vendor: local, chain: base, address: "0x02"}]
+  - id: hasty
+    department: ops
+    limits: [{name: budget, usd: "1", window: "rolling:24h"}]
+    wallets: [{id: hasty_w, vendor: local, chain: base, address: "0x03"}]
 assets:
   - {symbol: USDC, decimals: 6, price_usd: "1"}
 )";
@@ -172,6 +176,52 @@ TEST_F(RedisFaultTest, ReserveRunLateByAStalledRedisTakesNoEffect) {
   ASSERT_TRUE(replicas_[1]->authz().Authorize(&context, more, &other).ok());
   // $10 of $10 is held by the retry; a phantom would have denied the retry.
   EXPECT_EQ(other.decision(), v1::DECISION_DENY);
+}
+
+// A call whose own deadline is shorter than the command timeout: Redis,
+// stalled past that deadline but not past the command timeout, must not
+// make the reservation when it wakes (its caller already gave up).
+TEST_F(RedisFaultTest, NothingIsReservedAfterTheCallersDeadline) {
+  {
+    // Connections open and scripts loaded, so the call is sent at once.
+    grpc::ClientContext context;
+    v1::AuthorizeResponse warm;
+    ASSERT_TRUE(replicas_[0]
+                    ->authz()
+                    .Authorize(&context, Spend("steady", "steady_w", 1), &warm)
+                    .ok());
+  }
+  redis_->Pause();
+  std::thread resume([&] {
+    // Past the call's 100 ms, within the script's own deadline (the
+    // replicas' command timeout is 500 ms, so 375 ms).
+    absl::SleepFor(absl::Milliseconds(250));
+    redis_->Resume();
+  });
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(100));
+    v1::AuthorizeResponse response;
+    const grpc::Status s = replicas_[0]->authz().Authorize(
+        &context, Spend("hasty", "hasty_w", 1), &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
+        << s.error_message();
+  }
+  resume.join();
+  absl::SleepFor(absl::Milliseconds(500));  // Redis runs what was queued.
+  // The whole $1 is still there.
+  grpc::Status s;
+  v1::AuthorizeResponse after;
+  for (int i = 0; i < 50; ++i) {
+    grpc::ClientContext context;
+    s = replicas_[1]->authz().Authorize(&context, Spend("hasty", "hasty_w", 1),
+                                        &after);
+    if (s.ok()) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(after.decision(), v1::DECISION_ALLOW) << after.reason();
 }
 
 }  // namespace
