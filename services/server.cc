@@ -107,7 +107,15 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
 // The Redis client's options from --redis and the redis.* settings;
 // INVALID_ARGUMENT naming the flag.
 absl::StatusOr<RedisOptions> RedisOptionsOf(const ServerOptions& options) {
-  absl::StatusOr<RedisOptions> redis = ParseRedisUrl(options.redis_url);
+  if (!options.redis_cluster &&
+      options.redis_url.find(',') != std::string::npos) {
+    return absl::InvalidArgumentError(
+        "--redis: several URLs name the seed nodes of a Redis Cluster; add "
+        "--redis-cluster");
+  }
+  absl::StatusOr<RedisOptions> redis =
+      options.redis_cluster ? ParseRedisClusterUrls(options.redis_url)
+                            : ParseRedisUrl(options.redis_url);
   if (!redis.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--redis: ", redis.status().message()));

@@ -95,6 +95,8 @@ struct ServerOptions {
   absl::Duration redis_command_timeout = absl::Seconds(1);
   // TLS to Redis (a rediss:// URL): the CA, a client certificate and key
   // for mutual TLS, and the name the server's certificate must carry.
+  // --redis names the seed nodes of a Redis Cluster (comma-separated).
+  bool redis_cluster = false;
   std::string redis_tls_ca_path;
   std::string redis_tls_cert_path;
   std::string redis_tls_key_path;

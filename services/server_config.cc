@@ -134,6 +134,10 @@ std::vector<Setting> MakeSettings() {
            "Budgets in Redis, shared by replicas: "
            "redis://[[USER]:PASSWORD@]HOST:PORT[/DB], or rediss:// for TLS",
            [](O* o) { return &o->redis_url; }),
+      Switch("redis.cluster", "--redis-cluster",
+             "Redis Cluster: --redis lists seed nodes, comma-separated; each "
+             "org's scripts go to its slot's primary",
+             [](O* o) { return &o->redis_cluster; }),
       Number<size_t>(
           "redis.pool_size", "--redis-pool-size",
           "Redis connections per process, each pipelined (calls made "
@@ -500,6 +504,15 @@ std::string RedactUrl(absl::string_view url) {
 std::string Redacted(absl::string_view value) {
   const size_t sep = value.find("://");
   if (sep == absl::string_view::npos) return RedactKeywords(value);
+  // Several URLs (a Redis Cluster's seeds): each masked.
+  if (value.find("://", sep + 3) != absl::string_view::npos &&
+      value.find(',') != absl::string_view::npos) {
+    std::vector<std::string> each;
+    for (absl::string_view part : absl::StrSplit(value, ',')) {
+      each.push_back(Redacted(part));
+    }
+    return absl::StrJoin(each, ",");
+  }
   // What precedes the scheme ("base:8453=" in a chain_rpc entry) stays.
   size_t start = sep;
   while (start > 0 &&

@@ -66,7 +66,8 @@ TEST(ServerConfigTest, ErrorsNameTheKey) {
   };
   const std::vector<Case> cases = {
       {"redis: {pool_sise: 3}",
-       "w.yaml: redis.pool_sise: unknown key (allowed: command_timeout_ms, "
+       "w.yaml: redis.pool_sise: unknown key (allowed: cluster, "
+       "command_timeout_ms, "
        "connect_timeout_ms, pool_size, tls, url)"},
       {"listn: x", "listn: unknown key"},
       {"redis: {pool_size: 0}",
@@ -200,6 +201,8 @@ TEST(ServerConfigTest, RedactedMasksEveryPasswordForm) {
            {"redis://:a,b c@cache:6379", "redis://:***@cache:6379"},
            {"redis://warden:p@ss@cache:6379", "redis://warden:***@cache:6379"},
            {"redis://cache:6379/2", "redis://cache:6379/2"},
+           {"rediss://:pw1@a:1,rediss://:pw1@b:2",
+            "rediss://:***@a:1,rediss://:***@b:2"},
            {"postgresql://app@pg/warden?password=hunter2&sslmode=require",
             "postgresql://app@pg/warden?***"},
            {"host=pg user=app password=hunter2 dbname=warden",

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -675,6 +676,128 @@ TEST(RedisTlsTest, BadSettingsNameTheFile) {
   // Without client certificates required, the CA alone is enough.
   o.tls.ca_file = certs + "/ca.pem";
   EXPECT_TRUE(RedisClient(o).Command({"PING"}).ok());
+}
+
+// Redis Cluster (3 primaries, 3 replicas): every org's reserves go to its
+// slot's primary, so orgs on different shards each admit exactly their cap
+// under concurrency; a manual failover moves a shard and calls follow
+// MOVED; a killed primary fails its orgs closed (never an admission) until
+// its replica takes over, while the other shards keep deciding.
+TEST(RedisClusterTest, OrgsOnEveryShard) {
+  absl::StatusOr<std::unique_ptr<testing::RedisCluster>> cluster =
+      testing::RedisCluster::Start(3);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  absl::StatusOr<RedisOptions> options =
+      ParseRedisClusterUrls((*cluster)->urls());
+  ASSERT_TRUE(options.ok()) << options.status();
+  options->command_timeout = absl::Milliseconds(500);
+  RedisBudgetStore store(std::make_unique<RedisClient>(*options));
+  // One org per shard: all of an org's keys carry its {org} tag.
+  std::map<testing::RedisServer*, std::string> org_on;
+  for (int i = 0; org_on.size() < 3 && i < 200; ++i) {
+    const std::string org = absl::StrCat("org", i);
+    org_on.emplace((*cluster)->PrimaryOf(absl::StrCat("{", org, "}")), org);
+  }
+  ASSERT_EQ(org_on.size(), 3u);
+  ASSERT_EQ(org_on.count(nullptr), 0u);
+  const auto hold = [](const std::string& org, const std::string& id,
+                       int64_t cap) {
+    ReserveRequest r = Hold(id, 1, cap);
+    r.authorization.org_id = org;
+    return r;
+  };
+  // 3 orgs x 30 racing $1 spends under a $10 cap: exactly 10 each.
+  std::map<std::string, std::atomic<int>> reserved;
+  for (const auto& [node, org] : org_on) {
+    ASSERT_TRUE(store.MarkReady(org).ok()) << org;
+    reserved[org] = 0;
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < 12; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 30; ++i) {
+        for (const auto& [node, org] : org_on) {
+          if ((i + t) % 4 != 0) continue;
+          absl::StatusOr<ReserveResult> r =
+              store.Reserve(hold(org, absl::StrCat("az_", t, "_", i), 10));
+          if (!r.ok()) {
+            ++failed;
+          } else if (r->outcome == Outcome::kReserved) {
+            ++reserved[org];
+          }
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failed, 0);
+  for (const auto& [node, org] : org_on) EXPECT_EQ(reserved[org], 10) << org;
+
+  // A manual failover of the first org's shard: its replica becomes the
+  // primary; the client's map still names the old one, which answers MOVED.
+  const std::string moved_org = org_on.begin()->second;
+  testing::RedisServer* old_primary = org_on.begin()->first;
+  ASSERT_TRUE(store.MarkReady("fresh").ok());
+  for (const std::unique_ptr<testing::RedisServer>& n : (*cluster)->nodes()) {
+    RedisClient direct(*ParseRedisUrl(n->url()));
+    absl::StatusOr<RedisReply> role = direct.Command({"ROLE"});
+    if (!role.ok() || role->elements.size() < 3 ||
+        role->elements[0].str != "slave" ||
+        role->elements[2].integer != old_primary->port()) {
+      continue;
+    }
+    ASSERT_TRUE(direct.Command({"CLUSTER", "FAILOVER"}).ok());
+  }
+  for (int i = 0; i < 100 && (*cluster)->PrimaryOf(absl::StrCat(
+                                 "{", moved_org, "}")) == old_primary;
+       ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_NE((*cluster)->PrimaryOf(absl::StrCat("{", moved_org, "}")),
+            old_primary);
+  // Its $10 are still spent (the replica had them), and it still decides.
+  absl::StatusOr<ReserveResult> after =
+      store.Reserve(hold(moved_org, "az_after", 10));
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->outcome, Outcome::kOverLimit);
+  after = store.Reserve(hold(moved_org, "az_after_2", 100));
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->outcome, Outcome::kReserved);
+
+  // Kill the primary of the last org's shard: that org fails closed until
+  // the replica is promoted (node timeout 1 s); another shard's org keeps
+  // deciding all along.
+  const std::string killed_org = org_on.rbegin()->second;
+  const std::string other_org = std::next(org_on.begin())->second;
+  testing::RedisServer* victim =
+      (*cluster)->PrimaryOf(absl::StrCat("{", killed_org, "}"));
+  ASSERT_NE(victim, nullptr);
+  victim->Kill();
+  const absl::Time killed = absl::Now();
+  int unavailable = 0, other_ok = 0, n = 0;
+  absl::Duration outage;
+  for (; n < 400; ++n) {
+    absl::StatusOr<ReserveResult> r =
+        store.Reserve(hold(killed_org, absl::StrCat("az_k", n), 1000));
+    if (store.Reserve(hold(other_org, absl::StrCat("az_o", n), 1000)).ok()) {
+      ++other_ok;
+    }
+    if (r.ok()) {
+      EXPECT_EQ(r->outcome, Outcome::kReserved);
+      outage = absl::Now() - killed;
+      break;
+    }
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+    ++unavailable;
+    absl::SleepFor(absl::Milliseconds(25));
+  }
+  EXPECT_GT(unavailable, 0);
+  EXPECT_LT(n, 400) << "the replica never took over";
+  EXPECT_EQ(other_ok, n + 1);
+  std::cerr << "killed primary: " << unavailable
+            << " calls UNAVAILABLE, served again after "
+            << absl::FormatDuration(outage) << "\n";
 }
 
 // A Redis that requires a password (or an ACL user) is reached with the

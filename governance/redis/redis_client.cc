@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <csignal>
 #include <optional>
+#include <tuple>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -13,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "governance/status_macros.h"
@@ -20,6 +22,8 @@
 
 namespace warden {
 namespace {
+
+const std::vector<std::string> kAsking = {"ASKING"};
 
 RedisReply Copy(const redisReply* r) {
   RedisReply out;
@@ -151,23 +155,41 @@ RedisClient::RedisClient(RedisOptions options)
     // MSG_NOSIGNAL); the error is handled where the write returns it.
     std::signal(SIGPIPE, SIG_IGN);
   }
-  for (size_t i = 0; i < std::max<size_t>(options_.pool_size, 1); ++i) {
-    lanes_.push_back(std::make_unique<Lane>());
+  absl::MutexLock lock(&map_mu_);
+  if (!options_.cluster) {
+    single_ = NodeAt(options_.host, options_.port);
+    return;
   }
+  slots_.assign(kSlots, nullptr);
+  for (const auto& [host, port] : options_.seeds) NodeAt(host, port);
+}
+
+RedisClient::Node* RedisClient::NodeAt(const std::string& host, int port) {
+  for (const std::unique_ptr<Node>& n : nodes_) {
+    if (n->host == host && n->port == port) return n.get();
+  }
+  auto n = std::make_unique<Node>();
+  n->host = host;
+  n->port = port;
+  for (size_t i = 0; i < std::max<size_t>(options_.pool_size, 1); ++i) {
+    n->lanes.push_back(std::make_unique<Lane>());
+    n->lanes.back()->node = n.get();
+  }
+  nodes_.push_back(std::move(n));
+  return nodes_.back().get();
 }
 RedisClient::~RedisClient() = default;
 
-absl::StatusOr<std::unique_ptr<RedisClient::Connection>>
-RedisClient::Connect() {
+absl::StatusOr<std::unique_ptr<RedisClient::Connection>> RedisClient::Connect(
+    Node& node) {
   if (!tls_context_.ok()) {
     return absl::UnavailableError(tls_context_.status().message());
   }
-  const std::string where = absl::StrCat(options_.host, ":", options_.port);
+  const std::string where = absl::StrCat(node.host, ":", node.port);
   WARDEN_ASSIGN_OR_RETURN(
       std::unique_ptr<Connection> c,
-      Connection::Open(options_.host, options_.port, options_.tls,
-                       *tls_context_, options_.connect_timeout,
-                       options_.command_timeout));
+      Connection::Open(node.host, node.port, options_.tls, *tls_context_,
+                       options_.connect_timeout, options_.command_timeout));
   // One command of the handshake: its reply, or why there is none.
   const auto call =
       [&](const std::vector<std::string>& argv) -> absl::StatusOr<RedisReply> {
@@ -217,8 +239,8 @@ RedisClient::Connect() {
       }
     }
     if (offset) {
-      clock_offset_us_ = *offset;
-      clock_known_ = true;
+      node.clock_offset_us = *offset;
+      node.clock_known = true;
     }
   }
   if (options_.db != 0) {
@@ -237,13 +259,251 @@ absl::StatusOr<RedisReply> RedisClient::Command(
 }
 
 absl::StatusOr<RedisReply> RedisClient::Call(
-    const std::vector<std::string>& argv,
-    std::optional<absl::Time> stamp_until) {
+    const std::vector<std::string>& argv, std::optional<absl::Time> stamp_until,
+    std::optional<absl::string_view> route) {
   const absl::Time start = absl::Now();
-  absl::StatusOr<RedisReply> reply = Send(argv, stamp_until);
+  absl::StatusOr<RedisReply> reply = Route(argv, stamp_until, route);
   ReportBackendCall("redis", argv.empty() ? "" : argv[0], absl::Now() - start,
                     reply.ok() && reply->type != RedisReply::Type::kError);
   return reply;
+}
+
+namespace {
+
+// The key whose slot a cluster routes `argv` by: a script's first key, a
+// keyed command's first argument; none for commands of the server itself.
+std::optional<absl::string_view> KeyOf(const std::vector<std::string>& argv) {
+  if (argv.size() < 2) return std::nullopt;
+  const std::string command = absl::AsciiStrToUpper(argv[0]);
+  if (command == "EVALSHA" || command == "EVAL") {
+    if (argv.size() > 3 && argv[2] != "0") return argv[3];
+    return std::nullopt;
+  }
+  for (const char* keyless :
+       {"PING", "TIME", "INFO", "CLUSTER", "SCRIPT", "CLIENT", "FLUSHALL",
+        "FLUSHDB", "CONFIG", "DBSIZE", "REPLICAOF", "ROLE", "ECHO"}) {
+    if (command == keyless) return std::nullopt;
+  }
+  return argv[1];
+}
+
+// "MOVED 3999 127.0.0.1:6381" or "ASK ...": the slot and the node.
+bool ParseRedirect(absl::string_view error, int* slot, std::string* host,
+                   int* port) {
+  const std::vector<absl::string_view> parts = absl::StrSplit(error, ' ');
+  if (parts.size() != 3 || !absl::SimpleAtoi(parts[1], slot)) return false;
+  const size_t colon = parts[2].rfind(':');
+  if (colon == absl::string_view::npos ||
+      !absl::SimpleAtoi(parts[2].substr(colon + 1), port)) {
+    return false;
+  }
+  *host = std::string(parts[2].substr(0, colon));
+  return !host->empty() && *slot >= 0 && *slot < 16384;
+}
+
+}  // namespace
+
+int RedisKeySlot(absl::string_view key) {
+  // The part between the first '{' and the next '}', if not empty.
+  if (const size_t open = key.find('{'); open != absl::string_view::npos) {
+    const size_t close = key.find('}', open + 1);
+    if (close != absl::string_view::npos && close > open + 1) {
+      key = key.substr(open + 1, close - open - 1);
+    }
+  }
+  // CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0.
+  uint16_t crc = 0;
+  for (const char c : key) {
+    crc ^= static_cast<uint16_t>(static_cast<uint8_t>(c)) << 8;
+    for (int bit = 0; bit < 8; ++bit) {
+      crc = (crc & 0x8000) ? static_cast<uint16_t>((crc << 1) ^ 0x1021)
+                           : static_cast<uint16_t>(crc << 1);
+    }
+  }
+  return crc % 16384;
+}
+
+absl::StatusOr<RedisOptions> ParseRedisClusterUrls(absl::string_view urls) {
+  std::optional<RedisOptions> first;
+  for (absl::string_view url : absl::StrSplit(urls, ',')) {
+    url = absl::StripAsciiWhitespace(url);
+    WARDEN_ASSIGN_OR_RETURN(RedisOptions o, ParseRedisUrl(url));
+    if (o.db != 0) {
+      return absl::InvalidArgumentError(
+          "redis url: a cluster has database 0 only");
+    }
+    if (!first) {
+      first = o;
+    } else if (o.tls.enabled != first->tls.enabled || o.user != first->user ||
+               o.password != first->password) {
+      return absl::InvalidArgumentError(
+          "redis urls: every seed node needs the same scheme and "
+          "credentials");
+    }
+    first->seeds.emplace_back(o.host, o.port);
+  }
+  first->cluster = true;
+  return *first;
+}
+
+absl::StatusOr<RedisReply> RedisClient::Route(
+    const std::vector<std::string>& argv, std::optional<absl::Time> stamp_until,
+    std::optional<absl::string_view> route) {
+  if (!options_.cluster) return Send(*single_, argv, stamp_until);
+  const std::optional<absl::string_view> key = route ? route : KeyOf(argv);
+  // A slot moves at most once or twice in a resharding or a failover.
+  for (int hop = 0; hop < 5; ++hop) {
+    WARDEN_ASSIGN_OR_RETURN(Node * node, NodeFor(key));
+    absl::StatusOr<RedisReply> r = Send(*node, argv, stamp_until);
+    if (!r.ok()) {
+      MarkStale();  // The node may be gone, and its replica promoted.
+      return r;
+    }
+    if (!r->IsError()) return r;
+    int slot = 0, port = 0;
+    std::string host;
+    if (absl::StartsWith(r->str, "MOVED ") &&
+        ParseRedirect(r->str, &slot, &host, &port)) {
+      absl::MutexLock lock(&map_mu_);
+      slots_[slot] = NodeAt(host, port);
+      stale_ = true;  // The rest of that node's slots moved too.
+      continue;
+    }
+    if (absl::StartsWith(r->str, "ASK ") &&
+        ParseRedirect(r->str, &slot, &host, &port)) {
+      Node* target;
+      {
+        absl::MutexLock lock(&map_mu_);
+        target = NodeAt(host, port);
+      }
+      return SendAsking(*target, argv, stamp_until);
+    }
+    if (absl::StartsWith(r->str, "CLUSTERDOWN") ||
+        absl::StartsWith(r->str, "TRYAGAIN")) {
+      MarkStale();
+    }
+    return r;
+  }
+  return absl::UnavailableError(
+      absl::StrCat("redis ", argv[0],
+                   ": still redirected after 5 hops; the cluster's "
+                   "slots are moving"));
+}
+
+absl::StatusOr<RedisReply> RedisClient::SendAsking(
+    Node& node, const std::vector<std::string>& argv,
+    std::optional<absl::Time> stamp_until) {
+  const std::string where = absl::StrCat(node.host, ":", node.port);
+  WARDEN_ASSIGN_OR_RETURN(std::unique_ptr<Connection> c, Connect(node));
+  std::vector<std::string> sent = argv;
+  if (stamp_until) {
+    sent.back() = absl::StrCat(
+        ScriptDeadlineMicros(node, *stamp_until, options_.command_timeout));
+  }
+  for (const std::vector<std::string>* call :
+       {&kAsking, static_cast<const std::vector<std::string>*>(&sent)}) {
+    absl::StatusOr<redisReply*> r = c->Call(*call);
+    if (!r.ok()) {
+      return absl::UnavailableError(absl::StrCat(
+          "redis ", (*call)[0], " on ", where, ": ", r.status().message()));
+    }
+    RedisReply reply = Copy(*r);
+    freeReplyObject(*r);
+    if (call == &sent) return reply;
+  }
+  return absl::InternalError("unreachable");
+}
+
+absl::StatusOr<RedisClient::Node*> RedisClient::NodeFor(
+    std::optional<absl::string_view> key) {
+  MaybeRefresh();
+  absl::MutexLock lock(&map_mu_);
+  const int slot = key ? RedisKeySlot(*key) : -1;
+  const auto found = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(map_mu_) -> Node* {
+    if (slot >= 0) return slots_[slot];
+    for (Node* n : slots_) {
+      if (n != nullptr) return n;
+    }
+    return nodes_.front().get();  // A seed.
+  };
+  // Read for the first time, or again, by another caller: wait for it.
+  auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(map_mu_) {
+    return !refreshing_;
+  };
+  if (found() == nullptr) {
+    map_mu_.AwaitWithTimeout(absl::Condition(&settled),
+                             options_.command_timeout);
+  }
+  if (Node* n = found()) return n;
+  stale_ = true;
+  return Unsent(absl::UnavailableError(
+      absl::StrCat("redis cluster: no reachable primary serves slot ", slot,
+                   "; refusing until the slot map names one")));
+}
+
+void RedisClient::MarkStale() {
+  if (!options_.cluster) return;
+  absl::MutexLock lock(&map_mu_);
+  stale_ = true;
+}
+
+void RedisClient::MaybeRefresh() {
+  {
+    absl::MutexLock lock(&map_mu_);
+    if (!stale_ || refreshing_ ||
+        absl::Now() - refreshed_ < absl::Milliseconds(100)) {
+      return;
+    }
+    refreshing_ = true;
+  }
+  const absl::Status st = RefreshSlots();
+  absl::MutexLock lock(&map_mu_);
+  refreshing_ = false;
+  refreshed_ = absl::Now();
+  if (st.ok()) stale_ = false;
+}
+
+absl::Status RedisClient::RefreshSlots() {
+  std::vector<Node*> candidates;
+  {
+    absl::MutexLock lock(&map_mu_);
+    for (const std::unique_ptr<Node>& n : nodes_) candidates.push_back(n.get());
+  }
+  absl::Status last = absl::UnavailableError("redis cluster: no node known");
+  for (Node* n : candidates) {
+    absl::StatusOr<RedisReply> r = Send(*n, {"CLUSTER", "SLOTS"}, std::nullopt);
+    if (!r.ok() || r->type != RedisReply::Type::kArray) {
+      last = r.ok() ? absl::UnavailableError(
+                          absl::StrCat("redis CLUSTER SLOTS on ", n->host, ":",
+                                       n->port, ": ", r->str))
+                    : r.status();
+      continue;
+    }
+    // [[first, last, [host, port, id], replicas...], ...]
+    std::vector<std::tuple<int64_t, int64_t, std::string, int64_t>> ranges;
+    for (const RedisReply& range : r->elements) {
+      if (range.elements.size() < 3 || range.elements[2].elements.size() < 2) {
+        continue;
+      }
+      const RedisReply& primary = range.elements[2];
+      std::string host = primary.elements[0].str;
+      if (host.empty() || host == "?") host = n->host;  // Its own address.
+      ranges.emplace_back(range.elements[0].integer, range.elements[1].integer,
+                          host, primary.elements[1].integer);
+    }
+    absl::MutexLock lock(&map_mu_);
+    std::vector<Node*> slots(kSlots, nullptr);
+    for (const auto& [from, to, host, port] : ranges) {
+      Node* owner = NodeAt(host, static_cast<int>(port));
+      for (int64_t i = std::max<int64_t>(from, 0);
+           i <= std::min<int64_t>(to, kSlots - 1); ++i) {
+        slots[i] = owner;
+      }
+    }
+    slots_ = std::move(slots);
+    return absl::OkStatus();
+  }
+  return last;
 }
 
 struct RedisClient::Pending {
@@ -255,10 +515,11 @@ struct RedisClient::Pending {
 };
 
 absl::StatusOr<RedisReply> RedisClient::Send(
-    const std::vector<std::string>& argv,
+    Node& node, const std::vector<std::string>& argv,
     std::optional<absl::Time> stamp_until) {
-  Lane& lane = *lanes_[next_lane_.fetch_add(1, std::memory_order_relaxed) %
-                       lanes_.size()];
+  Lane& lane =
+      *node.lanes[node.next_lane.fetch_add(1, std::memory_order_relaxed) %
+                  node.lanes.size()];
   Pending p{.argv = &argv, .stamp_until = stamp_until};
   const absl::Time give_up = absl::Now() + options_.command_timeout;
   absl::MutexLock lock(&lane.mu);
@@ -277,8 +538,8 @@ absl::StatusOr<RedisReply> RedisClient::Send(
                !p.taken) {
       std::erase(lane.queue, &p);
       return Unsent(absl::UnavailableError(
-          absl::StrCat("redis ", argv.empty() ? "" : argv[0], " on ",
-                       options_.host, ":", options_.port, ": not sent within ",
+          absl::StrCat("redis ", argv.empty() ? "" : argv[0], " on ", node.host,
+                       ":", node.port, ": not sent within ",
                        absl::FormatDuration(options_.command_timeout),
                        " (the connection is busy with earlier calls)")));
     }
@@ -328,7 +589,7 @@ void RedisClient::Exchange(Lane& lane, const std::vector<Pending*>& batch) {
     lane.connection.reset();
   };
   if (lane.connection == nullptr) {
-    absl::StatusOr<std::unique_ptr<Connection>> c = Connect();
+    absl::StatusOr<std::unique_ptr<Connection>> c = Connect(*lane.node);
     if (!c.ok()) return fail_from(0, Unsent(c.status()));
     lane.connection = *std::move(c);
   }
@@ -340,8 +601,10 @@ void RedisClient::Exchange(Lane& lane, const std::vector<Pending*>& batch) {
     // Stamped as it is sent, so that waiting in the queue does not count
     // against the script's time.
     const std::string deadline =
-        p->stamp_until ? absl::StrCat(ScriptDeadlineMicros(*p->stamp_until))
-                       : "";
+        p->stamp_until
+            ? absl::StrCat(ScriptDeadlineMicros(*lane.node, *p->stamp_until,
+                                                options_.command_timeout))
+            : "";
     args.clear();
     lens.clear();
     for (size_t i = 0; i < argv.size(); ++i) {
@@ -374,15 +637,17 @@ void RedisClient::Exchange(Lane& lane, const std::vector<Pending*>& batch) {
   if (stale) lane.connection.reset();
 }
 
-int64_t RedisClient::ScriptDeadlineMicros(absl::Time not_after) const {
-  if (!clock_known_) return 0;
+int64_t RedisClient::ScriptDeadlineMicros(const Node& node,
+                                          absl::Time not_after,
+                                          absl::Duration command_timeout) {
+  if (!node.clock_known) return 0;
   // The client waits command_timeout for the answer; the script must run
   // a margin before that, so that its answer can still arrive.
   const absl::Duration margin =
-      std::min(options_.command_timeout / 4, absl::Milliseconds(250));
-  return absl::ToUnixMicros(std::min(
-             absl::Now() + options_.command_timeout - margin, not_after)) +
-         clock_offset_us_;
+      std::min(command_timeout / 4, absl::Milliseconds(250));
+  return absl::ToUnixMicros(
+             std::min(absl::Now() + command_timeout - margin, not_after)) +
+         node.clock_offset_us;
 }
 
 namespace {
@@ -398,14 +663,17 @@ absl::Status RedisClient::Unsent(absl::Status status) {
   return status;
 }
 
-absl::StatusOr<std::string> RedisClient::ShaOf(const std::string& script) {
+absl::StatusOr<std::string> RedisClient::ShaOf(
+    const std::string& script, std::optional<absl::string_view> route) {
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [text, sha] : shas_) {
       if (text == script) return sha;
     }
   }
-  absl::StatusOr<RedisReply> r = Command({"SCRIPT", "LOAD", script});
+  const std::vector<std::string> argv = {"SCRIPT", "LOAD", script};
+  absl::StatusOr<RedisReply> r =
+      RefusedAsStatus(argv, Call(argv, std::nullopt, route));
   if (!r.ok()) return r.status();
   if (r->type != RedisReply::Type::kString) {
     return absl::UnavailableError(
@@ -432,15 +700,20 @@ absl::StatusOr<RedisReply> RedisClient::EvalImpl(
     const std::string& script, const std::vector<std::string>& keys,
     const std::vector<std::string>& args,
     std::optional<absl::Time> stamp_until) {
-  // A restarted Redis has lost its scripts: reload once on NOSCRIPT.
+  // The node that runs it (in a cluster, its first key's primary) loads it.
+  const std::optional<absl::string_view> route =
+      keys.empty() ? std::nullopt
+                   : std::optional<absl::string_view>(keys.front());
+  // A restarted Redis (or a cluster primary that never ran it) has not got
+  // the script: load it there once on NOSCRIPT.
   for (int attempt = 0; attempt < 2; ++attempt) {
-    absl::StatusOr<std::string> sha = ShaOf(script);
+    absl::StatusOr<std::string> sha = ShaOf(script, route);
     if (!sha.ok()) return sha.status();
     std::vector<std::string> argv = {"EVALSHA", *sha,
                                      std::to_string(keys.size())};
     argv.insert(argv.end(), keys.begin(), keys.end());
     argv.insert(argv.end(), args.begin(), args.end());
-    absl::StatusOr<RedisReply> r = Call(argv, stamp_until);
+    absl::StatusOr<RedisReply> r = Call(argv, stamp_until, route);
     if (!r.ok() || !r->IsError() || !absl::StartsWith(r->str, "NOSCRIPT")) {
       return RefusedAsStatus(argv, std::move(r));
     }

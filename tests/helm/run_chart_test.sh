@@ -136,6 +136,25 @@ printf 'postgres: {readKey: read-url}\n' > "$out/read-replica.yaml"
 render "$chart" "$out/read-replica.yaml" 2> /dev/null
 grep -A4 'name: WARDEN_POSTGRES_READ_URL$' "$out/manifests.yaml" |
   grep -q 'key: read-url$'
+# Redis Cluster: the setting passes through config, and wardend accepts the
+# seed nodes with it (and refuses them without it).
+printf 'config: {redis: {cluster: true}}\n' > "$out/redis-cluster.yaml"
+CHECK_CONFIG_OUT="$out/wardend.yaml" render "$chart" "$out/redis-cluster.yaml" \
+  2> /dev/null
+grep -q '^  cluster: true$' "$out/wardend.yaml"
+seeds=redis://r1:6379,redis://r2:6379,redis://r3:6379
+WARDEN_REDIS_URL=$seeds \
+WARDEN_POSTGRES_URL=postgresql://warden_app@postgres/warden \
+  "$build/services/wardend" --config "$out/wardend.yaml" --check-config \
+  > "$out/check.txt"
+grep -q 'redis.cluster: "true"' "$out/check.txt"
+if WARDEN_REDIS_URL=$seeds \
+   WARDEN_POSTGRES_URL=postgresql://warden_app@postgres/warden \
+   "$build/services/wardend" --check-config --bundle "$out/check.txt" \
+   > /dev/null 2>&1; then
+  echo "FAIL: several Redis URLs accepted without redis.cluster" >&2
+  exit 1
+fi
 # The renders did what their values asked (and wardend accepted them above).
 render "$chart" "$out/one-replica.yaml" 2> /dev/null
 grep -q '^  maxUnavailable: 1$' "$out/manifests.yaml"

@@ -19,19 +19,33 @@
 
 namespace warden::testing {
 
+// How the replicas reach Redis.
+enum class RedisTransport { kTcp, kMutualTls, kCluster };
+
 // One private Redis and two wardend replicas on it, for the suite.
 class ReplicasTest : public ::testing::Test {
  protected:
-  // `bundle` is written to a file both replicas load. With `tls`, they
-  // reach Redis over mutual TLS.
-  static void StartReplicas(const std::string& bundle, bool tls = false) {
+  // `bundle` is written to a file both replicas load. With kMutualTls, they
+  // reach Redis over mutual TLS; with kCluster, a Redis Cluster of three
+  // primaries and three replicas (redis_ is then null).
+  static void StartReplicas(const std::string& bundle,
+                            RedisTransport transport = RedisTransport::kTcp) {
     dir_ = new TempDir;
-    absl::StatusOr<std::unique_ptr<RedisServer>> r =
-        tls ? RedisServer::StartTls(/*client_certs=*/true)
-            : RedisServer::Start();
-    ASSERT_TRUE(r.ok()) << r.status();
-    redis_ = r->release();
-    const std::string url = tls ? redis_->tls_url() : redis_->url();
+    const bool tls = transport == RedisTransport::kMutualTls;
+    std::string url;
+    if (transport == RedisTransport::kCluster) {
+      absl::StatusOr<std::unique_ptr<RedisCluster>> c = RedisCluster::Start(3);
+      ASSERT_TRUE(c.ok()) << c.status();
+      cluster_ = c->release();
+      url = cluster_->urls();
+    } else {
+      absl::StatusOr<std::unique_ptr<RedisServer>> r =
+          tls ? RedisServer::StartTls(/*client_certs=*/true)
+              : RedisServer::Start();
+      ASSERT_TRUE(r.ok()) << r.status();
+      redis_ = r->release();
+      url = tls ? redis_->tls_url() : redis_->url();
+    }
     const std::string path = dir_->Write("bundle.yaml", bundle);
     for (int i = 0; i < 2; ++i) {
       std::vector<std::string> args = {
@@ -43,6 +57,7 @@ class ReplicasTest : public ::testing::Test {
           "500",
           "--shutdown-grace-ms",
           "1000"};
+      if (cluster_ != nullptr) args.push_back("--redis-cluster");
       if (tls) {
         const std::string certs = redis_->cert_dir();
         args.insert(args.end(),
@@ -70,6 +85,9 @@ class ReplicasTest : public ::testing::Test {
       w = nullptr;
     }
     delete redis_;
+    redis_ = nullptr;
+    delete cluster_;
+    cluster_ = nullptr;
     delete dir_;
   }
 
@@ -127,11 +145,13 @@ class ReplicasTest : public ::testing::Test {
 
   static TempDir* dir_;
   static RedisServer* redis_;
+  static RedisCluster* cluster_;
   static WardendProcess* replicas_[2];
 };
 
 inline TempDir* ReplicasTest::dir_ = nullptr;
 inline RedisServer* ReplicasTest::redis_ = nullptr;
+inline RedisCluster* ReplicasTest::cluster_ = nullptr;
 inline WardendProcess* ReplicasTest::replicas_[2] = {nullptr, nullptr};
 
 }  // namespace warden::testing

@@ -1,5 +1,5 @@
 // Invariants 1 and 2 across replicas: two wardend processes on one Redis
-// (reached over TCP, and again over mutual TLS),
+// (reached over TCP, again over mutual TLS, and again as a Redis Cluster),
 // hundreds of concurrent Authorize calls split across both, never admit one
 // spend more than the limit allows (agent, department, a division above
 // nested departments, a wallet, a chain, a count, a per-destination limit),
@@ -73,18 +73,23 @@ assets:
 )";
 
 struct OverTcp {
-  static constexpr bool kTls = false;
+  static constexpr RedisTransport kTransport = RedisTransport::kTcp;
 };
 struct OverTls {
-  static constexpr bool kTls = true;
+  static constexpr RedisTransport kTransport = RedisTransport::kMutualTls;
+};
+struct OverCluster {
+  static constexpr RedisTransport kTransport = RedisTransport::kCluster;
 };
 
 template <class Transport>
 class TwoReplicasTest : public ReplicasTest {
  protected:
-  static void SetUpTestSuite() { StartReplicas(kBundle, Transport::kTls); }
+  static void SetUpTestSuite() {
+    StartReplicas(kBundle, Transport::kTransport);
+  }
 };
-using Transports = ::testing::Types<OverTcp, OverTls>;
+using Transports = ::testing::Types<OverTcp, OverTls, OverCluster>;
 TYPED_TEST_SUITE(TwoReplicasTest, Transports);
 
 // 300 racing $10 spends from two wallets against a $1,000 agent budget:

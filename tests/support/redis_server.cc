@@ -6,10 +6,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 
 namespace warden::testing {
 
@@ -29,11 +37,41 @@ absl::StatusOr<int> FreeLoopbackPort() {
   return ntohs(addr.sin_port);
 }
 
+namespace {
+
+bool PortFree(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool free =
+      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return free;
+}
+
+// A cluster node listens on its port and on port + 10000 (the cluster
+// bus): both free, below the ephemeral range.
+absl::StatusOr<int> FreeClusterPort() {
+  static std::atomic<int> next{20000 + static_cast<int>(::getpid() % 5000)};
+  for (int i = 0; i < 5000; ++i) {
+    const int port = 20000 + (next++ - 20000) % 10000;
+    if (PortFree(port) && PortFree(port + 10000)) return port;
+  }
+  return absl::InternalError("no free port pair for a cluster node");
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(
     std::vector<std::string> extra_args) {
   char dir[] = "/tmp/warden-redis-XXXXXX";
   if (::mkdtemp(dir) == nullptr) return absl::InternalError("mkdtemp");
-  absl::StatusOr<int> port = FreeLoopbackPort();
+  const bool cluster = std::find(extra_args.begin(), extra_args.end(),
+                                 "--cluster-enabled") != extra_args.end();
+  absl::StatusOr<int> port = cluster ? FreeClusterPort() : FreeLoopbackPort();
   if (!port.ok()) return port.status();
   std::unique_ptr<RedisServer> server(
       new RedisServer(*port, dir, std::move(extra_args)));
@@ -66,6 +104,102 @@ absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::StartTls(
   server->tls_port_ = *tls_port;
   if (absl::Status st = server->Launch(); !st.ok()) return st;
   return server;
+}
+
+absl::StatusOr<std::unique_ptr<RedisCluster>> RedisCluster::Start(
+    int primaries) {
+  auto cluster = std::make_unique<RedisCluster>();
+  std::vector<std::string> create = {"/usr/bin/redis-cli", "--cluster",
+                                     "create"};
+  for (int i = 0; i < 2 * primaries; ++i) {
+    absl::StatusOr<std::unique_ptr<RedisServer>> node =
+        RedisServer::Start({"--cluster-enabled", "yes", "--cluster-config-file",
+                            "nodes.conf", "--cluster-node-timeout", "1000",
+                            // The other shards keep serving while one has
+                            // no primary (as docs/operations.md advises).
+                            "--cluster-require-full-coverage", "no"});
+    if (!node.ok()) return node.status();
+    create.push_back(absl::StrCat("127.0.0.1:", (*node)->port()));
+    cluster->nodes_.push_back(*std::move(node));
+  }
+  create.insert(create.end(), {"--cluster-replicas", "1", "--cluster-yes"});
+  absl::StatusOr<CommandResult> made = RunCommand(create, absl::Seconds(60));
+  if (!made.ok() || made->exit_code != 0) {
+    return absl::InternalError(absl::StrCat(
+        "redis-cli --cluster create: ",
+        made.ok() ? made->out + made->err : made.status().ToString()));
+  }
+  if (absl::Status st = cluster->WaitHealthy(absl::Seconds(30)); !st.ok()) {
+    return st;
+  }
+  return cluster;
+}
+
+std::string RedisCluster::urls() const {
+  std::vector<std::string> out;
+  for (const std::unique_ptr<RedisServer>& n : nodes_) out.push_back(n->url());
+  return absl::StrJoin(out, ",");
+}
+
+namespace {
+// `redis-cli -p PORT ARGS...`'s output, or "" when it fails.
+std::string Cli(int port, std::vector<std::string> args) {
+  args.insert(args.begin(), {"/usr/bin/redis-cli", "-p", absl::StrCat(port)});
+  absl::StatusOr<CommandResult> r = RunCommand(args, absl::Seconds(10));
+  return r.ok() && r->exit_code == 0 ? r->out : "";
+}
+}  // namespace
+
+RedisServer* RedisCluster::PrimaryOf(const std::string& key) {
+  for (const std::unique_ptr<RedisServer>& asked : nodes_) {
+    if (!asked->running()) continue;
+    int slot = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(
+                              Cli(asked->port(), {"cluster", "keyslot", key})),
+                          &slot)) {
+      continue;
+    }
+    // <id> <ip:port@cport> <flags> <primary> <ping> <pong> <epoch> <state>
+    // <slot ranges>...
+    for (absl::string_view line :
+         absl::StrSplit(Cli(asked->port(), {"cluster", "nodes"}), '\n')) {
+      const std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
+      if (f.size() < 9 || !absl::StrContains(f[2], "master") ||
+          absl::StrContains(f[2], "fail")) {
+        continue;
+      }
+      for (size_t i = 8; i < f.size(); ++i) {
+        const std::vector<absl::string_view> range = absl::StrSplit(f[i], '-');
+        int from = 0, to = 0;
+        if (!absl::SimpleAtoi(range[0], &from)) continue;
+        to = from;
+        if (range.size() == 2 && !absl::SimpleAtoi(range[1], &to)) continue;
+        if (slot < from || slot > to) continue;
+        const absl::string_view address = f[1].substr(0, f[1].find('@'));
+        for (const std::unique_ptr<RedisServer>& n : nodes_) {
+          if (address == absl::StrCat("127.0.0.1:", n->port())) return n.get();
+        }
+      }
+    }
+    return nullptr;
+  }
+  return nullptr;
+}
+
+absl::Status RedisCluster::WaitHealthy(absl::Duration timeout) {
+  const absl::Time until = absl::Now() + timeout;
+  while (absl::Now() < until) {
+    bool healthy = true;
+    for (const std::unique_ptr<RedisServer>& n : nodes_) {
+      if (!n->running()) continue;
+      const std::string info = Cli(n->port(), {"cluster", "info"});
+      healthy = healthy && absl::StrContains(info, "cluster_state:ok") &&
+                absl::StrContains(info, "cluster_slots_ok:16384");
+    }
+    if (healthy) return absl::OkStatus();
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return absl::DeadlineExceededError("the Redis cluster did not settle");
 }
 
 std::string RedisServer::tls_url() const {

@@ -29,6 +29,7 @@ class RedisServer {
   ~RedisServer();
 
   int port() const { return port_; }
+  bool running() const { return process_ != nullptr; }
   std::string url() const;      // redis://127.0.0.1:PORT
   std::string tls_url() const;  // rediss://127.0.0.1:TLS_PORT
   std::string cert_dir() const { return dir_ + "/certs"; }
@@ -52,6 +53,26 @@ class RedisServer {
   std::string dir_;
   std::vector<std::string> extra_args_;
   std::unique_ptr<Subprocess> process_;
+};
+
+// A Redis Cluster on loopback: `primaries` primaries with one replica each
+// (redis-cli --cluster create), a node timeout of 1 s so that a replica
+// takes over a killed primary within a few seconds.
+class RedisCluster {
+ public:
+  static absl::StatusOr<std::unique_ptr<RedisCluster>> Start(int primaries);
+
+  // redis://127.0.0.1:P1,redis://127.0.0.1:P2,... (every node).
+  std::string urls() const;
+  std::vector<std::unique_ptr<RedisServer>>& nodes() { return nodes_; }
+  // The node serving `key`'s slot as primary now (CLUSTER SLOTS), or null.
+  RedisServer* PrimaryOf(const std::string& key);
+  // Waits (at most `timeout`) until every live node reports
+  // cluster_state:ok and every slot has a primary.
+  absl::Status WaitHealthy(absl::Duration timeout);
+
+ private:
+  std::vector<std::unique_ptr<RedisServer>> nodes_;
 };
 
 // A port that was free a moment ago on 127.0.0.1.
