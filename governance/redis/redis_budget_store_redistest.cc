@@ -1,9 +1,16 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <map>
 #include <memory>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "governance/redis/redis_budget_store.h"
@@ -798,6 +805,148 @@ TEST(RedisClusterTest, OrgsOnEveryShard) {
   std::cerr << "killed primary: " << unavailable
             << " calls UNAVAILABLE, served again after "
             << absl::FormatDuration(outage) << "\n";
+}
+
+// A server that drips its reply a byte at a time cannot hold a call past
+// the command timeout (each read moving is not enough), nor can a reply
+// larger than the cap be read.
+TEST(RedisClientTest, SlowOrHugeRepliesAreBounded) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len),
+            0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  std::atomic<bool> stop{false};
+  // Each connection: reads what comes, then sends `reply` in pieces.
+  const auto serve = [&](std::string reply, size_t piece,
+                         absl::Duration pause) {
+    const int fd = ::accept(listener, nullptr, nullptr);
+    if (fd < 0) return;
+    char buf[4096];
+    (void)::recv(fd, buf, sizeof(buf), 0);
+    for (size_t at = 0; at < reply.size() && !stop; at += piece) {
+      if (::send(fd, reply.data() + at, std::min(piece, reply.size() - at),
+                 MSG_NOSIGNAL) <= 0) {
+        break;
+      }
+      absl::SleepFor(pause);
+    }
+    ::close(fd);
+  };
+  RedisOptions o =
+      *ParseRedisUrl(absl::StrCat("redis://127.0.0.1:", ntohs(addr.sin_port)));
+  o.pool_size = 1;
+  o.command_timeout = absl::Milliseconds(300);
+  {
+    // TIME's reply, a byte every 50 ms: never whole within 300 ms.
+    std::thread drip(serve, "*2\r\n$10\r\n1700000000\r\n$1\r\n0\r\n", 1,
+                     absl::Milliseconds(50));
+    const absl::Time start = absl::Now();
+    const absl::Status st = RedisClient(o).Command({"PING"}).status();
+    EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+    EXPECT_LE(absl::Now() - start, absl::Seconds(1));
+    stop = true;
+    drip.join();
+    stop = false;
+  }
+  {
+    // A 20 MiB string, at once.
+    std::string huge = absl::StrCat("$", 20 << 20, "\r\n");
+    huge.append(20 << 20, 'x');
+    o.command_timeout = absl::Seconds(5);
+    std::thread flood(serve, huge, 1 << 20, absl::ZeroDuration());
+    const absl::Status st = RedisClient(o).Command({"PING"}).status();
+    EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+    EXPECT_THAT(st.message(), HasSubstr("MiB"));
+    stop = true;
+    flood.join();
+  }
+  ::close(listener);
+}
+
+// A cluster node that redirects every call to an address its own slot map
+// does not name: the client never goes there (the password would go with
+// it) and fails closed after a few hops.
+TEST(RedisClusterTest, RedirectsOnlyToNodesOfTheSlotMap) {
+  const auto listen_on = [](int* port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    EXPECT_EQ(::listen(fd, 8), 0);
+    *port = ntohs(addr.sin_port);
+    return fd;
+  };
+  int node_port = 0, sink_port = 0;
+  const int node = listen_on(&node_port);
+  const int sink = listen_on(&sink_port);
+  std::atomic<bool> stop{false};
+  std::thread fake([&] {
+    while (!stop) {
+      pollfd p{.fd = node, .events = POLLIN, .revents = 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      const int fd = ::accept(node, nullptr, nullptr);
+      char buf[4096];
+      ssize_t n;
+      while (!stop && (n = ::recv(fd, buf, sizeof(buf), 0)) > 0) {
+        const std::string got(buf, static_cast<size_t>(n));
+        const std::string reply =
+            absl::StrContains(got, "SLOTS")
+                ? absl::StrCat(
+                      "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n"
+                      "127.0.0.1\r\n:",
+                      node_port, "\r\n")
+            : absl::StrContains(got, "TIME")
+                ? "*2\r\n$10\r\n1700000000\r\n$1\r\n0\r\n"
+                : absl::StrCat("-MOVED 1 127.0.0.1:", sink_port, "\r\n");
+        (void)::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
+      }
+      ::close(fd);
+    }
+  });
+  RedisOptions o = *ParseRedisClusterUrls(
+      absl::StrCat("redis://:secret@127.0.0.1:", node_port));
+  o.pool_size = 1;
+  o.command_timeout = absl::Milliseconds(500);
+  // The fake asks no AUTH but answers it like any call: with MOVED, which
+  // fails the handshake; so this test runs without a password.
+  o.password.clear();
+  const absl::Status st = RedisClient(o).Command({"GET", "{acme}:ok"}).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+  EXPECT_THAT(st.message(), HasSubstr("redirected"));
+  pollfd p{.fd = sink, .events = POLLIN, .revents = 0};
+  EXPECT_EQ(::poll(&p, 1, 0), 0) << "a connection reached the redirect target";
+  stop = true;
+  fake.join();
+  ::close(node);
+  ::close(sink);
+}
+
+// Seed lists are split at commas: a malformed piece (a comma in a password
+// not written %2C) is refused without quoting it.
+TEST(RedisUrlTest, ClusterSeedErrorsQuoteNoSecret) {
+  const absl::Status st =
+      ParseRedisClusterUrls("redis://warden:Sup3rS3cret,tail@127.0.0.1:1")
+          .status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(st.message(), Not(HasSubstr("Sup3rS3cret")));
+  EXPECT_THAT(st.message(), HasSubstr("%2C"));
+  absl::StatusOr<RedisOptions> ok = ParseRedisClusterUrls(
+      "rediss://:pw@a:1, rediss://:pw@b:2 ,rediss://:pw@c:3");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_TRUE(ok->cluster);
+  EXPECT_TRUE(ok->tls.enabled);
+  EXPECT_EQ(ok->seeds.size(), 3u);
+  EXPECT_EQ(RedisKeySlot("{acme}:r:1"), RedisKeySlot("{acme}:u:agent/a"));
+  EXPECT_EQ(RedisKeySlot("123456789"), 12739);  // CRC16 XMODEM 0x31C3.
 }
 
 // A Redis that requires a password (or an ACL user) is reached with the

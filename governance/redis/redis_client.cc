@@ -164,10 +164,17 @@ RedisClient::RedisClient(RedisOptions options)
   for (const auto& [host, port] : options_.seeds) NodeAt(host, port);
 }
 
-RedisClient::Node* RedisClient::NodeAt(const std::string& host, int port) {
+RedisClient::Node* RedisClient::FindNode(const std::string& host, int port) {
   for (const std::unique_ptr<Node>& n : nodes_) {
     if (n->host == host && n->port == port) return n.get();
   }
+  return nullptr;
+}
+
+RedisClient::Node* RedisClient::NodeAt(const std::string& host, int port) {
+  if (Node* known = FindNode(host, port)) return known;
+  // Redis Cluster's own ceiling; past it a map is refused, not followed.
+  if (nodes_.size() >= kMaxNodes) return nullptr;
   auto n = std::make_unique<Node>();
   n->host = host;
   n->port = port;
@@ -327,7 +334,15 @@ absl::StatusOr<RedisOptions> ParseRedisClusterUrls(absl::string_view urls) {
   std::optional<RedisOptions> first;
   for (absl::string_view url : absl::StrSplit(urls, ',')) {
     url = absl::StripAsciiWhitespace(url);
-    WARDEN_ASSIGN_OR_RETURN(RedisOptions o, ParseRedisUrl(url));
+    absl::StatusOr<RedisOptions> parsed = ParseRedisUrl(url);
+    if (!parsed.ok()) {
+      // Not quoted: a piece of a list cut at a comma may be a password's.
+      return absl::InvalidArgumentError(absl::StrCat(
+          "redis urls: seed ", (first ? first->seeds.size() : 0) + 1,
+          " is not a redis:// or rediss:// URL with HOST:PORT (a comma in a "
+          "password is written %2C)"));
+    }
+    RedisOptions& o = *parsed;
     if (o.db != 0) {
       return absl::InvalidArgumentError(
           "redis url: a cluster has database 0 only");
@@ -362,11 +377,13 @@ absl::StatusOr<RedisReply> RedisClient::Route(
     if (!r->IsError()) return r;
     int slot = 0, port = 0;
     std::string host;
+    // A redirection is followed only to a node the cluster's own slot map
+    // names (never wherever a reply points: the password goes with it).
     if (absl::StartsWith(r->str, "MOVED ") &&
         ParseRedirect(r->str, &slot, &host, &port)) {
       absl::MutexLock lock(&map_mu_);
-      slots_[slot] = NodeAt(host, port);
       stale_ = true;  // The rest of that node's slots moved too.
+      if (Node* known = FindNode(host, port)) slots_[slot] = known;
       continue;
     }
     if (absl::StartsWith(r->str, "ASK ") &&
@@ -374,7 +391,13 @@ absl::StatusOr<RedisReply> RedisClient::Route(
       Node* target;
       {
         absl::MutexLock lock(&map_mu_);
-        target = NodeAt(host, port);
+        target = FindNode(host, port);
+        stale_ = stale_ || target == nullptr;
+      }
+      if (target == nullptr) {
+        return absl::UnavailableError(
+            absl::StrCat("redis ", argv[0], ": asked to go to ", host, ":",
+                         port, ", which the cluster's slot map does not name"));
       }
       return SendAsking(*target, argv, stamp_until);
     }
@@ -494,6 +517,7 @@ absl::Status RedisClient::RefreshSlots() {
     absl::MutexLock lock(&map_mu_);
     std::vector<Node*> slots(kSlots, nullptr);
     for (const auto& [from, to, host, port] : ranges) {
+      if (port <= 0 || port > 65535) continue;
       Node* owner = NodeAt(host, static_cast<int>(port));
       for (int64_t i = std::max<int64_t>(from, 0);
            i <= std::min<int64_t>(to, kSlots - 1); ++i) {
@@ -564,9 +588,9 @@ void RedisClient::Lead(Lane& lane) {
 void RedisClient::Exchange(Lane& lane, const std::vector<Pending*>& batch) {
   const auto failed = [&](const std::vector<std::string>& argv,
                           const absl::Status& st) {
-    return absl::UnavailableError(
-        absl::StrCat("redis ", argv.empty() ? "" : argv[0], " on ",
-                     options_.host, ":", options_.port, ": ", st.message()));
+    return absl::UnavailableError(absl::StrCat(
+        "redis ", argv.empty() ? "" : argv[0], " on ", lane.node->host, ":",
+        lane.node->port, ": ", st.message()));
   };
   // The calls sent, in order: those whose caller still waits.
   std::vector<Pending*> sent;
@@ -615,7 +639,10 @@ void RedisClient::Exchange(Lane& lane, const std::vector<Pending*>& batch) {
     }
     c.Append(args, lens);
   }
-  if (absl::Status st = c.Send(); !st.ok()) {
+  // The whole batch answers within the command timeout, however slowly
+  // its bytes come.
+  const absl::Time deadline = absl::Now() + options_.command_timeout;
+  if (absl::Status st = c.Send(deadline); !st.ok()) {
     return fail_from(0, failed(*sent[0]->argv, st));
   }
   // A connection to a node that is no longer the primary, or that lost its
@@ -623,7 +650,7 @@ void RedisClient::Exchange(Lane& lane, const std::vector<Pending*>& batch) {
   // managed endpoint moves on failover) or authenticates again.
   bool stale = false;
   for (size_t i = 0; i < sent.size(); ++i) {
-    absl::StatusOr<redisReply*> r = c.Read();
+    absl::StatusOr<redisReply*> r = c.Read(deadline);
     if (!r.ok()) return fail_from(i, failed(*sent[i]->argv, r.status()));
     RedisReply reply = Copy(*r);
     freeReplyObject(*r);

@@ -172,7 +172,10 @@ class RedisClient {
   // The primary of `key`'s slot (any known node for no key), reading the
   // slot map first when it is stale.
   absl::StatusOr<Node*> NodeFor(std::optional<absl::string_view> key);
+  // The node at host:port, made if new (null past kMaxNodes).
   Node* NodeAt(const std::string& host, int port)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(map_mu_);
+  Node* FindNode(const std::string& host, int port)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(map_mu_);
   // Reads the slot map again when a failure or a redirection made it
   // stale, at most every 100 ms, one caller at a time.
@@ -203,6 +206,7 @@ class RedisClient {
   absl::StatusOr<std::shared_ptr<SSL_CTX>> tls_context_;
   static constexpr size_t kMaxBatch = 256;
   static constexpr int kSlots = 16384;
+  static constexpr size_t kMaxNodes = 1000;
   absl::Mutex map_mu_;
   // Every node ever named (seeds, slot maps, redirections); never removed,
   // so Node pointers stay valid. Without `cluster`, the one node.

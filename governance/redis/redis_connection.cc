@@ -138,8 +138,7 @@ absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Open(
         failure = strerror(errno);
         continue;
       }
-      if (absl::Status st = c->Wait(true, deadline - absl::Now(), "connecting");
-          !st.ok()) {
+      if (absl::Status st = c->Wait(true, deadline, "connecting"); !st.ok()) {
         failure = std::string(st.message());
         continue;
       }
@@ -192,8 +191,8 @@ absl::Status RedisConnection::Handshake(const std::string& host,
     if (rc == 1) return absl::OkStatus();
     const int error = SSL_get_error(ssl_, rc);
     if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
-      WARDEN_RETURN_IF_ERROR(Wait(error == SSL_ERROR_WANT_WRITE,
-                                  deadline - absl::Now(), "in the handshake"));
+      WARDEN_RETURN_IF_ERROR(
+          Wait(error == SSL_ERROR_WANT_WRITE, deadline, "in the handshake"));
       continue;
     }
     const long verified = SSL_get_verify_result(ssl_);
@@ -207,22 +206,20 @@ absl::Status RedisConnection::Handshake(const std::string& host,
   }
 }
 
-absl::Status RedisConnection::Wait(bool for_write, absl::Duration timeout,
+absl::Status RedisConnection::Wait(bool for_write, absl::Time deadline,
                                    const char* doing) {
   pollfd p{.fd = fd_,
            .events = static_cast<short>(for_write ? POLLOUT : POLLIN),
            .revents = 0};
-  const absl::Time until = absl::Now() + timeout;
   while (true) {
     const int64_t ms =
         std::clamp<int64_t>(absl::ToInt64Milliseconds(absl::Ceil(
-                                until - absl::Now(), absl::Milliseconds(1))),
+                                deadline - absl::Now(), absl::Milliseconds(1))),
                             0, INT_MAX);
     const int rc = poll(&p, 1, static_cast<int>(ms));
     if (rc > 0) return absl::OkStatus();  // Ready, or an error to read.
     if (rc == 0) {
-      return absl::UnavailableError(absl::StrCat(
-          "timed out after ", absl::FormatDuration(timeout), " ", doing));
+      return absl::UnavailableError(absl::StrCat("timed out ", doing));
     }
     if (errno != EINTR) {
       return absl::UnavailableError(absl::StrCat("poll: ", strerror(errno)));
@@ -240,7 +237,7 @@ void RedisConnection::Append(const std::vector<const char*>& args,
   redisFreeCommand(command);
 }
 
-absl::Status RedisConnection::Send() {
+absl::Status RedisConnection::Send(absl::Time deadline) {
   size_t sent = 0;
   while (sent < out_.size()) {
     const size_t left = std::min<size_t>(out_.size() - sent, INT_MAX);
@@ -254,7 +251,7 @@ absl::Status RedisConnection::Send() {
       const int error = SSL_get_error(ssl_, n);
       if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
         WARDEN_RETURN_IF_ERROR(
-            Wait(error == SSL_ERROR_WANT_WRITE, io_timeout_, "writing"));
+            Wait(error == SSL_ERROR_WANT_WRITE, deadline, "writing"));
         continue;
       }
       return absl::UnavailableError(
@@ -264,7 +261,7 @@ absl::Status RedisConnection::Send() {
     if (n > 0) {
       sent += static_cast<size_t>(n);
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      WARDEN_RETURN_IF_ERROR(Wait(true, io_timeout_, "writing"));
+      WARDEN_RETURN_IF_ERROR(Wait(true, deadline, "writing"));
     } else if (errno != EINTR) {
       return absl::UnavailableError(absl::StrCat("write: ", strerror(errno)));
     }
@@ -273,7 +270,8 @@ absl::Status RedisConnection::Send() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<redisReply*> RedisConnection::Read() {
+absl::StatusOr<redisReply*> RedisConnection::Read(absl::Time deadline) {
+  size_t read = 0;  // Bytes of this reply so far.
   while (true) {
     void* reply = nullptr;
     if (redisReaderGetReply(reader_, &reply) != REDIS_OK) {
@@ -281,18 +279,23 @@ absl::StatusOr<redisReply*> RedisConnection::Read() {
           absl::StrCat("protocol error: ", reader_->errstr));
     }
     if (reply != nullptr) return static_cast<redisReply*>(reply);
+    if (read > kMaxReplyBytes) {
+      return absl::UnavailableError(absl::StrCat(
+          "a reply of more than ", kMaxReplyBytes >> 20, " MiB: refused"));
+    }
     char buf[16 * 1024];
     if (ssl_ != nullptr) {
       ERR_clear_error();
       const int n = SSL_read(ssl_, buf, sizeof(buf));
       if (n > 0) {
         redisReaderFeed(reader_, buf, static_cast<size_t>(n));
+        read += static_cast<size_t>(n);
         continue;
       }
       const int error = SSL_get_error(ssl_, n);
       if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
         WARDEN_RETURN_IF_ERROR(
-            Wait(error == SSL_ERROR_WANT_WRITE, io_timeout_, "reading"));
+            Wait(error == SSL_ERROR_WANT_WRITE, deadline, "reading"));
         continue;
       }
       return absl::UnavailableError(
@@ -303,10 +306,11 @@ absl::StatusOr<redisReply*> RedisConnection::Read() {
     const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
     if (n > 0) {
       redisReaderFeed(reader_, buf, static_cast<size_t>(n));
+      read += static_cast<size_t>(n);
     } else if (n == 0) {
       return absl::UnavailableError("the server closed the connection");
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      WARDEN_RETURN_IF_ERROR(Wait(false, io_timeout_, "reading"));
+      WARDEN_RETURN_IF_ERROR(Wait(false, deadline, "reading"));
     } else if (errno != EINTR) {
       return absl::UnavailableError(absl::StrCat("read: ", strerror(errno)));
     }
@@ -322,8 +326,9 @@ absl::StatusOr<redisReply*> RedisConnection::Call(
     lens.push_back(a.size());
   }
   Append(args, lens);
-  WARDEN_RETURN_IF_ERROR(Send());
-  return Read();
+  const absl::Time deadline = absl::Now() + io_timeout_;
+  WARDEN_RETURN_IF_ERROR(Send(deadline));
+  return Read(deadline);
 }
 
 }  // namespace warden

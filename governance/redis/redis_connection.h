@@ -55,21 +55,26 @@ class RedisConnection {
   RedisConnection(const RedisConnection&) = delete;
   RedisConnection& operator=(const RedisConnection&) = delete;
 
-  // Queues a command; Send writes everything queued.
+  // Queues a command; Send writes everything queued by `deadline`.
   void Append(const std::vector<const char*>& args,
               const std::vector<size_t>& lens);
-  absl::Status Send();
-  // The next reply (the caller frees it with freeReplyObject).
-  absl::StatusOr<redisReply*> Read();
-  // Append, Send and Read of one command.
+  absl::Status Send(absl::Time deadline);
+  // The next reply, whole by `deadline` (the caller frees it with
+  // freeReplyObject); a reply past kMaxReplyBytes fails.
+  absl::StatusOr<redisReply*> Read(absl::Time deadline);
+  // Append, Send and Read of one command, within the I/O timeout.
   absl::StatusOr<redisReply*> Call(const std::vector<std::string>& argv);
+
+  // The largest reply read: what Warden asks for is far smaller (a page of
+  // records), and a larger one costs tens of times its size in memory.
+  static constexpr size_t kMaxReplyBytes = 16 << 20;
 
   bool tls() const { return ssl_ != nullptr; }
 
  private:
   RedisConnection(int fd, absl::Duration io_timeout);
   // Waits until the socket is readable (or writable) or `timeout` passes.
-  absl::Status Wait(bool for_write, absl::Duration timeout, const char* doing);
+  absl::Status Wait(bool for_write, absl::Time deadline, const char* doing);
   absl::Status Handshake(const std::string& host, const RedisTls& tls,
                          SSL_CTX* context, absl::Time deadline);
 
