@@ -23,8 +23,6 @@
 namespace warden {
 namespace {
 
-const std::vector<std::string> kAsking = {"ASKING"};
-
 RedisReply Copy(const redisReply* r) {
   RedisReply out;
   switch (r->type) {
@@ -423,18 +421,16 @@ absl::StatusOr<RedisReply> RedisClient::SendAsking(
     sent.back() = absl::StrCat(
         ScriptDeadlineMicros(node, *stamp_until, options_.command_timeout));
   }
-  for (const std::vector<std::string>* call :
-       {&kAsking, static_cast<const std::vector<std::string>*>(&sent)}) {
-    absl::StatusOr<redisReply*> r = c->Call(*call);
-    if (!r.ok()) {
-      return absl::UnavailableError(absl::StrCat(
-          "redis ", (*call)[0], " on ", where, ": ", r.status().message()));
-    }
-    RedisReply reply = Copy(*r);
-    freeReplyObject(*r);
-    if (call == &sent) return reply;
+  absl::StatusOr<redisReply*> asked = c->Call({"ASKING"});
+  if (asked.ok()) freeReplyObject(*asked);
+  absl::StatusOr<redisReply*> r = asked.ok() ? c->Call(sent) : asked;
+  if (!r.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "redis ", argv[0], " on ", where, " (asked): ", r.status().message()));
   }
-  return absl::InternalError("unreachable");
+  RedisReply reply = Copy(*r);
+  freeReplyObject(*r);
+  return reply;
 }
 
 absl::StatusOr<RedisClient::Node*> RedisClient::NodeFor(
