@@ -12,6 +12,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "adapters/cdp/cdp_adapter.h"
 #include "adapters/evm/balances.h"
@@ -135,6 +136,14 @@ absl::StatusOr<RedisOptions> RedisOptionsOf(const ServerOptions& options) {
     return absl::InvalidArgumentError(
         "--redis-tls-ca, --redis-tls-cert, --redis-tls-key and "
         "--redis-tls-server-name need a rediss:// URL in --redis");
+  }
+  const std::string& name = options.redis_tls_server_name;
+  if (name.size() > 253 || std::any_of(name.begin(), name.end(), [](char c) {
+        return !absl::ascii_isalnum(c) && c != '.' && c != '-' && c != ':';
+      })) {
+    return absl::InvalidArgumentError(
+        "--redis-tls-server-name: a DNS name or an IP address (letters, "
+        "digits, '.', '-', ':'; at most 253 bytes)");
   }
   if (redis->tls.enabled) {
     if (absl::Status st = MakeRedisTlsContext(redis->tls).status(); !st.ok()) {

@@ -286,6 +286,11 @@ TEST(ServerConfigTest, CheckConfigNamesTheBadKeyAndExits) {
        "CA file \"" + bundle + "\""},
       {{"--redis", "rediss://r:1", "--redis-tls-cert", bundle},
        "a client certificate and its key go together"},
+      {{"--redis", "rediss://r:1", "--redis-tls-server-name", "cache\nx"},
+       "--redis-tls-server-name: a DNS name or an IP address"},
+      {{"--redis", "rediss://r:1", "--redis-tls-server-name",
+        std::string(64 << 10, 'a')},  // Under exec's 128 KiB per argument.
+       "at most 253 bytes"},
   };
   for (const auto& [flags, error] : tls) {
     std::vector<std::string> argv = {WARDEND_PATH, "--bundle", bundle,

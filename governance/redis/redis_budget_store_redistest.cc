@@ -807,20 +807,30 @@ TEST(RedisClusterTest, OrgsOnEveryShard) {
             << absl::FormatDuration(outage) << "\n";
 }
 
-// A server that drips its reply a byte at a time cannot hold a call past
-// the command timeout (each read moving is not enough), nor can a reply
-// larger than the cap be read.
-TEST(RedisClientTest, SlowOrHugeRepliesAreBounded) {
-  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(listener, 0);
+// A listening socket on a free loopback port (set in *port); -1 on failure.
+int ListenOnLoopback(int* port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof(addr);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), len), 0);
-  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len),
-            0);
-  ASSERT_EQ(::listen(listener, 4), 0);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+      ::listen(fd, 8) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
+// A server that drips its reply a byte at a time cannot hold a call past
+// the command timeout (each read moving is not enough), nor can a reply
+// larger than the cap be read.
+TEST(RedisClientTest, SlowOrHugeRepliesAreBounded) {
+  int port = 0;
+  const int listener = ListenOnLoopback(&port);
+  ASSERT_GE(listener, 0);
   std::atomic<bool> stop{false};
   // Each connection: reads what comes, then sends `reply` in pieces.
   const auto serve = [&](std::string reply, size_t piece,
@@ -838,8 +848,7 @@ TEST(RedisClientTest, SlowOrHugeRepliesAreBounded) {
     }
     ::close(fd);
   };
-  RedisOptions o =
-      *ParseRedisUrl(absl::StrCat("redis://127.0.0.1:", ntohs(addr.sin_port)));
+  RedisOptions o = *ParseRedisUrl(absl::StrCat("redis://127.0.0.1:", port));
   o.pool_size = 1;
   o.command_timeout = absl::Milliseconds(300);
   {
@@ -873,21 +882,11 @@ TEST(RedisClientTest, SlowOrHugeRepliesAreBounded) {
 // does not name: the client never goes there (the password would go with
 // it) and fails closed after a few hops.
 TEST(RedisClusterTest, RedirectsOnlyToNodesOfTheSlotMap) {
-  const auto listen_on = [](int* port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
-    EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-    EXPECT_EQ(::listen(fd, 8), 0);
-    *port = ntohs(addr.sin_port);
-    return fd;
-  };
   int node_port = 0, sink_port = 0;
-  const int node = listen_on(&node_port);
-  const int sink = listen_on(&sink_port);
+  const int node = ListenOnLoopback(&node_port);
+  const int sink = ListenOnLoopback(&sink_port);
+  ASSERT_GE(node, 0);
+  ASSERT_GE(sink, 0);
   std::atomic<bool> stop{false};
   std::thread fake([&] {
     while (!stop) {
