@@ -51,6 +51,11 @@ class AuditLog {
     return Recording::kRecorded;
   }
 
+  // How long after an append, made by any process writing this log, it has
+  // landed or never will (Recorded's kInFlight lasts that long). Zero for a
+  // log only this process writes.
+  virtual absl::Duration LandingBound() const { return absl::ZeroDuration(); }
+
   // Returns once every append made before it has called back (a server
   // stopping calls it before it destroys what the callbacks reach).
   virtual void Drain() {}

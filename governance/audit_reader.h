@@ -119,6 +119,12 @@ class AuditReader {
       const std::string& org_id, absl::Time since,
       const std::function<absl::Status(const Authorization&)>& fn) = 0;
 
+  // The ids of the org's newest `limit` authorizations created at or after
+  // `since` that held money when decided (ALLOW, PENDING_APPROVAL,
+  // DELAYED), newest first, read where every record is (the primary).
+  virtual absl::StatusOr<std::vector<std::string>> NewestHolds(
+      const std::string& org_id, absl::Time since, int limit) = 0;
+
   // Walks the org's chain and checkpoints; see VerifyAuditChain.
   virtual absl::StatusOr<ChainVerification> Verify(
       const std::string& org_id) = 0;

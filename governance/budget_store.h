@@ -231,12 +231,28 @@ class BudgetStore {
   // Whether the store holds the org's state, refreshing that mark if so (in
   // one step, so a loss between a check and a refresh cannot be papered
   // over). A store that can lose its data (Redis: FLUSHALL, a restart
-  // without persistence, a failover to an empty replica) answers false
-  // until MarkReady; meanwhile Reserve, Settle and Void are UNAVAILABLE, so
+  // without persistence, a failover to an empty replica) answers kEmpty
+  // until MarkReady; one whose replication history changed since the org's
+  // state was last declared ready (Redis: a replica promoted, which may lack
+  // the last writes its primary acknowledged) answers kUnverified.
+  // Meanwhile Reserve, Settle, Void, Vote and Breakdown are UNAVAILABLE, so
   // nothing is decided on forgotten budgets.
-  virtual absl::StatusOr<bool> IsReady(const std::string& org_id) = 0;
-  // Declares the org's state rebuilt (or new).
-  virtual absl::Status MarkReady(const std::string& org_id) = 0;
+  struct Readiness {
+    enum class State { kReady, kEmpty, kUnverified };
+    State state = State::kReady;
+    // The store's replication history now, for MarkReady ("" for a store
+    // without one).
+    std::string history;
+  };
+  virtual absl::StatusOr<Readiness> CheckReady(const std::string& org_id) = 0;
+  // Declares the org's state rebuilt (or new, or checked) on `history`, as
+  // CheckReady gave it; UNAVAILABLE, declaring nothing, when the store's
+  // history is no longer that (it failed over again meanwhile).
+  virtual absl::Status MarkReady(const std::string& org_id,
+                                 const std::string& history) = 0;
+  // Declares the org's state incomplete (it lacks writes the audit trail
+  // holds): kEmpty, refusing as above, until rebuilt and MarkReady.
+  virtual absl::Status MarkIncomplete(const std::string& org_id) = 0;
   // Loads a record as it was, with its charges, without checking limits;
   // a record that is already there is left as it is, so concurrent
   // rebuilds by several replicas charge it once.

@@ -317,13 +317,35 @@ class Engine {
   // org (at start, and after the budget store lost its state).
   absl::Status SyncFrozen();
 
-  // For every org whose budget store state is missing (a new Redis, or one
-  // that lost its data), rebuilds it: frozen flags from the FreezeStore,
-  // then every authorization recent enough to count (RecordRetention) in
-  // its latest recorded state, then marks it ready. Until then the store
-  // refuses spends with UNAVAILABLE. Refreshes the ready mark of the rest.
-  // Returns how many records were restored.
-  absl::StatusOr<size_t> EnsureReady();
+  // What EnsureReady did.
+  struct Recovery {
+    // Authorizations restored from the audit trail.
+    size_t restored = 0;
+    // Orgs rebuilt: their state was missing (a new Redis, or one that lost
+    // its data), or lacked decisions the trail holds (a failover lost
+    // writes), with how many of the newest it lacked (0: all was missing).
+    std::vector<std::pair<std::string, size_t>> rebuilt;
+    // Orgs whose state, after a failover, held every decision checked.
+    std::vector<std::string> checked;
+    // Orgs that could not be checked or rebuilt now (their Redis shard is
+    // down, say), with why; the next call tries them again.
+    std::vector<std::pair<std::string, absl::Status>> failed;
+  };
+  // For every org whose budget store state is missing, rebuilds it: frozen
+  // flags from the FreezeStore, then every authorization recent enough to
+  // count (RecordRetention) in its latest recorded state, then marks it
+  // ready. For every org whose store failed over since it was last ready
+  // (kUnverified), checks that the store holds the trail's newest
+  // decisions that held money (kLostWritesChecked of them): a replica
+  // promoted after a crash may lack the last writes its primary
+  // acknowledged, and Redis replicates in order, so the newest are the ones
+  // lost. One that lacks any is rebuilt as above; otherwise it is marked
+  // ready. The check is made again at every call for the audit log's
+  // LandingBound after the failover was seen, for decisions whose audit
+  // records were still in flight then. Until ready the store refuses the
+  // org's spends with UNAVAILABLE. Refreshes the ready mark of the rest.
+  absl::StatusOr<Recovery> EnsureReady();
+  static constexpr int kLostWritesChecked = 1000;
 
   // Expires due holds in every org, auditing each; returns how many.
   absl::StatusOr<size_t> SweepExpired();
@@ -337,6 +359,16 @@ class Engine {
   absl::StatusOr<std::string> ResolveOrg(const std::string& org_id);
 
  private:
+  // EnsureReady for one org, adding what it did to `out`.
+  absl::Status EnsureOrgReady(const std::string& org_id, Recovery* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(recovery_mu_);
+  // EnsureReady's steps for one org: restores its authorizations from the
+  // audit trail (returning how many); counts the newest of its decisions
+  // that held money which the budget store lacks.
+  absl::StatusOr<size_t> Rebuild(const std::string& org_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(recovery_mu_);
+  absl::StatusOr<size_t> LostWrites(const std::string& org_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(recovery_mu_);
   absl::StatusOr<std::shared_ptr<const Policy>> ResolvePolicy(
       const std::string& org_id);
   // An Authorize decided and stored, before its audit record: a replay
@@ -474,6 +506,11 @@ class Engine {
   bool checks_stopping_ ABSL_GUARDED_BY(check_mu_) = false;
   std::thread checker_ ABSL_GUARDED_BY(check_mu_);
   BreachThrottle breaches_;
+  // Serializes EnsureReady. Orgs whose store failed over, until when
+  // EnsureReady checks them again for lost writes.
+  absl::Mutex recovery_mu_;
+  absl::flat_hash_map<std::string, absl::Time> recheck_until_
+      ABSL_GUARDED_BY(recovery_mu_);
 };
 
 }  // namespace warden

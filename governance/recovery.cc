@@ -53,29 +53,82 @@ absl::Duration RecordRetention(const Policy& p) {
   return longest + wait + p.org.hold_ttl + kIdempotencyRetention;
 }
 
-absl::StatusOr<size_t> Engine::EnsureReady() {
+absl::StatusOr<Engine::Recovery> Engine::EnsureReady() {
   WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> orgs, config_->Orgs());
-  size_t restored = 0;
+  absl::MutexLock lock(&recovery_mu_);
+  Recovery out;
   for (const std::string& org : orgs) {
-    WARDEN_ASSIGN_OR_RETURN(bool ready, budgets_->IsReady(org));
-    if (ready) continue;
-    WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
-                            config_->Active(org));
-    WARDEN_ASSIGN_OR_RETURN(std::vector<FrozenScope> frozen,
-                            freezes_->List(org));
-    for (const FrozenScope& f : frozen) {
-      WARDEN_RETURN_IF_ERROR(budgets_->SetFrozen(org, f.scope, true));
+    // One org's shard being down holds up no other org.
+    if (absl::Status st = EnsureOrgReady(org, &out); !st.ok()) {
+      out.failed.emplace_back(org, std::move(st));
     }
-    if (hooks_.history != nullptr) {
-      const absl::Duration retention = RecordRetention(*policy);
-      WARDEN_RETURN_IF_ERROR(hooks_.history->LatestAuthorizations(
-          org, clock_->Now() - retention, [&](const Authorization& a) {
-            ++restored;
-            return budgets_->Restore(a, a.created_at + retention,
-                                     policy->org.timezone);
-          }));
+  }
+  return out;
+}
+
+absl::Status Engine::EnsureOrgReady(const std::string& org, Recovery* out) {
+  using State = BudgetStore::Readiness::State;
+  WARDEN_ASSIGN_OR_RETURN(BudgetStore::Readiness ready,
+                          budgets_->CheckReady(org));
+  const absl::Time now = clock_->Now();
+  auto recheck = recheck_until_.find(org);
+  if (recheck != recheck_until_.end() && recheck->second <= now) {
+    recheck_until_.erase(recheck);
+    recheck = recheck_until_.end();
+  }
+  if (ready.state == State::kUnverified) {
+    recheck_until_[org] = now + audit_->LandingBound();
+  } else if (ready.state == State::kReady && recheck == recheck_until_.end()) {
+    return absl::OkStatus();
+  }
+  size_t lost = 0;
+  if (ready.state != State::kEmpty) {
+    WARDEN_ASSIGN_OR_RETURN(lost, LostWrites(org));
+    if (lost == 0) {
+      if (ready.state == State::kUnverified) {
+        WARDEN_RETURN_IF_ERROR(budgets_->MarkReady(org, ready.history));
+        out->checked.push_back(org);
+      }
+      return absl::OkStatus();
     }
-    WARDEN_RETURN_IF_ERROR(budgets_->MarkReady(org));
+    // Refuses the org's spends while it is rebuilt.
+    WARDEN_RETURN_IF_ERROR(budgets_->MarkIncomplete(org));
+  }
+  WARDEN_ASSIGN_OR_RETURN(size_t restored, Rebuild(org));
+  WARDEN_RETURN_IF_ERROR(budgets_->MarkReady(org, ready.history));
+  out->restored += restored;
+  out->rebuilt.emplace_back(org, lost);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> Engine::LostWrites(const std::string& org) {
+  if (hooks_.history == nullptr) return 0;
+  WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
+                          config_->Active(org));
+  WARDEN_ASSIGN_OR_RETURN(
+      std::vector<std::string> ids,
+      hooks_.history->NewestHolds(org, clock_->Now() - RecordRetention(*policy),
+                                  kLostWritesChecked));
+  WARDEN_ASSIGN_OR_RETURN(auto statuses, budgets_->StatusesOf(org, ids));
+  return std::count(statuses.begin(), statuses.end(), std::nullopt);
+}
+
+absl::StatusOr<size_t> Engine::Rebuild(const std::string& org) {
+  WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
+                          config_->Active(org));
+  WARDEN_ASSIGN_OR_RETURN(std::vector<FrozenScope> frozen, freezes_->List(org));
+  for (const FrozenScope& f : frozen) {
+    WARDEN_RETURN_IF_ERROR(budgets_->SetFrozen(org, f.scope, true));
+  }
+  size_t restored = 0;
+  if (hooks_.history != nullptr) {
+    const absl::Duration retention = RecordRetention(*policy);
+    WARDEN_RETURN_IF_ERROR(hooks_.history->LatestAuthorizations(
+        org, clock_->Now() - retention, [&](const Authorization& a) {
+          ++restored;
+          return budgets_->Restore(a, a.created_at + retention,
+                                   policy->org.timezone);
+        }));
   }
   return restored;
 }

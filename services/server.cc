@@ -350,14 +350,10 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
   if (absl::Status st = s->engine_->SyncFrozen(); !st.ok()) {
     spdlog::warn("setting frozen flags failed, will retry: {}", st.ToString());
   }
-  const absl::Time rebuild_start = absl::Now();
-  absl::StatusOr<size_t> rebuilt = s->engine_->EnsureReady();
-  if (!rebuilt.ok()) {
-    spdlog::warn("checking the budget store failed, will retry: {}",
-                 rebuilt.status().ToString());
-  } else if (*rebuilt > 0) {
-    spdlog::info("rebuilt {} authorizations into the budget store in {}",
-                 *rebuilt, absl::FormatDuration(absl::Now() - rebuild_start));
+  const absl::Status ready = s->EnsureReady();
+  if (!ready.ok()) {
+    spdlog::warn("the budget store is not ready, will retry: {}",
+                 ready.ToString());
   }
   spdlog::info("budgets in {}, configuration and audit in {}",
                options.embedded ? "memory" : Redacted(options.redis_url),
@@ -422,7 +418,7 @@ absl::StatusOr<std::unique_ptr<WardenServer>> WardenServer::Start(
     spdlog::info("health probes also on {} (plaintext, health only)",
                  options.health_listen);
   }
-  s->SetReady(rebuilt.status(), s->CheckPostgres());
+  s->SetReady(ready, s->CheckPostgres());
   if (!options.metrics_listen.empty()) {
     s->AddGauges();
     WARDEN_ASSIGN_OR_RETURN(
@@ -717,17 +713,12 @@ void WardenServer::SweepLoop() {
       FlushTokenUses();
       flushed = absl::Now();
     }
-    // Notices a budget store that lost its state and rebuilds it.
-    absl::StatusOr<size_t> rebuilt = engine_->EnsureReady();
-    SetReady(rebuilt.status(), CheckPostgres());
-    if (!rebuilt.ok()) {
-      spdlog::warn("checking the budget store failed: {}",
-                   rebuilt.status().ToString());
-    } else if (*rebuilt > 0) {
-      spdlog::warn(
-          "budget store had lost its state: rebuilt {} "
-          "authorizations from the audit trail",
-          *rebuilt);
+    // Notices a budget store that lost its state, or failed over, and
+    // rebuilds or checks it.
+    const absl::Status ready = EnsureReady();
+    SetReady(ready, CheckPostgres());
+    if (!ready.ok()) {
+      spdlog::warn("the budget store is not ready: {}", ready.ToString());
     }
     engine_->FlushBreachAlerts();
     absl::StatusOr<size_t> n = engine_->SweepExpired();
@@ -742,6 +733,39 @@ void WardenServer::SweepLoop() {
                    advanced.status().ToString());
     }
   }
+}
+
+absl::Status WardenServer::EnsureReady() {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Engine::Recovery> r = engine_->EnsureReady();
+  if (!r.ok()) return r.status();
+  absl::Status first_failure;
+  for (const auto& [org, st] : r->failed) {
+    spdlog::warn("org {}: checking the budget store failed, will retry: {}",
+                 org, st.ToString());
+    first_failure.Update(st);
+  }
+  for (const std::string& org : r->checked) {
+    spdlog::warn(
+        "org {}: the budget store failed over; it holds the newest decisions "
+        "of the audit trail (none lost)",
+        org);
+  }
+  for (const auto& [org, lost] : r->rebuilt) {
+    if (lost > 0) {
+      spdlog::error(
+          "org {}: the budget store lacked {} of the newest decisions of the "
+          "audit trail (a failover lost writes): rebuilt it",
+          org, lost);
+    } else {
+      spdlog::info("org {}: the budget store held no state: rebuilt it", org);
+    }
+  }
+  if (r->restored > 0) {
+    spdlog::warn("rebuilt {} authorizations from the audit trail in {}",
+                 r->restored, absl::FormatDuration(absl::Now() - start));
+  }
+  return first_failure;
 }
 
 void WardenServer::FlushTokenUses() {

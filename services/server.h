@@ -217,6 +217,9 @@ class WardenServer {
   absl::Status AddAdapters();
   // Mints the bootstrap admin tokens of the modes without Postgres.
   absl::Status Bootstrap(const Clock* clock);
+  // Engine::EnsureReady, saying what it did in the log; the first org's
+  // failure, if any.
+  absl::Status EnsureReady();
   void SweepLoop();
   void FlushTokenUses();
   // Periodic reconciliation (options.reconcile_interval), on its own thread

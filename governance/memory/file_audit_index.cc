@@ -241,6 +241,28 @@ absl::Status FileAuditIndex::LatestAuthorizations(
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<std::string>> FileAuditIndex::NewestHolds(
+    const std::string& org_id, absl::Time since, int limit) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status st = CatchUpLocked(); !st.ok()) return st;
+  std::vector<std::string> ids;
+  Name org = 0, decided = 0, deny = 0;
+  if (!Find(org_id, &org) ||
+      !Find(AuditEventTypeName(AuditEvent::Type::kAuthorizationDecided),
+            &decided)) {
+    return ids;
+  }
+  Find(DecisionName(Decision::kDeny), &deny);
+  for (size_t i = entries_.size(); i-- > 0 && ids.size() < size_t(limit);) {
+    const Entry& e = entries_[i];
+    if (e.org == org && e.type == decided && e.decision != deny &&
+        e.created_at >= since) {
+      ids.push_back(e.authorization_id);
+    }
+  }
+  return ids;
+}
+
 absl::StatusOr<ChainVerification> FileAuditIndex::Verify(
     const std::string& org_id) {
   ChainVerification out;

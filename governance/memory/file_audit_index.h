@@ -34,6 +34,9 @@ class FileAuditIndex final : public AuditReader {
       const std::string& org_id, absl::Time since,
       const std::function<absl::Status(const Authorization&)>& fn) override
       ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::vector<std::string>> NewestHolds(
+      const std::string& org_id, absl::Time since, int limit) override
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Walks the whole file again (not the index): each line's hash, link and
   // seq. The file has no signed checkpoints.
   absl::StatusOr<ChainVerification> Verify(const std::string& org_id) override;

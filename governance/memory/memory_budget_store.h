@@ -66,8 +66,13 @@ class MemoryBudgetStore final : public BudgetStore {
       size_t max_records) override;
 
   // Process memory is never lost while the process lives: always ready.
-  absl::StatusOr<bool> IsReady(const std::string&) override { return true; }
-  absl::Status MarkReady(const std::string&) override {
+  absl::StatusOr<Readiness> CheckReady(const std::string&) override {
+    return Readiness();
+  }
+  absl::Status MarkReady(const std::string&, const std::string&) override {
+    return absl::OkStatus();
+  }
+  absl::Status MarkIncomplete(const std::string&) override {
     return absl::OkStatus();
   }
   absl::Status Restore(const Authorization& a, absl::Time retain_until,

@@ -144,12 +144,14 @@ absl::StatusOr<AuditLog::Recording> PostgresAuditLog::Recorded(
       },
       /*read_only=*/true));
   if (found) return Recording::kRecorded;
+  return absl::Now() - created_at > LandingBound() ? Recording::kNever
+                                                   : Recording::kInFlight;
+}
+
+absl::Duration PostgresAuditLog::LandingBound() const {
   // The append's bound, a commit's own bound after it, and room for the
   // replicas' clocks to differ.
-  return absl::Now() - created_at >
-                 AppendBound() + pg::CallTimeout() + absl::Seconds(5)
-             ? Recording::kNever
-             : Recording::kInFlight;
+  return AppendBound() + pg::CallTimeout() + absl::Seconds(5);
 }
 
 void PostgresAuditLog::Drain() {

@@ -66,6 +66,7 @@ class PostgresAuditLog final : public AuditLog {
   // was not taken in time.
   void AppendAsync(const AuditEvent& event,
                    std::function<void(absl::Status)> done) override;
+  absl::Duration LandingBound() const override;
   void Drain() override;
   absl::StatusOr<Recording> Recorded(const std::string& org_id,
                                      const std::string& authorization_id,

@@ -178,6 +178,24 @@ absl::Status PostgresAuditReader::LatestAuthorizations(
   }
 }
 
+absl::StatusOr<std::vector<std::string>> PostgresAuditReader::NewestHolds(
+    const std::string& org_id, absl::Time since, int limit) {
+  std::vector<std::string> ids;
+  WARDEN_RETURN_IF_ERROR(session_.Run("newest holds", [&](pqxx::work& w) {
+    ids.clear();
+    for (const pqxx::row& r : w.exec_params(
+             "SELECT authorization_id FROM audit_events WHERE org_id = $1 "
+             "AND type = $2 AND decision <> $3 AND time >= $4::timestamptz "
+             "AND created_at >= $4::timestamptz ORDER BY seq DESC LIMIT $5",
+             org_id,
+             AuditEventTypeName(AuditEvent::Type::kAuthorizationDecided),
+             DecisionName(Decision::kDeny), PgTime(since), limit)) {
+      ids.push_back(r[0].as<std::string>());
+    }
+  }));
+  return ids;
+}
+
 absl::StatusOr<ChainVerification> PostgresAuditReader::Verify(
     const std::string& org_id) {
   return VerifyAuditChain(url_, org_id);

@@ -31,6 +31,8 @@ class PostgresAuditReader final : public AuditReader {
   absl::StatusOr<std::vector<SpendRow>> SpendSummary(
       const SpendQuery& q) override;
   absl::StatusOr<ChainVerification> Verify(const std::string& org_id) override;
+  absl::StatusOr<std::vector<std::string>> NewestHolds(
+      const std::string& org_id, absl::Time since, int limit) override;
   absl::Status LatestAuthorizations(
       const std::string& org_id, absl::Time since,
       const std::function<absl::Status(const Authorization&)>& fn) override;

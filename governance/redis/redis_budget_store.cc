@@ -42,7 +42,16 @@ std::string ReadyKey(const std::string& org) {
 // How long the ready mark lives without a refresh (every sweep refreshes it):
 // should every replica be gone longer than this, the next start rebuilds.
 constexpr int64_t kReadyTtlSeconds = 86400;
-absl::Status NotReady(const std::string& org) {
+// A script's {"notready", why}.
+absl::Status NotReady(const std::string& org, const RedisReply& r) {
+  if (r.elements.size() > 1 && r.elements[1].str == "unverified") {
+    return absl::UnavailableError(absl::StrCat(
+        "redis failed over (a replica was promoted, or the server restarted) "
+        "since org ",
+        org,
+        "'s budget state was last checked: checking it against the durable "
+        "record for writes the failover lost, retry shortly"));
+  }
   return absl::UnavailableError(absl::StrCat(
       "redis holds no budget state for org ", org,
       " (new, or lost by a flush, restart or failover); rebuilding it from "
@@ -178,7 +187,7 @@ absl::StatusOr<ReserveResult> RedisBudgetStore::Reserve(
   }
   const std::string& tag = r.elements[0].str;
   ReserveResult result;
-  if (tag == "notready") return NotReady(a.org_id);
+  if (tag == "notready") return NotReady(a.org_id, r);
   if (tag == "late") {
     return absl::UnavailableError(
         "redis ran the reservation past its deadline (it was stalled); "
@@ -306,9 +315,9 @@ absl::StatusOr<std::vector<UsageBreakdown>> RedisBudgetStore::Breakdown(
   }
   WARDEN_ASSIGN_OR_RETURN(
       RedisReply r, client_->Eval(redis_scripts::Breakdown(), keys, args));
-  if (r.type == RedisReply::Type::kArray && r.elements.size() == 1 &&
+  if (r.type == RedisReply::Type::kArray && !r.elements.empty() &&
       r.elements[0].str == "notready") {
-    return NotReady(org_id);
+    return NotReady(org_id, r);
   }
   if (r.type == RedisReply::Type::kArray && r.elements.size() == 2 &&
       r.elements[0].str == "toomany") {
@@ -499,7 +508,7 @@ absl::StatusOr<RedisReply> RedisBudgetStore::Transition(
     return Unexpected(op, r);
   }
   const std::string& tag = r.elements[0].str;
-  if (tag == "notready") return NotReady(org_id);
+  if (tag == "notready") return NotReady(org_id, r);
   if (tag == "notfound") {
     return absl::NotFoundError(
         absl::StrCat("no authorization \"", id, "\" in org ", org_id));
@@ -540,19 +549,46 @@ absl::Status RedisBudgetStore::Abandon(const std::string& org_id,
   return Transition(org_id, id, "abandon", absl::Now(), {}).status();
 }
 
-absl::StatusOr<bool> RedisBudgetStore::IsReady(const std::string& org_id) {
-  // EXPIRE refreshes the mark and never creates it.
-  WARDEN_ASSIGN_OR_RETURN(RedisReply r,
-                          client_->Command({"EXPIRE", ReadyKey(org_id),
-                                            absl::StrCat(kReadyTtlSeconds)}));
-  return r.integer == 1;
+absl::StatusOr<BudgetStore::Readiness> RedisBudgetStore::CheckReady(
+    const std::string& org_id) {
+  WARDEN_ASSIGN_OR_RETURN(
+      RedisReply r,
+      client_->Eval(redis_scripts::CheckReady(), {ReadyKey(org_id)},
+                    {absl::StrCat(kReadyTtlSeconds)}));
+  if (r.type != RedisReply::Type::kArray || r.elements.size() != 2 ||
+      r.elements[1].type != RedisReply::Type::kString) {
+    return Unexpected("readiness", r);
+  }
+  Readiness out;
+  out.history = r.elements[1].str;
+  const std::string& state = r.elements[0].str;
+  if (state == "empty") {
+    out.state = Readiness::State::kEmpty;
+  } else if (state == "unverified") {
+    out.state = Readiness::State::kUnverified;
+  } else if (state != "ready") {
+    return Unexpected("readiness", r);
+  }
+  return out;
 }
 
-absl::Status RedisBudgetStore::MarkReady(const std::string& org_id) {
-  return client_
-      ->Command(
-          {"SET", ReadyKey(org_id), "1", "EX", absl::StrCat(kReadyTtlSeconds)})
-      .status();
+absl::Status RedisBudgetStore::MarkReady(const std::string& org_id,
+                                         const std::string& history) {
+  WARDEN_ASSIGN_OR_RETURN(
+      RedisReply r,
+      client_->Eval(redis_scripts::MarkReady(), {ReadyKey(org_id)},
+                    {history, absl::StrCat(kReadyTtlSeconds)}));
+  if (r.type != RedisReply::Type::kInteger) return Unexpected("ready mark", r);
+  if (r.integer == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("redis failed over again while org ", org_id,
+                     "'s budget state was being checked; checking it anew"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RedisBudgetStore::MarkIncomplete(const std::string& org_id) {
+  return client_->Command({"DEL", ReadyKey(org_id)}).status();
 }
 
 absl::Status RedisBudgetStore::Restore(const Authorization& a,

@@ -33,11 +33,15 @@ namespace warden {
 //   {org}:w                       zset: HELD ids created PENDING_APPROVAL or
 //                                 DELAYED, by hold expiry (ms), until they
 //                                 are approved or leave HELD.
-//   {org}:ok                      string: this Redis holds the org's state;
-//                                 absent after a flush or an empty
-//                                 failover, when every spend is UNAVAILABLE
-//                                 until the engine rebuilt it; 1-day TTL,
-//                                 refreshed by every sweep.
+//   {org}:ok                      string: this Redis holds the org's state,
+//                                 checked on the replication history
+//                                 (master_replid) it names. Absent after a
+//                                 flush or an empty failover, and naming
+//                                 another history after a replica was
+//                                 promoted: either way every spend is
+//                                 UNAVAILABLE until the engine rebuilt or
+//                                 checked it. 1-day TTL, refreshed by every
+//                                 sweep.
 //   {org}:frozen:<scope>          string: present while the scope is frozen;
 //                                 no TTL (bounded by the number of scopes,
 //                                 and a freeze must never lapse).
@@ -100,8 +104,10 @@ class RedisBudgetStore final : public BudgetStore {
       const std::string& org_id, absl::Time now, size_t max_records) override;
   absl::Status SetFrozen(const std::string& org_id, const std::string& scope,
                          bool frozen) override;
-  absl::StatusOr<bool> IsReady(const std::string& org_id) override;
-  absl::Status MarkReady(const std::string& org_id) override;
+  absl::StatusOr<Readiness> CheckReady(const std::string& org_id) override;
+  absl::Status MarkReady(const std::string& org_id,
+                         const std::string& history) override;
+  absl::Status MarkIncomplete(const std::string& org_id) override;
   absl::Status Restore(const Authorization& a, absl::Time retain_until,
                        const absl::TimeZone& zone) override;
   absl::StatusOr<VoteResult> Vote(const std::string& org_id,

@@ -12,10 +12,12 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "governance/redis/redis_budget_store.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/reserve_requests.h"
+#include "tests/support/mark_ready.h"
 #include "tests/support/redis_server.h"
 
 namespace warden {
@@ -49,7 +51,7 @@ class RedisBudgetStoreTest : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_TRUE(admin_.Command({"FLUSHALL"}).ok());
-    ASSERT_TRUE(store_.MarkReady("acme").ok());
+    ASSERT_TRUE(testing::MarkReadyNow(store_, "acme").ok());
   }
 
   static testing::RedisServer* redis_;
@@ -147,7 +149,7 @@ TEST_F(RedisBudgetStoreTest, BreakdownFailsClosed) {
       store_.Breakdown("acme", TestUsageQueries(kT0), kT0);
   EXPECT_TRUE(absl::IsUnavailable(lost.status())) << lost.status();
   EXPECT_THAT(lost.status().message(), HasSubstr("rebuilding"));
-  ASSERT_TRUE(store_.MarkReady("acme").ok());
+  ASSERT_TRUE(testing::MarkReadyNow(store_, "acme").ok());
   RedisOptions options = *ParseRedisUrl(redis_->url());
   options.command_timeout = absl::Milliseconds(500);
   RedisBudgetStore stalled(std::make_unique<RedisClient>(options));
@@ -334,7 +336,8 @@ TEST_F(RedisBudgetStoreTest, LostStateRefusesUntilRebuilt) {
             Outcome::kReserved);
   const Authorization held = *store_.Get("acme", "az_1");
   ASSERT_TRUE(admin_.Command({"FLUSHALL"}).ok());
-  EXPECT_FALSE(*store_.IsReady("acme"));
+  EXPECT_EQ(store_.CheckReady("acme")->state,
+            BudgetStore::Readiness::State::kEmpty);
   absl::StatusOr<ReserveResult> refused = store_.Reserve(Hold("az_2", 1, 1000));
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(refused.status().message(), HasSubstr("rebuilding"));
@@ -344,7 +347,7 @@ TEST_F(RedisBudgetStoreTest, LostStateRefusesUntilRebuilt) {
     ASSERT_TRUE(
         store_.Restore(held, kT0 + absl::Hours(48), absl::UTCTimeZone()).ok());
   }
-  ASSERT_TRUE(store_.MarkReady("acme").ok());
+  ASSERT_TRUE(testing::MarkReadyNow(store_, "acme").ok());
   EXPECT_EQ(store_.Reserve(Hold("az_3", 401, 1000))->outcome,
             Outcome::kOverLimit);
   EXPECT_EQ(store_.Reserve(Hold("az_4", 400, 1000))->outcome,
@@ -353,6 +356,75 @@ TEST_F(RedisBudgetStoreTest, LostStateRefusesUntilRebuilt) {
   ASSERT_TRUE(store_.Void("acme", "az_1", kT0).ok());
   EXPECT_EQ(store_.Reserve(Hold("az_5", 600, 1000))->outcome,
             Outcome::kReserved);
+}
+
+// A ready mark of another replication history (a promoted replica keeps
+// the mark its old primary set; and the "1" of releases before this check)
+// refuses the org's spends, settles and status reads until the engine has
+// checked its state and marked it on this Redis's own history; a mark for a
+// history that is no longer this Redis's is refused.
+TEST_F(RedisBudgetStoreTest, AnotherHistoryIsCheckedBeforeSpends) {
+  ASSERT_EQ(store_.Reserve(Hold("az_1", 600, 1000))->outcome,
+            Outcome::kReserved);
+  absl::StatusOr<BudgetStore::Readiness> ready = store_.CheckReady("acme");
+  ASSERT_TRUE(ready.ok()) << ready.status();
+  ASSERT_EQ(ready->state, BudgetStore::Readiness::State::kReady);
+  ASSERT_EQ(ready->history.size(), 40u);
+  for (const std::string& mark : {std::string(40, '0'), std::string("1")}) {
+    ASSERT_TRUE(admin_.Command({"SET", "{acme}:ok", mark}).ok());
+    absl::StatusOr<BudgetStore::Readiness> moved = store_.CheckReady("acme");
+    ASSERT_TRUE(moved.ok()) << moved.status();
+    EXPECT_EQ(moved->state, BudgetStore::Readiness::State::kUnverified);
+    EXPECT_EQ(moved->history, ready->history);
+    absl::StatusOr<ReserveResult> refused =
+        store_.Reserve(Hold("az_2", 1, 1000));
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_THAT(refused.status().message(), HasSubstr("failed over"));
+    EXPECT_EQ(store_.Void("acme", "az_1", kT0).status().code(),
+              absl::StatusCode::kUnavailable);
+    EXPECT_EQ(store_.Breakdown("acme", {}, kT0).status().code(),
+              absl::StatusCode::kUnavailable);
+    const absl::Status stale = store_.MarkReady("acme", std::string(40, 'f'));
+    EXPECT_EQ(stale.code(), absl::StatusCode::kUnavailable) << stale;
+    EXPECT_EQ(store_.CheckReady("acme")->state,
+              BudgetStore::Readiness::State::kUnverified);
+    ASSERT_TRUE(store_.MarkReady("acme", moved->history).ok());
+    EXPECT_EQ(store_.Reserve(Hold("az_3", 401, 1000))->outcome,
+              Outcome::kOverLimit);
+  }
+}
+
+// Promoting a replica gives it a history of its own: the state it copied
+// from its primary is kUnverified there.
+TEST(RedisFailoverTest, APromotedReplicaIsUnverified) {
+  absl::StatusOr<std::unique_ptr<testing::RedisServer>> primary =
+      testing::RedisServer::Start();
+  ASSERT_TRUE(primary.ok()) << primary.status();
+  absl::StatusOr<std::unique_ptr<testing::RedisServer>> replica =
+      testing::RedisServer::Start(
+          {"--replicaof", "127.0.0.1", absl::StrCat((*primary)->port())});
+  ASSERT_TRUE(replica.ok()) << replica.status();
+  RedisBudgetStore on_primary(
+      std::make_unique<RedisClient>(*ParseRedisUrl((*primary)->url())));
+  ASSERT_TRUE(testing::MarkReadyNow(on_primary, "acme").ok());
+  RedisClient replica_admin(*ParseRedisUrl((*replica)->url()));
+  bool copied = false;
+  for (int i = 0; i < 100 && !copied; ++i) {  // Bounded: 10 s at most.
+    absl::StatusOr<RedisReply> got =
+        replica_admin.Command({"GET", "{acme}:ok"});
+    copied = got.ok() && got->type == RedisReply::Type::kString;
+    if (!copied) absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(copied) << "the replica never copied the ready mark";
+  ASSERT_TRUE(replica_admin.Command({"REPLICAOF", "NO", "ONE"}).ok());
+  RedisBudgetStore on_replica(
+      std::make_unique<RedisClient>(*ParseRedisUrl((*replica)->url())));
+  absl::StatusOr<BudgetStore::Readiness> promoted =
+      on_replica.CheckReady("acme");
+  ASSERT_TRUE(promoted.ok()) << promoted.status();
+  EXPECT_EQ(promoted->state, BudgetStore::Readiness::State::kUnverified);
+  EXPECT_EQ(on_primary.CheckReady("acme")->state,
+            BudgetStore::Readiness::State::kReady);
 }
 
 // A stalled Redis (SIGSTOP) fails each reserve within its own timeouts,
@@ -365,7 +437,7 @@ TEST(RedisBudgetStoreFailureTest, InDoubtReservesDoNotQueueCallers) {
   RedisOptions options = *ParseRedisUrl((*redis)->url());
   options.command_timeout = absl::Milliseconds(300);
   RedisBudgetStore store(std::make_unique<RedisClient>(options));
-  ASSERT_TRUE(store.MarkReady("acme").ok());
+  ASSERT_TRUE(testing::MarkReadyNow(store, "acme").ok());
   (*redis)->Pause();
   const auto reserve_all = [&](int from, int n) {
     std::atomic<int64_t> slowest_ms{0};
@@ -400,7 +472,7 @@ TEST(RedisBudgetStoreFailureTest, NothingIsReservedPastTheCallersDeadline) {
   RedisOptions options = *ParseRedisUrl((*redis)->url());
   options.command_timeout = absl::Seconds(3);
   RedisBudgetStore store(std::make_unique<RedisClient>(options));
-  ASSERT_TRUE(store.MarkReady("acme").ok());
+  ASSERT_TRUE(testing::MarkReadyNow(store, "acme").ok());
   // $1 spent (and the script loaded, so that the next call is sent at once).
   ASSERT_TRUE(store.Reserve(Hold("az_warm", 1, 1000)).ok());
   (*redis)->Pause();
@@ -594,7 +666,7 @@ TEST(RedisTlsTest, VerifiedMutualTls) {
                          .key_file = certs + "/redis-client.key"};
   {
     RedisBudgetStore store(std::make_unique<RedisClient>(options(good)));
-    ASSERT_TRUE(store.MarkReady("acme").ok());
+    ASSERT_TRUE(testing::MarkReadyNow(store, "acme").ok());
     absl::StatusOr<ReserveResult> r = store.Reserve(Hold("az_1", 1, 1000));
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->outcome, Outcome::kReserved);
@@ -716,7 +788,7 @@ TEST(RedisClusterTest, OrgsOnEveryShard) {
   // 3 orgs x 30 racing $1 spends under a $10 cap: exactly 10 each.
   std::map<std::string, std::atomic<int>> reserved;
   for (const auto& [node, org] : org_on) {
-    ASSERT_TRUE(store.MarkReady(org).ok()) << org;
+    ASSERT_TRUE(testing::MarkReadyNow(store, org).ok()) << org;
     reserved[org] = 0;
   }
   std::vector<std::thread> threads;
@@ -745,7 +817,7 @@ TEST(RedisClusterTest, OrgsOnEveryShard) {
   // primary; the client's map still names the old one, which answers MOVED.
   const std::string moved_org = org_on.begin()->second;
   testing::RedisServer* old_primary = org_on.begin()->first;
-  ASSERT_TRUE(store.MarkReady("fresh").ok());
+  ASSERT_TRUE(testing::MarkReadyNow(store, "fresh").ok());
   for (const std::unique_ptr<testing::RedisServer>& n : (*cluster)->nodes()) {
     RedisClient direct(*ParseRedisUrl(n->url()));
     absl::StatusOr<RedisReply> role = direct.Command({"ROLE"});
@@ -763,9 +835,18 @@ TEST(RedisClusterTest, OrgsOnEveryShard) {
   }
   ASSERT_NE((*cluster)->PrimaryOf(absl::StrCat("{", moved_org, "}")),
             old_primary);
-  // Its $10 are still spent (the replica had them), and it still decides.
+  // The promoted replica has a history of its own: the org is refused
+  // until checked (the engine's part; here nothing was lost).
   absl::StatusOr<ReserveResult> after =
-      store.Reserve(hold(moved_org, "az_after", 10));
+      store.Reserve(hold(moved_org, "az_unchecked", 10));
+  EXPECT_EQ(after.status().code(), absl::StatusCode::kUnavailable)
+      << after.status();
+  absl::StatusOr<BudgetStore::Readiness> moved = store.CheckReady(moved_org);
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(moved->state, BudgetStore::Readiness::State::kUnverified);
+  ASSERT_TRUE(store.MarkReady(moved_org, moved->history).ok());
+  // Its $10 are still spent (the replica had them), and it still decides.
+  after = store.Reserve(hold(moved_org, "az_after", 10));
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->outcome, Outcome::kOverLimit);
   after = store.Reserve(hold(moved_org, "az_after_2", 100));
@@ -773,8 +854,8 @@ TEST(RedisClusterTest, OrgsOnEveryShard) {
   EXPECT_EQ(after->outcome, Outcome::kReserved);
 
   // Kill the primary of the last org's shard: that org fails closed until
-  // the replica is promoted (node timeout 1 s); another shard's org keeps
-  // deciding all along.
+  // the replica is promoted (node timeout 1 s) and checked; another shard's
+  // org keeps deciding all along.
   const std::string killed_org = org_on.rbegin()->second;
   const std::string other_org = std::next(org_on.begin())->second;
   testing::RedisServer* victim =
@@ -796,6 +877,11 @@ TEST(RedisClusterTest, OrgsOnEveryShard) {
       break;
     }
     EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+    // Once promoted, the replica's state is checked (as the engine would,
+    // finding nothing lost).
+    if (absl::StrContains(r.status().message(), "failed over")) {
+      ASSERT_TRUE(testing::MarkReadyNow(store, killed_org).ok());
+    }
     ++unavailable;
     absl::SleepFor(absl::Milliseconds(25));
   }
@@ -961,7 +1047,7 @@ TEST(RedisAuthTest, CredentialsFromTheUrl) {
        {absl::StrCat("redis://:main-pw@", at),
         absl::StrCat("redis://warden:acl-pw@", at, "/3")}) {
     RedisBudgetStore store(std::make_unique<RedisClient>(*ParseRedisUrl(url)));
-    ASSERT_TRUE(store.MarkReady("acme").ok()) << url;
+    ASSERT_TRUE(testing::MarkReadyNow(store, "acme").ok()) << url;
     absl::StatusOr<ReserveResult> r = store.Reserve(Hold("az_1", 1, 1000));
     ASSERT_TRUE(r.ok()) << url << ": " << r.status();
   }
@@ -969,7 +1055,7 @@ TEST(RedisAuthTest, CredentialsFromTheUrl) {
        {absl::StrCat("redis://", at), absl::StrCat("redis://:wrong-pw@", at),
         absl::StrCat("redis://warden:main-pw@", at)}) {
     RedisBudgetStore store(std::make_unique<RedisClient>(*ParseRedisUrl(url)));
-    const absl::Status st = store.MarkReady("acme");
+    const absl::Status st = testing::MarkReadyNow(store, "acme");
     EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << url << st;
     EXPECT_THAT(st.message(), HasSubstr("AUTH")) << url;
     EXPECT_THAT(st.message(), Not(HasSubstr("-pw"))) << url;

@@ -12,6 +12,26 @@
 namespace warden::redis_scripts {
 namespace {
 
+// history() and not_ready(mark). A Redis's replication history
+// (master_replid) is new when a replica is promoted or a primary restarts
+// without its replication state. An org's ready mark holds the history its
+// state was last declared ready on, so a promoted replica, which may lack
+// the last writes its primary acknowledged, refuses the org until the engine
+// has checked its state against the audit trail (Engine::EnsureReady).
+constexpr char kReadyCheck[] = R"lua(
+local function history()
+  return string.match(redis.call('INFO', 'replication'),
+                      'master_replid:(%x+)')
+end
+-- nil when the org's state is ready here, else 'empty' or 'unverified'.
+local function not_ready(mark)
+  local m = redis.call('GET', mark)
+  if not m then return 'empty' end
+  if m ~= history() then return 'unverified' end
+  return nil
+end
+)lua";
+
 // LEVELS, LEVEL_NAMES, KEEP_SECONDS and MAX_EXACT from C++, bucket_fields
 // and sum(key, fields): the sum of the fields of a usage hash.
 std::string Prelude() {
@@ -24,7 +44,7 @@ std::string Prelude() {
     longest = std::max(longest, l.seconds * (l.kept + 1));
   }
   return absl::StrCat(
-      "local LEVELS = {", absl::StrJoin(levels, ", "), "}\n",
+      kReadyCheck, "local LEVELS = {", absl::StrJoin(levels, ", "), "}\n",
       "local LEVEL_NAMES = {", absl::StrJoin(names, ", "), "}\n",
       // A usage hash left alone this long holds nothing any window reads.
       "local KEEP_SECONDS = ", longest + 86400, "\n",
@@ -80,7 +100,7 @@ end
 //       (the buckets of usage_buckets.h's SpansOf);
 //       last, a deadline on Redis's clock in unix microseconds, or 0.
 // Returns {"ok", each limit's usage before the charge (a hold)},
-// {"notready"}, {"late"}, {"dup", first_id}, {"frozen",
+// {"notready", why}, {"late"}, {"dup", first_id}, {"frozen",
 // index of frozen flag}, {"overflow", usage hash index} or {"over",
 // {limit_index, used, used through the path's next scope, pending}, ...}.
 // "late": Redis ran it past its deadline (it was stalled, or the request
@@ -108,8 +128,9 @@ if deadline > 0 then
 end
 if mode == 'restore' then
   if redis.call('EXISTS', KEYS[1]) == 1 then return {'ok'} end
-elseif redis.call('EXISTS', KEYS[5]) == 0 then
-  return {'notready'}
+else
+  local why = not_ready(KEYS[5])
+  if why then return {'notready', why} end
 end
 -- An idempotency key holds "<id>|<creation ms>" of its newest record.
 if ARGV[9] ~= '0' and mode ~= 'restore' then
@@ -300,7 +321,7 @@ return ok
 //       11 on_expiry once approved, 12 approvals required,
 //       then per level: the bucket the record charged and its two field
 //       names.
-// Returns {"ok", status-or-outcome} or {"notfound"}, {"notready"} (settle,
+// Returns {"ok", status-or-outcome} or {"notfound"}, {"notready", why} (settle,
 // void and vote), {"state", status or decision}, {"expired"}. A vote returns
 // {"ok", "DUP"} for an approver who already answered, {"ok", "ALLOW"} when
 // it completes the quorum, {"ok", "VOIDED"} for a rejection, else
@@ -311,9 +332,9 @@ local rec = redis.call('HMGET', KEYS[1], 'st', 'usd', 'exp', 'pol', 'sa', 'tx',
                       'dec')
 local st, usd, exp, pol, dec = rec[1], rec[2], tonumber(rec[3]), rec[4], rec[7]
 if not st then return {'notfound'} end
-if op ~= 'expire' and op ~= 'abandon' and
-   redis.call('EXISTS', KEYS[4]) == 0 then
-  return {'notready'}
+if op ~= 'expire' and op ~= 'abandon' then
+  local why = not_ready(KEYS[4])
+  if why then return {'notready', why} end
 end
 -- Takes back what the record charged to each bucket that is still kept.
 local function release(usd_delta, cnt_delta)
@@ -445,11 +466,13 @@ const std::string& Breakdown() {
   // ({"toomany", count} beyond), then per query: kind (u|c), its
   // interval's start in unix s, its scope, the number of fields to sum and
   // those fields, then the number of fields to search for the first holding
-  // usage and those, in time order. Returns {"notready"} or {"ok", {used,
+  // usage and those, in time order. Returns {"notready", why} or {"ok", {used,
   // index of the first searched field holding usage (0: none), pending,
   // held}, ...}, each figure capped at 2^62 (beyond every cap).
-  static const std::string* const script = new std::string(R"lua(
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'notready'} end
+  static const std::string* const script =
+      new std::string(absl::StrCat(kReadyCheck, R"lua(
+local why = not_ready(KEYS[1])
+if why then return {'notready', why} end
 local holds = redis.call('ZCARD', KEYS[2])
 if holds > tonumber(ARGV[2]) then return {'toomany', holds} end
 -- The fields ARGV[from..to] of `key`, read 4,000 at a time (Lua's unpack
@@ -497,7 +520,32 @@ for _, q in ipairs(queries) do
                    math.min(q.held, 2^62)}
 end
 return out
-)lua");
+)lua"));
+  return *script;
+}
+
+const std::string& CheckReady() {
+  // KEYS: 1 the org's ready mark. ARGV: 1 its TTL in seconds, set anew
+  // when ready. Returns {"ready", "empty" or "unverified", history}.
+  static const std::string* const script =
+      new std::string(absl::StrCat(kReadyCheck, R"lua(
+local why = not_ready(KEYS[1])
+if not why then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return {why or 'ready', history()}
+)lua"));
+  return *script;
+}
+
+const std::string& MarkReady() {
+  // KEYS: 1 the org's ready mark. ARGV: 1 the history checked, 2 the
+  // mark's TTL in seconds. Returns 1, or 0 (nothing set) when this Redis's
+  // history is no longer ARGV[1].
+  static const std::string* const script =
+      new std::string(absl::StrCat(kReadyCheck, R"lua(
+if history() ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+)lua"));
   return *script;
 }
 

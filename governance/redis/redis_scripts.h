@@ -18,6 +18,11 @@ const std::string& Reserve();
 // longer charges.
 const std::string& Transition();
 
+// The org's readiness (refreshing its mark when ready) and this Redis's
+// replication history; and setting the mark on a history.
+const std::string& CheckReady();
+const std::string& MarkReady();
+
 // The status of each record hash in KEYS (nil for a missing one).
 const std::string& Statuses();
 // Read-only sums of usage buckets, for BudgetStore::Usage.

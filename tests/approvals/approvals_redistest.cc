@@ -2,6 +2,7 @@
 
 #include "governance/redis/redis_budget_store.h"
 #include "tests/approvals/approval_cases.h"
+#include "tests/support/mark_ready.h"
 #include "tests/support/redis_server.h"
 
 namespace warden::testing {
@@ -23,7 +24,7 @@ std::unique_ptr<BudgetStore> FreshRedisStore() {
   EXPECT_TRUE(admin.Command({"FLUSHALL"}).ok());
   auto store = std::make_unique<RedisBudgetStore>(
       std::make_unique<RedisClient>(*ParseRedisUrl(RedisUrl())));
-  EXPECT_TRUE(store->MarkReady("acme").ok());
+  EXPECT_TRUE(testing::MarkReadyNow(*store, "acme").ok());
   return store;
 }
 

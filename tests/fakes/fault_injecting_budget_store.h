@@ -112,13 +112,18 @@ class FaultInjectingBudgetStore final : public BudgetStore {
     if (absl::Status st = Fault(); !st.ok()) return st;
     return inner_->VoidUnder(org, scope, now, max);
   }
-  absl::StatusOr<bool> IsReady(const std::string& org) override {
+  absl::StatusOr<Readiness> CheckReady(const std::string& org) override {
     if (absl::Status st = Fault(); !st.ok()) return st;
-    return inner_->IsReady(org);
+    return inner_->CheckReady(org);
   }
-  absl::Status MarkReady(const std::string& org) override {
+  absl::Status MarkReady(const std::string& org,
+                         const std::string& history) override {
     if (absl::Status st = Fault(); !st.ok()) return st;
-    return inner_->MarkReady(org);
+    return inner_->MarkReady(org, history);
+  }
+  absl::Status MarkIncomplete(const std::string& org) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    return inner_->MarkIncomplete(org);
   }
   absl::Status Restore(const Authorization& a, absl::Time retain_until,
                        const absl::TimeZone& zone) override {

@@ -8,6 +8,7 @@
 #include "governance/usage_buckets.h"
 #include "gtest/gtest.h"
 #include "tests/model/budget_model.h"
+#include "tests/support/mark_ready.h"
 #include "tests/support/redis_server.h"
 
 namespace warden {
@@ -27,7 +28,7 @@ TEST(BudgetModelRedisTest, RedisStoreMatchesModel) {
         std::make_unique<RedisClient>(*ParseRedisUrl((*redis)->url())));
     RedisClient admin(*ParseRedisUrl((*redis)->url()));
     ASSERT_TRUE(admin.Command({"FLUSHALL"}).ok());
-    ASSERT_TRUE(store.MarkReady("acme").ok());
+    ASSERT_TRUE(testing::MarkReadyNow(store, "acme").ok());
     // Real time, not the DST start: Redis expires keys by its own clock.
     testing::BudgetModel model(&store, seed, absl::Now());
     model.Run(2000);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <utility>
@@ -120,6 +121,24 @@ absl::Status SimAuditTrail::LatestAuthorizations(
     if (absl::Status r = fn(a); !r.ok()) return r;
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> SimAuditTrail::NewestHolds(
+    const std::string& org_id, absl::Time since, int limit) {
+  std::vector<std::string> ids;
+  absl::Status st = FileAuditLog::Replay(path_, [&](const AuditEvent& e) {
+    if (e.org_id == org_id &&
+        e.type == AuditEvent::Type::kAuthorizationDecided && e.authorization &&
+        e.authorization->decision != Decision::kDeny &&
+        e.authorization->created_at >= since) {
+      ids.push_back(e.authorization->id);
+    }
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+  std::reverse(ids.begin(), ids.end());
+  if (ids.size() > size_t(limit)) ids.resize(limit);
+  return ids;
 }
 
 absl::StatusOr<ChainVerification> SimAuditTrail::Verify(const std::string&) {

@@ -1,7 +1,7 @@
 // A MemoryBudgetStore that can lose everything, as a process restart or a
 // Redis FLUSHALL would. MemoryBudgetStore itself never loses its state and
-// is always ready; this wrapper swaps in an empty one that answers IsReady
-// false (and refuses Reserve, Settle, Void and Vote with UNAVAILABLE, as the
+// is always ready; this wrapper swaps in an empty one that answers CheckReady
+// kEmpty (and refuses Reserve, Settle, Void and Vote with UNAVAILABLE, as the
 // BudgetStore contract asks of a store that lost its state) until MarkReady,
 // so that Engine::EnsureReady rebuilds it from the audit trail.
 
@@ -79,13 +79,20 @@ class LosableMemoryBudgetStore final : public BudgetStore {
                                                        size_t max) override {
     return Inner()->VoidUnder(org, scope, now, max);
   }
-  absl::StatusOr<bool> IsReady(const std::string&) override {
+  absl::StatusOr<Readiness> CheckReady(const std::string&) override {
     absl::MutexLock lock(&mu_);
-    return ready_;
+    Readiness r;
+    if (!ready_) r.state = Readiness::State::kEmpty;
+    return r;
   }
-  absl::Status MarkReady(const std::string&) override {
+  absl::Status MarkReady(const std::string&, const std::string&) override {
     absl::MutexLock lock(&mu_);
     ready_ = true;
+    return absl::OkStatus();
+  }
+  absl::Status MarkIncomplete(const std::string&) override {
+    absl::MutexLock lock(&mu_);
+    ready_ = false;
     return absl::OkStatus();
   }
   absl::Status Restore(const Authorization& a, absl::Time retain_until,

@@ -20,6 +20,7 @@
 #include "tests/fakes/fault_injecting_budget_store.h"
 #include "tests/sim/adversarial.h"
 #include "tests/sim/audit_trail.h"
+#include "tests/support/mark_ready.h"
 
 namespace warden::sim {
 namespace {
@@ -28,7 +29,15 @@ namespace {
 // its own clock at absolute times the store derives from ours, keeps them.
 constexpr absl::Time kEpoch = absl::FromUnixSeconds(2208988800);
 constexpr char kOrg[] = "sim";
+
 constexpr char kAdmin[] = "user/admin";
+
+// EnsureReady's restored count, or the first failure (its org's, if any).
+absl::StatusOr<size_t> Restored(absl::StatusOr<Engine::Recovery> r) {
+  if (!r.ok()) return r.status();
+  if (!r->failed.empty()) return r->failed.front().second;
+  return r->restored;
+}
 
 enum class Op {
   kAuthorize,
@@ -99,8 +108,9 @@ class World {
         policy, engine_->ApplyBundle(policy.ToYaml(), false, kAdmin));
     // A new Redis holds no state for the org: mark it ready (nothing to
     // restore yet).
-    absl::StatusOr<size_t> ready = engine_->EnsureReady();
-    if (!ready.ok()) return ready.status();
+    if (absl::StatusOr<size_t> r = Restored(engine_->EnsureReady()); !r.ok()) {
+      return r.status();
+    }
     EndStep(0);
     return absl::OkStatus();
   }
@@ -672,7 +682,8 @@ class World {
                                                RecordRetention(**p), fresh)
                  : absl::StatusOr<size_t>(p.status());
       if (absl::Status st = engine_->SyncFrozen(); !st.ok()) restored = st;
-      if (absl::Status st = backend_->store()->MarkReady(kOrg); !st.ok()) {
+      if (absl::Status st = testing::MarkReadyNow(*backend_->store(), kOrg);
+          !st.ok()) {
         restored = st;
       }
       oracle_.OnRebuild(t, restored);
@@ -704,7 +715,7 @@ class World {
       }
       probe = absl::StrCat(", probe -> ", Code(out.status()));
     }
-    absl::StatusOr<size_t> restored = engine_->EnsureReady();
+    absl::StatusOr<size_t> restored = Restored(engine_->EnsureReady());
     oracle_.OnRebuild(t, restored);
     return absl::StrCat("lose all data", probe, ", EnsureReady -> ",
                         restored.ok() ? absl::StrCat(*restored, " restored")

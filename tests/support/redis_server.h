@@ -50,6 +50,7 @@ class RedisServer {
 
   int port_;
   int tls_port_ = 0;
+  int launches_ = 0;
   std::string dir_;
   std::vector<std::string> extra_args_;
   std::unique_ptr<Subprocess> process_;
