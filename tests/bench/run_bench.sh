@@ -31,47 +31,12 @@ build="$(cd "${1:?usage: run_bench.sh BUILD_DIR [DURATION_S] [CONCURRENCIES]}" &
 duration="${2:-10}"
 concurrencies="${3:-16 64}"
 here="$(cd "$(dirname "$0")" && pwd)"
-tmp="$(mktemp -d /tmp/warden-bench-XXXXXX)"
+source "$here/bench_lib.sh"
 shm="$(mktemp -d /dev/shm/warden-bench-XXXXXX)"
-chmod 755 "$tmp"
-pids=()
-# pg_bin and as_postgres (run as the postgres user when root).
-source "$here/../../deploy/dev/stack.sh"
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$tmp/pg/PG_VERSION" ] &&
-    as_postgres "$pg_bin/pg_ctl" -D "$tmp/pg" -m immediate stop >/dev/null 2>&1
-  wait 2>/dev/null || true
-  rm -rf "$tmp" "$shm"
-}
-trap cleanup EXIT
+trap 'bench_cleanup; rm -rf "$shm"' EXIT
 
-wardend="$build/services/wardend"
-wardenctl="$build/services/wardenctl"
-loadgen="$build/tests/bench/warden_loadgen"
 bundle="$here/bench_bundle.yaml"
 agents="a0 a1 a2 a3 a4 a5 a6 a7"
-
-# serve NAME CMD...: starts CMD with stdout to a file, waits for its
-# "listening on" line and sets $NAME to the address and ${NAME}_pid to its
-# pid. (Not called in a subshell, so that its pid reaches the cleanup.)
-serve() {
-  local var="$1" log="$tmp/$1.log"
-  shift
-  "$@" >"$log" 2>>"$tmp/stderr.log" &
-  pids+=($!)
-  printf -v "${var}_pid" '%s' "$!"
-  for _ in $(seq 1 300); do
-    if grep -q "listening on" "$log"; then
-      printf -v "$var" '%s' "$(awk '/listening on/ {print $NF; exit}' "$log")"
-      return
-    fi
-    sleep 0.1
-  done
-  echo "did not start: $*" >&2
-  cat "$tmp/stderr.log" >&2
-  exit 1
-}
 
 # identities NAME ADDRESS ADMIN_TOKEN_FILE: an agent token per agent,
 # minted by that server, into $tmp/NAME.ids (AGENT WALLET TOKEN lines),
@@ -92,24 +57,7 @@ identities() {
   done
 }
 
-redis_port=""
-for _ in $(seq 1 20); do
-  # Below the ephemeral range (32768+), where the tests' own servers and
-  # clients get their ports, so the two never collide.
-  p=$(( (RANDOM % 12000) + 20000 ))
-  redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$tmp" >"$tmp/redis.log" 2>&1 &
-  rpid=$!
-  for _ in $(seq 1 50); do
-    grep -q "Ready to accept" "$tmp/redis.log" && break
-    kill -0 "$rpid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if grep -q "Ready to accept" "$tmp/redis.log"; then
-    pids+=("$rpid"); redis_port="$p"; break
-  fi
-done
-[ -n "$redis_port" ] || { echo "redis-server did not start" >&2; exit 1; }
+start_redis redis
 redis_url="redis://127.0.0.1:$redis_port"
 
 serve noop "$build/tests/bench/warden_noop_server" --listen 127.0.0.1:0
@@ -127,20 +75,12 @@ serve redis_tmpfs "$wardend" --redis "$redis_url" --bundle "$bundle" \
   --bootstrap-token-file "$tmp/redis_tmpfs.admin"
 for s in embedded redis1 redis2 redis_tmpfs; do identities "$s" "${!s}" "$tmp/$s.admin"; done
 
-pg_port=$(( redis_port + 1 ))
-mkdir -p "$tmp/pg" && [ "$(id -u)" -eq 0 ] && chown postgres: "$tmp" "$tmp/pg"
-as_postgres "$pg_bin/initdb" -D "$tmp/pg" -U postgres --auth=trust \
-  --no-sync >/dev/null
-as_postgres "$pg_bin/pg_ctl" -D "$tmp/pg" -w -l "$tmp/pg/log" \
-  -o "-p $pg_port -k $tmp -c listen_addresses=127.0.0.1" start >/dev/null
-psql -h 127.0.0.1 -p "$pg_port" -U postgres -qc "CREATE DATABASE warden"
-pg_url="postgresql://postgres@127.0.0.1:$pg_port/warden"
-"$wardenctl" migrate --postgres "$pg_url" >/dev/null
+start_postgres $(( redis_port + 1 ))
 "$wardenctl" --org bench token create --postgres "$pg_url" \
   --principal user/bench --role admin >"$tmp/redis_pg.admin" 2>/dev/null
 serve redis_pg "$wardend" --redis "$redis_url" --bundle "$bundle" \
   --listen 127.0.0.1:0 \
-  --postgres "postgresql://warden_app@127.0.0.1:$pg_port/warden"
+  --postgres "$pg_app_url"
 identities redis_pg "$redis_pg" "$tmp/redis_pg.admin"
 
 # Fifty $2 spends of `capped` await approval ($100 held: its hourly cap),
