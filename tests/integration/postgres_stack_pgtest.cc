@@ -53,6 +53,10 @@ agents:
     department: ops
     limits: [{name: budget, usd: "1000", window: "rolling:24h"}]
     wallets: [{id: promoted_w, vendor: local, chain: base, address: "0x09"}]
+  - id: split
+    department: ops
+    limits: [{name: budget, usd: "1000", window: "rolling:24h"}]
+    wallets: [{id: split_w, vendor: local, chain: base, address: "0x0a"}]
   - id: bulk
     department: ops
     wallets: [{id: bulk_w, vendor: local, chain: base, address: "0x08"}]
@@ -84,12 +88,14 @@ class PostgresStackTest : public DurableStackTest {
   }
   static void TearDownTestSuite() { DurableStackTest::TearDownTestSuite(); }
 
-  static std::unique_ptr<WardendProcess> StartWardend() {
+  // On the suite's Redis, or on `redis_url`.
+  static std::unique_ptr<WardendProcess> StartWardend(
+      const std::string& redis_url = "") {
     absl::StatusOr<std::unique_ptr<WardendProcess>> w = WardendProcess::Start(
         WARDEND_PATH,
-        {"--redis", redis_->url(), "--postgres", pg_->url("warden_app"),
-         "--bundle", bundle_, "--audit-signing-key", key_,
-         "--shutdown-grace-ms", "1000"});
+        {"--redis", redis_url.empty() ? redis_->url() : redis_url, "--postgres",
+         pg_->url("warden_app"), "--bundle", bundle_, "--audit-signing-key",
+         key_, "--shutdown-grace-ms", "1000"});
     EXPECT_TRUE(w.ok()) << w.status();
     return w.ok() ? *std::move(w) : nullptr;
   }
@@ -582,6 +588,66 @@ TEST_F(PostgresStackTest, WritesAFailoverLostAreRebuilt) {
   EXPECT_THAT(r.reason(), HasSubstr("spend $1,000.00"));
   std::cerr << checking << " calls refused while checking, " << rebuilding
             << " while rebuilding\n";
+}
+
+// Real replication, and a real loss: a replica promoted while its old
+// primary still takes writes (a partition) lacks them. The $50 allowed on
+// the old primary after the promotion is in the audit trail but not in the
+// promoted replica; a gateway on the promoted replica finds it missing
+// (its ready mark names the old primary's history), rebuilds the org, and
+// denies the $100 that would take it past $1,000.
+TEST_F(PostgresStackTest, APromotedReplicaThatLostWritesIsRebuilt) {
+  absl::StatusOr<std::unique_ptr<RedisServer>> old_primary =
+      RedisServer::Start();
+  ASSERT_TRUE(old_primary.ok()) << old_primary.status();
+  absl::StatusOr<std::unique_ptr<RedisServer>> replica = RedisServer::Start(
+      {"--replicaof", "127.0.0.1", absl::StrCat((*old_primary)->port())});
+  ASSERT_TRUE(replica.ok()) << replica.status();
+  auto spend = [](WardendProcess& w, int64_t dollars, grpc::Status* status) {
+    v1::AuthorizeRequest r = Spend("split");
+    r.set_amount(std::to_string(dollars * 1'000'000));
+    grpc::ClientContext context;
+    v1::AuthorizeResponse response;
+    *status = w.authz().Authorize(&context, r, &response);
+    return response;
+  };
+  grpc::Status status;
+  std::unique_ptr<WardendProcess> before = StartWardend((*old_primary)->url());
+  ASSERT_NE(before, nullptr);
+  const v1::AuthorizeResponse first = spend(*before, 900, &status);
+  ASSERT_EQ(first.decision(), v1::DECISION_ALLOW) << status.error_message();
+  RedisClient on_replica(*ParseRedisUrl((*replica)->url()));
+  const std::string record = "{stack}:r:" + first.authorization_id();
+  bool copied = false;
+  for (int i = 0; i < 100 && !copied; ++i) {  // Bounded: 10 s at most.
+    absl::StatusOr<RedisReply> e = on_replica.Command({"EXISTS", record});
+    copied = e.ok() && e->integer == 1;
+    if (!copied) absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(copied) << "the replica never copied the $900";
+  ASSERT_TRUE(on_replica.Command({"REPLICAOF", "NO", "ONE"}).ok());
+  const v1::AuthorizeResponse lost = spend(*before, 50, &status);
+  ASSERT_EQ(lost.decision(), v1::DECISION_ALLOW) << status.error_message();
+  before.reset();
+
+  std::unique_ptr<WardendProcess> after = StartWardend((*replica)->url());
+  ASSERT_NE(after, nullptr);
+  v1::AuthorizeResponse r;
+  for (int i = 0; i < 100; ++i) {  // Bounded: 10 s at most.
+    r = spend(*after, 100, &status);
+    if (status.ok()) break;
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
+        << status.error_message();
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(r.decision(), v1::DECISION_DENY) << r.reason();
+  EXPECT_THAT(r.reason(), HasSubstr("spend $950.00"));
+  EXPECT_EQ(spend(*after, 50, &status).decision(), v1::DECISION_ALLOW);
+  absl::StatusOr<RedisReply> restored =
+      on_replica.Command({"EXISTS", "{stack}:r:" + lost.authorization_id()});
+  ASSERT_TRUE(restored.ok());
+  EXPECT_EQ(restored->integer, 1) << "the lost $50 was not rebuilt";
 }
 
 // A rebuild from a trail of some volume: 2,000 authorizations through the
