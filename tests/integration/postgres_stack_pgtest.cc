@@ -109,6 +109,18 @@ class PostgresStackTest : public DurableStackTest {
     return r;
   }
 
+  // `agent` spends `dollars` through `w`; the call's status in *status.
+  static v1::AuthorizeResponse SpendUsd(WardendProcess& w,
+                                        const std::string& agent,
+                                        int64_t dollars, grpc::Status* status) {
+    v1::AuthorizeRequest r = Spend(agent);
+    r.set_amount(std::to_string(dollars * 1'000'000));
+    grpc::ClientContext context;
+    v1::AuthorizeResponse response;
+    *status = w.authz().Authorize(&context, r, &response);
+    return response;
+  }
+
   // Authorization ids the audit trail holds a decision for.
   static std::set<std::string> AuditedDecisions(const std::string& agent) {
     std::set<std::string> ids;
@@ -466,12 +478,7 @@ TEST_F(PostgresStackTest, BudgetsSurviveRedisLoss) {
   std::unique_ptr<WardendProcess> w = StartWardend();
   ASSERT_NE(w, nullptr);
   auto spend = [&](int64_t dollars, grpc::Status* status) {
-    v1::AuthorizeRequest r = Spend("survivor");
-    r.set_amount(std::to_string(dollars * 1'000'000));
-    grpc::ClientContext context;
-    v1::AuthorizeResponse response;
-    *status = w->authz().Authorize(&context, r, &response);
-    return response;
+    return SpendUsd(*w, "survivor", dollars, status);
   };
   grpc::Status status;
   v1::AuthorizeResponse first = spend(900, &status);
@@ -514,12 +521,7 @@ TEST_F(PostgresStackTest, WritesAFailoverLostAreRebuilt) {
   std::unique_ptr<WardendProcess> w = StartWardend();
   ASSERT_NE(w, nullptr);
   auto spend = [&](int64_t dollars, grpc::Status* status) {
-    v1::AuthorizeRequest r = Spend("promoted");
-    r.set_amount(std::to_string(dollars * 1'000'000));
-    grpc::ClientContext context;
-    v1::AuthorizeResponse response;
-    *status = w->authz().Authorize(&context, r, &response);
-    return response;
+    return SpendUsd(*w, "promoted", dollars, status);
   };
   // Spends $200 until decided (bounded: 10 s), counting the refusals; none
   // may be allowed.
@@ -604,12 +606,7 @@ TEST_F(PostgresStackTest, APromotedReplicaThatLostWritesIsRebuilt) {
       {"--replicaof", "127.0.0.1", absl::StrCat((*old_primary)->port())});
   ASSERT_TRUE(replica.ok()) << replica.status();
   auto spend = [](WardendProcess& w, int64_t dollars, grpc::Status* status) {
-    v1::AuthorizeRequest r = Spend("split");
-    r.set_amount(std::to_string(dollars * 1'000'000));
-    grpc::ClientContext context;
-    v1::AuthorizeResponse response;
-    *status = w.authz().Authorize(&context, r, &response);
-    return response;
+    return SpendUsd(w, "split", dollars, status);
   };
   grpc::Status status;
   std::unique_ptr<WardendProcess> before = StartWardend((*old_primary)->url());
