@@ -52,8 +52,9 @@ class AuditLog {
   }
 
   // How long after an append, made by any process writing this log, it has
-  // landed or never will (Recorded's kInFlight lasts that long). Zero for a
-  // log only this process writes.
+  // landed or never will, measured on one clock (Recorded, comparing
+  // replicas' clocks, allows them to differ on top). Zero for a log only
+  // this process writes.
   virtual absl::Duration LandingBound() const { return absl::ZeroDuration(); }
 
   // Returns once every append made before it has called back (a server

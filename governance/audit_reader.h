@@ -119,10 +119,15 @@ class AuditReader {
       const std::string& org_id, absl::Time since,
       const std::function<absl::Status(const Authorization&)>& fn) = 0;
 
-  // The ids of the org's newest `limit` authorizations created at or after
-  // `since` that held money when decided (ALLOW, PENDING_APPROVAL,
-  // DELAYED), newest first, read where every record is (the primary).
-  virtual absl::StatusOr<std::vector<std::string>> NewestHolds(
+  // The org's newest `limit` authorizations created at or after `since`
+  // that held money when decided (ALLOW, PENDING_APPROVAL, DELAYED), newest
+  // first, each with its latest recorded status, read where every record
+  // is (the primary).
+  struct RecordedStatus {
+    std::string authorization_id;
+    AuthorizationStatus status = AuthorizationStatus::kHeld;
+  };
+  virtual absl::StatusOr<std::vector<RecordedStatus>> NewestHolds(
       const std::string& org_id, absl::Time since, int limit) = 0;
 
   // Walks the org's chain and checkpoints; see VerifyAuditChain.

@@ -38,6 +38,19 @@ const char* StatusName(AuthorizationStatus s) {
   return "UNKNOWN";
 }
 
+bool ParseStatusName(absl::string_view name, AuthorizationStatus* out) {
+  for (AuthorizationStatus s :
+       {AuthorizationStatus::kHeld, AuthorizationStatus::kSettled,
+        AuthorizationStatus::kVoided, AuthorizationStatus::kExpired,
+        AuthorizationStatus::kDenied}) {
+    if (name == StatusName(s)) {
+      *out = s;
+      return true;
+    }
+  }
+  return false;
+}
+
 bool Authorization::Charges() const {
   return status == AuthorizationStatus::kHeld ||
          status == AuthorizationStatus::kSettled ||

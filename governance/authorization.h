@@ -22,6 +22,8 @@ enum class AuthorizationStatus { kHeld, kSettled, kVoided, kExpired, kDenied };
 
 const char* DecisionName(Decision d);           // "ALLOW", "DENY", ...
 const char* StatusName(AuthorizationStatus s);  // "HELD", "SETTLED", ...
+// StatusName's inverse; false for a name of no status.
+bool ParseStatusName(absl::string_view name, AuthorizationStatus* out);
 
 // Whether `value` is a W3C traceparent (https://www.w3.org/TR/trace-context/):
 // "vv-<32 hex trace id>-<16 hex parent id>-<2 hex flags>", lowercase, with

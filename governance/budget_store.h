@@ -245,14 +245,38 @@ class BudgetStore {
     std::string history;
   };
   virtual absl::StatusOr<Readiness> CheckReady(const std::string& org_id) = 0;
-  // Declares the org's state rebuilt (or new, or checked) on `history`, as
-  // CheckReady gave it; UNAVAILABLE, declaring nothing, when the store's
-  // history is no longer that (it failed over again meanwhile).
+  // Starts a recovery of the org's state on `history` (as CheckReady gave
+  // it), or joins the one under way there (several replicas recover at
+  // once): its token for MarkReady, and how much of `hold` is left, during
+  // which spends stay refused whatever is found (a failover's decisions
+  // whose audit records are still being written must land first). The
+  // hold is kept in the store, so a replica that restarts keeps to it.
+  struct Recovery {
+    std::string token;
+    absl::Duration hold_left;
+  };
+  virtual absl::StatusOr<Recovery> BeginRecovery(const std::string& org_id,
+                                                 const std::string& history,
+                                                 absl::Duration hold) = 0;
+  // Claims the org's recovery for this replica alone, for a minute (ended
+  // by MarkReady with the claim): for a step that leaves the state
+  // incomplete for a moment (dropping records to restore them), so that no
+  // other replica marks it ready meanwhile. Returns the claim, or "" when
+  // another replica holds one.
+  virtual absl::StatusOr<std::string> ClaimRecovery(
+      const std::string& org_id) = 0;
+  // Gives a claim up (a step after it failed), if it still holds.
+  virtual absl::Status ReleaseClaim(const std::string& org_id,
+                                    const std::string& claim) = 0;
+  // Declares the org's state rebuilt (or new, or checked) on `history` and
+  // ends the recovery `token` (and `claim`, "" for none); UNAVAILABLE,
+  // declaring nothing, when the store's history is no longer that (it
+  // failed over again), the recovery is gone (a flush during it) or
+  // another replica's claim holds it.
   virtual absl::Status MarkReady(const std::string& org_id,
-                                 const std::string& history) = 0;
-  // Declares the org's state incomplete (it lacks writes the audit trail
-  // holds): kEmpty, refusing as above, until rebuilt and MarkReady.
-  virtual absl::Status MarkIncomplete(const std::string& org_id) = 0;
+                                 const std::string& history,
+                                 const std::string& token,
+                                 const std::string& claim) = 0;
   // Loads a record as it was, with its charges, without checking limits;
   // a record that is already there is left as it is, so concurrent
   // rebuilds by several replicas charge it once.

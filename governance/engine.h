@@ -322,11 +322,13 @@ class Engine {
     // Authorizations restored from the audit trail.
     size_t restored = 0;
     // Orgs rebuilt: their state was missing (a new Redis, or one that lost
-    // its data), or lacked decisions the trail holds (a failover lost
-    // writes), with how many of the newest it lacked (0: all was missing).
+    // its data), or, after a failover, lacked decisions of the trail or
+    // their settles, voids or expiries, with how many (0: all was missing).
     std::vector<std::pair<std::string, size_t>> rebuilt;
     // Orgs whose state, after a failover, held every decision checked.
     std::vector<std::string> checked;
+    // Orgs refused for a while yet after a failover, and for how long.
+    std::vector<std::pair<std::string, absl::Duration>> holding;
     // Orgs that could not be checked or rebuilt now (their Redis shard is
     // down, say), with why; the next call tries them again.
     std::vector<std::pair<std::string, absl::Status>> failed;
@@ -335,15 +337,20 @@ class Engine {
   // flags from the FreezeStore, then every authorization recent enough to
   // count (RecordRetention) in its latest recorded state, then marks it
   // ready. For every org whose store failed over since it was last ready
-  // (kUnverified), checks that the store holds the trail's newest
-  // decisions that held money (kLostWritesChecked of them): a replica
-  // promoted after a crash may lack the last writes its primary
-  // acknowledged, and Redis replicates in order, so the newest are the ones
-  // lost. One that lacks any is rebuilt as above; otherwise it is marked
-  // ready. The check is made again at every call for the audit log's
-  // LandingBound after the failover was seen, for decisions whose audit
-  // records were still in flight then. Until ready the store refuses the
-  // org's spends with UNAVAILABLE. Refreshes the ready mark of the rest.
+  // (kUnverified: a replica promoted after a crash may lack the last writes
+  // its primary acknowledged), waits out the audit log's LandingBound from
+  // when the failover was first seen (the hold is kept in the store, shared
+  // by every replica), so that the old primary's last decisions are in the
+  // trail; then checks that the store holds the trail's newest decisions
+  // that held money (kLostWritesChecked of them), each in its recorded
+  // status. Redis replicates in order, so the newest are the ones lost. One
+  // that lacks any, or holds one whose settle, void or expiry was lost, is
+  // rebuilt as above (those records dropped and restored as the trail has
+  // them); otherwise its frozen flags are set again and it is marked
+  // ready. A flush or another failover during a rebuild voids it (it starts
+  // over). Until ready the store refuses the org's spends with UNAVAILABLE.
+  // Refreshes the ready mark of the rest. Fails only when the orgs cannot
+  // be listed; an org that fails is in `failed`, and the others are done.
   absl::StatusOr<Recovery> EnsureReady();
   static constexpr int kLostWritesChecked = 1000;
 
@@ -363,12 +370,15 @@ class Engine {
   absl::Status EnsureOrgReady(const std::string& org_id, Recovery* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(recovery_mu_);
   // EnsureReady's steps for one org: restores its authorizations from the
-  // audit trail (returning how many); counts the newest of its decisions
-  // that held money which the budget store lacks.
+  // audit trail (returning how many); counts in *stale the newest of its
+  // decisions that held money which the budget store lacks or holds behind
+  // the trail, returning those it holds behind; sets its frozen flags.
   absl::StatusOr<size_t> Rebuild(const std::string& org_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(recovery_mu_);
-  absl::StatusOr<size_t> LostWrites(const std::string& org_id)
+  absl::StatusOr<std::vector<std::string>> StaleRecords(
+      const std::string& org_id, size_t* stale)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(recovery_mu_);
+  absl::Status SyncFrozen(const std::string& org_id);
   absl::StatusOr<std::shared_ptr<const Policy>> ResolvePolicy(
       const std::string& org_id);
   // An Authorize decided and stored, before its audit record: a replay
@@ -506,11 +516,8 @@ class Engine {
   bool checks_stopping_ ABSL_GUARDED_BY(check_mu_) = false;
   std::thread checker_ ABSL_GUARDED_BY(check_mu_);
   BreachThrottle breaches_;
-  // Serializes EnsureReady. Orgs whose store failed over, until when
-  // EnsureReady checks them again for lost writes.
+  // Serializes EnsureReady.
   absl::Mutex recovery_mu_;
-  absl::flat_hash_map<std::string, absl::Time> recheck_until_
-      ABSL_GUARDED_BY(recovery_mu_);
 };
 
 }  // namespace warden

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "governance/anomalies.h"
@@ -70,56 +71,103 @@ absl::Status Engine::EnsureOrgReady(const std::string& org, Recovery* out) {
   using State = BudgetStore::Readiness::State;
   WARDEN_ASSIGN_OR_RETURN(BudgetStore::Readiness ready,
                           budgets_->CheckReady(org));
-  const absl::Time now = clock_->Now();
-  auto recheck = recheck_until_.find(org);
-  if (recheck != recheck_until_.end() && recheck->second <= now) {
-    recheck_until_.erase(recheck);
-    recheck = recheck_until_.end();
-  }
-  if (ready.state == State::kUnverified) {
-    recheck_until_[org] = now + audit_->LandingBound();
-  } else if (ready.state == State::kReady && recheck == recheck_until_.end()) {
+  if (ready.state == State::kReady) return absl::OkStatus();
+  // After a failover, the old primary's last decisions may still be on
+  // their way to the audit trail: none is checked for until every append
+  // made before it was seen has landed or never will.
+  WARDEN_ASSIGN_OR_RETURN(
+      BudgetStore::Recovery recovery,
+      budgets_->BeginRecovery(org, ready.history,
+                              ready.state == State::kUnverified
+                                  ? audit_->LandingBound()
+                                  : absl::ZeroDuration()));
+  if (recovery.hold_left > absl::ZeroDuration()) {
+    out->holding.emplace_back(org, recovery.hold_left);
     return absl::OkStatus();
   }
-  size_t lost = 0;
-  if (ready.state != State::kEmpty) {
-    WARDEN_ASSIGN_OR_RETURN(lost, LostWrites(org));
-    if (lost == 0) {
-      if (ready.state == State::kUnverified) {
-        WARDEN_RETURN_IF_ERROR(budgets_->MarkReady(org, ready.history));
-        out->checked.push_back(org);
-      }
+  size_t stale = 0;
+  std::string claim;  // Only while dropping records to restore them.
+  absl::Cleanup give_up = [&] {
+    // Failed after claiming: the next sweep (here or elsewhere) starts over.
+    if (!claim.empty()) budgets_->ReleaseClaim(org, claim).IgnoreError();
+  };
+  if (ready.state == State::kUnverified) {
+    WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> behind,
+                            StaleRecords(org, &stale));
+    if (stale == 0) {
+      // Freezes are not decisions: whatever the failover lost of them is
+      // put back from the durable record.
+      WARDEN_RETURN_IF_ERROR(SyncFrozen(org));
+      WARDEN_RETURN_IF_ERROR(
+          budgets_->MarkReady(org, ready.history, recovery.token, ""));
+      out->checked.push_back(org);
       return absl::OkStatus();
     }
-    // Refuses the org's spends while it is rebuilt.
-    WARDEN_RETURN_IF_ERROR(budgets_->MarkIncomplete(org));
+    if (!behind.empty()) {
+      // A record behind the trail (a settle, void or expiry lost) is
+      // dropped, releasing what it charged, and restored below as the
+      // trail has it; no other replica may mark the org ready meanwhile.
+      WARDEN_ASSIGN_OR_RETURN(claim, budgets_->ClaimRecovery(org));
+      if (claim.empty()) {
+        return absl::UnavailableError(
+            "another replica is restoring its records; retrying");
+      }
+      for (const std::string& id : behind) {
+        absl::Status abandoned = budgets_->Abandon(org, id);
+        if (!abandoned.ok() && !absl::IsNotFound(abandoned)) return abandoned;
+      }
+    }
   }
   WARDEN_ASSIGN_OR_RETURN(size_t restored, Rebuild(org));
-  WARDEN_RETURN_IF_ERROR(budgets_->MarkReady(org, ready.history));
+  WARDEN_RETURN_IF_ERROR(
+      budgets_->MarkReady(org, ready.history, recovery.token, claim));
+  std::move(give_up).Cancel();
   out->restored += restored;
-  out->rebuilt.emplace_back(org, lost);
+  out->rebuilt.emplace_back(org, stale);
   return absl::OkStatus();
 }
 
-absl::StatusOr<size_t> Engine::LostWrites(const std::string& org) {
-  if (hooks_.history == nullptr) return 0;
+absl::StatusOr<std::vector<std::string>> Engine::StaleRecords(
+    const std::string& org, size_t* stale) {
+  *stale = 0;
+  std::vector<std::string> behind;
+  if (hooks_.history == nullptr) return behind;
   WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
                           config_->Active(org));
   WARDEN_ASSIGN_OR_RETURN(
-      std::vector<std::string> ids,
+      std::vector<AuditReader::RecordedStatus> recorded,
       hooks_.history->NewestHolds(org, clock_->Now() - RecordRetention(*policy),
                                   kLostWritesChecked));
+  std::vector<std::string> ids;
+  ids.reserve(recorded.size());
+  for (const AuditReader::RecordedStatus& r : recorded) {
+    ids.push_back(r.authorization_id);
+  }
   WARDEN_ASSIGN_OR_RETURN(auto statuses, budgets_->StatusesOf(org, ids));
-  return std::count(statuses.begin(), statuses.end(), std::nullopt);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!statuses[i]) {
+      ++*stale;  // Lost: restored by the rebuild.
+    } else if (*statuses[i] == AuthorizationStatus::kHeld &&
+               recorded[i].status != AuthorizationStatus::kHeld) {
+      ++*stale;  // Its settle, void or expiry was lost.
+      behind.push_back(ids[i]);
+    }
+  }
+  return behind;
+}
+
+absl::Status Engine::SyncFrozen(const std::string& org) {
+  WARDEN_ASSIGN_OR_RETURN(std::vector<FrozenScope> frozen, freezes_->List(org));
+  for (const FrozenScope& f : frozen) {
+    WARDEN_RETURN_IF_ERROR(budgets_->SetFrozen(org, f.scope, true));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<size_t> Engine::Rebuild(const std::string& org) {
   WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
                           config_->Active(org));
-  WARDEN_ASSIGN_OR_RETURN(std::vector<FrozenScope> frozen, freezes_->List(org));
-  for (const FrozenScope& f : frozen) {
-    WARDEN_RETURN_IF_ERROR(budgets_->SetFrozen(org, f.scope, true));
-  }
+  WARDEN_RETURN_IF_ERROR(SyncFrozen(org));
   size_t restored = 0;
   if (hooks_.history != nullptr) {
     const absl::Duration retention = RecordRetention(*policy);
@@ -136,11 +184,7 @@ absl::StatusOr<size_t> Engine::Rebuild(const std::string& org) {
 absl::Status Engine::SyncFrozen() {
   WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> orgs, config_->Orgs());
   for (const std::string& org : orgs) {
-    WARDEN_ASSIGN_OR_RETURN(std::vector<FrozenScope> frozen,
-                            freezes_->List(org));
-    for (const FrozenScope& f : frozen) {
-      WARDEN_RETURN_IF_ERROR(budgets_->SetFrozen(org, f.scope, true));
-    }
+    WARDEN_RETURN_IF_ERROR(SyncFrozen(org));
   }
   return absl::OkStatus();
 }

@@ -73,10 +73,10 @@ class FakeReader final : public AuditReader {
       const std::function<absl::Status(const Authorization&)>&) override {
     return absl::OkStatus();
   }
-  absl::StatusOr<std::vector<std::string>> NewestHolds(const std::string&,
-                                                       absl::Time,
-                                                       int) override {
-    return std::vector<std::string>();
+  absl::StatusOr<std::vector<RecordedStatus>> NewestHolds(const std::string&,
+                                                          absl::Time,
+                                                          int) override {
+    return std::vector<RecordedStatus>();
   }
   absl::StatusOr<ChainVerification> Verify(const std::string&) override {
     return chain_;

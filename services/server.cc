@@ -745,6 +745,17 @@ absl::Status WardenServer::EnsureReady() {
                  org, st.ToString());
     first_failure.Update(st);
   }
+  if (!r->holding.empty()) {
+    absl::Duration longest;
+    for (const auto& [org, left] : r->holding)
+      longest = std::max(longest, left);
+    spdlog::warn(
+        "{} org(s) refused after a Redis failover until the audit trail holds "
+        "the old primary's last decisions (at most {} more), then checked; "
+        "the first: {}",
+        r->holding.size(), absl::FormatDuration(longest),
+        r->holding.front().first);
+  }
   for (const std::string& org : r->checked) {
     spdlog::warn(
         "org {}: the budget store failed over; it holds the newest decisions "
@@ -755,7 +766,8 @@ absl::Status WardenServer::EnsureReady() {
     if (lost > 0) {
       spdlog::error(
           "org {}: the budget store lacked {} of the newest decisions of the "
-          "audit trail (a failover lost writes): rebuilt it",
+          "audit trail, or their settles, voids or expiries (a failover lost "
+          "writes): rebuilt it",
           org, lost);
     } else {
       spdlog::info("org {}: the budget store held no state: rebuilt it", org);

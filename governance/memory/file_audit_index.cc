@@ -241,26 +241,38 @@ absl::Status FileAuditIndex::LatestAuthorizations(
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::string>> FileAuditIndex::NewestHolds(
-    const std::string& org_id, absl::Time since, int limit) {
+absl::StatusOr<std::vector<AuditReader::RecordedStatus>>
+FileAuditIndex::NewestHolds(const std::string& org_id, absl::Time since,
+                            int limit) {
   absl::MutexLock lock(&mu_);
   if (absl::Status st = CatchUpLocked(); !st.ok()) return st;
-  std::vector<std::string> ids;
+  std::vector<RecordedStatus> out;
   Name org = 0, decided = 0, deny = 0;
   if (!Find(org_id, &org) ||
       !Find(AuditEventTypeName(AuditEvent::Type::kAuthorizationDecided),
             &decided)) {
-    return ids;
+    return out;
   }
   Find(DecisionName(Decision::kDeny), &deny);
-  for (size_t i = entries_.size(); i-- > 0 && ids.size() < size_t(limit);) {
+  // Each authorization's latest status: its last entry, the first met
+  // walking back.
+  absl::flat_hash_map<std::string_view, Name> latest;
+  for (size_t i = entries_.size(); i-- > 0 && out.size() < size_t(limit);) {
     const Entry& e = entries_[i];
-    if (e.org == org && e.type == decided && e.decision != deny &&
-        e.created_at >= since) {
-      ids.push_back(e.authorization_id);
+    if (e.org != org || e.authorization_id.empty() || e.created_at < since) {
+      continue;
+    }
+    latest.try_emplace(e.authorization_id, e.status);
+    if (e.type == decided && e.decision != deny) {
+      RecordedStatus s{.authorization_id = e.authorization_id};
+      if (!ParseStatusName(NameOf(latest[e.authorization_id]), &s.status)) {
+        return absl::DataLossError(absl::StrCat(
+            "audit record of ", e.authorization_id, " has an unknown status"));
+      }
+      out.push_back(std::move(s));
     }
   }
-  return ids;
+  return out;
 }
 
 absl::StatusOr<ChainVerification> FileAuditIndex::Verify(

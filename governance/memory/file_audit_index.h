@@ -34,7 +34,7 @@ class FileAuditIndex final : public AuditReader {
       const std::string& org_id, absl::Time since,
       const std::function<absl::Status(const Authorization&)>& fn) override
       ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<std::vector<std::string>> NewestHolds(
+  absl::StatusOr<std::vector<RecordedStatus>> NewestHolds(
       const std::string& org_id, absl::Time since, int limit) override
       ABSL_LOCKS_EXCLUDED(mu_);
   // Walks the whole file again (not the index): each line's hash, link and

@@ -69,10 +69,18 @@ class MemoryBudgetStore final : public BudgetStore {
   absl::StatusOr<Readiness> CheckReady(const std::string&) override {
     return Readiness();
   }
-  absl::Status MarkReady(const std::string&, const std::string&) override {
+  absl::StatusOr<Recovery> BeginRecovery(const std::string&, const std::string&,
+                                         absl::Duration) override {
+    return Recovery();
+  }
+  absl::StatusOr<std::string> ClaimRecovery(const std::string&) override {
+    return std::string("memory");
+  }
+  absl::Status ReleaseClaim(const std::string&, const std::string&) override {
     return absl::OkStatus();
   }
-  absl::Status MarkIncomplete(const std::string&) override {
+  absl::Status MarkReady(const std::string&, const std::string&,
+                         const std::string&, const std::string&) override {
     return absl::OkStatus();
   }
   absl::Status Restore(const Authorization& a, absl::Time retain_until,

@@ -144,14 +144,15 @@ absl::StatusOr<AuditLog::Recording> PostgresAuditLog::Recorded(
       },
       /*read_only=*/true));
   if (found) return Recording::kRecorded;
-  return absl::Now() - created_at > LandingBound() ? Recording::kNever
-                                                   : Recording::kInFlight;
+  // Room for the replicas' clocks to differ: `created_at` is another's.
+  return absl::Now() - created_at > LandingBound() + absl::Seconds(5)
+             ? Recording::kNever
+             : Recording::kInFlight;
 }
 
 absl::Duration PostgresAuditLog::LandingBound() const {
-  // The append's bound, a commit's own bound after it, and room for the
-  // replicas' clocks to differ.
-  return AppendBound() + pg::CallTimeout() + absl::Seconds(5);
+  // The append's bound, then a commit's own bound.
+  return AppendBound() + pg::CallTimeout();
 }
 
 void PostgresAuditLog::Drain() {

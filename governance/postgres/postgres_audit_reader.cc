@@ -178,22 +178,36 @@ absl::Status PostgresAuditReader::LatestAuthorizations(
   }
 }
 
-absl::StatusOr<std::vector<std::string>> PostgresAuditReader::NewestHolds(
-    const std::string& org_id, absl::Time since, int limit) {
-  std::vector<std::string> ids;
+absl::StatusOr<std::vector<AuditReader::RecordedStatus>>
+PostgresAuditReader::NewestHolds(const std::string& org_id, absl::Time since,
+                                 int limit) {
+  std::vector<RecordedStatus> out;
+  absl::Status decoded;
   WARDEN_RETURN_IF_ERROR(session_.Run("newest holds", [&](pqxx::work& w) {
-    ids.clear();
+    out.clear();
     for (const pqxx::row& r : w.exec_params(
-             "SELECT authorization_id FROM audit_events WHERE org_id = $1 "
-             "AND type = $2 AND decision <> $3 AND time >= $4::timestamptz "
-             "AND created_at >= $4::timestamptz ORDER BY seq DESC LIMIT $5",
+             "WITH held AS (SELECT authorization_id, seq FROM audit_events "
+             "WHERE org_id = $1 AND type = $2 AND decision <> $3 AND time >= "
+             "$4::timestamptz AND created_at >= $4::timestamptz ORDER BY seq "
+             "DESC LIMIT $5) "
+             "SELECT held.authorization_id, (SELECT e.status FROM "
+             "audit_events e WHERE e.org_id = $1 AND e.authorization_id = "
+             "held.authorization_id AND e.time >= $4::timestamptz ORDER BY "
+             "e.seq DESC LIMIT 1) FROM held ORDER BY held.seq DESC",
              org_id,
              AuditEventTypeName(AuditEvent::Type::kAuthorizationDecided),
              DecisionName(Decision::kDeny), PgTime(since), limit)) {
-      ids.push_back(r[0].as<std::string>());
+      RecordedStatus s{.authorization_id = r[0].as<std::string>()};
+      if (!ParseStatusName(r[1].as<std::string>(""), &s.status)) {
+        decoded = absl::DataLossError(absl::StrCat(
+            "audit record of ", s.authorization_id, " has an unknown status"));
+        return;
+      }
+      out.push_back(std::move(s));
     }
   }));
-  return ids;
+  WARDEN_RETURN_IF_ERROR(decoded);
+  return out;
 }
 
 absl::StatusOr<ChainVerification> PostgresAuditReader::Verify(

@@ -31,7 +31,7 @@ class PostgresAuditReader final : public AuditReader {
   absl::StatusOr<std::vector<SpendRow>> SpendSummary(
       const SpendQuery& q) override;
   absl::StatusOr<ChainVerification> Verify(const std::string& org_id) override;
-  absl::StatusOr<std::vector<std::string>> NewestHolds(
+  absl::StatusOr<std::vector<RecordedStatus>> NewestHolds(
       const std::string& org_id, absl::Time since, int limit) override;
   absl::Status LatestAuthorizations(
       const std::string& org_id, absl::Time since,

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -15,6 +16,7 @@
 #include "governance/redis/redis_scripts.h"
 #include "governance/status_macros.h"
 #include "governance/usage_buckets.h"
+#include "openssl/rand.h"
 
 namespace warden {
 namespace {
@@ -38,6 +40,21 @@ std::string AwaitingKey(const std::string& org) {
 }
 std::string ReadyKey(const std::string& org) {
   return absl::StrCat(Tag(org), ":ok");
+}
+std::string RecoveryKey(const std::string& org) {
+  return absl::StrCat(Tag(org), ":rb");
+}
+std::string ClaimKey(const std::string& org) {
+  return absl::StrCat(Tag(org), ":rl");
+}
+// 128 random bits, in hex: a recovery's token, or a claim.
+absl::StatusOr<std::string> RandomToken() {
+  uint8_t random[16];
+  if (RAND_bytes(random, sizeof(random)) != 1) {
+    return absl::InternalError("no randomness for a recovery token");
+  }
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(random), sizeof(random)));
 }
 // How long the ready mark lives without a refresh (every sweep refreshes it):
 // should every replica be gone longer than this, the next start rebuilds.
@@ -369,16 +386,11 @@ RedisBudgetStore::StatusesOf(const std::string& org_id,
       out.push_back(std::nullopt);
       continue;
     }
-    std::optional<AuthorizationStatus> status;
-    for (AuthorizationStatus s :
-         {AuthorizationStatus::kHeld, AuthorizationStatus::kSettled,
-          AuthorizationStatus::kVoided, AuthorizationStatus::kExpired,
-          AuthorizationStatus::kDenied}) {
-      if (e.type == RedisReply::Type::kString && e.str == StatusName(s)) {
-        status = s;
-      }
+    AuthorizationStatus status;
+    if (e.type != RedisReply::Type::kString ||
+        !ParseStatusName(e.str, &status)) {
+      return Unexpected("statuses", e);
     }
-    if (!status) return Unexpected("statuses", e);
     out.push_back(status);
   }
   return out;
@@ -410,12 +422,8 @@ absl::StatusOr<Authorization> RedisBudgetStore::Get(const std::string& org_id,
   absl::StatusOr<Authorization> a = DecodeAuthorization(*field("rec"));
   if (!a.ok()) return corrupt(a.status().message());
   if (const std::string* st = field("st")) {
-    for (AuthorizationStatus s :
-         {AuthorizationStatus::kHeld, AuthorizationStatus::kSettled,
-          AuthorizationStatus::kVoided, AuthorizationStatus::kExpired,
-          AuthorizationStatus::kDenied}) {
-      if (*st == StatusName(s)) a->status = s;
-    }
+    // An unknown name leaves the status the record was created with.
+    ParseStatusName(*st, &a->status);
   }
   if (a->status == AuthorizationStatus::kSettled) {
     absl::StatusOr<absl::uint128> sa = ParseBaseUnits(fields["sa"]);
@@ -572,23 +580,62 @@ absl::StatusOr<BudgetStore::Readiness> RedisBudgetStore::CheckReady(
   return out;
 }
 
-absl::Status RedisBudgetStore::MarkReady(const std::string& org_id,
-                                         const std::string& history) {
+absl::StatusOr<BudgetStore::Recovery> RedisBudgetStore::BeginRecovery(
+    const std::string& org_id, const std::string& history,
+    absl::Duration hold) {
+  WARDEN_ASSIGN_OR_RETURN(std::string token, RandomToken());
   WARDEN_ASSIGN_OR_RETURN(
       RedisReply r,
-      client_->Eval(redis_scripts::MarkReady(), {ReadyKey(org_id)},
-                    {history, absl::StrCat(kReadyTtlSeconds)}));
-  if (r.type != RedisReply::Type::kInteger) return Unexpected("ready mark", r);
-  if (r.integer == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("redis failed over again while org ", org_id,
-                     "'s budget state was being checked; checking it anew"));
+      client_->Eval(
+          redis_scripts::BeginRecovery(), {RecoveryKey(org_id)},
+          {history,
+           absl::StrCat(std::max<int64_t>(0, absl::ToInt64Milliseconds(hold))),
+           token}));
+  if (r.type != RedisReply::Type::kArray || r.elements.size() != 2 ||
+      r.elements[0].type != RedisReply::Type::kString ||
+      r.elements[1].type != RedisReply::Type::kInteger) {
+    return Unexpected("recovery", r);
   }
-  return absl::OkStatus();
+  return Recovery{.token = r.elements[0].str,
+                  .hold_left = absl::Milliseconds(r.elements[1].integer)};
 }
 
-absl::Status RedisBudgetStore::MarkIncomplete(const std::string& org_id) {
-  return client_->Command({"DEL", ReadyKey(org_id)}).status();
+absl::StatusOr<std::string> RedisBudgetStore::ClaimRecovery(
+    const std::string& org_id) {
+  WARDEN_ASSIGN_OR_RETURN(std::string claim, RandomToken());
+  WARDEN_ASSIGN_OR_RETURN(
+      RedisReply r,
+      client_->Command({"SET", ClaimKey(org_id), claim, "NX", "PX", "60000"}));
+  return r.type == RedisReply::Type::kNil ? std::string() : claim;
+}
+
+absl::Status RedisBudgetStore::ReleaseClaim(const std::string& org_id,
+                                            const std::string& claim) {
+  static const std::string* const script = new std::string(R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+)lua");
+  return client_->Eval(*script, {ClaimKey(org_id)}, {claim}).status();
+}
+
+absl::Status RedisBudgetStore::MarkReady(const std::string& org_id,
+                                         const std::string& history,
+                                         const std::string& token,
+                                         const std::string& claim) {
+  WARDEN_ASSIGN_OR_RETURN(
+      RedisReply r,
+      client_->Eval(redis_scripts::MarkReady(),
+                    {ReadyKey(org_id), RecoveryKey(org_id), ClaimKey(org_id)},
+                    {history, token, absl::StrCat(kReadyTtlSeconds), claim}));
+  if (r.type != RedisReply::Type::kInteger) return Unexpected("ready mark", r);
+  if (r.integer == 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "org ", org_id,
+        "'s budget state changed while it was being checked or rebuilt (redis "
+        "failed over or was flushed again, or another replica is rebuilding "
+        "it); starting over"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status RedisBudgetStore::Restore(const Authorization& a,

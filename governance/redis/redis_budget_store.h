@@ -42,6 +42,14 @@ namespace warden {
 //                                 UNAVAILABLE until the engine rebuilt or
 //                                 checked it. 1-day TTL, refreshed by every
 //                                 sweep.
+//   {org}:rb                      string: the recovery under way,
+//                                 "token|history|hold until (ms, Redis's
+//                                 clock)"; deleted when the org is marked
+//                                 ready (or by a flush, which voids the
+//                                 recovery).
+//   {org}:rl                      string: the claim of the one replica
+//                                 that may end the recovery
+//                                 (ClaimRecovery), for a minute.
 //   {org}:frozen:<scope>          string: present while the scope is frozen;
 //                                 no TTL (bounded by the number of scopes,
 //                                 and a freeze must never lapse).
@@ -105,9 +113,15 @@ class RedisBudgetStore final : public BudgetStore {
   absl::Status SetFrozen(const std::string& org_id, const std::string& scope,
                          bool frozen) override;
   absl::StatusOr<Readiness> CheckReady(const std::string& org_id) override;
-  absl::Status MarkReady(const std::string& org_id,
-                         const std::string& history) override;
-  absl::Status MarkIncomplete(const std::string& org_id) override;
+  absl::StatusOr<Recovery> BeginRecovery(const std::string& org_id,
+                                         const std::string& history,
+                                         absl::Duration hold) override;
+  absl::StatusOr<std::string> ClaimRecovery(const std::string& org_id) override;
+  absl::Status ReleaseClaim(const std::string& org_id,
+                            const std::string& claim) override;
+  absl::Status MarkReady(const std::string& org_id, const std::string& history,
+                         const std::string& token,
+                         const std::string& claim) override;
   absl::Status Restore(const Authorization& a, absl::Time retain_until,
                        const absl::TimeZone& zone) override;
   absl::StatusOr<VoteResult> Vote(const std::string& org_id,

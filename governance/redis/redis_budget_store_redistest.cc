@@ -192,6 +192,14 @@ TEST_F(RedisBudgetStoreTest, IdempotencyAndAbandon) {
   // The key and the charge are gone: a full-size hold fits again.
   EXPECT_EQ(store_.Reserve(Hold("az_3", 1000, 1000, "k"))->outcome,
             Outcome::kReserved);
+  // A record without an idempotency key is abandoned too (its charge
+  // released).
+  ASSERT_TRUE(store_.Abandon("acme", "az_3").ok());
+  ASSERT_EQ(store_.Reserve(Hold("az_4", 1000, 1000))->outcome,
+            Outcome::kReserved);
+  ASSERT_TRUE(store_.Abandon("acme", "az_4").ok());
+  EXPECT_EQ(store_.Reserve(Hold("az_5", 1000, 1000))->outcome,
+            Outcome::kReserved);
 }
 
 // Expiry follows each hold's on_expiry, and every replica may sweep.
@@ -384,14 +392,73 @@ TEST_F(RedisBudgetStoreTest, AnotherHistoryIsCheckedBeforeSpends) {
               absl::StatusCode::kUnavailable);
     EXPECT_EQ(store_.Breakdown("acme", {}, kT0).status().code(),
               absl::StatusCode::kUnavailable);
-    const absl::Status stale = store_.MarkReady("acme", std::string(40, 'f'));
-    EXPECT_EQ(stale.code(), absl::StatusCode::kUnavailable) << stale;
+    // A recovery holds for as long as it was asked, on Redis's clock; a
+    // second replica joins it (same token, same deadline).
+    absl::StatusOr<BudgetStore::Recovery> recovery =
+        store_.BeginRecovery("acme", moved->history, absl::Hours(1));
+    ASSERT_TRUE(recovery.ok()) << recovery.status();
+    EXPECT_GT(recovery->hold_left, absl::Minutes(59));
+    absl::StatusOr<BudgetStore::Recovery> joined =
+        store_.BeginRecovery("acme", moved->history, absl::ZeroDuration());
+    ASSERT_TRUE(joined.ok()) << joined.status();
+    EXPECT_EQ(joined->token, recovery->token);
+    EXPECT_GT(joined->hold_left, absl::Minutes(59));
+    // Neither another history nor another token marks it ready.
+    absl::Status refused_mark =
+        store_.MarkReady("acme", std::string(40, 'f'), recovery->token, "");
+    EXPECT_EQ(refused_mark.code(), absl::StatusCode::kUnavailable)
+        << refused_mark;
+    refused_mark = store_.MarkReady("acme", moved->history, "another", "");
+    EXPECT_EQ(refused_mark.code(), absl::StatusCode::kUnavailable)
+        << refused_mark;
     EXPECT_EQ(store_.CheckReady("acme")->state,
               BudgetStore::Readiness::State::kUnverified);
-    ASSERT_TRUE(store_.MarkReady("acme", moved->history).ok());
+    ASSERT_TRUE(
+        store_.MarkReady("acme", moved->history, recovery->token, "").ok());
     EXPECT_EQ(store_.Reserve(Hold("az_3", 401, 1000))->outcome,
               Outcome::kOverLimit);
   }
+}
+
+// A flush during a rebuild voids it: the recovery's token is gone, so the
+// half-rebuilt state is never marked ready, and the next recovery starts
+// afresh (a new token, no hold left over). A replica's claim on a recovery
+// keeps every other replica from marking it ready.
+TEST_F(RedisBudgetStoreTest, AFlushDuringARebuildVoidsIt) {
+  ASSERT_TRUE(admin_.Command({"FLUSHALL"}).ok());
+  absl::StatusOr<BudgetStore::Readiness> empty = store_.CheckReady("acme");
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  ASSERT_EQ(empty->state, BudgetStore::Readiness::State::kEmpty);
+  absl::StatusOr<BudgetStore::Recovery> first =
+      store_.BeginRecovery("acme", empty->history, absl::ZeroDuration());
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->hold_left, absl::ZeroDuration());
+  ASSERT_TRUE(admin_.Command({"FLUSHALL"}).ok());
+  const absl::Status voided =
+      store_.MarkReady("acme", empty->history, first->token, "");
+  EXPECT_EQ(voided.code(), absl::StatusCode::kUnavailable) << voided;
+  EXPECT_THAT(voided.message(), HasSubstr("starting over"));
+  EXPECT_EQ(store_.CheckReady("acme")->state,
+            BudgetStore::Readiness::State::kEmpty);
+  absl::StatusOr<BudgetStore::Recovery> second =
+      store_.BeginRecovery("acme", empty->history, absl::ZeroDuration());
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_NE(second->token, first->token);
+  absl::StatusOr<std::string> claim = store_.ClaimRecovery("acme");
+  ASSERT_TRUE(claim.ok()) << claim.status();
+  ASSERT_FALSE(claim->empty());
+  EXPECT_EQ(*store_.ClaimRecovery("acme"), "");
+  // Given up, it can be claimed again.
+  ASSERT_TRUE(store_.ReleaseClaim("acme", *claim).ok());
+  claim = store_.ClaimRecovery("acme");
+  ASSERT_TRUE(claim.ok()) << claim.status();
+  ASSERT_FALSE(claim->empty());
+  EXPECT_EQ(store_.MarkReady("acme", empty->history, second->token, "").code(),
+            absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(
+      store_.MarkReady("acme", empty->history, second->token, *claim).ok());
+  EXPECT_EQ(store_.CheckReady("acme")->state,
+            BudgetStore::Readiness::State::kReady);
 }
 
 // Promoting a replica gives it a history of its own: the state it copied
@@ -844,7 +911,7 @@ TEST(RedisClusterTest, OrgsOnEveryShard) {
   absl::StatusOr<BudgetStore::Readiness> moved = store.CheckReady(moved_org);
   ASSERT_TRUE(moved.ok()) << moved.status();
   EXPECT_EQ(moved->state, BudgetStore::Readiness::State::kUnverified);
-  ASSERT_TRUE(store.MarkReady(moved_org, moved->history).ok());
+  ASSERT_TRUE(testing::MarkReadyNow(store, moved_org).ok());
   // Its $10 are still spent (the replica had them), and it still decides.
   after = store.Reserve(hold(moved_org, "az_after", 10));
   ASSERT_TRUE(after.ok()) << after.status();

@@ -311,9 +311,9 @@ end
 return ok
 )lua";
 
-// KEYS: 1 record hash, 2 expiry zset, 3 idempotency key (abandon only; else
-//       any key of the org), 4 the org's ready mark, 5 awaiting zset, then
-//       the usage hashes the record charged.
+// KEYS: 1 record hash, 2 expiry zset, 3 idempotency key (abandon of a
+//       record that has one; else the expiry zset), 4 the org's ready mark, 5
+//       awaiting zset, then the usage hashes the record charged.
 // ARGV: 1 op (settle|void|expire|abandon|vote), 2 id, 3 now ms,
 //       4 settled amount (base units), 5 settled USD micros, 6 tx hash,
 //       7 approver, 8 vote ("A" or "R", then the vote's JSON),
@@ -358,7 +358,8 @@ end
 if op == 'abandon' then
   if st == 'HELD' then release(tonumber(usd), 1) end
   redis.call('DEL', KEYS[1])
-  local key = redis.call('GET', KEYS[3])
+  -- KEYS[3] is the expiry zset again when the record has no idempotency key.
+  local key = KEYS[3] ~= KEYS[2] and redis.call('GET', KEYS[3])
   if key and string.match(key, '^[^|]+') == id then
     redis.call('DEL', KEYS[3])
   end
@@ -536,14 +537,52 @@ return {why or 'ready', history()}
   return *script;
 }
 
+const std::string& BeginRecovery() {
+  // KEYS: 1 the org's recovery key. ARGV: 1 the history being recovered
+  // on, 2 how long spends stay refused after a failover is first seen (ms;
+  // 0 for none), 3 a fresh token. The key holds "token|history|until ms"
+  // on Redis's clock; a recovery already under way on this history is
+  // joined (its token and deadline), any other is replaced. A flush deletes
+  // it, so MarkReady refuses a rebuild that a flush overtook. Returns
+  // {token, ms left until the hold is over}.
+  static const std::string* const script = new std::string(R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local token, hist, deadline
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  token, hist, deadline = string.match(cur, '^([^|]*)|([^|]*)|(%d+)$')
+end
+if not token or hist ~= ARGV[1] then
+  token, deadline = ARGV[3], now + tonumber(ARGV[2])
+  redis.call('SET', KEYS[1], token .. '|' .. ARGV[1] .. '|' .. deadline,
+             'PX', tonumber(ARGV[2]) + 86400000)
+end
+return {token, math.max(0, tonumber(deadline) - now)}
+)lua");
+  return *script;
+}
+
 const std::string& MarkReady() {
-  // KEYS: 1 the org's ready mark. ARGV: 1 the history checked, 2 the
-  // mark's TTL in seconds. Returns 1, or 0 (nothing set) when this Redis's
-  // history is no longer ARGV[1].
+  // KEYS: 1 the org's ready mark, 2 its recovery key, 3 its claim. ARGV:
+  // 1 the history checked, 2 the recovery's token, 3 the mark's TTL in
+  // seconds, 4 the caller's claim ("" for none). Sets the mark and ends the
+  // recovery and any claim; returns 1 (also when the mark is already set on
+  // that history), or 0, setting nothing, when this Redis's history is no
+  // longer ARGV[1], the recovery is gone (a flush overtook it) or another
+  // replica's claim holds it.
   static const std::string* const script =
       new std::string(absl::StrCat(kReadyCheck, R"lua(
 if history() ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+local cur = redis.call('GET', KEYS[2])
+if not cur or string.sub(cur, 1, #ARGV[2] + 1) ~= ARGV[2] .. '|' then
+  return 0
+end
+local claim = redis.call('GET', KEYS[3])
+if claim and claim ~= ARGV[4] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('DEL', KEYS[2], KEYS[3])
 return 1
 )lua"));
   return *script;

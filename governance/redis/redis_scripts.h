@@ -19,8 +19,10 @@ const std::string& Reserve();
 const std::string& Transition();
 
 // The org's readiness (refreshing its mark when ready) and this Redis's
-// replication history; and setting the mark on a history.
+// replication history; starting or joining a recovery (its token, and the
+// hold after a failover); setting the mark at the end of one.
 const std::string& CheckReady();
+const std::string& BeginRecovery();
 const std::string& MarkReady();
 
 // The status of each record hash in KEYS (nil for a missing one).

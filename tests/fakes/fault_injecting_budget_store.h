@@ -116,14 +116,26 @@ class FaultInjectingBudgetStore final : public BudgetStore {
     if (absl::Status st = Fault(); !st.ok()) return st;
     return inner_->CheckReady(org);
   }
-  absl::Status MarkReady(const std::string& org,
-                         const std::string& history) override {
+  absl::StatusOr<Recovery> BeginRecovery(const std::string& org,
+                                         const std::string& history,
+                                         absl::Duration hold) override {
     if (absl::Status st = Fault(); !st.ok()) return st;
-    return inner_->MarkReady(org, history);
+    return inner_->BeginRecovery(org, history, hold);
   }
-  absl::Status MarkIncomplete(const std::string& org) override {
+  absl::StatusOr<std::string> ClaimRecovery(const std::string& org) override {
     if (absl::Status st = Fault(); !st.ok()) return st;
-    return inner_->MarkIncomplete(org);
+    return inner_->ClaimRecovery(org);
+  }
+  absl::Status ReleaseClaim(const std::string& org,
+                            const std::string& claim) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    return inner_->ReleaseClaim(org, claim);
+  }
+  absl::Status MarkReady(const std::string& org, const std::string& history,
+                         const std::string& token,
+                         const std::string& claim) override {
+    if (absl::Status st = Fault(); !st.ok()) return st;
+    return inner_->MarkReady(org, history, token, claim);
   }
   absl::Status Restore(const Authorization& a, absl::Time retain_until,
                        const absl::TimeZone& zone) override {

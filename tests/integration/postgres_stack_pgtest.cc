@@ -53,6 +53,9 @@ agents:
     department: ops
     limits: [{name: budget, usd: "1000", window: "rolling:24h"}]
     wallets: [{id: promoted_w, vendor: local, chain: base, address: "0x09"}]
+  - id: refrozen
+    department: ops
+    wallets: [{id: refrozen_w, vendor: local, chain: base, address: "0x0b"}]
   - id: split
     department: ops
     limits: [{name: budget, usd: "1000", window: "rolling:24h"}]
@@ -90,12 +93,22 @@ class PostgresStackTest : public DurableStackTest {
 
   // On the suite's Redis, or on `redis_url`.
   static std::unique_ptr<WardendProcess> StartWardend(
-      const std::string& redis_url = "") {
-    absl::StatusOr<std::unique_ptr<WardendProcess>> w = WardendProcess::Start(
-        WARDEND_PATH,
-        {"--redis", redis_url.empty() ? redis_->url() : redis_url, "--postgres",
-         pg_->url("warden_app"), "--bundle", bundle_, "--audit-signing-key",
-         key_, "--shutdown-grace-ms", "1000"});
+      const std::string& redis_url = "",
+      const std::vector<std::string>& extra_args = {}) {
+    std::vector<std::string> args = {
+        "--redis",
+        redis_url.empty() ? redis_->url() : redis_url,
+        "--postgres",
+        pg_->url("warden_app"),
+        "--bundle",
+        bundle_,
+        "--audit-signing-key",
+        key_,
+        "--shutdown-grace-ms",
+        "1000"};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    absl::StatusOr<std::unique_ptr<WardendProcess>> w =
+        WardendProcess::Start(WARDEND_PATH, args);
     EXPECT_TRUE(w.ok()) << w.status();
     return w.ok() ? *std::move(w) : nullptr;
   }
@@ -508,28 +521,35 @@ TEST_F(PostgresStackTest, BudgetsSurviveRedisLoss) {
   std::cerr << unavailable << " calls refused while rebuilding\n";
 }
 
+// After a failover, a wardend whose audit appends are bounded by 2 s (a
+// statement timeout of 1 s) holds a promoted replica's orgs for 4 s: its
+// audit log's landing bound.
+const std::vector<std::string> kShortAuditBound = {
+    "--postgres-statement-timeout-ms", "1000"};
+
 // A Redis replica promoted after a crash keeps the ready mark its primary
 // set, on the primary's replication history, and may lack the last writes
-// the primary acknowledged. Its spends are refused until the sweeper has
-// checked it against the audit trail: with nothing lost it decides at
-// once; with writes lost (here: all but the mark) it is rebuilt first, and
-// nothing is allowed on the forgotten budget meanwhile. For the audit
-// log's landing bound after a failover, the sweeper checks again: writes
-// found missing then (a decision whose audit record landed late) are
-// rebuilt too.
+// the primary acknowledged. Its spends are refused for the audit log's
+// landing bound (so that the old primary's last decisions are in the
+// trail), then until the sweeper has checked it against the audit trail:
+// with nothing lost it decides at once; with writes lost (all but the
+// mark) it is rebuilt first; with a settle lost (the hold still HELD in
+// Redis) that record is restored as the trail has it, so it cannot be
+// voided and its money spent twice; with a freeze lost, the flag is set
+// again from Postgres. Nothing is allowed on the forgotten budget
+// meanwhile.
 TEST_F(PostgresStackTest, WritesAFailoverLostAreRebuilt) {
-  std::unique_ptr<WardendProcess> w = StartWardend();
+  std::unique_ptr<WardendProcess> w = StartWardend("", kShortAuditBound);
   ASSERT_NE(w, nullptr);
   auto spend = [&](int64_t dollars, grpc::Status* status) {
     return SpendUsd(*w, "promoted", dollars, status);
   };
-  // Spends $200 until decided (bounded: 10 s), counting the refusals; none
-  // may be allowed.
-  auto decide = [&](int* unavailable) {
+  // Spends `dollars` until decided (bounded: 20 s), counting the refusals.
+  auto decide = [&](int64_t dollars, int* unavailable) {
     grpc::Status status;
     v1::AuthorizeResponse r;
-    for (int i = 0; i < 200; ++i) {
-      r = spend(200, &status);
+    for (int i = 0; i < 400; ++i) {
+      r = spend(dollars, &status);
       if (status.ok()) break;
       EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
           << status.error_message();
@@ -547,10 +567,12 @@ TEST_F(PostgresStackTest, WritesAFailoverLostAreRebuilt) {
   RedisClient redis(*ParseRedisUrl(redis_->url()));
   const std::string other_history(40, '0');
 
-  // Nothing lost: checked, and the $900 still counts.
+  // Nothing lost: held for the bound, checked, and the $900 still counts.
   ASSERT_TRUE(redis.Command({"SET", "{stack}:ok", other_history}).ok());
+  const absl::Time failed_over = absl::Now();
   int checking = 0;
-  v1::AuthorizeResponse r = decide(&checking);
+  v1::AuthorizeResponse r = decide(200, &checking);
+  EXPECT_GE(absl::Now() - failed_over, absl::Seconds(4));
   EXPECT_EQ(r.decision(), v1::DECISION_DENY) << r.reason();
   EXPECT_THAT(r.reason(), HasSubstr("spend $900.00"));
 
@@ -558,38 +580,63 @@ TEST_F(PostgresStackTest, WritesAFailoverLostAreRebuilt) {
   ASSERT_TRUE(redis.Command({"FLUSHALL"}).ok());
   ASSERT_TRUE(redis.Command({"SET", "{stack}:ok", other_history}).ok());
   int rebuilding = 0;
-  r = decide(&rebuilding);
+  r = decide(200, &rebuilding);
   EXPECT_EQ(r.decision(), v1::DECISION_DENY) << r.reason();
   EXPECT_THAT(r.reason(), HasSubstr("spend $900.00"));
-  EXPECT_EQ(spend(100, &status).decision(), v1::DECISION_ALLOW);
+  const v1::AuthorizeResponse last = spend(100, &status);
+  ASSERT_EQ(last.decision(), v1::DECISION_ALLOW);
 
-  // Within the landing bound, a loss behind a mark of this Redis's own
-  // history (as a late audit record of a lost write would show) is found
-  // by the next sweep and rebuilt.
-  absl::StatusOr<RedisReply> info = redis.Command({"INFO", "replication"});
-  ASSERT_TRUE(info.ok()) << info.status();
-  const size_t at = info->str.find("master_replid:");
-  ASSERT_NE(at, std::string::npos);
-  const std::string history = info->str.substr(at + 14, 40);
-  ASSERT_TRUE(redis.Command({"FLUSHALL"}).ok());
-  ASSERT_TRUE(redis.Command({"SET", "{stack}:ok", history}).ok());
-  const std::string record = "{stack}:r:" + first.authorization_id();
-  bool restored = false;
-  for (int i = 0; i < 100 && !restored; ++i) {  // Bounded: 10 s at most.
-    absl::SleepFor(absl::Milliseconds(100));
-    absl::StatusOr<RedisReply> e = redis.Command({"EXISTS", record});
-    restored = e.ok() && e->integer == 1;
-  }
-  EXPECT_TRUE(restored) << "the sweeper's second check never rebuilt it";
-  for (int i = 0; i < 100; ++i) {  // Until the rebuild is marked (10 s).
-    r = spend(1, &status);
-    if (status.ok()) break;
-    absl::SleepFor(absl::Milliseconds(100));
-  }
+  // A settle lost: the trail says SETTLED, the promoted replica HELD.
+  grpc::ClientContext settle_context;
+  v1::SettleRequest settle;
+  settle.set_authorization_id(last.authorization_id());
+  v1::Authorization settled;
+  ASSERT_TRUE(w->authz().Settle(&settle_context, settle, &settled).ok());
+  const std::string record = "{stack}:r:" + last.authorization_id();
+  ASSERT_TRUE(redis.Command({"HSET", record, "st", "HELD"}).ok());
+  ASSERT_TRUE(redis.Command({"SET", "{stack}:ok", other_history}).ok());
+  int restoring = 0;
+  r = decide(1, &restoring);
   EXPECT_EQ(r.decision(), v1::DECISION_DENY) << r.reason();
   EXPECT_THAT(r.reason(), HasSubstr("spend $1,000.00"));
-  std::cerr << checking << " calls refused while checking, " << rebuilding
-            << " while rebuilding\n";
+  absl::StatusOr<RedisReply> st = redis.Command({"HGET", record, "st"});
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->str, "SETTLED");
+  grpc::ClientContext void_context;
+  v1::VoidRequest void_request;
+  void_request.set_authorization_id(last.authorization_id());
+  v1::Authorization voided;
+  EXPECT_FALSE(w->authz().Void(&void_context, void_request, &voided).ok())
+      << "a settled spend was voided";
+  EXPECT_EQ(spend(1, &status).decision(), v1::DECISION_DENY);
+
+  // A freeze lost: set again from Postgres before the org decides again.
+  v1::FreezeScopeRequest freeze;
+  freeze.mutable_scope()->set_agent_id("refrozen");
+  freeze.set_reason("the failover test");
+  v1::FreezeResponse frozen;
+  grpc::ClientContext freeze_context;
+  ASSERT_TRUE(w->admin().FreezeScope(&freeze_context, freeze, &frozen).ok());
+  absl::StatusOr<RedisReply> flags =
+      redis.Command({"KEYS", "{stack}:frozen:*refrozen*"});
+  ASSERT_TRUE(flags.ok()) << flags.status();
+  ASSERT_FALSE(flags->elements.empty());
+  for (const RedisReply& flag : flags->elements) {
+    ASSERT_TRUE(redis.Command({"DEL", flag.str}).ok());
+  }
+  ASSERT_TRUE(redis.Command({"SET", "{stack}:ok", other_history}).ok());
+  v1::AuthorizeResponse refused;
+  for (int i = 0; i < 400; ++i) {  // Bounded: 20 s at most.
+    refused = SpendUsd(*w, "refrozen", 1, &status);
+    if (status.ok()) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(refused.decision(), v1::DECISION_DENY) << refused.reason();
+  EXPECT_THAT(refused.reason(), HasSubstr("frozen"));
+  std::cerr << checking << " calls refused while held and checked, "
+            << rebuilding << " while rebuilding, " << restoring
+            << " while restoring a lost settle\n";
 }
 
 // Real replication, and a real loss: a replica promoted while its old
@@ -609,7 +656,8 @@ TEST_F(PostgresStackTest, APromotedReplicaThatLostWritesIsRebuilt) {
     return SpendUsd(w, "split", dollars, status);
   };
   grpc::Status status;
-  std::unique_ptr<WardendProcess> before = StartWardend((*old_primary)->url());
+  std::unique_ptr<WardendProcess> before =
+      StartWardend((*old_primary)->url(), kShortAuditBound);
   ASSERT_NE(before, nullptr);
   const v1::AuthorizeResponse first = spend(*before, 900, &status);
   ASSERT_EQ(first.decision(), v1::DECISION_ALLOW) << status.error_message();
@@ -627,7 +675,8 @@ TEST_F(PostgresStackTest, APromotedReplicaThatLostWritesIsRebuilt) {
   ASSERT_EQ(lost.decision(), v1::DECISION_ALLOW) << status.error_message();
   before.reset();
 
-  std::unique_ptr<WardendProcess> after = StartWardend((*replica)->url());
+  std::unique_ptr<WardendProcess> after =
+      StartWardend((*replica)->url(), kShortAuditBound);
   ASSERT_NE(after, nullptr);
   v1::AuthorizeResponse r;
   for (int i = 0; i < 100; ++i) {  // Bounded: 10 s at most.

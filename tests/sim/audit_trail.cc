@@ -123,22 +123,28 @@ absl::Status SimAuditTrail::LatestAuthorizations(
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::string>> SimAuditTrail::NewestHolds(
-    const std::string& org_id, absl::Time since, int limit) {
-  std::vector<std::string> ids;
+absl::StatusOr<std::vector<AuditReader::RecordedStatus>>
+SimAuditTrail::NewestHolds(const std::string& org_id, absl::Time since,
+                           int limit) {
+  std::vector<RecordedStatus> holds;  // Oldest first.
+  std::map<std::string, AuthorizationStatus> latest;
   absl::Status st = FileAuditLog::Replay(path_, [&](const AuditEvent& e) {
-    if (e.org_id == org_id &&
-        e.type == AuditEvent::Type::kAuthorizationDecided && e.authorization &&
-        e.authorization->decision != Decision::kDeny &&
-        e.authorization->created_at >= since) {
-      ids.push_back(e.authorization->id);
+    if (e.org_id != org_id || !e.authorization ||
+        e.authorization->created_at < since) {
+      return absl::OkStatus();
+    }
+    latest[e.authorization->id] = e.authorization->status;
+    if (e.type == AuditEvent::Type::kAuthorizationDecided &&
+        e.authorization->decision != Decision::kDeny) {
+      holds.push_back({.authorization_id = e.authorization->id});
     }
     return absl::OkStatus();
   });
   if (!st.ok()) return st;
-  std::reverse(ids.begin(), ids.end());
-  if (ids.size() > size_t(limit)) ids.resize(limit);
-  return ids;
+  std::reverse(holds.begin(), holds.end());
+  if (holds.size() > size_t(limit)) holds.resize(limit);
+  for (RecordedStatus& h : holds) h.status = latest[h.authorization_id];
+  return holds;
 }
 
 absl::StatusOr<ChainVerification> SimAuditTrail::Verify(const std::string&) {

@@ -52,7 +52,7 @@ class SimAuditTrail final : public AuditReader {
   absl::Status LatestAuthorizations(
       const std::string& org_id, absl::Time since,
       const std::function<absl::Status(const Authorization&)>& fn) override;
-  absl::StatusOr<std::vector<std::string>> NewestHolds(
+  absl::StatusOr<std::vector<RecordedStatus>> NewestHolds(
       const std::string& org_id, absl::Time since, int limit) override;
   absl::StatusOr<ChainVerification> Verify(const std::string& org_id) override;
 

@@ -85,14 +85,20 @@ class LosableMemoryBudgetStore final : public BudgetStore {
     if (!ready_) r.state = Readiness::State::kEmpty;
     return r;
   }
-  absl::Status MarkReady(const std::string&, const std::string&) override {
-    absl::MutexLock lock(&mu_);
-    ready_ = true;
+  absl::StatusOr<Recovery> BeginRecovery(const std::string&, const std::string&,
+                                         absl::Duration) override {
+    return Recovery();
+  }
+  absl::StatusOr<std::string> ClaimRecovery(const std::string&) override {
+    return std::string("memory");
+  }
+  absl::Status ReleaseClaim(const std::string&, const std::string&) override {
     return absl::OkStatus();
   }
-  absl::Status MarkIncomplete(const std::string&) override {
+  absl::Status MarkReady(const std::string&, const std::string&,
+                         const std::string&, const std::string&) override {
     absl::MutexLock lock(&mu_);
-    ready_ = false;
+    ready_ = true;
     return absl::OkStatus();
   }
   absl::Status Restore(const Authorization& a, absl::Time retain_until,

@@ -14,7 +14,10 @@ namespace warden::testing {
 inline absl::Status MarkReadyNow(BudgetStore& store, const std::string& org) {
   absl::StatusOr<BudgetStore::Readiness> r = store.CheckReady(org);
   if (!r.ok()) return r.status();
-  return store.MarkReady(org, r->history);
+  absl::StatusOr<BudgetStore::Recovery> recovery =
+      store.BeginRecovery(org, r->history, absl::ZeroDuration());
+  if (!recovery.ok()) return recovery.status();
+  return store.MarkReady(org, r->history, recovery->token, "");
 }
 
 }  // namespace warden::testing
