@@ -119,10 +119,11 @@ class AuditReader {
       const std::string& org_id, absl::Time since,
       const std::function<absl::Status(const Authorization&)>& fn) = 0;
 
-  // The org's newest `limit` authorizations created at or after `since`
-  // that held money when decided (ALLOW, PENDING_APPROVAL, DELAYED), newest
-  // first, each with its latest recorded status, read where every record
-  // is (the primary).
+  // The `limit` authorizations of the org, created at or after `since`,
+  // that held money when decided (ALLOW, PENDING_APPROVAL, DELAYED) and
+  // were recorded last (a decision, settle, void, expiry or vote), the
+  // latest first, each with its latest recorded status; read where every
+  // record is (the primary).
   struct RecordedStatus {
     std::string authorization_id;
     AuthorizationStatus status = AuthorizationStatus::kHeld;

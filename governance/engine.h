@@ -341,9 +341,10 @@ class Engine {
   // its primary acknowledged), waits out the audit log's LandingBound from
   // when the failover was first seen (the hold is kept in the store, shared
   // by every replica), so that the old primary's last decisions are in the
-  // trail; then checks that the store holds the trail's newest decisions
-  // that held money (kLostWritesChecked of them), each in its recorded
-  // status. Redis replicates in order, so the newest are the ones lost. One
+  // trail; then checks that the store holds the authorizations that held
+  // money and were recorded last (decided, settled, voided, expired:
+  // kLostWritesChecked of them), each in its recorded status. Redis
+  // replicates in order, so the writes lost are the last ones. One
   // that lacks any, or holds one whose settle, void or expiry was lost, is
   // rebuilt as above (those records dropped and restored as the trail has
   // them); otherwise its frozen flags are set again and it is marked
@@ -354,7 +355,9 @@ class Engine {
   absl::StatusOr<Recovery> EnsureReady();
   static constexpr int kLostWritesChecked = 1000;
 
-  // Expires due holds in every org, auditing each; returns how many.
+  // Expires due holds in every org, auditing each; returns how many, or
+  // the first org's failure (the other orgs are still swept). An org whose
+  // store is not ready keeps its holds until it is.
   absl::StatusOr<size_t> SweepExpired();
   // Sends the budget.breach alerts held back whose minute is over (each
   // the last of its limit, counting the others); wardend calls it every

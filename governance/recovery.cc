@@ -192,11 +192,16 @@ absl::Status Engine::SyncFrozen() {
 absl::StatusOr<size_t> Engine::SweepExpired() {
   WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> orgs, config_->Orgs());
   size_t total = 0;
+  absl::Status first_failure;
   for (const std::string& org : orgs) {
-    WARDEN_ASSIGN_OR_RETURN(
-        std::vector<Authorization> expired,
-        budgets_->ExpireDue(org, clock_->Now(), kExpireBatchMax));
-    for (const Authorization& a : expired) {
+    // One org's store being down, or not ready, holds up no other.
+    absl::StatusOr<std::vector<Authorization>> expired =
+        budgets_->ExpireDue(org, clock_->Now(), kExpireBatchMax);
+    if (!expired.ok()) {
+      first_failure.Update(expired.status());
+      continue;
+    }
+    for (const Authorization& a : *expired) {
       WARDEN_RETURN_IF_ERROR(AuditTransition(
           AuditEvent::Type::kAuthorizationExpired, a, "system"));
       if (a.decision == Decision::kPendingApproval) {
@@ -206,8 +211,9 @@ absl::StatusOr<size_t> Engine::SweepExpired() {
                             " approvals; its reservation is released"));
       }
     }
-    total += expired.size();
+    total += expired->size();
   }
+  if (!first_failure.ok()) return first_failure;
   return total;
 }
 

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "governance/audit_codec.h"
 #include "governance/memory/file_audit_log.h"
@@ -247,30 +248,26 @@ FileAuditIndex::NewestHolds(const std::string& org_id, absl::Time since,
   absl::MutexLock lock(&mu_);
   if (absl::Status st = CatchUpLocked(); !st.ok()) return st;
   std::vector<RecordedStatus> out;
-  Name org = 0, decided = 0, deny = 0;
-  if (!Find(org_id, &org) ||
-      !Find(AuditEventTypeName(AuditEvent::Type::kAuthorizationDecided),
-            &decided)) {
-    return out;
-  }
-  Find(DecisionName(Decision::kDeny), &deny);
-  // Each authorization's latest status: its last entry, the first met
-  // walking back.
-  absl::flat_hash_map<std::string_view, Name> latest;
-  for (size_t i = entries_.size(); i-- > 0 && out.size() < size_t(limit);) {
+  Name org = 0;
+  if (!Find(org_id, &org)) return out;
+  // As the Postgres reader: the newest events, each authorization's first
+  // met being its latest, at most four events per authorization.
+  absl::flat_hash_set<std::string_view> seen;
+  size_t read = 0;
+  for (size_t i = entries_.size();
+       i-- > 0 && out.size() < size_t(limit) && read < size_t(limit) * 4;) {
     const Entry& e = entries_[i];
     if (e.org != org || e.authorization_id.empty() || e.created_at < since) {
       continue;
     }
-    latest.try_emplace(e.authorization_id, e.status);
-    if (e.type == decided && e.decision != deny) {
-      RecordedStatus s{.authorization_id = e.authorization_id};
-      if (!ParseStatusName(NameOf(latest[e.authorization_id]), &s.status)) {
-        return absl::DataLossError(absl::StrCat(
-            "audit record of ", e.authorization_id, " has an unknown status"));
-      }
-      out.push_back(std::move(s));
+    ++read;
+    if (!seen.insert(e.authorization_id).second) continue;
+    RecordedStatus s{.authorization_id = e.authorization_id};
+    if (!ParseStatusName(NameOf(e.status), &s.status)) {
+      return absl::DataLossError(absl::StrCat(
+          "audit record of ", e.authorization_id, " has an unknown status"));
     }
+    if (s.status != AuthorizationStatus::kDenied) out.push_back(std::move(s));
   }
   return out;
 }

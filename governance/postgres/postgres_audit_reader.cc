@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "governance/audit_codec.h"
 #include "governance/audit_log.h"
@@ -181,29 +182,32 @@ absl::Status PostgresAuditReader::LatestAuthorizations(
 absl::StatusOr<std::vector<AuditReader::RecordedStatus>>
 PostgresAuditReader::NewestHolds(const std::string& org_id, absl::Time since,
                                  int limit) {
+  // The newest events, read back until `limit` authorizations are met:
+  // each one's first event met is its latest. An authorization has a few
+  // events (decided, votes, settled or voided or expired), so four per
+  // authorization are read at most.
   std::vector<RecordedStatus> out;
   absl::Status decoded;
   WARDEN_RETURN_IF_ERROR(session_.Run("newest holds", [&](pqxx::work& w) {
     out.clear();
+    absl::flat_hash_set<std::string> seen;
     for (const pqxx::row& r : w.exec_params(
-             "WITH held AS (SELECT authorization_id, seq FROM audit_events "
-             "WHERE org_id = $1 AND type = $2 AND decision <> $3 AND time >= "
-             "$4::timestamptz AND created_at >= $4::timestamptz ORDER BY seq "
-             "DESC LIMIT $5) "
-             "SELECT held.authorization_id, (SELECT e.status FROM "
-             "audit_events e WHERE e.org_id = $1 AND e.authorization_id = "
-             "held.authorization_id AND e.time >= $4::timestamptz ORDER BY "
-             "e.seq DESC LIMIT 1) FROM held ORDER BY held.seq DESC",
-             org_id,
-             AuditEventTypeName(AuditEvent::Type::kAuthorizationDecided),
-             DecisionName(Decision::kDeny), PgTime(since), limit)) {
-      RecordedStatus s{.authorization_id = r[0].as<std::string>()};
+             "SELECT authorization_id, status FROM audit_events WHERE org_id "
+             "= $1 AND authorization_id IS NOT NULL AND time >= "
+             "$2::timestamptz AND created_at >= $2::timestamptz ORDER BY seq "
+             "DESC LIMIT $3",
+             org_id, PgTime(since), int64_t{limit} * 4)) {
+      if (out.size() >= size_t(limit)) break;
+      std::string id = r[0].as<std::string>();
+      if (!seen.insert(id).second) continue;
+      RecordedStatus s{.authorization_id = std::move(id)};
       if (!ParseStatusName(r[1].as<std::string>(""), &s.status)) {
         decoded = absl::DataLossError(absl::StrCat(
             "audit record of ", s.authorization_id, " has an unknown status"));
         return;
       }
-      out.push_back(std::move(s));
+      // A denial held nothing.
+      if (s.status != AuthorizationStatus::kDenied) out.push_back(std::move(s));
     }
   }));
   WARDEN_RETURN_IF_ERROR(decoded);

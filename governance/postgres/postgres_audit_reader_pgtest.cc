@@ -122,6 +122,65 @@ TEST_F(PostgresAuditReaderTest, FinanceQueriesReadTheReplica) {
 // A seeded quarter: SpendSummary's totals by department and by agent equal
 // sums the test computes itself from what it wrote, and only authorizations
 // created inside the quarter count.
+// NewestHolds lists the money-holding authorizations recorded last, by
+// their latest event, in their latest status: an old hold settled just now
+// comes first (a failover that lost that settle must be found), a denial
+// never (it held nothing), and each authorization once.
+TEST_F(PostgresAuditReaderTest, NewestHoldsFollowTheLatestEvents) {
+  const absl::Time t0 = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+  const auto event = [&](AuditEvent::Type type, const std::string& id,
+                         Decision decision, AuthorizationStatus status,
+                         absl::Duration after) {
+    Authorization a;
+    a.id = id;
+    a.org_id = "newest";
+    a.department_id = "ops";
+    a.agent_id = "bot";
+    a.wallet_id = "bot_w";
+    a.amount = 1'000'000;
+    a.amount_usd = 1'000'000;
+    a.decision = decision;
+    a.status = status;
+    a.created_at = t0;
+    a.hold_expires_at = t0 + absl::Minutes(15);
+    if (status == AuthorizationStatus::kSettled) {
+      a.settled_amount = 1'000'000;
+      a.settled_usd = 1'000'000;
+    }
+    return AuditEvent::ForAuthorization(type, t0 + after, "agent/bot", a);
+  };
+  PostgresAuditLog log({.url = pg_->url("warden_app")}, nullptr);
+  using T = AuditEvent::Type;
+  using S = AuthorizationStatus;
+  ASSERT_TRUE(log.Append(event(T::kAuthorizationDecided, "az_old",
+                               Decision::kAllow, S::kHeld, absl::Seconds(0)))
+                  .ok());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(
+        log.Append(event(T::kAuthorizationDecided, absl::StrCat("az_new_", i),
+                         Decision::kAllow, S::kHeld, absl::Seconds(1 + i)))
+            .ok());
+  }
+  ASSERT_TRUE(log.Append(event(T::kAuthorizationDecided, "az_denied",
+                               Decision::kDeny, S::kDenied, absl::Seconds(5)))
+                  .ok());
+  ASSERT_TRUE(log.Append(event(T::kAuthorizationSettled, "az_old",
+                               Decision::kAllow, S::kSettled, absl::Seconds(6)))
+                  .ok());
+  PostgresAuditReader reader(pg_->url("warden_app"));
+  absl::StatusOr<std::vector<AuditReader::RecordedStatus>> newest =
+      reader.NewestHolds("newest", t0 - absl::Hours(1), 2);
+  ASSERT_TRUE(newest.ok()) << newest.status();
+  ASSERT_EQ(newest->size(), 2u);
+  EXPECT_EQ((*newest)[0].authorization_id, "az_old");
+  EXPECT_EQ((*newest)[0].status, S::kSettled);
+  EXPECT_EQ((*newest)[1].authorization_id, "az_new_2");
+  EXPECT_EQ((*newest)[1].status, S::kHeld);
+  newest = reader.NewestHolds("newest", t0 - absl::Hours(1), 100);
+  ASSERT_TRUE(newest.ok()) << newest.status();
+  EXPECT_EQ(newest->size(), 4u);  // No denial, each once.
+}
+
 TEST_F(PostgresAuditReaderTest, SpendSummaryMatchesIndependentSum) {
   // Calendar Q2 2026 in New York.
   const absl::Time q2_start = At("2026-04-01T04:00:00Z");

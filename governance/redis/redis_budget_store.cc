@@ -653,9 +653,18 @@ absl::Status RedisBudgetStore::Restore(const Authorization& a,
       r.elements[0].str != "ok") {
     return Unexpected("restore", r);
   }
-  // The state a transition reached, on the fresh record.
-  std::vector<std::string> fields = {"HSET", RecordKey(a.org_id, a.id), "ec",
-                                     a.expired_counted ? "1" : "0"};
+  if (r.elements.size() > 1 && r.elements[1].str == "kept") {
+    return absl::OkStatus();  // Already there: left as it is.
+  }
+  // The state a transition reached, on the fresh record; only while it is
+  // there (a flush since must not leave a record of these fields alone,
+  // which a later rebuild would take for the whole record and skip).
+  static const std::string* const on_record = new std::string(R"lua(
+if redis.call('HEXISTS', KEYS[1], 'rec') == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+)lua");
+  std::vector<std::string> fields = {"ec", a.expired_counted ? "1" : "0"};
   if (a.settled_amount) {
     fields.insert(fields.end(), {"sa", FormatBaseUnits(*a.settled_amount), "su",
                                  absl::StrCat(a.settled_usd), "tx", a.tx_hash});
@@ -668,7 +677,8 @@ absl::Status RedisBudgetStore::Restore(const Authorization& a,
   if (!a.votes.empty()) {
     fields.insert(fields.end(), {"na", absl::StrCat(a.Approvals())});
   }
-  return client_->Command(fields).status();
+  return client_->Eval(*on_record, {RecordKey(a.org_id, a.id)}, fields)
+      .status();
 }
 
 absl::Status RedisBudgetStore::SetFrozen(const std::string& org_id,
@@ -809,6 +819,9 @@ absl::StatusOr<std::vector<Authorization>> RedisBudgetStore::ExpireDue(
     }
     // Another replica's sweep got there first.
     if (absl::IsFailedPrecondition(r.status())) continue;
+    // Not ready (lost, or failed over and not checked yet): its holds
+    // expire once it is.
+    if (absl::IsUnavailable(r.status()) && !expired.empty()) break;
     WARDEN_RETURN_IF_ERROR(r.status());
     WARDEN_ASSIGN_OR_RETURN(Authorization a, Get(org_id, id.str));
     expired.push_back(std::move(a));

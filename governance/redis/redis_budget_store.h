@@ -43,8 +43,8 @@ namespace warden {
 //                                 checked it. 1-day TTL, refreshed by every
 //                                 sweep.
 //   {org}:rb                      string: the recovery under way,
-//                                 "token|history|hold until (ms, Redis's
-//                                 clock)"; deleted when the org is marked
+//                                 "token|history|start|hold" (ms, Redis's
+//                                 clock); deleted when the org is marked
 //                                 ready (or by a flush, which voids the
 //                                 recovery).
 //   {org}:rl                      string: the claim of the one replica

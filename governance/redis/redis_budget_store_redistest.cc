@@ -420,6 +420,61 @@ TEST_F(RedisBudgetStoreTest, AnotherHistoryIsCheckedBeforeSpends) {
   }
 }
 
+// Replicas whose audit bounds differ wait for the longest hold any of them
+// asked for, from when the first saw the failover.
+TEST_F(RedisBudgetStoreTest, TheLongestHoldAskedFor) {
+  ASSERT_TRUE(admin_.Command({"SET", "{acme}:ok", std::string(40, '0')}).ok());
+  absl::StatusOr<BudgetStore::Readiness> moved = store_.CheckReady("acme");
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  absl::StatusOr<BudgetStore::Recovery> first =
+      store_.BeginRecovery("acme", moved->history, absl::Seconds(1));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_LE(first->hold_left, absl::Seconds(1));
+  absl::StatusOr<BudgetStore::Recovery> longer =
+      store_.BeginRecovery("acme", moved->history, absl::Hours(1));
+  ASSERT_TRUE(longer.ok()) << longer.status();
+  EXPECT_EQ(longer->token, first->token);
+  EXPECT_GT(longer->hold_left, absl::Minutes(59));
+  absl::StatusOr<BudgetStore::Recovery> shorter =
+      store_.BeginRecovery("acme", moved->history, absl::ZeroDuration());
+  ASSERT_TRUE(shorter.ok()) << shorter.status();
+  EXPECT_GT(shorter->hold_left, absl::Minutes(59));
+}
+
+// While the org is unchecked after a failover its holds do not expire (a
+// lost settle must not let one expire and release its money); they do
+// once it is ready. Restoring a record that is already there leaves it as
+// it is, its state included.
+TEST_F(RedisBudgetStoreTest, NoExpiryWhileUncheckedAndRestoreKeeps) {
+  ReserveRequest r = Hold("az_1", 400, 1000);
+  r.authorization.hold_expires_at = kT0 + absl::Minutes(1);
+  ASSERT_EQ(store_.Reserve(r)->outcome, Outcome::kReserved);
+  Authorization settled = *store_.Get("acme", "az_1");
+  settled.status = AuthorizationStatus::kSettled;
+  settled.settled_amount = 400;
+  settled.settled_usd = 400;
+  settled.tx_hash = "0xabc";
+  ASSERT_TRUE(
+      store_.Restore(settled, kT0 + absl::Hours(48), absl::UTCTimeZone()).ok());
+  absl::StatusOr<RedisReply> fields =
+      admin_.Command({"HMGET", "{acme}:r:az_1", "st", "tx"});
+  ASSERT_TRUE(fields.ok()) << fields.status();
+  EXPECT_EQ(fields->elements[0].str, "HELD");
+  EXPECT_EQ(fields->elements[1].type, RedisReply::Type::kNil);
+
+  ASSERT_TRUE(admin_.Command({"SET", "{acme}:ok", std::string(40, '0')}).ok());
+  absl::StatusOr<std::vector<Authorization>> expired =
+      store_.ExpireDue("acme", kT0 + absl::Hours(1), 10);
+  EXPECT_EQ(expired.status().code(), absl::StatusCode::kUnavailable)
+      << expired.status();
+  EXPECT_EQ(store_.Get("acme", "az_1")->status, AuthorizationStatus::kHeld);
+  ASSERT_TRUE(testing::MarkReadyNow(store_, "acme").ok());
+  expired = store_.ExpireDue("acme", kT0 + absl::Hours(1), 10);
+  ASSERT_TRUE(expired.ok()) << expired.status();
+  ASSERT_EQ(expired->size(), 1u);
+  EXPECT_EQ(store_.Get("acme", "az_1")->status, AuthorizationStatus::kExpired);
+}
+
 // A flush during a rebuild voids it: the recovery's token is gone, so the
 // half-rebuilt state is never marked ready, and the next recovery starts
 // afresh (a new token, no hold left over). A replica's claim on a recovery

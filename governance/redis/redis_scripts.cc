@@ -127,7 +127,7 @@ if deadline > 0 then
   end
 end
 if mode == 'restore' then
-  if redis.call('EXISTS', KEYS[1]) == 1 then return {'ok'} end
+  if redis.call('EXISTS', KEYS[1]) == 1 then return {'ok', 'kept'} end
 else
   local why = not_ready(KEYS[5])
   if why then return {'notready', why} end
@@ -332,7 +332,9 @@ local rec = redis.call('HMGET', KEYS[1], 'st', 'usd', 'exp', 'pol', 'sa', 'tx',
                       'dec')
 local st, usd, exp, pol, dec = rec[1], rec[2], tonumber(rec[3]), rec[4], rec[7]
 if not st then return {'notfound'} end
-if op ~= 'expire' and op ~= 'abandon' then
+-- Expiring waits for a checked state too: a failover may have lost the
+-- settle that stopped the hold from expiring.
+if op ~= 'abandon' then
   local why = not_ready(KEYS[4])
   if why then return {'notready', why} end
 end
@@ -540,25 +542,31 @@ return {why or 'ready', history()}
 const std::string& BeginRecovery() {
   // KEYS: 1 the org's recovery key. ARGV: 1 the history being recovered
   // on, 2 how long spends stay refused after a failover is first seen (ms;
-  // 0 for none), 3 a fresh token. The key holds "token|history|until ms"
-  // on Redis's clock; a recovery already under way on this history is
-  // joined (its token and deadline), any other is replaced. A flush deletes
-  // it, so MarkReady refuses a rebuild that a flush overtook. Returns
-  // {token, ms left until the hold is over}.
+  // 0 for none), 3 a fresh token. The key holds "token|history|start
+  // ms|hold ms" on Redis's clock; a recovery already under way on this
+  // history is joined (its token, its start, and the longest hold any
+  // replica asked for: replicas whose audit bounds differ wait for the
+  // longest), any other is replaced. A flush deletes it, so MarkReady
+  // refuses a rebuild that a flush overtook. Returns {token, ms left until
+  // the hold is over}.
   static const std::string* const script = new std::string(R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local token, hist, deadline
+local asked = tonumber(ARGV[2])
+local token, hist, start, hold
 local cur = redis.call('GET', KEYS[1])
 if cur then
-  token, hist, deadline = string.match(cur, '^([^|]*)|([^|]*)|(%d+)$')
+  token, hist, start, hold =
+      string.match(cur, '^([^|]*)|([^|]*)|(%d+)|(%d+)$')
 end
 if not token or hist ~= ARGV[1] then
-  token, deadline = ARGV[3], now + tonumber(ARGV[2])
-  redis.call('SET', KEYS[1], token .. '|' .. ARGV[1] .. '|' .. deadline,
-             'PX', tonumber(ARGV[2]) + 86400000)
+  token, start, hold = ARGV[3], now, asked
+else
+  start, hold = tonumber(start), math.max(tonumber(hold), asked)
 end
-return {token, math.max(0, tonumber(deadline) - now)}
+redis.call('SET', KEYS[1], token .. '|' .. ARGV[1] .. '|' .. start .. '|' ..
+           hold, 'PX', hold + 86400000)
+return {token, math.max(0, start + hold - now)}
 )lua");
   return *script;
 }

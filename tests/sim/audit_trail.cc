@@ -126,25 +126,31 @@ absl::Status SimAuditTrail::LatestAuthorizations(
 absl::StatusOr<std::vector<AuditReader::RecordedStatus>>
 SimAuditTrail::NewestHolds(const std::string& org_id, absl::Time since,
                            int limit) {
-  std::vector<RecordedStatus> holds;  // Oldest first.
-  std::map<std::string, AuthorizationStatus> latest;
+  // Each authorization's latest status and when it was recorded.
+  std::map<std::string, std::pair<int64_t, AuthorizationStatus>> latest;
+  int64_t n = 0;
   absl::Status st = FileAuditLog::Replay(path_, [&](const AuditEvent& e) {
-    if (e.org_id != org_id || !e.authorization ||
-        e.authorization->created_at < since) {
-      return absl::OkStatus();
-    }
-    latest[e.authorization->id] = e.authorization->status;
-    if (e.type == AuditEvent::Type::kAuthorizationDecided &&
-        e.authorization->decision != Decision::kDeny) {
-      holds.push_back({.authorization_id = e.authorization->id});
+    ++n;
+    if (e.org_id == org_id && e.authorization &&
+        e.authorization->created_at >= since) {
+      latest[e.authorization->id] = {n, e.authorization->status};
     }
     return absl::OkStatus();
   });
   if (!st.ok()) return st;
-  std::reverse(holds.begin(), holds.end());
-  if (holds.size() > size_t(limit)) holds.resize(limit);
-  for (RecordedStatus& h : holds) h.status = latest[h.authorization_id];
-  return holds;
+  std::vector<std::pair<int64_t, RecordedStatus>> held;
+  for (const auto& [id, last] : latest) {
+    if (last.second == AuthorizationStatus::kDenied) continue;
+    held.push_back(
+        {last.first, {.authorization_id = id, .status = last.second}});
+  }
+  std::sort(held.begin(), held.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<RecordedStatus> out;
+  for (size_t i = 0; i < held.size() && i < size_t(limit); ++i) {
+    out.push_back(held[i].second);
+  }
+  return out;
 }
 
 absl::StatusOr<ChainVerification> SimAuditTrail::Verify(const std::string&) {
