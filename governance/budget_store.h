@@ -235,8 +235,8 @@ class BudgetStore {
   // until MarkReady; one whose replication history changed since the org's
   // state was last declared ready (Redis: a replica promoted, which may lack
   // the last writes its primary acknowledged) answers kUnverified.
-  // Meanwhile Reserve, Settle, Void, Vote and Breakdown are UNAVAILABLE, so
-  // nothing is decided on forgotten budgets.
+  // Meanwhile Reserve, Settle, Void, Vote, Breakdown and ExpireDue are
+  // UNAVAILABLE, so nothing is decided (or released) on forgotten budgets.
   struct Readiness {
     enum class State { kReady, kEmpty, kUnverified };
     State state = State::kReady;

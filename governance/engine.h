@@ -318,7 +318,7 @@ class Engine {
   absl::Status SyncFrozen();
 
   // What EnsureReady did.
-  struct Recovery {
+  struct ReadyReport {
     // Authorizations restored from the audit trail.
     size_t restored = 0;
     // Orgs rebuilt: their state was missing (a new Redis, or one that lost
@@ -352,7 +352,7 @@ class Engine {
   // over). Until ready the store refuses the org's spends with UNAVAILABLE.
   // Refreshes the ready mark of the rest. Fails only when the orgs cannot
   // be listed; an org that fails is in `failed`, and the others are done.
-  absl::StatusOr<Recovery> EnsureReady();
+  absl::StatusOr<ReadyReport> EnsureReady();
   static constexpr int kLostWritesChecked = 1000;
 
   // Expires due holds in every org, auditing each; returns how many, or
@@ -370,16 +370,20 @@ class Engine {
 
  private:
   // EnsureReady for one org, adding what it did to `out`.
-  absl::Status EnsureOrgReady(const std::string& org_id, Recovery* out)
+  absl::Status EnsureOrgReady(const std::string& org_id, ReadyReport* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(recovery_mu_);
   // EnsureReady's steps for one org: restores its authorizations from the
-  // audit trail (returning how many); counts in *stale the newest of its
-  // decisions that held money which the budget store lacks or holds behind
-  // the trail, returning those it holds behind; sets its frozen flags.
+  // audit trail (returning how many); finds the records of its last
+  // money-holding authorizations that the budget store lacks or holds
+  // behind the trail; sets its frozen flags.
   absl::StatusOr<size_t> Rebuild(const std::string& org_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(recovery_mu_);
-  absl::StatusOr<std::vector<std::string>> StaleRecords(
-      const std::string& org_id, size_t* stale)
+  struct Stale {
+    size_t missing = 0;
+    std::vector<std::string> behind;  // HELD where the trail moved on.
+    size_t count() const { return missing + behind.size(); }
+  };
+  absl::StatusOr<Stale> StaleRecords(const std::string& org_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(recovery_mu_);
   absl::Status SyncFrozen(const std::string& org_id);
   absl::StatusOr<std::shared_ptr<const Policy>> ResolvePolicy(

@@ -54,10 +54,10 @@ absl::Duration RecordRetention(const Policy& p) {
   return longest + wait + p.org.hold_ttl + kIdempotencyRetention;
 }
 
-absl::StatusOr<Engine::Recovery> Engine::EnsureReady() {
+absl::StatusOr<Engine::ReadyReport> Engine::EnsureReady() {
   WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> orgs, config_->Orgs());
   absl::MutexLock lock(&recovery_mu_);
-  Recovery out;
+  ReadyReport out;
   for (const std::string& org : orgs) {
     // One org's shard being down holds up no other org.
     if (absl::Status st = EnsureOrgReady(org, &out); !st.ok()) {
@@ -67,7 +67,7 @@ absl::StatusOr<Engine::Recovery> Engine::EnsureReady() {
   return out;
 }
 
-absl::Status Engine::EnsureOrgReady(const std::string& org, Recovery* out) {
+absl::Status Engine::EnsureOrgReady(const std::string& org, ReadyReport* out) {
   using State = BudgetStore::Readiness::State;
   WARDEN_ASSIGN_OR_RETURN(BudgetStore::Readiness ready,
                           budgets_->CheckReady(org));
@@ -85,16 +85,15 @@ absl::Status Engine::EnsureOrgReady(const std::string& org, Recovery* out) {
     out->holding.emplace_back(org, recovery.hold_left);
     return absl::OkStatus();
   }
-  size_t stale = 0;
+  Stale stale;
   std::string claim;  // Only while dropping records to restore them.
   absl::Cleanup give_up = [&] {
     // Failed after claiming: the next sweep (here or elsewhere) starts over.
     if (!claim.empty()) budgets_->ReleaseClaim(org, claim).IgnoreError();
   };
   if (ready.state == State::kUnverified) {
-    WARDEN_ASSIGN_OR_RETURN(std::vector<std::string> behind,
-                            StaleRecords(org, &stale));
-    if (stale == 0) {
+    WARDEN_ASSIGN_OR_RETURN(stale, StaleRecords(org));
+    if (stale.count() == 0) {
       // Freezes are not decisions: whatever the failover lost of them is
       // put back from the durable record.
       WARDEN_RETURN_IF_ERROR(SyncFrozen(org));
@@ -103,7 +102,7 @@ absl::Status Engine::EnsureOrgReady(const std::string& org, Recovery* out) {
       out->checked.push_back(org);
       return absl::OkStatus();
     }
-    if (!behind.empty()) {
+    if (!stale.behind.empty()) {
       // A record behind the trail (a settle, void or expiry lost) is
       // dropped, releasing what it charged, and restored below as the
       // trail has it; no other replica may mark the org ready meanwhile.
@@ -112,7 +111,7 @@ absl::Status Engine::EnsureOrgReady(const std::string& org, Recovery* out) {
         return absl::UnavailableError(
             "another replica is restoring its records; retrying");
       }
-      for (const std::string& id : behind) {
+      for (const std::string& id : stale.behind) {
         absl::Status abandoned = budgets_->Abandon(org, id);
         if (!abandoned.ok() && !absl::IsNotFound(abandoned)) return abandoned;
       }
@@ -123,15 +122,13 @@ absl::Status Engine::EnsureOrgReady(const std::string& org, Recovery* out) {
       budgets_->MarkReady(org, ready.history, recovery.token, claim));
   std::move(give_up).Cancel();
   out->restored += restored;
-  out->rebuilt.emplace_back(org, stale);
+  out->rebuilt.emplace_back(org, stale.count());
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::string>> Engine::StaleRecords(
-    const std::string& org, size_t* stale) {
-  *stale = 0;
-  std::vector<std::string> behind;
-  if (hooks_.history == nullptr) return behind;
+absl::StatusOr<Engine::Stale> Engine::StaleRecords(const std::string& org) {
+  Stale stale;
+  if (hooks_.history == nullptr) return stale;
   WARDEN_ASSIGN_OR_RETURN(std::shared_ptr<const Policy> policy,
                           config_->Active(org));
   WARDEN_ASSIGN_OR_RETURN(
@@ -146,14 +143,13 @@ absl::StatusOr<std::vector<std::string>> Engine::StaleRecords(
   WARDEN_ASSIGN_OR_RETURN(auto statuses, budgets_->StatusesOf(org, ids));
   for (size_t i = 0; i < ids.size(); ++i) {
     if (!statuses[i]) {
-      ++*stale;  // Lost: restored by the rebuild.
+      ++stale.missing;  // Restored by the rebuild.
     } else if (*statuses[i] == AuthorizationStatus::kHeld &&
                recorded[i].status != AuthorizationStatus::kHeld) {
-      ++*stale;  // Its settle, void or expiry was lost.
-      behind.push_back(ids[i]);
+      stale.behind.push_back(ids[i]);  // Its settle, void or expiry lost.
     }
   }
-  return behind;
+  return stale;
 }
 
 absl::Status Engine::SyncFrozen(const std::string& org) {

@@ -737,7 +737,7 @@ void WardenServer::SweepLoop() {
 
 absl::Status WardenServer::EnsureReady() {
   const absl::Time start = absl::Now();
-  absl::StatusOr<Engine::Recovery> r = engine_->EnsureReady();
+  absl::StatusOr<Engine::ReadyReport> r = engine_->EnsureReady();
   if (!r.ok()) return r.status();
   absl::Status first_failure;
   for (const auto& [org, st] : r->failed) {

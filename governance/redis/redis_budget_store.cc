@@ -611,11 +611,9 @@ absl::StatusOr<std::string> RedisBudgetStore::ClaimRecovery(
 
 absl::Status RedisBudgetStore::ReleaseClaim(const std::string& org_id,
                                             const std::string& claim) {
-  static const std::string* const script = new std::string(R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1
-)lua");
-  return client_->Eval(*script, {ClaimKey(org_id)}, {claim}).status();
+  return client_
+      ->Eval(redis_scripts::ReleaseClaim(), {ClaimKey(org_id)}, {claim})
+      .status();
 }
 
 absl::Status RedisBudgetStore::MarkReady(const std::string& org_id,
@@ -656,14 +654,7 @@ absl::Status RedisBudgetStore::Restore(const Authorization& a,
   if (r.elements.size() > 1 && r.elements[1].str == "kept") {
     return absl::OkStatus();  // Already there: left as it is.
   }
-  // The state a transition reached, on the fresh record; only while it is
-  // there (a flush since must not leave a record of these fields alone,
-  // which a later rebuild would take for the whole record and skip).
-  static const std::string* const on_record = new std::string(R"lua(
-if redis.call('HEXISTS', KEYS[1], 'rec') == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-return 1
-)lua");
+  // The state a transition reached, on the fresh record.
   std::vector<std::string> fields = {"ec", a.expired_counted ? "1" : "0"};
   if (a.settled_amount) {
     fields.insert(fields.end(), {"sa", FormatBaseUnits(*a.settled_amount), "su",
@@ -677,7 +668,8 @@ return 1
   if (!a.votes.empty()) {
     fields.insert(fields.end(), {"na", absl::StrCat(a.Approvals())});
   }
-  return client_->Eval(*on_record, {RecordKey(a.org_id, a.id)}, fields)
+  return client_
+      ->Eval(redis_scripts::SetOnRecord(), {RecordKey(a.org_id, a.id)}, fields)
       .status();
 }
 

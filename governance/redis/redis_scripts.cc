@@ -596,6 +596,28 @@ return 1
   return *script;
 }
 
+const std::string& ReleaseClaim() {
+  // KEYS: 1 the org's claim. ARGV: 1 the claim given up. Deletes it if it
+  // is still that one.
+  static const std::string* const script = new std::string(R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+)lua");
+  return *script;
+}
+
+const std::string& SetOnRecord() {
+  // KEYS: 1 a record hash. ARGV: field, value, ... Sets them only while the
+  // record is there: a flush since must not leave a hash of these fields
+  // alone, which a later rebuild would take for the whole record and skip.
+  static const std::string* const script = new std::string(R"lua(
+if redis.call('HEXISTS', KEYS[1], 'rec') == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+)lua");
+  return *script;
+}
+
 const std::string& Statuses() {
   static const std::string* const script = new std::string(R"lua(
 local out = {}

@@ -24,6 +24,10 @@ const std::string& Transition();
 const std::string& CheckReady();
 const std::string& BeginRecovery();
 const std::string& MarkReady();
+// Gives up a claim on a recovery, if it still holds.
+const std::string& ReleaseClaim();
+// Sets fields of a record hash only while the record is there.
+const std::string& SetOnRecord();
 
 // The status of each record hash in KEYS (nil for a missing one).
 const std::string& Statuses();

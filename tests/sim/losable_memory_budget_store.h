@@ -85,15 +85,17 @@ class LosableMemoryBudgetStore final : public BudgetStore {
     if (!ready_) r.state = Readiness::State::kEmpty;
     return r;
   }
-  absl::StatusOr<Recovery> BeginRecovery(const std::string&, const std::string&,
-                                         absl::Duration) override {
-    return Recovery();
+  absl::StatusOr<Recovery> BeginRecovery(const std::string& org,
+                                         const std::string& history,
+                                         absl::Duration hold) override {
+    return Inner()->BeginRecovery(org, history, hold);
   }
-  absl::StatusOr<std::string> ClaimRecovery(const std::string&) override {
-    return std::string("memory");
+  absl::StatusOr<std::string> ClaimRecovery(const std::string& org) override {
+    return Inner()->ClaimRecovery(org);
   }
-  absl::Status ReleaseClaim(const std::string&, const std::string&) override {
-    return absl::OkStatus();
+  absl::Status ReleaseClaim(const std::string& org,
+                            const std::string& claim) override {
+    return Inner()->ReleaseClaim(org, claim);
   }
   absl::Status MarkReady(const std::string&, const std::string&,
                          const std::string&, const std::string&) override {

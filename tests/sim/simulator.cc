@@ -33,7 +33,7 @@ constexpr char kOrg[] = "sim";
 constexpr char kAdmin[] = "user/admin";
 
 // EnsureReady's restored count, or the first failure (its org's, if any).
-absl::StatusOr<size_t> Restored(absl::StatusOr<Engine::Recovery> r) {
+absl::StatusOr<size_t> Restored(absl::StatusOr<Engine::ReadyReport> r) {
   if (!r.ok()) return r.status();
   if (!r->failed.empty()) return r->failed.front().second;
   return r->restored;
