@@ -68,16 +68,23 @@ absl::StatusOr<int> FreeClusterPort() {
 
 absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(
     std::vector<std::string> extra_args) {
-  char dir[] = "/tmp/warden-redis-XXXXXX";
-  if (::mkdtemp(dir) == nullptr) return absl::InternalError("mkdtemp");
   const bool cluster = std::find(extra_args.begin(), extra_args.end(),
                                  "--cluster-enabled") != extra_args.end();
-  absl::StatusOr<int> port = cluster ? FreeClusterPort() : FreeLoopbackPort();
-  if (!port.ok()) return port.status();
-  std::unique_ptr<RedisServer> server(
-      new RedisServer(*port, dir, std::move(extra_args)));
-  if (absl::Status st = server->Launch(); !st.ok()) return st;
-  return server;
+  // A port found free can be taken by another test before Redis binds it:
+  // then another port.
+  absl::Status last;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    char dir[] = "/tmp/warden-redis-XXXXXX";
+    if (::mkdtemp(dir) == nullptr) return absl::InternalError("mkdtemp");
+    absl::StatusOr<int> port = cluster ? FreeClusterPort() : FreeLoopbackPort();
+    if (!port.ok()) return port.status();
+    std::unique_ptr<RedisServer> server(
+        new RedisServer(*port, dir, extra_args));
+    last = server->Launch();
+    if (last.ok()) return server;
+    if (!absl::IsAlreadyExists(last)) return last;
+  }
+  return last;
 }
 
 absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::StartTls(
@@ -124,7 +131,10 @@ absl::StatusOr<std::unique_ptr<RedisCluster>> RedisCluster::Start(
                             // two cores, Redis 7 otherwise refused for good
                             // ("Disconnected from master for longer than
                             // allowed").
-                            "--cluster-replica-validity-factor", "0"});
+                            "--cluster-replica-validity-factor", "0",
+                            // A replica's first sync starts at once, not
+                            // after Redis 7's 5 s wait for more replicas.
+                            "--repl-diskless-sync-delay", "0"});
     if (!node.ok()) return node.status();
     create.push_back(absl::StrCat("127.0.0.1:", (*node)->port()));
     cluster->nodes_.push_back(*std::move(node));
@@ -136,7 +146,7 @@ absl::StatusOr<std::unique_ptr<RedisCluster>> RedisCluster::Start(
         "redis-cli --cluster create: ",
         made.ok() ? made->out + made->err : made.status().ToString()));
   }
-  if (absl::Status st = cluster->WaitHealthy(absl::Seconds(30)); !st.ok()) {
+  if (absl::Status st = cluster->WaitHealthy(absl::Seconds(60)); !st.ok()) {
     return st;
   }
   return cluster;
@@ -202,6 +212,12 @@ absl::Status RedisCluster::WaitHealthy(absl::Duration timeout) {
       const std::string info = Cli(n->port(), {"cluster", "info"});
       healthy = healthy && absl::StrContains(info, "cluster_state:ok") &&
                 absl::StrContains(info, "cluster_slots_ok:16384");
+      // A replica that has not finished its first sync holds nothing: were
+      // its primary killed, it would take over empty.
+      const std::string replication = Cli(n->port(), {"info", "replication"});
+      healthy =
+          healthy && (absl::StrContains(replication, "role:master") ||
+                      absl::StrContains(replication, "master_link_status:up"));
     }
     if (healthy) return absl::OkStatus();
     absl::SleepFor(absl::Milliseconds(100));
@@ -234,6 +250,10 @@ absl::Status RedisServer::Launch() {
     const std::string text((std::istreambuf_iterator<char>(in)), {});
     if (absl::StrContains(text, "Ready to accept connections")) {
       return absl::OkStatus();
+    }
+    if (absl::StrContains(text, "bind: Address already in use")) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("redis-server's port ", port_, " is taken; see ", log));
     }
     absl::SleepFor(absl::Milliseconds(100));
   }

@@ -69,7 +69,8 @@ class RedisCluster {
   // The node serving `key`'s slot as primary now (CLUSTER SLOTS), or null.
   RedisServer* PrimaryOf(const std::string& key);
   // Waits (at most `timeout`) until every live node reports
-  // cluster_state:ok and every slot has a primary.
+  // cluster_state:ok, every slot has a primary and every replica has
+  // finished its first sync.
   absl::Status WaitHealthy(absl::Duration timeout);
 
  private:
