@@ -1,6 +1,8 @@
 #ifndef WARDEN_GOVERNANCE_CLOCK_H_
 #define WARDEN_GOVERNANCE_CLOCK_H_
 
+#include <string>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -11,6 +13,11 @@ namespace warden {
 // The source of "now" for everything that depends on time (windows, hold
 // TTLs, idempotency retention), so tests can move time without sleeping.
 // Implementations are thread-safe.
+// `t` in RFC 3339, UTC, with as many fractional digits as it needs.
+inline std::string Rfc3339(absl::Time t) {
+  return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
+}
+
 class Clock {
  public:
   virtual ~Clock() = default;

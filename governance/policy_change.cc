@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "governance/clock.h"
 #include "governance/money.h"
 #include "nlohmann/json.hpp"
 
@@ -283,10 +284,6 @@ constexpr std::pair<const char*, PolicyChange::State> kStates[] = {
     {"rejected", PolicyChange::State::kRejected},
     {"superseded", PolicyChange::State::kSuperseded},
     {"expired", PolicyChange::State::kExpired}};
-
-std::string Rfc3339(absl::Time t) {
-  return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
-}
 
 }  // namespace
 

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "governance/clock.h"
 #include "governance/policy.h"
 #include "nlohmann/json.hpp"
 
@@ -14,10 +15,6 @@ using Json = nlohmann::json;
 absl::Status Malformed(absl::string_view field, absl::string_view problem) {
   return absl::InvalidArgumentError(
       absl::StrCat("price file: ", field, ": ", problem));
-}
-
-std::string Rfc3339(absl::Time t) {
-  return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
 }
 
 }  // namespace

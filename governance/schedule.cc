@@ -41,7 +41,7 @@ std::optional<int> ParseClock(absl::string_view text, bool end) {
   return std::nullopt;
 }
 
-std::string Clock(int minutes) {
+std::string HoursMinutes(int minutes) {
   return absl::StrFormat("%02d:%02d", minutes / 60, minutes % 60);
 }
 
@@ -136,7 +136,7 @@ std::string Schedule::Describe() const {
   }
   std::string out = days == 0x7f ? "every day" : absl::StrJoin(parts, ",");
   if (hours) {
-    absl::StrAppend(&out, " ", Clock(hours->first), "-", Clock(hours->second));
+    absl::StrAppend(&out, " ", HoursMinutes(hours->first), "-", HoursMinutes(hours->second));
   }
   return out;
 }

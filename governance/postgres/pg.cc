@@ -236,6 +236,12 @@ absl::Duration CallTimeout() {
   return absl::Milliseconds(call_timeout_ms.load());
 }
 
+std::string Time(absl::Time t) {
+  if (t == absl::InfinitePast()) return "-infinity";
+  if (t == absl::InfiniteFuture()) return "infinity";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", t, absl::UTCTimeZone());
+}
+
 absl::Status Transact(pqxx::connection& c, absl::string_view op,
                       const std::function<void(pqxx::work&)>& fn,
                       absl::Duration timeout) {

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "pqxx/pqxx"
 
 // libpqxx stays inside governance/postgres: every call goes through these
@@ -42,6 +43,10 @@ std::string WithTimeouts(const std::string& url, absl::Duration connect,
 // Default 31 s.
 void SetCallTimeout(absl::Duration timeout);
 absl::Duration CallTimeout();
+
+// `t` as a Postgres timestamptz literal (UTC, microseconds); the infinite
+// times as its -infinity / infinity.
+std::string Time(absl::Time t);
 
 // Opens a connection. UNAVAILABLE naming the operation on failure.
 absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(

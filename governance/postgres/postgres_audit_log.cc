@@ -19,12 +19,6 @@
 namespace warden {
 namespace {
 
-constexpr const char* kTimeFormat = "%Y-%m-%d %H:%M:%E6S+00";
-
-std::string PgTime(absl::Time t) {
-  return absl::FormatTime(kTimeFormat, t, absl::UTCTimeZone());
-}
-
 // The indexed columns of a row, all derived from the event. Verification
 // recomputes them from the stored body and compares.
 struct Columns {
@@ -38,7 +32,7 @@ Columns ColumnsOf(const AuditEvent& e) {
   Columns c;
   c.type = AuditEventTypeName(e.type);
   c.actor = e.actor;
-  c.time = PgTime(e.time);
+  c.time = pg::Time(e.time);
   if (e.authorization) {
     const Authorization& a = *e.authorization;
     c.authorization_id = a.id;
@@ -49,7 +43,7 @@ Columns ColumnsOf(const AuditEvent& e) {
     c.asset = a.asset;
     c.decision = DecisionName(a.decision);
     c.status = StatusName(a.status);
-    c.created_at = PgTime(a.created_at);
+    c.created_at = pg::Time(a.created_at);
     c.amount_usd = a.amount_usd;
     c.charged_usd = a.ChargedUsd();
     c.policy_version = a.policy_version;

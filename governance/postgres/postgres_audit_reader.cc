@@ -14,14 +14,6 @@
 namespace warden {
 namespace {
 
-// Postgres timestamps bound what we pass: infinite times become its
-// -infinity / infinity.
-std::string PgTime(absl::Time t) {
-  if (t == absl::InfinitePast()) return "-infinity";
-  if (t == absl::InfiniteFuture()) return "infinity";
-  return absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", t, absl::UTCTimeZone());
-}
-
 const char* GroupColumn(SpendGroup g) {
   switch (g) {
     case SpendGroup::kDepartment:
@@ -73,7 +65,7 @@ absl::Status PostgresAuditReader::Query(
         "AND ($9 = '' OR asset = $9) AND ($10 = '' OR decision = $10) "
         "AND ($11 = '' OR type = $11) "
         "ORDER BY seq LIMIT $12",
-        q.org_id, q.after_seq, PgTime(q.from), PgTime(q.to), q.department_id,
+        q.org_id, q.after_seq, pg::Time(q.from), pg::Time(q.to), q.department_id,
         q.agent_id, q.wallet_id, q.chain, q.asset, q.decision, q.type,
         static_cast<int64_t>(limit));
     for (const pqxx::row& r : rows) {
@@ -125,9 +117,9 @@ absl::StatusOr<std::vector<SpendRow>> PostgresAuditReader::SpendSummary(
       "ORDER BY 2, coalesce(key, '') COLLATE \"C\"");
   WARDEN_RETURN_IF_ERROR(Finance().Run("spend summary", [&](pqxx::work& w) {
     const pqxx::result rows =
-        q.period ? w.exec_params(sql, q.org_id, PgTime(q.from), PgTime(q.to),
+        q.period ? w.exec_params(sql, q.org_id, pg::Time(q.from), pg::Time(q.to),
                                  q.zone.name())
-                 : w.exec_params(sql, q.org_id, PgTime(q.from), PgTime(q.to));
+                 : w.exec_params(sql, q.org_id, pg::Time(q.from), pg::Time(q.to));
     for (const pqxx::row& r : rows) {
       out.push_back({.key = r[0].as<std::string>(),
                      .period_start = r[1].is_null() ? absl::InfinitePast()
@@ -160,7 +152,7 @@ absl::Status PostgresAuditReader::LatestAuthorizations(
                    "audit_events WHERE org_id = $1 AND authorization_id > $3 "
                    "AND created_at >= $2::timestamptz ORDER BY "
                    "authorization_id, seq DESC LIMIT $4",
-                   org_id, PgTime(since), after, kPage)) {
+                   org_id, pg::Time(since), after, kPage)) {
             absl::StatusOr<AuditEvent> e =
                 DecodeAuditEvent(r[0].as<std::string>());
             if (!e.ok() || !e->authorization) {
@@ -196,7 +188,7 @@ PostgresAuditReader::NewestHolds(const std::string& org_id, absl::Time since,
              "= $1 AND authorization_id IS NOT NULL AND time >= "
              "$2::timestamptz AND created_at >= $2::timestamptz ORDER BY seq "
              "DESC LIMIT $3",
-             org_id, PgTime(since), int64_t{limit} * 4)) {
+             org_id, pg::Time(since), int64_t{limit} * 4)) {
       if (out.size() >= size_t(limit)) break;
       std::string id = r[0].as<std::string>();
       if (!seen.insert(id).second) continue;

@@ -16,7 +16,7 @@
 namespace warden {
 namespace {
 
-constexpr const char* kChannel = "warden_bundles";
+constexpr const char* kBundlesChannel = "warden_bundles";
 
 absl::StatusOr<std::shared_ptr<const Policy>> Load(const pqxx::row& r) {
   // Columns: org_id, version, yaml, applied_at (unix micros), applied_by.
@@ -120,7 +120,7 @@ void PostgresConfigStore::ListenLoop() {
   class Receiver final : public pqxx::notification_receiver {
    public:
     Receiver(pqxx::connection& c, bool* flag)
-        : pqxx::notification_receiver(c, kChannel), flag_(flag) {}
+        : pqxx::notification_receiver(c, kBundlesChannel), flag_(flag) {}
     void operator()(const std::string&, int) override { *flag_ = true; }
 
    private:
@@ -233,7 +233,7 @@ absl::Status PostgresConfigStore::Apply(std::shared_ptr<const Policy> policy) {
                                           FormatPrice(*asset.price_usd))
                                     : std::nullopt);
     }
-    w.exec_params("SELECT pg_notify($1, $2)", kChannel, p.org.id);
+    w.exec_params("SELECT pg_notify($1, $2)", kBundlesChannel, p.org.id);
   });
   if (!st.ok()) return st;
   if (current != p.version - 1) {

@@ -11,7 +11,7 @@
 namespace warden {
 namespace {
 
-constexpr char kColumns[] =
+constexpr char kTokenColumns[] =
     "token_id, org_id, principal, array_to_string(roles, ','), "
     "secret_sha256, (extract(epoch FROM created_at) * 1000000)::bigint, "
     "created_by, (extract(epoch FROM expires_at) * 1000000)::bigint, "
@@ -23,7 +23,7 @@ std::string RolesArray(const std::vector<Role>& roles) {
   return absl::StrCat("{", absl::StrJoin(names, ","), "}");
 }
 
-ApiToken FromRow(const pqxx::row& r) {
+ApiToken TokenFromRow(const pqxx::row& r) {
   ApiToken t;
   t.token_id = r[0].as<std::string>();
   t.org_id = r[1].as<std::string>();
@@ -43,7 +43,7 @@ ApiToken FromRow(const pqxx::row& r) {
   return t;
 }
 
-constexpr const char* kChannel = "warden_tokens";
+constexpr const char* kTokensChannel = "warden_tokens";
 
 }  // namespace
 
@@ -89,7 +89,7 @@ void PostgresCredentialStore::ListenLoop() {
   class Receiver final : public pqxx::notification_receiver {
    public:
     Receiver(pqxx::connection& c, PostgresCredentialStore* store)
-        : pqxx::notification_receiver(c, kChannel), store_(store) {}
+        : pqxx::notification_receiver(c, kTokensChannel), store_(store) {}
     void operator()(const std::string& token_id, int) override {
       store_->Forget(token_id);
     }
@@ -185,10 +185,10 @@ absl::StatusOr<ApiToken> PostgresCredentialStore::FindToken(
       "find token",
       [&](pqxx::work& w) {
         pqxx::result r =
-            w.exec_params(absl::StrCat("SELECT ", kColumns,
+            w.exec_params(absl::StrCat("SELECT ", kTokenColumns,
                                        " FROM api_tokens WHERE token_id = $1"),
                           token_id);
-        if (!r.empty()) found = FromRow(r[0]);
+        if (!r.empty()) found = TokenFromRow(r[0]);
       },
       /*read_only=*/true));
   if (!found) return absl::NotFoundError(absl::StrCat("no token ", token_id));
@@ -206,13 +206,13 @@ absl::StatusOr<std::vector<ApiToken>> PostgresCredentialStore::ListTokens(
   std::vector<ApiToken> out;
   WARDEN_RETURN_IF_ERROR(session_.Run("list tokens", [&](pqxx::work& w) {
     for (const pqxx::row& r : w.exec_params(
-             absl::StrCat("SELECT ", kColumns,
+             absl::StrCat("SELECT ", kTokenColumns,
                           ", (extract(epoch FROM u.last_used_at) * "
                           "1000000)::bigint FROM api_tokens LEFT JOIN "
                           "api_token_uses u USING (token_id) WHERE org_id = "
                           "$1 ORDER BY created_at, token_id"),
              org_id)) {
-      out.push_back(FromRow(r));
+      out.push_back(TokenFromRow(r));
       if (!r[9].is_null()) {
         out.back().last_used_at = absl::FromUnixMicros(r[9].as<int64_t>());
       }

@@ -6,7 +6,7 @@
 namespace warden {
 namespace {
 
-constexpr char kColumns[] =
+constexpr char kOperationColumns[] =
     "org_id, operation_id, authorization_id, agent_id, wallet_id, data, "
     "state, tx_hash, vendor_ref, error, "
     "(extract(epoch FROM created_at) * 1000000)::bigint, "
@@ -25,7 +25,7 @@ OperationState StateNamed(const std::string& name) {
   throw pg::Refused(absl::StrCat("operations.state: unknown \"", name, "\""));
 }
 
-Operation FromRow(const pqxx::row& r) {
+Operation OperationFromRow(const pqxx::row& r) {
   Operation op;
   op.org_id = r[0].as<std::string>();
   op.id = r[1].as<std::string>();
@@ -79,11 +79,11 @@ absl::StatusOr<Operation> PostgresOperationStore::Get(const std::string& org_id,
   std::optional<Operation> op;
   WARDEN_RETURN_IF_ERROR(session_.Run("get operation", [&](pqxx::work& w) {
     pqxx::result r = w.exec_params(
-        absl::StrCat("SELECT ", kColumns,
+        absl::StrCat("SELECT ", kOperationColumns,
                      " FROM operations WHERE org_id = $1 AND operation_id = "
                      "$2"),
         org_id, id);
-    if (!r.empty()) op = FromRow(r[0]);
+    if (!r.empty()) op = OperationFromRow(r[0]);
   }));
   if (!op) {
     return absl::NotFoundError(absl::StrCat("operation_id: no operation \"", id,
@@ -115,11 +115,11 @@ absl::StatusOr<std::vector<Operation>> PostgresOperationStore::ListOpen(
       session_.Run("list open operations", [&](pqxx::work& w) {
         for (const pqxx::row& r : w.exec_params(
                  absl::StrCat(
-                     "SELECT ", kColumns,
+                     "SELECT ", kOperationColumns,
                      " FROM operations WHERE state NOT IN ('CONFIRMED', "
                      "'FAILED') ORDER BY updated_at LIMIT $1"),
                  static_cast<int64_t>(limit))) {
-          out.push_back(FromRow(r));
+          out.push_back(OperationFromRow(r));
         }
       }));
   return out;
