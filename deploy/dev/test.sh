@@ -39,7 +39,7 @@ run_suite() {
 }
 
 # A Release build, as a packager makes it (CMake's own -O3 -DNDEBUG), with
-# warnings as errors under g++.
+# warnings as errors under g++; file by file, unlike the two builds after it.
 echo "== build and test: $build_dir"
 run_suite "$build_dir" "" -DCMAKE_BUILD_TYPE=Release
 
@@ -62,7 +62,8 @@ fi
 if [ "${WARDEN_FUZZ:-1}" != "0" ]; then
   echo "== fuzz: ${build_dir}-fuzz"
   CC=clang CXX=clang++ cmake -S . -B "${build_dir}-fuzz" -G Ninja \
-    -DWARDEN_FUZZ=ON -DWARDEN_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    -DWARDEN_FUZZ=ON -DWARDEN_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_UNITY_BUILD=ON
   cmake --build "${build_dir}-fuzz" -j "$jobs" --target fuzzers
   bash tests/fuzz/run_fuzzers.sh "${build_dir}-fuzz" "${WARDEN_FUZZ_SECONDS:-20}"
 fi
