@@ -131,10 +131,7 @@ absl::StatusOr<std::unique_ptr<RedisCluster>> RedisCluster::Start(
                             // two cores, Redis 7 otherwise refused for good
                             // ("Disconnected from master for longer than
                             // allowed").
-                            "--cluster-replica-validity-factor", "0",
-                            // A replica's first sync starts at once, not
-                            // after Redis 7's 5 s wait for more replicas.
-                            "--repl-diskless-sync-delay", "0"});
+                            "--cluster-replica-validity-factor", "0"});
     if (!node.ok()) return node.status();
     create.push_back(absl::StrCat("127.0.0.1:", (*node)->port()));
     cluster->nodes_.push_back(*std::move(node));
@@ -240,7 +237,10 @@ absl::Status RedisServer::Launch() {
       // once it started, and a full pipe would
       // hang a server that logs a lot (a replica
       // retrying its primary).
-      "--logfile", log};
+      "--logfile", log,
+      // A replica's first sync starts at once, not after Redis 7's 5 s wait
+      // for more replicas to join it.
+      "--repl-diskless-sync-delay", "0"};
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   absl::StatusOr<std::unique_ptr<Subprocess>> p = Subprocess::Start(argv);
   if (!p.ok()) return p.status();
