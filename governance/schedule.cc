@@ -136,7 +136,8 @@ std::string Schedule::Describe() const {
   }
   std::string out = days == 0x7f ? "every day" : absl::StrJoin(parts, ",");
   if (hours) {
-    absl::StrAppend(&out, " ", HoursMinutes(hours->first), "-", HoursMinutes(hours->second));
+    absl::StrAppend(&out, " ", HoursMinutes(hours->first), "-",
+                    HoursMinutes(hours->second));
   }
   return out;
 }

@@ -65,9 +65,9 @@ absl::Status PostgresAuditReader::Query(
         "AND ($9 = '' OR asset = $9) AND ($10 = '' OR decision = $10) "
         "AND ($11 = '' OR type = $11) "
         "ORDER BY seq LIMIT $12",
-        q.org_id, q.after_seq, pg::Time(q.from), pg::Time(q.to), q.department_id,
-        q.agent_id, q.wallet_id, q.chain, q.asset, q.decision, q.type,
-        static_cast<int64_t>(limit));
+        q.org_id, q.after_seq, pg::Time(q.from), pg::Time(q.to),
+        q.department_id, q.agent_id, q.wallet_id, q.chain, q.asset, q.decision,
+        q.type, static_cast<int64_t>(limit));
     for (const pqxx::row& r : rows) {
       AuditRecord a;
       a.org_id = r[0].as<std::string>();
@@ -117,9 +117,10 @@ absl::StatusOr<std::vector<SpendRow>> PostgresAuditReader::SpendSummary(
       "ORDER BY 2, coalesce(key, '') COLLATE \"C\"");
   WARDEN_RETURN_IF_ERROR(Finance().Run("spend summary", [&](pqxx::work& w) {
     const pqxx::result rows =
-        q.period ? w.exec_params(sql, q.org_id, pg::Time(q.from), pg::Time(q.to),
-                                 q.zone.name())
-                 : w.exec_params(sql, q.org_id, pg::Time(q.from), pg::Time(q.to));
+        q.period
+            ? w.exec_params(sql, q.org_id, pg::Time(q.from), pg::Time(q.to),
+                            q.zone.name())
+            : w.exec_params(sql, q.org_id, pg::Time(q.from), pg::Time(q.to));
     for (const pqxx::row& r : rows) {
       out.push_back({.key = r[0].as<std::string>(),
                      .period_start = r[1].is_null() ? absl::InfinitePast()

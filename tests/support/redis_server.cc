@@ -253,7 +253,7 @@ absl::Status RedisServer::Launch() {
     }
     if (absl::StrContains(text, "bind: Address already in use")) {
       return absl::AlreadyExistsError(
-          absl::StrCat("redis-server's port ", port_, " is taken; see ", log));
+          absl::StrCat("redis-server's port ", port_, " is taken"));
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
