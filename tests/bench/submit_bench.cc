@@ -195,7 +195,11 @@ assets:
       grpc::Status st = (*w)->authz().SubmitTransaction(&ctx, r, &out);
       if (!st.ok() ||
           out.operation().state() != v1::OPERATION_STATE_SUBMITTED) {
-        ++failed;
+        if (failed++ == 0) {
+          std::fprintf(stderr, "submit: %s\n",
+                       st.ok() ? out.operation().DebugString().c_str()
+                               : st.error_message().c_str());
+        }
       }
       absl::MutexLock lock(&mu);
       latencies.push_back(absl::Now() - t0);
