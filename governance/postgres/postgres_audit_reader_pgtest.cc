@@ -23,6 +23,24 @@ using ::testing::Not;
 
 class PostgresAuditReaderTest : public testing::MigratedPostgresTest {};
 
+// bot's $1 spend in `org`, decided ALLOW and held at `at`.
+Authorization BotHold(const std::string& id, const std::string& org,
+                      absl::Time at) {
+  Authorization a;
+  a.id = id;
+  a.org_id = org;
+  a.department_id = "ops";
+  a.agent_id = "bot";
+  a.wallet_id = "bot_w";
+  a.amount = 1'000'000;
+  a.amount_usd = 1'000'000;
+  a.decision = Decision::kAllow;
+  a.status = AuthorizationStatus::kHeld;
+  a.created_at = at;
+  a.hold_expires_at = at + absl::Minutes(15);
+  return a;
+}
+
 absl::Time At(const char* rfc3339) {
   absl::Time t;
   std::string err;
@@ -36,20 +54,9 @@ absl::Time At(const char* rfc3339) {
 // missing from the finance queries only, until replay resumes.
 TEST_F(PostgresAuditReaderTest, FinanceQueriesReadTheReplica) {
   const auto decided = [](const std::string& id, absl::Time at) {
-    Authorization a;
-    a.id = id;
-    a.org_id = "rep";
-    a.department_id = "ops";
-    a.agent_id = "bot";
-    a.wallet_id = "bot_w";
-    a.amount = 1'000'000;
-    a.amount_usd = 1'000'000;
-    a.decision = Decision::kAllow;
-    a.status = AuthorizationStatus::kHeld;
-    a.created_at = at;
-    a.hold_expires_at = at + absl::Minutes(15);
     return AuditEvent::ForAuthorization(AuditEvent::Type::kAuthorizationDecided,
-                                        at, "agent/bot", a);
+                                        at, "agent/bot",
+                                        BotHold(id, "rep", at));
   };
   const absl::Time t0 = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
   PostgresAuditLog log({.url = pg_->url("warden_app")}, nullptr);
@@ -131,18 +138,9 @@ TEST_F(PostgresAuditReaderTest, NewestHoldsFollowTheLatestEvents) {
   const auto event = [&](AuditEvent::Type type, const std::string& id,
                          Decision decision, AuthorizationStatus status,
                          absl::Duration after) {
-    Authorization a;
-    a.id = id;
-    a.org_id = "newest";
-    a.department_id = "ops";
-    a.agent_id = "bot";
-    a.wallet_id = "bot_w";
-    a.amount = 1'000'000;
-    a.amount_usd = 1'000'000;
+    Authorization a = BotHold(id, "newest", t0);
     a.decision = decision;
     a.status = status;
-    a.created_at = t0;
-    a.hold_expires_at = t0 + absl::Minutes(15);
     if (status == AuthorizationStatus::kSettled) {
       a.settled_amount = 1'000'000;
       a.settled_usd = 1'000'000;

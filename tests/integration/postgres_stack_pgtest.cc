@@ -134,6 +134,15 @@ class PostgresStackTest : public DurableStackTest {
     return response;
   }
 
+  // Settles `id` through `w` in full.
+  static grpc::Status Settle(WardendProcess& w, const std::string& id) {
+    grpc::ClientContext context;
+    v1::SettleRequest settle;
+    settle.set_authorization_id(id);
+    v1::Authorization settled;
+    return w.authz().Settle(&context, settle, &settled);
+  }
+
   // Authorization ids the audit trail holds a decision for.
   static std::set<std::string> AuditedDecisions(const std::string& agent) {
     std::set<std::string> ids;
@@ -496,11 +505,7 @@ TEST_F(PostgresStackTest, BudgetsSurviveRedisLoss) {
   grpc::Status status;
   v1::AuthorizeResponse first = spend(900, &status);
   ASSERT_EQ(first.decision(), v1::DECISION_ALLOW);
-  grpc::ClientContext settle_context;
-  v1::SettleRequest settle;
-  settle.set_authorization_id(first.authorization_id());
-  v1::Authorization settled;
-  ASSERT_TRUE(w->authz().Settle(&settle_context, settle, &settled).ok());
+  ASSERT_TRUE(Settle(*w, first.authorization_id()).ok());
 
   RedisClient redis(*ParseRedisUrl(redis_->url()));
   ASSERT_TRUE(redis.Command({"FLUSHALL"}).ok());
@@ -587,11 +592,7 @@ TEST_F(PostgresStackTest, WritesAFailoverLostAreRebuilt) {
   ASSERT_EQ(last.decision(), v1::DECISION_ALLOW);
 
   // A settle lost: the trail says SETTLED, the promoted replica HELD.
-  grpc::ClientContext settle_context;
-  v1::SettleRequest settle;
-  settle.set_authorization_id(last.authorization_id());
-  v1::Authorization settled;
-  ASSERT_TRUE(w->authz().Settle(&settle_context, settle, &settled).ok());
+  ASSERT_TRUE(Settle(*w, last.authorization_id()).ok());
   const std::string record = "{stack}:r:" + last.authorization_id();
   ASSERT_TRUE(redis.Command({"HSET", record, "st", "HELD"}).ok());
   ASSERT_TRUE(redis.Command({"SET", "{stack}:ok", other_history}).ok());
